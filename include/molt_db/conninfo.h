@@ -1,0 +1,129 @@
+/*
+ * Connection strings, exactly as libpq users write them.
+ *
+ * molt_db_conninfo_parse accepts:
+ *   - URIs: postgresql://[user[:password]@][host][:port][,host[:port]...]
+ *           [/dbname][?key=value&...]   (also the postgres:// scheme;
+ *           percent-encoding; [IPv6] hosts; a host that is a percent-encoded
+ *           absolute path is a Unix socket directory)
+ *   - key=value strings: `host=a,b port=5432,5433 dbname='my db' sslmode=require`
+ *     (single-quoted values with \' and \\ escapes)
+ *   - "" (empty): everything from the environment and defaults.
+ * Then, for each setting not given: the PG* environment variable (PGHOST,
+ * PGHOSTADDR, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGPASSFILE,
+ * PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGSSLPASSWORD,
+ * PGCONNECT_TIMEOUT, PGAPPNAME, PGOPTIONS, PGCLIENTENCODING,
+ * PGTARGETSESSIONATTRS, PGCHANNELBINDING, PGSSLSNI, PGKEEPALIVES...), then the
+ * libpq default (host: the Unix socket directory /var/run/postgresql; port
+ * 5432; user: the OS user; dbname: the user; sslmode: prefer).
+ * A password not given is looked up per host in the passfile (`passfile`,
+ * PGPASSFILE, or ~/.pgpass; ignored, as by libpq, when its mode lets group or
+ * others read it).
+ *
+ * Keys libpq knows but this library does not act on are accepted when their
+ * value asks for nothing we lack (gssencmode=disable|prefer,
+ * sslcompression=0, ...) and rejected with MOLT_DB_ECONFIG otherwise; a key
+ * libpq does not know is MOLT_DB_ECONFIG with a message naming the key.
+ *
+ * Ownership: the returned molt_db_conninfo and every string in it are owned
+ * by it; free with molt_db_conninfo_free. Passwords are never put in error
+ * messages.
+ * Thread-safety: parse reads the environment (getenv) and the passfile; do not
+ * call it while another thread changes the environment.
+ */
+#ifndef MOLT_DB_CONNINFO_H
+#define MOLT_DB_CONNINFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "molt_db/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum molt_db_sslmode {
+    MOLT_DB_SSLMODE_DISABLE = 0,
+    MOLT_DB_SSLMODE_ALLOW,
+    MOLT_DB_SSLMODE_PREFER,
+    MOLT_DB_SSLMODE_REQUIRE,
+    MOLT_DB_SSLMODE_VERIFY_CA,
+    MOLT_DB_SSLMODE_VERIFY_FULL
+} molt_db_sslmode;
+
+typedef enum molt_db_channel_binding {
+    MOLT_DB_CHANNEL_BINDING_DISABLE = 0,
+    MOLT_DB_CHANNEL_BINDING_PREFER,
+    MOLT_DB_CHANNEL_BINDING_REQUIRE
+} molt_db_channel_binding;
+
+typedef enum molt_db_target_session {
+    MOLT_DB_TARGET_ANY = 0,
+    MOLT_DB_TARGET_READ_WRITE,
+    MOLT_DB_TARGET_READ_ONLY,
+    MOLT_DB_TARGET_PRIMARY,
+    MOLT_DB_TARGET_STANDBY,
+    MOLT_DB_TARGET_PREFER_STANDBY
+} molt_db_target_session;
+
+/* One host to try, in list order. */
+typedef struct molt_db_host {
+    char *host;      /* a name or IP to resolve, or an absolute Unix socket
+                        directory (starts with '/'); never NULL */
+    char *hostaddr;  /* numeric IP that skips DNS (host still used for TLS
+                        verification and pgpass), or NULL */
+    uint16_t port;
+    char *password;  /* explicit password, else from the passfile, else NULL */
+} molt_db_host;
+
+typedef struct molt_db_conninfo {
+    molt_db_host *hosts;
+    size_t nhosts;                 /* >= 1 */
+    char *user;                    /* never NULL after parse */
+    char *dbname;                  /* never NULL after parse */
+    char *application_name;        /* NULL when not set */
+    char *options;                 /* the `options` startup parameter, or NULL */
+    char *client_encoding;         /* NULL: UTF8 is sent */
+    molt_db_sslmode sslmode;
+    char *sslrootcert;             /* path, "system", or NULL (default file
+                                      ~/.postgresql/root.crt if it exists) */
+    char *sslcert;                 /* client certificate path, or NULL */
+    char *sslkey;                  /* client key path, or NULL */
+    char *sslpassword;             /* passphrase for sslkey, or NULL */
+    int sslsni;                    /* 1 (default): send SNI for host names */
+    molt_db_channel_binding channel_binding;
+    molt_db_target_session target_session_attrs;
+    int connect_timeout_ms;        /* per host attempt; 0 = none. libpq's
+                                      `connect_timeout` is in seconds; values
+                                      1 are raised to 2 as libpq does */
+    int keepalives;                /* 1 (default) enables TCP keepalives */
+    int keepalives_idle_s;         /* 0 = system default */
+    int keepalives_interval_s;
+    int keepalives_count;
+} molt_db_conninfo;
+
+/* Parses str (may be NULL or "": environment and defaults only).
+ * Returns MOLT_DB_OK and *out, or MOLT_DB_ECONFIG (message names the key or
+ * position at fault), MOLT_DB_ENOMEM. *out is NULL on failure. */
+int molt_db_conninfo_parse(const char *str, molt_db_conninfo **out,
+                           molt_db_error *err);
+
+/* Frees ci and everything in it; wipes passwords first. NULL is allowed. */
+void molt_db_conninfo_free(molt_db_conninfo *ci);
+
+/* Looks up a password in a pgpass-format file for (host, port, dbname,
+ * user); host is "localhost" for Unix socket connections, as in libpq.
+ * Returns 1 and a malloc'ed *password (caller frees), 0 when no line
+ * matches or the file is missing or too permissive, or MOLT_DB_ENOMEM. */
+int molt_db_pgpass_lookup(const char *path, const char *host, uint16_t port,
+                          const char *dbname, const char *user,
+                          char **password);
+
+/* Name of an sslmode ("verify-full"); never NULL. */
+const char *molt_db_sslmode_name(molt_db_sslmode mode);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
