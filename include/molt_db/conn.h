@@ -1,0 +1,187 @@
+/*
+ * One non-blocking PostgreSQL connection on a libuv loop.
+ *
+ * A connection is a long-lived handle (as in libuv): molt_db_conn_connect
+ * creates it, molt_db_conn_close ends it, and the close callback says when
+ * its memory is gone. Requests (prepare, execute, query, simple_query) are
+ * one-shot: each is queued in order, written at once (so many may be in
+ * flight: the library's own pipeline, each request with its own Sync, so one
+ * request's error never fails another's), and completes with exactly one
+ * on_done call, in the order the requests were made.
+ *
+ * Threads: a connection and everything about it belongs to the thread
+ * running its loop; call these functions and expect callbacks only there.
+ *
+ * Callbacks may call any function of this API, including
+ * molt_db_conn_close on their own connection.
+ */
+#ifndef MOLT_DB_CONN_H
+#define MOLT_DB_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "molt_db/conninfo.h"
+#include "molt_db/error.h"
+#include "molt_db/protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct molt_db_conn molt_db_conn;
+
+/* status: MOLT_DB_OK, or the error of the last host tried (ECONNECT,
+ * EAUTH, ETLS, ESERVER, ETIMEDOUT, EPROTO, ENOMEM). err is set when status
+ * is not OK and is valid during the call only. On failure the connection is
+ * closed and freed after the callback returns: do not use it again. */
+typedef void (*molt_db_connect_cb)(molt_db_conn *conn, int status,
+                                   const molt_db_error *err, void *ud);
+/* Called once the connection's memory can be reclaimed (it is, just after). */
+typedef void (*molt_db_close_cb)(molt_db_conn *conn, void *ud);
+/* NoticeResponse from the server; notice is valid during the call only. */
+typedef void (*molt_db_notice_cb)(molt_db_conn *conn,
+                                  const molt_db_error *notice, void *ud);
+
+typedef struct molt_db_conn_options {
+    molt_db_notice_cb on_notice;  /* NULL: notices are dropped */
+    void *notice_ud;
+} molt_db_conn_options;
+
+/*
+ * Starts connecting to the hosts of ci in order (DNS, TCP or Unix socket,
+ * TLS per sslmode, authentication, startup), each host with
+ * ci->connect_timeout_ms. ci is copied; the caller may free it on return.
+ * opts may be NULL. cb runs on the loop, never before this returns.
+ * Returns MOLT_DB_OK and *out (usable at once: requests made before the
+ * connection is ready are queued), or ENOMEM/EINVAL with nothing started.
+ */
+int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
+                         const molt_db_conn_options *opts,
+                         molt_db_connect_cb cb, void *ud,
+                         molt_db_conn **out, molt_db_error *err);
+
+/*
+ * Closes the connection: every request not yet done completes with
+ * MOLT_DB_ECLOSED, a Terminate is sent when the socket is open, and cb (may
+ * be NULL) runs when all handles are closed. Calling it twice is allowed
+ * (the second call does nothing).
+ */
+void molt_db_conn_close(molt_db_conn *conn, molt_db_close_cb cb, void *ud);
+
+/* 1 once the startup finished and the connection is not broken or closing. */
+int molt_db_conn_is_ready(const molt_db_conn *conn);
+/* Transaction status of the last ReadyForQuery: 'I', 'T', 'E'; 0 before. */
+char molt_db_conn_tx_status(const molt_db_conn *conn);
+/* A ParameterStatus value the server reported (server_version, TimeZone,
+ * client_encoding, integer_datetimes, ...), or NULL. Owned by the
+ * connection; valid until the server reports it again or the connection
+ * closes. */
+const char *molt_db_conn_parameter(const molt_db_conn *conn, const char *name);
+/* BackendKeyData, for a CancelRequest. 0 on success, ESTATE before ready. */
+int molt_db_conn_backend_key(const molt_db_conn *conn, int32_t *pid,
+                             int32_t *secret_key);
+/* 1 when the connection runs over TLS. */
+int molt_db_conn_uses_tls(const molt_db_conn *conn);
+/* Requests queued or in flight. */
+size_t molt_db_conn_pending(const molt_db_conn *conn);
+
+/* A parameter value. format MOLT_DB_FORMAT_TEXT with oid 0 binds the way an
+ * untyped literal would (the server infers the type). len -1 is NULL. */
+typedef struct molt_db_param {
+    uint32_t oid;
+    int16_t format;
+    int32_t len;
+    const uint8_t *data;
+} molt_db_param;
+
+/*
+ * How a request hands back its results. All pointers passed to callbacks
+ * point into the connection's receive buffer and are valid during the call
+ * only: copy or decode what you keep. Rows stream: nothing accumulates.
+ */
+typedef struct molt_db_result_handler {
+    /* Before the rows of each result set (for execute: from the statement's
+     * description). Return MOLT_DB_OK to go on, or a negative code to fail
+     * the request (the rest of its rows are skipped; on_done gets that
+     * code). May be NULL. */
+    int (*on_columns)(void *ud, const molt_db_column *cols, size_t ncols);
+    /* One DataRow; fields[i].len is -1 for NULL. Same return rule. May be
+     * NULL. */
+    int (*on_row)(void *ud, const molt_db_field *fields, size_t nfields);
+    /* Each CommandComplete, with its tag ("SELECT 3", "INSERT 0 1"). May be
+     * NULL. */
+    void (*on_command)(void *ud, const char *tag);
+    /* Exactly once, last. status MOLT_DB_OK or a negative code; err is set
+     * when status is not OK (ESERVER: sqlstate and fields), valid during the
+     * call only. */
+    void (*on_done)(void *ud, int status, const molt_db_error *err);
+    void *ud;
+} molt_db_result_handler;
+
+/* A prepared statement as the server described it. */
+typedef struct molt_db_stmt {
+    char *name;               /* "" for the unnamed statement */
+    size_t nparams;
+    uint32_t *param_oids;     /* as the server resolved them */
+    size_t ncols;             /* 0 when the statement returns no rows */
+    molt_db_column *cols;     /* names owned by the stmt */
+    int16_t *result_formats;  /* binary where the library decodes the type */
+} molt_db_stmt;
+
+/* Frees a statement description (not the server-side statement: use
+ * molt_db_conn_close_stmt for that). NULL is allowed. */
+void molt_db_stmt_free(molt_db_stmt *stmt);
+
+/* stmt is owned by the callee (free with molt_db_stmt_free); NULL on error. */
+typedef void (*molt_db_prepare_cb)(void *ud, int status, molt_db_stmt *stmt,
+                                   const molt_db_error *err);
+
+/*
+ * Parse + Describe + Sync: prepares `name` (NULL or "" for the unnamed
+ * statement) with param_oids (0 entries: inferred). Returns MOLT_DB_OK
+ * (cb will run), or ENOMEM/EINVAL/ECLOSED (cb will not run).
+ */
+int molt_db_conn_prepare(molt_db_conn *conn, const char *name, const char *sql,
+                         size_t nparams, const uint32_t *param_oids,
+                         molt_db_prepare_cb cb, void *ud);
+
+/*
+ * Bind + Execute + Sync on a prepared statement. params are copied into the
+ * send buffer before this returns. stmt must stay alive until h->on_done.
+ * Results come back in binary for the types the library decodes
+ * (stmt->result_formats), text for the others.
+ * Returns MOLT_DB_OK (on_done will run) or ENOMEM/EINVAL/ECLOSED.
+ */
+int molt_db_conn_execute(molt_db_conn *conn, const molt_db_stmt *stmt,
+                         size_t nparams, const molt_db_param *params,
+                         const molt_db_result_handler *h);
+
+/*
+ * One statement through the unnamed statement: Parse/Describe/Sync, then
+ * Bind/Execute/Sync with per-column result formats (two round trips).
+ * params are copied before this returns.
+ */
+int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h);
+
+/*
+ * The simple protocol (Query): any number of ;-separated statements, text
+ * results. on_columns/on_row/on_command run for each result set. If one
+ * statement fails, the rest are skipped by the server and on_done gets the
+ * error.
+ */
+int molt_db_conn_simple_query(molt_db_conn *conn, const char *sql,
+                              const molt_db_result_handler *h);
+
+/* Close (server side) a prepared statement: Close + Sync. h may be NULL. */
+int molt_db_conn_close_stmt(molt_db_conn *conn, const char *name,
+                            const molt_db_result_handler *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
