@@ -1,0 +1,104 @@
+"""Shared helpers for the Python peers of bench/runner.py.
+
+Every peer follows the contender contract in bench/contenders.md: it takes the
+DSN and a duration or count on the command line, does its own short warm-up,
+measures only the part that does the work, and prints ONE JSON line on stdout.
+"""
+import argparse
+import json
+import math
+import random
+import sys
+import time
+
+PINGPONG_SQL_PG = "SELECT $1::int8"
+PK_SQL_PG = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
+BULK_SQL = "SELECT id, t, f, ts, b, i FROM bench_bulk"
+# Fixed values every contender echoes / looks up after measuring, so that the
+# runner can compare results across contenders.
+PINGPONG_CHECK = [1, 1 << 40, -7]
+PK_CHECK_AIDS = [1, 500000, 1000000]
+
+
+def parser(modes):
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=modes)
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--conns", type=int, default=8)
+    p.add_argument("--inflight", type=int, default=64)
+    p.add_argument("--max-aid", type=int, default=1000000)
+    p.add_argument("--limit", type=int, default=0, help="bulk: LIMIT n (0: all rows)")
+    p.add_argument("--warmup", type=float, default=0.3, help="seconds of in-process warm-up")
+    return p
+
+
+def bulk_sql(limit):
+    return BULK_SQL + (f" ORDER BY id LIMIT {int(limit)}" if limit else "")
+
+
+def pct(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    k = min(len(sorted_vals) - 1, max(0, int(math.ceil(q * len(sorted_vals))) - 1))
+    return sorted_vals[k]
+
+
+def latency_summary(lat_ns):
+    lat_ns.sort()
+    return {"p50": pct(lat_ns, 0.50) / 1000.0, "p99": pct(lat_ns, 0.99) / 1000.0,
+            "n": len(lat_ns)}
+
+
+class Meter:
+    """Wall and CPU (user+sys of this process, all threads) of the measured part."""
+
+    def __enter__(self):
+        self.w0 = time.perf_counter()
+        self.c0 = time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.w0
+        self.cpu = time.process_time() - self.c0
+
+
+def emit(**fields):
+    sys.stdout.write(json.dumps(fields, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def rng():
+    return random.Random(12345)
+
+
+_EPOCH = None
+
+
+def ts_us(dt):
+    global _EPOCH
+    if _EPOCH is None:
+        import datetime
+        _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    d = dt - _EPOCH
+    return (d.days * 86400 + d.seconds) * 1000000 + d.microseconds
+
+
+# timestamps are summed as microseconds since this base so the sum fits in int64
+TS_BASE_US = 1704067200 * 1000000  # 2024-01-01 00:00:00 UTC
+
+
+def rows_check(rows):
+    """Order-independent checksum of (id, t, f, ts, b, i) rows as Python objects."""
+    n = sum_id = sum_i = n_true = sum_len = sum_ts = 0
+    fs = []
+    for r in rows:
+        n += 1
+        sum_id += r[0]
+        sum_len += len(r[1])
+        fs.append(r[2])
+        sum_ts += ts_us(r[3]) - TS_BASE_US
+        n_true += bool(r[4])
+        sum_i += r[5]
+    return {"rows": n, "sum_id": sum_id, "sum_len_t": sum_len, "sum_f": math.fsum(fs),
+            "sum_ts_us": sum_ts, "n_true": n_true, "sum_i": sum_i}
