@@ -1,0 +1,48 @@
+/* Helpers shared by the src/types_*.c codecs (not part of the API). */
+#ifndef MOLT_DB_TYPES_INTERNAL_H
+#define MOLT_DB_TYPES_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "molt_db/buf.h"
+#include "molt_db/error.h"
+
+static inline uint16_t molt_db__rd16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t molt_db__rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+static inline uint64_t molt_db__rd64(const uint8_t *p)
+{
+    return (uint64_t)molt_db__rd32(p) << 32 | molt_db__rd32(p + 4);
+}
+
+/* Checks that a fixed-size value has exactly `want` bytes. */
+static inline int molt_db__want_len(const char *type, size_t len, size_t want,
+                                    molt_db_error *err)
+{
+    if (len != want)
+        return molt_db_error_set(err, MOLT_DB_EPROTO,
+                                 "%s value has %zu bytes, expected %zu", type,
+                                 len, want);
+    return MOLT_DB_OK;
+}
+
+/* Ends an encoder: on failure drops what it appended since `start`. */
+static inline int molt_db__buf_finish(molt_db_buf *out, size_t start, int rc)
+{
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_buf_ok(out);
+    if (rc != MOLT_DB_OK && out->len > start)
+        out->len = start;
+    return rc;
+}
+
+#endif
