@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# What `make test` runs (and CI through .ci/run):
+#
+#   1. scripts/deps.sh                    Debian packages + .venv
+#   2. build/       -DMOLT_DB_WERROR=ON   normal build
+#   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan)
+#   4. inside ONE throwaway server (scripts/with_pg.sh):
+#        pgenv   a self-check of the server the harness made (roles, TLS)
+#        ctest   build/       ctest-asan  build-asan/
+#        pytest  python/tests (when it exists)
+#        fuzz    scripts/fuzz.sh 30 (when it exists)
+#   5. a summary table and the line "N passed, N failed"
+#
+# Every stage runs even when an earlier one failed (a test stage is skipped
+# only when its build failed). Exit status 0 only when everything passed.
+# Logs of every stage: .tmp/test-logs/.
+#
+# Knobs (environment):
+#   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
+#   MOLT_TEST_JOBS     ctest parallelism (default 2)
+#   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
+#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest fuzz
+#                      (default all; the builds run for the ctest stages)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+LOGDIR="$ROOT/.tmp/test-logs"
+RESULTS="$LOGDIR/results.tsv"
+JOBS=${MOLT_TEST_JOBS:-2}
+FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
+STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest fuzz"}
+
+# Time budgets per stage (seconds): guard rails so that one hung test cannot
+# push `make test` past CI's 20 minutes. A normal run takes far less.
+T_CTEST=${MOLT_T_CTEST:-300}
+T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
+T_PYTEST=${MOLT_T_PYTEST:-240}
+T_FUZZ=${MOLT_T_FUZZ:-240}
+
+want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+now() { date +%s; }
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+# record NAME STATUS PASSED FAILED SKIPPED SECONDS NOTE
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+
+# ---- ctest: run, then count from its summary ----
+# ctest counts skipped tests (exit 77) as passed in its "N tests failed out
+# of M" line; we list them separately.
+run_ctest() {   # NAME BUILD_DIR BUDGET
+    local name=$1 dir=$2 budget=$3 log="$LOGDIR/$1.log" t0 rc total failed skipped note=""
+    banner "$name ($dir)"
+    t0=$(now)
+    timeout -k 15 "$budget" ctest --test-dir "$dir" --output-on-failure \
+        -j "$JOBS" --no-tests=ignore 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\2/p' "$log" | tail -n 1)
+    failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+    skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .* \((Skipped|Disabled)\)$' "$log")
+    if [ -z "$total" ]; then
+        if grep -q 'No tests were found' "$log"; then total=0 failed=0
+        else total=0 failed=0 note="no ctest summary"; [ "$rc" = 0 ] && rc=1
+        fi
+    fi
+    [ "$rc" = 124 ] && note="timed out after ${budget}s"
+    local st=PASS
+    [ "$rc" = 0 ] || st=FAIL
+    record "$name" "$st" "$((total - failed - skipped))" "$failed" "$skipped" "$(($(now) - t0))" "$note"
+}
+
+run_pytest() {
+    local log="$LOGDIR/pytest.log" t0 rc line p f e s st note=""
+    banner "pytest (python/tests)"
+    t0=$(now)
+    PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/build" \
+        timeout -k 15 "$T_PYTEST" "$ROOT/.venv/bin/python" -m pytest python/tests \
+        -q -p no:cacheprovider 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
+    line=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|no tests ran)' "$log" | tail -n 1)
+    num() { printf '%s\n' "$line" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' | head -n 1; }
+    p=$(num passed); f=$(num failed); e=$(num 'errors?'); s=$(num skipped)
+    p=${p:-0}; f=$(( ${f:-0} + ${e:-0} )); s=${s:-0}
+    st=PASS
+    case "$rc" in
+        0) ;;
+        5) note="no tests collected" ;;
+        124) st=FAIL; note="timed out after ${T_PYTEST}s" ;;
+        *) st=FAIL ;;
+    esac
+    record pytest "$st" "$p" "$f" "$s" "$(($(now) - t0))" "$note"
+}
+
+run_fuzz() {
+    local log="$LOGDIR/fuzz.log" t0 rc st note=""
+    banner "fuzz (scripts/fuzz.sh $FUZZ_SECONDS)"
+    t0=$(now)
+    timeout -k 15 "$T_FUZZ" bash scripts/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    st=PASS
+    [ "$rc" = 0 ] || st=FAIL
+    [ "$rc" = 124 ] && note="timed out after ${T_FUZZ}s"
+    [ "$rc" != 0 ] && [ -z "$note" ] && note="exit $rc, see .tmp/test-logs/fuzz.log"
+    record fuzz "$st" - - - "$(($(now) - t0))" "$note"
+}
+
+# A quick check that the server with_pg.sh made is what the tests expect:
+# every role authenticates with its method and verify-full TLS behaves.
+run_pgenv() {
+    local log="$LOGDIR/pgenv.log" t0 bad=0 psql
+    t0=$(now)
+    psql="${MOLT_TEST_PGBIN:-}/psql"
+    [ -x "$psql" ] || psql=psql
+    : >"$log"
+    check() {   # LABEL EXPECT(ok|fail) CONNINFO
+        local out
+        if out=$("$psql" -X -A -t -q -c 'select 1' "$3" 2>&1 </dev/null) && [ "$out" = 1 ]; then
+            [ "$2" = ok ] || { bad=1; echo "pgenv: $1 connected but should not have" >>"$log"; }
+        else
+            [ "$2" = fail ] || { bad=1; echo "pgenv: $1 failed: $out" >>"$log"; }
+        fi
+    }
+    if [ -z "${MOLT_TEST_PGPORT:-}" ]; then
+        # an existing server (MOLT_TEST_DSN given by the caller): only try it
+        check "MOLT_TEST_DSN" ok "$MOLT_TEST_DSN"
+    else
+        local p=$MOLT_TEST_PGPORT
+        check "trust over TCP" ok "$MOLT_TEST_DSN"
+        check "trust over the socket" ok "$MOLT_TEST_DSN_SOCKET"
+        check "md5" ok "$MOLT_TEST_DSN_MD5"
+        check "md5, wrong password" fail "postgresql://molt_md5:wrong@127.0.0.1:$p/molt_test"
+        check "scram" ok "$MOLT_TEST_DSN_SCRAM"
+        check "scram, wrong password" fail "postgresql://molt_scram:wrong@127.0.0.1:$p/molt_test"
+        check "client certificate, verify-full localhost" ok "$MOLT_TEST_CERT_DSN"
+        check "verify-full to 127.0.0.1 (name mismatch)" fail \
+            "host=127.0.0.1 port=$p user=molt dbname=molt_test sslmode=verify-full sslrootcert=$MOLT_TEST_SSLROOTCERT"
+        check "cert role without TLS" fail \
+            "host=127.0.0.1 port=$p user=molt_cert dbname=molt_test sslmode=disable"
+    fi
+    if [ "$bad" = 0 ]; then
+        record pgenv PASS - - - "$(($(now) - t0))" ""
+    else
+        cat "$log" >&2
+        record pgenv FAIL - - - "$(($(now) - t0))" "test server not as expected"
+    fi
+}
+
+# ---- the part that runs inside the server ----
+if [ "${1:-}" = "--stages" ]; then
+    run_pgenv
+    if want ctest; then
+        if [ -f "$LOGDIR/build.ok" ]; then run_ctest ctest build "$T_CTEST"
+        else record ctest FAIL 0 0 0 0 "build failed"; fi
+    fi
+    if want ctest-asan; then
+        if [ -f "$LOGDIR/build-asan.ok" ]; then
+            ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+            UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+                run_ctest ctest-asan build-asan "$T_CTEST_ASAN"
+        else record ctest-asan FAIL 0 0 0 0 "build failed"; fi
+    fi
+    if want pytest && [ -d python/tests ]; then run_pytest; fi
+    if want fuzz && [ -f scripts/fuzz.sh ]; then run_fuzz; fi
+    exit 0
+fi
+
+# ---- outside: deps, builds, server, summary ----
+T_START=$(now)
+mkdir -p "$LOGDIR"
+rm -f "$RESULTS" "$LOGDIR"/*.ok
+
+banner "dependencies"
+t0=$(now)
+if ! bash scripts/deps.sh; then
+    echo "scripts/deps.sh failed; nothing else can run." >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+record deps PASS - - - "$(($(now) - t0))" ""
+
+build() {   # NAME DIR CMAKE_ARGS...
+    local name=$1 dir=$2 log="$LOGDIR/$1.log" t0
+    shift 2
+    banner "$name ($dir)"
+    t0=$(now)
+    if { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j "$JOBS"; } >"$log" 2>&1; then
+        touch "$LOGDIR/$name.ok"
+        echo "ok"
+        record "$name" PASS - - - "$(($(now) - t0))" ""
+    else
+        grep -vE '(Entering|Leaving) directory' "$log" | tail -n 80
+        record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
+    fi
+}
+if want ctest; then build build build -DMOLT_DB_WERROR=ON; fi
+if want ctest-asan; then
+    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
+fi
+
+banner "test server"
+t0=$(now)
+bash scripts/with_pg.sh bash "$ROOT/scripts/test.sh" --stages
+rc=$?
+if ! grep -q '^pgenv' "$RESULTS" 2>/dev/null; then
+    record server FAIL - - - "$(($(now) - t0))" "with_pg.sh exit $rc: the server did not start"
+elif [ "$rc" != 0 ]; then
+    record server FAIL - - - "$(($(now) - t0))" "with_pg.sh exit $rc"
+fi
+
+# ---- summary ----
+banner "summary"
+printf '%-12s %-5s %7s %7s %7s %6s  %s\n' stage result passed failed skipped secs note
+total_p=0 total_f=0 any_fail=0
+while IFS=$'\t' read -r name st p f s secs note; do
+    printf '%-12s %-5s %7s %7s %7s %6s  %s\n' "$name" "$st" "$p" "$f" "$s" "$secs" "$note"
+    [ "$p" = - ] || total_p=$((total_p + p))
+    [ "$f" = - ] || total_f=$((total_f + f))
+    if [ "$st" != PASS ]; then
+        any_fail=1
+        # a stage that failed without a failing test (a build error, a
+        # fuzz crash, a timeout) still counts as one failure
+        if [ "$f" = - ] || [ "$f" = 0 ]; then total_f=$((total_f + 1)); fi
+    fi
+done <"$RESULTS"
+echo "total time: $(($(now) - T_START))s; logs in .tmp/test-logs/"
+echo "$total_p passed, $total_f failed"
+[ "$any_fail" = 0 ] && [ "$total_f" = 0 ]
