@@ -1,0 +1,165 @@
+/*
+ * Internals shared by the connection's files: conn.c (life cycle, connect,
+ * startup, authentication, socket I/O), conn_tls.c (OpenSSL glue) and
+ * conn_request.c (the request pipeline and result dispatch).
+ */
+#ifndef MOLT_DB_CONN_INTERNAL_H
+#define MOLT_DB_CONN_INTERNAL_H
+
+#include <netdb.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "auth.h"
+#include "loop.h"
+#include "molt_db/conn.h"
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+typedef enum molt_db_conn_state {
+    MOLT_DB_CONN_RESOLVING,     /* waiting for getaddrinfo */
+    MOLT_DB_CONN_CONNECTING,    /* TCP/Unix connect in progress */
+    MOLT_DB_CONN_SSL_ANSWER,    /* SSLRequest sent, waiting for 'S'/'N' */
+    MOLT_DB_CONN_TLS_HANDSHAKE,
+    MOLT_DB_CONN_STARTUP,       /* startup sent: authentication and params */
+    MOLT_DB_CONN_READY,
+    MOLT_DB_CONN_BROKEN,        /* I/O or protocol failure; only close works */
+    MOLT_DB_CONN_CLOSING
+} molt_db_conn_state;
+
+typedef enum molt_db_req_kind {
+    MOLT_DB_REQ_PREPARE,
+    MOLT_DB_REQ_EXECUTE,
+    MOLT_DB_REQ_QUERY,          /* phase 1 prepare, phase 2 execute + close */
+    MOLT_DB_REQ_SIMPLE,
+    MOLT_DB_REQ_CLOSE_STMT
+} molt_db_req_kind;
+
+typedef struct molt_db_req {
+    struct molt_db_req *next;
+    molt_db_req_kind kind;
+    int phase;                     /* MOLT_DB_REQ_QUERY: 1 then 2 */
+    molt_db_result_handler h;
+    molt_db_prepare_cb prepare_cb;
+    void *prepare_ud;
+    const molt_db_stmt *stmt;      /* execute: the caller's statement */
+    molt_db_stmt *own_stmt;        /* prepare/query: being described */
+    molt_db_buf msgs;              /* encoded messages not yet handed to the
+                                      connection's send buffer */
+    /* query: the parameters, kept for phase 2 */
+    size_t nparams;
+    molt_db_param *params;         /* data points into param_data */
+    uint8_t *param_data;
+    int status;                    /* first failure seen, MOLT_DB_OK so far */
+    molt_db_error err;
+    int syncs_left;                /* ReadyForQuery messages still due */
+} molt_db_req;
+
+typedef struct molt_db_pstatus {
+    char *name;
+    char *value;
+} molt_db_pstatus;
+
+struct molt_db_conn {
+    molt_db_loop loop;
+    molt_db_conninfo *ci;
+    molt_db_conn_options opts;
+    molt_db_conn_state state;
+    int fd;
+
+    /* connect attempt: host index, address list and cursor */
+    size_t host_idx;
+    struct addrinfo *addrs;
+    struct addrinfo *addr_cur;
+    int is_unix;
+    struct addrinfo unix_ai;       /* the Unix socket "address list" */
+    struct sockaddr_un unix_addr;
+    int started;                   /* the first host attempt has begun */
+    int tls_tried;                 /* sslmode=allow: retry with TLS */
+    uint64_t deadline_ms;          /* of the current host attempt, 0 = none */
+    molt_db_error connect_err;     /* accumulated failures of tried hosts */
+    molt_db_connect_cb connect_cb;
+    void *connect_ud;
+
+    /* TLS */
+    SSL_CTX *ssl_ctx;
+    SSL *ssl;
+    int tls_want_write;            /* SSL_read wants the socket writable */
+
+    /* authentication */
+    molt_db_scram scram;
+    int sasl_used;
+    int auth_ok;
+
+    /* buffers: in holds received bytes from in_off; out holds unsent bytes */
+    molt_db_buf in;
+    size_t in_off;
+    molt_db_buf out;
+    size_t out_off;
+
+    /* session */
+    molt_db_pstatus *params;
+    size_t nparams, params_cap;
+    int32_t backend_pid;
+    int32_t secret_key;
+    char tx_status;
+
+    /* requests: waiting (not yet sent) and in flight (sent, FIFO by Sync) */
+    molt_db_req *wait_head, *wait_tail;
+    molt_db_req *fly_head, *fly_tail;
+    size_t npending;
+    uint64_t query_seq;            /* names of molt_db_conn_query statements */
+
+    /* re-entrancy: callbacks may close the connection */
+    molt_db_field *fields;         /* scratch for DataRow and RowDescription */
+    size_t fields_cap;
+    molt_db_column *cols;
+    size_t cols_cap;
+    int dispatching;
+    int close_requested;
+    molt_db_close_cb close_cb;
+    void *close_ud;
+};
+
+struct molt_db_conn *molt_db__conn_from_loop(molt_db_loop *l);
+
+/* conn.c */
+void molt_db__conn_want_write(struct molt_db_conn *conn);
+int molt_db__conn_flush(struct molt_db_conn *conn);
+void molt_db__conn_fail(struct molt_db_conn *conn, int code,
+                        const molt_db_error *err);
+
+/* conn_tls.c */
+int molt_db__tls_start(struct molt_db_conn *conn, molt_db_error *err);
+/* Drives the handshake: MOLT_DB_OK done, MOLT_DB_NEED_MORE (watch set),
+ * or an error. */
+int molt_db__tls_handshake(struct molt_db_conn *conn, molt_db_error *err);
+/* Like read/write: bytes moved, 0 on EOF (read), -1 with *again set when
+ * the socket is not ready, or -1 with err filled on failure. */
+long molt_db__tls_read(struct molt_db_conn *conn, void *buf, size_t n,
+                       int *again, molt_db_error *err);
+long molt_db__tls_write(struct molt_db_conn *conn, const void *buf, size_t n,
+                        int *again, molt_db_error *err);
+/* tls-server-end-point data of the peer's certificate; 0 bytes if none. */
+int molt_db__tls_end_point(struct molt_db_conn *conn, uint8_t out[64],
+                           molt_db_error *err);
+void molt_db__tls_free(struct molt_db_conn *conn);
+
+/* conn_request.c */
+/* Hands waiting requests to the send buffer (once ready). */
+void molt_db__conn_send_waiting(struct molt_db_conn *conn);
+/* One backend message while READY. Returns MOLT_DB_OK or a fatal code
+ * (protocol error: the connection must break). */
+int molt_db__conn_dispatch(struct molt_db_conn *conn, const molt_db_msg *msg);
+/* Completes every request with code (connection failure or close). */
+void molt_db__conn_fail_requests(struct molt_db_conn *conn, int code,
+                                 const molt_db_error *err);
+
+/* Records a ParameterStatus. */
+int molt_db__conn_set_param(struct molt_db_conn *conn, const char *name,
+                            const char *value);
+
+#endif

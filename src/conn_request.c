@@ -1,0 +1,745 @@
+/*
+ * Requests on a connection and the dispatch of their results.
+ *
+ * Each request ends with a Sync, so the server answers each with its own
+ * ReadyForQuery and one request's error never spoils another's. Requests are
+ * written at once when the connection is ready (pipelining) and kept in a
+ * FIFO of what was sent; every backend message belongs to the head of that
+ * FIFO. molt_db_conn_query needs two steps (describe, then bind with
+ * per-column result formats): its second step goes to the tail of the FIFO
+ * when the first completes, under a statement name of its own so that other
+ * requests sent in between cannot disturb it.
+ */
+#include "conn_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "molt_db/protocol.h"
+
+/* From the type catalog (types_catalog.c). */
+int molt_db_type_binary_supported(uint32_t oid);
+
+/* ---- statements -------------------------------------------------------- */
+
+void molt_db_stmt_free(molt_db_stmt *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->ncols; i++)
+        free((char *)s->cols[i].name);
+    free(s->cols);
+    free(s->param_oids);
+    free(s->result_formats);
+    free(s->name);
+    free(s);
+}
+
+static molt_db_stmt *stmt_new(const char *name)
+{
+    molt_db_stmt *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->name = strdup(name ? name : "");
+    if (s->name == NULL) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- request life ------------------------------------------------------ */
+
+static void req_free(molt_db_req *r)
+{
+    molt_db_buf_free(&r->msgs);
+    molt_db_stmt_free(r->own_stmt);
+    free(r->params);
+    free(r->param_data);
+    molt_db_error_clear(&r->err);
+    free(r);
+}
+
+static molt_db_req *req_new(molt_db_conn *c, molt_db_req_kind kind,
+                            const molt_db_result_handler *h)
+{
+    (void)c;
+    molt_db_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->kind = kind;
+    r->syncs_left = 1;
+    if (h != NULL)
+        r->h = *h;
+    return r;
+}
+
+static void list_push(molt_db_req **head, molt_db_req **tail, molt_db_req *r)
+{
+    r->next = NULL;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+static int can_send_now(const molt_db_conn *c)
+{
+    return c->state == MOLT_DB_CONN_READY && c->wait_head == NULL &&
+           !c->close_requested;
+}
+
+static int check_usable(const molt_db_conn *c)
+{
+    if (c->close_requested || c->state == MOLT_DB_CONN_CLOSING)
+        return MOLT_DB_ECLOSED;
+    if (c->state == MOLT_DB_CONN_BROKEN)
+        return MOLT_DB_ECLOSED;
+    return MOLT_DB_OK;
+}
+
+/* Where a new request's messages go: straight into the send buffer when the
+ * connection is ready, else into the request until it is. */
+static molt_db_buf *target_buf(molt_db_conn *c, molt_db_req *r)
+{
+    return can_send_now(c) ? &c->out : &r->msgs;
+}
+
+/* The messages were encoded into target: account for the request and, when
+ * they went into the send buffer, write them. */
+static void submit(molt_db_conn *c, molt_db_req *r, molt_db_buf *target)
+{
+    c->npending++;
+    if (target == &c->out) {
+        list_push(&c->fly_head, &c->fly_tail, r);
+        molt_db__conn_flush(c);
+    } else {
+        list_push(&c->wait_head, &c->wait_tail, r);
+    }
+}
+
+void molt_db__conn_send_waiting(molt_db_conn *c)
+{
+    while (c->wait_head != NULL) {
+        molt_db_req *r = c->wait_head;
+        c->wait_head = r->next;
+        if (c->wait_head == NULL)
+            c->wait_tail = NULL;
+        molt_db_buf_put(&c->out, r->msgs.data, r->msgs.len);
+        molt_db_buf_free(&r->msgs);
+        list_push(&c->fly_head, &c->fly_tail, r);
+    }
+    if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
+        molt_db_error e;
+        molt_db_error_init(&e);
+        molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory queueing requests");
+        molt_db__conn_fail(c, MOLT_DB_ENOMEM, &e);
+        return;
+    }
+    molt_db__conn_flush(c);
+}
+
+static void complete(molt_db_conn *c, molt_db_req *r)
+{
+    c->npending--;
+    if (r->kind == MOLT_DB_REQ_PREPARE) {
+        molt_db_stmt *s = NULL;
+        if (r->status == MOLT_DB_OK) {
+            s = r->own_stmt;
+            r->own_stmt = NULL;
+        }
+        if (r->prepare_cb)
+            r->prepare_cb(r->prepare_ud, r->status, s,
+                          r->status == MOLT_DB_OK ? NULL : &r->err);
+        else
+            molt_db_stmt_free(s);
+    } else if (r->h.on_done) {
+        r->h.on_done(r->h.ud, r->status,
+                     r->status == MOLT_DB_OK ? NULL : &r->err);
+    }
+    req_free(r);
+}
+
+void molt_db__conn_fail_requests(molt_db_conn *c, int code,
+                                 const molt_db_error *err)
+{
+    /* Detach both lists first: callbacks may add requests (which then fail
+     * with ECLOSED at once) or close the connection. */
+    molt_db_req *lists[2] = {c->fly_head, c->wait_head};
+    c->fly_head = c->fly_tail = c->wait_head = c->wait_tail = NULL;
+    for (int i = 0; i < 2; i++) {
+        molt_db_req *r = lists[i];
+        while (r != NULL) {
+            molt_db_req *next = r->next;
+            if (r->status == MOLT_DB_OK) {
+                r->status = code;
+                if (err != NULL)
+                    molt_db_error_copy(&r->err, err);
+                else
+                    molt_db_error_set(&r->err, code, "connection failed");
+            }
+            complete(c, r);
+            r = next;
+        }
+    }
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* Bind with the parameters' formats and values, and result formats
+ * (collapsed to one code when all columns agree). */
+static int write_bind(molt_db_buf *out, const char *stmt, size_t nparams,
+                      const molt_db_param *params, size_t ncols,
+                      const int16_t *result_formats)
+{
+    int16_t fmt_stack[16] = {0};
+    const uint8_t *val_stack[16] = {0};
+    int32_t len_stack[16] = {0};
+    int16_t *fmts = fmt_stack;
+    const uint8_t **vals = val_stack;
+    int32_t *lens = len_stack;
+    if (nparams > 16) {
+        fmts = malloc(nparams * sizeof *fmts);
+        vals = malloc(nparams * sizeof *vals);
+        lens = malloc(nparams * sizeof *lens);
+    }
+    int rc = MOLT_DB_ENOMEM;
+    if (fmts != NULL && vals != NULL && lens != NULL) {
+        for (size_t i = 0; i < nparams; i++) {
+            fmts[i] = params[i].format;
+            vals[i] = params[i].data;
+            lens[i] = params[i].len < 0 ? -1 : params[i].len;
+        }
+        size_t nres = ncols;
+        if (ncols > 0) {
+            size_t same = 1;
+            for (size_t i = 1; i < ncols; i++)
+                same &= result_formats[i] == result_formats[0];
+            if (same)
+                nres = 1;
+        }
+        rc = molt_db_proto_write_bind(out, "", stmt, nparams, fmts, vals, lens,
+                                      nres, result_formats);
+    }
+    if (nparams > 16) {
+        free(fmts);
+        free(vals);
+        free(lens);
+    }
+    return rc;
+}
+
+static int check_params(size_t nparams, const molt_db_param *params)
+{
+    if (nparams > 0 && params == NULL)
+        return MOLT_DB_EINVAL;
+    for (size_t i = 0; i < nparams; i++) {
+        if (params[i].len >= 0 && params[i].data == NULL && params[i].len > 0)
+            return MOLT_DB_EINVAL;
+        if (params[i].format != MOLT_DB_FORMAT_TEXT &&
+            params[i].format != MOLT_DB_FORMAT_BINARY)
+            return MOLT_DB_EINVAL;
+    }
+    return MOLT_DB_OK;
+}
+
+/* ---- public requests --------------------------------------------------- */
+
+int molt_db_conn_prepare(molt_db_conn *c, const char *name, const char *sql,
+                         size_t nparams, const uint32_t *param_oids,
+                         molt_db_prepare_cb cb, void *ud)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (sql == NULL || (nparams > 0 && param_oids == NULL))
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_PREPARE, NULL);
+    if (r == NULL || (r->own_stmt = stmt_new(name)) == NULL) {
+        if (r)
+            req_free(r);
+        return MOLT_DB_ENOMEM;
+    }
+    r->prepare_cb = cb;
+    r->prepare_ud = ud;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = molt_db_proto_write_parse(out, r->own_stmt->name, sql, nparams, param_oids);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'S', r->own_stmt->name);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
+                         size_t nparams, const molt_db_param *params,
+                         const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (stmt == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
+        return MOLT_DB_EINVAL;
+    if (nparams != stmt->nparams)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    r->stmt = stmt;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = write_bind(out, stmt->name, nparams, params, stmt->ncols,
+                    stmt->result_formats);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+/* Copies the parameters into the request for the query's second step. */
+static int keep_params(molt_db_req *r, size_t n, const molt_db_param *params)
+{
+    if (n == 0)
+        return MOLT_DB_OK;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (params[i].len > 0)
+            total += (size_t)params[i].len;
+    r->params = malloc(n * sizeof *r->params);
+    r->param_data = malloc(total ? total : 1);
+    if (r->params == NULL || r->param_data == NULL)
+        return MOLT_DB_ENOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        r->params[i] = params[i];
+        if (params[i].len > 0) {
+            memcpy(r->param_data + off, params[i].data, (size_t)params[i].len);
+            r->params[i].data = r->param_data + off;
+            off += (size_t)params[i].len;
+        } else {
+            r->params[i].data = r->param_data; /* non-NULL for empty values */
+        }
+    }
+    r->nparams = n;
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
+        return MOLT_DB_EINVAL;
+    if (nparams > 65535)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    char name[32];
+    snprintf(name, sizeof name, "molt_q%llu", (unsigned long long)++c->query_seq);
+    r->phase = 1;
+    r->own_stmt = stmt_new(name);
+    if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK) {
+        req_free(r);
+        return MOLT_DB_ENOMEM;
+    }
+    uint32_t oid_stack[16];
+    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
+    if (oids == NULL) {
+        req_free(r);
+        return MOLT_DB_ENOMEM;
+    }
+    for (size_t i = 0; i < nparams; i++)
+        oids[i] = params[i].oid;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = molt_db_proto_write_parse(out, name, sql, nparams, oids);
+    if (oids != oid_stack)
+        free(oids);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'S', name);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_simple_query(molt_db_conn *c, const char *sql,
+                              const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (sql == NULL || h == NULL)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = molt_db_proto_write_query(out, sql);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
+                            const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (name == NULL)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_CLOSE_STMT, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = molt_db_proto_write_close(out, 'S', name);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static int grow_fields(molt_db_conn *c, size_t n)
+{
+    if (n <= c->fields_cap)
+        return MOLT_DB_OK;
+    size_t cap = c->fields_cap ? c->fields_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    molt_db_field *f = realloc(c->fields, cap * sizeof *f);
+    if (f == NULL)
+        return MOLT_DB_ENOMEM;
+    c->fields = f;
+    c->fields_cap = cap;
+    return MOLT_DB_OK;
+}
+
+static int grow_cols(molt_db_conn *c, size_t n)
+{
+    if (n <= c->cols_cap)
+        return MOLT_DB_OK;
+    size_t cap = c->cols_cap ? c->cols_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    molt_db_column *f = realloc(c->cols, cap * sizeof *f);
+    if (f == NULL)
+        return MOLT_DB_ENOMEM;
+    c->cols = f;
+    c->cols_cap = cap;
+    return MOLT_DB_OK;
+}
+
+/* Records the first failure of a request; later messages are skipped. */
+static void req_fail(molt_db_req *r, int code, const char *msg)
+{
+    if (r->status != MOLT_DB_OK)
+        return;
+    r->status = code;
+    molt_db_error_set(&r->err, code, "%s", msg);
+}
+
+/* Reads a message's column count and decodes a RowDescription into the
+ * connection's scratch columns. */
+static int read_columns(molt_db_conn *c, const molt_db_msg *msg, size_t *n,
+                        molt_db_error *err)
+{
+    int rc = molt_db_proto_read_count(msg, n, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (grow_cols(c, *n ? *n : 1) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    return molt_db_proto_read_row_description(msg, c->cols, c->cols_cap, n, err);
+}
+
+/* The statement being described takes the columns (names copied) and the
+ * result format per column: binary where the library has a codec. */
+static int describe_columns(molt_db_conn *c, molt_db_stmt *s, size_t n)
+{
+    s->cols = calloc(n ? n : 1, sizeof *s->cols);
+    s->result_formats = calloc(n ? n : 1, sizeof *s->result_formats);
+    if (s->cols == NULL || s->result_formats == NULL)
+        return MOLT_DB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        s->cols[i] = c->cols[i];
+        s->cols[i].name = strdup(c->cols[i].name);
+        if (s->cols[i].name == NULL) {
+            s->ncols = i;
+            return MOLT_DB_ENOMEM;
+        }
+        s->result_formats[i] = molt_db_type_binary_supported(c->cols[i].type_oid)
+                                   ? MOLT_DB_FORMAT_BINARY
+                                   : MOLT_DB_FORMAT_TEXT;
+        s->cols[i].format = s->result_formats[i];
+    }
+    s->ncols = n;
+    return MOLT_DB_OK;
+}
+
+/* The statement executed by this request, if its rows are coming. */
+static const molt_db_stmt *exec_stmt(const molt_db_req *r)
+{
+    if (r->kind == MOLT_DB_REQ_EXECUTE)
+        return r->stmt;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 2)
+        return r->own_stmt;
+    return NULL;
+}
+
+/* The query's first step is done: bind and execute under its own name, then
+ * close the statement after a Sync of its own, so that the Close runs even
+ * when the execution fails. */
+static void query_second_step(molt_db_conn *c, molt_db_req *r)
+{
+    molt_db_stmt *s = r->own_stmt;
+    molt_db_buf *out = &c->out;
+    size_t mark = out->len;
+    int rc = write_bind(out, s->name, r->nparams, r->params, s->ncols,
+                        s->result_formats);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_close(out, 'S', s->name);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc != MOLT_DB_OK) {
+        /* The statement stays on the server until the connection ends. */
+        out->len = mark;
+        out->failed = 0;
+        req_fail(r, rc, "out of memory encoding the query");
+        complete(c, r);
+        return;
+    }
+    r->phase = 2;
+    r->syncs_left = 2;
+    list_push(&c->fly_head, &c->fly_tail, r);
+    molt_db__conn_flush(c);
+}
+
+static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                    molt_db_error *err)
+{
+    int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (--r->syncs_left > 0)
+        return MOLT_DB_OK;
+    c->fly_head = r->next;
+    if (c->fly_head == NULL)
+        c->fly_tail = NULL;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1 && r->status == MOLT_DB_OK) {
+        query_second_step(c, r);
+        return MOLT_DB_OK;
+    }
+    complete(c, r);
+    return MOLT_DB_OK;
+}
+
+int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
+{
+    molt_db_error err;
+    molt_db_error_init(&err);
+    int rc = MOLT_DB_OK;
+
+    /* Messages that may come at any time. */
+    switch (msg->type) {
+    case 'S': {
+        const char *name, *value;
+        rc = molt_db_proto_read_parameter_status(msg, &name, &value, &err);
+        if (rc == MOLT_DB_OK)
+            rc = molt_db__conn_set_param(c, name, value);
+        molt_db_error_clear(&err);
+        return rc;
+    }
+    case 'N':
+        if (c->opts.on_notice != NULL) {
+            molt_db_error notice;
+            molt_db_error_init(&notice);
+            rc = molt_db_proto_read_error(msg, &notice, &err);
+            if (rc == MOLT_DB_OK)
+                c->opts.on_notice(c, &notice, c->opts.notice_ud);
+            molt_db_error_clear(&notice);
+        }
+        molt_db_error_clear(&err);
+        return rc;
+    case 'A':
+        return MOLT_DB_OK; /* LISTEN/NOTIFY is not exposed yet */
+    default:
+        break;
+    }
+
+    molt_db_req *r = c->fly_head;
+    if (r == NULL) {
+        if (msg->type == 'E') {
+            /* A FATAL with nothing in flight (admin shutdown, idle timeout):
+             * the server closes the socket next and we report that. */
+            return MOLT_DB_OK;
+        }
+        return MOLT_DB_EPROTO;
+    }
+
+    switch (msg->type) {
+    case 'E':
+        if (r->status == MOLT_DB_OK) {
+            molt_db_error_clear(&r->err);
+            rc = molt_db_proto_read_error(msg, &r->err, &err);
+            if (rc == MOLT_DB_OK)
+                r->status = MOLT_DB_ESERVER;
+        }
+        break;
+    case '1': /* ParseComplete */
+    case '3': /* CloseComplete */
+    case 's': /* PortalSuspended */
+        break;
+    case '2': { /* BindComplete: the rows of a statement come next */
+        const molt_db_stmt *s = exec_stmt(r);
+        if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK) {
+            int urc = r->h.on_columns(r->h.ud, s->cols, s->ncols);
+            if (urc < 0)
+                req_fail(r, urc, "the result handler refused the columns");
+        }
+        break;
+    }
+    case 't': { /* ParameterDescription */
+        molt_db_stmt *s = r->own_stmt;
+        if (s == NULL || exec_stmt(r) != NULL)
+            return MOLT_DB_EPROTO;
+        size_t n;
+        rc = molt_db_proto_read_count(msg, &n, &err);
+        if (rc == MOLT_DB_OK) {
+            free(s->param_oids);
+            s->param_oids = calloc(n ? n : 1, sizeof *s->param_oids);
+            if (s->param_oids == NULL) {
+                req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+                break;
+            }
+            rc = molt_db_proto_read_parameter_description(msg, s->param_oids, n,
+                                                          &s->nparams, &err);
+        }
+        break;
+    }
+    case 'n': /* NoData */
+        break;
+    case 'T': {
+        size_t n;
+        rc = read_columns(c, msg, &n, &err);
+        if (rc == MOLT_DB_ENOMEM) {
+            req_fail(r, rc, "out of memory");
+            rc = MOLT_DB_OK;
+            break;
+        }
+        if (rc != MOLT_DB_OK)
+            break;
+        if (r->kind == MOLT_DB_REQ_SIMPLE) {
+            if (r->h.on_columns != NULL && r->status == MOLT_DB_OK) {
+                int urc = r->h.on_columns(r->h.ud, c->cols, n);
+                if (urc < 0)
+                    req_fail(r, urc, "the result handler refused the columns");
+            }
+        } else if (r->own_stmt != NULL && exec_stmt(r) == NULL) {
+            if (describe_columns(c, r->own_stmt, n) != MOLT_DB_OK)
+                req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+        } else {
+            return MOLT_DB_EPROTO;
+        }
+        break;
+    }
+    case 'D': {
+        if (r->status != MOLT_DB_OK || r->h.on_row == NULL)
+            break;
+        if (r->kind != MOLT_DB_REQ_SIMPLE && exec_stmt(r) == NULL)
+            return MOLT_DB_EPROTO;
+        size_t n;
+        rc = molt_db_proto_read_count(msg, &n, &err);
+        if (rc != MOLT_DB_OK)
+            break;
+        if (grow_fields(c, n ? n : 1) != MOLT_DB_OK) {
+            req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+            break;
+        }
+        rc = molt_db_proto_read_data_row(msg, c->fields, c->fields_cap, &n, &err);
+        if (rc != MOLT_DB_OK)
+            break;
+        int urc = r->h.on_row(r->h.ud, c->fields, n);
+        if (urc < 0)
+            req_fail(r, urc, "the result handler refused a row");
+        break;
+    }
+    case 'C': {
+        const char *tag;
+        rc = molt_db_proto_read_command_complete(msg, &tag, &err);
+        if (rc == MOLT_DB_OK && r->h.on_command != NULL && r->status == MOLT_DB_OK)
+            r->h.on_command(r->h.ud, tag);
+        break;
+    }
+    case 'I': /* EmptyQueryResponse */
+        if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
+            r->h.on_command(r->h.ud, "");
+        break;
+    case 'G': /* CopyInResponse: COPY FROM STDIN is not driven by this API */
+        req_fail(r, MOLT_DB_EINVAL,
+                 "COPY FROM STDIN is not supported through this call");
+        rc = molt_db_proto_write_copy_fail(&c->out,
+                                           "COPY FROM STDIN is not supported "
+                                           "through this call");
+        break;
+    case 'H': /* CopyOutResponse: data follows; not surfaced by this call */
+    case 'd':
+    case 'c':
+        req_fail(r, MOLT_DB_EINVAL,
+                 "COPY TO STDOUT is not supported through this call");
+        break;
+    case 'Z':
+        rc = on_ready(c, r, msg, &err);
+        break;
+    default:
+        rc = MOLT_DB_EPROTO;
+    }
+    molt_db_error_clear(&err);
+    return rc;
+}
