@@ -9,21 +9,50 @@
  *   - key=value strings: `host=a,b port=5432,5433 dbname='my db' sslmode=require`
  *     (single-quoted values with \' and \\ escapes)
  *   - "" (empty): everything from the environment and defaults.
- * Then, for each setting not given: the PG* environment variable (PGHOST,
- * PGHOSTADDR, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGPASSFILE,
- * PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGSSLPASSWORD,
- * PGCONNECT_TIMEOUT, PGAPPNAME, PGOPTIONS, PGCLIENTENCODING,
- * PGTARGETSESSIONATTRS, PGCHANNELBINDING, PGSSLSNI, PGKEEPALIVES...), then the
- * libpq default (host: the Unix socket directory /var/run/postgresql; port
- * 5432; user: the OS user; dbname: the user; sslmode: prefer).
- * A password not given is looked up per host in the passfile (`passfile`,
- * PGPASSFILE, or ~/.pgpass; ignored, as by libpq, when its mode lets group or
- * others read it).
+ *     A string that is neither a URI nor contains '=' is MOLT_DB_ECONFIG
+ *     (some libpq APIs take it as a dbname; we do not guess).
+ * A key given twice keeps the last value, as in libpq. Host, hostaddr and port
+ * are comma-separated lists: the port list has one entry (for every host) or
+ * one per host; an empty entry takes the default.
+ * Then, for each setting not given, the same environment variable libpq 15
+ * reads: PGHOST, PGHOSTADDR, PGPORT, PGDATABASE, PGUSER, PGPASSWORD,
+ * PGPASSFILE, PGCHANNELBINDING, PGCONNECT_TIMEOUT, PGCLIENTENCODING,
+ * PGOPTIONS, PGAPPNAME, PGSSLMODE, PGSSLCOMPRESSION, PGSSLCERT, PGSSLKEY,
+ * PGSSLROOTCERT, PGSSLCRL, PGSSLCRLDIR, PGSSLSNI, PGREQUIREPEER,
+ * PGSSLMINPROTOCOLVERSION, PGSSLMAXPROTOCOLVERSION, PGGSSENCMODE,
+ * PGKRBSRVNAME, PGGSSLIB, PGTARGETSESSIONATTRS, PGSERVICE, and from libpq 16
+ * PGSSLCERTMODE, PGLOADBALANCEHOSTS. (sslpassword, keepalives*,
+ * tcp_user_timeout, replication and fallback_application_name have no
+ * variable, as in libpq.) Then the libpq default (host: the Unix socket
+ * directory /var/run/postgresql, Debian's; port 5432; user: the OS user
+ * (empty also means the OS user); dbname: the user; sslmode: prefer;
+ * channel_binding: prefer; ssl_min_protocol_version: TLSv1.2; sslrootcert,
+ * sslcert, sslkey: ~/.postgresql/root.crt, postgresql.crt, postgresql.key
+ * when those files exist; the home directory is $HOME, else the passwd
+ * entry). An empty value for a path, name or list counts as not given.
+ * connect_timeout is in seconds; values of 0 or below mean none, 1 is raised
+ * to 2 (libpq's rule).
+ * A password not given (or empty) is looked up per host in the passfile
+ * (`passfile`, PGPASSFILE, or ~/.pgpass; ignored, as by libpq, when it is not
+ * a regular file or its mode lets group or others access it). The host used
+ * for the lookup is the host entry, the hostaddr when the host entry is empty,
+ * and "localhost" for the default socket directory (as libpq; another socket
+ * directory must be written as its path in the passfile). An empty password
+ * from the passfile counts as none.
  *
  * Keys libpq knows but this library does not act on are accepted when their
  * value asks for nothing we lack (gssencmode=disable|prefer,
- * sslcompression=0, ...) and rejected with MOLT_DB_ECONFIG otherwise; a key
- * libpq does not know is MOLT_DB_ECONFIG with a message naming the key.
+ * sslcompression=0|1, krbsrvname, gsslib, replication=false,
+ * load_balance_hosts=disable, sslcertmode=allow|disable) and rejected with
+ * MOLT_DB_ECONFIG otherwise (service and PGSERVICE: service files are not
+ * supported; sslcrl, sslcrldir, requirepeer: not supported); a key libpq does
+ * not know is MOLT_DB_ECONFIG "unknown connection option \"foo\"". In a
+ * URI query, ssl=true means sslmode=require (libpq's JDBC compatibility).
+ * Values are validated: sslmode, channel_binding, target_session_attrs,
+ * gssencmode and TLS version names; integers as libpq parses them (port
+ * 1..65535); sslsni and sslcompression 0 or 1; keepalives any integer
+ * (nonzero: on); hostaddr entries numeric IPv4/IPv6. Error messages name the
+ * key, and the environment variable when the value came from one.
  *
  * Ownership: the returned molt_db_conninfo and every string in it are owned
  * by it; free with molt_db_conninfo_free. Passwords are never put in error
@@ -70,7 +99,8 @@ typedef enum molt_db_target_session {
 /* One host to try, in list order. */
 typedef struct molt_db_host {
     char *host;      /* a name or IP to resolve, or an absolute Unix socket
-                        directory (starts with '/'); never NULL */
+                        directory (starts with '/'); never NULL (a copy of
+                        hostaddr when only that was given) */
     char *hostaddr;  /* numeric IP that skips DNS (host still used for TLS
                         verification and pgpass), or NULL */
     uint16_t port;
@@ -101,6 +131,12 @@ typedef struct molt_db_conninfo {
     int keepalives_idle_s;         /* 0 = system default */
     int keepalives_interval_s;
     int keepalives_count;
+    int tcp_user_timeout_ms;       /* TCP_USER_TIMEOUT; 0 = system default */
+    char *ssl_min_protocol_version; /* "TLSv1".."TLSv1.3"; default "TLSv1.2"
+                                       as in libpq 15; never NULL */
+    char *ssl_max_protocol_version; /* same names, or NULL for no maximum */
+    char *sslcertmode;             /* "allow" (default) or "disable": whether
+                                      a client certificate may be sent */
 } molt_db_conninfo;
 
 /* Parses str (may be NULL or "": environment and defaults only).
