@@ -1,0 +1,558 @@
+#!/usr/bin/env python3
+"""The benchmark runner behind `make bench` (bench/run.sh starts it).
+
+It expects a running, tuned PostgreSQL (MOLT_TEST_DSN, MOLT_TEST_PGBIN from
+scripts/with_pg.sh), prepares the data, runs every scenario with every
+contender alternating (warm-up, then REPS repetitions with a rotating order),
+measures each contender process with os.wait4 (CPU user+sys, peak RSS),
+checks results for equality on a sample, and writes bench/results/latest.json.
+bench/report.py turns that file into bench/README.md and the PNGs.
+
+The contender contract is in bench/contenders.md.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "bench", "peers")
+RESULTS = os.path.join(ROOT, "bench", "results")
+PY = sys.executable
+PGBIN = os.environ.get("MOLT_TEST_PGBIN", "/usr/lib/postgresql/15/bin")
+MOLT_BIN = os.environ.get("MOLT_BENCH_BIN", os.path.join(ROOT, "build", "bench", "molt_bench"))
+BULK_ROWS = 1000000
+PK_CHECK_AIDS = [1, 500000, 1000000]
+PINGPONG_CHECK = [1, 1 << 40, -7]
+NOT_YET = "not implemented yet"
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def psql(dsn, sql):
+    out = subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-Atq", "-v", "ON_ERROR_STOP=1",
+                          "-d", dsn, "-c", sql], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+# ---------------------------------------------------------------- data setup
+
+def setup_data(dsn):
+    have = psql(dsn, "SELECT count(*) FROM pg_class WHERE relname IN "
+                     "('pgbench_accounts', 'bench_bulk') AND relkind = 'r'")
+    if have == "2" and os.environ.get("BENCH_REUSE_DATA") == "1":
+        log("reusing existing pgbench and bench_bulk tables")
+        return
+    t0 = time.time()
+    subprocess.run([os.path.join(PGBIN, "pgbench"), "-i", "-q", "-s", "10", "-d", dsn],
+                   check=True, capture_output=True)
+    psql(dsn, f"""
+DROP TABLE IF EXISTS bench_bulk;
+CREATE TABLE bench_bulk (id int8 PRIMARY KEY, t text NOT NULL, f float8 NOT NULL,
+                         ts timestamptz NOT NULL, b bool NOT NULL, i int4 NOT NULL);
+INSERT INTO bench_bulk
+SELECT g, 'row-' || g || '-' || md5(g::text), g * 0.25 + 0.125,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second',
+       g % 3 = 0, (g % 100000)::int4
+FROM generate_series(1, {BULK_ROWS}) g;
+VACUUM (FREEZE, ANALYZE) bench_bulk;
+VACUUM ANALYZE pgbench_accounts;
+""")
+    log(f"data ready: pgbench scale 10, bench_bulk {BULK_ROWS} rows ({time.time() - t0:.1f} s)")
+
+
+def bulk_expected(dsn, limit=0):
+    where = f"WHERE id <= {int(limit)}" if limit else ""
+    r = psql(dsn, "SELECT count(*), sum(id), sum(length(t)), sum(f), "
+                  "sum((extract(epoch FROM ts) * 1000000)::int8 - 1704067200000000), "
+                  f"count(*) FILTER (WHERE b), sum(i) FROM bench_bulk {where}").split("|")
+    return {"rows": int(r[0]), "sum_id": int(r[1]), "sum_len_t": int(r[2]), "sum_f": float(r[3]),
+            "sum_ts_us": int(r[4]), "n_true": int(r[5]), "sum_i": int(r[6])}
+
+
+# ---------------------------------------------------------------- contenders
+
+class Contender:
+    """role: peer | floor | molt.  kind: json (the contract) | pgbench | wall."""
+
+    def __init__(self, name, role, kind, argv=None, note="", missing=None, txn_ops=1,
+                 wall_ops=None, no_check=None):
+        self.name, self.role, self.kind, self.argv = name, role, kind, argv
+        self.note, self.missing, self.txn_ops, self.wall_ops = note, missing, txn_ops, wall_ops
+        self.no_check = no_check
+
+    def unavailable(self):
+        if self.missing:
+            return self.missing() if callable(self.missing) else self.missing
+        return None
+
+
+def molt_missing():
+    if not os.path.isfile(MOLT_BIN):
+        return f"not built: {os.path.relpath(MOLT_BIN, ROOT)} not found (bench/c/, written by the lead)"
+    if not os.access(MOLT_BIN, os.X_OK):
+        return f"not built: {os.path.relpath(MOLT_BIN, ROOT)} is not executable"
+    return None
+
+
+def molt(name, args, note=""):
+    return Contender(name, "molt", "json", note=note, missing=molt_missing,
+                     argv=lambda ctx, s: [MOLT_BIN] + args(ctx, s))
+
+
+def py_peer(name, script, args, note=""):
+    return Contender(name, "peer", "json", note=note,
+                     argv=lambda ctx, s: [PY, os.path.join(PEERS, script)] + args(ctx, s))
+
+
+def not_yet(name, role, note=""):
+    return Contender(name, role, "json", note=note, missing=NOT_YET)
+
+
+def pgbench(name, args, script=None, txn_ops=1, note=""):
+    def argv(ctx, s):
+        a = [os.path.join(PGBIN, "pgbench"), "-n", "-M", "prepared", "-T", str(max(1, round(s))),
+             "--log", "--log-prefix=" + ctx.next_log_prefix()] + args
+        if script:
+            path = os.path.join(ctx.tmp, script[0])
+            with open(path, "w") as f:
+                f.write(script[1])
+            a += ["-f", path]
+        return a + [ctx.dsn]
+    return Contender(name, "peer", "pgbench", argv=argv, txn_ops=txn_ops, note=note,
+                     no_check="pgbench does not expose result values (same SQL as the others)")
+
+
+PINGPONG_SCRIPT = ("pingpong.sql", "\\set x random(1, 1000000)\nSELECT :x::int8;\n")
+PIPE_SCRIPT = ("pk_pipeline10.sql",
+               "".join(f"\\set aid{k} random(1, 100000 * 10)\n" for k in range(10))
+               + "\\startpipeline\n"
+               + "".join(f"SELECT abalance FROM pgbench_accounts WHERE aid = :aid{k};\n" for k in range(10))
+               + "\\endpipeline\n")
+
+
+def secs(ctx, s):
+    return ["--dsn", ctx.dsn, "--seconds", f"{s:g}"]
+
+
+def scenarios(ctx):
+    pk_exp = lambda: [int(v) for v in psql(ctx.dsn, "SELECT abalance FROM pgbench_accounts WHERE aid IN "
+                                                   "(1, 500000, 1000000) ORDER BY aid").split()]
+    sc = []
+    sc.append(dict(
+        key="pingpong", unit="query", latency=True,
+        title="Point query ping-pong, one connection: SELECT $1::int8, prepared",
+        expected=lambda: PINGPONG_CHECK,
+        contenders=[
+            pgbench("pgbench -M prepared -c 1 (libpq, C)", ["-c", "1", "-j", "1"], PINGPONG_SCRIPT),
+            py_peer("asyncpg (1 conn, prepared)", "asyncpg_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
+            py_peer("psycopg 3 (sync, binary, prepared)", "psycopg_peer.py",
+                    lambda c, s: ["pingpong"] + secs(c, s)),
+            molt("molt_bench pingpong", lambda c, s: ["pingpong"] + secs(c, s)),
+        ]))
+    sc.append(dict(
+        key="pk_inflight64", unit="query", latency=True,
+        title="Primary-key SELECT on pgbench_accounts (scale 10), 64 in flight, not pipelined",
+        expected=pk_exp,
+        contenders=[
+            pgbench("pgbench -S -M prepared -c 8 -j 1", ["-S", "-c", "8", "-j", "1"],
+                    note="8 connections = 8 in flight (pgbench has one query per connection in flight)"),
+            py_peer("asyncpg pool 16 conns, 64 tasks", "asyncpg_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s)),
+            py_peer("psycopg_pool async 16 conns, 64 tasks", "psycopg_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s)),
+            molt("molt_bench pk --conns 8 --inflight 64",
+                 lambda c, s: ["pk", "--conns", "8", "--inflight", "64"] + secs(c, s)),
+        ]))
+    sc.append(dict(
+        key="pk_inflight256", unit="query", latency=True,
+        title="Primary-key SELECT, 256 in flight (pipelined where the client can)",
+        expected=pk_exp,
+        contenders=[
+            pgbench("pgbench -M prepared -c 4, pipelines of 10", ["-c", "4", "-j", "1"], PIPE_SCRIPT,
+                    txn_ops=10, note="4 connections x 10 = 40 in flight; latency is per 10-query pipeline"),
+            py_peer("asyncpg pool 16 conns, 256 tasks", "asyncpg_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "256"] + secs(c, s)),
+            py_peer("psycopg_pool async 16 conns, 256 tasks", "psycopg_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "256"] + secs(c, s)),
+            molt("molt_bench pk --conns 4 --inflight 256",
+                 lambda c, s: ["pk", "--conns", "4", "--inflight", "256"] + secs(c, s)),
+        ]))
+    copy_sql = "COPY (SELECT id, t, f, ts, b, i FROM bench_bulk) TO STDOUT (FORMAT binary)"
+    sc.append(dict(
+        key="bulk_1m", unit="row", latency=False, timed=False,
+        title="Bulk read of 1M rows (int8, text, float8, timestamptz, bool, int4)",
+        expected=lambda: bulk_expected(ctx.dsn),
+        contenders=[
+            Contender("psql COPY BINARY to /dev/null (floor, no decoding)", "floor", "wall",
+                      argv=lambda c, s: [os.path.join(PGBIN, "psql"), "-X", "-q", "-o", "/dev/null",
+                                         "-d", c.dsn, "-c", copy_sql],
+                      wall_ops=BULK_ROWS, no_check="rows are not decoded",
+                      note="wall and CPU of the whole psql process, connection included"),
+            py_peer("adbc-driver-postgresql -> pyarrow.Table", "adbc_peer.py", lambda c, s: ["bulk", "--dsn", c.dsn]),
+            py_peer("asyncpg fetch -> Records", "asyncpg_peer.py", lambda c, s: ["bulk", "--dsn", c.dsn]),
+            py_peer("psycopg 3 binary fetchall -> tuples", "psycopg_peer.py", lambda c, s: ["bulk", "--dsn", c.dsn]),
+            molt("molt_bench bulk-arrow", lambda c, s: ["bulk-arrow", "--dsn", c.dsn]),
+            molt("molt_bench bulk-structs", lambda c, s: ["bulk-structs", "--dsn", c.dsn]),
+        ]))
+    sc.append(dict(
+        key="ipc_point", unit="query", latency=True,
+        title="From Python: one point query at a time (SELECT $1::int8), direct drivers vs molt_worker IPC",
+        expected=lambda: PINGPONG_CHECK,
+        contenders=[
+            py_peer("asyncpg (1 conn, prepared)", "asyncpg_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
+            py_peer("psycopg 3 (sync, binary, prepared)", "psycopg_peer.py",
+                    lambda c, s: ["pingpong"] + secs(c, s)),
+            not_yet("molt_db_adapter -> molt_worker (stdio IPC)", "molt"),
+        ]))
+    sc.append(dict(
+        key="ipc_read100k", unit="row", latency=False, timed=False,
+        title="From Python: read 100k rows (ORDER BY id LIMIT 100000), direct drivers vs molt_worker IPC",
+        expected=lambda: bulk_expected(ctx.dsn, 100000),
+        contenders=[
+            py_peer("adbc-driver-postgresql -> pyarrow.Table", "adbc_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            py_peer("asyncpg fetch -> Records", "asyncpg_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            py_peer("psycopg 3 binary fetchall -> tuples", "psycopg_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            not_yet("molt_db_adapter -> molt_worker, Arrow IPC", "molt"),
+            not_yet("molt_db_adapter -> molt_worker, MsgPack rows", "molt"),
+        ]))
+    sc.append(dict(
+        key="django_list", unit="request", latency=True,
+        title="Django list endpoint under gunicorn: ORM baseline vs molt offload",
+        expected=lambda: None,
+        contenders=[
+            not_yet("Django 5.2 ORM (psycopg 3) under gunicorn, baseline", "peer"),
+            not_yet("Django + molt offload", "molt"),
+        ]))
+    netem = ctx.netem
+    for base in ("pingpong", "pk_inflight64"):
+        src = next(s for s in sc if s["key"] == base)
+        reason = None if netem.get("ok") else f"netem unavailable on this machine: {netem.get('error', 'not probed')}"
+        sc.append(dict(
+            key=base + "_netem1ms", unit="query", latency=True,
+            title=src["title"] + " — through a veth link with netem delay 1ms",
+            expected=src["expected"], netem=True, unavailable=reason,
+            contenders=src["contenders"]))
+    return sc
+
+
+# ---------------------------------------------------------------- running
+
+class Ctx:
+    def __init__(self, dsn, quick, tmp, netem):
+        self.dsn, self.quick, self.tmp, self.netem = dsn, quick, tmp, netem
+        self.seconds = 2.0 if quick else 5.0
+        self.warmup = 1.0 if quick else 2.0
+        self.reps = 3 if quick else 5
+        self.client_cpu = os.environ.get("BENCH_CLIENT_CPUS", "1")
+        self._n = 0
+
+    def next_log_prefix(self):
+        self._n += 1
+        return os.path.join(self.tmp, f"pgblog{self._n}")
+
+
+def pgbench_parse(out, log_prefix, txn_ops):
+    r = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("number of transactions actually processed:"):
+            r["txns"] = int(line.split(":")[1].split("/")[0])
+        elif line.startswith("number of failed transactions:"):
+            r["failed"] = int(line.split(":")[1].split("(")[0])
+        elif line.startswith("tps =") and "without initial connection time" in line:
+            r["tps"] = float(line.split("=")[1].split()[0])
+    if "txns" not in r or "tps" not in r:
+        raise ValueError("could not parse pgbench output")
+    lat = []
+    for path in glob.glob(log_prefix + ".*"):
+        with open(path) as f:
+            for ln in f:
+                p = ln.split()
+                if len(p) >= 3:
+                    lat.append(int(p[2]))
+        os.unlink(path)
+    lat.sort()
+    res = {"ops": r["txns"] * txn_ops, "seconds": r["txns"] / r["tps"] if r["tps"] else 0.0}
+    if lat:
+        k = lambda q: lat[min(len(lat) - 1, max(0, -(-int(q * len(lat) * 1000) // 1000) - 1))]
+        res["latencies_us"] = {"p50": float(k(0.50)), "p99": float(k(0.99)), "n": len(lat)}
+    if r.get("failed"):
+        res["errors"] = r["failed"]
+    return res
+
+
+def run_one(ctx, c, seconds, netns=None):
+    reason = c.unavailable()
+    if reason:
+        return {"status": "missing", "reason": reason}
+    argv = c.argv(ctx, seconds)
+    log_prefix = None
+    if c.kind == "pgbench":
+        log_prefix = next(a.split("=", 1)[1] for a in argv if a.startswith("--log-prefix="))
+    prefix = ["taskset", "-c", ctx.client_cpu] if ctx.client_cpu else []
+    if netns:
+        prefix = ["ip", "netns", "exec", netns] + prefix
+    full = prefix + argv
+    fout = tempfile.TemporaryFile(dir=ctx.tmp)
+    ferr = tempfile.TemporaryFile(dir=ctx.tmp)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(full, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL, cwd=ctx.tmp)
+    timeout = seconds * 4 + 120
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    timer.cancel()
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    fout.seek(0)
+    ferr.seek(0)
+    out = fout.read().decode(errors="replace")
+    err = ferr.read().decode(errors="replace")
+    base = {"cmd": shlex.join(full), "cpu_process_s": ru.ru_utime + ru.ru_stime,
+            "maxrss_kb": ru.ru_maxrss, "wall_process_s": wall}
+    if p.returncode != 0:
+        tail = (err.strip() or out.strip())[-600:]
+        return dict(base, status="failed", reason=f"exit status {p.returncode}: {tail}")
+    try:
+        if c.kind == "json":
+            lines = [ln for ln in out.splitlines() if ln.strip()]
+            r = json.loads(lines[-1])
+            if not isinstance(r, dict):
+                raise ValueError("last stdout line is not a JSON object")
+        elif c.kind == "pgbench":
+            r = pgbench_parse(out, log_prefix, c.txn_ops)
+        else:
+            r = {"ops": c.wall_ops, "seconds": wall, "rows": c.wall_ops}
+        ops, sec = int(r["ops"]), float(r["seconds"])
+        if ops <= 0 or sec <= 0:
+            raise ValueError(f"ops={ops} seconds={sec}")
+    except Exception as e:  # a contender that breaks the contract has failed
+        return dict(base, status="failed", reason=f"bad output ({e}): {out[-300:]!r} {err[-300:]!r}")
+    res = dict(base, status="ok", ops=ops, seconds=sec, throughput=ops / sec)
+    cpu = r.get("cpu_seconds")
+    res["cpu_measured_s"] = float(cpu) if cpu is not None else res["cpu_process_s"]
+    res["cpu_source"] = "self-reported (measured part)" if cpu is not None else "wait4 (whole process)"
+    lat = r.get("latencies_us")
+    if isinstance(lat, list) and lat:
+        lat = sorted(lat)
+        lat = {"p50": lat[int(0.5 * (len(lat) - 1))], "p99": lat[int(0.99 * (len(lat) - 1))], "n": len(lat)}
+    if isinstance(lat, dict):
+        res["p50_us"], res["p99_us"] = lat.get("p50"), lat.get("p99")
+    if r.get("errors"):
+        res["status"], res["reason"] = "failed", f"{r['errors']} wrong or failed operations"
+    for k in ("check", "rows"):
+        if k in r:
+            res[k] = r[k]
+    return res
+
+
+def same(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def summarize(c, runs, expected):
+    s = {"role": c.role, "kind": c.kind, "note": c.note, "runs": runs}
+    if runs and runs[0].get("status") == "missing":
+        s["status"], s["reason"] = ("not implemented yet" if runs[0]["reason"] == NOT_YET else "not built"), runs[0]["reason"]
+        return s
+    ok = [r for r in runs if r.get("status") == "ok"]
+    bad = [r for r in runs if r.get("status") != "ok"]
+    s["cmd"] = runs[-1].get("cmd") if runs else None
+    if bad:
+        s["status"], s["reason"] = "failed", f"{len(bad)} of {len(runs)} runs failed; first: {bad[0].get('reason')}"
+    else:
+        s["status"] = "ok"
+    if ok:
+        med = lambda k: statistics.median([r[k] for r in ok]) if all(r.get(k) is not None for r in ok) else None
+        s["throughput"] = med("throughput")
+        s["p50_us"], s["p99_us"] = med("p50_us"), med("p99_us")
+        s["cpu_us_per_op"] = statistics.median([r["cpu_measured_s"] / r["ops"] * 1e6 for r in ok])
+        s["cpu_process_us_per_op"] = statistics.median([r["cpu_process_s"] / r["ops"] * 1e6 for r in ok])
+        s["cpu_source"] = ok[0]["cpu_source"]
+        s["peak_rss_mb"] = max(r["maxrss_kb"] for r in ok) / 1024.0
+        s["reps_ok"] = len(ok)
+    if c.no_check:
+        s["check"] = f"n/a: {c.no_check}"
+    elif expected is None:
+        s["check"] = "n/a"
+    elif ok:
+        wrong = [r.get("check") for r in ok if not same(r.get("check"), expected)]
+        if wrong:
+            s["check"] = f"MISMATCH: got {json.dumps(wrong[0])[:300]}, expected {json.dumps(expected)[:300]}"
+            s["status"] = "failed"
+            s["reason"] = "wrong result (equality check on a sample failed)"
+        else:
+            s["check"] = "ok"
+    return s
+
+
+def plural(unit):
+    return "queries" if unit == "query" else unit + "s"
+
+
+def run_scenario(ctx, sc):
+    log(f"scenario {sc['key']}: {sc['title']}")
+    timed = sc.get("timed", True)
+    out = {"title": sc["title"], "unit": sc["unit"], "latency": sc["latency"], "contenders": {}}
+    if sc.get("unavailable"):
+        out["status"] = "skipped"
+        out["reason"] = sc["unavailable"]
+        for c in sc["contenders"]:
+            out["contenders"][c.name] = {"role": c.role, "status": "skipped", "reason": sc["unavailable"]}
+        log(f"  skipped: {sc['unavailable']}")
+        return out
+    try:
+        expected = sc["expected"]()
+    except Exception as e:
+        expected = None
+        out["expected_error"] = str(e)
+    out["expected_check"] = expected
+    netns = ctx.netem.get("netns") if sc.get("netem") else None
+    runs = {c.name: [] for c in sc["contenders"]}
+    active = []
+    for c in sc["contenders"]:
+        w = run_one(ctx, c, ctx.warmup, netns)
+        if w["status"] == "ok":
+            active.append(c)
+        else:
+            runs[c.name].append(w)
+            log(f"  {c.name}: {w['status']}: {w.get('reason', '')[:200]}")
+    for rep in range(ctx.reps):
+        order = active[rep % len(active):] + active[:rep % len(active)] if active else []
+        for c in order:
+            r = run_one(ctx, c, ctx.seconds if timed else 0, netns)
+            runs[c.name].append(r)
+            tp = f"{r['throughput']:,.0f} {plural(sc['unit'])}/s" if r["status"] == "ok" else r["status"] + " " + r.get("reason", "")[:200]
+            log(f"  rep {rep + 1}/{ctx.reps} {c.name}: {tp}")
+    for c in sc["contenders"]:
+        out["contenders"][c.name] = summarize(c, runs[c.name], expected)
+    peers = [v["throughput"] for v in out["contenders"].values()
+             if v["role"] == "peer" and v["status"] == "ok" and v.get("throughput")]
+    best = max(peers) if peers else None
+    out["best_peer_throughput"] = best
+    for v in out["contenders"].values():
+        if best and v.get("throughput"):
+            v["ratio_to_best_peer"] = v["throughput"] / best
+    return out
+
+
+# ---------------------------------------------------------------- machine
+
+def machine(dsn, ctx, command):
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in read("/proc/cpuinfo").splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next((ln.split()[1] for ln in read("/proc/meminfo").splitlines() if ln.startswith("MemTotal")), "0")
+    vers = {}
+    try:
+        from importlib import metadata
+        for d in ("asyncpg", "psycopg", "psycopg-binary", "psycopg-pool", "adbc-driver-postgresql",
+                  "pyarrow", "Django", "gunicorn", "matplotlib"):
+            try:
+                vers[d] = metadata.version(d)
+            except metadata.PackageNotFoundError:
+                vers[d] = None
+    except ImportError:
+        pass
+    try:
+        pgbv = subprocess.run([os.path.join(PGBIN, "pgbench"), "--version"], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        pgbv = None
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = None
+    settings = {}
+    for name in ("shared_buffers", "max_connections", "fsync", "synchronous_commit", "jit",
+                 "max_parallel_workers_per_gather", "ssl", "work_mem", "huge_pages"):
+        try:
+            settings[name] = psql(dsn, f"SHOW {name}")
+        except subprocess.CalledProcessError:
+            pass
+    return {
+        "cpu_model": cpu, "cores": os.cpu_count(), "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "kernel": platform.release(), "os": platform.platform(), "python": platform.python_version(),
+        "postgres": psql(dsn, "SELECT version()"), "pgbench": pgbv, "peer_versions": vers,
+        "pg_settings": settings, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": commit, "command": command,
+        "pinning": os.environ.get("BENCH_PINNING", f"clients: taskset -c {ctx.client_cpu}"),
+        "quick": ctx.quick, "seconds_per_run": ctx.seconds, "warmup_seconds": ctx.warmup, "reps": ctx.reps,
+        "netem": {k: v for k, v in ctx.netem.items() if k != "netns"},
+        "molt_bench": os.path.relpath(MOLT_BIN, ROOT),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys")
+    ap.add_argument("--out", default=os.path.join(RESULTS, "latest.json"))
+    ap.add_argument("--command", default="make bench")
+    ap.add_argument("--netem-status", default="", help="JSON file written by bench/lib/netns.sh")
+    a = ap.parse_args()
+    dsn = os.environ["MOLT_TEST_DSN"]
+    netem = {"ok": False, "error": "not probed"}
+    if a.netem_status and os.path.exists(a.netem_status):
+        with open(a.netem_status) as f:
+            netem = json.load(f)
+        if netem.get("ok") and netem.get("server_addr"):
+            netem["dsn"] = dsn.replace("127.0.0.1", netem["server_addr"])
+    with tempfile.TemporaryDirectory(prefix="molt-bench.") as tmp:
+        os.chmod(tmp, 0o755)
+        ctx = Ctx(dsn, a.quick, tmp, netem)
+        t0 = time.time()
+        setup_data(dsn)
+        result = {"machine": machine(dsn, ctx, a.command), "scenarios": {}}
+        only = set(filter(None, a.only.split(",")))
+        for sc in scenarios(ctx):
+            if only and sc["key"] not in only:
+                continue
+            if sc.get("netem") and not sc.get("unavailable"):
+                ctx.dsn = netem["dsn"]
+            try:
+                result["scenarios"][sc["key"]] = run_scenario(ctx, sc)
+            finally:
+                ctx.dsn = dsn
+        result["machine"]["total_seconds"] = round(time.time() - t0, 1)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    tmp_out = a.out + ".tmp"
+    with open(tmp_out, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp_out, a.out)
+    log(f"wrote {os.path.relpath(a.out, ROOT)} in {result['machine']['total_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
