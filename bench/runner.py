@@ -100,9 +100,9 @@ class Contender:
 
 def molt_missing():
     if not os.path.isfile(MOLT_BIN):
-        return f"not built: {os.path.relpath(MOLT_BIN, ROOT)} not found (bench/c/, written by the lead)"
+        return f"{os.path.relpath(MOLT_BIN, ROOT)} not found (bench/c/, written by the lead)"
     if not os.access(MOLT_BIN, os.X_OK):
-        return f"not built: {os.path.relpath(MOLT_BIN, ROOT)} is not executable"
+        return f"{os.path.relpath(MOLT_BIN, ROOT)} is not executable"
     return None
 
 
@@ -513,6 +513,19 @@ def machine(dsn, ctx, command):
     }
 
 
+def allow_netns_client(dsn, netem):
+    """Let the namespace's client address in (trust, like 127.0.0.1) on our throwaway server."""
+    hba = os.environ.get("MOLT_TEST_PGDATA", "")
+    hba = os.path.join(hba, "pg_hba.conf") if hba else psql(dsn, "SHOW hba_file")
+    line = f"host all molt {netem['client_addr']}/32 trust  # bench/lib/netns.sh client\n"
+    with open(hba) as f:
+        old = f.read()
+    if line not in old:
+        with open(hba, "w") as f:
+            f.write(line + old)
+    psql(dsn, "SELECT pg_reload_conf()")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -528,6 +541,7 @@ def main():
             netem = json.load(f)
         if netem.get("ok") and netem.get("server_addr"):
             netem["dsn"] = dsn.replace("127.0.0.1", netem["server_addr"])
+            allow_netns_client(dsn, netem)
     with tempfile.TemporaryDirectory(prefix="molt-bench.") as tmp:
         os.chmod(tmp, 0o755)
         ctx = Ctx(dsn, a.quick, tmp, netem)
