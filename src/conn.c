@@ -888,10 +888,11 @@ static int startup_message(molt_db_conn *c, const molt_db_msg *msg)
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* Reads what the socket has into c->in. Returns bytes read (> 0), 0 when
- * nothing is available now, or a negative code with err filled (EOF is
- * MOLT_DB_EIO). */
-static long read_some(molt_db_conn *c, size_t want, molt_db_error *err)
+/* Reads what the socket has into c->in. Returns bytes read (> 0; *full
+ * says whether they filled the room), 0 when nothing is available now, or a
+ * negative code with err filled (EOF is MOLT_DB_EIO). */
+static long read_some(molt_db_conn *c, size_t want, int *full,
+                      molt_db_error *err)
 {
     if (c->in_off > 0 && c->in_off == c->in.len) {
         c->in.len = 0;
@@ -928,6 +929,7 @@ static long read_some(molt_db_conn *c, size_t want, molt_db_error *err)
         return molt_db_error_set(err, MOLT_DB_EIO,
                                  "server closed the connection unexpectedly");
     c->in.len += (size_t)n;
+    *full = (size_t)n == room;
     return n;
 }
 
@@ -970,7 +972,8 @@ static void on_readable(molt_db_conn *c)
     int ready_before = c->state == MOLT_DB_CONN_READY;
     c->dispatching = ready_before;
     for (;;) {
-        long n = read_some(c, want, &e);
+        int full = 0;
+        long n = read_some(c, want, &full, &e);
         if (n == 0)
             break;
         if (n < 0) {
@@ -1007,6 +1010,10 @@ static void on_readable(molt_db_conn *c)
             break;
         if (c->state == MOLT_DB_CONN_READY && !c->dispatching)
             c->dispatching = 1; /* became ready in this batch */
+        /* A read that did not fill the buffer drained the socket: save the
+         * recv that would only say EAGAIN (TLS may still hold a record). */
+        if (!full && (c->ssl == NULL || !molt_db__tls_pending(c)))
+            break;
     }
     c->dispatching = 0;
     if (c->state == MOLT_DB_CONN_READY && !c->close_requested)

@@ -147,6 +147,8 @@ long molt_db__tls_write(struct molt_db_conn *conn, const void *buf, size_t n,
 int molt_db__tls_end_point(struct molt_db_conn *conn, uint8_t out[64],
                            molt_db_error *err);
 void molt_db__tls_free(struct molt_db_conn *conn);
+/* 1 when OpenSSL holds decrypted bytes not yet read. */
+int molt_db__tls_pending(struct molt_db_conn *conn);
 
 /* conn_request.c */
 /* Hands waiting requests to the send buffer (once ready). */

@@ -263,3 +263,8 @@ void molt_db__tls_free(molt_db_conn *c)
         c->ssl_ctx = NULL;
     }
 }
+
+int molt_db__tls_pending(molt_db_conn *c)
+{
+    return c->ssl != NULL && SSL_pending(c->ssl) > 0;
+}
