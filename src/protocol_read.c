@@ -563,15 +563,17 @@ int molt_db_proto_read_parameter_description(const molt_db_msg *msg,
 {
     TRY_TYPE(msg, 't', err);
     cursor c = cursor_of(msg);
+    *n = 0;
+    /* The size is exact here, so check it before the room (ERANGE). */
+    if (msg->len < 2 ||
+        msg->len - 2 != ((size_t)msg->body[0] << 8 | msg->body[1]) * 4)
+        return bad(err, msg, "length does not match the count");
     size_t count;
     int rc = read_counted(msg, &c, 4, cap, &count, err);
     if (rc != MOLT_DB_OK) {
         *n = rc == MOLT_DB_ERANGE ? count : 0;
         return rc;
     }
-    *n = 0;
-    if (c.left != count * 4)
-        return bad(err, msg, "length does not match the count");
     for (size_t i = 0; i < count; i++)
         (void)get_u32c(&c, &oids[i]);
     *n = count;
