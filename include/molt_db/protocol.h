@@ -37,8 +37,9 @@ extern "C" {
  * server never sends a field over 1 GiB; anything larger is lost sync. */
 #define MOLT_DB_MAX_MESSAGE_LEN ((uint32_t)0x40000000u + 1024u)
 /* Messages other than DataRow, CopyData, ErrorResponse, NoticeResponse,
- * RowDescription, FunctionCallResponse, NotificationResponse and
- * Authentication (SASL) are never this long; as in libpq, a longer one means
+ * RowDescription, FunctionCallResponse, NotificationResponse,
+ * Authentication (SASL), ParameterDescription and the CopyIn/CopyOut/
+ * CopyBoth responses are never this long; as in libpq, a longer one means
  * the stream lost sync. */
 #define MOLT_DB_MAX_SHORT_MESSAGE_LEN 30000u
 
@@ -51,9 +52,11 @@ extern "C" {
 /* MOLT_DB_OK, MOLT_DB_ENOMEM (out->failed set), or MOLT_DB_EINVAL (a NULL */
 /* where a string is required, a count or length the protocol cannot carry).*/
 /* On failure out->len is restored to its value before the call.           */
+/* Format codes must be MOLT_DB_FORMAT_TEXT or _BINARY (else EINVAL).      */
 /* ---------------------------------------------------------------------- */
 
-/* StartupMessage: protocol 3.0 and n (name, value) pairs, e.g. "user". */
+/* StartupMessage: protocol 3.0 and n (name, value) pairs, e.g. "user".
+ * An empty name is MOLT_DB_EINVAL (it would end the list early). */
 int molt_db_proto_write_startup(molt_db_buf *out, const char *const *names,
                                 const char *const *values, size_t n);
 /* SSLRequest. The server answers one byte, 'S' or 'N', outside framing. */
@@ -63,7 +66,8 @@ int molt_db_proto_write_cancel_request(molt_db_buf *out, int32_t backend_pid,
                                        int32_t secret_key);
 /* PasswordMessage ('p') with a NUL-terminated password (cleartext or md5). */
 int molt_db_proto_write_password(molt_db_buf *out, const char *password);
-/* SASLInitialResponse ('p'): mechanism name and the client-first message. */
+/* SASLInitialResponse ('p'): mechanism name and the client-first message.
+ * data NULL (len 0) sends length -1, "no initial response". */
 int molt_db_proto_write_sasl_initial(molt_db_buf *out, const char *mechanism,
                                      const uint8_t *data, size_t len);
 /* SASLResponse ('p'): raw bytes. */
@@ -80,7 +84,10 @@ int molt_db_proto_write_parse(molt_db_buf *out, const char *stmt,
  * param_formats[i] (MOLT_DB_FORMAT_*; param_formats may be NULL: all text),
  * values[i] and lengths[i] (lengths[i] == -1 is NULL; values[i] ignored).
  * result_formats: nresult_formats codes (0 entries: all text; 1 entry: all
- * columns use it; else one per column). */
+ * columns use it; else one per column), written as given.
+ * Parameter format codes are written compactly: none when all are text,
+ * one when all are binary, else one per parameter. values may be NULL when
+ * no length is > 0; the values' total must fit the Int32 message length. */
 int molt_db_proto_write_bind(molt_db_buf *out, const char *portal,
                              const char *stmt, size_t nparams,
                              const int16_t *param_formats,
@@ -89,7 +96,7 @@ int molt_db_proto_write_bind(molt_db_buf *out, const char *portal,
                              const int16_t *result_formats);
 /* Describe ('D'): kind 'S' (statement) or 'P' (portal). */
 int molt_db_proto_write_describe(molt_db_buf *out, char kind, const char *name);
-/* Execute ('E'): max_rows 0 means all rows. */
+/* Execute ('E'): max_rows 0 means all rows; > INT32_MAX is MOLT_DB_EINVAL. */
 int molt_db_proto_write_execute(molt_db_buf *out, const char *portal,
                                 uint32_t max_rows);
 /* Close ('C'): kind 'S' or 'P'. */
@@ -116,10 +123,11 @@ typedef struct molt_db_msg {
  * Frames the next backend message in data[0..len).
  * Returns:
  *   MOLT_DB_OK        *msg is set; *consumed = 5 + msg->len.
- *   MOLT_DB_NEED_MORE the message is not whole yet; *consumed = 0 and, when
- *                     the header is readable, *consumed is left 0 and
+ *   MOLT_DB_NEED_MORE the message is not whole yet; *consumed = 0 and
  *                     *need (if not NULL) is the total bytes the message
- *                     needs (else 5).
+ *                     needs (type byte included) when the 5-byte header is
+ *                     readable, else 5. The type byte is checked as soon
+ *                     as it is there (an unknown one is EPROTO at once).
  *   MOLT_DB_EPROTO    an unknown type byte or an impossible length: lost
  *                     sync. err says which.
  * need may be NULL.
@@ -154,6 +162,10 @@ typedef struct molt_db_auth_msg {
     size_t len;
 } molt_db_auth_msg;
 
+/* The length is checked per code (OK, cleartext, GSS, SSPI: nothing
+ * follows; MD5: 4 bytes) and an AUTH_SASL list is validated whole, so
+ * molt_db_proto_next_sasl_mechanism cannot fail on it afterwards. Unknown
+ * codes are returned as they are, for the caller to refuse. */
 int molt_db_proto_read_auth(const molt_db_msg *msg, molt_db_auth_msg *out,
                             molt_db_error *err);
 
@@ -179,8 +191,11 @@ int molt_db_proto_read_ready(const molt_db_msg *msg, char *status,
 
 /* ErrorResponse ('E') or NoticeResponse ('N') into *out: code
  * MOLT_DB_ESERVER, sqlstate, message (M), and the other fields. Returns
- * MOLT_DB_OK (out filled; a field that could not be allocated is left NULL),
- * or MOLT_DB_EPROTO (then err, not out, says why). */
+ * MOLT_DB_OK (out cleared, then filled; a field that could not be allocated
+ * is left NULL), or MOLT_DB_EPROTO (then err, not out, says why; out is
+ * untouched). severity is V, else S. sqlstate is set only when C is five
+ * characters [0-9A-Z]; message is "" when there is no M; position is 0
+ * unless P is all digits. Unknown field codes are skipped. */
 int molt_db_proto_read_error(const molt_db_msg *msg, molt_db_error *out,
                              molt_db_error *err);
 
@@ -195,12 +210,16 @@ typedef struct molt_db_column {
     int16_t format;       /* MOLT_DB_FORMAT_* */
 } molt_db_column;
 
-/* Reads the column count of a RowDescription or DataRow (the first int16). */
+/* Reads the count of a RowDescription, DataRow or ParameterDescription (the
+ * first Int16, read unsigned: 0..65535). */
 int molt_db_proto_read_count(const molt_db_msg *msg, size_t *n,
                              molt_db_error *err);
 
 /* RowDescription ('T'): fills cols[0..n). cap must be >= the message's
- * column count (see molt_db_proto_read_count); else MOLT_DB_ERANGE. */
+ * column count (see molt_db_proto_read_count); else MOLT_DB_ERANGE with *n
+ * set to that count (checked before the columns are read, so a retry with
+ * more room may still find the body malformed). A column format other than
+ * 0 or 1 is MOLT_DB_EPROTO. On EPROTO *n is 0. */
 int molt_db_proto_read_row_description(const molt_db_msg *msg,
                                        molt_db_column *cols, size_t cap,
                                        size_t *n, molt_db_error *err);
@@ -217,7 +236,7 @@ typedef struct molt_db_field {
 } molt_db_field;
 
 /* DataRow ('D'): fills fields[0..n), same cap rule. Each field's length is
- * checked against the body. */
+ * checked against the body; a length below -1 is MOLT_DB_EPROTO. */
 int molt_db_proto_read_data_row(const molt_db_msg *msg, molt_db_field *fields,
                                 size_t cap, size_t *n, molt_db_error *err);
 
@@ -226,7 +245,9 @@ int molt_db_proto_read_command_complete(const molt_db_msg *msg,
                                         const char **tag, molt_db_error *err);
 
 /* Parses the row count at the end of a command tag ("SELECT 3" -> 3).
- * Returns 1 and sets *rows when the tag carries a count, else 0. */
+ * Returns 1 and sets *rows when the tag carries a count, else 0. As in
+ * libpq's PQcmdTuples, only SELECT, INSERT (oid rows), UPDATE, DELETE,
+ * MERGE, MOVE, FETCH and COPY carry one. tag may be NULL. */
 int molt_db_proto_tag_rows(const char *tag, uint64_t *rows);
 
 /* NotificationResponse ('A') */
@@ -236,10 +257,12 @@ int molt_db_proto_read_notification(const molt_db_msg *msg, int32_t *pid,
 
 /* CopyInResponse ('G'), CopyOutResponse ('H'), CopyBothResponse ('W'):
  * overall format, and the column count; per-column formats via
- * molt_db_proto_copy_column_format. */
+ * molt_db_proto_copy_column_format. Every format is 0 or 1, and all are 0
+ * when the overall format is text (as the docs require), else EPROTO. */
 int molt_db_proto_read_copy_response(const molt_db_msg *msg, int *format,
                                      size_t *ncols, molt_db_error *err);
-/* Format code of column i (i < ncols, checked by read_copy_response). */
+/* Format code of column i of a message read_copy_response accepted;
+ * MOLT_DB_EINVAL when i >= ncols or msg is not a copy response. */
 int molt_db_proto_copy_column_format(const molt_db_msg *msg, size_t i);
 
 /* NegotiateProtocolVersion ('v'): newest minor version the server supports,
