@@ -45,4 +45,16 @@ static inline int molt_db__buf_finish(molt_db_buf *out, size_t start, int rc)
     return rc;
 }
 
+
+#include "molt_db/types.h"
+
+/* Text output of containers (types_text_container.c); t is the catalog
+ * entry of the array/range/multirange type. */
+int molt_db__array_text(const molt_db_type_info *t, const uint8_t *p,
+                        size_t len, molt_db_buf *out, molt_db_error *err);
+int molt_db__range_text(const molt_db_type_info *t, const uint8_t *p,
+                        size_t len, molt_db_buf *out, molt_db_error *err);
+int molt_db__multirange_text(const molt_db_type_info *t, const uint8_t *p,
+                             size_t len, molt_db_buf *out, molt_db_error *err);
+
 #endif
