@@ -18,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "conninfo_internal.h"
 
 #define DEFAULT_SOCKET_DIR "/var/run/postgresql"
@@ -78,10 +76,21 @@ static const key_def KEYS[MOLT_DB__K_COUNT] = {
     [MOLT_DB__K_SERVICE] = {"service", "PGSERVICE", 0},
 };
 
+/* explicit_bzero (glibc, musl, BSDs) rather than OPENSSL_cleanse keeps the
+ * conninfo code free of libcrypto, so the fuzzer links without it. */
 void molt_db__wipe(void *p, size_t n)
 {
-    if (p != NULL && n > 0)
-        OPENSSL_cleanse(p, n);
+    if (p == NULL || n == 0)
+        return;
+#if defined(__GLIBC__) || defined(__FreeBSD__) || defined(__OpenBSD__) ||    \
+    defined(__NetBSD__) || (defined(__linux__) && !defined(__ANDROID__))
+    explicit_bzero(p, n);
+#else
+    /* A volatile pointer keeps the stores from being optimized away. */
+    volatile unsigned char *v = p;
+    while (n-- > 0)
+        *v++ = 0;
+#endif
 }
 
 static void free_secret(char *s)
