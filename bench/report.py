@@ -117,7 +117,7 @@ def main():
         notes = []
         for name, c in sc["contenders"].items():
             st = c.get("status", "?")
-            if st != "ok" and c.get("reason"):
+            if st != "ok" and c.get("reason") and c["reason"] != st and st != "skipped":
                 notes.append(f"- {name}: {st}: {c['reason']}")
             if c.get("note"):
                 notes.append(f"- {name}: {c['note']}")

@@ -40,9 +40,13 @@ def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def psql(dsn, sql):
-    out = subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-Atq", "-v", "ON_ERROR_STOP=1",
-                          "-d", dsn, "-c", sql], check=True, capture_output=True, text=True)
+def psql(dsn, sql, script=False):
+    """One statement with -c, or a script (several transactions) on stdin."""
+    args = [os.path.join(PGBIN, "psql"), "-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+    out = subprocess.run(args + ([] if script else ["-c", sql]), input=sql if script else None,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql failed: {out.stderr.strip()[-500:]}")
     return out.stdout.strip()
 
 
@@ -68,7 +72,7 @@ SELECT g, 'row-' || g || '-' || md5(g::text), g * 0.25 + 0.125,
 FROM generate_series(1, {BULK_ROWS}) g;
 VACUUM (FREEZE, ANALYZE) bench_bulk;
 VACUUM ANALYZE pgbench_accounts;
-""")
+""", script=True)
     log(f"data ready: pgbench scale 10, bench_bulk {BULK_ROWS} rows ({time.time() - t0:.1f} s)")
 
 
@@ -498,7 +502,7 @@ def machine(dsn, ctx, command):
                  "max_parallel_workers_per_gather", "ssl", "work_mem", "huge_pages"):
         try:
             settings[name] = psql(dsn, f"SHOW {name}")
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass
     return {
         "cpu_model": cpu, "cores": os.cpu_count(), "memory_gb": round(int(mem) / 1024 / 1024, 1),
