@@ -49,9 +49,11 @@ typedef struct molt_db_scram {
     size_t cb_len;
 } molt_db_scram;
 
-/* Starts an exchange. cb_data/cb_len: the tls-server-end-point hash of the
+/* Starts an exchange (s is overwritten, so clear a used one first). The
+ * client nonce is 18 bytes from RAND_bytes, base64. cb_data/cb_len: the tls-server-end-point hash of the
  * server certificate when channel binding is used (mechanism
- * SCRAM-SHA-256-PLUS), else NULL/0. Returns MOLT_DB_OK, MOLT_DB_ENOMEM. */
+ * SCRAM-SHA-256-PLUS), else NULL/0. Returns MOLT_DB_OK, MOLT_DB_ENOMEM,
+ * MOLT_DB_EINVAL (NULL password, cb_len > 64), MOLT_DB_EAUTH (no random). */
 int molt_db_scram_init(molt_db_scram *s, const char *password,
                        const uint8_t *cb_data, size_t cb_len,
                        molt_db_error *err);

@@ -149,9 +149,12 @@ int molt_db_conninfo_parse(const char *str, molt_db_conninfo **out,
 void molt_db_conninfo_free(molt_db_conninfo *ci);
 
 /* Looks up a password in a pgpass-format file for (host, port, dbname,
- * user); host is "localhost" for Unix socket connections, as in libpq.
- * Returns 1 and a malloc'ed *password (caller frees), 0 when no line
- * matches or the file is missing or too permissive, or MOLT_DB_ENOMEM. */
+ * user). The caller passes the host as libpq does: "localhost" for the
+ * default socket directory, else the host (or socket path) as given. The
+ * port is compared as its decimal text ("5432"). Lines may be any length.
+ * Returns 1 and a malloc'ed *password (caller frees, and should wipe), 0 when
+ * no line matches or the file is missing, not a regular file, or
+ * accessible by group or others, or MOLT_DB_ENOMEM. */
 int molt_db_pgpass_lookup(const char *path, const char *host, uint16_t port,
                           const char *dbname, const char *user,
                           char **password);
