@@ -644,6 +644,9 @@ static int handle_sasl(molt_db_conn *c, const molt_db_auth_msg *am)
     molt_db_buf_init(&first);
     int rc = molt_db_scram_init(&c->scram, pw, use_plus ? cb : NULL,
                                 (size_t)cblen, &e);
+    if (rc == MOLT_DB_OK && !use_plus && c->ssl != NULL &&
+        c->ci->channel_binding != MOLT_DB_CHANNEL_BINDING_DISABLE)
+        molt_db_scram_set_cb_supported(&c->scram);
     if (rc == MOLT_DB_OK)
         rc = molt_db_scram_client_first(&c->scram, &first, &e);
     if (rc == MOLT_DB_OK)

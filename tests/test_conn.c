@@ -577,7 +577,7 @@ TEST(large_results_stream)
 }
 
 static int notices;
-static char notice_text[256];
+static char notice_text[MOLT_DB_ERROR_MESSAGE_SIZE + 64];
 
 static void on_notice(molt_db_conn *c, const molt_db_error *n, void *ud)
 {
