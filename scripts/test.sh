@@ -45,6 +45,35 @@ banner() { printf '\n==== %s ====\n' "$*"; }
 # record NAME STATUS PASSED FAILED SKIPPED SECONDS NOTE
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
+# run_limited BUDGET LOG CMD...: CMD with a time limit, output to LOG and
+# echoed. timeout puts CMD in its own process group and, when it gets a
+# signal, passes it to that whole group; so on INT/TERM we signal timeout and
+# no test process outlives the run (a foreground pipeline would defer our
+# trap until it ended).
+STAGE_PID=""
+run_limited() {
+    local budget=$1 log=$2 rc tail_pid
+    shift 2
+    : >"$log"
+    timeout -k 15 "$budget" "$@" >"$log" 2>&1 </dev/null &
+    STAGE_PID=$!
+    tail -n +1 -f --pid="$STAGE_PID" "$log" &
+    tail_pid=$!
+    wait "$STAGE_PID"
+    rc=$?
+    STAGE_PID=""
+    wait "$tail_pid" 2>/dev/null
+    return "$rc"
+}
+stop_stage() {
+    trap - INT TERM
+    if [ -n "$STAGE_PID" ]; then
+        kill -TERM "$STAGE_PID" 2>/dev/null
+        wait "$STAGE_PID" 2>/dev/null
+    fi
+    exit "$1"
+}
+
 # ---- ctest: run, then count from its summary ----
 # ctest counts skipped tests (exit 77) as passed in its "N tests failed out
 # of M" line; we list them separately.
@@ -52,9 +81,9 @@ run_ctest() {   # NAME BUILD_DIR BUDGET
     local name=$1 dir=$2 budget=$3 log="$LOGDIR/$1.log" t0 rc total failed skipped note=""
     banner "$name ($dir)"
     t0=$(now)
-    timeout -k 15 "$budget" ctest --test-dir "$dir" --output-on-failure \
-        -j "$JOBS" --no-tests=ignore 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
+    run_limited "$budget" "$log" ctest --test-dir "$dir" --output-on-failure \
+        -j "$JOBS" --no-tests=ignore
+    rc=$?
     total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\2/p' "$log" | tail -n 1)
     failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
     skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .* \((Skipped|Disabled)\)$' "$log")
@@ -74,9 +103,9 @@ run_pytest() {
     banner "pytest (python/tests)"
     t0=$(now)
     PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/build" \
-        timeout -k 15 "$T_PYTEST" "$ROOT/.venv/bin/python" -m pytest python/tests \
-        -q -p no:cacheprovider 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
+        run_limited "$T_PYTEST" "$log" "$ROOT/.venv/bin/python" -m pytest python/tests \
+        -q -p no:cacheprovider
+    rc=$?
     # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
     line=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|no tests ran)' "$log" | tail -n 1)
     num() { printf '%s\n' "$line" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' | head -n 1; }
@@ -96,8 +125,8 @@ run_fuzz() {
     local log="$LOGDIR/fuzz.log" t0 rc st note=""
     banner "fuzz (scripts/fuzz.sh $FUZZ_SECONDS)"
     t0=$(now)
-    timeout -k 15 "$T_FUZZ" bash scripts/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
+    run_limited "$T_FUZZ" "$log" bash scripts/fuzz.sh "$FUZZ_SECONDS"
+    rc=$?
     st=PASS
     [ "$rc" = 0 ] || st=FAIL
     [ "$rc" = 124 ] && note="timed out after ${T_FUZZ}s"
@@ -148,6 +177,8 @@ run_pgenv() {
 
 # ---- the part that runs inside the server ----
 if [ "${1:-}" = "--stages" ]; then
+    trap 'stop_stage 130' INT
+    trap 'stop_stage 143' TERM
     run_pgenv
     if want ctest; then
         if [ -f "$LOGDIR/build.ok" ]; then run_ctest ctest build "$T_CTEST"
