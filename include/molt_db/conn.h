@@ -45,9 +45,18 @@ typedef void (*molt_db_close_cb)(molt_db_conn *conn, void *ud);
 typedef void (*molt_db_notice_cb)(molt_db_conn *conn,
                                   const molt_db_error *notice, void *ud);
 
+/* An established connection broke (I/O error, protocol error, the server
+ * closed it). Runs once, after every pending request completed with the
+ * error; only molt_db_conn_close is useful afterwards. err is valid during
+ * the call only. */
+typedef void (*molt_db_broken_cb)(molt_db_conn *conn, int code,
+                                  const molt_db_error *err, void *ud);
+
 typedef struct molt_db_conn_options {
     molt_db_notice_cb on_notice;  /* NULL: notices are dropped */
     void *notice_ud;
+    molt_db_broken_cb on_broken;  /* NULL: not told */
+    void *broken_ud;
 } molt_db_conn_options;
 
 /*
@@ -180,6 +189,68 @@ int molt_db_conn_simple_query(molt_db_conn *conn, const char *sql,
 /* Close (server side) a prepared statement: Close + Sync. h may be NULL. */
 int molt_db_conn_close_stmt(molt_db_conn *conn, const char *name,
                             const molt_db_result_handler *h);
+
+/* ---- cancellation ------------------------------------------------------ */
+
+typedef void (*molt_db_cancel_cb)(void *ud, int status, const molt_db_error *err);
+
+/*
+ * Asks the server to cancel what this connection's backend runs now: a
+ * CancelRequest over a new, non-blocking connection to the same address
+ * (TLS when this connection uses TLS), with its own deadline of timeout_ms
+ * (> 0). cb (may be NULL) gets MOLT_DB_OK once the server took the request
+ * and closed that connection, or ETIMEDOUT / ECONNECT / ETLS / ENOMEM. The
+ * server may have finished the statement first; the statement that is
+ * cancelled completes through its own on_done, with MOLT_DB_ESERVER and
+ * SQLSTATE 57014. With several requests in flight the server cancels the one
+ * it is running when the CancelRequest arrives. The cancel outlives the
+ * connection if that closes first (cb still runs).
+ * Returns MOLT_DB_OK (cb will run), ESTATE before the connection is ready,
+ * ENOMEM.
+ */
+int molt_db_conn_cancel(molt_db_conn *conn, int timeout_ms,
+                        molt_db_cancel_cb cb, void *ud);
+
+/* ---- COPY -------------------------------------------------------------- */
+
+/* COPY ... TO STDOUT: every CopyData payload goes to on_data (pointer into
+ * the receive buffer, valid during the call; return a negative code to fail
+ * the request: the rest of the data is skipped), then on_done once. With
+ * FORMAT binary the payloads concatenate to the binary COPY file format. */
+typedef struct molt_db_copy_out_handler {
+    int (*on_data)(void *ud, const uint8_t *data, size_t len);
+    void (*on_done)(void *ud, int status, const molt_db_error *err,
+                    uint64_t rows);
+    void *ud;
+} molt_db_copy_out_handler;
+
+int molt_db_conn_copy_out(molt_db_conn *conn, const char *sql,
+                          const molt_db_copy_out_handler *h);
+
+/* COPY ... FROM STDIN: on_ready runs when the server is ready for data; from
+ * then on the caller sends with molt_db_conn_copy_data and ends with
+ * molt_db_conn_copy_end (or molt_db_conn_copy_fail). on_drain (may be NULL)
+ * runs whenever the send buffer has emptied, for flow control with
+ * molt_db_conn_send_pending. on_done runs once with the rows copied. */
+typedef struct molt_db_copy_in_handler {
+    void (*on_ready)(void *ud);
+    void (*on_drain)(void *ud);
+    void (*on_done)(void *ud, int status, const molt_db_error *err,
+                    uint64_t rows);
+    void *ud;
+} molt_db_copy_in_handler;
+
+int molt_db_conn_copy_in(molt_db_conn *conn, const char *sql,
+                         const molt_db_copy_in_handler *h);
+/* Queues one CopyData message (len may be 0..1 GiB). ESTATE when no COPY
+ * FROM STDIN is waiting for data on this connection. */
+int molt_db_conn_copy_data(molt_db_conn *conn, const uint8_t *data, size_t len);
+/* CopyDone: the server then commits the rows and on_done runs. */
+int molt_db_conn_copy_end(molt_db_conn *conn);
+/* CopyFail: the server aborts the COPY; on_done gets ESERVER (57014). */
+int molt_db_conn_copy_fail(molt_db_conn *conn, const char *reason);
+/* Bytes queued for sending and not yet written to the socket. */
+size_t molt_db_conn_send_pending(const molt_db_conn *conn);
 
 #ifdef __cplusplus
 }
