@@ -205,6 +205,14 @@ if ! out=$(as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 \
 fi
 
 free_port() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        # no python3: random ports until ss (iproute2) shows one unused
+        local p
+        while :; do
+            p=$((20000 + RANDOM % 40000))
+            ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+        done
+    fi
     python3 - <<'EOF'
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -217,6 +225,10 @@ EOF
 # ::1 too when this machine has IPv6 loopback, so "localhost" works whichever
 # address a client tries first.
 has_ipv6_lo() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'
+        return
+    fi
     python3 - "$1" <<'EOF' 2>/dev/null
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
