@@ -1,0 +1,203 @@
+/* ArrowArrayStream over a query: a pull interface that runs the loop until
+ * the push-based reader produced the next batch. */
+#include "arrow_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct stream_state {
+    uv_loop_t *loop;
+    molt_db_arrow_reader *reader;
+    struct ArrowArray *queue;  /* FIFO of owned batches */
+    size_t head, count, cap;
+    int done;
+    int status;
+    int abandon;               /* released early: fail the rest */
+    molt_db_error err;
+    char last_error[MOLT_DB_ERROR_MESSAGE_SIZE];
+} stream_state;
+
+static int st_on_batch(void *ud, struct ArrowArray *batch)
+{
+    stream_state *s = ud;
+    if (s->abandon) {
+        batch->release(batch);
+        return MOLT_DB_ECANCELED;
+    }
+    if (s->head + s->count == s->cap) {
+        if (s->head > 0) { /* slide to the front before growing */
+            memmove(s->queue, s->queue + s->head, s->count * sizeof *s->queue);
+            s->head = 0;
+        }
+        if (s->count == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 4;
+            struct ArrowArray *q = realloc(s->queue, cap * sizeof *q);
+            if (q == NULL) {
+                batch->release(batch);
+                return MOLT_DB_ENOMEM;
+            }
+            s->queue = q;
+            s->cap = cap;
+        }
+    }
+    s->queue[s->head + s->count++] = *batch; /* move */
+    batch->release = NULL;
+    return MOLT_DB_OK;
+}
+
+static void st_on_done(void *ud, int status, const molt_db_error *err)
+{
+    stream_state *s = ud;
+    s->done = 1;
+    s->status = status;
+    if (status != MOLT_DB_OK) {
+        if (err != NULL)
+            molt_db_error_copy(&s->err, err);
+        else
+            molt_db_error_set(&s->err, status, "query failed (%s)",
+                              molt_db_code_name(status));
+    }
+}
+
+/* Runs the loop once; 0 when nothing is left to run (the request will
+ * never complete). */
+static int pump(stream_state *s)
+{
+    if (uv_run(s->loop, UV_RUN_ONCE) == 0 && !s->done) {
+        s->done = 1;
+        s->status = MOLT_DB_ECLOSED;
+        molt_db_error_set(&s->err, MOLT_DB_ECLOSED,
+                          "the loop stopped before the query completed");
+        return 0;
+    }
+    return 1;
+}
+
+static int to_errno(int code)
+{
+    switch (code) {
+    case MOLT_DB_ENOMEM: return ENOMEM;
+    case MOLT_DB_EINVAL: return EINVAL;
+    default: return EIO;
+    }
+}
+
+static int st_fail(stream_state *s)
+{
+    memcpy(s->last_error, s->err.message, sizeof s->last_error);
+    return to_errno(s->status);
+}
+
+static int st_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
+{
+    stream_state *s = st->private_data;
+    out->release = NULL;
+    while (!s->done && molt_db_arrow_reader_builder(s->reader) == NULL)
+        pump(s);
+    molt_db_arrow_builder *b = molt_db_arrow_reader_builder(s->reader);
+    if (b == NULL) {
+        if (s->status != MOLT_DB_OK)
+            return st_fail(s);
+        snprintf(s->last_error, sizeof s->last_error,
+                 "the statement returns no rows");
+        return EINVAL;
+    }
+    molt_db_error e;
+    molt_db_error_init(&e);
+    int rc = molt_db_arrow_builder_schema(b, out, &e);
+    if (rc != MOLT_DB_OK) {
+        memcpy(s->last_error, e.message, sizeof s->last_error);
+        molt_db_error_clear(&e);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+static int st_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
+{
+    stream_state *s = st->private_data;
+    out->release = NULL;
+    while (s->count == 0 && !s->done)
+        pump(s);
+    if (s->count > 0) {
+        *out = s->queue[s->head++];
+        s->count--;
+        if (s->count == 0)
+            s->head = 0;
+        return 0;
+    }
+    if (s->status != MOLT_DB_OK)
+        return st_fail(s);
+    return 0; /* end of stream: out->release is NULL */
+}
+
+static const char *st_get_last_error(struct ArrowArrayStream *st)
+{
+    stream_state *s = st->private_data;
+    return s->last_error[0] ? s->last_error : NULL;
+}
+
+static void st_release(struct ArrowArrayStream *st)
+{
+    if (st == NULL || st->release == NULL)
+        return;
+    stream_state *s = st->private_data;
+    s->abandon = 1;
+    while (!s->done)
+        pump(s);
+    for (size_t i = 0; i < s->count; i++) {
+        struct ArrowArray *a = &s->queue[s->head + i];
+        if (a->release)
+            a->release(a);
+    }
+    free(s->queue);
+    molt_db_arrow_reader_free(s->reader);
+    molt_db_error_clear(&s->err);
+    free(s);
+    st->release = NULL;
+}
+
+/* Releasing early sets abandon: the next batch the reader hands over is
+ * refused (ECANCELED), so the connection skips the remaining rows. */
+int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
+                               const char *sql, size_t nparams,
+                               const molt_db_param *params, size_t batch_rows,
+                               struct ArrowArrayStream *out,
+                               molt_db_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (conn == NULL || loop == NULL || sql == NULL)
+        return molt_db_error_set(err, MOLT_DB_EINVAL,
+                                 "arrow stream: conn, loop and sql are required");
+    stream_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
+    s->loop = loop;
+    molt_db_arrow_reader_options o;
+    memset(&o, 0, sizeof o);
+    o.batch_rows = batch_rows;
+    o.on_batch = st_on_batch;
+    o.on_done = st_on_done;
+    o.ud = s;
+    int rc = molt_db_arrow_reader_new(&o, &s->reader, err);
+    if (rc != MOLT_DB_OK) {
+        free(s);
+        return rc;
+    }
+    molt_db_result_handler h = molt_db_arrow_reader_handler(s->reader);
+    rc = molt_db_conn_query(conn, sql, nparams, params, &h);
+    if (rc != MOLT_DB_OK) {
+        molt_db_arrow_reader_free(s->reader);
+        free(s);
+        return molt_db_error_set(err, rc, "arrow stream: could not start the "
+                                 "query (%s)", molt_db_code_name(rc));
+    }
+    out->get_schema = st_get_schema;
+    out->get_next = st_get_next;
+    out->get_last_error = st_get_last_error;
+    out->release = st_release;
+    out->private_data = s;
+    return MOLT_DB_OK;
+}
