@@ -1,0 +1,197 @@
+/*
+ * A pool of PostgreSQL connections on one libuv loop.
+ *
+ * The pool is a handle (as in libuv): molt_db_pool_open creates it,
+ * molt_db_pool_close ends it, and the close callback says when its memory is
+ * gone. A pool request (molt_db_pool_query) is one-shot: it has a deadline
+ * and can be cancelled from the moment it is made, waits in a FIFO queue for
+ * a connection when none is free, runs through the statement cache, and
+ * completes with exactly one on_done call.
+ *
+ * The pool is the only place that decides which request gets which
+ * connection. A connection carries at most `pipeline_depth` pool requests at
+ * once (each with its own Sync, so one request's error never fails
+ * another's). A connection goes back to the pool only when the server said
+ * it is idle ('I' in ReadyForQuery); one left in a transaction is rolled
+ * back, and one whose state is unknown (a cancel that did not succeed, a
+ * broken socket, a failed rollback) is closed and replaced.
+ *
+ * Threads: a pool and everything about it belongs to the thread running its
+ * loop; call these functions and expect callbacks only there. Callbacks may
+ * call any function of this API, including molt_db_pool_close.
+ *
+ * Full description, defaults and what is not done yet: docs/pool.md.
+ */
+#ifndef MOLT_DB_POOL_H
+#define MOLT_DB_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "molt_db/conn.h"
+#include "molt_db/conninfo.h"
+#include "molt_db/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct molt_db_pool molt_db_pool;
+
+/* How a pool request reaches the server. */
+typedef enum molt_db_stmt_mode {
+    /* Parse once per connection under a stable name derived from a hash of
+     * the SQL text and parameter types ("molt_" + 16 hex digits), then
+     * Bind/Execute: one round trip per query once prepared. Works behind
+     * PgBouncer in transaction mode only from PgBouncer 1.21 on
+     * (max_prepared_statements > 0), which tracks named statements. */
+    MOLT_DB_STMT_CACHED = 0,
+    /* molt_db_conn_query: describe, then bind with binary results where the
+     * library decodes the type; nothing is kept between requests (two round
+     * trips). */
+    MOLT_DB_STMT_UNNAMED,
+    /* The simple Query message: nothing outlives one message, so it is safe
+     * behind any PgBouncer mode. Text results; several ;-separated
+     * statements allowed. Parameters are refused (MOLT_DB_EINVAL): values are
+     * never inlined into SQL text. */
+    MOLT_DB_STMT_SIMPLE
+} molt_db_stmt_mode;
+
+/* Times are milliseconds. See molt_db_pool_settings_init for defaults. */
+typedef struct molt_db_pool_settings {
+    int min_conns;                 /* kept open, also when idle */
+    int max_conns;                 /* never more open or opening */
+    int64_t max_idle_ms;           /* an idle connection above min_conns is
+                                      closed after this; 0: never */
+    int64_t max_lifetime_ms;       /* a connection is closed (when idle) and
+                                      replaced after this, minus a random
+                                      jitter of up to lifetime_jitter_pct; 0:
+                                      never */
+    int lifetime_jitter_pct;       /* 0..50 */
+    int connect_timeout_ms;        /* per host attempt; 0: the conninfo's */
+    int query_timeout_ms;          /* default request deadline (from the
+                                      moment the request is made); 0: none */
+    int max_wait_ms;               /* longest wait for a connection; past it
+                                      the request fails with MOLT_DB_EBUSY
+                                      "pool exhausted". 0: no limit */
+    int health_check_interval_ms;  /* an idle connection unused this long is
+                                      pinged (empty query) before reuse; 0:
+                                      never */
+    int statement_cache_size;      /* statements per connection (cached mode);
+                                      least recently used are closed */
+    molt_db_stmt_mode statement_mode;
+    int pipeline_depth;            /* pool requests in flight per connection;
+                                      1: no pipelining */
+    int cancel_timeout_ms;         /* deadline of one CancelRequest and of the
+                                      wait for the cancelled query to end */
+    int reconnect_min_ms;          /* backoff after a failed connect: doubles
+                                      from min to max, with jitter */
+    int reconnect_max_ms;
+} molt_db_pool_settings;
+
+/* Fills *s with the defaults (docs/pool.md has the table). */
+void molt_db_pool_settings_init(molt_db_pool_settings *s);
+
+/*
+ * Creates a pool that connects with ci (copied; the caller may free it on
+ * return) and opens min_conns connections in the background. settings may
+ * be NULL (defaults). Returns MOLT_DB_OK and *out, MOLT_DB_ECONFIG with err
+ * saying which setting is wrong, or MOLT_DB_ENOMEM. Nothing runs before this
+ * returns.
+ */
+int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
+                      const molt_db_pool_settings *settings,
+                      molt_db_pool **out, molt_db_error *err);
+
+typedef void (*molt_db_pool_close_cb)(molt_db_pool *pool, void *ud);
+
+/*
+ * Closes the pool: waiting and running requests complete with
+ * MOLT_DB_ECLOSED (from the loop, not during this call), connections are
+ * closed, and cb (may be NULL) runs once everything is gone; the pool's
+ * memory is freed just after cb returns. A second call does nothing.
+ */
+void molt_db_pool_close(molt_db_pool *pool, molt_db_pool_close_cb cb,
+                        void *ud);
+
+/* Identifies a pool request for molt_db_pool_cancel; never 0. An id stays
+ * unique for the pool's life (stale ids are recognised, not reused). */
+typedef uint64_t molt_db_pool_req_id;
+
+typedef struct molt_db_pool_query_options {
+    int timeout_ms;    /* deadline from now; 0: the pool's query_timeout_ms;
+                          < 0: none */
+    const char *tag;   /* label for metrics (copied); NULL: none */
+} molt_db_pool_query_options;
+
+/*
+ * Runs one statement on some connection of the pool. sql and params are
+ * copied before this returns. h's callbacks run as for molt_db_conn_execute
+ * (pointers valid during the call only). on_columns may run twice when the
+ * statement was transparently re-prepared (the server said the cached plan
+ * changed, SQLSTATE 0A000, or the statement no longer exists, 26000); rows
+ * always follow the last on_columns. A request that already delivered rows
+ * is never retried.
+ *
+ * on_done's status: MOLT_DB_OK; MOLT_DB_ESERVER (err has the SQLSTATE);
+ * MOLT_DB_ETIMEDOUT (deadline passed); MOLT_DB_ECANCELED
+ * (molt_db_pool_cancel); MOLT_DB_EBUSY (no connection within max_wait_ms:
+ * "pool exhausted"); MOLT_DB_ECONNECT (no connection within max_wait_ms and
+ * the pool cannot connect: err has the last connect error); MOLT_DB_EIO /
+ * MOLT_DB_EPROTO (the connection broke under the request); MOLT_DB_ECLOSED
+ * (the pool was closed). After a cancel or timeout on_done runs at once; the
+ * server-side query is cancelled in the background and its connection is
+ * reused only once the server confirmed it idle.
+ *
+ * opts may be NULL. *id (may be NULL) gets the request's id. Returns
+ * MOLT_DB_OK (on_done will run, never during this call), or EINVAL (NULL
+ * sql or h->on_done, parameters in simple mode), ECLOSED (the pool is
+ * closing), ENOMEM, and then on_done will not run.
+ */
+int molt_db_pool_query(molt_db_pool *pool, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h,
+                       const molt_db_pool_query_options *opts,
+                       molt_db_pool_req_id *id);
+
+/*
+ * Cancels a request: a waiting one leaves the queue at once; a running one
+ * gets a CancelRequest (sent once no other live request shares its
+ * connection, so the cancel cannot hit an innocent request). Its on_done
+ * runs with MOLT_DB_ECANCELED from the loop soon after (not during this
+ * call). Returns MOLT_DB_OK, or MOLT_DB_ESTATE when the request already
+ * completed or its on_done is already due (a cancel racing with completion:
+ * nothing happens), or EINVAL for an id this pool never gave.
+ */
+int molt_db_pool_cancel(molt_db_pool *pool, molt_db_pool_req_id id);
+
+/* Counters and gauges (a snapshot). */
+typedef struct molt_db_pool_stats {
+    size_t conns;             /* open or opening */
+    size_t conns_opening;
+    size_t conns_idle;        /* ready with no request */
+    size_t conns_in_use;      /* carrying requests, checking, draining */
+    size_t waiters;           /* requests waiting for a connection */
+    uint64_t requests;        /* made (molt_db_pool_query returned OK) */
+    uint64_t completed;       /* on_done called */
+    uint64_t failed;          /* on_done with status != OK */
+    uint64_t timeouts, cancels, exhausted;
+    uint64_t reprepares;      /* transparent re-prepares */
+    uint64_t conns_opened;    /* connect succeeded */
+    uint64_t connect_failures;
+    uint64_t conns_closed;    /* closed after having been opened */
+    uint64_t conns_abandoned; /* closed because their state was unknown:
+                                 broken, cancel failed, rollback failed */
+    uint64_t cancel_requests; /* CancelRequests sent */
+    uint64_t rollbacks;       /* dirty connections rolled back on release */
+    uint64_t max_wait_us;     /* longest acquire wait seen */
+} molt_db_pool_stats;
+
+void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

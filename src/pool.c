@@ -1,0 +1,682 @@
+/*
+ * The pool handle: settings, the life cycle of its connections (open, keep
+ * min_conns, lifetime with jitter, idle timeout, health check, backoff on
+ * reconnect, cancel drains, rollback on dirty release) and dispatch of
+ * waiting requests to connections.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool_internal.h"
+
+void molt_db_pool_settings_init(molt_db_pool_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->min_conns = 0;
+    s->max_conns = 10;
+    s->max_idle_ms = 10 * 60 * 1000;
+    s->max_lifetime_ms = 60 * 60 * 1000;
+    s->lifetime_jitter_pct = 10;
+    s->connect_timeout_ms = 10000;
+    s->query_timeout_ms = 0;
+    s->max_wait_ms = 30000;
+    s->health_check_interval_ms = 30000;
+    s->statement_cache_size = 256;
+    s->statement_mode = MOLT_DB_STMT_CACHED;
+    s->pipeline_depth = 1;
+    s->cancel_timeout_ms = 2000;
+    s->reconnect_min_ms = 50;
+    s->reconnect_max_ms = 5000;
+}
+
+static int check_settings(const molt_db_pool_settings *s, molt_db_error *err)
+{
+#define BAD(...) return molt_db_error_set(err, MOLT_DB_ECONFIG, __VA_ARGS__)
+    if (s->max_conns < 1)
+        BAD("max_conns must be at least 1 (got %d)", s->max_conns);
+    if (s->min_conns < 0 || s->min_conns > s->max_conns)
+        BAD("min_conns must be in 0..max_conns (got %d)", s->min_conns);
+    if (s->max_idle_ms < 0 || s->max_lifetime_ms < 0)
+        BAD("max_idle_ms and max_lifetime_ms must not be negative");
+    if (s->lifetime_jitter_pct < 0 || s->lifetime_jitter_pct > 50)
+        BAD("lifetime_jitter_pct must be in 0..50 (got %d)",
+            s->lifetime_jitter_pct);
+    if (s->connect_timeout_ms < 0 || s->query_timeout_ms < 0 ||
+        s->max_wait_ms < 0 || s->health_check_interval_ms < 0)
+        BAD("timeouts must not be negative");
+    if (s->statement_cache_size < 1)
+        BAD("statement_cache_size must be at least 1 (got %d)",
+            s->statement_cache_size);
+    if (s->statement_mode != MOLT_DB_STMT_CACHED &&
+        s->statement_mode != MOLT_DB_STMT_UNNAMED &&
+        s->statement_mode != MOLT_DB_STMT_SIMPLE)
+        BAD("statement_mode %d is not a molt_db_stmt_mode",
+            (int)s->statement_mode);
+    if (s->pipeline_depth < 1 || s->pipeline_depth > 65536)
+        BAD("pipeline_depth must be in 1..65536 (got %d)", s->pipeline_depth);
+    if (s->cancel_timeout_ms < 1)
+        BAD("cancel_timeout_ms must be at least 1");
+    if (s->reconnect_min_ms < 1 || s->reconnect_max_ms < s->reconnect_min_ms)
+        BAD("need 1 <= reconnect_min_ms <= reconnect_max_ms");
+    return MOLT_DB_OK;
+#undef BAD
+}
+
+uint64_t molt_db__pool_rand(molt_db_pool *p)
+{
+    uint64_t x = p->rng; /* xorshift64: jitter only, not security */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    p->rng = x;
+    return x;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void list_remove(molt_db_pool *p, molt_db_pconn *pc)
+{
+    if (pc->prev)
+        pc->prev->next = pc->next;
+    else
+        p->conns_head = pc->next;
+    if (pc->next)
+        pc->next->prev = pc->prev;
+    else
+        p->conns_tail = pc->prev;
+    pc->prev = pc->next = NULL;
+}
+
+static void pconn_free_if_done(molt_db_pconn *pc)
+{
+    if (pc->refs > 0)
+        return;
+    molt_db_pool *p = pc->pool;
+    molt_db__sc_clear(&pc->cache);
+    free(pc);
+    p->nclosing--;
+    molt_db__pool_maybe_finish_close(p);
+}
+
+static void on_drain_timer_closed(uv_handle_t *h)
+{
+    molt_db_pconn *pc = h->data;
+    pc->refs--;
+    pconn_free_if_done(pc);
+}
+
+static void on_conn_closed(molt_db_conn *c, void *ud)
+{
+    (void)c;
+    molt_db_pconn *pc = ud;
+    pc->conn = NULL;
+    pc->refs--;
+    pconn_free_if_done(pc);
+}
+
+void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
+{
+    if (pc->state == MOLT_DB_PC_CLOSING)
+        return;
+    molt_db_pool *p = pc->pool;
+    int was_open = pc->state != MOLT_DB_PC_CONNECTING;
+    if (!was_open)
+        p->nopening--;
+    pc->state = MOLT_DB_PC_CLOSING;
+    list_remove(p, pc);
+    p->nconns--;
+    p->nclosing++;
+    if (was_open) {
+        p->st.conns_closed++;
+        if (abandoned)
+            p->st.conns_abandoned++;
+    }
+    if (pc->drain_timer_inited) {
+        pc->refs++;
+        uv_close((uv_handle_t *)&pc->drain_timer, on_drain_timer_closed);
+        pc->drain_timer_inited = 0;
+    }
+    pc->refs++;
+    /* Requests still on it complete with ECLOSED from here. */
+    molt_db_conn_close(pc->conn, on_conn_closed, pc);
+    if (!p->closing)
+        molt_db__pool_grow(p);
+}
+
+static void on_broken(molt_db_conn *c, int code, const molt_db_error *err,
+                      void *ud)
+{
+    (void)c;
+    (void)code;
+    (void)err;
+    molt_db_pconn *pc = ud;
+    pc->broken = 1;
+    molt_db__pconn_discard(pc, 1);
+    molt_db__pool_dispatch(pc->pool);
+}
+
+static void schedule_backoff(molt_db_pool *p);
+
+static void on_connected(molt_db_conn *c, int status, const molt_db_error *err,
+                         void *ud)
+{
+    (void)c;
+    molt_db_pconn *pc = ud;
+    molt_db_pool *p = pc->pool;
+    if (pc->state == MOLT_DB_PC_CLOSING)
+        return; /* we closed it; on_conn_closed frees pc */
+    if (status != MOLT_DB_OK) {
+        /* The connection frees itself after this callback. */
+        p->nopening--;
+        p->nconns--;
+        list_remove(p, pc);
+        molt_db__sc_clear(&pc->cache);
+        free(pc);
+        p->st.connect_failures++;
+        if (err != NULL)
+            molt_db_error_copy(&p->last_connect_err, err);
+        else
+            molt_db_error_set(&p->last_connect_err, status, "connect failed");
+        p->connect_failures_row++;
+        schedule_backoff(p);
+        return;
+    }
+    p->nopening--;
+    p->connect_failures_row = 0;
+    molt_db_error_clear(&p->last_connect_err);
+    p->st.conns_opened++;
+    uint64_t now = uv_now(p->loop);
+    pc->state = MOLT_DB_PC_READY;
+    pc->created_ms = pc->last_used_ms = now;
+    pc->expires_ms = 0;
+    if (p->s.max_lifetime_ms > 0) {
+        uint64_t life = (uint64_t)p->s.max_lifetime_ms;
+        uint64_t jitter = life * (uint64_t)p->s.lifetime_jitter_pct / 100;
+        if (jitter > 0)
+            life -= molt_db__pool_rand(p) % (jitter + 1);
+        pc->expires_ms = now + life;
+    }
+    molt_db__pool_dispatch(p);
+}
+
+static int pconn_open(molt_db_pool *p)
+{
+    molt_db_pconn *pc = calloc(1, sizeof *pc);
+    if (pc == NULL)
+        return MOLT_DB_ENOMEM;
+    pc->pool = p;
+    if (molt_db__sc_init(&pc->cache, (size_t)p->s.statement_cache_size) !=
+        MOLT_DB_OK) {
+        free(pc);
+        return MOLT_DB_ENOMEM;
+    }
+    pc->state = MOLT_DB_PC_CONNECTING;
+    molt_db_conn_options o = {NULL, NULL, on_broken, pc};
+    molt_db_error err;
+    molt_db_error_init(&err);
+    int rc = molt_db_conn_connect(p->loop, p->ci, &o, on_connected, pc,
+                                  &pc->conn, &err);
+    if (rc != MOLT_DB_OK) {
+        molt_db_error_move(&p->last_connect_err, &err);
+        molt_db__sc_clear(&pc->cache);
+        free(pc);
+        return rc;
+    }
+    pc->prev = p->conns_tail;
+    if (p->conns_tail)
+        p->conns_tail->next = pc;
+    else
+        p->conns_head = pc;
+    p->conns_tail = pc;
+    p->nconns++;
+    p->nopening++;
+    return MOLT_DB_OK;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    molt_db_pool *p = t->data;
+    p->backoff_active = 0;
+    molt_db__pool_grow(p);
+}
+
+static void schedule_backoff(molt_db_pool *p)
+{
+    if (p->closing)
+        return;
+    int n = p->connect_failures_row > 16 ? 16 : p->connect_failures_row;
+    uint64_t d = (uint64_t)p->s.reconnect_min_ms << (n > 0 ? n - 1 : 0);
+    if (d > (uint64_t)p->s.reconnect_max_ms)
+        d = (uint64_t)p->s.reconnect_max_ms;
+    d = d / 2 + molt_db__pool_rand(p) % (d / 2 + 1); /* jitter: d/2..d */
+    p->next_connect_ms = uv_now(p->loop) + d;
+    if (!p->backoff_active) {
+        p->backoff_active = 1;
+        uv_timer_start(&p->backoff, on_backoff, d, 0);
+    }
+}
+
+/* Opens connections: up to min_conns, and enough for the waiters. */
+void molt_db__pool_grow(molt_db_pool *p)
+{
+    if (p->closing)
+        return;
+    size_t depth = (size_t)p->s.pipeline_depth;
+    size_t want = (size_t)p->s.min_conns;
+    size_t need = (p->nwaiting + depth - 1) / depth + (p->nconns - p->nopening);
+    if (p->nwaiting > 0 && need > want)
+        want = need;
+    if (want > (size_t)p->s.max_conns)
+        want = (size_t)p->s.max_conns;
+    if (p->nconns >= want)
+        return;
+    if (p->connect_failures_row > 0) {
+        /* Server down: one attempt at a time, spaced by the backoff. */
+        if (p->nopening > 0 || p->backoff_active)
+            return;
+        if (uv_now(p->loop) < p->next_connect_ms) {
+            p->backoff_active = 1;
+            uv_timer_start(&p->backoff, on_backoff,
+                           p->next_connect_ms - uv_now(p->loop), 0);
+            return;
+        }
+        if (pconn_open(p) != MOLT_DB_OK) {
+            p->connect_failures_row++;
+            schedule_backoff(p);
+        }
+        return;
+    }
+    while (p->nconns < want) {
+        if (pconn_open(p) != MOLT_DB_OK) {
+            p->connect_failures_row++;
+            schedule_backoff(p);
+            return;
+        }
+    }
+}
+
+/* The ready connection with the fewest requests and room for one more. */
+static molt_db_pconn *pick(molt_db_pool *p)
+{
+    molt_db_pconn *best = NULL;
+    for (molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
+        if (pc->state != MOLT_DB_PC_READY ||
+            pc->inflight >= p->s.pipeline_depth)
+            continue;
+        if (pc->inflight == 0)
+            return pc;
+        if (best == NULL || pc->inflight < best->inflight)
+            best = pc;
+    }
+    return best;
+}
+
+void molt_db__pool_dispatch(molt_db_pool *p)
+{
+    if (p->dispatching || p->closing)
+        return;
+    p->dispatching = 1;
+    while (p->wait_head != NULL) {
+        molt_db_pconn *pc = pick(p);
+        if (pc == NULL)
+            break;
+        molt_db_preq *r = p->wait_head;
+        molt_db__preq_queue_remove(p, r);
+        if (pc->inflight > 0 && p->nopening == 0 &&
+            p->nconns < (size_t)p->s.max_conns && p->connect_failures_row == 0)
+            pconn_open(p); /* pipelining because all are busy: grow too */
+        molt_db__preq_start(r, pc);
+    }
+    p->dispatching = 0;
+    if (p->wait_head != NULL)
+        molt_db__pool_grow(p);
+}
+
+/* ---- release: back to the pool, roll back, or close --------------------- */
+
+static void release_check(molt_db_pconn *pc);
+
+static void on_rollback_done(void *ud, int status, const molt_db_error *err)
+{
+    (void)err;
+    molt_db_pconn *pc = ud;
+    pc->refs--;
+    if (pc->state == MOLT_DB_PC_CLOSING) {
+        pconn_free_if_done(pc);
+        return;
+    }
+    if (status != MOLT_DB_OK || molt_db_conn_tx_status(pc->conn) != 'I') {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    pc->state = MOLT_DB_PC_READY;
+    molt_db__pool_dispatch(pc->pool);
+}
+
+static void on_ping_done(void *ud, int status, const molt_db_error *err)
+{
+    (void)err;
+    molt_db_pconn *pc = ud;
+    pc->refs--;
+    if (pc->state == MOLT_DB_PC_CLOSING) {
+        pconn_free_if_done(pc);
+        return;
+    }
+    if (status != MOLT_DB_OK || molt_db_conn_tx_status(pc->conn) != 'I') {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    pc->last_used_ms = uv_now(pc->pool->loop);
+    pc->state = MOLT_DB_PC_READY;
+    molt_db__pool_dispatch(pc->pool);
+}
+
+/* Runs once pc carries no request: decides its fate. */
+static void release_check(molt_db_pconn *pc)
+{
+    molt_db_pool *p = pc->pool;
+    if (pc->cancel == MOLT_DB_CANCEL_SENT)
+        return; /* wait for the CancelRequest's outcome */
+    if (pc->cancel == MOLT_DB_CANCEL_FAILED || p->closing ||
+        !molt_db_conn_is_ready(pc->conn)) {
+        molt_db__pconn_discard(pc, pc->cancel == MOLT_DB_CANCEL_FAILED ||
+                                       !molt_db_conn_is_ready(pc->conn));
+        return;
+    }
+    pc->cancel = MOLT_DB_CANCEL_NONE;
+    if (pc->drain_timer_inited)
+        uv_timer_stop(&pc->drain_timer);
+    char tx = molt_db_conn_tx_status(pc->conn);
+    if (tx == 'T' || tx == 'E') {
+        molt_db_result_handler h = {NULL, NULL, NULL, on_rollback_done, pc};
+        pc->state = MOLT_DB_PC_RESETTING;
+        if (molt_db_conn_simple_query(pc->conn, "ROLLBACK", &h) != MOLT_DB_OK) {
+            molt_db__pconn_discard(pc, 1);
+            return;
+        }
+        pc->refs++;
+        p->st.rollbacks++;
+        return;
+    }
+    if (tx != 'I') {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    if (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms) {
+        molt_db__pconn_discard(pc, 0);
+        return;
+    }
+    pc->state = MOLT_DB_PC_READY;
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    /* The cancelled query did not end in time: state unknown. */
+    molt_db__pconn_discard(t->data, 1);
+}
+
+static void on_cancel_done(void *ud, int status, const molt_db_error *err)
+{
+    (void)err;
+    molt_db_pconn *pc = ud;
+    pc->refs--;
+    if (pc->state == MOLT_DB_PC_CLOSING) {
+        pconn_free_if_done(pc);
+        return;
+    }
+    pc->cancel = status == MOLT_DB_OK ? MOLT_DB_CANCEL_OK : MOLT_DB_CANCEL_FAILED;
+    if (pc->cancel == MOLT_DB_CANCEL_FAILED) {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    if (pc->inflight == 0) {
+        release_check(pc);
+        molt_db__pool_dispatch(pc->pool);
+    }
+}
+
+static void try_send_cancel(molt_db_pconn *pc)
+{
+    if (pc->cancel != MOLT_DB_CANCEL_WANTED || pc->inflight == 0)
+        return;
+    /* Only once no live request shares the connection: the server cancels
+     * whatever runs when the CancelRequest lands. */
+    for (molt_db_preq *r = pc->run_head; r; r = r->cnext)
+        if (!r->user_done)
+            return;
+    molt_db_pool *p = pc->pool;
+    if (!pc->drain_timer_inited) {
+        if (uv_timer_init(p->loop, &pc->drain_timer) != 0) {
+            molt_db__pconn_discard(pc, 1);
+            return;
+        }
+        pc->drain_timer.data = pc;
+        pc->drain_timer_inited = 1;
+    }
+    if (molt_db_conn_cancel(pc->conn, p->s.cancel_timeout_ms, on_cancel_done,
+                            pc) != MOLT_DB_OK) {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    pc->refs++;
+    pc->cancel = MOLT_DB_CANCEL_SENT;
+    p->st.cancel_requests++;
+    uv_timer_start(&pc->drain_timer, on_drain_timeout,
+                   2 * (uint64_t)p->s.cancel_timeout_ms, 0);
+}
+
+void molt_db__pconn_want_cancel(molt_db_pconn *pc)
+{
+    if (pc->state == MOLT_DB_PC_CLOSING)
+        return;
+    pc->state = MOLT_DB_PC_DRAINING; /* no new requests */
+    if (pc->cancel == MOLT_DB_CANCEL_NONE || pc->cancel == MOLT_DB_CANCEL_OK)
+        pc->cancel = MOLT_DB_CANCEL_WANTED;
+    try_send_cancel(pc);
+}
+
+void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
+{
+    if (r->cprev)
+        r->cprev->cnext = r->cnext;
+    else
+        pc->run_head = r->cnext;
+    if (r->cnext)
+        r->cnext->cprev = r->cprev;
+    else
+        pc->run_tail = r->cprev;
+    r->cprev = r->cnext = NULL;
+    r->pc = NULL;
+    pc->inflight--;
+    molt_db_pool *p = pc->pool;
+    if (pc->state == MOLT_DB_PC_CLOSING)
+        return;
+    pc->last_used_ms = uv_now(p->loop);
+    if (!molt_db_conn_is_ready(pc->conn)) {
+        molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    if (pc->state == MOLT_DB_PC_READY &&
+        molt_db_conn_tx_status(pc->conn) != 'I')
+        pc->state = MOLT_DB_PC_DRAINING; /* someone ran BEGIN: reset first */
+    if (pc->state == MOLT_DB_PC_DRAINING) {
+        if (pc->inflight > 0) {
+            try_send_cancel(pc);
+            return;
+        }
+        if (pc->cancel == MOLT_DB_CANCEL_WANTED)
+            pc->cancel = MOLT_DB_CANCEL_NONE; /* ended before we had to */
+        release_check(pc);
+    } else if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0 &&
+               pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms) {
+        molt_db__pconn_discard(pc, 0);
+        return;
+    }
+    molt_db__pool_dispatch(p);
+}
+
+/* ---- maintenance ------------------------------------------------------- */
+
+static void on_maint(uv_timer_t *t)
+{
+    molt_db_pool *p = t->data;
+    uint64_t now = uv_now(p->loop);
+    molt_db_pconn *next;
+    for (molt_db_pconn *pc = p->conns_head; pc; pc = next) {
+        next = pc->next;
+        if (pc->state != MOLT_DB_PC_READY || pc->inflight > 0)
+            continue;
+        if (pc->expires_ms != 0 && now >= pc->expires_ms) {
+            molt_db__pconn_discard(pc, 0);
+            continue;
+        }
+        if (p->s.max_idle_ms > 0 && p->nconns > (size_t)p->s.min_conns &&
+            now - pc->last_used_ms >= (uint64_t)p->s.max_idle_ms) {
+            molt_db__pconn_discard(pc, 0);
+            continue;
+        }
+        if (p->s.health_check_interval_ms > 0 &&
+            now - pc->last_used_ms >= (uint64_t)p->s.health_check_interval_ms) {
+            molt_db_result_handler h = {NULL, NULL, NULL, on_ping_done, pc};
+            if (molt_db_conn_simple_query(pc->conn, "", &h) != MOLT_DB_OK) {
+                molt_db__pconn_discard(pc, 1);
+                continue;
+            }
+            pc->refs++;
+            pc->state = MOLT_DB_PC_CHECKING;
+        }
+    }
+    molt_db__pool_grow(p);
+}
+
+static uint64_t maint_interval(const molt_db_pool_settings *s)
+{
+    uint64_t iv = 1000;
+    if (s->health_check_interval_ms > 0 &&
+        (uint64_t)s->health_check_interval_ms / 2 < iv)
+        iv = (uint64_t)s->health_check_interval_ms / 2;
+    if (s->max_idle_ms > 0 && (uint64_t)s->max_idle_ms / 2 < iv)
+        iv = (uint64_t)s->max_idle_ms / 2;
+    return iv < 10 ? 10 : iv;
+}
+
+/* ---- the pool handle --------------------------------------------------- */
+
+int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
+                      const molt_db_pool_settings *settings,
+                      molt_db_pool **out, molt_db_error *err)
+{
+    *out = NULL;
+    if (loop == NULL || ci == NULL)
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "loop and ci are needed");
+    molt_db_pool_settings s;
+    if (settings)
+        s = *settings;
+    else
+        molt_db_pool_settings_init(&s);
+    int rc = check_settings(&s, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    molt_db_pool *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+    p->ci = molt_db__conninfo_dup(ci);
+    if (p->ci == NULL) {
+        free(p);
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+    }
+    if (s.connect_timeout_ms > 0)
+        p->ci->connect_timeout_ms = s.connect_timeout_ms;
+    p->loop = loop;
+    p->s = s;
+    p->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)p) | 1;
+    molt_db_error_init(&p->last_connect_err);
+    if (uv_timer_init(loop, &p->maint) != 0 ||
+        uv_timer_init(loop, &p->backoff) != 0) {
+        /* uv_timer_init cannot fail on Linux; a timer that did init would
+         * need a close we cannot wait for here. */
+        molt_db_conninfo_free(p->ci);
+        free(p);
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "uv_timer_init failed");
+    }
+    p->maint.data = p;
+    p->backoff.data = p;
+    p->handles_open = 2;
+    uint64_t iv = maint_interval(&s);
+    uv_timer_start(&p->maint, on_maint, iv, iv);
+    uv_unref((uv_handle_t *)&p->maint);
+    molt_db__pool_grow(p);
+    *out = p;
+    return MOLT_DB_OK;
+}
+
+static void on_pool_handle_closed(uv_handle_t *h)
+{
+    molt_db_pool *p = h->data;
+    p->handles_open--;
+    molt_db__pool_maybe_finish_close(p);
+}
+
+void molt_db__pool_maybe_finish_close(molt_db_pool *p)
+{
+    if (!p->closing || p->nconns > 0 || p->nclosing > 0 || p->active > 0)
+        return;
+    if (p->closing == 1) {
+        p->closing = 2; /* closing the handles */
+        molt_db__preq_close_timers(p);
+        uv_close((uv_handle_t *)&p->maint, on_pool_handle_closed);
+        uv_close((uv_handle_t *)&p->backoff, on_pool_handle_closed);
+        return;
+    }
+    if (p->closing != 2 || p->handles_open > 0 || p->timers_open > 0)
+        return;
+    p->closing = 3;
+    molt_db__preq_free_slots(p);
+    molt_db_error_clear(&p->last_connect_err);
+    molt_db_conninfo_free(p->ci);
+    if (p->close_cb)
+        p->close_cb(p, p->close_ud);
+    free(p);
+}
+
+void molt_db_pool_close(molt_db_pool *p, molt_db_pool_close_cb cb, void *ud)
+{
+    if (p == NULL || p->closing)
+        return;
+    p->closing = 1;
+    p->close_cb = cb;
+    p->close_ud = ud;
+    uv_timer_stop(&p->maint);
+    uv_timer_stop(&p->backoff);
+    p->backoff_active = 0;
+    /* Every live request gets ECLOSED from the loop. */
+    for (size_t c = 0; c < p->nchunks; c++) {
+        for (size_t i = 0; i < MOLT_DB_POOL_CHUNK; i++) {
+            molt_db_preq *r = &p->chunks[c][i];
+            if (r->state == MOLT_DB_PREQ_WAITING ||
+                (r->state == MOLT_DB_PREQ_RUNNING && !r->user_done))
+                molt_db__preq_finish_later(r, MOLT_DB_ECLOSED, NULL);
+        }
+    }
+    while (p->conns_head)
+        molt_db__pconn_discard(p->conns_head, 0);
+    molt_db__pool_maybe_finish_close(p);
+}
+
+void molt_db_pool_get_stats(const molt_db_pool *p, molt_db_pool_stats *out)
+{
+    *out = p->st;
+    out->conns = p->nconns;
+    out->conns_opening = p->nopening;
+    out->waiters = p->nwaiting;
+    out->conns_idle = 0;
+    out->conns_in_use = 0;
+    for (const molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
+        if (pc->state == MOLT_DB_PC_CONNECTING)
+            continue;
+        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0)
+            out->conns_idle++;
+        else
+            out->conns_in_use++;
+    }
+}

@@ -1,0 +1,205 @@
+/*
+ * Internals shared by the pool's files: pool.c (life cycle of the pool and
+ * its connections, dispatch), pool_request.c (requests: queueing, deadlines,
+ * cancel, running through the statement modes) and stmt_cache.c (the
+ * per-connection LRU of prepared statements).
+ */
+#ifndef MOLT_DB_POOL_INTERNAL_H
+#define MOLT_DB_POOL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "molt_db/pool.h"
+
+molt_db_conninfo *molt_db__conninfo_dup(const molt_db_conninfo *ci);
+
+typedef struct molt_db_preq molt_db_preq;
+typedef struct molt_db_pconn molt_db_pconn;
+
+/* ---- statement cache (stmt_cache.c) ------------------------------------ */
+
+typedef struct molt_db_sc_entry {
+    struct molt_db_sc_entry *hnext;           /* hash chain */
+    struct molt_db_sc_entry *lprev, *lnext;   /* LRU list, lprev toward MRU */
+    uint64_t hash;
+    char *sql;
+    size_t nparams;
+    uint32_t *ptypes;
+    char name[24];                 /* "molt_" + 16 hex digits */
+    molt_db_stmt *stmt;            /* NULL while the Parse is in flight */
+    int refs;                      /* executes in flight + waiting requests */
+    int linked;                    /* in the hash table and LRU */
+    molt_db_preq *wait_head, *wait_tail; /* requests waiting for the Parse */
+    molt_db_pconn *pc;             /* the connection it belongs to */
+} molt_db_sc_entry;
+
+typedef struct molt_db_stmt_cache {
+    molt_db_sc_entry **buckets;
+    size_t nbuckets;               /* power of two */
+    molt_db_sc_entry *mru, *lru;
+    size_t count, cap;
+} molt_db_stmt_cache;
+
+uint64_t molt_db__sc_hash(const char *sql, size_t nparams,
+                          const uint32_t *ptypes);
+int molt_db__sc_init(molt_db_stmt_cache *c, size_t cap);
+/* The live entry for this key (moved to MRU), or NULL. */
+molt_db_sc_entry *molt_db__sc_find(molt_db_stmt_cache *c, uint64_t hash,
+                                   const char *sql, size_t nparams,
+                                   const uint32_t *ptypes);
+/* 1 when some live entry has this hash but another key (name clash). */
+int molt_db__sc_hash_taken(molt_db_stmt_cache *c, uint64_t hash);
+/* A new live entry at MRU (refs 0, stmt NULL), or NULL on ENOMEM. */
+molt_db_sc_entry *molt_db__sc_insert(molt_db_stmt_cache *c, uint64_t hash,
+                                     const char *sql, size_t nparams,
+                                     const uint32_t *ptypes);
+/* Unlinks e from the table and LRU (it stays allocated while refs > 0). */
+void molt_db__sc_unlink(molt_db_stmt_cache *c, molt_db_sc_entry *e);
+/* Least recently used live entry with refs 0 and a statement, or NULL. */
+molt_db_sc_entry *molt_db__sc_victim(molt_db_stmt_cache *c);
+void molt_db__sc_entry_free(molt_db_sc_entry *e);
+/* Unlinks every entry; frees those with refs 0 (the others are freed when
+ * their last reference goes). */
+void molt_db__sc_clear(molt_db_stmt_cache *c);
+
+/* ---- requests (pool_request.c) ----------------------------------------- */
+
+typedef enum molt_db_preq_state {
+    MOLT_DB_PREQ_FREE = 0,
+    MOLT_DB_PREQ_WAITING,          /* in the pool's FIFO */
+    MOLT_DB_PREQ_RUNNING,          /* on a connection */
+    MOLT_DB_PREQ_DUE               /* out of the queue; on_done is due */
+} molt_db_preq_state;
+
+struct molt_db_preq {
+    molt_db_pool *pool;
+    uint32_t idx;                  /* slot index */
+    uint32_t gen;                  /* bumped on every reuse of the slot */
+    molt_db_preq_state state;
+    molt_db_preq *prev, *next;     /* pool FIFO, or a free list (next) */
+    molt_db_preq *snext;           /* an entry's Parse waiters */
+    molt_db_preq *cprev, *cnext;   /* the connection's running requests */
+
+    molt_db_result_handler h;      /* the caller's */
+    char *sql;
+    size_t sql_len, sql_cap;
+    size_t nparams, params_cap;
+    molt_db_param *params;
+    uint32_t *ptypes;
+    uint8_t *pdata;
+    size_t pdata_cap;
+    uint64_t hash;
+
+    uv_timer_t timer;              /* deadline, or 0 ms to complete a cancel */
+    int timer_inited;
+    uint64_t deadline_ms;          /* 0: none (loop time) */
+    uint64_t acquire_deadline_ms;  /* 0: none */
+    uint64_t t_submit_ns;
+
+    molt_db_pconn *pc;             /* while running */
+    molt_db_sc_entry *ent;         /* cached mode: the statement used */
+    int user_done;                 /* no more caller callbacks but on_done */
+    int delivered;                 /* on_done was called */
+    int due_status;                /* status of a due on_done (cancel) */
+    int conn_busy;                 /* a connection request is in flight */
+    int rows_seen;
+    int retried;
+};
+
+/* ---- pooled connections (pool.c) --------------------------------------- */
+
+typedef enum molt_db_pconn_state {
+    MOLT_DB_PC_CONNECTING,
+    MOLT_DB_PC_READY,              /* may take requests */
+    MOLT_DB_PC_CHECKING,           /* health-check ping in flight */
+    MOLT_DB_PC_RESETTING,          /* ROLLBACK in flight */
+    MOLT_DB_PC_DRAINING,           /* cancelled requests must end first */
+    MOLT_DB_PC_CLOSING
+} molt_db_pconn_state;
+
+typedef enum molt_db_cancel_state {
+    MOLT_DB_CANCEL_NONE = 0,
+    MOLT_DB_CANCEL_WANTED,         /* send when every request is cancelled */
+    MOLT_DB_CANCEL_SENT,
+    MOLT_DB_CANCEL_OK,
+    MOLT_DB_CANCEL_FAILED
+} molt_db_cancel_state;
+
+struct molt_db_pconn {
+    molt_db_pool *pool;
+    molt_db_pconn *prev, *next;    /* pool's list of open connections */
+    molt_db_conn *conn;
+    molt_db_pconn_state state;
+    int inflight;                  /* pool requests on it */
+    molt_db_preq *run_head, *run_tail;
+    uint64_t created_ms, expires_ms, last_used_ms;
+    molt_db_cancel_state cancel;
+    uv_timer_t drain_timer;        /* deadline of a drain after a cancel */
+    int drain_timer_inited;
+    int refs;                      /* callbacks still due that point here */
+    int broken;
+    molt_db_stmt_cache cache;
+};
+
+struct molt_db_pool {
+    uv_loop_t *loop;
+    molt_db_conninfo *ci;
+    molt_db_pool_settings s;
+    uint64_t rng;
+
+    molt_db_pconn *conns_head, *conns_tail;
+    size_t nconns, nopening, nclosing;
+
+    molt_db_preq *wait_head, *wait_tail;
+    size_t nwaiting;
+
+    /* request slots: chunks of fixed size so addresses stay put */
+    molt_db_preq **chunks;
+    size_t nchunks;
+    molt_db_preq *free_slots;
+    size_t nslots;
+    size_t active;                 /* slots in use */
+    size_t timers_open;            /* slot timers not yet closed */
+
+    uv_timer_t maint;              /* maintenance tick */
+    uv_timer_t backoff;            /* reconnect after a failed connect */
+    int backoff_active;
+    int connect_failures_row;
+    uint64_t next_connect_ms;
+    molt_db_error last_connect_err;
+
+    int closing;
+    int dispatching;
+    molt_db_pool_close_cb close_cb;
+    void *close_ud;
+    size_t handles_open;           /* maint + backoff */
+
+    molt_db_pool_stats st;
+};
+
+#define MOLT_DB_POOL_CHUNK 256
+
+/* pool.c */
+void molt_db__pool_dispatch(molt_db_pool *p);
+void molt_db__pool_grow(molt_db_pool *p);
+/* A request left the connection (its conn on_done came back). */
+void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r);
+/* Closes pc and forgets it; abandoned counts it as state unknown. */
+void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned);
+/* A cancelled request on pc wants a CancelRequest. */
+void molt_db__pconn_want_cancel(molt_db_pconn *pc);
+void molt_db__pool_maybe_finish_close(molt_db_pool *p);
+uint64_t molt_db__pool_rand(molt_db_pool *p);
+
+/* pool_request.c */
+void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc);
+void molt_db__preq_finish_later(molt_db_preq *r, int status,
+                                const molt_db_error *err);
+void molt_db__preq_queue_remove(molt_db_pool *p, molt_db_preq *r);
+void molt_db__preq_close_timers(molt_db_pool *p);
+void molt_db__preq_free_slots(molt_db_pool *p);
+
+#endif
