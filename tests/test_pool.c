@@ -1,0 +1,610 @@
+/*
+ * The pool against the real server (scripts/with_pg.sh): many concurrent
+ * requests, FIFO acquire with max_wait_ms, cancel and timeout of a running
+ * query (server confirms idle, connection reused), cancel while waiting,
+ * cancel racing with completion, statement cache eviction and transparent
+ * re-prepare (ALTER TABLE, DEALLOCATE ALL), dirty release rolled back, a
+ * terminated backend and a server restart healed without a reset.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "molt_db/pool.h"
+#include "pgtest.h"
+
+typedef struct res {
+    int done;
+    int status;
+    char sqlstate[6];
+    char msg[1100];
+    char val[256];      /* first column of the last row, as text */
+    size_t nrows, ncols;
+    uint64_t t_done_ns;
+} res;
+
+static int r_cols(void *ud, const molt_db_column *c, size_t n)
+{
+    (void)c;
+    res *r = ud;
+    r->ncols = n;
+    r->nrows = 0;
+    return MOLT_DB_OK;
+}
+
+static int r_row(void *ud, const molt_db_field *f, size_t n)
+{
+    res *r = ud;
+    r->nrows++;
+    if (n > 0 && f[0].len >= 0) {
+        size_t k = (size_t)f[0].len < sizeof r->val - 1 ? (size_t)f[0].len
+                                                          : sizeof r->val - 1;
+        memcpy(r->val, f[0].data, k);
+        r->val[k] = '\0';
+    } else {
+        strcpy(r->val, "NULL");
+    }
+    return MOLT_DB_OK;
+}
+
+static void r_done(void *ud, int status, const molt_db_error *err)
+{
+    res *r = ud;
+    ASSERT(!r->done); /* exactly once */
+    r->done = 1;
+    r->status = status;
+    r->t_done_ns = uv_hrtime();
+    if (status != MOLT_DB_OK) {
+        ASSERT(err != NULL);
+        snprintf(r->sqlstate, sizeof r->sqlstate, "%s", err->sqlstate);
+        snprintf(r->msg, sizeof r->msg, "%s", err->message);
+    }
+}
+
+static molt_db_result_handler handler(res *r)
+{
+    molt_db_result_handler h = {r_cols, r_row, NULL, r_done, r};
+    return h;
+}
+
+typedef struct tp {
+    uv_loop_t loop;
+    molt_db_pool *pool;
+    int closed;
+} tp;
+
+static tp *tp_open(molt_db_pool_settings *s)
+{
+    const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
+    tp *t = calloc(1, sizeof *t);
+    ASSERT(t != NULL);
+    ASSERT_EQ_INT(uv_loop_init(&t->loop), 0);
+    molt_db_conninfo *ci = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, &err), &err);
+    ASSERT_OK(molt_db_pool_open(&t->loop, ci, s, &t->pool, &err), &err);
+    molt_db_conninfo_free(ci);
+    return t;
+}
+
+static void on_closed(molt_db_pool *p, void *ud)
+{
+    (void)p;
+    ((tp *)ud)->closed = 1;
+}
+
+/* Closes the pool, checks its counters balance, and that nothing is left
+ * on the loop. */
+static void tp_close(tp *t)
+{
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.requests, st.completed);
+    ASSERT_EQ_UINT(st.waiters, 0);
+    molt_db_pool_close(t->pool, on_closed, t);
+    ASSERT(!t->closed);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    ASSERT(t->closed);
+    ASSERT_EQ_INT(uv_loop_close(&t->loop), 0);
+    free(t);
+}
+
+static void wait_done(tp *t, res *r)
+{
+    while (!r->done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+}
+
+static void run_for_ms(tp *t, uint64_t ms)
+{
+    uint64_t end = uv_hrtime() + ms * 1000000u;
+    while (uv_hrtime() < end)
+        uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+static molt_db_pool_req_id submit(tp *t, const char *sql, size_t n,
+                                  const molt_db_param *p, res *r,
+                                  int timeout_ms)
+{
+    memset(r, 0, sizeof *r);
+    molt_db_result_handler h = handler(r);
+    molt_db_pool_query_options o = {timeout_ms, NULL};
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_pool_query(t->pool, sql, n, p, &h, &o, &id), NULL);
+    ASSERT(id != 0);
+    ASSERT(!r->done); /* never during the call */
+    return id;
+}
+
+/* Runs sql to completion and returns its result. */
+static res q(tp *t, const char *sql)
+{
+    res r;
+    submit(t, sql, 0, NULL, &r, 0);
+    wait_done(t, &r);
+    return r;
+}
+
+static void q_ok(tp *t, const char *sql, const char *want)
+{
+    res r = q(t, sql);
+    if (r.status != MOLT_DB_OK)
+        FAIL_AT("%s: %s %s [%s]", sql, molt_db_code_name(r.status), r.msg,
+                r.sqlstate);
+    if (want)
+        ASSERT_EQ_STR(r.val, want);
+}
+
+static molt_db_pool_settings settings(int max_conns)
+{
+    molt_db_pool_settings s;
+    molt_db_pool_settings_init(&s);
+    s.max_conns = max_conns;
+    return s;
+}
+
+static molt_db_param text_param(const char *s)
+{
+    molt_db_param p = {0, MOLT_DB_FORMAT_TEXT, (int32_t)strlen(s),
+                       (const uint8_t *)s};
+    return p;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+TEST(bad_settings)
+{
+    test_env_or_skip("MOLT_TEST_DSN");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    molt_db_conninfo *ci = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_OK(molt_db_conninfo_parse(getenv("MOLT_TEST_DSN"), &ci, &err), &err);
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 3;
+    molt_db_pool *p = NULL;
+    ASSERT_CODE(molt_db_pool_open(&loop, ci, &s, &p, &err), MOLT_DB_ECONFIG);
+    ASSERT_CONTAINS(err.message, "min_conns");
+    ASSERT(p == NULL);
+    s = settings(0);
+    ASSERT_CODE(molt_db_pool_open(&loop, ci, &s, &p, &err), MOLT_DB_ECONFIG);
+    molt_db_conninfo_free(ci);
+    molt_db_error_clear(&err);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+TEST(modes)
+{
+    molt_db_stmt_mode modes[] = {MOLT_DB_STMT_CACHED, MOLT_DB_STMT_UNNAMED,
+                                 MOLT_DB_STMT_SIMPLE};
+    for (size_t m = 0; m < 3; m++) {
+        molt_db_pool_settings s = settings(2);
+        s.statement_mode = modes[m];
+        tp *t = tp_open(&s);
+        q_ok(t, "SELECT 'hello'::text", "hello");
+        res r = q(t, "SELECT 1/0");
+        ASSERT_CODE(r.status, MOLT_DB_ESERVER);
+        ASSERT_EQ_STR(r.sqlstate, "22012");
+        q_ok(t, "SELECT 'after error'::text", "after error");
+        molt_db_param p = text_param("41");
+        molt_db_result_handler h = handler(&r);
+        memset(&r, 0, sizeof r);
+        int rc = molt_db_pool_query(t->pool, "SELECT ($1::int4 + 1)::text", 1,
+                                    &p, &h, NULL, NULL);
+        if (modes[m] == MOLT_DB_STMT_SIMPLE) {
+            ASSERT_CODE(rc, MOLT_DB_EINVAL); /* never inlined */
+        } else {
+            ASSERT_OK(rc, NULL);
+            wait_done(t, &r);
+            ASSERT_OK(r.status, NULL);
+            ASSERT_EQ_STR(r.val, "42");
+        }
+        tp_close(t);
+    }
+}
+
+/* 10,000 requests at once over 8 connections: every one completes with its
+ * own correct answer, FIFO keeps the longest wait bounded. */
+TEST(concurrent_10k)
+{
+    enum { N = 10000 };
+    molt_db_pool_settings s = settings(8);
+    s.max_wait_ms = 60000;
+    tp *t = tp_open(&s);
+    res *rs = calloc(N, sizeof *rs);
+    char (*args)[16] = calloc(N, sizeof *args);
+    ASSERT(rs && args);
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        p.oid = 23;
+        submit(t, i % 2 ? "SELECT ($1::int4 * 2)::text"
+                        : "SELECT ($1::int4 * 3)::text",
+               1, &p, &rs[i], 0);
+    }
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT(st.waiters > N - 100);
+    size_t done = 0;
+    while (done < N) {
+        uv_run(&t->loop, UV_RUN_ONCE);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += (size_t)rs[i].done;
+    }
+    uint64_t wall = uv_hrtime() - t0;
+    uint64_t last_first_half = 0, first_second_half = UINT64_MAX;
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(rs[i].status, NULL);
+        char want[32];
+        snprintf(want, sizeof want, "%d", i % 2 ? i * 2 : i * 3);
+        ASSERT_EQ_STR(rs[i].val, want);
+        if (i < N / 2 && rs[i].t_done_ns > last_first_half)
+            last_first_half = rs[i].t_done_ns;
+        if (i >= N / 2 + 100 && rs[i].t_done_ns < first_second_half)
+            first_second_half = rs[i].t_done_ns;
+    }
+    /* FIFO: the first half is served before the (late) second half */
+    ASSERT(last_first_half <= first_second_half);
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.completed, N);
+    ASSERT_EQ_UINT(st.failed, 0);
+    ASSERT(st.conns <= 8);
+    fprintf(stderr, "  10000 requests over %zu conns in %.1f ms; max wait %.1f ms\n",
+            st.conns, (double)wall / 1e6, (double)st.max_wait_us / 1e3);
+    free(rs);
+    free(args);
+    tp_close(t);
+}
+
+TEST(pipelined)
+{
+    enum { N = 2000 };
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 64;
+    tp *t = tp_open(&s);
+    res *rs = calloc(N, sizeof *rs);
+    char (*args)[16] = calloc(N, sizeof *args);
+    ASSERT(rs && args);
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        /* every 7th fails: must not disturb its neighbours */
+        submit(t, i % 7 ? "SELECT ($1::int4 + 5)::text"
+                        : "SELECT ($1::int4 / 0)::text",
+               1, &p, &rs[i], 0);
+    }
+    for (int i = 0; i < N; i++) {
+        wait_done(t, &rs[i]);
+        if (i % 7 == 0) {
+            ASSERT_CODE(rs[i].status, MOLT_DB_ESERVER);
+            ASSERT_EQ_STR(rs[i].sqlstate, "22012");
+        } else {
+            ASSERT_OK(rs[i].status, NULL);
+            char want[32];
+            snprintf(want, sizeof want, "%d", i + 5);
+            ASSERT_EQ_STR(rs[i].val, want);
+        }
+    }
+    free(rs);
+    free(args);
+    tp_close(t);
+}
+
+TEST(exhausted)
+{
+    molt_db_pool_settings s = settings(1);
+    s.max_wait_ms = 150;
+    tp *t = tp_open(&s);
+    res a, b;
+    submit(t, "SELECT pg_sleep(1)::text", 0, NULL, &a, 0);
+    uint64_t t0 = uv_hrtime();
+    submit(t, "SELECT 1::text", 0, NULL, &b, 0);
+    wait_done(t, &b);
+    uint64_t waited_ms = (b.t_done_ns - t0) / 1000000;
+    ASSERT_CODE(b.status, MOLT_DB_EBUSY);
+    ASSERT_CONTAINS(b.msg, "pool exhausted");
+    ASSERT(waited_ms >= 140 && waited_ms < 400);
+    ASSERT(!a.done);
+    wait_done(t, &a);
+    ASSERT_OK(a.status, NULL);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.exhausted, 1);
+    ASSERT_EQ_UINT(st.waiters, 0);
+    tp_close(t);
+}
+
+/* The backend's state as pg_stat_activity shows it, from another pool. */
+static void wait_backend_idle(tp *t, const char *pid)
+{
+    pgt_conn *c = pgt_connect(getenv("MOLT_TEST_DSN"));
+    char sql[384];
+    snprintf(sql, sizeof sql,
+             "SELECT state FROM pg_stat_activity WHERE pid = %s", pid);
+    for (int i = 0;; i++) {
+        pgt_result *r = pgt_simple(c, sql);
+        ASSERT_OK(r->status, &r->err);
+        ASSERT_EQ_UINT(r->nrows, 1);
+        int idle = strcmp(pgt_text(r, 0, 0), "idle") == 0;
+        if (!idle && i == 50)
+            FAIL_AT("backend %s still %s", pid, pgt_text(r, 0, 0));
+        pgt_result_free(r);
+        if (idle)
+            break;
+        run_for_ms(t, 20); /* the pool's CancelRequest runs on our loop */
+    }
+    pgt_close(c);
+}
+
+static void cancel_or_timeout(int use_timeout)
+{
+    molt_db_pool_settings s = settings(1);
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    ASSERT_OK(pid.status, NULL);
+    res r;
+    molt_db_pool_req_id id = submit(t, "SELECT pg_sleep(30)::text", 0, NULL,
+                                    &r, use_timeout ? 300 : 0);
+    run_for_ms(t, 300 - (use_timeout ? 100 : 0));
+    uint64_t t0 = uv_hrtime();
+    if (!use_timeout)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &r);
+    uint64_t late_ms = (r.t_done_ns - t0) / 1000000;
+    if (use_timeout) {
+        ASSERT_CODE(r.status, MOLT_DB_ETIMEDOUT);
+        ASSERT(late_ms < 100 + 100); /* deadline 100 ms after t0 */
+    } else {
+        ASSERT_CODE(r.status, MOLT_DB_ECANCELED);
+        ASSERT(late_ms < 100);
+        ASSERT_CODE(molt_db_pool_cancel(t->pool, id), MOLT_DB_ESTATE);
+    }
+    wait_backend_idle(t, pid.val);
+    /* the same connection serves the next request */
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    ASSERT_EQ_UINT(st.conns_opened, 1);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    tp_close(t);
+}
+
+TEST(cancel_running) { cancel_or_timeout(0); }
+TEST(timeout_running) { cancel_or_timeout(1); }
+
+TEST(cancel_waiting)
+{
+    molt_db_pool_settings s = settings(1);
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 1::text", "1"); /* the connection is open */
+    res a, b, c;
+    submit(t, "SELECT pg_sleep(0.3)::text", 0, NULL, &a, 0);
+    molt_db_pool_req_id id = submit(t, "SELECT 'b'::text", 0, NULL, &b, 0);
+    submit(t, "SELECT 'c'::text", 0, NULL, &c, 0);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.waiters, 2);
+    ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.waiters, 1); /* left the queue at once */
+    ASSERT(!b.done);
+    uint64_t t0 = uv_hrtime();
+    wait_done(t, &b);
+    ASSERT_CODE(b.status, MOLT_DB_ECANCELED);
+    ASSERT((b.t_done_ns - t0) / 1000000 < 50);
+    ASSERT(!a.done);
+    wait_done(t, &c);
+    ASSERT_OK(a.status, NULL);
+    ASSERT_OK(c.status, NULL);
+    ASSERT_EQ_STR(c.val, "c");
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 0); /* nothing to cancel server-side */
+    tp_close(t);
+}
+
+TEST(cancel_race)
+{
+    molt_db_pool_settings s = settings(1);
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 1::text", "1");
+    /* cancel after completion: nothing happens */
+    res r;
+    molt_db_pool_req_id id = submit(t, "SELECT 2::text", 0, NULL, &r, 0);
+    wait_done(t, &r);
+    ASSERT_OK(r.status, NULL);
+    ASSERT_CODE(molt_db_pool_cancel(t->pool, id), MOLT_DB_ESTATE);
+    ASSERT_CODE(molt_db_pool_cancel(t->pool, 0), MOLT_DB_EINVAL);
+    /* cancel right after sending: the reply is probably on its way */
+    for (int i = 0; i < 50; i++) {
+        id = submit(t, "SELECT 3::text", 0, NULL, &r, 0);
+        if (i % 2)
+            run_for_ms(t, 0);
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+        wait_done(t, &r);
+        ASSERT_CODE(r.status, MOLT_DB_ECANCELED);
+        q_ok(t, "SELECT 4::text", "4");
+    }
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancels, 50);
+    tp_close(t);
+}
+
+/* A connection left inside a transaction is rolled back before reuse. */
+TEST(dirty_release)
+{
+    molt_db_pool_settings s = settings(1);
+    s.statement_mode = MOLT_DB_STMT_SIMPLE;
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_dirty; CREATE TABLE pool_dirty (a int)",
+         NULL);
+    res pid = q(t, "SELECT pg_backend_pid()");
+    q_ok(t, "BEGIN; INSERT INTO pool_dirty VALUES (1)", NULL);
+    q_ok(t, "SELECT count(*) FROM pool_dirty", "0");
+    res r = q(t, "BEGIN; SELECT 1/0");  /* failed transaction: 'E' */
+    ASSERT_CODE(r.status, MOLT_DB_ESERVER);
+    q_ok(t, "INSERT INTO pool_dirty VALUES (2); SELECT count(*) FROM pool_dirty",
+         "1");
+    q_ok(t, "SELECT pg_backend_pid()", pid.val); /* same connection */
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.rollbacks, 2);
+    ASSERT_EQ_UINT(st.conns_opened, 1);
+    q_ok(t, "DROP TABLE pool_dirty", NULL);
+    tp_close(t);
+}
+
+TEST(stmt_cache_eviction)
+{
+    molt_db_pool_settings s = settings(1);
+    s.statement_cache_size = 3;
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 'a'::text", "a");
+    q_ok(t, "SELECT 'b'::text", "b");
+    q_ok(t, "SELECT 'c'::text", "c");
+    q_ok(t, "SELECT 'a'::text", "a"); /* a is now most recent */
+    q_ok(t, "SELECT 'd'::text", "d"); /* evicts b */
+    /* evicts c; itself cached: a, d and this one */
+    q_ok(t, "SELECT string_agg(statement, '|' ORDER BY statement) "
+            "FROM pg_prepared_statements",
+         "SELECT 'a'::text|SELECT 'd'::text|SELECT string_agg(statement, "
+         "'|' ORDER BY statement) FROM pg_prepared_statements");
+    res r = q(t, "SELECT count(*)::text FROM pg_prepared_statements "
+                 "WHERE name LIKE 'molt\\_%'");
+    ASSERT_EQ_STR(r.val, "3");
+    tp_close(t);
+}
+
+TEST(reprepare_alter_table)
+{
+    molt_db_pool_settings s = settings(1);
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_alter", NULL);
+    q_ok(t, "CREATE TABLE pool_alter (a int)", NULL);
+    q_ok(t, "INSERT INTO pool_alter VALUES (7)", NULL);
+    res r = q(t, "SELECT * FROM pool_alter");
+    ASSERT_OK(r.status, NULL);
+    ASSERT_EQ_UINT(r.ncols, 1);
+    q_ok(t, "ALTER TABLE pool_alter ADD COLUMN b text DEFAULT 'x'", NULL);
+    r = q(t, "SELECT * FROM pool_alter");
+    if (r.status != MOLT_DB_OK)
+        FAIL_AT("%s [%s]", r.msg, r.sqlstate);
+    ASSERT_EQ_UINT(r.ncols, 2);
+    ASSERT_EQ_UINT(r.nrows, 1);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.reprepares, 1);
+    q_ok(t, "DROP TABLE pool_alter", NULL);
+    tp_close(t);
+}
+
+TEST(reprepare_deallocate_all)
+{
+    molt_db_pool_settings s = settings(1);
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 'kept'::text", "kept");
+    q_ok(t, "DEALLOCATE ALL", NULL);
+    q_ok(t, "SELECT 'kept'::text", "kept");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT(st.reprepares >= 1);
+    res r = q(t, "SELECT count(*)::text FROM pg_prepared_statements");
+    ASSERT_OK(r.status, NULL);
+    tp_close(t);
+}
+
+TEST(terminated_backend)
+{
+    molt_db_pool_settings s = settings(2);
+    tp *t = tp_open(&s);
+    res victim, pid;
+    submit(t, "SELECT pg_backend_pid()::text", 0, NULL, &pid, 0);
+    wait_done(t, &pid);
+    submit(t, "SELECT pg_sleep(10)::text", 0, NULL, &victim, 0);
+    run_for_ms(t, 200);
+    pgt_conn *c = pgt_connect(getenv("MOLT_TEST_DSN"));
+    pgt_exec_ok(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE query = 'SELECT pg_sleep(10)::text'");
+    pgt_close(c);
+    wait_done(t, &victim);
+    ASSERT(victim.status != MOLT_DB_OK);
+    fprintf(stderr, "  victim: %s %s [%s]\n", molt_db_code_name(victim.status),
+            victim.msg, victim.sqlstate);
+    for (int i = 0; i < 10; i++)
+        q_ok(t, "SELECT 'fine'::text", "fine");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT(st.conns_abandoned >= 1);
+    tp_close(t);
+}
+
+TEST(server_restart)
+{
+    const char *pgctl = test_env_or_skip("MOLT_TEST_PGCTL");
+    molt_db_pool_settings s = settings(4);
+    s.min_conns = 4;
+    s.max_wait_ms = 20000;
+    tp *t = tp_open(&s);
+    enum { N = 40 };
+    res rs[N];
+    for (int i = 0; i < N; i++)
+        q_ok(t, "SELECT 'warm'::text", "warm");
+    for (int i = 0; i < N; i++)
+        submit(t, "SELECT pg_sleep(0.5)::text", 0, NULL, &rs[i], 0);
+    run_for_ms(t, 100);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"%s\" restart -m fast >/dev/null 2>&1", pgctl);
+    ASSERT_EQ_INT(system(cmd), 0);
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        wait_done(t, &rs[i]);
+        if (rs[i].status != MOLT_DB_OK) {
+            failed++;
+            ASSERT(rs[i].msg[0] != '\0');
+        }
+    }
+    ASSERT(failed >= 4); /* the ones running when the server went away */
+    fprintf(stderr, "  %d of %d failed; e.g. %s\n", failed, N, rs[0].msg);
+    /* no manual reset: the next requests succeed */
+    for (int i = 0; i < 20; i++)
+        q_ok(t, "SELECT 'back'::text", "back");
+    tp_close(t);
+}
+
+TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
+          TEST_ENTRY(concurrent_10k), TEST_ENTRY(pipelined),
+          TEST_ENTRY(exhausted), TEST_ENTRY(cancel_waiting),
+          TEST_ENTRY(cancel_race), TEST_ENTRY(dirty_release),
+          TEST_ENTRY(stmt_cache_eviction), TEST_ENTRY(reprepare_alter_table),
+          TEST_ENTRY(reprepare_deallocate_all), TEST_ENTRY(cancel_running),
+          TEST_ENTRY(timeout_running), TEST_ENTRY(terminated_backend),
+          TEST_ENTRY(server_restart))
