@@ -281,6 +281,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = argv[1];
+    if (strcmp(mode, "pk") == 0) { int molt_bench_pk(int, char **); return molt_bench_pk(argc, argv); }
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
     for (int i = 2; i < argc; i++) {
