@@ -1,12 +1,14 @@
 /*
- * molt_arrow_dump --dsn DSN --sql SQL [--batch-rows N] [--simple]
+ * molt_arrow_dump --dsn DSN --sql SQL [--batch-rows N] [--simple] [--stats]
  *
  * Runs one query and writes its result to stdout as an Arrow IPC stream:
  * the schema, one record batch per batch_rows rows, the end-of-stream
  * marker. Batches are borrowed views serialized straight from the builder,
  * whose buffers are reused, so memory stays flat however many rows come.
  * --simple uses the simple protocol (every column text, so every column
- * Utf8). Exit status 0 on success; 1 with a message on stderr otherwise
+ * Utf8). --stats prints "rows=N batches=N peak_rss_kib=N" to stderr at the
+ * end (VmHWM of /proc/self/status: unlike ru_maxrss it does not inherit
+ * the peak of the process that spawned us). Exit status 0 on success; 1 with a message on stderr otherwise
  * (the stream on stdout is then incomplete: no end-of-stream marker).
  */
 #include "molt_db/arrow.h"
@@ -20,6 +22,7 @@
 typedef struct dump {
     molt_db_arrow_ipc_writer *writer;
     molt_db_buf out;
+    long long rows, batches;
     int done;
     int status;
     molt_db_error err;
@@ -47,6 +50,8 @@ static int on_schema(void *ud, struct ArrowSchema *schema)
 static int on_batch(void *ud, struct ArrowArray *batch)
 {
     dump *d = ud;
+    d->rows += batch->length;
+    d->batches++;
     int rc = molt_db_arrow_ipc_write_batch(d->writer, batch, &d->out, &d->err);
     return rc == MOLT_DB_OK ? flush_out(d) : rc;
 }
@@ -88,10 +93,25 @@ static void on_connect(molt_db_conn *c, int status, const molt_db_error *err,
         molt_db_error_copy(&s->err, err);
 }
 
+/* Peak resident set of this process image, in KiB, or -1. */
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: molt_arrow_dump --dsn DSN --sql SQL "
-                    "[--batch-rows N] [--simple]\n");
+                    "[--batch-rows N] [--simple] [--stats]\n");
     return 2;
 }
 
@@ -99,7 +119,7 @@ int main(int argc, char **argv)
 {
     const char *dsn = NULL, *sql = NULL;
     size_t batch_rows = 0;
-    int simple = 0;
+    int simple = 0, stats = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dsn") == 0 && i + 1 < argc)
             dsn = argv[++i];
@@ -109,6 +129,8 @@ int main(int argc, char **argv)
             batch_rows = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--simple") == 0)
             simple = 1;
+        else if (strcmp(argv[i], "--stats") == 0)
+            stats = 1;
         else
             return usage();
     }
@@ -178,5 +200,8 @@ int main(int argc, char **argv)
     molt_db_error_clear(&cs.err);
     if (fflush(stdout) != 0 && rc == MOLT_DB_OK)
         rc = MOLT_DB_EIO;
+    if (stats)
+        fprintf(stderr, "rows=%lld batches=%lld peak_rss_kib=%ld\n", d.rows,
+                d.batches, peak_rss_kib());
     return rc == MOLT_DB_OK ? 0 : 1;
 }

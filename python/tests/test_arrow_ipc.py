@@ -1,0 +1,250 @@
+"""Arrow IPC streams from molt_arrow_dump, read by pyarrow and compared value
+for value with what psycopg 3 (binary) returns for the same query.
+
+Needs MOLT_TEST_DSN (scripts/with_pg.sh) and a build with the tool
+(MOLT_BUILD_DIR, default build/: tools/molt_arrow_dump).
+"""
+import datetime
+import decimal
+import json
+import math
+import os
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+psycopg = pytest.importorskip("psycopg")
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("MOLT_BUILD_DIR", ROOT / "build"))
+DUMP = BUILD / "tools" / "molt_arrow_dump"
+
+
+@pytest.fixture(scope="module")
+def dsn():
+    d = os.environ.get("MOLT_TEST_DSN")
+    if not d:
+        pytest.skip("MOLT_TEST_DSN is not set (run under scripts/with_pg.sh)")
+    assert DUMP.exists(), f"{DUMP} is missing: build first (make build)"
+    return d
+
+
+@pytest.fixture(scope="module")
+def pg(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        yield conn
+
+
+def dump(dsn, sql, batch_rows=None, extra=()):
+    args = [str(DUMP), "--dsn", dsn, "--sql", sql, *extra]
+    if batch_rows:
+        args += ["--batch-rows", str(batch_rows)]
+    return subprocess.run(args, capture_output=True, timeout=120)
+
+
+def arrow(dsn, sql, batch_rows=None):
+    p = dump(dsn, sql, batch_rows)
+    assert p.returncode == 0, p.stderr.decode()
+    reader = pa.ipc.open_stream(p.stdout)
+    table = reader.read_all()
+    table.validate(full=True)
+    return table
+
+
+def storage(col):
+    """The storage values of a column (extension types unwrapped)."""
+    col = col.combine_chunks()
+    if isinstance(col.type, pa.ExtensionType) or hasattr(col, "storage"):
+        col = col.storage
+    return col
+
+
+def to_python(col):
+    return storage(col).to_pylist()
+
+
+def interval_as_timedelta(v):
+    # psycopg folds months into days: a year is 365 days, a month 30.
+    years, months = divmod(v["months"], 12)
+    return datetime.timedelta(days=years * 365 + months * 30 + v["days"],
+                              microseconds=v["micros"])
+
+
+def same(kind, a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    if kind == "float":
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if kind == "decimal":
+        return a.as_tuple() == b.as_tuple()
+    if kind == "numeric_text":
+        return decimal.Decimal(a).as_tuple() == b.as_tuple()
+    if kind == "uuid":
+        return uuid.UUID(bytes=a) == b
+    if kind == "json":
+        return json.loads(a) == b
+    if kind == "interval":
+        return interval_as_timedelta(a) == b
+    return a == b
+
+
+# (SQL type, values as SQL literals, expected Arrow type, comparison kind)
+CASES = [
+    ("bool", ["true", "false"], pa.bool_(), "eq"),
+    ("int2", ["-32768", "32767", "0"], pa.int16(), "eq"),
+    ("int4", ["-2147483648", "2147483647", "0"], pa.int32(), "eq"),
+    ("int8", ["-9223372036854775808", "9223372036854775807", "1"],
+     pa.int64(), "eq"),
+    ("oid", ["0", "4294967295"], pa.uint32(), "eq"),
+    ("float4", ["'NaN'", "'Infinity'", "'-Infinity'", "1.1", "-0.0",
+                "3.4028235e38"], pa.float32(), "float"),
+    ("float8", ["'NaN'", "'Infinity'", "'-Infinity'", "0.1", "1e308",
+                "5e-324"], pa.float64(), "float"),
+    ("numeric(10,2)", ["0", "-12345678.99", "1.5", "0.01"],
+     pa.decimal128(10, 2), "decimal"),
+    ("numeric(38,10)", ["9999999999999999999999999999.9999999999",
+                        "-9999999999999999999999999999.9999999999", "'NaN'"][:2],
+     pa.decimal128(38, 10), "decimal"),
+    ("numeric", ["123456789012345678901234567890123456789012.5",
+                 "'NaN'", "'Infinity'", "'-Infinity'", "0.0000001", "-1.50"],
+     pa.string(), "numeric_text"),
+    ("numeric(50,3)", ["12345678901234567890123456789012345678901234567.891"],
+     pa.string(), "numeric_text"),
+    ("text", ["''", "'plain'", "'ünïcødé ✓ 日本'", "E'tab\\tnew\\nline'"],
+     pa.string(), "eq"),
+    ("varchar(5)", ["''", "'abc'"], pa.string(), "eq"),
+    ("name", ["'pg_class'"], pa.string(), "eq"),
+    ("bytea", ["''::bytea", "'\\x00ff10'::bytea"], pa.binary(), "eq"),
+    ("uuid", ["'00000000-0000-0000-0000-000000000000'",
+              "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"], None, "uuid"),
+    ("date", ["'1969-12-31'", "'1900-02-28'", "'2100-03-01'", "'0001-01-01'",
+              "'9999-12-31'", "'2000-01-01'"], pa.date32(), "eq"),
+    ("time", ["'00:00:00'", "'23:59:59.999999'", "'12:34:56.5'"],
+     pa.time64("us"), "eq"),
+    ("timestamp", ["'1969-12-31 23:59:59.999999'", "'1900-01-01 00:00:00'",
+                   "'2200-06-30 12:00:00.000001'", "'0001-01-01 00:00:00'"],
+     pa.timestamp("us"), "eq"),
+    ("timestamptz", ["'2020-01-01 10:00:00+03'", "'1950-06-01 00:00:00Z'",
+                     "'2150-01-01 00:00:00.123456+00'"],
+     pa.timestamp("us", tz="UTC"), "eq"),
+    ("interval", ["'1 year 2 mons 3 days 04:05:06.789'", "'-3 days'",
+                  "'0'", "'11 mons -1 us'"], None, "interval"),
+    ("json", ["'{\"a\": [1, 2, null]}'", "'\"ü\"'", "'[]'"], None, "json"),
+    ("jsonb", ["'{\"a\": [1, 2, null]}'", "'\"ü\"'", "'{}'"], None, "json"),
+]
+
+
+@pytest.mark.parametrize("sqltype,values,atype,kind", CASES,
+                         ids=[c[0] for c in CASES])
+def test_type_matches_psycopg(dsn, pg, sqltype, values, atype, kind):
+    rows = ", ".join(f"(({v})::{sqltype})" for v in values) + f", (NULL::{sqltype})"
+    sql = f"SELECT v FROM (VALUES {rows}) AS t(v)"
+    table = arrow(dsn, sql, batch_rows=2)  # several batches
+    assert table.num_rows == len(values) + 1
+    col = table.column("v")
+    if atype is not None:
+        assert col.type == atype
+    if sqltype == "uuid":
+        assert col.type.extension_name == "arrow.uuid"
+        assert storage(col).type == pa.binary(16)
+    if sqltype in ("json", "jsonb"):
+        assert col.type.extension_name == "arrow.json"
+        assert storage(col).type == pa.string()
+    if sqltype == "interval":
+        assert col.type == pa.struct([("months", pa.int32()),
+                                      ("days", pa.int32()),
+                                      ("micros", pa.int64())])
+    assert col.null_count == 1
+    got = to_python(col)
+    want = [r[0] for r in pg.execute(sql, binary=True).fetchall()]
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert same(kind, a, b), f"row {i}: arrow {a!r} != psycopg {b!r}"
+
+
+def test_text_fallback_types(dsn, pg):
+    """Types without a native Arrow mapping are the server's text form."""
+    exprs = ["ARRAY[1,NULL,3]::int4[]", "'{{a,b},{\"c d\",NULL}}'::text[]",
+             "'[1,5)'::int4range", "'{[1,2), [5,6)}'::int4multirange",
+             "'12:00:00+05:30'::timetz", "'x'::\"char\"", "'(1,2)'::point",
+             "'a b'::tsvector", "'<a/>'::xml"]
+    sql = "SELECT " + ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
+    table = arrow(dsn, sql)
+    text_sql = "SELECT " + ", ".join(f"({e})::text" for e in exprs)
+    want = pg.execute(text_sql).fetchone()
+    for i, w in enumerate(want):
+        col = table.column(i)
+        assert col.type == pa.string(), exprs[i]
+        assert col.to_pylist() == [w], exprs[i]
+
+
+def test_infinities_pass_through(dsn):
+    table = arrow(dsn, "SELECT 'infinity'::date AS d, '-infinity'::date AS nd, "
+                       "'infinity'::timestamp AS t, '-infinity'::timestamptz AS nt")
+    assert table.column("d").cast(pa.int32()).to_pylist() == [2**31 - 1]
+    assert table.column("nd").cast(pa.int32()).to_pylist() == [-2**31]
+    assert table.column("t").cast(pa.int64()).to_pylist() == [2**63 - 1]
+    assert table.column("nt").cast(pa.int64()).to_pylist() == [-2**63]
+
+
+def test_names_empty_result_and_batches(dsn):
+    table = arrow(dsn, "SELECT 1::int4 AS \"ünï\", 'x'::text AS \"a b\" WHERE false")
+    assert table.num_rows == 0
+    assert table.schema.names == ["ünï", "a b"]
+    table = arrow(dsn, "SELECT g::int4 AS g, repeat('x', g % 7) AS s "
+                       "FROM generate_series(1, 1000) g", batch_rows=64)
+    assert table.column("g").to_pylist() == list(range(1, 1001))
+    assert table.column("s").to_pylist() == ["x" * (g % 7) for g in range(1, 1001)]
+    p = dump(dsn, "SELECT g FROM generate_series(1, 1000) g", batch_rows=64)
+    batches = list(pa.ipc.open_stream(p.stdout))
+    assert [b.num_rows for b in batches] == [64] * 15 + [40]
+
+
+def test_simple_protocol_is_all_text(dsn):
+    p = dump(dsn, "SELECT 1::int4 AS a, NULL::date AS b", extra=("--simple",))
+    assert p.returncode == 0, p.stderr.decode()
+    table = pa.ipc.open_stream(p.stdout).read_all()
+    table.validate(full=True)
+    assert table.schema.types == [pa.string(), pa.string()]
+    assert table.to_pylist() == [{"a": "1", "b": None}]
+
+
+def test_errors_exit_nonzero_without_eos(dsn):
+    p = dump(dsn, "SELECT 10/(g-3) FROM generate_series(1,5) g", batch_rows=1)
+    assert p.returncode == 1
+    assert b"22012" in p.stderr  # division_by_zero
+    assert not p.stdout.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+    # the batches before the error are there and readable
+    assert pa.ipc.open_stream(p.stdout).read_all().column(0).to_pylist() == [-5, -10]
+    p = dump(dsn, "SELECT 'NaN'::numeric(5,2) AS x")
+    assert p.returncode == 1
+    assert b"\"x\"" in p.stderr and b"Decimal128" in p.stderr
+
+
+def test_ten_million_rows_in_bounded_memory(dsn):
+    """10M rows streamed as batches: the dump's peak RSS stays under 64 MiB."""
+    sql = ("SELECT g::int8 AS id, (g % 1000)::int4 AS k, 'row ' || g AS s, "
+           "g * 0.5::float8 AS f FROM generate_series(1, 10000000) g")
+    # --stats reports VmHWM: ru_maxrss of a child spawned from this (large)
+    # Python process would include the parent's peak from before exec.
+    proc = subprocess.Popen([str(DUMP), "--dsn", dsn, "--sql", sql, "--stats"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rows = 0
+    last = None
+    with pa.ipc.open_stream(proc.stdout) as reader:
+        for batch in reader:
+            rows += batch.num_rows
+            last = batch
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert rows == 10_000_000
+    assert last.column(0)[-1].as_py() == 10_000_000
+    stats = dict(kv.split("=") for kv in err.split())
+    assert int(stats["rows"]) == rows
+    peak_mib = int(stats["peak_rss_kib"]) / 1024
+    print(f"molt_arrow_dump peak RSS for 10M rows: {peak_mib:.1f} MiB")
+    assert 0 < peak_mib < 64, f"peak RSS {peak_mib:.1f} MiB"
