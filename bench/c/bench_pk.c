@@ -5,8 +5,8 @@
  * `SELECT abalance FROM pgbench_accounts WHERE aid = $1` with aid random in
  * 1..1000000 through a molt_db pool of N connections (cached statements),
  * M requests in flight. The pipeline depth per connection defaults to
- * ceil(M / N) when M > N (so 4 connections and 256 in flight pipeline), else
- * 1. Prints the JSON line of bench/contenders.md; check is the abalance of
+ * ceil(M / N) when M > 8 N (pk_inflight256: 4 connections, 256 in flight),
+ * else 1 (pk_inflight64: 8 connections, 64 in flight, not pipelined). Prints the JSON line of bench/contenders.md; check is the abalance of
  * aids 1, 500000 and 1000000.
  */
 #include <inttypes.h>
@@ -200,7 +200,7 @@ int molt_bench_pk(int argc, char **argv)
     if (dsn == NULL || conns < 1 || inflight < 1 || seconds <= 0)
         goto usage;
     if (depth < 1)
-        depth = inflight > conns ? (inflight + conns - 1) / conns : 1;
+        depth = inflight > 8 * conns ? (inflight + conns - 1) / conns : 1;
 
     pk_bench b;
     memset(&b, 0, sizeof b);
