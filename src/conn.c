@@ -131,9 +131,12 @@ void molt_db__conn_fail(molt_db_conn *c, int code, const molt_db_error *err)
 {
     if (c->state == MOLT_DB_CONN_BROKEN || c->state == MOLT_DB_CONN_CLOSING)
         return;
+    int was_ready = c->state == MOLT_DB_CONN_READY;
     c->state = MOLT_DB_CONN_BROKEN;
     close_fd(c);
     molt_db__conn_fail_requests(c, code, err);
+    if (was_ready && c->opts.on_broken != NULL && !c->close_requested)
+        c->opts.on_broken(c, code, err, c->opts.broken_ud);
 }
 
 static void finish_connect(molt_db_conn *c, int status, const molt_db_error *err)
@@ -142,7 +145,7 @@ static void finish_connect(molt_db_conn *c, int status, const molt_db_error *err
     c->connect_cb = NULL;
     if (cb != NULL)
         cb(c, status, err, c->connect_ud);
-    if (status != MOLT_DB_OK)
+    if (status != MOLT_DB_OK || c->cancel_mode)
         molt_db_conn_close(c, NULL, NULL);
 }
 
@@ -205,6 +208,8 @@ void molt_db__conn_on_closed(molt_db_conn *c)
 
 static void try_host(molt_db_conn *c);
 static void try_addr(molt_db_conn *c);
+static long read_some(molt_db_conn *c, size_t want, int *full,
+                      molt_db_error *err);
 
 /* Appends one host's failure to the accumulated connect error, libpq style:
  * `connection to server at "h" (addr), port p failed: why`. */
@@ -460,6 +465,10 @@ static void on_connected(molt_db_conn *c)
         next_addr(c);
         return;
     }
+    if (c->addr_cur->ai_addrlen <= sizeof c->peer) {
+        memcpy(&c->peer, c->addr_cur->ai_addr, c->addr_cur->ai_addrlen);
+        c->peer_len = c->addr_cur->ai_addrlen;
+    }
     if (!use_tls(c)) {
         send_startup(c);
         return;
@@ -542,9 +551,58 @@ static void start_tls(molt_db_conn *c)
         tls_failed(c, &e);
 }
 
+static void send_cancel_request(molt_db_conn *c)
+{
+    molt_db_buf_reset(&c->out);
+    c->out_off = 0;
+    c->state = MOLT_DB_CONN_CANCEL_SENT;
+    molt_db_error e;
+    molt_db_error_init(&e);
+    if (molt_db_proto_write_cancel_request(&c->out, c->cancel_pid,
+                                           c->cancel_key) != MOLT_DB_OK ||
+        flush_out(c, &e) != MOLT_DB_OK) {
+        if (e.code == MOLT_DB_OK)
+            molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory");
+        note_failure(c, &e);
+        molt_db_error_clear(&e);
+        next_addr(c);
+    }
+}
+
+/* The cancel connection ends when the server closes it: success. */
+static void on_cancel_readable(molt_db_conn *c)
+{
+    molt_db_error e;
+    molt_db_error_init(&e);
+    for (;;) {
+        int full = 0;
+        c->in.len = 0;
+        c->in_off = 0;
+        c->eof = 0;
+        long n = read_some(c, 256, &full, &e);
+        if (n > 0)
+            continue; /* the server says nothing here; ignore it */
+        if (n == 0)
+            return;
+        if (c->eof || strstr(e.message, "reset") != NULL) {
+            molt_db_error_clear(&e);
+            finish_connect(c, MOLT_DB_OK, NULL);
+            return;
+        }
+        note_failure(c, &e);
+        molt_db_error_clear(&e);
+        fail_connect(c, MOLT_DB_EIO);
+        return;
+    }
+}
+
 static void send_startup(molt_db_conn *c)
 {
     const molt_db_conninfo *ci = c->ci;
+    if (c->cancel_mode) {
+        send_cancel_request(c);
+        return;
+    }
     const char *names[8], *values[8];
     size_t n = 0;
     names[n] = "user"; values[n++] = ci->user;
@@ -928,9 +986,11 @@ static long read_some(molt_db_conn *c, size_t want, int *full,
     }
     if (n < 0)
         return again ? 0 : (err ? err->code : MOLT_DB_EIO);
-    if (n == 0)
+    if (n == 0) {
+        c->eof = 1;
         return molt_db_error_set(err, MOLT_DB_EIO,
                                  "server closed the connection unexpectedly");
+    }
     c->in.len += (size_t)n;
     *full = (size_t)n == room;
     return n;
@@ -1019,8 +1079,9 @@ static void on_readable(molt_db_conn *c)
             break;
     }
     c->dispatching = 0;
-    if (c->state == MOLT_DB_CONN_READY && !c->close_requested)
-        molt_db__conn_flush(c); /* what callbacks queued while dispatching */
+    if (c->state == MOLT_DB_CONN_READY && !c->close_requested &&
+        molt_db__conn_flush(c) == MOLT_DB_OK) /* what callbacks queued */
+        molt_db__conn_copy_drained(c);
 }
 
 void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
@@ -1056,6 +1117,20 @@ void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
             tls_failed(c, &e);
         return;
     }
+    case MOLT_DB_CONN_CANCEL_SENT:
+        if (c->out_off < c->out.len) {
+            molt_db_error e;
+            molt_db_error_init(&e);
+            if (flush_out(c, &e) != MOLT_DB_OK) {
+                note_failure(c, &e);
+                molt_db_error_clear(&e);
+                fail_connect(c, MOLT_DB_EIO);
+                return;
+            }
+        }
+        if (readable)
+            on_cancel_readable(c);
+        return;
     case MOLT_DB_CONN_STARTUP:
     case MOLT_DB_CONN_READY:
         if (writable && (c->out_off < c->out.len || c->tls_want_write)) {
@@ -1076,6 +1151,7 @@ void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
                 c->tls_want_write = 0;
                 readable = 1;
             }
+            molt_db__conn_copy_drained(c);
         }
         if (readable && !c->close_requested && c->fd >= 0)
             on_readable(c);

@@ -27,7 +27,8 @@ typedef enum molt_db_conn_state {
     MOLT_DB_CONN_STARTUP,       /* startup sent: authentication and params */
     MOLT_DB_CONN_READY,
     MOLT_DB_CONN_BROKEN,        /* I/O or protocol failure; only close works */
-    MOLT_DB_CONN_CLOSING
+    MOLT_DB_CONN_CLOSING,
+    MOLT_DB_CONN_CANCEL_SENT       /* cancel connection: waiting for EOF */
 } molt_db_conn_state;
 
 typedef enum molt_db_req_kind {
@@ -35,7 +36,9 @@ typedef enum molt_db_req_kind {
     MOLT_DB_REQ_EXECUTE,
     MOLT_DB_REQ_QUERY,          /* phase 1 prepare, phase 2 execute + close */
     MOLT_DB_REQ_SIMPLE,
-    MOLT_DB_REQ_CLOSE_STMT
+    MOLT_DB_REQ_CLOSE_STMT,
+    MOLT_DB_REQ_COPY_OUT,
+    MOLT_DB_REQ_COPY_IN
 } molt_db_req_kind;
 
 typedef struct molt_db_req {
@@ -43,6 +46,9 @@ typedef struct molt_db_req {
     molt_db_req_kind kind;
     int phase;                     /* MOLT_DB_REQ_QUERY: 1 then 2 */
     molt_db_result_handler h;
+    molt_db_copy_out_handler copy_out;
+    molt_db_copy_in_handler copy_in;
+    uint64_t copy_rows;
     molt_db_prepare_cb prepare_cb;
     void *prepare_ud;
     const molt_db_stmt *stmt;      /* execute: the caller's statement */
@@ -56,6 +62,8 @@ typedef struct molt_db_req {
     int status;                    /* first failure seen, MOLT_DB_OK so far */
     molt_db_error err;
     int syncs_left;                /* ReadyForQuery messages still due */
+    int in_fly;                    /* sent (on the in-flight list) */
+    int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
 } molt_db_req;
 
 typedef struct molt_db_pstatus {
@@ -78,6 +86,8 @@ struct molt_db_conn {
     struct addrinfo unix_ai;       /* the Unix socket "address list" */
     struct sockaddr_un unix_addr;
     int started;                   /* the first host attempt has begun */
+    struct sockaddr_storage peer;  /* the address connected to, for cancels */
+    socklen_t peer_len;
     int tls_tried;                 /* sslmode=allow: retry with TLS */
     uint64_t deadline_ms;          /* of the current host attempt, 0 = none */
     molt_db_error connect_err;     /* accumulated failures of tried hosts */
@@ -112,6 +122,17 @@ struct molt_db_conn {
     molt_db_req *fly_head, *fly_tail;
     size_t npending;
     uint64_t query_seq;            /* names of molt_db_conn_query statements */
+
+    /* a cancel connection (molt_db_conn_cancel): sends CancelRequest, not
+     * a startup, and succeeds when the server closes it */
+    int cancel_mode;
+    int32_t cancel_pid, cancel_key;
+
+    /* COPY FROM STDIN in progress: the request the data belongs to */
+    molt_db_req *copy_in_req;
+    int copy_in_inflight;          /* COPY IN requests sent, not done */
+    int copy_want_drain;
+    int eof;                       /* the last read saw the server close */
 
     /* re-entrancy: callbacks may close the connection */
     molt_db_field *fields;         /* scratch for DataRow and RowDescription */
@@ -159,6 +180,9 @@ int molt_db__conn_dispatch(struct molt_db_conn *conn, const molt_db_msg *msg);
 /* Completes every request with code (connection failure or close). */
 void molt_db__conn_fail_requests(struct molt_db_conn *conn, int code,
                                  const molt_db_error *err);
+
+/* The send buffer emptied while writable: tells a waiting COPY producer. */
+void molt_db__conn_copy_drained(struct molt_db_conn *conn);
 
 /* Records a ParameterStatus. */
 int molt_db__conn_set_param(struct molt_db_conn *conn, const char *name,

@@ -85,10 +85,21 @@ static void list_push(molt_db_req **head, molt_db_req **tail, molt_db_req *r)
     *tail = r;
 }
 
+/* While a COPY FROM STDIN is in flight the server reads only copy messages,
+ * so later requests wait until it completes. */
+/* Sent: the request's answers come in FIFO order. */
+static void fly_push(molt_db_conn *c, molt_db_req *r)
+{
+    list_push(&c->fly_head, &c->fly_tail, r);
+    if (r->kind == MOLT_DB_REQ_COPY_IN && !r->in_fly)
+        c->copy_in_inflight++; /* what follows waits for it */
+    r->in_fly = 1;
+}
+
 static int can_send_now(const molt_db_conn *c)
 {
     return c->state == MOLT_DB_CONN_READY && c->wait_head == NULL &&
-           !c->close_requested;
+           !c->close_requested && c->copy_in_inflight == 0;
 }
 
 static int check_usable(const molt_db_conn *c)
@@ -113,7 +124,7 @@ static void submit(molt_db_conn *c, molt_db_req *r, molt_db_buf *target)
 {
     c->npending++;
     if (target == &c->out) {
-        list_push(&c->fly_head, &c->fly_tail, r);
+        fly_push(c, r);
         molt_db__conn_flush(c);
     } else {
         list_push(&c->wait_head, &c->wait_tail, r);
@@ -122,14 +133,14 @@ static void submit(molt_db_conn *c, molt_db_req *r, molt_db_buf *target)
 
 void molt_db__conn_send_waiting(molt_db_conn *c)
 {
-    while (c->wait_head != NULL) {
+    while (c->wait_head != NULL && c->copy_in_inflight == 0) {
         molt_db_req *r = c->wait_head;
         c->wait_head = r->next;
         if (c->wait_head == NULL)
             c->wait_tail = NULL;
         molt_db_buf_put(&c->out, r->msgs.data, r->msgs.len);
         molt_db_buf_free(&r->msgs);
-        list_push(&c->fly_head, &c->fly_tail, r);
+        fly_push(c, r);
     }
     if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
         molt_db_error e;
@@ -144,6 +155,23 @@ void molt_db__conn_send_waiting(molt_db_conn *c)
 static void complete(molt_db_conn *c, molt_db_req *r)
 {
     c->npending--;
+    const molt_db_error *err = r->status == MOLT_DB_OK ? NULL : &r->err;
+    if (r->kind == MOLT_DB_REQ_COPY_IN) {
+        if (c->copy_in_req == r)
+            c->copy_in_req = NULL;
+        if (r->in_fly && c->copy_in_inflight > 0)
+            c->copy_in_inflight--;
+        if (r->copy_in.on_done)
+            r->copy_in.on_done(r->copy_in.ud, r->status, err, r->copy_rows);
+        req_free(r);
+        return;
+    }
+    if (r->kind == MOLT_DB_REQ_COPY_OUT) {
+        if (r->copy_out.on_done)
+            r->copy_out.on_done(r->copy_out.ud, r->status, err, r->copy_rows);
+        req_free(r);
+        return;
+    }
     if (r->kind == MOLT_DB_REQ_PREPARE) {
         molt_db_stmt *s = NULL;
         if (r->status == MOLT_DB_OK) {
@@ -169,6 +197,7 @@ void molt_db__conn_fail_requests(molt_db_conn *c, int code,
      * with ECLOSED at once) or close the connection. */
     molt_db_req *lists[2] = {c->fly_head, c->wait_head};
     c->fly_head = c->fly_tail = c->wait_head = c->wait_tail = NULL;
+    c->copy_in_req = NULL;
     for (int i = 0; i < 2; i++) {
         molt_db_req *r = lists[i];
         while (r != NULL) {
@@ -441,6 +470,126 @@ int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
     return MOLT_DB_OK;
 }
 
+/* ---- COPY -------------------------------------------------------------- */
+
+static int submit_copy(molt_db_conn *c, molt_db_req *r, const char *sql)
+{
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    int rc = molt_db_proto_write_query(out, sql);
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_copy_out(molt_db_conn *c, const char *sql,
+                          const molt_db_copy_out_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (sql == NULL || h == NULL)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_COPY_OUT, NULL);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    r->copy_out = *h;
+    return submit_copy(c, r, sql);
+}
+
+int molt_db_conn_copy_in(molt_db_conn *c, const char *sql,
+                         const molt_db_copy_in_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (sql == NULL || h == NULL)
+        return MOLT_DB_EINVAL;
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_COPY_IN, NULL);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    r->copy_in = *h;
+    return submit_copy(c, r, sql);
+}
+
+static int copy_writable(const molt_db_conn *c)
+{
+    if (check_usable(c) != MOLT_DB_OK)
+        return MOLT_DB_ECLOSED;
+    if (c->copy_in_req == NULL || c->copy_in_req->copy_ended)
+        return MOLT_DB_ESTATE;
+    return MOLT_DB_OK;
+}
+
+/* Writes what copy calls queued; asks for on_drain when bytes remain. */
+static int copy_flush(molt_db_conn *c, int rc)
+{
+    if (rc != MOLT_DB_OK)
+        return rc;
+    molt_db__conn_flush(c);
+    if (c->out.len > c->out_off)
+        c->copy_want_drain = 1;
+    return MOLT_DB_OK;
+}
+
+int molt_db_conn_copy_data(molt_db_conn *c, const uint8_t *data, size_t len)
+{
+    int rc = copy_writable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (len > 0 && data == NULL)
+        return MOLT_DB_EINVAL;
+    size_t mark = c->out.len;
+    rc = molt_db_proto_write_copy_data(&c->out, data, len);
+    if (rc != MOLT_DB_OK) {
+        c->out.len = mark;
+        c->out.failed = 0;
+    }
+    return copy_flush(c, rc);
+}
+
+int molt_db_conn_copy_end(molt_db_conn *c)
+{
+    int rc = copy_writable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    rc = molt_db_proto_write_copy_done(&c->out);
+    if (rc == MOLT_DB_OK)
+        c->copy_in_req->copy_ended = 1;
+    return copy_flush(c, rc);
+}
+
+int molt_db_conn_copy_fail(molt_db_conn *c, const char *reason)
+{
+    int rc = copy_writable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    rc = molt_db_proto_write_copy_fail(&c->out, reason ? reason : "cancelled by the client");
+    if (rc == MOLT_DB_OK)
+        c->copy_in_req->copy_ended = 1;
+    return copy_flush(c, rc);
+}
+
+size_t molt_db_conn_send_pending(const molt_db_conn *c)
+{
+    return c->out.len - c->out_off;
+}
+
+void molt_db__conn_copy_drained(molt_db_conn *c)
+{
+    if (!c->copy_want_drain || c->out.len > c->out_off)
+        return;
+    c->copy_want_drain = 0;
+    molt_db_req *r = c->copy_in_req;
+    if (r != NULL && !r->copy_ended && r->copy_in.on_drain != NULL)
+        r->copy_in.on_drain(r->copy_in.ud);
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static int grow_fields(molt_db_conn *c, size_t n)
@@ -535,7 +684,8 @@ static const molt_db_stmt *exec_stmt(const molt_db_req *r)
 static void query_second_step(molt_db_conn *c, molt_db_req *r)
 {
     molt_db_stmt *s = r->own_stmt;
-    molt_db_buf *out = &c->out;
+    int now = can_send_now(c);
+    molt_db_buf *out = now ? &c->out : &r->msgs;
     size_t mark = out->len;
     int rc = write_bind(out, s->name, r->nparams, r->params, s->ncols,
                         s->result_formats);
@@ -557,8 +707,12 @@ static void query_second_step(molt_db_conn *c, molt_db_req *r)
     }
     r->phase = 2;
     r->syncs_left = 2;
-    list_push(&c->fly_head, &c->fly_tail, r);
-    molt_db__conn_flush(c);
+    if (now) {
+        fly_push(c, r);
+        molt_db__conn_flush(c);
+    } else {
+        list_push(&c->wait_head, &c->wait_tail, r);
+    }
 }
 
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
@@ -576,7 +730,11 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
         query_second_step(c, r);
         return MOLT_DB_OK;
     }
+    int was_copy_in = r->kind == MOLT_DB_REQ_COPY_IN;
     complete(c, r);
+    if (was_copy_in && c->wait_head != NULL && c->state == MOLT_DB_CONN_READY &&
+        !c->close_requested)
+        molt_db__conn_send_waiting(c);
     return MOLT_DB_OK;
 }
 
@@ -713,7 +871,11 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
     case 'C': {
         const char *tag;
         rc = molt_db_proto_read_command_complete(msg, &tag, &err);
-        if (rc == MOLT_DB_OK && r->h.on_command != NULL && r->status == MOLT_DB_OK)
+        if (rc != MOLT_DB_OK)
+            break;
+        if (r->kind == MOLT_DB_REQ_COPY_IN || r->kind == MOLT_DB_REQ_COPY_OUT)
+            molt_db_proto_tag_rows(tag, &r->copy_rows);
+        else if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
             r->h.on_command(r->h.ud, tag);
         break;
     }
@@ -721,18 +883,31 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
         if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
             r->h.on_command(r->h.ud, "");
         break;
-    case 'G': /* CopyInResponse: COPY FROM STDIN is not driven by this API */
+    case 'G': /* CopyInResponse */
+        if (r->kind == MOLT_DB_REQ_COPY_IN) {
+            c->copy_in_req = r;
+            if (r->copy_in.on_ready)
+                r->copy_in.on_ready(r->copy_in.ud);
+            break;
+        }
         req_fail(r, MOLT_DB_EINVAL,
-                 "COPY FROM STDIN is not supported through this call");
+                 "COPY FROM STDIN needs molt_db_conn_copy_in");
         rc = molt_db_proto_write_copy_fail(&c->out,
-                                           "COPY FROM STDIN is not supported "
-                                           "through this call");
+                                           "COPY FROM STDIN needs molt_db_conn_copy_in");
         break;
-    case 'H': /* CopyOutResponse: data follows; not surfaced by this call */
+    case 'H': /* CopyOutResponse: CopyData follows */
+        if (r->kind != MOLT_DB_REQ_COPY_OUT)
+            req_fail(r, MOLT_DB_EINVAL, "COPY TO STDOUT needs molt_db_conn_copy_out");
+        break;
     case 'd':
-    case 'c':
-        req_fail(r, MOLT_DB_EINVAL,
-                 "COPY TO STDOUT is not supported through this call");
+        if (r->kind == MOLT_DB_REQ_COPY_OUT && r->status == MOLT_DB_OK &&
+            r->copy_out.on_data != NULL) {
+            int urc = r->copy_out.on_data(r->copy_out.ud, msg->body, msg->len);
+            if (urc < 0)
+                req_fail(r, urc, "the COPY handler refused the data");
+        }
+        break;
+    case 'c': /* CopyDone */
         break;
     case 'Z':
         rc = on_ready(c, r, msg, &err);

@@ -694,6 +694,246 @@ TEST(terminated_backend_fails_cleanly)
     pgt_close(killer);
 }
 
+
+typedef struct cancel_state {
+    int done;
+    int status;
+    double at;
+} cancel_state;
+
+static void on_cancel(void *ud, int status, const molt_db_error *err)
+{
+    cancel_state *s = ud;
+    if (status != MOLT_DB_OK && err)
+        fprintf(stderr, "cancel: %s\n", err->message);
+    s->status = status;
+    s->done = 1;
+    s->at = now_s();
+}
+
+static void cancel_sleep_on(const char *dsn, int want_tls)
+{
+    pgt_conn *p = pgt_connect(dsn);
+    ASSERT_EQ_INT(molt_db_conn_uses_tls(p->conn), want_tls);
+    pgt_result *slow = calloc(1, sizeof *slow);
+    molt_db_result_handler h = pgt_handler_(slow);
+    ASSERT_OK(molt_db_conn_query(p->conn, "SELECT pg_sleep(30)", 0, NULL, &h), NULL);
+    /* let the server start sleeping */
+    double until = now_s() + 0.3;
+    while (now_s() < until)
+        uv_run(&p->loop, UV_RUN_NOWAIT);
+    ASSERT(!slow->done);
+    cancel_state cs = {0};
+    double t0 = now_s();
+    ASSERT_OK(molt_db_conn_cancel(p->conn, 2000, on_cancel, &cs), NULL);
+    pgt_wait_(p, slow);
+    double dt = now_s() - t0;
+    ASSERT_CODE(slow->status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(slow->err.sqlstate, "57014");
+    if (dt > 0.5)
+        FAIL_AT("the cancelled query ended %.3f s after the cancel", dt);
+    while (!cs.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(cs.status, NULL);
+    ASSERT_EQ_INT(molt_db_conn_tx_status(p->conn), 'I');
+    pgt_result *r = pgt_query(p, "SELECT 7::int4", 0, NULL);
+    ASSERT_OK(r->status, &r->err);
+    pgt_result_free(r);
+    pgt_result_free(slow);
+    pgt_close(p);
+}
+
+TEST(cancel_stops_the_server_query)
+{
+    char dsn[1024];
+    const char *base = test_env_or_skip("MOLT_TEST_DSN");
+    snprintf(dsn, sizeof dsn, "%s?sslmode=disable", base);
+    cancel_sleep_on(dsn, 0);
+    snprintf(dsn, sizeof dsn, "%s?sslmode=require", base);
+    cancel_sleep_on(dsn, 1);  /* the CancelRequest goes over TLS too */
+    cancel_sleep_on(test_env_or_skip("MOLT_TEST_DSN_SOCKET"), 0);
+    /* a cancel with nothing running is harmless */
+    pgt_conn *p = pgt_connect(base);
+    cancel_state cs = {0};
+    ASSERT_OK(molt_db_conn_cancel(p->conn, 2000, on_cancel, &cs), NULL);
+    while (!cs.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(cs.status, NULL);
+    pgt_exec_ok(p, "SELECT 1");
+    pgt_close(p);
+}
+
+static int broken_calls;
+static int broken_code;
+
+static void on_broken(molt_db_conn *c, int code, const molt_db_error *err, void *ud)
+{
+    (void)c;
+    (void)err;
+    (void)ud;
+    broken_calls++;
+    broken_code = code;
+}
+
+TEST(broken_callback_runs_once)
+{
+    const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
+    molt_db_conninfo *ci = NULL;
+    ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
+    pgt_conn *p = calloc(1, sizeof *p);
+    uv_loop_init(&p->loop);
+    molt_db_conn_options o = {NULL, NULL, on_broken, NULL};
+    ASSERT_OK(molt_db_conn_connect(&p->loop, ci, &o, notice_connect_cb, p, &p->conn,
+                                   NULL), NULL);
+    molt_db_conninfo_free(ci);
+    while (!p->connect_done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(p->connect_status, &p->err);
+    pgt_conn *killer = pgt_connect(dsn);
+    int32_t pid, key;
+    ASSERT_OK(molt_db_conn_backend_key(p->conn, &pid, &key), NULL);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", (int)pid);
+    pgt_exec_ok(killer, sql);
+    double until = now_s() + 5;
+    while (broken_calls == 0 && now_s() < until)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_EQ_INT(broken_calls, 1);
+    ASSERT(broken_code < 0);
+    ASSERT(!molt_db_conn_is_ready(p->conn));
+    pgt_close(killer);
+    pgt_close(p);
+}
+
+typedef struct copy_state {
+    pgt_conn *p;
+    uint64_t bytes, lines, rows;
+    int status;
+    int done;
+    int next_line, total_lines;
+    int drains;
+    int fail_it;
+    char sqlstate[6];
+} copy_state;
+
+static int copy_out_data(void *ud, const uint8_t *d, size_t n)
+{
+    copy_state *s = ud;
+    s->bytes += n;
+    for (size_t i = 0; i < n; i++)
+        s->lines += d[i] == '\n';
+    return MOLT_DB_OK;
+}
+
+static void copy_done(void *ud, int status, const molt_db_error *err, uint64_t rows)
+{
+    copy_state *s = ud;
+    s->status = status;
+    s->rows = rows;
+    if (err)
+        memcpy(s->sqlstate, err->sqlstate, 6);
+    s->done = 1;
+}
+
+/* Produce lines until the send buffer holds 256 KiB, then wait for on_drain. */
+static void copy_produce(void *ud)
+{
+    copy_state *s = ud;
+    char line[64];
+    while (s->next_line < s->total_lines) {
+        if (molt_db_conn_send_pending(s->p->conn) > 256 * 1024)
+            return;
+        int n = snprintf(line, sizeof line, "%d\trow %d\n", s->next_line, s->next_line);
+        ASSERT_OK(molt_db_conn_copy_data(s->p->conn, (const uint8_t *)line, (size_t)n), NULL);
+        s->next_line++;
+    }
+    if (s->fail_it)
+        ASSERT_OK(molt_db_conn_copy_fail(s->p->conn, "test says no"), NULL);
+    else
+        ASSERT_OK(molt_db_conn_copy_end(s->p->conn), NULL);
+}
+
+static void copy_drained(void *ud)
+{
+    copy_state *s = ud;
+    s->drains++;
+    copy_produce(ud);
+}
+
+TEST(copy_in_and_out)
+{
+    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    pgt_exec_ok(p, "CREATE TEMP TABLE cp (id int PRIMARY KEY, t text)");
+    copy_state in = {0};
+    in.p = p;
+    in.total_lines = 300000;
+    molt_db_copy_in_handler ih = {copy_produce, copy_drained, copy_done, &in};
+    ASSERT_OK(molt_db_conn_copy_in(p->conn, "COPY cp FROM STDIN", &ih), NULL);
+    /* queued behind the COPY: must wait for it, then see all its rows */
+    pgt_result *after = calloc(1, sizeof *after);
+    molt_db_result_handler h = pgt_handler_(after);
+    ASSERT_OK(molt_db_conn_query(p->conn, "SELECT count(*)::int8 FROM cp", 0, NULL, &h),
+              NULL);
+    while (!in.done || !after->done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(in.status, NULL);
+    ASSERT_EQ_UINT(in.rows, 300000);
+    ASSERT_OK(after->status, &after->err);
+    ASSERT_EQ_UINT(be64(after->data[0]), 300000);
+    pgt_result_free(after);
+
+    copy_state out = {0};
+    molt_db_copy_out_handler oh = {copy_out_data, copy_done, &out};
+    ASSERT_OK(molt_db_conn_copy_out(p->conn, "COPY cp TO STDOUT", &oh), NULL);
+    while (!out.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(out.status, NULL);
+    ASSERT_EQ_UINT(out.rows, 300000);
+    ASSERT_EQ_UINT(out.lines, 300000);
+
+    /* binary format starts with the PGCOPY signature */
+    copy_state bin = {0};
+    ASSERT_OK(molt_db_conn_copy_out(p->conn,
+                                    "COPY (SELECT 1::int4) TO STDOUT (FORMAT binary)",
+                                    &oh), NULL);
+    (void)bin;
+    out = (copy_state){0};
+    while (!out.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(out.status, NULL);
+    ASSERT_EQ_UINT(out.bytes, 11 + 4 + 4 + 2 + 4 + 4 + 2);
+
+    /* CopyFail aborts: nothing is added and the connection stays usable */
+    copy_state fail = {0};
+    fail.p = p;
+    fail.total_lines = 10;
+    fail.fail_it = 1;
+    molt_db_copy_in_handler fh = {copy_produce, copy_drained, copy_done, &fail};
+    ASSERT_OK(molt_db_conn_copy_in(p->conn, "COPY cp FROM STDIN", &fh), NULL);
+    while (!fail.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_CODE(fail.status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(fail.sqlstate, "57014");
+    /* a server error during COPY (duplicate key) ends it cleanly too */
+    copy_state dup = {0};
+    dup.p = p;
+    dup.total_lines = 5;
+    molt_db_copy_in_handler dh = {copy_produce, copy_drained, copy_done, &dup};
+    ASSERT_OK(molt_db_conn_copy_in(p->conn, "COPY cp FROM STDIN", &dh), NULL);
+    while (!dup.done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_CODE(dup.status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(dup.sqlstate, "23505");
+    pgt_result *r = pgt_simple(p, "SELECT count(*) FROM cp");
+    ASSERT_OK(r->status, &r->err);
+    ASSERT_EQ_STR(pgt_text(r, 0, 0), "300000");
+    pgt_result_free(r);
+    /* copy calls outside a COPY are state errors */
+    ASSERT_CODE(molt_db_conn_copy_data(p->conn, (const uint8_t *)"x", 1), MOLT_DB_ESTATE);
+    ASSERT_CODE(molt_db_conn_copy_end(p->conn), MOLT_DB_ESTATE);
+    pgt_close(p);
+}
+
 TEST_MAIN(TEST_ENTRY(connect_trust_tcp_and_socket), TEST_ENTRY(auth_md5_and_scram),
           TEST_ENTRY(auth_wrong_or_missing_password),
           TEST_ENTRY(auth_password_from_passfile), TEST_ENTRY(sslmodes),
@@ -706,4 +946,6 @@ TEST_MAIN(TEST_ENTRY(connect_trust_tcp_and_socket), TEST_ENTRY(auth_md5_and_scra
           TEST_ENTRY(prepare_execute_close), TEST_ENTRY(large_results_stream),
           TEST_ENTRY(notices_reach_the_callback),
           TEST_ENTRY(close_fails_pending_requests),
-          TEST_ENTRY(terminated_backend_fails_cleanly))
+          TEST_ENTRY(terminated_backend_fails_cleanly),
+          TEST_ENTRY(cancel_stops_the_server_query),
+          TEST_ENTRY(broken_callback_runs_once), TEST_ENTRY(copy_in_and_out))
