@@ -1,0 +1,521 @@
+/* Struct mode: binding a struct description to a result's columns and
+ * decoding rows into structs. */
+#include "molt_db/rowstruct.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_EPOCH_DAYS 10957
+#define PG_EPOCH_USECS INT64_C(946684800000000)
+
+typedef struct bound {
+    molt_db_member m;
+    size_t col;          /* column index */
+    uint32_t oid;
+    int binary;          /* column format */
+    const char *name;    /* points into the plan's name storage */
+} bound;
+
+struct molt_db_rowstruct_plan {
+    size_t ncols;
+    size_t n;
+    bound *b;
+    char *names;         /* the bound columns' names, NUL-separated */
+    int needs_scratch;
+    int has_views;
+};
+
+static int is_texty(uint32_t oid)
+{
+    return oid == MOLT_DB_OID_TEXT || oid == MOLT_DB_OID_VARCHAR ||
+           oid == MOLT_DB_OID_BPCHAR || oid == MOLT_DB_OID_NAME ||
+           oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB;
+}
+
+static size_t member_size(const molt_db_member *m)
+{
+    switch (m->type) {
+    case MOLT_DB_MEMBER_BOOL: return sizeof(bool);
+    case MOLT_DB_MEMBER_INT16: return 2;
+    case MOLT_DB_MEMBER_INT32: case MOLT_DB_MEMBER_DATE_DAYS: return 4;
+    case MOLT_DB_MEMBER_INT64: case MOLT_DB_MEMBER_TIMESTAMP_US: return 8;
+    case MOLT_DB_MEMBER_FLOAT: return sizeof(float);
+    case MOLT_DB_MEMBER_DOUBLE: return sizeof(double);
+    case MOLT_DB_MEMBER_CHARS: return m->size;
+    case MOLT_DB_MEMBER_STRING_VIEW: return sizeof(molt_db_string_view);
+    case MOLT_DB_MEMBER_STRING_COPY: return sizeof(char *);
+    case MOLT_DB_MEMBER_BYTES_VIEW:
+    case MOLT_DB_MEMBER_BYTES_COPY: return sizeof(molt_db_bytes_view);
+    case MOLT_DB_MEMBER_UUID: return 16;
+#if MOLT_DB_HAVE_INT128
+    case MOLT_DB_MEMBER_DECIMAL128: return sizeof(molt_db_decimal128);
+#endif
+    default: return 0;
+    }
+}
+
+static const char *type_label(int t)
+{
+    static const char *const names[] = {
+        "?", "bool", "int16", "int32", "int64", "float", "double",
+        "timestamp (int64 us)", "date (int32 days)", "char[N]",
+        "string view", "string copy", "bytes view", "bytes copy", "uuid",
+        "decimal128"};
+    return t >= 1 && t <= MOLT_DB_MEMBER_DECIMAL128 ? names[t] : "?";
+}
+
+/* Whether a column of type oid (binary or text format) goes into member
+ * type t. Text columns go only into string members. */
+static int compatible(int t, uint32_t oid, int binary)
+{
+    switch (t) {
+    case MOLT_DB_MEMBER_CHARS:
+    case MOLT_DB_MEMBER_STRING_VIEW:
+    case MOLT_DB_MEMBER_STRING_COPY:
+        /* anything: text-like bytes as they are, other binary values
+         * (only types the library decodes come binary) printed as the
+         * server's text */
+        (void)oid;
+        return 1;
+    default:
+        break;
+    }
+    if (!binary)
+        return 0;
+    switch (t) {
+    case MOLT_DB_MEMBER_BOOL: return oid == MOLT_DB_OID_BOOL;
+    case MOLT_DB_MEMBER_INT16: return oid == MOLT_DB_OID_INT2;
+    case MOLT_DB_MEMBER_INT32:
+        return oid == MOLT_DB_OID_INT2 || oid == MOLT_DB_OID_INT4;
+    case MOLT_DB_MEMBER_INT64:
+        return oid == MOLT_DB_OID_INT2 || oid == MOLT_DB_OID_INT4 ||
+               oid == MOLT_DB_OID_INT8 || oid == MOLT_DB_OID_OID;
+    case MOLT_DB_MEMBER_FLOAT: return oid == MOLT_DB_OID_FLOAT4;
+    case MOLT_DB_MEMBER_DOUBLE:
+        return oid == MOLT_DB_OID_FLOAT4 || oid == MOLT_DB_OID_FLOAT8;
+    case MOLT_DB_MEMBER_TIMESTAMP_US:
+        return oid == MOLT_DB_OID_TIMESTAMP || oid == MOLT_DB_OID_TIMESTAMPTZ;
+    case MOLT_DB_MEMBER_DATE_DAYS: return oid == MOLT_DB_OID_DATE;
+    case MOLT_DB_MEMBER_BYTES_VIEW:
+    case MOLT_DB_MEMBER_BYTES_COPY: return oid == MOLT_DB_OID_BYTEA;
+    case MOLT_DB_MEMBER_UUID: return oid == MOLT_DB_OID_UUID;
+    case MOLT_DB_MEMBER_DECIMAL128: return oid == MOLT_DB_OID_NUMERIC;
+    default: return 0;
+    }
+}
+
+void molt_db_rowstruct_plan_free(molt_db_rowstruct_plan *plan)
+{
+    if (plan == NULL)
+        return;
+    free(plan->b);
+    free(plan->names);
+    free(plan);
+}
+
+int molt_db_rowstruct_plan_needs_scratch(const molt_db_rowstruct_plan *plan)
+{
+    return plan->needs_scratch;
+}
+
+int molt_db_rowstruct_plan_has_views(const molt_db_rowstruct_plan *plan)
+{
+    return plan->has_views;
+}
+
+int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
+                           const molt_db_column *cols, size_t ncols,
+                           molt_db_rowstruct_plan **out, molt_db_error *err)
+{
+    *out = NULL;
+    if (desc == NULL || (desc->nmembers > 0 && desc->members == NULL) ||
+        (ncols > 0 && cols == NULL))
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "rowstruct: no description");
+    molt_db_rowstruct_plan *p = calloc(1, sizeof *p);
+    size_t names_len = 0;
+    for (size_t i = 0; i < ncols; i++)
+        names_len += strlen(cols[i].name ? cols[i].name : "") + 1;
+    if (p == NULL ||
+        (p->b = calloc(desc->nmembers ? desc->nmembers : 1, sizeof *p->b)) == NULL ||
+        (p->names = malloc(names_len ? names_len : 1)) == NULL) {
+        molt_db_rowstruct_plan_free(p);
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "rowstruct: out of memory");
+    }
+    p->ncols = ncols;
+    p->n = desc->nmembers;
+    char *w = p->names;
+    int rc = MOLT_DB_OK;
+    for (size_t i = 0; i < desc->nmembers && rc == MOLT_DB_OK; i++) {
+        const molt_db_member *m = &desc->members[i];
+        bound *b = &p->b[i];
+        b->m = *m;
+        size_t sz = member_size(m);
+        const char *label = m->column ? m->column : "(by position)";
+        if (sz == 0 || m->offset > desc->struct_size ||
+            sz > desc->struct_size - m->offset ||
+            (m->null_offset && m->null_offset > desc->struct_size) ||
+            (m->type == MOLT_DB_MEMBER_DECIMAL128 &&
+             (m->scale < 0 || m->scale > 38))) {
+            rc = molt_db_error_set(err, MOLT_DB_EINVAL,
+                                   "rowstruct: member %zu (column \"%s\"): bad "
+                                   "description (type, size, offset or scale)",
+                                   i, label);
+            break;
+        }
+        size_t c = ncols;
+        if (m->column != NULL) {
+            for (c = 0; c < ncols; c++)
+                if (cols[c].name && strcmp(cols[c].name, m->column) == 0)
+                    break;
+            if (c == ncols) {
+                rc = molt_db_error_set(err, MOLT_DB_EINVAL,
+                                       "rowstruct: the result has no column "
+                                       "\"%s\"", m->column);
+                break;
+            }
+        } else if (m->position < 0 || (size_t)m->position >= ncols) {
+            rc = molt_db_error_set(err, MOLT_DB_EINVAL,
+                                   "rowstruct: member %zu: no column at position "
+                                   "%d (the result has %zu)", i, m->position,
+                                   ncols);
+            break;
+        } else {
+            c = (size_t)m->position;
+        }
+        b->col = c;
+        b->oid = cols[c].type_oid;
+        b->binary = cols[c].format == MOLT_DB_FORMAT_BINARY;
+        const char *nm = cols[c].name ? cols[c].name : "";
+        if (!compatible(m->type, b->oid, b->binary)) {
+            const char *tn = molt_db_type_name(b->oid);
+            rc = molt_db_error_set(err, MOLT_DB_ETYPE,
+                                   "rowstruct: column \"%s\" (%s%s, oid %u) "
+                                   "cannot go into a %s member", nm,
+                                   tn ? tn : "unknown type",
+                                   b->binary ? "" : ", text format",
+                                   (unsigned)b->oid, type_label(m->type));
+            break;
+        }
+        if (m->type == MOLT_DB_MEMBER_STRING_VIEW && b->binary &&
+            !is_texty(b->oid))
+            p->needs_scratch = 1;
+        if (m->type == MOLT_DB_MEMBER_STRING_VIEW ||
+            m->type == MOLT_DB_MEMBER_BYTES_VIEW)
+            p->has_views = 1;
+    }
+    if (rc != MOLT_DB_OK) {
+        molt_db_rowstruct_plan_free(p);
+        return rc;
+    }
+    /* keep the names of bound columns for error messages */
+    for (size_t i = 0; i < p->n; i++) {
+        const char *nm = cols[p->b[i].col].name ? cols[p->b[i].col].name : "";
+        size_t l = strlen(nm) + 1;
+        memcpy(w, nm, l);
+        p->b[i].name = w;
+        w += l;
+        if ((size_t)(w - p->names) > names_len) /* cannot happen: sized above */
+            break;
+    }
+    *out = p;
+    return MOLT_DB_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------- */
+
+/* Longest prefix of s (at most max bytes) that does not split a UTF-8
+ * character. */
+static size_t utf8_cut(const uint8_t *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && (s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* The text of a value for a string member: its bytes, or jsonb past the
+ * version byte, or the server's text form printed into scratch. */
+static int text_of(const bound *b, const uint8_t *p, size_t len,
+                   molt_db_buf *scratch, const uint8_t **t, size_t *tl,
+                   molt_db_error *err)
+{
+    if (!b->binary || (is_texty(b->oid) && b->oid != MOLT_DB_OID_JSONB)) {
+        *t = p;
+        *tl = len;
+        return MOLT_DB_OK;
+    }
+    if (b->oid == MOLT_DB_OID_JSONB)
+        return molt_db_decode_jsonb(p, len, t, tl, err);
+    if (scratch == NULL)
+        return molt_db_error_set(err, MOLT_DB_EINVAL,
+                                 "rowstruct: column \"%s\" needs a scratch buffer",
+                                 b->name);
+    size_t at = scratch->len;
+    int rc = molt_db_value_to_text(b->oid, p, len, scratch, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    *t = scratch->data + at;
+    *tl = scratch->len - at;
+    return MOLT_DB_OK;
+}
+
+static int int_widen(const bound *b, const uint8_t *p, size_t len, int64_t *v,
+                     molt_db_error *err)
+{
+    int rc;
+    switch (b->oid) {
+    case MOLT_DB_OID_INT2: {
+        int16_t x;
+        rc = molt_db_decode_int2(p, len, &x, err);
+        *v = x;
+        return rc;
+    }
+    case MOLT_DB_OID_INT4: {
+        int32_t x;
+        rc = molt_db_decode_int4(p, len, &x, err);
+        *v = x;
+        return rc;
+    }
+    case MOLT_DB_OID_OID: {
+        uint32_t x;
+        rc = molt_db_decode_oid(p, len, &x, err);
+        *v = x;
+        return rc;
+    }
+    default:
+        return molt_db_decode_int8(p, len, v, err);
+    }
+}
+
+static int decode_one(const bound *b, const uint8_t *p, size_t len,
+                      uint8_t *dst, molt_db_buf *scratch, molt_db_error *err)
+{
+    uint8_t *at = dst + b->m.offset;
+    int rc = MOLT_DB_OK;
+    switch (b->m.type) {
+    case MOLT_DB_MEMBER_BOOL: {
+        int v;
+        if ((rc = molt_db_decode_bool(p, len, &v, err)) == MOLT_DB_OK) {
+            bool x = v != 0;
+            memcpy(at, &x, sizeof x);
+        }
+        return rc;
+    }
+    case MOLT_DB_MEMBER_INT16: {
+        int16_t v;
+        if ((rc = molt_db_decode_int2(p, len, &v, err)) == MOLT_DB_OK)
+            memcpy(at, &v, 2);
+        return rc;
+    }
+    case MOLT_DB_MEMBER_INT32: {
+        int64_t v;
+        if ((rc = int_widen(b, p, len, &v, err)) == MOLT_DB_OK) {
+            int32_t x = (int32_t)v; /* int2/int4 only: always fits */
+            memcpy(at, &x, 4);
+        }
+        return rc;
+    }
+    case MOLT_DB_MEMBER_INT64: {
+        int64_t v;
+        if ((rc = int_widen(b, p, len, &v, err)) == MOLT_DB_OK)
+            memcpy(at, &v, 8);
+        return rc;
+    }
+    case MOLT_DB_MEMBER_FLOAT: {
+        float v;
+        if ((rc = molt_db_decode_float4(p, len, &v, err)) == MOLT_DB_OK)
+            memcpy(at, &v, sizeof v);
+        return rc;
+    }
+    case MOLT_DB_MEMBER_DOUBLE: {
+        double v;
+        if (b->oid == MOLT_DB_OID_FLOAT4) {
+            float f;
+            rc = molt_db_decode_float4(p, len, &f, err);
+            v = f;
+        } else {
+            rc = molt_db_decode_float8(p, len, &v, err);
+        }
+        if (rc == MOLT_DB_OK)
+            memcpy(at, &v, sizeof v);
+        return rc;
+    }
+    case MOLT_DB_MEMBER_TIMESTAMP_US: {
+        int64_t v;
+        if ((rc = molt_db_decode_timestamp(p, len, &v, err)) != MOLT_DB_OK)
+            return rc;
+        if (v != INT64_MAX && v != INT64_MIN) {
+            if (v > INT64_MAX - PG_EPOCH_USECS)
+                return molt_db_error_set(err, MOLT_DB_ERANGE, "timestamp out of range");
+            v += PG_EPOCH_USECS;
+        }
+        memcpy(at, &v, 8);
+        return MOLT_DB_OK;
+    }
+    case MOLT_DB_MEMBER_DATE_DAYS: {
+        int32_t v;
+        if ((rc = molt_db_decode_date(p, len, &v, err)) != MOLT_DB_OK)
+            return rc;
+        if (v != INT32_MAX && v != INT32_MIN) {
+            if (v > INT32_MAX - PG_EPOCH_DAYS)
+                return molt_db_error_set(err, MOLT_DB_ERANGE, "date out of range");
+            v += PG_EPOCH_DAYS;
+        }
+        memcpy(at, &v, 4);
+        return MOLT_DB_OK;
+    }
+    case MOLT_DB_MEMBER_CHARS:
+    case MOLT_DB_MEMBER_STRING_VIEW:
+    case MOLT_DB_MEMBER_STRING_COPY: {
+        const uint8_t *t;
+        size_t tl;
+        if ((rc = text_of(b, p, len, scratch, &t, &tl, err)) != MOLT_DB_OK)
+            return rc;
+        if (b->m.type == MOLT_DB_MEMBER_STRING_VIEW) {
+            molt_db_string_view sv = {(const char *)t, tl};
+            memcpy(at, &sv, sizeof sv);
+        } else if (b->m.type == MOLT_DB_MEMBER_STRING_COPY) {
+            char *c = malloc(tl + 1);
+            if (c == NULL)
+                return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+            memcpy(c, t, tl);
+            c[tl] = '\0';
+            memcpy(at, &c, sizeof c);
+        } else {
+            size_t room = b->m.size - 1;
+            if (tl > room && !(b->m.flags & MOLT_DB_MEMBER_TRUNCATE))
+                return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                         "a string of %zu bytes does not fit "
+                                         "char[%zu]", tl, b->m.size);
+            tl = utf8_cut(t, tl, room);
+            memcpy(at, t, tl);
+            memset(at + tl, 0, b->m.size - tl);
+        }
+        return MOLT_DB_OK;
+    }
+    case MOLT_DB_MEMBER_BYTES_VIEW: {
+        molt_db_bytes_view bv = {p, len};
+        memcpy(at, &bv, sizeof bv);
+        return MOLT_DB_OK;
+    }
+    case MOLT_DB_MEMBER_BYTES_COPY: {
+        uint8_t *c = malloc(len ? len : 1);
+        if (c == NULL)
+            return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+        memcpy(c, p, len);
+        molt_db_bytes_view bv = {c, len};
+        memcpy(at, &bv, sizeof bv);
+        return MOLT_DB_OK;
+    }
+    case MOLT_DB_MEMBER_UUID:
+        return molt_db_decode_uuid(p, len, at, err);
+#if MOLT_DB_HAVE_INT128
+    case MOLT_DB_MEMBER_DECIMAL128: {
+        molt_db_numeric n;
+        molt_db_decimal128 d;
+        if ((rc = molt_db_numeric_decode(p, len, &n, err)) != MOLT_DB_OK)
+            return rc;
+        if (n.sign != MOLT_DB_NUMERIC_POS && n.sign != MOLT_DB_NUMERIC_NEG)
+            return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                     "NaN or infinity cannot be a decimal128");
+        if ((rc = molt_db_numeric_to_decimal128(&n, &d, err)) != MOLT_DB_OK)
+            return rc;
+        if (d.scale > b->m.scale)
+            return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                     "value has %d digits after the point, the "
+                                     "member %d", (int)d.scale, (int)b->m.scale);
+        for (; d.scale < b->m.scale; d.scale++) {
+            molt_db_int128 lim = (molt_db_int128)1 << 122;
+            if (d.unscaled > lim || d.unscaled < -lim)
+                return molt_db_error_set(err, MOLT_DB_ERANGE, "value out of range");
+            d.unscaled *= 10;
+        }
+        memcpy(at, &d, sizeof d);
+        return MOLT_DB_OK;
+    }
+#endif
+    default:
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "bad member type");
+    }
+}
+
+static void free_copy(const molt_db_member *m, uint8_t *row)
+{
+    uint8_t *at = row + m->offset;
+    if (m->type == MOLT_DB_MEMBER_STRING_COPY) {
+        char *c;
+        memcpy(&c, at, sizeof c);
+        free(c);
+        c = NULL;
+        memcpy(at, &c, sizeof c);
+    } else if (m->type == MOLT_DB_MEMBER_BYTES_COPY) {
+        molt_db_bytes_view bv;
+        memcpy(&bv, at, sizeof bv);
+        free((void *)bv.data);
+        bv.data = NULL;
+        bv.len = 0;
+        memcpy(at, &bv, sizeof bv);
+    }
+}
+
+int molt_db_rowstruct_decode(const molt_db_rowstruct_plan *plan,
+                             const molt_db_field *fields, size_t nfields,
+                             void *dst, molt_db_buf *scratch,
+                             molt_db_error *err)
+{
+    if (nfields != plan->ncols)
+        return molt_db_error_set(err, MOLT_DB_EPROTO,
+                                 "rowstruct: row has %zu fields, result %zu "
+                                 "columns", nfields, plan->ncols);
+    if (scratch != NULL)
+        molt_db_buf_reset(scratch);
+    uint8_t *row = dst;
+    size_t i;
+    int rc = MOLT_DB_OK;
+    for (i = 0; i < plan->n; i++) {
+        const bound *b = &plan->b[i];
+        const molt_db_field *f = &fields[b->col];
+        bool is_null = f->len < 0;
+        if (b->m.null_offset) {
+            memcpy(row + b->m.null_offset - 1, &is_null, sizeof is_null);
+        } else if (is_null) {
+            rc = molt_db_error_set(err, MOLT_DB_ERANGE,
+                                   "rowstruct: column \"%s\": NULL into a member "
+                                   "with no null flag", b->name);
+            break;
+        }
+        if (is_null) {
+            size_t sz = member_size(&b->m);
+            memset(row + b->m.offset, 0, sz);
+            continue;
+        }
+        rc = decode_one(b, f->data, (size_t)f->len, row, scratch, err);
+        if (rc != MOLT_DB_OK) {
+            if (err != NULL) {
+                char m[MOLT_DB_ERROR_MESSAGE_SIZE];
+                memcpy(m, err->message, sizeof m);
+                molt_db_error_set(err, rc, "rowstruct: column \"%s\": %s",
+                                  b->name, m);
+            }
+            break;
+        }
+    }
+    if (rc != MOLT_DB_OK) {
+        /* copies made for this row before the failing member */
+        for (size_t j = 0; j < i; j++)
+            if (fields[plan->b[j].col].len >= 0)
+                free_copy(&plan->b[j].m, row);
+    }
+    return rc;
+}
+
+void molt_db_rowstruct_free_copies(const molt_db_rowstruct_desc *desc,
+                                   void *rows, size_t n)
+{
+    uint8_t *r = rows;
+    for (size_t k = 0; k < n; k++, r += desc->struct_size)
+        for (size_t i = 0; i < desc->nmembers; i++)
+            free_copy(&desc->members[i], r);
+}
