@@ -46,7 +46,7 @@ demo:
 	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
 	else echo "make demo: the demo arrives with the worker issue (scripts/demo.sh is not written yet)" >&2; exit 1; fi
 
-bench:
+bench: build
 	@if [ -f bench/run.sh ]; then QUICK=$(QUICK) bash bench/run.sh; \
 	else echo "make bench: bench/run.sh is not there yet" >&2; exit 1; fi
 
