@@ -59,7 +59,7 @@ static int room(molt_db__fb *f, size_t n)
 
 static void push(molt_db__fb *f, const void *p, size_t n)
 {
-    if (!room(f, n))
+    if (n == 0 || !room(f, n))
         return;
     f->size += n;
     memcpy(f->buf + f->cap - f->size, p, n);
@@ -67,7 +67,7 @@ static void push(molt_db__fb *f, const void *p, size_t n)
 
 static void push_zeros(molt_db__fb *f, size_t n)
 {
-    if (!room(f, n))
+    if (n == 0 || !room(f, n))
         return;
     f->size += n;
     memset(f->buf + f->cap - f->size, 0, n);

@@ -132,18 +132,13 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
         (ncols > 0 && cols == NULL))
         return molt_db_error_set(err, MOLT_DB_EINVAL, "rowstruct: no description");
     molt_db_rowstruct_plan *p = calloc(1, sizeof *p);
-    size_t names_len = 0;
-    for (size_t i = 0; i < ncols; i++)
-        names_len += strlen(cols[i].name ? cols[i].name : "") + 1;
     if (p == NULL ||
-        (p->b = calloc(desc->nmembers ? desc->nmembers : 1, sizeof *p->b)) == NULL ||
-        (p->names = malloc(names_len ? names_len : 1)) == NULL) {
+        (p->b = calloc(desc->nmembers ? desc->nmembers : 1, sizeof *p->b)) == NULL) {
         molt_db_rowstruct_plan_free(p);
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "rowstruct: out of memory");
     }
     p->ncols = ncols;
     p->n = desc->nmembers;
-    char *w = p->names;
     int rc = MOLT_DB_OK;
     for (size_t i = 0; i < desc->nmembers && rc == MOLT_DB_OK; i++) {
         const molt_db_member *m = &desc->members[i];
@@ -207,15 +202,22 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
         molt_db_rowstruct_plan_free(p);
         return rc;
     }
-    /* keep the names of bound columns for error messages */
+    /* keep the names of bound columns for error messages (a column may
+     * be bound by several members) */
+    size_t names_len = 0;
+    for (size_t i = 0; i < p->n; i++)
+        names_len += strlen(cols[p->b[i].col].name ? cols[p->b[i].col].name : "") + 1;
+    if ((p->names = malloc(names_len ? names_len : 1)) == NULL) {
+        molt_db_rowstruct_plan_free(p);
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "rowstruct: out of memory");
+    }
+    char *w = p->names;
     for (size_t i = 0; i < p->n; i++) {
         const char *nm = cols[p->b[i].col].name ? cols[p->b[i].col].name : "";
         size_t l = strlen(nm) + 1;
         memcpy(w, nm, l);
         p->b[i].name = w;
         w += l;
-        if ((size_t)(w - p->names) > names_len) /* cannot happen: sized above */
-            break;
     }
     *out = p;
     return MOLT_DB_OK;

@@ -74,7 +74,7 @@ TEST(builder_layout)
     uint8_t t = 1;
     for (int r = 0; r < 10; r++) {
         molt_db_field f[4] = {
-            {iv.data, 4}, {(const uint8_t *)"héllo", r % 3 == 0 ? -1 : r},
+            {iv.data, 4}, {(const uint8_t *)"héllo, world", r % 3 == 0 ? -1 : r},
             {&t, r % 2 ? 1 : -1}, {num.data, (int32_t)num.len}};
         if (r % 3 == 0)
             f[1].data = NULL;
