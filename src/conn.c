@@ -658,6 +658,22 @@ static int send_out(molt_db_conn *c, molt_db_error *e)
     return flush_out(c, e);
 }
 
+/* Sends what an authentication step appended to the send buffer when rc
+ * says the step went well; notes the failure (e's, or `what`) otherwise.
+ * Clears e. */
+static int send_auth(molt_db_conn *c, int rc, molt_db_error *e, const char *what)
+{
+    if (rc == MOLT_DB_OK)
+        rc = send_out(c, e);
+    if (rc != MOLT_DB_OK) {
+        if (e->code == MOLT_DB_OK)
+            molt_db_error_set(e, rc, "%s", what);
+        note_failure(c, e);
+    }
+    molt_db_error_clear(e);
+    return rc;
+}
+
 static int handle_sasl(molt_db_conn *c, const molt_db_auth_msg *am)
 {
     int plus_offered = 0, plain_offered = 0;
@@ -712,16 +728,8 @@ static int handle_sasl(molt_db_conn *c, const molt_db_auth_msg *am)
             &c->out, use_plus ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256",
             first.data, first.len);
     molt_db_buf_free(&first);
-    if (rc == MOLT_DB_OK)
-        rc = send_out(c, &e);
-    if (rc != MOLT_DB_OK) {
-        if (e.code == MOLT_DB_OK)
-            molt_db_error_set(&e, rc, "could not start SCRAM authentication");
-        note_failure(c, &e);
-    }
-    molt_db_error_clear(&e);
     c->sasl_used = 1;
-    return rc;
+    return send_auth(c, rc, &e, "could not start SCRAM authentication");
 }
 
 static int handle_auth(molt_db_conn *c, const molt_db_msg *msg)
@@ -769,15 +777,7 @@ static int handle_auth(molt_db_conn *c, const molt_db_msg *msg)
             if (rc == MOLT_DB_OK)
                 rc = molt_db_proto_write_password(&c->out, md5);
         }
-        if (rc == MOLT_DB_OK)
-            rc = send_out(c, &e);
-        if (rc != MOLT_DB_OK) {
-            if (e.code == MOLT_DB_OK)
-                molt_db_error_set(&e, rc, "could not send the password");
-            note_failure(c, &e);
-        }
-        molt_db_error_clear(&e);
-        return rc;
+        return send_auth(c, rc, &e, "could not send the password");
     }
     case MOLT_DB_AUTH_SASL:
         return handle_sasl(c, &am);
@@ -790,15 +790,7 @@ static int handle_auth(molt_db_conn *c, const molt_db_msg *msg)
         if (rc == MOLT_DB_OK)
             rc = molt_db_proto_write_sasl_response(&c->out, fin.data, fin.len);
         molt_db_buf_free(&fin);
-        if (rc == MOLT_DB_OK)
-            rc = send_out(c, &e);
-        if (rc != MOLT_DB_OK) {
-            if (e.code == MOLT_DB_OK)
-                molt_db_error_set(&e, rc, "SCRAM exchange failed");
-            note_failure(c, &e);
-        }
-        molt_db_error_clear(&e);
-        return rc;
+        return send_auth(c, rc, &e, "SCRAM exchange failed");
     }
     case MOLT_DB_AUTH_SASL_FINAL:
         if (!c->sasl_used)

@@ -131,6 +131,21 @@ static void submit(molt_db_conn *c, molt_db_req *r, molt_db_buf *target)
     }
 }
 
+/* The request's messages were encoded into out from mark on: on failure
+ * they are dropped with the request, else the request is submitted. */
+static int submit_or_drop(molt_db_conn *c, molt_db_req *r, molt_db_buf *out,
+                          size_t mark, int rc)
+{
+    if (rc != MOLT_DB_OK) {
+        out->len = mark;
+        out->failed = 0;
+        req_free(r);
+        return rc;
+    }
+    submit(c, r, out);
+    return MOLT_DB_OK;
+}
+
 void molt_db__conn_send_waiting(molt_db_conn *c)
 {
     while (c->wait_head != NULL && c->copy_in_inflight == 0) {
@@ -300,14 +315,7 @@ int molt_db_conn_prepare(molt_db_conn *c, const char *name, const char *sql,
         rc = molt_db_proto_write_describe(out, 'S', r->own_stmt->name);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
+    return submit_or_drop(c, r, out, mark, rc);
 }
 
 int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
@@ -333,14 +341,7 @@ int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
         rc = molt_db_proto_write_execute(out, "", 0);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
+    return submit_or_drop(c, r, out, mark, rc);
 }
 
 /* Copies the parameters into the request for the query's second step. */
@@ -410,14 +411,16 @@ int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
         rc = molt_db_proto_write_describe(out, 'S', name);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
+    return submit_or_drop(c, r, out, mark, rc);
+}
+
+/* A request that is one simple-protocol Query message (simple, COPY). */
+static int submit_query_message(molt_db_conn *c, molt_db_req *r, const char *sql)
+{
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    int rc = molt_db_proto_write_query(out, sql);
+    return submit_or_drop(c, r, out, mark, rc);
 }
 
 int molt_db_conn_simple_query(molt_db_conn *c, const char *sql,
@@ -431,17 +434,7 @@ int molt_db_conn_simple_query(molt_db_conn *c, const char *sql,
     molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    rc = molt_db_proto_write_query(out, sql);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
+    return submit_query_message(c, r, sql);
 }
 
 int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
@@ -460,32 +453,11 @@ int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
     rc = molt_db_proto_write_close(out, 'S', name);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
+    return submit_or_drop(c, r, out, mark, rc);
 }
 
 /* ---- COPY -------------------------------------------------------------- */
 
-static int submit_copy(molt_db_conn *c, molt_db_req *r, const char *sql)
-{
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    int rc = molt_db_proto_write_query(out, sql);
-    if (rc != MOLT_DB_OK) {
-        out->len = mark;
-        out->failed = 0;
-        req_free(r);
-        return rc;
-    }
-    submit(c, r, out);
-    return MOLT_DB_OK;
-}
 
 int molt_db_conn_copy_out(molt_db_conn *c, const char *sql,
                           const molt_db_copy_out_handler *h)
@@ -499,7 +471,7 @@ int molt_db_conn_copy_out(molt_db_conn *c, const char *sql,
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     r->copy_out = *h;
-    return submit_copy(c, r, sql);
+    return submit_query_message(c, r, sql);
 }
 
 int molt_db_conn_copy_in(molt_db_conn *c, const char *sql,
@@ -514,7 +486,7 @@ int molt_db_conn_copy_in(molt_db_conn *c, const char *sql,
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     r->copy_in = *h;
-    return submit_copy(c, r, sql);
+    return submit_query_message(c, r, sql);
 }
 
 static int copy_writable(const molt_db_conn *c)
