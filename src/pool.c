@@ -131,6 +131,10 @@ void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
         if (abandoned)
             p->st.conns_abandoned++;
     }
+    if (pc->tx != NULL) {
+        pc->tx->pc = NULL; /* the transaction is lost */
+        pc->tx = NULL;
+    }
     if (pc->drain_timer_inited) {
         pc->refs++;
         uv_close((uv_handle_t *)&pc->drain_timer, on_drain_timer_closed);
@@ -295,13 +299,15 @@ void molt_db__pool_grow(molt_db_pool *p)
     }
 }
 
-/* The ready connection with the fewest requests and room for one more. */
-static molt_db_pconn *pick(molt_db_pool *p)
+/* The ready connection with the fewest requests and room for one more; an
+ * idle one only when the request will pin it (a transaction). */
+static molt_db_pconn *pick(molt_db_pool *p, int idle_only)
 {
     molt_db_pconn *best = NULL;
     for (molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
         if (pc->state != MOLT_DB_PC_READY ||
-            pc->inflight >= p->s.pipeline_depth)
+            pc->inflight >= p->s.pipeline_depth ||
+            (idle_only && pc->inflight > 0))
             continue;
         if (pc->inflight == 0)
             return pc;
@@ -317,10 +323,10 @@ void molt_db__pool_dispatch(molt_db_pool *p)
         return;
     p->dispatching = 1;
     while (p->wait_head != NULL) {
-        molt_db_pconn *pc = pick(p);
-        if (pc == NULL)
-            break;
         molt_db_preq *r = p->wait_head;
+        molt_db_pconn *pc = pick(p, r->kind == MOLT_DB_PREQ_BEGIN);
+        if (pc == NULL)
+            break; /* strict FIFO: nobody overtakes the head */
         molt_db__preq_queue_remove(p, r);
         if (pc->inflight > 0 && p->nopening == 0 &&
             p->nconns < (size_t)p->s.max_conns && p->connect_failures_row == 0)
@@ -442,8 +448,9 @@ static void try_send_cancel(molt_db_pconn *pc)
     /* Only once no live request shares the connection: the server cancels
      * whatever runs when the CancelRequest lands. */
     for (molt_db_preq *r = pc->run_head; r; r = r->cnext)
-        if (!r->user_done)
-            return;
+        if (!r->user_done && r->kind != MOLT_DB_PREQ_TXCTL)
+            return; /* (a transaction's COMMIT/ROLLBACK behind a cancelled
+                       statement is doomed or harmless to cancel) */
     molt_db_pool *p = pc->pool;
     if (!pc->drain_timer_inited) {
         if (uv_timer_init(p->loop, &pc->drain_timer) != 0) {
@@ -469,7 +476,8 @@ void molt_db__pconn_want_cancel(molt_db_pconn *pc)
 {
     if (pc->state == MOLT_DB_PC_CLOSING)
         return;
-    pc->state = MOLT_DB_PC_DRAINING; /* no new requests */
+    if (pc->state != MOLT_DB_PC_PINNED)
+        pc->state = MOLT_DB_PC_DRAINING; /* no new requests */
     if (pc->cancel == MOLT_DB_CANCEL_NONE || pc->cancel == MOLT_DB_CANCEL_OK)
         pc->cancel = MOLT_DB_CANCEL_WANTED;
     try_send_cancel(pc);
@@ -496,6 +504,10 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
         molt_db__pconn_discard(pc, 1);
         return;
     }
+    if (pc->state == MOLT_DB_PC_PINNED) {
+        try_send_cancel(pc); /* the transaction decides the rest */
+        return;
+    }
     if (pc->state == MOLT_DB_PC_READY &&
         molt_db_conn_tx_status(pc->conn) != 'I')
         pc->state = MOLT_DB_PC_DRAINING; /* someone ran BEGIN: reset first */
@@ -513,6 +525,22 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
         return;
     }
     molt_db__pool_dispatch(p);
+}
+
+void molt_db__pconn_unpin(molt_db_pconn *pc)
+{
+    pc->tx = NULL;
+    if (pc->state == MOLT_DB_PC_CLOSING)
+        return;
+    pc->state = MOLT_DB_PC_DRAINING;
+    if (pc->inflight > 0) {
+        try_send_cancel(pc);
+        return;
+    }
+    if (pc->cancel == MOLT_DB_CANCEL_WANTED)
+        pc->cancel = MOLT_DB_CANCEL_NONE;
+    release_check(pc);
+    molt_db__pool_dispatch(pc->pool);
 }
 
 /* ---- maintenance ------------------------------------------------------- */
@@ -619,7 +647,8 @@ static void on_pool_handle_closed(uv_handle_t *h)
 
 void molt_db__pool_maybe_finish_close(molt_db_pool *p)
 {
-    if (!p->closing || p->nconns > 0 || p->nclosing > 0 || p->active > 0)
+    if (!p->closing || p->nconns > 0 || p->nclosing > 0 || p->active > 0 ||
+        p->ntx > 0)
         return;
     if (p->closing == 1) {
         p->closing = 2; /* closing the handles */

@@ -74,8 +74,17 @@ typedef enum molt_db_preq_state {
     MOLT_DB_PREQ_DUE               /* out of the queue; on_done is due */
 } molt_db_preq_state;
 
+typedef enum molt_db_preq_kind {
+    MOLT_DB_PREQ_QUERY = 0,
+    MOLT_DB_PREQ_BEGIN,            /* acquires an idle connection and pins it */
+    MOLT_DB_PREQ_TXCTL             /* SAVEPOINT, RELEASE, COMMIT, ROLLBACK */
+} molt_db_preq_kind;
+
 struct molt_db_preq {
     molt_db_pool *pool;
+    molt_db_preq_kind kind;
+    int force_simple;              /* the simple protocol whatever the mode */
+    molt_db_tx *tx;                /* runs inside this transaction */
     uint32_t idx;                  /* slot index */
     uint32_t gen;                  /* bumped on every reuse of the slot */
     molt_db_preq_state state;
@@ -109,6 +118,22 @@ struct molt_db_preq {
     int retried;
 };
 
+/* ---- transactions (pool_tx.c) ------------------------------------------ */
+
+struct molt_db_tx {
+    molt_db_pool *pool;
+    molt_db_pconn *pc;             /* pinned; NULL once lost */
+    int depth;                     /* open savepoints */
+    int ending;                    /* COMMIT or ROLLBACK sent */
+    molt_db_tx_begin_cb begin_cb;
+    void *begin_ud;
+    uint64_t begin_ns;
+    molt_db_tx_done_cb end_cb;     /* of the scope being closed */
+    void *end_ud;
+    int end_commit;
+    int end_rolled_back;           /* COMMIT answered ROLLBACK */
+};
+
 /* ---- pooled connections (pool.c) --------------------------------------- */
 
 typedef enum molt_db_pconn_state {
@@ -117,6 +142,7 @@ typedef enum molt_db_pconn_state {
     MOLT_DB_PC_CHECKING,           /* health-check ping in flight */
     MOLT_DB_PC_RESETTING,          /* ROLLBACK in flight */
     MOLT_DB_PC_DRAINING,           /* cancelled requests must end first */
+    MOLT_DB_PC_PINNED,             /* a transaction holds it */
     MOLT_DB_PC_CLOSING
 } molt_db_pconn_state;
 
@@ -141,6 +167,7 @@ struct molt_db_pconn {
     int drain_timer_inited;
     int refs;                      /* callbacks still due that point here */
     int broken;
+    molt_db_tx *tx;                /* pinned by this transaction */
     molt_db_stmt_cache cache;
 };
 
@@ -176,6 +203,7 @@ struct molt_db_pool {
     molt_db_pool_close_cb close_cb;
     void *close_ud;
     size_t handles_open;           /* maint + backoff */
+    size_t ntx;                    /* transactions not yet ended */
 
     molt_db_pool_stats st;
 };
@@ -200,6 +228,16 @@ void molt_db__preq_finish_later(molt_db_preq *r, int status,
                                 const molt_db_error *err);
 void molt_db__preq_queue_remove(molt_db_pool *p, molt_db_preq *r);
 void molt_db__preq_close_timers(molt_db_pool *p);
+int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
+                      const molt_db_param *params,
+                      const molt_db_result_handler *h, int timeout_ms,
+                      molt_db_preq **out);
+void molt_db__preq_enqueue(molt_db_preq *r);
+molt_db_pool_req_id molt_db__preq_id(const molt_db_preq *r);
+
+/* pool.c */
+/* A pinned connection is given back (the transaction ended or failed). */
+void molt_db__pconn_unpin(molt_db_pconn *pc);
 void molt_db__preq_free_slots(molt_db_pool *p);
 
 #endif

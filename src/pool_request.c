@@ -384,13 +384,13 @@ static void run(molt_db_preq *r)
     molt_db_pool *p = r->pool;
     r->conn_busy = 1;
     r->rows_seen = 0;
-    if (p->s.statement_mode == MOLT_DB_STMT_CACHED) {
+    if (p->s.statement_mode == MOLT_DB_STMT_CACHED && !r->force_simple) {
         run_cached(r);
         return;
     }
     molt_db_result_handler h = wrap(r);
     int rc;
-    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE)
+    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
         rc = molt_db_conn_simple_query(r->pc->conn, r->sql, &h);
     else
         rc = molt_db_conn_query(r->pc->conn, r->sql, r->nparams, r->params, &h);
@@ -466,6 +466,11 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
     r->state = MOLT_DB_PREQ_RUNNING;
     r->pc = pc;
     pc->inflight++;
+    if (r->kind == MOLT_DB_PREQ_BEGIN && r->tx != NULL) {
+        pc->tx = r->tx; /* pinned from BEGIN on */
+        pc->state = MOLT_DB_PC_PINNED;
+        r->tx->pc = pc;
+    }
     r->cnext = NULL;
     r->cprev = pc->run_tail;
     if (pc->run_tail)
@@ -531,19 +536,12 @@ static int copy_request(molt_db_preq *r, const char *sql, size_t nparams,
     return MOLT_DB_OK;
 }
 
-int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
-                       const molt_db_param *params,
-                       const molt_db_result_handler *h,
-                       const molt_db_pool_query_options *opts,
-                       molt_db_pool_req_id *id)
+/* A new request: slot, copies, deadline. *out is not queued yet. */
+int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
+                      const molt_db_param *params,
+                      const molt_db_result_handler *h, int timeout_ms,
+                      molt_db_preq **out)
 {
-    if (p == NULL || sql == NULL || h == NULL || h->on_done == NULL ||
-        (nparams > 0 && params == NULL))
-        return MOLT_DB_EINVAL;
-    if (p->closing)
-        return MOLT_DB_ECLOSED;
-    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE && nparams > 0)
-        return MOLT_DB_EINVAL; /* values are never inlined into SQL */
     molt_db_preq *r = slot_alloc(p);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
@@ -563,15 +561,31 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
         return rc;
     }
     r->h = *h;
+    r->kind = MOLT_DB_PREQ_QUERY;
+    r->tx = NULL;
+    r->force_simple = 0;
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
-    int timeout = opts && opts->timeout_ms != 0 ? opts->timeout_ms
-                                                : p->s.query_timeout_ms;
+    int timeout = timeout_ms != 0 ? timeout_ms : p->s.query_timeout_ms;
     uint64_t now = uv_now(p->loop);
     r->deadline_ms = timeout > 0 ? now + (uint64_t)timeout : 0;
     r->acquire_deadline_ms =
         p->s.max_wait_ms > 0 ? now + (uint64_t)p->s.max_wait_ms : 0;
     r->t_submit_ns = uv_hrtime();
+    p->st.requests++;
+    *out = r;
+    return MOLT_DB_OK;
+}
+
+molt_db_pool_req_id molt_db__preq_id(const molt_db_preq *r)
+{
+    return (uint64_t)r->gen << 32 | (uint64_t)(r->idx + 1);
+}
+
+/* Joins the FIFO and gets a connection when one is free. */
+void molt_db__preq_enqueue(molt_db_preq *r)
+{
+    molt_db_pool *p = r->pool;
     r->state = MOLT_DB_PREQ_WAITING;
     r->next = NULL;
     r->prev = p->wait_tail;
@@ -581,16 +595,37 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
         p->wait_head = r;
     p->wait_tail = r;
     p->nwaiting++;
-    p->st.requests++;
-    if (id)
-        *id = (uint64_t)r->gen << 32 | (uint64_t)(r->idx + 1);
     molt_db__pool_dispatch(p);
     if (r->state == MOLT_DB_PREQ_WAITING) {
         uint64_t at = r->deadline_ms;
-        if (r->acquire_deadline_ms != 0 && (at == 0 || r->acquire_deadline_ms < at))
+        if (r->acquire_deadline_ms != 0 &&
+            (at == 0 || r->acquire_deadline_ms < at))
             at = r->acquire_deadline_ms;
         arm(r, at);
     }
+}
+
+int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h,
+                       const molt_db_pool_query_options *opts,
+                       molt_db_pool_req_id *id)
+{
+    if (p == NULL || sql == NULL || h == NULL || h->on_done == NULL ||
+        (nparams > 0 && params == NULL))
+        return MOLT_DB_EINVAL;
+    if (p->closing)
+        return MOLT_DB_ECLOSED;
+    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE && nparams > 0)
+        return MOLT_DB_EINVAL; /* values are never inlined into SQL */
+    molt_db_preq *r = NULL;
+    int rc = molt_db__preq_new(p, sql, nparams, params, h,
+                               opts ? opts->timeout_ms : 0, &r);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (id)
+        *id = molt_db__preq_id(r);
+    molt_db__preq_enqueue(r);
     return MOLT_DB_OK;
 }
 

@@ -600,11 +600,251 @@ TEST(server_restart)
     tp_close(t);
 }
 
+/* ---- transactions ------------------------------------------------------ */
+
+typedef struct txw {
+    int done, status;
+    molt_db_tx *tx;
+    char sqlstate[6];
+    char msg[1100];
+} txw;
+
+static void txw_begin(void *ud, int status, molt_db_tx *tx,
+                      const molt_db_error *err)
+{
+    txw *w = ud;
+    ASSERT(!w->done);
+    w->done = 1;
+    w->status = status;
+    w->tx = tx;
+    ASSERT((status == MOLT_DB_OK) == (tx != NULL));
+    if (err)
+        snprintf(w->msg, sizeof w->msg, "%s", err->message);
+}
+
+static void txw_done(void *ud, int status, const molt_db_error *err)
+{
+    txw *w = ud;
+    ASSERT(!w->done);
+    w->done = 1;
+    w->status = status;
+    if (err) {
+        snprintf(w->sqlstate, sizeof w->sqlstate, "%s", err->sqlstate);
+        snprintf(w->msg, sizeof w->msg, "%s", err->message);
+    }
+}
+
+static molt_db_tx *tx_begin(tp *t, molt_db_isolation iso)
+{
+    txw w = {0};
+    molt_db_tx_options o = {iso, 0, 0, 0};
+    ASSERT_OK(molt_db_pool_begin(t->pool, &o, txw_begin, &w, NULL), NULL);
+    ASSERT(!w.done);
+    while (!w.done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    if (w.status != MOLT_DB_OK)
+        FAIL_AT("begin: %s %s", molt_db_code_name(w.status), w.msg);
+    return w.tx;
+}
+
+static res txq(tp *t, molt_db_tx *tx, const char *sql)
+{
+    res r;
+    memset(&r, 0, sizeof r);
+    molt_db_result_handler h = handler(&r);
+    ASSERT_OK(molt_db_tx_query(tx, sql, 0, NULL, &h, NULL, NULL), NULL);
+    wait_done(t, &r);
+    return r;
+}
+
+static void txq_ok(tp *t, molt_db_tx *tx, const char *sql)
+{
+    res r = txq(t, tx, sql);
+    if (r.status != MOLT_DB_OK)
+        FAIL_AT("%s: %s [%s]", sql, r.msg, r.sqlstate);
+}
+
+/* Ends the innermost scope; returns the status (sqlstate in *w). */
+static int tx_end(tp *t, molt_db_tx *tx, int commit, txw *w)
+{
+    memset(w, 0, sizeof *w);
+    ASSERT_OK(commit ? molt_db_tx_commit(tx, txw_done, w)
+                     : molt_db_tx_rollback(tx, txw_done, w), NULL);
+    ASSERT(!w->done);
+    while (!w->done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    return w->status;
+}
+
+static void nested(tp *t, molt_db_tx *tx)
+{
+    txw w = {0};
+    ASSERT_OK(molt_db_tx_begin_nested(tx, txw_done, &w), NULL);
+    while (!w.done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    ASSERT_OK(w.status, NULL);
+}
+
+TEST(tx_commit_rollback)
+{
+    molt_db_pool_settings s = settings(2);
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_tx", NULL);
+    q_ok(t, "CREATE TABLE pool_tx (a int)", NULL);
+    molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+    txq_ok(t, tx, "INSERT INTO pool_tx VALUES (1)");
+    /* not visible outside before commit */
+    q_ok(t, "SELECT count(*)::text FROM pool_tx", "0");
+    txw w;
+    ASSERT_OK(tx_end(t, tx, 1, &w), NULL);
+    q_ok(t, "SELECT count(*)::text FROM pool_tx", "1");
+    tx = tx_begin(t, MOLT_DB_ISOLATION_REPEATABLE_READ);
+    res r = txq(t, tx, "SELECT current_setting('transaction_isolation')");
+    ASSERT_EQ_STR(r.val, "repeatable read");
+    txq_ok(t, tx, "INSERT INTO pool_tx VALUES (2)");
+    ASSERT_OK(tx_end(t, tx, 0, &w), NULL);
+    q_ok(t, "SELECT count(*)::text FROM pool_tx", "1");
+    /* read only */
+    txw bw = {0};
+    molt_db_tx_options ro = {MOLT_DB_ISOLATION_SERIALIZABLE, 1, 1, 0};
+    ASSERT_OK(molt_db_pool_begin(t->pool, &ro, txw_begin, &bw, NULL), NULL);
+    while (!bw.done)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    ASSERT_OK(bw.status, NULL);
+    r = txq(t, bw.tx, "INSERT INTO pool_tx VALUES (3)");
+    ASSERT_EQ_STR(r.sqlstate, "25006");
+    /* COMMIT of a failed transaction is a rollback, reported */
+    ASSERT_CODE(tx_end(t, bw.tx, 1, &w), MOLT_DB_ESTATE);
+    ASSERT_CONTAINS(w.msg, "rolled back");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.tx_commits, 1);
+    ASSERT_EQ_UINT(st.tx_rollbacks, 2);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    q_ok(t, "DROP TABLE pool_tx", NULL);
+    tp_close(t);
+}
+
+TEST(tx_savepoints)
+{
+    molt_db_pool_settings s = settings(1);
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_sp", NULL);
+    q_ok(t, "CREATE TABLE pool_sp (a int)", NULL);
+    molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+    txw w;
+    txq_ok(t, tx, "INSERT INTO pool_sp VALUES (1)");
+    nested(t, tx);
+    ASSERT_EQ_INT(molt_db_tx_depth(tx), 1);
+    txq_ok(t, tx, "INSERT INTO pool_sp VALUES (2)");
+    ASSERT_OK(tx_end(t, tx, 0, &w), NULL);          /* drops 2 */
+    ASSERT_EQ_INT(molt_db_tx_depth(tx), 0);
+    nested(t, tx);
+    txq_ok(t, tx, "INSERT INTO pool_sp VALUES (3)");
+    nested(t, tx);                                   /* depth 2 */
+    res r = txq(t, tx, "SELECT 1/0");
+    ASSERT_EQ_STR(r.sqlstate, "22012");
+    r = txq(t, tx, "SELECT 1");
+    ASSERT_EQ_STR(r.sqlstate, "25P02");              /* failed until... */
+    ASSERT_OK(tx_end(t, tx, 0, &w), NULL);          /* ...rolled back */
+    txq_ok(t, tx, "INSERT INTO pool_sp VALUES (4)");
+    ASSERT_OK(tx_end(t, tx, 1, &w), NULL);          /* release depth 1 */
+    ASSERT_OK(tx_end(t, tx, 1, &w), NULL);          /* COMMIT */
+    q_ok(t, "SELECT string_agg(a::text, ',' ORDER BY a) FROM pool_sp", "1,3,4");
+    q_ok(t, "DROP TABLE pool_sp", NULL);
+    tp_close(t);
+}
+
+TEST(tx_serializable_conflict)
+{
+    molt_db_pool_settings s = settings(3);
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_ser", NULL);
+    q_ok(t, "CREATE TABLE pool_ser (k int, v int)", NULL);
+    q_ok(t, "INSERT INTO pool_ser VALUES (1, 10), (2, 20)", NULL);
+    molt_db_tx *a = tx_begin(t, MOLT_DB_ISOLATION_SERIALIZABLE);
+    molt_db_tx *b = tx_begin(t, MOLT_DB_ISOLATION_SERIALIZABLE);
+    txq_ok(t, a, "SELECT sum(v) FROM pool_ser WHERE k = 2");
+    txq_ok(t, b, "SELECT sum(v) FROM pool_ser WHERE k = 1");
+    txq_ok(t, a, "UPDATE pool_ser SET v = v + 1 WHERE k = 1");
+    res r = txq(t, b, "UPDATE pool_ser SET v = v + 1 WHERE k = 2");
+    txw w;
+    ASSERT_OK(tx_end(t, a, 1, &w), NULL);
+    int st = r.status == MOLT_DB_OK ? tx_end(t, b, 1, &w)
+                                    : (tx_end(t, b, 0, &w), r.status);
+    ASSERT_CODE(st, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(r.status == MOLT_DB_OK ? w.sqlstate : r.sqlstate, "40001");
+    q_ok(t, "DROP TABLE pool_ser", NULL);
+    tp_close(t);
+}
+
+TEST(tx_cancel_inside)
+{
+    molt_db_pool_settings s = settings(1);
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_txc", NULL);
+    q_ok(t, "CREATE TABLE pool_txc (a int)", NULL);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+    txq_ok(t, tx, "INSERT INTO pool_txc VALUES (1)");
+    res r;
+    memset(&r, 0, sizeof r);
+    molt_db_result_handler h = handler(&r);
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_tx_query(tx, "SELECT pg_sleep(30)::text", 0, NULL, &h,
+                               NULL, &id), NULL);
+    run_for_ms(t, 200);
+    uint64_t t0 = uv_hrtime();
+    ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &r);
+    ASSERT_CODE(r.status, MOLT_DB_ECANCELED);
+    ASSERT((r.t_done_ns - t0) / 1000000 < 100);
+    txw w;
+    ASSERT_OK(tx_end(t, tx, 0, &w), NULL);
+    wait_backend_idle(t, pid.val);
+    /* rolled back, and the same connection, clean, serves the next one */
+    q_ok(t, "SELECT count(*)::text FROM pool_txc", "0");
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    q_ok(t, "DROP TABLE pool_txc", NULL);
+    tp_close(t);
+}
+
+/* A pinned connection is never pipelined with outside requests. */
+TEST(tx_pins_connection)
+{
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 16;
+    tp *t = tp_open(&s);
+    molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+    res txpid = txq(t, tx, "SELECT pg_backend_pid()::text");
+    enum { N = 64 };
+    res rs[N];
+    for (int i = 0; i < N; i++)
+        submit(t, "SELECT pg_backend_pid()::text", 0, NULL, &rs[i], 0);
+    for (int i = 0; i < N; i++) {
+        wait_done(t, &rs[i]);
+        ASSERT_OK(rs[i].status, NULL);
+        ASSERT(strcmp(rs[i].val, txpid.val) != 0);
+    }
+    txw w;
+    ASSERT_OK(tx_end(t, tx, 1, &w), NULL);
+    tp_close(t);
+}
+
 TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(concurrent_10k), TEST_ENTRY(pipelined),
           TEST_ENTRY(exhausted), TEST_ENTRY(cancel_waiting),
           TEST_ENTRY(cancel_race), TEST_ENTRY(dirty_release),
           TEST_ENTRY(stmt_cache_eviction), TEST_ENTRY(reprepare_alter_table),
           TEST_ENTRY(reprepare_deallocate_all), TEST_ENTRY(cancel_running),
-          TEST_ENTRY(timeout_running), TEST_ENTRY(terminated_backend),
+          TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
+          TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
+          TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
+          TEST_ENTRY(terminated_backend),
           TEST_ENTRY(server_restart))

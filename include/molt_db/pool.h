@@ -167,6 +167,80 @@ int molt_db_pool_query(molt_db_pool *pool, const char *sql, size_t nparams,
  */
 int molt_db_pool_cancel(molt_db_pool *pool, molt_db_pool_req_id id);
 
+/* ---- transactions ------------------------------------------------------ */
+
+/*
+ * A transaction pins one connection from BEGIN to COMMIT or ROLLBACK; a
+ * pinned connection is never pipelined with requests from outside it.
+ * Scopes nest: molt_db_tx_begin_nested opens a SAVEPOINT, and
+ * molt_db_tx_commit / molt_db_tx_rollback close the innermost open scope
+ * (RELEASE SAVEPOINT, or ROLLBACK TO SAVEPOINT then RELEASE; at the outer
+ * scope COMMIT or ROLLBACK, which ends the transaction and frees it once
+ * its callback returned).
+ *
+ * After an error or a cancel inside the transaction the server refuses
+ * further statements (25P02) until the innermost scope is rolled back;
+ * COMMIT of a failed transaction is a rollback and reports MOLT_DB_ESTATE
+ * "transaction was rolled back". When the transaction ends, the connection
+ * goes back to the pool only if the server says it is idle; otherwise it is
+ * rolled back, and closed if that fails.
+ *
+ * Every transaction must be ended (commit or rollback at the outer scope),
+ * also after errors and after molt_db_pool_close: the pool's close callback
+ * waits for that. Once the connection is lost, queries fail with
+ * MOLT_DB_ECLOSED and ending the transaction reports MOLT_DB_ECLOSED.
+ */
+typedef struct molt_db_tx molt_db_tx;
+
+typedef enum molt_db_isolation {
+    MOLT_DB_ISOLATION_DEFAULT = 0,  /* the server's default_transaction_isolation */
+    MOLT_DB_ISOLATION_READ_COMMITTED,
+    MOLT_DB_ISOLATION_REPEATABLE_READ,
+    MOLT_DB_ISOLATION_SERIALIZABLE
+} molt_db_isolation;
+
+typedef struct molt_db_tx_options {
+    molt_db_isolation isolation;
+    int read_only;
+    int deferrable;    /* with serializable and read_only */
+    int timeout_ms;    /* deadline of acquire + BEGIN; as for queries */
+} molt_db_tx_options;
+
+/* tx is NULL unless status is MOLT_DB_OK. */
+typedef void (*molt_db_tx_begin_cb)(void *ud, int status, molt_db_tx *tx,
+                                    const molt_db_error *err);
+typedef void (*molt_db_tx_done_cb)(void *ud, int status,
+                                   const molt_db_error *err);
+
+/*
+ * Waits (FIFO, with the other requests) for an idle connection and sends
+ * BEGIN with the options (opts may be NULL). cb runs once, from the loop.
+ * *id (may be NULL) cancels the wait with molt_db_pool_cancel. Returns
+ * MOLT_DB_OK (cb will run), EINVAL, ECLOSED, ENOMEM.
+ */
+int molt_db_pool_begin(molt_db_pool *pool, const molt_db_tx_options *opts,
+                       molt_db_tx_begin_cb cb, void *ud,
+                       molt_db_pool_req_id *id);
+
+/* As molt_db_pool_query, on the transaction's connection (no waiting).
+ * ESTATE once the transaction is ending; ECLOSED once its connection is
+ * lost. A cancel or timeout sends a CancelRequest as outside transactions;
+ * the transaction is then failed. */
+int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
+                     const molt_db_param *params,
+                     const molt_db_result_handler *h,
+                     const molt_db_pool_query_options *opts,
+                     molt_db_pool_req_id *id);
+
+/* Opens a nested scope (SAVEPOINT). cb (may be NULL) gets the outcome. */
+int molt_db_tx_begin_nested(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+/* Closes the innermost scope. cb may be NULL. Returns MOLT_DB_OK (cb will
+ * run), ESTATE when the transaction is already ending, ENOMEM. */
+int molt_db_tx_commit(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+int molt_db_tx_rollback(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+/* Open savepoints (0 at the outer scope). */
+int molt_db_tx_depth(const molt_db_tx *tx);
+
 /* Counters and gauges (a snapshot). */
 typedef struct molt_db_pool_stats {
     size_t conns;             /* open or opening */
@@ -186,6 +260,9 @@ typedef struct molt_db_pool_stats {
                                  broken, cancel failed, rollback failed */
     uint64_t cancel_requests; /* CancelRequests sent */
     uint64_t rollbacks;       /* dirty connections rolled back on release */
+    uint64_t tx_commits;      /* transactions committed */
+    uint64_t tx_rollbacks;    /* transactions rolled back (also failed
+                                 commits) */
     uint64_t max_wait_us;     /* longest acquire wait seen */
 } molt_db_pool_stats;
 
