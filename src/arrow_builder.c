@@ -1,4 +1,9 @@
-/* Arrow batch builder: column type choice and appending DataRow fields. */
+/* Arrow batch builder: column type choice and appending DataRow fields.
+ *
+ * A column is a tree: scalars are leaves; interval, arrays and ranges are
+ * structs (and lists) whose children are filled by the parent's decoder.
+ * Every node keeps its own length, since list children grow by elements,
+ * not rows. */
 #include "arrow_internal.h"
 #include "molt_db/types.h"
 
@@ -9,9 +14,26 @@
 #define PG_EPOCH_DAYS 10957
 #define PG_EPOCH_USECS INT64_C(946684800000000)
 
-int molt_db__arrow_col_children(const molt_db__arrow_col *c)
+/* Arrays of ranges of ... : nesting stops here (then: text). */
+#define MAX_DEPTH 4
+
+int molt_db__arrow_col_nbuffers(const molt_db__arrow_col *c)
 {
-    return c->kind == MOLT_DB__AK_INTERVAL ? 3 : 0;
+    switch (c->kind) {
+    case MOLT_DB__AK_UTF8:
+    case MOLT_DB__AK_BINARY:
+        return 3;
+    case MOLT_DB__AK_STRUCT:
+        return 1;
+    default:
+        return 2;
+    }
+}
+
+static int is_offsets(const molt_db__arrow_col *c)
+{
+    return c->kind == MOLT_DB__AK_UTF8 || c->kind == MOLT_DB__AK_BINARY ||
+           c->kind == MOLT_DB__AK_LIST;
 }
 
 /* Decimal128(p, s) from a numeric typmod when 0 <= s <= p <= 38 (PostgreSQL
@@ -26,18 +48,92 @@ static int numeric_typmod(int32_t typmod, int32_t *p, int32_t *s)
     return *p >= 1 && *p <= 38 && *s >= 0 && *s <= *p;
 }
 
-static void col_choose(molt_db__arrow_col *c, const molt_db_column *src)
+static void col_free(molt_db__arrow_col *c)
 {
-    c->oid = src->type_oid;
+    for (size_t i = 0; i < c->nkids; i++)
+        col_free(&c->kids[i]);
+    free(c->kids);
+    free(c->view_kids);
+    free(c->name);
+    molt_db_buf_free(&c->validity);
+    molt_db_buf_free(&c->values);
+    molt_db_buf_free(&c->data);
+}
+
+static int col_init(molt_db__arrow_col *c, const char *name, uint32_t oid,
+                    int32_t typmod, int binary, int depth);
+
+/* Gives c n children (zeroed; freed by col_free even when half made). */
+static int kids_alloc(molt_db__arrow_col *c, size_t n)
+{
+    c->kids = calloc(n, sizeof *c->kids);
+    c->view_kids = calloc(n, sizeof *c->view_kids);
+    if (c->kids == NULL || c->view_kids == NULL)
+        return MOLT_DB_ENOMEM;
+    c->nkids = n;
+    return MOLT_DB_OK;
+}
+
+/* A child filled by its parent's decoder, of a fixed kind. */
+static int col_leaf(molt_db__arrow_col *c, const char *name, int kind, int width)
+{
+    c->name = strdup(name);
+    c->kind = kind;
+    c->width = width;
+    return c->name ? MOLT_DB_OK : MOLT_DB_ENOMEM;
+}
+
+static int col_nested(molt_db__arrow_col *c, const molt_db_type_info *t,
+                      int32_t typmod, int depth)
+{
+    int rc;
+    c->kind = MOLT_DB__AK_STRUCT;
+    if (t->kind == MOLT_DB_KIND_ARRAY) {
+        c->role = MOLT_DB__ROLE_ARRAY;
+        if ((rc = kids_alloc(c, 2)) != MOLT_DB_OK)
+            return rc;
+        molt_db__arrow_col *lb = &c->kids[0], *vals = &c->kids[1];
+        if ((rc = col_leaf(lb, "lower_bounds", MOLT_DB__AK_LIST, 0)) ||
+            (rc = kids_alloc(lb, 1)) ||
+            (rc = col_leaf(&lb->kids[0], "item", MOLT_DB__AK_I32, 4)) ||
+            (rc = col_leaf(vals, "values", MOLT_DB__AK_LIST, 0)) ||
+            (rc = kids_alloc(vals, 1)))
+            return rc;
+        /* a numeric[] column's typmod is its elements' */
+        return col_init(&vals->kids[0], "item", t->element, typmod, 1, depth + 1);
+    }
+    /* a range: Struct<empty, lower: Struct<value, inclusive>, upper: ...> */
+    c->role = MOLT_DB__ROLE_RANGE;
+    if ((rc = kids_alloc(c, 3)) != MOLT_DB_OK ||
+        (rc = col_leaf(&c->kids[0], "empty", MOLT_DB__AK_BOOL, 0)) != MOLT_DB_OK)
+        return rc;
+    for (int i = 1; i <= 2; i++) {
+        molt_db__arrow_col *bd = &c->kids[i];
+        if ((rc = col_leaf(bd, i == 1 ? "lower" : "upper", MOLT_DB__AK_STRUCT, 0)) ||
+            (rc = kids_alloc(bd, 2)) ||
+            (rc = col_init(&bd->kids[0], "value", t->element, -1, 1, depth + 1)) ||
+            (rc = col_leaf(&bd->kids[1], "inclusive", MOLT_DB__AK_BOOL, 0)))
+            return rc;
+        bd->role = MOLT_DB__ROLE_BOUND;
+    }
+    return MOLT_DB_OK;
+}
+
+static int col_init(molt_db__arrow_col *c, const char *name, uint32_t oid,
+                    int32_t typmod, int binary, int depth)
+{
+    c->name = strdup(name ? name : "");
+    if (c->name == NULL)
+        return MOLT_DB_ENOMEM;
+    c->oid = oid;
     c->kind = MOLT_DB__AK_UTF8;
+    c->role = MOLT_DB__ROLE_PLAIN;
     c->src = MOLT_DB__SRC_RAW;
-    c->width = 0;
-    c->ext = NULL;
-    if (src->type_oid == MOLT_DB_OID_JSON || src->type_oid == MOLT_DB_OID_JSONB)
+    if (oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB)
         c->ext = "arrow.json";
-    if (src->format != MOLT_DB_FORMAT_BINARY)
-        return; /* text format: the server's text, as Utf8 */
-    switch (src->type_oid) {
+    if (!binary)
+        return MOLT_DB_OK; /* text format: the server's text, as Utf8 */
+    switch (oid) {
     case MOLT_DB_OID_BOOL: c->kind = MOLT_DB__AK_BOOL; break;
     case MOLT_DB_OID_INT2: c->kind = MOLT_DB__AK_I16; c->width = 2; break;
     case MOLT_DB_OID_INT4: c->kind = MOLT_DB__AK_I32; c->width = 4; break;
@@ -46,7 +142,7 @@ static void col_choose(molt_db__arrow_col *c, const molt_db_column *src)
     case MOLT_DB_OID_FLOAT4: c->kind = MOLT_DB__AK_F32; c->width = 4; break;
     case MOLT_DB_OID_FLOAT8: c->kind = MOLT_DB__AK_F64; c->width = 8; break;
     case MOLT_DB_OID_NUMERIC:
-        if (numeric_typmod(src->type_modifier, &c->precision, &c->scale)) {
+        if (numeric_typmod(typmod, &c->precision, &c->scale)) {
             c->kind = MOLT_DB__AK_DEC128;
             c->width = 16;
         } else {
@@ -68,51 +164,59 @@ static void col_choose(molt_db__arrow_col *c, const molt_db_column *src)
     case MOLT_DB_OID_TIME: c->kind = MOLT_DB__AK_TIME64; c->width = 8; break;
     case MOLT_DB_OID_TIMESTAMP: c->kind = MOLT_DB__AK_TS; c->width = 8; break;
     case MOLT_DB_OID_TIMESTAMPTZ: c->kind = MOLT_DB__AK_TSTZ; c->width = 8; break;
-    case MOLT_DB_OID_INTERVAL: c->kind = MOLT_DB__AK_INTERVAL; c->width = 4; break;
-    default:
-        c->src = MOLT_DB__SRC_TEXT; /* timetz, char, arrays, ranges, ... */
+    case MOLT_DB_OID_INTERVAL: {
+        int rc;
+        c->kind = MOLT_DB__AK_STRUCT;
+        c->role = MOLT_DB__ROLE_INTERVAL;
+        if ((rc = kids_alloc(c, 3)) ||
+            (rc = col_leaf(&c->kids[0], "months", MOLT_DB__AK_I32, 4)) ||
+            (rc = col_leaf(&c->kids[1], "days", MOLT_DB__AK_I32, 4)) ||
+            (rc = col_leaf(&c->kids[2], "micros", MOLT_DB__AK_I64, 8)))
+            return rc;
         break;
     }
+    default: {
+        const molt_db_type_info *t = molt_db_type_lookup(oid);
+        if (t != NULL && depth < MAX_DEPTH &&
+            (t->kind == MOLT_DB_KIND_ARRAY || t->kind == MOLT_DB_KIND_RANGE))
+            return col_nested(c, t, typmod, depth);
+        c->src = MOLT_DB__SRC_TEXT; /* timetz, char, multiranges, ... */
+        break;
+    }
+    }
+    return MOLT_DB_OK;
 }
 
-static void col_free(molt_db__arrow_col *c)
+static int col_start(molt_db__arrow_col *c)
 {
-    free(c->name);
-    molt_db_buf_free(&c->validity);
-    molt_db_buf_free(&c->values);
-    molt_db_buf_free(&c->data);
-    molt_db_buf_free(&c->extra);
-}
-
-static int is_var(const molt_db__arrow_col *c)
-{
-    return c->kind == MOLT_DB__AK_UTF8 || c->kind == MOLT_DB__AK_BINARY;
+    int32_t zero = 0;
+    molt_db_buf_reset(&c->validity);
+    molt_db_buf_reset(&c->values);
+    molt_db_buf_reset(&c->data);
+    c->length = 0;
+    c->null_count = 0;
+    /* a little room everywhere, so even an empty batch has non-NULL
+     * buffers (some consumers want them) */
+    if (molt_db_buf_reserve(&c->validity, 8) != MOLT_DB_OK ||
+        molt_db_buf_reserve(&c->values, 8) != MOLT_DB_OK ||
+        molt_db_buf_reserve(&c->data, 8) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    if (is_offsets(c))
+        molt_db_buf_put(&c->values, &zero, 4);
+    for (size_t i = 0; i < c->nkids; i++)
+        if (col_start(&c->kids[i]) != MOLT_DB_OK)
+            return MOLT_DB_ENOMEM;
+    return MOLT_DB_OK;
 }
 
 int molt_db__arrow_builder_start(molt_db_arrow_builder *b)
 {
-    int32_t zero = 0;
     b->rows = 0;
     b->full = 0;
     b->ready = 0;
-    for (size_t i = 0; i < b->ncols; i++) {
-        molt_db__arrow_col *c = &b->cols[i];
-        molt_db_buf_reset(&c->validity);
-        molt_db_buf_reset(&c->values);
-        molt_db_buf_reset(&c->data);
-        molt_db_buf_reset(&c->extra);
-        c->null_count = 0;
-        /* Reserve a little everywhere so that even an empty batch has
-         * non-NULL buffers (some consumers want them). */
-        if (molt_db_buf_reserve(&c->validity, 8) != MOLT_DB_OK ||
-            molt_db_buf_reserve(&c->values, 8) != MOLT_DB_OK ||
-            molt_db_buf_reserve(&c->data, 8) != MOLT_DB_OK ||
-            (c->kind == MOLT_DB__AK_INTERVAL &&
-             molt_db_buf_reserve(&c->extra, 8) != MOLT_DB_OK))
+    for (size_t i = 0; i < b->ncols; i++)
+        if (col_start(&b->cols[i]) != MOLT_DB_OK)
             return MOLT_DB_ENOMEM;
-        if (is_var(c))
-            molt_db_buf_put(&c->values, &zero, 4);
-    }
     b->ready = 1;
     return MOLT_DB_OK;
 }
@@ -138,12 +242,11 @@ int molt_db_arrow_builder_new(const molt_db_column *cols, size_t ncols,
     if (b->cols == NULL || b->view_children == NULL)
         goto nomem;
     b->ncols = ncols;
-    for (size_t i = 0; i < ncols; i++) {
-        b->cols[i].name = strdup(cols[i].name ? cols[i].name : "");
-        if (b->cols[i].name == NULL)
+    for (size_t i = 0; i < ncols; i++)
+        if (col_init(&b->cols[i], cols[i].name, cols[i].type_oid,
+                     cols[i].type_modifier,
+                     cols[i].format == MOLT_DB_FORMAT_BINARY, 0) != MOLT_DB_OK)
             goto nomem;
-        col_choose(&b->cols[i], &cols[i]);
-    }
     if (molt_db__arrow_builder_start(b) != MOLT_DB_OK)
         goto nomem;
     *out = b;
@@ -181,7 +284,7 @@ size_t molt_db_arrow_builder_ncols(const molt_db_arrow_builder *b)
 
 void molt_db_arrow_builder_reset(molt_db_arrow_builder *b)
 {
-    /* Memory is kept, so the reserve in start cannot fail. */
+    /* Memory is kept, so the reserves in start cannot fail. */
     (void)molt_db__arrow_builder_start(b);
 }
 
@@ -196,22 +299,91 @@ static int put_fixed(molt_db_buf *buf, const void *v, size_t n)
     return MOLT_DB_OK;
 }
 
-/* Sets bit `row` of a bitmap whose byte for that row already exists. */
-static void bit_set(molt_db_buf *bits, int64_t row)
+/* Appends bit `i` (0 or 1) to a bitmap that holds bits 0..i-1. */
+static int bit_push(molt_db_buf *bits, int64_t i, int set)
 {
-    bits->data[row >> 3] |= (uint8_t)(1u << (row & 7));
+    if ((i & 7) == 0) {
+        uint8_t z = 0;
+        if (put_fixed(bits, &z, 1) != MOLT_DB_OK)
+            return MOLT_DB_ENOMEM;
+    }
+    if (set)
+        bits->data[i >> 3] |= (uint8_t)(1u << (i & 7));
+    return MOLT_DB_OK;
 }
 
-/* Closes a variable-length value: checks the 32-bit offset limit and
- * appends the end offset. */
-static int var_close(molt_db__arrow_col *c, molt_db_error *err)
+static int err_col(molt_db_error *err, int code, const molt_db__arrow_col *c,
+                   const char *what)
 {
-    if (c->data.len > (size_t)INT32_MAX)
-        return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                 "arrow: column \"%s\": more than 2 GiB of data "
-                                 "in one batch", c->name);
-    int32_t end = (int32_t)c->data.len;
-    return put_fixed(&c->values, &end, 4);
+    return molt_db_error_set(err, code, "arrow: column \"%s\": %s", c->name, what);
+}
+
+/* Closes a value of an offsets column: end = bytes (or child values) so
+ * far, within Arrow's 32-bit offsets. */
+static int offset_push(molt_db__arrow_col *c, int64_t end, molt_db_error *err)
+{
+    if (end > INT32_MAX)
+        return err_col(err, MOLT_DB_ERANGE, c,
+                       "more than 2^31 bytes or elements in one batch");
+    int32_t e = (int32_t)end;
+    return put_fixed(&c->values, &e, 4);
+}
+
+static int col_null(molt_db__arrow_col *c, molt_db_error *err);
+static int col_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                     molt_db_error *err);
+
+/* A non-NULL value for a leaf filled by its parent (interval fields, list
+ * items, range flags). */
+static int leaf_fixed(molt_db__arrow_col *c, const void *v)
+{
+    if (bit_push(&c->validity, c->length, 1) != MOLT_DB_OK ||
+        put_fixed(&c->values, v, (size_t)c->width) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    c->length++;
+    return MOLT_DB_OK;
+}
+
+static int leaf_bool(molt_db__arrow_col *c, int v)
+{
+    if (bit_push(&c->validity, c->length, 1) != MOLT_DB_OK ||
+        bit_push(&c->values, c->length, v) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    c->length++;
+    return MOLT_DB_OK;
+}
+
+static int col_null(molt_db__arrow_col *c, molt_db_error *err)
+{
+    static const uint8_t zeros[16];
+    int rc = MOLT_DB_OK;
+    if (bit_push(&c->validity, c->length, 0) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    switch (c->kind) {
+    case MOLT_DB__AK_BOOL:
+        rc = bit_push(&c->values, c->length, 0);
+        break;
+    case MOLT_DB__AK_UTF8:
+    case MOLT_DB__AK_BINARY:
+        rc = offset_push(c, (int64_t)c->data.len, err);
+        break;
+    case MOLT_DB__AK_LIST:
+        rc = offset_push(c, c->kids[0].length, err);
+        break;
+    case MOLT_DB__AK_STRUCT:
+        /* children keep the parent's length; their slots are NULL too */
+        for (size_t i = 0; i < c->nkids && rc == MOLT_DB_OK; i++)
+            rc = col_null(&c->kids[i], err);
+        break;
+    default:
+        rc = put_fixed(&c->values, zeros, (size_t)c->width);
+        break;
+    }
+    if (rc != MOLT_DB_OK)
+        return rc;
+    c->null_count++;
+    c->length++;
+    return MOLT_DB_OK;
 }
 
 static int put_decimal(molt_db__arrow_col *c, const uint8_t *p, size_t len,
@@ -225,34 +397,102 @@ static int put_decimal(molt_db__arrow_col *c, const uint8_t *p, size_t len,
         return rc;
     if (n.sign == MOLT_DB_NUMERIC_NAN || n.sign == MOLT_DB_NUMERIC_PINF ||
         n.sign == MOLT_DB_NUMERIC_NINF)
-        return molt_db_error_set(err, MOLT_DB_ETYPE,
-                                 "arrow: column \"%s\": NaN or infinity cannot "
-                                 "be a Decimal128", c->name);
+        return err_col(err, MOLT_DB_ETYPE, c,
+                       "NaN or infinity cannot be a Decimal128");
     rc = molt_db_numeric_to_decimal128(&n, &d, err);
     if (rc != MOLT_DB_OK)
         return rc;
     /* The column's scale is fixed; a value shown with fewer digits (never
      * from the server for numeric(p,s), but cheap to handle) is rescaled. */
     if (d.scale > c->scale)
-        return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                 "arrow: column \"%s\": value has scale %d > %d",
-                                 c->name, (int)d.scale, (int)c->scale);
+        return err_col(err, MOLT_DB_ERANGE, c, "value has more digits after "
+                                               "the point than the column's scale");
     for (int32_t s = d.scale; s < c->scale; s++) {
         molt_db_int128 lim = (molt_db_int128)1 << 120;
         if (d.unscaled > lim || d.unscaled < -lim)
-            return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                     "arrow: column \"%s\": value out of range",
-                                     c->name);
+            return err_col(err, MOLT_DB_ERANGE, c, "value out of range");
         d.unscaled *= 10;
     }
     return put_fixed(&c->values, &d.unscaled, 16);
 #else
     (void)p; (void)len;
-    return molt_db_error_set(err, MOLT_DB_ETYPE,
-                             "arrow: column \"%s\": no 128-bit integers", c->name);
+    return err_col(err, MOLT_DB_ETYPE, c, "no 128-bit integers on this platform");
 #endif
 }
 
+static int put_array(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                     molt_db_error *err)
+{
+    molt_db_array a;
+    int rc = molt_db_array_decode(p, len, &a, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (a.ndim > 1)
+        return err_col(err, MOLT_DB_ETYPE, c, "multi-dimensional arrays are "
+                                              "not supported in Arrow yet");
+    molt_db__arrow_col *lb = &c->kids[0], *vals = &c->kids[1];
+    molt_db__arrow_col *item = &vals->kids[0];
+    for (int d = 0; d < a.ndim; d++)
+        if ((rc = leaf_fixed(&lb->kids[0], &a.lbounds[d])) != MOLT_DB_OK)
+            return rc;
+    if (bit_push(&lb->validity, lb->length, 1) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    if ((rc = offset_push(lb, lb->kids[0].length, err)) != MOLT_DB_OK)
+        return rc;
+    lb->length++;
+
+    molt_db_array_iter it;
+    molt_db_array_iter_init(&it, &a);
+    const uint8_t *ep;
+    int32_t el;
+    while ((rc = molt_db_array_next(&it, &ep, &el, err)) == 1) {
+        rc = el < 0 ? col_null(item, err) : col_value(item, ep, (size_t)el, err);
+        if (rc != MOLT_DB_OK)
+            return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (bit_push(&vals->validity, vals->length, 1) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    if ((rc = offset_push(vals, item->length, err)) != MOLT_DB_OK)
+        return rc;
+    vals->length++;
+    return MOLT_DB_OK;
+}
+
+static int put_bound(molt_db__arrow_col *bd, const uint8_t *p, int32_t len,
+                     int inclusive, molt_db_error *err)
+{
+    if (p == NULL || len < 0)
+        return col_null(bd, err); /* infinite, or the range is empty */
+    int rc = col_value(&bd->kids[0], p, (size_t)len, err);
+    if (rc == MOLT_DB_OK)
+        rc = leaf_bool(&bd->kids[1], inclusive);
+    if (rc == MOLT_DB_OK)
+        rc = bit_push(&bd->validity, bd->length, 1);
+    if (rc == MOLT_DB_OK)
+        bd->length++;
+    return rc;
+}
+
+static int put_range(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                     molt_db_error *err)
+{
+    molt_db_range r;
+    int rc = molt_db_range_decode(p, len, &r, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    int empty = (r.flags & MOLT_DB_RANGE_EMPTY) != 0;
+    if ((rc = leaf_bool(&c->kids[0], empty)) != MOLT_DB_OK)
+        return rc;
+    if ((rc = put_bound(&c->kids[1], empty ? NULL : r.lower, r.lower_len,
+                        (r.flags & MOLT_DB_RANGE_LB_INC) != 0, err)) != MOLT_DB_OK)
+        return rc;
+    return put_bound(&c->kids[2], empty ? NULL : r.upper, r.upper_len,
+                     (r.flags & MOLT_DB_RANGE_UB_INC) != 0, err);
+}
+
+/* The value of c itself (its validity bit is already pushed). */
 static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                      molt_db_error *err)
 {
@@ -270,8 +510,10 @@ static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
     } v;
 
     switch (c->kind) {
-    case MOLT_DB__AK_BOOL: /* bits: appended by molt_db_arrow_builder_append */
-        return molt_db_decode_bool(p, len, &v.b, err);
+    case MOLT_DB__AK_BOOL:
+        if ((rc = molt_db_decode_bool(p, len, &v.b, err)) != MOLT_DB_OK)
+            return rc;
+        return bit_push(&c->values, c->length, v.b);
     case MOLT_DB__AK_I16:
         if ((rc = molt_db_decode_int2(p, len, &v.i16, err)) != MOLT_DB_OK)
             return rc;
@@ -307,9 +549,7 @@ static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
             return rc;
         if (v.i32 != MOLT_DB_DATE_INFINITY && v.i32 != MOLT_DB_DATE_NEG_INFINITY) {
             if (v.i32 > INT32_MAX - PG_EPOCH_DAYS)
-                return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                         "arrow: column \"%s\": date out of range",
-                                         c->name);
+                return err_col(err, MOLT_DB_ERANGE, c, "date out of range");
             v.i32 += PG_EPOCH_DAYS;
         }
         return put_fixed(&c->values, &v.i32, 4);
@@ -324,24 +564,30 @@ static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
         if (v.i64 != MOLT_DB_TIMESTAMP_INFINITY &&
             v.i64 != MOLT_DB_TIMESTAMP_NEG_INFINITY) {
             if (v.i64 > INT64_MAX - PG_EPOCH_USECS)
-                return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                         "arrow: column \"%s\": timestamp out "
-                                         "of range", c->name);
+                return err_col(err, MOLT_DB_ERANGE, c, "timestamp out of range");
             v.i64 += PG_EPOCH_USECS;
         }
         return put_fixed(&c->values, &v.i64, 8);
-    case MOLT_DB__AK_INTERVAL:
-        if ((rc = molt_db_decode_interval(p, len, &v.iv, err)) != MOLT_DB_OK)
-            return rc;
-        if (put_fixed(&c->values, &v.iv.months, 4) != MOLT_DB_OK ||
-            put_fixed(&c->data, &v.iv.days, 4) != MOLT_DB_OK ||
-            put_fixed(&c->extra, &v.iv.micros, 8) != MOLT_DB_OK)
-            return MOLT_DB_ENOMEM;
-        return MOLT_DB_OK;
     case MOLT_DB__AK_BINARY:
         if (put_fixed(&c->data, p, len) != MOLT_DB_OK)
             return MOLT_DB_ENOMEM;
-        return var_close(c, err);
+        return offset_push(c, (int64_t)c->data.len, err);
+    case MOLT_DB__AK_STRUCT:
+        switch (c->role) {
+        case MOLT_DB__ROLE_INTERVAL:
+            if ((rc = molt_db_decode_interval(p, len, &v.iv, err)) != MOLT_DB_OK)
+                return rc;
+            if ((rc = leaf_fixed(&c->kids[0], &v.iv.months)) != MOLT_DB_OK ||
+                (rc = leaf_fixed(&c->kids[1], &v.iv.days)) != MOLT_DB_OK)
+                return rc;
+            return leaf_fixed(&c->kids[2], &v.iv.micros);
+        case MOLT_DB__ROLE_ARRAY:
+            return put_array(c, p, len, err);
+        case MOLT_DB__ROLE_RANGE:
+            return put_range(c, p, len, err);
+        default:
+            return err_col(err, MOLT_DB_EINVAL, c, "no decoder for this struct");
+        }
     case MOLT_DB__AK_UTF8:
     default:
         if (c->src == MOLT_DB__SRC_JSONB) {
@@ -357,67 +603,54 @@ static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
         }
         if (rc != MOLT_DB_OK)
             return rc;
-        return var_close(c, err);
+        return offset_push(c, (int64_t)c->data.len, err);
     }
 }
 
-/* A NULL: zero bytes in the value buffers (offsets repeat). */
-static int put_null(molt_db__arrow_col *c, molt_db_error *err)
+static int col_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                     molt_db_error *err)
 {
-    static const uint8_t zeros[16];
-    c->null_count++;
-    switch (c->kind) {
-    case MOLT_DB__AK_BOOL:
-        return MOLT_DB_OK;
-    case MOLT_DB__AK_UTF8:
-    case MOLT_DB__AK_BINARY:
-        return var_close(c, err);
-    case MOLT_DB__AK_INTERVAL:
-        if (put_fixed(&c->values, zeros, 4) != MOLT_DB_OK ||
-            put_fixed(&c->data, zeros, 4) != MOLT_DB_OK ||
-            put_fixed(&c->extra, zeros, 8) != MOLT_DB_OK)
-            return MOLT_DB_ENOMEM;
-        return MOLT_DB_OK;
-    default:
-        return put_fixed(&c->values, zeros, (size_t)c->width);
-    }
+    if (bit_push(&c->validity, c->length, 1) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    int rc = put_value(c, p, len, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    c->length++;
+    return MOLT_DB_OK;
 }
 
-/* Takes back a partly appended row `row` of column c (after an error in a
- * later column, or in c itself). */
-static void col_undo(molt_db__arrow_col *c, int64_t row)
+/* ---- taking back a failed row ---------------------------------------------- */
+
+static void col_save(molt_db__arrow_col *c)
 {
-    size_t r = (size_t)row;
-    if (c->validity.len > r / 8) {
-        uint8_t mask = (uint8_t)(1u << (r & 7));
-        if (!(c->validity.data[r / 8] & mask) && c->null_count > 0)
-            c->null_count--;
-        c->validity.data[r / 8] &= (uint8_t)~mask;
-    }
-    c->validity.len = (r + 7) / 8;
-    switch (c->kind) {
-    case MOLT_DB__AK_BOOL:
-        if (c->values.len > r / 8)
-            c->values.data[r / 8] &= (uint8_t) ~(1u << (r & 7));
-        c->values.len = (r + 7) / 8;
-        break;
-    case MOLT_DB__AK_UTF8:
-    case MOLT_DB__AK_BINARY: {
-        int32_t end;
-        memcpy(&end, c->values.data + r * 4, 4);
-        c->values.len = (r + 1) * 4;
-        c->data.len = (size_t)end;
-        break;
-    }
-    case MOLT_DB__AK_INTERVAL:
-        c->values.len = r * 4;
-        c->data.len = r * 4;
-        c->extra.len = r * 8;
-        break;
-    default:
-        c->values.len = r * (size_t)c->width;
-        break;
-    }
+    c->saved.length = c->length;
+    c->saved.null_count = c->null_count;
+    c->saved.validity = c->validity.len;
+    c->saved.values = c->values.len;
+    c->saved.data = c->data.len;
+    for (size_t i = 0; i < c->nkids; i++)
+        col_save(&c->kids[i]);
+}
+
+/* Clears the bits at and past n in the last byte of a bitmap. */
+static void bits_trim(molt_db_buf *bits, int64_t n)
+{
+    if ((n & 7) && bits->len > (size_t)(n >> 3))
+        bits->data[n >> 3] &= (uint8_t)((1u << (n & 7)) - 1);
+}
+
+static void col_restore(molt_db__arrow_col *c)
+{
+    c->length = c->saved.length;
+    c->null_count = c->saved.null_count;
+    c->validity.len = c->saved.validity;
+    c->values.len = c->saved.values;
+    c->data.len = c->saved.data;
+    bits_trim(&c->validity, c->length);
+    if (c->kind == MOLT_DB__AK_BOOL)
+        bits_trim(&c->values, c->length);
+    for (size_t i = 0; i < c->nkids; i++)
+        col_restore(&c->kids[i]);
 }
 
 int molt_db_arrow_builder_append(molt_db_arrow_builder *b,
@@ -433,43 +666,21 @@ int molt_db_arrow_builder_append(molt_db_arrow_builder *b,
                                  "arrow: batch is full; finish it first");
     if (!b->ready && molt_db__arrow_builder_start(b) != MOLT_DB_OK)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
-    int64_t row = b->rows;
     int rc = MOLT_DB_OK;
     size_t i;
     for (i = 0; i < b->ncols; i++) {
         molt_db__arrow_col *c = &b->cols[i];
-        if ((row & 7) == 0) {
-            /* a new byte for this row's validity (and bool) bit */
-            uint8_t z = 0;
-            if (put_fixed(&c->validity, &z, 1) != MOLT_DB_OK ||
-                (c->kind == MOLT_DB__AK_BOOL &&
-                 put_fixed(&c->values, &z, 1) != MOLT_DB_OK)) {
-                rc = MOLT_DB_ENOMEM;
-                break;
-            }
-        }
-        if (fields[i].len < 0) {
-            rc = put_null(c, err);
-        } else {
-            bit_set(&c->validity, row);
-            if (c->kind == MOLT_DB__AK_BOOL) {
-                int v;
-                rc = molt_db_decode_bool(fields[i].data, (size_t)fields[i].len,
-                                         &v, err);
-                if (rc == MOLT_DB_OK && v)
-                    bit_set(&c->values, row);
-            } else {
-                rc = put_value(c, fields[i].data, (size_t)fields[i].len, err);
-            }
-        }
+        col_save(c);
+        rc = fields[i].len < 0
+                 ? col_null(c, err)
+                 : col_value(c, fields[i].data, (size_t)fields[i].len, err);
         if (rc != MOLT_DB_OK)
             break;
     }
     if (rc != MOLT_DB_OK) {
         if (rc == MOLT_DB_ENOMEM)
             molt_db_error_set(err, rc, "arrow: out of memory");
-        else if (i < b->ncols && err != NULL &&
-                 strstr(err->message, "arrow:") != err->message) {
+        else if (err != NULL && strncmp(err->message, "arrow:", 6) != 0) {
             /* a decoder's message: say which column */
             char m[MOLT_DB_ERROR_MESSAGE_SIZE];
             memcpy(m, err->message, sizeof m);
@@ -477,7 +688,7 @@ int molt_db_arrow_builder_append(molt_db_arrow_builder *b,
                               b->cols[i].name, m);
         }
         for (size_t j = 0; j <= i && j < b->ncols; j++)
-            col_undo(&b->cols[j], row);
+            col_restore(&b->cols[j]);
         return rc;
     }
     b->rows++;

@@ -2,6 +2,7 @@
  * borrowed views. */
 #include "arrow_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,25 +122,22 @@ static const char *kind_format(const molt_db__arrow_col *c, char *buf, size_t n)
     case MOLT_DB__AK_TIME64: return "ttu";
     case MOLT_DB__AK_TS: return "tsu:";
     case MOLT_DB__AK_TSTZ: return "tsu:UTC";
-    case MOLT_DB__AK_INTERVAL: return "+s";
+    case MOLT_DB__AK_LIST: return "+l";
+    case MOLT_DB__AK_STRUCT: return "+s";
     default: return "u";
     }
 }
 
 static int col_schema(const molt_db__arrow_col *c, struct ArrowSchema *s)
 {
-    static const char *const iv_names[3] = {"months", "days", "micros"};
-    static const char *const iv_formats[3] = {"i", "i", "l"};
     char fmt[32];
     uint8_t meta[128];
     size_t meta_len = c->ext ? ext_metadata(c->ext, meta) : 0;
-    int n = molt_db__arrow_col_children(c);
     int rc = schema_node(s, kind_format(c, fmt, sizeof fmt), c->name,
                          c->ext ? (const char *)meta : NULL, meta_len,
-                         ARROW_FLAG_NULLABLE, n);
-    for (int i = 0; rc == MOLT_DB_OK && i < n; i++)
-        rc = schema_node(s->children[i], iv_formats[i], iv_names[i], NULL, 0,
-                         ARROW_FLAG_NULLABLE, 0);
+                         ARROW_FLAG_NULLABLE, (int64_t)c->nkids);
+    for (size_t i = 0; rc == MOLT_DB_OK && i < c->nkids; i++)
+        rc = col_schema(&c->kids[i], s->children[i]);
     return rc;
 }
 
@@ -159,43 +157,22 @@ int molt_db_arrow_builder_schema(const molt_db_arrow_builder *b,
 
 /* ---- buffer layout of a column ----------------------------------------- */
 
-/* Fills a column's ArrowArray fields and buffer pointers; children (for
- * interval) get their own. Shared by the view and the owned export. */
-static void col_layout(const molt_db__arrow_col *c, int64_t rows,
-                       struct ArrowArray *a, const void **bufs,
-                       struct ArrowArray *kids, const void *(*kid_bufs)[2])
+/* Fills a column node's ArrowArray fields and buffer pointers (children
+ * are the caller's business). */
+static void col_layout(const molt_db__arrow_col *c, struct ArrowArray *a,
+                       const void **bufs)
 {
     memset(a, 0, sizeof *a);
-    a->length = rows;
+    a->length = c->length;
     a->null_count = c->null_count;
+    a->n_buffers = molt_db__arrow_col_nbuffers(c);
+    a->n_children = (int64_t)c->nkids;
     a->buffers = bufs;
     bufs[0] = c->null_count ? c->validity.data : NULL;
-    switch (c->kind) {
-    case MOLT_DB__AK_UTF8:
-    case MOLT_DB__AK_BINARY:
-        a->n_buffers = 3;
+    if (a->n_buffers > 1)
         bufs[1] = c->values.data;
+    if (a->n_buffers > 2)
         bufs[2] = c->data.data;
-        break;
-    case MOLT_DB__AK_INTERVAL: {
-        const molt_db_buf *src[3] = {&c->values, &c->data, &c->extra};
-        a->n_buffers = 1;
-        a->n_children = 3;
-        for (int i = 0; i < 3; i++) {
-            memset(&kids[i], 0, sizeof kids[i]);
-            kids[i].length = rows;
-            kids[i].n_buffers = 2;
-            kids[i].buffers = kid_bufs[i];
-            kid_bufs[i][0] = NULL;
-            kid_bufs[i][1] = src[i]->data;
-        }
-        break;
-    }
-    default:
-        a->n_buffers = 2;
-        bufs[1] = c->values.data;
-        break;
-    }
 }
 
 /* ---- borrowed view -------------------------------------------------------- */
@@ -205,19 +182,22 @@ static void view_release(struct ArrowArray *a)
     a->release = NULL;
 }
 
+static void col_view(molt_db__arrow_col *c)
+{
+    col_layout(c, &c->view, c->view_bufs);
+    for (size_t i = 0; i < c->nkids; i++) {
+        col_view(&c->kids[i]);
+        c->view_kids[i] = &c->kids[i].view;
+    }
+    c->view.children = c->nkids ? c->view_kids : NULL;
+    c->view.release = view_release;
+}
+
 void molt_db_arrow_builder_view(molt_db_arrow_builder *b, struct ArrowArray *out)
 {
     for (size_t i = 0; i < b->ncols; i++) {
-        molt_db__arrow_col *c = &b->cols[i];
-        col_layout(c, b->rows, &c->view, c->view_bufs, c->child_view,
-                   c->child_bufs);
-        for (int k = 0; k < 3; k++) {
-            c->child_view[k].release = view_release;
-            c->child_ptrs[k] = &c->child_view[k];
-        }
-        c->view.children = c->view.n_children ? c->child_ptrs : NULL;
-        c->view.release = view_release;
-        b->view_children[i] = &c->view;
+        col_view(&b->cols[i]);
+        b->view_children[i] = &b->cols[i].view;
     }
     memset(&b->view, 0, sizeof b->view);
     b->view.length = b->rows;
@@ -232,51 +212,53 @@ void molt_db_arrow_builder_view(molt_db_arrow_builder *b, struct ArrowArray *out
 
 /* ---- owned export (finish) --------------------------------------------- */
 
-/* One allocation per column node holds its ArrowArray, buffer pointers,
- * children and the memory it took over from the builder. */
-typedef struct col_node {
+/*
+ * One allocation holds every node of a batch (the top struct and each
+ * column node, pre-order), the children pointer arrays, and the list of
+ * buffer memory taken over from the builder. Each node's release releases
+ * its live children, then drops one reference; the last one frees it all.
+ * So a consumer may move a child out and release it later, as the C Data
+ * Interface allows, and any thread may release.
+ */
+typedef struct batch_block batch_block;
+
+typedef struct node {
     struct ArrowArray arr;
     const void *bufs[3];
-    struct ArrowArray kids[3];
-    const void *kid_bufs[3][2];
-    struct ArrowArray *kid_ptrs[3];
-    void *mem[4];
-} col_node;
+    batch_block *blk;
+} node;
 
-typedef struct top_node {
-    const void *bufs[1];
-    struct ArrowArray **children;
-    int64_t n;
-} top_node;
+struct batch_block {
+    atomic_long refs;
+    size_t nmem;
+    void **mem;
+    struct ArrowArray **kidptrs;
+    node nodes[];
+};
 
-static void kid_release(struct ArrowArray *a)
+static void node_release(struct ArrowArray *a)
 {
-    a->release = NULL; /* memory belongs to the parent column node */
-}
-
-static void col_release(struct ArrowArray *a)
-{
-    col_node *n = a->private_data;
-    for (int i = 0; i < 3; i++)
-        if (n->kids[i].release)
-            n->kids[i].release(&n->kids[i]);
-    for (int i = 0; i < 4; i++)
-        free(n->mem[i]);
+    node *n = a->private_data;
+    batch_block *blk = n->blk;
+    for (int64_t i = 0; i < a->n_children; i++)
+        if (a->children[i]->release != NULL)
+            a->children[i]->release(a->children[i]);
     a->release = NULL;
-    free(n); /* a is n->arr: nothing touches it after this */
-}
-
-static void top_release(struct ArrowArray *a)
-{
-    top_node *t = a->private_data;
-    for (int64_t i = 0; i < t->n; i++) {
-        struct ArrowArray *c = t->children[i];
-        if (c->release)
-            c->release(c); /* frees the column node c lives in */
+    if (atomic_fetch_sub(&blk->refs, 1) == 1) {
+        for (size_t i = 0; i < blk->nmem; i++)
+            free(blk->mem[i]);
+        free(blk->mem);
+        free(blk->kidptrs);
+        free(blk);
     }
-    free(t->children);
-    free(t);
-    a->release = NULL;
+}
+
+static size_t count_nodes(const molt_db__arrow_col *c)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < c->nkids; i++)
+        n += count_nodes(&c->kids[i]);
+    return n;
 }
 
 static void *steal(molt_db_buf *b)
@@ -286,57 +268,70 @@ static void *steal(molt_db_buf *b)
     return p;
 }
 
+/* Fills node *next for column c (and its subtree), moving its buffers
+ * into the block. Returns the node's array. */
+static struct ArrowArray *fill(batch_block *blk, molt_db__arrow_col *c,
+                               size_t *next, size_t *nextkid)
+{
+    node *n = &blk->nodes[(*next)++];
+    col_layout(c, &n->arr, n->bufs);
+    n->blk = blk;
+    n->arr.private_data = n;
+    n->arr.release = node_release;
+    blk->mem[blk->nmem++] = steal(&c->validity);
+    blk->mem[blk->nmem++] = steal(&c->values);
+    blk->mem[blk->nmem++] = steal(&c->data);
+    if (c->nkids) {
+        struct ArrowArray **kids = blk->kidptrs + *nextkid;
+        *nextkid += c->nkids;
+        for (size_t i = 0; i < c->nkids; i++)
+            kids[i] = fill(blk, &c->kids[i], next, nextkid);
+        n->arr.children = kids;
+    }
+    return &n->arr;
+}
+
 int molt_db_arrow_builder_finish(molt_db_arrow_builder *b,
                                  struct ArrowArray *out, molt_db_error *err)
 {
     memset(out, 0, sizeof *out);
-    top_node *t = calloc(1, sizeof *t);
-    col_node **nodes = calloc(b->ncols ? b->ncols : 1, sizeof *nodes);
-    int ok = t != NULL && nodes != NULL;
-    if (ok)
-        t->children = calloc(b->ncols ? b->ncols : 1, sizeof *t->children);
-    ok = ok && t->children != NULL;
-    for (size_t i = 0; ok && i < b->ncols; i++)
-        ok = (nodes[i] = calloc(1, sizeof **nodes)) != NULL;
-    if (!ok) {
-        for (size_t i = 0; nodes && i < b->ncols; i++)
-            free(nodes[i]);
-        free(nodes);
-        if (t)
-            free(t->children);
-        free(t);
+    size_t nnodes = 1;
+    for (size_t i = 0; i < b->ncols; i++)
+        nnodes += count_nodes(&b->cols[i]);
+    batch_block *blk = calloc(1, sizeof *blk + nnodes * sizeof(node));
+    if (blk != NULL) {
+        blk->mem = calloc(3 * nnodes, sizeof *blk->mem);
+        blk->kidptrs = calloc(nnodes, sizeof *blk->kidptrs);
+    }
+    if (blk == NULL || blk->mem == NULL || blk->kidptrs == NULL) {
+        if (blk != NULL) {
+            free(blk->mem);
+            free(blk->kidptrs);
+        }
+        free(blk);
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
     }
-    /* From here nothing can fail: the buffers move into the nodes. */
-    for (size_t i = 0; i < b->ncols; i++) {
-        molt_db__arrow_col *c = &b->cols[i];
-        col_node *n = nodes[i];
-        col_layout(c, b->rows, &n->arr, n->bufs, n->kids, n->kid_bufs);
-        for (int k = 0; k < n->arr.n_children; k++) {
-            n->kids[k].release = kid_release;
-            n->kid_ptrs[k] = &n->kids[k];
-        }
-        n->arr.children = n->arr.n_children ? n->kid_ptrs : NULL;
-        n->arr.private_data = n;
-        n->arr.release = col_release;
-        n->mem[0] = steal(&c->validity);
-        n->mem[1] = steal(&c->values);
-        n->mem[2] = steal(&c->data);
-        n->mem[3] = steal(&c->extra);
-        t->children[i] = &n->arr;
-    }
-    free(nodes);
-    t->n = (int64_t)b->ncols;
-    t->bufs[0] = NULL;
-    out->length = b->rows;
-    out->n_buffers = 1;
-    out->buffers = t->bufs;
-    out->n_children = (int64_t)b->ncols;
-    out->children = t->children;
-    out->private_data = t;
-    out->release = top_release;
+    /* From here nothing can fail: the buffers move into the block. */
+    atomic_init(&blk->refs, (long)nnodes);
+    node *top = &blk->nodes[0];
+    size_t next = 1, nextkid = b->ncols;
+    for (size_t i = 0; i < b->ncols; i++)
+        blk->kidptrs[i] = fill(blk, &b->cols[i], &next, &nextkid);
+    top->blk = blk;
+    top->arr.length = b->rows;
+    top->arr.n_buffers = 1;
+    top->bufs[0] = NULL;
+    top->arr.buffers = top->bufs;
+    top->arr.n_children = (int64_t)b->ncols;
+    top->arr.children = b->ncols ? blk->kidptrs : NULL;
+    top->arr.private_data = top;
+    top->arr.release = node_release;
+    *out = top->arr;
+    /* the top node's struct moved into *out: its private data still
+     * points at the block, which is all release needs */
+    out->private_data = top;
     /* Fresh buffers for the next batch; a failure here surfaces as ENOMEM
-     * on the next append (the buffers stay empty and valid). */
+     * on the next append (the builder retries first). */
     (void)molt_db__arrow_builder_start(b);
     return MOLT_DB_OK;
 }

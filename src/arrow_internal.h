@@ -5,7 +5,7 @@
 #include "molt_db/arrow.h"
 #include "molt_db/buf.h"
 
-/* Arrow storage of a column. */
+/* Arrow storage of a column (or of a child of a nested column). */
 typedef enum molt_db__arrow_kind {
     MOLT_DB__AK_BOOL,
     MOLT_DB__AK_I16,
@@ -22,8 +22,18 @@ typedef enum molt_db__arrow_kind {
     MOLT_DB__AK_TIME64,
     MOLT_DB__AK_TS,
     MOLT_DB__AK_TSTZ,
-    MOLT_DB__AK_INTERVAL
+    MOLT_DB__AK_LIST,    /* int32 offsets into kids[0] */
+    MOLT_DB__AK_STRUCT   /* kids; what fills them is the role */
 } molt_db__arrow_kind;
+
+/* What a value of a nested column is decoded from. */
+typedef enum molt_db__arrow_role {
+    MOLT_DB__ROLE_PLAIN,     /* a scalar column, or a child filled by its parent */
+    MOLT_DB__ROLE_INTERVAL,  /* Struct<months, days, micros> */
+    MOLT_DB__ROLE_ARRAY,     /* Struct<lower_bounds: List<Int32>, values: List<T>> */
+    MOLT_DB__ROLE_RANGE,     /* Struct<empty, lower: bound, upper: bound> */
+    MOLT_DB__ROLE_BOUND      /* Struct<value: T, inclusive: Bool> */
+} molt_db__arrow_role;
 
 /* Where a Utf8 column's bytes come from. */
 typedef enum molt_db__utf8_src {
@@ -32,27 +42,34 @@ typedef enum molt_db__utf8_src {
     MOLT_DB__SRC_TEXT    /* binary value printed by molt_db_value_to_text */
 } molt_db__utf8_src;
 
-typedef struct molt_db__arrow_col {
+typedef struct molt_db__arrow_col molt_db__arrow_col;
+
+struct molt_db__arrow_col {
     char *name;
-    uint32_t oid;
+    uint32_t oid;     /* the PostgreSQL type this column's values have */
     int kind;         /* molt_db__arrow_kind */
+    int role;         /* molt_db__arrow_role */
     int src;          /* molt_db__utf8_src, for Utf8 */
-    int width;        /* bytes per value of `values` (0: bits or offsets) */
+    int width;        /* bytes per value of `values` (fixed-width kinds) */
     int32_t precision, scale;   /* Decimal128 */
     const char *ext;  /* extension name or NULL */
     molt_db_buf validity;
-    molt_db_buf values;   /* fixed-width values, bool bits, or int32 offsets;
-                           * interval: months */
-    molt_db_buf data;     /* variable-length bytes; interval: days */
-    molt_db_buf extra;    /* interval: micros */
+    molt_db_buf values;   /* fixed-width values, bool bits, or int32 offsets */
+    molt_db_buf data;     /* variable-length bytes */
+    int64_t length;       /* values appended in this batch */
     int64_t null_count;
+    size_t nkids;
+    molt_db__arrow_col *kids;
+    /* sizes before the row being appended, to take a failed row back */
+    struct {
+        int64_t length, null_count;
+        size_t validity, values, data;
+    } saved;
     /* storage of the borrowed view (molt_db_arrow_builder_view) */
     struct ArrowArray view;
     const void *view_bufs[3];
-    struct ArrowArray child_view[3];
-    const void *child_bufs[3][2];
-    struct ArrowArray *child_ptrs[3];
-} molt_db__arrow_col;
+    struct ArrowArray **view_kids;
+};
 
 struct molt_db_arrow_builder {
     size_t ncols;
@@ -66,11 +83,11 @@ struct molt_db_arrow_builder {
     struct ArrowArray **view_children;
 };
 
-/* Child count of a column's Arrow type (interval: 3). */
-int molt_db__arrow_col_children(const molt_db__arrow_col *c);
-
 /* Empties every column (keeping memory) and writes the first offset of the
- * variable-length ones. Returns OK or ENOMEM. */
+ * offset-based ones. Returns OK or ENOMEM. */
 int molt_db__arrow_builder_start(molt_db_arrow_builder *b);
+
+/* Buffers of a column in the C Data Interface layout. */
+int molt_db__arrow_col_nbuffers(const molt_db__arrow_col *c);
 
 #endif

@@ -9,14 +9,15 @@
 /* Schema.fbs: union Type ids, and enums. */
 enum {
     T_INT = 2, T_FLOAT = 3, T_BINARY = 4, T_UTF8 = 5, T_BOOL = 6,
-    T_DECIMAL = 7, T_DATE = 8, T_TIME = 9, T_TIMESTAMP = 10, T_STRUCT = 13,
+    T_DECIMAL = 7, T_DATE = 8, T_TIME = 9, T_TIMESTAMP = 10, T_LIST = 12,
+    T_STRUCT = 13,
     T_FSB = 15
 };
 /* Message.fbs: MessageHeader ids; MetadataVersion V5. */
 enum { H_SCHEMA = 1, H_RECORD_BATCH = 3, METADATA_V5 = 4 };
 
 /* How a field's buffers look in a batch, after its validity buffer. */
-enum { L_FIXED, L_BITS, L_VAR, L_NONE };
+enum { L_FIXED, L_BITS, L_VAR, L_NONE, L_LIST };
 
 typedef struct ipc_field {
     int type;
@@ -98,6 +99,11 @@ static int parse_format(ipc_field *f, const char *fmt)
     if (strcmp(fmt, "+s") == 0) {
         f->type = T_STRUCT;
         f->layout = L_NONE;
+        return 1;
+    }
+    if (strcmp(fmt, "+l") == 0) {
+        f->type = T_LIST;
+        f->layout = L_LIST;
         return 1;
     }
     if (strncmp(fmt, "w:", 2) == 0) {
@@ -205,7 +211,8 @@ static int add_field(molt_db_arrow_ipc_writer *w, const struct ArrowSchema *s,
     int ok = parse_format(f, s->format);
     if (ok < 0)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
-    if (!ok || (f->type != T_STRUCT && s->n_children != 0))
+    if (!ok || (f->type != T_STRUCT && f->type != T_LIST && s->n_children != 0) ||
+        (f->type == T_LIST && s->n_children != 1))
         return molt_db_error_set(err, MOLT_DB_ETYPE,
                                  "arrow ipc: field \"%s\": format \"%s\" is not "
                                  "supported", f->name, s->format);
@@ -340,7 +347,7 @@ static molt_db__fb_ref type_table(molt_db__fb *fb, const ipc_field *f)
     case T_FSB:
         molt_db__fb_add_i32(fb, 0, f->a);
         break;
-    default: /* Utf8, Binary, Bool, Struct_: empty tables */
+    default: /* Utf8, Binary, Bool, Struct_, List: empty tables */
         break;
     }
     return molt_db__fb_end(fb);
@@ -466,7 +473,8 @@ static int walk(molt_db_arrow_ipc_writer *w, size_t *i,
     const ipc_field *f = &w->fields[(*i)++];
     if (a == NULL || a->offset != 0 || a->length < 0 ||
         a->n_children != f->nchildren || a->buffers == NULL ||
-        a->n_buffers != (f->layout == L_NONE ? 1 : f->layout == L_VAR ? 3 : 2))
+        a->n_buffers != (f->layout == L_NONE ? 1 : f->layout == L_VAR ? 3 : 2) ||
+        (a->n_children > 0 && a->children == NULL))
         return molt_db_error_set(err, MOLT_DB_EINVAL,
                                  "arrow ipc: field \"%s\": array does not match "
                                  "its schema (or has an offset)", f->name);
@@ -504,6 +512,19 @@ static int walk(molt_db_arrow_ipc_writer *w, size_t *i,
                 rc = add_buffer(w, a->buffers[2], (size_t)end, off);
             break;
         }
+        case L_LIST: {
+            const int32_t *offs = a->buffers[1];
+            int32_t end = 0;
+            if (offs != NULL)
+                memcpy(&end, &offs[n], 4);
+            if (end < 0 || (offs == NULL && n > 0) ||
+                a->children[0]->length < end)
+                return molt_db_error_set(err, MOLT_DB_EINVAL,
+                                         "arrow ipc: field \"%s\": bad offsets",
+                                         f->name);
+            rc = add_buffer(w, offs, offs ? (n + 1) * 4 : 0, off);
+            break;
+        }
         default:
             break;
         }
@@ -513,7 +534,7 @@ static int walk(molt_db_arrow_ipc_writer *w, size_t *i,
                                  rc == MOLT_DB_ENOMEM ? "out of memory"
                                                       : "missing buffer");
     for (int c = 0; c < f->nchildren; c++) {
-        if (a->children[c]->length < a->length)
+        if (f->type == T_STRUCT && a->children[c]->length < a->length)
             return molt_db_error_set(err, MOLT_DB_EINVAL,
                                      "arrow ipc: field \"%s\": short child",
                                      f->name);

@@ -177,6 +177,85 @@ TEST(builder_batch_rows_and_reset)
     molt_db_arrow_builder_free(b);
 }
 
+TEST(builder_nested_owned_move_child)
+{
+    molt_db_column cols[2] = {
+        col("a", MOLT_DB_OID_INT4_ARRAY, -1, MOLT_DB_FORMAT_BINARY),
+        col("r", MOLT_DB_OID_INT8RANGE, -1, MOLT_DB_FORMAT_BINARY),
+    };
+    molt_db_error err;
+    molt_db_error_init(&err);
+    molt_db_arrow_builder *b = NULL;
+    ASSERT_OK(molt_db_arrow_builder_new(cols, 2, 0, &b, &err), &err);
+
+    /* {5,NULL,7} with lower bound 3; the range [10,) */
+    molt_db_buf elems, arr, lo, rng;
+    molt_db_buf_init(&elems); molt_db_buf_init(&arr);
+    molt_db_buf_init(&lo); molt_db_buf_init(&rng);
+    ASSERT_OK(molt_db_encode_int4(&elems, 5), NULL);
+    ASSERT_OK(molt_db_encode_int4(&elems, 7), NULL);
+    int32_t lens[3] = {4, -1, 4}, dims[1] = {3}, lbs[1] = {3};
+    ASSERT_OK(molt_db_encode_array(&arr, MOLT_DB_OID_INT4, 1, dims, lbs,
+                                   elems.data, lens, 3, &err), &err);
+    ASSERT_OK(molt_db_encode_int8(&lo, 10), NULL);
+    molt_db_range r = {MOLT_DB_RANGE_LB_INC | MOLT_DB_RANGE_UB_INF, lo.data, 8,
+                       NULL, -1};
+    ASSERT_OK(molt_db_encode_range(&rng, &r, &err), &err);
+    molt_db_field f[2] = {{arr.data, (int32_t)arr.len}, {rng.data, (int32_t)rng.len}};
+    ASSERT_OK(molt_db_arrow_builder_append(b, f, 2, &err), &err);
+    molt_db_field nulls[2] = {{NULL, -1}, {NULL, -1}};
+    ASSERT_OK(molt_db_arrow_builder_append(b, nulls, 2, &err), &err);
+    /* a truncated array fails and is taken back entirely */
+    molt_db_field bad[2] = {{arr.data, (int32_t)arr.len - 2}, {NULL, -1}};
+    ASSERT_CODE(molt_db_arrow_builder_append(b, bad, 2, &err), MOLT_DB_EPROTO);
+    ASSERT_CONTAINS(err.message, "\"a\"");
+
+    struct ArrowSchema s;
+    ASSERT_OK(molt_db_arrow_builder_schema(b, &s, &err), &err);
+    ASSERT_EQ_STR(s.children[0]->format, "+s");
+    ASSERT_EQ_STR(s.children[0]->children[1]->name, "values");
+    ASSERT_EQ_STR(s.children[0]->children[1]->format, "+l");
+    ASSERT_EQ_STR(s.children[0]->children[1]->children[0]->format, "i");
+    ASSERT_EQ_STR(s.children[1]->children[1]->children[0]->format, "l");
+    s.release(&s);
+
+    struct ArrowArray a;
+    ASSERT_OK(molt_db_arrow_builder_finish(b, &a, &err), &err);
+    ASSERT_EQ_INT(a.length, 2);
+    struct ArrowArray *ac = a.children[0];
+    ASSERT_EQ_INT(ac->length, 2);
+    ASSERT_EQ_INT(ac->null_count, 1);
+    struct ArrowArray *vals = ac->children[1], *items = vals->children[0];
+    const int32_t *offs = vals->buffers[1];
+    ASSERT_EQ_INT(offs[0], 0);
+    ASSERT_EQ_INT(offs[1], 3);
+    ASSERT_EQ_INT(offs[2], 3);
+    ASSERT_EQ_INT(items->length, 3);
+    ASSERT_EQ_INT(items->null_count, 1);
+    ASSERT_EQ_INT(((const int32_t *)items->buffers[1])[2], 7);
+    const struct ArrowArray *lbv = ac->children[0]->children[0];
+    ASSERT_EQ_INT(((const int32_t *)lbv->buffers[1])[0], 3);
+    /* range: lower present and inclusive, upper NULL (infinite) */
+    const struct ArrowArray *rc = a.children[1];
+    ASSERT_EQ_INT(rc->children[2]->null_count, 2);
+    ASSERT_EQ_INT(bit(rc->children[1]->buffers[0] ? rc->children[1]->buffers[0]
+                                                  : "\x01", 0), 1);
+    ASSERT_EQ_INT(((const int64_t *)rc->children[1]->children[0]->buffers[1])[0], 10);
+
+    /* move the array column out, release the batch, use the column */
+    struct ArrowArray moved = *ac;
+    ac->release = NULL;
+    a.release(&a);
+    ASSERT(a.release == NULL);
+    ASSERT_EQ_INT(((const int32_t *)moved.children[1]->children[0]->buffers[1])[0], 5);
+    moved.release(&moved);
+    ASSERT(moved.release == NULL);
+
+    molt_db_buf_free(&elems); molt_db_buf_free(&arr);
+    molt_db_buf_free(&lo); molt_db_buf_free(&rng);
+    molt_db_arrow_builder_free(b);
+}
+
 /* ---- IPC ---------------------------------------------------------------- */
 
 TEST(ipc_byte_layout)
@@ -622,6 +701,7 @@ TEST(rowstruct_truncate_flag)
 }
 
 TEST_MAIN(TEST_ENTRY(builder_layout), TEST_ENTRY(builder_batch_rows_and_reset),
+          TEST_ENTRY(builder_nested_owned_move_child),
           TEST_ENTRY(ipc_byte_layout), TEST_ENTRY(ipc_rejects_unsupported),
           TEST_ENTRY(reader_batches_from_server), TEST_ENTRY(stream_from_server),
           TEST_ENTRY(rowstruct_decodes_rows), TEST_ENTRY(rowstruct_errors),

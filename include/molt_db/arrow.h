@@ -10,9 +10,12 @@
  * Binary; uuid FixedSizeBinary(16) + extension arrow.uuid; date Date32;
  * time Time64(us); timestamp Timestamp(us); timestamptz Timestamp(us, UTC);
  * interval Struct<months Int32, days Int32, micros Int64>; json, jsonb Utf8
- * + extension arrow.json; every other type, and every text-format column,
- * Utf8 with the server's text form (arrays, ranges and multiranges too:
- * the contract's nested structs are not built yet).
+ * + extension arrow.json; arrays Struct<lower_bounds: List<Int32>, values:
+ * List<T>> (one dimension: a multi-dimensional value is MOLT_DB_ETYPE
+ * naming the column); ranges Struct<empty: Bool, lower: Struct<value: T,
+ * inclusive: Bool>, upper: the same> (an infinite or absent bound is a NULL
+ * struct); every other type (multiranges, timetz, ...) and every
+ * text-format column Utf8 with the server's text form.
  *
  * Infinite dates and timestamps pass through as the extremes of the
  * integer (INT32_MIN/MAX days, INT64_MIN/MAX microseconds); finite values
@@ -21,7 +24,8 @@
  *
  * Ownership follows the C Data Interface: whoever holds a struct whose
  * release is not NULL must call release exactly once (or move the struct:
- * copy it and set the source's release to NULL).
+ * copy it and set the source's release to NULL). Children of a finished
+ * batch may be moved out and released after their parent.
  *
  * Threads: a builder or reader belongs to one thread at a time. Arrays and
  * schemas produced here may be released on any thread.

@@ -11,7 +11,7 @@
  * Types written: the ones molt_db_arrow_builder produces and a few more:
  * Bool, Int8..Int64 and UInt8..UInt64, Float16/32/64, Decimal128, Utf8,
  * Binary, FixedSizeBinary, Date32/64, Time32/64, Timestamp (any unit, with
- * or without a zone), Struct. Field metadata (extension names) is kept.
+ * or without a zone), Struct, List. Field metadata (extension names) is kept.
  * Arrays must have offset 0 (no slices). Anything else is MOLT_DB_ETYPE.
  *
  * Return codes: MOLT_DB_OK; MOLT_DB_ENOMEM (out may have a partial message
