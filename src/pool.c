@@ -661,6 +661,7 @@ void molt_db__pool_maybe_finish_close(molt_db_pool *p)
         return;
     p->closing = 3;
     molt_db__preq_free_slots(p);
+    molt_db__metrics_free(&p->m);
     molt_db_error_clear(&p->last_connect_err);
     molt_db_conninfo_free(p->ci);
     if (p->close_cb)

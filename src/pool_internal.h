@@ -19,6 +19,43 @@ molt_db_conninfo *molt_db__conninfo_dup(const molt_db_conninfo *ci);
 typedef struct molt_db_preq molt_db_preq;
 typedef struct molt_db_pconn molt_db_pconn;
 
+/* ---- metrics (pool_metrics.c) ------------------------------------------ */
+
+#define MOLT_DB_HIST_BUCKETS 18    /* fixed log-spaced bounds, then +Inf */
+#define MOLT_DB_METRIC_TAGS 64     /* distinct tags; later ones count as "other" */
+#define MOLT_DB_METRIC_CLASSES 48  /* distinct SQLSTATE classes */
+
+typedef struct molt_db_hist {
+    uint64_t counts[MOLT_DB_HIST_BUCKETS + 1];
+    uint64_t n;
+    uint64_t sum_ns;
+} molt_db_hist;
+
+typedef struct molt_db_metric_tag {
+    char *name;
+    molt_db_hist latency;
+} molt_db_metric_tag;
+
+typedef struct molt_db_pool_metrics {
+    molt_db_hist acquire;
+    molt_db_hist tx_duration;
+    molt_db_metric_tag tags[MOLT_DB_METRIC_TAGS + 1]; /* [0]: no tag */
+    size_t ntags;
+    char classes[MOLT_DB_METRIC_CLASSES][3];
+    uint64_t class_counts[MOLT_DB_METRIC_CLASSES];
+    size_t nclasses;
+    uint64_t errors_by_code[32];   /* -code for client-side errors */
+    uint64_t rows;
+} molt_db_pool_metrics;
+
+/* Index of tag (NULL or "": 0), adding it when there is room. */
+uint16_t molt_db__metrics_tag(molt_db_pool_metrics *m, const char *tag);
+void molt_db__hist_add(molt_db_hist *h, uint64_t ns);
+void molt_db__metrics_done(molt_db_pool_metrics *m, uint16_t tag,
+                           uint64_t latency_ns, int status,
+                           const molt_db_error *err);
+void molt_db__metrics_free(molt_db_pool_metrics *m);
+
 /* ---- statement cache (stmt_cache.c) ------------------------------------ */
 
 typedef struct molt_db_sc_entry {
@@ -116,6 +153,7 @@ struct molt_db_preq {
     int conn_busy;                 /* a connection request is in flight */
     int rows_seen;
     int retried;
+    uint16_t tag;                  /* metrics tag index */
 };
 
 /* ---- transactions (pool_tx.c) ------------------------------------------ */
@@ -206,6 +244,7 @@ struct molt_db_pool {
     size_t ntx;                    /* transactions not yet ended */
 
     molt_db_pool_stats st;
+    molt_db_pool_metrics m;
 };
 
 #define MOLT_DB_POOL_CHUNK 256
@@ -231,7 +270,7 @@ void molt_db__preq_close_timers(molt_db_pool *p);
 int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
                       const molt_db_param *params,
                       const molt_db_result_handler *h, int timeout_ms,
-                      molt_db_preq **out);
+                      const char *tag, molt_db_preq **out);
 void molt_db__preq_enqueue(molt_db_preq *r);
 molt_db_pool_req_id molt_db__preq_id(const molt_db_preq *r);
 

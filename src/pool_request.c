@@ -111,6 +111,8 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
     p->st.completed++;
     if (status != MOLT_DB_OK)
         p->st.failed++;
+    molt_db__metrics_done(&p->m, r->tag, uv_hrtime() - r->t_submit_ns, status,
+                          err);
     molt_db_error e;
     molt_db_error_init(&e);
     if (status != MOLT_DB_OK && err == NULL) {
@@ -237,6 +239,7 @@ static int w_row(void *ud, const molt_db_field *f, size_t n)
     if (r->user_done)
         return MOLT_DB_ECANCELED; /* skip the rest of the rows */
     r->rows_seen = 1;
+    r->pool->m.rows++;
     return r->h.on_row ? r->h.on_row(r->h.ud, f, n) : MOLT_DB_OK;
 }
 
@@ -460,9 +463,12 @@ static void arm(molt_db_preq *r, uint64_t at)
 void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
 {
     molt_db_pool *p = r->pool;
-    uint64_t waited = (uv_hrtime() - r->t_submit_ns) / 1000;
-    if (waited > p->st.max_wait_us)
-        p->st.max_wait_us = waited;
+    if (r->tx == NULL || r->kind == MOLT_DB_PREQ_BEGIN) {
+        uint64_t waited = uv_hrtime() - r->t_submit_ns;
+        molt_db__hist_add(&p->m.acquire, waited);
+        if (waited / 1000 > p->st.max_wait_us)
+            p->st.max_wait_us = waited / 1000;
+    }
     r->state = MOLT_DB_PREQ_RUNNING;
     r->pc = pc;
     pc->inflight++;
@@ -540,7 +546,7 @@ static int copy_request(molt_db_preq *r, const char *sql, size_t nparams,
 int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
                       const molt_db_param *params,
                       const molt_db_result_handler *h, int timeout_ms,
-                      molt_db_preq **out)
+                      const char *tag, molt_db_preq **out)
 {
     molt_db_preq *r = slot_alloc(p);
     if (r == NULL)
@@ -564,6 +570,7 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     r->kind = MOLT_DB_PREQ_QUERY;
     r->tx = NULL;
     r->force_simple = 0;
+    r->tag = molt_db__metrics_tag(&p->m, tag);
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
     int timeout = timeout_ms != 0 ? timeout_ms : p->s.query_timeout_ms;
@@ -620,7 +627,8 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
         return MOLT_DB_EINVAL; /* values are never inlined into SQL */
     molt_db_preq *r = NULL;
     int rc = molt_db__preq_new(p, sql, nparams, params, h,
-                               opts ? opts->timeout_ms : 0, &r);
+                               opts ? opts->timeout_ms : 0,
+                               opts ? opts->tag : NULL, &r);
     if (rc != MOLT_DB_OK)
         return rc;
     if (id)

@@ -82,7 +82,7 @@ int molt_db_pool_begin(molt_db_pool *p, const molt_db_tx_options *opts,
     tx->begin_ud = ud;
     molt_db_result_handler h = {NULL, NULL, NULL, on_begin_done, tx};
     molt_db_preq *r = NULL;
-    int rc = molt_db__preq_new(p, sql, 0, NULL, &h, o.timeout_ms, &r);
+    int rc = molt_db__preq_new(p, sql, 0, NULL, &h, o.timeout_ms, NULL, &r);
     if (rc != MOLT_DB_OK) {
         free(tx);
         return rc;
@@ -127,7 +127,8 @@ int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
         return MOLT_DB_EINVAL;
     molt_db_preq *r = NULL;
     int rc = molt_db__preq_new(tx->pool, sql, nparams, params, h,
-                               opts ? opts->timeout_ms : 0, &r);
+                               opts ? opts->timeout_ms : 0,
+                               opts ? opts->tag : NULL, &r);
     if (rc != MOLT_DB_OK)
         return rc;
     if (id)
@@ -158,6 +159,8 @@ static void op_done(void *ud, int status, const molt_db_error *err)
     }
     int outer = op->kind == TX_OP_COMMIT || op->kind == TX_OP_ROLLBACK;
     if (outer) {
+        if (tx->begin_ns != 0)
+            molt_db__hist_add(&p->m.tx_duration, uv_hrtime() - tx->begin_ns);
         if (op->kind == TX_OP_COMMIT && status == MOLT_DB_OK)
             p->st.tx_commits++;
         else
@@ -187,7 +190,7 @@ static int tx_op_submit(molt_db_tx *tx, tx_op_kind kind, const char *sql,
     op->ud = ud;
     molt_db_result_handler h = {NULL, NULL, op_command, op_done, op};
     molt_db_preq *r = NULL;
-    int rc = molt_db__preq_new(tx->pool, sql, 0, NULL, &h, 0, &r);
+    int rc = molt_db__preq_new(tx->pool, sql, 0, NULL, &h, 0, NULL, &r);
     if (rc != MOLT_DB_OK) {
         free(op);
         return rc;

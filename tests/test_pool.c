@@ -837,6 +837,47 @@ TEST(tx_pins_connection)
     tp_close(t);
 }
 
+TEST(metrics_prometheus)
+{
+    molt_db_pool_settings s = settings(2);
+    tp *t = tp_open(&s);
+    for (int i = 0; i < 3; i++) {
+        res r;
+        memset(&r, 0, sizeof r);
+        molt_db_result_handler h = handler(&r);
+        molt_db_pool_query_options o = {0, "pk \"lookup\""};
+        ASSERT_OK(molt_db_pool_query(t->pool, "SELECT generate_series(1, 4)",
+                                     0, NULL, &h, &o, NULL), NULL);
+        wait_done(t, &r);
+        ASSERT_OK(r.status, NULL);
+    }
+    res r = q(t, "SELECT 1/0");
+    ASSERT_EQ_STR(r.sqlstate, "22012");
+    submit(t, "SELECT pg_sleep(5)", 0, NULL, &r, 50);
+    wait_done(t, &r);
+    ASSERT_CODE(r.status, MOLT_DB_ETIMEDOUT);
+    molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+    txw w;
+    ASSERT_OK(tx_end(t, tx, 1, &w), NULL);
+    molt_db_buf b;
+    molt_db_buf_init(&b);
+    ASSERT_OK(molt_db_pool_metrics_prometheus(t->pool, &b), NULL);
+    molt_db_buf_put_u8(&b, 0);
+    const char *txt = (const char *)b.data;
+    ASSERT_CONTAINS(txt, "# TYPE molt_db_pool_query_seconds histogram\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_query_seconds_count{tag=\"pk \\\"lookup\\\"\"} 3\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_query_seconds_bucket{tag=\"pk \\\"lookup\\\"\",le=\"+Inf\"} 3\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_rows_total 12\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_errors_total{sqlstate_class=\"22\"} 1\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_errors_total{code=\"MOLT_DB_ETIMEDOUT\"} 1\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_commits_total 1\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_transaction_seconds_count 1\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_connections_opened_total ");
+    ASSERT_CONTAINS(txt, "molt_db_pool_acquire_seconds_bucket{le=\"2.5e-05\"} ");
+    molt_db_buf_free(&b);
+    tp_close(t);
+}
+
 TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(concurrent_10k), TEST_ENTRY(pipelined),
           TEST_ENTRY(exhausted), TEST_ENTRY(cancel_waiting),
@@ -846,5 +887,5 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
-          TEST_ENTRY(terminated_backend),
+          TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),
           TEST_ENTRY(server_restart))

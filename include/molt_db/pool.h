@@ -30,6 +30,7 @@
 
 #include <uv.h>
 
+#include "molt_db/buf.h"
 #include "molt_db/conn.h"
 #include "molt_db/conninfo.h"
 #include "molt_db/error.h"
@@ -267,6 +268,18 @@ typedef struct molt_db_pool_stats {
 } molt_db_pool_stats;
 
 void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
+
+/*
+ * Appends the pool's metrics to out in the Prometheus text exposition format
+ * (0.0.4): gauges (connections, idle, in use, waiters), counters
+ * (connections opened/closed/abandoned, connect failures, requests, rows,
+ * commits, rollbacks, cancel requests, re-prepares, errors by SQLSTATE class
+ * and by client-side code) and histograms in seconds (acquire wait, query
+ * latency per tag, transaction duration) over fixed buckets from 25 us to
+ * 10 s. Metric names start with molt_db_pool_. Returns MOLT_DB_OK, ENOMEM
+ * (out's failure flag is set), or EINVAL.
+ */
+int molt_db_pool_metrics_prometheus(const molt_db_pool *pool, molt_db_buf *out);
 
 #ifdef __cplusplus
 }
