@@ -1,12 +1,14 @@
 /*
- * molt_arrow_dump --dsn DSN --sql SQL [--batch-rows N] [--simple] [--stats]
+ * molt_arrow_dump --dsn DSN --sql SQL [--batch-rows N] [--simple | --copy]
+ *                 [--stats]
  *
  * Runs one query and writes its result to stdout as an Arrow IPC stream:
  * the schema, one record batch per batch_rows rows, the end-of-stream
  * marker. Batches are borrowed views serialized straight from the builder,
  * whose buffers are reused, so memory stays flat however many rows come.
  * --simple uses the simple protocol (every column text, so every column
- * Utf8). --stats prints "rows=N batches=N peak_rss_kib=N" to stderr at the
+ * Utf8). --copy runs the SELECT through COPY (FORMAT binary) instead
+ * (molt_db_conn_copy_query), into the same builder. --stats prints "rows=N batches=N peak_rss_kib=N" to stderr at the
  * end (VmHWM of /proc/self/status: unlike ru_maxrss it does not inherit
  * the peak of the process that spawned us). Exit status 0 on success; 1 with a message on stderr otherwise
  * (the stream on stdout is then incomplete: no end-of-stream marker).
@@ -14,6 +16,7 @@
 #include "molt_db/arrow.h"
 #include "molt_db/arrow_ipc.h"
 #include "molt_db/conn.h"
+#include "molt_db/copy_binary.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +114,7 @@ static long peak_rss_kib(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: molt_arrow_dump --dsn DSN --sql SQL "
-                    "[--batch-rows N] [--simple] [--stats]\n");
+                    "[--batch-rows N] [--simple | --copy] [--stats]\n");
     return 2;
 }
 
@@ -119,7 +122,7 @@ int main(int argc, char **argv)
 {
     const char *dsn = NULL, *sql = NULL;
     size_t batch_rows = 0;
-    int simple = 0, stats = 0;
+    int simple = 0, stats = 0, copy = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dsn") == 0 && i + 1 < argc)
             dsn = argv[++i];
@@ -129,6 +132,8 @@ int main(int argc, char **argv)
             batch_rows = (size_t)strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--simple") == 0)
             simple = 1;
+        else if (strcmp(argv[i], "--copy") == 0)
+            copy = 1;
         else if (strcmp(argv[i], "--stats") == 0)
             stats = 1;
         else
@@ -176,6 +181,7 @@ int main(int argc, char **argv)
     if (rc == MOLT_DB_OK) {
         molt_db_result_handler h = molt_db_arrow_reader_handler(reader);
         rc = simple ? molt_db_conn_simple_query(conn, sql, &h)
+             : copy ? molt_db_conn_copy_query(conn, sql, &h)
                     : molt_db_conn_query(conn, sql, 0, NULL, &h);
         if (rc == MOLT_DB_OK) {
             while (!d.done)

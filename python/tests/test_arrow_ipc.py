@@ -46,8 +46,8 @@ def dump(dsn, sql, batch_rows=None, extra=()):
     return subprocess.run(args, capture_output=True, timeout=120)
 
 
-def arrow(dsn, sql, batch_rows=None):
-    p = dump(dsn, sql, batch_rows)
+def arrow(dsn, sql, batch_rows=None, extra=()):
+    p = dump(dsn, sql, batch_rows, extra)
     assert p.returncode == 0, p.stderr.decode()
     reader = pa.ipc.open_stream(p.stdout)
     table = reader.read_all()
@@ -138,12 +138,15 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("path", ["query", "copy"])
 @pytest.mark.parametrize("sqltype,values,atype,kind", CASES,
                          ids=[c[0] for c in CASES])
-def test_type_matches_psycopg(dsn, pg, sqltype, values, atype, kind):
+def test_type_matches_psycopg(dsn, pg, sqltype, values, atype, kind, path):
+    """Through DataRows (extended protocol) and through COPY (FORMAT binary)."""
     rows = ", ".join(f"(({v})::{sqltype})" for v in values) + f", (NULL::{sqltype})"
     sql = f"SELECT v FROM (VALUES {rows}) AS t(v)"
-    table = arrow(dsn, sql, batch_rows=2)  # several batches
+    extra = ("--copy",) if path == "copy" else ()
+    table = arrow(dsn, sql, batch_rows=2, extra=extra)  # several batches
     assert table.num_rows == len(values) + 1
     col = table.column("v")
     if atype is not None:
@@ -206,7 +209,8 @@ def same_range(a, r):
     return True
 
 
-def test_arrays_and_ranges_match_psycopg(dsn, pg):
+@pytest.mark.parametrize("path", ["query", "copy"])
+def test_arrays_and_ranges_match_psycopg(dsn, pg, path):
     exprs = ["ARRAY[1,NULL,3]::int4[]", "'{}'::text[]", "'[2:3]={7,8}'::int4[]",
              "ARRAY['a', 'ü', '', NULL]::text[]", "ARRAY[1.5, NULL]::numeric(5,2)[]",
              "ARRAY['2020-01-01'::date]", "NULL::int8[]",
@@ -215,7 +219,7 @@ def test_arrays_and_ranges_match_psycopg(dsn, pg):
              "tstzrange('2020-01-01 10:00+02', '2030-01-01Z', '[]')",
              "daterange('1969-01-01', '2101-01-01')"]
     sql = "SELECT " + ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
-    table = arrow(dsn, sql)
+    table = arrow(dsn, sql, extra=("--copy",) if path == "copy" else ())
     want = pg.execute(sql, binary=True).fetchone()
     got = table.to_pylist()[0]
     arr_t = table.schema.field("c0").type
@@ -234,6 +238,26 @@ def test_arrays_and_ranges_match_psycopg(dsn, pg):
         assert a["values"] == list(w), e
         want_lb = [] if not w else [2 if "[2:3]" in e else 1]
         assert a["lower_bounds"] == want_lb, e
+
+
+def test_copy_path_rejects_types_without_binary_decoder(dsn):
+    p = dump(dsn, "SELECT '(1,2)'::point AS pt", extra=("--copy",))
+    assert p.returncode == 1
+    assert b"\"pt\"" in p.stderr and b"cast it to text" in p.stderr
+    table = arrow(dsn, "SELECT '(1,2)'::point::text AS pt", extra=("--copy",))
+    assert table.column("pt").to_pylist() == ["(1,2)"]
+
+
+def test_copy_path_large_and_errors(dsn):
+    sql = "SELECT g::int8 AS g, repeat('é', g % 50) AS s FROM generate_series(1, 100000) g"
+    table = arrow(dsn, sql, batch_rows=4096, extra=("--copy",))
+    assert table.num_rows == 100000
+    assert table.column("g").to_pylist()[-3:] == [99998, 99999, 100000]
+    assert table.column("s")[12345].as_py() == "é" * (12346 % 50)  # g = index + 1
+    p = dump(dsn, "SELECT 1/(g-3) FROM generate_series(1,5) g", extra=("--copy",))
+    assert p.returncode == 1 and b"22012" in p.stderr
+    p = dump(dsn, "SELEC 1", extra=("--copy",))
+    assert p.returncode == 1 and b"42601" in p.stderr
 
 
 def test_multidimensional_arrays_fail_clearly(dsn):
