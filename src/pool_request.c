@@ -113,15 +113,15 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
         p->st.failed++;
     molt_db__metrics_done(&p->m, r->tag, uv_hrtime() - r->t_submit_ns, status,
                           err);
-    molt_db_error e;
-    molt_db_error_init(&e);
     if (status != MOLT_DB_OK && err == NULL) {
+        molt_db_error e; /* 1 KiB: only built when needed */
+        molt_db_error_init(&e);
         molt_db_error_set(&e, status, "%s", molt_db_code_name(status));
-        err = &e;
-    }
-    if (r->h.on_done)
+        r->h.on_done(r->h.ud, status, &e);
+        molt_db_error_clear(&e);
+    } else {
         r->h.on_done(r->h.ud, status, status == MOLT_DB_OK ? NULL : err);
-    molt_db_error_clear(&e);
+    }
     maybe_free(r);
 }
 
