@@ -282,6 +282,7 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1];
     if (strcmp(mode, "pk") == 0) { int molt_bench_pk(int, char **); return molt_bench_pk(argc, argv); }
+    if (strncmp(mode, "bulk-", 5) == 0) { int molt_bench_bulk(int, char **); return molt_bench_bulk(argc, argv); }
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
     for (int i = 2; i < argc; i++) {
