@@ -4,6 +4,7 @@
  * reconnect, cancel drains, rollback on dirty release) and dispatch of
  * waiting requests to connections.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ static int check_settings(const molt_db_pool_settings *s, molt_db_error *err)
         BAD("lifetime_jitter_pct must be in 0..50 (got %d)",
             s->lifetime_jitter_pct);
     if (s->connect_timeout_ms < 0 || s->query_timeout_ms < 0 ||
+        s->statement_timeout_ms < 0 ||
         s->max_wait_ms < 0 || s->health_check_interval_ms < 0)
         BAD("timeouts must not be negative");
     if (s->statement_cache_size < 1)
@@ -590,6 +592,20 @@ static uint64_t maint_interval(const molt_db_pool_settings *s)
 
 /* ---- the pool handle --------------------------------------------------- */
 
+/* Appends `-c statement_timeout=N` to the startup options. */
+static int add_statement_timeout(molt_db_conninfo *ci, int ms)
+{
+    const char *old = ci->options ? ci->options : "";
+    size_t n = strlen(old) + 48;
+    char *opt = malloc(n);
+    if (opt == NULL)
+        return MOLT_DB_ENOMEM;
+    snprintf(opt, n, "%s%s-c statement_timeout=%d", old, *old ? " " : "", ms);
+    free(ci->options);
+    ci->options = opt;
+    return MOLT_DB_OK;
+}
+
 int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
                       const molt_db_pool_settings *settings,
                       molt_db_pool **out, molt_db_error *err)
@@ -615,6 +631,11 @@ int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
     }
     if (s.connect_timeout_ms > 0)
         p->ci->connect_timeout_ms = s.connect_timeout_ms;
+    if (s.statement_timeout_ms > 0 && add_statement_timeout(p->ci, s.statement_timeout_ms) != MOLT_DB_OK) {
+        molt_db_conninfo_free(p->ci);
+        free(p);
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+    }
     p->loop = loop;
     p->s = s;
     p->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)p) | 1;

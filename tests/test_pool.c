@@ -837,6 +837,21 @@ TEST(tx_pins_connection)
     tp_close(t);
 }
 
+TEST(server_statement_timeout)
+{
+    molt_db_pool_settings s = settings(1);
+    s.statement_timeout_ms = 150;
+    tp *t = tp_open(&s);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    q_ok(t, "SHOW statement_timeout", "150ms");
+    res r = q(t, "SELECT pg_sleep(2)");
+    ASSERT_CODE(r.status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(r.sqlstate, "57014");
+    ASSERT_CONTAINS(r.msg, "statement timeout");
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val); /* still clean */
+    tp_close(t);
+}
+
 TEST(metrics_prometheus)
 {
     molt_db_pool_settings s = settings(2);
@@ -887,5 +902,6 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
+          TEST_ENTRY(server_statement_timeout),
           TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),
           TEST_ENTRY(server_restart))

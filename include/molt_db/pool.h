@@ -74,6 +74,10 @@ typedef struct molt_db_pool_settings {
     int connect_timeout_ms;        /* per host attempt; 0: the conninfo's */
     int query_timeout_ms;          /* default request deadline (from the
                                       moment the request is made); 0: none */
+    int statement_timeout_ms;      /* server-side statement_timeout of every
+                                      connection (sent as `-c
+                                      statement_timeout=N` in the startup
+                                      options); 0: the server's setting */
     int max_wait_ms;               /* longest wait for a connection; past it
                                       the request fails with MOLT_DB_EBUSY
                                       "pool exhausted". 0: no limit */
