@@ -305,8 +305,15 @@ void molt_db__pool_grow(molt_db_pool *p)
  * idle one only when the request will pin it (a transaction). */
 static molt_db_pconn *pick(molt_db_pool *p, int idle_only)
 {
-    molt_db_pconn *best = NULL;
-    for (molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
+    molt_db_pconn *best = NULL, *next;
+    uint64_t now = uv_now(p->loop);
+    for (molt_db_pconn *pc = p->conns_head; pc; pc = next) {
+        next = pc->next;
+        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0 &&
+            pc->expires_ms != 0 && now >= pc->expires_ms) {
+            molt_db__pconn_discard(pc, 0); /* too old: never handed out */
+            continue;
+        }
         if (pc->state != MOLT_DB_PC_READY ||
             pc->inflight >= p->s.pipeline_depth ||
             (idle_only && pc->inflight > 0))
@@ -587,6 +594,8 @@ static uint64_t maint_interval(const molt_db_pool_settings *s)
         iv = (uint64_t)s->health_check_interval_ms / 2;
     if (s->max_idle_ms > 0 && (uint64_t)s->max_idle_ms / 2 < iv)
         iv = (uint64_t)s->max_idle_ms / 2;
+    if (s->max_lifetime_ms > 0 && (uint64_t)s->max_lifetime_ms / 2 < iv)
+        iv = (uint64_t)s->max_lifetime_ms / 2;
     return iv < 10 ? 10 : iv;
 }
 

@@ -837,6 +837,100 @@ TEST(tx_pins_connection)
     tp_close(t);
 }
 
+TEST(lifetime_and_idle)
+{
+    molt_db_pool_settings s = settings(2);
+    s.max_lifetime_ms = 300;
+    s.lifetime_jitter_pct = 0;
+    s.max_idle_ms = 0;
+    tp *t = tp_open(&s);
+    res a = q(t, "SELECT pg_backend_pid()::text");
+    run_for_ms(t, 400); /* expired while idle: the maintenance tick closes it */
+    res b = q(t, "SELECT pg_backend_pid()::text");
+    ASSERT(strcmp(a.val, b.val) != 0);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_opened, 2);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    tp_close(t);
+
+    s = settings(2);
+    s.max_idle_ms = 200;
+    s.min_conns = 1;
+    t = tp_open(&s);
+    res rs[2];
+    submit(t, "SELECT pg_sleep(0.1)::text", 0, NULL, &rs[0], 0);
+    submit(t, "SELECT pg_sleep(0.1)::text", 0, NULL, &rs[1], 0);
+    wait_done(t, &rs[0]);
+    wait_done(t, &rs[1]);
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns, 2);
+    run_for_ms(t, 600); /* idle: back down to min_conns */
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns, 1);
+    ASSERT_EQ_UINT(st.conns_idle, 1);
+    tp_close(t);
+}
+
+/* An idle connection whose backend died is noticed and replaced; no
+ * request sees an error. */
+TEST(idle_backend_killed)
+{
+    molt_db_pool_settings s = settings(1);
+    s.health_check_interval_ms = 100;
+    tp *t = tp_open(&s);
+    res a = q(t, "SELECT pg_backend_pid()::text");
+    pgt_conn *c = pgt_connect(getenv("MOLT_TEST_DSN"));
+    char sql[320];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", a.val);
+    pgt_exec_ok(c, sql);
+    pgt_close(c);
+    run_for_ms(t, 300);
+    res b = q(t, "SELECT pg_backend_pid()::text");
+    ASSERT_OK(b.status, NULL);
+    ASSERT(strcmp(a.val, b.val) != 0);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.failed, 0);
+    ASSERT_EQ_UINT(st.conns_abandoned, 1);
+    tp_close(t);
+}
+
+/* Server down: a clear connect error after max_wait_ms, reconnects back off,
+ * and the pool recovers by itself when the server is back. */
+TEST(server_down_recovery)
+{
+    const char *pgctl = test_env_or_skip("MOLT_TEST_PGCTL");
+    molt_db_pool_settings s = settings(2);
+    s.max_wait_ms = 400;
+    s.reconnect_min_ms = 20;
+    s.reconnect_max_ms = 200;
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 1::text", "1");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "\"%s\" stop -m fast >/dev/null 2>&1", pgctl);
+    ASSERT_EQ_INT(system(cmd), 0);
+    run_for_ms(t, 100); /* the idle connection sees the shutdown */
+    res r = q(t, "SELECT 1::text");
+    ASSERT_CODE(r.status, MOLT_DB_ECONNECT);
+    ASSERT_CONTAINS(r.msg, "connection to server");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    uint64_t failures = st.connect_failures;
+    ASSERT(failures >= 2);          /* retried... */
+    ASSERT(failures < 40);          /* ...with backoff, not in a tight loop */
+    snprintf(cmd, sizeof cmd, "\"%s\" start -w >/dev/null 2>&1", pgctl);
+    ASSERT_EQ_INT(system(cmd), 0);
+    for (int i = 0;; i++) {
+        r = q(t, "SELECT 'back'::text");
+        if (r.status == MOLT_DB_OK)
+            break;
+        ASSERT(i < 20);
+    }
+    ASSERT_EQ_STR(r.val, "back");
+    tp_close(t);
+}
+
 TEST(server_statement_timeout)
 {
     molt_db_pool_settings s = settings(1);
@@ -903,5 +997,6 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
           TEST_ENTRY(server_statement_timeout),
+          TEST_ENTRY(lifetime_and_idle), TEST_ENTRY(idle_backend_killed),
           TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),
-          TEST_ENTRY(server_restart))
+          TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery))
