@@ -1,9 +1,12 @@
 /* Binary COPY parser: byte vectors split at every boundary, malformed
  * streams, and molt_db_conn_copy_query into the Arrow reader. */
 #include "molt_db/arrow.h"
+#include "molt_db/arrow_copy.h"
 #include "molt_db/buf.h"
 #include "molt_db/copy_binary.h"
 #include "pgtest.h"
+
+#include <errno.h>
 
 static const uint8_t HDR[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xFF, '\r',
                                 '\n', 0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -193,5 +196,176 @@ TEST(copy_query_into_arrow)
     pgt_close(p);
 }
 
+/* ---- COPY FROM STDIN from Arrow batches ---------------------------------- */
+
+typedef struct held {
+    struct ArrowSchema schema;
+    struct ArrowArray batches[64];
+    size_t n, next;
+    int done, status;
+    uint64_t rows;
+    molt_db_error err;
+} held;
+
+static int h_schema(void *ud, struct ArrowSchema *s)
+{
+    held *h = ud;
+    if (h->schema.release)
+        h->schema.release(&h->schema);
+    h->schema = *s; /* move */
+    s->release = NULL;
+    return MOLT_DB_OK;
+}
+
+static int h_batch(void *ud, struct ArrowArray *a)
+{
+    held *h = ud;
+    ASSERT(h->n < 64);
+    h->batches[h->n++] = *a; /* move */
+    a->release = NULL;
+    return MOLT_DB_OK;
+}
+
+static void h_done(void *ud, int status, const molt_db_error *err)
+{
+    held *h = ud;
+    h->done = 1;
+    h->status = status;
+    if (err)
+        molt_db_error_copy(&h->err, err);
+}
+
+/* An ArrowArrayStream over batches held in memory (moved out one by one). */
+static int hs_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
+{
+    held *h = st->private_data;
+    if (h->schema.release == NULL) /* this test stream gives it once */
+        return EINVAL;
+    *out = h->schema; /* move */
+    h->schema.release = NULL;
+    return 0;
+}
+
+static int hs_next(struct ArrowArrayStream *st, struct ArrowArray *out)
+{
+    held *h = st->private_data;
+    if (h->next == h->n) {
+        out->release = NULL;
+        return 0;
+    }
+    *out = h->batches[h->next];
+    h->batches[h->next++].release = NULL;
+    return 0;
+}
+
+static const char *hs_error(struct ArrowArrayStream *st)
+{
+    (void)st;
+    return NULL;
+}
+
+static void hs_release(struct ArrowArrayStream *st)
+{
+    held *h = st->private_data;
+    for (size_t i = h->next; i < h->n; i++)
+        if (h->batches[i].release)
+            h->batches[i].release(&h->batches[i]);
+    h->next = h->n;
+    st->release = NULL;
+}
+
+static void copy_done_cb(void *ud, int status, const molt_db_error *err, uint64_t rows)
+{
+    held *h = ud;
+    h->done = 1;
+    h->status = status;
+    h->rows = rows;
+    if (err)
+        molt_db_error_copy(&h->err, err);
+}
+
+static void hold_query(pgt_conn *p, const char *sql, held *h)
+{
+    molt_db_arrow_reader_options o = {700, 0, h_schema, h_batch, h_done, h};
+    molt_db_arrow_reader *r = NULL;
+    ASSERT_OK(molt_db_arrow_reader_new(&o, &r, NULL), NULL);
+    molt_db_result_handler rh = molt_db_arrow_reader_handler(r);
+    ASSERT_OK(molt_db_conn_query(p->conn, sql, 0, NULL, &rh), NULL);
+    while (!h->done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT_OK(h->status, &h->err);
+    molt_db_arrow_reader_free(r);
+}
+
+static void copy_held(pgt_conn *p, const char *table, held *h)
+{
+    struct ArrowArrayStream st = {hs_schema, hs_next, hs_error, hs_release, h};
+    h->done = 0;
+    h->next = 0;
+    molt_db_error_clear(&h->err);
+    ASSERT_OK(molt_db_arrow_copy_in(p->conn, table, &st, copy_done_cb, h), NULL);
+    ASSERT(st.release == NULL); /* moved in */
+    while (!h->done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+}
+
+static int64_t count(pgt_conn *p, const char *sql)
+{
+    pgt_result *r = pgt_simple(p, sql);
+    ASSERT_OK(r->status, &r->err);
+    int64_t n = atoll(pgt_text(r, 0, 0));
+    pgt_result_free(r);
+    return n;
+}
+
+TEST(arrow_copy_in_round_trip)
+{
+    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    pgt_exec_ok(p,
+        "CREATE TEMP TABLE src AS SELECT g::int8 AS id, "
+        "nullif(g % 7, 0)::int2 AS i2, (g * 3)::int4 AS i4, (g * 0.5)::float4 AS f4, "
+        "CASE WHEN g % 5 = 0 THEN NULL ELSE g / 3.0 END::float8 AS f8, "
+        "(g * 1.125)::numeric(12,3) AS n, "
+        "CASE WHEN g % 4 = 0 THEN NULL ELSE 'ü-' || g END AS t, "
+        "decode(md5(g::text), 'hex') AS by, md5(g::text)::uuid AS u, "
+        "date '1950-01-01' + g AS d, time '00:00:01' + g * interval '1 s' AS tm, "
+        "timestamp '1900-01-01' + g * interval '1 day 1 us' AS ts, "
+        "timestamptz '2020-01-01Z' + g * interval '1 min' AS tz, "
+        "make_interval(months => g % 13, days => g % 31, secs => g) AS iv, "
+        "jsonb_build_object('g', g) AS j, g % 2 = 0 AS b, g::oid AS o "
+        "FROM generate_series(1, 5000) g");
+    pgt_exec_ok(p, "INSERT INTO src (id, d, ts) VALUES (0, 'infinity', '-infinity')");
+    pgt_exec_ok(p, "CREATE TEMP TABLE dst (LIKE src)");
+    held h;
+    memset(&h, 0, sizeof h);
+    hold_query(p, "SELECT * FROM src", &h);
+    ASSERT(h.n >= 8);
+    copy_held(p, "dst", &h);
+    ASSERT_OK(h.status, &h.err);
+    ASSERT_EQ_UINT(h.rows, 5001);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM src EXCEPT ALL "
+                           "SELECT * FROM dst) x"), 0);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM dst EXCEPT ALL "
+                           "SELECT * FROM src) x"), 0);
+
+    /* a target column of another type: nothing is copied, the error names it */
+    memset(&h, 0, sizeof h);
+    hold_query(p, "SELECT * FROM src", &h);
+    pgt_exec_ok(p, "CREATE TEMP TABLE bad (LIKE src)");
+    pgt_exec_ok(p, "ALTER TABLE bad ALTER COLUMN i4 TYPE int2");
+    copy_held(p, "bad", &h);
+    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
+    ASSERT_CONTAINS(h.err.message, "\"i4\"");
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM bad"), 0);
+    /* and the connection goes on */
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM dst"), 5001);
+
+    for (size_t i = 0; i < h.n; i++)
+        if (h.batches[i].release)
+            h.batches[i].release(&h.batches[i]);
+    molt_db_error_clear(&h.err);
+    pgt_close(p);
+}
+
 TEST_MAIN(TEST_ENTRY(parser_every_split), TEST_ENTRY(parser_rejects_malformed),
-          TEST_ENTRY(copy_query_into_arrow))
+          TEST_ENTRY(copy_query_into_arrow), TEST_ENTRY(arrow_copy_in_round_trip))

@@ -1,0 +1,79 @@
+/*
+ * Arrow batches into a table through COPY ... FROM STDIN (FORMAT binary).
+ *
+ * Each column of the batches' schema goes to the table column of the same
+ * name, encoded in that column's binary format. Accepted pairs (Arrow ->
+ * PostgreSQL; only widening for numbers):
+ *   Bool -> bool; Int16 -> int2, int4, int8; Int32 -> int4, int8;
+ *   Int64 -> int8; UInt32 -> oid, int8; Float32 -> float4, float8;
+ *   Float64 -> float8; Decimal128 -> numeric; Utf8 -> text, varchar,
+ *   bpchar, name, json, jsonb; Binary -> bytea; FixedSizeBinary(16) ->
+ *   uuid; Date32 -> date; Time64(us) -> time; Timestamp(us[, tz]) ->
+ *   timestamp, timestamptz; Struct<months Int32, days Int32, micros Int64>
+ *   -> interval.
+ * Dates and timestamps are Unix-epoch based; INT32/INT64 extremes become
+ * -infinity/infinity (the inverse of the Arrow output). Anything else is
+ * MOLT_DB_ETYPE naming the column, found before any row is sent.
+ *
+ * Threads: everything here runs on the connection's loop thread.
+ */
+#ifndef MOLT_DB_ARROW_COPY_H
+#define MOLT_DB_ARROW_COPY_H
+
+#include "molt_db/arrow.h"
+#include "molt_db/buf.h"
+#include "molt_db/conn.h"
+#include "molt_db/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct molt_db_copy_encoder molt_db_copy_encoder;
+
+/* An encoder for batches of `schema` (a struct of columns) into table
+ * columns of types oids[0..n) (n must equal the column count). schema is
+ * read, not kept. Returns OK, ETYPE (a pair not accepted; the message
+ * names the column), EINVAL, ENOMEM. */
+int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
+                             const uint32_t *oids, size_t n,
+                             molt_db_copy_encoder **out, molt_db_error *err);
+void molt_db_copy_encoder_free(molt_db_copy_encoder *e);
+
+/* The 19-byte file header, once first; the trailer, once last. */
+void molt_db_copy_encode_header(molt_db_buf *out);
+void molt_db_copy_encode_trailer(molt_db_buf *out);
+
+/* Appends one tuple per row of batch (offsets honoured). ERANGE for a
+ * value the target cannot take (a date past int32 after the epoch shift,
+ * a time outside 0..24h), naming the column; ENOMEM. On error out->len is
+ * restored. */
+int molt_db_copy_encode_batch(molt_db_copy_encoder *e,
+                              const struct ArrowArray *batch, molt_db_buf *out,
+                              molt_db_error *err);
+
+/* Done: status, rows the server copied. err valid during the call. */
+typedef void (*molt_db_arrow_copy_done_cb)(void *ud, int status,
+                                           const molt_db_error *err,
+                                           uint64_t rows);
+
+/*
+ * Copies every batch of `batches` into `table` (an identifier or a
+ * schema-qualified one, as SQL text: it is put into the statements as
+ * given), the columns named as the stream's schema names them (quoted).
+ * The stream is moved in (released by the library when done, on success
+ * or failure) and is pulled on the loop thread as the send buffer drains
+ * (at most about 1 MiB queued). A describe of the target columns and the
+ * COPY are pipelined; a type mismatch, a stream error or an encoding error
+ * aborts the COPY (nothing is inserted) and cb gets that error.
+ * Returns OK (cb will run), or EINVAL / ENOMEM / ECLOSED (cb will not run;
+ * the stream is released).
+ */
+int molt_db_arrow_copy_in(molt_db_conn *conn, const char *table,
+                          struct ArrowArrayStream *batches,
+                          molt_db_arrow_copy_done_cb cb, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
