@@ -1,0 +1,47 @@
+"""molt_db_adapter: the client for molt_worker (IPC contract version 1).
+
+    from molt_db_adapter import MoltClient
+    with MoltClient(["build/molt_worker", "--stdio", "--db", "default=sqlite:///app.db"]) as c:
+        r = c.query("SELECT id, email FROM users WHERE id = $1", [7])
+        r.columns, r.types, r.rows, r.dicts(), r.raw, r.metrics
+
+``AsyncMoltClient`` is the same API for asyncio (``await c.query(...)``).
+"""
+
+from .async_client import AsyncMoltClient, AsyncQueryStream
+from .calls import RequestInfo, ResponseInfo
+from .errors import (
+    Busy,
+    Cancelled,
+    DbError,
+    InternalError,
+    InvalidInput,
+    MoltError,
+    ProtocolError,
+    Timeout,
+    WorkerUnavailable,
+)
+from .params import Typed
+from .results import ExecResult, QueryResult
+from .sync_client import MoltClient, QueryStream
+
+__all__ = [
+    "MoltClient",
+    "AsyncMoltClient",
+    "QueryStream",
+    "AsyncQueryStream",
+    "QueryResult",
+    "ExecResult",
+    "Typed",
+    "RequestInfo",
+    "ResponseInfo",
+    "MoltError",
+    "InvalidInput",
+    "Busy",
+    "Timeout",
+    "Cancelled",
+    "DbError",
+    "InternalError",
+    "ProtocolError",
+    "WorkerUnavailable",
+]

@@ -1,0 +1,490 @@
+"""AsyncMoltClient: the asyncio client. One connection (a spawned worker's
+pipes or a Unix socket) carries every request of the client; a reader task
+resolves each request's future by request_id. A task cancelled while it
+waits sends a cancel, so the worker stops the query."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import IO, Any, AsyncIterator, Optional, Sequence, Union
+
+from .calls import (
+    DEFAULT_GRACE_MS,
+    AfterRecv,
+    BeforeSend,
+    Call,
+    ConnectionLost,
+    RequestInfo,
+    ResponseInfo,
+    finish,
+    lost_error,
+    raise_for,
+)
+from .envelope import Response, check_timeout_ms, decode_response, encode_request, exec_payload, query_payload
+from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
+from .framing import DEFAULT_MAX_RESPONSE, HEADER
+from .params import Params
+from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
+from .sync_client import exit_reason
+
+__all__ = ["AsyncMoltClient", "AsyncQueryStream"]
+
+_Item = Union[Response, ConnectionLost]
+
+
+class _Pending:
+    __slots__ = ("queue",)
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+
+
+class _AsyncConnection:
+    def __init__(self) -> None:
+        self.proc: Optional[asyncio.subprocess.Process] = None
+        self.reader: Optional[asyncio.StreamReader] = None
+        self.writer: Optional[asyncio.StreamWriter] = None
+        self.pending: dict[int, _Pending] = {}
+        self.dead: Optional[str] = None
+        self.task: Optional[asyncio.Task[None]] = None
+        self.max_response = DEFAULT_MAX_RESPONSE
+
+    @classmethod
+    async def open(
+        cls,
+        worker_cmd: Optional[Sequence[str]],
+        socket_path: Optional[str],
+        max_response: int,
+        stderr: Union[int, IO[Any], None],
+    ) -> "_AsyncConnection":
+        self = cls()
+        self.max_response = max_response
+        if worker_cmd is not None:
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *worker_cmd,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=stderr,
+                    limit=1 << 20,
+                )
+            except OSError as e:
+                raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
+            self.reader = self.proc.stdout
+            assert self.proc.stdin is not None
+            self.writer = self.proc.stdin  # type: ignore[assignment]
+        else:
+            assert socket_path is not None
+            try:
+                self.reader, self.writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
+            except OSError as e:
+                raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
+        self.task = asyncio.get_running_loop().create_task(self._read_loop())
+        return self
+
+    async def _death_reason(self, fallback: str) -> str:
+        if self.proc is not None:
+            try:
+                code = await asyncio.wait_for(self.proc.wait(), 1.0)
+            except asyncio.TimeoutError:
+                return fallback
+            return exit_reason(code)
+        return fallback
+
+    async def _read_loop(self) -> None:
+        assert self.reader is not None
+        reason = "the worker closed the connection"
+        try:
+            while True:
+                head = await self.reader.readexactly(4)
+                (n,) = HEADER.unpack(head)
+                if n == 0 or n > self.max_response:
+                    raise ProtocolError(
+                        f"the worker sent a frame of length {n} (limit {self.max_response})"
+                    )
+                resp = decode_response(await self.reader.readexactly(n))
+                p = self.pending.get(resp.request_id)
+                if p is not None:
+                    if not resp.more:
+                        del self.pending[resp.request_id]
+                    p.queue.put_nowait(resp)
+        except asyncio.IncompleteReadError:
+            reason = await self._death_reason(reason)
+        except ProtocolError as e:
+            reason = f"protocol error: {e.message}"
+            self._kill()
+        except (OSError, ConnectionError) as e:
+            reason = f"reading from the worker failed: {e}"
+        except asyncio.CancelledError:
+            reason = "the client closed the connection"
+            self._fail(reason)
+            raise
+        self._fail(reason)
+
+    def _fail(self, reason: str) -> None:
+        if self.dead is None:
+            self.dead = reason
+        waiting = list(self.pending.values())
+        self.pending.clear()
+        for p in waiting:
+            p.queue.put_nowait(ConnectionLost(reason))
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+        if self.writer is not None and self.proc is None:
+            self.writer.close()
+
+    def register(self, rid: int) -> _Pending:
+        if self.dead:
+            raise ConnectionLost(self.dead)
+        p = _Pending()
+        self.pending[rid] = p
+        return p
+
+    def unregister(self, rid: int) -> None:
+        self.pending.pop(rid, None)
+
+    def send_nowait(self, frame: bytes) -> None:
+        if self.dead:
+            raise ConnectionLost(self.dead)
+        assert self.writer is not None
+        try:
+            self.writer.write(frame)
+        except (OSError, RuntimeError) as e:
+            self._fail(f"writing to the worker failed: {e}")
+            raise ConnectionLost(f"writing to the worker failed: {e}") from None
+
+    async def send(self, frame: bytes) -> None:
+        self.send_nowait(frame)
+        assert self.writer is not None
+        try:
+            await self.writer.drain()
+        except (OSError, ConnectionError) as e:
+            reason = await self._death_reason(f"writing to the worker failed: {e}")
+            self._fail(reason)
+            raise ConnectionLost(reason) from None
+
+    async def close(self, wait_s: float = 5.0) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()  # EOF on the worker's stdin / socket
+            except (OSError, RuntimeError):
+                pass
+        if self.proc is not None:
+            try:
+                await asyncio.wait_for(self.proc.wait(), wait_s)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._fail("the client closed the connection")
+
+
+class AsyncMoltClient:
+    """The asyncio client; the same arguments and calls as MoltClient, awaited.
+
+    Use it from one event loop. Thousands of concurrent calls share its one
+    connection. Cancelling the task that awaits a call sends a cancel to the
+    worker, which stops the query.
+    """
+
+    def __init__(
+        self,
+        worker_cmd: Optional[Sequence[str]] = None,
+        *,
+        socket_path: Optional[str] = None,
+        db_alias: str = "default",
+        timeout_ms: Optional[int] = None,
+        client_timeout_s: Optional[float] = None,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        max_restarts: int = 1,
+        before_send: Optional[BeforeSend] = None,
+        after_recv: Optional[AfterRecv] = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+        worker_stderr: Union[int, IO[Any], None] = None,
+    ) -> None:
+        if (worker_cmd is None) == (socket_path is None):
+            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
+        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
+            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
+        if max_restarts < 0:
+            raise InvalidInput("max_restarts must be >= 0", client_side=True)
+        self.worker_cmd = list(worker_cmd) if worker_cmd is not None else None
+        self.socket_path = socket_path
+        self.db_alias = db_alias
+        self.timeout_ms = check_timeout_ms(timeout_ms)
+        self.client_timeout_s = client_timeout_s
+        self.grace_ms = grace_ms
+        self.max_restarts = max_restarts
+        self.before_send = before_send
+        self.after_recv = after_recv
+        self.max_response_bytes = max_response_bytes
+        self.worker_stderr = worker_stderr
+        self._ids = itertools.count(1)
+        self._conn: Optional[_AsyncConnection] = None
+        self._conn_lock: Optional[asyncio.Lock] = None
+        self._closed = False
+        self.connects = 0
+
+    async def __aenter__(self) -> "AsyncMoltClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    @property
+    def worker_pid(self) -> Optional[int]:
+        c = self._conn
+        return c.proc.pid if c is not None and c.proc is not None else None
+
+    async def _connection(self) -> _AsyncConnection:
+        if self._closed:
+            raise WorkerUnavailable("the client is closed")
+        c = self._conn
+        if c is not None and not c.dead:
+            return c
+        if self._conn_lock is None:
+            self._conn_lock = asyncio.Lock()
+        async with self._conn_lock:
+            if self._conn is None or self._conn.dead:
+                old, self._conn = self._conn, None
+                if old is not None:
+                    await old.close(wait_s=1.0)
+                self._conn = await _AsyncConnection.open(
+                    self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
+                )
+                self.connects += 1
+            return self._conn
+
+    def _send_cancel(self, conn: _AsyncConnection, target: int) -> None:
+        try:
+            conn.send_nowait(encode_request(next(self._ids), "cancel", {"request_id": target}))
+        except ConnectionLost:
+            pass
+
+    async def _start(self, call: Call, attempt: int) -> tuple[_AsyncConnection, int, _Pending, RequestInfo]:
+        conn = await self._connection()
+        rid = next(self._ids)
+        frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
+        info = RequestInfo(rid, call.entry, call.db_alias, call.tag, call.sql, attempt)
+        if self.before_send is not None:
+            self.before_send(info)
+        p = conn.register(rid)
+        info.sent_at = time.monotonic()
+        try:
+            await conn.send(frame)
+        except asyncio.CancelledError:
+            conn.unregister(rid)
+            self._send_cancel(conn, rid)
+            raise
+        return conn, rid, p, info
+
+    async def _get(self, conn: _AsyncConnection, rid: int, p: _Pending, deadline: float, wait: float) -> Response:
+        try:
+            item = await asyncio.wait_for(p.queue.get(), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            conn.unregister(rid)
+            self._send_cancel(conn, rid)
+            raise Timeout(
+                f"no answer from the worker within {wait:.3f} s (client-side timeout); a cancel was sent",
+                request_id=rid,
+                client_side=True,
+            ) from None
+        except asyncio.CancelledError:
+            conn.unregister(rid)
+            self._send_cancel(conn, rid)
+            raise
+        if isinstance(item, ConnectionLost):
+            raise item
+        return item
+
+    async def _call(self, call: Call) -> Any:
+        attempt = 0
+        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        while True:
+            try:
+                conn, rid, p, info = await self._start(call, attempt)
+                resp = await self._get(conn, rid, p, time.monotonic() + wait, wait)
+            except ConnectionLost as e:
+                if call.idempotent and attempt < self.max_restarts:
+                    attempt += 1
+                    continue
+                raise lost_error(call, e.reason, attempt) from None
+            if self.after_recv is not None:
+                self.after_recv(
+                    info,
+                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
+                )
+            return finish(call, resp)
+
+    async def query(
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        db_alias: Optional[str] = None,
+        result_format: str = "msgpack",
+        max_rows: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        row_shape: Optional[str] = None,
+        idempotent: bool = True,
+    ) -> QueryResult:
+        payload = query_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            max_rows=max_rows, tag=tag, row_shape=row_shape,
+        )
+        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "query")
+        result: QueryResult = await self._call(call)
+        return result
+
+    async def execute(
+        self,
+        sql: Optional[str] = None,
+        params: Params = None,
+        *,
+        statements: Optional[Sequence[tuple[str, Params]]] = None,
+        isolation: Optional[str] = None,
+        db_alias: Optional[str] = None,
+        result_format: str = "msgpack",
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        idempotent: bool = False,
+    ) -> ExecResult:
+        payload = exec_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            tag=tag, statements=statements, isolation=isolation,
+        )
+        call = Call("db_exec", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "exec")
+        result: ExecResult = await self._call(call)
+        return result
+
+    async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
+        doc: dict[str, Any] = await self._call(Call("ping", None, check_timeout_ms(timeout_ms), True, "ping"))
+        return doc
+
+    async def stats(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
+        doc: dict[str, Any] = await self._call(Call("stats", None, check_timeout_ms(timeout_ms), True, "stats"))
+        return doc
+
+    async def stream(
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        db_alias: Optional[str] = None,
+        result_format: str = "msgpack",
+        max_rows: Optional[int] = None,
+        batch_rows: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+    ) -> "AsyncQueryStream":
+        """A streamed query; ``async with await client.stream(...) as s:
+        async for row in s: ...``. Leaving early cancels the query."""
+        payload = query_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+        )
+        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, False, "query", stream=True)
+        try:
+            conn, rid, p, info = await self._start(call, 0)
+        except ConnectionLost as e:
+            raise lost_error(call, e.reason, 0) from None
+        return AsyncQueryStream(self, call, conn, rid, p, info)
+
+
+class AsyncQueryStream:
+    def __init__(
+        self, client: AsyncMoltClient, call: Call, conn: _AsyncConnection, rid: int,
+        p: _Pending, info: RequestInfo,
+    ) -> None:
+        self._client = client
+        self._call = call
+        self._conn = conn
+        self._p = p
+        self._info = info
+        self.request_id = rid
+        self.codec: str = call.payload["result_format"] if call.payload else "msgpack"
+        self.columns: Optional[list[str]] = None
+        self.types: Optional[list[str]] = None
+        self.metrics: dict[str, Any] = {}
+        self.done = False
+        self._wait = call.wait_seconds(client.grace_ms, client.client_timeout_s)
+        self._deadline = time.monotonic() + self._wait
+
+    async def __aenter__(self) -> "AsyncQueryStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self.done:
+            self.done = True
+            self._conn.unregister(self.request_id)
+            self._client._send_cancel(self._conn, self.request_id)
+
+    async def _next_frame(self) -> Optional[Response]:
+        if self.done:
+            return None
+        try:
+            resp = await self._client._get(self._conn, self.request_id, self._p, self._deadline, self._wait)
+        except ConnectionLost as e:
+            self.done = True
+            raise lost_error(self._call, e.reason, 0) from None
+        except BaseException:
+            self.done = True
+            raise
+        if not resp.more:
+            self.done = True
+            self.metrics = resp.metrics
+            if self._client.after_recv is not None:
+                self._client.after_recv(
+                    self._info,
+                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),
+                )
+            raise_for(resp)
+            return resp if resp.payload else None
+        return resp
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            resp = await self._next_frame()
+            if resp is None:
+                return
+            yield resp.payload
+
+    async def rows(self) -> AsyncIterator[tuple[Any, ...]]:
+        if self.codec == "arrow_ipc":
+            raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
+        async for raw in self.chunks():
+            part = decode_payload(self.codec, raw)
+            if not isinstance(part, dict):
+                raise ProtocolError("a streamed part is not a map")
+            if "columns" in part:
+                self.columns = list(part["columns"])
+                self.types = list(part.get("types", []))
+            for row in part.get("rows", ()):
+                yield tuple(row) if not isinstance(row, dict) else tuple(row.values())
+
+    def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
+        return self.rows()
+
+    async def to_arrow(self) -> Any:
+        if self.codec != "arrow_ipc":
+            raise InvalidInput("to_arrow() on a stream needs result_format='arrow_ipc'", client_side=True)
+        return arrow_table_from_ipc(b"".join([c async for c in self.chunks()]))

@@ -1,0 +1,131 @@
+"""What the sync and async clients share: the description of one call, the
+hooks, and turning a final frame into a result or an exception."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .envelope import Response, unpackb
+from .errors import MoltError, ProtocolError, error_for_status
+from .results import ExecResult, QueryResult, decode_payload
+
+__all__ = ["Call", "RequestInfo", "ResponseInfo", "BeforeSend", "AfterRecv", "finish", "ConnectionLost"]
+
+#: the worker's default deadline (contract section 3), used for the client
+#: side wait when a call gives none
+WORKER_DEFAULT_TIMEOUT_MS = 30_000
+#: how long past the worker's deadline the client still waits for the final
+#: frame (the contract promises T + 100 ms)
+DEFAULT_GRACE_MS = 1_000
+
+
+@dataclass
+class Call:
+    entry: str
+    payload: Optional[dict[str, Any]]
+    timeout_ms: Optional[int]
+    idempotent: bool
+    kind: str  # query, exec, ping, stats, cancel
+    stream: bool = False
+
+    @property
+    def sql(self) -> Optional[str]:
+        return None if self.payload is None else self.payload.get("sql")
+
+    @property
+    def db_alias(self) -> Optional[str]:
+        return None if self.payload is None else self.payload.get("db_alias")
+
+    @property
+    def tag(self) -> Optional[str]:
+        return None if self.payload is None else self.payload.get("tag")
+
+    def wait_seconds(self, grace_ms: int, client_timeout_s: Optional[float]) -> float:
+        worker = self.timeout_ms or WORKER_DEFAULT_TIMEOUT_MS
+        wait = (worker + grace_ms) / 1000.0
+        if client_timeout_s is not None:
+            wait = min(wait, client_timeout_s)
+        return wait
+
+
+@dataclass
+class RequestInfo:
+    """Given to ``before_send`` and ``after_recv`` hooks."""
+
+    request_id: int
+    entry: str
+    db_alias: Optional[str]
+    tag: Optional[str]
+    sql: Optional[str]
+    attempt: int
+    sent_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class ResponseInfo:
+    """Given to ``after_recv``: the final status, the worker's metrics, the
+    time from send to final frame and the payload size."""
+
+    status: str
+    metrics: dict[str, Any]
+    elapsed_s: float
+    payload_bytes: int
+
+
+BeforeSend = Callable[[RequestInfo], None]
+AfterRecv = Callable[[RequestInfo, ResponseInfo], None]
+
+
+class ConnectionLost(Exception):
+    """Internal: the connection to the worker ended while a call waited."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def raise_for(resp: Response) -> None:
+    if resp.status == "Ok":
+        return
+    raise error_for_status(
+        resp.status,
+        resp.error or f"the worker answered {resp.status}",
+        request_id=resp.request_id,
+        sqlstate=resp.sqlstate,
+        detail=resp.error_detail,
+        metrics=resp.metrics,
+    )
+
+
+def finish(call: Call, resp: Response) -> Any:
+    """The result of a final frame, or the exception its status names."""
+    raise_for(resp)
+    if call.kind == "query":
+        if resp.codec not in ("json", "msgpack", "arrow_ipc"):
+            raise ProtocolError(f"db_query answered with codec {resp.codec!r}")
+        return QueryResult(resp.codec, resp.payload, resp.metrics, resp.request_id)
+    codec = resp.codec or "msgpack"
+    doc = decode_payload(codec, resp.payload) if resp.payload else {}
+    if call.kind == "exec":
+        if not isinstance(doc, dict):
+            raise ProtocolError("db_exec answered with a payload that is not a map")
+        return ExecResult(doc, codec, resp.payload, resp.metrics, resp.request_id)
+    return doc
+
+
+def lost_error(call: Call, reason: str, resent: int) -> MoltError:
+    from .errors import WorkerUnavailable
+
+    if call.idempotent:
+        msg = f"the worker went away ({reason}); the request was resent {resent} time(s) and failed"
+    else:
+        msg = (
+            f"the worker went away while the request was in flight ({reason}); it was not "
+            "resent because it is not marked idempotent (it may or may not have run)"
+        )
+    return WorkerUnavailable(msg)
+
+
+__all__ += ["raise_for", "lost_error", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]

@@ -1,0 +1,136 @@
+"""Exceptions: one class per response status of the IPC contract, plus
+WorkerUnavailable for a worker that cannot be reached or died."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+__all__ = [
+    "MoltError",
+    "InvalidInput",
+    "Busy",
+    "Timeout",
+    "Cancelled",
+    "DbError",
+    "InternalError",
+    "WorkerUnavailable",
+    "ProtocolError",
+    "error_for_status",
+]
+
+
+class MoltError(Exception):
+    """Base of every molt_db_adapter error.
+
+    ``status`` is the contract's status string; ``request_id`` the request
+    it answers (None when the error arose in the client); ``metrics`` the
+    worker's metrics when the final frame carried them.
+    """
+
+    status = "InternalError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: Optional[int] = None,
+        sqlstate: Optional[str] = None,
+        detail: Optional[Mapping[str, Any]] = None,
+        metrics: Optional[Mapping[str, Any]] = None,
+        client_side: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.sqlstate = sqlstate
+        self.detail: dict[str, Any] = dict(detail or {})
+        self.metrics: dict[str, Any] = dict(metrics or {})
+        #: True when the client decided (bad arguments, client-side timeout)
+        self.client_side = client_side
+
+    def __str__(self) -> str:
+        s = self.message
+        if self.sqlstate:
+            s += f" (SQLSTATE {self.sqlstate})"
+        return s
+
+
+class InvalidInput(MoltError, ValueError):
+    """The request was rejected before the database saw it (by the worker,
+    or by the client's own checks: ``client_side`` is then True)."""
+
+    status = "InvalidInput"
+
+
+class Busy(MoltError):
+    """No database connection in time, the in-flight limit, or shutdown."""
+
+    status = "Busy"
+
+
+class Timeout(MoltError, TimeoutError):
+    """The deadline passed; the query was cancelled on the server."""
+
+    status = "Timeout"
+
+
+class Cancelled(MoltError):
+    """The request was cancelled (a cancel request or a cancelled task)."""
+
+    status = "Cancelled"
+
+
+class DbError(MoltError):
+    """The database reported an error. ``sqlstate`` says which; ``detail``
+    holds the server's fields (detail, hint, position, schema, table,
+    column, constraint), also reachable as attributes."""
+
+    status = "DbError"
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("hint", "position", "schema", "table", "column", "constraint"):
+            return self.detail.get(name)
+        if name == "server_detail":
+            return self.detail.get("detail")
+        raise AttributeError(name)
+
+
+class InternalError(MoltError):
+    """Anything else the worker reported (connection lost mid-query, ...)."""
+
+    status = "InternalError"
+
+
+class ProtocolError(InternalError):
+    """The worker sent something that breaks the contract (bad frame)."""
+
+
+class WorkerUnavailable(MoltError):
+    """The worker could not be started or reached, or it died while the
+    request was in flight and the request was not (or no longer) resent."""
+
+    status = "WorkerUnavailable"
+
+
+_BY_STATUS: dict[str, type[MoltError]] = {
+    c.status: c for c in (InvalidInput, Busy, Timeout, Cancelled, DbError, InternalError)
+}
+
+
+def error_for_status(
+    status: str,
+    message: str,
+    *,
+    request_id: Optional[int] = None,
+    sqlstate: Optional[str] = None,
+    detail: Optional[Mapping[str, Any]] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+) -> MoltError:
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        return InternalError(
+            f"the worker answered with unknown status {status!r}: {message}",
+            request_id=request_id,
+            metrics=metrics,
+        )
+    return cls(message, request_id=request_id, sqlstate=sqlstate, detail=detail, metrics=metrics)

@@ -1,0 +1,106 @@
+"""Finding the placeholders of a statement the way the worker does:
+``$1`` (positional) and ``:name`` (named), never inside string literals,
+quoted identifiers, comments or dollar-quoted strings, and never a ``::``
+cast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Placeholders", "scan_placeholders"]
+
+
+@dataclass
+class Placeholders:
+    positional: set[int] = field(default_factory=set)
+    named: set[str] = field(default_factory=set)
+
+
+def _ident_start(ch: str) -> bool:
+    return ch.isalpha() or ch == "_"
+
+
+def _ident_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_" or ch == "$"
+
+
+def scan_placeholders(sql: str) -> Placeholders:
+    found = Placeholders()
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "'":
+            # E'...' allows backslash escapes
+            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _ident_char(sql[i - 2]))
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                    continue
+                if sql[i] == "'":
+                    if i + 1 < n and sql[i + 1] == "'":
+                        i += 2
+                        continue
+                    break
+                i += 1
+            i += 1
+        elif ch == '"':
+            i += 1
+            while i < n:
+                if sql[i] == '"':
+                    if i + 1 < n and sql[i + 1] == '"':
+                        i += 2
+                        continue
+                    break
+                i += 1
+            i += 1
+        elif ch == "-" and sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif ch == "/" and sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif ch == "$":
+            if i > 0 and _ident_char(sql[i - 1]):
+                i += 1  # part of an identifier such as a$1
+                continue
+            j = i + 1
+            if j < n and sql[j].isdigit():
+                while j < n and sql[j].isdigit():
+                    j += 1
+                found.positional.add(int(sql[i + 1 : j]))
+                i = j
+                continue
+            # a dollar quote: $$ or $tag$
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            if j < n and sql[j] == "$" and (j == i + 1 or _ident_start(sql[i + 1])):
+                tag = sql[i : j + 1]
+                end = sql.find(tag, j + 1)
+                i = n if end < 0 else end + len(tag)
+                continue
+            i += 1
+        elif ch == ":":
+            if sql.startswith("::", i):
+                i += 2
+                continue
+            if i > 0 and sql[i - 1] == ":":
+                i += 1
+                continue
+            j = i + 1
+            if j < n and _ident_start(sql[j]) and sql[j].isascii():
+                while j < n and (sql[j].isascii() and (sql[j].isalnum() or sql[j] == "_")):
+                    j += 1
+                found.named.add(sql[i + 1 : j])
+                i = j
+                continue
+            i += 1
+        else:
+            i += 1
+    return found

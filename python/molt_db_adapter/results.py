@@ -1,0 +1,153 @@
+"""Results: the payload bytes as received (``raw``) and, decoded on first
+use, columns, types and rows; the worker's metrics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, Optional
+
+from .envelope import unpackb
+from .errors import ProtocolError
+
+__all__ = ["QueryResult", "ExecResult", "decode_payload", "arrow_table_from_ipc"]
+
+
+def decode_payload(codec: Optional[str], raw: bytes) -> Any:
+    if codec == "msgpack":
+        return unpackb(raw)
+    if codec == "json":
+        return json.loads(raw)
+    raise ProtocolError(f"cannot decode a payload with codec {codec!r} as a map")
+
+
+def arrow_table_from_ipc(raw: bytes) -> Any:
+    try:
+        import pyarrow.ipc as ipc
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "Arrow results need pyarrow: pip install 'molt-db[arrow]'"
+        ) from None
+    return ipc.open_stream(raw).read_all()
+
+
+def _row_tuple(row: Any, columns: list[str]) -> tuple[Any, ...]:
+    if isinstance(row, dict):
+        return tuple(row.get(c) for c in columns)
+    return tuple(row)
+
+
+class QueryResult:
+    """A db_query result.
+
+    ``raw`` is the payload exactly as the worker sent it (JSON text, MsgPack
+    or an Arrow IPC stream): hand it on untouched. ``columns``, ``types``,
+    ``rows`` (tuples), ``dicts()``, ``row_count`` and ``truncated`` decode it
+    on first use; ``to_arrow()`` gives a pyarrow Table.
+    """
+
+    def __init__(self, codec: str, raw: bytes, metrics: dict[str, Any], request_id: int) -> None:
+        self.codec = codec
+        self.raw = raw
+        self.metrics = metrics
+        self.request_id = request_id
+        self._decoded: Optional[dict[str, Any]] = None
+        self._arrow: Any = None
+
+    def _doc(self) -> dict[str, Any]:
+        if self._decoded is None:
+            if self.codec == "arrow_ipc":
+                t = self.to_arrow()
+                self._decoded = {
+                    "columns": list(t.column_names),
+                    "types": [str(f.type) for f in t.schema],
+                    "rows": [tuple(r.values()) for r in t.to_pylist()],
+                    "row_count": t.num_rows,
+                    "truncated": False,
+                }
+            else:
+                doc = decode_payload(self.codec, self.raw)
+                if not isinstance(doc, dict):
+                    raise ProtocolError(f"result payload is a {type(doc).__name__}, not a map")
+                self._decoded = doc
+        return self._decoded
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._doc().get("columns", []))
+
+    @property
+    def types(self) -> list[str]:
+        """The database's type names (``int8``, ``text``; Arrow type names
+        for an arrow_ipc result)."""
+        return list(self._doc().get("types", []))
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        doc = self._doc()
+        cols = self.columns
+        return [_row_tuple(r, cols) for r in doc.get("rows", [])]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        cols = self.columns
+        out = []
+        for r in self._doc().get("rows", []):
+            out.append(dict(r) if isinstance(r, dict) else dict(zip(cols, r)))
+        return out
+
+    @property
+    def row_count(self) -> int:
+        doc = self._doc()
+        return int(doc.get("row_count", len(doc.get("rows", []))))
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self._doc().get("truncated", False))
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self._doc().get("rows", []))
+
+    def to_arrow(self) -> Any:
+        """A pyarrow Table: read from the IPC stream for ``arrow_ipc``, else
+        built from the decoded rows."""
+        if self._arrow is None:
+            if self.codec == "arrow_ipc":
+                self._arrow = arrow_table_from_ipc(self.raw)
+            else:
+                import pyarrow as pa
+
+                cols = self.columns
+                rows = self.rows
+                self._arrow = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
+        return self._arrow
+
+    def __repr__(self) -> str:
+        return f"<QueryResult codec={self.codec} bytes={len(self.raw)}>"
+
+
+class ExecResult:
+    """A db_exec result: ``rows_affected``, ``last_insert_id`` (SQLite
+    inserts), and ``columns``/``types``/``rows`` for RETURNING; with
+    several statements, ``results`` holds one ExecResult each."""
+
+    def __init__(self, doc: dict[str, Any], codec: str, raw: bytes, metrics: dict[str, Any], request_id: int) -> None:
+        self.codec = codec
+        self.raw = raw
+        self.metrics = metrics
+        self.request_id = request_id
+        self.rows_affected: Optional[int] = doc.get("rows_affected")
+        self.last_insert_id: Optional[int] = doc.get("last_insert_id")
+        self.columns: list[str] = list(doc.get("columns", []))
+        self.types: list[str] = list(doc.get("types", []))
+        self.rows: list[tuple[Any, ...]] = [_row_tuple(r, self.columns) for r in doc.get("rows", [])]
+        self.results: list[ExecResult] = [
+            ExecResult(d, codec, b"", {}, request_id) for d in doc.get("results", []) if isinstance(d, dict)
+        ]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+    def __repr__(self) -> str:
+        return f"<ExecResult rows_affected={self.rows_affected}>"
