@@ -191,9 +191,11 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
                                    (unsigned)b->oid, type_label(m->type));
             break;
         }
-        if (m->type == MOLT_DB_MEMBER_STRING_VIEW && b->binary &&
-            !is_texty(b->oid))
-            p->needs_scratch = 1;
+        if ((m->type == MOLT_DB_MEMBER_STRING_VIEW ||
+             m->type == MOLT_DB_MEMBER_STRING_COPY ||
+             m->type == MOLT_DB_MEMBER_CHARS) &&
+            b->binary && !is_texty(b->oid))
+            p->needs_scratch = 1; /* printed as text first */
         if (m->type == MOLT_DB_MEMBER_STRING_VIEW ||
             m->type == MOLT_DB_MEMBER_BYTES_VIEW)
             p->has_views = 1;

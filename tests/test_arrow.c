@@ -693,6 +693,22 @@ TEST(rowstruct_truncate_flag)
                 MOLT_DB_EPROTO);
     molt_db_rowstruct_plan_free(plan);
 
+    /* a binary non-text column into char[]: printed as the server's text */
+    molt_db_member mi[] = {{"n", 0, offsetof(t, s), MOLT_DB_MEMBER_CHARS, .size = 5}};
+    molt_db_rowstruct_desc di = {sizeof(t), 1, mi};
+    molt_db_column ci = col("n", MOLT_DB_OID_INT4, -1, MOLT_DB_FORMAT_BINARY);
+    ASSERT_OK(molt_db_rowstruct_bind(&di, &ci, 1, &plan, &err), &err);
+    ASSERT(molt_db_rowstruct_plan_needs_scratch(plan));
+    molt_db_buf scratch;
+    molt_db_buf_init(&scratch);
+    uint8_t m42[4] = {0xFF, 0xFF, 0xFF, 0xD6};
+    molt_db_field fi = {m42, 4};
+    ASSERT_OK(molt_db_rowstruct_decode(plan, &fi, 1, &row, &scratch, &err), &err);
+    ASSERT_EQ_STR(row.s, "-42");
+    ASSERT_CODE(molt_db_rowstruct_decode(plan, &fi, 1, &row, NULL, &err), MOLT_DB_EINVAL);
+    molt_db_buf_free(&scratch);
+    molt_db_rowstruct_plan_free(plan);
+
     /* a bad description: CHARS of size 0 */
     molt_db_member bad[] = {{"s", 0, 0, MOLT_DB_MEMBER_CHARS}};
     molt_db_rowstruct_desc db = {sizeof(t), 1, bad};

@@ -42,8 +42,9 @@ static int flush_out(dump *d)
 static int on_schema(void *ud, struct ArrowSchema *schema)
 {
     dump *d = ud;
-    molt_db_arrow_ipc_writer_free(d->writer); /* a later result set */
-    d->writer = NULL;
+    if (d->writer != NULL) /* one stream has one schema */
+        return molt_db_error_set(&d->err, MOLT_DB_EINVAL,
+                                 "more than one result set (use one statement)");
     int rc = molt_db_arrow_ipc_writer_new(schema, &d->writer, &d->err);
     if (rc == MOLT_DB_OK)
         rc = molt_db_arrow_ipc_write_schema(d->writer, &d->out, &d->err);
@@ -65,7 +66,8 @@ static void on_done(void *ud, int status, const molt_db_error *err)
     d->done = 1;
     d->status = status;
     if (status != MOLT_DB_OK) {
-        if (err != NULL && err != &d->err)
+        /* our own error (a callback's) explains it best; else the query's */
+        if (err != NULL && err != &d->err && d->err.code == MOLT_DB_OK)
             molt_db_error_copy(&d->err, err);
         return;
     }

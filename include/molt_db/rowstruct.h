@@ -124,8 +124,9 @@ void molt_db_rowstruct_plan_free(molt_db_rowstruct_plan *plan);
 /*
  * Decodes one row into the struct at dst (struct_size bytes; members not in
  * the description are left as they are). scratch is used for values that
- * must be printed as text for a view member (it is reset per row and may
- * be NULL when the plan needs none: molt_db_rowstruct_plan_needs_scratch).
+ * must be printed as text for a string member (it is reset per row; view
+ * members point into it; it may be NULL when the plan needs none:
+ * molt_db_rowstruct_plan_needs_scratch).
  * Errors name the column: ERANGE (NULL into a member with no null flag; a
  * string longer than CHARS allows without TRUNCATE; a numeric that does
  * not fit the member's scale or 128 bits; a NaN numeric), EPROTO
@@ -138,7 +139,8 @@ int molt_db_rowstruct_decode(const molt_db_rowstruct_plan *plan,
                              void *dst, molt_db_buf *scratch,
                              molt_db_error *err);
 
-/* 1 when a view member may need the scratch buffer. */
+/* 1 when a string member takes a binary non-text column (printed as the
+ * server's text into the scratch buffer). */
 int molt_db_rowstruct_plan_needs_scratch(const molt_db_rowstruct_plan *plan);
 /* 1 when the description has view members (their data dies with the row). */
 int molt_db_rowstruct_plan_has_views(const molt_db_rowstruct_plan *plan);

@@ -297,6 +297,12 @@ def test_simple_protocol_is_all_text(dsn):
     assert table.to_pylist() == [{"a": "1", "b": None}]
 
 
+def test_one_result_set_per_stream(dsn):
+    p = dump(dsn, "SELECT 1; SELECT 2", extra=("--simple",))
+    assert p.returncode == 1
+    assert b"more than one result set" in p.stderr
+
+
 def test_errors_exit_nonzero_without_eos(dsn):
     p = dump(dsn, "SELECT 10/(g-3) FROM generate_series(1,5) g", batch_rows=1)
     assert p.returncode == 1
