@@ -74,7 +74,7 @@ class _AsyncConnection:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
             self.reader = self.proc.stdout
             assert self.proc.stdin is not None
-            self.writer = self.proc.stdin  # type: ignore[assignment]
+            self.writer = self.proc.stdin
         else:
             assert socket_path is not None
             try:

@@ -92,9 +92,9 @@ def encode_params(sql: str, params: Params) -> Optional[dict[str, Any]]:
                 f"params is a mapping (named) but the SQL uses ${min(found.positional)}; "
                 "pass a list for $n placeholders"
             )
-        for k in params:
-            if not isinstance(k, str):
-                raise _bad(f"named parameter keys must be str, got {k!r}")
+        for key in params:
+            if not isinstance(key, str):
+                raise _bad(f"named parameter keys must be str, got {key!r}")
         missing = sorted(found.named - set(params))
         if missing:
             raise _bad(f"placeholder :{missing[0]} has no value in params")

@@ -371,8 +371,8 @@ class BoolOp(Predicate):
                 flat.extend(p.parts)
             else:
                 flat.append(p)
-        self.op = op
-        self.parts = flat
+        self.op: str = op
+        self.parts: list[Predicate] = flat
 
     def compile(self, c: Compiler) -> str:
         return "(" + f" {self.op} ".join(p.compile(c) for p in self.parts) + ")"
@@ -571,9 +571,9 @@ class Aliased(Expr):
     def __init__(self, expr: Expr, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise BuildError(f"an alias must be a non-empty str, got {name!r}")
-        if isinstance(expr, Aliased):
-            expr = expr.expr
-        self.expr, self.name = expr, name
+        inner: Expr = expr.expr if isinstance(expr, Aliased) else expr
+        self.expr: Expr = inner
+        self.name: str = name
 
     def compile(self, c: Compiler) -> str:
         return f"{self.expr.compile(c)} AS {c.ident(self.name)}"

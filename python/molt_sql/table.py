@@ -23,6 +23,9 @@ class Table:
     """
 
     __slots__ = ("_name", "_schema", "_alias")
+    _name: str
+    _schema: Optional[str]
+    _alias: Optional[str]
 
     def __init__(self, name: str, *, schema: Optional[str] = None, alias: Optional[str] = None) -> None:
         for what, v in (("table name", name), ("schema", schema), ("alias", alias)):
