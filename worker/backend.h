@@ -1,0 +1,50 @@
+/*
+ * The seam between requests and databases. A backend serves one alias:
+ * backend_pg.c (the molt_db pool) and backend_sqlite.c (SQLite on libuv's
+ * thread pool).
+ *
+ * start: begins the database work of a db_query/db_exec request (its
+ * parsed payload is r->q, its result builder r->res). The backend calls
+ * mw_request_db_done exactly once, on the loop thread, never during start.
+ * Streaming parts go through mw_request_flush_parts.
+ *
+ * cancel: asks for the work to stop (timeout, cancel entry, disconnect,
+ * shutdown); mw_request_db_done still comes, soon. May be called after the
+ * work finished (then it does nothing).
+ *
+ * The read-only guarantee is the backend's: r->q.write is 0 for db_query.
+ */
+#ifndef MW_BACKEND_H
+#define MW_BACKEND_H
+
+#include <msgpack.h>
+
+#include "config.h"
+
+typedef struct mw_worker mw_worker;
+typedef struct mw_request mw_request;
+typedef struct mw_backend mw_backend;
+
+typedef struct mw_backend_ops {
+    const char *kind;   /* "postgresql", "sqlite" */
+    void (*start)(mw_backend *b, mw_request *r);
+    void (*cancel)(mw_backend *b, mw_request *r);
+    /* packs one map of figures (size, in_use, idle, waiters, ...) */
+    void (*stats)(mw_backend *b, msgpack_packer *pk);
+    /* closes; calls done(w) once everything is released (may be later) */
+    void (*close)(mw_backend *b, void (*done)(mw_worker *w));
+} mw_backend_ops;
+
+struct mw_backend {
+    const mw_backend_ops *ops;
+    mw_alias *alias;
+    mw_worker *w;
+};
+
+/* Open a backend for alias. 0, or -1 with err. */
+int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
+                       char err[MW_ERR_SIZE]);
+int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
+                           char err[MW_ERR_SIZE]);
+
+#endif

@@ -1,0 +1,513 @@
+/*
+ * PostgreSQL backend over the molt_db pool (include/molt_db/pool.h): one
+ * pool per alias, the pool's deadlines and cancellation (a server-side
+ * CancelRequest), its statement cache.
+ *
+ * db_query runs inside BEGIN READ ONLY ... ROLLBACK (a write is SQLSTATE
+ * 25006, and nothing a query sets survives it); db_exec runs alone
+ * (autocommit) or, with a statements list, in one transaction at the asked
+ * isolation, all or nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "molt_db/pool.h"
+#include "molt_db/types.h"
+#include "mpbuf.h"
+#include "worker.h"
+
+typedef struct pg_backend {
+    mw_backend base;
+    molt_db_pool *pool;
+    void (*close_done)(mw_worker *w);
+} pg_backend;
+
+typedef struct pg_job {
+    pg_backend *b;
+    mw_request *r;
+    molt_db_pool_req_id id;     /* what a cancel would name now */
+    molt_db_tx *tx;
+    size_t si;
+    molt_db_column *cols;
+    size_t ncols;
+    int cancelled;
+    int truncated;
+    int failed;                 /* status below is set */
+    int status;
+    char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
+    molt_db_error err;
+    int64_t affected;           /* current statement's count */
+    uint64_t t0;
+} pg_job;
+
+/* ---- type names of typed parameters ------------------------------------- */
+
+static uint32_t type_oid(const char *p, size_t n, int *ok)
+{
+    static const struct { const char *name; uint32_t oid; } alias[] = {
+        {"unknown", 0},        {"integer", 23},   {"int", 23},
+        {"bigint", 20},        {"smallint", 21},  {"boolean", 16},
+        {"real", 700},         {"double precision", 701},
+        {"float", 701},        {"character varying", 1043},
+        {"timestamp with time zone", 1184},
+        {"timestamp without time zone", 1114},
+        {"decimal", 1700},     {"char", 1042},
+    };
+    char name[72];
+    *ok = 1;
+    if (n >= sizeof name - 1) {
+        *ok = 0;
+        return 0;
+    }
+    /* "int4[]" is "_int4" */
+    size_t k = 0;
+    if (n > 2 && p[n - 2] == '[' && p[n - 1] == ']') {
+        name[k++] = '_';
+        n -= 2;
+    }
+    memcpy(name + k, p, n);
+    name[k + n] = 0;
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (!strcmp(name, alias[i].name))
+            return alias[i].oid;
+    for (uint32_t oid = 1; oid < 8000; oid++) {
+        const char *tn = molt_db_type_name(oid);
+        if (tn && !strcmp(tn, name))
+            return oid;
+    }
+    *ok = 0;
+    return 0;
+}
+
+/* Builds the parameters of statement s: text for everything but bytes
+ * (binary), OID 0 for untyped values (the server infers, as for a
+ * literal). */
+static int build_params(const mw_stmt *s, molt_db_buf *store,
+                        molt_db_param **out, char msg[MW_MSG_SIZE])
+{
+    size_t n = s->rw.nslots;
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    molt_db_param *ps = calloc(n, sizeof *ps);
+    size_t *offs = calloc(n, sizeof *offs);
+    if (!ps || !offs) {
+        free(ps);
+        free(offs);
+        snprintf(msg, MW_MSG_SIZE, "out of memory");
+        return -2;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const mw_value *v = &s->values[s->rw.slot_value[k]];
+        int ok = 1;
+        uint32_t oid = v->type ? type_oid(v->type, v->type_len, &ok) : 0;
+        if (!ok) {
+            snprintf(msg, MW_MSG_SIZE, "unknown type name \"%.*s\"",
+                     (int)(v->type_len > 64 ? 64 : v->type_len), v->type);
+            free(ps);
+            free(offs);
+            return -1;
+        }
+        ps[k].oid = oid;
+        ps[k].format = MOLT_DB_FORMAT_TEXT;
+        offs[k] = store->len;
+        char b[MOLT_DB_FLOAT_TEXT_SIZE + 8];
+        switch (v->t) {
+        case MW_V_NIL:
+            ps[k].len = -1;
+            break;
+        case MW_V_BOOL:
+            if (!v->type) {
+                ps[k].oid = MOLT_DB_OID_BOOL;
+                ps[k].format = MOLT_DB_FORMAT_BINARY;
+                molt_db_buf_put_u8(store, v->i ? 1 : 0);
+                ps[k].len = 1;
+            } else {
+                const char *t = v->i ? "true" : "false";
+                molt_db_buf_put(store, t, strlen(t));
+                ps[k].len = (int32_t)strlen(t);
+            }
+            break;
+        case MW_V_INT:
+            ps[k].len = snprintf(b, sizeof b, "%lld", (long long)v->i);
+            molt_db_buf_put(store, b, (size_t)ps[k].len);
+            break;
+        case MW_V_FLOAT:
+            ps[k].len = (int32_t)molt_db_format_float8(v->f, b);
+            molt_db_buf_put(store, b, (size_t)ps[k].len);
+            break;
+        case MW_V_STR:
+        case MW_V_BIN:
+            if (v->n > INT32_MAX) {
+                snprintf(msg, MW_MSG_SIZE, "parameter too large");
+                free(ps);
+                free(offs);
+                return -1;
+            }
+            if (v->t == MW_V_BIN) {
+                ps[k].format = MOLT_DB_FORMAT_BINARY;
+                if (!v->type)
+                    ps[k].oid = MOLT_DB_OID_BYTEA;
+            }
+            molt_db_buf_put(store, v->p, v->n);
+            ps[k].len = (int32_t)v->n;
+            break;
+        }
+    }
+    if (molt_db_buf_ok(store) != MOLT_DB_OK) {
+        free(ps);
+        free(offs);
+        snprintf(msg, MW_MSG_SIZE, "out of memory");
+        return -2;
+    }
+    for (size_t k = 0; k < n; k++)
+        ps[k].data = ps[k].len >= 0 ? store->data + offs[k] : NULL;
+    free(offs);
+    *out = ps;
+    return 0;
+}
+
+/* ---- job ---------------------------------------------------------------- */
+
+static void free_cols(pg_job *j)
+{
+    for (size_t i = 0; i < j->ncols; i++)
+        free((char *)j->cols[i].name);
+    free(j->cols);
+    j->cols = NULL;
+    j->ncols = 0;
+}
+
+static void job_done(pg_job *j)
+{
+    mw_request *r = j->r;
+    mw_status st = MW_OK;
+    const char *msg = NULL;
+    const molt_db_error *err = NULL;
+    if (j->failed) {
+        st = (mw_status)j->status;
+        msg = j->msg;
+        err = j->err.sqlstate[0] ? &j->err : NULL;
+    }
+    r->job = NULL;
+    r->rows_affected = j->affected;
+    mw_request_db_done(r, st, msg, err);
+    free_cols(j);
+    molt_db_error_clear(&j->err);
+    free(j);
+}
+
+/* Records the first failure of the job from a pool status. */
+static void fail_from(pg_job *j, int code, const molt_db_error *err)
+{
+    if (j->failed)
+        return;
+    j->failed = 1;
+    switch (code) {
+    case MOLT_DB_ESERVER:
+        j->status = MW_DB_ERROR;
+        if (err && !strcmp(err->sqlstate, "57014"))
+            j->status = MW_CANCELLED;
+        break;
+    case MOLT_DB_ETIMEDOUT: j->status = MW_TIMEOUT; break;
+    case MOLT_DB_ECANCELED: j->status = MW_CANCELLED; break;
+    case MOLT_DB_EBUSY:
+    case MOLT_DB_ECLOSED: j->status = MW_BUSY; break;
+    default: j->status = MW_INTERNAL_ERROR; break;
+    }
+    if (err) {
+        molt_db_error_copy(&j->err, err);
+        snprintf(j->msg, sizeof j->msg, "%s", err->message);
+    } else {
+        snprintf(j->msg, sizeof j->msg, "%s", molt_db_code_name(code));
+    }
+    if (code != MOLT_DB_ESERVER)
+        j->err.sqlstate[0] = 0;
+}
+
+static int h_columns(void *ud, const molt_db_column *cols, size_t n)
+{
+    pg_job *j = ud;
+    uint64_t t = uv_hrtime();
+    if (!j->r->t_start)
+        j->r->t_start = t;
+    free_cols(j);
+    j->cols = calloc(n ? n : 1, sizeof *j->cols);
+    if (!j->cols)
+        return MOLT_DB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        j->cols[i] = cols[i];
+        j->cols[i].name = strdup(cols[i].name ? cols[i].name : "");
+        if (!j->cols[i].name) {
+            j->ncols = i;
+            return MOLT_DB_ENOMEM;
+        }
+    }
+    j->ncols = n;
+    int rc = mw_result_pg_columns(&j->r->res, j->cols, n, &j->err);
+    j->r->res.encode_ns += uv_hrtime() - t;
+    if (rc != MOLT_DB_OK && !j->failed) {
+        j->failed = 1;
+        j->status = MW_INTERNAL_ERROR;
+        snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
+        j->err.sqlstate[0] = 0;
+    }
+    return rc;
+}
+
+static int h_row(void *ud, const molt_db_field *f, size_t n)
+{
+    pg_job *j = ud;
+    if (j->truncated)
+        return MOLT_DB_ECANCELED;
+    uint64_t t = uv_hrtime();
+    int rc = mw_result_pg_row(&j->r->res, j->cols, f, n, &j->err);
+    j->r->res.encode_ns += uv_hrtime() - t;
+    if (rc == 1) {
+        /* max_rows reached: stop reading, cancel the rest on the server */
+        j->truncated = 1;
+        molt_db_pool_cancel(j->b->pool, j->id);
+        return MOLT_DB_ECANCELED;
+    }
+    if (rc != MOLT_DB_OK) {
+        if (!j->failed) {
+            j->failed = 1;
+            j->status = MW_INTERNAL_ERROR;
+            snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
+            j->err.sqlstate[0] = 0;
+        }
+        return rc;
+    }
+    if (j->r->res.parts.len)
+        mw_request_flush_parts(j->r);
+    return MOLT_DB_OK;
+}
+
+static void h_command(void *ud, const char *tag)
+{
+    pg_job *j = ud;
+    uint64_t rows;
+    if (molt_db_proto_tag_rows(tag, &rows))
+        j->affected = (int64_t)rows;
+}
+
+static void next_step(pg_job *j);
+
+static void h_done(void *ud, int status, const molt_db_error *err)
+{
+    pg_job *j = ud;
+    j->id = 0;
+    if (status != MOLT_DB_OK && !(j->truncated && !j->failed))
+        fail_from(j, status, err);
+    if (!j->failed && j->r->q.write) {
+        mw_result_stmt_end(&j->r->res, j->affected, 0, 0);
+        if (j->r->q.statements)
+            j->r->rows_affected += 0;
+    }
+    j->si++;
+    next_step(j);
+}
+
+static void tx_ended(void *ud, int status, const molt_db_error *err)
+{
+    pg_job *j = ud;
+    j->tx = NULL;
+    if (status != MOLT_DB_OK && j->r->q.write)
+        fail_from(j, status, err); /* a failed COMMIT */
+    job_done(j);
+}
+
+static void run_stmt(pg_job *j)
+{
+    const mw_stmt *s = &j->r->q.stmts[j->si];
+    molt_db_buf store;
+    molt_db_param *ps = NULL;
+    char msg[MW_MSG_SIZE];
+    molt_db_buf_init(&store);
+    int rc = build_params(s, &store, &ps, msg);
+    if (rc < 0) {
+        j->failed = 1;
+        j->status = rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT;
+        snprintf(j->msg, sizeof j->msg, "%s", msg);
+        molt_db_buf_free(&store);
+        next_step(j);
+        return;
+    }
+    molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
+    uint64_t elapsed_ms = (uv_hrtime() - j->r->t_recv) / 1000000;
+    molt_db_pool_query_options o = {0};
+    o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
+    o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
+    j->affected = 0;
+    if (j->tx)
+        rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
+    else
+        rc = molt_db_pool_query(j->b->pool, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
+    free(ps);
+    molt_db_buf_free(&store);
+    if (rc != MOLT_DB_OK) {
+        fail_from(j, rc, NULL);
+        j->si = j->r->q.nstmts;
+        next_step(j);
+    }
+}
+
+/* After BEGIN, and after each statement: the next statement, or the end. */
+static void next_step(pg_job *j)
+{
+    const mw_query *q = &j->r->q;
+    if (j->cancelled && !j->failed) {
+        j->failed = 1;
+        j->status = MW_CANCELLED;
+        snprintf(j->msg, sizeof j->msg, "cancelled");
+    }
+    if (!j->failed && j->si < q->nstmts) {
+        run_stmt(j);
+        return;
+    }
+    if (!j->r->t_exec_end)
+        j->r->t_exec_end = uv_hrtime();
+    if (j->tx) {
+        int rc = (!j->failed && q->write) ? molt_db_tx_commit(j->tx, tx_ended, j)
+                                          : molt_db_tx_rollback(j->tx, tx_ended, j);
+        if (rc == MOLT_DB_OK)
+            return;
+        j->tx = NULL;
+    }
+    job_done(j);
+}
+
+static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err)
+{
+    pg_job *j = ud;
+    j->id = 0;
+    if (status != MOLT_DB_OK) {
+        fail_from(j, status, err);
+        job_done(j);
+        return;
+    }
+    j->tx = tx;
+    next_step(j);
+}
+
+static void pg_start(mw_backend *base, mw_request *r)
+{
+    pg_backend *b = (pg_backend *)base;
+    pg_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        r->db_busy = 0;
+        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    j->b = b;
+    j->r = r;
+    molt_db_error_init(&j->err);
+    r->job = j;
+    const mw_query *q = &r->q;
+    if (q->write && !q->statements) {
+        run_stmt(j);
+        return;
+    }
+    molt_db_tx_options o = {0};
+    o.read_only = !q->write;
+    o.isolation = !q->write ? MOLT_DB_ISOLATION_DEFAULT
+                  : q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
+                  : q->isolation == MW_ISO_REPEATABLE_READ ? MOLT_DB_ISOLATION_REPEATABLE_READ
+                                                           : MOLT_DB_ISOLATION_READ_COMMITTED;
+    o.timeout_ms = (int)r->timeout_ms + 50;
+    int rc = molt_db_pool_begin(b->pool, &o, began, j, &j->id);
+    if (rc != MOLT_DB_OK) {
+        fail_from(j, rc, NULL);
+        job_done(j);
+    }
+}
+
+static void pg_cancel(mw_backend *base, mw_request *r)
+{
+    pg_backend *b = (pg_backend *)base;
+    pg_job *j = r->job;
+    if (!j)
+        return;
+    j->cancelled = 1;
+    if (j->id)
+        molt_db_pool_cancel(b->pool, j->id);
+}
+
+static void pg_stats(mw_backend *base, msgpack_packer *pk)
+{
+    pg_backend *b = (pg_backend *)base;
+    molt_db_pool_stats s;
+    molt_db_pool_get_stats(b->pool, &s);
+    struct { const char *k; uint64_t v; } f[] = {
+        {"size", s.conns},           {"in_use", s.conns_in_use},
+        {"idle", s.conns_idle},      {"waiters", s.waiters},
+        {"opening", s.conns_opening}, {"requests", s.requests},
+        {"completed", s.completed},  {"failed", s.failed},
+        {"timeouts", s.timeouts},    {"cancels", s.cancels},
+        {"exhausted", s.exhausted},  {"reprepares", s.reprepares},
+        {"conns_opened", s.conns_opened}, {"connect_failures", s.connect_failures},
+        {"conns_closed", s.conns_closed}, {"conns_abandoned", s.conns_abandoned},
+        {"cancel_requests", s.cancel_requests}, {"rollbacks", s.rollbacks},
+        {"tx_commits", s.tx_commits}, {"tx_rollbacks", s.tx_rollbacks},
+        {"max_wait_us", s.max_wait_us},
+    };
+    msgpack_pack_map(pk, 1 + sizeof f / sizeof f[0]);
+    mw_pack_key(pk, "backend");
+    mw_pack_cstr(pk, "postgresql");
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        mw_pack_key(pk, f[i].k);
+        msgpack_pack_uint64(pk, f[i].v);
+    }
+}
+
+static void pool_closed(molt_db_pool *pool, void *ud)
+{
+    (void)pool;
+    pg_backend *b = ud;
+    b->pool = NULL;
+    if (b->close_done)
+        b->close_done(b->base.w);
+}
+
+static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
+{
+    pg_backend *b = (pg_backend *)base;
+    b->close_done = done;
+    molt_db_pool_close(b->pool, pool_closed, b);
+}
+
+static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_stats,
+                                      pg_close};
+
+int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
+                       char err[MW_ERR_SIZE])
+{
+    molt_db_conninfo *ci = NULL;
+    molt_db_error e;
+    molt_db_error_init(&e);
+    if (molt_db_conninfo_parse(alias->dsn, &ci, &e) != MOLT_DB_OK) {
+        snprintf(err, MW_ERR_SIZE, "%.400s", e.message);
+        molt_db_error_clear(&e);
+        return -1;
+    }
+    pg_backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        molt_db_conninfo_free(ci);
+        snprintf(err, MW_ERR_SIZE, "out of memory");
+        return -1;
+    }
+    b->base.ops = &pg_ops;
+    b->base.alias = alias;
+    b->base.w = w;
+    int rc = molt_db_pool_open(w->loop, ci, &alias->pool, &b->pool, &e);
+    molt_db_conninfo_free(ci);
+    if (rc != MOLT_DB_OK) {
+        snprintf(err, MW_ERR_SIZE, "%.400s", e.message);
+        molt_db_error_clear(&e);
+        free(b);
+        return -1;
+    }
+    *out = &b->base;
+    return 0;
+}

@@ -1,0 +1,791 @@
+/*
+ * SQLite backend: statements run on libuv's thread pool (uv_queue_work), so
+ * the loop never blocks. A small pool of connections per alias
+ * (sqlite_conns), each used by one job at a time, whichever pool thread runs
+ * it; jobs wait FIFO for a free connection. WAL on file databases, a busy
+ * timeout, and for db_query a query-only connection plus
+ * sqlite3_stmt_readonly and an authorizer (no ATTACH, DETACH, transaction
+ * control or settings pragmas): a write attempt is DbError 25006.
+ *
+ * Rows are encoded on the pool thread into the request's result (which the
+ * loop thread does not touch while the job runs). Streaming: a job stops
+ * after each batch, the loop sends the parts, and the job is queued again.
+ */
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "molt_db/types.h"
+#include "msgpack_check.h"
+#include "mpbuf.h"
+#include "worker.h"
+
+typedef struct sq_conn {
+    sqlite3 *db;
+    struct sq_conn *next;
+} sq_conn;
+
+typedef struct sq_job sq_job;
+
+typedef struct sq_backend {
+    mw_backend base;
+    sq_conn *idle;
+    int nconns;            /* connections created (open or to open) */
+    int in_use;
+    sq_job *wait_head, *wait_tail;
+    size_t waiters;
+    int closing;
+    void (*close_done)(mw_worker *w);
+    char uri[128];         /* :memory: databases: a shared-cache name */
+    uint64_t jobs, errors;
+} sq_backend;
+
+struct sq_job {
+    uv_work_t work;
+    sq_backend *b;
+    mw_request *r;
+    sq_conn *c;
+    sq_job *next;          /* wait queue */
+    atomic_int cancelled;
+    atomic_int running;
+    size_t si;             /* current statement */
+    sqlite3_stmt *stmt;
+    int begun;             /* BEGIN sent (statements list) */
+    int finished;          /* all done (ok or error) */
+    int have_row;          /* a stepped row not yet encoded */
+    int status;            /* mw_status */
+    char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
+    molt_db_error err;     /* sqlstate for DbError */
+    uint64_t t_start, t_end;
+    int64_t rows_affected, last_id;
+    int has_last_id;
+};
+
+static void dispatch(sq_backend *b);
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const char *sqlstate_of(int code, int readonly)
+{
+    switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+        switch (code) {
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY: return "23505";
+        case SQLITE_CONSTRAINT_NOTNULL: return "23502";
+        case SQLITE_CONSTRAINT_FOREIGNKEY: return "23503";
+        case SQLITE_CONSTRAINT_CHECK: return "23514";
+        default: return "23000";
+        }
+    case SQLITE_READONLY: return "25006";
+    case SQLITE_AUTH: return readonly ? "25006" : "42501";
+    case SQLITE_INTERRUPT: return "57014";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return "55P03";
+    case SQLITE_TOOBIG: return "54000";
+    case SQLITE_MISMATCH: return "42804";
+    case SQLITE_RANGE: return "22023";
+    case SQLITE_NOMEM: return "53200";
+    case SQLITE_FULL: return "53100";
+    case SQLITE_ERROR: return "42000";
+    default: return "58000";
+    }
+}
+
+static void job_fail(sq_job *j, int status, const char *sqlstate, const char *fmt,
+                     const char *a)
+{
+    j->status = status;
+    snprintf(j->msg, sizeof j->msg, fmt, a);
+    molt_db_error_set(&j->err, MOLT_DB_ESERVER, "%s", j->msg);
+    if (sqlstate)
+        snprintf(j->err.sqlstate, sizeof j->err.sqlstate, "%s", sqlstate);
+    j->finished = 1;
+}
+
+static void db_fail(sq_job *j, int code)
+{
+    int ro = !j->r->q.write;
+    const char *m = j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(code);
+    if (atomic_load(&j->cancelled)) {
+        job_fail(j, MW_CANCELLED, "57014", "%s", "statement cancelled");
+        return;
+    }
+    if ((code & 0xff) == SQLITE_AUTH && ro)
+        m = "cannot run this statement in a read-only query (db_query)";
+    job_fail(j, MW_DB_ERROR, sqlstate_of(code, ro), "%s", m);
+}
+
+/* ---- the read-only authorizer -------------------------------------------- */
+
+static int ro_authorizer(void *ud, int action, const char *a, const char *b2,
+                         const char *c, const char *d)
+{
+    (void)ud;
+    (void)c;
+    (void)d;
+    switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+        return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+        /* reading pragmas is fine; setting one is not */
+        if (b2 && a && (!strcmp(a, "query_only") || !strcmp(a, "journal_mode") ||
+                        !strcmp(a, "writable_schema") || !strcmp(a, "foreign_keys") ||
+                        !strcmp(a, "busy_timeout") || !strcmp(a, "synchronous") ||
+                        !strcmp(a, "locking_mode") || !strcmp(a, "user_version") ||
+                        !strcmp(a, "application_id") || !strcmp(a, "schema_version")))
+            return SQLITE_DENY;
+        return SQLITE_OK;
+    default:
+        return SQLITE_OK;
+    }
+}
+
+/* ---- pool thread -------------------------------------------------------- */
+
+static int conn_open(sq_job *j)
+{
+    sq_backend *b = j->b;
+    const mw_alias *a = b->base.alias;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                SQLITE_OPEN_URI;
+    const char *name = a->sqlite_path ? a->sqlite_path : b->uri;
+    if (a->sqlite_path && !strncmp(name, "file:", 5))
+        flags &= ~SQLITE_OPEN_URI;
+    int rc = sqlite3_open_v2(name, &j->c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        job_fail(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
+                 j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
+        sqlite3_close(j->c->db);
+        j->c->db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(j->c->db, a->sqlite_busy_timeout_ms);
+    sqlite3_extended_result_codes(j->c->db, 1);
+    if (a->sqlite_path && a->sqlite_wal)
+        sqlite3_exec(j->c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    return 0;
+}
+
+static int exec_simple(sq_job *j, const char *sql)
+{
+    int rc = sqlite3_exec(j->c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        db_fail(j, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int bind_values(sq_job *j, const mw_stmt *s)
+{
+    for (size_t k = 0; k < s->rw.nslots; k++) {
+        const mw_value *v = &s->values[s->rw.slot_value[k]];
+        int idx = (int)k + 1, rc;
+        switch (v->t) {
+        case MW_V_NIL: rc = sqlite3_bind_null(j->stmt, idx); break;
+        case MW_V_BOOL:
+        case MW_V_INT: rc = sqlite3_bind_int64(j->stmt, idx, v->i); break;
+        case MW_V_FLOAT: rc = sqlite3_bind_double(j->stmt, idx, v->f); break;
+        case MW_V_STR:
+            rc = sqlite3_bind_text64(j->stmt, idx, v->p, v->n, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case MW_V_BIN:
+            rc = sqlite3_bind_blob64(j->stmt, idx, v->p, v->n, SQLITE_STATIC);
+            break;
+        default: rc = SQLITE_MISMATCH; break;
+        }
+        if (rc != SQLITE_OK) {
+            db_fail(j, rc);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int first_keyword_is(const char *sql, const char *kw)
+{
+    while (*sql && isspace((unsigned char)*sql))
+        sql++;
+    size_t n = strlen(kw);
+    return strncasecmp(sql, kw, n) == 0 && !isalnum((unsigned char)sql[n]);
+}
+
+static int prepare(sq_job *j)
+{
+    const mw_stmt *s = &j->r->q.stmts[j->si];
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(j->c->db, s->rw.sql, (int)s->rw.sql_len + 1, 0,
+                                &j->stmt, &tail);
+    if (rc != SQLITE_OK) {
+        db_fail(j, rc);
+        return -1;
+    }
+    if (!j->stmt) {
+        job_fail(j, MW_INVALID_INPUT, NULL, "%s", "sql holds no statement");
+        return -1;
+    }
+    while (tail && *tail && (isspace((unsigned char)*tail) || *tail == ';'))
+        tail++;
+    if (tail && *tail) {
+        job_fail(j, MW_INVALID_INPUT, NULL, "%s",
+                 "sql must hold one statement (use statements for several)");
+        return -1;
+    }
+    if (!j->r->q.write && !sqlite3_stmt_readonly(j->stmt)) {
+        job_fail(j, MW_DB_ERROR, "25006", "%s",
+                 "cannot execute a write in a read-only query (db_query)");
+        return -1;
+    }
+    return bind_values(j, s);
+}
+
+static void put_text(mw_enc *e, const unsigned char *t, int n)
+{
+    if (mw_utf8_valid(t, (size_t)n))
+        e->ops->str(e, (const char *)t, (size_t)n);
+    else
+        e->ops->bin(e, t, (size_t)n);   /* not UTF-8: bytes, not a str */
+}
+
+static void encode_row(sq_job *j)
+{
+    mw_result *res = &j->r->res;
+    int n = sqlite3_column_count(j->stmt);
+    mw_result_row_begin(res);
+    for (int i = 0; i < n; i++) {
+        mw_result_key(res, (size_t)i);
+        mw_enc *e = &res->enc;
+        switch (sqlite3_column_type(j->stmt, i)) {
+        case SQLITE_INTEGER:
+            e->ops->i64(e, sqlite3_column_int64(j->stmt, i));
+            res->bytes_in += 8;
+            break;
+        case SQLITE_FLOAT:
+            e->ops->f64(e, sqlite3_column_double(j->stmt, i), NULL);
+            res->bytes_in += 8;
+            break;
+        case SQLITE_TEXT: {
+            const unsigned char *t = sqlite3_column_text(j->stmt, i);
+            int tn = sqlite3_column_bytes(j->stmt, i);
+            put_text(e, t ? t : (const unsigned char *)"", t ? tn : 0);
+            res->bytes_in += (uint64_t)tn;
+            break;
+        }
+        case SQLITE_BLOB: {
+            const void *p = sqlite3_column_blob(j->stmt, i);
+            int bn = sqlite3_column_bytes(j->stmt, i);
+            e->ops->bin(e, p ? p : "", p ? (size_t)bn : 0);
+            res->bytes_in += (uint64_t)bn;
+            break;
+        }
+        default:
+            e->ops->nil(e);
+        }
+    }
+    mw_result_row_end(res);
+}
+
+/* Arrow: SQLite columns as PostgreSQL-typed binary fields for the builder
+ * (declared affinity: INTEGER int8, REAL float8, TEXT text, BLOB bytea;
+ * anything else text). */
+static uint32_t arrow_oid(sqlite3_stmt *st, int i)
+{
+    const char *d = sqlite3_column_decltype(st, i);
+    char u[64] = {0};
+    for (size_t k = 0; d && d[k] && k < sizeof u - 1; k++)
+        u[k] = (char)toupper((unsigned char)d[k]);
+    if (strstr(u, "INT"))
+        return MOLT_DB_OID_INT8;
+    if (strstr(u, "CHAR") || strstr(u, "CLOB") || strstr(u, "TEXT"))
+        return MOLT_DB_OID_TEXT;
+    if (strstr(u, "BLOB"))
+        return MOLT_DB_OID_BYTEA;
+    if (strstr(u, "REAL") || strstr(u, "FLOA") || strstr(u, "DOUB"))
+        return MOLT_DB_OID_FLOAT8;
+    return MOLT_DB_OID_TEXT;
+}
+
+static int arrow_columns(sq_job *j, molt_db_column *cols, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cols[i].name = sqlite3_column_name(j->stmt, i);
+        cols[i].type_oid = arrow_oid(j->stmt, i);
+        cols[i].type_modifier = -1;
+        cols[i].format = 1;
+    }
+    int rc = mw_result_pg_columns(&j->r->res, cols, (size_t)n, &j->err);
+    if (rc != MOLT_DB_OK) {
+        job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", j->err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int arrow_row(sq_job *j, const molt_db_column *cols, int n)
+{
+    molt_db_field f[64];
+    uint8_t num[64][8];
+    if (n > 64) {
+        job_fail(j, MW_INVALID_INPUT, NULL, "%s",
+                 "arrow_ipc on SQLite takes at most 64 columns for now");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int t = sqlite3_column_type(j->stmt, i);
+        f[i].len = -1;
+        f[i].data = NULL;
+        if (t == SQLITE_NULL)
+            continue;
+        uint64_t bits;
+        switch (cols[i].type_oid) {
+        case MOLT_DB_OID_INT8:
+            if (t != SQLITE_INTEGER)
+                goto mismatch;
+            bits = (uint64_t)sqlite3_column_int64(j->stmt, i);
+            goto be8;
+        case MOLT_DB_OID_FLOAT8: {
+            if (t != SQLITE_FLOAT && t != SQLITE_INTEGER)
+                goto mismatch;
+            double dv = sqlite3_column_double(j->stmt, i);
+            memcpy(&bits, &dv, 8);
+            goto be8;
+        }
+        case MOLT_DB_OID_BYTEA:
+            f[i].data = sqlite3_column_blob(j->stmt, i);
+            f[i].len = sqlite3_column_bytes(j->stmt, i);
+            if (!f[i].data)
+                f[i].data = (const uint8_t *)"";
+            continue;
+        default:
+            f[i].data = sqlite3_column_text(j->stmt, i);
+            f[i].len = sqlite3_column_bytes(j->stmt, i);
+            if (!f[i].data)
+                f[i].data = (const uint8_t *)"";
+            continue;
+        }
+    be8:
+        for (int k = 0; k < 8; k++)
+            num[i][k] = (uint8_t)(bits >> (56 - 8 * k));
+        f[i].data = num[i];
+        f[i].len = 8;
+        continue;
+    mismatch:
+        job_fail(j, MW_DB_ERROR, "42804",
+                 "column %s: a value does not fit the column's declared type "
+                 "(arrow_ipc on SQLite needs values of the declared affinity)",
+                 cols[i].name);
+        return -1;
+    }
+    int rc = mw_result_pg_row(&j->r->res, cols, f, (size_t)n, &j->err);
+    if (rc < 0) {
+        job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", j->err.message);
+        return -1;
+    }
+    return rc; /* 1: max_rows reached */
+}
+
+static int columns(sq_job *j)
+{
+    int n = sqlite3_column_count(j->stmt);
+    mw_result *res = &j->r->res;
+    if (res->o.format == MW_FORMAT_ARROW && !j->r->q.write)
+        return 0; /* set up with the first batch, see run_rows */
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    const char **types = calloc((size_t)n + 1, sizeof *types);
+    char (*tb)[32] = calloc((size_t)n + 1, sizeof *tb);
+    int rc = -1;
+    if (names && types && tb) {
+        for (int i = 0; i < n; i++) {
+            names[i] = sqlite3_column_name(j->stmt, i);
+            const char *d = sqlite3_column_decltype(j->stmt, i);
+            if (!d) {
+                static const char *cls[] = {"", "integer", "real", "text", "blob", "null"};
+                int t = j->have_row ? sqlite3_column_type(j->stmt, i) : SQLITE_NULL;
+                d = cls[t >= 1 && t <= 5 ? t : 5];
+            }
+            size_t k = 0;
+            for (; d[k] && k < sizeof tb[i] - 1; k++)
+                tb[i][k] = (char)tolower((unsigned char)d[k]);
+            tb[i][k] = 0;
+            types[i] = tb[i];
+        }
+        rc = mw_result_columns(res, (size_t)n, names, types) == MOLT_DB_OK ? 0 : -1;
+    }
+    free(names);
+    free(types);
+    free(tb);
+    if (rc < 0)
+        job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", "out of memory");
+    return rc;
+}
+
+/* Steps the current statement: rows until done, max_rows or (streaming) a
+ * full batch. Returns 1 when the statement finished, 0 to continue later,
+ * -1 on error. */
+static int run_rows(sq_job *j)
+{
+    mw_result *res = &j->r->res;
+    int arrow = res->o.format == MW_FORMAT_ARROW && !j->r->q.write;
+    int n = sqlite3_column_count(j->stmt);
+    molt_db_column cols[64];
+    if (arrow && n > 64) {
+        job_fail(j, MW_INVALID_INPUT, NULL, "%s",
+                 "arrow_ipc on SQLite takes at most 64 columns for now");
+        return -1;
+    }
+    if (arrow) {
+        for (int i = 0; i < n; i++) {
+            cols[i].name = sqlite3_column_name(j->stmt, i);
+            cols[i].type_oid = arrow_oid(j->stmt, i);
+            cols[i].type_modifier = -1;
+            cols[i].format = 1;
+        }
+        if (!res->ab && arrow_columns(j, cols, n) < 0)
+            return -1;
+    }
+    uint64_t batch_start = res->row_count;
+    for (;;) {
+        if (atomic_load(&j->cancelled)) {
+            db_fail(j, SQLITE_INTERRUPT);
+            return -1;
+        }
+        if (!j->have_row) {
+            int rc = sqlite3_step(j->stmt);
+            if (rc == SQLITE_DONE)
+                return 1;
+            if (rc != SQLITE_ROW) {
+                db_fail(j, rc);
+                return -1;
+            }
+            j->have_row = 1;
+            if (!res->have_columns && !arrow && columns(j) < 0)
+                return -1;
+        }
+        if (res->o.max_rows && res->row_count >= res->o.max_rows) {
+            res->truncated = 1;
+            return 1; /* stop reading; the statement is reset below */
+        }
+        if (arrow) {
+            int rc = arrow_row(j, cols, n);
+            if (rc < 0)
+                return -1;
+        } else {
+            encode_row(j);
+        }
+        j->have_row = 0;
+        if (mw_result_ok(res) != MOLT_DB_OK) {
+            job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", "out of memory");
+            return -1;
+        }
+        if (res->o.stream && res->row_count - batch_start >= res->o.batch_rows)
+            return 0;
+    }
+}
+
+static void finish_stmt(sq_job *j)
+{
+    const mw_stmt *s = &j->r->q.stmts[j->si];
+    mw_result *res = &j->r->res;
+    if (!res->have_columns && sqlite3_column_count(j->stmt) > 0 &&
+        !(res->o.format == MW_FORMAT_ARROW && !j->r->q.write))
+        columns(j);
+    if (j->r->q.write) {
+        int64_t changes = sqlite3_stmt_readonly(j->stmt) ? 0 : sqlite3_changes64(j->c->db);
+        int ins = first_keyword_is(s->rw.sql, "INSERT") ||
+                  first_keyword_is(s->rw.sql, "REPLACE");
+        int64_t lid = sqlite3_last_insert_rowid(j->c->db);
+        j->rows_affected += changes;
+        if (ins) {
+            j->has_last_id = 1;
+            j->last_id = lid;
+        }
+        mw_result_stmt_end(res, changes, ins, lid);
+    }
+    sqlite3_finalize(j->stmt);
+    j->stmt = NULL;
+}
+
+static void cleanup_stmt(sq_job *j)
+{
+    if (j->stmt) {
+        sqlite3_finalize(j->stmt);
+        j->stmt = NULL;
+    }
+    if (j->begun && j->c->db) {
+        sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
+        j->begun = 0;
+    }
+    /* a db_query can never leave a transaction open; be sure anyway */
+    if (j->c->db && !sqlite3_get_autocommit(j->c->db))
+        sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void work(uv_work_t *req)
+{
+    sq_job *j = req->data;
+    mw_request *r = j->r;
+    const mw_query *q = &r->q;
+    atomic_store(&j->running, 1);
+    if (!j->t_start)
+        j->t_start = uv_hrtime();
+    uint64_t t0 = uv_hrtime();
+    if (!j->c->db && conn_open(j) < 0)
+        goto out;
+    if (!j->stmt && j->si == 0 && !j->begun) {
+        /* first slice: mode of the connection */
+        if (exec_simple(j, q->write ? "PRAGMA query_only=0" : "PRAGMA query_only=1") < 0)
+            goto out;
+        sqlite3_set_authorizer(j->c->db, q->write ? NULL : ro_authorizer, NULL);
+        if (q->write && q->statements) {
+            if (exec_simple(j, q->isolation == MW_ISO_READ_COMMITTED ? "BEGIN IMMEDIATE"
+                                                                    : "BEGIN EXCLUSIVE") < 0)
+                goto out;
+            j->begun = 1;
+        }
+    }
+    while (j->si < q->nstmts) {
+        if (!j->stmt && prepare(j) < 0)
+            goto out;
+        int rc = run_rows(j);
+        if (rc < 0)
+            goto out;
+        if (rc == 0)
+            goto slice; /* a streamed batch is ready */
+        finish_stmt(j);
+        j->si++;
+    }
+    if (j->begun) {
+        if (exec_simple(j, "COMMIT") < 0)
+            goto out;
+        j->begun = 0;
+    }
+    j->status = MW_OK;
+    j->finished = 1;
+out:
+    cleanup_stmt(j);
+    if (j->c->db)
+        sqlite3_set_authorizer(j->c->db, NULL, NULL);
+    j->t_end = uv_hrtime();
+slice:
+    r->res.encode_ns += 0;
+    (void)t0;
+    atomic_store(&j->running, 0);
+}
+
+/* ---- loop thread -------------------------------------------------------- */
+
+static void conn_release(sq_backend *b, sq_conn *c)
+{
+    b->in_use--;
+    c->next = b->idle;
+    b->idle = c;
+    dispatch(b);
+}
+
+static void job_free(sq_job *j)
+{
+    molt_db_error_clear(&j->err);
+    free(j);
+}
+
+static void after_work(uv_work_t *req, int status)
+{
+    sq_job *j = req->data;
+    sq_backend *b = j->b;
+    mw_request *r = j->r;
+    if (status == UV_ECANCELED) {
+        cleanup_stmt(j);
+        j->finished = 1;
+        j->status = MW_CANCELLED;
+        snprintf(j->msg, sizeof j->msg, "cancelled");
+    }
+    r->t_start = j->t_start;
+    mw_request_flush_parts(r);
+    if (!j->finished) {
+        /* the next streamed batch */
+        if (uv_queue_work(r->w->loop, &j->work, work, after_work) == 0)
+            return;
+        cleanup_stmt(j);
+        j->status = MW_INTERNAL_ERROR;
+        snprintf(j->msg, sizeof j->msg, "cannot queue work");
+    }
+    r->t_exec_end = j->t_end ? j->t_end : uv_hrtime();
+    r->rows_affected = j->rows_affected;
+    r->has_last_id = j->has_last_id;
+    r->last_id = j->last_id;
+    if (j->status != MW_OK)
+        b->errors++;
+    sq_conn *c = j->c;
+    r->job = NULL;
+    mw_request_db_done(r, (mw_status)j->status, j->msg,
+                       j->status == MW_DB_ERROR ? &j->err : NULL);
+    job_free(j);
+    conn_release(b, c);
+}
+
+static void start_job(sq_backend *b, sq_job *j, sq_conn *c)
+{
+    j->c = c;
+    b->in_use++;
+    j->work.data = j;
+    if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0) {
+        mw_request *r = j->r;
+        r->job = NULL;
+        job_free(j);
+        conn_release(b, c);
+        mw_request_db_done(r, MW_INTERNAL_ERROR, "cannot queue work", NULL);
+    }
+}
+
+static void dispatch(sq_backend *b)
+{
+    while (b->wait_head) {
+        sq_job *j = b->wait_head;
+        if (atomic_load(&j->cancelled)) {
+            b->wait_head = j->next;
+            if (!b->wait_head)
+                b->wait_tail = NULL;
+            b->waiters--;
+            mw_request *r = j->r;
+            r->job = NULL;
+            job_free(j);
+            mw_request_db_done(r, MW_CANCELLED, "cancelled", NULL);
+            continue;
+        }
+        sq_conn *c = b->idle;
+        if (c) {
+            b->idle = c->next;
+        } else if (b->nconns < b->base.alias->sqlite_conns) {
+            c = calloc(1, sizeof *c);
+            if (!c)
+                return;
+            b->nconns++;
+        } else {
+            return;
+        }
+        b->wait_head = j->next;
+        if (!b->wait_head)
+            b->wait_tail = NULL;
+        b->waiters--;
+        j->next = NULL;
+        start_job(b, j, c);
+    }
+    if (b->closing && b->in_use == 0 && b->close_done) {
+        void (*done)(mw_worker *) = b->close_done;
+        b->close_done = NULL;
+        while (b->idle) {
+            sq_conn *c = b->idle;
+            b->idle = c->next;
+            sqlite3_close(c->db);
+            free(c);
+        }
+        done(b->base.w);
+    }
+}
+
+static void sq_start(mw_backend *base, mw_request *r)
+{
+    sq_backend *b = (sq_backend *)base;
+    sq_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        /* never call back during start: defer through the wait queue is
+         * impossible without memory, so answer from a fresh loop turn */
+        r->db_busy = 0;
+        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    j->b = b;
+    j->r = r;
+    molt_db_error_init(&j->err);
+    atomic_init(&j->cancelled, 0);
+    atomic_init(&j->running, 0);
+    r->job = j;
+    b->jobs++;
+    if (b->wait_tail)
+        b->wait_tail->next = j;
+    else
+        b->wait_head = j;
+    b->wait_tail = j;
+    b->waiters++;
+    dispatch(b);
+}
+
+static void sq_cancel(mw_backend *base, mw_request *r)
+{
+    sq_backend *b = (sq_backend *)base;
+    sq_job *j = r->job;
+    if (!j)
+        return;
+    atomic_store(&j->cancelled, 1);
+    if (j->c) {
+        /* queued on the pool or running: uv_cancel works before it runs */
+        if (uv_cancel((uv_req_t *)&j->work) != 0 && j->c->db)
+            sqlite3_interrupt(j->c->db);
+    } else {
+        dispatch(b); /* completes it from the wait queue */
+    }
+}
+
+static void sq_stats(mw_backend *base, msgpack_packer *pk)
+{
+    sq_backend *b = (sq_backend *)base;
+    int idle = 0;
+    for (sq_conn *c = b->idle; c; c = c->next)
+        idle++;
+    msgpack_pack_map(pk, 7);
+    mw_pack_key(pk, "backend");
+    mw_pack_cstr(pk, "sqlite");
+    mw_pack_key(pk, "size");
+    msgpack_pack_int(pk, b->nconns);
+    mw_pack_key(pk, "in_use");
+    msgpack_pack_int(pk, b->in_use);
+    mw_pack_key(pk, "idle");
+    msgpack_pack_int(pk, idle);
+    mw_pack_key(pk, "waiters");
+    msgpack_pack_uint64(pk, b->waiters);
+    mw_pack_key(pk, "requests");
+    msgpack_pack_uint64(pk, b->jobs);
+    mw_pack_key(pk, "errors");
+    msgpack_pack_uint64(pk, b->errors);
+}
+
+static void sq_close(mw_backend *base, void (*done)(mw_worker *w))
+{
+    sq_backend *b = (sq_backend *)base;
+    b->closing = 1;
+    b->close_done = done;
+    dispatch(b);
+}
+
+static const mw_backend_ops sq_ops = {"sqlite", sq_start, sq_cancel, sq_stats,
+                                      sq_close};
+
+int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
+                           char err[MW_ERR_SIZE])
+{
+    if (!sqlite3_threadsafe()) {
+        snprintf(err, MW_ERR_SIZE, "this SQLite library is not thread-safe");
+        return -1;
+    }
+    sq_backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, MW_ERR_SIZE, "out of memory");
+        return -1;
+    }
+    b->base.ops = &sq_ops;
+    b->base.alias = alias;
+    b->base.w = w;
+    /* one in-memory database shared by the alias's connections */
+    snprintf(b->uri, sizeof b->uri, "file:molt_mem_%p?mode=memory&cache=shared",
+             (void *)b);
+    *out = &b->base;
+    return 0;
+}

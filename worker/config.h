@@ -1,0 +1,86 @@
+/*
+ * molt_worker configuration: one table of typed settings (name, type,
+ * default, help), as PgBouncer keeps it. Command-line flags and the config
+ * file both fill the same table, so every setting has one name, one type and
+ * one default; `molt_worker --help` prints the table.
+ *
+ * Worker settings live in mw_config; per-database settings (the pool's and
+ * SQLite's) live in each mw_alias. A flag `--NAME-WITH-DASHES VALUE` sets a
+ * worker setting; `--pool ALIAS:NAME=VALUE` sets a per-alias one. The config
+ * file (`--config FILE`) has `name = value` lines for worker settings and a
+ * `[db ALIAS]` section per database (keys: dsn, allow_write and every
+ * per-alias setting). Later sources override earlier ones: the file is read
+ * where `--config` appears on the command line.
+ *
+ * Ownership: mw_config owns every string and alias it holds;
+ * mw_config_free releases them. Errors: functions return 0 or -1 with a
+ * message in err (never a password or a full DSN).
+ */
+#ifndef MW_CONFIG_H
+#define MW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "molt_db/pool.h"
+
+typedef enum mw_backend_kind {
+    MW_BACKEND_PG = 1,
+    MW_BACKEND_SQLITE = 2
+} mw_backend_kind;
+
+typedef struct mw_alias {
+    char *name;
+    char *dsn;            /* as given: for PostgreSQL, never logged */
+    mw_backend_kind kind;
+    char *sqlite_path;    /* SQLite: a path, or NULL for :memory: */
+    int allow_write;      /* the db.write capability */
+    molt_db_pool_settings pool;   /* PostgreSQL pool settings */
+    int sqlite_conns;             /* SQLite connections (threads busy at once) */
+    int sqlite_busy_timeout_ms;
+    int sqlite_wal;
+    struct mw_alias *next;
+} mw_alias;
+
+typedef struct mw_config {
+    int stdio;
+    char *socket_path;
+    int socket_mode;              /* octal, e.g. 0600 */
+    int default_timeout_ms;
+    int max_rows;
+    int64_t max_request_bytes;
+    int max_inflight;
+    int batch_rows;               /* default rows per streamed frame */
+    int shutdown_grace_ms;
+    char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */
+    int log_requests;
+    mw_alias *aliases;            /* in the order given */
+} mw_config;
+
+#define MW_ERR_SIZE 512
+
+/* Fills every setting with its default; no aliases. */
+void mw_config_init(mw_config *c);
+void mw_config_free(mw_config *c);
+
+/* Parses argv (after the program name). Returns 0, 1 when --help or
+ * --version was handled (printed to out; the caller exits 0), or -1 with
+ * err. */
+int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
+                         char err[MW_ERR_SIZE]);
+
+/* Reads a config file (see above). 0 or -1 with err naming file and line. */
+int mw_config_load_file(mw_config *c, const char *path, char err[MW_ERR_SIZE]);
+
+/* Checks the whole configuration (a transport chosen, at least one alias,
+ * DSNs parse). 0 or -1 with err. */
+int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE]);
+
+/* The alias called name, or NULL. */
+mw_alias *mw_config_alias(const mw_config *c, const char *name, size_t len);
+
+/* Prints the usage text with the settings table. */
+void mw_config_print_help(FILE *out);
+
+#endif

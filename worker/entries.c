@@ -1,0 +1,130 @@
+/* The entries: ping, stats, cancel, and the start of db_query / db_exec. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpbuf.h"
+#include "version.h"
+
+void mw_entry_ping(mw_request *r)
+{
+    molt_db_buf p;
+    msgpack_packer pk;
+    molt_db_buf_init(&p);
+    mw_packer_init(&pk, &p);
+    msgpack_pack_map(&pk, 3);
+    mw_pack_key(&pk, "version");
+    mw_pack_cstr(&pk, MW_VERSION);
+    mw_pack_key(&pk, "pid");
+    msgpack_pack_int64(&pk, (int64_t)getpid());
+    mw_pack_key(&pk, "contract");
+    msgpack_pack_int(&pk, MW_CONTRACT_VERSION);
+    mw_request_reply_payload(r, &p);
+    molt_db_buf_free(&p);
+}
+
+void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
+{
+    size_t nsessions = 0;
+    for (mw_session *s = w->sessions; s; s = s->next)
+        nsessions++;
+    msgpack_pack_map(pk, 2);
+    mw_pack_key(pk, "aliases");
+    msgpack_pack_map(pk, w->nbackends);
+    for (size_t i = 0; i < w->nbackends; i++) {
+        mw_backend *b = w->backends[i];
+        mw_pack_cstr(pk, b->alias->name);
+        b->ops->stats(b, pk);
+    }
+    mw_pack_key(pk, "worker");
+    struct { const char *k; uint64_t v; } c[] = {
+        {"requests", w->c.requests},
+        {"inflight", w->inflight},
+        {"sessions", nsessions},
+        {"sessions_opened", w->c.sessions_opened},
+        {"ok", w->c.ok},
+        {"invalid_input", w->c.invalid_input},
+        {"busy", w->c.busy},
+        {"timeouts", w->c.timeouts},
+        {"cancelled", w->c.cancelled},
+        {"db_errors", w->c.db_errors},
+        {"internal_errors", w->c.internal_errors},
+        {"frames_out", w->c.frames_out},
+        {"bytes_out", w->c.bytes_out},
+    };
+    msgpack_pack_map(pk, sizeof c / sizeof c[0]);
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        mw_pack_key(pk, c[i].k);
+        msgpack_pack_uint64(pk, c[i].v);
+    }
+}
+
+void mw_entry_stats(mw_request *r)
+{
+    molt_db_buf p;
+    msgpack_packer pk;
+    molt_db_buf_init(&p);
+    mw_packer_init(&pk, &p);
+    mw_stats_pack(r->w, &pk);
+    mw_request_reply_payload(r, &p);
+    molt_db_buf_free(&p);
+}
+
+void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len)
+{
+    char msg[MW_MSG_SIZE];
+    uint64_t target;
+    int rc = mw_cancel_parse(payload, len, &target, msg);
+    if (rc < 0) {
+        mw_request_reply(r, rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT,
+                         rc == -2 ? "out of memory" : msg, NULL);
+        return;
+    }
+    mw_request *t = r->s ? mw_session_find(r->s, target) : NULL;
+    int found = t && t != r && !t->replied;
+    if (found)
+        mw_request_stop(t, MW_CANCELLED, "cancelled by a cancel request");
+    molt_db_buf p;
+    msgpack_packer pk;
+    molt_db_buf_init(&p);
+    mw_packer_init(&pk, &p);
+    msgpack_pack_map(&pk, 1);
+    mw_pack_key(&pk, "found");
+    if (found)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    mw_request_reply_payload(r, &p);
+    molt_db_buf_free(&p);
+}
+
+void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
+{
+    char msg[MW_MSG_SIZE];
+    int write = r->entry == MW_ENTRY_DB_EXEC;
+    int rc = mw_query_parse(&r->q, write, r->w->cfg, payload, len, msg);
+    r->have_q = 1;
+    if (rc < 0) {
+        r->have_q = r->q.alias != NULL; /* metrics name the alias when known */
+        if (!r->have_q)
+            mw_query_free(&r->q);
+        mw_request_reply(r, rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT,
+                         rc == -2 ? "out of memory" : msg, NULL);
+        return;
+    }
+    mw_result_opts o = {0};
+    o.format = r->q.format;
+    o.objects = r->q.objects;
+    o.stream = r->q.stream;
+    o.exec = write;
+    o.statements = r->q.statements;
+    o.max_rows = r->q.max_rows;
+    o.batch_rows = r->q.batch_rows;
+    mw_result_init(&r->res, &o);
+    r->have_res = 1;
+    r->backend = mw_worker_backend(r->w, r->q.alias);
+    r->db_busy = 1;
+    r->backend->ops->start(r->backend, r);
+}

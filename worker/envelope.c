@@ -1,0 +1,290 @@
+/* Request envelope parsing and response frames. */
+#include "envelope.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "mpbuf.h"
+#include "msgpack_check.h"
+
+const char *mw_status_name(mw_status s)
+{
+    switch (s) {
+    case MW_OK: return "Ok";
+    case MW_INVALID_INPUT: return "InvalidInput";
+    case MW_BUSY: return "Busy";
+    case MW_TIMEOUT: return "Timeout";
+    case MW_CANCELLED: return "Cancelled";
+    case MW_DB_ERROR: return "DbError";
+    case MW_INTERNAL_ERROR: return "InternalError";
+    }
+    return "InternalError";
+}
+
+const char *mw_entry_name(mw_entry e)
+{
+    switch (e) {
+    case MW_ENTRY_DB_QUERY: return "db_query";
+    case MW_ENTRY_DB_EXEC: return "db_exec";
+    case MW_ENTRY_CANCEL: return "cancel";
+    case MW_ENTRY_PING: return "ping";
+    case MW_ENTRY_STATS: return "stats";
+    case MW_ENTRY_NONE: break;
+    }
+    return "";
+}
+
+static int read_id(const msgpack_object *root, mw_envelope *env)
+{
+    const msgpack_object *id = mw_map_get(root, "request_id", NULL);
+    if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        env->have_id = 1;
+        env->request_id = id->via.u64;
+        return 1;
+    }
+    return 0;
+}
+
+int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
+                      char msg[MW_MSG_SIZE])
+{
+    memset(env, 0, sizeof *env);
+    size_t end = 0;
+    mw_mp_check c = mw_msgpack_check(body, len, &end);
+    if (c == MW_MP_TRUNCATED || c == MW_MP_INVALID || c == MW_MP_TOO_DEEP ||
+        c == MW_MP_TOO_MANY) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
+        return -1;
+    }
+    /* The first value is complete and bounded (for BAD_UTF8 the walk
+     * stopped early: unpack it anyway, only to find the request_id). */
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_return ur =
+        msgpack_unpack_next(&u, (const char *)body, len, &off);
+    if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
+        msgpack_unpacked_destroy(&u);
+        snprintf(msg, MW_MSG_SIZE, "frame body: %s",
+                 ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"
+                                                  : "malformed MsgPack");
+        return -1;
+    }
+    const msgpack_object *root = &u.data;
+    int rc = -1;
+    if (root->type != MSGPACK_OBJECT_MAP) {
+        snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
+        goto out;
+    }
+    read_id(root, env);
+    if (c == MW_MP_BAD_UTF8) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
+        goto out;
+    }
+    if (end != len) {
+        snprintf(msg, MW_MSG_SIZE,
+                 "frame body has %zu trailing bytes after the MsgPack map",
+                 len - end);
+        goto out;
+    }
+    int dup = 0;
+    const msgpack_object *o;
+    if (!env->have_id) {
+        o = mw_map_get(root, "request_id", NULL);
+        snprintf(msg, MW_MSG_SIZE, o ? "request_id must be an unsigned integer"
+                                     : "request_id is missing");
+        goto out;
+    }
+    (void)mw_map_get(root, "request_id", &dup);
+    if (dup) {
+        snprintf(msg, MW_MSG_SIZE, "request_id appears twice");
+        goto out;
+    }
+    o = mw_map_get(root, "entry", &dup);
+    if (!o || o->type != MSGPACK_OBJECT_STR || dup) {
+        snprintf(msg, MW_MSG_SIZE, !o ? "entry is missing"
+                                   : dup ? "entry appears twice"
+                                         : "entry must be a str");
+        goto out;
+    }
+    static const struct { const char *name; mw_entry e; } entries[] = {
+        {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
+        {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
+        {"stats", MW_ENTRY_STATS},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (mw_obj_is_str(o, entries[i].name))
+            env->entry = entries[i].e;
+    if (env->entry == MW_ENTRY_NONE) {
+        snprintf(msg, MW_MSG_SIZE, "unknown entry \"%.*s\"",
+                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size),
+                 o->via.str.ptr);
+        goto out;
+    }
+    o = mw_map_get(root, "payload", &dup);
+    if (o) {
+        if (o->type != MSGPACK_OBJECT_BIN || dup) {
+            snprintf(msg, MW_MSG_SIZE, dup ? "payload appears twice"
+                                           : "payload must be bin");
+            goto out;
+        }
+        /* the body outlives this call; the object points into it */
+        env->payload = (const uint8_t *)o->via.bin.ptr;
+        env->payload_len = o->via.bin.size;
+    }
+    o = mw_map_get(root, "codec", &dup);
+    if (o && (!mw_obj_is_str(o, "msgpack") || dup)) {
+        snprintf(msg, MW_MSG_SIZE, "codec must be \"msgpack\"");
+        goto out;
+    }
+    o = mw_map_get(root, "timeout_ms", &dup);
+    if (o) {
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX ||
+            dup) {
+            snprintf(msg, MW_MSG_SIZE, "timeout_ms must be a uint32");
+            goto out;
+        }
+        env->timeout_ms = (uint32_t)o->via.u64;
+    }
+    if (!env->payload && (env->entry == MW_ENTRY_DB_QUERY ||
+                          env->entry == MW_ENTRY_DB_EXEC ||
+                          env->entry == MW_ENTRY_CANCEL)) {
+        snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
+        goto out;
+    }
+    rc = 0;
+out:
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+void mw_metrics_init(mw_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->queue_us = m->handler_us = m->exec_us = m->decode_us = -1;
+    m->db_row_count = m->db_bytes_in = m->db_bytes_out = -1;
+    m->db_rows_affected = -1;
+}
+
+static void pack_metrics(msgpack_packer *pk, const mw_metrics *m)
+{
+    struct { const char *k; int64_t v; } ints[] = {
+        {"queue_us", m->queue_us},         {"handler_us", m->handler_us},
+        {"exec_us", m->exec_us},           {"decode_us", m->decode_us},
+        {"db_row_count", m->db_row_count}, {"db_bytes_in", m->db_bytes_in},
+        {"db_bytes_out", m->db_bytes_out},
+        {"db_rows_affected", m->db_rows_affected},
+    };
+    struct { const char *k; const char *v; } strs[] = {
+        {"db_alias", m->db_alias}, {"db_tag", m->db_tag},
+        {"db_result_format", m->db_result_format},
+    };
+    size_t n = m->have_last_insert_id ? 1 : 0;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        n += ints[i].v >= 0;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        n += strs[i].v != NULL;
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (ints[i].v >= 0) {
+            mw_pack_key(pk, ints[i].k);
+            msgpack_pack_int64(pk, ints[i].v);
+        }
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strs[i].v) {
+            mw_pack_key(pk, strs[i].k);
+            mw_pack_cstr(pk, strs[i].v);
+        }
+    if (m->have_last_insert_id) {
+        mw_pack_key(pk, "db_last_insert_id");
+        msgpack_pack_int64(pk, m->db_last_insert_id);
+    }
+}
+
+static void pack_detail(msgpack_packer *pk, const molt_db_error *e)
+{
+    struct { const char *k; const char *v; } f[] = {
+        {"detail", e->detail}, {"hint", e->hint},     {"schema", e->schema},
+        {"table", e->table},   {"column", e->column}, {"constraint", e->constraint},
+    };
+    size_t n = e->position > 0;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        n += f[i].v != NULL;
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v) {
+            mw_pack_key(pk, f[i].k);
+            mw_pack_cstr(pk, f[i].v);
+        }
+    if (e->position > 0) {
+        mw_pack_key(pk, "position");
+        msgpack_pack_int(pk, e->position);
+    }
+}
+
+static int has_detail(const molt_db_error *e)
+{
+    return e->detail || e->hint || e->schema || e->table || e->column ||
+           e->constraint || e->position > 0;
+}
+
+int mw_response_frame(molt_db_buf *out, const mw_response *r)
+{
+    size_t start = out->len;
+    msgpack_packer pk;
+    mw_packer_init(&pk, out);
+    molt_db_buf_put_u32(out, 0); /* patched below (little-endian) */
+    int ok = r->status == MW_OK;
+    int sqlstate = r->dberr && r->dberr->sqlstate[0] &&
+                   (r->status == MW_DB_ERROR || r->status == MW_TIMEOUT ||
+                    r->status == MW_CANCELLED || r->status == MW_INTERNAL_ERROR);
+    int detail = r->dberr && r->status == MW_DB_ERROR && has_detail(r->dberr);
+    size_t n = 2 + (ok && r->payload ? 2 : 0) + (!ok ? 1 : 0) + sqlstate +
+               detail + (r->metrics ? 1 : 0) + (r->more ? 1 : 0);
+    msgpack_pack_map(&pk, n);
+    mw_pack_key(&pk, "request_id");
+    msgpack_pack_uint64(&pk, r->request_id);
+    mw_pack_key(&pk, "status");
+    mw_pack_cstr(&pk, mw_status_name(r->status));
+    if (ok && r->payload) {
+        mw_pack_key(&pk, "codec");
+        mw_pack_cstr(&pk, r->codec ? r->codec : "msgpack");
+        mw_pack_key(&pk, "payload");
+        msgpack_pack_bin(&pk, r->payload_len);
+        msgpack_pack_bin_body(&pk, r->payload, r->payload_len);
+    }
+    if (!ok) {
+        mw_pack_key(&pk, "error");
+        mw_pack_cstr(&pk, r->error ? r->error : mw_status_name(r->status));
+    }
+    if (sqlstate) {
+        mw_pack_key(&pk, "sqlstate");
+        mw_pack_cstr(&pk, r->dberr->sqlstate);
+    }
+    if (detail) {
+        mw_pack_key(&pk, "error_detail");
+        pack_detail(&pk, r->dberr);
+    }
+    if (r->metrics) {
+        mw_pack_key(&pk, "metrics");
+        pack_metrics(&pk, r->metrics);
+    }
+    if (r->more) {
+        mw_pack_key(&pk, "more");
+        msgpack_pack_true(&pk);
+    }
+    if (molt_db_buf_ok(out) != MOLT_DB_OK || out->len - start - 4 > UINT32_MAX) {
+        out->len = start;
+        out->failed = 0;
+        return MOLT_DB_ENOMEM;
+    }
+    uint32_t body = (uint32_t)(out->len - start - 4);
+    uint8_t *p = out->data + start;
+    p[0] = (uint8_t)body;
+    p[1] = (uint8_t)(body >> 8);
+    p[2] = (uint8_t)(body >> 16);
+    p[3] = (uint8_t)(body >> 24);
+    return MOLT_DB_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * Frame reader: a 4-byte little-endian length N, then N bytes (contract
+ * section 2). Sans-I/O: the session feeds what it read and takes whole
+ * frames out. The length is checked against the limit as soon as its four
+ * bytes are there, before the buffer grows to hold the body.
+ *
+ * Ownership: the framer owns its buffer (mw_framer_free). A body returned by
+ * mw_framer_next points into it and stays valid until the next feed.
+ */
+#ifndef MW_FRAMING_H
+#define MW_FRAMING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "molt_db/buf.h"
+
+typedef struct mw_framer {
+    molt_db_buf buf;
+    size_t off;          /* start of the unconsumed bytes */
+    uint64_t limit;      /* largest N accepted */
+} mw_framer;
+
+void mw_framer_init(mw_framer *f, uint64_t limit);
+void mw_framer_free(mw_framer *f);
+
+/* Appends bytes read from the peer. 0, or -1 when memory ran out. Refuses
+ * (returns -2) to buffer more than the header of a frame whose length is
+ * bad: call mw_framer_next first, which reports it. */
+int mw_framer_feed(mw_framer *f, const uint8_t *p, size_t n);
+
+/* Takes the next whole frame: returns 1 with *body and *len, 0 when more bytes
+ * are needed, -1 when the next length is 0 or above the limit (*len is N):
+ * the connection must answer InvalidInput and close. */
+int mw_framer_next(mw_framer *f, const uint8_t **body, size_t *len);
+
+/* Bytes buffered and not yet taken. */
+size_t mw_framer_pending(const mw_framer *f);
+
+#endif

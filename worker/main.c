@@ -1,0 +1,178 @@
+/* molt_worker: configuration, backends, transport, signals, shutdown. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+mw_backend *mw_worker_backend(mw_worker *w, const mw_alias *a)
+{
+    for (size_t i = 0; i < w->nbackends; i++)
+        if (w->backends[i]->alias == a)
+            return w->backends[i];
+    return NULL;
+}
+
+static void on_backend_closed(mw_worker *w)
+{
+    if (w->backends_open > 0)
+        w->backends_open--;
+    mw_worker_maybe_exit(w);
+}
+
+static void close_all(mw_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    uv_timer_stop(&w->grace);
+    uv_close((uv_handle_t *)&w->grace, NULL);
+    uv_close((uv_handle_t *)&w->sigterm, NULL);
+    uv_close((uv_handle_t *)&w->sigint, NULL);
+    mw_metrics_http_stop(w);
+    w->backends_open = w->nbackends;
+    for (size_t i = 0; i < w->nbackends; i++)
+        w->backends[i]->ops->close(w->backends[i], on_backend_closed);
+}
+
+void mw_worker_maybe_exit(mw_worker *w)
+{
+    if (!w->shutting_down)
+        return;
+    if (!w->stopping) {
+        /* wait for answers, then for sessions to flush and close */
+        if (w->inflight > 0)
+            return;
+        for (mw_session *s = w->sessions; s; s = s->next)
+            if (!s->dead) {
+                if (s->write_bytes == 0 && !s->stdio)
+                    mw_session_close(s);
+                else if (s->write_bytes == 0 && s->stdio)
+                    mw_session_close(s);
+            }
+        if (w->sessions || w->live_requests > 0)
+            return;
+        close_all(w);
+    }
+    if (w->backends_open == 0 && w->live_requests == 0 && !w->sessions)
+        uv_stop(w->loop);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    mw_worker *w = t->data;
+    /* answer what is still running Busy, cancelling it in the database */
+    for (mw_session *s = w->sessions; s; s = s->next) {
+        mw_request *r = s->reqs;
+        while (r) {
+            mw_request *next = r->next;
+            mw_request_stop(r, MW_BUSY, "the worker is shutting down");
+            r = next;
+        }
+    }
+    mw_worker_maybe_exit(w);
+}
+
+void mw_worker_shutdown(mw_worker *w, int grace)
+{
+    if (w->shutting_down) {
+        if (!grace)
+            on_grace(&w->grace);
+        return;
+    }
+    w->shutting_down = 1;
+    mw_transport_stop(w);
+    if (grace && w->cfg->shutdown_grace_ms > 0)
+        uv_timer_start(&w->grace, on_grace, (uint64_t)w->cfg->shutdown_grace_ms, 0);
+    else
+        on_grace(&w->grace);
+    mw_worker_maybe_exit(w);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    mw_worker *w = h->data;
+    mw_log("signal %d: shutting down (grace %d ms)", signum, w->cfg->shutdown_grace_ms);
+    mw_worker_shutdown(w, 1);
+}
+
+int main(int argc, char **argv)
+{
+    mw_config cfg;
+    char err[MW_ERR_SIZE];
+    mw_config_init(&cfg);
+    int rc = mw_config_parse_args(&cfg, argc - 1, argv + 1, stdout, err);
+    if (rc == 1) {
+        mw_config_free(&cfg);
+        return 0;
+    }
+    if (rc < 0 || mw_config_validate(&cfg, err) < 0) {
+        fprintf(stderr, "molt_worker: %s\n", err);
+        mw_config_free(&cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    mw_worker w;
+    memset(&w, 0, sizeof w);
+    w.loop = uv_default_loop();
+    w.cfg = &cfg;
+    size_t n = 0;
+    for (mw_alias *a = cfg.aliases; a; a = a->next)
+        n++;
+    w.backends = calloc(n, sizeof *w.backends);
+    if (!w.backends) {
+        fprintf(stderr, "molt_worker: out of memory\n");
+        return 1;
+    }
+    for (mw_alias *a = cfg.aliases; a; a = a->next) {
+        mw_backend *b = NULL;
+        rc = a->kind == MW_BACKEND_SQLITE ? mw_backend_sqlite_open(&w, a, &b, err)
+                                          : mw_backend_pg_open(&w, a, &b, err);
+        if (rc < 0) {
+            fprintf(stderr, "molt_worker: alias %s: %s\n", a->name, err);
+            w.shutting_down = 1;
+            break;
+        }
+        w.backends[w.nbackends++] = b;
+    }
+    uv_timer_init(w.loop, &w.grace);
+    w.grace.data = &w;
+    uv_signal_init(w.loop, &w.sigterm);
+    uv_signal_init(w.loop, &w.sigint);
+    w.sigterm.data = w.sigint.data = &w;
+    if (!w.shutting_down) {
+        uv_signal_start(&w.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&w.sigint, on_signal, SIGINT);
+        if (cfg.metrics_listen && mw_metrics_http_start(&w, cfg.metrics_listen, err) < 0) {
+            fprintf(stderr, "molt_worker: %s\n", err);
+            w.shutting_down = 1;
+        } else if (cfg.stdio) {
+            if (mw_session_start_stdio(&w) < 0)
+                w.shutting_down = 1;
+        } else if (mw_transport_listen(&w, err) < 0) {
+            fprintf(stderr, "molt_worker: %s\n", err);
+            w.shutting_down = 1;
+        }
+        if (w.shutting_down)
+            w.exit_code = 1;
+    } else {
+        w.exit_code = 1;
+    }
+    if (w.shutting_down) {
+        w.shutting_down = 0;
+        mw_worker_shutdown(&w, 0);
+    }
+    uv_run(w.loop, UV_RUN_DEFAULT);
+    /* let the last close callbacks run */
+    uv_run(w.loop, UV_RUN_NOWAIT);
+    for (size_t i = 0; i < w.nbackends; i++)
+        free(w.backends[i]);
+    free(w.backends);
+    int code = w.exit_code;
+    if (uv_loop_close(w.loop) != 0)
+        mw_log("loop closed with handles still open");
+    mw_config_free(&cfg);
+    return code;
+}

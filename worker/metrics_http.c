@@ -1,0 +1,217 @@
+/* A Prometheus text endpoint on a loopback TCP port (--metrics-listen):
+ * any HTTP request gets the current figures (the stats entry's numbers). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpbuf.h"
+#include "worker.h"
+
+typedef struct mh_server {
+    uv_tcp_t tcp;
+    mw_worker *w;
+} mh_server;
+
+typedef struct mh_conn {
+    uv_tcp_t tcp;
+    mw_worker *w;
+    char buf[8192];
+    size_t len;
+    uv_write_t wr;
+    molt_db_buf out;
+    int responded;
+} mh_conn;
+
+static void conn_closed(uv_handle_t *h)
+{
+    mh_conn *c = h->data;
+    molt_db_buf_free(&c->out);
+    free(c);
+}
+
+static void put_num(molt_db_buf *b, const char *prefix, const char *name,
+                    const char *alias, const msgpack_object *v)
+{
+    char line[256];
+    int n;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        n = snprintf(line, sizeof line, "%s%s%s%s%s %llu\n", prefix, name,
+                     alias ? "{alias=\"" : "", alias ? alias : "", alias ? "\"}" : "",
+                     (unsigned long long)v->via.u64);
+    else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        n = snprintf(line, sizeof line, "%s%s%s%s%s %lld\n", prefix, name,
+                     alias ? "{alias=\"" : "", alias ? alias : "", alias ? "\"}" : "",
+                     (long long)v->via.i64);
+    else
+        return;
+    if (n > 0 && (size_t)n < sizeof line)
+        molt_db_buf_put(b, line, (size_t)n);
+}
+
+static void render(mw_worker *w, molt_db_buf *body)
+{
+    molt_db_buf mp;
+    msgpack_packer pk;
+    molt_db_buf_init(&mp);
+    mw_packer_init(&pk, &mp);
+    mw_stats_pack(w, &pk);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (molt_db_buf_ok(&mp) == MOLT_DB_OK &&
+        msgpack_unpack_next(&u, (const char *)mp.data, mp.len, &off) ==
+            MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *wk = mw_map_get(&u.data, "worker", NULL);
+        const msgpack_object *al = mw_map_get(&u.data, "aliases", NULL);
+        char name[80];
+        for (uint32_t i = 0; wk && i < wk->via.map.size; i++) {
+            const msgpack_object_kv *kv = &wk->via.map.ptr[i];
+            snprintf(name, sizeof name, "%.*s", (int)kv->key.via.str.size,
+                     kv->key.via.str.ptr);
+            put_num(body, "molt_worker_", name, NULL, &kv->val);
+        }
+        for (uint32_t i = 0; al && i < al->via.map.size; i++) {
+            const msgpack_object_kv *a = &al->via.map.ptr[i];
+            char alias[80];
+            snprintf(alias, sizeof alias, "%.*s", (int)a->key.via.str.size,
+                     a->key.via.str.ptr);
+            for (uint32_t k = 0; a->val.type == MSGPACK_OBJECT_MAP &&
+                                 k < a->val.via.map.size; k++) {
+                const msgpack_object_kv *kv = &a->val.via.map.ptr[k];
+                if (kv->key.type != MSGPACK_OBJECT_STR)
+                    continue;
+                snprintf(name, sizeof name, "%.*s", (int)kv->key.via.str.size,
+                         kv->key.via.str.ptr);
+                put_num(body, "molt_db_", name, alias, &kv->val);
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    molt_db_buf_free(&mp);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    mh_conn *c = req->data;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
+{
+    (void)s;
+    mh_conn *c = h->data;
+    *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
+}
+
+static int headers_done(const char *b, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (!memcmp(b + i, "\r\n\r\n", 4))
+            return 1;
+    return 0;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    mh_conn *c = st->data;
+    if (n < 0 || c->len + (size_t)n >= sizeof c->buf) {
+        if (!uv_is_closing((uv_handle_t *)&c->tcp))
+            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    c->len += (size_t)n;
+    if (c->responded || !headers_done(c->buf, c->len))
+        return;
+    c->responded = 1;
+    uv_read_stop(st);
+    molt_db_buf body;
+    molt_db_buf_init(&body);
+    render(c->w, &body);
+    char head[160];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
+    molt_db_buf_put(&c->out, head, (size_t)hn);
+    molt_db_buf_put(&c->out, body.data, body.len);
+    molt_db_buf_free(&body);
+    if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    uv_buf_t ob = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+    c->wr.data = c;
+    if (uv_write(&c->wr, st, &ob, 1, on_written) < 0)
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void on_conn(uv_stream_t *server, int status)
+{
+    mh_server *s = server->data;
+    if (status < 0)
+        return;
+    mh_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->w = s->w;
+    molt_db_buf_init(&c->out);
+    uv_tcp_init(s->w->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void server_closed(uv_handle_t *h);
+
+int mw_metrics_http_start(mw_worker *w, const char *addr, char err[MW_ERR_SIZE])
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    size_t hl = (size_t)(colon - addr);
+    int port = atoi(colon + 1);
+    if (hl >= sizeof host || port <= 0 || port > 65535) {
+        snprintf(err, MW_ERR_SIZE, "metrics_listen: expected 127.0.0.1:PORT");
+        return -1;
+    }
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    struct sockaddr_in sa;
+    if (uv_ip4_addr(host, port, &sa) < 0) {
+        snprintf(err, MW_ERR_SIZE, "metrics_listen: bad address %s", host);
+        return -1;
+    }
+    mh_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, MW_ERR_SIZE, "out of memory");
+        return -1;
+    }
+    s->w = w;
+    uv_tcp_init(w->loop, &s->tcp);
+    s->tcp.data = s;
+    int r = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&sa, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&s->tcp, 16, on_conn);
+    if (r < 0) {
+        snprintf(err, MW_ERR_SIZE, "metrics_listen %s: %s", addr, uv_strerror(r));
+        uv_close((uv_handle_t *)&s->tcp, server_closed);
+        return -1;
+    }
+    w->metrics = s;
+    return 0;
+}
+
+static void server_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void mw_metrics_http_stop(mw_worker *w)
+{
+    mh_server *s = w->metrics;
+    if (!s)
+        return;
+    w->metrics = NULL;
+    uv_close((uv_handle_t *)&s->tcp, server_closed);
+}

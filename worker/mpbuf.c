@@ -1,0 +1,53 @@
+/* msgpack-c packers over molt_db_buf; object helpers. */
+#include "mpbuf.h"
+
+#include <string.h>
+
+static int buf_write(void *data, const char *p, size_t len)
+{
+    molt_db_buf *b = data;
+    molt_db_buf_put(b, p, len);
+    return b->failed ? -1 : 0;
+}
+
+void mw_packer_init(msgpack_packer *pk, molt_db_buf *b)
+{
+    msgpack_packer_init(pk, b, buf_write);
+}
+
+void mw_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void mw_pack_key(msgpack_packer *pk, const char *key)
+{
+    mw_pack_cstr(pk, key);
+}
+
+int mw_obj_is_str(const msgpack_object *o, const char *s)
+{
+    size_t n = strlen(s);
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           memcmp(o->via.str.ptr, s, n) == 0;
+}
+
+const msgpack_object *mw_map_get(const msgpack_object *m, const char *key,
+                                 int *dup)
+{
+    const msgpack_object *found = NULL;
+    if (m->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object_kv *kv = &m->via.map.ptr[i];
+        if (mw_obj_is_str(&kv->key, key)) {
+            if (found && dup)
+                *dup = 1;
+            if (!found)
+                found = &kv->val;
+        }
+    }
+    return found;
+}

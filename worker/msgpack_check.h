@@ -1,0 +1,41 @@
+/*
+ * A structural check of MsgPack bytes before msgpack-c unpacks them.
+ *
+ * msgpack-c allocates an array's or map's element storage (24 bytes an
+ * element) as soon as it reads the declared count, before the elements
+ * arrive, so a 5-byte body declaring 4 billion elements would ask for about
+ * 100 GB. This walk, which only reads type bytes and lengths (it decodes no
+ * values), proves first that the bytes hold one complete value whose
+ * containers' counts are all backed by real elements, that no str holds
+ * invalid UTF-8, that nesting is bounded, and where the value ends. Only
+ * then does msgpack-c unpack it, with memory bounded by the body's size.
+ */
+#ifndef MW_MSGPACK_CHECK_H
+#define MW_MSGPACK_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum mw_mp_check {
+    MW_MP_OK = 0,
+    MW_MP_TRUNCATED,      /* the value does not end within the bytes */
+    MW_MP_INVALID,        /* a reserved type byte (0xc1) */
+    MW_MP_BAD_UTF8,       /* a str that is not UTF-8 */
+    MW_MP_TOO_DEEP,       /* nesting above MW_MP_MAX_DEPTH */
+    MW_MP_TOO_MANY        /* more than MW_MP_MAX_ELEMENTS elements */
+} mw_mp_check;
+
+#define MW_MP_MAX_DEPTH 24   /* below msgpack-c's own stack of 32 */
+#define MW_MP_MAX_ELEMENTS 4000000u
+
+/* Checks the first value of p[0..len): returns MW_MP_OK and *end (the
+ * offset just past it; < len means trailing bytes), or the first problem. */
+mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end);
+
+/* A short English description of a check result. */
+const char *mw_msgpack_check_text(mw_mp_check c);
+
+/* 1 when p[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int mw_utf8_valid(const uint8_t *p, size_t n);
+
+#endif

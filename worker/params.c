@@ -1,0 +1,302 @@
+/* The placeholder lexer and the SQL rewrite (see params.h). */
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "molt_db/buf.h"
+#include "molt_db/error.h"
+
+static int ident_start(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c >= 0x80;
+}
+
+static int ident_char(unsigned char c)
+{
+    return ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Skips a quoted run starting at s[i] == q; a doubled q is an escaped q;
+ * backslash escapes when bs. Returns the index after the closing quote, or
+ * len when unterminated. */
+static size_t skip_quoted(const char *s, size_t len, size_t i, char q, int bs)
+{
+    i++;
+    while (i < len) {
+        if (bs && s[i] == '\\') {
+            i += 2;
+            continue;
+        }
+        if (s[i] == q) {
+            if (i + 1 < len && s[i + 1] == q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i++;
+    }
+    return len;
+}
+
+/* At s[i] == '$' (not inside an identifier): the length of a dollar-quote
+ * tag "$tag$" or "$$", or 0 when this is not one. */
+static size_t dollar_tag(const char *s, size_t len, size_t i)
+{
+    size_t j = i + 1;
+    if (j < len && s[j] == '$')
+        return 2;
+    if (j >= len || !ident_start((unsigned char)s[j]))
+        return 0;
+    while (j < len && (ident_start((unsigned char)s[j]) || is_digit((unsigned char)s[j])))
+        j++;
+    if (j < len && s[j] == '$')
+        return j - i + 1;
+    return 0;
+}
+
+int mw_params_scan(const char *s, size_t len, mw_dialect d,
+                   int (*cb)(void *ud, const mw_placeholder *ph), void *ud)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        unsigned char prev = i > 0 ? (unsigned char)s[i - 1] : ' ';
+        size_t tl;
+        if (c == '\'') {
+            int bs = d == MW_DIALECT_PG && i > 0 && (prev == 'E' || prev == 'e') &&
+                     (i < 2 || !ident_char((unsigned char)s[i - 2]));
+            i = skip_quoted(s, len, i, '\'', bs);
+        } else if (c == '"') {
+            i = skip_quoted(s, len, i, '"', 0);
+        } else if (d == MW_DIALECT_SQLITE && c == '`') {
+            i = skip_quoted(s, len, i, '`', 0);
+        } else if (d == MW_DIALECT_SQLITE && c == '[') {
+            const char *e = memchr(s + i, ']', len - i);
+            i = e ? (size_t)(e - s) + 1 : len;
+        } else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+            const char *e = memchr(s + i, '\n', len - i);
+            i = e ? (size_t)(e - s) + 1 : len;
+        } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
+            /* PostgreSQL nests block comments; SQLite does not */
+            int depth = 1;
+            i += 2;
+            while (i < len && depth > 0) {
+                if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
+                    depth--;
+                    i += 2;
+                } else if (d == MW_DIALECT_PG && s[i] == '/' && i + 1 < len &&
+                           s[i + 1] == '*') {
+                    depth++;
+                    i += 2;
+                } else {
+                    i++;
+                }
+            }
+        } else if (c == '$' && i > 0 && ident_char(prev)) {
+            i++; /* part of an identifier (PostgreSQL allows $ there) */
+        } else if (c == '$' && i + 1 < len && is_digit((unsigned char)s[i + 1])) {
+            size_t j = i + 1;
+            uint64_t n = 0;
+            while (j < len && is_digit((unsigned char)s[j])) {
+                if (n <= 100000000)
+                    n = n * 10 + (uint64_t)(s[j] - '0');
+                j++;
+            }
+            mw_placeholder ph = {i, j - i, '$', n > 100000000 ? 0 : (uint32_t)n,
+                                 NULL, 0};
+            int r = cb(ud, &ph);
+            if (r)
+                return r;
+            i = j;
+        } else if (c == '$' && d == MW_DIALECT_PG && (tl = dollar_tag(s, len, i)) > 0) {
+            /* a dollar-quoted string: up to the same tag again */
+            size_t close = len;
+            for (size_t j = i + tl; j + tl <= len; j++)
+                if (s[j] == '$' && memcmp(s + j, s + i, tl) == 0) {
+                    close = j + tl;
+                    break;
+                }
+            i = close;
+        } else if (c == ':' && i + 1 < len && s[i + 1] == ':') {
+            i += 2; /* a cast */
+        } else if (c == ':' && i + 1 < len && ident_start((unsigned char)s[i + 1]) &&
+                   (unsigned char)s[i + 1] < 0x80) {
+            size_t j = i + 1;
+            while (j < len && (unsigned char)s[j] < 0x80 &&
+                   (ident_start((unsigned char)s[j]) || is_digit((unsigned char)s[j])))
+                j++;
+            mw_placeholder ph = {i, j - i, ':', 0, s + i + 1, j - i - 1};
+            int r = cb(ud, &ph);
+            if (r)
+                return r;
+            i = j;
+        } else if (d == MW_DIALECT_SQLITE &&
+                   (c == '?' || ((c == '@' || c == '$' || c == ':') && i + 1 < len &&
+                                 ident_start((unsigned char)s[i + 1])))) {
+            mw_placeholder ph = {i, 1, '?', 0, NULL, 0};
+            int r = cb(ud, &ph);
+            if (r)
+                return r;
+            i++;
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* ---- rewrite ------------------------------------------------------------ */
+
+typedef struct rw_state {
+    const char *sql;
+    size_t len;
+    mw_dialect d;
+    mw_param_mode mode;
+    size_t nvalues;
+    const mw_param_name *names;
+    molt_db_buf out;
+    size_t copied;        /* SQL bytes up to here are in out */
+    size_t nslots;
+    size_t *slot_value;   /* nvalues entries */
+    size_t *value_slot;   /* value i -> slot + 1, 0: unused so far */
+    char *err;
+} rw_state;
+
+static int rw_fail(rw_state *st, const char *fmt, const char *a, size_t alen)
+{
+    snprintf(st->err, MW_PARAMS_ERR_SIZE, fmt, (int)(alen > 64 ? 64 : alen), a);
+    return -1;
+}
+
+static int rw_cb(void *ud, const mw_placeholder *ph)
+{
+    rw_state *st = ud;
+    size_t value;
+    if (ph->kind == '?')
+        return rw_fail(st, "unsupported placeholder \"%.*s\": use $1 or :name",
+                       st->sql + ph->start, ph->len);
+    if (ph->kind == '$') {
+        if (st->mode == MW_PARAMS_NAMED)
+            return rw_fail(st, "positional placeholder %.*s in a query with named "
+                           "parameters", st->sql + ph->start, ph->len);
+        if (ph->number == 0)
+            return rw_fail(st, "placeholder %.*s is out of range",
+                           st->sql + ph->start, ph->len);
+        if (ph->number > st->nvalues)
+            return rw_fail(st, "no value for placeholder %.*s",
+                           st->sql + ph->start, ph->len);
+        value = ph->number - 1;
+    } else {
+        if (st->mode == MW_PARAMS_POSITIONAL)
+            return rw_fail(st, "named placeholder %.*s in a query with positional "
+                           "parameters", st->sql + ph->start, ph->len);
+        size_t k;
+        for (k = 0; k < st->nvalues; k++)
+            if (st->names[k].len == ph->name_len &&
+                memcmp(st->names[k].name, ph->name, ph->name_len) == 0)
+                break;
+        if (k == st->nvalues)
+            return rw_fail(st, "no value for placeholder %.*s",
+                           st->sql + ph->start, ph->len);
+        value = k;
+    }
+    if (st->mode == MW_PARAMS_NONE) /* unreachable: nvalues is 0 */
+        return -1;
+    if (st->value_slot[value] == 0) {
+        st->slot_value[st->nslots] = value;
+        st->value_slot[value] = ++st->nslots;
+    }
+    /* copy the SQL before the placeholder, then the slot reference */
+    molt_db_buf_put(&st->out, st->sql + st->copied, ph->start - st->copied);
+    char ref[24];
+    int n = snprintf(ref, sizeof ref, "%c%zu", st->d == MW_DIALECT_PG ? '$' : '?',
+                     st->value_slot[value]);
+    molt_db_buf_put(&st->out, ref, (size_t)n);
+    st->copied = ph->start + ph->len;
+    return 0;
+}
+
+int mw_params_rewrite(const char *sql, size_t len, mw_dialect d,
+                      mw_param_mode mode, size_t nvalues,
+                      const mw_param_name *names, mw_rewrite *out,
+                      char err[MW_PARAMS_ERR_SIZE])
+{
+    memset(out, 0, sizeof *out);
+    if (memchr(sql, 0, len)) {
+        snprintf(err, MW_PARAMS_ERR_SIZE, "sql contains a NUL byte");
+        return -1;
+    }
+    if (mode == MW_PARAMS_NONE)
+        nvalues = 0;
+    if (mode == MW_PARAMS_NAMED)
+        for (size_t i = 0; i < nvalues; i++)
+            for (size_t j = i + 1; j < nvalues; j++)
+                if (names[i].len == names[j].len &&
+                    memcmp(names[i].name, names[j].name, names[i].len) == 0) {
+                    snprintf(err, MW_PARAMS_ERR_SIZE, "parameter :%.*s is given twice",
+                             (int)(names[i].len > 64 ? 64 : names[i].len),
+                             names[i].name);
+                    return -1;
+                }
+    rw_state st = {sql, len, d, mode, nvalues, names, {0}, 0, 0, NULL, NULL, err};
+    molt_db_buf_init(&st.out);
+    if (nvalues) {
+        st.slot_value = calloc(nvalues, sizeof *st.slot_value);
+        st.value_slot = calloc(nvalues, sizeof *st.value_slot);
+        if (!st.slot_value || !st.value_slot) {
+            free(st.slot_value);
+            free(st.value_slot);
+            return -2;
+        }
+    }
+    int rc = mw_params_scan(sql, len, d, rw_cb, &st);
+    if (rc == 0) {
+        for (size_t i = 0; i < nvalues; i++)
+            if (!st.value_slot[i]) {
+                if (mode == MW_PARAMS_NAMED)
+                    rc = rw_fail(&st, "parameter :%.*s is not used by the query",
+                                 names[i].name, names[i].len);
+                else {
+                    snprintf(err, MW_PARAMS_ERR_SIZE,
+                             "parameter $%zu is not used by the query", i + 1);
+                    rc = -1;
+                }
+                break;
+            }
+    }
+    if (rc == 0) {
+        molt_db_buf_put(&st.out, sql + st.copied, len - st.copied);
+        molt_db_buf_put_u8(&st.out, 0);
+        if (molt_db_buf_ok(&st.out) != MOLT_DB_OK)
+            rc = -2;
+    }
+    free(st.value_slot);
+    if (rc != 0) {
+        molt_db_buf_free(&st.out);
+        free(st.slot_value);
+        return rc < 0 ? rc : -1;
+    }
+    out->sql = (char *)st.out.data;
+    out->sql_len = st.out.len - 1;
+    out->nslots = st.nslots;
+    out->slot_value = st.slot_value;
+    return 0;
+}
+
+void mw_rewrite_free(mw_rewrite *r)
+{
+    if (!r)
+        return;
+    free(r->sql);
+    free(r->slot_value);
+    memset(r, 0, sizeof *r);
+}

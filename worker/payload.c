@@ -1,0 +1,421 @@
+/* db_query / db_exec / cancel payloads (see payload.h). */
+#include "payload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpbuf.h"
+#include "msgpack_check.h"
+
+#define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
+
+static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                  char msg[MW_MSG_SIZE])
+{
+    size_t end = 0;
+    mw_mp_check c = mw_msgpack_check(p, n, &end);
+    if (c != MW_MP_OK)
+        FAIL("payload: %s", mw_msgpack_check_text(c));
+    if (end != n)
+        FAIL("payload has %zu trailing bytes", n - end);
+    size_t off = 0;
+    msgpack_unpacked_init(up);
+    msgpack_unpack_return r = msgpack_unpack_next(up, (const char *)p, n, &off);
+    if (r != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(up);
+        if (r == MSGPACK_UNPACK_NOMEM_ERROR)
+            return -2;
+        FAIL("payload: malformed MsgPack");
+    }
+    if (up->data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(up);
+        FAIL("payload is not a MsgPack map");
+    }
+    return 0;
+}
+
+int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
+                    char msg[MW_MSG_SIZE])
+{
+    msgpack_unpacked up;
+    int rc = unpack(p, n, &up, msg);
+    if (rc)
+        return rc;
+    const msgpack_object *o = mw_map_get(&up.data, "request_id", NULL);
+    rc = -1;
+    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        snprintf(msg, MW_MSG_SIZE, "cancel payload needs request_id (uint64)");
+    else {
+        *target = o->via.u64;
+        rc = 0;
+    }
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+static int get_str(const msgpack_object *m, const char *key,
+                   const msgpack_object **out, char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    *out = mw_map_get(m, key, &dup);
+    if (dup)
+        FAIL("%s appears twice", key);
+    if (*out && (*out)->type != MSGPACK_OBJECT_STR)
+        FAIL("%s must be a str", key);
+    return 0;
+}
+
+static int get_bool(const msgpack_object *m, const char *key, int *out,
+                    char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    const msgpack_object *o = mw_map_get(m, key, &dup);
+    if (dup)
+        FAIL("%s appears twice", key);
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        FAIL("%s must be a bool", key);
+    *out = o->via.boolean;
+    return 1;
+}
+
+static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
+                    char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    const msgpack_object *o = mw_map_get(m, key, &dup);
+    if (dup)
+        FAIL("%s appears twice", key);
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        FAIL("%s must be an unsigned integer", key);
+    *out = o->via.u64;
+    return 1;
+}
+
+static int is_type_name(const char *p, size_t n)
+{
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == ' ' || c == '.' ||
+              c == '[' || c == ']' || c == '"'))
+            return 0;
+    }
+    return 1;
+}
+
+/* One value (what: "$2" or ":name" for messages). */
+static int value_of(const msgpack_object *v, const msgpack_object *type,
+                    mw_value *out, const char *what, char msg[MW_MSG_SIZE])
+{
+    memset(out, 0, sizeof *out);
+    if (type) {
+        if (type->type != MSGPACK_OBJECT_STR ||
+            !is_type_name(type->via.str.ptr, type->via.str.size))
+            FAIL("parameter %s: type must be a type name", what);
+        out->type = type->via.str.ptr;
+        out->type_len = type->via.str.size;
+    }
+    switch (v->type) {
+    case MSGPACK_OBJECT_NIL:
+        if (!type)
+            FAIL("parameter %s is nil without a type", what);
+        out->t = MW_V_NIL;
+        return 0;
+    case MSGPACK_OBJECT_BOOLEAN:
+        out->t = MW_V_BOOL;
+        out->i = v->via.boolean;
+        return 0;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (v->via.u64 > INT64_MAX)
+            FAIL("parameter %s: integer out of the signed 64-bit range", what);
+        out->t = MW_V_INT;
+        out->i = (int64_t)v->via.u64;
+        return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        out->t = MW_V_INT;
+        out->i = v->via.i64;
+        return 0;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        out->t = MW_V_FLOAT;
+        out->f = v->via.f64;
+        return 0;
+    case MSGPACK_OBJECT_STR:
+        out->t = MW_V_STR;
+        out->p = v->via.str.ptr;
+        out->n = v->via.str.size;
+        return 0;
+    case MSGPACK_OBJECT_BIN:
+        out->t = MW_V_BIN;
+        out->p = v->via.bin.ptr;
+        out->n = v->via.bin.size;
+        return 0;
+    default:
+        FAIL("parameter %s: unsupported value type (nil, bool, int, float, str "
+             "or bin)", what);
+    }
+}
+
+static int parse_params(mw_stmt *s, const msgpack_object *params,
+                        char msg[MW_MSG_SIZE])
+{
+    s->mode = MW_PARAMS_NONE;
+    if (!params || params->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (params->type != MSGPACK_OBJECT_MAP)
+        FAIL("params must be a map {\"mode\", \"values\"}");
+    const msgpack_object *mode = mw_map_get(params, "mode", NULL);
+    const msgpack_object *vals = mw_map_get(params, "values", NULL);
+    if (mode && mw_obj_is_str(mode, "positional"))
+        s->mode = MW_PARAMS_POSITIONAL;
+    else if (mode && mw_obj_is_str(mode, "named"))
+        s->mode = MW_PARAMS_NAMED;
+    else
+        FAIL("params.mode must be \"positional\" or \"named\"");
+    if (!vals || vals->type != MSGPACK_OBJECT_ARRAY)
+        FAIL("params.values must be a list");
+    size_t n = vals->via.array.size;
+    s->nvalues = n;
+    if (n == 0)
+        return 0;
+    s->values = calloc(n, sizeof *s->values);
+    s->names = calloc(n, sizeof *s->names);
+    if (!s->values || !s->names)
+        return -2;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *e = &vals->via.array.ptr[i];
+        char what[80];
+        if (s->mode == MW_PARAMS_POSITIONAL) {
+            snprintf(what, sizeof what, "$%zu", i + 1);
+            const msgpack_object *v = e, *type = NULL;
+            if (e->type == MSGPACK_OBJECT_MAP) {
+                v = mw_map_get(e, "value", NULL);
+                type = mw_map_get(e, "type", NULL);
+                if (!v)
+                    FAIL("parameter %s: a map entry needs \"value\"", what);
+            }
+            if (value_of(v, type, &s->values[i], what, msg) < 0)
+                return -1;
+        } else {
+            if (e->type != MSGPACK_OBJECT_MAP)
+                FAIL("named parameter %zu must be a map {\"name\", \"value\", \"type\"?}",
+                     i + 1);
+            const msgpack_object *name = mw_map_get(e, "name", NULL);
+            const msgpack_object *v = mw_map_get(e, "value", NULL);
+            if (!name || name->type != MSGPACK_OBJECT_STR || name->via.str.size == 0 ||
+                name->via.str.size > 63)
+                FAIL("named parameter %zu needs a name (str)", i + 1);
+            snprintf(what, sizeof what, ":%.*s", (int)name->via.str.size,
+                     name->via.str.ptr);
+            if (!v)
+                FAIL("parameter %s needs a value", what);
+            if (value_of(v, mw_map_get(e, "type", NULL), &s->values[i], what, msg) < 0)
+                return -1;
+            s->names[i].name = name->via.str.ptr;
+            s->names[i].len = name->via.str.size;
+        }
+    }
+    return 0;
+}
+
+static int parse_stmt(mw_stmt *s, const msgpack_object *sql,
+                      const msgpack_object *params, mw_dialect d,
+                      char msg[MW_MSG_SIZE])
+{
+    if (!sql || sql->type != MSGPACK_OBJECT_STR)
+        FAIL("sql is required (a str)");
+    s->sql = sql->via.str.ptr;
+    s->sql_len = sql->via.str.size;
+    size_t k = 0;
+    while (k < s->sql_len && (s->sql[k] == ' ' || s->sql[k] == '\n' ||
+                              s->sql[k] == '\t' || s->sql[k] == '\r'))
+        k++;
+    if (k == s->sql_len)
+        FAIL("sql is empty");
+    int rc = parse_params(s, params, msg);
+    if (rc)
+        return rc;
+    char perr[MW_PARAMS_ERR_SIZE];
+    rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
+                           &s->rw, perr);
+    if (rc == -1)
+        FAIL("%s", perr);
+    return rc;
+}
+
+static int valid_tag(const char *p, size_t n)
+{
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int parse(mw_query *q, int write, const mw_config *cfg,
+                 char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *m = &q->up.data, *o;
+    int b = 0;
+    if (get_str(m, "db_alias", &o, msg))
+        return -1;
+    if (o) {
+        q->alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
+        if (!q->alias)
+            FAIL("unknown db_alias \"%.*s\"",
+                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+    } else {
+        q->alias = mw_config_alias(cfg, "default", 7);
+        if (!q->alias)
+            FAIL("no db_alias given and no alias \"default\" is configured");
+    }
+    int r = get_bool(m, "allow_write", &b, msg);
+    if (r < 0)
+        return -1;
+    if (!write && b)
+        FAIL("allow_write must be false for db_query (use db_exec)");
+    if (write && !b)
+        FAIL("db_exec needs allow_write: true");
+    if (write && !q->alias->allow_write)
+        FAIL("alias \"%s\" does not grant db.write (start the worker with "
+             "--allow-write %s)", q->alias->name, q->alias->name);
+    q->format = MW_FORMAT_JSON;
+    if (get_str(m, "result_format", &o, msg))
+        return -1;
+    if (o) {
+        if (mw_obj_is_str(o, "json"))
+            q->format = MW_FORMAT_JSON;
+        else if (mw_obj_is_str(o, "msgpack"))
+            q->format = MW_FORMAT_MSGPACK;
+        else if (!write && mw_obj_is_str(o, "arrow_ipc"))
+            q->format = MW_FORMAT_ARROW;
+        else
+            FAIL(write ? "result_format must be json or msgpack for db_exec"
+                       : "result_format must be json, msgpack or arrow_ipc");
+    }
+    if (get_str(m, "row_shape", &o, msg))
+        return -1;
+    if (o) {
+        if (mw_obj_is_str(o, "objects"))
+            q->objects = 1;
+        else if (!mw_obj_is_str(o, "arrays"))
+            FAIL("row_shape must be arrays or objects");
+        if (q->objects && q->format == MW_FORMAT_ARROW)
+            FAIL("row_shape objects is for json and msgpack only");
+    }
+    if (get_str(m, "tag", &o, msg))
+        return -1;
+    if (o) {
+        if (!valid_tag(o->via.str.ptr, o->via.str.size))
+            FAIL("tag must be 1 to 64 of A-Za-z0-9_.-");
+        memcpy(q->tag, o->via.str.ptr, o->via.str.size);
+        q->tag[o->via.str.size] = 0;
+    }
+    q->max_rows = (uint64_t)cfg->max_rows;
+    q->batch_rows = (size_t)cfg->batch_rows;
+    if (!write) {
+        uint64_t u;
+        if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
+            return -1;
+        if (r)
+            q->max_rows = u;
+        if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
+            return -1;
+        if (r) {
+            if (u == 0 || u > 10000000)
+                FAIL("batch_rows must be 1 to 10000000");
+            q->batch_rows = (size_t)u;
+        }
+        if (get_bool(m, "stream", &q->stream, msg) < 0)
+            return -1;
+    } else {
+        q->max_rows = 0;
+    }
+    mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
+                                                       : MW_DIALECT_PG;
+    const msgpack_object *sql = mw_map_get(m, "sql", NULL);
+    const msgpack_object *list = write ? mw_map_get(m, "statements", NULL) : NULL;
+    if (list) {
+        if (sql)
+            FAIL("give sql or statements, not both");
+        if (list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0)
+            FAIL("statements must be a non-empty list of {\"sql\", \"params\"}");
+        if (list->via.array.size > 10000)
+            FAIL("at most 10000 statements");
+        q->statements = 1;
+        q->nstmts = list->via.array.size;
+    } else {
+        q->nstmts = 1;
+    }
+    q->stmts = calloc(q->nstmts, sizeof *q->stmts);
+    if (!q->stmts)
+        return -2;
+    for (size_t i = 0; i < q->nstmts; i++) {
+        const msgpack_object *s = list ? &list->via.array.ptr[i] : m;
+        if (list && s->type != MSGPACK_OBJECT_MAP)
+            FAIL("statements[%zu] must be a map {\"sql\", \"params\"}", i);
+        int rc = parse_stmt(&q->stmts[i], mw_map_get(s, "sql", NULL),
+                            mw_map_get(s, "params", NULL), d, msg);
+        if (rc == -1 && list) {
+            char tmp[MW_MSG_SIZE];
+            snprintf(tmp, sizeof tmp, "statements[%zu]: %s", i, msg);
+            memcpy(msg, tmp, MW_MSG_SIZE);
+        }
+        if (rc)
+            return rc;
+    }
+    if (get_str(m, "isolation", &o, msg))
+        return -1;
+    if (o && write) {
+        if (mw_obj_is_str(o, "read_committed"))
+            q->isolation = MW_ISO_READ_COMMITTED;
+        else if (mw_obj_is_str(o, "repeatable_read"))
+            q->isolation = MW_ISO_REPEATABLE_READ;
+        else if (mw_obj_is_str(o, "serializable"))
+            q->isolation = MW_ISO_SERIALIZABLE;
+        else
+            FAIL("isolation must be read_committed, repeatable_read or serializable");
+    }
+    return 0;
+}
+
+int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
+                   const uint8_t *p, size_t n, char msg[MW_MSG_SIZE])
+{
+    memset(q, 0, sizeof *q);
+    q->write = write;
+    q->bytes = malloc(n ? n : 1);
+    if (!q->bytes)
+        return -2;
+    memcpy(q->bytes, p, n);
+    int rc = unpack(q->bytes, n, &q->up, msg);
+    if (rc)
+        return rc;
+    q->have_up = 1;
+    return parse(q, write, cfg, msg);
+}
+
+void mw_query_free(mw_query *q)
+{
+    for (size_t i = 0; q->stmts && i < q->nstmts; i++) {
+        free(q->stmts[i].values);
+        free(q->stmts[i].names);
+        mw_rewrite_free(&q->stmts[i].rw);
+    }
+    free(q->stmts);
+    if (q->have_up)
+        msgpack_unpacked_destroy(&q->up);
+    free(q->bytes);
+    memset(q, 0, sizeof *q);
+}

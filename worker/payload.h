@@ -1,0 +1,80 @@
+/*
+ * db_query and db_exec payloads (contract sections 5 and 6): the payload
+ * bytes are checked (msgpack_check.h) and unpacked with msgpack-c, then every
+ * key is validated and the SQL is rewritten for the alias's backend
+ * (params.h). Every failure is InvalidInput with a message.
+ *
+ * Ownership: a mw_query points into the unpacked payload (`up`, which it
+ * owns together with the rewritten SQL); mw_query_free releases all.
+ */
+#ifndef MW_PAYLOAD_H
+#define MW_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "config.h"
+#include "encode.h"
+#include "envelope.h"
+#include "params.h"
+
+typedef enum mw_vtype {
+    MW_V_NIL = 0, MW_V_BOOL, MW_V_INT, MW_V_FLOAT, MW_V_STR, MW_V_BIN
+} mw_vtype;
+
+typedef struct mw_value {
+    mw_vtype t;
+    int64_t i;            /* BOOL, INT */
+    double f;
+    const char *p;        /* STR, BIN: into the payload */
+    size_t n;
+    const char *type;     /* declared type name or NULL: into the payload */
+    size_t type_len;
+} mw_value;
+
+typedef struct mw_stmt {
+    const char *sql;      /* as given, into the payload (not NUL-terminated) */
+    size_t sql_len;
+    mw_param_mode mode;
+    size_t nvalues;
+    mw_value *values;
+    mw_param_name *names;
+    mw_rewrite rw;        /* SQL for the backend; rw.slot_value maps slots */
+} mw_stmt;
+
+typedef enum mw_isolation {
+    MW_ISO_READ_COMMITTED = 0, MW_ISO_REPEATABLE_READ, MW_ISO_SERIALIZABLE
+} mw_isolation;
+
+typedef struct mw_query {
+    msgpack_unpacked up;
+    int have_up;
+    uint8_t *bytes;       /* the payload copy the objects point into */
+    mw_alias *alias;
+    int write;            /* db_exec */
+    mw_stmt *stmts;
+    size_t nstmts;
+    int statements;       /* a statements list was given */
+    uint64_t max_rows;
+    mw_format format;
+    int objects;
+    int stream;
+    size_t batch_rows;
+    char tag[65];
+    mw_isolation isolation;
+} mw_query;
+
+/* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies
+ * the bytes. Returns 0, -1 (InvalidInput, msg) or -2 (out of memory). */
+int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
+                   const uint8_t *p, size_t n, char msg[MW_MSG_SIZE]);
+
+void mw_query_free(mw_query *q);
+
+/* The request_id of a cancel payload. 0 or -1 with msg. */
+int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
+                    char msg[MW_MSG_SIZE]);
+
+#endif

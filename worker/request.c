@@ -1,0 +1,307 @@
+/* One request: dispatch, deadline, the final answer, and its release. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    mw_request *r = h->data;
+    mw_worker *w = r->w;
+    if (r->have_q)
+        mw_query_free(&r->q);
+    if (r->have_res)
+        mw_result_free(&r->res);
+    free(r);
+    w->live_requests--;
+    mw_worker_maybe_exit(w);
+}
+
+/* Frees r once it was answered and the database is done with it. */
+static void release_if_done(mw_request *r)
+{
+    if (!r->replied || r->db_busy)
+        return;
+    if (uv_is_closing((uv_handle_t *)&r->timer))
+        return;
+    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+}
+
+static void count(mw_worker *w, mw_status st)
+{
+    switch (st) {
+    case MW_OK: w->c.ok++; break;
+    case MW_INVALID_INPUT: w->c.invalid_input++; break;
+    case MW_BUSY: w->c.busy++; break;
+    case MW_TIMEOUT: w->c.timeouts++; break;
+    case MW_CANCELLED: w->c.cancelled++; break;
+    case MW_DB_ERROR: w->c.db_errors++; break;
+    case MW_INTERNAL_ERROR: w->c.internal_errors++; break;
+    }
+}
+
+static int64_t us_between(uint64_t a, uint64_t b)
+{
+    return b > a ? (int64_t)((b - a) / 1000) : 0;
+}
+
+static void send_part(void *ud, const uint8_t *p, size_t n)
+{
+    mw_request *r = ud;
+    if (!r->s || r->replied)
+        return;
+    molt_db_buf frame;
+    molt_db_buf_init(&frame);
+    mw_response resp = {0};
+    resp.request_id = r->id;
+    resp.status = MW_OK;
+    resp.codec = mw_format_name(r->q.format);
+    resp.payload = p;
+    resp.payload_len = n;
+    resp.more = 1;
+    if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
+        mw_session_send(r->s, &frame);
+    molt_db_buf_free(&frame);
+}
+
+static void drop_part(void *ud, const uint8_t *p, size_t n)
+{
+    (void)ud;
+    (void)p;
+    (void)n;
+}
+
+void mw_request_flush_parts(mw_request *r)
+{
+    if (!r->have_res)
+        return;
+    mw_result_take_parts(&r->res, r->s && !r->replied ? send_part : drop_part, r);
+}
+
+void mw_request_reply(mw_request *r, mw_status st, const char *msg,
+                      const molt_db_error *err)
+{
+    if (r->replied)
+        return;
+    mw_worker *w = r->w;
+    uint64_t now = uv_hrtime();
+    molt_db_buf payload, frame;
+    molt_db_buf_init(&payload);
+    molt_db_buf_init(&frame);
+    molt_db_error ferr;
+    molt_db_error_init(&ferr);
+    mw_metrics m;
+    mw_metrics_init(&m);
+    int db = r->entry == MW_ENTRY_DB_QUERY || r->entry == MW_ENTRY_DB_EXEC;
+    if (st == MW_OK && db && r->have_res) {
+        uint64_t t0 = uv_hrtime();
+        if (mw_result_finish(&r->res, &payload, &ferr) != MOLT_DB_OK) {
+            st = MW_INTERNAL_ERROR;
+            msg = ferr.message[0] ? ferr.message : "could not encode the result";
+            err = NULL;
+        }
+        r->res.encode_ns += uv_hrtime() - t0;
+        mw_request_flush_parts(r);
+    }
+    r->replied = 1;
+    uv_timer_stop(&r->timer);
+    w->inflight--;
+    count(w, st);
+    if (db) {
+        m.handler_us = us_between(r->t_recv, now);
+        if (r->t_start) {
+            m.queue_us = us_between(r->t_recv, r->t_start);
+            m.exec_us = us_between(r->t_start, r->t_exec_end ? r->t_exec_end : now);
+        } else {
+            m.queue_us = m.handler_us;
+        }
+        if (r->have_q) {
+            m.db_alias = r->q.alias->name;
+            m.db_tag = r->q.tag[0] ? r->q.tag : NULL;
+            m.db_result_format = mw_format_name(r->q.format);
+        }
+        if (r->have_res) {
+            m.decode_us = (int64_t)(r->res.encode_ns / 1000);
+            m.db_row_count = (int64_t)r->res.total_rows;
+            m.db_bytes_in = (int64_t)r->res.bytes_in;
+        }
+        m.db_bytes_out = (int64_t)payload.len;
+        if (st == MW_OK && r->entry == MW_ENTRY_DB_EXEC) {
+            m.db_rows_affected = r->rows_affected;
+            m.have_last_insert_id = r->has_last_id;
+            m.db_last_insert_id = r->last_id;
+        }
+    }
+    if (r->s) {
+        mw_response resp = {0};
+        resp.request_id = r->id;
+        resp.status = st;
+        if (st == MW_OK && (db || payload.len)) {
+            resp.codec = db ? mw_format_name(r->q.format) : "msgpack";
+            resp.payload = payload.data ? payload.data : (const uint8_t *)"";
+            resp.payload_len = payload.len;
+        }
+        resp.error = msg;
+        resp.dberr = err;
+        resp.metrics = db ? &m : NULL;
+        if (mw_response_frame(&frame, &resp) != MOLT_DB_OK) {
+            /* the result itself did not fit in memory: say so, small */
+            mw_response small = {0};
+            small.request_id = r->id;
+            small.status = MW_INTERNAL_ERROR;
+            small.error = "out of memory while encoding the response";
+            molt_db_buf_reset(&frame);
+            if (mw_response_frame(&frame, &small) != MOLT_DB_OK)
+                molt_db_buf_reset(&frame);
+        }
+        if (frame.len)
+            mw_session_send(r->s, &frame);
+    }
+    if (db && w->cfg->log_requests)
+        mw_log_request(r, st);
+    if (r->s)
+        mw_session_unlink(r->s, r);
+    molt_db_buf_free(&payload);
+    molt_db_buf_free(&frame);
+    molt_db_error_clear(&ferr);
+    release_if_done(r);
+}
+
+void mw_request_reply_payload(mw_request *r, const molt_db_buf *payload)
+{
+    if (r->replied)
+        return;
+    mw_worker *w = r->w;
+    r->replied = 1;
+    uv_timer_stop(&r->timer);
+    w->inflight--;
+    if (molt_db_buf_ok(payload) != MOLT_DB_OK) {
+        r->replied = 0;
+        w->inflight++;
+        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    count(w, MW_OK);
+    if (r->s) {
+        molt_db_buf frame;
+        molt_db_buf_init(&frame);
+        mw_response resp = {0};
+        resp.request_id = r->id;
+        resp.status = MW_OK;
+        resp.codec = "msgpack";
+        resp.payload = payload->data ? payload->data : (const uint8_t *)"";
+        resp.payload_len = payload->len;
+        if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
+            mw_session_send(r->s, &frame);
+        molt_db_buf_free(&frame);
+        mw_session_unlink(r->s, r);
+    }
+    release_if_done(r);
+}
+
+void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
+                        const molt_db_error *err)
+{
+    r->db_busy = 0;
+    if (!r->t_exec_end)
+        r->t_exec_end = uv_hrtime();
+    if (!r->replied) {
+        mw_request_flush_parts(r);
+        mw_request_reply(r, st, msg, err);
+    } else {
+        mw_request_flush_parts(r); /* drops them */
+        release_if_done(r);
+    }
+}
+
+void mw_request_stop(mw_request *r, mw_status st, const char *msg)
+{
+    if (r->db_busy && !r->stopping && r->backend) {
+        r->stopping = 1;
+        r->backend->ops->cancel(r->backend, r);
+    }
+    mw_request_reply(r, st, msg, NULL);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    mw_request *r = t->data;
+    char msg[96];
+    snprintf(msg, sizeof msg, "deadline of %u ms passed; the query was cancelled",
+             r->timeout_ms);
+    mw_request_stop(r, MW_TIMEOUT, msg);
+}
+
+void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
+{
+    mw_worker *w = s->w;
+    mw_envelope env;
+    char msg[MW_MSG_SIZE];
+    w->c.requests++;
+    if (mw_envelope_parse(body, len, &env, msg) < 0) {
+        w->c.invalid_input++;
+        mw_session_reply_error(s, env.have_id ? env.request_id : 0,
+                               MW_INVALID_INPUT, msg);
+        return;
+    }
+    if (mw_session_find(s, env.request_id)) {
+        w->c.invalid_input++;
+        snprintf(msg, sizeof msg, "request_id %llu is already in flight",
+                 (unsigned long long)env.request_id);
+        mw_session_reply_error(s, env.request_id, MW_INVALID_INPUT, msg);
+        return;
+    }
+    if (w->shutting_down && env.entry != MW_ENTRY_PING) {
+        w->c.busy++;
+        mw_session_reply_error(s, env.request_id, MW_BUSY,
+                               "the worker is shutting down");
+        return;
+    }
+    if (w->inflight >= (size_t)w->cfg->max_inflight && env.entry != MW_ENTRY_PING) {
+        w->c.busy++;
+        mw_session_reply_error(s, env.request_id, MW_BUSY,
+                               "too many requests in flight (max_inflight)");
+        return;
+    }
+    mw_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        w->c.internal_errors++;
+        mw_session_reply_error(s, env.request_id, MW_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    r->w = w;
+    r->s = s;
+    r->id = env.request_id;
+    r->entry = env.entry;
+    r->t_recv = uv_hrtime();
+    r->timeout_ms = env.timeout_ms ? env.timeout_ms : (uint32_t)w->cfg->default_timeout_ms;
+    uv_timer_init(w->loop, &r->timer);
+    r->timer.data = r;
+    w->inflight++;
+    w->live_requests++;
+    r->next = s->reqs;
+    if (s->reqs)
+        s->reqs->prev = r;
+    s->reqs = r;
+    s->nreqs++;
+    switch (env.entry) {
+    case MW_ENTRY_PING:
+        mw_entry_ping(r);
+        break;
+    case MW_ENTRY_STATS:
+        mw_entry_stats(r);
+        break;
+    case MW_ENTRY_CANCEL:
+        mw_entry_cancel(r, env.payload, env.payload_len);
+        break;
+    case MW_ENTRY_DB_QUERY:
+    case MW_ENTRY_DB_EXEC:
+        uv_timer_start(&r->timer, on_deadline, r->timeout_ms, 0);
+        mw_entry_db(r, env.payload, env.payload_len);
+        break;
+    case MW_ENTRY_NONE:
+        mw_request_reply(r, MW_INVALID_INPUT, "unknown entry", NULL);
+        break;
+    }
+}

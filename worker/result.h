@@ -1,0 +1,109 @@
+/*
+ * A result being built (contract section 7): columns, rows encoded as they
+ * arrive (JSON, MsgPack or Arrow IPC), max_rows with `truncated`,
+ * streaming parts, and db_exec's per-statement maps.
+ *
+ * Backends call, in order: mw_result_columns (or _pg_columns), then per row
+ * mw_result_row_begin / values / mw_result_row_end (or mw_result_pg_row),
+ * then for db_exec mw_result_stmt_end per statement, and the request layer
+ * calls mw_result_finish for the payload of the final frame.
+ *
+ * Streaming parts are queued inside the result (mw_result_take_parts
+ * drains them on the loop thread), so a backend may build rows on a
+ * thread-pool thread. A result belongs to one thread at a time.
+ *
+ * Ownership: the result owns its buffers and copies of the column names;
+ * mw_result_free releases them. Errors: allocation failures make
+ * mw_result_ok return MOLT_DB_ENOMEM.
+ */
+#ifndef MW_RESULT_H
+#define MW_RESULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encode.h"
+#include "molt_db/arrow.h"
+#include "molt_db/arrow_ipc.h"
+#include "molt_db/buf.h"
+#include "molt_db/protocol.h"
+
+typedef struct mw_result_opts {
+    mw_format format;
+    int objects;          /* row_shape objects */
+    int stream;
+    int exec;             /* db_exec: per-statement maps */
+    int statements;       /* db_exec with a statements list */
+    uint64_t max_rows;    /* 0: no limit */
+    size_t batch_rows;
+} mw_result_opts;
+
+typedef struct mw_result {
+    mw_result_opts o;
+    mw_enc enc;                 /* writes rows into `rows` */
+    molt_db_buf rows;           /* rows of the current batch (or all) */
+    uint64_t batch_count;       /* rows in `rows` */
+    uint64_t row_count;         /* rows of the current statement */
+    uint64_t total_rows;        /* over all statements */
+    int truncated;
+    int have_columns;
+    size_t ncols;
+    char **names;
+    char **types;
+    molt_db_buf stmts;          /* db_exec: finished statement maps */
+    size_t nstmts;
+    molt_db_buf parts;          /* queued parts: u32 length (host order) + bytes */
+    int columns_sent;
+    int failed;                 /* an allocation failed */
+    /* Arrow */
+    molt_db_arrow_builder *ab;
+    molt_db_arrow_ipc_writer *aw;
+    molt_db_buf arrow;          /* non-streamed Arrow stream bytes */
+    int arrow_batches;
+    /* metrics */
+    uint64_t bytes_in;
+    uint64_t encode_ns;
+} mw_result;
+
+void mw_result_init(mw_result *r, const mw_result_opts *o);
+void mw_result_free(mw_result *r);
+
+/* MOLT_DB_OK or MOLT_DB_ENOMEM. */
+int mw_result_ok(const mw_result *r);
+
+/* Columns of the next result set: names and contract type names, copied. */
+int mw_result_columns(mw_result *r, size_t ncols, const char *const *names,
+                      const char *const *types);
+/* PostgreSQL columns (also sets up the Arrow builder for arrow_ipc). */
+int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
+                         size_t ncols, molt_db_error *err);
+
+/* Returns 0 to go on with a row, 1 when max_rows is reached (truncated is
+ * now set: stop reading). */
+int mw_result_row_begin(mw_result *r);
+/* Before value i of a row: the key in object rows. */
+void mw_result_key(mw_result *r, size_t i);
+void mw_result_row_end(mw_result *r);
+
+/* A whole PostgreSQL DataRow (JSON/MsgPack values or an Arrow row).
+ * Returns MOLT_DB_OK, 1 when max_rows was reached (row not taken), or an
+ * error (EPROTO/ETYPE/ERANGE/ENOMEM with err). */
+int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
+                     const molt_db_field *fields, size_t n, molt_db_error *err);
+
+/* db_exec: closes the current statement's map. */
+void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,
+                        int64_t last_id);
+
+/* Calls cb for each queued streaming part, then empties the queue. */
+void mw_result_take_parts(mw_result *r,
+                          void (*cb)(void *ud, const uint8_t *p, size_t n),
+                          void *ud);
+
+/* The payload of the final frame, appended to out: the whole result, or
+ * when streaming the closing part (Arrow EOS; JSON/MsgPack
+ * {"row_count", "truncated"}). Any rows still batched become a part first
+ * (take the parts before sending the final frame). */
+int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err);
+
+#endif
