@@ -7,6 +7,7 @@
 #include "arrow_internal.h"
 #include "molt_db/types.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -420,6 +421,46 @@ static int put_decimal(molt_db__arrow_col *c, const uint8_t *p, size_t len,
 #endif
 }
 
+static void col_save(molt_db__arrow_col *c);
+
+/* The first array with dimensions in a column not yet frozen: puts ndim-1
+ * more List levels between "values" and its items. Only NULL or empty
+ * arrays came before, so "values" has no children yet and the new levels
+ * start empty. */
+static int array_set_ndim(molt_db__arrow_col *c, int ndim)
+{
+    molt_db__arrow_col *vals = &c->kids[1];
+    for (int d = 1; d < ndim; d++) {
+        molt_db__arrow_col lvl;
+        memset(&lvl, 0, sizeof lvl);
+        if (col_leaf(&lvl, "item", MOLT_DB__AK_LIST, 0) != MOLT_DB_OK ||
+            kids_alloc(&lvl, 1) != MOLT_DB_OK) {
+            col_free(&lvl);
+            return MOLT_DB_ENOMEM;
+        }
+        lvl.kids[0] = vals->kids[0]; /* the item column moves one level down */
+        vals->kids[0] = lvl;
+        if (col_start(&vals->kids[0]) != MOLT_DB_OK)
+            return MOLT_DB_ENOMEM; /* the tree is whole; its buffers are empty */
+        col_save(&vals->kids[0]);
+    }
+    c->ndim = ndim;
+    return MOLT_DB_OK;
+}
+
+/* A valid list entry with n children more. */
+static int list_entry(molt_db__arrow_col *l, int64_t n, molt_db_error *err)
+{
+    if (bit_push(&l->validity, l->length, 1) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    int32_t last;
+    memcpy(&last, l->values.data + l->values.len - 4, 4);
+    int rc = offset_push(l, (int64_t)last + n, err);
+    if (rc == MOLT_DB_OK)
+        l->length++;
+    return rc;
+}
+
 static int put_array(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                      molt_db_error *err)
 {
@@ -427,20 +468,39 @@ static int put_array(molt_db__arrow_col *c, const uint8_t *p, size_t len,
     int rc = molt_db_array_decode(p, len, &a, err);
     if (rc != MOLT_DB_OK)
         return rc;
-    if (a.ndim > 1)
-        return err_col(err, MOLT_DB_ETYPE, c, "multi-dimensional arrays are "
-                                              "not supported in Arrow yet");
+    if (a.ndim > 0 && a.nelems == 0)
+        return err_col(err, MOLT_DB_EPROTO, c, "an array with a zero dimension");
+    if (a.ndim > 0 && a.ndim != c->ndim) {
+        if (c->ndim != 0) {
+            char m[96];
+            snprintf(m, sizeof m, "an array of %d dimensions in a column whose "
+                     "Arrow type has %d", a.ndim, c->ndim);
+            return err_col(err, MOLT_DB_ETYPE, c, m);
+        }
+        if ((rc = array_set_ndim(c, a.ndim)) != MOLT_DB_OK)
+            return rc;
+    }
     molt_db__arrow_col *lb = &c->kids[0], *vals = &c->kids[1];
-    molt_db__arrow_col *item = &vals->kids[0];
     for (int d = 0; d < a.ndim; d++)
         if ((rc = leaf_fixed(&lb->kids[0], &a.lbounds[d])) != MOLT_DB_OK)
             return rc;
-    if (bit_push(&lb->validity, lb->length, 1) != MOLT_DB_OK)
-        return MOLT_DB_ENOMEM;
-    if ((rc = offset_push(lb, lb->kids[0].length, err)) != MOLT_DB_OK)
+    if ((rc = list_entry(lb, a.ndim, err)) != MOLT_DB_OK)
         return rc;
-    lb->length++;
-
+    /* "values": one entry per row with dims[0] children; level k (1 ..
+     * ndim-1) has dims[0]*...*dims[k-1] entries of dims[k] children each
+     * (row-major), all <= nelems since no dimension is 0 */
+    if ((rc = list_entry(vals, a.ndim ? a.dims[0] : 0, err)) != MOLT_DB_OK)
+        return rc;
+    molt_db__arrow_col *lvl = vals;
+    int64_t entries = a.ndim ? a.dims[0] : 0;
+    for (int k = 1; k < a.ndim; k++) {
+        lvl = &lvl->kids[0];
+        for (int64_t e = 0; e < entries; e++)
+            if ((rc = list_entry(lvl, a.dims[k], err)) != MOLT_DB_OK)
+                return rc;
+        entries *= a.dims[k];
+    }
+    molt_db__arrow_col *item = &lvl->kids[0];
     molt_db_array_iter it;
     molt_db_array_iter_init(&it, &a);
     const uint8_t *ep;
@@ -450,14 +510,15 @@ static int put_array(molt_db__arrow_col *c, const uint8_t *p, size_t len,
         if (rc != MOLT_DB_OK)
             return rc;
     }
-    if (rc != 0)
-        return rc;
-    if (bit_push(&vals->validity, vals->length, 1) != MOLT_DB_OK)
-        return MOLT_DB_ENOMEM;
-    if ((rc = offset_push(vals, item->length, err)) != MOLT_DB_OK)
-        return rc;
-    vals->length++;
-    return MOLT_DB_OK;
+    return rc; /* 0 (MOLT_DB_OK) after the last element, or EPROTO */
+}
+
+void molt_db__arrow_builder_freeze(molt_db_arrow_builder *b)
+{
+    b->frozen = 1;
+    for (size_t i = 0; i < b->ncols; i++)
+        if (b->cols[i].role == MOLT_DB__ROLE_ARRAY && b->cols[i].ndim == 0)
+            b->cols[i].ndim = 1; /* only NULL or empty arrays so far */
 }
 
 static int put_bound(molt_db__arrow_col *bd, const uint8_t *p, int32_t len,

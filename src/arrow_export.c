@@ -141,9 +141,10 @@ static int col_schema(const molt_db__arrow_col *c, struct ArrowSchema *s)
     return rc;
 }
 
-int molt_db_arrow_builder_schema(const molt_db_arrow_builder *b,
+int molt_db_arrow_builder_schema(molt_db_arrow_builder *b,
                                  struct ArrowSchema *out, molt_db_error *err)
 {
+    molt_db__arrow_builder_freeze(b);
     int rc = schema_node(out, "+s", "", NULL, 0, 0, (int64_t)b->ncols);
     for (size_t i = 0; rc == MOLT_DB_OK && i < b->ncols; i++)
         rc = col_schema(&b->cols[i], out->children[i]);

@@ -51,6 +51,8 @@ struct molt_db__arrow_col {
     int role;         /* molt_db__arrow_role */
     int src;          /* molt_db__utf8_src, for Utf8 */
     int width;        /* bytes per value of `values` (fixed-width kinds) */
+    int ndim;         /* arrays: List levels under "values"; 0 while not
+                       * known (only NULL or empty arrays seen so far) */
     int32_t precision, scale;   /* Decimal128 */
     const char *ext;  /* extension name or NULL */
     molt_db_buf validity;
@@ -78,6 +80,7 @@ struct molt_db_arrow_builder {
     int64_t rows;
     int full;
     int ready;  /* 0 when the last start failed (ENOMEM): retry first */
+    int frozen; /* the schema was taken: array dimensions are fixed */
     struct ArrowArray view;
     const void *view_bufs[1];
     struct ArrowArray **view_children;
@@ -86,6 +89,10 @@ struct molt_db_arrow_builder {
 /* Empties every column (keeping memory) and writes the first offset of the
  * offset-based ones. Returns OK or ENOMEM. */
 int molt_db__arrow_builder_start(molt_db_arrow_builder *b);
+
+/* Fixes the dimensionality of array columns not known yet (to 1): called
+ * when the schema is taken, which must not change afterwards. */
+void molt_db__arrow_builder_freeze(molt_db_arrow_builder *b);
 
 /* Buffers of a column in the C Data Interface layout. */
 int molt_db__arrow_col_nbuffers(const molt_db__arrow_col *c);

@@ -56,12 +56,37 @@ static int fail(molt_db_arrow_reader *r, int code, const molt_db_error *e,
     return code;
 }
 
+/* The schema, once per result set, just before its first batch. */
+static int send_schema(molt_db_arrow_reader *r)
+{
+    if (r->emitted > 0 || r->opts.on_schema == NULL)
+        return MOLT_DB_OK;
+    struct ArrowSchema s;
+    molt_db_error e;
+    molt_db_error_init(&e);
+    int rc = molt_db_arrow_builder_schema(r->builder, &s, &e);
+    if (rc == MOLT_DB_OK) {
+        rc = r->opts.on_schema(r->opts.ud, &s);
+        if (s.release != NULL)
+            s.release(&s);
+        if (rc != MOLT_DB_OK)
+            molt_db_error_set(&e, rc, "arrow reader: on_schema returned %s",
+                              molt_db_code_name(rc));
+    }
+    if (rc != MOLT_DB_OK)
+        fail(r, rc, &e, "on_schema");
+    molt_db_error_clear(&e);
+    return rc;
+}
+
 static int emit(molt_db_arrow_reader *r)
 {
     struct ArrowArray batch;
     molt_db_error e;
     molt_db_error_init(&e);
-    int rc;
+    int rc = send_schema(r);
+    if (rc != MOLT_DB_OK)
+        return rc;
     if (r->opts.borrow) {
         molt_db_arrow_builder_view(r->builder, &batch);
         rc = r->opts.on_batch(r->opts.ud, &batch);
@@ -102,18 +127,6 @@ static int on_columns(void *ud, const molt_db_column *cols, size_t ncols)
     molt_db_error_init(&e);
     rc = molt_db_arrow_builder_new(cols, ncols, r->opts.batch_rows,
                                    &r->builder, &e);
-    if (rc == MOLT_DB_OK && r->opts.on_schema != NULL) {
-        struct ArrowSchema s;
-        rc = molt_db_arrow_builder_schema(r->builder, &s, &e);
-        if (rc == MOLT_DB_OK) {
-            rc = r->opts.on_schema(r->opts.ud, &s);
-            if (s.release != NULL)
-                s.release(&s);
-            if (rc != MOLT_DB_OK)
-                molt_db_error_set(&e, rc, "arrow reader: on_schema returned %s",
-                                  molt_db_code_name(rc));
-        }
-    }
     if (rc != MOLT_DB_OK)
         fail(r, rc, &e, "on_columns");
     molt_db_error_clear(&e);

@@ -94,7 +94,8 @@ static int st_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
 {
     stream_state *s = st->private_data;
     out->release = NULL;
-    while (!s->done && molt_db_arrow_reader_builder(s->reader) == NULL)
+    /* wait for the first batch, so that array dimensions are known */
+    while (!s->done && s->count == 0)
         pump(s);
     molt_db_arrow_builder *b = molt_db_arrow_reader_builder(s->reader);
     if (b == NULL) {

@@ -11,8 +11,8 @@
  * time Time64(us); timestamp Timestamp(us); timestamptz Timestamp(us, UTC);
  * interval Struct<months Int32, days Int32, micros Int64>; json, jsonb Utf8
  * + extension arrow.json; arrays Struct<lower_bounds: List<Int32>, values:
- * List<T>> (one dimension: a multi-dimensional value is MOLT_DB_ETYPE
- * naming the column); ranges Struct<empty: Bool, lower: Struct<value: T,
+ * List<...List<T>>> with one List per dimension (see
+ * molt_db_arrow_builder_schema for when that is fixed); ranges Struct<empty: Bool, lower: Struct<value: T,
  * inclusive: Bool>, upper: the same> (an infinite or absent bound is a NULL
  * struct); every other type (multiranges, timetz, ...) and every
  * text-format column Utf8 with the server's text form.
@@ -154,8 +154,14 @@ size_t molt_db_arrow_builder_ncols(const molt_db_arrow_builder *b);
  * nullable, named as the result named it, extension metadata where the
  * mapping says. *out is owned by the caller (call out->release). Returns
  * OK or ENOMEM (then out->release is NULL).
+ *
+ * Arrays: an array column has one List level per dimension, taken from the
+ * first array with dimensions appended; taking the schema fixes it (to 1
+ * when only NULL or empty arrays came so far). From then on, an array of
+ * another dimensionality is MOLT_DB_ETYPE naming the column. So take the
+ * schema after the first batch's rows, as the reader does.
  */
-int molt_db_arrow_builder_schema(const molt_db_arrow_builder *b,
+int molt_db_arrow_builder_schema(molt_db_arrow_builder *b,
                                  struct ArrowSchema *out, molt_db_error *err);
 
 /*
@@ -192,9 +198,10 @@ typedef struct molt_db_arrow_reader_options {
      * batch, so no allocation per batch). 0: owned batches, moved to the
      * callback. */
     int borrow;
-    /* Once per result set, before its first batch. schema is borrowed: it
-     * is valid during the call only (move it to keep it). Return OK or a
-     * negative code to fail the request. May be NULL. */
+    /* Once per result set, just before its first batch (so that array
+     * dimensions are known from the first batch's rows). schema is
+     * borrowed: valid during the call only (move it to keep it). Return OK
+     * or a negative code to fail the request. May be NULL. */
     int (*on_schema)(void *ud, struct ArrowSchema *schema);
     /* Each batch (full ones, then the last partial one; a result with no
      * rows gives one empty batch). Owned mode: the callee owns *batch and

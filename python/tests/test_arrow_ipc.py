@@ -260,10 +260,41 @@ def test_copy_path_large_and_errors(dsn):
     assert p.returncode == 1 and b"42601" in p.stderr
 
 
-def test_multidimensional_arrays_fail_clearly(dsn):
-    p = dump(dsn, "SELECT ARRAY[[1,2],[3,4]] AS m")
+@pytest.mark.parametrize("path", ["query", "copy"])
+def test_multidimensional_arrays(dsn, pg, path):
+    """One List level per dimension, fixed by the first batch's arrays."""
+    sql = ("SELECT CASE WHEN g % 3 = 0 THEN NULL WHEN g % 5 = 0 THEN '{}'::int4[] "
+           "ELSE ARRAY[[g, NULL, 3], [4, 5, g]] END AS m, "
+           "ARRAY[[['a', 'b']], [['c', NULL]]]::text[] AS t3 "
+           "FROM generate_series(1, 20) g")
+    table = arrow(dsn, sql, batch_rows=4, extra=("--copy",) if path == "copy" else ())
+    m = table.schema.field("m").type.field("values").type
+    assert m == pa.list_(pa.list_(pa.int32()))
+    t3 = table.schema.field("t3").type.field("values").type
+    assert t3 == pa.list_(pa.list_(pa.list_(pa.string())))
+    want = pg.execute(sql, binary=True).fetchall()
+    for got, (wm, wt) in zip(table.to_pylist(), want):
+        if wm is None:
+            assert got["m"] is None
+        else:
+            assert got["m"]["values"] == wm
+            assert got["m"]["lower_bounds"] == ([1, 1] if wm else [])
+        assert got["t3"]["values"] == wt
+        assert got["t3"]["lower_bounds"] == [1, 1, 1]
+
+
+def test_array_dimension_change_fails_clearly(dsn):
+    # fixed at 1 by the first batch, then a 2-D array comes
+    p = dump(dsn, "SELECT CASE WHEN g < 5 THEN ARRAY[g] ELSE ARRAY[[g]] END AS m "
+                  "FROM generate_series(1, 10) g", batch_rows=2)
     assert p.returncode == 1
-    assert b"\"m\"" in p.stderr and b"multi-dimensional" in p.stderr
+    assert b"\"m\"" in p.stderr and b"2 dimensions" in p.stderr
+    # only NULL and empty arrays in the first batch: one level
+    table = arrow(dsn, "SELECT CASE WHEN g = 1 THEN NULL ELSE '{}'::int8[] END AS e "
+                       "FROM generate_series(1, 3) g")
+    assert table.schema.field("e").type.field("values").type == pa.list_(pa.int64())
+    assert table.column("e").to_pylist() == [None, {"lower_bounds": [], "values": []},
+                                             {"lower_bounds": [], "values": []}]
 
 
 def test_infinities_pass_through(dsn):
