@@ -313,14 +313,15 @@ void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,
     if (r->enc.format == MW_FORMAT_JSON && r->nstmts > 0)
         molt_db_buf_put_u8(&r->stmts, ',');
     mw_enc_init(&e, r->enc.format, &r->stmts);
-    e.ops->map_begin(&e, 1 + (has_last_id ? 1 : 0) + (r->have_columns ? 3 : 0));
+    int cols = r->have_columns && r->ncols > 0;
+    e.ops->map_begin(&e, 1 + (has_last_id ? 1 : 0) + (cols ? 3 : 0));
     mw_enc_cstr(&e, "rows_affected");
     e.ops->i64(&e, rows_affected);
     if (has_last_id) {
         mw_enc_cstr(&e, "last_insert_id");
         e.ops->i64(&e, last_id);
     }
-    if (r->have_columns) {
+    if (cols) {
         put_columns(r, &e);
         mw_enc_cstr(&e, "rows");
         splice_rows(&e, &r->rows, r->batch_count);
