@@ -47,6 +47,16 @@ static int st_on_batch(void *ud, struct ArrowArray *batch)
     return MOLT_DB_OK;
 }
 
+/* Nothing to do with it, but asking for it makes the reader take the
+ * schema (and so fix array dimensions) when the first batch is cut, not
+ * later when get_schema runs and more rows may have come. */
+static int st_on_schema(void *ud, struct ArrowSchema *schema)
+{
+    (void)ud;
+    (void)schema;
+    return MOLT_DB_OK;
+}
+
 static void st_on_done(void *ud, int status, const molt_db_error *err)
 {
     stream_state *s = ud;
@@ -179,6 +189,7 @@ int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
     molt_db_arrow_reader_options o;
     memset(&o, 0, sizeof o);
     o.batch_rows = batch_rows;
+    o.on_schema = st_on_schema;
     o.on_batch = st_on_batch;
     o.on_done = st_on_done;
     o.ud = s;
