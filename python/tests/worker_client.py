@@ -161,8 +161,18 @@ class Worker:
         return self
 
     def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.socket_path)
+        deadline = time.monotonic() + 10
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.socket_path)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                # bound but not yet listening
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         c = Conn(s.fileno(), s.sendall)
         c.sock = s
         return c
