@@ -1,0 +1,257 @@
+"""molt_worker on a real PostgreSQL (MOLT_TEST_DSN, from scripts/with_pg.sh):
+value encodings, parameters, the read-only guarantee, db_exec, deadlines and
+cancellation that stop the server's query (checked in pg_stat_activity)."""
+import datetime
+import json
+import math
+import os
+import time
+
+import msgpack
+import pytest
+
+from worker_client import Worker, decode, WORKER_BIN
+
+DSN = os.environ.get("MOLT_TEST_DSN")
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(WORKER_BIN), reason=f"{WORKER_BIN} is not built"),
+    pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set (run under scripts/with_pg.sh)"),
+]
+
+
+@pytest.fixture(scope="module")
+def pg():
+    psycopg = pytest.importorskip("psycopg")
+    con = psycopg.connect(DSN, autocommit=True)
+    con.execute("drop table if exists w6_items; drop sequence if exists w6_seq")
+    con.execute("create table w6_items(id serial primary key, name text unique not null, "
+                "qty int not null default 0 check (qty >= 0))")
+    con.execute("insert into w6_items(name, qty) values ('a', 1), ('b', 2)")
+    con.execute("create sequence w6_seq")
+    yield con
+    con.execute("drop table if exists w6_items; drop sequence if exists w6_seq")
+    con.close()
+
+
+@pytest.fixture
+def w(pg):
+    with Worker({"default": DSN}, "--allow-write", "default") as wk:
+        yield wk
+
+
+def active(pg, needle):
+    rows = pg.execute("select count(*) from pg_stat_activity where state = 'active' "
+                      "and query like %s and pid <> pg_backend_pid()", (f"%{needle}%",)).fetchone()
+    return rows[0]
+
+
+def wait_gone(pg, needle, within=1.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if active(pg, needle) == 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+TYPES_SQL = """select true as b, 32767::int2 as i2, 7::int4 as i4, 9007199254740993::int8 as i8,
+ 26::oid as o, 1.1::float4 as f4, 0.1::float8 as f8, 'NaN'::float8 as fnan,
+ '-Infinity'::float8 as fninf, 12.30::numeric as n, 'NaN'::numeric as nnan,
+ 'tx'::text as t, 'vc'::varchar as vc, 'bp'::char(3) as bp, 'nm'::name as nm,
+ '\\x00ff'::bytea as by, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid as u,
+ '2024-02-29'::date as d, 'infinity'::date as dinf, '13:14:15.5'::time as tm,
+ '13:14:15+05:30'::timetz as tz, '2024-02-29 13:14:15.25'::timestamp as ts,
+ '2024-02-29 13:14:15.25+02'::timestamptz as tstz, '-infinity'::timestamptz as tsninf,
+ '1 year 2 mons 3 days 00:00:04.5'::interval as iv, '{"k": [1, null]}'::json as js,
+ '{"k": [1, null]}'::jsonb as jb, '{{1,2},{3,NULL}}'::int4[] as arr,
+ '[0:1]={5,6}'::int4[] as arrlb, '{}'::text[] as arre, '[1,5)'::int4range as rg,
+ 'empty'::int4range as rge, '(,3]'::numrange as rgi, '{[1,2), [5,6)}'::int4multirange as mr,
+ '1.2.3.4'::inet as other, null::int4 as nul"""
+
+
+def test_value_encodings_msgpack(w):
+    d = decode(w.conn.query(TYPES_SQL, result_format="msgpack"))
+    row = dict(zip(d["columns"], d["rows"][0]))
+    types = dict(zip(d["columns"], d["types"]))
+    assert types["i8"] == "int8" and types["arr"] == "_int4" and types["tstz"] == "timestamptz"
+    assert row["b"] is True and row["i2"] == 32767 and row["i8"] == 9007199254740993
+    assert row["o"] == 26 and row["f4"] == 1.1 and row["f8"] == 0.1
+    assert math.isnan(row["fnan"]) and row["fninf"] == -math.inf
+    assert row["n"] == "12.30" and row["nnan"] == "NaN"
+    assert (row["t"], row["vc"], row["bp"], row["nm"]) == ("tx", "vc", "bp ", "nm")
+    assert row["by"] == b"\x00\xff"
+    assert row["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert row["d"] == "2024-02-29" and row["dinf"] == "infinity"
+    assert row["tm"] == "13:14:15.5" and row["tz"] == "13:14:15+05:30"
+    assert row["ts"] == "2024-02-29T13:14:15.25"
+    assert isinstance(row["tstz"], msgpack.Timestamp) or isinstance(row["tstz"], datetime.datetime)
+    ts = row["tstz"]
+    if isinstance(ts, msgpack.Timestamp):
+        ts = ts.to_datetime()
+    assert ts == datetime.datetime(2024, 2, 29, 11, 14, 15, 250000, tzinfo=datetime.timezone.utc)
+    assert row["tsninf"] == "-infinity"
+    assert row["iv"] == {"months": 14, "days": 3, "micros": 4500000}
+    assert json.loads(row["js"]) == {"k": [1, None]} and json.loads(row["jb"]) == {"k": [1, None]}
+    assert row["arr"] == [[1, 2], [3, None]]
+    assert row["arrlb"] == {"lower_bounds": [0], "values": [5, 6]}
+    assert row["arre"] == []
+    assert row["rg"] == {"empty": False, "lower": {"value": 1, "inclusive": True},
+                         "upper": {"value": 5, "inclusive": False}}
+    assert row["rge"] == {"empty": True, "lower": None, "upper": None}
+    assert row["rgi"] == {"empty": False, "lower": None,
+                          "upper": {"value": "3", "inclusive": True}}
+    assert [r["lower"]["value"] for r in row["mr"]] == [1, 5]
+    assert row["other"] == "1.2.3.4" and row["nul"] is None
+
+
+def test_value_encodings_json(w):
+    r = w.conn.query(TYPES_SQL, result_format="json")
+    d = json.loads(r["payload"])
+    row = dict(zip(d["columns"], d["rows"][0]))
+    assert row["f4"] == 1.1 and row["fnan"] == "NaN" and row["fninf"] == "-Infinity"
+    assert row["by"] == "AP8="
+    assert row["tstz"] == "2024-02-29T11:14:15.25+00:00"
+    assert row["js"] == {"k": [1, None]} and row["jb"] == {"k": [1, None]}
+    assert row["iv"] == {"months": 14, "days": 3, "micros": 4500000}
+    assert row["i8"] == 9007199254740993
+
+
+def test_untyped_params_infer(w):
+    d = decode(w.conn.query(
+        "select $1::timestamptz, $2::uuid, $3::numeric + 1, $4::jsonb -> 'a', $5::float8 * 2",
+        {"mode": "positional", "values": ["2024-01-01 00:00:00+00", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                          "1.50", '{"a": 3}', 2]}))
+    assert d["rows"][0][1:] == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "2.50", 3, 4.0]
+    d = decode(w.conn.query("select $1 is null, $2, :a", None) if False else
+               w.conn.query("select $1::int4 is null, $2", {"mode": "positional", "values": [
+                   {"value": None, "type": "int4"}, {"value": "7", "type": "int8"}]}))
+    assert d["rows"] == [[True, 7]] and d["types"] == ["bool", "int8"]
+    r = w.conn.query("select $1::int4", {"mode": "positional", "values": ["nope"]})
+    assert r["status"] == "DbError" and r["sqlstate"].startswith("22")
+    r = w.conn.query("select $1", {"mode": "positional", "values": [{"value": 1, "type": "nosuchtype"}]})
+    assert r["status"] == "InvalidInput" and "unknown type" in r["error"]
+    d = decode(w.conn.query("select :b::text || :a::text", {"mode": "named", "values": [
+        {"name": "a", "value": "A"}, {"name": "b", "value": "B"}]}))
+    assert d["rows"] == [["BA"]]
+    d = decode(w.conn.query("select $1::bytea, $2::bool", {"mode": "positional", "values": [b"\x01", False]},
+                            result_format="msgpack"))
+    assert d["rows"] == [[b"\x01", False]]
+
+
+def test_read_only_guarantee(w, pg):
+    c = w.conn
+    for sql in ["insert into w6_items(name) values ('x')",
+                "with x as (insert into w6_items(name) values ('y') returning id) select * from x",
+                "select * from w6_items for update",
+                "select nextval('w6_seq')",
+                "update w6_items set qty = 5"]:
+        r = c.query(sql)
+        assert r["status"] == "DbError" and r["sqlstate"] == "25006", (sql, r)
+    # set_config tricks do not survive the request
+    r = c.query("select set_config('default_transaction_read_only', 'off', false)")
+    assert r["status"] == "Ok"
+    r = c.query("select set_config('transaction_read_only', 'off', false)")
+    assert r["status"] == "DbError"
+    r = c.query("delete from w6_items")
+    assert r["sqlstate"] == "25006"
+    assert pg.execute("select count(*) from w6_items").fetchone()[0] == 2
+    assert pg.execute("select last_value from w6_seq").fetchone()[0] == 1
+
+
+def test_exec_and_statements(w, pg):
+    c = w.conn
+    r = c.call("db_exec", {"sql": "insert into w6_items(name) values ('c') returning id, name",
+                           "allow_write": True})
+    d = decode(r)
+    assert d["rows_affected"] == 1 and d["columns"] == ["id", "name"] and d["rows"][0][1] == "c"
+    r = c.call("db_exec", {"allow_write": True, "isolation": "repeatable_read", "statements": [
+        {"sql": "insert into w6_items(name) values ($1)", "params": {"mode": "positional", "values": ["d"]}},
+        {"sql": "insert into w6_items(name) values ('a')"}]})
+    assert r["status"] == "DbError" and r["sqlstate"] == "23505"
+    assert r["error_detail"]["constraint"] == "w6_items_name_key"
+    assert pg.execute("select count(*) from w6_items where name = 'd'").fetchone()[0] == 0
+    r = c.call("db_exec", {"allow_write": True, "statements": [
+        {"sql": "update w6_items set qty = qty + 1 where name = 'a'"},
+        {"sql": "delete from w6_items where name = 'c'"}]})
+    assert [x["rows_affected"] for x in decode(r)["results"]] == [1, 1]
+    assert pg.execute("select qty from w6_items where name = 'a'").fetchone()[0] == 2
+    r = c.call("db_exec", {"sql": "delete from w6_items"})
+    assert r["status"] == "InvalidInput"
+
+
+def test_max_rows_cancels_rest(w, pg):
+    # 50M rows take the server many seconds; stopping after 5 must not
+    t0 = time.monotonic()
+    d = decode(w.conn.query("select generate_series(1, 50000000) /* w6-trunc */",
+                            max_rows=5, timeout_ms=20000))
+    assert d["truncated"] is True and [r[0] for r in d["rows"]] == [1, 2, 3, 4, 5]
+    assert time.monotonic() - t0 < 2
+    assert wait_gone(pg, "w6-trunc")
+    assert decode(w.conn.query("select 3"))["rows"] == [[3]]
+
+
+def test_streaming_and_arrow(w):
+    r = w.conn.query("select g from generate_series(1, 20) g", stream=True, batch_rows=8,
+                     result_format="msgpack")
+    parts = [decode(p) for p in r["parts"]]
+    assert parts[0] == {"columns": ["g"], "types": ["int4"]}
+    assert [len(p["rows"]) for p in parts[1:]] == [8, 8, 4]
+    assert decode(r) == {"row_count": 20, "truncated": False}
+    ipc = pytest.importorskip("pyarrow.ipc")
+    r = w.conn.query("select g::int8 as g, g::text as t from generate_series(1, 20) g",
+                     result_format="arrow_ipc", stream=True, batch_rows=8)
+    t = ipc.open_stream(b"".join(p["payload"] for p in r["parts"]) + r["payload"]).read_all()
+    assert t.column("g").to_pylist() == list(range(1, 21))
+    r = w.conn.query("select 1.5::numeric(4,2) as n", result_format="arrow_ipc")
+    t = ipc.open_stream(decode(r)).read_all()
+    assert str(t.schema.field("n").type) == "decimal128(4, 2)"
+
+
+def test_timeout_stops_server_query(w, pg):
+    t0 = time.monotonic()
+    r = w.conn.query("select pg_sleep(30) /* w6-timeout */", timeout_ms=400)
+    took = time.monotonic() - t0
+    assert r["status"] == "Timeout" and took < 0.5, (r, took)
+    assert wait_gone(pg, "w6-timeout")
+    assert decode(w.conn.query("select 1"))["rows"] == [[1]]
+
+
+def test_cancel_and_ping_while_slow(w, pg):
+    c = w.conn
+    slow = c.request("db_query", {"sql": "select pg_sleep(30) /* w6-cancel */"}, timeout_ms=20000)
+    deadline = time.monotonic() + 3
+    while active(pg, "w6-cancel") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    assert c.call("ping")["status"] == "Ok"
+    assert time.monotonic() - t0 < 0.1
+    cid = c.request("cancel", {"request_id": slow})
+    got = {}
+    for _ in range(2):
+        x = c.recv()
+        got[x["request_id"]] = x
+    assert got[slow]["status"] == "Cancelled" and decode(got[cid]) == {"found": True}
+    assert wait_gone(pg, "w6-cancel")
+
+
+def test_disconnect_cancels(pg):
+    with Worker({"default": DSN}, stdio=False) as wk:
+        c1 = wk.connect()
+        c1.request("db_query", {"sql": "select pg_sleep(30) /* w6-disc */"}, timeout_ms=20000)
+        deadline = time.monotonic() + 3
+        while active(pg, "w6-disc") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert active(pg, "w6-disc") == 1
+        c1.sock.close()
+        assert wait_gone(pg, "w6-disc", within=2)
+        assert decode(wk.conn.query("select 2"))["rows"] == [[2]]
+
+
+def test_stats(w):
+    w.conn.query("select 1")
+    st = decode(w.conn.call("stats"))
+    a = st["aliases"]["default"]
+    assert a["backend"] == "postgresql"
+    for k in ("size", "in_use", "idle", "waiters"):
+        assert k in a
+    assert st["worker"]["ok"] >= 1
