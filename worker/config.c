@@ -518,6 +518,9 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
         name[nlen] = 0;
         const mw_setting *st = find(worker_settings, NWORKER, name, nlen);
         int is_bool_flag = st && st->type == T_BOOL;
+        if (!st && strcmp(name, "db") && strcmp(name, "allow_write") &&
+            strcmp(name, "pool") && strcmp(name, "config"))
+            return fail(err, "unknown option \"--%.64s\" (see --help)", name);
         if (eq) {
             val = eq + 1;
         } else if (is_bool_flag) {

@@ -1,0 +1,211 @@
+"""molt_worker's flags, config file, --help, socket handling, signals,
+limits, the Prometheus endpoint and the request log."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from worker_client import Worker, decode, WORKER_BIN
+
+pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
+                                reason=f"{WORKER_BIN} is not built")
+
+MEDIUM = ("with recursive r(i) as (select 1 union all select i + 1 from r "
+          "where i < 1500000) select count(*) from r")
+SLOW = MEDIUM.replace("1500000", "300000000")
+
+
+def run(*args, timeout=10):
+    return subprocess.run([WORKER_BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_documents_every_setting():
+    r = run("--help")
+    assert r.returncode == 0
+    for name in ["--stdio", "--socket", "--db ALIAS=DSN", "--allow-write", "--pool",
+                 "--config", "--default-timeout-ms", "--max-rows", "--max-request-bytes",
+                 "--max-inflight", "--metrics-listen", "--log-requests", "--shutdown-grace-ms",
+                 "--socket-mode", "--batch-rows",
+                 "min_conns", "max_conns", "max_idle_ms", "max_lifetime_ms",
+                 "lifetime_jitter_pct", "connect_timeout_ms", "query_timeout_ms", "max_wait_ms",
+                 "health_check_interval_ms", "statement_cache_size", "statement_mode",
+                 "pipeline_depth", "cancel_timeout_ms", "reconnect_min_ms", "reconnect_max_ms",
+                 "sqlite_conns", "sqlite_busy_timeout_ms", "sqlite_wal", "sqlite::memory:"]:
+        assert name in r.stdout, name
+    assert "30000" in r.stdout and "16777216" in r.stdout and "100000" in r.stdout
+    assert run("--version").stdout.startswith("molt_worker ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--db", "default=sqlite::memory:"], "--stdio or --socket"),
+    (["--stdio"], "no database"),
+    (["--stdio", "--db", "x=mysql://h/d"], "unrecognised DSN"),
+    (["--stdio", "--db", "bad name=sqlite::memory:"], "bad alias name"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--max-rows", "0"], "max_rows"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--bogus"], "unknown option"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--pool", "x:nope=1"], "unknown database setting"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--pool", "x:statement_mode=fast"], "statement_mode"),
+    (["--stdio", "--db", "x=postgresql://u:hunter2@h/d?sslmode=sideways"], "alias x"),
+])
+def test_bad_configuration(args, needle):
+    r = run(*args)
+    assert r.returncode == 2, r
+    assert needle in r.stderr, r.stderr
+    assert "hunter2" not in r.stderr
+
+
+def test_config_file(tmp_path):
+    db = tmp_path / "c.db"
+    cfg = tmp_path / "w.conf"
+    cfg.write_text(f"""# worker settings
+max_rows = 2
+default_timeout_ms = 5000
+[db main]
+dsn = sqlite://{db}
+allow_write = true
+sqlite_conns = 2
+""")
+    with Worker({}, "--config", str(cfg)) as w:
+        c = w.conn
+        r = c.call("db_exec", {"db_alias": "main", "sql": "create table t(a)", "allow_write": True})
+        assert r["status"] == "Ok", r
+        c.call("db_exec", {"db_alias": "main", "sql": "insert into t values (1),(2),(3)",
+                           "allow_write": True})
+        d = decode(c.call("db_query", {"db_alias": "main", "sql": "select a from t"}))
+        assert d["truncated"] is True and len(d["rows"]) == 2  # max_rows from the file
+    cfg.write_text("[db main]\ndsn = sqlite::memory:\nnot_a_setting = 1\n")
+    r = run("--stdio", "--config", str(cfg))
+    assert r.returncode == 2 and "w.conf:3" in r.stderr and "not_a_setting" in r.stderr
+
+
+def test_socket_mode_and_stale_file(tmp_path):
+    path = str(tmp_path / "s.sock")
+    # a stale socket file: bound, nobody listening
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+    assert os.path.exists(path)
+    with Worker({"default": "sqlite::memory:"}, stdio=False, socket_path=path) as w:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert w.conn.call("ping")["status"] == "Ok"
+        # a second worker must not steal a live socket
+        r = run("--socket", path, "--db", "default=sqlite::memory:")
+        assert r.returncode != 0 and "another process listens" in r.stderr
+        assert w.conn.call("ping")["status"] == "Ok"
+    assert not os.path.exists(path)
+    other = tmp_path / "file"
+    other.write_text("x")
+    r = run("--socket", str(other), "--db", "default=sqlite::memory:")
+    assert r.returncode != 0 and "not a socket" in r.stderr
+    with Worker({"default": "sqlite::memory:"}, "--socket-mode", "0660", stdio=False,
+                socket_path=path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+
+
+def test_many_in_flight_per_connection_and_sessions(tmp_path):
+    with Worker({"default": "sqlite::memory:"}, stdio=False) as w:
+        conns = [w.connect() for _ in range(4)]
+        for c in conns:
+            for i in range(50):
+                c.request("db_query", {"sql": "select $1", "params":
+                                       {"mode": "positional", "values": [i]}}, rid=i + 1)
+        for c in conns:
+            seen = set()
+            for _ in range(50):
+                r = c.recv()
+                assert r["status"] == "Ok"
+                assert decode(r)["rows"] == [[r["request_id"] - 1]]
+                seen.add(r["request_id"])
+            assert seen == set(range(1, 51))
+        st = decode(conns[0].call("stats"))
+        assert st["worker"]["sessions"] == 5
+
+
+def test_max_inflight_busy():
+    with Worker({"default": "sqlite::memory:"}, "--max-inflight", "1") as w:
+        c = w.conn
+        slow = c.request("db_query", {"sql": SLOW}, timeout_ms=10000)
+        r = c.call("db_query", {"sql": "select 1"})
+        assert r["status"] == "Busy" and "max_inflight" in r["error"]
+        assert c.call("ping")["status"] == "Ok"  # ping is always answered
+        c.request("cancel", {"request_id": slow})
+        got = {c.recv()["request_id"] for _ in range(2)}
+        assert slow in got
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_finishes_in_flight(sig):
+    w = Worker({"default": "sqlite::memory:"}, "--shutdown-grace-ms", "5000").start()
+    c = w.conn
+    rid = c.request("db_query", {"sql": MEDIUM})
+    time.sleep(0.1)
+    w.proc.send_signal(sig)
+    time.sleep(0.1)
+    late = c.request("db_query", {"sql": "select 1"})
+    got = {}
+    for _ in range(2):
+        r = c.recv(timeout=10)
+        got[r["request_id"]] = r
+    assert got[late]["status"] == "Busy"
+    assert got[rid]["status"] == "Ok" and decode(got[rid])["rows"] == [[1500000]]
+    assert w.proc.wait(10) == 0
+
+
+def test_signal_grace_expires_busy():
+    w = Worker({"default": "sqlite::memory:"}, "--shutdown-grace-ms", "200").start()
+    c = w.conn
+    rid = c.request("db_query", {"sql": SLOW}, timeout_ms=60000)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    w.proc.send_signal(signal.SIGTERM)
+    r = c.recv(timeout=10)
+    assert r["request_id"] == rid and r["status"] == "Busy"
+    assert 0.15 < time.monotonic() - t0 < 1.0
+    assert w.proc.wait(10) == 0
+
+
+def test_stdin_eof_cancels_and_exits():
+    w = Worker({"default": "sqlite::memory:"}).start()
+    w.conn.request("db_query", {"sql": SLOW}, timeout_ms=60000)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    w.proc.stdin.close()
+    assert w.proc.wait(10) == 0
+    assert time.monotonic() - t0 < 2
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def test_metrics_endpoint_and_request_log():
+    port = free_port()
+    w = Worker({"default": "sqlite::memory:"}, "--metrics-listen", f"127.0.0.1:{port}",
+               "--log-requests").start()
+    c = w.conn
+    c.call("db_query", {"sql": "select $1", "tag": "t1",
+                        "params": {"mode": "positional", "values": ["SECRET-VALUE-123"]}})
+    c.call("db_query", {"sql": "select nope"})
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "molt_worker_requests 2" in text
+    assert "molt_worker_ok 1" in text and "molt_worker_db_errors 1" in text
+    assert 'molt_db_size{alias="default"} 1' in text
+    assert w.stop() == 0
+    lines = [json.loads(x) for x in w.stderr.splitlines() if x.startswith("{")]
+    assert [x["status"] for x in lines] == ["Ok", "DbError"]
+    assert lines[0]["tag"] == "t1" and lines[0]["alias"] == "default"
+    for k in ("queue_us", "exec_us", "handler_us", "request_id", "session", "ts"):
+        assert k in lines[0]
+    assert "SECRET-VALUE-123" not in w.stderr
+    r = run("--stdio", "--db", "x=sqlite::memory:", "--metrics-listen", "0.0.0.0:9")
+    assert r.returncode == 2 and "loopback" in r.stderr
