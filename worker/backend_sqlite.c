@@ -473,6 +473,7 @@ static int run_rows(sq_job *j)
             res->truncated = 1;
             return 1; /* stop reading; the statement is reset below */
         }
+        uint64_t e0 = uv_hrtime();
         if (arrow) {
             int rc = arrow_row(j, cols, n);
             if (rc < 0)
@@ -480,6 +481,7 @@ static int run_rows(sq_job *j)
         } else {
             encode_row(j);
         }
+        res->encode_ns += uv_hrtime() - e0;
         j->have_row = 0;
         if (mw_result_ok(res) != MOLT_DB_OK) {
             job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", "out of memory");
@@ -536,7 +538,6 @@ static void work(uv_work_t *req)
     atomic_store(&j->running, 1);
     if (!j->t_start)
         j->t_start = uv_hrtime();
-    uint64_t t0 = uv_hrtime();
     if (!j->c->db && conn_open(j) < 0)
         goto out;
     if (!j->stmt && j->si == 0 && !j->begun) {
@@ -575,8 +576,6 @@ out:
         sqlite3_set_authorizer(j->c->db, NULL, NULL);
     j->t_end = uv_hrtime();
 slice:
-    r->res.encode_ns += 0;
-    (void)t0;
     atomic_store(&j->running, 0);
 }
 
