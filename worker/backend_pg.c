@@ -212,8 +212,11 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
         break;
     case MOLT_DB_ETIMEDOUT: j->status = MW_TIMEOUT; break;
     case MOLT_DB_ECANCELED: j->status = MW_CANCELLED; break;
-    case MOLT_DB_EBUSY:
-    case MOLT_DB_ECLOSED: j->status = MW_BUSY; break;
+    case MOLT_DB_EBUSY:     /* no connection within max_wait_ms */
+    case MOLT_DB_ECONNECT:  /* ... and the pool cannot connect */
+    case MOLT_DB_ECLOSED:   /* the pool is closing: shutdown */
+        j->status = MW_BUSY;
+        break;
     default: j->status = MW_INTERNAL_ERROR; break;
     }
     if (err) {

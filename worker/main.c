@@ -44,13 +44,10 @@ void mw_worker_maybe_exit(mw_worker *w)
         /* wait for answers, then for sessions to flush and close */
         if (w->inflight > 0)
             return;
+        /* sessions close once their last answers are written */
         for (mw_session *s = w->sessions; s; s = s->next)
-            if (!s->dead) {
-                if (s->write_bytes == 0 && !s->stdio)
-                    mw_session_close(s);
-                else if (s->write_bytes == 0 && s->stdio)
-                    mw_session_close(s);
-            }
+            if (!s->dead && s->write_bytes == 0)
+                mw_session_close(s);
         if (w->sessions || w->live_requests > 0)
             return;
         close_all(w);

@@ -328,8 +328,8 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         uint64_t u;
         if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
             return -1;
-        if (r)
-            q->max_rows = u;
+        if (r && u > 0)
+            q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
         if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
             return -1;
         if (r) {

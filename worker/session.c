@@ -56,6 +56,8 @@ static void on_write(uv_write_t *req, int status)
     free(wr);
     if (status < 0 && !s->dead)
         mw_session_close(s);
+    else if (s->w->shutting_down && s->write_bytes == 0)
+        mw_worker_maybe_exit(s->w);
 }
 
 void mw_session_send(mw_session *s, molt_db_buf *frame)

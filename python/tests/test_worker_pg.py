@@ -255,3 +255,26 @@ def test_stats(w):
     for k in ("size", "in_use", "idle", "waiters"):
         assert k in a
     assert st["worker"]["ok"] >= 1
+
+
+def test_pool_exhausted_is_busy(pg):
+    with Worker({"default": DSN}, "--pool", "default:max_conns=1",
+                "--pool", "default:max_wait_ms=200") as wk:
+        c = wk.conn
+        slow = c.request("db_query", {"sql": "select pg_sleep(2) /* w6-busy */"}, timeout_ms=5000)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        r = c.call("db_query", {"sql": "select 1"})
+        assert r["status"] == "Busy" and time.monotonic() - t0 < 1.0, r
+        r = c.recv(timeout=10)
+        assert r["request_id"] == slow and r["status"] == "Ok"
+
+
+def test_unreachable_server_is_busy():
+    with Worker({"default": "postgresql://molt@127.0.0.1:1/nodb?connect_timeout=1"},
+                "--pool", "default:max_wait_ms=300") as wk:
+        t0 = time.monotonic()
+        r = wk.conn.call("db_query", {"sql": "select 1"})
+        assert r["status"] == "Busy", r
+        assert time.monotonic() - t0 < 2
+        assert "127.0.0.1:1" not in r["error"] or "molt@" not in r["error"]
