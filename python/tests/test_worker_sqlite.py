@@ -333,3 +333,22 @@ def test_memory_database():
         assert ex(c, "create table t(a)")["status"] == "Ok"
         assert ex(c, "insert into t values (1), (2)")["status"] == "Ok"
         assert decode(q(c, "select count(*) from t"))["rows"] == [[2]]
+
+
+def test_busy_timeout(dbfile):
+    with Worker({"default": f"sqlite://{dbfile}"}, "--allow-write", "default",
+                "--pool", "default:sqlite_busy_timeout_ms=300") as wk:
+        c = wk.conn
+        assert ex(c, "update items set qty = 1 where id = 1")["status"] == "Ok"  # WAL on
+        other = sqlite3.connect(dbfile, isolation_level=None)
+        other.execute("begin immediate")  # holds the write lock
+        t0 = time.monotonic()
+        r = ex(c, "update items set qty = 2 where id = 1")
+        took = time.monotonic() - t0
+        assert r["status"] == "DbError" and r["sqlstate"] == "55P03", r
+        assert 0.25 < took < 2, took
+        # readers are not blocked by a writer in WAL mode
+        assert decode(q(c, "select qty from items where id = 1"))["rows"] == [[1]]
+        other.execute("rollback")
+        other.close()
+        assert ex(c, "update items set qty = 2 where id = 1")["status"] == "Ok"
