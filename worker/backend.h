@@ -12,6 +12,10 @@
  * shutdown); mw_request_db_done still comes, soon. May be called after the
  * work finished (then it does nothing).
  *
+ * Backpressure: a backend producing a streamed result may pause when the
+ * session has more than MW_PAUSE_BYTES queued for writing (set r->paused);
+ * the session calls resume once the queue is below MW_RESUME_BYTES.
+ *
  * The read-only guarantee is the backend's: r->q.write is 0 for db_query.
  */
 #ifndef MW_BACKEND_H
@@ -21,6 +25,9 @@
 
 #include "config.h"
 
+#define MW_PAUSE_BYTES ((size_t)8 << 20)
+#define MW_RESUME_BYTES ((size_t)2 << 20)
+
 typedef struct mw_worker mw_worker;
 typedef struct mw_request mw_request;
 typedef struct mw_backend mw_backend;
@@ -29,6 +36,10 @@ typedef struct mw_backend_ops {
     const char *kind;   /* "postgresql", "sqlite" */
     void (*start)(mw_backend *b, mw_request *r);
     void (*cancel)(mw_backend *b, mw_request *r);
+    /* continues a streamed request paused for backpressure (r->paused was
+     * set by the backend; the session calls this once its queue drained).
+     * May be NULL for backends that never pause. */
+    void (*resume)(mw_backend *b, mw_request *r);
     /* packs one map of figures (size, in_use, idle, waiters, ...) */
     void (*stats)(mw_backend *b, msgpack_packer *pk);
     /* closes; calls done(w) once everything is released (may be later) */

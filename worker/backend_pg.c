@@ -480,8 +480,8 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
     molt_db_pool_close(b->pool, pool_closed, b);
 }
 
-static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_stats,
-                                      pg_close};
+static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, NULL,
+                                      pg_stats, pg_close};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])

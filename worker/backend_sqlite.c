@@ -57,6 +57,7 @@ struct sq_job {
     int begun;             /* BEGIN sent (statements list) */
     int finished;          /* all done (ok or error) */
     int have_row;          /* a stepped row not yet encoded */
+    int paused;            /* between batches, waiting for the client */
     int status;            /* mw_status */
     char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
     molt_db_error err;     /* sqlstate for DbError */
@@ -609,7 +610,13 @@ static void after_work(uv_work_t *req, int status)
     r->t_start = j->t_start;
     mw_request_flush_parts(r);
     if (!j->finished) {
-        /* the next streamed batch */
+        /* the next streamed batch, unless the client reads slower than we
+         * produce: then wait until the session's queue drained */
+        if (r->s && r->s->write_bytes > MW_PAUSE_BYTES && !atomic_load(&j->cancelled)) {
+            r->paused = 1;
+            j->paused = 1;
+            return;
+        }
         if (uv_queue_work(r->w->loop, &j->work, work, after_work) == 0)
             return;
         cleanup_stmt(j);
@@ -724,6 +731,14 @@ static void sq_cancel(mw_backend *base, mw_request *r)
     if (!j)
         return;
     atomic_store(&j->cancelled, 1);
+    if (j->paused) {
+        /* not queued anywhere: run it once more to clean up */
+        j->paused = 0;
+        r->paused = 0;
+        if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0)
+            mw_log("cannot queue the cleanup of a cancelled job");
+        return;
+    }
     if (j->c) {
         /* queued on the pool or running: uv_cancel works before it runs */
         if (uv_cancel((uv_req_t *)&j->work) != 0 && j->c->db)
@@ -731,6 +746,16 @@ static void sq_cancel(mw_backend *base, mw_request *r)
     } else {
         dispatch(b); /* completes it from the wait queue */
     }
+}
+
+static void sq_resume(mw_backend *base, mw_request *r)
+{
+    sq_job *j = r->job;
+    if (!j || !j->paused)
+        return;
+    j->paused = 0;
+    if (uv_queue_work(base->w->loop, &j->work, work, after_work) != 0)
+        mw_log("cannot queue the next batch");
 }
 
 static void sq_stats(mw_backend *base, msgpack_packer *pk)
@@ -764,8 +789,8 @@ static void sq_close(mw_backend *base, void (*done)(mw_worker *w))
     dispatch(b);
 }
 
-static const mw_backend_ops sq_ops = {"sqlite", sq_start, sq_cancel, sq_stats,
-                                      sq_close};
+static const mw_backend_ops sq_ops = {"sqlite", sq_start, sq_cancel, sq_resume,
+                                      sq_stats, sq_close};
 
 int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                            char err[MW_ERR_SIZE])

@@ -54,9 +54,19 @@ static void on_write(uv_write_t *req, int status)
     s->write_bytes -= wr->len;
     free(wr->data);
     free(wr);
-    if (status < 0 && !s->dead)
+    if (status < 0 && !s->dead) {
         mw_session_close(s);
-    else if (s->w->shutting_down && s->write_bytes == 0)
+        return;
+    }
+    if (s->write_bytes < MW_RESUME_BYTES) {
+        /* backpressure: streamed requests waiting for the queue to drain */
+        for (mw_request *r = s->reqs; r; r = r->next)
+            if (r->paused && r->backend && r->backend->ops->resume) {
+                r->paused = 0;
+                r->backend->ops->resume(r->backend, r);
+            }
+    }
+    if (s->w->shutting_down && s->write_bytes == 0)
         mw_worker_maybe_exit(s->w);
 }
 

@@ -85,6 +85,7 @@ struct mw_request {
     int replied;
     int db_busy;             /* the backend has not called db_done yet */
     int stopping;            /* cancel asked of the backend */
+    int paused;              /* the backend waits for the session's writes */
     mw_query q;
     int have_q;
     mw_result res;

@@ -352,3 +352,53 @@ def test_busy_timeout(dbfile):
         other.execute("rollback")
         other.close()
         assert ex(c, "update items set qty = 2 where id = 1")["status"] == "Ok"
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_streaming_backpressure_bounds_memory():
+    """A client that stops reading a 200 MB stream does not make the worker
+    buffer it: production pauses while the write queue is full."""
+    with Worker({"default": "sqlite::memory:"}) as wk:
+        c = wk.conn
+        base = rss_kb(wk.proc.pid)
+        rid = c.request("db_query", {
+            "sql": "with recursive r(i) as (select 1 union all select i + 1 from r "
+                   "where i < 200000) select i, randomblob(1000) from r",
+            "stream": True, "batch_rows": 1000, "result_format": "msgpack",
+            "max_rows": 1000000}, timeout_ms=60000)
+        time.sleep(1.5)  # not reading
+        grown = rss_kb(wk.proc.pid) - base
+        assert grown < 60000, f"worker grew by {grown} kB while the client did not read"
+        rows = 0
+        while True:
+            r = c.recv(timeout=30)
+            assert r["request_id"] == rid
+            if not r.get("more"):
+                break
+            rows += len(msgpack.unpackb(r["payload"]).get("rows", []))
+        assert r["status"] == "Ok" and rows == 200000
+
+
+def test_cancel_while_paused():
+    with Worker({"default": "sqlite::memory:"}) as wk:
+        c = wk.conn
+        rid = c.request("db_query", {
+            "sql": "with recursive r(i) as (select 1 union all select i + 1 from r "
+                   "where i < 200000) select i, randomblob(1000) from r",
+            "stream": True, "batch_rows": 1000, "max_rows": 1000000}, timeout_ms=800)
+        time.sleep(1.5)
+        final = None
+        while final is None:
+            r = c.recv(timeout=30)
+            if not r.get("more"):
+                final = r
+        assert final["request_id"] == rid and final["status"] == "Timeout"
+        st = decode(c.call("stats"))["aliases"]["default"]
+        assert st["in_use"] == 0
