@@ -204,7 +204,7 @@ def test_metrics_endpoint_and_request_log():
     lines = [json.loads(x) for x in w.stderr.splitlines() if x.startswith("{")]
     assert [x["status"] for x in lines] == ["Ok", "DbError"]
     assert lines[0]["tag"] == "t1" and lines[0]["alias"] == "default"
-    for k in ("queue_us", "exec_us", "handler_us", "request_id", "session", "ts"):
+    for k in ("start", "queue_us", "exec_us", "handler_us", "request_id", "session", "ts"):
         assert k in lines[0]
     assert "SECRET-VALUE-123" not in w.stderr
     r = run("--stdio", "--db", "x=sqlite::memory:", "--metrics-listen", "0.0.0.0:9")
