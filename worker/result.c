@@ -170,19 +170,29 @@ static int arrow_setup(mw_result *r, const molt_db_column *cols, size_t ncols,
     molt_db_arrow_ipc_writer_free(r->aw);
     r->ab = NULL;
     r->aw = NULL;
-    int rc = molt_db_arrow_builder_new(cols, ncols,
-                                       r->o.stream ? r->o.batch_rows : 0, &r->ab, err);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    struct ArrowSchema schema;
-    rc = molt_db_arrow_builder_schema(r->ab, &schema, err);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    rc = molt_db_arrow_ipc_writer_new(&schema, &r->aw, err);
-    schema.release(&schema);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    return arrow_out(r, write_schema, err);
+    /* the schema is taken when the first batch is written: an array
+     * column's dimensionality comes from its first rows (arrow.h) */
+    return molt_db_arrow_builder_new(cols, ncols, r->o.stream ? r->o.batch_rows : 0,
+                                     &r->ab, err);
+}
+
+/* Writes the current batch, preceded by the schema the first time. */
+static int flush_batch(mw_result *r, molt_db_error *err)
+{
+    if (!r->aw) {
+        struct ArrowSchema schema;
+        int rc = molt_db_arrow_builder_schema(r->ab, &schema, err);
+        if (rc != MOLT_DB_OK)
+            return rc;
+        rc = molt_db_arrow_ipc_writer_new(&schema, &r->aw, err);
+        schema.release(&schema);
+        if (rc != MOLT_DB_OK)
+            return rc;
+        rc = arrow_out(r, write_schema, err);
+        if (rc != MOLT_DB_OK)
+            return rc;
+    }
+    return arrow_out(r, write_batch, err);
 }
 
 int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
@@ -282,7 +292,7 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
         r->row_count++;
         r->total_rows++;
         if (molt_db_arrow_builder_full(r->ab))
-            return arrow_out(r, write_batch, err);
+            return flush_batch(r, err);
         return MOLT_DB_OK;
     }
     if (n != r->ncols)
@@ -360,7 +370,7 @@ int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err)
                 return rc;
         }
         if (molt_db_arrow_builder_rows(r->ab) > 0 || r->arrow_batches == 0) {
-            rc = arrow_out(r, write_batch, err);
+            rc = flush_batch(r, err);
             if (rc != MOLT_DB_OK)
                 return rc;
         }

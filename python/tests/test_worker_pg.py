@@ -278,3 +278,22 @@ def test_unreachable_server_is_busy():
         assert r["status"] == "Busy", r
         assert time.monotonic() - t0 < 2
         assert "127.0.0.1:1" not in r["error"] or "molt@" not in r["error"]
+
+
+def test_arrow_nested_types(w):
+    ipc = pytest.importorskip("pyarrow.ipc")
+    r = w.conn.query("select '{{1,2},{3,4}}'::int4[] as a, int4range(1, 5) as rg, "
+                     "'[0:1]={5,6}'::int8[] as b from generate_series(1, 3)",
+                     result_format="arrow_ipc")
+    t = ipc.open_stream(decode(r)).read_all()
+    row = t.to_pylist()[0]
+    assert row["a"] == {"lower_bounds": [1, 1], "values": [[1, 2], [3, 4]]}
+    assert row["b"] == {"lower_bounds": [0], "values": [5, 6]}
+    assert row["rg"] == {"empty": False, "lower": {"value": 1, "inclusive": True},
+                         "upper": {"value": 5, "inclusive": False}}
+    # streamed: the schema (taken after the first batch's rows) comes first
+    r = w.conn.query("select '{{1,2},{3,4}}'::int4[] as a from generate_series(1, 5)",
+                     result_format="arrow_ipc", stream=True, batch_rows=2)
+    assert len(r["parts"]) == 4  # schema + batches of 2, 2, 1
+    t = ipc.open_stream(b"".join(p["payload"] for p in r["parts"]) + r["payload"]).read_all()
+    assert t.num_rows == 5 and t.column("a").to_pylist()[4]["values"] == [[1, 2], [3, 4]]
