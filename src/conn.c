@@ -109,12 +109,11 @@ static int flush_out(molt_db_conn *c, molt_db_error *err)
     return MOLT_DB_OK;
 }
 
-int molt_db__conn_flush(molt_db_conn *c)
+/* Writes the send buffer now; a failure breaks the connection. */
+static int flush_now(molt_db_conn *c)
 {
     if (c->fd < 0 || c->state != MOLT_DB_CONN_READY)
         return MOLT_DB_OK;
-    if (c->dispatching)
-        return MOLT_DB_OK; /* flushed once the dispatch ends */
     molt_db_error e;
     molt_db_error_init(&e);
     int rc = flush_out(c, &e);
@@ -123,6 +122,38 @@ int molt_db__conn_flush(molt_db_conn *c)
         molt_db_error_clear(&e);
     }
     return rc;
+}
+
+/* Requests are written once per loop iteration (at the end of a read
+ * dispatch, or just before the loop polls), so a burst of requests from
+ * many callbacks costs one system call, not one each. */
+int molt_db__conn_flush(molt_db_conn *c)
+{
+    if (c->fd < 0 || c->state != MOLT_DB_CONN_READY || c->dispatching)
+        return MOLT_DB_OK;
+    if (c->in_deferred) {
+        /* A prepare handle started from its own callback would wait for the
+         * next iteration, after the loop blocked: write in this one. */
+        c->flush_again = 1;
+        return MOLT_DB_OK;
+    }
+    molt_db__loop_defer(&c->loop);
+    return MOLT_DB_OK;
+}
+
+void molt_db__conn_on_deferred(molt_db_conn *c)
+{
+    c->in_deferred = 1;
+    do {
+        c->flush_again = 0;
+        if (c->close_requested || c->out_off >= c->out.len)
+            break;
+        if (flush_now(c) != MOLT_DB_OK)
+            break;
+        /* a COPY producer may queue more from on_drain */
+        molt_db__conn_copy_drained(c);
+    } while (c->flush_again);
+    c->in_deferred = 0;
 }
 
 /* ---- failure and close ------------------------------------------------- */
@@ -1012,10 +1043,13 @@ static int process_input(molt_db_conn *c, size_t *need, molt_db_error *err)
                 return MOLT_DB_OK; /* ready, moved on, or failed */
             continue;
         }
-        rc = molt_db__conn_dispatch(c, &msg);
-        if (rc != MOLT_DB_OK)
-            return molt_db_error_set(err, rc, "%s",
-                                     "protocol error while reading results");
+        rc = molt_db__conn_dispatch(c, &msg, err);
+        if (rc != MOLT_DB_OK) {
+            if (err->code == MOLT_DB_OK)
+                molt_db_error_set(err, rc, "protocol error: unexpected message "
+                                  "'%c' while reading results", msg.type);
+            return rc;
+        }
     }
 }
 
@@ -1072,8 +1106,8 @@ static void on_readable(molt_db_conn *c)
     }
     c->dispatching = 0;
     if (c->state == MOLT_DB_CONN_READY && !c->close_requested &&
-        molt_db__conn_flush(c) == MOLT_DB_OK) /* what callbacks queued */
-        molt_db__conn_copy_drained(c);
+        c->out_off < c->out.len && flush_now(c) == MOLT_DB_OK)
+        molt_db__conn_copy_drained(c); /* what callbacks queued */
 }
 
 void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
@@ -1147,6 +1181,10 @@ void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
         }
         if (readable && !c->close_requested && c->fd >= 0)
             on_readable(c);
+        /* re-arm a watcher libuv stopped after an error on the fd */
+        if (!c->close_requested && c->fd >= 0 &&
+            (c->state == MOLT_DB_CONN_READY || c->state == MOLT_DB_CONN_STARTUP))
+            update_watch(c);
         return;
     default:
         return;
@@ -1218,9 +1256,15 @@ int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
     }
     if (molt_db__loop_init(&c->loop, loop) < 0) {
-        molt_db_conninfo_free(c->ci);
-        free(c);
-        return molt_db_error_set(err, MOLT_DB_ENOMEM, "could not init a timer");
+        /* A handle that did open is closing; its callback frees c. */
+        if (c->loop.open_handles == 0) {
+            molt_db_conninfo_free(c->ci);
+            free(c);
+        } else {
+            c->close_requested = 1;
+        }
+        return molt_db_error_set(err, MOLT_DB_ENOMEM,
+                                 "could not init the loop handles");
     }
     if (opts != NULL)
         c->opts = *opts;

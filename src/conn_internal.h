@@ -140,6 +140,8 @@ struct molt_db_conn {
     molt_db_column *cols;
     size_t cols_cap;
     int dispatching;
+    int in_deferred;               /* inside molt_db__conn_on_deferred */
+    int flush_again;               /* more was queued while in there */
     int close_requested;
     molt_db_close_cb close_cb;
     void *close_ud;
@@ -175,8 +177,11 @@ int molt_db__tls_pending(struct molt_db_conn *conn);
 /* Hands waiting requests to the send buffer (once ready). */
 void molt_db__conn_send_waiting(struct molt_db_conn *conn);
 /* One backend message while READY. Returns MOLT_DB_OK or a fatal code
- * (protocol error: the connection must break). */
-int molt_db__conn_dispatch(struct molt_db_conn *conn, const molt_db_msg *msg);
+ * (protocol error: the connection must break), then with err filled when
+ * a reader said why. err must be initialized; it is not cleared per message
+ * (that would cost a 1 KiB memset per DataRow). */
+int molt_db__conn_dispatch(struct molt_db_conn *conn, const molt_db_msg *msg,
+                           molt_db_error *err);
 /* Completes every request with code (connection failure or close). */
 void molt_db__conn_fail_requests(struct molt_db_conn *conn, int code,
                                  const molt_db_error *err);

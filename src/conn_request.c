@@ -710,32 +710,29 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
     return MOLT_DB_OK;
 }
 
-int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
+int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
+                           molt_db_error *err)
 {
-    molt_db_error err;
-    molt_db_error_init(&err);
     int rc = MOLT_DB_OK;
 
     /* Messages that may come at any time. */
     switch (msg->type) {
     case 'S': {
         const char *name, *value;
-        rc = molt_db_proto_read_parameter_status(msg, &name, &value, &err);
+        rc = molt_db_proto_read_parameter_status(msg, &name, &value, err);
         if (rc == MOLT_DB_OK)
             rc = molt_db__conn_set_param(c, name, value);
-        molt_db_error_clear(&err);
         return rc;
     }
     case 'N':
         if (c->opts.on_notice != NULL) {
             molt_db_error notice;
             molt_db_error_init(&notice);
-            rc = molt_db_proto_read_error(msg, &notice, &err);
+            rc = molt_db_proto_read_error(msg, &notice, err);
             if (rc == MOLT_DB_OK)
                 c->opts.on_notice(c, &notice, c->opts.notice_ud);
             molt_db_error_clear(&notice);
         }
-        molt_db_error_clear(&err);
         return rc;
     case 'A':
         return MOLT_DB_OK; /* LISTEN/NOTIFY is not exposed yet */
@@ -757,7 +754,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
     case 'E':
         if (r->status == MOLT_DB_OK) {
             molt_db_error_clear(&r->err);
-            rc = molt_db_proto_read_error(msg, &r->err, &err);
+            rc = molt_db_proto_read_error(msg, &r->err, err);
             if (rc == MOLT_DB_OK)
                 r->status = MOLT_DB_ESERVER;
         }
@@ -780,7 +777,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
         if (s == NULL || exec_stmt(r) != NULL)
             return MOLT_DB_EPROTO;
         size_t n;
-        rc = molt_db_proto_read_count(msg, &n, &err);
+        rc = molt_db_proto_read_count(msg, &n, err);
         if (rc == MOLT_DB_OK) {
             free(s->param_oids);
             s->param_oids = calloc(n ? n : 1, sizeof *s->param_oids);
@@ -789,7 +786,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
                 break;
             }
             rc = molt_db_proto_read_parameter_description(msg, s->param_oids, n,
-                                                          &s->nparams, &err);
+                                                          &s->nparams, err);
         }
         break;
     }
@@ -797,7 +794,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
         break;
     case 'T': {
         size_t n;
-        rc = read_columns(c, msg, &n, &err);
+        rc = read_columns(c, msg, &n, err);
         if (rc == MOLT_DB_ENOMEM) {
             req_fail(r, rc, "out of memory");
             rc = MOLT_DB_OK;
@@ -825,14 +822,14 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
         if (r->kind != MOLT_DB_REQ_SIMPLE && exec_stmt(r) == NULL)
             return MOLT_DB_EPROTO;
         size_t n;
-        rc = molt_db_proto_read_count(msg, &n, &err);
+        rc = molt_db_proto_read_count(msg, &n, err);
         if (rc != MOLT_DB_OK)
             break;
         if (grow_fields(c, n ? n : 1) != MOLT_DB_OK) {
             req_fail(r, MOLT_DB_ENOMEM, "out of memory");
             break;
         }
-        rc = molt_db_proto_read_data_row(msg, c->fields, c->fields_cap, &n, &err);
+        rc = molt_db_proto_read_data_row(msg, c->fields, c->fields_cap, &n, err);
         if (rc != MOLT_DB_OK)
             break;
         int urc = r->h.on_row(r->h.ud, c->fields, n);
@@ -842,7 +839,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
     }
     case 'C': {
         const char *tag;
-        rc = molt_db_proto_read_command_complete(msg, &tag, &err);
+        rc = molt_db_proto_read_command_complete(msg, &tag, err);
         if (rc != MOLT_DB_OK)
             break;
         if (r->kind == MOLT_DB_REQ_COPY_IN || r->kind == MOLT_DB_REQ_COPY_OUT)
@@ -882,11 +879,10 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg)
     case 'c': /* CopyDone */
         break;
     case 'Z':
-        rc = on_ready(c, r, msg, &err);
+        rc = on_ready(c, r, msg, err);
         break;
     default:
         rc = MOLT_DB_EPROTO;
     }
-    molt_db_error_clear(&err);
     return rc;
 }

@@ -25,6 +25,8 @@ typedef struct molt_db_loop {
     int poll_fd;
     int poll_events;          /* MOLT_DB_WATCH_* currently asked for */
     uv_timer_t timer;
+    uv_prepare_t prep;        /* runs deferred flushes before the loop polls */
+    int prep_active;
     struct molt_db_resolve *resolving;  /* in-flight getaddrinfo, or NULL */
     int open_handles;         /* handles whose close callback is pending */
     int closing;
@@ -33,6 +35,8 @@ typedef struct molt_db_loop {
 /* Readiness and timer entry points into the connection. */
 void molt_db__conn_on_io(struct molt_db_conn *conn, int readable, int writable);
 void molt_db__conn_on_timer(struct molt_db_conn *conn);
+/* The deferred work asked for with molt_db__loop_defer. */
+void molt_db__conn_on_deferred(struct molt_db_conn *conn);
 /* status 0 with a list the connection owns (freed with freeaddrinfo), or a
  * negative libuv error code and NULL. */
 void molt_db__conn_on_resolved(struct molt_db_conn *conn, int status,
@@ -46,6 +50,10 @@ int molt_db__loop_init(molt_db_loop *l, uv_loop_t *uv);
 int molt_db__loop_watch(molt_db_loop *l, int fd, int events);
 /* Stops watching fd; call before closing it. */
 void molt_db__loop_unwatch(molt_db_loop *l);
+/* Asks for molt_db__conn_on_deferred once, in this loop iteration, just
+ * before the loop waits for I/O: writes made by several callbacks of one
+ * iteration go out in one system call. */
+void molt_db__loop_defer(molt_db_loop *l);
 /* Arms the timer for ms milliseconds (0 disarms it). */
 void molt_db__loop_timer(molt_db_loop *l, uint64_t ms);
 /* Starts resolving host:port (TCP, any family). Returns 0 or a libuv error;

@@ -24,7 +24,7 @@ static struct molt_db_conn *conn_of(molt_db_loop *l)
 static void on_handle_closed(uv_handle_t *h)
 {
     molt_db_loop *l = h->data;
-    if (h != (uv_handle_t *)&l->timer)
+    if (h != (uv_handle_t *)&l->timer && h != (uv_handle_t *)&l->prep)
         free(h);
     if (--l->open_handles == 0 && l->closing)
         molt_db__conn_on_closed(conn_of(l));
@@ -34,7 +34,10 @@ static void on_poll(uv_poll_t *p, int status, int events)
 {
     molt_db_loop *l = p->data;
     if (status < 0) {
-        /* An error on the fd: let the connection find it by reading. */
+        /* libuv stopped the watcher (an error or hang-up on the fd): say so,
+         * so the next watch call starts it again, and let the connection
+         * find the error by reading. */
+        l->poll_events = 0;
         molt_db__conn_on_io(conn_of(l), 1, 1);
         return;
     }
@@ -57,7 +60,32 @@ int molt_db__loop_init(molt_db_loop *l, uv_loop_t *uv)
         return rc;
     l->timer.data = l;
     l->open_handles = 1;
+    rc = uv_prepare_init(uv, &l->prep);
+    if (rc < 0) {
+        /* the timer is open: close it; the caller frees l once it is */
+        l->closing = 1;
+        uv_close((uv_handle_t *)&l->timer, on_handle_closed);
+        return rc;
+    }
+    l->prep.data = l;
+    l->open_handles = 2;
     return 0;
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    molt_db_loop *l = p->data;
+    uv_prepare_stop(p);
+    l->prep_active = 0;
+    molt_db__conn_on_deferred(conn_of(l));
+}
+
+void molt_db__loop_defer(molt_db_loop *l)
+{
+    if (l->closing || l->prep_active)
+        return;
+    l->prep_active = 1;
+    uv_prepare_start(&l->prep, on_prepare);
 }
 
 static void drop_poll(molt_db_loop *l)
@@ -179,6 +207,9 @@ void molt_db__loop_close(molt_db_loop *l)
     drop_poll(l);
     uv_timer_stop(&l->timer);
     uv_close((uv_handle_t *)&l->timer, on_handle_closed);
+    uv_prepare_stop(&l->prep);
+    l->prep_active = 0;
+    uv_close((uv_handle_t *)&l->prep, on_handle_closed);
 }
 
 uint64_t molt_db__loop_now(const molt_db_loop *l)
