@@ -89,8 +89,8 @@ else
     export BENCH_CLIENT_CPUS=""
     export BENCH_PINNING="no pinning ($NCPU CPU(s) or no taskset)"
 fi
-CMD="make bench$([ "$QUICK" = 1 ] && echo ' QUICK=1')"
-[ -n "$ONLY" ] && CMD="bench/run.sh$([ "$QUICK" = 1 ] && echo ' QUICK=1') --only $ONLY"
+CMD="make bench$([ "$QUICK" = 1 ] && echo ' QUICK=1' || true)"
+[ -n "$ONLY" ] && CMD="bench/run.sh$([ "$QUICK" = 1 ] && echo ' QUICK=1' || true) --only $ONLY"
 RUNNER=("$VENV/bin/python" bench/runner.py --command "$CMD" --netem-status "$NETEM_STATUS")
 [ "$QUICK" = 1 ] && RUNNER+=(--quick)
 [ -n "$ONLY" ] && RUNNER+=(--only "$ONLY")
