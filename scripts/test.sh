@@ -7,7 +7,8 @@
 #   4. inside ONE throwaway server (scripts/with_pg.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/
-#        pytest  python/tests (when it exists)
+#        pytest  python/tests (when it exists), and pytest-asan: the worker
+#                tests against the ASan+UBSan worker
 #        fuzz    scripts/fuzz.sh 30 (when it exists)
 #   5. a summary table and the line "N passed, N failed"
 #
@@ -19,7 +20,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -29,13 +30,14 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
 T_CTEST=${MOLT_T_CTEST:-300}
 T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
 T_PYTEST=${MOLT_T_PYTEST:-240}
+T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
 T_FUZZ=${MOLT_T_FUZZ:-240}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -98,12 +100,15 @@ run_ctest() {   # NAME BUILD_DIR BUDGET
     record "$name" "$st" "$((total - failed - skipped))" "$failed" "$skipped" "$(($(now) - t0))" "$note"
 }
 
-run_pytest() {
-    local log="$LOGDIR/pytest.log" t0 rc line p f e s st note=""
-    banner "pytest (python/tests)"
+run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
+    local name=$1 dir=$2 budget=$3
+    shift 3
+    local log="$LOGDIR/$name.log" t0 rc line p f e s st note=""
+    banner "$name ($dir: $*)"
     t0=$(now)
-    PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/build" \
-        run_limited "$T_PYTEST" "$log" "$ROOT/.venv/bin/python" -m pytest python/tests \
+    PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
+    MOLT_WORKER_BIN="$ROOT/$dir/molt_worker" \
+        run_limited "$budget" "$log" "$ROOT/.venv/bin/python" -m pytest "$@" \
         -q -p no:cacheprovider
     rc=$?
     # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
@@ -115,10 +120,10 @@ run_pytest() {
     case "$rc" in
         0) ;;
         5) note="no tests collected" ;;
-        124) st=FAIL; note="timed out after ${T_PYTEST}s" ;;
+        124) st=FAIL; note="timed out after ${budget}s" ;;
         *) st=FAIL ;;
     esac
-    record pytest "$st" "$p" "$f" "$s" "$(($(now) - t0))" "$note"
+    record "$name" "$st" "$p" "$f" "$s" "$(($(now) - t0))" "$note"
 }
 
 run_fuzz() {
@@ -191,7 +196,16 @@ if [ "${1:-}" = "--stages" ]; then
                 run_ctest ctest-asan build-asan "$T_CTEST_ASAN"
         else record ctest-asan FAIL 0 0 0 0 "build failed"; fi
     fi
-    if want pytest && [ -d python/tests ]; then run_pytest; fi
+    if want pytest && [ -d python/tests ]; then
+        run_pytest pytest build "$T_PYTEST" python/tests
+    fi
+    # The worker is C: its protocol tests also run against the ASan+UBSan
+    # build, where any overread, leak (the worker must exit 0) or UB fails.
+    if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
+        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py
+    fi
     if want fuzz && [ -f scripts/fuzz.sh ]; then run_fuzz; fi
     exit 0
 fi
