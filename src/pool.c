@@ -351,38 +351,39 @@ void molt_db__pool_dispatch(molt_db_pool *p)
 
 static void release_check(molt_db_pconn *pc);
 
+/* A rollback or ping the pool sent on its own has ended: 1 when the
+ * connection is idle and clean again (READY), 0 when it was closed or is
+ * being closed. */
+static int maintenance_done(molt_db_pconn *pc, int status)
+{
+    pc->refs--;
+    if (pc->state == MOLT_DB_PC_CLOSING) {
+        pconn_free_if_done(pc);
+        return 0;
+    }
+    if (status != MOLT_DB_OK || molt_db_conn_tx_status(pc->conn) != 'I') {
+        molt_db__pconn_discard(pc, 1);
+        return 0;
+    }
+    pc->state = MOLT_DB_PC_READY;
+    return 1;
+}
+
 static void on_rollback_done(void *ud, int status, const molt_db_error *err)
 {
     (void)err;
     molt_db_pconn *pc = ud;
-    pc->refs--;
-    if (pc->state == MOLT_DB_PC_CLOSING) {
-        pconn_free_if_done(pc);
-        return;
-    }
-    if (status != MOLT_DB_OK || molt_db_conn_tx_status(pc->conn) != 'I') {
-        molt_db__pconn_discard(pc, 1);
-        return;
-    }
-    pc->state = MOLT_DB_PC_READY;
-    molt_db__pool_dispatch(pc->pool);
+    if (maintenance_done(pc, status))
+        molt_db__pool_dispatch(pc->pool);
 }
 
 static void on_ping_done(void *ud, int status, const molt_db_error *err)
 {
     (void)err;
     molt_db_pconn *pc = ud;
-    pc->refs--;
-    if (pc->state == MOLT_DB_PC_CLOSING) {
-        pconn_free_if_done(pc);
+    if (!maintenance_done(pc, status))
         return;
-    }
-    if (status != MOLT_DB_OK || molt_db_conn_tx_status(pc->conn) != 'I') {
-        molt_db__pconn_discard(pc, 1);
-        return;
-    }
     pc->last_used_ms = uv_now(pc->pool->loop);
-    pc->state = MOLT_DB_PC_READY;
     molt_db__pool_dispatch(pc->pool);
 }
 
