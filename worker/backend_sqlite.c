@@ -531,6 +531,11 @@ static void cleanup_stmt(sq_job *j)
         sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+static int job_cancelled(void *ud)
+{
+    return atomic_load(&((sq_job *)ud)->cancelled);
+}
+
 static void work(uv_work_t *req)
 {
     sq_job *j = req->data;
@@ -541,6 +546,10 @@ static void work(uv_work_t *req)
         j->t_start = uv_hrtime();
     if (!j->c->db && conn_open(j) < 0)
         goto out;
+    /* sqlite3_interrupt from the loop is lost when it lands between our
+     * check of `cancelled` and sqlite3_step; a progress handler reading the
+     * flag cannot miss it. Removed again before this slice returns. */
+    sqlite3_progress_handler(j->c->db, 1000, job_cancelled, j);
     if (!j->stmt && j->si == 0 && !j->begun) {
         /* first slice: mode of the connection */
         if (exec_simple(j, q->write ? "PRAGMA query_only=0" : "PRAGMA query_only=1") < 0)
@@ -577,6 +586,8 @@ out:
         sqlite3_set_authorizer(j->c->db, NULL, NULL);
     j->t_end = uv_hrtime();
 slice:
+    if (j->c->db)
+        sqlite3_progress_handler(j->c->db, 0, NULL, NULL);
     atomic_store(&j->running, 0);
 }
 
