@@ -6,14 +6,11 @@ waits sends a cancel, so the worker stops the query."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from typing import IO, Any, AsyncIterator, Optional, Sequence, Union
 
+from .client_base import ClientBase
 from .calls import (
-    DEFAULT_GRACE_MS,
-    AfterRecv,
-    BeforeSend,
     Call,
     ConnectionLost,
     RequestInfo,
@@ -22,7 +19,7 @@ from .calls import (
     lost_error,
     raise_for,
 )
-from .envelope import Response, check_timeout_ms, decode_response, encode_request, exec_payload, query_payload
+from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import DEFAULT_MAX_RESPONSE, HEADER
 from .params import Params
@@ -188,7 +185,7 @@ class _AsyncConnection:
         self._fail("the client closed the connection")
 
 
-class AsyncMoltClient:
+class AsyncMoltClient(ClientBase):
     """The asyncio client; the same arguments and calls as MoltClient, awaited.
 
     Use it from one event loop. Thousands of concurrent calls share its one
@@ -196,43 +193,9 @@ class AsyncMoltClient:
     worker, which stops the query.
     """
 
-    def __init__(
-        self,
-        worker_cmd: Optional[Sequence[str]] = None,
-        *,
-        socket_path: Optional[str] = None,
-        db_alias: str = "default",
-        timeout_ms: Optional[int] = None,
-        client_timeout_s: Optional[float] = None,
-        grace_ms: int = DEFAULT_GRACE_MS,
-        max_restarts: int = 1,
-        before_send: Optional[BeforeSend] = None,
-        after_recv: Optional[AfterRecv] = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
-        worker_stderr: Union[int, IO[Any], None] = None,
-    ) -> None:
-        if (worker_cmd is None) == (socket_path is None):
-            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
-        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
-            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
-        if max_restarts < 0:
-            raise InvalidInput("max_restarts must be >= 0", client_side=True)
-        self.worker_cmd = list(worker_cmd) if worker_cmd is not None else None
-        self.socket_path = socket_path
-        self.db_alias = db_alias
-        self.timeout_ms = check_timeout_ms(timeout_ms)
-        self.client_timeout_s = client_timeout_s
-        self.grace_ms = grace_ms
-        self.max_restarts = max_restarts
-        self.before_send = before_send
-        self.after_recv = after_recv
-        self.max_response_bytes = max_response_bytes
-        self.worker_stderr = worker_stderr
-        self._ids = itertools.count(1)
+    def _init_transport(self) -> None:
         self._conn: Optional[_AsyncConnection] = None
         self._conn_lock: Optional[asyncio.Lock] = None
-        self._closed = False
-        self.connects = 0
 
     async def __aenter__(self) -> "AsyncMoltClient":
         return self
@@ -344,11 +307,10 @@ class AsyncMoltClient:
         row_shape: Optional[str] = None,
         idempotent: bool = True,
     ) -> QueryResult:
-        payload = query_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, row_shape=row_shape,
+        call = self._query_call(
+            sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
         )
-        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "query")
         result: QueryResult = await self._call(call)
         return result
 
@@ -365,20 +327,19 @@ class AsyncMoltClient:
         tag: Optional[str] = None,
         idempotent: bool = False,
     ) -> ExecResult:
-        payload = exec_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            tag=tag, statements=statements, isolation=isolation,
+        call = self._exec_call(
+            sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
+            result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
         )
-        call = Call("db_exec", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "exec")
         result: ExecResult = await self._call(call)
         return result
 
     async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
-        doc: dict[str, Any] = await self._call(Call("ping", None, check_timeout_ms(timeout_ms), True, "ping"))
+        doc: dict[str, Any] = await self._call(self._admin_call("ping", timeout_ms))
         return doc
 
     async def stats(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
-        doc: dict[str, Any] = await self._call(Call("stats", None, check_timeout_ms(timeout_ms), True, "stats"))
+        doc: dict[str, Any] = await self._call(self._admin_call("stats", timeout_ms))
         return doc
 
     async def stream(
@@ -395,11 +356,10 @@ class AsyncMoltClient:
     ) -> "AsyncQueryStream":
         """A streamed query; ``async with await client.stream(...) as s:
         async for row in s: ...``. Leaving early cancels the query."""
-        payload = query_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+        call = self._stream_call(
+            sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
         )
-        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, False, "query", stream=True)
         try:
             conn, rid, p, info = await self._start(call, 0)
         except ConnectionLost as e:

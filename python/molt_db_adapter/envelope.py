@@ -142,7 +142,7 @@ def _common(
 def _uint(name: str, v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > UINT64_MAX:
         raise _bad(f"{name} must be a non-negative int, got {v!r}")
-    return v
+    return int(v)
 
 
 def query_payload(

@@ -4,7 +4,6 @@ frame to the thread waiting for that request_id."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import socket
@@ -13,10 +12,8 @@ import threading
 import time
 from typing import IO, Any, Iterator, Optional, Sequence, Union
 
+from .client_base import ClientBase
 from .calls import (
-    DEFAULT_GRACE_MS,
-    AfterRecv,
-    BeforeSend,
     Call,
     ConnectionLost,
     RequestInfo,
@@ -27,14 +24,11 @@ from .calls import (
 )
 from .envelope import (
     Response,
-    check_timeout_ms,
     decode_response,
     encode_request,
-    exec_payload,
-    query_payload,
 )
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import DEFAULT_MAX_RESPONSE, FrameDecoder
+from .framing import FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
 
@@ -208,7 +202,7 @@ class _Connection:
             self.reader.join(timeout=wait_s)
 
 
-class MoltClient:
+class MoltClient(ClientBase):
     """A blocking client for molt_worker, safe to share between threads.
 
     Give ``worker_cmd`` (a command line; the client starts the worker with
@@ -223,45 +217,10 @@ class MoltClient:
     are, by default: db_query never writes).
     """
 
-    def __init__(
-        self,
-        worker_cmd: Optional[Sequence[str]] = None,
-        *,
-        socket_path: Optional[str] = None,
-        db_alias: str = "default",
-        timeout_ms: Optional[int] = None,
-        client_timeout_s: Optional[float] = None,
-        grace_ms: int = DEFAULT_GRACE_MS,
-        max_restarts: int = 1,
-        before_send: Optional[BeforeSend] = None,
-        after_recv: Optional[AfterRecv] = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
-        worker_stderr: Union[int, IO[Any], None] = None,
-    ) -> None:
-        if (worker_cmd is None) == (socket_path is None):
-            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
-        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
-            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
-        if max_restarts < 0:
-            raise InvalidInput("max_restarts must be >= 0", client_side=True)
-        self.worker_cmd = list(worker_cmd) if worker_cmd is not None else None
-        self.socket_path = socket_path
-        self.db_alias = db_alias
-        self.timeout_ms = check_timeout_ms(timeout_ms)
-        self.client_timeout_s = client_timeout_s
-        self.grace_ms = grace_ms
-        self.max_restarts = max_restarts
-        self.before_send = before_send
-        self.after_recv = after_recv
-        self.max_response_bytes = max_response_bytes
-        self.worker_stderr = worker_stderr
-        self._ids = itertools.count(1)
+    def _init_transport(self) -> None:
         self._id_lock = threading.Lock()
         self._conn: Optional[_Connection] = None
         self._conn_lock = threading.Lock()
-        self._closed = False
-        #: how many times a worker was (re)started or the socket (re)connected
-        self.connects = 0
 
     # ---- life cycle ----
     def __enter__(self) -> "MoltClient":
@@ -376,11 +335,10 @@ class MoltClient:
     ) -> QueryResult:
         """Run a read-only query (db_query). ``params``: a list for $1, $2,
         ... or a mapping for :name."""
-        payload = query_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, row_shape=row_shape,
+        call = self._query_call(
+            sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
         )
-        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "query")
         result: QueryResult = self._call(call)
         return result
 
@@ -400,21 +358,20 @@ class MoltClient:
         """Run a writing statement (db_exec), or ``statements`` — a list of
         (sql, params) — in one transaction. Not resent after a worker death
         unless ``idempotent=True``."""
-        payload = exec_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            tag=tag, statements=statements, isolation=isolation,
+        call = self._exec_call(
+            sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
+            result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
         )
-        call = Call("db_exec", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, idempotent, "exec")
         result: ExecResult = self._call(call)
         return result
 
     def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         """``{"version", "pid"}`` from the worker."""
-        doc: dict[str, Any] = self._call(Call("ping", None, check_timeout_ms(timeout_ms), True, "ping"))
+        doc: dict[str, Any] = self._call(self._admin_call("ping", timeout_ms))
         return doc
 
     def stats(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
-        doc: dict[str, Any] = self._call(Call("stats", None, check_timeout_ms(timeout_ms), True, "stats"))
+        doc: dict[str, Any] = self._call(self._admin_call("stats", timeout_ms))
         return doc
 
     def stream(
@@ -433,11 +390,10 @@ class MoltClient:
         ``chunks()`` / ``to_arrow()`` for arrow_ipc. Use it as a context
         manager; leaving early cancels the query. Not resent after a worker
         death."""
-        payload = query_payload(
-            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+        call = self._stream_call(
+            sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
         )
-        call = Call("db_query", payload, check_timeout_ms(timeout_ms) or self.timeout_ms, False, "query", stream=True)
         try:
             conn, rid, q, info = self._start(call, 0)
         except ConnectionLost as e:

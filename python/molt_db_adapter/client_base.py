@@ -1,0 +1,100 @@
+"""What MoltClient and AsyncMoltClient share: their settings (checked once,
+here) and how each public call becomes a Call. The two clients differ only
+in how a Call travels (threads and queues, or asyncio futures)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import IO, Any, Optional, Sequence, Union
+
+from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call
+from .envelope import check_timeout_ms, exec_payload, query_payload
+from .errors import InvalidInput
+from .framing import DEFAULT_MAX_RESPONSE
+from .params import Params
+
+
+class ClientBase:
+    """Settings and call construction; not used on its own."""
+
+    def __init__(
+        self,
+        worker_cmd: Optional[Sequence[str]] = None,
+        *,
+        socket_path: Optional[str] = None,
+        db_alias: str = "default",
+        timeout_ms: Optional[int] = None,
+        client_timeout_s: Optional[float] = None,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        max_restarts: int = 1,
+        before_send: Optional[BeforeSend] = None,
+        after_recv: Optional[AfterRecv] = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE,
+        worker_stderr: Union[int, IO[Any], None] = None,
+    ) -> None:
+        if (worker_cmd is None) == (socket_path is None):
+            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
+        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
+            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
+        if max_restarts < 0:
+            raise InvalidInput("max_restarts must be >= 0", client_side=True)
+        self.worker_cmd = list(worker_cmd) if worker_cmd is not None else None
+        self.socket_path = socket_path
+        self.db_alias = db_alias
+        self.timeout_ms = check_timeout_ms(timeout_ms)
+        self.client_timeout_s = client_timeout_s
+        self.grace_ms = grace_ms
+        self.max_restarts = max_restarts
+        self.before_send = before_send
+        self.after_recv = after_recv
+        self.max_response_bytes = max_response_bytes
+        self.worker_stderr = worker_stderr
+        self._ids = itertools.count(1)
+        self._closed = False
+        #: how many times a worker was (re)started or the socket (re)connected
+        self.connects = 0
+        self._init_transport()
+
+    def _init_transport(self) -> None:
+        """The client's own connection state (a subclass sets it up)."""
+        raise NotImplementedError
+
+    def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
+        return check_timeout_ms(timeout_ms) or self.timeout_ms
+
+    def _query_call(
+        self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
+        max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
+        row_shape: Optional[str], idempotent: bool,
+    ) -> Call:
+        payload = query_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            max_rows=max_rows, tag=tag, row_shape=row_shape,
+        )
+        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query")
+
+    def _exec_call(
+        self, sql: Optional[str], params: Params, *, statements: Optional[Sequence[tuple[str, Params]]],
+        isolation: Optional[str], db_alias: Optional[str], result_format: str,
+        timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+    ) -> Call:
+        payload = exec_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            tag=tag, statements=statements, isolation=isolation,
+        )
+        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec")
+
+    def _stream_call(
+        self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
+        max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
+    ) -> Call:
+        payload = query_payload(
+            sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
+            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+        )
+        return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True)
+
+    @staticmethod
+    def _admin_call(entry: str, timeout_ms: Optional[int]) -> Call:
+        """ping and stats: no payload, always safe to resend."""
+        return Call(entry, None, check_timeout_ms(timeout_ms), True, entry)
