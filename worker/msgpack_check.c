@@ -52,7 +52,7 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
 {
     /* remaining[d]: values still expected by the container at depth d */
     uint64_t remaining[MW_MP_MAX_DEPTH + 1];
-    int depth = 0;
+    int depth = 0, bad_utf8 = 0;
     uint64_t elements = 0;
     size_t i = 0;
     remaining[0] = 1;
@@ -131,8 +131,11 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
         }
         if (skip > len - i)
             return MW_MP_TRUNCATED;
-        if (is_str && !mw_utf8_valid(p + i, (size_t)skip))
-            return MW_MP_BAD_UTF8;
+        /* a bad str is remembered, not returned: the walk still proves the
+         * rest bounded, because the envelope is unpacked anyway to find the
+         * request_id it should answer */
+        if (is_str && !bad_utf8 && !mw_utf8_valid(p + i, (size_t)skip))
+            bad_utf8 = 1;
         i += (size_t)skip;
         if (is_container && children > 0) {
             /* every element takes at least one byte */
@@ -144,7 +147,7 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
         }
     }
     *end = i;
-    return MW_MP_OK;
+    return bad_utf8 ? MW_MP_BAD_UTF8 : MW_MP_OK;
 }
 
 const char *mw_msgpack_check_text(mw_mp_check c)

@@ -29,7 +29,10 @@ typedef enum mw_mp_check {
 #define MW_MP_MAX_ELEMENTS 4000000u
 
 /* Checks the first value of p[0..len): returns MW_MP_OK and *end (the
- * offset just past it; < len means trailing bytes), or the first problem. */
+ * offset just past it; < len means trailing bytes), or the first problem.
+ * MW_MP_BAD_UTF8 is reported only once the whole value is known to be
+ * complete and bounded (*end is set then too), so it may still be unpacked
+ * safely, e.g. to read the request_id of the request it rejects. */
 mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end);
 
 /* A short English description of a check result. */

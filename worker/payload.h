@@ -67,7 +67,8 @@ typedef struct mw_query {
 } mw_query;
 
 /* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies
- * the bytes. Returns 0, -1 (InvalidInput, msg) or -2 (out of memory). */
+ * the bytes. Returns 0, -1 (InvalidInput, msg) or -2 (out of memory); in
+ * every case the caller releases q with mw_query_free. */
 int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
                    const uint8_t *p, size_t n, char msg[MW_MSG_SIZE]);
 
