@@ -38,7 +38,7 @@ T_CTEST=${MOLT_T_CTEST:-300}
 T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
 T_PYTEST=${MOLT_T_PYTEST:-240}
 T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
-T_FUZZ=${MOLT_T_FUZZ:-240}
+T_FUZZ=${MOLT_T_FUZZ:-300}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
