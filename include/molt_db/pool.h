@@ -129,6 +129,16 @@ typedef struct molt_db_pool_query_options {
     int timeout_ms;    /* deadline from now; 0: the pool's query_timeout_ms;
                           < 0: none */
     const char *tag;   /* label for metrics (copied); NULL: none */
+    int read_only;     /* the caller promises the statement only reads (a
+                          SELECT without side effects): on a pipelined
+                          connection it may share one Sync with other
+                          read-only requests (fewer server commits and
+                          flushes). The server enforces the promise: a write
+                          in a shared batch fails with SQLSTATE 25006. A
+                          request the server skipped because a neighbour in
+                          its batch failed is sent again, once, on its own;
+                          the caller never sees the skip. Ignored inside
+                          transactions and outside the cached mode. */
 } molt_db_pool_query_options;
 
 /*
@@ -258,6 +268,8 @@ typedef struct molt_db_pool_stats {
     uint64_t failed;          /* on_done with status != OK */
     uint64_t timeouts, cancels, exhausted;
     uint64_t reprepares;      /* transparent re-prepares */
+    uint64_t resends;         /* read-only requests sent again because an
+                                 earlier one in their batch failed */
     uint64_t conns_opened;    /* connect succeeded */
     uint64_t connect_failures;
     uint64_t conns_closed;    /* closed after having been opened */
