@@ -67,6 +67,7 @@ typedef struct molt_db_req {
     int in_fly;                    /* sent (on the in-flight list) */
     int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
     int batched;                   /* shares its batch's Sync (no own) */
+    int wrote;                     /* batched: its tag says it changed rows */
 } molt_db_req;
 
 typedef struct molt_db_pstatus {

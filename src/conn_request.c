@@ -826,6 +826,19 @@ static molt_db_req *fly_pop(molt_db_conn *c)
     return r;
 }
 
+/* A command tag of a statement that changed rows. Only writes PostgreSQL
+ * allows in a read-only transaction can reach a guarded batch (to
+ * temporary tables), or a batch of one (which has no guard). */
+static int is_write_tag(const char *tag)
+{
+    static const char *const writes[] = {"INSERT ", "UPDATE ", "DELETE ",
+                                         "MERGE ", "COPY "};
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        if (strncmp(tag, writes[i], strlen(writes[i])) == 0)
+            return 1;
+    return 0;
+}
+
 /* A batch member's answer is complete: it waits for the batch's Sync. */
 static void member_answered(molt_db_conn *c)
 {
@@ -884,6 +897,18 @@ static int batch_end(molt_db_conn *c)
     req_free(fly_pop(c));
     molt_db_req *r = c->done_head;
     c->done_head = c->done_tail = NULL;
+    /* When the batch failed its transaction was rolled back: a write that
+     * came before the failure is undone and must not be reported done. */
+    int failed = skipped != NULL;
+    for (molt_db_req *m = r; m != NULL && !failed; m = m->next)
+        failed = m->status == MOLT_DB_ESERVER;
+    for (molt_db_req *m = r; failed && m != NULL; m = m->next)
+        if (m->status == MOLT_DB_OK && m->wrote) {
+            m->status = MOLT_DB_ESTATE;
+            molt_db_error_set(&m->err, MOLT_DB_ESTATE,
+                              "rolled back: a later request of its batch failed "
+                              "(a write in a request marked read-only)");
+        }
     if (r != NULL) {
         molt_db_req *t = r;
         while (t->next != NULL)
@@ -1070,8 +1095,10 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         if (r->kind == MOLT_DB_REQ_COPY_IN || r->kind == MOLT_DB_REQ_COPY_OUT)
             molt_db_proto_tag_rows(tag, &r->copy_rows);
         else {
-            if (r->batched)
+            if (r->batched) {
+                r->wrote = is_write_tag(tag);
                 member_answered(c); /* before a callback that may close */
+            }
             if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
                 r->h.on_command(r->h.ud, tag);
         }

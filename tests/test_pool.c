@@ -125,18 +125,34 @@ static void run_for_ms(tp *t, uint64_t ms)
         uv_run(&t->loop, UV_RUN_NOWAIT);
 }
 
+static molt_db_pool_req_id submit_opts(tp *t, const char *sql, size_t n,
+                                       const molt_db_param *p, res *r,
+                                       const molt_db_pool_query_options *o)
+{
+    memset(r, 0, sizeof *r);
+    molt_db_result_handler h = handler(r);
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_pool_query(t->pool, sql, n, p, &h, o, &id), NULL);
+    ASSERT(id != 0);
+    ASSERT(!r->done); /* never during the call */
+    return id;
+}
+
 static molt_db_pool_req_id submit(tp *t, const char *sql, size_t n,
                                   const molt_db_param *p, res *r,
                                   int timeout_ms)
 {
-    memset(r, 0, sizeof *r);
-    molt_db_result_handler h = handler(r);
-    molt_db_pool_query_options o = {timeout_ms, NULL};
-    molt_db_pool_req_id id = 0;
-    ASSERT_OK(molt_db_pool_query(t->pool, sql, n, p, &h, &o, &id), NULL);
-    ASSERT(id != 0);
-    ASSERT(!r->done); /* never during the call */
-    return id;
+    molt_db_pool_query_options o = {timeout_ms, NULL, 0};
+    return submit_opts(t, sql, n, p, r, &o);
+}
+
+/* As submit, marked read-only: may share a Sync on a pipelined connection. */
+static molt_db_pool_req_id submit_ro(tp *t, const char *sql, size_t n,
+                                     const molt_db_param *p, res *r,
+                                     int timeout_ms)
+{
+    molt_db_pool_query_options o = {timeout_ms, NULL, 1};
+    return submit_opts(t, sql, n, p, r, &o);
 }
 
 /* Runs sql to completion and returns its result. */
@@ -968,7 +984,7 @@ TEST(metrics_prometheus)
         res r;
         memset(&r, 0, sizeof r);
         molt_db_result_handler h = handler(&r);
-        molt_db_pool_query_options o = {0, "pk \"lookup\""};
+        molt_db_pool_query_options o = {0, "pk \"lookup\"", 0};
         ASSERT_OK(molt_db_pool_query(t->pool, "SELECT generate_series(1, 4)",
                                      0, NULL, &h, &o, NULL), NULL);
         wait_done(t, &r);
@@ -1001,6 +1017,227 @@ TEST(metrics_prometheus)
     tp_close(t);
 }
 
+/* ---- read-only batches ------------------------------------------------- */
+
+static tp *batch_pool(void)
+{
+    molt_db_pool_settings s = settings(1);
+    s.min_conns = 1;
+    s.pipeline_depth = 64;
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 1::text", "1"); /* the connection is open */
+    return t;
+}
+
+static void run_until_all_done(tp *t, res *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wait_done(t, &rs[i]);
+}
+
+static void expect_plus5(const res *r, int i)
+{
+    ASSERT_OK(r->status, NULL);
+    char want[32];
+    snprintf(want, sizeof want, "%d", i + 5);
+    ASSERT_EQ_STR(r->val, want);
+}
+
+/* Requests in one batch share a Sync; one failing makes the server skip
+ * the rest of its batch. The failure stays its own, the skipped ones are
+ * sent again and the caller never sees the skip. */
+TEST(batch_error_isolation)
+{
+    enum { N = 600 };
+    tp *t = batch_pool();
+    res *rs = calloc(N, sizeof *rs);
+    char (*args)[16] = calloc(N, sizeof *args);
+    ASSERT(rs && args);
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, i % 9 == 4 ? "SELECT ($1::int4 / 0)::text"
+                                : "SELECT ($1::int4 + 5)::text",
+                  1, &p, &rs[i], 0);
+    }
+    run_until_all_done(t, rs, N);
+    uint64_t failures = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 9 == 4) {
+            ASSERT_CODE(rs[i].status, MOLT_DB_ESERVER);
+            ASSERT_EQ_STR(rs[i].sqlstate, "22012");
+            failures++;
+        } else {
+            expect_plus5(&rs[i], i);
+        }
+    }
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.failed, failures);
+    ASSERT(st.resends > 0); /* Syncs were shared: skips happened */
+    ASSERT_EQ_UINT(st.conns_opened, 1);
+    fprintf(stderr, "  %d requests, %llu failed, %llu skipped and sent again\n",
+            N, (unsigned long long)failures, (unsigned long long)st.resends);
+    free(rs);
+    free(args);
+    tp_close(t);
+}
+
+/* Prepares sql (a failing run is fine) so that later requests of it join
+ * a batch at once instead of waiting for the Parse. */
+static void prepare(tp *t, const char *sql, const char *arg)
+{
+    molt_db_param p = arg ? text_param(arg)
+                          : (molt_db_param){0, MOLT_DB_FORMAT_TEXT, -1, NULL};
+    res r;
+    submit(t, sql, 1, &p, &r, 0);
+    wait_done(t, &r);
+}
+
+static const char *const SEL5 = "SELECT ($1::int4 + 5)::text";
+
+/* N read-only requests in one batch, all SEL5 but `odd` at index k. */
+static void one_batch(tp *t, res *rs, int n, int k, const char *odd)
+{
+    char args[64][8];
+    ASSERT(n <= 64);
+    for (int i = 0; i < n; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, i == k ? odd : SEL5, 1, &p, &rs[i], 0);
+    }
+    run_until_all_done(t, rs, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (i != k)
+            expect_plus5(&rs[i], i);
+}
+
+/* A write marked read-only in a shared batch is refused by the server (the
+ * batch is a read-only transaction), so it cannot be rolled back unseen
+ * when a neighbour fails; its neighbours are unharmed. PostgreSQL allows
+ * writes to temporary tables in read-only transactions: one that a later
+ * failure in its batch rolled back is reported as such, never as done. */
+TEST(batch_write_refused)
+{
+    tp *t = batch_pool();
+    q_ok(t, "DROP TABLE IF EXISTS batch_w", NULL);
+    q_ok(t, "CREATE TABLE batch_w (x int4 NOT NULL)", NULL);
+    q_ok(t, "CREATE TEMP TABLE batch_tmp (x int4 NOT NULL)", NULL);
+    const char *ins = "INSERT INTO batch_w VALUES ($1::int4) RETURNING x::text";
+    const char *tmp = "INSERT INTO batch_tmp VALUES ($1::int4) RETURNING x::text";
+    const char *div = "SELECT (1 / ($1::int4 - 6))::text";
+    prepare(t, ins, NULL); /* 23502: prepared, nothing inserted */
+    prepare(t, tmp, NULL);
+    prepare(t, div, "0");
+    prepare(t, SEL5, "0");
+    enum { N = 10 };
+    res rs[N];
+    one_batch(t, rs, N, 4, ins);
+    ASSERT_CODE(rs[4].status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(rs[4].sqlstate, "25006");
+    q_ok(t, "SELECT count(*)::text FROM batch_w", "0");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N - 4 - 1); /* those after the write */
+    /* temp table write at 2, then SEL5 of 6 divides by zero... */
+    char args[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, i == 2 ? tmp : i == 6 ? div : SEL5, 1, &p, &rs[i], 0);
+    }
+    run_until_all_done(t, rs, N);
+    ASSERT_CODE(rs[2].status, MOLT_DB_ESTATE);
+    ASSERT_CONTAINS(rs[2].msg, "rolled back");
+    ASSERT_EQ_STR(rs[6].sqlstate, "22012");
+    for (int i = 0; i < N; i++)
+        if (i != 2 && i != 6)
+            expect_plus5(&rs[i], i);
+    q_ok(t, "SELECT count(*)::text FROM batch_tmp", "0");
+    q_ok(t, "DROP TABLE batch_w", NULL);
+    tp_close(t);
+}
+
+/* One request of a batch cancelled (or timed out) while it runs: it ends at
+ * once, and no CancelRequest is sent while neighbours of its connection are
+ * live (the server cancels whatever it runs when the cancel lands, which
+ * could be a neighbour): they all complete with their own results. */
+static void cancel_one_in_batch(int use_timeout)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { N = 21 };
+    res rs[N];
+    char args[N][8];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0"); /* prepared: the batch below forms at once */
+    prepare(t, SEL5, "0");
+    molt_db_param secs = text_param("0.4");
+    molt_db_pool_req_id id = submit_ro(t, sleep, 1, &secs, &rs[0],
+                                       use_timeout ? 100 : 0);
+    for (int i = 1; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, SEL5, 1, &p, &rs[i], 0);
+    }
+    run_for_ms(t, 100 - (use_timeout ? 50 : 0));
+    uint64_t t0 = uv_hrtime();
+    if (!use_timeout)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &rs[0]);
+    ASSERT_CODE(rs[0].status, use_timeout ? MOLT_DB_ETIMEDOUT : MOLT_DB_ECANCELED);
+    ASSERT((rs[0].t_done_ns - t0) / 1000000 < 100);
+    run_until_all_done(t, rs, N);
+    for (int i = 1; i < N; i++)
+        expect_plus5(&rs[i], i); /* none got 57014 */
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 0);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    tp_close(t);
+}
+
+TEST(batch_cancel_one) { cancel_one_in_batch(0); }
+TEST(batch_timeout_one) { cancel_one_in_batch(1); }
+
+/* Every request of a batch cancelled while the first runs: one
+ * CancelRequest, everyone ends at once, the skipped ones are not sent
+ * again, and the backend is idle and reused. */
+TEST(batch_cancel_all)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { N = 6 };
+    res rs[N];
+    molt_db_pool_req_id ids[N];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0");
+    prepare(t, SEL5, "0");
+    molt_db_param secs = text_param("30"), one = text_param("1");
+    ids[0] = submit_ro(t, sleep, 1, &secs, &rs[0], 0);
+    for (int i = 1; i < N; i++)
+        ids[i] = submit_ro(t, SEL5, 1, &one, &rs[i], 0);
+    run_for_ms(t, 200);
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, ids[i]), NULL);
+    run_until_all_done(t, rs, N);
+    for (int i = 0; i < N; i++) {
+        ASSERT_CODE(rs[i].status, MOLT_DB_ECANCELED);
+        ASSERT((rs[i].t_done_ns - t0) / 1000000 < 100);
+    }
+    wait_backend_idle(t, pid.val);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    ASSERT_EQ_UINT(st.resends, 0);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    tp_close(t);
+}
+
 TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(concurrent_10k), TEST_ENTRY(pipelined),
           TEST_ENTRY(exhausted), TEST_ENTRY(cancel_waiting),
@@ -1013,4 +1250,7 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(server_statement_timeout),
           TEST_ENTRY(lifetime_and_idle), TEST_ENTRY(idle_backend_killed),
           TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),
-          TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery))
+          TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery),
+          TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
+          TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
+          TEST_ENTRY(batch_cancel_all))
