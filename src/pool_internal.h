@@ -245,7 +245,7 @@ struct molt_db_pool {
     size_t handles_open;           /* maint + backoff */
     size_t ntx;                    /* transactions not yet ended */
 
-    molt_db_pool_stats st;
+    molt_db_pool_stats st;         /* bytes_*: of connections gone */
     molt_db_pool_metrics m;
 };
 

@@ -1013,6 +1013,27 @@ TEST(metrics_prometheus)
     ASSERT_CONTAINS(txt, "molt_db_pool_transaction_seconds_count 1\n");
     ASSERT_CONTAINS(txt, "molt_db_pool_connections_opened_total ");
     ASSERT_CONTAINS(txt, "molt_db_pool_acquire_seconds_bucket{le=\"2.5e-05\"} ");
+    ASSERT_CONTAINS(txt, "# TYPE molt_db_pool_received_bytes_total counter\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_resends_total 0\n");
+    /* bytes: what the text says is what the stats say, and a known query
+     * moves them by at least its own messages */
+    molt_db_pool_stats st0;
+    molt_db_pool_get_stats(t->pool, &st0);
+    unsigned long long in = 0, out = 0;
+    const char *pin = strstr(txt, "\nmolt_db_pool_received_bytes_total ");
+    const char *pout = strstr(txt, "\nmolt_db_pool_sent_bytes_total ");
+    ASSERT(pin && pout);
+    ASSERT_EQ_INT(sscanf(pin, "\nmolt_db_pool_received_bytes_total %llu", &in), 1);
+    ASSERT_EQ_INT(sscanf(pout, "\nmolt_db_pool_sent_bytes_total %llu", &out), 1);
+    ASSERT_EQ_UINT(in, st0.bytes_in);
+    ASSERT_EQ_UINT(out, st0.bytes_out);
+    ASSERT(in > 0 && out > 0);
+    static const char big[] = "SELECT repeat('x', 5000) -- padding the query text to a known size";
+    q_ok(t, big, NULL);
+    molt_db_pool_stats st1;
+    molt_db_pool_get_stats(t->pool, &st1);
+    ASSERT(st1.bytes_out - st0.bytes_out >= sizeof big);  /* the Parse */
+    ASSERT(st1.bytes_in - st0.bytes_in >= 5000);          /* the row */
     molt_db_buf_free(&b);
     tp_close(t);
 }

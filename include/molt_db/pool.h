@@ -281,6 +281,9 @@ typedef struct molt_db_pool_stats {
     uint64_t tx_rollbacks;    /* transactions rolled back (also failed
                                  commits) */
     uint64_t max_wait_us;     /* longest acquire wait seen */
+    uint64_t bytes_in;        /* received from the server, every connection
+                                 (protocol bytes; plaintext under TLS) */
+    uint64_t bytes_out;       /* sent to the server */
 } molt_db_pool_stats;
 
 void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
@@ -289,8 +292,8 @@ void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
  * Appends the pool's metrics to out in the Prometheus text exposition format
  * (0.0.4): gauges (connections, idle, in use, waiters), counters
  * (connections opened/closed/abandoned, connect failures, requests, rows,
- * commits, rollbacks, cancel requests, re-prepares, errors by SQLSTATE class
- * and by client-side code) and histograms in seconds (acquire wait, query
+ * bytes in and out, commits, rollbacks, cancel requests, re-prepares,
+ * resends, errors by SQLSTATE class and by client-side code) and histograms in seconds (acquire wait, query
  * latency per tag, transaction duration) over fixed buckets from 25 us to
  * 10 s. Metric names start with molt_db_pool_. Returns MOLT_DB_OK, ENOMEM
  * (out's failure flag is set), or EINVAL.
