@@ -161,6 +161,7 @@ static int submit_or_drop(molt_db_conn *c, molt_db_req *r, molt_db_buf *out,
 
 void molt_db__conn_send_waiting(molt_db_conn *c)
 {
+    molt_db__conn_close_batch(c); /* what waited goes after it */
     while (c->wait_head != NULL && c->copy_in_inflight == 0) {
         molt_db_req *r = c->wait_head;
         c->wait_head = r->next;
