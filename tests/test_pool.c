@@ -298,38 +298,49 @@ TEST(concurrent_10k)
     tp_close(t);
 }
 
-TEST(pipelined)
+static void expect_plus5(const res *r, int i)
 {
-    enum { N = 2000 };
-    molt_db_pool_settings s = settings(2);
-    s.min_conns = 2;
-    s.pipeline_depth = 64;
-    tp *t = tp_open(&s);
-    res *rs = calloc(N, sizeof *rs);
-    char (*args)[16] = calloc(N, sizeof *args);
+    ASSERT_OK(r->status, NULL);
+    char want[32];
+    snprintf(want, sizeof want, "%d", i + 5);
+    ASSERT_EQ_STR(r->val, want);
+}
+
+/* n requests at once, every k-th dividing by zero: each failure is its
+ * own, every other request gets its own right answer. */
+static void every_kth_fails(tp *t, int n, int k, int read_only)
+{
+    res *rs = calloc((size_t)n, sizeof *rs);
+    char (*args)[16] = calloc((size_t)n, sizeof *args);
     ASSERT(rs && args);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(args[i], sizeof args[i], "%d", i);
         molt_db_param p = text_param(args[i]);
-        /* every 7th fails: must not disturb its neighbours */
-        submit(t, i % 7 ? "SELECT ($1::int4 + 5)::text"
-                        : "SELECT ($1::int4 / 0)::text",
-               1, &p, &rs[i], 0);
+        const char *sql = i % k ? "SELECT ($1::int4 + 5)::text"
+                                : "SELECT ($1::int4 / 0)::text";
+        molt_db_pool_query_options o = {0, NULL, read_only};
+        submit_opts(t, sql, 1, &p, &rs[i], &o);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         wait_done(t, &rs[i]);
-        if (i % 7 == 0) {
+        if (i % k == 0) {
             ASSERT_CODE(rs[i].status, MOLT_DB_ESERVER);
             ASSERT_EQ_STR(rs[i].sqlstate, "22012");
         } else {
-            ASSERT_OK(rs[i].status, NULL);
-            char want[32];
-            snprintf(want, sizeof want, "%d", i + 5);
-            ASSERT_EQ_STR(rs[i].val, want);
+            expect_plus5(&rs[i], i);
         }
     }
     free(rs);
     free(args);
+}
+
+TEST(pipelined)
+{
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 64;
+    tp *t = tp_open(&s);
+    every_kth_fails(t, 2000, 7, 0);
     tp_close(t);
 }
 
@@ -379,6 +390,20 @@ static void wait_backend_idle(tp *t, const char *pid)
     pgt_close(c);
 }
 
+/* After a cancel that reached the server: the backend is idle again, the
+ * same connection serves the next request, one CancelRequest was sent and
+ * nothing abandoned. */
+static molt_db_pool_stats expect_backend_back(tp *t, const char *pid)
+{
+    wait_backend_idle(t, pid);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    return st;
+}
+
 static void cancel_or_timeout(int use_timeout)
 {
     molt_db_pool_settings s = settings(1);
@@ -403,14 +428,8 @@ static void cancel_or_timeout(int use_timeout)
         ASSERT(late_ms < 100);
         ASSERT_CODE(molt_db_pool_cancel(t->pool, id), MOLT_DB_ESTATE);
     }
-    wait_backend_idle(t, pid.val);
-    /* the same connection serves the next request */
-    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
-    molt_db_pool_stats st;
-    molt_db_pool_get_stats(t->pool, &st);
-    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
     ASSERT_EQ_UINT(st.conns_opened, 1);
-    ASSERT_EQ_UINT(st.conns_abandoned, 0);
     tp_close(t);
 }
 
@@ -1057,51 +1076,21 @@ static void run_until_all_done(tp *t, res *rs, size_t n)
         wait_done(t, &rs[i]);
 }
 
-static void expect_plus5(const res *r, int i)
-{
-    ASSERT_OK(r->status, NULL);
-    char want[32];
-    snprintf(want, sizeof want, "%d", i + 5);
-    ASSERT_EQ_STR(r->val, want);
-}
-
 /* Requests in one batch share a Sync; one failing makes the server skip
  * the rest of its batch. The failure stays its own, the skipped ones are
  * sent again and the caller never sees the skip. */
 TEST(batch_error_isolation)
 {
-    enum { N = 600 };
+    enum { N = 600, K = 9 };
     tp *t = batch_pool();
-    res *rs = calloc(N, sizeof *rs);
-    char (*args)[16] = calloc(N, sizeof *args);
-    ASSERT(rs && args);
-    for (int i = 0; i < N; i++) {
-        snprintf(args[i], sizeof args[i], "%d", i);
-        molt_db_param p = text_param(args[i]);
-        submit_ro(t, i % 9 == 4 ? "SELECT ($1::int4 / 0)::text"
-                                : "SELECT ($1::int4 + 5)::text",
-                  1, &p, &rs[i], 0);
-    }
-    run_until_all_done(t, rs, N);
-    uint64_t failures = 0;
-    for (int i = 0; i < N; i++) {
-        if (i % 9 == 4) {
-            ASSERT_CODE(rs[i].status, MOLT_DB_ESERVER);
-            ASSERT_EQ_STR(rs[i].sqlstate, "22012");
-            failures++;
-        } else {
-            expect_plus5(&rs[i], i);
-        }
-    }
+    every_kth_fails(t, N, K, 1);
     molt_db_pool_stats st;
     molt_db_pool_get_stats(t->pool, &st);
-    ASSERT_EQ_UINT(st.failed, failures);
+    ASSERT_EQ_UINT(st.failed, (N + K - 1) / K);
     ASSERT(st.resends > 0); /* Syncs were shared: skips happened */
     ASSERT_EQ_UINT(st.conns_opened, 1);
     fprintf(stderr, "  %d requests, %llu failed, %llu skipped and sent again\n",
-            N, (unsigned long long)failures, (unsigned long long)st.resends);
-    free(rs);
-    free(args);
+            N, (unsigned long long)st.failed, (unsigned long long)st.resends);
     tp_close(t);
 }
 
@@ -1249,13 +1238,8 @@ TEST(batch_cancel_all)
         ASSERT_CODE(rs[i].status, MOLT_DB_ECANCELED);
         ASSERT((rs[i].t_done_ns - t0) / 1000000 < 100);
     }
-    wait_backend_idle(t, pid.val);
-    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
-    molt_db_pool_stats st;
-    molt_db_pool_get_stats(t->pool, &st);
-    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
     ASSERT_EQ_UINT(st.resends, 0);
-    ASSERT_EQ_UINT(st.conns_abandoned, 0);
     tp_close(t);
 }
 
