@@ -1169,6 +1169,33 @@ TEST(batch_write_refused)
     tp_close(t);
 }
 
+/* DEALLOCATE ALL behind our back removes the batch guard too: the next
+ * batch is skipped whole (the guard fails with 26000), every member is sent
+ * again and re-prepared, and the batch after it has its guard back. */
+TEST(batch_deallocate_all)
+{
+    tp *t = batch_pool();
+    prepare(t, SEL5, "0");
+    enum { N = 10 };
+    res rs[N];
+    one_batch(t, rs, N, -1, NULL);
+    q_ok(t, "SELECT count(*)::text FROM pg_prepared_statements "
+            "WHERE name = 'molt_batch_ro'", "1");
+    q_ok(t, "DEALLOCATE ALL", NULL);
+    one_batch(t, rs, N, -1, NULL);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N);
+    ASSERT(st.reprepares >= 1);
+    one_batch(t, rs, N, -1, NULL);
+    q_ok(t, "SELECT count(*)::text FROM pg_prepared_statements "
+            "WHERE name = 'molt_batch_ro'", "1");
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N);
+    ASSERT_EQ_UINT(st.failed, 0);
+    tp_close(t);
+}
+
 /* One request of a batch cancelled (or timed out) while it runs: it ends at
  * once, and no CancelRequest is sent while neighbours of its connection are
  * live (the server cancels whatever it runs when the cancel lands, which
@@ -1258,4 +1285,4 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery),
           TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
           TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
-          TEST_ENTRY(batch_cancel_all))
+          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(batch_deallocate_all))
