@@ -1196,6 +1196,73 @@ TEST(batch_deallocate_all)
     tp_close(t);
 }
 
+/* Batches under mixed trouble: failures, cancels right away and later,
+ * 1 ms deadlines, over two pipelined connections. Every request ends once
+ * with what it deserves (its own answer, its own error, or its cancel or
+ * timeout), a skip never reaches the caller, and the counters balance. */
+TEST(batch_mixed_trouble)
+{
+    enum { N = 4000 };
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 32;
+    s.max_wait_ms = 60000;
+    tp *t = tp_open(&s);
+    prepare(t, SEL5, "0");
+    res *rs = calloc(N, sizeof *rs);
+    char (*args)[16] = calloc(N, sizeof *args);
+    molt_db_pool_req_id *ids = calloc(N, sizeof *ids);
+    ASSERT(rs && args && ids);
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        ids[i] = submit_ro(t, i % 13 == 0 ? "SELECT ($1::int4 / 0)::text" : SEL5,
+                           1, &p, &rs[i], i % 19 == 7 ? 1 : 0);
+        if (i % 17 == 5)
+            ASSERT_OK(molt_db_pool_cancel(t->pool, ids[i]), NULL);
+        if (i % 50 == 49) /* let batches form and answers come */
+            uv_run(&t->loop, UV_RUN_NOWAIT);
+        if (i % 23 == 3 && i >= 100) {
+            int rc = molt_db_pool_cancel(t->pool, ids[i - 100]);
+            ASSERT(rc == MOLT_DB_OK || rc == MOLT_DB_ESTATE);
+        }
+    }
+    run_until_all_done(t, rs, N);
+    int ok = 0, cancelled = 0, timed_out = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        int late_cancel = (i + 100) % 23 == 3 && i + 100 < N;
+        int st = rs[i].status;
+        if (st == MOLT_DB_ECANCELED) {
+            ASSERT(i % 17 == 5 || late_cancel);
+            cancelled++;
+        } else if (st == MOLT_DB_ETIMEDOUT) {
+            ASSERT(i % 19 == 7);
+            timed_out++;
+        } else if (i % 13 == 0) {
+            ASSERT_CODE(st, MOLT_DB_ESERVER);
+            ASSERT_EQ_STR(rs[i].sqlstate, "22012");
+            failed++;
+        } else {
+            ASSERT(i % 17 != 5);
+            expect_plus5(&rs[i], i);
+            ok++;
+        }
+    }
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    fprintf(stderr, "  ok %d, failed %d, cancelled %d, timed out %d; resends %llu, "
+            "cancel requests %llu, conns opened %llu\n", ok, failed, cancelled,
+            timed_out, (unsigned long long)st.resends,
+            (unsigned long long)st.cancel_requests,
+            (unsigned long long)st.conns_opened);
+    ASSERT(st.resends > 0);
+    q_ok(t, "SELECT 'still fine'::text", "still fine");
+    free(rs);
+    free(args);
+    free(ids);
+    tp_close(t);
+}
+
 /* One request of a batch cancelled (or timed out) while it runs: it ends at
  * once, and no CancelRequest is sent while neighbours of its connection are
  * live (the server cancels whatever it runs when the cancel lands, which
@@ -1285,4 +1352,5 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery),
           TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
           TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
-          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(batch_deallocate_all))
+          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(batch_deallocate_all),
+          TEST_ENTRY(batch_mixed_trouble))
