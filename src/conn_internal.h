@@ -147,6 +147,8 @@ struct molt_db_conn {
     molt_db_req *batch_guard, *batch_sync; /* allocated as members join */
     molt_db_req *done_head, *done_tail;
     int guard_parsed;              /* the guard statement exists */
+    int batch_aborted;             /* a member of the batch being answered
+                                      failed on the server */
     int batch_off;                 /* a guard failed: no more batches */
 
     uint64_t bytes_in, bytes_out;  /* socket bytes, for metrics */

@@ -401,17 +401,14 @@ int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
     int rc = check_execute(c, stmt, nparams, params, h);
     if (rc != MOLT_DB_OK)
         return rc;
-    /* The Sync joins at the first member, the guard at the second. */
-    molt_db_req **extra = c->batch_n == 0   ? &c->batch_sync
-                          : c->batch_n == 1 ? &c->batch_guard
-                                            : NULL;
-    if (extra != NULL) {
-        *extra = req_new(c, extra == &c->batch_sync ? MOLT_DB_REQ_BATCH_SYNC
-                                                    : MOLT_DB_REQ_BATCH_GUARD,
-                         NULL);
-        if (*extra == NULL)
-            return molt_db_conn_execute(c, stmt, nparams, params, h);
-    }
+    /* The Sync joins at the first member, the guard at the second; kept
+     * for the next member when this one fails. */
+    if (c->batch_sync == NULL &&
+        (c->batch_sync = req_new(c, MOLT_DB_REQ_BATCH_SYNC, NULL)) == NULL)
+        return molt_db_conn_execute(c, stmt, nparams, params, h);
+    if (c->batch_n >= 1 && c->batch_guard == NULL &&
+        (c->batch_guard = req_new(c, MOLT_DB_REQ_BATCH_GUARD, NULL)) == NULL)
+        return molt_db_conn_execute(c, stmt, nparams, params, h);
     molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
@@ -900,9 +897,8 @@ static int batch_end(molt_db_conn *c)
     c->done_head = c->done_tail = NULL;
     /* When the batch failed its transaction was rolled back: a write that
      * came before the failure is undone and must not be reported done. */
-    int failed = skipped != NULL;
-    for (molt_db_req *m = r; m != NULL && !failed; m = m->next)
-        failed = m->status == MOLT_DB_ESERVER;
+    int failed = skipped != NULL || c->batch_aborted;
+    c->batch_aborted = 0;
     for (molt_db_req *m = r; failed && m != NULL; m = m->next)
         if (m->status == MOLT_DB_OK && m->wrote) {
             m->status = MOLT_DB_ESTATE;
@@ -1007,8 +1003,10 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
             if (rc == MOLT_DB_OK)
                 r->status = MOLT_DB_ESERVER;
         }
-        if (r->batched)
-            member_answered(c); /* the rest of the batch is skipped */
+        if (r->batched) {
+            c->batch_aborted = 1; /* the rest of the batch is skipped */
+            member_answered(c);
+        }
         break;
     case '1': /* ParseComplete */
     case '3': /* CloseComplete */
