@@ -11,7 +11,8 @@
  * The pool is the only place that decides which request gets which
  * connection. A connection carries at most `pipeline_depth` pool requests at
  * once (each with its own Sync, so one request's error never fails
- * another's). A connection goes back to the pool only when the server said
+ * another's; requests marked read_only may share one, and the pool sends
+ * again, transparently, those the server skipped for a neighbour's error). A connection goes back to the pool only when the server said
  * it is idle ('I' in ReadyForQuery); one left in a transaction is rolled
  * back, and one whose state is unknown (a cancel that did not succeed, a
  * broken socket, a failed rollback) is closed and replaced.
