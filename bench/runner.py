@@ -193,6 +193,17 @@ def scenarios(ctx):
             molt("molt_bench pk --conns 4 --inflight 256",
                  lambda c, s: ["pk", "--conns", "4", "--inflight", "256"] + secs(c, s)),
         ]))
+    sc.append(dict(
+        key="pool_acquire", unit="acquire", latency=False, timed=False,
+        title="Pool acquire + release, uncontended (1 connection, 1 request at a time); "
+              "CPU µs/acquire is the pool's own work per request",
+        expected=lambda: None,
+        contenders=[
+            molt("molt_bench acquire", lambda c, s: ["acquire", "--dsn", c.dsn],
+                 note="median molt_db_pool_query call minus molt_db_conn_execute call (acquire), plus "
+                      "median on_row-to-on_done through the pool minus on a bare connection (release); "
+                      "same query, same process, alternating blocks; see bench/c/bench_acquire.c"),
+        ]))
     copy_sql = "COPY (SELECT id, t, f, ts, b, i FROM bench_bulk) TO STDOUT (FORMAT binary)"
     sc.append(dict(
         key="bulk_1m", unit="row", latency=False, timed=False,

@@ -74,6 +74,7 @@ static void close_fd(molt_db_conn *c)
  * caller breaks the connection). */
 static int flush_out(molt_db_conn *c, molt_db_error *err)
 {
+    molt_db__conn_close_batch(c); /* a batch ends where a write begins */
     while (c->out_off < c->out.len) {
         const uint8_t *p = c->out.data + c->out_off;
         size_t n = c->out.len - c->out_off;
@@ -97,6 +98,7 @@ static int flush_out(molt_db_conn *c, molt_db_error *err)
         if (w < 0)
             return err ? err->code : MOLT_DB_EIO;
         c->out_off += (size_t)w;
+        c->bytes_out += (uint64_t)w;
     }
     if (c->out_off == c->out.len) {
         c->out.len = 0;
@@ -146,7 +148,7 @@ void molt_db__conn_on_deferred(molt_db_conn *c)
     c->in_deferred = 1;
     do {
         c->flush_again = 0;
-        if (c->close_requested || c->out_off >= c->out.len)
+        if (c->close_requested || (c->out_off >= c->out.len && c->batch_n == 0))
             break;
         if (flush_now(c) != MOLT_DB_OK)
             break;
@@ -221,6 +223,7 @@ void molt_db__conn_on_closed(molt_db_conn *c)
     molt_db_scram_clear(&c->scram);
     molt_db_buf_free(&c->in);
     molt_db_buf_free(&c->out);
+    molt_db_buf_free(&c->batch_buf);
     for (size_t i = 0; i < c->nparams; i++) {
         free(c->params[i].name);
         free(c->params[i].value);
@@ -1015,6 +1018,7 @@ static long read_some(molt_db_conn *c, size_t want, int *full,
                                  "server closed the connection unexpectedly");
     }
     c->in.len += (size_t)n;
+    c->bytes_in += (uint64_t)n;
     *full = (size_t)n == room;
     return n;
 }
@@ -1106,7 +1110,7 @@ static void on_readable(molt_db_conn *c)
     }
     c->dispatching = 0;
     if (c->state == MOLT_DB_CONN_READY && !c->close_requested &&
-        c->out_off < c->out.len && flush_now(c) == MOLT_DB_OK)
+        (c->out_off < c->out.len || c->batch_n > 0) && flush_now(c) == MOLT_DB_OK)
         molt_db__conn_copy_drained(c); /* what callbacks queued */
 }
 
@@ -1342,6 +1346,12 @@ int molt_db_conn_backend_key(const molt_db_conn *c, int32_t *pid,
 int molt_db_conn_uses_tls(const molt_db_conn *c)
 {
     return c->ssl != NULL;
+}
+
+void molt_db_conn_bytes(const molt_db_conn *c, uint64_t *in, uint64_t *out)
+{
+    *in = c->bytes_in;
+    *out = c->bytes_out;
 }
 
 size_t molt_db_conn_pending(const molt_db_conn *c)

@@ -38,7 +38,9 @@ typedef enum molt_db_req_kind {
     MOLT_DB_REQ_SIMPLE,
     MOLT_DB_REQ_CLOSE_STMT,
     MOLT_DB_REQ_COPY_OUT,
-    MOLT_DB_REQ_COPY_IN
+    MOLT_DB_REQ_COPY_IN,
+    MOLT_DB_REQ_BATCH_GUARD,    /* first of a batch: makes it read only */
+    MOLT_DB_REQ_BATCH_SYNC      /* the Sync that ends a batch */
 } molt_db_req_kind;
 
 typedef struct molt_db_req {
@@ -64,6 +66,8 @@ typedef struct molt_db_req {
     int syncs_left;                /* ReadyForQuery messages still due */
     int in_fly;                    /* sent (on the in-flight list) */
     int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
+    int batched;                   /* shares its batch's Sync (no own) */
+    int wrote;                     /* batched: its tag says it changed rows */
 } molt_db_req;
 
 typedef struct molt_db_pstatus {
@@ -134,6 +138,21 @@ struct molt_db_conn {
     int copy_want_drain;
     int eof;                       /* the last read saw the server close */
 
+    /* read-only batches (molt_db_conn_execute_batched): the open batch's
+     * members, encoded in batch_buf until the batch is closed (before any
+     * write or other request); members answered, waiting for the Sync */
+    molt_db_buf batch_buf;
+    molt_db_req *batch_head, *batch_tail;
+    size_t batch_n;
+    molt_db_req *batch_guard, *batch_sync; /* allocated as members join */
+    molt_db_req *done_head, *done_tail;
+    int guard_parsed;              /* the guard statement exists */
+    int batch_aborted;             /* a member of the batch being answered
+                                      failed on the server */
+    int batch_off;                 /* a guard failed: no more batches */
+
+    uint64_t bytes_in, bytes_out;  /* socket bytes, for metrics */
+
     /* re-entrancy: callbacks may close the connection */
     molt_db_field *fields;         /* scratch for DataRow and RowDescription */
     size_t fields_cap;
@@ -182,6 +201,9 @@ void molt_db__conn_send_waiting(struct molt_db_conn *conn);
  * (that would cost a 1 KiB memset per DataRow). */
 int molt_db__conn_dispatch(struct molt_db_conn *conn, const molt_db_msg *msg,
                            molt_db_error *err);
+/* Ends the open batch, if any: moves it to the send buffer with its guard
+ * and one Sync. Cannot fail (the room was reserved when members joined). */
+void molt_db__conn_close_batch(struct molt_db_conn *conn);
 /* Completes every request with code (connection failure or close). */
 void molt_db__conn_fail_requests(struct molt_db_conn *conn, int code,
                                  const molt_db_error *err);

@@ -9,6 +9,16 @@
  * per-column result formats): its second step goes to the tail of the FIFO
  * when the first completes, under a statement name of its own so that other
  * requests sent in between cannot disturb it.
+ *
+ * Batches (molt_db_conn_execute_batched) are the exception: executions the
+ * caller declared read-only share one Sync, so the server commits and
+ * flushes once per batch instead of once per request. A batch collects its
+ * members until the connection writes (once per loop iteration) or another
+ * request comes; a batch of two or more starts with a guard statement that
+ * makes its implicit transaction read only, so a write slipped in fails
+ * (25006) instead of being rolled back silently with the batch. The members
+ * complete together at the batch's ReadyForQuery; when one fails the server
+ * skips the rest, and those complete with MOLT_DB_ESKIPPED.
  */
 #include "conn_internal.h"
 
@@ -115,6 +125,9 @@ static int check_usable(const molt_db_conn *c)
  * connection is ready, else into the request until it is. */
 static molt_db_buf *target_buf(molt_db_conn *c, molt_db_req *r)
 {
+    if (!can_send_now(c))
+        return &r->msgs;
+    molt_db__conn_close_batch(c); /* nothing joins a batch after its Sync */
     return can_send_now(c) ? &c->out : &r->msgs;
 }
 
@@ -148,6 +161,7 @@ static int submit_or_drop(molt_db_conn *c, molt_db_req *r, molt_db_buf *out,
 
 void molt_db__conn_send_waiting(molt_db_conn *c)
 {
+    molt_db__conn_close_batch(c); /* what waited goes after it */
     while (c->wait_head != NULL && c->copy_in_inflight == 0) {
         molt_db_req *r = c->wait_head;
         c->wait_head = r->next;
@@ -169,6 +183,10 @@ void molt_db__conn_send_waiting(molt_db_conn *c)
 
 static void complete(molt_db_conn *c, molt_db_req *r)
 {
+    if (r->kind == MOLT_DB_REQ_BATCH_GUARD || r->kind == MOLT_DB_REQ_BATCH_SYNC) {
+        req_free(r); /* the connection's own, not a caller's request */
+        return;
+    }
     c->npending--;
     const molt_db_error *err = r->status == MOLT_DB_OK ? NULL : &r->err;
     if (r->kind == MOLT_DB_REQ_COPY_IN) {
@@ -208,12 +226,27 @@ static void complete(molt_db_conn *c, molt_db_req *r)
 void molt_db__conn_fail_requests(molt_db_conn *c, int code,
                                  const molt_db_error *err)
 {
-    /* Detach both lists first: callbacks may add requests (which then fail
-     * with ECLOSED at once) or close the connection. */
-    molt_db_req *lists[2] = {c->fly_head, c->wait_head};
+    /* Detach the lists first: callbacks may add requests (which then fail
+     * with ECLOSED at once) or close the connection. Batch members already
+     * answered keep their own outcome: they ran to their CommandComplete. */
+    molt_db_req *done = c->done_head;
+    molt_db_req *lists[3] = {c->fly_head, c->batch_head, c->wait_head};
+    molt_db_req *extra[2] = {c->batch_guard, c->batch_sync};
+    c->done_head = c->done_tail = NULL;
     c->fly_head = c->fly_tail = c->wait_head = c->wait_tail = NULL;
+    c->batch_head = c->batch_tail = c->batch_guard = c->batch_sync = NULL;
+    c->batch_n = 0;
+    c->batch_buf.len = 0;
     c->copy_in_req = NULL;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
+        if (extra[i] != NULL)
+            req_free(extra[i]);
+    while (done != NULL) {
+        molt_db_req *next = done->next;
+        complete(c, done);
+        done = next;
+    }
+    for (int i = 0; i < 3; i++) {
         molt_db_req *r = lists[i];
         while (r != NULL) {
             molt_db_req *next = r->next;
@@ -318,7 +351,7 @@ int molt_db_conn_prepare(molt_db_conn *c, const char *name, const char *sql,
     return submit_or_drop(c, r, out, mark, rc);
 }
 
-int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
+static int check_execute(const molt_db_conn *c, const molt_db_stmt *stmt,
                          size_t nparams, const molt_db_param *params,
                          const molt_db_result_handler *h)
 {
@@ -327,8 +360,16 @@ int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
         return rc;
     if (stmt == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
         return MOLT_DB_EINVAL;
-    if (nparams != stmt->nparams)
-        return MOLT_DB_EINVAL;
+    return nparams == stmt->nparams ? MOLT_DB_OK : MOLT_DB_EINVAL;
+}
+
+int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
+                         size_t nparams, const molt_db_param *params,
+                         const molt_db_result_handler *h)
+{
+    int rc = check_execute(c, stmt, nparams, params, h);
+    if (rc != MOLT_DB_OK)
+        return rc;
     molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
@@ -342,6 +383,90 @@ int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
     return submit_or_drop(c, r, out, mark, rc);
+}
+
+/* ---- read-only batches ------------------------------------------------- */
+
+#define GUARD_NAME "molt_batch_ro"
+#define GUARD_SQL "SELECT set_config('transaction_read_only', 'on', true)"
+/* Parse + Bind + Execute of the guard and the Sync, with room to spare. */
+#define BATCH_TAIL_BYTES 256
+
+int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
+                                 size_t nparams, const molt_db_param *params,
+                                 const molt_db_result_handler *h)
+{
+    if (!can_send_now(c) || c->batch_off || stmt == NULL || stmt->ncols == 0)
+        return molt_db_conn_execute(c, stmt, nparams, params, h);
+    int rc = check_execute(c, stmt, nparams, params, h);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    /* The Sync joins at the first member, the guard at the second; kept
+     * for the next member when this one fails. */
+    if (c->batch_sync == NULL &&
+        (c->batch_sync = req_new(c, MOLT_DB_REQ_BATCH_SYNC, NULL)) == NULL)
+        return molt_db_conn_execute(c, stmt, nparams, params, h);
+    if (c->batch_n >= 1 && c->batch_guard == NULL &&
+        (c->batch_guard = req_new(c, MOLT_DB_REQ_BATCH_GUARD, NULL)) == NULL)
+        return molt_db_conn_execute(c, stmt, nparams, params, h);
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    r->stmt = stmt;
+    r->batched = 1;
+    size_t mark = c->batch_buf.len;
+    rc = write_bind(&c->batch_buf, stmt->name, nparams, params, stmt->ncols,
+                    stmt->result_formats);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(&c->batch_buf, "", 0);
+    /* Closing the batch must not need memory it might not get. */
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_buf_reserve(&c->out, c->batch_buf.len + BATCH_TAIL_BYTES);
+    if (rc != MOLT_DB_OK) {
+        c->batch_buf.len = mark;
+        c->batch_buf.failed = 0;
+        c->out.failed = 0;
+        req_free(r);
+        return rc;
+    }
+    list_push(&c->batch_head, &c->batch_tail, r);
+    c->batch_n++;
+    c->npending++;
+    molt_db__conn_flush(c);
+    return MOLT_DB_OK;
+}
+
+void molt_db__conn_close_batch(molt_db_conn *c)
+{
+    if (c->batch_n == 0)
+        return;
+    molt_db_buf *out = &c->out;
+    if (c->batch_guard != NULL) {
+        if (!c->guard_parsed)
+            molt_db_proto_write_parse(out, GUARD_NAME, GUARD_SQL, 0, NULL);
+        c->guard_parsed = 1;
+        molt_db_proto_write_bind(out, "", GUARD_NAME, 0, NULL, NULL, NULL, 0,
+                                 NULL);
+        molt_db_proto_write_execute(out, "", 0);
+        fly_push(c, c->batch_guard);
+    }
+    molt_db_buf_put(out, c->batch_buf.data, c->batch_buf.len);
+    molt_db_proto_write_sync(out);
+    c->batch_buf.len = 0;
+    while (c->batch_head != NULL) {
+        molt_db_req *m = c->batch_head;
+        c->batch_head = m->next;
+        fly_push(c, m);
+    }
+    fly_push(c, c->batch_sync);
+    c->batch_tail = c->batch_guard = c->batch_sync = NULL;
+    c->batch_n = 0;
+    if (molt_db_buf_ok(out) != MOLT_DB_OK) { /* not expected: room reserved */
+        molt_db_error e;
+        molt_db_error_init(&e);
+        molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory closing a batch");
+        molt_db__conn_fail(c, MOLT_DB_ENOMEM, &e);
+    }
 }
 
 /* Copies the parameters into the request for the query's second step. */
@@ -656,6 +781,8 @@ static const molt_db_stmt *exec_stmt(const molt_db_req *r)
 static void query_second_step(molt_db_conn *c, molt_db_req *r)
 {
     molt_db_stmt *s = r->own_stmt;
+    if (can_send_now(c))
+        molt_db__conn_close_batch(c);
     int now = can_send_now(c);
     molt_db_buf *out = now ? &c->out : &r->msgs;
     size_t mark = out->len;
@@ -687,12 +814,123 @@ static void query_second_step(molt_db_conn *c, molt_db_req *r)
     }
 }
 
+static molt_db_req *fly_pop(molt_db_conn *c)
+{
+    molt_db_req *r = c->fly_head;
+    c->fly_head = r->next;
+    if (c->fly_head == NULL)
+        c->fly_tail = NULL;
+    r->next = NULL;
+    return r;
+}
+
+/* A command tag of a statement that changed rows. Only writes PostgreSQL
+ * allows in a read-only transaction can reach a guarded batch (to
+ * temporary tables), or a batch of one (which has no guard). */
+static int is_write_tag(const char *tag)
+{
+    static const char *const writes[] = {"INSERT ", "UPDATE ", "DELETE ",
+                                         "MERGE ", "COPY "};
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        if (strncmp(tag, writes[i], strlen(writes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* A batch member's answer is complete: it waits for the batch's Sync. */
+static void member_answered(molt_db_conn *c)
+{
+    molt_db_req *r = fly_pop(c);
+    list_push(&c->done_head, &c->done_tail, r);
+}
+
+/* The guard's answers are dropped; if it fails the server skips the whole
+ * batch: the members are skipped, and batches stop on this connection
+ * unless the guard statement was only deallocated behind our back. */
+static int guard_message(molt_db_conn *c, const molt_db_msg *msg,
+                         molt_db_error *err)
+{
+    switch (msg->type) {
+    case '1': case '2': case 'D':
+        return MOLT_DB_OK;
+    case 'E': {
+        molt_db_error e;
+        molt_db_error_init(&e);
+        int rc = molt_db_proto_read_error(msg, &e, err);
+        if (rc == MOLT_DB_OK && strcmp(e.sqlstate, "26000") == 0)
+            c->guard_parsed = 0;
+        else
+            c->batch_off = 1;
+        molt_db_error_clear(&e);
+        if (rc != MOLT_DB_OK)
+            return rc;
+    } /* fall through */
+    case 'C':
+        req_free(fly_pop(c));
+        return MOLT_DB_OK;
+    default:
+        return MOLT_DB_EPROTO;
+    }
+}
+
+/* ReadyForQuery of a batch: the answered members complete in order, then
+ * those the server skipped after a failure. */
+static int batch_end(molt_db_conn *c)
+{
+    molt_db_req *sync = c->fly_head;
+    while (sync != NULL && sync->batched)
+        sync = sync->next;
+    if (sync == NULL || sync->kind != MOLT_DB_REQ_BATCH_SYNC)
+        return MOLT_DB_EPROTO;
+    molt_db_req *skipped = NULL, *skipped_tail = NULL;
+    while (c->fly_head != sync) {
+        molt_db_req *m = fly_pop(c);
+        if (m->status == MOLT_DB_OK) {
+            m->status = MOLT_DB_ESKIPPED;
+            molt_db_error_set(&m->err, MOLT_DB_ESKIPPED,
+                              "not run: an earlier request of its batch failed");
+        }
+        list_push(&skipped, &skipped_tail, m);
+    }
+    req_free(fly_pop(c));
+    molt_db_req *r = c->done_head;
+    c->done_head = c->done_tail = NULL;
+    /* When the batch failed its transaction was rolled back: a write that
+     * came before the failure is undone and must not be reported done. */
+    int failed = skipped != NULL || c->batch_aborted;
+    c->batch_aborted = 0;
+    for (molt_db_req *m = r; failed && m != NULL; m = m->next)
+        if (m->status == MOLT_DB_OK && m->wrote) {
+            m->status = MOLT_DB_ESTATE;
+            molt_db_error_set(&m->err, MOLT_DB_ESTATE,
+                              "rolled back: a later request of its batch failed "
+                              "(a write in a request marked read-only)");
+        }
+    if (r != NULL) {
+        molt_db_req *t = r;
+        while (t->next != NULL)
+            t = t->next;
+        t->next = skipped; /* one list: answered, then skipped */
+    } else {
+        r = skipped;
+    }
+    /* Detached: a callback that closes the connection cannot reach them. */
+    while (r != NULL) {
+        molt_db_req *next = r->next;
+        complete(c, r);
+        r = next;
+    }
+    return MOLT_DB_OK;
+}
+
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                     molt_db_error *err)
 {
     int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
     if (rc != MOLT_DB_OK)
         return rc;
+    if (r->batched || r->kind == MOLT_DB_REQ_BATCH_SYNC)
+        return batch_end(c);
     if (--r->syncs_left > 0)
         return MOLT_DB_OK;
     c->fly_head = r->next;
@@ -750,6 +988,13 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         return MOLT_DB_EPROTO;
     }
 
+    if (r->kind == MOLT_DB_REQ_BATCH_GUARD)
+        return guard_message(c, msg, err);
+    if (r->kind == MOLT_DB_REQ_BATCH_SYNC && msg->type != 'Z')
+        /* An error at the batch's commit: its members were reads and
+         * have their answers; nothing is lost. */
+        return msg->type == 'E' ? MOLT_DB_OK : MOLT_DB_EPROTO;
+
     switch (msg->type) {
     case 'E':
         if (r->status == MOLT_DB_OK) {
@@ -757,6 +1002,10 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
             rc = molt_db_proto_read_error(msg, &r->err, err);
             if (rc == MOLT_DB_OK)
                 r->status = MOLT_DB_ESERVER;
+        }
+        if (r->batched) {
+            c->batch_aborted = 1; /* the rest of the batch is skipped */
+            member_answered(c);
         }
         break;
     case '1': /* ParseComplete */
@@ -844,11 +1093,19 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
             break;
         if (r->kind == MOLT_DB_REQ_COPY_IN || r->kind == MOLT_DB_REQ_COPY_OUT)
             molt_db_proto_tag_rows(tag, &r->copy_rows);
-        else if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
-            r->h.on_command(r->h.ud, tag);
+        else {
+            if (r->batched) {
+                r->wrote = is_write_tag(tag);
+                member_answered(c); /* before a callback that may close */
+            }
+            if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
+                r->h.on_command(r->h.ud, tag);
+        }
         break;
     }
     case 'I': /* EmptyQueryResponse */
+        if (r->batched)
+            member_answered(c);
         if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
             r->h.on_command(r->h.ud, "");
         break;
@@ -861,6 +1118,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         }
         req_fail(r, MOLT_DB_EINVAL,
                  "COPY FROM STDIN needs molt_db_conn_copy_in");
+        molt_db__conn_close_batch(c); /* keeps the stream in order */
         rc = molt_db_proto_write_copy_fail(&c->out,
                                            "COPY FROM STDIN needs molt_db_conn_copy_in");
         break;

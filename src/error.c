@@ -91,6 +91,7 @@ const char *molt_db_code_name(int code)
     case MOLT_DB_ERANGE: return "MOLT_DB_ERANGE";
     case MOLT_DB_ECONFIG: return "MOLT_DB_ECONFIG";
     case MOLT_DB_ESTATE: return "MOLT_DB_ESTATE";
+    case MOLT_DB_ESKIPPED: return "MOLT_DB_ESKIPPED";
     default: return "MOLT_DB_UNKNOWN";
     }
 }

@@ -116,6 +116,15 @@ static void on_conn_closed(molt_db_conn *c, void *ud)
     pconn_free_if_done(pc);
 }
 
+/* Adds the connection's byte counters to st's. */
+static void add_bytes(molt_db_pool_stats *st, const molt_db_conn *c)
+{
+    uint64_t in, out;
+    molt_db_conn_bytes(c, &in, &out);
+    st->bytes_in += in;
+    st->bytes_out += out;
+}
+
 void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
 {
     if (pc->state == MOLT_DB_PC_CLOSING)
@@ -124,6 +133,7 @@ void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
     int was_open = pc->state != MOLT_DB_PC_CONNECTING;
     if (!was_open)
         p->nopening--;
+    add_bytes(&p->st, pc->conn);
     pc->state = MOLT_DB_PC_CLOSING;
     list_remove(p, pc);
     p->nconns--;
@@ -173,6 +183,7 @@ static void on_connected(molt_db_conn *c, int status, const molt_db_error *err,
         return; /* we closed it; on_conn_closed frees pc */
     if (status != MOLT_DB_OK) {
         /* The connection frees itself after this callback. */
+        add_bytes(&p->st, c);
         p->nopening--;
         p->nconns--;
         list_remove(p, pc);
@@ -733,6 +744,7 @@ void molt_db_pool_get_stats(const molt_db_pool *p, molt_db_pool_stats *out)
     out->conns_idle = 0;
     out->conns_in_use = 0;
     for (const molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
+        add_bytes(out, pc->conn);
         if (pc->state == MOLT_DB_PC_CONNECTING)
             continue;
         if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0)

@@ -152,7 +152,9 @@ struct molt_db_preq {
     int due_status;                /* status of a due on_done (cancel) */
     int conn_busy;                 /* a connection request is in flight */
     int rows_seen;
-    int retried;
+    int retried;                   /* re-prepared once */
+    int read_only;                 /* may share a Sync (options.read_only) */
+    int resent;                    /* skipped in a batch and sent again */
     uint16_t tag;                  /* metrics tag index */
 };
 
@@ -243,7 +245,7 @@ struct molt_db_pool {
     size_t handles_open;           /* maint + backoff */
     size_t ntx;                    /* transactions not yet ended */
 
-    molt_db_pool_stats st;
+    molt_db_pool_stats st;         /* bytes_*: of connections gone */
     molt_db_pool_metrics m;
 };
 

@@ -184,6 +184,10 @@ int molt_db_pool_metrics_prometheus(const molt_db_pool *p, molt_db_buf *b)
                 st.requests);
     put_counter(b, "molt_db_pool_rows_total", "Rows delivered.", "counter",
                 m->rows);
+    put_counter(b, "molt_db_pool_received_bytes_total",
+                "Bytes received from the server.", "counter", st.bytes_in);
+    put_counter(b, "molt_db_pool_sent_bytes_total", "Bytes sent to the server.",
+                "counter", st.bytes_out);
     put_counter(b, "molt_db_pool_commits_total", "Transactions committed.",
                 "counter", st.tx_commits);
     put_counter(b, "molt_db_pool_rollbacks_total",
@@ -194,6 +198,9 @@ int molt_db_pool_metrics_prometheus(const molt_db_pool *p, molt_db_buf *b)
     put_counter(b, "molt_db_pool_reprepares_total",
                 "Statements transparently prepared again.", "counter",
                 st.reprepares);
+    put_counter(b, "molt_db_pool_resends_total",
+                "Read-only requests sent again after a failure in their "
+                "batch.", "counter", st.resends);
 
     put_fmt(b, "# HELP molt_db_pool_errors_total Failed requests by SQLSTATE "
                "class or client-side code.\n"

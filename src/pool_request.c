@@ -46,7 +46,7 @@ static void slot_free(molt_db_preq *r)
     r->state = MOLT_DB_PREQ_FREE;
     r->gen++;
     r->user_done = r->delivered = r->conn_busy = 0;
-    r->rows_seen = r->retried = 0;
+    r->rows_seen = r->retried = r->read_only = r->resent = 0;
     r->pc = NULL;
     r->ent = NULL;
     r->next = p->free_slots;
@@ -283,8 +283,13 @@ static void exec_cached(molt_db_preq *r, molt_db_sc_entry *e)
 {
     r->ent = e; /* its reference was taken when r looked it up */
     molt_db_result_handler h = wrap(r);
-    int rc = molt_db_conn_execute(r->pc->conn, e->stmt, r->nparams, r->params,
-                                  &h);
+    /* Only a first run may share a Sync: a retry goes alone, so it can
+     * never be skipped again. */
+    int rc = r->read_only && !r->retried && !r->resent && r->tx == NULL
+                 ? molt_db_conn_execute_batched(r->pc->conn, e->stmt,
+                                                r->nparams, r->params, &h)
+                 : molt_db_conn_execute(r->pc->conn, e->stmt, r->nparams,
+                                        r->params, &h);
     if (rc != MOLT_DB_OK) {
         r->ent = NULL;
         entry_release(e);
@@ -423,6 +428,21 @@ static void w_done(void *ud, int status, const molt_db_error *err)
     molt_db_sc_entry *e = r->ent;
     r->ent = NULL;
     r->conn_busy = 0;
+    if (status == MOLT_DB_ESKIPPED && !r->user_done) {
+        /* A neighbour in its batch failed and the server skipped this one:
+         * it did not run, so it goes again, alone, on the same connection. */
+        if (e != NULL)
+            entry_release(e);
+        if (r->pc != NULL && r->pc->state != MOLT_DB_PC_CLOSING) {
+            r->resent = 1;
+            p->st.resends++;
+            run(r);
+            return;
+        }
+        status = MOLT_DB_ECLOSED; /* as for the rest of a closing connection */
+        err = NULL;
+        e = NULL;
+    }
     if (e != NULL && wants_reprepare(r, status, err)) {
         /* The cached plan changed or the statement is gone: Close it (a
          * no-op if gone) and Parse again under the same name; both go
@@ -631,6 +651,7 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
                                opts ? opts->tag : NULL, &r);
     if (rc != MOLT_DB_OK)
         return rc;
+    r->read_only = opts != NULL && opts->read_only;
     if (id)
         *id = molt_db__preq_id(r);
     molt_db__preq_enqueue(r);

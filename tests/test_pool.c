@@ -125,18 +125,34 @@ static void run_for_ms(tp *t, uint64_t ms)
         uv_run(&t->loop, UV_RUN_NOWAIT);
 }
 
+static molt_db_pool_req_id submit_opts(tp *t, const char *sql, size_t n,
+                                       const molt_db_param *p, res *r,
+                                       const molt_db_pool_query_options *o)
+{
+    memset(r, 0, sizeof *r);
+    molt_db_result_handler h = handler(r);
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_pool_query(t->pool, sql, n, p, &h, o, &id), NULL);
+    ASSERT(id != 0);
+    ASSERT(!r->done); /* never during the call */
+    return id;
+}
+
 static molt_db_pool_req_id submit(tp *t, const char *sql, size_t n,
                                   const molt_db_param *p, res *r,
                                   int timeout_ms)
 {
-    memset(r, 0, sizeof *r);
-    molt_db_result_handler h = handler(r);
-    molt_db_pool_query_options o = {timeout_ms, NULL};
-    molt_db_pool_req_id id = 0;
-    ASSERT_OK(molt_db_pool_query(t->pool, sql, n, p, &h, &o, &id), NULL);
-    ASSERT(id != 0);
-    ASSERT(!r->done); /* never during the call */
-    return id;
+    molt_db_pool_query_options o = {timeout_ms, NULL, 0};
+    return submit_opts(t, sql, n, p, r, &o);
+}
+
+/* As submit, marked read-only: may share a Sync on a pipelined connection. */
+static molt_db_pool_req_id submit_ro(tp *t, const char *sql, size_t n,
+                                     const molt_db_param *p, res *r,
+                                     int timeout_ms)
+{
+    molt_db_pool_query_options o = {timeout_ms, NULL, 1};
+    return submit_opts(t, sql, n, p, r, &o);
 }
 
 /* Runs sql to completion and returns its result. */
@@ -282,38 +298,49 @@ TEST(concurrent_10k)
     tp_close(t);
 }
 
-TEST(pipelined)
+static void expect_plus5(const res *r, int i)
 {
-    enum { N = 2000 };
-    molt_db_pool_settings s = settings(2);
-    s.min_conns = 2;
-    s.pipeline_depth = 64;
-    tp *t = tp_open(&s);
-    res *rs = calloc(N, sizeof *rs);
-    char (*args)[16] = calloc(N, sizeof *args);
+    ASSERT_OK(r->status, NULL);
+    char want[32];
+    snprintf(want, sizeof want, "%d", i + 5);
+    ASSERT_EQ_STR(r->val, want);
+}
+
+/* n requests at once, every k-th dividing by zero: each failure is its
+ * own, every other request gets its own right answer. */
+static void every_kth_fails(tp *t, int n, int k, int read_only)
+{
+    res *rs = calloc((size_t)n, sizeof *rs);
+    char (*args)[16] = calloc((size_t)n, sizeof *args);
     ASSERT(rs && args);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         snprintf(args[i], sizeof args[i], "%d", i);
         molt_db_param p = text_param(args[i]);
-        /* every 7th fails: must not disturb its neighbours */
-        submit(t, i % 7 ? "SELECT ($1::int4 + 5)::text"
-                        : "SELECT ($1::int4 / 0)::text",
-               1, &p, &rs[i], 0);
+        const char *sql = i % k ? "SELECT ($1::int4 + 5)::text"
+                                : "SELECT ($1::int4 / 0)::text";
+        molt_db_pool_query_options o = {0, NULL, read_only};
+        submit_opts(t, sql, 1, &p, &rs[i], &o);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         wait_done(t, &rs[i]);
-        if (i % 7 == 0) {
+        if (i % k == 0) {
             ASSERT_CODE(rs[i].status, MOLT_DB_ESERVER);
             ASSERT_EQ_STR(rs[i].sqlstate, "22012");
         } else {
-            ASSERT_OK(rs[i].status, NULL);
-            char want[32];
-            snprintf(want, sizeof want, "%d", i + 5);
-            ASSERT_EQ_STR(rs[i].val, want);
+            expect_plus5(&rs[i], i);
         }
     }
     free(rs);
     free(args);
+}
+
+TEST(pipelined)
+{
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 64;
+    tp *t = tp_open(&s);
+    every_kth_fails(t, 2000, 7, 0);
     tp_close(t);
 }
 
@@ -363,6 +390,20 @@ static void wait_backend_idle(tp *t, const char *pid)
     pgt_close(c);
 }
 
+/* After a cancel that reached the server: the backend is idle again, the
+ * same connection serves the next request, one CancelRequest was sent and
+ * nothing abandoned. */
+static molt_db_pool_stats expect_backend_back(tp *t, const char *pid)
+{
+    wait_backend_idle(t, pid);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    return st;
+}
+
 static void cancel_or_timeout(int use_timeout)
 {
     molt_db_pool_settings s = settings(1);
@@ -387,14 +428,8 @@ static void cancel_or_timeout(int use_timeout)
         ASSERT(late_ms < 100);
         ASSERT_CODE(molt_db_pool_cancel(t->pool, id), MOLT_DB_ESTATE);
     }
-    wait_backend_idle(t, pid.val);
-    /* the same connection serves the next request */
-    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
-    molt_db_pool_stats st;
-    molt_db_pool_get_stats(t->pool, &st);
-    ASSERT_EQ_UINT(st.cancel_requests, 1);
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
     ASSERT_EQ_UINT(st.conns_opened, 1);
-    ASSERT_EQ_UINT(st.conns_abandoned, 0);
     tp_close(t);
 }
 
@@ -968,7 +1003,7 @@ TEST(metrics_prometheus)
         res r;
         memset(&r, 0, sizeof r);
         molt_db_result_handler h = handler(&r);
-        molt_db_pool_query_options o = {0, "pk \"lookup\""};
+        molt_db_pool_query_options o = {0, "pk \"lookup\"", 0};
         ASSERT_OK(molt_db_pool_query(t->pool, "SELECT generate_series(1, 4)",
                                      0, NULL, &h, &o, NULL), NULL);
         wait_done(t, &r);
@@ -997,7 +1032,308 @@ TEST(metrics_prometheus)
     ASSERT_CONTAINS(txt, "molt_db_pool_transaction_seconds_count 1\n");
     ASSERT_CONTAINS(txt, "molt_db_pool_connections_opened_total ");
     ASSERT_CONTAINS(txt, "molt_db_pool_acquire_seconds_bucket{le=\"2.5e-05\"} ");
+    ASSERT_CONTAINS(txt, "# TYPE molt_db_pool_received_bytes_total counter\n");
+    ASSERT_CONTAINS(txt, "molt_db_pool_resends_total 0\n");
+    /* bytes: what the text says is what the stats say, and a known query
+     * moves them by at least its own messages */
+    molt_db_pool_stats st0;
+    molt_db_pool_get_stats(t->pool, &st0);
+    unsigned long long in = 0, out = 0;
+    const char *pin = strstr(txt, "\nmolt_db_pool_received_bytes_total ");
+    const char *pout = strstr(txt, "\nmolt_db_pool_sent_bytes_total ");
+    ASSERT(pin && pout);
+    ASSERT_EQ_INT(sscanf(pin, "\nmolt_db_pool_received_bytes_total %llu", &in), 1);
+    ASSERT_EQ_INT(sscanf(pout, "\nmolt_db_pool_sent_bytes_total %llu", &out), 1);
+    ASSERT_EQ_UINT(in, st0.bytes_in);
+    ASSERT_EQ_UINT(out, st0.bytes_out);
+    ASSERT(in > 0 && out > 0);
+    static const char big[] = "SELECT repeat('x', 5000) -- padding the query text to a known size";
+    q_ok(t, big, NULL);
+    molt_db_pool_stats st1;
+    molt_db_pool_get_stats(t->pool, &st1);
+    ASSERT(st1.bytes_out - st0.bytes_out >= sizeof big);  /* the Parse */
+    ASSERT(st1.bytes_in - st0.bytes_in >= 5000);          /* the row */
     molt_db_buf_free(&b);
+    tp_close(t);
+}
+
+/* ---- read-only batches ------------------------------------------------- */
+
+static tp *batch_pool(void)
+{
+    molt_db_pool_settings s = settings(1);
+    s.min_conns = 1;
+    s.pipeline_depth = 64;
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    q_ok(t, "SELECT 1::text", "1"); /* the connection is open */
+    return t;
+}
+
+static void run_until_all_done(tp *t, res *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        wait_done(t, &rs[i]);
+}
+
+/* Requests in one batch share a Sync; one failing makes the server skip
+ * the rest of its batch. The failure stays its own, the skipped ones are
+ * sent again and the caller never sees the skip. */
+TEST(batch_error_isolation)
+{
+    enum { N = 600, K = 9 };
+    tp *t = batch_pool();
+    every_kth_fails(t, N, K, 1);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.failed, (N + K - 1) / K);
+    ASSERT(st.resends > 0); /* Syncs were shared: skips happened */
+    ASSERT_EQ_UINT(st.conns_opened, 1);
+    fprintf(stderr, "  %d requests, %llu failed, %llu skipped and sent again\n",
+            N, (unsigned long long)st.failed, (unsigned long long)st.resends);
+    tp_close(t);
+}
+
+/* Prepares sql (a failing run is fine) so that later requests of it join
+ * a batch at once instead of waiting for the Parse. */
+static void prepare(tp *t, const char *sql, const char *arg)
+{
+    molt_db_param p = arg ? text_param(arg)
+                          : (molt_db_param){0, MOLT_DB_FORMAT_TEXT, -1, NULL};
+    res r;
+    submit(t, sql, 1, &p, &r, 0);
+    wait_done(t, &r);
+}
+
+static const char *const SEL5 = "SELECT ($1::int4 + 5)::text";
+
+/* N read-only requests in one batch, all SEL5 but `odd` at index k. */
+static void one_batch(tp *t, res *rs, int n, int k, const char *odd)
+{
+    char args[64][8];
+    ASSERT(n <= 64);
+    for (int i = 0; i < n; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, i == k ? odd : SEL5, 1, &p, &rs[i], 0);
+    }
+    run_until_all_done(t, rs, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (i != k)
+            expect_plus5(&rs[i], i);
+}
+
+/* A write marked read-only in a shared batch is refused by the server (the
+ * batch is a read-only transaction), so it cannot be rolled back unseen
+ * when a neighbour fails; its neighbours are unharmed. PostgreSQL allows
+ * writes to temporary tables in read-only transactions: one that a later
+ * failure in its batch rolled back is reported as such, never as done. */
+TEST(batch_write_refused)
+{
+    tp *t = batch_pool();
+    q_ok(t, "DROP TABLE IF EXISTS batch_w", NULL);
+    q_ok(t, "CREATE TABLE batch_w (x int4 NOT NULL)", NULL);
+    q_ok(t, "CREATE TEMP TABLE batch_tmp (x int4 NOT NULL)", NULL);
+    const char *ins = "INSERT INTO batch_w VALUES ($1::int4) RETURNING x::text";
+    const char *tmp = "INSERT INTO batch_tmp VALUES ($1::int4) RETURNING x::text";
+    const char *div = "SELECT (1 / ($1::int4 - 6))::text";
+    prepare(t, ins, NULL); /* 23502: prepared, nothing inserted */
+    prepare(t, tmp, NULL);
+    prepare(t, div, "0");
+    prepare(t, SEL5, "0");
+    enum { N = 10 };
+    res rs[N];
+    one_batch(t, rs, N, 4, ins);
+    ASSERT_CODE(rs[4].status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(rs[4].sqlstate, "25006");
+    q_ok(t, "SELECT count(*)::text FROM batch_w", "0");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N - 4 - 1); /* those after the write */
+    /* temp table write at 2, then SEL5 of 6 divides by zero... */
+    char args[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, i == 2 ? tmp : i == 6 ? div : SEL5, 1, &p, &rs[i], 0);
+    }
+    run_until_all_done(t, rs, N);
+    ASSERT_CODE(rs[2].status, MOLT_DB_ESTATE);
+    ASSERT_CONTAINS(rs[2].msg, "rolled back");
+    ASSERT_EQ_STR(rs[6].sqlstate, "22012");
+    for (int i = 0; i < N; i++)
+        if (i != 2 && i != 6)
+            expect_plus5(&rs[i], i);
+    q_ok(t, "SELECT count(*)::text FROM batch_tmp", "0");
+    q_ok(t, "DROP TABLE batch_w", NULL);
+    tp_close(t);
+}
+
+/* DEALLOCATE ALL behind our back removes the batch guard too: the next
+ * batch is skipped whole (the guard fails with 26000), every member is sent
+ * again and re-prepared, and the batch after it has its guard back. */
+TEST(batch_deallocate_all)
+{
+    tp *t = batch_pool();
+    prepare(t, SEL5, "0");
+    enum { N = 10 };
+    res rs[N];
+    one_batch(t, rs, N, -1, NULL);
+    q_ok(t, "SELECT count(*)::text FROM pg_prepared_statements "
+            "WHERE name = 'molt_batch_ro'", "1");
+    q_ok(t, "DEALLOCATE ALL", NULL);
+    one_batch(t, rs, N, -1, NULL);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N);
+    ASSERT(st.reprepares >= 1);
+    one_batch(t, rs, N, -1, NULL);
+    q_ok(t, "SELECT count(*)::text FROM pg_prepared_statements "
+            "WHERE name = 'molt_batch_ro'", "1");
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.resends, N);
+    ASSERT_EQ_UINT(st.failed, 0);
+    tp_close(t);
+}
+
+/* Batches under mixed trouble: failures, cancels right away and later,
+ * 1 ms deadlines, over two pipelined connections. Every request ends once
+ * with what it deserves (its own answer, its own error, or its cancel or
+ * timeout), a skip never reaches the caller, and the counters balance. */
+TEST(batch_mixed_trouble)
+{
+    enum { N = 4000 };
+    molt_db_pool_settings s = settings(2);
+    s.min_conns = 2;
+    s.pipeline_depth = 32;
+    s.max_wait_ms = 60000;
+    tp *t = tp_open(&s);
+    prepare(t, SEL5, "0");
+    res *rs = calloc(N, sizeof *rs);
+    char (*args)[16] = calloc(N, sizeof *args);
+    molt_db_pool_req_id *ids = calloc(N, sizeof *ids);
+    ASSERT(rs && args && ids);
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        ids[i] = submit_ro(t, i % 13 == 0 ? "SELECT ($1::int4 / 0)::text" : SEL5,
+                           1, &p, &rs[i], i % 19 == 7 ? 1 : 0);
+        if (i % 17 == 5)
+            ASSERT_OK(molt_db_pool_cancel(t->pool, ids[i]), NULL);
+        if (i % 50 == 49) /* let batches form and answers come */
+            uv_run(&t->loop, UV_RUN_NOWAIT);
+        if (i % 23 == 3 && i >= 100) {
+            int rc = molt_db_pool_cancel(t->pool, ids[i - 100]);
+            ASSERT(rc == MOLT_DB_OK || rc == MOLT_DB_ESTATE);
+        }
+    }
+    run_until_all_done(t, rs, N);
+    int ok = 0, cancelled = 0, timed_out = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        int late_cancel = (i + 100) % 23 == 3 && i + 100 < N;
+        int st = rs[i].status;
+        if (st == MOLT_DB_ECANCELED) {
+            ASSERT(i % 17 == 5 || late_cancel);
+            cancelled++;
+        } else if (st == MOLT_DB_ETIMEDOUT) {
+            ASSERT(i % 19 == 7);
+            timed_out++;
+        } else if (i % 13 == 0) {
+            ASSERT_CODE(st, MOLT_DB_ESERVER);
+            ASSERT_EQ_STR(rs[i].sqlstate, "22012");
+            failed++;
+        } else {
+            ASSERT(i % 17 != 5);
+            expect_plus5(&rs[i], i);
+            ok++;
+        }
+    }
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    fprintf(stderr, "  ok %d, failed %d, cancelled %d, timed out %d; resends %llu, "
+            "cancel requests %llu, conns opened %llu\n", ok, failed, cancelled,
+            timed_out, (unsigned long long)st.resends,
+            (unsigned long long)st.cancel_requests,
+            (unsigned long long)st.conns_opened);
+    ASSERT(st.resends > 0);
+    q_ok(t, "SELECT 'still fine'::text", "still fine");
+    free(rs);
+    free(args);
+    free(ids);
+    tp_close(t);
+}
+
+/* One request of a batch cancelled (or timed out) while it runs: it ends at
+ * once, and no CancelRequest is sent while neighbours of its connection are
+ * live (the server cancels whatever it runs when the cancel lands, which
+ * could be a neighbour): they all complete with their own results. */
+static void cancel_one_in_batch(int use_timeout)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { N = 21 };
+    res rs[N];
+    char args[N][8];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0"); /* prepared: the batch below forms at once */
+    prepare(t, SEL5, "0");
+    molt_db_param secs = text_param("0.4");
+    molt_db_pool_req_id id = submit_ro(t, sleep, 1, &secs, &rs[0],
+                                       use_timeout ? 100 : 0);
+    for (int i = 1; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        submit_ro(t, SEL5, 1, &p, &rs[i], 0);
+    }
+    run_for_ms(t, 100 - (use_timeout ? 50 : 0));
+    uint64_t t0 = uv_hrtime();
+    if (!use_timeout)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &rs[0]);
+    ASSERT_CODE(rs[0].status, use_timeout ? MOLT_DB_ETIMEDOUT : MOLT_DB_ECANCELED);
+    ASSERT((rs[0].t_done_ns - t0) / 1000000 < 100);
+    run_until_all_done(t, rs, N);
+    for (int i = 1; i < N; i++)
+        expect_plus5(&rs[i], i); /* none got 57014 */
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.cancel_requests, 0);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    tp_close(t);
+}
+
+TEST(batch_cancel_one) { cancel_one_in_batch(0); }
+TEST(batch_timeout_one) { cancel_one_in_batch(1); }
+
+/* Every request of a batch cancelled while the first runs: one
+ * CancelRequest, everyone ends at once, the skipped ones are not sent
+ * again, and the backend is idle and reused. */
+TEST(batch_cancel_all)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { N = 6 };
+    res rs[N];
+    molt_db_pool_req_id ids[N];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0");
+    prepare(t, SEL5, "0");
+    molt_db_param secs = text_param("30"), one = text_param("1");
+    ids[0] = submit_ro(t, sleep, 1, &secs, &rs[0], 0);
+    for (int i = 1; i < N; i++)
+        ids[i] = submit_ro(t, SEL5, 1, &one, &rs[i], 0);
+    run_for_ms(t, 200);
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, ids[i]), NULL);
+    run_until_all_done(t, rs, N);
+    for (int i = 0; i < N; i++) {
+        ASSERT_CODE(rs[i].status, MOLT_DB_ECANCELED);
+        ASSERT((rs[i].t_done_ns - t0) / 1000000 < 100);
+    }
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
+    ASSERT_EQ_UINT(st.resends, 0);
     tp_close(t);
 }
 
@@ -1013,4 +1349,8 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(server_statement_timeout),
           TEST_ENTRY(lifetime_and_idle), TEST_ENTRY(idle_backend_killed),
           TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),
-          TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery))
+          TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery),
+          TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
+          TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
+          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(batch_deallocate_all),
+          TEST_ENTRY(batch_mixed_trouble))

@@ -1,13 +1,16 @@
 /*
  * molt_bench pk --dsn DSN --conns N --inflight M --seconds S [--warmup S]
- *                [--pipeline D]
+ *                [--pipeline D] [--no-batch]
  *
  * `SELECT abalance FROM pgbench_accounts WHERE aid = $1` with aid random in
  * 1..1000000 through a molt_db pool of N connections (cached statements),
  * M requests in flight. The pipeline depth per connection defaults to
  * ceil(M / N) when M > 8 N (pk_inflight256: 4 connections, 256 in flight),
- * else 1 (pk_inflight64: 8 connections, 64 in flight, not pipelined). Prints the JSON line of bench/contenders.md; check is the abalance of
- * aids 1, 500000 and 1000000.
+ * else 1 (pk_inflight64: 8 connections, 64 in flight, not pipelined).
+ * The queries are marked read_only (they are), so a pipelined connection
+ * lets those queued in one loop iteration share one Sync (docs/pool.md);
+ * --no-batch gives every query its own Sync. Prints the JSON line of
+ * bench/contenders.md; check is the abalance of aids 1, 500000 and 1000000.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -43,6 +46,7 @@ struct pk_bench {
     uint64_t ops, errors;
     uint64_t *lat;
     size_t nlat, cap;
+    molt_db_pool_query_options opts;
 };
 
 static uint64_t pk_now_ns(void)
@@ -122,7 +126,7 @@ static void pk_send(pk_slot *s, int32_t aid)
     molt_db_result_handler h = {NULL, pk_row, NULL, pk_done, s};
     s->got = 0;
     s->t0 = pk_now_ns();
-    int rc = molt_db_pool_query(b->pool, PK_SQL, 1, &prm, &h, NULL, NULL);
+    int rc = molt_db_pool_query(b->pool, PK_SQL, 1, &prm, &h, &b->opts, NULL);
     if (rc != MOLT_DB_OK) {
         fprintf(stderr, "molt_bench pk: query: %s\n", molt_db_code_name(rc));
         exit(1);
@@ -178,8 +182,12 @@ int molt_bench_pk(int argc, char **argv)
 {
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
-    int conns = 8, inflight = 64, depth = 0;
+    int conns = 8, inflight = 64, depth = 0, batch = 1;
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--no-batch") == 0) {
+            batch = 0;
+            continue;
+        }
         if (i + 1 >= argc)
             goto usage;
         if (strcmp(argv[i], "--dsn") == 0)
@@ -205,6 +213,7 @@ int molt_bench_pk(int argc, char **argv)
     pk_bench b;
     memset(&b, 0, sizeof b);
     b.rng = 0x9e3779b97f4a7c15ULL;
+    b.opts.read_only = batch;
     uv_loop_init(&b.loop);
     molt_db_error err;
     molt_db_error_init(&err);
@@ -239,8 +248,10 @@ int molt_bench_pk(int argc, char **argv)
     qsort(b.lat, b.nlat, sizeof *b.lat, cmp_u64);
     molt_db_pool_stats st;
     molt_db_pool_get_stats(b.pool, &st);
-    fprintf(stderr, "molt_bench pk: conns %d, depth %d, max acquire wait %.3f ms\n",
-            conns, depth, (double)st.max_wait_us / 1e3);
+    fprintf(stderr, "molt_bench pk: conns %d, depth %d, %s, max acquire wait "
+                    "%.3f ms, %" PRIu64 " resends\n",
+            conns, depth, batch ? "read-only batches" : "one Sync per query",
+            (double)st.max_wait_us / 1e3, st.resends);
     printf("{\"ops\":%" PRIu64 ",\"seconds\":%.6f,\"cpu_seconds\":%.6f,"
            "\"latencies_us\":{\"p50\":%.3f,\"p99\":%.3f,\"n\":%zu},"
            "\"errors\":%" PRIu64 ",\"check\":[%" PRId64 ",%" PRId64 ",%" PRId64 "]}\n",
@@ -257,6 +268,6 @@ int molt_bench_pk(int argc, char **argv)
 
 usage:
     fprintf(stderr, "usage: molt_bench pk --dsn DSN [--conns N] [--inflight M] "
-                    "[--seconds S] [--warmup S] [--pipeline D]\n");
+                    "[--seconds S] [--warmup S] [--pipeline D] [--no-batch]\n");
     return 2;
 }

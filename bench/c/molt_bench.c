@@ -269,9 +269,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: molt_bench MODE --dsn DSN [--seconds S] [--warmup S]\n"
-            "modes: pingpong\n"
-            "       (pk, bulk-arrow, bulk-structs arrive with the pool and\n"
-            "        decoding work)\n");
+            "modes: pingpong, pk (bench_pk.c), acquire (bench_acquire.c),\n"
+            "       bulk-arrow, bulk-structs (bench_bulk.c)\n");
 }
 
 int main(int argc, char **argv)
@@ -282,6 +281,7 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1];
     if (strcmp(mode, "pk") == 0) { int molt_bench_pk(int, char **); return molt_bench_pk(argc, argv); }
+    if (strcmp(mode, "acquire") == 0) { int molt_bench_acquire(int, char **); return molt_bench_acquire(argc, argv); }
     if (strncmp(mode, "bulk-", 5) == 0) { int molt_bench_bulk(int, char **); return molt_bench_bulk(argc, argv); }
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;

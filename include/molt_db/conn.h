@@ -96,6 +96,9 @@ int molt_db_conn_backend_key(const molt_db_conn *conn, int32_t *pid,
 int molt_db_conn_uses_tls(const molt_db_conn *conn);
 /* Requests queued or in flight. */
 size_t molt_db_conn_pending(const molt_db_conn *conn);
+/* Bytes received from and sent to the socket so far (protocol bytes, the
+ * plaintext under TLS). */
+void molt_db_conn_bytes(const molt_db_conn *conn, uint64_t *in, uint64_t *out);
 
 /* A parameter value. format MOLT_DB_FORMAT_TEXT with oid 0 binds the way an
  * untyped literal would (the server infers the type). len -1 is NULL. */
@@ -167,6 +170,26 @@ int molt_db_conn_prepare(molt_db_conn *conn, const char *name, const char *sql,
 int molt_db_conn_execute(molt_db_conn *conn, const molt_db_stmt *stmt,
                          size_t nparams, const molt_db_param *params,
                          const molt_db_result_handler *h);
+
+/*
+ * As molt_db_conn_execute, for a statement the caller knows only reads: it
+ * may share one Sync (so one implicit transaction, one commit and one
+ * server flush) with the other batched executions made before the
+ * connection next writes (once per loop iteration) or before any other
+ * request; a batch of one is a plain execute. A batch of two or more first
+ * runs a guard that makes its transaction read only, so a write in it
+ * fails with SQLSTATE 25006 instead of being rolled back unseen. All
+ * members complete at the batch's ReadyForQuery, in order. When a member
+ * fails, the server skips the rest of its batch: those complete with
+ * MOLT_DB_ESKIPPED (they did not run; sending them again is safe). Rows of
+ * the members before the failure were delivered and stay valid. Never
+ * batch a statement that returns no rows (a transaction statement, SET,
+ * a write without RETURNING). Without a ready connection (or once a guard
+ * failed on it) this is molt_db_conn_execute.
+ */
+int molt_db_conn_execute_batched(molt_db_conn *conn, const molt_db_stmt *stmt,
+                                 size_t nparams, const molt_db_param *params,
+                                 const molt_db_result_handler *h);
 
 /*
  * One statement through the unnamed statement: Parse/Describe/Sync, then

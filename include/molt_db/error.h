@@ -41,7 +41,9 @@ typedef enum molt_db_code {
     MOLT_DB_ETYPE = -13,     /* a value has a type the operation cannot take */
     MOLT_DB_ERANGE = -14,    /* a value does not fit its destination */
     MOLT_DB_ECONFIG = -15,   /* bad connection string, option or setting */
-    MOLT_DB_ESTATE = -16     /* call not allowed in the object's current state */
+    MOLT_DB_ESTATE = -16,    /* call not allowed in the object's current state */
+    MOLT_DB_ESKIPPED = -17   /* a batched request did not run: an earlier one
+                                of its batch failed; safe to send again */
 } molt_db_code;
 
 /* Size of the fixed message buffer; longer messages are truncated. */

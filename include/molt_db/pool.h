@@ -11,7 +11,8 @@
  * The pool is the only place that decides which request gets which
  * connection. A connection carries at most `pipeline_depth` pool requests at
  * once (each with its own Sync, so one request's error never fails
- * another's). A connection goes back to the pool only when the server said
+ * another's; requests marked read_only may share one, and the pool sends
+ * again, transparently, those the server skipped for a neighbour's error). A connection goes back to the pool only when the server said
  * it is idle ('I' in ReadyForQuery); one left in a transaction is rolled
  * back, and one whose state is unknown (a cancel that did not succeed, a
  * broken socket, a failed rollback) is closed and replaced.
@@ -129,6 +130,16 @@ typedef struct molt_db_pool_query_options {
     int timeout_ms;    /* deadline from now; 0: the pool's query_timeout_ms;
                           < 0: none */
     const char *tag;   /* label for metrics (copied); NULL: none */
+    int read_only;     /* the caller promises the statement only reads (a
+                          SELECT without side effects): on a pipelined
+                          connection it may share one Sync with other
+                          read-only requests (fewer server commits and
+                          flushes). The server enforces the promise: a write
+                          in a shared batch fails with SQLSTATE 25006. A
+                          request the server skipped because a neighbour in
+                          its batch failed is sent again, once, on its own;
+                          the caller never sees the skip. Ignored inside
+                          transactions and outside the cached mode. */
 } molt_db_pool_query_options;
 
 /*
@@ -258,6 +269,8 @@ typedef struct molt_db_pool_stats {
     uint64_t failed;          /* on_done with status != OK */
     uint64_t timeouts, cancels, exhausted;
     uint64_t reprepares;      /* transparent re-prepares */
+    uint64_t resends;         /* read-only requests sent again because an
+                                 earlier one in their batch failed */
     uint64_t conns_opened;    /* connect succeeded */
     uint64_t connect_failures;
     uint64_t conns_closed;    /* closed after having been opened */
@@ -269,6 +282,9 @@ typedef struct molt_db_pool_stats {
     uint64_t tx_rollbacks;    /* transactions rolled back (also failed
                                  commits) */
     uint64_t max_wait_us;     /* longest acquire wait seen */
+    uint64_t bytes_in;        /* received from the server, every connection
+                                 (protocol bytes; plaintext under TLS) */
+    uint64_t bytes_out;       /* sent to the server */
 } molt_db_pool_stats;
 
 void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
@@ -277,8 +293,8 @@ void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
  * Appends the pool's metrics to out in the Prometheus text exposition format
  * (0.0.4): gauges (connections, idle, in use, waiters), counters
  * (connections opened/closed/abandoned, connect failures, requests, rows,
- * commits, rollbacks, cancel requests, re-prepares, errors by SQLSTATE class
- * and by client-side code) and histograms in seconds (acquire wait, query
+ * bytes in and out, commits, rollbacks, cancel requests, re-prepares,
+ * resends, errors by SQLSTATE class and by client-side code) and histograms in seconds (acquire wait, query
  * latency per tag, transaction duration) over fixed buckets from 25 us to
  * 10 s. Metric names start with molt_db_pool_. Returns MOLT_DB_OK, ENOMEM
  * (out's failure flag is set), or EINVAL.
