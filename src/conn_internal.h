@@ -134,6 +134,11 @@ struct molt_db_conn {
     int copy_want_drain;
     int eof;                       /* the last read saw the server close */
 
+    /* read flow control (molt_db_conn_pause_reading) */
+    int read_paused;
+    int in_held;                   /* c->in holds bytes not yet dispatched */
+    int resume_due;                /* dispatch them from the loop */
+
     /* re-entrancy: callbacks may close the connection */
     molt_db_field *fields;         /* scratch for DataRow and RowDescription */
     size_t fields_cap;

@@ -153,6 +153,7 @@ struct molt_db_preq {
     int conn_busy;                 /* a connection request is in flight */
     int rows_seen;
     int retried;
+    int paused;                    /* molt_db_pool_pause: its conn's reading */
     uint16_t tag;                  /* metrics tag index */
 };
 

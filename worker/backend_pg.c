@@ -7,6 +7,11 @@
  * 25006, and nothing a query sets survives it); db_exec runs alone
  * (autocommit) or, with a statements list, in one transaction at the asked
  * isolation, all or nothing.
+ *
+ * Backpressure: a streamed result pauses reading on its connection
+ * (molt_db_pool_pause) while the session has more than MW_PAUSE_BYTES
+ * queued for the client, and resumes below MW_RESUME_BYTES; the server then
+ * waits in its send. Cancels and timeouts read on by themselves.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +196,7 @@ static void job_done(pg_job *j)
         err = j->err.sqlstate[0] ? &j->err : NULL;
     }
     r->job = NULL;
+    r->paused = 0;
     r->rows_affected = j->affected;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
@@ -284,6 +290,12 @@ static int h_row(void *ud, const molt_db_field *f, size_t n)
     }
     if (j->r->res.parts.len)
         mw_request_flush_parts(j->r);
+    /* backpressure: the client reads slower than the server sends; the
+     * session resumes us once its queue drained (pg_resume) */
+    mw_request *r = j->r;
+    if (r->s && r->s->write_bytes > MW_PAUSE_BYTES && !r->paused &&
+        !j->cancelled && molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK)
+        r->paused = 1;
     return MOLT_DB_OK;
 }
 
@@ -433,8 +445,17 @@ static void pg_cancel(mw_backend *base, mw_request *r)
     if (!j)
         return;
     j->cancelled = 1;
+    r->paused = 0; /* the pool's cancel reads on by itself */
     if (j->id)
         molt_db_pool_cancel(b->pool, j->id);
+}
+
+static void pg_resume(mw_backend *base, mw_request *r)
+{
+    pg_backend *b = (pg_backend *)base;
+    pg_job *j = r->job;
+    if (j && j->id)
+        molt_db_pool_resume(b->pool, j->id);
 }
 
 static void pg_stats(mw_backend *base, msgpack_packer *pk)
@@ -480,7 +501,7 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
     molt_db_pool_close(b->pool, pool_closed, b);
 }
 
-static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, NULL,
+static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_stats, pg_close};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,

@@ -97,6 +97,42 @@ int molt_db_conn_uses_tls(const molt_db_conn *conn);
 /* Requests queued or in flight. */
 size_t molt_db_conn_pending(const molt_db_conn *conn);
 
+/* ---- read flow control ------------------------------------------------- */
+
+/*
+ * Backpressure for a consumer slower than the server (a client that reads a
+ * streamed result slowly). molt_db_conn_pause_reading stops reading results:
+ * no result callback (on_columns, on_row, on_command, on_data, on_done, the
+ * prepare and cancel-free callbacks of this connection) runs until
+ * molt_db_conn_resume_reading. Called from a result callback it takes effect
+ * when that callback returns; messages already received stay in the
+ * receive buffer (at most one read chunk, 64 KiB, or one large message),
+ * and once the socket buffers fill the server blocks in its send and holds
+ * its snapshot and locks. Sending is not paused: new requests are written.
+ * Both calls are idempotent (no nesting count) and allowed in any state; a
+ * pause made before the connection is ready applies once it is.
+ *
+ * Timers: the connection has no per-request deadline of its own, so nothing
+ * times out because of a pause; deadlines kept by the caller (the pool's)
+ * keep running. The connect timeout is not affected (the startup always
+ * reads).
+ *
+ * Cancel while paused: molt_db_conn_cancel sends its CancelRequest as
+ * usual, but PostgreSQL acts on a query cancel only once its blocked send
+ * completes, so the cancelled statement ends (57014) only after the caller
+ * resumes reading; the rows read meanwhile still reach on_row (return a
+ * negative code there to skip them). molt_db_conn_close works while paused:
+ * pending requests complete with MOLT_DB_ECLOSED. A server that goes away
+ * while reading is paused is noticed on the next write or after the resume.
+ *
+ * molt_db_conn_resume_reading never runs callbacks itself: what was held
+ * back is dispatched from the loop, before it next waits for I/O.
+ */
+void molt_db_conn_pause_reading(molt_db_conn *conn);
+void molt_db_conn_resume_reading(molt_db_conn *conn);
+/* 1 between a pause and the following resume. */
+int molt_db_conn_reading_paused(const molt_db_conn *conn);
+
 /* A parameter value. format MOLT_DB_FORMAT_TEXT with oid 0 binds the way an
  * untyped literal would (the server infers the type). len -1 is NULL. */
 typedef struct molt_db_param {
