@@ -64,7 +64,17 @@ typedef struct molt_db_req {
     int syncs_left;                /* ReadyForQuery messages still due */
     int in_fly;                    /* sent (on the in-flight list) */
     int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
+    /* a framed execution (molt_db_conn_execute_framed): the frame's
+     * statements (query: copied for its second step), and which part the
+     * server answers now; the handler sees only MOLT_DB_PART_STMT */
+    char *frame_before, *frame_after;
+    int framed;
+    int part;
 } molt_db_req;
+
+#define MOLT_DB_PART_BEFORE 0
+#define MOLT_DB_PART_STMT 1
+#define MOLT_DB_PART_AFTER 2
 
 typedef struct molt_db_pstatus {
     char *name;

@@ -154,6 +154,7 @@ struct molt_db_preq {
     int rows_seen;
     int retried;
     int paused;                    /* molt_db_pool_pause: its conn's reading */
+    int read_only;                 /* framed in BEGIN READ ONLY / ROLLBACK */
     uint16_t tag;                  /* metrics tag index */
 };
 

@@ -282,12 +282,19 @@ static void entry_release(molt_db_sc_entry *e)
         molt_db__sc_entry_free(e);
 }
 
+static const molt_db_frame read_only_frame = {"BEGIN READ ONLY", "ROLLBACK"};
+
+static const molt_db_frame *frame_of(const molt_db_preq *r)
+{
+    return r->read_only ? &read_only_frame : NULL;
+}
+
 static void exec_cached(molt_db_preq *r, molt_db_sc_entry *e)
 {
     r->ent = e; /* its reference was taken when r looked it up */
     molt_db_result_handler h = wrap(r);
-    int rc = molt_db_conn_execute(r->pc->conn, e->stmt, r->nparams, r->params,
-                                  &h);
+    int rc = molt_db_conn_execute_framed(r->pc->conn, e->stmt, r->nparams,
+                                         r->params, frame_of(r), &h);
     if (rc != MOLT_DB_OK) {
         r->ent = NULL;
         entry_release(e);
@@ -353,7 +360,8 @@ static void run_cached(molt_db_preq *r)
     if (molt_db__sc_hash_taken(c, r->hash)) {
         /* Two texts, one name: this one goes unnamed. */
         molt_db_result_handler h = wrap(r);
-        int rc = molt_db_conn_query(pc->conn, sql, r->nparams, r->params, &h);
+        int rc = molt_db_conn_query_framed(pc->conn, sql, r->nparams,
+                                           r->params, frame_of(r), &h);
         if (rc != MOLT_DB_OK)
             start_failed(r, rc);
         return;
@@ -396,10 +404,15 @@ static void run(molt_db_preq *r)
     }
     molt_db_result_handler h = wrap(r);
     int rc;
-    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
+    if (r->read_only && !r->force_simple && p->s.statement_mode == MOLT_DB_STMT_SIMPLE)
+        /* a Query message could COMMIT out of the frame: one statement */
+        rc = molt_db_conn_query_text(r->pc->conn, r->sql, 0, NULL,
+                                     frame_of(r), &h);
+    else if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
         rc = molt_db_conn_simple_query(r->pc->conn, r->sql, &h);
     else
-        rc = molt_db_conn_query(r->pc->conn, r->sql, r->nparams, r->params, &h);
+        rc = molt_db_conn_query_framed(r->pc->conn, r->sql, r->nparams,
+                                       r->params, frame_of(r), &h);
     if (rc != MOLT_DB_OK)
         start_failed(r, rc);
 }
@@ -573,6 +586,7 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     r->kind = MOLT_DB_PREQ_QUERY;
     r->tx = NULL;
     r->force_simple = 0;
+    r->read_only = 0;
     r->tag = molt_db__metrics_tag(&p->m, tag);
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
@@ -634,6 +648,7 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
                                opts ? opts->tag : NULL, &r);
     if (rc != MOLT_DB_OK)
         return rc;
+    r->read_only = opts ? opts->read_only != 0 : 0;
     if (id)
         *id = molt_db__preq_id(r);
     molt_db__preq_enqueue(r);

@@ -4,7 +4,8 @@
  * CancelRequest), its statement cache.
  *
  * db_query runs inside BEGIN READ ONLY ... ROLLBACK (a write is SQLSTATE
- * 25006, and nothing a query sets survives it); db_exec runs alone
+ * 25006, and nothing a query sets survives it), sent with the statement in
+ * one round trip (molt_db_pool_query_options.read_only); db_exec runs alone
  * (autocommit) or, with a statements list, in one transaction at the asked
  * isolation, all or nothing.
  *
@@ -354,6 +355,7 @@ static void run_stmt(pg_job *j)
     molt_db_pool_query_options o = {0};
     o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
+    o.read_only = !j->r->q.write;
     j->affected = 0;
     if (j->tx)
         rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
@@ -420,14 +422,15 @@ static void pg_start(mw_backend *base, mw_request *r)
     molt_db_error_init(&j->err);
     r->job = j;
     const mw_query *q = &r->q;
-    if (q->write && !q->statements) {
+    /* db_exec of one statement runs alone; db_query too, framed in BEGIN
+     * READ ONLY / ROLLBACK by the pool in the same round trip */
+    if (!q->statements) {
         run_stmt(j);
         return;
     }
     molt_db_tx_options o = {0};
-    o.read_only = !q->write;
-    o.isolation = !q->write ? MOLT_DB_ISOLATION_DEFAULT
-                  : q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
+    /* db_exec with statements: one transaction at the asked isolation */
+    o.isolation = q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
                   : q->isolation == MW_ISO_REPEATABLE_READ ? MOLT_DB_ISOLATION_REPEATABLE_READ
                                                            : MOLT_DB_ISOLATION_READ_COMMITTED;
     o.timeout_ms = (int)r->timeout_ms + 50;

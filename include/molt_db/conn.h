@@ -214,6 +214,51 @@ int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
                        const molt_db_result_handler *h);
 
 /*
+ * A frame around one statement, sent with it in one round trip: `before`
+ * (e.g. "BEGIN READ ONLY") is parsed, bound and executed ahead of the
+ * statement under the same Sync, so the server skips the statement when
+ * `before` fails; `after` (e.g. "ROLLBACK") follows as a Query message of
+ * its own, so it runs whether or not the statement failed. Both are SQL
+ * without parameters (`before` one statement); their own results are not
+ * shown to the handler: it sees the statement's columns, rows and command
+ * tag only. on_done gets the first error of the three
+ * (the statement's when it is the one that failed) and runs after `after`
+ * completed; with before/after as BEGIN/ROLLBACK the connection is idle
+ * ('I') again by then, also after an error.
+ */
+typedef struct molt_db_frame {
+    const char *before;
+    const char *after;
+} molt_db_frame;
+
+/* molt_db_conn_execute inside a frame (NULL: no frame; both members must
+ * be set). The frame's strings are encoded before this returns. */
+int molt_db_conn_execute_framed(molt_db_conn *conn, const molt_db_stmt *stmt,
+                                size_t nparams, const molt_db_param *params,
+                                const molt_db_frame *frame,
+                                const molt_db_result_handler *h);
+/* molt_db_conn_query with its execution step framed (the describe step is
+ * not); frame is copied. */
+int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
+                              size_t nparams, const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h);
+
+/*
+ * One statement through the unnamed statement and portal in one round trip
+ * (Parse/Bind/Describe portal/Execute/Sync), results in text, framed when
+ * frame is not NULL. Nothing named outlives the request (safe behind
+ * PgBouncer's transaction mode, as the simple protocol is), but unlike
+ * molt_db_conn_simple_query the server refuses several ';'-separated
+ * statements (42601), so the statement cannot step out of a frame with a
+ * COMMIT of its own. params are copied before this returns.
+ */
+int molt_db_conn_query_text(molt_db_conn *conn, const char *sql,
+                            size_t nparams, const molt_db_param *params,
+                            const molt_db_frame *frame,
+                            const molt_db_result_handler *h);
+
+/*
  * The simple protocol (Query): any number of ;-separated statements, text
  * results. on_columns/on_row/on_command run for each result set. If one
  * statement fails, the rest are skipped by the server and on_done gets the

@@ -129,6 +129,14 @@ typedef struct molt_db_pool_query_options {
     int timeout_ms;    /* deadline from now; 0: the pool's query_timeout_ms;
                           < 0: none */
     const char *tag;   /* label for metrics (copied); NULL: none */
+    int read_only;     /* 1: run inside BEGIN READ ONLY ... ROLLBACK sent
+                          with the statement in one round trip
+                          (molt_db_conn_execute_framed): a write fails with
+                          25006 and nothing the statement sets, session
+                          settings included, survives it. In simple mode the
+                          statement goes through molt_db_conn_query_text
+                          (one statement, text results). Not inside a
+                          transaction (EINVAL). */
 } molt_db_pool_query_options;
 
 /*

@@ -158,6 +158,70 @@ def test_read_only_guarantee(w, pg):
     assert pg.execute("select last_value from w6_seq").fetchone()[0] == 1
 
 
+@pytest.fixture(params=["cached", "unnamed", "simple"])
+def wmode(pg, request):
+    """A worker per statement mode: db_query is framed in BEGIN READ ONLY /
+    ROLLBACK in one round trip by each mode's own path."""
+    pg.execute("create or replace function w6_write() returns int language sql as "
+               "$$ insert into w6_items(name) values ('fn') returning id $$")
+    with Worker({"default": DSN}, "--allow-write", "default",
+                "--pool", f"default:statement_mode={request.param}") as wk:
+        yield wk
+    pg.execute("drop function if exists w6_write()")
+
+
+def test_read_only_guarantee_every_mode(wmode, pg):
+    c = wmode.conn
+    for sql in ["with d as (delete from w6_items returning id) select count(*) from d",
+                "select * from w6_items for update",
+                "select nextval('w6_seq')",
+                "select w6_write()"]:
+        r = c.query(sql)
+        assert r["status"] == "DbError" and r["sqlstate"] == "25006", (sql, r)
+    # one statement only: it cannot COMMIT its way out of the frame
+    r = c.query("commit; delete from w6_items")
+    assert r["status"] == "DbError" and r["sqlstate"] == "42601", r
+    # a COMMIT or SET TRANSACTION alone ends or changes nothing that lasts
+    for sql in ["commit", "set transaction read write"]:
+        c.query(sql)
+        r = c.query("delete from w6_items")
+        assert r["sqlstate"] == "25006", (sql, r)
+    # what a query sets does not survive it, for the next request on the
+    # same connection (one connection: max_conns is 10 but idle ones are
+    # reused first)
+    assert decode(c.query("select set_config('search_path', 'pg_catalog', false)"))
+    assert decode(c.query("select current_setting('search_path')"))["rows"] == [['"$user", public']]
+    r = c.query("select set_config('default_transaction_read_only', 'off', false)")
+    assert r["status"] == "Ok"
+    assert c.query("delete from w6_items")["sqlstate"] == "25006"
+    assert pg.execute("select count(*) from w6_items").fetchone()[0] == 2
+    assert pg.execute("select last_value, is_called from w6_seq").fetchone() == (1, False)
+
+
+def test_query_error_leaves_connection_clean(wmode, pg):
+    """The statement's own error is what the client sees, and the frame's
+    ROLLBACK already ran: the pool finds the connection idle and has no
+    dirty connection to roll back."""
+    c = wmode.conn
+    assert decode(c.query("select 1"))["rows"] == [[1]]
+    r = c.query("select * from w6_no_such_table")
+    assert r["status"] == "DbError" and r["sqlstate"] == "42P01", r
+    assert "w6_no_such_table" in r["error"]
+    r = c.query("select 1/0")
+    assert r["status"] == "DbError" and r["sqlstate"] == "22012", r
+    assert decode(c.query("select 2"))["rows"] == [[2]]
+    st = decode(c.call("stats"))["aliases"]["default"]
+    assert st["rollbacks"] == 0 and st["in_use"] == 0, st
+    # a statement whose cached plan went stale is transparently re-prepared
+    pg.execute("create table w6_shape(a int)")
+    try:
+        assert decode(c.query("select * from w6_shape"))["columns"] == ["a"]
+        pg.execute("alter table w6_shape add column b int")
+        assert decode(c.query("select * from w6_shape"))["columns"] == ["a", "b"]
+    finally:
+        pg.execute("drop table w6_shape")
+
+
 def test_exec_and_statements(w, pg):
     c = w.conn
     r = c.call("db_exec", {"sql": "insert into w6_items(name) values ('c') returning id, name",
