@@ -21,11 +21,16 @@
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
+#include "pg_types.h"
 #include "worker.h"
+
+/* How long a query with a new type waits for its name (then: the OID). */
+#define TYPE_LOOKUP_TIMEOUT_MS 1000
 
 typedef struct pg_backend {
     mw_backend base;
     molt_db_pool *pool;
+    mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
 } pg_backend;
 
@@ -45,6 +50,8 @@ typedef struct pg_job {
     molt_db_error err;
     int64_t affected;           /* current statement's count */
     uint64_t t0;
+    int resolving;              /* paused for type names (pg_types.h) */
+    int ended;                  /* answered while resolving: free after */
 } pg_job;
 
 /* ---- type names of typed parameters ------------------------------------- */
@@ -202,6 +209,10 @@ static void job_done(pg_job *j)
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
     molt_db_error_clear(&j->err);
+    if (j->resolving) {
+        j->ended = 1; /* types_resolved frees it */
+        return;
+    }
     free(j);
 }
 
@@ -236,6 +247,71 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
         j->err.sqlstate[0] = 0;
 }
 
+static int emit_columns(pg_job *j)
+{
+    uint64_t t = uv_hrtime();
+    j->r->res.pg_types = j->b->types;
+    int rc = mw_result_pg_columns(&j->r->res, j->cols, j->ncols, &j->err);
+    j->r->res.encode_ns += uv_hrtime() - t;
+    if (rc != MOLT_DB_OK && !j->failed) {
+        j->failed = 1;
+        j->status = MW_INTERNAL_ERROR;
+        snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
+        j->err.sqlstate[0] = 0;
+    }
+    return rc;
+}
+
+static void types_resolved(void *ud)
+{
+    pg_job *j = ud;
+    j->resolving = 0;
+    if (j->ended) {
+        free(j);
+        return;
+    }
+    if (j->cancelled || !j->id) /* the pool reads on (and drops) by itself */
+        return;
+    if (emit_columns(j) != MOLT_DB_OK)
+        molt_db_pool_cancel(j->b->pool, j->id);
+    if (!j->r->paused) /* not also paused for the client */
+        molt_db_pool_resume(j->b->pool, j->id);
+}
+
+/* A column of a type whose name is not cached: pause the request's reading
+ * (no row comes before its columns), look the names up, go on in
+ * types_resolved. 0 when nothing was started. */
+static int start_resolving(pg_job *j)
+{
+    uint32_t stack[16];
+    uint32_t *oids = j->ncols > 16 ? malloc(j->ncols * sizeof *oids) : stack;
+    if (!oids)
+        return 0;
+    for (size_t i = 0; i < j->ncols; i++)
+        oids[i] = j->cols[i].type_oid;
+    int started = 0;
+    if (mw_pg_types_missing(j->b->types, oids, j->ncols)) {
+        /* wait only when another connection can run the lookup (this one
+         * is ours); else show the OIDs now and look up for the next query */
+        molt_db_pool_stats st;
+        molt_db_pool_get_stats(j->b->pool, &st);
+        int can_wait = st.conns_idle > 0 ||
+                       st.conns < (size_t)j->b->base.alias->pool.max_conns;
+        if (!can_wait)
+            mw_pg_types_resolve(j->b->types, oids, j->ncols, 0, NULL, NULL);
+        else if (molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK) {
+            started = mw_pg_types_resolve(j->b->types, oids, j->ncols,
+                                          TYPE_LOOKUP_TIMEOUT_MS, types_resolved, j) == 0;
+            if (!started)
+                molt_db_pool_resume(j->b->pool, j->id);
+        }
+    }
+    if (oids != stack)
+        free(oids);
+    j->resolving = started;
+    return started;
+}
+
 static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
@@ -255,15 +331,10 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
         }
     }
     j->ncols = n;
-    int rc = mw_result_pg_columns(&j->r->res, j->cols, n, &j->err);
     j->r->res.encode_ns += uv_hrtime() - t;
-    if (rc != MOLT_DB_OK && !j->failed) {
-        j->failed = 1;
-        j->status = MW_INTERNAL_ERROR;
-        snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
-        j->err.sqlstate[0] = 0;
-    }
-    return rc;
+    if (!j->resolving && start_resolving(j))
+        return MOLT_DB_OK; /* the columns go out once the names are in */
+    return emit_columns(j);
 }
 
 static int h_row(void *ud, const molt_db_field *f, size_t n)
@@ -493,6 +564,8 @@ static void pool_closed(molt_db_pool *pool, void *ud)
     (void)pool;
     pg_backend *b = ud;
     b->pool = NULL;
+    mw_pg_types_free(b->types);
+    b->types = NULL;
     if (b->close_done)
         b->close_done(b->base.w);
 }
@@ -532,6 +605,13 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
     if (rc != MOLT_DB_OK) {
         snprintf(err, MW_ERR_SIZE, "%.400s", e.message);
         molt_db_error_clear(&e);
+        free(b);
+        return -1;
+    }
+    b->types = mw_pg_types_new(b->pool);
+    if (!b->types) {
+        molt_db_pool_close(b->pool, NULL, NULL);
+        snprintf(err, MW_ERR_SIZE, "out of memory");
         free(b);
         return -1;
     }

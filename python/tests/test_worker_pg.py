@@ -361,3 +361,56 @@ def test_arrow_nested_types(w):
     assert len(r["parts"]) == 4  # schema + batches of 2, 2, 1
     t = ipc.open_stream(b"".join(p["payload"] for p in r["parts"]) + r["payload"]).read_all()
     assert t.num_rows == 5 and t.column("a").to_pylist()[4]["values"] == [[1, 2], [3, 4]]
+
+
+def test_user_defined_type_names(w, pg):
+    """types hold pg_type's names for enums, composites, domains and arrays
+    of them; the lookup is done once per alias, not per query."""
+    pg.execute("drop table if exists w6_typed; drop type if exists w6_mood, w6_pair cascade; "
+               "drop domain if exists w6_posint")
+    pg.execute("create type w6_mood as enum ('sad', 'happy')")
+    pg.execute("create type w6_pair as (a int, b text)")
+    pg.execute("create domain w6_posint as int check (value > 0)")
+    pg.execute("create table w6_typed(m w6_mood, ms w6_mood[], p w6_pair, d w6_posint)")
+    pg.execute("insert into w6_typed values ('happy', '{sad,happy}', row(1, 'x'), 5)")
+    try:
+        c = w.conn
+        sql = "select m, ms, p, d, m::text as t from w6_typed"
+        before = decode(c.call("stats"))["aliases"]["default"]["requests"]
+        for fmt in ("msgpack", "json"):
+            r = c.query(sql, result_format=fmt)
+            d = decode(r)
+            # a domain's columns carry its base type (the server describes them so)
+            assert d["types"] == ["w6_mood", "_w6_mood", "w6_pair", "int4", "text"], d
+            assert d["rows"][0][0] == "happy" and d["rows"][0][3] == 5
+        # streamed: the names are in the first part already
+        r = c.query(sql, stream=True, result_format="msgpack")
+        assert decode(r["parts"][0])["types"][:3] == ["w6_mood", "_w6_mood", "w6_pair"]
+        after = decode(c.call("stats"))["aliases"]["default"]["requests"]
+        # three queries and one lookup: no lookup per query
+        assert after - before == 4, (before, after)
+        # a type made later is looked up when it first shows up
+        pg.execute("create type w6_late as enum ('x')")
+        assert decode(c.query("select 'x'::w6_late as l"))["types"] == ["w6_late"]
+    finally:
+        pg.execute("drop table if exists w6_typed; drop type if exists w6_mood, w6_pair, "
+                   "w6_late cascade; drop domain if exists w6_posint")
+
+
+def test_type_name_lookup_without_a_free_connection(pg):
+    """With one connection the lookup cannot run beside the query: the OID
+    is shown at once, the query's rows are intact, and the lookup runs once
+    the connection is free, for the next query."""
+    pg.execute("drop type if exists w6_solo cascade")
+    pg.execute("create type w6_solo as enum ('only')")
+    oid = pg.execute("select 'w6_solo'::regtype::oid").fetchone()[0]
+    try:
+        with Worker({"default": DSN}, "--pool", "default:max_conns=1") as wk:
+            t0 = time.monotonic()
+            d = decode(wk.conn.query("select 'only'::w6_solo as s, g from generate_series(1, 3) g"))
+            assert time.monotonic() - t0 < 0.5  # no wait for a lookup that cannot run
+            assert d["types"] == [str(oid), "int4"] and [r[1] for r in d["rows"]] == [1, 2, 3]
+            # with the connection free again the name is found
+            assert decode(wk.conn.query("select 'only'::w6_solo as s"))["types"] == ["w6_solo"]
+    finally:
+        pg.execute("drop type if exists w6_solo cascade")
