@@ -437,19 +437,45 @@ int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
     return molt_db_conn_query_framed(c, sql, nparams, params, NULL, h);
 }
 
-int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
-                              const molt_db_param *params,
-                              const molt_db_frame *frame,
-                              const molt_db_result_handler *h)
+/* The arguments of a request that parses sql with parameters. */
+static int check_query(const molt_db_conn *c, const char *sql, size_t nparams,
+                       const molt_db_param *params, const molt_db_frame *frame,
+                       const molt_db_result_handler *h)
 {
     int rc = check_usable(c);
     if (rc != MOLT_DB_OK)
         return rc;
     if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK ||
-        !frame_ok(frame))
+        !frame_ok(frame) || nparams > 65535)
         return MOLT_DB_EINVAL;
-    if (nparams > 65535)
-        return MOLT_DB_EINVAL;
+    return MOLT_DB_OK;
+}
+
+/* Parse of sql as stmt, typed by the parameters' OIDs. */
+static int write_parse_params(molt_db_buf *out, const char *stmt,
+                              const char *sql, size_t nparams,
+                              const molt_db_param *params)
+{
+    uint32_t oid_stack[16] = {0};
+    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
+    if (oids == NULL)
+        return MOLT_DB_ENOMEM;
+    for (size_t i = 0; i < nparams; i++)
+        oids[i] = params[i].oid;
+    int rc = molt_db_proto_write_parse(out, stmt, sql, nparams, oids);
+    if (oids != oid_stack)
+        free(oids);
+    return rc;
+}
+
+int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
+                              const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h)
+{
+    int rc = check_query(c, sql, nparams, params, frame, h);
+    if (rc != MOLT_DB_OK)
+        return rc;
     molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
@@ -466,19 +492,9 @@ int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
         req_free(r);
         return MOLT_DB_ENOMEM;
     }
-    uint32_t oid_stack[16];
-    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
-    if (oids == NULL) {
-        req_free(r);
-        return MOLT_DB_ENOMEM;
-    }
-    for (size_t i = 0; i < nparams; i++)
-        oids[i] = params[i].oid;
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = molt_db_proto_write_parse(out, name, sql, nparams, oids);
-    if (oids != oid_stack)
-        free(oids);
+    rc = write_parse_params(out, name, sql, nparams, params);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_describe(out, 'S', name);
     if (rc == MOLT_DB_OK)
@@ -491,30 +507,18 @@ int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
                             const molt_db_frame *frame,
                             const molt_db_result_handler *h)
 {
-    int rc = check_usable(c);
+    int rc = check_query(c, sql, nparams, params, frame, h);
     if (rc != MOLT_DB_OK)
         return rc;
-    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK ||
-        !frame_ok(frame) || nparams > 65535)
-        return MOLT_DB_EINVAL;
-    uint32_t oid_stack[16];
-    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
     /* dispatched as the simple protocol is: RowDescription, then rows */
-    molt_db_req *r = oids ? req_new(c, MOLT_DB_REQ_SIMPLE, h) : NULL;
-    if (r == NULL) {
-        if (oids != oid_stack)
-            free(oids);
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
+    if (r == NULL)
         return MOLT_DB_ENOMEM;
-    }
-    for (size_t i = 0; i < nparams; i++)
-        oids[i] = params[i].oid;
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
     rc = write_frame_before(out, r, frame ? frame->before : NULL);
     if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_parse(out, "", sql, nparams, oids);
-    if (oids != oid_stack)
-        free(oids);
+        rc = write_parse_params(out, "", sql, nparams, params);
     if (rc == MOLT_DB_OK)
         rc = write_bind(out, "", nparams, params, 0, NULL);
     if (rc == MOLT_DB_OK)

@@ -104,6 +104,19 @@ static void start_stream(pgt_conn *p, stream_state *s, const char *tag)
     ASSERT_OK(molt_db_conn_query(p->conn, sql, 0, NULL, &h), NULL);
 }
 
+/* Starts the stream and runs until it paused itself after 1000 rows (it
+ * pauses no more after that). */
+static void start_paused(pgt_conn *p, stream_state *s, const char *tag)
+{
+    start_stream(p, s, tag);
+    s->pause_every = 1000;
+    while (!molt_db_conn_reading_paused(p->conn) && !s->done)
+        uv_run(&p->loop, UV_RUN_ONCE);
+    ASSERT(!s->done);
+    ASSERT_EQ_UINT(s->rows, 1000);
+    s->pause_every = 0;
+}
+
 /* What the server's backend for `tag` waits on now ("" when gone). */
 static void backend_wait(pgt_conn *obs, const char *tag, char *out, size_t n)
 {
@@ -123,13 +136,8 @@ TEST(pause_holds_rows_and_resume_delivers_the_rest)
     pgt_conn *p = pgt_connect(dsn);
     pgt_conn *obs = pgt_connect(dsn);
     stream_state s;
-    start_stream(p, &s, "pause-hold");
-    s.pause_every = 1000;
-    while (!molt_db_conn_reading_paused(p->conn) && !s.done)
-        uv_run(&p->loop, UV_RUN_ONCE);
-    ASSERT(!s.done);
-    /* the pause takes effect when the callback that asked returns */
-    ASSERT_EQ_UINT(s.rows, 1000);
+    /* the pause takes effect when the callback that asked returns: 1000 */
+    start_paused(p, &s, "pause-hold");
     run_for(p, 0.4);
     ASSERT_EQ_UINT(s.rows, 1000);
     ASSERT(!s.done);
@@ -137,7 +145,6 @@ TEST(pause_holds_rows_and_resume_delivers_the_rest)
     char wait[64];
     backend_wait(obs, "pause-hold", wait, sizeof wait);
     ASSERT_EQ_STR(wait, "ClientWrite");
-    s.pause_every = 0;
     molt_db_conn_resume_reading(p->conn);
     ASSERT(!molt_db_conn_reading_paused(p->conn));
     ASSERT_EQ_UINT(s.rows, 1000); /* nothing ran inside the call */
@@ -199,11 +206,7 @@ TEST(cancel_while_paused_ends_the_query_after_resume)
     pgt_conn *p = pgt_connect(dsn);
     pgt_conn *obs = pgt_connect(dsn);
     stream_state s;
-    start_stream(p, &s, "pause-cancel");
-    s.pause_every = 1000;
-    while (!molt_db_conn_reading_paused(p->conn))
-        uv_run(&p->loop, UV_RUN_ONCE);
-    s.pause_every = 0;
+    start_paused(p, &s, "pause-cancel");
     int cancelled = 0;
     ASSERT_OK(molt_db_conn_cancel(p->conn, 2000, on_cancel, &cancelled), NULL);
     while (!cancelled)
@@ -250,10 +253,7 @@ TEST(close_while_paused_fails_the_request_and_frees_the_backend)
     pgt_conn *p = pgt_connect(dsn);
     pgt_conn *obs = pgt_connect(dsn);
     stream_state s;
-    start_stream(p, &s, "pause-close");
-    s.pause_every = 1000;
-    while (!molt_db_conn_reading_paused(p->conn))
-        uv_run(&p->loop, UV_RUN_ONCE);
+    start_paused(p, &s, "pause-close");
     run_for(p, 0.1);
     int closed = 0;
     molt_db_conn_close(p->conn, on_closed, &closed);
