@@ -258,7 +258,9 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
                                "the worker is shutting down");
         return;
     }
-    if (w->inflight >= (size_t)w->cfg->max_inflight && env.entry != MW_ENTRY_PING) {
+    /* ping and cancel are always served: a cancel frees room */
+    if (w->inflight >= (size_t)w->cfg->max_inflight && env.entry != MW_ENTRY_PING &&
+        env.entry != MW_ENTRY_CANCEL) {
         w->c.busy++;
         mw_session_reply_error(s, env.request_id, MW_BUSY,
                                "too many requests in flight (max_inflight)");
