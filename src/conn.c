@@ -37,11 +37,17 @@ static const molt_db_host *cur_host(const molt_db_conn *c)
 
 /* ---- watching and writing ---------------------------------------------- */
 
+/* Pausing applies to results: the startup always reads. */
+static int reading_paused(const molt_db_conn *c)
+{
+    return c->read_paused && c->state == MOLT_DB_CONN_READY;
+}
+
 static void update_watch(molt_db_conn *c)
 {
     if (c->fd < 0 || c->close_requested)
         return;
-    int ev = MOLT_DB_WATCH_READ;
+    int ev = reading_paused(c) ? 0 : MOLT_DB_WATCH_READ;
     if (c->state == MOLT_DB_CONN_CONNECTING || c->out_off < c->out.len ||
         c->tls_want_write)
         ev |= MOLT_DB_WATCH_WRITE;
@@ -143,8 +149,16 @@ int molt_db__conn_flush(molt_db_conn *c)
     return MOLT_DB_OK;
 }
 
+static void on_readable(molt_db_conn *c);
+
 void molt_db__conn_on_deferred(molt_db_conn *c)
 {
+    if (c->resume_due) {
+        /* resumed: dispatch what was held back, then read on */
+        c->resume_due = 0;
+        if (!reading_paused(c) && !c->close_requested && c->fd >= 0)
+            on_readable(c);
+    }
     c->in_deferred = 1;
     do {
         c->flush_again = 0;
@@ -1030,6 +1044,11 @@ static int process_input(molt_db_conn *c, size_t *need, molt_db_error *err)
     for (;;) {
         if (c->close_requested || c->state == MOLT_DB_CONN_BROKEN)
             return MOLT_DB_OK;
+        if (reading_paused(c)) {
+            /* a callback paused reading: the rest waits for the resume */
+            c->in_held = c->in_off < c->in.len;
+            return MOLT_DB_OK;
+        }
         molt_db_msg msg;
         size_t consumed = 0, total = 0;
         int rc = molt_db_proto_next(c->in.data + c->in_off, c->in.len - c->in_off,
@@ -1064,9 +1083,13 @@ static void on_readable(molt_db_conn *c)
     size_t want = MOLT_DB_READ_CHUNK;
     int ready_before = c->state == MOLT_DB_CONN_READY;
     c->dispatching = ready_before;
+    /* bytes held back by a pause are dispatched before reading more */
+    int held = c->in_held;
+    c->in_held = 0;
     for (;;) {
-        int full = 0;
-        long n = read_some(c, want, &full, &e);
+        int full = 1;
+        long n = held ? 1 : read_some(c, want, &full, &e);
+        held = 0;
         if (n == 0)
             break;
         if (n < 0) {
@@ -1098,7 +1121,7 @@ static void on_readable(molt_db_conn *c)
             molt_db_error_clear(&e);
             return;
         }
-        if (c->close_requested || c->fd < 0 ||
+        if (c->close_requested || c->fd < 0 || reading_paused(c) ||
             (c->state != MOLT_DB_CONN_READY && c->state != MOLT_DB_CONN_STARTUP))
             break;
         if (c->state == MOLT_DB_CONN_READY && !c->dispatching)
@@ -1183,7 +1206,7 @@ void molt_db__conn_on_io(molt_db_conn *c, int readable, int writable)
             }
             molt_db__conn_copy_drained(c);
         }
-        if (readable && !c->close_requested && c->fd >= 0)
+        if (readable && !c->close_requested && c->fd >= 0 && !reading_paused(c))
             on_readable(c);
         /* re-arm a watcher libuv stopped after an error on the fd */
         if (!c->close_requested && c->fd >= 0 &&
@@ -1357,4 +1380,31 @@ void molt_db_conn_bytes(const molt_db_conn *c, uint64_t *in, uint64_t *out)
 size_t molt_db_conn_pending(const molt_db_conn *c)
 {
     return c->npending;
+}
+
+void molt_db_conn_pause_reading(molt_db_conn *c)
+{
+    if (c == NULL || c->read_paused)
+        return;
+    c->read_paused = 1;
+    update_watch(c);
+}
+
+void molt_db_conn_resume_reading(molt_db_conn *c)
+{
+    if (c == NULL || !c->read_paused)
+        return;
+    c->read_paused = 0;
+    if (c->close_requested || c->fd < 0)
+        return;
+    update_watch(c);
+    /* Held bytes (and a TLS record OpenSSL decrypted) raise no readiness
+     * event: dispatch them from the loop, never inside this call. */
+    c->resume_due = 1;
+    molt_db__loop_defer(&c->loop);
+}
+
+int molt_db_conn_reading_paused(const molt_db_conn *c)
+{
+    return c != NULL && c->read_paused;
 }

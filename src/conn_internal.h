@@ -68,7 +68,17 @@ typedef struct molt_db_req {
     int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
     int batched;                   /* shares its batch's Sync (no own) */
     int wrote;                     /* batched: its tag says it changed rows */
+    /* a framed execution (molt_db_conn_execute_framed): the frame's
+     * statements (query: copied for its second step), and which part the
+     * server answers now; the handler sees only MOLT_DB_PART_STMT */
+    char *frame_before, *frame_after;
+    int framed;
+    int part;
 } molt_db_req;
+
+#define MOLT_DB_PART_BEFORE 0
+#define MOLT_DB_PART_STMT 1
+#define MOLT_DB_PART_AFTER 2
 
 typedef struct molt_db_pstatus {
     char *name;
@@ -152,6 +162,10 @@ struct molt_db_conn {
     int batch_off;                 /* a guard failed: no more batches */
 
     uint64_t bytes_in, bytes_out;  /* socket bytes, for metrics */
+    /* read flow control (molt_db_conn_pause_reading) */
+    int read_paused;
+    int in_held;                   /* c->in holds bytes not yet dispatched */
+    int resume_due;                /* dispatch them from the loop */
 
     /* re-entrancy: callbacks may close the connection */
     molt_db_field *fields;         /* scratch for DataRow and RowDescription */

@@ -67,6 +67,8 @@ static void req_free(molt_db_req *r)
     molt_db_stmt_free(r->own_stmt);
     free(r->params);
     free(r->param_data);
+    free(r->frame_before);
+    free(r->frame_after);
     molt_db_error_clear(&r->err);
     free(r);
 }
@@ -80,6 +82,7 @@ static molt_db_req *req_new(molt_db_conn *c, molt_db_req_kind kind,
         return NULL;
     r->kind = kind;
     r->syncs_left = 1;
+    r->part = MOLT_DB_PART_STMT;
     if (h != NULL)
         r->h = *h;
     return r;
@@ -363,25 +366,81 @@ static int check_execute(const molt_db_conn *c, const molt_db_stmt *stmt,
     return nparams == stmt->nparams ? MOLT_DB_OK : MOLT_DB_EINVAL;
 }
 
+static int frame_ok(const molt_db_frame *f)
+{
+    return f == NULL || (f->before != NULL && f->after != NULL);
+}
+
+/* A frame's first half (before may be NULL: none): Parse/Bind/Execute of
+ * `before` ahead of the statement, under the statement's Sync, so the
+ * server skips the statement when before fails. Sets the Syncs due. */
+static int write_frame_before(molt_db_buf *out, molt_db_req *r,
+                              const char *before)
+{
+    r->framed = before != NULL;
+    r->part = r->framed ? MOLT_DB_PART_BEFORE : MOLT_DB_PART_STMT;
+    r->syncs_left = r->framed ? 2 : 1;
+    if (!r->framed)
+        return MOLT_DB_OK;
+    int rc = molt_db_proto_write_parse(out, "", before, 0, NULL);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_bind(out, "", "", 0, NULL, NULL, NULL, 0, NULL);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    return rc;
+}
+
+/* The statement's Sync, then the frame's `after` as a Query of its own (it
+ * runs whatever happened before). */
+static int write_frame_after(molt_db_buf *out, const molt_db_req *r,
+                             const char *after, int rc)
+{
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_sync(out);
+    if (rc == MOLT_DB_OK && r->framed)
+        rc = molt_db_proto_write_query(out, after);
+    return rc;
+}
+
+/* Bind + Execute of the prepared statement s, framed when before is set. */
+static int write_exec(molt_db_buf *out, molt_db_req *r, const molt_db_stmt *s,
+                      size_t nparams, const molt_db_param *params,
+                      const char *before, const char *after)
+{
+    int rc = write_frame_before(out, r, before);
+    if (rc == MOLT_DB_OK)
+        rc = write_bind(out, s->name, nparams, params, s->ncols,
+                        s->result_formats);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    return write_frame_after(out, r, after, rc);
+}
+
 int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
                          size_t nparams, const molt_db_param *params,
                          const molt_db_result_handler *h)
 {
+    return molt_db_conn_execute_framed(c, stmt, nparams, params, NULL, h);
+}
+
+int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
+                                size_t nparams, const molt_db_param *params,
+                                const molt_db_frame *frame,
+                                const molt_db_result_handler *h)
+{
     int rc = check_execute(c, stmt, nparams, params, h);
     if (rc != MOLT_DB_OK)
         return rc;
+    if (!frame_ok(frame))
+        return MOLT_DB_EINVAL;
     molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     r->stmt = stmt;
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_bind(out, stmt->name, nparams, params, stmt->ncols,
-                    stmt->result_formats);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_execute(out, "", 0);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_sync(out);
+    rc = write_exec(out, r, stmt, nparams, params, frame ? frame->before : NULL,
+                    frame ? frame->after : NULL);
     return submit_or_drop(c, r, out, mark, rc);
 }
 
@@ -501,13 +560,48 @@ int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
                        const molt_db_param *params,
                        const molt_db_result_handler *h)
 {
+    return molt_db_conn_query_framed(c, sql, nparams, params, NULL, h);
+}
+
+/* The arguments of a request that parses sql with parameters. */
+static int check_query(const molt_db_conn *c, const char *sql, size_t nparams,
+                       const molt_db_param *params, const molt_db_frame *frame,
+                       const molt_db_result_handler *h)
+{
     int rc = check_usable(c);
     if (rc != MOLT_DB_OK)
         return rc;
-    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
+    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK ||
+        !frame_ok(frame) || nparams > 65535)
         return MOLT_DB_EINVAL;
-    if (nparams > 65535)
-        return MOLT_DB_EINVAL;
+    return MOLT_DB_OK;
+}
+
+/* Parse of sql as stmt, typed by the parameters' OIDs. */
+static int write_parse_params(molt_db_buf *out, const char *stmt,
+                              const char *sql, size_t nparams,
+                              const molt_db_param *params)
+{
+    uint32_t oid_stack[16] = {0};
+    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
+    if (oids == NULL)
+        return MOLT_DB_ENOMEM;
+    for (size_t i = 0; i < nparams; i++)
+        oids[i] = params[i].oid;
+    int rc = molt_db_proto_write_parse(out, stmt, sql, nparams, oids);
+    if (oids != oid_stack)
+        free(oids);
+    return rc;
+}
+
+int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
+                              const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h)
+{
+    int rc = check_query(c, sql, nparams, params, frame, h);
+    if (rc != MOLT_DB_OK)
+        return rc;
     molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
@@ -515,27 +609,49 @@ int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
     snprintf(name, sizeof name, "molt_q%llu", (unsigned long long)++c->query_seq);
     r->phase = 1;
     r->own_stmt = stmt_new(name);
-    if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK) {
+    if (frame != NULL) {
+        r->frame_before = strdup(frame->before);
+        r->frame_after = strdup(frame->after);
+    }
+    if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK ||
+        (frame != NULL && (r->frame_before == NULL || r->frame_after == NULL))) {
         req_free(r);
         return MOLT_DB_ENOMEM;
     }
-    uint32_t oid_stack[16];
-    uint32_t *oids = nparams > 16 ? malloc(nparams * sizeof *oids) : oid_stack;
-    if (oids == NULL) {
-        req_free(r);
-        return MOLT_DB_ENOMEM;
-    }
-    for (size_t i = 0; i < nparams; i++)
-        oids[i] = params[i].oid;
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = molt_db_proto_write_parse(out, name, sql, nparams, oids);
-    if (oids != oid_stack)
-        free(oids);
+    rc = write_parse_params(out, name, sql, nparams, params);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_describe(out, 'S', name);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
+    return submit_or_drop(c, r, out, mark, rc);
+}
+
+int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
+                            const molt_db_param *params,
+                            const molt_db_frame *frame,
+                            const molt_db_result_handler *h)
+{
+    int rc = check_query(c, sql, nparams, params, frame, h);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    /* dispatched as the simple protocol is: RowDescription, then rows */
+    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
+    if (r == NULL)
+        return MOLT_DB_ENOMEM;
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    rc = write_frame_before(out, r, frame ? frame->before : NULL);
+    if (rc == MOLT_DB_OK)
+        rc = write_parse_params(out, "", sql, nparams, params);
+    if (rc == MOLT_DB_OK)
+        rc = write_bind(out, "", nparams, params, 0, NULL);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'P', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    rc = write_frame_after(out, r, frame ? frame->after : NULL, rc);
     return submit_or_drop(c, r, out, mark, rc);
 }
 
@@ -786,12 +902,8 @@ static void query_second_step(molt_db_conn *c, molt_db_req *r)
     int now = can_send_now(c);
     molt_db_buf *out = now ? &c->out : &r->msgs;
     size_t mark = out->len;
-    int rc = write_bind(out, s->name, r->nparams, r->params, s->ncols,
-                        s->result_formats);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_execute(out, "", 0);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_sync(out);
+    int rc = write_exec(out, r, s, r->nparams, r->params, r->frame_before,
+                        r->frame_after);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_close(out, 'S', s->name);
     if (rc == MOLT_DB_OK)
@@ -805,7 +917,7 @@ static void query_second_step(molt_db_conn *c, molt_db_req *r)
         return;
     }
     r->phase = 2;
-    r->syncs_left = 2;
+    r->syncs_left++; /* the Close's */
     if (now) {
         fly_push(c, r);
         molt_db__conn_flush(c);
@@ -923,6 +1035,17 @@ static int batch_end(molt_db_conn *c)
     return MOLT_DB_OK;
 }
 
+/* A CommandComplete (or EmptyQueryResponse): the statement's goes to the
+ * handler; a frame's own are not shown. */
+static void part_done(molt_db_req *r, const char *tag)
+{
+    if (r->part == MOLT_DB_PART_STMT && r->h.on_command != NULL &&
+        r->status == MOLT_DB_OK)
+        r->h.on_command(r->h.ud, tag);
+    if (r->framed && r->part == MOLT_DB_PART_BEFORE)
+        r->part = MOLT_DB_PART_STMT;
+}
+
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                     molt_db_error *err)
 {
@@ -930,7 +1053,9 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
     if (rc != MOLT_DB_OK)
         return rc;
     if (r->batched || r->kind == MOLT_DB_REQ_BATCH_SYNC)
-        return batch_end(c);
+        return batch_end(c); /* a batch member is never framed */
+    if (r->framed)
+        r->part = MOLT_DB_PART_AFTER; /* the statement's Sync came first */
     if (--r->syncs_left > 0)
         return MOLT_DB_OK;
     c->fly_head = r->next;
@@ -1014,7 +1139,8 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         break;
     case '2': { /* BindComplete: the rows of a statement come next */
         const molt_db_stmt *s = exec_stmt(r);
-        if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK) {
+        if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
+            r->part == MOLT_DB_PART_STMT) {
             int urc = r->h.on_columns(r->h.ud, s->cols, s->ncols);
             if (urc < 0)
                 req_fail(r, urc, "the result handler refused the columns");
@@ -1042,6 +1168,8 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
     case 'n': /* NoData */
         break;
     case 'T': {
+        if (r->part != MOLT_DB_PART_STMT)
+            break; /* a frame statement's rows are not shown */
         size_t n;
         rc = read_columns(c, msg, &n, err);
         if (rc == MOLT_DB_ENOMEM) {
@@ -1052,7 +1180,8 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         if (rc != MOLT_DB_OK)
             break;
         if (r->kind == MOLT_DB_REQ_SIMPLE) {
-            if (r->h.on_columns != NULL && r->status == MOLT_DB_OK) {
+            if (r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
+                r->part == MOLT_DB_PART_STMT) {
                 int urc = r->h.on_columns(r->h.ud, c->cols, n);
                 if (urc < 0)
                     req_fail(r, urc, "the result handler refused the columns");
@@ -1066,7 +1195,8 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         break;
     }
     case 'D': {
-        if (r->status != MOLT_DB_OK || r->h.on_row == NULL)
+        if (r->status != MOLT_DB_OK || r->h.on_row == NULL ||
+            r->part != MOLT_DB_PART_STMT)
             break;
         if (r->kind != MOLT_DB_REQ_SIMPLE && exec_stmt(r) == NULL)
             return MOLT_DB_EPROTO;
@@ -1098,16 +1228,14 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
                 r->wrote = is_write_tag(tag);
                 member_answered(c); /* before a callback that may close */
             }
-            if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
-                r->h.on_command(r->h.ud, tag);
+            part_done(r, tag);
         }
         break;
     }
     case 'I': /* EmptyQueryResponse */
         if (r->batched)
             member_answered(c);
-        if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
-            r->h.on_command(r->h.ud, "");
+        part_done(r, "");
         break;
     case 'G': /* CopyInResponse */
         if (r->kind == MOLT_DB_REQ_COPY_IN) {

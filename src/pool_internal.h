@@ -153,7 +153,9 @@ struct molt_db_preq {
     int conn_busy;                 /* a connection request is in flight */
     int rows_seen;
     int retried;                   /* re-prepared once */
+    int paused;                    /* molt_db_pool_pause: its conn's reading */
     int read_only;                 /* may share a Sync (options.read_only) */
+    int read_only_tx;              /* framed in BEGIN READ ONLY / ROLLBACK */
     int resent;                    /* skipped in a batch and sent again */
     uint16_t tag;                  /* metrics tag index */
 };

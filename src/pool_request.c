@@ -46,7 +46,7 @@ static void slot_free(molt_db_preq *r)
     r->state = MOLT_DB_PREQ_FREE;
     r->gen++;
     r->user_done = r->delivered = r->conn_busy = 0;
-    r->rows_seen = r->retried = r->read_only = r->resent = 0;
+    r->rows_seen = r->retried = r->read_only = r->read_only_tx = r->resent = r->paused = 0;
     r->pc = NULL;
     r->ent = NULL;
     r->next = p->free_slots;
@@ -126,6 +126,7 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
 }
 
 static void on_req_timer(uv_timer_t *t);
+static void unpause(molt_db_preq *r);
 
 /* Makes on_done due with status from the loop (never in the caller's
  * call). A waiting request leaves the queue now. */
@@ -133,6 +134,7 @@ void molt_db__preq_finish_later(molt_db_preq *r, int status,
                                 const molt_db_error *err)
 {
     (void)err;
+    unpause(r); /* the rest of its rows must be read (and dropped) */
     if (r->state == MOLT_DB_PREQ_WAITING) {
         molt_db__preq_queue_remove(r->pool, r);
         r->state = MOLT_DB_PREQ_DUE;
@@ -217,6 +219,7 @@ static void on_req_timer(uv_timer_t *t)
         molt_db_error_init(&e);
         molt_db_error_set(&e, MOLT_DB_ETIMEDOUT, "query timeout");
         r->user_done = 1;
+        unpause(r);
         if (pc != NULL)
             molt_db__pconn_want_cancel(pc);
         deliver(r, MOLT_DB_ETIMEDOUT, &e);
@@ -279,17 +282,24 @@ static void entry_release(molt_db_sc_entry *e)
         molt_db__sc_entry_free(e);
 }
 
+static const molt_db_frame read_only_frame = {"BEGIN READ ONLY", "ROLLBACK"};
+
+static const molt_db_frame *frame_of(const molt_db_preq *r)
+{
+    return r->read_only_tx ? &read_only_frame : NULL;
+}
+
 static void exec_cached(molt_db_preq *r, molt_db_sc_entry *e)
 {
     r->ent = e; /* its reference was taken when r looked it up */
     molt_db_result_handler h = wrap(r);
     /* Only a first run may share a Sync: a retry goes alone, so it can
-     * never be skipped again. */
-    int rc = r->read_only && !r->retried && !r->resent && r->tx == NULL
+     * never be skipped again; a framed request has its own Sync. */
+    int rc = r->read_only && !r->read_only_tx && !r->retried && !r->resent && r->tx == NULL
                  ? molt_db_conn_execute_batched(r->pc->conn, e->stmt,
                                                 r->nparams, r->params, &h)
-                 : molt_db_conn_execute(r->pc->conn, e->stmt, r->nparams,
-                                        r->params, &h);
+                 : molt_db_conn_execute_framed(r->pc->conn, e->stmt, r->nparams,
+                                               r->params, frame_of(r), &h);
     if (rc != MOLT_DB_OK) {
         r->ent = NULL;
         entry_release(e);
@@ -355,7 +365,8 @@ static void run_cached(molt_db_preq *r)
     if (molt_db__sc_hash_taken(c, r->hash)) {
         /* Two texts, one name: this one goes unnamed. */
         molt_db_result_handler h = wrap(r);
-        int rc = molt_db_conn_query(pc->conn, sql, r->nparams, r->params, &h);
+        int rc = molt_db_conn_query_framed(pc->conn, sql, r->nparams,
+                                           r->params, frame_of(r), &h);
         if (rc != MOLT_DB_OK)
             start_failed(r, rc);
         return;
@@ -398,10 +409,15 @@ static void run(molt_db_preq *r)
     }
     molt_db_result_handler h = wrap(r);
     int rc;
-    if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
+    if (r->read_only_tx && !r->force_simple && p->s.statement_mode == MOLT_DB_STMT_SIMPLE)
+        /* a Query message could COMMIT out of the frame: one statement */
+        rc = molt_db_conn_query_text(r->pc->conn, r->sql, 0, NULL,
+                                     frame_of(r), &h);
+    else if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
         rc = molt_db_conn_simple_query(r->pc->conn, r->sql, &h);
     else
-        rc = molt_db_conn_query(r->pc->conn, r->sql, r->nparams, r->params, &h);
+        rc = molt_db_conn_query_framed(r->pc->conn, r->sql, r->nparams,
+                                       r->params, frame_of(r), &h);
     if (rc != MOLT_DB_OK)
         start_failed(r, rc);
 }
@@ -590,6 +606,7 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     r->kind = MOLT_DB_PREQ_QUERY;
     r->tx = NULL;
     r->force_simple = 0;
+    r->read_only = r->read_only_tx = 0;
     r->tag = molt_db__metrics_tag(&p->m, tag);
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
@@ -652,13 +669,17 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
     if (rc != MOLT_DB_OK)
         return rc;
     r->read_only = opts != NULL && opts->read_only;
+    r->read_only_tx = opts != NULL && opts->read_only_tx;
     if (id)
         *id = molt_db__preq_id(r);
     molt_db__preq_enqueue(r);
     return MOLT_DB_OK;
 }
 
-int molt_db_pool_cancel(molt_db_pool *p, molt_db_pool_req_id id)
+/* The live request an id names: MOLT_DB_OK and *out, EINVAL for an id the
+ * pool never gave, ESTATE when it completed or its on_done is due. */
+static int find_live(molt_db_pool *p, molt_db_pool_req_id id,
+                     molt_db_preq **out)
 {
     uint64_t idx1 = id & 0xffffffffu;
     uint32_t gen = (uint32_t)(id >> 32);
@@ -669,9 +690,60 @@ int molt_db_pool_cancel(molt_db_pool *p, molt_db_pool_req_id id)
     molt_db_preq *r = &p->chunks[i / MOLT_DB_POOL_CHUNK][i % MOLT_DB_POOL_CHUNK];
     if (r->gen != gen || r->state == MOLT_DB_PREQ_FREE || r->user_done)
         return MOLT_DB_ESTATE;
+    *out = r;
+    return MOLT_DB_OK;
+}
+
+int molt_db_pool_cancel(molt_db_pool *p, molt_db_pool_req_id id)
+{
+    molt_db_preq *r = NULL;
+    int rc = find_live(p, id, &r);
+    if (rc != MOLT_DB_OK)
+        return rc;
     molt_db_pconn *pc = r->state == MOLT_DB_PREQ_RUNNING ? r->pc : NULL;
     molt_db__preq_finish_later(r, MOLT_DB_ECANCELED, NULL);
     if (pc != NULL)
         molt_db__pconn_want_cancel(pc);
+    return MOLT_DB_OK;
+}
+
+/* ---- read backpressure ------------------------------------------------- */
+
+/* Reading on a connection is paused while any of its requests asks. */
+static void unpause(molt_db_preq *r)
+{
+    if (!r->paused)
+        return;
+    r->paused = 0;
+    molt_db_pconn *pc = r->pc;
+    if (pc == NULL || pc->conn == NULL)
+        return;
+    for (const molt_db_preq *o = pc->run_head; o != NULL; o = o->cnext)
+        if (o->paused)
+            return;
+    molt_db_conn_resume_reading(pc->conn);
+}
+
+int molt_db_pool_pause(molt_db_pool *p, molt_db_pool_req_id id)
+{
+    molt_db_preq *r = NULL;
+    int rc = find_live(p, id, &r);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (r->state != MOLT_DB_PREQ_RUNNING || r->pc == NULL ||
+        r->pc->conn == NULL)
+        return MOLT_DB_ESTATE;
+    r->paused = 1;
+    molt_db_conn_pause_reading(r->pc->conn);
+    return MOLT_DB_OK;
+}
+
+int molt_db_pool_resume(molt_db_pool *p, molt_db_pool_req_id id)
+{
+    molt_db_preq *r = NULL;
+    int rc = find_live(p, id, &r);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    unpause(r);
     return MOLT_DB_OK;
 }

@@ -123,7 +123,8 @@ int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
         return MOLT_DB_ESTATE;
     if (tx->pc == NULL)
         return MOLT_DB_ECLOSED;
-    if (tx->pool->s.statement_mode == MOLT_DB_STMT_SIMPLE && nparams > 0)
+    if ((tx->pool->s.statement_mode == MOLT_DB_STMT_SIMPLE && nparams > 0) ||
+        (opts && opts->read_only_tx))
         return MOLT_DB_EINVAL;
     molt_db_preq *r = NULL;
     int rc = molt_db__preq_new(tx->pool, sql, nparams, params, h,

@@ -4,9 +4,15 @@
  * CancelRequest), its statement cache.
  *
  * db_query runs inside BEGIN READ ONLY ... ROLLBACK (a write is SQLSTATE
- * 25006, and nothing a query sets survives it); db_exec runs alone
+ * 25006, and nothing a query sets survives it), sent with the statement in
+ * one round trip (molt_db_pool_query_options.read_only_tx); db_exec runs alone
  * (autocommit) or, with a statements list, in one transaction at the asked
  * isolation, all or nothing.
+ *
+ * Backpressure: a streamed result pauses reading on its connection
+ * (molt_db_pool_pause) while the session has more than MW_PAUSE_BYTES
+ * queued for the client, and resumes below MW_RESUME_BYTES; the server then
+ * waits in its send. Cancels and timeouts read on by themselves.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +21,16 @@
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
+#include "pg_types.h"
 #include "worker.h"
+
+/* How long a query with a new type waits for its name (then: the OID). */
+#define TYPE_LOOKUP_TIMEOUT_MS 1000
 
 typedef struct pg_backend {
     mw_backend base;
     molt_db_pool *pool;
+    mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
 } pg_backend;
 
@@ -39,6 +50,8 @@ typedef struct pg_job {
     molt_db_error err;
     int64_t affected;           /* current statement's count */
     uint64_t t0;
+    int resolving;              /* paused for type names (pg_types.h) */
+    int ended;                  /* answered while resolving: free after */
 } pg_job;
 
 /* ---- type names of typed parameters ------------------------------------- */
@@ -191,10 +204,15 @@ static void job_done(pg_job *j)
         err = j->err.sqlstate[0] ? &j->err : NULL;
     }
     r->job = NULL;
+    r->paused = 0;
     r->rows_affected = j->affected;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
     molt_db_error_clear(&j->err);
+    if (j->resolving) {
+        j->ended = 1; /* types_resolved frees it */
+        return;
+    }
     free(j);
 }
 
@@ -229,6 +247,71 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
         j->err.sqlstate[0] = 0;
 }
 
+static int emit_columns(pg_job *j)
+{
+    uint64_t t = uv_hrtime();
+    j->r->res.pg_types = j->b->types;
+    int rc = mw_result_pg_columns(&j->r->res, j->cols, j->ncols, &j->err);
+    j->r->res.encode_ns += uv_hrtime() - t;
+    if (rc != MOLT_DB_OK && !j->failed) {
+        j->failed = 1;
+        j->status = MW_INTERNAL_ERROR;
+        snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
+        j->err.sqlstate[0] = 0;
+    }
+    return rc;
+}
+
+static void types_resolved(void *ud)
+{
+    pg_job *j = ud;
+    j->resolving = 0;
+    if (j->ended) {
+        free(j);
+        return;
+    }
+    if (j->cancelled || !j->id) /* the pool reads on (and drops) by itself */
+        return;
+    if (emit_columns(j) != MOLT_DB_OK)
+        molt_db_pool_cancel(j->b->pool, j->id);
+    if (!j->r->paused) /* not also paused for the client */
+        molt_db_pool_resume(j->b->pool, j->id);
+}
+
+/* A column of a type whose name is not cached: pause the request's reading
+ * (no row comes before its columns), look the names up, go on in
+ * types_resolved. 0 when nothing was started. */
+static int start_resolving(pg_job *j)
+{
+    uint32_t stack[16];
+    uint32_t *oids = j->ncols > 16 ? malloc(j->ncols * sizeof *oids) : stack;
+    if (!oids)
+        return 0;
+    for (size_t i = 0; i < j->ncols; i++)
+        oids[i] = j->cols[i].type_oid;
+    int started = 0;
+    if (mw_pg_types_missing(j->b->types, oids, j->ncols)) {
+        /* wait only when another connection can run the lookup (this one
+         * is ours); else show the OIDs now and look up for the next query */
+        molt_db_pool_stats st;
+        molt_db_pool_get_stats(j->b->pool, &st);
+        int can_wait = st.conns_idle > 0 ||
+                       st.conns < (size_t)j->b->base.alias->pool.max_conns;
+        if (!can_wait)
+            mw_pg_types_resolve(j->b->types, oids, j->ncols, 0, NULL, NULL);
+        else if (molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK) {
+            started = mw_pg_types_resolve(j->b->types, oids, j->ncols,
+                                          TYPE_LOOKUP_TIMEOUT_MS, types_resolved, j) == 0;
+            if (!started)
+                molt_db_pool_resume(j->b->pool, j->id);
+        }
+    }
+    if (oids != stack)
+        free(oids);
+    j->resolving = started;
+    return started;
+}
+
 static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
@@ -248,15 +331,10 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
         }
     }
     j->ncols = n;
-    int rc = mw_result_pg_columns(&j->r->res, j->cols, n, &j->err);
     j->r->res.encode_ns += uv_hrtime() - t;
-    if (rc != MOLT_DB_OK && !j->failed) {
-        j->failed = 1;
-        j->status = MW_INTERNAL_ERROR;
-        snprintf(j->msg, sizeof j->msg, "%s", j->err.message);
-        j->err.sqlstate[0] = 0;
-    }
-    return rc;
+    if (!j->resolving && start_resolving(j))
+        return MOLT_DB_OK; /* the columns go out once the names are in */
+    return emit_columns(j);
 }
 
 static int h_row(void *ud, const molt_db_field *f, size_t n)
@@ -284,6 +362,12 @@ static int h_row(void *ud, const molt_db_field *f, size_t n)
     }
     if (j->r->res.parts.len)
         mw_request_flush_parts(j->r);
+    /* backpressure: the client reads slower than the server sends; the
+     * session resumes us once its queue drained (pg_resume) */
+    mw_request *r = j->r;
+    if (r->s && r->s->write_bytes > MW_PAUSE_BYTES && !r->paused &&
+        !j->cancelled && molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK)
+        r->paused = 1;
     return MOLT_DB_OK;
 }
 
@@ -342,6 +426,7 @@ static void run_stmt(pg_job *j)
     molt_db_pool_query_options o = {0};
     o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
+    o.read_only_tx = !j->r->q.write;
     j->affected = 0;
     if (j->tx)
         rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
@@ -408,14 +493,15 @@ static void pg_start(mw_backend *base, mw_request *r)
     molt_db_error_init(&j->err);
     r->job = j;
     const mw_query *q = &r->q;
-    if (q->write && !q->statements) {
+    /* db_exec of one statement runs alone; db_query too, framed in BEGIN
+     * READ ONLY / ROLLBACK by the pool in the same round trip */
+    if (!q->statements) {
         run_stmt(j);
         return;
     }
     molt_db_tx_options o = {0};
-    o.read_only = !q->write;
-    o.isolation = !q->write ? MOLT_DB_ISOLATION_DEFAULT
-                  : q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
+    /* db_exec with statements: one transaction at the asked isolation */
+    o.isolation = q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
                   : q->isolation == MW_ISO_REPEATABLE_READ ? MOLT_DB_ISOLATION_REPEATABLE_READ
                                                            : MOLT_DB_ISOLATION_READ_COMMITTED;
     o.timeout_ms = (int)r->timeout_ms + 50;
@@ -433,8 +519,17 @@ static void pg_cancel(mw_backend *base, mw_request *r)
     if (!j)
         return;
     j->cancelled = 1;
+    r->paused = 0; /* the pool's cancel reads on by itself */
     if (j->id)
         molt_db_pool_cancel(b->pool, j->id);
+}
+
+static void pg_resume(mw_backend *base, mw_request *r)
+{
+    pg_backend *b = (pg_backend *)base;
+    pg_job *j = r->job;
+    if (j && j->id)
+        molt_db_pool_resume(b->pool, j->id);
 }
 
 static void pg_stats(mw_backend *base, msgpack_packer *pk)
@@ -469,6 +564,8 @@ static void pool_closed(molt_db_pool *pool, void *ud)
     (void)pool;
     pg_backend *b = ud;
     b->pool = NULL;
+    mw_pg_types_free(b->types);
+    b->types = NULL;
     if (b->close_done)
         b->close_done(b->base.w);
 }
@@ -480,7 +577,7 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
     molt_db_pool_close(b->pool, pool_closed, b);
 }
 
-static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, NULL,
+static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_stats, pg_close};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
@@ -508,6 +605,13 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
     if (rc != MOLT_DB_OK) {
         snprintf(err, MW_ERR_SIZE, "%.400s", e.message);
         molt_db_error_clear(&e);
+        free(b);
+        return -1;
+    }
+    b->types = mw_pg_types_new(b->pool);
+    if (!b->types) {
+        molt_db_pool_close(b->pool, NULL, NULL);
+        snprintf(err, MW_ERR_SIZE, "out of memory");
         free(b);
         return -1;
     }

@@ -57,6 +57,8 @@ struct sq_job {
     int begun;             /* BEGIN sent (statements list) */
     int finished;          /* all done (ok or error) */
     int have_row;          /* a stepped row not yet encoded */
+    uint64_t text_cols;    /* arrow: columns made Utf8 (values off their
+                              declared affinity) */
     int paused;            /* between batches, waiting for the client */
     int status;            /* mw_status */
     char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
@@ -314,14 +316,19 @@ static uint32_t arrow_oid(sqlite3_stmt *st, int i)
     return MOLT_DB_OID_TEXT;
 }
 
-static int arrow_columns(sq_job *j, molt_db_column *cols, int n)
+static void arrow_fields(sq_job *j, molt_db_column *cols, int n)
 {
     for (int i = 0; i < n; i++) {
         cols[i].name = sqlite3_column_name(j->stmt, i);
-        cols[i].type_oid = arrow_oid(j->stmt, i);
+        cols[i].type_oid = (j->text_cols >> i & 1) ? MOLT_DB_OID_TEXT
+                                                   : arrow_oid(j->stmt, i);
         cols[i].type_modifier = -1;
         cols[i].format = 1;
     }
+}
+
+static int arrow_columns(sq_job *j, molt_db_column *cols, int n)
+{
     int rc = mw_result_pg_columns(&j->r->res, cols, (size_t)n, &j->err);
     if (rc != MOLT_DB_OK) {
         job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", j->err.message);
@@ -379,9 +386,14 @@ static int arrow_row(sq_job *j, const molt_db_column *cols, int n)
         f[i].len = 8;
         continue;
     mismatch:
+        if (!j->r->res.aw) {
+            /* no schema went out yet: run again with this column as Utf8 */
+            j->text_cols |= (uint64_t)1 << i;
+            return 2;
+        }
         job_fail(j, MW_DB_ERROR, "42804",
                  "column %s: a value does not fit the column's declared type "
-                 "(arrow_ipc on SQLite needs values of the declared affinity)",
+                 "after the stream's first batch fixed it (arrow_ipc on SQLite)",
                  cols[i].name);
         return -1;
     }
@@ -390,7 +402,7 @@ static int arrow_row(sq_job *j, const molt_db_column *cols, int n)
         job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", j->err.message);
         return -1;
     }
-    return rc; /* 1: max_rows reached */
+    return rc; /* 1: max_rows reached; 2: run again (text_cols grew) */
 }
 
 static int columns(sq_job *j)
@@ -443,12 +455,7 @@ static int run_rows(sq_job *j)
         return -1;
     }
     if (arrow) {
-        for (int i = 0; i < n; i++) {
-            cols[i].name = sqlite3_column_name(j->stmt, i);
-            cols[i].type_oid = arrow_oid(j->stmt, i);
-            cols[i].type_modifier = -1;
-            cols[i].format = 1;
-        }
+        arrow_fields(j, cols, n);
         if (!res->ab && arrow_columns(j, cols, n) < 0)
             return -1;
     }
@@ -479,6 +486,18 @@ static int run_rows(sq_job *j)
             int rc = arrow_row(j, cols, n);
             if (rc < 0)
                 return -1;
+            if (rc == 2) {
+                /* a column becomes Utf8: the rows so far are dropped with
+                 * the builder and read again (db_query only reads) */
+                res->total_rows -= res->row_count;
+                sqlite3_reset(j->stmt);
+                j->have_row = 0;
+                arrow_fields(j, cols, n);
+                if (arrow_columns(j, cols, n) < 0)
+                    return -1;
+                batch_start = res->row_count;
+                continue;
+            }
         } else {
             encode_row(j);
         }

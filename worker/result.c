@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "molt_db/types.h"
+#include "pg_types.h"
 
 void mw_result_init(mw_result *r, const mw_result_opts *o)
 {
@@ -214,7 +215,9 @@ int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
     if (names && types && tb) {
         for (size_t i = 0; i < ncols; i++) {
             names[i] = cols[i].name;
-            types[i] = mw_pg_type_name(cols[i].type_oid, tb[i]);
+            types[i] = mw_pg_types_name(r->pg_types, cols[i].type_oid);
+            if (!types[i])
+                types[i] = mw_pg_type_name(cols[i].type_oid, tb[i]);
         }
         rc = mw_result_columns(r, ncols, names, types);
     }

@@ -60,6 +60,8 @@ typedef struct mw_result {
     molt_db_arrow_ipc_writer *aw;
     molt_db_buf arrow;          /* non-streamed Arrow stream bytes */
     int arrow_batches;
+    /* names of non-built-in PostgreSQL types (pg_types.h), or NULL */
+    const struct mw_pg_types *pg_types;
     /* metrics */
     uint64_t bytes_in;
     uint64_t encode_ns;

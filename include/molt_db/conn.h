@@ -100,6 +100,42 @@ size_t molt_db_conn_pending(const molt_db_conn *conn);
  * plaintext under TLS). */
 void molt_db_conn_bytes(const molt_db_conn *conn, uint64_t *in, uint64_t *out);
 
+/* ---- read flow control ------------------------------------------------- */
+
+/*
+ * Backpressure for a consumer slower than the server (a client that reads a
+ * streamed result slowly). molt_db_conn_pause_reading stops reading results:
+ * no result callback (on_columns, on_row, on_command, on_data, on_done, the
+ * prepare and cancel-free callbacks of this connection) runs until
+ * molt_db_conn_resume_reading. Called from a result callback it takes effect
+ * when that callback returns; messages already received stay in the
+ * receive buffer (at most one read chunk, 64 KiB, or one large message),
+ * and once the socket buffers fill the server blocks in its send and holds
+ * its snapshot and locks. Sending is not paused: new requests are written.
+ * Both calls are idempotent (no nesting count) and allowed in any state; a
+ * pause made before the connection is ready applies once it is.
+ *
+ * Timers: the connection has no per-request deadline of its own, so nothing
+ * times out because of a pause; deadlines kept by the caller (the pool's)
+ * keep running. The connect timeout is not affected (the startup always
+ * reads).
+ *
+ * Cancel while paused: molt_db_conn_cancel sends its CancelRequest as
+ * usual, but PostgreSQL acts on a query cancel only once its blocked send
+ * completes, so the cancelled statement ends (57014) only after the caller
+ * resumes reading; the rows read meanwhile still reach on_row (return a
+ * negative code there to skip them). molt_db_conn_close works while paused:
+ * pending requests complete with MOLT_DB_ECLOSED. A server that goes away
+ * while reading is paused is noticed on the next write or after the resume.
+ *
+ * molt_db_conn_resume_reading never runs callbacks itself: what was held
+ * back is dispatched from the loop, before it next waits for I/O.
+ */
+void molt_db_conn_pause_reading(molt_db_conn *conn);
+void molt_db_conn_resume_reading(molt_db_conn *conn);
+/* 1 between a pause and the following resume. */
+int molt_db_conn_reading_paused(const molt_db_conn *conn);
+
 /* A parameter value. format MOLT_DB_FORMAT_TEXT with oid 0 binds the way an
  * untyped literal would (the server infers the type). len -1 is NULL. */
 typedef struct molt_db_param {
@@ -199,6 +235,51 @@ int molt_db_conn_execute_batched(molt_db_conn *conn, const molt_db_stmt *stmt,
 int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
                        const molt_db_param *params,
                        const molt_db_result_handler *h);
+
+/*
+ * A frame around one statement, sent with it in one round trip: `before`
+ * (e.g. "BEGIN READ ONLY") is parsed, bound and executed ahead of the
+ * statement under the same Sync, so the server skips the statement when
+ * `before` fails; `after` (e.g. "ROLLBACK") follows as a Query message of
+ * its own, so it runs whether or not the statement failed. Both are SQL
+ * without parameters (`before` one statement); their own results are not
+ * shown to the handler: it sees the statement's columns, rows and command
+ * tag only. on_done gets the first error of the three
+ * (the statement's when it is the one that failed) and runs after `after`
+ * completed; with before/after as BEGIN/ROLLBACK the connection is idle
+ * ('I') again by then, also after an error.
+ */
+typedef struct molt_db_frame {
+    const char *before;
+    const char *after;
+} molt_db_frame;
+
+/* molt_db_conn_execute inside a frame (NULL: no frame; both members must
+ * be set). The frame's strings are encoded before this returns. */
+int molt_db_conn_execute_framed(molt_db_conn *conn, const molt_db_stmt *stmt,
+                                size_t nparams, const molt_db_param *params,
+                                const molt_db_frame *frame,
+                                const molt_db_result_handler *h);
+/* molt_db_conn_query with its execution step framed (the describe step is
+ * not); frame is copied. */
+int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
+                              size_t nparams, const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h);
+
+/*
+ * One statement through the unnamed statement and portal in one round trip
+ * (Parse/Bind/Describe portal/Execute/Sync), results in text, framed when
+ * frame is not NULL. Nothing named outlives the request (safe behind
+ * PgBouncer's transaction mode, as the simple protocol is), but unlike
+ * molt_db_conn_simple_query the server refuses several ';'-separated
+ * statements (42601), so the statement cannot step out of a frame with a
+ * COMMIT of its own. params are copied before this returns.
+ */
+int molt_db_conn_query_text(molt_db_conn *conn, const char *sql,
+                            size_t nparams, const molt_db_param *params,
+                            const molt_db_frame *frame,
+                            const molt_db_result_handler *h);
 
 /*
  * The simple protocol (Query): any number of ;-separated statements, text

@@ -140,6 +140,14 @@ typedef struct molt_db_pool_query_options {
                           its batch failed is sent again, once, on its own;
                           the caller never sees the skip. Ignored inside
                           transactions and outside the cached mode. */
+    int read_only_tx;  /* 1: run inside BEGIN READ ONLY ... ROLLBACK sent
+                          with the statement in one round trip
+                          (molt_db_conn_execute_framed): a write fails with
+                          25006 and nothing the statement sets, session
+                          settings included, survives it. In simple mode the
+                          statement goes through molt_db_conn_query_text
+                          (one statement, text results). Not inside a
+                          transaction (EINVAL). */
 } molt_db_pool_query_options;
 
 /*
@@ -182,6 +190,29 @@ int molt_db_pool_query(molt_db_pool *pool, const char *sql, size_t nparams,
  * nothing happens), or EINVAL for an id this pool never gave.
  */
 int molt_db_pool_cancel(molt_db_pool *pool, molt_db_pool_req_id id);
+
+/*
+ * Read backpressure for a consumer slower than the server: pause stops
+ * reading results on the running request's connection (as
+ * molt_db_conn_pause_reading: its callbacks stop, the server blocks in its
+ * send), resume reads on. Called from on_row, the pause takes effect when
+ * that callback returns. With pipeline_depth > 1 the requests behind it on
+ * that connection wait too (their results come after its own).
+ *
+ * The request's deadline keeps running while it is paused. A cancel, a
+ * timeout or the pool's close resumes reading by itself: the server acts on
+ * a query cancel only once its send completes, so the rest of the rows are
+ * read and dropped until the cancel ends the statement; the connection is
+ * then reused once the server confirmed it idle, or closed when that takes
+ * longer than the drain deadline (2 x cancel_timeout_ms).
+ *
+ * Returns MOLT_DB_OK, MOLT_DB_ESTATE when the request is not running (still
+ * waiting for a connection, completed, or its on_done is due), EINVAL for an
+ * id this pool never gave. Pausing twice or resuming an unpaused request
+ * does nothing.
+ */
+int molt_db_pool_pause(molt_db_pool *pool, molt_db_pool_req_id id);
+int molt_db_pool_resume(molt_db_pool *pool, molt_db_pool_req_id id);
 
 /* ---- transactions ------------------------------------------------------ */
 

@@ -158,6 +158,70 @@ def test_read_only_guarantee(w, pg):
     assert pg.execute("select last_value from w6_seq").fetchone()[0] == 1
 
 
+@pytest.fixture(params=["cached", "unnamed", "simple"])
+def wmode(pg, request):
+    """A worker per statement mode: db_query is framed in BEGIN READ ONLY /
+    ROLLBACK in one round trip by each mode's own path."""
+    pg.execute("create or replace function w6_write() returns int language sql as "
+               "$$ insert into w6_items(name) values ('fn') returning id $$")
+    with Worker({"default": DSN}, "--allow-write", "default",
+                "--pool", f"default:statement_mode={request.param}") as wk:
+        yield wk
+    pg.execute("drop function if exists w6_write()")
+
+
+def test_read_only_guarantee_every_mode(wmode, pg):
+    c = wmode.conn
+    for sql in ["with d as (delete from w6_items returning id) select count(*) from d",
+                "select * from w6_items for update",
+                "select nextval('w6_seq')",
+                "select w6_write()"]:
+        r = c.query(sql)
+        assert r["status"] == "DbError" and r["sqlstate"] == "25006", (sql, r)
+    # one statement only: it cannot COMMIT its way out of the frame
+    r = c.query("commit; delete from w6_items")
+    assert r["status"] == "DbError" and r["sqlstate"] == "42601", r
+    # a COMMIT or SET TRANSACTION alone ends or changes nothing that lasts
+    for sql in ["commit", "set transaction read write"]:
+        c.query(sql)
+        r = c.query("delete from w6_items")
+        assert r["sqlstate"] == "25006", (sql, r)
+    # what a query sets does not survive it, for the next request on the
+    # same connection (one connection: max_conns is 10 but idle ones are
+    # reused first)
+    assert decode(c.query("select set_config('search_path', 'pg_catalog', false)"))
+    assert decode(c.query("select current_setting('search_path')"))["rows"] == [['"$user", public']]
+    r = c.query("select set_config('default_transaction_read_only', 'off', false)")
+    assert r["status"] == "Ok"
+    assert c.query("delete from w6_items")["sqlstate"] == "25006"
+    assert pg.execute("select count(*) from w6_items").fetchone()[0] == 2
+    assert pg.execute("select last_value, is_called from w6_seq").fetchone() == (1, False)
+
+
+def test_query_error_leaves_connection_clean(wmode, pg):
+    """The statement's own error is what the client sees, and the frame's
+    ROLLBACK already ran: the pool finds the connection idle and has no
+    dirty connection to roll back."""
+    c = wmode.conn
+    assert decode(c.query("select 1"))["rows"] == [[1]]
+    r = c.query("select * from w6_no_such_table")
+    assert r["status"] == "DbError" and r["sqlstate"] == "42P01", r
+    assert "w6_no_such_table" in r["error"]
+    r = c.query("select 1/0")
+    assert r["status"] == "DbError" and r["sqlstate"] == "22012", r
+    assert decode(c.query("select 2"))["rows"] == [[2]]
+    st = decode(c.call("stats"))["aliases"]["default"]
+    assert st["rollbacks"] == 0 and st["in_use"] == 0, st
+    # a statement whose cached plan went stale is transparently re-prepared
+    pg.execute("create table w6_shape(a int)")
+    try:
+        assert decode(c.query("select * from w6_shape"))["columns"] == ["a"]
+        pg.execute("alter table w6_shape add column b int")
+        assert decode(c.query("select * from w6_shape"))["columns"] == ["a", "b"]
+    finally:
+        pg.execute("drop table w6_shape")
+
+
 def test_exec_and_statements(w, pg):
     c = w.conn
     r = c.call("db_exec", {"sql": "insert into w6_items(name) values ('c') returning id, name",
@@ -297,3 +361,56 @@ def test_arrow_nested_types(w):
     assert len(r["parts"]) == 4  # schema + batches of 2, 2, 1
     t = ipc.open_stream(b"".join(p["payload"] for p in r["parts"]) + r["payload"]).read_all()
     assert t.num_rows == 5 and t.column("a").to_pylist()[4]["values"] == [[1, 2], [3, 4]]
+
+
+def test_user_defined_type_names(w, pg):
+    """types hold pg_type's names for enums, composites, domains and arrays
+    of them; the lookup is done once per alias, not per query."""
+    pg.execute("drop table if exists w6_typed; drop type if exists w6_mood, w6_pair cascade; "
+               "drop domain if exists w6_posint")
+    pg.execute("create type w6_mood as enum ('sad', 'happy')")
+    pg.execute("create type w6_pair as (a int, b text)")
+    pg.execute("create domain w6_posint as int check (value > 0)")
+    pg.execute("create table w6_typed(m w6_mood, ms w6_mood[], p w6_pair, d w6_posint)")
+    pg.execute("insert into w6_typed values ('happy', '{sad,happy}', row(1, 'x'), 5)")
+    try:
+        c = w.conn
+        sql = "select m, ms, p, d, m::text as t from w6_typed"
+        before = decode(c.call("stats"))["aliases"]["default"]["requests"]
+        for fmt in ("msgpack", "json"):
+            r = c.query(sql, result_format=fmt)
+            d = decode(r)
+            # a domain's columns carry its base type (the server describes them so)
+            assert d["types"] == ["w6_mood", "_w6_mood", "w6_pair", "int4", "text"], d
+            assert d["rows"][0][0] == "happy" and d["rows"][0][3] == 5
+        # streamed: the names are in the first part already
+        r = c.query(sql, stream=True, result_format="msgpack")
+        assert decode(r["parts"][0])["types"][:3] == ["w6_mood", "_w6_mood", "w6_pair"]
+        after = decode(c.call("stats"))["aliases"]["default"]["requests"]
+        # three queries and one lookup: no lookup per query
+        assert after - before == 4, (before, after)
+        # a type made later is looked up when it first shows up
+        pg.execute("create type w6_late as enum ('x')")
+        assert decode(c.query("select 'x'::w6_late as l"))["types"] == ["w6_late"]
+    finally:
+        pg.execute("drop table if exists w6_typed; drop type if exists w6_mood, w6_pair, "
+                   "w6_late cascade; drop domain if exists w6_posint")
+
+
+def test_type_name_lookup_without_a_free_connection(pg):
+    """With one connection the lookup cannot run beside the query: the OID
+    is shown at once, the query's rows are intact, and the lookup runs once
+    the connection is free, for the next query."""
+    pg.execute("drop type if exists w6_solo cascade")
+    pg.execute("create type w6_solo as enum ('only')")
+    oid = pg.execute("select 'w6_solo'::regtype::oid").fetchone()[0]
+    try:
+        with Worker({"default": DSN}, "--pool", "default:max_conns=1") as wk:
+            t0 = time.monotonic()
+            d = decode(wk.conn.query("select 'only'::w6_solo as s, g from generate_series(1, 3) g"))
+            assert time.monotonic() - t0 < 0.5  # no wait for a lookup that cannot run
+            assert d["types"] == [str(oid), "int4"] and [r[1] for r in d["rows"]] == [1, 2, 3]
+            # with the connection free again the name is found
+            assert decode(wk.conn.query("select 'only'::w6_solo as s"))["types"] == ["w6_solo"]
+    finally:
+        pg.execute("drop type if exists w6_solo cascade")

@@ -256,6 +256,36 @@ def test_arrow(w):
     assert t.num_rows == 25 and len(r["parts"]) == 4  # schema + 3 batches
 
 
+def test_arrow_off_affinity_values_become_utf8(w, dbfile):
+    """A column holding values outside its declared affinity becomes Utf8
+    (the contract, section 7); in a stream only before the first batch went
+    out, after that it is DbError 42804."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.ipc as ipc
+    con = sqlite3.connect(dbfile)
+    con.execute("create table mixed(id integer primary key, n integer, r real)")
+    con.executemany("insert into mixed(n, r) values (?, ?)",
+                    [(i, i / 2) for i in range(1, 30)] + [("many", "x"), (7, 1.5)])
+    con.commit()
+    con.close()
+    r = q(w.conn, "select id, n, r from mixed order by id", result_format="arrow_ipc")
+    t = ipc.open_stream(decode(r)).read_all()
+    assert t.schema.types == [pa.int64(), pa.string(), pa.string()]
+    n = t.column("n").to_pylist()
+    assert n[:3] == ["1", "2", "3"] and n[29] == "many" and n[30] == "7" and len(n) == 31
+    assert t.column("r").to_pylist()[29] == "x"
+    assert decode(q(w.conn, "select count(*) from mixed"))["rows"] == [[31]]
+    # streamed: the mismatch (row 30) is inside the first batch of 50
+    r = q(w.conn, "select n from mixed order by id", result_format="arrow_ipc",
+          stream=True, batch_rows=50)
+    t = ipc.open_stream(b"".join(p["payload"] for p in r["parts"]) + r["payload"]).read_all()
+    assert t.schema.types == [pa.string()] and t.num_rows == 31
+    # ... and after a first batch of 10 fixed the column as Int64
+    r = q(w.conn, "select n from mixed order by id", result_format="arrow_ipc",
+          stream=True, batch_rows=10)
+    assert r["status"] == "DbError" and r["sqlstate"] == "42804", r
+
+
 def test_wal_mode(w, dbfile):
     assert q(w.conn, "select 1")["status"] == "Ok"  # opens a connection
     # WAL is persistent in the file: a fresh connection sees it
@@ -273,10 +303,13 @@ def test_timeout(w):
     took = time.monotonic() - t0
     assert r["status"] == "Timeout", r
     assert 0.29 <= took <= 0.4, took
-    # the connection is usable and the statement is gone
+    # the connection is usable and the statement is gone (the interrupted
+    # statement hands its connection back a moment after the answer)
     assert decode(q(c, "select 1"))["rows"] == [[1]]
-    st = decode(c.call("stats"))["aliases"]["default"]
-    assert st["in_use"] == 0
+    deadline = time.monotonic() + 1.0
+    while decode(c.call("stats"))["aliases"]["default"]["in_use"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert decode(c.call("stats"))["aliases"]["default"]["in_use"] == 0
 
 
 def test_cancel_and_ping_while_slow(w):
