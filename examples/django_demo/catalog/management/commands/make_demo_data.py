@@ -11,6 +11,7 @@ import random
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.core.management.color import no_style
 from django.db import connection, transaction
@@ -31,7 +32,8 @@ def generate(items: int, sellers: int, seed: int, batch: int = 5000) -> None:
 
     def when(span_s: int) -> datetime.datetime:
         micro = 0 if rng.random() < 0.2 else rng.randrange(1_000_000)
-        return EPOCH + datetime.timedelta(seconds=rng.randrange(span_s), microseconds=micro)
+        t = EPOCH + datetime.timedelta(seconds=rng.randrange(span_s), microseconds=micro)
+        return t if settings.USE_TZ else t.replace(tzinfo=None)  # naive: TIME_ZONE is UTC
 
     with transaction.atomic():
         Item.objects.all().delete()
