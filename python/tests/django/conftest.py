@@ -22,6 +22,9 @@ from django.conf import settings  # noqa: E402
 from parity.data import create_schema, fill  # noqa: E402
 
 WORKER_BIN = settings.MOLT_DB["WORKER_BIN"]
+ROOT = pathlib.Path(settings.ROOT)
+#: (shape, database/mode, events) of every parity run, for the report
+REPORT: list = []
 ALIASES = list(settings.DATABASES)
 
 if not os.path.exists(WORKER_BIN):
@@ -37,3 +40,30 @@ def data():
     from molt_django_adapter import close_clients
 
     close_clients()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The parity report: what ran in the worker and what fell back, and why;
+    also written to .tmp/django-parity-<django version>.txt."""
+    if not REPORT:
+        return
+    lines = [f"molt_django_adapter parity report (Django {django.get_version()})"]
+    offloaded = fell_back = 0
+    for name, label, events in REPORT:
+        if not events:
+            lines.append(f"  {label:12} {name:28} no query")
+        for e in events:
+            if e.offloaded:
+                offloaded += 1
+                lines.append(f"  {label:12} {name:28} worker{'  (' + e.reason + ')' if e.reason else ''}")
+            else:
+                fell_back += 1
+                lines.append(f"  {label:12} {name:28} ORM: {e.reason}")
+    lines.append(f"queries: {offloaded} in the worker, {fell_back} fell back to the ORM")
+    out = ROOT / ".tmp" / f"django-parity-{django.get_version()}.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    terminalreporter.write_line(f"{lines[-1]}; report: {out}")
+    for line in lines:
+        if " ORM: " in line:
+            terminalreporter.write_line(line)
