@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 logger = logging.getLogger("molt_django_adapter")
@@ -19,6 +20,7 @@ class Event:
     sql: str
     offloaded: bool          # True: the rows came from the worker
     reason: str = ""         # why it fell back to the ORM ("" when offloaded)
+    thread: int = field(default_factory=threading.get_ident)   # where the rows reached Django
 
 
 _sinks: contextvars.ContextVar[Optional[list[Event]]] = contextvars.ContextVar("molt_events", default=None)

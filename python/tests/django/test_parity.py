@@ -37,6 +37,7 @@ def test_shape(mode, shape):
     label = f"{alias}/{'tz' if use_tz else 'notz'}"
     REPORT.append((shape.name, label, events))
     assert got == expected
+    assert (expected[0] == "raised") == shape.raises, expected
     if not shape.no_query:
         assert events, "the adapter's compiler saw no query"
     expected_reason = shape.fallback.get(vendor)

@@ -9,17 +9,20 @@ from typing import Any
 from django.db.models import Model, QuerySet
 
 
-def snap(v: Any) -> Any:
+def snap(v: Any, _inside: tuple[int, ...] = ()) -> Any:
     if isinstance(v, Model):
-        attrs = {k: snap(x) for k, x in v.__dict__.items() if k != "_state"}
-        cached = {k: snap(x) for k, x in v._state.fields_cache.items()}
+        if id(v) in _inside:   # a prefetched object pointing back at its parent
+            return ("back-reference", type(v).__name__, v.pk)
+        inside = _inside + (id(v),)
+        attrs = {k: snap(x, inside) for k, x in v.__dict__.items() if k != "_state"}
+        cached = {k: snap(x, inside) for k, x in v._state.fields_cache.items()}
         return (type(v).__name__, sorted(attrs.items()), sorted(cached.items()))
     if isinstance(v, QuerySet):
-        return ("QuerySet", [snap(x) for x in v])
+        return ("QuerySet", [snap(x, _inside) for x in v])
     if isinstance(v, dict):
-        return ("dict", [(k, snap(x)) for k, x in v.items()])
+        return ("dict", [(k, snap(x, _inside)) for k, x in v.items()])
     if isinstance(v, (list, tuple)):
-        return (type(v).__name__, getattr(v, "_fields", None), [snap(x) for x in v])
+        return (type(v).__name__, getattr(v, "_fields", None), [snap(x, _inside) for x in v])
     if isinstance(v, datetime.datetime):
         return ("datetime", v.isoformat(), repr(v.tzinfo))
     if isinstance(v, datetime.time):

@@ -27,6 +27,7 @@ class Shape:
     run: Callable[[str], Any]
     fallback: dict[str, str] = field(default_factory=dict)
     no_query: bool = False
+    raises: bool = False     # the ORM raises (DoesNotExist ...): both paths must raise alike
 
 
 def dt(*args: int) -> datetime.datetime:
@@ -139,7 +140,7 @@ simple("exists_false", lambda db: B.using(db).filter(pages__gt=10_000).exists())
 simple("first", lambda db: B.using(db).order_by("price").first())
 simple("last", lambda db: B.using(db).order_by("price", "id").last())
 simple("get", lambda db: A.using(db).get(name="Gül"))
-simple("get_missing", lambda db: A.using(db).get(name="nobody"))
+simple("get_missing", lambda db: A.using(db).get(name="nobody"), raises=True)
 simple("earliest_latest", lambda db: (B.using(db).earliest("published"), B.using(db).latest("published")))
 simple("in_bulk", lambda db: B.using(db).in_bulk([2, 4, 6]))
 simple("contains_obj", lambda db: B.using(db).filter(pages__gt=100).contains(B.using(db).order_by("id")[0]))
