@@ -52,7 +52,7 @@ if ! installed build-essential; then
     fi
 fi
 for p in cmake pkg-config libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 \
-         libmsgpack-dev postgresql-15 postgresql-client-15 clang \
+         libmsgpack-dev libpcre2-dev postgresql-15 postgresql-client-15 clang \
          libclang-rt-14-dev iproute2; do
     need "$p"
 done
