@@ -102,9 +102,16 @@ def _pg_typed(v: Any) -> Any:
         return Typed(f"{v.days} days {v.seconds} seconds {v.microseconds} microseconds", "interval")
     if isinstance(v, (bytes, bytearray, memoryview)):
         return Typed(bytes(v), "bytea")
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return Typed(_text_array(v), "_text")   # JSON key paths (#> %s)
     if isinstance(v, (Json, Jsonb)):
         return Typed((v.dumps or json.dumps)(v.obj), "jsonb" if isinstance(v, Jsonb) else "json")
     raise Unsupported(f"a {type(v).__name__} parameter cannot be bound server-side")
+
+
+def _text_array(items: Sequence[str]) -> str:
+    quoted = ('"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items)
+    return "{" + ",".join(quoted) + "}"
 
 
 def postgresql_server_bound(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:

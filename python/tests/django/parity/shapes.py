@@ -167,3 +167,8 @@ simple("json_nested_key", lambda db: list(A.using(db).filter(profile__nested__x_
 simple("json_key_isnull", lambda db: list(A.using(db).filter(profile__city__isnull=True).order_by("id").values_list("id", flat=True)))
 simple("json_has_key", lambda db: list(A.using(db).filter(profile__has_key="city").order_by("id").values_list("id", flat=True)))
 simple("json_values", lambda db: list(A.using(db).order_by("id").values("profile", "profile__tags")))
+
+# ---- parameters inside grouped expressions (server-side binding numbers each one apart) ----
+simple("group_by_param_expression", lambda db: list(A.using(db).annotate(tagged=Concat("name", Value("!"), output_field=CharField())).values("tagged").annotate(n=Count("id")).order_by("tagged")))
+simple("group_by_param_case", lambda db: list(B.using(db).annotate(band=Case(When(pages__gt=200, then=Value("long")), default=Value("short"))).values("band").annotate(n=Count("id"), p=Sum("price")).order_by("band")))
+simple("value_annotations", lambda db: list(B.using(db).annotate(one=Value(1), half=Value(decimal.Decimal("0.5")), yes=Value(True), word=Value("w")).order_by("id").values("one", "half", "yes", "word")[:3]))
