@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional, Sequence
 from django.db import DatabaseError, OperationalError
 from django.db.transaction import TransactionManagementError
 
-from molt_db_adapter import Busy, Cancelled, DbError, MoltError, QueryResult, Timeout, WorkerUnavailable
+from molt_db_adapter import Busy, DbError, MoltError, QueryResult, WorkerUnavailable
 
 from . import events
 from .conf import molt_settings, worker_alias
@@ -166,12 +166,16 @@ def on_worker_error(q: WorkerQuery, e: MoltError) -> None:
     """Raise Fallback, or the exception the caller should see."""
     if isinstance(e, DbError):
         raise Fallback(f"the worker's database refused it (SQLSTATE {e.sqlstate}): {e}")
-    if isinstance(e, (Timeout, Cancelled)):
-        raise OperationalError(f"molt worker: {e}") from e
     if isinstance(e, (WorkerUnavailable, Busy)) and molt_settings()["ON_UNAVAILABLE"] == "fallback":
         warnings.warn(f"molt worker unavailable, using the ORM: {e}", RuntimeWarning, stacklevel=4)
         raise Fallback(f"worker unavailable: {type(e).__name__}: {e}")
-    raise OperationalError(f"molt worker: {type(e).__name__}: {e}") from e
+    raise worker_failure(e)   # Timeout, Cancelled: the ORM would be as slow
+
+
+def worker_failure(e: MoltError) -> OperationalError:
+    err = OperationalError(f"molt worker: {type(e).__name__}: {e}")
+    err.__cause__ = e
+    return err
 
 
 def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
@@ -201,7 +205,7 @@ def run_write(connection: Any, sql: str, params: Sequence[Any]) -> int:
     except DbError as e:
         raise django_error(e) from e
     except MoltError as e:
-        raise OperationalError(f"molt worker: {type(e).__name__}: {e}") from e
+        raise worker_failure(e) from e
     return int(r.rows_affected or 0)
 
 
