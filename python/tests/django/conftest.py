@@ -17,6 +17,10 @@ import django  # noqa: E402
 
 django.setup()
 
+_expected = os.environ.get("MOLT_EXPECT_DJANGO")
+if _expected and not django.get_version().startswith(_expected + "."):
+    raise RuntimeError(f"this run is for Django {_expected} but imported {django.get_version()}")
+
 from django.conf import settings  # noqa: E402
 
 from parity.data import create_schema, fill  # noqa: E402

@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db.models import (
-    Avg, Case, CharField, Count, Exists, F, FloatField, IntegerField, Max, Min, OuterRef, Q,
+    Avg, Case, CharField, Count, DateTimeField, DurationField, Exists, ExpressionWrapper, F,
+    FloatField, Max, Min, OuterRef, Q,
     StdDev, Subquery, Sum, Value, Variance, When,
 )
 from django.db.models.functions import (
@@ -172,3 +173,8 @@ simple("json_values", lambda db: list(A.using(db).order_by("id").values("profile
 simple("group_by_param_expression", lambda db: list(A.using(db).annotate(tagged=Concat("name", Value("!"), output_field=CharField())).values("tagged").annotate(n=Count("id")).order_by("tagged")))
 simple("group_by_param_case", lambda db: list(B.using(db).annotate(band=Case(When(pages__gt=200, then=Value("long")), default=Value("short"))).values("band").annotate(n=Count("id"), p=Sum("price")).order_by("band")))
 simple("value_annotations", lambda db: list(B.using(db).annotate(one=Value(1), half=Value(decimal.Decimal("0.5")), yes=Value(True), word=Value("w")).order_by("id").values("one", "half", "yes", "word")[:3]))
+
+# ---- duration and difference arithmetic (SQLite: django_format_dtdelta, django_timestamp_diff, django_time_diff) ----
+simple("duration_plus", lambda db: list(B.using(db).filter(length__isnull=False).annotate(d=F("length") + datetime.timedelta(hours=1)).order_by("id").values_list("id", "d")))
+simple("datetime_minus_datetime", lambda db: list(B.using(db).annotate(age=ExpressionWrapper(F("published") - F("author__joined"), output_field=DurationField())).order_by("id").values_list("id", "age")))
+simple("datetime_plus_duration", lambda db: list(B.using(db).filter(length__isnull=False).annotate(end=ExpressionWrapper(F("published") + F("length"), output_field=DateTimeField())).order_by("id").values_list("id", "end")))
