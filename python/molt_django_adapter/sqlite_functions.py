@@ -8,8 +8,8 @@ may go to the worker when every function it calls is either
 - in WORKER_DJANGO_FUNCTIONS and present in the worker, or
 - not one Django registers (a SQLite built-in) and present in the worker
   (same libsqlite3 semantics on both sides).
-Anything else (STDDEV_POP, VAR_SAMP, RAND, BITXOR, COT, SIGN, a function
-the worker lacks) keeps the statement on the ORM, with the reason logged.
+Anything else (STDDEV_POP, VAR_SAMP, RAND -- random order cannot be
+compared anyway --, a function the worker lacks) keeps the statement on the ORM, with the reason logged.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ WORKER_DJANGO_FUNCTIONS = frozenset(
         "django_time_extract", "django_time_trunc", "django_time_diff",
         "django_timestamp_diff", "django_format_dtdelta", "regexp",
         "LPAD", "RPAD", "REPEAT", "REVERSE",
-        "MD5", "SHA1", "SHA224", "SHA256", "SHA384", "SHA512",
+        "MD5", "SHA1", "SHA224", "SHA256", "SHA384", "SHA512", "SIGN", "COT", "BITXOR",
         # the math functions Django registers only when SQLite lacks them
         "ACOS", "ASIN", "ATAN", "ATAN2", "CEILING", "COS", "DEGREES", "EXP", "FLOOR",
         "LN", "LOG", "MOD", "PI", "POWER", "RADIANS", "SIN", "SQRT", "TAN",
