@@ -157,3 +157,16 @@ def test_offload_all_and_opt_out():
         Book.objects.using(alias).count()                      # not marked: offloaded anyway
         Book.objects.using(alias).offload(False).count()       # opted out
     assert [e.offloaded for e in events] == [True]
+
+
+@pytest.mark.skipif("pg" not in ALIASES, reason="needs PostgreSQL")
+@pytest.mark.parametrize("use_tz, zone", [(True, "UTC"), (False, "Europe/Paris")])
+def test_worker_session_time_zone_follows_django(use_tz, zone):
+    """SQL that depends on the session zone (USE_TZ off: ::date casts) must
+    see the zone Django's own connection has."""
+    with override_settings(USE_TZ=use_tz):
+        with connections["pg"].cursor() as c:
+            c.execute("SELECT current_setting('TimeZone')")
+            django_zone = c.fetchone()[0]
+        worker_zone = get_client().query("SELECT current_setting('TimeZone')", db_alias="pg").rows[0][0]
+    assert worker_zone == django_zone == zone
