@@ -6,17 +6,21 @@ expected to stay on the ORM."""
 import datetime
 import decimal
 import uuid
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import (
     Avg, Case, CharField, Count, DateTimeField, DurationField, Exists, ExpressionWrapper, F,
     FloatField, Max, Min, OuterRef, Q,
     StdDev, Subquery, Sum, Value, Variance, When,
 )
 from django.db.models.functions import (
-    Cast, Coalesce, Concat, ExtractYear, Length, Lower, TruncDate, TruncMonth, Upper,
+    MD5, SHA1, SHA224, SHA256, SHA384, SHA512, Cast, Ceil, Coalesce, Concat, Cot, Degrees,
+    ExtractHour, ExtractYear, Floor, Length, Ln, Lower, LPad, Mod, Power, Repeat, Reverse,
+    RPad, Sign, Sqrt, Trunc, TruncDate, TruncMonth, Upper,
 )
 
 from .models import Author, Book, Publisher, Tag
@@ -35,6 +39,13 @@ def dt(*args: int) -> datetime.datetime:
     """A datetime as the code of a project with this USE_TZ would write it."""
     value = datetime.datetime(*args)
     return value.replace(tzinfo=datetime.timezone.utc) if settings.USE_TZ else value
+
+
+def zone(z: Any) -> Any:
+    """A tzinfo argument (Django refuses one when USE_TZ is off)."""
+    if not settings.USE_TZ:
+        return None
+    return zoneinfo.ZoneInfo(z) if isinstance(z, str) else z
 
 
 A, B, T, P = (m.objects for m in (Author, Book, Tag, Publisher))
@@ -178,3 +189,14 @@ simple("value_annotations", lambda db: list(B.using(db).annotate(one=Value(1), h
 simple("duration_plus", lambda db: list(B.using(db).filter(length__isnull=False).annotate(d=F("length") + datetime.timedelta(hours=1)).order_by("id").values_list("id", "d")))
 simple("datetime_minus_datetime", lambda db: list(B.using(db).annotate(age=ExpressionWrapper(F("published") - F("author__joined"), output_field=DurationField())).order_by("id").values_list("id", "age")))
 simple("datetime_plus_duration", lambda db: list(B.using(db).filter(length__isnull=False).annotate(end=ExpressionWrapper(F("published") + F("length"), output_field=DateTimeField())).order_by("id").values_list("id", "end")))
+
+# ---- Django's SQLite text, hash and math functions; time zone arguments ----
+simple("text_functions", lambda db: list(A.using(db).annotate(l=LPad("name", 8, Value("*")), r=RPad("name", 8, Value("-")), rep=Repeat("nick", 2), rev=Reverse("name")).order_by("id").values("l", "r", "rep", "rev")))
+simple("md5", lambda db: list(A.using(db).annotate(m=MD5("email")).order_by("id").values_list("m", flat=True)))
+# SHA* on PostgreSQL need the pgcrypto extension, which the test server does not have
+simple("sha_functions_sqlite", lambda db: list(A.using(db).annotate(s1=SHA1("name"), s224=SHA224("name"), s256=SHA256("email"), s384=SHA384("name"), s512=SHA512("name")).order_by("id").values("s1", "s224", "s256", "s384", "s512")) if connections[db].vendor == "sqlite" else list(A.using(db).values("id")[:1]))
+simple("math_functions", lambda db: list(B.using(db).annotate(sq=Sqrt("pages"), pw=Power("pages", 2), ln=Ln("pages"), md=Mod("pages", 7), ce=Ceil(F("price") / 3), fl=Floor(F("price") / 3), dg=Degrees("pages"), sg=Sign(F("pages") - 200), ct=Cot("pages")).order_by("id").values("sq", "pw", "ln", "md", "ce", "fl", "dg", "sg", "ct")))
+simple("bitxor", lambda db: list(B.using(db).annotate(x=F("pages").bitxor(5)).order_by("id").values_list("x", flat=True)))
+simple("trunc_iana_zone", lambda db: list(B.using(db).annotate(d=Trunc("published", "day", tzinfo=zone("America/New_York"))).order_by("id").values_list("id", "d")))
+simple("extract_fixed_offset", lambda db: list(B.using(db).annotate(h=ExtractHour("published", tzinfo=zone(datetime.timezone(datetime.timedelta(hours=5, minutes=30))))).order_by("id").values_list("id", "h")))
+simple("trunc_hour_time", lambda db: list(B.using(db).filter(wake__isnull=False).annotate(t=Trunc("wake", "hour")).order_by("id").values_list("id", "t")))
