@@ -84,8 +84,11 @@ def _pg_typed(v: Any) -> Any:
         return v                      # unknown: the server infers it, as for a literal
     if isinstance(v, bool):
         return Typed(v, "bool")
-    if isinstance(v, int):
-        return Typed(v, "int8")
+    if isinstance(v, int):   # psycopg: the smallest type that holds the value
+        for name, bits in (("int2", 15), ("int4", 31), ("int8", 63)):
+            if -(1 << bits) <= v < (1 << bits):
+                return Typed(v, name)
+        return Typed(str(v), "numeric")
     if isinstance(v, float):
         return Typed(v, "float8")
     if isinstance(v, decimal.Decimal):

@@ -55,14 +55,14 @@ def pytest_terminal_summary(terminalreporter):
     offloaded = fell_back = 0
     for name, label, events in REPORT:
         if not events:
-            lines.append(f"  {label:12} {name:28} no query")
+            lines.append(f"  {label:15} {name:28} no query")
         for e in events:
             if e.offloaded:
                 offloaded += 1
-                lines.append(f"  {label:12} {name:28} worker{'  (' + e.reason + ')' if e.reason else ''}")
+                lines.append(f"  {label:15} {name:28} worker{'  (' + e.reason + ')' if e.reason else ''}")
             else:
                 fell_back += 1
-                lines.append(f"  {label:12} {name:28} ORM: {e.reason}")
+                lines.append(f"  {label:15} {name:28} ORM: {e.reason}")
     lines.append(f"queries: {offloaded} in the worker, {fell_back} fell back to the ORM")
     out = ROOT / ".tmp" / f"django-parity-{django.get_version()}.txt"
     out.parent.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ unless the shape names the reason it stays on the ORM for that vendor.
 The decisions go to the report (conftest.py)."""
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test.utils import override_settings
 
@@ -16,25 +17,32 @@ from conftest import ALIASES, REPORT
 
 # the reason given while the worker lacks a function of WORKER_DJANGO_FUNCTIONS
 PENDING = "is not in this worker yet"
-MODES = [(alias, tz) for alias in ALIASES for tz in (True, False)]
+# (alias, USE_TZ, PostgreSQL PARAM_BINDING)
+MODES = [(alias, tz, "client") for alias in ALIASES for tz in (True, False)]
+MODES += [("pg", tz, "server") for tz in (True, False) if "pg" in ALIASES]
 
 
-@pytest.fixture(scope="module", params=MODES, ids=[f"{a}-{'tz' if t else 'notz'}" for a, t in MODES])
+def _mode_id(mode):
+    alias, tz, binding = mode
+    return f"{alias}-{'tz' if tz else 'notz'}" + ("-server" if binding == "server" else "")
+
+
+@pytest.fixture(scope="module", params=MODES, ids=[_mode_id(m) for m in MODES])
 def mode(request):
-    alias, use_tz = request.param
-    with override_settings(USE_TZ=use_tz):
-        yield alias, use_tz
+    alias, use_tz, binding = request.param
+    with override_settings(USE_TZ=use_tz, MOLT_DB={**settings.MOLT_DB, "PARAM_BINDING": binding}):
+        yield request.param
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 def test_shape(mode, shape):
-    alias, use_tz = mode
+    alias, use_tz, binding = mode
     vendor = connections[alias].vendor
     with offloading(False):
         expected = outcome(shape.run, alias)
     with capture_events() as events, offloading(True):
         got = outcome(shape.run, alias)
-    label = f"{alias}/{'tz' if use_tz else 'notz'}"
+    label = _mode_id(mode)
     REPORT.append((shape.name, label, events))
     assert got == expected
     assert (expected[0] == "raised") == shape.raises, expected

@@ -28,7 +28,7 @@ from molt_django_adapter import close_clients, offloading  # noqa: E402
 from parity.data import create_schema, fill  # noqa: E402
 from parity.models import Author, Book  # noqa: E402
 
-N, ROUNDS = 200, 5
+N, ROUNDS = 200, int(os.environ.get("ROUNDS", "5"))
 QUERIES = {
     "get by pk": lambda i: Book.objects.using("pg").get(pk=1 + i % 40),
     "filter+values 10 rows": lambda i: list(Book.objects.using("pg").filter(pages__gt=i % 300).values("id", "title", "price")[:10]),
