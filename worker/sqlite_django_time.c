@@ -811,6 +811,180 @@ static void fn_timestamp_diff(sqlite3_context *ctx, int argc, sqlite3_value **a)
     report(&c, o, "django_timestamp_diff");
 }
 
+/* ---- django_format_dtdelta: F() arithmetic with timedeltas ------------- */
+
+#define TD_MAX_DAYS 999999999LL
+#define US_PER_DAY 86400000000LL
+
+/* one operand after _sqlite_prepare_dtdelta_param for "+" and "-" */
+typedef struct {
+    enum { OP_TD, OP_DT, OP_DATE } kind;
+    __int128 us; /* OP_TD: microseconds; OP_DT/OP_DATE: since 1970-01-01 */
+} dt_operand;
+
+static outcome prepare_operand(call *c, sqlite3_value *v, dt_operand *o)
+{
+    if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+        o->kind = OP_TD;
+        o->us = sqlite3_value_int64(v);
+        return R_OK;
+    }
+    pydt t;
+    outcome r = typecast_timestamp(c, v, &t);
+    if (r != R_OK) /* R_FALSY: None, which fails later, outside the try */
+        return r;
+    o->kind = t.is_date ? OP_DATE : OP_DT;
+    o->us = (__int128)local_seconds(&t) * 1000000 + t.us;
+    return R_OK;
+}
+
+static int64_t floordiv128(__int128 a, int64_t b)
+{
+    __int128 q = a / b;
+    return (int64_t)((a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q);
+}
+
+/* str() of the result, as Python prints a timedelta, datetime or date */
+static outcome format_operand(call *c, const dt_operand *o, char *out, size_t n)
+{
+    if (o->kind == OP_TD) {
+        int64_t days = floordiv128(o->us, US_PER_DAY);
+        if (days > TD_MAX_DAYS || days < -TD_MAX_DAYS)
+            return fail(c, R_ERROR, "OverflowError: timedelta out of range");
+        int64_t rest = (int64_t)(o->us - (__int128)days * US_PER_DAY);
+        int64_t secs = rest / 1000000, us = rest % 1000000;
+        char clock[48];
+        int k = snprintf(clock, sizeof clock, "%d:%02d:%02d", (int)(secs / 3600),
+                         (int)(secs / 60 % 60), (int)(secs % 60));
+        if (us)
+            snprintf(clock + k, sizeof clock - (size_t)k, ".%06d", (int)us);
+        if (days)
+            snprintf(out, n, "%lld day%s, %s", (long long)days,
+                     days == 1 || days == -1 ? "" : "s", clock);
+        else
+            snprintf(out, n, "%s", clock);
+        return R_OK;
+    }
+    pydt t;
+    memset(&t, 0, sizeof t);
+    int64_t secs = floordiv128(o->us, 1000000);
+    if (o->us < (__int128)INT64_MIN / 2 || o->us > (__int128)INT64_MAX / 2 ||
+        set_from_seconds(&t, secs) < 0)
+        return fail(c, R_ERROR, "OverflowError: date value out of range");
+    t.us = (int)(o->us - (__int128)secs * 1000000);
+    if (o->kind == OP_DATE)
+        snprintf(out, n, "%04d-%02d-%02d", (int)t.y, t.mo, t.d);
+    else if (t.us)
+        snprintf(out, n, "%04d-%02d-%02d %02d:%02d:%02d.%06d", (int)t.y, t.mo, t.d, t.h, t.mi,
+                 t.s, t.us);
+    else
+        snprintf(out, n, "%04d-%02d-%02d %02d:%02d:%02d", (int)t.y, t.mo, t.d, t.h, t.mi, t.s);
+    return R_OK;
+}
+
+/* lhs + rhs (sub: lhs - rhs) with Python's rules for the three kinds */
+static outcome add_operands(call *c, dt_operand l, dt_operand r, int sub, dt_operand *out)
+{
+    if (sub) {
+        if (l.kind != OP_TD && r.kind == l.kind) { /* datetime - datetime, date - date */
+            out->kind = OP_TD;
+            out->us = l.us - r.us;
+            return R_OK;
+        }
+        if (r.kind != OP_TD)
+            return fail(c, R_ERROR, "TypeError: unsupported operand types for -");
+        r.us = -r.us;
+    }
+    if (l.kind != OP_TD && r.kind != OP_TD)
+        return fail(c, R_ERROR, "TypeError: unsupported operand types for +");
+    if (l.kind == OP_TD && r.kind == OP_TD) {
+        out->kind = OP_TD;
+        out->us = l.us + r.us;
+        return R_OK;
+    }
+    dt_operand when = l.kind == OP_TD ? r : l, delta = l.kind == OP_TD ? l : r;
+    out->kind = when.kind;
+    if (when.kind == OP_DATE) {
+        /* date +/- timedelta moves by the timedelta's .days only */
+        int64_t days = floordiv128(sub ? -delta.us : delta.us, US_PER_DAY);
+        out->us = when.us + (__int128)(sub ? -days : days) * US_PER_DAY;
+    } else {
+        out->us = when.us + delta.us;
+    }
+    return R_OK;
+}
+
+static void fn_format_dtdelta(sqlite3_context *ctx, int argc, sqlite3_value **a)
+{
+    call c = {ctx, ""};
+    (void)argc;
+    for (int i = 0; i < 3; i++)
+        if (sqlite3_value_type(a[i]) == SQLITE_NULL) {
+            sqlite3_result_null(ctx);
+            return;
+        }
+    const char *conn = text_arg(a[0]);
+    outcome o;
+    if (!conn) {
+        o = fail(&c, R_ERROR, "AttributeError: the connector is not text");
+    } else {
+        while (py_space(*conn))
+            conn++;
+        size_t n = strlen(conn);
+        while (n && py_space(conn[n - 1]))
+            n--;
+        int plus = n == 1 && conn[0] == '+', minus = n == 1 && conn[0] == '-';
+        if (plus || minus) {
+            dt_operand l, r, res;
+            char out[64];
+            outcome ol = prepare_operand(&c, a[1], &l), orr = R_OK;
+            if (ol == R_OK || ol == R_FALSY)
+                orr = prepare_operand(&c, a[2], &r);
+            o = ol != R_OK && ol != R_FALSY ? ol : orr != R_OK && orr != R_FALSY ? orr : R_OK;
+            if (o == R_OK && (ol == R_FALSY || orr == R_FALSY))
+                o = fail(&c, R_ERROR, "TypeError: an operand is None");
+            if (o == R_OK &&
+                (o = add_operands(&c, l, r, minus, &res)) == R_OK &&
+                (o = format_operand(&c, &res, out, sizeof out)) == R_OK) {
+                sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+                return;
+            }
+        } else {
+            /* "*" and anything else ("/"): the raw values; we take numbers */
+            int times = n == 1 && conn[0] == '*';
+            int tl = sqlite3_value_type(a[1]), tr = sqlite3_value_type(a[2]);
+            if ((tl != SQLITE_INTEGER && tl != SQLITE_FLOAT) ||
+                (tr != SQLITE_INTEGER && tr != SQLITE_FLOAT)) {
+                o = fail(&c, R_UNSUPPORTED, "* or / of a value that is not a number");
+            } else if (times && tl == SQLITE_INTEGER && tr == SQLITE_INTEGER) {
+                long long p;
+                if (!__builtin_mul_overflow(sqlite3_value_int64(a[1]), sqlite3_value_int64(a[2]),
+                                            &p)) {
+                    sqlite3_result_int64(ctx, p);
+                    return;
+                }
+                o = fail(&c, R_ERROR, "OverflowError: Python int too large for SQLite");
+            } else if (times) {
+                sqlite3_result_double(ctx, sqlite3_value_double(a[1]) * sqlite3_value_double(a[2]));
+                return;
+            } else {
+                double rv = sqlite3_value_double(a[2]);
+                int64_t big = (int64_t)1 << 53;
+                if (rv == 0) {
+                    o = fail(&c, R_ERROR, "ZeroDivisionError: division by zero");
+                } else if ((tl == SQLITE_INTEGER && llabs(sqlite3_value_int64(a[1])) > big) ||
+                           (tr == SQLITE_INTEGER && llabs(sqlite3_value_int64(a[2])) > big)) {
+                    o = fail(&c, R_UNSUPPORTED, "integer division beyond 2**53");
+                } else {
+                    sqlite3_result_double(ctx, sqlite3_value_double(a[1]) / rv);
+                    return;
+                }
+            }
+        }
+    }
+    report(&c, o, "django_format_dtdelta");
+}
+
 static const mw_django_fn time_fns[] = {
     {"django_date_extract", 2, fn_datetime_extract},
     {"django_date_trunc", 4, fn_date_trunc},
@@ -822,6 +996,7 @@ static const mw_django_fn time_fns[] = {
     {"django_time_trunc", 4, fn_time_trunc},
     {"django_time_diff", 2, fn_time_diff},
     {"django_timestamp_diff", 2, fn_timestamp_diff},
+    {"django_format_dtdelta", 3, fn_format_dtdelta},
     {NULL, 0, NULL},
 };
 
