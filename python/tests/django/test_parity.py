@@ -20,6 +20,7 @@ PENDING = "is not in this worker yet"
 # (alias, USE_TZ, PostgreSQL PARAM_BINDING)
 MODES = [(alias, tz, "client") for alias in ALIASES for tz in (True, False)]
 MODES += [("pg", tz, "server") for tz in (True, False) if "pg" in ALIASES]
+MODES += [("pg_chicago", True, "client")] if "pg" in ALIASES else []   # DATABASES TIME_ZONE
 
 
 def _mode_id(mode):

@@ -38,6 +38,8 @@ if _dsn:
         "PORT": _pg.get("port", ""),
         "OPTIONS": {k: _pg[k] for k in ("sslmode",) if k in _pg},
     }
+    # the same database through a connection with its own TIME_ZONE (USE_TZ only)
+    DATABASES["pg_chicago"] = {**DATABASES["pg"], "TIME_ZONE": "America/Chicago"}
 
 MOLT_DB = {
     "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),
