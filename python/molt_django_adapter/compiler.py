@@ -19,8 +19,8 @@ from django.db.models.sql import compiler as base
 from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULTI, NO_RESULTS, SINGLE
 
 from . import events
-from .execution import Fallback, check_transaction, offload_wanted, run_write, worker_query
-from .replay import NeedThread, fetch, on_event_loop
+from .execution import Fallback, check_transaction, offload_wanted, run_write, stream_sync, worker_query
+from .replay import NeedThread, fetch, in_replay, on_event_loop
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
 _READS = (MULTI, SINGLE)
@@ -67,9 +67,15 @@ class OffloadCompiler(base.SQLCompiler):
             return iter([]) if result_type == MULTI else None
         if is_write:
             return self._offload_write(sql, params, result_type)
+        streamed = chunked_fetch and self.connection.features.can_use_chunked_reads and not in_replay()
         try:
             check_transaction(self.connection)
-            rows = fetch(worker_query(self.connection, sql, params))
+            q = worker_query(self.connection, sql, params)
+            if streamed:
+                chunks = stream_sync(q, chunk_size)
+                events.record(self.using, sql, True, "streamed")
+                return self._trimmed(chunks)
+            rows = fetch(q)
         except Fallback as e:
             if on_event_loop():
                 raise NeedThread() from None
@@ -77,6 +83,12 @@ class OffloadCompiler(base.SQLCompiler):
             return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
         events.record(self.using, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
+
+    def _trimmed(self, chunks: Any) -> Any:
+        """Chunks as cursor_iter gives them (extra select columns cut)."""
+        if not self.has_extra_select:
+            return chunks
+        return ([r[:self.col_count] for r in chunk] for chunk in chunks)
 
     def _offload_write(self, sql: str, params: Any, result_type: Any) -> Any:
         from .conf import molt_settings

@@ -14,6 +14,7 @@ from django.db import DatabaseError, OperationalError
 from django.db.transaction import TransactionManagementError
 
 from molt_db_adapter import Busy, DbError, MoltError, QueryResult, WorkerUnavailable
+from molt_db_adapter.results import decode_payload
 
 from . import events
 from .conf import molt_settings, worker_alias
@@ -81,10 +82,20 @@ class WorkerQuery:
     def rows(self, result: QueryResult) -> list[tuple[Any, ...]]:
         if result.truncated:
             raise Fallback(f"more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+        return self.convert(result.rows, self.converters(result.types))
+
+    def converters(self, types: Sequence[str]) -> list[Any]:
         try:
             if self.vendor == "postgresql":
-                return convert_rows(result.rows, pg_converters(result.types, self.session_tz, self.django_tz))
-            return convert_rows(result.rows, sqlite_converters(result.types))
+                return list(pg_converters(types, self.session_tz, self.django_tz))
+            return list(sqlite_converters(types))
+        except Unconvertible as e:
+            raise Fallback(f"result not convertible: {e}") from None
+
+    @staticmethod
+    def convert(rows: Sequence[Sequence[Any]], converters: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return convert_rows(rows, converters)
         except (Unconvertible, ValueError, TypeError) as e:
             raise Fallback(f"result not convertible: {e}") from None
 
@@ -193,6 +204,45 @@ def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
         on_worker_error(q, e)
         raise  # not reached
     return q.rows(result)
+
+
+def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of q in chunks, streamed from the worker (iterator()). The
+    first part (columns and types) is read before returning, so a refusal
+    still falls back; a failure after rows were handed out cannot, and is
+    raised as OperationalError."""
+    from .clients import get_client
+
+    client = get_client()
+    try:
+        if q.vendor == "sqlite":
+            probe = function_probe(q)
+            if probe is not None:
+                learn_functions(probe, client.query(probe.sql, None, **probe.request()))
+            check_sqlite_functions(q)
+        stream = client.stream(q.sql, q.params or None, batch_rows=chunk_size, **q.request())
+        parts = stream.chunks()
+        first = decode_payload(stream.codec, next(parts))
+    except MoltError as e:
+        on_worker_error(q, e)
+        raise  # not reached
+    converters = q.converters(first.get("types", []))
+
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        with stream:
+            try:
+                for raw in parts:
+                    part = decode_payload(stream.codec, raw)
+                    if part.get("truncated"):
+                        raise OperationalError(f"molt worker: more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+                    if part.get("rows"):
+                        yield q.convert(part["rows"], converters)
+            except MoltError as e:
+                raise worker_failure(e) from e
+            except Fallback as e:
+                raise OperationalError(f"molt worker: {e}") from None
+
+    return chunks()
 
 
 def run_write(connection: Any, sql: str, params: Sequence[Any]) -> int:

@@ -55,6 +55,12 @@ def on_event_loop() -> bool:
     return r is not None and not r.in_thread
 
 
+def in_replay() -> bool:
+    """Inside run_async (on the loop or in its thread): rows come from, or
+    go to, the replay table, never a stream."""
+    return _replay.get() is not None
+
+
 def fetch(q: WorkerQuery) -> list[tuple[Any, ...]]:
     """The rows of q: from the replay table, from the worker (sync), or
     NeedQuery on the event loop."""

@@ -170,3 +170,20 @@ def test_worker_session_time_zone_follows_django(use_tz, zone):
             django_zone = c.fetchone()[0]
         worker_zone = get_client().query("SELECT current_setting('TimeZone')", db_alias="pg").rows[0][0]
     assert worker_zone == django_zone == zone
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_iterator_streams_in_chunks(alias):
+    """iterator() reads the worker's stream chunk by chunk: equal to the
+    ORM, and leaving early cancels the rest (the next query still works)."""
+    from parity.compare import snap
+
+    qs = Book.objects.using(alias).select_related("author").order_by("id")
+    with capture_events() as events:
+        got = list(qs.offload().iterator(chunk_size=7))
+    assert snap(got) == snap(list(qs.iterator(chunk_size=7)))
+    assert [(e.offloaded, e.reason) for e in events] == [(True, "streamed")]
+    it = qs.offload().iterator(chunk_size=3)
+    assert next(it).id == 1
+    del it
+    assert Book.objects.using(alias).offload().count() == 40
