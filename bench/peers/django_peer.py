@@ -6,10 +6,11 @@ examples/django_demo and its PostgreSQL data (bench/runner.py loads it).
     django_peer.py values --mode orm|offload --dsn DSN --seconds S     # .values() of 10k rows
     django_peer.py models --mode orm|offload --dsn DSN --seconds S     # 10k model instances
 
-list: gunicorn (sync workers) serves the demo; for offload, `manage.py
+list: gunicorn (gthread: --workers processes of --threads threads) serves
+the demo; for offload, `manage.py
 molt_worker` runs beside it. An asyncio load generator keeps --concurrency
 requests in flight on GET /{baseline,offload}/api/items?user_id=1&limit=1000
-(a new connection each, as gunicorn's sync workers close them). ops are
+(a new connection each, `Connection: close`). ops are
 requests; cpu_seconds is the CPU of gunicorn's processes, the worker and this
 process during the measured part (the server side is most of it). check: the
 page's sums and counts, from the last response.
@@ -22,8 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from _common import Meter, emit, latency_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "django_demo"
+sys.path.insert(0, str(DEMO))
+from demo_procs import free_port, stop, unix_listening, wait_until  # noqa: E402
 LIST_PATH = "/api/items?user_id=1&limit=1000"
 QS_ROWS = 10_000
 
@@ -46,41 +47,11 @@ def demo_env(dsn, sock):
                 DJANGO_SETTINGS_MODULE="demo_project.settings")
 
 
-def wait_until(check, proc, what, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with status {proc.returncode}")
-        try:
-            return check()
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not come up")
-
-
-def connect_unix(path):
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-    finally:
-        s.close()
-
-
 def start_worker(env, sock):
     p = subprocess.Popen([sys.executable, str(DEMO / "manage.py"), "molt_worker", "--socket", sock],
                          env=env, stdout=sys.stderr)
-    wait_until(lambda: connect_unix(sock), p, "manage.py molt_worker")
+    wait_until(lambda: unix_listening(sock), p, "manage.py molt_worker")
     return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def proc_cpu(pids):
@@ -161,11 +132,10 @@ def run_list(a):
     try:
         if a.mode == "offload":
             procs.append(start_worker(env, sock))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         g = subprocess.Popen([sys.executable, "-m", "gunicorn", "demo_project.wsgi:application",
-                              "--workers", str(a.workers), "--worker-class", "sync",
+                              "--workers", str(a.workers), "--worker-class", "gthread",
+                              "--threads", str(a.threads),
                               "--bind", f"127.0.0.1:{port}", "--backlog", "1024", "--log-level", "warning"],
                              env=env, cwd=str(DEMO), stdout=sys.stderr)
         procs.append(g)
@@ -191,7 +161,7 @@ def run_queryset(a):
     sock = os.path.join(tmp, "molt.sock")
     env = demo_env(a.dsn, sock)
     os.environ.update(env)
-    sys.path[:0] = [str(DEMO), str(ROOT / "python")]
+    sys.path.insert(0, str(ROOT / "python"))
     worker = start_worker(env, sock) if a.mode == "offload" else None
     try:
         import contextlib
@@ -246,6 +216,7 @@ def main():
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=4)
     a = p.parse_args()
     (run_list if a.kind == "list" else run_queryset)(a)
 

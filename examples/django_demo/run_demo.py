@@ -13,52 +13,22 @@
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from demo_procs import free_port, stop, unix_listening, wait_until
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MANAGE = [sys.executable, str(HERE / "manage.py")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, what: str, proc: subprocess.Popen, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"demo: {what} exited with status {proc.returncode}")
-        try:
-            check()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"demo: {what} did not come up in {seconds:.0f} s")
-
-
 def get(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=30) as r:
         return r.status, r.read()
-
-
-def stop(proc: subprocess.Popen, name: str) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    print(f"  stopped {name} (exit {proc.returncode})")
 
 
 def main() -> None:
@@ -87,13 +57,7 @@ def main() -> None:
         worker = subprocess.Popen(MANAGE + ["molt_worker"], env=env)
         procs.append((worker, "molt_worker"))
 
-        def ping():
-            s = socket.socket(socket.AF_UNIX)
-            try:
-                s.connect(sock)
-            finally:
-                s.close()
-        wait_for(ping, "molt_worker", worker)
+        wait_until(lambda: unix_listening(sock), worker, "molt_worker")
         print(f"  molt_worker on {sock} (pid {worker.pid}, started by manage.py molt_worker)")
 
         port = free_port()
@@ -101,7 +65,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append((server, "Django runserver"))
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: get(base + "/baseline/api/items?limit=1"), "Django runserver", server)
+        wait_until(lambda: get(base + "/baseline/api/items?limit=1"), server, "Django runserver")
         q = "?limit=2&status=active&q=lamp"
         print(f"  Django on {base}:")
         print(f"    {base}/baseline/api/items{q}   (ORM + JsonResponse)")
@@ -125,7 +89,7 @@ def main() -> None:
     finally:
         print()
         for p, name in reversed(procs):
-            stop(p, name)
+            print(f"  stopped {name} (exit {stop(p)})")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
 """A real molt_worker for the tests, started the way `manage.py molt_worker`
 starts one (the same argv and config file), on the test databases."""
 import os
-import socket
 import subprocess
 import tempfile
-import time
 
+from demo_procs import unix_listening, wait_until
 from molt_db_adapter import MoltClient
 
 from molt_django_adapter.conf import molt_settings
@@ -39,18 +38,9 @@ class Worker:
         self.log.close()
 
 
-def wait_ready(path: str, proc: subprocess.Popen, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with {proc.returncode}")
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(path)
-            s.close()
-            with MoltClient(socket_path=path) as c:
-                c.ping()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the worker did not answer in time")
+def wait_ready(path: str, proc: subprocess.Popen) -> None:
+    """Until the worker on path answers a ping."""
+    def ping():
+        with MoltClient(socket_path=path) as c:
+            c.ping()
+    wait_until(lambda: (unix_listening(path), ping()), proc, "molt_worker", 10.0)
