@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from molt_db_adapter import AsyncMoltClient, MoltClient
 
 from .conf import molt_settings, worker_command
+from .execution import forget_functions
 
 _lock = threading.Lock()
 _sync: Optional[MoltClient] = None
@@ -59,6 +60,7 @@ def close_clients() -> None:
         old, _sync = _sync, None
         stale = list(_async.items())
         _async.clear()
+    forget_functions()
     if old is not None:
         old.close()
     for loop, client in stale:

@@ -79,7 +79,7 @@ class OffloadCompiler(base.SQLCompiler):
         except Fallback as e:
             if on_event_loop():
                 raise NeedThread() from None
-            events.record(self.using, sql, False, str(e), warn="unavailable" in str(e))
+            events.record(self.using, sql, False, str(e), warn=e.warn)
             return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
         events.record(self.using, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)

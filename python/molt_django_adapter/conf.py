@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     "WORKER_CMD": None,
@@ -39,8 +41,25 @@ MOLT_ENGINES = {
 }
 
 
+_cache: dict[str, Any] = {}
+
+
+@receiver(setting_changed)
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting == "MOLT_DB":
+        _cache.clear()
+
+
 def molt_settings() -> dict[str, Any]:
-    """MOLT_DB merged over the defaults; an unknown key or value is an error."""
+    """MOLT_DB merged over the defaults (read once; override_settings
+    resets it); an unknown key or value is an error."""
+    if "merged" not in _cache:
+        _cache["merged"] = _read_settings()
+    merged: dict[str, Any] = _cache["merged"]
+    return merged
+
+
+def _read_settings() -> dict[str, Any]:
     given = getattr(settings, "MOLT_DB", {}) or {}
     unknown = set(given) - set(DEFAULTS)
     if unknown:

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
-from django.db import DatabaseError, OperationalError
+from django.db import OperationalError
 from django.db.transaction import TransactionManagementError
 
 from molt_db_adapter import Busy, DbError, MoltError, QueryResult, WorkerUnavailable
@@ -25,7 +25,12 @@ from .statements import Unsupported, postgresql_client_bound, postgresql_server_
 
 
 class Fallback(Exception):
-    """This statement runs through the ORM; the message says why."""
+    """This statement runs through the ORM; the message says why. ``warn``:
+    log it as a warning (the worker is unavailable), not as a decision."""
+
+    def __init__(self, reason: str, *, warn: bool = False) -> None:
+        super().__init__(reason)
+        self.warn = warn
 
 
 _forced: contextvars.ContextVar[Optional[bool]] = contextvars.ContextVar("molt_offloading", default=None)
@@ -159,6 +164,7 @@ def learn_functions(probe: WorkerQuery, result: QueryResult) -> None:
 
 
 def forget_functions() -> None:
+    """A new worker may have other functions (clients.close_clients)."""
     _worker_functions.clear()
 
 
@@ -179,7 +185,7 @@ def on_worker_error(q: WorkerQuery, e: MoltError) -> None:
         raise Fallback(f"the worker's database refused it (SQLSTATE {e.sqlstate}): {e}")
     if isinstance(e, (WorkerUnavailable, Busy)) and molt_settings()["ON_UNAVAILABLE"] == "fallback":
         warnings.warn(f"molt worker unavailable, using the ORM: {e}", RuntimeWarning, stacklevel=4)
-        raise Fallback(f"worker unavailable: {type(e).__name__}: {e}")
+        raise Fallback(f"worker unavailable: {type(e).__name__}: {e}", warn=True)
     raise worker_failure(e)   # Timeout, Cancelled: the ORM would be as slow
 
 
@@ -189,16 +195,20 @@ def worker_failure(e: MoltError) -> OperationalError:
     return err
 
 
+def _check_functions_sync(client: Any, q: WorkerQuery) -> None:
+    if q.vendor == "sqlite":
+        probe = function_probe(q)
+        if probe is not None:
+            learn_functions(probe, client.query(probe.sql, None, **probe.request()))
+        check_sqlite_functions(q)
+
+
 def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
     from .clients import get_client
 
     client = get_client()
     try:
-        if q.vendor == "sqlite":
-            probe = function_probe(q)
-            if probe is not None:
-                learn_functions(probe, client.query(probe.sql, None, **probe.request()))
-            check_sqlite_functions(q)
+        _check_functions_sync(client, q)
         result = client.query(q.sql, q.params or None, **q.request())
     except MoltError as e:
         on_worker_error(q, e)
@@ -215,11 +225,7 @@ def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...
 
     client = get_client()
     try:
-        if q.vendor == "sqlite":
-            probe = function_probe(q)
-            if probe is not None:
-                learn_functions(probe, client.query(probe.sql, None, **probe.request()))
-            check_sqlite_functions(q)
+        _check_functions_sync(client, q)
         stream = client.stream(q.sql, q.params or None, batch_rows=chunk_size, **q.request())
         parts = stream.chunks()
         first = decode_payload(stream.codec, next(parts))
@@ -258,5 +264,3 @@ def run_write(connection: Any, sql: str, params: Sequence[Any]) -> int:
         raise worker_failure(e) from e
     return int(r.rows_affected or 0)
 
-
-__all__ = ["Fallback", "WorkerQuery", "offloading", "DatabaseError"]

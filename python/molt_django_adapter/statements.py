@@ -15,6 +15,7 @@ Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
 from __future__ import annotations
 
 import datetime
+import functools
 import decimal
 import json
 import re
@@ -57,17 +58,25 @@ def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
 
 # ---- PostgreSQL ----
 
-def postgresql_client_bound(sql: str, params: Sequence[Any], use_tz: bool, tz: Any) -> str:
-    """The query text psycopg's ClientCursor would send for Django."""
+@functools.lru_cache(maxsize=None)
+def _adapt_context(use_tz: bool, tz: Any) -> Any:
+    """An AdaptContext without a connection, with the adapters Django gives
+    its psycopg connections."""
     from django.db.backends.postgresql.psycopg_any import get_adapters_template
-    from psycopg import adapt
-    from psycopg._queries import PostgresClientQuery
 
-    class _Context:   # an AdaptContext without a connection
+    class Context:
         adapters = get_adapters_template(use_tz, tz)
         connection = None
 
-    tx = adapt.Transformer(_Context())
+    return Context()
+
+
+def postgresql_client_bound(sql: str, params: Sequence[Any], use_tz: bool, tz: Any) -> str:
+    """The query text psycopg's ClientCursor would send for Django."""
+    from psycopg import adapt
+    from psycopg._queries import PostgresClientQuery
+
+    tx = adapt.Transformer(_adapt_context(use_tz, tz))
     query = PostgresClientQuery(tx)
     try:
         query.convert(sql, params)
