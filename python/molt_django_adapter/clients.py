@@ -5,6 +5,10 @@ dropped when a setting they derive from changes (override_settings)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import shutil
+import tempfile
 import threading
 import weakref
 from typing import Any, Optional
@@ -14,7 +18,7 @@ from django.dispatch import receiver
 
 from molt_db_adapter import AsyncMoltClient, MoltClient
 
-from .conf import molt_settings, worker_command
+from .conf import molt_settings, worker_args, worker_command
 from .execution import forget_functions
 
 _lock = threading.Lock()
@@ -25,11 +29,32 @@ _async: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMoltClient]" 
 _WATCHED = {"MOLT_DB", "DATABASES", "USE_TZ", "TIME_ZONE"}
 
 
+_config_dir: Optional[str] = None
+
+
+def _config_file() -> str:
+    """The worker's [db ...] sections in a file only this user can read, so
+    no password shows in ps; kept while the process lives (a restarted
+    worker reads it again)."""
+    from .management.commands.molt_worker import worker_config
+
+    global _config_dir
+    if _config_dir is None:
+        _config_dir = tempfile.mkdtemp(prefix="molt-django-")
+        atexit.register(shutil.rmtree, _config_dir, True)
+    fd, path = tempfile.mkstemp(suffix=".conf", dir=_config_dir)
+    with os.fdopen(fd, "w") as f:
+        f.write(worker_config(worker_args()))
+    return path
+
+
 def _new_client(cls: Any) -> Any:
     conf = molt_settings()
     if conf["SOCKET"]:
         return cls(socket_path=conf["SOCKET"], timeout_ms=conf["TIMEOUT_MS"])
-    return cls(worker_command(), timeout_ms=conf["TIMEOUT_MS"])
+    if conf["WORKER_CMD"]:
+        return cls(worker_command(), timeout_ms=conf["TIMEOUT_MS"])
+    return cls([conf["WORKER_BIN"], "--stdio", "--config", _config_file()], timeout_ms=conf["TIMEOUT_MS"])
 
 
 def get_client() -> MoltClient:

@@ -187,3 +187,15 @@ def test_iterator_streams_in_chunks(alias):
     assert next(it).id == 1
     del it
     assert Book.objects.using(alias).offload().count() == 40
+
+
+def test_spawned_worker_gets_dsns_from_a_private_file():
+    """No DSN (so no password) on the worker's command line."""
+    import stat
+
+    cmd = get_client().worker_cmd
+    assert "--db" not in cmd and cmd[-2] == "--config"
+    mode = os.stat(cmd[-1]).st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    with open(cmd[-1]) as f:
+        assert "[db default]" in f.read()
