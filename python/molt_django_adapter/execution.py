@@ -1,6 +1,6 @@
 """One compiled statement's trip to the worker: whether it may go, the
-request, the rows converted back, and the replay that lets the async
-QuerySet methods await the worker without a thread."""
+request, the rows converted back, and what a worker failure means (the
+async path that awaits it is replay.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional, Sequence
 from django.db import OperationalError
 from django.db.transaction import TransactionManagementError
 
-from molt_db_adapter import Busy, DbError, MoltError, QueryResult, WorkerUnavailable
+from molt_db_adapter import Busy, DbError, InternalError, InvalidInput, MoltError, QueryResult, WorkerUnavailable
 from molt_db_adapter.results import decode_payload
 
 from . import events
@@ -183,6 +183,8 @@ def on_worker_error(q: WorkerQuery, e: MoltError) -> None:
     """Raise Fallback, or the exception the caller should see."""
     if isinstance(e, DbError):
         raise Fallback(f"the worker's database refused it (SQLSTATE {e.sqlstate}): {e}")
+    if isinstance(e, (InvalidInput, InternalError)):   # the worker could not take or answer it
+        raise Fallback(f"the worker answered {type(e).__name__}: {e}")
     if isinstance(e, (WorkerUnavailable, Busy)) and molt_settings()["ON_UNAVAILABLE"] == "fallback":
         warnings.warn(f"molt worker unavailable, using the ORM: {e}", RuntimeWarning, stacklevel=4)
         raise Fallback(f"worker unavailable: {type(e).__name__}: {e}", warn=True)
