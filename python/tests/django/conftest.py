@@ -5,6 +5,7 @@ written at the end."""
 
 import os
 import pathlib
+import shutil
 import sys
 
 import pytest
@@ -43,9 +44,14 @@ def data():
         create_schema(alias)
         fill(alias)
     yield
+    from django.db import connections
+
     from molt_django_adapter import close_clients
 
     close_clients()
+    connections.close_all()
+    if not os.environ.get("MOLT_DJANGO_SQLITE"):   # the settings made a temporary directory
+        shutil.rmtree(os.path.dirname(settings.SQLITE_PATH), ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):
