@@ -24,6 +24,7 @@ trace, SQL text or DSN; the full error is logged on the server.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import json
 import logging
@@ -220,6 +221,30 @@ def _error_response(e: MoltError, busy_status: int) -> HttpResponse:
     return resp
 
 
+# ---------------------------------------------------------------- running
+
+#: threads that let a sync view have all its queries in flight at once
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="molt-offload")
+
+
+def _requests(spec: Any) -> list[tuple[_Node, dict[str, Any]]]:
+    """The nodes that need a worker request (EmptyResultSet ones do not)."""
+    out = []
+    for n in _nodes(spec):
+        r = n.request()
+        if r is not None:
+            out.append((n, r))
+    return out
+
+
+def _store(todo: list, results: list) -> None:
+    """Each node's payload; the first error (all queries have ended) raised."""
+    for (n, _), res in zip(todo, results):
+        if isinstance(res, BaseException):
+            raise res
+        n.raw = res.raw
+
+
 # ---------------------------------------------------------------- decorator
 
 def molt_offload(view: Optional[Callable] = None, *, timeout_ms: Optional[int] = None,
@@ -237,14 +262,13 @@ def molt_offload(view: Optional[Callable] = None, *, timeout_ms: Optional[int] =
                 if isinstance(spec, HttpResponse):
                     return spec
                 try:
-                    nodes = [(n, n.request()) for n in _nodes(spec)]
+                    todo = _requests(spec)
                     client = get_async_client()
-                    raws = await asyncio.gather(*(client.query(**r, timeout_ms=timeout_ms)
-                                                  for n, r in nodes if r is not None))
+                    results = await asyncio.gather(*(client.query(**r, timeout_ms=timeout_ms) for n, r in todo),
+                                                   return_exceptions=True)
+                    _store(todo, results)
                 except MoltError as e:
                     return _error_response(e, busy_status)
-                for n, res in zip([n for n, r in nodes if r is not None], raws):
-                    n.raw = res.raw
                 return _response(spec)
             return async_view
 
@@ -254,10 +278,18 @@ def molt_offload(view: Optional[Callable] = None, *, timeout_ms: Optional[int] =
             if isinstance(spec, HttpResponse):
                 return spec
             try:
-                for n in _nodes(spec):
-                    r = n.request()
-                    if r is not None:
-                        n.raw = get_client().query(**r, timeout_ms=timeout_ms).raw
+                todo = _requests(spec)
+                client = get_client()
+                # every query in flight at once (the worker multiplexes them)
+                def run(r: dict[str, Any]) -> Any:
+                    try:
+                        return client.query(**r, timeout_ms=timeout_ms)
+                    except MoltError as e:
+                        return e
+                futures = [_pool.submit(run, r) for _, r in todo[1:]]
+                results = [run(todo[0][1])] if todo else []
+                results += [f.result() for f in futures]
+                _store(todo, results)
             except MoltError as e:
                 return _error_response(e, busy_status)
             return _response(spec)
