@@ -33,13 +33,15 @@ from typing import Any, Callable, Optional, Union
 
 from django.core.exceptions import EmptyResultSet
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections
 from django.db.models.query import QuerySet
 from django.http import HttpResponse
 
-from molt_db_adapter import Busy, InvalidInput, MoltError, Timeout, WorkerUnavailable
+from molt_db_adapter import Busy, InternalError, InvalidInput, MoltError, Timeout, WorkerUnavailable
 
 from .clients import get_async_client, get_client
 from .conf import worker_alias
+from .execution import Fallback, worker_query
 
 __all__ = ["molt_offload", "Rows", "Pairs", "worker_sql", "STATUS"]
 
@@ -60,21 +62,20 @@ STATUS: list[tuple[type, int, str]] = [
 
 # ---------------------------------------------------------------- queries
 
-_PLACEHOLDER = re.compile(r"%(s|%)")
-
-
 def worker_sql(query: Query, using: Optional[str] = None) -> tuple[str, list, str]:
-    """(sql, params, db_alias) for the worker. A QuerySet goes through
-    ``query.get_compiler(using).as_sql()``, so the SQL is Django's own; its
-    ``%s`` become ``$1..$n`` and ``%%`` becomes ``%`` (what the psycopg and
-    sqlite3 cursors would do). Raises EmptyResultSet when Django would not
-    run a query at all (``__in=[]``)."""
+    """(sql, params, worker db_alias). A QuerySet is compiled by Django's
+    own compiler (``query.get_compiler(using).as_sql()``) and bound the way
+    the offloaded QuerySets are (statements.py: PARAM_BINDING on PostgreSQL,
+    sqlite3's adapters on SQLite). Raises EmptyResultSet when Django would
+    not run a query at all (``__in=[]``)."""
     if isinstance(query, QuerySet):
         alias = using or query.db
         sql, params = query.query.get_compiler(using=alias).as_sql()
-        n = iter(range(1, len(params) + 1))
-        sql = _PLACEHOLDER.sub(lambda m: "%" if m.group(1) == "%" else f"${next(n)}", sql)
-        return sql, list(params), worker_alias(alias)
+        try:
+            q = worker_query(connections[alias], sql, params)
+        except Fallback as e:
+            raise InternalError(f"this query cannot go to the worker: {e}") from None
+        return q.sql, q.params, q.worker_alias
     if isinstance(query, tuple) and len(query) == 2 and isinstance(query[0], str):
         return query[0], query[1], worker_alias(using or "default")
     raise TypeError(f"a query is a QuerySet or (sql, params), not {type(query).__name__}")
