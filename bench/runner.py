@@ -300,11 +300,11 @@ def django_qs_expected(dsn):
 def django_scenarios(ctx):
     peer = lambda name, role, args: Contender(
         name, role, "json", argv=lambda c, s: [PY, os.path.join(PEERS, "django_peer.py")] + args + secs(c, s))
-    conc = ["--concurrency", "8", "--workers", "2", "--threads", "4"]
+    conc = ["--concurrency", "16", "--workers", "2", "--threads", "8"]
     return [
         dict(key="django_list", unit="request", latency=True,
              title="Django list endpoint (1,000 items, examples/django_demo) under gunicorn, "
-                   "2 gthread workers x 4 threads, 8 concurrent clients: ORM baseline vs @molt_offload",
+                   "2 gthread workers x 8 threads, 16 concurrent clients: ORM baseline vs @molt_offload",
              expected=lambda: django_list_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) + JsonResponse, /baseline/", "peer",
