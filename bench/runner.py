@@ -298,8 +298,11 @@ def django_qs_expected(dsn):
 
 
 def django_scenarios(ctx):
-    peer = lambda name, role, args: Contender(
-        name, role, "json", argv=lambda c, s: [PY, os.path.join(PEERS, "django_peer.py")] + args + secs(c, s))
+    peer = lambda name, role, args, note="": Contender(
+        name, role, "json", note=note,
+        argv=lambda c, s: [PY, os.path.join(PEERS, "django_peer.py")] + args + secs(c, s))
+    server_cpu = ("CPU/op: gunicorn's processes, molt_worker (offload) and the load generator "
+                  "during the measured part (/proc), i.e. the server side too")
     conc = ["--concurrency", "16", "--workers", "2", "--threads", "8"]
     return [
         dict(key="django_list", unit="request", latency=True,
@@ -308,9 +311,9 @@ def django_scenarios(ctx):
              expected=lambda: django_list_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) + JsonResponse, /baseline/", "peer",
-                      ["list", "--mode", "baseline"] + conc),
+                      ["list", "--mode", "baseline"] + conc, server_cpu),
                  peer("Django + @molt_offload (molt_worker writes the JSON), /offload/", "molt",
-                      ["list", "--mode", "offload"] + conc),
+                      ["list", "--mode", "offload"] + conc, server_cpu),
              ]),
         dict(key="django_values10k", unit="row", latency=False,
              title="Django QuerySet .values() of 10k rows (7 fields incl. decimal, datetime, UUID, JSON): "
