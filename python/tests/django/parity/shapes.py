@@ -15,12 +15,12 @@ from django.db import connections
 from django.db.models import (
     Avg, Case, CharField, Count, DateTimeField, DurationField, Exists, ExpressionWrapper, F,
     FloatField, Max, Min, OuterRef, Q,
-    StdDev, Subquery, Sum, Value, Variance, When,
+    StdDev, Subquery, Sum, Value, Variance, When, Window,
 )
 from django.db.models.functions import (
     MD5, SHA1, SHA224, SHA256, SHA384, SHA512, Cast, Ceil, Coalesce, Concat, Cot, Degrees,
-    ExtractHour, ExtractYear, Floor, Length, Ln, Lower, LPad, Mod, Power, Repeat, Reverse,
-    RPad, Sign, Sqrt, Trunc, TruncDate, TruncMonth, Upper,
+    ExtractHour, ExtractYear, Floor, Greatest, Least, Length, Ln, Lower, LPad, Mod, NullIf, Power,
+    Rank, Repeat, Reverse, RowNumber, RPad, Sign, Sqrt, Trunc, TruncDate, TruncMonth, Upper,
 )
 
 from .models import Author, Book, Publisher, Tag
@@ -200,3 +200,13 @@ simple("bitxor", lambda db: list(B.using(db).annotate(x=F("pages").bitxor(5)).or
 simple("trunc_iana_zone", lambda db: list(B.using(db).annotate(d=Trunc("published", "day", tzinfo=zone("America/New_York"))).order_by("id").values_list("id", "d")))
 simple("extract_fixed_offset", lambda db: list(B.using(db).annotate(h=ExtractHour("published", tzinfo=zone(datetime.timezone(datetime.timedelta(hours=5, minutes=30))))).order_by("id").values_list("id", "h")))
 simple("trunc_hour_time", lambda db: list(B.using(db).filter(wake__isnull=False).annotate(t=Trunc("wake", "hour")).order_by("id").values_list("id", "t")))
+
+# ---- combinators, exclude, windows, more expressions ----
+simple("union", lambda db: list(A.using(db).filter(active=False).values_list("id", "name").union(A.using(db).filter(rating__gt=5).values_list("id", "name")).order_by("id")))
+simple("exclude", lambda db: list(B.using(db).exclude(author__name__startswith="A").exclude(pages__lt=100).order_by("id").values_list("id", flat=True)))
+simple("window_rank", lambda db: list(B.using(db).annotate(r=Window(Rank(), partition_by=F("author_id"), order_by=F("pages").desc()), rn=Window(RowNumber(), order_by=F("id").asc())).order_by("id").values_list("id", "r", "rn")))
+simple("filter_exists", lambda db: list(A.using(db).filter(Exists(B.using(db).filter(author=OuterRef("pk"), in_print=False))).order_by("id").values_list("id", flat=True)))
+simple("greatest_least_nullif", lambda db: list(B.using(db).annotate(g=Greatest("pages", 200), l=Least("pages", 200), n=NullIf("pages", 50)).order_by("id").values_list("g", "l", "n")))
+simple("order_by_annotation", lambda db: list(A.using(db).annotate(n=Count("books")).order_by("-n", "id").values_list("id", "n")))
+simple("alias_filter", lambda db: list(B.using(db).alias(dp=F("pages") * 2).filter(dp__gt=500).order_by("id").values_list("id", flat=True)))
+simple("coalesce_sum_empty", lambda db: B.using(db).filter(pages__gt=10_000).aggregate(s=Coalesce(Sum("price"), Value(decimal.Decimal("0")))))
