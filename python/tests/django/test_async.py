@@ -74,3 +74,37 @@ def test_async_fallback_runs_in_a_thread(alias):
         assert events[0].thread != threading.get_ident() or True
     else:
         assert [e.offloaded for e in events] == [True]
+
+
+def _running(pid):
+    """True while the process runs (reaps it once it has exited)."""
+    import os
+
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False       # already reaped
+
+
+def test_a_loop_that_ends_takes_its_worker_along():
+    """One AsyncMoltClient per event loop: asyncio.run (and asgiref's
+    async_to_sync, which also shuts down async generators) closes it, so
+    short-lived loops leave no worker behind."""
+    import time
+
+    from molt_django_adapter import get_async_client
+
+    pids = []
+
+    async def main():
+        assert await Book.objects.using(ALIASES[0]).offload().acount() == 40
+        pids.append(get_async_client().worker_pid)
+
+    for _ in range(3):
+        asyncio.run(main())
+    assert len(set(pids)) == 3
+    deadline = time.monotonic() + 3
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    still = [p for p in pids if _running(p)]
+    assert still == []
