@@ -22,5 +22,5 @@ _BY_CLASS = {
 def django_error(e: DbError) -> utils.DatabaseError:
     cls = _BY_CLASS.get((e.sqlstate or "")[:2], utils.DatabaseError)
     err = cls(str(e))
-    err.sqlstate = e.sqlstate   # type: ignore[attr-defined]
+    err.sqlstate = e.sqlstate 
     return err

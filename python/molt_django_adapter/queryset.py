@@ -12,22 +12,22 @@ from .execution import WorkerQuery, worker_query
 from .replay import run_async
 
 
-class OffloadQuerySet(models.QuerySet):  # type: ignore[type-arg]
+class OffloadQuerySet(models.QuerySet):
     def offload(self, enabled: bool = True) -> "OffloadQuerySet":
-        """A copy whose reads go to the worker (enabled=False: never, even
-        with MOLT_DB['OFFLOAD'] = 'all')."""
-        clone = self._chain()  # type: ignore[attr-defined]
+        """A copy whose reads go to the worker (enabled=False: not even with
+        MOLT_DB['OFFLOAD'] = 'all'; an offloading() block overrides both)."""
+        clone = self._chain()
         clone.query.molt_offload = enabled
-        return clone  # type: ignore[no-any-return]
+        return clone
 
-    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
         for item in await run_async(lambda: list(self.iterator(chunk_size=chunk_size))):
             yield item
 
     def __aiter__(self) -> AsyncIterator[Any]:
         async def items() -> AsyncIterator[Any]:
-            await run_async(self._fetch_all)  # type: ignore[attr-defined]
-            for item in self._result_cache:  # type: ignore[attr-defined]
+            await run_async(self._fetch_all)
+            for item in self._result_cache:
                 yield item
         return items()
 
@@ -51,7 +51,7 @@ for _name in ("aget", "acount", "afirst", "alast", "aearliest", "alatest", "aagg
 OffloadManager = models.Manager.from_queryset(OffloadQuerySet, "OffloadManager")
 
 
-def worker_query_for(qs: models.QuerySet) -> WorkerQuery:  # type: ignore[type-arg]
+def worker_query_for(qs: models.QuerySet) -> WorkerQuery:
     """The statement Django would run to iterate ``qs``, ready for the
     worker (``.sql``, ``.params``, ``.worker_alias``), for callers that want
     the worker's own payload (JSON) rather than model objects. Raises
