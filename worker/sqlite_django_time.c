@@ -936,7 +936,7 @@ static void fn_format_dtdelta(sqlite3_context *ctx, int argc, sqlite3_value **a)
         int plus = n == 1 && conn[0] == '+', minus = n == 1 && conn[0] == '-';
         if (plus || minus) {
             dt_operand l, r, res;
-            char out[64];
+            char out[128];
             outcome ol = prepare_operand(&c, a[1], &l), orr = R_OK;
             if (ol == R_OK || ol == R_FALSY)
                 orr = prepare_operand(&c, a[2], &r);
