@@ -47,9 +47,10 @@ def demo_env(dsn, sock):
                 DJANGO_SETTINGS_MODULE="demo_project.settings")
 
 
-def start_worker(env, sock):
-    p = subprocess.Popen([sys.executable, str(DEMO / "manage.py"), "molt_worker", "--socket", sock],
-                         env=env, stdout=sys.stderr)
+def start_worker(env, sock, conns):
+    """`manage.py molt_worker` with a pool of `conns` PostgreSQL connections."""
+    p = subprocess.Popen([sys.executable, str(DEMO / "manage.py"), "molt_worker", "--socket", sock,
+                          "--", "--pool", f"default:max_conns={conns}"], env=env, stdout=sys.stderr)
     wait_until(lambda: unix_listening(sock), p, "manage.py molt_worker")
     return p
 
@@ -131,7 +132,8 @@ def run_list(a):
     procs = []
     try:
         if a.mode == "offload":
-            procs.append(start_worker(env, sock))
+            # as many server connections as the baseline's threads hold (CONN_MAX_AGE)
+            procs.append(start_worker(env, sock, a.workers * a.threads))
         port = free_port()
         g = subprocess.Popen([sys.executable, "-m", "gunicorn", "demo_project.wsgi:application",
                               "--workers", str(a.workers), "--worker-class", "gthread",
@@ -162,7 +164,7 @@ def run_queryset(a):
     env = demo_env(a.dsn, sock)
     os.environ.update(env)
     sys.path.insert(0, str(ROOT / "python"))
-    worker = start_worker(env, sock) if a.mode == "offload" else None
+    worker = start_worker(env, sock, 1) if a.mode == "offload" else None
     try:
         import contextlib
 
