@@ -45,6 +45,16 @@ class OffloadStatus(TransactionTestCase):
             r = self.client.get("/t/short/fast")
         self.assertEqual((r.status_code, r.content), (200, b'[{"one":1}]'))
 
+    def test_spliced_body_with_values_that_look_like_payload_keys(self):
+        from .views import TRICKY_TEXT
+        with self.using(self.worker):
+            r = self.client.get("/t/tricky")
+        self.assertEqual(r.status_code, 200, r.content)
+        self.assertEqual(json.loads(r.content), {
+            "items": [{"rows": TRICKY_TEXT, "row_count": '{"row_count":1}', "id": 41},
+                      {"rows": TRICKY_TEXT, "row_count": "x", "id": 42}],
+            "next": 42, "meta": {"n": 2, "pairs": {TRICKY_TEXT: 1}}})
+
     def test_worker_stopped_is_503(self):
         with self.using(self.worker.dir + "/nobody-listens.sock"):
             r = self.client.get("/t/short/fast")

@@ -9,4 +9,5 @@ urlpatterns = demo + [
     path("t/long/<str:case>", views.long_deadline),
     path("t/long503/<str:case>", views.long_deadline_busy503),
     path("t/async/<str:case>", views.long_deadline_async),
+    path("t/tricky", views.tricky),
 ]
