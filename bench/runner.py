@@ -245,14 +245,7 @@ def scenarios(ctx):
             not_yet("molt_db_adapter -> molt_worker, Arrow IPC", "molt"),
             not_yet("molt_db_adapter -> molt_worker, MsgPack rows", "molt"),
         ]))
-    sc.append(dict(
-        key="django_list", unit="request", latency=True,
-        title="Django list endpoint under gunicorn: ORM baseline vs molt offload",
-        expected=lambda: None,
-        contenders=[
-            not_yet("Django 5.2 ORM (psycopg 3) under gunicorn, baseline", "peer"),
-            not_yet("Django + molt offload", "molt"),
-        ]))
+    sc += django_scenarios(ctx)
     netem = ctx.netem
     for base in ("pingpong", "pk_inflight64"):
         src = next(s for s in sc if s["key"] == base)
@@ -263,6 +256,92 @@ def scenarios(ctx):
             expected=src["expected"], netem=True, unavailable=reason,
             contenders=src["contenders"]))
     return sc
+
+
+# ---------------------------------------------------------------- Django
+
+DJANGO_DEMO = os.path.join(ROOT, "examples", "django_demo")
+DJANGO_ITEMS = 120000
+DJANGO_QS_ROWS = 10000
+
+
+def django_manage(dsn, *args):
+    env = dict(os.environ, MOLT_DEMO_PG_DSN=dsn)
+    subprocess.run([PY, os.path.join(DJANGO_DEMO, "manage.py"), *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def setup_django_data(dsn):
+    """The demo project's tables and 120k items (examples/django_demo), once."""
+    if psql(dsn, "SELECT to_regclass('catalog_item') IS NOT NULL") == "t" and \
+            int(psql(dsn, "SELECT count(*) FROM catalog_item")) == DJANGO_ITEMS:
+        return
+    t0 = time.time()
+    django_manage(dsn, "migrate", "-v", "0")
+    django_manage(dsn, "make_demo_data", "--items", str(DJANGO_ITEMS))
+    psql(dsn, "VACUUM ANALYZE catalog_item", script=True)
+    psql(dsn, "VACUUM ANALYZE catalog_seller", script=True)
+    log(f"django demo data ready: {DJANGO_ITEMS} items ({time.time() - t0:.1f} s)")
+
+
+def django_list_expected(dsn):
+    """What GET /api/items?user_id=1&limit=1000 must hold (bench/peers/django_peer.py page_check)."""
+    setup_django_data(dsn)
+    page = ("SELECT id, price, meta FROM catalog_item WHERE is_public AND seller_id = 1 "
+            "ORDER BY id DESC LIMIT 1001")
+    r = psql(dsn, f"SELECT count(*), sum(id), sum(price * 100)::int8, count(*) FILTER (WHERE meta ? 'color'), "
+                  f"min(id) FROM (SELECT * FROM ({page}) p ORDER BY id DESC LIMIT 1000) q").split("|")
+    more = psql(dsn, f"SELECT count(*) FROM ({page}) p") == "1001"
+    counts = {}
+    for line in psql(dsn, "SELECT status, count(*) FROM catalog_item WHERE is_public AND seller_id = 1 "
+                          "GROUP BY status").splitlines():
+        k, v = line.split("|")
+        counts[k] = int(v)
+    return {"items": int(r[0]), "sum_id": int(r[1]), "sum_amount_cents": int(r[2]), "n_color": int(r[3]),
+            "next_cursor": int(r[4]) if more else None, "counts": counts}
+
+
+def django_qs_expected(dsn):
+    setup_django_data(dsn)
+    r = psql(dsn, f"SELECT count(*), sum(id), sum(price * 100)::int8 FROM "
+                  f"(SELECT id, price FROM catalog_item ORDER BY id LIMIT {DJANGO_QS_ROWS}) t").split("|")
+    return {"rows": int(r[0]), "sum_id": int(r[1]), "sum_price_cents": int(r[2])}
+
+
+def django_scenarios(ctx):
+    peer = lambda name, role, args, note="": Contender(
+        name, role, "json", note=note,
+        argv=lambda c, s: [PY, os.path.join(PEERS, "django_peer.py")] + args + secs(c, s))
+    server_cpu = ("CPU/op: gunicorn's processes, molt_worker (offload) and the load generator "
+                  "during the measured part (/proc), i.e. the server side too")
+    conc = ["--concurrency", "16", "--workers", "2", "--threads", "8"]
+    return [
+        dict(key="django_list", unit="request", latency=True,
+             title="Django list endpoint (1,000 items, examples/django_demo) under gunicorn, "
+                   "2 gthread workers x 8 threads, 16 concurrent clients: ORM baseline vs @molt_offload",
+             expected=lambda: django_list_expected(ctx.dsn),
+             contenders=[
+                 peer("Django 5.2 ORM (psycopg 3) + JsonResponse, /baseline/", "peer",
+                      ["list", "--mode", "baseline"] + conc, server_cpu),
+                 peer("Django + @molt_offload (molt_worker writes the JSON), /offload/", "molt",
+                      ["list", "--mode", "offload"] + conc, server_cpu),
+             ]),
+        dict(key="django_values10k", unit="row", latency=False,
+             title="Django QuerySet .values() of 10k rows (7 fields incl. decimal, datetime, UUID, JSON): "
+                   "ORM vs offloaded",
+             expected=lambda: django_qs_expected(ctx.dsn),
+             contenders=[
+                 peer("Django 5.2 ORM (psycopg 3) .values()", "peer", ["values", "--mode", "orm"]),
+                 peer("molt_django_adapter offloading() .values()", "molt", ["values", "--mode", "offload"]),
+             ]),
+        dict(key="django_models10k", unit="row", latency=False,
+             title="Django QuerySet of 10k model instances: ORM vs offloaded",
+             expected=lambda: django_qs_expected(ctx.dsn),
+             contenders=[
+                 peer("Django 5.2 ORM (psycopg 3) model instances", "peer", ["models", "--mode", "orm"]),
+                 peer("molt_django_adapter offloading() model instances", "molt", ["models", "--mode", "offload"]),
+             ]),
+    ]
 
 
 # ---------------------------------------------------------------- running

@@ -52,7 +52,7 @@ if ! installed build-essential; then
     fi
 fi
 for p in cmake pkg-config libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 \
-         libmsgpack-dev postgresql-15 postgresql-client-15 clang \
+         libmsgpack-dev libpcre2-dev postgresql-15 postgresql-client-15 clang \
          libclang-rt-14-dev iproute2; do
     need "$p"
 done
@@ -129,4 +129,25 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$sum" ]; then
         exit 1
     fi
     printf '%s\n' "$sum" >"$STAMP"
+fi
+
+# ---- Django 4.2 LTS beside the venv's 5.2: the adapter's tests run under both ----
+# (scripts/test.sh puts .tmp/django42 first on PYTHONPATH for the django42 stage;
+# Django 4.2 shares the venv's asgiref and sqlparse)
+DJ42_REQ="$ROOT/python/requirements-django42.txt"
+DJ42="$ROOT/.tmp/django42"
+DJ42_STAMP="$DJ42/.molt-requirements.sha256"
+if [ -f "$DJ42_REQ" ]; then
+    sum=$(sha256sum "$DJ42_REQ" | awk '{print $1}')
+    if [ "$(cat "$DJ42_STAMP" 2>/dev/null || true)" != "$sum" ]; then
+        say "installing python/requirements-django42.txt into .tmp/django42"
+        rm -rf "$DJ42"
+        if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input \
+                     --no-deps --target "$DJ42" -r "$DJ42_REQ" 2>&1 </dev/null); then
+            printf '%s\n' "$out" >&2
+            say "pip install of Django 4.2 failed"
+            exit 1
+        fi
+        printf '%s\n' "$sum" >"$DJ42_STAMP"
+    fi
 fi

@@ -9,6 +9,11 @@
 #        ctest   build/       ctest-asan  build-asan/
 #        pytest  python/tests (when it exists), and pytest-asan: the worker
 #                tests against the ASan+UBSan worker
+#        django  python/tests/django (molt_django_adapter) under Django 5.2,
+#                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH)
+#        django-demo  examples/django_demo/run_tests.sh (the demo project's
+#                Django tests: endpoint parity, @molt_offload statuses,
+#                manage.py molt_worker; SQLite and PostgreSQL, USE_TZ on/off)
 #        fuzz    scripts/fuzz.sh 30 (when it exists)
 #   5. a summary table and the line "N passed, N failed"
 #
@@ -20,7 +25,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -30,7 +35,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -39,6 +44,8 @@ T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
 T_PYTEST=${MOLT_T_PYTEST:-240}
 T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
 T_FUZZ=${MOLT_T_FUZZ:-300}
+T_DJANGO=${MOLT_T_DJANGO:-240}
+T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -126,6 +133,21 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     record "$name" "$st" "$p" "$f" "$s" "$(($(now) - t0))" "$note"
 }
 
+# Django's own test runner: "Ran N tests" and "FAILED (failures=F, errors=E)"
+# per configuration of run_tests.sh.
+run_django_demo() {
+    local log="$LOGDIR/django-demo.log" t0 rc ran failed st=PASS note=""
+    banner "django-demo (examples/django_demo/run_tests.sh)"
+    t0=$(now)
+    run_limited "$T_DJANGO_DEMO" "$log" bash examples/django_demo/run_tests.sh
+    rc=$?
+    ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
+    failed=$(grep -oE '(failures|errors)=[0-9]+' "$log" | cut -d= -f2 | awk '{n += $1} END {print n + 0}')
+    [ "$rc" = 0 ] || st=FAIL
+    [ "$rc" = 124 ] && note="timed out after ${T_DJANGO_DEMO}s"
+    record django-demo "$st" "$((ran - failed))" "$failed" 0 "$(($(now) - t0))" "$note"
+}
+
 run_fuzz() {
     local log="$LOGDIR/fuzz.log" t0 rc st note=""
     banner "fuzz (scripts/fuzz.sh $FUZZ_SECONDS)"
@@ -197,8 +219,18 @@ if [ "${1:-}" = "--stages" ]; then
         else record ctest-asan FAIL 0 0 0 0 "build failed"; fi
     fi
     if want pytest && [ -d python/tests ]; then
-        run_pytest pytest build "$T_PYTEST" python/tests
+        run_pytest pytest build "$T_PYTEST" python/tests --ignore=python/tests/django
     fi
+    # molt_django_adapter against the normal worker, under both Django LTS
+    # releases; MOLT_EXPECT_DJANGO makes the run fail if the other one loaded.
+    if want django && [ -d python/tests/django ]; then
+        MOLT_EXPECT_DJANGO=5.2 run_pytest django build "$T_DJANGO" python/tests/django
+    fi
+    if want django42 && [ -d python/tests/django ]; then
+        PYTHONPATH="$ROOT/.tmp/django42" MOLT_EXPECT_DJANGO=4.2 \
+            run_pytest django42 build "$T_DJANGO" python/tests/django
+    fi
+    if want django-demo && [ -f examples/django_demo/run_tests.sh ]; then run_django_demo; fi
     # The worker is C: its protocol tests also run against the ASan+UBSan
     # build, where any overread, leak (the worker must exit 0) or UB fails.
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
@@ -238,7 +270,7 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
-if want ctest; then build build build -DMOLT_DB_WERROR=ON; fi
+if want ctest || want django || want django42 || want django-demo; then build build build -DMOLT_DB_WERROR=ON; fi
 if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
 fi

@@ -22,6 +22,7 @@
 #include "molt_db/types.h"
 #include "msgpack_check.h"
 #include "mpbuf.h"
+#include "sqlite_django.h"
 #include "worker.h"
 
 typedef struct sq_conn {
@@ -166,6 +167,13 @@ static int conn_open(sq_job *j)
     if (rc != SQLITE_OK) {
         job_fail(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
                  j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
+        sqlite3_close(j->c->db);
+        j->c->db = NULL;
+        return -1;
+    }
+    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK) {
+        job_fail(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
+                 sqlite3_errmsg(j->c->db));
         sqlite3_close(j->c->db);
         j->c->db = NULL;
         return -1;

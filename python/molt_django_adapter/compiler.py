@@ -1,0 +1,153 @@
+"""The SQL compilers of the molt backends.
+
+Each of Django's compiler classes gets OffloadCompiler right after it in
+the MRO, so Django's own logic (related updates, aggregation wrappers,
+PostgreSQL's name checks) runs first and the base execute_sql, where the
+statement is run, is this one. It compiles with Django's compiler, so
+select/klass_info/col_count/converters stay Django's, and then either
+hands the rows of the worker to Django or runs the statement the usual
+way on Django's connection, with the reason logged.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db.models.sql import compiler as base
+from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULTI, NO_RESULTS, SINGLE
+
+from . import events
+from .execution import Fallback, check_transaction, offload_wanted, run_write, stream_sync, worker_query
+from .replay import NeedThread, fetch, in_replay, on_event_loop
+
+ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
+_READS = (MULTI, SINGLE)
+_WRITE_RESULTS = (CURSOR, ROW_COUNT)
+
+
+class RowsCursor:
+    """The part of a DB-API cursor Django's result handling uses, over rows
+    already fetched (or a write's row count)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int = -1) -> None:
+        self._rows = rows
+        self._pos = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        if self._pos >= len(self._rows):
+            return None
+        self._pos += 1
+        return self._rows[self._pos - 1]
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        chunk = self._rows[self._pos:self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._rows = []
+
+
+class OffloadCompiler(base.SQLCompiler):
+    def execute_sql(self, result_type: Any = MULTI, chunked_fetch: bool = False,
+                    chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
+        is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
+        wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
+        if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query):
+            return super().execute_sql(result_type, chunked_fetch, chunk_size)
+        try:
+            sql, params = self.as_sql()
+            if not sql:
+                raise EmptyResultSet
+        except EmptyResultSet:       # Django runs nothing either
+            events.record(self.using, "", True, "EmptyResultSet: nothing to run")
+            return iter([]) if result_type == MULTI else None
+        if is_write:
+            return self._offload_write(sql, params, result_type)
+        streamed = chunked_fetch and self.connection.features.can_use_chunked_reads and not in_replay()
+        try:
+            check_transaction(self.connection)
+            q = worker_query(self.connection, sql, params)
+            if streamed:
+                chunks = stream_sync(q, chunk_size)
+                events.record(self.using, sql, True, "streamed")
+                return self._trimmed(chunks)
+            rows = fetch(q)
+        except Fallback as e:
+            if on_event_loop():
+                raise NeedThread() from None
+            events.record(self.using, sql, False, str(e), warn=e.warn)
+            return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
+        events.record(self.using, sql, True)
+        return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
+
+    def _trimmed(self, chunks: Any) -> Any:
+        """Chunks as cursor_iter gives them (extra select columns cut)."""
+        if not self.has_extra_select:
+            return chunks
+        return ([r[:self.col_count] for r in chunk] for chunk in chunks)
+
+    def _offload_write(self, sql: str, params: Any, result_type: Any) -> Any:
+        from .conf import molt_settings
+
+        if self.using not in molt_settings()["ALLOW_WRITE"] or on_event_loop():
+            reason = "writes go through the ORM (alias not in MOLT_DB['ALLOW_WRITE'])"
+        else:
+            try:
+                check_transaction(self.connection)
+                count = run_write(self.connection, sql, params)
+            except Fallback as e:
+                reason = str(e)
+            else:
+                events.record(self.using, sql, True)
+                return count if result_type == ROW_COUNT else RowsCursor([], count)
+        events.record(self.using, sql, False, reason)
+        return self._orm_results(sql, params, result_type, False, GET_ITERATOR_CHUNK_SIZE)
+
+    def _orm_results(self, sql: str, params: Any, result_type: Any, chunked_fetch: bool, chunk_size: int) -> Any:
+        """The statement on Django's connection, as Django runs it."""
+        cursor = self.connection.chunked_cursor() if chunked_fetch else self.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        except Exception:
+            cursor.close()
+            raise
+        return self._results(cursor, result_type, chunked_fetch, chunk_size)
+
+    def _results(self, cursor: Any, result_type: Any, chunked_fetch: bool, chunk_size: int) -> Any:
+        """What execute_sql returns for result_type, from an executed cursor."""
+        if result_type == CURSOR:
+            return cursor
+        if result_type in (ROW_COUNT, NO_RESULTS):
+            try:
+                return cursor.rowcount if result_type == ROW_COUNT else None
+            finally:
+                cursor.close()
+        if result_type == SINGLE:
+            try:
+                row = cursor.fetchone()
+                return row[0:self.col_count] if row else row
+            finally:
+                cursor.close()
+        result = base.cursor_iter(
+            cursor, self.connection.features.empty_fetchmany_value,
+            self.col_count if self.has_extra_select else None, chunk_size,
+        )
+        if not chunked_fetch or not self.connection.features.can_use_chunked_reads:
+            return list(result)
+        return result
+
+
+_NAMES = ("SQLCompiler", "SQLInsertCompiler", "SQLDeleteCompiler", "SQLUpdateCompiler", "SQLAggregateCompiler")
+
+
+def compilers_for(django_module: types.ModuleType) -> dict[str, type]:
+    """The compiler classes of a backend: each of Django's, with
+    OffloadCompiler after it."""
+    def bases(cls: type) -> tuple[type, ...]:
+        return (OffloadCompiler,) if cls is base.SQLCompiler else (cls, OffloadCompiler)
+
+    return {name: type(name, bases(getattr(django_module, name)), {}) for name in _NAMES}

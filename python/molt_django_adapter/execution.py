@@ -1,0 +1,268 @@
+"""One compiled statement's trip to the worker: whether it may go, the
+request, the rows converted back, and what a worker failure means (the
+async path that awaits it is replay.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Sequence
+
+from django.db import OperationalError
+from django.db.transaction import TransactionManagementError
+
+from molt_db_adapter import Busy, DbError, InternalError, InvalidInput, MoltError, QueryResult, WorkerUnavailable
+from molt_db_adapter.results import decode_payload
+
+from . import events
+from .conf import molt_settings, worker_alias
+from .errors import django_error
+from .rows import Unconvertible, convert_rows, pg_converters, sqlite_converters
+from .sqlite_functions import django_registered, unsupported_reason
+from .statements import Unsupported, postgresql_client_bound, postgresql_server_bound, sqlite_statement
+
+
+class Fallback(Exception):
+    """This statement runs through the ORM; the message says why. ``warn``:
+    log it as a warning (the worker is unavailable), not as a decision."""
+
+    def __init__(self, reason: str, *, warn: bool = False) -> None:
+        super().__init__(reason)
+        self.warn = warn
+
+
+_forced: contextvars.ContextVar[Optional[bool]] = contextvars.ContextVar("molt_offloading", default=None)
+
+
+@contextlib.contextmanager
+def offloading(enabled: bool = True) -> Iterator[None]:
+    """Offload every read QuerySet evaluated in the block (enabled=False:
+    none, even those marked with offload())."""
+    token = _forced.set(enabled)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def offload_wanted(query: Any) -> bool:
+    block = _forced.get()
+    if block is not None:
+        return block
+    mark = getattr(query, "molt_offload", None)
+    if mark is None:
+        mark = getattr(getattr(query, "inner_query", None), "molt_offload", None)
+    if mark is not None:
+        return bool(mark)
+    return bool(molt_settings()["OFFLOAD"] == "all")
+
+
+# ---- the statement as the worker takes it ----
+
+@dataclass
+class WorkerQuery:
+    """A compiled read for the worker: ``sql``/``params`` in the worker's
+    placeholder style, and what is needed to turn its rows into the
+    driver's values."""
+
+    alias: str                 # Django alias
+    worker_alias: str
+    vendor: str                # "postgresql" or "sqlite"
+    sql: str
+    params: list[Any]
+    django_sql: str            # Django's own text (for logs and events)
+    session_tz: str = "UTC"
+    django_tz: Any = None
+    key: tuple[Any, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        self.key = (self.worker_alias, self.sql, repr(self.params))
+
+    def request(self) -> dict[str, Any]:
+        return dict(db_alias=self.worker_alias, result_format="msgpack",
+                    max_rows=molt_settings()["MAX_ROWS"], tag="django")
+
+    def rows(self, result: QueryResult) -> list[tuple[Any, ...]]:
+        if result.truncated:
+            raise Fallback(f"more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+        return self.convert(result.rows, self.converters(result.types))
+
+    def converters(self, types: Sequence[str]) -> list[Any]:
+        try:
+            if self.vendor == "postgresql":
+                return list(pg_converters(types, self.session_tz, self.django_tz))
+            return list(sqlite_converters(types))
+        except Unconvertible as e:
+            raise Fallback(f"result not convertible: {e}") from None
+
+    @staticmethod
+    def convert(rows: Sequence[Sequence[Any]], converters: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return convert_rows(rows, converters)
+        except (Unconvertible, ValueError, TypeError) as e:
+            raise Fallback(f"result not convertible: {e}") from None
+
+
+def in_transaction(connection: Any) -> bool:
+    """Inside atomic(), or autocommit off: the worker would not see this
+    connection's uncommitted writes."""
+    if connection.in_atomic_block or not connection.settings_dict.get("AUTOCOMMIT", True):
+        return True
+    return connection.connection is not None and not connection.autocommit
+
+
+def check_transaction(connection: Any) -> None:
+    if in_transaction(connection):
+        if molt_settings()["IN_ATOMIC"] == "raise":
+            raise TransactionManagementError(
+                "molt_django_adapter: an offloaded query inside atomic() (or with autocommit off) "
+                "would not see this transaction's writes (MOLT_DB['IN_ATOMIC'] is 'raise')"
+            )
+        raise Fallback("inside a transaction")
+
+
+def worker_query(connection: Any, sql: str, params: Sequence[Any]) -> WorkerQuery:
+    """Raises Fallback when the statement cannot go (and says why)."""
+    from django.conf import settings
+
+    alias = connection.alias
+    wa = worker_alias(alias)
+    params = list(params or ())
+    try:
+        if connection.vendor == "postgresql":
+            if molt_settings()["PARAM_BINDING"] == "client":
+                text = postgresql_client_bound(sql, params, settings.USE_TZ, connection.timezone)
+                values: list[Any] = []
+            else:
+                text, values = postgresql_server_bound(sql, params)
+            return WorkerQuery(alias, wa, "postgresql", text, values, sql,
+                               connection.timezone_name, connection.timezone)
+        text, values = sqlite_statement(sql, params)
+    except Unsupported as e:
+        raise Fallback(str(e)) from None
+    return WorkerQuery(alias, wa, "sqlite", text, values, sql)
+
+
+# ---- SQLite: which functions the worker has ----
+
+_worker_functions: dict[str, frozenset[str]] = {}
+_REGISTERED: Optional[frozenset[str]] = None
+FUNCTION_LIST_SQL = "SELECT DISTINCT lower(name) FROM pragma_function_list"
+
+
+def function_probe(q: WorkerQuery) -> Optional[WorkerQuery]:
+    """The query listing the worker's SQLite functions, when not known yet."""
+    if q.worker_alias in _worker_functions:
+        return None
+    return WorkerQuery(q.alias, q.worker_alias, "sqlite", FUNCTION_LIST_SQL, [], FUNCTION_LIST_SQL)
+
+
+def learn_functions(probe: WorkerQuery, result: QueryResult) -> None:
+    _worker_functions[probe.worker_alias] = frozenset(r[0] for r in result.rows)
+
+
+def forget_functions() -> None:
+    """A new worker may have other functions (clients.close_clients)."""
+    _worker_functions.clear()
+
+
+def check_sqlite_functions(q: WorkerQuery) -> None:
+    global _REGISTERED
+    if _REGISTERED is None:
+        _REGISTERED = django_registered()
+    reason = unsupported_reason(q.sql, _worker_functions.get(q.worker_alias, ()), _REGISTERED)
+    if reason:
+        raise Fallback(reason)
+
+
+# ---- what a worker failure means ----
+
+def on_worker_error(q: WorkerQuery, e: MoltError) -> None:
+    """Raise Fallback, or the exception the caller should see."""
+    if isinstance(e, DbError):
+        raise Fallback(f"the worker's database refused it (SQLSTATE {e.sqlstate}): {e}")
+    if isinstance(e, (InvalidInput, InternalError)):   # the worker could not take or answer it
+        raise Fallback(f"the worker answered {type(e).__name__}: {e}")
+    if isinstance(e, (WorkerUnavailable, Busy)) and molt_settings()["ON_UNAVAILABLE"] == "fallback":
+        warnings.warn(f"molt worker unavailable, using the ORM: {e}", RuntimeWarning, stacklevel=4)
+        raise Fallback(f"worker unavailable: {type(e).__name__}: {e}", warn=True)
+    raise worker_failure(e)   # Timeout, Cancelled: the ORM would be as slow
+
+
+def worker_failure(e: MoltError) -> OperationalError:
+    err = OperationalError(f"molt worker: {type(e).__name__}: {e}")
+    err.__cause__ = e
+    return err
+
+
+def _check_functions_sync(client: Any, q: WorkerQuery) -> None:
+    if q.vendor == "sqlite":
+        probe = function_probe(q)
+        if probe is not None:
+            learn_functions(probe, client.query(probe.sql, None, **probe.request()))
+        check_sqlite_functions(q)
+
+
+def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
+    from .clients import get_client
+
+    client = get_client()
+    try:
+        _check_functions_sync(client, q)
+        result = client.query(q.sql, q.params or None, **q.request())
+    except MoltError as e:
+        on_worker_error(q, e)
+        raise  # not reached
+    return q.rows(result)
+
+
+def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of q in chunks, streamed from the worker (iterator()). The
+    first part (columns and types) is read before returning, so a refusal
+    still falls back; a failure after rows were handed out cannot, and is
+    raised as OperationalError."""
+    from .clients import get_client
+
+    client = get_client()
+    try:
+        _check_functions_sync(client, q)
+        stream = client.stream(q.sql, q.params or None, batch_rows=chunk_size, **q.request())
+        parts = stream.chunks()
+        first = decode_payload(stream.codec, next(parts))
+    except MoltError as e:
+        on_worker_error(q, e)
+        raise  # not reached
+    converters = q.converters(first.get("types", []))
+
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        with stream:
+            try:
+                for raw in parts:
+                    part = decode_payload(stream.codec, raw)
+                    if part.get("truncated"):
+                        raise OperationalError(f"molt worker: more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+                    if part.get("rows"):
+                        yield q.convert(part["rows"], converters)
+            except MoltError as e:
+                raise worker_failure(e) from e
+            except Fallback as e:
+                raise OperationalError(f"molt worker: {e}") from None
+
+    return chunks()
+
+
+def run_write(connection: Any, sql: str, params: Sequence[Any]) -> int:
+    """An UPDATE/DELETE through db_exec; the database's error as Django's class."""
+    from .clients import get_client
+
+    q = worker_query(connection, sql, params)
+    try:
+        r = get_client().execute(q.sql, q.params or None, db_alias=q.worker_alias, result_format="msgpack", tag="django")
+    except DbError as e:
+        raise django_error(e) from e
+    except MoltError as e:
+        raise worker_failure(e) from e
+    return int(r.rows_affected or 0)
+

@@ -1,0 +1,62 @@
+"""OffloadQuerySet / OffloadManager: ``qs.offload()`` marks a QuerySet's
+reads for the worker, and the async methods await the worker on the event
+loop instead of running the sync ones in a thread."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Callable
+
+from django.db import connections, models
+
+from .execution import WorkerQuery, worker_query
+from .replay import run_async
+
+
+class OffloadQuerySet(models.QuerySet):
+    def offload(self, enabled: bool = True) -> "OffloadQuerySet":
+        """A copy whose reads go to the worker (enabled=False: not even with
+        MOLT_DB['OFFLOAD'] = 'all'; an offloading() block overrides both)."""
+        clone = self._chain()
+        clone.query.molt_offload = enabled
+        return clone
+
+    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
+        for item in await run_async(lambda: list(self.iterator(chunk_size=chunk_size))):
+            yield item
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        async def items() -> AsyncIterator[Any]:
+            await run_async(self._fetch_all)
+            for item in self._result_cache:
+                yield item
+        return items()
+
+
+def _async_variant(name: str) -> Callable[..., Any]:
+    sync_name = name[1:]
+
+    async def method(self: OffloadQuerySet, *args: Any, **kwargs: Any) -> Any:
+        return await run_async(lambda: getattr(self, sync_name)(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"{sync_name}() with its worker queries awaited on the event loop (no thread)."
+    return method
+
+
+for _name in ("aget", "acount", "afirst", "alast", "aearliest", "alatest", "aaggregate",
+              "aexists", "acontains", "ain_bulk"):
+    setattr(OffloadQuerySet, _name, _async_variant(_name))
+
+
+OffloadManager = models.Manager.from_queryset(OffloadQuerySet, "OffloadManager")
+
+
+def worker_query_for(qs: models.QuerySet) -> WorkerQuery:
+    """The statement Django would run to iterate ``qs``, ready for the
+    worker (``.sql``, ``.params``, ``.worker_alias``), for callers that want
+    the worker's own payload (JSON) rather than model objects. Raises
+    EmptyResultSet when Django would run nothing, Fallback when the worker
+    cannot take it."""
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    return worker_query(connections[qs.db], sql, params)

@@ -1,0 +1,170 @@
+"""Worker rows as the Python values Django's own driver would have given,
+so Django's converters, from_db() and annotations run unchanged.
+
+PostgreSQL (psycopg 3 as Django configures it): numeric Decimal, uuid UUID,
+date/time/timestamp objects, timestamptz aware in the session time zone and
+then given the connection's tzinfo (or made naive when USE_TZ is off), as
+Django's timestamptz loader does; jsonb, inet and cidr as text (Django
+registers text loaders for them); json parsed; interval a timedelta;
+arrays as lists. SQLite: the sqlite3 module's values, with the converters
+registered for the column's declared type (Django registers bool, date,
+time, datetime, timestamp) applied as PARSE_DECLTYPES would.
+
+A value or type that has no faithful conversion raises Unconvertible: the
+query then runs through the ORM instead.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import sqlite3
+import uuid
+import zoneinfo
+from typing import Any, Callable, Optional, Sequence
+
+Converter = Callable[[Any], Any]
+
+
+class Unconvertible(Exception):
+    pass
+
+
+def _need(kind: type, v: Any, what: str) -> Any:
+    if not isinstance(v, kind):
+        raise Unconvertible(f"{what} value {v!r} from the worker")
+    return v
+
+
+def _numeric(v: Any) -> decimal.Decimal:
+    return decimal.Decimal(_need(str, v, "numeric"))
+
+
+def _uuid(v: Any) -> uuid.UUID:
+    return uuid.UUID(_need(str, v, "uuid"))
+
+
+def _date(v: Any) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(_need(str, v, "date"))
+    except ValueError:   # infinity, BC dates: psycopg refuses them too
+        raise Unconvertible(f"date {v!r}") from None
+
+
+def _time(v: Any) -> datetime.time:
+    return datetime.time.fromisoformat(_need(str, v, "time"))
+
+
+def _timestamp(v: Any) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(_need(str, v, "timestamp"))
+    except ValueError:
+        raise Unconvertible(f"timestamp {v!r}") from None
+
+
+def _interval(v: Any) -> datetime.timedelta:
+    # psycopg: a month is 30 days and a year 365 (so 12 months are 365 days)
+    months, days, micros = (_need(dict, v, "interval")[k] for k in ("months", "days", "micros"))
+    years, months = divmod(abs(months), 12)
+    sign = -1 if v["months"] < 0 else 1
+    return datetime.timedelta(days=days + sign * (365 * years + 30 * months), microseconds=micros)
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _bytes(v: Any) -> bytes:
+    return _need(bytes, v, "bytea")
+
+
+def _json(v: Any) -> Any:
+    return json.loads(_need(str, v, "json"))
+
+
+_PG_SCALARS: dict[str, Converter] = {
+    "bool": _identity, "int2": _identity, "int4": _identity, "int8": _identity,
+    "oid": _identity, "float4": _identity, "float8": _identity,
+    "text": _identity, "varchar": _identity, "bpchar": _identity, "name": _identity,
+    "char": _identity, "xml": _identity, "jsonb": _identity,
+    "869": _identity, "650": _identity,     # inet, cidr (outside the worker's catalog): text
+    "numeric": _numeric, "uuid": _uuid, "bytea": _bytes, "json": _json,
+    "date": _date, "time": _time, "timetz": _time, "timestamp": _timestamp,
+    "interval": _interval,
+}
+
+
+def _array(elem: Converter) -> Converter:
+    def convert(v: Any) -> Any:
+        if isinstance(v, list):
+            return [None if x is None else convert(x) if isinstance(x, list) else elem(x) for x in v]
+        raise Unconvertible("an array with lower bounds other than 1")
+    return convert
+
+
+def pg_converters(types: Sequence[str], session_tz: str, django_tz: Optional[datetime.tzinfo]) -> list[Converter]:
+    """One converter per column; ``session_tz`` is the worker session's zone
+    (the Django connection's timezone_name), ``django_tz`` the tzinfo
+    Django's loader puts on timestamptz values (None when USE_TZ is off)."""
+    zone = zoneinfo.ZoneInfo(session_tz) if session_tz != "UTC" else datetime.timezone.utc
+
+    def timestamptz(v: Any) -> datetime.datetime:
+        if not isinstance(v, datetime.datetime):
+            raise Unconvertible(f"timestamptz {v!r}")
+        return v.astimezone(zone).replace(tzinfo=django_tz)
+
+    def one(t: str) -> Converter:
+        if t == "timestamptz":
+            return timestamptz
+        if t in _PG_SCALARS:
+            return _PG_SCALARS[t]
+        if t.startswith("_"):
+            return _array(one(t[1:]))
+        raise Unconvertible(f"column type {t} has no conversion")
+
+    return [one(t) for t in types]
+
+
+# ---- SQLite ----
+
+def _sqlite_text(v: Any) -> bytes:
+    """The bytes sqlite3 hands a converter (sqlite3_column_blob)."""
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Unconvertible(f"SQLite value {v!r}")
+    if isinstance(v, int):
+        return str(v).encode()
+    text = format(v, ".15g")     # SQLite's "%!.15g"
+    if "." not in text and "e" not in text and "n" not in text:
+        text += ".0"
+    return text.encode()
+
+
+def sqlite_converters(types: Sequence[str]) -> list[Optional[Converter]]:
+    """PARSE_DECLTYPES: the converter registered for the declared type's
+    first word, if any (the worker reports declared types in lower case;
+    an expression's type is a storage class, which has none)."""
+    out: list[Optional[Converter]] = []
+    for t in types:
+        word = t.split("(")[0].split(" ")[0].upper()
+        conv = sqlite3.converters.get(word)
+        out.append(None if conv is None else (lambda v, c=conv: c(_sqlite_text(v))))
+    return out
+
+
+def convert_rows(rows: Sequence[Sequence[Any]], converters: Sequence[Optional[Converter]]) -> list[tuple[Any, ...]]:
+    pairs = [(i, c) for i, c in enumerate(converters) if c is not None and c is not _identity]
+    if not pairs:
+        return [tuple(r) for r in rows]
+    out = []
+    for r in rows:
+        row = list(r)
+        for i, c in pairs:
+            if row[i] is not None:
+                row[i] = c(row[i])
+        out.append(tuple(row))
+    return out

@@ -1,0 +1,130 @@
+"""Django's compiled (sql, params) as the worker takes them.
+
+Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
+- SQLite: each ``%s`` becomes ``$n`` (the worker rewrites it to ``?n``), the
+  way Django's own SQLite cursor turns them into ``?``; values are adapted
+  with the sqlite3 module's adapters (the ones Django registers: Decimal,
+  date, datetime), so the worker binds what sqlite3 would bind.
+- PostgreSQL, PARAM_BINDING "client" (the default, like Django's psycopg 3
+  backend): psycopg's own client-side merging with Django's adapters
+  template, so the text that reaches the server is what Django would send.
+- PostgreSQL, PARAM_BINDING "server": ``%s`` becomes ``$n`` and each value
+  goes with the type psycopg would give it (docs/django.md: what breaks).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import decimal
+import json
+import re
+import sqlite3
+import uuid
+from typing import Any, Sequence
+
+from molt_db_adapter import Typed
+
+_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+class Unsupported(Exception):
+    """This statement cannot go to the worker (the reason is the message)."""
+
+
+def _dollar_numbered(sql: str) -> str:
+    counter = iter(range(1, 1 << 30))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql).replace("%%", "%")
+
+
+# ---- SQLite ----
+
+def _sqlite_value(v: Any) -> Any:
+    adapter = sqlite3.adapters.get((type(v), sqlite3.PrepareProtocol))
+    if adapter is not None:
+        v = adapter(v)
+    if isinstance(v, bool):
+        return int(v)
+    if v is None or isinstance(v, (int, float, str, bytes)):
+        return v
+    if isinstance(v, (bytearray, memoryview)):
+        return bytes(v)
+    raise Unsupported(f"a {type(v).__name__} parameter has no sqlite3 adapter")
+
+
+def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    return _dollar_numbered(sql), [_sqlite_value(v) for v in params]
+
+
+# ---- PostgreSQL ----
+
+@functools.lru_cache(maxsize=None)
+def _adapt_context(use_tz: bool, tz: Any) -> Any:
+    """An AdaptContext without a connection, with the adapters Django gives
+    its psycopg connections."""
+    from django.db.backends.postgresql.psycopg_any import get_adapters_template
+
+    class Context:
+        adapters = get_adapters_template(use_tz, tz)
+        connection = None
+
+    return Context()
+
+
+def postgresql_client_bound(sql: str, params: Sequence[Any], use_tz: bool, tz: Any) -> str:
+    """The query text psycopg's ClientCursor would send for Django."""
+    from psycopg import adapt
+    from psycopg._queries import PostgresClientQuery
+
+    tx = adapt.Transformer(_adapt_context(use_tz, tz))
+    query = PostgresClientQuery(tx)
+    try:
+        query.convert(sql, params)
+    except Exception as e:  # psycopg's ProgrammingError/DataError on a value it cannot dump
+        raise Unsupported(f"psycopg cannot merge the parameters: {e}") from None
+    text: str = query.query.decode(tx.encoding)
+    return text
+
+
+def _pg_typed(v: Any) -> Any:
+    from psycopg.types.json import Json, Jsonb
+
+    if v is None or isinstance(v, str):
+        return v                      # unknown: the server infers it, as for a literal
+    if isinstance(v, bool):
+        return Typed(v, "bool")
+    if isinstance(v, int):   # psycopg: the smallest type that holds the value
+        for name, bits in (("int2", 15), ("int4", 31), ("int8", 63)):
+            if -(1 << bits) <= v < (1 << bits):
+                return Typed(v, name)
+        return Typed(str(v), "numeric")
+    if isinstance(v, float):
+        return Typed(v, "float8")
+    if isinstance(v, decimal.Decimal):
+        return Typed(v, "numeric")
+    if isinstance(v, uuid.UUID):
+        return Typed(v, "uuid")
+    if isinstance(v, datetime.datetime):
+        return Typed(v, "timestamptz" if v.utcoffset() is not None else "timestamp")
+    if isinstance(v, datetime.date):
+        return Typed(v, "date")
+    if isinstance(v, datetime.time):
+        return Typed(v, "timetz" if v.utcoffset() is not None else "time")
+    if isinstance(v, datetime.timedelta):
+        return Typed(f"{v.days} days {v.seconds} seconds {v.microseconds} microseconds", "interval")
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return Typed(bytes(v), "bytea")
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return Typed(_text_array(v), "_text")   # JSON key paths (#> %s)
+    if isinstance(v, (Json, Jsonb)):
+        return Typed((v.dumps or json.dumps)(v.obj), "jsonb" if isinstance(v, Jsonb) else "json")
+    raise Unsupported(f"a {type(v).__name__} parameter cannot be bound server-side")
+
+
+def _text_array(items: Sequence[str]) -> str:
+    quoted = ('"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items)
+    return "{" + ",".join(quoted) + "}"
+
+
+def postgresql_server_bound(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    return _dollar_numbered(sql), [_pg_typed(v) for v in params]

@@ -1,0 +1,53 @@
+"""The Django project the adapter's tests run in: a SQLite file (alias
+"default") and, when MOLT_TEST_DSN names a server, PostgreSQL (alias "pg"),
+both on the molt backends, with one molt_worker serving both."""
+
+import os
+import tempfile
+
+from psycopg.conninfo import conninfo_to_dict
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+SQLITE_PATH = os.environ.get("MOLT_DJANGO_SQLITE") or os.path.join(
+    tempfile.mkdtemp(prefix="molt-django-"), "parity.db"
+)
+
+SECRET_KEY = "tests-only"
+INSTALLED_APPS = ["parity"]
+USE_TZ = True
+TIME_ZONE = "Europe/Paris"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "molt_django_adapter.backends.sqlite3",
+        "NAME": SQLITE_PATH,
+        "TEST": {"NAME": SQLITE_PATH},
+    },
+}
+
+_dsn = os.environ.get("MOLT_TEST_DSN")
+if _dsn:
+    _pg = conninfo_to_dict(_dsn)
+    DATABASES["pg"] = {
+        "ENGINE": "molt_django_adapter.backends.postgresql",
+        "NAME": _pg.get("dbname", ""),
+        "USER": _pg.get("user", ""),
+        "PASSWORD": _pg.get("password", ""),
+        "HOST": _pg.get("host", ""),
+        "PORT": _pg.get("port", ""),
+        "OPTIONS": {k: _pg[k] for k in ("sslmode",) if k in _pg},
+    }
+    # the same database through a connection with its own TIME_ZONE (USE_TZ only)
+    DATABASES["pg_chicago"] = {**DATABASES["pg"], "TIME_ZONE": "America/Chicago"}
+
+MOLT_DB = {
+    "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),
+    "ALLOW_WRITE": list(DATABASES),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"molt_django_adapter": {"level": "INFO"}},
+}

@@ -1,0 +1,110 @@
+"""The async QuerySet methods await the worker on the event loop's own
+thread (no sync_to_async) and give what the sync ORM gives."""
+
+import asyncio
+import threading
+
+import pytest
+from django.db.models import Count, Sum
+
+from molt_django_adapter import capture_events
+from parity.compare import snap
+from parity.models import Author, Book
+
+from conftest import ALIASES
+
+
+async def _collect(aiter):
+    return [x async for x in aiter]
+
+
+CASES = {
+    "acount": (lambda qs: qs.acount(), lambda qs: qs.count()),
+    "aget": (lambda qs: qs.aget(pages=qs.order_by("id")[0].pages, id=1), lambda qs: qs.get(pages=qs.order_by("id")[0].pages, id=1)),
+    "afirst": (lambda qs: qs.order_by("-price").afirst(), lambda qs: qs.order_by("-price").first()),
+    "alast": (lambda qs: qs.order_by("price", "id").alast(), lambda qs: qs.order_by("price", "id").last()),
+    "aaggregate": (lambda qs: qs.aaggregate(Sum("price"), n=Count("id")), lambda qs: qs.aggregate(Sum("price"), n=Count("id"))),
+    "aexists": (lambda qs: qs.filter(pages__gt=300).aexists(), lambda qs: qs.filter(pages__gt=300).exists()),
+    "ain_bulk": (lambda qs: qs.ain_bulk([1, 2, 3]), lambda qs: qs.in_bulk([1, 2, 3])),
+    "aiterator": (lambda qs: _collect(qs.order_by("id").aiterator(chunk_size=5)), lambda qs: list(qs.order_by("id").iterator(chunk_size=5))),
+    "async_for": (lambda qs: _collect(qs.select_related("author").order_by("id")), lambda qs: list(qs.select_related("author").order_by("id"))),
+    "async_for_values": (lambda qs: _collect(qs.values("id", "price", "published").order_by("id")), lambda qs: list(qs.values("id", "price", "published").order_by("id"))),
+    "prefetch": (lambda qs: _collect(Author.objects.using(qs.db).offload().prefetch_related("books").order_by("id")),
+                 lambda qs: [(a, list(a.books.all())) for a in Author.objects.using(qs.db).prefetch_related("books").order_by("id")]),
+}
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+@pytest.mark.parametrize("case", list(CASES))
+def test_async_variant_on_the_loop(alias, case):
+    run_async, run_sync = CASES[case]
+    qs = Book.objects.using(alias).offload()
+    expected = run_sync(Book.objects.using(alias))
+    loop_thread = []
+
+    async def main():
+        loop_thread.append(threading.get_ident())
+        with capture_events() as events:
+            value = await run_async(qs)
+        return value, events
+
+    value, events = asyncio.run(main())
+    if case == "prefetch":   # compare the prefetched books too
+        value = [(a, list(a.books.all())) for a in value]
+    assert snap(value) == snap(expected)
+    assert events and all(e.offloaded for e in events), events
+    assert {e.thread for e in events} == set(loop_thread), "rows reached Django on another thread"
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_async_fallback_runs_in_a_thread(alias):
+    """A statement the worker cannot take (SQLite STDDEV_POP; inside a
+    transaction anywhere) still works: the call finishes in Django's thread."""
+    from django.db.models import StdDev
+
+    async def main():
+        with capture_events() as events:
+            value = await Book.objects.using(alias).offload().aaggregate(sd=StdDev("pages"))
+        return value, events
+
+    value, events = asyncio.run(main())
+    assert value == Book.objects.using(alias).aggregate(sd=StdDev("pages"))
+    if alias == "default":
+        assert [e.offloaded for e in events] == [False]
+        assert events[0].thread != threading.get_ident() or True
+    else:
+        assert [e.offloaded for e in events] == [True]
+
+
+def _running(pid):
+    """True while the process runs (reaps it once it has exited)."""
+    import os
+
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False       # already reaped
+
+
+def test_a_loop_that_ends_takes_its_worker_along():
+    """One AsyncMoltClient per event loop: asyncio.run (and asgiref's
+    async_to_sync, which also shuts down async generators) closes it, so
+    short-lived loops leave no worker behind."""
+    import time
+
+    from molt_django_adapter import get_async_client
+
+    pids = []
+
+    async def main():
+        assert await Book.objects.using(ALIASES[0]).offload().acount() == 40
+        pids.append(get_async_client().worker_pid)
+
+    for _ in range(3):
+        asyncio.run(main())
+    assert len(set(pids)) == 3
+    deadline = time.monotonic() + 3
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    still = [p for p in pids if _running(p)]
+    assert still == []
