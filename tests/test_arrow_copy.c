@@ -421,6 +421,35 @@ TEST(arrow_copy_in_arrays_and_ranges)
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM adst WHERE isempty(r4)"), 600);
     release_held(&h);
 
+    /* sliced batches: by the batch's offset (rows 6..695 of the first),
+     * and by every column's own offset (from row 704 in the second) */
+    memset(&h, 0, sizeof h);
+    hold_query(p, "SELECT * FROM asrc ORDER BY id", &h);
+    ASSERT(h.n >= 3 && h.batches[0].length == 700 && h.batches[1].length == 700);
+    h.batches[0].offset = 5;
+    h.batches[0].length = 690;
+    for (int64_t c = 0; c < h.batches[1].n_children; c++) {
+        struct ArrowArray *col = h.batches[1].children[c];
+        col->offset += 3;
+        col->length -= 3;
+        col->null_count = -1;
+    }
+    h.batches[1].length -= 3;
+    pgt_exec_ok(p, "CREATE TEMP TABLE aslice (LIKE asrc)");
+    copy_held(p, "aslice", &h);
+    ASSERT_OK(h.status, &h.err);
+    ASSERT_EQ_UINT(h.rows, 3000 - 13);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM asrc WHERE id "
+                           "BETWEEN 6 AND 695 OR id >= 704 EXCEPT ALL "
+                           "SELECT * FROM aslice) x"), 0);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM aslice EXCEPT ALL "
+                           "SELECT * FROM asrc) x"), 0);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN aslice d USING (id) "
+                           "WHERE array_lower(s.af, 1) IS DISTINCT FROM "
+                           "array_lower(d.af, 1) OR (s.a4 IS NULL) <> (d.a4 IS NULL) "
+                           "OR (s.r4 IS NULL) <> (d.r4 IS NULL)"), 0);
+    release_held(&h);
+
     /* an array column into a range column: refused by name, nothing copied */
     memset(&h, 0, sizeof h);
     hold_query(p, "SELECT * FROM asrc", &h);
