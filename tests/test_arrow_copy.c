@@ -318,6 +318,48 @@ static int64_t count(pgt_conn *p, const char *sql)
     return n;
 }
 
+static void release_held(held *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->batches[i].release)
+            h->batches[i].release(&h->batches[i]);
+    if (h->schema.release)
+        h->schema.release(&h->schema);
+    molt_db_error_clear(&h->err);
+}
+
+/* The rows of queries a and b are the same multiset (EXCEPT ALL both ways). */
+static void assert_same_rows(pgt_conn *p, const char *a, const char *b)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s EXCEPT ALL %s) x", a, b);
+    ASSERT_EQ_INT(count(p, sql), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s EXCEPT ALL %s) x", b, a);
+    ASSERT_EQ_INT(count(p, sql), 0);
+}
+
+/* src's rows into `table`, like src but with `alter` applied to it: the
+ * copy fails with ETYPE naming `column` and inserts nothing. */
+static void assert_copy_refused(pgt_conn *p, const char *src, const char *table,
+                                const char *alter, const char *column)
+{
+    char sql[256];
+    held h;
+    memset(&h, 0, sizeof h);
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", src);
+    hold_query(p, sql, &h);
+    snprintf(sql, sizeof sql, "CREATE TEMP TABLE %s (LIKE %s)", table, src);
+    pgt_exec_ok(p, sql);
+    snprintf(sql, sizeof sql, "ALTER TABLE %s %s", table, alter);
+    pgt_exec_ok(p, sql);
+    copy_held(p, table, &h);
+    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
+    ASSERT_CONTAINS(h.err.message, column);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    ASSERT_EQ_INT(count(p, sql), 0);
+    release_held(&h);
+}
+
 TEST(arrow_copy_in_round_trip)
 {
     pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
@@ -343,38 +385,14 @@ TEST(arrow_copy_in_round_trip)
     copy_held(p, "dst", &h);
     ASSERT_OK(h.status, &h.err);
     ASSERT_EQ_UINT(h.rows, 5001);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM src EXCEPT ALL "
-                           "SELECT * FROM dst) x"), 0);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM dst EXCEPT ALL "
-                           "SELECT * FROM src) x"), 0);
+    assert_same_rows(p, "SELECT * FROM src", "SELECT * FROM dst");
+    release_held(&h);
 
     /* a target column of another type: nothing is copied, the error names it */
-    memset(&h, 0, sizeof h);
-    hold_query(p, "SELECT * FROM src", &h);
-    pgt_exec_ok(p, "CREATE TEMP TABLE bad (LIKE src)");
-    pgt_exec_ok(p, "ALTER TABLE bad ALTER COLUMN i4 TYPE int2");
-    copy_held(p, "bad", &h);
-    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
-    ASSERT_CONTAINS(h.err.message, "\"i4\"");
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM bad"), 0);
+    assert_copy_refused(p, "src", "bad", "ALTER COLUMN i4 TYPE int2", "\"i4\"");
     /* and the connection goes on */
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM dst"), 5001);
-
-    for (size_t i = 0; i < h.n; i++)
-        if (h.batches[i].release)
-            h.batches[i].release(&h.batches[i]);
-    molt_db_error_clear(&h.err);
     pgt_close(p);
-}
-
-static void release_held(held *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        if (h->batches[i].release)
-            h->batches[i].release(&h->batches[i]);
-    if (h->schema.release)
-        h->schema.release(&h->schema);
-    molt_db_error_clear(&h->err);
 }
 
 /* Arrays (NULL elements, empty, 2-D, lower bounds other than 1, arrays of
@@ -408,10 +426,7 @@ TEST(arrow_copy_in_arrays_and_ranges)
     copy_held(p, "adst", &h);
     ASSERT_OK(h.status, &h.err);
     ASSERT_EQ_UINT(h.rows, 3000);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM asrc EXCEPT ALL "
-                           "SELECT * FROM adst) x"), 0);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM adst EXCEPT ALL "
-                           "SELECT * FROM asrc) x"), 0);
+    assert_same_rows(p, "SELECT * FROM asrc", "SELECT * FROM adst");
     /* what EXCEPT cannot see: lower bounds, and empty vs NULL */
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN adst d USING (id) "
                            "WHERE array_lower(s.af, 1) IS DISTINCT FROM "
@@ -439,11 +454,8 @@ TEST(arrow_copy_in_arrays_and_ranges)
     copy_held(p, "aslice", &h);
     ASSERT_OK(h.status, &h.err);
     ASSERT_EQ_UINT(h.rows, 3000 - 13);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM asrc WHERE id "
-                           "BETWEEN 6 AND 695 OR id >= 704 EXCEPT ALL "
-                           "SELECT * FROM aslice) x"), 0);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM aslice EXCEPT ALL "
-                           "SELECT * FROM asrc) x"), 0);
+    assert_same_rows(p, "SELECT * FROM asrc WHERE id BETWEEN 6 AND 695 OR id >= 704",
+                     "SELECT * FROM aslice");
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN aslice d USING (id) "
                            "WHERE array_lower(s.af, 1) IS DISTINCT FROM "
                            "array_lower(d.af, 1) OR (s.a4 IS NULL) <> (d.a4 IS NULL) "
@@ -451,15 +463,8 @@ TEST(arrow_copy_in_arrays_and_ranges)
     release_held(&h);
 
     /* an array column into a range column: refused by name, nothing copied */
-    memset(&h, 0, sizeof h);
-    hold_query(p, "SELECT * FROM asrc", &h);
-    pgt_exec_ok(p, "CREATE TEMP TABLE abad (LIKE asrc)");
-    pgt_exec_ok(p, "ALTER TABLE abad ALTER COLUMN a4 TYPE int4range USING NULL");
-    copy_held(p, "abad", &h);
-    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
-    ASSERT_CONTAINS(h.err.message, "\"a4\"");
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM abad"), 0);
-    release_held(&h);
+    assert_copy_refused(p, "asrc", "abad", "ALTER COLUMN a4 TYPE int4range USING NULL",
+                        "\"a4\"");
     pgt_close(p);
 }
 
