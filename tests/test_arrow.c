@@ -151,6 +151,76 @@ TEST(builder_layout)
     molt_db_arrow_builder_free(b);
 }
 
+/* The fast row path (flat columns): a column's first NULL after many
+ * rows gets its validity bits right; rows it declines (a bool byte of 2, a
+ * timestamp past the epoch shift, a wrong length) get the general path's
+ * errors and leave the batch as it was. */
+TEST(builder_fast_rows)
+{
+    molt_db_column cols[4] = {
+        col("id", MOLT_DB_OID_INT8, -1, MOLT_DB_FORMAT_BINARY),
+        col("b", MOLT_DB_OID_BOOL, -1, MOLT_DB_FORMAT_BINARY),
+        col("t", MOLT_DB_OID_TEXT, -1, MOLT_DB_FORMAT_BINARY),
+        col("ts", MOLT_DB_OID_TIMESTAMPTZ, -1, MOLT_DB_FORMAT_BINARY),
+    };
+    molt_db_error err;
+    molt_db_error_init(&err);
+    molt_db_arrow_builder *b = NULL;
+    ASSERT_OK(molt_db_arrow_builder_new(cols, 4, 0, &b, &err), &err);
+    for (int r = 0; r < 1300; r++) {
+        molt_db_buf id, ts;
+        molt_db_buf_init(&id);
+        molt_db_buf_init(&ts);
+        ASSERT_OK(molt_db_encode_int8(&id, r), NULL);
+        ASSERT_OK(molt_db_encode_timestamp(&ts, (int64_t)r * 1000000), NULL);
+        uint8_t bv = r % 2;
+        molt_db_field f[4] = {{id.data, 8}, {&bv, 1}, {(const uint8_t *)"abc", r % 4},
+                              {ts.data, 8}};
+        if (r == 1000 || r == 1203) {
+            f[0].data = NULL;
+            f[0].len = -1;
+        }
+        ASSERT_OK(molt_db_arrow_builder_append(b, f, 4, &err), &err);
+        if (r == 1100) {
+            /* declined rows, each a column-named error, nothing appended */
+            uint8_t two = 2, big[8] = {0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0};
+            f[1].data = &two;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_EPROTO);
+            ASSERT_CONTAINS(err.message, "\"b\"");
+            f[1].data = &bv;
+            f[3].data = big;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_ERANGE);
+            ASSERT_CONTAINS(err.message, "\"ts\"");
+            f[3].data = ts.data;
+            f[0].len = 4;
+            f[0].data = id.data;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_EPROTO);
+            ASSERT_CONTAINS(err.message, "\"id\"");
+            ASSERT_EQ_INT(molt_db_arrow_builder_rows(b), 1101);
+        }
+        molt_db_buf_free(&id);
+        molt_db_buf_free(&ts);
+    }
+    struct ArrowArray a;
+    molt_db_arrow_builder_view(b, &a);
+    ASSERT_EQ_INT(a.length, 1300);
+    const struct ArrowArray *c0 = a.children[0], *c1 = a.children[1],
+                            *c2 = a.children[2], *c3 = a.children[3];
+    ASSERT_EQ_INT(c0->null_count, 2);
+    ASSERT(c1->buffers[0] == NULL && c2->buffers[0] == NULL && c3->buffers[0] == NULL);
+    const int64_t *ids = c0->buffers[1], *tss = c3->buffers[1];
+    const int32_t *offs = c2->buffers[1];
+    for (int r = 0; r < 1300; r++) {
+        int null = r == 1000 || r == 1203;
+        ASSERT_EQ_INT(bit(c0->buffers[0], r), !null);
+        ASSERT_EQ_INT(ids[r], null ? 0 : r);
+        ASSERT_EQ_INT(bit(c1->buffers[1], r), r % 2);
+        ASSERT_EQ_INT(offs[r + 1] - offs[r], r % 4);
+        ASSERT_EQ_INT(tss[r], INT64_C(946684800000000) + (int64_t)r * 1000000);
+    }
+    molt_db_arrow_builder_free(b);
+}
+
 TEST(builder_batch_rows_and_reset)
 {
     molt_db_column c = col("x", MOLT_DB_OID_INT8, -1, MOLT_DB_FORMAT_BINARY);
@@ -868,7 +938,8 @@ TEST(rowstruct_truncate_flag)
     ASSERT(plan == NULL);
 }
 
-TEST_MAIN(TEST_ENTRY(builder_layout), TEST_ENTRY(builder_batch_rows_and_reset),
+TEST_MAIN(TEST_ENTRY(builder_layout), TEST_ENTRY(builder_fast_rows),
+          TEST_ENTRY(builder_batch_rows_and_reset),
           TEST_ENTRY(builder_nested_owned_move_child),
           TEST_ENTRY(ipc_byte_layout), TEST_ENTRY(ipc_rejects_unsupported),
           TEST_ENTRY(ipc_sliced_batches),
