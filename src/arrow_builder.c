@@ -215,6 +215,7 @@ int molt_db__arrow_builder_start(molt_db_arrow_builder *b)
     b->rows = 0;
     b->full = 0;
     b->ready = 0;
+    b->room = 0;
     for (size_t i = 0; i < b->ncols; i++)
         if (col_start(&b->cols[i]) != MOLT_DB_OK)
             return MOLT_DB_ENOMEM;
@@ -248,6 +249,7 @@ int molt_db_arrow_builder_new(const molt_db_column *cols, size_t ncols,
                      cols[i].type_modifier,
                      cols[i].format == MOLT_DB_FORMAT_BINARY, 0) != MOLT_DB_OK)
             goto nomem;
+    molt_db__arrow_fast_plan(b);
     if (molt_db__arrow_builder_start(b) != MOLT_DB_OK)
         goto nomem;
     *out = b;
@@ -726,6 +728,11 @@ int molt_db_arrow_builder_append(molt_db_arrow_builder *b,
         return molt_db_error_set(err, MOLT_DB_ESTATE,
                                  "arrow: batch is full; finish it first");
     if (!b->ready && molt_db__arrow_builder_start(b) != MOLT_DB_OK)
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
+    if (b->fast && molt_db__arrow_fast_row(b, fields))
+        return MOLT_DB_OK;
+    b->room = 0; /* this row uses room the fast path counted on */
+    if (molt_db__arrow_fast_sync(b) != MOLT_DB_OK)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
     int rc = MOLT_DB_OK;
     size_t i;

@@ -9,17 +9,29 @@
 #define PG_EPOCH_DAYS 10957
 #define PG_EPOCH_USECS INT64_C(946684800000000)
 
+/* Arrays have at most 6 dimensions (PostgreSQL's MAXDIM). */
+#define MAX_DIMS 6
+/* Arrays of ranges of ...: as deep as the reader builds them. */
+#define MAX_DEPTH 4
+
 enum {
     E_BOOL, E_I16, E_I32, E_I64, E_U32, E_F32, E_F64, E_DEC, E_UTF8, E_BIN,
-    E_UUID, E_DATE, E_TIME, E_TS, E_INTERVAL
+    E_UUID, E_DATE, E_TIME, E_TS, E_INTERVAL,
+    E_ARRAY,      /* Struct<lower_bounds: List<Int32>, values: List<..T>> */
+    E_LIST,       /* List<..List<T>>: an array with lower bounds 1 */
+    E_RANGE       /* Struct<empty, lower: Struct<value, inclusive>, upper> */
 };
 
-typedef struct enc_col {
+typedef struct enc_col enc_col;
+
+struct enc_col {
     int kind;
     uint32_t oid;
     int32_t scale;   /* Decimal128 */
+    int ndim;        /* arrays: List levels down to the elements */
+    enc_col *elem;   /* arrays: the elements; ranges: the bounds' values */
     char name[64];
-} enc_col;
+};
 
 struct molt_db_copy_encoder {
     size_t n;
@@ -63,6 +75,46 @@ static int src_kind(const struct ArrowSchema *s, int32_t *scale)
     return -1;
 }
 
+static int is_bool(const struct ArrowSchema *s)
+{
+    return s != NULL && s->format != NULL && strcmp(s->format, "b") == 0;
+}
+
+static int is_list(const struct ArrowSchema *s)
+{
+    return s != NULL && s->format != NULL && strcmp(s->format, "+l") == 0 &&
+           s->n_children == 1 && s->children[0] != NULL;
+}
+
+/* The schema of an array's elements under `levels` of List (the levels
+ * counted into *ndim), or NULL past MAX_DIMS. */
+static const struct ArrowSchema *list_items(const struct ArrowSchema *l, int *ndim)
+{
+    *ndim = 0;
+    while (is_list(l)) {
+        if (++*ndim > MAX_DIMS)
+            return NULL;
+        l = l->children[0];
+    }
+    return *ndim ? l : NULL;
+}
+
+/* Whether s is the reader's range struct: empty, lower, upper. */
+static int is_range_struct(const struct ArrowSchema *s)
+{
+    if (strcmp(s->format, "+s") != 0 || s->n_children != 3 ||
+        !is_bool(s->children[0]))
+        return 0;
+    for (int i = 1; i <= 2; i++) {
+        const struct ArrowSchema *b = s->children[i];
+        if (b == NULL || b->format == NULL || strcmp(b->format, "+s") != 0 ||
+            b->n_children != 2 || b->children[0] == NULL ||
+            !is_bool(b->children[1]))
+            return 0;
+    }
+    return 1;
+}
+
 static int accepts(int kind, uint32_t oid)
 {
     switch (kind) {
@@ -77,9 +129,11 @@ static int accepts(int kind, uint32_t oid)
     case E_F64: return oid == MOLT_DB_OID_FLOAT8;
     case E_DEC: return oid == MOLT_DB_OID_NUMERIC;
     case E_UTF8:
+        /* numeric without a typmod is read as its text (arrow.md) */
         return oid == MOLT_DB_OID_TEXT || oid == MOLT_DB_OID_VARCHAR ||
                oid == MOLT_DB_OID_BPCHAR || oid == MOLT_DB_OID_NAME ||
-               oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB;
+               oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB ||
+               oid == MOLT_DB_OID_NUMERIC;
     case E_BIN: return oid == MOLT_DB_OID_BYTEA;
     case E_UUID: return oid == MOLT_DB_OID_UUID;
     case E_DATE: return oid == MOLT_DB_OID_DATE;
@@ -89,6 +143,60 @@ static int accepts(int kind, uint32_t oid)
     case E_INTERVAL: return oid == MOLT_DB_OID_INTERVAL;
     default: return 0;
     }
+}
+
+static void col_free(enc_col *ec)
+{
+    if (ec != NULL && ec->elem != NULL) {
+        col_free(ec->elem);
+        free(ec->elem);
+    }
+}
+
+static int col_setup(enc_col *ec, const struct ArrowSchema *s, uint32_t oid,
+                     int depth, molt_db_error *err);
+
+/* An array or range column: the shape of s, then its elements. */
+static int nested_setup(enc_col *ec, const struct ArrowSchema *s,
+                        const molt_db_type_info *t, int depth, molt_db_error *err)
+{
+    const struct ArrowSchema *items = NULL;
+    if (t->kind == MOLT_DB_KIND_ARRAY) {
+        if (is_list(s)) {
+            ec->kind = E_LIST;
+            items = list_items(s, &ec->ndim);
+        } else if (strcmp(s->format, "+s") == 0 && s->n_children == 2 &&
+                   is_list(s->children[0]) &&
+                   strcmp(s->children[0]->children[0]->format, "i") == 0) {
+            ec->kind = E_ARRAY;
+            items = list_items(s->children[1], &ec->ndim);
+        }
+    } else if (is_range_struct(s)) {
+        ec->kind = E_RANGE;
+        items = s->children[1]->children[0];
+    }
+    if (items == NULL)
+        return -1;
+    if ((ec->elem = calloc(1, sizeof *ec->elem)) == NULL)
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow copy: out of memory");
+    memcpy(ec->elem->name, ec->name, sizeof ec->name);
+    return col_setup(ec->elem, items, t->element, depth + 1, err);
+}
+
+/* ec for values of Arrow type s going into PostgreSQL type oid: OK, an
+ * error already set, or -1 for "these do not go together". */
+static int col_setup(enc_col *ec, const struct ArrowSchema *s, uint32_t oid,
+                     int depth, molt_db_error *err)
+{
+    ec->oid = oid;
+    if (s == NULL || s->format == NULL)
+        return -1;
+    const molt_db_type_info *t = molt_db_type_lookup(oid);
+    if (t != NULL && depth < MAX_DEPTH &&
+        (t->kind == MOLT_DB_KIND_ARRAY || t->kind == MOLT_DB_KIND_RANGE))
+        return nested_setup(ec, s, t, depth, err);
+    ec->kind = src_kind(s, &ec->scale);
+    return ec->kind >= 0 && accepts(ec->kind, oid) ? MOLT_DB_OK : -1;
 }
 
 int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
@@ -112,16 +220,17 @@ int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
         const struct ArrowSchema *c = schema->children[i];
         enc_col *ec = &e->cols[i];
         snprintf(ec->name, sizeof ec->name, "%s", c->name ? c->name : "");
-        ec->oid = oids[i];
-        ec->kind = src_kind(c, &ec->scale);
-        if (ec->kind < 0 || !accepts(ec->kind, oids[i])) {
+        int rc = col_setup(ec, c, oids[i], 0, err);
+        if (rc != MOLT_DB_OK) {
             const char *tn = molt_db_type_name(oids[i]);
-            molt_db_error_set(err, MOLT_DB_ETYPE,
-                              "arrow copy: column \"%s\": Arrow \"%s\" cannot go "
-                              "into %s", ec->name, c->format ? c->format : "?",
-                              tn ? tn : "this column's type");
+            if (rc < 0)
+                rc = molt_db_error_set(err, MOLT_DB_ETYPE,
+                                       "arrow copy: column \"%s\": Arrow \"%s\" "
+                                       "cannot go into %s", ec->name,
+                                       c->format ? c->format : "?",
+                                       tn ? tn : "this column's type");
             molt_db_copy_encoder_free(e);
-            return MOLT_DB_ETYPE;
+            return rc;
         }
     }
     *out = e;
@@ -132,6 +241,8 @@ void molt_db_copy_encoder_free(molt_db_copy_encoder *e)
 {
     if (e == NULL)
         return;
+    for (size_t i = 0; i < e->n; i++)
+        col_free(&e->cols[i]);
     free(e->cols);
     free(e);
 }
@@ -186,9 +297,179 @@ static int put_int(molt_db_buf *out, uint32_t oid, int64_t v)
 }
 
 static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                     molt_db_buf *out);
+
+/* Entry i (physical) of list l: its children [*lo, *hi) of l's child, as
+ * physical indexes there; EINVAL unless the offsets are in bounds. */
+static int list_span(const struct ArrowArray *l, int64_t i, int64_t *lo, int64_t *hi)
+{
+    if (l->n_children != 1 || l->buffers[1] == NULL)
+        return MOLT_DB_EINVAL;
+    const int32_t *off = l->buffers[1];
+    const struct ArrowArray *kid = l->children[0];
+    if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > kid->length)
+        return MOLT_DB_EINVAL;
+    *lo = kid->offset + off[i];
+    *hi = kid->offset + off[i + 1];
+    return MOLT_DB_OK;
+}
+
+/* Writes a length placeholder; put_len_patch fills it in. */
+static size_t put_len_mark(molt_db_buf *out)
+{
+    size_t at = out->len;
+    molt_db_buf_put_u32(out, 0);
+    return at;
+}
+
+static int put_len_patch(molt_db_buf *out, size_t at)
+{
+    if (molt_db_buf_ok(out) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    if (out->len - at - 4 > (size_t)INT32_MAX)
+        return MOLT_DB_ERANGE;
+    molt_db_buf_patch_u32(out, at, (uint32_t)(out->len - at - 4));
+    return MOLT_DB_OK;
+}
+
+/* A PostgreSQL array (array_send's layout) from entry i of `values`, a
+ * List nested ec->ndim deep; lb is the lower_bounds list or NULL (all
+ * 1). Every level must be rectangular and no sub-list NULL: PostgreSQL
+ * has neither. An empty top list is the empty array. */
+static int put_array(const enc_col *ec, const struct ArrowArray *values,
+                     int64_t i, const struct ArrowArray *lb, int64_t lbi,
+                     molt_db_buf *out)
+{
+    int32_t dims[MAX_DIMS], lbounds[MAX_DIMS];
+    int64_t lo, hi;
+    const struct ArrowArray *level = values;
+    int rc = list_span(level, i, &lo, &hi);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    int ndim = hi > lo ? ec->ndim : 0;
+    if (ndim > 0)
+        dims[0] = (int32_t)(hi - lo);
+    /* each deeper level: every entry of the one above has dims[k] children */
+    for (int k = 1; k < ndim; k++) {
+        level = level->children[0];
+        int64_t first = lo, last = hi, klo = 0, khi = 0;
+        for (int64_t e = first; e < last; e++) {
+            int64_t elo, ehi;
+            if (!is_valid(level, e) || (rc = list_span(level, e, &elo, &ehi)) != MOLT_DB_OK)
+                return MOLT_DB_EINVAL;
+            if (e == first) {
+                klo = elo;
+                dims[k] = (int32_t)(ehi - elo);
+            } else if (ehi - elo != dims[k] || elo != khi) {
+                return MOLT_DB_EINVAL; /* ragged */
+            }
+            khi = ehi;
+        }
+        if (dims[k] == 0)
+            return MOLT_DB_EINVAL; /* PostgreSQL has no zero-length inner dimension */
+        lo = klo;
+        hi = khi;
+    }
+    const struct ArrowArray *items = ndim ? level->children[0] : NULL;
+    for (int k = 0; k < ndim; k++)
+        lbounds[k] = 1;
+    if (lb != NULL && ndim > 0 && is_valid(lb, lbi)) {
+        int64_t blo, bhi;
+        if ((rc = list_span(lb, lbi, &blo, &bhi)) != MOLT_DB_OK)
+            return rc;
+        const struct ArrowArray *b = lb->children[0];
+        if (bhi - blo != ndim || b->buffers[1] == NULL)
+            return MOLT_DB_EINVAL;
+        for (int k = 0; k < ndim; k++) {
+            if (!is_valid(b, blo + k))
+                return MOLT_DB_EINVAL;
+            lbounds[k] = AT(b, int32_t, blo + k);
+            if ((int64_t)lbounds[k] + dims[k] - 1 > INT32_MAX)
+                return MOLT_DB_ERANGE;
+        }
+    }
+    int has_null = 0;
+    for (int64_t e = lo; ndim > 0 && e < hi; e++)
+        has_null |= !is_valid(items, e);
+    size_t at = put_len_mark(out);
+    molt_db_buf_put_u32(out, (uint32_t)ndim);
+    molt_db_buf_put_u32(out, (uint32_t)has_null);
+    molt_db_buf_put_u32(out, ec->elem->oid);
+    for (int k = 0; k < ndim; k++) {
+        molt_db_buf_put_u32(out, (uint32_t)dims[k]);
+        molt_db_buf_put_u32(out, (uint32_t)lbounds[k]);
+    }
+    for (int64_t e = lo; ndim > 0 && e < hi; e++) {
+        if (!is_valid(items, e))
+            molt_db_buf_put_u32(out, 0xFFFFFFFFu);
+        else if ((rc = put_field(ec->elem, items, e, out)) != MOLT_DB_OK)
+            return rc;
+    }
+    return put_len_patch(out, at);
+}
+
+/* A PostgreSQL range from entry i of the reader's range struct: a NULL
+ * bound (or a bound whose value is NULL) is infinite. */
+static int put_range(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                     molt_db_buf *out)
+{
+    if (a->n_children != 3)
+        return MOLT_DB_EINVAL;
+    const struct ArrowArray *empty = a->children[0];
+    int64_t ei = empty->offset + i;
+    uint8_t flags = 0;
+    const struct ArrowArray *vals[2] = {NULL, NULL};
+    int64_t vi[2] = {0, 0};
+    if (is_valid(empty, ei) &&
+        ((const uint8_t *)empty->buffers[1])[ei >> 3] >> (ei & 7) & 1) {
+        flags = MOLT_DB_RANGE_EMPTY;
+    } else {
+        for (int k = 0; k < 2; k++) {
+            const struct ArrowArray *bd = a->children[1 + k];
+            if (bd->n_children != 2)
+                return MOLT_DB_EINVAL;
+            int64_t bi = bd->offset + i;
+            const struct ArrowArray *v = bd->children[0], *inc = bd->children[1];
+            int64_t x = v->offset + bi, ii = inc->offset + bi;
+            if (!is_valid(bd, bi) || !is_valid(v, x)) {
+                flags |= k ? MOLT_DB_RANGE_UB_INF : MOLT_DB_RANGE_LB_INF;
+                continue;
+            }
+            vals[k] = v;
+            vi[k] = x;
+            if (is_valid(inc, ii) &&
+                ((const uint8_t *)inc->buffers[1])[ii >> 3] >> (ii & 7) & 1)
+                flags |= k ? MOLT_DB_RANGE_UB_INC : MOLT_DB_RANGE_LB_INC;
+        }
+    }
+    size_t at = put_len_mark(out);
+    molt_db_buf_put_u8(out, flags);
+    for (int k = 0; k < 2; k++) {
+        if (vals[k] == NULL)
+            continue;
+        int rc = put_field(ec->elem, vals[k], vi[k], out);
+        if (rc != MOLT_DB_OK)
+            return rc;
+    }
+    return put_len_patch(out, at);
+}
+
+static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
                      molt_db_buf *out)
 {
     switch (ec->kind) {
+    case E_LIST:
+        return put_array(ec, a, i, NULL, 0, out);
+    case E_ARRAY: {
+        if (a->n_children != 2)
+            return MOLT_DB_EINVAL;
+        const struct ArrowArray *lb = a->children[0], *v = a->children[1];
+        if (!is_valid(v, v->offset + i))
+            return MOLT_DB_EINVAL; /* a valid array with NULL values */
+        return put_array(ec, v, v->offset + i, lb, lb->offset + i, out);
+    }
+    case E_RANGE:
+        return put_range(ec, a, i, out);
     case E_BOOL: {
         const uint8_t *bits = a->buffers[1];
         uint8_t v = (bits[i >> 3] >> (i & 7)) & 1;
@@ -228,6 +509,13 @@ static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
         int32_t s = offs[i], e = offs[i + 1];
         if (s < 0 || e < s)
             return MOLT_DB_EINVAL;
+        if (ec->oid == MOLT_DB_OID_NUMERIC) {
+            size_t at = put_len_mark(out);
+            if (molt_db_encode_numeric_text(out, (const char *)data + s,
+                                            (size_t)(e - s), NULL) != MOLT_DB_OK)
+                return MOLT_DB_ERANGE;
+            return put_len_patch(out, at);
+        }
         if (ec->oid == MOLT_DB_OID_JSONB) {
             if ((size_t)(e - s) >= (size_t)INT32_MAX)
                 return MOLT_DB_ERANGE;
@@ -311,6 +599,12 @@ int molt_db_copy_encode_batch(molt_db_copy_encoder *e,
             int rc = put_field(&e->cols[c], a, i, out);
             if (rc != MOLT_DB_OK) {
                 out->len = before;
+                if (rc == MOLT_DB_EINVAL)
+                    return molt_db_error_set(err, rc, "arrow copy: column \"%s\", "
+                                             "row %lld: malformed nested value "
+                                             "(offsets out of bounds, a ragged "
+                                             "or NULL sub-array, bad lower "
+                                             "bounds)", e->cols[c].name, (long long)r);
                 return molt_db_error_set(err, rc == MOLT_DB_ENOMEM ? rc : MOLT_DB_ERANGE,
                                          "arrow copy: column \"%s\", row %lld: "
                                          "value out of the target's range",

@@ -55,6 +55,7 @@ struct molt_db__arrow_col {
                        * known (only NULL or empty arrays seen so far) */
     int32_t precision, scale;   /* Decimal128 */
     const char *ext;  /* extension name or NULL */
+    int fast;         /* molt_db__arrow_fast op, or 0: general path only */
     molt_db_buf validity;
     molt_db_buf values;   /* fixed-width values, bool bits, or int32 offsets */
     molt_db_buf data;     /* variable-length bytes */
@@ -81,6 +82,8 @@ struct molt_db_arrow_builder {
     int full;
     int ready;  /* 0 when the last start failed (ENOMEM): retry first */
     int frozen; /* the schema was taken: array dimensions are fixed */
+    int fast;   /* every column has a fast op (arrow_fast_row.c) */
+    size_t room; /* rows the fast path may add before it reserves again */
     struct ArrowArray view;
     const void *view_bufs[1];
     struct ArrowArray **view_children;
@@ -93,6 +96,19 @@ int molt_db__arrow_builder_start(molt_db_arrow_builder *b);
 /* Fixes the dimensionality of array columns not known yet (to 1): called
  * when the schema is taken, which must not change afterwards. */
 void molt_db__arrow_builder_freeze(molt_db_arrow_builder *b);
+
+/* Gives each column its fast op and b->fast (arrow_fast_row.c). */
+void molt_db__arrow_fast_plan(molt_db_arrow_builder *b);
+
+/* Appends a row when every column is flat and every value well-formed
+ * (the common row); returns 1 then. Returns 0, having appended nothing,
+ * for any row it does not take: the general path appends it or explains
+ * what is wrong with it. */
+int molt_db__arrow_fast_row(molt_db_arrow_builder *b, const molt_db_field *fields);
+
+/* Writes out the validity bits the fast path skipped, before the general
+ * path pushes bits of its own. Returns OK or ENOMEM. */
+int molt_db__arrow_fast_sync(molt_db_arrow_builder *b);
 
 /* Buffers of a column in the C Data Interface layout. */
 int molt_db__arrow_col_nbuffers(const molt_db__arrow_col *c);

@@ -41,8 +41,11 @@ struct molt_db_arrow_ipc_writer {
     molt_db__fb fb;
     molt_db_buf nodes;   /* FieldNode structs of the batch being written */
     molt_db_buf bufs;    /* Buffer structs */
-    const void **bodyp;  /* the buffers' memory, in order */
+    const void **bodyp;  /* the buffers' memory, in order ... */
+    size_t *body_at;     /* ... or, when not SIZE_MAX, an offset in scratch */
     size_t nbody, bodycap;
+    molt_db_buf scratch; /* buffers of a slice that need rewriting: bitmaps
+                          * not starting at a byte, offsets not at 0 */
 };
 
 /* ---- parsing the C interface schema -------------------------------------- */
@@ -239,6 +242,8 @@ void molt_db_arrow_ipc_writer_free(molt_db_arrow_ipc_writer *w)
     molt_db_buf_free(&w->nodes);
     molt_db_buf_free(&w->bufs);
     free(w->bodyp);
+    free(w->body_at);
+    molt_db_buf_free(&w->scratch);
     free(w);
 }
 
@@ -438,93 +443,164 @@ int molt_db_arrow_ipc_write_schema(molt_db_arrow_ipc_writer *w,
 
 /* ---- RecordBatch message -------------------------------------------------- */
 
-static int add_buffer(molt_db_arrow_ipc_writer *w, const void *p, size_t len,
-                      uint64_t *body_off)
+/* Adds a body buffer: len bytes at p, or (p NULL, at != SIZE_MAX) at
+ * offset `at` of the scratch buffer, which may still move. */
+static int add_body(molt_db_arrow_ipc_writer *w, const void *p, size_t at,
+                    size_t len, uint64_t *body_off)
 {
     if (w->nbody == w->bodycap) {
         size_t cap = w->bodycap ? w->bodycap * 2 : 32;
         const void **nb = realloc(w->bodyp, cap * sizeof *nb);
-        if (nb == NULL)
+        if (nb != NULL)
+            w->bodyp = nb;
+        size_t *na = realloc(w->body_at, cap * sizeof *na);
+        if (na != NULL)
+            w->body_at = na;
+        if (nb == NULL || na == NULL)
             return MOLT_DB_ENOMEM;
-        w->bodyp = nb;
         w->bodycap = cap;
     }
-    if (len > 0 && p == NULL)
+    if (len > 0 && p == NULL && at == SIZE_MAX)
         return MOLT_DB_EINVAL;
-    w->bodyp[w->nbody++] = p;
+    w->bodyp[w->nbody] = p;
+    w->body_at[w->nbody++] = at;
     put_le64(&w->bufs, *body_off);
     put_le64(&w->bufs, len);
     *body_off += len + pad8(len);
     return molt_db_buf_ok(&w->bufs);
 }
 
-static int64_t count_nulls(const uint8_t *bits, int64_t n)
+static int add_buffer(molt_db_arrow_ipc_writer *w, const void *p, size_t len,
+                      uint64_t *body_off)
+{
+    return add_body(w, p, SIZE_MAX, len, body_off);
+}
+
+/* Bits [start, start + n) of a bitmap, as a buffer starting at bit 0:
+ * the bitmap itself when it starts on a byte and is the whole array or
+ * whole bytes, else a shifted copy whose bits past n are 0 (as a builder
+ * leaves them). */
+static int add_bits(molt_db_arrow_ipc_writer *w, const uint8_t *bits,
+                    int64_t start, size_t n, int whole, uint64_t *body_off)
+{
+    size_t bytes = (n + 7) / 8;
+    if (bits == NULL || ((start & 7) == 0 && (whole || (n & 7) == 0)))
+        return add_buffer(w, bits ? bits + (start >> 3) : NULL, bytes, body_off);
+    size_t at = w->scratch.len;
+    if (molt_db_buf_reserve(&w->scratch, bytes) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    const uint8_t *src = bits + (start >> 3);
+    unsigned sh = (unsigned)(start & 7);
+    size_t readable = (sh + n + 7) / 8;
+    uint8_t *dst = w->scratch.data + at;
+    for (size_t j = 0; j < bytes; j++) {
+        unsigned hi = j + 1 < readable ? (unsigned)src[j + 1] << (8 - sh) : 0;
+        dst[j] = (uint8_t)((src[j] >> sh) | hi);
+    }
+    if (n & 7)
+        dst[bytes - 1] &= (uint8_t)((1u << (n & 7)) - 1);
+    w->scratch.len += bytes;
+    return add_body(w, NULL, at, bytes, body_off);
+}
+
+/* Offsets [start, start + n] as a buffer starting at 0: the offsets
+ * themselves when offs[start] is 0, else rebased copies. */
+static int add_offsets(molt_db_arrow_ipc_writer *w, const int32_t *offs,
+                       int64_t start, size_t n, uint64_t *body_off)
+{
+    if (offs == NULL)
+        return add_buffer(w, NULL, 0, body_off);
+    int32_t base = offs[start];
+    if (base == 0)
+        return add_buffer(w, offs + start, (n + 1) * 4, body_off);
+    size_t at = w->scratch.len;
+    if (molt_db_buf_reserve(&w->scratch, (n + 1) * 4) != MOLT_DB_OK)
+        return MOLT_DB_ENOMEM;
+    for (size_t j = 0; j <= n; j++) {
+        int32_t v = offs[start + (int64_t)j] - base;
+        memcpy(w->scratch.data + at + 4 * j, &v, 4);
+    }
+    w->scratch.len += (n + 1) * 4;
+    return add_body(w, NULL, at, (n + 1) * 4, body_off);
+}
+
+static int64_t count_nulls(const uint8_t *bits, int64_t start, int64_t n)
 {
     int64_t set = 0;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = start; i < start + n; i++)
         set += (bits[i >> 3] >> (i & 7)) & 1;
     return n - set;
 }
 
-/* Collects the nodes and buffers of field *i over array a, pre-order. */
+/* The first and the end offset of entries [start, start + n), checked:
+ * not negative, not decreasing (at the ends), within `limit` values. */
+static int offsets_span(const int32_t *offs, int64_t start, size_t n,
+                        int64_t limit, int64_t *lo, int64_t *hi)
+{
+    *lo = *hi = 0;
+    if (offs == NULL)
+        return n == 0;
+    *lo = offs[start];
+    *hi = offs[start + (int64_t)n];
+    return *lo >= 0 && *hi >= *lo && *hi <= limit;
+}
+
+/* Collects the nodes and buffers of field *i over values [rel, rel + n)
+ * of array a (rel counts from a's own offset), pre-order. A slice -- an
+ * offset in a, in its parent, or a list's child range -- is written as
+ * an array of its own, starting at 0. */
 static int walk(molt_db_arrow_ipc_writer *w, size_t *i,
-                const struct ArrowArray *a, uint64_t *off, molt_db_error *err)
+                const struct ArrowArray *a, int64_t rel, size_t n,
+                uint64_t *off, molt_db_error *err)
 {
     const ipc_field *f = &w->fields[(*i)++];
-    if (a == NULL || a->offset != 0 || a->length < 0 ||
+    if (a == NULL || a->offset < 0 || a->length < 0 ||
         a->n_children != f->nchildren || a->buffers == NULL ||
         a->n_buffers != (f->layout == L_NONE ? 1 : f->layout == L_VAR ? 3 : 2) ||
-        (a->n_children > 0 && a->children == NULL))
+        (a->n_children > 0 && a->children == NULL) ||
+        rel < 0 || rel > a->length || n > (size_t)(a->length - rel) ||
+        n > SIZE_MAX / 16)
         return molt_db_error_set(err, MOLT_DB_EINVAL,
                                  "arrow ipc: field \"%s\": array does not match "
-                                 "its schema (or has an offset)", f->name);
-    size_t n = (size_t)a->length;
+                                 "its schema (or is shorter than its parent)",
+                                 f->name);
+    int64_t start = a->offset + rel; /* in a's buffers */
     const uint8_t *validity = a->buffers[0];
-    int64_t nulls = a->null_count;
+    int whole = rel == 0 && (size_t)a->length == n;
+    int64_t nulls = whole ? a->null_count : -1;
     if (validity == NULL)
         nulls = 0;
     else if (nulls < 0)
-        nulls = count_nulls(validity, a->length);
-    put_le64(&w->nodes, (uint64_t)a->length);
+        nulls = count_nulls(validity, start, (int64_t)n);
+    put_le64(&w->nodes, (uint64_t)n);
     put_le64(&w->nodes, (uint64_t)nulls);
-    int rc = add_buffer(w, validity, nulls ? (n + 7) / 8 : 0, off);
+    int rc = add_bits(w, nulls ? validity : NULL, start, nulls ? n : 0, whole, off);
+    int64_t lo = 0, hi = 0;
     if (rc == MOLT_DB_OK) {
         switch (f->layout) {
         case L_BITS:
-            rc = add_buffer(w, a->buffers[1], (n + 7) / 8, off);
+            rc = add_bits(w, a->buffers[1], start, n, whole, off);
             break;
         case L_FIXED:
-            if (n > SIZE_MAX / 16)
-                return molt_db_error_set(err, MOLT_DB_EINVAL, "arrow ipc: too long");
-            rc = add_buffer(w, a->buffers[1], n * (size_t)f->width, off);
+            rc = add_buffer(w, a->buffers[1] ? (const uint8_t *)a->buffers[1] +
+                                                   (size_t)start * (size_t)f->width
+                                             : NULL,
+                            n * (size_t)f->width, off);
             break;
-        case L_VAR: {
-            const int32_t *offs = a->buffers[1];
-            int32_t end = 0;
-            if (offs != NULL)
-                memcpy(&end, &offs[n], 4);
-            if (end < 0 || (offs == NULL && n > 0))
+        case L_VAR:
+        case L_LIST:
+            if (!offsets_span(a->buffers[1], start, n,
+                              f->layout == L_LIST ? a->children[0]->length : INT32_MAX,
+                              &lo, &hi))
                 return molt_db_error_set(err, MOLT_DB_EINVAL,
                                          "arrow ipc: field \"%s\": bad offsets",
                                          f->name);
-            rc = add_buffer(w, offs, offs ? (n + 1) * 4 : 0, off);
-            if (rc == MOLT_DB_OK)
-                rc = add_buffer(w, a->buffers[2], (size_t)end, off);
+            rc = add_offsets(w, a->buffers[1], start, n, off);
+            if (rc == MOLT_DB_OK && f->layout == L_VAR)
+                rc = add_buffer(w, a->buffers[2] ? (const uint8_t *)a->buffers[2] + lo
+                                                 : NULL,
+                                (size_t)(hi - lo), off);
             break;
-        }
-        case L_LIST: {
-            const int32_t *offs = a->buffers[1];
-            int32_t end = 0;
-            if (offs != NULL)
-                memcpy(&end, &offs[n], 4);
-            if (end < 0 || (offs == NULL && n > 0) ||
-                a->children[0]->length < end)
-                return molt_db_error_set(err, MOLT_DB_EINVAL,
-                                         "arrow ipc: field \"%s\": bad offsets",
-                                         f->name);
-            rc = add_buffer(w, offs, offs ? (n + 1) * 4 : 0, off);
-            break;
-        }
         default:
             break;
         }
@@ -534,11 +610,11 @@ static int walk(molt_db_arrow_ipc_writer *w, size_t *i,
                                  rc == MOLT_DB_ENOMEM ? "out of memory"
                                                       : "missing buffer");
     for (int c = 0; c < f->nchildren; c++) {
-        if (f->type == T_STRUCT && a->children[c]->length < a->length)
-            return molt_db_error_set(err, MOLT_DB_EINVAL,
-                                     "arrow ipc: field \"%s\": short child",
-                                     f->name);
-        rc = walk(w, i, a->children[c], off, err);
+        /* a struct's offset applies to its children; a list's entries
+         * are a range of its child */
+        rc = f->type == T_STRUCT ? walk(w, i, a->children[c], start, n, off, err)
+                                 : walk(w, i, a->children[c], lo, (size_t)(hi - lo),
+                                        off, err);
         if (rc != MOLT_DB_OK)
             return rc;
     }
@@ -550,22 +626,27 @@ int molt_db_arrow_ipc_write_batch(molt_db_arrow_ipc_writer *w,
                                   molt_db_buf *out, molt_db_error *err)
 {
     if (batch == NULL || batch->release == NULL ||
-        (size_t)batch->n_children != w->ntop || batch->offset != 0)
+        (size_t)batch->n_children != w->ntop || batch->offset < 0 ||
+        batch->length < 0 || batch->children == NULL)
         return molt_db_error_set(err, MOLT_DB_EINVAL,
                                  "arrow ipc: the batch does not match the schema");
     molt_db_buf_reset(&w->nodes);
     molt_db_buf_reset(&w->bufs);
+    molt_db_buf_reset(&w->scratch);
     w->nbody = 0;
     uint64_t body_len = 0;
     size_t i = 0;
     for (size_t c = 0; c < w->ntop; c++) {
-        if (batch->children[c]->length != batch->length)
+        /* the batch is a struct: its offset applies to every column */
+        if (batch->children[c] == NULL ||
+            batch->children[c]->length < batch->offset + batch->length)
             return molt_db_error_set(err, MOLT_DB_EINVAL,
                                      "arrow ipc: column %zu has %lld rows, the "
-                                     "batch %lld", c,
-                                     (long long)batch->children[c]->length,
-                                     (long long)batch->length);
-        int rc = walk(w, &i, batch->children[c], &body_len, err);
+                                     "batch %lld from %lld", c,
+                                     batch->children[c] ? (long long)batch->children[c]->length : 0LL,
+                                     (long long)batch->length, (long long)batch->offset);
+        int rc = walk(w, &i, batch->children[c], batch->offset,
+                      (size_t)batch->length, &body_len, err);
         if (rc != MOLT_DB_OK)
             return rc;
     }
@@ -598,7 +679,10 @@ int molt_db_arrow_ipc_write_batch(molt_db_arrow_ipc_writer *w,
         uint64_t len = 0;
         for (int k = 7; k >= 0; k--) /* written little-endian */
             len = (len << 8) | spec[b * 16 + 8 + (size_t)k];
-        molt_db_buf_put(out, w->bodyp[b], (size_t)len);
+        molt_db_buf_put(out, w->body_at[b] == SIZE_MAX
+                                 ? w->bodyp[b]
+                                 : w->scratch.data + w->body_at[b],
+                        (size_t)len);
         molt_db_buf_put(out, zeros8, pad8((size_t)len));
     }
     if (molt_db_buf_ok(out) != MOLT_DB_OK) {

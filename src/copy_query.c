@@ -98,12 +98,15 @@ static int on_data(void *ud, const uint8_t *data, size_t len)
         cq_fail(q, MOLT_DB_ESTATE, NULL);
         return MOLT_DB_ESTATE;
     }
-    molt_db_error e;
-    molt_db_error_init(&e);
-    int rc = molt_db_copy_parser_feed(q->parser, data, len, &e);
-    if (rc != MOLT_DB_OK)
-        cq_fail(q, rc, &e);
-    molt_db_error_clear(&e);
+    /* The server sends a CopyData per row, and an error struct is 1 KiB:
+     * the parser writes into q->err itself, which it does only to fail. */
+    int rc = molt_db_copy_parser_feed(q->parser, data, len, &q->err);
+    if (rc != MOLT_DB_OK) {
+        q->failed = rc;
+        if (q->err.code != rc) /* a row callback's code, no message */
+            molt_db_error_set(&q->err, rc, "copy query failed (%s)",
+                              molt_db_code_name(rc));
+    }
     return rc;
 }
 

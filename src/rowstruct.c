@@ -1,6 +1,7 @@
 /* Struct mode: binding a struct description to a result's columns and
  * decoding rows into structs. */
 #include "molt_db/rowstruct.h"
+#include "types_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,24 @@ typedef struct bound {
     uint32_t oid;
     int binary;          /* column format */
     const char *name;    /* points into the plan's name storage */
+    int fast;            /* a fast_op, or FAST_NONE */
 } bound;
+
+/* The common (member, column) pairs, decoded inline by fast_one; the
+ * others, and any value fast_one does not like, go through decode_one. */
+enum fast_op {
+    FAST_NONE = 0,
+    FAST_BOOL,      /* bool */
+    FAST_I16,       /* int2 into int16 */
+    FAST_I32,       /* int4 into int32 */
+    FAST_I64,       /* int8 into int64 */
+    FAST_I64_FROM4, /* int4 into int64 */
+    FAST_F32,       /* float4 into float */
+    FAST_F64,       /* float8 into double */
+    FAST_TS,        /* timestamp(tz) into int64 us from 1970 */
+    FAST_CHARS,     /* text-like bytes as they are, into char[N] */
+    FAST_SVIEW      /* ... into a string view */
+};
 
 struct molt_db_rowstruct_plan {
     size_t ncols;
@@ -24,6 +42,8 @@ struct molt_db_rowstruct_plan {
     int needs_scratch;
     int has_views;
 };
+
+static int fast_op(const bound *b);
 
 static int is_texty(uint32_t oid)
 {
@@ -199,6 +219,7 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
         if (m->type == MOLT_DB_MEMBER_STRING_VIEW ||
             m->type == MOLT_DB_MEMBER_BYTES_VIEW)
             p->has_views = 1;
+        b->fast = fast_op(b);
     }
     if (rc != MOLT_DB_OK) {
         molt_db_rowstruct_plan_free(p);
@@ -226,6 +247,103 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
 }
 
 /* ---- decoding ------------------------------------------------------------- */
+
+static int fast_op(const bound *b)
+{
+    int texty = !b->binary || (is_texty(b->oid) && b->oid != MOLT_DB_OID_JSONB);
+    if (b->m.type == MOLT_DB_MEMBER_CHARS && texty)
+        return FAST_CHARS;
+    if (b->m.type == MOLT_DB_MEMBER_STRING_VIEW && texty)
+        return FAST_SVIEW;
+    if (!b->binary)
+        return FAST_NONE;
+    switch (b->m.type) {
+    case MOLT_DB_MEMBER_BOOL: return FAST_BOOL;
+    case MOLT_DB_MEMBER_INT16: return FAST_I16;
+    case MOLT_DB_MEMBER_INT32:
+        return b->oid == MOLT_DB_OID_INT4 ? FAST_I32 : FAST_NONE;
+    case MOLT_DB_MEMBER_INT64:
+        return b->oid == MOLT_DB_OID_INT8   ? FAST_I64
+               : b->oid == MOLT_DB_OID_INT4 ? FAST_I64_FROM4
+                                            : FAST_NONE;
+    case MOLT_DB_MEMBER_FLOAT: return FAST_F32;
+    case MOLT_DB_MEMBER_DOUBLE:
+        return b->oid == MOLT_DB_OID_FLOAT8 ? FAST_F64 : FAST_NONE;
+    case MOLT_DB_MEMBER_TIMESTAMP_US: return FAST_TS;
+    default: return FAST_NONE;
+    }
+}
+
+/* Decodes a well-formed value of a fast pair into its member; returns 0,
+ * having written nothing, for anything else (decode_one explains it). */
+static int fast_one(const bound *b, const uint8_t *p, size_t len, uint8_t *row)
+{
+    uint8_t *at = row + b->m.offset;
+    switch (b->fast) {
+    case FAST_BOOL: {
+        if (len != 1 || p[0] > 1)
+            return 0;
+        bool x = p[0] != 0;
+        memcpy(at, &x, sizeof x);
+        return 1;
+    }
+    case FAST_I16: {
+        if (len != 2)
+            return 0;
+        uint16_t v = molt_db__rd16(p);
+        memcpy(at, &v, 2);
+        return 1;
+    }
+    case FAST_I32:
+    case FAST_F32: {
+        if (len != 4)
+            return 0;
+        uint32_t v = molt_db__rd32(p);
+        memcpy(at, &v, 4);
+        return 1;
+    }
+    case FAST_I64_FROM4: {
+        if (len != 4)
+            return 0;
+        int64_t v = (int32_t)molt_db__rd32(p);
+        memcpy(at, &v, 8);
+        return 1;
+    }
+    case FAST_I64:
+    case FAST_F64: {
+        if (len != 8)
+            return 0;
+        uint64_t v = molt_db__rd64(p);
+        memcpy(at, &v, 8);
+        return 1;
+    }
+    case FAST_TS: {
+        if (len != 8)
+            return 0;
+        int64_t v = (int64_t)molt_db__rd64(p);
+        if (v != INT64_MAX && v != INT64_MIN) {
+            if (v > INT64_MAX - PG_EPOCH_USECS)
+                return 0;
+            v += PG_EPOCH_USECS;
+        }
+        memcpy(at, &v, 8);
+        return 1;
+    }
+    case FAST_CHARS:
+        if (len >= b->m.size)
+            return 0; /* does not fit: truncated or refused there */
+        memcpy(at, p, len);
+        memset(at + len, 0, b->m.size - len);
+        return 1;
+    case FAST_SVIEW: {
+        molt_db_string_view sv = {(const char *)p, len};
+        memcpy(at, &sv, sizeof sv);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
 
 /* Longest prefix of s (at most max bytes) that does not split a UTF-8
  * character. */
@@ -495,6 +613,8 @@ int molt_db_rowstruct_decode(const molt_db_rowstruct_plan *plan,
             memset(row + b->m.offset, 0, sz);
             continue;
         }
+        if (fast_one(b, f->data, (size_t)f->len, row))
+            continue;
         rc = decode_one(b, f->data, (size_t)f->len, row, scratch, err);
         if (rc != MOLT_DB_OK) {
             if (err != NULL) {

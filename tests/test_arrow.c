@@ -151,6 +151,76 @@ TEST(builder_layout)
     molt_db_arrow_builder_free(b);
 }
 
+/* The fast row path (flat columns): a column's first NULL after many
+ * rows gets its validity bits right; rows it declines (a bool byte of 2, a
+ * timestamp past the epoch shift, a wrong length) get the general path's
+ * errors and leave the batch as it was. */
+TEST(builder_fast_rows)
+{
+    molt_db_column cols[4] = {
+        col("id", MOLT_DB_OID_INT8, -1, MOLT_DB_FORMAT_BINARY),
+        col("b", MOLT_DB_OID_BOOL, -1, MOLT_DB_FORMAT_BINARY),
+        col("t", MOLT_DB_OID_TEXT, -1, MOLT_DB_FORMAT_BINARY),
+        col("ts", MOLT_DB_OID_TIMESTAMPTZ, -1, MOLT_DB_FORMAT_BINARY),
+    };
+    molt_db_error err;
+    molt_db_error_init(&err);
+    molt_db_arrow_builder *b = NULL;
+    ASSERT_OK(molt_db_arrow_builder_new(cols, 4, 0, &b, &err), &err);
+    for (int r = 0; r < 1300; r++) {
+        molt_db_buf id, ts;
+        molt_db_buf_init(&id);
+        molt_db_buf_init(&ts);
+        ASSERT_OK(molt_db_encode_int8(&id, r), NULL);
+        ASSERT_OK(molt_db_encode_timestamp(&ts, (int64_t)r * 1000000), NULL);
+        uint8_t bv = r % 2;
+        molt_db_field f[4] = {{id.data, 8}, {&bv, 1}, {(const uint8_t *)"abc", r % 4},
+                              {ts.data, 8}};
+        if (r == 1000 || r == 1203) {
+            f[0].data = NULL;
+            f[0].len = -1;
+        }
+        ASSERT_OK(molt_db_arrow_builder_append(b, f, 4, &err), &err);
+        if (r == 1100) {
+            /* declined rows, each a column-named error, nothing appended */
+            uint8_t two = 2, big[8] = {0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0};
+            f[1].data = &two;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_EPROTO);
+            ASSERT_CONTAINS(err.message, "\"b\"");
+            f[1].data = &bv;
+            f[3].data = big;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_ERANGE);
+            ASSERT_CONTAINS(err.message, "\"ts\"");
+            f[3].data = ts.data;
+            f[0].len = 4;
+            f[0].data = id.data;
+            ASSERT_CODE(molt_db_arrow_builder_append(b, f, 4, &err), MOLT_DB_EPROTO);
+            ASSERT_CONTAINS(err.message, "\"id\"");
+            ASSERT_EQ_INT(molt_db_arrow_builder_rows(b), 1101);
+        }
+        molt_db_buf_free(&id);
+        molt_db_buf_free(&ts);
+    }
+    struct ArrowArray a;
+    molt_db_arrow_builder_view(b, &a);
+    ASSERT_EQ_INT(a.length, 1300);
+    const struct ArrowArray *c0 = a.children[0], *c1 = a.children[1],
+                            *c2 = a.children[2], *c3 = a.children[3];
+    ASSERT_EQ_INT(c0->null_count, 2);
+    ASSERT(c1->buffers[0] == NULL && c2->buffers[0] == NULL && c3->buffers[0] == NULL);
+    const int64_t *ids = c0->buffers[1], *tss = c3->buffers[1];
+    const int32_t *offs = c2->buffers[1];
+    for (int r = 0; r < 1300; r++) {
+        int null = r == 1000 || r == 1203;
+        ASSERT_EQ_INT(bit(c0->buffers[0], r), !null);
+        ASSERT_EQ_INT(ids[r], null ? 0 : r);
+        ASSERT_EQ_INT(bit(c1->buffers[1], r), r % 2);
+        ASSERT_EQ_INT(offs[r + 1] - offs[r], r % 4);
+        ASSERT_EQ_INT(tss[r], INT64_C(946684800000000) + (int64_t)r * 1000000);
+    }
+    molt_db_arrow_builder_free(b);
+}
+
 TEST(builder_batch_rows_and_reset)
 {
     molt_db_column c = col("x", MOLT_DB_OID_INT8, -1, MOLT_DB_FORMAT_BINARY);
@@ -351,6 +421,158 @@ TEST(ipc_rejects_unsupported)
     ASSERT(w == NULL);
     top.format = "i";
     ASSERT_CODE(molt_db_arrow_ipc_writer_new(&top, &w, &err), MOLT_DB_EINVAL);
+}
+
+/* ---- IPC of sliced arrays ------------------------------------------------ */
+
+#define SL_ROWS 41
+#define SL_COLS 6
+
+/* Row r of the slice tests, encoded into v[0..SL_COLS): int8, text, bool,
+ * int4[], int4range, float8; NULLs, empty arrays and empty ranges spread
+ * so that slices start and end at every bit position. */
+static void slice_row(int r, molt_db_buf v[SL_COLS], molt_db_field f[SL_COLS])
+{
+    char t[32];
+    for (int c = 0; c < SL_COLS; c++)
+        molt_db_buf_init(&v[c]);
+    ASSERT_OK(molt_db_encode_int8(&v[0], r * 1000003LL), NULL);
+    snprintf(t, sizeof t, "v%d%s", r, r % 4 ? "-x" : "");
+    ASSERT_OK(molt_db_encode_bytes(&v[1], t, strlen(t)), NULL);
+    ASSERT_OK(molt_db_encode_bool(&v[2], r % 3 == 1), NULL);
+    molt_db_buf el;
+    molt_db_buf_init(&el);
+    int32_t lens[3], n = r % 6 == 1 ? 0 : 1 + r % 3;
+    for (int k = 0; k < n; k++) {
+        lens[k] = (r + k) % 5 == 0 ? -1 : 4;
+        if (lens[k] > 0)
+            ASSERT_OK(molt_db_encode_int4(&el, r * 10 + k), NULL);
+    }
+    int32_t dims[1] = {n};
+    ASSERT_OK(molt_db_encode_array(&v[3], MOLT_DB_OID_INT4, n ? 1 : 0, dims, NULL,
+                                   el.data, lens, (size_t)n, NULL), NULL);
+    molt_db_buf lo, hi;
+    molt_db_buf_init(&lo);
+    molt_db_buf_init(&hi);
+    ASSERT_OK(molt_db_encode_int4(&lo, r), NULL);
+    ASSERT_OK(molt_db_encode_int4(&hi, r + 5), NULL);
+    molt_db_range rg = {MOLT_DB_RANGE_LB_INC, lo.data, 4, hi.data, 4};
+    if (r % 9 == 0)
+        rg = (molt_db_range){MOLT_DB_RANGE_EMPTY, NULL, -1, NULL, -1};
+    else if (r % 7 == 3)
+        rg = (molt_db_range){MOLT_DB_RANGE_UB_INF, lo.data, 4, NULL, -1};
+    ASSERT_OK(molt_db_encode_range(&v[4], &rg, NULL), NULL);
+    ASSERT_OK(molt_db_encode_float8(&v[5], r / 8.0), NULL);
+    molt_db_buf_free(&el);
+    molt_db_buf_free(&lo);
+    molt_db_buf_free(&hi);
+    for (int c = 0; c < SL_COLS; c++) {
+        int null = (c == 0 && r % 5 == 0) || (c == 1 && r % 7 == 0) ||
+                   (c == 2 && r % 3 == 0) || (c == 3 && r % 4 == 0) ||
+                   (c == 4 && r % 11 == 5);
+        f[c].data = null ? NULL : v[c].data;
+        f[c].len = null ? -1 : (int32_t)v[c].len;
+    }
+}
+
+static molt_db_arrow_builder *slice_builder(const molt_db_column *cols, int from,
+                                            int n)
+{
+    molt_db_arrow_builder *b = NULL;
+    ASSERT_OK(molt_db_arrow_builder_new(cols, SL_COLS, 0, &b, NULL), NULL);
+    for (int r = from; r < from + n; r++) {
+        molt_db_buf v[SL_COLS];
+        molt_db_field f[SL_COLS];
+        slice_row(r, v, f);
+        ASSERT_OK(molt_db_arrow_builder_append(b, f, SL_COLS, NULL), NULL);
+        for (int c = 0; c < SL_COLS; c++)
+            molt_db_buf_free(&v[c]);
+    }
+    return b;
+}
+
+/* The record batch message (and body) of a, through a writer for schema s. */
+static void ipc_batch(const struct ArrowSchema *s, const struct ArrowArray *a,
+                      molt_db_buf *out)
+{
+    molt_db_error err;
+    molt_db_error_init(&err);
+    molt_db_arrow_ipc_writer *w = NULL;
+    ASSERT_OK(molt_db_arrow_ipc_writer_new(s, &w, &err), &err);
+    molt_db_buf_init(out);
+    ASSERT_OK(molt_db_arrow_ipc_write_batch(w, a, out, &err), &err);
+    molt_db_arrow_ipc_writer_free(w);
+}
+
+/* A slice of a batch -- by the batch's offset, or by every column's own
+ * offset -- is written byte for byte as the batch built from those rows
+ * alone: offsets rebased, bitmaps shifted, list children cut. */
+TEST(ipc_sliced_batches)
+{
+    molt_db_column cols[SL_COLS] = {
+        col("i8", MOLT_DB_OID_INT8, -1, MOLT_DB_FORMAT_BINARY),
+        col("t", MOLT_DB_OID_TEXT, -1, MOLT_DB_FORMAT_BINARY),
+        col("b", MOLT_DB_OID_BOOL, -1, MOLT_DB_FORMAT_BINARY),
+        col("a", MOLT_DB_OID_INT4_ARRAY, -1, MOLT_DB_FORMAT_BINARY),
+        col("r", MOLT_DB_OID_INT4RANGE, -1, MOLT_DB_FORMAT_BINARY),
+        col("f", MOLT_DB_OID_FLOAT8, -1, MOLT_DB_FORMAT_BINARY),
+    };
+    molt_db_arrow_builder *full = slice_builder(cols, 0, SL_ROWS);
+    struct ArrowSchema s;
+    ASSERT_OK(molt_db_arrow_builder_schema(full, &s, NULL), NULL);
+    static const int cuts[][2] = {{0, SL_ROWS}, {3, 20}, {8, 16}, {13, 28},
+                                  {16, 9}, {0, 1}, {40, 1}, {5, 0}, {1, 40}};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        int from = cuts[k][0], n = cuts[k][1];
+        molt_db_arrow_builder *part = slice_builder(cols, from, n);
+        struct ArrowArray want_a, a;
+        molt_db_arrow_builder_view(part, &want_a);
+        molt_db_buf want, got;
+        ipc_batch(&s, &want_a, &want);
+
+        molt_db_arrow_builder_view(full, &a);
+        a.offset = from;
+        a.length = n;
+        ipc_batch(&s, &a, &got);
+        ASSERT_EQ_MEM(got.data, got.len, want.data, want.len);
+        molt_db_buf_free(&got);
+
+        molt_db_arrow_builder_view(full, &a);
+        int64_t nulls[SL_COLS];
+        for (int c = 0; c < SL_COLS; c++) {
+            nulls[c] = a.children[c]->null_count;
+            a.children[c]->offset = from;
+            a.children[c]->length = SL_ROWS - from;
+            a.children[c]->null_count = -1; /* of the slice: not known */
+        }
+        a.length = n;
+        ipc_batch(&s, &a, &got);
+        ASSERT_EQ_MEM(got.data, got.len, want.data, want.len);
+        for (int c = 0; c < SL_COLS; c++) {
+            a.children[c]->offset = 0;
+            a.children[c]->length = SL_ROWS;
+            a.children[c]->null_count = nulls[c];
+        }
+        molt_db_buf_free(&got);
+        molt_db_buf_free(&want);
+        molt_db_arrow_builder_free(part);
+    }
+    /* past the end of a column: refused, not read */
+    struct ArrowArray a;
+    molt_db_arrow_builder_view(full, &a);
+    a.offset = 30;
+    a.length = 12;
+    molt_db_buf out;
+    molt_db_buf_init(&out);
+    molt_db_arrow_ipc_writer *w = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_OK(molt_db_arrow_ipc_writer_new(&s, &w, &err), &err);
+    ASSERT_CODE(molt_db_arrow_ipc_write_batch(w, &a, &out, &err), MOLT_DB_EINVAL);
+    ASSERT_EQ_UINT(out.len, 0);
+    molt_db_arrow_ipc_writer_free(w);
+    s.release(&s);
+    molt_db_arrow_builder_free(full);
 }
 
 /* ---- server: reader and stream ----------------------------------------- */
@@ -716,9 +938,11 @@ TEST(rowstruct_truncate_flag)
     ASSERT(plan == NULL);
 }
 
-TEST_MAIN(TEST_ENTRY(builder_layout), TEST_ENTRY(builder_batch_rows_and_reset),
+TEST_MAIN(TEST_ENTRY(builder_layout), TEST_ENTRY(builder_fast_rows),
+          TEST_ENTRY(builder_batch_rows_and_reset),
           TEST_ENTRY(builder_nested_owned_move_child),
           TEST_ENTRY(ipc_byte_layout), TEST_ENTRY(ipc_rejects_unsupported),
+          TEST_ENTRY(ipc_sliced_batches),
           TEST_ENTRY(reader_batches_from_server), TEST_ENTRY(stream_from_server),
           TEST_ENTRY(rowstruct_decodes_rows), TEST_ENTRY(rowstruct_errors),
           TEST_ENTRY(rowstruct_truncate_flag))

@@ -318,6 +318,48 @@ static int64_t count(pgt_conn *p, const char *sql)
     return n;
 }
 
+static void release_held(held *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->batches[i].release)
+            h->batches[i].release(&h->batches[i]);
+    if (h->schema.release)
+        h->schema.release(&h->schema);
+    molt_db_error_clear(&h->err);
+}
+
+/* The rows of queries a and b are the same multiset (EXCEPT ALL both ways). */
+static void assert_same_rows(pgt_conn *p, const char *a, const char *b)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s EXCEPT ALL %s) x", a, b);
+    ASSERT_EQ_INT(count(p, sql), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s EXCEPT ALL %s) x", b, a);
+    ASSERT_EQ_INT(count(p, sql), 0);
+}
+
+/* src's rows into `table`, like src but with `alter` applied to it: the
+ * copy fails with ETYPE naming `column` and inserts nothing. */
+static void assert_copy_refused(pgt_conn *p, const char *src, const char *table,
+                                const char *alter, const char *column)
+{
+    char sql[256];
+    held h;
+    memset(&h, 0, sizeof h);
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", src);
+    hold_query(p, sql, &h);
+    snprintf(sql, sizeof sql, "CREATE TEMP TABLE %s (LIKE %s)", table, src);
+    pgt_exec_ok(p, sql);
+    snprintf(sql, sizeof sql, "ALTER TABLE %s %s", table, alter);
+    pgt_exec_ok(p, sql);
+    copy_held(p, table, &h);
+    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
+    ASSERT_CONTAINS(h.err.message, column);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    ASSERT_EQ_INT(count(p, sql), 0);
+    release_held(&h);
+}
+
 TEST(arrow_copy_in_round_trip)
 {
     pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
@@ -343,29 +385,89 @@ TEST(arrow_copy_in_round_trip)
     copy_held(p, "dst", &h);
     ASSERT_OK(h.status, &h.err);
     ASSERT_EQ_UINT(h.rows, 5001);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM src EXCEPT ALL "
-                           "SELECT * FROM dst) x"), 0);
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM (SELECT * FROM dst EXCEPT ALL "
-                           "SELECT * FROM src) x"), 0);
+    assert_same_rows(p, "SELECT * FROM src", "SELECT * FROM dst");
+    release_held(&h);
 
     /* a target column of another type: nothing is copied, the error names it */
-    memset(&h, 0, sizeof h);
-    hold_query(p, "SELECT * FROM src", &h);
-    pgt_exec_ok(p, "CREATE TEMP TABLE bad (LIKE src)");
-    pgt_exec_ok(p, "ALTER TABLE bad ALTER COLUMN i4 TYPE int2");
-    copy_held(p, "bad", &h);
-    ASSERT_CODE(h.status, MOLT_DB_ETYPE);
-    ASSERT_CONTAINS(h.err.message, "\"i4\"");
-    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM bad"), 0);
+    assert_copy_refused(p, "src", "bad", "ALTER COLUMN i4 TYPE int2", "\"i4\"");
     /* and the connection goes on */
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM dst"), 5001);
+    pgt_close(p);
+}
 
-    for (size_t i = 0; i < h.n; i++)
-        if (h.batches[i].release)
-            h.batches[i].release(&h.batches[i]);
-    molt_db_error_clear(&h.err);
+/* Arrays (NULL elements, empty, 2-D, lower bounds other than 1, arrays of
+ * ranges) and ranges (empty, infinite and exclusive bounds) read as Arrow,
+ * copied into a table like the source, compared there by the server. */
+TEST(arrow_copy_in_arrays_and_ranges)
+{
+    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    pgt_exec_ok(p,
+        "CREATE TEMP TABLE asrc AS SELECT g AS id, "
+        "CASE WHEN g % 9 = 0 THEN NULL WHEN g % 7 = 0 THEN '{}'::int4[] "
+        "  ELSE ARRAY[g, NULLIF(g % 3, 0), -g]::int4[] END AS a4, "
+        "ARRAY['t' || g, NULL, 'ü' || g % 5] AS at, "
+        "ARRAY[[g, g + 1, g + 2], [-g, NULL, 0]]::int8[] AS a2, "
+        "ARRAY[(g * 0.25)::numeric(8,2), NULL]::numeric(8,2)[] AS an, "
+        "CASE WHEN g % 4 = 0 THEN '[0:2]={1.5,2.5,3.5}'::float8[] "
+        "  ELSE ARRAY[g / 4.0]::float8[] END AS af, "
+        "CASE g % 5 WHEN 0 THEN 'empty'::int4range WHEN 1 THEN int4range(NULL, g) "
+        "  WHEN 2 THEN int4range(g, NULL) WHEN 3 THEN NULL "
+        "  ELSE int4range(g, g * 2, '[]') END AS r4, "
+        "tstzrange(timestamptz '2020-01-01Z' + g * interval '1 h', "
+        "  CASE WHEN g % 3 = 0 THEN NULL ELSE timestamptz '2021-01-01Z' END, '(]') AS rt, "
+        "daterange(date '2000-01-01' + g, date '2000-01-01' + 2 * g + 1) AS rd, "
+        "numrange(g * 0.5, g * 0.75 + 1, '()') AS rn, "
+        "ARRAY[int4range(g, g + 10), 'empty', NULL] AS ar "
+        "FROM generate_series(1, 3000) g");
+    pgt_exec_ok(p, "CREATE TEMP TABLE adst (LIKE asrc)");
+    held h;
+    memset(&h, 0, sizeof h);
+    hold_query(p, "SELECT * FROM asrc", &h);
+    copy_held(p, "adst", &h);
+    ASSERT_OK(h.status, &h.err);
+    ASSERT_EQ_UINT(h.rows, 3000);
+    assert_same_rows(p, "SELECT * FROM asrc", "SELECT * FROM adst");
+    /* what EXCEPT cannot see: lower bounds, and empty vs NULL */
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN adst d USING (id) "
+                           "WHERE array_lower(s.af, 1) IS DISTINCT FROM "
+                           "array_lower(d.af, 1) OR (s.a4 IS NULL) <> (d.a4 IS NULL) "
+                           "OR (s.r4 IS NULL) <> (d.r4 IS NULL)"), 0);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM adst WHERE array_lower(af, 1) = 0"), 750);
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM adst WHERE isempty(r4)"), 600);
+    release_held(&h);
+
+    /* sliced batches: by the batch's offset (rows 6..695 of the first),
+     * and by every column's own offset (from row 704 in the second) */
+    memset(&h, 0, sizeof h);
+    hold_query(p, "SELECT * FROM asrc ORDER BY id", &h);
+    ASSERT(h.n >= 3 && h.batches[0].length == 700 && h.batches[1].length == 700);
+    h.batches[0].offset = 5;
+    h.batches[0].length = 690;
+    for (int64_t c = 0; c < h.batches[1].n_children; c++) {
+        struct ArrowArray *col = h.batches[1].children[c];
+        col->offset += 3;
+        col->length -= 3;
+        col->null_count = -1;
+    }
+    h.batches[1].length -= 3;
+    pgt_exec_ok(p, "CREATE TEMP TABLE aslice (LIKE asrc)");
+    copy_held(p, "aslice", &h);
+    ASSERT_OK(h.status, &h.err);
+    ASSERT_EQ_UINT(h.rows, 3000 - 13);
+    assert_same_rows(p, "SELECT * FROM asrc WHERE id BETWEEN 6 AND 695 OR id >= 704",
+                     "SELECT * FROM aslice");
+    ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN aslice d USING (id) "
+                           "WHERE array_lower(s.af, 1) IS DISTINCT FROM "
+                           "array_lower(d.af, 1) OR (s.a4 IS NULL) <> (d.a4 IS NULL) "
+                           "OR (s.r4 IS NULL) <> (d.r4 IS NULL)"), 0);
+    release_held(&h);
+
+    /* an array column into a range column: refused by name, nothing copied */
+    assert_copy_refused(p, "asrc", "abad", "ALTER COLUMN a4 TYPE int4range USING NULL",
+                        "\"a4\"");
     pgt_close(p);
 }
 
 TEST_MAIN(TEST_ENTRY(parser_every_split), TEST_ENTRY(parser_rejects_malformed),
-          TEST_ENTRY(copy_query_into_arrow), TEST_ENTRY(arrow_copy_in_round_trip))
+          TEST_ENTRY(copy_query_into_arrow), TEST_ENTRY(arrow_copy_in_round_trip),
+          TEST_ENTRY(arrow_copy_in_arrays_and_ranges))

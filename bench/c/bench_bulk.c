@@ -5,9 +5,9 @@
  * ts, b, i FROM bench_bulk decoded into Arrow batches (kept: the table) or
  * into one array of C structs. --via query (default) runs it through the
  * extended protocol (DataRows, binary); --via copy through COPY (FORMAT
- * binary) and molt_db_conn_copy_query. (Measured on 1M rows here: query
- * 1.25 s wall / 0.54 s CPU, copy 1.48 s / 0.61 s; the server's own COPY
- * to psql takes 1.45 s, so both are server-bound.)
+ * binary) and molt_db_conn_copy_query. Both are server-bound (the
+ * server's own COPY to psql takes longer), so the client CPU is the
+ * figure; docs/arrow.md has the measurements.
  * After a short warm-up (the same work on 1000 rows), the measured part is
  * the query from send to the last row decoded; the check sums are computed
  * afterwards from the decoded data, as the runner's rows_check does.

@@ -10,7 +10,15 @@
  *   bpchar, name, json, jsonb; Binary -> bytea; FixedSizeBinary(16) ->
  *   uuid; Date32 -> date; Time64(us) -> time; Timestamp(us[, tz]) ->
  *   timestamp, timestamptz; Struct<months Int32, days Int32, micros Int64>
- *   -> interval.
+ *   -> interval; Utf8 -> numeric (its text, as numeric without a typmod
+ *   is read).
+ * Arrays (any element type above, up to 6 dimensions): the reader's
+ *   Struct<lower_bounds: List<Int32>, values: List<..List<T>>>, or a plain
+ *   (nested) List<T> with lower bounds 1. Every level must be rectangular
+ *   and no sub-list NULL (PostgreSQL has neither); an empty list is '{}'.
+ * Ranges: the reader's Struct<empty: Bool, lower: Struct<value: T,
+ *   inclusive: Bool>, upper: the same>; a NULL bound (or bound value) is
+ *   infinite. Arrays of ranges work too.
  * Dates and timestamps are Unix-epoch based; INT32/INT64 extremes become
  * -infinity/infinity (the inverse of the Arrow output). Anything else is
  * MOLT_DB_ETYPE naming the column, found before any row is sent.
@@ -44,10 +52,13 @@ void molt_db_copy_encoder_free(molt_db_copy_encoder *e);
 void molt_db_copy_encode_header(molt_db_buf *out);
 void molt_db_copy_encode_trailer(molt_db_buf *out);
 
-/* Appends one tuple per row of batch (offsets honoured). ERANGE for a
- * value the target cannot take (a date past int32 after the epoch shift,
- * a time outside 0..24h), naming the column; ENOMEM. On error out->len is
- * restored. */
+/* Appends one tuple per row of batch (offsets honoured: the batch's, each
+ * column's, a struct's for its children, a list's child ranges). ERANGE
+ * for a value the target cannot take (a date past int32 after the epoch
+ * shift, a time outside 0..24h), EINVAL for a malformed nested value
+ * (list offsets out of bounds, a ragged or NULL sub-array, lower bounds
+ * not one per dimension), each naming the column and row; ENOMEM. On error
+ * out->len is restored. */
 int molt_db_copy_encode_batch(molt_db_copy_encoder *e,
                               const struct ArrowArray *batch, molt_db_buf *out,
                               molt_db_error *err);

@@ -12,7 +12,11 @@
  * Bool, Int8..Int64 and UInt8..UInt64, Float16/32/64, Decimal128, Utf8,
  * Binary, FixedSizeBinary, Date32/64, Time32/64, Timestamp (any unit, with
  * or without a zone), Struct, List. Field metadata (extension names) is kept.
- * Arrays must have offset 0 (no slices). Anything else is MOLT_DB_ETYPE.
+ * Sliced arrays (an offset in the batch, a column or a child; a list's
+ * entries not starting at 0) are written as arrays of their own starting
+ * at 0: offsets rebased and bitmaps shifted in a scratch copy, values and
+ * bytes sent from where they are. A slice past an array's length is
+ * MOLT_DB_EINVAL. Any other type is MOLT_DB_ETYPE.
  *
  * Return codes: MOLT_DB_OK; MOLT_DB_ENOMEM (out may have a partial message
  * appended: out->len is restored to its value before the call);
