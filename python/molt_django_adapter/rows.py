@@ -88,7 +88,7 @@ _PG_SCALARS: dict[str, Converter] = {
     "oid": _identity, "float4": _identity, "float8": _identity,
     "text": _identity, "varchar": _identity, "bpchar": _identity, "name": _identity,
     "char": _identity, "xml": _identity, "jsonb": _identity,
-    "869": _identity, "650": _identity,     # inet, cidr (outside the worker's catalog): text
+    "inet": _identity, "cidr": _identity,   # text: Django registers text loaders for them
     "numeric": _numeric, "uuid": _uuid, "bytea": _bytes, "json": _json,
     "date": _date, "time": _time, "timetz": _time, "timestamp": _timestamp,
     "interval": _interval,
