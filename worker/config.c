@@ -91,6 +91,10 @@ static const mw_setting alias_settings[] = {
      "PostgreSQL: first backoff after a failed connect"},
     {"reconnect_max_ms", T_INT, A(pool.reconnect_max_ms), 0, NULL,
      "PostgreSQL: longest backoff"},
+    {"pg_client_check_ms", T_INT, A(pg_client_check_ms), 0, "1000",
+     "PostgreSQL: the server checks the worker's socket this often while a "
+     "query runs, so a killed worker leaves no query running (needs PostgreSQL "
+     "14+ and a direct connection: 0 behind PgBouncer)"},
     {"sqlite_conns", T_INT, A(sqlite_conns), 1, "4",
      "SQLite: connections (statements running at once)"},
     {"sqlite_busy_timeout_ms", T_INT, A(sqlite_busy_timeout_ms), 0, "5000",
