@@ -242,6 +242,10 @@ static int parse_stmt(mw_stmt *s, const msgpack_object *sql,
     int rc = parse_params(s, params, msg);
     if (rc)
         return rc;
+    /* PostgreSQL's Bind counts parameters in 16 bits */
+    if (d == MW_DIALECT_PG && s->nvalues > 65535)
+        FAIL("PostgreSQL takes at most 65535 parameters in one statement, got %zu",
+             s->nvalues);
     char perr[MW_PARAMS_ERR_SIZE];
     rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
                            &s->rw, perr);

@@ -99,3 +99,14 @@ def test_database_restart_recovers_without_a_worker_restart():
         for i in range(20):
             assert decode(c.query("select $1::int4", {"mode": "positional",
                                                       "values": [i]}))["rows"] == [[i]]
+
+
+def test_more_parameters_than_the_protocol_carries(pg):
+    """The Bind message counts parameters in 16 bits: 70,000 must be refused
+    before anything is sent, not wrapped around."""
+    with Worker({"default": DSN}) as w:
+        c = w.conn
+        sql = "select " + " + ".join(f"${i + 1}::int4" for i in range(70_000))
+        r = c.query(sql, {"mode": "positional", "values": [1] * 70_000}, timeout_ms=20000)
+        assert r["status"] == "InvalidInput" and "65535" in r["error"], r
+        assert decode(c.query("select 1"))["rows"] == [[1]]
