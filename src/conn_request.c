@@ -1039,11 +1039,11 @@ static int batch_end(molt_db_conn *c)
  * handler; a frame's own are not shown. */
 static void part_done(molt_db_req *r, const char *tag)
 {
-    if (r->part == MOLT_DB_PART_STMT && r->h.on_command != NULL &&
-        r->status == MOLT_DB_OK)
-        r->h.on_command(r->h.ud, tag);
-    if (r->framed && r->part == MOLT_DB_PART_BEFORE)
+    if (r->part == MOLT_DB_PART_BEFORE)
         r->part = MOLT_DB_PART_STMT;
+    else if (r->part == MOLT_DB_PART_STMT && r->h.on_command != NULL &&
+             r->status == MOLT_DB_OK)
+        r->h.on_command(r->h.ud, tag); /* the last use of r: see closed_by() */
 }
 
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
@@ -1071,6 +1071,14 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
         !c->close_requested)
         molt_db__conn_send_waiting(c);
     return MOLT_DB_OK;
+}
+
+/* A result callback may close the connection, which completes and frees
+ * every request, r included: after a callback, dispatch touches r only when
+ * this says the connection is still open. */
+static int closed_by(const molt_db_conn *c)
+{
+    return c->close_requested;
 }
 
 int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
@@ -1142,7 +1150,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
             r->part == MOLT_DB_PART_STMT) {
             int urc = r->h.on_columns(r->h.ud, s->cols, s->ncols);
-            if (urc < 0)
+            if (urc < 0 && !closed_by(c))
                 req_fail(r, urc, "the result handler refused the columns");
         }
         break;
@@ -1183,7 +1191,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
             if (r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
                 r->part == MOLT_DB_PART_STMT) {
                 int urc = r->h.on_columns(r->h.ud, c->cols, n);
-                if (urc < 0)
+                if (urc < 0 && !closed_by(c))
                     req_fail(r, urc, "the result handler refused the columns");
             }
         } else if (r->own_stmt != NULL && exec_stmt(r) == NULL) {
@@ -1212,7 +1220,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         if (rc != MOLT_DB_OK)
             break;
         int urc = r->h.on_row(r->h.ud, c->fields, n);
-        if (urc < 0)
+        if (urc < 0 && !closed_by(c))
             req_fail(r, urc, "the result handler refused a row");
         break;
     }
@@ -1258,7 +1266,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         if (r->kind == MOLT_DB_REQ_COPY_OUT && r->status == MOLT_DB_OK &&
             r->copy_out.on_data != NULL) {
             int urc = r->copy_out.on_data(r->copy_out.ud, msg->body, msg->len);
-            if (urc < 0)
+            if (urc < 0 && !closed_by(c))
                 req_fail(r, urc, "the COPY handler refused the data");
         }
         break;

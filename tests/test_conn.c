@@ -666,6 +666,72 @@ TEST(close_fails_pending_requests)
     free(p);
 }
 
+/* A result callback that closes the connection and refuses what it got:
+ * the close completes the request (on_done once, ECLOSED) and frees it, so
+ * the connection must not touch it afterwards (ASan checks). */
+typedef struct {
+    pgt_conn *p;
+    int where; /* 0 on_columns, 1 on_row, 2 on_command */
+    int done, status;
+} closer;
+
+static int closer_columns(void *ud, const molt_db_column *cols, size_t n)
+{
+    closer *k = ud;
+    (void)cols;
+    (void)n;
+    if (k->where != 0)
+        return MOLT_DB_OK;
+    molt_db_conn_close(k->p->conn, NULL, NULL);
+    return MOLT_DB_EINVAL;
+}
+
+static int closer_row(void *ud, const molt_db_field *f, size_t n)
+{
+    closer *k = ud;
+    (void)f;
+    (void)n;
+    if (k->where != 1)
+        return MOLT_DB_OK;
+    molt_db_conn_close(k->p->conn, NULL, NULL);
+    return MOLT_DB_EINVAL;
+}
+
+static void closer_command(void *ud, const char *tag)
+{
+    closer *k = ud;
+    (void)tag;
+    if (k->where == 2)
+        molt_db_conn_close(k->p->conn, NULL, NULL);
+}
+
+static void closer_done(void *ud, int status, const molt_db_error *err)
+{
+    closer *k = ud;
+    (void)err;
+    k->done++;
+    k->status = status;
+}
+
+TEST(close_from_a_result_callback)
+{
+    for (int simple = 0; simple < 2; simple++)
+        for (int where = 0; where < 3; where++) {
+            closer k = {pgt_connect(test_env_or_skip("MOLT_TEST_DSN")), where, 0, 0};
+            molt_db_result_handler h = {closer_columns, closer_row, closer_command,
+                                        closer_done, &k};
+            const char *sql = "SELECT g FROM generate_series(1, 3) g";
+            ASSERT_OK(simple ? molt_db_conn_simple_query(k.p->conn, sql, &h)
+                             : molt_db_conn_query(k.p->conn, sql, 0, NULL, &h),
+                      NULL);
+            uv_run(&k.p->loop, UV_RUN_DEFAULT);
+            ASSERT_EQ_INT(k.done, 1);
+            ASSERT_CODE(k.status, MOLT_DB_ECLOSED);
+            ASSERT_EQ_INT(uv_loop_close(&k.p->loop), 0);
+            free(k.p);
+        }
+}
+
 TEST(terminated_backend_fails_cleanly)
 {
     pgt_conn *victim = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
@@ -945,7 +1011,7 @@ TEST_MAIN(TEST_ENTRY(connect_trust_tcp_and_socket), TEST_ENTRY(auth_md5_and_scra
           TEST_ENTRY(pipelined_requests_fail_independently),
           TEST_ENTRY(prepare_execute_close), TEST_ENTRY(large_results_stream),
           TEST_ENTRY(notices_reach_the_callback),
-          TEST_ENTRY(close_fails_pending_requests),
+          TEST_ENTRY(close_fails_pending_requests), TEST_ENTRY(close_from_a_result_callback),
           TEST_ENTRY(terminated_backend_fails_cleanly),
           TEST_ENTRY(cancel_stops_the_server_query),
           TEST_ENTRY(broken_callback_runs_once), TEST_ENTRY(copy_in_and_out))
