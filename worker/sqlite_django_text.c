@@ -131,24 +131,37 @@ static int64_t cycle_bytes(const utext *fill, int64_t k)
     return whole * fill->bytes + utf8_offset(fill->s, fill->bytes, rest);
 }
 
+/* What LPAD and RPAD check first: NULL in, NULL out; then text and an
+ * integer length. Returns 0 with *t and *length, or 1 when the result (NULL
+ * or an error) is already set. */
+static int pad_args(sqlite3_context *ctx, int argc, sqlite3_value **a, const char *fn,
+                    utext *t, int64_t *length)
+{
+    if (any_null(argc, a)) {
+        sqlite3_result_null(ctx);
+        return 1;
+    }
+    if (sqlite3_value_type(a[0]) == SQLITE_BLOB) {
+        unsupported(ctx, fn, "bytes to pad"); /* Python slices bytes, or fails */
+        return 1;
+    }
+    if (text_of(ctx, a[0], t, fn) < 0)
+        return 1;
+    if (sqlite3_value_type(a[1]) != SQLITE_INTEGER) {
+        type_error(ctx, fn);
+        return 1;
+    }
+    *length = sqlite3_value_int64(a[1]);
+    return 0;
+}
+
 static void fn_lpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
 {
     utext t, f;
-    if (any_null(argc, a)) {
-        sqlite3_result_null(ctx);
+    int64_t length;
+    if (pad_args(ctx, argc, a, "LPAD", &t, &length))
         return;
-    }
-    if (sqlite3_value_type(a[0]) == SQLITE_BLOB) {
-        unsupported(ctx, "LPAD", "bytes to pad"); /* Python slices bytes, or fails */
-        return;
-    }
-    if (text_of(ctx, a[0], &t, "LPAD") < 0)
-        return;
-    if (sqlite3_value_type(a[1]) != SQLITE_INTEGER) {
-        type_error(ctx, "LPAD");
-        return;
-    }
-    int64_t length = sqlite3_value_int64(a[1]), delta = length - t.chars;
+    int64_t delta = length - t.chars;
     if (delta <= 0) {
         int b;
         slice_to(&t, length, &b);
@@ -179,24 +192,10 @@ static void fn_lpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
 static void fn_rpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
 {
     utext t, f;
-    if (any_null(argc, a)) {
-        sqlite3_result_null(ctx);
-        return;
-    }
-    if (sqlite3_value_type(a[0]) == SQLITE_BLOB) {
-        unsupported(ctx, "RPAD", "bytes to pad"); /* Python slices bytes, or fails */
-        return;
-    }
-    if (text_of(ctx, a[0], &t, "RPAD") < 0)
-        return;
-    if (sqlite3_value_type(a[1]) != SQLITE_INTEGER) {
-        type_error(ctx, "RPAD");
-        return;
-    }
-    if (text_of(ctx, a[2], &f, "RPAD") < 0)
+    int64_t length;
+    if (pad_args(ctx, argc, a, "RPAD", &t, &length) || text_of(ctx, a[2], &f, "RPAD") < 0)
         return;
     /* (text + fill * length)[:length] */
-    int64_t length = sqlite3_value_int64(a[1]);
     if (length <= t.chars) {
         int b;
         slice_to(&t, length, &b);

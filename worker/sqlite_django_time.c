@@ -757,27 +757,6 @@ static outcome strict_time(call *c, sqlite3_value *v, pydt *t)
     return o == R_NONE ? fail(c, R_ERROR, "AttributeError: None has no hour") : o;
 }
 
-static void fn_time_diff(sqlite3_context *ctx, int argc, sqlite3_value **a)
-{
-    call c = {ctx, ""};
-    pydt l, r;
-    (void)argc;
-    if (sqlite3_value_type(a[0]) == SQLITE_NULL || sqlite3_value_type(a[1]) == SQLITE_NULL) {
-        sqlite3_result_null(ctx);
-        return;
-    }
-    outcome o = strict_time(&c, a[0], &l);
-    if (o == R_OK)
-        o = strict_time(&c, a[1], &r);
-    if (o == R_OK) {
-        int64_t lv = ((int64_t)l.h * 3600 + l.mi * 60 + l.s) * 1000000 + l.us;
-        int64_t rv = ((int64_t)r.h * 3600 + r.mi * 60 + r.s) * 1000000 + r.us;
-        sqlite3_result_int64(ctx, lv - rv);
-        return;
-    }
-    report(&c, o, "django_time_diff");
-}
-
 /* typecast_timestamp(v) with nothing caught (django_timestamp_diff) */
 static outcome strict_timestamp(call *c, sqlite3_value *v, pydt *t)
 {
@@ -789,26 +768,43 @@ static outcome strict_timestamp(call *c, sqlite3_value *v, pydt *t)
     return o;
 }
 
-static void fn_timestamp_diff(sqlite3_context *ctx, int argc, sqlite3_value **a)
+/* lhs - rhs in microseconds: django_time_diff (times of day) and
+ * django_timestamp_diff (datetimes, or dates, never one of each) */
+static void diff(sqlite3_context *ctx, sqlite3_value **a, int timestamps, const char *fn)
 {
     call c = {ctx, ""};
     pydt l, r;
-    (void)argc;
     if (sqlite3_value_type(a[0]) == SQLITE_NULL || sqlite3_value_type(a[1]) == SQLITE_NULL) {
         sqlite3_result_null(ctx);
         return;
     }
-    outcome o = strict_timestamp(&c, a[0], &l);
+    outcome (*parse)(call *, sqlite3_value *, pydt *) = timestamps ? strict_timestamp
+                                                                   : strict_time;
+    outcome o = parse(&c, a[0], &l);
     if (o == R_OK)
-        o = strict_timestamp(&c, a[1], &r);
+        o = parse(&c, a[1], &r);
     if (o == R_OK && l.is_date != r.is_date)
         o = fail(&c, R_ERROR, "TypeError: a date minus a datetime");
     if (o == R_OK) {
-        int64_t lv = local_seconds(&l) * 1000000 + l.us, rv = local_seconds(&r) * 1000000 + r.us;
+        int64_t ld = timestamps ? days_of(&l) : 0, rd = timestamps ? days_of(&r) : 0;
+        int64_t lv = ((ld * 86400 + l.h * 3600 + l.mi * 60 + l.s) * 1000000) + l.us;
+        int64_t rv = ((rd * 86400 + r.h * 3600 + r.mi * 60 + r.s) * 1000000) + r.us;
         sqlite3_result_int64(ctx, lv - rv);
         return;
     }
-    report(&c, o, "django_timestamp_diff");
+    report(&c, o, fn);
+}
+
+static void fn_time_diff(sqlite3_context *ctx, int argc, sqlite3_value **a)
+{
+    (void)argc;
+    diff(ctx, a, 0, "django_time_diff");
+}
+
+static void fn_timestamp_diff(sqlite3_context *ctx, int argc, sqlite3_value **a)
+{
+    (void)argc;
+    diff(ctx, a, 1, "django_timestamp_diff");
 }
 
 /* ---- django_format_dtdelta: F() arithmetic with timedeltas ------------- */
