@@ -102,3 +102,17 @@ def rows_check(rows):
         sum_i += r[5]
     return {"rows": n, "sum_id": sum_id, "sum_len_t": sum_len, "sum_f": math.fsum(fs),
             "sum_ts_us": sum_ts, "n_true": n_true, "sum_i": sum_i}
+
+
+def arrow_check(tbl):
+    """rows_check for a pyarrow.Table with the same columns (computed by Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    ts = tbl.column("ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return {"rows": tbl.num_rows,
+            "sum_id": pc.sum(tbl.column("id")).as_py(),
+            "sum_len_t": pc.sum(pc.utf8_length(tbl.column("t"))).as_py(),
+            "sum_f": pc.sum(tbl.column("f")).as_py(),
+            "sum_ts_us": pc.sum(pc.subtract_checked(ts, TS_BASE_US)).as_py(),
+            "n_true": pc.sum(tbl.column("b").cast(pa.int64())).as_py(),
+            "sum_i": pc.sum(tbl.column("i").cast(pa.int64())).as_py()}

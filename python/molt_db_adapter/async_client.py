@@ -6,6 +6,7 @@ waits sends a cancel, so the worker stops the query."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import IO, Any, AsyncIterator, Optional, Sequence, Union
 
@@ -21,7 +22,7 @@ from .calls import (
 )
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import DEFAULT_MAX_RESPONSE, HEADER
+from .framing import DEFAULT_MAX_RESPONSE, FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
 from .sync_client import exit_reason
@@ -31,11 +32,40 @@ __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 _Item = Union[Response, ConnectionLost]
 
 
+def _expire(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_exception(asyncio.TimeoutError())
+
+
 class _Pending:
-    __slots__ = ("queue",)
+    """The frames that arrived for one request, and the one task waiting for
+    them. (A bare future and a timer: asyncio.Queue and wait_for cost a task
+    and several callbacks per call.)"""
+
+    __slots__ = ("items", "waiter")
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.items: collections.deque[_Item] = collections.deque()
+        self.waiter: Optional[asyncio.Future[None]] = None
+
+    def put(self, item: _Item) -> None:
+        self.items.append(item)
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def get(self, timeout: float) -> _Item:
+        """The next frame; asyncio.TimeoutError after ``timeout`` seconds."""
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            w = self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, w)
+            try:
+                await w
+            finally:
+                timer.cancel()
+                self.waiter = None
+        return self.items.popleft()
 
 
 class _AsyncConnection:
@@ -47,6 +77,8 @@ class _AsyncConnection:
         self.dead: Optional[str] = None
         self.task: Optional[asyncio.Task[None]] = None
         self.max_response = DEFAULT_MAX_RESPONSE
+        # frames queued by this loop iteration's calls, written together
+        self.out: list[bytes] = []
 
     @classmethod
     async def open(
@@ -78,7 +110,8 @@ class _AsyncConnection:
                 self.reader, self.writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
-        self.task = asyncio.get_running_loop().create_task(self._read_loop())
+        self.loop = asyncio.get_running_loop()
+        self.task = self.loop.create_task(self._read_loop())
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -93,22 +126,24 @@ class _AsyncConnection:
     async def _read_loop(self) -> None:
         assert self.reader is not None
         reason = "the worker closed the connection"
+        decoder = FrameDecoder(self.max_response)
         try:
             while True:
-                head = await self.reader.readexactly(4)
-                (n,) = HEADER.unpack(head)
-                if n == 0 or n > self.max_response:
-                    raise ProtocolError(
-                        f"the worker sent a frame of length {n} (limit {self.max_response})"
-                    )
-                resp = decode_response(await self.reader.readexactly(n))
-                p = self.pending.get(resp.request_id)
-                if p is not None:
-                    if not resp.more:
-                        del self.pending[resp.request_id]
-                    p.queue.put_nowait(resp)
-        except asyncio.IncompleteReadError:
-            reason = await self._death_reason(reason)
+                # whatever has arrived: with many requests in flight, one
+                # wake-up hands out many responses
+                data = await self.reader.read(1 << 20)
+                if not data:
+                    if decoder.pending_bytes:
+                        reason = f"{reason} in the middle of a frame"
+                    reason = await self._death_reason(reason)
+                    break
+                for body in decoder.feed(data):
+                    resp = decode_response(body)
+                    p = self.pending.get(resp.request_id)
+                    if p is not None:
+                        if not resp.more:
+                            del self.pending[resp.request_id]
+                        p.put(resp)
         except ProtocolError as e:
             reason = f"protocol error: {e.message}"
             self._kill()
@@ -126,7 +161,7 @@ class _AsyncConnection:
         waiting = list(self.pending.values())
         self.pending.clear()
         for p in waiting:
-            p.queue.put_nowait(ConnectionLost(reason))
+            p.put(ConnectionLost(reason))
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -145,14 +180,23 @@ class _AsyncConnection:
         self.pending.pop(rid, None)
 
     def send_nowait(self, frame: bytes) -> None:
+        """Queue a frame; the frames of one loop iteration leave in one write
+        (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
             raise ConnectionLost(self.dead)
+        if not self.out:
+            self.loop.call_soon(self._flush)
+        self.out.append(frame)
+
+    def _flush(self) -> None:
+        data, self.out = b"".join(self.out), []
+        if self.dead or not data:
+            return
         assert self.writer is not None
         try:
-            self.writer.write(frame)
+            self.writer.write(data)
         except (OSError, RuntimeError) as e:
             self._fail(f"writing to the worker failed: {e}")
-            raise ConnectionLost(f"writing to the worker failed: {e}") from None
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
@@ -258,7 +302,7 @@ class AsyncMoltClient(ClientBase):
 
     async def _get(self, conn: _AsyncConnection, rid: int, p: _Pending, deadline: float, wait: float) -> Response:
         try:
-            item = await asyncio.wait_for(p.queue.get(), max(0.0, deadline - time.monotonic()))
+            item = await p.get(max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             conn.unregister(rid)
             self._send_cancel(conn, rid)
