@@ -44,8 +44,9 @@ METHOD = """\
   scenario (the psql floor and molt are not peers).
 - **Contract** for contenders (how molt plugs in): see
   [contenders.md](contenders.md). molt's contenders are the binary
-  `build/bench/molt_bench` (sources in bench/c/); until it is built, its rows
-  say "not built".
+  `build/bench/molt_bench` (sources in bench/c/) and, from Python,
+  `bench/peers/molt_peer.py` driving `build/molt_worker` through
+  `molt_db_adapter`; until they are built, their rows say "not built".
 """
 
 

@@ -68,15 +68,55 @@ class _Pending:
         return self.items.popleft()
 
 
+class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
+    """A spawned worker's pipes; stdout goes straight to the connection's
+    decoder (no reader task, no StreamReader in between)."""
+
+    def __init__(self, conn: "_AsyncConnection", loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=1 << 16, loop=loop)
+        self._conn = conn
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self._conn.data_received(data)
+        else:
+            super().pipe_data_received(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        super().pipe_connection_lost(fd, exc)
+        if fd == 1:
+            self._conn.eof(exc)
+
+
+class _SocketSink(asyncio.StreamReaderProtocol):
+    """A Unix socket; what arrives goes straight to the connection's decoder."""
+
+    def __init__(self, conn: "_AsyncConnection", loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(asyncio.StreamReader(loop=loop), loop=loop)
+        self._conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self._conn.data_received(data)
+
+    def eof_received(self) -> bool:
+        self._conn.eof(None)
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        super().connection_lost(exc)
+        self._conn.eof(exc)
+
+
 class _AsyncConnection:
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int) -> None:
+        self.loop = loop
         self.proc: Optional[asyncio.subprocess.Process] = None
-        self.reader: Optional[asyncio.StreamReader] = None
         self.writer: Optional[asyncio.StreamWriter] = None
         self.pending: dict[int, _Pending] = {}
         self.dead: Optional[str] = None
-        self.task: Optional[asyncio.Task[None]] = None
-        self.max_response = DEFAULT_MAX_RESPONSE
+        self.decoder = FrameDecoder(max_response)
+        self.ended = False  # the read side is over (dead follows, maybe after the exit status)
+        self.task: Optional[asyncio.Task[None]] = None  # finding the exit status
         # frames queued by this loop iteration's calls, written together
         self.out: list[bytes] = []
 
@@ -88,30 +128,30 @@ class _AsyncConnection:
         max_response: int,
         stderr: Union[int, IO[Any], None],
     ) -> "_AsyncConnection":
-        self = cls()
-        self.max_response = max_response
+        loop = asyncio.get_running_loop()
+        self = cls(loop, max_response)
         if worker_cmd is not None:
             try:
-                self.proc = await asyncio.create_subprocess_exec(
+                transport, proto = await loop.subprocess_exec(
+                    lambda: _StdoutSink(self, loop),
                     *worker_cmd,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=stderr,
-                    limit=1 << 20,
                 )
             except OSError as e:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
-            self.reader = self.proc.stdout
+            self.proc = asyncio.subprocess.Process(transport, proto, loop)
             assert self.proc.stdin is not None
             self.writer = self.proc.stdin
         else:
             assert socket_path is not None
+            sink = _SocketSink(self, loop)
             try:
-                self.reader, self.writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
+                transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
-        self.loop = asyncio.get_running_loop()
-        self.task = self.loop.create_task(self._read_loop())
+            self.writer = asyncio.StreamWriter(transport, sink, sink._stream_reader, loop)  # type: ignore[arg-type]
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -123,37 +163,43 @@ class _AsyncConnection:
             return exit_reason(code)
         return fallback
 
-    async def _read_loop(self) -> None:
-        assert self.reader is not None
-        reason = "the worker closed the connection"
-        decoder = FrameDecoder(self.max_response)
+    # ---- the read side: protocol callbacks ----
+    def data_received(self, data: bytes) -> None:
+        """Whatever has arrived: with many requests in flight, one wake-up
+        hands out many responses."""
+        if self.ended:
+            return
         try:
-            while True:
-                # whatever has arrived: with many requests in flight, one
-                # wake-up hands out many responses
-                data = await self.reader.read(1 << 20)
-                if not data:
-                    if decoder.pending_bytes:
-                        reason = f"{reason} in the middle of a frame"
-                    reason = await self._death_reason(reason)
-                    break
-                for body in decoder.feed(data):
-                    resp = decode_response(body)
-                    p = self.pending.get(resp.request_id)
-                    if p is not None:
-                        if not resp.more:
-                            del self.pending[resp.request_id]
-                        p.put(resp)
+            for body in self.decoder.feed(data):
+                resp = decode_response(body)
+                p = self.pending.get(resp.request_id)
+                if p is not None:
+                    if not resp.more:
+                        del self.pending[resp.request_id]
+                    p.put(resp)
         except ProtocolError as e:
-            reason = f"protocol error: {e.message}"
+            self.ended = True
             self._kill()
-        except (OSError, ConnectionError) as e:
-            reason = f"reading from the worker failed: {e}"
-        except asyncio.CancelledError:
-            reason = "the client closed the connection"
+            self._fail(f"protocol error: {e.message}")
+
+    def eof(self, exc: Optional[Exception]) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if exc is not None:
+            reason = f"reading from the worker failed: {exc}"
+        else:
+            reason = "the worker closed the connection"
+            if self.decoder.pending_bytes:
+                reason += " in the middle of a frame"
+        if self.proc is None:
             self._fail(reason)
-            raise
-        self._fail(reason)
+            return
+
+        async def fail_with_exit_status() -> None:
+            self._fail(await self._death_reason(reason))
+
+        self.task = self.loop.create_task(fail_with_exit_status())
 
     def _fail(self, reason: str) -> None:
         if self.dead is None:
@@ -184,14 +230,19 @@ class _AsyncConnection:
         (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
             raise ConnectionLost(self.dead)
+        if len(self.pending) <= 1 and not self.out:
+            self._write(frame)  # nothing else in flight: nothing to wait for
+            return
         if not self.out:
             self.loop.call_soon(self._flush)
         self.out.append(frame)
 
     def _flush(self) -> None:
         data, self.out = b"".join(self.out), []
-        if self.dead or not data:
-            return
+        if data and not self.dead:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         assert self.writer is not None
         try:
             self.writer.write(data)
@@ -220,6 +271,7 @@ class _AsyncConnection:
             except asyncio.TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+        self.ended = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
             try:
