@@ -15,6 +15,7 @@ measured part (from /proc/PID/stat).
 """
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -110,14 +111,23 @@ def start_socket_worker(a):
     path = os.path.abspath(f"molt-bench-{os.getpid()}.sock")
     proc = subprocess.Popen(worker_args(a, ["--socket", path]), stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while not os.path.exists(path):
+    while not listening(path):  # the file exists from bind(); connects work from listen()
         if proc.poll() is not None:
             raise SystemExit(f"molt_worker --socket exited with status {proc.returncode}")
         if time.monotonic() > deadline:
             proc.kill()
-            raise SystemExit("molt_worker did not create its socket within 10 s")
+            raise SystemExit("molt_worker did not listen on its socket within 10 s")
         time.sleep(0.01)
     return proc, path
+
+
+def listening(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def stop_worker(proc):
