@@ -220,7 +220,6 @@ def scenarios(ctx):
             molt("molt_bench bulk-arrow", lambda c, s: ["bulk-arrow", "--dsn", c.dsn]),
             molt("molt_bench bulk-structs", lambda c, s: ["bulk-structs", "--dsn", c.dsn]),
         ]))
-    worker_cpu = "worker CPU is the molt_worker child's user+sys over the measured part (/proc/PID/stat)"
     sc.append(dict(
         key="ipc_point", unit="query", latency=True,
         title="From Python: one point query at a time (SELECT $1::int8), direct drivers vs molt_worker IPC; "
@@ -232,10 +231,10 @@ def scenarios(ctx):
                     lambda c, s: ["pingpong"] + secs(c, s)),
             molt_py("molt_db_adapter MoltClient (sync) -> molt_worker --stdio", lambda c, s:
                     ["pingpong", "--client", "sync", "--conns", "1"] + secs(c, s),
-                    note="msgpack results; worker pool of 1 connection; " + worker_cpu),
+                    note="msgpack results; the worker's pool has 1 connection"),
             molt_py("molt_db_adapter AsyncMoltClient -> molt_worker --stdio", lambda c, s:
                     ["pingpong", "--client", "async", "--conns", "1"] + secs(c, s),
-                    note="msgpack results; worker pool of 1 connection; " + worker_cpu),
+                    note="msgpack results; the worker's pool has 1 connection"),
         ]))
     sc.append(dict(
         key="ipc_pk_inflight64", unit="query", latency=True,
@@ -248,7 +247,7 @@ def scenarios(ctx):
             molt_py("AsyncMoltClient(socket_path) 64 tasks -> molt_worker --socket, pool 16 conns",
                     lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s),
                     note="the worker's pool has 16 connections, the pool size of the asyncpg contender; "
-                         "the worker runs on the client CPU too (the contender's child); " + worker_cpu),
+                         "the worker is the contender's child, on the client CPU with it"),
         ]))
     sc.append(dict(
         key="ipc_read100k", unit="row", latency=False, timed=False,
@@ -263,10 +262,10 @@ def scenarios(ctx):
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
             molt_py("molt_db_adapter -> molt_worker --stdio, arrow_ipc -> pyarrow.Table",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
-                                  "--format", "arrow_ipc"], note=worker_cpu),
+                                  "--format", "arrow_ipc"]),
             molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
-                                  "--format", "msgpack"], note=worker_cpu),
+                                  "--format", "msgpack"]),
         ]))
     sc.append(dict(
         key="django_list", unit="request", latency=True,

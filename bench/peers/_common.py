@@ -5,6 +5,7 @@ DSN and a duration or count on the command line, does its own short warm-up,
 measures only the part that does the work, and prints ONE JSON line on stdout.
 """
 import argparse
+import asyncio
 import json
 import math
 import random
@@ -61,6 +62,79 @@ class Meter:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.w0
         self.cpu = time.process_time() - self.c0
+
+
+def pingpong(a, q, meter):
+    """One call at a time: q(x) returns the echo of x (x random in
+    1..1000000); a.warmup seconds unmeasured, then a.seconds inside `meter`.
+    Returns (ops, per-call latencies in ns, wrong echoes)."""
+    r = rng()
+    end = time.perf_counter() + a.warmup
+    while time.perf_counter() < end:
+        q(r.randint(1, 1000000))
+    lat, bad, ops = [], 0, 0
+    pc = time.perf_counter_ns
+    with meter:
+        end = time.perf_counter() + a.seconds
+        while time.perf_counter() < end:
+            x = r.randint(1, 1000000)
+            t0 = pc()
+            v = q(x)
+            lat.append(pc() - t0)
+            bad += v != x
+            ops += 1
+    return ops, lat, bad
+
+
+async def apingpong(a, q, meter):
+    """pingpong() for a coroutine q."""
+    r = rng()
+    end = time.perf_counter() + a.warmup
+    while time.perf_counter() < end:
+        await q(r.randint(1, 1000000))
+    lat, bad, ops = [], 0, 0
+    pc = time.perf_counter_ns
+    with meter:
+        end = time.perf_counter() + a.seconds
+        while time.perf_counter() < end:
+            x = r.randint(1, 1000000)
+            t0 = pc()
+            v = await q(x)
+            lat.append(pc() - t0)
+            bad += v != x
+            ops += 1
+    return ops, lat, bad
+
+
+async def inflight(a, call, meter):
+    """The pk shape: --inflight asyncio tasks, each awaiting call(aid) in a
+    loop (aid random in 1..--max-aid); a.warmup seconds unmeasured, then
+    a.seconds inside `meter`. Returns (ops, per-call latencies in ns)."""
+    r = rng()
+    state = {"stop": False, "ops": 0}
+    lat = []
+    pc = time.perf_counter_ns
+
+    async def worker(record):
+        while not state["stop"]:
+            aid = r.randint(1, a.max_aid)
+            t0 = pc()
+            await call(aid)
+            if record:
+                lat.append(pc() - t0)
+                state["ops"] += 1
+
+    async def phase(seconds, record):
+        state["stop"] = False
+        tasks = [asyncio.create_task(worker(record)) for _ in range(a.inflight)]
+        await asyncio.sleep(seconds)
+        state["stop"] = True
+        await asyncio.gather(*tasks)
+
+    await phase(a.warmup, False)
+    with meter:
+        await phase(a.seconds, True)
+    return state["ops"], lat
 
 
 def emit(**fields):

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 
-from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter,
-                     arrow_check, bulk_sql, emit, latency_summary, parser, rng, rows_check)
+from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter, apingpong,
+                     arrow_check, bulk_sql, emit, inflight, latency_summary, parser, pingpong, rows_check)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from molt_db_adapter import AsyncMoltClient, MoltClient  # noqa: E402
@@ -57,51 +57,26 @@ def worker_args(a, transport):
 
 
 def pingpong_sync(a):
-    r = rng()
     with MoltClient(worker_args(a, ["--stdio"])) as c:
         def q(x):
             return c.query(PINGPONG_SQL_PG, [x]).rows[0][0]
 
-        end = time.perf_counter() + a.warmup
-        while time.perf_counter() < end:
-            q(r.randint(1, 1000000))
-        lat, bad, ops = [], 0, 0
-        pc = time.perf_counter_ns
-        with WorkerMeter(c.worker_pid) as m:
-            end = time.perf_counter() + a.seconds
-            while time.perf_counter() < end:
-                x = r.randint(1, 1000000)
-                t0 = pc()
-                v = q(x)
-                lat.append(pc() - t0)
-                bad += v != x
-                ops += 1
+        q(1)  # starts the worker: worker_pid is known from here on
+        m = WorkerMeter(c.worker_pid)
+        ops, lat, bad = pingpong(a, q, m)
         check = [q(x) for x in PINGPONG_CHECK]
     emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
          latencies_us=latency_summary(lat), errors=bad, check=check)
 
 
 async def pingpong_async(a):
-    r = rng()
     async with AsyncMoltClient(worker_args(a, ["--stdio"])) as c:
         async def q(x):
             return (await c.query(PINGPONG_SQL_PG, [x])).rows[0][0]
 
-        await c.ping()  # starts the worker: worker_pid is known from here on
-        end = time.perf_counter() + a.warmup
-        while time.perf_counter() < end:
-            await q(r.randint(1, 1000000))
-        lat, bad, ops = [], 0, 0
-        pc = time.perf_counter_ns
-        with WorkerMeter(c.worker_pid) as m:
-            end = time.perf_counter() + a.seconds
-            while time.perf_counter() < end:
-                x = r.randint(1, 1000000)
-                t0 = pc()
-                v = await q(x)
-                lat.append(pc() - t0)
-                bad += v != x
-                ops += 1
+        await q(1)  # starts the worker: worker_pid is known from here on
+        m = WorkerMeter(c.worker_pid)
+        ops, lat, bad = await apingpong(a, q, m)
         check = [await q(x) for x in PINGPONG_CHECK]
     emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
          latencies_us=latency_summary(lat), errors=bad, check=check)
@@ -145,37 +120,15 @@ async def pk(a):
     proc, path = start_socket_worker(a)
     try:
         async with AsyncMoltClient(socket_path=path) as c:
-            r = rng()
-            state = {"stop": False, "ops": 0}
-            lat = []
-            pc = time.perf_counter_ns
-
             async def one(aid):
                 return (await c.query(PK_SQL_PG, [aid], result_format="msgpack")).rows[0][0]
 
-            async def worker(record):
-                while not state["stop"]:
-                    aid = r.randint(1, a.max_aid)
-                    t0 = pc()
-                    await one(aid)
-                    if record:
-                        lat.append(pc() - t0)
-                        state["ops"] += 1
-
-            async def phase(seconds, record):
-                state["stop"] = False
-                tasks = [asyncio.create_task(worker(record)) for _ in range(a.inflight)]
-                await asyncio.sleep(seconds)
-                state["stop"] = True
-                await asyncio.gather(*tasks)
-
-            await phase(a.warmup, False)
-            with WorkerMeter(proc.pid) as m:
-                await phase(a.seconds, True)
+            m = WorkerMeter(proc.pid)
+            ops, lat = await inflight(a, one, m)
             check = [await one(aid) for aid in PK_CHECK_AIDS]
     finally:
         stop_worker(proc)
-    emit(ops=state["ops"], seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
          latencies_us=latency_summary(lat), check=check)
 
 
