@@ -22,7 +22,7 @@ from .calls import (
 )
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import DEFAULT_MAX_RESPONSE, FrameDecoder
+from .framing import FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
 from .sync_client import exit_reason
@@ -30,6 +30,9 @@ from .sync_client import exit_reason
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 
 _Item = Union[Response, ConnectionLost]
+#: a sender waits for the transport's buffer to drain above this many bytes
+#: (asyncio's default high-water mark)
+_DRAIN_ABOVE = 1 << 16
 
 
 def _expire(waiter: "asyncio.Future[None]") -> None:
@@ -252,6 +255,8 @@ class _AsyncConnection:
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
         assert self.writer is not None
+        if self.writer.transport.get_write_buffer_size() <= _DRAIN_ABOVE:
+            return  # drain() would return at once; skipping it skips two coroutines
         try:
             await self.writer.drain()
         except (OSError, ConnectionError) as e:
@@ -335,15 +340,18 @@ class AsyncMoltClient(ClientBase):
         except ConnectionLost:
             pass
 
-    async def _start(self, call: Call, attempt: int) -> tuple[_AsyncConnection, int, _Pending, RequestInfo]:
-        conn = await self._connection()
+    async def _start(
+        self, call: Call, attempt: int
+    ) -> tuple[_AsyncConnection, int, _Pending, Optional[RequestInfo]]:
+        conn = self._conn
+        if conn is None or conn.dead or self._closed:
+            conn = await self._connection()
         rid = next(self._ids)
         frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
-        info = RequestInfo(rid, call.entry, call.db_alias, call.tag, call.sql, attempt)
-        if self.before_send is not None:
-            self.before_send(info)
+        info = self._request_info(call, rid, attempt)
         p = conn.register(rid)
-        info.sent_at = time.monotonic()
+        if info is not None:
+            info.sent_at = time.monotonic()
         try:
             await conn.send(frame)
         except asyncio.CancelledError:
@@ -383,7 +391,7 @@ class AsyncMoltClient(ClientBase):
                     attempt += 1
                     continue
                 raise lost_error(call, e.reason, attempt) from None
-            if self.after_recv is not None:
+            if self.after_recv is not None and info is not None:
                 self.after_recv(
                     info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
@@ -466,7 +474,7 @@ class AsyncMoltClient(ClientBase):
 class AsyncQueryStream:
     def __init__(
         self, client: AsyncMoltClient, call: Call, conn: _AsyncConnection, rid: int,
-        p: _Pending, info: RequestInfo,
+        p: _Pending, info: Optional[RequestInfo],
     ) -> None:
         self._client = client
         self._call = call
@@ -508,7 +516,7 @@ class AsyncQueryStream:
         if not resp.more:
             self.done = True
             self.metrics = resp.metrics
-            if self._client.after_recv is not None:
+            if self._client.after_recv is not None and self._info is not None:
                 self._client.after_recv(
                     self._info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),
