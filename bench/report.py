@@ -26,6 +26,12 @@ METHOD = """\
   interpreter start-up and imports are excluded) use that, the others the
   whole-process figure (pgbench, psql, where start-up is negligible); the
   whole-process figure is in latest.json too (`cpu_process_us_per_op`).
+- **molt_worker's CPU.** In the scenarios where Python talks to molt_worker
+  (bench/peers/molt_peer.py), the worker is the contender's child process,
+  pinned with it to the client CPU. *CPU/op* is then the Python client's
+  own CPU, and *worker CPU/op* the worker's user+sys CPU over the same
+  measured part (`/proc/PID/stat`, 10 ms ticks); the wait4 figure
+  (`cpu_process_us_per_op`) holds both, start-up included.
 - **Same work.** Same SQL text, prepared where the client can prepare,
   binary results where the client can choose; rows are decoded into
   comparable objects (Arrow table, Python tuples/Records, C structs). After
@@ -38,8 +44,9 @@ METHOD = """\
   scenario (the psql floor and molt are not peers).
 - **Contract** for contenders (how molt plugs in): see
   [contenders.md](contenders.md). molt's contenders are the binary
-  `build/bench/molt_bench` (sources in bench/c/); until it is built, its rows
-  say "not built".
+  `build/bench/molt_bench` (sources in bench/c/) and, from Python,
+  `bench/peers/molt_peer.py` driving `build/molt_worker` through
+  `molt_db_adapter`; until they are built, their rows say "not built".
 """
 
 
@@ -111,8 +118,10 @@ def main():
         if has_data:
             plot(key, sc, cmd, os.path.join(RESULTS, png))
         lat = sc.get("latency")
+        wcol = any(c.get("worker_cpu_us_per_op") is not None for c in sc["contenders"].values())
         hdr = ["contender", "status", f"{unit_plural(u)}/s"] + (["p50 µs", "p99 µs"] if lat else []) + \
-              [f"CPU µs/{u}", "peak RSS MB", "ratio to best peer", "check"]
+              [f"CPU µs/{u}"] + ([f"worker CPU µs/{u}"] if wcol else []) + \
+              ["peak RSS MB", "ratio to best peer", "check"]
         out += ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
         notes = []
         for name, c in sc["contenders"].items():
@@ -126,7 +135,8 @@ def main():
                    fmt(c.get("throughput"), ",.0f")]
             if lat:
                 row += [fmt(c.get("p50_us"), ",.0f"), fmt(c.get("p99_us"), ",.0f")]
-            row += [fmt(cpu, ".3g"), fmt(c.get("peak_rss_mb"), ".0f"),
+            row += [fmt(cpu, ".3g")] + ([fmt(c.get("worker_cpu_us_per_op"), ".3g")] if wcol else [])
+            row += [fmt(c.get("peak_rss_mb"), ".0f"),
                     fmt(c.get("ratio_to_best_peer"), ".2f"),
                     (c.get("check") or "").split(":")[0]]
             out.append("| " + " | ".join(r.replace("|", "\\|") for r in row) + " |")

@@ -30,6 +30,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 PY = sys.executable
 PGBIN = os.environ.get("MOLT_TEST_PGBIN", "/usr/lib/postgresql/15/bin")
 MOLT_BIN = os.environ.get("MOLT_BENCH_BIN", os.path.join(ROOT, "build", "bench", "molt_bench"))
+WORKER_BIN = os.environ.get("MOLT_WORKER_BIN", os.path.join(ROOT, "build", "molt_worker"))
 BULK_ROWS = 1000000
 PK_CHECK_AIDS = [1, 500000, 1000000]
 PINGPONG_CHECK = [1, 1 << 40, -7]
@@ -102,17 +103,26 @@ class Contender:
         return None
 
 
-def molt_missing():
-    if not os.path.isfile(MOLT_BIN):
-        return f"{os.path.relpath(MOLT_BIN, ROOT)} not found (bench/c/, written by the lead)"
-    if not os.access(MOLT_BIN, os.X_OK):
-        return f"{os.path.relpath(MOLT_BIN, ROOT)} is not executable"
+def binary_missing(path, what):
+    if not os.path.isfile(path):
+        return f"{os.path.relpath(path, ROOT)} not found ({what})"
+    if not os.access(path, os.X_OK):
+        return f"{os.path.relpath(path, ROOT)} is not executable"
     return None
 
 
 def molt(name, args, note=""):
-    return Contender(name, "molt", "json", note=note, missing=molt_missing,
+    return Contender(name, "molt", "json", note=note,
+                     missing=lambda: binary_missing(MOLT_BIN, "bench/c/, built by `make build`"),
                      argv=lambda ctx, s: [MOLT_BIN] + args(ctx, s))
+
+
+def molt_py(name, args, note=""):
+    """Python through molt_db_adapter to build/molt_worker (bench/peers/molt_peer.py)."""
+    return Contender(name, "molt", "json", note=note,
+                     missing=lambda: binary_missing(WORKER_BIN, "worker/, built by `make build`"),
+                     argv=lambda ctx, s: [PY, os.path.join(PEERS, "molt_peer.py")] + args(ctx, s)
+                     + ["--worker", WORKER_BIN])
 
 
 def py_peer(name, script, args, note=""):
@@ -223,13 +233,32 @@ def scenarios(ctx):
         ]))
     sc.append(dict(
         key="ipc_point", unit="query", latency=True,
-        title="From Python: one point query at a time (SELECT $1::int8), direct drivers vs molt_worker IPC",
+        title="From Python: one point query at a time (SELECT $1::int8), direct drivers vs molt_worker IPC; "
+              "CPU = the client process's CPU per call",
         expected=lambda: PINGPONG_CHECK,
         contenders=[
             py_peer("asyncpg (1 conn, prepared)", "asyncpg_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
             py_peer("psycopg 3 (sync, binary, prepared)", "psycopg_peer.py",
                     lambda c, s: ["pingpong"] + secs(c, s)),
-            not_yet("molt_db_adapter -> molt_worker (stdio IPC)", "molt"),
+            molt_py("molt_db_adapter MoltClient (sync) -> molt_worker --stdio", lambda c, s:
+                    ["pingpong", "--client", "sync", "--conns", "1"] + secs(c, s),
+                    note="msgpack results; the worker's pool has 1 connection"),
+            molt_py("molt_db_adapter AsyncMoltClient -> molt_worker --stdio", lambda c, s:
+                    ["pingpong", "--client", "async", "--conns", "1"] + secs(c, s),
+                    note="msgpack results; the worker's pool has 1 connection"),
+        ]))
+    sc.append(dict(
+        key="ipc_pk_inflight64", unit="query", latency=True,
+        title="From one Python process: primary-key SELECT on pgbench_accounts, 64 in flight, "
+              "asyncpg vs molt_worker over its Unix socket (msgpack)",
+        expected=pk_exp,
+        contenders=[
+            py_peer("asyncpg pool 16 conns, 64 tasks", "asyncpg_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s)),
+            molt_py("AsyncMoltClient(socket_path) 64 tasks -> molt_worker --socket, pool 16 conns",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s),
+                    note="the worker's pool has 16 connections, the pool size of the asyncpg contender; "
+                         "the worker is the contender's child, on the client CPU with it"),
         ]))
     sc.append(dict(
         key="ipc_read100k", unit="row", latency=False, timed=False,
@@ -242,8 +271,12 @@ def scenarios(ctx):
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
             py_peer("psycopg 3 binary fetchall -> tuples", "psycopg_peer.py",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
-            not_yet("molt_db_adapter -> molt_worker, Arrow IPC", "molt"),
-            not_yet("molt_db_adapter -> molt_worker, MsgPack rows", "molt"),
+            molt_py("molt_db_adapter -> molt_worker --stdio, arrow_ipc -> pyarrow.Table",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "arrow_ipc"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack"]),
         ]))
     sc += django_scenarios(ctx)
     netem = ctx.netem
@@ -441,6 +474,8 @@ def run_one(ctx, c, seconds, netns=None):
     cpu = r.get("cpu_seconds")
     res["cpu_measured_s"] = float(cpu) if cpu is not None else res["cpu_process_s"]
     res["cpu_source"] = "self-reported (measured part)" if cpu is not None else "wait4 (whole process)"
+    if r.get("worker_cpu_seconds") is not None:
+        res["worker_cpu_s"] = float(r["worker_cpu_seconds"])
     lat = r.get("latencies_us")
     if isinstance(lat, list) and lat:
         lat = sorted(lat)
@@ -487,6 +522,8 @@ def summarize(c, runs, expected):
         s["cpu_us_per_op"] = statistics.median([r["cpu_measured_s"] / r["ops"] * 1e6 for r in ok])
         s["cpu_process_us_per_op"] = statistics.median([r["cpu_process_s"] / r["ops"] * 1e6 for r in ok])
         s["cpu_source"] = ok[0]["cpu_source"]
+        if all("worker_cpu_s" in r for r in ok):
+            s["worker_cpu_us_per_op"] = statistics.median([r["worker_cpu_s"] / r["ops"] * 1e6 for r in ok])
         s["peak_rss_mb"] = max(r["maxrss_kb"] for r in ok) / 1024.0
         s["reps_ok"] = len(ok)
     if c.no_check:

@@ -5,6 +5,7 @@ DSN and a duration or count on the command line, does its own short warm-up,
 measures only the part that does the work, and prints ONE JSON line on stdout.
 """
 import argparse
+import asyncio
 import json
 import math
 import random
@@ -63,6 +64,79 @@ class Meter:
         self.cpu = time.process_time() - self.c0
 
 
+def pingpong(a, q, meter):
+    """One call at a time: q(x) returns the echo of x (x random in
+    1..1000000); a.warmup seconds unmeasured, then a.seconds inside `meter`.
+    Returns (ops, per-call latencies in ns, wrong echoes)."""
+    r = rng()
+    end = time.perf_counter() + a.warmup
+    while time.perf_counter() < end:
+        q(r.randint(1, 1000000))
+    lat, bad, ops = [], 0, 0
+    pc = time.perf_counter_ns
+    with meter:
+        end = time.perf_counter() + a.seconds
+        while time.perf_counter() < end:
+            x = r.randint(1, 1000000)
+            t0 = pc()
+            v = q(x)
+            lat.append(pc() - t0)
+            bad += v != x
+            ops += 1
+    return ops, lat, bad
+
+
+async def apingpong(a, q, meter):
+    """pingpong() for a coroutine q."""
+    r = rng()
+    end = time.perf_counter() + a.warmup
+    while time.perf_counter() < end:
+        await q(r.randint(1, 1000000))
+    lat, bad, ops = [], 0, 0
+    pc = time.perf_counter_ns
+    with meter:
+        end = time.perf_counter() + a.seconds
+        while time.perf_counter() < end:
+            x = r.randint(1, 1000000)
+            t0 = pc()
+            v = await q(x)
+            lat.append(pc() - t0)
+            bad += v != x
+            ops += 1
+    return ops, lat, bad
+
+
+async def inflight(a, call, meter):
+    """The pk shape: --inflight asyncio tasks, each awaiting call(aid) in a
+    loop (aid random in 1..--max-aid); a.warmup seconds unmeasured, then
+    a.seconds inside `meter`. Returns (ops, per-call latencies in ns)."""
+    r = rng()
+    state = {"stop": False, "ops": 0}
+    lat = []
+    pc = time.perf_counter_ns
+
+    async def worker(record):
+        while not state["stop"]:
+            aid = r.randint(1, a.max_aid)
+            t0 = pc()
+            await call(aid)
+            if record:
+                lat.append(pc() - t0)
+                state["ops"] += 1
+
+    async def phase(seconds, record):
+        state["stop"] = False
+        tasks = [asyncio.create_task(worker(record)) for _ in range(a.inflight)]
+        await asyncio.sleep(seconds)
+        state["stop"] = True
+        await asyncio.gather(*tasks)
+
+    await phase(a.warmup, False)
+    with meter:
+        await phase(a.seconds, True)
+    return state["ops"], lat
+
+
 def emit(**fields):
     sys.stdout.write(json.dumps(fields, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -102,3 +176,17 @@ def rows_check(rows):
         sum_i += r[5]
     return {"rows": n, "sum_id": sum_id, "sum_len_t": sum_len, "sum_f": math.fsum(fs),
             "sum_ts_us": sum_ts, "n_true": n_true, "sum_i": sum_i}
+
+
+def arrow_check(tbl):
+    """rows_check for a pyarrow.Table with the same columns (computed by Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    ts = tbl.column("ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return {"rows": tbl.num_rows,
+            "sum_id": pc.sum(tbl.column("id")).as_py(),
+            "sum_len_t": pc.sum(pc.utf8_length(tbl.column("t"))).as_py(),
+            "sum_f": pc.sum(tbl.column("f")).as_py(),
+            "sum_ts_us": pc.sum(pc.subtract_checked(ts, TS_BASE_US)).as_py(),
+            "n_true": pc.sum(tbl.column("b").cast(pa.int64())).as_py(),
+            "sum_i": pc.sum(tbl.column("i").cast(pa.int64())).as_py()}

@@ -1,20 +1,7 @@
 """ADBC PostgreSQL driver peer: bulk read into a pyarrow.Table (uses COPY BINARY)."""
-import pyarrow as pa
-import pyarrow.compute as pc
 import adbc_driver_postgresql.dbapi as adbc
 
-from _common import TS_BASE_US, Meter, bulk_sql, emit, parser
-
-
-def arrow_check(tbl):
-    ts = tbl.column("ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return {"rows": tbl.num_rows,
-            "sum_id": pc.sum(tbl.column("id")).as_py(),
-            "sum_len_t": pc.sum(pc.utf8_length(tbl.column("t"))).as_py(),
-            "sum_f": pc.sum(tbl.column("f")).as_py(),
-            "sum_ts_us": pc.sum(pc.subtract_checked(ts, TS_BASE_US)).as_py(),
-            "n_true": pc.sum(tbl.column("b").cast(pa.int64())).as_py(),
-            "sum_i": pc.sum(tbl.column("i").cast(pa.int64())).as_py()}
+from _common import Meter, arrow_check, bulk_sql, emit, parser
 
 
 def bulk(a):

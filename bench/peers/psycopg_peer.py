@@ -5,14 +5,14 @@ pk:       psycopg_pool.AsyncConnectionPool of --conns, --inflight asyncio tasks.
 bulk:     one connection, binary cursor, fetchall() into Python tuples.
 """
 import asyncio
-import time
 
 import psycopg
 from psycopg.types.numeric import Int8
 from psycopg_pool import AsyncConnectionPool
 
-from _common import (PINGPONG_CHECK, PK_CHECK_AIDS, Meter, bulk_sql, emit, latency_summary,
-                     parser, rng, rows_check)
+from _common import (PINGPONG_CHECK, PK_CHECK_AIDS, Meter, bulk_sql, emit, inflight,
+                     latency_summary, parser, rows_check)
+from _common import pingpong as run_pingpong
 
 PINGPONG_SQL = "SELECT %s::int8"
 PK_SQL = "SELECT abalance FROM pgbench_accounts WHERE aid = %s"
@@ -21,26 +21,13 @@ PK_SQL = "SELECT abalance FROM pgbench_accounts WHERE aid = %s"
 def pingpong(a):
     conn = psycopg.connect(a.dsn, autocommit=True, prepare_threshold=0)
     cur = conn.cursor(binary=True)
-    r = rng()
 
     def q(x):
         cur.execute(PINGPONG_SQL, (Int8(x),), prepare=True)
         return cur.fetchone()[0]
 
-    end = time.perf_counter() + a.warmup
-    while time.perf_counter() < end:
-        q(r.randint(1, 1000000))
-    lat, bad, ops = [], 0, 0
-    pc = time.perf_counter_ns
-    with Meter() as m:
-        end = time.perf_counter() + a.seconds
-        while time.perf_counter() < end:
-            x = r.randint(1, 1000000)
-            t0 = pc()
-            v = q(x)
-            lat.append(pc() - t0)
-            bad += v != x
-            ops += 1
+    m = Meter()
+    ops, lat, bad = run_pingpong(a, q, m)
     check = [q(x) for x in PINGPONG_CHECK]
     conn.close()
     emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat),
@@ -51,10 +38,6 @@ async def pk(a):
     pool = AsyncConnectionPool(a.dsn, min_size=a.conns, max_size=a.conns, open=False,
                                kwargs={"autocommit": True, "prepare_threshold": 0})
     await pool.open(wait=True)
-    r = rng()
-    state = {"stop": False, "ops": 0}
-    lat = []
-    pc = time.perf_counter_ns
 
     async def one(aid):
         async with pool.connection() as conn:
@@ -62,28 +45,11 @@ async def pk(a):
             await cur.execute(PK_SQL, (Int8(aid),), prepare=True)
             return (await cur.fetchone())[0]
 
-    async def worker(record):
-        while not state["stop"]:
-            aid = r.randint(1, a.max_aid)
-            t0 = pc()
-            await one(aid)
-            if record:
-                lat.append(pc() - t0)
-                state["ops"] += 1
-
-    async def phase(seconds, record):
-        state["stop"] = False
-        tasks = [asyncio.create_task(worker(record)) for _ in range(a.inflight)]
-        await asyncio.sleep(seconds)
-        state["stop"] = True
-        await asyncio.gather(*tasks)
-
-    await phase(a.warmup, False)
-    with Meter() as m:
-        await phase(a.seconds, True)
+    m = Meter()
+    ops, lat = await inflight(a, one, m)
     check = [await one(aid) for aid in PK_CHECK_AIDS]
     await pool.close()
-    emit(ops=state["ops"], seconds=m.seconds, cpu_seconds=m.cpu,
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu,
          latencies_us=latency_summary(lat), check=check)
 
 

@@ -6,6 +6,7 @@ waits sends a cancel, so the worker stops the query."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import IO, Any, AsyncIterator, Optional, Sequence, Union
 
@@ -21,7 +22,7 @@ from .calls import (
 )
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import DEFAULT_MAX_RESPONSE, HEADER
+from .framing import FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
 from .sync_client import exit_reason
@@ -29,24 +30,98 @@ from .sync_client import exit_reason
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 
 _Item = Union[Response, ConnectionLost]
+#: a sender waits for the transport's buffer to drain above this many bytes
+#: (asyncio's default high-water mark)
+_DRAIN_ABOVE = 1 << 16
+
+
+def _expire(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_exception(asyncio.TimeoutError())
 
 
 class _Pending:
-    __slots__ = ("queue",)
+    """The frames that arrived for one request, and the one task waiting for
+    them. (A bare future and a timer: asyncio.Queue and wait_for cost a task
+    and several callbacks per call.)"""
+
+    __slots__ = ("items", "waiter")
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.items: collections.deque[_Item] = collections.deque()
+        self.waiter: Optional[asyncio.Future[None]] = None
+
+    def put(self, item: _Item) -> None:
+        self.items.append(item)
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def get(self, timeout: float) -> _Item:
+        """The next frame; asyncio.TimeoutError after ``timeout`` seconds."""
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            w = self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, w)
+            try:
+                await w
+            finally:
+                timer.cancel()
+                self.waiter = None
+        return self.items.popleft()
+
+
+class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
+    """A spawned worker's pipes; stdout goes straight to the connection's
+    decoder (no reader task, no StreamReader in between)."""
+
+    def __init__(self, conn: "_AsyncConnection", loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=1 << 16, loop=loop)
+        self._conn = conn
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self._conn.data_received(data)
+        else:
+            super().pipe_data_received(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Optional[Exception]) -> None:
+        super().pipe_connection_lost(fd, exc)
+        if fd == 1:
+            self._conn.eof(exc)
+
+
+class _SocketSink(asyncio.StreamReaderProtocol):
+    """A Unix socket; what arrives goes straight to the connection's decoder."""
+
+    def __init__(self, conn: "_AsyncConnection", loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(asyncio.StreamReader(loop=loop), loop=loop)
+        self._conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self._conn.data_received(data)
+
+    def eof_received(self) -> bool:
+        self._conn.eof(None)
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        super().connection_lost(exc)
+        self._conn.eof(exc)
 
 
 class _AsyncConnection:
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int) -> None:
+        self.loop = loop
         self.proc: Optional[asyncio.subprocess.Process] = None
-        self.reader: Optional[asyncio.StreamReader] = None
         self.writer: Optional[asyncio.StreamWriter] = None
         self.pending: dict[int, _Pending] = {}
         self.dead: Optional[str] = None
-        self.task: Optional[asyncio.Task[None]] = None
-        self.max_response = DEFAULT_MAX_RESPONSE
+        self.decoder = FrameDecoder(max_response)
+        self.ended = False  # the read side is over (dead follows, maybe after the exit status)
+        self.task: Optional[asyncio.Task[None]] = None  # finding the exit status
+        # frames queued by this loop iteration's calls, written together
+        self.out: list[bytes] = []
 
     @classmethod
     async def open(
@@ -56,29 +131,30 @@ class _AsyncConnection:
         max_response: int,
         stderr: Union[int, IO[Any], None],
     ) -> "_AsyncConnection":
-        self = cls()
-        self.max_response = max_response
+        loop = asyncio.get_running_loop()
+        self = cls(loop, max_response)
         if worker_cmd is not None:
             try:
-                self.proc = await asyncio.create_subprocess_exec(
+                transport, proto = await loop.subprocess_exec(
+                    lambda: _StdoutSink(self, loop),
                     *worker_cmd,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=stderr,
-                    limit=1 << 20,
                 )
             except OSError as e:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
-            self.reader = self.proc.stdout
+            self.proc = asyncio.subprocess.Process(transport, proto, loop)
             assert self.proc.stdin is not None
             self.writer = self.proc.stdin
         else:
             assert socket_path is not None
+            sink = _SocketSink(self, loop)
             try:
-                self.reader, self.writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
+                transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
-        self.task = asyncio.get_running_loop().create_task(self._read_loop())
+            self.writer = asyncio.StreamWriter(transport, sink, sink._stream_reader, loop)  # type: ignore[arg-type]
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -90,35 +166,43 @@ class _AsyncConnection:
             return exit_reason(code)
         return fallback
 
-    async def _read_loop(self) -> None:
-        assert self.reader is not None
-        reason = "the worker closed the connection"
+    # ---- the read side: protocol callbacks ----
+    def data_received(self, data: bytes) -> None:
+        """Whatever has arrived: with many requests in flight, one wake-up
+        hands out many responses."""
+        if self.ended:
+            return
         try:
-            while True:
-                head = await self.reader.readexactly(4)
-                (n,) = HEADER.unpack(head)
-                if n == 0 or n > self.max_response:
-                    raise ProtocolError(
-                        f"the worker sent a frame of length {n} (limit {self.max_response})"
-                    )
-                resp = decode_response(await self.reader.readexactly(n))
+            for body in self.decoder.feed(data):
+                resp = decode_response(body)
                 p = self.pending.get(resp.request_id)
                 if p is not None:
                     if not resp.more:
                         del self.pending[resp.request_id]
-                    p.queue.put_nowait(resp)
-        except asyncio.IncompleteReadError:
-            reason = await self._death_reason(reason)
+                    p.put(resp)
         except ProtocolError as e:
-            reason = f"protocol error: {e.message}"
+            self.ended = True
             self._kill()
-        except (OSError, ConnectionError) as e:
-            reason = f"reading from the worker failed: {e}"
-        except asyncio.CancelledError:
-            reason = "the client closed the connection"
+            self._fail(f"protocol error: {e.message}")
+
+    def eof(self, exc: Optional[Exception]) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if exc is not None:
+            reason = f"reading from the worker failed: {exc}"
+        else:
+            reason = "the worker closed the connection"
+            if self.decoder.pending_bytes:
+                reason += " in the middle of a frame"
+        if self.proc is None:
             self._fail(reason)
-            raise
-        self._fail(reason)
+            return
+
+        async def fail_with_exit_status() -> None:
+            self._fail(await self._death_reason(reason))
+
+        self.task = self.loop.create_task(fail_with_exit_status())
 
     def _fail(self, reason: str) -> None:
         if self.dead is None:
@@ -126,7 +210,7 @@ class _AsyncConnection:
         waiting = list(self.pending.values())
         self.pending.clear()
         for p in waiting:
-            p.queue.put_nowait(ConnectionLost(reason))
+            p.put(ConnectionLost(reason))
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -145,18 +229,34 @@ class _AsyncConnection:
         self.pending.pop(rid, None)
 
     def send_nowait(self, frame: bytes) -> None:
+        """Queue a frame; the frames of one loop iteration leave in one write
+        (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
             raise ConnectionLost(self.dead)
+        if len(self.pending) <= 1 and not self.out:
+            self._write(frame)  # nothing else in flight: nothing to wait for
+            return
+        if not self.out:
+            self.loop.call_soon(self._flush)
+        self.out.append(frame)
+
+    def _flush(self) -> None:
+        data, self.out = b"".join(self.out), []
+        if data and not self.dead:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         assert self.writer is not None
         try:
-            self.writer.write(frame)
+            self.writer.write(data)
         except (OSError, RuntimeError) as e:
             self._fail(f"writing to the worker failed: {e}")
-            raise ConnectionLost(f"writing to the worker failed: {e}") from None
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
         assert self.writer is not None
+        if self.writer.transport.get_write_buffer_size() <= _DRAIN_ABOVE:
+            return  # drain() would return at once; skipping it skips two coroutines
         try:
             await self.writer.drain()
         except (OSError, ConnectionError) as e:
@@ -176,6 +276,7 @@ class _AsyncConnection:
             except asyncio.TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+        self.ended = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
             try:
@@ -239,15 +340,18 @@ class AsyncMoltClient(ClientBase):
         except ConnectionLost:
             pass
 
-    async def _start(self, call: Call, attempt: int) -> tuple[_AsyncConnection, int, _Pending, RequestInfo]:
-        conn = await self._connection()
+    async def _start(
+        self, call: Call, attempt: int
+    ) -> tuple[_AsyncConnection, int, _Pending, Optional[RequestInfo]]:
+        conn = self._conn
+        if conn is None or conn.dead or self._closed:
+            conn = await self._connection()
         rid = next(self._ids)
         frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
-        info = RequestInfo(rid, call.entry, call.db_alias, call.tag, call.sql, attempt)
-        if self.before_send is not None:
-            self.before_send(info)
+        info = self._request_info(call, rid, attempt)
         p = conn.register(rid)
-        info.sent_at = time.monotonic()
+        if info is not None:
+            info.sent_at = time.monotonic()
         try:
             await conn.send(frame)
         except asyncio.CancelledError:
@@ -258,7 +362,7 @@ class AsyncMoltClient(ClientBase):
 
     async def _get(self, conn: _AsyncConnection, rid: int, p: _Pending, deadline: float, wait: float) -> Response:
         try:
-            item = await asyncio.wait_for(p.queue.get(), max(0.0, deadline - time.monotonic()))
+            item = await p.get(max(0.0, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             conn.unregister(rid)
             self._send_cancel(conn, rid)
@@ -287,7 +391,7 @@ class AsyncMoltClient(ClientBase):
                     attempt += 1
                     continue
                 raise lost_error(call, e.reason, attempt) from None
-            if self.after_recv is not None:
+            if self.after_recv is not None and info is not None:
                 self.after_recv(
                     info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
@@ -370,7 +474,7 @@ class AsyncMoltClient(ClientBase):
 class AsyncQueryStream:
     def __init__(
         self, client: AsyncMoltClient, call: Call, conn: _AsyncConnection, rid: int,
-        p: _Pending, info: RequestInfo,
+        p: _Pending, info: Optional[RequestInfo],
     ) -> None:
         self._client = client
         self._call = call
@@ -412,7 +516,7 @@ class AsyncQueryStream:
         if not resp.more:
             self.done = True
             self.metrics = resp.metrics
-            if self._client.after_recv is not None:
+            if self._client.after_recv is not None and self._info is not None:
                 self._client.after_recv(
                     self._info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from typing import IO, Any, Optional, Sequence, Union
 
-from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call
+from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo
 from .envelope import check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
@@ -58,6 +58,16 @@ class ClientBase:
     def _init_transport(self) -> None:
         """The client's own connection state (a subclass sets it up)."""
         raise NotImplementedError
+
+    def _request_info(self, call: Call, rid: int, attempt: int) -> Optional[RequestInfo]:
+        """The hooks' view of a request, given to ``before_send`` here; None
+        when no hook is set (nothing to build on every call)."""
+        if self.before_send is None and self.after_recv is None:
+            return None
+        info = RequestInfo(rid, call.entry, call.db_alias, call.tag, call.sql, attempt)
+        if self.before_send is not None:
+            self.before_send(info)
+        return info
 
     def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
         return check_timeout_ms(timeout_ms) or self.timeout_ms

@@ -4,6 +4,7 @@ encoded, and the request payloads for db_query / db_exec (sections 5, 6)."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -29,8 +30,20 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
 
+_local = threading.local()
+
+
 def packb(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    # one Packer per thread: msgpack.packb builds a new one on every call
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(use_bin_type=True)
+    try:
+        return packer.pack(obj)  # type: ignore[no-any-return]
+    except BaseException:
+        packer.reset()  # a failed pack may leave a partial buffer behind
+        raise
 
 
 def unpackb(data: bytes) -> Any:
@@ -97,7 +110,7 @@ def decode_response(body: bytes) -> Response:
         request_id=rid,
         status=status,
         codec=env.get("codec"),
-        payload=bytes(payload),
+        payload=payload if type(payload) is bytes else bytes(payload),
         error=env.get("error"),
         sqlstate=env.get("sqlstate"),
         error_detail=detail if isinstance(detail, dict) else {},

@@ -5,15 +5,16 @@ cast."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 
 __all__ = ["Placeholders", "scan_placeholders"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Placeholders:
-    positional: set[int] = field(default_factory=set)
-    named: set[str] = field(default_factory=set)
+    positional: frozenset[int]
+    named: frozenset[str]
 
 
 def _ident_start(ch: str) -> bool:
@@ -24,8 +25,12 @@ def _ident_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or ch == "$"
 
 
+@functools.lru_cache(maxsize=1024)
 def scan_placeholders(sql: str) -> Placeholders:
-    found = Placeholders()
+    """Cached: an application sends the same few statements over and over,
+    and this scan is the costliest step of preparing a call."""
+    positional: set[int] = set()
+    named: set[str] = set()
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
@@ -74,7 +79,7 @@ def scan_placeholders(sql: str) -> Placeholders:
             if j < n and sql[j].isdigit():
                 while j < n and sql[j].isdigit():
                     j += 1
-                found.positional.add(int(sql[i + 1 : j]))
+                positional.add(int(sql[i + 1 : j]))
                 i = j
                 continue
             # a dollar quote: $$ or $tag$
@@ -97,10 +102,10 @@ def scan_placeholders(sql: str) -> Placeholders:
             if j < n and _ident_start(sql[j]) and sql[j].isascii():
                 while j < n and (sql[j].isascii() and (sql[j].isalnum() or sql[j] == "_")):
                     j += 1
-                found.named.add(sql[i + 1 : j])
+                named.add(sql[i + 1 : j])
                 i = j
                 continue
             i += 1
         else:
             i += 1
-    return found
+    return Placeholders(frozenset(positional), frozenset(named))

@@ -83,9 +83,11 @@ class QueryResult:
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
-        doc = self._doc()
+        rows = self._doc().get("rows", [])
+        if rows and not isinstance(rows[0], dict):
+            return list(map(tuple, rows))  # row_shape arrays: every row a list
         cols = self.columns
-        return [_row_tuple(r, cols) for r in doc.get("rows", [])]
+        return [_row_tuple(r, cols) for r in rows]
 
     def dicts(self) -> list[dict[str, Any]]:
         cols = self.columns

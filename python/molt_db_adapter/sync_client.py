@@ -267,15 +267,16 @@ class MoltClient(ClientBase):
         except ConnectionLost:
             pass
 
-    def _start(self, call: Call, attempt: int) -> tuple[_Connection, int, "queue.SimpleQueue[_Item]", RequestInfo]:
+    def _start(
+        self, call: Call, attempt: int
+    ) -> tuple[_Connection, int, "queue.SimpleQueue[_Item]", Optional[RequestInfo]]:
         conn = self._connection()
         rid = self._new_id()
         frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
-        info = RequestInfo(rid, call.entry, call.db_alias, call.tag, call.sql, attempt)
-        if self.before_send is not None:
-            self.before_send(info)
+        info = self._request_info(call, rid, attempt)
         q = conn.register(rid)
-        info.sent_at = time.monotonic()
+        if info is not None:
+            info.sent_at = time.monotonic()
         conn.send(frame)
         return conn, rid, q, info
 
@@ -312,7 +313,7 @@ class MoltClient(ClientBase):
                     attempt += 1
                     continue
                 raise lost_error(call, e.reason, attempt) from None
-            if self.after_recv is not None:
+            if self.after_recv is not None and info is not None:
                 self.after_recv(
                     info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
@@ -406,7 +407,7 @@ class QueryStream:
 
     def __init__(
         self, client: MoltClient, call: Call, conn: _Connection, rid: int,
-        q: "queue.SimpleQueue[_Item]", info: RequestInfo,
+        q: "queue.SimpleQueue[_Item]", info: Optional[RequestInfo],
     ) -> None:
         self._client = client
         self._call = call
@@ -449,7 +450,7 @@ class QueryStream:
         if not resp.more:
             self.done = True
             self.metrics = resp.metrics
-            if self._client.after_recv is not None:
+            if self._client.after_recv is not None and self._info is not None:
                 self._client.after_recv(
                     self._info,
                     ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),

@@ -276,6 +276,22 @@ def test_hooks_see_every_call(db_path):
     assert got[0][1].metrics.get("db_tag") == "probe"
 
 
+def test_async_hooks_see_every_call(db_path):
+    sent, got = [], []
+
+    async def main():
+        async with AsyncMoltClient(cmd(db_path), before_send=sent.append,
+                                   after_recv=lambda i, r: got.append((i, r))) as c:
+            await c.query("SELECT 1", tag="probe")
+            with pytest.raises(DbError):
+                await c.query("SELECT nope")
+
+    asyncio.run(main())
+    assert [i.tag for i in sent] == ["probe", None]
+    assert [r.status for _, r in got] == ["Ok", "DbError"]
+    assert got[0][0] is sent[0] and got[0][1].metrics.get("db_tag") == "probe"
+
+
 def test_molt_sql_through_the_worker_matches_sqlite(client, db_path):
     U = table("users")
     q = (U.where(U.email.endswith("@austin.edu") & (U.age.between(25, 40)))

@@ -1,0 +1,170 @@
+"""molt peer: Python -> molt_db_adapter -> molt_worker -> PostgreSQL.
+
+pingpong: one call at a time over stdio (the client spawns the worker);
+          --client sync (MoltClient) or async (AsyncMoltClient).
+pk:       AsyncMoltClient attached with socket_path to `molt_worker --socket`,
+          --inflight asyncio tasks on its one connection, msgpack results;
+          the worker's pool has --conns connections.
+bulk:     one db_query of the bulk rows over stdio, --format arrow_ipc
+          (into a pyarrow.Table) or msgpack (into Python tuples).
+
+The worker is this process's child, so the runner's wait4 figure for this
+contender includes the worker's CPU; `cpu_seconds` is this Python process
+only, and `worker_cpu_seconds` is the worker's user+sys CPU over the same
+measured part (from /proc/PID/stat).
+"""
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter, apingpong,
+                     arrow_check, bulk_sql, emit, inflight, latency_summary, parser, pingpong, rows_check)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from molt_db_adapter import AsyncMoltClient, MoltClient  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """user+sys seconds of a live process, all threads (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+class WorkerMeter(Meter):
+    """Meter that also takes the worker process's CPU over the measured part."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def __enter__(self):
+        self.wc0 = proc_cpu(self.pid)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        self.worker_cpu = proc_cpu(self.pid) - self.wc0
+
+
+def worker_args(a, transport):
+    return [a.worker, *transport, "--db", f"default={a.dsn}",
+            "--pool", f"default:max_conns={a.conns}", "--pool", f"default:min_conns={a.conns}"]
+
+
+def pingpong_sync(a):
+    with MoltClient(worker_args(a, ["--stdio"])) as c:
+        def q(x):
+            return c.query(PINGPONG_SQL_PG, [x]).rows[0][0]
+
+        q(1)  # starts the worker: worker_pid is known from here on
+        m = WorkerMeter(c.worker_pid)
+        ops, lat, bad = pingpong(a, q, m)
+        check = [q(x) for x in PINGPONG_CHECK]
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
+         latencies_us=latency_summary(lat), errors=bad, check=check)
+
+
+async def pingpong_async(a):
+    async with AsyncMoltClient(worker_args(a, ["--stdio"])) as c:
+        async def q(x):
+            return (await c.query(PINGPONG_SQL_PG, [x])).rows[0][0]
+
+        await q(1)  # starts the worker: worker_pid is known from here on
+        m = WorkerMeter(c.worker_pid)
+        ops, lat, bad = await apingpong(a, q, m)
+        check = [await q(x) for x in PINGPONG_CHECK]
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
+         latencies_us=latency_summary(lat), errors=bad, check=check)
+
+
+def start_socket_worker(a):
+    path = os.path.abspath(f"molt-bench-{os.getpid()}.sock")
+    proc = subprocess.Popen(worker_args(a, ["--socket", path]), stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not listening(path):  # the file exists from bind(); connects work from listen()
+        if proc.poll() is not None:
+            raise SystemExit(f"molt_worker --socket exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("molt_worker did not listen on its socket within 10 s")
+        time.sleep(0.01)
+    return proc, path
+
+
+def listening(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def stop_worker(proc):
+    proc.terminate()
+    try:
+        code = proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = proc.wait()
+    if code != 0:
+        raise SystemExit(f"molt_worker exited with status {code} after SIGTERM")
+
+
+async def pk(a):
+    proc, path = start_socket_worker(a)
+    try:
+        async with AsyncMoltClient(socket_path=path) as c:
+            async def one(aid):
+                return (await c.query(PK_SQL_PG, [aid], result_format="msgpack")).rows[0][0]
+
+            m = WorkerMeter(proc.pid)
+            ops, lat = await inflight(a, one, m)
+            check = [await one(aid) for aid in PK_CHECK_AIDS]
+    finally:
+        stop_worker(proc)
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
+         latencies_us=latency_summary(lat), check=check)
+
+
+def bulk(a):
+    sql = bulk_sql(a.limit)
+    n = a.limit or 1000000
+    with MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])) as c:
+        def fetch(q, rows):
+            res = c.query(q, result_format=a.format, max_rows=rows)
+            return res, (res.to_arrow() if a.format == "arrow_ipc" else res.rows)
+
+        fetch(bulk_sql(min(n, 1000)), 1000)
+        with WorkerMeter(c.worker_pid) as m:
+            _, data = fetch(sql, n)
+    nrows = data.num_rows if a.format == "arrow_ipc" else len(data)
+    check = arrow_check(data) if a.format == "arrow_ipc" else rows_check(data)
+    emit(ops=nrows, rows=nrows, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
+         check=check)
+
+
+def main():
+    p = parser(["pingpong", "pk", "bulk"])
+    p.add_argument("--worker", required=True, help="the molt_worker binary")
+    p.add_argument("--client", choices=["sync", "async"], default="sync", help="pingpong: which client")
+    p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
+    a = p.parse_args()
+    if a.mode == "pingpong":
+        if a.client == "sync":
+            pingpong_sync(a)
+        else:
+            asyncio.run(pingpong_async(a))
+    elif a.mode == "pk":
+        asyncio.run(pk(a))
+    else:
+        bulk(a)
+
+
+if __name__ == "__main__":
+    main()
