@@ -43,7 +43,7 @@ static int check_settings(const molt_db_pool_settings *s, molt_db_error *err)
         BAD("lifetime_jitter_pct must be in 0..50 (got %d)",
             s->lifetime_jitter_pct);
     if (s->connect_timeout_ms < 0 || s->query_timeout_ms < 0 ||
-        s->statement_timeout_ms < 0 ||
+        s->statement_timeout_ms < 0 || s->client_check_ms < 0 ||
         s->max_wait_ms < 0 || s->health_check_interval_ms < 0)
         BAD("timeouts must not be negative");
     if (s->statement_cache_size < 1)
@@ -613,15 +613,18 @@ static uint64_t maint_interval(const molt_db_pool_settings *s)
 
 /* ---- the pool handle --------------------------------------------------- */
 
-/* Appends `-c statement_timeout=N` to the startup options. */
-static int add_statement_timeout(molt_db_conninfo *ci, int ms)
+/* Appends `-c NAME=MS` to the startup options when MS > 0 (after the
+ * conninfo's own: the pool's setting wins). */
+static int add_server_setting(molt_db_conninfo *ci, const char *name, int ms)
 {
+    if (ms <= 0)
+        return MOLT_DB_OK;
     const char *old = ci->options ? ci->options : "";
-    size_t n = strlen(old) + 48;
+    size_t n = strlen(old) + strlen(name) + 24;
     char *opt = malloc(n);
     if (opt == NULL)
         return MOLT_DB_ENOMEM;
-    snprintf(opt, n, "%s%s-c statement_timeout=%d", old, *old ? " " : "", ms);
+    snprintf(opt, n, "%s%s-c %s=%d", old, *old ? " " : "", name, ms);
     free(ci->options);
     ci->options = opt;
     return MOLT_DB_OK;
@@ -652,7 +655,9 @@ int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
     }
     if (s.connect_timeout_ms > 0)
         p->ci->connect_timeout_ms = s.connect_timeout_ms;
-    if (s.statement_timeout_ms > 0 && add_statement_timeout(p->ci, s.statement_timeout_ms) != MOLT_DB_OK) {
+    if (add_server_setting(p->ci, "statement_timeout", s.statement_timeout_ms) != MOLT_DB_OK ||
+        add_server_setting(p->ci, "client_connection_check_interval", s.client_check_ms) !=
+            MOLT_DB_OK) {
         molt_db_conninfo_free(p->ci);
         free(p);
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");

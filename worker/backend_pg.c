@@ -580,25 +580,6 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_stats, pg_close};
 
-/* Puts "-c client_connection_check_interval=MS" ahead of the DSN's own
- * options (a setting there comes later and wins): a worker that dies mid-query
- * then leaves no backend running the query to its end. */
-static int add_client_check(molt_db_conninfo *ci, int ms)
-{
-    if (ms <= 0)
-        return 0;
-    char ours[64];
-    snprintf(ours, sizeof ours, "-c client_connection_check_interval=%d", ms);
-    size_t n = strlen(ours) + (ci->options ? strlen(ci->options) + 1 : 0) + 1;
-    char *o = malloc(n);
-    if (!o)
-        return -1;
-    snprintf(o, n, "%s%s%s", ours, ci->options ? " " : "", ci->options ? ci->options : "");
-    free(ci->options);
-    ci->options = o;
-    return 0;
-}
-
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])
 {
@@ -610,8 +591,7 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
         molt_db_error_clear(&e);
         return -1;
     }
-    pg_backend *b = add_client_check(ci, alias->pg_client_check_ms) == 0 ? calloc(1, sizeof *b)
-                                                                        : NULL;
+    pg_backend *b = calloc(1, sizeof *b);
     if (!b) {
         molt_db_conninfo_free(ci);
         snprintf(err, MW_ERR_SIZE, "out of memory");

@@ -75,6 +75,12 @@ static const mw_setting alias_settings[] = {
      "PostgreSQL: per host attempt (0: the DSN's connect_timeout)"},
     {"query_timeout_ms", T_INT, A(pool.query_timeout_ms), 0, NULL,
      "PostgreSQL: pool's default deadline (the worker's timeout applies first)"},
+    {"statement_timeout_ms", T_INT, A(pool.statement_timeout_ms), 0, NULL,
+     "PostgreSQL: server-side statement_timeout of every connection (0 the server's)"},
+    {"client_check_ms", T_INT, A(pool.client_check_ms), 0, "1000",
+     "PostgreSQL: the server checks the worker's socket this often while a query "
+     "runs, so a killed worker leaves no query running (PostgreSQL 14+; 0 behind "
+     "PgBouncer)"},
     {"max_wait_ms", T_INT, A(pool.max_wait_ms), 0, NULL,
      "PostgreSQL: longest wait for a connection, then Busy (0 no limit)"},
     {"health_check_interval_ms", T_INT, A(pool.health_check_interval_ms), 0, NULL,
@@ -91,10 +97,6 @@ static const mw_setting alias_settings[] = {
      "PostgreSQL: first backoff after a failed connect"},
     {"reconnect_max_ms", T_INT, A(pool.reconnect_max_ms), 0, NULL,
      "PostgreSQL: longest backoff"},
-    {"pg_client_check_ms", T_INT, A(pg_client_check_ms), 0, "1000",
-     "PostgreSQL: the server checks the worker's socket this often while a "
-     "query runs, so a killed worker leaves no query running (needs PostgreSQL "
-     "14+ and a direct connection: 0 behind PgBouncer)"},
     {"sqlite_conns", T_INT, A(sqlite_conns), 1, "4",
      "SQLite: connections (statements running at once)"},
     {"sqlite_busy_timeout_ms", T_INT, A(sqlite_busy_timeout_ms), 0, "5000",

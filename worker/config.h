@@ -40,7 +40,6 @@ typedef struct mw_alias {
     int sqlite_conns;             /* SQLite connections (threads busy at once) */
     int sqlite_busy_timeout_ms;
     int sqlite_wal;
-    int pg_client_check_ms;       /* PostgreSQL: client_connection_check_interval */
     struct mw_alias *next;
 } mw_alias;
 

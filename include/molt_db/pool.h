@@ -79,6 +79,16 @@ typedef struct molt_db_pool_settings {
                                       connection (sent as `-c
                                       statement_timeout=N` in the startup
                                       options); 0: the server's setting */
+    int client_check_ms;           /* server-side
+                                      client_connection_check_interval of
+                                      every connection (PostgreSQL 14+), sent
+                                      the same way: while a query runs the
+                                      server checks that the client is still
+                                      there, so a client process that died
+                                      leaves no query running to its end.
+                                      0: the server's setting. Behind
+                                      PgBouncer, which refuses the `options`
+                                      startup parameter, keep both at 0 */
     int max_wait_ms;               /* longest wait for a connection; past it
                                       the request fails with MOLT_DB_EBUSY
                                       "pool exhausted". 0: no limit */

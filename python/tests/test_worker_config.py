@@ -36,6 +36,7 @@ def test_help_documents_every_setting():
                  "lifetime_jitter_pct", "connect_timeout_ms", "query_timeout_ms", "max_wait_ms",
                  "health_check_interval_ms", "statement_cache_size", "statement_mode",
                  "pipeline_depth", "cancel_timeout_ms", "reconnect_min_ms", "reconnect_max_ms",
+                 "statement_timeout_ms", "client_check_ms",
                  "sqlite_conns", "sqlite_busy_timeout_ms", "sqlite_wal", "sqlite::memory:"]:
         assert name in r.stdout, name
     assert "30000" in r.stdout and "16777216" in r.stdout and "100000" in r.stdout
