@@ -230,6 +230,12 @@ def scenarios(ctx):
             py_peer("psycopg 3 binary fetchall -> tuples", "psycopg_peer.py", lambda c, s: ["bulk", "--dsn", c.dsn]),
             molt("molt_bench bulk-arrow", lambda c, s: ["bulk-arrow", "--dsn", c.dsn]),
             molt("molt_bench bulk-structs", lambda c, s: ["bulk-structs", "--dsn", c.dsn]),
+            # the COPY path, as ADBC reads (the server emits COPY rows faster
+            # than DataRows)
+            molt("molt_bench bulk-arrow --via copy",
+                 lambda c, s: ["bulk-arrow", "--via", "copy", "--dsn", c.dsn]),
+            molt("molt_bench bulk-structs --via copy",
+                 lambda c, s: ["bulk-structs", "--via", "copy", "--dsn", c.dsn]),
         ]))
     sc.append(dict(
         key="ipc_point", unit="query", latency=True,
@@ -657,6 +663,20 @@ def allow_netns_client(dsn, netem):
     psql(dsn, "SELECT pg_reload_conf()")
 
 
+def merge_rerun(path, rerun):
+    """An --only run replaces its scenarios in the last full result and is
+    listed there (the report names it), so the other tables are kept."""
+    with open(path) as f:
+        prev = json.load(f)
+    prev.setdefault("scenarios", {}).update(rerun["scenarios"])
+    m = rerun["machine"]
+    prev.setdefault("machine", {}).setdefault("reruns", []).append({
+        "scenarios": sorted(rerun["scenarios"]), "command": m.get("command"),
+        "date": m.get("date"), "git_commit": m.get("git_commit"),
+        "total_seconds": m.get("total_seconds")})
+    return prev
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -690,6 +710,8 @@ def main():
             finally:
                 ctx.dsn = dsn
         result["machine"]["total_seconds"] = round(time.time() - t0, 1)
+    if only and os.path.exists(a.out):
+        result = merge_rerun(a.out, result)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     tmp_out = a.out + ".tmp"
     with open(tmp_out, "w") as f:
