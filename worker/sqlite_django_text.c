@@ -354,23 +354,27 @@ DIGEST_FN(fn_sha256, "SHA256", EVP_sha256)
 DIGEST_FN(fn_sha384, "SHA384", EVP_sha384)
 DIGEST_FN(fn_sha512, "SHA512", EVP_sha512)
 
-static int is_number(sqlite3_value *v)
+/* The one argument of SIGN and COT: NULL in, NULL out; a number, else
+ * Python's TypeError. Returns 1 when the result is already set. */
+static int number_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn)
 {
     int t = sqlite3_value_type(v);
-    return t == SQLITE_INTEGER || t == SQLITE_FLOAT;
+    if (t == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return 1;
+    }
+    if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
+        type_error(ctx, fn);
+        return 1;
+    }
+    return 0;
 }
 
 static void fn_sign(sqlite3_context *ctx, int argc, sqlite3_value **a)
 {
     (void)argc;
-    if (sqlite3_value_type(a[0]) == SQLITE_NULL) {
-        sqlite3_result_null(ctx);
+    if (number_arg(ctx, a[0], "SIGN"))
         return;
-    }
-    if (!is_number(a[0])) {
-        type_error(ctx, "SIGN");
-        return;
-    }
     if (sqlite3_value_type(a[0]) == SQLITE_INTEGER) {
         int64_t x = sqlite3_value_int64(a[0]);
         sqlite3_result_int(ctx, (x > 0) - (x < 0));
@@ -396,14 +400,8 @@ static void fn_bitxor(sqlite3_context *ctx, int argc, sqlite3_value **a)
 static void fn_cot(sqlite3_context *ctx, int argc, sqlite3_value **a)
 {
     (void)argc;
-    if (sqlite3_value_type(a[0]) == SQLITE_NULL) {
-        sqlite3_result_null(ctx);
+    if (number_arg(ctx, a[0], "COT"))
         return;
-    }
-    if (!is_number(a[0])) {
-        type_error(ctx, "COT");
-        return;
-    }
     double x = sqlite3_value_double(a[0]);
     if (isinf(x)) {
         sqlite3_result_error(ctx, "COT: ValueError: math domain error", -1);
