@@ -131,6 +131,29 @@ static int64_t cycle_bytes(const utext *fill, int64_t k)
     return whole * fill->bytes + utf8_offset(fill->s, fill->bytes, rest);
 }
 
+/* t with the first `k` code points of `fill` repeated before it (left) or
+ * after it, as the function's result. */
+static void result_padded(sqlite3_context *ctx, const utext *t, const utext *fill, int64_t k,
+                          int left)
+{
+    if (too_big(ctx, k))
+        return;
+    int64_t pad = cycle_bytes(fill, k), total = pad + t->bytes;
+    if (too_big(ctx, total))
+        return;
+    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)total + 1);
+    if (!out) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int64_t pos = left ? 0 : t->bytes;
+    if (fill->chars)
+        cycle(out, &pos, fill, k);
+    memcpy(out + (left ? pad : 0), t->s, (size_t)t->bytes);
+    sqlite3_result_text64(ctx, (const char *)out, (sqlite3_uint64)total, sqlite3_free,
+                          SQLITE_UTF8);
+}
+
 /* What LPAD and RPAD check first: NULL in, NULL out; then text and an
  * integer length. Returns 0 with *t and *length, or 1 when the result (NULL
  * or an error) is already set. */
@@ -171,22 +194,7 @@ static void fn_lpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
     if (text_of(ctx, a[2], &f, "LPAD") < 0)
         return;
     /* (fill * length)[:delta]: delta <= length, so only the fill's length matters */
-    if (too_big(ctx, delta))
-        return;
-    int64_t pad = cycle_bytes(&f, delta), total = pad + t.bytes;
-    if (too_big(ctx, total))
-        return;
-    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)total + 1);
-    if (!out) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    int64_t pos = 0;
-    if (f.chars)
-        cycle(out, &pos, &f, delta);
-    memcpy(out + pos, t.s, (size_t)t.bytes);
-    sqlite3_result_text64(ctx, (const char *)out, (sqlite3_uint64)total, sqlite3_free,
-                          SQLITE_UTF8);
+    result_padded(ctx, &t, &f, delta, 1);
 }
 
 static void fn_rpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
@@ -202,25 +210,8 @@ static void fn_rpad(sqlite3_context *ctx, int argc, sqlite3_value **a)
         sqlite3_result_text(ctx, (const char *)t.s, b, SQLITE_TRANSIENT);
         return;
     }
-    int64_t want = length - t.chars;
-    if (!f.chars) /* fill * length is empty; else it is longer than the gap */
-        want = 0;
-    if (too_big(ctx, want))
-        return;
-    int64_t pad = cycle_bytes(&f, want), total = t.bytes + pad;
-    if (too_big(ctx, total))
-        return;
-    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)total + 1);
-    if (!out) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    int64_t pos = t.bytes;
-    memcpy(out, t.s, (size_t)t.bytes);
-    if (f.chars)
-        cycle(out, &pos, &f, want);
-    sqlite3_result_text64(ctx, (const char *)out, (sqlite3_uint64)total, sqlite3_free,
-                          SQLITE_UTF8);
+    /* fill * length is empty, or longer than the gap */
+    result_padded(ctx, &t, &f, f.chars ? length - t.chars : 0, 0);
 }
 
 /* text * count, and count * text; numbers multiply */
