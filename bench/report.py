@@ -117,6 +117,8 @@ def main():
         out += [f"### {key}: {sc['title']}", ""]
         if sc.get("status") == "skipped":
             out += [f"Skipped: {sc['reason']}.", ""]
+        if sc.get("pinning"):
+            out += [f"Pinning in this scenario: {sc['pinning']}.", ""]
         png = f"{key}.png"
         has_data = any(c.get("throughput") for c in sc["contenders"].values())
         if has_data:
