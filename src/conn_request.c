@@ -958,7 +958,8 @@ static void member_answered(molt_db_conn *c)
 
 /* The guard's answers are dropped; if it fails the server skips the whole
  * batch: the members are skipped, and batches stop on this connection
- * unless the guard statement was only deallocated behind our back. */
+ * unless the guard statement was only deallocated behind our back or a
+ * CancelRequest meant for a neighbour stopped it. */
 static int guard_message(molt_db_conn *c, const molt_db_msg *msg,
                          molt_db_error *err)
 {
@@ -971,8 +972,8 @@ static int guard_message(molt_db_conn *c, const molt_db_msg *msg,
         int rc = molt_db_proto_read_error(msg, &e, err);
         if (rc == MOLT_DB_OK && strcmp(e.sqlstate, "26000") == 0)
             c->guard_parsed = 0;
-        else
-            c->batch_off = 1;
+        else if (rc != MOLT_DB_OK || strcmp(e.sqlstate, "57014") != 0)
+            c->batch_off = 1; /* (a cancel meant for a neighbour: no) */
         molt_db_error_clear(&e);
         if (rc != MOLT_DB_OK)
             return rc;

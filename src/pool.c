@@ -442,6 +442,21 @@ static void on_drain_timeout(uv_timer_t *t)
     molt_db__pconn_discard(t->data, 1);
 }
 
+static void cancel_next_in_line(molt_db_pconn *pc);
+
+static int drain_timer_ready(molt_db_pconn *pc)
+{
+    if (!pc->drain_timer_inited) {
+        if (uv_timer_init(pc->pool->loop, &pc->drain_timer) != 0) {
+            molt_db__pconn_discard(pc, 1);
+            return 0;
+        }
+        pc->drain_timer.data = pc;
+        pc->drain_timer_inited = 1;
+    }
+    return 1;
+}
+
 static void on_cancel_done(void *ud, int status, const molt_db_error *err)
 {
     (void)err;
@@ -459,28 +474,38 @@ static void on_cancel_done(void *ud, int status, const molt_db_error *err)
     if (pc->inflight == 0) {
         release_check(pc);
         molt_db__pool_dispatch(pc->pool);
+        return;
     }
+    if (pc->cancel_target == NULL && pc->drain_timer_inited)
+        uv_timer_stop(&pc->drain_timer); /* its query already ended */
+    cancel_next_in_line(pc);
 }
 
 static void try_send_cancel(molt_db_pconn *pc)
 {
     if (pc->cancel != MOLT_DB_CANCEL_WANTED || pc->inflight == 0)
         return;
-    /* Only once no live request shares the connection: the server cancels
-     * whatever runs when the CancelRequest lands. */
-    for (molt_db_preq *r = pc->run_head; r; r = r->cnext)
-        if (!r->user_done && r->kind != MOLT_DB_PREQ_TXCTL)
-            return; /* (a transaction's COMMIT/ROLLBACK behind a cancelled
-                       statement is doomed or harmless to cancel) */
-    molt_db_pool *p = pc->pool;
-    if (!pc->drain_timer_inited) {
-        if (uv_timer_init(p->loop, &pc->drain_timer) != 0) {
-            molt_db__pconn_discard(pc, 1);
-            return;
+    /* The server cancels whatever runs when the CancelRequest lands. It
+     * goes at once when no live request shares the connection, or when the
+     * cancelled one is the oldest (the one the server runs) and every live
+     * one behind it can go again should the cancel land late and hit it
+     * instead; otherwise it waits until that holds. (A transaction's
+     * COMMIT/ROLLBACK behind a cancelled statement is doomed or harmless to
+     * cancel.) */
+    molt_db_preq *head = pc->run_head;
+    int live = 0;
+    int early = pc->state != MOLT_DB_PC_PINNED && head->user_done;
+    for (molt_db_preq *r = head; r; r = r->cnext)
+        if (!r->user_done && r->kind != MOLT_DB_PREQ_TXCTL) {
+            live = 1;
+            early = early && molt_db__preq_resendable(r);
         }
-        pc->drain_timer.data = pc;
-        pc->drain_timer_inited = 1;
-    }
+    if ((live && !early) ||
+        (pc->cancel_target == head && pc->cancel_target_gen == head->gen))
+        return; /* (the second: its CancelRequest went out already) */
+    molt_db_pool *p = pc->pool;
+    if (!drain_timer_ready(pc))
+        return;
     if (molt_db_conn_cancel(pc->conn, p->s.cancel_timeout_ms, on_cancel_done,
                             pc) != MOLT_DB_OK) {
         molt_db__pconn_discard(pc, 1);
@@ -488,9 +513,32 @@ static void try_send_cancel(molt_db_pconn *pc)
     }
     pc->refs++;
     pc->cancel = MOLT_DB_CANCEL_SENT;
+    pc->cancel_target = head;
+    pc->cancel_target_gen = head->gen;
+    for (molt_db_preq *r = head->cnext; live && r; r = r->cnext)
+        r->cancel_exposed |= !r->user_done;
     p->st.cancel_requests++;
     uv_timer_start(&pc->drain_timer, on_drain_timeout,
                    2 * (uint64_t)p->s.cancel_timeout_ms, 0);
+}
+
+/* On a draining connection (not a transaction's) whose CancelRequest (if
+ * any) is through: the oldest request, when cancelled, wants a
+ * CancelRequest of its own. */
+static void cancel_next_in_line(molt_db_pconn *pc)
+{
+    molt_db_preq *head = pc->run_head;
+    if (pc->state == MOLT_DB_PC_DRAINING && pc->cancel == MOLT_DB_CANCEL_OK &&
+        head != NULL && head->user_done && head->kind != MOLT_DB_PREQ_TXCTL)
+        pc->cancel = MOLT_DB_CANCEL_WANTED;
+    try_send_cancel(pc);
+}
+
+static void on_cancel_check(uv_timer_t *t)
+{
+    molt_db_pconn *pc = t->data;
+    if (pc->state == MOLT_DB_PC_DRAINING && pc->inflight > 0)
+        cancel_next_in_line(pc);
 }
 
 void molt_db__pconn_want_cancel(molt_db_pconn *pc)
@@ -504,7 +552,7 @@ void molt_db__pconn_want_cancel(molt_db_pconn *pc)
     try_send_cancel(pc);
 }
 
-void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
+static void run_list_unlink(molt_db_pconn *pc, molt_db_preq *r)
 {
     if (r->cprev)
         r->cprev->cnext = r->cnext;
@@ -515,7 +563,25 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
     else
         pc->run_tail = r->cprev;
     r->cprev = r->cnext = NULL;
+}
+
+void molt_db__pconn_requeue(molt_db_pconn *pc, molt_db_preq *r)
+{
+    run_list_unlink(pc, r);
+    r->cprev = pc->run_tail;
+    if (pc->run_tail)
+        pc->run_tail->cnext = r;
+    else
+        pc->run_head = r;
+    pc->run_tail = r;
+}
+
+void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
+{
+    run_list_unlink(pc, r);
     r->pc = NULL;
+    if (pc->cancel_target == r && pc->cancel_target_gen == r->gen)
+        pc->cancel_target = NULL; /* the cancelled query ended */
     pc->inflight--;
     molt_db_pool *p = pc->pool;
     if (pc->state == MOLT_DB_PC_CLOSING)
@@ -534,7 +600,13 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
         pc->state = MOLT_DB_PC_DRAINING; /* someone ran BEGIN: reset first */
     if (pc->state == MOLT_DB_PC_DRAINING) {
         if (pc->inflight > 0) {
-            try_send_cancel(pc);
+            /* Unless a CancelRequest is still out, the cancelled query (if
+             * any) ended: the live requests behind it may take as long as
+             * they take; whether the oldest now wants a CancelRequest is
+             * decided once the answers already read are through (a batch
+             * ends all its members at once). */
+            if (pc->cancel != MOLT_DB_CANCEL_SENT && drain_timer_ready(pc))
+                uv_timer_start(&pc->drain_timer, on_cancel_check, 0, 0);
             return;
         }
         if (pc->cancel == MOLT_DB_CANCEL_WANTED)

@@ -157,6 +157,9 @@ struct molt_db_preq {
     int read_only;                 /* may share a Sync (options.read_only) */
     int read_only_tx;              /* framed in BEGIN READ ONLY / ROLLBACK */
     int resent;                    /* skipped in a batch and sent again */
+    int cancel_exposed;            /* live when a CancelRequest for an older
+                                      neighbour went out: may get its 57014 */
+    int cancel_resends;            /* sent again after such a 57014 */
     uint16_t tag;                  /* metrics tag index */
 };
 
@@ -205,6 +208,9 @@ struct molt_db_pconn {
     molt_db_preq *run_head, *run_tail;
     uint64_t created_ms, expires_ms, last_used_ms;
     molt_db_cancel_state cancel;
+    molt_db_preq *cancel_target;   /* the request the CancelRequest is for */
+    uint32_t cancel_target_gen;    /* its slot generation (the slot may be
+                                      reused once it ended) */
     uv_timer_t drain_timer;        /* deadline of a drain after a cancel */
     int drain_timer_inited;
     int refs;                      /* callbacks still due that point here */
@@ -262,6 +268,10 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r);
 void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned);
 /* A cancelled request on pc wants a CancelRequest. */
 void molt_db__pconn_want_cancel(molt_db_pconn *pc);
+/* r goes again on pc: its place moves to the end of pc's running list, the
+ * order in which the server answers (molt_db__pconn_want_cancel relies on
+ * the oldest running request being the one the server runs). */
+void molt_db__pconn_requeue(molt_db_pconn *pc, molt_db_preq *r);
 void molt_db__pool_maybe_finish_close(molt_db_pool *p);
 uint64_t molt_db__pool_rand(molt_db_pool *p);
 
@@ -276,6 +286,10 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
                       const molt_db_result_handler *h, int timeout_ms,
                       const char *tag, molt_db_preq **out);
 void molt_db__preq_enqueue(molt_db_preq *r);
+/* 1 when r can be sent again if a CancelRequest meant for an older
+ * neighbour hits it: a read-only query outside a transaction that has
+ * delivered no row and does not wait for a Parse shared with others. */
+int molt_db__preq_resendable(const molt_db_preq *r);
 molt_db_pool_req_id molt_db__preq_id(const molt_db_preq *r);
 
 /* pool.c */

@@ -47,6 +47,7 @@ static void slot_free(molt_db_preq *r)
     r->gen++;
     r->user_done = r->delivered = r->conn_busy = 0;
     r->rows_seen = r->retried = r->read_only = r->read_only_tx = r->resent = r->paused = 0;
+    r->cancel_exposed = r->cancel_resends = 0;
     r->pc = NULL;
     r->ent = NULL;
     r->next = p->free_slots;
@@ -422,6 +423,27 @@ static void run(molt_db_preq *r)
         start_failed(r, rc);
 }
 
+int molt_db__preq_resendable(const molt_db_preq *r)
+{
+    const molt_db_pool *p = r->pool;
+    int shared_parse = p->s.statement_mode == MOLT_DB_STMT_CACHED &&
+                       !r->force_simple && r->ent == NULL;
+    return r->kind == MOLT_DB_PREQ_QUERY && r->tx == NULL &&
+           (r->read_only || r->read_only_tx) && !r->rows_seen && !shared_parse;
+}
+
+/* A 57014 that a CancelRequest meant for an older neighbour caused (it
+ * landed after that one had ended): the query was stopped before it
+ * delivered anything and is read-only, so it goes again. At most a few
+ * times, since a server-side statement_timeout also reports 57014. */
+static int hit_by_neighbours_cancel(const molt_db_preq *r, int status,
+                                    const molt_db_error *err)
+{
+    return status == MOLT_DB_ESERVER && err != NULL && r->cancel_exposed &&
+           !r->user_done && r->cancel_resends < 3 &&
+           strcmp(err->sqlstate, "57014") == 0 && molt_db__preq_resendable(r);
+}
+
 static int wants_reprepare(const molt_db_preq *r, int status,
                            const molt_db_error *err)
 {
@@ -444,14 +466,18 @@ static void w_done(void *ud, int status, const molt_db_error *err)
     molt_db_sc_entry *e = r->ent;
     r->ent = NULL;
     r->conn_busy = 0;
-    if (status == MOLT_DB_ESKIPPED && !r->user_done) {
-        /* A neighbour in its batch failed and the server skipped this one:
-         * it did not run, so it goes again, alone, on the same connection. */
+    int hit = hit_by_neighbours_cancel(r, status, err);
+    if ((status == MOLT_DB_ESKIPPED || hit) && !r->user_done) {
+        /* A neighbour in its batch failed and the server skipped this one
+         * (it did not run), or a neighbour's cancel stopped it: it goes
+         * again, alone, on the same connection. */
         if (e != NULL)
             entry_release(e);
         if (r->pc != NULL && r->pc->state != MOLT_DB_PC_CLOSING) {
             r->resent = 1;
+            r->cancel_resends += hit;
             p->st.resends++;
+            molt_db__pconn_requeue(r->pc, r);
             run(r);
             return;
         }
@@ -470,6 +496,7 @@ static void w_done(void *ud, int status, const molt_db_error *err)
         entry_release(e);
         r->retried = 1;
         p->st.reprepares++;
+        molt_db__pconn_requeue(r->pc, r);
         run(r);
         return;
     }

@@ -1318,9 +1318,10 @@ TEST(batch_mixed_trouble)
 }
 
 /* One request of a batch cancelled (or timed out) while it runs: it ends at
- * once, and no CancelRequest is sent while neighbours of its connection are
- * live (the server cancels whatever it runs when the cancel lands, which
- * could be a neighbour): they all complete with their own results. */
+ * once and a CancelRequest stops its query on the server at once, because
+ * every live neighbour behind it is read-only: those the server skipped
+ * (or that a late-landing cancel hit) go again and complete with their own
+ * results, long before the 30 s query would have ended. */
 static void cancel_one_in_batch(int use_timeout)
 {
     tp *t = batch_pool();
@@ -1331,7 +1332,7 @@ static void cancel_one_in_batch(int use_timeout)
     const char *sleep = "SELECT pg_sleep($1::float8)::text";
     prepare(t, sleep, "0"); /* prepared: the batch below forms at once */
     prepare(t, SEL5, "0");
-    molt_db_param secs = text_param("0.4");
+    molt_db_param secs = text_param("30");
     molt_db_pool_req_id id = submit_ro(t, sleep, 1, &secs, &rs[0],
                                        use_timeout ? 100 : 0);
     for (int i = 1; i < N; i++) {
@@ -1347,8 +1348,41 @@ static void cancel_one_in_batch(int use_timeout)
     ASSERT_CODE(rs[0].status, use_timeout ? MOLT_DB_ETIMEDOUT : MOLT_DB_ECANCELED);
     ASSERT((rs[0].t_done_ns - t0) / 1000000 < 100);
     run_until_all_done(t, rs, N);
-    for (int i = 1; i < N; i++)
+    for (int i = 1; i < N; i++) {
         expect_plus5(&rs[i], i); /* none got 57014 */
+        ASSERT((rs[i].t_done_ns - t0) / 1000000 < 2000);
+    }
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
+    ASSERT(st.resends >= N - 1); /* skipped behind the cancelled one */
+    tp_close(t);
+}
+
+TEST(batch_cancel_one) { cancel_one_in_batch(0); }
+TEST(batch_timeout_one) { cancel_one_in_batch(1); }
+
+/* A cancelled request with a live neighbour that is not read-only behind
+ * it: the CancelRequest waits (it could land once the neighbour runs, and a
+ * write cannot simply be sent again), the cancelled one still ends at once
+ * for its caller, and the neighbour completes with its own result. */
+TEST(cancel_held_for_a_writer)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    res rs[2];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0");
+    molt_db_param secs = text_param("0.4"), one = text_param("1");
+    molt_db_pool_req_id id = submit_ro(t, sleep, 1, &secs, &rs[0], 0);
+    submit(t, SEL5, 1, &one, &rs[1], 0); /* not marked read-only */
+    run_for_ms(t, 100);
+    uint64_t t0 = uv_hrtime();
+    ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &rs[0]);
+    ASSERT_CODE(rs[0].status, MOLT_DB_ECANCELED);
+    ASSERT((rs[0].t_done_ns - t0) / 1000000 < 100);
+    wait_done(t, &rs[1]);
+    ASSERT_OK(rs[1].status, NULL);
+    ASSERT_EQ_STR(rs[1].val, "6");
     molt_db_pool_stats st;
     molt_db_pool_get_stats(t->pool, &st);
     ASSERT_EQ_UINT(st.cancel_requests, 0);
@@ -1357,8 +1391,61 @@ static void cancel_one_in_batch(int use_timeout)
     tp_close(t);
 }
 
-TEST(batch_cancel_one) { cancel_one_in_batch(0); }
-TEST(batch_timeout_one) { cancel_one_in_batch(1); }
+/* As submit, inside BEGIN READ ONLY ... ROLLBACK: its own Sync, never
+ * batched, and sent again if a neighbour's cancel stops it. */
+static molt_db_pool_req_id submit_rotx(tp *t, const char *sql, size_t n,
+                                       const molt_db_param *p, res *r)
+{
+    molt_db_pool_query_options o = {0, NULL, 0, 1};
+    return submit_opts(t, sql, n, p, r, &o);
+}
+
+/* Three cancelled long queries in a row on a pipelined connection, each
+ * with its own Sync, read-only neighbours between them: each gets a
+ * CancelRequest of its own when its turn comes, the neighbours complete
+ * (sent again if a cancel meant for a neighbour stopped them), nothing
+ * waits 30 s. */
+TEST(cancel_several_in_line)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { N = 6 };
+    res rs[N];
+    molt_db_pool_req_id ids[N];
+    char args[N][8];
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0");
+    prepare(t, SEL5, "0");
+    molt_db_param secs = text_param("30");
+    for (int i = 0; i < N; i++) {
+        snprintf(args[i], sizeof args[i], "%d", i);
+        molt_db_param p = text_param(args[i]);
+        ids[i] = i % 2 ? submit_rotx(t, SEL5, 1, &p, &rs[i])
+                       : submit_rotx(t, sleep, 1, &secs, &rs[i]);
+    }
+    run_for_ms(t, 100);
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < N; i += 2)
+        ASSERT_OK(molt_db_pool_cancel(t->pool, ids[i]), NULL);
+    run_until_all_done(t, rs, N);
+    for (int i = 0; i < N; i++) {
+        if (i % 2 == 0)
+            ASSERT_CODE(rs[i].status, MOLT_DB_ECANCELED);
+        else
+            expect_plus5(&rs[i], i);
+        ASSERT((rs[i].t_done_ns - t0) / 1000000 < 3000);
+    }
+    wait_backend_idle(t, pid.val);
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    /* 3, or fewer: the postmaster signals the backend and then its process
+     * group, and when the backend runs between the two (one core), one
+     * CancelRequest stops two queries in a row. */
+    ASSERT(st.cancel_requests >= 1 && st.cancel_requests <= 3);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    tp_close(t);
+}
 
 /* Every request of a batch cancelled while the first runs: one
  * CancelRequest, everyone ends at once, the skipped ones are not sent
@@ -1406,5 +1493,6 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(server_restart), TEST_ENTRY(server_down_recovery),
           TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
           TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
-          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(batch_deallocate_all),
+          TEST_ENTRY(batch_cancel_all), TEST_ENTRY(cancel_held_for_a_writer),
+          TEST_ENTRY(cancel_several_in_line), TEST_ENTRY(batch_deallocate_all),
           TEST_ENTRY(batch_mixed_trouble))

@@ -149,7 +149,11 @@ typedef struct molt_db_pool_query_options {
                           request the server skipped because a neighbour in
                           its batch failed is sent again, once, on its own;
                           the caller never sees the skip. Ignored inside
-                          transactions and outside the cached mode. */
+                          transactions and outside the cached mode. Also
+                          makes the request resendable: a neighbour's
+                          CancelRequest need not wait for it, and if that
+                          cancel stops it instead it is sent again
+                          (docs/pool.md, Cancellation). */
     int read_only_tx;  /* 1: run inside BEGIN READ ONLY ... ROLLBACK sent
                           with the statement in one round trip
                           (molt_db_conn_execute_framed): a write fails with
