@@ -41,7 +41,8 @@ need() { installed "$1" || missing+=("$1"); }
 if ! command -v dpkg-query >/dev/null 2>&1; then
     say "dpkg-query not found: this script supports Debian/Ubuntu only."
     say "Install by hand: a C compiler, make, cmake, pkg-config, libuv, OpenSSL 3, SQLite 3,"
-    say "msgpack-c, PostgreSQL 15 server+client, clang 14 with compiler-rt, python3 with venv."
+    say "msgpack-c, PostgreSQL 15 server+client, clang 14 with compiler-rt, python3 with venv,"
+    say "PgBouncer (for the tests that run behind it)."
     exit 1
 fi
 
@@ -53,7 +54,7 @@ if ! installed build-essential; then
 fi
 for p in cmake pkg-config libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 \
          libmsgpack-dev libpcre2-dev postgresql-15 postgresql-client-15 clang \
-         libclang-rt-14-dev iproute2; do
+         libclang-rt-14-dev iproute2 pgbouncer; do
     need "$p"
 done
 if ! installed postgresql-contrib-15 && available postgresql-contrib-15; then

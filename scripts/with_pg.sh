@@ -38,6 +38,9 @@
 #   MOLT_TEST_PG_OSUSER    the OS user that owns the server
 #   MOLT_TEST_PGCTL        scripts/pg_ctl_test.sh: pg_ctl as that user with -D
 #                          set, e.g. "$MOLT_TEST_PGCTL" restart -m fast
+#   MOLT_TEST_BOUNCER_DSN  postgresql://molt@127.0.0.1:BPORT/molt_test: PgBouncer
+#                          in transaction mode with 2 server connections (only
+#                          when pgbouncer is installed and started)
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -112,6 +115,9 @@ cleanup() {
                 sleep 0.5
             fi
         fi
+    fi
+    if [ -s "$TMP/bouncer/pgbouncer.pid" ]; then
+        kill -TERM "$(cat "$TMP/bouncer/pgbouncer.pid")" 2>/dev/null || true
     fi
     rm -rf "$TMP"
     exit "$rc"
@@ -346,6 +352,45 @@ export MOLT_TEST_PGBIN="$PGBIN"
 export MOLT_TEST_PGLOG="$LOG"
 export MOLT_TEST_PG_OSUSER="$OSUSER"
 export MOLT_TEST_PGCTL="$ROOT/scripts/pg_ctl_test.sh"
+
+# ---- PgBouncer in transaction mode in front of the server (if installed) ----
+# Two server connections for any number of clients, so consecutive
+# transactions of one client land on different server connections: what
+# breaks a client that keeps anything between two Syncs.
+BOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+if [ -x "$BOUNCER" ]; then
+    B=$TMP/bouncer
+    mkdir -p "$B"
+    BPORT=$(free_port)
+    printf '"molt" ""\n' >"$B/userlist.txt"
+    cat >"$B/pgbouncer.ini" <<EOF
+[databases]
+molt_test = host=127.0.0.1 port=$PORT dbname=molt_test user=molt
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BPORT
+unix_socket_dir = $B
+auth_type = trust
+auth_file = $B/userlist.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 500
+server_reset_query =
+logfile = $B/pgbouncer.log
+pidfile = $B/pgbouncer.pid
+EOF
+    [ "$(id -u)" -eq 0 ] && chown -R "$OSUSER:" "$B"
+    if (cd "$B" && as_pg "$BOUNCER" -d -q "$B/pgbouncer.ini") >/dev/null 2>&1; then
+        for _ in $(seq 1 50); do
+            [ -s "$B/pgbouncer.pid" ] && break
+            sleep 0.1
+        done
+        export MOLT_TEST_BOUNCER_DSN="postgresql://molt@127.0.0.1:$BPORT/molt_test"
+    else
+        echo "with_pg: pgbouncer did not start (tests that need it will skip); tail of its log:" >&2
+        tail -n 10 "$B/pgbouncer.log" >&2 2>/dev/null || true
+    fi
+fi
 
 cd "$ORIG_PWD"
 # In the background plus wait, so a signal reaches our trap at once; <&0

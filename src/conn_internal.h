@@ -69,9 +69,9 @@ typedef struct molt_db_req {
     int batched;                   /* shares its batch's Sync (no own) */
     int wrote;                     /* batched: its tag says it changed rows */
     /* a framed execution (molt_db_conn_execute_framed): the frame's
-     * statements (query: copied for its second step), and which part the
+     * `after` (query: copied for its second step), and which part the
      * server answers now; the handler sees only MOLT_DB_PART_STMT */
-    char *frame_before, *frame_after;
+    char *frame_after;
     int framed;
     int part;
 } molt_db_req;
@@ -145,6 +145,9 @@ struct molt_db_conn {
     /* COPY FROM STDIN in progress: the request the data belongs to */
     molt_db_req *copy_in_req;
     int copy_in_inflight;          /* COPY IN requests sent, not done */
+    int describe_inflight;         /* a query's Parse/Describe/Flush is out:
+                                      nothing may follow until its
+                                      Bind/Execute/Sync (molt_db_conn_query) */
     int copy_want_drain;
     int eof;                       /* the last read saw the server close */
 

@@ -67,7 +67,6 @@ static void req_free(molt_db_req *r)
     molt_db_stmt_free(r->own_stmt);
     free(r->params);
     free(r->param_data);
-    free(r->frame_before);
     free(r->frame_after);
     molt_db_error_clear(&r->err);
     free(r);
@@ -106,13 +105,22 @@ static void fly_push(molt_db_conn *c, molt_db_req *r)
     list_push(&c->fly_head, &c->fly_tail, r);
     if (r->kind == MOLT_DB_REQ_COPY_IN && !r->in_fly)
         c->copy_in_inflight++; /* what follows waits for it */
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
+        c->describe_inflight = 1; /* so does what follows a first step */
     r->in_fly = 1;
+}
+
+/* Nothing may go on the wire behind a COPY FROM STDIN or a query's first
+ * step until they are through. */
+static int held(const molt_db_conn *c)
+{
+    return c->copy_in_inflight > 0 || c->describe_inflight;
 }
 
 static int can_send_now(const molt_db_conn *c)
 {
     return c->state == MOLT_DB_CONN_READY && c->wait_head == NULL &&
-           !c->close_requested && c->copy_in_inflight == 0;
+           !c->close_requested && !held(c);
 }
 
 static int check_usable(const molt_db_conn *c)
@@ -165,7 +173,7 @@ static int submit_or_drop(molt_db_conn *c, molt_db_req *r, molt_db_buf *out,
 void molt_db__conn_send_waiting(molt_db_conn *c)
 {
     molt_db__conn_close_batch(c); /* what waited goes after it */
-    while (c->wait_head != NULL && c->copy_in_inflight == 0) {
+    while (c->wait_head != NULL && !held(c)) {
         molt_db_req *r = c->wait_head;
         c->wait_head = r->next;
         if (c->wait_head == NULL)
@@ -191,6 +199,8 @@ static void complete(molt_db_conn *c, molt_db_req *r)
         return;
     }
     c->npending--;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1 && r->in_fly)
+        c->describe_inflight = 0; /* failed with the connection */
     const molt_db_error *err = r->status == MOLT_DB_OK ? NULL : &r->err;
     if (r->kind == MOLT_DB_REQ_COPY_IN) {
         if (c->copy_in_req == r)
@@ -594,6 +604,13 @@ static int write_parse_params(molt_db_buf *out, const char *stmt,
     return rc;
 }
 
+/* The first step: the frame's `before` (executed: so it runs ahead of the
+ * statement, and a failure skips the rest), Parse and Describe of the
+ * unnamed statement, then Flush, not Sync: the implicit transaction stays
+ * open until the second step's Sync, so behind PgBouncer in transaction
+ * mode both steps reach the same server connection, and the unnamed
+ * statement is never left for another client. The connection sends nothing
+ * else until the second step (describe_inflight). */
 int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
                               const molt_db_param *params,
                               const molt_db_frame *frame,
@@ -605,26 +622,24 @@ int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
     molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
-    char name[32];
-    snprintf(name, sizeof name, "molt_q%llu", (unsigned long long)++c->query_seq);
     r->phase = 1;
-    r->own_stmt = stmt_new(name);
-    if (frame != NULL) {
-        r->frame_before = strdup(frame->before);
+    r->own_stmt = stmt_new("");
+    if (frame != NULL)
         r->frame_after = strdup(frame->after);
-    }
     if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK ||
-        (frame != NULL && (r->frame_before == NULL || r->frame_after == NULL))) {
+        (frame != NULL && r->frame_after == NULL)) {
         req_free(r);
         return MOLT_DB_ENOMEM;
     }
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_parse_params(out, name, sql, nparams, params);
+    rc = write_frame_before(out, r, frame ? frame->before : NULL);
     if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_describe(out, 'S', name);
+        rc = write_parse_params(out, "", sql, nparams, params);
     if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_sync(out);
+        rc = molt_db_proto_write_describe(out, 'S', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_flush(out);
     return submit_or_drop(c, r, out, mark, rc);
 }
 
@@ -891,39 +906,39 @@ static const molt_db_stmt *exec_stmt(const molt_db_req *r)
     return NULL;
 }
 
-/* The query's first step is done: bind and execute under its own name, then
- * close the statement after a Sync of its own, so that the Close runs even
- * when the execution fails. */
+/* The end of a query's first step (its Describe answered, or an error the
+ * server now skips to a Sync for): the second step goes out at once, ahead
+ * of whatever waited. Bind/Execute of the unnamed statement with the
+ * result formats the Describe allows, then Sync (and the frame's `after`);
+ * after an error only the Sync (and `after`). */
 static void query_second_step(molt_db_conn *c, molt_db_req *r)
 {
     molt_db_stmt *s = r->own_stmt;
-    if (can_send_now(c))
-        molt_db__conn_close_batch(c);
-    int now = can_send_now(c);
-    molt_db_buf *out = now ? &c->out : &r->msgs;
+    molt_db_buf *out = &c->out;
     size_t mark = out->len;
-    int rc = write_exec(out, r, s, r->nparams, r->params, r->frame_before,
-                        r->frame_after);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_close(out, 'S', s->name);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_sync(out);
+    int rc = MOLT_DB_OK;
+    if (r->status == MOLT_DB_OK) {
+        rc = write_bind(out, "", r->nparams, r->params, s->ncols, s->result_formats);
+        if (rc == MOLT_DB_OK)
+            rc = molt_db_proto_write_execute(out, "", 0);
+    }
+    rc = write_frame_after(out, r, r->frame_after, rc);
+    r->phase = 2;
+    c->describe_inflight = 0;
     if (rc != MOLT_DB_OK) {
-        /* The statement stays on the server until the connection ends. */
+        /* The server waits for a Sync we could not encode. */
         out->len = mark;
         out->failed = 0;
-        req_fail(r, rc, "out of memory encoding the query");
-        complete(c, r);
+        molt_db_error e;
+        molt_db_error_init(&e);
+        molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory encoding the query");
+        molt_db__conn_fail(c, MOLT_DB_ENOMEM, &e);
+        molt_db_error_clear(&e);
         return;
     }
-    r->phase = 2;
-    r->syncs_left++; /* the Close's */
-    if (now) {
-        fly_push(c, r);
-        molt_db__conn_flush(c);
-    } else {
-        list_push(&c->wait_head, &c->wait_tail, r);
-    }
+    molt_db__conn_flush(c);
+    if (c->wait_head != NULL && c->state == MOLT_DB_CONN_READY && !c->close_requested)
+        molt_db__conn_send_waiting(c);
 }
 
 static molt_db_req *fly_pop(molt_db_conn *c)
@@ -1062,10 +1077,6 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
     c->fly_head = r->next;
     if (c->fly_head == NULL)
         c->fly_tail = NULL;
-    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1 && r->status == MOLT_DB_OK) {
-        query_second_step(c, r);
-        return MOLT_DB_OK;
-    }
     int was_copy_in = r->kind == MOLT_DB_REQ_COPY_IN;
     complete(c, r);
     if (was_copy_in && c->wait_head != NULL && c->state == MOLT_DB_CONN_READY &&
@@ -1080,6 +1091,17 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
 static int closed_by(const molt_db_conn *c)
 {
     return c->close_requested;
+}
+
+/* A query request's first step answered (Describe) or failed: its second
+ * step goes out. Returns MOLT_DB_ECLOSED if that closed the connection. */
+static int first_step_done(molt_db_conn *c, molt_db_req *r)
+{
+    if (r->kind != MOLT_DB_REQ_QUERY || r->phase != 1)
+        return MOLT_DB_OK;
+    query_second_step(c, r);
+    return c->state == MOLT_DB_CONN_BROKEN || closed_by(c) ? MOLT_DB_ECLOSED
+                                                           : MOLT_DB_OK;
 }
 
 int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
@@ -1141,6 +1163,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
             c->batch_aborted = 1; /* the rest of the batch is skipped */
             member_answered(c);
         }
+        first_step_done(c, r); /* the server skips to a Sync */
         break;
     case '1': /* ParseComplete */
     case '3': /* CloseComplete */
@@ -1175,6 +1198,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         break;
     }
     case 'n': /* NoData */
+        first_step_done(c, r);
         break;
     case 'T': {
         if (r->part != MOLT_DB_PART_STMT)
@@ -1198,6 +1222,8 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         } else if (r->own_stmt != NULL && exec_stmt(r) == NULL) {
             if (describe_columns(c, r->own_stmt, n) != MOLT_DB_OK)
                 req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+            if (first_step_done(c, r) != MOLT_DB_OK)
+                return MOLT_DB_OK; /* the connection closed */
         } else {
             return MOLT_DB_EPROTO;
         }

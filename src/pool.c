@@ -812,6 +812,14 @@ void molt_db_pool_close(molt_db_pool *p, molt_db_pool_close_cb cb, void *ud)
     molt_db__pool_maybe_finish_close(p);
 }
 
+const molt_db_error *molt_db_pool_connect_error(const molt_db_pool *p)
+{
+    for (const molt_db_pconn *pc = p->conns_head; pc; pc = pc->next)
+        if (pc->state != MOLT_DB_PC_CONNECTING)
+            return NULL;
+    return p->last_connect_err.code != MOLT_DB_OK ? &p->last_connect_err : NULL;
+}
+
 void molt_db_pool_get_stats(const molt_db_pool *p, molt_db_pool_stats *out)
 {
     *out = p->st;

@@ -165,10 +165,7 @@ static void deliver_exhausted(molt_db_preq *r)
     molt_db_error e;
     molt_db_error_init(&e);
     int status;
-    int ready = 0;
-    for (molt_db_pconn *pc = p->conns_head; pc; pc = pc->next)
-        ready += pc->state != MOLT_DB_PC_CONNECTING;
-    if (ready == 0 && p->last_connect_err.code != MOLT_DB_OK) {
+    if (molt_db_pool_connect_error(p) != NULL) {
         status = MOLT_DB_ECONNECT;
         molt_db_error_copy(&e, &p->last_connect_err);
         e.code = MOLT_DB_ECONNECT;
@@ -205,8 +202,14 @@ static void on_req_timer(uv_timer_t *t)
             p->st.timeouts++;
             molt_db_error e;
             molt_db_error_init(&e);
-            molt_db_error_set(&e, MOLT_DB_ETIMEDOUT,
-                              "query timeout while waiting for a connection");
+            const molt_db_error *why = molt_db_pool_connect_error(p);
+            if (why != NULL)
+                molt_db_error_set(&e, MOLT_DB_ETIMEDOUT,
+                                  "query timeout while waiting for a connection "
+                                  "(connecting fails: %s)", why->message);
+            else
+                molt_db_error_set(&e, MOLT_DB_ETIMEDOUT,
+                                  "query timeout while waiting for a connection");
             deliver(r, MOLT_DB_ETIMEDOUT, &e);
         } else {
             deliver_exhausted(r);
@@ -410,15 +413,16 @@ static void run(molt_db_preq *r)
     }
     molt_db_result_handler h = wrap(r);
     int rc;
-    if (r->read_only_tx && !r->force_simple && p->s.statement_mode == MOLT_DB_STMT_SIMPLE)
-        /* a Query message could COMMIT out of the frame: one statement */
-        rc = molt_db_conn_query_text(r->pc->conn, r->sql, 0, NULL,
-                                     frame_of(r), &h);
-    else if (p->s.statement_mode == MOLT_DB_STMT_SIMPLE || r->force_simple)
-        rc = molt_db_conn_simple_query(r->pc->conn, r->sql, &h);
-    else
+    if (p->s.statement_mode == MOLT_DB_STMT_UNNAMED && !r->force_simple)
         rc = molt_db_conn_query_framed(r->pc->conn, r->sql, r->nparams,
                                        r->params, frame_of(r), &h);
+    else if (r->read_only_tx && !r->force_simple)
+        /* simple mode: a Query message could COMMIT out of the frame, so
+         * one statement through the extended protocol */
+        rc = molt_db_conn_query_text(r->pc->conn, r->sql, 0, NULL,
+                                     frame_of(r), &h);
+    else
+        rc = molt_db_conn_simple_query(r->pc->conn, r->sql, &h);
     if (rc != MOLT_DB_OK)
         start_failed(r, rc);
 }

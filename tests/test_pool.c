@@ -1017,6 +1017,13 @@ TEST(server_down_recovery)
     res r = q(t, "SELECT 1::text");
     ASSERT_CODE(r.status, MOLT_DB_ECONNECT);
     ASSERT_CONTAINS(r.msg, "connection to server");
+    ASSERT(molt_db_pool_connect_error(t->pool) != NULL);
+    ASSERT_CONTAINS(molt_db_pool_connect_error(t->pool)->message, "connection to server");
+    /* a deadline shorter than max_wait_ms: the timeout says why it waited */
+    submit(t, "SELECT 1::text", 0, NULL, &r, 100);
+    wait_done(t, &r);
+    ASSERT_CODE(r.status, MOLT_DB_ETIMEDOUT);
+    ASSERT_CONTAINS(r.msg, "waiting for a connection (connecting fails: connection to server");
     molt_db_pool_stats st;
     molt_db_pool_get_stats(t->pool, &st);
     uint64_t failures = st.connect_failures;
@@ -1031,6 +1038,7 @@ TEST(server_down_recovery)
         ASSERT(i < 20);
     }
     ASSERT_EQ_STR(r.val, "back");
+    ASSERT(molt_db_pool_connect_error(t->pool) == NULL);
     tp_close(t);
 }
 

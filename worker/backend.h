@@ -40,6 +40,10 @@ typedef struct mw_backend_ops {
      * set by the backend; the session calls this once its queue drained).
      * May be NULL for backends that never pause. */
     void (*resume)(mw_backend *b, mw_request *r);
+    /* why requests wait: the connect error while the backend has no open
+     * connection (owned by the backend, valid until it next connects), else
+     * NULL. May be NULL for backends that always have one. */
+    const char *(*connect_error)(mw_backend *b);
     /* packs one map of figures (size, in_use, idle, waiters, ...) */
     void (*stats)(mw_backend *b, msgpack_packer *pk);
     /* closes; calls done(w) once everything is released (may be later) */

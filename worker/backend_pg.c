@@ -577,8 +577,14 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
     molt_db_pool_close(b->pool, pool_closed, b);
 }
 
+static const char *pg_connect_error(mw_backend *base)
+{
+    const molt_db_error *e = molt_db_pool_connect_error(((pg_backend *)base)->pool);
+    return e != NULL ? e->message : NULL;
+}
+
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
-                                      pg_stats, pg_close};
+                                      pg_connect_error, pg_stats, pg_close};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])

@@ -227,9 +227,15 @@ void mw_request_stop(mw_request *r, mw_status st, const char *msg)
 static void on_deadline(uv_timer_t *t)
 {
     mw_request *r = t->data;
-    char msg[96];
-    snprintf(msg, sizeof msg, "deadline of %u ms passed; the query was cancelled",
-             r->timeout_ms);
+    char msg[MW_MSG_SIZE];
+    const char *why = r->backend && r->backend->ops->connect_error
+                          ? r->backend->ops->connect_error(r->backend) : NULL;
+    if (why != NULL)
+        snprintf(msg, sizeof msg, "deadline of %u ms passed waiting for a "
+                 "connection; connecting fails: %s", r->timeout_ms, why);
+    else
+        snprintf(msg, sizeof msg, "deadline of %u ms passed; the query was cancelled",
+                 r->timeout_ms);
     mw_request_stop(r, MW_TIMEOUT, msg);
 }
 

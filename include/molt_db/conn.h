@@ -228,8 +228,11 @@ int molt_db_conn_execute_batched(molt_db_conn *conn, const molt_db_stmt *stmt,
                                  const molt_db_result_handler *h);
 
 /*
- * One statement through the unnamed statement: Parse/Describe/Sync, then
- * Bind/Execute/Sync with per-column result formats (two round trips).
+ * One statement through the unnamed statement: Parse/Describe/Flush, then,
+ * once the Describe is answered, Bind/Execute/Sync with per-column result
+ * formats (two round trips, one Sync: behind PgBouncer in transaction mode
+ * both steps reach the same server connection). Nothing else goes out on
+ * the connection between the two steps; requests made meanwhile wait.
  * params are copied before this returns.
  */
 int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
@@ -260,8 +263,8 @@ int molt_db_conn_execute_framed(molt_db_conn *conn, const molt_db_stmt *stmt,
                                 size_t nparams, const molt_db_param *params,
                                 const molt_db_frame *frame,
                                 const molt_db_result_handler *h);
-/* molt_db_conn_query with its execution step framed (the describe step is
- * not); frame is copied. */
+/* molt_db_conn_query framed: `before` goes ahead of the first step (under
+ * the same Sync), `after` after the Sync; frame is copied. */
 int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
                               size_t nparams, const molt_db_param *params,
                               const molt_db_frame *frame,

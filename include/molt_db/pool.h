@@ -50,9 +50,10 @@ typedef enum molt_db_stmt_mode {
      * PgBouncer in transaction mode only from PgBouncer 1.21 on
      * (max_prepared_statements > 0), which tracks named statements. */
     MOLT_DB_STMT_CACHED = 0,
-    /* molt_db_conn_query: describe, then bind with binary results where the
-     * library decodes the type; nothing is kept between requests (two round
-     * trips). */
+    /* molt_db_conn_query: Parse/Describe/Flush, then Bind/Execute/Sync with
+     * binary results where the library decodes the type: two round trips,
+     * one Sync, nothing kept between requests, so it works behind any
+     * PgBouncer in transaction mode. */
     MOLT_DB_STMT_UNNAMED,
     /* The simple Query message: nothing outlives one message, so it is safe
      * behind any PgBouncer mode. Text results; several ;-separated
@@ -333,6 +334,12 @@ typedef struct molt_db_pool_stats {
 } molt_db_pool_stats;
 
 void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
+
+/* Why the pool has no connection: the last connect attempt's error while no
+ * connection is open (e.g. wrong password, server down, a PgBouncer that
+ * refuses a startup parameter), else NULL. Owned by the pool, valid until
+ * its next connect attempt ends. */
+const molt_db_error *molt_db_pool_connect_error(const molt_db_pool *pool);
 
 /*
  * Appends the pool's metrics to out in the Prometheus text exposition format
