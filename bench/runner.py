@@ -189,11 +189,8 @@ def scenarios(ctx):
             molt("molt_bench pk --conns 8 --inflight 64",
                  lambda c, s: ["pk", "--conns", "8", "--inflight", "64"] + secs(c, s)),
         ]))
-    sc.append(dict(
-        key="pk_inflight256", unit="query", latency=True,
-        title="Primary-key SELECT, 256 in flight (pipelined where the client can)",
-        expected=pk_exp,
-        contenders=[
+    def pk256_contenders():
+        return [
             pgbench("pgbench -M prepared -c 4, pipelines of 10", ["-c", "4", "-j", "1"], PIPE_SCRIPT,
                     txn_ops=10, note="4 connections x 10 = 40 in flight; latency is per 10-query pipeline"),
             py_peer("asyncpg pool 16 conns, 256 tasks", "asyncpg_peer.py",
@@ -202,7 +199,11 @@ def scenarios(ctx):
                     lambda c, s: ["pk", "--conns", "16", "--inflight", "256"] + secs(c, s)),
             molt("molt_bench pk --conns 4 --inflight 256",
                  lambda c, s: ["pk", "--conns", "4", "--inflight", "256"] + secs(c, s)),
-        ]))
+        ]
+    sc.append(dict(
+        key="pk_inflight256", unit="query", latency=True,
+        title="Primary-key SELECT, 256 in flight (pipelined where the client can)",
+        expected=pk_exp, contenders=pk256_contenders()))
     # The same, with nothing pinned: the server may use both CPUs, as it
     # would on a machine of its own. Pinned, molt is bound by the server's one
     # core (about 130k q/s) and asyncpg by its own Python; this shows what each
@@ -212,16 +213,7 @@ def scenarios(ctx):
         title="Primary-key SELECT, 256 in flight, nothing pinned (server and clients share every CPU)",
         expected=pk_exp,
         unavailable=None if ctx.client_cpu else "pinning is off in this run, so pk_inflight256 is already unpinned",
-        contenders=[
-            pgbench("pgbench -M prepared -c 4, pipelines of 10", ["-c", "4", "-j", "1"], PIPE_SCRIPT,
-                    txn_ops=10, note="4 connections x 10 = 40 in flight; latency is per 10-query pipeline"),
-            py_peer("asyncpg pool 16 conns, 256 tasks", "asyncpg_peer.py",
-                    lambda c, s: ["pk", "--conns", "16", "--inflight", "256"] + secs(c, s)),
-            py_peer("psycopg_pool async 16 conns, 256 tasks", "psycopg_peer.py",
-                    lambda c, s: ["pk", "--conns", "16", "--inflight", "256"] + secs(c, s)),
-            molt("molt_bench pk --conns 4 --inflight 256",
-                 lambda c, s: ["pk", "--conns", "4", "--inflight", "256"] + secs(c, s)),
-        ]))
+        contenders=pk256_contenders()))
     sc.append(dict(
         key="pool_acquire", unit="acquire", latency=False, timed=False,
         title="Pool acquire + release, uncontended (1 connection, 1 request at a time); "

@@ -1068,6 +1068,8 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
     int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
     if (rc != MOLT_DB_OK)
         return rc;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
+        return MOLT_DB_EPROTO; /* its first step ends with a Flush, no Sync */
     if (r->batched || r->kind == MOLT_DB_REQ_BATCH_SYNC)
         return batch_end(c); /* a batch member is never framed */
     if (r->framed)

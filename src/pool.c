@@ -565,15 +565,21 @@ static void run_list_unlink(molt_db_pconn *pc, molt_db_preq *r)
     r->cprev = r->cnext = NULL;
 }
 
-void molt_db__pconn_requeue(molt_db_pconn *pc, molt_db_preq *r)
+void molt_db__pconn_run_push(molt_db_pconn *pc, molt_db_preq *r)
 {
-    run_list_unlink(pc, r);
+    r->cnext = NULL;
     r->cprev = pc->run_tail;
     if (pc->run_tail)
         pc->run_tail->cnext = r;
     else
         pc->run_head = r;
     pc->run_tail = r;
+}
+
+void molt_db__pconn_requeue(molt_db_pconn *pc, molt_db_preq *r)
+{
+    run_list_unlink(pc, r);
+    molt_db__pconn_run_push(pc, r);
 }
 
 void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)

@@ -268,6 +268,8 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r);
 void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned);
 /* A cancelled request on pc wants a CancelRequest. */
 void molt_db__pconn_want_cancel(molt_db_pconn *pc);
+/* r starts on pc: it joins the end of pc's running list. */
+void molt_db__pconn_run_push(molt_db_pconn *pc, molt_db_preq *r);
 /* r goes again on pc: its place moves to the end of pc's running list, the
  * order in which the server answers (molt_db__pconn_want_cancel relies on
  * the oldest running request being the one the server runs). */

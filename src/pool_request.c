@@ -544,13 +544,7 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
         pc->state = MOLT_DB_PC_PINNED;
         r->tx->pc = pc;
     }
-    r->cnext = NULL;
-    r->cprev = pc->run_tail;
-    if (pc->run_tail)
-        pc->run_tail->cnext = r;
-    else
-        pc->run_head = r;
-    pc->run_tail = r;
+    molt_db__pconn_run_push(pc, r);
     arm(r, r->deadline_ms);
     run(r);
 }
