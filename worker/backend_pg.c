@@ -32,6 +32,7 @@ typedef struct pg_backend {
     molt_db_pool *pool;
     mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
+    char connect_error[MOLT_DB_ERROR_MESSAGE_SIZE + 96];
 } pg_backend;
 
 typedef struct pg_job {
@@ -579,8 +580,16 @@ static void pg_close(mw_backend *base, void (*done)(mw_worker *w))
 
 static const char *pg_connect_error(mw_backend *base)
 {
-    const molt_db_error *e = molt_db_pool_connect_error(((pg_backend *)base)->pool);
-    return e != NULL ? e->message : NULL;
+    pg_backend *b = (pg_backend *)base;
+    const molt_db_error *e = molt_db_pool_connect_error(b->pool);
+    if (e == NULL)
+        return NULL;
+    /* PgBouncer refuses what client_check_ms and statement_timeout_ms send */
+    snprintf(b->connect_error, sizeof b->connect_error, "%s%s", e->message,
+             strstr(e->message, "unsupported startup parameter: options")
+                 ? " (behind PgBouncer set client_check_ms=0 and statement_timeout_ms=0)"
+                 : "");
+    return b->connect_error;
 }
 
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,

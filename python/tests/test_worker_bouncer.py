@@ -23,6 +23,7 @@ def test_refused_startup_parameter_is_named():
     assert r["status"] == "Timeout", r
     assert "waiting for a connection" in r["error"], r
     assert "unsupported startup parameter: options" in r["error"], r
+    assert "behind PgBouncer set client_check_ms=0" in r["error"], r
 
 
 @pytest.mark.parametrize("mode", ["unnamed", "simple"])
