@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "molt_db/types.h"
+#include "pg_text.h"
 
 #define UNIX_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 - 1970-01-01 */
 
@@ -424,6 +425,24 @@ static int text_value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n)
     case MOLT_DB_OID_JSONB:
         e->ops->json_text(e, (const char *)p, n);
         return MOLT_DB_OK;
+    case MOLT_DB_OID_BYTEA:
+    case MOLT_DB_OID_TIMESTAMP:
+    case MOLT_DB_OID_TIMESTAMPTZ: {
+        /* back to the binary form, then as a binary field */
+        molt_db_buf bin;
+        molt_db_buf_init(&bin);
+        int rc = -1;
+        if (mw_pg_text_to_binary(oid, p, n, &bin) == 0) {
+            molt_db_error err;
+            molt_db_error_init(&err);
+            rc = value(e, oid, bin.data ? bin.data : (const uint8_t *)"", bin.len, &err);
+            molt_db_error_clear(&err);
+        }
+        molt_db_buf_free(&bin);
+        if (rc == MOLT_DB_OK)
+            return MOLT_DB_OK;
+        break;
+    }
     default:
         break;
     }

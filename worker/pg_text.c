@@ -1,0 +1,157 @@
+/* The server's text form of a few types back to their binary wire form, so
+ * that text results (simple statement mode) encode as the binary ones do.
+ * Only what the server itself prints: bytea in hex or escape output,
+ * timestamp and timestamptz in DateStyle ISO. Anything else is refused and
+ * the caller passes the text on. */
+#include "pg_text.h"
+
+#include "civil.h"
+
+#define USECS_PER_SEC INT64_C(1000000)
+#define DAYS_1970_TO_2000 10957
+
+static int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int bytea_from_text(const uint8_t *p, size_t n, molt_db_buf *out)
+{
+    if (n >= 2 && p[0] == '\\' && p[1] == 'x') { /* bytea_output = hex */
+        if ((n - 2) % 2 != 0)
+            return -1;
+        for (size_t i = 2; i < n; i += 2) {
+            int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            molt_db_buf_put_u8(out, (uint8_t)(hi << 4 | lo));
+        }
+        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
+    }
+    for (size_t i = 0; i < n; i++) { /* bytea_output = escape */
+        if (p[i] != '\\') {
+            molt_db_buf_put_u8(out, p[i]);
+        } else if (i + 1 < n && p[i + 1] == '\\') {
+            molt_db_buf_put_u8(out, '\\');
+            i++;
+        } else if (i + 3 < n && p[i + 1] >= '0' && p[i + 1] <= '3' &&
+                   p[i + 2] >= '0' && p[i + 2] <= '7' && p[i + 3] >= '0' &&
+                   p[i + 3] <= '7') {
+            molt_db_buf_put_u8(out, (uint8_t)((p[i + 1] - '0') << 6 |
+                                              (p[i + 2] - '0') << 3 | (p[i + 3] - '0')));
+            i += 3;
+        } else {
+            return -1;
+        }
+    }
+    return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
+}
+
+/* Reads between min and max digits at *i. */
+static int digits(const uint8_t *p, size_t n, size_t *i, int min, int max, int64_t *v)
+{
+    int k = 0;
+    *v = 0;
+    while (*i < n && k < max && p[*i] >= '0' && p[*i] <= '9') {
+        *v = *v * 10 + (p[*i] - '0');
+        (*i)++;
+        k++;
+    }
+    return k >= min ? 0 : -1;
+}
+
+static int expect(const uint8_t *p, size_t n, size_t *i, char c)
+{
+    if (*i >= n || p[*i] != (uint8_t)c)
+        return -1;
+    (*i)++;
+    return 0;
+}
+
+static int match(const uint8_t *p, size_t n, const char *s)
+{
+    size_t k = 0;
+    while (s[k] && k < n && p[k] == (uint8_t)s[k])
+        k++;
+    return s[k] == '\0' && k == n;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]][ BC]", the offset only for
+ * timestamptz; to microseconds since 2000-01-01 00:00 UTC. */
+static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_t *us)
+{
+    if (match(p, n, "infinity")) {
+        *us = MOLT_DB_TIMESTAMP_INFINITY;
+        return 0;
+    }
+    if (match(p, n, "-infinity")) {
+        *us = MOLT_DB_TIMESTAMP_NEG_INFINITY;
+        return 0;
+    }
+    size_t i = 0;
+    int64_t y, mo, d, h, mi, s, frac = 0;
+    if (digits(p, n, &i, 4, 7, &y) || expect(p, n, &i, '-') ||
+        digits(p, n, &i, 2, 2, &mo) || expect(p, n, &i, '-') ||
+        digits(p, n, &i, 2, 2, &d) || expect(p, n, &i, ' ') ||
+        digits(p, n, &i, 2, 2, &h) || expect(p, n, &i, ':') ||
+        digits(p, n, &i, 2, 2, &mi) || expect(p, n, &i, ':') ||
+        digits(p, n, &i, 2, 2, &s))
+        return -1;
+    if (i < n && p[i] == '.') {
+        i++;
+        size_t start = i;
+        if (digits(p, n, &i, 1, 6, &frac))
+            return -1;
+        for (size_t k = i - start; k < 6; k++)
+            frac *= 10;
+    }
+    int64_t offset = 0;
+    if (with_zone) {
+        if (i >= n || (p[i] != '+' && p[i] != '-'))
+            return -1;
+        int neg = p[i++] == '-';
+        int64_t oh, om = 0, os = 0;
+        if (digits(p, n, &i, 2, 2, &oh))
+            return -1;
+        if (i < n && p[i] == ':' && (i++, digits(p, n, &i, 2, 2, &om)))
+            return -1;
+        if (i < n && p[i] == ':' && (i++, digits(p, n, &i, 2, 2, &os)))
+            return -1;
+        offset = (oh * 3600 + om * 60 + os) * (neg ? -1 : 1);
+    }
+    if (i < n) {
+        if (!match(p + i, n - i, " BC"))
+            return -1;
+        y = 1 - y;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > civil_days_in_month(y, (int)mo) ||
+        h > 23 || mi > 59 || s > 59)
+        return -1;
+    int64_t days = civil_days_from(y, (int)mo, (int)d) - DAYS_1970_TO_2000;
+    *us = ((days * 24 + h) * 60 + mi) * 60 * USECS_PER_SEC + s * USECS_PER_SEC + frac -
+          offset * USECS_PER_SEC;
+    return 0;
+}
+
+int mw_pg_text_to_binary(uint32_t oid, const uint8_t *p, size_t n, molt_db_buf *out)
+{
+    int64_t us;
+    switch (oid) {
+    case MOLT_DB_OID_BYTEA:
+        return bytea_from_text(p, n, out);
+    case MOLT_DB_OID_TIMESTAMP:
+    case MOLT_DB_OID_TIMESTAMPTZ:
+        if (timestamp_from_text(p, n, oid == MOLT_DB_OID_TIMESTAMPTZ, &us))
+            return -1;
+        molt_db_buf_put_u64(out, (uint64_t)us);
+        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
+    default:
+        return -1;
+    }
+}
