@@ -427,7 +427,8 @@ static int text_value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n)
         return MOLT_DB_OK;
     case MOLT_DB_OID_BYTEA:
     case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ: {
+    case MOLT_DB_OID_TIMESTAMPTZ:
+    case MOLT_DB_OID_INTERVAL: {
         /* back to the binary form, then as a binary field */
         molt_db_buf bin;
         molt_db_buf_init(&bin);

@@ -1,8 +1,8 @@
 /* The server's text form of a few types back to their binary wire form, so
  * that text results (simple statement mode) encode as the binary ones do.
  * Only what the server itself prints: bytea in hex or escape output,
- * timestamp and timestamptz in DateStyle ISO. Anything else is refused and
- * the caller passes the text on. */
+ * timestamp and timestamptz in DateStyle ISO, interval in IntervalStyle
+ * postgres. Anything else is refused and the caller passes the text on. */
 #include "pg_text.h"
 
 #include "civil.h"
@@ -130,8 +130,9 @@ static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_
             return -1;
         y = 1 - y;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > civil_days_in_month(y, (int)mo) ||
-        h > 23 || mi > 59 || s > 59)
+    /* the server's range: 4713 BC to 294276 AD (and no int64 overflow) */
+    if (y < -4712 || y > 294276 || mo < 1 || mo > 12 || d < 1 ||
+        d > civil_days_in_month(y, (int)mo) || h > 23 || mi > 59 || s > 59)
         return -1;
     int64_t days = civil_days_from(y, (int)mo, (int)d) - DAYS_1970_TO_2000;
     *us = ((days * 24 + h) * 60 + mi) * 60 * USECS_PER_SEC + s * USECS_PER_SEC + frac -
@@ -139,10 +140,86 @@ static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_
     return 0;
 }
 
+static int word(const uint8_t *p, size_t n, size_t *i, const char *w)
+{
+    size_t k = 0;
+    while (w[k] && *i + k < n && p[*i + k] == (uint8_t)w[k])
+        k++;
+    if (w[k] != '\0')
+        return 0;
+    *i += k;
+    return 1;
+}
+
+/* IntervalStyle postgres: "[+-]N year[s] [+-]N mon[s] [+-]N day[s]
+ * [+-]HH:MM:SS[.ffffff]", each part optional, "00:00:00" when zero. */
+static int interval_from_text(const uint8_t *p, size_t n, int64_t *micros,
+                              int64_t *days, int64_t *months)
+{
+    size_t i = 0;
+    int parts = 0;
+    *micros = *days = *months = 0;
+    while (i < n) {
+        if (parts++ > 0 && expect(p, n, &i, ' '))
+            return -1;
+        int64_t sign = 1, v;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            sign = p[i++] == '-' ? -1 : 1;
+        if (digits(p, n, &i, 1, 10, &v))
+            return -1;
+        if (i < n && p[i] == ':') { /* the time part, hours unbounded by 24 */
+            int64_t mi, sec, frac = 0;
+            i++;
+            if (digits(p, n, &i, 2, 2, &mi) || expect(p, n, &i, ':') ||
+                digits(p, n, &i, 2, 2, &sec) || mi > 59 || sec > 59)
+                return -1;
+            if (i < n && p[i] == '.') {
+                i++;
+                size_t start = i;
+                if (digits(p, n, &i, 1, 6, &frac))
+                    return -1;
+                for (size_t k = i - start; k < 6; k++)
+                    frac *= 10;
+            }
+            int64_t secs = (v * 60 + mi) * 60 + sec; /* v < 10^10: no overflow */
+            if (parts > 1 && *micros != 0)
+                return -1; /* one time part */
+            if (secs > (INT64_MAX - frac) / USECS_PER_SEC)
+                return -1;
+            *micros = sign * (secs * USECS_PER_SEC + frac);
+            continue;
+        }
+        if (expect(p, n, &i, ' '))
+            return -1;
+        int64_t *field = NULL, scale = 1;
+        if (word(p, n, &i, "year"))
+            field = months, scale = 12;
+        else if (word(p, n, &i, "mon"))
+            field = months;
+        else if (word(p, n, &i, "day"))
+            field = days;
+        else
+            return -1;
+        if (i < n && p[i] == 's')
+            i++;
+        *field += sign * v * scale;
+        if (*field > INT32_MAX || *field < INT32_MIN)
+            return -1;
+    }
+    return parts > 0 ? 0 : -1;
+}
+
 int mw_pg_text_to_binary(uint32_t oid, const uint8_t *p, size_t n, molt_db_buf *out)
 {
-    int64_t us;
+    int64_t us, days, months;
     switch (oid) {
+    case MOLT_DB_OID_INTERVAL:
+        if (interval_from_text(p, n, &us, &days, &months))
+            return -1;
+        molt_db_buf_put_u64(out, (uint64_t)us);
+        molt_db_buf_put_u32(out, (uint32_t)(int32_t)days);
+        molt_db_buf_put_u32(out, (uint32_t)(int32_t)months);
+        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
     case MOLT_DB_OID_BYTEA:
         return bytea_from_text(p, n, out);
     case MOLT_DB_OID_TIMESTAMP:

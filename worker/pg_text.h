@@ -1,7 +1,8 @@
 /* The server's text form of some PostgreSQL types to their binary wire form
  * (worker/pg_text.c): for text results, so that they encode as binary ones.
- * Handles bytea (hex and escape output) and timestamp/timestamptz
- * (DateStyle ISO, as the server prints them, infinity included). */
+ * Handles bytea (hex and escape output), timestamp/timestamptz (DateStyle
+ * ISO, as the server prints them, infinity included) and interval
+ * (IntervalStyle postgres). */
 #ifndef MOLT_WORKER_PG_TEXT_H
 #define MOLT_WORKER_PG_TEXT_H
 
