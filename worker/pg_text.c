@@ -66,6 +66,21 @@ static int digits(const uint8_t *p, size_t n, size_t *i, int min, int max, int64
     return k >= min ? 0 : -1;
 }
 
+/* An optional ".f" of 1 to 6 digits at *i, as microseconds (0 if none). */
+static int fraction(const uint8_t *p, size_t n, size_t *i, int64_t *us)
+{
+    *us = 0;
+    if (*i >= n || p[*i] != '.')
+        return 0;
+    (*i)++;
+    size_t start = *i;
+    if (digits(p, n, i, 1, 6, us))
+        return -1;
+    for (size_t k = *i - start; k < 6; k++)
+        *us *= 10;
+    return 0;
+}
+
 static int expect(const uint8_t *p, size_t n, size_t *i, char c)
 {
     if (*i >= n || p[*i] != (uint8_t)c)
@@ -103,14 +118,8 @@ static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_
         digits(p, n, &i, 2, 2, &mi) || expect(p, n, &i, ':') ||
         digits(p, n, &i, 2, 2, &s))
         return -1;
-    if (i < n && p[i] == '.') {
-        i++;
-        size_t start = i;
-        if (digits(p, n, &i, 1, 6, &frac))
-            return -1;
-        for (size_t k = i - start; k < 6; k++)
-            frac *= 10;
-    }
+    if (fraction(p, n, &i, &frac))
+        return -1;
     int64_t offset = 0;
     if (with_zone) {
         if (i >= n || (p[i] != '+' && p[i] != '-'))
@@ -173,14 +182,8 @@ static int interval_from_text(const uint8_t *p, size_t n, int64_t *micros,
             if (digits(p, n, &i, 2, 2, &mi) || expect(p, n, &i, ':') ||
                 digits(p, n, &i, 2, 2, &sec) || mi > 59 || sec > 59)
                 return -1;
-            if (i < n && p[i] == '.') {
-                i++;
-                size_t start = i;
-                if (digits(p, n, &i, 1, 6, &frac))
-                    return -1;
-                for (size_t k = i - start; k < 6; k++)
-                    frac *= 10;
-            }
+            if (fraction(p, n, &i, &frac))
+                return -1;
             int64_t secs = (v * 60 + mi) * 60 + sec; /* v < 10^10: no overflow */
             if (parts > 1 && *micros != 0)
                 return -1; /* one time part */
