@@ -135,7 +135,6 @@ struct molt_db_conn {
     molt_db_req *wait_head, *wait_tail;
     molt_db_req *fly_head, *fly_tail;
     size_t npending;
-    uint64_t query_seq;            /* names of molt_db_conn_query statements */
 
     /* a cancel connection (molt_db_conn_cancel): sends CancelRequest, not
      * a startup, and succeeds when the server closes it */

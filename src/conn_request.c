@@ -604,6 +604,18 @@ static int write_parse_params(molt_db_buf *out, const char *stmt,
     return rc;
 }
 
+/* The frame's `before` (may be NULL), then the Parse of sql as the unnamed
+ * statement, with the parameters' types. */
+static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
+                               const molt_db_frame *frame, const char *sql,
+                               size_t nparams, const molt_db_param *params)
+{
+    int rc = write_frame_before(out, r, frame ? frame->before : NULL);
+    if (rc == MOLT_DB_OK)
+        rc = write_parse_params(out, "", sql, nparams, params);
+    return rc;
+}
+
 /* The first step: the frame's `before` (executed: so it runs ahead of the
  * statement, and a failure skips the rest), Parse and Describe of the
  * unnamed statement, then Flush, not Sync: the implicit transaction stays
@@ -633,9 +645,7 @@ int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
     }
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_frame_before(out, r, frame ? frame->before : NULL);
-    if (rc == MOLT_DB_OK)
-        rc = write_parse_params(out, "", sql, nparams, params);
+    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_describe(out, 'S', "");
     if (rc == MOLT_DB_OK)
@@ -657,9 +667,7 @@ int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
         return MOLT_DB_ENOMEM;
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_frame_before(out, r, frame ? frame->before : NULL);
-    if (rc == MOLT_DB_OK)
-        rc = write_parse_params(out, "", sql, nparams, params);
+    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
     if (rc == MOLT_DB_OK)
         rc = write_bind(out, "", nparams, params, 0, NULL);
     if (rc == MOLT_DB_OK)
@@ -1096,14 +1104,12 @@ static int closed_by(const molt_db_conn *c)
 }
 
 /* A query request's first step answered (Describe) or failed: its second
- * step goes out. Returns MOLT_DB_ECLOSED if that closed the connection. */
-static int first_step_done(molt_db_conn *c, molt_db_req *r)
+ * step goes out. If that fails the connection, r is gone: the callers touch
+ * it no more. */
+static void first_step_done(molt_db_conn *c, molt_db_req *r)
 {
-    if (r->kind != MOLT_DB_REQ_QUERY || r->phase != 1)
-        return MOLT_DB_OK;
-    query_second_step(c, r);
-    return c->state == MOLT_DB_CONN_BROKEN || closed_by(c) ? MOLT_DB_ECLOSED
-                                                           : MOLT_DB_OK;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
+        query_second_step(c, r);
 }
 
 int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
@@ -1224,8 +1230,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         } else if (r->own_stmt != NULL && exec_stmt(r) == NULL) {
             if (describe_columns(c, r->own_stmt, n) != MOLT_DB_OK)
                 req_fail(r, MOLT_DB_ENOMEM, "out of memory");
-            if (first_step_done(c, r) != MOLT_DB_OK)
-                return MOLT_DB_OK; /* the connection closed */
+            first_step_done(c, r);
         } else {
             return MOLT_DB_EPROTO;
         }

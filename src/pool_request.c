@@ -467,10 +467,10 @@ static void w_done(void *ud, int status, const molt_db_error *err)
 {
     molt_db_preq *r = ud;
     molt_db_pool *p = r->pool;
+    int hit = hit_by_neighbours_cancel(r, status, err); /* (reads r->ent) */
     molt_db_sc_entry *e = r->ent;
     r->ent = NULL;
     r->conn_busy = 0;
-    int hit = hit_by_neighbours_cancel(r, status, err);
     if ((status == MOLT_DB_ESKIPPED || hit) && !r->user_done) {
         /* A neighbour in its batch failed and the server skipped this one
          * (it did not run), or a neighbour's cancel stopped it: it goes

@@ -1408,6 +1408,37 @@ static molt_db_pool_req_id submit_rotx(tp *t, const char *sql, size_t n,
     return submit_opts(t, sql, n, p, r, &o);
 }
 
+/* A CancelRequest that lands after the cancelled query ended stops the
+ * read-only neighbour behind it instead: that one gets 57014 and is sent
+ * again, so its caller sees its own result. Made certain by pausing the
+ * connection's reading: the server answers the head (unread) and runs the
+ * neighbour's sleep when the cancel for the head goes out. */
+TEST(cancel_landing_late_resends_the_neighbour)
+{
+    tp *t = batch_pool();
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    const char *sleep = "SELECT pg_sleep($1::float8)::text";
+    prepare(t, sleep, "0"); /* prepared: the neighbour is resendable */
+    prepare(t, SEL5, "0");
+    res rs[2];
+    molt_db_param one = text_param("1"), secs = text_param("0.5");
+    molt_db_pool_req_id head = submit_rotx(t, SEL5, 1, &one, &rs[0]);
+    submit_rotx(t, sleep, 1, &secs, &rs[1]);
+    ASSERT_OK(molt_db_pool_pause(t->pool, head), NULL);
+    run_for_ms(t, 200); /* the head's answer waits unread; the sleep runs */
+    uint64_t t0 = uv_hrtime();
+    ASSERT_OK(molt_db_pool_cancel(t->pool, head), NULL);
+    run_until_all_done(t, rs, 2);
+    ASSERT_CODE(rs[0].status, MOLT_DB_ECANCELED);
+    ASSERT_OK(rs[1].status, NULL);
+    ASSERT_EQ_STR(rs[1].val, "");
+    /* it ran again in full after the cancel stopped it */
+    ASSERT((rs[1].t_done_ns - t0) / 1000000 >= 450);
+    molt_db_pool_stats st = expect_backend_back(t, pid.val);
+    ASSERT_EQ_UINT(st.resends, 1);
+    tp_close(t);
+}
+
 /* Three cancelled long queries in a row on a pipelined connection, each
  * with its own Sync, read-only neighbours between them: each gets a
  * CancelRequest of its own when its turn comes, the neighbours complete
@@ -1502,5 +1533,7 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(batch_error_isolation), TEST_ENTRY(batch_write_refused),
           TEST_ENTRY(batch_cancel_one), TEST_ENTRY(batch_timeout_one),
           TEST_ENTRY(batch_cancel_all), TEST_ENTRY(cancel_held_for_a_writer),
-          TEST_ENTRY(cancel_several_in_line), TEST_ENTRY(batch_deallocate_all),
+          TEST_ENTRY(cancel_several_in_line),
+          TEST_ENTRY(cancel_landing_late_resends_the_neighbour),
+          TEST_ENTRY(batch_deallocate_all),
           TEST_ENTRY(batch_mixed_trouble))

@@ -165,6 +165,50 @@ static int range_value(mw_enc *e, uint32_t sub, const molt_db_range *r,
     return MOLT_DB_OK;
 }
 
+/* timestamp/timestamptz us (bin: its 8-byte wire form): an ISO string,
+ * the writer's timestamptz, infinity, or the server's text outside years
+ * 1 to 9999. */
+static int timestamp(mw_enc *e, uint32_t oid, int64_t us, const uint8_t bin[8],
+                     molt_db_error *err)
+{
+    if (us == MOLT_DB_TIMESTAMP_INFINITY || us == MOLT_DB_TIMESTAMP_NEG_INFINITY) {
+        mw_enc_cstr(e, us > 0 ? "infinity" : "-infinity");
+        return MOLT_DB_OK;
+    }
+    int64_t days = us / MOLT_DB_USECS_PER_DAY, tod = us % MOLT_DB_USECS_PER_DAY;
+    if (tod < 0) {
+        tod += MOLT_DB_USECS_PER_DAY;
+        days--;
+    }
+    int y, m, d;
+    molt_db_date_to_ymd((int32_t)days, &y, &m, &d);
+    if (y < 1 || y > 9999)
+        return server_text(e, oid, bin, 8, err);
+    if (oid == MOLT_DB_OID_TIMESTAMPTZ) {
+        e->ops->timestamptz(e, us + UNIX_EPOCH_US);
+        return MOLT_DB_OK;
+    }
+    char b[64];
+    int bn = 0;
+    put_date(b, sizeof b, &bn, (int32_t)days);
+    b[bn++] = 'T';
+    put_time(b, sizeof b, &bn, tod);
+    e->ops->str(e, b, (size_t)bn);
+    return MOLT_DB_OK;
+}
+
+static void interval(mw_enc *e, molt_db_interval iv)
+{
+    e->ops->map_begin(e, 3);
+    mw_enc_cstr(e, "months");
+    e->ops->i64(e, iv.months);
+    mw_enc_cstr(e, "days");
+    e->ops->i64(e, iv.days);
+    mw_enc_cstr(e, "micros");
+    e->ops->i64(e, iv.micros);
+    e->ops->map_end(e);
+}
+
 static int value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
                  molt_db_error *err)
 {
@@ -302,41 +346,13 @@ static int value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
         int64_t us;
         if ((rc = molt_db_decode_timestamp(p, n, &us, err)) != MOLT_DB_OK)
             return rc;
-        if (us == MOLT_DB_TIMESTAMP_INFINITY || us == MOLT_DB_TIMESTAMP_NEG_INFINITY) {
-            mw_enc_cstr(e, us > 0 ? "infinity" : "-infinity");
-            return MOLT_DB_OK;
-        }
-        int64_t days = us / MOLT_DB_USECS_PER_DAY, tod = us % MOLT_DB_USECS_PER_DAY;
-        if (tod < 0) {
-            tod += MOLT_DB_USECS_PER_DAY;
-            days--;
-        }
-        int y, m, d;
-        molt_db_date_to_ymd((int32_t)days, &y, &m, &d);
-        if (y < 1 || y > 9999)
-            return server_text(e, oid, p, n, err);
-        if (oid == MOLT_DB_OID_TIMESTAMPTZ) {
-            e->ops->timestamptz(e, us + UNIX_EPOCH_US);
-            return MOLT_DB_OK;
-        }
-        put_date(b, sizeof b, &bn, (int32_t)days);
-        b[bn++] = 'T';
-        put_time(b, sizeof b, &bn, tod);
-        e->ops->str(e, b, (size_t)bn);
-        return MOLT_DB_OK;
+        return timestamp(e, oid, us, p, err);
     }
     case MOLT_DB_OID_INTERVAL: {
         molt_db_interval iv;
         if ((rc = molt_db_decode_interval(p, n, &iv, err)) != MOLT_DB_OK)
             return rc;
-        e->ops->map_begin(e, 3);
-        mw_enc_cstr(e, "months");
-        e->ops->i64(e, iv.months);
-        mw_enc_cstr(e, "days");
-        e->ops->i64(e, iv.days);
-        mw_enc_cstr(e, "micros");
-        e->ops->i64(e, iv.micros);
-        e->ops->map_end(e);
+        interval(e, iv);
         return MOLT_DB_OK;
     }
     case MOLT_DB_OID_JSON:
@@ -425,24 +441,41 @@ static int text_value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n)
     case MOLT_DB_OID_JSONB:
         e->ops->json_text(e, (const char *)p, n);
         return MOLT_DB_OK;
-    case MOLT_DB_OID_BYTEA:
+    case MOLT_DB_OID_BYTEA: {
+        uint8_t stack[256];
+        uint8_t *bytes = n <= sizeof stack ? stack : malloc(n);
+        size_t bn;
+        int ok = bytes != NULL && mw_pg_text_bytea(p, n, bytes, &bn) == 0;
+        if (ok)
+            e->ops->bin(e, bytes, bn);
+        if (bytes != stack)
+            free(bytes);
+        if (ok)
+            return MOLT_DB_OK;
+        break; /* (out of memory: the text, as for a form it cannot read) */
+    }
     case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ:
-    case MOLT_DB_OID_INTERVAL: {
-        /* back to the binary form, then as a binary field */
-        molt_db_buf bin;
-        molt_db_buf_init(&bin);
-        int rc = -1;
-        if (mw_pg_text_to_binary(oid, p, n, &bin) == 0) {
-            molt_db_error err;
-            molt_db_error_init(&err);
-            rc = value(e, oid, bin.data ? bin.data : (const uint8_t *)"", bin.len, &err);
-            molt_db_error_clear(&err);
-        }
-        molt_db_buf_free(&bin);
+    case MOLT_DB_OID_TIMESTAMPTZ: {
+        int64_t us;
+        if (mw_pg_text_timestamp(p, n, oid == MOLT_DB_OID_TIMESTAMPTZ, &us) != 0)
+            break;
+        uint8_t bin[8]; /* the wire form, for the server's text past 9999 */
+        for (int i = 0; i < 8; i++)
+            bin[i] = (uint8_t)((uint64_t)us >> (56 - 8 * i));
+        molt_db_error err;
+        molt_db_error_init(&err);
+        int rc = timestamp(e, oid, us, bin, &err);
+        molt_db_error_clear(&err);
         if (rc == MOLT_DB_OK)
             return MOLT_DB_OK;
         break;
+    }
+    case MOLT_DB_OID_INTERVAL: {
+        molt_db_interval iv;
+        if (mw_pg_text_interval(p, n, &iv) != 0)
+            break;
+        interval(e, iv);
+        return MOLT_DB_OK;
     }
     default:
         break;

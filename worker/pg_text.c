@@ -1,14 +1,11 @@
-/* The server's text form of a few types back to their binary wire form, so
- * that text results (simple statement mode) encode as the binary ones do.
- * Only what the server itself prints: bytea in hex or escape output,
- * timestamp and timestamptz in DateStyle ISO, interval in IntervalStyle
- * postgres. Anything else is refused and the caller passes the text on. */
+/* The server's text form of a few types back to their values, so that text
+ * results (simple statement mode) encode as the binary ones do. Only what
+ * the server itself prints: bytea in hex or escape output, timestamp and
+ * timestamptz in DateStyle ISO, interval in IntervalStyle postgres.
+ * Anything else is refused and the caller passes the text on. */
 #include "pg_text.h"
 
-#include "civil.h"
-
 #define USECS_PER_SEC INT64_C(1000000)
-#define DAYS_1970_TO_2000 10957
 
 static int hexval(uint8_t c)
 {
@@ -21,8 +18,9 @@ static int hexval(uint8_t c)
     return -1;
 }
 
-static int bytea_from_text(const uint8_t *p, size_t n, molt_db_buf *out)
+int mw_pg_text_bytea(const uint8_t *p, size_t n, uint8_t *out, size_t *len)
 {
+    size_t k = 0;
     if (n >= 2 && p[0] == '\\' && p[1] == 'x') { /* bytea_output = hex */
         if ((n - 2) % 2 != 0)
             return -1;
@@ -30,27 +28,29 @@ static int bytea_from_text(const uint8_t *p, size_t n, molt_db_buf *out)
             int hi = hexval(p[i]), lo = hexval(p[i + 1]);
             if (hi < 0 || lo < 0)
                 return -1;
-            molt_db_buf_put_u8(out, (uint8_t)(hi << 4 | lo));
+            out[k++] = (uint8_t)(hi << 4 | lo);
         }
-        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
+        *len = k;
+        return 0;
     }
     for (size_t i = 0; i < n; i++) { /* bytea_output = escape */
         if (p[i] != '\\') {
-            molt_db_buf_put_u8(out, p[i]);
+            out[k++] = p[i];
         } else if (i + 1 < n && p[i + 1] == '\\') {
-            molt_db_buf_put_u8(out, '\\');
+            out[k++] = '\\';
             i++;
         } else if (i + 3 < n && p[i + 1] >= '0' && p[i + 1] <= '3' &&
                    p[i + 2] >= '0' && p[i + 2] <= '7' && p[i + 3] >= '0' &&
                    p[i + 3] <= '7') {
-            molt_db_buf_put_u8(out, (uint8_t)((p[i + 1] - '0') << 6 |
-                                              (p[i + 2] - '0') << 3 | (p[i + 3] - '0')));
+            out[k++] = (uint8_t)((p[i + 1] - '0') << 6 | (p[i + 2] - '0') << 3 |
+                                 (p[i + 3] - '0'));
             i += 3;
         } else {
             return -1;
         }
     }
-    return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
+    *len = k;
+    return 0;
 }
 
 /* Reads between min and max digits at *i. */
@@ -97,9 +97,7 @@ static int match(const uint8_t *p, size_t n, const char *s)
     return s[k] == '\0' && k == n;
 }
 
-/* "YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]][ BC]", the offset only for
- * timestamptz; to microseconds since 2000-01-01 00:00 UTC. */
-static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_t *us)
+int mw_pg_text_timestamp(const uint8_t *p, size_t n, int with_zone, int64_t *us)
 {
     if (match(p, n, "infinity")) {
         *us = MOLT_DB_TIMESTAMP_INFINITY;
@@ -139,13 +137,13 @@ static int timestamp_from_text(const uint8_t *p, size_t n, int with_zone, int64_
             return -1;
         y = 1 - y;
     }
-    /* the server's range: 4713 BC to 294276 AD (and no int64 overflow) */
-    if (y < -4712 || y > 294276 || mo < 1 || mo > 12 || d < 1 ||
-        d > civil_days_in_month(y, (int)mo) || h > 23 || mi > 59 || s > 59)
+    /* the server's range, 4713 BC to 294276 AD, keeps the sum in int64 */
+    int32_t days;
+    if (y < -4712 || y > 294276 || h > 23 || mi > 59 || s > 59 ||
+        molt_db_date_from_ymd((int)y, (int)mo, (int)d, &days) != MOLT_DB_OK)
         return -1;
-    int64_t days = civil_days_from(y, (int)mo, (int)d) - DAYS_1970_TO_2000;
-    *us = ((days * 24 + h) * 60 + mi) * 60 * USECS_PER_SEC + s * USECS_PER_SEC + frac -
-          offset * USECS_PER_SEC;
+    *us = (((int64_t)days * 24 + h) * 60 + mi) * 60 * USECS_PER_SEC + s * USECS_PER_SEC +
+          frac - offset * USECS_PER_SEC;
     return 0;
 }
 
@@ -160,14 +158,11 @@ static int word(const uint8_t *p, size_t n, size_t *i, const char *w)
     return 1;
 }
 
-/* IntervalStyle postgres: "[+-]N year[s] [+-]N mon[s] [+-]N day[s]
- * [+-]HH:MM:SS[.ffffff]", each part optional, "00:00:00" when zero. */
-static int interval_from_text(const uint8_t *p, size_t n, int64_t *micros,
-                              int64_t *days, int64_t *months)
+int mw_pg_text_interval(const uint8_t *p, size_t n, molt_db_interval *iv)
 {
     size_t i = 0;
     int parts = 0;
-    *micros = *days = *months = 0;
+    int64_t us = 0, days = 0, months = 0;
     while (i < n) {
         if (parts++ > 0 && expect(p, n, &i, ' '))
             return -1;
@@ -185,22 +180,22 @@ static int interval_from_text(const uint8_t *p, size_t n, int64_t *micros,
             if (fraction(p, n, &i, &frac))
                 return -1;
             int64_t secs = (v * 60 + mi) * 60 + sec; /* v < 10^10: no overflow */
-            if (parts > 1 && *micros != 0)
+            if (parts > 1 && us != 0)
                 return -1; /* one time part */
             if (secs > (INT64_MAX - frac) / USECS_PER_SEC)
                 return -1;
-            *micros = sign * (secs * USECS_PER_SEC + frac);
+            us = sign * (secs * USECS_PER_SEC + frac);
             continue;
         }
         if (expect(p, n, &i, ' '))
             return -1;
         int64_t *field = NULL, scale = 1;
         if (word(p, n, &i, "year"))
-            field = months, scale = 12;
+            field = &months, scale = 12;
         else if (word(p, n, &i, "mon"))
-            field = months;
+            field = &months;
         else if (word(p, n, &i, "day"))
-            field = days;
+            field = &days;
         else
             return -1;
         if (i < n && p[i] == 's')
@@ -209,29 +204,10 @@ static int interval_from_text(const uint8_t *p, size_t n, int64_t *micros,
         if (*field > INT32_MAX || *field < INT32_MIN)
             return -1;
     }
-    return parts > 0 ? 0 : -1;
-}
-
-int mw_pg_text_to_binary(uint32_t oid, const uint8_t *p, size_t n, molt_db_buf *out)
-{
-    int64_t us, days, months;
-    switch (oid) {
-    case MOLT_DB_OID_INTERVAL:
-        if (interval_from_text(p, n, &us, &days, &months))
-            return -1;
-        molt_db_buf_put_u64(out, (uint64_t)us);
-        molt_db_buf_put_u32(out, (uint32_t)(int32_t)days);
-        molt_db_buf_put_u32(out, (uint32_t)(int32_t)months);
-        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
-    case MOLT_DB_OID_BYTEA:
-        return bytea_from_text(p, n, out);
-    case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ:
-        if (timestamp_from_text(p, n, oid == MOLT_DB_OID_TIMESTAMPTZ, &us))
-            return -1;
-        molt_db_buf_put_u64(out, (uint64_t)us);
-        return molt_db_buf_ok(out) == MOLT_DB_OK ? 0 : -1;
-    default:
+    if (parts == 0)
         return -1;
-    }
+    iv->micros = us;
+    iv->days = (int32_t)days;
+    iv->months = (int32_t)months;
+    return 0;
 }

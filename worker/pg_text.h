@@ -1,20 +1,24 @@
-/* The server's text form of some PostgreSQL types to their binary wire form
+/* The server's text form of some PostgreSQL types to their values
  * (worker/pg_text.c): for text results, so that they encode as binary ones.
- * Handles bytea (hex and escape output), timestamp/timestamptz (DateStyle
- * ISO, as the server prints them, infinity included) and interval
- * (IntervalStyle postgres). */
+ * Each returns 0, or -1 when the text is not what the server prints (the
+ * caller then passes the text on). */
 #ifndef MOLT_WORKER_PG_TEXT_H
 #define MOLT_WORKER_PG_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "molt_db/buf.h"
 #include "molt_db/types.h"
 
-/* Appends the binary form of text p[0..n) of type oid to out: 0, or -1 when
- * the type is not one of these or the text is not what the server prints
- * (the caller then passes the text on; out may hold a partial value). */
-int mw_pg_text_to_binary(uint32_t oid, const uint8_t *p, size_t n, molt_db_buf *out);
+/* bytea in hex ("\x00ff") or escape output into out, which has room for n
+ * bytes (the decoded value is never longer than its text); *len its length. */
+int mw_pg_text_bytea(const uint8_t *p, size_t n, uint8_t *out, size_t *len);
+
+/* timestamp (with_zone 0) or timestamptz (1) in DateStyle ISO, infinity
+ * included, to microseconds since 2000-01-01 (UTC for timestamptz). */
+int mw_pg_text_timestamp(const uint8_t *p, size_t n, int with_zone, int64_t *us);
+
+/* interval in IntervalStyle postgres. */
+int mw_pg_text_interval(const uint8_t *p, size_t n, molt_db_interval *iv);
 
 #endif
