@@ -88,7 +88,33 @@ def plot(key, sc, command, path):
     plt.close(fig)
 
 
+def ab_table(path):
+    """Markdown of an A/B run (bench/run.sh --baseline): each molt contender
+    beside the same contender built from the baseline commit."""
+    with open(path) as f:
+        d = json.load(f)
+    m = d["machine"]
+    out = [f"A/B run: `{m['command']}` on {m['date']} (git {m.get('git_commit')}), "
+           f"{m['reps']} repetitions of {m['seconds_per_run']:g} s, alternating.", "",
+           "| scenario | contender | this build | baseline | ratio | CPU µs/op this / baseline |",
+           "|---|---|---|---|---|---|"]
+    for key, sc in d["scenarios"].items():
+        cs = sc["contenders"]
+        for name, c in cs.items():
+            base = next((b for n, b in cs.items() if n.startswith(name + " [baseline ")), None)
+            if c.get("role") != "molt" or base is None:
+                continue
+            a, b = c.get("throughput"), base.get("throughput")
+            out.append(f"| {key} | {name} | {fmt(a, ',.0f')} | {fmt(b, ',.0f')} | "
+                       f"{fmt(a / b if a and b else None, '.3f')} | "
+                       f"{fmt(c.get('cpu_us_per_op'), '.3g')} / {fmt(base.get('cpu_us_per_op'), '.3g')} |")
+    return "\n".join(out) + "\n"
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--ab":
+        sys.stdout.write(ab_table(sys.argv[2]))
+        return
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(RESULTS, "latest.json")
     with open(src) as f:
         d = json.load(f)

@@ -11,18 +11,27 @@
 #
 # QUICK=1 (as an argument or in the environment): 3 repetitions of 2 s,
 # under 5 minutes. Otherwise 5 repetitions of 5 s.
+#
+# --baseline DIR: an A/B run. DIR is the build directory of another commit
+# (e.g. `git worktree add /tmp/base REV && cmake -S /tmp/base -B /tmp/base/build
+# && cmake --build /tmp/base/build`); every molt contender also runs with
+# DIR's molt_bench and molt_worker, against the same server in the same run.
+# The result goes to bench/results/ab.json and bench/results/ab.md, and
+# latest.json and bench/README.md are left as they are.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 QUICK=${QUICK:-0}
 ONLY=""
+BASELINE=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         QUICK=*) QUICK=${1#QUICK=} ;;
         --quick) QUICK=1 ;;
         --only) ONLY=$2; shift ;;
-        *) echo "usage: bench/run.sh [QUICK=1] [--only SCENARIO,...]" >&2; exit 2 ;;
+        --baseline) BASELINE=$(cd "$2" && pwd); shift ;;
+        *) echo "usage: bench/run.sh [QUICK=1] [--only SCENARIO,...] [--baseline BUILD_DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -94,6 +103,13 @@ CMD="make bench$([ "$QUICK" = 1 ] && echo ' QUICK=1' || true)"
 RUNNER=("$VENV/bin/python" bench/runner.py --command "$CMD" --netem-status "$NETEM_STATUS")
 [ "$QUICK" = 1 ] && RUNNER+=(--quick)
 [ -n "$ONLY" ] && RUNNER+=(--only "$ONLY")
+if [ -n "$BASELINE" ]; then
+    CMD="$CMD --baseline $BASELINE"
+    RUNNER=("$VENV/bin/python" bench/runner.py --command "$CMD" --netem-status "$NETEM_STATUS"
+            --baseline "$BASELINE" --out bench/results/ab.json)
+    [ "$QUICK" = 1 ] && RUNNER+=(--quick)
+    [ -n "$ONLY" ] && RUNNER+=(--only "$ONLY")
+fi
 
 WITH_PG=scripts/with_pg.sh
 if [ ! -x "$WITH_PG" ] || [ "${BENCH_OWN_PG:-0}" = 1 ]; then
@@ -105,5 +121,11 @@ say "starting a throwaway PostgreSQL via $WITH_PG (${SERVER_PIN[*]:-unpinned})"
 "${SERVER_PIN[@]}" "$WITH_PG" "${CLIENT_PIN[@]}" "${RUNNER[@]}"
 
 # ---- 5. report ----
+if [ -n "$BASELINE" ]; then
+    "$VENV/bin/python" bench/report.py --ab bench/results/ab.json > bench/results/ab.md
+    cat bench/results/ab.md
+    say "done: bench/results/ab.json, bench/results/ab.md"
+    exit 0
+fi
 "$VENV/bin/python" bench/report.py
 say "done: bench/results/latest.json, bench/README.md"

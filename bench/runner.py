@@ -111,18 +111,43 @@ def binary_missing(path, what):
     return None
 
 
-def molt(name, args, note=""):
-    return Contender(name, "molt", "json", note=note,
-                     missing=lambda: binary_missing(MOLT_BIN, "bench/c/, built by `make build`"),
-                     argv=lambda ctx, s: [MOLT_BIN] + args(ctx, s))
+def molt(name, args, note="", build=None, role="molt"):
+    """molt_bench (bench/c) of build/, or of another build directory."""
+    binary = os.path.join(build, "bench", "molt_bench") if build else MOLT_BIN
+    c = Contender(name, role, "json", note=note,
+                  missing=lambda: binary_missing(binary, "bench/c/, built by `make build`"),
+                  argv=lambda ctx, s: [binary] + args(ctx, s))
+    c.with_build = lambda b, n: molt(n, args, note, b, "baseline")
+    return c
 
 
-def molt_py(name, args, note=""):
+def molt_py(name, args, note="", build=None, role="molt"):
     """Python through molt_db_adapter to build/molt_worker (bench/peers/molt_peer.py)."""
-    return Contender(name, "molt", "json", note=note,
-                     missing=lambda: binary_missing(WORKER_BIN, "worker/, built by `make build`"),
-                     argv=lambda ctx, s: [PY, os.path.join(PEERS, "molt_peer.py")] + args(ctx, s)
-                     + ["--worker", WORKER_BIN])
+    worker = os.path.join(build, "molt_worker") if build else WORKER_BIN
+    c = Contender(name, role, "json", note=note,
+                  missing=lambda: binary_missing(worker, "worker/, built by `make build`"),
+                  argv=lambda ctx, s: [PY, os.path.join(PEERS, "molt_peer.py")] + args(ctx, s)
+                  + ["--worker", worker])
+    c.with_build = lambda b, n: molt_py(n, args, note, b, "baseline")
+    return c
+
+
+def with_baseline(scs, build):
+    """An A/B run: every molt contender again, right after itself, with the
+    binaries of another build directory (role "baseline", not a peer)."""
+    try:
+        rev = subprocess.run(["git", "-C", build, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip() or build
+    except OSError:
+        rev = build
+    for sc in scs:
+        out = []
+        for c in sc["contenders"]:
+            out.append(c)
+            if c.role == "molt" and getattr(c, "with_build", None):
+                out.append(c.with_build(build, f"{c.name} [baseline {rev}]"))
+        sc["contenders"] = out
+    return scs
 
 
 def py_peer(name, script, args, note=""):
@@ -749,6 +774,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(RESULTS, "latest.json"))
     ap.add_argument("--command", default="make bench")
     ap.add_argument("--netem-status", default="", help="JSON file written by bench/lib/netns.sh")
+    ap.add_argument("--baseline", default="", help="build directory of another commit (A/B run)")
     a = ap.parse_args()
     dsn = os.environ["MOLT_TEST_DSN"]
     netem = {"ok": False, "error": "not probed"}
@@ -765,7 +791,10 @@ def main():
         setup_data(dsn)
         result = {"machine": machine(dsn, ctx, a.command), "scenarios": {}}
         only = set(filter(None, a.only.split(",")))
-        for sc in scenarios(ctx):
+        scs = scenarios(ctx)
+        if a.baseline:
+            scs = with_baseline(scs, a.baseline)
+        for sc in scs:
             if only and sc["key"] not in only:
                 continue
             if sc.get("netem") and not sc.get("unavailable"):
@@ -775,7 +804,7 @@ def main():
             finally:
                 ctx.dsn = dsn
         result["machine"]["total_seconds"] = round(time.time() - t0, 1)
-    if only and os.path.exists(a.out):
+    if only and not a.baseline and os.path.exists(a.out):
         result = merge_rerun(a.out, result, [sc["key"] for sc in scenarios(ctx)])
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     tmp_out = a.out + ".tmp"
