@@ -1435,7 +1435,10 @@ TEST(cancel_landing_late_resends_the_neighbour)
     /* it ran again in full after the cancel stopped it */
     ASSERT((rs[1].t_done_ns - t0) / 1000000 >= 450);
     molt_db_pool_stats st = expect_backend_back(t, pid.val);
-    ASSERT_EQ_UINT(st.resends, 1);
+    /* once; twice when PostgreSQL's second signal (to the backend's process
+     * group, after the one to its pid) lands in the resent sleep too, which
+     * a loaded machine makes possible */
+    ASSERT(st.resends >= 1 && st.resends <= 2);
     tp_close(t);
 }
 
