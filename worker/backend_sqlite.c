@@ -136,6 +136,15 @@ static void db_fail(sq_job *j, int code)
 
 /* ---- pool thread -------------------------------------------------------- */
 
+static int conn_open_failed(sq_job *j, int status, const char *sqlstate,
+                            const char *fmt, const char *detail)
+{
+    job_fail(j, status, sqlstate, fmt, detail);
+    sqlite3_close(j->c->db);
+    j->c->db = NULL;
+    return -1;
+}
+
 static int conn_open(sq_job *j)
 {
     sq_backend *b = j->b;
@@ -146,29 +155,17 @@ static int conn_open(sq_job *j)
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
     int rc = sqlite3_open_v2(name, &j->c->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        job_fail(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
-                 j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
-        sqlite3_close(j->c->db);
-        j->c->db = NULL;
-        return -1;
-    }
+    if (rc != SQLITE_OK)
+        return conn_open_failed(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
+                                j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
     mw_sq_hardening h = {a->sqlite_trusted_schema, a->sqlite_max_value_bytes};
     rc = mw_sqlite_guard_open(&j->c->guard, j->c->db, &h);
-    if (rc != SQLITE_OK) {
-        job_fail(j, MW_INTERNAL_ERROR, NULL, "cannot harden the SQLite connection: %s",
-                 sqlite3_errstr(rc));
-        sqlite3_close(j->c->db);
-        j->c->db = NULL;
-        return -1;
-    }
-    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK) {
-        job_fail(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
-                 sqlite3_errmsg(j->c->db));
-        sqlite3_close(j->c->db);
-        j->c->db = NULL;
-        return -1;
-    }
+    if (rc != SQLITE_OK)
+        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL,
+                                "cannot harden the SQLite connection: %s", sqlite3_errstr(rc));
+    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK)
+        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
+                                sqlite3_errmsg(j->c->db));
     sqlite3_busy_timeout(j->c->db, a->sqlite_busy_timeout_ms);
     sqlite3_extended_result_codes(j->c->db, 1);
     if (a->sqlite_path && a->sqlite_wal)

@@ -203,6 +203,8 @@ int mw_sqlite_guard_open(mw_sq_guard *g, sqlite3 *db, const mw_sq_hardening *h)
         /* no writes to sqlite_schema, shadow tables or sqlite_dbpage, no
          * journal_mode=OFF, no schema_version=N */
         {SQLITE_DBCONFIG_DEFENSIVE, 1},
+        /* foreign keys enforced, as on Django's own connections */
+        {SQLITE_DBCONFIG_ENABLE_FKEY, 1},
         {SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0},
         {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0},
         {SQLITE_DBCONFIG_WRITABLE_SCHEMA, 0},
