@@ -9,9 +9,10 @@
  *
  *  - mw_sqlite_guard_open hardens the connection once, when it opens:
  *    defensive mode, no two-argument fts3_tokenizer, no extension loading,
- *    untrusted schema (unless the alias says otherwise), no attached
- *    databases at all (SQLITE_LIMIT_ATTACHED 0), a bound on the size of one
- *    value; and installs the authorizer below for the connection's life.
+ *    untrusted schema (unless the alias says otherwise), foreign keys
+ *    enforced, no attached databases at all (SQLITE_LIMIT_ATTACHED 0), a
+ *    bound on the size of one value; and installs the authorizer below for
+ *    the connection's life.
  *  - the authorizer consults the guard's mode at every prepare: MW_SQ_READ
  *    (db_query) allows reads, the PRAGMAs that only read, and functions
  *    other than fts3_tokenizer and load_extension; MW_SQ_WRITE (db_exec)
