@@ -105,8 +105,8 @@ static const mw_setting alias_settings[] = {
      "SQLite: journal_mode=WAL on file databases"},
     {"sqlite_max_value_bytes", T_INT, A(sqlite_max_value_bytes), 1, "67108864",
      "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
-    {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "false",
-     "SQLite: views and triggers may use virtual tables (FTS, R*Tree) and functions not marked innocuous"},
+    {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
+     "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
 };
 
 #define NWORKER (sizeof worker_settings / sizeof worker_settings[0])

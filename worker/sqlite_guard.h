@@ -9,7 +9,7 @@
  *
  *  - mw_sqlite_guard_open hardens the connection once, when it opens:
  *    defensive mode, no two-argument fts3_tokenizer, no extension loading,
- *    untrusted schema (unless the alias says otherwise), foreign keys
+ *    trusted_schema as the alias says, foreign keys
  *    enforced, no attached databases at all (SQLITE_LIMIT_ATTACHED 0), a
  *    bound on the size of one value; and installs the authorizer below for
  *    the connection's life.

@@ -580,20 +580,32 @@ def test_default_value_size_bound(w):
 
 
 def test_trusted_schema_setting(dbfile):
-    """Off by default: a trigger or view may not use a virtual table (as the
-    common trigger that keeps an FTS index in step does, on SQLite 3.40);
-    sqlite_trusted_schema=true allows it."""
+    """On by default: SQLite 3.40 marks neither its JSON functions (Django's
+    JSONField CHECK) nor its virtual tables (a trigger keeping an FTS index
+    in step) innocuous. sqlite_trusted_schema=false refuses both."""
     con = sqlite3.connect(dbfile)
     con.executescript("""
         create trigger items_fts after insert on items
         begin insert into docs(body) values (new.name); end;
+        create table doc_json(id integer primary key,
+                              data text check ((json_valid(data) or data is null)));
     """)
     con.close()
     with worker(dbfile) as wk:
-        r = exec_(wk.conn, "insert into items(name) values ('indexed')")
-        assert r["status"] == "DbError" and "unsafe use of virtual table" in r["error"], r
-    assert file_query(dbfile, "select count(*) from docs") == [(2,)]
-    with worker(dbfile, "--pool", "default:sqlite_trusted_schema=true") as wk:
         assert exec_(wk.conn, "insert into items(name) values ('indexed')")["status"] == "Ok"
+        assert exec_(wk.conn, "insert into doc_json(data) values ('{}')")["status"] == "Ok"
+        refused(exec_(wk.conn, "insert into doc_json(data) values ('{')"), "23514")
         assert rows(query(wk.conn, "select count(*) from docs where docs match 'indexed'")) == [
             [1]]
+    with worker(dbfile, "--pool", "default:sqlite_trusted_schema=false") as wk:
+        r = query(wk.conn, "select count(*) from items")
+        assert r["status"] == "DbError" and "unsafe use of json_valid" in r["error"].lower(), r
+        assert exec_(wk.conn, "drop table doc_json")["status"] == "DbError"
+    con = sqlite3.connect(dbfile)
+    con.execute("drop table doc_json")
+    con.commit()
+    con.close()
+    with worker(dbfile, "--pool", "default:sqlite_trusted_schema=false") as wk:
+        r = exec_(wk.conn, "insert into items(name) values ('again')")
+        assert r["status"] == "DbError" and "unsafe use of virtual table" in r["error"], r
+    assert file_query(dbfile, "select count(*) from items where name = 'again'") == [(0,)]
