@@ -38,6 +38,8 @@ def dbfile(tmp_path):
         insert into docs values ('hello world'), ('goodbye world');
         create virtual table places using rtree(id, x0, x1);
         insert into places values (1, 0, 10);
+        create virtual table notes using fts5(body);
+        insert into notes values ('hello fts5');
     """)
     con.commit()
     con.close()
@@ -312,6 +314,41 @@ def test_read_pragmas_allowed(w, dbfile):
     assert rows(query(c, "select count(*) from docs where docs match 'hello'")) == [[1]]
 
 
+def test_explain_compiles_what_it_explains(w, dbfile):
+    """EXPLAIN prepares the statement it explains, and a PRAGMA takes
+    effect when prepared: the same check applies."""
+    c = w.conn
+    for sql in ["explain pragma foreign_keys=0", "EXPLAIN pragma ignore_check_constraints = 1",
+                "explain attach ':memory:' as m", "explain select fts3_tokenizer('simple')",
+                "explain query plan select fts3_tokenizer('simple')"]:
+        refused(query(c, sql), READ_REFUSED)
+        refused(exec_(c, sql), WRITE_REFUSED)
+    assert query(c, "explain query plan select * from items where id = 1")["status"] == "Ok"
+    victim_checks(c, dbfile)
+
+
+def test_virtual_tables_keep_working(w, dbfile):
+    """FTS4, FTS5 and R*Tree run statements of their own (R*Tree prepares
+    its writes when a reader opens it): readers read them, writers write
+    them, through the authorizer and defensive mode."""
+    c = w.conn
+    for _ in range(2):
+        assert rows(query(c, "select count(*) from docs where docs match 'hello'")) == [[1]]
+        assert rows(query(c, "select body from notes where notes match 'fts5'")) == [
+            ["hello fts5"]]
+        assert rows(query(c, "select id from places where x1 > 5")) == [[1]]
+    assert exec_(c, "insert into docs values ('hello again')")["status"] == "Ok"
+    assert exec_(c, "insert into notes values ('hello again')")["status"] == "Ok"
+    assert exec_(c, "insert into places values (2, 20, 30)")["status"] == "Ok"
+    assert exec_(c, "insert into docs(docs) values ('optimize')")["status"] == "Ok"
+    assert exec_(c, "insert into notes(notes) values ('optimize')")["status"] == "Ok"
+    assert rows(query(c, "select count(*) from docs where docs match 'hello'")) == [[2]]
+    assert rows(query(c, "select count(*) from notes where notes match 'hello'")) == [[2]]
+    assert rows(query(c, "select id from places where x0 >= 20")) == [[2]]
+    assert file_query(dbfile, "select count(*) from notes where notes match 'again'") == [(1,)]
+    assert file_query(dbfile, "pragma integrity_check") == [("ok",)]
+
+
 def test_writer_database_pragmas(w, dbfile):
     """db_exec may set what lives in the database file (user_version,
     application_id) and run maintenance; defer_foreign_keys only inside its
@@ -522,6 +559,20 @@ def test_stream_left_early_leaves_the_connection_clean(w, dbfile):
     # and the stream's read-only mode did not stay either
     assert exec_(c, "insert into items(name) values ('after')")["status"] == "Ok"
     assert file_query(dbfile, "select count(*) from items where name = 'after'") == [(1,)]
+
+
+def test_stream_failing_midway_leaves_the_connection_clean(w, dbfile):
+    c = w.conn
+    for _ in range(5):
+        r = c.call("db_query", {
+            "sql": "with recursive r(i) as (select 1 union all select i + 1 from r "
+                   "where i < 100) select i, case when i > 30 "
+                   "then abs(-9223372036854775807 - 1) else i end from r",
+            "stream": True, "batch_rows": 7})
+        assert r["status"] == "DbError" and len(r["parts"]) >= 2, r
+        assert exec_(c, "update items set name = name where id = 2")["status"] == "Ok"
+        assert rows(query(c, "pragma query_only")) == [[1]]
+    victim_checks(c, dbfile)
 
 
 def test_paused_stream_cancelled_then_writer(dbfile):
