@@ -566,7 +566,8 @@ static void request_end(sq_job *j)
         j->stmt = NULL;
     }
     j->c->guard.mode = MW_SQ_WORKER;
-    /* a db_query can never leave a transaction open; be sure anyway */
+    /* no request can open a transaction of its own (the guard refuses
+     * BEGIN); be sure anyway */
     if (j->c->db && (j->begun || !sqlite3_get_autocommit(j->c->db)))
         sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
     j->begun = 0;
