@@ -561,6 +561,22 @@ def test_stream_left_early_leaves_the_connection_clean(w, dbfile):
     assert file_query(dbfile, "select count(*) from items where name = 'after'") == [(1,)]
 
 
+def test_client_stream_left_early(dbfile):
+    """The report in the client's terms: leave MoltClient.stream(...,
+    batch_rows=7) after two chunks, then query() and execute()."""
+    from molt_db_adapter import MoltClient
+    cmd = [WORKER_BIN, "--stdio", "--db", f"default=sqlite://{dbfile}",
+           "--allow-write", "default", "--pool", "default:sqlite_conns=1"]
+    with MoltClient(cmd) as c:
+        for i in range(20):
+            with c.stream(STREAM_SQL, batch_rows=7) as s:
+                for n, _ in enumerate(s.chunks()):
+                    if n == 1:
+                        break
+            assert c.query("select count(*) from items").rows == [(3,)], i
+            assert c.execute("update items set name = name where id = 3").rows_affected == 1
+
+
 def test_stream_failing_midway_leaves_the_connection_clean(w, dbfile):
     c = w.conn
     for _ in range(5):
