@@ -23,10 +23,12 @@
 #include "msgpack_check.h"
 #include "mpbuf.h"
 #include "sqlite_django.h"
+#include "sqlite_guard.h"
 #include "worker.h"
 
 typedef struct sq_conn {
     sqlite3 *db;
+    mw_sq_guard guard;     /* the authorizer's state */
     struct sq_conn *next;
 } sq_conn;
 
@@ -119,40 +121,29 @@ static void db_fail(sq_job *j, int code)
         job_fail(j, MW_CANCELLED, "57014", "%s", "statement cancelled");
         return;
     }
+    if (j->c->guard.denied[0]) {
+        /* the authorizer refused (SQLITE_AUTH; SQLITE_ERROR for a function) */
+        job_fail(j, MW_DB_ERROR, ro ? "25006" : "42501",
+                 ro ? "cannot run this statement in a read-only query (db_query): %s"
+                    : "db_exec may not run this statement: %s",
+                 j->c->guard.denied);
+        return;
+    }
     if ((code & 0xff) == SQLITE_AUTH && ro)
         m = "cannot run this statement in a read-only query (db_query)";
     job_fail(j, MW_DB_ERROR, sqlstate_of(code, ro), "%s", m);
 }
 
-/* ---- the read-only authorizer -------------------------------------------- */
-
-static int ro_authorizer(void *ud, int action, const char *a, const char *b2,
-                         const char *c, const char *d)
-{
-    (void)ud;
-    (void)c;
-    (void)d;
-    switch (action) {
-    case SQLITE_ATTACH:
-    case SQLITE_DETACH:
-    case SQLITE_TRANSACTION:
-    case SQLITE_SAVEPOINT:
-        return SQLITE_DENY;
-    case SQLITE_PRAGMA:
-        /* reading pragmas is fine; setting one is not */
-        if (b2 && a && (!strcmp(a, "query_only") || !strcmp(a, "journal_mode") ||
-                        !strcmp(a, "writable_schema") || !strcmp(a, "foreign_keys") ||
-                        !strcmp(a, "busy_timeout") || !strcmp(a, "synchronous") ||
-                        !strcmp(a, "locking_mode") || !strcmp(a, "user_version") ||
-                        !strcmp(a, "application_id") || !strcmp(a, "schema_version")))
-            return SQLITE_DENY;
-        return SQLITE_OK;
-    default:
-        return SQLITE_OK;
-    }
-}
-
 /* ---- pool thread -------------------------------------------------------- */
+
+static int conn_open_failed(sq_job *j, int status, const char *sqlstate,
+                            const char *fmt, const char *detail)
+{
+    job_fail(j, status, sqlstate, fmt, detail);
+    sqlite3_close(j->c->db);
+    j->c->db = NULL;
+    return -1;
+}
 
 static int conn_open(sq_job *j)
 {
@@ -164,20 +155,17 @@ static int conn_open(sq_job *j)
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
     int rc = sqlite3_open_v2(name, &j->c->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        job_fail(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
-                 j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
-        sqlite3_close(j->c->db);
-        j->c->db = NULL;
-        return -1;
-    }
-    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK) {
-        job_fail(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
-                 sqlite3_errmsg(j->c->db));
-        sqlite3_close(j->c->db);
-        j->c->db = NULL;
-        return -1;
-    }
+    if (rc != SQLITE_OK)
+        return conn_open_failed(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
+                                j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
+    mw_sq_hardening h = {a->sqlite_trusted_schema, a->sqlite_max_value_bytes};
+    rc = mw_sqlite_guard_open(&j->c->guard, j->c->db, &h);
+    if (rc != SQLITE_OK)
+        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL,
+                                "cannot harden the SQLite connection: %s", sqlite3_errstr(rc));
+    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK)
+        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
+                                sqlite3_errmsg(j->c->db));
     sqlite3_busy_timeout(j->c->db, a->sqlite_busy_timeout_ms);
     sqlite3_extended_result_codes(j->c->db, 1);
     if (a->sqlite_path && a->sqlite_wal)
@@ -185,8 +173,13 @@ static int conn_open(sq_job *j)
     return 0;
 }
 
-static int exec_simple(sq_job *j, const char *sql)
+/* The worker's own statements (query_only, BEGIN, COMMIT) run with the
+ * guard in its worker mode: the client's mode is on only between
+ * request_begin and the next worker_exec or request_end. */
+static int worker_exec(sq_job *j, const char *sql)
 {
+    j->c->guard.mode = MW_SQ_WORKER;
+    j->c->guard.denied[0] = 0;
     int rc = sqlite3_exec(j->c->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         db_fail(j, rc);
@@ -233,6 +226,7 @@ static int prepare(sq_job *j)
 {
     const mw_stmt *s = &j->r->q.stmts[j->si];
     const char *tail = NULL;
+    j->c->guard.denied[0] = 0;
     int rc = sqlite3_prepare_v3(j->c->db, s->rw.sql, (int)s->rw.sql_len + 1, 0,
                                 &j->stmt, &tail);
     if (rc != SQLITE_OK) {
@@ -543,19 +537,40 @@ static void finish_stmt(sq_job *j)
     j->stmt = NULL;
 }
 
-static void cleanup_stmt(sq_job *j)
+/* The connection's state for a request is set here and put back by
+ * request_end, and nowhere else: query_only, the guard's mode, the
+ * transaction of `statements`. */
+static int request_begin(sq_job *j)
+{
+    const mw_query *q = &j->r->q;
+    if (worker_exec(j, q->write ? "PRAGMA query_only=0" : "PRAGMA query_only=1") < 0)
+        return -1;
+    if (q->write && q->statements) {
+        if (worker_exec(j, q->isolation == MW_ISO_READ_COMMITTED ? "BEGIN IMMEDIATE"
+                                                                : "BEGIN EXCLUSIVE") < 0)
+            return -1;
+        j->begun = 1;
+    }
+    j->c->guard.mode = q->write ? MW_SQ_WRITE : MW_SQ_READ;
+    return 0;
+}
+
+/* Ends the request's use of the connection however it ended (done, error,
+ * cancel, timeout, a stream left early: work() and after_work() both come
+ * here): the statement finalized, a transaction still open rolled back,
+ * the guard back in the worker's mode. */
+static void request_end(sq_job *j)
 {
     if (j->stmt) {
         sqlite3_finalize(j->stmt);
         j->stmt = NULL;
     }
-    if (j->begun && j->c->db) {
+    j->c->guard.mode = MW_SQ_WORKER;
+    /* no request can open a transaction of its own (the guard refuses
+     * BEGIN); be sure anyway */
+    if (j->c->db && (j->begun || !sqlite3_get_autocommit(j->c->db)))
         sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
-        j->begun = 0;
-    }
-    /* a db_query can never leave a transaction open; be sure anyway */
-    if (j->c->db && !sqlite3_get_autocommit(j->c->db))
-        sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
+    j->begun = 0;
 }
 
 static int job_cancelled(void *ud)
@@ -577,18 +592,8 @@ static void work(uv_work_t *req)
      * check of `cancelled` and sqlite3_step; a progress handler reading the
      * flag cannot miss it. Removed again before this slice returns. */
     sqlite3_progress_handler(j->c->db, 1000, job_cancelled, j);
-    if (!j->stmt && j->si == 0 && !j->begun) {
-        /* first slice: mode of the connection */
-        if (exec_simple(j, q->write ? "PRAGMA query_only=0" : "PRAGMA query_only=1") < 0)
-            goto out;
-        sqlite3_set_authorizer(j->c->db, q->write ? NULL : ro_authorizer, NULL);
-        if (q->write && q->statements) {
-            if (exec_simple(j, q->isolation == MW_ISO_READ_COMMITTED ? "BEGIN IMMEDIATE"
-                                                                    : "BEGIN EXCLUSIVE") < 0)
-                goto out;
-            j->begun = 1;
-        }
-    }
+    if (!j->stmt && j->si == 0 && !j->begun && request_begin(j) < 0)
+        goto out; /* first slice */
     while (j->si < q->nstmts) {
         if (!j->stmt && prepare(j) < 0)
             goto out;
@@ -601,16 +606,14 @@ static void work(uv_work_t *req)
         j->si++;
     }
     if (j->begun) {
-        if (exec_simple(j, "COMMIT") < 0)
+        if (worker_exec(j, "COMMIT") < 0)
             goto out;
         j->begun = 0;
     }
     j->status = MW_OK;
     j->finished = 1;
 out:
-    cleanup_stmt(j);
-    if (j->c->db)
-        sqlite3_set_authorizer(j->c->db, NULL, NULL);
+    request_end(j);
     j->t_end = uv_hrtime();
 slice:
     if (j->c->db)
@@ -640,7 +643,7 @@ static void after_work(uv_work_t *req, int status)
     sq_backend *b = j->b;
     mw_request *r = j->r;
     if (status == UV_ECANCELED) {
-        cleanup_stmt(j);
+        request_end(j);
         j->finished = 1;
         j->status = MW_CANCELLED;
         snprintf(j->msg, sizeof j->msg, "cancelled");
@@ -657,7 +660,7 @@ static void after_work(uv_work_t *req, int status)
         }
         if (uv_queue_work(r->w->loop, &j->work, work, after_work) == 0)
             return;
-        cleanup_stmt(j);
+        request_end(j);
         j->status = MW_INTERNAL_ERROR;
         snprintf(j->msg, sizeof j->msg, "cannot queue work");
     }

@@ -103,6 +103,10 @@ static const mw_setting alias_settings[] = {
      "SQLite: wait for a lock this long before SQLITE_BUSY"},
     {"sqlite_wal", T_BOOL, A(sqlite_wal), 0, "true",
      "SQLite: journal_mode=WAL on file databases"},
+    {"sqlite_max_value_bytes", T_INT, A(sqlite_max_value_bytes), 1, "67108864",
+     "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
+    {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
+     "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
 };
 
 #define NWORKER (sizeof worker_settings / sizeof worker_settings[0])

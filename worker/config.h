@@ -40,6 +40,8 @@ typedef struct mw_alias {
     int sqlite_conns;             /* SQLite connections (threads busy at once) */
     int sqlite_busy_timeout_ms;
     int sqlite_wal;
+    int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
+    int sqlite_trusted_schema;
     struct mw_alias *next;
 } mw_alias;
 
