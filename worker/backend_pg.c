@@ -317,8 +317,6 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
-    if (!j->r->t_start)
-        j->r->t_start = t;
     free_cols(j);
     j->cols = calloc(n ? n : 1, sizeof *j->cols);
     if (!j->cols)
@@ -423,11 +421,14 @@ static void run_stmt(pg_job *j)
         return;
     }
     molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
+    if (!j->r->t_start)
+        j->r->t_start = uv_hrtime(); /* exec_us: from handing it to the pool */
     uint64_t elapsed_ms = (uv_hrtime() - j->r->t_recv) / 1000000;
     molt_db_pool_query_options o = {0};
     o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
     o.read_only_tx = !j->r->q.write;
+    o.close_conn = s->session_state;
     j->affected = 0;
     if (j->tx)
         rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
@@ -494,6 +495,15 @@ static void pg_start(mw_backend *base, mw_request *r)
     molt_db_error_init(&j->err);
     r->job = j;
     const mw_query *q = &r->q;
+    if (q->refused[0]) {
+        /* the classifier's verdict (payload.c): the server never sees it */
+        j->failed = 1;
+        j->status = MW_DB_ERROR;
+        memcpy(j->err.sqlstate, q->refused_sqlstate, sizeof j->err.sqlstate);
+        snprintf(j->msg, sizeof j->msg, "%s", q->refused);
+        job_done(j);
+        return;
+    }
     /* db_exec of one statement runs alone; db_query too, framed in BEGIN
      * READ ONLY / ROLLBACK by the pool in the same round trip */
     if (!q->statements) {
