@@ -30,7 +30,8 @@ def setup(dsn):
 
 
 def one_round(binary, dsn, mode, n):
-    cmd = [binary, "--stdio", "--db", f"default={dsn}", "--pool", f"default:statement_mode={mode}"]
+    cmd = [binary, "--stdio", "--db", f"default={dsn}", "--pool", f"default:statement_mode={mode}",
+           "--pool", "default:allow_privileged_role=true"]  # MOLT_TEST_DSN is a superuser
     lat = []
 
     def point(c, key):

@@ -61,6 +61,9 @@ static const mw_setting worker_settings[] = {
 static const mw_setting alias_settings[] = {
     {"allow_write", T_BOOL, A(allow_write), 0, "false",
      "grant db.write: db_exec may run on this database"},
+    {"allow_privileged_role", T_BOOL, A(allow_privileged_role), 0, "false",
+     "PostgreSQL: serve requests although the role is a superuser or may run "
+     "programs, touch server files or replicate"},
     {"min_conns", T_INT, A(pool.min_conns), 0, NULL,
      "PostgreSQL: connections kept open"},
     {"max_conns", T_INT, A(pool.max_conns), 1, NULL,

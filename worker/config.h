@@ -36,6 +36,7 @@ typedef struct mw_alias {
     mw_backend_kind kind;
     char *sqlite_path;    /* SQLite: a path, or NULL for :memory: */
     int allow_write;      /* the db.write capability */
+    int allow_privileged_role; /* PostgreSQL: skip the role check at connect */
     molt_db_pool_settings pool;   /* PostgreSQL pool settings */
     int sqlite_conns;             /* SQLite connections (threads busy at once) */
     int sqlite_busy_timeout_ms;

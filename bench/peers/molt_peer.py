@@ -53,7 +53,8 @@ class WorkerMeter(Meter):
 
 def worker_args(a, transport):
     return [a.worker, *transport, "--db", f"default={a.dsn}",
-            "--pool", f"default:max_conns={a.conns}", "--pool", f"default:min_conns={a.conns}"]
+            "--pool", f"default:max_conns={a.conns}", "--pool", f"default:min_conns={a.conns}",
+            "--pool", "default:allow_privileged_role=true"]  # the bench's DSN is a superuser
 
 
 def pingpong_sync(a):
