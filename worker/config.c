@@ -1,5 +1,6 @@
 /* The typed settings table, flags, the config file and --help. */
 #include "config.h"
+#include "dsn_hide.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -540,8 +541,12 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
             val = argv[++i];
         }
         int r;
-        if (!strcmp(name, "db"))
+        if (!strcmp(name, "db")) {
             r = add_db(c, val, err);
+            /* copied: hide the password from ps (argv is the process's) */
+            if (r == 0 && mw_dsn_hide_password(strchr(val, '=') + 1))
+                c->argv_password = 1;
+        }
         else if (!strcmp(name, "allow_write")) {
             mw_alias *a = alias_get(c, val, strlen(val), err);
             r = a ? (a->allow_write = 1, 0) : -1;

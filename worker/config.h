@@ -56,6 +56,7 @@ typedef struct mw_config {
     int shutdown_grace_ms;
     char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */
     int log_requests;
+    int argv_password;            /* a --db carried a password (now hidden) */
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 
