@@ -20,6 +20,7 @@
 #   molt_md5    password stored as MD5, pg_hba md5
 #   molt_scram  password stored as SCRAM-SHA-256, pg_hba scram-sha-256
 #   molt_cert   hostssl + cert: a client certificate with CN=molt_cert
+#   molt_app    trust; no superuser: pg_read_all_data, pg_write_all_data
 #
 # Exported to CMD:
 #   MOLT_TEST_DSN          postgresql://molt@127.0.0.1:PORT/molt_test
@@ -261,6 +262,8 @@ host     all       molt_md5    127.0.0.1/32   md5
 host     all       molt_md5    ::1/128        md5
 host     all       molt_scram  127.0.0.1/32   scram-sha-256
 host     all       molt_scram  ::1/128        scram-sha-256
+host     all       molt_app    127.0.0.1/32   trust
+host     all       molt_app    ::1/128        trust
 host     all       molt        127.0.0.1/32   trust
 host     all       molt        ::1/128        trust
 host     all       postgres    127.0.0.1/32   trust
