@@ -15,6 +15,7 @@ typedef struct tok {
     int quoted;          /* T_WORD from "..." (case kept, never a keyword) */
     int unicode;         /* from U&"...": escapes not decoded, name unknown */
     char word[64];       /* T_WORD: lower-cased unless quoted, cut at 63 */
+    size_t len;          /* of word */
 } tok;
 
 typedef struct lexer {
@@ -113,6 +114,7 @@ static void quoted_word(lexer *l, tok *t)
         l->i++;
     }
     t->word[k] = 0;
+    t->len = k;
     t->k = T_WORD;
     t->quoted = 1;
 }
@@ -142,6 +144,7 @@ static void next_token(lexer *l, tok *t)
     t->k = T_END;
     t->quoted = t->unicode = 0;
     t->word[0] = 0;
+    t->len = 0;
     if (!skip_blank(l))
         return;
     unsigned char c = l->s[l->i];
@@ -173,6 +176,7 @@ static void next_token(lexer *l, tok *t)
                 t->word[k++] = (char)(d >= 'A' && d <= 'Z' ? d + 32 : d);
         }
         t->word[k] = 0;
+        t->len = k;
         t->k = T_WORD;
         /* E'..', B'..', X'..', N'..': one letter right before the quote */
         if (l->i - start == 1 && l->i < l->n && l->s[l->i] == '\'' &&
@@ -194,38 +198,41 @@ static void next_token(lexer *l, tok *t)
 
 /* ---- statements --------------------------------------------------------- */
 
-static int is_one_of(const char *w, const char *const *list)
+/* Word comparisons against literals (constant-size memcmp: the common
+ * path of a point query is a few dozen of these). */
+#define IS(t, lit) ((t)->len == sizeof(lit) - 1 && !memcmp((t)->word, lit, sizeof(lit) - 1))
+#define STARTS(t, lit) ((t)->len >= sizeof(lit) - 1 && !memcmp((t)->word, lit, sizeof(lit) - 1))
+
+static int read_start(const tok *t)
 {
-    for (; *list; list++)
-        if (!strcmp(w, *list))
-            return 1;
-    return 0;
+    return IS(t, "select") || IS(t, "with") || IS(t, "values") || IS(t, "table") ||
+           IS(t, "show") || IS(t, "explain");
 }
 
-static int starts_with(const char *w, const char *prefix)
-{
-    return strncmp(w, prefix, strlen(prefix)) == 0;
-}
-
-static const char *const read_starts[] = {
-    "select", "with", "values", "table", "show", "explain", NULL};
 /* In a statement that reads, these write or lock. */
-static const char *const read_writes[] = {
-    "insert", "update", "delete", "merge", "into", NULL};
+static int read_write(const tok *t)
+{
+    return IS(t, "insert") || IS(t, "update") || IS(t, "delete") || IS(t, "merge") ||
+           IS(t, "into");
+}
+
 /* First keywords whose effect outlives the transaction (db_exec). */
-static const char *const session_starts[] = {
-    "reset", "prepare", "deallocate", "listen", "load", "declare", "discard", NULL};
+static int session_start(const tok *t)
+{
+    return IS(t, "reset") || IS(t, "prepare") || IS(t, "deallocate") ||
+           IS(t, "listen") || IS(t, "load") || IS(t, "declare") || IS(t, "discard");
+}
 
 /* Functions whose effect can outlive the transaction, by the name whoever
  * calls them (quoted or not): session advisory locks, set_config, and
  * functions that run SQL given as text. */
-static int session_function(const char *w)
+static int session_function(const tok *t)
 {
-    if ((starts_with(w, "pg_advisory_") || starts_with(w, "pg_try_advisory_")) &&
-        !strstr(w, "_xact_"))
+    if ((STARTS(t, "pg_advisory_") || STARTS(t, "pg_try_advisory_")) &&
+        !strstr(t->word, "_xact_"))
         return 1;
-    return !strcmp(w, "set_config") || starts_with(w, "query_to_xml") ||
-           !strcmp(w, "ts_stat") || starts_with(w, "dblink");
+    return IS(t, "set_config") || STARTS(t, "query_to_xml") || IS(t, "ts_stat") ||
+           STARTS(t, "dblink");
 }
 
 typedef struct stmt {
@@ -261,17 +268,17 @@ static void first_word(stmt *st, const tok *t, mw_sql_class *out)
         return;
     }
     upper(kw, sizeof kw, t->word);
-    if (is_one_of(t->word, read_starts)) {
+    if (read_start(t)) {
         st->reads = 1;
-        st->explain = !strcmp(t->word, "explain");
+        st->explain = IS(t, "explain");
         return;
     }
     REFUSE(st, "%s is refused: db_query runs one statement that reads (SELECT, "
                "WITH, VALUES, TABLE, SHOW or EXPLAIN without ANALYZE); use "
                "db_exec to change anything", kw);
-    if (!strcmp(t->word, "set"))
+    if (IS(t, "set"))
         st->pending_set = 1;
-    else if (is_one_of(t->word, session_starts))
+    else if (session_start(t))
         out->session_state = 1;
 }
 
@@ -283,31 +290,37 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
         REFUSE(st, "U&\"...\" identifiers are refused in db_query: write the "
                    "name as plain or quoted text");
     }
-    if (session_function(t->word))
+    if (session_function(t))
         out->session_state = 1;
-    if (starts_with(t->word, "dblink"))
+    if (STARTS(t, "dblink"))
         REFUSE(st, "dblink is refused: it runs SQL on a connection of its own, "
                    "outside the read-only transaction");
-    if (!strcmp(t->word, "pg_prepared_statements") ||
-        !strcmp(t->word, "pg_prepared_statement"))
+    if (IS(t, "pg_prepared_statements") || IS(t, "pg_prepared_statement"))
         REFUSE(st, "pg_prepared_statements is refused: it shows the statements "
                    "the worker prepared for other clients");
     if (t->quoted)
         return;
-    if (!strcmp(t->word, "temp") || !strcmp(t->word, "temporary"))
+    if (IS(t, "temp") || IS(t, "temporary"))
         out->session_state = 1; /* a temporary table lives as long as the session */
-    if (st->reads && is_one_of(t->word, read_writes)) {
+    if (st->reads && read_write(t)) {
         char kw[24];
         upper(kw, sizeof kw, t->word);
         REFUSE(st, "%s is refused in db_query (a data-modifying WITH, SELECT "
                    "INTO or FOR UPDATE); use db_exec", kw);
     }
-    if (st->reads && st->prev_for &&
-        (!strcmp(t->word, "share") || !strcmp(t->word, "no") || !strcmp(t->word, "key")))
+    if (st->reads && st->prev_for && (IS(t, "share") || IS(t, "no") || IS(t, "key")))
         REFUSE(st, "SELECT ... FOR SHARE/KEY SHARE/NO KEY UPDATE locks rows: "
                    "refused in db_query");
-    if (st->explain && (!strcmp(t->word, "analyze") || !strcmp(t->word, "analyse")))
+    if (st->explain && (IS(t, "analyze") || IS(t, "analyse")))
         REFUSE(st, "EXPLAIN ANALYZE runs the statement: refused in db_query");
+}
+
+/* Clears st without its reason buffer (the hot path of short queries). */
+static void stmt_reset(stmt *st)
+{
+    st->ntok = st->started = st->reads = st->explain = 0;
+    st->pending_set = st->prev_for = 0;
+    st->refused[0] = 0;
 }
 
 static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
@@ -316,8 +329,11 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
     lexer l = {(const unsigned char *)sql, len, 0, scs, 0};
     stmt st;
     tok t;
-    memset(out, 0, sizeof *out);
-    memset(&st, 0, sizeof st);
+    out->verdict = MW_SQL_READ;
+    out->nstatements = 0;
+    out->session_state = 0;
+    out->reason[0] = 0;
+    stmt_reset(&st);
     int reads = 1;
     for (;;) {
         next_token(&l, &t);
@@ -334,7 +350,7 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
             }
             if (t.k == T_END)
                 break;
-            memset(&st, 0, sizeof st);
+            stmt_reset(&st);
             continue;
         }
         st.ntok++;
@@ -343,13 +359,13 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
                 continue; /* (SELECT ...) */
             first_word(&st, &t, out);
         } else if (st.pending_set) {
-            if (!(t.k == T_WORD && !t.quoted && !strcmp(t.word, "local")))
+            if (!(t.k == T_WORD && !t.quoted && IS(&t, "local")))
                 out->session_state = 1;
             st.pending_set = 0;
         }
         if (t.k == T_WORD)
             word(&st, &t, out);
-        st.prev_for = t.k == T_WORD && !t.quoted && !strcmp(t.word, "for");
+        st.prev_for = t.k == T_WORD && !t.quoted && IS(&t, "for");
     }
     out->verdict = out->nstatements == 0 ? MW_SQL_EMPTY
                    : reads               ? MW_SQL_READ

@@ -43,6 +43,7 @@ def _pg(dsn):
     }
 
 
+_POOL = {}
 if os.environ.get("MOLT_DEMO_PG_DSN"):
     DATABASES = {"default": _pg(os.environ["MOLT_DEMO_PG_DSN"])}
     # the tests' MOLT_TEST_DSN is a superuser, which the worker refuses by
@@ -58,7 +59,7 @@ MOLT_DB = {
     "SOCKET": os.environ.get("MOLT_DEMO_SOCKET", str(TMP / "molt.sock")),
     "WORKER_BIN": str(ROOT / "build" / "molt_worker"),
     "TIMEOUT_MS": 5000,
-    "POOL": globals().get("_POOL", {}),
+    "POOL": _POOL,
 }
 
 LOGGING = {
