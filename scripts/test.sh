@@ -236,7 +236,8 @@ if [ "${1:-}" = "--stages" ]; then
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-            run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py
+            run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
+                python/tests/test_attack_*.py
     fi
     if want fuzz && [ -f scripts/fuzz.sh ]; then run_fuzz; fi
     exit 0

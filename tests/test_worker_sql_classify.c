@@ -96,23 +96,24 @@ TEST(test_refuses_writes_inside_reads)
 
 TEST(test_statement_count)
 {
-    mw_sql_class c = classify("select 1; select 2");
-    ASSERT_EQ_UINT(c.nstatements, 2);
-    c = classify("select 1;;; ;");
-    ASSERT_EQ_UINT(c.nstatements, 1);
-    c = classify("select 1; -- two? no: a comment");
-    ASSERT_EQ_UINT(c.nstatements, 1);
-    c = classify("select 1; commit; delete from t");
-    ASSERT_EQ_UINT(c.nstatements, 3);
-    ASSERT_EQ_INT(c.verdict, MW_SQL_OTHER);
-    /* a ; in a string, quoted identifier, comment or dollar quote */
-    c = classify("select ';', \";\", /* ; */ $a$;$a$ -- ;\n");
-    ASSERT_EQ_UINT(c.nstatements, 1);
-    /* an unterminated quote swallows the rest */
-    c = classify("select 'a; delete from t");
-    ASSERT_EQ_UINT(c.nstatements, 1);
-    c = classify("select $x$ a; delete from t $y$");
-    ASSERT_EQ_UINT(c.nstatements, 1);
+    static const struct { const char *sql; size_t n; } cases[] = {
+        {"select 1; select 2", 2},
+        {"select 1;;; ;", 1},
+        {"select 1; -- two? no: a comment", 1},
+        {"select 1; commit; delete from t", 3},
+        /* a ; in a string, quoted identifier, comment or dollar quote */
+        {"select ';', \";\", /* ; */ $a$;$a$ -- ;\n", 1},
+        /* an unterminated quote swallows the rest */
+        {"select 'a; delete from t", 1},
+        {"select $x$ a; delete from t $y$", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mw_sql_class c = classify(cases[i].sql);
+        if (c.nstatements != cases[i].n)
+            FAIL_AT("%s: %zu statements, expected %zu", cases[i].sql, c.nstatements,
+                    cases[i].n);
+    }
+    ASSERT_EQ_INT(classify("select 1; commit; delete from t").verdict, MW_SQL_OTHER);
 }
 
 TEST(test_empty)
