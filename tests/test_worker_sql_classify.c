@@ -73,6 +73,10 @@ TEST(test_refuses_other_statements)
     refused("PREPARE x AS select 1", "PREPARE is refused");
     refused("/* c */ -- d\n  DeAlLoCaTe molt_x", "DEALLOCATE");
     refused("\"select\" 1", "does not start with a keyword");
+    mw_sql_class c = classify("selec 1");
+    ASSERT_EQ_STR(c.sqlstate, "42601");
+    ASSERT_CONTAINS(c.reason, "SELEC starts no PostgreSQL statement");
+    ASSERT_EQ_STR(classify("listen x").sqlstate, "25006");
 }
 
 TEST(test_refuses_writes_inside_reads)

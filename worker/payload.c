@@ -242,7 +242,7 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
         snprintf(q->refused, sizeof q->refused,
                  "db_query runs one statement, got %zu", c.nstatements);
     } else if (c.verdict != MW_SQL_READ) {
-        memcpy(q->refused_sqlstate, "25006", 6);
+        memcpy(q->refused_sqlstate, c.sqlstate, 6);
         memcpy(q->refused, c.reason, sizeof q->refused);
     }
     return 0;

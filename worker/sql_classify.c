@@ -216,6 +216,24 @@ static int read_write(const tok *t)
            IS(t, "into");
 }
 
+/* The other words a PostgreSQL statement starts with (a first word outside
+ * these and read_start is a syntax error on the server too). */
+static int statement_start(const tok *t)
+{
+    static const char *const kw[] = {
+        "abort", "alter", "analyze", "analyse", "begin", "call", "checkpoint", "close",
+        "cluster", "comment", "commit", "copy", "create", "deallocate", "declare",
+        "delete", "discard", "do", "drop", "end", "execute", "fetch", "grant",
+        "import", "insert", "listen", "load", "lock", "merge", "move", "notify",
+        "prepare", "reassign", "refresh", "reindex", "release", "reset", "revoke",
+        "rollback", "savepoint", "security", "set", "start", "truncate", "unlisten",
+        "update", "vacuum", NULL};
+    for (const char *const *k = kw; *k; k++)
+        if (!strcmp(t->word, *k))
+            return 1;
+    return 0;
+}
+
 /* First keywords whose effect outlives the transaction (db_exec). */
 static int session_start(const tok *t)
 {
@@ -242,6 +260,7 @@ typedef struct stmt {
     int explain;
     int pending_set;      /* SET: session-wide unless LOCAL follows */
     int prev_for;         /* the previous word was FOR */
+    int syntax;           /* refused because no statement starts so */
     char refused[MW_SQL_REASON_SIZE]; /* why db_query would refuse it */
 } stmt;
 
@@ -264,6 +283,7 @@ static void first_word(stmt *st, const tok *t, mw_sql_class *out)
     char kw[24];
     st->started = 1;
     if (t->k != T_WORD || t->quoted) {
+        st->syntax = 1;
         REFUSE(st, "the statement does not start with a keyword");
         return;
     }
@@ -271,6 +291,11 @@ static void first_word(stmt *st, const tok *t, mw_sql_class *out)
     if (read_start(t)) {
         st->reads = 1;
         st->explain = IS(t, "explain");
+        return;
+    }
+    if (!statement_start(t)) {
+        st->syntax = 1;
+        REFUSE(st, "syntax error: %s starts no PostgreSQL statement", kw);
         return;
     }
     REFUSE(st, "%s is refused: db_query runs one statement that reads (SELECT, "
@@ -319,7 +344,7 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
 static void stmt_reset(stmt *st)
 {
     st->ntok = st->started = st->reads = st->explain = 0;
-    st->pending_set = st->prev_for = 0;
+    st->pending_set = st->prev_for = st->syntax = 0;
     st->refused[0] = 0;
 }
 
@@ -333,6 +358,7 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
     out->nstatements = 0;
     out->session_state = 0;
     out->reason[0] = 0;
+    memcpy(out->sqlstate, "25006", 6);
     stmt_reset(&st);
     int reads = 1;
     for (;;) {
@@ -343,8 +369,11 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
                 if (st.pending_set)
                     out->session_state = 1;
                 if (!st.reads || st.refused[0]) {
-                    if (reads)
+                    if (reads) {
                         memcpy(out->reason, st.refused, sizeof out->reason);
+                        if (st.syntax)
+                            memcpy(out->sqlstate, "42601", 6);
+                    }
                     reads = 0;
                 }
             }
@@ -385,6 +414,7 @@ void mw_sql_classify(const char *sql, size_t len, mw_sql_class *out)
     classify(sql, len, 0, &off, &ignored);
     if (off.verdict != out->verdict || off.nstatements != out->nstatements) {
         out->verdict = MW_SQL_OTHER;
+        memcpy(out->sqlstate, "25006", 6);
         snprintf(out->reason, sizeof out->reason,
                  "a backslash in a '' string makes the statement ambiguous "
                  "(standard_conforming_strings); write E'...' or a parameter");

@@ -37,6 +37,8 @@ typedef struct mw_sql_class {
     size_t nstatements;         /* non-empty statements */
     int session_state;          /* may leave state past ROLLBACK */
     char reason[MW_SQL_REASON_SIZE]; /* for MW_SQL_OTHER */
+    char sqlstate[6];           /* for MW_SQL_OTHER: 25006, or 42601 when the
+                                   first word starts no PostgreSQL statement */
 } mw_sql_class;
 
 /* Classifies sql[0..len) (need not be NUL-terminated; NUL bytes are
