@@ -177,6 +177,14 @@ def test_db_exec_session_state_is_not_inherited(pg):
         ex("select pg_advisory_lock(4244)")
         assert wait_until(lambda: advisory_held(pg, 4244) == 0)
         assert backend_pid(c) != pid
+        # inside a db_exec transaction (statements): closed once it ends
+        pid = backend_pid(c)
+        r = c.call("db_exec", {"allow_write": True, "statements": [
+            {"sql": "update atk_items set name = name where id = 1"},
+            {"sql": "select pg_advisory_lock(4245)"}]})
+        assert r["status"] == "Ok", r
+        assert wait_until(lambda: advisory_held(pg, 4245) == 0)
+        assert backend_pid(c) != pid
         # an ordinary write keeps its connection
         pid = backend_pid(c)
         ex("update atk_items set name = name where id = 1")
