@@ -15,8 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 
 from molt_db_adapter import MoltClient  # noqa: E402
+from _common import privileged_role_flags  # noqa: E402
 
 
 def setup(dsn):
@@ -30,7 +32,8 @@ def setup(dsn):
 
 
 def one_round(binary, dsn, mode, n):
-    cmd = [binary, "--stdio", "--db", f"default={dsn}", "--pool", f"default:statement_mode={mode}"]
+    cmd = [binary, "--stdio", "--db", f"default={dsn}", "--pool", f"default:statement_mode={mode}",
+           *privileged_role_flags(binary)]
     lat = []
 
     def point(c, key):

@@ -20,9 +20,12 @@
 #   molt_md5    password stored as MD5, pg_hba md5
 #   molt_scram  password stored as SCRAM-SHA-256, pg_hba scram-sha-256
 #   molt_cert   hostssl + cert: a client certificate with CN=molt_cert
+#   molt_app    trust; no superuser: pg_read_all_data, pg_write_all_data
 #
 # Exported to CMD:
 #   MOLT_TEST_DSN          postgresql://molt@127.0.0.1:PORT/molt_test
+#   MOLT_TEST_DSN_APP      postgresql://molt_app@127.0.0.1:PORT/molt_test: no
+#                          superuser; pg_read_all_data, pg_write_all_data
 #   MOLT_TEST_DSN_SOCKET   host=SOCKDIR port=PORT user=molt dbname=molt_test
 #   MOLT_TEST_DSN_MD5      postgresql://molt_md5:PASSWORD@127.0.0.1:PORT/molt_test
 #   MOLT_TEST_DSN_SCRAM    postgresql://molt_scram:PASSWORD@127.0.0.1:PORT/molt_test
@@ -259,6 +262,8 @@ host     all       molt_md5    127.0.0.1/32   md5
 host     all       molt_md5    ::1/128        md5
 host     all       molt_scram  127.0.0.1/32   scram-sha-256
 host     all       molt_scram  ::1/128        scram-sha-256
+host     all       molt_app    127.0.0.1/32   trust
+host     all       molt_app    ::1/128        trust
 host     all       molt        127.0.0.1/32   trust
 host     all       molt        ::1/128        trust
 host     all       postgres    127.0.0.1/32   trust
@@ -324,10 +329,12 @@ CREATE ROLE molt_md5 LOGIN PASSWORD '$PW_MD5';
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE molt_scram LOGIN PASSWORD '$PW_SCRAM';
 CREATE ROLE molt_cert LOGIN;
+CREATE ROLE molt_app LOGIN;
+GRANT pg_read_all_data, pg_write_all_data TO molt_app;
 CREATE DATABASE molt_test OWNER molt;
-GRANT ALL ON DATABASE molt_test TO molt_md5, molt_scram, molt_cert;
+GRANT ALL ON DATABASE molt_test TO molt_md5, molt_scram, molt_cert, molt_app;
 \connect molt_test
-GRANT ALL ON SCHEMA public TO molt_md5, molt_scram, molt_cert;
+GRANT ALL ON SCHEMA public TO molt_md5, molt_scram, molt_cert, molt_app;
 EOF
 ); then
     printf '%s\n' "$out" >&2
@@ -338,6 +345,7 @@ fi
 
 C=$TMP/client
 export MOLT_TEST_DSN="postgresql://molt@127.0.0.1:$PORT/molt_test"
+export MOLT_TEST_DSN_APP="postgresql://molt_app@127.0.0.1:$PORT/molt_test"
 export MOLT_TEST_DSN_SOCKET="host=$SOCK port=$PORT user=molt dbname=molt_test"
 export MOLT_TEST_DSN_MD5="postgresql://molt_md5:$PW_MD5@127.0.0.1:$PORT/molt_test"
 export MOLT_TEST_DSN_SCRAM="postgresql://molt_scram:$PW_SCRAM@127.0.0.1:$PORT/molt_test"

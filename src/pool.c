@@ -325,7 +325,7 @@ static molt_db_pconn *pick(molt_db_pool *p, int idle_only)
             molt_db__pconn_discard(pc, 0); /* too old: never handed out */
             continue;
         }
-        if (pc->state != MOLT_DB_PC_READY ||
+        if (pc->state != MOLT_DB_PC_READY || pc->retiring ||
             pc->inflight >= p->s.pipeline_depth ||
             (idle_only && pc->inflight > 0))
             continue;
@@ -429,7 +429,7 @@ static void release_check(molt_db_pconn *pc)
         molt_db__pconn_discard(pc, 1);
         return;
     }
-    if (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms) {
+    if (pc->retiring || (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms)) {
         molt_db__pconn_discard(pc, 0);
         return;
     }
@@ -619,7 +619,8 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
             pc->cancel = MOLT_DB_CANCEL_NONE; /* ended before we had to */
         release_check(pc);
     } else if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0 &&
-               pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms) {
+               (pc->retiring ||
+                (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms))) {
         molt_db__pconn_discard(pc, 0);
         return;
     }

@@ -65,7 +65,7 @@ typedef struct molt_db_sc_entry {
     char *sql;
     size_t nparams;
     uint32_t *ptypes;
-    char name[24];                 /* "molt_" + 16 hex digits */
+    char name[40];                 /* "molt_" + nonce + hash, 32 hex digits */
     molt_db_stmt *stmt;            /* NULL while the Parse is in flight */
     int refs;                      /* executes in flight + waiting requests */
     int linked;                    /* in the hash table and LRU */
@@ -78,6 +78,7 @@ typedef struct molt_db_stmt_cache {
     size_t nbuckets;               /* power of two */
     molt_db_sc_entry *mru, *lru;
     size_t count, cap;
+    uint64_t nonce;                /* random, in every name (RAND_bytes) */
 } molt_db_stmt_cache;
 
 uint64_t molt_db__sc_hash(const char *sql, size_t nparams,
@@ -157,6 +158,7 @@ struct molt_db_preq {
     int read_only;                 /* may share a Sync (options.read_only) */
     int read_only_tx;              /* framed in BEGIN READ ONLY / ROLLBACK */
     int resent;                    /* skipped in a batch and sent again */
+    int close_conn;                /* options.close_conn */
     int cancel_exposed;            /* live when a CancelRequest for an older
                                       neighbour went out: may get its 57014 */
     int cancel_resends;            /* sent again after such a 57014 */
@@ -215,6 +217,7 @@ struct molt_db_pconn {
     int drain_timer_inited;
     int refs;                      /* callbacks still due that point here */
     int broken;
+    int retiring;                  /* closed once idle, takes no request */
     molt_db_tx *tx;                /* pinned by this transaction */
     molt_db_stmt_cache cache;
 };

@@ -539,6 +539,8 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
     r->state = MOLT_DB_PREQ_RUNNING;
     r->pc = pc;
     pc->inflight++;
+    if (r->close_conn)
+        pc->retiring = 1;
     if (r->kind == MOLT_DB_PREQ_BEGIN && r->tx != NULL) {
         pc->tx = r->tx; /* pinned from BEGIN on */
         pc->state = MOLT_DB_PC_PINNED;
@@ -631,7 +633,7 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     r->kind = MOLT_DB_PREQ_QUERY;
     r->tx = NULL;
     r->force_simple = 0;
-    r->read_only = r->read_only_tx = 0;
+    r->read_only = r->read_only_tx = r->close_conn = 0;
     r->tag = molt_db__metrics_tag(&p->m, tag);
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
@@ -695,6 +697,7 @@ int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,
         return rc;
     r->read_only = opts != NULL && opts->read_only;
     r->read_only_tx = opts != NULL && opts->read_only_tx;
+    r->close_conn = opts != NULL && opts->close_conn;
     if (id)
         *id = molt_db__preq_id(r);
     molt_db__preq_enqueue(r);

@@ -132,6 +132,7 @@ int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
                                opts ? opts->tag : NULL, &r);
     if (rc != MOLT_DB_OK)
         return rc;
+    r->close_conn = opts != NULL && opts->close_conn;
     if (id)
         *id = molt_db__preq_id(r);
     tx_run(tx, r);

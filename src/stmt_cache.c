@@ -2,15 +2,21 @@
  * Per-connection statement cache: a hash table keyed by SQL text and
  * parameter types, with an LRU list. It only keeps the bookkeeping; the
  * pool sends the Parse and Close messages (pool_request.c).
+ *
+ * A statement's name is "molt_" + a random nonce of the connection + the
+ * hash of its key: whoever else runs SQL on the connection cannot name a
+ * statement the pool will prepare, nor compute it from the SQL.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "pool_internal.h"
 
-/* FNV-1a 64 over the SQL and the parameter type oids: stable across
- * processes, so a statement has the same name on every connection. */
+/* FNV-1a 64 over the SQL and the parameter type oids (the table's key;
+ * the name adds the connection's nonce). */
 uint64_t molt_db__sc_hash(const char *sql, size_t nparams,
                           const uint32_t *ptypes)
 {
@@ -34,6 +40,8 @@ int molt_db__sc_init(molt_db_stmt_cache *c, size_t cap)
 {
     memset(c, 0, sizeof *c);
     c->cap = cap;
+    if (RAND_bytes((unsigned char *)&c->nonce, sizeof c->nonce) != 1)
+        return MOLT_DB_ENOMEM;
     size_t n = 16;
     while (n < cap * 2)
         n *= 2;
@@ -123,7 +131,8 @@ molt_db_sc_entry *molt_db__sc_insert(molt_db_stmt_cache *c, uint64_t hash,
         memcpy(e->ptypes, ptypes, nparams * sizeof *ptypes);
     e->nparams = nparams;
     e->hash = hash;
-    snprintf(e->name, sizeof e->name, "molt_%016llx", (unsigned long long)hash);
+    snprintf(e->name, sizeof e->name, "molt_%016llx%016llx",
+             (unsigned long long)c->nonce, (unsigned long long)hash);
     size_t b = hash & (c->nbuckets - 1);
     e->hnext = c->buckets[b];
     c->buckets[b] = e;

@@ -9,6 +9,10 @@
  * (autocommit) or, with a statements list, in one transaction at the asked
  * isolation, all or nothing.
  *
+ * Before an alias's first request the role is checked (pg_role.h): a
+ * superuser, replication or server-program/file role is refused unless the
+ * alias sets allow_privileged_role. Requests that arrive meanwhile wait.
+ *
  * Backpressure: a streamed result pauses reading on its connection
  * (molt_db_pool_pause) while the session has more than MW_PAUSE_BYTES
  * queued for the client, and resumes below MW_RESUME_BYTES; the server then
@@ -21,22 +25,33 @@
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
+#include "pg_role.h"
 #include "pg_types.h"
 #include "worker.h"
 
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000
 
+typedef struct pg_job pg_job;
+
+typedef enum role_state {
+    ROLE_UNCHECKED = 0, ROLE_CHECKING, ROLE_OK, ROLE_REFUSED
+} role_state;
+
 typedef struct pg_backend {
     mw_backend base;
+    role_state role;
+    char role_refusal[MOLT_DB_ERROR_MESSAGE_SIZE];
+    pg_job *role_wait_head, *role_wait_tail; /* jobs waiting for the check */
     molt_db_pool *pool;
     mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
     char connect_error[MOLT_DB_ERROR_MESSAGE_SIZE + 96];
 } pg_backend;
 
-typedef struct pg_job {
+struct pg_job {
     pg_backend *b;
+    pg_job *role_next;          /* in b's role_wait list */
     mw_request *r;
     molt_db_pool_req_id id;     /* what a cancel would name now */
     molt_db_tx *tx;
@@ -53,7 +68,7 @@ typedef struct pg_job {
     uint64_t t0;
     int resolving;              /* paused for type names (pg_types.h) */
     int ended;                  /* answered while resolving: free after */
-} pg_job;
+};
 
 /* ---- type names of typed parameters ------------------------------------- */
 
@@ -317,8 +332,6 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
-    if (!j->r->t_start)
-        j->r->t_start = t;
     free_cols(j);
     j->cols = calloc(n ? n : 1, sizeof *j->cols);
     if (!j->cols)
@@ -423,11 +436,14 @@ static void run_stmt(pg_job *j)
         return;
     }
     molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
+    if (!j->r->t_start)
+        j->r->t_start = uv_hrtime(); /* exec_us: from handing it to the pool */
     uint64_t elapsed_ms = (uv_hrtime() - j->r->t_recv) / 1000000;
     molt_db_pool_query_options o = {0};
     o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
     o.read_only_tx = !j->r->q.write;
+    o.close_conn = s->session_state;
     j->affected = 0;
     if (j->tx)
         rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
@@ -480,20 +496,25 @@ static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err
     next_step(j);
 }
 
-static void pg_start(mw_backend *base, mw_request *r)
+/* Answers j DbError without asking the server. */
+static void refuse(pg_job *j, const char *sqlstate, const char *msg)
 {
-    pg_backend *b = (pg_backend *)base;
-    pg_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        r->db_busy = 0;
-        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+    j->failed = 1;
+    j->status = MW_DB_ERROR;
+    snprintf(j->err.sqlstate, sizeof j->err.sqlstate, "%s", sqlstate);
+    snprintf(j->msg, sizeof j->msg, "%s", msg);
+    job_done(j);
+}
+
+static void run_job(pg_job *j)
+{
+    pg_backend *b = j->b;
+    mw_request *r = j->r;
+    const mw_query *q = &r->q;
+    if (j->cancelled) {
+        next_step(j); /* answers Cancelled */
         return;
     }
-    j->b = b;
-    j->r = r;
-    molt_db_error_init(&j->err);
-    r->job = j;
-    const mw_query *q = &r->q;
     /* db_exec of one statement runs alone; db_query too, framed in BEGIN
      * READ ONLY / ROLLBACK by the pool in the same round trip */
     if (!q->statements) {
@@ -510,6 +531,81 @@ static void pg_start(mw_backend *base, mw_request *r)
     if (rc != MOLT_DB_OK) {
         fail_from(j, rc, NULL);
         job_done(j);
+    }
+}
+
+/* ---- the role check (pg_role.h) ----------------------------------------- */
+
+static void role_checked(void *ud, int status, const molt_db_error *err,
+                         const char *role, const char *privileges)
+{
+    pg_backend *b = ud;
+    if (status != MOLT_DB_OK)
+        b->role = ROLE_UNCHECKED; /* the next request tries again */
+    else if (privileges[0] == 0)
+        b->role = ROLE_OK;
+    else {
+        b->role = ROLE_REFUSED;
+        snprintf(b->role_refusal, sizeof b->role_refusal,
+                 "alias \"%s\": role \"%.64s\" has %s: any client could run "
+                 "programs or touch files on the database server, so the worker "
+                 "refuses it; connect as a role without these (to read: CREATE "
+                 "ROLE app_ro LOGIN; GRANT pg_read_all_data TO app_ro) or set "
+                 "allow_privileged_role=true for this alias",
+                 b->base.alias->name, role, privileges);
+    }
+    pg_job *j = b->role_wait_head;
+    b->role_wait_head = b->role_wait_tail = NULL;
+    while (j) {
+        pg_job *next = j->role_next;
+        if (b->role == ROLE_OK) {
+            run_job(j);
+        } else if (b->role == ROLE_REFUSED) {
+            refuse(j, "42501", b->role_refusal);
+        } else {
+            fail_from(j, status, err);
+            job_done(j);
+        }
+        j = next;
+    }
+}
+
+static void pg_start(mw_backend *base, mw_request *r)
+{
+    pg_backend *b = (pg_backend *)base;
+    pg_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        r->db_busy = 0;
+        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    j->b = b;
+    j->r = r;
+    molt_db_error_init(&j->err);
+    r->job = j;
+    if (r->q.refused[0]) {
+        /* the classifier's verdict (payload.c): the server never sees it */
+        refuse(j, r->q.refused_sqlstate, r->q.refused);
+        return;
+    }
+    if (b->role == ROLE_OK || base->alias->allow_privileged_role) {
+        run_job(j);
+        return;
+    }
+    if (b->role == ROLE_REFUSED) {
+        refuse(j, "42501", b->role_refusal);
+        return;
+    }
+    if (b->role_wait_tail)
+        b->role_wait_tail->role_next = j;
+    else
+        b->role_wait_head = j;
+    b->role_wait_tail = j;
+    if (b->role == ROLE_UNCHECKED) {
+        b->role = ROLE_CHECKING;
+        int rc = mw_pg_role_check(b->pool, (int)r->timeout_ms + 50, role_checked, b);
+        if (rc != MOLT_DB_OK)
+            role_checked(b, rc, NULL, "", "");
     }
 }
 

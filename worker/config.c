@@ -1,5 +1,6 @@
 /* The typed settings table, flags, the config file and --help. */
 #include "config.h"
+#include "dsn_hide.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -61,6 +62,9 @@ static const mw_setting worker_settings[] = {
 static const mw_setting alias_settings[] = {
     {"allow_write", T_BOOL, A(allow_write), 0, "false",
      "grant db.write: db_exec may run on this database"},
+    {"allow_privileged_role", T_BOOL, A(allow_privileged_role), 0, "false",
+     "PostgreSQL: serve requests although the role is a superuser or may run "
+     "programs, touch server files or replicate"},
     {"min_conns", T_INT, A(pool.min_conns), 0, NULL,
      "PostgreSQL: connections kept open"},
     {"max_conns", T_INT, A(pool.max_conns), 1, NULL,
@@ -541,8 +545,12 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
             val = argv[++i];
         }
         int r;
-        if (!strcmp(name, "db"))
+        if (!strcmp(name, "db")) {
             r = add_db(c, val, err);
+            /* copied: hide the password from ps (argv is the process's) */
+            if (r == 0 && mw_dsn_hide_password(strchr(val, '=') + 1))
+                c->argv_password = 1;
+        }
         else if (!strcmp(name, "allow_write")) {
             mw_alias *a = alias_get(c, val, strlen(val), err);
             r = a ? (a->allow_write = 1, 0) : -1;

@@ -36,6 +36,7 @@ typedef struct mw_alias {
     mw_backend_kind kind;
     char *sqlite_path;    /* SQLite: a path, or NULL for :memory: */
     int allow_write;      /* the db.write capability */
+    int allow_privileged_role; /* PostgreSQL: skip the role check at connect */
     molt_db_pool_settings pool;   /* PostgreSQL pool settings */
     int sqlite_conns;             /* SQLite connections (threads busy at once) */
     int sqlite_busy_timeout_ms;
@@ -57,6 +58,7 @@ typedef struct mw_config {
     int shutdown_grace_ms;
     char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */
     int log_requests;
+    int argv_password;            /* a --db carried a password (now hidden) */
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 

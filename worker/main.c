@@ -109,6 +109,10 @@ int main(int argc, char **argv)
         mw_config_free(&cfg);
         return 2;
     }
+    if (cfg.argv_password)
+        fprintf(stderr, "molt_worker: warning: a password given in --db was "
+                        "visible to other users (ps) until now; put the DSN in a "
+                        "--config file of mode 0600, or use ~/.pgpass or PGPASSWORD\n");
     signal(SIGPIPE, SIG_IGN);
 
     mw_worker w;

@@ -225,7 +225,30 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
     return 0;
 }
 
-static int parse_stmt(mw_stmt *s, const msgpack_object *sql,
+/* PostgreSQL: what the statement does (sql_classify.h). A db_query that
+ * is not one statement that reads is refused before the server sees it;
+ * the BEGIN READ ONLY frame stays behind this. */
+static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
+{
+    mw_sql_class c;
+    mw_sql_classify(s->rw.sql, s->rw.sql_len, &c);
+    if (c.verdict == MW_SQL_EMPTY)
+        FAIL("sql has no statement (only blanks, comments or ;)");
+    s->session_state = c.session_state;
+    if (q->write || q->refused[0])
+        return 0;
+    if (c.nstatements > 1) {
+        memcpy(q->refused_sqlstate, "42601", 6);
+        snprintf(q->refused, sizeof q->refused,
+                 "db_query runs one statement, got %zu", c.nstatements);
+    } else if (c.verdict != MW_SQL_READ) {
+        memcpy(q->refused_sqlstate, c.sqlstate, 6);
+        memcpy(q->refused, c.reason, sizeof q->refused);
+    }
+    return 0;
+}
+
+static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
                       const msgpack_object *params, mw_dialect d,
                       char msg[MW_MSG_SIZE])
 {
@@ -251,6 +274,12 @@ static int parse_stmt(mw_stmt *s, const msgpack_object *sql,
                            &s->rw, perr);
     if (rc == -1)
         FAIL("%s", perr);
+    if (rc == 0 && d == MW_DIALECT_PG &&
+        q->alias->pool.statement_mode == MOLT_DB_STMT_SIMPLE && s->rw.nslots > 0)
+        FAIL("statement_mode simple takes no parameters (values are never "
+             "written into the SQL): use cached or unnamed");
+    if (rc == 0 && d == MW_DIALECT_PG)
+        rc = classify_pg(q, s, msg);
     return rc;
 }
 
@@ -369,7 +398,7 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         const msgpack_object *s = list ? &list->via.array.ptr[i] : m;
         if (list && s->type != MSGPACK_OBJECT_MAP)
             FAIL("statements[%zu] must be a map {\"sql\", \"params\"}", i);
-        int rc = parse_stmt(&q->stmts[i], mw_map_get(s, "sql", NULL),
+        int rc = parse_stmt(q, &q->stmts[i], mw_map_get(s, "sql", NULL),
                             mw_map_get(s, "params", NULL), d, msg);
         if (rc == -1 && list) {
             char tmp[MW_MSG_SIZE];

@@ -2,7 +2,10 @@
  * db_query and db_exec payloads (contract sections 5 and 6): the payload
  * bytes are checked (msgpack_check.h) and unpacked with msgpack-c, then every
  * key is validated and the SQL is rewritten for the alias's backend
- * (params.h). Every failure is InvalidInput with a message.
+ * (params.h). Every failure is InvalidInput with a message. On PostgreSQL
+ * the rewritten SQL is classified (sql_classify.h): no statement at all is
+ * InvalidInput, and a db_query that is not one statement that reads is
+ * marked refused.
  *
  * Ownership: a mw_query points into the unpacked payload (`up`, which it
  * owns together with the rewritten SQL); mw_query_free releases all.
@@ -19,6 +22,7 @@
 #include "encode.h"
 #include "envelope.h"
 #include "params.h"
+#include "sql_classify.h"
 
 typedef enum mw_vtype {
     MW_V_NIL = 0, MW_V_BOOL, MW_V_INT, MW_V_FLOAT, MW_V_STR, MW_V_BIN
@@ -42,6 +46,8 @@ typedef struct mw_stmt {
     mw_value *values;
     mw_param_name *names;
     mw_rewrite rw;        /* SQL for the backend; rw.slot_value maps slots */
+    int session_state;    /* PostgreSQL: may leave state past ROLLBACK
+                             (sql_classify.h): its connection is closed after */
 } mw_stmt;
 
 typedef enum mw_isolation {
@@ -64,6 +70,10 @@ typedef struct mw_query {
     size_t batch_rows;
     char tag[65];
     mw_isolation isolation;
+    /* PostgreSQL db_query the classifier refused (sql_classify.h): answered
+     * DbError with this SQLSTATE and message, the server never sees it */
+    char refused_sqlstate[6];
+    char refused[MW_SQL_REASON_SIZE];
 } mw_query;
 
 /* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies

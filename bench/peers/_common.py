@@ -190,3 +190,12 @@ def arrow_check(tbl):
             "sum_ts_us": pc.sum(pc.subtract_checked(ts, TS_BASE_US)).as_py(),
             "n_true": pc.sum(tbl.column("b").cast(pa.int64())).as_py(),
             "sum_i": pc.sum(tbl.column("i").cast(pa.int64())).as_py()}
+
+
+def privileged_role_flags(worker, alias="default"):
+    """The worker flags that let it serve the bench's superuser DSN (the
+    worker refuses such a role by default); none for a worker built before
+    the setting existed (--baseline runs older binaries)."""
+    import subprocess
+    out = subprocess.run([worker, "--help"], capture_output=True, text=True).stdout
+    return ["--pool", f"{alias}:allow_privileged_role=true"] if "allow_privileged_role" in out else []

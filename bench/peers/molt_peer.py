@@ -21,7 +21,8 @@ import sys
 import time
 
 from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter, apingpong,
-                     arrow_check, bulk_sql, emit, inflight, latency_summary, parser, pingpong, rows_check)
+                     arrow_check, bulk_sql, emit, inflight, latency_summary, parser, pingpong,
+                     privileged_role_flags, rows_check)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from molt_db_adapter import AsyncMoltClient, MoltClient  # noqa: E402
@@ -53,7 +54,8 @@ class WorkerMeter(Meter):
 
 def worker_args(a, transport):
     return [a.worker, *transport, "--db", f"default={a.dsn}",
-            "--pool", f"default:max_conns={a.conns}", "--pool", f"default:min_conns={a.conns}"]
+            "--pool", f"default:max_conns={a.conns}", "--pool", f"default:min_conns={a.conns}",
+            *privileged_role_flags(a.worker)]
 
 
 def pingpong_sync(a):

@@ -163,6 +163,10 @@ typedef struct molt_db_pool_query_options {
                           statement goes through molt_db_conn_query_text
                           (one statement, text results). Not inside a
                           transaction (EINVAL). */
+    int close_conn;    /* 1: the statement may leave session state behind
+                          (advisory locks, LISTEN, SET...): its connection
+                          takes no request after it and is closed once it
+                          has ended (inside a transaction: once that ends) */
 } molt_db_pool_query_options;
 
 /*

@@ -118,12 +118,16 @@ def decode(resp):
 
 
 class Worker:
-    """A molt_worker process; use as a context manager."""
+    """A molt_worker process; use as a context manager. PostgreSQL aliases
+    get allow_privileged_role (the harness's MOLT_TEST_DSN is a superuser)
+    unless privileged=False."""
 
-    def __init__(self, dbs, *args, stdio=True, socket_path=None, env=None):
+    def __init__(self, dbs, *args, stdio=True, socket_path=None, env=None, privileged=True):
         self.args = [WORKER_BIN]
         for alias, dsn in dbs.items():
             self.args += ["--db", f"{alias}={dsn}"]
+            if privileged and not dsn.startswith("sqlite:"):
+                self.args += ["--pool", f"{alias}:allow_privileged_role=true"]
         self.args += list(args)
         self.stdio = stdio
         self.tmp = None

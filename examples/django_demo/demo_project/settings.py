@@ -43,8 +43,12 @@ def _pg(dsn):
     }
 
 
+_POOL = {}
 if os.environ.get("MOLT_DEMO_PG_DSN"):
     DATABASES = {"default": _pg(os.environ["MOLT_DEMO_PG_DSN"])}
+    # the tests' MOLT_TEST_DSN is a superuser, which the worker refuses by
+    # default; a deployment connects as a role without superuser instead
+    _POOL = {"default": {"allow_privileged_role": "true"}}
 else:
     _db = os.environ.get("MOLT_DEMO_SQLITE", str(TMP / "demo.db"))
     # the worker opens the same file, so the test database is a file too
@@ -55,6 +59,7 @@ MOLT_DB = {
     "SOCKET": os.environ.get("MOLT_DEMO_SOCKET", str(TMP / "molt.sock")),
     "WORKER_BIN": str(ROOT / "build" / "molt_worker"),
     "TIMEOUT_MS": 5000,
+    "POOL": _POOL,
 }
 
 LOGGING = {

@@ -44,6 +44,8 @@ if _dsn:
 MOLT_DB = {
     "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),
     "ALLOW_WRITE": list(DATABASES),
+    # MOLT_TEST_DSN's role is a superuser, which the worker refuses by default
+    "POOL": {a: {"allow_privileged_role": "true"} for a in ("pg", "pg_chicago") if a in DATABASES},
 }
 
 LOGGING = {
