@@ -2,7 +2,8 @@
  * Frame reader: a 4-byte little-endian length N, then N bytes (contract
  * section 2). Sans-I/O: the session feeds what it read and takes whole
  * frames out. The length is checked against the limit as soon as its four
- * bytes are there, before the buffer grows to hold the body.
+ * bytes are there; the buffer holds what arrived, never reserving the
+ * declared length, and is freed once a large frame was taken.
  *
  * Ownership: the framer owns its buffer (mw_framer_free). A body returned by
  * mw_framer_next points into it and stays valid until the next feed.

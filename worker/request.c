@@ -195,15 +195,41 @@ void mw_request_reply_payload(mw_request *r, const molt_db_buf *payload)
         if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
             mw_session_send(r->s, &frame);
         molt_db_buf_free(&frame);
-        mw_session_unlink(r->s, r);
+        if (r->s) /* the send may have closed the session */
+            mw_session_unlink(r->s, r);
     }
     release_if_done(r);
+}
+
+/* The answer to a result that passed max_result_bytes (the backend stopped
+ * reading it and cancelled the query): DbError with SQLSTATE 54000
+ * (program_limit_exceeded), saying how to get it. */
+static void reply_too_large(mw_request *r)
+{
+    molt_db_error e;
+    molt_db_error_init(&e);
+    molt_db_error_set(&e, MOLT_DB_ERANGE,
+                      r->res.o.stream
+                          ? "a streamed batch is larger than max_result_bytes "
+                            "(%lld bytes): ask for a smaller batch_rows"
+                          : "the result is larger than max_result_bytes (%lld "
+                            "bytes): ask for it streamed (stream: true) or for "
+                            "fewer rows",
+                      (long long)r->w->cfg->max_result_bytes);
+    memcpy(e.sqlstate, "54000", 6);
+    mw_request_reply(r, MW_DB_ERROR, e.message, &e);
+    molt_db_error_clear(&e);
 }
 
 void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {
     r->db_busy = 0;
+    if (r->have_res && r->res.too_large && !r->replied) {
+        mw_request_flush_parts(r);
+        reply_too_large(r);
+        return;
+    }
     if (!r->t_exec_end)
         r->t_exec_end = uv_hrtime();
     if (!r->replied) {
@@ -249,6 +275,13 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         w->c.invalid_input++;
         mw_session_reply_error(s, env.have_id ? env.request_id : 0,
                                MW_INVALID_INPUT, msg);
+        return;
+    }
+    if (env.timeout_ms > (uint32_t)w->cfg->max_timeout_ms) {
+        w->c.invalid_input++;
+        snprintf(msg, sizeof msg, "timeout_ms %u is above the worker's "
+                 "max_timeout_ms of %d", env.timeout_ms, w->cfg->max_timeout_ms);
+        mw_session_reply_error(s, env.request_id, MW_INVALID_INPUT, msg);
         return;
     }
     if (mw_session_find(s, env.request_id)) {

@@ -55,7 +55,24 @@ int mw_result_ok(const mw_result *r)
     if (r->failed || molt_db_buf_ok(&r->rows) || molt_db_buf_ok(&r->stmts) ||
         molt_db_buf_ok(&r->parts) || molt_db_buf_ok(&r->arrow))
         return MOLT_DB_ENOMEM;
-    return MOLT_DB_OK;
+    return r->too_large ? MOLT_DB_ERANGE : MOLT_DB_OK;
+}
+
+/* Sets too_large when what the result holds passed max_bytes: everything
+ * when not streamed (for Arrow the builder's rows, about the bytes read),
+ * the current batch when streamed. */
+static void check_size(mw_result *r)
+{
+    if (!r->o.max_bytes)
+        return;
+    uint64_t held = r->rows.len;
+    if (!r->o.stream) {
+        held += r->stmts.len + r->arrow.len;
+        if (r->ab && r->bytes_in > held)
+            held = r->bytes_in;
+    }
+    if (held > r->o.max_bytes)
+        r->too_large = 1;
 }
 
 /* Queues a part built in tmp. */
@@ -275,6 +292,7 @@ void mw_result_row_end(mw_result *r)
     r->row_count++;
     r->total_rows++;
     r->batch_count++;
+    check_size(r);
     if (r->o.stream && r->batch_count >= r->o.batch_rows)
         rows_part(r);
 }
@@ -294,6 +312,9 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
             return rc;
         r->row_count++;
         r->total_rows++;
+        check_size(r);
+        if (r->too_large)
+            return 1;
         if (molt_db_arrow_builder_full(r->ab))
             return flush_batch(r, err);
         return MOLT_DB_OK;
@@ -316,7 +337,7 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
         }
     }
     mw_result_row_end(r);
-    return mw_result_ok(r);
+    return r->too_large ? 1 : mw_result_ok(r);
 }
 
 void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,
