@@ -74,3 +74,28 @@ int mw_framer_next(mw_framer *f, const uint8_t **body, size_t *len)
     f->off += 4 + (size_t)n;
     return 1;
 }
+
+int mw_framer_peek(const mw_framer *f, size_t *pos, const uint8_t **body,
+                   size_t *len)
+{
+    size_t avail = mw_framer_pending(f);
+    if (*pos > avail || avail - *pos < 4)
+        return 0;
+    const uint8_t *p = f->buf.data + f->off + *pos;
+    uint32_t n = le32(p);
+    if (n == 0 || n > f->limit || avail - *pos - 4 < n)
+        return 0;
+    *body = p + 4;
+    *len = n;
+    *pos += 4 + (size_t)n;
+    return 1;
+}
+
+void mw_framer_remove(mw_framer *f, size_t pos, size_t len)
+{
+    uint8_t *at = f->buf.data + f->off + pos;
+    size_t n = 4 + len;
+    size_t after = mw_framer_pending(f) - pos - n;
+    memmove(at, at + n, after);
+    f->buf.len -= n;
+}

@@ -38,4 +38,14 @@ int mw_framer_next(mw_framer *f, const uint8_t **body, size_t *len);
 /* Bytes buffered and not yet taken. */
 size_t mw_framer_pending(const mw_framer *f);
 
+/* Looks at the whole frame at *pos (an offset in the unconsumed bytes, 0 for
+ * the first) without taking it: returns 1 with *body and *len and moves
+ * *pos past it, 0 when no whole acceptable frame is there. */
+int mw_framer_peek(const mw_framer *f, size_t *pos, const uint8_t **body,
+                   size_t *len);
+
+/* Removes the frame of body length len found at pos by mw_framer_peek
+ * (frames after it move down). */
+void mw_framer_remove(mw_framer *f, size_t pos, size_t len);
+
 #endif

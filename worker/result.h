@@ -107,10 +107,14 @@ void mw_result_take_parts(mw_result *r,
                           void (*cb)(void *ud, const uint8_t *p, size_t n),
                           void *ud);
 
-/* The payload of the final frame, appended to out: the whole result, or
- * when streaming the closing part (Arrow EOS; JSON/MsgPack
- * {"row_count", "truncated"}). Any rows still batched become a part first
- * (take the parts before sending the final frame). */
-int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err);
+/* The payload of the final frame, in three pieces (head + body + tail,
+ * head and tail appended to): the whole result, or when streaming the
+ * closing part (Arrow EOS; JSON/MsgPack {"row_count", "truncated"}). The
+ * body is the result's rows buffer itself, moved there rather than copied
+ * (empty when streaming), so a buffered result is held once. Any rows
+ * still batched become a part first (take the parts before sending the
+ * final frame). */
+int mw_result_finish(mw_result *r, molt_db_buf *head, molt_db_buf *body,
+                     molt_db_buf *tail, molt_db_error *err);
 
 #endif

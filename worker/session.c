@@ -2,11 +2,14 @@
  * requests in flight, and cancelling them when the client goes away.
  *
  * Limits against a client that hogs the worker (docs/worker.md "Limits"):
- * - more than MW_PAUSE_BYTES of responses unread: its requests are not read
- *   (nor its streamed results produced) until the queue is below
- *   MW_RESUME_BYTES; no write completing for write_timeout_ms meanwhile, or
- *   more than max_unread_bytes queued, closes the session at once and
- *   cancels its requests, so their connections go back to the pool;
+ * - more than MW_PAUSE_BYTES of responses unread: its requests wait (and
+ *   its streamed results are not produced) until the queue is below
+ *   MW_RESUME_BYTES, except cancel requests, which are picked out of the
+ *   waiting ones so a client can still stop what it started; reading stops
+ *   once MW_PAUSED_READ_BYTES of requests wait. No write completing for
+ *   write_timeout_ms meanwhile, or more than max_unread_bytes queued,
+ *   closes the session at once and cancels its requests, so their
+ *   connections go back to the pool;
  * - a request frame that stays incomplete with no byte arriving for
  *   frame_timeout_ms closes the session. */
 #include "worker.h"
@@ -16,13 +19,24 @@
 #include <string.h>
 #include <unistd.h>
 
+/* requests read and left waiting while a session is paused */
+#define MW_PAUSED_READ_BYTES ((size_t)1 << 20)
+
 typedef struct write_req {
     uv_write_t req;
     mw_session *s;
-    uint8_t *data;
-    size_t len;
+    uint8_t *data[MW_SEND_PIECES];
+    uv_buf_t bufs[MW_SEND_PIECES];
+    unsigned n;
     size_t cost;   /* memory it holds: counted in s->write_bytes */
 } write_req;
+
+static void write_req_free(write_req *wr)
+{
+    for (unsigned i = 0; i < wr->n; i++)
+        free(wr->data[i]);
+    free(wr);
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -122,26 +136,54 @@ static void watch_frame(mw_session *s)
         uv_timer_stop(&s->frame_timer);
 }
 
-static void pause_reading(mw_session *s)
+static void pause_requests(mw_session *s)
 {
     s->read_paused = 1;
-    uv_read_stop((uv_stream_t *)&s->in);
     watch_frame(s);
+}
+
+/* While paused: answers the cancel requests among the waiting frames and
+ * takes them out; the others keep their order. Reading stops when too
+ * much waits. */
+static void handle_cancels(mw_session *s)
+{
+    size_t pos = 0, at = 0;
+    const uint8_t *body;
+    size_t len;
+    while (!s->dead && mw_framer_peek(&s->fr, &pos, &body, &len) == 1) {
+        mw_envelope env;
+        char msg[MW_MSG_SIZE];
+        if (mw_envelope_parse(body, len, &env, msg) == 0 &&
+            env.entry == MW_ENTRY_CANCEL) {
+            mw_request_handle(s, body, len);
+            mw_framer_remove(&s->fr, at, len);
+            pos = at;
+        } else {
+            at = pos;
+        }
+    }
+    if (!s->dead && mw_framer_pending(&s->fr) > MW_PAUSED_READ_BYTES) {
+        uv_read_stop((uv_stream_t *)&s->in);
+        s->read_stopped = 1;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void handle_frames(mw_session *s);
 
-static void resume_reading(mw_session *s)
+static void resume_requests(mw_session *s)
 {
     s->read_paused = 0;
-    handle_frames(s); /* those read before the pause */
+    handle_frames(s); /* those that waited */
     if (s->dead || s->read_paused)
         return;
-    if (uv_read_start((uv_stream_t *)&s->in, on_alloc, on_read) < 0) {
-        mw_session_close(s);
-        return;
+    if (s->read_stopped) {
+        s->read_stopped = 0;
+        if (uv_read_start((uv_stream_t *)&s->in, on_alloc, on_read) < 0) {
+            mw_session_close(s);
+            return;
+        }
     }
     watch_frame(s);
 }
@@ -156,8 +198,7 @@ static void on_write(uv_write_t *req, int status)
     write_req *wr = (write_req *)req;
     mw_session *s = wr->s;
     s->write_bytes -= wr->cost;
-    free(wr->data);
-    free(wr);
+    write_req_free(wr);
     if (status < 0 && !s->dead) {
         mw_session_close(s);
         return;
@@ -170,7 +211,7 @@ static void on_write(uv_write_t *req, int status)
                 r->backend->ops->resume(r->backend, r);
             }
         if (s->read_paused && !s->dead)
-            resume_reading(s);
+            resume_requests(s);
     }
     watch_writes(s, 1);
     if (s->w->shutting_down && s->write_bytes == 0)
@@ -179,31 +220,49 @@ static void on_write(uv_write_t *req, int status)
 
 void mw_session_send(mw_session *s, molt_db_buf *frame)
 {
-    if (s->dead && uv_is_closing((uv_handle_t *)wstream(s))) {
-        molt_db_buf_free(frame);
-        return;
-    }
-    write_req *wr = malloc(sizeof *wr);
+    mw_session_send_pieces(s, frame, 1);
+}
+
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
+{
+    write_req *wr = NULL;
+    if (!(s->dead && uv_is_closing((uv_handle_t *)wstream(s))))
+        wr = malloc(sizeof *wr);
     if (!wr) {
-        molt_db_buf_free(frame);
-        mw_session_close(s);
+        for (size_t i = 0; i < n; i++)
+            molt_db_buf_free(&pieces[i]);
+        if (!s->dead)
+            mw_session_close(s); /* out of memory */
         return;
     }
     wr->s = s;
-    wr->data = frame->data;
-    wr->len = frame->len;
+    wr->n = 0;
     /* small answers cost more than their bytes: a flood of pings must
      * reach the limits as soon as a flood of rows would */
-    wr->cost = frame->cap + sizeof *wr;
-    molt_db_buf_init(frame); /* moved */
-    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
+    wr->cost = sizeof *wr;
+    size_t len = 0;
+    for (size_t i = 0; i < n && i < MW_SEND_PIECES; i++) {
+        if (pieces[i].len == 0) {
+            molt_db_buf_free(&pieces[i]);
+            continue;
+        }
+        wr->data[wr->n] = pieces[i].data;
+        wr->bufs[wr->n] = uv_buf_init((char *)pieces[i].data, (unsigned)pieces[i].len);
+        wr->n++;
+        wr->cost += pieces[i].cap;
+        len += pieces[i].len;
+        molt_db_buf_init(&pieces[i]); /* moved */
+    }
+    if (wr->n == 0) {
+        write_req_free(wr);
+        return;
+    }
     s->write_bytes += wr->cost;
     s->w->c.frames_out++;
-    s->w->c.bytes_out += wr->len;
-    if (uv_write(&wr->req, wstream(s), &b, 1, on_write) < 0) {
+    s->w->c.bytes_out += len;
+    if (uv_write(&wr->req, wstream(s), wr->bufs, wr->n, on_write) < 0) {
         s->write_bytes -= wr->cost;
-        free(wr->data);
-        free(wr);
+        write_req_free(wr);
         mw_session_close(s);
         return;
     }
@@ -217,7 +276,7 @@ void mw_session_send(mw_session *s, molt_db_buf *frame)
         return;
     }
     if (!s->read_paused && s->write_bytes > MW_PAUSE_BYTES)
-        pause_reading(s);
+        pause_requests(s);
     if (s->read_paused || s->w->shutting_down)
         watch_writes(s, 0);
 }
@@ -315,7 +374,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         mw_session_close(s);
         return;
     }
-    handle_frames(s);
+    if (s->read_paused)
+        handle_cancels(s);
+    else
+        handle_frames(s);
     watch_frame(s);
 }
 

@@ -72,6 +72,7 @@ struct mw_session {
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */
     int read_paused;         /* too much unread: its requests wait */
+    int read_stopped;        /* and so many wait that reading stopped */
     uv_timer_t frame_timer;  /* a half-sent request frame stalls */
     uv_timer_t write_timer;  /* the client stops reading its responses */
     mw_session *next, *prev;
@@ -109,6 +110,10 @@ int mw_session_start_socket(mw_worker *w, uv_stream_t *server);
 int mw_session_start_stdio(mw_worker *w);
 /* Queues a frame (moves frame->data; frame is left empty). */
 void mw_session_send(mw_session *s, molt_db_buf *frame);
+/* Queues a frame made of n (at most MW_SEND_PIECES) buffers written in
+ * order, each moved (left empty); empty pieces are skipped. */
+#define MW_SEND_PIECES 3
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n);
 /* Removes a request from its session's table. */
 void mw_session_unlink(mw_session *s, mw_request *r);
 mw_request *mw_session_find(mw_session *s, uint64_t id);
