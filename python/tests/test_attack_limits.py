@@ -109,6 +109,7 @@ def quit_worker(tmp_path, *args):
     def unlimited_core():
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                                   resource.RLIM_INFINITY))
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)  # a harness may ignore it
     p = subprocess.Popen([WORKER_BIN, "--stdio", "--db",
                           "default=postgresql://u:hunter2@127.0.0.1:1/d", *args],
                          cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
