@@ -607,9 +607,10 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     if (c->batch_rows > c->max_batch_rows)
         return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
                     c->batch_rows, c->max_batch_rows);
-    if (c->max_unread_bytes <= c->max_result_bytes)
-        return fail(err, "max_unread_bytes must be above max_result_bytes, or "
-                    "no result that fits could be sent");
+    /* a result's buffer may have up to twice its length allocated */
+    if (c->max_unread_bytes / 2 < c->max_result_bytes)
+        return fail(err, "max_unread_bytes must be at least twice max_result_bytes, "
+                    "or a result that fits could close its session");
     if (c->metrics_listen) {
         const char *colon = strrchr(c->metrics_listen, ':');
         if (!colon || strncmp(c->metrics_listen, "127.", 4))

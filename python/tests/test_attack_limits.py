@@ -317,12 +317,12 @@ def test_unread_bytes_cap_closes_at_once():
     """Past max_unread_bytes the session is closed without waiting for the
     write timeout."""
     with Worker({"default": "sqlite::memory:"}, "--max-unread-bytes", str(6 * MiB),
-                "--max-result-bytes", str(5 * MiB), "--write-timeout-ms", "60000",
+                "--max-result-bytes", str(3 * MiB), "--write-timeout-ms", "60000",
                 stdio=False) as w:
         bad = raw_socket(w)
-        for i in range(8):  # 8 x 4 MB, all read before the first answer is out
+        for i in range(8):  # 8 x 2.5 MB, all read before the first answer is out
             bad.sendall(frame({"request_id": i + 1, "entry": "db_query",
-                               "payload": msgpack.packb({"sql": rows_sql(10000, 400)})}))
+                               "payload": msgpack.packb({"sql": rows_sql(6000, 400)})}))
         wait_dropped(w.conn, 1, 10)
         assert closed_within(bad, 10)
         bad.close()

@@ -33,7 +33,10 @@ def test_help_documents_every_setting():
     for name in ["--stdio", "--socket", "--db ALIAS=DSN", "--allow-write", "--pool",
                  "--config", "--default-timeout-ms", "--max-rows", "--max-request-bytes",
                  "--max-inflight", "--metrics-listen", "--log-requests", "--shutdown-grace-ms",
-                 "--socket-mode", "--batch-rows",
+                 "--socket-mode", "--batch-rows", "--max-timeout-ms", "--max-result-bytes",
+                 "--max-batch-rows", "--max-sessions", "--max-unread-bytes",
+                 "--write-timeout-ms", "--frame-timeout-ms", "--metrics-max-conns",
+                 "--metrics-timeout-ms", "--allow-core-dumps",
                  "min_conns", "max_conns", "max_idle_ms", "max_lifetime_ms",
                  "lifetime_jitter_pct", "connect_timeout_ms", "query_timeout_ms", "max_wait_ms",
                  "health_check_interval_ms", "statement_cache_size", "statement_mode",
@@ -42,6 +45,7 @@ def test_help_documents_every_setting():
                  "sqlite_conns", "sqlite_busy_timeout_ms", "sqlite_wal", "sqlite::memory:"]:
         assert name in r.stdout, name
     assert "30000" in r.stdout and "16777216" in r.stdout and "100000" in r.stdout
+    assert "3600000" in r.stdout and "67108864" in r.stdout and "134217728" in r.stdout
     assert run("--version").stdout.startswith("molt_worker ")
 
 
