@@ -392,6 +392,52 @@ def test_session_cap():
         assert stats(held[0])["sessions_refused"] >= 1
 
 
+def low_fd_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
+def test_sessions_beyond_the_fd_limit_refused_at_start():
+    r = subprocess.run([WORKER_BIN, "--socket", "/tmp/never.sock", "--db",
+                        "x=sqlite::memory:", "--max-sessions", "1000"],
+                       capture_output=True, text=True, preexec_fn=low_fd_limit)
+    assert r.returncode == 2 and "RLIMIT_NOFILE" in r.stderr, r.stderr
+
+
+@needs_pg
+def test_many_sessions_leave_descriptors_for_the_database():
+    """300 connections against a worker allowed 256 descriptors: without a
+    session cap they took every descriptor and each PostgreSQL query failed
+    to connect; now the sessions past max_sessions are refused and a query
+    that needs a new server connection still gets one."""
+    w = Worker({"default": DSN}, "--max-sessions", "100", stdio=False)
+    # started here rather than by w.start(), to lower its descriptor limit
+    w.proc = subprocess.Popen(w.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, preexec_fn=low_fd_limit)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(w.socket_path):
+            assert time.monotonic() < deadline and w.proc.poll() is None
+            time.sleep(0.01)
+        c = w.connect()
+        assert c.call("ping")["status"] == "Ok"
+        crowd = []
+        for _ in range(300):
+            try:
+                crowd.append(raw_socket(w))
+            except OSError:
+                pass  # the backlog is full while the worker refuses
+        assert c.call("ping")["status"] == "Ok"
+        r = c.call("db_query", {"sql": "select 1"}, timeout_ms=10000)
+        assert r["status"] == "Ok" and decode(r)["rows"] == [[1]], r
+        st = stats(c)
+        assert st["sessions"] <= 100 and st["sessions_refused"] >= 150, st
+        for s in crowd:
+            s.close()
+    finally:
+        w.proc.terminate()
+        assert w.proc.wait(10) == 0
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
