@@ -515,45 +515,42 @@ def good_clients(w, n, seconds, sql):
 
 
 def bad_client(w, stop, big_sql):
-    """Connects, sends a burst of requests with big results (streamed and
-    not) and pings, never reads; when the worker closes it, comes back."""
+    """Sends requests with big results (streamed and not), then pings
+    without end, never reading, until the worker closes it."""
+    data = b"".join(
+        frame({"request_id": i + 1, "entry": "db_query", "timeout_ms": 600000,
+               "payload": msgpack.packb({"sql": big_sql, "stream": i % 2 == 0})})
+        for i in range(16))
+    pings = b"".join(frame({"request_id": 100 + i, "entry": "ping"}) for i in range(2000))
+    s = raw_socket(w)
+    s.setblocking(False)
+    off = 0
     while not stop.is_set():
         try:
-            s = raw_socket(w)
+            off += s.send(data[off:off + 65536])
+        except (BlockingIOError, InterruptedError):
+            time.sleep(0.01)
         except OSError:
-            time.sleep(0.05)
-            continue
-        burst = b"".join(
-            frame({"request_id": i + 1, "entry": "db_query", "timeout_ms": 600000,
-                   "payload": msgpack.packb({"sql": big_sql, "stream": i % 2 == 0})})
-            for i in range(16))
-        burst += b"".join(frame({"request_id": 100 + i, "entry": "ping"})
-                          for i in range(20000))
-        s.setblocking(False)
-        off = 0
-        while not stop.is_set():
-            try:
-                off += s.send(burst[off:off + 65536]) if off < len(burst) else 0
-                if off >= len(burst):
-                    time.sleep(0.02)
-            except (BlockingIOError, InterruptedError):
-                time.sleep(0.01)
-            except OSError:
-                break  # closed by the worker: come back
-        s.close()
+            break  # closed by the worker
+        if off == len(data):
+            data, off = pings, 0
+    s.close()
 
 
 def load(dbs, args, big_sql, small_sql):
+    """Queries per second of 8 good clients alone and with a non-reader
+    started just before them; the worker's RSS growth meanwhile; how many
+    sessions the worker dropped."""
     with Worker(dbs, *args, stdio=False) as w:
         pid = w.proc.pid
-        base = sum(good_clients(w, 8, 2.0, small_sql))
+        base = sum(good_clients(w, 8, 1.5, small_sql)) / 1.5
         rss0 = proc_kb(pid, "VmRSS")
         stop = threading.Event()
         t = threading.Thread(target=bad_client, args=(w, stop, big_sql))
         t.start()
         try:
-            time.sleep(0.3)  # the bad client is at it
-            under = sum(good_clients(w, 8, 2.0, small_sql))
+            time.sleep(0.1)  # its requests are in
+            under = sum(good_clients(w, 8, 2.5, small_sql)) / 2.5
             peak = proc_kb(pid, "VmRSS")
         finally:
             stop.set()
@@ -562,7 +559,9 @@ def load(dbs, args, big_sql, small_sql):
     return base, under, peak - rss0, dropped
 
 
-LOAD_ARGS = ["--write-timeout-ms", "500", "--max-result-bytes", str(8 * MiB),
+# The non-reader's paused streams hold pool connections until it is closed:
+# write_timeout_ms is what the others lose.
+LOAD_ARGS = ["--write-timeout-ms", "300", "--max-result-bytes", str(8 * MiB),
              "--max-unread-bytes", str(32 * MiB)]
 
 
@@ -571,10 +570,10 @@ def test_load_one_bad_client_pg():
     base, under, grown, dropped = load(
         {"default": DSN}, LOAD_ARGS + ["--pool", "default:max_conns=8"],
         "select g, repeat('x', 1000) from generate_series(1, 1000000) g", "select 1")
-    print(f"pg: 8 clients {base / 2:.0f} q/s alone, {under / 2:.0f} q/s with a "
-          f"non-reader; RSS +{grown // 1024} MB; non-reader closed {dropped} times")
+    print(f"pg: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
+          f"RSS +{grown // 1024} MB")
     assert under * 2 >= base, (base, under)
-    assert dropped >= 1
+    assert dropped == 1
     if not sanitized():
         assert grown < 160 * 1024, grown
 
@@ -583,9 +582,9 @@ def test_load_one_bad_client_sqlite():
     base, under, grown, dropped = load(
         {"default": "sqlite::memory:"}, LOAD_ARGS + ["--pool", "default:sqlite_conns=4"],
         rows_sql(20000, 1000), "select 1")
-    print(f"sqlite: 8 clients {base / 2:.0f} q/s alone, {under / 2:.0f} q/s with a "
-          f"non-reader; RSS +{grown // 1024} MB; non-reader closed {dropped} times")
+    print(f"sqlite: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
+          f"RSS +{grown // 1024} MB")
     assert under * 2 >= base, (base, under)
-    assert dropped >= 1
+    assert dropped == 1
     if not sanitized():
         assert grown < 160 * 1024, grown
