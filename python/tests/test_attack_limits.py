@@ -17,7 +17,7 @@ import time
 import msgpack
 import pytest
 
-from worker_client import Worker, decode, frame, WORKER_BIN
+from worker_client import Worker, decode, frame, free_port, WORKER_BIN
 
 DSN = os.environ.get("MOLT_TEST_DSN")
 pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
@@ -438,14 +438,6 @@ def test_many_sessions_leave_descriptors_for_the_database():
         assert w.proc.wait(10) == 0
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def test_metrics_port_cap_and_timeout():
     port = free_port()
     with Worker({"default": "sqlite::memory:"}, "--metrics-listen", f"127.0.0.1:{port}",
@@ -565,24 +557,19 @@ LOAD_ARGS = ["--write-timeout-ms", "300", "--max-result-bytes", str(8 * MiB),
              "--max-unread-bytes", str(32 * MiB)]
 
 
-@needs_pg
-def test_load_one_bad_client_pg():
-    base, under, grown, dropped = load(
-        {"default": DSN}, LOAD_ARGS + ["--pool", "default:max_conns=8"],
-        "select g, repeat('x', 1000) from generate_series(1, 1000000) g", "select 1")
-    print(f"pg: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
-          f"RSS +{grown // 1024} MB")
-    assert under * 2 >= base, (base, under)
-    assert dropped == 1
-    if not sanitized():
-        assert grown < 160 * 1024, grown
+LOAD_CASES = {
+    "pg": ({"default": DSN}, ["--pool", "default:max_conns=8"],
+           "select g, repeat('x', 1000) from (select generate_series(1, 1000000) g) s"),
+    "sqlite": ({"default": "sqlite::memory:"}, ["--pool", "default:sqlite_conns=4"],
+               rows_sql(20000, 1000)),
+}
 
 
-def test_load_one_bad_client_sqlite():
-    base, under, grown, dropped = load(
-        {"default": "sqlite::memory:"}, LOAD_ARGS + ["--pool", "default:sqlite_conns=4"],
-        rows_sql(20000, 1000), "select 1")
-    print(f"sqlite: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
+@pytest.mark.parametrize("db", [pytest.param("pg", marks=needs_pg), "sqlite"])
+def test_load_one_bad_client(db):
+    dbs, pool, big_sql = LOAD_CASES[db]
+    base, under, grown, dropped = load(dbs, LOAD_ARGS + pool, big_sql, "select 1")
+    print(f"{db}: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
           f"RSS +{grown // 1024} MB")
     assert under * 2 >= base, (base, under)
     assert dropped == 1

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from worker_client import Worker, decode, WORKER_BIN
+from worker_client import Worker, decode, free_port, WORKER_BIN
 
 pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
                                 reason=f"{WORKER_BIN} is not built")
@@ -215,14 +215,6 @@ def test_stdin_eof_cancels_and_exits():
     w.proc.stdin.close()
     assert w.proc.wait(10) == 0
     assert time.monotonic() - t0 < 2
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def test_metrics_endpoint_and_request_log():
