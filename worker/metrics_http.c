@@ -10,13 +10,17 @@
 #include "mpbuf.h"
 #include "worker.h"
 
+typedef struct mh_conn mh_conn;
+
 typedef struct mh_server {
     uv_tcp_t tcp;
     mw_worker *w;
+    mh_conn *conns;           /* open connections */
     int nconns;
+    int closed;               /* the listener is closed: freed with the last conn */
 } mh_server;
 
-typedef struct mh_conn {
+struct mh_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;         /* closes the connection when it takes too long */
     int handles;              /* open handles */
@@ -27,16 +31,25 @@ typedef struct mh_conn {
     uv_write_t wr;
     molt_db_buf out;
     int responded;
-} mh_conn;
+    mh_conn *next, *prev;
+};
 
 static void conn_closed(uv_handle_t *h)
 {
     mh_conn *c = h->data;
     if (--c->handles > 0)
         return;
-    c->server->nconns--;
+    mh_server *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     molt_db_buf_free(&c->out);
     free(c);
+    if (--s->nconns == 0 && s->closed)
+        free(s);
 }
 
 static void conn_close(mh_conn *c)
@@ -179,6 +192,10 @@ static void on_conn(uv_stream_t *server, int status)
     c->w = s->w;
     c->server = s;
     s->nconns++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
     molt_db_buf_init(&c->out);
     uv_tcp_init(s->w->loop, &c->tcp);
     uv_timer_init(s->w->loop, &c->timer);
@@ -234,7 +251,10 @@ int mw_metrics_http_start(mw_worker *w, const char *addr, char err[MW_ERR_SIZE])
 
 static void server_closed(uv_handle_t *h)
 {
-    free(h->data);
+    mh_server *s = h->data;
+    s->closed = 1;
+    if (s->nconns == 0)
+        free(s);
 }
 
 void mw_metrics_http_stop(mw_worker *w)
@@ -243,5 +263,7 @@ void mw_metrics_http_stop(mw_worker *w)
     if (!s)
         return;
     w->metrics = NULL;
+    for (mh_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
     uv_close((uv_handle_t *)&s->tcp, server_closed);
 }

@@ -475,6 +475,11 @@ def test_metrics_port_cap_and_timeout():
             got += chunk
         assert b"200 OK" in got and b"molt_worker_sessions_refused" in got
         ok.close()
+        # one left open while the worker exits (which must be clean)
+        lingering = socket.create_connection(("127.0.0.1", port))
+        assert w.conn.call("ping")["status"] == "Ok"
+    assert w.proc.returncode == 0
+    lingering.close()
 
 
 # ---- load: one bad client, eight good ones ------------------------------
