@@ -1,7 +1,8 @@
 /* A client connection: reading frames, writing responses, the table of
  * requests in flight, and cancelling them when the client goes away.
  *
- * Limits against a client that hogs the worker (docs/worker.md "Limits"):
+ * Limits against a client that hogs the worker (docs/worker.md, "How it
+ * runs"):
  * - more than MW_PAUSE_BYTES of responses unread: its requests wait (and
  *   its streamed results are not produced) until the queue is below
  *   MW_RESUME_BYTES, except cancel requests, which are picked out of the
@@ -25,8 +26,7 @@
 typedef struct write_req {
     uv_write_t req;
     mw_session *s;
-    uint8_t *data[MW_SEND_PIECES];
-    uv_buf_t bufs[MW_SEND_PIECES];
+    uv_buf_t bufs[MW_SEND_PIECES];   /* owned: freed after the write */
     unsigned n;
     size_t cost;   /* memory it holds: counted in s->write_bytes */
 } write_req;
@@ -34,7 +34,7 @@ typedef struct write_req {
 static void write_req_free(write_req *wr)
 {
     for (unsigned i = 0; i < wr->n; i++)
-        free(wr->data[i]);
+        free(wr->bufs[i].base);
     free(wr);
 }
 
@@ -246,7 +246,6 @@ void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
             molt_db_buf_free(&pieces[i]);
             continue;
         }
-        wr->data[wr->n] = pieces[i].data;
         wr->bufs[wr->n] = uv_buf_init((char *)pieces[i].data, (unsigned)pieces[i].len);
         wr->n++;
         wr->cost += pieces[i].cap;
