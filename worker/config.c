@@ -62,6 +62,9 @@ static const mw_setting worker_settings[] = {
     {"max_unread_bytes", T_I64, C(max_unread_bytes), 1048576, "134217728",
      "responses queued for one client that it has not read; above it the "
      "session is closed and its requests cancelled"},
+    {"max_buffered_request_bytes", T_I64, C(max_buffered_request_bytes), 16,
+     "268435456", "request bytes held for all sessions (frames not yet "
+     "handled); a session whose bytes pass it is closed"},
     {"write_timeout_ms", T_INT, C(write_timeout_ms), 1, "30000",
      "a client with more than 8 MiB unread that reads nothing for this long "
      "is closed and its requests cancelled"},
@@ -607,6 +610,8 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     if (c->batch_rows > c->max_batch_rows)
         return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
                     c->batch_rows, c->max_batch_rows);
+    if (c->max_buffered_request_bytes < c->max_request_bytes)
+        return fail(err, "max_buffered_request_bytes is below max_request_bytes");
     /* a result's buffer may have up to twice its length allocated */
     if (c->max_unread_bytes / 2 < c->max_result_bytes)
         return fail(err, "max_unread_bytes must be at least twice max_result_bytes, "

@@ -57,6 +57,7 @@ typedef struct mw_config {
     int max_batch_rows;
     int max_sessions;
     int64_t max_unread_bytes;     /* one session's queued responses */
+    int64_t max_buffered_request_bytes; /* all sessions' partial requests */
     int write_timeout_ms;         /* a stalled reader is closed after */
     int frame_timeout_ms;         /* a stalled half-sent frame is closed after */
     int shutdown_grace_ms;

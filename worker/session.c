@@ -12,7 +12,8 @@
  *   closes the session at once and cancels its requests, so their
  *   connections go back to the pool;
  * - a request frame that stays incomplete with no byte arriving for
- *   frame_timeout_ms closes the session. */
+ *   frame_timeout_ms closes the session, and so does a read that takes the
+ *   request bytes all sessions hold past max_buffered_request_bytes. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -45,6 +46,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     mw_worker *w = s->w;
     w->nsessions--;
+    w->request_bytes -= s->request_bytes;
     mw_framer_free(&s->fr);
     if (s->prev)
         s->prev->next = s->next;
@@ -172,10 +174,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void handle_frames(mw_session *s);
 
+/* Counts the framer's bytes in the worker's total (O(1)). */
+static void count_request_bytes(mw_session *s)
+{
+    size_t now = mw_framer_pending(&s->fr);
+    s->w->request_bytes = s->w->request_bytes - s->request_bytes + now;
+    s->request_bytes = now;
+}
+
 static void resume_requests(mw_session *s)
 {
     s->read_paused = 0;
     handle_frames(s); /* those that waited */
+    count_request_bytes(s);
     if (s->dead || s->read_paused)
         return;
     if (s->read_stopped) {
@@ -377,6 +388,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         handle_cancels(s);
     else
         handle_frames(s);
+    count_request_bytes(s);
+    if (s->request_bytes > 0 && !s->dead &&
+        s->w->request_bytes > (uint64_t)s->w->cfg->max_buffered_request_bytes) {
+        mw_log("session %llu closed: %zu request bytes held, all sessions' past "
+               "max_buffered_request_bytes", (unsigned long long)s->id, s->request_bytes);
+        s->w->c.sessions_dropped++;
+        mw_session_reply_error(s, 0, MW_BUSY, "the worker holds too many request "
+                               "bytes (max_buffered_request_bytes); send again later");
+        mw_session_close(s);
+    }
     watch_frame(s);
 }
 

@@ -44,6 +44,7 @@ struct mw_worker {
     size_t nbackends;
     mw_session *sessions;
     size_t nsessions;
+    uint64_t request_bytes;  /* held by all sessions' framers */
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */
@@ -73,6 +74,7 @@ struct mw_session {
     size_t write_bytes;      /* memory held by writes not yet done */
     int read_paused;         /* too much unread: its requests wait */
     int read_stopped;        /* and so many wait that reading stopped */
+    size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
     uv_timer_t frame_timer;  /* a half-sent request frame stalls */
     uv_timer_t write_timer;  /* the client stops reading its responses */
     mw_session *next, *prev;

@@ -363,6 +363,44 @@ def test_stalled_half_frames(tmp_path):
         s.close()
 
 
+def test_partial_requests_share_a_budget():
+    """Clients that each send most of a 16 MiB frame (and keep it coming)
+    held 16 MiB apiece; all sessions' request bytes now share
+    max_buffered_request_bytes, and the session that passes it is closed."""
+    with Worker({"default": "sqlite::memory:"}, "--max-buffered-request-bytes",
+                str(40 * MiB), stdio=False) as w:
+        pid = w.proc.pid
+        before = proc_kb(pid, "VmRSS")
+        socks, refused = [], 0
+        for _ in range(6):
+            s = raw_socket(w)
+            try:
+                s.sendall(struct.pack("<I", 16 * MiB - 1) + b"\x80" * (15 * MiB))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            socks.append(s)
+        assert w.conn.call("ping")["status"] == "Ok"  # all were read past
+        grown = proc_kb(pid, "VmRSS") - before
+        for s in socks:
+            s.settimeout(0.5)
+            try:
+                r = s.recv(1 << 16)
+            except socket.timeout:
+                continue  # held: its frame is within the budget
+            except ConnectionResetError:
+                r = b""
+            if r:
+                assert b"max_buffered_request_bytes" in r
+            refused += 1
+            s.close()
+        assert refused >= 3, refused  # 2 x 15 MiB fit in 40 MiB, not 3
+        if not sanitized():
+            assert grown < 64 * 1024, grown
+        assert stats(w.conn)["sessions_dropped"] == refused
+        # small requests are never held: others are served all along
+        assert decode(w.conn.call("db_query", {"sql": "select 1"}))["rows"] == [[1]]
+
+
 def test_session_cap():
     with Worker({"default": "sqlite::memory:"}, "--max-sessions", "4",
                 stdio=False) as w:

@@ -36,6 +36,7 @@ def test_help_documents_every_setting():
                  "--socket-mode", "--batch-rows", "--max-timeout-ms", "--max-result-bytes",
                  "--max-batch-rows", "--max-sessions", "--max-unread-bytes",
                  "--write-timeout-ms", "--frame-timeout-ms", "--metrics-max-conns",
+                 "--max-buffered-request-bytes",
                  "--metrics-timeout-ms", "--allow-core-dumps",
                  "min_conns", "max_conns", "max_idle_ms", "max_lifetime_ms",
                  "lifetime_jitter_pct", "connect_timeout_ms", "query_timeout_ms", "max_wait_ms",
