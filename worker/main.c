@@ -122,7 +122,7 @@ static void allow_core_dumps(void)
  * -1 with err when even that is too few for max_sessions. */
 static int reserve_fds(const mw_config *cfg, char err[MW_ERR_SIZE])
 {
-    rlim_t need = (rlim_t)cfg->max_sessions + 64; /* listener, loop, logs */
+    rlim_t need = (cfg->stdio ? 1 : (rlim_t)cfg->max_sessions) + 64; /* + loop, logs */
     for (const mw_alias *a = cfg->aliases; a; a = a->next)
         need += a->kind == MW_BACKEND_SQLITE ? (rlim_t)a->sqlite_conns * 3
                                              : (rlim_t)a->pool.max_conns + 1;
