@@ -51,12 +51,39 @@ static const mw_setting worker_settings[] = {
      "requests in flight in the whole worker; past it: Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
+    {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
+     "largest timeout_ms a request may ask for; above it: InvalidInput"},
+    {"max_result_bytes", T_I64, C(max_result_bytes), 1024, "67108864",
+     "largest non-streamed result (and streamed batch); above it the query is "
+     "cancelled and answered DbError 54000 (stream instead)"},
+    {"max_batch_rows", T_INT, C(max_batch_rows), 1, "100000",
+     "largest batch_rows a request may ask for; above it: InvalidInput"},
+    {"max_sessions", T_INT, C(max_sessions), 1, "512",
+     "client connections at once; one more is answered Busy and closed"},
+    {"max_unread_bytes", T_I64, C(max_unread_bytes), 1048576, "134217728",
+     "responses queued for one client that it has not read; above it the "
+     "session is closed and its requests cancelled"},
+    {"max_buffered_request_bytes", T_I64, C(max_buffered_request_bytes), 16,
+     "268435456", "request bytes held for all sessions (frames not yet "
+     "handled); a session whose bytes pass it is closed"},
+    {"write_timeout_ms", T_INT, C(write_timeout_ms), 1, "30000",
+     "a client with more than 8 MiB unread that reads nothing for this long "
+     "is closed and its requests cancelled"},
+    {"frame_timeout_ms", T_INT, C(frame_timeout_ms), 1, "10000",
+     "a request frame that stays incomplete with no byte arriving for this "
+     "long closes its session"},
     {"shutdown_grace_ms", T_INT, C(shutdown_grace_ms), 0, "10000",
      "after SIGTERM/SIGINT, how long in-flight requests may finish"},
     {"metrics_listen", T_STR, C(metrics_listen), 0, "",
      "serve Prometheus text on this loopback address (127.0.0.1:PORT)"},
     {"log_requests", T_BOOL, C(log_requests), 0, "false",
      "write one JSON line per request to stderr"},
+    {"metrics_max_conns", T_INT, C(metrics_max_conns), 1, "8",
+     "connections to the metrics port at once; more are closed at once"},
+    {"metrics_timeout_ms", T_INT, C(metrics_timeout_ms), 1, "5000",
+     "a metrics connection is closed this long after it was accepted"},
+    {"allow_core_dumps", T_BOOL, C(allow_core_dumps), 0, "false",
+     "let the worker dump core (a core holds DSNs with passwords and rows)"},
 };
 
 static const mw_setting alias_settings[] = {
@@ -589,6 +616,18 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
             molt_db_conninfo_free(ci);
         }
     }
+    if (c->default_timeout_ms > c->max_timeout_ms)
+        return fail(err, "default_timeout_ms (%d) is above max_timeout_ms (%d)",
+                    c->default_timeout_ms, c->max_timeout_ms);
+    if (c->batch_rows > c->max_batch_rows)
+        return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
+                    c->batch_rows, c->max_batch_rows);
+    if (c->max_buffered_request_bytes < c->max_request_bytes)
+        return fail(err, "max_buffered_request_bytes is below max_request_bytes");
+    /* a result's buffer may have up to twice its length allocated */
+    if (c->max_unread_bytes / 2 < c->max_result_bytes)
+        return fail(err, "max_unread_bytes must be at least twice max_result_bytes, "
+                    "or a result that fits could close its session");
     if (c->metrics_listen) {
         const char *colon = strrchr(c->metrics_listen, ':');
         if (!colon || strncmp(c->metrics_listen, "127.", 4))

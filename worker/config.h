@@ -55,10 +55,21 @@ typedef struct mw_config {
     int64_t max_request_bytes;
     int max_inflight;
     int batch_rows;               /* default rows per streamed frame */
+    int max_timeout_ms;           /* largest timeout_ms of a request */
+    int64_t max_result_bytes;     /* non-streamed result or one streamed batch */
+    int max_batch_rows;
+    int max_sessions;
+    int64_t max_unread_bytes;     /* one session's queued responses */
+    int64_t max_buffered_request_bytes; /* all sessions' partial requests */
+    int write_timeout_ms;         /* a stalled reader is closed after */
+    int frame_timeout_ms;         /* a stalled half-sent frame is closed after */
     int shutdown_grace_ms;
     char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */
     int log_requests;
     int argv_password;            /* a --db carried a password (now hidden) */
+    int metrics_max_conns;
+    int metrics_timeout_ms;
+    int allow_core_dumps;
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 

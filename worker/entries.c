@@ -27,9 +27,6 @@ void mw_entry_ping(mw_request *r)
 
 void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
 {
-    size_t nsessions = 0;
-    for (mw_session *s = w->sessions; s; s = s->next)
-        nsessions++;
     msgpack_pack_map(pk, 2);
     mw_pack_key(pk, "aliases");
     msgpack_pack_map(pk, w->nbackends);
@@ -42,8 +39,10 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
     struct { const char *k; uint64_t v; } c[] = {
         {"requests", w->c.requests},
         {"inflight", w->inflight},
-        {"sessions", nsessions},
+        {"sessions", w->nsessions},
         {"sessions_opened", w->c.sessions_opened},
+        {"sessions_refused", w->c.sessions_refused},
+        {"sessions_dropped", w->c.sessions_dropped},
         {"ok", w->c.ok},
         {"invalid_input", w->c.invalid_input},
         {"busy", w->c.busy},
@@ -114,6 +113,12 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
                          rc == -2 ? "out of memory" : msg, NULL);
         return;
     }
+    if (r->q.batch_rows > (size_t)r->w->cfg->max_batch_rows) {
+        snprintf(msg, sizeof msg, "batch_rows %zu is above the worker's "
+                 "max_batch_rows of %d", r->q.batch_rows, r->w->cfg->max_batch_rows);
+        mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
+        return;
+    }
     mw_result_opts o = {0};
     o.format = r->q.format;
     o.objects = r->q.objects;
@@ -122,6 +127,7 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
     o.statements = r->q.statements;
     o.max_rows = r->q.max_rows;
     o.batch_rows = r->q.batch_rows;
+    o.max_bytes = (uint64_t)r->w->cfg->max_result_bytes;
     mw_result_init(&r->res, &o);
     r->have_res = 1;
     r->backend = mw_worker_backend(r->w, r->q.alias);

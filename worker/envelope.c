@@ -232,7 +232,15 @@ static int has_detail(const molt_db_error *e)
 
 int mw_response_frame(molt_db_buf *out, const mw_response *r)
 {
-    size_t start = out->len;
+    mw_response whole = *r;
+    whole.body_len = 0; /* nothing may go between: one buffer */
+    return mw_response_frame_around(out, out, &whole);
+}
+
+int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
+                             const mw_response *r)
+{
+    size_t start = out->len, tail_start = tail->len;
     msgpack_packer pk;
     mw_packer_init(&pk, out);
     molt_db_buf_put_u32(out, 0); /* patched below (little-endian) */
@@ -252,8 +260,16 @@ int mw_response_frame(molt_db_buf *out, const mw_response *r)
         mw_pack_key(&pk, "codec");
         mw_pack_cstr(&pk, r->codec ? r->codec : "msgpack");
         mw_pack_key(&pk, "payload");
-        msgpack_pack_bin(&pk, r->payload_len);
+        size_t n_payload = r->payload_len + r->body_len + r->payload_tail_len;
+        if (n_payload > UINT32_MAX)
+            goto fail;
+        msgpack_pack_bin(&pk, n_payload);
         msgpack_pack_bin_body(&pk, r->payload, r->payload_len);
+        mw_packer_init(&pk, tail); /* the body goes between */
+        if (r->payload_tail_len)
+            msgpack_pack_bin_body(&pk, r->payload_tail, r->payload_tail_len);
+    } else {
+        mw_packer_init(&pk, tail);
     }
     if (!ok) {
         mw_pack_key(&pk, "error");
@@ -275,16 +291,24 @@ int mw_response_frame(molt_db_buf *out, const mw_response *r)
         mw_pack_key(&pk, "more");
         msgpack_pack_true(&pk);
     }
-    if (molt_db_buf_ok(out) != MOLT_DB_OK || out->len - start - 4 > UINT32_MAX) {
-        out->len = start;
-        out->failed = 0;
-        return MOLT_DB_ENOMEM;
-    }
-    uint32_t body = (uint32_t)(out->len - start - 4);
+    size_t total = out->len - start - 4 + (ok && r->payload ? r->body_len : 0) +
+                   (tail != out ? tail->len - tail_start : 0);
+    if (molt_db_buf_ok(out) != MOLT_DB_OK || molt_db_buf_ok(tail) != MOLT_DB_OK ||
+        total > UINT32_MAX)
+        goto fail;
+    uint32_t body = (uint32_t)total;
     uint8_t *p = out->data + start;
     p[0] = (uint8_t)body;
     p[1] = (uint8_t)(body >> 8);
     p[2] = (uint8_t)(body >> 16);
     p[3] = (uint8_t)(body >> 24);
     return MOLT_DB_OK;
+fail:
+    out->len = start;
+    out->failed = 0;
+    if (tail != out) {
+        tail->len = tail_start;
+        tail->failed = 0;
+    }
+    return MOLT_DB_ENOMEM;
 }

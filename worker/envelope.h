@@ -8,7 +8,9 @@
  * must outlive it.
  *
  * mw_response_frame appends one whole frame (length prefix and map) to a
- * buffer; the caller owns the buffer.
+ * buffer; the caller owns the buffer. mw_response_frame_around builds a
+ * frame around a large payload body without copying it: the frame is
+ * head + body + tail, written to the socket as three buffers.
  */
 #ifndef MW_ENVELOPE_H
 #define MW_ENVELOPE_H
@@ -78,6 +80,11 @@ typedef struct mw_response {
     const char *codec;            /* with a payload */
     const uint8_t *payload;       /* NULL: none */
     size_t payload_len;
+    /* for mw_response_frame_around: the payload goes on with body_len
+     * bytes the caller sends itself, then payload_tail */
+    size_t body_len;
+    const uint8_t *payload_tail;
+    size_t payload_tail_len;
     const char *error;            /* when not Ok */
     const molt_db_error *dberr;   /* sqlstate and error_detail, may be NULL */
     const mw_metrics *metrics;    /* may be NULL */
@@ -87,6 +94,12 @@ typedef struct mw_response {
 /* Appends the frame. Returns MOLT_DB_OK or MOLT_DB_ENOMEM (out->len is
  * restored). */
 int mw_response_frame(molt_db_buf *out, const mw_response *r);
+
+/* The frame up to the end of r->payload appended to head, and from
+ * r->payload_tail on appended to tail; the body (r->body_len bytes) goes
+ * between them. MOLT_DB_OK or MOLT_DB_ENOMEM (both lengths restored). */
+int mw_response_frame_around(molt_db_buf *head, molt_db_buf *tail,
+                             const mw_response *r);
 
 /* Packs a small msgpack payload map into out (helper for ping/cancel). */
 

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "worker.h"
 
@@ -44,9 +46,10 @@ void mw_worker_maybe_exit(mw_worker *w)
         /* wait for answers, then for sessions to flush and close */
         if (w->inflight > 0)
             return;
-        /* sessions close once their last answers are written */
+        /* sessions close once their last answers are written (or after
+         * write_timeout_ms, for a client that does not read them) */
         for (mw_session *s = w->sessions; s; s = s->next)
-            if (!s->dead && s->write_bytes == 0)
+            if (!s->dead)
                 mw_session_close(s);
         if (w->sessions || w->live_requests > 0)
             return;
@@ -94,17 +97,66 @@ static void on_signal(uv_signal_t *h, int signum)
     mw_worker_shutdown(w, 1);
 }
 
+/* A core file or a debugger attached by the same user would read the DSNs'
+ * passwords and the rows in flight: neither unless --allow-core-dumps. */
+static struct rlimit core_limit;
+
+static void forbid_core_dumps(void)
+{
+    if (getrlimit(RLIMIT_CORE, &core_limit) == 0) {
+        struct rlimit none = {0, core_limit.rlim_max};
+        (void)setrlimit(RLIMIT_CORE, &none);
+    }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        mw_log("could not turn core dumps off");
+}
+
+static void allow_core_dumps(void)
+{
+    (void)setrlimit(RLIMIT_CORE, &core_limit);
+    (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* Sessions must leave file descriptors for the databases' connections:
+ * raises the soft RLIMIT_NOFILE as far as needed (up to the hard limit);
+ * -1 with err when even that is too few for max_sessions. */
+static int reserve_fds(const mw_config *cfg, char err[MW_ERR_SIZE])
+{
+    rlim_t need = (cfg->stdio ? 1 : (rlim_t)cfg->max_sessions) + 64; /* + loop, logs */
+    for (const mw_alias *a = cfg->aliases; a; a = a->next)
+        need += a->kind == MW_BACKEND_SQLITE ? (rlim_t)a->sqlite_conns * 3
+                                             : (rlim_t)a->pool.max_conns + 1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+        return 0;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > need
+                           ? need : lim.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &lim);
+        (void)getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+        snprintf(err, MW_ERR_SIZE, "max_sessions %d and the databases' connections "
+                 "need %llu file descriptors; RLIMIT_NOFILE allows %llu",
+                 cfg->max_sessions, (unsigned long long)need,
+                 (unsigned long long)lim.rlim_cur);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     mw_config cfg;
     char err[MW_ERR_SIZE];
+    forbid_core_dumps(); /* before the DSNs are read */
     mw_config_init(&cfg);
     int rc = mw_config_parse_args(&cfg, argc - 1, argv + 1, stdout, err);
     if (rc == 1) {
         mw_config_free(&cfg);
         return 0;
     }
-    if (rc < 0 || mw_config_validate(&cfg, err) < 0) {
+    if (rc < 0 || mw_config_validate(&cfg, err) < 0 || reserve_fds(&cfg, err) < 0) {
         fprintf(stderr, "molt_worker: %s\n", err);
         mw_config_free(&cfg);
         return 2;
@@ -114,6 +166,8 @@ int main(int argc, char **argv)
                         "visible to other users (ps) until now; put the DSN in a "
                         "--config file of mode 0600, or use ~/.pgpass or PGPASSWORD\n");
     signal(SIGPIPE, SIG_IGN);
+    if (cfg.allow_core_dumps)
+        allow_core_dumps();
 
     mw_worker w;
     memset(&w, 0, sizeof w);

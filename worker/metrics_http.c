@@ -1,5 +1,8 @@
 /* A Prometheus text endpoint on a loopback TCP port (--metrics-listen):
- * any HTTP request gets the current figures (the stats entry's numbers). */
+ * any HTTP request gets the current figures (the stats entry's numbers).
+ * Any local user can connect: at most metrics_max_conns connections are
+ * served at once (more are closed on accept) and each is closed
+ * metrics_timeout_ms after it was accepted, answered or not. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,26 +10,59 @@
 #include "mpbuf.h"
 #include "worker.h"
 
+typedef struct mh_conn mh_conn;
+
 typedef struct mh_server {
     uv_tcp_t tcp;
     mw_worker *w;
+    mh_conn *conns;           /* open connections */
+    int nconns;
+    int closed;               /* the listener is closed: freed with the last conn */
 } mh_server;
 
-typedef struct mh_conn {
+struct mh_conn {
     uv_tcp_t tcp;
+    uv_timer_t timer;         /* closes the connection when it takes too long */
+    int handles;              /* open handles */
+    mh_server *server;
     mw_worker *w;
     char buf[8192];
     size_t len;
     uv_write_t wr;
     molt_db_buf out;
     int responded;
-} mh_conn;
+    mh_conn *next, *prev;
+};
 
 static void conn_closed(uv_handle_t *h)
 {
     mh_conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    mh_server *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     molt_db_buf_free(&c->out);
     free(c);
+    if (--s->nconns == 0 && s->closed)
+        free(s);
+}
+
+static void conn_close(mh_conn *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_conn_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
 }
 
 static void put_num(molt_db_buf *b, const char *prefix, const char *name,
@@ -94,7 +130,7 @@ static void on_written(uv_write_t *req, int status)
 {
     (void)status;
     mh_conn *c = req->data;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    conn_close(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
@@ -117,8 +153,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     (void)b;
     mh_conn *c = st->data;
     if (n < 0 || c->len + (size_t)n >= sizeof c->buf) {
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     c->len += (size_t)n;
@@ -137,13 +172,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     molt_db_buf_put(&c->out, body.data, body.len);
     molt_db_buf_free(&body);
     if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
         return;
     }
     uv_buf_t ob = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
     c->wr.data = c;
     if (uv_write(&c->wr, st, &ob, 1, on_written) < 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        conn_close(c);
 }
 
 static void on_conn(uv_stream_t *server, int status)
@@ -155,12 +190,24 @@ static void on_conn(uv_stream_t *server, int status)
     if (!c)
         return;
     c->w = s->w;
+    c->server = s;
+    s->nconns++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
     molt_db_buf_init(&c->out);
     uv_tcp_init(s->w->loop, &c->tcp);
-    c->tcp.data = c;
+    uv_timer_init(s->w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        s->nconns > s->w->cfg->metrics_max_conns ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_conn_timeout, (uint64_t)s->w->cfg->metrics_timeout_ms, 0);
 }
 
 static void server_closed(uv_handle_t *h);
@@ -204,7 +251,10 @@ int mw_metrics_http_start(mw_worker *w, const char *addr, char err[MW_ERR_SIZE])
 
 static void server_closed(uv_handle_t *h)
 {
-    free(h->data);
+    mh_server *s = h->data;
+    s->closed = 1;
+    if (s->nconns == 0)
+        free(s);
 }
 
 void mw_metrics_http_stop(mw_worker *w)
@@ -213,5 +263,7 @@ void mw_metrics_http_stop(mw_worker *w)
     if (!s)
         return;
     w->metrics = NULL;
+    for (mh_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
     uv_close((uv_handle_t *)&s->tcp, server_closed);
 }

@@ -86,9 +86,14 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
         return;
     mw_worker *w = r->w;
     uint64_t now = uv_hrtime();
-    molt_db_buf payload, frame;
+    /* payload: head + body + tail; the body (a buffered result's rows) is
+     * sent as it is, between the frame's head and tail, never copied */
+    molt_db_buf payload, body, ptail, frame, ftail;
     molt_db_buf_init(&payload);
+    molt_db_buf_init(&body);
+    molt_db_buf_init(&ptail);
     molt_db_buf_init(&frame);
+    molt_db_buf_init(&ftail);
     molt_db_error ferr;
     molt_db_error_init(&ferr);
     mw_metrics m;
@@ -96,7 +101,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
     int db = r->entry == MW_ENTRY_DB_QUERY || r->entry == MW_ENTRY_DB_EXEC;
     if (st == MW_OK && db && r->have_res) {
         uint64_t t0 = uv_hrtime();
-        if (mw_result_finish(&r->res, &payload, &ferr) != MOLT_DB_OK) {
+        if (mw_result_finish(&r->res, &payload, &body, &ptail, &ferr) != MOLT_DB_OK) {
             st = MW_INTERNAL_ERROR;
             msg = ferr.message[0] ? ferr.message : "could not encode the result";
             err = NULL;
@@ -126,7 +131,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             m.db_row_count = (int64_t)r->res.total_rows;
             m.db_bytes_in = (int64_t)r->res.bytes_in;
         }
-        m.db_bytes_out = (int64_t)payload.len;
+        m.db_bytes_out = (int64_t)(payload.len + body.len + ptail.len);
         if (st == MW_OK && r->entry == MW_ENTRY_DB_EXEC) {
             m.db_rows_affected = r->rows_affected;
             m.have_last_insert_id = r->has_last_id;
@@ -141,29 +146,41 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             resp.codec = db ? mw_format_name(r->q.format) : "msgpack";
             resp.payload = payload.data ? payload.data : (const uint8_t *)"";
             resp.payload_len = payload.len;
+            resp.body_len = body.len;
+            resp.payload_tail = ptail.data;
+            resp.payload_tail_len = ptail.len;
         }
         resp.error = msg;
         resp.dberr = err;
         resp.metrics = db ? &m : NULL;
-        if (mw_response_frame(&frame, &resp) != MOLT_DB_OK) {
+        if (mw_response_frame_around(&frame, &ftail, &resp) != MOLT_DB_OK) {
             /* the result itself did not fit in memory: say so, small */
             mw_response small = {0};
             small.request_id = r->id;
             small.status = MW_INTERNAL_ERROR;
             small.error = "out of memory while encoding the response";
             molt_db_buf_reset(&frame);
+            molt_db_buf_free(&body);
             if (mw_response_frame(&frame, &small) != MOLT_DB_OK)
                 molt_db_buf_reset(&frame);
         }
-        if (frame.len)
-            mw_session_send(r->s, &frame);
+        if (frame.len) {
+            molt_db_buf pieces[3] = {frame, body, ftail};
+            molt_db_buf_init(&frame);
+            molt_db_buf_init(&body);
+            molt_db_buf_init(&ftail);
+            mw_session_send_pieces(r->s, pieces, 3);
+        }
     }
     if (db && w->cfg->log_requests)
         mw_log_request(r, st);
     if (r->s)
         mw_session_unlink(r->s, r);
     molt_db_buf_free(&payload);
+    molt_db_buf_free(&body);
+    molt_db_buf_free(&ptail);
     molt_db_buf_free(&frame);
+    molt_db_buf_free(&ftail);
     molt_db_error_clear(&ferr);
     release_if_done(r);
 }
@@ -195,15 +212,41 @@ void mw_request_reply_payload(mw_request *r, const molt_db_buf *payload)
         if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
             mw_session_send(r->s, &frame);
         molt_db_buf_free(&frame);
-        mw_session_unlink(r->s, r);
+        if (r->s) /* the send may have closed the session */
+            mw_session_unlink(r->s, r);
     }
     release_if_done(r);
+}
+
+/* The answer to a result that passed max_result_bytes (the backend stopped
+ * reading it and cancelled the query): DbError with SQLSTATE 54000
+ * (program_limit_exceeded), saying how to get it. */
+static void reply_too_large(mw_request *r)
+{
+    molt_db_error e;
+    molt_db_error_init(&e);
+    molt_db_error_set(&e, MOLT_DB_ERANGE,
+                      r->res.o.stream
+                          ? "a streamed batch is larger than max_result_bytes "
+                            "(%lld bytes): ask for a smaller batch_rows"
+                          : "the result is larger than max_result_bytes (%lld "
+                            "bytes): ask for it streamed (stream: true) or for "
+                            "fewer rows",
+                      (long long)r->w->cfg->max_result_bytes);
+    memcpy(e.sqlstate, "54000", 6);
+    mw_request_reply(r, MW_DB_ERROR, e.message, &e);
+    molt_db_error_clear(&e);
 }
 
 void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {
     r->db_busy = 0;
+    if (r->have_res && r->res.too_large && !r->replied) {
+        mw_request_flush_parts(r);
+        reply_too_large(r);
+        return;
+    }
     if (!r->t_exec_end)
         r->t_exec_end = uv_hrtime();
     if (!r->replied) {
@@ -249,6 +292,13 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         w->c.invalid_input++;
         mw_session_reply_error(s, env.have_id ? env.request_id : 0,
                                MW_INVALID_INPUT, msg);
+        return;
+    }
+    if (env.timeout_ms > (uint32_t)w->cfg->max_timeout_ms) {
+        w->c.invalid_input++;
+        snprintf(msg, sizeof msg, "timeout_ms %u is above the worker's "
+                 "max_timeout_ms of %d", env.timeout_ms, w->cfg->max_timeout_ms);
+        mw_session_reply_error(s, env.request_id, MW_INVALID_INPUT, msg);
         return;
     }
     if (mw_session_find(s, env.request_id)) {

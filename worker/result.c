@@ -55,7 +55,24 @@ int mw_result_ok(const mw_result *r)
     if (r->failed || molt_db_buf_ok(&r->rows) || molt_db_buf_ok(&r->stmts) ||
         molt_db_buf_ok(&r->parts) || molt_db_buf_ok(&r->arrow))
         return MOLT_DB_ENOMEM;
-    return MOLT_DB_OK;
+    return r->too_large ? MOLT_DB_ERANGE : MOLT_DB_OK;
+}
+
+/* Sets too_large when what the result holds passed max_bytes: everything
+ * when not streamed (for Arrow the builder's rows, about the bytes read),
+ * the current batch when streamed. */
+static void check_size(mw_result *r)
+{
+    if (!r->o.max_bytes)
+        return;
+    uint64_t held = r->rows.len;
+    if (!r->o.stream) {
+        held += r->stmts.len + r->arrow.len;
+        if (r->ab && r->bytes_in > held)
+            held = r->bytes_in;
+    }
+    if (held > r->o.max_bytes)
+        r->too_large = 1;
 }
 
 /* Queues a part built in tmp. */
@@ -275,6 +292,7 @@ void mw_result_row_end(mw_result *r)
     r->row_count++;
     r->total_rows++;
     r->batch_count++;
+    check_size(r);
     if (r->o.stream && r->batch_count >= r->o.batch_rows)
         rows_part(r);
 }
@@ -294,6 +312,9 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
             return rc;
         r->row_count++;
         r->total_rows++;
+        check_size(r);
+        if (r->too_large)
+            return 1;
         if (molt_db_arrow_builder_full(r->ab))
             return flush_batch(r, err);
         return MOLT_DB_OK;
@@ -316,7 +337,7 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
         }
     }
     mw_result_row_end(r);
-    return mw_result_ok(r);
+    return r->too_large ? 1 : mw_result_ok(r);
 }
 
 void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,
@@ -361,7 +382,28 @@ void mw_result_take_parts(mw_result *r,
     molt_db_buf_reset(&r->parts);
 }
 
-int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err)
+/* body takes the bytes of big (moved, not copied). */
+static void move_buf(molt_db_buf *body, molt_db_buf *big)
+{
+    molt_db_buf_free(body);
+    *body = *big;
+    molt_db_buf_init(big);
+}
+
+/* An array of n items held in items: its header into head (e writes
+ * there), the items moved to body, its end into tail (e writes there
+ * after). */
+static void array_around(mw_enc *e, molt_db_buf *items, size_t n,
+                         molt_db_buf *body, molt_db_buf *tail)
+{
+    e->ops->array_begin(e, n);
+    move_buf(body, items);
+    mw_enc_retarget(e, tail);
+    e->ops->array_end(e);
+}
+
+int mw_result_finish(mw_result *r, molt_db_buf *head, molt_db_buf *body,
+                     molt_db_buf *tail, molt_db_error *err)
 {
     mw_enc e;
     int rc;
@@ -378,23 +420,23 @@ int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err)
                 return rc;
         }
         if (!r->o.stream)
-            molt_db_buf_put(out, r->arrow.data, r->arrow.len);
-        rc = molt_db_arrow_ipc_write_eos(out);
+            move_buf(body, &r->arrow);
+        rc = molt_db_arrow_ipc_write_eos(tail);
         if (rc != MOLT_DB_OK)
             return molt_db_error_set(err, rc, "out of memory");
-        return mw_result_ok(r) || molt_db_buf_ok(out)
+        return mw_result_ok(r) || molt_db_buf_ok(body) || molt_db_buf_ok(tail)
                    ? molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory")
                    : MOLT_DB_OK;
     }
-    mw_enc_init(&e, r->enc.format, out);
+    mw_enc_init(&e, r->enc.format, head);
     if (r->o.exec) {
         if (r->o.statements) {
             e.ops->map_begin(&e, 1);
             mw_enc_cstr(&e, "results");
-            splice_rows(&e, &r->stmts, r->nstmts);
+            array_around(&e, &r->stmts, r->nstmts, body, tail);
             e.ops->map_end(&e);
         } else {
-            molt_db_buf_put(out, r->stmts.data, r->stmts.len);
+            move_buf(body, &r->stmts);
         }
     } else if (r->o.stream) {
         if (!r->columns_sent)
@@ -420,14 +462,15 @@ int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err)
             put_columns(r, &e);
         }
         mw_enc_cstr(&e, "rows");
-        splice_rows(&e, &r->rows, r->batch_count);
+        array_around(&e, &r->rows, r->batch_count, body, tail);
         mw_enc_cstr(&e, "row_count");
         e.ops->i64(&e, (int64_t)r->row_count);
         mw_enc_cstr(&e, "truncated");
         e.ops->boolean(&e, r->truncated);
         e.ops->map_end(&e);
     }
-    if (mw_result_ok(r) != MOLT_DB_OK || molt_db_buf_ok(out) != MOLT_DB_OK)
+    if (mw_result_ok(r) != MOLT_DB_OK || molt_db_buf_ok(head) != MOLT_DB_OK ||
+        molt_db_buf_ok(body) != MOLT_DB_OK || molt_db_buf_ok(tail) != MOLT_DB_OK)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
     return MOLT_DB_OK;
 }

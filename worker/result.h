@@ -36,6 +36,7 @@ typedef struct mw_result_opts {
     int statements;       /* db_exec with a statements list */
     uint64_t max_rows;    /* 0: no limit */
     size_t batch_rows;
+    uint64_t max_bytes;   /* a non-streamed result or one batch; 0: no limit */
 } mw_result_opts;
 
 typedef struct mw_result {
@@ -55,6 +56,7 @@ typedef struct mw_result {
     molt_db_buf parts;          /* queued parts: u32 length (host order) + bytes */
     int columns_sent;
     int failed;                 /* an allocation failed */
+    int too_large;              /* max_bytes passed: the rows stop */
     /* Arrow */
     molt_db_arrow_builder *ab;
     molt_db_arrow_ipc_writer *aw;
@@ -70,7 +72,9 @@ typedef struct mw_result {
 void mw_result_init(mw_result *r, const mw_result_opts *o);
 void mw_result_free(mw_result *r);
 
-/* MOLT_DB_OK or MOLT_DB_ENOMEM. */
+/* MOLT_DB_OK, MOLT_DB_ENOMEM, or MOLT_DB_ERANGE once the result passed
+ * max_bytes (too_large is set: stop reading and cancel; the request layer
+ * answers with the reason). */
 int mw_result_ok(const mw_result *r);
 
 /* Columns of the next result set: names and contract type names, copied. */
@@ -88,7 +92,8 @@ void mw_result_key(mw_result *r, size_t i);
 void mw_result_row_end(mw_result *r);
 
 /* A whole PostgreSQL DataRow (JSON/MsgPack values or an Arrow row).
- * Returns MOLT_DB_OK, 1 when max_rows was reached (row not taken), or an
+ * Returns MOLT_DB_OK, 1 when max_rows or max_bytes was reached (stop
+ * reading; with max_bytes too_large is set), or an
  * error (EPROTO/ETYPE/ERANGE/ENOMEM with err). */
 int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
                      const molt_db_field *fields, size_t n, molt_db_error *err);
@@ -102,10 +107,14 @@ void mw_result_take_parts(mw_result *r,
                           void (*cb)(void *ud, const uint8_t *p, size_t n),
                           void *ud);
 
-/* The payload of the final frame, appended to out: the whole result, or
- * when streaming the closing part (Arrow EOS; JSON/MsgPack
- * {"row_count", "truncated"}). Any rows still batched become a part first
- * (take the parts before sending the final frame). */
-int mw_result_finish(mw_result *r, molt_db_buf *out, molt_db_error *err);
+/* The payload of the final frame, in three pieces (head + body + tail,
+ * head and tail appended to): the whole result, or when streaming the
+ * closing part (Arrow EOS; JSON/MsgPack {"row_count", "truncated"}). The
+ * body is the result's rows buffer itself, moved there rather than copied
+ * (empty when streaming), so a buffered result is held once. Any rows
+ * still batched become a part first (take the parts before sending the
+ * final frame). */
+int mw_result_finish(mw_result *r, molt_db_buf *head, molt_db_buf *body,
+                     molt_db_buf *tail, molt_db_error *err);
 
 #endif

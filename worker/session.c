@@ -1,5 +1,19 @@
 /* A client connection: reading frames, writing responses, the table of
- * requests in flight, and cancelling them when the client goes away. */
+ * requests in flight, and cancelling them when the client goes away.
+ *
+ * Limits against a client that hogs the worker (docs/worker.md, "How it
+ * runs"):
+ * - more than MW_PAUSE_BYTES of responses unread: its requests wait (and
+ *   its streamed results are not produced) until the queue is below
+ *   MW_RESUME_BYTES, except cancel requests, which are picked out of the
+ *   waiting ones so a client can still stop what it started; reading stops
+ *   once MW_PAUSED_READ_BYTES of requests wait. No write completing for
+ *   write_timeout_ms meanwhile, or more than max_unread_bytes queued,
+ *   closes the session at once and cancels its requests, so their
+ *   connections go back to the pool;
+ * - a request frame that stays incomplete with no byte arriving for
+ *   frame_timeout_ms closes the session, and so does a read that takes the
+ *   request bytes all sessions hold past max_buffered_request_bytes. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -7,12 +21,23 @@
 #include <string.h>
 #include <unistd.h>
 
+/* requests read and left waiting while a session is paused */
+#define MW_PAUSED_READ_BYTES ((size_t)1 << 20)
+
 typedef struct write_req {
     uv_write_t req;
     mw_session *s;
-    uint8_t *data;
-    size_t len;
+    uv_buf_t bufs[MW_SEND_PIECES];   /* owned: freed after the write */
+    unsigned n;
+    size_t cost;   /* memory it holds: counted in s->write_bytes */
 } write_req;
+
+static void write_req_free(write_req *wr)
+{
+    for (unsigned i = 0; i < wr->n; i++)
+        free(wr->bufs[i].base);
+    free(wr);
+}
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -20,6 +45,8 @@ static void on_handle_closed(uv_handle_t *h)
     if (--s->handles > 0)
         return;
     mw_worker *w = s->w;
+    w->nsessions--;
+    w->request_bytes -= s->request_bytes;
     mw_framer_free(&s->fr);
     if (s->prev)
         s->prev->next = s->next;
@@ -34,12 +61,142 @@ static void on_handle_closed(uv_handle_t *h)
     mw_worker_maybe_exit(w);
 }
 
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
+/* Closes everything now; queued writes are dropped. */
 static void close_handles(mw_session *s)
 {
-    if (!uv_is_closing((uv_handle_t *)&s->in))
-        uv_close((uv_handle_t *)&s->in, on_handle_closed);
-    if (s->stdio && !uv_is_closing((uv_handle_t *)&s->out))
-        uv_close((uv_handle_t *)&s->out, on_handle_closed);
+    close_handle((uv_handle_t *)&s->in);
+    if (s->stdio)
+        close_handle((uv_handle_t *)&s->out);
+    close_handle((uv_handle_t *)&s->frame_timer);
+    close_handle((uv_handle_t *)&s->write_timer);
+}
+
+/* Closes a session that holds the worker up, without waiting for its
+ * queued writes. */
+static void session_drop(mw_session *s, const char *why)
+{
+    mw_log("session %llu closed: %s", (unsigned long long)s->id, why);
+    s->w->c.sessions_dropped++;
+    mw_session_close(s);
+    close_handles(s);
+}
+
+static void on_write_stalled(uv_timer_t *t)
+{
+    mw_session *s = t->data;
+    char why[128];
+    snprintf(why, sizeof why, "%zu bytes of responses unread and none read for %d ms",
+             s->write_bytes, s->w->cfg->write_timeout_ms);
+    session_drop(s, why);
+}
+
+/* The write timer runs while the worker waits on the client's reading
+ * (paused, closing, or shutting down with writes queued); a completed
+ * write (progress) starts it again, a queued one does not. */
+static void watch_writes(mw_session *s, int progress)
+{
+    uv_handle_t *h = (uv_handle_t *)&s->write_timer;
+    if (uv_is_closing(h))
+        return;
+    if (s->write_bytes > 0 && (s->read_paused || s->dead || s->w->shutting_down)) {
+        if (progress || !uv_is_active(h))
+            uv_timer_start(&s->write_timer, on_write_stalled,
+                           (uint64_t)s->w->cfg->write_timeout_ms, 0);
+    } else if (uv_is_active(h)) {
+        uv_timer_stop(&s->write_timer);
+    }
+}
+
+static void on_frame_stalled(uv_timer_t *t)
+{
+    mw_session *s = t->data;
+    char msg[128];
+    snprintf(msg, sizeof msg, "request frame incomplete: no byte arrived for %d ms",
+             s->w->cfg->frame_timeout_ms);
+    mw_log("session %llu closed: %s", (unsigned long long)s->id, msg);
+    s->w->c.sessions_dropped++;
+    mw_session_reply_error(s, 0, MW_INVALID_INPUT, msg);
+    mw_session_close(s);
+}
+
+/* A frame begun and not finished gets frame_timeout_ms from its last byte. */
+static void watch_frame(mw_session *s)
+{
+    uv_handle_t *h = (uv_handle_t *)&s->frame_timer;
+    if (uv_is_closing(h))
+        return;
+    if (!s->dead && !s->read_paused && mw_framer_pending(&s->fr) > 0)
+        uv_timer_start(&s->frame_timer, on_frame_stalled,
+                       (uint64_t)s->w->cfg->frame_timeout_ms, 0);
+    else if (uv_is_active(h))
+        uv_timer_stop(&s->frame_timer);
+}
+
+static void pause_requests(mw_session *s)
+{
+    s->read_paused = 1;
+    watch_frame(s);
+}
+
+/* While paused: answers the cancel requests among the waiting frames and
+ * takes them out; the others keep their order. Reading stops when too
+ * much waits. */
+static void handle_cancels(mw_session *s)
+{
+    size_t pos = 0, at = 0;
+    const uint8_t *body;
+    size_t len;
+    while (!s->dead && mw_framer_peek(&s->fr, &pos, &body, &len) == 1) {
+        mw_envelope env;
+        char msg[MW_MSG_SIZE];
+        if (mw_envelope_parse(body, len, &env, msg) == 0 &&
+            env.entry == MW_ENTRY_CANCEL) {
+            mw_request_handle(s, body, len);
+            mw_framer_remove(&s->fr, at, len);
+            pos = at;
+        } else {
+            at = pos;
+        }
+    }
+    if (!s->dead && mw_framer_pending(&s->fr) > MW_PAUSED_READ_BYTES) {
+        uv_read_stop((uv_stream_t *)&s->in);
+        s->read_stopped = 1;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void handle_frames(mw_session *s);
+
+/* Counts the framer's bytes in the worker's total (O(1)). */
+static void count_request_bytes(mw_session *s)
+{
+    size_t now = mw_framer_pending(&s->fr);
+    s->w->request_bytes = s->w->request_bytes - s->request_bytes + now;
+    s->request_bytes = now;
+}
+
+static void resume_requests(mw_session *s)
+{
+    s->read_paused = 0;
+    handle_frames(s); /* those that waited */
+    count_request_bytes(s);
+    if (s->dead || s->read_paused)
+        return;
+    if (s->read_stopped) {
+        s->read_stopped = 0;
+        if (uv_read_start((uv_stream_t *)&s->in, on_alloc, on_read) < 0) {
+            mw_session_close(s);
+            return;
+        }
+    }
+    watch_frame(s);
 }
 
 static uv_stream_t *wstream(mw_session *s)
@@ -51,9 +208,8 @@ static void on_write(uv_write_t *req, int status)
 {
     write_req *wr = (write_req *)req;
     mw_session *s = wr->s;
-    s->write_bytes -= wr->len;
-    free(wr->data);
-    free(wr);
+    s->write_bytes -= wr->cost;
+    write_req_free(wr);
     if (status < 0 && !s->dead) {
         mw_session_close(s);
         return;
@@ -65,37 +221,74 @@ static void on_write(uv_write_t *req, int status)
                 r->paused = 0;
                 r->backend->ops->resume(r->backend, r);
             }
+        if (s->read_paused && !s->dead)
+            resume_requests(s);
     }
+    watch_writes(s, 1);
     if (s->w->shutting_down && s->write_bytes == 0)
         mw_worker_maybe_exit(s->w);
 }
 
 void mw_session_send(mw_session *s, molt_db_buf *frame)
 {
-    if (s->dead && uv_is_closing((uv_handle_t *)wstream(s))) {
-        molt_db_buf_free(frame);
-        return;
-    }
-    write_req *wr = malloc(sizeof *wr);
+    mw_session_send_pieces(s, frame, 1);
+}
+
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
+{
+    write_req *wr = NULL;
+    if (!(s->dead && uv_is_closing((uv_handle_t *)wstream(s))))
+        wr = malloc(sizeof *wr);
     if (!wr) {
-        molt_db_buf_free(frame);
-        mw_session_close(s);
+        for (size_t i = 0; i < n; i++)
+            molt_db_buf_free(&pieces[i]);
+        if (!s->dead)
+            mw_session_close(s); /* out of memory */
         return;
     }
     wr->s = s;
-    wr->data = frame->data;
-    wr->len = frame->len;
-    molt_db_buf_init(frame); /* moved */
-    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
-    s->write_bytes += wr->len;
-    s->w->c.frames_out++;
-    s->w->c.bytes_out += wr->len;
-    if (uv_write(&wr->req, wstream(s), &b, 1, on_write) < 0) {
-        s->write_bytes -= wr->len;
-        free(wr->data);
-        free(wr);
-        mw_session_close(s);
+    wr->n = 0;
+    /* small answers cost more than their bytes: a flood of pings must
+     * reach the limits as soon as a flood of rows would */
+    wr->cost = sizeof *wr;
+    size_t len = 0;
+    for (size_t i = 0; i < n && i < MW_SEND_PIECES; i++) {
+        if (pieces[i].len == 0) {
+            molt_db_buf_free(&pieces[i]);
+            continue;
+        }
+        wr->bufs[wr->n] = uv_buf_init((char *)pieces[i].data, (unsigned)pieces[i].len);
+        wr->n++;
+        wr->cost += pieces[i].cap;
+        len += pieces[i].len;
+        molt_db_buf_init(&pieces[i]); /* moved */
     }
+    if (wr->n == 0) {
+        write_req_free(wr);
+        return;
+    }
+    s->write_bytes += wr->cost;
+    s->w->c.frames_out++;
+    s->w->c.bytes_out += len;
+    if (uv_write(&wr->req, wstream(s), wr->bufs, wr->n, on_write) < 0) {
+        s->write_bytes -= wr->cost;
+        write_req_free(wr);
+        mw_session_close(s);
+        return;
+    }
+    if (s->dead)
+        return;
+    if (s->write_bytes > (uint64_t)s->w->cfg->max_unread_bytes) {
+        char why[128];
+        snprintf(why, sizeof why, "%zu bytes of responses unread (max_unread_bytes)",
+                 s->write_bytes);
+        session_drop(s, why);
+        return;
+    }
+    if (!s->read_paused && s->write_bytes > MW_PAUSE_BYTES)
+        pause_requests(s);
+    if (s->read_paused || s->w->shutting_down)
+        watch_writes(s, 0);
 }
 
 void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
@@ -122,7 +315,7 @@ mw_request *mw_session_find(mw_session *s, uint64_t id)
 
 void mw_session_unlink(mw_session *s, mw_request *r)
 {
-    if (r->s != s)
+    if (!s || r->s != s)
         return;
     if (r->prev)
         r->prev->next = r->next;
@@ -149,6 +342,8 @@ void mw_session_close(mw_session *s)
         return;
     s->dead = 1;
     uv_read_stop((uv_stream_t *)&s->in);
+    watch_frame(s);
+    watch_writes(s, 0);
     /* the client is gone: cancel its requests down to the database */
     while (s->reqs) {
         mw_request *r = s->reqs;
@@ -189,7 +384,27 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         mw_session_close(s);
         return;
     }
-    for (;;) {
+    if (s->read_paused)
+        handle_cancels(s);
+    else
+        handle_frames(s);
+    count_request_bytes(s);
+    if (s->request_bytes > 0 && !s->dead &&
+        s->w->request_bytes > (uint64_t)s->w->cfg->max_buffered_request_bytes) {
+        mw_log("session %llu closed: %zu request bytes held, all sessions' past "
+               "max_buffered_request_bytes", (unsigned long long)s->id, s->request_bytes);
+        s->w->c.sessions_dropped++;
+        mw_session_reply_error(s, 0, MW_BUSY, "the worker holds too many request "
+                               "bytes (max_buffered_request_bytes); send again later");
+        mw_session_close(s);
+    }
+    watch_frame(s);
+}
+
+/* Handles the whole frames buffered, until the session pauses or closes. */
+static void handle_frames(mw_session *s)
+{
+    while (!s->dead && !s->read_paused) {
         const uint8_t *body;
         size_t len;
         int r = mw_framer_next(&s->fr, &body, &len);
@@ -209,8 +424,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         mw_request_handle(s, body, len);
-        if (s->dead)
-            return;
     }
 }
 
@@ -222,6 +435,11 @@ static mw_session *session_new(mw_worker *w)
     s->w = w;
     s->id = ++w->next_session_id;
     mw_framer_init(&s->fr, (uint64_t)w->cfg->max_request_bytes);
+    uv_timer_init(w->loop, &s->frame_timer);
+    uv_timer_init(w->loop, &s->write_timer);
+    s->frame_timer.data = s->write_timer.data = s;
+    s->handles = 2;
+    w->nsessions++;
     s->next = w->sessions;
     if (w->sessions)
         w->sessions->prev = s;
@@ -237,7 +455,7 @@ int mw_session_start_socket(mw_worker *w, uv_stream_t *server)
         return -1;
     uv_pipe_init(w->loop, &s->in, 0);
     s->in.data = s;
-    s->handles = 1;
+    s->handles++;
     if (uv_accept(server, (uv_stream_t *)&s->in) < 0 ||
         uv_read_start((uv_stream_t *)&s->in, on_alloc, on_read) < 0) {
         s->dead = 1;
@@ -261,7 +479,7 @@ int mw_session_start_stdio(mw_worker *w)
     uv_pipe_init(w->loop, &s->in, 0);
     uv_pipe_init(w->loop, &s->out, 0);
     s->in.data = s->out.data = s;
-    s->handles = 2;
+    s->handles += 2;
     if (uv_pipe_open(&s->in, 0) < 0 || uv_pipe_open(&s->out, 1) < 0 ||
         uv_read_start((uv_stream_t *)&s->in, on_alloc, on_read) < 0) {
         fprintf(stderr, "molt_worker: cannot use stdin/stdout\n");
@@ -270,4 +488,32 @@ int mw_session_start_stdio(mw_worker *w)
         return -1;
     }
     return 0;
+}
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void mw_session_refuse(mw_worker *w, uv_stream_t *server)
+{
+    uv_pipe_t *p = malloc(sizeof *p);
+    if (!p)
+        return; /* stays in the backlog; libuv retries */
+    uv_pipe_init(w->loop, p, 0);
+    if (uv_accept(server, (uv_stream_t *)p) == 0) {
+        /* best effort, never waiting: the fd is given back at once */
+        molt_db_buf frame;
+        molt_db_buf_init(&frame);
+        mw_response r = {0};
+        r.status = MW_BUSY;
+        r.error = "too many sessions (max_sessions)";
+        if (mw_response_frame(&frame, &r) == MOLT_DB_OK) {
+            uv_buf_t b = uv_buf_init((char *)frame.data, (unsigned)frame.len);
+            (void)uv_try_write((uv_stream_t *)p, &b, 1);
+        }
+        molt_db_buf_free(&frame);
+    }
+    w->c.sessions_refused++;
+    uv_close((uv_handle_t *)p, on_refused_closed);
 }

@@ -12,8 +12,14 @@
 static void on_connection(uv_stream_t *server, int status)
 {
     mw_worker *w = server->data;
+    /* out of file descriptors (EMFILE): libuv has already accepted and
+     * closed the pending connections with its reserve descriptor */
     if (status < 0)
         return;
+    if (w->nsessions >= (size_t)w->cfg->max_sessions) {
+        mw_session_refuse(w, server);
+        return;
+    }
     if (mw_session_start_socket(w, server) < 0)
         mw_log("could not accept a connection");
 }

@@ -33,7 +33,8 @@ typedef struct mw_session mw_session;
 
 typedef struct mw_counters {
     uint64_t requests, ok, invalid_input, busy, timeouts, cancelled, db_errors,
-        internal_errors, frames_out, bytes_out, sessions_opened;
+        internal_errors, frames_out, bytes_out, sessions_opened,
+        sessions_refused, sessions_dropped;
 } mw_counters;
 
 struct mw_worker {
@@ -42,6 +43,8 @@ struct mw_worker {
     mw_backend **backends;   /* one per alias, same order as cfg->aliases */
     size_t nbackends;
     mw_session *sessions;
+    size_t nsessions;
+    uint64_t request_bytes;  /* held by all sessions' framers */
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */
@@ -68,7 +71,12 @@ struct mw_session {
     size_t nreqs;
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
-    size_t write_bytes;      /* queued, not yet written */
+    size_t write_bytes;      /* memory held by writes not yet done */
+    int read_paused;         /* too much unread: its requests wait */
+    int read_stopped;        /* and so many wait that reading stopped */
+    size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
+    uv_timer_t frame_timer;  /* a half-sent request frame stalls */
+    uv_timer_t write_timer;  /* the client stops reading its responses */
     mw_session *next, *prev;
     char rbuf[65536];
 };
@@ -104,14 +112,21 @@ int mw_session_start_socket(mw_worker *w, uv_stream_t *server);
 int mw_session_start_stdio(mw_worker *w);
 /* Queues a frame (moves frame->data; frame is left empty). */
 void mw_session_send(mw_session *s, molt_db_buf *frame);
+/* Queues a frame made of n (at most MW_SEND_PIECES) buffers written in
+ * order, each moved (left empty); empty pieces are skipped. */
+#define MW_SEND_PIECES 3
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n);
 /* Removes a request from its session's table. */
 void mw_session_unlink(mw_session *s, mw_request *r);
 mw_request *mw_session_find(mw_session *s, uint64_t id);
 /* Answers a request that never got a mw_request (framing/envelope errors). */
 void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
                             const char *msg);
-/* Closes a session (client gone or fatal error): cancels its requests. */
+/* Closes a session (client gone or fatal error): cancels its requests,
+ * flushes what is queued (for at most write_timeout_ms), then closes. */
 void mw_session_close(mw_session *s);
+/* Refuses a connection over max_sessions: answers Busy and closes it. */
+void mw_session_refuse(mw_worker *w, uv_stream_t *server);
 
 /* ---- request.c ---- */
 /* Handles one frame body of session s. */

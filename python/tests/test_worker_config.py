@@ -2,8 +2,10 @@
 limits, the Prometheus endpoint and the request log."""
 import json
 import os
+import select
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import time
@@ -11,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from worker_client import Worker, decode, WORKER_BIN
+from worker_client import Worker, decode, free_port, WORKER_BIN
 
 pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
                                 reason=f"{WORKER_BIN} is not built")
@@ -31,7 +33,11 @@ def test_help_documents_every_setting():
     for name in ["--stdio", "--socket", "--db ALIAS=DSN", "--allow-write", "--pool",
                  "--config", "--default-timeout-ms", "--max-rows", "--max-request-bytes",
                  "--max-inflight", "--metrics-listen", "--log-requests", "--shutdown-grace-ms",
-                 "--socket-mode", "--batch-rows",
+                 "--socket-mode", "--batch-rows", "--max-timeout-ms", "--max-result-bytes",
+                 "--max-batch-rows", "--max-sessions", "--max-unread-bytes",
+                 "--write-timeout-ms", "--frame-timeout-ms", "--metrics-max-conns",
+                 "--max-buffered-request-bytes",
+                 "--metrics-timeout-ms", "--allow-core-dumps",
                  "min_conns", "max_conns", "max_idle_ms", "max_lifetime_ms",
                  "lifetime_jitter_pct", "connect_timeout_ms", "query_timeout_ms", "max_wait_ms",
                  "health_check_interval_ms", "statement_cache_size", "statement_mode",
@@ -40,6 +46,7 @@ def test_help_documents_every_setting():
                  "sqlite_conns", "sqlite_busy_timeout_ms", "sqlite_wal", "sqlite::memory:"]:
         assert name in r.stdout, name
     assert "30000" in r.stdout and "16777216" in r.stdout and "100000" in r.stdout
+    assert "3600000" in r.stdout and "67108864" in r.stdout and "134217728" in r.stdout
     assert run("--version").stdout.startswith("molt_worker ")
 
 
@@ -146,34 +153,58 @@ def test_max_inflight_busy():
         assert time.monotonic() - t0 < 2
 
 
+def wait_stderr(w, needle, timeout=10):
+    """The worker's stderr up to the first time it holds needle."""
+    deadline = time.monotonic() + timeout
+    fd = w.proc.stderr.fileno()
+    seen = b""
+    while needle.encode() not in seen:
+        left = deadline - time.monotonic()
+        r, _, _ = select.select([fd], [], [], max(left, 0))
+        chunk = os.read(fd, 65536) if r else b""
+        if not chunk:
+            raise AssertionError(f"no {needle!r} on stderr: {seen!r}")
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_finishes_in_flight(sig):
-    w = Worker({"default": "sqlite::memory:"}, "--shutdown-grace-ms", "5000").start()
+def test_signal_finishes_in_flight(sig, tmp_path):
+    # The in-flight query waits on a lock this test holds, so it is still
+    # running when the late request arrives, however fast the machine.
+    db = tmp_path / "lock.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("create table t(x)")
+    con.execute("insert into t values (7)")
+    w = Worker({"default": f"sqlite://{db}"}, "--shutdown-grace-ms", "30000",
+               "--pool", "default:sqlite_wal=false",
+               "--pool", "default:sqlite_busy_timeout_ms=30000").start()
     c = w.conn
-    rid = c.request("db_query", {"sql": MEDIUM})
-    time.sleep(0.1)
+    con.execute("begin exclusive")
+    rid = c.request("db_query", {"sql": "select x from t"}, timeout_ms=30000)
+    assert c.call("ping")["status"] == "Ok"  # the query was read before it
     w.proc.send_signal(sig)
-    time.sleep(0.1)
+    wait_stderr(w, "shutting down")
     late = c.request("db_query", {"sql": "select 1"})
-    got = {}
-    for _ in range(2):
-        r = c.recv(timeout=10)
-        got[r["request_id"]] = r
-    assert got[late]["status"] == "Busy"
-    assert got[rid]["status"] == "Ok" and decode(got[rid])["rows"] == [[1500000]]
+    r = c.recv(timeout=10)
+    assert r["request_id"] == late and r["status"] == "Busy"
+    con.execute("commit")
+    r = c.recv(timeout=10)
+    assert r["request_id"] == rid and decode(r)["rows"] == [[7]]
     assert w.proc.wait(10) == 0
+    con.close()
 
 
 def test_signal_grace_expires_busy():
     w = Worker({"default": "sqlite::memory:"}, "--shutdown-grace-ms", "200").start()
     c = w.conn
     rid = c.request("db_query", {"sql": SLOW}, timeout_ms=60000)
-    time.sleep(0.1)
+    assert c.call("ping")["status"] == "Ok"  # the query was read before it
     t0 = time.monotonic()
     w.proc.send_signal(signal.SIGTERM)
     r = c.recv(timeout=10)
     assert r["request_id"] == rid and r["status"] == "Busy"
-    assert 0.15 < time.monotonic() - t0 < 1.0
+    assert 0.15 < time.monotonic() - t0 < 3.0
     assert w.proc.wait(10) == 0
 
 
@@ -185,14 +216,6 @@ def test_stdin_eof_cancels_and_exits():
     w.proc.stdin.close()
     assert w.proc.wait(10) == 0
     assert time.monotonic() - t0 < 2
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def test_metrics_endpoint_and_request_log():

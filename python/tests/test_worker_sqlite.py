@@ -345,8 +345,11 @@ def test_disconnect_cancels(dbfile):
     with Worker({"default": f"sqlite://{dbfile}"}, stdio=False) as wk:
         c1 = wk.connect()
         c1.request("db_query", {"sql": SLOW}, timeout_ms=20000)
-        time.sleep(0.2)
         c2 = wk.conn
+        deadline = time.monotonic() + 5  # until the query holds its connection
+        while decode(c2.call("stats"))["aliases"]["default"]["in_use"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         st = decode(c2.call("stats"))
         assert st["aliases"]["default"]["in_use"] == 1
         c1.sock.close()

@@ -23,6 +23,15 @@ def frame(obj):
     return struct.pack("<I", len(body)) + body
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
 def pack_payload(obj):
     return msgpack.packb(obj, use_bin_type=True)
 
