@@ -127,7 +127,14 @@ def worker_query(connection: Any, sql: str, params: Sequence[Any]) -> WorkerQuer
     """Raises Fallback when the statement cannot go (and says why)."""
     from django.conf import settings
 
+    from .clients import check_target
+    from .conf import Uncarried
+
     alias = connection.alias
+    try:
+        check_target(alias)
+    except Uncarried as e:
+        raise Fallback(str(e)) from None
     wa = worker_alias(alias)
     params = list(params or ())
     try:
