@@ -20,6 +20,7 @@ from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULT
 
 from . import events
 from .execution import Fallback, check_transaction, offload_wanted, run_write, stream_sync, worker_query
+from .guards import check_guards
 from .replay import NeedThread, fetch, in_replay, on_event_loop
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
@@ -65,6 +66,7 @@ class OffloadCompiler(base.SQLCompiler):
         except EmptyResultSet:       # Django runs nothing either
             events.record(self.using, "", True, "EmptyResultSet: nothing to run")
             return iter([]) if result_type == MULTI else None
+        check_guards(self.connection)   # where Django's own cursor() would check
         if is_write:
             return self._offload_write(sql, params, result_type)
         streamed = chunked_fetch and self.connection.features.can_use_chunked_reads and not in_replay()

@@ -1,0 +1,35 @@
+"""Django's guards on using a connection, applied to offloaded queries as
+the ORM applies them to its own: no sync database access on an event loop
+(async_unsafe: SynchronousOnlyOperation), and a test's "Database queries to
+'alias' are not allowed" (SimpleTestCase, TestCase.databases)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.utils.asyncio import async_unsafe
+
+from .replay import in_replay
+
+
+def check_guards(connection: Any) -> None:
+    """Raise what Django would raise for a query on connection here."""
+    if in_replay():   # the async variants run the sync method on the loop on purpose
+        _check_test_guard(connection)
+    else:
+        _check_sync_only(connection)
+
+
+@async_unsafe
+def _check_sync_only(connection: Any) -> None:
+    _check_test_guard(connection)
+
+
+def _check_test_guard(connection: Any) -> None:
+    # SimpleTestCase replaces connect/cursor of a database a test may not
+    # use with a _DatabaseFailure that raises Django's message when called.
+    testcases = sys.modules.get("django.test.testcases")
+    guard = connection.__dict__.get("cursor")
+    if testcases is not None and isinstance(guard, getattr(testcases, "_DatabaseFailure", ())):
+        guard()
