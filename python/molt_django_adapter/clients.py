@@ -40,19 +40,29 @@ _config_files: dict[str, str] = {}
 # alias -> DSN (or Uncarried) the spawned workers of the live clients read;
 # None while there is no live client
 _spawned_targets: Optional[dict[str, Any]] = None
-# alias -> DSN (or Uncarried) a worker this process does not start
-# (MOLT_DB SOCKET or WORKER_CMD) is taken to read: the settings as they
-# were before the test runner (or anything) re-pointed a connection
-_external_targets: Optional[dict[str, Any]] = None
+# SOCKET path / WORKER_CMD -> {alias: DSN or Uncarried} that worker is taken
+# to read: the settings when this process first used it, or, if earlier,
+# when the test runner was about to re-point the connections
+_external_targets: dict[Any, dict[str, Any]] = {}
+
+
+def _external_key() -> Any:
+    """The worker this process does not start (MOLT_DB SOCKET or WORKER_CMD), or None."""
+    conf = molt_settings()
+    if conf["SOCKET"]:
+        return ("socket", conf["SOCKET"])
+    if conf["WORKER_CMD"]:
+        return ("cmd", repr(conf["WORKER_CMD"]))
+    return None
 
 
 def remember_targets() -> None:
-    """Record what an external worker reads, once (DatabaseCreation calls
-    it before switching to a test database)."""
-    global _external_targets
+    """Record what the configured external worker reads, if not recorded
+    yet (DatabaseCreation calls it before switching to a test database)."""
+    key = _external_key()
     with _lock:
-        if _external_targets is None:
-            _external_targets = worker_targets()
+        if key is not None and key not in _external_targets:
+            _external_targets[key] = worker_targets()
 
 
 def check_target(alias: str) -> None:
@@ -62,13 +72,12 @@ def check_target(alias: str) -> None:
     not start cannot be re-pointed: Uncarried. Also Uncarried when the
     worker cannot be given the connection's settings at all."""
     current = worker_target(alias)
-    conf = molt_settings()
-    if conf["SOCKET"] or conf["WORKER_CMD"]:
+    key = _external_key()
+    if key is not None:
         remember_targets()
-        assert _external_targets is not None
-        if _external_targets.get(alias) != current:
+        if _external_targets[key].get(alias) != current:
             raise Uncarried("the connection no longer points where the worker of MOLT_DB SOCKET/WORKER_CMD "
-                            "reads (settings changed since, e.g. a test database)")
+                            "reads (its settings changed since, e.g. to a test database)")
         return
     with _lock:
         stale = _spawned_targets is not None and _spawned_targets.get(alias) != current

@@ -149,3 +149,48 @@ def test_reads_follow_the_test_database_and_teardown_works(alias, worker_before)
     assert not _database_exists(alias, test_name)
     assert conn.settings_dict["NAME"] == real_name
     assert offloaded(titles(alias)) == ["not a test row"]
+
+
+@pytest.fixture
+def socket_worker(tmp_path):
+    """A worker this process does not start (as manage.py molt_worker runs
+    it), serving DATABASES as they are now, with MOLT_DB["SOCKET"] set."""
+    import subprocess
+    import time
+
+    from django.test.utils import override_settings
+
+    from molt_django_adapter.conf import worker_args
+    from molt_django_adapter.management.commands.molt_worker import worker_config
+
+    sock, conf = tmp_path / "molt.sock", tmp_path / "molt.conf"
+    conf.write_text(worker_config(worker_args()))
+    proc = subprocess.Popen([settings.MOLT_DB["WORKER_BIN"], "--socket", str(sock), "--config", str(conf)])
+    deadline = time.monotonic() + 10
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with override_settings(MOLT_DB={**settings.MOLT_DB, "SOCKET": str(sock)}):
+            yield
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_a_socket_worker_is_not_used_for_a_test_database(socket_worker):
+    """The worker behind MOLT_DB["SOCKET"] cannot be re-pointed: once the
+    connection moved to its test database, its reads go through the ORM."""
+    conn = connections["other"]
+    make_posts("other", [("not a test row", "published")])
+    assert offloaded(titles("other")) == ["not a test row"]
+    real_name = conn.settings_dict["NAME"]
+    conn.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        Post.objects.using("other").create(title="test row")
+        with capture_events() as events:
+            got = list(titles("other").offload())
+    finally:
+        conn.creation.destroy_test_db(real_name, verbosity=0)
+    assert got == ["test row"]
+    assert [e.offloaded for e in events] == [False] and "no longer points" in events[0].reason
+    assert offloaded(titles("other")) == ["not a test row"]
