@@ -19,11 +19,16 @@ READER = settings.DATABASES.get("pg_reader", {}).get("OPTIONS", {}).get("assume_
 def make_posts(alias, rows):
     """A fresh parity_post table on alias, committed, holding rows (title, status)."""
     conn = connections[alias]
-    with conn.cursor() as c:
-        c.execute(f"DROP TABLE IF EXISTS {conn.ops.quote_name(Post._meta.db_table)}")
+    run_sql(alias, f"DROP TABLE IF EXISTS {conn.ops.quote_name(Post._meta.db_table)}")
     with conn.schema_editor() as editor:
         editor.create_model(Post)
     Post.objects.using(alias).bulk_create(Post(title=t, status=s) for t, s in rows)
+
+
+def run_sql(alias, *statements):
+    with connections[alias].cursor() as c:
+        for statement in statements:
+            c.execute(statement)
 
 
 def offloaded(qs):
@@ -48,15 +53,14 @@ def row_level_security():
     make_posts("pg", [("a", "published"), ("b", "draft"), ("c", "published"), ("d", "draft"), ("e", "published")])
     with connections["pg"].cursor() as c:
         c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER])
-        if not c.fetchone():
-            c.execute(f'CREATE ROLE "{READER}" NOLOGIN')
-        c.execute(f'GRANT SELECT ON parity_post TO "{READER}"')
-        c.execute("ALTER TABLE parity_post ENABLE ROW LEVEL SECURITY")
-        c.execute("ALTER TABLE parity_post FORCE ROW LEVEL SECURITY")
-        c.execute("CREATE POLICY not_drafts ON parity_post FOR SELECT USING (status <> 'draft')")
+        role_exists = c.fetchone()
+    run_sql("pg", *([] if role_exists else [f'CREATE ROLE "{READER}" NOLOGIN']),
+            f'GRANT SELECT ON parity_post TO "{READER}"',
+            "ALTER TABLE parity_post ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE parity_post FORCE ROW LEVEL SECURITY",
+            "CREATE POLICY not_drafts ON parity_post FOR SELECT USING (status <> 'draft')")
     yield
-    with connections["pg"].cursor() as c:
-        c.execute("DROP TABLE parity_post")
+    run_sql("pg", "DROP TABLE parity_post")
 
 
 @needs_pg
@@ -65,8 +69,9 @@ def test_assume_role_applies_row_level_security(row_level_security):
     assert orm == ["a", "c", "e"]                          # Django's SET ROLE: drafts hidden
     assert offloaded(titles("pg_reader")) == orm           # the worker too
     assert offloaded(Post.objects.using("pg_reader").filter(status="draft").values_list("id")) == []
-    with capture_events():
+    with capture_events() as events:
         assert Post.objects.using("pg_reader").offload().count() == 3
+    assert [e.offloaded for e in events] == [True]
     assert offloaded(titles("pg")) == ["a", "b", "c", "d", "e"]   # the login role sees all
     who = get_client().query("SELECT current_user, session_user", db_alias="pg_reader").rows[0]
     assert who[0] == READER and who[1] != READER
@@ -75,15 +80,12 @@ def test_assume_role_applies_row_level_security(row_level_security):
 @pytest.fixture
 def other_schema():
     make_posts("pg", [("public", "published")])
-    with connections["pg"].cursor() as c:
-        c.execute("DROP SCHEMA IF EXISTS molt_django_schema CASCADE")
-        c.execute("CREATE SCHEMA molt_django_schema")
-        c.execute("CREATE TABLE molt_django_schema.parity_post (LIKE public.parity_post INCLUDING ALL)")
-        c.execute("INSERT INTO molt_django_schema.parity_post (title, status) VALUES ('in schema', 'x')")
+    run_sql("pg", "DROP SCHEMA IF EXISTS molt_django_schema CASCADE",
+            "CREATE SCHEMA molt_django_schema",
+            "CREATE TABLE molt_django_schema.parity_post (LIKE public.parity_post INCLUDING ALL)",
+            "INSERT INTO molt_django_schema.parity_post (title, status) VALUES ('in schema', 'x')")
     yield
-    with connections["pg"].cursor() as c:
-        c.execute("DROP SCHEMA molt_django_schema CASCADE")
-        c.execute("DROP TABLE parity_post")
+    run_sql("pg", "DROP SCHEMA molt_django_schema CASCADE", "DROP TABLE parity_post")
 
 
 @needs_pg
