@@ -86,16 +86,20 @@ class Uncarried(Exception):
     it cannot be given); the message says which. Its reads fall back."""
 
 
-# libpq keys molt_db's conninfo takes (src/conninfo.c): passed on as given
+# libpq keys molt_db's conninfo takes (src/conninfo.c): passed on as given.
+# Not here, so the alias falls back: service, sslcrl, sslcrldir,
+# requirepeer, replication (molt_db refuses them; dropping one would
+# connect elsewhere or check less than Django's connection).
 _WORKER_LIBPQ_KEYS = frozenset((
     "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
     "connect_timeout", "options", "application_name", "fallback_application_name",
     "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-    "sslmode", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslrootcert", "sslcrl",
-    "sslcrldir", "sslsni", "sslcertmode", "requirepeer", "ssl_min_protocol_version",
-    "ssl_max_protocol_version", "gssencmode", "krbsrvname", "gsslib", "target_session_attrs",
-    "load_balance_hosts", "service",
+    "sslmode", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslrootcert", "sslsni",
+    "sslcertmode", "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode",
+    "krbsrvname", "gsslib", "target_session_attrs", "load_balance_hosts",
 ))
+# values of those keys molt_db refuses
+_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"), ("load_balance_hosts", "random")))
 # OPTIONS keys Django itself consumes, none of which changes what a
 # single autocommit read sees (assume_role is carried separately)
 _DJANGO_ONLY_OPTIONS = frozenset((
@@ -142,7 +146,7 @@ def postgresql_dsn(settings_dict: dict[str, Any], timezone_name: str) -> str:
     for key, value in params.items():
         if key in _DJANGO_ONLY_OPTIONS or key == "options" or value in (None, ""):
             continue
-        if key not in _WORKER_LIBPQ_KEYS:
+        if key not in _WORKER_LIBPQ_KEYS or (key, str(value)) in _WORKER_REFUSED_VALUES:
             raise Uncarried(f"OPTIONS[{key!r}] cannot be given to the worker")
         parts.append(f"{key}={_quote_kv(value)}")
     startup = [str(params["options"])] if params.get("options") else []

@@ -98,13 +98,19 @@ def test_options_search_path(other_schema):
 def test_an_option_the_worker_cannot_take_is_refused():
     from molt_django_adapter.conf import Uncarried, postgresql_dsn
 
-    pg = {"NAME": "db", "USER": "u", "OPTIONS": {"some_future_key": "x"}}
-    with pytest.raises(Uncarried, match="some_future_key"):
-        postgresql_dsn(pg, "UTC")
+    pg = {"NAME": "db", "USER": "u", "OPTIONS": {}}
+    for refused in ({"some_future_key": "x"}, {"service": "prod"}, {"sslcrl": "/crl.pem"},
+                    {"gssencmode": "require"}):
+        with pytest.raises(Uncarried, match=list(refused)[0]):
+            postgresql_dsn({**pg, "OPTIONS": refused}, "UTC")
+    assert "gssencmode='prefer'" in postgresql_dsn({**pg, "OPTIONS": {"gssencmode": "prefer"}}, "UTC")
     # Django's own keys do not reach the DSN; OPTIONS' dbname wins over NAME, as in Django
     dsn = postgresql_dsn({**pg, "OPTIONS": {"isolation_level": 1, "dbname": "other", "assume_role": "a b\\c"}}, "UTC")
     assert "dbname='other'" in dsn and "isolation_level" not in dsn
     assert dsn.endswith("options='-c role=a\\\\ b\\\\\\\\c -c TimeZone=UTC'")
+    # a role name cannot add startup options of its own
+    dsn = postgresql_dsn({**pg, "OPTIONS": {"assume_role": "x -c search_path=evil"}}, "UTC")
+    assert dsn.endswith("options='-c role=x\\\\ -c\\\\ search_path=evil -c TimeZone=UTC'")
 
 
 def test_in_memory_sqlite_falls_back():
