@@ -108,3 +108,32 @@ def test_a_loop_that_ends_takes_its_worker_along():
         time.sleep(0.05)
     still = [p for p in pids if _running(p)]
     assert still == []
+
+
+def _aiterator_outcome(qs):
+    """The prefetched books and their tags, or the exception's class name."""
+    async def main():
+        with capture_events() as events:
+            try:
+                books = [b async for b in qs.prefetch_related("tags").order_by("id").aiterator(chunk_size=4)]
+            except Exception as e:
+                return type(e).__name__, events
+            return snap([(b, list(b.tags.all())) for b in books]), events
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_unmarked_queryset_keeps_djangos_async_methods(alias):
+    """The manager alone changes nothing: an unmarked QuerySet's aiterator()
+    after prefetch_related() does what Django's does (Django 4.2:
+    NotSupportedError; 5.x: the rows), and none of it goes to the worker.
+    A marked one gives the same outcome."""
+    from django.db.models import QuerySet
+
+    django_outcome, _ = _aiterator_outcome(QuerySet(model=Book, using=alias))
+    unmarked, events = _aiterator_outcome(Book.objects.using(alias).all())
+    assert unmarked == django_outcome
+    assert events == []
+    marked, _ = _aiterator_outcome(Book.objects.using(alias).offload())
+    assert marked == django_outcome
