@@ -38,8 +38,16 @@ class OffloadQuerySet(models.QuerySet):
         if not offload_wanted(self.query):
             return super().__aiter__()
 
+        def evaluate() -> tuple[list[Any], bool]:
+            # on a copy: a replay round that stops half-way must leave
+            # nothing behind (the next round evaluates from the start)
+            clone = self._chain()
+            clone._fetch_all()
+            return clone._result_cache, clone._prefetch_done
+
         async def items() -> AsyncIterator[Any]:
-            await run_async(self._fetch_all)
+            if self._result_cache is None:
+                self._result_cache, self._prefetch_done = await run_async(evaluate)
             for item in self._result_cache:
                 yield item
         return items()

@@ -5,7 +5,7 @@ import asyncio
 import threading
 
 import pytest
-from django.db.models import Count, Sum
+from django.db.models import Count, Prefetch, Sum
 
 from molt_django_adapter import capture_events
 from parity.compare import snap
@@ -29,7 +29,8 @@ CASES = {
     "aiterator": (lambda qs: _collect(qs.order_by("id").aiterator(chunk_size=5)), lambda qs: list(qs.order_by("id").iterator(chunk_size=5))),
     "async_for": (lambda qs: _collect(qs.select_related("author").order_by("id")), lambda qs: list(qs.select_related("author").order_by("id"))),
     "async_for_values": (lambda qs: _collect(qs.values("id", "price", "published").order_by("id")), lambda qs: list(qs.values("id", "price", "published").order_by("id"))),
-    "prefetch": (lambda qs: _collect(Author.objects.using(qs.db).offload().prefetch_related("books").order_by("id")),
+    "prefetch": (lambda qs: _collect(Author.objects.using(qs.db).offload().prefetch_related(
+                     Prefetch("books", queryset=Book.objects.offload())).order_by("id")),
                  lambda qs: [(a, list(a.books.all())) for a in Author.objects.using(qs.db).prefetch_related("books").order_by("id")]),
 }
 
