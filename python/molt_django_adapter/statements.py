@@ -23,7 +23,11 @@ import sqlite3
 import uuid
 from typing import Any, Sequence
 
+import django
+
 from molt_db_adapter import Typed
+
+from .sqlite_functions import RejectedTimeZoneName
 
 _PLACEHOLDER = re.compile(r"(?<!%)%s")
 
@@ -40,6 +44,8 @@ def _dollar_numbered(sql: str) -> str:
 # ---- SQLite ----
 
 def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, RejectedTimeZoneName):
+        raise Unsupported(f"Django {django.get_version()}'s SQLite functions reject the time zone name {str(v)!r} (the worker follows Django 5.x)")
     adapter = sqlite3.adapters.get((type(v), sqlite3.PrepareProtocol))
     if adapter is not None:
         v = adapter(v)

@@ -70,3 +70,37 @@ def test_worker_functions():
 
     have = {r[0] for r in get_client().query(FUNCTION_LIST_SQL, db_alias="default").rows}
     assert not sorted(WORKER_DJANGO_FUNCTIONS - have)
+
+
+@pytest.mark.parametrize("zone_name", ["Etc/GMT+5", "Etc/GMT-3", "America/New_York", "fixed-0500"])
+def test_time_zone_names_as_this_django_reads_them(zone_name):
+    """Django 4.2 passes a zone's abbreviation ("-05" for Etc/GMT+5) to its
+    SQLite functions, which raise on it (OperationalError); 5.x passes the
+    name. The worker follows 5.x, so under 4.2 such a statement runs on the
+    ORM and raises as Django does; other zones go to the worker."""
+    import datetime
+    import zoneinfo
+
+    import django
+    from django.db.models.functions import ExtractHour, Trunc
+
+    from parity.models import Book
+
+    tz = (datetime.timezone(datetime.timedelta(hours=-5)) if zone_name == "fixed-0500"
+          else zoneinfo.ZoneInfo(zone_name))
+    django42_raises = django.VERSION < (5, 0) and zone_name.startswith("Etc/")
+
+    def run(alias):
+        qs = Book.objects.using(alias).annotate(d=Trunc("published", "day", tzinfo=tz), h=ExtractHour("published", tzinfo=tz))
+        return list(qs.order_by("id").values_list("id", "d", "h"))
+
+    with override_settings(USE_TZ=True):
+        with offloading(False):
+            expected = outcome(run, "default")
+        with capture_events() as events, offloading(True):
+            got = outcome(run, "default")
+    assert got == expected
+    assert (expected[0] == "raised") == django42_raises, expected
+    assert [e.offloaded for e in events] == [not django42_raises]
+    if django42_raises:
+        assert "reject the time zone name" in events[0].reason
