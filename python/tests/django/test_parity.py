@@ -104,3 +104,40 @@ def test_time_zone_names_as_this_django_reads_them(zone_name):
     assert [e.offloaded for e in events] == [not django42_raises]
     if django42_raises:
         assert "reject the time zone name" in events[0].reason
+
+
+@pytest.mark.parametrize("stored", ["CAST(X'E974E9' AS TEXT)", "X'E974E9'"])
+def test_sqlite_text_that_is_not_utf8(stored):
+    """A TEXT value that is not UTF-8 (a legacy row) makes Django's sqlite3
+    raise OperationalError ("Could not decode to UTF-8"); a BLOB stored in
+    the same TEXT column is returned as bytes. The worker sends both as
+    bytes, so bytes in a TEXT column fall back, and the caller gets what the
+    ORM gives in both cases."""
+    from django.db.models import BinaryField, TextField, Value
+    from django.db.models.functions import Cast
+
+    from parity.models import Tag
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"INSERT INTO parity_tag (label) VALUES ({stored})")
+        tag_id = cursor.lastrowid
+    try:
+        def legacy_row(alias):
+            return list(Tag.objects.using(alias).filter(id=tag_id).values_list("id", "label"))
+
+        def cast_bytes(alias):
+            return list(Tag.objects.using(alias).filter(id=tag_id).annotate(
+                x=Cast(Value(b"\xe9t\xe9", output_field=BinaryField()), TextField())).values_list("x"))
+
+        for run in (legacy_row, cast_bytes):
+            with offloading(False):
+                expected = outcome(run, "default")
+            with capture_events() as events, offloading(True):
+                got = outcome(run, "default")
+            assert got == expected
+            assert [e.offloaded for e in events] == [False], events
+            assert "bytes in a TEXT column" in events[0].reason
+        assert (outcome(legacy_row, "default")[0] == "raised") == stored.startswith("CAST")
+    finally:
+        with connections["default"].cursor() as cursor:   # (delete() would read the label)
+            cursor.execute("DELETE FROM parity_tag WHERE id = %s", [tag_id])
