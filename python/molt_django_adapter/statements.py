@@ -2,7 +2,8 @@
 
 Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
 - SQLite: each ``%s`` becomes ``$n`` (the worker rewrites it to ``?n``), the
-  way Django's own SQLite cursor turns them into ``?``; values are adapted
+  way Django's own SQLite cursor turns them into ``?`` (an EXPLAIN with
+  parameters stays on the ORM: ``?n`` changes its node ids); values are adapted
   with the sqlite3 module's adapters (the ones Django registers: Decimal,
   date, datetime), so the worker binds what sqlite3 would bind.
 - PostgreSQL, PARAM_BINDING "client" (the default, like Django's psycopg 3
@@ -59,6 +60,10 @@ def _sqlite_value(v: Any) -> Any:
 
 
 def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    if params and sql.startswith("EXPLAIN"):
+        # the worker binds ?NNN where Django binds ?: other bytecode, so
+        # EXPLAIN QUERY PLAN would show other node ids than Django's
+        raise Unsupported("EXPLAIN with parameters (the worker's numbered parameters change the plan's node ids)")
     return _dollar_numbered(sql), [_sqlite_value(v) for v in params]
 
 

@@ -141,3 +141,20 @@ def test_sqlite_text_that_is_not_utf8(stored):
     finally:
         with connections["default"].cursor() as cursor:   # (delete() would read the label)
             cursor.execute("DELETE FROM parity_tag WHERE id = %s", [tag_id])
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_explain_is_djangos(alias):
+    """explain() gives the ORM's text. On SQLite an EXPLAIN with parameters
+    stays on the ORM: the worker binds numbered parameters (?NNN), which
+    change the node ids of the plan; without parameters it is offloaded."""
+    from parity.models import Book
+
+    with_params = Book.objects.using(alias).filter(pages__gt=100, title__startswith="a").order_by("price")
+    for qs, offloaded in ((with_params, alias != "default"), (Book.objects.using(alias).all(), True)):
+        with offloading(False):
+            expected = qs.explain()
+        with capture_events() as events, offloading(True):
+            got = qs.explain()
+        assert got == expected
+        assert [e.offloaded for e in events] == [offloaded], events
