@@ -30,6 +30,17 @@ def _check_test_guard(connection: Any) -> None:
     # SimpleTestCase replaces connect/cursor of a database a test may not
     # use with a _DatabaseFailure that raises Django's message when called.
     testcases = sys.modules.get("django.test.testcases")
+    if testcases is None:
+        return
     guard = connection.__dict__.get("cursor")
-    if testcases is not None and isinstance(guard, getattr(testcases, "_DatabaseFailure", ())):
+    if isinstance(guard, getattr(testcases, "_DatabaseFailure", ())):
         guard()
+    # Django 5.2 also patches BaseDatabaseWrapper.ensure_connection for the
+    # test's duration, which raises for a connection not yet open (another
+    # thread's: "Database threaded connections ... are not allowed"). Only
+    # then is the connection opened here, as Django's cursor() would.
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    patched = getattr(BaseDatabaseWrapper.ensure_connection, "__name__", "") == "patched_ensure_connection"
+    if patched and connection.connection is None:
+        connection.ensure_connection()
