@@ -1,7 +1,9 @@
 """Django's guards on using a connection, applied to offloaded queries as
 the ORM applies them to its own: no sync database access on an event loop
 (async_unsafe: SynchronousOnlyOperation), and a test's "Database queries to
-'alias' are not allowed" (SimpleTestCase, TestCase.databases)."""
+'alias' are not allowed" (SimpleTestCase, TestCase.databases; Django 5.2
+also "Database threaded connections", for a connection another thread
+would open)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from typing import Any
 
 from django.utils.asyncio import async_unsafe
 
-from .replay import in_replay
+from .replay import on_event_loop
 
 
 def check_guards(connection: Any) -> None:
     """Raise what Django would raise for a query on connection here."""
-    if in_replay():   # the async variants run the sync method on the loop on purpose
+    if on_event_loop():   # the async variants run the sync method on the loop on purpose
         _check_test_guard(connection)
     else:
         _check_sync_only(connection)
@@ -24,6 +26,7 @@ def check_guards(connection: Any) -> None:
 @async_unsafe
 def _check_sync_only(connection: Any) -> None:
     _check_test_guard(connection)
+    _check_thread_guard(connection)
 
 
 def _check_test_guard(connection: Any) -> None:
@@ -35,10 +38,15 @@ def _check_test_guard(connection: Any) -> None:
     guard = connection.__dict__.get("cursor")
     if isinstance(guard, getattr(testcases, "_DatabaseFailure", ())):
         guard()
-    # Django 5.2 also patches BaseDatabaseWrapper.ensure_connection for the
-    # test's duration, which raises for a connection not yet open (another
-    # thread's: "Database threaded connections ... are not allowed"). Only
-    # then is the connection opened here, as Django's cursor() would.
+
+
+def _check_thread_guard(connection: Any) -> None:
+    # Django 5.2's SimpleTestCase also patches BaseDatabaseWrapper's
+    # ensure_connection for the test's duration, which raises for a
+    # connection not yet open (another thread's: "Database threaded
+    # connections ... are not allowed"). Only then is the connection opened
+    # here, as Django's cursor() would (never on the event loop: opening a
+    # connection there is what async_unsafe forbids).
     from django.db.backends.base.base import BaseDatabaseWrapper
 
     patched = getattr(BaseDatabaseWrapper.ensure_connection, "__name__", "") == "patched_ensure_connection"

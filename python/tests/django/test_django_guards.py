@@ -66,3 +66,32 @@ class NoDatabaseTest(SimpleTestCase):
     def test_nothing_to_run_is_still_allowed(self):
         # Django runs nothing for an empty __in either, so it raises nothing
         self.assertEqual(list(Book.objects.offload().filter(id__in=[])), [])
+
+    def test_offloaded_read_in_another_thread_is_forbidden(self):
+        """Django 5.2: a connection another thread would open is refused
+        ("Database threaded connections ... are not allowed"); 4.2 has no
+        such guard and the read runs."""
+        import threading
+
+        import django
+
+        outcomes = []
+
+        def read():
+            try:
+                with capture_events() as events:
+                    outcomes.append(Book.objects.using(ALIASES[0]).offload().first().pk)
+            except DatabaseOperationForbidden as e:
+                outcomes.append(str(e))
+            else:
+                outcomes.append(events)
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+        if django.VERSION >= (5, 2):
+            self.assertEqual(len(outcomes), 1)
+            self.assertIn(f"Database threaded connections to '{ALIASES[0]}' are not allowed", outcomes[0])
+        else:
+            self.assertEqual(outcomes[0], 1)
+            self.assertEqual([e.offloaded for e in outcomes[1]], [True])
