@@ -14,6 +14,10 @@
 #        django-demo  examples/django_demo/run_tests.sh (the demo project's
 #                Django tests: endpoint parity, @molt_offload statuses,
 #                manage.py molt_worker; SQLite and PostgreSQL, USE_TZ on/off)
+#        django-suite  scripts/django_suite.sh: Django's own tests (of the
+#                pinned 5.2 and 4.2 sdists, downloaded once into .tmp/django-src)
+#                for the ORM apps, with the molt backends and OFFLOAD "all",
+#                must end as with Django's backends (SQLite and PostgreSQL)
 #        fuzz    scripts/fuzz.sh 30 (when it exists)
 #   5. a summary table and the line "N passed, N failed"
 #
@@ -25,7 +29,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -35,7 +39,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -46,6 +50,7 @@ T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
 T_FUZZ=${MOLT_T_FUZZ:-420}
 T_DJANGO=${MOLT_T_DJANGO:-240}
 T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
+T_DJANGO_SUITE=${MOLT_T_DJANGO_SUITE:-600}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -148,6 +153,21 @@ run_django_demo() {
     record django-demo "$st" "$((ran - failed))" "$failed" 0 "$(($(now) - t0))" "$note"
 }
 
+# Django's own test suite, Django's backends against the molt backends:
+# passed counts the tests of the molt runs, failed the runs that ended
+# otherwise than Django's own.
+run_django_suite() {
+    local log="$LOGDIR/django-suite.log" t0 rc ran st=PASS note=""
+    banner "django-suite (scripts/django_suite.sh)"
+    t0=$(now)
+    run_limited "$T_DJANGO_SUITE" "$log" bash scripts/django_suite.sh
+    rc=$?
+    ran=$(sed -n 's/^Django .* molt: .*Ran \([0-9]*\) tests.*/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
+    [ "$rc" = 0 ] || { st=FAIL; note="see .tmp/test-logs/django-suite.log"; }
+    [ "$rc" = 124 ] && note="timed out after ${T_DJANGO_SUITE}s"
+    record django-suite "$st" "$ran" "$(grep -c '^FAILED: ' "$log")" 0 "$(($(now) - t0))" "$note"
+}
+
 run_fuzz() {
     local log="$LOGDIR/fuzz.log" t0 rc st note=""
     banner "fuzz (scripts/fuzz.sh $FUZZ_SECONDS)"
@@ -231,6 +251,7 @@ if [ "${1:-}" = "--stages" ]; then
             run_pytest django42 build "$T_DJANGO" python/tests/django
     fi
     if want django-demo && [ -f examples/django_demo/run_tests.sh ]; then run_django_demo; fi
+    if want django-suite && [ -f scripts/django_suite.sh ]; then run_django_suite; fi
     # The worker is C: its protocol tests also run against the ASan+UBSan
     # build, where any overread, leak (the worker must exit 0) or UB fails.
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
@@ -271,7 +292,7 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
-if want ctest || want django || want django42 || want django-demo; then build build build -DMOLT_DB_WERROR=ON; fi
+if want ctest || want django || want django42 || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON; fi
 if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
 fi

@@ -1,6 +1,8 @@
 """The process's shared worker clients: one MoltClient (thread-safe) and one
 AsyncMoltClient per event loop, made from the settings on first use and
-dropped when a setting they derive from changes (override_settings)."""
+dropped when a setting they derive from changes (override_settings) or
+when a Django connection no longer points where their worker reads
+(check_target: the test runner's test databases)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from django.dispatch import receiver
 
 from molt_db_adapter import AsyncMoltClient, MoltClient
 
-from .conf import molt_settings, worker_args, worker_command
+from .conf import Uncarried, molt_settings, worker_args, worker_command, worker_target, worker_targets
 from .execution import forget_functions
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _sync: Optional[MoltClient] = None
 # loop -> (its client, the async generator that closes it when the loop shuts down)
 _async: dict[asyncio.AbstractEventLoop, tuple[AsyncMoltClient, AsyncIterator[None]]] = {}
@@ -35,6 +37,53 @@ _config_dir: Optional[str] = None
 
 _config_files: dict[str, str] = {}
 
+# alias -> DSN (or Uncarried) the spawned workers of the live clients read;
+# None while there is no live client
+_spawned_targets: Optional[dict[str, Any]] = None
+# SOCKET path / WORKER_CMD -> {alias: DSN or Uncarried} that worker is taken
+# to read: the settings when this process first used it, or, if earlier,
+# when the test runner was about to re-point the connections
+_external_targets: dict[Any, dict[str, Any]] = {}
+
+
+def _external_key() -> Any:
+    """The worker this process does not start (MOLT_DB SOCKET or WORKER_CMD), or None."""
+    conf = molt_settings()
+    if conf["SOCKET"]:
+        return ("socket", conf["SOCKET"])
+    if conf["WORKER_CMD"]:
+        return ("cmd", repr(conf["WORKER_CMD"]))
+    return None
+
+
+def remember_targets() -> None:
+    """Record what the configured external worker reads, if not recorded
+    yet (DatabaseCreation calls it before switching to a test database)."""
+    key = _external_key()
+    with _lock:
+        if key is not None and key not in _external_targets:
+            _external_targets[key] = worker_targets()
+
+
+def check_target(alias: str) -> None:
+    """Make the worker read what Django's connection for alias reads now.
+    A spawned worker started for other settings is stopped, so the next
+    query starts one for the current settings; a worker this process does
+    not start cannot be re-pointed: Uncarried. Also Uncarried when the
+    worker cannot be given the connection's settings at all."""
+    current = worker_target(alias)
+    key = _external_key()
+    if key is not None:
+        remember_targets()
+        if _external_targets[key].get(alias) != current:
+            raise Uncarried("the connection no longer points where the worker of MOLT_DB SOCKET/WORKER_CMD "
+                            "reads (its settings changed since, e.g. to a test database)")
+        return
+    with _lock:
+        stale = _spawned_targets is not None and _spawned_targets.get(alias) != current
+    if stale:
+        close_clients()
+
 
 def _config_file() -> str:
     """The worker's [db ...] sections in a file only this user can read, so
@@ -42,8 +91,11 @@ def _config_file() -> str:
     worker reads it again), one per distinct content."""
     from .management.commands.molt_worker import worker_config
 
-    global _config_dir
-    text = worker_config(worker_args())
+    global _config_dir, _spawned_targets
+    targets = worker_targets()
+    if _spawned_targets is None:
+        _spawned_targets = targets
+    text = worker_config(worker_args(targets))
     if text not in _config_files:
         if _config_dir is None:
             _config_dir = tempfile.mkdtemp(prefix="molt-django-")
@@ -113,9 +165,10 @@ def get_async_client() -> AsyncMoltClient:
 def close_clients() -> None:
     """Close the sync client and forget the async ones (their loops close
     them when they end; a new one is made on next use)."""
-    global _sync
+    global _sync, _spawned_targets
     with _lock:
         old, _sync = _sync, None
+        _spawned_targets = None
         stale = list(_async.items())
         _async.clear()
     forget_functions()

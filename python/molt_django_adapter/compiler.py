@@ -11,6 +11,7 @@ way on Django's connection, with the reason logged.
 
 from __future__ import annotations
 
+import time
 import types
 from typing import Any
 
@@ -20,6 +21,8 @@ from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULT
 
 from . import events
 from .execution import Fallback, check_transaction, offload_wanted, run_write, stream_sync, worker_query
+from .guards import check_guards
+from .query_log import log_query
 from .replay import NeedThread, fetch, in_replay, on_event_loop
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
@@ -65,6 +68,7 @@ class OffloadCompiler(base.SQLCompiler):
         except EmptyResultSet:       # Django runs nothing either
             events.record(self.using, "", True, "EmptyResultSet: nothing to run")
             return iter([]) if result_type == MULTI else None
+        check_guards(self.connection)   # where Django's own cursor() would check
         if is_write:
             return self._offload_write(sql, params, result_type)
         streamed = chunked_fetch and self.connection.features.can_use_chunked_reads and not in_replay()
@@ -72,15 +76,18 @@ class OffloadCompiler(base.SQLCompiler):
             check_transaction(self.connection)
             q = worker_query(self.connection, sql, params)
             if streamed:
+                start = time.monotonic()
                 chunks = stream_sync(q, chunk_size)
+                log_query(self.connection, q, time.monotonic() - start)   # Django's cursor: until execute returns
                 events.record(self.using, sql, True, "streamed")
                 return self._trimmed(chunks)
-            rows = fetch(q)
+            rows, seconds = fetch(q)
         except Fallback as e:
             if on_event_loop():
                 raise NeedThread() from None
             events.record(self.using, sql, False, str(e), warn=e.warn)
             return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
+        log_query(self.connection, q, seconds)
         events.record(self.using, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
 
@@ -98,10 +105,13 @@ class OffloadCompiler(base.SQLCompiler):
         else:
             try:
                 check_transaction(self.connection)
-                count = run_write(self.connection, sql, params)
+                q = worker_query(self.connection, sql, params)
+                start = time.monotonic()
+                count = run_write(q)
             except Fallback as e:
                 reason = str(e)
             else:
+                log_query(self.connection, q, time.monotonic() - start)
                 events.record(self.using, sql, True)
                 return count if result_type == ROW_COUNT else RowsCursor([], count)
         events.record(self.using, sql, False, reason)

@@ -5,6 +5,7 @@ write grants)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from typing import Any
 
@@ -80,40 +81,89 @@ def _quote_kv(value: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-# DATABASES[...]["OPTIONS"] keys that are libpq connection keys (passed on)
-_LIBPQ_OPTIONS = (
-    "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "connect_timeout",
-    "application_name", "target_session_attrs", "passfile", "channel_binding",
-    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-)
+class Uncarried(Exception):
+    """The worker cannot read what this Django connection reads (a setting
+    it cannot be given); the message says which. Its reads fall back."""
+
+
+# libpq keys molt_db's conninfo takes (src/conninfo.c): passed on as given.
+# Not here, so the alias falls back: service, sslcrl, sslcrldir,
+# requirepeer, replication (molt_db refuses them; dropping one would
+# connect elsewhere or check less than Django's connection).
+_WORKER_LIBPQ_KEYS = frozenset((
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
+    "connect_timeout", "options", "application_name", "fallback_application_name",
+    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+    "sslmode", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslrootcert", "sslsni",
+    "sslcertmode", "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode",
+    "krbsrvname", "gsslib", "target_session_attrs", "load_balance_hosts",
+))
+# values of those keys molt_db refuses
+_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"), ("load_balance_hosts", "random")))
+# OPTIONS keys Django itself consumes, none of which changes what a
+# single autocommit read sees (assume_role is carried separately)
+_DJANGO_ONLY_OPTIONS = frozenset((
+    "assume_role", "isolation_level", "pool", "server_side_binding", "prepare_threshold",
+    "cursor_factory", "context", "client_encoding",
+))
+
+
+def _startup_value(value: str) -> str:
+    """A value inside the startup ``options`` string: the server splits it
+    on whitespace, a backslash escaping the next character."""
+    return re.sub(r"([\\\s])", r"\\\1", value)
+
+
+def _django_conn_params(settings_dict: dict[str, Any]) -> dict[str, Any]:
+    """The libpq parameters Django's PostgreSQL backend connects with
+    (DatabaseWrapper.get_connection_params: OPTIONS over NAME, then USER,
+    PASSWORD, HOST, PORT over OPTIONS)."""
+    options = dict(settings_dict.get("OPTIONS") or {})
+    name = settings_dict.get("NAME")
+    if name:
+        params = {"dbname": name, **options}
+    elif name is None:
+        options.pop("service", None)
+        params = {"dbname": "postgres", **options}
+    else:
+        params = options
+    for django_key, libpq_key in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
+        if settings_dict.get(django_key):
+            params[libpq_key] = settings_dict[django_key]
+    return params
 
 
 def postgresql_dsn(settings_dict: dict[str, Any], timezone_name: str) -> str:
-    """A key=value DSN for the worker: the Django connection's server, and
-    its session time zone (``options=-c TimeZone=...``) so that SQL that
-    depends on the session zone gives what Django's own connection gives."""
+    """A key=value DSN for the worker with every connection setting that
+    changes what Django's session sees: the server and database, OPTIONS'
+    libpq keys, ``options`` (search_path, ...), and the role and time zone
+    Django sets after connecting (assume_role, TIME_ZONE) as startup
+    options (``-c role=... -c TimeZone=...``, last so that they win as
+    Django's SET ROLE / SET TIME ZONE do). Raises Uncarried for an OPTIONS
+    key it cannot pass on."""
+    params = _django_conn_params(settings_dict)
     parts = []
-    keys = {"HOST": "host", "PORT": "port", "NAME": "dbname", "USER": "user", "PASSWORD": "password"}
-    for django_key, libpq_key in keys.items():
-        value = settings_dict.get(django_key)
-        if value:
-            parts.append(f"{libpq_key}={_quote_kv(value)}")
-    options = settings_dict.get("OPTIONS") or {}
-    for key in _LIBPQ_OPTIONS:
-        if options.get(key) not in (None, ""):
-            parts.append(f"{key}={_quote_kv(options[key])}")
-    extra = options.get("options", "")
-    parts.append("options=" + _quote_kv(f"-c TimeZone={timezone_name} {extra}".strip()))
+    for key, value in params.items():
+        if key in _DJANGO_ONLY_OPTIONS or key == "options" or value in (None, ""):
+            continue
+        if key not in _WORKER_LIBPQ_KEYS or (key, str(value)) in _WORKER_REFUSED_VALUES:
+            raise Uncarried(f"OPTIONS[{key!r}] cannot be given to the worker")
+        parts.append(f"{key}={_quote_kv(value)}")
+    startup = [str(params["options"])] if params.get("options") else []
+    role = params.get("assume_role")
+    if role:
+        startup.append(f"-c role={_startup_value(str(role))}")
+    startup.append(f"-c TimeZone={_startup_value(timezone_name)}")
+    parts.append("options=" + _quote_kv(" ".join(startup)))
     return " ".join(parts)
 
 
 def sqlite_dsn(settings_dict: dict[str, Any]) -> str:
+    """Raises Uncarried for an in-memory or URI database (Django's default
+    test database): the worker cannot share it."""
     name = str(settings_dict["NAME"])
-    if name == ":memory:" or name.startswith("file:"):
-        raise ImproperlyConfigured(
-            "molt_django_adapter: an in-memory or URI SQLite database cannot be shared with "
-            "the worker; use a file path"
-        )
+    if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+        raise Uncarried("an in-memory or URI SQLite database cannot be shared with the worker")
     return "sqlite://" + os.path.abspath(name)
 
 
@@ -126,20 +176,39 @@ def molt_aliases() -> dict[str, str]:
     }
 
 
-def worker_args() -> list[str]:
-    """The worker flags for every molt database in DATABASES: --db, --pool,
-    --allow-write (no transport flag: add --stdio or --socket PATH)."""
+def worker_target(alias: str) -> str:
+    """The DSN that makes the worker read what Django's connection for
+    alias reads now (its current settings_dict: a test database once the
+    test runner switched NAME). Raises Uncarried."""
     from django.db import connections
 
+    conn = connections[alias]
+    if molt_aliases()[alias] == "postgresql":
+        return postgresql_dsn(conn.settings_dict, conn.timezone_name)
+    return sqlite_dsn(conn.settings_dict)
+
+
+def worker_targets() -> dict[str, "str | Uncarried"]:
+    """worker_target() of every molt database (the Uncarried when it has none)."""
+    targets: dict[str, str | Uncarried] = {}
+    for alias in molt_aliases():
+        try:
+            targets[alias] = worker_target(alias)
+        except Uncarried as e:
+            targets[alias] = e
+    return targets
+
+
+def worker_args(targets: "dict[str, str | Uncarried] | None" = None) -> list[str]:
+    """The worker flags for every molt database in DATABASES that the
+    worker can serve (worker_targets()): --db, --pool, --allow-write (no
+    transport flag: add --stdio or --socket PATH)."""
     conf = molt_settings()
     args: list[str] = []
-    for alias, vendor in molt_aliases().items():
+    for alias, dsn in (worker_targets() if targets is None else targets).items():
+        if isinstance(dsn, Uncarried):
+            continue
         wa = worker_alias(alias)
-        conn = connections[alias]
-        if vendor == "postgresql":
-            dsn = postgresql_dsn(conn.settings_dict, conn.timezone_name)
-        else:
-            dsn = sqlite_dsn(conn.settings_dict)
         args += ["--db", f"{wa}={dsn}"]
         for name, value in (conf["POOL"].get(alias) or {}).items():
             args += ["--pool", f"{wa}:{name}={value}"]

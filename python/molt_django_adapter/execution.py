@@ -75,6 +75,7 @@ class WorkerQuery:
     django_sql: str            # Django's own text (for logs and events)
     session_tz: str = "UTC"
     django_tz: Any = None
+    django_params: Sequence[Any] = ()   # Django's own parameters (for the query log)
     key: tuple[Any, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -127,7 +128,14 @@ def worker_query(connection: Any, sql: str, params: Sequence[Any]) -> WorkerQuer
     """Raises Fallback when the statement cannot go (and says why)."""
     from django.conf import settings
 
+    from .clients import check_target
+    from .conf import Uncarried
+
     alias = connection.alias
+    try:
+        check_target(alias)
+    except Uncarried as e:
+        raise Fallback(str(e)) from None
     wa = worker_alias(alias)
     params = list(params or ())
     try:
@@ -138,11 +146,11 @@ def worker_query(connection: Any, sql: str, params: Sequence[Any]) -> WorkerQuer
             else:
                 text, values = postgresql_server_bound(sql, params)
             return WorkerQuery(alias, wa, "postgresql", text, values, sql,
-                               connection.timezone_name, connection.timezone)
+                               connection.timezone_name, connection.timezone, params)
         text, values = sqlite_statement(sql, params)
     except Unsupported as e:
         raise Fallback(str(e)) from None
-    return WorkerQuery(alias, wa, "sqlite", text, values, sql)
+    return WorkerQuery(alias, wa, "sqlite", text, values, sql, django_params=params)
 
 
 # ---- SQLite: which functions the worker has ----
@@ -253,11 +261,10 @@ def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...
     return chunks()
 
 
-def run_write(connection: Any, sql: str, params: Sequence[Any]) -> int:
+def run_write(q: WorkerQuery) -> int:
     """An UPDATE/DELETE through db_exec; the database's error as Django's class."""
     from .clients import get_client
 
-    q = worker_query(connection, sql, params)
     try:
         r = get_client().execute(q.sql, q.params or None, db_alias=q.worker_alias, result_format="msgpack", tag="django")
     except DbError as e:

@@ -1,14 +1,16 @@
 """OffloadQuerySet / OffloadManager: ``qs.offload()`` marks a QuerySet's
-reads for the worker, and the async methods await the worker on the event
-loop instead of running the sync ones in a thread."""
+reads for the worker, and the async methods of a marked QuerySet await the
+worker on the event loop instead of running the sync ones in a thread (an
+unmarked one runs Django's own methods)."""
 
 from __future__ import annotations
 
 from typing import Any, AsyncIterator, Callable
 
-from django.db import connections, models
+import django
+from django.db import NotSupportedError, connections, models
 
-from .execution import WorkerQuery, worker_query
+from .execution import WorkerQuery, offload_wanted, worker_query
 from .replay import run_async
 
 
@@ -21,12 +23,31 @@ class OffloadQuerySet(models.QuerySet):
         return clone
 
     async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
+        if not offload_wanted(self.query):
+            async for item in super().aiterator(chunk_size=chunk_size):
+                yield item
+            return
+        if self._prefetch_related_lookups and django.VERSION < (5, 0):   # as Django 4.2 does
+            raise NotSupportedError("Using QuerySet.aiterator() after prefetch_related() is not supported.")
+        if chunk_size <= 0:
+            raise ValueError("Chunk size must be strictly positive.")
         for item in await run_async(lambda: list(self.iterator(chunk_size=chunk_size))):
             yield item
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        if not offload_wanted(self.query):
+            return super().__aiter__()
+
+        def evaluate() -> tuple[list[Any], bool]:
+            # on a copy: a replay round that stops half-way must leave
+            # nothing behind (the next round evaluates from the start)
+            clone = self._chain()
+            clone._fetch_all()
+            return clone._result_cache, clone._prefetch_done
+
         async def items() -> AsyncIterator[Any]:
-            await run_async(self._fetch_all)
+            if self._result_cache is None:
+                self._result_cache, self._prefetch_done = await run_async(evaluate)
             for item in self._result_cache:
                 yield item
         return items()
@@ -36,6 +57,8 @@ def _async_variant(name: str) -> Callable[..., Any]:
     sync_name = name[1:]
 
     async def method(self: OffloadQuerySet, *args: Any, **kwargs: Any) -> Any:
+        if not offload_wanted(self.query):   # an unmarked QuerySet: Django's own method
+            return await getattr(super(OffloadQuerySet, self), name)(*args, **kwargs)
         return await run_async(lambda: getattr(self, sync_name)(*args, **kwargs))
 
     method.__name__ = method.__qualname__ = name

@@ -5,14 +5,22 @@ runs on the event loop instead, with a replay table: when the compiler
 needs rows that are not in the table it raises NeedQuery (a BaseException,
 so no Django ``except Exception`` swallows it); run_async awaits the
 worker through AsyncMoltClient, stores the rows and runs the method again,
-until it completes (prefetch_related takes one round per query). A
-statement that must go through the ORM sends the whole call to Django's
-usual thread (sync_to_async), where the rows already fetched are reused.
+until it completes (prefetch_related takes one round per query). Each
+query goes to the worker once; what a round records (events, Django's query
+log) is kept only from the round that completes.
+
+Round k replays the k-1 queries before it, so a call's cost grows with the
+square of its query count: after MAX_ROUNDS rounds (ain_bulk of many ids,
+deep prefetches) the call finishes in Django's usual thread
+(sync_to_async), reusing the rows already fetched, and sends the rest
+through the sync client, once each. So does a call with a statement that
+must go through the ORM.
 """
 
 from __future__ import annotations
 
 import contextvars
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union
 
@@ -21,13 +29,15 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from molt_db_adapter import MoltError
 
+from . import events
 from .execution import (
     Fallback, WorkerQuery, check_sqlite_functions, function_probe, learn_functions,
     on_worker_error, run_sync,
 )
 
 T = TypeVar("T")
-MAX_ROUNDS = 64
+MAX_ROUNDS = 8
+Rows = list[tuple[Any, ...]]
 
 
 class NeedQuery(BaseException):
@@ -42,7 +52,8 @@ class NeedThread(BaseException):
 
 @dataclass
 class _Replay:
-    results: dict[tuple[Any, ...], Union[list[tuple[Any, ...]], Fallback]] = field(default_factory=dict)
+    #: per query: its rows and the seconds the worker took, or its Fallback
+    results: dict[tuple[Any, ...], Union[tuple[Rows, float], Fallback]] = field(default_factory=dict)
     in_thread: bool = False
 
 
@@ -61,9 +72,9 @@ def in_replay() -> bool:
     return _replay.get() is not None
 
 
-def fetch(q: WorkerQuery) -> list[tuple[Any, ...]]:
-    """The rows of q: from the replay table, from the worker (sync), or
-    NeedQuery on the event loop."""
+def fetch(q: WorkerQuery) -> tuple[Rows, float]:
+    """The rows of q and the seconds the worker took: from the replay
+    table, from the worker (sync), or NeedQuery on the event loop."""
     r = _replay.get()
     if r is not None and q.key in r.results:
         outcome = r.results[q.key]
@@ -71,14 +82,17 @@ def fetch(q: WorkerQuery) -> list[tuple[Any, ...]]:
             raise outcome
         return outcome
     if r is None or r.in_thread:
-        return run_sync(q)
+        start = time.monotonic()
+        rows = run_sync(q)
+        return rows, time.monotonic() - start
     raise NeedQuery(q)
 
 
-async def _fetch_async(q: WorkerQuery) -> list[tuple[Any, ...]]:
+async def _fetch_async(q: WorkerQuery) -> tuple[Rows, float]:
     from .clients import get_async_client
 
     client = get_async_client()
+    start = time.monotonic()
     try:
         if q.vendor == "sqlite":
             probe = function_probe(q)
@@ -89,7 +103,7 @@ async def _fetch_async(q: WorkerQuery) -> list[tuple[Any, ...]]:
     except MoltError as e:
         on_worker_error(q, e)
         raise  # not reached
-    return q.rows(result)
+    return q.rows(result), time.monotonic() - start
 
 
 async def run_async(fn: Callable[[], T]) -> T:
@@ -98,12 +112,19 @@ async def run_async(fn: Callable[[], T]) -> T:
     token = _replay.set(replay)
     try:
         for _ in range(MAX_ROUNDS):
-            try:
-                return fn()
-            except NeedQuery as need:
-                q = need.query
-            except (NeedThread, SynchronousOnlyOperation):
-                break
+            with events.replay_round() as records:
+                try:
+                    value = fn()
+                except NeedQuery as need:
+                    q: Optional[WorkerQuery] = need.query
+                except (NeedThread, SynchronousOnlyOperation):
+                    break
+                else:
+                    q = None
+            if q is None:       # completed: keep this round's records
+                for action in records:
+                    action()
+                return value
             try:
                 replay.results[q.key] = await _fetch_async(q)
             except Fallback as e:

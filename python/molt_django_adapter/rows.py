@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import operator
 import sqlite3
 import uuid
 import zoneinfo
@@ -147,17 +148,43 @@ def _sqlite_text(v: Any) -> bytes:
 def sqlite_converters(types: Sequence[str]) -> list[Optional[Converter]]:
     """PARSE_DECLTYPES: the converter registered for the declared type's
     first word, if any (the worker reports declared types in lower case;
-    an expression's type is a storage class, which has none)."""
+    an expression's type is a storage class, which has none). A column of
+    TEXT affinity without one gets _text_value."""
     out: list[Optional[Converter]] = []
     for t in types:
         word = t.split("(")[0].split(" ")[0].upper()
         conv = sqlite3.converters.get(word)
-        out.append(None if conv is None else (lambda v, c=conv: c(_sqlite_text(v))))
+        if conv is not None:
+            out.append(lambda v, c=conv: c(_sqlite_text(v)))
+        else:
+            out.append(_text_value if _text_affinity(t) else None)
     return out
 
 
+def _text_affinity(decltype: str) -> bool:
+    """SQLite's affinity rules 1 and 2 (an expression's "text" included)."""
+    t = decltype.upper()
+    return "INT" not in t and any(w in t for w in ("CHAR", "CLOB", "TEXT"))
+
+
+_TEXT_BYTES = "bytes in a TEXT column (a BLOB, or text that is not UTF-8)"
+
+
+def _text_value(v: Any) -> Any:
+    """The worker sends TEXT that is not UTF-8 as bytes, as it sends a
+    BLOB: sqlite3 raises on the first ("Could not decode to UTF-8") and
+    returns the second, so a TEXT column's bytes go through the ORM
+    (convert_rows checks a whole column at once)."""
+    if isinstance(v, bytes):
+        raise Unconvertible(_TEXT_BYTES)
+    return v
+
+
 def convert_rows(rows: Sequence[Sequence[Any]], converters: Sequence[Optional[Converter]]) -> list[tuple[Any, ...]]:
-    pairs = [(i, c) for i, c in enumerate(converters) if c is not None and c is not _identity]
+    for i, c in enumerate(converters):
+        if c is _text_value and bytes in set(map(type, map(operator.itemgetter(i), rows))):
+            raise Unconvertible(_TEXT_BYTES)
+    pairs = [(i, c) for i, c in enumerate(converters) if c not in (None, _identity, _text_value)]
     if not pairs:
         return [tuple(r) for r in rows]
     out = []

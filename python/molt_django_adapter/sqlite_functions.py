@@ -102,3 +102,41 @@ def unsupported_reason(sql: str, worker_functions: Iterable[str], registered: fr
         elif name not in have:
             return f"{name}() is unknown to the worker's SQLite"
     return None
+
+
+# ---- where Django versions differ ----
+
+class RejectedTimeZoneName(str):
+    """A time zone name Django 4.2's own SQLite functions raise on, in
+    the parameters of a django_date*/django_time* call. The worker follows
+    Django 5.x (a name that is only an offset, like "-05" or "+03:00",
+    converts to the connection's zone); a statement with one runs on the
+    ORM, which raises as Django does."""
+
+
+def tzname_param(tzname: Optional[str], conn_tzname: Optional[str]) -> Optional[str]:
+    """tzname as a parameter of Django's SQLite time functions: marked
+    when this Django would raise on it and the worker would not."""
+    import django
+
+    if django.VERSION >= (5, 0) or tzname is None or tzname == conn_tzname:
+        return tzname
+    return RejectedTimeZoneName(tzname) if _django42_rejects(tzname) else tzname
+
+
+def _django42_rejects(tzname: str) -> bool:
+    """What Django 4.2's _sqlite_datetime_parse does with tzname."""
+    import datetime
+
+    from django.db.backends.base.base import timezone_constructor
+    from django.db.backends.utils import split_tzname_delta
+
+    name, _sign, offset = split_tzname_delta(tzname)
+    try:
+        if offset:
+            hours, minutes = offset.split(":")
+            datetime.timedelta(hours=int(hours), minutes=int(minutes))
+        timezone_constructor(name)
+    except Exception:   # ValueError, ZoneInfoNotFoundError, ...: Django raises
+        return True
+    return False

@@ -2,7 +2,8 @@
 
 Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
 - SQLite: each ``%s`` becomes ``$n`` (the worker rewrites it to ``?n``), the
-  way Django's own SQLite cursor turns them into ``?``; values are adapted
+  way Django's own SQLite cursor turns them into ``?`` (an EXPLAIN with
+  parameters stays on the ORM: ``?n`` changes its node ids); values are adapted
   with the sqlite3 module's adapters (the ones Django registers: Decimal,
   date, datetime), so the worker binds what sqlite3 would bind.
 - PostgreSQL, PARAM_BINDING "client" (the default, like Django's psycopg 3
@@ -23,7 +24,11 @@ import sqlite3
 import uuid
 from typing import Any, Sequence
 
+import django
+
 from molt_db_adapter import Typed
+
+from .sqlite_functions import RejectedTimeZoneName
 
 _PLACEHOLDER = re.compile(r"(?<!%)%s")
 
@@ -40,6 +45,8 @@ def _dollar_numbered(sql: str) -> str:
 # ---- SQLite ----
 
 def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, RejectedTimeZoneName):
+        raise Unsupported(f"Django {django.get_version()}'s SQLite functions reject the time zone name {str(v)!r} (the worker follows Django 5.x)")
     adapter = sqlite3.adapters.get((type(v), sqlite3.PrepareProtocol))
     if adapter is not None:
         v = adapter(v)
@@ -53,6 +60,10 @@ def _sqlite_value(v: Any) -> Any:
 
 
 def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    if params and sql.startswith("EXPLAIN"):
+        # the worker binds ?NNN where Django binds ?: other bytecode, so
+        # EXPLAIN QUERY PLAN would show other node ids than Django's
+        raise Unsupported("EXPLAIN with parameters (the worker's numbered parameters change the plan's node ids)")
     return _dollar_numbered(sql), [_sqlite_value(v) for v in params]
 
 

@@ -30,9 +30,9 @@ WORKER_BIN = settings.MOLT_DB["WORKER_BIN"]
 ROOT = pathlib.Path(settings.ROOT)
 #: (shape, database/mode, events) of every parity run, for the report
 REPORT: list = []
-#: the databases the tests run on (pg_chicago is pg's database with its own
-#: TIME_ZONE, used by test_parity in USE_TZ mode only)
-ALIASES = [a for a in settings.DATABASES if a != "pg_chicago"]
+#: the databases the tests run on (the other aliases of project/settings.py
+#: are for test_parity's USE_TZ mode and test_connection_settings)
+ALIASES = [a for a in ("default", "pg") if a in settings.DATABASES]
 
 if not os.path.exists(WORKER_BIN):
     pytest.skip(f"{WORKER_BIN} is not built", allow_module_level=True)

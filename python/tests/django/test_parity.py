@@ -70,3 +70,91 @@ def test_worker_functions():
 
     have = {r[0] for r in get_client().query(FUNCTION_LIST_SQL, db_alias="default").rows}
     assert not sorted(WORKER_DJANGO_FUNCTIONS - have)
+
+
+@pytest.mark.parametrize("zone_name", ["Etc/GMT+5", "Etc/GMT-3", "America/New_York", "fixed-0500"])
+def test_time_zone_names_as_this_django_reads_them(zone_name):
+    """Django 4.2 passes a zone's abbreviation ("-05" for Etc/GMT+5) to its
+    SQLite functions, which raise on it (OperationalError); 5.x passes the
+    name. The worker follows 5.x, so under 4.2 such a statement runs on the
+    ORM and raises as Django does; other zones go to the worker."""
+    import datetime
+    import zoneinfo
+
+    import django
+    from django.db.models.functions import ExtractHour, Trunc
+
+    from parity.models import Book
+
+    tz = (datetime.timezone(datetime.timedelta(hours=-5)) if zone_name == "fixed-0500"
+          else zoneinfo.ZoneInfo(zone_name))
+    django42_raises = django.VERSION < (5, 0) and zone_name.startswith("Etc/")
+
+    def run(alias):
+        qs = Book.objects.using(alias).annotate(d=Trunc("published", "day", tzinfo=tz), h=ExtractHour("published", tzinfo=tz))
+        return list(qs.order_by("id").values_list("id", "d", "h"))
+
+    with override_settings(USE_TZ=True):
+        with offloading(False):
+            expected = outcome(run, "default")
+        with capture_events() as events, offloading(True):
+            got = outcome(run, "default")
+    assert got == expected
+    assert (expected[0] == "raised") == django42_raises, expected
+    assert [e.offloaded for e in events] == [not django42_raises]
+    if django42_raises:
+        assert "reject the time zone name" in events[0].reason
+
+
+@pytest.mark.parametrize("stored", ["CAST(X'E974E9' AS TEXT)", "X'E974E9'"])
+def test_sqlite_text_that_is_not_utf8(stored):
+    """A TEXT value that is not UTF-8 (a legacy row) makes Django's sqlite3
+    raise OperationalError ("Could not decode to UTF-8"); a BLOB stored in
+    the same TEXT column is returned as bytes. The worker sends both as
+    bytes, so bytes in a TEXT column fall back, and the caller gets what the
+    ORM gives in both cases."""
+    from django.db.models import BinaryField, TextField, Value
+    from django.db.models.functions import Cast
+
+    from parity.models import Tag
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"INSERT INTO parity_tag (label) VALUES ({stored})")
+        tag_id = cursor.lastrowid
+    try:
+        def legacy_row(alias):
+            return list(Tag.objects.using(alias).filter(id=tag_id).values_list("id", "label"))
+
+        def cast_bytes(alias):
+            return list(Tag.objects.using(alias).filter(id=tag_id).annotate(
+                x=Cast(Value(b"\xe9t\xe9", output_field=BinaryField()), TextField())).values_list("x"))
+
+        for run in (legacy_row, cast_bytes):
+            with offloading(False):
+                expected = outcome(run, "default")
+            with capture_events() as events, offloading(True):
+                got = outcome(run, "default")
+            assert got == expected
+            assert [e.offloaded for e in events] == [False], events
+            assert "bytes in a TEXT column" in events[0].reason
+        assert (outcome(legacy_row, "default")[0] == "raised") == stored.startswith("CAST")
+    finally:
+        with connections["default"].cursor() as cursor:   # (delete() would read the label)
+            cursor.execute("DELETE FROM parity_tag WHERE id = %s", [tag_id])
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_explain_is_djangos(alias):
+    """explain() gives the ORM's text. On SQLite an EXPLAIN with parameters
+    stays on the ORM: the worker binds numbered parameters (?NNN), which
+    change the node ids of the plan; without parameters it is offloaded."""
+    from parity.models import Book
+
+    with_params = Book.objects.using(alias).filter(pages__gt=100, title__startswith="a").order_by("price")
+    for qs, offloaded in ((with_params, alias != "default"), (Book.objects.using(alias).all(), True)):
+        with offloading(False):
+            expected = qs.explain()
+        with capture_events() as events, offloading(True):
+            got = qs.explain()
+        assert got == expected
+        assert [e.offloaded for e in events] == [offloaded], events

@@ -6,7 +6,8 @@
 
 The databases come from DATABASES (every alias on a molt backend: DSN with
 the connection's session time zone, MOLT_DB["POOL"] settings,
-MOLT_DB["ALLOW_WRITE"]; see conf.worker_args). They go into a config file
+MOLT_DB["ALLOW_WRITE"]; see conf.worker_args; an alias the worker cannot be
+given is left out, with a note on stderr). They go into a config file
 beside the socket, mode 0600 and removed on exit, so that no password shows
 in `ps`. Flags after `--` are passed to the worker as they are.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from molt_django_adapter.conf import molt_settings, worker_args
+from molt_django_adapter.conf import Uncarried, molt_settings, worker_args, worker_targets
 
 
 def worker_config(args: list[str]) -> str:
@@ -80,6 +81,9 @@ class Command(BaseCommand):
             raise CommandError("no socket: set MOLT_DB['SOCKET'] or pass --socket PATH")
         socket_path = os.path.abspath(socket_path)
         argv, config_path, config = worker_invocation(socket_path, worker_bin or conf["WORKER_BIN"], worker_flags)
+        for alias, target in worker_targets().items():
+            if isinstance(target, Uncarried):
+                self.stderr.write(f"{alias}: not served ({target}); its reads go through the ORM")
         if not config:
             raise CommandError("no database in DATABASES uses a molt_django_adapter backend")
         if print_only:

@@ -60,3 +60,12 @@ class Missing(models.Model):
     class Meta:
         managed = False
         db_table = "parity_missing_table"
+
+
+class Post(models.Model):
+    """The table of the connection-settings tests (row-level security,
+    search_path, test databases); created by those tests, not by data.py."""
+
+    title = models.CharField(max_length=50)
+    status = models.CharField(max_length=10, default="published")
+    objects = OffloadManager()

@@ -24,6 +24,14 @@ DATABASES = {
         "NAME": SQLITE_PATH,
         "TEST": {"NAME": SQLITE_PATH},
     },
+    # a database with a test database of its own (a file, so the worker can read it)
+    "other": {
+        "ENGINE": "molt_django_adapter.backends.sqlite3",
+        "NAME": os.path.join(os.path.dirname(SQLITE_PATH), "other.db"),
+        "TEST": {"NAME": os.path.join(os.path.dirname(SQLITE_PATH), "test_other.db")},
+    },
+    # in memory: the worker cannot share it
+    "memory": {"ENGINE": "molt_django_adapter.backends.sqlite3", "NAME": ":memory:"},
 }
 
 _dsn = os.environ.get("MOLT_TEST_DSN")
@@ -40,6 +48,12 @@ if _dsn:
     }
     # the same database through a connection with its own TIME_ZONE (USE_TZ only)
     DATABASES["pg_chicago"] = {**DATABASES["pg"], "TIME_ZONE": "America/Chicago"}
+    # the same database as a role without rights to every row (row-level security)
+    DATABASES["pg_reader"] = {**DATABASES["pg"], "OPTIONS": {**DATABASES["pg"]["OPTIONS"], "assume_role": "molt_django reader"}}
+    # the same database with another schema first on the search_path
+    DATABASES["pg_schema"] = {**DATABASES["pg"], "OPTIONS": {**DATABASES["pg"]["OPTIONS"], "options": "-c search_path=molt_django_schema,public"}}
+    # the same server with a test database of its own
+    DATABASES["pg_other"] = {**DATABASES["pg"], "OPTIONS": dict(DATABASES["pg"]["OPTIONS"]), "TEST": {"NAME": "test_molt_django_other"}}
 
 MOLT_DB = {
     "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),

@@ -1,0 +1,18 @@
+"""Django's test suite on the PostgreSQL of MOLT_TEST_DSN (its test
+databases are made on that server)."""
+
+import os
+
+from psycopg.conninfo import conninfo_to_dict
+
+from settings_common import *  # noqa: F401,F403
+from settings_common import engine
+
+_pg = conninfo_to_dict(os.environ["MOLT_TEST_DSN"])
+DATABASES = {
+    alias: {"ENGINE": engine("postgresql"), "NAME": _pg.get("dbname", ""), "USER": _pg.get("user", ""),
+            "PASSWORD": _pg.get("password", ""), "HOST": _pg.get("host", ""), "PORT": _pg.get("port", ""),
+            "OPTIONS": {k: _pg[k] for k in ("sslmode",) if k in _pg},
+            "TEST": {"NAME": f"test_djsuite_{alias}"}}
+    for alias in ("default", "other")
+}
