@@ -352,7 +352,7 @@ def test_cancel_and_ping_while_slow(w, pg):
         time.sleep(0.02)
     t0 = time.monotonic()
     assert c.call("ping")["status"] == "Ok"
-    assert time.monotonic() - t0 < 0.1
+    assert time.monotonic() - t0 < 1.0  # the sleep runs 30 s
     cid = c.request("cancel", {"request_id": slow})
     got = {}
     for _ in range(2):

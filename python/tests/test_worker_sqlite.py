@@ -302,7 +302,9 @@ def test_timeout(w):
     r = q(c, SLOW, timeout_ms=300)
     took = time.monotonic() - t0
     assert r["status"] == "Timeout", r
-    assert 0.29 <= took <= 0.4, took
+    # SLOW runs for many seconds: an answer within 2 s is the timeout's, not
+    # the statement's end, with room for a loaded machine or the ASan build
+    assert 0.29 <= took <= 2.0, took
     # the connection is usable and the statement is gone (the interrupted
     # statement hands its connection back a moment after the answer)
     assert decode(q(c, "select 1"))["rows"] == [[1]]
@@ -320,7 +322,7 @@ def test_cancel_and_ping_while_slow(w):
     ping = c.request("ping")
     r = c.recv()
     assert r["request_id"] == ping and r["status"] == "Ok"
-    assert time.monotonic() - t0 < 0.1
+    assert time.monotonic() - t0 < 1.0  # SLOW runs for many seconds
     cid = c.request("cancel", {"request_id": slow})
     got = {}
     for _ in range(2):
