@@ -51,7 +51,8 @@ demo:
 
 # pip runs python/pyproject.toml's backend (scikit-build-core), which builds
 # the worker alone with CMake into .tmp/wheel-build (kept for the next build)
-wheel: deps
+wheel:
+	bash scripts/deps.sh --build
 	rm -f dist/molt_db-*.whl
 	cd python && CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(abspath $(PYTHON)) -m pip wheel \
 	  --no-deps --disable-pip-version-check -q -w ../dist .
