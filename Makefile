@@ -4,7 +4,8 @@
 #   make test           deps, both builds, throwaway PostgreSQL, every suite
 #   make asan           configure + build build-asan/ (ASan + UBSan)
 #   make fuzz           scripts/fuzz.sh $(FUZZ_SECONDS)
-#   make demo           scripts/demo.sh
+#   make demo           scripts/demo.sh (DB=postgres: on a throwaway PostgreSQL)
+#   make wheel          dist/molt_db-*.whl: the Python package with molt_worker inside
 #   make bench          bench/run.sh (QUICK=1 for a short run)
 #   make install        cmake --install build --prefix $(PREFIX)
 #   make clean          remove build dirs;  make distclean  also .venv
@@ -15,10 +16,13 @@ BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 60
 QUICK ?=
 CMAKE_ARGS ?=
+DB ?= sqlite
+# the Python that builds the wheel: the project's .venv when there is one
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
 SHELL := /bin/bash
 
-.PHONY: all build deps test asan fuzz demo bench install clean distclean
+.PHONY: all build deps test asan fuzz demo wheel bench install clean distclean
 
 all: build
 
@@ -43,8 +47,16 @@ fuzz: deps
 	else echo "make fuzz: scripts/fuzz.sh is not there yet" >&2; exit 1; fi
 
 demo:
-	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
-	else echo "make demo: the demo arrives with the worker issue (scripts/demo.sh is not written yet)" >&2; exit 1; fi
+	DEMO_DB_KIND=$(DB) bash scripts/demo.sh
+
+# pip runs python/pyproject.toml's backend (scikit-build-core), which builds
+# the worker alone with CMake into .tmp/wheel-build (kept for the next build)
+wheel:
+	bash scripts/deps.sh --build
+	rm -f dist/molt_db-*.whl
+	cd python && CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(abspath $(PYTHON)) -m pip wheel \
+	  --no-deps --disable-pip-version-check -q -w ../dist .
+	@ls dist/molt_db-*.whl
 
 bench: build
 	@if [ -f bench/run.sh ]; then QUICK=$(QUICK) bash bench/run.sh; \
@@ -54,7 +66,7 @@ install: build
 	cmake --install build --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-fuzz build-*/ .tmp/test-logs
+	rm -rf build build-asan build-fuzz build-*/ .tmp/test-logs .tmp/wheel-build dist
 
 distclean: clean
 	rm -rf .venv .tmp

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate bench/README.md and bench/results/<scenario>.png from latest.json."""
+"""Regenerate bench/README.md and bench/results/<scenario>.png from latest.json.
+
+    bench/report.py [RESULTS_JSON] [--out DIR]    (DIR default bench/: DIR/README.md, DIR/results/*.png)
+    bench/report.py --ab RESULTS_JSON             (an A/B table on stdout)
+"""
 import json
 import os
+import re
 import sys
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -58,32 +64,133 @@ def unit_plural(u):
     return "queries" if u == "query" else u + "s"
 
 
+def short_label(name):
+    """A contender's name for a picture: without its parenthesised details
+    and, after an arrow, only the last target ("A -> B, c -> D" gives "A -> D");
+    the full name and command are in the README's table."""
+    s = re.sub(r"\s*\([^)]*\)", "", name).strip()
+    parts = s.split(" -> ")
+    if len(parts) > 1:
+        s = f"{parts[0]} -> {parts[-1]}"
+    return s
+
+
+def picture_labels(names):
+    """short_label of each name, made unique (a clash keeps the full names)
+    and wrapped to lines of at most 26 characters."""
+    short = [short_label(n) for n in names]
+    labels = [n if short.count(sh) > 1 else sh for n, sh in zip(names, short)]
+    return ["\n".join(textwrap.wrap(lb, 26)) for lb in labels]
+
+
+def per_rep(c, unit_key):
+    """Per-repetition figures of a contender (the runs that went ok):
+    'throughput', 'client_cpu' or 'worker_cpu' (µs per operation)."""
+    out = []
+    for r in c.get("runs") or []:
+        if r.get("status") != "ok" or not r.get("ops"):
+            continue
+        if unit_key == "throughput":
+            v = r.get("throughput")
+        elif unit_key == "client_cpu":
+            cpu = r.get("cpu_measured_s", r.get("cpu_process_s"))
+            v = None if cpu is None else cpu / r["ops"] * 1e6
+        else:
+            v = None if r.get("worker_cpu_s") is None else r["worker_cpu_s"] / r["ops"] * 1e6
+        if v is not None:
+            out.append(v)
+    return out
+
+
+def human(v, _pos=None):
+    """Tick and bar labels: 950, 12k, 1.5M (no digits running together)."""
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def spread(medians, reps):
+    """xerr for matplotlib: how far the repetitions' min and max lie from
+    the median (0 where a contender has no repetitions)."""
+    lo = [m - min(r) if r and m else 0 for m, r in zip(medians, reps)]
+    hi = [max(r) - m if r and m else 0 for m, r in zip(medians, reps)]
+    return [[max(v, 0) for v in lo], [max(v, 0) for v in hi]]
+
+
 def plot(key, sc, command, path):
+    """Two panels per scenario: throughput with the repetitions' min-max as
+    whiskers and the best peer marked, and CPU per operation with the
+    client's and molt_worker's CPU stacked (whiskers: min-max of the sum)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
     names = list(sc["contenders"])
     cs = [sc["contenders"][n] for n in names]
+    ok = [c.get("status") == "ok" for c in cs]
     tp = [c.get("throughput") or 0 for c in cs]
-    cpu = [c.get("cpu_us_per_op") or 0 for c in cs]
+    client = [c.get("cpu_us_per_op") or 0 for c in cs]
+    worker = [c.get("worker_cpu_us_per_op") or 0 for c in cs]
+    tp_reps = [per_rep(c, "throughput") for c in cs]
+    cpu_reps = []
+    for c in cs:
+        cl, wk = per_rep(c, "client_cpu"), per_rep(c, "worker_cpu")
+        cpu_reps.append([a + b for a, b in zip(cl, wk)] if wk else cl)
     colors = {"peer": "#4C72B0", "floor": "#8C8C8C", "molt": "#DD8452"}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.55 * len(names) + 1.8), sharey=True)
+    bar_colors = [colors.get(c.get("role"), "#999") for c in cs]
+    peers = [i for i, c in enumerate(cs) if c.get("role") == "peer" and ok[i] and tp[i]]
+    best = max(peers, key=lambda i: tp[i]) if peers else None
+
+    labels = picture_labels(names)
+    lines = max(lb.count("\n") + 1 for lb in labels)
+    fig, axes = plt.subplots(1, 2, figsize=(12, (0.32 + 0.18 * lines) * len(names) + 2.2), sharey=True)
     y = list(range(len(names)))[::-1]
-    for ax, vals, label in ((axes[0], tp, f"{unit_plural(sc['unit'])}/s (median)"),
-                            (axes[1], cpu, f"client CPU µs per {sc['unit']} (median)")):
-        ax.barh(y, vals, color=[colors.get(c.get("role"), "#999") for c in cs])
-        ax.set_xlabel(label)
-        for yi, v, c in zip(y, vals, cs):
-            if c.get("status") != "ok" or not v:
-                ax.text(0, yi, "  " + c.get("status", "?"), va="center", fontsize=8, color="#B00")
-            else:
-                ax.text(v, yi, f" {v:,.0f}" if v >= 100 else f" {v:.3g}", va="center", fontsize=8)
-        ax.margins(x=0.25)
+    err_style = dict(ecolor="#222", capsize=3, elinewidth=1)
+
+    ax = axes[0]
+    ax.barh(y, tp, color=bar_colors)
+    ax.errorbar(tp, y, xerr=spread(tp, tp_reps), fmt="none", **err_style)
+    ax.set_xlabel(f"{unit_plural(sc['unit'])}/s (median; whiskers: min-max of the repetitions)")
+    if best is not None:
+        ax.axvline(tp[best], color=colors["peer"], linestyle="--", linewidth=1)
+        ax.text(tp[best], 1.01, "best peer", color=colors["peer"], fontsize=8, ha="center",
+                va="bottom", transform=ax.get_xaxis_transform())
+
+    ax = axes[1]
+    ax.barh(y, client, color=bar_colors)
+    total = [a + b for a, b in zip(client, worker)]
+    with_worker = [i for i, w in enumerate(worker) if w]
+    if with_worker:
+        pick = lambda vals: [vals[i] for i in with_worker]  # noqa: E731
+        ax.barh(pick(y), pick(worker), left=pick(client), color="#F2C29B", hatch="//",
+                edgecolor=colors["molt"], linewidth=0)
+        from matplotlib.patches import Patch
+        ax.legend(handles=[Patch(facecolor="#BBB", label="client CPU"),
+                           Patch(facecolor="#F2C29B", hatch="//", edgecolor=colors["molt"],
+                                 label="molt_worker CPU")], fontsize=8, ncol=2, frameon=False,
+                  loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    ax.errorbar(total, y, xerr=spread(total, cpu_reps), fmt="none", **err_style)
+    ax.set_xlabel(f"CPU µs per {sc['unit']} (median" + ("; client + molt_worker" if with_worker else "")
+                  + "; whiskers: min-max)")
+
+    for ax, vals, reps in ((axes[0], tp, tp_reps), (axes[1], total, cpu_reps)):
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(FuncFormatter(human))
+        ax.tick_params(axis="x", labelsize=8)
+        for i, (yi, v) in enumerate(zip(y, vals)):
+            if not ok[i] or not v:
+                ax.text(0, yi, "  " + cs[i].get("status", "?"), va="center", fontsize=8, color="#B00")
+            else:  # right of the whisker, so the two do not overlap
+                ax.text(max([v] + reps[i]), yi, "  " + human(v), va="center", fontsize=8)
+        ax.margins(x=0.2)
     axes[0].set_yticks(y)
-    axes[0].set_yticklabels(names, fontsize=8)
+    axes[0].set_yticklabels(labels, fontsize=8)
+    if best is not None:
+        axes[0].get_yticklabels()[best].set_fontweight("bold")
     fig.suptitle(sc["title"], fontsize=10)
-    fig.text(0.01, 0.01, f"command: {command}", fontsize=7, color="#555")
-    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    fig.text(0.01, 0.01, "full contender names and commands: bench/README.md", fontsize=7, color="#555")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -115,7 +222,14 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--ab":
         sys.stdout.write(ab_table(sys.argv[2]))
         return
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(RESULTS, "latest.json")
+    args = sys.argv[1:]
+    out_dir = os.path.join(ROOT, "bench")
+    if "--out" in args:
+        i = args.index("--out")
+        out_dir = args[i + 1]
+        del args[i:i + 2]
+    os.makedirs(os.path.join(out_dir, "results"), exist_ok=True)
+    src = args[0] if args else os.path.join(RESULTS, "latest.json")
     with open(src) as f:
         d = json.load(f)
     m = d["machine"]
@@ -148,7 +262,7 @@ def main():
         png = f"{key}.png"
         has_data = any(c.get("throughput") for c in sc["contenders"].values())
         if has_data:
-            plot(key, sc, cmd, os.path.join(RESULTS, png))
+            plot(key, sc, cmd, os.path.join(out_dir, "results", png))
         lat = sc.get("latency")
         wcol = any(c.get("worker_cpu_us_per_op") is not None for c in sc["contenders"].values())
         hdr = ["contender", "status", f"{unit_plural(u)}/s"] + (["p50 µs", "p99 µs"] if lat else []) + \
@@ -177,12 +291,14 @@ def main():
             out += notes + [""]
         cmds = [(n, c["cmd"]) for n, c in sc["contenders"].items() if c.get("cmd")]
         if cmds:
-            out += ["<details><summary>exact contender commands (last repetition)</summary>", ""]
-            out += [f"- {n}: `{c}`" for n, c in cmds]
+            out += ["<details><summary>exact contender commands (last repetition), with each"
+                    " one's label in the picture</summary>", ""]
+            short = dict(zip(sc["contenders"], picture_labels(list(sc["contenders"]))))
+            out += [f"- {n} (picture: *{short[n].replace(chr(10), ' ')}*): `{c}`" for n, c in cmds]
             out += ["", "</details>", ""]
         if has_data:
             out += [f"![{key}](results/{png})", "", f"Figure produced by: `{cmd}`", ""]
-    with open(os.path.join(ROOT, "bench", "README.md"), "w") as f:
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write("\n".join(out))
 
 

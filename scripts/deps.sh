@@ -3,6 +3,12 @@
 #
 #   scripts/deps.sh            Debian packages, then the Python venv (.venv)
 #   scripts/deps.sh --system   Debian packages only
+#   scripts/deps.sh --build    only what building molt_worker and the library
+#                              needs (make wheel): compiler, CMake, -dev packages
+#   scripts/deps.sh --demo [--postgres]
+#                              what make demo needs: --build's packages and the
+#                              venv; PostgreSQL 15 only with --postgres (no clang,
+#                              no PgBouncer: the demo builds no test binaries)
 #
 # Debian packages are checked with dpkg-query; when something is missing and
 # we are root, `apt-get update` runs once and `apt-get install` installs only
@@ -19,7 +25,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 want_python=1
-[ "${1:-}" = "--system" ] && want_python=0
+profile=all          # all | build | demo
+want_postgres=1
+for arg in "$@"; do
+    case "$arg" in
+        --system) want_python=0 ;;
+        --build) profile=build want_python=0 want_postgres=0 ;;
+        --demo) profile=demo want_postgres=0 ;;
+        --postgres) want_postgres=1 ;;
+        *) printf 'deps: unknown argument %s\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -52,13 +68,20 @@ if ! installed build-essential; then
         missing+=(build-essential)
     fi
 fi
-for p in cmake pkg-config libuv1-dev libssl-dev openssl libsqlite3-dev sqlite3 \
-         libmsgpack-dev libpcre2-dev postgresql-15 postgresql-client-15 clang \
-         libclang-rt-14-dev iproute2 pgbouncer; do
+# building the worker and the library
+for p in cmake pkg-config libuv1-dev libssl-dev libsqlite3-dev libmsgpack-dev libpcre2-dev; do
     need "$p"
 done
-if ! installed postgresql-contrib-15 && available postgresql-contrib-15; then
-    missing+=(postgresql-contrib-15)
+# a throwaway server (scripts/with_pg.sh: openssl makes its certificates)
+if [ "$want_postgres" = 1 ]; then
+    for p in postgresql-15 postgresql-client-15 openssl iproute2; do need "$p"; done
+    if ! installed postgresql-contrib-15 && available postgresql-contrib-15; then
+        missing+=(postgresql-contrib-15)
+    fi
+fi
+# the tests: sqlite3 CLI, the fuzz build, the tests behind PgBouncer
+if [ "$profile" = all ]; then
+    for p in sqlite3 clang libclang-rt-14-dev pgbouncer; do need "$p"; done
 fi
 # runuser (util-linux) and useradd (passwd) are Essential/priority required
 # on Debian; check the commands anyway so a trimmed image fails clearly.
@@ -138,7 +161,7 @@ fi
 DJ42_REQ="$ROOT/python/requirements-django42.txt"
 DJ42="$ROOT/.tmp/django42"
 DJ42_STAMP="$DJ42/.molt-requirements.sha256"
-if [ -f "$DJ42_REQ" ]; then
+if [ "$profile" = all ] && [ -f "$DJ42_REQ" ]; then
     sum=$(sha256sum "$DJ42_REQ" | awk '{print $1}')
     if [ "$(cat "$DJ42_STAMP" 2>/dev/null || true)" != "$sum" ]; then
         say "installing python/requirements-django42.txt into .tmp/django42"

@@ -18,6 +18,8 @@
 #                pinned 5.2 and 4.2 sdists, downloaded once into .tmp/django-src)
 #                for the ORM apps, with the molt backends and OFFLOAD "all",
 #                must end as with Django's backends (SQLite and PostgreSQL)
+#        wheel   python/tests/wheel: `make wheel`, installed into a fresh venv,
+#                queries on SQLite and PostgreSQL from outside the checkout
 #        fuzz    scripts/fuzz.sh 30 (when it exists)
 #   5. a summary table and the line "N passed, N failed"
 #
@@ -29,7 +31,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -39,7 +41,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -51,6 +53,7 @@ T_FUZZ=${MOLT_T_FUZZ:-420}
 T_DJANGO=${MOLT_T_DJANGO:-240}
 T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
 T_DJANGO_SUITE=${MOLT_T_DJANGO_SUITE:-600}
+T_WHEEL=${MOLT_T_WHEEL:-240}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -239,7 +242,8 @@ if [ "${1:-}" = "--stages" ]; then
         else record ctest-asan FAIL 0 0 0 0 "build failed"; fi
     fi
     if want pytest && [ -d python/tests ]; then
-        run_pytest pytest build "$T_PYTEST" python/tests --ignore=python/tests/django
+        run_pytest pytest build "$T_PYTEST" python/tests --ignore=python/tests/django \
+            --ignore=python/tests/wheel
     fi
     # molt_django_adapter against the normal worker, under both Django LTS
     # releases; MOLT_EXPECT_DJANGO makes the run fail if the other one loaded.
@@ -259,6 +263,9 @@ if [ "${1:-}" = "--stages" ]; then
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
                 python/tests/test_attack_*.py
+    fi
+    if want wheel && [ -d python/tests/wheel ]; then
+        run_pytest wheel build "$T_WHEEL" python/tests/wheel
     fi
     if want fuzz && [ -f scripts/fuzz.sh ]; then run_fuzz; fi
     exit 0

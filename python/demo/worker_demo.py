@@ -1,219 +1,155 @@
-"""make demo: a SQLite demo database served by molt_worker, queried from
-Python in json, msgpack and Arrow IPC, with timings.
+"""make demo: molt_worker serving a small shop table, used from Python with
+the public client API (molt_db_adapter.MoltClient) and nothing else.
 
-    python python/demo/worker_demo.py [--worker build/molt_worker] [--db PATH] [--rows N]
+    python python/demo/worker_demo.py [--dsn DSN] [--rows N]
 
-Creates PATH (default .tmp/demo/items.db) with an `items` table when it is
-missing, starts `molt_worker --stdio` on it, runs a few real queries and
-prints what came back and how long it took. Needs the msgpack package
-(pyarrow for the Arrow part; skipped with a note when absent).
+DSN defaults to sqlite:///.tmp/demo/items.db; `make demo DB=postgres` passes
+a throwaway PostgreSQL server's. The worker is `molt_worker`: $MOLT_WORKER_BIN,
+the one inside the installed package, or PATH (molt_db_adapter.worker_path).
+
+The first run creates the table demo_items (N rows, default 200000); later
+runs find it and leave it as they found it: the demo's one write is undone
+before it ends, and the transaction it makes fail changes nothing.
 """
+
+from __future__ import annotations
+
 import argparse
-import datetime
-import json
 import os
-import random
-import sqlite3
-import struct
-import subprocess
 import sys
 import time
+from typing import Any, Callable, TypeVar
 
-import msgpack
+from molt_db_adapter import DbError, InvalidInput, MoltClient, QueryResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_DSN = "sqlite:///" + os.path.join(ROOT, ".tmp", "demo", "items.db")
 
-CATEGORIES = ["books", "garden", "kitchen", "toys", "electronics", "sports",
-              "music", "office", "outdoor", "pets", "tools", "beauty"]
-ADJ = ["red", "compact", "deluxe", "eco", "classic", "smart", "mini", "pro",
-       "vintage", "wireless", "heavy-duty", "organic"]
-NOUN = ["lamp", "kettle", "drill", "novel", "racket", "speaker", "planter",
-        "notebook", "blender", "tent", "leash", "brush", "guitar", "chair"]
+# One DDL and one fill statement that SQLite and PostgreSQL both accept.
+CREATE = """CREATE TABLE IF NOT EXISTS demo_items (
+    id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    category TEXT NOT NULL, price DOUBLE PRECISION NOT NULL, qty INTEGER NOT NULL)"""
+FILL = """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+INSERT INTO demo_items (id, sku, name, category, price, qty)
+SELECT i, 'SKU-' || i, 'item ' || i,
+       CASE i % 5 WHEN 0 THEN 'books' WHEN 1 THEN 'garden' WHEN 2 THEN 'kitchen'
+                  WHEN 3 THEN 'toys' ELSE 'tools' END,
+       (i * 7919 % 50000) / 100.0, i * 31 % 1000
+FROM n"""
 
-
-def make_db(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    con = sqlite3.connect(tmp)
-    con.executescript("""
-        create table items(
-            id integer primary key,
-            sku text not null unique,
-            name text not null,
-            category text not null,
-            price real not null,
-            qty integer not null,
-            rating real,
-            active integer not null,
-            created_at text not null,
-            attrs text);
-    """)
-    rnd = random.Random(42)
-    t0 = datetime.datetime(2022, 1, 1)
-    def gen():
-        for i in range(1, rows + 1):
-            cat = rnd.choice(CATEGORIES)
-            yield (i, f"SKU-{i:07d}", f"{rnd.choice(ADJ)} {rnd.choice(NOUN)}", cat,
-                   round(rnd.uniform(0.5, 500.0), 2), rnd.randrange(0, 1000),
-                   round(rnd.uniform(1, 5), 1) if rnd.random() > 0.1 else None,
-                   1 if rnd.random() > 0.05 else 0,
-                   (t0 + datetime.timedelta(minutes=rnd.randrange(0, 1_000_000))).isoformat(),
-                   json.dumps({"color": rnd.choice(ADJ), "weight_g": rnd.randrange(10, 5000)}))
-    con.executemany("insert into items values (?,?,?,?,?,?,?,?,?,?)", gen())
-    con.execute("create index items_category on items(category, price)")
-    con.commit()
-    con.close()
-    os.replace(tmp, path)
+T = TypeVar("T")
 
 
-class Worker:
-    def __init__(self, binary, db):
-        self.p = subprocess.Popen([binary, "--stdio", "--db", f"default=sqlite://{db}",
-                                   "--allow-write", "default"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.next_id = 1
-
-    def call(self, entry, payload=None, **env):
-        rid = self.next_id
-        self.next_id += 1
-        msg = {"request_id": rid, "entry": entry, **env}
-        if payload is not None:
-            msg["payload"] = msgpack.packb(payload, use_bin_type=True)
-        body = msgpack.packb(msg, use_bin_type=True)
-        self.p.stdin.write(struct.pack("<I", len(body)) + body)
-        self.p.stdin.flush()
-        parts = []
-        while True:
-            head = self.p.stdout.read(4)
-            if len(head) < 4:
-                raise RuntimeError("worker closed stdout")
-            (n,) = struct.unpack("<I", head)
-            resp = msgpack.unpackb(self.p.stdout.read(n), raw=False, timestamp=3)
-            if resp.get("more"):
-                parts.append(resp)
-                continue
-            if resp["status"] != "Ok":
-                raise RuntimeError(f"{resp['status']}: {resp.get('error')}")
-            resp["parts"] = parts
-            return resp
-
-    def close(self):
-        self.p.stdin.close()
-        return self.p.wait(10)
-
-
-def timed(label, fn):
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn()
-    ms = (time.perf_counter() - t0) * 1000
-    return out, ms
+    return out, (time.perf_counter() - t0) * 1000
 
 
-def show(title, ms, resp, extra=""):
-    m = resp.get("metrics", {})
-    print(f"\n== {title}  ({ms:.1f} ms round trip; worker exec {m.get('exec_us', 0) / 1000:.1f} ms,"
-          f" encode {m.get('decode_us', 0) / 1000:.1f} ms, {m.get('db_row_count', 0)} rows,"
-          f" {m.get('db_bytes_out', 0)} payload bytes){extra}")
+def say(title: str, ms: float, r: QueryResult | None = None) -> None:
+    """A heading with the round trip as Python saw it and the worker's own
+    timings (metrics exec_us: running the statement; decode_us: turning the
+    rows into the answer's format)."""
+    line = f"\n== {title}\n   {ms:.1f} ms round trip"
+    if r is not None:
+        m: dict[str, Any] = r.metrics
+        line += (f"; in the worker {m.get('exec_us', 0) / 1000:.1f} ms running the query,"
+                 f" {m.get('decode_us', 0) / 1000:.1f} ms encoding {m.get('db_row_count', 0)} rows"
+                 f" into {m.get('db_bytes_out', 0)} bytes")
+    print(line)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker", default=os.environ.get("MOLT_WORKER_BIN",
-                                                       os.path.join(ROOT, "build", "molt_worker")))
-    ap.add_argument("--db", default=os.path.join(ROOT, ".tmp", "demo", "items.db"))
+def count(c: MoltClient) -> int:
+    return int(c.query("SELECT count(*) FROM demo_items").rows[0][0])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=DEFAULT_DSN)
     ap.add_argument("--rows", type=int, default=200_000)
     a = ap.parse_args()
+    if a.dsn.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(a.dsn[len("sqlite://"):]), exist_ok=True)
 
-    if not os.path.exists(a.db):
-        _, ms = timed("create", lambda: make_db(a.db, a.rows))
-        print(f"created {a.db}: {a.rows} items in {ms / 1000:.1f} s")
-    con = sqlite3.connect(a.db)
-    n = con.execute("select count(*) from items").fetchone()[0]
-    con.close()
-    print(f"demo database {a.db}: items has {n} rows")
+    cmd = ["molt_worker", "--stdio", "--db", f"default={a.dsn}", "--allow-write", "default"]
+    with MoltClient(cmd) as c:
+        info = c.ping()
+        print(f"molt_worker {info['version']} (pid {info['pid']}) on {a.dsn.split('?')[0]}")
 
-    w = Worker(a.worker, a.db)
-    r, ms = timed("ping", lambda: w.call("ping"))
-    info = msgpack.unpackb(r["payload"])
-    print(f"molt_worker {info['version']} (pid {info['pid']}) answered ping in {ms:.2f} ms")
+        c.execute(CREATE)
+        if count(c) == 0:
+            _, ms = timed(lambda: c.execute(FILL, [a.rows]))
+            print(f"created demo_items with {a.rows} rows in {ms / 1000:.1f} s (only on the first run)")
+        before = count(c)
+        print(f"demo_items has {before} rows")
 
-    # 1. an aggregate, json
-    r, ms = timed("agg", lambda: w.call("db_query", {
-        "sql": "select category, count(*) as n, round(avg(price), 2) as avg_price "
-               "from items where active = 1 group by category order by n desc",
-        "result_format": "json", "tag": "demo.by_category"}))
-    show("items per category (json)", ms, r)
-    for row in json.loads(r["payload"])["rows"][:5]:
-        print("   ", row)
+        r, ms = timed(lambda: c.query(
+            "SELECT category, count(*) AS n, round(avg(qty), 1) AS avg_qty FROM demo_items"
+            " GROUP BY category ORDER BY category", result_format="json", tag="demo.by_category"))
+        say("items per category (result_format json)", ms, r)
+        for row in r.rows:
+            print("  ", row)
 
-    # 2. named parameters, objects, msgpack
-    r, ms = timed("top", lambda: w.call("db_query", {
-        "sql": "select id, sku, name, price, rating from items "
-               "where category = :cat and price between :lo and :hi "
-               "order by rating desc, price limit 5",
-        "params": {"mode": "named", "values": [
-            {"name": "cat", "value": "kitchen"}, {"name": "hi", "value": 50.0},
-            {"name": "lo", "value": 10.0}]},
-        "result_format": "msgpack", "row_shape": "objects"}))
-    show("best-rated kitchen items between 10 and 50 (msgpack, row_shape objects)", ms, r)
-    for row in msgpack.unpackb(r["payload"])["rows"]:
-        print("   ", row)
+        r, ms = timed(lambda: c.query(
+            "SELECT id, sku, price FROM demo_items WHERE category = :cat AND price BETWEEN :lo AND :hi"
+            " ORDER BY price DESC, id LIMIT 3", {"cat": "kitchen", "lo": 10.0, "hi": 50.0},
+            row_shape="objects"))
+        say("the three dearest kitchen items between 10 and 50 (named parameters, rows as objects)", ms, r)
+        for d in r.dicts():
+            print("  ", d)
 
-    # 3. a large result, msgpack, all rows
-    r, ms = timed("all", lambda: w.call("db_query", {
-        "sql": "select id, sku, name, category, price, qty, rating, created_at from items",
-        "result_format": "msgpack", "max_rows": 1_000_000}))
-    rows = msgpack.unpackb(r["payload"])["rows"]
-    show("the whole table (msgpack)", ms, r, f"  -> {len(rows) / (ms / 1000):,.0f} rows/s into Python")
+        r, ms = timed(lambda: c.query("SELECT id, sku, name, category, price, qty FROM demo_items",
+                                      max_rows=10_000_000))
+        say("the whole table in one answer (msgpack)", ms, r)
+        print(f"   {len(r.rows)} rows, {len(r.rows) / (ms / 1000):,.0f} rows a second into Python tuples")
 
-    # 4. the same, streamed in frames of 20k rows
-    r, ms = timed("stream", lambda: w.call("db_query", {
-        "sql": "select id, sku, price from items", "result_format": "msgpack",
-        "stream": True, "batch_rows": 20000, "max_rows": 1_000_000}))
-    show("streamed (msgpack, 20k rows a frame)", ms, r,
-         f"  -> {len(r['parts'])} frames before the final one")
+        def stream_all() -> int:
+            with c.stream("SELECT id, price FROM demo_items", batch_rows=20_000,
+                          max_rows=10_000_000) as s:
+                return sum(1 for _ in s)
+        n, ms = timed(stream_all)
+        say("the same rows streamed, 20000 a frame (c.stream)", ms)
+        print(f"   {n} rows iterated as they arrived")
 
-    # 5. Arrow IPC
-    try:
-        import pyarrow.ipc as ipc
-    except ImportError:
-        ipc = None
-        print("\n== Arrow IPC skipped: pyarrow is not installed")
-    if ipc:
-        r, ms = timed("arrow", lambda: w.call("db_query", {
-            "sql": "select id, category, price, qty, rating from items",
-            "result_format": "arrow_ipc", "max_rows": 1_000_000}))
-        t = ipc.open_stream(r["payload"]).read_all()
-        show("the whole table (arrow_ipc) -> pyarrow.Table", ms, r,
-             f"  -> {t.num_rows} rows, schema {t.schema.types}")
-        import pyarrow.compute as pc
-        print(f"    mean price {pc.mean(t.column('price')).as_py():.2f}, "
-              f"total qty {pc.sum(t.column('qty')).as_py()}")
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            print("\n== Arrow skipped: pyarrow is not installed (pip install 'molt-db[arrow]')")
+        else:
+            r, ms = timed(lambda: c.query("SELECT id, category, price, qty FROM demo_items",
+                                          result_format="arrow_ipc", max_rows=10_000_000))
+            t = r.to_arrow()
+            say("the whole table as an Arrow table (result_format arrow_ipc)", ms, r)
+            print(f"   {t.num_rows} rows, columns {t.schema.names}")
 
-    # 6. a write, in one transaction
-    r, ms = timed("exec", lambda: w.call("db_exec", {
-        "allow_write": True, "statements": [
-            {"sql": "update items set qty = qty - 1 where id = $1 and qty > 0",
-             "params": {"mode": "positional", "values": [1]}},
-            {"sql": "update items set price = round(price * 1.1, 2) where category = 'toys' "
-                    "and rating >= 4.5"}]}))
-    res = json.loads(r["payload"])["results"]
-    show("db_exec: two updates in one transaction", ms, r,
-         f"  -> rows_affected {[x['rows_affected'] for x in res]}")
+        # a transaction whose second statement fails: the first one is undone too
+        qty1 = c.query("SELECT qty FROM demo_items WHERE id = $1", [1]).rows[0][0]
+        try:
+            c.execute(statements=[("UPDATE demo_items SET qty = qty + 100 WHERE id = $1", [1]),
+                                  ("INSERT INTO demo_items (id, sku, name, category, price, qty)"
+                                   " VALUES ($1, 'SKU-1', 'a copy', 'toys', 1, 1)", [0])])
+        except DbError as e:
+            after = c.query("SELECT qty FROM demo_items WHERE id = $1", [1]).rows[0][0]
+            print(f"\n== a transaction that fails changes nothing\n   the duplicate sku was refused"
+                  f" ({e.sqlstate or 'error'}); item 1's qty is {after}, as before ({qty1})")
 
-    # 7. the read-only guarantee
-    try:
-        w.call("db_query", {"sql": "delete from items"})
-    except RuntimeError as e:
-        print(f"\n== db_query refuses writes: {e}")
+        # a write that works, and its undo
+        _, ms = timed(lambda: c.execute(
+            "INSERT INTO demo_items (id, sku, name, category, price, qty) VALUES ($1, $2, $3, $4, $5, $6)",
+            [0, "SKU-DEMO", "demo item", "toys", 9.99, 1]))
+        say("db_exec: one item added", ms)
+        print(f"   now {count(c)} rows; deleting it again:"
+              f" {c.execute('DELETE FROM demo_items WHERE id = $1', [0]).rows_affected} row deleted")
 
-    st = msgpack.unpackb(w.call("stats")["payload"])
-    print(f"\nworker stats: {st['worker']}")
-    rc = w.close()
-    print(f"molt_worker exited with {rc}")
-    return rc
+        try:
+            c.query("DELETE FROM demo_items")
+        except (InvalidInput, DbError) as e:
+            print(f"\n== db_query is read-only: `DELETE FROM demo_items` was refused ({type(e).__name__})")
+
+        after = count(c)
+        print(f"\ndemo_items has {after} rows, as at the start" if after == before
+              else f"\ndemo_items has {after} rows, {before} at the start: the demo changed it")
+        return 0 if after == before else 1
 
 
 if __name__ == "__main__":

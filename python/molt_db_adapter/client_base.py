@@ -12,6 +12,7 @@ from .envelope import check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
 from .params import Params
+from .worker_path import resolve_worker_cmd
 
 
 class ClientBase:
@@ -38,7 +39,7 @@ class ClientBase:
             raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
         if max_restarts < 0:
             raise InvalidInput("max_restarts must be >= 0", client_side=True)
-        self.worker_cmd = list(worker_cmd) if worker_cmd is not None else None
+        self.worker_cmd = resolve_worker_cmd(worker_cmd) if worker_cmd is not None else None
         self.socket_path = socket_path
         self.db_alias = db_alias
         self.timeout_ms = check_timeout_ms(timeout_ms)

@@ -57,7 +57,7 @@ else:
 
 MOLT_DB = {
     "SOCKET": os.environ.get("MOLT_DEMO_SOCKET", str(TMP / "molt.sock")),
-    "WORKER_BIN": str(ROOT / "build" / "molt_worker"),
+    "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or str(ROOT / "build" / "molt_worker"),
     "TIMEOUT_MS": 5000,
     "POOL": _POOL,
 }
