@@ -246,8 +246,11 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
         break;
     case MOLT_DB_ETIMEDOUT: j->status = MW_TIMEOUT; break;
     case MOLT_DB_ECANCELED: j->status = MW_CANCELLED; break;
+    case MOLT_DB_ECONNECT:  /* the pool cannot connect: the SQLSTATE says
+                               why (28P01, 3D000, 08001, ...) */
+        j->status = MW_DB_ERROR;
+        break;
     case MOLT_DB_EBUSY:     /* no connection within max_wait_ms */
-    case MOLT_DB_ECONNECT:  /* ... and the pool cannot connect */
     case MOLT_DB_ECLOSED:   /* the pool is closing: shutdown */
         j->status = MW_BUSY;
         break;
@@ -259,7 +262,7 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
     } else {
         snprintf(j->msg, sizeof j->msg, "%s", molt_db_code_name(code));
     }
-    if (code != MOLT_DB_ESERVER)
+    if (code != MOLT_DB_ESERVER && code != MOLT_DB_ECONNECT)
         j->err.sqlstate[0] = 0;
 }
 
