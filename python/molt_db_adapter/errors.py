@@ -99,14 +99,19 @@ class DbError(MoltError):
 
 class ConnectionFailed(DbError):
     """The worker cannot connect to the database: wrong password (SQLSTATE
-    28P01), unknown database (3D000), refused or unresolvable host (08001),
-    connection lost while connecting (08006). It arrives at the first failed
-    attempt; until the worker's next attempt (spaced by its reconnect
-    backoff) further calls fail the same way at once."""
+    28P01), no pg_hba.conf entry (28000), unknown database (3D000), refused
+    or unresolvable host (08001), connection lost while connecting (08006),
+    too many connections (53300), server starting up (57P03). It arrives at
+    the first failed attempt; until the worker's next attempt (spaced by its
+    reconnect backoff) further calls fail the same way at once."""
+
+
+#: SQLSTATEs only a connection attempt gives, besides classes 08 and 28
+_CONNECT_SQLSTATES = frozenset(("3D000", "53300", "57P03"))
 
 
 def _is_connect_sqlstate(sqlstate: Optional[str]) -> bool:
-    return bool(sqlstate) and (sqlstate[:2] in ("08", "28") or sqlstate == "3D000")
+    return bool(sqlstate) and (sqlstate[:2] in ("08", "28") or sqlstate in _CONNECT_SQLSTATES)
 
 
 class InternalError(MoltError):
