@@ -173,6 +173,32 @@ static void on_broken(molt_db_conn *c, int code, const molt_db_error *err,
 
 static void schedule_backoff(molt_db_pool *p);
 
+/* A connect error the server gave no SQLSTATE (refused, unresolvable, timed
+ * out, TLS, lost during start-up) gets the standard one of its class, so a
+ * caller can tell "cannot connect" from a query's error by SQLSTATE alone. */
+static void set_connect_sqlstate(molt_db_error *e)
+{
+    if (e->sqlstate[0] != 0)
+        return;
+    const char *s = e->code == MOLT_DB_EIO || e->code == MOLT_DB_EPROTO
+                        ? "08006"  /* connection_failure */
+                        : "08001"; /* sqlclient_unable_to_establish_... */
+    memcpy(e->sqlstate, s, 6);
+}
+
+/* A connect attempt failed (last_connect_err says why): the next one waits
+ * for the backoff, and when the pool has no connection at all (none open,
+ * none opening) the waiting requests get the error now instead of waiting
+ * out max_wait_ms for attempts that fail the same way. */
+static void connect_failed(molt_db_pool *p)
+{
+    set_connect_sqlstate(&p->last_connect_err);
+    p->connect_failures_row++;
+    schedule_backoff(p);
+    if (p->nconns == 0)
+        molt_db__preq_fail_waiting(p);
+}
+
 static void on_connected(molt_db_conn *c, int status, const molt_db_error *err,
                          void *ud)
 {
@@ -194,8 +220,7 @@ static void on_connected(molt_db_conn *c, int status, const molt_db_error *err,
             molt_db_error_copy(&p->last_connect_err, err);
         else
             molt_db_error_set(&p->last_connect_err, status, "connect failed");
-        p->connect_failures_row++;
-        schedule_backoff(p);
+        connect_failed(p);
         return;
     }
     p->nopening--;
@@ -235,6 +260,7 @@ static int pconn_open(molt_db_pool *p)
                                   &pc->conn, &err);
     if (rc != MOLT_DB_OK) {
         molt_db_error_move(&p->last_connect_err, &err);
+        set_connect_sqlstate(&p->last_connect_err);
         molt_db__sc_clear(&pc->cache);
         free(pc);
         return rc;
@@ -297,16 +323,13 @@ void molt_db__pool_grow(molt_db_pool *p)
                            p->next_connect_ms - uv_now(p->loop), 0);
             return;
         }
-        if (pconn_open(p) != MOLT_DB_OK) {
-            p->connect_failures_row++;
-            schedule_backoff(p);
-        }
+        if (pconn_open(p) != MOLT_DB_OK)
+            connect_failed(p);
         return;
     }
     while (p->nconns < want) {
         if (pconn_open(p) != MOLT_DB_OK) {
-            p->connect_failures_row++;
-            schedule_backoff(p);
+            connect_failed(p);
             return;
         }
     }

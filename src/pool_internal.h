@@ -291,6 +291,9 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
                       const molt_db_result_handler *h, int timeout_ms,
                       const char *tag, molt_db_preq **out);
 void molt_db__preq_enqueue(molt_db_preq *r);
+/* The pool cannot connect: every waiting request gets the connect error
+ * (MOLT_DB_ECONNECT) from the loop, not in this call. */
+void molt_db__preq_fail_waiting(molt_db_pool *p);
 /* 1 when r can be sent again if a CancelRequest meant for an older
  * neighbour hits it: a read-only query outside a transaction that has
  * delivered no row and does not wait for a Parse shared with others. */

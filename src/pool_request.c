@@ -127,6 +127,7 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
 }
 
 static void on_req_timer(uv_timer_t *t);
+static void arm_waiting(molt_db_preq *r);
 static void unpause(molt_db_preq *r);
 
 /* Makes on_done due with status from the loop (never in the caller's
@@ -196,6 +197,12 @@ static void on_req_timer(uv_timer_t *t)
     uint64_t now = uv_now(p->loop);
     int timed_out = r->deadline_ms != 0 && now >= r->deadline_ms;
     if (r->state == MOLT_DB_PREQ_WAITING) {
+        int wait_over = r->acquire_deadline_ms != 0 &&
+                        now >= r->acquire_deadline_ms;
+        if (!timed_out && !wait_over && molt_db_pool_connect_error(p) == NULL) {
+            arm_waiting(r); /* failed early, but the pool connected since */
+            return;
+        }
         molt_db__preq_queue_remove(p, r);
         r->state = MOLT_DB_PREQ_DUE;
         if (timed_out) {
@@ -527,6 +534,23 @@ static void arm(molt_db_preq *r, uint64_t at)
     uv_timer_start(&r->timer, on_req_timer, at > now ? at - now : 0, 0);
 }
 
+/* A waiting request's timer fires from the loop at once: on_req_timer
+ * delivers the connect error (or waits on if the pool connected since). */
+static void fail_soon(molt_db_preq *r)
+{
+    uv_timer_start(&r->timer, on_req_timer, 0, 0);
+}
+
+/* A waiting request's timer: its deadline or the end of max_wait_ms. */
+static void arm_waiting(molt_db_preq *r)
+{
+    uint64_t at = r->deadline_ms;
+    if (r->acquire_deadline_ms != 0 &&
+        (at == 0 || r->acquire_deadline_ms < at))
+        at = r->acquire_deadline_ms;
+    arm(r, at);
+}
+
 void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
 {
     molt_db_pool *p = r->pool;
@@ -667,13 +691,18 @@ void molt_db__preq_enqueue(molt_db_preq *r)
     p->wait_tail = r;
     p->nwaiting++;
     molt_db__pool_dispatch(p);
-    if (r->state == MOLT_DB_PREQ_WAITING) {
-        uint64_t at = r->deadline_ms;
-        if (r->acquire_deadline_ms != 0 &&
-            (at == 0 || r->acquire_deadline_ms < at))
-            at = r->acquire_deadline_ms;
-        arm(r, at);
-    }
+    if (r->state != MOLT_DB_PREQ_WAITING)
+        return;
+    if (p->nconns == 0 && molt_db_pool_connect_error(p) != NULL)
+        fail_soon(r); /* backing off: fail fast, no attempt */
+    else
+        arm_waiting(r);
+}
+
+void molt_db__preq_fail_waiting(molt_db_pool *p)
+{
+    for (molt_db_preq *r = p->wait_head; r != NULL; r = r->next)
+        fail_soon(r);
 }
 
 int molt_db_pool_query(molt_db_pool *p, const char *sql, size_t nparams,

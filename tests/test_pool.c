@@ -79,9 +79,8 @@ typedef struct tp {
     int closed;
 } tp;
 
-static tp *tp_open(molt_db_pool_settings *s)
+static tp *tp_open_dsn(const char *dsn, molt_db_pool_settings *s)
 {
-    const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
     tp *t = calloc(1, sizeof *t);
     ASSERT(t != NULL);
     ASSERT_EQ_INT(uv_loop_init(&t->loop), 0);
@@ -92,6 +91,11 @@ static tp *tp_open(molt_db_pool_settings *s)
     ASSERT_OK(molt_db_pool_open(&t->loop, ci, s, &t->pool, &err), &err);
     molt_db_conninfo_free(ci);
     return t;
+}
+
+static tp *tp_open(molt_db_pool_settings *s)
+{
+    return tp_open_dsn(test_env_or_skip("MOLT_TEST_DSN"), s);
 }
 
 static void on_closed(molt_db_pool *p, void *ud)
@@ -1017,18 +1021,20 @@ TEST(server_down_recovery)
     res r = q(t, "SELECT 1::text");
     ASSERT_CODE(r.status, MOLT_DB_ECONNECT);
     ASSERT_CONTAINS(r.msg, "connection to server");
+    ASSERT_EQ_STR(r.sqlstate, "08001");
     ASSERT(molt_db_pool_connect_error(t->pool) != NULL);
     ASSERT_CONTAINS(molt_db_pool_connect_error(t->pool)->message, "connection to server");
-    /* a deadline shorter than max_wait_ms: the timeout says why it waited */
-    submit(t, "SELECT 1::text", 0, NULL, &r, 100);
-    wait_done(t, &r);
-    ASSERT_CODE(r.status, MOLT_DB_ETIMEDOUT);
-    ASSERT_CONTAINS(r.msg, "waiting for a connection (connecting fails: connection to server");
+    /* requests keep failing fast; attempts are spaced by the backoff */
+    for (int i = 0; i < 10; i++) {
+        r = q(t, "SELECT 1::text");
+        ASSERT_CODE(r.status, MOLT_DB_ECONNECT);
+        run_for_ms(t, 30);
+    }
     molt_db_pool_stats st;
     molt_db_pool_get_stats(t->pool, &st);
     uint64_t failures = st.connect_failures;
     ASSERT(failures >= 2);          /* retried... */
-    ASSERT(failures < 40);          /* ...with backoff, not in a tight loop */
+    ASSERT(failures < 11);          /* ...with backoff, not per request */
     snprintf(cmd, sizeof cmd, "\"%s\" start -w >/dev/null 2>&1", pgctl);
     ASSERT_EQ_INT(system(cmd), 0);
     for (int i = 0;; i++) {
@@ -1040,6 +1046,58 @@ TEST(server_down_recovery)
     ASSERT_EQ_STR(r.val, "back");
     ASSERT(molt_db_pool_connect_error(t->pool) == NULL);
     tp_close(t);
+}
+
+/* A pool that can never connect answers with the reason at the first
+ * failed attempt, not after max_wait_ms; the server's SQLSTATE comes along;
+ * waiting requests fail together; new ones during the backoff fail fast and
+ * make no attempt (no hammering a server that refuses the password). */
+static void check_connect_fails_fast(const char *dsn, const char *sqlstate,
+                                     const char *msg_part)
+{
+    molt_db_pool_settings s = settings(4);
+    s.max_wait_ms = 20000;
+    s.reconnect_min_ms = 2000;
+    s.reconnect_max_ms = 2000;
+    tp *t = tp_open_dsn(dsn, &s);
+    res r[3];
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < 3; i++)
+        submit(t, "SELECT 1::text", 0, NULL, &r[i], 0);
+    for (int i = 0; i < 3; i++) {
+        wait_done(t, &r[i]);
+        ASSERT_CODE(r[i].status, MOLT_DB_ECONNECT);
+        ASSERT_EQ_STR(r[i].sqlstate, sqlstate);
+        ASSERT_CONTAINS(r[i].msg, msg_part);
+    }
+    res again = q(t, "SELECT 1::text");
+    ASSERT_CODE(again.status, MOLT_DB_ECONNECT);
+    ASSERT_EQ_STR(again.sqlstate, sqlstate);
+    ASSERT((uv_hrtime() - t0) / 1000000u < 1500); /* not max_wait_ms */
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT(st.connect_failures >= 1 && st.connect_failures <= 4);
+    ASSERT_EQ_UINT(st.conns_opened, 0);
+    tp_close(t);
+}
+
+TEST(connect_error_fails_fast)
+{
+    test_env_or_skip("MOLT_TEST_DSN");
+    const char *port = test_env_or_skip("MOLT_TEST_PGPORT");
+    char dsn[512];
+    snprintf(dsn, sizeof dsn,
+             "host=127.0.0.1 port=%s user=molt_md5 password=wrong "
+             "dbname=molt_test", port);
+    check_connect_fails_fast(dsn, "28P01", "password authentication failed");
+    snprintf(dsn, sizeof dsn,
+             "host=127.0.0.1 port=%s user=molt dbname=no_such_db", port);
+    check_connect_fails_fast(dsn, "3D000", "no_such_db");
+    /* a port nobody listens on: 1 is privileged, never bound in tests */
+    check_connect_fails_fast("host=127.0.0.1 port=1 user=molt dbname=x",
+                             "08001", "connection to server");
+    check_connect_fails_fast("host=no-such-host.invalid user=molt dbname=x",
+                             "08001", "no-such-host.invalid");
 }
 
 TEST(server_statement_timeout)
@@ -1529,6 +1587,7 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
+          TEST_ENTRY(connect_error_fails_fast),
           TEST_ENTRY(server_statement_timeout),
           TEST_ENTRY(lifetime_and_idle), TEST_ENTRY(idle_backend_killed),
           TEST_ENTRY(metrics_prometheus), TEST_ENTRY(terminated_backend),

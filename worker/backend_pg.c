@@ -62,7 +62,7 @@ struct pg_job {
     int truncated;
     int failed;                 /* status below is set */
     int status;
-    char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
+    char msg[MOLT_DB_ERROR_MESSAGE_SIZE + 96]; /* + connect_hint */
     molt_db_error err;
     int64_t affected;           /* current statement's count */
     uint64_t t0;
@@ -232,6 +232,15 @@ static void job_done(pg_job *j)
     free(j);
 }
 
+/* What to add to a connect error's message: PgBouncer refuses the startup
+ * `options` that client_check_ms and statement_timeout_ms send. */
+static const char *connect_hint(const char *message)
+{
+    return strstr(message, "unsupported startup parameter: options")
+               ? " (behind PgBouncer set client_check_ms=0 and statement_timeout_ms=0)"
+               : "";
+}
+
 /* Records the first failure of the job from a pool status. */
 static void fail_from(pg_job *j, int code, const molt_db_error *err)
 {
@@ -246,8 +255,11 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
         break;
     case MOLT_DB_ETIMEDOUT: j->status = MW_TIMEOUT; break;
     case MOLT_DB_ECANCELED: j->status = MW_CANCELLED; break;
+    case MOLT_DB_ECONNECT:  /* the pool cannot connect: the SQLSTATE says
+                               why (28P01, 3D000, 08001, ...) */
+        j->status = MW_DB_ERROR;
+        break;
     case MOLT_DB_EBUSY:     /* no connection within max_wait_ms */
-    case MOLT_DB_ECONNECT:  /* ... and the pool cannot connect */
     case MOLT_DB_ECLOSED:   /* the pool is closing: shutdown */
         j->status = MW_BUSY;
         break;
@@ -255,11 +267,12 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
     }
     if (err) {
         molt_db_error_copy(&j->err, err);
-        snprintf(j->msg, sizeof j->msg, "%s", err->message);
+        snprintf(j->msg, sizeof j->msg, "%s%s", err->message,
+                 code == MOLT_DB_ECONNECT ? connect_hint(err->message) : "");
     } else {
         snprintf(j->msg, sizeof j->msg, "%s", molt_db_code_name(code));
     }
-    if (code != MOLT_DB_ESERVER)
+    if (code != MOLT_DB_ESERVER && code != MOLT_DB_ECONNECT)
         j->err.sqlstate[0] = 0;
 }
 
@@ -680,11 +693,8 @@ static const char *pg_connect_error(mw_backend *base)
     const molt_db_error *e = molt_db_pool_connect_error(b->pool);
     if (e == NULL)
         return NULL;
-    /* PgBouncer refuses what client_check_ms and statement_timeout_ms send */
     snprintf(b->connect_error, sizeof b->connect_error, "%s%s", e->message,
-             strstr(e->message, "unsupported startup parameter: options")
-                 ? " (behind PgBouncer set client_check_ms=0 and statement_timeout_ms=0)"
-                 : "");
+             connect_hint(e->message));
     return b->connect_error;
 }
 

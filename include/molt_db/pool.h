@@ -104,7 +104,9 @@ typedef struct molt_db_pool_settings {
     int cancel_timeout_ms;         /* deadline of one CancelRequest and of the
                                       wait for the cancelled query to end */
     int reconnect_min_ms;          /* backoff after a failed connect: doubles
-                                      from min to max, with jitter */
+                                      from min to max, with jitter; the next
+                                      attempt is made by the first request
+                                      after it (or for min_conns) */
     int reconnect_max_ms;
 } molt_db_pool_settings;
 
@@ -181,8 +183,12 @@ typedef struct molt_db_pool_query_options {
  * on_done's status: MOLT_DB_OK; MOLT_DB_ESERVER (err has the SQLSTATE);
  * MOLT_DB_ETIMEDOUT (deadline passed); MOLT_DB_ECANCELED
  * (molt_db_pool_cancel); MOLT_DB_EBUSY (no connection within max_wait_ms:
- * "pool exhausted"); MOLT_DB_ECONNECT (no connection within max_wait_ms and
- * the pool cannot connect: err has the last connect error); MOLT_DB_EIO /
+ * "pool exhausted"); MOLT_DB_ECONNECT (the pool cannot connect: err has
+ * the connect error, with the server's SQLSTATE such as 28P01 or 3D000, else
+ * 08001 (refused, unresolvable, timed out) or 08006 (lost during start-up);
+ * it comes as soon as an attempt fails while the pool has no connection,
+ * and at once to requests made while the next attempt waits for its
+ * backoff); MOLT_DB_EIO /
  * MOLT_DB_EPROTO (the connection broke under the request); MOLT_DB_ECLOSED
  * (the pool was closed). After a cancel or timeout on_done runs at once; the
  * server-side query is cancelled in the background and its connection is

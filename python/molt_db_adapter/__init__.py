@@ -13,12 +13,14 @@ from .calls import RequestInfo, ResponseInfo
 from .errors import (
     Busy,
     Cancelled,
+    ConnectionFailed,
     DbError,
     InternalError,
     InvalidInput,
     MoltError,
     ProtocolError,
     Timeout,
+    WorkerStartError,
     WorkerUnavailable,
 )
 from .params import Typed
@@ -41,7 +43,9 @@ __all__ = [
     "Timeout",
     "Cancelled",
     "DbError",
+    "ConnectionFailed",
     "InternalError",
     "ProtocolError",
     "WorkerUnavailable",
+    "WorkerStartError",
 ]

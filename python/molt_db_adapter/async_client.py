@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import IO, Any, AsyncIterator, Optional, Sequence, Union
+from typing import IO, Any, AsyncIterator, Coroutine, Generator, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import (
@@ -26,6 +26,7 @@ from .framing import FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
 from .sync_client import exit_reason
+from .worker_stderr import StderrTap
 
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 
@@ -82,6 +83,8 @@ class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1:
             self._conn.data_received(data)
+        elif fd == 2:
+            self._conn.stderr_tap.feed(data)
         else:
             super().pipe_data_received(fd, data)
 
@@ -111,8 +114,12 @@ class _SocketSink(asyncio.StreamReaderProtocol):
 
 
 class _AsyncConnection:
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int, stderr: Union[int, IO[Any], None]) -> None:
         self.loop = loop
+        self.stderr_tap = StderrTap(stderr)
+        self.answered = False  # some frame arrived: the worker started
+        self.start_error: Optional[str] = None
+        self.exit_status = 0
         self.proc: Optional[asyncio.subprocess.Process] = None
         self.writer: Optional[asyncio.StreamWriter] = None
         self.pending: dict[int, _Pending] = {}
@@ -132,7 +139,7 @@ class _AsyncConnection:
         stderr: Union[int, IO[Any], None],
     ) -> "_AsyncConnection":
         loop = asyncio.get_running_loop()
-        self = cls(loop, max_response)
+        self = cls(loop, max_response, stderr)
         if worker_cmd is not None:
             try:
                 transport, proto = await loop.subprocess_exec(
@@ -140,7 +147,7 @@ class _AsyncConnection:
                     *worker_cmd,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
-                    stderr=stderr,
+                    stderr=asyncio.subprocess.PIPE,
                 )
             except OSError as e:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
@@ -163,8 +170,21 @@ class _AsyncConnection:
                 code = await asyncio.wait_for(self.proc.wait(), 1.0)
             except asyncio.TimeoutError:
                 return fallback
+            self.exit_status = code
+            self.start_error = self.stderr_tap.start_error(code, self.answered)
             return exit_reason(code)
         return fallback
+
+    def _lost(self, reason: str) -> ConnectionLost:
+        return ConnectionLost(reason, self.start_error, self.exit_status)
+
+    async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
+        """lost, told whether the worker never started: a failed write can
+        come before the worker's exit status is known."""
+        if self.proc is None or lost.start_error is not None or self.answered:
+            return lost
+        reason = await self._death_reason(lost.reason)
+        return self._lost(reason)
 
     # ---- the read side: protocol callbacks ----
     def data_received(self, data: bytes) -> None:
@@ -174,6 +194,7 @@ class _AsyncConnection:
             return
         try:
             for body in self.decoder.feed(data):
+                self.answered = True
                 resp = decode_response(body)
                 p = self.pending.get(resp.request_id)
                 if p is not None:
@@ -210,7 +231,7 @@ class _AsyncConnection:
         waiting = list(self.pending.values())
         self.pending.clear()
         for p in waiting:
-            p.put(ConnectionLost(reason))
+            p.put(self._lost(reason))
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -220,7 +241,7 @@ class _AsyncConnection:
 
     def register(self, rid: int) -> _Pending:
         if self.dead:
-            raise ConnectionLost(self.dead)
+            raise self._lost(self.dead)
         p = _Pending()
         self.pending[rid] = p
         return p
@@ -232,7 +253,7 @@ class _AsyncConnection:
         """Queue a frame; the frames of one loop iteration leave in one write
         (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
-            raise ConnectionLost(self.dead)
+            raise self._lost(self.dead)
         if len(self.pending) <= 1 and not self.out:
             self._write(frame)  # nothing else in flight: nothing to wait for
             return
@@ -262,7 +283,7 @@ class _AsyncConnection:
         except (OSError, ConnectionError) as e:
             reason = await self._death_reason(f"writing to the worker failed: {e}")
             self._fail(reason)
-            raise ConnectionLost(reason) from None
+            raise self._lost(reason) from None
 
     async def close(self, wait_s: float = 5.0) -> None:
         if self.writer is not None:
@@ -386,11 +407,12 @@ class AsyncMoltClient(ClientBase):
             try:
                 conn, rid, p, info = await self._start(call, attempt)
                 resp = await self._get(conn, rid, p, time.monotonic() + wait, wait)
-            except ConnectionLost as e:
-                if call.idempotent and attempt < self.max_restarts:
+            except ConnectionLost as lost:
+                e = lost if self._conn is None else await self._conn.why_lost(lost)
+                if call.idempotent and attempt < self.max_restarts and e.resendable():
                     attempt += 1
                     continue
-                raise lost_error(call, e.reason, attempt) from None
+                raise lost_error(call, e, attempt) from None
             if self.after_recv is not None and info is not None:
                 self.after_recv(
                     info,
@@ -446,7 +468,7 @@ class AsyncMoltClient(ClientBase):
         doc: dict[str, Any] = await self._call(self._admin_call("stats", timeout_ms))
         return doc
 
-    async def stream(
+    def stream(
         self,
         sql: str,
         params: Params = None,
@@ -457,18 +479,43 @@ class AsyncMoltClient(ClientBase):
         batch_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
-    ) -> "AsyncQueryStream":
-        """A streamed query; ``async with await client.stream(...) as s:
-        async for row in s: ...``. Leaving early cancels the query."""
+    ) -> "_StreamOpening":
+        """A streamed query; ``async with client.stream(...) as s:
+        async for row in s: ...`` (``s = await client.stream(...)`` works
+        too; then close it). Leaving early cancels the query."""
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
         )
+        return _StreamOpening(self._open_stream(call))
+
+    async def _open_stream(self, call: Call) -> "AsyncQueryStream":
         try:
             conn, rid, p, info = await self._start(call, 0)
-        except ConnectionLost as e:
-            raise lost_error(call, e.reason, 0) from None
+        except ConnectionLost as lost:
+            e = lost if self._conn is None else await self._conn.why_lost(lost)
+            raise lost_error(call, e, 0) from None
         return AsyncQueryStream(self, call, conn, rid, p, info)
+
+
+class _StreamOpening:
+    """What ``AsyncMoltClient.stream`` returns: awaited, the stream; used in
+    ``async with``, the stream, closed on leaving."""
+
+    def __init__(self, opening: Coroutine[Any, Any, "AsyncQueryStream"]) -> None:
+        self._opening = opening
+        self._stream: Optional[AsyncQueryStream] = None
+
+    def __await__(self) -> Generator[Any, None, "AsyncQueryStream"]:
+        return self._opening.__await__()
+
+    async def __aenter__(self) -> "AsyncQueryStream":
+        self._stream = await self._opening
+        return self._stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            self._stream.close()
 
 
 class AsyncQueryStream:
@@ -509,7 +556,7 @@ class AsyncQueryStream:
             resp = await self._client._get(self._conn, self.request_id, self._p, self._deadline, self._wait)
         except ConnectionLost as e:
             self.done = True
-            raise lost_error(self._call, e.reason, 0) from None
+            raise lost_error(self._call, e, 0) from None
         except BaseException:
             self.done = True
             raise

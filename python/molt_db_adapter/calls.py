@@ -81,9 +81,16 @@ AfterRecv = Callable[[RequestInfo, ResponseInfo], None]
 class ConnectionLost(Exception):
     """Internal: the connection to the worker ended while a call waited."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, start_error: Optional[str] = None, exit_status: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: the worker's stderr when it exited before answering anything
+        self.start_error = start_error
+        self.exit_status = exit_status
+
+    def resendable(self) -> bool:
+        """A worker that never started would fail the same way again."""
+        return self.start_error is None
 
 
 def raise_for(resp: Response) -> None:
@@ -115,9 +122,12 @@ def finish(call: Call, resp: Response) -> Any:
     return doc
 
 
-def lost_error(call: Call, reason: str, resent: int) -> MoltError:
-    from .errors import WorkerUnavailable
+def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:
+    from .errors import WorkerStartError, WorkerUnavailable
 
+    if lost.start_error is not None:
+        return WorkerStartError(lost.start_error, lost.exit_status)
+    reason = lost.reason
     if call.idempotent:
         msg = f"the worker went away ({reason}); the request was resent {resent} time(s) and failed"
     else:

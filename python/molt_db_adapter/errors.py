@@ -12,8 +12,10 @@ __all__ = [
     "Timeout",
     "Cancelled",
     "DbError",
+    "ConnectionFailed",
     "InternalError",
     "WorkerUnavailable",
+    "WorkerStartError",
     "ProtocolError",
     "error_for_status",
 ]
@@ -95,6 +97,23 @@ class DbError(MoltError):
         raise AttributeError(name)
 
 
+class ConnectionFailed(DbError):
+    """The worker cannot connect to the database: wrong password (SQLSTATE
+    28P01), no pg_hba.conf entry (28000), unknown database (3D000), refused
+    or unresolvable host (08001), connection lost while connecting (08006),
+    too many connections (53300), server starting up (57P03). It arrives at
+    the first failed attempt; until the worker's next attempt (spaced by its
+    reconnect backoff) further calls fail the same way at once."""
+
+
+#: SQLSTATEs only a connection attempt gives, besides classes 08 and 28
+_CONNECT_SQLSTATES = frozenset(("3D000", "53300", "57P03"))
+
+
+def _is_connect_sqlstate(sqlstate: Optional[str]) -> bool:
+    return bool(sqlstate) and (sqlstate[:2] in ("08", "28") or sqlstate in _CONNECT_SQLSTATES)
+
+
 class InternalError(MoltError):
     """Anything else the worker reported (connection lost mid-query, ...)."""
 
@@ -112,6 +131,18 @@ class WorkerUnavailable(MoltError):
     status = "WorkerUnavailable"
 
 
+class WorkerStartError(WorkerUnavailable):
+    """The worker exited before answering anything: a bad command line or
+    configuration (unknown option, bad DSN, missing ``--stdio``). ``stderr``
+    holds what the worker wrote there (also the message); ``exit_status``
+    its exit status. Not resent: starting again would fail the same way."""
+
+    def __init__(self, stderr: str, exit_status: int) -> None:
+        super().__init__(f"the worker could not start (exit status {exit_status}): {stderr}")
+        self.stderr = stderr
+        self.exit_status = exit_status
+
+
 _BY_STATUS: dict[str, type[MoltError]] = {
     c.status: c for c in (InvalidInput, Busy, Timeout, Cancelled, DbError, InternalError)
 }
@@ -127,6 +158,8 @@ def error_for_status(
     metrics: Optional[Mapping[str, Any]] = None,
 ) -> MoltError:
     cls = _BY_STATUS.get(status)
+    if cls is DbError and _is_connect_sqlstate(sqlstate):
+        cls = ConnectionFailed
     if cls is None:
         return InternalError(
             f"the worker answered with unknown status {status!r}: {message}",

@@ -133,5 +133,8 @@ def encode_params(sql: str, params: Params) -> Optional[dict[str, Any]]:
             raise _bad(f"placeholder ${k} has no value: {n} parameter(s) given")
     for k in range(1, n + 1):
         if k not in found.positional:
-            raise _bad(f"parameter ${k} is not used by the SQL ({n} given)")
+            hint = ""
+            if not found.positional and ("%s" in sql or "?" in sql):
+                hint = "; write placeholders as $1, $2, ... (not %s or ?)"
+            raise _bad(f"parameter ${k} is not used by the SQL ({n} given){hint}")
     return {"mode": "positional", "values": [_entry(v, f"${i + 1}") for i, v in enumerate(params)]}

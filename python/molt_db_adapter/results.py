@@ -20,14 +20,19 @@ def decode_payload(codec: Optional[str], raw: bytes) -> Any:
     raise ProtocolError(f"cannot decode a payload with codec {codec!r} as a map")
 
 
-def arrow_table_from_ipc(raw: bytes) -> Any:
+def _pyarrow() -> Any:
     try:
-        import pyarrow.ipc as ipc
-    except ImportError:  # pragma: no cover - depends on the install
+        import pyarrow
+        import pyarrow.ipc  # noqa: F401 (a submodule, loaded for its callers)
+    except ImportError:
         raise ImportError(
-            "Arrow results need pyarrow: pip install 'molt-db[arrow]'"
+            "to_arrow() needs pyarrow, an optional extra: pip install 'molt-db[arrow]'"
         ) from None
-    return ipc.open_stream(raw).read_all()
+    return pyarrow
+
+
+def arrow_table_from_ipc(raw: bytes) -> Any:
+    return _pyarrow().ipc.open_stream(raw).read_all()
 
 
 def _row_tuple(row: Any, columns: list[str]) -> tuple[Any, ...]:
@@ -118,8 +123,7 @@ class QueryResult:
             if self.codec == "arrow_ipc":
                 self._arrow = arrow_table_from_ipc(self.raw)
             else:
-                import pyarrow as pa
-
+                pa = _pyarrow()
                 cols = self.columns
                 rows = self.rows
                 self._arrow = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})

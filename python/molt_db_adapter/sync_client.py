@@ -31,6 +31,7 @@ from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
+from .worker_stderr import StderrTap
 
 __all__ = ["MoltClient", "QueryStream"]
 
@@ -57,17 +58,26 @@ class _Connection:
     ) -> None:
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.sock: Optional[socket.socket] = None
+        self.stderr_tap = StderrTap(stderr)
+        self.stderr_reader: Optional[threading.Thread] = None
+        self.answered = False  # some frame arrived: the worker started
+        self.start_error: Optional[str] = None
+        self.exit_status = 0
         if worker_cmd is not None:
             try:
                 self.proc = subprocess.Popen(
                     list(worker_cmd),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    stderr=stderr,
+                    stderr=subprocess.PIPE,
                     bufsize=0,
                 )
             except OSError as e:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
+            self.stderr_reader = threading.Thread(
+                target=self._stderr_loop, name="molt-db-stderr", daemon=True
+            )
+            self.stderr_reader.start()
         else:
             assert socket_path is not None
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -86,6 +96,21 @@ class _Connection:
         self.reader.start()
 
     # ---- I/O ----
+    def _stderr_loop(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            self.stderr_tap.feed(data)
+
+    def _lost(self, reason: str) -> ConnectionLost:
+        return ConnectionLost(reason, self.start_error, self.exit_status)
+
     def _read(self) -> bytes:
         if self.proc is not None:
             assert self.proc.stdout is not None
@@ -95,7 +120,7 @@ class _Connection:
 
     def send(self, frame: bytes) -> None:
         if self.dead:
-            raise ConnectionLost(self.dead)
+            raise self._lost(self.dead)
         try:
             with self.write_lock:
                 if self.proc is not None:
@@ -107,7 +132,7 @@ class _Connection:
         except (OSError, ValueError) as e:
             reason = self._death_reason(f"writing to the worker failed: {e}")
             self._fail(reason)
-            raise ConnectionLost(reason) from None
+            raise self._lost(reason) from None
 
     def _death_reason(self, fallback: str) -> str:
         if self.proc is not None:
@@ -115,6 +140,10 @@ class _Connection:
                 code = self.proc.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
                 return fallback
+            if self.stderr_reader is not None:
+                self.stderr_reader.join(timeout=1.0)  # its last words
+            self.exit_status = code
+            self.start_error = self.stderr_tap.start_error(code, self.answered)
             return exit_reason(code)
         return fallback
 
@@ -138,6 +167,7 @@ class _Connection:
         self._fail(reason)
 
     def _dispatch(self, resp: Response) -> None:
+        self.answered = True
         with self.lock:
             q = self.pending.get(resp.request_id)
             if q is not None and not resp.more:
@@ -153,14 +183,14 @@ class _Connection:
             waiting = list(self.pending.values())
             self.pending.clear()
         for q in waiting:
-            q.put(ConnectionLost(reason))
+            q.put(self._lost(reason))
 
     # ---- requests ----
     def register(self, rid: int) -> "queue.SimpleQueue[_Item]":
         q: "queue.SimpleQueue[_Item]" = queue.SimpleQueue()
         with self.lock:
             if self.dead:
-                raise ConnectionLost(self.dead)
+                raise self._lost(self.dead)
             self.pending[rid] = q
         return q
 
@@ -191,6 +221,10 @@ class _Connection:
                 self.proc.wait()
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
+            if self.stderr_reader is not None:
+                self.stderr_reader.join(timeout=wait_s)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
         if self.sock is not None:
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
@@ -309,10 +343,10 @@ class MoltClient(ClientBase):
                 conn, rid, q, info = self._start(call, attempt)
                 resp = self._get(conn, rid, q, time.monotonic() + wait, wait)
             except ConnectionLost as e:
-                if call.idempotent and attempt < self.max_restarts:
+                if call.idempotent and attempt < self.max_restarts and e.resendable():
                     attempt += 1
                     continue
-                raise lost_error(call, e.reason, attempt) from None
+                raise lost_error(call, e, attempt) from None
             if self.after_recv is not None and info is not None:
                 self.after_recv(
                     info,
@@ -398,7 +432,7 @@ class MoltClient(ClientBase):
         try:
             conn, rid, q, info = self._start(call, 0)
         except ConnectionLost as e:
-            raise lost_error(call, e.reason, 0) from None
+            raise lost_error(call, e, 0) from None
         return QueryStream(self, call, conn, rid, q, info)
 
 
@@ -443,7 +477,7 @@ class QueryStream:
             resp = self._client._get(self._conn, self.request_id, self._q, self._deadline, self._wait)
         except ConnectionLost as e:
             self.done = True
-            raise lost_error(self._call, e.reason, 0) from None
+            raise lost_error(self._call, e, 0) from None
         except BaseException:
             self.done = True
             raise

@@ -398,12 +398,15 @@ def test_pool_exhausted_is_busy(pg):
         assert r["request_id"] == slow and r["status"] == "Ok"
 
 
-def test_unreachable_server_is_busy():
+def test_unreachable_server_is_a_connect_error():
+    """Answered at the failed attempt (not after max_wait_ms), DbError with
+    the SQLSTATE of a connection that could not be made."""
     with Worker({"default": "postgresql://molt@127.0.0.1:1/nodb?connect_timeout=1"},
-                "--pool", "default:max_wait_ms=300") as wk:
+                "--pool", "default:max_wait_ms=5000") as wk:
         t0 = time.monotonic()
         r = wk.conn.call("db_query", {"sql": "select 1"})
-        assert r["status"] == "Busy", r
+        assert r["status"] == "DbError" and r["sqlstate"] == "08001", r
+        assert "Connection refused" in r["error"], r
         assert time.monotonic() - t0 < 2
         assert "127.0.0.1:1" not in r["error"] or "molt@" not in r["error"]
 
