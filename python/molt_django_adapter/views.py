@@ -37,7 +37,7 @@ from django.db import connections
 from django.db.models.query import QuerySet
 from django.http import HttpResponse
 
-from molt_db_adapter import Busy, InternalError, InvalidInput, MoltError, Timeout, WorkerUnavailable
+from molt_db_adapter import Busy, ConnectionFailed, InternalError, InvalidInput, MoltError, Timeout, WorkerUnavailable
 
 from .clients import get_async_client, get_client
 from .conf import worker_alias
@@ -53,6 +53,7 @@ Query = Union[QuerySet, tuple]
 #: (``Busy`` may be set to 503 with ``molt_offload(busy_status=503)``)
 STATUS: list[tuple[type, int, str]] = [
     (WorkerUnavailable, 503, "the database worker is unavailable"),
+    (ConnectionFailed, 503, "the database is unavailable"),  # before MoltError: a DbError
     (Busy, 429, "the database worker is busy; retry later"),
     (Timeout, 504, "the query took too long"),
     (InvalidInput, 400, "the query input was rejected"),

@@ -110,6 +110,22 @@ class OffloadStatus(TransactionTestCase):
         with self.using(self.worker):
             self.error(self.client.get("/t/short/bad_params"), 400, "InvalidInput")
 
+    def test_database_unreachable_is_503_at_once(self):
+        # the worker's alias points at a port nobody listens on: the connect
+        # error (ConnectionFailed, SQLSTATE 08001) arrives at once, as 503
+        w = Worker("--db", "default=postgresql://molt@127.0.0.1:1/molt_test",
+                   "--pool", "default:allow_privileged_role=true")
+        try:
+            with self.using(w):
+                t0 = time.monotonic()
+                r = self.client.get("/t/short/fast")
+            self.assertLess(time.monotonic() - t0, 2.0)
+            self.error(r, 503, "DbError")
+            self.assertEqual(r["Retry-After"], "1")
+            self.assertIn(b"the database is unavailable", r.content)
+        finally:
+            w.stop()
+
     def test_database_error_is_500_without_details(self):
         with self.using(self.worker):
             self.error(self.client.get("/t/short/db_error"), 500, "DbError")
