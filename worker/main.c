@@ -192,6 +192,10 @@ int main(int argc, char **argv)
         }
         w.backends[w.nbackends++] = b;
     }
+    if (!w.shutting_down && mw_sched_init(&w) < 0) {
+        fprintf(stderr, "molt_worker: out of memory\n");
+        w.shutting_down = 1;
+    }
     uv_timer_init(w.loop, &w.grace);
     w.grace.data = &w;
     uv_signal_init(w.loop, &w.sigterm);
@@ -225,6 +229,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < w.nbackends; i++)
         free(w.backends[i]);
     free(w.backends);
+    mw_sched_free(&w);
     int code = w.exit_code;
     if (uv_loop_close(w.loop) != 0)
         mw_log("loop closed with handles still open");
