@@ -202,18 +202,18 @@ static void lane_remove(mw_sched *q, mw_lane *l, mw_request *r)
 }
 
 /* The lane whose turn it is: the first one in ring order, from the cursor,
- * whose session reads its responses and holds less than its fair share,
- * ceil(slots / sessions with work on the alias). None may be: then a free
- * slot stays free until a session under its share asks, so a client's long
- * or paused queries cannot take the slots the others' short ones free in
- * the gaps between their requests. */
+ * whose session is open, reads its responses and holds less than its fair
+ * share, ceil(slots / sessions with work on the alias, now or within
+ * MW_LINGER_MS). None may be: then a free slot stays free until a session
+ * under its share asks, so a client's long or paused queries cannot take
+ * the slots the others' short ones free between two of their requests. */
 static mw_lane *pick(mw_worker *w, mw_sched *q)
 {
     expire_lingering(w, q);
     size_t share = q->nactive > 1 ? (q->slots + q->nactive - 1) / q->nactive : q->slots;
     mw_lane *l = q->cursor;
     do {
-        if (!l->s->read_paused && l->running < share)
+        if (!l->s->read_paused && !l->s->dead && l->running < share)
             return l;
         l = l->rnext;
     } while (l != q->cursor);
@@ -335,7 +335,7 @@ int mw_sched_others_wait(const mw_request *r)
     if (!l)
         return 0;
     do {
-        if (l->s != r->s && !l->s->read_paused)
+        if (l->s != r->s && !l->s->read_paused && !l->s->dead)
             return 1;
         l = l->rnext;
     } while (l != q->cursor);

@@ -244,7 +244,6 @@ def test_reconnecting_non_reader_leaves_the_others_their_throughput(db, tmp_path
             stop.set()
             t.join()
         dropped = stats(w.conn)["sessions_dropped"]
-        print(decode(w.conn.call("stats"))["aliases"]["default"])
     print(f"{db}: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a "
           f"reconnecting non-reader ({len(sessions)} sessions, {dropped} dropped)")
     assert dropped >= 2 and len(sessions) >= 3  # it did come back
@@ -327,3 +326,49 @@ def test_waiting_request_busy_after_max_wait_ms():
         assert 0.25 < took < 1.0, took
         r = c.recv(timeout=10)
         assert r["request_id"] == slow and r["status"] == "Ok"
+
+
+# ---- paused_hold_ms -----------------------------------------------------------
+
+
+@needs_pg
+def test_paused_queries_give_their_connections_after_paused_hold_ms():
+    """A non-reader takes the whole pool with streamed queries and is paused;
+    with write_timeout_ms at its default it would hold them for 30 s. A
+    victim waiting for a connection gets it after paused_hold_ms; the
+    non-reader's session stays open and its queries are answered Cancelled
+    naming the setting."""
+    big = ("select g, repeat('x', 1000) from (select generate_series(1, 100000000) g) s "
+           "/* fair-hold */")
+    with Worker({"default": DSN}, "--pool", "default:max_conns=2",
+                "--paused-hold-ms", "500", stdio=False) as w:
+        bad = raw_socket(w)
+        for i in range(2):
+            bad.sendall(frame({"request_id": i + 1, "entry": "db_query",
+                               "timeout_ms": 600000, "payload": msgpack.packb(
+                                   {"sql": big, "stream": True})}))
+        time.sleep(1.0)  # both connections taken and paused
+        t0 = time.monotonic()
+        r = w.conn.call("db_query", {"sql": "select 42"}, timeout_ms=10000, timeout=15)
+        took = time.monotonic() - t0
+        assert r["status"] == "Ok" and decode(r)["rows"] == [[42]], r
+        assert took < 3, took
+        st = stats(w.conn)
+        assert st["sessions_dropped"] == 0 and st["sessions"] == 2, st
+        # what the non-reader finds when it reads at last
+        finals = {}
+        bad.settimeout(10)
+        buf = b""
+        while len(finals) < 2:
+            chunk = bad.recv(1 << 20)
+            assert chunk
+            buf += chunk
+            while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "little"):
+                ln = int.from_bytes(buf[:4], "little")
+                m = msgpack.unpackb(buf[4:4 + ln], raw=False)
+                buf = buf[4 + ln:]
+                if not m.get("more"):
+                    finals[m["request_id"]] = m
+        for m in finals.values():
+            assert m["status"] == "Cancelled" and "paused_hold_ms" in m["error"], m
+        bad.close()
