@@ -30,7 +30,8 @@ struct mw_lane {
     mw_request *head, *tail;  /* waiting, in arrival order */
     size_t waiting;
     size_t running;           /* started and still attached to the session */
-    int counted;              /* in nactive: has work, or had it lately */
+    int lately;               /* has work, or had it within MW_LINGER_MS */
+    int counted;              /* in nactive: lately, and its session reads */
     uint64_t idle_since;      /* uv_now when its work ended (lingering) */
     mw_lane *lnext, *lprev;   /* in the alias's lingering list */
     int lingering;
@@ -40,8 +41,8 @@ struct mw_lane {
 struct mw_sched {
     size_t slots;
     size_t running;           /* started, not yet done with the database */
-    size_t nactive;           /* lanes with work on this alias, now or lately */
-    mw_lane *linger_head, *linger_tail; /* counted lanes without work, oldest first */
+    size_t nactive;           /* lanes counted (see mw_lane) */
+    mw_lane *linger_head, *linger_tail; /* lanes lately without work, oldest first */
     size_t waiting;
     mw_lane *cursor;          /* ring of lanes with waiting requests: whose turn */
     int dispatching;
@@ -117,21 +118,33 @@ static void linger_remove(mw_sched *q, mw_lane *l)
     l->lingering = 0;
 }
 
-/* A session counts in nactive while it has work on the alias and for
+/* nactive counts the lanes that had work lately, of sessions that read
+ * their responses: a paused session gets no slot, so it takes no share
+ * from the others either (else many paused sessions would shrink every
+ * share while the slots stay free). */
+static void recount(mw_sched *q, mw_lane *l)
+{
+    int want = l->lately && !l->s->read_paused;
+    if (want == l->counted)
+        return;
+    l->counted = want;
+    if (want)
+        q->nactive++;
+    else
+        q->nactive--;
+}
+
+/* A session has work lately while it has work on the alias and for
  * MW_LINGER_MS after: a client doing one query after another is idle
  * between them for the time of a round trip, and those gaps must not let
  * another session's share grow to the whole pool. */
 static void update_active(mw_worker *w, mw_sched *q, mw_lane *l)
 {
-    int now = l->waiting > 0 || l->running > 0;
-    if (now) {
+    if (l->waiting > 0 || l->running > 0) {
         if (l->lingering)
             linger_remove(q, l);
-        if (!l->counted) {
-            l->counted = 1;
-            q->nactive++;
-        }
-    } else if (l->counted && !l->lingering) {
+        l->lately = 1;
+    } else if (l->lately && !l->lingering) {
         l->lingering = 1;
         l->idle_since = uv_now(w->loop);
         l->lprev = q->linger_tail;
@@ -142,17 +155,18 @@ static void update_active(mw_worker *w, mw_sched *q, mw_lane *l)
             q->linger_head = l;
         q->linger_tail = l;
     }
+    recount(q, l);
 }
 
-/* Stops counting the lanes idle for MW_LINGER_MS. */
+/* Ends "lately" for the lanes idle for MW_LINGER_MS. */
 static void expire_lingering(mw_worker *w, mw_sched *q)
 {
     uint64_t now = uv_now(w->loop);
     while (q->linger_head && now - q->linger_head->idle_since >= MW_LINGER_MS) {
         mw_lane *l = q->linger_head;
         linger_remove(q, l);
-        l->counted = 0;
-        q->nactive--;
+        l->lately = 0;
+        recount(q, l);
     }
 }
 
@@ -321,11 +335,14 @@ void mw_sched_forget(mw_request *r)
     update_active(w, q, l);
 }
 
-void mw_sched_resume(mw_session *s)
+void mw_sched_session_paused(mw_session *s)
 {
-    for (size_t i = 0; i < s->w->nbackends; i++)
-        if (s->lanes[i].waiting > 0)
-            dispatch(s->w, i);
+    mw_worker *w = s->w;
+    for (size_t i = 0; i < w->nbackends; i++) {
+        recount(&w->scheds[i], &s->lanes[i]);
+        if (!s->read_paused && s->lanes[i].waiting > 0)
+            dispatch(w, i);
+    }
 }
 
 int mw_sched_others_wait(const mw_request *r)

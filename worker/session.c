@@ -173,6 +173,7 @@ static void pause_requests(mw_session *s)
 {
     s->read_paused = 1;
     watch_frame(s);
+    mw_sched_session_paused(s);
 }
 
 /* While paused: answers the cancel requests among the waiting frames and
@@ -255,7 +256,7 @@ static void on_write(uv_write_t *req, int status)
         if (s->read_paused && !s->dead) {
             resume_requests(s);
             if (!s->read_paused && !s->dead)
-                mw_sched_resume(s);
+                mw_sched_session_paused(s);
         }
     }
     watch_writes(s, 1);

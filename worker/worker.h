@@ -175,8 +175,9 @@ void mw_sched_done(mw_request *r);
 /* r leaves its session: a waiting r is never started; a running one no
  * longer counts in the session's share. */
 void mw_sched_forget(mw_request *r);
-/* s reads again: its waiting requests may have their turn. */
-void mw_sched_resume(mw_session *s);
+/* s->read_paused changed: a paused session takes no share; one that reads
+ * again has its waiting requests take their turn. */
+void mw_sched_session_paused(mw_session *s);
 /* 1 when a session other than r's, one that reads, waits for r's alias. */
 int mw_sched_others_wait(const mw_request *r);
 /* requests waiting for a slot, all aliases */
