@@ -33,6 +33,7 @@ static void close_all(mw_worker *w)
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     mw_metrics_http_stop(w);
+    mw_sched_close(w);
     w->backends_open = w->nbackends;
     for (size_t i = 0; i < w->nbackends; i++)
         w->backends[i]->ops->close(w->backends[i], on_backend_closed);

@@ -47,9 +47,19 @@ struct mw_sched {
     mw_lane *cursor;          /* ring of lanes with waiting requests: whose turn */
     int dispatching;
     int max_wait_ms;          /* 0: wait until the request's deadline */
+    uv_timer_t linger_timer;  /* a share grows when a lingering lane expires */
+    mw_worker *w;
+    size_t index;
 };
 
 static void linger_remove(mw_sched *q, mw_lane *l);
+static void dispatch(mw_worker *w, size_t alias);
+
+static void on_linger_timer(uv_timer_t *t)
+{
+    mw_sched *q = t->data;
+    dispatch(q->w, q->index);
+}
 
 int mw_sched_init(mw_worker *w)
 {
@@ -59,6 +69,10 @@ int mw_sched_init(mw_worker *w)
     for (size_t i = 0; i < w->nbackends; i++) {
         const mw_alias *a = w->backends[i]->alias;
         mw_sched *q = &w->scheds[i];
+        q->w = w;
+        q->index = i;
+        uv_timer_init(w->loop, &q->linger_timer);
+        q->linger_timer.data = q;
         if (a->kind == MW_BACKEND_SQLITE) {
             q->slots = (size_t)a->sqlite_conns;
         } else {
@@ -69,6 +83,13 @@ int mw_sched_init(mw_worker *w)
             q->slots = 1;
     }
     return 0;
+}
+
+void mw_sched_close(mw_worker *w)
+{
+    for (size_t i = 0; w->scheds && i < w->nbackends; i++)
+        if (!uv_is_closing((uv_handle_t *)&w->scheds[i].linger_timer))
+            uv_close((uv_handle_t *)&w->scheds[i].linger_timer, NULL);
 }
 
 void mw_sched_free(mw_worker *w)
@@ -279,6 +300,13 @@ static void dispatch(mw_worker *w, size_t alias)
         start(w, q, l, r);
     }
     q->dispatching = 0;
+    /* slots left free for sessions that had work lately: look again when
+     * the first of them stops counting */
+    if (q->running < q->slots && q->cursor && q->linger_head &&
+        !uv_is_closing((uv_handle_t *)&q->linger_timer)) {
+        uint64_t due = q->linger_head->idle_since + MW_LINGER_MS, now = uv_now(w->loop);
+        uv_timer_start(&q->linger_timer, on_linger_timer, due > now ? due - now : 1, 0);
+    }
 }
 
 void mw_sched_submit(mw_request *r)

@@ -165,7 +165,8 @@ void mw_request_set_timer(mw_request *r, uint64_t ms);
 
 /* ---- sched.c (fair sharing of each alias's connections) ---- */
 int mw_sched_init(mw_worker *w);          /* after the backends: 0 or -1 */
-void mw_sched_free(mw_worker *w);
+void mw_sched_close(mw_worker *w);        /* closes its handles */
+void mw_sched_free(mw_worker *w);         /* once they are closed */
 int mw_sched_session_init(mw_session *s); /* 0 or -1 (out of memory) */
 void mw_sched_session_free(mw_session *s);
 /* Starts r's database work now or when its turn comes (r->backend set). */

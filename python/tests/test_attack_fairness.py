@@ -332,3 +332,21 @@ def test_paused_queries_give_their_connections_after_paused_hold_ms():
         for m in finals.values():
             assert m["status"] == "Cancelled" and "paused_hold_ms" in m["error"], m
         bad.close()
+
+
+@needs_pg
+def test_share_grows_when_another_session_goes_idle():
+    """Another session's query a moment ago halves a client's share of a
+    pool of 2; 100 ms after that session went idle the client gets both
+    connections, without waiting for its own first query to end."""
+    with Worker({"default": DSN}, "--pool", "default:max_conns=2", stdio=False) as w:
+        other = w.connect()
+        assert other.call("db_query", {"sql": "select 1"})["status"] == "Ok"
+        c = w.conn
+        t0 = time.monotonic()
+        ids = [c.request("db_query", {"sql": "select pg_sleep(1)"}) for _ in range(2)]
+        got = [c.recv(timeout=10), c.recv(timeout=10)]
+        took = time.monotonic() - t0
+        assert sorted(r["request_id"] for r in got) == sorted(ids)
+        assert all(r["status"] == "Ok" for r in got), got
+        assert took < 1.6, took  # side by side, not one after the other
