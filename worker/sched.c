@@ -7,10 +7,11 @@
  * slot is free. Free slots go round-robin between the sessions whose
  * requests wait, not FIFO between requests, so a session with 20k requests
  * queued delays another's one request by a turn, not by 20k. While several
- * sessions have work on the alias (requests waiting or running), none gets
- * more than its fair share, ceil(slots / those sessions); one session alone
- * gets every slot. A session paused for backpressure (it does not read its
- * responses) gets no slot until it reads.
+ * sessions have work on the alias (requests waiting or running, or within
+ * the last MW_LINGER_MS), none gets more than its fair share, ceil(slots /
+ * those sessions); one session alone gets every slot. A session paused for
+ * backpressure (it does not read its responses) gets no slot until it
+ * reads, and takes no share meanwhile.
  *
  * A waiting request is answered and never started when it times out, is
  * cancelled or its client goes away (mw_sched_forget, from
