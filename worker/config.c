@@ -49,6 +49,8 @@ static const mw_setting worker_settings[] = {
      "largest request frame; a larger one closes the connection"},
     {"max_inflight", T_INT, C(max_inflight), 1, "10000",
      "requests in flight in the whole worker; past it: Busy"},
+    {"max_session_inflight", T_INT, C(max_session_inflight), 1, "4096",
+     "requests in flight on one client connection; past it: Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
     {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
@@ -69,6 +71,10 @@ static const mw_setting worker_settings[] = {
     {"write_timeout_ms", T_INT, C(write_timeout_ms), 1, "30000",
      "a client with more than 8 MiB unread that reads nothing for this long "
      "is closed and its requests cancelled"},
+    {"paused_hold_ms", T_INT, C(paused_hold_ms), 1, "2000",
+     "a client with more than 8 MiB unread that reads nothing for this long "
+     "has its paused queries cancelled while other clients wait for their "
+     "connections"},
     {"frame_timeout_ms", T_INT, C(frame_timeout_ms), 1, "10000",
      "a request frame that stays incomplete with no byte arriving for this "
      "long closes its session"},
