@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import IO, Any, AsyncIterator, Coroutine, Generator, Optional, Sequence, Union
+from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import (
@@ -459,6 +459,31 @@ class AsyncMoltClient(ClientBase):
         )
         result: ExecResult = await self._call(call)
         return result
+
+    async def executemany(
+        self,
+        sql: str,
+        seq_of_params: Iterable[Params],
+        *,
+        isolation: Optional[str] = None,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        idempotent: bool = False,
+    ) -> int:
+        """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
+        one transaction (db_exec ``statements``): all rows or none. Returns
+        the total rows affected (0, without a request, for no sets). At most
+        10 000 sets per call. Not resent after a worker death unless
+        ``idempotent=True``."""
+        call = self._executemany_call(
+            sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
+            tag=tag, idempotent=idempotent,
+        )
+        if call is None:
+            return 0
+        result: ExecResult = await self._call(call)
+        return self._rows_affected(result)
 
     async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         doc: dict[str, Any] = await self._call(self._admin_call("ping", timeout_ms))

@@ -4,6 +4,7 @@ in how a Call travels (threads and queues, or asyncio futures)."""
 
 from __future__ import annotations
 
+import collections.abc
 import itertools
 from typing import IO, Any, Optional, Sequence, Union
 
@@ -12,6 +13,10 @@ from .envelope import check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
 from .params import Params
+from .results import ExecResult
+
+#: the most statements the worker runs in one db_exec (contract section 6)
+MAX_STATEMENTS = 10000
 from .worker_path import resolve_worker_cmd
 
 
@@ -94,6 +99,34 @@ class ClientBase:
             tag=tag, statements=statements, isolation=isolation,
         )
         return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec")
+
+    def _executemany_call(
+        self, sql: str, seq_of_params: Any, *, isolation: Optional[str], db_alias: Optional[str],
+        timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+    ) -> Optional[Call]:
+        """One db_exec ``statements`` list: sql once per parameter set, in
+        one transaction. None when there are no parameter sets."""
+        if not isinstance(sql, str):
+            raise InvalidInput("executemany(): sql must be a str", client_side=True)
+        if isinstance(seq_of_params, (str, bytes)) or isinstance(seq_of_params, collections.abc.Mapping):
+            raise InvalidInput("executemany(): seq_of_params must be a sequence of parameter sets",
+                               client_side=True)
+        rows = list(seq_of_params)
+        if not rows:
+            return None
+        if len(rows) > MAX_STATEMENTS:
+            raise InvalidInput(
+                f"executemany(): {len(rows)} parameter sets; at most {MAX_STATEMENTS} run in one "
+                "transaction (split them: each call is then its own transaction)", client_side=True,
+            )
+        return self._exec_call(
+            None, None, statements=[(sql, p) for p in rows], isolation=isolation, db_alias=db_alias,
+            result_format="msgpack", timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+        )
+
+    @staticmethod
+    def _rows_affected(result: ExecResult) -> int:
+        return sum(r.rows_affected or 0 for r in result.results)
 
     def _stream_call(
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import IO, Any, Iterator, Optional, Sequence, Union
+from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import (
@@ -399,6 +399,31 @@ class MoltClient(ClientBase):
         )
         result: ExecResult = self._call(call)
         return result
+
+    def executemany(
+        self,
+        sql: str,
+        seq_of_params: Iterable[Params],
+        *,
+        isolation: Optional[str] = None,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        idempotent: bool = False,
+    ) -> int:
+        """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
+        one transaction (db_exec ``statements``): all rows or none. Returns
+        the total rows affected (0, without a request, for no sets). At most
+        10 000 sets per call. Not resent after a worker death unless
+        ``idempotent=True``."""
+        call = self._executemany_call(
+            sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
+            tag=tag, idempotent=idempotent,
+        )
+        if call is None:
+            return 0
+        result: ExecResult = self._call(call)
+        return self._rows_affected(result)
 
     def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         """``{"version", "pid"}`` from the worker."""
