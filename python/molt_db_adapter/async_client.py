@@ -19,12 +19,13 @@ from .calls import (
     finish,
     lost_error,
     raise_for,
+    stream_part_rows,
 )
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
 from .params import Params
-from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
+from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .sync_client import exit_reason
 from .worker_stderr import StderrTap
 
@@ -430,12 +431,15 @@ class AsyncMoltClient(ClientBase):
         max_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -451,11 +455,14 @@ class AsyncMoltClient(ClientBase):
         result_format: str = "msgpack",
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         idempotent: bool = False,
     ) -> ExecResult:
         call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: ExecResult = await self._call(call)
         return result
@@ -504,6 +511,8 @@ class AsyncMoltClient(ClientBase):
         batch_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -511,6 +520,7 @@ class AsyncMoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         return _StreamOpening(self._open_stream(call))
 
@@ -608,14 +618,8 @@ class AsyncQueryStream:
         if self.codec == "arrow_ipc":
             raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
         async for raw in self.chunks():
-            part = decode_payload(self.codec, raw)
-            if not isinstance(part, dict):
-                raise ProtocolError("a streamed part is not a map")
-            if "columns" in part:
-                self.columns = list(part["columns"])
-                self.types = list(part.get("types", []))
-            for row in part.get("rows", ()):
-                yield tuple(row) if not isinstance(row, dict) else tuple(row.values())
+            for row in stream_part_rows(self, raw):
+                yield row
 
     def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
         return self.rows()

@@ -9,6 +9,7 @@ import itertools
 from typing import IO, Any, Optional, Sequence, Union
 
 from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo
+from .decoding import Decoding
 from .envelope import check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
@@ -37,6 +38,8 @@ class ClientBase:
         after_recv: Optional[AfterRecv] = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
         worker_stderr: Union[int, IO[Any], None] = None,
+        decode_numeric: str = "str",
+        decode_json: bool = False,
     ) -> None:
         if (worker_cmd is None) == (socket_path is None):
             raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
@@ -55,6 +58,9 @@ class ClientBase:
         self.after_recv = after_recv
         self.max_response_bytes = max_response_bytes
         self.worker_stderr = worker_stderr
+        #: how results decode numeric and json/jsonb (decoding.py); a call's
+        #: decode_numeric / decode_json override it
+        self.decoding = Decoding.checked(decode_numeric, decode_json)
         self._ids = itertools.count(1)
         self._closed = False
         #: how many times a worker was (re)started or the socket (re)connected
@@ -82,23 +88,27 @@ class ClientBase:
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         row_shape: Optional[str], idempotent: bool,
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, row_shape=row_shape,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query")
+        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query",
+                    decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _exec_call(
         self, sql: Optional[str], params: Params, *, statements: Optional[Sequence[tuple[str, Params]]],
         isolation: Optional[str], db_alias: Optional[str], result_format: str,
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             tag=tag, statements=statements, isolation=isolation,
         )
-        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec")
+        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec",
+                    decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _executemany_call(
         self, sql: str, seq_of_params: Any, *, isolation: Optional[str], db_alias: Optional[str],
@@ -131,12 +141,14 @@ class ClientBase:
     def _stream_call(
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True)
+        return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
+                    decoding=self.decoding.override(decode_numeric, decode_json))
 
     @staticmethod
     def _admin_call(entry: str, timeout_ms: Optional[int]) -> Call:
