@@ -7,6 +7,7 @@
 
 #include "mpbuf.h"
 #include "msgpack_check.h"
+#include "pg_array.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
 
@@ -110,9 +111,34 @@ static int is_type_name(const char *p, size_t n)
     return 1;
 }
 
+/* An array value: PostgreSQL's array literal in text (pg_array.h), typed
+ * by its elements unless a type was given. SQLite has no arrays. */
+static int array_value(const msgpack_object *v, mw_value *out, mw_dialect d,
+                       const char *what, char msg[MW_MSG_SIZE])
+{
+    if (d == MW_DIALECT_SQLITE)
+        FAIL("parameter %s: SQLite has no array type; send a JSON text and "
+             "read it with json_each()", what);
+    char err[MW_PG_ARRAY_ERR_SIZE];
+    const char *type;
+    int rc = mw_pg_array_literal(v, &out->owned, &out->n, &type, err);
+    if (rc == -1)
+        FAIL("parameter %s: %s", what, err);
+    if (rc)
+        return rc;
+    out->t = MW_V_STR;
+    out->p = out->owned;
+    if (!out->type && type) {
+        out->type = type;
+        out->type_len = strlen(type);
+    }
+    return 0;
+}
+
 /* One value (what: "$2" or ":name" for messages). */
 static int value_of(const msgpack_object *v, const msgpack_object *type,
-                    mw_value *out, const char *what, char msg[MW_MSG_SIZE])
+                    mw_value *out, mw_dialect d, const char *what,
+                    char msg[MW_MSG_SIZE])
 {
     memset(out, 0, sizeof *out);
     if (type) {
@@ -157,14 +183,16 @@ static int value_of(const msgpack_object *v, const msgpack_object *type,
         out->p = v->via.bin.ptr;
         out->n = v->via.bin.size;
         return 0;
+    case MSGPACK_OBJECT_ARRAY:
+        return array_value(v, out, d, what, msg);
     default:
-        FAIL("parameter %s: unsupported value type (nil, bool, int, float, str "
-             "or bin)", what);
+        FAIL("parameter %s: unsupported value type (nil, bool, int, float, str, "
+             "bin or an array of them)", what);
     }
 }
 
 static int parse_params(mw_stmt *s, const msgpack_object *params,
-                        char msg[MW_MSG_SIZE])
+                        mw_dialect d, char msg[MW_MSG_SIZE])
 {
     s->mode = MW_PARAMS_NONE;
     if (!params || params->type == MSGPACK_OBJECT_NIL)
@@ -201,8 +229,9 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
                 if (!v)
                     FAIL("parameter %s: a map entry needs \"value\"", what);
             }
-            if (value_of(v, type, &s->values[i], what, msg) < 0)
-                return -1;
+            int rc = value_of(v, type, &s->values[i], d, what, msg);
+            if (rc)
+                return rc;
         } else {
             if (e->type != MSGPACK_OBJECT_MAP)
                 FAIL("named parameter %zu must be a map {\"name\", \"value\", \"type\"?}",
@@ -216,8 +245,10 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
                      name->via.str.ptr);
             if (!v)
                 FAIL("parameter %s needs a value", what);
-            if (value_of(v, mw_map_get(e, "type", NULL), &s->values[i], what, msg) < 0)
-                return -1;
+            int rc = value_of(v, mw_map_get(e, "type", NULL), &s->values[i], d,
+                              what, msg);
+            if (rc)
+                return rc;
             s->names[i].name = name->via.str.ptr;
             s->names[i].len = name->via.str.size;
         }
@@ -262,7 +293,7 @@ static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
         k++;
     if (k == s->sql_len)
         FAIL("sql is empty");
-    int rc = parse_params(s, params, msg);
+    int rc = parse_params(s, params, d, msg);
     if (rc)
         return rc;
     /* PostgreSQL's Bind counts parameters in 16 bits */
@@ -442,6 +473,8 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 void mw_query_free(mw_query *q)
 {
     for (size_t i = 0; q->stmts && i < q->nstmts; i++) {
+        for (size_t k = 0; q->stmts[i].values && k < q->stmts[i].nvalues; k++)
+            free(q->stmts[i].values[k].owned);
         free(q->stmts[i].values);
         free(q->stmts[i].names);
         mw_rewrite_free(&q->stmts[i].rw);

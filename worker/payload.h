@@ -32,7 +32,8 @@ typedef struct mw_value {
     mw_vtype t;
     int64_t i;            /* BOOL, INT */
     double f;
-    const char *p;        /* STR, BIN: into the payload */
+    const char *p;        /* STR, BIN: into the payload, or owned */
+    char *owned;          /* an array's literal (pg_array.h), or NULL */
     size_t n;
     const char *type;     /* declared type name or NULL: into the payload */
     size_t type_len;

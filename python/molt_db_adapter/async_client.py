@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import IO, Any, AsyncIterator, Coroutine, Generator, Optional, Sequence, Union
+from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import (
@@ -19,12 +19,13 @@ from .calls import (
     finish,
     lost_error,
     raise_for,
+    stream_part_rows,
 )
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
 from .params import Params
-from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
+from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .sync_client import exit_reason
 from .worker_stderr import StderrTap
 
@@ -430,12 +431,15 @@ class AsyncMoltClient(ClientBase):
         max_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -451,14 +455,42 @@ class AsyncMoltClient(ClientBase):
         result_format: str = "msgpack",
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         idempotent: bool = False,
     ) -> ExecResult:
         call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: ExecResult = await self._call(call)
         return result
+
+    async def executemany(
+        self,
+        sql: str,
+        seq_of_params: Iterable[Params],
+        *,
+        isolation: Optional[str] = None,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        idempotent: bool = False,
+    ) -> int:
+        """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
+        one transaction (db_exec ``statements``): all rows or none. Returns
+        the total rows affected (0, without a request, for no sets). At most
+        10 000 sets per call. Not resent after a worker death unless
+        ``idempotent=True``."""
+        call = self._executemany_call(
+            sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
+            tag=tag, idempotent=idempotent,
+        )
+        if call is None:
+            return 0
+        result: ExecResult = await self._call(call)
+        return self._rows_affected(result)
 
     async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         doc: dict[str, Any] = await self._call(self._admin_call("ping", timeout_ms))
@@ -479,6 +511,8 @@ class AsyncMoltClient(ClientBase):
         batch_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -486,6 +520,7 @@ class AsyncMoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         return _StreamOpening(self._open_stream(call))
 
@@ -583,14 +618,8 @@ class AsyncQueryStream:
         if self.codec == "arrow_ipc":
             raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
         async for raw in self.chunks():
-            part = decode_payload(self.codec, raw)
-            if not isinstance(part, dict):
-                raise ProtocolError("a streamed part is not a map")
-            if "columns" in part:
-                self.columns = list(part["columns"])
-                self.types = list(part.get("types", []))
-            for row in part.get("rows", ()):
-                yield tuple(row) if not isinstance(row, dict) else tuple(row.values())
+            for row in stream_part_rows(self, raw):
+                yield row
 
     def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
         return self.rows()

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import Response, unpackb
 from .errors import MoltError, ProtocolError, error_for_status
 from .results import ExecResult, QueryResult, decode_payload
@@ -29,6 +30,7 @@ class Call:
     idempotent: bool
     kind: str  # query, exec, ping, stats, cancel
     stream: bool = False
+    decoding: Decoding = DEFAULT_DECODING
 
     @property
     def sql(self) -> Optional[str]:
@@ -112,14 +114,28 @@ def finish(call: Call, resp: Response) -> Any:
     if call.kind == "query":
         if resp.codec not in ("json", "msgpack", "arrow_ipc"):
             raise ProtocolError(f"db_query answered with codec {resp.codec!r}")
-        return QueryResult(resp.codec, resp.payload, resp.metrics, resp.request_id)
+        return QueryResult(resp.codec, resp.payload, resp.metrics, resp.request_id, call.decoding)
     codec = resp.codec or "msgpack"
     doc = decode_payload(codec, resp.payload) if resp.payload else {}
     if call.kind == "exec":
         if not isinstance(doc, dict):
             raise ProtocolError("db_exec answered with a payload that is not a map")
-        return ExecResult(doc, codec, resp.payload, resp.metrics, resp.request_id)
+        return ExecResult(doc, codec, resp.payload, resp.metrics, resp.request_id, call.decoding)
     return doc
+
+
+def stream_part_rows(stream: Any, raw: bytes) -> list[tuple[Any, ...]]:
+    """The rows of one streamed json/msgpack part, decoded as the call
+    says; the part that carries them sets ``stream.columns`` and ``.types``."""
+    part = decode_payload(stream.codec, raw)
+    if not isinstance(part, dict):
+        raise ProtocolError("a streamed part is not a map")
+    if "columns" in part:
+        stream.columns = list(part["columns"])
+        stream.types = list(part.get("types", []))
+    rows = [tuple(r) if not isinstance(r, dict) else tuple(r.values()) for r in part.get("rows", ())]
+    convs = stream._call.decoding.converters(stream.types or [], stream.codec)
+    return rows if convs is None else [convert_row(r, convs) for r in rows]
 
 
 def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:
@@ -138,4 +154,4 @@ def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:
     return WorkerUnavailable(msg)
 
 
-__all__ += ["raise_for", "lost_error", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]
+__all__ += ["raise_for", "lost_error", "stream_part_rows", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]

@@ -4,14 +4,20 @@ in how a Call travels (threads and queues, or asyncio futures)."""
 
 from __future__ import annotations
 
+import collections.abc
 import itertools
 from typing import IO, Any, Optional, Sequence, Union
 
 from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo
+from .decoding import Decoding
 from .envelope import check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
 from .params import Params
+from .results import ExecResult
+
+#: the most statements the worker runs in one db_exec (contract section 6)
+MAX_STATEMENTS = 10000
 from .worker_path import resolve_worker_cmd
 
 
@@ -32,6 +38,8 @@ class ClientBase:
         after_recv: Optional[AfterRecv] = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE,
         worker_stderr: Union[int, IO[Any], None] = None,
+        decode_numeric: str = "str",
+        decode_json: bool = False,
     ) -> None:
         if (worker_cmd is None) == (socket_path is None):
             raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
@@ -50,6 +58,9 @@ class ClientBase:
         self.after_recv = after_recv
         self.max_response_bytes = max_response_bytes
         self.worker_stderr = worker_stderr
+        #: how results decode numeric and json/jsonb (decoding.py); a call's
+        #: decode_numeric / decode_json override it
+        self.decoding = Decoding.checked(decode_numeric, decode_json)
         self._ids = itertools.count(1)
         self._closed = False
         #: how many times a worker was (re)started or the socket (re)connected
@@ -77,33 +88,67 @@ class ClientBase:
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         row_shape: Optional[str], idempotent: bool,
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, row_shape=row_shape,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query")
+        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query",
+                    decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _exec_call(
         self, sql: Optional[str], params: Params, *, statements: Optional[Sequence[tuple[str, Params]]],
         isolation: Optional[str], db_alias: Optional[str], result_format: str,
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             tag=tag, statements=statements, isolation=isolation,
         )
-        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec")
+        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec",
+                    decoding=self.decoding.override(decode_numeric, decode_json))
+
+    def _executemany_call(
+        self, sql: str, seq_of_params: Any, *, isolation: Optional[str], db_alias: Optional[str],
+        timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+    ) -> Optional[Call]:
+        """One db_exec ``statements`` list: sql once per parameter set, in
+        one transaction. None when there are no parameter sets."""
+        if not isinstance(sql, str):
+            raise InvalidInput("executemany(): sql must be a str", client_side=True)
+        if isinstance(seq_of_params, (str, bytes)) or isinstance(seq_of_params, collections.abc.Mapping):
+            raise InvalidInput("executemany(): seq_of_params must be a sequence of parameter sets",
+                               client_side=True)
+        rows = list(seq_of_params)
+        if not rows:
+            return None
+        if len(rows) > MAX_STATEMENTS:
+            raise InvalidInput(
+                f"executemany(): {len(rows)} parameter sets; at most {MAX_STATEMENTS} run in one "
+                "transaction (split them: each call is then its own transaction)", client_side=True,
+            )
+        return self._exec_call(
+            None, None, statements=[(sql, p) for p in rows], isolation=isolation, db_alias=db_alias,
+            result_format="msgpack", timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+        )
+
+    @staticmethod
+    def _rows_affected(result: ExecResult) -> int:
+        return sum(r.rows_affected or 0 for r in result.results)
 
     def _stream_call(
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
+        decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True)
+        return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
+                    decoding=self.decoding.override(decode_numeric, decode_json))
 
     @staticmethod
     def _admin_call(entry: str, timeout_ms: Optional[int]) -> Call:

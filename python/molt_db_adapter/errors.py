@@ -21,6 +21,10 @@ __all__ = [
 ]
 
 
+def _text(v: Any) -> Optional[str]:
+    return v if isinstance(v, str) else None
+
+
 class MoltError(Exception):
     """Base of every molt_db_adapter error.
 
@@ -45,7 +49,11 @@ class MoltError(Exception):
         self.message = message
         self.request_id = request_id
         self.sqlstate = sqlstate
-        self.detail: dict[str, Any] = dict(detail or {})
+        #: the contract's error_detail map as sent (DbError: the server's
+        #: fields by their contract names); the typed attributes read it
+        self.fields: dict[str, Any] = dict(detail or {})
+        #: the server's DETAIL text (DbError), else None
+        self.detail: Optional[str] = _text(self.fields.get("detail"))
         self.metrics: dict[str, Any] = dict(metrics or {})
         #: True when the client decided (bad arguments, client-side timeout)
         self.client_side = client_side
@@ -83,18 +91,27 @@ class Cancelled(MoltError):
 
 
 class DbError(MoltError):
-    """The database reported an error. ``sqlstate`` says which; ``detail``
-    holds the server's fields (detail, hint, position, schema, table,
-    column, constraint), also reachable as attributes."""
+    """The database reported an error, with the server's fields as typed
+    attributes (None when the server did not send one): ``sqlstate``,
+    ``detail`` (the DETAIL text), ``hint``, ``position`` (int, 1-based
+    character offset in the SQL), ``schema_name``, ``table_name``,
+    ``column_name``, ``constraint_name``. ``fields`` keeps the contract's
+    error_detail map as it arrived."""
 
     status = "DbError"
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("hint", "position", "schema", "table", "column", "constraint"):
-            return self.detail.get(name)
-        if name == "server_detail":
-            return self.detail.get("detail")
-        raise AttributeError(name)
+    def __init__(self, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        f = self.fields
+        self.hint: Optional[str] = _text(f.get("hint"))
+        pos = f.get("position")
+        if isinstance(pos, str) and 0 < len(pos) <= 10 and pos.isascii() and pos.isdigit():
+            pos = int(pos)
+        self.position: Optional[int] = pos if isinstance(pos, int) and not isinstance(pos, bool) else None
+        self.schema_name: Optional[str] = _text(f.get("schema"))
+        self.table_name: Optional[str] = _text(f.get("table"))
+        self.column_name: Optional[str] = _text(f.get("column"))
+        self.constraint_name: Optional[str] = _text(f.get("constraint"))
 
 
 class ConnectionFailed(DbError):

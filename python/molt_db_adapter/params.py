@@ -3,8 +3,10 @@ the contract's forms before anything is sent.
 
 Accepted values: None, bool, int (signed 64-bit), float, str, bytes-like;
 Decimal, UUID and date/time values are sent as their text form (an untyped
-str binds the way a literal would). ``Typed(value, "type")`` sends an
-explicit type. A None without a type is sent with type ``unknown``.
+str binds the way a literal would). A list or tuple of such values is an
+array (nested lists: dimensions; the worker builds PostgreSQL's array
+literal). ``Typed(value, "type")`` sends an explicit type. A None without a
+type is sent with type ``unknown``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["Typed", "encode_params", "Params"]
 Params = Union[Sequence[Any], Mapping[str, Any], None]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: PostgreSQL's limit on array dimensions (also the worker's)
+MAX_ARRAY_DIMS = 6
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,18 @@ def _bad(msg: str) -> InvalidInput:
     return InvalidInput(msg, client_side=True)
 
 
-def _value(v: Any, where: str) -> Any:
+def _array(v: Any, where: str, depth: int) -> list[Any]:
+    """A list or tuple as an array value; the worker checks the shape and
+    element types (one type, rectangular), this only bounds the nesting."""
+    if depth >= MAX_ARRAY_DIMS:
+        raise _bad(f"parameter {where}: an array has more than {MAX_ARRAY_DIMS} dimensions")
+    return [
+        _array(e, where, depth + 1) if isinstance(e, (list, tuple)) else _value(e, where, depth + 1)
+        for e in v
+    ]
+
+
+def _value(v: Any, where: str, depth: int = 0) -> Any:
     if v is None or isinstance(v, (bool, float)):
         return v
     if isinstance(v, int):
@@ -60,9 +75,12 @@ def _value(v: Any, where: str) -> Any:
         return str(v)
     if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
         return v.isoformat()
+    if isinstance(v, (list, tuple)) and depth == 0:
+        return _array(v, where, 0)
     raise _bad(
         f"parameter {where}: a {type(v).__name__} cannot be sent (use None, bool, int, "
-        "float, str, bytes, Decimal, UUID, a date/time, or Typed(value, 'type'))"
+        "float, str, bytes, Decimal, UUID, a date/time, a list of them, or "
+        "Typed(value, 'type'))"
     )
 
 

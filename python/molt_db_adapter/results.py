@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Optional
 
+from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import unpackb
 from .errors import ProtocolError
 
@@ -47,15 +48,21 @@ class QueryResult:
     ``raw`` is the payload exactly as the worker sent it (JSON text, MsgPack
     or an Arrow IPC stream): hand it on untouched. ``columns``, ``types``,
     ``rows`` (tuples), ``dicts()``, ``row_count`` and ``truncated`` decode it
-    on first use; ``to_arrow()`` gives a pyarrow Table.
+    on first use, numeric and json/jsonb values as ``decoding`` says
+    (decoding.py); ``to_arrow()`` gives a pyarrow Table.
     """
 
-    def __init__(self, codec: str, raw: bytes, metrics: dict[str, Any], request_id: int) -> None:
+    def __init__(
+        self, codec: str, raw: bytes, metrics: dict[str, Any], request_id: int,
+        decoding: Decoding = DEFAULT_DECODING,
+    ) -> None:
         self.codec = codec
         self.raw = raw
         self.metrics = metrics
         self.request_id = request_id
+        self.decoding = decoding
         self._decoded: Optional[dict[str, Any]] = None
+        self._rows: Optional[list[tuple[Any, ...]]] = None
         self._arrow: Any = None
 
     def _doc(self) -> dict[str, Any]:
@@ -86,16 +93,31 @@ class QueryResult:
         for an arrow_ipc result)."""
         return list(self._doc().get("types", []))
 
+    def _converters(self) -> Any:
+        if self.codec == "arrow_ipc":
+            return None
+        return self.decoding.converters(self.types, self.codec)
+
     @property
     def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is not None:
+            return list(self._rows)
         rows = self._doc().get("rows", [])
         if rows and not isinstance(rows[0], dict):
-            return list(map(tuple, rows))  # row_shape arrays: every row a list
-        cols = self.columns
-        return [_row_tuple(r, cols) for r in rows]
+            out = list(map(tuple, rows))  # row_shape arrays: every row a list
+        else:
+            cols = self.columns
+            out = [_row_tuple(r, cols) for r in rows]
+        convs = self._converters()
+        if convs is not None:
+            out = [convert_row(r, convs) for r in out]
+        self._rows = out
+        return list(out)
 
     def dicts(self) -> list[dict[str, Any]]:
         cols = self.columns
+        if self._converters() is not None:
+            return [dict(zip(cols, r)) for r in self.rows]
         out = []
         for r in self._doc().get("rows", []):
             out.append(dict(r) if isinstance(r, dict) else dict(zip(cols, r)))
@@ -136,9 +158,13 @@ class QueryResult:
 class ExecResult:
     """A db_exec result: ``rows_affected``, ``last_insert_id`` (SQLite
     inserts), and ``columns``/``types``/``rows`` for RETURNING; with
-    several statements, ``results`` holds one ExecResult each."""
+    several statements, ``results`` holds one ExecResult each. RETURNING
+    rows are decoded as ``decoding`` says (decoding.py)."""
 
-    def __init__(self, doc: dict[str, Any], codec: str, raw: bytes, metrics: dict[str, Any], request_id: int) -> None:
+    def __init__(
+        self, doc: dict[str, Any], codec: str, raw: bytes, metrics: dict[str, Any], request_id: int,
+        decoding: Decoding = DEFAULT_DECODING,
+    ) -> None:
         self.codec = codec
         self.raw = raw
         self.metrics = metrics
@@ -148,8 +174,12 @@ class ExecResult:
         self.columns: list[str] = list(doc.get("columns", []))
         self.types: list[str] = list(doc.get("types", []))
         self.rows: list[tuple[Any, ...]] = [_row_tuple(r, self.columns) for r in doc.get("rows", [])]
+        convs = decoding.converters(self.types, codec)
+        if convs is not None:
+            self.rows = [convert_row(r, convs) for r in self.rows]
         self.results: list[ExecResult] = [
-            ExecResult(d, codec, b"", {}, request_id) for d in doc.get("results", []) if isinstance(d, dict)
+            ExecResult(d, codec, b"", {}, request_id, decoding)
+            for d in doc.get("results", []) if isinstance(d, dict)
         ]
 
     def dicts(self) -> list[dict[str, Any]]:

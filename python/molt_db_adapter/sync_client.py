@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import IO, Any, Iterator, Optional, Sequence, Union
+from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import (
@@ -21,6 +21,7 @@ from .calls import (
     finish,
     lost_error,
     raise_for,
+    stream_part_rows,
 )
 from .envelope import (
     Response,
@@ -30,7 +31,7 @@ from .envelope import (
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
 from .params import Params
-from .results import ExecResult, QueryResult, arrow_table_from_ipc, decode_payload
+from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .worker_stderr import StderrTap
 
 __all__ = ["MoltClient", "QueryStream"]
@@ -365,6 +366,8 @@ class MoltClient(ClientBase):
         max_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
     ) -> QueryResult:
@@ -373,6 +376,7 @@ class MoltClient(ClientBase):
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: QueryResult = self._call(call)
         return result
@@ -388,6 +392,8 @@ class MoltClient(ClientBase):
         result_format: str = "msgpack",
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
         idempotent: bool = False,
     ) -> ExecResult:
         """Run a writing statement (db_exec), or ``statements`` — a list of
@@ -396,9 +402,35 @@ class MoltClient(ClientBase):
         call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         result: ExecResult = self._call(call)
         return result
+
+    def executemany(
+        self,
+        sql: str,
+        seq_of_params: Iterable[Params],
+        *,
+        isolation: Optional[str] = None,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+        idempotent: bool = False,
+    ) -> int:
+        """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
+        one transaction (db_exec ``statements``): all rows or none. Returns
+        the total rows affected (0, without a request, for no sets). At most
+        10 000 sets per call. Not resent after a worker death unless
+        ``idempotent=True``."""
+        call = self._executemany_call(
+            sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
+            tag=tag, idempotent=idempotent,
+        )
+        if call is None:
+            return 0
+        result: ExecResult = self._call(call)
+        return self._rows_affected(result)
 
     def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         """``{"version", "pid"}`` from the worker."""
@@ -420,6 +452,8 @@ class MoltClient(ClientBase):
         batch_rows: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
+        decode_numeric: Optional[str] = None,
+        decode_json: Optional[bool] = None,
     ) -> "QueryStream":
         """A streamed query: iterate rows as they arrive (json/msgpack), or
         ``chunks()`` / ``to_arrow()`` for arrow_ipc. Use it as a context
@@ -428,6 +462,7 @@ class MoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
+            decode_numeric=decode_numeric, decode_json=decode_json,
         )
         try:
             conn, rid, q, info = self._start(call, 0)
@@ -507,14 +542,7 @@ class QueryStream:
         if self.codec == "arrow_ipc":
             raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
         for raw in self.chunks():
-            part = decode_payload(self.codec, raw)
-            if not isinstance(part, dict):
-                raise ProtocolError("a streamed part is not a map")
-            if "columns" in part:
-                self.columns = list(part["columns"])
-                self.types = list(part.get("types", []))
-            for row in part.get("rows", ()):
-                yield tuple(row) if not isinstance(row, dict) else tuple(row.values())
+            yield from stream_part_rows(self, raw)
 
     def to_arrow(self) -> Any:
         """All the remaining frames as one pyarrow Table (arrow_ipc)."""

@@ -127,7 +127,8 @@ def test_value_conversions():
         ("SELECT $1", "x", "params must be a list or tuple"),
         ("SELECT $1", [2**63], "parameter $1: 9223372036854775808 is outside the signed 64-bit range"),
         ("SELECT $1", [object()], "parameter $1: a object cannot be sent"),
-        ("SELECT :x", {"x": [1, 2]}, "parameter :x: a list cannot be sent"),
+        ("SELECT :x", {"x": [1, {"a": 2}]}, "parameter :x: a dict cannot be sent"),
+        ("SELECT $1", [[[[[[[[1]]]]]]]], "parameter $1: an array has more than 6 dimensions"),
         ("SELECT $1", ["\ud800"], "parameter $1: the str is not valid UTF-8"),
     ],
 )

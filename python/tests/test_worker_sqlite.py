@@ -114,7 +114,7 @@ def test_positional_and_named(w):
     ({"mode": "positional", "values": [1, 2]}, "parameter $2 is not used"),
     ({"mode": "named", "values": [{"name": "x", "value": 1}]}, "placeholder :x"),
     ({"mode": "positional", "values": [None]}, "nil without a type"),
-    ({"mode": "positional", "values": [[1]]}, "unsupported value type"),
+    ({"mode": "positional", "values": [[1]]}, "SQLite has no array type"),
     ({"mode": "positional", "values": [{"a": 1}]}, "needs \"value\""),
     ({"mode": "positional", "values": [2 ** 64 - 1]}, "signed 64-bit"),
     ({"mode": "sideways", "values": [1]}, "params.mode"),

@@ -37,6 +37,10 @@ SEEDS = {
         "db_alias": "lite", "allow_write": True, "isolation": "serializable",
         "statements": [{"sql": "insert into t values ($1)", "params": {
             "mode": "positional", "values": [b"\x00\xff", 1.5, True]}}]}),
+    "query_arrays": req(7, "db_query", {
+        "sql": "SELECT $1::text[], $2, $3", "params": {"mode": "positional", "values": [
+            [["a\"b", None], ["\\", "NULL"]], {"value": [1, None, 2.5], "type": "float8[]"},
+            [[b"\x01"], [b""]]]}}),
     "cancel_ping_stats": req(4, "cancel", {"request_id": 1}) + req(5, "ping") + req(6, "stats"),
     "bad_lengths": struct.pack("<I", 0) + struct.pack("<I", 1 << 30),
     "not_a_map": frame([1, 2, 3]) + frame({"request_id": -1, "entry": 7}),
