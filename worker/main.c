@@ -117,7 +117,11 @@ static void on_sighup(uv_signal_t *h, int signum)
     mw_worker *w = h->data;
     char err[MW_ERR_SIZE];
     mw_config fresh;
-    mw_notify("RELOADING=1");
+    /* systemd's Type=notify-reload wants the time the reload began */
+    char reloading[64];
+    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(uv_hrtime() / 1000));
+    mw_notify(reloading);
     mw_config_init(&fresh);
     if (mw_config_load_env(&fresh, err) < 0 ||
         mw_config_parse_args(&fresh, w->argc, w->argv, stdout, err) != 0 ||

@@ -3,6 +3,7 @@ exposition (parsed by prometheus_client), SIGHUP reload under load, the ready
 line and the systemd notify protocol, --log-format, and settings from
 MOLT_WORKER_* environment variables."""
 import json
+import shutil
 import os
 import signal
 import socket
@@ -231,7 +232,11 @@ def test_ready_line_and_systemd_notify(tmp_path, abstract):
         assert s.recv(100) == b"READY=1"
         assert w.conn.call("ping")["status"] == "Ok"
         w.proc.send_signal(signal.SIGHUP)
-        assert s.recv(100) == b"RELOADING=1"
+        # RELOADING=1 with the time the reload began (CLOCK_MONOTONIC, us)
+        msg = s.recv(100).split(b"\n")
+        assert msg[0] == b"RELOADING=1", msg
+        usec = int(msg[1].removeprefix(b"MONOTONIC_USEC="))
+        assert abs(usec - time.monotonic_ns() // 1000) < 5_000_000
         assert s.recv(100) == b"READY=1"
         w.proc.send_signal(signal.SIGTERM)
         assert s.recv(100) == b"STOPPING=1"
@@ -327,3 +332,62 @@ def test_settings_from_environment(tmp_path):
                        env=dict(os.environ, MOLT_WORKER_MAX_INFLIGHT="lots"),
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "MOLT_WORKER_MAX_INFLIGHT" in r.stderr
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "examples")
+
+
+def test_container_entrypoint(tmp_path):
+    """examples/container/entrypoint.sh under dash: databases from MOLT_DB_*,
+    settings from MOLT_WORKER_*, no DSN on the worker's command line, exec'd
+    (the worker is the process that gets the signals)."""
+    db = tmp_path / "c.db"
+    sock = tmp_path / "run" / "w.sock"
+    env = dict(os.environ, PATH=os.path.dirname(WORKER_BIN) + ":" + os.environ["PATH"],
+               TMPDIR=str(tmp_path), MOLT_WORKER_SOCKET=str(sock),
+               MOLT_WORKER_MAX_ROWS="2", MOLT_DB_DEFAULT=f"sqlite://{db}",
+               MOLT_DB_OTHER="sqlite::memory:", MOLT_DB_WRITE="default")
+    p = subprocess.Popen(["dash", os.path.join(EXAMPLES, "container", "entrypoint.sh")],
+                         env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    w = Worker({}, stdio=False, socket_path=str(sock))
+    w.proc = p
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read()
+            time.sleep(0.02)
+        c = w.connect()
+        assert c.call("db_exec", {"sql": "create table t(a)", "allow_write": True})["status"] == "Ok"
+        c.call("db_exec", {"sql": "insert into t values (1),(2),(3)", "allow_write": True})
+        assert len(decode(c.query("select a from t"))["rows"]) == 2  # MOLT_WORKER_MAX_ROWS
+        assert decode(c.query("select 5", db_alias="other"))["rows"] == [[5]]
+        r = c.call("db_exec", {"db_alias": "other", "sql": "create table u(a)", "allow_write": True})
+        assert r["status"] != "Ok"  # not in MOLT_DB_WRITE
+        cmdline = open(f"/proc/{p.pid}/cmdline", "rb").read().split(b"\0")
+        assert cmdline[0].endswith(b"molt_worker"), cmdline  # exec'd, not a child of sh
+        assert str(db).encode() not in b" ".join(cmdline)
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert c.call("ping")["status"] == "Ok"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "reloaded" in p.stderr.read().decode()
+    assert sqlite3.connect(db).execute("select count(*) from t").fetchone() == (3,)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_systemd_unit_verifies(tmp_path):
+    unit = open(os.path.join(EXAMPLES, "systemd", "molt-worker.service")).read()
+    for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "RuntimeDirectory=molt"):
+        assert line in unit.splitlines(), line
+    (tmp_path / "molt-worker.service").write_text(
+        unit.replace("/usr/local/bin/molt_worker", WORKER_BIN))
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "molt-worker.service")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "molt-worker.service" not in r.stderr, r.stderr
