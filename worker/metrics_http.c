@@ -316,8 +316,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
     molt_db_buf_put(&c->out, head, (size_t)hn);
     molt_db_buf_put(&c->out, body.data, body.len);
+    int body_ok = molt_db_buf_ok(&body) == MOLT_DB_OK;
     molt_db_buf_free(&body);
-    if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
+    if (!body_ok || molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
         conn_close(c);
         return;
     }

@@ -391,3 +391,11 @@ def test_systemd_unit_verifies(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "molt-worker.service")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "molt-worker.service" not in r.stderr, r.stderr
+
+
+def test_help_names_the_new_settings_and_signals():
+    out = subprocess.run([WORKER_BIN, "--help"], capture_output=True, text=True,
+                         timeout=10).stdout
+    for needle in ("--metrics-allow-remote", "--log-format", "json", "MOLT_WORKER_MAX_INFLIGHT",
+                   "SIGHUP"):
+        assert needle in out, needle
