@@ -149,17 +149,22 @@ def test_metrics_remote_address_needs_the_flag():
         assert "molt_worker_requests_total" in scrape(port)
 
 
+def sqlite_table(db, n):
+    """A SQLite file with table t of n rows."""
+    con = sqlite3.connect(db)
+    con.execute("create table t(a)")
+    con.executemany("insert into t values (?)", [(i,) for i in range(n)])
+    con.commit()
+    con.close()
+    return db
+
+
 def write_conf(path, db, max_rows, extra=""):
     path.write_text(f"max_rows = {max_rows}\n{extra}[db main]\ndsn = sqlite://{db}\n")
 
 
 def test_sighup_reloads_under_load(tmp_path):
-    db = tmp_path / "r.db"
-    con = sqlite3.connect(db)
-    con.execute("create table t(a)")
-    con.executemany("insert into t values (?)", [(i,) for i in range(20)])
-    con.commit()
-    con.close()
+    db = sqlite_table(tmp_path / "r.db", 20)
     conf = tmp_path / "w.conf"
     write_conf(conf, db, 5)
     w = Worker({}, "--config", str(conf), stdio=False).start()
@@ -298,12 +303,7 @@ def test_log_dberror_sqlstate_postgres():
 
 
 def test_settings_from_environment(tmp_path):
-    db = tmp_path / "e.db"
-    con = sqlite3.connect(db)
-    con.execute("create table t(a)")
-    con.executemany("insert into t values (?)", [(i,) for i in range(10)])
-    con.commit()
-    con.close()
+    db = sqlite_table(tmp_path / "e.db", 10)
 
     def nrows(*args, env):
         with Worker({"default": f"sqlite://{db}"}, *args, env=env) as w:
