@@ -49,6 +49,8 @@ static const mw_setting worker_settings[] = {
      "largest request frame; a larger one closes the connection"},
     {"max_inflight", T_INT, C(max_inflight), 1, "10000",
      "requests in flight in the whole worker; past it: Busy"},
+    {"max_session_inflight", T_INT, C(max_session_inflight), 1, "4096",
+     "requests in flight on one client connection; past it: Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
     {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
@@ -69,6 +71,10 @@ static const mw_setting worker_settings[] = {
     {"write_timeout_ms", T_INT, C(write_timeout_ms), 1, "30000",
      "a client with more than 8 MiB unread that reads nothing for this long "
      "is closed and its requests cancelled"},
+    {"paused_hold_ms", T_INT, C(paused_hold_ms), 1, "2000",
+     "a client with more than 8 MiB unread that reads nothing for this long "
+     "has its paused queries cancelled while other clients wait for their "
+     "connections"},
     {"frame_timeout_ms", T_INT, C(frame_timeout_ms), 1, "10000",
      "a request frame that stays incomplete with no byte arriving for this "
      "long closes its session"},
@@ -654,7 +660,7 @@ int mw_config_load_env(mw_config *c, char err[MW_ERR_SIZE])
     char var[96], sub[MW_ERR_SIZE];
     for (size_t i = 0; i < NWORKER; i++) {
         int n = snprintf(var, sizeof var, "MOLT_WORKER_%s", worker_settings[i].name);
-        for (int k = 12; k < n; k++)
+        for (int k = 12; k < n && k < (int)sizeof var; k++)
             var[k] = (char)toupper((unsigned char)var[k]);
         const char *val = getenv(var);
         if (val && set_value(&worker_settings[i], c, val, sub) < 0)
@@ -670,7 +676,8 @@ static const char *const reloadable[] = {
     "max_timeout_ms", "max_result_bytes", "max_batch_rows", "max_request_bytes",
     "max_unread_bytes", "max_buffered_request_bytes", "write_timeout_ms",
     "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
-    "metrics_max_conns", "metrics_timeout_ms",
+    "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
+    "paused_hold_ms",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms",
 };

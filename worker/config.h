@@ -54,6 +54,7 @@ typedef struct mw_config {
     int max_rows;
     int64_t max_request_bytes;
     int max_inflight;
+    int max_session_inflight;     /* one session's share of max_inflight */
     int batch_rows;               /* default rows per streamed frame */
     int max_timeout_ms;           /* largest timeout_ms of a request */
     int64_t max_result_bytes;     /* non-streamed result or one streamed batch */
@@ -62,6 +63,7 @@ typedef struct mw_config {
     int64_t max_unread_bytes;     /* one session's queued responses */
     int64_t max_buffered_request_bytes; /* all sessions' partial requests */
     int write_timeout_ms;         /* a stalled reader is closed after */
+    int paused_hold_ms;           /* ... loses its held connections after */
     int frame_timeout_ms;         /* a stalled half-sent frame is closed after */
     int shutdown_grace_ms;
     char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */

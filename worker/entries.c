@@ -39,6 +39,7 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
     struct { const char *k; uint64_t v; } c[] = {
         {"requests", w->c.requests},
         {"inflight", w->inflight},
+        {"queued", mw_sched_waiting(w)},
         {"sessions", w->nsessions},
         {"sessions_opened", w->c.sessions_opened},
         {"sessions_refused", w->c.sessions_refused},
@@ -131,6 +132,5 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
     mw_result_init(&r->res, &o);
     r->have_res = 1;
     r->backend = mw_worker_backend(r->w, r->q.alias);
-    r->db_busy = 1;
-    r->backend->ops->start(r->backend, r);
+    mw_sched_submit(r);
 }

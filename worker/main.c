@@ -36,6 +36,7 @@ static void close_all(mw_worker *w)
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sighup, NULL);
     mw_metrics_http_stop(w);
+    mw_sched_close(w);
     w->backends_open = w->nbackends;
     for (size_t i = 0; i < w->nbackends; i++)
         w->backends[i]->ops->close(w->backends[i], on_backend_closed);
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
         }
         w.backends[w.nbackends++] = b;
     }
-    if (!w.shutting_down && mw_latency_init(&w) < 0) {
+    if (!w.shutting_down && (mw_sched_init(&w) < 0 || mw_latency_init(&w) < 0)) {
         fprintf(stderr, "molt_worker: out of memory\n");
         w.shutting_down = 1;
     }
@@ -283,6 +284,7 @@ int main(int argc, char **argv)
         free(w.backends[i]);
     free(w.backends);
     free(w.latency);
+    mw_sched_free(&w);
     int code = w.exit_code;
     if (uv_loop_close(w.loop) != 0)
         mw_log("loop closed with handles still open");

@@ -72,8 +72,9 @@ static void on_conn_timeout(uv_timer_t *t)
  * and is exported as NAME_total. */
 static int is_gauge(const char *name)
 {
-    static const char *const gauges[] = {"inflight", "sessions", "size", "in_use",
-                                         "idle", "waiters", "opening", "max_wait_us"};
+    static const char *const gauges[] = {"inflight", "queued", "sessions", "size",
+                                         "in_use", "idle", "waiters", "opening",
+                                         "max_wait_us"};
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
         if (!strcmp(name, gauges[i]))
             return 1;

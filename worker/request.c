@@ -240,10 +240,9 @@ static void reply_too_large(mw_request *r)
     molt_db_error_clear(&e);
 }
 
-void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
-                        const molt_db_error *err)
+static void db_done_reply(mw_request *r, mw_status st, const char *msg,
+                          const molt_db_error *err)
 {
-    r->db_busy = 0;
     if (r->have_res && r->res.too_large && !r->replied) {
         mw_request_flush_parts(r);
         reply_too_large(r);
@@ -260,6 +259,15 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
     }
 }
 
+void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
+                        const molt_db_error *err)
+{
+    r->db_busy = 0;
+    db_done_reply(r, st, msg, err);
+    /* r is freed no earlier than the next loop turn (uv_close) */
+    mw_sched_done(r);
+}
+
 void mw_request_stop(mw_request *r, mw_status st, const char *msg)
 {
     if (r->db_busy && !r->stopping && r->backend) {
@@ -269,19 +277,34 @@ void mw_request_stop(mw_request *r, mw_status st, const char *msg)
     mw_request_reply(r, st, msg, NULL);
 }
 
-static void on_deadline(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
     mw_request *r = t->data;
     char msg[MW_MSG_SIZE];
+    if (r->queued && r->max_wait_armed) {
+        snprintf(msg, sizeof msg, "no connection of alias \"%s\" within its "
+                 "max_wait_ms of %d ms", r->q.alias->name, r->q.alias->pool.max_wait_ms);
+        mw_request_stop(r, MW_BUSY, msg);
+        return;
+    }
     const char *why = r->backend && r->backend->ops->connect_error
                           ? r->backend->ops->connect_error(r->backend) : NULL;
-    if (why != NULL)
+    if (r->queued)
+        snprintf(msg, sizeof msg, "deadline of %u ms passed while the request "
+                 "waited for its turn on alias \"%s\"; it never ran", r->timeout_ms,
+                 r->q.alias->name);
+    else if (why != NULL)
         snprintf(msg, sizeof msg, "deadline of %u ms passed waiting for a "
                  "connection; connecting fails: %s", r->timeout_ms, why);
     else
         snprintf(msg, sizeof msg, "deadline of %u ms passed; the query was cancelled",
                  r->timeout_ms);
     mw_request_stop(r, MW_TIMEOUT, msg);
+}
+
+void mw_request_set_timer(mw_request *r, uint64_t ms)
+{
+    uv_timer_start(&r->timer, on_timer, ms, 0);
 }
 
 void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
@@ -325,6 +348,14 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
                                "too many requests in flight (max_inflight)");
         return;
     }
+    /* one session may not take all of max_inflight */
+    if (s->nreqs >= (size_t)w->cfg->max_session_inflight &&
+        env.entry != MW_ENTRY_PING && env.entry != MW_ENTRY_CANCEL) {
+        w->c.busy++;
+        mw_session_reply_error(s, env.request_id, MW_BUSY, "too many requests "
+                               "in flight on this connection (max_session_inflight)");
+        return;
+    }
     mw_request *r = calloc(1, sizeof *r);
     if (!r) {
         w->c.internal_errors++;
@@ -358,7 +389,7 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         break;
     case MW_ENTRY_DB_QUERY:
     case MW_ENTRY_DB_EXEC:
-        uv_timer_start(&r->timer, on_deadline, r->timeout_ms, 0);
+        mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_NONE:

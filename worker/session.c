@@ -10,7 +10,10 @@
  *   once MW_PAUSED_READ_BYTES of requests wait. No write completing for
  *   write_timeout_ms meanwhile, or more than max_unread_bytes queued,
  *   closes the session at once and cancels its requests, so their
- *   connections go back to the pool;
+ *   connections go back to the pool; one that reads nothing for
+ *   paused_hold_ms meanwhile has its paused queries cancelled when other
+ *   sessions wait for their alias (sched.c), so it holds no connection for
+ *   long even when it reconnects each time it is closed;
  * - a request frame that stays incomplete with no byte arriving for
  *   frame_timeout_ms closes the session, and so does a read that takes the
  *   request bytes all sessions hold past max_buffered_request_bytes. */
@@ -48,6 +51,7 @@ static void on_handle_closed(uv_handle_t *h)
     w->nsessions--;
     w->request_bytes -= s->request_bytes;
     mw_framer_free(&s->fr);
+    mw_sched_session_free(s);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -75,6 +79,7 @@ static void close_handles(mw_session *s)
         close_handle((uv_handle_t *)&s->out);
     close_handle((uv_handle_t *)&s->frame_timer);
     close_handle((uv_handle_t *)&s->write_timer);
+    close_handle((uv_handle_t *)&s->hold_timer);
 }
 
 /* Closes a session that holds the worker up, without waiting for its
@@ -96,21 +101,47 @@ static void on_write_stalled(uv_timer_t *t)
     session_drop(s, why);
 }
 
-/* The write timer runs while the worker waits on the client's reading
- * (paused, closing, or shutting down with writes queued); a completed
- * write (progress) starts it again, a queued one does not. */
-static void watch_writes(mw_session *s, int progress)
+/* Every paused_hold_ms without reading while paused: the session's paused
+ * queries give their connections to the other sessions waiting for them. */
+static void on_hold_expired(uv_timer_t *t)
 {
-    uv_handle_t *h = (uv_handle_t *)&s->write_timer;
+    mw_session *s = t->data;
+    char msg[192];
+    snprintf(msg, sizeof msg, "cancelled: the client read none of its responses "
+             "for %d ms (paused_hold_ms) while other clients waited for this "
+             "connection", s->w->cfg->paused_hold_ms);
+    for (mw_request *r = s->reqs, *next; r && !s->dead; r = next) {
+        next = r->next;
+        if (r->paused && r->db_busy && mw_sched_others_wait(r))
+            mw_request_stop(r, MW_CANCELLED, msg);
+    }
+}
+
+/* (Re)starts timer t with cb after ms while on; a completed write
+ * (progress) starts it again, a queued one does not. */
+static void watch(uv_timer_t *t, int on, int progress, uv_timer_cb cb, int ms, int repeat)
+{
+    uv_handle_t *h = (uv_handle_t *)t;
     if (uv_is_closing(h))
         return;
-    if (s->write_bytes > 0 && (s->read_paused || s->dead || s->w->shutting_down)) {
+    if (on) {
         if (progress || !uv_is_active(h))
-            uv_timer_start(&s->write_timer, on_write_stalled,
-                           (uint64_t)s->w->cfg->write_timeout_ms, 0);
+            uv_timer_start(t, cb, (uint64_t)ms, repeat ? (uint64_t)ms : 0);
     } else if (uv_is_active(h)) {
-        uv_timer_stop(&s->write_timer);
+        uv_timer_stop(t);
     }
+}
+
+/* The write timer runs while the worker waits on the client's reading
+ * (paused, closing, or shutting down with writes queued), the hold timer
+ * while it is paused. */
+static void watch_writes(mw_session *s, int progress)
+{
+    int waiting = s->write_bytes > 0;
+    watch(&s->write_timer, waiting && (s->read_paused || s->dead || s->w->shutting_down),
+          progress, on_write_stalled, s->w->cfg->write_timeout_ms, 0);
+    watch(&s->hold_timer, waiting && s->read_paused && !s->dead, progress,
+          on_hold_expired, s->w->cfg->paused_hold_ms, 1);
 }
 
 static void on_frame_stalled(uv_timer_t *t)
@@ -142,6 +173,7 @@ static void pause_requests(mw_session *s)
 {
     s->read_paused = 1;
     watch_frame(s);
+    mw_sched_session_paused(s);
 }
 
 /* While paused: answers the cancel requests among the waiting frames and
@@ -221,8 +253,11 @@ static void on_write(uv_write_t *req, int status)
                 r->paused = 0;
                 r->backend->ops->resume(r->backend, r);
             }
-        if (s->read_paused && !s->dead)
+        if (s->read_paused && !s->dead) {
             resume_requests(s);
+            if (!s->read_paused && !s->dead)
+                mw_sched_session_paused(s);
+        }
     }
     watch_writes(s, 1);
     if (s->w->shutting_down && s->write_bytes == 0)
@@ -326,6 +361,7 @@ void mw_session_unlink(mw_session *s, mw_request *r)
     r->next = r->prev = NULL;
     r->s = NULL;
     s->nreqs--;
+    mw_sched_forget(r);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -433,12 +469,17 @@ static mw_session *session_new(mw_worker *w)
     if (!s)
         return NULL;
     s->w = w;
+    if (mw_sched_session_init(s) < 0) {
+        free(s);
+        return NULL;
+    }
     s->id = ++w->next_session_id;
     mw_framer_init(&s->fr, (uint64_t)w->cfg->max_request_bytes);
     uv_timer_init(w->loop, &s->frame_timer);
     uv_timer_init(w->loop, &s->write_timer);
-    s->frame_timer.data = s->write_timer.data = s;
-    s->handles = 2;
+    uv_timer_init(w->loop, &s->hold_timer);
+    s->frame_timer.data = s->write_timer.data = s->hold_timer.data = s;
+    s->handles = 3;
     w->nsessions++;
     s->next = w->sessions;
     if (w->sessions)

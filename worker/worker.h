@@ -30,6 +30,8 @@
 #include "result.h"
 
 typedef struct mw_session mw_session;
+typedef struct mw_sched mw_sched;   /* sched.c: one per alias */
+typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
 
 /* Latency histogram (latency.c): counts[i] for bucket i, the last +Inf. */
 #define MW_HIST_BUCKETS 18
@@ -49,6 +51,7 @@ struct mw_worker {
     mw_config *cfg;
     mw_backend **backends;   /* one per alias, same order as cfg->aliases */
     size_t nbackends;
+    mw_sched *scheds;        /* one per backend, same order */
     mw_session *sessions;
     size_t nsessions;
     uint64_t request_bytes;  /* held by all sessions' framers */
@@ -79,6 +82,7 @@ struct mw_session {
     mw_framer fr;
     mw_request *reqs;        /* in flight */
     size_t nreqs;
+    mw_lane *lanes;          /* its requests waiting for each alias */
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */
@@ -87,6 +91,7 @@ struct mw_session {
     size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
     uv_timer_t frame_timer;  /* a half-sent request frame stalls */
     uv_timer_t write_timer;  /* the client stops reading its responses */
+    uv_timer_t hold_timer;   /* ... while its paused requests hold connections */
     mw_session *next, *prev;
     char rbuf[65536];
 };
@@ -110,6 +115,14 @@ struct mw_request {
     int have_res;
     mw_backend *backend;
     void *job;               /* the backend's state */
+    /* sched.c: waiting for a slot of its alias, or holding one */
+    mw_lane *lane;           /* NULL once forgotten */
+    mw_request *qnext, *qprev; /* in lane's queue while queued */
+    size_t alias_index;
+    int queued;
+    int max_wait_armed;      /* the timer runs for the alias's max_wait_ms */
+    int in_slot;             /* counted in the alias's running */
+    int counted_in_lane;     /* counted in lane's running */
     int64_t rows_affected;
     int has_last_id;
     int64_t last_id;
@@ -156,6 +169,30 @@ void mw_request_flush_parts(mw_request *r);
 /* Stops a request: asks the backend to cancel and answers st (Timeout,
  * Cancelled, Busy) unless the session is gone. */
 void mw_request_stop(mw_request *r, mw_status st, const char *msg);
+/* (Re)starts r's timer to fire in ms: its deadline, or the alias's
+ * max_wait_ms while it waits in sched.c (r->max_wait_armed). */
+void mw_request_set_timer(mw_request *r, uint64_t ms);
+
+/* ---- sched.c (fair sharing of each alias's connections) ---- */
+int mw_sched_init(mw_worker *w);          /* after the backends: 0 or -1 */
+void mw_sched_close(mw_worker *w);        /* closes its handles */
+void mw_sched_free(mw_worker *w);         /* once they are closed */
+int mw_sched_session_init(mw_session *s); /* 0 or -1 (out of memory) */
+void mw_sched_session_free(mw_session *s);
+/* Starts r's database work now or when its turn comes (r->backend set). */
+void mw_sched_submit(mw_request *r);
+/* The backend is done with r: its slot goes to the next in turn. */
+void mw_sched_done(mw_request *r);
+/* r leaves its session: a waiting r is never started; a running one no
+ * longer counts in the session's share. */
+void mw_sched_forget(mw_request *r);
+/* s->read_paused changed: a paused session takes no share; one that reads
+ * again has its waiting requests take their turn. */
+void mw_sched_session_paused(mw_session *s);
+/* 1 when a session other than r's, one that reads, waits for r's alias. */
+int mw_sched_others_wait(const mw_request *r);
+/* requests waiting for a slot, all aliases */
+size_t mw_sched_waiting(const mw_worker *w);
 
 /* ---- entries.c ---- */
 void mw_entry_ping(mw_request *r);

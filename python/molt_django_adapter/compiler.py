@@ -66,7 +66,7 @@ class OffloadCompiler(base.SQLCompiler):
             if not sql:
                 raise EmptyResultSet
         except EmptyResultSet:       # Django runs nothing either
-            events.record(self.using, "", True, "EmptyResultSet: nothing to run")
+            events.record(self.using, "", False, "EmptyResultSet: Django runs nothing, nothing was sent")
             return iter([]) if result_type == MULTI else None
         check_guards(self.connection)   # where Django's own cursor() would check
         if is_write:

@@ -97,6 +97,9 @@ def test_prometheus_exposition_sqlite():
     assert sample(after, "molt_worker_alias_requests", "molt_worker_alias_requests_total",
                   alias="main") == 6
     assert sample(after, "molt_worker_alias_size", "molt_worker_alias_size", alias="side") >= 1
+    for g in ("molt_worker_inflight", "molt_worker_queued", "molt_worker_sessions",
+              "molt_worker_alias_in_use"):
+        assert after[g].type == "gauge", g
     h = "molt_worker_request_seconds"
     assert sample(after, h, h + "_count", alias="main", entry="db_query") == 5
     assert sample(after, h, h + "_count", alias="main", entry="db_exec") == 1

@@ -51,7 +51,7 @@ def test_shape(mode, shape):
         assert events, "the adapter's compiler saw no query"
     expected_reason = shape.fallback.get(vendor)
     for e in events:
-        if e.offloaded:
+        if e.offloaded or e.reason.startswith("EmptyResultSet"):   # Django runs nothing either
             continue
         if expected_reason and expected_reason in e.reason:
             continue

@@ -199,3 +199,13 @@ def test_spawned_worker_gets_dsns_from_a_private_file():
     assert stat.S_IMODE(mode) == 0o600
     with open(cmd[-1]) as f:
         assert "[db default]" in f.read()
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_empty_result_set_is_not_recorded_as_offloaded(alias):
+    # Django short-cuts pk__in=[] (EmptyResultSet): nothing reaches the
+    # worker, so the event must not say the rows came from it
+    with capture_events() as events:
+        rows = list(Book.objects.using(alias).offload().filter(pk__in=[]))
+    assert rows == []
+    assert [(e.offloaded, e.reason.split(":")[0]) for e in events] == [(False, "EmptyResultSet")]

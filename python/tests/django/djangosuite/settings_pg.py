@@ -16,3 +16,5 @@ DATABASES = {
             "TEST": {"NAME": f"test_djsuite_{alias}"}}
     for alias in ("default", "other")
 }
+# MOLT_TEST_DSN's role is a superuser, which the worker refuses by default
+MOLT_DB = {**MOLT_DB, "POOL": {alias: {"allow_privileged_role": "true"} for alias in DATABASES}}  # noqa: F405
