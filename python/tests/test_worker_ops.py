@@ -402,3 +402,24 @@ def test_help_names_the_new_settings_and_signals():
     for needle in ("--metrics-allow-remote", "--log-format", "json", "MOLT_WORKER_MAX_INFLIGHT",
                    "SIGHUP"):
         assert needle in out, needle
+
+
+def test_reload_never_logs_a_password(tmp_path):
+    """A DSN changed in the file is reported without its text; a file whose
+    DSN does not parse fails the reload without quoting it."""
+    conf = tmp_path / "w.conf"
+    conf.write_text("[db default]\ndsn = postgresql://app:OLD-PASS-1@127.0.0.1:1/app\n")
+    with Worker({}, "--config", str(conf), "--log-format", "text", stdio=False) as w:
+        assert w.conn.call("ping")["status"] == "Ok"
+        conf.write_text("[db default]\ndsn = postgresql://app:NEW-PASS-2@127.0.0.1:1/app\n")
+        w.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        conf.write_text("[db default]\ndsn = postgresql://app:BAD-PASS-3@[::1/app?sslmode=x\n")
+        w.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert w.conn.call("ping")["status"] == "Ok"
+    err = w.stderr
+    assert "alias default: dsn changes only at a restart" in err
+    assert "reload failed" in err
+    for secret in ("OLD-PASS-1", "NEW-PASS-2", "BAD-PASS-3"):
+        assert secret not in err, err
