@@ -48,6 +48,9 @@ typedef struct mw_backend_ops {
     void (*stats)(mw_backend *b, msgpack_packer *pk);
     /* closes; calls done(w) once everything is released (may be later) */
     void (*close)(mw_backend *b, void (*done)(mw_worker *w));
+    /* appends the backend's own Prometheus text (MOLT_DB_OK or an error);
+     * NULL for backends without one */
+    int (*prometheus)(mw_backend *b, molt_db_buf *out);
 } mw_backend_ops;
 
 struct mw_backend {

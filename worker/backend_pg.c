@@ -698,8 +698,14 @@ static const char *pg_connect_error(mw_backend *base)
     return b->connect_error;
 }
 
+static int pg_prometheus(mw_backend *base, molt_db_buf *out)
+{
+    return molt_db_pool_metrics_prometheus(((pg_backend *)base)->pool, out);
+}
+
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
-                                      pg_connect_error, pg_stats, pg_close};
+                                      pg_connect_error, pg_stats, pg_close,
+                                      pg_prometheus};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])

@@ -81,9 +81,15 @@ static const mw_setting worker_settings[] = {
     {"shutdown_grace_ms", T_INT, C(shutdown_grace_ms), 0, "10000",
      "after SIGTERM/SIGINT, how long in-flight requests may finish"},
     {"metrics_listen", T_STR, C(metrics_listen), 0, "",
-     "serve Prometheus text on this loopback address (127.0.0.1:PORT)"},
+     "serve Prometheus text on this IPv4 address (127.0.0.1:PORT; another "
+     "address only with metrics_allow_remote)"},
+    {"metrics_allow_remote", T_BOOL, C(metrics_allow_remote), 0, "false",
+     "let metrics_listen bind a non-loopback address (anyone who reaches it "
+     "reads the figures)"},
     {"log_requests", T_BOOL, C(log_requests), 0, "false",
-     "write one JSON line per request to stderr"},
+     "write one line per request to stderr"},
+    {"log_format", T_STR, C(log_format), 0, "json",
+     "json (one object per line) or text, for every log line"},
     {"metrics_max_conns", T_INT, C(metrics_max_conns), 1, "8",
      "connections to the metrics port at once; more are closed at once"},
     {"metrics_timeout_ms", T_INT, C(metrics_timeout_ms), 1, "5000",
@@ -307,6 +313,7 @@ void mw_config_free(mw_config *c)
         return;
     free(c->socket_path);
     free(c->metrics_listen);
+    free(c->log_format);
     mw_alias *a = c->aliases;
     while (a) {
         mw_alias *n = a->next;
@@ -636,10 +643,115 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
                     "or a result that fits could close its session");
     if (c->metrics_listen) {
         const char *colon = strrchr(c->metrics_listen, ':');
-        if (!colon || strncmp(c->metrics_listen, "127.", 4))
-            return fail(err, "metrics_listen must be a loopback 127.x.y.z:PORT");
+        if (!colon)
+            return fail(err, "metrics_listen must be ADDRESS:PORT");
+        if (strncmp(c->metrics_listen, "127.", 4) && !c->metrics_allow_remote)
+            return fail(err, "metrics_listen %s is not a loopback 127.x.y.z:PORT; "
+                        "set metrics_allow_remote to serve it there",
+                        c->metrics_listen);
+    }
+    if (!c->log_format || (strcmp(c->log_format, "json") && strcmp(c->log_format, "text")))
+        return fail(err, "log_format must be json or text");
+    return 0;
+}
+
+int mw_config_load_env(mw_config *c, char err[MW_ERR_SIZE])
+{
+    char var[96], sub[MW_ERR_SIZE];
+    for (size_t i = 0; i < NWORKER; i++) {
+        int n = snprintf(var, sizeof var, "MOLT_WORKER_%s", worker_settings[i].name);
+        for (int k = 12; k < n && k < (int)sizeof var; k++)
+            var[k] = (char)toupper((unsigned char)var[k]);
+        const char *val = getenv(var);
+        if (val && set_value(&worker_settings[i], c, val, sub) < 0)
+            return fail(err, "%s: %s", var, sub);
     }
     return 0;
+}
+
+/* Settings read where they are used (not copied at start-up): a reload
+ * changes them for the next request, session or connection. */
+static const char *const reloadable[] = {
+    "default_timeout_ms", "max_rows", "max_inflight", "batch_rows",
+    "max_timeout_ms", "max_result_bytes", "max_batch_rows", "max_request_bytes",
+    "max_unread_bytes", "max_buffered_request_bytes", "write_timeout_ms",
+    "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
+    "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
+    "paused_hold_ms",
+    /* per database */
+    "allow_write", "sqlite_busy_timeout_ms",
+};
+
+static int is_reloadable(const char *name)
+{
+    for (size_t i = 0; i < sizeof reloadable / sizeof reloadable[0]; i++)
+        if (!strcmp(reloadable[i], name))
+            return 1;
+    return 0;
+}
+
+/* Copies each reloadable setting of tab from src to dst; reports each other
+ * one that differs. Strings move from src to dst. */
+static void reload_table(const mw_setting *tab, size_t n, void *dst, void *src,
+                         const char *alias,
+                         void (*note)(void *ud, const char *msg), void *ud)
+{
+    char a[128], b[128], msg[512];
+    for (size_t i = 0; i < n; i++) {
+        const mw_setting *st = &tab[i];
+        format_value(st, dst, a, sizeof a);
+        format_value(st, src, b, sizeof b);
+        if (!strcmp(a, b))
+            continue;
+        if (!is_reloadable(st->name)) {
+            snprintf(msg, sizeof msg, "reload: %s%s%s%s changes only at a "
+                     "restart; the running value is kept", alias ? "alias " : "",
+                     alias ? alias : "", alias ? ": " : "", st->name);
+            /* the value is left out: a string setting may be a path */
+            note(ud, msg);
+            continue;
+        }
+        char *d = (char *)dst + st->offset, *s = (char *)src + st->offset;
+        if (st->type == T_STR) {
+            char *t = *(char **)d;
+            *(char **)d = *(char **)s;
+            *(char **)s = t;
+        } else {
+            memcpy(d, s, st->type == T_I64 ? sizeof(int64_t) : sizeof(int));
+        }
+        snprintf(msg, sizeof msg, "reload: %s%s%s%s = %s", alias ? "alias " : "",
+                 alias ? alias : "", alias ? ": " : "", st->name, b);
+        note(ud, msg);
+    }
+}
+
+void mw_config_reload(mw_config *live, mw_config *fresh,
+                      void (*note)(void *ud, const char *msg), void *ud)
+{
+    char msg[512];
+    reload_table(worker_settings, NWORKER, live, fresh, NULL, note, ud);
+    for (mw_alias *f = fresh->aliases; f; f = f->next) {
+        mw_alias *l = mw_config_alias(live, f->name, strlen(f->name));
+        if (!l) {
+            snprintf(msg, sizeof msg, "reload: alias %s is new; it is served "
+                     "after a restart", f->name);
+            note(ud, msg);
+            continue;
+        }
+        /* a --db password was hidden in argv: the reparsed DSN differs */
+        if (!live->argv_password && strcmp(l->dsn, f->dsn)) {
+            snprintf(msg, sizeof msg, "reload: alias %s: dsn changes only at a "
+                     "restart; still the old one", f->name);
+            note(ud, msg);
+        }
+        reload_table(alias_settings, NALIAS, l, f, l->name, note, ud);
+    }
+    for (mw_alias *l = live->aliases; l; l = l->next)
+        if (!mw_config_alias(fresh, l->name, strlen(l->name))) {
+            snprintf(msg, sizeof msg, "reload: alias %s is gone from the "
+                     "configuration; it is served until a restart", l->name);
+            note(ud, msg);
+        }
 }
 
 static void print_table(FILE *out, const mw_setting *tab, size_t n,
@@ -703,8 +815,15 @@ void mw_config_print_help(FILE *out)
 "  dsn = postgresql://app@db.internal/app?sslmode=verify-full\n"
 "  max_conns = 20\n"
 "\n"
+"Environment: MOLT_WORKER_NAME (the setting's name in capitals, e.g.\n"
+"MOLT_WORKER_MAX_INFLIGHT=100) sets a worker setting; the config file and\n"
+"flags override it.\n"
+"\n"
 "Signals: SIGTERM or SIGINT stop accepting, let in-flight requests finish\n"
-"within shutdown_grace_ms, answer the rest Busy and exit 0.\n");
+"within shutdown_grace_ms, answer the rest Busy and exit 0. SIGHUP reads\n"
+"the environment, flags and --config file again and applies the settings\n"
+"that can change at run time (docs/worker.md); a bad file is logged and\n"
+"the running configuration kept.\n");
     alias_free(a);
     mw_config_free(&c);
 }

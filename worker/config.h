@@ -67,7 +67,9 @@ typedef struct mw_config {
     int frame_timeout_ms;         /* a stalled half-sent frame is closed after */
     int shutdown_grace_ms;
     char *metrics_listen;         /* "127.0.0.1:PORT" or NULL */
+    int metrics_allow_remote;     /* metrics_listen may be non-loopback */
     int log_requests;
+    char *log_format;             /* "json" or "text" */
     int argv_password;            /* a --db carried a password (now hidden) */
     int metrics_max_conns;
     int metrics_timeout_ms;
@@ -89,6 +91,17 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
 
 /* Reads a config file (see above). 0 or -1 with err naming file and line. */
 int mw_config_load_file(mw_config *c, const char *path, char err[MW_ERR_SIZE]);
+
+/* Sets worker settings from MOLT_WORKER_<NAME> environment variables (NAME
+ * in capitals). 0 or -1 with err naming the variable. */
+int mw_config_load_env(mw_config *c, char err[MW_ERR_SIZE]);
+
+/* Applies a freshly read configuration to the running one: settings that
+ * can change at run time are moved from fresh into live; every other
+ * difference (socket, DSNs, aliases added or removed, pool sizes) is
+ * reported through note and left as it is. fresh is left for freeing. */
+void mw_config_reload(mw_config *live, mw_config *fresh,
+                      void (*note)(void *ud, const char *msg), void *ud);
 
 /* Checks the whole configuration (a transport chosen, at least one alias,
  * DSNs parse). 0 or -1 with err. */

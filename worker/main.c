@@ -1,10 +1,12 @@
-/* molt_worker: configuration, backends, transport, signals, shutdown. */
+/* molt_worker: configuration, backends, transport, signals (SIGTERM and
+ * SIGINT: shutdown; SIGHUP: reload), readiness, shutdown. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "worker.h"
 
@@ -32,6 +34,7 @@ static void close_all(mw_worker *w)
     uv_close((uv_handle_t *)&w->grace, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
+    uv_close((uv_handle_t *)&w->sighup, NULL);
     mw_metrics_http_stop(w);
     mw_sched_close(w);
     w->backends_open = w->nbackends;
@@ -83,6 +86,7 @@ void mw_worker_shutdown(mw_worker *w, int grace)
         return;
     }
     w->shutting_down = 1;
+    mw_notify("STOPPING=1");
     mw_transport_stop(w);
     if (grace && w->cfg->shutdown_grace_ms > 0)
         uv_timer_start(&w->grace, on_grace, (uint64_t)w->cfg->shutdown_grace_ms, 0);
@@ -96,6 +100,41 @@ static void on_signal(uv_signal_t *h, int signum)
     mw_worker *w = h->data;
     mw_log("signal %d: shutting down (grace %d ms)", signum, w->cfg->shutdown_grace_ms);
     mw_worker_shutdown(w, 1);
+}
+
+/* Reads the environment, the command line and its --config file again into
+ * a fresh configuration; applies what may change at run time. A file that
+ * does not parse or validate is logged and changes nothing. Requests in
+ * flight keep running: nothing is closed or reopened. */
+static void note_reload(void *ud, const char *msg)
+{
+    (void)ud;
+    mw_log("%s", msg);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    mw_worker *w = h->data;
+    char err[MW_ERR_SIZE];
+    mw_config fresh;
+    /* systemd's Type=notify-reload wants the time the reload began */
+    char reloading[64];
+    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(uv_hrtime() / 1000));
+    mw_notify(reloading);
+    mw_config_init(&fresh);
+    if (mw_config_load_env(&fresh, err) < 0 ||
+        mw_config_parse_args(&fresh, w->argc, w->argv, stdout, err) != 0 ||
+        mw_config_validate(&fresh, err) < 0)
+        mw_log("reload failed, the running configuration is kept: %s", err);
+    else {
+        mw_config_reload(w->cfg, &fresh, note_reload, NULL);
+        mw_log_set_format(w->cfg->log_format);
+        mw_log("reloaded");
+    }
+    mw_config_free(&fresh);
+    mw_notify("READY=1");
 }
 
 /* A core file or a debugger attached by the same user would read the DSNs'
@@ -152,7 +191,9 @@ int main(int argc, char **argv)
     char err[MW_ERR_SIZE];
     forbid_core_dumps(); /* before the DSNs are read */
     mw_config_init(&cfg);
-    int rc = mw_config_parse_args(&cfg, argc - 1, argv + 1, stdout, err);
+    int rc = mw_config_load_env(&cfg, err);
+    if (rc == 0)
+        rc = mw_config_parse_args(&cfg, argc - 1, argv + 1, stdout, err);
     if (rc == 1) {
         mw_config_free(&cfg);
         return 0;
@@ -166,6 +207,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "molt_worker: warning: a password given in --db was "
                         "visible to other users (ps) until now; put the DSN in a "
                         "--config file of mode 0600, or use ~/.pgpass or PGPASSWORD\n");
+    mw_log_set_format(cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     if (cfg.allow_core_dumps)
         allow_core_dumps();
@@ -174,6 +216,8 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof w);
     w.loop = uv_default_loop();
     w.cfg = &cfg;
+    w.argc = argc - 1;
+    w.argv = argv + 1;
     size_t n = 0;
     for (mw_alias *a = cfg.aliases; a; a = a->next)
         n++;
@@ -193,7 +237,7 @@ int main(int argc, char **argv)
         }
         w.backends[w.nbackends++] = b;
     }
-    if (!w.shutting_down && mw_sched_init(&w) < 0) {
+    if (!w.shutting_down && (mw_sched_init(&w) < 0 || mw_latency_init(&w) < 0)) {
         fprintf(stderr, "molt_worker: out of memory\n");
         w.shutting_down = 1;
     }
@@ -201,10 +245,12 @@ int main(int argc, char **argv)
     w.grace.data = &w;
     uv_signal_init(w.loop, &w.sigterm);
     uv_signal_init(w.loop, &w.sigint);
-    w.sigterm.data = w.sigint.data = &w;
+    uv_signal_init(w.loop, &w.sighup);
+    w.sigterm.data = w.sigint.data = w.sighup.data = &w;
     if (!w.shutting_down) {
         uv_signal_start(&w.sigterm, on_signal, SIGTERM);
         uv_signal_start(&w.sigint, on_signal, SIGINT);
+        uv_signal_start(&w.sighup, on_sighup, SIGHUP);
         if (cfg.metrics_listen && mw_metrics_http_start(&w, cfg.metrics_listen, err) < 0) {
             fprintf(stderr, "molt_worker: %s\n", err);
             w.shutting_down = 1;
@@ -215,8 +261,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "molt_worker: %s\n", err);
             w.shutting_down = 1;
         }
-        if (w.shutting_down)
+        if (w.shutting_down) {
             w.exit_code = 1;
+        } else {
+            if (cfg.stdio)
+                mw_log("ready: serving on stdin/stdout (pid %d)", (int)getpid());
+            else
+                mw_log("ready: listening on %s (pid %d)", cfg.socket_path, (int)getpid());
+            mw_notify("READY=1");
+        }
     } else {
         w.exit_code = 1;
     }
@@ -230,6 +283,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < w.nbackends; i++)
         free(w.backends[i]);
     free(w.backends);
+    free(w.latency);
     mw_sched_free(&w);
     int code = w.exit_code;
     if (uv_loop_close(w.loop) != 0)

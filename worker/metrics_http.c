@@ -1,6 +1,9 @@
-/* A Prometheus text endpoint on a loopback TCP port (--metrics-listen):
- * any HTTP request gets the current figures (the stats entry's numbers).
- * Any local user can connect: at most metrics_max_conns connections are
+/* A Prometheus text endpoint (exposition format 0.0.4) on a TCP port
+ * (--metrics-listen; loopback unless metrics_allow_remote): any HTTP
+ * request gets the current figures: the stats entry's numbers (counters as
+ * NAME_total), request latency histograms per alias and entry, and the
+ * PostgreSQL pools' own metrics with an alias label. Anyone who can connect
+ * may: at most metrics_max_conns connections are
  * served at once (more are closed on accept) and each is closed
  * metrics_timeout_ms after it was accepted, answered or not. */
 #include <stdio.h>
@@ -65,23 +68,187 @@ static void on_conn_timeout(uv_timer_t *t)
     conn_close(t->data);
 }
 
-static void put_num(molt_db_buf *b, const char *prefix, const char *name,
-                    const char *alias, const msgpack_object *v)
+/* Figures of the stats entry that are gauges; every other one counts up
+ * and is exported as NAME_total. */
+static int is_gauge(const char *name)
 {
-    char line[256];
+    static const char *const gauges[] = {"inflight", "queued", "sessions", "size",
+                                         "in_use", "idle", "waiters", "opening",
+                                         "max_wait_us"};
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
+        if (!strcmp(name, gauges[i]))
+            return 1;
+    return 0;
+}
+
+static void put_str(molt_db_buf *b, const char *s)
+{
+    molt_db_buf_put(b, s, strlen(s));
+}
+
+static void put_family(molt_db_buf *b, const char *name, int gauge, const char *what)
+{
+    char line[320];
+    int n = snprintf(line, sizeof line, "# HELP %s%s %s (the stats entry's \"%s\").\n"
+                     "# TYPE %s%s %s\n", name, gauge ? "" : "_total",
+                     gauge ? "Gauge" : "Counter", what, name, gauge ? "" : "_total",
+                     gauge ? "gauge" : "counter");
+    if (n > 0 && (size_t)n < sizeof line)
+        molt_db_buf_put(b, line, (size_t)n);
+}
+
+static void put_sample(molt_db_buf *b, const char *name, int gauge,
+                       const char *alias, const msgpack_object *v)
+{
+    char line[320];
     int n;
     if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        n = snprintf(line, sizeof line, "%s%s%s%s%s %llu\n", prefix, name,
-                     alias ? "{alias=\"" : "", alias ? alias : "", alias ? "\"}" : "",
+        n = snprintf(line, sizeof line, "%s%s%s%s%s %llu\n", name,
+                     gauge ? "" : "_total", alias ? "{alias=\"" : "",
+                     alias ? alias : "", alias ? "\"}" : "",
                      (unsigned long long)v->via.u64);
     else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        n = snprintf(line, sizeof line, "%s%s%s%s%s %lld\n", prefix, name,
-                     alias ? "{alias=\"" : "", alias ? alias : "", alias ? "\"}" : "",
-                     (long long)v->via.i64);
+        n = snprintf(line, sizeof line, "%s%s%s%s%s %lld\n", name,
+                     gauge ? "" : "_total", alias ? "{alias=\"" : "",
+                     alias ? alias : "", alias ? "\"}" : "", (long long)v->via.i64);
     else
         return;
     if (n > 0 && (size_t)n < sizeof line)
         molt_db_buf_put(b, line, (size_t)n);
+}
+
+static void key_text(const msgpack_object *k, char *out, size_t cap)
+{
+    if (k->type == MSGPACK_OBJECT_STR)
+        snprintf(out, cap, "%.*s", (int)k->via.str.size, k->via.str.ptr);
+    else
+        out[0] = 0;
+}
+
+/* The worker's figures, one family each. */
+static void render_worker(const msgpack_object *wk, molt_db_buf *b)
+{
+    char key[64], name[96];
+    for (uint32_t i = 0; wk && wk->type == MSGPACK_OBJECT_MAP && i < wk->via.map.size; i++) {
+        const msgpack_object_kv *kv = &wk->via.map.ptr[i];
+        key_text(&kv->key, key, sizeof key);
+        if (!key[0])
+            continue;
+        int gauge = is_gauge(key);
+        snprintf(name, sizeof name, "molt_worker_%s", key);
+        put_family(b, name, gauge, key);
+        put_sample(b, name, gauge, NULL, &kv->val);
+    }
+}
+
+/* The aliases' figures: one family per figure with a sample per alias that
+ * has it (PostgreSQL and SQLite aliases report different figures). */
+static void render_aliases(const msgpack_object *al, molt_db_buf *b)
+{
+    char key[64], other[64], name[96], alias[80];
+    if (!al || al->type != MSGPACK_OBJECT_MAP)
+        return;
+    for (uint32_t i = 0; i < al->via.map.size; i++) {
+        const msgpack_object *fi = &al->via.map.ptr[i].val;
+        for (uint32_t k = 0; fi->type == MSGPACK_OBJECT_MAP && k < fi->via.map.size; k++) {
+            key_text(&fi->via.map.ptr[k].key, key, sizeof key);
+            if (!key[0] || fi->via.map.ptr[k].val.type == MSGPACK_OBJECT_STR)
+                continue;
+            /* done already for an earlier alias? */
+            int seen = 0;
+            for (uint32_t j = 0; j < i && !seen; j++) {
+                const msgpack_object *fj = &al->via.map.ptr[j].val;
+                for (uint32_t m = 0; fj->type == MSGPACK_OBJECT_MAP &&
+                                     m < fj->via.map.size && !seen; m++) {
+                    key_text(&fj->via.map.ptr[m].key, other, sizeof other);
+                    seen = !strcmp(key, other);
+                }
+            }
+            if (seen)
+                continue;
+            int gauge = is_gauge(key);
+            snprintf(name, sizeof name, "molt_worker_alias_%s", key);
+            put_family(b, name, gauge, key);
+            for (uint32_t j = i; j < al->via.map.size; j++) {
+                const msgpack_object *fj = &al->via.map.ptr[j].val;
+                const msgpack_object *v = mw_map_get(fj, key, NULL);
+                key_text(&al->via.map.ptr[j].key, alias, sizeof alias);
+                if (v)
+                    put_sample(b, name, gauge, alias, v);
+            }
+        }
+    }
+}
+
+/* The library's pool metrics of every PostgreSQL alias, with an alias
+ * label. Every pool renders the same families in the same order, each
+ * starting at its "# HELP" line: family k is written once, with the samples
+ * of every pool. */
+static void render_pools(mw_worker *w, molt_db_buf *b)
+{
+    molt_db_buf *txt = calloc(w->nbackends ? w->nbackends : 1, sizeof *txt);
+    if (!txt)
+        return;
+    size_t npools = 0, *idx = calloc(w->nbackends ? w->nbackends : 1, sizeof *idx);
+    const char **alias = calloc(w->nbackends ? w->nbackends : 1, sizeof *alias);
+    for (size_t i = 0; idx && alias && i < w->nbackends; i++) {
+        mw_backend *be = w->backends[i];
+        if (!be->ops->prometheus)
+            continue;
+        molt_db_buf_init(&txt[npools]);
+        if (be->ops->prometheus(be, &txt[npools]) != MOLT_DB_OK) {
+            molt_db_buf_free(&txt[npools]);
+            continue;
+        }
+        alias[npools++] = be->alias->name;
+    }
+    /* idx[p]: where pool p's next family starts */
+    int more = npools > 0;
+    while (more) {
+        more = 0;
+        for (size_t p = 0; p < npools; p++) {
+            const char *t = (const char *)txt[p].data;
+            size_t len = txt[p].len, at = idx[p];
+            int first_line = 1;
+            while (at < len) {
+                const char *nl = memchr(t + at, '\n', len - at);
+                size_t end = nl ? (size_t)(nl - t) + 1 : len;
+                const char *line = t + at;
+                size_t ll = end - at;
+                if (!first_line && ll > 7 && !memcmp(line, "# HELP ", 7))
+                    break;          /* the next family */
+                if (line[0] == '#') {
+                    if (p == 0)
+                        molt_db_buf_put(b, line, ll);
+                } else {
+                    /* name{labels} value -> name{alias="A",labels} value */
+                    size_t n = 0;
+                    while (n < ll && line[n] != '{' && line[n] != ' ')
+                        n++;
+                    molt_db_buf_put(b, line, n);
+                    put_str(b, "{alias=\"");
+                    put_str(b, alias[p]);
+                    if (n < ll && line[n] == '{') {
+                        put_str(b, "\",");
+                        n++;
+                    } else {
+                        put_str(b, "\"}");
+                    }
+                    molt_db_buf_put(b, line + n, ll - n);
+                }
+                first_line = 0;
+                at = end;
+            }
+            idx[p] = at;
+            if (at < len)
+                more = 1;
+        }
+    }
+    for (size_t p = 0; p < npools; p++)
+        molt_db_buf_free(&txt[p]);
+    free(txt);
+    free(idx);
+    free(alias);
 }
 
 static void render(mw_worker *w, molt_db_buf *body)
@@ -97,33 +264,13 @@ static void render(mw_worker *w, molt_db_buf *body)
     if (molt_db_buf_ok(&mp) == MOLT_DB_OK &&
         msgpack_unpack_next(&u, (const char *)mp.data, mp.len, &off) ==
             MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *wk = mw_map_get(&u.data, "worker", NULL);
-        const msgpack_object *al = mw_map_get(&u.data, "aliases", NULL);
-        char name[80];
-        for (uint32_t i = 0; wk && i < wk->via.map.size; i++) {
-            const msgpack_object_kv *kv = &wk->via.map.ptr[i];
-            snprintf(name, sizeof name, "%.*s", (int)kv->key.via.str.size,
-                     kv->key.via.str.ptr);
-            put_num(body, "molt_worker_", name, NULL, &kv->val);
-        }
-        for (uint32_t i = 0; al && i < al->via.map.size; i++) {
-            const msgpack_object_kv *a = &al->via.map.ptr[i];
-            char alias[80];
-            snprintf(alias, sizeof alias, "%.*s", (int)a->key.via.str.size,
-                     a->key.via.str.ptr);
-            for (uint32_t k = 0; a->val.type == MSGPACK_OBJECT_MAP &&
-                                 k < a->val.via.map.size; k++) {
-                const msgpack_object_kv *kv = &a->val.via.map.ptr[k];
-                if (kv->key.type != MSGPACK_OBJECT_STR)
-                    continue;
-                snprintf(name, sizeof name, "%.*s", (int)kv->key.via.str.size,
-                         kv->key.via.str.ptr);
-                put_num(body, "molt_db_", name, alias, &kv->val);
-            }
-        }
+        render_worker(mw_map_get(&u.data, "worker", NULL), body);
+        render_aliases(mw_map_get(&u.data, "aliases", NULL), body);
     }
     msgpack_unpacked_destroy(&u);
     molt_db_buf_free(&mp);
+    mw_latency_render(w, body);
+    render_pools(w, body);
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -170,8 +317,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
     molt_db_buf_put(&c->out, head, (size_t)hn);
     molt_db_buf_put(&c->out, body.data, body.len);
+    int body_ok = molt_db_buf_ok(&body) == MOLT_DB_OK;
     molt_db_buf_free(&body);
-    if (molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
+    if (!body_ok || molt_db_buf_ok(&c->out) != MOLT_DB_OK) {
         conn_close(c);
         return;
     }

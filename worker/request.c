@@ -172,8 +172,10 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             mw_session_send_pieces(r->s, pieces, 3);
         }
     }
+    if (db)
+        mw_latency_observe(r);
     if (db && w->cfg->log_requests)
-        mw_log_request(r, st);
+        mw_log_request(r, st, err);
     if (r->s)
         mw_session_unlink(r->s, r);
     molt_db_buf_free(&payload);

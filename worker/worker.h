@@ -33,6 +33,13 @@ typedef struct mw_session mw_session;
 typedef struct mw_sched mw_sched;   /* sched.c: one per alias */
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
 
+/* Latency histogram (latency.c): counts[i] for bucket i, the last +Inf. */
+#define MW_HIST_BUCKETS 18
+typedef struct mw_hist {
+    uint64_t counts[MW_HIST_BUCKETS + 1];
+    uint64_t n, sum_ns;
+} mw_hist;
+
 typedef struct mw_counters {
     uint64_t requests, ok, invalid_input, busy, timeouts, cancelled, db_errors,
         internal_errors, frames_out, bytes_out, sessions_opened,
@@ -57,7 +64,10 @@ struct mw_worker {
     size_t backends_open;
     uv_pipe_t listener;
     int listening;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    int argc;                /* the command line, read again on SIGHUP */
+    char **argv;
+    mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
     int exit_code;
@@ -209,12 +219,26 @@ void mw_worker_maybe_exit(mw_worker *w);
 mw_backend *mw_worker_backend(mw_worker *w, const mw_alias *a);
 
 /* ---- log.c ---- */
-void mw_log_request(mw_request *r, mw_status st);
+/* "json" (also NULL) or "text" */
+void mw_log_set_format(const char *format);
+/* err: the database error of a DbError answer (its SQLSTATE is logged), or NULL */
+void mw_log_request(mw_request *r, mw_status st, const molt_db_error *err);
 void mw_log(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+/* ---- notify.c ---- */
+/* Sends state ("READY=1", ...) to systemd's NOTIFY_SOCKET, when set. */
+void mw_notify(const char *state);
+
+/* ---- latency.c ---- */
+/* Allocates the histograms once the backends are open. 0 or -1. */
+int mw_latency_init(mw_worker *w);
+/* Counts an answered db_query / db_exec. */
+void mw_latency_observe(mw_request *r);
+void mw_latency_render(mw_worker *w, molt_db_buf *b);
 
 /* ---- metrics_http.c ---- */
 int mw_metrics_http_start(mw_worker *w, const char *addr, char err[MW_ERR_SIZE]);

@@ -227,11 +227,12 @@ def test_metrics_endpoint_and_request_log():
                         "params": {"mode": "positional", "values": ["SECRET-VALUE-123"]}})
     c.call("db_query", {"sql": "select nope"})
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    assert "molt_worker_requests 2" in text
-    assert "molt_worker_ok 1" in text and "molt_worker_db_errors 1" in text
-    assert 'molt_db_size{alias="default"} 1' in text
+    assert "molt_worker_requests_total 2" in text
+    assert "molt_worker_ok_total 1" in text and "molt_worker_db_errors_total 1" in text
+    assert 'molt_worker_alias_size{alias="default"} 1' in text
     assert w.stop() == 0
     lines = [json.loads(x) for x in w.stderr.splitlines() if x.startswith("{")]
+    lines = [x for x in lines if "request_id" in x]  # not the lifecycle lines
     assert [x["status"] for x in lines] == ["Ok", "DbError"]
     assert lines[0]["tag"] == "t1" and lines[0]["alias"] == "default"
     for k in ("start", "queue_us", "exec_us", "handler_us", "request_id", "session", "ts"):

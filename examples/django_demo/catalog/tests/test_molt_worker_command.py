@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from django.core.management import call_command
@@ -77,8 +78,15 @@ class MoltWorkerCommand(TransactionTestCase):
                 if connection.vendor == "postgresql":
                     tz = c.query("SELECT current_setting('TimeZone') AS tz").rows[0][0]
                     self.assertEqual(tz, connection.timezone_name)
+                # SIGHUP reaches the worker (it reloads) and kills neither
+                proc.send_signal(signal.SIGHUP)
+                time.sleep(0.5)
+                self.assertIsNone(proc.poll())
+                self.assertEqual(c.query("SELECT count(*) AS n FROM catalog_seller").rows, [(2,)])
             proc.send_signal(signal.SIGTERM)
-            self.assertEqual(proc.wait(15), 0, proc.stderr.read().decode()[-500:])
+            self.assertEqual(proc.wait(15), 0)
+            err = proc.stderr.read().decode()
+            self.assertIn("reloaded", err, err[-500:])
             self.assertFalse(os.path.exists(self.sock + ".conf"))
         finally:
             if proc.poll() is None:
