@@ -202,14 +202,6 @@ def test_streamed_batch_bytes_cap_sqlite():
 # ---- PostgreSQL ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg():
-    psycopg = pytest.importorskip("psycopg")
-    con = psycopg.connect(DSN, autocommit=True)
-    yield con
-    con.close()
-
-
 def active(pg, needle):
     return pg.execute("select count(*) from pg_stat_activity where state = 'active' "
                       "and query like %s and pid <> pg_backend_pid()",

@@ -32,14 +32,6 @@ def sanitized(binary):
         return b"__asan_init" in f.read()
 
 
-@pytest.fixture(scope="module")
-def pg():
-    psycopg = pytest.importorskip("psycopg")
-    con = psycopg.connect(DSN, autocommit=True)
-    yield con
-    con.close()
-
-
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -17,14 +17,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def pg():
-    psycopg = pytest.importorskip("psycopg")
-    con = psycopg.connect(DSN, autocommit=True)
-    yield con
-    con.close()
-
-
 def active(pg, marker):
     return pg.execute("select pid, state from pg_stat_activity where query like %s "
                       "and pid <> pg_backend_pid()", (f"%{marker}%",)).fetchall()
