@@ -38,8 +38,12 @@ flags=(-std=c11 -Wall -Wextra -Werror -pedantic)
     $(pkg-config --cflags molt_db) "$libdir/libmolt_db.a" \
     $(pkg-config --static --libs molt_db | sed 's/-lmolt_db//') -o "$tmp/app_static"
 
-ldd "$tmp/app" | grep -q 'libmolt_db\.so' || { echo "app is not linked to libmolt_db.so"; exit 1; }
-if ldd "$tmp/app_static" | grep -q 'libmolt_db\.so'; then
+# ldd's output is read whole first: `ldd | grep -q` fails under pipefail when
+# grep exits at its match and ldd, still writing, dies of SIGPIPE
+app_deps=$(ldd "$tmp/app")
+app_static_deps=$(ldd "$tmp/app_static")
+grep -q 'libmolt_db\.so' <<<"$app_deps" || { echo "app is not linked to libmolt_db.so"; exit 1; }
+if grep -q 'libmolt_db\.so' <<<"$app_static_deps"; then
     echo "app_static links libmolt_db.so"
     exit 1
 fi

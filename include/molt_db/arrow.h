@@ -33,6 +33,8 @@
 #ifndef MOLT_DB_ARROW_H
 #define MOLT_DB_ARROW_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,12 +124,14 @@ typedef struct molt_db_arrow_builder molt_db_arrow_builder;
  * means MOLT_DB_ARROW_DEFAULT_BATCH_ROWS. Returns MOLT_DB_OK and *out, or
  * ENOMEM / EINVAL (ncols 0 is allowed).
  */
+MOLT_DB_API
 int molt_db_arrow_builder_new(const molt_db_column *cols, size_t ncols,
                               size_t batch_rows, molt_db_arrow_builder **out,
                               molt_db_error *err);
 
 /* Frees the builder and its buffers. NULL is allowed. Arrays already
  * finished (molt_db_arrow_builder_finish) stay valid. */
+MOLT_DB_API
 void molt_db_arrow_builder_free(molt_db_arrow_builder *b);
 
 /*
@@ -138,15 +142,19 @@ void molt_db_arrow_builder_free(molt_db_arrow_builder *b);
  * ERANGE, all with a message naming the column. On error the row is not
  * appended (the batch keeps its earlier rows).
  */
+MOLT_DB_API
 int molt_db_arrow_builder_append(molt_db_arrow_builder *b,
                                  const molt_db_field *fields, size_t nfields,
                                  molt_db_error *err);
 
 /* Rows in the current batch. */
+MOLT_DB_API
 int64_t molt_db_arrow_builder_rows(const molt_db_arrow_builder *b);
 /* 1 when the batch reached batch_rows (or a column's data cap). */
+MOLT_DB_API
 int molt_db_arrow_builder_full(const molt_db_arrow_builder *b);
 /* Number of columns. */
+MOLT_DB_API
 size_t molt_db_arrow_builder_ncols(const molt_db_arrow_builder *b);
 
 /*
@@ -161,6 +169,7 @@ size_t molt_db_arrow_builder_ncols(const molt_db_arrow_builder *b);
  * another dimensionality is MOLT_DB_ETYPE naming the column. So take the
  * schema after the first batch's rows, as the reader does.
  */
+MOLT_DB_API
 int molt_db_arrow_builder_schema(molt_db_arrow_builder *b,
                                  struct ArrowSchema *out, molt_db_error *err);
 
@@ -171,6 +180,7 @@ int molt_db_arrow_builder_schema(molt_db_arrow_builder *b,
  * allocates fresh buffers for the next batch. Returns OK or ENOMEM (the
  * batch is then kept; out->release is NULL).
  */
+MOLT_DB_API
 int molt_db_arrow_builder_finish(molt_db_arrow_builder *b,
                                  struct ArrowArray *out, molt_db_error *err);
 
@@ -181,10 +191,12 @@ int molt_db_arrow_builder_finish(molt_db_arrow_builder *b,
  * not). Used to serialize a batch and then reuse its memory
  * (molt_db_arrow_builder_reset).
  */
+MOLT_DB_API
 void molt_db_arrow_builder_view(molt_db_arrow_builder *b,
                                 struct ArrowArray *out);
 
 /* Empties the current batch, keeping the buffers' memory for the next. */
+MOLT_DB_API
 void molt_db_arrow_builder_reset(molt_db_arrow_builder *b);
 
 /* ---- result handler adapter -------------------------------------------- */
@@ -215,17 +227,21 @@ typedef struct molt_db_arrow_reader_options {
 } molt_db_arrow_reader_options;
 
 /* Creates a reader. Returns OK and *out, or ENOMEM / EINVAL (no on_batch). */
+MOLT_DB_API
 int molt_db_arrow_reader_new(const molt_db_arrow_reader_options *opts,
                              molt_db_arrow_reader **out, molt_db_error *err);
 
 /* The handler to pass to molt_db_conn_query / execute / simple_query. The
  * reader must outlive the request (until its on_done ran). */
+MOLT_DB_API
 molt_db_result_handler molt_db_arrow_reader_handler(molt_db_arrow_reader *r);
 
 /* The builder of the current result set (NULL before the first). */
+MOLT_DB_API
 molt_db_arrow_builder *molt_db_arrow_reader_builder(molt_db_arrow_reader *r);
 
 /* Frees the reader. Not while its request is pending. NULL is allowed. */
+MOLT_DB_API
 void molt_db_arrow_reader_free(molt_db_arrow_reader *r);
 
 /* ---- ArrowArrayStream over a query -------------------------------------- */
@@ -241,6 +257,7 @@ void molt_db_arrow_reader_free(molt_db_arrow_reader *r);
  * loop until it completes. conn must outlive the stream.
  * Returns OK, or ENOMEM / EINVAL / ECLOSED (out->release NULL).
  */
+MOLT_DB_API
 int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
                                const char *sql, size_t nparams,
                                const molt_db_param *params, size_t batch_rows,

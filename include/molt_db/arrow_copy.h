@@ -28,6 +28,8 @@
 #ifndef MOLT_DB_ARROW_COPY_H
 #define MOLT_DB_ARROW_COPY_H
 
+#include "molt_db/export.h"
+
 #include "molt_db/arrow.h"
 #include "molt_db/buf.h"
 #include "molt_db/conn.h"
@@ -43,13 +45,17 @@ typedef struct molt_db_copy_encoder molt_db_copy_encoder;
  * columns of types oids[0..n) (n must equal the column count). schema is
  * read, not kept. Returns OK, ETYPE (a pair not accepted; the message
  * names the column), EINVAL, ENOMEM. */
+MOLT_DB_API
 int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
                              const uint32_t *oids, size_t n,
                              molt_db_copy_encoder **out, molt_db_error *err);
+MOLT_DB_API
 void molt_db_copy_encoder_free(molt_db_copy_encoder *e);
 
 /* The 19-byte file header, once first; the trailer, once last. */
+MOLT_DB_API
 void molt_db_copy_encode_header(molt_db_buf *out);
+MOLT_DB_API
 void molt_db_copy_encode_trailer(molt_db_buf *out);
 
 /* Appends one tuple per row of batch (offsets honoured: the batch's, each
@@ -59,6 +65,7 @@ void molt_db_copy_encode_trailer(molt_db_buf *out);
  * (list offsets out of bounds, a ragged or NULL sub-array, lower bounds
  * not one per dimension), each naming the column and row; ENOMEM. On error
  * out->len is restored. */
+MOLT_DB_API
 int molt_db_copy_encode_batch(molt_db_copy_encoder *e,
                               const struct ArrowArray *batch, molt_db_buf *out,
                               molt_db_error *err);
@@ -80,6 +87,7 @@ typedef void (*molt_db_arrow_copy_done_cb)(void *ud, int status,
  * Returns OK (cb will run), or EINVAL / ENOMEM / ECLOSED (cb will not run;
  * the stream is released).
  */
+MOLT_DB_API
 int molt_db_arrow_copy_in(molt_db_conn *conn, const char *table,
                           struct ArrowArrayStream *batches,
                           molt_db_arrow_copy_done_cb cb, void *ud);

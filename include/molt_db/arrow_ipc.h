@@ -27,6 +27,8 @@
 #ifndef MOLT_DB_ARROW_IPC_H
 #define MOLT_DB_ARROW_IPC_H
 
+#include "molt_db/export.h"
+
 #include "molt_db/arrow.h"
 #include "molt_db/buf.h"
 #include "molt_db/error.h"
@@ -40,26 +42,31 @@ typedef struct molt_db_arrow_ipc_writer molt_db_arrow_ipc_writer;
 /* Creates a writer for batches of `schema`, a struct ("+s") whose children
  * are the columns. The schema is read and copied (the caller keeps
  * ownership). Returns OK and *out, or ENOMEM / ETYPE / EINVAL. */
+MOLT_DB_API
 int molt_db_arrow_ipc_writer_new(const struct ArrowSchema *schema,
                                  molt_db_arrow_ipc_writer **out,
                                  molt_db_error *err);
 
 /* Frees the writer. NULL is allowed. */
+MOLT_DB_API
 void molt_db_arrow_ipc_writer_free(molt_db_arrow_ipc_writer *w);
 
 /* Appends the Schema message. */
+MOLT_DB_API
 int molt_db_arrow_ipc_write_schema(molt_db_arrow_ipc_writer *w,
                                    molt_db_buf *out, molt_db_error *err);
 
 /* Appends one RecordBatch message for batch (a struct array matching the
  * schema; borrowed: the caller still releases it). Buffers are copied into
  * out, each padded to 8 bytes; a batch of 0 rows is allowed. */
+MOLT_DB_API
 int molt_db_arrow_ipc_write_batch(molt_db_arrow_ipc_writer *w,
                                   const struct ArrowArray *batch,
                                   molt_db_buf *out, molt_db_error *err);
 
 /* Appends the end-of-stream marker (0xFFFFFFFF, 0x00000000). Returns OK or
  * ENOMEM. */
+MOLT_DB_API
 int molt_db_arrow_ipc_write_eos(molt_db_buf *out);
 
 #ifdef __cplusplus

@@ -18,6 +18,8 @@
 #ifndef MOLT_DB_CONN_H
 #define MOLT_DB_CONN_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +69,7 @@ typedef struct molt_db_conn_options {
  * Returns MOLT_DB_OK and *out (usable at once: requests made before the
  * connection is ready are queued), or ENOMEM/EINVAL with nothing started.
  */
+MOLT_DB_API
 int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
                          const molt_db_conn_options *opts,
                          molt_db_connect_cb cb, void *ud,
@@ -78,26 +81,34 @@ int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
  * be NULL) runs when all handles are closed. Calling it twice is allowed
  * (the second call does nothing).
  */
+MOLT_DB_API
 void molt_db_conn_close(molt_db_conn *conn, molt_db_close_cb cb, void *ud);
 
 /* 1 once the startup finished and the connection is not broken or closing. */
+MOLT_DB_API
 int molt_db_conn_is_ready(const molt_db_conn *conn);
 /* Transaction status of the last ReadyForQuery: 'I', 'T', 'E'; 0 before. */
+MOLT_DB_API
 char molt_db_conn_tx_status(const molt_db_conn *conn);
 /* A ParameterStatus value the server reported (server_version, TimeZone,
  * client_encoding, integer_datetimes, ...), or NULL. Owned by the
  * connection; valid until the server reports it again or the connection
  * closes. */
+MOLT_DB_API
 const char *molt_db_conn_parameter(const molt_db_conn *conn, const char *name);
 /* BackendKeyData, for a CancelRequest. 0 on success, ESTATE before ready. */
+MOLT_DB_API
 int molt_db_conn_backend_key(const molt_db_conn *conn, int32_t *pid,
                              int32_t *secret_key);
 /* 1 when the connection runs over TLS. */
+MOLT_DB_API
 int molt_db_conn_uses_tls(const molt_db_conn *conn);
 /* Requests queued or in flight. */
+MOLT_DB_API
 size_t molt_db_conn_pending(const molt_db_conn *conn);
 /* Bytes received from and sent to the socket so far (protocol bytes, the
  * plaintext under TLS). */
+MOLT_DB_API
 void molt_db_conn_bytes(const molt_db_conn *conn, uint64_t *in, uint64_t *out);
 
 /* ---- read flow control ------------------------------------------------- */
@@ -131,9 +142,12 @@ void molt_db_conn_bytes(const molt_db_conn *conn, uint64_t *in, uint64_t *out);
  * molt_db_conn_resume_reading never runs callbacks itself: what was held
  * back is dispatched from the loop, before it next waits for I/O.
  */
+MOLT_DB_API
 void molt_db_conn_pause_reading(molt_db_conn *conn);
+MOLT_DB_API
 void molt_db_conn_resume_reading(molt_db_conn *conn);
 /* 1 between a pause and the following resume. */
+MOLT_DB_API
 int molt_db_conn_reading_paused(const molt_db_conn *conn);
 
 /* A parameter value. format MOLT_DB_FORMAT_TEXT with oid 0 binds the way an
@@ -181,6 +195,7 @@ typedef struct molt_db_stmt {
 
 /* Frees a statement description (not the server-side statement: use
  * molt_db_conn_close_stmt for that). NULL is allowed. */
+MOLT_DB_API
 void molt_db_stmt_free(molt_db_stmt *stmt);
 
 /* stmt is owned by the callee (free with molt_db_stmt_free); NULL on error. */
@@ -192,6 +207,7 @@ typedef void (*molt_db_prepare_cb)(void *ud, int status, molt_db_stmt *stmt,
  * statement) with param_oids (0 entries: inferred). Returns MOLT_DB_OK
  * (cb will run), or ENOMEM/EINVAL/ECLOSED (cb will not run).
  */
+MOLT_DB_API
 int molt_db_conn_prepare(molt_db_conn *conn, const char *name, const char *sql,
                          size_t nparams, const uint32_t *param_oids,
                          molt_db_prepare_cb cb, void *ud);
@@ -203,6 +219,7 @@ int molt_db_conn_prepare(molt_db_conn *conn, const char *name, const char *sql,
  * (stmt->result_formats), text for the others.
  * Returns MOLT_DB_OK (on_done will run) or ENOMEM/EINVAL/ECLOSED.
  */
+MOLT_DB_API
 int molt_db_conn_execute(molt_db_conn *conn, const molt_db_stmt *stmt,
                          size_t nparams, const molt_db_param *params,
                          const molt_db_result_handler *h);
@@ -223,6 +240,7 @@ int molt_db_conn_execute(molt_db_conn *conn, const molt_db_stmt *stmt,
  * a write without RETURNING). Without a ready connection (or once a guard
  * failed on it) this is molt_db_conn_execute.
  */
+MOLT_DB_API
 int molt_db_conn_execute_batched(molt_db_conn *conn, const molt_db_stmt *stmt,
                                  size_t nparams, const molt_db_param *params,
                                  const molt_db_result_handler *h);
@@ -235,6 +253,7 @@ int molt_db_conn_execute_batched(molt_db_conn *conn, const molt_db_stmt *stmt,
  * the connection between the two steps; requests made meanwhile wait.
  * params are copied before this returns.
  */
+MOLT_DB_API
 int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
                        const molt_db_param *params,
                        const molt_db_result_handler *h);
@@ -259,12 +278,14 @@ typedef struct molt_db_frame {
 
 /* molt_db_conn_execute inside a frame (NULL: no frame; both members must
  * be set). The frame's strings are encoded before this returns. */
+MOLT_DB_API
 int molt_db_conn_execute_framed(molt_db_conn *conn, const molt_db_stmt *stmt,
                                 size_t nparams, const molt_db_param *params,
                                 const molt_db_frame *frame,
                                 const molt_db_result_handler *h);
 /* molt_db_conn_query framed: `before` goes ahead of the first step (under
  * the same Sync), `after` after the Sync; frame is copied. */
+MOLT_DB_API
 int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
                               size_t nparams, const molt_db_param *params,
                               const molt_db_frame *frame,
@@ -279,6 +300,7 @@ int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
  * statements (42601), so the statement cannot step out of a frame with a
  * COMMIT of its own. params are copied before this returns.
  */
+MOLT_DB_API
 int molt_db_conn_query_text(molt_db_conn *conn, const char *sql,
                             size_t nparams, const molt_db_param *params,
                             const molt_db_frame *frame,
@@ -290,10 +312,12 @@ int molt_db_conn_query_text(molt_db_conn *conn, const char *sql,
  * statement fails, the rest are skipped by the server and on_done gets the
  * error.
  */
+MOLT_DB_API
 int molt_db_conn_simple_query(molt_db_conn *conn, const char *sql,
                               const molt_db_result_handler *h);
 
 /* Close (server side) a prepared statement: Close + Sync. h may be NULL. */
+MOLT_DB_API
 int molt_db_conn_close_stmt(molt_db_conn *conn, const char *name,
                             const molt_db_result_handler *h);
 
@@ -315,6 +339,7 @@ typedef void (*molt_db_cancel_cb)(void *ud, int status, const molt_db_error *err
  * Returns MOLT_DB_OK (cb will run), ESTATE before the connection is ready,
  * ENOMEM.
  */
+MOLT_DB_API
 int molt_db_conn_cancel(molt_db_conn *conn, int timeout_ms,
                         molt_db_cancel_cb cb, void *ud);
 
@@ -331,6 +356,7 @@ typedef struct molt_db_copy_out_handler {
     void *ud;
 } molt_db_copy_out_handler;
 
+MOLT_DB_API
 int molt_db_conn_copy_out(molt_db_conn *conn, const char *sql,
                           const molt_db_copy_out_handler *h);
 
@@ -347,16 +373,21 @@ typedef struct molt_db_copy_in_handler {
     void *ud;
 } molt_db_copy_in_handler;
 
+MOLT_DB_API
 int molt_db_conn_copy_in(molt_db_conn *conn, const char *sql,
                          const molt_db_copy_in_handler *h);
 /* Queues one CopyData message (len may be 0..1 GiB). ESTATE when no COPY
  * FROM STDIN is waiting for data on this connection. */
+MOLT_DB_API
 int molt_db_conn_copy_data(molt_db_conn *conn, const uint8_t *data, size_t len);
 /* CopyDone: the server then commits the rows and on_done runs. */
+MOLT_DB_API
 int molt_db_conn_copy_end(molt_db_conn *conn);
 /* CopyFail: the server aborts the COPY; on_done gets ESERVER (57014). */
+MOLT_DB_API
 int molt_db_conn_copy_fail(molt_db_conn *conn, const char *reason);
 /* Bytes queued for sending and not yet written to the socket. */
+MOLT_DB_API
 size_t molt_db_conn_send_pending(const molt_db_conn *conn);
 
 #ifdef __cplusplus

@@ -63,6 +63,8 @@
 #ifndef MOLT_DB_CONNINFO_H
 #define MOLT_DB_CONNINFO_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,10 +144,12 @@ typedef struct molt_db_conninfo {
 /* Parses str (may be NULL or "": environment and defaults only).
  * Returns MOLT_DB_OK and *out, or MOLT_DB_ECONFIG (message names the key or
  * position at fault), MOLT_DB_ENOMEM. *out is NULL on failure. */
+MOLT_DB_API
 int molt_db_conninfo_parse(const char *str, molt_db_conninfo **out,
                            molt_db_error *err);
 
 /* Frees ci and everything in it; wipes passwords first. NULL is allowed. */
+MOLT_DB_API
 void molt_db_conninfo_free(molt_db_conninfo *ci);
 
 /* Looks up a password in a pgpass-format file for (host, port, dbname,
@@ -155,11 +159,13 @@ void molt_db_conninfo_free(molt_db_conninfo *ci);
  * Returns 1 and a malloc'ed *password (caller frees, and should wipe), 0 when
  * no line matches or the file is missing, not a regular file, or
  * accessible by group or others, or MOLT_DB_ENOMEM. */
+MOLT_DB_API
 int molt_db_pgpass_lookup(const char *path, const char *host, uint16_t port,
                           const char *dbname, const char *user,
                           char **password);
 
 /* Name of an sslmode ("verify-full"); never NULL. */
+MOLT_DB_API
 const char *molt_db_sslmode_name(molt_db_sslmode mode);
 
 #ifdef __cplusplus

@@ -17,6 +17,8 @@
 #ifndef MOLT_DB_COPY_BINARY_H
 #define MOLT_DB_COPY_BINARY_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,20 +40,25 @@ typedef int (*molt_db_copy_row_cb)(void *ud, const molt_db_field *fields,
 /* ncols: the field count every tuple must have, or 0 to accept any (then
  * the first tuple's count is required of the others). Returns OK and
  * *out, or ENOMEM. */
+MOLT_DB_API
 int molt_db_copy_parser_new(size_t ncols, molt_db_copy_row_cb on_row, void *ud,
                             molt_db_copy_parser **out, molt_db_error *err);
+MOLT_DB_API
 void molt_db_copy_parser_free(molt_db_copy_parser *p);
 
 /* Parses the next bytes of the stream. Returns OK, EPROTO (malformed:
  * the parser stays failed), ENOMEM, or the callback's code. */
+MOLT_DB_API
 int molt_db_copy_parser_feed(molt_db_copy_parser *p, const uint8_t *data,
                              size_t len, molt_db_error *err);
 
 /* At the end of the data: OK when the trailer was seen and nothing is left
  * over, else EPROTO. */
+MOLT_DB_API
 int molt_db_copy_parser_finish(molt_db_copy_parser *p, molt_db_error *err);
 
 /* Tuples parsed so far. */
+MOLT_DB_API
 uint64_t molt_db_copy_parser_rows(const molt_db_copy_parser *p);
 
 /*
@@ -66,6 +73,7 @@ uint64_t molt_db_copy_parser_rows(const molt_db_copy_parser *p);
  * h->ud must outlive on_done.
  * Returns OK (on_done will run), or ENOMEM / EINVAL / ECLOSED.
  */
+MOLT_DB_API
 int molt_db_conn_copy_query(molt_db_conn *conn, const char *select_sql,
                             const molt_db_result_handler *h);
 

@@ -16,6 +16,8 @@
 #ifndef MOLT_DB_ERROR_H
 #define MOLT_DB_ERROR_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -68,14 +70,17 @@ typedef struct molt_db_error {
 } molt_db_error;
 
 /* Makes *err an empty error (code MOLT_DB_OK). Does not free anything. */
+MOLT_DB_API
 void molt_db_error_init(molt_db_error *err);
 
 /* Frees the server fields and resets *err to empty. err may be NULL. */
+MOLT_DB_API
 void molt_db_error_clear(molt_db_error *err);
 
 /* Clears *err, then sets code and a printf-style message. Returns code, so a
  * caller can write `return molt_db_error_set(err, MOLT_DB_EINVAL, "...")`.
  * err may be NULL (then only code is returned). */
+MOLT_DB_API
 int molt_db_error_set(molt_db_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -83,14 +88,17 @@ int molt_db_error_set(molt_db_error *err, int code, const char *fmt, ...)
     ;
 
 /* Moves src into *dst (clearing dst first); src becomes empty. */
+MOLT_DB_API
 void molt_db_error_move(molt_db_error *dst, molt_db_error *src);
 
 /* Deep-copies src into *dst (clearing dst first). Returns MOLT_DB_OK, or
  * MOLT_DB_ENOMEM when a field could not be copied (the message and code are
  * still copied). */
+MOLT_DB_API
 int molt_db_error_copy(molt_db_error *dst, const molt_db_error *src);
 
 /* The symbolic name of a code ("MOLT_DB_EPROTO"); never NULL. */
+MOLT_DB_API
 const char *molt_db_code_name(int code);
 
 #ifdef __cplusplus

@@ -26,6 +26,8 @@
 #ifndef MOLT_DB_POOL_H
 #define MOLT_DB_POOL_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +113,7 @@ typedef struct molt_db_pool_settings {
 } molt_db_pool_settings;
 
 /* Fills *s with the defaults (docs/pool.md has the table). */
+MOLT_DB_API
 void molt_db_pool_settings_init(molt_db_pool_settings *s);
 
 /*
@@ -120,6 +123,7 @@ void molt_db_pool_settings_init(molt_db_pool_settings *s);
  * saying which setting is wrong, or MOLT_DB_ENOMEM. Nothing runs before this
  * returns.
  */
+MOLT_DB_API
 int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
                       const molt_db_pool_settings *settings,
                       molt_db_pool **out, molt_db_error *err);
@@ -132,6 +136,7 @@ typedef void (*molt_db_pool_close_cb)(molt_db_pool *pool, void *ud);
  * closed, and cb (may be NULL) runs once everything is gone; the pool's
  * memory is freed just after cb returns. A second call does nothing.
  */
+MOLT_DB_API
 void molt_db_pool_close(molt_db_pool *pool, molt_db_pool_close_cb cb,
                         void *ud);
 
@@ -199,6 +204,7 @@ typedef struct molt_db_pool_query_options {
  * sql or h->on_done, parameters in simple mode), ECLOSED (the pool is
  * closing), ENOMEM, and then on_done will not run.
  */
+MOLT_DB_API
 int molt_db_pool_query(molt_db_pool *pool, const char *sql, size_t nparams,
                        const molt_db_param *params,
                        const molt_db_result_handler *h,
@@ -214,6 +220,7 @@ int molt_db_pool_query(molt_db_pool *pool, const char *sql, size_t nparams,
  * completed or its on_done is already due (a cancel racing with completion:
  * nothing happens), or EINVAL for an id this pool never gave.
  */
+MOLT_DB_API
 int molt_db_pool_cancel(molt_db_pool *pool, molt_db_pool_req_id id);
 
 /*
@@ -236,7 +243,9 @@ int molt_db_pool_cancel(molt_db_pool *pool, molt_db_pool_req_id id);
  * id this pool never gave. Pausing twice or resuming an unpaused request
  * does nothing.
  */
+MOLT_DB_API
 int molt_db_pool_pause(molt_db_pool *pool, molt_db_pool_req_id id);
+MOLT_DB_API
 int molt_db_pool_resume(molt_db_pool *pool, molt_db_pool_req_id id);
 
 /* ---- transactions ------------------------------------------------------ */
@@ -290,6 +299,7 @@ typedef void (*molt_db_tx_done_cb)(void *ud, int status,
  * *id (may be NULL) cancels the wait with molt_db_pool_cancel. Returns
  * MOLT_DB_OK (cb will run), EINVAL, ECLOSED, ENOMEM.
  */
+MOLT_DB_API
 int molt_db_pool_begin(molt_db_pool *pool, const molt_db_tx_options *opts,
                        molt_db_tx_begin_cb cb, void *ud,
                        molt_db_pool_req_id *id);
@@ -298,6 +308,7 @@ int molt_db_pool_begin(molt_db_pool *pool, const molt_db_tx_options *opts,
  * ESTATE once the transaction is ending; ECLOSED once its connection is
  * lost. A cancel or timeout sends a CancelRequest as outside transactions;
  * the transaction is then failed. */
+MOLT_DB_API
 int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
                      const molt_db_param *params,
                      const molt_db_result_handler *h,
@@ -305,12 +316,16 @@ int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
                      molt_db_pool_req_id *id);
 
 /* Opens a nested scope (SAVEPOINT). cb (may be NULL) gets the outcome. */
+MOLT_DB_API
 int molt_db_tx_begin_nested(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
 /* Closes the innermost scope. cb may be NULL. Returns MOLT_DB_OK (cb will
  * run), ESTATE when the transaction is already ending, ENOMEM. */
+MOLT_DB_API
 int molt_db_tx_commit(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+MOLT_DB_API
 int molt_db_tx_rollback(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
 /* Open savepoints (0 at the outer scope). */
+MOLT_DB_API
 int molt_db_tx_depth(const molt_db_tx *tx);
 
 /* Counters and gauges (a snapshot). */
@@ -343,12 +358,14 @@ typedef struct molt_db_pool_stats {
     uint64_t bytes_out;       /* sent to the server */
 } molt_db_pool_stats;
 
+MOLT_DB_API
 void molt_db_pool_get_stats(const molt_db_pool *pool, molt_db_pool_stats *out);
 
 /* Why the pool has no connection: the last connect attempt's error while no
  * connection is open (e.g. wrong password, server down, a PgBouncer that
  * refuses a startup parameter), else NULL. Owned by the pool, valid until
  * its next connect attempt ends. */
+MOLT_DB_API
 const molt_db_error *molt_db_pool_connect_error(const molt_db_pool *pool);
 
 /*
@@ -361,6 +378,7 @@ const molt_db_error *molt_db_pool_connect_error(const molt_db_pool *pool);
  * 10 s. Metric names start with molt_db_pool_. Returns MOLT_DB_OK, ENOMEM
  * (out's failure flag is set), or EINVAL.
  */
+MOLT_DB_API
 int molt_db_pool_metrics_prometheus(const molt_db_pool *pool, molt_db_buf *out);
 
 #ifdef __cplusplus

@@ -32,6 +32,8 @@
 #ifndef MOLT_DB_ROWSTRUCT_H
 #define MOLT_DB_ROWSTRUCT_H
 
+#include "molt_db/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,10 +117,12 @@ typedef struct molt_db_rowstruct_plan molt_db_rowstruct_plan;
  * into the member's type, or a numeric-typed member on a text-format
  * column), ENOMEM.
  */
+MOLT_DB_API
 int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
                            const molt_db_column *cols, size_t ncols,
                            molt_db_rowstruct_plan **out, molt_db_error *err);
 
+MOLT_DB_API
 void molt_db_rowstruct_plan_free(molt_db_rowstruct_plan *plan);
 
 /*
@@ -134,6 +138,7 @@ void molt_db_rowstruct_plan_free(molt_db_rowstruct_plan *plan);
  * ENOMEM (copies). On error, copies made for this row are freed and their
  * members set to NULL.
  */
+MOLT_DB_API
 int molt_db_rowstruct_decode(const molt_db_rowstruct_plan *plan,
                              const molt_db_field *fields, size_t nfields,
                              void *dst, molt_db_buf *scratch,
@@ -141,12 +146,15 @@ int molt_db_rowstruct_decode(const molt_db_rowstruct_plan *plan,
 
 /* 1 when a string member takes a binary non-text column (printed as the
  * server's text into the scratch buffer). */
+MOLT_DB_API
 int molt_db_rowstruct_plan_needs_scratch(const molt_db_rowstruct_plan *plan);
 /* 1 when the description has view members (their data dies with the row). */
+MOLT_DB_API
 int molt_db_rowstruct_plan_has_views(const molt_db_rowstruct_plan *plan);
 
 /* Frees the STRING_COPY / BYTES_COPY members of n structs at rows (and
  * sets them to NULL). */
+MOLT_DB_API
 void molt_db_rowstruct_free_copies(const molt_db_rowstruct_desc *desc,
                                    void *rows, size_t n);
 
@@ -169,13 +177,16 @@ typedef struct molt_db_rowstruct_reader_options {
 } molt_db_rowstruct_reader_options;
 
 /* Returns OK and *out, or ENOMEM / EINVAL (no desc or on_rows). */
+MOLT_DB_API
 int molt_db_rowstruct_reader_new(const molt_db_rowstruct_reader_options *opts,
                                  molt_db_rowstruct_reader **out,
                                  molt_db_error *err);
 /* The handler for molt_db_conn_query / execute; the description is bound
  * at each result's columns (a mismatch fails the request with the bind
  * error). The reader must outlive the request. */
+MOLT_DB_API
 molt_db_result_handler molt_db_rowstruct_reader_handler(molt_db_rowstruct_reader *r);
+MOLT_DB_API
 void molt_db_rowstruct_reader_free(molt_db_rowstruct_reader *r);
 
 #ifdef __cplusplus

@@ -23,6 +23,8 @@
 #ifndef MOLT_DB_TYPES_H
 #define MOLT_DB_TYPES_H
 
+#include "molt_db/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -137,14 +139,17 @@ typedef struct molt_db_type_info {
 
 /* The catalog entry of oid, or NULL for a type this library does not know
  * (user types, extensions). The pointer is to constant static storage. */
+MOLT_DB_API
 const molt_db_type_info *molt_db_type_lookup(uint32_t oid);
 
 /* The type's name ("int8", "_int4"), or NULL when unknown. */
+MOLT_DB_API
 const char *molt_db_type_name(uint32_t oid);
 
 /* 1 when the library decodes the binary form of oid: the connection asks
  * for binary results for these types and text for all others. Arrays,
  * ranges and multiranges count when their element/subtype does. */
+MOLT_DB_API
 int molt_db_type_binary_supported(uint32_t oid);
 
 /* ---------------------------------------------------------------------- */
@@ -152,45 +157,66 @@ int molt_db_type_binary_supported(uint32_t oid);
 /* ---------------------------------------------------------------------- */
 
 /* bool: 1 byte, 0 or 1. *out is 0 or 1. */
+MOLT_DB_API
 int molt_db_decode_bool(const uint8_t *p, size_t len, int *out,
                         molt_db_error *err);
 /* "char": 1 byte (any value). */
+MOLT_DB_API
 int molt_db_decode_char(const uint8_t *p, size_t len, uint8_t *out,
                         molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_int2(const uint8_t *p, size_t len, int16_t *out,
                         molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_int4(const uint8_t *p, size_t len, int32_t *out,
                         molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_int8(const uint8_t *p, size_t len, int64_t *out,
                         molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_oid(const uint8_t *p, size_t len, uint32_t *out,
                        molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_float4(const uint8_t *p, size_t len, float *out,
                           molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_float8(const uint8_t *p, size_t len, double *out,
                           molt_db_error *err);
 /* uuid: exactly 16 bytes, copied to out. */
+MOLT_DB_API
 int molt_db_decode_uuid(const uint8_t *p, size_t len, uint8_t out[16],
                         molt_db_error *err);
 /* text, varchar, bpchar, name, json and bytea are their bytes as they are
  * (text in the client encoding, not NUL-terminated); no decoder is needed.
  * jsonb is a version byte (1) and then the JSON text: *text points just
  * past the version byte. A missing or unknown version is MOLT_DB_EPROTO. */
+MOLT_DB_API
 int molt_db_decode_jsonb(const uint8_t *p, size_t len, const uint8_t **text,
                          size_t *text_len, molt_db_error *err);
 
+MOLT_DB_API
 int molt_db_encode_bool(molt_db_buf *out, int v);
+MOLT_DB_API
 int molt_db_encode_char(molt_db_buf *out, uint8_t v);
+MOLT_DB_API
 int molt_db_encode_int2(molt_db_buf *out, int16_t v);
+MOLT_DB_API
 int molt_db_encode_int4(molt_db_buf *out, int32_t v);
+MOLT_DB_API
 int molt_db_encode_int8(molt_db_buf *out, int64_t v);
+MOLT_DB_API
 int molt_db_encode_oid(molt_db_buf *out, uint32_t v);
+MOLT_DB_API
 int molt_db_encode_float4(molt_db_buf *out, float v);
+MOLT_DB_API
 int molt_db_encode_float8(molt_db_buf *out, double v);
+MOLT_DB_API
 int molt_db_encode_uuid(molt_db_buf *out, const uint8_t v[16]);
 /* text, varchar, bpchar, name, json, bytea: the bytes as they are. */
+MOLT_DB_API
 int molt_db_encode_bytes(molt_db_buf *out, const void *p, size_t len);
 /* jsonb: the version byte 1, then the JSON text. */
+MOLT_DB_API
 int molt_db_encode_jsonb(molt_db_buf *out, const char *json, size_t len);
 
 /* ---------------------------------------------------------------------- */
@@ -224,14 +250,17 @@ typedef struct molt_db_numeric {
  * the sign one of the five codes, dscale <= MOLT_DB_NUMERIC_MAX_DSCALE,
  * every digit <= 9999, no digits for NaN/infinities and no nonzero digit
  * past the display scale. Anything else is MOLT_DB_EPROTO. */
+MOLT_DB_API
 int molt_db_numeric_decode(const uint8_t *p, size_t len, molt_db_numeric *out,
                            molt_db_error *err);
 
 /* Digit i (< n->ndigits) of a decoded numeric. */
+MOLT_DB_API
 uint16_t molt_db_numeric_digit(const molt_db_numeric *n, size_t i);
 
 /* Appends the exact decimal text the server prints ("-12.30", "0.000",
  * "NaN", "Infinity", "-Infinity"). Returns OK or ENOMEM. */
+MOLT_DB_API
 int molt_db_numeric_to_text(const molt_db_numeric *n, molt_db_buf *out);
 
 /*
@@ -241,6 +270,7 @@ int molt_db_numeric_to_text(const molt_db_numeric *n, molt_db_buf *out);
  * with as the display scale ("1.50" keeps 2). No surrounding spaces.
  * MOLT_DB_EINVAL for anything else or for a value past numeric's range.
  */
+MOLT_DB_API
 int molt_db_encode_numeric_text(molt_db_buf *out, const char *s, size_t len,
                                 molt_db_error *err);
 
@@ -258,11 +288,13 @@ typedef struct molt_db_decimal128 {
 /* Converts a decoded numeric to a 128-bit decimal at its display scale.
  * MOLT_DB_ERANGE when the unscaled value does not fit in 128 bits;
  * MOLT_DB_ETYPE for NaN and the infinities. */
+MOLT_DB_API
 int molt_db_numeric_to_decimal128(const molt_db_numeric *n,
                                   molt_db_decimal128 *out, molt_db_error *err);
 
 /* Appends the binary numeric of a 128-bit decimal (scale 0..38 digits
  * after the point becomes the display scale; scale must be 0..16383). */
+MOLT_DB_API
 int molt_db_encode_numeric_decimal128(molt_db_buf *out, molt_db_decimal128 v,
                                       molt_db_error *err);
 #endif
@@ -293,31 +325,43 @@ typedef struct molt_db_interval {
     int32_t months;
 } molt_db_interval;
 
+MOLT_DB_API
 int molt_db_decode_date(const uint8_t *p, size_t len, int32_t *days,
                         molt_db_error *err);
 /* time: int64 us since midnight, checked to be 0 .. 24:00:00. */
+MOLT_DB_API
 int molt_db_decode_time(const uint8_t *p, size_t len, int64_t *us,
                         molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_timetz(const uint8_t *p, size_t len, molt_db_timetz *out,
                           molt_db_error *err);
 /* timestamp and timestamptz (the same format). */
+MOLT_DB_API
 int molt_db_decode_timestamp(const uint8_t *p, size_t len, int64_t *us,
                              molt_db_error *err);
+MOLT_DB_API
 int molt_db_decode_interval(const uint8_t *p, size_t len,
                             molt_db_interval *out, molt_db_error *err);
 
+MOLT_DB_API
 int molt_db_encode_date(molt_db_buf *out, int32_t days);
 /* EINVAL when us is outside 0 .. MOLT_DB_USECS_PER_DAY. */
+MOLT_DB_API
 int molt_db_encode_time(molt_db_buf *out, int64_t us);
 /* EINVAL when a field is out of its range (see molt_db_timetz). */
+MOLT_DB_API
 int molt_db_encode_timetz(molt_db_buf *out, molt_db_timetz v);
+MOLT_DB_API
 int molt_db_encode_timestamp(molt_db_buf *out, int64_t us);
+MOLT_DB_API
 int molt_db_encode_interval(molt_db_buf *out, molt_db_interval v);
 
 /* Proleptic Gregorian calendar over PostgreSQL's day numbers. year 0 is
  * 1 BC, -1 is 2 BC. days_from_ymd returns EINVAL for an impossible date or
  * one past the int32 day range. */
+MOLT_DB_API
 void molt_db_date_to_ymd(int32_t days, int *year, int *month, int *day);
+MOLT_DB_API
 int molt_db_date_from_ymd(int year, int month, int day, int32_t *days);
 
 /* ---------------------------------------------------------------------- */
@@ -343,6 +387,7 @@ typedef struct molt_db_array {
  * upper bounds within int32, the element count without overflow and small
  * enough for the bytes that follow (each element takes 4 bytes at least).
  * Elements are checked by the iterator. */
+MOLT_DB_API
 int molt_db_array_decode(const uint8_t *p, size_t len, molt_db_array *out,
                          molt_db_error *err);
 
@@ -352,12 +397,14 @@ typedef struct molt_db_array_iter {
     int has_nulls;
 } molt_db_array_iter;
 
+MOLT_DB_API
 void molt_db_array_iter_init(molt_db_array_iter *it, const molt_db_array *a);
 
 /* Yields the next element in row-major order: returns 1 with *data, *len
  * set (*len -1 and *data NULL for NULL), 0 after the last one (EPROTO if
  * bytes are left over), or EPROTO when a length runs past the end or a
  * NULL appears in an array whose flags say it has none. */
+MOLT_DB_API
 int molt_db_array_next(molt_db_array_iter *it, const uint8_t **data,
                        int32_t *len, molt_db_error *err);
 
@@ -368,6 +415,7 @@ int molt_db_array_next(molt_db_array_iter *it, const uint8_t **data,
  * product must be nelems; lbounds may be NULL (all 1). EINVAL on a
  * mismatch or a bound past int32.
  */
+MOLT_DB_API
 int molt_db_encode_array(molt_db_buf *out, uint32_t elem_oid, int ndim,
                          const int32_t *dims, const int32_t *lbounds,
                          const uint8_t *elem_data, const int32_t *elem_lens,
@@ -400,12 +448,14 @@ typedef struct molt_db_range {
 
 /* Reads the flags and the bounds it says are there; every length checked,
  * no bytes may be left over. */
+MOLT_DB_API
 int molt_db_range_decode(const uint8_t *p, size_t len, molt_db_range *out,
                          molt_db_error *err);
 
 /* Appends a binary range: r->flags (EMPTY, LB_INC, UB_INC, LB_INF, UB_INF;
  * other bits are EINVAL) and the bounds the flags call for, already encoded
  * in the subtype's format (a needed bound with len < 0 is EINVAL). */
+MOLT_DB_API
 int molt_db_encode_range(molt_db_buf *out, const molt_db_range *r,
                          molt_db_error *err);
 
@@ -416,6 +466,7 @@ typedef struct molt_db_multirange {
     size_t ranges_len;
 } molt_db_multirange;
 
+MOLT_DB_API
 int molt_db_multirange_decode(const uint8_t *p, size_t len,
                               molt_db_multirange *out, molt_db_error *err);
 
@@ -424,15 +475,18 @@ typedef struct molt_db_multirange_iter {
     uint32_t remaining;
 } molt_db_multirange_iter;
 
+MOLT_DB_API
 void molt_db_multirange_iter_init(molt_db_multirange_iter *it,
                                   const molt_db_multirange *m);
 /* Returns 1 with the next range decoded into *r, 0 after the last one
  * (EPROTO if bytes are left over), or EPROTO. */
+MOLT_DB_API
 int molt_db_multirange_next(molt_db_multirange_iter *it, molt_db_range *r,
                             molt_db_error *err);
 
 /* Appends a multirange of n already-encoded ranges: range_data is their
  * concatenation and range_lens[i] the length of each (>= 1). */
+MOLT_DB_API
 int molt_db_encode_multirange(molt_db_buf *out, const uint8_t *range_data,
                               const int32_t *range_lens, size_t n,
                               molt_db_error *err);
@@ -448,7 +502,9 @@ int molt_db_encode_multirange(molt_db_buf *out, const uint8_t *range_data,
  * shortest text that reads back as the same value ("0.1", "1e+100",
  * "1.5e-07", "NaN", "-Infinity"). Writes a NUL-terminated string to out
  * and returns its length. */
+MOLT_DB_API
 size_t molt_db_format_float8(double v, char out[MOLT_DB_FLOAT_TEXT_SIZE]);
+MOLT_DB_API
 size_t molt_db_format_float4(float v, char out[MOLT_DB_FLOAT_TEXT_SIZE]);
 
 /*
@@ -462,6 +518,7 @@ size_t molt_db_format_float4(float v, char out[MOLT_DB_FLOAT_TEXT_SIZE]);
  * MOLT_DB_EPROTO (malformed bytes) or MOLT_DB_ENOMEM. out is not
  * NUL-terminated; on failure out->len is restored.
  */
+MOLT_DB_API
 int molt_db_value_to_text(uint32_t oid, const uint8_t *data, size_t len,
                           molt_db_buf *out, molt_db_error *err);
 
