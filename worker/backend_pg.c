@@ -586,12 +586,9 @@ static void role_checked(void *ud, int status, const molt_db_error *err,
 static void pg_start(mw_backend *base, mw_request *r)
 {
     pg_backend *b = (pg_backend *)base;
-    pg_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        r->db_busy = 0;
-        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+    pg_job *j = mw_request_job_new(r, sizeof *j);
+    if (!j)
         return;
-    }
     j->b = b;
     j->r = r;
     molt_db_error_init(&j->err);

@@ -741,14 +741,9 @@ static void dispatch(sq_backend *b)
 static void sq_start(mw_backend *base, mw_request *r)
 {
     sq_backend *b = (sq_backend *)base;
-    sq_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        /* never call back during start: defer through the wait queue is
-         * impossible without memory, so answer from a fresh loop turn */
-        r->db_busy = 0;
-        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+    sq_job *j = mw_request_job_new(r, sizeof *j);
+    if (!j)
         return;
-    }
     j->b = b;
     j->r = r;
     molt_db_error_init(&j->err);

@@ -259,6 +259,16 @@ static void db_done_reply(mw_request *r, mw_status st, const char *msg,
     }
 }
 
+void *mw_request_job_new(mw_request *r, size_t size)
+{
+    void *job = calloc(1, size);
+    if (!job) {
+        r->db_busy = 0;
+        mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
+    }
+    return job;
+}
+
 void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {

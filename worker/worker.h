@@ -166,6 +166,9 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err);
 /* Backend: send queued streaming parts (loop thread). */
 void mw_request_flush_parts(mw_request *r);
+/* Backend start: a zeroed job of `size` bytes, or NULL after answering the
+ * request InternalError (out of memory; the backend then returns). */
+void *mw_request_job_new(mw_request *r, size_t size);
 /* Stops a request: asks the backend to cancel and answers st (Timeout,
  * Cancelled, Busy) unless the session is gone. */
 void mw_request_stop(mw_request *r, mw_status st, const char *msg);
