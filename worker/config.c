@@ -610,7 +610,7 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
 
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
 {
-    if (c->stdio == !!c->socket_path)
+    if (!c->embedded && c->stdio == !!c->socket_path)
         return fail(err, "choose exactly one transport: --stdio or --socket PATH");
     if (!c->aliases)
         return fail(err, "no database configured: give --db ALIAS=DSN (or [db ALIAS] in --config)");

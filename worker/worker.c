@@ -135,7 +135,8 @@ void mw_worker_shutdown(mw_worker *w, int grace)
         return;
     }
     w->shutting_down = 1;
-    mw_notify("STOPPING=1");
+    if (!w->cfg->embedded)
+        mw_notify("STOPPING=1");
     mw_transport_stop(w);
     if (grace && w->cfg->shutdown_grace_ms > 0)
         uv_timer_start(&w->grace, on_grace, (uint64_t)w->cfg->shutdown_grace_ms, 0);
