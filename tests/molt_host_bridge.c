@@ -26,7 +26,7 @@
 
 #include "molt_db/host.h"
 
-#define OUT_HIGH ((size_t)1 << 20)
+#define OUT_HIGH ((size_t)256 << 10)
 
 typedef struct bytes {
     uint8_t *p;
