@@ -399,7 +399,9 @@ void molt_db_host_release(molt_db_host_stream *st)
     st->released = 1;
     news_unlink_locked(st);
     int done = finished_locked(st);
-    int wake = done ? 0 : mw_host_queue_locked(st, HOST_CMD_RELEASE);
+    /* a session that ended frees the stream once it is gone (sink_closed);
+     * one still running must be told, to cancel its request */
+    int wake = done || st->ended ? 0 : mw_host_queue_locked(st, HOST_CMD_RELEASE);
     pthread_mutex_unlock(&h->lock);
     if (done)
         mw_host_stream_free(st);

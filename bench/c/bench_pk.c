@@ -1,6 +1,6 @@
 /*
  * molt_bench pk --dsn DSN --conns N --inflight M --seconds S [--warmup S]
- *                [--pipeline D] [--no-batch]
+ *                [--pipeline D] [--no-batch] [--read-only-tx]
  *
  * `SELECT abalance FROM pgbench_accounts WHERE aid = $1` with aid random in
  * 1..1000000 through a molt_db pool of N connections (cached statements),
@@ -9,7 +9,9 @@
  * else 1 (pk_inflight64: 8 connections, 64 in flight, not pipelined).
  * The queries are marked read_only (they are), so a pipelined connection
  * lets those queued in one loop iteration share one Sync (docs/pool.md);
- * --no-batch gives every query its own Sync. Prints the JSON line of
+ * --no-batch gives every query its own Sync. --read-only-tx frames each
+ * query in BEGIN READ ONLY ... ROLLBACK in its round trip, as molt_worker
+ * and the host run db_query (the host_point scenarios). Prints the JSON line of
  * bench/contenders.md; check is the abalance of aids 1, 500000 and 1000000.
  */
 #include <inttypes.h>
@@ -182,10 +184,14 @@ int molt_bench_pk(int argc, char **argv)
 {
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
-    int conns = 8, inflight = 64, depth = 0, batch = 1;
+    int conns = 8, inflight = 64, depth = 0, batch = 1, ro_tx = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--no-batch") == 0) {
             batch = 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--read-only-tx") == 0) {
+            ro_tx = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -214,6 +220,7 @@ int molt_bench_pk(int argc, char **argv)
     memset(&b, 0, sizeof b);
     b.rng = 0x9e3779b97f4a7c15ULL;
     b.opts.read_only = batch;
+    b.opts.read_only_tx = ro_tx;
     uv_loop_init(&b.loop);
     molt_db_error err;
     molt_db_error_init(&err);
@@ -268,6 +275,7 @@ int molt_bench_pk(int argc, char **argv)
 
 usage:
     fprintf(stderr, "usage: molt_bench pk --dsn DSN [--conns N] [--inflight M] "
-                    "[--seconds S] [--warmup S] [--pipeline D] [--no-batch]\n");
+                    "[--seconds S] [--warmup S] [--pipeline D] [--no-batch] "
+                    "[--read-only-tx]\n");
     return 2;
 }
