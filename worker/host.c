@@ -14,6 +14,9 @@
 #include "log.h"
 #include "request.h"
 
+/* loop iterations per molt_db_host_poll in driven mode (see there) */
+#define DRIVEN_ITERATIONS 4
+
 void mw_host_wake(molt_db_host *h)
 {
     uv_async_send(&h->wake);
@@ -252,7 +255,12 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
             wait_readable(uv_backend_fd(&h->loop),
                           timeout_ms < 0 ? t : (t < 0 || t > timeout_ms ? timeout_ms : t));
     }
-    uv_run(&h->loop, UV_RUN_NOWAIT);
+    /* molt_db defers a connection's flush to libuv's prepare phase of the
+     * next iteration, which neither the backend fd nor its timeout shows:
+     * a few iterations run what I/O callbacks deferred, and what that
+     * deferred in turn (the pool handing work to another connection) */
+    for (int i = 0; i < DRIVEN_ITERATIONS; i++)
+        uv_run(&h->loop, UV_RUN_NOWAIT);
     return 0;
 }
 
