@@ -52,8 +52,11 @@ static void die(const char *what)
 
 static void put(bytes *b, const void *p, size_t n)
 {
-    if (b->off > 0 && b->off == b->len)
-        b->off = b->len = 0;
+    if (b->off > 0) { /* drop what was consumed */
+        memmove(b->p, b->p + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+    }
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
         while (cap < b->len + n)
