@@ -11,6 +11,8 @@
  *
  * Exit status 0 when every query answered Ok and the slow one Cancelled.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, poll */
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
