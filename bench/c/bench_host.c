@@ -12,16 +12,14 @@
  * threads), so it compares with molt_bench pk's.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <msgpack.h>
 
+#include "bench_common.h"
 #include "molt_db/host.h"
 
 int molt_bench_host(int argc, char **argv);
@@ -39,33 +37,9 @@ typedef struct hbench {
     uint64_t end_ns;
     int measuring, in_flight;
     uint64_t ops, errors;
-    uint64_t *lat;
-    size_t nlat, cap;
+    bench_lat lat;
     msgpack_sbuffer env, payload;
 } hbench;
-
-static uint64_t hb_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double hb_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static uint64_t hb_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static void pack_str(msgpack_packer *pk, const char *s)
 {
@@ -100,7 +74,7 @@ static void hb_send(hbench *b, hslot *sl, int32_t aid)
     msgpack_pack_bin(&pk, b->payload.size);
     msgpack_pack_bin_body(&pk, b->payload.data, b->payload.size);
     sl->got = 0;
-    sl->t0 = hb_now_ns();
+    sl->t0 = bench_now_ns();
     if (molt_db_host_submit(b->h, (const uint8_t *)b->env.data, b->env.size, 0, sl,
                             &sl->s) < 0) {
         fprintf(stderr, "molt_bench host: submit failed\n");
@@ -164,20 +138,11 @@ static void hb_done(hbench *b, hslot *sl)
     if (!sl->got)
         b->errors++;
     if (b->measuring) {
-        if (b->nlat == b->cap) {
-            b->cap = b->cap ? b->cap * 2 : 1 << 16;
-            uint64_t *v = realloc(b->lat, b->cap * sizeof *v);
-            if (!v) {
-                fprintf(stderr, "molt_bench host: out of memory\n");
-                exit(1);
-            }
-            b->lat = v;
-        }
-        b->lat[b->nlat++] = hb_now_ns() - sl->t0;
+        bench_lat_add(&b->lat, bench_now_ns() - sl->t0);
         b->ops++;
     }
-    if (b->end_ns != 0 && hb_now_ns() < b->end_ns)
-        hb_send(b, sl, (int32_t)(hb_rand(&b->rng) % 1000000) + 1);
+    if (b->end_ns != 0 && bench_now_ns() < b->end_ns)
+        hb_send(b, sl, (int32_t)(bench_rand(&b->rng) % 1000000) + 1);
 }
 
 /* Waits on the host's fd, then takes every frame of the streams with news. */
@@ -205,9 +170,9 @@ static void hb_turn(hbench *b)
 static void hb_phase(hbench *b, hslot *slots, int inflight, double secs, int measure)
 {
     b->measuring = measure;
-    b->end_ns = hb_now_ns() + (uint64_t)(secs * 1e9);
+    b->end_ns = bench_now_ns() + (uint64_t)(secs * 1e9);
     for (int i = 0; i < inflight; i++)
-        hb_send(b, &slots[i], (int32_t)(hb_rand(&b->rng) % 1000000) + 1);
+        hb_send(b, &slots[i], (int32_t)(bench_rand(&b->rng) % 1000000) + 1);
     while (b->in_flight > 0)
         hb_turn(b);
 }
@@ -220,23 +185,6 @@ static int64_t hb_one(hbench *b, hslot *sl, int32_t aid)
     while (b->in_flight > 0)
         hb_turn(b);
     return sl->got ? sl->value : INT64_MIN;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double hb_pct_us(const hbench *b, double q)
-{
-    if (b->nlat == 0)
-        return 0;
-    size_t k = (size_t)ceil(q * (double)b->nlat);
-    k = k == 0 ? 0 : k - 1;
-    if (k >= b->nlat)
-        k = b->nlat - 1;
-    return (double)b->lat[k] / 1000.0;
 }
 
 int molt_bench_host(int argc, char **argv)
@@ -285,22 +233,22 @@ int molt_bench_host(int argc, char **argv)
         return 1;
     hb_phase(&b, slots, inflight, warmup, 0);
     b.errors = 0;
-    double c0 = hb_cpu_s();
-    uint64_t w0 = hb_now_ns();
+    double c0 = bench_cpu_s();
+    uint64_t w0 = bench_now_ns();
     hb_phase(&b, slots, inflight, seconds, 1);
-    double wall = (double)(hb_now_ns() - w0) / 1e9, cpu = hb_cpu_s() - c0;
+    double wall = (double)(bench_now_ns() - w0) / 1e9, cpu = bench_cpu_s() - c0;
     int64_t check[3] = {hb_one(&b, &slots[0], 1), hb_one(&b, &slots[0], 500000),
                         hb_one(&b, &slots[0], 1000000)};
-    qsort(b.lat, b.nlat, sizeof *b.lat, cmp_u64);
     printf("{\"ops\":%" PRIu64 ",\"seconds\":%.6f,\"cpu_seconds\":%.6f,"
            "\"latencies_us\":{\"p50\":%.3f,\"p99\":%.3f,\"n\":%zu},"
            "\"errors\":%" PRIu64 ",\"check\":[%" PRId64 ",%" PRId64 ",%" PRId64 "]}\n",
-           b.ops, wall, cpu, hb_pct_us(&b, 0.50), hb_pct_us(&b, 0.99), b.nlat, b.errors,
+           b.ops, wall, cpu, bench_lat_pct_us(&b.lat, 0.50), bench_lat_pct_us(&b.lat, 0.99),
+           b.lat.n, b.errors,
            check[0], check[1], check[2]);
     molt_db_host_free(b.h);
     msgpack_sbuffer_destroy(&b.env);
     msgpack_sbuffer_destroy(&b.payload);
-    free(b.lat);
+    free(b.lat.v);
     free(slots);
     return 0;
 
