@@ -78,7 +78,19 @@ static void on_wake(uv_async_t *a)
          * Busy and cancelled, the connections close, the loop ends */
         h->stopping = 1;
         uv_close((uv_handle_t *)&h->wake, NULL);
+        if (h->mode == MOLT_DB_HOST_THREADED)
+            uv_close((uv_handle_t *)&h->flush, NULL);
         mw_worker_shutdown(&h->w, 0);
+    }
+}
+
+/* After each turn's I/O: one write of the notify fd for all its news. */
+static void on_check(uv_check_t *c)
+{
+    molt_db_host *h = c->data;
+    if (h->notify_due) {
+        h->notify_due = 0;
+        mw_host_notify(h);
     }
 }
 
@@ -171,6 +183,9 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     uv_async_init(&h->loop, &h->wake, on_wake);
     h->wake.data = h;
     if (mode == MOLT_DB_HOST_THREADED) {
+        uv_check_init(&h->loop, &h->flush);
+        h->flush.data = h;
+        uv_check_start(&h->flush, on_check);
         if (pthread_create(&h->thread, NULL, run_thread, h) != 0) {
             h->closing = 1;
             on_wake(&h->wake);

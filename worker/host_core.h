@@ -90,6 +90,8 @@ struct molt_db_host {
     uint64_t queued_request_bytes; /* submitted, not yet handled */
     /* loop thread only */
     int stopping;
+    uv_check_t flush;        /* threaded mode: writes notify_fd once per turn */
+    int notify_due;          /* news since the last write */
 };
 
 /* host_stream.c: the sink of a stream's session, and its commands */
@@ -102,5 +104,7 @@ void mw_host_stream_free(molt_db_host_stream *st);
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds);
 /* Wakes the loop thread. */
 void mw_host_wake(molt_db_host *h);
+/* Threaded mode: makes notify_fd readable. */
+void mw_host_notify(molt_db_host *h);
 
 #endif

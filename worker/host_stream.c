@@ -74,12 +74,19 @@ static void news_unlink_locked(molt_db_host_stream *st)
     st->news_prev = st->news_next = NULL;
 }
 
-static void notify(molt_db_host *h)
+void mw_host_notify(molt_db_host *h)
 {
     uint64_t one = 1;
     /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
     ssize_t n = write(h->notify_fd, &one, sizeof one);
     (void)n;
+}
+
+/* News from the loop thread: the fd is written once, after the loop's
+ * I/O of this iteration (host.c, on_check), for all the news it brought. */
+static void notify_later(molt_db_host *h)
+{
+    h->notify_due = 1;
 }
 
 static void all_link_locked(molt_db_host_stream *st)
@@ -194,7 +201,7 @@ static void sink_put(void *ud, molt_db_buf *pieces, size_t n, size_t cost)
         wake = push_locked(st, f);
     pthread_mutex_unlock(&h->lock);
     if (wake)
-        notify(h);
+        notify_later(h);
 }
 
 static void sink_closing(void *ud)
@@ -206,7 +213,7 @@ static void sink_closing(void *ud)
     int wake = news_locked(st);
     pthread_mutex_unlock(&h->lock);
     if (wake)
-        notify(h);
+        notify_later(h);
 }
 
 static void sink_closed(void *ud)
@@ -263,7 +270,7 @@ static void start(molt_db_host_stream *st)
         int note = answer_now_locked(st, MW_INTERNAL_ERROR, "out of memory");
         pthread_mutex_unlock(&h->lock);
         if (note)
-            notify(h);
+            notify_later(h);
         return;
     }
     st->s = s;
@@ -349,7 +356,7 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
     }
     pthread_mutex_unlock(&h->lock);
     if (note)
-        notify(h);
+        mw_host_notify(h);
     if (wake)
         mw_host_wake(h);
     *out = st;
