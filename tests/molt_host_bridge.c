@@ -212,9 +212,10 @@ int main(int argc, char **argv)
             args[n++] = argv[i];
     molt_db_error err;
     molt_db_error_init(&err);
-    if (molt_db_host_new(n, args, mode, &host, &err) < 0)
-        die(err.message);
+    int rc = molt_db_host_new(n, args, mode, &host, &err);
     free(args);
+    if (rc < 0)
+        die(err.message);
     size_t max = molt_db_host_max_request_bytes(host);
     fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
