@@ -31,6 +31,7 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_CANCEL: return "cancel";
     case MW_ENTRY_PING: return "ping";
     case MW_ENTRY_STATS: return "stats";
+    case MW_ENTRY_LISTEN: return "listen";
     case MW_ENTRY_NONE: break;
     }
     return "";
@@ -112,7 +113,7 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     static const struct { const char *name; mw_entry e; } entries[] = {
         {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
-        {"stats", MW_ENTRY_STATS},
+        {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (mw_obj_is_str(o, entries[i].name))
@@ -150,7 +151,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     }
     if (!env->payload && (env->entry == MW_ENTRY_DB_QUERY ||
                           env->entry == MW_ENTRY_DB_EXEC ||
-                          env->entry == MW_ENTRY_CANCEL)) {
+                          env->entry == MW_ENTRY_CANCEL ||
+                          env->entry == MW_ENTRY_LISTEN)) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         goto out;
     }

@@ -36,6 +36,12 @@ static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
     return 0;
 }
 
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      char msg[MW_MSG_SIZE])
+{
+    return unpack(p, n, up, msg);
+}
+
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE])
 {

@@ -85,6 +85,11 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 
 void mw_query_free(mw_query *q);
 
+/* Checks a payload (as a frame body) and unpacks it: a map. 0, -1 with msg,
+ * or -2 (out of memory); on 0 the caller destroys up. */
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      char msg[MW_MSG_SIZE]);
+
 /* The request_id of a cancel payload. 0 or -1 with msg. */
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE]);

@@ -1,6 +1,8 @@
 /* One request: dispatch, deadline, the final answer, and its release. */
 #include "worker.h"
 
+#include "listen.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +403,12 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
     case MW_ENTRY_DB_EXEC:
         mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
+        break;
+    case MW_ENTRY_LISTEN:
+        /* a listener runs until cancelled, unless it asked for a deadline */
+        if (env.timeout_ms)
+            mw_request_set_timer(r, r->timeout_ms);
+        mw_entry_listen(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_NONE:
         mw_request_reply(r, MW_INVALID_INPUT, "unknown entry", NULL);
