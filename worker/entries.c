@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "mpbuf.h"
 #include "version.h"
 
@@ -36,6 +37,8 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         b->ops->stats(b, pk);
     }
     mw_pack_key(pk, "worker");
+    uint64_t listeners, notes, notes_dropped;
+    mw_listen_counts(w, &listeners, &notes, &notes_dropped);
     struct { const char *k; uint64_t v; } c[] = {
         {"requests", w->c.requests},
         {"inflight", w->inflight},
@@ -53,6 +56,9 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         {"internal_errors", w->c.internal_errors},
         {"frames_out", w->c.frames_out},
         {"bytes_out", w->c.bytes_out},
+        {"listeners", listeners},
+        {"notes", notes},
+        {"notes_dropped", notes_dropped},
     };
     msgpack_pack_map(pk, sizeof c / sizeof c[0]);
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {

@@ -47,7 +47,7 @@ struct hub {
 
 typedef struct mw_listen {
     hub **hubs;             /* one per backend (same index), made on first use */
-    uint64_t notes, dropped;
+    uint64_t notes, dropped; /* notes handed to listeners; parts dropped */
     size_t closing_conns;   /* molt_db_conn_close not yet called back */
     size_t closing_timers;
     void (*done)(mw_worker *w); /* set once mw_listen_close ran */
@@ -93,18 +93,17 @@ static int room(const mw_request *r)
 }
 
 /* One part for l: sent at once when its client keeps up, else queued, and
- * past the queue's size dropped (counted). The send may close the session,
- * which ends l: callers walk the hub. */
-static void deliver(listener *l, const molt_db_buf *part)
+ * past the queue's size dropped (counted). 0, or -1 when dropped. The send
+ * may close the session, which ends l: callers walk the hub. */
+static int deliver(listener *l, const molt_db_buf *part)
 {
     mw_listen *L = l->h->w->listen;
     mw_request *r = l->r;
     if (l->ended || !r->s)
-        return;
+        return -1;
     if (l->qlen == 0 && l->dropped == 0 && room(r)) {
-        L->notes++;
         send_part(r, part->data, part->len);
-        return;
+        return 0;
     }
     r->paused = 1; /* the session calls resume once its client read */
     if (!l->queue && l->qcap)
@@ -112,7 +111,7 @@ static void deliver(listener *l, const molt_db_buf *part)
     if (!l->queue || l->qlen == l->qcap) {
         l->dropped++;
         L->dropped++;
-        return;
+        return -1;
     }
     molt_db_buf *slot = &l->queue[(l->qhead + l->qlen) % l->qcap];
     molt_db_buf_init(slot);
@@ -121,9 +120,10 @@ static void deliver(listener *l, const molt_db_buf *part)
         molt_db_buf_free(slot);
         l->dropped++;
         L->dropped++;
-        return;
+        return -1;
     }
     l->qlen++;
+    return 0;
 }
 
 static void event(listener *l, const char *kind, uint64_t count)
@@ -140,7 +140,7 @@ static void event(listener *l, const char *kind, uint64_t count)
         msgpack_pack_uint64(&pk, count);
     }
     if (molt_db_buf_ok(&p) == MOLT_DB_OK)
-        deliver(l, &p);
+        (void)deliver(l, &p);
     molt_db_buf_free(&p);
 }
 
@@ -427,8 +427,9 @@ static void on_note(molt_db_conn *c, int32_t pid, const char *channel,
     if (molt_db_buf_ok(&p) == MOLT_DB_OK) {
         walk_begin(h);
         for (listener *l = h->listeners; l; l = l->next)
-            if (!l->ended && l->acked && has_channel(l, channel))
-                deliver(l, &p);
+            if (!l->ended && l->acked && has_channel(l, channel) &&
+                deliver(l, &p) == 0)
+                h->w->listen->notes++;
         walk_end(h);
     }
     molt_db_buf_free(&p);
@@ -514,14 +515,12 @@ static void listen_resume(mw_backend *b, mw_request *r)
     listener *l = r->job;
     if (!l)
         return;
-    mw_listen *L = r->w->listen;
     hub *h = l->h;
     walk_begin(h);
     while (!l->ended && l->qlen && room(r)) {
         molt_db_buf *slot = &l->queue[l->qhead];
         l->qhead = (l->qhead + 1) % l->qcap;
         l->qlen--;
-        L->notes++;
         send_part(r, slot->data, slot->len);
         molt_db_buf_free(slot);
     }

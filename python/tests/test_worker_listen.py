@@ -184,6 +184,10 @@ def test_a_client_that_does_not_read_loses_notes_not_memory(pg):
         assert rss_kib < 64 * 1024, rss_kib
         pg.execute("select pg_notify('flood', 'after')")
         assert next_part(slow, rs)["payload"] == "after"
+        assert next_part(fast, rf)["payload"] == "after"
+        stats = msgpack.unpackb(fast.call("stats")["payload"], raw=False)["worker"]
+        assert stats["listeners"] == 2 and stats["notes_dropped"] == dropped
+        assert stats["notes"] == n + len(got) + 2
 
 
 @pytest.mark.skipif(not PGCTL, reason="MOLT_TEST_PGCTL is not set (run under scripts/with_pg.sh)")
