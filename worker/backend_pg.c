@@ -29,6 +29,8 @@
 #include "pg_types.h"
 #include "worker.h"
 
+#include "copy.h"
+
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000
 
@@ -67,6 +69,7 @@ struct pg_job {
     int64_t affected;           /* current statement's count */
     uint64_t t0;
     int resolving;              /* paused for type names (pg_types.h) */
+    molt_db_conn *copy_conn;    /* copy_in: the connection its COPY runs on */
     int ended;                  /* answered while resolving: free after */
 };
 
@@ -496,6 +499,52 @@ static void next_step(pg_job *j)
     job_done(j);
 }
 
+/* ---- copy_in (copy.h): the COPY on the transaction's connection, all its
+ * rows sent at once; next_step then commits, or rolls back after an error */
+
+static void copy_ready(void *ud)
+{
+    pg_job *j = ud;
+    const mw_copy *c = j->r->q.copy;
+    int rc = MOLT_DB_OK;
+    for (size_t off = 0; rc == MOLT_DB_OK && off < c->data.len; off += (size_t)1 << 20) {
+        size_t n = c->data.len - off < ((size_t)1 << 20) ? c->data.len - off : (size_t)1 << 20;
+        rc = molt_db_conn_copy_data(j->copy_conn, c->data.data + off, n);
+    }
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_conn_copy_end(j->copy_conn);
+    if (rc != MOLT_DB_OK)
+        molt_db_conn_copy_fail(j->copy_conn, "the worker could not send the rows");
+}
+
+static void copy_done(void *ud, int status, const molt_db_error *err, uint64_t rows)
+{
+    pg_job *j = ud;
+    j->copy_conn = NULL;
+    if (status != MOLT_DB_OK) {
+        fail_from(j, status, err);
+    } else {
+        j->affected = (int64_t)rows;
+        mw_result_stmt_end(&j->r->res, j->affected, 0, 0);
+    }
+    next_step(j);
+}
+
+static void run_copy(pg_job *j)
+{
+    if (!j->r->t_start)
+        j->r->t_start = uv_hrtime();
+    molt_db_copy_in_handler h = {copy_ready, NULL, copy_done, j};
+    j->copy_conn = molt_db_tx_conn(j->tx);
+    int rc = j->copy_conn ? molt_db_conn_copy_in(j->copy_conn, j->r->q.copy->sql, &h)
+                          : MOLT_DB_ECLOSED;
+    if (rc != MOLT_DB_OK) {
+        j->copy_conn = NULL;
+        fail_from(j, rc, NULL);
+        next_step(j);
+    }
+}
+
 static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err)
 {
     pg_job *j = ud;
@@ -506,6 +555,10 @@ static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err
         return;
     }
     j->tx = tx;
+    if (j->r->q.copy) {
+        run_copy(j);
+        return;
+    }
     next_step(j);
 }
 
@@ -530,7 +583,7 @@ static void run_job(pg_job *j)
     }
     /* db_exec of one statement runs alone; db_query too, framed in BEGIN
      * READ ONLY / ROLLBACK by the pool in the same round trip */
-    if (!q->statements) {
+    if (!q->statements && !q->copy) {
         run_stmt(j);
         return;
     }
@@ -629,6 +682,10 @@ static void pg_cancel(mw_backend *base, mw_request *r)
     r->paused = 0; /* the pool's cancel reads on by itself */
     if (j->id)
         molt_db_pool_cancel(b->pool, j->id);
+    if (j->copy_conn) /* the server aborts the COPY (57014); then ROLLBACK */
+        molt_db_conn_cancel(j->copy_conn, base->alias->pool.cancel_timeout_ms > 0
+                                              ? base->alias->pool.cancel_timeout_ms : 5000,
+                            NULL, NULL);
 }
 
 static void pg_resume(mw_backend *base, mw_request *r)

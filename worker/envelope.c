@@ -32,6 +32,7 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_PING: return "ping";
     case MW_ENTRY_STATS: return "stats";
     case MW_ENTRY_LISTEN: return "listen";
+    case MW_ENTRY_COPY_IN: return "copy_in";
     case MW_ENTRY_NONE: break;
     }
     return "";
@@ -114,6 +115,7 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
         {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
         {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
+        {"copy_in", MW_ENTRY_COPY_IN},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (mw_obj_is_str(o, entries[i].name))
@@ -152,7 +154,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     if (!env->payload && (env->entry == MW_ENTRY_DB_QUERY ||
                           env->entry == MW_ENTRY_DB_EXEC ||
                           env->entry == MW_ENTRY_CANCEL ||
-                          env->entry == MW_ENTRY_LISTEN)) {
+                          env->entry == MW_ENTRY_LISTEN ||
+                          env->entry == MW_ENTRY_COPY_IN)) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         goto out;
     }

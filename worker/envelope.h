@@ -40,7 +40,8 @@ typedef enum mw_entry {
     MW_ENTRY_CANCEL,
     MW_ENTRY_PING,
     MW_ENTRY_STATS,
-    MW_ENTRY_LISTEN
+    MW_ENTRY_LISTEN,
+    MW_ENTRY_COPY_IN
 } mw_entry;
 
 const char *mw_entry_name(mw_entry e);

@@ -580,22 +580,16 @@ static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
     }
     rc = -1;
     int dup = 0;
-    const msgpack_object *o = mw_map_get(&up.data, "db_alias", &dup);
-    if (dup || (o && o->type != MSGPACK_OBJECT_STR))
-        FAIL(MW_INVALID_INPUT, "db_alias must be a str, given once");
-    mw_alias *a = o ? mw_config_alias(cfg, o->via.str.ptr, o->via.str.size)
-                    : mw_config_alias(cfg, "default", 7);
-    if (!a && o)
-        FAIL(MW_INVALID_INPUT, "unknown db_alias \"%.*s\"",
-             (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
-    if (!a)
-        FAIL(MW_INVALID_INPUT, "no db_alias given and no alias \"default\" is configured");
+    mw_alias *a = NULL;
+    *status = MW_INVALID_INPUT;
+    if (mw_payload_alias(cfg, &up.data, &a, msg))
+        goto out;
     if (a->kind != MW_BACKEND_PG)
         FAIL(MW_INVALID_INPUT, "listen is not supported on SQLite (alias \"%s\"): "
              "LISTEN/NOTIFY is PostgreSQL's", a->name);
     for (*index = 0; *index < w->nbackends && w->backends[*index]->alias != a; (*index)++)
         ;
-    o = mw_map_get(&up.data, "channels", &dup);
+    const msgpack_object *o = mw_map_get(&up.data, "channels", &dup);
     if (!o || dup || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
         FAIL(MW_INVALID_INPUT, "channels must be a non-empty array of str, given once");
     size_t nch = o->via.array.size;

@@ -324,6 +324,14 @@ MOLT_DB_API
 int molt_db_tx_commit(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
 MOLT_DB_API
 int molt_db_tx_rollback(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+/* The connection the transaction pinned, for what the pool has no call for
+ * (COPY: molt_db_conn_copy_in / copy_out / copy_query), or NULL once it is
+ * lost or the transaction is ending. Requests made on it directly run in
+ * the transaction, in order with its own; the caller must let them
+ * complete before committing or rolling back (a cancel: molt_db_conn_cancel
+ * on it, then roll back). Never close it. */
+MOLT_DB_API
+molt_db_conn *molt_db_tx_conn(molt_db_tx *tx);
 /* Open savepoints (0 at the outer scope). */
 MOLT_DB_API
 int molt_db_tx_depth(const molt_db_tx *tx);

@@ -1,0 +1,36 @@
+/*
+ * The copy_in entry (contract section 11): rows into a PostgreSQL table
+ * through COPY ... FROM STDIN, in one transaction.
+ *
+ * The payload names the table and its columns (identifiers, checked and
+ * double-quoted: never SQL text) and carries the rows as MsgPack values,
+ * which are written here, before any database work, in COPY's text format
+ * (NULL as \N; tab, newline, carriage return and backslash escaped; arrays
+ * as PostgreSQL array literals; bytes as bytea hex). The server then reads
+ * each value as its column's type, as it would a literal.
+ *
+ * It is a write: the request needs allow_write and the alias db.write.
+ * backend_pg.c runs it: BEGIN, the COPY with all its data, COMMIT (or
+ * ROLLBACK on any error: all rows or none).
+ */
+#ifndef MW_COPY_H
+#define MW_COPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "molt_db/buf.h"
+#include "worker.h"
+
+typedef struct mw_copy {
+    char *sql;            /* COPY "schema"."table" ("a", "b") FROM STDIN */
+    molt_db_buf data;     /* the rows in COPY's text format */
+    uint64_t rows;
+} mw_copy;
+
+/* Starts the copy_in entry of r. */
+void mw_entry_copy_in(mw_request *r, const uint8_t *payload, size_t len);
+
+void mw_copy_free(mw_copy *c);
+
+#endif
