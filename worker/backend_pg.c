@@ -22,14 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "copy.h"
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
 #include "pg_role.h"
 #include "pg_types.h"
+#include "request.h"
+#include "session.h"
 #include "worker.h"
-
-#include "copy.h"
 
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000

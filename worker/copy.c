@@ -10,6 +10,8 @@
 #include "mpbuf.h"
 #include "pg_array.h"
 #include "pg_ident.h"
+#include "sched.h"
+#include "worker.h"
 
 void mw_copy_free(mw_copy *c)
 {

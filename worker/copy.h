@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "molt_db/buf.h"
-#include "worker.h"
+#include "request.h"
 
 typedef struct mw_copy {
     char *sql;            /* COPY "schema"."table" ("a", "b") FROM STDIN */

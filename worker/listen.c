@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "molt_db/conn.h"
 #include "molt_db/conninfo.h"
 #include "mpbuf.h"
 #include "pg_ident.h"
+#include "session.h"
 
 typedef struct hub hub;
 typedef struct listener listener;

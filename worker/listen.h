@@ -20,6 +20,10 @@
 #ifndef MW_LISTEN_H
 #define MW_LISTEN_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
 #include "worker.h"
 
 /* Starts the listen entry of r. */
