@@ -219,6 +219,20 @@ static int parse(mw_query *q, const mw_config *cfg, const msgpack_object *m,
     return rc;
 }
 
+int mw_copy_out_check(mw_query *q, char msg[MW_MSG_SIZE])
+{
+    if (q->alias->kind != MW_BACKEND_PG)
+        FAIL("copy_out is not supported on SQLite (alias \"%s\"): use db_query "
+             "(stream: true)", q->alias->name);
+    if (q->statements || q->nstmts != 1)
+        FAIL("copy_out runs one sql, not statements");
+    if (q->stmts[0].rw.nslots > 0)
+        FAIL("copy_out takes no parameters (COPY has none): write the values "
+             "into the SQL or use db_query");
+    q->copy_out = 1;
+    return 0;
+}
+
 void mw_entry_copy_in(mw_request *r, const uint8_t *payload, size_t len)
 {
     char msg[MW_MSG_SIZE];

@@ -33,4 +33,11 @@ void mw_entry_copy_in(mw_request *r, const uint8_t *payload, size_t len);
 
 void mw_copy_free(mw_copy *c);
 
+/* copy_out: a db_query payload (already parsed into q) whose one statement
+ * backend_pg.c runs as COPY (...) TO STDOUT (FORMAT binary) in a READ ONLY
+ * transaction, the rows reported as db_query's. Refuses what COPY cannot
+ * run (SQLite, statements lists, parameters) and marks q. 0 or -1 with
+ * msg. */
+int mw_copy_out_check(mw_query *q, char msg[MW_MSG_SIZE]);
+
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "copy.h"
 #include "listen.h"
 #include "mpbuf.h"
 #include "request.h"
@@ -123,6 +124,10 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
             mw_query_free(&r->q);
         mw_request_reply(r, rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT,
                          rc == -2 ? "out of memory" : msg, NULL);
+        return;
+    }
+    if (r->entry == MW_ENTRY_COPY_OUT && mw_copy_out_check(&r->q, msg) < 0) {
+        mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
         return;
     }
     if (r->q.batch_rows > (size_t)r->w->cfg->max_batch_rows) {

@@ -33,9 +33,15 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_STATS: return "stats";
     case MW_ENTRY_LISTEN: return "listen";
     case MW_ENTRY_COPY_IN: return "copy_in";
+    case MW_ENTRY_COPY_OUT: return "copy_out";
     case MW_ENTRY_NONE: break;
     }
     return "";
+}
+
+int mw_entry_writes(mw_entry e)
+{
+    return e == MW_ENTRY_DB_EXEC || e == MW_ENTRY_COPY_IN;
 }
 
 static int read_id(const msgpack_object *root, mw_envelope *env)
@@ -115,7 +121,7 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
         {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
         {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
-        {"copy_in", MW_ENTRY_COPY_IN},
+        {"copy_in", MW_ENTRY_COPY_IN},   {"copy_out", MW_ENTRY_COPY_OUT},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (mw_obj_is_str(o, entries[i].name))
@@ -155,7 +161,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
                           env->entry == MW_ENTRY_DB_EXEC ||
                           env->entry == MW_ENTRY_CANCEL ||
                           env->entry == MW_ENTRY_LISTEN ||
-                          env->entry == MW_ENTRY_COPY_IN)) {
+                          env->entry == MW_ENTRY_COPY_IN ||
+                          env->entry == MW_ENTRY_COPY_OUT)) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         goto out;
     }

@@ -76,6 +76,7 @@ typedef struct mw_query {
     char refused_sqlstate[6];
     char refused[MW_SQL_REASON_SIZE];
     struct mw_copy *copy; /* copy_in (copy.h): its COPY and data, else NULL */
+    int copy_out;         /* copy_out: the statement runs through COPY TO */
 } mw_query;
 
 /* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies

@@ -109,7 +109,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
     mw_metrics m;
     mw_metrics_init(&m);
     int db = r->entry == MW_ENTRY_DB_QUERY || r->entry == MW_ENTRY_DB_EXEC ||
-             r->entry == MW_ENTRY_COPY_IN;
+             r->entry == MW_ENTRY_COPY_IN || r->entry == MW_ENTRY_COPY_OUT;
     if (st == MW_OK && db && r->have_res) {
         uint64_t t0 = uv_hrtime();
         if (mw_result_finish(&r->res, &payload, &body, &ptail, &ferr) != MOLT_DB_OK) {
@@ -143,7 +143,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             m.db_bytes_in = (int64_t)r->res.bytes_in;
         }
         m.db_bytes_out = (int64_t)(payload.len + body.len + ptail.len);
-        if (st == MW_OK && r->entry != MW_ENTRY_DB_QUERY) {
+        if (st == MW_OK && mw_entry_writes(r->entry)) {
             m.db_rows_affected = r->rows_affected;
             m.have_last_insert_id = r->has_last_id;
             m.db_last_insert_id = r->last_id;
@@ -410,6 +410,7 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         break;
     case MW_ENTRY_DB_QUERY:
     case MW_ENTRY_DB_EXEC:
+    case MW_ENTRY_COPY_OUT:
         mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
         break;

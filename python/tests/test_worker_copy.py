@@ -162,3 +162,63 @@ def test_sqlite_says_not_supported(tmp_path):
         r = copy_in(w.conn, "t", [[1]])
         assert r["status"] == "InvalidInput", r
         assert "copy_in is not supported on SQLite" in r["error"]
+
+
+def test_copy_out_reports_rows_as_db_query_does(pg):
+    pa = pytest.importorskip("pyarrow")
+    pg.execute("drop table if exists copy_types")
+    pg.execute(ALL_TYPES)
+    rows = [[1, 2, 3, 1.5, "1.25", "a\tb", True, b"\x01", "00000000-0000-0000-0000-000000000001",
+             "2024-01-02", "2024-01-02T03:04:05+00:00", '{"k": 1}', [1, None], ["x", None],
+             [[1.0]]], [None] * 15]
+    sql = "select " + ", ".join(COLS) + " from copy_types order by i2 nulls last"
+    with Worker({"default": DSN}, "--allow-write", "default") as w:
+        c = w.conn
+        assert copy_in(c, "copy_types", rows, COLS)["status"] == "Ok"
+        want = decode(c.query(sql, result_format="msgpack"))
+        got = c.call("copy_out", {"sql": sql, "result_format": "msgpack"})
+        assert got["status"] == "Ok", got
+        got = decode(got)
+        assert got["columns"] == want["columns"] and got["types"] == want["types"]
+        assert got["rows"] == want["rows"] and got["row_count"] == 2
+        # Arrow, streamed in batches of one row: one IPC stream
+        r = c.call("copy_out", {"sql": sql, "result_format": "arrow_ipc", "stream": True,
+                                "batch_rows": 1})
+        assert r["status"] == "Ok", r
+        data = b"".join(p["payload"] for p in r["parts"]) + r["payload"]
+        table = pa.ipc.open_stream(data).read_all()
+        assert table.num_rows == 2 and table.column_names == COLS
+        assert table.column("t").to_pylist() == ["a\tb", None]
+        assert table.column("ia").to_pylist()[1] is None
+
+
+def test_copy_out_stays_read_only_and_in_its_parentheses(pg):
+    pg.execute("drop table if exists copy_ro2")
+    pg.execute("create table copy_ro2 (id int)")
+    pg.execute("insert into copy_ro2 values (1)")
+    pg.execute("drop sequence if exists copy_seq")
+    pg.execute("create sequence copy_seq")
+    path = f"/tmp/molt_copy_out_escape_{os.getpid()}"
+    with Worker({"default": DSN}) as w:
+        c = w.conn
+        r = c.call("copy_out", {"sql": "select nextval('copy_seq')"})
+        assert r["status"] == "DbError" and r["sqlstate"] == "25006", r
+        r = c.call("copy_out", {"sql": "with d as (delete from copy_ro2 returning id) select * from d"})
+        assert r["status"] == "DbError" and r["sqlstate"] == "25006", r
+        r = c.call("copy_out", {"sql": f"select 1) to '{path}' --"})
+        assert r["status"] == "DbError" and r["sqlstate"] == "42601", r
+        r = c.call("copy_out", {"sql": "select $1::int", "params": {"mode": "positional",
+                                                                   "values": [1]}})
+        assert r["status"] == "InvalidInput" and "copy_out takes no parameters" in r["error"]
+        r = c.call("copy_out", {"sql": "select 41 + 1 as x -- to the end"})
+        assert decode(r)["rows"] == [[42]]
+    assert not os.path.exists(path)
+    assert pg.execute("select array_agg(id) from copy_ro2").fetchone()[0] == [1]
+    assert pg.execute("select last_value, is_called from copy_seq").fetchone() == (1, False)
+
+
+def test_copy_out_on_sqlite_says_not_supported(tmp_path):
+    with Worker({"default": f"sqlite:{tmp_path}/c.db"}) as w:
+        r = w.conn.call("copy_out", {"sql": "select 1"})
+        assert r["status"] == "InvalidInput", r
+        assert "copy_out is not supported on SQLite" in r["error"]
