@@ -28,6 +28,9 @@ __all__ = ["copy_in_payload", "copy_in_call", "as_copy_out"]
 
 Table = Union[str, Sequence[str]]
 
+_PLAIN = frozenset((int, float, str, bool, type(None), bytes))
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
 
 def _bad(msg: str) -> InvalidInput:
     return InvalidInput(f"copy_in(): {msg}", client_side=True)
@@ -66,7 +69,10 @@ def copy_in_payload(table: Table, rows: Any, *, columns: Optional[Sequence[str]]
     for i, row in enumerate(plain):
         if isinstance(row, (str, bytes)) or not isinstance(row, collections.abc.Sequence):
             raise _bad(f"rows[{i}] is a {type(row).__name__}, not a sequence of values")
-        out.append([encode_value(v, f"rows[{i}][{k}]") for k, v in enumerate(row)])
+        # the common plain values as they are; everything else (and an int
+        # out of int64) through the parameter encoder and its checks
+        out.append([v if type(v) in _PLAIN and (type(v) is not int or _I64_MIN <= v <= _I64_MAX)
+                    else encode_value(v, f"rows[{i}][{k}]") for k, v in enumerate(row)])
     p: dict[str, Any] = {"db_alias": db_alias, "table": target, "rows": out, "allow_write": True}
     if names is not None:
         p["columns"] = names
