@@ -73,22 +73,6 @@ static mw_listen *state(mw_worker *w)
 
 /* ---- parts sent to a listener's client ---------------------------------- */
 
-static void send_part(mw_request *r, const uint8_t *p, size_t n)
-{
-    molt_db_buf frame;
-    molt_db_buf_init(&frame);
-    mw_response resp = {0};
-    resp.request_id = r->id;
-    resp.status = MW_OK;
-    resp.codec = "msgpack";
-    resp.payload = p;
-    resp.payload_len = n;
-    resp.more = 1;
-    if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
-        mw_session_send(r->s, &frame);
-    molt_db_buf_free(&frame);
-}
-
 static int room(const mw_request *r)
 {
     return r->s && r->s->write_bytes < MW_PAUSE_BYTES;
@@ -104,7 +88,7 @@ static int deliver(listener *l, const molt_db_buf *part)
     if (l->ended || !r->s)
         return -1;
     if (l->qlen == 0 && l->dropped == 0 && room(r)) {
-        send_part(r, part->data, part->len);
+        mw_request_send_part(r, "msgpack", part->data, part->len);
         return 0;
     }
     r->paused = 1; /* the session calls resume once its client read */
@@ -523,7 +507,7 @@ static void listen_resume(mw_backend *b, mw_request *r)
         molt_db_buf *slot = &l->queue[l->qhead];
         l->qhead = (l->qhead + 1) % l->qcap;
         l->qlen--;
-        send_part(r, slot->data, slot->len);
+        mw_request_send_part(r, "msgpack", slot->data, slot->len);
         molt_db_buf_free(slot);
     }
     if (!l->ended && !l->qlen && l->dropped && room(r)) {

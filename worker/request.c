@@ -56,9 +56,8 @@ static int64_t us_between(uint64_t a, uint64_t b)
     return b > a ? (int64_t)((b - a) / 1000) : 0;
 }
 
-static void send_part(void *ud, const uint8_t *p, size_t n)
+void mw_request_send_part(mw_request *r, const char *codec, const uint8_t *p, size_t n)
 {
-    mw_request *r = ud;
     if (!r->s || r->replied)
         return;
     molt_db_buf frame;
@@ -66,13 +65,19 @@ static void send_part(void *ud, const uint8_t *p, size_t n)
     mw_response resp = {0};
     resp.request_id = r->id;
     resp.status = MW_OK;
-    resp.codec = mw_format_name(r->q.format);
+    resp.codec = codec;
     resp.payload = p;
     resp.payload_len = n;
     resp.more = 1;
     if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
         mw_session_send(r->s, &frame);
     molt_db_buf_free(&frame);
+}
+
+static void send_part(void *ud, const uint8_t *p, size_t n)
+{
+    mw_request *r = ud;
+    mw_request_send_part(r, mw_format_name(r->q.format), p, n);
 }
 
 static void drop_part(void *ud, const uint8_t *p, size_t n)
