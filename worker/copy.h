@@ -28,6 +28,12 @@ typedef struct mw_copy {
     uint64_t rows;
 } mw_copy;
 
+/* Reads a copy_in payload into q (alias, write, q->copy with its COPY and
+ * data). 0, -1 (InvalidInput, msg) or -2 (out of memory); in every case
+ * the caller releases q with mw_query_free. */
+int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
+                     size_t len, char msg[MW_MSG_SIZE]);
+
 /* Starts the copy_in entry of r. */
 void mw_entry_copy_in(mw_request *r, const uint8_t *payload, size_t len);
 
