@@ -5,6 +5,7 @@ nothing, and a bad row leaves the table as it was."""
 import datetime
 import decimal
 import os
+import time
 import uuid
 
 import pytest
@@ -222,3 +223,17 @@ def test_copy_out_on_sqlite_says_not_supported(tmp_path):
         r = w.conn.call("copy_out", {"sql": "select 1"})
         assert r["status"] == "InvalidInput", r
         assert "copy_out is not supported on SQLite" in r["error"]
+
+
+def test_copy_out_deadline_stops_the_server_query(pg):
+    marker = "copy_out_deadline_marker"
+    with Worker({"default": DSN}) as w:
+        r = w.conn.call("copy_out", {"sql": f"select 1 as x from pg_sleep(30) /* {marker} */"}, timeout_ms=300)
+        assert r["status"] == "Timeout", r
+        deadline = time.monotonic() + 5
+        while pg.execute("select count(*) from pg_stat_activity where query like %s and "
+                         "pid <> pg_backend_pid()", (f"%{marker}%",)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the COPY still runs on the server"
+            time.sleep(0.05)
+        # the connection came back clean
+        assert decode(w.conn.call("copy_out", {"sql": "select 5 as n"}))["rows"] == [[5]]

@@ -19,6 +19,11 @@ pytestmark = [
 ]
 
 
+def sanitized(binary):
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def part(resp):
     assert resp["status"] == "Ok" and resp.get("more"), resp
     return msgpack.unpackb(resp["payload"], raw=False)
@@ -178,10 +183,11 @@ def test_a_client_that_does_not_read_loses_notes_not_memory(pg):
                 dropped += p["count"]
             else:
                 got.append(int(p["payload"].lstrip(".")))
-        print("slow listener: got", len(got), "dropped", dropped, "worker rss KiB", rss_kib)
         assert dropped > 0 and got == list(range(1, len(got) + 1)), (len(got), dropped)
-        # 21 MB were notified: the slow session held about 8 MiB plus 20 notes
-        assert rss_kib < 64 * 1024, rss_kib
+        # 21 MB were notified: the slow session held about 8 MiB plus 20
+        # notes (ASan's quarantine keeps freed memory: RSS says nothing there)
+        if not sanitized(WORKER_BIN):
+            assert rss_kib < 64 * 1024, rss_kib
         pg.execute("select pg_notify('flood', 'after')")
         assert next_part(slow, rs)["payload"] == "after"
         assert next_part(fast, rf)["payload"] == "after"
