@@ -21,6 +21,12 @@
  * loop; call these functions and expect callbacks only there. Callbacks may
  * call any function of this API, including molt_db_pool_close.
  *
+ * LISTEN/NOTIFY: the pool's connections drop notifications (a pooled
+ * connection serves many callers, and LISTEN is session state: a request
+ * that runs it should set close_conn). A listener opens a connection of its
+ * own with molt_db_conn_connect and molt_db_conn_options.on_notification
+ * (conn.h).
+ *
  * Full description, defaults and what is not done yet: docs/pool.md.
  */
 #ifndef MOLT_DB_POOL_H
