@@ -24,6 +24,7 @@ from .calls import (
 from .envelope import Response, decode_response, encode_request
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
+from .listening import AsyncListener, listen_call
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .sync_client import exit_reason
@@ -533,6 +534,20 @@ class AsyncMoltClient(ClientBase):
                                    max_rows=max_rows, timeout_ms=timeout_ms, tag=tag)
         result: QueryResult = await self._call(call)
         return result
+
+    def listen(self, *channels: str, db_alias: Optional[str] = None,
+               timeout: Optional[float] = None) -> AsyncListener:
+        """LISTEN on ``channels`` (exact names: quoted on the server, so
+        "Jobs" is not "jobs"; PostgreSQL only) through the worker's one
+        listening connection for the alias. It LISTENs when first read
+        (``async for``) or entered (``async with``); once the server
+        confirmed: every NOTIFY committed from then on arrives
+        as a ``Notification(channel, payload, pid)``. Notes sent while the
+        worker reconnects after losing the server are lost
+        (``listener.reconnects`` counts those times) and notes the worker
+        dropped for a slow reader are counted in ``listener.dropped``."""
+        call = listen_call(channels, db_alias=db_alias or self.db_alias)
+        return AsyncListener(self, call, timeout)
 
     async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         doc: dict[str, Any] = await self._call(self._admin_call("ping", timeout_ms))

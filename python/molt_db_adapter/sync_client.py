@@ -30,6 +30,7 @@ from .envelope import (
 )
 from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
 from .framing import FrameDecoder
+from .listening import Listener, listen_call
 from .params import Params
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .worker_stderr import StderrTap
@@ -473,6 +474,19 @@ class MoltClient(ClientBase):
                                    max_rows=max_rows, timeout_ms=timeout_ms, tag=tag)
         result: QueryResult = self._call(call)
         return result
+
+    def listen(self, *channels: str, db_alias: Optional[str] = None,
+               timeout: Optional[float] = None) -> Listener:
+        """LISTEN on ``channels`` (exact names: quoted on the server, so
+        "Jobs" is not "jobs"; PostgreSQL only) through the worker's one
+        listening connection for the alias. Returns once the server
+        confirmed the LISTENs: every NOTIFY committed from then on arrives
+        as a ``Notification(channel, payload, pid)``. Notes sent while the
+        worker reconnects after losing the server are lost
+        (``listener.reconnects`` counts those times) and notes the worker
+        dropped for a slow reader are counted in ``listener.dropped``."""
+        call = listen_call(channels, db_alias=db_alias or self.db_alias)
+        return Listener(self, call, timeout)._open()
 
     def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         """``{"version", "pid"}`` from the worker."""
