@@ -326,36 +326,36 @@ class AsyncMoltClient(ClientBase):
 
     # ---- the driver: performs the steps of protocol.py, awaiting ----
     async def _run(self, steps: Steps[Any]) -> Any:
+        # the steps are performed inline: a coroutine per step would cost
+        # more than the step itself on the hot path
         try:
             step = next(steps)
             while True:
                 try:
-                    outcome = await self._perform(step)
+                    if isinstance(step, Wait):
+                        try:
+                            outcome: Any = await step.req.slot.get(step.timeout)
+                        except asyncio.TimeoutError:
+                            outcome = None
+                    elif isinstance(step, Send):
+                        dest = step.conn
+                        assert isinstance(dest, _AsyncConnection)
+                        outcome = await dest.send(step.frame)
+                    elif isinstance(step, Explain):
+                        conn = self._conn
+                        outcome = step.lost if conn is None else await conn.why_lost(step.lost)
+                    else:
+                        assert step is CONNECT
+                        conn = self._conn
+                        if conn is None or conn.dead or self._closed:
+                            conn = await self._connection()
+                        outcome = conn
                 except BaseException as e:
                     step = steps.throw(e)
                 else:
                     step = steps.send(outcome)
         except StopIteration as done:
             return done.value
-
-    async def _perform(self, step: Step) -> Any:
-        if isinstance(step, Wait):
-            try:
-                return await step.req.slot.get(step.timeout)  # type: ignore[attr-defined]
-            except asyncio.TimeoutError:
-                return None
-        if isinstance(step, Send):
-            conn = step.conn
-            assert isinstance(conn, _AsyncConnection)
-            await conn.send(step.frame)
-            return None
-        if isinstance(step, Explain):
-            return step.lost if self._conn is None else await self._conn.why_lost(step.lost)
-        assert step is CONNECT
-        conn = self._conn
-        if conn is None or conn.dead or self._closed:
-            conn = await self._connection()
-        return conn
 
     async def query(
         self,

@@ -154,7 +154,8 @@ class Request:
     def __init__(self, conn: Exchange, rid: int, slot: Slot, info: Optional[RequestInfo]) -> None:
         self.conn = conn
         self.rid = rid
-        self.slot = slot
+        #: the driver's own slot type (a queue, a _Pending), read by its Wait
+        self.slot: Any = slot
         self.info = info
 
 

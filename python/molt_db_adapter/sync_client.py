@@ -266,7 +266,7 @@ class MoltClient(ClientBase):
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):
             try:
-                return step.req.slot.get(timeout=step.timeout)  # type: ignore[attr-defined]
+                return step.req.slot.get(timeout=step.timeout)
             except queue.Empty:
                 return None
         if isinstance(step, Send):
