@@ -1,7 +1,9 @@
 """AsyncMoltClient: the asyncio client. One connection (a spawned worker's
-pipes or a Unix socket) carries every request of the client; a reader task
-resolves each request's future by request_id. A task cancelled while it
-waits sends a cancel, so the worker stops the query."""
+pipes or a Unix socket) carries every request of the client; the
+transport's data callback resolves each request's future by request_id. A
+task cancelled while it waits sends a cancel, so the worker stops the
+query. The calls themselves are the steps of protocol.py, which
+``AsyncMoltClient._run`` performs with awaits."""
 
 from __future__ import annotations
 

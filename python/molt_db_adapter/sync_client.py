@@ -1,6 +1,8 @@
 """MoltClient: a thread-safe blocking client. One connection to the worker
 (its stdin/stdout, or a Unix socket); a reader thread hands each response
-frame to the thread waiting for that request_id."""
+frame to the thread waiting for that request_id. The calls themselves are
+the steps of protocol.py, which ``MoltClient._run`` performs with blocking
+calls."""
 
 from __future__ import annotations
 
