@@ -14,21 +14,20 @@ the client stops reading its connection altogether).
 
 from __future__ import annotations
 
-import asyncio
-import queue
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional, Sequence
 
 from .calls import Call, ConnectionLost, lost_error, raise_for
 from .envelope import Response, unpackb
 from .errors import InvalidInput, ProtocolError, Timeout
+from .protocol import Explain, Item, Request, Steps, Wait, _start, cancel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .async_client import AsyncMoltClient
     from .sync_client import MoltClient
 
-__all__ = ["Notification", "listen_call", "ListenState", "Listener", "AsyncListener"]
+__all__ = ["Notification", "listen_call", "ListenCore", "Listener", "AsyncListener"]
 
 #: the worker refuses a longer channel (PostgreSQL's NAMEDATALEN - 1)
 MAX_CHANNEL_BYTES = 63
@@ -60,19 +59,76 @@ def listen_call(channels: Sequence[str], *, db_alias: str) -> Call:
     return Call("listen", {"db_alias": db_alias, "channels": list(channels)}, None, False, "listen")
 
 
-class ListenState:
-    """What the frames of one listen request say. ``dropped`` counts notes
-    the worker dropped because this client read too slowly; ``reconnects``
-    the times the worker's listening connection was replaced (notes sent
-    meanwhile are lost)."""
+class ListenCore:
+    """One listener, without I/O: the steps that open it and read its notes
+    (protocol.py's steps, performed by the client's driver). ``dropped``
+    counts notes the worker dropped because this client read too slowly;
+    ``reconnects`` the times the worker's listening connection was
+    replaced (notes sent meanwhile are lost)."""
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, client: Any, call: Call, timeout: Optional[float]) -> None:
+        self._client = client
         self.call = call
-        self.channels = list(call.payload["channels"]) if call.payload else []
+        self.timeout = timeout
+        self.channels: list[str] = list(call.payload["channels"]) if call.payload else []
         self.listening = False
         self.done = False
         self.dropped = 0
         self.reconnects = 0
+        self._req: Optional[Request] = None
+
+    @property
+    def request_id(self) -> Optional[int]:
+        return None if self._req is None else self._req.rid
+
+    def open_steps(self) -> Steps[None]:
+        """Send the listen request and wait (the client's usual wait) for
+        "listening"."""
+        try:
+            self._req = yield from _start(self._client, self.call, 0)
+        except ConnectionLost as lost:
+            e: ConnectionLost = yield Explain(lost)
+            raise lost_error(self.call, e, 0) from None
+        wait = self.call.wait_seconds(self._client.grace_ms, self._client.client_timeout_s)
+        deadline = time.monotonic() + wait
+        while not self.listening:
+            item = yield from self._take(deadline)
+            if item is None:
+                self.close()
+                raise Timeout(f"the worker did not confirm the LISTEN within {wait:.3f} s; a "
+                              "cancel was sent", client_side=True)
+            self.on_item(item)
+
+    def next_steps(self, timeout: Optional[float]) -> Steps[Optional[Notification]]:
+        """The next note, or None after ``timeout`` seconds without one
+        (None: no end)."""
+        if self.done:
+            raise InvalidInput("this listener is closed", client_side=True)
+        deadline = time.monotonic() + (FOREVER_S if timeout is None else timeout)
+        while True:
+            item = yield from self._take(deadline)
+            if item is None:
+                return None
+            note = self.on_item(item)
+            if note is not None:
+                return note
+
+    def _take(self, deadline: float) -> Steps[Optional[Item]]:
+        assert self._req is not None
+        try:
+            item: Optional[Item] = yield Wait(self._req, max(0.0, deadline - time.monotonic()))
+        except BaseException:  # interrupted: stop listening
+            self.close()
+            raise
+        return item
+
+    def close(self) -> None:
+        """Stop listening (a cancel; the worker UNLISTENs what nobody else
+        listens to)."""
+        if not self.done:
+            self.done = True
+            if self._req is not None:
+                cancel(self._client, self._req)
 
     def on_item(self, item: Any) -> Optional[Notification]:
         """One frame (or the lost connection): its note, or None for the
@@ -99,86 +155,25 @@ class ListenState:
             raise ProtocolError(f"listen: a part it does not know: {doc!r}")
         return None
 
-    def not_confirmed(self, wait: float) -> Timeout:
-        return Timeout(f"the worker did not confirm the LISTEN within {wait:.3f} s; a cancel was "
-                       "sent", client_side=True)
 
-
-class Listener:
+class Listener(ListenCore):
     """MoltClient.listen: ``get(timeout)`` gives the next Notification or
     None; iterating gives notes until ``timeout`` seconds pass without one
     (None: for ever). ``close()`` (or leaving a ``with`` block) stops it."""
 
-    def __init__(self, client: "MoltClient", call: Call, timeout: Optional[float]) -> None:
-        self._client = client
-        self._state = ListenState(call)
-        self.timeout = timeout
-        self.request_id: Optional[int] = None
-        self._conn: Any = None
-        self._q: Any = None
-
-    @property
-    def dropped(self) -> int:
-        return self._state.dropped
-
-    @property
-    def reconnects(self) -> int:
-        return self._state.reconnects
-
-    @property
-    def channels(self) -> list[str]:
-        return self._state.channels
-
-    def _open(self) -> "Listener":
-        try:
-            self._conn, self.request_id, self._q, _ = self._client._start(self._state.call, 0)
-        except ConnectionLost as e:
-            raise lost_error(self._state.call, e, 0) from None
-        wait = self._state.call.wait_seconds(self._client.grace_ms, self._client.client_timeout_s)
-        deadline = time.monotonic() + wait
-        while not self._state.listening:
-            item = self._take(deadline)
-            if item is None:
-                self.close()
-                raise self._state.not_confirmed(wait)
-            self._state.on_item(item)
-        return self
-
-    def _take(self, deadline: float) -> Any:
-        try:
-            return self._q.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return None
-        except BaseException:
-            self.close()
-            raise
+    _client: "MoltClient"
 
     def get(self, timeout: Optional[float] = None) -> Optional[Notification]:
         """The next note, or None after ``timeout`` seconds without one."""
-        if self._state.done:
-            raise InvalidInput("this listener is closed", client_side=True)
-        deadline = time.monotonic() + (FOREVER_S if timeout is None else timeout)
-        while True:
-            item = self._take(deadline)
-            if item is None:
-                return None
-            note = self._state.on_item(item)
-            if note is not None:
-                return note
+        note: Optional[Notification] = self._client._run(self.next_steps(timeout))
+        return note
 
     def __iter__(self) -> Iterator[Notification]:
-        while not self._state.done:
+        while not self.done:
             note = self.get(self.timeout)
             if note is None:
                 return
             yield note
-
-    def close(self) -> None:
-        if not self._state.done:
-            self._state.done = True
-            if self.request_id is not None:
-                self._conn.unregister(self.request_id)
-                self._client._send_cancel(self._conn, self.request_id)
 
     def __enter__(self) -> "Listener":
         return self
@@ -187,91 +182,37 @@ class Listener:
         self.close()
 
 
-class AsyncListener:
-    """AsyncMoltClient.listen: ``async for note in listener`` (opens it on
-    the first note; ends after ``timeout`` seconds without one, None: never),
-    ``await listener.get(timeout)``; ``async with`` opens it and closes it on
-    exit, which a bare ``async for`` left by ``break`` does not."""
+class AsyncListener(ListenCore):
+    """AsyncMoltClient.listen: ``async for note in listener`` (LISTENs on
+    the first read; ends after ``timeout`` seconds without a note, None:
+    never), ``await listener.get(timeout)``; ``async with`` LISTENs on entry
+    and stops on exit, which a bare ``async for`` left by ``break`` does not."""
 
-    def __init__(self, client: "AsyncMoltClient", call: Call, timeout: Optional[float]) -> None:
-        self._client = client
-        self._state = ListenState(call)
-        self.timeout = timeout
-        self.request_id: Optional[int] = None
-        self._conn: Any = None
-        self._p: Any = None
-
-    @property
-    def dropped(self) -> int:
-        return self._state.dropped
-
-    @property
-    def reconnects(self) -> int:
-        return self._state.reconnects
-
-    @property
-    def channels(self) -> list[str]:
-        return self._state.channels
+    _client: "AsyncMoltClient"
 
     async def open(self) -> "AsyncListener":
-        """Send the listen request and wait for "listening" (done once)."""
-        if self.request_id is not None:
-            return self
-        try:
-            self._conn, self.request_id, self._p, _ = await self._client._start(self._state.call, 0)
-        except ConnectionLost as e:
-            raise lost_error(self._state.call, e, 0) from None
-        wait = self._state.call.wait_seconds(self._client.grace_ms, self._client.client_timeout_s)
-        deadline = time.monotonic() + wait
-        while not self._state.listening:
-            item = await self._take(deadline)
-            if item is None:
-                self.close()
-                raise self._state.not_confirmed(wait)
-            self._state.on_item(item)
+        """Send the listen request and wait for "listening" (once)."""
+        if self._req is None:
+            await self._client._run(self.open_steps())
         return self
-
-    async def _take(self, deadline: float) -> Any:
-        try:
-            return await self._p.get(max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            return None
-        except BaseException:
-            self.close()
-            raise
 
     async def get(self, timeout: Optional[float] = None) -> Optional[Notification]:
         """The next note, or None after ``timeout`` seconds without one."""
         await self.open()
-        if self._state.done:
-            raise InvalidInput("this listener is closed", client_side=True)
-        deadline = time.monotonic() + (FOREVER_S if timeout is None else timeout)
-        while True:
-            item = await self._take(deadline)
-            if item is None:
-                return None
-            note = self._state.on_item(item)
-            if note is not None:
-                return note
+        note: Optional[Notification] = await self._client._run(self.next_steps(timeout))
+        return note
 
-    def __aiter__(self) -> "AsyncListener":
+    def __aiter__(self) -> AsyncIterator[Notification]:
         return self
 
     async def __anext__(self) -> Notification:
-        if self._state.done:
+        if self.done:
             raise StopAsyncIteration
         note = await self.get(self.timeout)
         if note is None:
             self.close()
             raise StopAsyncIteration
         return note
-
-    def close(self) -> None:
-        if not self._state.done:
-            self._state.done = True
-            if self.request_id is not None:
-                self._conn.unregister(self.request_id)
-                self._client._send_cancel(self._conn, self.request_id)
 
     async def __aenter__(self) -> "AsyncListener":
         return await self.open()
