@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "molt_db/buf.h"
-#include "request.h"
+#include "payload.h"
 
 typedef struct mw_copy {
     char *sql;            /* COPY "schema"."table" ("a", "b") FROM STDIN */
@@ -33,9 +33,6 @@ typedef struct mw_copy {
  * the caller releases q with mw_query_free. */
 int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
                      size_t len, char msg[MW_MSG_SIZE]);
-
-/* Starts the copy_in entry of r. */
-void mw_entry_copy_in(mw_request *r, const uint8_t *payload, size_t len);
 
 void mw_copy_free(mw_copy *c);
 

@@ -115,8 +115,10 @@ void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len)
 void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
 {
     char msg[MW_MSG_SIZE];
-    int write = r->entry == MW_ENTRY_DB_EXEC;
-    int rc = mw_query_parse(&r->q, write, r->w->cfg, payload, len, msg);
+    int write = mw_entry_writes(r->entry);
+    int rc = r->entry == MW_ENTRY_COPY_IN
+                 ? mw_copy_in_parse(&r->q, r->w->cfg, payload, len, msg)
+                 : mw_query_parse(&r->q, write, r->w->cfg, payload, len, msg);
     r->have_q = 1;
     if (rc < 0) {
         r->have_q = r->q.alias != NULL; /* metrics name the alias when known */

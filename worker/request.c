@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "copy.h"
 #include "entries.h"
 #include "latency.h"
 #include "listen.h"
@@ -415,13 +414,10 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         break;
     case MW_ENTRY_DB_QUERY:
     case MW_ENTRY_DB_EXEC:
+    case MW_ENTRY_COPY_IN:
     case MW_ENTRY_COPY_OUT:
         mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
-        break;
-    case MW_ENTRY_COPY_IN:
-        mw_request_set_timer(r, r->timeout_ms);
-        mw_entry_copy_in(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_LISTEN:
         /* a listener runs until cancelled, unless it asked for a deadline */

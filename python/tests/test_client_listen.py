@@ -3,28 +3,19 @@ PostgreSQL: notes with channel, payload and pid; the sync iterator's
 timeout; ``async for``; notes again after a server restart."""
 import asyncio
 import os
-import pathlib
 import subprocess
 import threading
 import time
 
 import pytest
+from worker_client import NEEDS_PG_WORKER, pg_client_cmd
 
 from molt_db_adapter import AsyncMoltClient, InvalidInput, MoltClient, Notification
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-WORKER = pathlib.Path(os.environ.get("MOLT_BUILD_DIR", ROOT / "build")) / "molt_worker"
 DSN = os.environ.get("MOLT_TEST_DSN")
 PGCTL = os.environ.get("MOLT_TEST_PGCTL")
-pytestmark = [
-    pytest.mark.skipif(not WORKER.exists(), reason=f"{WORKER} is not built"),
-    pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set (run under scripts/with_pg.sh)"),
-]
-
-
-def worker(*extra):
-    return [str(WORKER), "--stdio", "--db", f"default={DSN}",
-            "--pool", "default:allow_privileged_role=true", *extra]
+pytestmark = NEEDS_PG_WORKER
+worker = pg_client_cmd
 
 
 def test_sync_listener_gets_notes_and_its_iterator_times_out(pg):
