@@ -360,7 +360,7 @@ TEST(malformed_requests)
     send_raw(&c, truncated, sizeof truncated);
     expect_error(&c, 0, "InvalidInput", "truncated");
 
-    /* an array that claims 4 billion elements in a 5-byte body */
+    /* an array that claims 4 billion elements, in an 8-byte body */
     static const uint8_t huge[] = {0x81, 0xa1, 'x', 0xdd, 0xff, 0xff, 0xff, 0xff};
     send_raw(&c, huge, sizeof huge);
     expect(&c, 0, "InvalidInput");
