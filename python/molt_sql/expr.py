@@ -1,5 +1,6 @@
 """Expressions: columns, values, comparisons, pattern matches, boolean logic,
-aggregates, aliases and ordering terms.
+aggregates, aliases and ordering terms. Functions, CASE and CAST are in
+scalar.py, window calls in window.py, subqueries in subquery.py.
 
 Every value a user passes becomes a ``Param`` and compiles to a placeholder;
 identifiers compile through the dialect's quoting. Mistakes that can be seen
@@ -18,8 +19,10 @@ from .compiler import Compiler
 from .errors import BuildError
 
 if TYPE_CHECKING:
-    from .query import Select
-    from .table import Table
+    from .base import Query
+    from .scalar import CastType
+    from .table import FromItem
+    from .window import Frame, Over, Window
 
 __all__ = [
     "Expr",
@@ -53,9 +56,16 @@ VALUE_TYPES: tuple[type, ...] = (
 
 
 def as_expr(value: object, context: str) -> "Expr":
-    """An Expr as is; a value as a Param; anything else is a BuildError."""
+    """An Expr as is; a query as a scalar subquery; a value as a Param;
+    anything else is a BuildError."""
     if isinstance(value, Expr):
         return value
+    from .base import Query
+
+    if isinstance(value, Query):
+        from .subquery import ScalarSubquery
+
+        return ScalarSubquery(value)
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         raise BuildError(
             f"{context}: got a {type(value).__name__} where one value was expected"
@@ -77,11 +87,17 @@ class Expr:
 
     #: True for aggregate calls (count, sum, ...)
     is_aggregate = False
+    #: True for a call with OVER (...): its own scope for aggregates
+    is_window = False
 
     def compile(self, c: Compiler) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def children(self) -> Iterable["Expr"]:
+        return ()
+
+    def subqueries(self) -> Iterable["Query"]:
+        """Queries nested in this node (not in its children)."""
         return ()
 
     def describe(self) -> str:
@@ -94,7 +110,16 @@ class Expr:
             yield from ch.walk()
 
     def contains_aggregate(self) -> bool:
-        return any(e.is_aggregate for e in self.walk())
+        """An aggregate outside any OVER (...) (``sum(x) OVER ()`` is a
+        window call, not an aggregate of the query)."""
+        if self.is_aggregate:
+            return True
+        if self.is_window:
+            return False
+        return any(ch.contains_aggregate() for ch in self.children())
+
+    def contains_window(self) -> bool:
+        return any(e.is_window for e in self.walk())
 
     # Python's and/or/not/if would silently pick one side: refuse.
     def __bool__(self) -> bool:
@@ -169,11 +194,38 @@ class Expr:
     def __rtruediv__(self, other: object) -> "Expr":
         return self._arith("/", other, True)
 
-    # ---- membership, ranges, nulls ----
-    def in_(self, values: Union[Iterable[object], "Select"]) -> "Predicate":
-        from .query import Select
+    def __mod__(self, other: object) -> "Expr":
+        return self._arith("%", other)
 
-        if isinstance(values, Select):
+    def __neg__(self) -> "Expr":
+        return BinaryOp(Param(0), "-", self)
+
+    def concat(self, *others: object) -> "Expr":
+        """String concatenation ``a || b || ...`` (NULL if any part is NULL,
+        on both databases)."""
+        from .scalar import Concat
+
+        return Concat([self, *(as_expr(o, f"{self.describe()}.concat()") for o in others)])
+
+    def cast(self, type_name: "CastType") -> "Expr":
+        """CAST(expr AS type) for a type of scalar.CAST_TYPES."""
+        from .scalar import Cast
+
+        return Cast(self, type_name)
+
+    def is_distinct_from(self, other: object) -> "Predicate":
+        """Not equal, with NULL a value like any other (never NULL itself)."""
+        return DistinctFrom(self, as_expr(other, f"{self.describe()}.is_distinct_from()"), negate=False)
+
+    def is_not_distinct_from(self, other: object) -> "Predicate":
+        """Equal, with NULL equal to NULL."""
+        return DistinctFrom(self, as_expr(other, f"{self.describe()}.is_not_distinct_from()"), negate=True)
+
+    # ---- membership, ranges, nulls ----
+    def in_(self, values: Union[Iterable[object], "Query"]) -> "Predicate":
+        from .base import Query
+
+        if isinstance(values, Query):
             return InSelect(self, values, negate=False)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise BuildError(
@@ -189,7 +241,7 @@ class Expr:
                 )
         return InList(self, items, negate=False)
 
-    def not_in(self, values: Union[Iterable[object], "Select"]) -> "Predicate":
+    def not_in(self, values: Union[Iterable[object], "Query"]) -> "Predicate":
         p = self.in_(values)
         assert isinstance(p, (InList, InSelect))
         p.negate = True
@@ -283,7 +335,7 @@ class Column(Expr):
 
     __slots__ = ("table", "name")
 
-    def __init__(self, table: "Table", name: str) -> None:
+    def __init__(self, table: "FromItem", name: str) -> None:
         if not isinstance(name, str) or not name:
             raise BuildError(f"a column name must be a non-empty str, got {name!r}")
         self.table = table
@@ -425,7 +477,8 @@ class InList(Predicate):
 class InSelect(Predicate):
     __slots__ = ("expr", "select", "negate")
 
-    def __init__(self, expr: Expr, select: "Select", negate: bool) -> None:
+    def __init__(self, expr: Expr, select: "Query", negate: bool) -> None:
+        select.check_one_column(f"{expr.describe()}.in_(subquery)")
         self.expr, self.select, self.negate = expr, select, negate
 
     def compile(self, c: Compiler) -> str:
@@ -434,6 +487,28 @@ class InSelect(Predicate):
 
     def children(self) -> Iterable[Expr]:
         return (self.expr,)
+
+    def subqueries(self) -> Iterable["Query"]:
+        return (self.select,)
+
+
+class DistinctFrom(Predicate):
+    """IS [NOT] DISTINCT FROM on PostgreSQL; SQLite's IS [NOT], which means
+    the same."""
+
+    __slots__ = ("left", "right", "negate")
+
+    def __init__(self, left: Expr, right: Expr, negate: bool) -> None:
+        self.left, self.right, self.negate = left, right, negate
+
+    def compile(self, c: Compiler) -> str:
+        lhs, rhs = self.left.compile(c), self.right.compile(c)
+        if c.dialect.name == "sqlite":
+            return f"{lhs} {'IS' if self.negate else 'IS NOT'} {rhs}"
+        return f"{lhs} {'IS NOT DISTINCT FROM' if self.negate else 'IS DISTINCT FROM'} {rhs}"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.left, self.right)
 
 
 class Between(Predicate):
@@ -534,28 +609,65 @@ AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
 class Aggregate(Expr):
-    """count / sum / avg / min / max; ``arg`` None means count(*)."""
+    """count / sum / avg / min / max; ``arg`` None means count(*).
+    ``.filter(cond)`` adds FILTER (WHERE cond); ``.over(...)`` makes it a
+    window call (window.py)."""
 
-    __slots__ = ("fn", "arg", "distinct")
+    __slots__ = ("fn", "arg", "distinct", "filter_")
     is_aggregate = True
 
-    def __init__(self, fn: str, arg: Optional[Expr], *, distinct: bool = False) -> None:
+    def __init__(
+        self, fn: str, arg: Optional[Expr], *, distinct: bool = False, filter_: Optional[Predicate] = None
+    ) -> None:
         if fn not in AGGREGATES:
             raise BuildError(f"unknown aggregate {fn!r}: use one of {', '.join(AGGREGATES)}")
         if arg is None and fn != "count":
             raise BuildError(f"{fn}() needs a column")
-        if arg is not None and arg.contains_aggregate():
+        if arg is not None and (arg.contains_aggregate() or arg.contains_window()):
             raise BuildError(f"{fn}({arg.describe()}): aggregates cannot be nested")
-        self.fn, self.arg, self.distinct = fn, arg, distinct
+        self.fn, self.arg, self.distinct, self.filter_ = fn, arg, distinct, filter_
+
+    def filter(self, *conditions: Predicate) -> "Aggregate":
+        """``agg FILTER (WHERE ...)``: only rows meeting the conditions count."""
+        cond = self.filter_
+        for p in conditions:
+            p = _as_predicate(p, f"{self.describe()}.filter()")
+            if p.contains_aggregate() or p.contains_window():
+                raise BuildError(f"{self.describe()}.filter({p.describe()}): no aggregate or window call inside")
+            cond = p if cond is None else (cond & p)
+        if cond is None:
+            raise BuildError(f"{self.describe()}.filter() needs at least one condition")
+        return Aggregate(self.fn, self.arg, distinct=self.distinct, filter_=cond)
+
+    def over(
+        self,
+        window: "Optional[Window]" = None,
+        *,
+        partition_by: Sequence[Expr] = (),
+        order_by: "Sequence[Expr | OrderTerm]" = (),
+        frame: "Optional[Frame]" = None,
+    ) -> "Over":
+        """This aggregate over a window: a named ``window(...)`` or one given
+        inline by ``partition_by``, ``order_by`` and ``frame``."""
+        from .window import Over
+
+        return Over.make(self, window, partition_by, order_by, frame)
 
     def compile(self, c: Compiler) -> str:
         if self.arg is None:
-            return "count(*)"
-        d = "DISTINCT " if self.distinct else ""
-        return f"{self.fn}({d}{self.arg.compile(c)})"
+            call = "count(*)"
+        else:
+            d = "DISTINCT " if self.distinct else ""
+            call = f"{self.fn}({d}{self.arg.compile(c)})"
+        if self.filter_ is not None:
+            call += f" FILTER (WHERE {self.filter_.compile(c)})"
+        return call
 
     def children(self) -> Iterable[Expr]:
-        return () if self.arg is None else (self.arg,)
+        kids: list[Expr] = [] if self.arg is None else [self.arg]
+        if self.filter_ is not None:
+            kids.append(self.filter_)
+        return kids
 
     def describe(self) -> str:
         return f"{self.fn}({'*' if self.arg is None else self.arg.describe()})"
