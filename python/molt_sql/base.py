@@ -16,7 +16,7 @@ from .errors import BuildError
 if TYPE_CHECKING:
     from .execution import Binding
     from .setops import Compound
-    from .subquery import Cte, Derived
+    from .subquery import Cte, Derived, ScalarSubquery
 
 __all__ = ["Statement", "Query"]
 
@@ -87,6 +87,14 @@ class Query(Statement):
         collect_ctes(self, out)
 
     # ---- nesting ----
+    def scalar(self) -> "ScalarSubquery":
+        """This one-column query as a value: ``(SELECT ...)``, which can
+        take ``.as_("name")`` in a select list. A query given where a value
+        goes (``T.x > q``) is the same."""
+        from .subquery import ScalarSubquery
+
+        return ScalarSubquery(self)
+
     def subquery(self, alias: str) -> "Derived":
         """This query in FROM: ``(SELECT ...) AS "alias"``, with columns by
         attribute (``sq.total``) like a table's."""

@@ -358,7 +358,8 @@ class BinaryOp(Expr):
         self.left, self.op, self.right = left, op, right
 
     def compile(self, c: Compiler) -> str:
-        return f"({self.left.compile(c)} {self.op} {self.right.compile(c)})"
+        op = "%%" if self.op == "%" and c.paramstyle == "format" else self.op
+        return f"({self.left.compile(c)} {op} {self.right.compile(c)})"
 
     def children(self) -> Iterable[Expr]:
         return (self.left, self.right)
