@@ -90,6 +90,12 @@ class Expr:
     #: True for a call with OVER (...): its own scope for aggregates
     is_window = False
 
+    def untyped_on_pg(self) -> bool:
+        """True when PostgreSQL cannot tell this expression's type from the
+        expression itself: a bare value (the worker sends values untyped)
+        or an operation on bare values only. See typed_operands()."""
+        return False
+
     def compile(self, c: Compiler) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -198,7 +204,7 @@ class Expr:
         return self._arith("%", other)
 
     def __neg__(self) -> "Expr":
-        return BinaryOp(Param(0), "-", self)
+        return Negate(self)
 
     def concat(self, *others: object) -> "Expr":
         """String concatenation ``a || b || ...`` (NULL if any part is NULL,
@@ -329,6 +335,65 @@ class Param(Expr):
     def describe(self) -> str:
         return "a value"
 
+    def untyped_on_pg(self) -> bool:
+        return pg_type_of(self.value) is not None
+
+
+def pg_type_of(value: object) -> Optional[str]:
+    """The PostgreSQL type a bare value is cast to where nothing else types
+    it (None: leave it as it is: NULL, and bool, which the worker types)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime.datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    for py, pg in PG_TYPES:
+        if isinstance(value, py):
+            return pg
+    return None
+
+
+PG_TYPES: tuple[tuple[type, str], ...] = (
+    (int, "bigint"),
+    (float, "double precision"),
+    (str, "text"),
+    (bytes, "bytea"),
+    (decimal.Decimal, "numeric"),
+    (uuid.UUID, "uuid"),
+    (datetime.date, "date"),
+    (datetime.time, "time"),
+    (datetime.timedelta, "interval"),
+)
+
+
+class PgTyped(Expr):
+    """A bare value written CAST($n AS type), on PostgreSQL."""
+
+    __slots__ = ("param",)
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+
+    def compile(self, c: Compiler) -> str:
+        return f"CAST({self.param.compile(c)} AS {pg_type_of(self.param.value)})"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.param,)
+
+
+def typed_operands(c: Compiler, exprs: Sequence[Expr]) -> list[Expr]:
+    """The operands of one operator or function, with the bare values cast
+    when none of them has a type PostgreSQL can see: ``$1 - $2`` is
+    ambiguous there and ``greatest($1, $2)`` would compare text, since the
+    worker sends values untyped. Next to a typed operand (a column) a value
+    takes that operand's type, as written; SQLite needs nothing."""
+    if c.dialect.name != "postgres" or not all(e.untyped_on_pg() for e in exprs):
+        return list(exprs)
+    return [PgTyped(e) if isinstance(e, Param) else e for e in exprs]
+
+
+def typed(c: Compiler, e: Expr) -> Expr:
+    return typed_operands(c, [e])[0]
+
 
 class Column(Expr):
     """A column of a table (or of a table alias)."""
@@ -359,13 +424,36 @@ class BinaryOp(Expr):
 
     def compile(self, c: Compiler) -> str:
         op = "%%" if self.op == "%" and c.paramstyle == "format" else self.op
-        return f"({self.left.compile(c)} {op} {self.right.compile(c)})"
+        left, right = typed_operands(c, (self.left, self.right))
+        return f"({left.compile(c)} {op} {right.compile(c)})"
 
     def children(self) -> Iterable[Expr]:
         return (self.left, self.right)
 
     def describe(self) -> str:
         return f"({self.left.describe()} {self.op} {self.right.describe()})"
+
+    def untyped_on_pg(self) -> bool:
+        return self.left.untyped_on_pg() and self.right.untyped_on_pg()
+
+
+class Negate(Expr):
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: Expr) -> None:
+        self.expr = expr
+
+    def compile(self, c: Compiler) -> str:
+        return f"(- {typed(c, self.expr).compile(c)})"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.expr,)
+
+    def describe(self) -> str:
+        return f"-{self.expr.describe()}"
+
+    def untyped_on_pg(self) -> bool:
+        return self.expr.untyped_on_pg()
 
 
 class Predicate(Expr):
@@ -405,7 +493,8 @@ class Comparison(Predicate):
         self.left, self.op, self.right = left, op, right
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.left.compile(c)} {self.op} {self.right.compile(c)}"
+        left, right = typed_operands(c, (self.left, self.right))
+        return f"{left.compile(c)} {self.op} {right.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.left, self.right)
@@ -464,9 +553,10 @@ class InList(Predicate):
             # x IN () is a syntax error; an empty set matches nothing (or,
             # negated, everything that is not NULL-compared: keep it simple)
             return "(1 = 1)" if self.negate else "(1 = 0)"
-        lhs = self.expr.compile(c)
-        vals = ", ".join(i.compile(c) for i in self.items)
-        return f"{lhs} {'NOT IN' if self.negate else 'IN'} ({vals})"
+        lhs, *items = typed_operands(c, (self.expr, *self.items))
+        left = lhs.compile(c)  # first: placeholders are numbered in text order
+        vals = ", ".join(i.compile(c) for i in items)
+        return f"{left} {'NOT IN' if self.negate else 'IN'} ({vals})"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, *self.items)
@@ -503,7 +593,8 @@ class DistinctFrom(Predicate):
         self.left, self.right, self.negate = left, right, negate
 
     def compile(self, c: Compiler) -> str:
-        lhs, rhs = self.left.compile(c), self.right.compile(c)
+        left, right = typed_operands(c, (self.left, self.right))
+        lhs, rhs = left.compile(c), right.compile(c)
         if c.dialect.name == "sqlite":
             return f"{lhs} {'IS' if self.negate else 'IS NOT'} {rhs}"
         return f"{lhs} {'IS NOT DISTINCT FROM' if self.negate else 'IS DISTINCT FROM'} {rhs}"
@@ -519,7 +610,8 @@ class Between(Predicate):
         self.expr, self.low, self.high = expr, low, high
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} BETWEEN {self.low.compile(c)} AND {self.high.compile(c)}"
+        e, low, high = typed_operands(c, (self.expr, self.low, self.high))
+        return f"{e.compile(c)} BETWEEN {low.compile(c)} AND {high.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, self.low, self.high)
@@ -532,7 +624,7 @@ class IsNull(Predicate):
         self.expr, self.negate = expr, negate
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} IS {'NOT NULL' if self.negate else 'NULL'}"
+        return f"{typed(c, self.expr).compile(c)} IS {'NOT NULL' if self.negate else 'NULL'}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr,)
@@ -689,7 +781,7 @@ class Aliased(Expr):
         self.name: str = name
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} AS {c.ident(self.name)}"
+        return f"{typed(c, self.expr).compile(c)} AS {c.ident(self.name)}"
 
     def compile_ref(self, c: Compiler) -> str:
         """The alias alone (in ORDER BY)."""

@@ -135,12 +135,12 @@ def nth_value(expr: Expr, n: int) -> WindowCall:
 
 def coalesce(*args: object) -> Func:
     """The first argument that is not NULL."""
-    return same_everywhere("coalesce", args, (2, 1000))
+    return same_everywhere("coalesce", args, (2, 1000), polymorphic=True)
 
 
 def nullif(a: object, b: object) -> Func:
     """NULL when a = b, else a."""
-    return same_everywhere("nullif", (a, b), (2, 2))
+    return same_everywhere("nullif", (a, b), (2, 2), polymorphic=True)
 
 
 def greatest(*args: object) -> Func:
@@ -206,4 +206,4 @@ def substr(expr: object, start: int, length: Optional[int] = None) -> Func:
 
 
 def abs_(expr: object) -> Func:
-    return same_everywhere("abs", (expr,), (1, 1))
+    return same_everywhere("abs", (expr,), (1, 1), polymorphic=True)

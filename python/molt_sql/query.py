@@ -16,7 +16,7 @@ from .base import Query, compile_statement
 from .compiler import Compiler
 from .dialect import POSTGRES
 from .errors import BuildError
-from .expr import Aliased, AliasRef, Column, Expr, OrderTerm, Predicate
+from .expr import Aliased, AliasRef, Column, Expr, OrderTerm, Predicate, typed
 from .subquery import Cte
 from .table import FromItem, RefKey, Table
 from .window import check_no_window, named_windows
@@ -338,7 +338,7 @@ class Select(Query):
 
     def _compile_parts(self, c: Compiler) -> str:
         parts = ["SELECT DISTINCT" if self.distinct_ else "SELECT"]
-        parts.append(", ".join(col.compile(c) for col in self.columns) if self.columns else "*")
+        parts.append(", ".join(typed(c, col).compile(c) for col in self.columns) if self.columns else "*")
         parts.append("FROM " + self.from_._compile_from(c))
         for j in self.joins:
             parts.append(

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Literal, Optional, Sequence
 
 from .compiler import Compiler
 from .errors import BuildError
-from .expr import Expr, Param, Predicate, as_expr
+from .expr import Expr, Param, Predicate, as_expr, typed_operands
 
 __all__ = ["Func", "Case", "Cast", "Concat", "CAST_TYPES", "CastType", "DATE_PARTS", "TRUNC_UNITS"]
 
@@ -34,18 +34,24 @@ class Func(Expr):
     """A function call; ``renderers`` maps a dialect name to how it is
     written there (a dialect missing from it cannot express the call)."""
 
-    __slots__ = ("name", "args", "renderers", "why_not")
+    __slots__ = ("name", "args", "renderers", "why_not", "polymorphic")
 
     def __init__(
-        self, name: str, args: Sequence[Expr], renderers: dict[str, Renderer], why_not: str = ""
+        self, name: str, args: Sequence[Expr], renderers: dict[str, Renderer], why_not: str = "",
+        polymorphic: bool = False,
     ) -> None:
         self.name, self.args, self.renderers, self.why_not = name, list(args), renderers, why_not
+        #: the result has the arguments' type (coalesce, greatest, abs, ...)
+        self.polymorphic = polymorphic
 
     def compile(self, c: Compiler) -> str:
         render = self.renderers.get(c.dialect.name)
         if render is None:
             raise BuildError(f"{self.name}() cannot be compiled for {c.dialect.name}: {self.why_not}")
-        return render(c, self.args)
+        return render(c, typed_operands(c, self.args) if self.polymorphic else self.args)
+
+    def untyped_on_pg(self) -> bool:
+        return self.polymorphic and all(a.untyped_on_pg() for a in self.args)
 
     def children(self) -> Iterable[Expr]:
         return self.args
@@ -63,7 +69,10 @@ class Concat(Expr):
         self.parts = list(parts)
 
     def compile(self, c: Compiler) -> str:
-        return "(" + " || ".join(p.compile(c) for p in self.parts) + ")"
+        parts = [p.compile(c) for p in self.parts]
+        if c.dialect.name == "postgres" and all(p.untyped_on_pg() for p in self.parts):
+            parts[0] = f"CAST({parts[0]} AS text)"  # there is no unknown || unknown
+        return "(" + " || ".join(parts) + ")"
 
     def children(self) -> Iterable[Expr]:
         return self.parts
@@ -118,11 +127,12 @@ class Case(Expr):
         self.whens, self.else_ = list(whens), else_
 
     def compile(self, c: Compiler) -> str:
+        values = typed_operands(c, self._values())
         parts = ["CASE"]
-        for cond, value in self.whens:
+        for (cond, _), value in zip(self.whens, values):
             parts.append(f"WHEN {cond.compile(c)} THEN {value.compile(c)}")
         if self.else_ is not None:
-            parts.append(f"ELSE {self.else_.compile(c)}")
+            parts.append(f"ELSE {values[-1].compile(c)}")
         parts.append("END")
         return " ".join(parts)
 
@@ -136,6 +146,12 @@ class Case(Expr):
 
     def describe(self) -> str:
         return "CASE ... END"
+
+    def _values(self) -> list[Expr]:
+        return [v for _, v in self.whens] + ([] if self.else_ is None else [self.else_])
+
+    def untyped_on_pg(self) -> bool:
+        return all(v.untyped_on_pg() for v in self._values())
 
 
 def case(*whens: tuple[Predicate, object], else_: object = None) -> Case:
@@ -183,7 +199,7 @@ def extreme(name: str, args: Sequence[object]) -> Func:
         raise BuildError(f"{name}() needs at least one argument")
     exprs = [as_expr(a, f"{name}()") for a in args]
     lite = "max" if name == "greatest" else "min"
-    return Func(name, exprs, {"postgres": plain(name), "sqlite": _extreme_sqlite(lite)})
+    return Func(name, exprs, {"postgres": plain(name), "sqlite": _extreme_sqlite(lite)}, polymorphic=True)
 
 
 # ---- dates --------------------------------------------------------------------
@@ -238,14 +254,14 @@ def strpos(expr: object, part: object) -> Func:
     return Func("strpos", args, {"postgres": plain("strpos"), "sqlite": plain("instr")})
 
 
-def same_everywhere(name: str, args: Sequence[object], arity: tuple[int, int]) -> Func:
+def same_everywhere(name: str, args: Sequence[object], arity: tuple[int, int], polymorphic: bool = False) -> Func:
     """A function spelled and behaving alike on both databases."""
     lo, hi = arity
     if not lo <= len(args) <= hi:
         want = str(lo) if lo == hi else f"{lo} to {hi}"
         raise BuildError(f"{name}() takes {want} arguments, got {len(args)}")
     exprs = [as_expr(a, f"{name}()") for a in args]
-    return Func(name, exprs, {"postgres": plain(name), "sqlite": plain(name)})
+    return Func(name, exprs, {"postgres": plain(name), "sqlite": plain(name)}, polymorphic=polymorphic)
 
 
 def param(value: object) -> Param:
