@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .execution import Binding
     from .setops import Compound
     from .subquery import Cte, Derived, ScalarSubquery
+    from .table import FromItem
 
 __all__ = ["Statement", "Query"]
 
@@ -78,6 +79,11 @@ class Query(Statement):
 
     def cte_refs(self) -> Sequence["Cte"]:
         """The CTEs among this query's own FROM items."""
+        return ()
+
+    def _from_items(self) -> Sequence["FromItem"]:
+        """This query's own FROM items (none for a set operation, whose
+        members are in nested())."""
         return ()
 
     def collect_ctes(self, out: dict[str, "Cte"]) -> None:

@@ -164,6 +164,21 @@ def recursive_cte(name: str, columns: Sequence[str]) -> Cte:
     return Cte(name, None, columns, recursive=True)
 
 
+def _check_not_shadowing(cte: Cte) -> None:
+    """A CTE that reads a table of its own name reads itself on SQLite
+    (circular reference) and the table on PostgreSQL: refuse it."""
+    from .table import Table
+
+    assert cte._body is not None
+    for sub in (cte._body, *cte._body.nested()):
+        for item in sub._from_items():
+            if isinstance(item, Table) and item._schema is None and item._name == cte._name:
+                raise BuildError(
+                    f"cte {cte._name!r} reads the table {cte._name!r}: SQLite would read the CTE "
+                    "itself; give the CTE another name"
+                )
+
+
 def collect_ctes(q: "Query", out: dict[str, Cte]) -> None:
     """Every CTE ``q`` reads, directly or through what it nests; a CTE comes
     after the ones its body reads. One name for two different CTEs is a
@@ -173,6 +188,7 @@ def collect_ctes(q: "Query", out: dict[str, Cte]) -> None:
             continue
         seen = out.get(cte._name)
         if seen is None:
+            _check_not_shadowing(cte)
             cte._body.collect_ctes(out)
             out[cte._name] = cte
         elif not seen.same_definition(cte):
