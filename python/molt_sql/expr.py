@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 from .compiler import Compiler
 from .errors import BuildError
@@ -110,10 +110,15 @@ class Expr:
         """A short human-readable form for error messages (no values)."""
         return type(self).__name__
 
-    def walk(self) -> Iterator["Expr"]:
-        yield self
-        for ch in self.children():
-            yield from ch.walk()
+    def walk(self) -> list["Expr"]:
+        """This node and every node under it (not into subqueries)."""
+        out: list[Expr] = []
+        stack: list[Expr] = [self]
+        while stack:
+            e = stack.pop()
+            out.append(e)
+            stack.extend(e.children())
+        return out
 
     def contains_aggregate(self) -> bool:
         """An aggregate outside any OVER (...) (``sum(x) OVER ()`` is a
@@ -125,7 +130,7 @@ class Expr:
         return any(ch.contains_aggregate() for ch in self.children())
 
     def contains_window(self) -> bool:
-        return any(e.is_window for e in self.walk())
+        return self.is_window or any(ch.contains_window() for ch in self.children())
 
     # Python's and/or/not/if would silently pick one side: refuse.
     def __bool__(self) -> bool:
@@ -751,7 +756,7 @@ class Aggregate(Expr):
             call = "count(*)"
         else:
             d = "DISTINCT " if self.distinct else ""
-            call = f"{self.fn}({d}{self.arg.compile(c)})"
+            call = f"{self.fn}({d}{typed(c, self.arg).compile(c)})"
         if self.filter_ is not None:
             call += f" FILTER (WHERE {self.filter_.compile(c)})"
         return call

@@ -1,22 +1,15 @@
 """The functions as free functions: aggregates (count(), sum_(T.x), ...),
 window functions (row_number(), lag(T.x), ...), conditional and scalar
 functions (coalesce, case, cast, lower, extract, ...) and exists().
-
-Integer arguments that PostgreSQL declares as ``integer`` (lag's offset,
-ntile's bucket count, substr's start and length) are written
-``CAST($n AS integer)``: the worker sends a Python int as int8, which
-PostgreSQL does not turn into integer by itself.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from .compiler import Compiler
-from .errors import BuildError
 from .expr import Aggregate, Expr, as_expr
 from .scalar import (  # noqa: F401  (case ... strpos: re-exported)
-    CastType, Func, case, date_trunc, extract, extreme, param, plain, same_everywhere, strpos,
+    CastType, Func, IntArg, case, date_trunc, extract, extreme, param, plain, same_everywhere, strpos,
 )
 from .window import WindowCall
 
@@ -59,23 +52,6 @@ def max_(expr: Expr) -> Aggregate:
 
 # ---- window functions ------------------------------------------------------------
 
-class _IntArg(Expr):
-    """An integer parameter written CAST($n AS integer) (see the module doc)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, fn: str, value: object, minimum: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 2**31 - 1:
-            raise BuildError(f"{fn}: takes an int from {minimum} to 2147483647, got {value!r}")
-        self.value = value
-
-    def compile(self, c: Compiler) -> str:
-        return f"CAST({c.param(self.value)} AS integer)"
-
-    def describe(self) -> str:
-        return "an int"
-
-
 def row_number() -> WindowCall:
     return WindowCall("row_number")
 
@@ -97,11 +73,11 @@ def cume_dist() -> WindowCall:
 
 
 def ntile(buckets: int) -> WindowCall:
-    return WindowCall("ntile", [_IntArg("ntile()", buckets, 1)])
+    return WindowCall("ntile", [IntArg("ntile()", buckets, 1)])
 
 
 def _shift(fn: str, expr: Expr, offset: int, default: object) -> WindowCall:
-    args: list[Expr] = [as_expr(expr, f"{fn}()"), _IntArg(f"{fn}() offset", offset, 0)]
+    args: list[Expr] = [as_expr(expr, f"{fn}()"), IntArg(f"{fn}() offset", offset, 0)]
     if default is not None:
         args.append(as_expr(default, f"{fn}() default"))
     return WindowCall(fn, args)
@@ -128,7 +104,7 @@ def last_value(expr: Expr) -> WindowCall:
 
 
 def nth_value(expr: Expr, n: int) -> WindowCall:
-    return WindowCall("nth_value", [as_expr(expr, "nth_value()"), _IntArg("nth_value()", n, 1)])
+    return WindowCall("nth_value", [as_expr(expr, "nth_value()"), IntArg("nth_value()", n, 1)])
 
 
 # ---- conditionals ---------------------------------------------------------------
@@ -199,9 +175,9 @@ def replace(expr: object, old: object, new: object) -> Func:
 
 def substr(expr: object, start: int, length: Optional[int] = None) -> Func:
     """Characters from 1-based ``start``, ``length`` of them (else to the end)."""
-    args: list[Expr] = [as_expr(expr, "substr()"), _IntArg("substr() start", start, 1)]
+    args: list[Expr] = [as_expr(expr, "substr()"), IntArg("substr() start", start, 1)]
     if length is not None:
-        args.append(_IntArg("substr() length", length, 0))
+        args.append(IntArg("substr() length", length, 0))
     return Func("substr", args, {"postgres": plain("substr"), "sqlite": plain("substr")})
 
 

@@ -9,6 +9,7 @@ columns of the queries around it (a correlated subquery).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
 
@@ -19,7 +20,7 @@ from .errors import BuildError
 from .expr import Aliased, AliasRef, Column, Expr, OrderTerm, Predicate, typed
 from .subquery import Cte
 from .table import FromItem, RefKey, Table
-from .window import check_no_window, named_windows
+from .window import Window, check_no_window, named_windows
 
 if TYPE_CHECKING:
     from .execution import Binding
@@ -93,7 +94,15 @@ class Select(Query):
             raise BuildError(f"a query starts from a table, not {type(self.from_).__name__}")
 
     def _with(self, **changes: Any) -> "Select":
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (dataclasses.replace without its cost,
+        which is most of the building time of a larger query; the cached
+        analysis is not copied)."""
+        new = object.__new__(Select)
+        d = new.__dict__
+        for name in _FIELDS:
+            d[name] = self.__dict__[name]
+        d.update(changes)
+        return new
 
     # ---- building ----
     def select(self, *columns: Selectable) -> "Select":
@@ -224,26 +233,49 @@ class Select(Query):
     def _from_items(self) -> list[FromItem]:
         return [self.from_] + [j.table for j in self.joins]
 
-    def _exprs(self) -> Iterator[Expr]:
-        yield from self.columns
+    def _sections(self) -> Iterator[tuple[str, Expr]]:
+        """Every expression of the query with the clause it is in."""
+        for col in self.columns:
+            yield "select()", col
         for j in self.joins:
-            yield j.on
+            yield f"join({j.table._ref_name}, on=...)", j.on
         if self.where_ is not None:
-            yield self.where_
-        yield from self.group
+            yield "where()", self.where_
+        for g in self.group:
+            yield "group_by()", g
         if self.having_ is not None:
-            yield self.having_
+            yield "having()", self.having_
         for t in self.order:
-            yield t.expr
+            yield "order_by()", t.expr
 
-    def nested(self) -> list[Query]:
+    # A query is immutable, so what compiling needs to know about its
+    # expressions is worked out once per query object (cached_property), in
+    # one walk, and the checks pass once per enclosing scope.
+    @functools.cached_property
+    def _walked(self) -> list[tuple[str, list[Expr]]]:
+        return [(where, e.walk()) for where, e in self._sections()]
+
+    @functools.cached_property
+    def _nested(self) -> list[Query]:
         from .subquery import Derived
 
         out: list[Query] = [i._query for i in self._from_items() if isinstance(i, Derived)]
-        for e in self._exprs():
-            for sub in e.walk():
+        for _, nodes in self._walked:
+            for sub in nodes:
                 out.extend(sub.subqueries())
         return out
+
+    @functools.cached_property
+    def _windows(self) -> list[Window]:
+        return named_windows(n for where, nodes in self._walked if where in ("select()", "order_by()")
+                             for n in nodes)
+
+    @functools.cached_property
+    def _valid_in(self) -> set[tuple[RefKey, ...]]:
+        return set()
+
+    def nested(self) -> list[Query]:
+        return self._nested
 
     def cte_refs(self) -> list[Cte]:
         return [i for i in self._from_items() if isinstance(i, Cte)]
@@ -257,36 +289,22 @@ class Select(Query):
         ``outer``: the FROM items of the queries around this one."""
         own = self._tables()
         names = [i._ref_name for i in self._from_items()]
-
-        def check_cols(e: Expr, where: str) -> None:
-            for sub in e.walk():
-                if isinstance(sub, (Column, _TableStar)):
-                    key = sub.table._ref_key
-                    if key in own or key in outer:
-                        continue
-                    if isinstance(sub, _TableStar):
-                        raise BuildError(
-                            f"{where}: {sub.describe()} is not in the query (tables: {', '.join(names)})"
-                        )
+        for where, nodes in self._walked:
+            for sub in nodes:
+                if not isinstance(sub, (Column, _TableStar)):
+                    continue
+                key = sub.table._ref_key
+                if key in own or key in outer:
+                    continue
+                if isinstance(sub, _TableStar):
                     raise BuildError(
-                        f"{where}: column {sub.describe()} belongs to table "
-                        f"{sub.table._ref_name}, which is not in the query "
-                        f"(tables: {', '.join(names)}); add join({sub.table._ref_name}, on=...)"
+                        f"{where}: {sub.describe()} is not in the query (tables: {', '.join(names)})"
                     )
-
-        for col in self.columns:
-            check_cols(col, "select()")
-        if self.where_ is not None:
-            check_cols(self.where_, "where()")
-        for j in self.joins:
-            check_cols(j.on, f"join({j.table._ref_name}, on=...)")
-        for g in self.group:
-            check_cols(g, "group_by()")
-        if self.having_ is not None:
-            check_cols(self.having_, "having()")
-        for t in self.order:
-            check_cols(t.expr, "order_by()")
-
+                raise BuildError(
+                    f"{where}: column {sub.describe()} belongs to table "
+                    f"{sub.table._ref_name}, which is not in the query "
+                    f"(tables: {', '.join(names)}); add join({sub.table._ref_name}, on=...)"
+                )
         if self.having_ is not None and not self.group:
             raise BuildError("having() without group_by(): add group_by(...) or use where()")
         self._check_grouping()
@@ -327,10 +345,11 @@ class Select(Query):
         return compile_statement(self, c, self._compile_body)
 
     def _compile_body(self, c: Compiler) -> str:
-        if c.check:
+        if c.check and c.scope not in self._valid_in:
             self.validate(c.scope)
+            self._valid_in.add(c.scope)
         outer = c.scope
-        c.scope = tuple(outer) + tuple(self._tables())
+        c.scope = outer + tuple(self._tables())
         try:
             return self._compile_parts(c)
         finally:
@@ -351,7 +370,7 @@ class Select(Query):
             parts.append("GROUP BY " + ", ".join(g.compile(c) for g in self.group))
         if self.having_ is not None:
             parts.append("HAVING " + self.having_.compile(c))
-        windows = named_windows([*self.columns, *(t.expr for t in self.order)])
+        windows = self._windows
         if windows:
             parts.append("WINDOW " + ", ".join(
                 f"{c.ident(w.name)} AS {w.compile_spec(c)}" for w in windows if w.name is not None))
@@ -392,3 +411,6 @@ def limit_clause(c: Compiler, order: Sequence[OrderTerm], limit: Optional[int], 
     if offset is not None:
         parts.append("OFFSET " + c.param(offset))
     return " ".join(parts)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Select))

@@ -16,7 +16,7 @@ from .compiler import Compiler
 from .errors import BuildError
 from .expr import Expr, Param, Predicate, as_expr, typed_operands
 
-__all__ = ["Func", "Case", "Cast", "Concat", "CAST_TYPES", "CastType", "DATE_PARTS", "TRUNC_UNITS"]
+__all__ = ["Func", "IntArg", "Case", "Cast", "Concat", "CAST_TYPES", "CastType", "DATE_PARTS", "TRUNC_UNITS"]
 
 Renderer = Callable[[Compiler, Sequence[Expr]], str]
 
@@ -28,6 +28,26 @@ def _args(c: Compiler, args: Iterable[Expr]) -> str:
 def plain(name: str) -> Renderer:
     """``name(arg, ...)``: the same on every dialect."""
     return lambda c, args: f"{name}({_args(c, args)})"
+
+
+class IntArg(Expr):
+    """An integer argument PostgreSQL declares as ``integer`` (lag's offset,
+    ntile's bucket count, substr's start and length), written
+    ``CAST($n AS integer)`` so that the call resolves whatever type the
+    driver gives the value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, fn: str, value: object, minimum: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 2**31 - 1:
+            raise BuildError(f"{fn}: takes an int from {minimum} to 2147483647, got {value!r}")
+        self.value = value
+
+    def compile(self, c: Compiler) -> str:
+        return f"CAST({c.param(self.value)} AS integer)"
+
+    def describe(self) -> str:
+        return "an int"
 
 
 class Func(Expr):

@@ -14,7 +14,8 @@ from typing import Iterable, Optional, Sequence, Union
 from .compiler import Compiler
 from .dialect import POSTGRES
 from .errors import BuildError
-from .expr import Aliased, Expr, OrderTerm, Param
+from .expr import Aliased, Expr, OrderTerm, Param, typed_operands
+from .scalar import IntArg
 
 __all__ = [
     "Window", "Frame", "Bound", "Over", "WindowCall", "window",
@@ -242,7 +243,10 @@ class WindowCall(Expr):
         return Over.make(self, window, partition_by, order_by, frame)
 
     def render(self, c: Compiler) -> str:
-        return f"{self.fn}({', '.join(a.compile(c) for a in self.args)})"
+        # the value arguments get a type when none has one (typed_operands)
+        values = iter(typed_operands(c, [a for a in self.args if not isinstance(a, IntArg)]))
+        args = [a if isinstance(a, IntArg) else next(values) for a in self.args]
+        return f"{self.fn}({', '.join(a.compile(c) for a in args)})"
 
     def compile(self, c: Compiler) -> str:
         raise BuildError(f"{self.describe()} is a window function: add .over(partition_by=..., order_by=...)")
@@ -254,16 +258,15 @@ class WindowCall(Expr):
         return f"{self.fn}({', '.join(a.describe() for a in self.args)})"
 
 
-def named_windows(exprs: Iterable[Expr]) -> list[Window]:
-    """The named windows used in ``exprs``, first use first; two different
-    windows under one name are a BuildError."""
+def named_windows(nodes: Iterable[Expr]) -> list[Window]:
+    """The named windows used among ``nodes`` (walked expressions), first
+    use first; two different windows under one name are a BuildError."""
     found: dict[str, Window] = {}
-    for e in exprs:
-        for sub in e.walk():
-            if isinstance(sub, Over) and sub.window.name is not None:
-                seen = found.setdefault(sub.window.name, sub.window)
-                if seen is not sub.window and not seen.same_as(sub.window):
-                    raise BuildError(f"two different windows are both named {sub.window.name!r}")
+    for sub in nodes:
+        if isinstance(sub, Over) and sub.window.name is not None:
+            seen = found.setdefault(sub.window.name, sub.window)
+            if seen is not sub.window and not seen.same_as(sub.window):
+                raise BuildError(f"two different windows are both named {sub.window.name!r}")
     return list(found.values())
 
 

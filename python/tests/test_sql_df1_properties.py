@@ -223,7 +223,7 @@ def df1_builds(s, n):
     ]
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(s=marked, n=numbers, s2=marked, n2=numbers)
 def test_marked_values_never_appear_in_df1_sql(s, n, s2, n2):
     for q, other in zip(df1_builds(s, n), df1_builds(s2, n2)):
