@@ -184,19 +184,20 @@ def fetch_arrow_sync(q: "Query", *, timeout_ms: Optional[int]) -> Any:
 
 # ---- writes: db_exec --------------------------------------------------------------
 
-async def execute(w: "Write", *, timeout_ms: Optional[int]) -> Any:
-    client, alias, dialect = _resolve(w, True)
+def _exec_call(w: "Write", want_async: bool, timeout_ms: Optional[int]) -> tuple[Any, str, list[object], dict[str, Any]]:
+    client, alias, dialect = _resolve(w, want_async)
     sql, params = w.compile(dialect)
     kw: dict[str, Any] = {"db_alias": alias}
     if timeout_ms is not None:
         kw["timeout_ms"] = timeout_ms
+    return client, sql, params, kw
+
+
+async def execute(w: "Write", *, timeout_ms: Optional[int]) -> Any:
+    client, sql, params, kw = _exec_call(w, True, timeout_ms)
     return await client.execute(sql, params, **kw)
 
 
 def execute_sync(w: "Write", *, timeout_ms: Optional[int]) -> Any:
-    client, alias, dialect = _resolve(w, False)
-    sql, params = w.compile(dialect)
-    kw: dict[str, Any] = {"db_alias": alias}
-    if timeout_ms is not None:
-        kw["timeout_ms"] = timeout_ms
+    client, sql, params, kw = _exec_call(w, False, timeout_ms)
     return client.execute(sql, params, **kw)

@@ -50,24 +50,16 @@ def check_write(side, case):
         f"{case.name}: the write changed nothing, so the case proves little"
 
 
+@pytest.mark.parametrize("db", ["lite", "pg"])
 @pytest.mark.parametrize("case", READS, ids=[c.name for c in READS])
-def test_read_on_sqlite(lite, case):
-    check_read(lite, case)
+def test_read(request, db, case):
+    check_read(request.getfixturevalue(db), case)
 
 
-@pytest.mark.parametrize("case", READS, ids=[c.name for c in READS])
-def test_read_on_postgres(pg, case):
-    check_read(pg, case)
-
-
+@pytest.mark.parametrize("db", ["lite", "pg"])
 @pytest.mark.parametrize("case", WRITES, ids=[c.name for c in WRITES])
-def test_write_on_sqlite(lite, case):
-    check_write(lite, case)
-
-
-@pytest.mark.parametrize("case", WRITES, ids=[c.name for c in WRITES])
-def test_write_on_postgres(pg, case):
-    check_write(pg, case)
+def test_write(request, db, case):
+    check_write(request.getfixturevalue(db), case)
 
 
 def test_reads_refuse_to_write(lite):
@@ -79,3 +71,38 @@ def test_reads_refuse_to_write(lite):
     with pytest.raises((DbError, InvalidInput)):
         lite.client.query(sql, params)
     assert rows_of(lite.run("SELECT * FROM items"), False) == rows_of(ITEMS, False)
+
+
+def test_writes_through_the_async_client_and_the_configured_defaults(lite, tmp_path):
+    """await w.execute() on the client configure() set, then what the file
+    holds, read back by sqlite3."""
+    import asyncio
+    import sqlite3
+
+    import molt_sql
+    from molt_db_adapter import AsyncMoltClient
+    from molt_sql import table
+
+    path = tmp_path / "a.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL, qty integer)")
+    I = table("items")
+
+    async def run():
+        cmd = [WORKER_BIN, "--stdio", "--db", f"default=sqlite:///{path}", "--allow-write", "default"]
+        async with AsyncMoltClient(cmd) as client:
+            molt_sql.configure(client, db_alias="default", dialect="sqlite")
+            try:
+                r = await I.insert([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]).returning(I.id).execute()
+                assert sorted(r.rows) == [(1,), (2,)] and r.rows_affected == 2
+                r = await I.update({"qty": 7}).where(I.id == 2).execute()
+                assert r.rows_affected == 1
+                r = await I.delete().where(I.id == 1).execute()
+                assert r.rows_affected == 1
+                return await I.select(I.id, I.name, I.qty).fetch_all()
+            finally:
+                molt_sql.reset_configuration()
+
+    assert asyncio.run(run()) == [(2, "b", 7)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT * FROM items").fetchall() == [(2, "b", 7)]

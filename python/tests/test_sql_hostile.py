@@ -99,24 +99,16 @@ def run_names(side, h):
     untouched(side)
 
 
+@pytest.mark.parametrize("db", ["lite", "pg"])
 @pytest.mark.parametrize("h", HOSTILE, ids=IDS)
-def test_hostile_values_on_sqlite(lite, h):
-    run_values(lite, h)
+def test_hostile_values(request, db, h):
+    run_values(request.getfixturevalue(db), h)
 
 
+@pytest.mark.parametrize("db", ["lite", "pg"])
 @pytest.mark.parametrize("h", HOSTILE, ids=IDS)
-def test_hostile_values_on_postgres(pg, h):
-    run_values(pg, h)
-
-
-@pytest.mark.parametrize("h", HOSTILE, ids=IDS)
-def test_hostile_names_on_sqlite(lite, h):
-    run_names(lite, h)
-
-
-@pytest.mark.parametrize("h", HOSTILE, ids=IDS)
-def test_hostile_names_on_postgres(pg, h):
-    run_names(pg, h)
+def test_hostile_names(request, db, h):
+    run_names(request.getfixturevalue(db), h)
 
 
 def test_names_that_cannot_be_identifiers_are_build_errors():
