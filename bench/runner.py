@@ -736,7 +736,7 @@ def machine(dsn, ctx, command):
     try:
         from importlib import metadata
         for d in ("asyncpg", "psycopg", "psycopg-binary", "psycopg-pool", "adbc-driver-postgresql",
-                  "pyarrow", "Django", "gunicorn", "matplotlib"):
+                  "pyarrow", "Django", "gunicorn", "matplotlib", "SQLAlchemy"):
             try:
                 vers[d] = metadata.version(d)
             except metadata.PackageNotFoundError:
