@@ -182,14 +182,14 @@ def _same_on_both(pg, rows, build):
     assert got == want, (sql, params)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(rows=rows_st, build=queries())
 def test_windows_and_expressions_agree_across_dialects(pg, rows, build):
     _same_on_both(pg, rows, build)
 
 
-@settings(max_examples=80, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(rows=rows_st, build=set_queries())
 def test_set_operations_agree_across_dialects(pg, rows, build):
