@@ -187,7 +187,7 @@ def with_clause(q: Query, c: Compiler) -> str:
         return ""
     c.cte_names = frozenset(found)
     parts = [cte.compile_definition(c) for cte in found.values()]
-    recursive = any(cte.recursive for cte in found.values())
+    recursive = any(cte._recursive for cte in found.values())
     return ("WITH RECURSIVE " if recursive else "WITH ") + ", ".join(parts) + " "
 
 

@@ -95,14 +95,6 @@ class Cte(FromItem):
     def defined(name: str, body: "Query", columns: Optional[Sequence[str]]) -> "Cte":
         return Cte(name, body, columns, recursive=False)
 
-    @property
-    def recursive(self) -> bool:
-        return self._recursive
-
-    @property
-    def name(self) -> str:
-        return self._name
-
     def defined_as(self, body: "Query") -> "Cte":
         """The recursive CTE with its query (usually ``start.union_all(step)``,
         where ``step`` reads from this placeholder)."""

@@ -97,6 +97,10 @@ CASES = [
     Case(W, "filter_over_window",
          "O.select(O.id, count().filter(O.status == 'open').over(order_by=[O.id]))",
          "SELECT id, count(*) FILTER (WHERE status = 'open') OVER (ORDER BY id) FROM orders"),
+    Case(W, "window_over_groups",
+         "O.group_by(O.user_id).select(O.user_id, sum_(O.total).as_('spent'),\n"
+         "                              rank().over(order_by=[sum_(O.total).desc()]).as_('place'))",
+         "SELECT user_id, sum(total), rank() OVER (ORDER BY sum(total) DESC) FROM orders GROUP BY user_id"),
     Case(W, "window_then_filter_in_subquery",
          "r = O.select(O.id, O.user_id, row_number().over(partition_by=[O.user_id],\n"
          "                                                order_by=[O.total.desc(), O.id]).as_('rn')).subquery('r')\n"
@@ -206,6 +210,11 @@ CASES = [
          " .returning(I)",
          "INSERT INTO items (id, name, qty) SELECT id + 100, name, age FROM users WHERE age > 40 RETURNING *",
          write=True),
+    Case(WR, "insert_from_cte",
+         "old = U.where(U.age > 35).select(U.id, U.name).cte('old')\n"
+         "I.insert_from(['id', 'name'], old.select(old.id + 200, old.name)).returning(I.id)",
+         "INSERT INTO items (id, name) WITH old AS (SELECT id, name FROM users WHERE age > 35) "
+         "SELECT id + 200, name FROM old RETURNING id", write=True),
     Case(WR, "update",
          "I.update({'qty': coalesce(I.qty, 0) + 1, 'name': I.name.concat('!')}).where(I.name.startswith('a'))\\\n"
          " .returning(I.id, I.qty)",

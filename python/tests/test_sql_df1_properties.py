@@ -22,6 +22,7 @@ from molt_sql import (
     exists, extract, following, greatest, lag, lead, least, max_, min_, nullif, param, preceding,
     rank, recursive_cte, row_number, rows_between, sum_, table, window,
 )
+from sql_sides import norm
 from worker_client import WORKER_BIN
 
 DSN = os.environ.get("MOLT_TEST_DSN")
@@ -145,7 +146,10 @@ def _lite(rows):
 
 
 def _sorted(rows):
-    return sorted((tuple(r) for r in rows), key=lambda r: tuple((v is None, v if v is not None else 0) for v in r))
+    """Sorted, with numbers in one form: sum() of bigint is numeric on
+    PostgreSQL (a Decimal here) and an integer on SQLite."""
+    rows = [tuple(norm(v) for v in r) for r in rows]
+    return sorted(rows, key=lambda r: tuple((v is None, v if v is not None else 0) for v in r))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +163,7 @@ def pg():
         conn.execute(DDL.format(SCHEMA + "."))
         conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO molt_app")
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO molt_app")
-        with MoltClient([WORKER_BIN, "--stdio", "--db", f"default={APP_DSN}"]) as client:
+        with MoltClient([WORKER_BIN, "--stdio", "--db", f"default={APP_DSN}"], decode_numeric="decimal") as client:
             yield conn, client
     finally:
         conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
