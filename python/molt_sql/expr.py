@@ -287,6 +287,12 @@ class Expr:
             )
         return LiteralMatch(self, text, kind)
 
+    def matches(self, pattern: object) -> "Predicate":
+        """POSIX regular expression match (``~``) on PostgreSQL. SQLite has
+        no regular expressions of its own, so compiling it for SQLite is a
+        BuildError."""
+        return RegexMatch(self, as_expr(pattern, f"{self.describe()}.matches()"))
+
     def startswith(self, prefix: str) -> "Predicate":
         """True when the value begins with ``prefix`` (case-sensitive; %, _ and
         \\ in ``prefix`` are plain characters)."""
@@ -651,6 +657,26 @@ class Like(Predicate):
         if c.dialect.has_ilike:
             return f"{lhs} ILIKE {pat} ESCAPE '\\'"
         return f"lower({lhs}) LIKE lower({pat}) ESCAPE '\\'"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.expr, self.pattern)
+
+
+class RegexMatch(Predicate):
+    __slots__ = ("expr", "pattern")
+
+    def __init__(self, expr: Expr, pattern: Expr) -> None:
+        self.expr, self.pattern = expr, pattern
+
+    def compile(self, c: Compiler) -> str:
+        if c.dialect.name == "sqlite":
+            raise BuildError(
+                f"{self.expr.describe()}.matches(): SQLite has no regular expressions (its REGEXP "
+                "operator calls a regexp() function that is not there unless loaded); use like() "
+                "or startswith/endswith/contains"
+            )
+        left, right = typed_operands(c, (self.expr, self.pattern))
+        return f"{left.compile(c)} ~ {right.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, self.pattern)

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from sql_data import ITEMS
+from molt_sql import table as build_table
 from sql_df1_cases import CASES, build
 from sql_sides import lite, pg, rows_of  # noqa: F401  (lite, pg: fixtures)
 from worker_client import WORKER_BIN
@@ -106,3 +107,12 @@ def test_writes_through_the_async_client_and_the_configured_defaults(lite, tmp_p
     assert asyncio.run(run()) == [(2, "b", 7)]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT * FROM items").fetchall() == [(2, "b", 7)]
+
+
+def test_regex_match_on_postgres(pg):
+    """matches() (PostgreSQL only): the rows of the hand-written ~."""
+    U = build_table("users", schema=pg.schema)
+    q = U.where(U.email.matches("^[a-z]+[0-9]?@austin\\.edu$")).select(U.id)
+    got = rows_of(q.using(pg.client, "default", "postgres").fetch_all_sync(), False)
+    want = rows_of(pg.run("SELECT id FROM users WHERE email ~ '^[a-z]+[0-9]?@austin\\.edu$'"), False)
+    assert got == want and want

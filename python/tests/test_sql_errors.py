@@ -242,3 +242,10 @@ def test_write_refusals():
     raises(lambda: I.insert({"id": 1}).returning(O.id), "belongs to orders")
     raises(lambda: I.insert_from(["id", "qty"], O.select(O.id)), "2 columns", "selects 1")
     raises(lambda: excluded("qty"), "takes a column")
+
+
+def test_a_construct_sqlite_cannot_express_is_refused_for_sqlite_only():
+    q = U.where(U.email.matches("^[a-z]+@")).select(U.id)
+    assert q.compile("postgres") == (
+        'SELECT "users"."id" FROM "users" WHERE "users"."email" ~ $1', ["^[a-z]+@"])
+    raises(lambda: q.compile("sqlite"), "users.email.matches()", "SQLite has no regular expressions", "like()")
