@@ -19,7 +19,7 @@ from .dialect import POSTGRES
 from .errors import BuildError
 from .expr import Aliased, AliasRef, Column, Expr, OrderTerm, Predicate, typed
 from .subquery import Cte
-from .table import FromItem, RefKey, Table
+from .table import FromItem, RefKey
 from .window import Window, check_no_window, named_windows
 
 if TYPE_CHECKING:

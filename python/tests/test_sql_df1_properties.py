@@ -20,7 +20,7 @@ from molt_db_adapter import MoltClient
 from molt_sql import (
     CURRENT_ROW, UNBOUNDED_FOLLOWING, UNBOUNDED_PRECEDING, abs_, case, coalesce, count, dense_rank,
     exists, extract, following, greatest, lag, lead, least, max_, min_, nullif, param, preceding,
-    rank, recursive_cte, row_number, rows_between, sum_, table, window,
+    rank, row_number, rows_between, sum_, table, window,
 )
 from sql_sides import norm
 from worker_client import WORKER_BIN
