@@ -1,4 +1,5 @@
-/* The entries: ping, stats, cancel, and the start of db_query / db_exec. */
+/* The entries: ping, stats, cancel, and the start of db_query / db_exec
+ * (tx.c has the tx_* entries). */
 #include "worker.h"
 
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <unistd.h>
 
 #include "mpbuf.h"
+#include "tx.h"
 #include "version.h"
 
 void mw_entry_ping(mw_request *r)
@@ -40,6 +42,7 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         {"requests", w->c.requests},
         {"inflight", w->inflight},
         {"queued", mw_sched_waiting(w)},
+        {"transactions", w->live_txs},
         {"sessions", w->nsessions},
         {"sessions_opened", w->c.sessions_opened},
         {"sessions_refused", w->c.sessions_refused},
@@ -132,5 +135,8 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
     mw_result_init(&r->res, &o);
     r->have_res = 1;
     r->backend = mw_worker_backend(r->w, r->q.alias);
-    mw_sched_submit(r);
+    if (r->q.in_tx)
+        mw_tx_run(r, r->q.tx_id); /* on its transaction's connection */
+    else
+        mw_sched_submit(r);
 }

@@ -32,6 +32,7 @@
 typedef struct mw_session mw_session;
 typedef struct mw_sched mw_sched;   /* sched.c: one per alias */
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
+typedef struct mw_tx mw_tx;         /* tx.h: a session-bound transaction */
 
 /* Latency histogram (latency.c): counts[i] for bucket i, the last +Inf. */
 #define MW_HIST_BUCKETS 18
@@ -58,6 +59,7 @@ struct mw_worker {
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */
+    size_t live_txs;         /* transactions not yet freed (tx.h) */
     mw_counters c;
     int shutting_down;
     int stopping;            /* backends are closing */
@@ -83,6 +85,9 @@ struct mw_session {
     mw_request *reqs;        /* in flight */
     size_t nreqs;
     mw_lane *lanes;          /* its requests waiting for each alias */
+    mw_tx *txs;              /* its open transactions (tx.h) */
+    size_t ntxs;
+    uint64_t next_tx_id;
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */
@@ -123,6 +128,8 @@ struct mw_request {
     int max_wait_armed;      /* the timer runs for the alias's max_wait_ms */
     int in_slot;             /* counted in the alias's running */
     int counted_in_lane;     /* counted in lane's running */
+    mw_tx *tx;               /* tx_begin/tx_commit/tx_rollback, or a statement
+                                run in a transaction (tx.h) */
     int64_t rows_affected;
     int has_last_id;
     int64_t last_id;
@@ -196,6 +203,14 @@ void mw_sched_session_paused(mw_session *s);
 int mw_sched_others_wait(const mw_request *r);
 /* requests waiting for a slot, all aliases */
 size_t mw_sched_waiting(const mw_worker *w);
+/* Transactions (tx.h): r, a tx_begin whose transaction began, hands its
+ * slot and its place in its session's share to t; t leaves its session's
+ * share (the session closes); t ended: its slot goes to the next in turn. */
+void mw_sched_tx_hold(mw_request *r, mw_tx *t);
+void mw_sched_tx_leave_lane(mw_tx *t);
+void mw_sched_tx_release(mw_tx *t);
+/* the alias's transactions not yet freed (tx.c keeps it) */
+size_t *mw_sched_tx_count(mw_worker *w, size_t alias);
 
 /* ---- entries.c ---- */
 void mw_entry_ping(mw_request *r);
