@@ -899,19 +899,22 @@ static void tx_after(uv_work_t *req, int status)
     (void)status; /* never cancelled */
     sq_tx *x = req->data;
     mw_tx *t = x->t;
-    if (x->end) {
+    /* mw_tx_done may queue x's next step at once: take what it needs */
+    int st = x->status, end = x->end;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    if (st != MW_OK)
+        molt_db_error_copy(&err, &x->err);
+    molt_db_error_clear(&x->err);
+    molt_db_error_init(&x->err);
+    if (end) {
         t->handle = NULL;
         conn_release(x->b, x->c);
-    }
-    mw_tx_done(t, (mw_status)x->status, x->status ? x->err.message : NULL,
-               x->status == MW_DB_ERROR ? &x->err : NULL);
-    if (x->end) {
-        molt_db_error_clear(&x->err);
         free(x);
-    } else {
-        molt_db_error_clear(&x->err);
-        molt_db_error_init(&x->err);
     }
+    mw_tx_done(t, (mw_status)st, st != MW_OK ? err.message : NULL,
+               st == MW_DB_ERROR ? &err : NULL);
+    molt_db_error_clear(&err);
 }
 
 /* Queues x's step; on failure answers at once (and lets go of a new

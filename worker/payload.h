@@ -88,7 +88,7 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 
 void mw_query_free(mw_query *q);
 
-/* A tx_begin, tx_commit or tx_rollback payload (contract section 10). */
+/* A tx_begin, tx_commit or tx_rollback payload (contract section 11). */
 typedef struct mw_tx_payload {
     int nested;           /* tx_id was given */
     uint64_t tx_id;

@@ -317,7 +317,7 @@ void mw_tx_run(mw_request *r, uint64_t tx_id)
         mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
         return;
     }
-    for (size_t i = 0; i < q->nstmts; i++) {
+    for (size_t i = 0; i < q->nstmts && !q->refused[0]; i++) {
         if (!q->stmts[i].session_state)
             continue;
         if (t->read_only) {

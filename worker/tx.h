@@ -1,5 +1,5 @@
 /*
- * Session-bound transactions (contract section 10): tx_begin pins one
+ * Session-bound transactions (contract section 11): tx_begin pins one
  * connection of an alias for a session, db_query / db_exec naming its
  * tx_id run on that connection one at a time, tx_commit / tx_rollback end
  * the innermost scope (a nested tx_begin is a SAVEPOINT).
