@@ -286,9 +286,10 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
         FAIL("sql has no statement (only blanks, comments or ;)");
     s->session_state = c.session_state;
     s->tx_control = c.tx_control;
-    if (c.tx_control && !q->refused[0]) {
+    if (q->write && c.tx_control) {
         /* COMMIT inside db_exec's transaction, or one of tx_begin's, would
-         * end it behind the worker's back */
+         * end it behind the worker's back (db_query refuses it as it
+         * refuses anything but a read) */
         memcpy(q->refused_sqlstate, "42501", 6);
         snprintf(q->refused, sizeof q->refused,
                  "transaction control in SQL is refused: use the tx_begin, "

@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "log.h"
 #include "mpbuf.h"
+#include "request.h"
+#include "sched.h"
+#include "session.h"
 #include "worker.h"
 
 /* savepoints one transaction may nest */
