@@ -287,13 +287,27 @@ static mw_status status_from(int code, const molt_db_error *err, molt_db_error *
     return st;
 }
 
+/* A session's transaction whose connection is gone (ECLOSED): the server
+ * rolled it back. */
+static mw_status lost_tx(molt_db_error *out, char *msg, size_t msg_size)
+{
+    snprintf(msg, msg_size, "the transaction's connection was lost: the server "
+             "rolled it back");
+    molt_db_error_set(out, MOLT_DB_ESERVER, "%s", msg);
+    memcpy(out->sqlstate, "08006", 6);
+    return MW_DB_ERROR;
+}
+
 /* Records the first failure of the job from a pool status. */
 static void fail_from(pg_job *j, int code, const molt_db_error *err)
 {
     if (j->failed)
         return;
     j->failed = 1;
-    j->status = (int)status_from(code, err, &j->err, j->msg, sizeof j->msg);
+    if (j->tx_borrowed && code == MOLT_DB_ECLOSED)
+        j->status = (int)lost_tx(&j->err, j->msg, sizeof j->msg);
+    else
+        j->status = (int)status_from(code, err, &j->err, j->msg, sizeof j->msg);
 }
 
 static int emit_columns(pg_job *j)
@@ -580,8 +594,12 @@ static void tx_fail(mw_tx *t, int code, const molt_db_error *err)
     char msg[MOLT_DB_ERROR_MESSAGE_SIZE + 96];
     molt_db_error e;
     molt_db_error_init(&e);
-    mw_status st = status_from(code, err, &e, msg, sizeof msg);
-    mw_tx_done(t, st, msg, e.sqlstate[0] ? &e : NULL);
+    mw_status st;
+    if (code == MOLT_DB_ECLOSED && t->state != MW_TX_BEGINNING)
+        st = t->step == MW_TX_ROLLBACK ? MW_OK : lost_tx(&e, msg, sizeof msg);
+    else
+        st = status_from(code, err, &e, msg, sizeof msg);
+    mw_tx_done(t, st, st == MW_OK ? NULL : msg, e.sqlstate[0] ? &e : NULL);
     molt_db_error_clear(&e);
 }
 

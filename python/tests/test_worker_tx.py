@@ -330,3 +330,26 @@ def test_shutdown_with_an_open_transaction_rolls_it_back(dsn):
     assert w.stop() == 0
     with socket_worker(dsn) as w2:
         assert vals(w2.conn) == []
+
+
+def test_a_transaction_whose_connection_dies_ends_cleanly():
+    """The server ends the transaction's backend: its next statement fails,
+    tx_rollback is Ok and ends it, and the pool serves on."""
+    if not DSN:
+        pytest.skip("MOLT_TEST_DSN is not set")
+    psycopg = pytest.importorskip("psycopg")
+    with socket_worker(DSN, "--pool", "default:max_conns=2") as w:
+        fresh_table(w)
+        c = w.conn
+        t = begin(c)
+        assert ex(c, "insert into tx_items values (1)", t)["status"] == "Ok"
+        pid = rows(q(c, "select pg_backend_pid()", t))[0][0]
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)
+        r = q(c, "select 1", t)
+        assert r["status"] in ("DbError", "InternalError"), r
+        end = rollback(c, t)
+        assert end["status"] == "Ok" and decode(end)["ended"] is True, end
+        assert vals(c) == []
+        assert ok(c.call("stats"))["worker"]["transactions"] == 0
