@@ -100,10 +100,7 @@ void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len)
     mw_packer_init(&pk, &p);
     msgpack_pack_map(&pk, 1);
     mw_pack_key(&pk, "found");
-    if (found)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
+    mw_pack_bool(&pk, found);
     mw_request_reply_payload(r, &p);
     molt_db_buf_free(&p);
 }

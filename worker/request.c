@@ -416,13 +416,10 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         mw_entry_db(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_TX_BEGIN:
-        mw_request_set_timer(r, r->timeout_ms);
-        mw_entry_tx_begin(r, env.payload, env.payload_len);
-        break;
     case MW_ENTRY_TX_COMMIT:
     case MW_ENTRY_TX_ROLLBACK:
         mw_request_set_timer(r, r->timeout_ms);
-        mw_entry_tx_end(r, env.payload, env.payload_len);
+        mw_entry_tx(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_NONE:
         mw_request_reply(r, MW_INVALID_INPUT, "unknown entry", NULL);

@@ -150,15 +150,9 @@ static void reply_state(mw_request *r, const mw_tx *t, int ended)
     mw_pack_key(&pk, "depth");
     msgpack_pack_int(&pk, t->depth);
     mw_pack_key(&pk, "read_only");
-    if (t->read_only)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
+    mw_pack_bool(&pk, t->read_only);
     mw_pack_key(&pk, "ended");
-    if (ended)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
+    mw_pack_bool(&pk, ended);
     mw_request_reply_payload(r, &p);
     molt_db_buf_free(&p);
 }
@@ -226,7 +220,7 @@ static int check_caps(mw_request *r, const mw_alias *a, size_t open_on_alias)
     return -1;
 }
 
-void mw_entry_tx_begin(mw_request *r, const uint8_t *payload, size_t len)
+static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
 {
     mw_worker *w = r->w;
     mw_tx_payload p;
@@ -288,7 +282,7 @@ void mw_tx_start(mw_request *r)
     t->backend->ops->tx_begin(t->backend, t, left);
 }
 
-void mw_entry_tx_end(mw_request *r, const uint8_t *payload, size_t len)
+static void entry_end(mw_request *r, const uint8_t *payload, size_t len)
 {
     mw_tx_payload p;
     if (parse(r, payload, len, 0, &p) < 0)
@@ -300,6 +294,14 @@ void mw_entry_tx_end(mw_request *r, const uint8_t *payload, size_t len)
     mw_tx_step step = t->depth > 0 ? (commit ? MW_TX_RELEASE : MW_TX_ROLLBACK_TO)
                                    : (commit ? MW_TX_COMMIT : MW_TX_ROLLBACK);
     run_step(t, step, r);
+}
+
+void mw_entry_tx(mw_request *r, const uint8_t *payload, size_t len)
+{
+    if (r->entry == MW_ENTRY_TX_BEGIN)
+        entry_begin(r, payload, len);
+    else
+        entry_end(r, payload, len);
 }
 
 void mw_tx_run(mw_request *r, uint64_t tx_id)
@@ -398,27 +400,30 @@ void mw_tx_done(mw_tx *t, mw_status st, const char *msg, const molt_db_error *er
     arm(t);
 }
 
-void mw_tx_request_done(mw_request *r)
+/* Unbinds r from its transaction; the transaction when r was running in it. */
+static mw_tx *unbind(mw_request *r)
 {
     mw_tx *t = r->tx;
     r->tx = NULL;
     if (!t || t->req != r)
-        return;
+        return NULL;
     t->req = NULL;
-    if (t->abandoned)
+    return t;
+}
+
+void mw_tx_request_done(mw_request *r)
+{
+    mw_tx *t = unbind(r);
+    if (t && t->abandoned)
         roll_back_abandoned(t);
-    else
+    else if (t)
         arm(t);
 }
 
 void mw_tx_request_freed(mw_request *r)
 {
-    mw_tx *t = r->tx;
-    r->tx = NULL;
-    if (!t || t->req != r)
-        return;
-    t->req = NULL;
-    if (t->state == MW_TX_WAITING) /* its begin never started */
+    mw_tx *t = unbind(r);
+    if (t && t->state == MW_TX_WAITING) /* its begin never started */
         tx_free(t);
 }
 

@@ -81,9 +81,8 @@ struct mw_tx {
     uv_timer_t timer;       /* idle / lifetime / retry */
 };
 
-/* ---- entries (request.c dispatches here) ---- */
-void mw_entry_tx_begin(mw_request *r, const uint8_t *payload, size_t len);
-void mw_entry_tx_end(mw_request *r, const uint8_t *payload, size_t len);
+/* tx_begin, tx_commit or tx_rollback (r->entry says which). */
+void mw_entry_tx(mw_request *r, const uint8_t *payload, size_t len);
 
 /* db_query / db_exec whose payload named tx_id: checks the transaction and
  * starts r on its connection; answers r itself when it cannot. */
