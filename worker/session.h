@@ -35,7 +35,6 @@ struct mw_session {
     mw_lane *lanes;          /* its requests waiting for each alias */
     mw_tx *txs;              /* its open transactions (tx.h) */
     size_t ntxs;
-    uint64_t next_tx_id;
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */

@@ -190,6 +190,20 @@ static int parse(mw_request *r, const uint8_t *payload, size_t len, int begin,
     return rc;
 }
 
+/* Transaction ids count up from a random start below 2^52 (exact in a
+ * double): a client whose connection or worker was replaced cannot name a
+ * transaction it did not begin by reusing an old id. */
+static uint64_t next_id(mw_worker *w)
+{
+    if (w->last_tx_id == 0) {
+        uint64_t r = 0;
+        if (uv_random(NULL, NULL, &r, sizeof r, 0, NULL) != 0)
+            r = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
+        w->last_tx_id = (r & (((uint64_t)1 << 52) - 1)) | 1;
+    }
+    return ++w->last_tx_id;
+}
+
 static size_t alias_index(mw_worker *w, const mw_backend *b)
 {
     size_t i = 0;
@@ -250,7 +264,7 @@ static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
     mw_session *s = r->s;
     t->w = w;
     t->s = s;
-    t->id = ++s->next_tx_id;
+    t->id = next_id(w);
     t->backend = b;
     t->alias_index = ai;
     t->isolation = p.isolation;

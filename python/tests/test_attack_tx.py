@@ -230,16 +230,18 @@ def test_a_transaction_cannot_be_used_before_it_began(pg):
                 "--pool", "default:max_conns=1", "--tx-alias-share-pct", "100",
                 stdio=False) as w:
         hog, c = w.connect(), w.conn
+        first = begin(c)["tx_id"]
+        assert c.call("tx_rollback", {"tx_id": first})["status"] == "Ok"
         hog.request("db_query", {"sql": "select pg_sleep(0.5)"})
         time.sleep(0.1)  # the hog's query holds the one connection
         rid = c.request("tx_begin", {})
         # the next id is easy to guess; it is not usable while BEGIN waits
-        r = c.call("db_query", {"sql": "select 1", "tx_id": 1})
+        r = c.call("db_query", {"sql": "select 1", "tx_id": first + 1})
         assert r["status"] == "InvalidInput" and "not begun yet" in r["error"], r
         b = c.recv(5)
-        assert b["request_id"] == rid and decode(b)["tx_id"] == 1
+        assert b["request_id"] == rid and decode(b)["tx_id"] == first + 1
         assert hog.recv(5)["status"] == "Ok"
-        assert c.call("tx_rollback", {"tx_id": 1})["status"] == "Ok"
+        assert c.call("tx_rollback", {"tx_id": first + 1})["status"] == "Ok"
 
 
 def test_malformed_and_unbounded_requests(tmp_path):
@@ -269,3 +271,30 @@ def test_malformed_and_unbounded_requests(tmp_path):
         r = c.call("tx_rollback", {"tx_id": t})  # depth 63 -> 62: still open
         assert decode(r)["depth"] == 62
         assert decode(c.call("stats"))["worker"]["transactions"] == 1
+
+
+def test_an_old_tx_id_names_nothing_after_a_reconnect_or_restart(tmp_path):
+    """A client whose connection (or worker) was replaced reuses the id of
+    the transaction it had: it must not land in a transaction another
+    client began meanwhile."""
+    dsn = f"sqlite://{tmp_path / 'r.db'}"
+    with Worker({"default": dsn}, "--allow-write", "default", stdio=False) as w:
+        old = w.connect()
+        assert old.call("db_exec", {"allow_write": True, "sql":
+                                    "create table r(v int)"})["status"] == "Ok"
+        stale = begin(old)["tx_id"]
+        old.sock.close()            # the worker rolls it back
+        time.sleep(0.1)
+        other = w.conn
+        fresh = begin(other)["tx_id"]
+        assert fresh != stale
+        reconnected = w.connect()
+        for t in (stale, fresh):    # neither is this connection's
+            r = reconnected.call("db_exec", {"allow_write": True, "tx_id": t,
+                                             "sql": "insert into r values (1)"})
+            assert r["status"] == "InvalidInput" and "unknown tx_id" in r["error"], r
+        assert other.call("tx_commit", {"tx_id": fresh})["status"] == "Ok"
+        assert rows(other.query("select count(*) from r")) == [[0]]
+    with Worker({"default": dsn}, "--allow-write", "default") as w2:
+        # a new worker process starts its ids elsewhere
+        assert begin(w2.conn)["tx_id"] not in (stale, stale + 1, fresh, fresh + 1)
