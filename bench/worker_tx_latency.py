@@ -5,7 +5,8 @@ and SQLite.
     bash scripts/with_pg.sh .venv/bin/python bench/worker_tx_latency.py \
         [--queries 2000] [--rounds 3] [--worker build/molt_worker]
 
-Per backend, the median and p99 of:
+Per backend, the median and p99 (medians over rounds) of, point and in_tx
+interleaved query by query:
 - point:    db_query `select v from bench_tx where id = $1` outside a
             transaction (PostgreSQL: BEGIN READ ONLY / query / ROLLBACK in
             one round trip);
@@ -46,35 +47,40 @@ def point(conn, key, tx=None):
     return r
 
 
-def measure(fn, n):
-    lat = []
+def measure(fns, n):
+    """Each fn n times, interleaved (the machine is shared: drift hits all
+    alike); per fn the median and p99 in seconds."""
+    lat = {name: [] for name in fns}
     for i in range(n):
-        t0 = time.perf_counter()
-        fn(i % 1000 + 1)
-        lat.append(time.perf_counter() - t0)
-    lat.sort()
-    return statistics.median(lat), lat[int(len(lat) * 0.99)]
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(i % 1000 + 1)
+            lat[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, xs in lat.items():
+        xs.sort()
+        out[name] = (statistics.median(xs), xs[int(len(xs) * 0.99)])
+    return out
 
 
 def one_round(worker_bin, dsn, n):
     os.environ["MOLT_WORKER_BIN"] = worker_bin
-    out = {}
     with Worker({"default": dsn}, "--allow-write", "default",
                 "--tx-idle-timeout-ms", "60000", "--tx-max-ms", "3600000") as w:
         c = w.conn
         setup(c)
         for i in range(200):
             point(c, i % 1000 + 1)
-        out["point"] = measure(lambda k: point(c, k), n)
         tx = decode(c.call("tx_begin", {}))["tx_id"]
-        out["in_tx"] = measure(lambda k: point(c, k, tx), n)
-        assert c.call("tx_commit", {"tx_id": tx})["status"] == "Ok"
 
         def cycle(k):
             t = decode(c.call("tx_begin", {}))["tx_id"]
             point(c, k, t)
             assert c.call("tx_commit", {"tx_id": t})["status"] == "Ok"
-        out["tx_cycle"] = measure(cycle, n)
+        out = measure({"point": lambda k: point(c, k),
+                       "in_tx": lambda k: point(c, k, tx)}, n)
+        assert c.call("tx_commit", {"tx_id": tx})["status"] == "Ok"
+        out.update(measure({"tx_cycle": cycle}, n))
     return out
 
 
