@@ -60,8 +60,8 @@ static const mw_setting worker_settings[] = {
     {"max_session_tx", T_INT, C(max_session_tx), 1, "4",
      "open transactions on one client connection; past it tx_begin is Busy"},
     {"tx_alias_share_pct", T_INT, C(tx_alias_share_pct), 1, "50",
-     "open transactions may hold this percent of an alias's connections (at "
-     "least one); past it tx_begin is Busy"},
+     "open transactions may hold this percent (1 to 100) of an alias's "
+     "connections (at least one); past it tx_begin is Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
     {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
@@ -649,6 +649,8 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     if (c->batch_rows > c->max_batch_rows)
         return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
                     c->batch_rows, c->max_batch_rows);
+    if (c->tx_alias_share_pct > 100)
+        return fail(err, "tx_alias_share_pct (%d) is above 100", c->tx_alias_share_pct);
     if (c->max_buffered_request_bytes < c->max_request_bytes)
         return fail(err, "max_buffered_request_bytes is below max_request_bytes");
     /* a result's buffer may have up to twice its length allocated */

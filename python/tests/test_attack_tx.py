@@ -6,6 +6,7 @@ to use one before it began, and to nest without bound. After each attack
 the test reads what the table (or the server) holds."""
 import os
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -298,3 +299,10 @@ def test_an_old_tx_id_names_nothing_after_a_reconnect_or_restart(tmp_path):
     with Worker({"default": dsn}, "--allow-write", "default") as w2:
         # a new worker process starts its ids elsewhere
         assert begin(w2.conn)["tx_id"] not in (stale, stale + 1, fresh, fresh + 1)
+
+
+def test_tx_alias_share_pct_above_100_is_refused_at_start(tmp_path):
+    r = subprocess.run([WORKER_BIN, "--stdio", "--db", f"default=sqlite://{tmp_path / 'p.db'}",
+                        "--tx-alias-share-pct", "101"], capture_output=True, timeout=30)
+    assert r.returncode == 2
+    assert b"tx_alias_share_pct (101) is above 100" in r.stderr
