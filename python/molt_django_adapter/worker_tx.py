@@ -70,6 +70,16 @@ def _begin_failed(alias: str, e: MoltError) -> TransactionManagementError:
 
 
 @contextlib.contextmanager
+def _bound(alias: str, tx: Any) -> Iterator[None]:
+    """The reads of alias go through tx in the block."""
+    token = _active.set({**_active.get(), alias: tx})
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+@contextlib.contextmanager
 def worker_transaction(using: Optional[str] = None, *, isolation: Optional[str] = "repeatable_read",
                        read_only: bool = True, deferrable: bool = False) -> Iterator[Transaction]:
     """The block's reads of ``using`` through one worker transaction (sync
@@ -82,16 +92,13 @@ def worker_transaction(using: Optional[str] = None, *, isolation: Optional[str] 
         tx.__enter__()
     except MoltError as e:
         raise _begin_failed(alias, e) from None
-    token = _active.set({**_active.get(), alias: tx})
-    try:
+    with _bound(alias, tx):
         try:
             yield tx
         except BaseException as e:
             tx.__exit__(type(e), e, e.__traceback__)
             raise
         tx.__exit__(None, None, None)
-    finally:
-        _active.reset(token)
 
 
 @contextlib.asynccontextmanager
@@ -106,16 +113,13 @@ async def aworker_transaction(using: Optional[str] = None, *, isolation: Optiona
         await tx.__aenter__()
     except MoltError as e:
         raise _begin_failed(alias, e) from None
-    token = _active.set({**_active.get(), alias: tx})
-    try:
+    with _bound(alias, tx):
         try:
             yield tx
         except BaseException as e:
             await tx.__aexit__(type(e), e, e.__traceback__)
             raise
         await tx.__aexit__(None, None, None)
-    finally:
-        _active.reset(token)
 
 
 def refused(alias: str, reason: str) -> TransactionManagementError:
