@@ -232,6 +232,9 @@ int mw_copy_out_check(mw_query *q, char msg[MW_MSG_SIZE])
              "(stream: true)", q->alias->name);
     if (q->statements || q->nstmts != 1)
         FAIL("copy_out runs one sql, not statements");
+    if (q->in_tx)
+        FAIL("copy_out does not run in a session's transaction (tx_id): use "
+             "db_query there");
     if (q->stmts[0].rw.nslots > 0)
         FAIL("copy_out takes no parameters (COPY has none): write the values "
              "into the SQL or use db_query");

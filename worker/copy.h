@@ -1,5 +1,5 @@
 /*
- * The copy_in entry (contract section 11): rows into a PostgreSQL table
+ * The copy_in entry (contract section 13): rows into a PostgreSQL table
  * through COPY ... FROM STDIN, in one transaction.
  *
  * The payload names the table and its columns (identifiers, checked and

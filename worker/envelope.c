@@ -34,6 +34,9 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_LISTEN: return "listen";
     case MW_ENTRY_COPY_IN: return "copy_in";
     case MW_ENTRY_COPY_OUT: return "copy_out";
+    case MW_ENTRY_TX_BEGIN: return "tx_begin";
+    case MW_ENTRY_TX_COMMIT: return "tx_commit";
+    case MW_ENTRY_TX_ROLLBACK: return "tx_rollback";
     case MW_ENTRY_NONE: break;
     }
     return "";
@@ -122,6 +125,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
         {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
         {"copy_in", MW_ENTRY_COPY_IN},   {"copy_out", MW_ENTRY_COPY_OUT},
+        {"stats", MW_ENTRY_STATS},       {"tx_begin", MW_ENTRY_TX_BEGIN},
+        {"tx_commit", MW_ENTRY_TX_COMMIT}, {"tx_rollback", MW_ENTRY_TX_ROLLBACK},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (mw_obj_is_str(o, entries[i].name))

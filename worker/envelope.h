@@ -42,7 +42,10 @@ typedef enum mw_entry {
     MW_ENTRY_STATS,
     MW_ENTRY_LISTEN,
     MW_ENTRY_COPY_IN,
-    MW_ENTRY_COPY_OUT
+    MW_ENTRY_COPY_OUT,
+    MW_ENTRY_TX_BEGIN,
+    MW_ENTRY_TX_COMMIT,
+    MW_ENTRY_TX_ROLLBACK
 } mw_entry;
 
 const char *mw_entry_name(mw_entry e);

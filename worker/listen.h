@@ -1,5 +1,5 @@
 /*
- * The listen entry: LISTEN/NOTIFY for clients (contract section 10).
+ * The listen entry: LISTEN/NOTIFY for clients (contract section 12).
  *
  * Each PostgreSQL alias has at most one listening connection of its own (a
  * "hub", not a pool connection), opened when its first listener arrives and

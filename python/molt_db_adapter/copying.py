@@ -1,4 +1,4 @@
-"""copy_in and copy_out (docs/ipc-contract.md sections 11 and 12): their
+"""copy_in and copy_out (docs/ipc-contract.md sections 13 and 14): their
 calls, without I/O.
 
 copy_in sends the rows in one request: the worker writes them into the

@@ -1,5 +1,5 @@
 """LISTEN/NOTIFY through the worker's listen entry (docs/ipc-contract.md
-section 10): the call, what a listener's frames mean (``ListenState``, no
+section 12): the call, a listener's steps (``ListenCore``, no
 I/O), and the listener objects of the two clients.
 
 A listener is one request that stays open: the worker answers

@@ -51,6 +51,10 @@ static void payloads(const uint8_t *p, size_t n)
     memset(&q, 0, sizeof q);
     (void)mw_copy_in_parse(&q, &cfg, p, n, msg);
     mw_query_free(&q);
+    for (int begin = 0; begin <= 1; begin++) {
+        mw_tx_payload t;
+        (void)mw_tx_payload_parse(p, n, begin, &cfg, &t, msg);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
