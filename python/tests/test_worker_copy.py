@@ -211,6 +211,8 @@ def test_copy_out_stays_read_only_and_in_its_parentheses(pg):
         r = c.call("copy_out", {"sql": "select $1::int", "params": {"mode": "positional",
                                                                    "values": [1]}})
         assert r["status"] == "InvalidInput" and "copy_out takes no parameters" in r["error"]
+        r = c.call("copy_out", {"sql": "select 1", "tx_id": 1})
+        assert r["status"] == "InvalidInput" and "session's transaction" in r["error"], r
         r = c.call("copy_out", {"sql": "select 41 + 1 as x -- to the end"})
         assert decode(r)["rows"] == [[42]]
     assert not os.path.exists(path)
