@@ -181,6 +181,42 @@ PIPE_SCRIPT = ("pk_pipeline10.sql",
                + "\\endpipeline\n")
 
 
+def write_scenarios(ctx):
+    """INSERT and COPY of 100k rows from Python: asyncpg, psycopg and the
+    worker. Each contender writes into a fresh unlogged table of its own and
+    reads back count, sum(id) and sum(f) for the check."""
+    sys.path.insert(0, PEERS)
+    from _common import WRITE_ROWS, write_expected
+    expected = lambda: write_expected(WRITE_ROWS)  # noqa: E731
+    args = lambda mode: lambda c, s: [mode, "--dsn", c.dsn]  # noqa: E731
+    molt_args = lambda mode: lambda c, s: [mode, "--dsn", c.dsn, "--conns", "1"]  # noqa: E731
+    return [
+        dict(key="ipc_executemany100k", unit="row", latency=False, timed=False,
+             title="From Python: INSERT 100k rows (int8, text, float8) with executemany, one connection",
+             expected=expected,
+             contenders=[
+                 py_peer("asyncpg executemany (one transaction)", "asyncpg_peer.py", args("many")),
+                 py_peer("psycopg 3 executemany (pipelined, one transaction)", "psycopg_peer.py",
+                         args("many")),
+                 molt_py("MoltClient.executemany -> molt_worker --stdio", molt_args("many"),
+                         note="10 calls of 10 000 rows (the most one db_exec statements list holds), "
+                              "each its own transaction; the worker's pool has 1 connection"),
+             ]),
+        dict(key="ipc_copy_in100k", unit="row", latency=False, timed=False,
+             title="From Python: COPY 100k rows (int8, text, float8) into a table, one connection",
+             expected=expected,
+             contenders=[
+                 py_peer("asyncpg copy_records_to_table (binary COPY)", "asyncpg_peer.py",
+                         args("copyin")),
+                 py_peer("psycopg 3 cursor.copy + write_row (one transaction)", "psycopg_peer.py",
+                         args("copyin")),
+                 molt_py("MoltClient.copy_in -> molt_worker --stdio (text COPY)", molt_args("copyin"),
+                         note="one copy_in request: the rows as MsgPack, one COPY FROM STDIN in one "
+                              "transaction"),
+             ]),
+    ]
+
+
 def secs(ctx, s):
     return ["--dsn", ctx.dsn, "--seconds", f"{s:g}"]
 
@@ -321,6 +357,8 @@ def scenarios(ctx):
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
         ]))
+    sc += write_scenarios(ctx)
+    sc.append(sql_compile_scenario())
     sc += django_scenarios(ctx)
     netem = ctx.netem
     for base in ("pingpong", "pk_inflight64"):
@@ -362,6 +400,41 @@ def host_scenarios(pk_exp):
                         note="Python client; the worker is the contender's child"),
             ]))
     return out
+
+
+# ---------------------------------------------------------------- query builders
+
+# the query bench/peers/sql_compile_peer.py builds, written by hand, and the
+# sums of its rows that each contender reports as its check
+SQL_COMPILE_CHECK = """
+SELECT count(*), sum(aid), sum(tid), sum(total), sum(rn) FROM (
+  WITH top AS (SELECT bid, sum(abalance) AS total FROM pgbench_accounts WHERE aid <= 50000 GROUP BY bid)
+  SELECT a.aid, b.bid, t.tid, top.total,
+         row_number() OVER (PARTITION BY b.bid ORDER BY a.abalance DESC, a.aid, t.tid) AS rn
+  FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid
+       JOIN pgbench_tellers t ON t.bid = b.bid JOIN top ON top.bid = b.bid
+  WHERE a.aid <= 1000 AND t.tid <= 10 ORDER BY rn, a.aid, t.tid LIMIT 100) q
+"""
+
+
+def sql_compile_scenario():
+    def peer(name, role, args, note=""):
+        return Contender(name, role, "json", note=note,
+                         argv=lambda c, s: [PY, os.path.join(PEERS, "sql_compile_peer.py")] + args + secs(c, s))
+    built = "each op builds the query and compiles it to PostgreSQL text + parameters"
+    return dict(
+        key="sql_compile", unit="compile", latency=False,
+        title="Query builder: build + compile one query (a CTE, 3 joins, row_number() OVER) for PostgreSQL, "
+              "molt_sql vs SQLAlchemy Core, no database work",
+        expected=lambda: [int(v) for v in psql(os.environ["MOLT_TEST_DSN"], SQL_COMPILE_CHECK).split("|")],
+        contenders=[
+            peer("SQLAlchemy Core 2.1 select().compile(postgresql)", "peer", ["sqlalchemy"], built),
+            peer("molt_sql Select.compile('postgres')", "molt", ["molt_sql"], built),
+            peer("SQLAlchemy Core, prebuilt query, compile only", "peer", ["sqlalchemy", "--prebuilt"],
+                 "the query is built once; each op compiles it"),
+            peer("molt_sql, prebuilt query, compile only", "molt", ["molt_sql", "--prebuilt"],
+                 "the query is built once; each op compiles it"),
+        ])
 
 
 # ---------------------------------------------------------------- Django
@@ -731,7 +804,7 @@ def machine(dsn, ctx, command):
     try:
         from importlib import metadata
         for d in ("asyncpg", "psycopg", "psycopg-binary", "psycopg-pool", "adbc-driver-postgresql",
-                  "pyarrow", "Django", "gunicorn", "matplotlib"):
+                  "pyarrow", "Django", "gunicorn", "matplotlib", "SQLAlchemy"):
             try:
                 vers[d] = metadata.version(d)
             except metadata.PackageNotFoundError:

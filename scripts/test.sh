@@ -53,8 +53,8 @@ STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan ctest-tsan pytest pytest-asan pytes
 # push `make test` past CI's 20 minutes. A normal run takes far less.
 T_CTEST=${MOLT_T_CTEST:-300}
 T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
-T_PYTEST=${MOLT_T_PYTEST:-240}
-T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
+T_PYTEST=${MOLT_T_PYTEST:-480}
+T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-480}
 T_CTEST_TSAN=${MOLT_T_CTEST_TSAN:-480}
 T_PYTEST_HOST=${MOLT_T_PYTEST_HOST:-300}
 T_FUZZ=${MOLT_T_FUZZ:-420}
@@ -276,7 +276,8 @@ if [ "${1:-}" = "--stages" ]; then
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
-                python/tests/test_attack_*.py python/tests/test_client_params.py
+                python/tests/test_attack_*.py python/tests/test_client_params.py \
+                python/tests/test_client_copy.py python/tests/test_client_listen.py
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
     if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then

@@ -51,6 +51,17 @@ static const mw_setting worker_settings[] = {
      "requests in flight in the whole worker; past it: Busy"},
     {"max_session_inflight", T_INT, C(max_session_inflight), 1, "4096",
      "requests in flight on one client connection; past it: Busy"},
+    {"tx_idle_timeout_ms", T_INT, C(tx_idle_timeout_ms), 1, "5000",
+     "a transaction (tx_begin) with no request for this long is rolled back "
+     "and its connection goes back to the pool"},
+    {"tx_max_ms", T_INT, C(tx_max_ms), 1, "60000",
+     "a transaction open this long is rolled back (its running request is "
+     "answered Timeout)"},
+    {"max_session_tx", T_INT, C(max_session_tx), 1, "4",
+     "open transactions on one client connection; past it tx_begin is Busy"},
+    {"tx_alias_share_pct", T_INT, C(tx_alias_share_pct), 1, "50",
+     "open transactions may hold this percent (1 to 100) of an alias's "
+     "connections (at least one); past it tx_begin is Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
     {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
@@ -96,6 +107,14 @@ static const mw_setting worker_settings[] = {
      "a metrics connection is closed this long after it was accepted"},
     {"allow_core_dumps", T_BOOL, C(allow_core_dumps), 0, "false",
      "let the worker dump core (a core holds DSNs with passwords and rows)"},
+    {"max_listeners", T_INT, C(max_listeners), 1, "256",
+     "listen requests in the whole worker; past it: Busy"},
+    {"max_listen_channels", T_INT, C(max_listen_channels), 1, "64",
+     "channels one client connection listens on, over all its listen "
+     "requests; past it: Busy"},
+    {"listen_queue_notes", T_INT, C(listen_queue_notes), 1, "1000",
+     "notes held for a listener whose client does not keep up; newer ones are "
+     "dropped and the listener is told how many"},
 };
 
 static const mw_setting alias_settings[] = {
@@ -150,6 +169,9 @@ static const mw_setting alias_settings[] = {
      "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
     {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
      "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
+    {"sqlite_django_functions", T_BOOL, A(sqlite_django_functions), 0, "false",
+     "SQLite: register Django's SQL functions (django_*, REGEXP, MD5, LPAD, ...) on "
+     "each connection; the Django adapter sets it"},
 };
 
 #define NWORKER (sizeof worker_settings / sizeof worker_settings[0])
@@ -635,6 +657,8 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     if (c->batch_rows > c->max_batch_rows)
         return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
                     c->batch_rows, c->max_batch_rows);
+    if (c->tx_alias_share_pct > 100)
+        return fail(err, "tx_alias_share_pct (%d) is above 100", c->tx_alias_share_pct);
     if (c->max_buffered_request_bytes < c->max_request_bytes)
         return fail(err, "max_buffered_request_bytes is below max_request_bytes");
     /* a result's buffer may have up to twice its length allocated */
@@ -677,7 +701,8 @@ static const char *const reloadable[] = {
     "max_unread_bytes", "max_buffered_request_bytes", "write_timeout_ms",
     "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
     "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
-    "paused_hold_ms",
+    "paused_hold_ms", "max_listeners", "max_listen_channels", "listen_queue_notes",
+    "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx", "tx_alias_share_pct",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms",
 };

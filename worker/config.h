@@ -43,6 +43,7 @@ typedef struct mw_alias {
     int sqlite_wal;
     int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
     int sqlite_trusted_schema;
+    int sqlite_django_functions;  /* register Django's SQL functions */
     struct mw_alias *next;
 } mw_alias;
 
@@ -56,6 +57,10 @@ typedef struct mw_config {
     int64_t max_request_bytes;
     int max_inflight;
     int max_session_inflight;     /* one session's share of max_inflight */
+    int tx_idle_timeout_ms;       /* an idle transaction is rolled back after */
+    int tx_max_ms;                /* ... and any transaction this long after BEGIN */
+    int max_session_tx;           /* open transactions of one session */
+    int tx_alias_share_pct;       /* of an alias's connections, for transactions */
     int batch_rows;               /* default rows per streamed frame */
     int max_timeout_ms;           /* largest timeout_ms of a request */
     int64_t max_result_bytes;     /* non-streamed result or one streamed batch */
@@ -75,6 +80,9 @@ typedef struct mw_config {
     int metrics_max_conns;
     int metrics_timeout_ms;
     int allow_core_dumps;
+    int max_listeners;            /* listen requests in the worker */
+    int max_listen_channels;      /* channels one client connection listens on */
+    int listen_queue_notes;       /* notes held for a listener that does not read */
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 

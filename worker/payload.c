@@ -7,6 +7,7 @@
 
 #include "mpbuf.h"
 #include "msgpack_check.h"
+#include "copy.h"
 #include "pg_array.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
@@ -34,6 +35,12 @@ static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
         FAIL("payload is not a MsgPack map");
     }
     return 0;
+}
+
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      char msg[MW_MSG_SIZE])
+{
+    return unpack(p, n, up, msg);
 }
 
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
@@ -94,6 +101,25 @@ static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         FAIL("%s must be an unsigned integer", key);
     *out = o->via.u64;
+    return 1;
+}
+
+static int get_isolation(const msgpack_object *m, mw_isolation *out,
+                         char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
+    if (get_str(m, "isolation", &o, msg))
+        return -1;
+    if (!o)
+        return 0;
+    if (mw_obj_is_str(o, "read_committed"))
+        *out = MW_ISO_READ_COMMITTED;
+    else if (mw_obj_is_str(o, "repeatable_read"))
+        *out = MW_ISO_REPEATABLE_READ;
+    else if (mw_obj_is_str(o, "serializable"))
+        *out = MW_ISO_SERIALIZABLE;
+    else
+        FAIL("isolation must be read_committed, repeatable_read or serializable");
     return 1;
 }
 
@@ -266,6 +292,16 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
     if (c.verdict == MW_SQL_EMPTY)
         FAIL("sql has no statement (only blanks, comments or ;)");
     s->session_state = c.session_state;
+    s->tx_control = c.tx_control;
+    if (q->write && c.tx_control) {
+        /* COMMIT inside db_exec's transaction, or one of tx_begin's, would
+         * end it behind the worker's back (db_query refuses it as it
+         * refuses anything but a read) */
+        memcpy(q->refused_sqlstate, "42501", 6);
+        snprintf(q->refused, sizeof q->refused,
+                 "transaction control in SQL is refused: use the tx_begin, "
+                 "tx_commit and tx_rollback entries");
+    }
     if (q->write || q->refused[0])
         return 0;
     if (c.nstatements > 1) {
@@ -327,33 +363,60 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
-static int parse(mw_query *q, int write, const mw_config *cfg,
-                 char msg[MW_MSG_SIZE])
+int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+                     mw_alias **alias, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *m = &q->up.data, *o;
-    int b = 0;
+    const msgpack_object *o;
     if (get_str(m, "db_alias", &o, msg))
         return -1;
     if (o) {
-        q->alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
-        if (!q->alias)
+        *alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
+        if (!*alias)
             FAIL("unknown db_alias \"%.*s\"",
                  (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
     } else {
-        q->alias = mw_config_alias(cfg, "default", 7);
-        if (!q->alias)
+        *alias = mw_config_alias(cfg, "default", 7);
+        if (!*alias)
             FAIL("no db_alias given and no alias \"default\" is configured");
     }
-    int r = get_bool(m, "allow_write", &b, msg);
-    if (r < 0)
+    return 0;
+}
+
+int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+                           const mw_alias *alias, char msg[MW_MSG_SIZE])
+{
+    int b = 0;
+    if (get_bool(m, "allow_write", &b, msg) < 0)
         return -1;
-    if (!write && b)
-        FAIL("allow_write must be false for db_query (use db_exec)");
-    if (write && !b)
-        FAIL("db_exec needs allow_write: true");
-    if (write && !q->alias->allow_write)
+    if (!b)
+        FAIL("%s needs allow_write: true", entry);
+    if (!alias->allow_write)
         FAIL("alias \"%s\" does not grant db.write (start the worker with "
-             "--allow-write %s)", q->alias->name, q->alias->name);
+             "--allow-write %s)", alias->name, alias->name);
+    return 0;
+}
+
+/* db_alias (default "default") and the db.write capability. */
+static int parse_alias(mw_query *q, const msgpack_object *m, int write,
+                       const mw_config *cfg, char msg[MW_MSG_SIZE])
+{
+    int b = 0;
+    if (mw_payload_alias(cfg, m, &q->alias, msg))
+        return -1;
+    if (write)
+        return mw_payload_write_grant(m, "db_exec", q->alias, msg);
+    if (get_bool(m, "allow_write", &b, msg) < 0)
+        return -1;
+    if (b)
+        FAIL("allow_write must be false for db_query (use db_exec)");
+    return 0;
+}
+
+/* result_format, row_shape and tag. */
+static int parse_format(mw_query *q, const msgpack_object *m, int write,
+                        char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
     q->format = MW_FORMAT_JSON;
     if (get_str(m, "result_format", &o, msg))
         return -1;
@@ -386,26 +449,37 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         memcpy(q->tag, o->via.str.ptr, o->via.str.size);
         q->tag[o->via.str.size] = 0;
     }
-    q->max_rows = (uint64_t)cfg->max_rows;
+    return 0;
+}
+
+/* max_rows, batch_rows and stream (db_query only). */
+static int parse_rows(mw_query *q, const msgpack_object *m, int write,
+                      const mw_config *cfg, char msg[MW_MSG_SIZE])
+{
+    q->max_rows = write ? 0 : (uint64_t)cfg->max_rows;
     q->batch_rows = (size_t)cfg->batch_rows;
-    if (!write) {
-        uint64_t u;
-        if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
-            return -1;
-        if (r && u > 0)
-            q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
-        if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
-            return -1;
-        if (r) {
-            if (u == 0 || u > 10000000)
-                FAIL("batch_rows must be 1 to 10000000");
-            q->batch_rows = (size_t)u;
-        }
-        if (get_bool(m, "stream", &q->stream, msg) < 0)
-            return -1;
-    } else {
-        q->max_rows = 0;
+    if (write)
+        return 0;
+    uint64_t u;
+    int r;
+    if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
+        return -1;
+    if (r && u > 0)
+        q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
+    if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
+        return -1;
+    if (r) {
+        if (u == 0 || u > 10000000)
+            FAIL("batch_rows must be 1 to 10000000");
+        q->batch_rows = (size_t)u;
     }
+    return get_bool(m, "stream", &q->stream, msg) < 0 ? -1 : 0;
+}
+
+/* sql and params, or (db_exec) a list of statements. 0, -1 (msg) or -2. */
+static int parse_statements(mw_query *q, const msgpack_object *m, int write,
+                            char msg[MW_MSG_SIZE])
+{
     mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
                                                        : MW_DIALECT_PG;
     const msgpack_object *sql = mw_map_get(m, "sql", NULL);
@@ -439,19 +513,35 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         if (rc)
             return rc;
     }
-    if (get_str(m, "isolation", &o, msg))
-        return -1;
-    if (o && write) {
-        if (mw_obj_is_str(o, "read_committed"))
-            q->isolation = MW_ISO_READ_COMMITTED;
-        else if (mw_obj_is_str(o, "repeatable_read"))
-            q->isolation = MW_ISO_REPEATABLE_READ;
-        else if (mw_obj_is_str(o, "serializable"))
-            q->isolation = MW_ISO_SERIALIZABLE;
-        else
-            FAIL("isolation must be read_committed, repeatable_read or serializable");
-    }
     return 0;
+}
+
+/* isolation (db_exec; ignored for db_query once it is a str). */
+static int parse_isolation(mw_query *q, const msgpack_object *m, int write,
+                           char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
+    if (!write)
+        return get_str(m, "isolation", &o, msg) ? -1 : 0;
+    return get_isolation(m, &q->isolation, msg) < 0 ? -1 : 0;
+}
+
+/* The payload's keys, checked in this order (the first error is reported). */
+static int parse(mw_query *q, int write, const mw_config *cfg,
+                 char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *m = &q->up.data;
+    int rc;
+    if (parse_alias(q, m, write, cfg, msg) < 0 || parse_format(q, m, write, msg) < 0 ||
+        parse_rows(q, m, write, cfg, msg) < 0)
+        return -1;
+    int in_tx = get_uint(m, "tx_id", &q->tx_id, msg);
+    if (in_tx < 0)
+        return -1;
+    q->in_tx = in_tx;
+    if ((rc = parse_statements(q, m, write, msg)) != 0)
+        return rc;
+    return parse_isolation(q, m, write, msg);
 }
 
 int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
@@ -483,5 +573,56 @@ void mw_query_free(mw_query *q)
     if (q->have_up)
         msgpack_unpacked_destroy(&q->up);
     free(q->bytes);
+    mw_copy_free(q->copy);
     memset(q, 0, sizeof *q);
+}
+
+/* The keys of a tx_begin (nested: tx_id alone) or tx_commit / tx_rollback
+ * (tx_id) payload. */
+static int parse_tx(const msgpack_object *m, int begin, const mw_config *cfg,
+                    mw_tx_payload *t, char msg[MW_MSG_SIZE])
+{
+    int r = get_uint(m, "tx_id", &t->tx_id, msg);
+    if (r < 0)
+        return -1;
+    t->nested = r;
+    if (!begin) {
+        if (!t->nested)
+            FAIL("tx_id is required (an unsigned integer)");
+        return 0;
+    }
+    const msgpack_object *o;
+    if (get_str(m, "db_alias", &o, msg))
+        return -1;
+    int ro = get_bool(m, "read_only", &t->read_only, msg);
+    int df = ro < 0 ? -1 : get_bool(m, "deferrable", &t->deferrable, msg);
+    int iso = df < 0 ? -1 : get_isolation(m, &t->isolation, msg);
+    if (iso < 0)
+        return -1;
+    if (t->nested) {
+        if (o || ro || df || iso)
+            FAIL("a nested tx_begin (a savepoint) takes only tx_id");
+        return 0;
+    }
+    t->alias = o ? mw_config_alias(cfg, o->via.str.ptr, o->via.str.size)
+                 : mw_config_alias(cfg, "default", 7);
+    if (!t->alias && o)
+        FAIL("unknown db_alias \"%.*s\"",
+             (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+    if (!t->alias)
+        FAIL("no db_alias given and no alias \"default\" is configured");
+    return 0;
+}
+
+int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *cfg,
+                        mw_tx_payload *t, char msg[MW_MSG_SIZE])
+{
+    memset(t, 0, sizeof *t);
+    msgpack_unpacked up;
+    int rc = unpack(p, n, &up, msg);
+    if (rc)
+        return rc;
+    rc = parse_tx(&up.data, begin, cfg, t, msg);
+    msgpack_unpacked_destroy(&up);
+    return rc;
 }

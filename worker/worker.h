@@ -50,6 +50,10 @@ struct mw_worker {
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */
+    size_t live_txs;         /* transactions not yet freed (tx.h) */
+    uint64_t last_tx_id;     /* tx.c: from a random start, so an id never
+                                names a transaction of another connection
+                                or worker process the client reached before */
     mw_counters c;
     int shutting_down;
     int stopping;            /* backends are closing */
@@ -63,6 +67,7 @@ struct mw_worker {
     mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
+    struct mw_listen *listen; /* listen.c; NULL until the first listener */
     int exit_code;
 };
 

@@ -6,6 +6,7 @@
         r.columns, r.types, r.rows, r.dicts(), r.raw, r.metrics
 
 ``AsyncMoltClient`` is the same API for asyncio (``await c.query(...)``).
+``c.transaction()`` runs statements in one database transaction.
 """
 
 from .async_client import AsyncMoltClient, AsyncQueryStream
@@ -23,18 +24,25 @@ from .errors import (
     WorkerStartError,
     WorkerUnavailable,
 )
+from .listening import AsyncListener, Listener, Notification
 from .params import Typed
 from .results import ExecResult, QueryResult
 from .sync_client import MoltClient, QueryStream
+from .transaction import AsyncTransaction, Transaction
 
 __all__ = [
     "MoltClient",
     "AsyncMoltClient",
     "QueryStream",
     "AsyncQueryStream",
+    "Transaction",
+    "AsyncTransaction",
     "QueryResult",
     "ExecResult",
     "Typed",
+    "Notification",
+    "Listener",
+    "AsyncListener",
     "RequestInfo",
     "ResponseInfo",
     "MoltError",

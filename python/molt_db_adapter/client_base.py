@@ -1,24 +1,30 @@
 """What MoltClient and AsyncMoltClient share: their settings (checked once,
-here) and how each public call becomes a Call. The two clients differ only
-in how a Call travels (threads and queues, or asyncio futures)."""
+here) and how each public call becomes a Call. A Call travels through the
+steps in protocol.py; the two clients differ only in the driver that
+performs those steps (blocking calls and a reader thread, or asyncio)."""
 
 from __future__ import annotations
 
 import collections.abc
 import itertools
+import threading
+import time
 from typing import IO, Any, Optional, Sequence, Union
 
-from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo
+from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo, ResponseInfo
+from .copying import as_copy_out, copy_in_call
+from .listening import listen_call
 from .decoding import Decoding
-from .envelope import check_timeout_ms, exec_payload, query_payload
+from .envelope import Response, check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
 from .params import Params
+from .protocol import Steps, call_steps
 from .results import ExecResult
+from .worker_path import resolve_worker_cmd
 
 #: the most statements the worker runs in one db_exec (contract section 6)
 MAX_STATEMENTS = 10000
-from .worker_path import resolve_worker_cmd
 
 
 class ClientBase:
@@ -62,6 +68,7 @@ class ClientBase:
         #: decode_numeric / decode_json override it
         self.decoding = Decoding.checked(decode_numeric, decode_json)
         self._ids = itertools.count(1)
+        self._id_lock = threading.Lock()
         self._closed = False
         #: how many times a worker was (re)started or the socket (re)connected
         self.connects = 0
@@ -70,6 +77,20 @@ class ClientBase:
     def _init_transport(self) -> None:
         """The client's own connection state (a subclass sets it up)."""
         raise NotImplementedError
+
+    def _run(self, steps: Steps[Any]) -> Any:
+        """Perform the steps of a call (protocol.py) and give their result:
+        the blocking client returns it, the asyncio client returns an
+        awaitable (a subclass implements it)."""
+        raise NotImplementedError
+
+    def _call(self, call: Call) -> Any:
+        """A call that ends in one final frame, through the client's driver."""
+        return self._run(call_steps(self, call))
+
+    def _new_id(self) -> int:
+        with self._id_lock:
+            return next(self._ids)
 
     def _request_info(self, call: Call, rid: int, attempt: int) -> Optional[RequestInfo]:
         """The hooks' view of a request, given to ``before_send`` here; None
@@ -81,6 +102,12 @@ class ClientBase:
             self.before_send(info)
         return info
 
+    def _after_recv(self, info: Optional[RequestInfo], resp: Response) -> None:
+        """Give the final frame of a request to the ``after_recv`` hook."""
+        if self.after_recv is not None and info is not None:
+            elapsed = time.monotonic() - info.sent_at
+            self.after_recv(info, ResponseInfo(resp.status, resp.metrics, elapsed, len(resp.payload)))
+
     def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
         return check_timeout_ms(timeout_ms) or self.timeout_ms
 
@@ -89,12 +116,13 @@ class ClientBase:
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         row_shape: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, row_shape=row_shape,
+            max_rows=max_rows, tag=tag, row_shape=row_shape, tx_id=tx_id,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query",
+        return Call("db_query", payload, self._timeout(timeout_ms), self._resendable(idempotent, tx_id), "query",
                     decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _exec_call(
@@ -102,17 +130,19 @@ class ClientBase:
         isolation: Optional[str], db_alias: Optional[str], result_format: str,
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            tag=tag, statements=statements, isolation=isolation,
+            tag=tag, statements=statements, isolation=isolation, tx_id=tx_id,
         )
-        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec",
+        return Call("db_exec", payload, self._timeout(timeout_ms), self._resendable(idempotent, tx_id), "exec",
                     decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _executemany_call(
         self, sql: str, seq_of_params: Any, *, isolation: Optional[str], db_alias: Optional[str],
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+        tx_id: Optional[int] = None,
     ) -> Optional[Call]:
         """One db_exec ``statements`` list: sql once per parameter set, in
         one transaction. None when there are no parameter sets."""
@@ -132,7 +162,30 @@ class ClientBase:
         return self._exec_call(
             None, None, statements=[(sql, p) for p in rows], isolation=isolation, db_alias=db_alias,
             result_format="msgpack", timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+            tx_id=tx_id,
         )
+
+    def _copy_in_call(
+        self, table: Any, rows: Any, *, columns: Optional[Sequence[str]], db_alias: Optional[str],
+        timeout_ms: Optional[int],
+    ) -> Optional[Call]:
+        """copy_in (copying.py); None when there are no rows."""
+        return copy_in_call(table, rows, columns=columns, db_alias=db_alias or self.db_alias,
+                            timeout_ms=self._timeout(timeout_ms))
+
+    def _copy_out_call(
+        self, sql: str, *, db_alias: Optional[str], result_format: str, max_rows: Optional[int],
+        timeout_ms: Optional[int], tag: Optional[str],
+    ) -> Call:
+        """copy_out: a db_query call under the copy_out entry (copying.py)."""
+        return as_copy_out(self._query_call(
+            sql, None, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            timeout_ms=timeout_ms, tag=tag, row_shape=None, idempotent=True,
+        ))
+
+    def _listen_call(self, channels: Sequence[str], *, db_alias: Optional[str]) -> Call:
+        """listen (listening.py): its steps are ListenCore's, not one answer."""
+        return listen_call(channels, db_alias=db_alias or self.db_alias)
 
     @staticmethod
     def _rows_affected(result: ExecResult) -> int:
@@ -142,10 +195,11 @@ class ClientBase:
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows, tx_id=tx_id,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
                     decoding=self.decoding.override(decode_numeric, decode_json))
@@ -154,3 +208,13 @@ class ClientBase:
     def _admin_call(entry: str, timeout_ms: Optional[int]) -> Call:
         """ping and stats: no payload, always safe to resend."""
         return Call(entry, None, check_timeout_ms(timeout_ms), True, entry)
+
+    @staticmethod
+    def _resendable(idempotent: bool, tx_id: Optional[int]) -> bool:
+        """A statement of a transaction is never resent after a worker
+        death: the transaction died with it."""
+        return idempotent and tx_id is None
+
+    def _tx_call(self, entry: str, payload: dict[str, Any], timeout_ms: Optional[int]) -> Call:
+        """tx_begin, tx_commit, tx_rollback (transaction.py): never resent."""
+        return Call(entry, payload, self._timeout(timeout_ms), False, "tx")
