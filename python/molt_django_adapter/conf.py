@@ -99,7 +99,7 @@ _WORKER_LIBPQ_KEYS = frozenset((
     "krbsrvname", "gsslib", "target_session_attrs", "load_balance_hosts",
 ))
 # values of those keys molt_db refuses
-_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"), ("load_balance_hosts", "random")))
+_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"),))
 # OPTIONS keys Django itself consumes, none of which changes what a
 # single autocommit read sees (assume_role is carried separately)
 _DJANGO_ONLY_OPTIONS = frozenset((
