@@ -36,6 +36,7 @@ static void close_all(mw_worker *w)
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sighup, NULL);
     mw_metrics_http_stop(w);
+    mw_replicas_close(w);
     mw_sched_close(w);
     w->backends_open = w->nbackends;
     for (size_t i = 0; i < w->nbackends; i++)
@@ -218,10 +219,7 @@ int main(int argc, char **argv)
     w.cfg = &cfg;
     w.argc = argc - 1;
     w.argv = argv + 1;
-    size_t n = 0;
-    for (mw_alias *a = cfg.aliases; a; a = a->next)
-        n++;
-    w.backends = calloc(n, sizeof *w.backends);
+    w.backends = calloc(mw_replicas_backend_count(&cfg), sizeof *w.backends);
     if (!w.backends) {
         fprintf(stderr, "molt_worker: out of memory\n");
         return 1;
@@ -236,6 +234,11 @@ int main(int argc, char **argv)
             break;
         }
         w.backends[w.nbackends++] = b;
+        if (mw_replicas_open(&w, a, err) < 0) {
+            fprintf(stderr, "molt_worker: alias %s replicas: %s\n", a->name, err);
+            w.shutting_down = 1;
+            break;
+        }
     }
     if (!w.shutting_down && (mw_sched_init(&w) < 0 || mw_latency_init(&w) < 0)) {
         fprintf(stderr, "molt_worker: out of memory\n");
@@ -283,6 +286,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < w.nbackends; i++)
         free(w.backends[i]);
     free(w.backends);
+    mw_replicas_free(&w);
     free(w.latency);
     mw_sched_free(&w);
     int code = w.exit_code;

@@ -271,6 +271,7 @@ static void render(mw_worker *w, molt_db_buf *body)
     molt_db_buf_free(&mp);
     mw_latency_render(w, body);
     render_pools(w, body);
+    (void)mw_replicas_prometheus(w, body);
 }
 
 static void on_written(uv_write_t *req, int status)

@@ -386,6 +386,8 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         memcpy(q->tag, o->via.str.ptr, o->via.str.size);
         q->tag[o->via.str.size] = 0;
     }
+    if (get_bool(m, "pin_primary", &q->pin_primary, msg) < 0)
+        return -1;
     q->max_rows = (uint64_t)cfg->max_rows;
     q->batch_rows = (size_t)cfg->batch_rows;
     if (!write) {

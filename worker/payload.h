@@ -71,6 +71,7 @@ typedef struct mw_query {
     size_t batch_rows;
     char tag[65];
     mw_isolation isolation;
+    int pin_primary;      /* an alias with replicas: run on the primary */
     /* PostgreSQL db_query the classifier refused (sql_classify.h): answered
      * DbError with this SQLSTATE and message, the server never sees it */
     char refused_sqlstate[6];

@@ -9,6 +9,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     mw_request *r = h->data;
     mw_worker *w = r->w;
+    mw_replica_forget(r);
     if (r->have_q)
         mw_query_free(&r->q);
     if (r->have_res)
@@ -273,6 +274,8 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {
     r->db_busy = 0;
+    if (mw_replica_done(r, st, err ? err->sqlstate : NULL))
+        return; /* runs again on the primary */
     db_done_reply(r, st, msg, err);
     /* r is freed no earlier than the next loop turn (uv_close) */
     mw_sched_done(r);

@@ -27,6 +27,7 @@
 #include "envelope.h"
 #include "framing.h"
 #include "payload.h"
+#include "replica_route.h"
 #include "result.h"
 
 typedef struct mw_session mw_session;
@@ -70,6 +71,7 @@ struct mw_worker {
     mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
+    mw_replica_set *replica_sets; /* replica_route.c: aliases with replicas */
     int exit_code;
 };
 
@@ -83,6 +85,8 @@ struct mw_session {
     mw_request *reqs;        /* in flight */
     size_t nreqs;
     mw_lane *lanes;          /* its requests waiting for each alias */
+    size_t writes_running;   /* replica_route.c: its db_exec in flight */
+    uint64_t last_write_ms;  /* ... and when the last one ended (uv_now) */
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */
@@ -115,6 +119,8 @@ struct mw_request {
     int have_res;
     mw_backend *backend;
     void *job;               /* the backend's state */
+    mw_replica *route;       /* replica_route.c: the server it counts on */
+    int write_counted;       /* ... in its session's writes_running */
     /* sched.c: waiting for a slot of its alias, or holding one */
     mw_lane *lane;           /* NULL once forgotten */
     mw_request *qnext, *qprev; /* in lane's queue while queued */
