@@ -152,6 +152,8 @@ static void on_done(void *ud, int status, const molt_db_error *err)
             snprintf(why, sizeof why, "check failed: %.140s",
                      err ? err->message : molt_db_code_name(status));
             failed(rp, why);
+            if (!rp->is_primary)
+                mw_replica_down(rp);
         }
     }
     free(c);
@@ -160,8 +162,10 @@ static void on_done(void *ud, int status, const molt_db_error *err)
 static void check_server(mw_replica *rp, uint64_t now, int interval)
 {
     if (!rp->is_primary && rp->healthy &&
-        now - rp->last_ok_ms > 4 * (uint64_t)interval)
+        now - rp->last_ok_ms > 4 * (uint64_t)interval) {
         failed(rp, "no good check for 4 intervals");
+        mw_replica_down(rp);
+    }
     if (rp->checking)
         return;
     check *c = calloc(1, sizeof *c);

@@ -132,6 +132,18 @@ static mw_replica *pick_replica(mw_replica_set *set, uint64_t cover)
     return best;
 }
 
+static void join(mw_replica *to, mw_request *r)
+{
+    r->route = to;
+    r->route_prev = NULL;
+    r->route_next = to->reqs;
+    if (to->reqs)
+        to->reqs->route_prev = r;
+    to->reqs = r;
+    to->inflight++;
+    to->requests++;
+}
+
 mw_backend *mw_replica_route(mw_request *r)
 {
     mw_backend *primary = mw_worker_backend(r->w, r->q.alias);
@@ -145,9 +157,7 @@ mw_backend *mw_replica_route(mw_request *r)
         if (rp)
             to = rp;
     }
-    r->route = to;
-    to->inflight++;
-    to->requests++;
+    join(to, r);
     return to->backend;
 }
 
@@ -185,6 +195,12 @@ static mw_replica *leave(mw_request *r)
         }
     }
     if (to) {
+        if (r->route_prev)
+            r->route_prev->route_next = r->route_next;
+        else
+            to->reqs = r->route_next;
+        if (r->route_next)
+            r->route_next->route_prev = r->route_prev;
         r->route = NULL;
         to->inflight--;
     }
@@ -196,36 +212,65 @@ void mw_replica_forget(mw_request *r)
     leave(r);
 }
 
-int mw_replica_done(mw_request *r, int status, const char *sqlstate)
+/* Nothing of r reached its client (no streamed columns or Arrow schema),
+ * and it may still be answered. */
+static int can_move(const mw_request *r)
 {
-    mw_replica *to = leave(r);
-    if (!to)
-        return 0;
-    if (status != MW_OK)
-        to->errors++;
-    if (to->is_primary || status == MW_OK || r->replied || r->stopping ||
-        !r->s || r->res.columns_sent || r->res.aw || !server_lost(status, sqlstate))
-        return 0;
-    /* nothing reached the client (no streamed columns or Arrow schema):
-     * run it again on the primary */
-    mw_replica_set *set = to->set;
-    to->rerouted++;
-    if (to->healthy) {
-        to->healthy = 0; /* until its next good check */
-        snprintf(to->last_error, sizeof to->last_error,
-                 "a read failed with %s", sqlstate && *sqlstate ? sqlstate : "a lost connection");
-    }
+    return !r->replied && !r->stopping && r->s && !r->res.columns_sent && !r->res.aw;
+}
+
+/* r left replica `from` (its slot there is given back): it runs again on
+ * the primary, from the start. */
+static void move_to_primary(mw_replica *from, mw_request *r)
+{
+    mw_replica_set *set = from->set;
+    from->rerouted++;
     mw_sched_done(r);
     mw_sched_forget(r);
     mw_result_opts o = r->res.o;
     mw_result_free(&r->res);
     mw_result_init(&r->res, &o);
-    r->route = &set->servers[0];
-    set->servers[0].inflight++;
-    set->servers[0].requests++;
+    join(&set->servers[0], r);
     r->backend = set->servers[0].backend;
     mw_sched_submit(r);
+}
+
+int mw_replica_done(mw_request *r, int status, const char *sqlstate)
+{
+    int rerouting = r->rerouting;
+    r->rerouting = 0;
+    mw_replica *to = leave(r);
+    if (!to)
+        return 0;
+    if (status != MW_OK && !rerouting)
+        to->errors++;
+    if (to->is_primary || status == MW_OK || !can_move(r) ||
+        (!rerouting && !server_lost(status, sqlstate)))
+        return 0;
+    if (to->healthy && !rerouting) {
+        to->healthy = 0; /* until its next good check */
+        snprintf(to->last_error, sizeof to->last_error,
+                 "a read failed with %s", sqlstate && *sqlstate ? sqlstate : "a lost connection");
+    }
+    move_to_primary(to, r);
     return 1;
+}
+
+void mw_replica_down(mw_replica *rp)
+{
+    mw_request *r = rp->reqs;
+    while (r) {
+        mw_request *next = r->route_next;
+        if (r->queued && can_move(r)) {
+            leave(r);
+            move_to_primary(rp, r);
+        } else if (r->db_busy && !r->rerouting && can_move(r)) {
+            /* its db_done (cancelled) moves it */
+            r->rerouting = 1;
+            r->backend->ops->cancel(r->backend, r);
+        }
+        r = next;
+    }
 }
 
 void mw_replicas_close(mw_worker *w)

@@ -67,6 +67,7 @@ struct mw_replica {
                                  read at this time (0: none known) */
     uint64_t replay_lsn;
     uint64_t inflight, requests, errors, rerouted, checks_failed;
+    mw_request *reqs;         /* routed here and not yet done */
     char last_error[160];
 };
 
@@ -109,6 +110,11 @@ void mw_replicas_stats_pack(mw_worker *w, msgpack_packer *pk);
 size_t mw_replicas_count(const mw_worker *w);
 /* Prometheus text of every server of every set. */
 int mw_replicas_prometheus(mw_worker *w, molt_db_buf *out);
+
+/* The replica stopped answering its checks: its requests that sent nothing
+ * to their clients yet run on the primary instead (those waiting for a
+ * connection there would otherwise wait until their deadline). */
+void mw_replica_down(mw_replica *rp);
 
 /* replica_health.c */
 void mw_replica_health_start(mw_replica_set *set);

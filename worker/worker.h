@@ -120,6 +120,8 @@ struct mw_request {
     mw_backend *backend;
     void *job;               /* the backend's state */
     mw_replica *route;       /* replica_route.c: the server it counts on */
+    mw_request *route_next, *route_prev; /* in route's list */
+    int rerouting;           /* cancelled there to run on the primary */
     int write_counted;       /* ... in its session's writes_running */
     /* sched.c: waiting for a slot of its alias, or holding one */
     mw_lane *lane;           /* NULL once forgotten */
