@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "mpbuf.h"
+#include "request.h"
+#include "sched.h"
+#include "session.h"
 #include "worker.h"
 
 size_t mw_replicas_backend_count(const mw_config *c)

@@ -32,6 +32,8 @@
 #include <msgpack.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "config.h"
 #include "molt_db/buf.h"
 #include "molt_db/pool.h"
