@@ -435,11 +435,12 @@ class AsyncMoltClient(ClientBase):
         decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
+        pin_primary: bool = False,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, pin_primary=pin_primary,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -513,6 +514,7 @@ class AsyncMoltClient(ClientBase):
         tag: Optional[str] = None,
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
+        pin_primary: bool = False,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -520,7 +522,7 @@ class AsyncMoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, pin_primary=pin_primary,
         )
         return _StreamOpening(self._open_stream(call))
 

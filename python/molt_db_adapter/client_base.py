@@ -89,10 +89,11 @@ class ClientBase:
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         row_shape: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        pin_primary: bool = False,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, row_shape=row_shape,
+            max_rows=max_rows, tag=tag, row_shape=row_shape, pin_primary=pin_primary,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query",
                     decoding=self.decoding.override(decode_numeric, decode_json))
@@ -142,10 +143,12 @@ class ClientBase:
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        pin_primary: bool = False,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+            pin_primary=pin_primary,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
                     decoding=self.decoding.override(decode_numeric, decode_json))

@@ -169,8 +169,11 @@ def query_payload(
     stream: bool = False,
     batch_rows: Optional[int] = None,
     row_shape: Optional[str] = None,
+    pin_primary: bool = False,
 ) -> dict[str, Any]:
     p = _common(sql, params, db_alias, result_format, tag, RESULT_FORMATS)
+    if pin_primary:
+        p["pin_primary"] = True
     if max_rows is not None:
         p["max_rows"] = _uint("max_rows", max_rows)
     if stream:

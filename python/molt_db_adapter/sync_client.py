@@ -370,13 +370,16 @@ class MoltClient(ClientBase):
         decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
+        pin_primary: bool = False,
     ) -> QueryResult:
         """Run a read-only query (db_query). ``params``: a list for $1, $2,
-        ... or a mapping for :name."""
+        ... or a mapping for :name. ``pin_primary``: on an alias with
+        streaming replicas, run on the primary (read-after-write beyond
+        the worker's read_your_writes_ms, or a replica-lag-free read)."""
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, pin_primary=pin_primary,
         )
         result: QueryResult = self._call(call)
         return result
@@ -454,6 +457,7 @@ class MoltClient(ClientBase):
         tag: Optional[str] = None,
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
+        pin_primary: bool = False,
     ) -> "QueryStream":
         """A streamed query: iterate rows as they arrive (json/msgpack), or
         ``chunks()`` / ``to_arrow()`` for arrow_ipc. Use it as a context
@@ -462,7 +466,7 @@ class MoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, pin_primary=pin_primary,
         )
         try:
             conn, rid, q, info = self._start(call, 0)

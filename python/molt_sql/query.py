@@ -330,12 +330,16 @@ class Select:
         return self.compile()[0]
 
     # ---- execution (see execution.py) ----
-    def using(self, client: object, db_alias: Optional[str] = None, dialect: Union[str, Dialect, None] = None) -> "Select":
+    def using(
+        self, client: object, db_alias: Optional[str] = None, dialect: Union[str, Dialect, None] = None,
+        *, pin_primary: Optional[bool] = None,
+    ) -> "Select":
         """This query bound to a client (MoltClient or AsyncMoltClient), a
-        database alias and that alias's dialect."""
+        database alias and that alias's dialect. ``pin_primary=True``: on an
+        alias with streaming replicas it reads on the primary."""
         from .execution import Binding
 
-        return self._with(binding=Binding.make(client, db_alias, dialect, self.binding))
+        return self._with(binding=Binding.make(client, db_alias, dialect, self.binding, pin_primary))
 
     async def fetch_all(self, *, as_dict: bool = False, timeout_ms: Optional[int] = None) -> list[Any]:
         from .execution import fetch_all

@@ -318,3 +318,53 @@ def test_a_replica_cannot_be_named_by_a_client():
         c = w.conn
         r = c.query("select 1", db_alias="main@replica1")
         assert r["status"] == "InvalidInput" and "unknown db_alias" in r["error"], r
+
+
+def worker_cmd():
+    return [WORKER_BIN, "--stdio", "--db", f"main={P}", "--db-replica", f"main={R1}",
+            "--db-replica", f"main={R2}", *FAST]
+
+
+def client_wait_healthy(stats):
+    wait_for(lambda: all(s["healthy"] for s in stats()["replicas"]["main"]), "replicas never healthy")
+
+
+def test_clients_and_molt_sql_pin_to_the_primary():
+    import asyncio
+
+    import molt_sql
+    from molt_db_adapter import AsyncMoltClient, MoltClient
+
+    sql = "select inet_server_port()"
+    replicas = {PORTS["r1"], PORTS["r2"]}
+    su = os.environ["MOLT_TEST_DSN"]
+    psql(su, "create or replace view rep_server_port as select inet_server_port() as port; "
+             "grant select on rep_server_port to molt_app")
+    for n in (1, 2):
+        wait_for(lambda: psql(os.environ[f"MOLT_TEST_REPLICA{n}_DSN"],
+                              "select count(*) from pg_views where viewname = 'rep_server_port'") == "1",
+                 "the view never reached the replica")
+    with MoltClient(worker_cmd(), db_alias="main") as c:
+        client_wait_healthy(c.stats)
+        assert c.query(sql).rows[0][0] in replicas
+        assert c.query(sql, pin_primary=True).rows[0][0] == PORTS["primary"]
+        with c.stream(sql, pin_primary=True) as s:
+            assert [r[0] for r in s] == [PORTS["primary"]]
+        with c.stream(sql) as s:
+            assert [r[0] for r in s][0] in replicas
+        view = molt_sql.table("rep_server_port")
+        port = view.select(view.port)
+        assert port.using(c, "main").fetch_val_sync() in replicas
+        assert port.using(c, "main", pin_primary=True).fetch_val_sync() == PORTS["primary"]
+
+    async def run_async():
+        async with AsyncMoltClient(worker_cmd(), db_alias="main") as ac:
+            deadline = time.monotonic() + 10
+            while not all(s["healthy"] for s in (await ac.stats())["replicas"]["main"]):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert (await ac.query(sql)).rows[0][0] in replicas
+            assert (await ac.query(sql, pin_primary=True)).rows[0][0] == PORTS["primary"]
+            async with ac.stream(sql, pin_primary=True) as s:
+                assert [r[0] async for r in s] == [PORTS["primary"]]
+    asyncio.run(run_async())
