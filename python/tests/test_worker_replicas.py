@@ -368,3 +368,29 @@ def test_clients_and_molt_sql_pin_to_the_primary():
             async with ac.stream(sql, pin_primary=True) as s:
                 assert [r[0] async for r in s] == [PORTS["primary"]]
     asyncio.run(run_async())
+
+
+@pytest.mark.skipif(not os.environ.get("MOLT_TEST_BOUNCER_DSN"), reason="PgBouncer is not running")
+def test_behind_pgbouncer(pg):
+    """The primary behind PgBouncer in transaction mode (its position read
+    through it), the replicas direct: placement and read-your-writes hold."""
+    pg.execute("create table if not exists rep_bouncer (v int)")
+    pg.execute("truncate rep_bouncer")
+    su = {n: os.environ[f"MOLT_TEST_REPLICA{n}_DSN"] for n in (1, 2)}
+    args = ["--db-replica", f"main={su[1]}", "--db-replica", f"main={su[2]}", *FAST,
+            "--allow-write", "main", "--pool", "main:statement_mode=unnamed",
+            "--pool", "main:client_check_ms=0"]
+    with Worker({"main": os.environ["MOLT_TEST_BOUNCER_DSN"]}, *args) as w:
+        c = w.conn
+        wait_healthy(c)
+        other = []
+        for i in range(1, 41):
+            assert ex(c, "insert into rep_bouncer values ($1)", [i])["status"] == "Ok"
+            rows = decode(q(c, "select max(v) from rep_bouncer"))["rows"]
+            assert rows == [[i]], (i, rows)
+        assert port_of(q(c, "select inet_server_port()", pin_primary=True)) == PORTS["primary"]
+        time.sleep(0.3)
+        other = [port_of(q(c, "select inet_server_port()")) for _ in range(10)]
+        assert set(other) <= {PORTS["r1"], PORTS["r2"]}, other
+        assert servers(c)["main"]["checks_failed"] == 0
+    pg.execute("drop table rep_bouncer")
