@@ -149,6 +149,10 @@ static const mw_setting alias_settings[] = {
     {"replica_check_interval_ms", T_INT, A(replica_check_interval_ms), 10, "250",
      "PostgreSQL with replicas: how often the worker measures each server's "
      "health and replay position"},
+    {"primary_serves_reads", T_BOOL, A(primary_serves_reads), 0, "false",
+     "PostgreSQL with replicas: the primary takes db_query too, as one more "
+     "server with the fewest requests in flight (else only when no replica "
+     "qualifies)"},
     {"sqlite_conns", T_INT, A(sqlite_conns), 1, "4",
      "SQLite: connections (statements running at once)"},
     {"sqlite_busy_timeout_ms", T_INT, A(sqlite_busy_timeout_ms), 0, "5000",
@@ -743,7 +747,7 @@ static const char *const reloadable[] = {
     "paused_hold_ms",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms", "max_replica_lag_ms",
-    "read_your_writes_ms",
+    "read_your_writes_ms", "primary_serves_reads",
 };
 
 static int is_reloadable(const char *name)

@@ -51,6 +51,7 @@ typedef struct mw_alias {
     int max_replica_lag_ms;       /* a replica further behind serves no read */
     int read_your_writes_ms;      /* after a session's write, its reads ... */
     int replica_check_interval_ms;
+    int primary_serves_reads;     /* the primary is one more read candidate */
     struct mw_alias *next;
 } mw_alias;
 

@@ -121,13 +121,17 @@ static uint64_t must_cover(const mw_request *r, uint64_t now)
     return s->last_write_ms;
 }
 
+/* The server with the fewest reads in flight among the healthy replicas
+ * that cover `cover` (and the primary with primary_serves_reads); NULL:
+ * none of the replicas. */
 static mw_replica *pick_replica(mw_replica_set *set, uint64_t cover)
 {
     mw_replica *best = NULL;
-    size_t n = set->nservers - 1;
+    int with_primary = set->alias->primary_serves_reads;
+    size_t first = with_primary ? 0 : 1, n = set->nservers - first;
     for (size_t k = 0; k < n; k++) {
-        mw_replica *rp = &set->servers[1 + (set->next_pick + k) % n];
-        if (!rp->healthy || (cover && rp->covered_ms <= cover))
+        mw_replica *rp = &set->servers[first + (set->next_pick + k) % n];
+        if (!rp->is_primary && (!rp->healthy || (cover && rp->covered_ms <= cover)))
             continue;
         if (!best || rp->inflight < best->inflight)
             best = rp;

@@ -12,7 +12,8 @@
  *     ended less than read_your_writes_ms ago: a replica the worker saw
  *     replay a primary position taken after that write, else the primary;
  *   - any other db_query: the healthy replica with the fewest requests in
- *     flight whose replay lag is at most max_replica_lag_ms, else the primary.
+ *     flight whose replay lag is at most max_replica_lag_ms (the primary
+ *     too with primary_serves_reads), else the primary.
  * A replica read that fails because its server went away (connection lost,
  * shutdown, a recovery conflict) before anything was sent to the client runs
  * again, once, on the primary (mw_replica_done).

@@ -107,6 +107,23 @@ def test_reads_on_replicas_writes_and_pinned_reads_on_the_primary(table):
         assert s["main@replica1"]["lag_ms"] <= 400
 
 
+def test_primary_serves_reads_spreads_them_over_all_three():
+    with replicated("--pool", "main:primary_serves_reads=true", stdio=False) as w:
+        c = w.conn
+        wait_healthy(c)
+        conns = [w.connect() for _ in range(6)]
+        ports = []
+        for _ in range(5):
+            rids = [(k, k.request("db_query", {"db_alias": "main",
+                                               "sql": "select pg_sleep(0.05), inet_server_port()"}))
+                    for k in conns]
+            for k, rid in rids:
+                r = k.recv(timeout=10)
+                assert r["request_id"] == rid
+                ports.append(port_of(r))
+        assert set(ports) == set(PORTS.values()), ports
+
+
 def test_a_read_only_client_gets_no_write_anywhere(table, pg):
     pg.execute("create sequence if not exists rep_ro_seq")
     pg.execute("grant all on rep_ro_seq to molt_app")
