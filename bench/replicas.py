@@ -17,7 +17,10 @@ worker on the same server.
 2. overhead: one request at a time, `select $1::int8`, through a worker
    with --db main=REPLICA1 against one with --db main=PRIMARY
    --db-replica main=REPLICA1 (every read routed to that replica, checks
-   running): the median of each round's median latency, and their ratio.
+   running): the median of each round's median latency, the worker's CPU
+   per request (every thread's schedstat), and their ratios. Latency on a
+   shared machine is noisy; the worker's CPU is the steadier measure of
+   what routing adds.
 """
 import argparse
 import asyncio
@@ -116,7 +119,18 @@ async def spread_round(replicated, seconds, inflight=24):
     return {"qps": done / wall, "server_cpu_us_per_query": cpu / done * 1e6, "per_server": per_server}
 
 
+def worker_cpu_ns(pid):
+    """CPU time of every thread of the worker (schedstat: nanoseconds)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
 def overhead_round(replicated, n):
+    """(median latency us, worker CPU ns per request) of n requests one at
+    a time."""
     cmd = [WORKER, "--stdio", "--db", f"main={P if replicated else R[0]}"]
     if replicated:
         cmd += ["--db-replica", f"main={R[0]}"]
@@ -127,15 +141,18 @@ def overhead_round(replicated, n):
                 time.sleep(0.05)
         for i in range(200):
             c.query("select $1::int8", [i])
+        pid = c.ping()["pid"]
+        cpu0 = worker_cpu_ns(pid)
         for i in range(n):
             t0 = time.perf_counter_ns()
             r = c.query("select $1::int8", [i])
             lat.append(time.perf_counter_ns() - t0)
             assert r.rows[0][0] == i
+        cpu = worker_cpu_ns(pid) - cpu0
         if replicated:
             s = {x["server"]: x["requests"] for x in c.stats()["replicas"]["main"]}
             assert s["main"] == 0, s  # every read went to the replica
-    return statistics.median(lat) / 1000
+    return statistics.median(lat) / 1000, cpu / n
 
 
 def main():
@@ -143,7 +160,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "replicas.json"))
     a = ap.parse_args()
-    rounds, seconds, n = (3, 2.0, 1000) if a.quick else (5, 5.0, 3000)
+    rounds, seconds, n = (3, 2.0, 1000) if a.quick else (5, 5.0, 5000)
     setup()
     spread = {"one": [], "replicas": []}
     for i in range(rounds):
@@ -163,11 +180,16 @@ def main():
             "qps": med([r["qps"] for r in spread["replicas"]]),
             "server_cpu_us_per_query": med([r["server_cpu_us_per_query"] for r in spread["replicas"]]),
             "requests_per_server_last_round": spread["replicas"][-1]["per_server"]},
-        "overhead": {"single_alias_median_us": med(over["single"]),
-                     "routed_median_us": med(over["routed"])},
+        "overhead": {"single_alias_median_us": med([x[0] for x in over["single"]]),
+                     "routed_median_us": med([x[0] for x in over["routed"]]),
+                     "single_alias_worker_cpu_ns_per_request": med([x[1] for x in over["single"]]),
+                     "routed_worker_cpu_ns_per_request": med([x[1] for x in over["routed"]])},
     }
     out["spread_ratio"] = out["primary_and_2_replicas"]["qps"] / out["one_server"]["qps"]
-    out["overhead"]["ratio"] = out["overhead"]["routed_median_us"] / out["overhead"]["single_alias_median_us"]
+    o = out["overhead"]
+    o["latency_ratio"] = o["routed_median_us"] / o["single_alias_median_us"]
+    o["worker_cpu_ratio"] = (o["routed_worker_cpu_ns_per_request"]
+                             / o["single_alias_worker_cpu_ns_per_request"])
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(out, f, indent=2)
