@@ -3,6 +3,7 @@ and two streaming replicas (scripts/with_pg_replicas.sh): where reads and
 writes run, read-your-writes, a read-only client, a hostile client pinning to
 the primary, and failover: a replica stopped, a replica paused, the primary
 restarted. Which server answered is inet_server_port() in the same query."""
+import contextlib
 import os
 import subprocess
 import threading
@@ -222,16 +223,28 @@ def reader(w, results, stop, sql="select pg_sleep(0.01), inet_server_port()"):
         results.append((r["status"], port_of(r) if r["status"] == "Ok" else r.get("error")))
 
 
+@contextlib.contextmanager
+def readers(w, n):
+    """n client connections reading in a loop meanwhile; yields the list
+    their (status, port or error) go to."""
+    results, stop = [], threading.Event()
+    threads = [threading.Thread(target=reader, args=(w, results, stop)) for _ in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 @pytest.mark.skipif(not PGCTL, reason="MOLT_TEST_PGCTL is not set")
 def test_a_stopped_replica_loses_no_read():
     with replicated(stdio=False) as w:
         c = w.conn
         wait_healthy(c)
-        results, stop = [], threading.Event()
-        threads = [threading.Thread(target=reader, args=(w, results, stop)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        try:
+        with readers(w, 4) as results:
             time.sleep(0.3)
             replica_ctl(1, "stop", "-m", "fast")
             wait_for(lambda: not servers(c)["main@replica1"]["healthy"], "stopped replica in")
@@ -242,10 +255,6 @@ def test_a_stopped_replica_loses_no_read():
             replica_ctl(1, "start")
             wait_healthy(c)
             time.sleep(0.3)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
         bad = [r for r in results if r[0] != "Ok"]
         assert not bad, bad[:5]
         s = servers(c)["main@replica1"]
@@ -263,19 +272,11 @@ def test_the_primary_restarted_reads_go_on():
     with replicated(stdio=False) as w:
         c = w.conn
         wait_healthy(c)
-        results, stop = [], threading.Event()
-        threads = [threading.Thread(target=reader, args=(w, results, stop)) for _ in range(2)]
-        for t in threads:
-            t.start()
-        try:
+        with readers(w, 2) as results:
             time.sleep(0.2)
             subprocess.run([PGCTL, "restart", "-m", "fast"], check=True, capture_output=True,
                            timeout=60)
             time.sleep(0.5)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
         bad = [r for r in results if r[0] != "Ok"]
         assert not bad, bad[:5]
         # writes work again once the primary is back (the first may meet a dead
@@ -306,7 +307,7 @@ def test_pinning_every_read_gets_a_client_only_its_share_of_the_primary(table):
         reader_ = w.connect()  # wrote nothing: its reads go to the replicas
         t0 = time.monotonic()
         assert port_of(q(reader_, "select inet_server_port()")) in (PORTS["r1"], PORTS["r2"])
-        assert time.monotonic() - t0 < 0.3
+        assert time.monotonic() - t0 < 1.0  # not behind the 2.5 s queue on the primary
         for _ in rids:
             assert hostile.recv(timeout=30)["status"] == "Ok"
 
