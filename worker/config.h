@@ -52,6 +52,7 @@ typedef struct mw_alias {
     int read_your_writes_ms;      /* after a session's write, its reads ... */
     int replica_check_interval_ms;
     int primary_serves_reads;     /* the primary is one more read candidate */
+    int sqlite_django_functions;  /* register Django's SQL functions */
     struct mw_alias *next;
 } mw_alias;
 
