@@ -127,13 +127,25 @@ static void replica_checked(mw_replica *rp, const check *c, uint64_t now)
         rp->covered_ms = covered;
     rp->lag_ms = oldest_behind == UINT64_MAX ? 0 : c->sent_ms - oldest_behind;
     rp->last_ok_ms = now;
-    rp->healthy = rp->lag_ms <= (uint64_t)set->alias->max_replica_lag_ms;
-    if (rp->healthy)
-        rp->last_error[0] = 0;
-    else
+    /* What was written before the worker's first position is invisible to
+     * the lag: a replica serves only once it replayed a position the worker
+     * read (unless the primary never answered: then nothing better is
+     * known). */
+    const mw_replica *primary = &set->servers[0];
+    int primary_never_read = set->nsamples == 0 && primary->checks_failed > 0;
+    if (rp->covered_ms == 0 && !primary_never_read) {
+        rp->healthy = 0;
+        snprintf(rp->last_error, sizeof rp->last_error,
+                 "not yet past a primary position this worker read");
+    } else if (rp->lag_ms > (uint64_t)set->alias->max_replica_lag_ms) {
+        rp->healthy = 0;
         snprintf(rp->last_error, sizeof rp->last_error,
                  "replay lag %llu ms is above max_replica_lag_ms",
                  (unsigned long long)rp->lag_ms);
+    } else {
+        rp->healthy = 1;
+        rp->last_error[0] = 0;
+    }
 }
 
 static void on_done(void *ud, int status, const molt_db_error *err)

@@ -23,7 +23,10 @@
  * pg_is_in_recovery(), pg_last_wal_replay_lsn() on each replica, on the
  * worker's own clock: a replica's lag is how long ago the worker read the
  * oldest primary position it has not replayed (0 when it has replayed every
- * one). A replica is taken out while its check fails, it is not in recovery
+ * one). A replica serves no read before it replayed a position this worker
+ * read (what was written earlier is invisible to the lag), unless the
+ * primary never answered. A replica is taken out while its check fails, it
+ * is not in recovery
  * (promoted), its lag is above max_replica_lag_ms, or its last good check is
  * older than 4 intervals; it is put back by the first good check.
  */

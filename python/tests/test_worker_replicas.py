@@ -216,6 +216,27 @@ def test_a_paused_replica_is_taken_out_and_put_back(table, pg):
         assert PORTS["r1"] in ports
 
 
+def test_a_replica_behind_before_the_worker_started_serves_nothing(table, pg):
+    """Writes older than the worker's first look at the primary are
+    invisible to the lag: a replica paused before the worker started must
+    still not serve them stale."""
+    su1 = R1.replace("molt_app", "molt")
+    psql(su1, "select pg_wal_replay_pause()")
+    try:
+        pg.execute(f"insert into {table} (v) select g from generate_series(1, 100) g")
+        with replicated() as w:
+            c = w.conn
+            wait_healthy(c, ("main@replica2",))
+            deadline = time.monotonic() + 1.0  # past max_replica_lag_ms of 400
+            while time.monotonic() < deadline:
+                rows = decode(q(c, f"select count(*), inet_server_port() from {table}"))["rows"]
+                assert rows[0][0] == 100 and rows[0][1] != PORTS["r1"], rows
+            s = servers(c)["main@replica1"]
+            assert not s["healthy"] and s["last_error"], s
+    finally:
+        psql(su1, "select pg_wal_replay_resume()")
+
+
 def reader(w, results, stop, sql="select pg_sleep(0.01), inet_server_port()"):
     c = w.connect()
     while not stop.is_set():
