@@ -113,7 +113,7 @@ static mw_replica_set *set_of(mw_worker *w, const mw_alias *a)
 static uint64_t must_cover(const mw_request *r, uint64_t now)
 {
     const mw_session *s = r->s;
-    if (s->writes_running > 0)
+    if (s->writes_running > 0 || s->ntxs > 0)
         return UINT64_MAX;
     if (s->last_write_ms == 0 ||
         now - s->last_write_ms >= (uint64_t)r->q.alias->read_your_writes_ms)
@@ -167,6 +167,11 @@ mw_backend *mw_replica_route(mw_request *r)
     }
     join(to, r);
     return to->backend;
+}
+
+void mw_replica_session_wrote(mw_session *s)
+{
+    s->last_write_ms = uv_now(s->w->loop);
 }
 
 void mw_replica_write_started(mw_request *r)

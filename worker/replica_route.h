@@ -8,9 +8,12 @@
  * runs (mw_replica_route):
  *   - db_exec, and every entry other than db_query: the primary;
  *   - a db_query with pin_primary: the primary;
- *   - a db_query of a session with a write in flight, or whose last write
- *     ended less than read_your_writes_ms ago: a replica the worker saw
- *     replay a primary position taken after that write, else the primary;
+ *   - a db_query with tx_id: its transaction's connection, on the primary
+ *     (tx.c; transactions begin on the primary);
+ *   - a db_query of a session with a db_exec running or a transaction open,
+ *     or whose last write or transaction ended less than
+ *     read_your_writes_ms ago: a replica the worker saw replay a primary
+ *     position taken after that, else the primary;
  *   - any other db_query: the healthy replica with the fewest requests in
  *     flight whose replay lag is at most max_replica_lag_ms (the primary
  *     too with primary_serves_reads), else the primary.
@@ -107,6 +110,10 @@ void mw_replica_forget(mw_request *r);
 /* The session's write entries (db_exec) start: their reads go to the
  * primary while they run. */
 void mw_replica_write_started(mw_request *r);
+/* A transaction of session s ended (tx.c): its reads are held to what it
+ * may have committed, as after a db_exec. */
+typedef struct mw_session mw_session;
+void mw_replica_session_wrote(mw_session *s);
 /* Stops the checks (shutdown, before the backends close). */
 void mw_replicas_close(mw_worker *w);
 /* After the loop ended. */

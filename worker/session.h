@@ -21,6 +21,7 @@ typedef struct mw_worker mw_worker;
 typedef struct mw_session mw_session;
 typedef struct mw_request mw_request;
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
+typedef struct mw_tx mw_tx;         /* tx.h: a session-bound transaction */
 
 struct mw_session {
     mw_worker *w;
@@ -34,6 +35,8 @@ struct mw_session {
     mw_lane *lanes;          /* its requests waiting for each alias */
     size_t writes_running;   /* replica_route.c: its db_exec in flight */
     uint64_t last_write_ms;  /* ... and when the last one ended (uv_now) */
+    mw_tx *txs;              /* its open transactions (tx.h) */
+    size_t ntxs;
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */

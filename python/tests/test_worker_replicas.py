@@ -433,3 +433,25 @@ def test_behind_pgbouncer(pg):
         assert set(other) <= {PORTS["r1"], PORTS["r2"]}, other
         assert servers(c)["main"]["checks_failed"] == 0
     pg.execute("drop table rep_bouncer")
+
+
+def test_transactions_run_on_the_primary_and_their_commits_are_read_back(table):
+    """tx_begin and every statement with its tx_id run on the primary; after
+    the commit the session's reads see it even with both replicas paused."""
+    from molt_db_adapter import MoltClient
+
+    sus = [dsn.replace("molt_app", "molt") for dsn in (R1, R2)]
+    with MoltClient([*worker_cmd(), "--allow-write", "main"], db_alias="main") as c:
+        client_wait_healthy(c.stats)
+        for su in sus:
+            psql(su, "select pg_wal_replay_pause()")
+        try:
+            for i in range(1, 21):
+                with c.transaction() as tx:
+                    tx.execute(f"insert into {table} (v) values ($1)", [i])
+                    assert tx.query(f"select max(v), inet_server_port() from {table}").rows == \
+                        [(i, PORTS["primary"])]
+                assert c.query(f"select max(v) from {table}").rows == [(i,)]
+        finally:
+            for su in sus:
+                psql(su, "select pg_wal_replay_resume()")
