@@ -265,6 +265,13 @@ def test_a_stopped_replica_loses_no_read():
     with replicated(stdio=False) as w:
         c = w.conn
         wait_healthy(c)
+        # two slow reads, one on each replica (the fewest in flight wins):
+        # the one on replica 1 is killed by the stop and must end Ok anyway
+        slow = w.connect()
+        for _ in range(2):
+            slow.request("db_query", {"db_alias": "main",
+                                      "sql": "select pg_sleep(1.5), inet_server_port()"})
+        time.sleep(0.1)
         with readers(w, 4) as results:
             time.sleep(0.3)
             replica_ctl(1, "stop", "-m", "fast")
@@ -278,6 +285,8 @@ def test_a_stopped_replica_loses_no_read():
             time.sleep(0.3)
         bad = [r for r in results if r[0] != "Ok"]
         assert not bad, bad[:5]
+        slow_ports = {port_of(slow.recv(timeout=30)) for _ in range(2)}
+        assert slow_ports == {PORTS["primary"], PORTS["r2"]}, slow_ports
         s = servers(c)["main@replica1"]
         # reads in flight there when it stopped ran again on the primary
         assert s["healthy"] and s["rerouted"] >= 1, s
