@@ -159,7 +159,9 @@ mw_backend *mw_replica_route(mw_request *r)
     if (!set)
         return primary;
     mw_replica *to = &set->servers[0];
-    if (!r->q.write && !r->q.pin_primary) {
+    /* only a plain db_query may leave the primary (not copy_out, not a
+     * write, not a pinned read) */
+    if (r->entry == MW_ENTRY_DB_QUERY && !r->q.write && !r->q.pin_primary) {
         uint64_t cover = must_cover(r, uv_now(r->w->loop));
         mw_replica *rp = cover == UINT64_MAX ? NULL : pick_replica(set, cover);
         if (rp)

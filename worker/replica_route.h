@@ -6,11 +6,13 @@
  * its fair shares, latency figures), named "ALIAS@replicaN" in stats and
  * metrics; clients cannot name it, only ALIAS. Where a request of ALIAS
  * runs (mw_replica_route):
- *   - db_exec, and every entry other than db_query: the primary;
+ *   - db_exec, copy_in, copy_out, and every entry other than db_query: the
+ *     primary (copy_in counts as a write, below);
  *   - a db_query with pin_primary: the primary;
  *   - a db_query with tx_id: its transaction's connection, on the primary
  *     (tx.c; transactions begin on the primary);
- *   - a db_query of a session with a db_exec running or a transaction open,
+ *   - a db_query of a session with a db_exec or copy_in running or a
+ *     transaction open,
  *     or whose last write or transaction ended less than
  *     read_your_writes_ms ago: a replica the worker saw replay a primary
  *     position taken after that, else the primary;

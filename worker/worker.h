@@ -70,6 +70,7 @@ struct mw_worker {
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
     mw_replica_set *replica_sets; /* replica_route.c: aliases with replicas */
+    struct mw_listen *listen; /* listen.c; NULL until the first listener */
     int exit_code;
 };
 
