@@ -464,3 +464,22 @@ def test_transactions_run_on_the_primary_and_their_commits_are_read_back(table):
         finally:
             for su in sus:
                 psql(su, "select pg_wal_replay_resume()")
+
+
+def test_copy_in_is_a_write_its_session_reads_back(table):
+    from molt_db_adapter import MoltClient
+
+    sus = [dsn.replace("molt_app", "molt") for dsn in (R1, R2)]
+    with MoltClient([*worker_cmd(), "--allow-write", "main"], db_alias="main") as c:
+        client_wait_healthy(c.stats)
+        for su in sus:
+            psql(su, "select pg_wal_replay_pause()")
+        try:
+            for i in range(1, 11):
+                assert c.copy_in(table, [(i * 10 + k,) for k in range(3)], columns=["v"]) == 3
+                assert c.query(f"select count(*) from {table}").rows == [(3 * i,)]
+        finally:
+            for su in sus:
+                psql(su, "select pg_wal_replay_resume()")
+        s = {x["server"]: x for x in c.stats()["replicas"]["main"]}
+        assert s["main"]["requests"] >= 20  # 10 copies, and the reads after them
