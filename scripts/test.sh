@@ -4,7 +4,8 @@
 #   1. scripts/deps.sh                    Debian packages + .venv
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
 #   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan)
-#   4. inside ONE throwaway server (scripts/with_pg.sh):
+#   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
+#      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/
 #        pytest  python/tests (when it exists), and pytest-asan: the worker
@@ -307,7 +308,7 @@ fi
 
 banner "test server"
 t0=$(now)
-bash scripts/with_pg.sh bash "$ROOT/scripts/test.sh" --stages
+bash scripts/with_pg.sh bash scripts/with_pg_replicas.sh bash "$ROOT/scripts/test.sh" --stages
 rc=$?
 if ! grep -q '^pgenv' "$RESULTS" 2>/dev/null; then
     record server FAIL - - - "$(($(now) - t0))" "with_pg.sh exit $rc: the server did not start"

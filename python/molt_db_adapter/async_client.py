@@ -376,11 +376,13 @@ class AsyncMoltClient(ClientBase):
         row_shape: Optional[str] = None,
         idempotent: bool = True,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -528,6 +530,7 @@ class AsyncMoltClient(ClientBase):
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -536,6 +539,7 @@ class AsyncMoltClient(ClientBase):
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         return _StreamOpening(self._open_stream(call))
 

@@ -40,7 +40,7 @@ from django.http import HttpResponse
 from molt_db_adapter import Busy, ConnectionFailed, InternalError, InvalidInput, MoltError, Timeout, WorkerUnavailable
 
 from .clients import get_async_client, get_client
-from .conf import worker_alias
+from .conf import pin_primary, worker_alias
 from .execution import Fallback, worker_query
 
 __all__ = ["molt_offload", "Rows", "Pairs", "worker_sql", "STATUS"]
@@ -96,7 +96,9 @@ class _Node:
         except EmptyResultSet:
             self.empty = True
             return None
+        django_alias = self.using or (self.query.db if isinstance(self.query, QuerySet) else "default")
         return dict(sql=sql, params=params, db_alias=alias, result_format="json",
+                    pin_primary=pin_primary(django_alias),
                     row_shape=self.row_shape, max_rows=self.max_rows, tag=self.tag)
 
     row_shape = "objects"
