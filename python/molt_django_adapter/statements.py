@@ -74,7 +74,7 @@ def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
 def _adapt_context(use_tz: bool, tz: Any) -> Any:
     """An AdaptContext without a connection, with the adapters Django gives
     its psycopg connections."""
-    from django.db.backends.postgresql.psycopg_any import get_adapters_template
+    from django.db.backends.postgresql.psycopg_any import get_adapters_template  # type: ignore[import-untyped]  # not in django-stubs
 
     class Context:
         adapters = get_adapters_template(use_tz, tz)
