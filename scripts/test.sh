@@ -49,8 +49,8 @@ STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan pytest pytest-asan django djan
 # push `make test` past CI's 20 minutes. A normal run takes far less.
 T_CTEST=${MOLT_T_CTEST:-300}
 T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
-T_PYTEST=${MOLT_T_PYTEST:-240}
-T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-300}
+T_PYTEST=${MOLT_T_PYTEST:-480}
+T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-480}
 T_FUZZ=${MOLT_T_FUZZ:-420}
 T_DJANGO=${MOLT_T_DJANGO:-240}
 T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
