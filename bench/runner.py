@@ -181,6 +181,42 @@ PIPE_SCRIPT = ("pk_pipeline10.sql",
                + "\\endpipeline\n")
 
 
+def write_scenarios(ctx):
+    """INSERT and COPY of 100k rows from Python: asyncpg, psycopg and the
+    worker. Each contender writes into a fresh unlogged table of its own and
+    reads back count, sum(id) and sum(f) for the check."""
+    sys.path.insert(0, PEERS)
+    from _common import WRITE_ROWS, write_expected
+    expected = lambda: write_expected(WRITE_ROWS)  # noqa: E731
+    args = lambda mode: lambda c, s: [mode, "--dsn", c.dsn]  # noqa: E731
+    molt_args = lambda mode: lambda c, s: [mode, "--dsn", c.dsn, "--conns", "1"]  # noqa: E731
+    return [
+        dict(key="ipc_executemany100k", unit="row", latency=False, timed=False,
+             title="From Python: INSERT 100k rows (int8, text, float8) with executemany, one connection",
+             expected=expected,
+             contenders=[
+                 py_peer("asyncpg executemany (one transaction)", "asyncpg_peer.py", args("many")),
+                 py_peer("psycopg 3 executemany (pipelined, one transaction)", "psycopg_peer.py",
+                         args("many")),
+                 molt_py("MoltClient.executemany -> molt_worker --stdio", molt_args("many"),
+                         note="10 calls of 10 000 rows (the most one db_exec statements list holds), "
+                              "each its own transaction; the worker's pool has 1 connection"),
+             ]),
+        dict(key="ipc_copy_in100k", unit="row", latency=False, timed=False,
+             title="From Python: COPY 100k rows (int8, text, float8) into a table, one connection",
+             expected=expected,
+             contenders=[
+                 py_peer("asyncpg copy_records_to_table (binary COPY)", "asyncpg_peer.py",
+                         args("copyin")),
+                 py_peer("psycopg 3 cursor.copy + write_row (one transaction)", "psycopg_peer.py",
+                         args("copyin")),
+                 molt_py("MoltClient.copy_in -> molt_worker --stdio (text COPY)", molt_args("copyin"),
+                         note="one copy_in request: the rows as MsgPack, one COPY FROM STDIN in one "
+                              "transaction"),
+             ]),
+    ]
+
+
 def secs(ctx, s):
     return ["--dsn", ctx.dsn, "--seconds", f"{s:g}"]
 
@@ -320,6 +356,7 @@ def scenarios(ctx):
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
         ]))
+    sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())
     sc += django_scenarios(ctx)
     netem = ctx.netem

@@ -281,7 +281,8 @@ if [ "${1:-}" = "--stages" ]; then
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
-                python/tests/test_attack_*.py python/tests/test_client_params.py
+                python/tests/test_attack_*.py python/tests/test_client_params.py \
+                python/tests/test_client_copy.py python/tests/test_client_listen.py
     fi
     if want wheel && [ -d python/tests/wheel ]; then
         run_pytest wheel build "$T_WHEEL" python/tests/wheel

@@ -227,6 +227,12 @@ void molt_db__conn_fail_requests(struct molt_db_conn *conn, int code,
 /* The send buffer emptied while writable: tells a waiting COPY producer. */
 void molt_db__conn_copy_drained(struct molt_db_conn *conn);
 
+/* conn_notify.c */
+/* A NotificationResponse: read and handed to opts.on_notification (or
+ * dropped). MOLT_DB_OK, or EPROTO for a malformed message. */
+int molt_db__conn_notification(struct molt_db_conn *conn, const molt_db_msg *msg,
+                               molt_db_error *err);
+
 /* Records a ParameterStatus. */
 int molt_db__conn_set_param(struct molt_db_conn *conn, const char *name,
                             const char *value);

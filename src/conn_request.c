@@ -1137,7 +1137,7 @@ int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
         }
         return rc;
     case 'A':
-        return MOLT_DB_OK; /* LISTEN/NOTIFY is not exposed yet */
+        return molt_db__conn_notification(c, msg, err);
     default:
         break;
     }

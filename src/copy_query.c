@@ -9,19 +9,20 @@
 
 typedef struct copy_query {
     molt_db_result_handler h;
+    molt_db_conn *conn;
+    char *copy_sql;           /* sent once the SELECT is known to parse */
     molt_db_stmt *stmt;
     molt_db_column *cols;     /* stmt's columns, formats set to binary */
     molt_db_copy_parser *parser;
     int failed;               /* first error of ours or of a callback */
     molt_db_error err;
-    int orphan;               /* the COPY could not be queued: only the
-                               * prepare will call back, to free us */
 } copy_query;
 
 static void cq_free(copy_query *q)
 {
     molt_db_stmt_free(q->stmt);
     free(q->cols);
+    free(q->copy_sql);
     molt_db_copy_parser_free(q->parser);
     molt_db_error_clear(&q->err);
     free(q);
@@ -45,19 +46,41 @@ static void cq_fail(copy_query *q, int code, const molt_db_error *e)
                           molt_db_code_name(code));
 }
 
+static void describe_columns(copy_query *q, const molt_db_stmt *stmt);
+static int on_data(void *ud, const uint8_t *data, size_t len);
+static void on_copy_done(void *ud, int status, const molt_db_error *err,
+                         uint64_t rows);
+
+/* The columns, and the COPY only now: the SELECT parsed as one statement on
+ * its own, so wrapped in the COPY's parentheses it cannot close them early
+ * (a `select 1) to '/file' --` never reaches the server as a COPY). */
 static void on_prepared(void *ud, int status, molt_db_stmt *stmt,
                         const molt_db_error *err)
 {
     copy_query *q = ud;
     q->stmt = stmt;
-    if (q->orphan) {
+    if (status != MOLT_DB_OK) {
+        if (q->h.on_done)
+            q->h.on_done(q->h.ud, status, err);
         cq_free(q);
         return;
     }
-    if (status != MOLT_DB_OK) {
-        cq_fail(q, status, err); /* the COPY fails the same way */
-        return;
+    describe_columns(q, stmt);
+    int rc = q->failed;
+    if (rc == MOLT_DB_OK) {
+        molt_db_copy_out_handler oh = {on_data, on_copy_done, q};
+        rc = molt_db_conn_copy_out(q->conn, q->copy_sql, &oh);
+        if (rc == MOLT_DB_OK)
+            return;
+        cq_fail(q, rc, NULL);
     }
+    if (q->h.on_done)
+        q->h.on_done(q->h.ud, q->failed, &q->err);
+    cq_free(q);
+}
+
+static void describe_columns(copy_query *q, const molt_db_stmt *stmt)
+{
     size_t n = stmt->ncols;
     q->cols = calloc(n ? n : 1, sizeof *q->cols);
     if (q->cols == NULL) {
@@ -148,19 +171,16 @@ int molt_db_conn_copy_query(molt_db_conn *conn, const char *select_sql,
         free(copy_sql);
         return MOLT_DB_ENOMEM;
     }
-    snprintf(copy_sql, n + 64, "COPY (%s) TO STDOUT (FORMAT binary)", select_sql);
+    /* newlines: a trailing -- comment cannot swallow the closing parenthesis */
+    snprintf(copy_sql, n + 64, "COPY (\n%s\n) TO STDOUT (FORMAT binary)", select_sql);
     q->h = *h;
+    q->conn = conn;
+    q->copy_sql = copy_sql;
+    molt_db_error_init(&q->err);
     int rc = molt_db_conn_prepare(conn, NULL, select_sql, 0, NULL, on_prepared, q);
     if (rc != MOLT_DB_OK) {
         free(copy_sql);
         free(q);
-        return rc;
-    }
-    molt_db_copy_out_handler oh = {on_data, on_copy_done, q};
-    rc = molt_db_conn_copy_out(conn, copy_sql, &oh);
-    free(copy_sql);
-    if (rc != MOLT_DB_OK) {
-        q->orphan = 1; /* the queued prepare frees q when it completes */
         return rc;
     }
     return MOLT_DB_OK;

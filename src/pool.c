@@ -253,7 +253,7 @@ static int pconn_open(molt_db_pool *p)
         return MOLT_DB_ENOMEM;
     }
     pc->state = MOLT_DB_PC_CONNECTING;
-    molt_db_conn_options o = {NULL, NULL, on_broken, pc};
+    molt_db_conn_options o = {NULL, NULL, on_broken, pc, NULL, NULL};
     molt_db_error err;
     molt_db_error_init(&err);
     int rc = molt_db_conn_connect(p->loop, p->ci, &o, on_connected, pc,

@@ -257,6 +257,13 @@ int molt_db_tx_rollback(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud)
     return tx_end_scope(tx, 0, cb, ud);
 }
 
+molt_db_conn *molt_db_tx_conn(molt_db_tx *tx)
+{
+    if (tx == NULL || tx->ending || tx->pc == NULL)
+        return NULL;
+    return tx->pc->conn;
+}
+
 int molt_db_tx_depth(const molt_db_tx *tx)
 {
     return tx ? tx->depth : 0;

@@ -7,6 +7,7 @@
 #include "pgtest.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 static const uint8_t HDR[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xFF, '\r',
                                 '\n', 0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -193,6 +194,22 @@ TEST(copy_query_into_arrow)
     run(p, "SELECT 7::int8", &t);
     ASSERT_OK(t.status, &t.err);
     ASSERT_EQ_INT(t.sum, 7);
+
+    /* SQL that would close the COPY's parentheses itself fails its describe
+     * and never runs as a COPY: the server writes no file (the test role is
+     * a superuser, so it could) */
+    char path[64], sql[160];
+    snprintf(path, sizeof path, "/tmp/molt_copy_escape_%d", (int)getpid());
+    unlink(path);
+    snprintf(sql, sizeof sql, "SELECT 1::int8) TO '%s' --", path);
+    run(p, sql, &t);
+    ASSERT_CODE(t.status, MOLT_DB_ESERVER);
+    ASSERT_EQ_STR(t.err.sqlstate, "42601");
+    molt_db_error_clear(&t.err);
+    ASSERT(access(path, F_OK) != 0);
+    run(p, "SELECT 8::int8 -- a comment", &t);
+    ASSERT_OK(t.status, &t.err);
+    ASSERT_EQ_INT(t.sum, 8);
     pgt_close(p);
 }
 

@@ -601,7 +601,7 @@ TEST(notices_reach_the_callback)
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
     pgt_conn *p = calloc(1, sizeof *p);
     uv_loop_init(&p->loop);
-    molt_db_conn_options o = {on_notice, NULL};
+    molt_db_conn_options o = {on_notice, NULL, NULL, NULL, NULL, NULL};
     ASSERT_OK(molt_db_conn_connect(&p->loop, ci, &o, notice_connect_cb, p,
                                    &p->conn, NULL), NULL);
     molt_db_conninfo_free(ci);
@@ -612,6 +612,69 @@ TEST(notices_reach_the_callback)
     ASSERT_EQ_INT(notices, 1);
     ASSERT_EQ_STR(notice_text, "NOTICE|00000|hello 42");
     pgt_close(p);
+}
+
+typedef struct notes_seen {
+    int n;
+    int32_t pid[4];
+    char channel[4][80], payload[4][80];
+} notes_seen;
+
+static void on_notification(molt_db_conn *c, int32_t pid, const char *channel,
+                            const char *payload, void *ud)
+{
+    (void)c;
+    notes_seen *s = ud;
+    if (s->n < 4) {
+        s->pid[s->n] = pid;
+        snprintf(s->channel[s->n], sizeof s->channel[0], "%s", channel);
+        snprintf(s->payload[s->n], sizeof s->payload[0], "%s", payload);
+    }
+    s->n++;
+}
+
+/* A listener that has nothing in flight still gets what another session
+ * notifies, with the notifier's pid, the exact channel (case and quotes
+ * kept) and the payload. */
+TEST(notifications_reach_the_callback)
+{
+    const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
+    molt_db_conninfo *ci = NULL;
+    ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
+    notes_seen seen = {0};
+    pgt_conn *l = calloc(1, sizeof *l);
+    uv_loop_init(&l->loop);
+    molt_db_conn_options o = {NULL, NULL, NULL, NULL, on_notification, &seen};
+    ASSERT_OK(molt_db_conn_connect(&l->loop, ci, &o, notice_connect_cb, l,
+                                   &l->conn, NULL), NULL);
+    molt_db_conninfo_free(ci);
+    while (!l->connect_done)
+        uv_run(&l->loop, UV_RUN_ONCE);
+    ASSERT_OK(l->connect_status, &l->err);
+    pgt_exec_ok(l, "LISTEN \"Mixed\"\"Case\"");
+
+    pgt_conn *n = pgt_connect(dsn);
+    int32_t npid, secret;
+    ASSERT_OK(molt_db_conn_backend_key(n->conn, &npid, &secret), NULL);
+    pgt_exec_ok(n, "NOTIFY \"Mixed\"\"Case\", 'first'");
+    pgt_exec_ok(n, "NOTIFY mixed, 'not listened'");
+    pgt_exec_ok(n, "SELECT pg_notify('Mixed\"Case', 'sec''ond')");
+    double t0 = now_s();
+    while (seen.n < 2 && now_s() - t0 < 5.0) {
+        uv_run(&l->loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+    ASSERT_EQ_INT(seen.n, 2);
+    ASSERT_EQ_STR(seen.channel[0], "Mixed\"Case");
+    ASSERT_EQ_STR(seen.payload[0], "first");
+    ASSERT_EQ_STR(seen.payload[1], "sec'ond");
+    ASSERT_EQ_INT(seen.pid[0], npid);
+    ASSERT_EQ_INT(seen.pid[1], npid);
+    /* a connection without the callback drops them and goes on working */
+    pgt_exec_ok(n, "LISTEN x; NOTIFY x, 'to myself'");
+    pgt_exec_ok(n, "SELECT 1");
+    pgt_close(n);
+    pgt_close(l);
 }
 
 static int refused_after_close;
@@ -848,7 +911,7 @@ TEST(broken_callback_runs_once)
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
     pgt_conn *p = calloc(1, sizeof *p);
     uv_loop_init(&p->loop);
-    molt_db_conn_options o = {NULL, NULL, on_broken, NULL};
+    molt_db_conn_options o = {NULL, NULL, on_broken, NULL, NULL, NULL};
     ASSERT_OK(molt_db_conn_connect(&p->loop, ci, &o, notice_connect_cb, p, &p->conn,
                                    NULL), NULL);
     molt_db_conninfo_free(ci);
@@ -1011,6 +1074,7 @@ TEST_MAIN(TEST_ENTRY(connect_trust_tcp_and_socket), TEST_ENTRY(auth_md5_and_scra
           TEST_ENTRY(pipelined_requests_fail_independently),
           TEST_ENTRY(prepare_execute_close), TEST_ENTRY(large_results_stream),
           TEST_ENTRY(notices_reach_the_callback),
+          TEST_ENTRY(notifications_reach_the_callback),
           TEST_ENTRY(close_fails_pending_requests), TEST_ENTRY(close_from_a_result_callback),
           TEST_ENTRY(terminated_backend_fails_cleanly),
           TEST_ENTRY(cancel_stops_the_server_query),

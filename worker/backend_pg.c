@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "backend.h"
+#include "copy.h"
+#include "molt_db/copy_binary.h"
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
@@ -72,6 +74,7 @@ struct pg_job {
     int64_t affected;           /* current statement's count */
     uint64_t t0;
     int resolving;              /* paused for type names (pg_types.h) */
+    molt_db_conn *copy_conn;    /* copy_in/out: the connection its COPY runs on */
     int ended;                  /* answered while resolving: free after */
 };
 
@@ -375,6 +378,22 @@ static int start_resolving(pg_job *j)
     return started;
 }
 
+/* Stops what the job runs on the server: its pool request, or its COPY
+ * (a CancelRequest on the transaction's connection; the server ends the
+ * COPY with 57014). */
+static void cancel_on_server(pg_job *j)
+{
+    if (j->id)
+        molt_db_pool_cancel(j->b->pool, j->id);
+    if (j->copy_conn) {
+        const molt_db_pool_settings *ps = &j->b->base.alias->pool;
+        molt_db_conn_resume_reading(j->copy_conn); /* the cancel needs the reads */
+        molt_db_conn_cancel(j->copy_conn,
+                            ps->cancel_timeout_ms > 0 ? ps->cancel_timeout_ms : 5000,
+                            NULL, NULL);
+    }
+}
+
 static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
@@ -409,7 +428,7 @@ static int h_row(void *ud, const molt_db_field *f, size_t n)
     if (rc == 1) {
         /* max_rows reached: stop reading, cancel the rest on the server */
         j->truncated = 1;
-        molt_db_pool_cancel(j->b->pool, j->id);
+        cancel_on_server(j);
         return MOLT_DB_ECANCELED;
     }
     if (rc != MOLT_DB_OK) {
@@ -426,9 +445,14 @@ static int h_row(void *ud, const molt_db_field *f, size_t n)
     /* backpressure: the client reads slower than the server sends; the
      * session resumes us once its queue drained (pg_resume) */
     mw_request *r = j->r;
-    if (r->s && r->s->write_bytes > MW_PAUSE_BYTES && !r->paused &&
-        !j->cancelled && molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK)
-        r->paused = 1;
+    if (r->s && r->s->write_bytes > MW_PAUSE_BYTES && !r->paused && !j->cancelled) {
+        if (j->copy_conn) {
+            molt_db_conn_pause_reading(j->copy_conn);
+            r->paused = 1;
+        } else if (molt_db_pool_pause(j->b->pool, j->id) == MOLT_DB_OK) {
+            r->paused = 1;
+        }
+    }
     return MOLT_DB_OK;
 }
 
@@ -446,6 +470,7 @@ static void h_done(void *ud, int status, const molt_db_error *err)
 {
     pg_job *j = ud;
     j->id = 0;
+    j->copy_conn = NULL;
     if (status != MOLT_DB_OK && !(j->truncated && !j->failed))
         fail_from(j, status, err);
     if (!j->failed && j->r->q.write) {
@@ -530,6 +555,71 @@ static void next_step(pg_job *j)
     job_done(j);
 }
 
+/* ---- copy_in (copy.h): the COPY on the transaction's connection, all its
+ * rows sent at once; next_step then commits, or rolls back after an error */
+
+static void copy_ready(void *ud)
+{
+    pg_job *j = ud;
+    const mw_copy *c = j->r->q.copy;
+    int rc = MOLT_DB_OK;
+    for (size_t off = 0; rc == MOLT_DB_OK && off < c->data.len; off += (size_t)1 << 20) {
+        size_t n = c->data.len - off < ((size_t)1 << 20) ? c->data.len - off : (size_t)1 << 20;
+        rc = molt_db_conn_copy_data(j->copy_conn, c->data.data + off, n);
+    }
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_conn_copy_end(j->copy_conn);
+    if (rc != MOLT_DB_OK)
+        molt_db_conn_copy_fail(j->copy_conn, "the worker could not send the rows");
+}
+
+static void copy_done(void *ud, int status, const molt_db_error *err, uint64_t rows)
+{
+    pg_job *j = ud;
+    j->copy_conn = NULL;
+    if (status != MOLT_DB_OK) {
+        fail_from(j, status, err);
+    } else {
+        j->affected = (int64_t)rows;
+        mw_result_stmt_end(&j->r->res, j->affected, 0, 0);
+    }
+    next_step(j);
+}
+
+static void run_copy(pg_job *j)
+{
+    if (!j->r->t_start)
+        j->r->t_start = uv_hrtime();
+    molt_db_copy_in_handler h = {copy_ready, NULL, copy_done, j};
+    j->copy_conn = molt_db_tx_conn(j->tx);
+    int rc = j->copy_conn ? molt_db_conn_copy_in(j->copy_conn, j->r->q.copy->sql, &h)
+                          : MOLT_DB_ECLOSED;
+    if (rc != MOLT_DB_OK) {
+        j->copy_conn = NULL;
+        fail_from(j, rc, NULL);
+        next_step(j);
+    }
+}
+
+/* copy_out: the statement through COPY TO STDOUT (FORMAT binary) on the
+ * READ ONLY transaction's connection, its rows into the same handler as a
+ * query's; h_done then goes on to the ROLLBACK. */
+static void run_copy_out(pg_job *j)
+{
+    if (!j->r->t_start)
+        j->r->t_start = uv_hrtime();
+    molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
+    j->copy_conn = molt_db_tx_conn(j->tx);
+    int rc = j->copy_conn ? molt_db_conn_copy_query(j->copy_conn, j->r->q.stmts[0].rw.sql, &h)
+                          : MOLT_DB_ECLOSED;
+    if (rc != MOLT_DB_OK) {
+        j->copy_conn = NULL;
+        fail_from(j, rc, NULL);
+        j->si = j->r->q.nstmts;
+        next_step(j);
+    }
+}
+
 static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err)
 {
     pg_job *j = ud;
@@ -540,6 +630,14 @@ static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err
         return;
     }
     j->tx = tx;
+    if (j->r->q.copy) {
+        run_copy(j);
+        return;
+    }
+    if (j->r->q.copy_out) {
+        run_copy_out(j);
+        return;
+    }
     next_step(j);
 }
 
@@ -572,13 +670,14 @@ static void run_job(pg_job *j)
     /* db_exec of one statement runs alone; db_query too, framed in BEGIN
      * READ ONLY / ROLLBACK by the pool in the same round trip; in a
      * session's transaction, on its connection */
-    if (!q->statements || j->tx_borrowed) {
+    if ((!q->statements && !q->copy && !q->copy_out) || j->tx_borrowed) {
         next_step(j);
         return;
     }
     molt_db_tx_options o = {0};
     /* db_exec with statements: one transaction at the asked isolation */
     o.isolation = isolation_of(q->isolation);
+    o.read_only = q->copy_out;
     o.timeout_ms = (int)r->timeout_ms + 50;
     int rc = molt_db_pool_begin(b->pool, &o, began, j, &j->id);
     if (rc != MOLT_DB_OK) {
@@ -785,21 +884,22 @@ static void pg_start(mw_backend *base, mw_request *r)
 
 static void pg_cancel(mw_backend *base, mw_request *r)
 {
-    pg_backend *b = (pg_backend *)base;
+    (void)base;
     pg_job *j = r->job;
     if (!j)
         return;
     j->cancelled = 1;
     r->paused = 0; /* the pool's cancel reads on by itself */
-    if (j->id)
-        molt_db_pool_cancel(b->pool, j->id);
+    cancel_on_server(j);
 }
 
 static void pg_resume(mw_backend *base, mw_request *r)
 {
     pg_backend *b = (pg_backend *)base;
     pg_job *j = r->job;
-    if (j && j->id)
+    if (j && j->copy_conn)
+        molt_db_conn_resume_reading(j->copy_conn);
+    else if (j && j->id)
         molt_db_pool_resume(b->pool, j->id);
 }
 

@@ -107,6 +107,14 @@ static const mw_setting worker_settings[] = {
      "a metrics connection is closed this long after it was accepted"},
     {"allow_core_dumps", T_BOOL, C(allow_core_dumps), 0, "false",
      "let the worker dump core (a core holds DSNs with passwords and rows)"},
+    {"max_listeners", T_INT, C(max_listeners), 1, "256",
+     "listen requests in the whole worker; past it: Busy"},
+    {"max_listen_channels", T_INT, C(max_listen_channels), 1, "64",
+     "channels one client connection listens on, over all its listen "
+     "requests; past it: Busy"},
+    {"listen_queue_notes", T_INT, C(listen_queue_notes), 1, "1000",
+     "notes held for a listener whose client does not keep up; newer ones are "
+     "dropped and the listener is told how many"},
 };
 
 static const mw_setting alias_settings[] = {
@@ -693,8 +701,8 @@ static const char *const reloadable[] = {
     "max_unread_bytes", "max_buffered_request_bytes", "write_timeout_ms",
     "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
     "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
-    "paused_hold_ms", "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx",
-    "tx_alias_share_pct",
+    "paused_hold_ms", "max_listeners", "max_listen_channels", "listen_queue_notes",
+    "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx", "tx_alias_share_pct",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms",
 };

@@ -79,6 +79,9 @@ typedef struct mw_config {
     int metrics_max_conns;
     int metrics_timeout_ms;
     int allow_core_dumps;
+    int max_listeners;            /* listen requests in the worker */
+    int max_listen_channels;      /* channels one client connection listens on */
+    int listen_queue_notes;       /* notes held for a listener that does not read */
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 

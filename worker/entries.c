@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "copy.h"
+#include "listen.h"
 #include "mpbuf.h"
 #include "request.h"
 #include "sched.h"
@@ -43,6 +45,8 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         b->ops->stats(b, pk);
     }
     mw_pack_key(pk, "worker");
+    uint64_t listeners, notes, notes_dropped;
+    mw_listen_counts(w, &listeners, &notes, &notes_dropped);
     struct { const char *k; uint64_t v; } c[] = {
         {"requests", w->c.requests},
         {"inflight", w->inflight},
@@ -61,6 +65,9 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         {"internal_errors", w->c.internal_errors},
         {"frames_out", w->c.frames_out},
         {"bytes_out", w->c.bytes_out},
+        {"listeners", listeners},
+        {"notes", notes},
+        {"notes_dropped", notes_dropped},
     };
     msgpack_pack_map(pk, sizeof c / sizeof c[0]);
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
@@ -108,8 +115,10 @@ void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len)
 void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
 {
     char msg[MW_MSG_SIZE];
-    int write = r->entry == MW_ENTRY_DB_EXEC;
-    int rc = mw_query_parse(&r->q, write, r->w->cfg, payload, len, msg);
+    int write = mw_entry_writes(r->entry);
+    int rc = r->entry == MW_ENTRY_COPY_IN
+                 ? mw_copy_in_parse(&r->q, r->w->cfg, payload, len, msg)
+                 : mw_query_parse(&r->q, write, r->w->cfg, payload, len, msg);
     r->have_q = 1;
     if (rc < 0) {
         r->have_q = r->q.alias != NULL; /* metrics name the alias when known */
@@ -117,6 +126,10 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
             mw_query_free(&r->q);
         mw_request_reply(r, rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT,
                          rc == -2 ? "out of memory" : msg, NULL);
+        return;
+    }
+    if (r->entry == MW_ENTRY_COPY_OUT && mw_copy_out_check(&r->q, msg) < 0) {
+        mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
         return;
     }
     if (r->q.batch_rows > (size_t)r->w->cfg->max_batch_rows) {

@@ -18,6 +18,8 @@ typedef struct mw_request mw_request;
 void mw_entry_ping(mw_request *r);
 void mw_entry_stats(mw_request *r);
 void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len);
+/* db_query, db_exec, copy_in and copy_out: the payload read, then the
+ * alias's turn (sched.c) */
 void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len);
 /* packs the stats map (also for the Prometheus endpoint) */
 void mw_stats_pack(mw_worker *w, msgpack_packer *pk);

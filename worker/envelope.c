@@ -31,12 +31,20 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_CANCEL: return "cancel";
     case MW_ENTRY_PING: return "ping";
     case MW_ENTRY_STATS: return "stats";
+    case MW_ENTRY_LISTEN: return "listen";
+    case MW_ENTRY_COPY_IN: return "copy_in";
+    case MW_ENTRY_COPY_OUT: return "copy_out";
     case MW_ENTRY_TX_BEGIN: return "tx_begin";
     case MW_ENTRY_TX_COMMIT: return "tx_commit";
     case MW_ENTRY_TX_ROLLBACK: return "tx_rollback";
     case MW_ENTRY_NONE: break;
     }
     return "";
+}
+
+int mw_entry_writes(mw_entry e)
+{
+    return e == MW_ENTRY_DB_EXEC || e == MW_ENTRY_COPY_IN;
 }
 
 static int read_id(const msgpack_object *root, mw_envelope *env)
@@ -115,6 +123,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     static const struct { const char *name; mw_entry e; } entries[] = {
         {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
+        {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
+        {"copy_in", MW_ENTRY_COPY_IN},   {"copy_out", MW_ENTRY_COPY_OUT},
         {"stats", MW_ENTRY_STATS},       {"tx_begin", MW_ENTRY_TX_BEGIN},
         {"tx_commit", MW_ENTRY_TX_COMMIT}, {"tx_rollback", MW_ENTRY_TX_ROLLBACK},
     };
@@ -154,7 +164,10 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     }
     if (!env->payload && (env->entry == MW_ENTRY_DB_QUERY ||
                           env->entry == MW_ENTRY_DB_EXEC ||
-                          env->entry == MW_ENTRY_CANCEL)) {
+                          env->entry == MW_ENTRY_CANCEL ||
+                          env->entry == MW_ENTRY_LISTEN ||
+                          env->entry == MW_ENTRY_COPY_IN ||
+                          env->entry == MW_ENTRY_COPY_OUT)) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         goto out;
     }

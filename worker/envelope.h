@@ -40,12 +40,17 @@ typedef enum mw_entry {
     MW_ENTRY_CANCEL,
     MW_ENTRY_PING,
     MW_ENTRY_STATS,
+    MW_ENTRY_LISTEN,
+    MW_ENTRY_COPY_IN,
+    MW_ENTRY_COPY_OUT,
     MW_ENTRY_TX_BEGIN,
     MW_ENTRY_TX_COMMIT,
     MW_ENTRY_TX_ROLLBACK
 } mw_entry;
 
 const char *mw_entry_name(mw_entry e);
+/* 1 for the entries that write (db_exec, copy_in). */
+int mw_entry_writes(mw_entry e);
 
 typedef struct mw_envelope {
     int have_id;              /* request_id could be read */

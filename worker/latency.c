@@ -1,4 +1,5 @@
-/* Request latency per alias and entry (db_query, db_exec): histograms with
+/* Request latency per alias and entry (db_query with copy_out, the reads;
+ * db_exec with copy_in, the writes): histograms with
  * fixed 1-2.5-5 buckets from 25 us to 10 s, the bounds the library's pool
  * histograms use, rendered in the Prometheus text format. */
 #include "latency.h"
@@ -31,7 +32,7 @@ void mw_latency_observe(mw_request *r)
         b++;
     if (b == w->nbackends)
         return;
-    mw_hist *h = &w->latency[b * 2 + (r->entry == MW_ENTRY_DB_EXEC)];
+    mw_hist *h = &w->latency[b * 2 + mw_entry_writes(r->entry)];
     uint64_t ns = uv_hrtime() - r->t_recv, us = ns / 1000;
     size_t i = 0;
     while (i < MW_HIST_BUCKETS && us > bounds_us[i])

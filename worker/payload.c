@@ -7,6 +7,7 @@
 
 #include "mpbuf.h"
 #include "msgpack_check.h"
+#include "copy.h"
 #include "pg_array.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
@@ -34,6 +35,12 @@ static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
         FAIL("payload is not a MsgPack map");
     }
     return 0;
+}
+
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      char msg[MW_MSG_SIZE])
+{
+    return unpack(p, n, up, msg);
 }
 
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
@@ -356,33 +363,52 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
+int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+                     mw_alias **alias, char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
+    if (get_str(m, "db_alias", &o, msg))
+        return -1;
+    if (o) {
+        *alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
+        if (!*alias)
+            FAIL("unknown db_alias \"%.*s\"",
+                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+    } else {
+        *alias = mw_config_alias(cfg, "default", 7);
+        if (!*alias)
+            FAIL("no db_alias given and no alias \"default\" is configured");
+    }
+    return 0;
+}
+
+int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+                           const mw_alias *alias, char msg[MW_MSG_SIZE])
+{
+    int b = 0;
+    if (get_bool(m, "allow_write", &b, msg) < 0)
+        return -1;
+    if (!b)
+        FAIL("%s needs allow_write: true", entry);
+    if (!alias->allow_write)
+        FAIL("alias \"%s\" does not grant db.write (start the worker with "
+             "--allow-write %s)", alias->name, alias->name);
+    return 0;
+}
+
 /* db_alias (default "default") and the db.write capability. */
 static int parse_alias(mw_query *q, const msgpack_object *m, int write,
                        const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o;
     int b = 0;
-    if (get_str(m, "db_alias", &o, msg))
+    if (mw_payload_alias(cfg, m, &q->alias, msg))
         return -1;
-    if (o) {
-        q->alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
-        if (!q->alias)
-            FAIL("unknown db_alias \"%.*s\"",
-                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
-    } else {
-        q->alias = mw_config_alias(cfg, "default", 7);
-        if (!q->alias)
-            FAIL("no db_alias given and no alias \"default\" is configured");
-    }
+    if (write)
+        return mw_payload_write_grant(m, "db_exec", q->alias, msg);
     if (get_bool(m, "allow_write", &b, msg) < 0)
         return -1;
-    if (!write && b)
+    if (b)
         FAIL("allow_write must be false for db_query (use db_exec)");
-    if (write && !b)
-        FAIL("db_exec needs allow_write: true");
-    if (write && !q->alias->allow_write)
-        FAIL("alias \"%s\" does not grant db.write (start the worker with "
-             "--allow-write %s)", q->alias->name, q->alias->name);
     return 0;
 }
 
@@ -547,6 +573,7 @@ void mw_query_free(mw_query *q)
     if (q->have_up)
         msgpack_unpacked_destroy(&q->up);
     free(q->bytes);
+    mw_copy_free(q->copy);
     memset(q, 0, sizeof *q);
 }
 

@@ -78,6 +78,8 @@ typedef struct mw_query {
      * DbError with this SQLSTATE and message, the server never sees it */
     char refused_sqlstate[6];
     char refused[MW_SQL_REASON_SIZE];
+    struct mw_copy *copy; /* copy_in (copy.h): its COPY and data, else NULL */
+    int copy_out;         /* copy_out: the statement runs through COPY TO */
 } mw_query;
 
 /* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies
@@ -87,6 +89,19 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
                    const uint8_t *p, size_t n, char msg[MW_MSG_SIZE]);
 
 void mw_query_free(mw_query *q);
+
+/* The payload's db_alias ("default" when absent). 0 or -1 with msg. */
+int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+                     mw_alias **alias, char msg[MW_MSG_SIZE]);
+/* A write entry's grant: allow_write: true in the payload and db.write on
+ * the alias. 0 or -1 with msg. */
+int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+                           const mw_alias *alias, char msg[MW_MSG_SIZE]);
+
+/* Checks a payload (as a frame body) and unpacks it: a map. 0, -1 with msg,
+ * or -2 (out of memory); on 0 the caller destroys up. */
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      char msg[MW_MSG_SIZE]);
 
 /* A tx_begin, tx_commit or tx_rollback payload (contract section 11). */
 typedef struct mw_tx_payload {

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "entries.h"
 #include "latency.h"
+#include "listen.h"
 #include "log.h"
 #include "sched.h"
 #include "session.h"
@@ -57,9 +58,8 @@ static int64_t us_between(uint64_t a, uint64_t b)
     return b > a ? (int64_t)((b - a) / 1000) : 0;
 }
 
-static void send_part(void *ud, const uint8_t *p, size_t n)
+void mw_request_send_part(mw_request *r, const char *codec, const uint8_t *p, size_t n)
 {
-    mw_request *r = ud;
     if (!r->s || r->replied)
         return;
     molt_db_buf frame;
@@ -67,13 +67,19 @@ static void send_part(void *ud, const uint8_t *p, size_t n)
     mw_response resp = {0};
     resp.request_id = r->id;
     resp.status = MW_OK;
-    resp.codec = mw_format_name(r->q.format);
+    resp.codec = codec;
     resp.payload = p;
     resp.payload_len = n;
     resp.more = 1;
     if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
         mw_session_send(r->s, &frame);
     molt_db_buf_free(&frame);
+}
+
+static void send_part(void *ud, const uint8_t *p, size_t n)
+{
+    mw_request *r = ud;
+    mw_request_send_part(r, mw_format_name(r->q.format), p, n);
 }
 
 static void drop_part(void *ud, const uint8_t *p, size_t n)
@@ -109,7 +115,8 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
     molt_db_error_init(&ferr);
     mw_metrics m;
     mw_metrics_init(&m);
-    int db = r->entry == MW_ENTRY_DB_QUERY || r->entry == MW_ENTRY_DB_EXEC;
+    int db = r->entry == MW_ENTRY_DB_QUERY || r->entry == MW_ENTRY_DB_EXEC ||
+             r->entry == MW_ENTRY_COPY_IN || r->entry == MW_ENTRY_COPY_OUT;
     if (st == MW_OK && db && r->have_res) {
         uint64_t t0 = uv_hrtime();
         if (mw_result_finish(&r->res, &payload, &body, &ptail, &ferr) != MOLT_DB_OK) {
@@ -143,7 +150,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             m.db_bytes_in = (int64_t)r->res.bytes_in;
         }
         m.db_bytes_out = (int64_t)(payload.len + body.len + ptail.len);
-        if (st == MW_OK && r->entry == MW_ENTRY_DB_EXEC) {
+        if (st == MW_OK && mw_entry_writes(r->entry)) {
             m.db_rows_affected = r->rows_affected;
             m.have_last_insert_id = r->has_last_id;
             m.db_last_insert_id = r->last_id;
@@ -412,8 +419,16 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         break;
     case MW_ENTRY_DB_QUERY:
     case MW_ENTRY_DB_EXEC:
+    case MW_ENTRY_COPY_IN:
+    case MW_ENTRY_COPY_OUT:
         mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
+        break;
+    case MW_ENTRY_LISTEN:
+        /* a listener runs until cancelled, unless it asked for a deadline */
+        if (env.timeout_ms)
+            mw_request_set_timer(r, r->timeout_ms);
+        mw_entry_listen(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_TX_BEGIN:
     case MW_ENTRY_TX_COMMIT:

@@ -75,6 +75,9 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err);
 /* Backend: send queued streaming parts (loop thread). */
 void mw_request_flush_parts(mw_request *r);
+/* One streamed part (more: true) of r now, in codec; nothing once r was
+ * answered or its session is gone. The send may close the session. */
+void mw_request_send_part(mw_request *r, const char *codec, const uint8_t *p, size_t n);
 /* Backend start: a zeroed job of `size` bytes, or NULL after answering the
  * request InternalError (out of memory; the backend then returns). */
 void *mw_request_job_new(mw_request *r, size_t size);

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "latency.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "notify.h"
@@ -86,9 +87,10 @@ static void close_all(mw_worker *w)
     mw_signals_stop(w);
     mw_metrics_http_stop(w);
     mw_sched_close(w);
-    w->backends_open = w->nbackends;
+    w->backends_open = w->nbackends + 1; /* + the listening connections */
     for (size_t i = 0; i < w->nbackends; i++)
         w->backends[i]->ops->close(w->backends[i], on_backend_closed);
+    mw_listen_close(w, on_backend_closed);
 }
 
 void mw_worker_maybe_exit(mw_worker *w)
@@ -137,6 +139,7 @@ void mw_worker_shutdown(mw_worker *w, int grace)
     w->shutting_down = 1;
     mw_notify("STOPPING=1");
     mw_transport_stop(w);
+    mw_listen_shutdown(w); /* listeners never finish on their own */
     if (grace && w->cfg->shutdown_grace_ms > 0)
         uv_timer_start(&w->grace, on_grace, (uint64_t)w->cfg->shutdown_grace_ms, 0);
     else

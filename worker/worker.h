@@ -67,6 +67,7 @@ struct mw_worker {
     mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
+    struct mw_listen *listen; /* listen.c; NULL until the first listener */
     int exit_code;
 };
 

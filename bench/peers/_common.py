@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -20,6 +21,43 @@ BULK_SQL = "SELECT id, t, f, ts, b, i FROM bench_bulk"
 PINGPONG_CHECK = [1, 1 << 40, -7]
 PK_CHECK_AIDS = [1, 500000, 1000000]
 
+# the write scenarios (many: executemany of an INSERT, copyin: COPY FROM
+# STDIN): --rows rows of (id int8, t text, f float8) into a fresh unlogged
+# table of the peer's own, then read back for the check
+WRITE_ROWS = 100000
+WRITE_COLUMNS = ["id", "t", "f"]
+
+
+def write_table():
+    return f"bench_write_{os.getpid()}"
+
+
+def write_create_sql(table):
+    return f"CREATE UNLOGGED TABLE {table} (id int8 NOT NULL, t text NOT NULL, f float8 NOT NULL)"
+
+
+def write_insert_sql(table, placeholder="$"):
+    ps = ", ".join(f"${k}" if placeholder == "$" else "%s" for k in (1, 2, 3))
+    return f"INSERT INTO {table} (id, t, f) VALUES ({ps})"
+
+
+def write_rows(n, start=1):
+    return [(i, f"row-{i}", i * 0.25) for i in range(start, start + n)]
+
+
+def write_check_sql(table):
+    return f"SELECT count(*), sum(id), sum(f) FROM {table}"
+
+
+def write_check(row):
+    """The check of the write scenarios from the peer's read-back of
+    write_check_sql: the same for every contender."""
+    return {"rows": int(row[0]), "sum_id": int(row[1]), "sum_f": float(row[2])}
+
+
+def write_expected(n):
+    return {"rows": n, "sum_id": n * (n + 1) // 2, "sum_f": math.fsum(i * 0.25 for i in range(1, n + 1))}
+
 
 def parser(modes):
     p = argparse.ArgumentParser()
@@ -31,6 +69,7 @@ def parser(modes):
     p.add_argument("--max-aid", type=int, default=1000000)
     p.add_argument("--limit", type=int, default=0, help="bulk: LIMIT n (0: all rows)")
     p.add_argument("--warmup", type=float, default=0.3, help="seconds of in-process warm-up")
+    p.add_argument("--rows", type=int, default=WRITE_ROWS, help="many, copyin: rows written")
     return p
 
 

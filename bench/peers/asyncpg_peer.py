@@ -1,10 +1,13 @@
-"""asyncpg peer: pingpong (one connection, prepared), pk (pool, N tasks), bulk (fetch)."""
+"""asyncpg peer: pingpong (one connection, prepared), pk (pool, N tasks), bulk (fetch),
+many (executemany of an INSERT), copyin (copy_records_to_table)."""
 import asyncio
 
 import asyncpg
 
-from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter, apingpong,
-                     bulk_sql, emit, inflight, latency_summary, parser, rows_check)
+from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, WRITE_COLUMNS, Meter,
+                     apingpong, bulk_sql, emit, inflight, latency_summary, parser, rows_check,
+                     write_check, write_check_sql, write_create_sql, write_insert_sql, write_rows,
+                     write_table)
 
 
 async def pingpong(a):
@@ -39,9 +42,33 @@ async def bulk(a):
          check=rows_check(rows))
 
 
+async def write(a):
+    """many or copyin: a.rows rows into a fresh table, one connection."""
+    conn = await asyncpg.connect(a.dsn)
+    table = write_table()
+    await conn.execute(write_create_sql(table))
+    rows = write_rows(a.rows)
+    if a.mode == "many":  # warm-up: the statement prepared, then emptied
+        await conn.executemany(write_insert_sql(table), write_rows(1000, a.rows + 1))
+    else:
+        await conn.copy_records_to_table(table, records=write_rows(1000, a.rows + 1),
+                                         columns=WRITE_COLUMNS)
+    await conn.execute(f"TRUNCATE {table}")
+    with Meter() as m:
+        if a.mode == "many":
+            await conn.executemany(write_insert_sql(table), rows)
+        else:
+            await conn.copy_records_to_table(table, records=rows, columns=WRITE_COLUMNS)
+    check = write_check(await conn.fetchrow(write_check_sql(table)))
+    await conn.execute(f"DROP TABLE {table}")
+    await conn.close()
+    emit(ops=a.rows, rows=a.rows, seconds=m.seconds, cpu_seconds=m.cpu, check=check)
+
+
 def main():
-    a = parser(["pingpong", "pk", "bulk"]).parse_args()
-    asyncio.run({"pingpong": pingpong, "pk": pk, "bulk": bulk}[a.mode](a))
+    a = parser(["pingpong", "pk", "bulk", "many", "copyin"]).parse_args()
+    asyncio.run({"pingpong": pingpong, "pk": pk, "bulk": bulk, "many": write,
+                 "copyin": write}[a.mode](a))
 
 
 if __name__ == "__main__":

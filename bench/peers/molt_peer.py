@@ -7,6 +7,10 @@ pk:       AsyncMoltClient attached with socket_path to `molt_worker --socket`,
           the worker's pool has --conns connections.
 bulk:     one db_query of the bulk rows over stdio, --format arrow_ipc
           (into a pyarrow.Table) or msgpack (into Python tuples).
+many:     MoltClient.executemany of an INSERT over stdio, in calls of 10 000
+          rows (the most one db_exec runs; each call its own transaction).
+copyin:   MoltClient.copy_in of the rows over stdio (the copy_in entry: one
+          COPY FROM STDIN in one transaction).
 
 The worker is this process's child, so the runner's wait4 figure for this
 contender includes the worker's CPU; `cpu_seconds` is this Python process
@@ -20,9 +24,10 @@ import subprocess
 import sys
 import time
 
-from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, Meter, apingpong,
-                     arrow_check, bulk_sql, emit, inflight, latency_summary, parser, pingpong,
-                     privileged_role_flags, rows_check)
+from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, WRITE_COLUMNS, Meter,
+                     apingpong, arrow_check, bulk_sql, emit, inflight, latency_summary, parser,
+                     pingpong, privileged_role_flags, rows_check, write_check, write_check_sql,
+                     write_create_sql, write_insert_sql, write_rows, write_table)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from molt_db_adapter import AsyncMoltClient, MoltClient  # noqa: E402
@@ -151,8 +156,35 @@ def bulk(a):
          check=check)
 
 
+#: rows per executemany call: the most one db_exec `statements` list holds
+MANY_CHUNK = 10000
+
+
+def write(a):
+    table = write_table()
+    insert = write_insert_sql(table)
+    with MoltClient(worker_args(a, ["--stdio", "--allow-write", "default"])) as c:
+        def run(rows):
+            if a.mode == "many":
+                for k in range(0, len(rows), MANY_CHUNK):
+                    c.executemany(insert, rows[k:k + MANY_CHUNK])
+            else:
+                c.copy_in(table, rows, columns=WRITE_COLUMNS)
+
+        c.execute(write_create_sql(table))
+        run(write_rows(1000, a.rows + 1))  # warm-up, then emptied
+        c.execute(f"TRUNCATE {table}")
+        rows = write_rows(a.rows)
+        with WorkerMeter(c.worker_pid) as m:
+            run(rows)
+        check = write_check(c.query(write_check_sql(table), result_format="msgpack").rows[0])
+        c.execute(f"DROP TABLE {table}")
+    emit(ops=a.rows, rows=a.rows, seconds=m.seconds, cpu_seconds=m.cpu,
+         worker_cpu_seconds=m.worker_cpu, check=check)
+
+
 def main():
-    p = parser(["pingpong", "pk", "bulk"])
+    p = parser(["pingpong", "pk", "bulk", "many", "copyin"])
     p.add_argument("--worker", required=True, help="the molt_worker binary")
     p.add_argument("--client", choices=["sync", "async"], default="sync", help="pingpong: which client")
     p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
@@ -164,6 +196,8 @@ def main():
             asyncio.run(pingpong_async(a))
     elif a.mode == "pk":
         asyncio.run(pk(a))
+    elif a.mode in ("many", "copyin"):
+        write(a)
     else:
         bulk(a)
 

@@ -3,6 +3,9 @@
 pingpong: one sync connection (the fastest psycopg shape for one connection).
 pk:       psycopg_pool.AsyncConnectionPool of --conns, --inflight asyncio tasks.
 bulk:     one connection, binary cursor, fetchall() into Python tuples.
+many:     one connection, cursor.executemany of an INSERT (psycopg pipelines
+          it), in one transaction.
+copyin:   one connection, cursor.copy(... FROM STDIN) with write_row.
 """
 import asyncio
 
@@ -11,7 +14,8 @@ from psycopg.types.numeric import Int8
 from psycopg_pool import AsyncConnectionPool
 
 from _common import (PINGPONG_CHECK, PK_CHECK_AIDS, Meter, bulk_sql, emit, inflight,
-                     latency_summary, parser, rows_check)
+                     latency_summary, parser, rows_check, write_check, write_check_sql,
+                     write_create_sql, write_insert_sql, write_rows, write_table)
 from _common import pingpong as run_pingpong
 
 PINGPONG_SQL = "SELECT %s::int8"
@@ -68,12 +72,40 @@ def bulk(a):
          check=rows_check(rows))
 
 
+def write(a):
+    """many or copyin: a.rows rows into a fresh table, one connection, one
+    transaction."""
+    conn = psycopg.connect(a.dsn, autocommit=True)
+    table = write_table()
+    conn.execute(write_create_sql(table))
+    insert = write_insert_sql(table, "%s")
+
+    def run(rows):
+        with conn.transaction(), conn.cursor() as cur:
+            if a.mode == "many":
+                cur.executemany(insert, rows)
+            else:
+                with cur.copy(f"COPY {table} (id, t, f) FROM STDIN") as cp:
+                    for r in rows:
+                        cp.write_row(r)
+
+    run(write_rows(1000, a.rows + 1))  # warm-up, then emptied
+    conn.execute(f"TRUNCATE {table}")
+    rows = write_rows(a.rows)
+    with Meter() as m:
+        run(rows)
+    check = write_check(conn.execute(write_check_sql(table)).fetchone())
+    conn.execute(f"DROP TABLE {table}")
+    conn.close()
+    emit(ops=a.rows, rows=a.rows, seconds=m.seconds, cpu_seconds=m.cpu, check=check)
+
+
 def main():
-    a = parser(["pingpong", "pk", "bulk"]).parse_args()
+    a = parser(["pingpong", "pk", "bulk", "many", "copyin"]).parse_args()
     if a.mode == "pk":
         asyncio.run(pk(a))
     else:
-        {"pingpong": pingpong, "bulk": bulk}[a.mode](a)
+        {"pingpong": pingpong, "bulk": bulk, "many": write, "copyin": write}[a.mode](a)
 
 
 if __name__ == "__main__":

@@ -54,11 +54,26 @@ typedef void (*molt_db_notice_cb)(molt_db_conn *conn,
 typedef void (*molt_db_broken_cb)(molt_db_conn *conn, int code,
                                   const molt_db_error *err, void *ud);
 
+/* A NotificationResponse (LISTEN/NOTIFY): pid is the notifying backend's,
+ * channel and payload are the server's NUL-terminated text. Both point into
+ * the connection's receive buffer and are valid during the call only: copy
+ * what you keep. It may run at any time the connection reads, between or
+ * during requests (never while reading is paused), before the on_done of
+ * the request whose transaction committed the NOTIFY on this same
+ * connection. The connection only delivers: LISTEN and UNLISTEN are SQL the
+ * caller sends (quote the channel as an identifier), and a connection that
+ * broke has forgotten them. */
+typedef void (*molt_db_notification_cb)(molt_db_conn *conn, int32_t pid,
+                                        const char *channel,
+                                        const char *payload, void *ud);
+
 typedef struct molt_db_conn_options {
     molt_db_notice_cb on_notice;  /* NULL: notices are dropped */
     void *notice_ud;
     molt_db_broken_cb on_broken;  /* NULL: not told */
     void *broken_ud;
+    molt_db_notification_cb on_notification; /* NULL: dropped */
+    void *notification_ud;
 } molt_db_conn_options;
 
 /*

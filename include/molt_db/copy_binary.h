@@ -66,8 +66,11 @@ uint64_t molt_db_copy_parser_rows(const molt_db_copy_parser *p);
  * as if it were a query: on_columns once (the columns as the server
  * describes select_sql, every format binary), on_row per tuple, on_command
  * with "COPY n", on_done once. select_sql is one SELECT (or VALUES, TABLE)
- * without parameters and without a trailing semicolon. A statement and a
- * COPY are pipelined (one round trip to describe, none extra to wait). A
+ * without parameters and without a trailing semicolon. The COPY goes out
+ * only once select_sql was described as one statement on its own (two round
+ * trips), so SQL that would close the COPY's parentheses early (`select 1)
+ * to '/file' --`) fails its describe and is never run as a COPY; requests
+ * made on the connection meanwhile run before the COPY. A
  * column whose type the library cannot decode in binary fails the request
  * with MOLT_DB_ETYPE naming it (cast it to text in the SQL). h is copied;
  * h->ud must outlive on_done.

@@ -21,6 +21,12 @@
  * loop; call these functions and expect callbacks only there. Callbacks may
  * call any function of this API, including molt_db_pool_close.
  *
+ * LISTEN/NOTIFY: the pool's connections drop notifications (a pooled
+ * connection serves many callers, and LISTEN is session state: a request
+ * that runs it should set close_conn). A listener opens a connection of its
+ * own with molt_db_conn_connect and molt_db_conn_options.on_notification
+ * (conn.h).
+ *
  * Full description, defaults and what is not done yet: docs/pool.md.
  */
 #ifndef MOLT_DB_POOL_H
@@ -324,6 +330,14 @@ MOLT_DB_API
 int molt_db_tx_commit(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
 MOLT_DB_API
 int molt_db_tx_rollback(molt_db_tx *tx, molt_db_tx_done_cb cb, void *ud);
+/* The connection the transaction pinned, for what the pool has no call for
+ * (COPY: molt_db_conn_copy_in / copy_out / copy_query), or NULL once it is
+ * lost or the transaction is ending. Requests made on it directly run in
+ * the transaction, in order with its own; the caller must let them
+ * complete before committing or rolling back (a cancel: molt_db_conn_cancel
+ * on it, then roll back). Never close it. */
+MOLT_DB_API
+molt_db_conn *molt_db_tx_conn(molt_db_tx *tx);
 /* Open savepoints (0 at the outer scope). */
 MOLT_DB_API
 int molt_db_tx_depth(const molt_db_tx *tx);

@@ -24,6 +24,7 @@ from .errors import (
     WorkerStartError,
     WorkerUnavailable,
 )
+from .listening import AsyncListener, Listener, Notification
 from .params import Typed
 from .results import ExecResult, QueryResult
 from .sync_client import MoltClient, QueryStream
@@ -39,6 +40,9 @@ __all__ = [
     "QueryResult",
     "ExecResult",
     "Typed",
+    "Notification",
+    "Listener",
+    "AsyncListener",
     "RequestInfo",
     "ResponseInfo",
     "MoltError",

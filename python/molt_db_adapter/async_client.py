@@ -14,6 +14,7 @@ from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optio
 from .client_base import ClientBase
 from .calls import Call, ConnectionLost
 from .errors import ProtocolError, WorkerUnavailable
+from .listening import AsyncListener
 from .params import Params
 from .protocol import (
     CONNECT,
@@ -436,6 +437,61 @@ class AsyncMoltClient(ClientBase):
             return 0
         result: ExecResult = await self._call(call)
         return self._rows_affected(result)
+
+    async def copy_in(
+        self,
+        table: Union[str, Sequence[str]],
+        rows: Any,
+        *,
+        columns: Optional[Sequence[str]] = None,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+    ) -> int:
+        """Write ``rows`` (sequences of values, or a ``pyarrow.Table``) into
+        ``table`` (a name, or a (schema, table) pair) through COPY FROM STDIN,
+        in one transaction: all rows or none. ``columns``: the table columns
+        the values go to (default: all, in table order; for an Arrow table
+        its column names). Returns the rows copied (0, without a request,
+        for no rows). Needs a worker alias with db.write. One call is one
+        request, bounded by the worker's max_request_bytes (16 MiB by
+        default). Not resent after a worker death."""
+        call = self._copy_in_call(table, rows, columns=columns, db_alias=db_alias,
+                                  timeout_ms=timeout_ms)
+        if call is None:
+            return 0
+        result: ExecResult = await self._call(call)
+        return result.rows_affected or 0
+
+    async def copy_out(
+        self,
+        sql: str,
+        *,
+        db_alias: Optional[str] = None,
+        result_format: str = "msgpack",
+        max_rows: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        tag: Optional[str] = None,
+    ) -> QueryResult:
+        """Run a read-only query through COPY ... TO STDOUT on the server
+        (the copy_out entry) and return its rows as ``query`` does
+        (``result_format="arrow_ipc"``: ``.to_arrow()``). No parameters."""
+        call = self._copy_out_call(sql, db_alias=db_alias, result_format=result_format,
+                                   max_rows=max_rows, timeout_ms=timeout_ms, tag=tag)
+        result: QueryResult = await self._call(call)
+        return result
+
+    def listen(self, *channels: str, db_alias: Optional[str] = None,
+               timeout: Optional[float] = None) -> AsyncListener:
+        """LISTEN on ``channels`` (exact names: quoted on the server, so
+        "Jobs" is not "jobs"; PostgreSQL only) through the worker's one
+        listening connection for the alias. It LISTENs when first read
+        (``async for``) or entered (``async with``); once the server
+        confirmed: every NOTIFY committed from then on arrives
+        as a ``Notification(channel, payload, pid)``. Notes sent while the
+        worker reconnects after losing the server are lost
+        (``listener.reconnects`` counts those times) and notes the worker
+        dropped for a slow reader are counted in ``listener.dropped``."""
+        return AsyncListener(self, self._listen_call(channels, db_alias=db_alias), timeout)
 
     def transaction(
         self,

@@ -12,6 +12,8 @@ import time
 from typing import IO, Any, Optional, Sequence, Union
 
 from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo, ResponseInfo
+from .copying import as_copy_out, copy_in_call
+from .listening import listen_call
 from .decoding import Decoding
 from .envelope import Response, check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
@@ -162,6 +164,28 @@ class ClientBase:
             result_format="msgpack", timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
             tx_id=tx_id,
         )
+
+    def _copy_in_call(
+        self, table: Any, rows: Any, *, columns: Optional[Sequence[str]], db_alias: Optional[str],
+        timeout_ms: Optional[int],
+    ) -> Optional[Call]:
+        """copy_in (copying.py); None when there are no rows."""
+        return copy_in_call(table, rows, columns=columns, db_alias=db_alias or self.db_alias,
+                            timeout_ms=self._timeout(timeout_ms))
+
+    def _copy_out_call(
+        self, sql: str, *, db_alias: Optional[str], result_format: str, max_rows: Optional[int],
+        timeout_ms: Optional[int], tag: Optional[str],
+    ) -> Call:
+        """copy_out: a db_query call under the copy_out entry (copying.py)."""
+        return as_copy_out(self._query_call(
+            sql, None, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
+            timeout_ms=timeout_ms, tag=tag, row_shape=None, idempotent=True,
+        ))
+
+    def _listen_call(self, channels: Sequence[str], *, db_alias: Optional[str]) -> Call:
+        """listen (listening.py): its steps are ListenCore's, not one answer."""
+        return listen_call(channels, db_alias=db_alias or self.db_alias)
 
     @staticmethod
     def _rows_affected(result: ExecResult) -> int:

@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 RESULT_FORMATS = ("json", "msgpack", "arrow_ipc")
-ENTRIES = ("db_query", "db_exec", "cancel", "ping", "stats", "tx_begin", "tx_commit", "tx_rollback")
+ENTRIES = ("db_query", "db_exec", "cancel", "ping", "stats", "tx_begin", "tx_commit", "tx_rollback",
+           "listen", "copy_in", "copy_out")
 _TAG = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1

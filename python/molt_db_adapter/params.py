@@ -84,6 +84,12 @@ def _value(v: Any, where: str, depth: int = 0) -> Any:
     )
 
 
+def encode_value(v: Any, where: str) -> Any:
+    """One value as a parameter is sent (arrays included), for payloads that
+    carry values outside params (copy_in rows); ``where`` names it in errors."""
+    return _value(v, where)
+
+
 def _entry(v: Any, where: str) -> Any:
     """One positional entry: a plain value or {"value", "type"}."""
     if isinstance(v, Typed):

@@ -12,6 +12,7 @@ import tempfile
 import time
 
 import msgpack
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER_BIN = os.environ.get("MOLT_WORKER_BIN") or os.path.join(
@@ -223,3 +224,19 @@ class Worker:
         rc = self.stop()
         if exc[0] is None:
             assert rc == 0, f"worker exit {rc}: {self.stderr}"
+
+
+def pg_client_cmd(*extra):
+    """The command line for a molt_db_adapter client's worker on the test
+    PostgreSQL (MOLT_TEST_DSN) over stdio; the harness's role is a
+    superuser, so allow_privileged_role."""
+    return [WORKER_BIN, "--stdio", "--db", f"default={os.environ.get('MOLT_TEST_DSN')}",
+            "--pool", "default:allow_privileged_role=true", *extra]
+
+
+#: skip marks for tests of a client on the worker and the test PostgreSQL
+NEEDS_PG_WORKER = [
+    pytest.mark.skipif(not os.path.exists(WORKER_BIN), reason=f"{WORKER_BIN} is not built"),
+    pytest.mark.skipif(not os.environ.get("MOLT_TEST_DSN"),
+                       reason="MOLT_TEST_DSN is not set (run under scripts/with_pg.sh)"),
+]

@@ -1,6 +1,6 @@
 /* libFuzzer target: what the worker does with a client's bytes before any
  * database sees them -- framing, the request envelope, and the db_query /
- * db_exec / cancel payloads -- on any input. The input is fed to the framer
+ * db_exec / cancel / copy_in payloads -- on any input. The input is fed to the framer
  * in pieces whose sizes come from its first byte; every whole frame is
  * parsed as an envelope, and its payload (or, when the envelope does not
  * parse, the frame body itself) as each payload kind, on a PostgreSQL and a
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../../worker/config.h"
+#include "../../worker/copy.h"
 #include "../../worker/envelope.h"
 #include "../../worker/framing.h"
 #include "../../worker/payload.h"
@@ -21,11 +22,12 @@ static int ready;
 static void setup(void)
 {
     static char *argv[] = {"molt_worker", "--stdio", "--db", "default=postgresql://u@h/d",
-                           "--db", "lite=sqlite::memory:", "--allow-write", "lite", NULL};
+                           "--db", "lite=sqlite::memory:", "--allow-write", "lite",
+                           "--allow-write", "default", NULL};
     char err[MW_ERR_SIZE];
     mw_config_init(&cfg);
     FILE *devnull = fopen("/dev/null", "w");
-    if (mw_config_parse_args(&cfg, 7, argv + 1, devnull, err) != 0) {
+    if (mw_config_parse_args(&cfg, 9, argv + 1, devnull, err) != 0) {
         fprintf(stderr, "fuzz_envelope: config: %s\n", err);
         __builtin_trap();
     }
@@ -45,6 +47,10 @@ static void payloads(const uint8_t *p, size_t n)
     }
     uint64_t target;
     (void)mw_cancel_parse(p, n, &target, msg);
+    mw_query q;
+    memset(&q, 0, sizeof q);
+    (void)mw_copy_in_parse(&q, &cfg, p, n, msg);
+    mw_query_free(&q);
     for (int begin = 0; begin <= 1; begin++) {
         mw_tx_payload t;
         (void)mw_tx_payload_parse(p, n, begin, &cfg, &t, msg);
