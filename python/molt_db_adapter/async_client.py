@@ -84,7 +84,9 @@ class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
         super().__init__(limit=1 << 16, loop=loop)
         self._conn = conn
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
+    def pipe_data_received(self, fd: int, data: Union[bytes, str]) -> None:
+        # asyncio's signature allows str (text-mode pipes); ours are binary
+        assert isinstance(data, bytes)
         if fd == 1:
             self._conn.data_received(data)
         elif fd == 2:
@@ -165,11 +167,11 @@ class _AsyncConnection(Exchange):
             reader = asyncio.StreamReader(loop=loop)
             sink = _SocketSink(self, reader, loop)
             try:
-                transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
+                sock_transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
             # what asyncio.open_unix_connection builds, around our protocol
-            self.writer = asyncio.StreamWriter(transport, sink, reader, loop)
+            self.writer = asyncio.StreamWriter(sock_transport, sink, reader, loop)
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -344,7 +346,8 @@ class AsyncMoltClient(ClientBase):
                     elif isinstance(step, Send):
                         dest = step.conn
                         assert isinstance(dest, _AsyncConnection)
-                        outcome = await dest.send(step.frame)
+                        await dest.send(step.frame)
+                        outcome = None
                     elif isinstance(step, Explain):
                         conn = self._conn
                         outcome = step.lost if conn is None else await conn.why_lost(step.lost)
