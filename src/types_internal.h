@@ -57,4 +57,16 @@ int molt_db__range_text(const molt_db_type_info *t, const uint8_t *p,
 int molt_db__multirange_text(const molt_db_type_info *t, const uint8_t *p,
                              size_t len, molt_db_buf *out, molt_db_error *err);
 
+/* The server's text of scalars to their values (types_parse.c): MOLT_DB_OK
+ * or MOLT_DB_EINVAL for text the server does not print. bytea writes at
+ * most n bytes to out. */
+int molt_db__parse_bytea(const uint8_t *p, size_t n, uint8_t *out, size_t *len);
+int molt_db__parse_timestamp(const uint8_t *p, size_t n, int with_zone,
+                             int64_t *us);
+int molt_db__parse_date(const uint8_t *p, size_t n, int32_t *days);
+int molt_db__parse_time(const uint8_t *p, size_t n, int64_t *us);
+int molt_db__parse_timetz(const uint8_t *p, size_t n, molt_db_timetz *tz);
+int molt_db__parse_uuid(const uint8_t *p, size_t n, uint8_t out[16]);
+int molt_db__parse_interval(const uint8_t *p, size_t n, molt_db_interval *iv);
+
 #endif
