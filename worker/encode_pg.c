@@ -273,8 +273,8 @@ static int scalar(mw_enc *e, const molt_db_value *v)
     case MOLT_DB_VALUE_INT: e->ops->i64(e, v->u.i); break;
     case MOLT_DB_VALUE_FLOAT4: float4(e, v->u.f4); break;
     case MOLT_DB_VALUE_FLOAT8: e->ops->f64(e, v->u.f8, NULL); break;
-    case MOLT_DB_VALUE_NUMERIC: return server_text(e, v);
-    case MOLT_DB_VALUE_CHAR: e->ops->str(e, (const char *)&v->u.ch, 1); break;
+    case MOLT_DB_VALUE_NUMERIC:
+    case MOLT_DB_VALUE_CHAR: return server_text(e, v); /* "char": \ooo past 127 */
     case MOLT_DB_VALUE_BYTES: e->ops->bin(e, v->u.bytes.p, v->u.bytes.len); break;
     case MOLT_DB_VALUE_JSON:
         e->ops->json_text(e, (const char *)v->u.bytes.p, v->u.bytes.len);
