@@ -1,13 +1,12 @@
 /* Arrow batches to binary COPY tuples (see arrow_copy.h). */
 #include "molt_db/arrow_copy.h"
 #include "molt_db/types.h"
+#include "types_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_EPOCH_DAYS 10957
-#define PG_EPOCH_USECS INT64_C(946684800000000)
 
 /* Arrays have at most 6 dimensions (PostgreSQL's MAXDIM). */
 #define MAX_DIMS 6
@@ -531,9 +530,9 @@ static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     case E_DATE: {
         int32_t d = AT(a, int32_t, i);
         if (d != INT32_MAX && d != INT32_MIN) {
-            if (d < INT32_MIN + PG_EPOCH_DAYS + 1)
+            if (d < INT32_MIN + MOLT_DB__PG_EPOCH_DAYS + 1)
                 return MOLT_DB_ERANGE;
-            d -= PG_EPOCH_DAYS;
+            d -= MOLT_DB__PG_EPOCH_DAYS;
         }
         molt_db_buf_put_u32(out, 4);
         molt_db_buf_put_u32(out, (uint32_t)d);
@@ -550,9 +549,9 @@ static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     case E_TS: {
         int64_t us = AT(a, int64_t, i);
         if (us != INT64_MAX && us != INT64_MIN) {
-            if (us < INT64_MIN + PG_EPOCH_USECS + 1)
+            if (us < INT64_MIN + MOLT_DB__PG_EPOCH_USECS + 1)
                 return MOLT_DB_ERANGE;
-            us -= PG_EPOCH_USECS;
+            us -= MOLT_DB__PG_EPOCH_USECS;
         }
         molt_db_buf_put_u32(out, 8);
         molt_db_buf_put_u64(out, (uint64_t)us);
