@@ -22,11 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
 #include "pg_role.h"
 #include "pg_types.h"
+#include "request.h"
+#include "session.h"
 #include "worker.h"
 
 /* How long a query with a new type waits for its name (then: the OID). */

@@ -19,9 +19,13 @@
 
 #include <sqlite3.h>
 
+#include "backend.h"
+#include "log.h"
 #include "molt_db/types.h"
-#include "msgpack_check.h"
 #include "mpbuf.h"
+#include "msgpack_check.h"
+#include "request.h"
+#include "session.h"
 #include "sqlite_django.h"
 #include "sqlite_guard.h"
 #include "worker.h"

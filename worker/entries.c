@@ -1,12 +1,17 @@
 /* The entries: ping, stats, cancel, and the start of db_query / db_exec. */
-#include "worker.h"
+#include "entries.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "mpbuf.h"
+#include "request.h"
+#include "sched.h"
+#include "session.h"
 #include "version.h"
+#include "worker.h"
 
 void mw_entry_ping(mw_request *r)
 {

@@ -1,10 +1,14 @@
 /* Request latency per alias and entry (db_query, db_exec): histograms with
  * fixed 1-2.5-5 buckets from 25 us to 10 s, the bounds the library's pool
  * histograms use, rendered in the Prometheus text format. */
+#include "latency.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backend.h"
+#include "request.h"
 #include "worker.h"
 
 static const uint64_t bounds_us[MW_HIST_BUCKETS] = {

@@ -1,12 +1,15 @@
 /* Log lines on stderr, every one in the format log_format names: json (one
  * object per line) or text. Lifecycle messages and one line per request
  * (never SQL text, parameter values or a DSN). */
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "worker.h"
+#include "request.h"
+#include "session.h"
 
 static int log_json = 1;
 

@@ -6,10 +6,16 @@
  * may: at most metrics_max_conns connections are
  * served at once (more are closed on accept) and each is closed
  * metrics_timeout_ms after it was accepted, answered or not. */
+#include "metrics_http.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
+#include "entries.h"
+#include "latency.h"
+#include "log.h"
 #include "mpbuf.h"
 #include "worker.h"
 

@@ -1,6 +1,8 @@
 /* The systemd notify protocol: a datagram ("READY=1", "RELOADING=1",
  * "STOPPING=1") to the Unix socket named by NOTIFY_SOCKET (a path, or an
  * abstract name starting with '@'). Without NOTIFY_SOCKET nothing is sent. */
+#include "notify.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "log.h"
 
 void mw_notify(const char *state)
 {

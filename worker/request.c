@@ -1,9 +1,17 @@
 /* One request: dispatch, deadline, the final answer, and its release. */
-#include "worker.h"
+#include "request.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "backend.h"
+#include "entries.h"
+#include "latency.h"
+#include "log.h"
+#include "sched.h"
+#include "session.h"
+#include "worker.h"
 
 static void on_timer_closed(uv_handle_t *h)
 {

@@ -17,9 +17,14 @@
  * cancelled or its client goes away (mw_sched_forget, from
  * mw_session_unlink); it is answered Busy after the alias's max_wait_ms.
  */
-#include "worker.h"
+#include "sched.h"
 
 #include <stdlib.h>
+
+#include "backend.h"
+#include "request.h"
+#include "session.h"
+#include "worker.h"
 
 /* how long a session counts as having work on an alias after its last
  * request there ended */

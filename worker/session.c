@@ -17,12 +17,18 @@
  * - a request frame that stays incomplete with no byte arriving for
  *   frame_timeout_ms closes the session, and so does a read that takes the
  *   request bytes all sessions hold past max_buffered_request_bytes. */
-#include "worker.h"
+#include "session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "request.h"
+#include "sched.h"
+#include "worker.h"
 
 /* requests read and left waiting while a session is paused */
 #define MW_PAUSED_READ_BYTES ((size_t)1 << 20)

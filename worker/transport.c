@@ -1,5 +1,5 @@
 /* The Unix socket listener: mode, stale socket files, accepting. */
-#include "worker.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+#include "worker.h"
 
 static void on_connection(uv_stream_t *server, int status)
 {

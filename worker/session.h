@@ -1,0 +1,70 @@
+/*
+ * A session (session.c): one client connection with its frame reader, its
+ * queue of responses and its table of requests in flight. It lives from
+ * accept (or start, for --stdio) until its handles are closed; when the
+ * client goes away, its requests are cancelled down to the database and
+ * detached (r->s = NULL) to finish on their own.
+ */
+#ifndef MW_SESSION_H
+#define MW_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "envelope.h"
+#include "framing.h"
+#include "molt_db/buf.h"
+
+typedef struct mw_worker mw_worker;
+typedef struct mw_session mw_session;
+typedef struct mw_request mw_request;
+typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
+
+struct mw_session {
+    mw_worker *w;
+    uint64_t id;
+    int stdio;
+    uv_pipe_t in;            /* the socket, or stdin */
+    uv_pipe_t out;           /* stdout (stdio mode only) */
+    mw_framer fr;
+    mw_request *reqs;        /* in flight */
+    size_t nreqs;
+    mw_lane *lanes;          /* its requests waiting for each alias */
+    int dead;                /* no more reading; closing */
+    int handles;             /* open handles */
+    size_t write_bytes;      /* memory held by writes not yet done */
+    int read_paused;         /* too much unread: its requests wait */
+    int read_stopped;        /* and so many wait that reading stopped */
+    size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
+    uv_timer_t frame_timer;  /* a half-sent request frame stalls */
+    uv_timer_t write_timer;  /* the client stops reading its responses */
+    uv_timer_t hold_timer;   /* ... while its paused requests hold connections */
+    mw_session *next, *prev;
+    char rbuf[65536];
+};
+
+/* Starts a session on an accepted socket (socket mode); takes ownership. */
+int mw_session_start_socket(mw_worker *w, uv_stream_t *server);
+/* Starts the stdio session. 0 or -1 (message on stderr). */
+int mw_session_start_stdio(mw_worker *w);
+/* Queues a frame (moves frame->data; frame is left empty). */
+void mw_session_send(mw_session *s, molt_db_buf *frame);
+/* Queues a frame made of n (at most MW_SEND_PIECES) buffers written in
+ * order, each moved (left empty); empty pieces are skipped. */
+#define MW_SEND_PIECES 3
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n);
+/* Removes a request from its session's table. */
+void mw_session_unlink(mw_session *s, mw_request *r);
+mw_request *mw_session_find(mw_session *s, uint64_t id);
+/* Answers a request that never got a mw_request (framing/envelope errors). */
+void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
+                            const char *msg);
+/* Closes a session (client gone or fatal error): cancels its requests,
+ * flushes what is queued (for at most write_timeout_ms), then closes. */
+void mw_session_close(mw_session *s);
+/* Refuses a connection over max_sessions: answers Busy and closes it. */
+void mw_session_refuse(mw_worker *w, uv_stream_t *server);
+
+#endif
