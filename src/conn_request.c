@@ -364,18 +364,6 @@ int molt_db_conn_prepare(molt_db_conn *c, const char *name, const char *sql,
     return submit_or_drop(c, r, out, mark, rc);
 }
 
-static int check_execute(const molt_db_conn *c, const molt_db_stmt *stmt,
-                         size_t nparams, const molt_db_param *params,
-                         const molt_db_result_handler *h)
-{
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (stmt == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
-        return MOLT_DB_EINVAL;
-    return nparams == stmt->nparams ? MOLT_DB_OK : MOLT_DB_EINVAL;
-}
-
 static int frame_ok(const molt_db_frame *f)
 {
     return f == NULL || (f->before != NULL && f->after != NULL);
@@ -426,32 +414,23 @@ static int write_exec(molt_db_buf *out, molt_db_req *r, const molt_db_stmt *s,
     return write_frame_after(out, r, after, rc);
 }
 
-int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
-                         size_t nparams, const molt_db_param *params,
-                         const molt_db_result_handler *h)
+static int valid_prepared(const molt_db_request *q)
 {
-    return molt_db_conn_execute_framed(c, stmt, nparams, params, NULL, h);
+    return q->stmt != NULL && q->nparams == q->stmt->nparams;
 }
 
-int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
-                                size_t nparams, const molt_db_param *params,
-                                const molt_db_frame *frame,
-                                const molt_db_result_handler *h)
+static int setup_prepared(molt_db_req *r, const molt_db_request *q)
 {
-    int rc = check_execute(c, stmt, nparams, params, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (!frame_ok(frame))
-        return MOLT_DB_EINVAL;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    r->stmt = stmt;
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    rc = write_exec(out, r, stmt, nparams, params, frame ? frame->before : NULL,
-                    frame ? frame->after : NULL);
-    return submit_or_drop(c, r, out, mark, rc);
+    r->stmt = q->stmt;
+    return MOLT_DB_OK;
+}
+
+static int write_prepared(molt_db_buf *out, molt_db_req *r,
+                          const molt_db_request *q)
+{
+    return write_exec(out, r, q->stmt, q->nparams, q->params,
+                      q->frame ? q->frame->before : NULL,
+                      q->frame ? q->frame->after : NULL);
 }
 
 /* ---- read-only batches ------------------------------------------------- */
@@ -461,31 +440,41 @@ int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
 /* Parse + Bind + Execute of the guard and the Sync, with room to spare. */
 #define BATCH_TAIL_BYTES 256
 
-int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
-                                 size_t nparams, const molt_db_param *params,
-                                 const molt_db_result_handler *h)
+static int submit_one(molt_db_conn *c, const molt_db_request *q,
+                      const molt_db_result_handler *h);
+
+static int valid_batched(const molt_db_request *q)
 {
-    if (!can_send_now(c) || c->batch_off || stmt == NULL || stmt->ncols == 0)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
-    int rc = check_execute(c, stmt, nparams, params, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
+    return valid_prepared(q) && q->frame == NULL;
+}
+
+/* Whether an execution can join a batch now (else it goes alone). */
+static int batchable(const molt_db_conn *c, const molt_db_request *q)
+{
+    return can_send_now(c) && !c->batch_off && q->stmt->ncols > 0;
+}
+
+/* An execution joins the batch being collected (checked by submit). */
+static int submit_batched(molt_db_conn *c, const molt_db_request *q,
+                          const molt_db_result_handler *h)
+{
+    const molt_db_stmt *stmt = q->stmt;
     /* The Sync joins at the first member, the guard at the second; kept
      * for the next member when this one fails. */
     if (c->batch_sync == NULL &&
         (c->batch_sync = req_new(c, MOLT_DB_REQ_BATCH_SYNC, NULL)) == NULL)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
+        return submit_one(c, q, h);
     if (c->batch_n >= 1 && c->batch_guard == NULL &&
         (c->batch_guard = req_new(c, MOLT_DB_REQ_BATCH_GUARD, NULL)) == NULL)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
+        return submit_one(c, q, h);
     molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     r->stmt = stmt;
     r->batched = 1;
     size_t mark = c->batch_buf.len;
-    rc = write_bind(&c->batch_buf, stmt->name, nparams, params, stmt->ncols,
-                    stmt->result_formats);
+    int rc = write_bind(&c->batch_buf, stmt->name, q->nparams, q->params,
+                        stmt->ncols, stmt->result_formats);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_execute(&c->batch_buf, "", 0);
     /* Closing the batch must not need memory it might not get. */
@@ -566,25 +555,9 @@ static int keep_params(molt_db_req *r, size_t n, const molt_db_param *params)
     return MOLT_DB_OK;
 }
 
-int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
-                       const molt_db_param *params,
-                       const molt_db_result_handler *h)
+static int valid_unnamed(const molt_db_request *q)
 {
-    return molt_db_conn_query_framed(c, sql, nparams, params, NULL, h);
-}
-
-/* The arguments of a request that parses sql with parameters. */
-static int check_query(const molt_db_conn *c, const char *sql, size_t nparams,
-                       const molt_db_param *params, const molt_db_frame *frame,
-                       const molt_db_result_handler *h)
-{
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK ||
-        !frame_ok(frame) || nparams > 65535)
-        return MOLT_DB_EINVAL;
-    return MOLT_DB_OK;
+    return q->sql != NULL && q->nparams <= 65535;
 }
 
 /* Parse of sql as stmt, typed by the parameters' OIDs. */
@@ -616,6 +589,18 @@ static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
     return rc;
 }
 
+static int setup_unnamed(molt_db_req *r, const molt_db_request *q)
+{
+    r->phase = 1;
+    r->own_stmt = stmt_new("");
+    if (q->frame != NULL)
+        r->frame_after = strdup(q->frame->after);
+    if (r->own_stmt == NULL || keep_params(r, q->nparams, q->params) != MOLT_DB_OK ||
+        (q->frame != NULL && r->frame_after == NULL))
+        return MOLT_DB_ENOMEM;
+    return MOLT_DB_OK;
+}
+
 /* The first step: the frame's `before` (executed: so it runs ahead of the
  * statement, and a failure skips the rest), Parse and Describe of the
  * unnamed statement, then Flush, not Sync: the implicit transaction stays
@@ -623,34 +608,149 @@ static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
  * mode both steps reach the same server connection, and the unnamed
  * statement is never left for another client. The connection sends nothing
  * else until the second step (describe_inflight). */
-int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
-                              const molt_db_param *params,
-                              const molt_db_frame *frame,
-                              const molt_db_result_handler *h)
+static int write_unnamed(molt_db_buf *out, molt_db_req *r,
+                         const molt_db_request *q)
 {
-    int rc = check_query(c, sql, nparams, params, frame, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
+    int rc = write_unnamed_parse(out, r, q->frame, q->sql, q->nparams, q->params);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'S', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_flush(out);
+    return rc;
+}
+
+/* Parse/Bind/Describe portal/Execute/Sync, routed as the simple protocol
+ * is: RowDescription, then rows. */
+static int write_unnamed_text(molt_db_buf *out, molt_db_req *r,
+                              const molt_db_request *q)
+{
+    int rc = write_unnamed_parse(out, r, q->frame, q->sql, q->nparams, q->params);
+    if (rc == MOLT_DB_OK)
+        rc = write_bind(out, "", q->nparams, q->params, 0, NULL);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'P', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    return write_frame_after(out, r, q->frame ? q->frame->after : NULL, rc);
+}
+
+static int valid_simple(const molt_db_request *q)
+{
+    return q->sql != NULL && q->nparams == 0 && q->frame == NULL;
+}
+
+static int write_simple(molt_db_buf *out, molt_db_req *r, const molt_db_request *q)
+{
+    (void)r;
+    return molt_db_proto_write_query(out, q->sql);
+}
+
+/* ---- one submit for every mode -------------------------------------------- */
+
+/* What a mode checks, sets up in its request and writes. */
+typedef struct run_mode {
+    molt_db_req_kind kind;
+    int (*valid)(const molt_db_request *q);
+    int (*setup)(molt_db_req *r, const molt_db_request *q); /* or NULL */
+    int (*write)(molt_db_buf *out, molt_db_req *r, const molt_db_request *q);
+} run_mode;
+
+static const run_mode run_modes[] = {
+    [MOLT_DB_RUN_PREPARED] = {MOLT_DB_REQ_EXECUTE, valid_prepared, setup_prepared,
+                              write_prepared},
+    /* (when it cannot join a batch, see submit_batched) */
+    [MOLT_DB_RUN_PREPARED_BATCHED] = {MOLT_DB_REQ_EXECUTE, valid_batched,
+                                      setup_prepared, write_prepared},
+    [MOLT_DB_RUN_UNNAMED] = {MOLT_DB_REQ_QUERY, valid_unnamed, setup_unnamed,
+                             write_unnamed},
+    [MOLT_DB_RUN_UNNAMED_TEXT] = {MOLT_DB_REQ_SIMPLE, valid_unnamed, NULL,
+                                  write_unnamed_text},
+    [MOLT_DB_RUN_SIMPLE] = {MOLT_DB_REQ_SIMPLE, valid_simple, NULL, write_simple},
+};
+
+static const run_mode *mode_of(const molt_db_request *q)
+{
+    if (q->mode < MOLT_DB_RUN_PREPARED || q->mode > MOLT_DB_RUN_SIMPLE)
+        return NULL;
+    return &run_modes[q->mode];
+}
+
+/* A request of its own (checked by molt_db_conn_submit). */
+static int submit_one(molt_db_conn *c, const molt_db_request *q,
+                      const molt_db_result_handler *h)
+{
+    const run_mode *m = mode_of(q);
+    molt_db_req *r = req_new(c, m->kind, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
-    r->phase = 1;
-    r->own_stmt = stmt_new("");
-    if (frame != NULL)
-        r->frame_after = strdup(frame->after);
-    if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK ||
-        (frame != NULL && r->frame_after == NULL)) {
+    if (m->setup != NULL && m->setup(r, q) != MOLT_DB_OK) {
         req_free(r);
         return MOLT_DB_ENOMEM;
     }
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_describe(out, 'S', "");
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_flush(out);
+    int rc = m->write(out, r, q);
     return submit_or_drop(c, r, out, mark, rc);
+}
+
+int molt_db_conn_submit(molt_db_conn *c, const molt_db_request *q,
+                        const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    const run_mode *m = q != NULL ? mode_of(q) : NULL;
+    if (m == NULL || h == NULL || check_params(q->nparams, q->params) != MOLT_DB_OK ||
+        !frame_ok(q->frame) || !m->valid(q))
+        return MOLT_DB_EINVAL;
+    if (q->mode == MOLT_DB_RUN_PREPARED_BATCHED && batchable(c, q))
+        return submit_batched(c, q, h);
+    return submit_one(c, q, h);
+}
+
+/* ---- the shorthands ---- */
+
+int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
+                         size_t nparams, const molt_db_param *params,
+                         const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED, NULL, stmt, nparams, params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
+                                size_t nparams, const molt_db_param *params,
+                                const molt_db_frame *frame,
+                                const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED, NULL, stmt, nparams, params, frame};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
+                                 size_t nparams, const molt_db_param *params,
+                                 const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED_BATCHED, NULL, stmt, nparams,
+                         params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED, sql, NULL, nparams, params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
+                              const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED, sql, NULL, nparams, params, frame};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
@@ -658,47 +758,16 @@ int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
                             const molt_db_frame *frame,
                             const molt_db_result_handler *h)
 {
-    int rc = check_query(c, sql, nparams, params, frame, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    /* dispatched as the simple protocol is: RowDescription, then rows */
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
-    if (rc == MOLT_DB_OK)
-        rc = write_bind(out, "", nparams, params, 0, NULL);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_describe(out, 'P', "");
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_execute(out, "", 0);
-    rc = write_frame_after(out, r, frame ? frame->after : NULL, rc);
-    return submit_or_drop(c, r, out, mark, rc);
-}
-
-/* A request that is one simple-protocol Query message (simple, COPY). */
-static int submit_query_message(molt_db_conn *c, molt_db_req *r, const char *sql)
-{
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    int rc = molt_db_proto_write_query(out, sql);
-    return submit_or_drop(c, r, out, mark, rc);
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED_TEXT, sql, NULL, nparams, params,
+                         frame};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_simple_query(molt_db_conn *c, const char *sql,
                               const molt_db_result_handler *h)
 {
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (sql == NULL || h == NULL)
-        return MOLT_DB_EINVAL;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    return submit_query_message(c, r, sql);
+    molt_db_request q = {MOLT_DB_RUN_SIMPLE, sql, NULL, 0, NULL, NULL};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
@@ -722,6 +791,15 @@ int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
 
 /* ---- COPY -------------------------------------------------------------- */
 
+
+/* A request that is one simple-protocol Query message (COPY). */
+static int submit_query_message(molt_db_conn *c, molt_db_req *r, const char *sql)
+{
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    int rc = molt_db_proto_write_query(out, sql);
+    return submit_or_drop(c, r, out, mark, rc);
+}
 
 int molt_db_conn_copy_out(molt_db_conn *c, const char *sql,
                           const molt_db_copy_out_handler *h)
