@@ -7,6 +7,7 @@
 #include "molt_db/value.h"
 #include "types_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,8 +156,9 @@ static int parse_int(const uint8_t *p, size_t len, molt_db_buf *scratch, molt_db
     char s[32], *end;
     if (cstr(p, len, s, sizeof s) != MOLT_DB_OK || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
         return MOLT_DB_EINVAL;
+    errno = 0;
     v->u.i = strtoll(s, &end, 10);
-    return *end == '\0' ? MOLT_DB_OK : MOLT_DB_EINVAL; /* (the server's text fits) */
+    return *end == '\0' && errno == 0 ? MOLT_DB_OK : MOLT_DB_EINVAL;
 }
 
 static int parse_float4(const uint8_t *p, size_t len, molt_db_buf *scratch, molt_db_value *v)

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     molt_db_buf_init(&text2);
     molt_db_value v, again;
     if (molt_db_value_parse(oid, data + 1, size - 1, &scratch, &v) == MOLT_DB_OK) {
-        if (v.cls != molt_db_value_class_of(oid))
+        if ((int)v.cls != molt_db_value_class_of(oid))
             abort();
         if (v.cls == MOLT_DB_VALUE_BYTES && v.u.bytes.len > size - 1)
             abort();
