@@ -20,16 +20,21 @@ const char *mw_pg_type_name(uint32_t oid, char buf[16])
     return buf;
 }
 
+/* Writes the text built in t (when rc is OK) as a string; frees t. */
+static int put_built_text(mw_enc *e, molt_db_buf *t, int rc)
+{
+    if (rc == MOLT_DB_OK)
+        e->ops->str(e, (const char *)t->data, t->len);
+    molt_db_buf_free(t);
+    return rc;
+}
+
 /* The server's text of a value, as a string. */
 static int server_text(mw_enc *e, const molt_db_value *v)
 {
     molt_db_buf t;
     molt_db_buf_init(&t);
-    int rc = molt_db_value_text(v, &t);
-    if (rc == MOLT_DB_OK)
-        e->ops->str(e, (const char *)t.data, t.len);
-    molt_db_buf_free(&t);
-    return rc;
+    return put_built_text(e, &t, molt_db_value_text(v, &t));
 }
 
 static void put_time(char *b, size_t cap, int *n, int64_t us)
@@ -243,20 +248,6 @@ static void interval(mw_enc *e, const molt_db_interval *iv)
     e->ops->map_end(e);
 }
 
-static void uuid(mw_enc *e, const uint8_t u[16])
-{
-    static const char hx[] = "0123456789abcdef";
-    char b[36];
-    int bn = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            b[bn++] = '-';
-        b[bn++] = hx[u[i] >> 4];
-        b[bn++] = hx[u[i] & 15];
-    }
-    e->ops->str(e, b, sizeof b);
-}
-
 static void float4(mw_enc *e, float v)
 {
     char t[MOLT_DB_FLOAT_TEXT_SIZE];
@@ -274,12 +265,12 @@ static int scalar(mw_enc *e, const molt_db_value *v)
     case MOLT_DB_VALUE_FLOAT4: float4(e, v->u.f4); break;
     case MOLT_DB_VALUE_FLOAT8: e->ops->f64(e, v->u.f8, NULL); break;
     case MOLT_DB_VALUE_NUMERIC:
+    case MOLT_DB_VALUE_UUID:
     case MOLT_DB_VALUE_CHAR: return server_text(e, v); /* "char": \ooo past 127 */
     case MOLT_DB_VALUE_BYTES: e->ops->bin(e, v->u.bytes.p, v->u.bytes.len); break;
     case MOLT_DB_VALUE_JSON:
         e->ops->json_text(e, (const char *)v->u.bytes.p, v->u.bytes.len);
         break;
-    case MOLT_DB_VALUE_UUID: uuid(e, v->u.uuid); break;
     case MOLT_DB_VALUE_DATE: return date(e, v);
     case MOLT_DB_VALUE_TIME:
     case MOLT_DB_VALUE_TIMETZ: time_of_day(e, v); break;
@@ -322,11 +313,7 @@ static int other_text(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
 {
     molt_db_buf t;
     molt_db_buf_init(&t);
-    int rc = molt_db_value_to_text(oid, p, n, &t, err);
-    if (rc == MOLT_DB_OK)
-        e->ops->str(e, (const char *)t.data, t.len);
-    molt_db_buf_free(&t);
-    return rc;
+    return put_built_text(e, &t, molt_db_value_to_text(oid, p, n, &t, err));
 }
 
 /* A binary field: a scalar through the type table, or a container. */
