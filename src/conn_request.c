@@ -1,14 +1,16 @@
 /*
  * Requests on a connection and the dispatch of their results.
  *
- * Each request ends with a Sync, so the server answers each with its own
- * ReadyForQuery and one request's error never spoils another's. Requests are
- * written at once when the connection is ready (pipelining) and kept in a
- * FIFO of what was sent; every backend message belongs to the head of that
- * FIFO. molt_db_conn_query needs two steps (describe, then bind with
- * per-column result formats): its second step goes to the tail of the FIFO
- * when the first completes, under a statement name of its own so that other
- * requests sent in between cannot disturb it.
+ * Every statement request comes through molt_db_conn_submit, whose run
+ * mode (run_modes) says what it checks and writes. Each request ends with a
+ * Sync, so the server answers each with its own ReadyForQuery and one
+ * request's error never spoils another's. Requests are written at once when
+ * the connection is ready (pipelining) and kept in a FIFO of what was sent;
+ * every backend message belongs to the head of that FIFO and goes to the
+ * handler its kind's routes name for it. A query (MOLT_DB_RUN_UNNAMED)
+ * has two steps on the unnamed statement: Parse/Describe/Flush, then, once
+ * the Describe is answered, Bind/Execute/Sync with per-column result
+ * formats; nothing else is sent in between.
  *
  * Batches (molt_db_conn_execute_batched) are the exception: executions the
  * caller declared read-only share one Sync, so the server commits and
