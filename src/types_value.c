@@ -1,6 +1,7 @@
 /* The scalar type table: for each PostgreSQL scalar the library knows, its
  * value class, the decoder of its binary form and the parser of the
- * server's text form, both into one molt_db_value (include/molt_db/value.h).
+ * server's text form, both into one molt_db_value (include/molt_db/value.h),
+ * and the encoder of a value back into the binary form.
  * Adding a scalar type is one line in `scalars` (plus its catalog line in
  * types_catalog.c and its tests); whatever reads values (text output, Arrow,
  * struct mode, the worker's writers) then handles it by its class. */
@@ -16,11 +17,14 @@ typedef int (*decode_fn)(const uint8_t *p, size_t len, molt_db_value *v,
 typedef int (*parse_fn)(const uint8_t *p, size_t len, molt_db_buf *scratch,
                         molt_db_value *v);
 
+typedef int (*encode_fn)(molt_db_buf *out, const molt_db_value *v);
+
 typedef struct scalar_type {
     uint32_t oid;
     molt_db_value_class cls;
     decode_fn decode;
     parse_fn parse;
+    encode_fn encode; /* NULL: none from a value (numeric) */
 } scalar_type;
 
 /* ---- binary decoders ------------------------------------------------------ */
@@ -276,36 +280,119 @@ static int parse_interval(const uint8_t *p, size_t len, molt_db_buf *scratch,
     return molt_db__parse_interval(p, len, &v->u.interval);
 }
 
+/* ---- binary encoders ------------------------------------------------------ */
+
+static int enc_bool(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_bool(out, v->u.i != 0);
+}
+
+static int enc_int2(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_int2(out, (int16_t)v->u.i);
+}
+
+static int enc_int4(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_int4(out, (int32_t)v->u.i);
+}
+
+static int enc_int8(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_int8(out, v->u.i);
+}
+
+static int enc_oid(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_oid(out, (uint32_t)v->u.i);
+}
+
+static int enc_float4(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_float4(out, v->u.f4);
+}
+
+static int enc_float8(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_float8(out, v->u.f8);
+}
+
+static int enc_bytes(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_bytes(out, v->u.bytes.p, v->u.bytes.len);
+}
+
+static int enc_char(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_char(out, v->u.ch);
+}
+
+static int enc_jsonb(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_jsonb(out, (const char *)v->u.bytes.p, v->u.bytes.len);
+}
+
+static int enc_uuid(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_uuid(out, v->u.uuid);
+}
+
+static int enc_date(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_date(out, (int32_t)v->u.i);
+}
+
+static int enc_time(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_time(out, v->u.i);
+}
+
+static int enc_timetz(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_timetz(out, v->u.timetz);
+}
+
+static int enc_timestamp(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_timestamp(out, v->u.i);
+}
+
+static int enc_interval(molt_db_buf *out, const molt_db_value *v)
+{
+    return molt_db_encode_interval(out, v->u.interval);
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 /* Sorted by oid for the binary search below. (The library asks for xml's
  * text, molt_db_type_binary_supported; its binary form is the same bytes
  * when the client encoding is UTF8.) */
 static const scalar_type scalars[] = {
-    {MOLT_DB_OID_BOOL, MOLT_DB_VALUE_BOOL, dec_bool, parse_bool},
-    {MOLT_DB_OID_BYTEA, MOLT_DB_VALUE_BYTES, dec_bytes, parse_bytea},
-    {MOLT_DB_OID_CHAR, MOLT_DB_VALUE_CHAR, dec_char, parse_char},
-    {MOLT_DB_OID_NAME, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text},
-    {MOLT_DB_OID_INT8, MOLT_DB_VALUE_INT, dec_int8, parse_int},
-    {MOLT_DB_OID_INT2, MOLT_DB_VALUE_INT, dec_int2, parse_int},
-    {MOLT_DB_OID_INT4, MOLT_DB_VALUE_INT, dec_int4, parse_int},
-    {MOLT_DB_OID_TEXT, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text},
-    {MOLT_DB_OID_OID, MOLT_DB_VALUE_INT, dec_oid, parse_int},
-    {MOLT_DB_OID_JSON, MOLT_DB_VALUE_JSON, dec_bytes, parse_text},
-    {MOLT_DB_OID_XML, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text},
-    {MOLT_DB_OID_FLOAT4, MOLT_DB_VALUE_FLOAT4, dec_float4, parse_float4},
-    {MOLT_DB_OID_FLOAT8, MOLT_DB_VALUE_FLOAT8, dec_float8, parse_float8},
-    {MOLT_DB_OID_BPCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text},
-    {MOLT_DB_OID_VARCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text},
-    {MOLT_DB_OID_DATE, MOLT_DB_VALUE_DATE, dec_date, parse_date},
-    {MOLT_DB_OID_TIME, MOLT_DB_VALUE_TIME, dec_time, parse_time},
-    {MOLT_DB_OID_TIMESTAMP, MOLT_DB_VALUE_TIMESTAMP, dec_timestamp, parse_timestamp},
-    {MOLT_DB_OID_TIMESTAMPTZ, MOLT_DB_VALUE_TIMESTAMPTZ, dec_timestamp, parse_timestamptz},
-    {MOLT_DB_OID_INTERVAL, MOLT_DB_VALUE_INTERVAL, dec_interval, parse_interval},
-    {MOLT_DB_OID_TIMETZ, MOLT_DB_VALUE_TIMETZ, dec_timetz, parse_timetz},
-    {MOLT_DB_OID_NUMERIC, MOLT_DB_VALUE_NUMERIC, dec_numeric, parse_numeric},
-    {MOLT_DB_OID_UUID, MOLT_DB_VALUE_UUID, dec_uuid, parse_uuid},
-    {MOLT_DB_OID_JSONB, MOLT_DB_VALUE_JSON, dec_jsonb, parse_text},
+    {MOLT_DB_OID_BOOL, MOLT_DB_VALUE_BOOL, dec_bool, parse_bool, enc_bool},
+    {MOLT_DB_OID_BYTEA, MOLT_DB_VALUE_BYTES, dec_bytes, parse_bytea, enc_bytes},
+    {MOLT_DB_OID_CHAR, MOLT_DB_VALUE_CHAR, dec_char, parse_char, enc_char},
+    {MOLT_DB_OID_NAME, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_INT8, MOLT_DB_VALUE_INT, dec_int8, parse_int, enc_int8},
+    {MOLT_DB_OID_INT2, MOLT_DB_VALUE_INT, dec_int2, parse_int, enc_int2},
+    {MOLT_DB_OID_INT4, MOLT_DB_VALUE_INT, dec_int4, parse_int, enc_int4},
+    {MOLT_DB_OID_TEXT, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_OID, MOLT_DB_VALUE_INT, dec_oid, parse_int, enc_oid},
+    {MOLT_DB_OID_JSON, MOLT_DB_VALUE_JSON, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_XML, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_FLOAT4, MOLT_DB_VALUE_FLOAT4, dec_float4, parse_float4, enc_float4},
+    {MOLT_DB_OID_FLOAT8, MOLT_DB_VALUE_FLOAT8, dec_float8, parse_float8, enc_float8},
+    {MOLT_DB_OID_BPCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_VARCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
+    {MOLT_DB_OID_DATE, MOLT_DB_VALUE_DATE, dec_date, parse_date, enc_date},
+    {MOLT_DB_OID_TIME, MOLT_DB_VALUE_TIME, dec_time, parse_time, enc_time},
+    {MOLT_DB_OID_TIMESTAMP, MOLT_DB_VALUE_TIMESTAMP, dec_timestamp, parse_timestamp, enc_timestamp},
+    {MOLT_DB_OID_TIMESTAMPTZ, MOLT_DB_VALUE_TIMESTAMPTZ, dec_timestamp, parse_timestamptz,
+     enc_timestamp},
+    {MOLT_DB_OID_INTERVAL, MOLT_DB_VALUE_INTERVAL, dec_interval, parse_interval, enc_interval},
+    {MOLT_DB_OID_TIMETZ, MOLT_DB_VALUE_TIMETZ, dec_timetz, parse_timetz, enc_timetz},
+    {MOLT_DB_OID_NUMERIC, MOLT_DB_VALUE_NUMERIC, dec_numeric, parse_numeric, NULL},
+    {MOLT_DB_OID_UUID, MOLT_DB_VALUE_UUID, dec_uuid, parse_uuid, enc_uuid},
+    {MOLT_DB_OID_JSONB, MOLT_DB_VALUE_JSON, dec_jsonb, parse_text, enc_jsonb},
 };
 
 static const scalar_type *scalar_lookup(uint32_t oid)
@@ -338,6 +425,14 @@ int molt_db_value_decode(uint32_t oid, const uint8_t *p, size_t len,
                                  "no binary decoder for type %lu", (unsigned long)oid);
     v->cls = t->cls;
     return t->decode(p, len, v, err);
+}
+
+int molt_db_value_encode(uint32_t oid, const molt_db_value *v, molt_db_buf *out)
+{
+    const scalar_type *t = scalar_lookup(oid);
+    if (t == NULL || t->encode == NULL || v->cls != t->cls)
+        return MOLT_DB_ETYPE;
+    return t->encode(out, v);
 }
 
 int molt_db_value_parse(uint32_t oid, const uint8_t *p, size_t len,

@@ -3,9 +3,11 @@
  *
  * Every scalar type the library knows has one entry in the table
  * (src/types_value.c): its value class, how its binary form decodes into a
- * molt_db_value and how the server's text form parses into the same value.
+ * molt_db_value, how the server's text form parses into the same value,
+ * and how a value encodes back into the binary form.
  * Everything that reads values goes through it: the server's text output
- * (molt_db_value_to_text), the Arrow builder, struct mode, and the worker's
+ * (molt_db_value_to_text), the Arrow builder, struct mode, COPY BINARY
+ * from Arrow (molt_db_value_encode), and the worker's
  * MsgPack/JSON writer, which writes a value by its class whether it came
  * from a binary or a text field. So the two formats cannot give different
  * values, and a new consumer (a Python object builder) switches on the
@@ -93,6 +95,15 @@ int molt_db_value_decode(uint32_t oid, const uint8_t *p, size_t len,
 MOLT_DB_API
 int molt_db_value_parse(uint32_t oid, const uint8_t *p, size_t len,
                         molt_db_buf *scratch, molt_db_value *v);
+
+/* Appends the binary form of type oid (no length prefix: the bytes of a
+ * molt_db_param or of a COPY BINARY field) of a value of oid's class.
+ * Returns MOLT_DB_OK, MOLT_DB_EINVAL (a value the type cannot hold: a time
+ * past 24:00, a timetz zone past 15:59:59), MOLT_DB_ETYPE (no such scalar,
+ * a class that is not oid's, or numeric, which is encoded from its text or
+ * a decimal128: types.h), MOLT_DB_ENOMEM. On failure out->len is restored. */
+MOLT_DB_API
+int molt_db_value_encode(uint32_t oid, const molt_db_value *v, molt_db_buf *out);
 
 /* Appends the server's text of a value (as molt_db_value_to_text does for
  * its binary form). Returns MOLT_DB_OK or MOLT_DB_ENOMEM (out->failed). */
