@@ -86,7 +86,7 @@ static int same_value(const molt_db_value *a, const molt_db_value *b)
 /* Every row of `SELECT v FROM (<from>) t(v)` read twice, in binary
  * (extended protocol) and as the server's text (simple protocol, as the
  * worker's simple mode reads it): the type table's decoder and parser must
- * give the same value. */
+ * give the same value, and its encoder the server's bytes again. */
 static void check_both_formats(const char *from)
 {
     char *sql = malloc(strlen(from) + 64);
@@ -111,6 +111,13 @@ static void check_both_formats(const char *from)
         molt_db_value vb, vt;
         ASSERT_OK(molt_db_value_decode(oid, bin->data[i], (size_t)bin->lens[i], &vb,
                                        &err), &err);
+        if (oid != MOLT_DB_OID_NUMERIC) { /* (encoded from text or decimal128) */
+            /* the table's encoder gives back the server's bytes */
+            molt_db_buf_reset(&b);
+            ASSERT_OK(molt_db_value_encode(oid, &vb, &b), NULL);
+            ASSERT_EQ_UINT(b.len, (size_t)bin->lens[i]);
+            ASSERT(b.len == 0 || memcmp(b.data, bin->data[i], b.len) == 0);
+        }
         molt_db_buf_reset(&scratch);
         int rc = molt_db_value_parse(oid, txt->data[i], (size_t)txt->lens[i],
                                      &scratch, &vt);
