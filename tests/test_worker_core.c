@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "sqlite_django.h"
 #include "test.h"
 #include "transport.h"
 #include "worker.h"
@@ -59,20 +60,24 @@ static long long sql_file_int(const char *path, const char *sql)
     return v;
 }
 
-static int parse_config(core *c, const char *dsn)
+/* pool: a per-alias setting for "default" ("NAME=VALUE"), or NULL */
+static void parse_config(core *c, const char *dsn, const char *pool)
 {
     char err[MW_ERR_SIZE];
-    char db[256];
+    char db[256], setting[128];
     snprintf(db, sizeof db, "default=%s", dsn);
-    char *argv[] = {"--socket", c->sock, "--db", db, "--allow-write", "default", NULL};
+    snprintf(setting, sizeof setting, "default:%s", pool ? pool : "sqlite_conns=4");
+    char *argv[] = {"--socket", c->sock, "--db", db, "--allow-write", "default",
+                    "--pool", setting, NULL};
     mw_config_init(&c->cfg);
-    if (mw_config_parse_args(&c->cfg, 6, argv, stdout, err) != 0 ||
+    if (mw_config_parse_args(&c->cfg, 8, argv, stdout, err) != 0 ||
         mw_config_validate(&c->cfg, err) < 0)
         FAIL_AT("config: %s", err);
-    return 0;
 }
 
-static void core_start(core *c)
+/* Opens a worker on a fresh SQLite file; 0, or -1 with err when the worker
+ * refused to open (it is then run to its end here). */
+static int core_try_start(core *c, const char *pool, char err[MW_ERR_SIZE])
 {
     memset(c, 0, sizeof *c);
     signal(SIGPIPE, SIG_IGN);
@@ -84,11 +89,15 @@ static void core_start(core *c)
                     "insert into items(name, qty) values ('apple', 3), ('pear', 0), ('fig', 7);");
     char dsn[160];
     snprintf(dsn, sizeof dsn, "sqlite://%s", c->db);
-    parse_config(c, dsn);
+    parse_config(c, dsn, pool);
     ASSERT_EQ_INT(uv_loop_init(&c->loop), 0);
-    char err[MW_ERR_SIZE];
-    if (mw_worker_open(&c->w, &c->loop, &c->cfg, err) < 0)
-        FAIL_AT("open: %s", err);
+    if (mw_worker_open(&c->w, &c->loop, &c->cfg, err) < 0) {
+        ASSERT_EQ_INT(mw_worker_run(&c->w), 1);
+        mw_config_free(&c->cfg);
+        unlink(c->db);
+        rmdir(c->dir);
+        return -1;
+    }
     if (mw_transport_listen(&c->w, err) < 0)
         FAIL_AT("listen: %s", err);
     /* the listener's backlog takes the connection before the loop turns */
@@ -99,6 +108,14 @@ static void core_start(core *c)
     ASSERT_EQ_INT(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     molt_db_buf_init(&c->in);
     msgpack_unpacked_init(&c->resp);
+    return 0;
+}
+
+static void core_start(core *c)
+{
+    char err[MW_ERR_SIZE];
+    if (core_try_start(c, NULL, err) < 0)
+        FAIL_AT("open: %s", err);
 }
 
 /* Shuts the worker down the way SIGTERM does and runs it to its end. */
@@ -343,7 +360,7 @@ TEST(malformed_requests)
     send_raw(&c, truncated, sizeof truncated);
     expect_error(&c, 0, "InvalidInput", "truncated");
 
-    /* an array that claims 4 billion elements in a 5-byte body */
+    /* an array that claims 4 billion elements, in an 8-byte body */
     static const uint8_t huge[] = {0x81, 0xa1, 'x', 0xdd, 0xff, 0xff, 0xff, 0xff};
     send_raw(&c, huge, sizeof huge);
     expect(&c, 0, "InvalidInput");
@@ -401,5 +418,35 @@ TEST(shutdown_stops_a_running_query)
     ASSERT(uv_hrtime() - t0 < 5ull * 1000 * 1000 * 1000);
 }
 
+/* Django's SQLite functions are there only on an alias that asks for them;
+ * a worker built without them refuses such an alias at start. */
+TEST(django_functions_opt_in)
+{
+    static const char *sql = "select django_date_extract('year', '2024-05-06')";
+    core c;
+    core_start(&c);
+    send_db(&c, 1, "db_query", sql, NULL);
+    expect_error(&c, 1, "DbError", "no such function");
+    send_db(&c, 2, "db_query", "select 'abc' regexp 'b'", NULL);
+    expect_error(&c, 2, "DbError", "no such function");
+    core_stop(&c);
+
+    char err[MW_ERR_SIZE];
+    int rc = core_try_start(&c, "sqlite_django_functions=true", err);
+    if (!mw_sqlite_django_built()) {
+        ASSERT_EQ_INT(rc, -1);
+        ASSERT_CONTAINS(err, "alias default: sqlite_django_functions is set, but this "
+                             "molt_worker was built without");
+        return;
+    }
+    ASSERT_EQ_INT(rc, 0);
+    send_db(&c, 1, "db_query", sql, NULL);
+    char rows[64];
+    rows_text(expect(&c, 1, "Ok"), rows, sizeof rows);
+    ASSERT_EQ_STR(rows, "2024");
+    core_stop(&c);
+}
+
 TEST_MAIN(TEST_ENTRY(sqlite_round_trip), TEST_ENTRY(malformed_requests),
-          TEST_ENTRY(db_query_is_read_only), TEST_ENTRY(shutdown_stops_a_running_query))
+          TEST_ENTRY(db_query_is_read_only), TEST_ENTRY(shutdown_stops_a_running_query),
+          TEST_ENTRY(django_functions_opt_in))

@@ -167,7 +167,7 @@ static int conn_open(sq_job *j)
     if (rc != SQLITE_OK)
         return conn_open_failed(j, MW_INTERNAL_ERROR, NULL,
                                 "cannot harden the SQLite connection: %s", sqlite3_errstr(rc));
-    if (mw_sqlite_django_register(j->c->db) != SQLITE_OK)
+    if (a->sqlite_django_functions && mw_sqlite_django_register(j->c->db) != SQLITE_OK)
         return conn_open_failed(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
                                 sqlite3_errmsg(j->c->db));
     sqlite3_busy_timeout(j->c->db, a->sqlite_busy_timeout_ms);
@@ -867,6 +867,12 @@ int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
 {
     if (!sqlite3_threadsafe()) {
         snprintf(err, MW_ERR_SIZE, "this SQLite library is not thread-safe");
+        return -1;
+    }
+    if (alias->sqlite_django_functions && !mw_sqlite_django_built()) {
+        snprintf(err, MW_ERR_SIZE, "sqlite_django_functions is set, but this molt_worker "
+                 "was built without Django's SQLite functions (CMake option "
+                 "MOLT_WORKER_DJANGO_SQLITE=OFF)");
         return -1;
     }
     sq_backend *b = calloc(1, sizeof *b);

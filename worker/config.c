@@ -150,6 +150,9 @@ static const mw_setting alias_settings[] = {
      "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
     {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
      "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
+    {"sqlite_django_functions", T_BOOL, A(sqlite_django_functions), 0, "false",
+     "SQLite: register Django's SQL functions (django_*, REGEXP, MD5, LPAD, ...) on "
+     "each connection; the Django adapter sets it"},
 };
 
 #define NWORKER (sizeof worker_settings / sizeof worker_settings[0])

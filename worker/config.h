@@ -43,6 +43,7 @@ typedef struct mw_alias {
     int sqlite_wal;
     int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
     int sqlite_trusted_schema;
+    int sqlite_django_functions;  /* register Django's SQL functions */
     struct mw_alias *next;
 } mw_alias;
 

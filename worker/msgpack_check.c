@@ -48,6 +48,90 @@ static uint64_t be(const uint8_t *p, int n)
     return v;
 }
 
+/* What a type byte says about the bytes that follow it. */
+typedef enum mp_kind {
+    MP_SCALAR = 0,   /* skip fixed bytes */
+    MP_BYTES,        /* bin, ext: a length, then that many bytes */
+    MP_STR,          /* the same, and they must be UTF-8 */
+    MP_ARRAY,        /* a count of elements */
+    MP_MAP,          /* a count of key/value pairs */
+    MP_INVALID
+} mp_kind;
+
+typedef struct mp_format {
+    uint8_t kind;        /* mp_kind */
+    uint8_t len_bytes;   /* big-endian length or count after the type byte */
+    uint8_t skip;        /* fixed bytes after that (ext's type byte, a number) */
+} mp_format;
+
+/* The type bytes 0xc0..0xdf, from the MsgPack specification. */
+static const mp_format formats[32] = {
+    [0x00] = {MP_SCALAR, 0, 0},                              /* nil */
+    [0x01] = {MP_INVALID, 0, 0},                             /* never used */
+    [0x02] = {MP_SCALAR, 0, 0}, [0x03] = {MP_SCALAR, 0, 0},  /* false, true */
+    [0x04] = {MP_BYTES, 1, 0},  [0x05] = {MP_BYTES, 2, 0},  [0x06] = {MP_BYTES, 4, 0}, /* bin */
+    [0x07] = {MP_BYTES, 1, 1},  [0x08] = {MP_BYTES, 2, 1},  [0x09] = {MP_BYTES, 4, 1}, /* ext */
+    [0x0a] = {MP_SCALAR, 0, 4}, [0x0b] = {MP_SCALAR, 0, 8},  /* float 32, 64 */
+    [0x0c] = {MP_SCALAR, 0, 1}, [0x0d] = {MP_SCALAR, 0, 2},  /* uint 8 .. 64 */
+    [0x0e] = {MP_SCALAR, 0, 4}, [0x0f] = {MP_SCALAR, 0, 8},
+    [0x10] = {MP_SCALAR, 0, 1}, [0x11] = {MP_SCALAR, 0, 2},  /* int 8 .. 64 */
+    [0x12] = {MP_SCALAR, 0, 4}, [0x13] = {MP_SCALAR, 0, 8},
+    [0x14] = {MP_SCALAR, 0, 2}, [0x15] = {MP_SCALAR, 0, 3},  /* fixext 1 .. 16 */
+    [0x16] = {MP_SCALAR, 0, 5}, [0x17] = {MP_SCALAR, 0, 9}, [0x18] = {MP_SCALAR, 0, 17},
+    [0x19] = {MP_STR, 1, 0},    [0x1a] = {MP_STR, 2, 0},    [0x1b] = {MP_STR, 4, 0}, /* str */
+    [0x1c] = {MP_ARRAY, 2, 0},  [0x1d] = {MP_ARRAY, 4, 0},   /* array 16, 32 */
+    [0x1e] = {MP_MAP, 2, 0},    [0x1f] = {MP_MAP, 4, 0},     /* map 16, 32 */
+};
+
+/* The format of type byte b; *n is the length or count a fix type holds. */
+static mp_format format_of(uint8_t b, uint64_t *n)
+{
+    *n = 0;
+    if (b <= 0x7f || b >= 0xe0)
+        return (mp_format){MP_SCALAR, 0, 0};   /* fixint */
+    if (b <= 0x8f) {
+        *n = b & 0x0f;
+        return (mp_format){MP_MAP, 0, 0};
+    }
+    if (b <= 0x9f) {
+        *n = b & 0x0f;
+        return (mp_format){MP_ARRAY, 0, 0};
+    }
+    if (b <= 0xbf) {
+        *n = b & 0x1f;
+        return (mp_format){MP_STR, 0, 0};
+    }
+    return formats[b - 0xc0];
+}
+
+/* Moves *i past the value whose type byte p[*i - 1] is b: its length and
+ * its bytes, not its elements, whose number goes to *children. */
+static mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len, size_t *i,
+                               uint64_t *children, int *bad_utf8)
+{
+    uint64_t n;
+    mp_format f = format_of(b, &n);
+    if (f.kind == MP_INVALID)
+        return MW_MP_INVALID;
+    if (f.len_bytes) {
+        if (f.len_bytes > len - *i)
+            return MW_MP_TRUNCATED;
+        n = be(p + *i, f.len_bytes);
+        *i += f.len_bytes;
+    }
+    uint64_t skip = f.skip + (f.kind == MP_STR || f.kind == MP_BYTES ? n : 0);
+    *children = f.kind == MP_ARRAY ? n : f.kind == MP_MAP ? 2 * n : 0;
+    if (skip > len - *i)
+        return MW_MP_TRUNCATED;
+    /* a bad str is remembered, not returned: the walk still proves the
+     * rest bounded, because the envelope is unpacked anyway to find the
+     * request_id it should answer */
+    if (f.kind == MP_STR && !*bad_utf8 && !mw_utf8_valid(p + *i, (size_t)skip))
+        *bad_utf8 = 1;
+    *i += (size_t)skip;
+    return MW_MP_OK;
+}
+
 mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
 {
     /* remaining[d]: values still expected by the container at depth d */
@@ -67,77 +151,11 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
         if (i >= len)
             return MW_MP_TRUNCATED;
         uint8_t b = p[i++];
-        uint64_t skip = 0;       /* payload bytes after the header */
-        uint64_t children = 0;   /* values inside (arrays, maps x2) */
-        int is_container = 0, is_str = 0, hdr = 0;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            /* fixint, nil, bool */
-        } else if (b <= 0x8f) {
-            is_container = 1;
-            children = 2u * (b & 0x0f);
-        } else if (b <= 0x9f) {
-            is_container = 1;
-            children = b & 0x0f;
-        } else if (b <= 0xbf) {
-            is_str = 1;
-            skip = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc1:
-                return MW_MP_INVALID;
-            case 0xc4: case 0xc5: case 0xc6:
-                hdr = 1 << (b - 0xc4);
-                break;
-            case 0xc7: case 0xc8: case 0xc9:
-                hdr = 1 << (b - 0xc7);
-                skip = 1; /* ext type byte */
-                break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xd9: case 0xda: case 0xdb:
-                is_str = 1;
-                hdr = 1 << (b - 0xd9);
-                break;
-            case 0xdc: case 0xdd:
-                is_container = 1;
-                hdr = b == 0xdc ? 2 : 4;
-                break;
-            case 0xde: case 0xdf:
-                is_container = 2;
-                hdr = b == 0xde ? 2 : 4;
-                break;
-            default:
-                return MW_MP_INVALID;
-            }
-        }
-        if (hdr) {
-            if ((size_t)hdr > len - i)
-                return MW_MP_TRUNCATED;
-            uint64_t n = be(p + i, hdr);
-            i += (size_t)hdr;
-            if (is_container)
-                children = is_container == 2 ? 2 * n : n;
-            else
-                skip += n;
-        }
-        if (skip > len - i)
-            return MW_MP_TRUNCATED;
-        /* a bad str is remembered, not returned: the walk still proves the
-         * rest bounded, because the envelope is unpacked anyway to find the
-         * request_id it should answer */
-        if (is_str && !bad_utf8 && !mw_utf8_valid(p + i, (size_t)skip))
-            bad_utf8 = 1;
-        i += (size_t)skip;
-        if (is_container && children > 0) {
+        uint64_t children;
+        mw_mp_check c = value_bytes(b, p, len, &i, &children, &bad_utf8);
+        if (c != MW_MP_OK)
+            return c;
+        if (children > 0) {
             /* every element takes at least one byte */
             if (children > len - i)
                 return MW_MP_TRUNCATED;

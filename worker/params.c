@@ -63,92 +63,155 @@ static size_t dollar_tag(const char *s, size_t len, size_t i)
     return 0;
 }
 
+/* A string literal or quoted identifier at s[i]: the index after it, or i
+ * when none starts there. */
+static size_t skip_quoted_text(const char *s, size_t len, size_t i, mw_dialect d)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\'') {
+        /* E'...' (PostgreSQL) takes backslash escapes; xE'...' is not one */
+        unsigned char prev = i > 0 ? (unsigned char)s[i - 1] : ' ';
+        int bs = d == MW_DIALECT_PG && i > 0 && (prev == 'E' || prev == 'e') &&
+                 (i < 2 || !ident_char((unsigned char)s[i - 2]));
+        return skip_quoted(s, len, i, '\'', bs);
+    }
+    if (c == '"')
+        return skip_quoted(s, len, i, '"', 0);
+    if (d != MW_DIALECT_SQLITE)
+        return i;
+    if (c == '`')
+        return skip_quoted(s, len, i, '`', 0);
+    if (c == '[') {
+        const char *e = memchr(s + i, ']', len - i);
+        return e ? (size_t)(e - s) + 1 : len;
+    }
+    return i;
+}
+
+/* A comment at s[i]: the index after it, or i when none starts there.
+ * PostgreSQL nests block comments; SQLite does not. */
+static size_t skip_comment(const char *s, size_t len, size_t i, mw_dialect d)
+{
+    if (i + 1 >= len)
+        return i;
+    if (s[i] == '-' && s[i + 1] == '-') {
+        const char *e = memchr(s + i, '\n', len - i);
+        return e ? (size_t)(e - s) + 1 : len;
+    }
+    if (s[i] != '/' || s[i + 1] != '*')
+        return i;
+    int depth = 1;
+    i += 2;
+    while (i < len && depth > 0) {
+        if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
+            depth--;
+            i += 2;
+        } else if (d == MW_DIALECT_PG && s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
+            depth++;
+            i += 2;
+        } else {
+            i++;
+        }
+    }
+    return i;
+}
+
+/* SQLite's own placeholders (?, ?N, @x, $x, :x not ASCII), refused later:
+ * one byte, marked '?'. */
+static size_t sqlite_placeholder(size_t i, mw_placeholder *ph)
+{
+    *ph = (mw_placeholder){i, 1, '?', 0, NULL, 0};
+    return i + 1;
+}
+
+/* At s[i] == '$': a positional placeholder $n, a dollar-quoted string
+ * (PostgreSQL), a $ inside an identifier (PostgreSQL allows it there) or
+ * SQLite's $x. Returns the index after it. */
+static size_t dollar_token(const char *s, size_t len, size_t i, mw_dialect d,
+                           mw_placeholder *ph)
+{
+    size_t tl;
+    if (i > 0 && ident_char((unsigned char)s[i - 1]))
+        return i + 1;
+    if (i + 1 < len && is_digit((unsigned char)s[i + 1])) {
+        size_t j = i + 1;
+        uint64_t n = 0;
+        while (j < len && is_digit((unsigned char)s[j])) {
+            if (n <= 100000000)
+                n = n * 10 + (uint64_t)(s[j] - '0');
+            j++;
+        }
+        *ph = (mw_placeholder){i, j - i, '$', n > 100000000 ? 0 : (uint32_t)n, NULL, 0};
+        return j;
+    }
+    if (d == MW_DIALECT_PG && (tl = dollar_tag(s, len, i)) > 0) {
+        /* up to the same tag again */
+        for (size_t j = i + tl; j + tl <= len; j++)
+            if (s[j] == '$' && memcmp(s + j, s + i, tl) == 0)
+                return j + tl;
+        return len;
+    }
+    if (d == MW_DIALECT_SQLITE && i + 1 < len && ident_start((unsigned char)s[i + 1]))
+        return sqlite_placeholder(i, ph);
+    return i + 1;
+}
+
+/* At s[i] == ':': a cast ::, a named placeholder :name (ASCII), or
+ * SQLite's :x with a non-ASCII name. Returns the index after it. */
+static size_t colon_token(const char *s, size_t len, size_t i, mw_dialect d,
+                          mw_placeholder *ph)
+{
+    if (i + 1 >= len)
+        return i + 1;
+    unsigned char next = (unsigned char)s[i + 1];
+    if (next == ':')
+        return i + 2;
+    if (ident_start(next) && next < 0x80) {
+        size_t j = i + 1;
+        while (j < len && (unsigned char)s[j] < 0x80 &&
+               (ident_start((unsigned char)s[j]) || is_digit((unsigned char)s[j])))
+            j++;
+        *ph = (mw_placeholder){i, j - i, ':', 0, s + i + 1, j - i - 1};
+        return j;
+    }
+    if (d == MW_DIALECT_SQLITE && ident_start(next))
+        return sqlite_placeholder(i, ph);
+    return i + 1;
+}
+
+/* The token at s[i]: sets ph->kind when it is a placeholder (else 0) and
+ * returns the index after it. */
+static size_t next_token(const char *s, size_t len, size_t i, mw_dialect d,
+                         mw_placeholder *ph)
+{
+    unsigned char c = (unsigned char)s[i];
+    size_t end;
+    ph->kind = 0;
+    if ((end = skip_quoted_text(s, len, i, d)) > i)
+        return end;
+    if ((end = skip_comment(s, len, i, d)) > i)
+        return end;
+    if (c == '$')
+        return dollar_token(s, len, i, d, ph);
+    if (c == ':')
+        return colon_token(s, len, i, d, ph);
+    if (d == MW_DIALECT_SQLITE &&
+        (c == '?' || (c == '@' && i + 1 < len && ident_start((unsigned char)s[i + 1]))))
+        return sqlite_placeholder(i, ph);
+    return i + 1;
+}
+
 int mw_params_scan(const char *s, size_t len, mw_dialect d,
                    int (*cb)(void *ud, const mw_placeholder *ph), void *ud)
 {
     size_t i = 0;
     while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        unsigned char prev = i > 0 ? (unsigned char)s[i - 1] : ' ';
-        size_t tl;
-        if (c == '\'') {
-            int bs = d == MW_DIALECT_PG && i > 0 && (prev == 'E' || prev == 'e') &&
-                     (i < 2 || !ident_char((unsigned char)s[i - 2]));
-            i = skip_quoted(s, len, i, '\'', bs);
-        } else if (c == '"') {
-            i = skip_quoted(s, len, i, '"', 0);
-        } else if (d == MW_DIALECT_SQLITE && c == '`') {
-            i = skip_quoted(s, len, i, '`', 0);
-        } else if (d == MW_DIALECT_SQLITE && c == '[') {
-            const char *e = memchr(s + i, ']', len - i);
-            i = e ? (size_t)(e - s) + 1 : len;
-        } else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
-            const char *e = memchr(s + i, '\n', len - i);
-            i = e ? (size_t)(e - s) + 1 : len;
-        } else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
-            /* PostgreSQL nests block comments; SQLite does not */
-            int depth = 1;
-            i += 2;
-            while (i < len && depth > 0) {
-                if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
-                    depth--;
-                    i += 2;
-                } else if (d == MW_DIALECT_PG && s[i] == '/' && i + 1 < len &&
-                           s[i + 1] == '*') {
-                    depth++;
-                    i += 2;
-                } else {
-                    i++;
-                }
-            }
-        } else if (c == '$' && i > 0 && ident_char(prev)) {
-            i++; /* part of an identifier (PostgreSQL allows $ there) */
-        } else if (c == '$' && i + 1 < len && is_digit((unsigned char)s[i + 1])) {
-            size_t j = i + 1;
-            uint64_t n = 0;
-            while (j < len && is_digit((unsigned char)s[j])) {
-                if (n <= 100000000)
-                    n = n * 10 + (uint64_t)(s[j] - '0');
-                j++;
-            }
-            mw_placeholder ph = {i, j - i, '$', n > 100000000 ? 0 : (uint32_t)n,
-                                 NULL, 0};
+        mw_placeholder ph;
+        i = next_token(s, len, i, d, &ph);
+        if (ph.kind) {
             int r = cb(ud, &ph);
             if (r)
                 return r;
-            i = j;
-        } else if (c == '$' && d == MW_DIALECT_PG && (tl = dollar_tag(s, len, i)) > 0) {
-            /* a dollar-quoted string: up to the same tag again */
-            size_t close = len;
-            for (size_t j = i + tl; j + tl <= len; j++)
-                if (s[j] == '$' && memcmp(s + j, s + i, tl) == 0) {
-                    close = j + tl;
-                    break;
-                }
-            i = close;
-        } else if (c == ':' && i + 1 < len && s[i + 1] == ':') {
-            i += 2; /* a cast */
-        } else if (c == ':' && i + 1 < len && ident_start((unsigned char)s[i + 1]) &&
-                   (unsigned char)s[i + 1] < 0x80) {
-            size_t j = i + 1;
-            while (j < len && (unsigned char)s[j] < 0x80 &&
-                   (ident_start((unsigned char)s[j]) || is_digit((unsigned char)s[j])))
-                j++;
-            mw_placeholder ph = {i, j - i, ':', 0, s + i + 1, j - i - 1};
-            int r = cb(ud, &ph);
-            if (r)
-                return r;
-            i = j;
-        } else if (d == MW_DIALECT_SQLITE &&
-                   (c == '?' || ((c == '@' || c == '$' || c == ':') && i + 1 < len &&
-                                 ident_start((unsigned char)s[i + 1])))) {
-            mw_placeholder ph = {i, 1, '?', 0, NULL, 0};
-            int r = cb(ud, &ph);
-            if (r)
-                return r;
-            i++;
-        } else {
-            i++;
         }
     }
     return 0;

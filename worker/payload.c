@@ -327,10 +327,11 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
-static int parse(mw_query *q, int write, const mw_config *cfg,
-                 char msg[MW_MSG_SIZE])
+/* db_alias (default "default") and the db.write capability. */
+static int parse_alias(mw_query *q, const msgpack_object *m, int write,
+                       const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *m = &q->up.data, *o;
+    const msgpack_object *o;
     int b = 0;
     if (get_str(m, "db_alias", &o, msg))
         return -1;
@@ -344,8 +345,7 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         if (!q->alias)
             FAIL("no db_alias given and no alias \"default\" is configured");
     }
-    int r = get_bool(m, "allow_write", &b, msg);
-    if (r < 0)
+    if (get_bool(m, "allow_write", &b, msg) < 0)
         return -1;
     if (!write && b)
         FAIL("allow_write must be false for db_query (use db_exec)");
@@ -354,6 +354,14 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
     if (write && !q->alias->allow_write)
         FAIL("alias \"%s\" does not grant db.write (start the worker with "
              "--allow-write %s)", q->alias->name, q->alias->name);
+    return 0;
+}
+
+/* result_format, row_shape and tag. */
+static int parse_format(mw_query *q, const msgpack_object *m, int write,
+                        char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
     q->format = MW_FORMAT_JSON;
     if (get_str(m, "result_format", &o, msg))
         return -1;
@@ -386,26 +394,37 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         memcpy(q->tag, o->via.str.ptr, o->via.str.size);
         q->tag[o->via.str.size] = 0;
     }
-    q->max_rows = (uint64_t)cfg->max_rows;
+    return 0;
+}
+
+/* max_rows, batch_rows and stream (db_query only). */
+static int parse_rows(mw_query *q, const msgpack_object *m, int write,
+                      const mw_config *cfg, char msg[MW_MSG_SIZE])
+{
+    q->max_rows = write ? 0 : (uint64_t)cfg->max_rows;
     q->batch_rows = (size_t)cfg->batch_rows;
-    if (!write) {
-        uint64_t u;
-        if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
-            return -1;
-        if (r && u > 0)
-            q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
-        if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
-            return -1;
-        if (r) {
-            if (u == 0 || u > 10000000)
-                FAIL("batch_rows must be 1 to 10000000");
-            q->batch_rows = (size_t)u;
-        }
-        if (get_bool(m, "stream", &q->stream, msg) < 0)
-            return -1;
-    } else {
-        q->max_rows = 0;
+    if (write)
+        return 0;
+    uint64_t u;
+    int r;
+    if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
+        return -1;
+    if (r && u > 0)
+        q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
+    if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
+        return -1;
+    if (r) {
+        if (u == 0 || u > 10000000)
+            FAIL("batch_rows must be 1 to 10000000");
+        q->batch_rows = (size_t)u;
     }
+    return get_bool(m, "stream", &q->stream, msg) < 0 ? -1 : 0;
+}
+
+/* sql and params, or (db_exec) a list of statements. 0, -1 (msg) or -2. */
+static int parse_statements(mw_query *q, const msgpack_object *m, int write,
+                            char msg[MW_MSG_SIZE])
+{
     mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
                                                        : MW_DIALECT_PG;
     const msgpack_object *sql = mw_map_get(m, "sql", NULL);
@@ -439,19 +458,41 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
         if (rc)
             return rc;
     }
+    return 0;
+}
+
+/* isolation (db_exec; ignored for db_query once it is a str). */
+static int parse_isolation(mw_query *q, const msgpack_object *m, int write,
+                           char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
     if (get_str(m, "isolation", &o, msg))
         return -1;
-    if (o && write) {
-        if (mw_obj_is_str(o, "read_committed"))
-            q->isolation = MW_ISO_READ_COMMITTED;
-        else if (mw_obj_is_str(o, "repeatable_read"))
-            q->isolation = MW_ISO_REPEATABLE_READ;
-        else if (mw_obj_is_str(o, "serializable"))
-            q->isolation = MW_ISO_SERIALIZABLE;
-        else
-            FAIL("isolation must be read_committed, repeatable_read or serializable");
-    }
+    if (!o || !write)
+        return 0;
+    if (mw_obj_is_str(o, "read_committed"))
+        q->isolation = MW_ISO_READ_COMMITTED;
+    else if (mw_obj_is_str(o, "repeatable_read"))
+        q->isolation = MW_ISO_REPEATABLE_READ;
+    else if (mw_obj_is_str(o, "serializable"))
+        q->isolation = MW_ISO_SERIALIZABLE;
+    else
+        FAIL("isolation must be read_committed, repeatable_read or serializable");
     return 0;
+}
+
+/* The payload's keys, checked in this order (the first error is reported). */
+static int parse(mw_query *q, int write, const mw_config *cfg,
+                 char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *m = &q->up.data;
+    int rc;
+    if (parse_alias(q, m, write, cfg, msg) < 0 || parse_format(q, m, write, msg) < 0 ||
+        parse_rows(q, m, write, cfg, msg) < 0)
+        return -1;
+    if ((rc = parse_statements(q, m, write, msg)) != 0)
+        return rc;
+    return parse_isolation(q, m, write, msg);
 }
 
 int mw_query_parse(mw_query *q, int write, const mw_config *cfg,

@@ -4,6 +4,11 @@
 
 #include <string.h>
 
+int mw_sqlite_django_built(void)
+{
+    return 1;
+}
+
 int mw_sqlite_django_register(sqlite3 *db)
 {
     const mw_django_fn *tables[] = {mw_django_time_functions(), mw_django_text_functions(),

@@ -372,73 +372,81 @@ static int offset_like(const char *o)
     return 1;
 }
 
-/* _sqlite_datetime_parse(v, tzname, conn_tzname) */
-static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
-                              sqlite3_value *connv, pydt *t)
+/* The tzname and conn_tzname arguments as text, NULL for SQL NULL. */
+static outcome zone_names(call *c, sqlite3_value *tzv, sqlite3_value *connv,
+                          const char **tz, const char **conn)
 {
-    outcome o = typecast_timestamp(c, v, t);
-    if (o != R_OK && o != R_FALSY)
-        return o;
-    int falsy = o == R_FALSY;
     int tz_null = !tzv || sqlite3_value_type(tzv) == SQLITE_NULL;
     int conn_null = !connv || sqlite3_value_type(connv) == SQLITE_NULL;
-    const char *tz = tz_null ? NULL : text_arg(tzv);
-    const char *conn = conn_null ? NULL : text_arg(connv);
-    if ((!tz_null && !tz) || (!conn_null && !conn))
+    *tz = tz_null ? NULL : text_arg(tzv);
+    *conn = conn_null ? NULL : text_arg(connv);
+    if ((!tz_null && !*tz) || (!conn_null && !*conn))
         return fail(c, R_UNSUPPORTED, "time zone argument is not plain text");
-    const mw_tz *cz = NULL;
-    if (falsy) {
-        /* dt is None: None.replace() fails; localtime(None) would be "now" */
-        if (conn && *conn)
-            return fail(c, R_ERROR, "AttributeError: None has no replace()");
-        if (tz && !(conn && !strcmp(tz, conn)))
-            return fail(c, R_UNSUPPORTED, "a time zone conversion of None");
-        return fail(c, R_NONE, "None");
-    }
-    if (conn && *conn) {
-        if (t->is_date)
-            return fail(c, R_ERROR, "TypeError: a date has no tzinfo");
-        if ((o = zone(c, conn, &cz)) != R_OK)
-            return o;
-    }
-    if (!tz || (conn && !strcmp(tz, conn)))
+    return R_OK;
+}
+
+/* dt is None: None.replace() fails; localtime(None) would be "now". */
+static outcome none_in_zones(call *c, const char *tz, const char *conn)
+{
+    if (conn && *conn)
+        return fail(c, R_ERROR, "AttributeError: None has no replace()");
+    if (tz && !(conn && !strcmp(tz, conn)))
+        return fail(c, R_UNSUPPORTED, "a time zone conversion of None");
+    return fail(c, R_NONE, "None");
+}
+
+/* The offset after the sign at `at` (sc: '+' or '-'), as Django's
+ * split_tzname_delta reads it: *found 1 and *shift its seconds, or *found
+ * 0 when it is not an offset. */
+static outcome offset_after(call *c, const char *at, char sc, int *found, int64_t *shift)
+{
+    *found = 0;
+    int lk = offset_like(at + 1);
+    if (lk == -1)
+        return fail(c, R_UNSUPPORTED, "time zone offset spelling");
+    if (lk == -2)
+        return fail(c, R_ERROR, "ValueError: offset is not a valid time");
+    if (lk == 0)
         return R_OK;
-    if (!ascii_only(tz, (int)strlen(tz)))
-        return fail(c, R_UNSUPPORTED, "non-ASCII time zone name");
-    /* split_tzname_delta */
-    char name[256];
-    snprintf(name, sizeof name, "%s", tz);
-    int sign = 0;
-    int64_t shift = 0;
-    for (int k = 0; k < 2 && !sign; k++) {
+    char off[64];
+    snprintf(off, sizeof off, "%s%s", at + 1, strchr(at + 1, ':') ? "" : ":00");
+    const char *p[3];
+    int len[3];
+    int64_t hh, mm;
+    if (split_on(off, (int)strlen(off), ':', p, len, 2) != 2 ||
+        py_int(p[0], len[0], &hh) < 0 || py_int(p[1], len[1], &mm) < 0)
+        return fail(c, R_ERROR, "ValueError: offset hours and minutes");
+    *found = 1;
+    *shift = (hh * 3600 + mm * 60) * (sc == '+' ? 1 : -1);
+    return R_OK;
+}
+
+/* split_tzname_delta: name loses a trailing +offset (else -offset), whose
+ * seconds go to *shift. */
+static outcome split_tzname_delta(call *c, char *name, int64_t *shift)
+{
+    int found = 0;
+    *shift = 0;
+    for (int k = 0; k < 2 && !found; k++) {
         char sc = k == 0 ? '+' : '-';
         char *at = strrchr(name, sc);
         if (!at)
             continue;
-        int lk = offset_like(at + 1);
-        if (lk == -1)
-            return fail(c, R_UNSUPPORTED, "time zone offset spelling");
-        if (lk == -2)
-            return fail(c, R_ERROR, "ValueError: offset is not a valid time");
-        if (lk == 0)
-            continue;
-        char off[64];
-        snprintf(off, sizeof off, "%s%s", at + 1, strchr(at + 1, ':') ? "" : ":00");
-        const char *p[3];
-        int len[3];
-        int64_t hh, mm;
-        if (split_on(off, (int)strlen(off), ':', p, len, 2) != 2 ||
-            py_int(p[0], len[0], &hh) < 0 || py_int(p[1], len[1], &mm) < 0)
-            return fail(c, R_ERROR, "ValueError: offset hours and minutes");
-        sign = sc;
-        shift = (hh * 3600 + mm * 60) * (sc == '+' ? 1 : -1);
-        *at = 0;
+        outcome o = offset_after(c, at, sc, &found, shift);
+        if (o != R_OK)
+            return o;
+        if (found)
+            *at = 0;
     }
-    if (t->is_date)
-        return fail(c, R_ERROR, "a date cannot be converted between time zones");
-    const char *target_key = name[0] ? name : conn;
-    if (!target_key)
-        return fail(c, R_ERROR, "TypeError: no time zone to convert to");
+    return R_OK;
+}
+
+/* t (in the connection's zone cz, or naive when NULL) shifted, then
+ * converted to the zone target_key. */
+static outcome to_zone(call *c, pydt *t, const mw_tz *cz, const char *conn,
+                       const char *target_key, int64_t shift)
+{
+    outcome o;
     if (cz && !strcmp(target_key, conn)) {
         /* ZoneInfo(key) is one cached object: astimezone() to the zone the
          * value is in already returns it unchanged (a gap time stays) */
@@ -464,6 +472,43 @@ static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
     if (set_from_seconds(t, there) < 0)
         return fail(c, R_ERROR, "OverflowError: date value out of range");
     return R_OK;
+}
+
+/* _sqlite_datetime_parse(v, tzname, conn_tzname) */
+static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
+                              sqlite3_value *connv, pydt *t)
+{
+    outcome o = typecast_timestamp(c, v, t);
+    if (o != R_OK && o != R_FALSY)
+        return o;
+    int falsy = o == R_FALSY;
+    const char *tz, *conn;
+    if ((o = zone_names(c, tzv, connv, &tz, &conn)) != R_OK)
+        return o;
+    if (falsy)
+        return none_in_zones(c, tz, conn);
+    const mw_tz *cz = NULL;
+    if (conn && *conn) {
+        if (t->is_date)
+            return fail(c, R_ERROR, "TypeError: a date has no tzinfo");
+        if ((o = zone(c, conn, &cz)) != R_OK)
+            return o;
+    }
+    if (!tz || (conn && !strcmp(tz, conn)))
+        return R_OK;
+    if (!ascii_only(tz, (int)strlen(tz)))
+        return fail(c, R_UNSUPPORTED, "non-ASCII time zone name");
+    char name[256];
+    snprintf(name, sizeof name, "%s", tz);
+    int64_t shift;
+    if ((o = split_tzname_delta(c, name, &shift)) != R_OK)
+        return o;
+    if (t->is_date)
+        return fail(c, R_ERROR, "a date cannot be converted between time zones");
+    const char *target_key = name[0] ? name : conn;
+    if (!target_key)
+        return fail(c, R_ERROR, "TypeError: no time zone to convert to");
+    return to_zone(c, t, cz, conn, target_key, shift);
 }
 
 /* ---- the functions --------------------------------------------------- */

@@ -1,37 +1,38 @@
 """AsyncMoltClient: the asyncio client. One connection (a spawned worker's
-pipes or a Unix socket) carries every request of the client; a reader task
-resolves each request's future by request_id. A task cancelled while it
-waits sends a cancel, so the worker stops the query."""
+pipes or a Unix socket) carries every request of the client; the
+transport's data callback resolves each request's future by request_id. A
+task cancelled while it waits sends a cancel, so the worker stops the
+query. The calls themselves are the steps of protocol.py, which
+``AsyncMoltClient._run`` performs with awaits."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import (
-    Call,
-    ConnectionLost,
-    RequestInfo,
-    ResponseInfo,
-    finish,
-    lost_error,
-    raise_for,
-    stream_part_rows,
-)
-from .envelope import Response, decode_response, encode_request
-from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import FrameDecoder
+from .calls import Call, ConnectionLost
+from .errors import ProtocolError, WorkerUnavailable
 from .params import Params
+from .protocol import (
+    CONNECT,
+    Exchange,
+    Explain,
+    Item,
+    Request,
+    Send,
+    Slot,
+    Step,
+    Steps,
+    StreamCore,
+    Wait,
+    open_stream_steps,
+)
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
-from .sync_client import exit_reason
-from .worker_stderr import StderrTap
 
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 
-_Item = Union[Response, ConnectionLost]
 #: a sender waits for the transport's buffer to drain above this many bytes
 #: (asyncio's default high-water mark)
 _DRAIN_ABOVE = 1 << 16
@@ -50,16 +51,16 @@ class _Pending:
     __slots__ = ("items", "waiter")
 
     def __init__(self) -> None:
-        self.items: collections.deque[_Item] = collections.deque()
+        self.items: collections.deque[Item] = collections.deque()
         self.waiter: Optional[asyncio.Future[None]] = None
 
-    def put(self, item: _Item) -> None:
+    def put(self, item: Item) -> None:
         self.items.append(item)
         w = self.waiter
         if w is not None and not w.done():
             w.set_result(None)
 
-    async def get(self, timeout: float) -> _Item:
+    async def get(self, timeout: float) -> Item:
         """The next frame; asyncio.TimeoutError after ``timeout`` seconds."""
         if not self.items:
             loop = asyncio.get_running_loop()
@@ -96,10 +97,12 @@ class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 class _SocketSink(asyncio.StreamReaderProtocol):
-    """A Unix socket; what arrives goes straight to the connection's decoder."""
+    """A Unix socket; what arrives goes straight to the connection's decoder
+    (the StreamReader stays empty; the protocol gives the StreamWriter its
+    flow control)."""
 
-    def __init__(self, conn: "_AsyncConnection", loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(asyncio.StreamReader(loop=loop), loop=loop)
+    def __init__(self, conn: "_AsyncConnection", reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, loop=loop)
         self._conn = conn
 
     def data_received(self, data: bytes) -> None:
@@ -114,22 +117,22 @@ class _SocketSink(asyncio.StreamReaderProtocol):
         self._conn.eof(exc)
 
 
-class _AsyncConnection:
+class _AsyncConnection(Exchange):
+    """One live connection; the protocol callbacks feed what arrives to the
+    Exchange, which hands each frame to the _Pending of its request."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int, stderr: Union[int, IO[Any], None]) -> None:
+        super().__init__(max_response, stderr)
         self.loop = loop
-        self.stderr_tap = StderrTap(stderr)
-        self.answered = False  # some frame arrived: the worker started
-        self.start_error: Optional[str] = None
-        self.exit_status = 0
         self.proc: Optional[asyncio.subprocess.Process] = None
         self.writer: Optional[asyncio.StreamWriter] = None
-        self.pending: dict[int, _Pending] = {}
-        self.dead: Optional[str] = None
-        self.decoder = FrameDecoder(max_response)
         self.ended = False  # the read side is over (dead follows, maybe after the exit status)
         self.task: Optional[asyncio.Task[None]] = None  # finding the exit status
         # frames queued by this loop iteration's calls, written together
         self.out: list[bytes] = []
+
+    def new_slot(self) -> Slot:
+        return _Pending()
 
     @classmethod
     async def open(
@@ -157,12 +160,14 @@ class _AsyncConnection:
             self.writer = self.proc.stdin
         else:
             assert socket_path is not None
-            sink = _SocketSink(self, loop)
+            reader = asyncio.StreamReader(loop=loop)
+            sink = _SocketSink(self, reader, loop)
             try:
                 transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
-            self.writer = asyncio.StreamWriter(transport, sink, sink._stream_reader, loop)  # type: ignore[arg-type]
+            # what asyncio.open_unix_connection builds, around our protocol
+            self.writer = asyncio.StreamWriter(transport, sink, reader, loop)
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -171,13 +176,8 @@ class _AsyncConnection:
                 code = await asyncio.wait_for(self.proc.wait(), 1.0)
             except asyncio.TimeoutError:
                 return fallback
-            self.exit_status = code
-            self.start_error = self.stderr_tap.start_error(code, self.answered)
-            return exit_reason(code)
+            return self.exited(code)
         return fallback
-
-    def _lost(self, reason: str) -> ConnectionLost:
-        return ConnectionLost(reason, self.start_error, self.exit_status)
 
     async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
         """lost, told whether the worker never started: a failed write can
@@ -185,7 +185,7 @@ class _AsyncConnection:
         if self.proc is None or lost.start_error is not None or self.answered:
             return lost
         reason = await self._death_reason(lost.reason)
-        return self._lost(reason)
+        return self.lost(reason)
 
     # ---- the read side: protocol callbacks ----
     def data_received(self, data: bytes) -> None:
@@ -194,45 +194,25 @@ class _AsyncConnection:
         if self.ended:
             return
         try:
-            for body in self.decoder.feed(data):
-                self.answered = True
-                resp = decode_response(body)
-                p = self.pending.get(resp.request_id)
-                if p is not None:
-                    if not resp.more:
-                        del self.pending[resp.request_id]
-                    p.put(resp)
+            self.received(data)
         except ProtocolError as e:
             self.ended = True
             self._kill()
-            self._fail(f"protocol error: {e.message}")
+            self.fail(f"protocol error: {e.message}")
 
     def eof(self, exc: Optional[Exception]) -> None:
         if self.ended:
             return
         self.ended = True
-        if exc is not None:
-            reason = f"reading from the worker failed: {exc}"
-        else:
-            reason = "the worker closed the connection"
-            if self.decoder.pending_bytes:
-                reason += " in the middle of a frame"
+        reason = self.end_reason(exc)
         if self.proc is None:
-            self._fail(reason)
+            self.fail(reason)
             return
 
         async def fail_with_exit_status() -> None:
-            self._fail(await self._death_reason(reason))
+            self.fail(await self._death_reason(reason))
 
         self.task = self.loop.create_task(fail_with_exit_status())
-
-    def _fail(self, reason: str) -> None:
-        if self.dead is None:
-            self.dead = reason
-        waiting = list(self.pending.values())
-        self.pending.clear()
-        for p in waiting:
-            p.put(self._lost(reason))
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -240,21 +220,11 @@ class _AsyncConnection:
         if self.writer is not None and self.proc is None:
             self.writer.close()
 
-    def register(self, rid: int) -> _Pending:
-        if self.dead:
-            raise self._lost(self.dead)
-        p = _Pending()
-        self.pending[rid] = p
-        return p
-
-    def unregister(self, rid: int) -> None:
-        self.pending.pop(rid, None)
-
     def send_nowait(self, frame: bytes) -> None:
         """Queue a frame; the frames of one loop iteration leave in one write
         (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
-            raise self._lost(self.dead)
+            raise self.lost(self.dead)
         if len(self.pending) <= 1 and not self.out:
             self._write(frame)  # nothing else in flight: nothing to wait for
             return
@@ -272,7 +242,7 @@ class _AsyncConnection:
         try:
             self.writer.write(data)
         except (OSError, RuntimeError) as e:
-            self._fail(f"writing to the worker failed: {e}")
+            self.fail(f"writing to the worker failed: {e}")
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
@@ -283,8 +253,8 @@ class _AsyncConnection:
             await self.writer.drain()
         except (OSError, ConnectionError) as e:
             reason = await self._death_reason(f"writing to the worker failed: {e}")
-            self._fail(reason)
-            raise self._lost(reason) from None
+            self.fail(reason)
+            raise self.lost(reason) from None
 
     async def close(self, wait_s: float = 5.0) -> None:
         if self.writer is not None:
@@ -305,7 +275,7 @@ class _AsyncConnection:
                 await self.task
             except (asyncio.CancelledError, Exception):
                 pass
-        self._fail("the client closed the connection")
+        self.fail("the client closed the connection")
 
 
 class AsyncMoltClient(ClientBase):
@@ -356,70 +326,38 @@ class AsyncMoltClient(ClientBase):
                 self.connects += 1
             return self._conn
 
-    def _send_cancel(self, conn: _AsyncConnection, target: int) -> None:
+    # ---- the driver: performs the steps of protocol.py, awaiting ----
+    async def _run(self, steps: Steps[Any]) -> Any:
+        # the steps are performed inline: a coroutine per step would cost
+        # more than the step itself on the hot path
         try:
-            conn.send_nowait(encode_request(next(self._ids), "cancel", {"request_id": target}))
-        except ConnectionLost:
-            pass
-
-    async def _start(
-        self, call: Call, attempt: int
-    ) -> tuple[_AsyncConnection, int, _Pending, Optional[RequestInfo]]:
-        conn = self._conn
-        if conn is None or conn.dead or self._closed:
-            conn = await self._connection()
-        rid = next(self._ids)
-        frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
-        info = self._request_info(call, rid, attempt)
-        p = conn.register(rid)
-        if info is not None:
-            info.sent_at = time.monotonic()
-        try:
-            await conn.send(frame)
-        except asyncio.CancelledError:
-            conn.unregister(rid)
-            self._send_cancel(conn, rid)
-            raise
-        return conn, rid, p, info
-
-    async def _get(self, conn: _AsyncConnection, rid: int, p: _Pending, deadline: float, wait: float) -> Response:
-        try:
-            item = await p.get(max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            conn.unregister(rid)
-            self._send_cancel(conn, rid)
-            raise Timeout(
-                f"no answer from the worker within {wait:.3f} s (client-side timeout); a cancel was sent",
-                request_id=rid,
-                client_side=True,
-            ) from None
-        except asyncio.CancelledError:
-            conn.unregister(rid)
-            self._send_cancel(conn, rid)
-            raise
-        if isinstance(item, ConnectionLost):
-            raise item
-        return item
-
-    async def _call(self, call: Call) -> Any:
-        attempt = 0
-        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
-        while True:
-            try:
-                conn, rid, p, info = await self._start(call, attempt)
-                resp = await self._get(conn, rid, p, time.monotonic() + wait, wait)
-            except ConnectionLost as lost:
-                e = lost if self._conn is None else await self._conn.why_lost(lost)
-                if call.idempotent and attempt < self.max_restarts and e.resendable():
-                    attempt += 1
-                    continue
-                raise lost_error(call, e, attempt) from None
-            if self.after_recv is not None and info is not None:
-                self.after_recv(
-                    info,
-                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
-                )
-            return finish(call, resp)
+            step = next(steps)
+            while True:
+                try:
+                    if isinstance(step, Wait):
+                        try:
+                            outcome: Any = await step.req.slot.get(step.timeout)
+                        except asyncio.TimeoutError:
+                            outcome = None
+                    elif isinstance(step, Send):
+                        dest = step.conn
+                        assert isinstance(dest, _AsyncConnection)
+                        outcome = await dest.send(step.frame)
+                    elif isinstance(step, Explain):
+                        conn = self._conn
+                        outcome = step.lost if conn is None else await conn.why_lost(step.lost)
+                    else:
+                        assert step is CONNECT
+                        conn = self._conn
+                        if conn is None or conn.dead or self._closed:
+                            conn = await self._connection()
+                        outcome = conn
+                except BaseException as e:
+                    step = steps.throw(e)
+                else:
+                    step = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
 
     async def query(
         self,
@@ -525,12 +463,8 @@ class AsyncMoltClient(ClientBase):
         return _StreamOpening(self._open_stream(call))
 
     async def _open_stream(self, call: Call) -> "AsyncQueryStream":
-        try:
-            conn, rid, p, info = await self._start(call, 0)
-        except ConnectionLost as lost:
-            e = lost if self._conn is None else await self._conn.why_lost(lost)
-            raise lost_error(call, e, 0) from None
-        return AsyncQueryStream(self, call, conn, rid, p, info)
+        req: Request = await self._run(open_stream_steps(self, call))
+        return AsyncQueryStream(self, call, req)
 
 
 class _StreamOpening:
@@ -553,24 +487,12 @@ class _StreamOpening:
             self._stream.close()
 
 
-class AsyncQueryStream:
-    def __init__(
-        self, client: AsyncMoltClient, call: Call, conn: _AsyncConnection, rid: int,
-        p: _Pending, info: Optional[RequestInfo],
-    ) -> None:
-        self._client = client
-        self._call = call
-        self._conn = conn
-        self._p = p
-        self._info = info
-        self.request_id = rid
-        self.codec: str = call.payload["result_format"] if call.payload else "msgpack"
-        self.columns: Optional[list[str]] = None
-        self.types: Optional[list[str]] = None
-        self.metrics: dict[str, Any] = {}
-        self.done = False
-        self._wait = call.wait_seconds(client.grace_ms, client.client_timeout_s)
-        self._deadline = time.monotonic() + self._wait
+class AsyncQueryStream(StreamCore):
+    """The frames of one streamed db_query, read as they arrive."""
+
+    def __init__(self, client: AsyncMoltClient, call: Call, req: Request) -> None:
+        super().__init__(client, call, req)
+        self._driver = client
 
     async def __aenter__(self) -> "AsyncQueryStream":
         return self
@@ -578,53 +500,22 @@ class AsyncQueryStream:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        if not self.done:
-            self.done = True
-            self._conn.unregister(self.request_id)
-            self._client._send_cancel(self._conn, self.request_id)
-
-    async def _next_frame(self) -> Optional[Response]:
-        if self.done:
-            return None
-        try:
-            resp = await self._client._get(self._conn, self.request_id, self._p, self._deadline, self._wait)
-        except ConnectionLost as e:
-            self.done = True
-            raise lost_error(self._call, e, 0) from None
-        except BaseException:
-            self.done = True
-            raise
-        if not resp.more:
-            self.done = True
-            self.metrics = resp.metrics
-            if self._client.after_recv is not None and self._info is not None:
-                self._client.after_recv(
-                    self._info,
-                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),
-                )
-            raise_for(resp)
-            return resp if resp.payload else None
-        return resp
-
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
-            resp = await self._next_frame()
+            resp = await self._driver._run(self.next_frame_steps())
             if resp is None:
                 return
             yield resp.payload
 
     async def rows(self) -> AsyncIterator[tuple[Any, ...]]:
-        if self.codec == "arrow_ipc":
-            raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
+        self.check_rows()
         async for raw in self.chunks():
-            for row in stream_part_rows(self, raw):
+            for row in self.rows_of(raw):
                 yield row
 
     def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
         return self.rows()
 
     async def to_arrow(self) -> Any:
-        if self.codec != "arrow_ipc":
-            raise InvalidInput("to_arrow() on a stream needs result_format='arrow_ipc'", client_side=True)
+        self.check_arrow()
         return arrow_table_from_ipc(b"".join([c async for c in self.chunks()]))

@@ -1,24 +1,28 @@
 """What MoltClient and AsyncMoltClient share: their settings (checked once,
-here) and how each public call becomes a Call. The two clients differ only
-in how a Call travels (threads and queues, or asyncio futures)."""
+here) and how each public call becomes a Call. A Call travels through the
+steps in protocol.py; the two clients differ only in the driver that
+performs those steps (blocking calls and a reader thread, or asyncio)."""
 
 from __future__ import annotations
 
 import collections.abc
 import itertools
+import threading
+import time
 from typing import IO, Any, Optional, Sequence, Union
 
-from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo
+from .calls import DEFAULT_GRACE_MS, AfterRecv, BeforeSend, Call, RequestInfo, ResponseInfo
 from .decoding import Decoding
-from .envelope import check_timeout_ms, exec_payload, query_payload
+from .envelope import Response, check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
 from .params import Params
+from .protocol import Steps, call_steps
 from .results import ExecResult
+from .worker_path import resolve_worker_cmd
 
 #: the most statements the worker runs in one db_exec (contract section 6)
 MAX_STATEMENTS = 10000
-from .worker_path import resolve_worker_cmd
 
 
 class ClientBase:
@@ -62,6 +66,7 @@ class ClientBase:
         #: decode_numeric / decode_json override it
         self.decoding = Decoding.checked(decode_numeric, decode_json)
         self._ids = itertools.count(1)
+        self._id_lock = threading.Lock()
         self._closed = False
         #: how many times a worker was (re)started or the socket (re)connected
         self.connects = 0
@@ -70,6 +75,20 @@ class ClientBase:
     def _init_transport(self) -> None:
         """The client's own connection state (a subclass sets it up)."""
         raise NotImplementedError
+
+    def _run(self, steps: Steps[Any]) -> Any:
+        """Perform the steps of a call (protocol.py) and give their result:
+        the blocking client returns it, the asyncio client returns an
+        awaitable (a subclass implements it)."""
+        raise NotImplementedError
+
+    def _call(self, call: Call) -> Any:
+        """A call that ends in one final frame, through the client's driver."""
+        return self._run(call_steps(self, call))
+
+    def _new_id(self) -> int:
+        with self._id_lock:
+            return next(self._ids)
 
     def _request_info(self, call: Call, rid: int, attempt: int) -> Optional[RequestInfo]:
         """The hooks' view of a request, given to ``before_send`` here; None
@@ -80,6 +99,12 @@ class ClientBase:
         if self.before_send is not None:
             self.before_send(info)
         return info
+
+    def _after_recv(self, info: Optional[RequestInfo], resp: Response) -> None:
+        """Give the final frame of a request to the ``after_recv`` hook."""
+        if self.after_recv is not None and info is not None:
+            elapsed = time.monotonic() - info.sent_at
+            self.after_recv(info, ResponseInfo(resp.status, resp.metrics, elapsed, len(resp.payload)))
 
     def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
         return check_timeout_ms(timeout_ms) or self.timeout_ms

@@ -1,6 +1,8 @@
 """MoltClient: a thread-safe blocking client. One connection to the worker
 (its stdin/stdout, or a Unix socket); a reader thread hands each response
-frame to the thread waiting for that request_id."""
+frame to the thread waiting for that request_id. The calls themselves are
+the steps of protocol.py, which ``MoltClient._run`` performs with blocking
+calls."""
 
 from __future__ import annotations
 
@@ -9,46 +11,34 @@ import queue
 import socket
 import subprocess
 import threading
-import time
 from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import (
-    Call,
-    ConnectionLost,
-    RequestInfo,
-    ResponseInfo,
-    finish,
-    lost_error,
-    raise_for,
-    stream_part_rows,
-)
-from .envelope import (
-    Response,
-    decode_response,
-    encode_request,
-)
-from .errors import InvalidInput, ProtocolError, Timeout, WorkerUnavailable
-from .framing import FrameDecoder
+from .calls import Call
+from .errors import ProtocolError, WorkerUnavailable
 from .params import Params
+from .protocol import (
+    CONNECT,
+    Exchange,
+    Explain,
+    Request,
+    Send,
+    Slot,
+    Step,
+    Steps,
+    StreamCore,
+    Wait,
+    open_stream_steps,
+)
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
-from .worker_stderr import StderrTap
 
 __all__ = ["MoltClient", "QueryStream"]
 
-_Item = Union[Response, ConnectionLost]
 
-
-def exit_reason(code: Optional[int]) -> str:
-    if code is None:
-        return "the worker closed its output"
-    if code < 0:
-        return f"the worker was killed by signal {-code}"
-    return f"the worker exited with status {code}"
-
-
-class _Connection:
-    """One live connection: a spawned worker's pipes or a Unix socket."""
+class _Connection(Exchange):
+    """One live connection: a spawned worker's pipes or a Unix socket; a
+    reader thread feeds what arrives to the Exchange, which hands each frame
+    to the queue of the thread waiting for it."""
 
     def __init__(
         self,
@@ -57,13 +47,10 @@ class _Connection:
         max_response: int,
         stderr: Union[int, IO[Any], None],
     ) -> None:
+        super().__init__(max_response, stderr)
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.sock: Optional[socket.socket] = None
-        self.stderr_tap = StderrTap(stderr)
         self.stderr_reader: Optional[threading.Thread] = None
-        self.answered = False  # some frame arrived: the worker started
-        self.start_error: Optional[str] = None
-        self.exit_status = 0
         if worker_cmd is not None:
             try:
                 self.proc = subprocess.Popen(
@@ -88,11 +75,7 @@ class _Connection:
                 s.close()
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
             self.sock = s
-        self.decoder = FrameDecoder(max_response)
-        self.pending: dict[int, "queue.SimpleQueue[_Item]"] = {}
-        self.lock = threading.Lock()
         self.write_lock = threading.Lock()
-        self.dead: Optional[str] = None
         self.reader = threading.Thread(target=self._read_loop, name="molt-db-reader", daemon=True)
         self.reader.start()
 
@@ -109,8 +92,8 @@ class _Connection:
                 return
             self.stderr_tap.feed(data)
 
-    def _lost(self, reason: str) -> ConnectionLost:
-        return ConnectionLost(reason, self.start_error, self.exit_status)
+    def new_slot(self) -> Slot:
+        return queue.SimpleQueue()
 
     def _read(self) -> bytes:
         if self.proc is not None:
@@ -119,21 +102,35 @@ class _Connection:
         assert self.sock is not None
         return self.sock.recv(1 << 16)
 
-    def send(self, frame: bytes) -> None:
+    def send_nowait(self, frame: bytes) -> None:
+        """Write a whole frame (blocking: the pipe or socket is the queue)."""
         if self.dead:
-            raise self._lost(self.dead)
+            raise self.lost(self.dead)
         try:
             with self.write_lock:
-                if self.proc is not None:
-                    assert self.proc.stdin is not None
-                    self.proc.stdin.write(frame)
-                else:
-                    assert self.sock is not None
-                    self.sock.sendall(frame)
+                self._write_whole(frame)
         except (OSError, ValueError) as e:
             reason = self._death_reason(f"writing to the worker failed: {e}")
-            self._fail(reason)
-            raise self._lost(reason) from None
+            self.fail(reason)
+            raise self.lost(reason) from None
+
+    def _write_whole(self, frame: bytes) -> None:
+        try:
+            if self.proc is not None:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(frame)
+            else:
+                assert self.sock is not None
+                self.sock.sendall(frame)
+        except (OSError, ValueError):
+            raise
+        except BaseException:
+            # interrupted (KeyboardInterrupt) in the middle of a write: part
+            # of a frame may have left, so nothing can follow it on this
+            # connection
+            self.fail("a write to the worker was interrupted")
+            self._kill()
+            raise
 
     def _death_reason(self, fallback: str) -> str:
         if self.proc is not None:
@@ -143,61 +140,25 @@ class _Connection:
                 return fallback
             if self.stderr_reader is not None:
                 self.stderr_reader.join(timeout=1.0)  # its last words
-            self.exit_status = code
-            self.start_error = self.stderr_tap.start_error(code, self.answered)
-            return exit_reason(code)
+            return self.exited(code)
         return fallback
 
     def _read_loop(self) -> None:
-        reason = "the worker closed the connection"
         try:
             while True:
                 try:
                     data = self._read()
                 except OSError as e:
-                    reason = f"reading from the worker failed: {e}"
+                    reason = self.end_reason(e)
                     break
                 if not data:
-                    reason = self._death_reason(reason)
+                    reason = self._death_reason(self.end_reason(None))
                     break
-                for body in self.decoder.feed(data):
-                    self._dispatch(decode_response(body))
+                self.received(data)
         except ProtocolError as e:
             reason = f"protocol error: {e.message}"
             self._kill()
-        self._fail(reason)
-
-    def _dispatch(self, resp: Response) -> None:
-        self.answered = True
-        with self.lock:
-            q = self.pending.get(resp.request_id)
-            if q is not None and not resp.more:
-                del self.pending[resp.request_id]
-        if q is not None:
-            q.put(resp)
-        # unknown ids: answers to cancels, or to requests whose caller gave up
-
-    def _fail(self, reason: str) -> None:
-        with self.lock:
-            if self.dead is None:
-                self.dead = reason
-            waiting = list(self.pending.values())
-            self.pending.clear()
-        for q in waiting:
-            q.put(self._lost(reason))
-
-    # ---- requests ----
-    def register(self, rid: int) -> "queue.SimpleQueue[_Item]":
-        q: "queue.SimpleQueue[_Item]" = queue.SimpleQueue()
-        with self.lock:
-            if self.dead:
-                raise self._lost(self.dead)
-            self.pending[rid] = q
-        return q
-
-    def unregister(self, rid: int) -> None:
-        with self.lock:
-            self.pending.pop(rid, None)
+        self.fail(reason)
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -232,7 +193,7 @@ class _Connection:
             except OSError:
                 pass
             self.sock.close()
-        self._fail("the client closed the connection")
+        self.fail("the client closed the connection")
         if threading.current_thread() is not self.reader:
             self.reader.join(timeout=wait_s)
 
@@ -253,7 +214,6 @@ class MoltClient(ClientBase):
     """
 
     def _init_transport(self) -> None:
-        self._id_lock = threading.Lock()
         self._conn: Optional[_Connection] = None
         self._conn_lock = threading.Lock()
 
@@ -291,69 +251,33 @@ class MoltClient(ClientBase):
                 self.connects += 1
             return self._conn
 
-    def _new_id(self) -> int:
-        with self._id_lock:
-            return next(self._ids)
-
-    # ---- the call machinery ----
-    def _send_cancel(self, conn: _Connection, target: int) -> None:
+    # ---- the driver: performs the steps of protocol.py, blocking ----
+    def _run(self, steps: Steps[Any]) -> Any:
         try:
-            conn.send(encode_request(self._new_id(), "cancel", {"request_id": target}))
-        except ConnectionLost:
-            pass
+            step = next(steps)
+            while True:
+                try:
+                    outcome = self._perform(step)
+                except BaseException as e:
+                    step = steps.throw(e)
+                else:
+                    step = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
 
-    def _start(
-        self, call: Call, attempt: int
-    ) -> tuple[_Connection, int, "queue.SimpleQueue[_Item]", Optional[RequestInfo]]:
-        conn = self._connection()
-        rid = self._new_id()
-        frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
-        info = self._request_info(call, rid, attempt)
-        q = conn.register(rid)
-        if info is not None:
-            info.sent_at = time.monotonic()
-        conn.send(frame)
-        return conn, rid, q, info
-
-    def _get(self, conn: _Connection, rid: int, q: "queue.SimpleQueue[_Item]", deadline: float, wait: float) -> Response:
-        try:
-            item = q.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            conn.unregister(rid)
-            self._send_cancel(conn, rid)
-            raise Timeout(
-                f"no answer from the worker within {wait:.3f} s (client-side timeout); "
-                "a cancel was sent",
-                request_id=rid,
-                client_side=True,
-            ) from None
-        except BaseException:
-            # interrupted (KeyboardInterrupt, ...): stop the query on the server
-            conn.unregister(rid)
-            self._send_cancel(conn, rid)
-            raise
-        if isinstance(item, ConnectionLost):
-            raise item
-        return item
-
-    def _call(self, call: Call) -> Any:
-        attempt = 0
-        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
-        while True:
+    def _perform(self, step: Step) -> Any:
+        if isinstance(step, Wait):
             try:
-                conn, rid, q, info = self._start(call, attempt)
-                resp = self._get(conn, rid, q, time.monotonic() + wait, wait)
-            except ConnectionLost as e:
-                if call.idempotent and attempt < self.max_restarts and e.resendable():
-                    attempt += 1
-                    continue
-                raise lost_error(call, e, attempt) from None
-            if self.after_recv is not None and info is not None:
-                self.after_recv(
-                    info,
-                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - info.sent_at, len(resp.payload)),
-                )
-            return finish(call, resp)
+                return step.req.slot.get(timeout=step.timeout)
+            except queue.Empty:
+                return None
+        if isinstance(step, Send):
+            step.conn.send_nowait(step.frame)
+            return None
+        if isinstance(step, Explain):
+            return step.lost  # the exit status is known before a write fails
+        assert step is CONNECT
+        return self._connection()
 
     # ---- public API ----
     def query(
@@ -464,33 +388,16 @@ class MoltClient(ClientBase):
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
             decode_numeric=decode_numeric, decode_json=decode_json,
         )
-        try:
-            conn, rid, q, info = self._start(call, 0)
-        except ConnectionLost as e:
-            raise lost_error(call, e, 0) from None
-        return QueryStream(self, call, conn, rid, q, info)
+        req: Request = self._run(open_stream_steps(self, call))
+        return QueryStream(self, call, req)
 
 
-class QueryStream:
+class QueryStream(StreamCore):
     """The frames of one streamed db_query, read as they arrive."""
 
-    def __init__(
-        self, client: MoltClient, call: Call, conn: _Connection, rid: int,
-        q: "queue.SimpleQueue[_Item]", info: Optional[RequestInfo],
-    ) -> None:
-        self._client = client
-        self._call = call
-        self._conn = conn
-        self._q = q
-        self._info = info
-        self.request_id = rid
-        self.codec: str = call.payload["result_format"] if call.payload else "msgpack"
-        self.columns: Optional[list[str]] = None
-        self.types: Optional[list[str]] = None
-        self.metrics: dict[str, Any] = {}
-        self.done = False
-        self._wait = call.wait_seconds(client.grace_ms, client.client_timeout_s)
-        self._deadline = time.monotonic() + self._wait
+    def __init__(self, client: MoltClient, call: Call, req: Request) -> None:
+        super().__init__(client, call, req)
+        self._driver = client
 
     def __enter__(self) -> "QueryStream":
         return self
@@ -498,54 +405,22 @@ class QueryStream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Stop reading; a query still running is cancelled."""
-        if not self.done:
-            self.done = True
-            self._conn.unregister(self.request_id)
-            self._client._send_cancel(self._conn, self.request_id)
-
-    def _next_frame(self) -> Optional[Response]:
-        if self.done:
-            return None
-        try:
-            resp = self._client._get(self._conn, self.request_id, self._q, self._deadline, self._wait)
-        except ConnectionLost as e:
-            self.done = True
-            raise lost_error(self._call, e, 0) from None
-        except BaseException:
-            self.done = True
-            raise
-        if not resp.more:
-            self.done = True
-            self.metrics = resp.metrics
-            if self._client.after_recv is not None and self._info is not None:
-                self._client.after_recv(
-                    self._info,
-                    ResponseInfo(resp.status, resp.metrics, time.monotonic() - self._info.sent_at, len(resp.payload)),
-                )
-            raise_for(resp)
-            return resp if resp.payload else None
-        return resp
-
     def chunks(self) -> Iterator[bytes]:
         """Each frame's payload bytes, in order (for arrow_ipc, together one
         IPC stream)."""
         while True:
-            resp = self._next_frame()
+            resp = self._driver._run(self.next_frame_steps())
             if resp is None:
                 return
             yield resp.payload
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         """Rows as tuples (json and msgpack)."""
-        if self.codec == "arrow_ipc":
-            raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
+        self.check_rows()
         for raw in self.chunks():
-            yield from stream_part_rows(self, raw)
+            yield from self.rows_of(raw)
 
     def to_arrow(self) -> Any:
         """All the remaining frames as one pyarrow Table (arrow_ipc)."""
-        if self.codec != "arrow_ipc":
-            raise InvalidInput("to_arrow() on a stream needs result_format='arrow_ipc'", client_side=True)
+        self.check_arrow()
         return arrow_table_from_ipc(b"".join(self.chunks()))

@@ -202,7 +202,9 @@ def worker_targets() -> dict[str, "str | Uncarried"]:
 def worker_args(targets: "dict[str, str | Uncarried] | None" = None) -> list[str]:
     """The worker flags for every molt database in DATABASES that the
     worker can serve (worker_targets()): --db, --pool, --allow-write (no
-    transport flag: add --stdio or --socket PATH)."""
+    transport flag: add --stdio or --socket PATH). A SQLite database asks
+    for Django's SQL functions (sqlite_django_functions), which the SQL
+    Django compiles for SQLite calls."""
     conf = molt_settings()
     args: list[str] = []
     for alias, dsn in (worker_targets() if targets is None else targets).items():
@@ -210,6 +212,8 @@ def worker_args(targets: "dict[str, str | Uncarried] | None" = None) -> list[str
             continue
         wa = worker_alias(alias)
         args += ["--db", f"{wa}={dsn}"]
+        if dsn.startswith("sqlite:"):
+            args += ["--pool", f"{wa}:sqlite_django_functions=true"]
         for name, value in (conf["POOL"].get(alias) or {}).items():
             args += ["--pool", f"{wa}:{name}={value}"]
         if alias in conf["ALLOW_WRITE"]:

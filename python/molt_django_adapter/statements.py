@@ -8,7 +8,8 @@ Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
   date, datetime), so the worker binds what sqlite3 would bind.
 - PostgreSQL, PARAM_BINDING "client" (the default, like Django's psycopg 3
   backend): psycopg's own client-side merging with Django's adapters
-  template, so the text that reaches the server is what Django would send.
+  template (its public ``psycopg.sql.Literal``), so the text that reaches
+  the server is what Django would send.
 - PostgreSQL, PARAM_BINDING "server": ``%s`` becomes ``$n`` and each value
   goes with the type psycopg would give it (docs/django.md: what breaks).
 """
@@ -82,19 +83,45 @@ def _adapt_context(use_tz: bool, tz: Any) -> Any:
     return Context()
 
 
-def postgresql_client_bound(sql: str, params: Sequence[Any], use_tz: bool, tz: Any) -> str:
-    """The query text psycopg's ClientCursor would send for Django."""
-    from psycopg import adapt
-    from psycopg._queries import PostgresClientQuery
+#: a percent sign and what follows it: ``%s`` a parameter, ``%%`` a literal
+#: percent sign, anything else (or a lone ``%`` at the end) an error, as in
+#: psycopg's client-side cursor
+_PERCENT = re.compile(r"%(.|\Z)", re.DOTALL)
 
-    tx = adapt.Transformer(_adapt_context(use_tz, tz))
-    query = PostgresClientQuery(tx)
+
+def postgresql_client_bound(sql: str, params: Sequence[Any], use_tz: bool, tz: Any) -> str:
+    """The query text psycopg's ClientCursor would send for Django: each
+    ``%s`` replaced by the parameter's literal as psycopg writes it (through
+    ``psycopg.sql.Literal`` with Django's adapters), ``%%`` by ``%``."""
+    context = _adapt_context(use_tz, tz)
+    pieces: list[str] = []
+    taken = 0
+    end = 0
+    for m in _PERCENT.finditer(sql):
+        pieces.append(sql[end:m.start()])
+        end = m.end()
+        if m.group(1) == "%":
+            pieces.append("%")
+        elif m.group(1) == "s" and taken < len(params):
+            pieces.append(_client_literal(params[taken], context))
+            taken += 1
+        elif m.group(1) == "s":
+            raise Unsupported(f"the query has more placeholders than the {len(params)} parameter(s)")
+        else:
+            raise Unsupported(f"only %s and %% may follow a percent sign, not {m.group(0)!r}")
+    if taken != len(params):
+        raise Unsupported(f"the query has {taken} placeholder(s) for {len(params)} parameter(s)")
+    pieces.append(sql[end:])
+    return "".join(pieces)
+
+
+def _client_literal(value: Any, context: Any) -> str:
+    from psycopg.sql import Literal
+
     try:
-        query.convert(sql, params)
+        return Literal(value).as_bytes(context).decode("utf-8")
     except Exception as e:  # psycopg's ProgrammingError/DataError on a value it cannot dump
         raise Unsupported(f"psycopg cannot merge the parameters: {e}") from None
-    text: str = query.query.decode(tx.encoding)
-    return text
 
 
 def _pg_typed(v: Any) -> Any:

@@ -23,6 +23,7 @@ if not settings.configured:
 
 from django.db.backends.sqlite3 import _functions as F  # noqa: E402
 
+from molt_django_adapter.sqlite_functions import WORKER_DJANGO_FUNCTIONS  # noqa: E402
 from worker_client import Worker, decode  # noqa: E402
 
 UNSUPPORTED = "[molt:unsupported]"
@@ -132,8 +133,29 @@ def check(results, max_unsupported_share=0.0):
 
 @pytest.fixture(scope="module")
 def worker():
-    with Worker({"default": "sqlite::memory:"}) as w:
+    with Worker({"default": "sqlite::memory:"},
+                "--pool", "default:sqlite_django_functions=true") as w:
         yield w
+
+
+def test_functions_only_where_asked_for():
+    """A worker registers Django's functions on the aliases that ask for
+    them (the Django adapter does), and on no other: a plain alias has
+    SQLite's own functions only, whatever SQL a client sends."""
+    names = ", ".join(f"'{n}'" for n in sorted(WORKER_DJANGO_FUNCTIONS))
+    sql = f"select lower(name) from pragma_function_list where lower(name) in ({names})"
+    with Worker({"plain": "sqlite::memory:", "django": "sqlite::memory:"},
+                "--pool", "django:sqlite_django_functions=true") as w:
+        plain = {r[0] for r in decode(w.conn.query(sql, db_alias="plain"))["rows"]}
+        django = {r[0] for r in decode(w.conn.query(sql, db_alias="django"))["rows"]}
+        r = w.conn.call("db_query", {"db_alias": "plain",
+                                     "sql": "select django_date_extract('year', '2024-05-06')"})
+        assert r["status"] == "DbError" and "no such function" in r["error"], r
+        r = w.conn.call("db_query", {"db_alias": "plain", "sql": "select 'abc' regexp 'b'"})
+        assert r["status"] == "DbError" and "no such function" in r["error"], r
+    # what the plain alias has is SQLite's own (its math functions)
+    assert "django_date_extract" not in plain and "regexp" not in plain and "md5" not in plain
+    assert {"django_date_extract", "regexp", "md5", "lpad"} <= django
 
 
 def test_datetime_functions_across_zones_and_dst(worker):
