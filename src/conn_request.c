@@ -1129,8 +1129,9 @@ static int batch_end(molt_db_conn *c)
  * Each request kind has a table of the backend messages it expects, each
  * routed to one handler (the routes below); a message its table lacks is a
  * protocol error. Messages that may come at any time (ParameterStatus,
- * NoticeResponse, NotificationResponse) are handled before any request's
- * table is looked at. A result callback may close the connection, which
+ * NoticeResponse, NotificationResponse) have a table of their own, which no
+ * kind's table overlaps. Each table lists its most frequent message (a row)
+ * first. A result callback may close the connection, which
  * completes and frees every request, r included: after a callback, a
  * handler touches r only when closed_by() says the connection is open. */
 
@@ -1552,14 +1553,13 @@ static const msg_route query_describe_routes[] = {
 
 /* an execution of a prepared statement, or a query's second step */
 static const msg_route execute_routes[] = {
-    ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
-    {'2', on_bind_complete}, {'T', unexpected_columns}, {'D', on_row},
-    {'n', ignore}, {0, NULL}};
+    {'D', on_row}, ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'2', on_bind_complete}, {'T', unexpected_columns}, {'n', ignore},
+    {0, NULL}};
 
 static const msg_route simple_routes[] = {
-    ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
-    {'T', on_simple_columns}, {'D', on_row}, {'2', ignore}, {'n', ignore},
-    {0, NULL}};
+    {'D', on_row}, ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'T', on_simple_columns}, {'2', ignore}, {'n', ignore}, {0, NULL}};
 
 static const msg_route close_stmt_routes[] = {
     ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
@@ -1567,9 +1567,8 @@ static const msg_route close_stmt_routes[] = {
     {'n', ignore}, {0, NULL}};
 
 static const msg_route copy_out_routes[] = {
-    ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query}, {'Z', on_ready},
-    {'C', on_copy_complete}, {'H', ignore}, {'d', on_copy_data},
-    {'G', refuse_copy_in}, {'T', unexpected_columns}, {'D', unexpected_row},
+    {'d', on_copy_data}, ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query},
+    {'Z', on_ready}, {'C', on_copy_complete}, {'H', ignore}, {'G', refuse_copy_in}, {'T', unexpected_columns}, {'D', unexpected_row},
     {'2', ignore}, {'n', ignore}, {0, NULL}};
 
 static const msg_route copy_in_routes[] = {
@@ -1581,10 +1580,10 @@ static const msg_route copy_in_routes[] = {
 /* an execution in a batch: answered at its CommandComplete or error,
  * completed at the batch's ReadyForQuery */
 static const msg_route batch_member_routes[] = {
-    ROUTES_NOISE, {'E', on_member_error}, {'C', on_member_complete},
+    {'D', on_row}, ROUTES_NOISE, {'E', on_member_error}, {'C', on_member_complete},
     {'I', on_member_empty}, {'Z', on_batch_ready}, {'G', refuse_copy_in},
     {'H', refuse_copy_out}, {'d', ignore}, {'2', on_bind_complete},
-    {'T', unexpected_columns}, {'D', on_row}, {'n', ignore}, {0, NULL}};
+    {'T', unexpected_columns}, {'n', ignore}, {0, NULL}};
 
 /* the guard's answers are dropped (guard_failed) */
 static const msg_route batch_guard_routes[] = {
@@ -1625,17 +1624,20 @@ static msg_fn route(const msg_route *routes, char type)
     return NULL;
 }
 
+/* The request's routes come first (no kind routes a message of the
+ * anytime table, so the order only saves time: a row is one compare). */
 int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
                            molt_db_error *err)
 {
-    msg_fn fn = route(anytime_routes, msg->type);
-    if (fn != NULL)
-        return fn(c, NULL, msg, err);
     molt_db_req *r = c->fly_head;
-    if (r == NULL)
+    msg_fn fn = r != NULL ? route(routes_of(r), msg->type) : NULL;
+    if (fn != NULL)
+        return fn(c, r, msg, err);
+    if ((fn = route(anytime_routes, msg->type)) != NULL)
+        return fn(c, NULL, msg, err);
+    if (r == NULL && msg->type == 'E')
         /* An error with nothing in flight is a FATAL (admin shutdown, idle
          * timeout): the server closes the socket next and we report that. */
-        return msg->type == 'E' ? MOLT_DB_OK : MOLT_DB_EPROTO;
-    fn = route(routes_of(r), msg->type);
-    return fn != NULL ? fn(c, r, msg, err) : MOLT_DB_EPROTO;
+        return MOLT_DB_OK;
+    return MOLT_DB_EPROTO;
 }
