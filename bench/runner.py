@@ -320,6 +320,7 @@ def scenarios(ctx):
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
         ]))
+    sc.append(sql_compile_scenario())
     sc += django_scenarios(ctx)
     netem = ctx.netem
     for base in ("pingpong", "pk_inflight64"):
@@ -331,6 +332,41 @@ def scenarios(ctx):
             expected=src["expected"], netem=True, unavailable=reason,
             contenders=src["contenders"]))
     return sc
+
+
+# ---------------------------------------------------------------- query builders
+
+# the query bench/peers/sql_compile_peer.py builds, written by hand, and the
+# sums of its rows that each contender reports as its check
+SQL_COMPILE_CHECK = """
+SELECT count(*), sum(aid), sum(tid), sum(total), sum(rn) FROM (
+  WITH top AS (SELECT bid, sum(abalance) AS total FROM pgbench_accounts WHERE aid <= 50000 GROUP BY bid)
+  SELECT a.aid, b.bid, t.tid, top.total,
+         row_number() OVER (PARTITION BY b.bid ORDER BY a.abalance DESC, a.aid, t.tid) AS rn
+  FROM pgbench_accounts a JOIN pgbench_branches b ON b.bid = a.bid
+       JOIN pgbench_tellers t ON t.bid = b.bid JOIN top ON top.bid = b.bid
+  WHERE a.aid <= 1000 AND t.tid <= 10 ORDER BY rn, a.aid, t.tid LIMIT 100) q
+"""
+
+
+def sql_compile_scenario():
+    def peer(name, role, args, note=""):
+        return Contender(name, role, "json", note=note,
+                         argv=lambda c, s: [PY, os.path.join(PEERS, "sql_compile_peer.py")] + args + secs(c, s))
+    built = "each op builds the query and compiles it to PostgreSQL text + parameters"
+    return dict(
+        key="sql_compile", unit="compile", latency=False,
+        title="Query builder: build + compile one query (a CTE, 3 joins, row_number() OVER) for PostgreSQL, "
+              "molt_sql vs SQLAlchemy Core, no database work",
+        expected=lambda: [int(v) for v in psql(os.environ["MOLT_TEST_DSN"], SQL_COMPILE_CHECK).split("|")],
+        contenders=[
+            peer("SQLAlchemy Core 2.1 select().compile(postgresql)", "peer", ["sqlalchemy"], built),
+            peer("molt_sql Select.compile('postgres')", "molt", ["molt_sql"], built),
+            peer("SQLAlchemy Core, prebuilt query, compile only", "peer", ["sqlalchemy", "--prebuilt"],
+                 "the query is built once; each op compiles it"),
+            peer("molt_sql, prebuilt query, compile only", "molt", ["molt_sql", "--prebuilt"],
+                 "the query is built once; each op compiles it"),
+        ])
 
 
 # ---------------------------------------------------------------- Django
@@ -700,7 +736,7 @@ def machine(dsn, ctx, command):
     try:
         from importlib import metadata
         for d in ("asyncpg", "psycopg", "psycopg-binary", "psycopg-pool", "adbc-driver-postgresql",
-                  "pyarrow", "Django", "gunicorn", "matplotlib"):
+                  "pyarrow", "Django", "gunicorn", "matplotlib", "SQLAlchemy"):
             try:
                 vers[d] = metadata.version(d)
             except metadata.PackageNotFoundError:

@@ -170,18 +170,23 @@ static void send_request(core *c, uint64_t id, const char *entry,
 }
 
 /* db_query / db_exec (with allow_write) with sql and, when arg is not
- * NULL, one positional value; rows come back as msgpack. */
-static void send_db(core *c, uint64_t id, const char *entry, const char *sql,
-                    const char *arg)
+ * NULL, one positional value, in transaction tx_id when not 0; rows come
+ * back as msgpack. */
+static void send_db_in(core *c, uint64_t id, const char *entry, const char *sql,
+                       const char *arg, uint64_t tx_id)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     int exec = strcmp(entry, "db_exec") == 0;
-    msgpack_pack_map(&pk, 2 + (arg != NULL) + exec);
+    msgpack_pack_map(&pk, 2 + (arg != NULL) + exec + (tx_id != 0));
     pack_str(&pk, "sql");
     pack_str(&pk, sql);
+    if (tx_id) {
+        pack_str(&pk, "tx_id");
+        msgpack_pack_uint64(&pk, tx_id);
+    }
     pack_str(&pk, "result_format");
     pack_str(&pk, "msgpack");
     if (exec) {
@@ -196,6 +201,29 @@ static void send_db(core *c, uint64_t id, const char *entry, const char *sql,
         pack_str(&pk, "values");
         msgpack_pack_array(&pk, 1);
         pack_str(&pk, arg);
+    }
+    send_request(c, id, entry, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void send_db(core *c, uint64_t id, const char *entry, const char *sql,
+                    const char *arg)
+{
+    send_db_in(c, id, entry, sql, arg, 0);
+}
+
+/* tx_begin (tx_id 0: a new transaction; else a savepoint in it), tx_commit
+ * or tx_rollback. */
+static void send_tx(core *c, uint64_t id, const char *entry, uint64_t tx_id)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, tx_id != 0);
+    if (tx_id) {
+        pack_str(&pk, "tx_id");
+        msgpack_pack_uint64(&pk, tx_id);
     }
     send_request(c, id, entry, &sb);
     msgpack_sbuffer_destroy(&sb);
@@ -418,6 +446,56 @@ TEST(shutdown_stops_a_running_query)
     ASSERT(uv_hrtime() - t0 < 5ull * 1000 * 1000 * 1000);
 }
 
+/* The tx_id of a tx_begin's answer. */
+static uint64_t tx_id_of(const msgpack_object *r)
+{
+    msgpack_unpacked p;
+    msgpack_unpacked_init(&p);
+    const msgpack_object *id = get(payload_of(r, &p), "tx_id");
+    ASSERT(id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+    uint64_t v = id->via.u64;
+    msgpack_unpacked_destroy(&p);
+    return v;
+}
+
+/* A transaction through the core: its write is the file's only after
+ * tx_commit, a rolled-back savepoint leaves nothing, and one still open
+ * at shutdown is rolled back before the worker ends. */
+TEST(transactions)
+{
+    core c;
+    core_start(&c);
+    send_tx(&c, 1, "tx_begin", 0);
+    uint64_t t = tx_id_of(expect(&c, 1, "Ok"));
+    send_db_in(&c, 2, "db_exec", "insert into items(name, qty) values ('tx', 1)", NULL, t);
+    expect(&c, 2, "Ok");
+    send_tx(&c, 3, "tx_begin", t);
+    expect(&c, 3, "Ok");
+    send_db_in(&c, 4, "db_exec", "insert into items(name, qty) values ('sp', 1)", NULL, t);
+    expect(&c, 4, "Ok");
+    send_tx(&c, 5, "tx_rollback", t); /* to the savepoint */
+    expect(&c, 5, "Ok");
+    ASSERT_EQ_INT(sql_file_int(c.db, "select count(*) from items where name = 'tx'"), 0);
+    send_tx(&c, 6, "tx_commit", t);
+    expect(&c, 6, "Ok");
+    ASSERT_EQ_INT(sql_file_int(c.db, "select count(*) from items where name in ('tx', 'sp')"), 1);
+    send_db_in(&c, 7, "db_query", "select 1", NULL, t);
+    expect_error(&c, 7, "InvalidInput", "unknown tx_id");
+
+    send_tx(&c, 8, "tx_begin", 0);
+    t = tx_id_of(expect(&c, 8, "Ok"));
+    send_db_in(&c, 9, "db_exec", "insert into items(name, qty) values ('left', 1)", NULL, t);
+    expect(&c, 9, "Ok");
+    ASSERT_EQ_UINT(c.w.live_txs, 1);
+    mw_worker_shutdown(&c.w, 0);
+    uint64_t until = uv_hrtime() + 5ull * 1000 * 1000 * 1000;
+    while (c.w.live_txs > 0 && uv_hrtime() < until)
+        uv_run(&c.loop, UV_RUN_NOWAIT);
+    ASSERT_EQ_UINT(c.w.live_txs, 0);
+    ASSERT_EQ_INT(sql_file_int(c.db, "select count(*) from items where name = 'left'"), 0);
+    core_stop(&c);
+}
+
 /* Django's SQLite functions are there only on an alias that asks for them;
  * a worker built without them refuses such an alias at start. */
 TEST(django_functions_opt_in)
@@ -449,4 +527,4 @@ TEST(django_functions_opt_in)
 
 TEST_MAIN(TEST_ENTRY(sqlite_round_trip), TEST_ENTRY(malformed_requests),
           TEST_ENTRY(db_query_is_read_only), TEST_ENTRY(shutdown_stops_a_running_query),
-          TEST_ENTRY(django_functions_opt_in))
+          TEST_ENTRY(django_functions_opt_in), TEST_ENTRY(transactions))

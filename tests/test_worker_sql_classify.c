@@ -167,6 +167,25 @@ TEST(test_session_state)
             FAIL_AT("marked session_state: %s", *s);
 }
 
+TEST(test_tx_control)
+{
+    const char *flagged[] = {
+        "commit", "COMMIT AND CHAIN", "end", "abort", "rollback", "begin",
+        "start transaction read write", "savepoint s", "release s", "rollback to s",
+        "prepare transaction 'x'", "commit prepared 'x'", "/* c */ -- x\n CoMmIt",
+        "insert into t values (1); commit", "(commit)", NULL};
+    for (const char **s = flagged; *s; s++)
+        if (!classify(*s).tx_control)
+            FAIL_AT("not marked tx_control: %s", *s);
+    const char *clean[] = {"select 1", "prepare p as select 1", "select 'commit'",
+                           "select \"begin\" from t", "update t set commit = 1",
+                           "set transaction isolation level serializable",
+                           "insert into t values (1) -- commit", NULL};
+    for (const char **s = clean; *s; s++)
+        if (classify(*s).tx_control)
+            FAIL_AT("marked tx_control: %s", *s);
+}
+
 TEST(test_nul_bytes_and_long_words)
 {
     mw_sql_class c;
@@ -204,5 +223,6 @@ TEST(test_dsn_hide_password)
 TEST_MAIN(TEST_ENTRY(test_reads), TEST_ENTRY(test_refuses_other_statements),
           TEST_ENTRY(test_refuses_writes_inside_reads), TEST_ENTRY(test_statement_count),
           TEST_ENTRY(test_empty), TEST_ENTRY(test_backslash_readings),
-          TEST_ENTRY(test_session_state), TEST_ENTRY(test_nul_bytes_and_long_words),
+          TEST_ENTRY(test_session_state), TEST_ENTRY(test_tx_control),
+          TEST_ENTRY(test_nul_bytes_and_long_words),
           TEST_ENTRY(test_dsn_hide_password))

@@ -17,6 +17,16 @@
  * the session calls resume once the queue is below MW_RESUME_BYTES.
  *
  * The read-only guarantee is the backend's: r->q.write is 0 for db_query.
+ *
+ * Transactions (tx.h): tx_begin pins a connection for t (PostgreSQL BEGIN
+ * at t's isolation, READ ONLY when t->read_only; SQLite BEGIN, IMMEDIATE
+ * unless read only, on a query_only connection when read only) and sets
+ * t->handle; tx_step runs a savepoint step or the outer COMMIT / ROLLBACK
+ * on it. Both call mw_tx_done(t, ...) exactly once, on the loop thread;
+ * after the outer COMMIT or ROLLBACK, ok or not, the connection went back
+ * (a failed COMMIT rolled back) and t->handle is NULL. A db_query /
+ * db_exec with r->tx set runs through start on t's connection, neither
+ * beginning nor ending a transaction, and is cancelled as any other.
  */
 #ifndef MW_BACKEND_H
 #define MW_BACKEND_H
@@ -24,6 +34,7 @@
 #include <msgpack.h>
 
 #include "config.h"
+#include "tx.h"
 
 #define MW_PAUSE_BYTES ((size_t)8 << 20)
 #define MW_RESUME_BYTES ((size_t)2 << 20)
@@ -51,6 +62,8 @@ typedef struct mw_backend_ops {
     /* appends the backend's own Prometheus text (MOLT_DB_OK or an error);
      * NULL for backends without one */
     int (*prometheus)(mw_backend *b, molt_db_buf *out);
+    void (*tx_begin)(mw_backend *b, mw_tx *t, uint32_t timeout_ms);
+    void (*tx_step)(mw_backend *b, mw_tx *t, mw_tx_step step);
 } mw_backend_ops;
 
 struct mw_backend {

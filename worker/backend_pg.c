@@ -46,6 +46,7 @@ typedef struct pg_backend {
     role_state role;
     char role_refusal[MOLT_DB_ERROR_MESSAGE_SIZE];
     pg_job *role_wait_head, *role_wait_tail; /* jobs waiting for the check */
+    mw_tx *tx_wait_head, *tx_wait_tail;      /* transactions, too */
     molt_db_pool *pool;
     mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
@@ -58,6 +59,7 @@ struct pg_job {
     mw_request *r;
     molt_db_pool_req_id id;     /* what a cancel would name now */
     molt_db_tx *tx;
+    int tx_borrowed;            /* tx is a session's transaction (tx.h) */
     size_t si;
     molt_db_column *cols;
     size_t ncols;
@@ -244,39 +246,68 @@ static const char *connect_hint(const char *message)
                : "";
 }
 
+/* The answer to a pool status: its status, message and error (SQLSTATE
+ * kept only where the server or the connect attempt gave it). */
+static mw_status status_from(int code, const molt_db_error *err, molt_db_error *out,
+                             char *msg, size_t msg_size)
+{
+    mw_status st;
+    switch (code) {
+    case MOLT_DB_ESERVER:
+        st = MW_DB_ERROR;
+        if (err && !strcmp(err->sqlstate, "57014"))
+            st = MW_CANCELLED;
+        break;
+    case MOLT_DB_ETIMEDOUT: st = MW_TIMEOUT; break;
+    case MOLT_DB_ECANCELED: st = MW_CANCELLED; break;
+    case MOLT_DB_ECONNECT:  /* the pool cannot connect: the SQLSTATE says
+                               why (28P01, 3D000, 08001, ...) */
+        st = MW_DB_ERROR;
+        break;
+    case MOLT_DB_ESTATE:    /* COMMIT of a transaction that had failed */
+        st = MW_DB_ERROR;
+        break;
+    case MOLT_DB_EBUSY:     /* no connection within max_wait_ms */
+    case MOLT_DB_ECLOSED:   /* the pool is closing: shutdown */
+        st = MW_BUSY;
+        break;
+    default: st = MW_INTERNAL_ERROR; break;
+    }
+    if (err) {
+        molt_db_error_copy(out, err);
+        snprintf(msg, msg_size, "%s%s", err->message,
+                 code == MOLT_DB_ECONNECT ? connect_hint(err->message) : "");
+    } else {
+        snprintf(msg, msg_size, "%s", molt_db_code_name(code));
+    }
+    if (code != MOLT_DB_ESERVER && code != MOLT_DB_ECONNECT)
+        out->sqlstate[0] = 0;
+    if (code == MOLT_DB_ESTATE)
+        memcpy(out->sqlstate, "25P02", 6); /* in_failed_sql_transaction */
+    return st;
+}
+
+/* A session's transaction whose connection is gone (ECLOSED): the server
+ * rolled it back. */
+static mw_status lost_tx(molt_db_error *out, char *msg, size_t msg_size)
+{
+    snprintf(msg, msg_size, "the transaction's connection was lost: the server "
+             "rolled it back");
+    molt_db_error_set(out, MOLT_DB_ESERVER, "%s", msg);
+    memcpy(out->sqlstate, "08006", 6);
+    return MW_DB_ERROR;
+}
+
 /* Records the first failure of the job from a pool status. */
 static void fail_from(pg_job *j, int code, const molt_db_error *err)
 {
     if (j->failed)
         return;
     j->failed = 1;
-    switch (code) {
-    case MOLT_DB_ESERVER:
-        j->status = MW_DB_ERROR;
-        if (err && !strcmp(err->sqlstate, "57014"))
-            j->status = MW_CANCELLED;
-        break;
-    case MOLT_DB_ETIMEDOUT: j->status = MW_TIMEOUT; break;
-    case MOLT_DB_ECANCELED: j->status = MW_CANCELLED; break;
-    case MOLT_DB_ECONNECT:  /* the pool cannot connect: the SQLSTATE says
-                               why (28P01, 3D000, 08001, ...) */
-        j->status = MW_DB_ERROR;
-        break;
-    case MOLT_DB_EBUSY:     /* no connection within max_wait_ms */
-    case MOLT_DB_ECLOSED:   /* the pool is closing: shutdown */
-        j->status = MW_BUSY;
-        break;
-    default: j->status = MW_INTERNAL_ERROR; break;
-    }
-    if (err) {
-        molt_db_error_copy(&j->err, err);
-        snprintf(j->msg, sizeof j->msg, "%s%s", err->message,
-                 code == MOLT_DB_ECONNECT ? connect_hint(err->message) : "");
-    } else {
-        snprintf(j->msg, sizeof j->msg, "%s", molt_db_code_name(code));
-    }
-    if (code != MOLT_DB_ESERVER && code != MOLT_DB_ECONNECT)
-        j->err.sqlstate[0] = 0;
+    if (j->tx_borrowed && code == MOLT_DB_ECLOSED)
+        j->status = (int)lost_tx(&j->err, j->msg, sizeof j->msg);
+    else
+        j->status = (int)status_from(code, err, &j->err, j->msg, sizeof j->msg);
 }
 
 static int emit_columns(pg_job *j)
@@ -458,7 +489,7 @@ static void run_stmt(pg_job *j)
     molt_db_pool_query_options o = {0};
     o.timeout_ms = (int)(j->r->timeout_ms > elapsed_ms ? j->r->timeout_ms - elapsed_ms : 1) + 50;
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
-    o.read_only_tx = !j->r->q.write;
+    o.read_only_tx = !j->r->q.write && !j->tx; /* in a transaction: its own */
     o.close_conn = s->session_state;
     j->affected = 0;
     if (j->tx)
@@ -489,7 +520,7 @@ static void next_step(pg_job *j)
     }
     if (!j->r->t_exec_end)
         j->r->t_exec_end = uv_hrtime();
-    if (j->tx) {
+    if (j->tx && !j->tx_borrowed) {
         int rc = (!j->failed && q->write) ? molt_db_tx_commit(j->tx, tx_ended, j)
                                           : molt_db_tx_rollback(j->tx, tx_ended, j);
         if (rc == MOLT_DB_OK)
@@ -522,6 +553,13 @@ static void refuse(pg_job *j, const char *sqlstate, const char *msg)
     job_done(j);
 }
 
+static molt_db_isolation isolation_of(mw_isolation i)
+{
+    return i == MW_ISO_SERIALIZABLE      ? MOLT_DB_ISOLATION_SERIALIZABLE
+           : i == MW_ISO_REPEATABLE_READ ? MOLT_DB_ISOLATION_REPEATABLE_READ
+                                         : MOLT_DB_ISOLATION_READ_COMMITTED;
+}
+
 static void run_job(pg_job *j)
 {
     pg_backend *b = j->b;
@@ -532,16 +570,15 @@ static void run_job(pg_job *j)
         return;
     }
     /* db_exec of one statement runs alone; db_query too, framed in BEGIN
-     * READ ONLY / ROLLBACK by the pool in the same round trip */
-    if (!q->statements) {
-        run_stmt(j);
+     * READ ONLY / ROLLBACK by the pool in the same round trip; in a
+     * session's transaction, on its connection */
+    if (!q->statements || j->tx_borrowed) {
+        next_step(j);
         return;
     }
     molt_db_tx_options o = {0};
     /* db_exec with statements: one transaction at the asked isolation */
-    o.isolation = q->isolation == MW_ISO_SERIALIZABLE ? MOLT_DB_ISOLATION_SERIALIZABLE
-                  : q->isolation == MW_ISO_REPEATABLE_READ ? MOLT_DB_ISOLATION_REPEATABLE_READ
-                                                           : MOLT_DB_ISOLATION_READ_COMMITTED;
+    o.isolation = isolation_of(q->isolation);
     o.timeout_ms = (int)r->timeout_ms + 50;
     int rc = molt_db_pool_begin(b->pool, &o, began, j, &j->id);
     if (rc != MOLT_DB_OK) {
@@ -550,7 +587,96 @@ static void run_job(pg_job *j)
     }
 }
 
+/* ---- session transactions (tx.h) ---------------------------------------- */
+
+static void tx_fail(mw_tx *t, int code, const molt_db_error *err)
+{
+    char msg[MOLT_DB_ERROR_MESSAGE_SIZE + 96];
+    molt_db_error e;
+    molt_db_error_init(&e);
+    mw_status st;
+    if (code == MOLT_DB_ECLOSED && t->state != MW_TX_BEGINNING)
+        st = t->step == MW_TX_ROLLBACK ? MW_OK : lost_tx(&e, msg, sizeof msg);
+    else
+        st = status_from(code, err, &e, msg, sizeof msg);
+    mw_tx_done(t, st, st == MW_OK ? NULL : msg, e.sqlstate[0] ? &e : NULL);
+    molt_db_error_clear(&e);
+}
+
+static void tx_began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err)
+{
+    mw_tx *t = ud;
+    if (status != MOLT_DB_OK) {
+        tx_fail(t, status, err);
+        return;
+    }
+    t->handle = tx;
+    mw_tx_done(t, MW_OK, NULL, NULL);
+}
+
+static void tx_begin_now(pg_backend *b, mw_tx *t)
+{
+    molt_db_tx_options o = {0};
+    o.isolation = isolation_of(t->isolation);
+    o.read_only = t->read_only;
+    o.deferrable = t->deferrable;
+    o.timeout_ms = (int)t->timeout_ms + 50;
+    int rc = molt_db_pool_begin(b->pool, &o, tx_began, t, NULL);
+    if (rc != MOLT_DB_OK)
+        tx_fail(t, rc, NULL);
+}
+
+static void tx_refuse(mw_tx *t, const char *msg)
+{
+    molt_db_error e;
+    molt_db_error_init(&e);
+    molt_db_error_set(&e, MOLT_DB_ESERVER, "%s", msg);
+    memcpy(e.sqlstate, "42501", 6);
+    mw_tx_done(t, MW_DB_ERROR, msg, &e);
+    molt_db_error_clear(&e);
+}
+
+static void tx_stepped(void *ud, int status, const molt_db_error *err)
+{
+    mw_tx *t = ud;
+    if (t->step == MW_TX_COMMIT || t->step == MW_TX_ROLLBACK)
+        t->handle = NULL; /* the pool frees it and takes the connection back */
+    if (status != MOLT_DB_OK)
+        tx_fail(t, status, err);
+    else
+        mw_tx_done(t, MW_OK, NULL, NULL);
+}
+
+static void pg_tx_step(mw_backend *base, mw_tx *t, mw_tx_step step)
+{
+    (void)base;
+    molt_db_tx *tx = t->handle;
+    int rc;
+    switch (step) {
+    case MW_TX_SAVEPOINT: rc = molt_db_tx_begin_nested(tx, tx_stepped, t); break;
+    case MW_TX_RELEASE:
+    case MW_TX_COMMIT: rc = molt_db_tx_commit(tx, tx_stepped, t); break;
+    default: rc = molt_db_tx_rollback(tx, tx_stepped, t); break;
+    }
+    if (rc != MOLT_DB_OK)
+        tx_fail(t, rc, NULL); /* not sent: the transaction stays as it was */
+}
+
 /* ---- the role check (pg_role.h) ----------------------------------------- */
+
+static void role_checked(void *ud, int status, const molt_db_error *err,
+                         const char *role, const char *privileges);
+
+/* Starts the role check unless it runs already. */
+static void check_role(pg_backend *b, uint32_t timeout_ms)
+{
+    if (b->role != ROLE_UNCHECKED)
+        return;
+    b->role = ROLE_CHECKING;
+    int rc = mw_pg_role_check(b->pool, (int)timeout_ms + 50, role_checked, b);
+    if (rc != MOLT_DB_OK)
+        role_checked(b, rc, NULL, "", "");
+}
 
 static void role_checked(void *ud, int status, const molt_db_error *err,
                          const char *role, const char *privileges)
@@ -584,6 +710,39 @@ static void role_checked(void *ud, int status, const molt_db_error *err,
         }
         j = next;
     }
+    mw_tx *t = b->tx_wait_head;
+    b->tx_wait_head = b->tx_wait_tail = NULL;
+    while (t) {
+        mw_tx *next = t->wait_next;
+        t->wait_next = NULL;
+        if (b->role == ROLE_OK)
+            tx_begin_now(b, t);
+        else if (b->role == ROLE_REFUSED)
+            tx_refuse(t, b->role_refusal);
+        else
+            tx_fail(t, status, err);
+        t = next;
+    }
+}
+
+static void pg_tx_begin(mw_backend *base, mw_tx *t, uint32_t timeout_ms)
+{
+    pg_backend *b = (pg_backend *)base;
+    t->timeout_ms = timeout_ms;
+    if (b->role == ROLE_OK || base->alias->allow_privileged_role) {
+        tx_begin_now(b, t);
+        return;
+    }
+    if (b->role == ROLE_REFUSED) {
+        tx_refuse(t, b->role_refusal);
+        return;
+    }
+    if (b->tx_wait_tail)
+        b->tx_wait_tail->wait_next = t;
+    else
+        b->tx_wait_head = t;
+    b->tx_wait_tail = t;
+    check_role(b, timeout_ms);
 }
 
 static void pg_start(mw_backend *base, mw_request *r)
@@ -601,6 +760,13 @@ static void pg_start(mw_backend *base, mw_request *r)
         refuse(j, r->q.refused_sqlstate, r->q.refused);
         return;
     }
+    if (r->tx) {
+        /* a session's transaction: its BEGIN passed the role check */
+        j->tx = r->tx->handle;
+        j->tx_borrowed = 1;
+        run_job(j);
+        return;
+    }
     if (b->role == ROLE_OK || base->alias->allow_privileged_role) {
         run_job(j);
         return;
@@ -614,12 +780,7 @@ static void pg_start(mw_backend *base, mw_request *r)
     else
         b->role_wait_head = j;
     b->role_wait_tail = j;
-    if (b->role == ROLE_UNCHECKED) {
-        b->role = ROLE_CHECKING;
-        int rc = mw_pg_role_check(b->pool, (int)r->timeout_ms + 50, role_checked, b);
-        if (rc != MOLT_DB_OK)
-            role_checked(b, rc, NULL, "", "");
-    }
+    check_role(b, r->timeout_ms);
 }
 
 static void pg_cancel(mw_backend *base, mw_request *r)
@@ -705,7 +866,7 @@ static int pg_prometheus(mw_backend *base, molt_db_buf *out)
 
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_connect_error, pg_stats, pg_close,
-                                      pg_prometheus};
+                                      pg_prometheus, pg_tx_begin, pg_tx_step};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])

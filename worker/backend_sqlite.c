@@ -37,6 +37,7 @@ typedef struct sq_conn {
 } sq_conn;
 
 typedef struct sq_job sq_job;
+typedef struct sq_tx sq_tx;
 
 typedef struct sq_backend {
     mw_backend base;
@@ -62,6 +63,7 @@ struct sq_job {
     size_t si;             /* current statement */
     sqlite3_stmt *stmt;
     int begun;             /* BEGIN sent (statements list) */
+    int in_tx;             /* runs in a session's transaction (tx.h) */
     int finished;          /* all done (ok or error) */
     int have_row;          /* a stepped row not yet encoded */
     uint64_t text_cols;    /* arrow: columns made Utf8 (values off their
@@ -73,6 +75,19 @@ struct sq_job {
     uint64_t t_start, t_end;
     int64_t rows_affected, last_id;
     int has_last_id;
+};
+
+/* A session's transaction: its connection, and the step running on it. */
+struct sq_tx {
+    uv_work_t work;
+    sq_backend *b;
+    sq_conn *c;
+    mw_tx *t;
+    char sql[96];          /* the step's SQL, run in the worker's mode */
+    int begin;             /* the step is BEGIN: the connection is new to it */
+    int end;               /* COMMIT or ROLLBACK: the connection goes back */
+    int status;            /* mw_status */
+    molt_db_error err;
 };
 
 static void dispatch(sq_backend *b);
@@ -140,40 +155,48 @@ static void db_fail(sq_job *j, int code)
 
 /* ---- pool thread -------------------------------------------------------- */
 
-static int conn_open_failed(sq_job *j, int status, const char *sqlstate,
+/* Why a connection could not be opened. */
+typedef struct open_error {
+    int status;            /* mw_status */
+    const char *sqlstate;  /* or NULL */
+    char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
+} open_error;
+
+static int conn_open_failed(sq_conn *c, open_error *e, int status, const char *sqlstate,
                             const char *fmt, const char *detail)
 {
-    job_fail(j, status, sqlstate, fmt, detail);
-    sqlite3_close(j->c->db);
-    j->c->db = NULL;
+    e->status = status;
+    e->sqlstate = sqlstate;
+    snprintf(e->msg, sizeof e->msg, fmt, detail);
+    sqlite3_close(c->db);
+    c->db = NULL;
     return -1;
 }
 
-static int conn_open(sq_job *j)
+static int conn_open(sq_backend *b, sq_conn *c, open_error *e)
 {
-    sq_backend *b = j->b;
     const mw_alias *a = b->base.alias;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                 SQLITE_OPEN_URI;
     const char *name = a->sqlite_path ? a->sqlite_path : b->uri;
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
-    int rc = sqlite3_open_v2(name, &j->c->db, flags, NULL);
+    int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
     if (rc != SQLITE_OK)
-        return conn_open_failed(j, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
-                                j->c->db ? sqlite3_errmsg(j->c->db) : sqlite3_errstr(rc));
+        return conn_open_failed(c, e, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
+                                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
     mw_sq_hardening h = {a->sqlite_trusted_schema, a->sqlite_max_value_bytes};
-    rc = mw_sqlite_guard_open(&j->c->guard, j->c->db, &h);
+    rc = mw_sqlite_guard_open(&c->guard, c->db, &h);
     if (rc != SQLITE_OK)
-        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL,
+        return conn_open_failed(c, e, MW_INTERNAL_ERROR, NULL,
                                 "cannot harden the SQLite connection: %s", sqlite3_errstr(rc));
-    if (a->sqlite_django_functions && mw_sqlite_django_register(j->c->db) != SQLITE_OK)
-        return conn_open_failed(j, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
-                                sqlite3_errmsg(j->c->db));
-    sqlite3_busy_timeout(j->c->db, a->sqlite_busy_timeout_ms);
-    sqlite3_extended_result_codes(j->c->db, 1);
+    if (a->sqlite_django_functions && mw_sqlite_django_register(c->db) != SQLITE_OK)
+        return conn_open_failed(c, e, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
+                                sqlite3_errmsg(c->db));
+    sqlite3_busy_timeout(c->db, a->sqlite_busy_timeout_ms);
+    sqlite3_extended_result_codes(c->db, 1);
     if (a->sqlite_path && a->sqlite_wal)
-        sqlite3_exec(j->c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
     return 0;
 }
 
@@ -577,6 +600,18 @@ static void finish_stmt(sq_job *j)
 static int request_begin(sq_job *j)
 {
     const mw_query *q = &j->r->q;
+    if (j->in_tx) {
+        /* the session's transaction set query_only and began; SQLite ends
+         * a transaction by itself on some errors (an interrupted write, a
+         * full disk): then nothing may run as if it were still open */
+        if (sqlite3_get_autocommit(j->c->db)) {
+            job_fail(j, MW_DB_ERROR, "25P02", "%s", "the transaction was rolled "
+                     "back by SQLite (after an error or a cancel): roll it back");
+            return -1;
+        }
+        j->c->guard.mode = q->write ? MW_SQ_WRITE : MW_SQ_READ;
+        return 0;
+    }
     if (worker_exec(j, q->write ? "PRAGMA query_only=0" : "PRAGMA query_only=1") < 0)
         return -1;
     if (q->write && q->statements) {
@@ -601,8 +636,8 @@ static void request_end(sq_job *j)
     }
     j->c->guard.mode = MW_SQ_WORKER;
     /* no request can open a transaction of its own (the guard refuses
-     * BEGIN); be sure anyway */
-    if (j->c->db && (j->begun || !sqlite3_get_autocommit(j->c->db)))
+     * BEGIN); be sure anyway. A session's transaction stays open. */
+    if (j->c->db && !j->in_tx && (j->begun || !sqlite3_get_autocommit(j->c->db)))
         sqlite3_exec(j->c->db, "ROLLBACK", NULL, NULL, NULL);
     j->begun = 0;
 }
@@ -620,8 +655,13 @@ static void work(uv_work_t *req)
     atomic_store(&j->running, 1);
     if (!j->t_start)
         j->t_start = uv_hrtime();
-    if (!j->c->db && conn_open(j) < 0)
-        goto out;
+    if (!j->c->db) {
+        open_error e;
+        if (conn_open(j->b, j->c, &e) < 0) {
+            job_fail(j, e.status, e.sqlstate, "%s", e.msg);
+            goto out;
+        }
+    }
     /* sqlite3_interrupt from the loop is lost when it lands between our
      * check of `cancelled` and sqlite3_step; a progress handler reading the
      * flag cannot miss it. Removed again before this slice returns. */
@@ -705,11 +745,13 @@ static void after_work(uv_work_t *req, int status)
     if (j->status != MW_OK)
         b->errors++;
     sq_conn *c = j->c;
+    int in_tx = j->in_tx;
     r->job = NULL;
     mw_request_db_done(r, (mw_status)j->status, j->msg,
                        j->status == MW_DB_ERROR ? &j->err : NULL);
     job_free(j);
-    conn_release(b, c);
+    if (!in_tx) /* a session's transaction keeps its connection */
+        conn_release(b, c);
 }
 
 static void start_job(sq_backend *b, sq_job *j, sq_conn *c)
@@ -785,6 +827,19 @@ static void sq_start(mw_backend *base, mw_request *r)
     atomic_init(&j->running, 0);
     r->job = j;
     b->jobs++;
+    if (r->tx) {
+        /* a session's transaction: on its connection, no waiting */
+        sq_tx *x = r->tx->handle;
+        j->in_tx = 1;
+        j->c = x->c;
+        j->work.data = j;
+        if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0) {
+            r->job = NULL;
+            job_free(j);
+            mw_request_db_done(r, MW_INTERNAL_ERROR, "cannot queue work", NULL);
+        }
+        return;
+    }
     if (b->wait_tail)
         b->wait_tail->next = j;
     else
@@ -828,6 +883,143 @@ static void sq_resume(mw_backend *base, mw_request *r)
         mw_log("cannot queue the next batch");
 }
 
+/* ---- session transactions (tx.h) ---------------------------------------- */
+
+
+static void tx_error(sq_tx *x, int code, const char *what)
+{
+    x->status = MW_DB_ERROR;
+    molt_db_error_set(&x->err, MOLT_DB_ESERVER, "%s: %s", what,
+                      x->c->db ? sqlite3_errmsg(x->c->db) : sqlite3_errstr(code));
+    snprintf(x->err.sqlstate, sizeof x->err.sqlstate, "%s", sqlstate_of(code, 0));
+}
+
+static void tx_work(uv_work_t *req)
+{
+    sq_tx *x = req->data;
+    x->status = MW_OK;
+    if (!x->c->db) {
+        open_error e;
+        if (conn_open(x->b, x->c, &e) < 0) {
+            x->status = e.status;
+            molt_db_error_set(&x->err, MOLT_DB_ESERVER, "%s", e.msg);
+            if (e.sqlstate)
+                snprintf(x->err.sqlstate, sizeof x->err.sqlstate, "%s", e.sqlstate);
+            return;
+        }
+    }
+    sqlite3 *db = x->c->db;
+    x->c->guard.mode = MW_SQ_WORKER;
+    x->c->guard.denied[0] = 0;
+    int rc = sqlite3_exec(db, x->sql, NULL, NULL, NULL);
+    /* ROLLBACK of a transaction SQLite already ended is done */
+    if (rc != SQLITE_OK && !(x->end && !strcmp(x->sql, "ROLLBACK") &&
+                             sqlite3_get_autocommit(db)))
+        tx_error(x, rc, x->begin ? "BEGIN failed" : x->sql);
+    if (x->begin && rc != SQLITE_OK)
+        x->end = 1; /* never began: the connection goes back */
+    if (x->end) {
+        /* a failed COMMIT leaves the transaction open: roll it back */
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        x->c->guard.worker_tx = 0;
+    } else {
+        x->c->guard.worker_tx = 1;
+    }
+}
+
+static void tx_after(uv_work_t *req, int status)
+{
+    (void)status; /* never cancelled */
+    sq_tx *x = req->data;
+    mw_tx *t = x->t;
+    /* mw_tx_done may queue x's next step at once: take what it needs */
+    int st = x->status, end = x->end;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    if (st != MW_OK)
+        molt_db_error_copy(&err, &x->err);
+    molt_db_error_clear(&x->err);
+    molt_db_error_init(&x->err);
+    if (end) {
+        t->handle = NULL;
+        conn_release(x->b, x->c);
+        free(x);
+    }
+    mw_tx_done(t, (mw_status)st, st != MW_OK ? err.message : NULL,
+               st == MW_DB_ERROR ? &err : NULL);
+    molt_db_error_clear(&err);
+}
+
+/* Queues x's step; on failure answers at once (and lets go of a new
+ * connection). */
+static void tx_queue(sq_tx *x)
+{
+    x->work.data = x;
+    if (uv_queue_work(x->b->base.w->loop, &x->work, tx_work, tx_after) == 0)
+        return;
+    x->status = MW_INTERNAL_ERROR;
+    molt_db_error_set(&x->err, MOLT_DB_ENOMEM, "cannot queue work");
+    if (x->begin)
+        x->end = 1;
+    tx_after(&x->work, 0);
+}
+
+static void sq_tx_begin(mw_backend *base, mw_tx *t, uint32_t timeout_ms)
+{
+    (void)timeout_ms; /* sched.c gave it a slot: a connection is free */
+    sq_backend *b = (sq_backend *)base;
+    sq_tx *x = calloc(1, sizeof *x);
+    if (!x) {
+        mw_tx_done(t, MW_INTERNAL_ERROR, "out of memory", NULL);
+        return;
+    }
+    sq_conn *c = b->idle;
+    if (c)
+        b->idle = c->next;
+    else if (b->nconns < base->alias->sqlite_conns && (c = calloc(1, sizeof *c)) != NULL)
+        b->nconns++;
+    if (!c) {
+        free(x);
+        mw_tx_done(t, MW_BUSY, "no free SQLite connection for a transaction", NULL);
+        return;
+    }
+    b->in_use++;
+    molt_db_error_init(&x->err);
+    x->b = b;
+    x->c = c;
+    x->t = t;
+    x->begin = 1;
+    t->handle = x;
+    snprintf(x->sql, sizeof x->sql, "%s", t->read_only
+                 ? "PRAGMA query_only=1; BEGIN"
+                 : "PRAGMA query_only=0; BEGIN IMMEDIATE");
+    tx_queue(x);
+}
+
+static void sq_tx_step(mw_backend *base, mw_tx *t, mw_tx_step step)
+{
+    (void)base;
+    sq_tx *x = t->handle;
+    x->begin = 0;
+    x->end = step == MW_TX_COMMIT || step == MW_TX_ROLLBACK;
+    int d = t->depth;
+    switch (step) {
+    case MW_TX_SAVEPOINT:
+        snprintf(x->sql, sizeof x->sql, "SAVEPOINT molt_sp_%d", d + 1);
+        break;
+    case MW_TX_RELEASE:
+        snprintf(x->sql, sizeof x->sql, "RELEASE molt_sp_%d", d);
+        break;
+    case MW_TX_ROLLBACK_TO:
+        snprintf(x->sql, sizeof x->sql, "ROLLBACK TO molt_sp_%d; RELEASE molt_sp_%d", d, d);
+        break;
+    case MW_TX_COMMIT: snprintf(x->sql, sizeof x->sql, "COMMIT"); break;
+    case MW_TX_ROLLBACK: snprintf(x->sql, sizeof x->sql, "ROLLBACK"); break;
+    }
+    tx_queue(x);
+}
+
 static void sq_stats(mw_backend *base, msgpack_packer *pk)
 {
     sq_backend *b = (sq_backend *)base;
@@ -860,7 +1052,8 @@ static void sq_close(mw_backend *base, void (*done)(mw_worker *w))
 }
 
 static const mw_backend_ops sq_ops = {"sqlite", sq_start, sq_cancel, sq_resume,
-                                      NULL, sq_stats, sq_close, NULL};
+                                      NULL, sq_stats, sq_close, NULL,
+                                      sq_tx_begin, sq_tx_step};
 
 int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                            char err[MW_ERR_SIZE])

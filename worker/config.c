@@ -51,6 +51,17 @@ static const mw_setting worker_settings[] = {
      "requests in flight in the whole worker; past it: Busy"},
     {"max_session_inflight", T_INT, C(max_session_inflight), 1, "4096",
      "requests in flight on one client connection; past it: Busy"},
+    {"tx_idle_timeout_ms", T_INT, C(tx_idle_timeout_ms), 1, "5000",
+     "a transaction (tx_begin) with no request for this long is rolled back "
+     "and its connection goes back to the pool"},
+    {"tx_max_ms", T_INT, C(tx_max_ms), 1, "60000",
+     "a transaction open this long is rolled back (its running request is "
+     "answered Timeout)"},
+    {"max_session_tx", T_INT, C(max_session_tx), 1, "4",
+     "open transactions on one client connection; past it tx_begin is Busy"},
+    {"tx_alias_share_pct", T_INT, C(tx_alias_share_pct), 1, "50",
+     "open transactions may hold this percent (1 to 100) of an alias's "
+     "connections (at least one); past it tx_begin is Busy"},
     {"batch_rows", T_INT, C(batch_rows), 1, "8192",
      "rows per streamed frame unless the request says"},
     {"max_timeout_ms", T_INT, C(max_timeout_ms), 1, "3600000",
@@ -638,6 +649,8 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     if (c->batch_rows > c->max_batch_rows)
         return fail(err, "batch_rows (%d) is above max_batch_rows (%d)",
                     c->batch_rows, c->max_batch_rows);
+    if (c->tx_alias_share_pct > 100)
+        return fail(err, "tx_alias_share_pct (%d) is above 100", c->tx_alias_share_pct);
     if (c->max_buffered_request_bytes < c->max_request_bytes)
         return fail(err, "max_buffered_request_bytes is below max_request_bytes");
     /* a result's buffer may have up to twice its length allocated */
@@ -680,7 +693,8 @@ static const char *const reloadable[] = {
     "max_unread_bytes", "max_buffered_request_bytes", "write_timeout_ms",
     "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
     "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
-    "paused_hold_ms",
+    "paused_hold_ms", "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx",
+    "tx_alias_share_pct",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms",
 };

@@ -56,6 +56,10 @@ typedef struct mw_config {
     int64_t max_request_bytes;
     int max_inflight;
     int max_session_inflight;     /* one session's share of max_inflight */
+    int tx_idle_timeout_ms;       /* an idle transaction is rolled back after */
+    int tx_max_ms;                /* ... and any transaction this long after BEGIN */
+    int max_session_tx;           /* open transactions of one session */
+    int tx_alias_share_pct;       /* of an alias's connections, for transactions */
     int batch_rows;               /* default rows per streamed frame */
     int max_timeout_ms;           /* largest timeout_ms of a request */
     int64_t max_result_bytes;     /* non-streamed result or one streamed batch */

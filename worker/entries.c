@@ -1,4 +1,5 @@
-/* The entries: ping, stats, cancel, and the start of db_query / db_exec. */
+/* The entries: ping, stats, cancel, and the start of db_query / db_exec
+ * (tx.c has the tx_* entries). */
 #include "entries.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "request.h"
 #include "sched.h"
 #include "session.h"
+#include "tx.h"
 #include "version.h"
 #include "worker.h"
 
@@ -45,6 +47,7 @@ void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
         {"requests", w->c.requests},
         {"inflight", w->inflight},
         {"queued", mw_sched_waiting(w)},
+        {"transactions", w->live_txs},
         {"sessions", w->nsessions},
         {"sessions_opened", w->c.sessions_opened},
         {"sessions_refused", w->c.sessions_refused},
@@ -97,10 +100,7 @@ void mw_entry_cancel(mw_request *r, const uint8_t *payload, size_t len)
     mw_packer_init(&pk, &p);
     msgpack_pack_map(&pk, 1);
     mw_pack_key(&pk, "found");
-    if (found)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
+    mw_pack_bool(&pk, found);
     mw_request_reply_payload(r, &p);
     molt_db_buf_free(&p);
 }
@@ -137,5 +137,8 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
     mw_result_init(&r->res, &o);
     r->have_res = 1;
     r->backend = mw_worker_backend(r->w, r->q.alias);
-    mw_sched_submit(r);
+    if (r->q.in_tx)
+        mw_tx_run(r, r->q.tx_id); /* on its transaction's connection */
+    else
+        mw_sched_submit(r);
 }

@@ -31,6 +31,9 @@ const char *mw_entry_name(mw_entry e)
     case MW_ENTRY_CANCEL: return "cancel";
     case MW_ENTRY_PING: return "ping";
     case MW_ENTRY_STATS: return "stats";
+    case MW_ENTRY_TX_BEGIN: return "tx_begin";
+    case MW_ENTRY_TX_COMMIT: return "tx_commit";
+    case MW_ENTRY_TX_ROLLBACK: return "tx_rollback";
     case MW_ENTRY_NONE: break;
     }
     return "";
@@ -112,7 +115,8 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     static const struct { const char *name; mw_entry e; } entries[] = {
         {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
         {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
-        {"stats", MW_ENTRY_STATS},
+        {"stats", MW_ENTRY_STATS},       {"tx_begin", MW_ENTRY_TX_BEGIN},
+        {"tx_commit", MW_ENTRY_TX_COMMIT}, {"tx_rollback", MW_ENTRY_TX_ROLLBACK},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (mw_obj_is_str(o, entries[i].name))

@@ -39,7 +39,10 @@ typedef enum mw_entry {
     MW_ENTRY_DB_EXEC,
     MW_ENTRY_CANCEL,
     MW_ENTRY_PING,
-    MW_ENTRY_STATS
+    MW_ENTRY_STATS,
+    MW_ENTRY_TX_BEGIN,
+    MW_ENTRY_TX_COMMIT,
+    MW_ENTRY_TX_ROLLBACK
 } mw_entry;
 
 const char *mw_entry_name(mw_entry e);

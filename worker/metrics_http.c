@@ -78,7 +78,7 @@ static void on_conn_timeout(uv_timer_t *t)
  * and is exported as NAME_total. */
 static int is_gauge(const char *name)
 {
-    static const char *const gauges[] = {"inflight", "queued", "sessions", "size",
+    static const char *const gauges[] = {"inflight", "queued", "transactions", "sessions", "size",
                                          "in_use", "idle", "waiters", "opening",
                                          "max_wait_us"};
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)

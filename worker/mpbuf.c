@@ -51,3 +51,11 @@ const msgpack_object *mw_map_get(const msgpack_object *m, const char *key,
     }
     return found;
 }
+
+void mw_pack_bool(msgpack_packer *pk, int v)
+{
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}

@@ -22,6 +22,8 @@ void mw_packer_init(msgpack_packer *pk, molt_db_buf *b);
 void mw_pack_cstr(msgpack_packer *pk, const char *s);
 /* Packs a key (str) and then the caller packs the value. */
 void mw_pack_key(msgpack_packer *pk, const char *key);
+/* Packs true when v is not 0, else false. */
+void mw_pack_bool(msgpack_packer *pk, int v);
 
 /* 1 when o is a str equal to s. */
 int mw_obj_is_str(const msgpack_object *o, const char *s);

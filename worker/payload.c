@@ -97,6 +97,25 @@ static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
     return 1;
 }
 
+static int get_isolation(const msgpack_object *m, mw_isolation *out,
+                         char msg[MW_MSG_SIZE])
+{
+    const msgpack_object *o;
+    if (get_str(m, "isolation", &o, msg))
+        return -1;
+    if (!o)
+        return 0;
+    if (mw_obj_is_str(o, "read_committed"))
+        *out = MW_ISO_READ_COMMITTED;
+    else if (mw_obj_is_str(o, "repeatable_read"))
+        *out = MW_ISO_REPEATABLE_READ;
+    else if (mw_obj_is_str(o, "serializable"))
+        *out = MW_ISO_SERIALIZABLE;
+    else
+        FAIL("isolation must be read_committed, repeatable_read or serializable");
+    return 1;
+}
+
 static int is_type_name(const char *p, size_t n)
 {
     if (n == 0 || n > 63)
@@ -266,6 +285,16 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
     if (c.verdict == MW_SQL_EMPTY)
         FAIL("sql has no statement (only blanks, comments or ;)");
     s->session_state = c.session_state;
+    s->tx_control = c.tx_control;
+    if (q->write && c.tx_control) {
+        /* COMMIT inside db_exec's transaction, or one of tx_begin's, would
+         * end it behind the worker's back (db_query refuses it as it
+         * refuses anything but a read) */
+        memcpy(q->refused_sqlstate, "42501", 6);
+        snprintf(q->refused, sizeof q->refused,
+                 "transaction control in SQL is refused: use the tx_begin, "
+                 "tx_commit and tx_rollback entries");
+    }
     if (q->write || q->refused[0])
         return 0;
     if (c.nstatements > 1) {
@@ -466,19 +495,9 @@ static int parse_isolation(mw_query *q, const msgpack_object *m, int write,
                            char msg[MW_MSG_SIZE])
 {
     const msgpack_object *o;
-    if (get_str(m, "isolation", &o, msg))
-        return -1;
-    if (!o || !write)
-        return 0;
-    if (mw_obj_is_str(o, "read_committed"))
-        q->isolation = MW_ISO_READ_COMMITTED;
-    else if (mw_obj_is_str(o, "repeatable_read"))
-        q->isolation = MW_ISO_REPEATABLE_READ;
-    else if (mw_obj_is_str(o, "serializable"))
-        q->isolation = MW_ISO_SERIALIZABLE;
-    else
-        FAIL("isolation must be read_committed, repeatable_read or serializable");
-    return 0;
+    if (!write)
+        return get_str(m, "isolation", &o, msg) ? -1 : 0;
+    return get_isolation(m, &q->isolation, msg) < 0 ? -1 : 0;
 }
 
 /* The payload's keys, checked in this order (the first error is reported). */
@@ -490,6 +509,10 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
     if (parse_alias(q, m, write, cfg, msg) < 0 || parse_format(q, m, write, msg) < 0 ||
         parse_rows(q, m, write, cfg, msg) < 0)
         return -1;
+    int in_tx = get_uint(m, "tx_id", &q->tx_id, msg);
+    if (in_tx < 0)
+        return -1;
+    q->in_tx = in_tx;
     if ((rc = parse_statements(q, m, write, msg)) != 0)
         return rc;
     return parse_isolation(q, m, write, msg);
@@ -525,4 +548,54 @@ void mw_query_free(mw_query *q)
         msgpack_unpacked_destroy(&q->up);
     free(q->bytes);
     memset(q, 0, sizeof *q);
+}
+
+/* The keys of a tx_begin (nested: tx_id alone) or tx_commit / tx_rollback
+ * (tx_id) payload. */
+static int parse_tx(const msgpack_object *m, int begin, const mw_config *cfg,
+                    mw_tx_payload *t, char msg[MW_MSG_SIZE])
+{
+    int r = get_uint(m, "tx_id", &t->tx_id, msg);
+    if (r < 0)
+        return -1;
+    t->nested = r;
+    if (!begin) {
+        if (!t->nested)
+            FAIL("tx_id is required (an unsigned integer)");
+        return 0;
+    }
+    const msgpack_object *o;
+    if (get_str(m, "db_alias", &o, msg))
+        return -1;
+    int ro = get_bool(m, "read_only", &t->read_only, msg);
+    int df = ro < 0 ? -1 : get_bool(m, "deferrable", &t->deferrable, msg);
+    int iso = df < 0 ? -1 : get_isolation(m, &t->isolation, msg);
+    if (iso < 0)
+        return -1;
+    if (t->nested) {
+        if (o || ro || df || iso)
+            FAIL("a nested tx_begin (a savepoint) takes only tx_id");
+        return 0;
+    }
+    t->alias = o ? mw_config_alias(cfg, o->via.str.ptr, o->via.str.size)
+                 : mw_config_alias(cfg, "default", 7);
+    if (!t->alias && o)
+        FAIL("unknown db_alias \"%.*s\"",
+             (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+    if (!t->alias)
+        FAIL("no db_alias given and no alias \"default\" is configured");
+    return 0;
+}
+
+int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *cfg,
+                        mw_tx_payload *t, char msg[MW_MSG_SIZE])
+{
+    memset(t, 0, sizeof *t);
+    msgpack_unpacked up;
+    int rc = unpack(p, n, &up, msg);
+    if (rc)
+        return rc;
+    rc = parse_tx(&up.data, begin, cfg, t, msg);
+    msgpack_unpacked_destroy(&up);
+    return rc;
 }

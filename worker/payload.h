@@ -49,6 +49,7 @@ typedef struct mw_stmt {
     mw_rewrite rw;        /* SQL for the backend; rw.slot_value maps slots */
     int session_state;    /* PostgreSQL: may leave state past ROLLBACK
                              (sql_classify.h): its connection is closed after */
+    int tx_control;       /* PostgreSQL: controls the transaction: refused */
 } mw_stmt;
 
 typedef enum mw_isolation {
@@ -71,6 +72,8 @@ typedef struct mw_query {
     size_t batch_rows;
     char tag[65];
     mw_isolation isolation;
+    int in_tx;            /* tx_id was given: run in that transaction (tx.h) */
+    uint64_t tx_id;
     /* PostgreSQL db_query the classifier refused (sql_classify.h): answered
      * DbError with this SQLSTATE and message, the server never sees it */
     char refused_sqlstate[6];
@@ -84,6 +87,20 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
                    const uint8_t *p, size_t n, char msg[MW_MSG_SIZE]);
 
 void mw_query_free(mw_query *q);
+
+/* A tx_begin, tx_commit or tx_rollback payload (contract section 11). */
+typedef struct mw_tx_payload {
+    int nested;           /* tx_id was given */
+    uint64_t tx_id;
+    mw_alias *alias;      /* tx_begin, not nested */
+    mw_isolation isolation;
+    int read_only;
+    int deferrable;
+} mw_tx_payload;
+
+/* Parses one (begin: a tx_begin's). 0, -1 (InvalidInput, msg) or -2. */
+int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *cfg,
+                        mw_tx_payload *t, char msg[MW_MSG_SIZE]);
 
 /* The request_id of a cancel payload. 0 or -1 with msg. */
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,

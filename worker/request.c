@@ -1,5 +1,6 @@
 /* One request: dispatch, deadline, the final answer, and its release. */
 #include "request.h"
+#include "tx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ static void on_timer_closed(uv_handle_t *h)
 {
     mw_request *r = h->data;
     mw_worker *w = r->w;
+    if (r->tx)
+        mw_tx_request_freed(r);
     if (r->have_q)
         mw_query_free(&r->q);
     if (r->have_res)
@@ -282,6 +285,8 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
 {
     r->db_busy = 0;
     db_done_reply(r, st, msg, err);
+    if (r->tx)
+        mw_tx_request_done(r); /* a statement that ran in a transaction */
     /* r is freed no earlier than the next loop turn (uv_close) */
     mw_sched_done(r);
 }
@@ -409,6 +414,12 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
     case MW_ENTRY_DB_EXEC:
         mw_request_set_timer(r, r->timeout_ms);
         mw_entry_db(r, env.payload, env.payload_len);
+        break;
+    case MW_ENTRY_TX_BEGIN:
+    case MW_ENTRY_TX_COMMIT:
+    case MW_ENTRY_TX_ROLLBACK:
+        mw_request_set_timer(r, r->timeout_ms);
+        mw_entry_tx(r, env.payload, env.payload_len);
         break;
     case MW_ENTRY_NONE:
         mw_request_reply(r, MW_INVALID_INPUT, "unknown entry", NULL);

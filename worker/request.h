@@ -25,6 +25,7 @@ typedef struct mw_session mw_session;
 typedef struct mw_request mw_request;
 typedef struct mw_backend mw_backend;
 typedef struct mw_lane mw_lane;
+typedef struct mw_tx mw_tx;
 
 struct mw_request {
     mw_worker *w;
@@ -53,6 +54,8 @@ struct mw_request {
     int max_wait_armed;      /* the timer runs for the alias's max_wait_ms */
     int in_slot;             /* counted in the alias's running */
     int counted_in_lane;     /* counted in lane's running */
+    mw_tx *tx;               /* tx_begin/tx_commit/tx_rollback, or a statement
+                                run in a transaction (tx.h) */
     int64_t rows_affected;
     int has_last_id;
     int64_t last_id;

@@ -13,11 +13,15 @@
  * backpressure (it does not read its responses) gets no slot until it
  * reads, and takes no share meanwhile.
  *
+ * An open transaction (tx.c) keeps the slot its tx_begin took until it
+ * ends, and counts in its session's running while the session lasts.
+ *
  * A waiting request is answered and never started when it times out, is
  * cancelled or its client goes away (mw_sched_forget, from
  * mw_session_unlink); it is answered Busy after the alias's max_wait_ms.
  */
 #include "sched.h"
+#include "tx.h"
 
 #include <stdlib.h>
 
@@ -53,6 +57,7 @@ struct mw_sched {
     mw_lane *cursor;          /* ring of lanes with waiting requests: whose turn */
     int dispatching;
     int max_wait_ms;          /* 0: wait until the request's deadline */
+    size_t ntx;               /* transactions of the alias not yet freed */
     uv_timer_t linger_timer;  /* a share grows when a lingering lane expires */
     mw_worker *w;
     size_t index;
@@ -285,7 +290,10 @@ static void start(mw_worker *w, mw_sched *q, mw_lane *l, mw_request *r)
         mw_request_set_timer(r, spent < r->timeout_ms ? r->timeout_ms - spent : 1);
     }
     r->db_busy = 1;
-    r->backend->ops->start(r->backend, r);
+    if (r->tx)
+        mw_tx_start(r); /* a tx_begin */
+    else
+        r->backend->ops->start(r->backend, r);
     if (!r->db_busy) /* answered by start itself (out of memory) */
         release_slot(w, r);
 }
@@ -399,4 +407,40 @@ size_t mw_sched_waiting(const mw_worker *w)
     for (size_t i = 0; w->scheds && i < w->nbackends; i++)
         n += w->scheds[i].waiting;
     return n;
+}
+
+size_t *mw_sched_tx_count(mw_worker *w, size_t alias)
+{
+    return &w->scheds[alias].ntx;
+}
+
+void mw_sched_tx_hold(mw_request *r, mw_tx *t)
+{
+    t->alias_index = r->alias_index;
+    t->holds_slot = r->in_slot;
+    r->in_slot = 0;
+    if (r->counted_in_lane && r->lane) {
+        r->counted_in_lane = 0;
+        t->lane = r->lane;
+    }
+}
+
+void mw_sched_tx_leave_lane(mw_tx *t)
+{
+    mw_lane *l = t->lane;
+    if (!l)
+        return;
+    t->lane = NULL;
+    l->running--;
+    update_active(t->w, &t->w->scheds[l->alias], l);
+}
+
+void mw_sched_tx_release(mw_tx *t)
+{
+    mw_sched_tx_leave_lane(t);
+    if (!t->holds_slot)
+        return;
+    t->holds_slot = 0;
+    t->w->scheds[t->alias_index].running--;
+    dispatch(t->w, t->alias_index);
 }

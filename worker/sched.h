@@ -11,6 +11,7 @@
 typedef struct mw_worker mw_worker;
 typedef struct mw_session mw_session;
 typedef struct mw_request mw_request;
+typedef struct mw_tx mw_tx;
 
 int mw_sched_init(mw_worker *w);          /* after the backends: 0 or -1 */
 void mw_sched_close(mw_worker *w);        /* closes its handles */
@@ -31,5 +32,13 @@ void mw_sched_session_paused(mw_session *s);
 int mw_sched_others_wait(const mw_request *r);
 /* requests waiting for a slot, all aliases */
 size_t mw_sched_waiting(const mw_worker *w);
+/* Transactions (tx.h): r, a tx_begin whose transaction began, hands its
+ * slot and its place in its session's share to t; t leaves its session's
+ * share (the session closes); t ended: its slot goes to the next in turn. */
+void mw_sched_tx_hold(mw_request *r, mw_tx *t);
+void mw_sched_tx_leave_lane(mw_tx *t);
+void mw_sched_tx_release(mw_tx *t);
+/* the alias's transactions not yet freed (tx.c keeps it) */
+size_t *mw_sched_tx_count(mw_worker *w, size_t alias);
 
 #endif

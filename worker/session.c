@@ -18,6 +18,7 @@
  *   frame_timeout_ms closes the session, and so does a read that takes the
  *   request bytes all sessions hold past max_buffered_request_bytes. */
 #include "session.h"
+#include "tx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,7 @@ void mw_session_close(mw_session *s)
         mw_session_unlink(s, r);
         mw_request_stop(r, MW_CANCELLED, "client disconnected");
     }
+    mw_tx_session_closed(s); /* each rolls back once its request stopped */
     /* flush what is queued (a last InvalidInput), then close */
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {

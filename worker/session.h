@@ -21,6 +21,7 @@ typedef struct mw_worker mw_worker;
 typedef struct mw_session mw_session;
 typedef struct mw_request mw_request;
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
+typedef struct mw_tx mw_tx;         /* tx.h: a session-bound transaction */
 
 struct mw_session {
     mw_worker *w;
@@ -32,6 +33,8 @@ struct mw_session {
     mw_request *reqs;        /* in flight */
     size_t nreqs;
     mw_lane *lanes;          /* its requests waiting for each alias */
+    mw_tx *txs;              /* its open transactions (tx.h) */
+    size_t ntxs;
     int dead;                /* no more reading; closing */
     int handles;             /* open handles */
     size_t write_bytes;      /* memory held by writes not yet done */

@@ -234,6 +234,15 @@ static int statement_start(const tok *t)
     return 0;
 }
 
+/* First keywords that control the transaction (PREPARE only when
+ * TRANSACTION follows). */
+static int tx_start(const tok *t)
+{
+    return IS(t, "begin") || IS(t, "start") || IS(t, "commit") || IS(t, "end") ||
+           IS(t, "rollback") || IS(t, "abort") || IS(t, "savepoint") ||
+           IS(t, "release");
+}
+
 /* First keywords whose effect outlives the transaction (db_exec). */
 static int session_start(const tok *t)
 {
@@ -259,6 +268,7 @@ typedef struct stmt {
     int reads;            /* it starts with a keyword that reads */
     int explain;
     int pending_set;      /* SET: session-wide unless LOCAL follows */
+    int pending_prepare;  /* PREPARE: transaction control if TRANSACTION follows */
     int prev_for;         /* the previous word was FOR */
     int syntax;           /* refused because no statement starts so */
     char refused[MW_SQL_REASON_SIZE]; /* why db_query would refuse it */
@@ -305,6 +315,9 @@ static void first_word(stmt *st, const tok *t, mw_sql_class *out)
         st->pending_set = 1;
     else if (session_start(t))
         out->session_state = 1;
+    if (tx_start(t))
+        out->tx_control = 1;
+    st->pending_prepare = IS(t, "prepare");
 }
 
 static void word(stmt *st, const tok *t, mw_sql_class *out)
@@ -344,7 +357,7 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
 static void stmt_reset(stmt *st)
 {
     st->ntok = st->started = st->reads = st->explain = 0;
-    st->pending_set = st->prev_for = st->syntax = 0;
+    st->pending_set = st->pending_prepare = st->prev_for = st->syntax = 0;
     st->refused[0] = 0;
 }
 
@@ -357,6 +370,7 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
     out->verdict = MW_SQL_READ;
     out->nstatements = 0;
     out->session_state = 0;
+    out->tx_control = 0;
     out->reason[0] = 0;
     memcpy(out->sqlstate, "25006", 6);
     stmt_reset(&st);
@@ -387,6 +401,10 @@ static void classify(const char *sql, size_t len, int scs, mw_sql_class *out,
             if (t.k == T_LPAREN)
                 continue; /* (SELECT ...) */
             first_word(&st, &t, out);
+        } else if (st.pending_prepare) {
+            if (t.k == T_WORD && !t.quoted && IS(&t, "transaction"))
+                out->tx_control = 1;
+            st.pending_prepare = 0;
         } else if (st.pending_set) {
             if (!(t.k == T_WORD && !t.quoted && IS(&t, "local")))
                 out->session_state = 1;
@@ -420,4 +438,5 @@ void mw_sql_classify(const char *sql, size_t len, mw_sql_class *out)
                  "(standard_conforming_strings); write E'...' or a parameter");
     }
     out->session_state |= off.session_state;
+    out->tx_control |= off.tx_control;
 }

@@ -14,7 +14,9 @@
  * outlives ROLLBACK (session advisory locks, dblink connections, SET,
  * LISTEN, PREPARE, temporary tables, SQL run from text by query_to_xml or
  * ts_stat...): the worker closes such a connection after the request
- * instead of handing it to the next one. Spelling cannot see into a
+ * instead of handing it to the next one. tx_control marks SQL that would
+ * end or split the transaction the worker runs it in: refused in db_exec
+ * too (only the tx_* entries control transactions). Spelling cannot see into a
  * user-defined function that runs dynamic SQL; a least-privilege role is
  * the fence for that.
  */
@@ -36,6 +38,8 @@ typedef struct mw_sql_class {
     mw_sql_verdict verdict;
     size_t nstatements;         /* non-empty statements */
     int session_state;          /* may leave state past ROLLBACK */
+    int tx_control;             /* BEGIN, START, COMMIT, END, ROLLBACK, ABORT,
+                                   SAVEPOINT, RELEASE or PREPARE TRANSACTION */
     char reason[MW_SQL_REASON_SIZE]; /* for MW_SQL_OTHER */
     char sqlstate[6];           /* for MW_SQL_OTHER: 25006, or 42601 when the
                                    first word starts no PostgreSQL statement */

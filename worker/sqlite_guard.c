@@ -161,9 +161,10 @@ static int authorize(void *ud, int action, const char *a1, const char *a2,
                        "transaction)", NULL);
     case SQLITE_SAVEPOINT:
         /* inside the request's transaction, whose end ends them */
-        if (g->mode == MW_SQ_WRITE && !sqlite3_get_autocommit(g->db))
+        if (g->mode == MW_SQ_WRITE && !sqlite3_get_autocommit(g->db) && !g->worker_tx)
             return SQLITE_OK;
-        return deny(g, "a savepoint outside db_exec's statements", NULL);
+        return deny(g, g->worker_tx ? "a savepoint in SQL (nest tx_begin instead)"
+                                    : "a savepoint outside db_exec's statements", NULL);
     case SQLITE_CREATE_TEMP_INDEX:
     case SQLITE_CREATE_TEMP_TABLE:
     case SQLITE_CREATE_TEMP_TRIGGER:

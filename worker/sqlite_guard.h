@@ -42,6 +42,8 @@ typedef enum mw_sq_mode {
 typedef struct mw_sq_guard {
     sqlite3 *db;
     mw_sq_mode mode;
+    int worker_tx;    /* a session's transaction (tx.h) is open: its
+                         savepoints are the worker's, none of the client's */
     char denied[128]; /* what the authorizer last refused, "" if nothing */
 } mw_sq_guard;
 

@@ -104,7 +104,7 @@ void mw_worker_maybe_exit(mw_worker *w)
         for (mw_session *s = w->sessions; s; s = s->next)
             if (!s->dead)
                 mw_session_close(s);
-        if (w->sessions || w->live_requests > 0)
+        if (w->sessions || w->live_requests > 0 || w->live_txs > 0)
             return;
         close_all(w);
     }

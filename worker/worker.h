@@ -50,6 +50,10 @@ struct mw_worker {
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */
+    size_t live_txs;         /* transactions not yet freed (tx.h) */
+    uint64_t last_tx_id;     /* tx.c: from a random start, so an id never
+                                names a transaction of another connection
+                                or worker process the client reached before */
     mw_counters c;
     int shutting_down;
     int stopping;            /* backends are closing */

@@ -6,6 +6,7 @@
         r.columns, r.types, r.rows, r.dicts(), r.raw, r.metrics
 
 ``AsyncMoltClient`` is the same API for asyncio (``await c.query(...)``).
+``c.transaction()`` runs statements in one database transaction.
 """
 
 from .async_client import AsyncMoltClient, AsyncQueryStream
@@ -26,12 +27,15 @@ from .errors import (
 from .params import Typed
 from .results import ExecResult, QueryResult
 from .sync_client import MoltClient, QueryStream
+from .transaction import AsyncTransaction, Transaction
 
 __all__ = [
     "MoltClient",
     "AsyncMoltClient",
     "QueryStream",
     "AsyncQueryStream",
+    "Transaction",
+    "AsyncTransaction",
     "QueryResult",
     "ExecResult",
     "Typed",

@@ -30,6 +30,7 @@ from .protocol import (
     open_stream_steps,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
+from .transaction import AsyncTransaction
 
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 
@@ -373,11 +374,12 @@ class AsyncMoltClient(ClientBase):
         decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
+        tx_id: Optional[int] = None,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -396,11 +398,12 @@ class AsyncMoltClient(ClientBase):
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
         idempotent: bool = False,
+        tx_id: Optional[int] = None,
     ) -> ExecResult:
         call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         result: ExecResult = await self._call(call)
         return result
@@ -415,6 +418,7 @@ class AsyncMoltClient(ClientBase):
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
         idempotent: bool = False,
+        tx_id: Optional[int] = None,
     ) -> int:
         """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
         one transaction (db_exec ``statements``): all rows or none. Returns
@@ -423,12 +427,28 @@ class AsyncMoltClient(ClientBase):
         ``idempotent=True``."""
         call = self._executemany_call(
             sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
-            tag=tag, idempotent=idempotent,
+            tag=tag, idempotent=idempotent, tx_id=tx_id,
         )
         if call is None:
             return 0
         result: ExecResult = await self._call(call)
         return self._rows_affected(result)
+
+    def transaction(
+        self,
+        *,
+        isolation: Optional[str] = None,
+        read_only: bool = False,
+        deferrable: bool = False,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+    ) -> AsyncTransaction:
+        """A transaction on one database connection: ``async with
+        aclient.transaction() as tx:`` then ``await tx.query`` / ``await
+        tx.execute`` / ``tx.stream``; commits on normal exit, rolls back on
+        an exception; ``async with tx.transaction():`` is a savepoint. ``isolation``:
+        read_committed, repeatable_read or serializable (transaction.py)."""
+        return AsyncTransaction(self, None, db_alias, isolation, read_only, deferrable, timeout_ms)
 
     async def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         doc: dict[str, Any] = await self._call(self._admin_call("ping", timeout_ms))
@@ -451,6 +471,7 @@ class AsyncMoltClient(ClientBase):
         tag: Optional[str] = None,
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -458,7 +479,7 @@ class AsyncMoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         return _StreamOpening(self._open_stream(call))
 

@@ -114,12 +114,13 @@ class ClientBase:
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         row_shape: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, row_shape=row_shape,
+            max_rows=max_rows, tag=tag, row_shape=row_shape, tx_id=tx_id,
         )
-        return Call("db_query", payload, self._timeout(timeout_ms), idempotent, "query",
+        return Call("db_query", payload, self._timeout(timeout_ms), self._resendable(idempotent, tx_id), "query",
                     decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _exec_call(
@@ -127,17 +128,19 @@ class ClientBase:
         isolation: Optional[str], db_alias: Optional[str], result_format: str,
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            tag=tag, statements=statements, isolation=isolation,
+            tag=tag, statements=statements, isolation=isolation, tx_id=tx_id,
         )
-        return Call("db_exec", payload, self._timeout(timeout_ms), idempotent, "exec",
+        return Call("db_exec", payload, self._timeout(timeout_ms), self._resendable(idempotent, tx_id), "exec",
                     decoding=self.decoding.override(decode_numeric, decode_json))
 
     def _executemany_call(
         self, sql: str, seq_of_params: Any, *, isolation: Optional[str], db_alias: Optional[str],
         timeout_ms: Optional[int], tag: Optional[str], idempotent: bool,
+        tx_id: Optional[int] = None,
     ) -> Optional[Call]:
         """One db_exec ``statements`` list: sql once per parameter set, in
         one transaction. None when there are no parameter sets."""
@@ -157,6 +160,7 @@ class ClientBase:
         return self._exec_call(
             None, None, statements=[(sql, p) for p in rows], isolation=isolation, db_alias=db_alias,
             result_format="msgpack", timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
+            tx_id=tx_id,
         )
 
     @staticmethod
@@ -167,10 +171,11 @@ class ClientBase:
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
-            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows,
+            max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows, tx_id=tx_id,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
                     decoding=self.decoding.override(decode_numeric, decode_json))
@@ -179,3 +184,13 @@ class ClientBase:
     def _admin_call(entry: str, timeout_ms: Optional[int]) -> Call:
         """ping and stats: no payload, always safe to resend."""
         return Call(entry, None, check_timeout_ms(timeout_ms), True, entry)
+
+    @staticmethod
+    def _resendable(idempotent: bool, tx_id: Optional[int]) -> bool:
+        """A statement of a transaction is never resent after a worker
+        death: the transaction died with it."""
+        return idempotent and tx_id is None
+
+    def _tx_call(self, entry: str, payload: dict[str, Any], timeout_ms: Optional[int]) -> Call:
+        """tx_begin, tx_commit, tx_rollback (transaction.py): never resent."""
+        return Call(entry, payload, self._timeout(timeout_ms), False, "tx")

@@ -1,5 +1,6 @@
 """Request and response envelopes (contract sections 3 and 4), MsgPack
-encoded, and the request payloads for db_query / db_exec (sections 5, 6)."""
+encoded, and the request payloads for db_query / db_exec (sections 5, 6)
+and the transaction entries (section 11)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ __all__ = [
     "decode_response",
     "query_payload",
     "exec_payload",
+    "tx_begin_payload",
+    "tx_id_payload",
     "RESULT_FORMATS",
 ]
 
 RESULT_FORMATS = ("json", "msgpack", "arrow_ipc")
-ENTRIES = ("db_query", "db_exec", "cancel", "ping", "stats")
+ENTRIES = ("db_query", "db_exec", "cancel", "ping", "stats", "tx_begin", "tx_commit", "tx_rollback")
 _TAG = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
@@ -169,8 +172,11 @@ def query_payload(
     stream: bool = False,
     batch_rows: Optional[int] = None,
     row_shape: Optional[str] = None,
+    tx_id: Optional[int] = None,
 ) -> dict[str, Any]:
     p = _common(sql, params, db_alias, result_format, tag, RESULT_FORMATS)
+    if tx_id is not None:
+        p["tx_id"] = _uint("tx_id", tx_id)
     if max_rows is not None:
         p["max_rows"] = _uint("max_rows", max_rows)
     if stream:
@@ -200,6 +206,7 @@ def exec_payload(
     tag: Optional[str],
     statements: Optional[Sequence[tuple[str, Params]]] = None,
     isolation: Optional[str] = None,
+    tx_id: Optional[int] = None,
 ) -> dict[str, Any]:
     if statements is not None:
         if sql is not None:
@@ -225,7 +232,36 @@ def exec_payload(
         p = _common(sql, params, db_alias, result_format, tag, ("json", "msgpack"))
     p["allow_write"] = True
     if isolation is not None:
-        if isolation not in ISOLATIONS:
-            raise _bad(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
-        p["isolation"] = isolation
+        p["isolation"] = _isolation(isolation)
+    if tx_id is not None:
+        p["tx_id"] = _uint("tx_id", tx_id)
     return p
+
+
+def _isolation(isolation: Any) -> str:
+    if isolation not in ISOLATIONS:
+        raise _bad(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
+    return str(isolation)
+
+
+def tx_begin_payload(
+    *, db_alias: str, isolation: Optional[str], read_only: bool, deferrable: bool,
+) -> dict[str, Any]:
+    """A tx_begin that opens a transaction (a savepoint: tx_id_payload)."""
+    if not isinstance(db_alias, str) or not db_alias:
+        raise _bad(f"db_alias must be a non-empty str, got {db_alias!r}")
+    p: dict[str, Any] = {"db_alias": db_alias}
+    if isolation is not None:
+        p["isolation"] = _isolation(isolation)
+    if not isinstance(read_only, bool) or not isinstance(deferrable, bool):
+        raise _bad("read_only and deferrable must be bools")
+    if read_only:
+        p["read_only"] = True
+    if deferrable:
+        p["deferrable"] = True
+    return p
+
+
+def tx_id_payload(tx_id: int) -> dict[str, Any]:
+    """tx_commit, tx_rollback, and a nested tx_begin (a savepoint)."""
+    return {"tx_id": _uint("tx_id", tx_id)}

@@ -31,6 +31,7 @@ from .protocol import (
     open_stream_steps,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
+from .transaction import Transaction
 
 __all__ = ["MoltClient", "QueryStream"]
 
@@ -294,13 +295,14 @@ class MoltClient(ClientBase):
         decode_json: Optional[bool] = None,
         row_shape: Optional[str] = None,
         idempotent: bool = True,
+        tx_id: Optional[int] = None,
     ) -> QueryResult:
         """Run a read-only query (db_query). ``params``: a list for $1, $2,
         ... or a mapping for :name."""
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         result: QueryResult = self._call(call)
         return result
@@ -319,6 +321,7 @@ class MoltClient(ClientBase):
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
         idempotent: bool = False,
+        tx_id: Optional[int] = None,
     ) -> ExecResult:
         """Run a writing statement (db_exec), or ``statements`` — a list of
         (sql, params) — in one transaction. Not resent after a worker death
@@ -326,7 +329,7 @@ class MoltClient(ClientBase):
         call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         result: ExecResult = self._call(call)
         return result
@@ -341,6 +344,7 @@ class MoltClient(ClientBase):
         timeout_ms: Optional[int] = None,
         tag: Optional[str] = None,
         idempotent: bool = False,
+        tx_id: Optional[int] = None,
     ) -> int:
         """Run ``sql`` once for each parameter set in ``seq_of_params``, all in
         one transaction (db_exec ``statements``): all rows or none. Returns
@@ -349,12 +353,28 @@ class MoltClient(ClientBase):
         ``idempotent=True``."""
         call = self._executemany_call(
             sql, seq_of_params, isolation=isolation, db_alias=db_alias, timeout_ms=timeout_ms,
-            tag=tag, idempotent=idempotent,
+            tag=tag, idempotent=idempotent, tx_id=tx_id,
         )
         if call is None:
             return 0
         result: ExecResult = self._call(call)
         return self._rows_affected(result)
+
+    def transaction(
+        self,
+        *,
+        isolation: Optional[str] = None,
+        read_only: bool = False,
+        deferrable: bool = False,
+        db_alias: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+    ) -> Transaction:
+        """A transaction on one database connection: ``with
+        client.transaction() as tx:`` then ``tx.query`` / ``tx.execute`` /
+        ``tx.stream``; commits on normal exit, rolls back on an exception;
+        ``with tx.transaction():`` is a savepoint. ``isolation``:
+        read_committed, repeatable_read or serializable (transaction.py)."""
+        return Transaction(self, None, db_alias, isolation, read_only, deferrable, timeout_ms)
 
     def ping(self, *, timeout_ms: Optional[int] = None) -> dict[str, Any]:
         """``{"version", "pid"}`` from the worker."""
@@ -378,6 +398,7 @@ class MoltClient(ClientBase):
         tag: Optional[str] = None,
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
+        tx_id: Optional[int] = None,
     ) -> "QueryStream":
         """A streamed query: iterate rows as they arrive (json/msgpack), or
         ``chunks()`` / ``to_arrow()`` for arrow_ipc. Use it as a context
@@ -386,7 +407,7 @@ class MoltClient(ClientBase):
         call = self._stream_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
-            decode_numeric=decode_numeric, decode_json=decode_json,
+            decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
         )
         req: Request = self._run(open_stream_steps(self, call))
         return QueryStream(self, call, req)

@@ -13,6 +13,7 @@ from .events import Event, capture_events
 from .execution import Fallback, WorkerQuery, offloading
 from .queryset import OffloadManager, OffloadQuerySet, worker_query_for
 from .sqlite_functions import WORKER_DJANGO_FUNCTIONS
+from .worker_tx import aworker_transaction, worker_transaction
 
 __all__ = [
     "OffloadQuerySet",
@@ -27,4 +28,6 @@ __all__ = [
     "WorkerQuery",
     "Fallback",
     "WORKER_DJANGO_FUNCTIONS",
+    "worker_transaction",
+    "aworker_transaction",
 ]

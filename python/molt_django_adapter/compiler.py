@@ -21,6 +21,8 @@ from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULT
 
 from . import events
 from .execution import Fallback, check_transaction, offload_wanted, run_write, stream_sync, worker_query
+from .worker_tx import active_transaction
+from .worker_tx import refused as worker_tx_refused
 from .guards import check_guards
 from .query_log import log_query
 from .replay import NeedThread, fetch, in_replay, on_event_loop
@@ -59,7 +61,7 @@ class OffloadCompiler(base.SQLCompiler):
                     chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
         is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
         wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
-        if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query):
+        if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query, self.using):
             return super().execute_sql(result_type, chunked_fetch, chunk_size)
         try:
             sql, params = self.as_sql()
@@ -83,6 +85,8 @@ class OffloadCompiler(base.SQLCompiler):
                 return self._trimmed(chunks)
             rows, seconds = fetch(q)
         except Fallback as e:
+            if active_transaction(self.using) is not None:
+                raise worker_tx_refused(self.using, str(e)) from None
             if on_event_loop():
                 raise NeedThread() from None
             events.record(self.using, sql, False, str(e), warn=e.warn)
@@ -100,7 +104,9 @@ class OffloadCompiler(base.SQLCompiler):
     def _offload_write(self, sql: str, params: Any, result_type: Any) -> Any:
         from .conf import molt_settings
 
-        if self.using not in molt_settings()["ALLOW_WRITE"] or on_event_loop():
+        if active_transaction(self.using) is not None:
+            reason = "writes inside worker_transaction() go through the ORM"
+        elif self.using not in molt_settings()["ALLOW_WRITE"] or on_event_loop():
             reason = "writes go through the ORM (alias not in MOLT_DB['ALLOW_WRITE'])"
         else:
             try:

@@ -13,7 +13,10 @@ from typing import Any, Iterator, Optional, Sequence
 from django.db import OperationalError
 from django.db.transaction import TransactionManagementError
 
-from molt_db_adapter import Busy, DbError, InternalError, InvalidInput, MoltError, QueryResult, WorkerUnavailable
+from molt_db_adapter import (
+    AsyncMoltClient, AsyncTransaction, Busy, DbError, InternalError, InvalidInput, MoltError, QueryResult,
+    WorkerUnavailable,
+)
 from molt_db_adapter.results import decode_payload
 
 from . import events
@@ -22,6 +25,7 @@ from .errors import django_error
 from .rows import Unconvertible, convert_rows, pg_converters, sqlite_converters
 from .sqlite_functions import django_registered, unsupported_reason
 from .statements import Unsupported, postgresql_client_bound, postgresql_server_bound, sqlite_statement
+from .worker_tx import active_transaction
 
 
 class Fallback(Exception):
@@ -47,7 +51,9 @@ def offloading(enabled: bool = True) -> Iterator[None]:
         _forced.reset(token)
 
 
-def offload_wanted(query: Any) -> bool:
+def offload_wanted(query: Any, alias: Optional[str] = None) -> bool:
+    """offloading() first, then the query's mark, then an open
+    worker_transaction() of ``alias``, then MOLT_DB["OFFLOAD"]."""
     block = _forced.get()
     if block is not None:
         return block
@@ -56,6 +62,8 @@ def offload_wanted(query: Any) -> bool:
         mark = getattr(getattr(query, "inner_query", None), "molt_offload", None)
     if mark is not None:
         return bool(mark)
+    if alias is not None and active_transaction(alias) is not None:
+        return True
     return bool(molt_settings()["OFFLOAD"] == "all")
 
 
@@ -77,9 +85,24 @@ class WorkerQuery:
     django_tz: Any = None
     django_params: Sequence[Any] = ()   # Django's own parameters (for the query log)
     key: tuple[Any, ...] = field(default=())
+    #: the worker_transaction() it runs in (worker_tx.py), or None
+    tx: Any = None
 
     def __post_init__(self) -> None:
         self.key = (self.worker_alias, self.sql, repr(self.params))
+        self.tx = active_transaction(self.alias)
+
+    def target(self, client: Any) -> Any:
+        """What runs it: its worker transaction, or ``client``. A
+        transaction of the other client kind (a sync worker_transaction()
+        around an async evaluation, or the reverse) cannot serve it."""
+        if self.tx is None:
+            return client
+        if isinstance(self.tx, AsyncTransaction) != isinstance(client, AsyncMoltClient):
+            raise TransactionManagementError(
+                "molt_django_adapter: evaluate QuerySets inside worker_transaction() with the "
+                "sync API and inside aworker_transaction() with the async one")
+        return self.tx
 
     def request(self) -> dict[str, Any]:
         return dict(db_alias=self.worker_alias, result_format="msgpack",
@@ -115,6 +138,8 @@ def in_transaction(connection: Any) -> bool:
 
 
 def check_transaction(connection: Any) -> None:
+    if active_transaction(connection.alias) is not None:
+        return  # worker_transaction(): what the block asked for
     if in_transaction(connection):
         if molt_settings()["IN_ATOMIC"] == "raise":
             raise TransactionManagementError(
@@ -219,7 +244,7 @@ def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
     client = get_client()
     try:
         _check_functions_sync(client, q)
-        result = client.query(q.sql, q.params or None, **q.request())
+        result = q.target(client).query(q.sql, q.params or None, **q.request())
     except MoltError as e:
         on_worker_error(q, e)
         raise  # not reached
@@ -236,7 +261,7 @@ def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...
     client = get_client()
     try:
         _check_functions_sync(client, q)
-        stream = client.stream(q.sql, q.params or None, batch_rows=chunk_size, **q.request())
+        stream = q.target(client).stream(q.sql, q.params or None, batch_rows=chunk_size, **q.request())
         parts = stream.chunks()
         first = decode_payload(stream.codec, next(parts))
     except MoltError as e:

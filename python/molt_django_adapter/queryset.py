@@ -23,7 +23,7 @@ class OffloadQuerySet(models.QuerySet):
         return clone
 
     async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
-        if not offload_wanted(self.query):
+        if not offload_wanted(self.query, self.db):
             async for item in super().aiterator(chunk_size=chunk_size):
                 yield item
             return
@@ -35,7 +35,7 @@ class OffloadQuerySet(models.QuerySet):
             yield item
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        if not offload_wanted(self.query):
+        if not offload_wanted(self.query, self.db):
             return super().__aiter__()
 
         def evaluate() -> tuple[list[Any], bool]:
@@ -57,7 +57,7 @@ def _async_variant(name: str) -> Callable[..., Any]:
     sync_name = name[1:]
 
     async def method(self: OffloadQuerySet, *args: Any, **kwargs: Any) -> Any:
-        if not offload_wanted(self.query):   # an unmarked QuerySet: Django's own method
+        if not offload_wanted(self.query, self.db):   # an unmarked QuerySet: Django's own method
             return await getattr(super(OffloadQuerySet, self), name)(*args, **kwargs)
         return await run_async(lambda: getattr(self, sync_name)(*args, **kwargs))
 

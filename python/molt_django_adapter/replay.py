@@ -99,7 +99,7 @@ async def _fetch_async(q: WorkerQuery) -> tuple[Rows, float]:
             if probe is not None:
                 learn_functions(probe, await client.query(probe.sql, None, **probe.request()))
             check_sqlite_functions(q)
-        result = await client.query(q.sql, q.params or None, **q.request())
+        result = await q.target(client).query(q.sql, q.params or None, **q.request())
     except MoltError as e:
         on_worker_error(q, e)
         raise  # not reached

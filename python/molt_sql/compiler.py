@@ -6,7 +6,7 @@ placeholder; nothing here writes a value into SQL text.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from .dialect import Dialect
 from .errors import BuildError
@@ -32,6 +32,16 @@ class Compiler:
         self.dialect = dialect
         self.paramstyle: ParamStyle = paramstyle
         self.params: list[Value] = []
+        #: the FROM items of the enclosing queries, which a correlated
+        #: subquery may refer to (Table._ref_key values)
+        self.scope: tuple[tuple[Optional[str], str, Optional[str]], ...] = ()
+        #: 0 while compiling the outermost statement (which writes WITH)
+        self.depth = 0
+        #: the CTE names the WITH clause defines
+        self.cte_names: frozenset[str] = frozenset()
+        #: False when compiling a fragment only to compare it (no checks
+        #: that need the whole statement)
+        self.check = True
 
     def param(self, value: Value) -> str:
         """Record a value; return its placeholder. Placeholders are numbered

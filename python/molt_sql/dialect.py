@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -28,11 +29,17 @@ class Dialect:
         """Quote one identifier: double quotes, embedded double quotes doubled."""
         if not isinstance(name, str):
             raise BuildError(f"an identifier must be a str, not {type(name).__name__}")
-        if name == "":
-            raise BuildError("an identifier must not be empty")
-        if "\x00" in name:
-            raise BuildError(f"identifier {name!r} contains a NUL character")
-        return '"' + name.replace('"', '""') + '"'
+        return _quote(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote(name: str) -> str:
+    """Cached: the same few names are quoted in every query."""
+    if name == "":
+        raise BuildError("an identifier must not be empty")
+    if "\x00" in name:
+        raise BuildError(f"identifier {name!r} contains a NUL character")
+    return '"' + name.replace('"', '""') + '"'
 
 
 POSTGRES = Dialect(name="postgres", has_ilike=True, prefix_match_with_glob=False)

@@ -18,9 +18,10 @@ from .dialect import Dialect, get_dialect
 from .errors import BuildError
 
 if TYPE_CHECKING:
-    from .query import Select
+    from .base import Query, Statement
+    from .writes import Write
 
-__all__ = ["Binding", "configure", "reset_configuration"]
+__all__ = ["Binding", "configure", "reset_configuration", "execute", "execute_sync"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def reset_configuration() -> None:
         _defaults = _Defaults()
 
 
-def _resolve(q: "Select", want_async: bool) -> tuple[Any, str, Dialect]:
+def _resolve(q: "Statement", want_async: bool) -> tuple[Any, str, Dialect]:
     b = q.binding
     client = b.client if b is not None else None
     if client is not None and inspect.iscoroutinefunction(client.query) != want_async:
@@ -133,49 +134,70 @@ def _rows(result: Any, as_dict: bool) -> list[Any]:
     return list(result.dicts()) if as_dict else list(result.rows)
 
 
-async def _run(q: "Select", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
+async def _run(q: "Query", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
     client, alias, dialect = _resolve(q, True)
     sql, params = q.compile(dialect)
     return await client.query(sql, params, **_query_kwargs(alias, fmt, timeout_ms, max_rows))
 
 
-def _run_sync(q: "Select", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
+def _run_sync(q: "Query", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
     client, alias, dialect = _resolve(q, False)
     sql, params = q.compile(dialect)
     return client.query(sql, params, **_query_kwargs(alias, fmt, timeout_ms, max_rows))
 
 
-async def fetch_all(q: "Select", *, as_dict: bool, timeout_ms: Optional[int]) -> list[Any]:
+async def fetch_all(q: "Query", *, as_dict: bool, timeout_ms: Optional[int]) -> list[Any]:
     return _rows(await _run(q, "msgpack", timeout_ms), as_dict)
 
 
-async def fetch_one(q: "Select", *, as_dict: bool, timeout_ms: Optional[int]) -> Any:
+async def fetch_one(q: "Query", *, as_dict: bool, timeout_ms: Optional[int]) -> Any:
     rows = _rows(await _run(q, "msgpack", timeout_ms, max_rows=1), as_dict)
     return rows[0] if rows else None
 
 
-async def fetch_val(q: "Select", *, timeout_ms: Optional[int]) -> Any:
+async def fetch_val(q: "Query", *, timeout_ms: Optional[int]) -> Any:
     rows = _rows(await _run(q, "msgpack", timeout_ms, max_rows=1), False)
     return rows[0][0] if rows else None
 
 
-async def fetch_arrow(q: "Select", *, timeout_ms: Optional[int]) -> Any:
+async def fetch_arrow(q: "Query", *, timeout_ms: Optional[int]) -> Any:
     return (await _run(q, "arrow_ipc", timeout_ms)).to_arrow()
 
 
-def fetch_all_sync(q: "Select", *, as_dict: bool, timeout_ms: Optional[int]) -> list[Any]:
+def fetch_all_sync(q: "Query", *, as_dict: bool, timeout_ms: Optional[int]) -> list[Any]:
     return _rows(_run_sync(q, "msgpack", timeout_ms), as_dict)
 
 
-def fetch_one_sync(q: "Select", *, as_dict: bool, timeout_ms: Optional[int]) -> Any:
+def fetch_one_sync(q: "Query", *, as_dict: bool, timeout_ms: Optional[int]) -> Any:
     rows = _rows(_run_sync(q, "msgpack", timeout_ms, max_rows=1), as_dict)
     return rows[0] if rows else None
 
 
-def fetch_val_sync(q: "Select", *, timeout_ms: Optional[int]) -> Any:
+def fetch_val_sync(q: "Query", *, timeout_ms: Optional[int]) -> Any:
     rows = _rows(_run_sync(q, "msgpack", timeout_ms, max_rows=1), False)
     return rows[0][0] if rows else None
 
 
-def fetch_arrow_sync(q: "Select", *, timeout_ms: Optional[int]) -> Any:
+def fetch_arrow_sync(q: "Query", *, timeout_ms: Optional[int]) -> Any:
     return _run_sync(q, "arrow_ipc", timeout_ms).to_arrow()
+
+
+# ---- writes: db_exec --------------------------------------------------------------
+
+def _exec_call(w: "Write", want_async: bool, timeout_ms: Optional[int]) -> tuple[Any, str, list[object], dict[str, Any]]:
+    client, alias, dialect = _resolve(w, want_async)
+    sql, params = w.compile(dialect)
+    kw: dict[str, Any] = {"db_alias": alias}
+    if timeout_ms is not None:
+        kw["timeout_ms"] = timeout_ms
+    return client, sql, params, kw
+
+
+async def execute(w: "Write", *, timeout_ms: Optional[int]) -> Any:
+    client, sql, params, kw = _exec_call(w, True, timeout_ms)
+    return await client.execute(sql, params, **kw)
+
+
+def execute_sync(w: "Write", *, timeout_ms: Optional[int]) -> Any:
+    client, sql, params, kw = _exec_call(w, False, timeout_ms)
+    return client.execute(sql, params, **kw)

@@ -1,5 +1,6 @@
 """Expressions: columns, values, comparisons, pattern matches, boolean logic,
-aggregates, aliases and ordering terms.
+aggregates, aliases and ordering terms. Functions, CASE and CAST are in
+scalar.py, window calls in window.py, subqueries in subquery.py.
 
 Every value a user passes becomes a ``Param`` and compiles to a placeholder;
 identifiers compile through the dialect's quoting. Mistakes that can be seen
@@ -12,14 +13,16 @@ from __future__ import annotations
 import datetime
 import decimal
 import uuid
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 from .compiler import Compiler
 from .errors import BuildError
 
 if TYPE_CHECKING:
-    from .query import Select
-    from .table import Table
+    from .base import Query
+    from .scalar import CastType
+    from .table import FromItem
+    from .window import Frame, Over, Window
 
 __all__ = [
     "Expr",
@@ -53,9 +56,16 @@ VALUE_TYPES: tuple[type, ...] = (
 
 
 def as_expr(value: object, context: str) -> "Expr":
-    """An Expr as is; a value as a Param; anything else is a BuildError."""
+    """An Expr as is; a query as a scalar subquery; a value as a Param;
+    anything else is a BuildError."""
     if isinstance(value, Expr):
         return value
+    from .base import Query
+
+    if isinstance(value, Query):
+        from .subquery import ScalarSubquery
+
+        return ScalarSubquery(value)
     if isinstance(value, (list, tuple, set, frozenset, dict)):
         raise BuildError(
             f"{context}: got a {type(value).__name__} where one value was expected"
@@ -77,6 +87,14 @@ class Expr:
 
     #: True for aggregate calls (count, sum, ...)
     is_aggregate = False
+    #: True for a call with OVER (...): its own scope for aggregates
+    is_window = False
+
+    def untyped_on_pg(self) -> bool:
+        """True when PostgreSQL cannot tell this expression's type from the
+        expression itself: a bare value (the worker sends values untyped)
+        or an operation on bare values only. See typed_operands()."""
+        return False
 
     def compile(self, c: Compiler) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -84,17 +102,35 @@ class Expr:
     def children(self) -> Iterable["Expr"]:
         return ()
 
+    def subqueries(self) -> Iterable["Query"]:
+        """Queries nested in this node (not in its children)."""
+        return ()
+
     def describe(self) -> str:
         """A short human-readable form for error messages (no values)."""
         return type(self).__name__
 
-    def walk(self) -> Iterator["Expr"]:
-        yield self
-        for ch in self.children():
-            yield from ch.walk()
+    def walk(self) -> list["Expr"]:
+        """This node and every node under it (not into subqueries)."""
+        out: list[Expr] = []
+        stack: list[Expr] = [self]
+        while stack:
+            e = stack.pop()
+            out.append(e)
+            stack.extend(e.children())
+        return out
 
     def contains_aggregate(self) -> bool:
-        return any(e.is_aggregate for e in self.walk())
+        """An aggregate outside any OVER (...) (``sum(x) OVER ()`` is a
+        window call, not an aggregate of the query)."""
+        if self.is_aggregate:
+            return True
+        if self.is_window:
+            return False
+        return any(ch.contains_aggregate() for ch in self.children())
+
+    def contains_window(self) -> bool:
+        return self.is_window or any(ch.contains_window() for ch in self.children())
 
     # Python's and/or/not/if would silently pick one side: refuse.
     def __bool__(self) -> bool:
@@ -169,11 +205,38 @@ class Expr:
     def __rtruediv__(self, other: object) -> "Expr":
         return self._arith("/", other, True)
 
-    # ---- membership, ranges, nulls ----
-    def in_(self, values: Union[Iterable[object], "Select"]) -> "Predicate":
-        from .query import Select
+    def __mod__(self, other: object) -> "Expr":
+        return self._arith("%", other)
 
-        if isinstance(values, Select):
+    def __neg__(self) -> "Expr":
+        return Negate(self)
+
+    def concat(self, *others: object) -> "Expr":
+        """String concatenation ``a || b || ...`` (NULL if any part is NULL,
+        on both databases)."""
+        from .scalar import Concat
+
+        return Concat([self, *(as_expr(o, f"{self.describe()}.concat()") for o in others)])
+
+    def cast(self, type_name: "CastType") -> "Expr":
+        """CAST(expr AS type) for a type of scalar.CAST_TYPES."""
+        from .scalar import Cast
+
+        return Cast(self, type_name)
+
+    def is_distinct_from(self, other: object) -> "Predicate":
+        """Not equal, with NULL a value like any other (never NULL itself)."""
+        return DistinctFrom(self, as_expr(other, f"{self.describe()}.is_distinct_from()"), negate=False)
+
+    def is_not_distinct_from(self, other: object) -> "Predicate":
+        """Equal, with NULL equal to NULL."""
+        return DistinctFrom(self, as_expr(other, f"{self.describe()}.is_not_distinct_from()"), negate=True)
+
+    # ---- membership, ranges, nulls ----
+    def in_(self, values: Union[Iterable[object], "Query"]) -> "Predicate":
+        from .base import Query
+
+        if isinstance(values, Query):
             return InSelect(self, values, negate=False)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise BuildError(
@@ -189,7 +252,7 @@ class Expr:
                 )
         return InList(self, items, negate=False)
 
-    def not_in(self, values: Union[Iterable[object], "Select"]) -> "Predicate":
+    def not_in(self, values: Union[Iterable[object], "Query"]) -> "Predicate":
         p = self.in_(values)
         assert isinstance(p, (InList, InSelect))
         p.negate = True
@@ -223,6 +286,12 @@ class Expr:
                 f"{self.describe()}.{fn}() takes a str, not {type(text).__name__}"
             )
         return LiteralMatch(self, text, kind)
+
+    def matches(self, pattern: object) -> "Predicate":
+        """POSIX regular expression match (``~``) on PostgreSQL. SQLite has
+        no regular expressions of its own, so compiling it for SQLite is a
+        BuildError."""
+        return RegexMatch(self, as_expr(pattern, f"{self.describe()}.matches()"))
 
     def startswith(self, prefix: str) -> "Predicate":
         """True when the value begins with ``prefix`` (case-sensitive; %, _ and
@@ -277,13 +346,72 @@ class Param(Expr):
     def describe(self) -> str:
         return "a value"
 
+    def untyped_on_pg(self) -> bool:
+        return pg_type_of(self.value) is not None
+
+
+def pg_type_of(value: object) -> Optional[str]:
+    """The PostgreSQL type a bare value is cast to where nothing else types
+    it (None: leave it as it is: NULL, and bool, which the worker types)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime.datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    for py, pg in PG_TYPES:
+        if isinstance(value, py):
+            return pg
+    return None
+
+
+PG_TYPES: tuple[tuple[type, str], ...] = (
+    (int, "bigint"),
+    (float, "double precision"),
+    (str, "text"),
+    (bytes, "bytea"),
+    (decimal.Decimal, "numeric"),
+    (uuid.UUID, "uuid"),
+    (datetime.date, "date"),
+    (datetime.time, "time"),
+    (datetime.timedelta, "interval"),
+)
+
+
+class PgTyped(Expr):
+    """A bare value written CAST($n AS type), on PostgreSQL."""
+
+    __slots__ = ("param",)
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+
+    def compile(self, c: Compiler) -> str:
+        return f"CAST({self.param.compile(c)} AS {pg_type_of(self.param.value)})"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.param,)
+
+
+def typed_operands(c: Compiler, exprs: Sequence[Expr]) -> list[Expr]:
+    """The operands of one operator or function, with the bare values cast
+    when none of them has a type PostgreSQL can see: ``$1 - $2`` is
+    ambiguous there and ``greatest($1, $2)`` would compare text, since the
+    worker sends values untyped. Next to a typed operand (a column) a value
+    takes that operand's type, as written; SQLite needs nothing."""
+    if c.dialect.name != "postgres" or not all(e.untyped_on_pg() for e in exprs):
+        return list(exprs)
+    return [PgTyped(e) if isinstance(e, Param) else e for e in exprs]
+
+
+def typed(c: Compiler, e: Expr) -> Expr:
+    return typed_operands(c, [e])[0]
+
 
 class Column(Expr):
     """A column of a table (or of a table alias)."""
 
     __slots__ = ("table", "name")
 
-    def __init__(self, table: "Table", name: str) -> None:
+    def __init__(self, table: "FromItem", name: str) -> None:
         if not isinstance(name, str) or not name:
             raise BuildError(f"a column name must be a non-empty str, got {name!r}")
         self.table = table
@@ -306,13 +434,37 @@ class BinaryOp(Expr):
         self.left, self.op, self.right = left, op, right
 
     def compile(self, c: Compiler) -> str:
-        return f"({self.left.compile(c)} {self.op} {self.right.compile(c)})"
+        op = "%%" if self.op == "%" and c.paramstyle == "format" else self.op
+        left, right = typed_operands(c, (self.left, self.right))
+        return f"({left.compile(c)} {op} {right.compile(c)})"
 
     def children(self) -> Iterable[Expr]:
         return (self.left, self.right)
 
     def describe(self) -> str:
         return f"({self.left.describe()} {self.op} {self.right.describe()})"
+
+    def untyped_on_pg(self) -> bool:
+        return self.left.untyped_on_pg() and self.right.untyped_on_pg()
+
+
+class Negate(Expr):
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: Expr) -> None:
+        self.expr = expr
+
+    def compile(self, c: Compiler) -> str:
+        return f"(- {typed(c, self.expr).compile(c)})"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.expr,)
+
+    def describe(self) -> str:
+        return f"-{self.expr.describe()}"
+
+    def untyped_on_pg(self) -> bool:
+        return self.expr.untyped_on_pg()
 
 
 class Predicate(Expr):
@@ -352,7 +504,8 @@ class Comparison(Predicate):
         self.left, self.op, self.right = left, op, right
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.left.compile(c)} {self.op} {self.right.compile(c)}"
+        left, right = typed_operands(c, (self.left, self.right))
+        return f"{left.compile(c)} {self.op} {right.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.left, self.right)
@@ -411,9 +564,10 @@ class InList(Predicate):
             # x IN () is a syntax error; an empty set matches nothing (or,
             # negated, everything that is not NULL-compared: keep it simple)
             return "(1 = 1)" if self.negate else "(1 = 0)"
-        lhs = self.expr.compile(c)
-        vals = ", ".join(i.compile(c) for i in self.items)
-        return f"{lhs} {'NOT IN' if self.negate else 'IN'} ({vals})"
+        lhs, *items = typed_operands(c, (self.expr, *self.items))
+        left = lhs.compile(c)  # first: placeholders are numbered in text order
+        vals = ", ".join(i.compile(c) for i in items)
+        return f"{left} {'NOT IN' if self.negate else 'IN'} ({vals})"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, *self.items)
@@ -425,7 +579,8 @@ class InList(Predicate):
 class InSelect(Predicate):
     __slots__ = ("expr", "select", "negate")
 
-    def __init__(self, expr: Expr, select: "Select", negate: bool) -> None:
+    def __init__(self, expr: Expr, select: "Query", negate: bool) -> None:
+        select.check_one_column(f"{expr.describe()}.in_(subquery)")
         self.expr, self.select, self.negate = expr, select, negate
 
     def compile(self, c: Compiler) -> str:
@@ -435,6 +590,29 @@ class InSelect(Predicate):
     def children(self) -> Iterable[Expr]:
         return (self.expr,)
 
+    def subqueries(self) -> Iterable["Query"]:
+        return (self.select,)
+
+
+class DistinctFrom(Predicate):
+    """IS [NOT] DISTINCT FROM on PostgreSQL; SQLite's IS [NOT], which means
+    the same."""
+
+    __slots__ = ("left", "right", "negate")
+
+    def __init__(self, left: Expr, right: Expr, negate: bool) -> None:
+        self.left, self.right, self.negate = left, right, negate
+
+    def compile(self, c: Compiler) -> str:
+        left, right = typed_operands(c, (self.left, self.right))
+        lhs, rhs = left.compile(c), right.compile(c)
+        if c.dialect.name == "sqlite":
+            return f"{lhs} {'IS' if self.negate else 'IS NOT'} {rhs}"
+        return f"{lhs} {'IS NOT DISTINCT FROM' if self.negate else 'IS DISTINCT FROM'} {rhs}"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.left, self.right)
+
 
 class Between(Predicate):
     __slots__ = ("expr", "low", "high")
@@ -443,7 +621,8 @@ class Between(Predicate):
         self.expr, self.low, self.high = expr, low, high
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} BETWEEN {self.low.compile(c)} AND {self.high.compile(c)}"
+        e, low, high = typed_operands(c, (self.expr, self.low, self.high))
+        return f"{e.compile(c)} BETWEEN {low.compile(c)} AND {high.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, self.low, self.high)
@@ -456,7 +635,7 @@ class IsNull(Predicate):
         self.expr, self.negate = expr, negate
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} IS {'NOT NULL' if self.negate else 'NULL'}"
+        return f"{typed(c, self.expr).compile(c)} IS {'NOT NULL' if self.negate else 'NULL'}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr,)
@@ -478,6 +657,26 @@ class Like(Predicate):
         if c.dialect.has_ilike:
             return f"{lhs} ILIKE {pat} ESCAPE '\\'"
         return f"lower({lhs}) LIKE lower({pat}) ESCAPE '\\'"
+
+    def children(self) -> Iterable[Expr]:
+        return (self.expr, self.pattern)
+
+
+class RegexMatch(Predicate):
+    __slots__ = ("expr", "pattern")
+
+    def __init__(self, expr: Expr, pattern: Expr) -> None:
+        self.expr, self.pattern = expr, pattern
+
+    def compile(self, c: Compiler) -> str:
+        if c.dialect.name == "sqlite":
+            raise BuildError(
+                f"{self.expr.describe()}.matches(): SQLite has no regular expressions (its REGEXP "
+                "operator calls a regexp() function that is not there unless loaded); use like() "
+                "or startswith/endswith/contains"
+            )
+        left, right = typed_operands(c, (self.expr, self.pattern))
+        return f"{left.compile(c)} ~ {right.compile(c)}"
 
     def children(self) -> Iterable[Expr]:
         return (self.expr, self.pattern)
@@ -534,28 +733,65 @@ AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
 class Aggregate(Expr):
-    """count / sum / avg / min / max; ``arg`` None means count(*)."""
+    """count / sum / avg / min / max; ``arg`` None means count(*).
+    ``.filter(cond)`` adds FILTER (WHERE cond); ``.over(...)`` makes it a
+    window call (window.py)."""
 
-    __slots__ = ("fn", "arg", "distinct")
+    __slots__ = ("fn", "arg", "distinct", "filter_")
     is_aggregate = True
 
-    def __init__(self, fn: str, arg: Optional[Expr], *, distinct: bool = False) -> None:
+    def __init__(
+        self, fn: str, arg: Optional[Expr], *, distinct: bool = False, filter_: Optional[Predicate] = None
+    ) -> None:
         if fn not in AGGREGATES:
             raise BuildError(f"unknown aggregate {fn!r}: use one of {', '.join(AGGREGATES)}")
         if arg is None and fn != "count":
             raise BuildError(f"{fn}() needs a column")
-        if arg is not None and arg.contains_aggregate():
+        if arg is not None and (arg.contains_aggregate() or arg.contains_window()):
             raise BuildError(f"{fn}({arg.describe()}): aggregates cannot be nested")
-        self.fn, self.arg, self.distinct = fn, arg, distinct
+        self.fn, self.arg, self.distinct, self.filter_ = fn, arg, distinct, filter_
+
+    def filter(self, *conditions: Predicate) -> "Aggregate":
+        """``agg FILTER (WHERE ...)``: only rows meeting the conditions count."""
+        cond = self.filter_
+        for p in conditions:
+            p = _as_predicate(p, f"{self.describe()}.filter()")
+            if p.contains_aggregate() or p.contains_window():
+                raise BuildError(f"{self.describe()}.filter({p.describe()}): no aggregate or window call inside")
+            cond = p if cond is None else (cond & p)
+        if cond is None:
+            raise BuildError(f"{self.describe()}.filter() needs at least one condition")
+        return Aggregate(self.fn, self.arg, distinct=self.distinct, filter_=cond)
+
+    def over(
+        self,
+        window: "Optional[Window]" = None,
+        *,
+        partition_by: Sequence[Expr] = (),
+        order_by: "Sequence[Expr | OrderTerm]" = (),
+        frame: "Optional[Frame]" = None,
+    ) -> "Over":
+        """This aggregate over a window: a named ``window(...)`` or one given
+        inline by ``partition_by``, ``order_by`` and ``frame``."""
+        from .window import Over
+
+        return Over.make(self, window, partition_by, order_by, frame)
 
     def compile(self, c: Compiler) -> str:
         if self.arg is None:
-            return "count(*)"
-        d = "DISTINCT " if self.distinct else ""
-        return f"{self.fn}({d}{self.arg.compile(c)})"
+            call = "count(*)"
+        else:
+            d = "DISTINCT " if self.distinct else ""
+            call = f"{self.fn}({d}{typed(c, self.arg).compile(c)})"
+        if self.filter_ is not None:
+            call += f" FILTER (WHERE {self.filter_.compile(c)})"
+        return call
 
     def children(self) -> Iterable[Expr]:
-        return () if self.arg is None else (self.arg,)
+        kids: list[Expr] = [] if self.arg is None else [self.arg]
+        if self.filter_ is not None:
+            kids.append(self.filter_)
+        return kids
 
     def describe(self) -> str:
         return f"{self.fn}({'*' if self.arg is None else self.arg.describe()})"
@@ -576,7 +812,7 @@ class Aliased(Expr):
         self.name: str = name
 
     def compile(self, c: Compiler) -> str:
-        return f"{self.expr.compile(c)} AS {c.ident(self.name)}"
+        return f"{typed(c, self.expr).compile(c)} AS {c.ident(self.name)}"
 
     def compile_ref(self, c: Compiler) -> str:
         """The alias alone (in ORDER BY)."""

@@ -38,3 +38,26 @@ ORDERS = [
     (10, 9, 15, "open"),
 ]
 ODD = [(1, "a"), (2, "B"), (3, None)]
+
+# events: a timestamp per row (text on SQLite, timestamp on PostgreSQL)
+EVENTS_DDL = {
+    "sqlite": 'CREATE TABLE "events" (id integer PRIMARY KEY, user_id integer NOT NULL, at text NOT NULL)',
+    "postgres": 'CREATE TABLE "events" (id integer PRIMARY KEY, user_id integer NOT NULL, at timestamp NOT NULL)',
+}
+EVENTS = [
+    (1, 1, "2024-01-15 08:30:00"),
+    (2, 1, "2024-02-29 23:59:00"),
+    (3, 2, "2024-02-03 12:00:00"),
+    (4, 3, "2023-12-31 00:00:00"),
+    (5, 5, "2024-07-04 17:45:00"),
+    (6, 9, "2025-03-09 06:15:00"),
+]
+# items: the table the write cases change (reset before each)
+ITEMS_DDL = 'CREATE TABLE "items" (id integer PRIMARY KEY, name text NOT NULL, qty integer)'
+ITEMS = [
+    (1, "apple", 5),
+    (2, "banana", 2),
+    (3, "avocado", None),
+    (4, "cherry", 1),
+    (5, "a'pos%_\\", 7),
+]

@@ -137,3 +137,115 @@ def test_fetch_without_a_client():
 
     reset_configuration()
     raises(lambda: U.query().fetch_all_sync(), "no MoltClient", "configure")
+
+
+# ---- DF1: windows, expressions, subqueries, set operations, writes ----
+
+from molt_sql import (  # noqa: E402
+    CURRENT_ROW, UNBOUNDED_FOLLOWING, UNBOUNDED_PRECEDING, case, cast, date_trunc, excluded, exists,
+    extract, following, lag, ntile, preceding, rank, recursive_cte, row_number, rows_between, sum_,
+    window,
+)
+
+I = table("items")
+
+
+def test_window_function_needs_over():
+    raises(lambda: U.select(U.id, row_number()).compile(), "row_number()", ".over(")
+    raises(lambda: U.select(U.id, lag(U.age).as_("x")).compile("sqlite"), "lag(", ".over(")
+
+
+def test_window_calls_are_refused_where_sql_refuses_them():
+    raises(lambda: U.where(rank().over(order_by=[U.id]) == 1), "where(", "subquery")
+    raises(lambda: U.group_by(rank().over(order_by=[U.id])), "group_by(", "window")
+    raises(lambda: O.group_by(O.user_id).select(O.user_id).having(sum_(O.total).over() > 1), "having(")
+    raises(lambda: U.join(O, on=row_number().over() == O.id), "on=")
+    raises(lambda: sum_(row_number().over()), "nested")
+
+
+def test_frames_must_start_before_they_end():
+    raises(lambda: rows_between(CURRENT_ROW, preceding(1)), "start before it ends")
+    raises(lambda: rows_between(UNBOUNDED_FOLLOWING, CURRENT_ROW), "start before it ends")
+    raises(lambda: rows_between(following(1), UNBOUNDED_PRECEDING), "start before it ends")
+    raises(lambda: preceding(-1), "non-negative")
+    raises(lambda: rows_between(1, 2), "bounds")
+    raises(lambda: ntile(0), "ntile()")
+
+
+def test_two_windows_one_name():
+    a = window("w", order_by=[O.id])
+    b = window("w", order_by=[O.total])
+    raises(lambda: O.select(rank().over(a), rank().over(b)).compile(), "two different windows", "'w'")
+    raises(lambda: rank().over(a, order_by=[O.id]), "either a window or")
+
+
+def test_expression_refusals():
+    raises(lambda: cast(U.age, "varchar(10)"), "the type must be one of")
+    raises(lambda: extract("century", U.age), "the part must be one of")
+    raises(lambda: date_trunc("week", U.age), "the unit must be one of")
+    raises(lambda: case(), "at least one")
+    raises(lambda: case((U.age, 1)), "condition")
+    raises(lambda: U.select(U.id.in_(O.select(O.id, O.total))), "exactly one column")
+    raises(lambda: U.where(U.age > O.select(O.id, O.total)), "exactly one column")
+    raises(lambda: exists(O), "takes a query")
+
+
+def test_subquery_and_cte_columns_are_checked():
+    sq = O.group_by(O.user_id).select(O.user_id, sum_(O.total).as_("s")).subquery("sq")
+    raises(lambda: sq.total, "subquery 'sq' has no column 'total'", "user_id, s")
+    c = O.select(O.id).cte("c")
+    raises(lambda: c.user_id, "cte 'c' has no column 'user_id'")
+    raises(lambda: O.select(O.id).cte("c", columns=["a", "b"]), "names 2 columns", "selects 1")
+    raises(lambda: U.select(sq.s).compile(), "sq.s", "not in the query")
+
+
+def test_recursive_cte_placeholder_must_be_defined():
+    n = recursive_cte("n", ["k"])
+    raises(lambda: n.select(n.k).compile(), "never defined", "defined_as")
+    raises(lambda: recursive_cte("n", "k"), "columns=")
+    raises(lambda: O.select(O.id).cte("c").defined_as(O.select(O.id)), "placeholder")
+
+
+def test_cte_shadowing_its_table_and_two_ctes_one_name():
+    c = O.select(O.id).cte("orders")
+    raises(lambda: c.select(c.id).compile(), "reads the table 'orders'")
+    a, b = O.select(O.id).cte("x"), U.select(U.id).cte("x")
+    raises(lambda: a.join(b, on=a.id == b.id).compile(), "already in the query")
+    b2 = U.select(U.id).cte("x").alias("y")
+    raises(lambda: a.join(b2, on=a.id == b2.id).compile(), "two different CTEs", "'x'")
+
+
+def test_set_operation_refusals():
+    a, b, c = U.select(U.id), O.select(O.id), O.select(O.user_id)
+    raises(lambda: a.union(b).intersect(c), "group mixed set operations differently", "subquery")
+    raises(lambda: a.union(b.limit(1)), "own order_by/limit/offset")
+    raises(lambda: a.union(O.select(O.id, O.total)), "different numbers of columns")
+    raises(lambda: a.union(b).order_by(O.total), "no result column")
+    raises(lambda: a.union(b).order_by(O.total + 1), "result column or alias")
+    raises(lambda: a.union(O), "takes a query")
+
+
+def test_write_refusals():
+    raises(lambda: I.update({"qty": 1}).compile(), "update() without where()", "all_rows()")
+    raises(lambda: I.delete().compile(), "delete() without where()", "all_rows()")
+    assert I.delete().all_rows().compile() == ('DELETE FROM "items"', [])
+    raises(lambda: I.insert([{"id": 1}, {"id": 2, "name": "x"}]), "row 1 has columns")
+    raises(lambda: I.insert([]), "non-empty list")
+    raises(lambda: I.insert({"id": I.qty}), "cannot name a column")
+    raises(lambda: I.alias("i").insert({"id": 1}), "not its alias")
+    raises(lambda: I.insert([{"id": i, "a": 1} for i in range(20000)]), "executemany")
+    raises(lambda: I.update({"qty": O.total}).where(I.id == 1), "belongs to orders")
+    raises(lambda: I.delete().where(O.id == 1), "belongs to orders")
+    raises(lambda: I.insert({"id": 1}).on_conflict(O.id), "not a column of items")
+    raises(lambda: I.insert({"id": 1}).on_conflict().do_update({"id": 2}), "conflict columns")
+    raises(lambda: I.insert({"id": 1}).on_conflict(I.id).do_update({"qty": O.total}), "not a column of items")
+    raises(lambda: I.insert({"id": 1}).returning(O.id), "belongs to orders")
+    raises(lambda: I.insert_from(["id", "qty"], O.select(O.id)), "2 columns", "selects 1")
+    raises(lambda: excluded("qty"), "takes a column")
+
+
+def test_a_construct_sqlite_cannot_express_is_refused_for_sqlite_only():
+    q = U.where(U.email.matches("^[a-z]+@")).select(U.id)
+    assert q.compile("postgres") == (
+        'SELECT "users"."id" FROM "users" WHERE "users"."email" ~ $1', ["^[a-z]+@"])
+    raises(lambda: q.compile("sqlite"), "users.email.matches()", "SQLite has no regular expressions", "like()")

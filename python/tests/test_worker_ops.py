@@ -97,7 +97,7 @@ def test_prometheus_exposition_sqlite():
     assert sample(after, "molt_worker_alias_requests", "molt_worker_alias_requests_total",
                   alias="main") == 6
     assert sample(after, "molt_worker_alias_size", "molt_worker_alias_size", alias="side") >= 1
-    for g in ("molt_worker_inflight", "molt_worker_queued", "molt_worker_sessions",
+    for g in ("molt_worker_inflight", "molt_worker_queued", "molt_worker_transactions", "molt_worker_sessions",
               "molt_worker_alias_in_use"):
         assert after[g].type == "gauge", g
     h = "molt_worker_request_seconds"

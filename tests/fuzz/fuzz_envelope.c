@@ -45,6 +45,10 @@ static void payloads(const uint8_t *p, size_t n)
     }
     uint64_t target;
     (void)mw_cancel_parse(p, n, &target, msg);
+    for (int begin = 0; begin <= 1; begin++) {
+        mw_tx_payload t;
+        (void)mw_tx_payload_parse(p, n, begin, &cfg, &t, msg);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
