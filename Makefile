@@ -3,6 +3,7 @@
 #   make / make build   configure + build build/ (warnings are errors)
 #   make test           deps, both builds, throwaway PostgreSQL, every suite
 #   make asan           configure + build build-asan/ (ASan + UBSan)
+#   make tsan           build-tsan/: the host's tests under ThreadSanitizer
 #   make fuzz           scripts/fuzz.sh $(FUZZ_SECONDS)
 #   make demo           scripts/demo.sh (DB=postgres: on a throwaway PostgreSQL)
 #   make wheel          dist/molt_db-*.whl: the Python package with molt_worker inside
@@ -22,7 +23,7 @@ PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
 SHELL := /bin/bash
 
-.PHONY: all build deps test asan fuzz demo wheel bench install clean distclean
+.PHONY: all build deps test asan tsan fuzz demo wheel bench install clean distclean
 
 all: build
 
@@ -41,6 +42,12 @@ asan: deps
 	cmake -S . -B build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON \
 	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
+
+# only the host's tests (test_host_*): threads are the host's concern
+tsan: deps
+	cmake -S . -B build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+	cmake --build build-tsan -j $(JOBS) --target test_host_threads test_host_abi
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -338,6 +338,7 @@ def scenarios(ctx):
                     note="the worker's pool has 16 connections, the pool size of the asyncpg contender; "
                          "the worker is the contender's child, on the client CPU with it"),
         ]))
+    sc += host_scenarios(pk_exp)
     sc.append(dict(
         key="ipc_read100k", unit="row", latency=False, timed=False,
         title="From Python: read 100k rows (ORDER BY id LIMIT 100000), direct drivers vs molt_worker IPC",
@@ -369,6 +370,36 @@ def scenarios(ctx):
             expected=src["expected"], netem=True, unavailable=reason,
             contenders=src["contenders"]))
     return sc
+
+
+def host_scenarios(pk_exp):
+    """The host ABI (molt_db/host.h, docs/host.md): the worker's request core
+    inside the client's process, threaded mode, beside the direct pool doing
+    the same server work (db_query's BEGIN READ ONLY ... ROLLBACK, one Sync
+    per query) and molt_worker over its socket, in the same run."""
+    out = []
+    for key, conns, inflight, what in (("host_point", 1, 1, "one request at a time"),
+                                       ("host_point_inflight64", 8, 64, "64 in flight")):
+        pool_args = ["--conns", str(conns), "--inflight", str(inflight)]
+        out.append(dict(
+            key=key, unit="query", latency=True,
+            title=f"Primary-key SELECT in db_query's read-only transaction, {what}: "
+                  "the host ABI vs the direct pool vs molt_worker over its socket",
+            expected=pk_exp,
+            contenders=[
+                molt(f"molt_bench pk --conns {conns} --inflight {inflight} --read-only-tx --no-batch",
+                     lambda c, s, a=pool_args: ["pk"] + a + ["--read-only-tx", "--no-batch"] + secs(c, s),
+                     note="the molt_db pool alone, the same server work as db_query"),
+                molt(f"molt_bench host --conns {conns} --inflight {inflight}",
+                     lambda c, s, a=pool_args: ["host"] + a + secs(c, s),
+                     note="db_query envelopes through molt_db_host (threaded mode), msgpack results "
+                          "decoded; CPU is both threads"),
+                molt_py(f"AsyncMoltClient(socket_path) {inflight} tasks -> molt_worker --socket, "
+                        f"pool {conns} conns",
+                        lambda c, s, a=pool_args: ["pk"] + a + secs(c, s),
+                        note="Python client; the worker is the contender's child"),
+            ]))
+    return out
 
 
 # ---------------------------------------------------------------- query builders

@@ -5,13 +5,19 @@
 #      mypy         mypy --strict over molt_db_adapter, molt_sql and
 #                   molt_django_adapter (python/pyproject.toml's [tool.mypy])
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
-#   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan)
+#   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan), and build-tsan/
+#      (-DMOLT_DB_TSAN=ON: the host's tests only, under ThreadSanitizer)
 #   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
 #      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
-#        ctest   build/       ctest-asan  build-asan/
+#        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
+#                (test_host_*: the host's threaded mode under ThreadSanitizer)
 #        pytest  python/tests (when it exists), and pytest-asan: the worker
 #                tests against the ASan+UBSan worker
+#        pytest-host  the worker and attack tests again through the host ABI
+#                (build/molt_host_bridge), threaded and driven mode; what
+#                only molt_worker's process does is skipped, with the reason
+#                (python/tests/host_bridge_skips.py)
 #        django  python/tests/django (molt_django_adapter) under Django 5.2,
 #                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH)
 #        django-demo  examples/django_demo/run_tests.sh (the demo project's
@@ -34,7 +40,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -44,7 +50,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -52,6 +58,8 @@ T_CTEST=${MOLT_T_CTEST:-300}
 T_CTEST_ASAN=${MOLT_T_CTEST_ASAN:-360}
 T_PYTEST=${MOLT_T_PYTEST:-480}
 T_PYTEST_ASAN=${MOLT_T_PYTEST_ASAN:-480}
+T_CTEST_TSAN=${MOLT_T_CTEST_TSAN:-480}
+T_PYTEST_HOST=${MOLT_T_PYTEST_HOST:-300}
 T_FUZZ=${MOLT_T_FUZZ:-420}
 T_DJANGO=${MOLT_T_DJANGO:-240}
 T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
@@ -103,7 +111,7 @@ run_ctest() {   # NAME BUILD_DIR BUDGET
     banner "$name ($dir)"
     t0=$(now)
     run_limited "$budget" "$log" ctest --test-dir "$dir" --output-on-failure \
-        -j "$JOBS" --no-tests=ignore
+        -j "$JOBS" --no-tests=ignore ${CTEST_ONLY:+-R "$CTEST_ONLY"}
     rc=$?
     total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\2/p' "$log" | tail -n 1)
     failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
@@ -126,7 +134,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     banner "$name ($dir: $*)"
     t0=$(now)
     PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
-    MOLT_WORKER_BIN="$ROOT/$dir/molt_worker" \
+    MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
         run_limited "$budget" "$log" "$ROOT/.venv/bin/python" -m pytest "$@" \
         -q -p no:cacheprovider
     rc=$?
@@ -261,6 +269,12 @@ if [ "${1:-}" = "--stages" ]; then
                 run_ctest ctest-asan build-asan "$T_CTEST_ASAN"
         else record ctest-asan FAIL 0 0 0 0 "build failed"; fi
     fi
+    if want ctest-tsan; then
+        if [ -f "$LOGDIR/build-tsan.ok" ]; then
+            TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+            CTEST_ONLY='^test_host_' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
+        else record ctest-tsan FAIL 0 0 0 0 "build failed"; fi
+    fi
     if want pytest && [ -d python/tests ]; then
         run_pytest pytest build "$T_PYTEST" python/tests --ignore=python/tests/django \
             --ignore=python/tests/wheel
@@ -284,6 +298,14 @@ if [ "${1:-}" = "--stages" ]; then
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
                 python/tests/test_attack_*.py python/tests/test_client_params.py \
                 python/tests/test_client_copy.py python/tests/test_client_listen.py
+    fi
+    # The same suites through the host ABI (molt_db/host.h), in both modes.
+    if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then
+        for mode in threaded driven; do
+            MOLT_HOST_BRIDGE_MODE=$mode WORKER_NAME=molt_host_bridge \
+                run_pytest "pytest-host-$mode" build "$T_PYTEST_HOST" \
+                python/tests/test_worker_*.py python/tests/test_attack_*.py
+        done
     fi
     if want wheel && [ -d python/tests/wheel ]; then
         run_pytest wheel build "$T_WHEEL" python/tests/wheel
@@ -314,7 +336,7 @@ build() {   # NAME DIR CMAKE_ARGS...
     shift 2
     banner "$name ($dir)"
     t0=$(now)
-    if { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j "$JOBS"; } >"$log" 2>&1; then
+    if { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j "$JOBS" ${TARGETS:+--target $TARGETS}; } >"$log" 2>&1; then
         touch "$LOGDIR/$name.ok"
         echo "ok"
         record "$name" PASS - - - "$(($(now) - t0))" ""
@@ -323,9 +345,13 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
-if want ctest || want django || want django42 || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON; fi
+if want ctest || want pytest-host || want django || want django42 || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON; fi
 if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
+fi
+if want ctest-tsan; then
+    TARGETS="test_host_threads test_host_abi" \
+        build build-tsan build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON
 fi
 
 banner "test server"

@@ -30,7 +30,7 @@ struct molt_db_conn *molt_db__conn_from_loop(molt_db_loop *l)
     return (struct molt_db_conn *)(void *)l;
 }
 
-static const molt_db_host *cur_host(const molt_db_conn *c)
+static const molt_db_conninfo_host *cur_host(const molt_db_conn *c)
 {
     return &c->ci->hosts[c->host_idx];
 }
@@ -263,7 +263,7 @@ static long read_some(molt_db_conn *c, size_t want, int *full,
  * `connection to server at "h" (addr), port p failed: why`. */
 static void note_failure(molt_db_conn *c, const molt_db_error *why)
 {
-    const molt_db_host *h = cur_host(c);
+    const molt_db_conninfo_host *h = cur_host(c);
     char where[512];
     if (c->is_unix)
         snprintf(where, sizeof where,
@@ -378,7 +378,7 @@ static void try_host(molt_db_conn *c)
         all_hosts_failed(c);
         return;
     }
-    const molt_db_host *h = cur_host(c);
+    const molt_db_conninfo_host *h = cur_host(c);
     c->is_unix = h->host[0] == '/' && h->hostaddr == NULL;
     arm_deadline(c);
     if (c->is_unix) {

@@ -55,9 +55,9 @@ int molt_db_conn_cancel(molt_db_conn *c, int timeout_ms, molt_db_cancel_cb cb,
     if (ci == NULL)
         return MOLT_DB_ENOMEM;
     /* One host: the one connected to, at the address connected to. */
-    molt_db_host *h = &ci->hosts[c->host_idx];
+    molt_db_conninfo_host *h = &ci->hosts[c->host_idx];
     if (c->host_idx != 0) {
-        molt_db_host tmp = ci->hosts[0];
+        molt_db_conninfo_host tmp = ci->hosts[0];
         ci->hosts[0] = *h;
         *h = tmp;
     }

@@ -23,7 +23,7 @@ void molt_db__shuffle_hosts(molt_db_conninfo *ci)
 {
     for (size_t i = ci->nhosts; i > 1; i--) {
         size_t j = random_below(i);
-        molt_db_host t = ci->hosts[i - 1];
+        molt_db_conninfo_host t = ci->hosts[i - 1];
         ci->hosts[i - 1] = ci->hosts[j];
         ci->hosts[j] = t;
     }

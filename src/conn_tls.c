@@ -68,7 +68,7 @@ static int tls_proto_version(const char *name, int dflt)
 int molt_db__tls_start(molt_db_conn *c, molt_db_error *err)
 {
     const molt_db_conninfo *ci = c->ci;
-    const molt_db_host *h = &ci->hosts[c->host_idx];
+    const molt_db_conninfo_host *h = &ci->hosts[c->host_idx];
     char why[256];
     molt_db__tls_free(c);
     ERR_clear_error();

@@ -469,7 +469,7 @@ static int build_hosts(const molt_db__opts *o, molt_db_conninfo *ci,
     }
     ci->nhosts = n;
     for (size_t i = 0; i < n; i++) {
-        molt_db_host *h = &ci->hosts[i];
+        molt_db_conninfo_host *h = &ci->hosts[i];
         const char *addr = addrs != NULL ? addrs[i] : "";
         const char *name = hosts != NULL ? hosts[i] : "";
         const char *port = ports != NULL ? ports[np == 1 ? 0 : i] : "";
@@ -537,7 +537,7 @@ static int build_passwords(const molt_db__opts *o, molt_db_conninfo *ci,
         return given(o, MOLT_DB__K_PASSFILE) ? nomem(err) : MOLT_DB_OK;
     int rc = MOLT_DB_OK;
     for (size_t i = 0; i < ci->nhosts; i++) {
-        molt_db_host *h = &ci->hosts[i];
+        molt_db_conninfo_host *h = &ci->hosts[i];
         /* libpq: the default socket directory is "localhost" in the file. */
         const char *pwhost =
             strcmp(h->host, DEFAULT_SOCKET_DIR) == 0 ? "localhost" : h->host;

@@ -17,6 +17,7 @@ nm -D --defined-only "$lib" | awk '{ print $3 }' | sort -u >"$tmp/exported"
 # (-fpreprocessed keeps the rest as written), then every `molt_db_name(`.
 for h in "$root"/include/molt_db/*.h; do
     [ "$(basename "$h")" = export.h ] && continue  # macros only
+    [ "$(basename "$h")" = host.h ] && continue    # libmolt_db_host.so's
     "$cc" -fpreprocessed -dD -E -P "$h"
 done | grep -o '\bmolt_db_[a-z0-9_]*[[:space:]]*(' | tr -d ' \t(' | sort -u >"$tmp/declared"
 

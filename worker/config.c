@@ -696,7 +696,7 @@ static int check_pg_dsn(const char *alias, const char *what, const char *dsn,
 
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
 {
-    if (c->stdio == !!c->socket_path)
+    if (!c->embedded && c->stdio == !!c->socket_path)
         return fail(err, "choose exactly one transport: --stdio or --socket PATH");
     if (!c->aliases)
         return fail(err, "no database configured: give --db ALIAS=DSN (or [db ALIAS] in --config)");

@@ -57,6 +57,7 @@ typedef struct mw_alias {
 } mw_alias;
 
 typedef struct mw_config {
+    int embedded;                 /* a host (host.c): no transport, no systemd */
     int stdio;
     char *socket_path;
     int socket_mode;              /* octal, e.g. 0600 */
@@ -121,8 +122,8 @@ int mw_config_load_env(mw_config *c, char err[MW_ERR_SIZE]);
 void mw_config_reload(mw_config *live, mw_config *fresh,
                       void (*note)(void *ud, const char *msg), void *ud);
 
-/* Checks the whole configuration (a transport chosen, at least one alias,
- * DSNs parse). 0 or -1 with err. */
+/* Checks the whole configuration (a transport chosen unless embedded, at
+ * least one alias, DSNs parse). 0 or -1 with err. */
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE]);
 
 /* The alias called name, or NULL. */

@@ -98,6 +98,14 @@ void mw_request_flush_parts(mw_request *r)
     mw_result_take_parts(&r->res, r->s && !r->replied ? send_part : drop_part, r);
 }
 
+/* r->res may be read here: not while backend_sqlite's thread still fills
+ * it (a request stopped before its query ended; request.h). */
+static int res_readable(const mw_request *r)
+{
+    return r->have_res && !(r->db_busy && r->backend &&
+                            r->backend->alias->kind == MW_BACKEND_SQLITE);
+}
+
 void mw_request_reply(mw_request *r, mw_status st, const char *msg,
                       const molt_db_error *err)
 {
@@ -146,7 +154,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             m.db_tag = r->q.tag[0] ? r->q.tag : NULL;
             m.db_result_format = mw_format_name(r->q.format);
         }
-        if (r->have_res) {
+        if (res_readable(r)) {
             m.decode_us = (int64_t)(r->res.encode_ns / 1000);
             m.db_row_count = (int64_t)r->res.total_rows;
             m.db_bytes_in = (int64_t)r->res.bytes_in;

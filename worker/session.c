@@ -33,6 +33,8 @@
 
 /* requests read and left waiting while a session is paused */
 #define MW_PAUSED_READ_BYTES ((size_t)1 << 20)
+/* one read from a socket */
+#define MW_READ_BYTES 65536
 
 typedef struct write_req {
     uv_write_t req;
@@ -59,6 +61,7 @@ static void on_handle_closed(uv_handle_t *h)
     w->request_bytes -= s->request_bytes;
     mw_framer_free(&s->fr);
     mw_sched_session_free(s);
+    free(s->rbuf);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -66,6 +69,8 @@ static void on_handle_closed(uv_handle_t *h)
     if (s->next)
         s->next->prev = s->prev;
     int stdio = s->stdio;
+    if (s->sink)
+        s->sink->closed(s->sink->ud);
     free(s);
     if (stdio)
         mw_worker_shutdown(w, 0);
@@ -81,7 +86,8 @@ static void close_handle(uv_handle_t *h)
 /* Closes everything now; queued writes are dropped. */
 static void close_handles(mw_session *s)
 {
-    close_handle((uv_handle_t *)&s->in);
+    if (!s->sink)
+        close_handle((uv_handle_t *)&s->in);
     if (s->stdio)
         close_handle((uv_handle_t *)&s->out);
     close_handle((uv_handle_t *)&s->frame_timer);
@@ -243,12 +249,11 @@ static uv_stream_t *wstream(mw_session *s)
     return (uv_stream_t *)(s->stdio ? &s->out : &s->in);
 }
 
-static void on_write(uv_write_t *req, int status)
+/* Frames worth cost left the session's queue (written, or taken by the
+ * sink's reader): below MW_RESUME_BYTES, what waited for them goes on. */
+static void writes_done(mw_session *s, size_t cost, int status)
 {
-    write_req *wr = (write_req *)req;
-    mw_session *s = wr->s;
-    s->write_bytes -= wr->cost;
-    write_req_free(wr);
+    s->write_bytes -= cost;
     if (status < 0 && !s->dead) {
         mw_session_close(s);
         return;
@@ -271,13 +276,66 @@ static void on_write(uv_write_t *req, int status)
         mw_worker_maybe_exit(s->w);
 }
 
+static void on_write(uv_write_t *req, int status)
+{
+    write_req *wr = (write_req *)req;
+    mw_session *s = wr->s;
+    size_t cost = wr->cost;
+    write_req_free(wr);
+    writes_done(s, cost, status);
+}
+
+void mw_session_taken(mw_session *s, size_t cost)
+{
+    writes_done(s, cost > s->write_bytes ? s->write_bytes : cost, 0);
+}
+
+/* Hands a frame to the session's sink: counted as a write that completes
+ * when the sink's reader takes it. */
+static void sink_put(mw_session *s, molt_db_buf *pieces, size_t n)
+{
+    size_t cost = sizeof(write_req), len = 0;
+    for (size_t i = 0; i < n; i++) {
+        cost += pieces[i].cap;
+        len += pieces[i].len;
+    }
+    s->write_bytes += cost;
+    s->w->c.frames_out++;
+    s->w->c.bytes_out += len;
+    s->sink->put(s->sink->ud, pieces, n, cost);
+}
+
 void mw_session_send(mw_session *s, molt_db_buf *frame)
 {
     mw_session_send_pieces(s, frame, 1);
 }
 
+/* Backpressure after a frame was queued: pause, or drop a session whose
+ * client reads nothing. */
+static void after_send(mw_session *s)
+{
+    if (s->dead)
+        return;
+    if (s->write_bytes > (uint64_t)s->w->cfg->max_unread_bytes) {
+        char why[128];
+        snprintf(why, sizeof why, "%zu bytes of responses unread (max_unread_bytes)",
+                 s->write_bytes);
+        session_drop(s, why);
+        return;
+    }
+    if (!s->read_paused && s->write_bytes > MW_PAUSE_BYTES)
+        pause_requests(s);
+    if (s->read_paused || s->w->shutting_down)
+        watch_writes(s, 0);
+}
+
 void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
 {
+    if (s->sink) {
+        sink_put(s, pieces, n < MW_SEND_PIECES ? n : MW_SEND_PIECES);
+        after_send(s);
+        return;
+    }
     write_req *wr = NULL;
     if (!(s->dead && uv_is_closing((uv_handle_t *)wstream(s))))
         wr = malloc(sizeof *wr);
@@ -318,19 +376,7 @@ void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
         mw_session_close(s);
         return;
     }
-    if (s->dead)
-        return;
-    if (s->write_bytes > (uint64_t)s->w->cfg->max_unread_bytes) {
-        char why[128];
-        snprintf(why, sizeof why, "%zu bytes of responses unread (max_unread_bytes)",
-                 s->write_bytes);
-        session_drop(s, why);
-        return;
-    }
-    if (!s->read_paused && s->write_bytes > MW_PAUSE_BYTES)
-        pause_requests(s);
-    if (s->read_paused || s->w->shutting_down)
-        watch_writes(s, 0);
+    after_send(s);
 }
 
 void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
@@ -347,11 +393,24 @@ void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
     molt_db_buf_free(&frame);
 }
 
-mw_request *mw_session_find(mw_session *s, uint64_t id)
+static mw_request *find_in(mw_session *s, uint64_t id)
 {
     for (mw_request *r = s->reqs; r; r = r->next)
         if (r->id == id)
             return r;
+    return NULL;
+}
+
+mw_request *mw_session_find(mw_session *s, uint64_t id)
+{
+    if (!s->sink)
+        return find_in(s, id);
+    /* sink sessions share one space of request ids */
+    for (mw_session *o = s->w->sessions; o; o = o->next) {
+        mw_request *r = o->sink ? find_in(o, id) : NULL;
+        if (r)
+            return r;
+    }
     return NULL;
 }
 
@@ -369,6 +428,9 @@ void mw_session_unlink(mw_session *s, mw_request *r)
     r->s = NULL;
     s->nreqs--;
     mw_sched_forget(r);
+    /* a sink session carries its one request */
+    if (s->sink && s->nreqs == 0)
+        mw_session_close(s);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -384,7 +446,8 @@ void mw_session_close(mw_session *s)
     if (s->dead)
         return;
     s->dead = 1;
-    uv_read_stop((uv_stream_t *)&s->in);
+    if (!s->sink)
+        uv_read_stop((uv_stream_t *)&s->in);
     watch_frame(s);
     watch_writes(s, 0);
     /* the client is gone: cancel its requests down to the database */
@@ -394,6 +457,12 @@ void mw_session_close(mw_session *s)
         mw_request_stop(r, MW_CANCELLED, "client disconnected");
     }
     mw_tx_session_closed(s); /* each rolls back once its request stopped */
+    if (s->sink) {
+        /* its frames are with the sink already */
+        s->sink->closing(s->sink->ud);
+        close_handles(s);
+        return;
+    }
     /* flush what is queued (a last InvalidInput), then close */
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {
@@ -409,7 +478,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     mw_session *s = h->data;
-    *buf = uv_buf_init(s->rbuf, sizeof s->rbuf);
+    *buf = uv_buf_init(s->rbuf, MW_READ_BYTES);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -471,13 +540,19 @@ static void handle_frames(mw_session *s)
     }
 }
 
-static mw_session *session_new(mw_worker *w)
+static mw_session *session_new(mw_worker *w, const mw_sink *sink)
 {
     mw_session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->w = w;
+    s->sink = sink;
+    if (!sink && !(s->rbuf = malloc(MW_READ_BYTES))) {
+        free(s);
+        return NULL;
+    }
     if (mw_sched_session_init(s) < 0) {
+        free(s->rbuf);
         free(s);
         return NULL;
     }
@@ -499,7 +574,7 @@ static mw_session *session_new(mw_worker *w)
 
 int mw_session_start_socket(mw_worker *w, uv_stream_t *server)
 {
-    mw_session *s = session_new(w);
+    mw_session *s = session_new(w, NULL);
     if (!s)
         return -1;
     uv_pipe_init(w->loop, &s->in, 0);
@@ -521,7 +596,7 @@ int mw_session_start_stdio(mw_worker *w)
                         "or sockets (not a terminal or a file)\n");
         return -1;
     }
-    mw_session *s = session_new(w);
+    mw_session *s = session_new(w, NULL);
     if (!s)
         return -1;
     s->stdio = 1;
@@ -537,6 +612,11 @@ int mw_session_start_stdio(mw_worker *w)
         return -1;
     }
     return 0;
+}
+
+mw_session *mw_session_start_sink(mw_worker *w, const mw_sink *sink)
+{
+    return session_new(w, sink);
 }
 
 static void on_refused_closed(uv_handle_t *h)

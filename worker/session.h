@@ -23,10 +23,25 @@ typedef struct mw_request mw_request;
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
 typedef struct mw_tx mw_tx;         /* tx.h: a session-bound transaction */
 
+/* Where a session without a socket puts its frames (host.c: one session per
+ * host stream). All three are called on the loop thread. */
+typedef struct mw_sink {
+    /* one whole frame (length prefix included) as n pieces, each moved
+     * (left empty); cost is what it counts in the session's write_bytes
+     * until mw_session_taken gives it back */
+    void (*put)(void *ud, molt_db_buf *pieces, size_t n, size_t cost);
+    /* the session closed: no frame follows */
+    void (*closing)(void *ud);
+    /* the session is freed */
+    void (*closed)(void *ud);
+    void *ud;
+} mw_sink;
+
 struct mw_session {
     mw_worker *w;
     uint64_t id;
     int stdio;
+    const mw_sink *sink;     /* frames go there, not to a socket (no in/out) */
     uv_pipe_t in;            /* the socket, or stdin */
     uv_pipe_t out;           /* stdout (stdio mode only) */
     mw_framer fr;
@@ -47,13 +62,22 @@ struct mw_session {
     uv_timer_t write_timer;  /* the client stops reading its responses */
     uv_timer_t hold_timer;   /* ... while its paused requests hold connections */
     mw_session *next, *prev;
-    char rbuf[65536];
+    char *rbuf;              /* MW_READ_BYTES, with a socket */
 };
 
 /* Starts a session on an accepted socket (socket mode); takes ownership. */
 int mw_session_start_socket(mw_worker *w, uv_stream_t *server);
 /* Starts the stdio session. 0 or -1 (message on stderr). */
 int mw_session_start_stdio(mw_worker *w);
+/* Starts a session whose frames go to sink (which must outlive it), or
+ * NULL (out of memory). Its requests are handed in with mw_request_handle;
+ * it closes once it has none in flight. request_id is unique, and a cancel
+ * request finds its target, among all sink sessions of the worker, as on
+ * one connection. */
+mw_session *mw_session_start_sink(mw_worker *w, const mw_sink *sink);
+/* The sink's reader took frames worth cost: as a completed write, this
+ * may resume the session's paused requests. */
+void mw_session_taken(mw_session *s, size_t cost);
 /* Queues a frame (moves frame->data; frame is left empty). */
 void mw_session_send(mw_session *s, molt_db_buf *frame);
 /* Queues a frame made of n (at most MW_SEND_PIECES) buffers written in

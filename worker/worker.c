@@ -141,7 +141,8 @@ void mw_worker_shutdown(mw_worker *w, int grace)
         return;
     }
     w->shutting_down = 1;
-    mw_notify("STOPPING=1");
+    if (!w->cfg->embedded)
+        mw_notify("STOPPING=1");
     mw_transport_stop(w);
     mw_listen_shutdown(w); /* listeners never finish on their own */
     if (grace && w->cfg->shutdown_grace_ms > 0)

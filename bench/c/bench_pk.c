@@ -1,6 +1,6 @@
 /*
  * molt_bench pk --dsn DSN --conns N --inflight M --seconds S [--warmup S]
- *                [--pipeline D] [--no-batch]
+ *                [--pipeline D] [--no-batch] [--read-only-tx]
  *
  * `SELECT abalance FROM pgbench_accounts WHERE aid = $1` with aid random in
  * 1..1000000 through a molt_db pool of N connections (cached statements),
@@ -9,19 +9,19 @@
  * else 1 (pk_inflight64: 8 connections, 64 in flight, not pipelined).
  * The queries are marked read_only (they are), so a pipelined connection
  * lets those queued in one loop iteration share one Sync (docs/pool.md);
- * --no-batch gives every query its own Sync. Prints the JSON line of
+ * --no-batch gives every query its own Sync. --read-only-tx frames each
+ * query in BEGIN READ ONLY ... ROLLBACK in its round trip, as molt_worker
+ * and the host run db_query (the host_point scenarios). Prints the JSON line of
  * bench/contenders.md; check is the abalance of aids 1, 500000 and 1000000.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <uv.h>
 
+#include "bench_common.h"
 #include "molt_db/pool.h"
 
 int molt_bench_pk(int argc, char **argv);
@@ -44,33 +44,9 @@ struct pk_bench {
     int measuring;
     int in_flight;
     uint64_t ops, errors;
-    uint64_t *lat;
-    size_t nlat, cap;
+    bench_lat lat;
     molt_db_pool_query_options opts;
 };
-
-static uint64_t pk_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double pk_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static uint64_t pk_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static int pk_row(void *ud, const molt_db_field *f, size_t n)
 {
@@ -99,20 +75,11 @@ static void pk_done(void *ud, int status, const molt_db_error *err)
         b->errors++;
     }
     if (b->measuring) {
-        if (b->nlat == b->cap) {
-            b->cap = b->cap ? b->cap * 2 : 1 << 16;
-            uint64_t *v = realloc(b->lat, b->cap * sizeof *v);
-            if (v == NULL) {
-                fprintf(stderr, "molt_bench pk: out of memory\n");
-                exit(1);
-            }
-            b->lat = v;
-        }
-        b->lat[b->nlat++] = pk_now_ns() - s->t0;
+        bench_lat_add(&b->lat, bench_now_ns() - s->t0);
         b->ops++;
     }
-    if (b->end_ns != 0 && pk_now_ns() < b->end_ns)
-        pk_send(s, (int32_t)(pk_rand(&b->rng) % 1000000) + 1);
+    if (b->end_ns != 0 && bench_now_ns() < b->end_ns)
+        pk_send(s, (int32_t)(bench_rand(&b->rng) % 1000000) + 1);
 }
 
 static const char *PK_SQL = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
@@ -125,7 +92,7 @@ static void pk_send(pk_slot *s, int32_t aid)
     molt_db_param prm = {23, MOLT_DB_FORMAT_BINARY, 4, s->param};
     molt_db_result_handler h = {NULL, pk_row, NULL, pk_done, s};
     s->got = 0;
-    s->t0 = pk_now_ns();
+    s->t0 = bench_now_ns();
     int rc = molt_db_pool_query(b->pool, PK_SQL, 1, &prm, &h, &b->opts, NULL);
     if (rc != MOLT_DB_OK) {
         fprintf(stderr, "molt_bench pk: query: %s\n", molt_db_code_name(rc));
@@ -138,9 +105,9 @@ static void pk_phase(pk_bench *b, pk_slot *slots, int inflight, double secs,
                      int measure)
 {
     b->measuring = measure;
-    b->end_ns = pk_now_ns() + (uint64_t)(secs * 1e9);
+    b->end_ns = bench_now_ns() + (uint64_t)(secs * 1e9);
     for (int i = 0; i < inflight; i++)
-        pk_send(&slots[i], (int32_t)(pk_rand(&b->rng) % 1000000) + 1);
+        pk_send(&slots[i], (int32_t)(bench_rand(&b->rng) % 1000000) + 1);
     while (b->in_flight > 0)
         uv_run(&b->loop, UV_RUN_ONCE);
 }
@@ -155,23 +122,6 @@ static int64_t pk_one(pk_bench *b, pk_slot *s, int32_t aid)
     return s->got ? s->value : INT64_MIN;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pk_pct_us(const pk_bench *b, double q)
-{
-    if (b->nlat == 0)
-        return 0;
-    size_t k = (size_t)ceil(q * (double)b->nlat);
-    k = k == 0 ? 0 : k - 1;
-    if (k >= b->nlat)
-        k = b->nlat - 1;
-    return (double)b->lat[k] / 1000.0;
-}
-
 static void pk_closed(molt_db_pool *p, void *ud)
 {
     (void)p;
@@ -182,10 +132,14 @@ int molt_bench_pk(int argc, char **argv)
 {
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
-    int conns = 8, inflight = 64, depth = 0, batch = 1;
+    int conns = 8, inflight = 64, depth = 0, batch = 1, ro_tx = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--no-batch") == 0) {
             batch = 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--read-only-tx") == 0) {
+            ro_tx = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -214,6 +168,7 @@ int molt_bench_pk(int argc, char **argv)
     memset(&b, 0, sizeof b);
     b.rng = 0x9e3779b97f4a7c15ULL;
     b.opts.read_only = batch;
+    b.opts.read_only_tx = ro_tx;
     uv_loop_init(&b.loop);
     molt_db_error err;
     molt_db_error_init(&err);
@@ -239,13 +194,12 @@ int molt_bench_pk(int argc, char **argv)
 
     pk_phase(&b, slots, inflight, warmup, 0);
     b.errors = 0;
-    double c0 = pk_cpu_s();
-    uint64_t w0 = pk_now_ns();
+    double c0 = bench_cpu_s();
+    uint64_t w0 = bench_now_ns();
     pk_phase(&b, slots, inflight, seconds, 1);
-    double wall = (double)(pk_now_ns() - w0) / 1e9, cpu = pk_cpu_s() - c0;
+    double wall = (double)(bench_now_ns() - w0) / 1e9, cpu = bench_cpu_s() - c0;
     int64_t check[3] = {pk_one(&b, &slots[0], 1), pk_one(&b, &slots[0], 500000),
                         pk_one(&b, &slots[0], 1000000)};
-    qsort(b.lat, b.nlat, sizeof *b.lat, cmp_u64);
     molt_db_pool_stats st;
     molt_db_pool_get_stats(b.pool, &st);
     fprintf(stderr, "molt_bench pk: conns %d, depth %d, %s, max acquire wait "
@@ -255,19 +209,20 @@ int molt_bench_pk(int argc, char **argv)
     printf("{\"ops\":%" PRIu64 ",\"seconds\":%.6f,\"cpu_seconds\":%.6f,"
            "\"latencies_us\":{\"p50\":%.3f,\"p99\":%.3f,\"n\":%zu},"
            "\"errors\":%" PRIu64 ",\"check\":[%" PRId64 ",%" PRId64 ",%" PRId64 "]}\n",
-           b.ops, wall, cpu, pk_pct_us(&b, 0.50), pk_pct_us(&b, 0.99), b.nlat,
+           b.ops, wall, cpu, bench_lat_pct_us(&b.lat, 0.50), bench_lat_pct_us(&b.lat, 0.99), b.lat.n,
            b.errors, check[0], check[1], check[2]);
     int closed = 0;
     molt_db_pool_close(b.pool, pk_closed, &closed);
     while (!closed)
         uv_run(&b.loop, UV_RUN_ONCE);
     uv_loop_close(&b.loop);
-    free(b.lat);
+    free(b.lat.v);
     free(slots);
     return 0;
 
 usage:
     fprintf(stderr, "usage: molt_bench pk --dsn DSN [--conns N] [--inflight M] "
-                    "[--seconds S] [--warmup S] [--pipeline D] [--no-batch]\n");
+                    "[--seconds S] [--warmup S] [--pipeline D] [--no-batch] "
+                    "[--read-only-tx]\n");
     return 2;
 }

@@ -270,7 +270,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: molt_bench MODE --dsn DSN [--seconds S] [--warmup S]\n"
             "modes: pingpong, pk (bench_pk.c), acquire (bench_acquire.c),\n"
-            "       bulk-arrow, bulk-structs (bench_bulk.c)\n");
+            "       bulk-arrow, bulk-structs (bench_bulk.c), host (bench_host.c)\n");
 }
 
 int main(int argc, char **argv)
@@ -281,6 +281,7 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1];
     if (strcmp(mode, "pk") == 0) { int molt_bench_pk(int, char **); return molt_bench_pk(argc, argv); }
+    if (strcmp(mode, "host") == 0) { int molt_bench_host(int, char **); return molt_bench_host(argc, argv); }
     if (strcmp(mode, "acquire") == 0) { int molt_bench_acquire(int, char **); return molt_bench_acquire(argc, argv); }
     if (strncmp(mode, "bulk-", 5) == 0) { int molt_bench_bulk(int, char **); return molt_bench_bulk(argc, argv); }
     const char *dsn = NULL;

@@ -100,7 +100,7 @@ typedef enum molt_db_target_session {
 } molt_db_target_session;
 
 /* One host to try, in list order. */
-typedef struct molt_db_host {
+typedef struct molt_db_conninfo_host {
     char *host;      /* a name or IP to resolve, or an absolute Unix socket
                         directory (starts with '/'); never NULL (a copy of
                         hostaddr when only that was given) */
@@ -108,10 +108,10 @@ typedef struct molt_db_host {
                         verification and pgpass), or NULL */
     uint16_t port;
     char *password;  /* explicit password, else from the passfile, else NULL */
-} molt_db_host;
+} molt_db_conninfo_host;
 
 typedef struct molt_db_conninfo {
-    molt_db_host *hosts;
+    molt_db_conninfo_host *hosts;
     size_t nhosts;                 /* >= 1 */
     char *user;                    /* never NULL after parse */
     char *dbname;                  /* never NULL after parse */

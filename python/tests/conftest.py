@@ -25,3 +25,18 @@ def pg():
     con = psycopg.connect(dsn, autocommit=True)
     yield con
     con.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """With MOLT_WORKER_BIN=molt_host_bridge, skip what only molt_worker's
+    process does (host_bridge_skips.py says which and why)."""
+    bin_ = os.environ.get("MOLT_WORKER_BIN") or ""
+    if os.path.basename(bin_) != "molt_host_bridge":
+        return
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import host_bridge_skips
+
+    for item in items:
+        why = host_bridge_skips.reason(item.nodeid)
+        if why:
+            item.add_marker(pytest.mark.skip(reason=why))

@@ -1,0 +1,116 @@
+/*
+ * molt_db host: the worker's request core inside a program (docs/host.md).
+ *
+ * A request is one envelope of the IPC contract (docs/ipc-contract.md) as
+ * MsgPack bytes without the 4-byte length prefix; every response frame is
+ * the map molt_worker would write for it, again without the prefix. A host
+ * is created from molt_worker's own arguments, minus the transport ones.
+ *
+ * Modes:
+ * - MOLT_DB_HOST_THREADED: the host runs its event loop on a thread of its
+ *   own; every function but molt_db_host_free may be called from any
+ *   thread. molt_db_host_fd is readable when some stream has news;
+ *   molt_db_host_poll(h, 0) clears it, then molt_db_host_ready says which.
+ * - MOLT_DB_HOST_DRIVEN: no thread is started; every call is made on one
+ *   thread, the caller's. molt_db_host_fd is readable when
+ *   molt_db_host_poll has I/O to do; molt_db_host_timeout is the
+ *   milliseconds until its next timer (-1: none).
+ *
+ * Ownership: the caller owns each stream from molt_db_host_submit until
+ * molt_db_host_release (exactly once; releasing a stream whose request
+ * still runs cancels it, on the server too). A frame from molt_db_host_next
+ * stays valid until the next call on its stream or its release.
+ * molt_db_host_free cancels everything and invalidates every stream.
+ *
+ * This header needs only the C standard library's headers.
+ */
+#ifndef MOLT_DB_HOST_H
+#define MOLT_DB_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "molt_db/error.h"
+#include "molt_db/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct molt_db_host molt_db_host;
+typedef struct molt_db_host_stream molt_db_host_stream;
+
+enum { MOLT_DB_HOST_THREADED = 1, MOLT_DB_HOST_DRIVEN = 2 };
+
+/* molt_db_host_next: the stream's last frame was taken. */
+#define MOLT_DB_HOST_DONE 2
+
+/* argv as molt_worker takes it, without the program name. 0, or a
+ * negative MOLT_DB_E* code with err filled (a bad DSN, an unknown flag, a
+ * transport flag, a mode that is neither of the two). */
+MOLT_DB_API
+int molt_db_host_new(int argc, const char *const argv[], int mode,
+                     molt_db_host **out, molt_db_error *err);
+
+/* Starts one request (req is copied). token: the caller's cancel token, 0
+ * for none; udata comes back from molt_db_host_ready. 0 with *out, a
+ * stream to release; malformed bytes still give a stream, whose one frame
+ * is InvalidInput. MOLT_DB_ECLOSED once molt_db_host_free began,
+ * MOLT_DB_ENOMEM when memory ran out. */
+MOLT_DB_API
+int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
+                        uint64_t token, void *udata, molt_db_host_stream **out);
+
+/* 1 with the next frame, 0 when none is ready yet, MOLT_DB_HOST_DONE once
+ * the final frame was taken. */
+MOLT_DB_API
+int molt_db_host_next(molt_db_host_stream *s, const uint8_t **frame, size_t *len);
+
+/* Frees the stream; a request still running is cancelled. */
+MOLT_DB_API
+void molt_db_host_release(molt_db_host_stream *s);
+
+/* Cancels every unfinished request submitted with token (not 0): each ends
+ * with a Cancelled frame. 0, or MOLT_DB_ECLOSED / MOLT_DB_ENOMEM. */
+MOLT_DB_API
+int molt_db_host_cancel(molt_db_host *h, uint64_t token);
+
+/* The fd to watch for reading (see the modes above). */
+MOLT_DB_API
+int molt_db_host_fd(molt_db_host *h);
+
+/* Driven mode: milliseconds until molt_db_host_poll has a timer to run, 0
+ * when it has work now, -1 when nothing but I/O can wake it. Threaded
+ * mode: -1. */
+MOLT_DB_API
+int molt_db_host_timeout(molt_db_host *h);
+
+/* Driven mode: runs ready I/O and timers, waiting at most timeout_ms for
+ * some (-1: until something happens). Threaded mode: waits at most
+ * timeout_ms for news, then clears the fd's readiness. 0, or
+ * MOLT_DB_ECLOSED. */
+MOLT_DB_API
+int molt_db_host_poll(molt_db_host *h, int timeout_ms);
+
+/* Fills udata with the streams that have news (a frame, or their end)
+ * since they were last returned here, at most cap of them; returns how
+ * many. A stream released meanwhile is not returned. */
+MOLT_DB_API
+size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap);
+
+/* The largest request molt_db_host_submit accepts (the worker's
+ * max_request_bytes): a transport that reads length-prefixed frames
+ * refuses a longer one before reading it. */
+MOLT_DB_API
+size_t molt_db_host_max_request_bytes(molt_db_host *h);
+
+/* Cancels every request, closes every connection, joins the host's thread
+ * and frees the host; streams not released become invalid. */
+MOLT_DB_API
+void molt_db_host_free(molt_db_host *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

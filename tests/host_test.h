@@ -1,0 +1,193 @@
+/*
+ * Helpers of the host tests (test_host_*.c): envelopes packed with
+ * msgpack-c, a response's status read back, and waiting for a stream's
+ * frames in either mode, the way a runtime would (poll on the host's fd).
+ */
+#ifndef MOLT_DB_HOST_TEST_H
+#define MOLT_DB_HOST_TEST_H
+
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <msgpack.h>
+
+#include "molt_db/host.h"
+#include "test.h"
+
+typedef struct env {
+    msgpack_sbuffer b;
+} env;
+
+/* An envelope: entry, request_id and, when sql is not NULL, a db payload
+ * {sql, stream, batch_rows, allow_write} (stream 0: not streamed). */
+static inline void env_db(env *e, uint64_t id, const char *entry, const char *sql,
+                          int stream, int batch_rows, uint32_t timeout_ms)
+{
+    msgpack_sbuffer p;
+    msgpack_sbuffer_init(&p);
+    msgpack_packer pk;
+    if (sql) {
+        msgpack_packer_init(&pk, &p, msgpack_sbuffer_write);
+        int n = 1 + (stream ? 2 : 0) + (!strcmp(entry, "db_exec") ? 1 : 0);
+        msgpack_pack_map(&pk, (size_t)n);
+        msgpack_pack_str_with_body(&pk, "sql", 3);
+        msgpack_pack_str_with_body(&pk, sql, strlen(sql));
+        if (stream) {
+            msgpack_pack_str_with_body(&pk, "stream", 6);
+            msgpack_pack_true(&pk);
+            msgpack_pack_str_with_body(&pk, "batch_rows", 10);
+            msgpack_pack_int(&pk, batch_rows);
+        }
+        if (!strcmp(entry, "db_exec")) {
+            msgpack_pack_str_with_body(&pk, "allow_write", 11);
+            msgpack_pack_true(&pk);
+        }
+    }
+    msgpack_sbuffer_init(&e->b);
+    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2 + (sql ? 1 : 0) + (timeout_ms ? 1 : 0));
+    msgpack_pack_str_with_body(&pk, "request_id", 10);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_str_with_body(&pk, "entry", 5);
+    msgpack_pack_str_with_body(&pk, entry, strlen(entry));
+    if (sql) {
+        msgpack_pack_str_with_body(&pk, "payload", 7);
+        msgpack_pack_bin(&pk, p.size);
+        msgpack_pack_bin_body(&pk, p.data, p.size);
+    }
+    if (timeout_ms) {
+        msgpack_pack_str_with_body(&pk, "timeout_ms", 10);
+        msgpack_pack_uint32(&pk, timeout_ms);
+    }
+    msgpack_sbuffer_destroy(&p);
+}
+
+static inline void env_cancel(env *e, uint64_t id, uint64_t target)
+{
+    msgpack_sbuffer p;
+    msgpack_sbuffer_init(&p);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "request_id", 10);
+    msgpack_pack_uint64(&pk, target);
+    msgpack_sbuffer_init(&e->b);
+    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "request_id", 10);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_str_with_body(&pk, "entry", 5);
+    msgpack_pack_str_with_body(&pk, "cancel", 6);
+    msgpack_pack_str_with_body(&pk, "payload", 7);
+    msgpack_pack_bin(&pk, p.size);
+    msgpack_pack_bin_body(&pk, p.data, p.size);
+    msgpack_sbuffer_destroy(&p);
+}
+
+static inline void env_free(env *e)
+{
+    msgpack_sbuffer_destroy(&e->b);
+}
+
+/* A frame's fields: its status, request_id, whether more follow, and
+ * (a copy of) its error text. */
+typedef struct frame_info {
+    char status[32];
+    char error[256];
+    uint64_t request_id;
+    int more;
+} frame_info;
+
+static inline frame_info frame_read(const uint8_t *f, size_t len)
+{
+    frame_info fi;
+    memset(&fi, 0, sizeof fi);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    ASSERT(msgpack_unpack_next(&u, (const char *)f, len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    ASSERT(u.data.type == MSGPACK_OBJECT_MAP);
+    for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+        msgpack_object k = u.data.via.map.ptr[i].key, v = u.data.via.map.ptr[i].val;
+        if (k.type != MSGPACK_OBJECT_STR)
+            continue;
+        const char *ks = k.via.str.ptr;
+        size_t kl = k.via.str.size;
+        if (kl == 6 && !memcmp(ks, "status", 6) && v.via.str.size < sizeof fi.status)
+            memcpy(fi.status, v.via.str.ptr, v.via.str.size);
+        else if (kl == 5 && !memcmp(ks, "error", 5))
+            memcpy(fi.error, v.via.str.ptr,
+                   v.via.str.size < sizeof fi.error - 1 ? v.via.str.size : sizeof fi.error - 1);
+        else if (kl == 10 && !memcmp(ks, "request_id", 10))
+            fi.request_id = v.via.u64;
+        else if (kl == 4 && !memcmp(ks, "more", 4))
+            fi.more = v.type == MSGPACK_OBJECT_BOOLEAN && v.via.boolean;
+    }
+    msgpack_unpacked_destroy(&u);
+    return fi;
+}
+
+static inline long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits (at most ms) on the host's fd the way a runtime's poller does, then
+ * lets the host run (driven) or clears the fd (threaded). */
+static inline void host_wait(molt_db_host *h, int ms)
+{
+    int t = molt_db_host_timeout(h);
+    if (t >= 0 && t < ms)
+        ms = t;
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    (void)poll(&p, 1, ms);
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+}
+
+/* The final frame of s (the parts before it counted in *parts), waiting
+ * up to ms; the stream is then done. */
+static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int ms,
+                                    int *parts)
+{
+    frame_info last;
+    memset(&last, 0, sizeof last);
+    int seen = 0, n = 0;
+    long long deadline = now_ms() + ms;
+    for (;;) {
+        const uint8_t *f;
+        size_t len;
+        int rc = molt_db_host_next(s, &f, &len);
+        if (rc == 1) {
+            last = frame_read(f, len);
+            seen = 1;
+            n += last.more;
+            continue;
+        }
+        if (rc == MOLT_DB_HOST_DONE)
+            break;
+        ASSERT_EQ_INT(rc, 0);
+        if (now_ms() > deadline)
+            FAIL_AT("no final frame within %d ms", ms);
+        host_wait(h, 50);
+    }
+    ASSERT(seen);
+    ASSERT(!last.more);
+    if (parts)
+        *parts = n;
+    return last;
+}
+
+/* Submits env e and returns its final frame. */
+static inline frame_info host_call(molt_db_host *h, env *e, int ms)
+{
+    molt_db_host_stream *s = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e->b.data, e->b.size, 0, NULL, &s), 0);
+    frame_info fi = host_final(h, s, ms, NULL);
+    molt_db_host_release(s);
+    return fi;
+}
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * The host ABI (molt_db/host.h) in both modes, through its functions only:
+ * creation from the worker's arguments, answers and bad input, cancelling
+ * by token and by release (checked on the PostgreSQL server), a stream
+ * that is not read, and freeing with requests in flight.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_test.h"
+
+static const int modes[] = {MOLT_DB_HOST_DRIVEN, MOLT_DB_HOST_THREADED};
+
+static molt_db_host *host_open(int mode, const char *dsn, const char *extra)
+{
+    char db[512];
+    snprintf(db, sizeof db, "default=%s", dsn);
+    const char *argv[8] = {"--db", db, "--allow-write", "default"};
+    int argc = 4;
+    if (strncmp(dsn, "sqlite:", 7)) {
+        argv[argc++] = "--pool";
+        argv[argc++] = "default:allow_privileged_role=true";
+    }
+    if (extra) {
+        argv[argc++] = "--pool";
+        argv[argc++] = extra;
+    }
+    molt_db_host *h = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    if (molt_db_host_new(argc, argv, mode, &h, &err) != 0)
+        FAIL_AT("host_new: %s", err.message);
+    return h;
+}
+
+static const char *pg_dsn(void)
+{
+    const char *dsn = getenv("MOLT_TEST_DSN");
+    if (!dsn || !*dsn)
+        SKIP("MOLT_TEST_DSN not set (run under scripts/with_pg.sh)");
+    return dsn;
+}
+
+static void refused(int argc, const char *const *argv, int mode, const char *why)
+{
+    molt_db_host *h = (molt_db_host *)1;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    int rc = molt_db_host_new(argc, argv, mode, &h, &err);
+    ASSERT(rc < 0);
+    ASSERT(h == NULL);
+    ASSERT_CONTAINS(err.message, why);
+}
+
+TEST(new_refuses_transports_and_bad_settings)
+{
+    const char *stdio[] = {"--db", "default=sqlite::memory:", "--stdio"};
+    refused(3, stdio, MOLT_DB_HOST_DRIVEN, "transports of molt_worker");
+    const char *sock[] = {"--db", "default=sqlite::memory:", "--socket", "/tmp/x.sock"};
+    refused(4, sock, MOLT_DB_HOST_THREADED, "transports of molt_worker");
+    const char *metrics[] = {"--db", "default=sqlite::memory:", "--metrics-listen",
+                             "127.0.0.1:9999"};
+    refused(4, metrics, MOLT_DB_HOST_THREADED, "transports of molt_worker");
+    const char *unknown[] = {"--db", "default=sqlite::memory:", "--frobnicate", "1"};
+    refused(4, unknown, MOLT_DB_HOST_DRIVEN, "unknown option");
+    const char *bad_dsn[] = {"--db", "default=postgres://u@h:notaport/db"};
+    refused(2, bad_dsn, MOLT_DB_HOST_DRIVEN, "alias default");
+    const char *none[] = {"--max-rows", "5"};
+    refused(2, none, MOLT_DB_HOST_DRIVEN, "no database configured");
+    const char *ok[] = {"--db", "default=sqlite::memory:"};
+    refused(2, ok, 3, "mode is");
+    refused(2, (const char *const[]){"--help", "x"}, MOLT_DB_HOST_DRIVEN, "--help");
+}
+
+/* Ping, rows, a streamed result, a write refused without the capability,
+ * and bad input answered as the worker answers it. */
+static void answers(int mode)
+{
+    char dir[] = "/tmp/molt-host-XXXXXX";
+    ASSERT(mkdtemp(dir) != NULL);
+    char dsn[128];
+    snprintf(dsn, sizeof dsn, "sqlite://%s/t.db", dir);
+    molt_db_host *h = host_open(mode, dsn, NULL);
+    env e;
+    env_db(&e, 1, "ping", NULL, 0, 0, 0);
+    frame_info fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    ASSERT_EQ_UINT(fi.request_id, 1);
+
+    env_db(&e, 2, "db_exec", "create table t(x integer)", 0, 0, 0);
+    fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    env_db(&e, 2, "db_exec", "insert into t values (1),(2),(3)", 0, 0, 0);
+    fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+
+    molt_db_host_stream *s;
+    env_db(&e, 3, "db_query", "select x from t", 1, 1, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    int parts = 0;
+    fi = host_final(h, s, 5000, &parts);
+    molt_db_host_release(s);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    ASSERT(parts >= 3); /* at least one frame per row, then the end */
+
+    /* bad bytes: still a stream, one InvalidInput frame */
+    fi = host_call(h, &(env){{3, (char *)"abc", 3}}, 5000);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_EQ_STR(fi.error, "frame body is not a MsgPack map");
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)"", 0, 0, NULL, &s), 0);
+    fi = host_final(h, s, 5000, NULL);
+    molt_db_host_release(s);
+    ASSERT_EQ_STR(fi.error, "frame length 0 is not allowed");
+    uint8_t *big = calloc(1, molt_db_host_max_request_bytes(h) + 1);
+    ASSERT(big);
+    ASSERT_EQ_INT(molt_db_host_submit(h, big, molt_db_host_max_request_bytes(h) + 1, 0,
+                                      NULL, &s), 0);
+    free(big);
+    fi = host_final(h, s, 5000, NULL);
+    molt_db_host_release(s);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_CONTAINS(fi.error, "above the limit");
+
+    /* db_query is read-only: the file keeps its rows */
+    env_db(&e, 4, "db_query", "delete from t", 0, 0, 0);
+    fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT(strcmp(fi.status, "Ok"));
+    env_db(&e, 5, "db_query", "select 1/(count(*) = 3) from t", 0, 0, 0);
+    fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+
+    /* releasing without reading, and never reading at all, leak nothing */
+    env_db(&e, 6, "db_query", "select x from t", 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    molt_db_host_release(s);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    molt_db_host_free(h);
+    char path[160];
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST(answers_in_both_modes)
+{
+    for (size_t i = 0; i < 2; i++)
+        answers(modes[i]);
+}
+
+/* Ok while a query whose text starts with prefix runs on the server. */
+static int server_runs(molt_db_host *h, const char *prefix)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "select 1/count(*) from pg_stat_activity where state = "
+             "'active' and query like '%s%%'", prefix);
+    env e;
+    env_db(&e, 900, "db_query", sql, 0, 0, 0);
+    frame_info fi = host_call(h, &e, 5000);
+    env_free(&e);
+    return !strcmp(fi.status, "Ok");
+}
+
+static void wait_server(molt_db_host *h, const char *prefix, int running)
+{
+    long long deadline = now_ms() + 5000;
+    while (server_runs(h, prefix) != running) {
+        if (now_ms() > deadline)
+            FAIL_AT("the server %s %s", running ? "never ran" : "still runs", prefix);
+        host_wait(h, 20);
+    }
+}
+
+static molt_db_host_stream *submit_sql(molt_db_host *h, uint64_t id, const char *sql,
+                                       uint64_t token)
+{
+    env e;
+    env_db(&e, id, "db_query", sql, 0, 0, 0);
+    molt_db_host_stream *s = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, token, NULL,
+                                      &s), 0);
+    env_free(&e);
+    return s;
+}
+
+/* Cancel by token and by release: the query leaves the server, and the one
+ * connection of the pool serves the next request. */
+static void cancels(int mode)
+{
+    molt_db_host *h = host_open(mode, pg_dsn(), "default:max_conns=2");
+    const char *q1 = "select pg_sleep(30) /* host token */";
+    molt_db_host_stream *s = submit_sql(h, 1, q1, 77);
+    wait_server(h, "select pg_sleep(30) /* host token", 1);
+    ASSERT_EQ_INT(molt_db_host_cancel(h, 77), 0);
+    frame_info fi = host_final(h, s, 5000, NULL);
+    molt_db_host_release(s);
+    ASSERT_EQ_STR(fi.status, "Cancelled");
+    ASSERT_EQ_STR(fi.error, "cancelled by molt_db_host_cancel");
+    wait_server(h, "select pg_sleep(30) /* host token", 0);
+
+    const char *q2 = "select pg_sleep(30) /* host release */";
+    s = submit_sql(h, 2, q2, 0);
+    wait_server(h, "select pg_sleep(30) /* host release", 1);
+    molt_db_host_release(s);
+    wait_server(h, "select pg_sleep(30) /* host release", 0);
+
+    /* a cancel request (the contract's) reaches another stream */
+    const char *q3 = "select pg_sleep(30) /* host entry */";
+    s = submit_sql(h, 3, q3, 0);
+    wait_server(h, "select pg_sleep(30) /* host entry", 1);
+    env e;
+    env_cancel(&e, 4, 3);
+    fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    fi = host_final(h, s, 5000, NULL);
+    molt_db_host_release(s);
+    ASSERT_EQ_STR(fi.status, "Cancelled");
+    molt_db_host_free(h);
+}
+
+TEST(cancel_by_token_and_release_reach_the_server)
+{
+    for (size_t i = 0; i < 2; i++)
+        cancels(modes[i]);
+}
+
+/* A streamed result nobody reads: the host holds a bounded amount and the
+ * query stops reading from the server until the caller catches up. */
+static void unread(int mode)
+{
+    molt_db_host *h = host_open(mode, pg_dsn(), NULL);
+    env e;
+    env_db(&e, 1, "db_query",
+           "select g, repeat('x', 200) from generate_series(1, 2000000) g /* unread */",
+           1, 1000, 0);
+    molt_db_host_stream *s = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    long long until = now_ms() + 1500;
+    while (now_ms() < until)
+        host_wait(h, 50);
+    size_t bytes = 0, frames = 0;
+    const uint8_t *f;
+    size_t len;
+    int rc;
+    while ((rc = molt_db_host_next(s, &f, &len)) == 1) {
+        bytes += len;
+        frames++;
+    }
+    /* 2,000,000 rows are over 400 MB; the host held at most its pause
+     * threshold (8 MiB) and a batch */
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT(frames > 0);
+    if (bytes > ((size_t)12 << 20))
+        FAIL_AT("%zu bytes held for a stream nobody read", bytes);
+    /* still paused on the server side, then resumed by reading */
+    ASSERT(server_runs(h, "select g, repeat"));
+    size_t more = 0;
+    until = now_ms() + 3000;
+    while (now_ms() < until && more < 20) {
+        while ((rc = molt_db_host_next(s, &f, &len)) == 1)
+            more++;
+        host_wait(h, 20);
+    }
+    ASSERT(more >= 20);
+    molt_db_host_release(s);
+    wait_server(h, "select g, repeat", 0);
+    molt_db_host_free(h);
+}
+
+TEST(unread_stream_stops_its_query)
+{
+    for (size_t i = 0; i < 2; i++)
+        unread(modes[i]);
+}
+
+/* Free with a query running and streams unreleased: it returns soon and
+ * the server no longer runs the query. */
+TEST(free_with_requests_in_flight)
+{
+    const char *dsn = pg_dsn();
+    for (size_t i = 0; i < 2; i++) {
+        molt_db_host *h = host_open(modes[i], dsn, NULL);
+        (void)submit_sql(h, 1, "select pg_sleep(30) /* host free */", 0);
+        molt_db_host_stream *s = submit_sql(h, 2, "select 1", 0);
+        (void)s;
+        wait_server(h, "select pg_sleep(30) /* host free", 1);
+        long long t0 = now_ms();
+        molt_db_host_free(h);
+        ASSERT(now_ms() - t0 < 5000);
+        molt_db_host *check = host_open(MOLT_DB_HOST_DRIVEN, dsn, NULL);
+        wait_server(check, "select pg_sleep(30) /* host free", 0);
+        molt_db_host_free(check);
+    }
+}
+
+TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
+          TEST_ENTRY(answers_in_both_modes),
+          TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
+          TEST_ENTRY(unread_stream_stops_its_query),
+          TEST_ENTRY(free_with_requests_in_flight))

@@ -1,0 +1,297 @@
+/* The host's life cycle and loop (host_core.h): created from molt_worker's
+ * arguments, a worker on a loop of its own, run on the host's thread
+ * (threaded mode) or by the caller's molt_db_host_poll (driven mode). */
+#include "host_core.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "request.h"
+
+/* loop iterations per molt_db_host_poll in driven mode (see there) */
+#define DRIVEN_ITERATIONS 4
+
+void mw_host_wake(molt_db_host *h)
+{
+    uv_async_send(&h->wake);
+}
+
+/* Every unfinished request of a stream submitted with token. */
+static void cancel_token(molt_db_host *h, uint64_t token)
+{
+    for (mw_session *s = h->w.sessions; s; s = s->next) {
+        if (!s->sink || s->dead)
+            continue;
+        molt_db_host_stream *st = s->sink->ud;
+        if (st->token != token)
+            continue;
+        mw_request *r = s->reqs;
+        while (r) {
+            mw_request *next = r->next;
+            mw_request_stop(r, MW_CANCELLED, "cancelled by molt_db_host_cancel");
+            r = next;
+        }
+    }
+}
+
+/* The loop thread takes the callers' commands. */
+static void on_wake(uv_async_t *a)
+{
+    molt_db_host *h = a->data;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        molt_db_host_stream *st = h->cmd_head;
+        unsigned cmds = 0;
+        size_t taken = 0;
+        if (st) {
+            h->cmd_head = st->cmd_next;
+            if (!h->cmd_head)
+                h->cmd_tail = NULL;
+            cmds = st->cmds;
+            st->cmds = 0;
+            taken = st->taken_cost;
+            st->taken_cost = 0;
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (!st)
+            break;
+        mw_host_stream_run(st, cmds, taken);
+    }
+    pthread_mutex_lock(&h->lock);
+    uint64_t *tokens = h->cancels;
+    size_t ntokens = h->ncancels;
+    h->cancels = NULL;
+    h->ncancels = h->cancels_cap = 0;
+    int closing = h->closing;
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < ntokens; i++)
+        cancel_token(h, tokens[i]);
+    free(tokens);
+    if (closing && !h->stopping) {
+        /* as the worker's shutdown without grace: what runs is answered
+         * Busy and cancelled, the connections close, the loop ends */
+        h->stopping = 1;
+        uv_close((uv_handle_t *)&h->wake, NULL);
+        if (h->mode == MOLT_DB_HOST_THREADED)
+            uv_close((uv_handle_t *)&h->flush, NULL);
+        mw_worker_shutdown(&h->w, 0);
+    }
+}
+
+/* After each turn's I/O: one write of the notify fd for all its news. */
+static void on_check(uv_check_t *c)
+{
+    molt_db_host *h = c->data;
+    if (h->notify_due) {
+        h->notify_due = 0;
+        mw_host_notify(h);
+    }
+}
+
+static void *run_thread(void *arg)
+{
+    molt_db_host *h = arg;
+    (void)mw_worker_run(&h->w);
+    return NULL;
+}
+
+static int refuse(molt_db_error *err, int code, const char *msg)
+{
+    return molt_db_error_set(err, code, "molt_db_host: %s", msg);
+}
+
+/* The worker's settings from argv, without a transport. */
+static int configure(molt_db_host *h, int argc, const char *const argv[],
+                     molt_db_error *err)
+{
+    char e[MW_ERR_SIZE];
+    mw_config *c = &h->cfg;
+    mw_config_init(c);
+    c->embedded = 1;
+    for (int i = 0; i < argc; i++)
+        if (argv[i] && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "--version")))
+            return refuse(err, MOLT_DB_ECONFIG, "--help and --version are molt_worker's");
+    if (mw_config_parse_args(c, argc, (char **)argv, stderr, e) != 0)
+        return refuse(err, MOLT_DB_ECONFIG, e);
+    if (c->stdio || c->socket_path || c->metrics_listen)
+        return refuse(err, MOLT_DB_ECONFIG, "stdio, socket and metrics_listen are "
+                      "transports of molt_worker: a host takes its requests from "
+                      "molt_db_host_submit");
+    if (mw_config_validate(c, e) < 0)
+        return refuse(err, MOLT_DB_ECONFIG, e);
+    return 0;
+}
+
+static void host_destroy(molt_db_host *h)
+{
+    molt_db_host_stream *st = h->all;
+    while (st) {
+        molt_db_host_stream *next = st->all_next;
+        mw_host_stream_free(st);
+        st = next;
+    }
+    free(h->cancels);
+    if (h->notify_fd >= 0)
+        close(h->notify_fd);
+    pthread_mutex_destroy(&h->lock);
+    mw_config_free(&h->cfg);
+    free(h);
+}
+
+int molt_db_host_new(int argc, const char *const argv[], int mode,
+                     molt_db_host **out, molt_db_error *err)
+{
+    if (!out || argc < 0 || (argc > 0 && !argv))
+        return refuse(err, MOLT_DB_EINVAL, "bad arguments");
+    *out = NULL;
+    if (mode != MOLT_DB_HOST_THREADED && mode != MOLT_DB_HOST_DRIVEN)
+        return refuse(err, MOLT_DB_EINVAL, "mode is MOLT_DB_HOST_THREADED or "
+                      "MOLT_DB_HOST_DRIVEN");
+    molt_db_host *h = calloc(1, sizeof *h);
+    if (!h)
+        return refuse(err, MOLT_DB_ENOMEM, "out of memory");
+    h->mode = mode;
+    h->notify_fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    int rc = configure(h, argc, argv, err);
+    if (rc < 0) {
+        host_destroy(h);
+        return rc;
+    }
+    mw_log_set_format(h->cfg.log_format);
+    if (mode == MOLT_DB_HOST_THREADED &&
+        (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        host_destroy(h);
+        return refuse(err, MOLT_DB_EIO, strerror(errno));
+    }
+    if (uv_loop_init(&h->loop) < 0) {
+        host_destroy(h);
+        return refuse(err, MOLT_DB_EIO, "cannot start an event loop");
+    }
+    char e[MW_ERR_SIZE];
+    if (mw_worker_open(&h->w, &h->loop, &h->cfg, e) < 0) {
+        (void)mw_worker_run(&h->w); /* closes what was opened, and the loop */
+        host_destroy(h);
+        return refuse(err, MOLT_DB_ECONFIG, e);
+    }
+    uv_async_init(&h->loop, &h->wake, on_wake);
+    h->wake.data = h;
+    if (mode == MOLT_DB_HOST_THREADED) {
+        uv_check_init(&h->loop, &h->flush);
+        h->flush.data = h;
+        uv_check_start(&h->flush, on_check);
+        if (pthread_create(&h->thread, NULL, run_thread, h) != 0) {
+            h->closing = 1;
+            on_wake(&h->wake);
+            (void)mw_worker_run(&h->w);
+            host_destroy(h);
+            return refuse(err, MOLT_DB_ENOMEM, "cannot start the host's thread");
+        }
+        h->thread_started = 1;
+    }
+    *out = h;
+    return 0;
+}
+
+int molt_db_host_cancel(molt_db_host *h, uint64_t token)
+{
+    if (!h || token == 0)
+        return MOLT_DB_EINVAL;
+    pthread_mutex_lock(&h->lock);
+    int rc = 0;
+    if (h->closing) {
+        rc = MOLT_DB_ECLOSED;
+    } else if (h->ncancels == h->cancels_cap) {
+        size_t cap = h->cancels_cap ? h->cancels_cap * 2 : 8;
+        uint64_t *t = realloc(h->cancels, cap * sizeof *t);
+        if (t) {
+            h->cancels = t;
+            h->cancels_cap = cap;
+        } else {
+            rc = MOLT_DB_ENOMEM;
+        }
+    }
+    if (rc == 0)
+        h->cancels[h->ncancels++] = token;
+    pthread_mutex_unlock(&h->lock);
+    if (rc == 0)
+        mw_host_wake(h);
+    return rc;
+}
+
+size_t molt_db_host_max_request_bytes(molt_db_host *h)
+{
+    return (size_t)h->cfg.max_request_bytes;
+}
+
+int molt_db_host_fd(molt_db_host *h)
+{
+    return h->mode == MOLT_DB_HOST_THREADED ? h->notify_fd : uv_backend_fd(&h->loop);
+}
+
+int molt_db_host_timeout(molt_db_host *h)
+{
+    return h->mode == MOLT_DB_HOST_THREADED ? -1 : uv_backend_timeout(&h->loop);
+}
+
+static void wait_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+        ;
+}
+
+int molt_db_host_poll(molt_db_host *h, int timeout_ms)
+{
+    if (h->mode == MOLT_DB_HOST_THREADED) {
+        if (timeout_ms != 0)
+            wait_readable(h->notify_fd, timeout_ms);
+        uint64_t n;
+        /* read first, then clear: news in between writes the fd again */
+        ssize_t got = read(h->notify_fd, &n, sizeof n);
+        (void)got;
+        pthread_mutex_lock(&h->lock);
+        h->notified = 0;
+        int closing = h->closing;
+        pthread_mutex_unlock(&h->lock);
+        return closing ? MOLT_DB_ECLOSED : 0;
+    }
+    if (h->stopping)
+        return MOLT_DB_ECLOSED;
+    if (timeout_ms != 0) {
+        int t = uv_backend_timeout(&h->loop);
+        if (t != 0)
+            wait_readable(uv_backend_fd(&h->loop),
+                          timeout_ms < 0 ? t : (t < 0 || t > timeout_ms ? timeout_ms : t));
+    }
+    /* molt_db defers a connection's flush to libuv's prepare phase of the
+     * next iteration, which neither the backend fd nor its timeout shows:
+     * a few iterations run what I/O callbacks deferred, and what that
+     * deferred in turn (the pool handing work to another connection) */
+    for (int i = 0; i < DRIVEN_ITERATIONS; i++)
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    return 0;
+}
+
+void molt_db_host_free(molt_db_host *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->closing = 1;
+    pthread_mutex_unlock(&h->lock);
+    if (h->thread_started) {
+        mw_host_wake(h);
+        pthread_join(h->thread, NULL);
+    } else {
+        on_wake(&h->wake);
+        (void)mw_worker_run(&h->w);
+    }
+    host_destroy(h);
+}

@@ -1,0 +1,430 @@
+/* A host's streams (host_core.h): one request each, its frames queued for
+ * the caller, and the commands that carry the caller's actions to the loop
+ * thread. A stream's session is a sink session (session.h), so the
+ * worker's limits, backpressure and cancellation apply to it unchanged:
+ * frames the caller has not taken count as the session's unwritten bytes. */
+#include "host_core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "request.h"
+
+/* ---- frames and news (under h->lock unless said) ---- */
+
+static void frames_free(host_frame *f)
+{
+    while (f) {
+        host_frame *next = f->next;
+        free(f->data);
+        free(f);
+        f = next;
+    }
+}
+
+void mw_host_stream_free(molt_db_host_stream *st)
+{
+    frames_free(st->head);
+    frames_free(st->taken);
+    free(st->req);
+    free(st);
+}
+
+/* st has news for the caller: returns 1 when the notify fd must be
+ * written (after unlocking). */
+static int news_locked(molt_db_host_stream *st)
+{
+    molt_db_host *h = st->h;
+    if (st->released)
+        return 0;
+    if (!st->news) {
+        st->news = 1;
+        st->news_next = NULL;
+        st->news_prev = h->news_tail;
+        if (h->news_tail)
+            h->news_tail->news_next = st;
+        else
+            h->news_head = st;
+        h->news_tail = st;
+    }
+    if (h->mode == MOLT_DB_HOST_THREADED && !h->notified) {
+        h->notified = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void news_unlink_locked(molt_db_host_stream *st)
+{
+    molt_db_host *h = st->h;
+    if (!st->news)
+        return;
+    if (st->news_prev)
+        st->news_prev->news_next = st->news_next;
+    else
+        h->news_head = st->news_next;
+    if (st->news_next)
+        st->news_next->news_prev = st->news_prev;
+    else
+        h->news_tail = st->news_prev;
+    st->news = 0;
+    st->news_prev = st->news_next = NULL;
+}
+
+void mw_host_notify(molt_db_host *h)
+{
+    uint64_t one = 1;
+    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
+    ssize_t n = write(h->notify_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* News from the loop thread: the fd is written once, after the loop's
+ * I/O of this iteration (host.c, on_check), for all the news it brought. */
+static void notify_later(molt_db_host *h)
+{
+    h->notify_due = 1;
+}
+
+static void all_link_locked(molt_db_host_stream *st)
+{
+    molt_db_host *h = st->h;
+    st->all_next = h->all;
+    if (h->all)
+        h->all->all_prev = st;
+    h->all = st;
+}
+
+static void all_unlink_locked(molt_db_host_stream *st)
+{
+    molt_db_host *h = st->h;
+    if (st->all_prev)
+        st->all_prev->all_next = st->all_next;
+    else
+        h->all = st->all_next;
+    if (st->all_next)
+        st->all_next->all_prev = st->all_prev;
+}
+
+/* Appends a frame and says whether to notify. */
+static int push_locked(molt_db_host_stream *st, host_frame *f)
+{
+    f->next = NULL;
+    if (st->tail)
+        st->tail->next = f;
+    else
+        st->head = f;
+    st->tail = f;
+    return news_locked(st);
+}
+
+/* Frees st when nothing holds it any more (returns 1: it was unlinked and
+ * must be freed after unlocking). */
+static int finished_locked(molt_db_host_stream *st)
+{
+    if (!st->released || !st->gone || st->cmds)
+        return 0;
+    all_unlink_locked(st);
+    return 1;
+}
+
+int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
+{
+    molt_db_host *h = st->h;
+    int queued = st->cmds != 0;
+    st->cmds |= cmds;
+    if (queued)
+        return 0;
+    st->cmd_next = NULL;
+    if (h->cmd_tail)
+        h->cmd_tail->cmd_next = st;
+    else
+        h->cmd_head = st;
+    h->cmd_tail = st;
+    return 1;
+}
+
+/* ---- the sink: called by the stream's session on the loop thread ---- */
+
+/* One frame from the session's pieces, without the length prefix. */
+static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
+{
+    host_frame *f = calloc(1, sizeof *f);
+    size_t total = 0, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += pieces[i].len;
+        used += pieces[i].len > 0;
+    }
+    if (f && used == 1 && pieces[0].len == total) {
+        f->data = pieces[0].data; /* moved */
+        molt_db_buf_init(&pieces[0]);
+    } else if (f && (f->data = malloc(total ? total : 1)) != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (pieces[i].len)
+                memcpy(f->data + f->len, pieces[i].data, pieces[i].len);
+            f->len += pieces[i].len;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        molt_db_buf_free(&pieces[i]);
+    if (!f || !f->data || total < 4) {
+        if (f)
+            free(f->data);
+        free(f);
+        return NULL;
+    }
+    f->off = 4;
+    f->len = total - 4;
+    f->cost = cost;
+    return f;
+}
+
+static void sink_put(void *ud, molt_db_buf *pieces, size_t n, size_t cost)
+{
+    molt_db_host_stream *st = ud;
+    molt_db_host *h = st->h;
+    host_frame *f = frame_from(pieces, n, cost);
+    if (!f) {
+        /* the frame is lost: the caller must not wait for more */
+        if (st->s)
+            mw_session_close(st->s);
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    int wake = 0;
+    if (st->released)
+        frames_free(f);
+    else
+        wake = push_locked(st, f);
+    pthread_mutex_unlock(&h->lock);
+    if (wake)
+        notify_later(h);
+}
+
+static void sink_closing(void *ud)
+{
+    molt_db_host_stream *st = ud;
+    molt_db_host *h = st->h;
+    pthread_mutex_lock(&h->lock);
+    st->ended = 1;
+    int wake = news_locked(st);
+    pthread_mutex_unlock(&h->lock);
+    if (wake)
+        notify_later(h);
+}
+
+static void sink_closed(void *ud)
+{
+    molt_db_host_stream *st = ud;
+    molt_db_host *h = st->h;
+    st->s = NULL;
+    pthread_mutex_lock(&h->lock);
+    st->gone = 1;
+    int done = finished_locked(st);
+    pthread_mutex_unlock(&h->lock);
+    if (done)
+        mw_host_stream_free(st);
+}
+
+void mw_host_stream_init_sink(molt_db_host_stream *st)
+{
+    st->sink.put = sink_put;
+    st->sink.closing = sink_closing;
+    st->sink.closed = sink_closed;
+    st->sink.ud = st;
+}
+
+/* ---- a stream answered without the loop: framing errors, refusals ---- */
+
+/* Queues the one frame of a request that never reaches the worker, and
+ * ends the stream. Returns 1 when the notify fd must be written. */
+static int answer_now_locked(molt_db_host_stream *st, mw_status status,
+                              const char *msg)
+{
+    mw_response r = {0};
+    r.status = status;
+    r.error = msg;
+    molt_db_buf b;
+    molt_db_buf_init(&b);
+    host_frame *f = NULL;
+    if (mw_response_frame(&b, &r) == MOLT_DB_OK)
+        f = frame_from(&b, 1, 0);
+    molt_db_buf_free(&b);
+    if (f)
+        push_locked(st, f);
+    st->ended = st->gone = 1;
+    return news_locked(st);
+}
+
+/* ---- the loop thread runs a stream's commands ---- */
+
+static void start(molt_db_host_stream *st)
+{
+    molt_db_host *h = st->h;
+    mw_session *s = mw_session_start_sink(&h->w, &st->sink);
+    if (!s) {
+        pthread_mutex_lock(&h->lock);
+        int note = answer_now_locked(st, MW_INTERNAL_ERROR, "out of memory");
+        pthread_mutex_unlock(&h->lock);
+        if (note)
+            notify_later(h);
+        return;
+    }
+    st->s = s;
+    mw_request_handle(s, st->req, st->req_len);
+    /* answered without a request (a bad envelope): nothing else comes */
+    if (!s->dead && s->nreqs == 0)
+        mw_session_close(s);
+}
+
+void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
+{
+    molt_db_host *h = st->h;
+    if (cmds & HOST_CMD_SUBMIT) {
+        pthread_mutex_lock(&h->lock);
+        h->queued_request_bytes -= st->req_len;
+        int released = st->released;
+        if (released)
+            st->gone = 1;
+        pthread_mutex_unlock(&h->lock);
+        if (!released)
+            start(st);
+        free(st->req);
+        st->req = NULL;
+    }
+    if ((cmds & HOST_CMD_TAKEN) && st->s)
+        mw_session_taken(st->s, taken);
+    /* the caller is gone: like a client that disconnects */
+    if ((cmds & HOST_CMD_RELEASE) && st->s)
+        mw_session_close(st->s);
+    pthread_mutex_lock(&h->lock);
+    int done = finished_locked(st);
+    pthread_mutex_unlock(&h->lock);
+    if (done)
+        mw_host_stream_free(st);
+}
+
+/* ---- the caller's side: any thread in threaded mode ---- */
+
+int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
+                        uint64_t token, void *udata, molt_db_host_stream **out)
+{
+    if (!h || !out || (!req && len))
+        return MOLT_DB_EINVAL;
+    *out = NULL;
+    molt_db_host_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return MOLT_DB_ENOMEM;
+    st->h = h;
+    st->token = token;
+    st->udata = udata;
+    mw_host_stream_init_sink(st);
+    /* the worker's framing limits: the envelope is a frame's body */
+    char msg[MW_MSG_SIZE];
+    msg[0] = 0;
+    if (len == 0)
+        snprintf(msg, sizeof msg, "frame length 0 is not allowed");
+    else if (len > (uint64_t)h->cfg.max_request_bytes)
+        snprintf(msg, sizeof msg, "frame length %zu is above the limit of %lld bytes",
+                 len, (long long)h->cfg.max_request_bytes);
+    else if (!(st->req = malloc(len))) {
+        free(st);
+        return MOLT_DB_ENOMEM;
+    } else {
+        memcpy(st->req, req, len);
+        st->req_len = len;
+    }
+    pthread_mutex_lock(&h->lock);
+    if (h->closing) {
+        pthread_mutex_unlock(&h->lock);
+        mw_host_stream_free(st);
+        return MOLT_DB_ECLOSED;
+    }
+    all_link_locked(st);
+    int wake = 0, note = 0;
+    if (msg[0]) {
+        note = answer_now_locked(st, MW_INVALID_INPUT, msg);
+    } else if (h->queued_request_bytes + len > (uint64_t)h->cfg.max_buffered_request_bytes) {
+        note = answer_now_locked(st, MW_BUSY, "the worker holds too many request "
+                                 "bytes (max_buffered_request_bytes); send again later");
+    } else {
+        h->queued_request_bytes += len;
+        wake = mw_host_queue_locked(st, HOST_CMD_SUBMIT);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (note)
+        mw_host_notify(h);
+    if (wake)
+        mw_host_wake(h);
+    *out = st;
+    return 0;
+}
+
+int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
+{
+    molt_db_host *h = st->h;
+    pthread_mutex_lock(&h->lock);
+    host_frame *old = st->taken;
+    st->taken = NULL;
+    host_frame *f = st->head;
+    int rc, wake = 0;
+    if (f) {
+        st->head = f->next;
+        if (!st->head)
+            st->tail = NULL;
+        f->next = NULL;
+        st->taken = f;
+        *frame = f->data + f->off;
+        *len = f->len;
+        rc = 1;
+        /* the session counts untaken frames against its limits: tell it
+         * when that matters (a large amount, or the caller caught up) */
+        if (!st->ended && !st->released) {
+            st->taken_cost += f->cost;
+            if (st->taken_cost >= HOST_REPORT_BYTES || !st->head)
+                wake = mw_host_queue_locked(st, HOST_CMD_TAKEN);
+        }
+    } else {
+        rc = st->ended ? MOLT_DB_HOST_DONE : 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    frames_free(old);
+    if (wake)
+        mw_host_wake(h);
+    return rc;
+}
+
+void molt_db_host_release(molt_db_host_stream *st)
+{
+    if (!st)
+        return;
+    molt_db_host *h = st->h;
+    pthread_mutex_lock(&h->lock);
+    st->released = 1;
+    news_unlink_locked(st);
+    int done = finished_locked(st);
+    /* a session that ended frees the stream once it is gone (sink_closed);
+     * one still running must be told, to cancel its request */
+    int wake = done || st->ended ? 0 : mw_host_queue_locked(st, HOST_CMD_RELEASE);
+    pthread_mutex_unlock(&h->lock);
+    if (done)
+        mw_host_stream_free(st);
+    if (wake)
+        mw_host_wake(h);
+}
+
+size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&h->lock);
+    while (n < cap && h->news_head) {
+        molt_db_host_stream *st = h->news_head;
+        news_unlink_locked(st);
+        udata[n++] = st->udata;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
