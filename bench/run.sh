@@ -8,6 +8,8 @@
 # 4. bench/runner.py on CPU 1: data (pgbench -i -s 10, bench_bulk 1M rows),
 #    every scenario, bench/results/latest.json
 # 5. bench/report.py: bench/README.md and bench/results/*.png
+# 6. bench/replicas.py under scripts/with_pg_replicas.sh (full runs only):
+#    bench/results/replicas.json
 #
 # QUICK=1 (as an argument or in the environment): 3 repetitions of 2 s,
 # under 5 minutes. Otherwise 5 repetitions of 5 s.
@@ -119,6 +121,15 @@ fi
 unset MOLT_TEST_DSN
 say "starting a throwaway PostgreSQL via $WITH_PG (${SERVER_PIN[*]:-unpinned})"
 "${SERVER_PIN[@]}" "$WITH_PG" "${CLIENT_PIN[@]}" "${RUNNER[@]}"
+
+# ---- 6. reads over a primary and two streaming replicas (bench/replicas.py) ----
+# Unpinned: the three servers share the machine's cores, which is what the
+# figures then say.
+if [ -z "$ONLY$BASELINE" ] && [ "$WITH_PG" = scripts/with_pg.sh ]; then
+    say "replicas: primary + 2 streaming replicas vs one server; routing overhead"
+    "$WITH_PG" bash scripts/with_pg_replicas.sh "$VENV/bin/python" bench/replicas.py \
+        $([ "$QUICK" = 1 ] && echo --quick) --out bench/results/replicas.json
+fi
 
 # ---- 5. report ----
 if [ -n "$BASELINE" ]; then

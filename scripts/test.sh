@@ -2,9 +2,12 @@
 # What `make test` runs (and CI through .ci/run):
 #
 #   1. scripts/deps.sh                    Debian packages + .venv
+#      mypy         mypy --strict over molt_db_adapter, molt_sql and
+#                   molt_django_adapter (python/pyproject.toml's [tool.mypy])
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
 #   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan)
-#   4. inside ONE throwaway server (scripts/with_pg.sh):
+#   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
+#      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/
 #        pytest  python/tests (when it exists), and pytest-asan: the worker
@@ -31,7 +34,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -41,7 +44,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan pytest pytest-asan django django42 django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -54,6 +57,7 @@ T_DJANGO=${MOLT_T_DJANGO:-240}
 T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
 T_DJANGO_SUITE=${MOLT_T_DJANGO_SUITE:-600}
 T_WHEEL=${MOLT_T_WHEEL:-240}
+T_MYPY=${MOLT_T_MYPY:-180}
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -139,6 +143,22 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
         *) st=FAIL ;;
     esac
     record "$name" "$st" "$p" "$f" "$s" "$(($(now) - t0))" "$note"
+}
+
+# mypy prints "Found N errors in M files" or "Success: no issues found in M
+# source files"; each error counts as one failure. Its cache lives in .tmp/.
+run_mypy() {
+    local log="$LOGDIR/mypy.log" t0 rc errors st=PASS note=""
+    banner "mypy (python/pyproject.toml)"
+    t0=$(now)
+    run_limited "$T_MYPY" "$log" env -C "$ROOT/python" "$ROOT/.venv/bin/python" -m mypy \
+        --cache-dir "$ROOT/.tmp/mypy-cache"
+    rc=$?
+    errors=$(sed -n 's/^Found \([0-9]*\) errors\{0,1\} in .*/\1/p' "$log" | tail -n 1)
+    [ "$rc" = 0 ] || st=FAIL
+    [ "$rc" = 124 ] && note="timed out after ${T_MYPY}s"
+    [ "$rc" != 0 ] && [ -z "$note" ] && note="see .tmp/test-logs/mypy.log"
+    record mypy "$st" - "${errors:-0}" - "$(($(now) - t0))" "$note"
 }
 
 # Django's own test runner: "Ran N tests" and "FAILED (failures=F, errors=E)"
@@ -286,6 +306,9 @@ if ! bash scripts/deps.sh; then
 fi
 record deps PASS - - - "$(($(now) - t0))" ""
 
+# no server and no build needed: before the builds, so a type error shows first
+if want mypy; then run_mypy; fi
+
 build() {   # NAME DIR CMAKE_ARGS...
     local name=$1 dir=$2 log="$LOGDIR/$1.log" t0
     shift 2
@@ -307,7 +330,7 @@ fi
 
 banner "test server"
 t0=$(now)
-bash scripts/with_pg.sh bash "$ROOT/scripts/test.sh" --stages
+bash scripts/with_pg.sh bash scripts/with_pg_replicas.sh bash "$ROOT/scripts/test.sh" --stages
 rc=$?
 if ! grep -q '^pgenv' "$RESULTS" 2>/dev/null; then
     record server FAIL - - - "$(($(now) - t0))" "with_pg.sh exit $rc: the server did not start"

@@ -5,15 +5,15 @@
  * Every node keeps its own length, since list children grow by elements,
  * not rows. */
 #include "arrow_internal.h"
+#include "types_internal.h"
 #include "molt_db/types.h"
+#include "molt_db/value.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* 2000-01-01 minus 1970-01-01, in days and in microseconds. */
-#define PG_EPOCH_DAYS 10957
-#define PG_EPOCH_USECS INT64_C(946684800000000)
 
 /* Arrays of ranges of ... : nesting stops here (then: text). */
 #define MAX_DEPTH 4
@@ -555,118 +555,111 @@ static int put_range(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                      (r.flags & MOLT_DB_RANGE_UB_INC) != 0, err);
 }
 
+/* Days or microseconds since 2000 to the Unix epoch's (Date32, Timestamp). */
+static int shift_date(molt_db__arrow_col *c, int64_t days, molt_db_error *err)
+{
+    if (molt_db__unix_days(&days) != MOLT_DB_OK)
+        return err_col(err, MOLT_DB_ERANGE, c, "date out of range");
+    int32_t d = (int32_t)days;
+    return put_fixed(&c->values, &d, 4);
+}
+
+static int shift_timestamp(molt_db__arrow_col *c, int64_t us, molt_db_error *err)
+{
+    if (molt_db__unix_us(&us) != MOLT_DB_OK)
+        return err_col(err, MOLT_DB_ERANGE, c, "timestamp out of range");
+    return put_fixed(&c->values, &us, 8);
+}
+
+static int put_interval(molt_db__arrow_col *c, const molt_db_interval *iv)
+{
+    int rc;
+    if ((rc = leaf_fixed(&c->kids[0], &iv->months)) != MOLT_DB_OK ||
+        (rc = leaf_fixed(&c->kids[1], &iv->days)) != MOLT_DB_OK)
+        return rc;
+    return leaf_fixed(&c->kids[2], &iv->micros);
+}
+
+/* A column of a fixed-width kind (or an interval): its value read through
+ * the type table, stored at the kind's width. */
+static int put_scalar(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                      molt_db_error *err)
+{
+    molt_db_value v;
+    int rc = molt_db_value_decode(c->oid, p, len, &v, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    union {
+        int16_t i16;
+        int32_t i32;
+        uint32_t u32;
+    } n;
+    switch (c->kind) {
+    case MOLT_DB__AK_BOOL: return bit_push(&c->values, c->length, (int)v.u.i);
+    case MOLT_DB__AK_I16: n.i16 = (int16_t)v.u.i; return put_fixed(&c->values, &n, 2);
+    case MOLT_DB__AK_I32: n.i32 = (int32_t)v.u.i; return put_fixed(&c->values, &n, 4);
+    case MOLT_DB__AK_U32: n.u32 = (uint32_t)v.u.i; return put_fixed(&c->values, &n, 4);
+    case MOLT_DB__AK_I64:
+    case MOLT_DB__AK_TIME64: return put_fixed(&c->values, &v.u.i, 8);
+    case MOLT_DB__AK_F32: return put_fixed(&c->values, &v.u.f4, 4);
+    case MOLT_DB__AK_F64: return put_fixed(&c->values, &v.u.f8, 8);
+    case MOLT_DB__AK_UUID: return put_fixed(&c->values, v.u.uuid, 16);
+    case MOLT_DB__AK_DATE32: return shift_date(c, v.u.i, err);
+    case MOLT_DB__AK_TS:
+    case MOLT_DB__AK_TSTZ: return shift_timestamp(c, v.u.i, err);
+    default: return put_interval(c, &v.u.interval);
+    }
+}
+
+/* A Utf8 column: text-like bytes, jsonb's text, or the server's text of a
+ * binary value (SRC_TEXT). */
+static int put_utf8(molt_db__arrow_col *c, const uint8_t *p, size_t len,
+                    molt_db_error *err)
+{
+    int rc;
+    if (c->src == MOLT_DB__SRC_JSONB) {
+        const uint8_t *t;
+        size_t tl;
+        if ((rc = molt_db_decode_jsonb(p, len, &t, &tl, err)) != MOLT_DB_OK)
+            return rc;
+        rc = put_fixed(&c->data, t, tl);
+    } else if (c->src == MOLT_DB__SRC_TEXT) {
+        rc = molt_db_value_to_text(c->oid, p, len, &c->data, err);
+    } else {
+        rc = put_fixed(&c->data, p, len);
+    }
+    if (rc != MOLT_DB_OK)
+        return rc;
+    return offset_push(c, (int64_t)c->data.len, err);
+}
+
 /* The value of c itself (its validity bit is already pushed). */
 static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                      molt_db_error *err)
 {
-    int rc;
-    union {
-        int b;
-        int16_t i16;
-        int32_t i32;
-        int64_t i64;
-        uint32_t u32;
-        float f32;
-        double f64;
-        uint8_t uuid[16];
-        molt_db_interval iv;
-    } v;
-
     switch (c->kind) {
-    case MOLT_DB__AK_BOOL:
-        if ((rc = molt_db_decode_bool(p, len, &v.b, err)) != MOLT_DB_OK)
-            return rc;
-        return bit_push(&c->values, c->length, v.b);
-    case MOLT_DB__AK_I16:
-        if ((rc = molt_db_decode_int2(p, len, &v.i16, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.i16, 2);
-    case MOLT_DB__AK_I32:
-        if ((rc = molt_db_decode_int4(p, len, &v.i32, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.i32, 4);
-    case MOLT_DB__AK_I64:
-        if ((rc = molt_db_decode_int8(p, len, &v.i64, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.i64, 8);
-    case MOLT_DB__AK_U32:
-        if ((rc = molt_db_decode_oid(p, len, &v.u32, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.u32, 4);
-    case MOLT_DB__AK_F32:
-        if ((rc = molt_db_decode_float4(p, len, &v.f32, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.f32, 4);
-    case MOLT_DB__AK_F64:
-        if ((rc = molt_db_decode_float8(p, len, &v.f64, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.f64, 8);
     case MOLT_DB__AK_DEC128:
         return put_decimal(c, p, len, err);
-    case MOLT_DB__AK_UUID:
-        if ((rc = molt_db_decode_uuid(p, len, v.uuid, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, v.uuid, 16);
-    case MOLT_DB__AK_DATE32:
-        if ((rc = molt_db_decode_date(p, len, &v.i32, err)) != MOLT_DB_OK)
-            return rc;
-        if (v.i32 != MOLT_DB_DATE_INFINITY && v.i32 != MOLT_DB_DATE_NEG_INFINITY) {
-            if (v.i32 > INT32_MAX - PG_EPOCH_DAYS)
-                return err_col(err, MOLT_DB_ERANGE, c, "date out of range");
-            v.i32 += PG_EPOCH_DAYS;
-        }
-        return put_fixed(&c->values, &v.i32, 4);
-    case MOLT_DB__AK_TIME64:
-        if ((rc = molt_db_decode_time(p, len, &v.i64, err)) != MOLT_DB_OK)
-            return rc;
-        return put_fixed(&c->values, &v.i64, 8);
-    case MOLT_DB__AK_TS:
-    case MOLT_DB__AK_TSTZ:
-        if ((rc = molt_db_decode_timestamp(p, len, &v.i64, err)) != MOLT_DB_OK)
-            return rc;
-        if (v.i64 != MOLT_DB_TIMESTAMP_INFINITY &&
-            v.i64 != MOLT_DB_TIMESTAMP_NEG_INFINITY) {
-            if (v.i64 > INT64_MAX - PG_EPOCH_USECS)
-                return err_col(err, MOLT_DB_ERANGE, c, "timestamp out of range");
-            v.i64 += PG_EPOCH_USECS;
-        }
-        return put_fixed(&c->values, &v.i64, 8);
     case MOLT_DB__AK_BINARY:
         if (put_fixed(&c->data, p, len) != MOLT_DB_OK)
             return MOLT_DB_ENOMEM;
         return offset_push(c, (int64_t)c->data.len, err);
+    case MOLT_DB__AK_BOOL: case MOLT_DB__AK_I16: case MOLT_DB__AK_I32:
+    case MOLT_DB__AK_I64: case MOLT_DB__AK_U32: case MOLT_DB__AK_F32:
+    case MOLT_DB__AK_F64: case MOLT_DB__AK_UUID: case MOLT_DB__AK_DATE32:
+    case MOLT_DB__AK_TIME64: case MOLT_DB__AK_TS: case MOLT_DB__AK_TSTZ:
+        return put_scalar(c, p, len, err);
     case MOLT_DB__AK_STRUCT:
-        switch (c->role) {
-        case MOLT_DB__ROLE_INTERVAL:
-            if ((rc = molt_db_decode_interval(p, len, &v.iv, err)) != MOLT_DB_OK)
-                return rc;
-            if ((rc = leaf_fixed(&c->kids[0], &v.iv.months)) != MOLT_DB_OK ||
-                (rc = leaf_fixed(&c->kids[1], &v.iv.days)) != MOLT_DB_OK)
-                return rc;
-            return leaf_fixed(&c->kids[2], &v.iv.micros);
-        case MOLT_DB__ROLE_ARRAY:
+        if (c->role == MOLT_DB__ROLE_ARRAY)
             return put_array(c, p, len, err);
-        case MOLT_DB__ROLE_RANGE:
+        if (c->role == MOLT_DB__ROLE_RANGE)
             return put_range(c, p, len, err);
-        default:
-            return err_col(err, MOLT_DB_EINVAL, c, "no decoder for this struct");
-        }
+        if (c->role == MOLT_DB__ROLE_INTERVAL)
+            return put_scalar(c, p, len, err);
+        return err_col(err, MOLT_DB_EINVAL, c, "no decoder for this struct");
     case MOLT_DB__AK_UTF8:
     default:
-        if (c->src == MOLT_DB__SRC_JSONB) {
-            const uint8_t *t;
-            size_t tl;
-            if ((rc = molt_db_decode_jsonb(p, len, &t, &tl, err)) != MOLT_DB_OK)
-                return rc;
-            rc = put_fixed(&c->data, t, tl);
-        } else if (c->src == MOLT_DB__SRC_TEXT) {
-            rc = molt_db_value_to_text(c->oid, p, len, &c->data, err);
-        } else {
-            rc = put_fixed(&c->data, p, len);
-        }
-        if (rc != MOLT_DB_OK)
-            return rc;
-        return offset_push(c, (int64_t)c->data.len, err);
+        return put_utf8(c, p, len, err);
     }
 }
 

@@ -1,13 +1,13 @@
 /* Arrow batches to binary COPY tuples (see arrow_copy.h). */
 #include "molt_db/arrow_copy.h"
 #include "molt_db/types.h"
+#include "molt_db/value.h"
+#include "types_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_EPOCH_DAYS 10957
-#define PG_EPOCH_USECS INT64_C(946684800000000)
 
 /* Arrays have at most 6 dimensions (PostgreSQL's MAXDIM). */
 #define MAX_DIMS 6
@@ -268,34 +268,6 @@ static int is_valid(const struct ArrowArray *a, int64_t i)
 /* Reads element i (already offset) of a fixed-width buffer. */
 #define AT(a, type, i) (((const type *)(a)->buffers[1])[(i)])
 
-static int put_len_value(molt_db_buf *out, const void *p, size_t n)
-{
-    if (n > (size_t)INT32_MAX)
-        return MOLT_DB_ERANGE;
-    molt_db_buf_put_u32(out, (uint32_t)n);
-    molt_db_buf_put(out, p, n);
-    return MOLT_DB_OK;
-}
-
-static int put_int(molt_db_buf *out, uint32_t oid, int64_t v)
-{
-    switch (oid) {
-    case MOLT_DB_OID_INT2:
-        molt_db_buf_put_u32(out, 2);
-        molt_db_buf_put_u16(out, (uint16_t)(int16_t)v);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_INT4:
-    case MOLT_DB_OID_OID:
-        molt_db_buf_put_u32(out, 4);
-        molt_db_buf_put_u32(out, (uint32_t)v);
-        return MOLT_DB_OK;
-    default:
-        molt_db_buf_put_u32(out, 8);
-        molt_db_buf_put_u64(out, (uint64_t)v);
-        return MOLT_DB_OK;
-    }
-}
-
 static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
                      molt_db_buf *out);
 
@@ -454,6 +426,130 @@ static int put_range(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     return put_len_patch(out, at);
 }
 
+static int put_decimal(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                       molt_db_buf *out)
+{
+#if MOLT_DB_HAVE_INT128
+    molt_db_decimal128 d;
+    memcpy(&d.unscaled, (const uint8_t *)a->buffers[1] + 16 * i, 16);
+    d.scale = ec->scale;
+    size_t at = put_len_mark(out);
+    int rc = molt_db_encode_numeric_decimal128(out, d, NULL);
+    return rc == MOLT_DB_OK ? put_len_patch(out, at) : rc;
+#else
+    (void)ec, (void)a, (void)i, (void)out;
+    return MOLT_DB_ETYPE;
+#endif
+}
+
+/* Utf8 or Binary entry i: its bytes; EINVAL for offsets out of order. */
+static int var_bytes(const struct ArrowArray *a, int64_t i, const uint8_t **p,
+                     size_t *len)
+{
+    const int32_t *offs = a->buffers[1];
+    int32_t s = offs[i], e = offs[i + 1];
+    if (s < 0 || e < s)
+        return MOLT_DB_EINVAL;
+    *p = (const uint8_t *)a->buffers[2] + s;
+    *len = (size_t)(e - s);
+    return MOLT_DB_OK;
+}
+
+static int put_numeric_text(const struct ArrowArray *a, int64_t i, molt_db_buf *out)
+{
+    const uint8_t *p;
+    size_t len;
+    if (var_bytes(a, i, &p, &len) != MOLT_DB_OK)
+        return MOLT_DB_EINVAL;
+    size_t at = put_len_mark(out);
+    if (molt_db_encode_numeric_text(out, (const char *)p, len, NULL) != MOLT_DB_OK)
+        return MOLT_DB_ERANGE;
+    return put_len_patch(out, at);
+}
+
+/* Days or microseconds since 1970 back to since 2000, infinities kept. */
+static int pg_days(int32_t d, int64_t *days)
+{
+    if (d != INT32_MAX && d != INT32_MIN) {
+        if (d < INT32_MIN + MOLT_DB__PG_EPOCH_DAYS + 1)
+            return MOLT_DB_ERANGE;
+        d -= MOLT_DB__PG_EPOCH_DAYS;
+    }
+    *days = d;
+    return MOLT_DB_OK;
+}
+
+static int pg_us(int64_t us, int64_t *out)
+{
+    if (us != INT64_MAX && us != INT64_MIN) {
+        if (us < INT64_MIN + MOLT_DB__PG_EPOCH_USECS + 1)
+            return MOLT_DB_ERANGE;
+        us -= MOLT_DB__PG_EPOCH_USECS;
+    }
+    *out = us;
+    return MOLT_DB_OK;
+}
+
+static double float_at(const enc_col *ec, const struct ArrowArray *a, int64_t i)
+{
+    return ec->kind == E_F32 ? (double)AT(a, float, i) : AT(a, double, i);
+}
+
+/* Entry i of a scalar column as the value of the target type's class
+ * (the kinds `accepts` allows for the type). */
+static int arrow_value(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                       molt_db_value *v)
+{
+    const uint8_t *bits = a->buffers[1];
+    v->cls = (molt_db_value_class)molt_db_value_class_of(ec->oid);
+    switch (ec->kind) {
+    case E_BOOL: v->u.i = (bits[i >> 3] >> (i & 7)) & 1; return MOLT_DB_OK;
+    case E_I16: v->u.i = AT(a, int16_t, i); return MOLT_DB_OK;
+    case E_I32: v->u.i = AT(a, int32_t, i); return MOLT_DB_OK;
+    case E_I64: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
+    case E_U32: v->u.i = AT(a, uint32_t, i); return MOLT_DB_OK;
+    case E_F32:
+    case E_F64:
+        if (v->cls == MOLT_DB_VALUE_FLOAT4)
+            v->u.f4 = (float)float_at(ec, a, i);
+        else
+            v->u.f8 = float_at(ec, a, i);
+        return MOLT_DB_OK;
+    case E_UTF8:
+    case E_BIN: return var_bytes(a, i, &v->u.bytes.p, &v->u.bytes.len);
+    case E_UUID: memcpy(v->u.uuid, bits + 16 * i, 16); return MOLT_DB_OK;
+    case E_DATE: return pg_days(AT(a, int32_t, i), &v->u.i);
+    case E_TIME: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
+    case E_TS: return pg_us(AT(a, int64_t, i), &v->u.i);
+    case E_INTERVAL: {
+        /* element i of a struct is element i of each child, past the
+         * child's own offset */
+        const struct ArrowArray *m = a->children[0], *d = a->children[1],
+                                *u = a->children[2];
+        v->u.interval.micros = AT(u, int64_t, u->offset + i);
+        v->u.interval.days = AT(d, int32_t, d->offset + i);
+        v->u.interval.months = AT(m, int32_t, m->offset + i);
+        return MOLT_DB_OK;
+    }
+    default: return MOLT_DB_ETYPE;
+    }
+}
+
+/* A scalar field: its value, encoded through the type table. */
+static int put_scalar(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                      molt_db_buf *out)
+{
+    molt_db_value v;
+    int rc = arrow_value(ec, a, i, &v);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    size_t at = put_len_mark(out);
+    rc = molt_db_value_encode(ec->oid, &v, out);
+    if (rc == MOLT_DB_EINVAL)
+        return MOLT_DB_ERANGE; /* a value the type cannot hold */
+    return rc == MOLT_DB_OK ? put_len_patch(out, at) : rc;
+}
+
 static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
                      molt_db_buf *out)
 {
@@ -470,107 +566,14 @@ static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     }
     case E_RANGE:
         return put_range(ec, a, i, out);
-    case E_BOOL: {
-        const uint8_t *bits = a->buffers[1];
-        uint8_t v = (bits[i >> 3] >> (i & 7)) & 1;
-        return put_len_value(out, &v, 1);
-    }
-    case E_I16: return put_int(out, ec->oid, AT(a, int16_t, i));
-    case E_I32: return put_int(out, ec->oid, AT(a, int32_t, i));
-    case E_I64: return put_int(out, ec->oid, AT(a, int64_t, i));
-    case E_U32: return put_int(out, ec->oid, (int64_t)AT(a, uint32_t, i));
-    case E_F32:
-    case E_F64: {
-        double d = ec->kind == E_F32 ? (double)AT(a, float, i) : AT(a, double, i);
-        molt_db_buf_put_u32(out, ec->oid == MOLT_DB_OID_FLOAT4 ? 4 : 8);
-        return ec->oid == MOLT_DB_OID_FLOAT4 ? molt_db_encode_float4(out, (float)d)
-                                             : molt_db_encode_float8(out, d);
-    }
-    case E_DEC: {
-#if MOLT_DB_HAVE_INT128
-        molt_db_decimal128 d;
-        memcpy(&d.unscaled, (const uint8_t *)a->buffers[1] + 16 * i, 16);
-        d.scale = ec->scale;
-        size_t at = out->len;
-        molt_db_buf_put_u32(out, 0);
-        int rc = molt_db_encode_numeric_decimal128(out, d, NULL);
-        if (rc != MOLT_DB_OK)
-            return rc;
-        molt_db_buf_patch_u32(out, at, (uint32_t)(out->len - at - 4));
-        return MOLT_DB_OK;
-#else
-        return MOLT_DB_ETYPE;
-#endif
-    }
+    case E_DEC:
+        return put_decimal(ec, a, i, out);
     case E_UTF8:
-    case E_BIN: {
-        const int32_t *offs = a->buffers[1];
-        const uint8_t *data = a->buffers[2];
-        int32_t s = offs[i], e = offs[i + 1];
-        if (s < 0 || e < s)
-            return MOLT_DB_EINVAL;
-        if (ec->oid == MOLT_DB_OID_NUMERIC) {
-            size_t at = put_len_mark(out);
-            if (molt_db_encode_numeric_text(out, (const char *)data + s,
-                                            (size_t)(e - s), NULL) != MOLT_DB_OK)
-                return MOLT_DB_ERANGE;
-            return put_len_patch(out, at);
-        }
-        if (ec->oid == MOLT_DB_OID_JSONB) {
-            if ((size_t)(e - s) >= (size_t)INT32_MAX)
-                return MOLT_DB_ERANGE;
-            molt_db_buf_put_u32(out, (uint32_t)(e - s) + 1);
-            molt_db_buf_put_u8(out, 1);
-            molt_db_buf_put(out, data + s, (size_t)(e - s));
-            return MOLT_DB_OK;
-        }
-        return put_len_value(out, data + s, (size_t)(e - s));
-    }
-    case E_UUID:
-        return put_len_value(out, (const uint8_t *)a->buffers[1] + 16 * i, 16);
-    case E_DATE: {
-        int32_t d = AT(a, int32_t, i);
-        if (d != INT32_MAX && d != INT32_MIN) {
-            if (d < INT32_MIN + PG_EPOCH_DAYS + 1)
-                return MOLT_DB_ERANGE;
-            d -= PG_EPOCH_DAYS;
-        }
-        molt_db_buf_put_u32(out, 4);
-        molt_db_buf_put_u32(out, (uint32_t)d);
-        return MOLT_DB_OK;
-    }
-    case E_TIME: {
-        int64_t us = AT(a, int64_t, i);
-        if (us < 0 || us > MOLT_DB_USECS_PER_DAY)
-            return MOLT_DB_ERANGE;
-        molt_db_buf_put_u32(out, 8);
-        molt_db_buf_put_u64(out, (uint64_t)us);
-        return MOLT_DB_OK;
-    }
-    case E_TS: {
-        int64_t us = AT(a, int64_t, i);
-        if (us != INT64_MAX && us != INT64_MIN) {
-            if (us < INT64_MIN + PG_EPOCH_USECS + 1)
-                return MOLT_DB_ERANGE;
-            us -= PG_EPOCH_USECS;
-        }
-        molt_db_buf_put_u32(out, 8);
-        molt_db_buf_put_u64(out, (uint64_t)us);
-        return MOLT_DB_OK;
-    }
-    case E_INTERVAL: {
-        const struct ArrowArray *m = a->children[0], *d = a->children[1],
-                                *u = a->children[2];
-        /* element i of a struct is element i of each child, past the
-         * child's own offset */
-        molt_db_buf_put_u32(out, 16);
-        molt_db_buf_put_u64(out, (uint64_t)AT(u, int64_t, u->offset + i));
-        molt_db_buf_put_u32(out, (uint32_t)AT(d, int32_t, d->offset + i));
-        molt_db_buf_put_u32(out, (uint32_t)AT(m, int32_t, m->offset + i));
-        return MOLT_DB_OK;
-    }
-    default:
-        return MOLT_DB_ETYPE;
+        if (ec->oid == MOLT_DB_OID_NUMERIC)
+            return put_numeric_text(a, i, out);
+        return put_scalar(ec, a, i, out);
+    default: /* the fixed-width kinds and Binary */
+        return put_scalar(ec, a, i, out);
     }
 }
 

@@ -20,8 +20,6 @@
 
 #include <string.h>
 
-#define PG_EPOCH_DAYS 10957
-#define PG_EPOCH_USECS INT64_C(946684800000000)
 
 enum molt_db__arrow_fast {
     FAST_NONE = 0,
@@ -113,10 +111,10 @@ static int value_ok(molt_db__arrow_col *c, const uint8_t *p, size_t len)
         return v >= 0 && v <= MOLT_DB_USECS_PER_DAY;
     case FAST_TS:
         v = (int64_t)molt_db__rd64(p);
-        return v == MOLT_DB_TIMESTAMP_INFINITY || v <= INT64_MAX - PG_EPOCH_USECS;
+        return v == MOLT_DB_TIMESTAMP_INFINITY || v <= INT64_MAX - MOLT_DB__PG_EPOCH_USECS;
     case FAST_DATE:
         v = (int32_t)molt_db__rd32(p);
-        return v == MOLT_DB_DATE_INFINITY || v <= INT32_MAX - PG_EPOCH_DAYS;
+        return v == MOLT_DB_DATE_INFINITY || v <= INT32_MAX - MOLT_DB__PG_EPOCH_DAYS;
     case FAST_BYTES:
         return len <= (size_t)INT32_MAX - c->data.len && has_room(&c->data, len);
     default:
@@ -185,7 +183,7 @@ static void put_fast(molt_db__arrow_col *c, const uint8_t *p, size_t len)
     case FAST_DATE: {
         int32_t v = (int32_t)molt_db__rd32(p);
         if (v != MOLT_DB_DATE_INFINITY && v != MOLT_DB_DATE_NEG_INFINITY)
-            v += PG_EPOCH_DAYS;
+            v += MOLT_DB__PG_EPOCH_DAYS;
         memcpy(at, &v, 4);
         w = 4;
         break;
@@ -199,7 +197,7 @@ static void put_fast(molt_db__arrow_col *c, const uint8_t *p, size_t len)
     case FAST_TS: {
         int64_t v = (int64_t)molt_db__rd64(p);
         if (v != MOLT_DB_TIMESTAMP_INFINITY && v != MOLT_DB_TIMESTAMP_NEG_INFINITY)
-            v += PG_EPOCH_USECS;
+            v += MOLT_DB__PG_EPOCH_USECS;
         memcpy(at, &v, 8);
         break;
     }

@@ -296,8 +296,9 @@ static void fail_attempt_msg(molt_db_conn *c, int code, const char *fmt,
     molt_db_error_clear(&e);
 }
 
-/* The current address failed: try the next one, then the next host. */
-static void next_addr(molt_db_conn *c)
+/* Forgets what the failed attempt set up on its socket, and the server's
+ * parameters (the next server reports its own). */
+static void reset_attempt(molt_db_conn *c)
 {
     close_fd(c);
     molt_db_buf_reset(&c->in);
@@ -307,19 +308,38 @@ static void next_addr(molt_db_conn *c)
     molt_db_scram_clear(&c->scram);
     c->sasl_used = 0;
     c->auth_ok = 0;
+    for (size_t i = 0; i < c->nparams; i++) {
+        free(c->params[i].name);
+        free(c->params[i].value);
+    }
+    c->nparams = 0;
+}
+
+/* The current host is done with (its other addresses are not tried). */
+static void next_host(molt_db_conn *c)
+{
+    reset_attempt(c);
+    if (c->addrs != NULL) {
+        freeaddrinfo(c->addrs);
+        c->addrs = NULL;
+    }
+    c->addr_cur = NULL;
+    c->host_idx++;
+    c->tls_tried = 0;
+    try_host(c);
+}
+
+/* The current address failed: try the next one, then the next host. */
+static void next_addr(molt_db_conn *c)
+{
+    reset_attempt(c);
     if (c->addr_cur != NULL)
         c->addr_cur = c->addr_cur->ai_next;
     if (c->addr_cur != NULL) {
         try_addr(c);
         return;
     }
-    if (c->addrs != NULL) {
-        freeaddrinfo(c->addrs);
-        c->addrs = NULL;
-    }
-    c->host_idx++;
-    c->tls_tried = 0;
-    try_host(c);
+    next_host(c);
 }
 
 /* A failure after which no other host is tried (authentication, server
@@ -354,7 +374,7 @@ static void arm_deadline(molt_db_conn *c)
 
 static void try_host(molt_db_conn *c)
 {
-    if (c->host_idx >= c->ci->nhosts) {
+    if (c->host_idx >= c->ci->nhosts && !molt_db__conn_next_pass(c)) {
         all_hosts_failed(c);
         return;
     }
@@ -430,6 +450,8 @@ void molt_db__conn_on_resolved(molt_db_conn *c, int status, struct addrinfo *ai)
         try_host(c);
         return;
     }
+    if (c->ci->load_balance_random)
+        molt_db__shuffle_addrs(ai);
     c->addrs = ai;
     c->addr_cur = ai;
     try_addr(c);
@@ -858,34 +880,6 @@ static int handle_auth(molt_db_conn *c, const molt_db_msg *msg)
     }
 }
 
-/* PostgreSQL 14+ reports these; older servers do not, so a target other than
- * "any" needs them. */
-static int session_matches_target(molt_db_conn *c, const char **why)
-{
-    const char *ro = molt_db_conn_parameter(c, "default_transaction_read_only");
-    const char *sb = molt_db_conn_parameter(c, "in_hot_standby");
-    int standby = sb != NULL && strcmp(sb, "on") == 0;
-    int readonly = standby || (ro != NULL && strcmp(ro, "on") == 0);
-    switch (c->ci->target_session_attrs) {
-    case MOLT_DB_TARGET_ANY:
-    case MOLT_DB_TARGET_PREFER_STANDBY:
-        return 1;
-    default:
-        break;
-    }
-    if (sb == NULL) {
-        *why = "target_session_attrs needs a server that reports in_hot_standby (PostgreSQL 14 or later)";
-        return 0;
-    }
-    switch (c->ci->target_session_attrs) {
-    case MOLT_DB_TARGET_READ_WRITE: *why = "session is read-only"; return !readonly;
-    case MOLT_DB_TARGET_READ_ONLY: *why = "session is not read-only"; return readonly;
-    case MOLT_DB_TARGET_PRIMARY: *why = "server is in hot standby mode"; return !standby;
-    case MOLT_DB_TARGET_STANDBY: *why = "server is not in hot standby mode"; return standby;
-    default: return 1;
-    }
-}
-
 /* One message during startup. Returns MOLT_DB_OK to go on, MOLT_DB_NEED_MORE
  * when the connection became ready or moved on (stop processing), or an
  * error (the attempt failed; already noted). */
@@ -960,9 +954,10 @@ static int startup_message(molt_db_conn *c, const molt_db_msg *msg)
             break;
         }
         const char *why = NULL;
-        if (!session_matches_target(c, &why)) {
+        if (!molt_db__session_matches_target(c, &why)) {
+            /* as libpq: the server is not asked again on another address */
             fail_attempt_msg(c, MOLT_DB_ECONNECT, "%s", why);
-            next_addr(c);
+            next_host(c);
             return MOLT_DB_NEED_MORE;
         }
         c->state = MOLT_DB_CONN_READY;
@@ -1239,25 +1234,7 @@ void molt_db__conn_on_timer(molt_db_conn *c)
     c->connect_err.code = MOLT_DB_ETIMEDOUT;
     molt_db__loop_cancel_resolve(&c->loop);
     /* libpq moves to the next host on a timeout, not the next address. */
-    close_fd(c);
-    if (c->addrs != NULL) {
-        freeaddrinfo(c->addrs);
-        c->addrs = NULL;
-    }
-    c->addr_cur = NULL;
-    c->host_idx++;
-    c->tls_tried = 0;
-    molt_db_buf_reset(&c->in);
-    c->in_off = 0;
-    molt_db_scram_clear(&c->scram);
-    c->sasl_used = 0;
-    c->auth_ok = 0;
-    if (c->host_idx >= c->ci->nhosts) {
-        c->deadline_ms = 0;
-        finish_connect(c, MOLT_DB_ETIMEDOUT, &c->connect_err);
-        return;
-    }
-    try_host(c);
+    next_host(c);
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -1282,6 +1259,8 @@ int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
         free(c);
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
     }
+    if (c->ci->load_balance_random)
+        molt_db__shuffle_hosts(c->ci);
     if (molt_db__loop_init(&c->loop, loop) < 0) {
         /* A handle that did open is closing; its callback frees c. */
         if (c->loop.open_handles == 0) {

@@ -103,6 +103,7 @@ struct molt_db_conn {
     struct sockaddr_storage peer;  /* the address connected to, for cancels */
     socklen_t peer_len;
     int tls_tried;                 /* sslmode=allow: retry with TLS */
+    int prefer_standby_pass2;      /* no standby found: any server will do */
     uint64_t deadline_ms;          /* of the current host attempt, 0 = none */
     molt_db_error connect_err;     /* accumulated failures of tried hosts */
     molt_db_connect_cb connect_cb;
@@ -189,6 +190,19 @@ void molt_db__conn_want_write(struct molt_db_conn *conn);
 int molt_db__conn_flush(struct molt_db_conn *conn);
 void molt_db__conn_fail(struct molt_db_conn *conn, int code,
                         const molt_db_error *err);
+
+/* conn_hosts.c */
+/* load_balance_hosts=random: a random order of the hosts, and of the
+ * addresses one host resolved to (the list's links stay as they are). */
+void molt_db__shuffle_hosts(molt_db_conninfo *ci);
+void molt_db__shuffle_addrs(struct addrinfo *list);
+/* 1 when the ready session is what target_session_attrs asks for; else 0
+ * and *why says what it is not. */
+int molt_db__session_matches_target(const struct molt_db_conn *conn,
+                                    const char **why);
+/* Every host was tried: starts prefer-standby's second pass (any server,
+ * from the first host again) and returns 1, or returns 0 (give up). */
+int molt_db__conn_next_pass(struct molt_db_conn *conn);
 
 /* conn_tls.c */
 int molt_db__tls_start(struct molt_db_conn *conn, molt_db_error *err);

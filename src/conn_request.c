@@ -1,14 +1,16 @@
 /*
  * Requests on a connection and the dispatch of their results.
  *
- * Each request ends with a Sync, so the server answers each with its own
- * ReadyForQuery and one request's error never spoils another's. Requests are
- * written at once when the connection is ready (pipelining) and kept in a
- * FIFO of what was sent; every backend message belongs to the head of that
- * FIFO. molt_db_conn_query needs two steps (describe, then bind with
- * per-column result formats): its second step goes to the tail of the FIFO
- * when the first completes, under a statement name of its own so that other
- * requests sent in between cannot disturb it.
+ * Every statement request comes through molt_db_conn_submit, whose run
+ * mode (run_modes) says what it checks and writes. Each request ends with a
+ * Sync, so the server answers each with its own ReadyForQuery and one
+ * request's error never spoils another's. Requests are written at once when
+ * the connection is ready (pipelining) and kept in a FIFO of what was sent;
+ * every backend message belongs to the head of that FIFO and goes to the
+ * handler its kind's routes name for it. A query (MOLT_DB_RUN_UNNAMED)
+ * has two steps on the unnamed statement: Parse/Describe/Flush, then, once
+ * the Describe is answered, Bind/Execute/Sync with per-column result
+ * formats; nothing else is sent in between.
  *
  * Batches (molt_db_conn_execute_batched) are the exception: executions the
  * caller declared read-only share one Sync, so the server commits and
@@ -364,18 +366,6 @@ int molt_db_conn_prepare(molt_db_conn *c, const char *name, const char *sql,
     return submit_or_drop(c, r, out, mark, rc);
 }
 
-static int check_execute(const molt_db_conn *c, const molt_db_stmt *stmt,
-                         size_t nparams, const molt_db_param *params,
-                         const molt_db_result_handler *h)
-{
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (stmt == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK)
-        return MOLT_DB_EINVAL;
-    return nparams == stmt->nparams ? MOLT_DB_OK : MOLT_DB_EINVAL;
-}
-
 static int frame_ok(const molt_db_frame *f)
 {
     return f == NULL || (f->before != NULL && f->after != NULL);
@@ -426,32 +416,23 @@ static int write_exec(molt_db_buf *out, molt_db_req *r, const molt_db_stmt *s,
     return write_frame_after(out, r, after, rc);
 }
 
-int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
-                         size_t nparams, const molt_db_param *params,
-                         const molt_db_result_handler *h)
+static int valid_prepared(const molt_db_request *q)
 {
-    return molt_db_conn_execute_framed(c, stmt, nparams, params, NULL, h);
+    return q->stmt != NULL && q->nparams == q->stmt->nparams;
 }
 
-int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
-                                size_t nparams, const molt_db_param *params,
-                                const molt_db_frame *frame,
-                                const molt_db_result_handler *h)
+static int setup_prepared(molt_db_req *r, const molt_db_request *q)
 {
-    int rc = check_execute(c, stmt, nparams, params, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (!frame_ok(frame))
-        return MOLT_DB_EINVAL;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    r->stmt = stmt;
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    rc = write_exec(out, r, stmt, nparams, params, frame ? frame->before : NULL,
-                    frame ? frame->after : NULL);
-    return submit_or_drop(c, r, out, mark, rc);
+    r->stmt = q->stmt;
+    return MOLT_DB_OK;
+}
+
+static int write_prepared(molt_db_buf *out, molt_db_req *r,
+                          const molt_db_request *q)
+{
+    return write_exec(out, r, q->stmt, q->nparams, q->params,
+                      q->frame ? q->frame->before : NULL,
+                      q->frame ? q->frame->after : NULL);
 }
 
 /* ---- read-only batches ------------------------------------------------- */
@@ -461,31 +442,41 @@ int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
 /* Parse + Bind + Execute of the guard and the Sync, with room to spare. */
 #define BATCH_TAIL_BYTES 256
 
-int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
-                                 size_t nparams, const molt_db_param *params,
-                                 const molt_db_result_handler *h)
+static int submit_one(molt_db_conn *c, const molt_db_request *q,
+                      const molt_db_result_handler *h);
+
+static int valid_batched(const molt_db_request *q)
 {
-    if (!can_send_now(c) || c->batch_off || stmt == NULL || stmt->ncols == 0)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
-    int rc = check_execute(c, stmt, nparams, params, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
+    return valid_prepared(q) && q->frame == NULL;
+}
+
+/* Whether an execution can join a batch now (else it goes alone). */
+static int batchable(const molt_db_conn *c, const molt_db_request *q)
+{
+    return can_send_now(c) && !c->batch_off && q->stmt->ncols > 0;
+}
+
+/* An execution joins the batch being collected (checked by submit). */
+static int submit_batched(molt_db_conn *c, const molt_db_request *q,
+                          const molt_db_result_handler *h)
+{
+    const molt_db_stmt *stmt = q->stmt;
     /* The Sync joins at the first member, the guard at the second; kept
      * for the next member when this one fails. */
     if (c->batch_sync == NULL &&
         (c->batch_sync = req_new(c, MOLT_DB_REQ_BATCH_SYNC, NULL)) == NULL)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
+        return submit_one(c, q, h);
     if (c->batch_n >= 1 && c->batch_guard == NULL &&
         (c->batch_guard = req_new(c, MOLT_DB_REQ_BATCH_GUARD, NULL)) == NULL)
-        return molt_db_conn_execute(c, stmt, nparams, params, h);
+        return submit_one(c, q, h);
     molt_db_req *r = req_new(c, MOLT_DB_REQ_EXECUTE, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     r->stmt = stmt;
     r->batched = 1;
     size_t mark = c->batch_buf.len;
-    rc = write_bind(&c->batch_buf, stmt->name, nparams, params, stmt->ncols,
-                    stmt->result_formats);
+    int rc = write_bind(&c->batch_buf, stmt->name, q->nparams, q->params,
+                        stmt->ncols, stmt->result_formats);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_execute(&c->batch_buf, "", 0);
     /* Closing the batch must not need memory it might not get. */
@@ -566,25 +557,9 @@ static int keep_params(molt_db_req *r, size_t n, const molt_db_param *params)
     return MOLT_DB_OK;
 }
 
-int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
-                       const molt_db_param *params,
-                       const molt_db_result_handler *h)
+static int valid_unnamed(const molt_db_request *q)
 {
-    return molt_db_conn_query_framed(c, sql, nparams, params, NULL, h);
-}
-
-/* The arguments of a request that parses sql with parameters. */
-static int check_query(const molt_db_conn *c, const char *sql, size_t nparams,
-                       const molt_db_param *params, const molt_db_frame *frame,
-                       const molt_db_result_handler *h)
-{
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (sql == NULL || h == NULL || check_params(nparams, params) != MOLT_DB_OK ||
-        !frame_ok(frame) || nparams > 65535)
-        return MOLT_DB_EINVAL;
-    return MOLT_DB_OK;
+    return q->sql != NULL && q->nparams <= 65535;
 }
 
 /* Parse of sql as stmt, typed by the parameters' OIDs. */
@@ -616,6 +591,18 @@ static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
     return rc;
 }
 
+static int setup_unnamed(molt_db_req *r, const molt_db_request *q)
+{
+    r->phase = 1;
+    r->own_stmt = stmt_new("");
+    if (q->frame != NULL)
+        r->frame_after = strdup(q->frame->after);
+    if (r->own_stmt == NULL || keep_params(r, q->nparams, q->params) != MOLT_DB_OK ||
+        (q->frame != NULL && r->frame_after == NULL))
+        return MOLT_DB_ENOMEM;
+    return MOLT_DB_OK;
+}
+
 /* The first step: the frame's `before` (executed: so it runs ahead of the
  * statement, and a failure skips the rest), Parse and Describe of the
  * unnamed statement, then Flush, not Sync: the implicit transaction stays
@@ -623,34 +610,149 @@ static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
  * mode both steps reach the same server connection, and the unnamed
  * statement is never left for another client. The connection sends nothing
  * else until the second step (describe_inflight). */
-int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
-                              const molt_db_param *params,
-                              const molt_db_frame *frame,
-                              const molt_db_result_handler *h)
+static int write_unnamed(molt_db_buf *out, molt_db_req *r,
+                         const molt_db_request *q)
 {
-    int rc = check_query(c, sql, nparams, params, frame, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_QUERY, h);
+    int rc = write_unnamed_parse(out, r, q->frame, q->sql, q->nparams, q->params);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'S', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_flush(out);
+    return rc;
+}
+
+/* Parse/Bind/Describe portal/Execute/Sync, routed as the simple protocol
+ * is: RowDescription, then rows. */
+static int write_unnamed_text(molt_db_buf *out, molt_db_req *r,
+                              const molt_db_request *q)
+{
+    int rc = write_unnamed_parse(out, r, q->frame, q->sql, q->nparams, q->params);
+    if (rc == MOLT_DB_OK)
+        rc = write_bind(out, "", q->nparams, q->params, 0, NULL);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_describe(out, 'P', "");
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_proto_write_execute(out, "", 0);
+    return write_frame_after(out, r, q->frame ? q->frame->after : NULL, rc);
+}
+
+static int valid_simple(const molt_db_request *q)
+{
+    return q->sql != NULL && q->nparams == 0 && q->frame == NULL;
+}
+
+static int write_simple(molt_db_buf *out, molt_db_req *r, const molt_db_request *q)
+{
+    (void)r;
+    return molt_db_proto_write_query(out, q->sql);
+}
+
+/* ---- one submit for every mode -------------------------------------------- */
+
+/* What a mode checks, sets up in its request and writes. */
+typedef struct run_mode {
+    molt_db_req_kind kind;
+    int (*valid)(const molt_db_request *q);
+    int (*setup)(molt_db_req *r, const molt_db_request *q); /* or NULL */
+    int (*write)(molt_db_buf *out, molt_db_req *r, const molt_db_request *q);
+} run_mode;
+
+static const run_mode run_modes[] = {
+    [MOLT_DB_RUN_PREPARED] = {MOLT_DB_REQ_EXECUTE, valid_prepared, setup_prepared,
+                              write_prepared},
+    /* (when it cannot join a batch, see submit_batched) */
+    [MOLT_DB_RUN_PREPARED_BATCHED] = {MOLT_DB_REQ_EXECUTE, valid_batched,
+                                      setup_prepared, write_prepared},
+    [MOLT_DB_RUN_UNNAMED] = {MOLT_DB_REQ_QUERY, valid_unnamed, setup_unnamed,
+                             write_unnamed},
+    [MOLT_DB_RUN_UNNAMED_TEXT] = {MOLT_DB_REQ_SIMPLE, valid_unnamed, NULL,
+                                  write_unnamed_text},
+    [MOLT_DB_RUN_SIMPLE] = {MOLT_DB_REQ_SIMPLE, valid_simple, NULL, write_simple},
+};
+
+static const run_mode *mode_of(const molt_db_request *q)
+{
+    if (q->mode < MOLT_DB_RUN_PREPARED || q->mode > MOLT_DB_RUN_SIMPLE)
+        return NULL;
+    return &run_modes[q->mode];
+}
+
+/* A request of its own (checked by molt_db_conn_submit). */
+static int submit_one(molt_db_conn *c, const molt_db_request *q,
+                      const molt_db_result_handler *h)
+{
+    const run_mode *m = mode_of(q);
+    molt_db_req *r = req_new(c, m->kind, h);
     if (r == NULL)
         return MOLT_DB_ENOMEM;
-    r->phase = 1;
-    r->own_stmt = stmt_new("");
-    if (frame != NULL)
-        r->frame_after = strdup(frame->after);
-    if (r->own_stmt == NULL || keep_params(r, nparams, params) != MOLT_DB_OK ||
-        (frame != NULL && r->frame_after == NULL)) {
+    if (m->setup != NULL && m->setup(r, q) != MOLT_DB_OK) {
         req_free(r);
         return MOLT_DB_ENOMEM;
     }
     molt_db_buf *out = target_buf(c, r);
     size_t mark = out->len;
-    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_describe(out, 'S', "");
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_flush(out);
+    int rc = m->write(out, r, q);
     return submit_or_drop(c, r, out, mark, rc);
+}
+
+int molt_db_conn_submit(molt_db_conn *c, const molt_db_request *q,
+                        const molt_db_result_handler *h)
+{
+    int rc = check_usable(c);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    const run_mode *m = q != NULL ? mode_of(q) : NULL;
+    if (m == NULL || h == NULL || check_params(q->nparams, q->params) != MOLT_DB_OK ||
+        !frame_ok(q->frame) || !m->valid(q))
+        return MOLT_DB_EINVAL;
+    if (q->mode == MOLT_DB_RUN_PREPARED_BATCHED && batchable(c, q))
+        return submit_batched(c, q, h);
+    return submit_one(c, q, h);
+}
+
+/* ---- the shorthands ---- */
+
+int molt_db_conn_execute(molt_db_conn *c, const molt_db_stmt *stmt,
+                         size_t nparams, const molt_db_param *params,
+                         const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED, NULL, stmt, nparams, params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_execute_framed(molt_db_conn *c, const molt_db_stmt *stmt,
+                                size_t nparams, const molt_db_param *params,
+                                const molt_db_frame *frame,
+                                const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED, NULL, stmt, nparams, params, frame};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_execute_batched(molt_db_conn *c, const molt_db_stmt *stmt,
+                                 size_t nparams, const molt_db_param *params,
+                                 const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_PREPARED_BATCHED, NULL, stmt, nparams,
+                         params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_query(molt_db_conn *c, const char *sql, size_t nparams,
+                       const molt_db_param *params,
+                       const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED, sql, NULL, nparams, params, NULL};
+    return molt_db_conn_submit(c, &q, h);
+}
+
+int molt_db_conn_query_framed(molt_db_conn *c, const char *sql, size_t nparams,
+                              const molt_db_param *params,
+                              const molt_db_frame *frame,
+                              const molt_db_result_handler *h)
+{
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED, sql, NULL, nparams, params, frame};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
@@ -658,47 +760,16 @@ int molt_db_conn_query_text(molt_db_conn *c, const char *sql, size_t nparams,
                             const molt_db_frame *frame,
                             const molt_db_result_handler *h)
 {
-    int rc = check_query(c, sql, nparams, params, frame, h);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    /* dispatched as the simple protocol is: RowDescription, then rows */
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    rc = write_unnamed_parse(out, r, frame, sql, nparams, params);
-    if (rc == MOLT_DB_OK)
-        rc = write_bind(out, "", nparams, params, 0, NULL);
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_describe(out, 'P', "");
-    if (rc == MOLT_DB_OK)
-        rc = molt_db_proto_write_execute(out, "", 0);
-    rc = write_frame_after(out, r, frame ? frame->after : NULL, rc);
-    return submit_or_drop(c, r, out, mark, rc);
-}
-
-/* A request that is one simple-protocol Query message (simple, COPY). */
-static int submit_query_message(molt_db_conn *c, molt_db_req *r, const char *sql)
-{
-    molt_db_buf *out = target_buf(c, r);
-    size_t mark = out->len;
-    int rc = molt_db_proto_write_query(out, sql);
-    return submit_or_drop(c, r, out, mark, rc);
+    molt_db_request q = {MOLT_DB_RUN_UNNAMED_TEXT, sql, NULL, nparams, params,
+                         frame};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_simple_query(molt_db_conn *c, const char *sql,
                               const molt_db_result_handler *h)
 {
-    int rc = check_usable(c);
-    if (rc != MOLT_DB_OK)
-        return rc;
-    if (sql == NULL || h == NULL)
-        return MOLT_DB_EINVAL;
-    molt_db_req *r = req_new(c, MOLT_DB_REQ_SIMPLE, h);
-    if (r == NULL)
-        return MOLT_DB_ENOMEM;
-    return submit_query_message(c, r, sql);
+    molt_db_request q = {MOLT_DB_RUN_SIMPLE, sql, NULL, 0, NULL, NULL};
+    return molt_db_conn_submit(c, &q, h);
 }
 
 int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
@@ -722,6 +793,15 @@ int molt_db_conn_close_stmt(molt_db_conn *c, const char *name,
 
 /* ---- COPY -------------------------------------------------------------- */
 
+
+/* A request that is one simple-protocol Query message (COPY). */
+static int submit_query_message(molt_db_conn *c, molt_db_req *r, const char *sql)
+{
+    molt_db_buf *out = target_buf(c, r);
+    size_t mark = out->len;
+    int rc = molt_db_proto_write_query(out, sql);
+    return submit_or_drop(c, r, out, mark, rc);
+}
 
 int molt_db_conn_copy_out(molt_db_conn *c, const char *sql,
                           const molt_db_copy_out_handler *h)
@@ -904,14 +984,11 @@ static int describe_columns(molt_db_conn *c, molt_db_stmt *s, size_t n)
     return MOLT_DB_OK;
 }
 
-/* The statement executed by this request, if its rows are coming. */
+/* The statement whose rows an executing request gets: the caller's, or a
+ * query's own in its second step. */
 static const molt_db_stmt *exec_stmt(const molt_db_req *r)
 {
-    if (r->kind == MOLT_DB_REQ_EXECUTE)
-        return r->stmt;
-    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 2)
-        return r->own_stmt;
-    return NULL;
+    return r->kind == MOLT_DB_REQ_EXECUTE ? r->stmt : r->own_stmt;
 }
 
 /* The end of a query's first step (its Describe answered, or an error the
@@ -979,34 +1056,22 @@ static void member_answered(molt_db_conn *c)
     list_push(&c->done_head, &c->done_tail, r);
 }
 
-/* The guard's answers are dropped; if it fails the server skips the whole
- * batch: the members are skipped, and batches stop on this connection
- * unless the guard statement was only deallocated behind our back or a
- * CancelRequest meant for a neighbour stopped it. */
-static int guard_message(molt_db_conn *c, const molt_db_msg *msg,
-                         molt_db_error *err)
+/* The guard failed: the server skips the whole batch, so the members are
+ * skipped; batches stop on this connection unless the guard statement was
+ * only deallocated behind our back or a CancelRequest meant for a
+ * neighbour stopped it. */
+static int guard_failed(molt_db_conn *c, const molt_db_msg *msg,
+                        molt_db_error *err)
 {
-    switch (msg->type) {
-    case '1': case '2': case 'D':
-        return MOLT_DB_OK;
-    case 'E': {
-        molt_db_error e;
-        molt_db_error_init(&e);
-        int rc = molt_db_proto_read_error(msg, &e, err);
-        if (rc == MOLT_DB_OK && strcmp(e.sqlstate, "26000") == 0)
-            c->guard_parsed = 0;
-        else if (rc != MOLT_DB_OK || strcmp(e.sqlstate, "57014") != 0)
-            c->batch_off = 1; /* (a cancel meant for a neighbour: no) */
-        molt_db_error_clear(&e);
-        if (rc != MOLT_DB_OK)
-            return rc;
-    } /* fall through */
-    case 'C':
-        req_free(fly_pop(c));
-        return MOLT_DB_OK;
-    default:
-        return MOLT_DB_EPROTO;
-    }
+    molt_db_error e;
+    molt_db_error_init(&e);
+    int rc = molt_db_proto_read_error(msg, &e, err);
+    if (rc == MOLT_DB_OK && strcmp(e.sqlstate, "26000") == 0)
+        c->guard_parsed = 0;
+    else if (rc != MOLT_DB_OK || strcmp(e.sqlstate, "57014") != 0)
+        c->batch_off = 1; /* (a cancel meant for a neighbour: no) */
+    molt_db_error_clear(&e);
+    return rc;
 }
 
 /* ReadyForQuery of a batch: the answered members complete in order, then
@@ -1059,6 +1124,94 @@ static int batch_end(molt_db_conn *c)
     return MOLT_DB_OK;
 }
 
+/* ---- message handlers ------------------------------------------------------
+ *
+ * Each request kind has a table of the backend messages it expects, each
+ * routed to one handler (the routes below); a message its table lacks is a
+ * protocol error. Messages that may come at any time (ParameterStatus,
+ * NoticeResponse, NotificationResponse) have a table of their own, which no
+ * kind's table overlaps. Each table lists its most frequent message (a row)
+ * first. A result callback may close the connection, which
+ * completes and frees every request, r included: after a callback, a
+ * handler touches r only when closed_by() says the connection is open. */
+
+typedef int (*msg_fn)(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                      molt_db_error *err);
+
+typedef struct msg_route {
+    char type;
+    msg_fn fn;
+} msg_route;
+
+static int closed_by(const molt_db_conn *c)
+{
+    return c->close_requested;
+}
+
+static int ignore(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                  molt_db_error *err)
+{
+    (void)c, (void)r, (void)msg, (void)err;
+    return MOLT_DB_OK;
+}
+
+/* ---- at any time ---- */
+
+static int on_parameter_status(molt_db_conn *c, molt_db_req *r,
+                               const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)r;
+    const char *name, *value;
+    int rc = molt_db_proto_read_parameter_status(msg, &name, &value, err);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db__conn_set_param(c, name, value);
+    return rc;
+}
+
+static int on_notice(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                     molt_db_error *err)
+{
+    (void)r;
+    if (c->opts.on_notice == NULL)
+        return MOLT_DB_OK;
+    molt_db_error notice;
+    molt_db_error_init(&notice);
+    int rc = molt_db_proto_read_error(msg, &notice, err);
+    if (rc == MOLT_DB_OK)
+        c->opts.on_notice(c, &notice, c->opts.notice_ud);
+    molt_db_error_clear(&notice);
+    return rc;
+}
+
+/* NotificationResponse: to the connection's on_notification (conn_notify.c). */
+static int on_notification(molt_db_conn *c, molt_db_req *r,
+                           const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)r;
+    return molt_db__conn_notification(c, msg, err);
+}
+
+static const msg_route anytime_routes[] = {
+    {'S', on_parameter_status},
+    {'N', on_notice},
+    {'A', on_notification},
+    {0, NULL}};
+
+/* ---- errors and the end of a statement ---- */
+
+static int on_error(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                    molt_db_error *err)
+{
+    (void)c;
+    if (r->status != MOLT_DB_OK)
+        return MOLT_DB_OK;
+    molt_db_error_clear(&r->err);
+    int rc = molt_db_proto_read_error(msg, &r->err, err);
+    if (rc == MOLT_DB_OK)
+        r->status = MOLT_DB_ESERVER;
+    return rc;
+}
+
 /* A CommandComplete (or EmptyQueryResponse): the statement's goes to the
  * handler; a frame's own are not shown. */
 static void part_done(molt_db_req *r, const char *tag)
@@ -1070,16 +1223,33 @@ static void part_done(molt_db_req *r, const char *tag)
         r->h.on_command(r->h.ud, tag); /* the last use of r: see closed_by() */
 }
 
+static int on_command_complete(molt_db_conn *c, molt_db_req *r,
+                               const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c;
+    const char *tag;
+    int rc = molt_db_proto_read_command_complete(msg, &tag, err);
+    if (rc == MOLT_DB_OK)
+        part_done(r, tag);
+    return rc;
+}
+
+static int on_empty_query(molt_db_conn *c, molt_db_req *r,
+                          const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c, (void)msg, (void)err;
+    part_done(r, "");
+    return MOLT_DB_OK;
+}
+
+/* ReadyForQuery: the request's last Sync (a framed one has two) completes
+ * it. */
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                     molt_db_error *err)
 {
     int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
     if (rc != MOLT_DB_OK)
         return rc;
-    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
-        return MOLT_DB_EPROTO; /* its first step ends with a Flush, no Sync */
-    if (r->batched || r->kind == MOLT_DB_REQ_BATCH_SYNC)
-        return batch_end(c); /* a batch member is never framed */
     if (r->framed)
         r->part = MOLT_DB_PART_AFTER; /* the statement's Sync came first */
     if (--r->syncs_left > 0)
@@ -1087,230 +1257,388 @@ static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
     c->fly_head = r->next;
     if (c->fly_head == NULL)
         c->fly_tail = NULL;
-    int was_copy_in = r->kind == MOLT_DB_REQ_COPY_IN;
     complete(c, r);
-    if (was_copy_in && c->wait_head != NULL && c->state == MOLT_DB_CONN_READY &&
-        !c->close_requested)
-        molt_db__conn_send_waiting(c);
     return MOLT_DB_OK;
 }
 
-/* A result callback may close the connection, which completes and frees
- * every request, r included: after a callback, dispatch touches r only when
- * this says the connection is still open. */
-static int closed_by(const molt_db_conn *c)
+/* ---- rows ---- */
+
+/* BindComplete of an execution: its columns go to the handler. */
+static int on_bind_complete(molt_db_conn *c, molt_db_req *r,
+                            const molt_db_msg *msg, molt_db_error *err)
 {
-    return c->close_requested;
+    (void)msg, (void)err;
+    const molt_db_stmt *s = exec_stmt(r);
+    if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
+        r->part == MOLT_DB_PART_STMT) {
+        int urc = r->h.on_columns(r->h.ud, s->cols, s->ncols);
+        if (urc < 0 && !closed_by(c))
+            req_fail(r, urc, "the result handler refused the columns");
+    }
+    return MOLT_DB_OK;
 }
 
-/* A query request's first step answered (Describe) or failed: its second
- * step goes out. If that fails the connection, r is gone: the callers touch
- * it no more. */
-static void first_step_done(molt_db_conn *c, molt_db_req *r)
+/* RowDescription of a simple query: the columns go to the handler. */
+static int on_simple_columns(molt_db_conn *c, molt_db_req *r,
+                             const molt_db_msg *msg, molt_db_error *err)
 {
-    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
+    if (r->part != MOLT_DB_PART_STMT)
+        return MOLT_DB_OK; /* a frame statement's rows are not shown */
+    size_t n;
+    int rc = read_columns(c, msg, &n, err);
+    if (rc == MOLT_DB_ENOMEM) {
+        req_fail(r, rc, "out of memory");
+        return MOLT_DB_OK;
+    }
+    if (rc != MOLT_DB_OK || r->h.on_columns == NULL || r->status != MOLT_DB_OK)
+        return rc;
+    int urc = r->h.on_columns(r->h.ud, c->cols, n);
+    if (urc < 0 && !closed_by(c))
+        req_fail(r, urc, "the result handler refused the columns");
+    return MOLT_DB_OK;
+}
+
+/* RowDescription where none was asked for (no Describe was sent). */
+static int unexpected_columns(molt_db_conn *c, molt_db_req *r,
+                              const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c, (void)msg, (void)err;
+    return r->part != MOLT_DB_PART_STMT ? MOLT_DB_OK : MOLT_DB_EPROTO;
+}
+
+static int on_row(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                  molt_db_error *err)
+{
+    if (r->status != MOLT_DB_OK || r->h.on_row == NULL ||
+        r->part != MOLT_DB_PART_STMT)
+        return MOLT_DB_OK;
+    size_t n;
+    int rc = molt_db_proto_read_count(msg, &n, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (grow_fields(c, n ? n : 1) != MOLT_DB_OK) {
+        req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+        return MOLT_DB_OK;
+    }
+    rc = molt_db_proto_read_data_row(msg, c->fields, c->fields_cap, &n, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    int urc = r->h.on_row(r->h.ud, c->fields, n);
+    if (urc < 0 && !closed_by(c))
+        req_fail(r, urc, "the result handler refused a row");
+    return MOLT_DB_OK;
+}
+
+/* A DataRow for a request that executes nothing. */
+static int unexpected_row(molt_db_conn *c, molt_db_req *r,
+                          const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c, (void)msg, (void)err;
+    if (r->status != MOLT_DB_OK || r->h.on_row == NULL ||
+        r->part != MOLT_DB_PART_STMT)
+        return MOLT_DB_OK;
+    return MOLT_DB_EPROTO;
+}
+
+/* ---- describing a statement (prepare, a query's first step) ---- */
+
+static int on_parameters(molt_db_conn *c, molt_db_req *r,
+                         const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c;
+    molt_db_stmt *s = r->own_stmt;
+    if (s == NULL)
+        return MOLT_DB_EPROTO;
+    size_t n;
+    int rc = molt_db_proto_read_count(msg, &n, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    free(s->param_oids);
+    s->param_oids = calloc(n ? n : 1, sizeof *s->param_oids);
+    if (s->param_oids == NULL) {
+        req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+        return MOLT_DB_OK;
+    }
+    return molt_db_proto_read_parameter_description(msg, s->param_oids, n,
+                                                    &s->nparams, err);
+}
+
+static int on_describe(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                       molt_db_error *err)
+{
+    if (r->part != MOLT_DB_PART_STMT || r->own_stmt == NULL)
+        return r->own_stmt == NULL ? MOLT_DB_EPROTO : MOLT_DB_OK;
+    size_t n;
+    int rc = read_columns(c, msg, &n, err);
+    if (rc == MOLT_DB_ENOMEM || (rc == MOLT_DB_OK &&
+                                 describe_columns(c, r->own_stmt, n) != MOLT_DB_OK)) {
+        req_fail(r, MOLT_DB_ENOMEM, "out of memory");
+        return MOLT_DB_OK;
+    }
+    return rc;
+}
+
+/* A query's first step ends with its Describe answered (RowDescription or
+ * NoData) or an error the server now skips to a Sync for: the second step
+ * goes out. If that fails the connection, r is gone. */
+static int on_describe_then_execute(molt_db_conn *c, molt_db_req *r,
+                                    const molt_db_msg *msg, molt_db_error *err)
+{
+    int rc = on_describe(c, r, msg, err);
+    if (rc == MOLT_DB_OK && r->part == MOLT_DB_PART_STMT)
         query_second_step(c, r);
+    return rc;
 }
 
+static int on_no_data_then_execute(molt_db_conn *c, molt_db_req *r,
+                                   const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)msg, (void)err;
+    query_second_step(c, r);
+    return MOLT_DB_OK;
+}
+
+static int on_error_then_execute(molt_db_conn *c, molt_db_req *r,
+                                 const molt_db_msg *msg, molt_db_error *err)
+{
+    int rc = on_error(c, r, msg, err);
+    query_second_step(c, r);
+    return rc;
+}
+
+/* ---- COPY ---- */
+
+static int on_copy_complete(molt_db_conn *c, molt_db_req *r,
+                            const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c;
+    const char *tag;
+    int rc = molt_db_proto_read_command_complete(msg, &tag, err);
+    if (rc == MOLT_DB_OK)
+        molt_db_proto_tag_rows(tag, &r->copy_rows);
+    return rc;
+}
+
+static int on_copy_in_start(molt_db_conn *c, molt_db_req *r,
+                            const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)msg, (void)err;
+    c->copy_in_req = r;
+    if (r->copy_in.on_ready)
+        r->copy_in.on_ready(r->copy_in.ud);
+    return MOLT_DB_OK;
+}
+
+/* A COPY IN ends with its ReadyForQuery: requests it held back go out. */
+static int on_copy_in_ready(molt_db_conn *c, molt_db_req *r,
+                            const molt_db_msg *msg, molt_db_error *err)
+{
+    int last = r->syncs_left == 1; /* (r is gone once completed) */
+    int rc = on_ready(c, r, msg, err);
+    if (rc == MOLT_DB_OK && last && c->wait_head != NULL &&
+        c->state == MOLT_DB_CONN_READY && !c->close_requested)
+        molt_db__conn_send_waiting(c);
+    return rc;
+}
+
+static int on_copy_data(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
+                        molt_db_error *err)
+{
+    (void)err;
+    if (r->status == MOLT_DB_OK && r->copy_out.on_data != NULL) {
+        int urc = r->copy_out.on_data(r->copy_out.ud, msg->body, msg->len);
+        if (urc < 0 && !closed_by(c))
+            req_fail(r, urc, "the COPY handler refused the data");
+    }
+    return MOLT_DB_OK;
+}
+
+/* CopyInResponse to a request that is no COPY IN: the COPY is failed. */
+static int refuse_copy_in(molt_db_conn *c, molt_db_req *r,
+                          const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)msg, (void)err;
+    req_fail(r, MOLT_DB_EINVAL, "COPY FROM STDIN needs molt_db_conn_copy_in");
+    molt_db__conn_close_batch(c); /* keeps the stream in order */
+    return molt_db_proto_write_copy_fail(&c->out,
+                                         "COPY FROM STDIN needs molt_db_conn_copy_in");
+}
+
+/* CopyOutResponse to a request that is no COPY OUT: its data is dropped. */
+static int refuse_copy_out(molt_db_conn *c, molt_db_req *r,
+                           const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)c, (void)msg, (void)err;
+    req_fail(r, MOLT_DB_EINVAL, "COPY TO STDOUT needs molt_db_conn_copy_out");
+    return MOLT_DB_OK;
+}
+
+/* ---- batches ---- */
+
+static int on_member_error(molt_db_conn *c, molt_db_req *r,
+                           const molt_db_msg *msg, molt_db_error *err)
+{
+    int rc = on_error(c, r, msg, err);
+    c->batch_aborted = 1; /* the rest of the batch is skipped */
+    member_answered(c);
+    return rc;
+}
+
+static int on_member_complete(molt_db_conn *c, molt_db_req *r,
+                              const molt_db_msg *msg, molt_db_error *err)
+{
+    const char *tag;
+    int rc = molt_db_proto_read_command_complete(msg, &tag, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    r->wrote = is_write_tag(tag);
+    member_answered(c); /* before a callback that may close */
+    part_done(r, tag);
+    return MOLT_DB_OK;
+}
+
+static int on_member_empty(molt_db_conn *c, molt_db_req *r,
+                           const molt_db_msg *msg, molt_db_error *err)
+{
+    member_answered(c);
+    return on_empty_query(c, r, msg, err);
+}
+
+static int on_batch_ready(molt_db_conn *c, molt_db_req *r,
+                          const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)r;
+    int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
+    return rc == MOLT_DB_OK ? batch_end(c) : rc;
+}
+
+static int on_guard_error(molt_db_conn *c, molt_db_req *r,
+                          const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)r;
+    int rc = guard_failed(c, msg, err);
+    if (rc == MOLT_DB_OK)
+        req_free(fly_pop(c));
+    return rc;
+}
+
+static int on_guard_done(molt_db_conn *c, molt_db_req *r,
+                         const molt_db_msg *msg, molt_db_error *err)
+{
+    (void)r, (void)msg, (void)err;
+    req_free(fly_pop(c));
+    return MOLT_DB_OK;
+}
+
+/* ---- the routes of each kind ---- */
+
+/* ParseComplete, CloseComplete, PortalSuspended, CopyDone: nothing to do. */
+#define ROUTES_NOISE {'1', ignore}, {'3', ignore}, {'s', ignore}, {'c', ignore}
+/* What any statement that is not a COPY request may also run into. */
+#define ROUTES_STATEMENT                                                      \
+    {'E', on_error}, {'C', on_command_complete}, {'I', on_empty_query},       \
+    {'G', refuse_copy_in}, {'H', refuse_copy_out}, {'d', ignore}
+
+static const msg_route prepare_routes[] = {
+    ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'t', on_parameters}, {'T', on_describe}, {'n', ignore},
+    {'2', ignore}, {'D', unexpected_row}, {0, NULL}};
+
+/* a query's first step: Parse/Describe/Flush, no Sync of its own */
+static const msg_route query_describe_routes[] = {
+    ROUTES_NOISE, {'E', on_error_then_execute}, {'C', on_command_complete},
+    {'I', on_empty_query}, {'G', refuse_copy_in}, {'H', refuse_copy_out},
+    {'d', ignore}, {'t', on_parameters}, {'T', on_describe_then_execute},
+    {'n', on_no_data_then_execute}, {'2', ignore}, {'D', unexpected_row},
+    {0, NULL}};
+
+/* an execution of a prepared statement, or a query's second step */
+static const msg_route execute_routes[] = {
+    {'D', on_row}, ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'2', on_bind_complete}, {'T', unexpected_columns}, {'n', ignore},
+    {0, NULL}};
+
+static const msg_route simple_routes[] = {
+    {'D', on_row}, ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'T', on_simple_columns}, {'2', ignore}, {'n', ignore}, {0, NULL}};
+
+static const msg_route close_stmt_routes[] = {
+    ROUTES_NOISE, ROUTES_STATEMENT, {'Z', on_ready},
+    {'T', unexpected_columns}, {'D', unexpected_row}, {'2', ignore},
+    {'n', ignore}, {0, NULL}};
+
+static const msg_route copy_out_routes[] = {
+    {'d', on_copy_data}, ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query},
+    {'Z', on_ready}, {'C', on_copy_complete}, {'H', ignore}, {'G', refuse_copy_in}, {'T', unexpected_columns}, {'D', unexpected_row},
+    {'2', ignore}, {'n', ignore}, {0, NULL}};
+
+static const msg_route copy_in_routes[] = {
+    ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query}, {'Z', on_copy_in_ready},
+    {'C', on_copy_complete}, {'G', on_copy_in_start}, {'H', refuse_copy_out},
+    {'d', ignore}, {'T', unexpected_columns}, {'D', unexpected_row},
+    {'2', ignore}, {'n', ignore}, {0, NULL}};
+
+/* an execution in a batch: answered at its CommandComplete or error,
+ * completed at the batch's ReadyForQuery */
+static const msg_route batch_member_routes[] = {
+    {'D', on_row}, ROUTES_NOISE, {'E', on_member_error}, {'C', on_member_complete},
+    {'I', on_member_empty}, {'Z', on_batch_ready}, {'G', refuse_copy_in},
+    {'H', refuse_copy_out}, {'d', ignore}, {'2', on_bind_complete},
+    {'T', unexpected_columns}, {'n', ignore}, {0, NULL}};
+
+/* the guard's answers are dropped (guard_failed) */
+static const msg_route batch_guard_routes[] = {
+    {'1', ignore}, {'2', ignore}, {'D', ignore}, {'E', on_guard_error},
+    {'C', on_guard_done}, {0, NULL}};
+
+/* An error at the batch's commit: its members were reads and have their
+ * answers; nothing is lost. */
+static const msg_route batch_sync_routes[] = {
+    {'E', ignore}, {'Z', on_batch_ready}, {0, NULL}};
+
+static const msg_route *const kind_routes[] = {
+    [MOLT_DB_REQ_PREPARE] = prepare_routes,
+    [MOLT_DB_REQ_EXECUTE] = execute_routes,
+    [MOLT_DB_REQ_QUERY] = execute_routes, /* its second step; see routes_of */
+    [MOLT_DB_REQ_SIMPLE] = simple_routes,
+    [MOLT_DB_REQ_CLOSE_STMT] = close_stmt_routes,
+    [MOLT_DB_REQ_COPY_OUT] = copy_out_routes,
+    [MOLT_DB_REQ_COPY_IN] = copy_in_routes,
+    [MOLT_DB_REQ_BATCH_GUARD] = batch_guard_routes,
+    [MOLT_DB_REQ_BATCH_SYNC] = batch_sync_routes,
+};
+
+static const msg_route *routes_of(const molt_db_req *r)
+{
+    if (r->batched)
+        return batch_member_routes;
+    if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
+        return query_describe_routes;
+    return kind_routes[r->kind];
+}
+
+static msg_fn route(const msg_route *routes, char type)
+{
+    for (; routes->fn != NULL; routes++)
+        if (routes->type == type)
+            return routes->fn;
+    return NULL;
+}
+
+/* The request's routes come first (no kind routes a message of the
+ * anytime table, so the order only saves time: a row is one compare). */
 int molt_db__conn_dispatch(molt_db_conn *c, const molt_db_msg *msg,
                            molt_db_error *err)
 {
-    int rc = MOLT_DB_OK;
-
-    /* Messages that may come at any time. */
-    switch (msg->type) {
-    case 'S': {
-        const char *name, *value;
-        rc = molt_db_proto_read_parameter_status(msg, &name, &value, err);
-        if (rc == MOLT_DB_OK)
-            rc = molt_db__conn_set_param(c, name, value);
-        return rc;
-    }
-    case 'N':
-        if (c->opts.on_notice != NULL) {
-            molt_db_error notice;
-            molt_db_error_init(&notice);
-            rc = molt_db_proto_read_error(msg, &notice, err);
-            if (rc == MOLT_DB_OK)
-                c->opts.on_notice(c, &notice, c->opts.notice_ud);
-            molt_db_error_clear(&notice);
-        }
-        return rc;
-    case 'A':
-        return molt_db__conn_notification(c, msg, err);
-    default:
-        break;
-    }
-
     molt_db_req *r = c->fly_head;
-    if (r == NULL) {
-        if (msg->type == 'E') {
-            /* A FATAL with nothing in flight (admin shutdown, idle timeout):
-             * the server closes the socket next and we report that. */
-            return MOLT_DB_OK;
-        }
-        return MOLT_DB_EPROTO;
-    }
-
-    if (r->kind == MOLT_DB_REQ_BATCH_GUARD)
-        return guard_message(c, msg, err);
-    if (r->kind == MOLT_DB_REQ_BATCH_SYNC && msg->type != 'Z')
-        /* An error at the batch's commit: its members were reads and
-         * have their answers; nothing is lost. */
-        return msg->type == 'E' ? MOLT_DB_OK : MOLT_DB_EPROTO;
-
-    switch (msg->type) {
-    case 'E':
-        if (r->status == MOLT_DB_OK) {
-            molt_db_error_clear(&r->err);
-            rc = molt_db_proto_read_error(msg, &r->err, err);
-            if (rc == MOLT_DB_OK)
-                r->status = MOLT_DB_ESERVER;
-        }
-        if (r->batched) {
-            c->batch_aborted = 1; /* the rest of the batch is skipped */
-            member_answered(c);
-        }
-        first_step_done(c, r); /* the server skips to a Sync */
-        break;
-    case '1': /* ParseComplete */
-    case '3': /* CloseComplete */
-    case 's': /* PortalSuspended */
-        break;
-    case '2': { /* BindComplete: the rows of a statement come next */
-        const molt_db_stmt *s = exec_stmt(r);
-        if (s != NULL && r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
-            r->part == MOLT_DB_PART_STMT) {
-            int urc = r->h.on_columns(r->h.ud, s->cols, s->ncols);
-            if (urc < 0 && !closed_by(c))
-                req_fail(r, urc, "the result handler refused the columns");
-        }
-        break;
-    }
-    case 't': { /* ParameterDescription */
-        molt_db_stmt *s = r->own_stmt;
-        if (s == NULL || exec_stmt(r) != NULL)
-            return MOLT_DB_EPROTO;
-        size_t n;
-        rc = molt_db_proto_read_count(msg, &n, err);
-        if (rc == MOLT_DB_OK) {
-            free(s->param_oids);
-            s->param_oids = calloc(n ? n : 1, sizeof *s->param_oids);
-            if (s->param_oids == NULL) {
-                req_fail(r, MOLT_DB_ENOMEM, "out of memory");
-                break;
-            }
-            rc = molt_db_proto_read_parameter_description(msg, s->param_oids, n,
-                                                          &s->nparams, err);
-        }
-        break;
-    }
-    case 'n': /* NoData */
-        first_step_done(c, r);
-        break;
-    case 'T': {
-        if (r->part != MOLT_DB_PART_STMT)
-            break; /* a frame statement's rows are not shown */
-        size_t n;
-        rc = read_columns(c, msg, &n, err);
-        if (rc == MOLT_DB_ENOMEM) {
-            req_fail(r, rc, "out of memory");
-            rc = MOLT_DB_OK;
-            break;
-        }
-        if (rc != MOLT_DB_OK)
-            break;
-        if (r->kind == MOLT_DB_REQ_SIMPLE) {
-            if (r->h.on_columns != NULL && r->status == MOLT_DB_OK &&
-                r->part == MOLT_DB_PART_STMT) {
-                int urc = r->h.on_columns(r->h.ud, c->cols, n);
-                if (urc < 0 && !closed_by(c))
-                    req_fail(r, urc, "the result handler refused the columns");
-            }
-        } else if (r->own_stmt != NULL && exec_stmt(r) == NULL) {
-            if (describe_columns(c, r->own_stmt, n) != MOLT_DB_OK)
-                req_fail(r, MOLT_DB_ENOMEM, "out of memory");
-            first_step_done(c, r);
-        } else {
-            return MOLT_DB_EPROTO;
-        }
-        break;
-    }
-    case 'D': {
-        if (r->status != MOLT_DB_OK || r->h.on_row == NULL ||
-            r->part != MOLT_DB_PART_STMT)
-            break;
-        if (r->kind != MOLT_DB_REQ_SIMPLE && exec_stmt(r) == NULL)
-            return MOLT_DB_EPROTO;
-        size_t n;
-        rc = molt_db_proto_read_count(msg, &n, err);
-        if (rc != MOLT_DB_OK)
-            break;
-        if (grow_fields(c, n ? n : 1) != MOLT_DB_OK) {
-            req_fail(r, MOLT_DB_ENOMEM, "out of memory");
-            break;
-        }
-        rc = molt_db_proto_read_data_row(msg, c->fields, c->fields_cap, &n, err);
-        if (rc != MOLT_DB_OK)
-            break;
-        int urc = r->h.on_row(r->h.ud, c->fields, n);
-        if (urc < 0 && !closed_by(c))
-            req_fail(r, urc, "the result handler refused a row");
-        break;
-    }
-    case 'C': {
-        const char *tag;
-        rc = molt_db_proto_read_command_complete(msg, &tag, err);
-        if (rc != MOLT_DB_OK)
-            break;
-        if (r->kind == MOLT_DB_REQ_COPY_IN || r->kind == MOLT_DB_REQ_COPY_OUT)
-            molt_db_proto_tag_rows(tag, &r->copy_rows);
-        else {
-            if (r->batched) {
-                r->wrote = is_write_tag(tag);
-                member_answered(c); /* before a callback that may close */
-            }
-            part_done(r, tag);
-        }
-        break;
-    }
-    case 'I': /* EmptyQueryResponse */
-        if (r->batched)
-            member_answered(c);
-        part_done(r, "");
-        break;
-    case 'G': /* CopyInResponse */
-        if (r->kind == MOLT_DB_REQ_COPY_IN) {
-            c->copy_in_req = r;
-            if (r->copy_in.on_ready)
-                r->copy_in.on_ready(r->copy_in.ud);
-            break;
-        }
-        req_fail(r, MOLT_DB_EINVAL,
-                 "COPY FROM STDIN needs molt_db_conn_copy_in");
-        molt_db__conn_close_batch(c); /* keeps the stream in order */
-        rc = molt_db_proto_write_copy_fail(&c->out,
-                                           "COPY FROM STDIN needs molt_db_conn_copy_in");
-        break;
-    case 'H': /* CopyOutResponse: CopyData follows */
-        if (r->kind != MOLT_DB_REQ_COPY_OUT)
-            req_fail(r, MOLT_DB_EINVAL, "COPY TO STDOUT needs molt_db_conn_copy_out");
-        break;
-    case 'd':
-        if (r->kind == MOLT_DB_REQ_COPY_OUT && r->status == MOLT_DB_OK &&
-            r->copy_out.on_data != NULL) {
-            int urc = r->copy_out.on_data(r->copy_out.ud, msg->body, msg->len);
-            if (urc < 0 && !closed_by(c))
-                req_fail(r, urc, "the COPY handler refused the data");
-        }
-        break;
-    case 'c': /* CopyDone */
-        break;
-    case 'Z':
-        rc = on_ready(c, r, msg, err);
-        break;
-    default:
-        rc = MOLT_DB_EPROTO;
-    }
-    return rc;
+    msg_fn fn = r != NULL ? route(routes_of(r), msg->type) : NULL;
+    if (fn != NULL)
+        return fn(c, r, msg, err);
+    if ((fn = route(anytime_routes, msg->type)) != NULL)
+        return fn(c, NULL, msg, err);
+    if (r == NULL && msg->type == 'E')
+        /* An error with nothing in flight is a FATAL (admin shutdown, idle
+         * timeout): the server closes the socket next and we report that. */
+        return MOLT_DB_OK;
+    return MOLT_DB_EPROTO;
 }

@@ -585,13 +585,6 @@ static int check_unsupported(const molt_db__opts *o, molt_db_error *err)
     int dummy = 0;
     if (rc == MOLT_DB_OK)
         rc = opt_enum(o, MOLT_DB__K_SSLCOMPRESSION, bit, &dummy, err);
-    static const char *const lb[] = {"disable", "random", NULL};
-    int l = 0;
-    if (rc == MOLT_DB_OK)
-        rc = opt_enum(o, MOLT_DB__K_LOAD_BALANCE_HOSTS, lb, &l, err);
-    if (rc == MOLT_DB_OK && l == 1)
-        return molt_db_error_set(err, MOLT_DB_ECONFIG,
-                                 "load_balance_hosts=random is not supported");
     const char *rep = o->val[MOLT_DB__K_REPLICATION];
     if (rc == MOLT_DB_OK && rep != NULL) {
         static const char *const falses[] = {"0", "false", "off", "no", "f",
@@ -718,6 +711,12 @@ static int build(const molt_db__opts *o, molt_db_conninfo *ci,
         MOLT_DB_OK)
         return rc;
     ci->target_session_attrs = (molt_db_target_session)v;
+    static const char *const lb[] = {"disable", "random", NULL};
+    v = 0;
+    if ((rc = opt_enum(o, MOLT_DB__K_LOAD_BALANCE_HOSTS, lb, &v, err)) !=
+        MOLT_DB_OK)
+        return rc;
+    ci->load_balance_random = v == 1;
     if ((rc = build_timeouts(o, ci, err)) != MOLT_DB_OK)
         return rc;
 

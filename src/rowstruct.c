@@ -1,13 +1,12 @@
 /* Struct mode: binding a struct description to a result's columns and
  * decoding rows into structs. */
 #include "molt_db/rowstruct.h"
+#include "molt_db/value.h"
 #include "types_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_EPOCH_DAYS 10957
-#define PG_EPOCH_USECS INT64_C(946684800000000)
 
 typedef struct bound {
     molt_db_member m;
@@ -143,6 +142,78 @@ int molt_db_rowstruct_plan_has_views(const molt_db_rowstruct_plan *plan)
     return plan->has_views;
 }
 
+/* The column a member names (or sits at): its index, or ncols with err set. */
+static size_t member_column(const molt_db_member *m, size_t i,
+                            const molt_db_column *cols, size_t ncols,
+                            molt_db_error *err)
+{
+    if (m->column != NULL) {
+        for (size_t c = 0; c < ncols; c++)
+            if (cols[c].name && strcmp(cols[c].name, m->column) == 0)
+                return c;
+        molt_db_error_set(err, MOLT_DB_EINVAL,
+                          "rowstruct: the result has no column \"%s\"", m->column);
+        return ncols;
+    }
+    if (m->position < 0 || (size_t)m->position >= ncols) {
+        molt_db_error_set(err, MOLT_DB_EINVAL,
+                          "rowstruct: member %zu: no column at position %d (the "
+                          "result has %zu)", i, m->position, ncols);
+        return ncols;
+    }
+    return (size_t)m->position;
+}
+
+/* Whether member m fits the struct the description is of. */
+static int member_fits(const molt_db_rowstruct_desc *desc, const molt_db_member *m)
+{
+    size_t sz = member_size(m);
+    return sz != 0 && m->offset <= desc->struct_size &&
+           sz <= desc->struct_size - m->offset &&
+           (!m->null_offset || m->null_offset <= desc->struct_size) &&
+           (m->type != MOLT_DB_MEMBER_DECIMAL128 || (m->scale >= 0 && m->scale <= 38));
+}
+
+/* Binds member i to its column, into b and the plan's flags. */
+static int bind_member(molt_db_rowstruct_plan *p, const molt_db_rowstruct_desc *desc,
+                       size_t i, const molt_db_column *cols, size_t ncols,
+                       molt_db_error *err)
+{
+    const molt_db_member *m = &desc->members[i];
+    bound *b = &p->b[i];
+    b->m = *m;
+    if (!member_fits(desc, m))
+        return molt_db_error_set(err, MOLT_DB_EINVAL,
+                                 "rowstruct: member %zu (column \"%s\"): bad "
+                                 "description (type, size, offset or scale)",
+                                 i, m->column ? m->column : "(by position)");
+    size_t c = member_column(m, i, cols, ncols, err);
+    if (c == ncols)
+        return MOLT_DB_EINVAL;
+    b->col = c;
+    b->oid = cols[c].type_oid;
+    b->binary = cols[c].format == MOLT_DB_FORMAT_BINARY;
+    if (!compatible(m->type, b->oid, b->binary)) {
+        const char *tn = molt_db_type_name(b->oid);
+        return molt_db_error_set(err, MOLT_DB_ETYPE,
+                                 "rowstruct: column \"%s\" (%s%s, oid %u) "
+                                 "cannot go into a %s member",
+                                 cols[c].name ? cols[c].name : "",
+                                 tn ? tn : "unknown type",
+                                 b->binary ? "" : ", text format",
+                                 (unsigned)b->oid, type_label(m->type));
+    }
+    int stringy = m->type == MOLT_DB_MEMBER_STRING_VIEW ||
+                  m->type == MOLT_DB_MEMBER_STRING_COPY ||
+                  m->type == MOLT_DB_MEMBER_CHARS;
+    if (stringy && b->binary && !is_texty(b->oid))
+        p->needs_scratch = 1; /* printed as text first */
+    if (m->type == MOLT_DB_MEMBER_STRING_VIEW || m->type == MOLT_DB_MEMBER_BYTES_VIEW)
+        p->has_views = 1;
+    b->fast = fast_op(b);
+    return MOLT_DB_OK;
+}
+
 int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
                            const molt_db_column *cols, size_t ncols,
                            molt_db_rowstruct_plan **out, molt_db_error *err)
@@ -160,67 +231,8 @@ int molt_db_rowstruct_bind(const molt_db_rowstruct_desc *desc,
     p->ncols = ncols;
     p->n = desc->nmembers;
     int rc = MOLT_DB_OK;
-    for (size_t i = 0; i < desc->nmembers && rc == MOLT_DB_OK; i++) {
-        const molt_db_member *m = &desc->members[i];
-        bound *b = &p->b[i];
-        b->m = *m;
-        size_t sz = member_size(m);
-        const char *label = m->column ? m->column : "(by position)";
-        if (sz == 0 || m->offset > desc->struct_size ||
-            sz > desc->struct_size - m->offset ||
-            (m->null_offset && m->null_offset > desc->struct_size) ||
-            (m->type == MOLT_DB_MEMBER_DECIMAL128 &&
-             (m->scale < 0 || m->scale > 38))) {
-            rc = molt_db_error_set(err, MOLT_DB_EINVAL,
-                                   "rowstruct: member %zu (column \"%s\"): bad "
-                                   "description (type, size, offset or scale)",
-                                   i, label);
-            break;
-        }
-        size_t c = ncols;
-        if (m->column != NULL) {
-            for (c = 0; c < ncols; c++)
-                if (cols[c].name && strcmp(cols[c].name, m->column) == 0)
-                    break;
-            if (c == ncols) {
-                rc = molt_db_error_set(err, MOLT_DB_EINVAL,
-                                       "rowstruct: the result has no column "
-                                       "\"%s\"", m->column);
-                break;
-            }
-        } else if (m->position < 0 || (size_t)m->position >= ncols) {
-            rc = molt_db_error_set(err, MOLT_DB_EINVAL,
-                                   "rowstruct: member %zu: no column at position "
-                                   "%d (the result has %zu)", i, m->position,
-                                   ncols);
-            break;
-        } else {
-            c = (size_t)m->position;
-        }
-        b->col = c;
-        b->oid = cols[c].type_oid;
-        b->binary = cols[c].format == MOLT_DB_FORMAT_BINARY;
-        const char *nm = cols[c].name ? cols[c].name : "";
-        if (!compatible(m->type, b->oid, b->binary)) {
-            const char *tn = molt_db_type_name(b->oid);
-            rc = molt_db_error_set(err, MOLT_DB_ETYPE,
-                                   "rowstruct: column \"%s\" (%s%s, oid %u) "
-                                   "cannot go into a %s member", nm,
-                                   tn ? tn : "unknown type",
-                                   b->binary ? "" : ", text format",
-                                   (unsigned)b->oid, type_label(m->type));
-            break;
-        }
-        if ((m->type == MOLT_DB_MEMBER_STRING_VIEW ||
-             m->type == MOLT_DB_MEMBER_STRING_COPY ||
-             m->type == MOLT_DB_MEMBER_CHARS) &&
-            b->binary && !is_texty(b->oid))
-            p->needs_scratch = 1; /* printed as text first */
-        if (m->type == MOLT_DB_MEMBER_STRING_VIEW ||
-            m->type == MOLT_DB_MEMBER_BYTES_VIEW)
-            p->has_views = 1;
-        b->fast = fast_op(b);
-    }
+    for (size_t i = 0; i < desc->nmembers && rc == MOLT_DB_OK; i++)
+        rc = bind_member(p, desc, i, cols, ncols, err);
     if (rc != MOLT_DB_OK) {
         molt_db_rowstruct_plan_free(p);
         return rc;
@@ -322,9 +334,9 @@ static int fast_one(const bound *b, const uint8_t *p, size_t len, uint8_t *row)
             return 0;
         int64_t v = (int64_t)molt_db__rd64(p);
         if (v != INT64_MAX && v != INT64_MIN) {
-            if (v > INT64_MAX - PG_EPOCH_USECS)
+            if (v > INT64_MAX - MOLT_DB__PG_EPOCH_USECS)
                 return 0;
-            v += PG_EPOCH_USECS;
+            v += MOLT_DB__PG_EPOCH_USECS;
         }
         memcpy(at, &v, 8);
         return 1;
@@ -383,183 +395,143 @@ static int text_of(const bound *b, const uint8_t *p, size_t len,
     return MOLT_DB_OK;
 }
 
-static int int_widen(const bound *b, const uint8_t *p, size_t len, int64_t *v,
-                     molt_db_error *err)
+/* Members that take a number, a time or a uuid: the value read through
+ * the type table, converted to the member's C type. */
+static int decode_scalar(const bound *b, const uint8_t *p, size_t len,
+                         uint8_t *at, molt_db_error *err)
 {
-    int rc;
-    switch (b->oid) {
-    case MOLT_DB_OID_INT2: {
-        int16_t x;
-        rc = molt_db_decode_int2(p, len, &x, err);
-        *v = x;
+    molt_db_value v;
+    int rc = molt_db_value_decode(b->oid, p, len, &v, err);
+    if (rc != MOLT_DB_OK)
         return rc;
+    union {
+        bool b;
+        int16_t i16;
+        int32_t i32;
+        double f8;
+    } x;
+    switch (b->m.type) {
+    case MOLT_DB_MEMBER_BOOL: x.b = v.u.i != 0; break;
+    case MOLT_DB_MEMBER_INT16: x.i16 = (int16_t)v.u.i; break;
+    case MOLT_DB_MEMBER_INT32: x.i32 = (int32_t)v.u.i; break; /* int2/int4 only */
+    case MOLT_DB_MEMBER_DOUBLE:
+        x.f8 = v.cls == MOLT_DB_VALUE_FLOAT4 ? (double)v.u.f4 : v.u.f8;
+        break;
+    case MOLT_DB_MEMBER_TIMESTAMP_US:
+        if (molt_db__unix_us(&v.u.i) != MOLT_DB_OK)
+            return molt_db_error_set(err, MOLT_DB_ERANGE, "timestamp out of range");
+        memcpy(at, &v.u.i, 8);
+        return MOLT_DB_OK;
+    case MOLT_DB_MEMBER_DATE_DAYS:
+        if (molt_db__unix_days(&v.u.i) != MOLT_DB_OK)
+            return molt_db_error_set(err, MOLT_DB_ERANGE, "date out of range");
+        x.i32 = (int32_t)v.u.i;
+        break;
+    default: /* FLOAT, INT64, UUID: the value as it is */
+        memcpy(at, &v.u, member_size(&b->m));
+        return MOLT_DB_OK;
     }
-    case MOLT_DB_OID_INT4: {
-        int32_t x;
-        rc = molt_db_decode_int4(p, len, &x, err);
-        *v = x;
-        return rc;
-    }
-    case MOLT_DB_OID_OID: {
-        uint32_t x;
-        rc = molt_db_decode_oid(p, len, &x, err);
-        *v = x;
-        return rc;
-    }
-    default:
-        return molt_db_decode_int8(p, len, v, err);
-    }
+    memcpy(at, &x, member_size(&b->m));
+    return MOLT_DB_OK;
 }
+
+/* char[N], string view, string copy */
+static int decode_string(const bound *b, const uint8_t *p, size_t len,
+                         uint8_t *at, molt_db_buf *scratch, molt_db_error *err)
+{
+    const uint8_t *t;
+    size_t tl;
+    int rc = text_of(b, p, len, scratch, &t, &tl, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    if (b->m.type == MOLT_DB_MEMBER_STRING_VIEW) {
+        molt_db_string_view sv = {(const char *)t, tl};
+        memcpy(at, &sv, sizeof sv);
+    } else if (b->m.type == MOLT_DB_MEMBER_STRING_COPY) {
+        char *c = malloc(tl + 1);
+        if (c == NULL)
+            return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+        memcpy(c, t, tl);
+        c[tl] = '\0';
+        memcpy(at, &c, sizeof c);
+    } else {
+        size_t room = b->m.size - 1;
+        if (tl > room && !(b->m.flags & MOLT_DB_MEMBER_TRUNCATE))
+            return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                     "a string of %zu bytes does not fit "
+                                     "char[%zu]", tl, b->m.size);
+        tl = utf8_cut(t, tl, room);
+        memcpy(at, t, tl);
+        memset(at + tl, 0, b->m.size - tl);
+    }
+    return MOLT_DB_OK;
+}
+
+/* bytes view, bytes copy */
+static int decode_bytes(const bound *b, const uint8_t *p, size_t len,
+                        uint8_t *at, molt_db_error *err)
+{
+    molt_db_bytes_view bv = {p, len};
+    if (b->m.type == MOLT_DB_MEMBER_BYTES_COPY) {
+        uint8_t *c = malloc(len ? len : 1);
+        if (c == NULL)
+            return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+        memcpy(c, p, len);
+        bv.data = c;
+    }
+    memcpy(at, &bv, sizeof bv);
+    return MOLT_DB_OK;
+}
+
+#if MOLT_DB_HAVE_INT128
+static int decode_decimal(const bound *b, const uint8_t *p, size_t len,
+                          uint8_t *at, molt_db_error *err)
+{
+    molt_db_numeric n;
+    molt_db_decimal128 d;
+    int rc;
+    if ((rc = molt_db_numeric_decode(p, len, &n, err)) != MOLT_DB_OK)
+        return rc;
+    if (n.sign != MOLT_DB_NUMERIC_POS && n.sign != MOLT_DB_NUMERIC_NEG)
+        return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                 "NaN or infinity cannot be a decimal128");
+    if ((rc = molt_db_numeric_to_decimal128(&n, &d, err)) != MOLT_DB_OK)
+        return rc;
+    if (d.scale > b->m.scale)
+        return molt_db_error_set(err, MOLT_DB_ERANGE,
+                                 "value has %d digits after the point, the "
+                                 "member %d", (int)d.scale, (int)b->m.scale);
+    for (; d.scale < b->m.scale; d.scale++) {
+        molt_db_int128 lim = (molt_db_int128)1 << 122;
+        if (d.unscaled > lim || d.unscaled < -lim)
+            return molt_db_error_set(err, MOLT_DB_ERANGE, "value out of range");
+        d.unscaled *= 10;
+    }
+    memcpy(at, &d, sizeof d);
+    return MOLT_DB_OK;
+}
+#endif
 
 static int decode_one(const bound *b, const uint8_t *p, size_t len,
                       uint8_t *dst, molt_db_buf *scratch, molt_db_error *err)
 {
     uint8_t *at = dst + b->m.offset;
-    int rc = MOLT_DB_OK;
     switch (b->m.type) {
-    case MOLT_DB_MEMBER_BOOL: {
-        int v;
-        if ((rc = molt_db_decode_bool(p, len, &v, err)) == MOLT_DB_OK) {
-            bool x = v != 0;
-            memcpy(at, &x, sizeof x);
-        }
-        return rc;
-    }
-    case MOLT_DB_MEMBER_INT16: {
-        int16_t v;
-        if ((rc = molt_db_decode_int2(p, len, &v, err)) == MOLT_DB_OK)
-            memcpy(at, &v, 2);
-        return rc;
-    }
-    case MOLT_DB_MEMBER_INT32: {
-        int64_t v;
-        if ((rc = int_widen(b, p, len, &v, err)) == MOLT_DB_OK) {
-            int32_t x = (int32_t)v; /* int2/int4 only: always fits */
-            memcpy(at, &x, 4);
-        }
-        return rc;
-    }
-    case MOLT_DB_MEMBER_INT64: {
-        int64_t v;
-        if ((rc = int_widen(b, p, len, &v, err)) == MOLT_DB_OK)
-            memcpy(at, &v, 8);
-        return rc;
-    }
-    case MOLT_DB_MEMBER_FLOAT: {
-        float v;
-        if ((rc = molt_db_decode_float4(p, len, &v, err)) == MOLT_DB_OK)
-            memcpy(at, &v, sizeof v);
-        return rc;
-    }
-    case MOLT_DB_MEMBER_DOUBLE: {
-        double v;
-        if (b->oid == MOLT_DB_OID_FLOAT4) {
-            float f;
-            rc = molt_db_decode_float4(p, len, &f, err);
-            v = f;
-        } else {
-            rc = molt_db_decode_float8(p, len, &v, err);
-        }
-        if (rc == MOLT_DB_OK)
-            memcpy(at, &v, sizeof v);
-        return rc;
-    }
-    case MOLT_DB_MEMBER_TIMESTAMP_US: {
-        int64_t v;
-        if ((rc = molt_db_decode_timestamp(p, len, &v, err)) != MOLT_DB_OK)
-            return rc;
-        if (v != INT64_MAX && v != INT64_MIN) {
-            if (v > INT64_MAX - PG_EPOCH_USECS)
-                return molt_db_error_set(err, MOLT_DB_ERANGE, "timestamp out of range");
-            v += PG_EPOCH_USECS;
-        }
-        memcpy(at, &v, 8);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_MEMBER_DATE_DAYS: {
-        int32_t v;
-        if ((rc = molt_db_decode_date(p, len, &v, err)) != MOLT_DB_OK)
-            return rc;
-        if (v != INT32_MAX && v != INT32_MIN) {
-            if (v > INT32_MAX - PG_EPOCH_DAYS)
-                return molt_db_error_set(err, MOLT_DB_ERANGE, "date out of range");
-            v += PG_EPOCH_DAYS;
-        }
-        memcpy(at, &v, 4);
-        return MOLT_DB_OK;
-    }
     case MOLT_DB_MEMBER_CHARS:
     case MOLT_DB_MEMBER_STRING_VIEW:
-    case MOLT_DB_MEMBER_STRING_COPY: {
-        const uint8_t *t;
-        size_t tl;
-        if ((rc = text_of(b, p, len, scratch, &t, &tl, err)) != MOLT_DB_OK)
-            return rc;
-        if (b->m.type == MOLT_DB_MEMBER_STRING_VIEW) {
-            molt_db_string_view sv = {(const char *)t, tl};
-            memcpy(at, &sv, sizeof sv);
-        } else if (b->m.type == MOLT_DB_MEMBER_STRING_COPY) {
-            char *c = malloc(tl + 1);
-            if (c == NULL)
-                return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
-            memcpy(c, t, tl);
-            c[tl] = '\0';
-            memcpy(at, &c, sizeof c);
-        } else {
-            size_t room = b->m.size - 1;
-            if (tl > room && !(b->m.flags & MOLT_DB_MEMBER_TRUNCATE))
-                return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                         "a string of %zu bytes does not fit "
-                                         "char[%zu]", tl, b->m.size);
-            tl = utf8_cut(t, tl, room);
-            memcpy(at, t, tl);
-            memset(at + tl, 0, b->m.size - tl);
-        }
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_MEMBER_BYTES_VIEW: {
-        molt_db_bytes_view bv = {p, len};
-        memcpy(at, &bv, sizeof bv);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_MEMBER_BYTES_COPY: {
-        uint8_t *c = malloc(len ? len : 1);
-        if (c == NULL)
-            return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
-        memcpy(c, p, len);
-        molt_db_bytes_view bv = {c, len};
-        memcpy(at, &bv, sizeof bv);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_MEMBER_UUID:
-        return molt_db_decode_uuid(p, len, at, err);
+    case MOLT_DB_MEMBER_STRING_COPY:
+        return decode_string(b, p, len, at, scratch, err);
+    case MOLT_DB_MEMBER_BYTES_VIEW:
+    case MOLT_DB_MEMBER_BYTES_COPY:
+        return decode_bytes(b, p, len, at, err);
 #if MOLT_DB_HAVE_INT128
-    case MOLT_DB_MEMBER_DECIMAL128: {
-        molt_db_numeric n;
-        molt_db_decimal128 d;
-        if ((rc = molt_db_numeric_decode(p, len, &n, err)) != MOLT_DB_OK)
-            return rc;
-        if (n.sign != MOLT_DB_NUMERIC_POS && n.sign != MOLT_DB_NUMERIC_NEG)
-            return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                     "NaN or infinity cannot be a decimal128");
-        if ((rc = molt_db_numeric_to_decimal128(&n, &d, err)) != MOLT_DB_OK)
-            return rc;
-        if (d.scale > b->m.scale)
-            return molt_db_error_set(err, MOLT_DB_ERANGE,
-                                     "value has %d digits after the point, the "
-                                     "member %d", (int)d.scale, (int)b->m.scale);
-        for (; d.scale < b->m.scale; d.scale++) {
-            molt_db_int128 lim = (molt_db_int128)1 << 122;
-            if (d.unscaled > lim || d.unscaled < -lim)
-                return molt_db_error_set(err, MOLT_DB_ERANGE, "value out of range");
-            d.unscaled *= 10;
-        }
-        memcpy(at, &d, sizeof d);
-        return MOLT_DB_OK;
-    }
+    case MOLT_DB_MEMBER_DECIMAL128:
+        return decode_decimal(b, p, len, at, err);
 #endif
     default:
-        return molt_db_error_set(err, MOLT_DB_EINVAL, "bad member type");
+        if (member_size(&b->m) == 0)
+            return molt_db_error_set(err, MOLT_DB_EINVAL, "bad member type");
+        return decode_scalar(b, p, len, at, err);
     }
 }
 

@@ -45,8 +45,33 @@ static inline int molt_db__buf_finish(molt_db_buf *out, size_t start, int rc)
     return rc;
 }
 
-
 #include "molt_db/types.h"
+
+/* PostgreSQL's epoch (2000-01-01) counted from the Unix epoch. */
+#define MOLT_DB__PG_EPOCH_DAYS 10957
+#define MOLT_DB__PG_EPOCH_USECS INT64_C(946684800000000)
+
+/* Days (a date's int32 range) or microseconds since 2000 to the same since
+ * 1970, the infinities kept; MOLT_DB_ERANGE when the result does not fit. */
+static inline int molt_db__unix_days(int64_t *days)
+{
+    if (*days == MOLT_DB_DATE_INFINITY || *days == MOLT_DB_DATE_NEG_INFINITY)
+        return MOLT_DB_OK;
+    if (*days > INT32_MAX - MOLT_DB__PG_EPOCH_DAYS)
+        return MOLT_DB_ERANGE;
+    *days += MOLT_DB__PG_EPOCH_DAYS;
+    return MOLT_DB_OK;
+}
+
+static inline int molt_db__unix_us(int64_t *us)
+{
+    if (*us == MOLT_DB_TIMESTAMP_INFINITY || *us == MOLT_DB_TIMESTAMP_NEG_INFINITY)
+        return MOLT_DB_OK;
+    if (*us > INT64_MAX - MOLT_DB__PG_EPOCH_USECS)
+        return MOLT_DB_ERANGE;
+    *us += MOLT_DB__PG_EPOCH_USECS;
+    return MOLT_DB_OK;
+}
 
 /* Text output of containers (types_text_container.c); t is the catalog
  * entry of the array/range/multirange type. */
@@ -56,5 +81,17 @@ int molt_db__range_text(const molt_db_type_info *t, const uint8_t *p,
                         size_t len, molt_db_buf *out, molt_db_error *err);
 int molt_db__multirange_text(const molt_db_type_info *t, const uint8_t *p,
                              size_t len, molt_db_buf *out, molt_db_error *err);
+
+/* The server's text of scalars to their values (types_parse.c): MOLT_DB_OK
+ * or MOLT_DB_EINVAL for text the server does not print. bytea writes at
+ * most n bytes to out. */
+int molt_db__parse_bytea(const uint8_t *p, size_t n, uint8_t *out, size_t *len);
+int molt_db__parse_timestamp(const uint8_t *p, size_t n, int with_zone,
+                             int64_t *us);
+int molt_db__parse_date(const uint8_t *p, size_t n, int32_t *days);
+int molt_db__parse_time(const uint8_t *p, size_t n, int64_t *us);
+int molt_db__parse_timetz(const uint8_t *p, size_t n, molt_db_timetz *tz);
+int molt_db__parse_uuid(const uint8_t *p, size_t n, uint8_t out[16]);
+int molt_db__parse_interval(const uint8_t *p, size_t n, molt_db_interval *iv);
 
 #endif

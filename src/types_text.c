@@ -3,6 +3,7 @@
  * TimeZone=UTC, bytea_output=hex). Arrays, ranges and multiranges are in
  * types_text_container.c. */
 #include "molt_db/types.h"
+#include "molt_db/value.h"
 #include "types_internal.h"
 
 #include <inttypes.h>
@@ -211,127 +212,54 @@ static void char_text(molt_db_buf *out, uint8_t c)
         molt_db_buf_put_u8(out, c);
 }
 
+static void float_text(molt_db_buf *out, const molt_db_value *v)
+{
+    char tmp[MOLT_DB_FLOAT_TEXT_SIZE];
+    size_t n = v->cls == MOLT_DB_VALUE_FLOAT4 ? molt_db_format_float4(v->u.f4, tmp)
+                                              : molt_db_format_float8(v->u.f8, tmp);
+    molt_db_buf_put(out, tmp, n);
+}
+
+static void timetz_text(molt_db_buf *out, const molt_db_timetz *t)
+{
+    put_time(out, t->time_us);
+    put_zone(out, t->zone);
+}
+
+int molt_db_value_text(const molt_db_value *v, molt_db_buf *out)
+{
+    switch (v->cls) {
+    case MOLT_DB_VALUE_BOOL: molt_db_buf_put_u8(out, v->u.i ? 't' : 'f'); break;
+    case MOLT_DB_VALUE_INT: put_fmt(out, "%" PRId64, v->u.i); break;
+    case MOLT_DB_VALUE_FLOAT4:
+    case MOLT_DB_VALUE_FLOAT8: float_text(out, v); break;
+    case MOLT_DB_VALUE_NUMERIC: return molt_db_numeric_to_text(&v->u.numeric, out);
+    case MOLT_DB_VALUE_CHAR: char_text(out, v->u.ch); break;
+    case MOLT_DB_VALUE_BYTES: hex_text(out, v->u.bytes.p, v->u.bytes.len); break;
+    case MOLT_DB_VALUE_UUID: uuid_text(out, v->u.uuid); break;
+    case MOLT_DB_VALUE_DATE: date_text(out, (int32_t)v->u.i); break;
+    case MOLT_DB_VALUE_TIME: put_time(out, v->u.i); break;
+    case MOLT_DB_VALUE_TIMETZ: timetz_text(out, &v->u.timetz); break;
+    case MOLT_DB_VALUE_TIMESTAMP:
+    case MOLT_DB_VALUE_TIMESTAMPTZ:
+        timestamp_text(out, v->u.i, v->cls == MOLT_DB_VALUE_TIMESTAMPTZ);
+        break;
+    case MOLT_DB_VALUE_INTERVAL: interval_text(out, &v->u.interval); break;
+    case MOLT_DB_VALUE_TEXT:
+    case MOLT_DB_VALUE_JSON:
+    default: molt_db_buf_put(out, v->u.bytes.p, v->u.bytes.len); break;
+    }
+    return molt_db_buf_ok(out);
+}
+
 static int scalar_text(uint32_t oid, const uint8_t *p, size_t len,
                        molt_db_buf *out, molt_db_error *err)
 {
-    int rc;
-    char tmp[MOLT_DB_FLOAT_TEXT_SIZE];
-    switch (oid) {
-    case MOLT_DB_OID_BOOL: {
-        int v;
-        if ((rc = molt_db_decode_bool(p, len, &v, err)) == MOLT_DB_OK)
-            molt_db_buf_put_u8(out, v ? 't' : 'f');
-        return rc;
-    }
-    case MOLT_DB_OID_CHAR: {
-        uint8_t v;
-        if ((rc = molt_db_decode_char(p, len, &v, err)) == MOLT_DB_OK)
-            char_text(out, v);
-        return rc;
-    }
-    case MOLT_DB_OID_INT2: {
-        int16_t v;
-        if ((rc = molt_db_decode_int2(p, len, &v, err)) == MOLT_DB_OK)
-            put_fmt(out, "%d", v);
-        return rc;
-    }
-    case MOLT_DB_OID_INT4: {
-        int32_t v;
-        if ((rc = molt_db_decode_int4(p, len, &v, err)) == MOLT_DB_OK)
-            put_fmt(out, "%" PRId32, v);
-        return rc;
-    }
-    case MOLT_DB_OID_INT8: {
-        int64_t v;
-        if ((rc = molt_db_decode_int8(p, len, &v, err)) == MOLT_DB_OK)
-            put_fmt(out, "%" PRId64, v);
-        return rc;
-    }
-    case MOLT_DB_OID_OID: {
-        uint32_t v;
-        if ((rc = molt_db_decode_oid(p, len, &v, err)) == MOLT_DB_OK)
-            put_fmt(out, "%" PRIu32, v);
-        return rc;
-    }
-    case MOLT_DB_OID_FLOAT4: {
-        float v;
-        if ((rc = molt_db_decode_float4(p, len, &v, err)) == MOLT_DB_OK)
-            molt_db_buf_put(out, tmp, molt_db_format_float4(v, tmp));
-        return rc;
-    }
-    case MOLT_DB_OID_FLOAT8: {
-        double v;
-        if ((rc = molt_db_decode_float8(p, len, &v, err)) == MOLT_DB_OK)
-            molt_db_buf_put(out, tmp, molt_db_format_float8(v, tmp));
-        return rc;
-    }
-    case MOLT_DB_OID_NUMERIC: {
-        molt_db_numeric n;
-        if ((rc = molt_db_numeric_decode(p, len, &n, err)) == MOLT_DB_OK)
-            rc = molt_db_numeric_to_text(&n, out);
-        return rc;
-    }
-    case MOLT_DB_OID_TEXT:
-    case MOLT_DB_OID_VARCHAR:
-    case MOLT_DB_OID_BPCHAR:
-    case MOLT_DB_OID_NAME:
-    case MOLT_DB_OID_JSON:
-        molt_db_buf_put(out, p, len);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_JSONB: {
-        const uint8_t *t;
-        size_t n;
-        if ((rc = molt_db_decode_jsonb(p, len, &t, &n, err)) == MOLT_DB_OK)
-            molt_db_buf_put(out, t, n);
-        return rc;
-    }
-    case MOLT_DB_OID_BYTEA:
-        hex_text(out, p, len);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_UUID: {
-        uint8_t u[16];
-        if ((rc = molt_db_decode_uuid(p, len, u, err)) == MOLT_DB_OK)
-            uuid_text(out, u);
-        return rc;
-    }
-    case MOLT_DB_OID_DATE: {
-        int32_t d;
-        if ((rc = molt_db_decode_date(p, len, &d, err)) == MOLT_DB_OK)
-            date_text(out, d);
-        return rc;
-    }
-    case MOLT_DB_OID_TIME: {
-        int64_t t;
-        if ((rc = molt_db_decode_time(p, len, &t, err)) == MOLT_DB_OK)
-            put_time(out, t);
-        return rc;
-    }
-    case MOLT_DB_OID_TIMETZ: {
-        molt_db_timetz t;
-        if ((rc = molt_db_decode_timetz(p, len, &t, err)) == MOLT_DB_OK) {
-            put_time(out, t.time_us);
-            put_zone(out, t.zone);
-        }
-        return rc;
-    }
-    case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ: {
-        int64_t t;
-        if ((rc = molt_db_decode_timestamp(p, len, &t, err)) == MOLT_DB_OK)
-            timestamp_text(out, t, oid == MOLT_DB_OID_TIMESTAMPTZ);
-        return rc;
-    }
-    case MOLT_DB_OID_INTERVAL: {
-        molt_db_interval iv;
-        if ((rc = molt_db_decode_interval(p, len, &iv, err)) == MOLT_DB_OK)
-            interval_text(out, &iv);
-        return rc;
-    }
-    default:
-        return molt_db_error_set(err, MOLT_DB_ETYPE,
-                                 "no text output for binary values of type %lu",
-                                 (unsigned long)oid);
-    }
+    molt_db_value v;
+    int rc = molt_db_value_decode(oid, p, len, &v, err);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_value_text(&v, out);
+    return rc;
 }
 
 int molt_db_value_to_text(uint32_t oid, const uint8_t *data, size_t len,

@@ -306,6 +306,55 @@ TEST(query_binary_and_text_results)
     pgt_close(p);
 }
 
+/* molt_db_conn_submit refuses a descriptor whose fields do not fit its
+ * mode, without sending anything: the connection still answers the next
+ * request, and the refused SQL never ran. */
+TEST(submit_checks_the_descriptor)
+{
+    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    pgt_exec_ok(p, "CREATE TEMP TABLE submit_t(x int)");
+    const char *ins = "INSERT INTO submit_t VALUES (1)";
+    molt_db_frame frame = {"BEGIN", "ROLLBACK"};
+    molt_db_param prm = {0, MOLT_DB_FORMAT_TEXT, 1, (const uint8_t *)"1"};
+    pgt_result dummy = {0};
+    molt_db_result_handler h = pgt_handler_(&dummy);
+    const molt_db_request bad[] = {
+        {0, ins, NULL, 0, NULL, NULL},                        /* no mode */
+        {(molt_db_run_mode)99, ins, NULL, 0, NULL, NULL},     /* unknown mode */
+        {MOLT_DB_RUN_SIMPLE, ins, NULL, 0, NULL, &frame},     /* SIMPLE: no frame */
+        {MOLT_DB_RUN_SIMPLE, ins, NULL, 1, &prm, NULL},       /* ... nor params */
+        {MOLT_DB_RUN_SIMPLE, NULL, NULL, 0, NULL, NULL},      /* no SQL */
+        {MOLT_DB_RUN_UNNAMED, NULL, NULL, 0, NULL, NULL},
+        {MOLT_DB_RUN_UNNAMED, ins, NULL, 1, NULL, NULL},      /* params NULL */
+        {MOLT_DB_RUN_PREPARED, ins, NULL, 0, NULL, NULL},     /* no statement */
+        {MOLT_DB_RUN_PREPARED_BATCHED, ins, NULL, 0, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ASSERT_CODE(molt_db_conn_submit(p->conn, &bad[i], &h), MOLT_DB_EINVAL);
+    ASSERT_CODE(molt_db_conn_submit(p->conn, NULL, &h), MOLT_DB_EINVAL);
+    molt_db_request ok = {MOLT_DB_RUN_SIMPLE, ins, NULL, 0, NULL, NULL};
+    ASSERT_CODE(molt_db_conn_submit(p->conn, &ok, NULL), MOLT_DB_EINVAL);
+    /* the same descriptor in each mode that takes SQL runs it */
+    static const molt_db_run_mode modes[] = {MOLT_DB_RUN_SIMPLE, MOLT_DB_RUN_UNNAMED,
+                                             MOLT_DB_RUN_UNNAMED_TEXT};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        pgt_result *r = calloc(1, sizeof *r);
+        ASSERT(r != NULL);
+        molt_db_result_handler rh = pgt_handler_(r);
+        ok.mode = modes[i];
+        ASSERT_OK(molt_db_conn_submit(p->conn, &ok, &rh), NULL);
+        r = pgt_wait_(p, r);
+        ASSERT_OK(r->status, &r->err);
+        ASSERT_EQ_STR(r->tag, "INSERT 0 1");
+        pgt_result_free(r);
+    }
+    pgt_result *r = pgt_query(p, "SELECT count(*)::text FROM submit_t", 0, NULL);
+    ASSERT_OK(r->status, &r->err);
+    ASSERT_EQ_STR((const char *)r->data[0], "3");
+    pgt_result_free(r);
+    pgt_close(p);
+}
+
 TEST(server_errors_keep_fields)
 {
     pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
@@ -1069,7 +1118,7 @@ TEST_MAIN(TEST_ENTRY(connect_trust_tcp_and_socket), TEST_ENTRY(auth_md5_and_scra
           TEST_ENTRY(client_certificate), TEST_ENTRY(connect_failures),
           TEST_ENTRY(multi_host_fallback), TEST_ENTRY(connect_timeout),
           TEST_ENTRY(query_binary_and_text_results),
-          TEST_ENTRY(server_errors_keep_fields),
+          TEST_ENTRY(submit_checks_the_descriptor), TEST_ENTRY(server_errors_keep_fields),
           TEST_ENTRY(simple_protocol_multi_statement),
           TEST_ENTRY(pipelined_requests_fail_independently),
           TEST_ENTRY(prepare_execute_close), TEST_ENTRY(large_results_stream),

@@ -436,6 +436,10 @@ TEST(libpq_keys_we_do_not_act_on)
     ASSERT_EQ_STR(ci->sslcertmode, "disable");
     ASSERT_EQ_STR(ci->application_name, "fb");
     ASSERT_EQ_STR(ci->sslpassword, "kp");
+    ASSERT_EQ_INT(ci->load_balance_random, 0);
+    molt_db_conninfo_free(ci);
+    ci = parse_ok("host=a,b load_balance_hosts=random");
+    ASSERT_EQ_INT(ci->load_balance_random, 1);
     molt_db_conninfo_free(ci);
     ci = parse_ok("gssencmode=prefer replication=0 sslcompression=0 "
                   "application_name=app fallback_application_name=fb");
@@ -453,8 +457,8 @@ TEST(libpq_keys_we_do_not_act_on)
                     "replication connections are not supported");
     ASSERT_CONTAINS(parse_fail("service=mysvc", MOLT_DB_ECONFIG),
                     "service files are not supported");
-    ASSERT_CONTAINS(parse_fail("load_balance_hosts=random", MOLT_DB_ECONFIG),
-                    "load_balance_hosts=random");
+    ASSERT_CONTAINS(parse_fail("load_balance_hosts=sometimes", MOLT_DB_ECONFIG),
+                    "load_balance_hosts");
     ASSERT_CONTAINS(parse_fail("sslcertmode=require", MOLT_DB_ECONFIG),
                     "sslcertmode=require");
 }

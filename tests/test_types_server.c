@@ -2,16 +2,19 @@
  * molt_db_value_to_text must equal the server's own text, and values
  * encoded by our encoders, sent as binary parameters, must read back as the
  * expected text. Every type molt_db_type_binary_supported accepts is
- * covered in both directions. */
+ * covered in both directions, and every scalar of the type table is read
+ * in both result formats (binary and the server's text) to the same value. */
 #include <math.h>
 
 #include "molt_db/types.h"
+#include "molt_db/value.h"
 #include "pgtest.h"
 
 static pgt_conn *conn;
-/* oids seen as binary result columns / sent as binary parameters */
-static uint32_t seen_out[256], seen_in[256];
-static size_t nseen_out, nseen_in;
+/* oids seen as binary result columns / sent as binary parameters / read
+ * in both formats and compared */
+static uint32_t seen_out[256], seen_in[256], seen_both[256];
+static size_t nseen_out, nseen_in, nseen_both;
 
 static void mark(uint32_t *set, size_t *n, uint32_t oid)
 {
@@ -31,6 +34,108 @@ static void setup(void)
     pgt_exec_ok(conn, "SET DateStyle=ISO, MDY; SET IntervalStyle=postgres; "
                       "SET TimeZone='UTC'; SET extra_float_digits=1; "
                       "SET bytea_output=hex");
+}
+
+static void value_text(const molt_db_value *v, molt_db_buf *b)
+{
+    molt_db_buf_reset(b);
+    ASSERT_OK(molt_db_value_text(v, b), NULL);
+    molt_db_buf_put_u8(b, 0);
+    ASSERT_OK(molt_db_buf_ok(b), NULL);
+}
+
+/* The same value, field by field (numeric by its text: a value has more
+ * than one binary form). */
+static int same_value(const molt_db_value *a, const molt_db_value *b)
+{
+    if (a->cls != b->cls)
+        return 0;
+    switch (a->cls) {
+    case MOLT_DB_VALUE_FLOAT4:
+        return memcmp(&a->u.f4, &b->u.f4, sizeof a->u.f4) == 0 ||
+               (isnan(a->u.f4) && isnan(b->u.f4));
+    case MOLT_DB_VALUE_FLOAT8:
+        return memcmp(&a->u.f8, &b->u.f8, sizeof a->u.f8) == 0 ||
+               (isnan(a->u.f8) && isnan(b->u.f8));
+    case MOLT_DB_VALUE_TEXT: case MOLT_DB_VALUE_BYTES: case MOLT_DB_VALUE_JSON:
+        return a->u.bytes.len == b->u.bytes.len &&
+               (a->u.bytes.len == 0 ||
+                memcmp(a->u.bytes.p, b->u.bytes.p, a->u.bytes.len) == 0);
+    case MOLT_DB_VALUE_CHAR: return a->u.ch == b->u.ch;
+    case MOLT_DB_VALUE_UUID: return memcmp(a->u.uuid, b->u.uuid, 16) == 0;
+    case MOLT_DB_VALUE_TIMETZ:
+        return a->u.timetz.time_us == b->u.timetz.time_us &&
+               a->u.timetz.zone == b->u.timetz.zone;
+    case MOLT_DB_VALUE_INTERVAL:
+        return a->u.interval.months == b->u.interval.months &&
+               a->u.interval.days == b->u.interval.days &&
+               a->u.interval.micros == b->u.interval.micros;
+    case MOLT_DB_VALUE_NUMERIC: {
+        molt_db_buf x = {0}, y = {0};
+        value_text(a, &x);
+        value_text(b, &y);
+        int same = strcmp((const char *)x.data, (const char *)y.data) == 0;
+        molt_db_buf_free(&x);
+        molt_db_buf_free(&y);
+        return same;
+    }
+    default: return a->u.i == b->u.i;
+    }
+}
+
+/* Every row of `SELECT v FROM (<from>) t(v)` read twice, in binary
+ * (extended protocol) and as the server's text (simple protocol, as the
+ * worker's simple mode reads it): the type table's decoder and parser must
+ * give the same value, and its encoder the server's bytes again. */
+static void check_both_formats(const char *from)
+{
+    char *sql = malloc(strlen(from) + 64);
+    ASSERT(sql != NULL);
+    sprintf(sql, "SELECT v FROM (%s) t(v)", from);
+    pgt_result *bin = pgt_query(conn, sql, 0, NULL);
+    pgt_result *txt = pgt_simple(conn, sql);
+    ASSERT_OK(bin->status, &bin->err);
+    ASSERT_OK(txt->status, &txt->err);
+    ASSERT_EQ_UINT(bin->nrows, txt->nrows);
+    uint32_t oid = bin->oids[0];
+    ASSERT(molt_db_value_class_of(oid) != 0);
+    ASSERT_EQ_INT(bin->formats[0], MOLT_DB_FORMAT_BINARY);
+    mark(seen_both, &nseen_both, oid);
+    molt_db_buf scratch = {0}, a = {0}, b = {0};
+    molt_db_error err = {0};
+    for (size_t i = 0; i < bin->nrows; i++) {
+        if (bin->lens[i] < 0) {
+            ASSERT(txt->lens[i] < 0);
+            continue;
+        }
+        molt_db_value vb, vt;
+        ASSERT_OK(molt_db_value_decode(oid, bin->data[i], (size_t)bin->lens[i], &vb,
+                                       &err), &err);
+        if (oid != MOLT_DB_OID_NUMERIC) { /* (encoded from text or decimal128) */
+            /* the table's encoder gives back the server's bytes */
+            molt_db_buf_reset(&b);
+            ASSERT_OK(molt_db_value_encode(oid, &vb, &b), NULL);
+            ASSERT_EQ_UINT(b.len, (size_t)bin->lens[i]);
+            ASSERT(b.len == 0 || memcmp(b.data, bin->data[i], b.len) == 0);
+        }
+        molt_db_buf_reset(&scratch);
+        int rc = molt_db_value_parse(oid, txt->data[i], (size_t)txt->lens[i],
+                                     &scratch, &vt);
+        if (rc != MOLT_DB_OK || !same_value(&vb, &vt)) {
+            value_text(&vb, &a);
+            fprintf(stderr, "type %s row %zu: binary %s, text \"%.*s\"%s\n  of %.300s\n",
+                    molt_db_type_name(oid), i, (const char *)a.data,
+                    (int)txt->lens[i], (const char *)txt->data[i],
+                    rc != MOLT_DB_OK ? " (not parsed)" : "", sql);
+            FAIL_AT("the two formats give different values");
+        }
+    }
+    molt_db_buf_free(&scratch);
+    molt_db_buf_free(&a);
+    molt_db_buf_free(&b);
+    pgt_result_free(bin);
+    pgt_result_free(txt);
+    free(sql);
 }
 
 /* Runs `SELECT v, v::text FROM (<from>) t(v)` and checks every row: column
@@ -78,6 +183,8 @@ static size_t check_select(const char *from)
     molt_db_buf_free(&b);
     pgt_result_free(r);
     free(sql);
+    if (molt_db_value_class_of(oid) != 0 && strstr(from, "random") == NULL)
+        check_both_formats(from); /* (a volatile value differs per query) */
     return n;
 }
 
@@ -587,6 +694,32 @@ TEST(server_arrays_in)
     molt_db_buf_free(&e);
 }
 
+/* The server's text under other settings than the connection's own: bytea
+ * in escape output, timestamptz and timetz in zones with odd offsets. */
+TEST(server_both_formats_settings)
+{
+    setup();
+    pgt_exec_ok(conn, "SET bytea_output=escape");
+    check_both_formats("VALUES (''::bytea), ('\\x00ff5c27'::bytea), "
+                       "(decode('5c006162', 'hex')), ('\\x'::bytea || 'ab\\\\')");
+    pgt_exec_ok(conn, "SET bytea_output=hex");
+    check_both_formats("VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid), "
+                       "('FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF'), (NULL)");
+    static const char *const zones[] = {"Asia/Kolkata", "America/St_Johns",
+                                        "Europe/Amsterdam", "Pacific/Chatham"};
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+        char set[64];
+        snprintf(set, sizeof set, "SET TimeZone='%s'", zones[i]);
+        pgt_exec_ok(conn, set);
+        check_both_formats("VALUES ('2000-01-01 00:00:00+00'::timestamptz), "
+                           "('1900-01-01 00:00:00+00'), ('0044-03-15 12:00:00+00 BC'), "
+                           "('2024-02-29 13:14:15.25+02'), ('infinity'), (NULL)");
+        check_both_formats("VALUES ('00:00:00'::timetz), ('12:00:00'::timetz), "
+                           "('23:59:59.999999+15:59:59'::timetz)");
+    }
+    pgt_exec_ok(conn, "SET TimeZone='UTC'");
+}
+
 /* Last: every type the library decodes was seen in both directions. */
 TEST(server_coverage)
 {
@@ -596,14 +729,18 @@ TEST(server_coverage)
     for (uint32_t oid = 1; oid < 7000; oid++) {
         if (!molt_db_type_binary_supported(oid))
             continue;
-        int out = 0, in = 0;
+        int out = 0, in = 0, both = molt_db_value_class_of(oid) == 0;
         for (size_t i = 0; i < nseen_out; i++)
             out |= seen_out[i] == oid;
         for (size_t i = 0; i < nseen_in; i++)
             in |= seen_in[i] == oid;
-        if (!out || !in)
+        for (size_t i = 0; i < nseen_both; i++)
+            both |= seen_both[i] == oid;
+        if (!out || !in || !both)
             FAIL_AT("type %s not covered (%s)", molt_db_type_name(oid),
-                    !out ? "binary results" : "binary parameters");
+                    !out  ? "binary results"
+                    : !in ? "binary parameters"
+                          : "binary and text results compared");
     }
     pgt_close(conn);
     conn = NULL;
@@ -613,4 +750,4 @@ TEST_MAIN(TEST_ENTRY(server_scalars_out), TEST_ENTRY(server_datetime_out),
           TEST_ENTRY(server_arrays_out), TEST_ENTRY(server_ranges_out),
           TEST_ENTRY(server_scalars_in), TEST_ENTRY(server_datetime_in),
           TEST_ENTRY(server_ranges_in), TEST_ENTRY(server_arrays_in),
-          TEST_ENTRY(server_coverage))
+          TEST_ENTRY(server_both_formats_settings), TEST_ENTRY(server_coverage))

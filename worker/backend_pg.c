@@ -1064,6 +1064,11 @@ static int pg_prometheus(mw_backend *base, molt_db_buf *out)
     return molt_db_pool_metrics_prometheus(((pg_backend *)base)->pool, out);
 }
 
+molt_db_pool *mw_backend_pg_pool(mw_backend *base)
+{
+    return ((pg_backend *)base)->pool;
+}
+
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_connect_error, pg_stats, pg_close,
                                       pg_prometheus, pg_tx_begin, pg_tx_step};

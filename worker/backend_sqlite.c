@@ -279,12 +279,69 @@ static int prepare(sq_job *j)
     return bind_values(j, s);
 }
 
-static void put_text(mw_enc *e, const unsigned char *t, int n)
+/* ---- values: one entry per SQLite storage class ---- */
+
+/* Writes column i of the current row; returns the bytes it read. */
+typedef uint64_t (*sq_write_fn)(mw_enc *e, sqlite3_stmt *st, int i);
+
+static uint64_t write_integer(mw_enc *e, sqlite3_stmt *st, int i)
 {
-    if (mw_utf8_valid(t, (size_t)n))
-        e->ops->str(e, (const char *)t, (size_t)n);
+    e->ops->i64(e, sqlite3_column_int64(st, i));
+    return 8;
+}
+
+static uint64_t write_float(mw_enc *e, sqlite3_stmt *st, int i)
+{
+    e->ops->f64(e, sqlite3_column_double(st, i), NULL);
+    return 8;
+}
+
+static uint64_t write_text(mw_enc *e, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (t == NULL)
+        t = (const unsigned char *)"";
+    if (mw_utf8_valid(t, n))
+        e->ops->str(e, (const char *)t, n);
     else
-        e->ops->bin(e, t, (size_t)n);   /* not UTF-8: bytes, not a str */
+        e->ops->bin(e, t, n); /* not UTF-8: bytes, not a str */
+    return n;
+}
+
+static uint64_t write_blob(mw_enc *e, sqlite3_stmt *st, int i)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    size_t n = p ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    e->ops->bin(e, p ? p : "", n);
+    return n;
+}
+
+static uint64_t write_null(mw_enc *e, sqlite3_stmt *st, int i)
+{
+    (void)st, (void)i;
+    e->ops->nil(e);
+    return 0;
+}
+
+typedef struct sq_class {
+    const char *name;   /* a column's type when it declares none */
+    sq_write_fn write;  /* MsgPack/JSON (docs/ipc-contract.md section 7) */
+} sq_class;
+
+static const sq_class sq_classes[] = {
+    [SQLITE_INTEGER] = {"integer", write_integer},
+    [SQLITE_FLOAT] = {"real", write_float},
+    [SQLITE_TEXT] = {"text", write_text},
+    [SQLITE_BLOB] = {"blob", write_blob},
+    [SQLITE_NULL] = {"null", write_null},
+};
+
+static const sq_class *sq_class_of(int storage_class)
+{
+    if (storage_class < SQLITE_INTEGER || storage_class > SQLITE_NULL)
+        storage_class = SQLITE_NULL;
+    return &sq_classes[storage_class];
 }
 
 static void encode_row(sq_job *j)
@@ -294,33 +351,8 @@ static void encode_row(sq_job *j)
     mw_result_row_begin(res);
     for (int i = 0; i < n; i++) {
         mw_result_key(res, (size_t)i);
-        mw_enc *e = &res->enc;
-        switch (sqlite3_column_type(j->stmt, i)) {
-        case SQLITE_INTEGER:
-            e->ops->i64(e, sqlite3_column_int64(j->stmt, i));
-            res->bytes_in += 8;
-            break;
-        case SQLITE_FLOAT:
-            e->ops->f64(e, sqlite3_column_double(j->stmt, i), NULL);
-            res->bytes_in += 8;
-            break;
-        case SQLITE_TEXT: {
-            const unsigned char *t = sqlite3_column_text(j->stmt, i);
-            int tn = sqlite3_column_bytes(j->stmt, i);
-            put_text(e, t ? t : (const unsigned char *)"", t ? tn : 0);
-            res->bytes_in += (uint64_t)tn;
-            break;
-        }
-        case SQLITE_BLOB: {
-            const void *p = sqlite3_column_blob(j->stmt, i);
-            int bn = sqlite3_column_bytes(j->stmt, i);
-            e->ops->bin(e, p ? p : "", p ? (size_t)bn : 0);
-            res->bytes_in += (uint64_t)bn;
-            break;
-        }
-        default:
-            e->ops->nil(e);
-        }
+        const sq_class *cls = sq_class_of(sqlite3_column_type(j->stmt, i));
+        res->bytes_in += cls->write(&res->enc, j->stmt, i);
     }
     mw_result_row_end(res);
 }
@@ -448,11 +480,9 @@ static int columns(sq_job *j)
         for (int i = 0; i < n; i++) {
             names[i] = sqlite3_column_name(j->stmt, i);
             const char *d = sqlite3_column_decltype(j->stmt, i);
-            if (!d) {
-                static const char *cls[] = {"", "integer", "real", "text", "blob", "null"};
-                int t = j->have_row ? sqlite3_column_type(j->stmt, i) : SQLITE_NULL;
-                d = cls[t >= 1 && t <= 5 ? t : 5];
-            }
+            if (!d)
+                d = sq_class_of(j->have_row ? sqlite3_column_type(j->stmt, i)
+                                            : SQLITE_NULL)->name;
             size_t k = 0;
             for (; d[k] && k < sizeof tb[i] - 1; k++)
                 tb[i][k] = (char)tolower((unsigned char)d[k]);

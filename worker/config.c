@@ -159,6 +159,19 @@ static const mw_setting alias_settings[] = {
      "PostgreSQL: first backoff after a failed connect"},
     {"reconnect_max_ms", T_INT, A(pool.reconnect_max_ms), 0, NULL,
      "PostgreSQL: longest backoff"},
+    {"max_replica_lag_ms", T_INT, A(max_replica_lag_ms), 0, "1000",
+     "PostgreSQL with replicas: a replica whose replay lags the primary by more "
+     "serves no db_query until it catches up (the worker measures it)"},
+    {"read_your_writes_ms", T_INT, A(read_your_writes_ms), 0, "5000",
+     "PostgreSQL with replicas: for this long after a session's last db_exec, "
+     "its reads go to the primary or to a replica seen past that write"},
+    {"replica_check_interval_ms", T_INT, A(replica_check_interval_ms), 10, "250",
+     "PostgreSQL with replicas: how often the worker measures each server's "
+     "health and replay position"},
+    {"primary_serves_reads", T_BOOL, A(primary_serves_reads), 0, "false",
+     "PostgreSQL with replicas: the primary takes db_query too, as one more "
+     "server with the fewest requests in flight (else only when no replica "
+     "qualifies)"},
     {"sqlite_conns", T_INT, A(sqlite_conns), 1, "4",
      "SQLite: connections (statements running at once)"},
     {"sqlite_busy_timeout_ms", T_INT, A(sqlite_busy_timeout_ms), 0, "5000",
@@ -316,15 +329,23 @@ void mw_config_init(mw_config *c)
         (void)set_value(&worker_settings[i], c, worker_settings[i].def, err);
 }
 
+static void free_dsn(char *dsn)
+{
+    if (dsn) {
+        explicit_bzero(dsn, strlen(dsn));
+        free(dsn);
+    }
+}
+
 static void alias_free(mw_alias *a)
 {
     if (!a)
         return;
     free(a->name);
-    if (a->dsn) {
-        explicit_bzero(a->dsn, strlen(a->dsn));
-        free(a->dsn);
-    }
+    free_dsn(a->dsn);
+    for (size_t i = 0; i < a->nreplicas; i++)
+        free_dsn(a->replica_dsns[i]);
+    free(a->replica_dsns);
     free(a->sqlite_path);
     free(a);
 }
@@ -439,10 +460,7 @@ static int set_dsn(mw_alias *a, const char *dsn, char err[MW_ERR_SIZE])
         free(path);
         return fail(err, "out of memory");
     }
-    if (a->dsn) {
-        explicit_bzero(a->dsn, strlen(a->dsn));
-        free(a->dsn);
-    }
+    free_dsn(a->dsn);
     free(a->sqlite_path);
     a->dsn = d;
     a->kind = kind;
@@ -462,11 +480,28 @@ static int add_db(mw_config *c, const char *arg, char err[MW_ERR_SIZE])
     return set_dsn(a, eq + 1, err);
 }
 
+/* One more streaming replica of alias a (checked in mw_config_validate). */
+static int add_replica(mw_alias *a, const char *dsn, char err[MW_ERR_SIZE])
+{
+    if (a->nreplicas >= MW_MAX_REPLICAS)
+        return fail(err, "alias %s: at most %d replicas", a->name, MW_MAX_REPLICAS);
+    char **v = realloc(a->replica_dsns, (a->nreplicas + 1) * sizeof *v);
+    if (!v)
+        return fail(err, "out of memory");
+    a->replica_dsns = v;
+    if (!(v[a->nreplicas] = strdup(dsn)))
+        return fail(err, "out of memory");
+    a->nreplicas++;
+    return 0;
+}
+
 static int alias_set(mw_alias *a, const char *name, size_t nlen,
                      const char *val, char err[MW_ERR_SIZE])
 {
     if (nlen == 3 && !memcmp(name, "dsn", 3))
         return set_dsn(a, val, err);
+    if (nlen == 7 && !memcmp(name, "replica", 7))
+        return add_replica(a, val, err);
     const mw_setting *st = find(alias_settings, NALIAS, name, nlen);
     if (!st)
         return fail(err, "unknown database setting \"%.*s\" (see --help)",
@@ -478,6 +513,18 @@ static int alias_set(mw_alias *a, const char *name, size_t nlen,
         return -1;
     }
     return 0;
+}
+
+/* "ALIAS=DSN" of a replica */
+static int add_db_replica(mw_config *c, const char *arg, char err[MW_ERR_SIZE])
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq)
+        return fail(err, "--db-replica expects ALIAS=DSN");
+    mw_alias *a = alias_get(c, arg, (size_t)(eq - arg), err);
+    if (!a)
+        return -1;
+    return add_replica(a, eq + 1, err);
 }
 
 /* "ALIAS:NAME=VALUE" */
@@ -594,7 +641,8 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
         name[nlen] = 0;
         const mw_setting *st = find(worker_settings, NWORKER, name, nlen);
         int is_bool_flag = st && st->type == T_BOOL;
-        if (!st && strcmp(name, "db") && strcmp(name, "allow_write") &&
+        if (!st && strcmp(name, "db") && strcmp(name, "db_replica") &&
+            strcmp(name, "allow_write") &&
             strcmp(name, "pool") && strcmp(name, "config"))
             return fail(err, "unknown option \"--%.64s\" (see --help)", name);
         if (eq) {
@@ -607,8 +655,8 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
             val = argv[++i];
         }
         int r;
-        if (!strcmp(name, "db")) {
-            r = add_db(c, val, err);
+        if (!strcmp(name, "db") || !strcmp(name, "db_replica")) {
+            r = name[2] ? add_db_replica(c, val, err) : add_db(c, val, err);
             /* copied: hide the password from ps (argv is the process's) */
             if (r == 0 && mw_dsn_hide_password(strchr(val, '=') + 1))
                 c->argv_password = 1;
@@ -630,6 +678,22 @@ int mw_config_parse_args(mw_config *c, int argc, char **argv, FILE *out,
     return 0;
 }
 
+/* A PostgreSQL DSN parses (its message names the alias, never the DSN). */
+static int check_pg_dsn(const char *alias, const char *what, const char *dsn,
+                        char err[MW_ERR_SIZE])
+{
+    molt_db_conninfo *ci = NULL;
+    molt_db_error e;
+    molt_db_error_init(&e);
+    if (molt_db_conninfo_parse(dsn, &ci, &e) != MOLT_DB_OK) {
+        fail(err, "alias %s%s: %s", alias, what, e.message);
+        molt_db_error_clear(&e);
+        return -1;
+    }
+    molt_db_conninfo_free(ci);
+    return 0;
+}
+
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
 {
     if (c->stdio == !!c->socket_path)
@@ -639,16 +703,19 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
     for (const mw_alias *a = c->aliases; a; a = a->next) {
         if (!a->dsn)
             return fail(err, "alias %s has settings but no dsn", a->name);
-        if (a->kind == MW_BACKEND_PG) {
-            molt_db_conninfo *ci = NULL;
-            molt_db_error e;
-            molt_db_error_init(&e);
-            if (molt_db_conninfo_parse(a->dsn, &ci, &e) != MOLT_DB_OK) {
-                fail(err, "alias %s: %s", a->name, e.message);
-                molt_db_error_clear(&e);
+        if (a->kind == MW_BACKEND_PG && check_pg_dsn(a->name, "", a->dsn, err) < 0)
+            return -1;
+        if (a->nreplicas > 0 && a->kind != MW_BACKEND_PG)
+            return fail(err, "alias %s: only a PostgreSQL database has replicas",
+                        a->name);
+        for (size_t i = 0; i < a->nreplicas; i++) {
+            const char *d = a->replica_dsns[i];
+            if (strncmp(d, "postgresql://", 13) && strncmp(d, "postgres://", 11) &&
+                !strchr(d, '='))
+                return fail(err, "alias %s: a replica DSN must be postgresql://... "
+                            "or key=value pairs", a->name);
+            if (check_pg_dsn(a->name, " replica", d, err) < 0)
                 return -1;
-            }
-            molt_db_conninfo_free(ci);
         }
     }
     if (c->default_timeout_ms > c->max_timeout_ms)
@@ -704,7 +771,8 @@ static const char *const reloadable[] = {
     "paused_hold_ms", "max_listeners", "max_listen_channels", "listen_queue_notes",
     "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx", "tx_alias_share_pct",
     /* per database */
-    "allow_write", "sqlite_busy_timeout_ms",
+    "allow_write", "sqlite_busy_timeout_ms", "max_replica_lag_ms",
+    "read_your_writes_ms", "primary_serves_reads",
 };
 
 static int is_reloadable(const char *name)
@@ -750,6 +818,16 @@ static void reload_table(const mw_setting *tab, size_t n, void *dst, void *src,
     }
 }
 
+static int replicas_differ(const mw_alias *a, const mw_alias *b)
+{
+    if (a->nreplicas != b->nreplicas)
+        return 1;
+    for (size_t i = 0; i < a->nreplicas; i++)
+        if (strcmp(a->replica_dsns[i], b->replica_dsns[i]))
+            return 1;
+    return 0;
+}
+
 void mw_config_reload(mw_config *live, mw_config *fresh,
                       void (*note)(void *ud, const char *msg), void *ud)
 {
@@ -767,6 +845,11 @@ void mw_config_reload(mw_config *live, mw_config *fresh,
         if (!live->argv_password && strcmp(l->dsn, f->dsn)) {
             snprintf(msg, sizeof msg, "reload: alias %s: dsn changes only at a "
                      "restart; still the old one", f->name);
+            note(ud, msg);
+        }
+        if (!live->argv_password && replicas_differ(l, f)) {
+            snprintf(msg, sizeof msg, "reload: alias %s: replicas change only at "
+                     "a restart; still the old ones", f->name);
             note(ud, msg);
         }
         reload_table(alias_settings, NALIAS, l, f, l->name, note, ud);
@@ -815,6 +898,9 @@ void mw_config_print_help(FILE *out)
 "  --db ALIAS=DSN        a database (repeatable). DSN: postgresql://...,\n"
 "                        libpq key=value pairs (\"host=... dbname=...\"),\n"
 "                        sqlite:///abs/path.db, sqlite:relative.db, sqlite::memory:\n"
+"  --db-replica ALIAS=DSN  a streaming replica of PostgreSQL database ALIAS\n"
+"                        (repeatable): db_query may be served there\n"
+"                        (docs/scaling.md)\n"
 "  --allow-write ALIAS   grant db.write on ALIAS (db_exec may run there)\n"
 "  --pool ALIAS:NAME=VALUE  a per-database setting (table below)\n"
 "  --config FILE         read settings from FILE (format below)\n"
@@ -839,6 +925,7 @@ void mw_config_print_help(FILE *out)
 "  [db reports]\n"
 "  dsn = postgresql://app@db.internal/app?sslmode=verify-full\n"
 "  max_conns = 20\n"
+"  replica = postgresql://app@db-replica1.internal/app?sslmode=verify-full\n"
 "\n"
 "Environment: MOLT_WORKER_NAME (the setting's name in capitals, e.g.\n"
 "MOLT_WORKER_MAX_INFLIGHT=100) sets a worker setting; the config file and\n"

@@ -9,7 +9,8 @@
  * worker setting; `--pool ALIAS:NAME=VALUE` sets a per-alias one. The config
  * file (`--config FILE`) has `name = value` lines for worker settings and a
  * `[db ALIAS]` section per database (keys: dsn, allow_write and every
- * per-alias setting). Later sources override earlier ones: the file is read
+ * per-alias setting; `replica = DSN`, repeatable, adds a streaming replica
+ * like `--db-replica ALIAS=DSN`). Later sources override earlier ones: the file is read
  * where `--config` appears on the command line.
  *
  * Ownership: mw_config owns every string and alias it holds;
@@ -43,6 +44,14 @@ typedef struct mw_alias {
     int sqlite_wal;
     int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
     int sqlite_trusted_schema;
+    /* PostgreSQL streaming replicas of this (primary) database: reads may go
+     * there (replica_route.h); never logged */
+    char **replica_dsns;
+    size_t nreplicas;
+    int max_replica_lag_ms;       /* a replica further behind serves no read */
+    int read_your_writes_ms;      /* after a session's write, its reads ... */
+    int replica_check_interval_ms;
+    int primary_serves_reads;     /* the primary is one more read candidate */
     int sqlite_django_functions;  /* register Django's SQL functions */
     struct mw_alias *next;
 } mw_alias;
@@ -86,6 +95,7 @@ typedef struct mw_config {
 } mw_config;
 
 #define MW_ERR_SIZE 512
+#define MW_MAX_REPLICAS 16
 
 /* Fills every setting with its default; no aliases. */
 void mw_config_init(mw_config *c);

@@ -2,13 +2,12 @@
  * with the contract's encodings (section 7). */
 #include "encode.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "molt_db/types.h"
-#include "pg_text.h"
+#include "molt_db/value.h"
 
 #define UNIX_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 - 1970-01-01 */
 
@@ -21,16 +20,21 @@ const char *mw_pg_type_name(uint32_t oid, char buf[16])
     return buf;
 }
 
-static int server_text(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
-                       molt_db_error *err)
+/* Writes the text built in t (when rc is OK) as a string; frees t. */
+static int put_built_text(mw_enc *e, molt_db_buf *t, int rc)
+{
+    if (rc == MOLT_DB_OK)
+        e->ops->str(e, (const char *)t->data, t->len);
+    molt_db_buf_free(t);
+    return rc;
+}
+
+/* The server's text of a value, as a string. */
+static int server_text(mw_enc *e, const molt_db_value *v)
 {
     molt_db_buf t;
     molt_db_buf_init(&t);
-    int rc = molt_db_value_to_text(oid, p, n, &t, err);
-    if (rc == MOLT_DB_OK)
-        e->ops->str(e, (const char *)t.data, t.len);
-    molt_db_buf_free(&t);
-    return rc;
+    return put_built_text(e, &t, molt_db_value_text(v, &t));
 }
 
 static void put_time(char *b, size_t cap, int *n, int64_t us)
@@ -165,12 +169,11 @@ static int range_value(mw_enc *e, uint32_t sub, const molt_db_range *r,
     return MOLT_DB_OK;
 }
 
-/* timestamp/timestamptz us (bin: its 8-byte wire form): an ISO string,
- * the writer's timestamptz, infinity, or the server's text outside years
- * 1 to 9999. */
-static int timestamp(mw_enc *e, uint32_t oid, int64_t us, const uint8_t bin[8],
-                     molt_db_error *err)
+/* timestamp/timestamptz: an ISO string, the writer's timestamptz,
+ * infinity, or the server's text outside years 1 to 9999. */
+static int timestamp(mw_enc *e, const molt_db_value *v)
 {
+    int64_t us = v->u.i;
     if (us == MOLT_DB_TIMESTAMP_INFINITY || us == MOLT_DB_TIMESTAMP_NEG_INFINITY) {
         mw_enc_cstr(e, us > 0 ? "infinity" : "-infinity");
         return MOLT_DB_OK;
@@ -183,8 +186,8 @@ static int timestamp(mw_enc *e, uint32_t oid, int64_t us, const uint8_t bin[8],
     int y, m, d;
     molt_db_date_to_ymd((int32_t)days, &y, &m, &d);
     if (y < 1 || y > 9999)
-        return server_text(e, oid, bin, 8, err);
-    if (oid == MOLT_DB_OID_TIMESTAMPTZ) {
+        return server_text(e, v);
+    if (v->cls == MOLT_DB_VALUE_TIMESTAMPTZ) {
         e->ops->timestamptz(e, us + UNIX_EPOCH_US);
         return MOLT_DB_OK;
     }
@@ -197,140 +200,31 @@ static int timestamp(mw_enc *e, uint32_t oid, int64_t us, const uint8_t bin[8],
     return MOLT_DB_OK;
 }
 
-static void interval(mw_enc *e, molt_db_interval iv)
+static int date(mw_enc *e, const molt_db_value *v)
 {
-    e->ops->map_begin(e, 3);
-    mw_enc_cstr(e, "months");
-    e->ops->i64(e, iv.months);
-    mw_enc_cstr(e, "days");
-    e->ops->i64(e, iv.days);
-    mw_enc_cstr(e, "micros");
-    e->ops->i64(e, iv.micros);
-    e->ops->map_end(e);
+    char b[32];
+    int bn = 0;
+    int32_t days = (int32_t)v->u.i;
+    if (days == MOLT_DB_DATE_INFINITY || days == MOLT_DB_DATE_NEG_INFINITY) {
+        mw_enc_cstr(e, days > 0 ? "infinity" : "-infinity");
+        return MOLT_DB_OK;
+    }
+    if (!put_date(b, sizeof b, &bn, days))
+        return server_text(e, v);
+    e->ops->str(e, b, (size_t)bn);
+    return MOLT_DB_OK;
 }
 
-static int value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
-                 molt_db_error *err)
+/* HH:MM:SS[.ffffff], and for timetz +HH:MM[:SS] */
+static void time_of_day(mw_enc *e, const molt_db_value *v)
 {
-    char b[96];
-    int bn = 0, rc;
-    switch (oid) {
-    case MOLT_DB_OID_BOOL: {
-        int v;
-        if ((rc = molt_db_decode_bool(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->boolean(e, v);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_INT2: {
-        int16_t v;
-        if ((rc = molt_db_decode_int2(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->i64(e, v);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_INT4: {
-        int32_t v;
-        if ((rc = molt_db_decode_int4(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->i64(e, v);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_INT8: {
-        int64_t v;
-        if ((rc = molt_db_decode_int8(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->i64(e, v);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_OID: {
-        uint32_t v;
-        if ((rc = molt_db_decode_oid(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->i64(e, v);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_FLOAT4: {
-        float v;
-        char t[MOLT_DB_FLOAT_TEXT_SIZE];
-        if ((rc = molt_db_decode_float4(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        /* widen as the shortest decimal text reads: 1.1 stays 1.1 */
-        molt_db_format_float4(v, t);
-        e->ops->f64(e, strtod(t, NULL), t);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_FLOAT8: {
-        double v;
-        if ((rc = molt_db_decode_float8(p, n, &v, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->f64(e, v, NULL);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_NUMERIC: {
-        molt_db_numeric num;
-        if ((rc = molt_db_numeric_decode(p, n, &num, err)) != MOLT_DB_OK)
-            return rc;
-        molt_db_buf t;
-        molt_db_buf_init(&t);
-        rc = molt_db_numeric_to_text(&num, &t);
-        if (rc == MOLT_DB_OK)
-            e->ops->str(e, (const char *)t.data, t.len);
-        molt_db_buf_free(&t);
-        return rc;
-    }
-    case MOLT_DB_OID_TEXT:
-    case MOLT_DB_OID_VARCHAR:
-    case MOLT_DB_OID_BPCHAR:
-    case MOLT_DB_OID_NAME:
-    case MOLT_DB_OID_CHAR:
-    case MOLT_DB_OID_XML:
-        e->ops->str(e, (const char *)p, n);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_BYTEA:
-        e->ops->bin(e, p, n);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_UUID: {
-        uint8_t u[16];
-        if ((rc = molt_db_decode_uuid(p, n, u, err)) != MOLT_DB_OK)
-            return rc;
-        static const char hx[] = "0123456789abcdef";
-        for (int i = 0; i < 16; i++) {
-            if (i == 4 || i == 6 || i == 8 || i == 10)
-                b[bn++] = '-';
-            b[bn++] = hx[u[i] >> 4];
-            b[bn++] = hx[u[i] & 15];
-        }
-        e->ops->str(e, b, (size_t)bn);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_DATE: {
-        int32_t d;
-        if ((rc = molt_db_decode_date(p, n, &d, err)) != MOLT_DB_OK)
-            return rc;
-        if (d == MOLT_DB_DATE_INFINITY || d == MOLT_DB_DATE_NEG_INFINITY) {
-            mw_enc_cstr(e, d > 0 ? "infinity" : "-infinity");
-            return MOLT_DB_OK;
-        }
-        if (!put_date(b, sizeof b, &bn, d))
-            return server_text(e, oid, p, n, err);
-        e->ops->str(e, b, (size_t)bn);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_TIME: {
-        int64_t us;
-        if ((rc = molt_db_decode_time(p, n, &us, err)) != MOLT_DB_OK)
-            return rc;
-        put_time(b, sizeof b, &bn, us);
-        e->ops->str(e, b, (size_t)bn);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_TIMETZ: {
-        molt_db_timetz t;
-        if ((rc = molt_db_decode_timetz(p, n, &t, err)) != MOLT_DB_OK)
-            return rc;
-        put_time(b, sizeof b, &bn, t.time_us);
-        int32_t off = -t.zone;
+    char b[64];
+    int bn = 0;
+    if (v->cls == MOLT_DB_VALUE_TIME) {
+        put_time(b, sizeof b, &bn, v->u.i);
+    } else {
+        put_time(b, sizeof b, &bn, v->u.timetz.time_us);
+        int32_t off = -v->u.timetz.zone;
         char sign = off < 0 ? '-' : '+';
         if (off < 0)
             off = -off;
@@ -338,150 +232,128 @@ static int value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
                        (int)(off / 3600), (int)(off / 60 % 60));
         if (off % 60)
             bn += snprintf(b + bn, sizeof b - (size_t)bn, ":%02d", (int)(off % 60));
-        e->ops->str(e, b, (size_t)bn);
-        return MOLT_DB_OK;
     }
-    case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ: {
-        int64_t us;
-        if ((rc = molt_db_decode_timestamp(p, n, &us, err)) != MOLT_DB_OK)
-            return rc;
-        return timestamp(e, oid, us, p, err);
-    }
-    case MOLT_DB_OID_INTERVAL: {
-        molt_db_interval iv;
-        if ((rc = molt_db_decode_interval(p, n, &iv, err)) != MOLT_DB_OK)
-            return rc;
-        interval(e, iv);
-        return MOLT_DB_OK;
-    }
-    case MOLT_DB_OID_JSON:
-        e->ops->json_text(e, (const char *)p, n);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_JSONB: {
-        const uint8_t *t;
-        size_t tl;
-        if ((rc = molt_db_decode_jsonb(p, n, &t, &tl, err)) != MOLT_DB_OK)
-            return rc;
-        e->ops->json_text(e, (const char *)t, tl);
-        return MOLT_DB_OK;
-    }
-    default:
-        break;
-    }
-    const molt_db_type_info *ti = molt_db_type_lookup(oid);
-    if (ti && ti->kind == MOLT_DB_KIND_ARRAY)
-        return array(e, oid, p, n, err);
-    if (ti && ti->kind == MOLT_DB_KIND_RANGE) {
-        molt_db_range r;
-        if ((rc = molt_db_range_decode(p, n, &r, err)) != MOLT_DB_OK)
-            return rc;
-        return range_value(e, ti->element, &r, err);
-    }
-    if (ti && ti->kind == MOLT_DB_KIND_MULTIRANGE) {
-        molt_db_multirange mr;
-        if ((rc = molt_db_multirange_decode(p, n, &mr, err)) != MOLT_DB_OK)
-            return rc;
-        const molt_db_type_info *rt = molt_db_type_lookup(ti->element);
-        uint32_t sub = rt ? rt->element : 0;
-        molt_db_multirange_iter it;
-        molt_db_multirange_iter_init(&it, &mr);
-        e->ops->array_begin(e, mr.count);
-        molt_db_range r;
-        while ((rc = molt_db_multirange_next(&it, &r, err)) == 1)
-            if ((rc = range_value(e, sub, &r, err)) != MOLT_DB_OK)
-                return rc;
-        if (rc < 0)
-            return rc;
-        e->ops->array_end(e);
-        return MOLT_DB_OK;
-    }
-    return server_text(e, oid, p, n, err);
+    e->ops->str(e, b, (size_t)bn);
 }
 
-/* Text-format fields: the server's text form, typed where the contract
- * wants a non-string (simple statement mode sends everything as text). */
+static void interval(mw_enc *e, const molt_db_interval *iv)
+{
+    e->ops->map_begin(e, 3);
+    mw_enc_cstr(e, "months");
+    e->ops->i64(e, iv->months);
+    mw_enc_cstr(e, "days");
+    e->ops->i64(e, iv->days);
+    mw_enc_cstr(e, "micros");
+    e->ops->i64(e, iv->micros);
+    e->ops->map_end(e);
+}
+
+static void float4(mw_enc *e, float v)
+{
+    char t[MOLT_DB_FLOAT_TEXT_SIZE];
+    /* widen as the shortest decimal text reads: 1.1 stays 1.1 */
+    molt_db_format_float4(v, t);
+    e->ops->f64(e, strtod(t, NULL), t);
+}
+
+/* One scalar by its class (section 7), whichever format it came in. */
+static int scalar(mw_enc *e, const molt_db_value *v)
+{
+    switch (v->cls) {
+    case MOLT_DB_VALUE_BOOL: e->ops->boolean(e, (int)v->u.i); break;
+    case MOLT_DB_VALUE_INT: e->ops->i64(e, v->u.i); break;
+    case MOLT_DB_VALUE_FLOAT4: float4(e, v->u.f4); break;
+    case MOLT_DB_VALUE_FLOAT8: e->ops->f64(e, v->u.f8, NULL); break;
+    case MOLT_DB_VALUE_NUMERIC:
+    case MOLT_DB_VALUE_UUID:
+    case MOLT_DB_VALUE_CHAR: return server_text(e, v); /* "char": \ooo past 127 */
+    case MOLT_DB_VALUE_BYTES: e->ops->bin(e, v->u.bytes.p, v->u.bytes.len); break;
+    case MOLT_DB_VALUE_JSON:
+        e->ops->json_text(e, (const char *)v->u.bytes.p, v->u.bytes.len);
+        break;
+    case MOLT_DB_VALUE_DATE: return date(e, v);
+    case MOLT_DB_VALUE_TIME:
+    case MOLT_DB_VALUE_TIMETZ: time_of_day(e, v); break;
+    case MOLT_DB_VALUE_TIMESTAMP:
+    case MOLT_DB_VALUE_TIMESTAMPTZ: return timestamp(e, v);
+    case MOLT_DB_VALUE_INTERVAL: interval(e, &v->u.interval); break;
+    case MOLT_DB_VALUE_TEXT:
+    default:
+        e->ops->str(e, (const char *)v->u.bytes.p, v->u.bytes.len);
+        break;
+    }
+    return MOLT_DB_OK;
+}
+
+static int multirange(mw_enc *e, const molt_db_type_info *ti, const uint8_t *p,
+                      size_t n, molt_db_error *err)
+{
+    molt_db_multirange mr;
+    int rc = molt_db_multirange_decode(p, n, &mr, err);
+    if (rc != MOLT_DB_OK)
+        return rc;
+    const molt_db_type_info *rt = molt_db_type_lookup(ti->element);
+    uint32_t sub = rt ? rt->element : 0;
+    molt_db_multirange_iter it;
+    molt_db_multirange_iter_init(&it, &mr);
+    e->ops->array_begin(e, mr.count);
+    molt_db_range r;
+    while ((rc = molt_db_multirange_next(&it, &r, err)) == 1)
+        if ((rc = range_value(e, sub, &r, err)) != MOLT_DB_OK)
+            return rc;
+    if (rc < 0)
+        return rc;
+    e->ops->array_end(e);
+    return MOLT_DB_OK;
+}
+
+/* The server's text of a binary value the table has no scalar for. */
+static int other_text(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
+                      molt_db_error *err)
+{
+    molt_db_buf t;
+    molt_db_buf_init(&t);
+    return put_built_text(e, &t, molt_db_value_to_text(oid, p, n, &t, err));
+}
+
+/* A binary field: a scalar through the type table, or a container. */
+static int value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n,
+                 molt_db_error *err)
+{
+    if (molt_db_value_class_of(oid) != 0) {
+        molt_db_value v;
+        int rc = molt_db_value_decode(oid, p, n, &v, err);
+        return rc == MOLT_DB_OK ? scalar(e, &v) : rc;
+    }
+    const molt_db_type_info *ti = molt_db_type_lookup(oid);
+    int kind = ti ? ti->kind : MOLT_DB_KIND_BASE;
+    if (kind == MOLT_DB_KIND_ARRAY)
+        return array(e, oid, p, n, err);
+    if (kind == MOLT_DB_KIND_RANGE) {
+        molt_db_range r;
+        int rc = molt_db_range_decode(p, n, &r, err);
+        return rc == MOLT_DB_OK ? range_value(e, ti->element, &r, err) : rc;
+    }
+    if (kind == MOLT_DB_KIND_MULTIRANGE)
+        return multirange(e, ti, p, n, err);
+    return other_text(e, oid, p, n, err);
+}
+
+/* A text field (simple statement mode gets every value as text): a scalar
+ * the table parses goes out as its binary form would; anything else (a
+ * container, a user type, text the parser does not know) as the text. */
 static int text_value(mw_enc *e, uint32_t oid, const uint8_t *p, size_t n)
 {
-    char b[64];
-    switch (oid) {
-    case MOLT_DB_OID_BOOL:
-        e->ops->boolean(e, n > 0 && p[0] == 't');
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_INT2:
-    case MOLT_DB_OID_INT4:
-    case MOLT_DB_OID_INT8:
-    case MOLT_DB_OID_OID:
-        if (n < sizeof b) {
-            memcpy(b, p, n);
-            b[n] = 0;
-            errno = 0;
-            char *end;
-            long long v = strtoll(b, &end, 10);
-            if (!errno && end != b && !*end) {
-                e->ops->i64(e, v);
-                return MOLT_DB_OK;
-            }
-        }
-        break;
-    case MOLT_DB_OID_FLOAT4:
-    case MOLT_DB_OID_FLOAT8:
-        if (n < sizeof b) {
-            memcpy(b, p, n);
-            b[n] = 0;
-            char *end;
-            double v = strtod(b, &end);
-            if (end != b && !*end) {
-                e->ops->f64(e, v, NULL);
-                return MOLT_DB_OK;
-            }
-        }
-        break;
-    case MOLT_DB_OID_JSON:
-    case MOLT_DB_OID_JSONB:
-        e->ops->json_text(e, (const char *)p, n);
-        return MOLT_DB_OK;
-    case MOLT_DB_OID_BYTEA: {
-        uint8_t stack[256];
-        uint8_t *bytes = n <= sizeof stack ? stack : malloc(n);
-        size_t bn;
-        int ok = bytes != NULL && mw_pg_text_bytea(p, n, bytes, &bn) == 0;
-        if (ok)
-            e->ops->bin(e, bytes, bn);
-        if (bytes != stack)
-            free(bytes);
-        if (ok)
-            return MOLT_DB_OK;
-        break; /* (out of memory: the text, as for a form it cannot read) */
-    }
-    case MOLT_DB_OID_TIMESTAMP:
-    case MOLT_DB_OID_TIMESTAMPTZ: {
-        int64_t us;
-        if (mw_pg_text_timestamp(p, n, oid == MOLT_DB_OID_TIMESTAMPTZ, &us) != 0)
-            break;
-        uint8_t bin[8]; /* the wire form, for the server's text past 9999 */
-        for (int i = 0; i < 8; i++)
-            bin[i] = (uint8_t)((uint64_t)us >> (56 - 8 * i));
-        molt_db_error err;
-        molt_db_error_init(&err);
-        int rc = timestamp(e, oid, us, bin, &err);
-        molt_db_error_clear(&err);
-        if (rc == MOLT_DB_OK)
-            return MOLT_DB_OK;
-        break;
-    }
-    case MOLT_DB_OID_INTERVAL: {
-        molt_db_interval iv;
-        if (mw_pg_text_interval(p, n, &iv) != 0)
-            break;
-        interval(e, iv);
-        return MOLT_DB_OK;
-    }
-    default:
-        break;
-    }
-    e->ops->str(e, (const char *)p, n);
-    return MOLT_DB_OK;
+    molt_db_buf scratch;
+    molt_db_buf_init(&scratch);
+    molt_db_value v;
+    int rc = molt_db_value_parse(oid, p, n, &scratch, &v);
+    if (rc == MOLT_DB_OK)
+        rc = scalar(e, &v);
+    else
+        e->ops->str(e, (const char *)p, n);
+    molt_db_buf_free(&scratch);
+    return rc == MOLT_DB_ENOMEM ? rc : MOLT_DB_OK;
 }
 
 int mw_enc_pg_value(mw_enc *e, uint32_t oid, int16_t format,

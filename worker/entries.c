@@ -10,6 +10,7 @@
 #include "copy.h"
 #include "listen.h"
 #include "mpbuf.h"
+#include "replica_route.h"
 #include "request.h"
 #include "sched.h"
 #include "session.h"
@@ -36,7 +37,12 @@ void mw_entry_ping(mw_request *r)
 
 void mw_stats_pack(mw_worker *w, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 2);
+    size_t sets = mw_replicas_count(w);
+    msgpack_pack_map(pk, sets ? 3 : 2);
+    if (sets) {
+        mw_pack_key(pk, "replicas");
+        mw_replicas_stats_pack(w, pk);
+    }
     mw_pack_key(pk, "aliases");
     msgpack_pack_map(pk, w->nbackends);
     for (size_t i = 0; i < w->nbackends; i++) {
@@ -149,9 +155,14 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
     o.max_bytes = (uint64_t)r->w->cfg->max_result_bytes;
     mw_result_init(&r->res, &o);
     r->have_res = 1;
-    r->backend = mw_worker_backend(r->w, r->q.alias);
-    if (r->q.in_tx)
-        mw_tx_run(r, r->q.tx_id); /* on its transaction's connection */
-    else
-        mw_sched_submit(r);
+    if (r->q.in_tx) {
+        /* on its transaction's connection: the primary's */
+        r->backend = mw_worker_backend(r->w, r->q.alias);
+        mw_tx_run(r, r->q.tx_id);
+        return;
+    }
+    r->backend = mw_replica_route(r);
+    if (write)
+        mw_replica_write_started(r);
+    mw_sched_submit(r);
 }

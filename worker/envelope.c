@@ -23,28 +23,45 @@ const char *mw_status_name(mw_status s)
     return "InternalError";
 }
 
+/* One row per entry, indexed by mw_entry: its name on the wire, whether a
+ * request of it must carry a payload, and whether it writes (it then needs
+ * the alias's --allow-write, and counts as a write in the latency figures). */
+static const struct entry_kind {
+    const char *name;
+    int needs_payload;
+    int writes;
+} entry_kinds[] = {
+    [MW_ENTRY_NONE] = {"", 0, 0},
+    [MW_ENTRY_DB_QUERY] = {"db_query", 1, 0},
+    [MW_ENTRY_DB_EXEC] = {"db_exec", 1, 1},
+    [MW_ENTRY_CANCEL] = {"cancel", 1, 0},
+    [MW_ENTRY_PING] = {"ping", 0, 0},
+    [MW_ENTRY_STATS] = {"stats", 0, 0},
+    [MW_ENTRY_LISTEN] = {"listen", 1, 0},
+    [MW_ENTRY_COPY_IN] = {"copy_in", 1, 1},
+    [MW_ENTRY_COPY_OUT] = {"copy_out", 1, 0},
+    [MW_ENTRY_TX_BEGIN] = {"tx_begin", 0, 0},
+    [MW_ENTRY_TX_COMMIT] = {"tx_commit", 0, 0},
+    [MW_ENTRY_TX_ROLLBACK] = {"tx_rollback", 0, 0},
+};
+#define ENTRY_KINDS (sizeof entry_kinds / sizeof entry_kinds[0])
+
 const char *mw_entry_name(mw_entry e)
 {
-    switch (e) {
-    case MW_ENTRY_DB_QUERY: return "db_query";
-    case MW_ENTRY_DB_EXEC: return "db_exec";
-    case MW_ENTRY_CANCEL: return "cancel";
-    case MW_ENTRY_PING: return "ping";
-    case MW_ENTRY_STATS: return "stats";
-    case MW_ENTRY_LISTEN: return "listen";
-    case MW_ENTRY_COPY_IN: return "copy_in";
-    case MW_ENTRY_COPY_OUT: return "copy_out";
-    case MW_ENTRY_TX_BEGIN: return "tx_begin";
-    case MW_ENTRY_TX_COMMIT: return "tx_commit";
-    case MW_ENTRY_TX_ROLLBACK: return "tx_rollback";
-    case MW_ENTRY_NONE: break;
-    }
-    return "";
+    return (size_t)e < ENTRY_KINDS ? entry_kinds[e].name : "";
 }
 
 int mw_entry_writes(mw_entry e)
 {
-    return e == MW_ENTRY_DB_EXEC || e == MW_ENTRY_COPY_IN;
+    return (size_t)e < ENTRY_KINDS && entry_kinds[e].writes;
+}
+
+static mw_entry entry_named(const msgpack_object *o)
+{
+    for (size_t i = 1; i < ENTRY_KINDS; i++)
+        if (mw_obj_is_str(o, entry_kinds[i].name))
+            return (mw_entry)i;
+    return MW_ENTRY_NONE;
 }
 
 static int read_id(const msgpack_object *root, mw_envelope *env)
@@ -58,10 +75,13 @@ static int read_id(const msgpack_object *root, mw_envelope *env)
     return 0;
 }
 
-int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
-                      char msg[MW_MSG_SIZE])
+/* The body as one bounded, well-formed MsgPack map with nothing after it,
+ * unpacked into u (which the caller destroys on 0 and on -1 alike). The
+ * request_id is read as soon as there is a map, so that even a refused
+ * body is answered under its id. */
+static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
+                       mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    memset(env, 0, sizeof *env);
     size_t end = 0;
     mw_mp_check c = mw_msgpack_check(body, len, &end);
     if (c == MW_MP_TRUNCATED || c == MW_MP_INVALID || c == MW_MP_TOO_DEEP ||
@@ -71,108 +91,130 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
     }
     /* The first value is complete and bounded (for BAD_UTF8 the walk
      * stopped early: unpack it anyway, only to find the request_id). */
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
     size_t off = 0;
     msgpack_unpack_return ur =
-        msgpack_unpack_next(&u, (const char *)body, len, &off);
+        msgpack_unpack_next(u, (const char *)body, len, &off);
     if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
-        msgpack_unpacked_destroy(&u);
         snprintf(msg, MW_MSG_SIZE, "frame body: %s",
                  ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"
                                                   : "malformed MsgPack");
         return -1;
     }
-    const msgpack_object *root = &u.data;
-    int rc = -1;
-    if (root->type != MSGPACK_OBJECT_MAP) {
+    if (u->data.type != MSGPACK_OBJECT_MAP) {
         snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
-        goto out;
+        return -1;
     }
-    read_id(root, env);
+    read_id(&u->data, env);
     if (c == MW_MP_BAD_UTF8) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
-        goto out;
+        return -1;
     }
     if (end != len) {
         snprintf(msg, MW_MSG_SIZE,
                  "frame body has %zu trailing bytes after the MsgPack map",
                  len - end);
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+static int read_request_id(const msgpack_object *root, const mw_envelope *env,
+                           char msg[MW_MSG_SIZE])
+{
     int dup = 0;
-    const msgpack_object *o;
+    const msgpack_object *o = mw_map_get(root, "request_id", &dup);
     if (!env->have_id) {
-        o = mw_map_get(root, "request_id", NULL);
         snprintf(msg, MW_MSG_SIZE, o ? "request_id must be an unsigned integer"
                                      : "request_id is missing");
-        goto out;
+        return -1;
     }
-    (void)mw_map_get(root, "request_id", &dup);
     if (dup) {
         snprintf(msg, MW_MSG_SIZE, "request_id appears twice");
-        goto out;
+        return -1;
     }
-    o = mw_map_get(root, "entry", &dup);
+    return 0;
+}
+
+static int read_entry(const msgpack_object *root, mw_envelope *env,
+                      char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    const msgpack_object *o = mw_map_get(root, "entry", &dup);
     if (!o || o->type != MSGPACK_OBJECT_STR || dup) {
         snprintf(msg, MW_MSG_SIZE, !o ? "entry is missing"
                                    : dup ? "entry appears twice"
                                          : "entry must be a str");
-        goto out;
+        return -1;
     }
-    static const struct { const char *name; mw_entry e; } entries[] = {
-        {"db_query", MW_ENTRY_DB_QUERY}, {"db_exec", MW_ENTRY_DB_EXEC},
-        {"cancel", MW_ENTRY_CANCEL},     {"ping", MW_ENTRY_PING},
-        {"stats", MW_ENTRY_STATS},       {"listen", MW_ENTRY_LISTEN},
-        {"copy_in", MW_ENTRY_COPY_IN},   {"copy_out", MW_ENTRY_COPY_OUT},
-        {"stats", MW_ENTRY_STATS},       {"tx_begin", MW_ENTRY_TX_BEGIN},
-        {"tx_commit", MW_ENTRY_TX_COMMIT}, {"tx_rollback", MW_ENTRY_TX_ROLLBACK},
-    };
-    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
-        if (mw_obj_is_str(o, entries[i].name))
-            env->entry = entries[i].e;
+    env->entry = entry_named(o);
     if (env->entry == MW_ENTRY_NONE) {
         snprintf(msg, MW_MSG_SIZE, "unknown entry \"%.*s\"",
                  (int)(o->via.str.size > 64 ? 64 : o->via.str.size),
                  o->via.str.ptr);
-        goto out;
+        return -1;
     }
-    o = mw_map_get(root, "payload", &dup);
+    return 0;
+}
+
+static int read_payload(const msgpack_object *root, mw_envelope *env,
+                        char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    const msgpack_object *o = mw_map_get(root, "payload", &dup);
     if (o) {
         if (o->type != MSGPACK_OBJECT_BIN || dup) {
             snprintf(msg, MW_MSG_SIZE, dup ? "payload appears twice"
                                            : "payload must be bin");
-            goto out;
+            return -1;
         }
         /* the body outlives this call; the object points into it */
         env->payload = (const uint8_t *)o->via.bin.ptr;
         env->payload_len = o->via.bin.size;
     }
-    o = mw_map_get(root, "codec", &dup);
+    return 0;
+}
+
+static int read_options(const msgpack_object *root, mw_envelope *env,
+                        char msg[MW_MSG_SIZE])
+{
+    int dup = 0;
+    const msgpack_object *o = mw_map_get(root, "codec", &dup);
     if (o && (!mw_obj_is_str(o, "msgpack") || dup)) {
         snprintf(msg, MW_MSG_SIZE, "codec must be \"msgpack\"");
-        goto out;
+        return -1;
     }
     o = mw_map_get(root, "timeout_ms", &dup);
     if (o) {
         if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX ||
             dup) {
             snprintf(msg, MW_MSG_SIZE, "timeout_ms must be a uint32");
-            goto out;
+            return -1;
         }
         env->timeout_ms = (uint32_t)o->via.u64;
     }
-    if (!env->payload && (env->entry == MW_ENTRY_DB_QUERY ||
-                          env->entry == MW_ENTRY_DB_EXEC ||
-                          env->entry == MW_ENTRY_CANCEL ||
-                          env->entry == MW_ENTRY_LISTEN ||
-                          env->entry == MW_ENTRY_COPY_IN ||
-                          env->entry == MW_ENTRY_COPY_OUT)) {
+    return 0;
+}
+
+int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
+                      char msg[MW_MSG_SIZE])
+{
+    memset(env, 0, sizeof *env);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    const msgpack_object *root = &u.data;
+    int rc = unpack_body(body, len, &u, env, msg);
+    if (rc == 0)
+        rc = read_request_id(root, env, msg);
+    if (rc == 0)
+        rc = read_entry(root, env, msg);
+    if (rc == 0)
+        rc = read_payload(root, env, msg);
+    if (rc == 0)
+        rc = read_options(root, env, msg);
+    if (rc == 0 && !env->payload && entry_kinds[env->entry].needs_payload) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
-        goto out;
+        rc = -1;
     }
-    rc = 0;
-out:
     msgpack_unpacked_destroy(&u);
     return rc;
 }

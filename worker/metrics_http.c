@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "entries.h"
 #include "latency.h"
+#include "replica_route.h"
 #include "log.h"
 #include "mpbuf.h"
 #include "worker.h"
@@ -277,6 +278,7 @@ static void render(mw_worker *w, molt_db_buf *body)
     molt_db_buf_free(&mp);
     mw_latency_render(w, body);
     render_pools(w, body);
+    (void)mw_replicas_prometheus(w, body);
 }
 
 static void on_written(uv_write_t *req, int status)

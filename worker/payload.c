@@ -452,10 +452,12 @@ static int parse_format(mw_query *q, const msgpack_object *m, int write,
     return 0;
 }
 
-/* max_rows, batch_rows and stream (db_query only). */
+/* max_rows, batch_rows and stream (db_query only); pin_primary. */
 static int parse_rows(mw_query *q, const msgpack_object *m, int write,
                       const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
+    if (get_bool(m, "pin_primary", &q->pin_primary, msg) < 0)
+        return -1;
     q->max_rows = write ? 0 : (uint64_t)cfg->max_rows;
     q->batch_rows = (size_t)cfg->batch_rows;
     if (write)

@@ -72,6 +72,7 @@ typedef struct mw_query {
     size_t batch_rows;
     char tag[65];
     mw_isolation isolation;
+    int pin_primary;      /* an alias with replicas: run on the primary */
     int in_tx;            /* tx_id was given: run in that transaction (tx.h) */
     uint64_t tx_id;
     /* PostgreSQL db_query the classifier refused (sql_classify.h): answered

@@ -11,6 +11,7 @@
 #include "latency.h"
 #include "listen.h"
 #include "log.h"
+#include "replica_route.h"
 #include "sched.h"
 #include "session.h"
 #include "worker.h"
@@ -19,6 +20,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     mw_request *r = h->data;
     mw_worker *w = r->w;
+    mw_replica_forget(r);
     if (r->tx)
         mw_tx_request_freed(r);
     if (r->have_q)
@@ -291,6 +293,8 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {
     r->db_busy = 0;
+    if (mw_replica_done(r, st, err ? err->sqlstate : NULL))
+        return; /* runs again on the primary */
     db_done_reply(r, st, msg, err);
     if (r->tx)
         mw_tx_request_done(r); /* a statement that ran in a transaction */

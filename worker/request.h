@@ -46,6 +46,10 @@ struct mw_request {
     int have_res;
     mw_backend *backend;
     void *job;               /* the backend's state */
+    struct mw_replica *route; /* replica_route.c: the server it counts on */
+    mw_request *route_next, *route_prev; /* in route's list */
+    int rerouting;           /* cancelled there to run on the primary */
+    int write_counted;       /* ... in its session's writes_running */
     /* sched.c: waiting for a slot of its alias, or holding one */
     mw_lane *lane;           /* NULL once forgotten */
     mw_request *qnext, *qprev; /* in lane's queue while queued */

@@ -33,6 +33,8 @@ struct mw_session {
     mw_request *reqs;        /* in flight */
     size_t nreqs;
     mw_lane *lanes;          /* its requests waiting for each alias */
+    size_t writes_running;   /* replica_route.c: its db_exec in flight */
+    uint64_t last_write_ms;  /* ... and when the last one ended (uv_now) */
     mw_tx *txs;              /* its open transactions (tx.h) */
     size_t ntxs;
     int dead;                /* no more reading; closing */

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "log.h"
 #include "mpbuf.h"
+#include "replica_route.h"
 #include "request.h"
 #include "sched.h"
 #include "session.h"
@@ -44,6 +45,7 @@ static void unlink_session(mw_tx *t)
         t->next->prev = t->prev;
     t->next = t->prev = NULL;
     s->ntxs--;
+    mw_replica_session_wrote(s); /* its reads must see what it committed */
     t->s = NULL;
     mw_sched_tx_leave_lane(t);
 }

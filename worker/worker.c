@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "notify.h"
+#include "replica_route.h"
 #include "request.h"
 #include "sched.h"
 #include "session.h"
@@ -29,9 +30,7 @@ mw_backend *mw_worker_backend(mw_worker *w, const mw_alias *a)
 
 static int open_backends(mw_worker *w, char err[MW_ERR_SIZE])
 {
-    size_t n = 0;
-    for (mw_alias *a = w->cfg->aliases; a; a = a->next)
-        n++;
+    size_t n = mw_replicas_backend_count(w->cfg);
     w->backends = calloc(n ? n : 1, sizeof *w->backends);
     if (!w->backends) {
         snprintf(err, MW_ERR_SIZE, "out of memory");
@@ -47,6 +46,10 @@ static int open_backends(mw_worker *w, char err[MW_ERR_SIZE])
             return -1;
         }
         w->backends[w->nbackends++] = b;
+        if (mw_replicas_open(w, a, why) < 0) {
+            snprintf(err, MW_ERR_SIZE, "alias %.64s replicas: %.400s", a->name, why);
+            return -1;
+        }
     }
     if (mw_sched_init(w) < 0 || mw_latency_init(w) < 0) {
         snprintf(err, MW_ERR_SIZE, "out of memory");
@@ -86,6 +89,7 @@ static void close_all(mw_worker *w)
     uv_close((uv_handle_t *)&w->grace, NULL);
     mw_signals_stop(w);
     mw_metrics_http_stop(w);
+    mw_replicas_close(w);
     mw_sched_close(w);
     w->backends_open = w->nbackends + 1; /* + the listening connections */
     for (size_t i = 0; i < w->nbackends; i++)
@@ -161,6 +165,7 @@ int mw_worker_run(mw_worker *w)
     for (size_t i = 0; i < w->nbackends; i++)
         free(w->backends[i]);
     free(w->backends);
+    mw_replicas_free(w);
     free(w->latency);
     mw_sched_free(w);
     if (uv_loop_close(w->loop) != 0)

@@ -31,6 +31,7 @@ typedef struct mw_backend mw_backend;   /* backend.h */
 typedef struct mw_session mw_session;   /* session.h */
 typedef struct mw_sched mw_sched;       /* sched.c: one per alias */
 typedef struct mw_hist mw_hist;         /* latency.h */
+typedef struct mw_replica_set mw_replica_set; /* replica_route.h */
 
 typedef struct mw_counters {
     uint64_t requests, ok, invalid_input, busy, timeouts, cancelled, db_errors,
@@ -41,7 +42,8 @@ typedef struct mw_counters {
 struct mw_worker {
     uv_loop_t *loop;
     mw_config *cfg;
-    mw_backend **backends;   /* one per alias, same order as cfg->aliases */
+    mw_backend **backends;   /* one per alias, same order as cfg->aliases;
+                                an alias's replicas follow it */
     size_t nbackends;
     mw_sched *scheds;        /* one per backend, same order */
     mw_session *sessions;
@@ -67,6 +69,7 @@ struct mw_worker {
     mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
     void *metrics;           /* metrics_http.c */
+    mw_replica_set *replica_sets; /* replica_route.c: aliases with replicas */
     struct mw_listen *listen; /* listen.c; NULL until the first listener */
     int exit_code;
 };

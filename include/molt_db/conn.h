@@ -228,6 +228,51 @@ int molt_db_conn_prepare(molt_db_conn *conn, const char *name, const char *sql,
                          molt_db_prepare_cb cb, void *ud);
 
 /*
+ * One request on the connection: what it runs and how it goes out. Every
+ * statement request is this descriptor given to molt_db_conn_submit; the
+ * functions after it are shorthands for one mode each.
+ */
+typedef enum molt_db_run_mode {
+    /* Bind/Execute/Sync of a prepared statement (stmt) */
+    MOLT_DB_RUN_PREPARED = 1,
+    /* as PREPARED, for a statement the caller knows only reads: it may
+     * share one Sync with other such executions (molt_db_conn_execute_batched) */
+    MOLT_DB_RUN_PREPARED_BATCHED,
+    /* sql through the unnamed statement: Parse/Describe/Flush, then
+     * Bind/Execute/Sync with binary results (molt_db_conn_query) */
+    MOLT_DB_RUN_UNNAMED,
+    /* sql through the unnamed statement in one round trip, text results
+     * (molt_db_conn_query_text) */
+    MOLT_DB_RUN_UNNAMED_TEXT,
+    /* sql as a simple-protocol Query: any number of ;-separated
+     * statements, text results, no parameters (molt_db_conn_simple_query) */
+    MOLT_DB_RUN_SIMPLE
+} molt_db_run_mode;
+
+typedef struct molt_db_frame molt_db_frame;
+
+typedef struct molt_db_request {
+    molt_db_run_mode mode;
+    const char *sql;               /* the UNNAMED modes and SIMPLE */
+    const molt_db_stmt *stmt;      /* the PREPARED modes; must outlive on_done */
+    size_t nparams;                /* PREPARED: stmt->nparams */
+    const molt_db_param *params;   /* copied before submit returns */
+    const molt_db_frame *frame;    /* NULL, or a frame (see below) around
+                                      the statement: PREPARED and the
+                                      UNNAMED modes */
+} molt_db_request;
+
+/*
+ * Sends a request (queued behind those in flight). Returns MOLT_DB_OK
+ * (h->on_done will run), or MOLT_DB_EINVAL (a field the mode needs is
+ * missing or does not fit: parameter count, a frame where the mode takes
+ * none), MOLT_DB_ENOMEM, MOLT_DB_ECLOSED (h->on_done will not run).
+ */
+MOLT_DB_API
+int molt_db_conn_submit(molt_db_conn *conn, const molt_db_request *req,
+                        const molt_db_result_handler *h);
+
+/*
  * Bind + Execute + Sync on a prepared statement. params are copied into the
  * send buffer before this returns. stmt must stay alive until h->on_done.
  * Results come back in binary for the types the library decodes
@@ -286,10 +331,10 @@ int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
  * completed; with before/after as BEGIN/ROLLBACK the connection is idle
  * ('I') again by then, also after an error.
  */
-typedef struct molt_db_frame {
+struct molt_db_frame {
     const char *before;
     const char *after;
-} molt_db_frame;
+};
 
 /* molt_db_conn_execute inside a frame (NULL: no frame; both members must
  * be set). The frame's strings are encoded before this returns. */

@@ -43,12 +43,13 @@
  * Keys libpq knows but this library does not act on are accepted when their
  * value asks for nothing we lack (gssencmode=disable|prefer,
  * sslcompression=0|1, krbsrvname, gsslib, replication=false,
- * load_balance_hosts=disable, sslcertmode=allow|disable) and rejected with
+ * sslcertmode=allow|disable) and rejected with
  * MOLT_DB_ECONFIG otherwise (service and PGSERVICE: service files are not
  * supported; sslcrl, sslcrldir, requirepeer: not supported); a key libpq does
  * not know is MOLT_DB_ECONFIG "unknown connection option \"foo\"". In a
  * URI query, ssl=true means sslmode=require (libpq's JDBC compatibility).
  * Values are validated: sslmode, channel_binding, target_session_attrs,
+ * load_balance_hosts (disable, random),
  * gssencmode and TLS version names; integers as libpq parses them (port
  * 1..65535); sslsni and sslcompression 0 or 1; keepalives any integer
  * (nonzero: on); hostaddr entries numeric IPv4/IPv6. Error messages name the
@@ -139,6 +140,9 @@ typedef struct molt_db_conninfo {
     char *ssl_max_protocol_version; /* same names, or NULL for no maximum */
     char *sslcertmode;             /* "allow" (default) or "disable": whether
                                       a client certificate may be sent */
+    int load_balance_random;       /* load_balance_hosts=random: each connect
+                                      tries the hosts, and each host's
+                                      addresses, in a random order */
 } molt_db_conninfo;
 
 /* Parses str (may be NULL or "": environment and defaults only).

@@ -84,7 +84,9 @@ class _StdoutSink(asyncio.subprocess.SubprocessStreamProtocol):
         super().__init__(limit=1 << 16, loop=loop)
         self._conn = conn
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
+    def pipe_data_received(self, fd: int, data: Union[bytes, str]) -> None:
+        # asyncio's signature allows str (text-mode pipes); ours are binary
+        assert isinstance(data, bytes)
         if fd == 1:
             self._conn.data_received(data)
         elif fd == 2:
@@ -165,11 +167,11 @@ class _AsyncConnection(Exchange):
             reader = asyncio.StreamReader(loop=loop)
             sink = _SocketSink(self, reader, loop)
             try:
-                transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
+                sock_transport, _ = await loop.create_unix_connection(lambda: sink, socket_path)
             except OSError as e:
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
             # what asyncio.open_unix_connection builds, around our protocol
-            self.writer = asyncio.StreamWriter(transport, sink, reader, loop)
+            self.writer = asyncio.StreamWriter(sock_transport, sink, reader, loop)
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -344,7 +346,8 @@ class AsyncMoltClient(ClientBase):
                     elif isinstance(step, Send):
                         dest = step.conn
                         assert isinstance(dest, _AsyncConnection)
-                        outcome = await dest.send(step.frame)
+                        await dest.send(step.frame)
+                        outcome = None
                     elif isinstance(step, Explain):
                         conn = self._conn
                         outcome = step.lost if conn is None else await conn.why_lost(step.lost)
@@ -376,11 +379,13 @@ class AsyncMoltClient(ClientBase):
         row_shape: Optional[str] = None,
         idempotent: bool = True,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> QueryResult:
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         result: QueryResult = await self._call(call)
         return result
@@ -528,6 +533,7 @@ class AsyncMoltClient(ClientBase):
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> "_StreamOpening":
         """A streamed query; ``async with client.stream(...) as s:
         async for row in s: ...`` (``s = await client.stream(...)`` works
@@ -536,6 +542,7 @@ class AsyncMoltClient(ClientBase):
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         return _StreamOpening(self._open_stream(call))
 

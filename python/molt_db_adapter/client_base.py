@@ -117,10 +117,12 @@ class ClientBase:
         row_shape: Optional[str], idempotent: bool,
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, row_shape=row_shape, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), self._resendable(idempotent, tx_id), "query",
                     decoding=self.decoding.override(decode_numeric, decode_json))
@@ -196,10 +198,12 @@ class ClientBase:
         max_rows: Optional[int], batch_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> Call:
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, stream=True, batch_rows=batch_rows, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         return Call("db_query", payload, self._timeout(timeout_ms), False, "query", stream=True,
                     decoding=self.decoding.override(decode_numeric, decode_json))

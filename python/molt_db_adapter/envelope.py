@@ -174,10 +174,13 @@ def query_payload(
     batch_rows: Optional[int] = None,
     row_shape: Optional[str] = None,
     tx_id: Optional[int] = None,
+    pin_primary: bool = False,
 ) -> dict[str, Any]:
     p = _common(sql, params, db_alias, result_format, tag, RESULT_FORMATS)
     if tx_id is not None:
         p["tx_id"] = _uint("tx_id", tx_id)
+    if pin_primary:
+        p["pin_primary"] = True
     if max_rows is not None:
         p["max_rows"] = _uint("max_rows", max_rows)
     if stream:

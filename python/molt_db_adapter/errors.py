@@ -128,7 +128,9 @@ _CONNECT_SQLSTATES = frozenset(("3D000", "53300", "57P03"))
 
 
 def _is_connect_sqlstate(sqlstate: Optional[str]) -> bool:
-    return bool(sqlstate) and (sqlstate[:2] in ("08", "28") or sqlstate in _CONNECT_SQLSTATES)
+    if not sqlstate:
+        return False
+    return sqlstate[:2] in ("08", "28") or sqlstate in _CONNECT_SQLSTATES
 
 
 class InternalError(MoltError):

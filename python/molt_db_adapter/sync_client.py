@@ -297,13 +297,17 @@ class MoltClient(ClientBase):
         row_shape: Optional[str] = None,
         idempotent: bool = True,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> QueryResult:
         """Run a read-only query (db_query). ``params``: a list for $1, $2,
-        ... or a mapping for :name."""
+        ... or a mapping for :name. ``pin_primary``: on an alias with
+        streaming replicas, run on the primary (read-after-write beyond
+        the worker's read_your_writes_ms, or a replica-lag-free read)."""
         call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         result: QueryResult = self._call(call)
         return result
@@ -456,6 +460,7 @@ class MoltClient(ClientBase):
         decode_numeric: Optional[str] = None,
         decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
+        pin_primary: bool = False,
     ) -> "QueryStream":
         """A streamed query: iterate rows as they arrive (json/msgpack), or
         ``chunks()`` / ``to_arrow()`` for arrow_ipc. Use it as a context
@@ -465,6 +470,7 @@ class MoltClient(ClientBase):
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             batch_rows=batch_rows, timeout_ms=timeout_ms, tag=tag,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
+            pin_primary=pin_primary,
         )
         req: Request = self._run(open_stream_steps(self, call))
         return QueryStream(self, call, req)

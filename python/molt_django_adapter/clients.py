@@ -147,6 +147,11 @@ def _end(client: AsyncMoltClient) -> None:
             pass
 
 
+def _close_on(loop: asyncio.AbstractEventLoop, client: AsyncMoltClient) -> None:
+    """Run on the client's own loop (its thread): close it there."""
+    loop.create_task(client.close())
+
+
 def get_async_client() -> AsyncMoltClient:
     """The shared AsyncMoltClient of the running event loop (one per loop:
     a loop that ends takes its client, and a spawned worker, with it)."""
@@ -176,7 +181,7 @@ def close_clients() -> None:
         old.close()
     for loop, (client, _) in stale:
         if not loop.is_closed() and loop.is_running():
-            loop.call_soon_threadsafe(lambda c=client: loop.create_task(c.close()))
+            loop.call_soon_threadsafe(_close_on, loop, client)
         else:
             _end(client)
 

@@ -68,7 +68,7 @@ class OffloadCompiler(base.SQLCompiler):
             if not sql:
                 raise EmptyResultSet
         except EmptyResultSet:       # Django runs nothing either
-            events.record(self.using, "", False, "EmptyResultSet: Django runs nothing, nothing was sent")
+            events.record(self.connection.alias, "", False, "EmptyResultSet: Django runs nothing, nothing was sent")
             return iter([]) if result_type == MULTI else None
         check_guards(self.connection)   # where Django's own cursor() would check
         if is_write:
@@ -81,18 +81,18 @@ class OffloadCompiler(base.SQLCompiler):
                 start = time.monotonic()
                 chunks = stream_sync(q, chunk_size)
                 log_query(self.connection, q, time.monotonic() - start)   # Django's cursor: until execute returns
-                events.record(self.using, sql, True, "streamed")
+                events.record(self.connection.alias, sql, True, "streamed")
                 return self._trimmed(chunks)
             rows, seconds = fetch(q)
         except Fallback as e:
-            if active_transaction(self.using) is not None:
-                raise worker_tx_refused(self.using, str(e)) from None
+            if active_transaction(self.connection.alias) is not None:
+                raise worker_tx_refused(self.connection.alias, str(e)) from None
             if on_event_loop():
                 raise NeedThread() from None
-            events.record(self.using, sql, False, str(e), warn=e.warn)
+            events.record(self.connection.alias, sql, False, str(e), warn=e.warn)
             return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
         log_query(self.connection, q, seconds)
-        events.record(self.using, sql, True)
+        events.record(self.connection.alias, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
 
     def _trimmed(self, chunks: Any) -> Any:
@@ -104,7 +104,7 @@ class OffloadCompiler(base.SQLCompiler):
     def _offload_write(self, sql: str, params: Any, result_type: Any) -> Any:
         from .conf import molt_settings
 
-        if active_transaction(self.using) is not None:
+        if active_transaction(self.connection.alias) is not None:
             reason = "writes inside worker_transaction() go through the ORM"
         elif self.using not in molt_settings()["ALLOW_WRITE"] or on_event_loop():
             reason = "writes go through the ORM (alias not in MOLT_DB['ALLOW_WRITE'])"
@@ -118,9 +118,9 @@ class OffloadCompiler(base.SQLCompiler):
                 reason = str(e)
             else:
                 log_query(self.connection, q, time.monotonic() - start)
-                events.record(self.using, sql, True)
+                events.record(self.connection.alias, sql, True)
                 return count if result_type == ROW_COUNT else RowsCursor([], count)
-        events.record(self.using, sql, False, reason)
+        events.record(self.connection.alias, sql, False, reason)
         return self._orm_results(sql, params, result_type, False, GET_ITERATOR_CHUNK_SIZE)
 
     def _orm_results(self, sql: str, params: Any, result_type: Any, chunked_fetch: bool, chunk_size: int) -> Any:

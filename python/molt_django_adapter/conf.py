@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_ALIASES": {},
     "POOL": {},
     "ALLOW_WRITE": [],
+    "REPLICAS": {},
 }
 
 CHOICES = {
@@ -69,11 +70,29 @@ def _read_settings() -> dict[str, Any]:
     for key, allowed in CHOICES.items():
         if merged[key] not in allowed:
             raise ImproperlyConfigured(f"MOLT_DB[{key!r}] is {merged[key]!r}; use one of {allowed}")
+    for replica, primary in merged["REPLICAS"].items():
+        if primary in merged["REPLICAS"] or replica == primary:
+            raise ImproperlyConfigured(
+                f"MOLT_DB['REPLICAS']: {replica!r} -> {primary!r}: a replica's primary must be "
+                "a Django alias that is not itself a replica")
     return merged
 
 
 def worker_alias(django_alias: str) -> str:
-    return str(molt_settings()["WORKER_ALIASES"].get(django_alias, django_alias))
+    """The worker alias of a Django alias: WORKER_ALIASES, else a replica's
+    (REPLICAS) primary's, else the same name."""
+    conf = molt_settings()
+    if django_alias in conf["WORKER_ALIASES"]:
+        return str(conf["WORKER_ALIASES"][django_alias])
+    if django_alias in conf["REPLICAS"]:
+        return worker_alias(conf["REPLICAS"][django_alias])
+    return django_alias
+
+
+def pin_primary(django_alias: str) -> bool:
+    """Reads Django sends to a primary that has replicas in REPLICAS stay on
+    it; the replica aliases' reads are the worker's to place."""
+    return django_alias in molt_settings()["REPLICAS"].values()
 
 
 def _quote_kv(value: str) -> str:
@@ -99,7 +118,7 @@ _WORKER_LIBPQ_KEYS = frozenset((
     "krbsrvname", "gsslib", "target_session_attrs", "load_balance_hosts",
 ))
 # values of those keys molt_db refuses
-_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"), ("load_balance_hosts", "random")))
+_WORKER_REFUSED_VALUES = frozenset((("gssencmode", "require"),))
 # OPTIONS keys Django itself consumes, none of which changes what a
 # single autocommit read sees (assume_role is carried separately)
 _DJANGO_ONLY_OPTIONS = frozenset((
@@ -207,10 +226,17 @@ def worker_args(targets: "dict[str, str | Uncarried] | None" = None) -> list[str
     Django compiles for SQLite calls."""
     conf = molt_settings()
     args: list[str] = []
-    for alias, dsn in (worker_targets() if targets is None else targets).items():
+    targets = worker_targets() if targets is None else targets
+    for alias, dsn in targets.items():
         if isinstance(dsn, Uncarried):
             continue
         wa = worker_alias(alias)
+        primary = conf["REPLICAS"].get(alias)
+        if primary is not None:
+            # served as a replica of its primary's worker alias, if that is
+            if not isinstance(targets.get(primary, Uncarried("")), Uncarried):
+                args += ["--db-replica", f"{wa}={dsn}"]
+            continue
         args += ["--db", f"{wa}={dsn}"]
         if dsn.startswith("sqlite:"):
             args += ["--pool", f"{wa}:sqlite_django_functions=true"]

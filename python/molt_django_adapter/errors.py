@@ -22,5 +22,5 @@ _BY_CLASS = {
 def django_error(e: DbError) -> utils.DatabaseError:
     cls = _BY_CLASS.get((e.sqlstate or "")[:2], utils.DatabaseError)
     err = cls(str(e))
-    err.sqlstate = e.sqlstate 
+    setattr(err, "sqlstate", e.sqlstate)   # an attribute Django's classes lack (docs/django.md)
     return err

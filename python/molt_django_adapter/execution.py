@@ -20,7 +20,7 @@ from molt_db_adapter import (
 from molt_db_adapter.results import decode_payload
 
 from . import events
-from .conf import molt_settings, worker_alias
+from .conf import molt_settings, pin_primary, worker_alias
 from .errors import django_error
 from .rows import Unconvertible, convert_rows, pg_converters, sqlite_converters
 from .sqlite_functions import django_registered, unsupported_reason
@@ -106,7 +106,8 @@ class WorkerQuery:
 
     def request(self) -> dict[str, Any]:
         return dict(db_alias=self.worker_alias, result_format="msgpack",
-                    max_rows=molt_settings()["MAX_ROWS"], tag="django")
+                    max_rows=molt_settings()["MAX_ROWS"], tag="django",
+                    pin_primary=pin_primary(self.alias))
 
     def rows(self, result: QueryResult) -> list[tuple[Any, ...]]:
         if result.truncated:

@@ -5,7 +5,7 @@ unmarked one runs Django's own methods)."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 import django
 from django.db import NotSupportedError, connections, models
@@ -14,12 +14,18 @@ from .execution import WorkerQuery, offload_wanted, worker_query
 from .replay import run_async
 
 
-class OffloadQuerySet(models.QuerySet):
+class OffloadQuerySet(models.QuerySet[Any]):
+    # Django's private QuerySet members used here (django-stubs omits them)
+    _prefetch_related_lookups: tuple[Any, ...]
+    _prefetch_done: bool
+    if TYPE_CHECKING:
+        def _chain(self) -> OffloadQuerySet: ...
+
     def offload(self, enabled: bool = True) -> "OffloadQuerySet":
         """A copy whose reads go to the worker (enabled=False: not even with
         MOLT_DB['OFFLOAD'] = 'all'; an offloading() block overrides both)."""
         clone = self._chain()
-        clone.query.molt_offload = enabled
+        setattr(clone.query, "molt_offload", enabled)   # our mark on Django's Query, read by offload_wanted
         return clone
 
     async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
@@ -43,11 +49,13 @@ class OffloadQuerySet(models.QuerySet):
             # nothing behind (the next round evaluates from the start)
             clone = self._chain()
             clone._fetch_all()
+            assert clone._result_cache is not None
             return clone._result_cache, clone._prefetch_done
 
         async def items() -> AsyncIterator[Any]:
             if self._result_cache is None:
-                self._result_cache, self._prefetch_done = await run_async(evaluate)
+                evaluated = await run_async(evaluate)   # (mypy narrows no `a, b = await ...`)
+                self._result_cache, self._prefetch_done = evaluated
             for item in self._result_cache:
                 yield item
         return items()
@@ -74,7 +82,7 @@ for _name in ("aget", "acount", "afirst", "alast", "aearliest", "alatest", "aagg
 OffloadManager = models.Manager.from_queryset(OffloadQuerySet, "OffloadManager")
 
 
-def worker_query_for(qs: models.QuerySet) -> WorkerQuery:
+def worker_query_for(qs: models.QuerySet[Any]) -> WorkerQuery:
     """The statement Django would run to iterate ``qs``, ready for the
     worker (``.sql``, ``.params``, ``.worker_alias``), for callers that want
     the worker's own payload (JSON) rather than model objects. Raises

@@ -23,16 +23,17 @@ import operator
 import sqlite3
 import uuid
 import zoneinfo
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 Converter = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 class Unconvertible(Exception):
     pass
 
 
-def _need(kind: type, v: Any, what: str) -> Any:
+def _need(kind: type[T], v: Any, what: str) -> T:
     if not isinstance(v, kind):
         raise Unconvertible(f"{what} value {v!r} from the worker")
     return v
@@ -155,10 +156,14 @@ def sqlite_converters(types: Sequence[str]) -> list[Optional[Converter]]:
         word = t.split("(")[0].split(" ")[0].upper()
         conv = sqlite3.converters.get(word)
         if conv is not None:
-            out.append(lambda v, c=conv: c(_sqlite_text(v)))
+            out.append(_decltype_converter(conv))
         else:
             out.append(_text_value if _text_affinity(t) else None)
     return out
+
+
+def _decltype_converter(conv: Callable[[bytes], Any]) -> Converter:
+    return lambda v: conv(_sqlite_text(v))
 
 
 def _text_affinity(decltype: str) -> bool:
@@ -184,7 +189,7 @@ def convert_rows(rows: Sequence[Sequence[Any]], converters: Sequence[Optional[Co
     for i, c in enumerate(converters):
         if c is _text_value and bytes in set(map(type, map(operator.itemgetter(i), rows))):
             raise Unconvertible(_TEXT_BYTES)
-    pairs = [(i, c) for i, c in enumerate(converters) if c not in (None, _identity, _text_value)]
+    pairs = [(i, c) for i, c in enumerate(converters) if c is not None and c not in (_identity, _text_value)]
     if not pairs:
         return [tuple(r) for r in rows]
     out = []

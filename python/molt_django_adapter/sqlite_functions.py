@@ -83,7 +83,7 @@ class _Recorder:
 
 
 def django_registered() -> frozenset[str]:
-    from django.db.backends.sqlite3 import _functions
+    from django.db.backends.sqlite3 import _functions  # type: ignore[attr-defined]  # private: not in django-stubs
 
     rec = _Recorder()
     _functions.register(rec)
@@ -128,8 +128,8 @@ def _django42_rejects(tzname: str) -> bool:
     """What Django 4.2's _sqlite_datetime_parse does with tzname."""
     import datetime
 
-    from django.db.backends.base.base import timezone_constructor
-    from django.db.backends.utils import split_tzname_delta
+    from django.db.backends.base.base import timezone_constructor  # type: ignore[attr-defined]  # not in django-stubs
+    from django.db.backends.utils import split_tzname_delta  # type: ignore[attr-defined]  # not in django-stubs
 
     name, _sign, offset = split_tzname_delta(tzname)
     try:

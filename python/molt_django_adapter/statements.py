@@ -2,7 +2,8 @@
 
 Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
 - SQLite: each ``%s`` becomes ``$n`` (the worker rewrites it to ``?n``), the
-  way Django's own SQLite cursor turns them into ``?`` (an EXPLAIN with
+  way Django's own SQLite cursor turns them into ``?``, also where it keeps a
+  ``%s`` right after ``%%`` as text (an EXPLAIN with
   parameters stays on the ORM: ``?n`` changes its node ids); values are adapted
   with the sqlite3 module's adapters (the ones Django registers: Decimal,
   date, datetime), so the worker binds what sqlite3 would bind.
@@ -10,7 +11,8 @@ Django writes ``%s`` placeholders (``%%`` for a literal percent sign).
   backend): psycopg's own client-side merging with Django's adapters
   template (its public ``psycopg.sql.Literal``), so the text that reaches
   the server is what Django would send.
-- PostgreSQL, PARAM_BINDING "server": ``%s`` becomes ``$n`` and each value
+- PostgreSQL, PARAM_BINDING "server": ``%s`` becomes ``$n`` (read left to
+  right as psycopg reads it: ``%%%s`` is ``%`` and a parameter) and each value
   goes with the type psycopg would give it (docs/django.md: what breaks).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 import decimal
 import json
 import re
@@ -31,16 +34,26 @@ from molt_db_adapter import Typed
 
 from .sqlite_functions import RejectedTimeZoneName
 
-_PLACEHOLDER = re.compile(r"(?<!%)%s")
+#: ``%%`` (a literal percent sign) or ``%s`` (a parameter), read left to
+#: right as psycopg reads them: ``%%%s`` is a percent sign, then a parameter
+_PERCENT_OR_PLACEHOLDER = re.compile(r"%%|%s")
+#: Django's SQLite cursor (SQLiteCursorWrapper.convert_query) takes a ``%s``
+#: right after a ``%`` for text, so ``%%%s`` is no parameter there
+_SQLITE_PLACEHOLDER = re.compile(r"(?<!%)%s")
 
 
 class Unsupported(Exception):
     """This statement cannot go to the worker (the reason is the message)."""
 
 
-def _dollar_numbered(sql: str) -> str:
-    counter = iter(range(1, 1 << 30))
-    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql).replace("%%", "%")
+def _pg_dollar_numbered(sql: str) -> str:
+    counter = itertools.count(1)
+    return _PERCENT_OR_PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
+
+
+def _sqlite_dollar_numbered(sql: str) -> str:
+    counter = itertools.count(1)
+    return _SQLITE_PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql).replace("%%", "%")
 
 
 # ---- SQLite ----
@@ -65,7 +78,7 @@ def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
         # the worker binds ?NNN where Django binds ?: other bytecode, so
         # EXPLAIN QUERY PLAN would show other node ids than Django's
         raise Unsupported("EXPLAIN with parameters (the worker's numbered parameters change the plan's node ids)")
-    return _dollar_numbered(sql), [_sqlite_value(v) for v in params]
+    return _sqlite_dollar_numbered(sql), [_sqlite_value(v) for v in params]
 
 
 # ---- PostgreSQL ----
@@ -74,7 +87,7 @@ def sqlite_statement(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
 def _adapt_context(use_tz: bool, tz: Any) -> Any:
     """An AdaptContext without a connection, with the adapters Django gives
     its psycopg connections."""
-    from django.db.backends.postgresql.psycopg_any import get_adapters_template
+    from django.db.backends.postgresql.psycopg_any import get_adapters_template  # type: ignore[import-untyped]  # not in django-stubs
 
     class Context:
         adapters = get_adapters_template(use_tz, tz)
@@ -165,4 +178,4 @@ def _text_array(items: Sequence[str]) -> str:
 
 
 def postgresql_server_bound(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
-    return _dollar_numbered(sql), [_pg_typed(v) for v in params]
+    return _pg_dollar_numbered(sql), [_pg_typed(v) for v in params]

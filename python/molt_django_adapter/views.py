@@ -29,25 +29,26 @@ import functools
 import json
 import logging
 import re
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from django.core.exceptions import EmptyResultSet
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections
 from django.db.models.query import QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from molt_db_adapter import Busy, ConnectionFailed, InternalError, InvalidInput, MoltError, Timeout, WorkerUnavailable
 
 from .clients import get_async_client, get_client
-from .conf import worker_alias
+from .conf import pin_primary, worker_alias
 from .execution import Fallback, worker_query
 
 __all__ = ["molt_offload", "Rows", "Pairs", "worker_sql", "STATUS"]
 
 log = logging.getLogger("molt_django_adapter.views")
 
-Query = Union[QuerySet, tuple]
+#: a QuerySet, or (sql, params) for the worker as it is
+Query = Union[QuerySet[Any], tuple[str, Sequence[Any]]]
 
 #: HTTP status and the only message a client sees, per error class
 #: (``Busy`` may be set to 503 with ``molt_offload(busy_status=503)``)
@@ -63,7 +64,7 @@ STATUS: list[tuple[type, int, str]] = [
 
 # ---------------------------------------------------------------- queries
 
-def worker_sql(query: Query, using: Optional[str] = None) -> tuple[str, list, str]:
+def worker_sql(query: Query, using: Optional[str] = None) -> tuple[str, Sequence[Any], str]:
     """(sql, params, worker db_alias). A QuerySet is compiled by Django's
     own compiler (``query.get_compiler(using).as_sql()``) and bound the way
     the offloaded QuerySets are (statements.py: PARAM_BINDING on PostgreSQL,
@@ -96,10 +97,17 @@ class _Node:
         except EmptyResultSet:
             self.empty = True
             return None
+        django_alias = self.using or (self.query.db if isinstance(self.query, QuerySet) else "default")
         return dict(sql=sql, params=params, db_alias=alias, result_format="json",
+                    pin_primary=pin_primary(django_alias),
                     row_shape=self.row_shape, max_rows=self.max_rows, tag=self.tag)
 
     row_shape = "objects"
+
+    def payload(self) -> bytes:
+        """The worker's JSON payload (once the node has run)."""
+        assert self.raw is not None
+        return self.raw
 
     def json(self) -> bytes:
         raise NotImplementedError
@@ -119,10 +127,10 @@ class Rows(_Node):
         """Start and end of the rows array inside the payload. Strings in a
         JSON text carry their quotes escaped, so ``,"rows":`` first and
         ``,"row_count":`` last are the payload's own keys."""
-        assert self.raw is not None
-        start = self.raw.find(b',"rows":')
-        end = self.raw.rfind(b',"row_count":')
-        if not self.raw.startswith(b'{"columns":') or start < 0 or end < start:
+        raw = self.payload()
+        start = raw.find(b',"rows":')
+        end = raw.rfind(b',"row_count":')
+        if not raw.startswith(b'{"columns":') or start < 0 or end < start:
             raise MoltError("the worker's JSON payload does not have the expected layout")
         return start + len(b',"rows":'), end
 
@@ -130,7 +138,7 @@ class Rows(_Node):
         if self.empty:
             return b"[]"
         start, end = self._span()
-        return memoryview(self.raw)[start:end]
+        return memoryview(self.payload())[start:end]
 
     @property
     def truncated(self) -> bool:
@@ -152,7 +160,7 @@ class _Cursor:
         if not self.rows.truncated:
             return b"null"
         start, end = self.rows._span()
-        m = self.tail.search(self.rows.raw, max(start, end - 64), end)
+        m = self.tail.search(self.rows.payload(), max(start, end - 64), end)
         if not m:
             raise ValueError("next_cursor(column): the column must be the last one selected and an integer")
         return m.group(1)
@@ -171,7 +179,7 @@ class Pairs(_Node):
     def json(self) -> bytes:
         if self.empty:
             return b"{}"
-        rows = json.loads(self.raw)["rows"]
+        rows = json.loads(self.payload())["rows"]
         return _dumps({str(k): v for k, v in rows})
 
 
@@ -189,7 +197,7 @@ def _nodes(spec: Any) -> list[_Node]:
     return []
 
 
-def _body(spec: Any, out: list) -> None:
+def _body(spec: Any, out: list[Union[bytes, memoryview]]) -> None:
     if isinstance(spec, (_Node, _Cursor)):
         out.append(spec.json())
     elif isinstance(spec, dict):
@@ -203,7 +211,7 @@ def _body(spec: Any, out: list) -> None:
 
 
 def _response(spec: Any) -> HttpResponse:
-    out: list = []
+    out: list[Union[bytes, memoryview]] = []
     _body(spec, out)
     return HttpResponse(b"".join(out), content_type="application/json")
 
@@ -239,7 +247,7 @@ def _requests(spec: Any) -> list[tuple[_Node, dict[str, Any]]]:
     return out
 
 
-def _store(todo: list, results: list) -> None:
+def _store(todo: list[tuple[_Node, dict[str, Any]]], results: Sequence[Any]) -> None:
     """Each node's payload; the first error (all queries have ended) raised."""
     for (n, _), res in zip(todo, results):
         if isinstance(res, BaseException):
@@ -249,17 +257,17 @@ def _store(todo: list, results: list) -> None:
 
 # ---------------------------------------------------------------- decorator
 
-def molt_offload(view: Optional[Callable] = None, *, timeout_ms: Optional[int] = None,
-                 busy_status: int = 429) -> Callable:
+def molt_offload(view: Optional[Callable[..., Any]] = None, *, timeout_ms: Optional[int] = None,
+                 busy_status: int = 429) -> Callable[..., Any]:
     """Decorate a view (sync or ``async def``) that returns a response spec
     (see the module doc). ``timeout_ms`` bounds each query (default
     MOLT_DB["TIMEOUT_MS"], then the worker's); ``busy_status`` is the status
     for Busy (429, or 503 for clients that only retry that)."""
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if asyncio.iscoroutinefunction(fn):
             @functools.wraps(fn)
-            async def async_view(request, *args, **kwargs):
+            async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
                 spec = await fn(request, *args, **kwargs)
                 if isinstance(spec, HttpResponse):
                     return spec
@@ -275,7 +283,7 @@ def molt_offload(view: Optional[Callable] = None, *, timeout_ms: Optional[int] =
             return async_view
 
         @functools.wraps(fn)
-        def sync_view(request, *args, **kwargs):
+        def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             spec = fn(request, *args, **kwargs)
             if isinstance(spec, HttpResponse):
                 return spec

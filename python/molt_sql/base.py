@@ -50,12 +50,15 @@ class Statement:
         return True
 
     def using(self, client: object, db_alias: Optional[str] = None,
-              dialect: Union[str, Dialect, None] = None) -> Any:
+              dialect: Union[str, Dialect, None] = None, *,
+              pin_primary: Optional[bool] = None) -> Any:
         """This statement bound to a client (MoltClient or AsyncMoltClient),
-        a database alias and that alias's dialect."""
+        a database alias and that alias's dialect. ``pin_primary=True``: on
+        an alias with streaming replicas its reads run on the primary."""
         from .execution import Binding
 
-        return dataclasses.replace(self, binding=Binding.make(client, db_alias, dialect, self.binding))  # type: ignore[type-var]
+        return dataclasses.replace(self, binding=Binding.make(  # type: ignore[type-var]
+            client, db_alias, dialect, self.binding, pin_primary))
 
 
 class Query(Statement):

@@ -29,6 +29,7 @@ class Binding:
     client: Any
     db_alias: Optional[str]
     dialect: Optional[Dialect]
+    pin_primary: bool = False  # an alias with replicas: read on the primary
 
     @staticmethod
     def make(
@@ -36,6 +37,7 @@ class Binding:
         db_alias: Optional[str],
         dialect: Union[str, Dialect, None],
         previous: Optional["Binding"],
+        pin_primary: Optional[bool] = None,
     ) -> "Binding":
         if client is None and previous is not None:
             client = previous.client
@@ -46,7 +48,9 @@ class Binding:
             )
         d = get_dialect(dialect) if dialect is not None else (previous.dialect if previous else None)
         alias = db_alias if db_alias is not None else (previous.db_alias if previous else None)
-        return Binding(client, alias, d)
+        if pin_primary is None:
+            pin_primary = previous.pin_primary if previous else False
+        return Binding(client, alias, d, bool(pin_primary))
 
 
 @dataclass
@@ -134,16 +138,22 @@ def _rows(result: Any, as_dict: bool) -> list[Any]:
     return list(result.dicts()) if as_dict else list(result.rows)
 
 
+def _pin(q: "Query", kw: dict[str, Any]) -> dict[str, Any]:
+    if q.binding is not None and q.binding.pin_primary:
+        kw["pin_primary"] = True
+    return kw
+
+
 async def _run(q: "Query", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
     client, alias, dialect = _resolve(q, True)
     sql, params = q.compile(dialect)
-    return await client.query(sql, params, **_query_kwargs(alias, fmt, timeout_ms, max_rows))
+    return await client.query(sql, params, **_pin(q, _query_kwargs(alias, fmt, timeout_ms, max_rows)))
 
 
 def _run_sync(q: "Query", fmt: str, timeout_ms: Optional[int], max_rows: Optional[int] = None) -> Any:
     client, alias, dialect = _resolve(q, False)
     sql, params = q.compile(dialect)
-    return client.query(sql, params, **_query_kwargs(alias, fmt, timeout_ms, max_rows))
+    return client.query(sql, params, **_pin(q, _query_kwargs(alias, fmt, timeout_ms, max_rows)))
 
 
 async def fetch_all(q: "Query", *, as_dict: bool, timeout_ms: Optional[int]) -> list[Any]:

@@ -262,6 +262,49 @@ def test_simple_mode_types_bytea_timestamps_intervals_from_text(pg, tz):
         pg.execute("drop role if exists w6_tz")
 
 
+# One column per scalar of the library's type table, with the values where a
+# text form and a binary form could come apart (zones, BC, infinities,
+# byte 0, high-bit "char", NaN, -0, extreme floats and numerics).
+SCALAR_EDGES_SQL = """select true as b, false as bf, (-32768)::int2 as i2,
+ (-2147483648)::int4 as i4, (-9223372036854775808)::int8 as i8, 4294967295::oid as o,
+ '-0'::float4 as f4z, 3.4028235e38::float4 as f4max, 1e-45::float4 as f4min, 'NaN'::float4 as f4nan,
+ '-Infinity'::float4 as f4inf, 5e-324::float8 as f8min, 1.7976931348623157e308::float8 as f8max,
+ 'Infinity'::float8 as f8inf, '-0'::float8 as f8z, 0.1::float8 as f8,
+ 0.000::numeric as n0, (-12.30)::numeric as nneg, '-Infinity'::numeric as ninf,
+ 1e-20::numeric as nsmall, ''::text as t0, 'héllo'::text as t1, 'a  '::char(5) as bp,
+ 'x'::varchar as vc, repeat('n', 63)::name as nm, ''::"char" as ch0, 'a'::"char" as ch1,
+ 'é'::"char" as ch2, ''::bytea as by0, '\\x005c27ff'::bytea as by1,
+ '00000000-0000-0000-0000-000000000000'::uuid as u,
+ '0044-03-15 BC'::date as dbc, '5874897-12-31'::date as dmax, '-infinity'::date as dninf,
+ '24:00:00'::time as tm24, '00:00:00.000001'::time as tm0,
+ '12:00:00+00'::timetz as tz0, '00:00:00-15:59:59'::timetz as tzw, '23:59:59.5+15:59'::timetz as tze,
+ '4713-01-01 00:00:00 BC'::timestamp as tsmin, '294276-12-31 23:59:59.999999'::timestamp as tsmax,
+ '1900-01-01 00:00:00+00'::timestamptz as tstz1900, 'infinity'::timestamptz as tstzinf,
+ '-178000000 years'::interval as ivmin, '-1 mon -1 day -00:00:01.25'::interval as ivneg,
+ '"x"'::json as js, '[]'::jsonb as jb, '<a>x</a>'::xml as x"""
+
+
+@pytest.mark.parametrize("fmt", ["msgpack", "json"])
+def test_every_scalar_type_same_in_simple_mode(pg, fmt):
+    """Each scalar of the type table, read as text (simple mode) and as binary
+    (cached mode), reaches the client as the same value: the worker writes
+    both through the same value class, so no type may differ."""
+    got = {}
+    for mode in ["cached", "simple"]:
+        with Worker({"default": DSN}, "--pool", f"default:statement_mode={mode}") as wk:
+            r = wk.conn.query(SCALAR_EDGES_SQL, result_format=fmt)
+            assert r["status"] == "Ok", (mode, r)
+            got[mode] = decode(r)
+    cached, simple = got["cached"], got["simple"]
+    assert cached["types"] == simple["types"]
+    differ = [(n, a, b) for n, a, b in zip(cached["columns"], simple["rows"][0], cached["rows"][0])
+              if a != b and not (isinstance(a, float) and math.isnan(a) and math.isnan(b))]
+    assert differ == []
+    row = dict(zip(cached["columns"], cached["rows"][0]))
+    assert row["tz0"] == "12:00:00+00:00" and row["tzw"] == "00:00:00-15:59:59"
+    assert row["ch0"] == "" and row["ch2"] == "\\303" and row["dbc"] == "0044-03-15 BC"
+
+
 def test_query_error_leaves_connection_clean(wmode, pg):
     """The statement's own error is what the client sees, and the frame's
     ROLLBACK already ran: the pool finds the connection idle and has no

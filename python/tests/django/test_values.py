@@ -4,10 +4,11 @@ adapter's conversions give equal rows, types included. Also the SQLite
 function scanner on SQL that tries to fool it."""
 
 import pytest
-from django.db import connections
+from django.conf import settings
+from django.db import OperationalError, connections
 from django.test.utils import override_settings
 
-from molt_django_adapter.execution import run_sync, worker_query
+from molt_django_adapter.execution import Fallback, run_sync, worker_query
 from molt_django_adapter.sqlite_functions import called_functions
 from parity.compare import snap
 
@@ -61,6 +62,40 @@ def test_sqlite_values_as_sqlite3_gives_them():
         expected = c.fetchall()
     got = run_sync(worker_query(conn, sql, []))
     assert snap(got) == snap(expected)
+
+
+#: a percent sign then a parameter (7 % 3), the text '%s', a parameter
+PERCENT_SQL = "SELECT 7 %%%s, '%%s', %s"
+
+
+@pytest.mark.skipif("pg" not in ALIASES, reason="needs PostgreSQL")
+@pytest.mark.parametrize("binding", ["client", "server"])
+def test_postgresql_percent_before_placeholder_as_psycopg_reads_it(binding):
+    conn = connections["pg"]
+    with conn.cursor() as c:
+        c.execute(PERCENT_SQL, [3, "x"])
+        expected = c.fetchall()
+    assert expected == [(1, "%s", "x")]
+    with override_settings(MOLT_DB={**settings.MOLT_DB, "PARAM_BINDING": binding}):
+        got = run_sync(worker_query(conn, PERCENT_SQL, [3, "x"]))
+    assert snap(got) == snap(expected)
+
+
+def test_sqlite_percent_before_placeholder_as_django_reads_it():
+    """Django's SQLite cursor takes a %s right after %% for text: the
+    statement fails there (a stray %); the worker gets the same text, refuses
+    it, and the query falls back to the ORM, which raises as Django does."""
+    conn = connections["default"]
+    with conn.cursor() as c:
+        c.execute("SELECT '%%s', %s", ["x"])
+        assert c.fetchall() == [("%s", "x")]
+        with pytest.raises(OperationalError, match='near "%"'):
+            c.execute(PERCENT_SQL, [3, "x"])
+    assert snap(run_sync(worker_query(conn, "SELECT '%%s', %s", ["x"]))) == snap([("%s", "x")])
+    q = worker_query(conn, PERCENT_SQL, [3, "x"])
+    assert q.sql == "SELECT 7 %%s, '%s', $1"
+    with pytest.raises(Fallback):
+        run_sync(q)
 
 
 @pytest.mark.parametrize("sql, names", [

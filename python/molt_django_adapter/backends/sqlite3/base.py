@@ -1,5 +1,7 @@
 """Django's SQLite backend whose compilers can send reads to molt_worker."""
 
+from typing import Optional
+
 from django.db.backends.sqlite3 import base as _django
 from django.db.backends.sqlite3.creation import DatabaseCreation as _Creation
 from django.db.backends.sqlite3.operations import DatabaseOperations as _Operations
@@ -11,8 +13,8 @@ from ..creation import WorkerAwareCreation
 class DatabaseOperations(_Operations):
     compiler_module = "molt_django_adapter.backends.sqlite3.compiler"
 
-    def _convert_tznames_to_sql(self, tzname):  # type: ignore[no-untyped-def]
-        tz, conn_tz = super()._convert_tznames_to_sql(tzname)
+    def _convert_tznames_to_sql(self, tzname: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+        tz, conn_tz = super()._convert_tznames_to_sql(tzname)  # type: ignore[misc]  # private: not in django-stubs
         return tzname_param(tz, conn_tz), conn_tz
 
 

@@ -44,6 +44,9 @@ def worker_config(args: list[str]) -> str:
             alias, setting = value.split(":", 1)
             name, v = setting.split("=", 1)
             sections.setdefault(alias, []).append(f"{name} = {v}")
+        elif flag == "--db-replica":
+            alias, dsn = value.split("=", 1)
+            sections.setdefault(alias, []).append(f"replica = {dsn}")
         elif flag == "--allow-write":
             sections.setdefault(value, []).append("allow_write = true")
         else:

@@ -54,6 +54,14 @@ if _dsn:
     DATABASES["pg_schema"] = {**DATABASES["pg"], "OPTIONS": {**DATABASES["pg"]["OPTIONS"], "options": "-c search_path=molt_django_schema,public"}}
     # the same server with a test database of its own
     DATABASES["pg_other"] = {**DATABASES["pg"], "OPTIONS": dict(DATABASES["pg"]["OPTIONS"]), "TEST": {"NAME": "test_molt_django_other"}}
+    # a streaming replica of it (scripts/with_pg_replicas.sh): test_replicas.py
+    # routes reads there with DATABASE_ROUTERS and MOLT_DB["REPLICAS"]
+    _replica = os.environ.get("MOLT_TEST_REPLICA1_DSN")
+    if _replica:
+        _r = conninfo_to_dict(_replica)
+        DATABASES["pg_replica"] = {**DATABASES["pg"], "OPTIONS": dict(DATABASES["pg"]["OPTIONS"]),
+                                   "HOST": _r.get("host", ""), "PORT": _r.get("port", ""),
+                                   "TEST": {"MIRROR": "pg"}}
 
 MOLT_DB = {
     "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),
