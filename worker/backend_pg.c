@@ -574,6 +574,8 @@ static int joins_run(pg_job *j, const mw_stmt *s, const molt_db_param *ps)
 static int send_stmt(pg_job *j)
 {
     const mw_stmt *s = &j->r->q.stmts[j->sent];
+    if (j->si < j->sent && strcmp(j->run_sql, s->rw.sql))
+        return 1; /* another text: not worth building its parameters yet */
     molt_db_buf store;
     molt_db_param *ps = NULL;
     char msg[MW_MSG_SIZE];
