@@ -37,6 +37,15 @@
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000
 
+/* Statements of one job in flight at once on its transaction's connection:
+ * the server runs them back to back instead of one round trip each. The
+ * bound keeps the pool requests (each holding its parameters) that wait
+ * on the connection to a fixed number per job. Only a run of one SQL text
+ * with the same parameter types is in flight together: the pool's statement
+ * cache sends a new text's Execute only after its Parse is answered, so a
+ * cached statement behind it would overtake it on the wire. */
+#define PIPELINE_WINDOW 256
+
 typedef struct pg_job pg_job;
 
 typedef enum role_state {
@@ -59,10 +68,16 @@ struct pg_job {
     pg_backend *b;
     pg_job *role_next;          /* in b's role_wait list */
     mw_request *r;
-    molt_db_pool_req_id id;     /* what a cancel would name now */
+    molt_db_pool_req_id id;     /* what a cancel would name now: the oldest
+                                   statement in flight, whose results come */
     molt_db_tx *tx;
     int tx_borrowed;            /* tx is a session's transaction (tx.h) */
-    size_t si;
+    size_t si;                  /* statements answered (in order) */
+    size_t sent;                /* statements handed to the pool */
+    molt_db_pool_req_id inflight[PIPELINE_WINDOW]; /* statement k at k % window */
+    const char *run_sql;        /* SQL and parameter types of the statements */
+    uint32_t *run_oids;         /* in flight (run_noids of them) */
+    size_t run_noids;
     molt_db_column *cols;
     size_t ncols;
     int cancelled;
@@ -71,7 +86,8 @@ struct pg_job {
     int status;
     char msg[MOLT_DB_ERROR_MESSAGE_SIZE + 96]; /* + connect_hint */
     molt_db_error err;
-    int64_t affected;           /* current statement's count */
+    int64_t affected;           /* last answered statement's count */
+    int64_t stmt_affected;      /* count of the statement being answered */
     uint64_t t0;
     int resolving;              /* paused for type names (pg_types.h) */
     molt_db_conn *copy_conn;    /* copy_in/out: the connection its COPY runs on */
@@ -232,6 +248,8 @@ static void job_done(pg_job *j)
     r->rows_affected = j->affected;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
+    free(j->run_oids);
+    j->run_oids = NULL;
     molt_db_error_clear(&j->err);
     if (j->resolving) {
         j->ended = 1; /* types_resolved frees it */
@@ -378,13 +396,17 @@ static int start_resolving(pg_job *j)
     return started;
 }
 
-/* Stops what the job runs on the server: its pool request, or its COPY
+/* Stops what the job runs on the server: its pool requests, or its COPY
  * (a CancelRequest on the transaction's connection; the server ends the
- * COPY with 57014). */
+ * COPY with 57014). All statements in flight: the pool sends the
+ * CancelRequest only once no live request of the connection could be hit
+ * in place of the one meant. */
 static void cancel_on_server(pg_job *j)
 {
-    if (j->id)
-        molt_db_pool_cancel(j->b->pool, j->id);
+    if (j->id && j->si >= j->sent)
+        molt_db_pool_cancel(j->b->pool, j->id); /* BEGIN */
+    for (size_t k = j->si; k < j->sent; k++)
+        molt_db_pool_cancel(j->b->pool, j->inflight[k % PIPELINE_WINDOW]);
     if (j->copy_conn) {
         const molt_db_pool_settings *ps = &j->b->base.alias->pool;
         molt_db_conn_resume_reading(j->copy_conn); /* the cancel needs the reads */
@@ -461,24 +483,55 @@ static void h_command(void *ud, const char *tag)
     pg_job *j = ud;
     uint64_t rows;
     if (molt_db_proto_tag_rows(tag, &rows))
-        j->affected = (int64_t)rows;
+        j->stmt_affected = (int64_t)rows;
+}
+
+/* j->id follows the oldest statement in flight (0: none). */
+static void track_oldest(pg_job *j)
+{
+    j->id = j->si < j->sent ? j->inflight[j->si % PIPELINE_WINDOW] : 0;
 }
 
 static void next_step(pg_job *j);
 
+/* Records statement si's failure: in a statements list, the message names
+ * the statement. A cancel stops the whole job, whichever statement saw it. */
+static void fail_stmt(pg_job *j, int status, const molt_db_error *err)
+{
+    if (j->failed)
+        return;
+    if (j->cancelled) {
+        fail_from(j, MOLT_DB_ECANCELED, NULL);
+        return;
+    }
+    fail_from(j, status, err);
+    if (j->r->q.statements && j->status != MW_CANCELLED && j->status != MW_TIMEOUT) {
+        char prefix[48];
+        int n = snprintf(prefix, sizeof prefix, "statements[%zu]: ", j->si);
+        size_t len = strnlen(j->msg, sizeof j->msg - 1 - (size_t)n);
+        memmove(j->msg + n, j->msg, len);
+        memcpy(j->msg, prefix, (size_t)n);
+        j->msg[(size_t)n + len] = 0;
+    }
+}
+
 static void h_done(void *ud, int status, const molt_db_error *err)
 {
     pg_job *j = ud;
-    j->id = 0;
     j->copy_conn = NULL;
     if (status != MOLT_DB_OK && !(j->truncated && !j->failed))
-        fail_from(j, status, err);
-    if (!j->failed && j->r->q.write) {
-        mw_result_stmt_end(&j->r->res, j->affected, 0, 0);
-        if (j->r->q.statements)
-            j->r->rows_affected += 0;
+        fail_stmt(j, status, err);
+    if (j->si < j->sent)
+        j->si++;
+    if (status == MOLT_DB_ETIMEDOUT)
+        cancel_on_server(j); /* those behind it, too */
+    if (!j->failed) {
+        j->affected = j->stmt_affected;
+        if (j->r->q.write)
+            mw_result_stmt_end(&j->r->res, j->affected, 0, 0);
     }
-    j->si++;
+    j->stmt_affected = 0;
+    track_oldest(j);
     next_step(j);
 }
 
@@ -491,9 +544,38 @@ static void tx_ended(void *ud, int status, const molt_db_error *err)
     job_done(j);
 }
 
-static void run_stmt(pg_job *j)
+/* Whether statement s with parameters ps may join those in flight (the
+ * same SQL text and parameter types: see PIPELINE_WINDOW); records its text
+ * and types as the run's. 0: it waits until those in flight are answered;
+ * -1: out of memory. */
+static int joins_run(pg_job *j, const mw_stmt *s, const molt_db_param *ps)
 {
-    const mw_stmt *s = &j->r->q.stmts[j->si];
+    size_t n = s->rw.nslots;
+    int same = j->run_sql && !strcmp(j->run_sql, s->rw.sql) && j->run_noids == n;
+    for (size_t k = 0; same && k < n; k++)
+        same = j->run_oids[k] == ps[k].oid;
+    if (same)
+        return 1;
+    if (j->si < j->sent)
+        return 0;
+    uint32_t *oids = n > j->run_noids ? realloc(j->run_oids, n * sizeof *oids) : j->run_oids;
+    if (n && !oids)
+        return -1;
+    for (size_t k = 0; k < n; k++)
+        oids[k] = ps[k].oid;
+    j->run_oids = oids;
+    j->run_noids = n;
+    j->run_sql = s->rw.sql;
+    return 1;
+}
+
+/* Hands statement j->sent to the pool: 0 sent, 1 it waits for those in
+ * flight, -1 failed (recorded). */
+static int send_stmt(pg_job *j)
+{
+    const mw_stmt *s = &j->r->q.stmts[j->sent];
+    if (j->si < j->sent && strcmp(j->run_sql, s->rw.sql))
+        return 1; /* another text: not worth building its parameters yet */
     molt_db_buf store;
     molt_db_param *ps = NULL;
     char msg[MW_MSG_SIZE];
@@ -502,10 +584,21 @@ static void run_stmt(pg_job *j)
     if (rc < 0) {
         j->failed = 1;
         j->status = rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT;
-        snprintf(j->msg, sizeof j->msg, "%s", msg);
+        if (j->r->q.statements)
+            snprintf(j->msg, sizeof j->msg, "statements[%zu]: %s", j->sent, msg);
+        else
+            snprintf(j->msg, sizeof j->msg, "%s", msg);
         molt_db_buf_free(&store);
-        next_step(j);
-        return;
+        return -1;
+    }
+    int joins = joins_run(j, s, ps);
+    if (joins <= 0) {
+        free(ps);
+        molt_db_buf_free(&store);
+        if (joins == 0)
+            return 1;
+        fail_from(j, MOLT_DB_ENOMEM, NULL);
+        return -1;
     }
     molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
     if (!j->r->t_start)
@@ -516,21 +609,27 @@ static void run_stmt(pg_job *j)
     o.tag = j->r->q.tag[0] ? j->r->q.tag : NULL;
     o.read_only_tx = !j->r->q.write && !j->tx; /* in a transaction: its own */
     o.close_conn = s->session_state;
-    j->affected = 0;
+    molt_db_pool_req_id id = 0;
     if (j->tx)
-        rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
+        rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &id);
     else
-        rc = molt_db_pool_query(j->b->pool, s->rw.sql, s->rw.nslots, ps, &h, &o, &j->id);
+        rc = molt_db_pool_query(j->b->pool, s->rw.sql, s->rw.nslots, ps, &h, &o, &id);
     free(ps);
     molt_db_buf_free(&store);
     if (rc != MOLT_DB_OK) {
         fail_from(j, rc, NULL);
-        j->si = j->r->q.nstmts;
-        next_step(j);
+        return -1;
     }
+    j->inflight[j->sent % PIPELINE_WINDOW] = id;
+    j->sent++;
+    track_oldest(j);
+    return 0;
 }
 
-/* After BEGIN, and after each statement: the next statement, or the end. */
+/* After BEGIN, and after each answered statement: more statements into the
+ * window; once all are answered (or one failed and those in flight are
+ * answered), the end. Answers come in statement order on the one
+ * connection; after a failure the server refuses the rest (25P02). */
 static void next_step(pg_job *j)
 {
     const mw_query *q = &j->r->q;
@@ -539,10 +638,13 @@ static void next_step(pg_job *j)
         j->status = MW_CANCELLED;
         snprintf(j->msg, sizeof j->msg, "cancelled");
     }
-    if (!j->failed && j->si < q->nstmts) {
-        run_stmt(j);
-        return;
-    }
+    /* without a transaction there is one statement: no pipelining */
+    size_t window = j->tx ? PIPELINE_WINDOW : 1;
+    while (!j->failed && j->sent < q->nstmts && j->sent - j->si < window)
+        if (send_stmt(j) != 0)
+            break;
+    if (j->si < j->sent)
+        return; /* h_done of those in flight comes back here */
     if (!j->r->t_exec_end)
         j->r->t_exec_end = uv_hrtime();
     if (j->tx && !j->tx_borrowed) {
@@ -609,13 +711,13 @@ static void run_copy_out(pg_job *j)
     if (!j->r->t_start)
         j->r->t_start = uv_hrtime();
     molt_db_result_handler h = {h_columns, h_row, h_command, h_done, j};
+    j->si = j->sent = j->r->q.nstmts; /* not a statement for next_step */
     j->copy_conn = molt_db_tx_conn(j->tx);
     int rc = j->copy_conn ? molt_db_conn_copy_query(j->copy_conn, j->r->q.stmts[0].rw.sql, &h)
                           : MOLT_DB_ECLOSED;
     if (rc != MOLT_DB_OK) {
         j->copy_conn = NULL;
         fail_from(j, rc, NULL);
-        j->si = j->r->q.nstmts;
         next_step(j);
     }
 }
