@@ -437,7 +437,10 @@ def test_behind_pgbouncer(pg):
             rows = decode(q(c, "select max(v) from rep_bouncer"))["rows"]
             assert rows == [[i]], (i, rows)
         assert port_of(q(c, "select inet_server_port()", pin_primary=True)) == PORTS["primary"]
-        time.sleep(0.3)
+        # once a check has seen the replicas replay past the last write (how
+        # soon depends on the machine's load), reads go back to them
+        wait_for(lambda: port_of(q(c, "select inet_server_port()")) != PORTS["primary"],
+                 "reads never went back to the replicas after the writes")
         other = [port_of(q(c, "select inet_server_port()")) for _ in range(10)]
         assert set(other) <= {PORTS["r1"], PORTS["r2"]}, other
         assert servers(c)["main"]["checks_failed"] == 0
