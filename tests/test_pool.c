@@ -687,7 +687,16 @@ TEST(server_restart)
         q_ok(t, "SELECT 'warm'::text", "warm");
     for (int i = 0; i < N; i++)
         submit(t, "SELECT pg_sleep(0.5)::text", 0, NULL, &rs[i], 0);
-    run_for_ms(t, 100);
+    /* all four connections carry a sleep (on a loaded machine the last ones
+     * may still be opening after a fixed pause), then the server goes */
+    molt_db_pool_stats st;
+    uint64_t deadline = uv_hrtime() + 5000u * 1000000u;
+    do {
+        run_for_ms(t, 10);
+        molt_db_pool_get_stats(t->pool, &st);
+    } while (st.conns_in_use < 4 && uv_hrtime() < deadline);
+    ASSERT_EQ_UINT(st.conns_in_use, 4);
+    run_for_ms(t, 50);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "\"%s\" restart -m fast >/dev/null 2>&1", pgctl);
     ASSERT_EQ_INT(system(cmd), 0);
