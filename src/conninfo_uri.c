@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "conninfo_internal.h"
+#include "hex.h"
 
 size_t molt_db__uri_prefix_len(const char *s)
 {
@@ -23,17 +24,6 @@ size_t molt_db__uri_prefix_len(const char *s)
             return n;
     }
     return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Percent-decodes s[0..n) (pos: its 1-based position in the URI) into a new
@@ -50,8 +40,8 @@ static int decode(const char *s, size_t n, size_t pos, char **out,
             d[j++] = s[i];
             continue;
         }
-        int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+        int hi = i + 1 < n ? molt_db__hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? molt_db__hexval(s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || hi * 16 + lo == 0) {
             molt_db__wipe(d, n + 1);
             free(d);

@@ -3,21 +3,11 @@
  * prints: bytea in hex or escape output, dates and times in DateStyle ISO
  * (timestamptz and timetz with any UTC offset), interval in IntervalStyle
  * postgres, uuid in its canonical form. Anything else is MOLT_DB_EINVAL. */
+#include "hex.h"
 #include "types_internal.h"
 
 #define USECS_PER_SEC INT64_C(1000000)
 #define BAD MOLT_DB_EINVAL
-
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int bytea_hex(const uint8_t *p, size_t n, uint8_t *out, size_t *len)
 {
@@ -25,7 +15,7 @@ static int bytea_hex(const uint8_t *p, size_t n, uint8_t *out, size_t *len)
     if ((n - 2) % 2 != 0)
         return BAD;
     for (size_t i = 2; i < n; i += 2) {
-        int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+        int hi = molt_db__hexval(p[i]), lo = molt_db__hexval(p[i + 1]);
         if (hi < 0 || lo < 0)
             return BAD;
         out[k++] = (uint8_t)(hi << 4 | lo);
@@ -229,7 +219,7 @@ int molt_db__parse_uuid(const uint8_t *p, size_t n, uint8_t out[16])
     for (int k = 0; k < 16; k++) {
         if ((k == 4 || k == 6 || k == 8 || k == 10) && expect(p, n, &i, '-'))
             return BAD;
-        int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+        int hi = molt_db__hexval(p[i]), lo = molt_db__hexval(p[i + 1]);
         if (hi < 0 || lo < 0)
             return BAD;
         out[k] = (uint8_t)(hi << 4 | lo);
