@@ -140,8 +140,8 @@ int molt_db__conn_flush(molt_db_conn *c)
     if (c->fd < 0 || c->state != MOLT_DB_CONN_READY || c->dispatching)
         return MOLT_DB_OK;
     if (c->in_deferred) {
-        /* A prepare handle started from its own callback would wait for the
-         * next iteration, after the loop blocked: write in this one. */
+        /* the idle handle started from its own callback would wait for
+         * the next turn of the loop: write in this one */
         c->flush_again = 1;
         return MOLT_DB_OK;
     }

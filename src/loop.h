@@ -25,8 +25,8 @@ typedef struct molt_db_loop {
     int poll_fd;
     int poll_events;          /* MOLT_DB_WATCH_* currently asked for */
     uv_timer_t timer;
-    uv_prepare_t prep;        /* runs deferred flushes before the loop polls */
-    int prep_active;
+    uv_idle_t idle;           /* runs deferred flushes before the loop polls */
+    int deferred;             /* idle is started */
     struct molt_db_resolve *resolving;  /* in-flight getaddrinfo, or NULL */
     int open_handles;         /* handles whose close callback is pending */
     int closing;
@@ -50,9 +50,11 @@ int molt_db__loop_init(molt_db_loop *l, uv_loop_t *uv);
 int molt_db__loop_watch(molt_db_loop *l, int fd, int events);
 /* Stops watching fd; call before closing it. */
 void molt_db__loop_unwatch(molt_db_loop *l);
-/* Asks for molt_db__conn_on_deferred once, in this loop iteration, just
- * before the loop waits for I/O: writes made by several callbacks of one
- * iteration go out in one system call. */
+/* Asks for molt_db__conn_on_deferred once, at the start of the next loop
+ * iteration, before the loop waits for I/O: writes made by several
+ * callbacks of one iteration go out in one system call. An idle handle
+ * carries it, so while it is asked for uv_backend_timeout is 0 and a
+ * caller driving the loop from outside does not block on it. */
 void molt_db__loop_defer(molt_db_loop *l);
 /* Arms the timer for ms milliseconds (0 disarms it). */
 void molt_db__loop_timer(molt_db_loop *l, uint64_t ms);

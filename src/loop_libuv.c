@@ -24,7 +24,7 @@ static struct molt_db_conn *conn_of(molt_db_loop *l)
 static void on_handle_closed(uv_handle_t *h)
 {
     molt_db_loop *l = h->data;
-    if (h != (uv_handle_t *)&l->timer && h != (uv_handle_t *)&l->prep)
+    if (h != (uv_handle_t *)&l->timer && h != (uv_handle_t *)&l->idle)
         free(h);
     if (--l->open_handles == 0 && l->closing)
         molt_db__conn_on_closed(conn_of(l));
@@ -60,32 +60,32 @@ int molt_db__loop_init(molt_db_loop *l, uv_loop_t *uv)
         return rc;
     l->timer.data = l;
     l->open_handles = 1;
-    rc = uv_prepare_init(uv, &l->prep);
+    rc = uv_idle_init(uv, &l->idle);
     if (rc < 0) {
         /* the timer is open: close it; the caller frees l once it is */
         l->closing = 1;
         uv_close((uv_handle_t *)&l->timer, on_handle_closed);
         return rc;
     }
-    l->prep.data = l;
+    l->idle.data = l;
     l->open_handles = 2;
     return 0;
 }
 
-static void on_prepare(uv_prepare_t *p)
+static void on_idle(uv_idle_t *i)
 {
-    molt_db_loop *l = p->data;
-    uv_prepare_stop(p);
-    l->prep_active = 0;
+    molt_db_loop *l = i->data;
+    uv_idle_stop(i);
+    l->deferred = 0;
     molt_db__conn_on_deferred(conn_of(l));
 }
 
 void molt_db__loop_defer(molt_db_loop *l)
 {
-    if (l->closing || l->prep_active)
+    if (l->closing || l->deferred)
         return;
-    l->prep_active = 1;
-    uv_prepare_start(&l->prep, on_prepare);
+    l->deferred = 1;
+    uv_idle_start(&l->idle, on_idle);
 }
 
 static void drop_poll(molt_db_loop *l)
@@ -129,7 +129,13 @@ int molt_db__loop_watch(molt_db_loop *l, int fd, int events)
         return uv_poll_stop(l->poll);
     int uvev = ((events & MOLT_DB_WATCH_READ) ? UV_READABLE : 0) |
                ((events & MOLT_DB_WATCH_WRITE) ? UV_WRITABLE : 0);
-    return uv_poll_start(l->poll, uvev, on_poll);
+    int rc = uv_poll_start(l->poll, uvev, on_poll);
+    /* libuv hands a watcher's change to epoll when it next polls, and
+     * before 1.45 uv_backend_timeout does not count such a change: one
+     * more turn first, so a caller blocking on uv_backend_fd sees it */
+    if (rc == 0)
+        molt_db__loop_defer(l);
+    return rc;
 }
 
 void molt_db__loop_unwatch(molt_db_loop *l)
@@ -207,9 +213,9 @@ void molt_db__loop_close(molt_db_loop *l)
     drop_poll(l);
     uv_timer_stop(&l->timer);
     uv_close((uv_handle_t *)&l->timer, on_handle_closed);
-    uv_prepare_stop(&l->prep);
-    l->prep_active = 0;
-    uv_close((uv_handle_t *)&l->prep, on_handle_closed);
+    uv_idle_stop(&l->idle);
+    l->deferred = 0;
+    uv_close((uv_handle_t *)&l->idle, on_handle_closed);
 }
 
 uint64_t molt_db__loop_now(const molt_db_loop *l)

@@ -14,8 +14,8 @@
 #include "log.h"
 #include "request.h"
 
-/* loop iterations per molt_db_host_poll in driven mode (see there) */
-#define DRIVEN_ITERATIONS 4
+/* most loop turns per molt_db_host_poll in driven mode (see there) */
+#define DRIVEN_MAX_TURNS 16
 
 void mw_host_wake(molt_db_host *h)
 {
@@ -270,12 +270,14 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
             wait_readable(uv_backend_fd(&h->loop),
                           timeout_ms < 0 ? t : (t < 0 || t > timeout_ms ? timeout_ms : t));
     }
-    /* molt_db defers a connection's flush to libuv's prepare phase of the
-     * next iteration, which neither the backend fd nor its timeout shows:
-     * a few iterations run what I/O callbacks deferred, and what that
-     * deferred in turn (the pool handing work to another connection) */
-    for (int i = 0; i < DRIVEN_ITERATIONS; i++)
+    /* one turn, then more while work is ready without waiting (a flush
+     * deferred to the next turn, a watcher libuv has yet to hand to epoll):
+     * what the caller then polls for is exactly what is left. The cap
+     * keeps one call short under a flood; molt_db_host_timeout is then 0. */
+    int turns = 0;
+    do
         uv_run(&h->loop, UV_RUN_NOWAIT);
+    while (++turns < DRIVEN_MAX_TURNS && uv_backend_timeout(&h->loop) == 0);
     return 0;
 }
 
