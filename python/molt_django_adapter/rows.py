@@ -12,6 +12,10 @@ time, datetime, timestamp) applied as PARSE_DECLTYPES would.
 
 A value or type that has no faithful conversion raises Unconvertible: the
 query then runs through the ORM instead.
+
+On PostgreSQL the C decoder (molt_db_adapter/c_rows.py, the table in
+python/ext/rows/row_types.c) gives these same values straight from the
+payload when it is built; the converters here are its fallback.
 """
 
 from __future__ import annotations
@@ -105,11 +109,15 @@ def _array(elem: Converter) -> Converter:
     return convert
 
 
+def session_zone(session_tz: str) -> datetime.tzinfo:
+    return zoneinfo.ZoneInfo(session_tz) if session_tz != "UTC" else datetime.timezone.utc
+
+
 def pg_converters(types: Sequence[str], session_tz: str, django_tz: Optional[datetime.tzinfo]) -> list[Converter]:
     """One converter per column; ``session_tz`` is the worker session's zone
     (the Django connection's timezone_name), ``django_tz`` the tzinfo
     Django's loader puts on timestamptz values (None when USE_TZ is off)."""
-    zone = zoneinfo.ZoneInfo(session_tz) if session_tz != "UTC" else datetime.timezone.utc
+    zone = session_zone(session_tz)
 
     def timestamptz(v: Any) -> datetime.datetime:
         if not isinstance(v, datetime.datetime):
