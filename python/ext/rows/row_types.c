@@ -96,7 +96,11 @@ int col_plan_for(const row_options *o, const char *t, Py_ssize_t n, col_plan *ou
         t++, n--, out->array_depth++;
     out->kind = kind_of(t, n);
     if (out->kind == RK_UNKNOWN) {
-        PyErr_Format(rows_unconvertible, "column type %.*s has no conversion", (int)whole_n, whole);
+        PyObject *name = PyUnicode_DecodeUTF8(whole, whole_n, "replace");
+        if (name) {
+            PyErr_Format(rows_unconvertible, "column type %U has no conversion", name);
+            Py_DECREF(name);
+        }
         return -1;
     }
     return 0;
@@ -369,7 +373,8 @@ PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
         r->p++;
         Py_RETURN_NONE;
     }
-    if (c->kind == RK_ASIS)
+    /* (a Django array still checks its shape: lower bounds are refused) */
+    if (c->kind == RK_ASIS && c->array_depth == 0)
         return mp_value(r);
     /* the worker's temporal text read straight from the payload */
     if (o->django && c->array_depth == 0 && k == MP_STR

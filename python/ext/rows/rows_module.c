@@ -112,6 +112,10 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *doc = NULL, *result = NULL;
     const uint8_t *rows_at = NULL;
     uint32_t n;
+    if (mp_peek(&r) == MP_BAD) {
+        mp_error(&r, r.p == r.end ? "empty" : "an invalid MsgPack byte");
+        goto out;
+    }
     if (mp_peek(&r) != MP_MAP) {
         result = Py_NewRef(Py_None);   /* not a map: the Python path says why */
         goto out;
