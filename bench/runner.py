@@ -353,9 +353,14 @@ def scenarios(ctx):
             molt_py("molt_db_adapter -> molt_worker --stdio, arrow_ipc -> pyarrow.Table",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "arrow_ipc"]),
-            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples",
+            py_peer("connectorx -> pyarrow.Table", "connectorx_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (C row decoder)",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (pure-Python decoder)",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack", "--decoder", "python"]),
         ]))
     sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())
