@@ -70,51 +70,40 @@ static int read_len(mp_reader *r, int width, uint32_t *n)
     return 0;
 }
 
-int mp_array_header(mp_reader *r, uint32_t *n)
+/* an array or map header: fix range [fix, fix + 15], then the 16- and 32-bit
+ * forms; each item takes at least item_bytes, so a count past the payload is
+ * refused before anything is allocated for it */
+static int container_header(mp_reader *r, uint8_t fix, uint8_t m16, size_t item_bytes,
+                            const char *what, uint32_t *n)
 {
     if (need(r, 1) < 0)
         return -1;
     uint8_t b = *r->p;
-    int rc;
-    if (b >= 0x90 && b <= 0x9f) {
+    if (b >= fix && b <= fix + 15) {
         *n = b & 0x0f;
         r->p++;
-        rc = 0;
-    } else if (b == 0xdc || b == 0xdd) {
-        rc = read_len(r, b == 0xdc ? 2 : 4, n);
+    } else if (b == m16 || b == m16 + 1) {
+        if (read_len(r, b == m16 ? 2 : 4, n) < 0)
+            return -1;
     } else {
-        mp_error(r, "an array was expected");
+        PyErr_Format(PyExc_ValueError, "malformed result payload: %s was expected", what);
         return -1;
     }
-    /* every element takes at least one byte */
-    if (rc == 0 && *n > (size_t)(r->end - r->p)) {
-        mp_error(r, "array longer than the payload");
+    if (*n > (size_t)(r->end - r->p) / item_bytes) {
+        PyErr_Format(PyExc_ValueError, "malformed result payload: %s longer than the payload", what);
         return -1;
     }
-    return rc;
+    return 0;
+}
+
+int mp_array_header(mp_reader *r, uint32_t *n)
+{
+    return container_header(r, 0x90, 0xdc, 1, "an array", n);
 }
 
 int mp_map_header(mp_reader *r, uint32_t *n)
 {
-    if (need(r, 1) < 0)
-        return -1;
-    uint8_t b = *r->p;
-    int rc;
-    if (b >= 0x80 && b <= 0x8f) {
-        *n = b & 0x0f;
-        r->p++;
-        rc = 0;
-    } else if (b == 0xde || b == 0xdf) {
-        rc = read_len(r, b == 0xde ? 2 : 4, n);
-    } else {
-        mp_error(r, "a map was expected");
-        return -1;
-    }
-    if (rc == 0 && *n > (size_t)(r->end - r->p) / 2) {
-        mp_error(r, "map longer than the payload");
-        return -1;
-    }
-    return rc;
+    return container_header(r, 0x80, 0xde, 2, "a map", n);
 }
 
 /* str or bin body: the header, then n bytes that must be there */
