@@ -101,6 +101,28 @@ _PG_SCALARS: dict[str, Converter] = {
 }
 
 
+def json_field(v: Any) -> Any:
+    """What JSONField.from_db_value makes of a column's value (the adapter
+    then skips that converter): the JSON text parsed, text that is not JSON
+    kept. Any other value is Unconvertible (the ORM then decides)."""
+    try:
+        return json.loads(_need(str, v, "JSONField"))
+    except json.JSONDecodeError:
+        return v
+
+
+def with_json_fields(converters: list[Converter], types: Sequence[str], columns: Sequence[int]) -> list[Converter]:
+    """``converters`` with json_field on ``columns``, which must be columns
+    whose own conversion passes the value through (jsonb, text...)."""
+    out = list(converters)
+    for i in columns:
+        if i < len(out):
+            if out[i] is not _identity:
+                raise Unconvertible(f"a JSONField over a column of type {types[i]}")
+            out[i] = json_field
+    return out
+
+
 def _array(elem: Converter) -> Converter:
     def convert(v: Any) -> Any:
         if isinstance(v, list):

@@ -272,3 +272,29 @@ def test_nesting_is_bounded():
     rows = b"\x82\xa5types\x91\xa4int4\xa4rows\x91\x91" + b"\x91" * 100000 + b"\xc0"
     with pytest.raises(ValueError, match="deeply"):
         C.decode_result(rows)
+
+
+@NEEDS_PG
+def test_pg_django_json_field_columns_identical(pg_client):
+    """A JSONField's column parsed as its from_db_value would (text that is
+    not JSON kept), in C and in rows.py; over a column whose own conversion
+    is not a pass-through, both refuse."""
+    from molt_django_adapter.rows import with_json_fields
+
+    sql = ("select '{\"a\": [1, 2.5, null]}'::jsonb as jb, 'not json'::text as t, '\"s\"'::text as s, "
+           "'[1]'::json as js, null::jsonb as n, 7 as i")
+    raw = pg_client.query(sql, result_format="msgpack").raw
+    doc = msgpack.unpackb(raw, timestamp=3)
+    convs = pg_converters(doc["types"], "UTC", None)
+    want = convert_rows(doc["rows"], with_json_fields(convs, doc["types"], (0, 1, 2, 4)))
+    got = C.decode_result(raw, django=True, json_columns=(0, 1, 2, 4))["rows"]
+    same(got, want)
+    assert got[0][:3] == ({"a": [1, 2.5, None]}, "not json", "s")
+    with pytest.raises(Unconvertible):   # json: parsed by its own conversion
+        with_json_fields(convs, doc["types"], (3,))
+    with pytest.raises(C.Unconvertible, match="JSONField over a column of type json"):
+        C.decode_result(raw, django=True, json_columns=(3,))
+    with pytest.raises(Unconvertible):   # int4 passes through, but 7 is no JSON text
+        convert_rows(doc["rows"], with_json_fields(convs, doc["types"], (5,)))
+    with pytest.raises(C.Unconvertible, match="JSONField value 7"):
+        C.decode_result(raw, django=True, json_columns=(5,))

@@ -6,7 +6,7 @@
 
 PyObject *rows_unconvertible;
 
-static PyObject *decimal_cls, *json_loads, *uuid_cls, *uuid_unknown;
+static PyObject *decimal_cls, *json_loads, *json_error, *uuid_cls, *uuid_unknown;
 static PyObject *date_fromiso, *time_fromiso, *datetime_fromiso;
 static PyObject *str_int, *str_is_safe, *str_astimezone, *empty_tuple;
 
@@ -54,6 +54,7 @@ int row_types_init(void)
         return -1;
     decimal_cls = attr_of("decimal", "Decimal", NULL);
     json_loads = attr_of("json", "loads", NULL);
+    json_error = attr_of("json", "JSONDecodeError", NULL);
     uuid_cls = attr_of("uuid", "UUID", NULL);
     uuid_unknown = attr_of("uuid", "SafeUUID", "unknown");
     date_fromiso = attr_of("datetime", "date", "fromisoformat");
@@ -63,7 +64,7 @@ int row_types_init(void)
     str_is_safe = PyUnicode_InternFromString("is_safe");
     str_astimezone = PyUnicode_InternFromString("astimezone");
     empty_tuple = PyTuple_New(0);
-    if (!decimal_cls || !json_loads || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
+    if (!decimal_cls || !json_loads || !json_error || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
         || !datetime_fromiso || !str_int || !str_is_safe || !str_astimezone || !empty_tuple)
         return -1;
     return 0;
@@ -104,6 +105,31 @@ int col_plan_for(const row_options *o, const char *t, Py_ssize_t n, col_plan *ou
         return -1;
     }
     return 0;
+}
+
+static PyObject *unconvertible(const char *what, PyObject *v);
+
+int col_plan_json_field(col_plan *c, PyObject *type)
+{
+    if ((c->kind != RK_ASIS && c->kind != RK_JSONB) || c->array_depth) {
+        PyErr_Format(rows_unconvertible, "a JSONField over a column of type %S", type);
+        return -1;
+    }
+    c->kind = RK_JSON_FIELD;
+    return 0;
+}
+
+/* JSONField.from_db_value: json.loads(value), the text itself when it is not JSON */
+static PyObject *json_field_value(PyObject *v)
+{
+    if (!PyUnicode_Check(v))
+        return unconvertible("JSONField", v);
+    PyObject *out = PyObject_CallOneArg(json_loads, v);
+    if (!out && PyErr_ExceptionMatches(json_error)) {
+        PyErr_Clear();
+        out = Py_NewRef(v);
+    }
+    return out;
 }
 
 /* ---- text to date/time objects: the worker's own formats; anything else
@@ -315,6 +341,8 @@ static PyObject *django_leaf(const row_options *o, enum row_kind kind, PyObject 
         return timestamptz_value(o, v);
     case RK_INTERVAL:
         return interval_value(v);
+    case RK_JSON_FIELD:
+        return json_field_value(v);
     default:
         return Py_NewRef(v);
     }

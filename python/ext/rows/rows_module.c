@@ -27,7 +27,8 @@ static PyObject *types_list(PyObject *types)
 /* Rows as tuples, one plan per column. 0: done; 1: a row is not an array
  * of one value per column (the Python path decides what that means);
  * -1: an exception. */
-static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject **out)
+static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject *json_columns,
+                       PyObject **out)
 {
     Py_ssize_t ncols = PyList_GET_SIZE(types);
     col_plan *plans = PyMem_Calloc((size_t)ncols + 1, sizeof *plans);
@@ -39,6 +40,17 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
         Py_ssize_t n;
         const char *t = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, j), &n);
         if (!t || col_plan_for(o, t, n, &plans[j]) < 0) {
+            PyMem_Free(plans);
+            return -1;
+        }
+    }
+    for (Py_ssize_t i = 0; json_columns && i < PyTuple_GET_SIZE(json_columns); i++) {
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(json_columns, i));
+        if (j == -1 && PyErr_Occurred()) {
+            PyMem_Free(plans);
+            return -1;
+        }
+        if (j >= 0 && j < ncols && col_plan_json_field(&plans[j], PyList_GET_ITEM(types, j)) < 0) {
             PyMem_Free(plans);
             return -1;
         }
@@ -97,13 +109,19 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"payload", "types", "numeric_decimal", "parse_json", "django", "zone",
-                             "django_tz", NULL};
+                             "django_tz", "json_columns", NULL};
     Py_buffer buf;
-    PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None;
+    PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL;
     row_options o = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOO", kwlist, &buf, &types_arg,
-                                     &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!", kwlist, &buf, &types_arg,
+                                     &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz,
+                                     &PyTuple_Type, &json_columns))
         return NULL;
+    if (json_columns && !o.django) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_TypeError, "json_columns is for the Django profile (django=True)");
+        return NULL;
+    }
     o.zone = zone;
     o.zone_is_utc = row_zone_is_utc(zone);
     o.django_tz = django_tz;
@@ -159,7 +177,7 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
     int rc = 1;
     if (types) {
         mp_reader rr = {rows_at, r.end, 0};
-        rc = decode_rows(&o, &rr, types, &rows);
+        rc = decode_rows(&o, &rr, types, json_columns, &rows);
     }
     if (rc == 0 && PyDict_SetItemString(doc, "rows", rows) == 0)
         result = Py_NewRef(doc);
@@ -174,14 +192,15 @@ out:
 
 PyDoc_STRVAR(decode_result_doc,
 "decode_result(payload, types=None, *, numeric_decimal=False, parse_json=False,\n"
-"              django=False, zone=None, django_tz=None)\n"
+"              django=False, zone=None, django_tz=None, json_columns=())\n"
 "--\n\n"
 "A db_query result payload (MsgPack) as msgpack.unpackb gives it, with\n"
 "'rows' a list of tuples converted per column type (types: the doc's own,\n"
 "or those of a stream's first part). The client profile converts numeric to\n"
 "Decimal (numeric_decimal) and parses json/jsonb (parse_json); django=True\n"
 "gives molt_django_adapter's PostgreSQL values (timestamptz in zone, then\n"
-"with tzinfo django_tz). None: rows of a shape left to the Python path (not\n"
+"with tzinfo django_tz; the column indexes in json_columns parsed as a\n"
+"JSONField's from_db_value would). None: rows of a shape left to the Python path (not\n"
 "one array per row of one value per column, or no types). ValueError: a\n"
 "malformed payload; Unconvertible (a ValueError): a value or type the\n"
 "Django profile cannot convert.");
