@@ -298,3 +298,27 @@ def test_pg_django_json_field_columns_identical(pg_client):
         convert_rows(doc["rows"], with_json_fields(convs, doc["types"], (5,)))
     with pytest.raises(C.Unconvertible, match="JSONField value 7"):
         C.decode_result(raw, django=True, json_columns=(5,))
+
+
+JSON_TEXTS = ['{"a": [1, 2.5, null]}', " [1] ", '"x"', "1 2", "nan", "NaN", "", "\ufeff1", ' \ufeff1',
+              '{"a":1}  \n', "tru", "[1,]", "1e999", '"\\ud800"', "\t\r\n", '{"a":1,"a":2}']
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_json_parse_is_json_loads(text):
+    """The C scanner path gives json.loads's value, or its exact error; a
+    JSONField keeps text that is not JSON."""
+    import json
+
+    try:
+        want = ("ok", repr(json.loads(text)))
+    except json.JSONDecodeError as e:
+        want = ("err", str(e))
+    raw = msgpack.packb({"columns": ["j"], "types": ["jsonb"], "rows": [[text]]})
+    try:
+        got = ("ok", repr(C.decode_result(raw, parse_json=True)["rows"][0][0]))
+    except json.JSONDecodeError as e:
+        got = ("err", str(e))
+    assert got == want
+    field = C.decode_result(raw, django=True, json_columns=(0,))["rows"][0][0]
+    assert repr(field) == (want[1] if want[0] == "ok" else repr(text))

@@ -6,7 +6,7 @@
 
 PyObject *rows_unconvertible;
 
-static PyObject *decimal_cls, *json_loads, *json_error, *uuid_cls, *uuid_unknown;
+static PyObject *decimal_cls, *json_loads, *json_scan, *json_error, *uuid_cls, *uuid_unknown;
 static PyObject *date_fromiso, *time_fromiso, *datetime_fromiso;
 static PyObject *str_int, *str_is_safe, *str_astimezone, *empty_tuple;
 
@@ -55,6 +55,7 @@ int row_types_init(void)
     decimal_cls = attr_of("decimal", "Decimal", NULL);
     json_loads = attr_of("json", "loads", NULL);
     json_error = attr_of("json", "JSONDecodeError", NULL);
+    json_scan = attr_of("json", "_default_decoder", "scan_once");
     uuid_cls = attr_of("uuid", "UUID", NULL);
     uuid_unknown = attr_of("uuid", "SafeUUID", "unknown");
     date_fromiso = attr_of("datetime", "date", "fromisoformat");
@@ -64,7 +65,7 @@ int row_types_init(void)
     str_is_safe = PyUnicode_InternFromString("is_safe");
     str_astimezone = PyUnicode_InternFromString("astimezone");
     empty_tuple = PyTuple_New(0);
-    if (!decimal_cls || !json_loads || !json_error || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
+    if (!decimal_cls || !json_loads || !json_scan || !json_error || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
         || !datetime_fromiso || !str_int || !str_is_safe || !str_astimezone || !empty_tuple)
         return -1;
     return 0;
@@ -109,6 +110,38 @@ int col_plan_for(const row_options *o, const char *t, Py_ssize_t n, col_plan *ou
 
 static PyObject *unconvertible(const char *what, PyObject *v);
 
+static int json_space(Py_UCS4 c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* json.loads(v) for a str: what json.loads does (skip whitespace, the
+ * default decoder's scanner, only whitespace after), without its Python
+ * frames; anything but a clean parse goes to json.loads itself, so errors
+ * are exactly its own */
+static PyObject *json_parse(PyObject *v)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v), i = 0;
+    int kind = PyUnicode_KIND(v);
+    const void *data = PyUnicode_DATA(v);
+    while (i < n && json_space(PyUnicode_READ(kind, data, i)))
+        i++;
+    PyObject *got = PyObject_CallFunction(json_scan, "On", v, i);
+    if (got && PyTuple_Check(got) && PyTuple_GET_SIZE(got) == 2) {
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(got, 1));
+        while (end >= 0 && end < n && json_space(PyUnicode_READ(kind, data, end)))
+            end++;
+        if (end == n) {
+            PyObject *out = Py_NewRef(PyTuple_GET_ITEM(got, 0));
+            Py_DECREF(got);
+            return out;
+        }
+    }
+    Py_XDECREF(got);
+    PyErr_Clear();
+    return PyObject_CallOneArg(json_loads, v);
+}
+
 int col_plan_json_field(col_plan *c, PyObject *type)
 {
     if ((c->kind != RK_ASIS && c->kind != RK_JSONB) || c->array_depth) {
@@ -124,7 +157,7 @@ static PyObject *json_field_value(PyObject *v)
 {
     if (!PyUnicode_Check(v))
         return unconvertible("JSONField", v);
-    PyObject *out = PyObject_CallOneArg(json_loads, v);
+    PyObject *out = json_parse(v);
     if (!out && PyErr_ExceptionMatches(json_error)) {
         PyErr_Clear();
         out = Py_NewRef(v);
@@ -320,7 +353,7 @@ static PyObject *django_leaf(const row_options *o, enum row_kind kind, PyObject 
     case RK_NUMERIC:
         return PyUnicode_Check(v) ? PyObject_CallOneArg(decimal_cls, v) : unconvertible("numeric", v);
     case RK_JSON:
-        return PyUnicode_Check(v) ? PyObject_CallOneArg(json_loads, v) : unconvertible("json", v);
+        return PyUnicode_Check(v) ? json_parse(v) : unconvertible("json", v);
     case RK_UUID:
         return PyUnicode_Check(v) ? uuid_value(v) : unconvertible("uuid", v);
     case RK_BYTEA:
@@ -391,7 +424,7 @@ static PyObject *client_deep(const col_plan *c, PyObject *v)
     }
     if (!PyUnicode_Check(v))
         return Py_NewRef(v);
-    return PyObject_CallOneArg(c->kind == RK_NUMERIC ? decimal_cls : json_loads, v);
+    return c->kind == RK_NUMERIC ? PyObject_CallOneArg(decimal_cls, v) : json_parse(v);
 }
 
 PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
