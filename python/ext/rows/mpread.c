@@ -257,6 +257,26 @@ static PyObject *int_value(mp_reader *r)
     return PyLong_FromLongLong(s);
 }
 
+/* float32 (widened, as msgpack does) or float64 */
+static PyObject *float_value(mp_reader *r)
+{
+    int wide = *r->p == 0xcb;
+    if (need(r, wide ? 9 : 5) < 0)
+        return NULL;
+    double d;
+    if (wide) {
+        uint64_t u = be64(r->p + 1);
+        memcpy(&d, &u, 8);
+    } else {
+        uint32_t u = be32(r->p + 1);
+        float f;
+        memcpy(&f, &u, 4);
+        d = f;
+    }
+    r->p += wide ? 9 : 5;
+    return PyFloat_FromDouble(d);
+}
+
 static PyObject *container_value(mp_reader *r, int is_map)
 {
     uint32_t n;
@@ -307,23 +327,7 @@ PyObject *mp_value(mp_reader *r)
     case MP_INT:
         return int_value(r);
     case MP_FLOAT:
-        if (*r->p == 0xca) {
-            if (need(r, 5) < 0)
-                return NULL;
-            uint32_t u = be32(r->p + 1);
-            float f;
-            memcpy(&f, &u, 4);
-            r->p += 5;
-            return PyFloat_FromDouble(f);
-        } else {
-            if (need(r, 9) < 0)
-                return NULL;
-            uint64_t u = be64(r->p + 1);
-            double d;
-            memcpy(&d, &u, 8);
-            r->p += 9;
-            return PyFloat_FromDouble(d);
-        }
+        return float_value(r);
     case MP_STR:
         if (mp_str(r, &s, &n) < 0)
             return NULL;
