@@ -42,26 +42,28 @@ struct molt_db_copy_encoder {
     molt_db_buf scratch;
 };
 
+/* Arrow formats of the scalar kinds (a timestamp with a zone: "tsu:" and
+ * its name). */
+static const struct {
+    const char *format;
+    int kind;
+} formats[] = {
+    {"b", MOLT_DB__AK_BOOL},    {"s", MOLT_DB__AK_I16},      {"i", MOLT_DB__AK_I32},
+    {"l", MOLT_DB__AK_I64},     {"I", MOLT_DB__AK_U32},      {"f", MOLT_DB__AK_F32},
+    {"g", MOLT_DB__AK_F64},     {"u", MOLT_DB__AK_UTF8},     {"z", MOLT_DB__AK_BINARY},
+    {"w:16", MOLT_DB__AK_UUID}, {"tdD", MOLT_DB__AK_DATE32}, {"ttu", MOLT_DB__AK_TIME64},
+    {"tsu:", MOLT_DB__AK_TS},   {"+s", MOLT_DB__AK_STRUCT}};
+
 static int src_kind(const struct ArrowSchema *s, int32_t *scale)
 {
     const char *f = s->format;
     if (f == NULL)
         return -1;
-    if (strcmp(f, "b") == 0) return MOLT_DB__AK_BOOL;
-    if (strcmp(f, "s") == 0) return MOLT_DB__AK_I16;
-    if (strcmp(f, "i") == 0) return MOLT_DB__AK_I32;
-    if (strcmp(f, "l") == 0) return MOLT_DB__AK_I64;
-    if (strcmp(f, "I") == 0) return MOLT_DB__AK_U32;
-    if (strcmp(f, "f") == 0) return MOLT_DB__AK_F32;
-    if (strcmp(f, "g") == 0) return MOLT_DB__AK_F64;
-    if (strcmp(f, "u") == 0) return MOLT_DB__AK_UTF8;
-    if (strcmp(f, "z") == 0) return MOLT_DB__AK_BINARY;
-    if (strcmp(f, "w:16") == 0) return MOLT_DB__AK_UUID;
-    if (strcmp(f, "tdD") == 0) return MOLT_DB__AK_DATE32;
-    if (strcmp(f, "ttu") == 0) return MOLT_DB__AK_TIME64;
-    if (strcmp(f, "tsu:") == 0) return MOLT_DB__AK_TS;
-    if (strncmp(f, "tsu:", 4) == 0) return MOLT_DB__AK_TSTZ;
-    if (strcmp(f, "+s") == 0) return MOLT_DB__AK_STRUCT;
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(f, formats[i].format) == 0)
+            return formats[i].kind;
+    if (strncmp(f, "tsu:", 4) == 0)
+        return MOLT_DB__AK_TSTZ;
     if (strncmp(f, "d:", 2) == 0) {
         const char *comma = strchr(f, ',');
         if (comma == NULL)

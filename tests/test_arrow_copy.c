@@ -346,6 +346,22 @@ static void release_held(held *h)
     molt_db_error_clear(&h->err);
 }
 
+/* Reads table src as Arrow and copies it into dst, a new table like it:
+ * `rows` rows go in. h holds the batches (release_held). */
+static void copy_like(pgt_conn *p, const char *src, const char *dst, uint64_t rows,
+                      held *h)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE TEMP TABLE %s (LIKE %s)", dst, src);
+    pgt_exec_ok(p, sql);
+    memset(h, 0, sizeof *h);
+    snprintf(sql, sizeof sql, "SELECT * FROM %s", src);
+    hold_query(p, sql, h);
+    copy_held(p, dst, h);
+    ASSERT_OK(h->status, &h->err);
+    ASSERT_EQ_UINT(h->rows, rows);
+}
+
 /* The rows of queries a and b are the same multiset (EXCEPT ALL both ways). */
 static void assert_same_rows(pgt_conn *p, const char *a, const char *b)
 {
@@ -482,13 +498,8 @@ TEST(arrow_copy_in_every_scalar)
     ASSERT_OK(molt_db_buf_ok(&cols), NULL);
     pgt_exec_ok(p, (const char *)sql.data);
     pgt_exec_ok(p, "INSERT INTO every (id) VALUES (0)"); /* NULL in every column */
-    pgt_exec_ok(p, "CREATE TEMP TABLE every_back (LIKE every)");
     held h;
-    memset(&h, 0, sizeof h);
-    hold_query(p, "SELECT * FROM every", &h);
-    copy_held(p, "every_back", &h);
-    ASSERT_OK(h.status, &h.err);
-    ASSERT_EQ_UINT(h.rows, 301);
+    copy_like(p, "every", "every_back", 301, &h);
     /* as text: json has no equality */
     char a[2048], b[2048];
     snprintf(a, sizeof a, "SELECT id%s FROM every", (const char *)cols.data);
@@ -524,13 +535,8 @@ TEST(arrow_copy_in_arrays_and_ranges)
         "numrange(g * 0.5, g * 0.75 + 1, '()') AS rn, "
         "ARRAY[int4range(g, g + 10), 'empty', NULL] AS ar "
         "FROM generate_series(1, 3000) g");
-    pgt_exec_ok(p, "CREATE TEMP TABLE adst (LIKE asrc)");
     held h;
-    memset(&h, 0, sizeof h);
-    hold_query(p, "SELECT * FROM asrc", &h);
-    copy_held(p, "adst", &h);
-    ASSERT_OK(h.status, &h.err);
-    ASSERT_EQ_UINT(h.rows, 3000);
+    copy_like(p, "asrc", "adst", 3000, &h);
     assert_same_rows(p, "SELECT * FROM asrc", "SELECT * FROM adst");
     /* what EXCEPT cannot see: lower bounds, and empty vs NULL */
     ASSERT_EQ_INT(count(p, "SELECT count(*) FROM asrc s JOIN adst d USING (id) "
