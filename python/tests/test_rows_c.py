@@ -322,3 +322,32 @@ def test_json_parse_is_json_loads(text):
     assert got == want
     field = C.decode_result(raw, django=True, json_columns=(0,))["rows"][0][0]
     assert repr(field) == (want[1] if want[0] == "ok" else repr(text))
+
+
+def rss_kb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_no_reference_leaks():
+    """20 000 decodes in every profile, and as many refusals, leave the
+    process's memory where it was (a leaked reference per value would add
+    tens of MB)."""
+    good = sample_payload()
+    bad = good[:len(good) // 2]
+    unconvertible = msgpack.packb({"columns": ["a"], "types": ["int4range"], "rows": [[1]]})
+
+    def round_():
+        for opts in PROFILES:
+            C.decode_result(good, **opts)
+        C.decode_result(good, django=True, json_columns=(1,))   # text that is not JSON: kept
+        for raw, opts in ((bad, {}), (unconvertible, {"django": True})):
+            with pytest.raises(ValueError):
+                C.decode_result(raw, **opts)
+
+    for _ in range(2000):   # warm caches and allocator pools
+        round_()
+    before = rss_kb()
+    for _ in range(20000):
+        round_()
+    assert rss_kb() - before < 4096
