@@ -38,13 +38,31 @@ void *molt_db_loop_data(const molt_db_loop *loop)
     return loop->data;
 }
 
+static void loop_free_now(molt_db_loop *loop)
+{
+    if (loop->h.free != NULL)
+        loop->h.free(loop->data);
+    free(loop);
+}
+
 void molt_db_loop_free(molt_db_loop *loop)
 {
     if (loop == NULL)
         return;
-    if (loop->h.free != NULL)
-        loop->h.free(loop->data);
-    free(loop);
+    loop->free_wanted = 1;
+    if (loop->users == 0)
+        loop_free_now(loop);
+}
+
+void molt_db__loop_ref(molt_db_loop *l)
+{
+    l->users++;
+}
+
+void molt_db__loop_unref(molt_db_loop *l)
+{
+    if (--l->users == 0 && l->free_wanted)
+        loop_free_now(l);
 }
 
 uint64_t molt_db__hrtime_ns(void)
@@ -79,9 +97,11 @@ static void on_defer(void *arg)
 {
     molt_db_conn_loop *l = arg;
     if (l->closing) {
-        l->loop->h.defer_free(l->loop->data, l->defer);
+        molt_db_loop *loop = l->loop;
+        loop->h.defer_free(loop->data, l->defer);
         l->defer = NULL;
-        molt_db__conn_on_closed(conn_of(l));
+        molt_db__conn_on_closed(conn_of(l)); /* frees l */
+        molt_db__loop_unref(loop);
         return;
     }
     if (l->resolve_due) {
@@ -112,6 +132,7 @@ int molt_db__loop_init(molt_db_conn_loop *l, molt_db_loop *loop)
         l->defer = NULL;
         return -ENOMEM;
     }
+    molt_db__loop_ref(loop);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #ifndef MOLT_DB_LOOP_INTERNAL_H
 #define MOLT_DB_LOOP_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "molt_db/loop.h"
@@ -19,7 +20,15 @@ struct addrinfo;
 struct molt_db_loop {
     molt_db_loop_hooks h;
     void *data;
+    size_t users;             /* connections and pools not yet gone */
+    int free_wanted;          /* molt_db_loop_free ran: free at 0 users */
 };
+
+/* A connection or pool starts or stops using the loop. The library's own
+ * connections count too (a pool's CancelRequest may outlive the pool), so
+ * a loop freed while one still closes goes when it is gone. */
+void molt_db__loop_ref(molt_db_loop *l);
+void molt_db__loop_unref(molt_db_loop *l);
 
 static inline void *molt_db__timer_new(molt_db_loop *l, int flags,
                                        molt_db_loop_cb cb, void *arg)

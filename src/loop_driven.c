@@ -51,6 +51,7 @@ typedef struct driven {
     size_t nwatched;          /* watchers registered with epoll */
     size_t ran;               /* callbacks run in this turn */
     int running;              /* inside molt_db_loop_driven_run */
+    int doomed;               /* freed during a turn: free at its end */
     dio *dead_io;             /* freed at the end of the turn */
 } driven;
 
@@ -294,9 +295,8 @@ static void run_deferred(driven *d)
 
 /* ---- the loop ---------------------------------------------------------- */
 
-static void driven_free(void *data)
+static void driven_free_now(driven *d)
 {
-    driven *d = data;
     /* Handles are the library's and are freed before the loop is; a due
      * deferred call freed while due is the one thing that can be left. */
     for (ddefer *f = d->due_head, *next; f != NULL; f = next) {
@@ -307,6 +307,17 @@ static void driven_free(void *data)
     close(d->epfd);
     free(d->heap);
     free(d);
+}
+
+/* The loop may go from inside a turn (its last connection closing there,
+ * after the caller's molt_db_loop_free): then at the end of the turn. */
+static void driven_free(void *data)
+{
+    driven *d = data;
+    if (d->running)
+        d->doomed = 1;
+    else
+        driven_free_now(d);
 }
 
 static const molt_db_loop_hooks driven_hooks = {
@@ -347,20 +358,26 @@ int molt_db_loop_driven_fd(const molt_db_loop *loop)
     return ((const driven *)loop->data)->epfd;
 }
 
-int molt_db_loop_driven_timeout(const molt_db_loop *loop)
+static int timeout_of(const driven *d)
 {
-    const driven *d = loop->data;
     if (d->due_head != NULL)
         return 0;
     if (d->n == 0)
         return -1;
-    uint64_t now = now_ms(loop->data);
+    uint64_t now = now_ms(NULL);
     uint64_t due = d->heap[0]->due_ms;
     if (due <= now)
         return 0;
     return due - now > INT_MAX ? INT_MAX : (int)(due - now);
 }
 
+int molt_db_loop_driven_timeout(const molt_db_loop *loop)
+{
+    return timeout_of(loop->data);
+}
+
+/* loop itself may be freed during the turn (see driven_free): only d is
+ * used once callbacks ran. */
 int molt_db_loop_driven_run(molt_db_loop *loop, int timeout_ms)
 {
     driven *d = loop->data;
@@ -370,7 +387,7 @@ int molt_db_loop_driven_run(molt_db_loop *loop, int timeout_ms)
     run_deferred(d);
     /* No wait after work was done (the caller may be waiting for what it
      * did), nor when nothing could ever end it. */
-    int wait = molt_db_loop_driven_timeout(loop);
+    int wait = timeout_of(d);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
     if (d->ran > 0 || (wait < 0 && d->nwatched == 0))
@@ -403,5 +420,7 @@ int molt_db_loop_driven_run(molt_db_loop *loop, int timeout_ms)
         d->dead_io = w->next_dead;
         free(w);
     }
+    if (d->doomed)
+        driven_free_now(d);
     return rc;
 }

@@ -780,6 +780,7 @@ int molt_db_pool_open(molt_db_loop *loop, const molt_db_conninfo *ci,
     }
     p->maint_ms = maint_interval(&s);
     molt_db__timer_start(loop, p->maint, p->maint_ms);
+    molt_db__loop_ref(loop);
     molt_db__pool_grow(p);
     *out = p;
     return MOLT_DB_OK;
@@ -802,8 +803,9 @@ void molt_db__pool_maybe_finish_close(molt_db_pool *p)
 
 static void finish_close(molt_db_pool *p)
 {
+    molt_db_loop *loop = p->loop;
     p->closing = 3;
-    molt_db__timer_free(p->loop, &p->backoff);
+    molt_db__timer_free(loop, &p->backoff);
     molt_db__preq_free_slots(p);
     molt_db__metrics_free(&p->m);
     molt_db_error_clear(&p->last_connect_err);
@@ -811,6 +813,7 @@ static void finish_close(molt_db_pool *p)
     if (p->close_cb)
         p->close_cb(p, p->close_ud);
     free(p);
+    molt_db__loop_unref(loop);
 }
 
 void molt_db_pool_close(molt_db_pool *p, molt_db_pool_close_cb cb, void *ud)

@@ -119,9 +119,12 @@ int molt_db_loop_new(const molt_db_loop_hooks *hooks, void *data,
 MOLT_DB_API
 void *molt_db_loop_data(const molt_db_loop *loop);
 
-/* Frees the loop (and its data through the free hook). Only once every
- * connection and pool on it has closed (their close callbacks ran). NULL is
- * allowed. */
+/* Frees the loop (and its data through the free hook). Call it once every
+ * connection and pool on it has closed (their close callbacks ran); a
+ * connection of the library's own still closing (a pool's CancelRequest
+ * may outlive the pool) keeps the loop until it is gone, so run the loop
+ * until it has nothing left before closing the event loop underneath.
+ * NULL is allowed. */
 MOLT_DB_API
 void molt_db_loop_free(molt_db_loop *loop);
 
