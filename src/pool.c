@@ -507,8 +507,8 @@ static void on_cancel_done(void *ud, int status, const molt_db_error *err)
         molt_db__pool_dispatch(pc->pool);
         return;
     }
-    if (pc->cancel_target == NULL && pc->drain_timer != NULL)
-        molt_db__timer_stop(pc->pool->loop, pc->drain_timer); /* its query already ended */
+    if (pc->cancel_target == NULL && pc->drain_timer != NULL) /* its query ended */
+        molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
     cancel_next_in_line(pc);
 }
 

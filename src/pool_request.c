@@ -102,8 +102,8 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
     p->st.completed++;
     if (status != MOLT_DB_OK)
         p->st.failed++;
-    molt_db__metrics_done(&p->m, r->tag, molt_db__hrtime_ns() - r->t_submit_ns, status,
-                          err);
+    molt_db__metrics_done(&p->m, r->tag, molt_db__hrtime_ns() - r->t_submit_ns,
+                          status, err);
     if (status != MOLT_DB_OK && err == NULL) {
         molt_db_error e; /* 1 KiB: only built when needed */
         molt_db_error_init(&e);

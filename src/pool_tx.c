@@ -162,7 +162,8 @@ static void op_done(void *ud, int status, const molt_db_error *err)
     int outer = op->kind == TX_OP_COMMIT || op->kind == TX_OP_ROLLBACK;
     if (outer) {
         if (tx->begin_ns != 0)
-            molt_db__hist_add(&p->m.tx_duration, molt_db__hrtime_ns() - tx->begin_ns);
+            molt_db__hist_add(&p->m.tx_duration,
+                              molt_db__hrtime_ns() - tx->begin_ns);
         if (op->kind == TX_OP_COMMIT && status == MOLT_DB_OK)
             p->st.tx_commits++;
         else
