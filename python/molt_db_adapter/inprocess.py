@@ -15,6 +15,7 @@ which the host does not give yet: they raise InvalidInput here.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, NoReturn, Optional, Sequence
 
 from .async_client import AsyncMoltClient
@@ -49,6 +50,12 @@ class _InProcess:
 
     def transaction(self, **kw: Any) -> NoReturn:
         _no_transactions()
+
+    @property
+    def worker_pid(self) -> Optional[int]:
+        """This process, the one that serves the requests (None before the
+        first call made the host)."""
+        return os.getpid() if getattr(self, "_conn", None) is not None else None
 
 
 class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
