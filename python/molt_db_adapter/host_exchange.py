@@ -64,6 +64,23 @@ def host_args(args: Any) -> list[str]:
     return list(args)
 
 
+_ONE = (1).to_bytes(8, "little")  # an eventfd's increment
+_RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
+_UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+
+
+def _request_id_of(frame: bytes) -> int:
+    """The request_id of a framed request from encode_request (its first
+    key), without decoding the rest; 0 when it is not there."""
+    if frame[5:16] != _RID_KEY:
+        return 0
+    tag = frame[16]
+    if tag < 0x80:
+        return tag
+    size = _UINT.get(tag)
+    return int.from_bytes(frame[17:17 + size], "big") if size else 0
+
+
 class _HostExchange(Exchange):
     """What both exchanges share: the host, submitting, handing out news."""
 
@@ -75,10 +92,12 @@ class _HostExchange(Exchange):
             self.host = mod.Host(args)
         except mod.HostError as e:
             raise WorkerStartError(str(e), _USAGE_STATUS) from None
+        self.fd: int = self.host.fileno()
         self.pid = os.getpid()
         self.proc = None  # no worker process (worker_pid is None)
-        #: streams not yet released (the host hands them back from news())
-        self.live: set[Any] = set()
+        #: streams not yet released (the host hands them back from news()),
+        #: each with the request_id it was submitted for
+        self.live: dict[Any, int] = {}
 
     # dead: also in a child of a fork (the client then makes a new exchange)
     @property  # type: ignore[override]
@@ -101,19 +120,29 @@ class _HostExchange(Exchange):
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
-        self.live.add(stream)
+        self.live[stream] = _request_id_of(frame)
+        # what the host answers inside submit (InvalidInput for an empty
+        # request or one above max_request_bytes, Busy) is handed out here
+        self.hand_out([stream])
+        if stream.done:
+            # such an answer marks the host notified without writing its
+            # fd (worker/host_stream.c, answer_now_locked), which would
+            # hold back every later news: write the fd, so the next wait
+            # clears that mark
+            os.write(self.fd, _ONE)
 
     def hand_out(self, streams: list[Any]) -> None:
         """Route the frames of the streams with news; release the finished."""
         for stream in streams:
+            rid = self.live.get(stream, 0)
             try:
                 for body in stream.take():
-                    self.deliver(body)
+                    self.deliver(body, rid)
             except ProtocolError as e:  # never from the host's own frames
                 self.fail(f"protocol error: {e.message}")
             if stream.done:
                 stream.release()
-                self.live.discard(stream)
+                self.live.pop(stream, None)
 
     async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
         return lost
@@ -216,7 +245,6 @@ class AsyncHostExchange(_HostExchange):
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
         self.loop = loop
-        self.fd = self.host.fileno()
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
