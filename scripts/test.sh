@@ -12,14 +12,17 @@
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
 #                (test_host_*: the host's threaded mode under ThreadSanitizer)
-#        pytest  python/tests (when it exists), and pytest-asan: the worker
-#                tests against the ASan+UBSan worker
+#        pytest  python/tests (when it exists; the client suites on both
+#                transports: the worker and the in-process client), and
+#                pytest-asan: the worker tests against the ASan+UBSan worker
 #        pytest-host  the worker and attack tests again through the host ABI
 #                (build/molt_host_bridge), threaded and driven mode; what
 #                only molt_worker's process does is skipped, with the reason
 #                (python/tests/host_bridge_skips.py)
 #        django  python/tests/django (molt_django_adapter) under Django 5.2,
-#                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH)
+#                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH);
+#                django-inprocess, django42-inprocess: the same suites with
+#                MOLT_DB["TRANSPORT"] = "inprocess"
 #        django-demo  examples/django_demo/run_tests.sh (the demo project's
 #                Django tests: endpoint parity, @molt_offload statuses,
 #                manage.py molt_worker; SQLite and PostgreSQL, USE_TZ on/off)
@@ -40,7 +43,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -50,7 +53,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -288,6 +291,15 @@ if [ "${1:-}" = "--stages" ]; then
         PYTHONPATH="$ROOT/.tmp/django42" MOLT_EXPECT_DJANGO=4.2 \
             run_pytest django42 build "$T_DJANGO" python/tests/django
     fi
+    # the same two on the in-process client (MOLT_DB["TRANSPORT"] = "inprocess")
+    if want django-inprocess && [ -d python/tests/django ]; then
+        MOLT_DJANGO_TRANSPORT=inprocess MOLT_EXPECT_DJANGO=5.2 \
+            run_pytest django-inprocess build "$T_DJANGO" python/tests/django
+    fi
+    if want django42-inprocess && [ -d python/tests/django ]; then
+        MOLT_DJANGO_TRANSPORT=inprocess PYTHONPATH="$ROOT/.tmp/django42" MOLT_EXPECT_DJANGO=4.2 \
+            run_pytest django42-inprocess build "$T_DJANGO" python/tests/django
+    fi
     if want django-demo && [ -f examples/django_demo/run_tests.sh ]; then run_django_demo; fi
     if want django-suite && [ -f scripts/django_suite.sh ]; then run_django_suite; fi
     # The worker is C: its protocol tests also run against the ASan+UBSan
@@ -295,6 +307,7 @@ if [ "${1:-}" = "--stages" ]; then
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            MOLT_TEST_TRANSPORTS=worker \
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
                 python/tests/test_attack_*.py python/tests/test_client_params.py \
                 python/tests/test_client_copy.py python/tests/test_client_listen.py
@@ -302,7 +315,7 @@ if [ "${1:-}" = "--stages" ]; then
     # The same suites through the host ABI (molt_db/host.h), in both modes.
     if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then
         for mode in threaded driven; do
-            MOLT_HOST_BRIDGE_MODE=$mode WORKER_NAME=molt_host_bridge \
+            MOLT_HOST_BRIDGE_MODE=$mode WORKER_NAME=molt_host_bridge MOLT_TEST_TRANSPORTS=worker \
                 run_pytest "pytest-host-$mode" build "$T_PYTEST_HOST" \
                 python/tests/test_worker_*.py python/tests/test_attack_*.py
         done
@@ -345,9 +358,11 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
-if want ctest || want pytest-host || want django || want django42 || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON; fi
+# the Python extension modules are built for the venv's Python
+PY_EXE="-DPython3_EXECUTABLE=$ROOT/.venv/bin/python"
+if want ctest || want pytest-host || want django || want django42 || want django-inprocess || want django42-inprocess || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON "$PY_EXE"; fi
 if want ctest-asan; then
-    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
+    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
     TARGETS="test_host_threads test_host_abi" \

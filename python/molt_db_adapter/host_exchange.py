@@ -269,3 +269,7 @@ class AsyncHostExchange(_HostExchange):
         if self.pid == os.getpid():
             self.loop.remove_reader(self.fd)
         self._shut()
+
+    def close_without_loop(self) -> None:
+        """Its loop is closed (and with it the reader): free the host."""
+        self._shut()

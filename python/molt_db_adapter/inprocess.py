@@ -88,3 +88,11 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
         if call.payload is not None and call.payload.get("tx_id") is not None:
             _no_transactions()
         return super()._call(call)
+
+    def close_without_loop(self) -> None:
+        """Close from outside the client's event loop, once that loop has
+        closed: frees the host (its streams end) without touching the loop."""
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close_without_loop()
