@@ -316,7 +316,7 @@ class AsyncMoltClient(ClientBase):
     async def _connection(self) -> _AsyncConnection:
         if self._closed:
             raise WorkerUnavailable("the client is closed")
-        c = self._conn
+        c: Optional[_AsyncConnection] = self._conn
         if c is not None and not c.dead:
             return c
         if self._conn_lock is None:

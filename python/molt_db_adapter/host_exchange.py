@@ -100,7 +100,7 @@ class _HostExchange(Exchange):
         self.live: dict[Any, int] = {}
 
     # dead: also in a child of a fork (the client then makes a new exchange)
-    @property  # type: ignore[override]
+    @property
     def dead(self) -> Optional[str]:
         if self.pid != os.getpid():
             return "the in-process host belongs to the parent of a fork"
