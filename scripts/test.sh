@@ -14,7 +14,8 @@
 #                (test_host_*: the host's threaded mode under ThreadSanitizer)
 #        pytest  python/tests (when it exists; the client suites on both
 #                transports: the worker and the in-process client), and
-#                pytest-asan: the worker tests against the ASan+UBSan worker
+#                pytest-asan: the worker tests against the ASan+UBSan worker,
+#                then the in-process suites on build-asan's _host extension
 #        pytest-host  the worker and attack tests again through the host ABI
 #                (build/molt_host_bridge), threaded and driven mode; what
 #                only molt_worker's process does is skipped, with the reason
@@ -136,7 +137,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     local log="$LOGDIR/$name.log" t0 rc line p f e s st note=""
     banner "$name ($dir: $*)"
     t0=$(now)
-    PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
+    PYTHONPATH="${PY_ROOT:-$ROOT/python}${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
     MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
         run_limited "$budget" "$log" "$ROOT/.venv/bin/python" -m pytest "$@" \
         -q -p no:cacheprovider
@@ -311,6 +312,29 @@ if [ "${1:-}" = "--stages" ]; then
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
                 python/tests/test_attack_*.py python/tests/test_client_params.py \
                 python/tests/test_client_copy.py python/tests/test_client_listen.py
+    fi
+    # The in-process clients on build-asan's _host extension, loaded into the
+    # venv's (uninstrumented) Python with libasan and libubsan preloaded; the
+    # package comes from an overlay whose _host is build-asan's. LSan is off
+    # (CPython frees little at exit); the server restart test is left out
+    # (the preload would reach pg_ctl and the server it starts).
+    if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
+        local_ext=$(ls build-asan/python/molt_db_adapter/_host.*.so 2>/dev/null | head -n 1)
+        if [ -n "$local_ext" ]; then
+            overlay="$ROOT/.tmp/asan-python"
+            rm -rf "$overlay" && mkdir -p "$overlay/molt_db_adapter"
+            ln -s "$ROOT"/python/molt_db_adapter/*.py "$ROOT/python/molt_db_adapter/py.typed" \
+                "$ROOT/$local_ext" "$overlay/molt_db_adapter/"
+            ln -s "$ROOT/python/molt_sql" "$overlay/molt_sql"
+            PY_ROOT="$overlay" MOLT_TEST_TRANSPORTS=inprocess \
+            LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+            ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
+            UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+                run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
+                    python/tests/test_adapter_worker.py python/tests/test_client_params.py \
+                    python/tests/test_client_copy.py python/tests/test_client_listen.py \
+                    -k "not server_restart"
+        fi
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
     if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then

@@ -3,6 +3,7 @@ PYTHONPATH (scripts/test.sh sets it; a bare `pytest python/tests` does not),
 the `pg` fixture, and the `transport` fixture that runs a client suite on
 both transports."""
 
+import importlib.util
 import os
 import pathlib
 import sys
@@ -10,7 +11,9 @@ import sys
 import pytest
 
 _PY = str(pathlib.Path(__file__).resolve().parents[1])
-if _PY not in sys.path:
+# a molt_db_adapter already on PYTHONPATH wins (the ASan run puts one whose
+# _host is build-asan's there)
+if _PY not in sys.path and importlib.util.find_spec("molt_db_adapter") is None:
     sys.path.insert(0, _PY)
 
 
