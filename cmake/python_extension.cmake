@@ -1,33 +1,52 @@
-# molt_python_extension(<name> PACKAGE <package> SOURCES <c files>...)
+# molt_db_python_extension(TARGET NAME PACKAGE DIR SOURCES ... LINK ...)
 #
-# A CPython extension module <package>.<name>, built against the Python that
-# runs the tests: the project's .venv when there is one (scikit-build-core
-# passes its own). After the build the module is copied into
-# python/<package>/ (git ignores it there), so `PYTHONPATH=python` imports it
-# straight after `make`; a wheel build (SKBUILD) installs it into the package
-# instead (component wheel) and leaves the checkout alone. Not built under
-# the sanitizers: an ASan module cannot load into a plain interpreter, and
-# the copy would replace the plain build's.
-if(NOT DEFINED Python3_EXECUTABLE AND EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python")
-  set(Python3_EXECUTABLE "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+# One CPython extension module, PACKAGE.NAME (for example molt_db_adapter
+# and _host), built from SOURCES against the Python that runs the project:
+# Python3_EXECUTABLE (make passes the .venv's; scikit-build-core passes the
+# one building the wheel). Only the module's init function is exported: the
+# static libraries it links keep their symbols to themselves, so they never
+# clash with what other extensions of the same process load (CPython's own
+# _ssl and _sqlite3, for example).
+#
+# Where the module lands:
+# - a wheel build (SKBUILD): installed into PACKAGE/ (component wheel);
+# - every other build: ${PROJECT_BINARY_DIR}/python/PACKAGE/, and when
+#   MOLT_DB_PYTHON_INPLACE is ON (the default build/, not the sanitizer
+#   builds) a symlink python/PACKAGE/<module file> points at it, so that
+#   after `make` the tests import it with PYTHONPATH=python. The symlinks
+#   are git-ignored (python/*/*.so).
+if(NOT DEFINED MOLT_DB_PYTHON_INPLACE)
+  if(SKBUILD OR MOLT_DB_SANITIZE OR MOLT_DB_TSAN)
+    set(MOLT_DB_PYTHON_INPLACE OFF)
+  else()
+    set(MOLT_DB_PYTHON_INPLACE ON)
+  endif()
 endif()
-find_package(Python3 COMPONENTS Interpreter Development.Module)
+set(MOLT_DB_PYTHON_INPLACE ${MOLT_DB_PYTHON_INPLACE} CACHE BOOL
+  "Link the Python extension modules into python/<package>/")
 
-function(molt_python_extension name)
-  cmake_parse_arguments(PYEXT "" "PACKAGE" "SOURCES" ${ARGN})
-  if(NOT Python3_Development.Module_FOUND OR MOLT_DB_SANITIZE OR MOLT_DB_TSAN)
-    message(STATUS "Python extension ${PYEXT_PACKAGE}.${name}: not built (the pure-Python path serves)")
+find_package(Python3 3.11 COMPONENTS Interpreter Development.Module)
+
+function(molt_db_python_extension target)
+  cmake_parse_arguments(ARG "" "NAME;PACKAGE" "SOURCES;LINK" ${ARGN})
+  if(NOT Python3_Development.Module_FOUND)
+    message(STATUS "${ARG_PACKAGE}.${ARG_NAME}: no Python headers (python3-dev), not built")
     return()
   endif()
-  Python3_add_library(${name} MODULE WITH_SOABI ${PYEXT_SOURCES})
-  set_target_properties(${name} PROPERTIES C_VISIBILITY_PRESET hidden)
+  Python3_add_library(${target} MODULE WITH_SOABI ${ARG_SOURCES})
+  target_link_libraries(${target} PRIVATE ${ARG_LINK})
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME ${ARG_NAME}
+    C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/python/${ARG_PACKAGE})
+  # the static archives' symbols stay inside the module
+  target_link_options(${target} PRIVATE -Wl,--exclude-libs,ALL)
   if(SKBUILD)
-    install(TARGETS ${name} LIBRARY DESTINATION ${PYEXT_PACKAGE} COMPONENT wheel)
-  else()
-    # on every build (copy_if_different): a deleted or stale copy comes back
-    add_custom_target(${name}_into_package ALL
-      COMMAND ${CMAKE_COMMAND} -E copy_if_different $<TARGET_FILE:${name}>
-              "${PROJECT_SOURCE_DIR}/python/${PYEXT_PACKAGE}/"
-      DEPENDS ${name} VERBATIM)
+    install(TARGETS ${target} LIBRARY DESTINATION ${ARG_PACKAGE} COMPONENT wheel)
+  elseif(MOLT_DB_PYTHON_INPLACE)
+    add_custom_command(TARGET ${target} POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -E create_symlink $<TARGET_FILE:${target}>
+              ${PROJECT_SOURCE_DIR}/python/${ARG_PACKAGE}/$<TARGET_FILE_NAME:${target}>
+      VERBATIM)
   endif()
 endfunction()
