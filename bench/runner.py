@@ -368,9 +368,14 @@ def scenarios(ctx):
             molt_py("molt_db_adapter -> molt_worker --stdio, arrow_ipc -> pyarrow.Table",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "arrow_ipc"]),
-            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples",
+            py_peer("connectorx -> pyarrow.Table", "connectorx_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (C row decoder)",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (pure-Python decoder)",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack", "--decoder", "python"]),
         ]))
     sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())
@@ -526,14 +531,20 @@ def django_scenarios(ctx):
              expected=lambda: django_qs_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) .values()", "peer", ["values", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() .values()", "molt", ["values", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() .values() (C row decoder)", "molt",
+                      ["values", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() .values() (pure-Python rows)", "molt",
+                      ["values", "--mode", "offload", "--decoder", "python"]),
              ]),
         dict(key="django_models10k", unit="row", latency=False,
              title="Django QuerySet of 10k model instances: ORM vs offloaded",
              expected=lambda: django_qs_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) model instances", "peer", ["models", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() model instances", "molt", ["models", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() model instances (C row decoder)", "molt",
+                      ["models", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() model instances (pure-Python rows)", "molt",
+                      ["models", "--mode", "offload", "--decoder", "python"]),
              ]),
     ]
 

@@ -9,7 +9,8 @@ pk:       AsyncMoltClient attached with socket_path to `molt_worker --socket`,
           the worker's pool has --conns connections. --client inprocess-async:
           the same tasks on AsyncInProcessClient.
 bulk:     one db_query of the bulk rows over stdio, --format arrow_ipc
-          (into a pyarrow.Table) or msgpack (into Python tuples).
+          (into a pyarrow.Table) or msgpack (into Python tuples, by the C
+          row decoder, or with --decoder python the pure-Python one).
 many:     MoltClient.executemany of an INSERT over stdio, in calls of 10 000
           rows (the most one db_exec runs; each call its own transaction).
 copyin:   MoltClient.copy_in of the rows over stdio (the copy_in entry: one
@@ -33,7 +34,7 @@ from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, 
                      write_create_sql, write_insert_sql, write_rows, write_table)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, InProcessClient, MoltClient  # noqa: E402
+from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, InProcessClient, MoltClient, c_rows  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -183,7 +184,17 @@ async def pk(a):
          latencies_us=latency_summary(lat), check=check)
 
 
+def use_decoder(name):
+    """c: the _rows extension must be built (no silent fallback); python:
+    turn it off for this process."""
+    if name == "python":
+        c_rows.decoder = None
+    elif c_rows.decoder is None:
+        sys.exit("molt_db_adapter._rows is not built (make build): no C row decoder to measure")
+
+
 def bulk(a):
+    use_decoder(a.decoder)
     sql = bulk_sql(a.limit)
     n = a.limit or 1000000
     with MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])) as c:
@@ -233,6 +244,7 @@ def main():
     p.add_argument("--client", choices=["sync", "async", "inprocess", "inprocess-async"], default="sync",
                    help="pingpong, pk: which client")
     p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
+    p.add_argument("--decoder", choices=["c", "python"], default="c", help="bulk: the row decoder (c_rows.py)")
     a = p.parse_args()
     if a.mode == "pingpong":
         if a.client == "sync":

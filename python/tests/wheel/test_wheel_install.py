@@ -26,7 +26,10 @@ CLIENT_PROGRAM = textwrap.dedent("""
     from molt_db_adapter import MoltClient
     from molt_db_adapter.worker_path import worker_path
 
-    out = {"worker": worker_path(), "module": __import__("molt_db_adapter").__file__}
+    from molt_db_adapter import c_rows
+
+    out = {"worker": worker_path(), "module": __import__("molt_db_adapter").__file__,
+           "c_rows": getattr(c_rows.decoder, "__file__", None)}
     db = os.path.abspath("app.db")
     cmd = ["molt_worker", "--stdio", "--db", "default=sqlite:///" + db, "--allow-write", "default"]
     with MoltClient(cmd) as c:
@@ -86,6 +89,8 @@ def test_the_wheel_runs_queries_on_sqlite_and_postgres(installed: pathlib.Path, 
     assert pathlib.Path(out["module"]).is_relative_to(site), out
     assert pathlib.Path(out["worker"]).is_relative_to(site), out
     assert out["worker"].endswith("molt_db_adapter/bin/molt_worker")
+    # the C row decoder came with the wheel, built for this interpreter
+    assert out["c_rows"] and pathlib.Path(out["c_rows"]).is_relative_to(site), out
     assert out["sqlite"] == [[1, "ada"], [2, "bob"]]
     assert out["postgres"] == [[42]]
     assert pathlib.Path(out["extension"]).is_relative_to(site), out
