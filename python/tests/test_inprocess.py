@@ -58,8 +58,17 @@ def wait_running(pg, marker, within=5.0):
 
 # ---- cancellation reaches the server ----
 
+@pytest.fixture
+def ctrl_c():
+    """SIGINT raises KeyboardInterrupt, as in a terminal: a process started
+    in the background (make test under with_pg.sh) inherits it ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 @pytest.mark.parametrize("how", ["keyboard_interrupt", "client_timeout"])
-def test_sync_interrupt_cancels_the_server_query(pg, how):
+def test_sync_interrupt_cancels_the_server_query(pg, how, ctrl_c):
     if not DSN:
         pytest.skip("MOLT_TEST_DSN is not set")
     marker = f"inproc_cancel_{how}"
