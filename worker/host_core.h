@@ -6,8 +6,8 @@
  * thread (the host's thread, or the caller's in driven mode). A caller's
  * thread never touches them: it queues commands on a stream (submit,
  * frames taken, release) or on the host (cancel tokens, free) under
- * h->lock and wakes the loop (h->wake); the loop takes them one by one
- * and runs them without the lock. The loop hands frames and ends to the
+ * h->lock and wakes the loop (mw_host_wake: once until the loop took
+ * them); the loop takes them one by one and runs them without the lock. The loop hands frames and ends to the
  * streams under h->lock. No lock is held across I/O or across a call into
  * the worker.
  *
@@ -74,7 +74,13 @@ struct molt_db_host {
     mw_config cfg;
     mw_worker w;
     uv_loop_t loop;
-    uv_async_t wake;
+    /* the loop has commands to take: threaded mode, an eventfd the callers
+     * write (not a uv_async_t, whose sender, preempted by the loop thread
+     * it woke on the same CPU, leaves that thread spinning); driven mode,
+     * an idle handle started on the caller's thread */
+    int wake_fd;
+    uv_poll_t wake_poll;
+    uv_idle_t wake_idle;
     pthread_t thread;
     int thread_started;
     int notify_fd;           /* threaded mode: an eventfd */
@@ -85,6 +91,7 @@ struct molt_db_host {
     size_t ncancels, cancels_cap;
     molt_db_host_stream *news_head, *news_tail;
     molt_db_host_stream *all;
+    int wake_due;            /* woken, the commands not yet taken */
     int notified;            /* notify_fd was written and not cleared */
     int closing;             /* molt_db_host_free began */
     uint64_t queued_request_bytes; /* submitted, not yet handled */
@@ -102,7 +109,10 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
 void mw_host_stream_free(molt_db_host_stream *st);
 /* Under h->lock: queues commands of st and says whether to wake the loop. */
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds);
-/* Wakes the loop thread. */
+/* Under h->lock: says whether the loop must be woken for what was just
+ * queued (it was not woken since it last took the commands). */
+int mw_host_wake_locked(molt_db_host *h);
+/* Wakes the loop thread (after mw_host_wake_locked said so, unlocked). */
 void mw_host_wake(molt_db_host *h);
 /* Threaded mode: makes notify_fd readable. */
 void mw_host_notify(molt_db_host *h);

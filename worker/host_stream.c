@@ -144,7 +144,7 @@ int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
     else
         h->cmd_head = st;
     h->cmd_tail = st;
-    return 1;
+    return mw_host_wake_locked(h);
 }
 
 /* ---- the sink: called by the stream's session on the loop thread ---- */
