@@ -98,7 +98,23 @@ typedef struct frame_info {
     char error[256];
     uint64_t request_id;
     int more;
+    uint64_t tx_id;     /* a transaction's answer: its payload's tx_id */
 } frame_info;
+
+/* The uint under key in a msgpack map, or 0. */
+static inline uint64_t map_uint(msgpack_object m, const char *key)
+{
+    size_t kl = strlen(key);
+    if (m.type != MSGPACK_OBJECT_MAP)
+        return 0;
+    for (uint32_t i = 0; i < m.via.map.size; i++) {
+        msgpack_object k = m.via.map.ptr[i].key, v = m.via.map.ptr[i].val;
+        if (k.type == MSGPACK_OBJECT_STR && k.via.str.size == kl &&
+            !memcmp(k.via.str.ptr, key, kl) && v.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return v.via.u64;
+    }
+    return 0;
+}
 
 static inline frame_info frame_read(const uint8_t *f, size_t len)
 {
@@ -123,6 +139,14 @@ static inline frame_info frame_read(const uint8_t *f, size_t len)
             fi.request_id = v.via.u64;
         else if (kl == 4 && !memcmp(ks, "more", 4))
             fi.more = v.type == MSGPACK_OBJECT_BOOLEAN && v.via.boolean;
+        else if (kl == 7 && !memcmp(ks, "payload", 7) && v.type == MSGPACK_OBJECT_BIN) {
+            msgpack_unpacked p;
+            msgpack_unpacked_init(&p);
+            if (msgpack_unpack_next(&p, v.via.bin.ptr, v.via.bin.size, NULL) ==
+                MSGPACK_UNPACK_SUCCESS)
+                fi.tx_id = map_uint(p.data, "tx_id");
+            msgpack_unpacked_destroy(&p);
+        }
     }
     msgpack_unpacked_destroy(&u);
     return fi;
@@ -180,14 +204,21 @@ static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int
     return last;
 }
 
-/* Submits env e and returns its final frame. */
-static inline frame_info host_call(molt_db_host *h, env *e, int ms)
+/* Submits env e in session (0: one of its own) and returns its final
+ * frame. */
+static inline frame_info host_call_in(molt_db_host *h, uint64_t session, env *e, int ms)
 {
     molt_db_host_stream *s = NULL;
-    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e->b.data, e->b.size, 0, NULL, &s), 0);
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, session, (const uint8_t *)e->b.data,
+                                         e->b.size, 0, NULL, &s), 0);
     frame_info fi = host_final(h, s, ms, NULL);
     molt_db_host_release(s);
     return fi;
+}
+
+static inline frame_info host_call(molt_db_host *h, env *e, int ms)
+{
+    return host_call_in(h, 0, e, ms);
 }
 
 #endif

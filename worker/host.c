@@ -45,24 +45,30 @@ static void cancel_token(molt_db_host *h, uint64_t token)
     for (mw_session *s = h->w.sessions; s; s = s->next) {
         if (!s->sink || s->dead)
             continue;
-        molt_db_host_stream *st = s->sink->ud;
-        if (st->token != token)
-            continue;
         mw_request *r = s->reqs;
         while (r) {
             mw_request *next = r->next;
-            mw_request_stop(r, MW_CANCELLED, "cancelled by molt_db_host_cancel");
+            const molt_db_host_stream *st = r->sink_to;
+            if (st->token == token)
+                mw_request_stop(r, MW_CANCELLED, "cancelled by molt_db_host_cancel");
             r = next;
         }
     }
 }
 
-/* The loop thread takes the callers' commands. */
+/* The loop thread takes the callers' commands: the streams' in the order
+ * they were queued, then the cancels and session closes queued before the
+ * stream queue was found empty (so a submit queued before a cancel or a
+ * close has started when that runs). */
 static void take_commands(molt_db_host *h)
 {
     pthread_mutex_lock(&h->lock);
     h->wake_due = 0; /* what is queued from now on wakes the loop again */
     pthread_mutex_unlock(&h->lock);
+    uint64_t *tokens;
+    size_t ntokens;
+    host_session *closes;
+    int closing;
     for (;;) {
         pthread_mutex_lock(&h->lock);
         molt_db_host_stream *st = h->cmd_head;
@@ -76,22 +82,28 @@ static void take_commands(molt_db_host *h)
             st->cmds = 0;
             taken = st->taken_cost;
             st->taken_cost = 0;
+        } else {
+            tokens = h->cancels;
+            ntokens = h->ncancels;
+            h->cancels = NULL;
+            h->ncancels = h->cancels_cap = 0;
+            closes = h->closes;
+            h->closes = NULL;
+            closing = h->closing;
         }
         pthread_mutex_unlock(&h->lock);
         if (!st)
             break;
         mw_host_stream_run(st, cmds, taken);
     }
-    pthread_mutex_lock(&h->lock);
-    uint64_t *tokens = h->cancels;
-    size_t ntokens = h->ncancels;
-    h->cancels = NULL;
-    h->ncancels = h->cancels_cap = 0;
-    int closing = h->closing;
-    pthread_mutex_unlock(&h->lock);
     for (size_t i = 0; i < ntokens; i++)
         cancel_token(h, tokens[i]);
     free(tokens);
+    while (closes) {
+        host_session *next = closes->close_next;
+        mw_host_session_close_now(closes);
+        closes = next;
+    }
     if (closing && !h->stopping) {
         /* as the worker's shutdown without grace: what runs is answered
          * Busy and cancelled, the connections close, the loop ends */
@@ -123,6 +135,21 @@ static void on_wake_idle(uv_idle_t *i)
     molt_db_host *h = i->data;
     uv_idle_stop(i);
     take_commands(h);
+}
+
+void mw_host_notify(molt_db_host *h)
+{
+    uint64_t one = 1;
+    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
+    ssize_t n = write(h->notify_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* News from the loop thread: the fd is written once, after the loop's
+ * I/O of this iteration (on_check), for all the news it brought. */
+void mw_host_notify_later(molt_db_host *h)
+{
+    h->notify_due = 1;
 }
 
 /* After each turn's I/O: one write of the notify fd for all its news. */
@@ -171,11 +198,20 @@ static int configure(molt_db_host *h, int argc, const char *const argv[],
 
 static void host_destroy(molt_db_host *h)
 {
+    /* the worker is gone: what refers to a session is a stream not
+     * released, or the caller's session not closed */
     molt_db_host_stream *st = h->all;
     while (st) {
         molt_db_host_stream *next = st->all_next;
+        mw_host_session_unref(st->hs);
         mw_host_stream_free(st);
         st = next;
+    }
+    host_session *hs = h->sessions;
+    while (hs) {
+        host_session *next = hs->next;
+        free(hs);
+        hs = next;
     }
     free(h->cancels);
     if (h->notify_fd >= 0)
