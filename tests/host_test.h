@@ -86,6 +86,40 @@ static inline void env_cancel(env *e, uint64_t id, uint64_t target)
     msgpack_sbuffer_destroy(&p);
 }
 
+/* An envelope whose payload is {sql?, tx_id?, allow_write (db_exec)}. */
+static inline void env_tx(env *e, uint64_t id, const char *entry, const char *sql, uint64_t tx_id)
+{
+    msgpack_sbuffer p;
+    msgpack_sbuffer_init(&p);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p, msgpack_sbuffer_write);
+    int exec = !strcmp(entry, "db_exec");
+    msgpack_pack_map(&pk, (size_t)((sql ? 1 : 0) + (tx_id ? 1 : 0) + exec));
+    if (sql) {
+        msgpack_pack_str_with_body(&pk, "sql", 3);
+        msgpack_pack_str_with_body(&pk, sql, strlen(sql));
+    }
+    if (tx_id) {
+        msgpack_pack_str_with_body(&pk, "tx_id", 5);
+        msgpack_pack_uint64(&pk, tx_id);
+    }
+    if (exec) {
+        msgpack_pack_str_with_body(&pk, "allow_write", 11);
+        msgpack_pack_true(&pk);
+    }
+    msgpack_sbuffer_init(&e->b);
+    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "request_id", 10);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_str_with_body(&pk, "entry", 5);
+    msgpack_pack_str_with_body(&pk, entry, strlen(entry));
+    msgpack_pack_str_with_body(&pk, "payload", 7);
+    msgpack_pack_bin(&pk, p.size);
+    msgpack_pack_bin_body(&pk, p.data, p.size);
+    msgpack_sbuffer_destroy(&p);
+}
+
 static inline void env_free(env *e)
 {
     msgpack_sbuffer_destroy(&e->b);

@@ -305,40 +305,6 @@ TEST(free_with_requests_in_flight)
 
 /* ---- caller-chosen sessions ---- */
 
-/* An envelope whose payload is {sql?, tx_id?, allow_write (db_exec)}. */
-static void env_tx(env *e, uint64_t id, const char *entry, const char *sql, uint64_t tx_id)
-{
-    msgpack_sbuffer p;
-    msgpack_sbuffer_init(&p);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &p, msgpack_sbuffer_write);
-    int exec = !strcmp(entry, "db_exec");
-    msgpack_pack_map(&pk, (size_t)((sql ? 1 : 0) + (tx_id ? 1 : 0) + exec));
-    if (sql) {
-        msgpack_pack_str_with_body(&pk, "sql", 3);
-        msgpack_pack_str_with_body(&pk, sql, strlen(sql));
-    }
-    if (tx_id) {
-        msgpack_pack_str_with_body(&pk, "tx_id", 5);
-        msgpack_pack_uint64(&pk, tx_id);
-    }
-    if (exec) {
-        msgpack_pack_str_with_body(&pk, "allow_write", 11);
-        msgpack_pack_true(&pk);
-    }
-    msgpack_sbuffer_init(&e->b);
-    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    msgpack_pack_str_with_body(&pk, "request_id", 10);
-    msgpack_pack_uint64(&pk, id);
-    msgpack_pack_str_with_body(&pk, "entry", 5);
-    msgpack_pack_str_with_body(&pk, entry, strlen(entry));
-    msgpack_pack_str_with_body(&pk, "payload", 7);
-    msgpack_pack_bin(&pk, p.size);
-    msgpack_pack_bin_body(&pk, p.data, p.size);
-    msgpack_sbuffer_destroy(&p);
-}
-
 /* Sends one request of entry in session (tx_id 0: none) and returns its
  * final frame. */
 static frame_info tx_call(molt_db_host *h, uint64_t session, uint64_t id, const char *entry,

@@ -80,6 +80,7 @@ static void take_commands(molt_db_host *h)
                 h->cmd_tail = NULL;
             cmds = st->cmds;
             st->cmds = 0;
+            st->running = 1;
             taken = st->taken_cost;
             st->taken_cost = 0;
         } else {

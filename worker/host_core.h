@@ -74,8 +74,6 @@ struct molt_db_host_stream {
     host_session *hs;        /* holds a reference */
     uint64_t token;
     void *udata;
-    /* loop thread only */
-    int running;             /* its commands run: not to be freed */
     /* set by submit, then read by the loop thread only */
     uint8_t *req;
     size_t req_len;
@@ -84,6 +82,7 @@ struct molt_db_host_stream {
     host_frame *taken;       /* the caller's current frame */
     size_t taken_cost;       /* taken, to tell the session (HOST_CMD_TAKEN) */
     unsigned cmds;           /* HOST_CMD_* waiting */
+    int running;             /* the loop runs its commands: not to be freed */
     molt_db_host_stream *cmd_next;
     int ended;               /* no frame follows; its request holds nothing of it */
     int released;
@@ -127,7 +126,8 @@ struct molt_db_host {
 };
 
 /* host_stream.c: streams, their frames and commands */
-/* Runs the commands cmds of st on the loop thread (taken: the cost). */
+/* Runs the commands cmds of st on the loop thread (taken: the cost; st was
+ * marked running when they were taken). */
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
 /* Frees a stream and its frames (h->lock not held; st unlinked; its
  * reference on its session is the caller's to drop). */

@@ -299,7 +299,6 @@ static void stop(molt_db_host_stream *st)
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
 {
     molt_db_host *h = st->h;
-    st->running = 1;
     if (cmds & HOST_CMD_SUBMIT) {
         pthread_mutex_lock(&h->lock);
         h->queued_request_bytes -= st->req_len;
@@ -317,8 +316,8 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
         mw_session_taken(s, taken);
     if (cmds & HOST_CMD_RELEASE)
         stop(st);
-    st->running = 0;
     pthread_mutex_lock(&h->lock);
+    st->running = 0;
     int done = finished_locked(st);
     pthread_mutex_unlock(&h->lock);
     if (done)
