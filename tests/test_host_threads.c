@@ -65,31 +65,31 @@ typedef struct worker_arg {
     int ok, cancelled, released;
 } worker_arg;
 
-/* The final frame of s, whose request_id must be id (polling, as another
- * thread runs the host). */
+/* The final frame of s, whose request_id must be id (the host's thread
+ * runs the request). */
 static frame_info final_of(molt_db_host_stream *s, uint64_t id)
 {
-    frame_info last;
-    memset(&last, 0, sizeof last);
-    long long deadline = now_ms() + 20000;
-    for (;;) {
-        const uint8_t *f;
-        size_t len;
-        int rc = molt_db_host_next(s, &f, &len);
-        if (rc == 1) {
-            last = frame_read(f, len);
-            ASSERT_EQ_UINT(last.request_id, id);
-            continue;
-        }
-        if (rc == MOLT_DB_HOST_DONE)
-            break;
-        if (now_ms() > deadline)
-            FAIL_AT("request %llu unanswered", (unsigned long long)id);
-        sched_yield();
-        usleep(200);
-    }
-    ASSERT(!last.more);
+    frame_info last = host_final(NULL, s, 20000, NULL);
+    ASSERT_EQ_UINT(last.request_id, id);
     return last;
+}
+
+/* Runs fn on THREADS threads against h; *ok and *other add up their
+ * counts. */
+static void run_threads(molt_db_host *h, void *(*fn)(void *), int *ok, int *other)
+{
+    pthread_t th[THREADS];
+    worker_arg args[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        args[t] = (worker_arg){.h = h, .t = t + 1};
+        ASSERT_EQ_INT(pthread_create(&th[t], NULL, fn, &args[t]), 0);
+    }
+    *ok = *other = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        *ok += args[t].ok;
+        *other += args[t].cancelled;
+    }
 }
 
 /* One thread: submits in waves of 10; of each wave one is released at
@@ -137,18 +137,8 @@ TEST(eight_threads_submit_cancel_and_release)
 {
     fixture fx;
     open_host(&fx, MOLT_DB_HOST_THREADED);
-    pthread_t th[THREADS];
-    worker_arg args[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        args[t] = (worker_arg){.h = fx.h, .t = t + 1};
-        ASSERT_EQ_INT(pthread_create(&th[t], NULL, submitter, &args[t]), 0);
-    }
-    int ok = 0, cancelled = 0;
-    for (int t = 0; t < THREADS; t++) {
-        pthread_join(th[t], NULL);
-        ok += args[t].ok;
-        cancelled += args[t].cancelled;
-    }
+    int ok, cancelled;
+    run_threads(fx.h, submitter, &ok, &cancelled);
     ASSERT_EQ_INT(ok + cancelled, THREADS * PER_THREAD / 10 * 9);
     ASSERT(ok > 0);
     /* the host still answers after all that */
@@ -209,18 +199,8 @@ TEST(eight_threads_open_use_and_close_sessions)
 {
     fixture fx;
     open_host(&fx, MOLT_DB_HOST_THREADED);
-    pthread_t th[THREADS];
-    worker_arg args[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        args[t] = (worker_arg){.h = fx.h, .t = t + 1};
-        ASSERT_EQ_INT(pthread_create(&th[t], NULL, session_user, &args[t]), 0);
-    }
-    int ok = 0, other = 0;
-    for (int t = 0; t < THREADS; t++) {
-        pthread_join(th[t], NULL);
-        ok += args[t].ok;
-        other += args[t].cancelled;
-    }
+    int ok, other;
+    run_threads(fx.h, session_user, &ok, &other);
     ASSERT_EQ_INT(ok + other, THREADS * 20 * 5);
     ASSERT(ok > 0);
     /* a session left open with requests in flight is freed with the host */
