@@ -409,16 +409,26 @@ TEST(transactions_span_the_requests_of_a_session)
         session_tx(modes[i], pg, "host_tx");
 }
 
-/* Closing a session cancels what runs in it, on the server too: each
- * stream ends with a Cancelled frame. */
+/* Releasing a stream of a session cancels its request on the server and
+ * leaves the session working; closing a session cancels what runs in it,
+ * on the server too: each stream ends with a Cancelled frame. */
 static void session_close_cancels(int mode)
 {
     molt_db_host *h = host_open(mode, pg_dsn(), NULL);
     uint64_t s;
     ASSERT_EQ_INT(molt_db_host_session_open(h, &s), 0);
     env e;
-    env_db(&e, 1, "db_query", "select pg_sleep(30) /* host session close */", 0, 0, 0);
+    env_db(&e, 1, "db_query", "select pg_sleep(30) /* host session release */", 0, 0, 0);
     molt_db_host_stream *st = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, s, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                         &st), 0);
+    env_free(&e);
+    wait_server(h, "select pg_sleep(30) /* host session release", 1);
+    molt_db_host_release(st);
+    wait_server(h, "select pg_sleep(30) /* host session release", 0);
+    ASSERT_EQ_STR(tx_call(h, s, 1, "db_query", "select 1", 0).status, "Ok");
+
+    env_db(&e, 1, "db_query", "select pg_sleep(30) /* host session close */", 0, 0, 0);
     ASSERT_EQ_INT(molt_db_host_submit_in(h, s, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
                                          &st), 0);
     env_free(&e);

@@ -277,7 +277,8 @@ static void start(molt_db_host_stream *st)
 }
 
 /* The caller released st while its request runs: as a client that
- * disconnects, for a session of its own, or as a cancel request. */
+ * disconnects, for a session of its own, or as a cancel request (whose
+ * answer nobody reads) in the caller's session. */
 static void stop(molt_db_host_stream *st)
 {
     mw_session *s = st->hs->s;
@@ -289,8 +290,7 @@ static void stop(molt_db_host_stream *st)
     }
     for (mw_request *r = s->reqs; r; r = r->next) {
         if (r->sink_to == st) {
-            mw_session_unlink(s, r); /* its stream is done */
-            mw_request_stop(r, MW_CANCELLED, "client disconnected");
+            mw_request_stop(r, MW_CANCELLED, "cancelled: its stream was released");
             return;
         }
     }
