@@ -518,6 +518,26 @@ TEST(session_ids_that_are_not_open_are_refused)
         session_ids_hostile(modes[i]);
 }
 
+/* max_sessions caps the sessions open at once; a closed one frees its
+ * place. */
+TEST(sessions_beyond_max_sessions_are_refused)
+{
+    const char *argv[] = {"--db", "default=sqlite::memory:", "--max-sessions", "2"};
+    molt_db_host *h = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_EQ_INT(molt_db_host_new(4, argv, MOLT_DB_HOST_DRIVEN, &h, &err), 0);
+    uint64_t a, b, c = 1;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &b), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &c), MOLT_DB_EBUSY);
+    ASSERT_EQ_UINT(c, 0);
+    ASSERT_EQ_INT(molt_db_host_session_close(h, a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &c), 0);
+    ASSERT_EQ_STR(tx_call(h, c, 1, "ping", NULL, 0).status, "Ok");
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -525,4 +545,5 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(free_with_requests_in_flight),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),
-          TEST_ENTRY(session_ids_that_are_not_open_are_refused))
+          TEST_ENTRY(session_ids_that_are_not_open_are_refused),
+          TEST_ENTRY(sessions_beyond_max_sessions_are_refused))

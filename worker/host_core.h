@@ -115,6 +115,7 @@ struct molt_db_host {
     molt_db_host_stream *news_head, *news_tail;
     molt_db_host_stream *all;
     host_session *sessions;
+    int nsessions;           /* the callers' open ones (max_sessions) */
     int wake_due;            /* woken, the commands not yet taken */
     int notified;            /* notify_fd was written and not cleared */
     int closing;             /* molt_db_host_free began */

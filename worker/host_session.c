@@ -155,13 +155,16 @@ int molt_db_host_session_open(molt_db_host *h, uint64_t *id)
     *id = 0;
     uint64_t v;
     pthread_mutex_lock(&h->lock);
-    int rc = h->closing ? MOLT_DB_ECLOSED : 0;
+    int rc = h->closing ? MOLT_DB_ECLOSED
+             : h->nsessions >= h->cfg.max_sessions ? MOLT_DB_EBUSY : 0;
     /* random, so that code not given an id cannot guess one */
     while (rc == 0 && (getrandom(&v, sizeof v, 0) != sizeof v || v == 0 ||
                        mw_host_session_find_locked(h, v)))
         ;
     if (rc == 0 && !mw_host_session_new_locked(h, v))
         rc = MOLT_DB_ENOMEM;
+    if (rc == 0)
+        h->nsessions++;
     pthread_mutex_unlock(&h->lock);
     if (rc == 0)
         *id = v;
@@ -177,6 +180,7 @@ int molt_db_host_session_close(molt_db_host *h, uint64_t id)
     int rc = h->closing ? MOLT_DB_ECLOSED : hs ? 0 : MOLT_DB_EINVAL, wake = 0;
     if (rc == 0) {
         hs->closed = 1;
+        h->nsessions--;
         hs->close_next = h->closes;
         h->closes = hs;
         wake = mw_host_wake_locked(h);
