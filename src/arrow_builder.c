@@ -1,7 +1,9 @@
 /* Arrow batch builder: column type choice and appending DataRow fields.
  *
- * A column is a tree: scalars are leaves; interval, arrays and ranges are
- * structs (and lists) whose children are filled by the parent's decoder.
+ * A column is a tree: scalars are leaves (of the Arrow kind their line in
+ * the type table names); scalars made of parts (interval), arrays and
+ * ranges are structs (and lists) whose children are filled by the
+ * parent's decoder.
  * Every node keeps its own length, since list children grow by elements,
  * not rows. */
 #include "arrow_internal.h"
@@ -120,6 +122,31 @@ static int col_nested(molt_db__arrow_col *c, const molt_db_type_info *t,
     return MOLT_DB_OK;
 }
 
+/* A binary column of a scalar type: the Arrow column its line names. */
+static int col_scalar(molt_db__arrow_col *c, const molt_db__scalar *t, int32_t typmod)
+{
+    c->kind = t->arrow;
+    if (c->kind == MOLT_DB__AK_DEC128 && !numeric_typmod(typmod, &c->precision, &c->scale))
+        c->kind = MOLT_DB__AK_UTF8;
+    c->width = molt_db__ak_width(c->kind);
+    if (c->kind == MOLT_DB__AK_UUID)
+        c->ext = "arrow.uuid";
+    if (c->kind == MOLT_DB__AK_UTF8)
+        c->src = t->raw_text ? MOLT_DB__SRC_RAW
+                 : t->cls == MOLT_DB_VALUE_TEXT || t->cls == MOLT_DB_VALUE_JSON
+                     ? MOLT_DB__SRC_VALUE
+                     : MOLT_DB__SRC_TEXT;
+    if (c->kind != MOLT_DB__AK_STRUCT)
+        return MOLT_DB_OK;
+    /* a Struct of the value's parts (interval's) */
+    c->role = MOLT_DB__ROLE_PARTS;
+    int rc = kids_alloc(c, t->nparts);
+    for (size_t i = 0; i < t->nparts && rc == MOLT_DB_OK; i++)
+        rc = col_leaf(&c->kids[i], t->parts[i].name, t->parts[i].kind,
+                      molt_db__ak_width(t->parts[i].kind));
+    return rc;
+}
+
 static int col_init(molt_db__arrow_col *c, const char *name, uint32_t oid,
                     int32_t typmod, int binary, int depth)
 {
@@ -127,64 +154,21 @@ static int col_init(molt_db__arrow_col *c, const char *name, uint32_t oid,
     if (c->name == NULL)
         return MOLT_DB_ENOMEM;
     c->oid = oid;
+    c->scalar = molt_db__scalar_of(oid);
     c->kind = MOLT_DB__AK_UTF8;
     c->role = MOLT_DB__ROLE_PLAIN;
     c->src = MOLT_DB__SRC_RAW;
-    if (oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB)
+    if (c->scalar != NULL && c->scalar->cls == MOLT_DB_VALUE_JSON)
         c->ext = "arrow.json";
     if (!binary)
         return MOLT_DB_OK; /* text format: the server's text, as Utf8 */
-    switch (oid) {
-    case MOLT_DB_OID_BOOL: c->kind = MOLT_DB__AK_BOOL; break;
-    case MOLT_DB_OID_INT2: c->kind = MOLT_DB__AK_I16; c->width = 2; break;
-    case MOLT_DB_OID_INT4: c->kind = MOLT_DB__AK_I32; c->width = 4; break;
-    case MOLT_DB_OID_INT8: c->kind = MOLT_DB__AK_I64; c->width = 8; break;
-    case MOLT_DB_OID_OID: c->kind = MOLT_DB__AK_U32; c->width = 4; break;
-    case MOLT_DB_OID_FLOAT4: c->kind = MOLT_DB__AK_F32; c->width = 4; break;
-    case MOLT_DB_OID_FLOAT8: c->kind = MOLT_DB__AK_F64; c->width = 8; break;
-    case MOLT_DB_OID_NUMERIC:
-        if (numeric_typmod(typmod, &c->precision, &c->scale)) {
-            c->kind = MOLT_DB__AK_DEC128;
-            c->width = 16;
-        } else {
-            c->src = MOLT_DB__SRC_TEXT;
-        }
-        break;
-    case MOLT_DB_OID_TEXT:
-    case MOLT_DB_OID_VARCHAR:
-    case MOLT_DB_OID_BPCHAR:
-    case MOLT_DB_OID_NAME:
-    case MOLT_DB_OID_JSON:
-        break;
-    case MOLT_DB_OID_JSONB: c->src = MOLT_DB__SRC_JSONB; break;
-    case MOLT_DB_OID_BYTEA: c->kind = MOLT_DB__AK_BINARY; break;
-    case MOLT_DB_OID_UUID:
-        c->kind = MOLT_DB__AK_UUID; c->width = 16; c->ext = "arrow.uuid";
-        break;
-    case MOLT_DB_OID_DATE: c->kind = MOLT_DB__AK_DATE32; c->width = 4; break;
-    case MOLT_DB_OID_TIME: c->kind = MOLT_DB__AK_TIME64; c->width = 8; break;
-    case MOLT_DB_OID_TIMESTAMP: c->kind = MOLT_DB__AK_TS; c->width = 8; break;
-    case MOLT_DB_OID_TIMESTAMPTZ: c->kind = MOLT_DB__AK_TSTZ; c->width = 8; break;
-    case MOLT_DB_OID_INTERVAL: {
-        int rc;
-        c->kind = MOLT_DB__AK_STRUCT;
-        c->role = MOLT_DB__ROLE_INTERVAL;
-        if ((rc = kids_alloc(c, 3)) ||
-            (rc = col_leaf(&c->kids[0], "months", MOLT_DB__AK_I32, 4)) ||
-            (rc = col_leaf(&c->kids[1], "days", MOLT_DB__AK_I32, 4)) ||
-            (rc = col_leaf(&c->kids[2], "micros", MOLT_DB__AK_I64, 8)))
-            return rc;
-        break;
-    }
-    default: {
-        const molt_db_type_info *t = molt_db_type_lookup(oid);
-        if (t != NULL && depth < MAX_DEPTH &&
-            (t->kind == MOLT_DB_KIND_ARRAY || t->kind == MOLT_DB_KIND_RANGE))
-            return col_nested(c, t, typmod, depth);
-        c->src = MOLT_DB__SRC_TEXT; /* timetz, char, multiranges, ... */
-        break;
-    }
-    }
+    if (c->scalar != NULL)
+        return col_scalar(c, c->scalar, typmod);
+    const molt_db_type_info *t = molt_db_type_lookup(oid);
+    if (t != NULL && depth < MAX_DEPTH &&
+        (t->kind == MOLT_DB_KIND_ARRAY || t->kind == MOLT_DB_KIND_RANGE))
+        return col_nested(c, t, typmod, depth);
+    c->src = MOLT_DB__SRC_TEXT; /* multiranges, arrays nested too deep */
     return MOLT_DB_OK;
 }
 
@@ -571,22 +555,23 @@ static int shift_timestamp(molt_db__arrow_col *c, int64_t us, molt_db_error *err
     return put_fixed(&c->values, &us, 8);
 }
 
-static int put_interval(molt_db__arrow_col *c, const molt_db_interval *iv)
+/* A Struct of the value's parts: each part into its child. */
+static int put_parts(molt_db__arrow_col *c, const molt_db_value *v)
 {
-    int rc;
-    if ((rc = leaf_fixed(&c->kids[0], &iv->months)) != MOLT_DB_OK ||
-        (rc = leaf_fixed(&c->kids[1], &iv->days)) != MOLT_DB_OK)
-        return rc;
-    return leaf_fixed(&c->kids[2], &iv->micros);
+    int rc = MOLT_DB_OK;
+    for (size_t i = 0; i < c->nkids && rc == MOLT_DB_OK; i++)
+        rc = leaf_fixed(&c->kids[i], (const uint8_t *)&v->u + c->scalar->parts[i].offset);
+    return rc;
 }
 
-/* A column of a fixed-width kind (or an interval): its value read through
- * the type table, stored at the kind's width. */
+/* A column of a fixed-width kind (or of a value's parts): its value read
+ * through the type table, stored at the kind's width. */
 static int put_scalar(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                       molt_db_error *err)
 {
     molt_db_value v;
-    int rc = molt_db_value_decode(c->oid, p, len, &v, err);
+    v.cls = c->scalar->cls;
+    int rc = c->scalar->decode(p, len, &v, err);
     if (rc != MOLT_DB_OK)
         return rc;
     union {
@@ -607,22 +592,21 @@ static int put_scalar(molt_db__arrow_col *c, const uint8_t *p, size_t len,
     case MOLT_DB__AK_DATE32: return shift_date(c, v.u.i, err);
     case MOLT_DB__AK_TS:
     case MOLT_DB__AK_TSTZ: return shift_timestamp(c, v.u.i, err);
-    default: return put_interval(c, &v.u.interval);
+    default: return put_parts(c, &v);
     }
 }
 
-/* A Utf8 column: text-like bytes, jsonb's text, or the server's text of a
- * binary value (SRC_TEXT). */
+/* A Utf8 column: text-like bytes, the text of a decoded value (jsonb's),
+ * or the server's text of a binary value (SRC_TEXT). */
 static int put_utf8(molt_db__arrow_col *c, const uint8_t *p, size_t len,
                     molt_db_error *err)
 {
     int rc;
-    if (c->src == MOLT_DB__SRC_JSONB) {
-        const uint8_t *t;
-        size_t tl;
-        if ((rc = molt_db_decode_jsonb(p, len, &t, &tl, err)) != MOLT_DB_OK)
+    if (c->src == MOLT_DB__SRC_VALUE) {
+        molt_db_value v;
+        if ((rc = c->scalar->decode(p, len, &v, err)) != MOLT_DB_OK)
             return rc;
-        rc = put_fixed(&c->data, t, tl);
+        rc = put_fixed(&c->data, v.u.bytes.p, v.u.bytes.len);
     } else if (c->src == MOLT_DB__SRC_TEXT) {
         rc = molt_db_value_to_text(c->oid, p, len, &c->data, err);
     } else {
@@ -654,7 +638,7 @@ static int put_value(molt_db__arrow_col *c, const uint8_t *p, size_t len,
             return put_array(c, p, len, err);
         if (c->role == MOLT_DB__ROLE_RANGE)
             return put_range(c, p, len, err);
-        if (c->role == MOLT_DB__ROLE_INTERVAL)
+        if (c->role == MOLT_DB__ROLE_PARTS)
             return put_scalar(c, p, len, err);
         return err_col(err, MOLT_DB_EINVAL, c, "no decoder for this struct");
     case MOLT_DB__AK_UTF8:

@@ -2,6 +2,7 @@
 #include "molt_db/arrow_copy.h"
 #include "molt_db/types.h"
 #include "molt_db/value.h"
+#include "arrow_kind.h"
 #include "types_internal.h"
 
 #include <stdio.h>
@@ -14,10 +15,10 @@
 /* Arrays of ranges of ...: as deep as the reader builds them. */
 #define MAX_DEPTH 4
 
+/* A column is read as an Arrow kind (molt_db__arrow_kind) of a scalar,
+ * or as one of these containers. */
 enum {
-    E_BOOL, E_I16, E_I32, E_I64, E_U32, E_F32, E_F64, E_DEC, E_UTF8, E_BIN,
-    E_UUID, E_DATE, E_TIME, E_TS, E_INTERVAL,
-    E_ARRAY,      /* Struct<lower_bounds: List<Int32>, values: List<..T>> */
+    E_ARRAY = MOLT_DB__AK_STRUCT + 1, /* Struct<lower_bounds: List<Int32>, values: List<..T>> */
     E_LIST,       /* List<..List<T>>: an array with lower bounds 1 */
     E_RANGE       /* Struct<empty, lower: Struct<value, inclusive>, upper> */
 };
@@ -27,6 +28,8 @@ typedef struct enc_col enc_col;
 struct enc_col {
     int kind;
     uint32_t oid;
+    const molt_db__scalar *t; /* oid's line in the type table (scalars) */
+    molt_db_buf *scratch;     /* the encoder's, for values parsed from text */
     int32_t scale;   /* Decimal128 */
     int ndim;        /* arrays: List levels down to the elements */
     enc_col *elem;   /* arrays: the elements; ranges: the bounds' values */
@@ -36,26 +39,31 @@ struct enc_col {
 struct molt_db_copy_encoder {
     size_t n;
     enc_col *cols;
+    molt_db_buf scratch;
 };
+
+/* Arrow formats of the scalar kinds (a timestamp with a zone: "tsu:" and
+ * its name). */
+static const struct {
+    const char *format;
+    int kind;
+} formats[] = {
+    {"b", MOLT_DB__AK_BOOL},    {"s", MOLT_DB__AK_I16},      {"i", MOLT_DB__AK_I32},
+    {"l", MOLT_DB__AK_I64},     {"I", MOLT_DB__AK_U32},      {"f", MOLT_DB__AK_F32},
+    {"g", MOLT_DB__AK_F64},     {"u", MOLT_DB__AK_UTF8},     {"z", MOLT_DB__AK_BINARY},
+    {"w:16", MOLT_DB__AK_UUID}, {"tdD", MOLT_DB__AK_DATE32}, {"ttu", MOLT_DB__AK_TIME64},
+    {"tsu:", MOLT_DB__AK_TS},   {"+s", MOLT_DB__AK_STRUCT}};
 
 static int src_kind(const struct ArrowSchema *s, int32_t *scale)
 {
     const char *f = s->format;
     if (f == NULL)
         return -1;
-    if (strcmp(f, "b") == 0) return E_BOOL;
-    if (strcmp(f, "s") == 0) return E_I16;
-    if (strcmp(f, "i") == 0) return E_I32;
-    if (strcmp(f, "l") == 0) return E_I64;
-    if (strcmp(f, "I") == 0) return E_U32;
-    if (strcmp(f, "f") == 0) return E_F32;
-    if (strcmp(f, "g") == 0) return E_F64;
-    if (strcmp(f, "u") == 0) return E_UTF8;
-    if (strcmp(f, "z") == 0) return E_BIN;
-    if (strcmp(f, "w:16") == 0) return E_UUID;
-    if (strcmp(f, "tdD") == 0) return E_DATE;
-    if (strcmp(f, "ttu") == 0) return E_TIME;
-    if (strncmp(f, "tsu:", 4) == 0) return E_TS;
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(f, formats[i].format) == 0)
+            return formats[i].kind;
+    if (strncmp(f, "tsu:", 4) == 0)
+        return MOLT_DB__AK_TSTZ;
     if (strncmp(f, "d:", 2) == 0) {
         const char *comma = strchr(f, ',');
         if (comma == NULL)
@@ -65,14 +73,21 @@ static int src_kind(const struct ArrowSchema *s, int32_t *scale)
         if ((*end != '\0' && strcmp(end, ",128") != 0) || sc < 0 || sc > 38)
             return -1;
         *scale = (int32_t)sc;
-        return E_DEC;
+        return MOLT_DB__AK_DEC128;
     }
-    if (strcmp(f, "+s") == 0 && s->n_children == 3 &&
-        strcmp(s->children[0]->format, "i") == 0 &&
-        strcmp(s->children[1]->format, "i") == 0 &&
-        strcmp(s->children[2]->format, "l") == 0)
-        return E_INTERVAL;
     return -1;
+}
+
+/* Whether a Struct s has the children of t's parts, in order. */
+static int parts_match(const struct ArrowSchema *s, const molt_db__scalar *t)
+{
+    int32_t scale;
+    if (t->nparts == 0 || (size_t)s->n_children != t->nparts)
+        return 0;
+    for (size_t i = 0; i < t->nparts; i++)
+        if (s->children[i] == NULL || src_kind(s->children[i], &scale) != t->parts[i].kind)
+            return 0;
+    return 1;
 }
 
 static int is_bool(const struct ArrowSchema *s)
@@ -115,34 +130,12 @@ static int is_range_struct(const struct ArrowSchema *s)
     return 1;
 }
 
-static int accepts(int kind, uint32_t oid)
+/* Whether Arrow kind `kind` (schema s) goes into type t: its line says. */
+static int accepts(int kind, const struct ArrowSchema *s, const molt_db__scalar *t)
 {
-    switch (kind) {
-    case E_BOOL: return oid == MOLT_DB_OID_BOOL;
-    case E_I16:
-        return oid == MOLT_DB_OID_INT2 || oid == MOLT_DB_OID_INT4 ||
-               oid == MOLT_DB_OID_INT8;
-    case E_I32: return oid == MOLT_DB_OID_INT4 || oid == MOLT_DB_OID_INT8;
-    case E_I64: return oid == MOLT_DB_OID_INT8;
-    case E_U32: return oid == MOLT_DB_OID_OID || oid == MOLT_DB_OID_INT8;
-    case E_F32: return oid == MOLT_DB_OID_FLOAT4 || oid == MOLT_DB_OID_FLOAT8;
-    case E_F64: return oid == MOLT_DB_OID_FLOAT8;
-    case E_DEC: return oid == MOLT_DB_OID_NUMERIC;
-    case E_UTF8:
-        /* numeric without a typmod is read as its text (arrow.md) */
-        return oid == MOLT_DB_OID_TEXT || oid == MOLT_DB_OID_VARCHAR ||
-               oid == MOLT_DB_OID_BPCHAR || oid == MOLT_DB_OID_NAME ||
-               oid == MOLT_DB_OID_JSON || oid == MOLT_DB_OID_JSONB ||
-               oid == MOLT_DB_OID_NUMERIC;
-    case E_BIN: return oid == MOLT_DB_OID_BYTEA;
-    case E_UUID: return oid == MOLT_DB_OID_UUID;
-    case E_DATE: return oid == MOLT_DB_OID_DATE;
-    case E_TIME: return oid == MOLT_DB_OID_TIME;
-    case E_TS:
-        return oid == MOLT_DB_OID_TIMESTAMP || oid == MOLT_DB_OID_TIMESTAMPTZ;
-    case E_INTERVAL: return oid == MOLT_DB_OID_INTERVAL;
-    default: return 0;
-    }
+    if (t == NULL || ((t->copy_from >> kind) & 1) == 0)
+        return 0;
+    return kind != MOLT_DB__AK_STRUCT || parts_match(s, t);
 }
 
 static void col_free(enc_col *ec)
@@ -180,6 +173,7 @@ static int nested_setup(enc_col *ec, const struct ArrowSchema *s,
     if ((ec->elem = calloc(1, sizeof *ec->elem)) == NULL)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow copy: out of memory");
     memcpy(ec->elem->name, ec->name, sizeof ec->name);
+    ec->elem->scratch = ec->scratch;
     return col_setup(ec->elem, items, t->element, depth + 1, err);
 }
 
@@ -195,8 +189,9 @@ static int col_setup(enc_col *ec, const struct ArrowSchema *s, uint32_t oid,
     if (t != NULL && depth < MAX_DEPTH &&
         (t->kind == MOLT_DB_KIND_ARRAY || t->kind == MOLT_DB_KIND_RANGE))
         return nested_setup(ec, s, t, depth, err);
+    ec->t = molt_db__scalar_of(oid);
     ec->kind = src_kind(s, &ec->scale);
-    return ec->kind >= 0 && accepts(ec->kind, oid) ? MOLT_DB_OK : -1;
+    return ec->kind >= 0 && accepts(ec->kind, s, ec->t) ? MOLT_DB_OK : -1;
 }
 
 int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
@@ -220,6 +215,7 @@ int molt_db_copy_encoder_new(const struct ArrowSchema *schema,
         const struct ArrowSchema *c = schema->children[i];
         enc_col *ec = &e->cols[i];
         snprintf(ec->name, sizeof ec->name, "%s", c->name ? c->name : "");
+        ec->scratch = &e->scratch;
         int rc = col_setup(ec, c, oids[i], 0, err);
         if (rc != MOLT_DB_OK) {
             const char *tn = molt_db_type_name(oids[i]);
@@ -244,6 +240,7 @@ void molt_db_copy_encoder_free(molt_db_copy_encoder *e)
     for (size_t i = 0; i < e->n; i++)
         col_free(&e->cols[i]);
     free(e->cols);
+    molt_db_buf_free(&e->scratch);
     free(e);
 }
 
@@ -455,18 +452,6 @@ static int var_bytes(const struct ArrowArray *a, int64_t i, const uint8_t **p,
     return MOLT_DB_OK;
 }
 
-static int put_numeric_text(const struct ArrowArray *a, int64_t i, molt_db_buf *out)
-{
-    const uint8_t *p;
-    size_t len;
-    if (var_bytes(a, i, &p, &len) != MOLT_DB_OK)
-        return MOLT_DB_EINVAL;
-    size_t at = put_len_mark(out);
-    if (molt_db_encode_numeric_text(out, (const char *)p, len, NULL) != MOLT_DB_OK)
-        return MOLT_DB_ERANGE;
-    return put_len_patch(out, at);
-}
-
 /* Days or microseconds since 1970 back to since 2000, infinities kept. */
 static int pg_days(int32_t d, int64_t *days)
 {
@@ -492,45 +477,65 @@ static int pg_us(int64_t us, int64_t *out)
 
 static double float_at(const enc_col *ec, const struct ArrowArray *a, int64_t i)
 {
-    return ec->kind == E_F32 ? (double)AT(a, float, i) : AT(a, double, i);
+    return ec->kind == MOLT_DB__AK_F32 ? (double)AT(a, float, i) : AT(a, double, i);
+}
+
+/* Entry i of a Struct of t's parts: each child's entry into its part. */
+static void parts_value(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                        molt_db_value *v)
+{
+    /* element i of a struct is element i of each child, past the child's
+     * own offset */
+    for (size_t k = 0; k < ec->t->nparts; k++) {
+        const struct ArrowArray *kid = a->children[k];
+        size_t w = (size_t)molt_db__ak_width(ec->t->parts[k].kind);
+        memcpy((uint8_t *)&v->u + ec->t->parts[k].offset,
+               (const uint8_t *)kid->buffers[1] + w * (size_t)(kid->offset + i), w);
+    }
+}
+
+/* Utf8 entry i: the value of its text (the server's text form), parsed by
+ * the type's line. */
+static int text_value(const enc_col *ec, const struct ArrowArray *a, int64_t i,
+                      molt_db_value *v)
+{
+    const uint8_t *p;
+    size_t len;
+    if (var_bytes(a, i, &p, &len) != MOLT_DB_OK)
+        return MOLT_DB_EINVAL;
+    molt_db_buf_reset(ec->scratch);
+    int rc = ec->t->parse(p, len, ec->scratch, v);
+    return rc == MOLT_DB_EINVAL ? MOLT_DB_ERANGE : rc; /* text the type does not take */
 }
 
 /* Entry i of a scalar column as the value of the target type's class
- * (the kinds `accepts` allows for the type). */
+ * (the kinds its line lets COPY write into it). */
 static int arrow_value(const enc_col *ec, const struct ArrowArray *a, int64_t i,
                        molt_db_value *v)
 {
     const uint8_t *bits = a->buffers[1];
-    v->cls = (molt_db_value_class)molt_db_value_class_of(ec->oid);
+    v->cls = ec->t->cls;
     switch (ec->kind) {
-    case E_BOOL: v->u.i = (bits[i >> 3] >> (i & 7)) & 1; return MOLT_DB_OK;
-    case E_I16: v->u.i = AT(a, int16_t, i); return MOLT_DB_OK;
-    case E_I32: v->u.i = AT(a, int32_t, i); return MOLT_DB_OK;
-    case E_I64: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
-    case E_U32: v->u.i = AT(a, uint32_t, i); return MOLT_DB_OK;
-    case E_F32:
-    case E_F64:
+    case MOLT_DB__AK_BOOL: v->u.i = (bits[i >> 3] >> (i & 7)) & 1; return MOLT_DB_OK;
+    case MOLT_DB__AK_I16: v->u.i = AT(a, int16_t, i); return MOLT_DB_OK;
+    case MOLT_DB__AK_I32: v->u.i = AT(a, int32_t, i); return MOLT_DB_OK;
+    case MOLT_DB__AK_I64: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
+    case MOLT_DB__AK_U32: v->u.i = AT(a, uint32_t, i); return MOLT_DB_OK;
+    case MOLT_DB__AK_F32:
+    case MOLT_DB__AK_F64:
         if (v->cls == MOLT_DB_VALUE_FLOAT4)
             v->u.f4 = (float)float_at(ec, a, i);
         else
             v->u.f8 = float_at(ec, a, i);
         return MOLT_DB_OK;
-    case E_UTF8:
-    case E_BIN: return var_bytes(a, i, &v->u.bytes.p, &v->u.bytes.len);
-    case E_UUID: memcpy(v->u.uuid, bits + 16 * i, 16); return MOLT_DB_OK;
-    case E_DATE: return pg_days(AT(a, int32_t, i), &v->u.i);
-    case E_TIME: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
-    case E_TS: return pg_us(AT(a, int64_t, i), &v->u.i);
-    case E_INTERVAL: {
-        /* element i of a struct is element i of each child, past the
-         * child's own offset */
-        const struct ArrowArray *m = a->children[0], *d = a->children[1],
-                                *u = a->children[2];
-        v->u.interval.micros = AT(u, int64_t, u->offset + i);
-        v->u.interval.days = AT(d, int32_t, d->offset + i);
-        v->u.interval.months = AT(m, int32_t, m->offset + i);
-        return MOLT_DB_OK;
-    }
+    case MOLT_DB__AK_UTF8: return text_value(ec, a, i, v);
+    case MOLT_DB__AK_BINARY: return var_bytes(a, i, &v->u.bytes.p, &v->u.bytes.len);
+    case MOLT_DB__AK_UUID: memcpy(v->u.uuid, bits + 16 * i, 16); return MOLT_DB_OK;
+    case MOLT_DB__AK_DATE32: return pg_days(AT(a, int32_t, i), &v->u.i);
+    case MOLT_DB__AK_TIME64: v->u.i = AT(a, int64_t, i); return MOLT_DB_OK;
+    case MOLT_DB__AK_TS:
+    case MOLT_DB__AK_TSTZ: return pg_us(AT(a, int64_t, i), &v->u.i);
+    case MOLT_DB__AK_STRUCT: parts_value(ec, a, i, v); return MOLT_DB_OK;
     default: return MOLT_DB_ETYPE;
     }
 }
@@ -544,7 +549,7 @@ static int put_scalar(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     if (rc != MOLT_DB_OK)
         return rc;
     size_t at = put_len_mark(out);
-    rc = molt_db_value_encode(ec->oid, &v, out);
+    rc = ec->t->encode(out, &v);
     if (rc == MOLT_DB_EINVAL)
         return MOLT_DB_ERANGE; /* a value the type cannot hold */
     return rc == MOLT_DB_OK ? put_len_patch(out, at) : rc;
@@ -566,13 +571,9 @@ static int put_field(const enc_col *ec, const struct ArrowArray *a, int64_t i,
     }
     case E_RANGE:
         return put_range(ec, a, i, out);
-    case E_DEC:
+    case MOLT_DB__AK_DEC128:
         return put_decimal(ec, a, i, out);
-    case E_UTF8:
-        if (ec->oid == MOLT_DB_OID_NUMERIC)
-            return put_numeric_text(a, i, out);
-        return put_scalar(ec, a, i, out);
-    default: /* the fixed-width kinds and Binary */
+    default: /* the other kinds of a scalar */
         return put_scalar(ec, a, i, out);
     }
 }

@@ -4,32 +4,13 @@
 
 #include "molt_db/arrow.h"
 #include "molt_db/buf.h"
-
-/* Arrow storage of a column (or of a child of a nested column). */
-typedef enum molt_db__arrow_kind {
-    MOLT_DB__AK_BOOL,
-    MOLT_DB__AK_I16,
-    MOLT_DB__AK_I32,
-    MOLT_DB__AK_I64,
-    MOLT_DB__AK_U32,
-    MOLT_DB__AK_F32,
-    MOLT_DB__AK_F64,
-    MOLT_DB__AK_DEC128,
-    MOLT_DB__AK_UTF8,
-    MOLT_DB__AK_BINARY,
-    MOLT_DB__AK_UUID,
-    MOLT_DB__AK_DATE32,
-    MOLT_DB__AK_TIME64,
-    MOLT_DB__AK_TS,
-    MOLT_DB__AK_TSTZ,
-    MOLT_DB__AK_LIST,    /* int32 offsets into kids[0] */
-    MOLT_DB__AK_STRUCT   /* kids; what fills them is the role */
-} molt_db__arrow_kind;
+#include "arrow_kind.h"
+#include "types_internal.h"
 
 /* What a value of a nested column is decoded from. */
 typedef enum molt_db__arrow_role {
     MOLT_DB__ROLE_PLAIN,     /* a scalar column, or a child filled by its parent */
-    MOLT_DB__ROLE_INTERVAL,  /* Struct<months, days, micros> */
+    MOLT_DB__ROLE_PARTS,     /* Struct of a scalar's parts (the type table's) */
     MOLT_DB__ROLE_ARRAY,     /* Struct<lower_bounds: List<Int32>, values: List<T>> */
     MOLT_DB__ROLE_RANGE,     /* Struct<empty, lower: bound, upper: bound> */
     MOLT_DB__ROLE_BOUND      /* Struct<value: T, inclusive: Bool> */
@@ -38,7 +19,7 @@ typedef enum molt_db__arrow_role {
 /* Where a Utf8 column's bytes come from. */
 typedef enum molt_db__utf8_src {
     MOLT_DB__SRC_RAW,    /* the field's bytes as they are */
-    MOLT_DB__SRC_JSONB,  /* binary jsonb: skip the version byte */
+    MOLT_DB__SRC_VALUE,  /* the text of the decoded value (jsonb's) */
     MOLT_DB__SRC_TEXT    /* binary value printed by molt_db_value_to_text */
 } molt_db__utf8_src;
 
@@ -47,6 +28,7 @@ typedef struct molt_db__arrow_col molt_db__arrow_col;
 struct molt_db__arrow_col {
     char *name;
     uint32_t oid;     /* the PostgreSQL type this column's values have */
+    const molt_db__scalar *scalar; /* its line in the type table, or NULL */
     int kind;         /* molt_db__arrow_kind */
     int role;         /* molt_db__arrow_role */
     int src;          /* molt_db__utf8_src, for Utf8 */

@@ -1,5 +1,7 @@
-/* ArrowArrayStream over a query: a pull interface that runs the loop until
- * the push-based reader produced the next batch. */
+/* ArrowArrayStream over a query: a pull interface over the push-based
+ * reader. The stream owns its connection on a driven loop of its own, which
+ * get_next turns until the next batch is there: the caller's loop (if any)
+ * is never run by the library. */
 #include "arrow_internal.h"
 
 #include <errno.h>
@@ -7,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "molt_db/loop_driven.h"
+
 typedef struct stream_state {
-    uv_loop_t *loop;
+    molt_db_loop *loop;        /* private, driven */
+    molt_db_conn *conn;        /* NULL once closed */
+    int connected;             /* connect callback ran */
     molt_db_arrow_reader *reader;
     struct ArrowArray *queue;  /* FIFO of owned batches */
     size_t head, count, cap;
@@ -71,18 +77,17 @@ static void st_on_done(void *ud, int status, const molt_db_error *err)
     }
 }
 
-/* Runs the loop once; 0 when nothing is left to run (the request will
- * never complete). */
-static int pump(stream_state *s)
+/* One turn of the private loop; the request ends with the connection, so
+ * something is always left to wait for until it is done. */
+static void pump(stream_state *s)
 {
-    if (uv_run(s->loop, UV_RUN_ONCE) == 0 && !s->done) {
+    int rc = molt_db_loop_driven_run(s->loop, -1);
+    if (rc < 0 && !s->done) {
         s->done = 1;
-        s->status = MOLT_DB_ECLOSED;
-        molt_db_error_set(&s->err, MOLT_DB_ECLOSED,
-                          "the loop stopped before the query completed");
-        return 0;
+        s->status = MOLT_DB_EIO;
+        molt_db_error_set(&s->err, MOLT_DB_EIO, "arrow stream: epoll_wait "
+                          "failed (%s)", strerror(-rc));
     }
-    return 1;
 }
 
 static int to_errno(int code)
@@ -150,14 +155,23 @@ static const char *st_get_last_error(struct ArrowArrayStream *st)
     return s->last_error[0] ? s->last_error : NULL;
 }
 
-static void st_release(struct ArrowArrayStream *st)
+static void on_conn_closed(molt_db_conn *c, void *ud)
 {
-    if (st == NULL || st->release == NULL)
-        return;
-    stream_state *s = st->private_data;
-    s->abandon = 1;
-    while (!s->done)
-        pump(s);
+    (void)c;
+    stream_state *s = ud;
+    s->conn = NULL;
+}
+
+/* Closes the connection (a request still running completes with ECLOSED),
+ * turns the loop until it is gone, frees the loop and the state. */
+static void st_free(stream_state *s)
+{
+    if (s->conn != NULL) {
+        molt_db_conn_close(s->conn, on_conn_closed, s);
+        while (s->conn != NULL)
+            molt_db_loop_driven_run(s->loop, -1);
+    }
+    molt_db_loop_free(s->loop);
     for (size_t i = 0; i < s->count; i++) {
         struct ArrowArray *a = &s->queue[s->head + i];
         if (a->release)
@@ -167,25 +181,47 @@ static void st_release(struct ArrowArrayStream *st)
     molt_db_arrow_reader_free(s->reader);
     molt_db_error_clear(&s->err);
     free(s);
+}
+
+static void st_release(struct ArrowArrayStream *st)
+{
+    if (st == NULL || st->release == NULL)
+        return;
+    stream_state *s = st->private_data;
+    /* the next batch is refused: the connection skips the rest and is
+     * closed right after */
+    s->abandon = 1;
+    st_free(s);
     st->release = NULL;
 }
 
-/* Releasing early sets abandon: the next batch the reader hands over is
- * refused (ECANCELED), so the connection skips the remaining rows. */
-int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
-                               const char *sql, size_t nparams,
-                               const molt_db_param *params, size_t batch_rows,
-                               struct ArrowArrayStream *out,
-                               molt_db_error *err)
+static void on_connect(molt_db_conn *c, int status, const molt_db_error *err,
+                       void *ud)
+{
+    (void)c;
+    stream_state *s = ud;
+    s->connected = 1;
+    if (status != MOLT_DB_OK) {
+        s->conn = NULL; /* the library frees a connection that failed */
+        s->status = status;
+        if (err != NULL)
+            molt_db_error_copy(&s->err, err);
+    }
+}
+
+int molt_db_arrow_stream_open(const molt_db_conninfo *ci, const char *sql,
+                              size_t nparams, const molt_db_param *params,
+                              size_t batch_rows, struct ArrowArrayStream *out,
+                              molt_db_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (conn == NULL || loop == NULL || sql == NULL)
+    if (ci == NULL || sql == NULL)
         return molt_db_error_set(err, MOLT_DB_EINVAL,
-                                 "arrow stream: conn, loop and sql are required");
+                                 "arrow stream: ci and sql are required");
     stream_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "arrow: out of memory");
-    s->loop = loop;
+    molt_db_error_init(&s->err);
     molt_db_arrow_reader_options o;
     memset(&o, 0, sizeof o);
     o.batch_rows = batch_rows;
@@ -193,16 +229,29 @@ int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
     o.on_batch = st_on_batch;
     o.on_done = st_on_done;
     o.ud = s;
-    int rc = molt_db_arrow_reader_new(&o, &s->reader, err);
+    int rc = molt_db_loop_driven_new(&s->loop, err);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_arrow_reader_new(&o, &s->reader, err);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_conn_connect(s->loop, ci, NULL, on_connect, s, &s->conn,
+                                  err);
     if (rc != MOLT_DB_OK) {
-        free(s);
+        st_free(s);
+        return rc;
+    }
+    while (!s->connected)
+        pump(s);
+    if (s->conn == NULL) {
+        rc = s->status != MOLT_DB_OK ? s->status : MOLT_DB_ECONNECT;
+        if (err != NULL)
+            molt_db_error_copy(err, &s->err);
+        st_free(s);
         return rc;
     }
     molt_db_result_handler h = molt_db_arrow_reader_handler(s->reader);
-    rc = molt_db_conn_query(conn, sql, nparams, params, &h);
+    rc = molt_db_conn_query(s->conn, sql, nparams, params, &h);
     if (rc != MOLT_DB_OK) {
-        molt_db_arrow_reader_free(s->reader);
-        free(s);
+        st_free(s);
         return molt_db_error_set(err, rc, "arrow stream: could not start the "
                                  "query (%s)", molt_db_code_name(rc));
     }

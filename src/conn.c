@@ -24,7 +24,7 @@
 
 molt_db_conninfo *molt_db__conninfo_dup(const molt_db_conninfo *ci);
 
-struct molt_db_conn *molt_db__conn_from_loop(molt_db_loop *l)
+struct molt_db_conn *molt_db__conn_from_loop(molt_db_conn_loop *l)
 {
     /* The loop is the first member of the connection. */
     return (struct molt_db_conn *)(void *)l;
@@ -420,7 +420,7 @@ static void try_host(molt_db_conn *c)
             try_host(c);
             return;
         }
-        molt_db__conn_on_resolved(c, 0, res);
+        molt_db__conn_on_resolved(c, res, NULL);
         return;
     }
     c->state = MOLT_DB_CONN_RESOLVING;
@@ -433,17 +433,18 @@ static void try_host(molt_db_conn *c)
     }
 }
 
-void molt_db__conn_on_resolved(molt_db_conn *c, int status, struct addrinfo *ai)
+void molt_db__conn_on_resolved(molt_db_conn *c, struct addrinfo *ai,
+                               const char *error)
 {
     if (c->close_requested) {
         if (ai != NULL)
             freeaddrinfo(ai);
         return;
     }
-    if (status < 0 || ai == NULL) {
+    if (ai == NULL) {
         char msg[300];
         snprintf(msg, sizeof msg, "could not translate host name \"%.200s\" to address: %s",
-                 cur_host(c)->host, uv_strerror(status));
+                 cur_host(c)->host, error != NULL ? error : "no address");
         fail_attempt_msg(c, MOLT_DB_ECONNECT, "%s", msg);
         c->host_idx++;
         c->tls_tried = 0;
@@ -1239,7 +1240,7 @@ void molt_db__conn_on_timer(molt_db_conn *c)
 
 /* ---- public ------------------------------------------------------------ */
 
-int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
+int molt_db_conn_connect(molt_db_loop *loop, const molt_db_conninfo *ci,
                          const molt_db_conn_options *opts,
                          molt_db_connect_cb cb, void *ud, molt_db_conn **out,
                          molt_db_error *err)
@@ -1262,13 +1263,8 @@ int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
     if (c->ci->load_balance_random)
         molt_db__shuffle_hosts(c->ci);
     if (molt_db__loop_init(&c->loop, loop) < 0) {
-        /* A handle that did open is closing; its callback frees c. */
-        if (c->loop.open_handles == 0) {
-            molt_db_conninfo_free(c->ci);
-            free(c);
-        } else {
-            c->close_requested = 1;
-        }
+        molt_db_conninfo_free(c->ci);
+        free(c);
         return molt_db_error_set(err, MOLT_DB_ENOMEM,
                                  "could not init the loop handles");
     }

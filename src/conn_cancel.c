@@ -89,7 +89,7 @@ int molt_db_conn_cancel(molt_db_conn *c, int timeout_ms, molt_db_cancel_cb cb,
     call->cb = cb;
     call->ud = ud;
     molt_db_conn *cc = NULL;
-    int rc = molt_db_conn_connect(c->loop.uv, ci, NULL, on_cancel_done, call,
+    int rc = molt_db_conn_connect(c->loop.loop, ci, NULL, on_cancel_done, call,
                                   &cc, NULL);
     ci->nhosts = c->ci->nhosts;
     molt_db_conninfo_free(ci);

@@ -86,7 +86,7 @@ typedef struct molt_db_pstatus {
 } molt_db_pstatus;
 
 struct molt_db_conn {
-    molt_db_loop loop;
+    molt_db_conn_loop loop;
     molt_db_conninfo *ci;
     molt_db_conn_options opts;
     molt_db_conn_state state;
@@ -183,7 +183,7 @@ struct molt_db_conn {
     void *close_ud;
 };
 
-struct molt_db_conn *molt_db__conn_from_loop(molt_db_loop *l);
+struct molt_db_conn *molt_db__conn_from_loop(molt_db_conn_loop *l);
 
 /* conn.c */
 void molt_db__conn_want_write(struct molt_db_conn *conn);

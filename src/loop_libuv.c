@@ -1,224 +1,263 @@
-/* The libuv adapter: one poll watcher, one timer, one getaddrinfo at a time. */
-#include "loop.h"
+/* The libuv adapter: the hooks of molt_db_loop on libuv handles. The only
+ * file of the library that calls libuv. */
+#include "molt_db/loop_libuv.h"
 
+#include <errno.h>
 #include <netdb.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
-#include "conn_internal.h"
+#include "loop.h"
 
-/* A getaddrinfo request outlives its connection when the connection closes
- * first: then conn is NULL and the callback only frees. */
-typedef struct molt_db_resolve {
+/* A watcher. The idle handle asks for one more turn after a change: libuv
+ * hands a watcher's change to epoll when it next polls, and before 1.45
+ * uv_backend_timeout does not count such a change, so a caller blocking on
+ * uv_backend_fd would not see it. Both handles close before it is freed. */
+typedef struct uvio {
+    uv_poll_t poll;
+    uv_idle_t kick;
+    molt_db_loop_io_cb cb;
+    void *arg;
+    int events;               /* asked for; 0 after libuv stopped it */
+    int open;                 /* handles not closed yet */
+} uvio;
+
+typedef struct uvtimer {
+    uv_timer_t t;
+    molt_db_loop_cb cb;
+    void *arg;
+} uvtimer;
+
+typedef struct uvdefer {
+    uv_idle_t idle;
+    molt_db_loop_cb cb;
+    void *arg;
+} uvdefer;
+
+typedef struct uvresolve {
     uv_getaddrinfo_t req;
-    molt_db_loop *loop;
-    struct molt_db_conn *conn;
-} molt_db_resolve;
-
-static struct molt_db_conn *conn_of(molt_db_loop *l)
-{
-    return molt_db__conn_from_loop(l);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    molt_db_loop *l = h->data;
-    if (h != (uv_handle_t *)&l->timer && h != (uv_handle_t *)&l->idle)
-        free(h);
-    if (--l->open_handles == 0 && l->closing)
-        molt_db__conn_on_closed(conn_of(l));
-}
+    molt_db_loop_resolve_cb cb;
+    void *arg;
+    int cancelled;
+} uvresolve;
 
 static void on_poll(uv_poll_t *p, int status, int events)
 {
-    molt_db_loop *l = p->data;
+    uvio *w = p->data;
     if (status < 0) {
-        /* libuv stopped the watcher (an error or hang-up on the fd): say so,
-         * so the next watch call starts it again, and let the connection
-         * find the error by reading. */
-        l->poll_events = 0;
-        molt_db__conn_on_io(conn_of(l), 1, 1);
+        /* libuv stopped the watcher (an error or hang-up on the fd): the
+         * next io_set starts it again; the connection finds the error by
+         * reading. */
+        w->events = 0;
+        w->cb(w->arg, MOLT_DB_LOOP_READ | MOLT_DB_LOOP_WRITE);
         return;
     }
-    molt_db__conn_on_io(conn_of(l), (events & UV_READABLE) != 0,
-                        (events & UV_WRITABLE) != 0);
+    w->cb(w->arg, ((events & UV_READABLE) ? MOLT_DB_LOOP_READ : 0) |
+                      ((events & UV_WRITABLE) ? MOLT_DB_LOOP_WRITE : 0));
+}
+
+static void on_kick(uv_idle_t *i)
+{
+    uv_idle_stop(i);
+}
+
+static void *io_new(void *data, int fd, molt_db_loop_io_cb cb, void *arg)
+{
+    uvio *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    if (uv_poll_init(data, &w->poll, fd) < 0) {
+        free(w);
+        return NULL;
+    }
+    uv_idle_init(data, &w->kick); /* cannot fail */
+    w->poll.data = w->kick.data = w;
+    w->cb = cb;
+    w->arg = arg;
+    w->open = 2;
+    return w;
+}
+
+static int io_set(void *data, void *io, int events)
+{
+    (void)data;
+    uvio *w = io;
+    if (events == w->events)
+        return 0;
+    w->events = events;
+    if (events == 0)
+        return uv_poll_stop(&w->poll) < 0 ? -EIO : 0;
+    int uvev = ((events & MOLT_DB_LOOP_READ) ? UV_READABLE : 0) |
+               ((events & MOLT_DB_LOOP_WRITE) ? UV_WRITABLE : 0);
+    if (uv_poll_start(&w->poll, uvev, on_poll) < 0) {
+        w->events = 0;
+        return -EIO;
+    }
+    uv_idle_start(&w->kick, on_kick);
+    return 0;
+}
+
+static void on_io_closed(uv_handle_t *h)
+{
+    uvio *w = h->data;
+    if (--w->open == 0)
+        free(w);
+}
+
+static void io_free(void *data, void *io)
+{
+    (void)data;
+    uvio *w = io;
+    uv_close((uv_handle_t *)&w->poll, on_io_closed);
+    uv_close((uv_handle_t *)&w->kick, on_io_closed);
 }
 
 static void on_timer(uv_timer_t *t)
 {
-    molt_db__conn_on_timer(conn_of(t->data));
+    uvtimer *u = t->data;
+    u->cb(u->arg);
 }
 
-int molt_db__loop_init(molt_db_loop *l, uv_loop_t *uv)
+static void *timer_new(void *data, int flags, molt_db_loop_cb cb, void *arg)
 {
-    memset(l, 0, sizeof *l);
-    l->uv = uv;
-    l->poll_fd = -1;
-    int rc = uv_timer_init(uv, &l->timer);
-    if (rc < 0)
-        return rc;
-    l->timer.data = l;
-    l->open_handles = 1;
-    rc = uv_idle_init(uv, &l->idle);
-    if (rc < 0) {
-        /* the timer is open: close it; the caller frees l once it is */
-        l->closing = 1;
-        uv_close((uv_handle_t *)&l->timer, on_handle_closed);
-        return rc;
-    }
-    l->idle.data = l;
-    l->open_handles = 2;
-    return 0;
+    uvtimer *u = malloc(sizeof *u);
+    if (u == NULL)
+        return NULL;
+    uv_timer_init(data, &u->t); /* cannot fail */
+    u->t.data = u;
+    u->cb = cb;
+    u->arg = arg;
+    if (flags & MOLT_DB_LOOP_WEAK)
+        uv_unref((uv_handle_t *)&u->t);
+    return u;
+}
+
+static void timer_start(void *data, void *timer, uint64_t ms)
+{
+    (void)data;
+    uv_timer_start(&((uvtimer *)timer)->t, on_timer, ms, 0);
+}
+
+static void timer_stop(void *data, void *timer)
+{
+    (void)data;
+    uv_timer_stop(&((uvtimer *)timer)->t);
+}
+
+static void free_on_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void timer_free(void *data, void *timer)
+{
+    (void)data;
+    uv_close((uv_handle_t *)&((uvtimer *)timer)->t, free_on_close);
 }
 
 static void on_idle(uv_idle_t *i)
 {
-    molt_db_loop *l = i->data;
+    uvdefer *d = i->data;
     uv_idle_stop(i);
-    l->deferred = 0;
-    molt_db__conn_on_deferred(conn_of(l));
+    d->cb(d->arg);
 }
 
-void molt_db__loop_defer(molt_db_loop *l)
+static void *defer_new(void *data, molt_db_loop_cb cb, void *arg)
 {
-    if (l->closing || l->deferred)
-        return;
-    l->deferred = 1;
-    uv_idle_start(&l->idle, on_idle);
+    uvdefer *d = malloc(sizeof *d);
+    if (d == NULL)
+        return NULL;
+    uv_idle_init(data, &d->idle); /* cannot fail */
+    d->idle.data = d;
+    d->cb = cb;
+    d->arg = arg;
+    return d;
 }
 
-static void drop_poll(molt_db_loop *l)
+static void defer_start(void *data, void *defer)
 {
-    if (l->poll == NULL)
-        return;
-    uv_poll_stop(l->poll);
-    uv_close((uv_handle_t *)l->poll, on_handle_closed);
-    l->poll = NULL;
-    l->poll_fd = -1;
-    l->poll_events = 0;
+    (void)data;
+    uv_idle_start(&((uvdefer *)defer)->idle, on_idle); /* no-op if started */
 }
 
-int molt_db__loop_watch(molt_db_loop *l, int fd, int events)
+static void defer_free(void *data, void *defer)
 {
-    if (l->closing)
-        return UV_EINVAL;
-    if (l->poll != NULL && l->poll_fd != fd)
-        drop_poll(l);
-    if (l->poll == NULL) {
-        if (events == 0)
-            return 0;
-        uv_poll_t *p = malloc(sizeof *p);
-        if (p == NULL)
-            return UV_ENOMEM;
-        int rc = uv_poll_init(l->uv, p, fd);
-        if (rc < 0) {
-            free(p);
-            return rc;
-        }
-        p->data = l;
-        l->open_handles++;
-        l->poll = p;
-        l->poll_fd = fd;
-        l->poll_events = 0;
-    }
-    if (events == l->poll_events)
-        return 0;
-    l->poll_events = events;
-    if (events == 0)
-        return uv_poll_stop(l->poll);
-    int uvev = ((events & MOLT_DB_WATCH_READ) ? UV_READABLE : 0) |
-               ((events & MOLT_DB_WATCH_WRITE) ? UV_WRITABLE : 0);
-    int rc = uv_poll_start(l->poll, uvev, on_poll);
-    /* libuv hands a watcher's change to epoll when it next polls, and
-     * before 1.45 uv_backend_timeout does not count such a change: one
-     * more turn first, so a caller blocking on uv_backend_fd sees it */
-    if (rc == 0)
-        molt_db__loop_defer(l);
-    return rc;
+    (void)data;
+    uv_close((uv_handle_t *)&((uvdefer *)defer)->idle, free_on_close);
 }
 
-void molt_db__loop_unwatch(molt_db_loop *l)
+static uint64_t now_ms(void *data)
 {
-    drop_poll(l);
-}
-
-void molt_db__loop_timer(molt_db_loop *l, uint64_t ms)
-{
-    if (l->closing)
-        return;
-    if (ms == 0)
-        uv_timer_stop(&l->timer);
-    else
-        uv_timer_start(&l->timer, on_timer, ms, 0);
+    return uv_now(data);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 {
-    molt_db_resolve *r = req->data;
-    struct molt_db_conn *conn = r->conn;
-    if (conn != NULL)
-        r->loop->resolving = NULL;
-    free(r);
-    if (conn == NULL) {
+    uvresolve *r = req->data;
+    if (r->cancelled) {
         if (ai != NULL)
             uv_freeaddrinfo(ai);
-        return;
+    } else if (status < 0 || ai == NULL) {
+        if (ai != NULL)
+            uv_freeaddrinfo(ai);
+        r->cb(r->arg, NULL, status < 0 ? uv_strerror(status) : "no address");
+    } else {
+        r->cb(r->arg, ai, NULL);
     }
-    molt_db__conn_on_resolved(conn, status, status == 0 ? ai : NULL);
+    free(r);
 }
 
-int molt_db__loop_resolve(molt_db_loop *l, const char *host, uint16_t port)
+static int resolve(void *data, const char *host, const char *service,
+                   molt_db_loop_resolve_cb cb, void *arg, void **req)
 {
-    if (l->closing || l->resolving != NULL)
-        return UV_EINVAL;
-    molt_db_resolve *r = calloc(1, sizeof *r);
+    uvresolve *r = calloc(1, sizeof *r);
     if (r == NULL)
-        return UV_ENOMEM;
-    r->loop = l;
-    r->conn = conn_of(l);
+        return -ENOMEM;
+    r->cb = cb;
+    r->arg = arg;
     r->req.data = r;
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG;
-    l->resolving = r;
-    int rc = uv_getaddrinfo(l->uv, &r->req, on_resolved, host, service, &hints);
+    int rc = uv_getaddrinfo(data, &r->req, on_resolved, host, service, &hints);
     if (rc < 0) {
-        l->resolving = NULL;
         free(r);
+        return rc == UV_ENOMEM ? -ENOMEM : -EIO;
     }
-    return rc;
+    *req = r;
+    return 0;
 }
 
-void molt_db__loop_cancel_resolve(molt_db_loop *l)
+/* The request frees itself in its callback, detached from its caller. */
+static void resolve_cancel(void *data, void *req)
 {
-    if (l->resolving != NULL) {
-        /* The request frees itself in its callback, detached from us. */
-        l->resolving->conn = NULL;
-        uv_cancel((uv_req_t *)&l->resolving->req);
-        l->resolving = NULL;
+    (void)data;
+    uvresolve *r = req;
+    r->cancelled = 1;
+    uv_cancel((uv_req_t *)&r->req);
+}
+
+static const molt_db_loop_hooks libuv_hooks = {
+    io_new, io_set, io_free,
+    timer_new, timer_start, timer_stop, timer_free,
+    defer_new, defer_start, defer_free,
+    now_ms, resolve, resolve_cancel, NULL,
+};
+
+int molt_db_loop_libuv_new(uv_loop_t *uv, molt_db_loop **out,
+                           molt_db_error *err)
+{
+    if (uv == NULL) {
+        *out = NULL;
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "the uv loop is NULL");
     }
+    return molt_db_loop_new(&libuv_hooks, uv, out, err);
 }
 
-void molt_db__loop_close(molt_db_loop *l)
+uv_loop_t *molt_db_loop_libuv_uv(const molt_db_loop *loop)
 {
-    if (l->closing)
-        return;
-    l->closing = 1;
-    molt_db__loop_cancel_resolve(l);
-    drop_poll(l);
-    uv_timer_stop(&l->timer);
-    uv_close((uv_handle_t *)&l->timer, on_handle_closed);
-    uv_idle_stop(&l->idle);
-    l->deferred = 0;
-    uv_close((uv_handle_t *)&l->idle, on_handle_closed);
-}
-
-uint64_t molt_db__loop_now(const molt_db_loop *l)
-{
-    return uv_now(l->uv);
+    return loop->data;
 }

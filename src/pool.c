@@ -100,13 +100,6 @@ static void pconn_free_if_done(molt_db_pconn *pc)
     molt_db__pool_maybe_finish_close(p);
 }
 
-static void on_drain_timer_closed(uv_handle_t *h)
-{
-    molt_db_pconn *pc = h->data;
-    pc->refs--;
-    pconn_free_if_done(pc);
-}
-
 static void on_conn_closed(molt_db_conn *c, void *ud)
 {
     (void)c;
@@ -147,11 +140,7 @@ void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
         pc->tx->pc = NULL; /* the transaction is lost */
         pc->tx = NULL;
     }
-    if (pc->drain_timer_inited) {
-        pc->refs++;
-        uv_close((uv_handle_t *)&pc->drain_timer, on_drain_timer_closed);
-        pc->drain_timer_inited = 0;
-    }
+    molt_db__timer_free(p->loop, &pc->drain_timer);
     pc->refs++;
     /* Requests still on it complete with ECLOSED from here. */
     molt_db_conn_close(pc->conn, on_conn_closed, pc);
@@ -227,7 +216,7 @@ static void on_connected(molt_db_conn *c, int status, const molt_db_error *err,
     p->connect_failures_row = 0;
     molt_db_error_clear(&p->last_connect_err);
     p->st.conns_opened++;
-    uint64_t now = uv_now(p->loop);
+    uint64_t now = molt_db__now_ms(p->loop);
     pc->state = MOLT_DB_PC_READY;
     pc->created_ms = pc->last_used_ms = now;
     pc->expires_ms = 0;
@@ -276,9 +265,15 @@ static int pconn_open(molt_db_pool *p)
     return MOLT_DB_OK;
 }
 
-static void on_backoff(uv_timer_t *t)
+static void finish_close(molt_db_pool *p);
+
+static void on_backoff(void *arg)
 {
-    molt_db_pool *p = t->data;
+    molt_db_pool *p = arg;
+    if (p->closing) {
+        finish_close(p);
+        return;
+    }
     p->backoff_active = 0;
     molt_db__pool_grow(p);
 }
@@ -292,10 +287,10 @@ static void schedule_backoff(molt_db_pool *p)
     if (d > (uint64_t)p->s.reconnect_max_ms)
         d = (uint64_t)p->s.reconnect_max_ms;
     d = d / 2 + molt_db__pool_rand(p) % (d / 2 + 1); /* jitter: d/2..d */
-    p->next_connect_ms = uv_now(p->loop) + d;
+    p->next_connect_ms = molt_db__now_ms(p->loop) + d;
     if (!p->backoff_active) {
         p->backoff_active = 1;
-        uv_timer_start(&p->backoff, on_backoff, d, 0);
+        molt_db__timer_start(p->loop, p->backoff, d);
     }
 }
 
@@ -317,10 +312,10 @@ void molt_db__pool_grow(molt_db_pool *p)
         /* Server down: one attempt at a time, spaced by the backoff. */
         if (p->nopening > 0 || p->backoff_active)
             return;
-        if (uv_now(p->loop) < p->next_connect_ms) {
+        if (molt_db__now_ms(p->loop) < p->next_connect_ms) {
             p->backoff_active = 1;
-            uv_timer_start(&p->backoff, on_backoff,
-                           p->next_connect_ms - uv_now(p->loop), 0);
+            molt_db__timer_start(p->loop, p->backoff,
+                                 p->next_connect_ms - molt_db__now_ms(p->loop));
             return;
         }
         if (pconn_open(p) != MOLT_DB_OK)
@@ -340,7 +335,7 @@ void molt_db__pool_grow(molt_db_pool *p)
 static molt_db_pconn *pick(molt_db_pool *p, int idle_only)
 {
     molt_db_pconn *best = NULL, *next;
-    uint64_t now = uv_now(p->loop);
+    uint64_t now = molt_db__now_ms(p->loop);
     for (molt_db_pconn *pc = p->conns_head; pc; pc = next) {
         next = pc->next;
         if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0 &&
@@ -417,7 +412,7 @@ static void on_ping_done(void *ud, int status, const molt_db_error *err)
     molt_db_pconn *pc = ud;
     if (!maintenance_done(pc, status))
         return;
-    pc->last_used_ms = uv_now(pc->pool->loop);
+    pc->last_used_ms = molt_db__now_ms(pc->pool->loop);
     molt_db__pool_dispatch(pc->pool);
 }
 
@@ -434,8 +429,8 @@ static void release_check(molt_db_pconn *pc)
         return;
     }
     pc->cancel = MOLT_DB_CANCEL_NONE;
-    if (pc->drain_timer_inited)
-        uv_timer_stop(&pc->drain_timer);
+    if (pc->drain_timer != NULL)
+        molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
     char tx = molt_db_conn_tx_status(pc->conn);
     if (tx == 'T' || tx == 'E') {
         molt_db_result_handler h = {NULL, NULL, NULL, on_rollback_done, pc};
@@ -452,32 +447,45 @@ static void release_check(molt_db_pconn *pc)
         molt_db__pconn_discard(pc, 1);
         return;
     }
-    if (pc->retiring || (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms)) {
+    if (pc->retiring || (pc->expires_ms != 0 && molt_db__now_ms(p->loop) >= pc->expires_ms)) {
         molt_db__pconn_discard(pc, 0);
         return;
     }
     pc->state = MOLT_DB_PC_READY;
 }
 
-static void on_drain_timeout(uv_timer_t *t)
-{
-    /* The cancelled query did not end in time: state unknown. */
-    molt_db__pconn_discard(t->data, 1);
-}
-
 static void cancel_next_in_line(molt_db_pconn *pc);
+
+static void on_drain_timer(void *arg)
+{
+    molt_db_pconn *pc = arg;
+    if (pc->drain_check) {
+        if (pc->state == MOLT_DB_PC_DRAINING && pc->inflight > 0)
+            cancel_next_in_line(pc);
+        return;
+    }
+    /* The cancelled query did not end in time: state unknown. */
+    molt_db__pconn_discard(pc, 1);
+}
 
 static int drain_timer_ready(molt_db_pconn *pc)
 {
-    if (!pc->drain_timer_inited) {
-        if (uv_timer_init(pc->pool->loop, &pc->drain_timer) != 0) {
+    if (pc->drain_timer == NULL) {
+        pc->drain_timer = molt_db__timer_new(pc->pool->loop, 0,
+                                             on_drain_timer, pc);
+        if (pc->drain_timer == NULL) {
             molt_db__pconn_discard(pc, 1);
             return 0;
         }
-        pc->drain_timer.data = pc;
-        pc->drain_timer_inited = 1;
     }
     return 1;
+}
+
+/* Runs on_drain_timer in ms: the drain's deadline, or (check) at once. */
+static void drain_timer_start(molt_db_pconn *pc, int check, uint64_t ms)
+{
+    pc->drain_check = check;
+    molt_db__timer_start(pc->pool->loop, pc->drain_timer, ms);
 }
 
 static void on_cancel_done(void *ud, int status, const molt_db_error *err)
@@ -499,8 +507,8 @@ static void on_cancel_done(void *ud, int status, const molt_db_error *err)
         molt_db__pool_dispatch(pc->pool);
         return;
     }
-    if (pc->cancel_target == NULL && pc->drain_timer_inited)
-        uv_timer_stop(&pc->drain_timer); /* its query already ended */
+    if (pc->cancel_target == NULL && pc->drain_timer != NULL) /* its query ended */
+        molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
     cancel_next_in_line(pc);
 }
 
@@ -541,8 +549,7 @@ static void try_send_cancel(molt_db_pconn *pc)
     for (molt_db_preq *r = head->cnext; live && r; r = r->cnext)
         r->cancel_exposed |= !r->user_done;
     p->st.cancel_requests++;
-    uv_timer_start(&pc->drain_timer, on_drain_timeout,
-                   2 * (uint64_t)p->s.cancel_timeout_ms, 0);
+    drain_timer_start(pc, 0, 2 * (uint64_t)p->s.cancel_timeout_ms);
 }
 
 /* On a draining connection (not a transaction's) whose CancelRequest (if
@@ -555,13 +562,6 @@ static void cancel_next_in_line(molt_db_pconn *pc)
         head != NULL && head->user_done && head->kind != MOLT_DB_PREQ_TXCTL)
         pc->cancel = MOLT_DB_CANCEL_WANTED;
     try_send_cancel(pc);
-}
-
-static void on_cancel_check(uv_timer_t *t)
-{
-    molt_db_pconn *pc = t->data;
-    if (pc->state == MOLT_DB_PC_DRAINING && pc->inflight > 0)
-        cancel_next_in_line(pc);
 }
 
 void molt_db__pconn_want_cancel(molt_db_pconn *pc)
@@ -615,7 +615,7 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
     molt_db_pool *p = pc->pool;
     if (pc->state == MOLT_DB_PC_CLOSING)
         return;
-    pc->last_used_ms = uv_now(p->loop);
+    pc->last_used_ms = molt_db__now_ms(p->loop);
     if (!molt_db_conn_is_ready(pc->conn)) {
         molt_db__pconn_discard(pc, 1);
         return;
@@ -635,7 +635,7 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
              * decided once the answers already read are through (a batch
              * ends all its members at once). */
             if (pc->cancel != MOLT_DB_CANCEL_SENT && drain_timer_ready(pc))
-                uv_timer_start(&pc->drain_timer, on_cancel_check, 0, 0);
+                drain_timer_start(pc, 1, 0);
             return;
         }
         if (pc->cancel == MOLT_DB_CANCEL_WANTED)
@@ -643,7 +643,7 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
         release_check(pc);
     } else if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0 &&
                (pc->retiring ||
-                (pc->expires_ms != 0 && uv_now(p->loop) >= pc->expires_ms))) {
+                (pc->expires_ms != 0 && molt_db__now_ms(p->loop) >= pc->expires_ms))) {
         molt_db__pconn_discard(pc, 0);
         return;
     }
@@ -668,10 +668,11 @@ void molt_db__pconn_unpin(molt_db_pconn *pc)
 
 /* ---- maintenance ------------------------------------------------------- */
 
-static void on_maint(uv_timer_t *t)
+static void on_maint(void *arg)
 {
-    molt_db_pool *p = t->data;
-    uint64_t now = uv_now(p->loop);
+    molt_db_pool *p = arg;
+    molt_db__timer_start(p->loop, p->maint, p->maint_ms);
+    uint64_t now = molt_db__now_ms(p->loop);
     molt_db_pconn *next;
     for (molt_db_pconn *pc = p->conns_head; pc; pc = next) {
         next = pc->next;
@@ -732,7 +733,7 @@ static int add_server_setting(molt_db_conninfo *ci, const char *name, int ms)
     return MOLT_DB_OK;
 }
 
-int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
+int molt_db_pool_open(molt_db_loop *loop, const molt_db_conninfo *ci,
                       const molt_db_pool_settings *settings,
                       molt_db_pool **out, molt_db_error *err)
 {
@@ -766,32 +767,23 @@ int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
     }
     p->loop = loop;
     p->s = s;
-    p->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)p) | 1;
+    p->rng = (molt_db__hrtime_ns() ^ (uint64_t)(uintptr_t)p) | 1;
     molt_db_error_init(&p->last_connect_err);
-    if (uv_timer_init(loop, &p->maint) != 0 ||
-        uv_timer_init(loop, &p->backoff) != 0) {
-        /* uv_timer_init cannot fail on Linux; a timer that did init would
-         * need a close we cannot wait for here. */
+    p->maint = molt_db__timer_new(loop, MOLT_DB_LOOP_WEAK, on_maint, p);
+    p->backoff = molt_db__timer_new(loop, 0, on_backoff, p);
+    if (p->maint == NULL || p->backoff == NULL) {
+        molt_db__timer_free(loop, &p->maint);
+        molt_db__timer_free(loop, &p->backoff);
         molt_db_conninfo_free(p->ci);
         free(p);
-        return molt_db_error_set(err, MOLT_DB_ENOMEM, "uv_timer_init failed");
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
     }
-    p->maint.data = p;
-    p->backoff.data = p;
-    p->handles_open = 2;
-    uint64_t iv = maint_interval(&s);
-    uv_timer_start(&p->maint, on_maint, iv, iv);
-    uv_unref((uv_handle_t *)&p->maint);
+    p->maint_ms = maint_interval(&s);
+    molt_db__timer_start(loop, p->maint, p->maint_ms);
+    molt_db__loop_ref(loop);
     molt_db__pool_grow(p);
     *out = p;
     return MOLT_DB_OK;
-}
-
-static void on_pool_handle_closed(uv_handle_t *h)
-{
-    molt_db_pool *p = h->data;
-    p->handles_open--;
-    molt_db__pool_maybe_finish_close(p);
 }
 
 void molt_db__pool_maybe_finish_close(molt_db_pool *p)
@@ -799,16 +791,21 @@ void molt_db__pool_maybe_finish_close(molt_db_pool *p)
     if (!p->closing || p->nconns > 0 || p->nclosing > 0 || p->active > 0 ||
         p->ntx > 0)
         return;
-    if (p->closing == 1) {
-        p->closing = 2; /* closing the handles */
-        molt_db__preq_close_timers(p);
-        uv_close((uv_handle_t *)&p->maint, on_pool_handle_closed);
-        uv_close((uv_handle_t *)&p->backoff, on_pool_handle_closed);
+    if (p->closing != 1)
         return;
-    }
-    if (p->closing != 2 || p->handles_open > 0 || p->timers_open > 0)
-        return;
+    /* The close callback runs from the loop (the backoff timer's), never
+     * inside the caller's call. */
+    p->closing = 2;
+    molt_db__preq_close_timers(p);
+    molt_db__timer_free(p->loop, &p->maint);
+    molt_db__timer_start(p->loop, p->backoff, 0);
+}
+
+static void finish_close(molt_db_pool *p)
+{
+    molt_db_loop *loop = p->loop;
     p->closing = 3;
+    molt_db__timer_free(loop, &p->backoff);
     molt_db__preq_free_slots(p);
     molt_db__metrics_free(&p->m);
     molt_db_error_clear(&p->last_connect_err);
@@ -816,6 +813,7 @@ void molt_db__pool_maybe_finish_close(molt_db_pool *p)
     if (p->close_cb)
         p->close_cb(p, p->close_ud);
     free(p);
+    molt_db__loop_unref(loop);
 }
 
 void molt_db_pool_close(molt_db_pool *p, molt_db_pool_close_cb cb, void *ud)
@@ -825,8 +823,8 @@ void molt_db_pool_close(molt_db_pool *p, molt_db_pool_close_cb cb, void *ud)
     p->closing = 1;
     p->close_cb = cb;
     p->close_ud = ud;
-    uv_timer_stop(&p->maint);
-    uv_timer_stop(&p->backoff);
+    molt_db__timer_stop(p->loop, p->maint);
+    molt_db__timer_stop(p->loop, p->backoff);
     p->backoff_active = 0;
     /* Every live request gets ECLOSED from the loop. */
     for (size_t c = 0; c < p->nchunks; c++) {

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "molt_db/pool.h"
+
+#include "loop.h"
 
 molt_db_conninfo *molt_db__conninfo_dup(const molt_db_conninfo *ci);
 
@@ -140,8 +140,7 @@ struct molt_db_preq {
     size_t pdata_cap;
     uint64_t hash;
 
-    uv_timer_t timer;              /* deadline, or 0 ms to complete a cancel */
-    int timer_inited;
+    void *timer;                   /* deadline, or 0 ms to complete a cancel */
     uint64_t deadline_ms;          /* 0: none (loop time) */
     uint64_t acquire_deadline_ms;  /* 0: none */
     uint64_t t_submit_ns;
@@ -213,8 +212,8 @@ struct molt_db_pconn {
     molt_db_preq *cancel_target;   /* the request the CancelRequest is for */
     uint32_t cancel_target_gen;    /* its slot generation (the slot may be
                                       reused once it ended) */
-    uv_timer_t drain_timer;        /* deadline of a drain after a cancel */
-    int drain_timer_inited;
+    void *drain_timer;             /* deadline of a drain after a cancel, */
+    int drain_check;               /* or (set) a check that a cancel is due */
     int refs;                      /* callbacks still due that point here */
     int broken;
     int retiring;                  /* closed once idle, takes no request */
@@ -223,7 +222,7 @@ struct molt_db_pconn {
 };
 
 struct molt_db_pool {
-    uv_loop_t *loop;
+    molt_db_loop *loop;
     molt_db_conninfo *ci;
     molt_db_pool_settings s;
     uint64_t rng;
@@ -240,20 +239,20 @@ struct molt_db_pool {
     molt_db_preq *free_slots;
     size_t nslots;
     size_t active;                 /* slots in use */
-    size_t timers_open;            /* slot timers not yet closed */
 
-    uv_timer_t maint;              /* maintenance tick */
-    uv_timer_t backoff;            /* reconnect after a failed connect */
+    void *maint;                   /* maintenance tick */
+    void *backoff;                 /* reconnect after a failed connect;
+                                      the close callback while closing */
     int backoff_active;
     int connect_failures_row;
     uint64_t next_connect_ms;
+    uint64_t maint_ms;             /* its interval */
     molt_db_error last_connect_err;
 
     int closing;
     int dispatching;
     molt_db_pool_close_cb close_cb;
     void *close_ud;
-    size_t handles_open;           /* maint + backoff */
     size_t ntx;                    /* transactions not yet ended */
 
     molt_db_pool_stats st;         /* bytes_*: of connections gone */

@@ -41,8 +41,8 @@ static molt_db_preq *slot_alloc(molt_db_pool *p)
 static void slot_free(molt_db_preq *r)
 {
     molt_db_pool *p = r->pool;
-    if (r->timer_inited)
-        uv_timer_stop(&r->timer);
+    if (r->timer != NULL)
+        molt_db__timer_stop(p->loop, r->timer);
     r->state = MOLT_DB_PREQ_FREE;
     r->gen++;
     r->user_done = r->delivered = r->conn_busy = 0;
@@ -64,22 +64,12 @@ static void maybe_free(molt_db_preq *r)
         slot_free(r);
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    molt_db_preq *r = h->data;
-    r->pool->timers_open--;
-    molt_db__pool_maybe_finish_close(r->pool);
-}
-
 void molt_db__preq_close_timers(molt_db_pool *p)
 {
     for (size_t c = 0; c < p->nchunks; c++)
         for (size_t i = 0; i < MOLT_DB_POOL_CHUNK; i++) {
             molt_db_preq *r = &p->chunks[c][i];
-            if (r->timer_inited) {
-                r->timer_inited = 0;
-                uv_close((uv_handle_t *)&r->timer, on_timer_closed);
-            }
+            molt_db__timer_free(p->loop, &r->timer);
         }
 }
 
@@ -107,13 +97,13 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
     molt_db_pool *p = r->pool;
     r->user_done = 1;
     r->delivered = 1;
-    if (r->timer_inited)
-        uv_timer_stop(&r->timer);
+    if (r->timer != NULL)
+        molt_db__timer_stop(p->loop, r->timer);
     p->st.completed++;
     if (status != MOLT_DB_OK)
         p->st.failed++;
-    molt_db__metrics_done(&p->m, r->tag, uv_hrtime() - r->t_submit_ns, status,
-                          err);
+    molt_db__metrics_done(&p->m, r->tag, molt_db__hrtime_ns() - r->t_submit_ns,
+                          status, err);
     if (status != MOLT_DB_OK && err == NULL) {
         molt_db_error e; /* 1 KiB: only built when needed */
         molt_db_error_init(&e);
@@ -126,7 +116,7 @@ static void deliver(molt_db_preq *r, int status, const molt_db_error *err)
     maybe_free(r);
 }
 
-static void on_req_timer(uv_timer_t *t);
+static void on_req_timer(void *arg);
 static void arm_waiting(molt_db_preq *r);
 static void unpause(molt_db_preq *r);
 
@@ -143,7 +133,7 @@ void molt_db__preq_finish_later(molt_db_preq *r, int status,
     }
     r->user_done = 1;
     r->due_status = status;
-    uv_timer_start(&r->timer, on_req_timer, 0, 0);
+    molt_db__timer_start(r->pool->loop, r->timer, 0);
 }
 
 void molt_db__preq_queue_remove(molt_db_pool *p, molt_db_preq *r)
@@ -182,9 +172,9 @@ static void deliver_exhausted(molt_db_preq *r)
     molt_db_error_clear(&e);
 }
 
-static void on_req_timer(uv_timer_t *t)
+static void on_req_timer(void *arg)
 {
-    molt_db_preq *r = t->data;
+    molt_db_preq *r = arg;
     molt_db_pool *p = r->pool;
     if (r->user_done) {
         if (!r->delivered) {
@@ -194,7 +184,7 @@ static void on_req_timer(uv_timer_t *t)
         }
         return;
     }
-    uint64_t now = uv_now(p->loop);
+    uint64_t now = molt_db__now_ms(p->loop);
     int timed_out = r->deadline_ms != 0 && now >= r->deadline_ms;
     if (r->state == MOLT_DB_PREQ_WAITING) {
         int wait_over = r->acquire_deadline_ms != 0 &&
@@ -527,18 +517,18 @@ static void w_done(void *ud, int status, const molt_db_error *err)
 static void arm(molt_db_preq *r, uint64_t at)
 {
     if (at == 0) {
-        uv_timer_stop(&r->timer);
+        molt_db__timer_stop(r->pool->loop, r->timer);
         return;
     }
-    uint64_t now = uv_now(r->pool->loop);
-    uv_timer_start(&r->timer, on_req_timer, at > now ? at - now : 0, 0);
+    uint64_t now = molt_db__now_ms(r->pool->loop);
+    molt_db__timer_start(r->pool->loop, r->timer, at > now ? at - now : 0);
 }
 
 /* A waiting request's timer fires from the loop at once: on_req_timer
  * delivers the connect error (or waits on if the pool connected since). */
 static void fail_soon(molt_db_preq *r)
 {
-    uv_timer_start(&r->timer, on_req_timer, 0, 0);
+    molt_db__timer_start(r->pool->loop, r->timer, 0);
 }
 
 /* A waiting request's timer: its deadline or the end of max_wait_ms. */
@@ -555,7 +545,7 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
 {
     molt_db_pool *p = r->pool;
     if (r->tx == NULL || r->kind == MOLT_DB_PREQ_BEGIN) {
-        uint64_t waited = uv_hrtime() - r->t_submit_ns;
+        uint64_t waited = molt_db__hrtime_ns() - r->t_submit_ns;
         molt_db__hist_add(&p->m.acquire, waited);
         if (waited / 1000 > p->st.max_wait_us)
             p->st.max_wait_us = waited / 1000;
@@ -639,14 +629,10 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     if (r == NULL)
         return MOLT_DB_ENOMEM;
     int rc = copy_request(r, sql, nparams, params);
-    if (rc == MOLT_DB_OK && !r->timer_inited) {
-        if (uv_timer_init(p->loop, &r->timer) != 0) {
+    if (rc == MOLT_DB_OK && r->timer == NULL) {
+        r->timer = molt_db__timer_new(p->loop, 0, on_req_timer, r);
+        if (r->timer == NULL)
             rc = MOLT_DB_ENOMEM;
-        } else {
-            r->timer.data = r;
-            r->timer_inited = 1;
-            p->timers_open++;
-        }
     }
     if (rc != MOLT_DB_OK) {
         r->delivered = 1;
@@ -662,11 +648,11 @@ int molt_db__preq_new(molt_db_pool *p, const char *sql, size_t nparams,
     if (p->s.statement_mode == MOLT_DB_STMT_CACHED)
         r->hash = molt_db__sc_hash(r->sql, nparams, r->ptypes);
     int timeout = timeout_ms != 0 ? timeout_ms : p->s.query_timeout_ms;
-    uint64_t now = uv_now(p->loop);
+    uint64_t now = molt_db__now_ms(p->loop);
     r->deadline_ms = timeout > 0 ? now + (uint64_t)timeout : 0;
     r->acquire_deadline_ms =
         p->s.max_wait_ms > 0 ? now + (uint64_t)p->s.max_wait_ms : 0;
-    r->t_submit_ns = uv_hrtime();
+    r->t_submit_ns = molt_db__hrtime_ns();
     p->st.requests++;
     *out = r;
     return MOLT_DB_OK;

@@ -38,7 +38,7 @@ static void on_begin_done(void *ud, int status, const molt_db_error *err)
 {
     molt_db_tx *tx = ud;
     if (status == MOLT_DB_OK && tx->pc != NULL) {
-        tx->begin_ns = uv_hrtime();
+        tx->begin_ns = molt_db__hrtime_ns();
         tx->begin_cb(tx->begin_ud, MOLT_DB_OK, tx, NULL);
         return;
     }
@@ -162,7 +162,8 @@ static void op_done(void *ud, int status, const molt_db_error *err)
     int outer = op->kind == TX_OP_COMMIT || op->kind == TX_OP_ROLLBACK;
     if (outer) {
         if (tx->begin_ns != 0)
-            molt_db__hist_add(&p->m.tx_duration, uv_hrtime() - tx->begin_ns);
+            molt_db__hist_add(&p->m.tx_duration,
+                              molt_db__hrtime_ns() - tx->begin_ns);
         if (op->kind == TX_OP_COMMIT && status == MOLT_DB_OK)
             p->st.tx_commits++;
         else

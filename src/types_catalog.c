@@ -2,6 +2,7 @@
  * which of them it decodes in binary. OIDs checked against pg_type and
  * pg_range of PostgreSQL 15. */
 #include "molt_db/types.h"
+#include "types_internal.h"
 
 #include <stddef.h>
 
@@ -99,6 +100,11 @@ const molt_db_type_info *molt_db_type_lookup(uint32_t oid)
             hi = mid;
     }
     return NULL;
+}
+
+const molt_db_type_info *molt_db__type_at(size_t i)
+{
+    return i < sizeof catalog / sizeof catalog[0] ? &catalog[i] : NULL;
 }
 
 const char *molt_db_type_name(uint32_t oid)

@@ -94,4 +94,53 @@ int molt_db__parse_timetz(const uint8_t *p, size_t n, molt_db_timetz *tz);
 int molt_db__parse_uuid(const uint8_t *p, size_t n, uint8_t out[16]);
 int molt_db__parse_interval(const uint8_t *p, size_t n, molt_db_interval *iv);
 
+/* ---- the scalar type table (types_value.c) ------------------------------ */
+
+#include "molt_db/value.h"
+
+typedef int (*molt_db__decode_fn)(const uint8_t *p, size_t len, molt_db_value *v,
+                                  molt_db_error *err);
+typedef int (*molt_db__parse_fn)(const uint8_t *p, size_t len, molt_db_buf *scratch,
+                                 molt_db_value *v);
+typedef int (*molt_db__encode_fn)(molt_db_buf *out, const molt_db_value *v);
+
+/* A part of a value whose Arrow column is a Struct (interval's months,
+ * days, micros): its child's name, its Arrow kind (a fixed-width one) and
+ * where it sits in molt_db_value.u. */
+typedef struct molt_db__value_part {
+    const char *name;
+    int kind;
+    size_t offset;
+} molt_db__value_part;
+
+/* One line of the table: everything the library does with one scalar
+ * type, whatever the format. */
+typedef struct molt_db__scalar {
+    uint32_t oid;
+    molt_db_value_class cls;
+    molt_db__decode_fn decode;  /* binary form -> value */
+    molt_db__parse_fn parse;    /* the server's text -> value */
+    molt_db__encode_fn encode;  /* value -> binary form */
+    int raw_text;               /* the binary form is the text, byte for byte */
+    /* The Arrow column of a binary field (molt_db__arrow_kind). Utf8 holds
+     * the bytes when raw_text, else the value's bytes for the text and
+     * JSON classes, else the server's text of the value. */
+    int arrow;
+    const molt_db__value_part *parts; /* arrow is Struct: its children */
+    size_t nparts;
+    unsigned copy_from;         /* Arrow kinds COPY writes into the type (MOLT_DB__AK_BIT) */
+    unsigned members;           /* struct members a binary field fills
+                                 * (1u << molt_db_member_type); string
+                                 * members take every type */
+} molt_db__scalar;
+
+/* The line of a scalar type, or NULL (containers, user types). */
+const molt_db__scalar *molt_db__scalar_of(uint32_t oid);
+
+/* Line i of the table, or NULL past the last (for the tests). */
+const molt_db__scalar *molt_db__scalar_at(size_t i);
+
+/* Entry i of the type catalog (types_catalog.c), or NULL past the last. */
+const molt_db_type_info *molt_db__type_at(size_t i);
+
 #endif

@@ -1,31 +1,24 @@
-/* The scalar type table: for each PostgreSQL scalar the library knows, its
- * value class, the decoder of its binary form and the parser of the
- * server's text form, both into one molt_db_value (include/molt_db/value.h),
- * and the encoder of a value back into the binary form.
+/* The scalar type table: for each PostgreSQL scalar the library knows, one
+ * line with everything done with its values, in every format: its value
+ * class, the decoder of its binary form and the parser of the server's
+ * text form (both into one molt_db_value, include/molt_db/value.h), the
+ * encoder of a value back into the binary form, its Arrow column, the
+ * Arrow columns COPY writes into it, and the struct members it fills
+ * (the line's fields: types_internal.h).
  * Adding a scalar type is one line in `scalars` (plus its catalog line in
- * types_catalog.c and its tests); whatever reads values (text output, Arrow,
- * struct mode, the worker's writers) then handles it by its class. */
+ * types_catalog.c and its tests); whatever reads values (text output,
+ * Arrow, COPY from Arrow, struct mode, the worker's writers) then handles
+ * it through its line and its class. test_types checks that every type of
+ * the catalog has a whole line. */
+#include "molt_db/rowstruct.h"
 #include "molt_db/value.h"
+#include "arrow_kind.h"
 #include "types_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef int (*decode_fn)(const uint8_t *p, size_t len, molt_db_value *v,
-                         molt_db_error *err);
-typedef int (*parse_fn)(const uint8_t *p, size_t len, molt_db_buf *scratch,
-                        molt_db_value *v);
-
-typedef int (*encode_fn)(molt_db_buf *out, const molt_db_value *v);
-
-typedef struct scalar_type {
-    uint32_t oid;
-    molt_db_value_class cls;
-    decode_fn decode;
-    parse_fn parse;
-    encode_fn encode; /* NULL: none from a value (numeric) */
-} scalar_type;
 
 /* ---- binary decoders ------------------------------------------------------ */
 
@@ -362,42 +355,100 @@ static int enc_interval(molt_db_buf *out, const molt_db_value *v)
     return molt_db_encode_interval(out, v->u.interval);
 }
 
+/* numeric: the header and digits of the binary form it was read from */
+static int enc_numeric(molt_db_buf *out, const molt_db_value *v)
+{
+    const molt_db_numeric *n = &v->u.numeric;
+    size_t start = out->len;
+    molt_db_buf_put_u16(out, n->ndigits);
+    molt_db_buf_put_u16(out, (uint16_t)n->weight);
+    molt_db_buf_put_u16(out, n->sign);
+    molt_db_buf_put_u16(out, n->dscale);
+    molt_db_buf_put(out, n->digits, 2 * (size_t)n->ndigits);
+    return molt_db__buf_finish(out, start, MOLT_DB_OK);
+}
+
 /* ---- the table ------------------------------------------------------------ */
+
+#define AK(k) MOLT_DB__AK_##k
+#define FROM(k) MOLT_DB__AK_BIT(k)
+#define M(t) (1u << MOLT_DB_MEMBER_##t)
+
+/* the Struct<months: Int32, days: Int32, micros: Int64> of an interval */
+static const molt_db__value_part interval_parts[] = {
+    {"months", MOLT_DB__AK_I32, offsetof(molt_db_interval, months)},
+    {"days", MOLT_DB__AK_I32, offsetof(molt_db_interval, days)},
+    {"micros", MOLT_DB__AK_I64, offsetof(molt_db_interval, micros)},
+};
+
+/* text, varchar, bpchar, name, json: the bytes are the text */
+#define TEXTLIKE(oid, cls)                                                    \
+    {oid, cls, dec_bytes, parse_text, enc_bytes, .raw_text = 1,              \
+     .arrow = AK(UTF8), .copy_from = FROM(UTF8)}
 
 /* Sorted by oid for the binary search below. (The library asks for xml's
  * text, molt_db_type_binary_supported; its binary form is the same bytes
- * when the client encoding is UTF8.) */
-static const scalar_type scalars[] = {
-    {MOLT_DB_OID_BOOL, MOLT_DB_VALUE_BOOL, dec_bool, parse_bool, enc_bool},
-    {MOLT_DB_OID_BYTEA, MOLT_DB_VALUE_BYTES, dec_bytes, parse_bytea, enc_bytes},
-    {MOLT_DB_OID_CHAR, MOLT_DB_VALUE_CHAR, dec_char, parse_char, enc_char},
-    {MOLT_DB_OID_NAME, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_INT8, MOLT_DB_VALUE_INT, dec_int8, parse_int, enc_int8},
-    {MOLT_DB_OID_INT2, MOLT_DB_VALUE_INT, dec_int2, parse_int, enc_int2},
-    {MOLT_DB_OID_INT4, MOLT_DB_VALUE_INT, dec_int4, parse_int, enc_int4},
-    {MOLT_DB_OID_TEXT, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_OID, MOLT_DB_VALUE_INT, dec_oid, parse_int, enc_oid},
-    {MOLT_DB_OID_JSON, MOLT_DB_VALUE_JSON, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_XML, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_FLOAT4, MOLT_DB_VALUE_FLOAT4, dec_float4, parse_float4, enc_float4},
-    {MOLT_DB_OID_FLOAT8, MOLT_DB_VALUE_FLOAT8, dec_float8, parse_float8, enc_float8},
-    {MOLT_DB_OID_BPCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_VARCHAR, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes},
-    {MOLT_DB_OID_DATE, MOLT_DB_VALUE_DATE, dec_date, parse_date, enc_date},
-    {MOLT_DB_OID_TIME, MOLT_DB_VALUE_TIME, dec_time, parse_time, enc_time},
-    {MOLT_DB_OID_TIMESTAMP, MOLT_DB_VALUE_TIMESTAMP, dec_timestamp, parse_timestamp, enc_timestamp},
+ * when the client encoding is UTF8. COPY from Arrow does not write xml.) */
+static const molt_db__scalar scalars[] = {
+    {MOLT_DB_OID_BOOL, MOLT_DB_VALUE_BOOL, dec_bool, parse_bool, enc_bool,
+     .arrow = AK(BOOL), .copy_from = FROM(BOOL), .members = M(BOOL)},
+    {MOLT_DB_OID_BYTEA, MOLT_DB_VALUE_BYTES, dec_bytes, parse_bytea, enc_bytes,
+     .arrow = AK(BINARY), .copy_from = FROM(BINARY),
+     .members = M(BYTES_VIEW) | M(BYTES_COPY)},
+    {MOLT_DB_OID_CHAR, MOLT_DB_VALUE_CHAR, dec_char, parse_char, enc_char,
+     .arrow = AK(UTF8), .copy_from = FROM(UTF8)},
+    TEXTLIKE(MOLT_DB_OID_NAME, MOLT_DB_VALUE_TEXT),
+    {MOLT_DB_OID_INT8, MOLT_DB_VALUE_INT, dec_int8, parse_int, enc_int8, .arrow = AK(I64),
+     .copy_from = FROM(I16) | FROM(I32) | FROM(I64) | FROM(U32), .members = M(INT64)},
+    {MOLT_DB_OID_INT2, MOLT_DB_VALUE_INT, dec_int2, parse_int, enc_int2, .arrow = AK(I16),
+     .copy_from = FROM(I16), .members = M(INT16) | M(INT32) | M(INT64)},
+    {MOLT_DB_OID_INT4, MOLT_DB_VALUE_INT, dec_int4, parse_int, enc_int4, .arrow = AK(I32),
+     .copy_from = FROM(I16) | FROM(I32), .members = M(INT32) | M(INT64)},
+    TEXTLIKE(MOLT_DB_OID_TEXT, MOLT_DB_VALUE_TEXT),
+    {MOLT_DB_OID_OID, MOLT_DB_VALUE_INT, dec_oid, parse_int, enc_oid, .arrow = AK(U32),
+     .copy_from = FROM(U32), .members = M(INT64)},
+    TEXTLIKE(MOLT_DB_OID_JSON, MOLT_DB_VALUE_JSON),
+    {MOLT_DB_OID_XML, MOLT_DB_VALUE_TEXT, dec_bytes, parse_text, enc_bytes, .raw_text = 1,
+     .arrow = AK(UTF8)},
+    {MOLT_DB_OID_FLOAT4, MOLT_DB_VALUE_FLOAT4, dec_float4, parse_float4, enc_float4,
+     .arrow = AK(F32), .copy_from = FROM(F32), .members = M(FLOAT) | M(DOUBLE)},
+    {MOLT_DB_OID_FLOAT8, MOLT_DB_VALUE_FLOAT8, dec_float8, parse_float8, enc_float8,
+     .arrow = AK(F64), .copy_from = FROM(F32) | FROM(F64), .members = M(DOUBLE)},
+    TEXTLIKE(MOLT_DB_OID_BPCHAR, MOLT_DB_VALUE_TEXT),
+    TEXTLIKE(MOLT_DB_OID_VARCHAR, MOLT_DB_VALUE_TEXT),
+    {MOLT_DB_OID_DATE, MOLT_DB_VALUE_DATE, dec_date, parse_date, enc_date,
+     .arrow = AK(DATE32), .copy_from = FROM(DATE32), .members = M(DATE_DAYS)},
+    {MOLT_DB_OID_TIME, MOLT_DB_VALUE_TIME, dec_time, parse_time, enc_time,
+     .arrow = AK(TIME64), .copy_from = FROM(TIME64)},
+    {MOLT_DB_OID_TIMESTAMP, MOLT_DB_VALUE_TIMESTAMP, dec_timestamp, parse_timestamp,
+     enc_timestamp, .arrow = AK(TS), .copy_from = FROM(TS) | FROM(TSTZ),
+     .members = M(TIMESTAMP_US)},
     {MOLT_DB_OID_TIMESTAMPTZ, MOLT_DB_VALUE_TIMESTAMPTZ, dec_timestamp, parse_timestamptz,
-     enc_timestamp},
-    {MOLT_DB_OID_INTERVAL, MOLT_DB_VALUE_INTERVAL, dec_interval, parse_interval, enc_interval},
-    {MOLT_DB_OID_TIMETZ, MOLT_DB_VALUE_TIMETZ, dec_timetz, parse_timetz, enc_timetz},
-    {MOLT_DB_OID_NUMERIC, MOLT_DB_VALUE_NUMERIC, dec_numeric, parse_numeric, NULL},
-    {MOLT_DB_OID_UUID, MOLT_DB_VALUE_UUID, dec_uuid, parse_uuid, enc_uuid},
-    {MOLT_DB_OID_JSONB, MOLT_DB_VALUE_JSON, dec_jsonb, parse_text, enc_jsonb},
+     enc_timestamp, .arrow = AK(TSTZ), .copy_from = FROM(TS) | FROM(TSTZ),
+     .members = M(TIMESTAMP_US)},
+    {MOLT_DB_OID_INTERVAL, MOLT_DB_VALUE_INTERVAL, dec_interval, parse_interval, enc_interval,
+     .arrow = AK(STRUCT), .parts = interval_parts, .nparts = 3, .copy_from = FROM(STRUCT)},
+    {MOLT_DB_OID_TIMETZ, MOLT_DB_VALUE_TIMETZ, dec_timetz, parse_timetz, enc_timetz,
+     .arrow = AK(UTF8), .copy_from = FROM(UTF8)},
+    /* Arrow: Decimal128 when the column's typmod fits one, else Utf8 */
+    {MOLT_DB_OID_NUMERIC, MOLT_DB_VALUE_NUMERIC, dec_numeric, parse_numeric, enc_numeric,
+     .arrow = AK(DEC128), .copy_from = FROM(DEC128) | FROM(UTF8), .members = M(DECIMAL128)},
+    {MOLT_DB_OID_UUID, MOLT_DB_VALUE_UUID, dec_uuid, parse_uuid, enc_uuid,
+     .arrow = AK(UUID), .copy_from = FROM(UUID), .members = M(UUID)},
+    {MOLT_DB_OID_JSONB, MOLT_DB_VALUE_JSON, dec_jsonb, parse_text, enc_jsonb,
+     .arrow = AK(UTF8), .copy_from = FROM(UTF8)},
 };
 
-static const scalar_type *scalar_lookup(uint32_t oid)
+#define NSCALARS (sizeof scalars / sizeof scalars[0])
+
+const molt_db__scalar *molt_db__scalar_at(size_t i)
 {
-    size_t lo = 0, hi = sizeof scalars / sizeof scalars[0];
+    return i < NSCALARS ? &scalars[i] : NULL;
+}
+
+const molt_db__scalar *molt_db__scalar_of(uint32_t oid)
+{
+    size_t lo = 0, hi = NSCALARS;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (scalars[mid].oid == oid)
@@ -412,14 +463,14 @@ static const scalar_type *scalar_lookup(uint32_t oid)
 
 int molt_db_value_class_of(uint32_t oid)
 {
-    const scalar_type *t = scalar_lookup(oid);
+    const molt_db__scalar *t = molt_db__scalar_of(oid);
     return t ? (int)t->cls : 0;
 }
 
 int molt_db_value_decode(uint32_t oid, const uint8_t *p, size_t len,
                          molt_db_value *v, molt_db_error *err)
 {
-    const scalar_type *t = scalar_lookup(oid);
+    const molt_db__scalar *t = molt_db__scalar_of(oid);
     if (t == NULL)
         return molt_db_error_set(err, MOLT_DB_ETYPE,
                                  "no binary decoder for type %lu", (unsigned long)oid);
@@ -429,8 +480,8 @@ int molt_db_value_decode(uint32_t oid, const uint8_t *p, size_t len,
 
 int molt_db_value_encode(uint32_t oid, const molt_db_value *v, molt_db_buf *out)
 {
-    const scalar_type *t = scalar_lookup(oid);
-    if (t == NULL || t->encode == NULL || v->cls != t->cls)
+    const molt_db__scalar *t = molt_db__scalar_of(oid);
+    if (t == NULL || v->cls != t->cls)
         return MOLT_DB_ETYPE;
     return t->encode(out, v);
 }
@@ -438,7 +489,7 @@ int molt_db_value_encode(uint32_t oid, const molt_db_value *v, molt_db_buf *out)
 int molt_db_value_parse(uint32_t oid, const uint8_t *p, size_t len,
                         molt_db_buf *scratch, molt_db_value *v)
 {
-    const scalar_type *t = scalar_lookup(oid);
+    const molt_db__scalar *t = molt_db__scalar_of(oid);
     if (t == NULL)
         return MOLT_DB_EINVAL;
     v->cls = t->cls;

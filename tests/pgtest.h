@@ -1,6 +1,6 @@
 /*
  * Blocking helpers for tests that talk to the real server: each runs the
- * libuv loop until the request is done. Results are copied into a
+ * libuv loop (through the libuv adapter) until the request is done. Results are copied into a
  * pgt_result (rows x cols of owned byte strings).
  *
  * Connection strings come from the environment set by scripts/with_pg.sh:
@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "molt_db/conn.h"
+#include "molt_db/loop_libuv.h"
 #include "test.h"
 
 typedef struct pgt_result {
@@ -33,6 +34,7 @@ typedef struct pgt_result {
 
 typedef struct pgt_conn {
     uv_loop_t loop;
+    molt_db_loop *ml;       /* loop, for the library */
     molt_db_conn *conn;
     int connect_status;
     int connect_done;
@@ -63,10 +65,12 @@ static inline int pgt_try_connect(const char *dsn, pgt_conn **out,
     pgt_conn *p = calloc(1, sizeof *p);
     ASSERT(p != NULL);
     ASSERT_EQ_INT(uv_loop_init(&p->loop), 0);
-    rc = molt_db_conn_connect(&p->loop, ci, NULL, pgt_connect_cb_, p, &p->conn,
+    ASSERT_OK(molt_db_loop_libuv_new(&p->loop, &p->ml, NULL), NULL);
+    rc = molt_db_conn_connect(p->ml, ci, NULL, pgt_connect_cb_, p, &p->conn,
                               err);
     molt_db_conninfo_free(ci);
     if (rc != MOLT_DB_OK) {
+        molt_db_loop_free(p->ml);
         uv_loop_close(&p->loop);
         free(p);
         return rc;
@@ -79,6 +83,7 @@ static inline int pgt_try_connect(const char *dsn, pgt_conn **out,
             molt_db_error_move(err, &p->err);
         molt_db_error_clear(&p->err);
         uv_run(&p->loop, UV_RUN_DEFAULT); /* let the failed conn close */
+        molt_db_loop_free(p->ml);
         ASSERT_EQ_INT(uv_loop_close(&p->loop), 0);
         free(p);
         return rc;
@@ -103,6 +108,7 @@ static inline void pgt_close(pgt_conn *p)
         return;
     molt_db_conn_close(p->conn, NULL, NULL);
     uv_run(&p->loop, UV_RUN_DEFAULT);
+    molt_db_loop_free(p->ml);
     ASSERT_EQ_INT(uv_loop_close(&p->loop), 0);
     molt_db_error_clear(&p->err);
     free(p);

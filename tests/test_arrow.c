@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -647,13 +649,17 @@ TEST(reader_batches_from_server)
     pgt_close(p);
 }
 
+/* The blocking stream runs a connection and a driven loop of its own: no
+ * loop of the caller's is involved. */
 TEST(stream_from_server)
 {
-    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
+    molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
+    ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, &err), &err);
     struct ArrowArrayStream st;
-    ASSERT_OK(molt_db_arrow_stream_query(p->conn, &p->loop,
+    ASSERT_OK(molt_db_arrow_stream_open(ci,
                                          "SELECT g::int4 AS g, g::text AS t "
                                          "FROM generate_series(1,1000) g",
                                          0, NULL, 100, &st, &err), &err);
@@ -678,7 +684,7 @@ TEST(stream_from_server)
     st.release(&st);
 
     /* an error surfaces from get_next with the server's message */
-    ASSERT_OK(molt_db_arrow_stream_query(p->conn, &p->loop,
+    ASSERT_OK(molt_db_arrow_stream_open(ci,
                                          "SELECT 1/(g-5) FROM generate_series(1,9) g",
                                          0, NULL, 2, &st, &err), &err);
     int rc = 0;
@@ -693,8 +699,10 @@ TEST(stream_from_server)
     ASSERT_CONTAINS(st.get_last_error(&st), "division by zero");
     st.release(&st);
 
-    /* released early: the rest is skipped, the connection stays usable */
-    ASSERT_OK(molt_db_arrow_stream_query(p->conn, &p->loop,
+    /* released early: the stream's connection closes; the server's
+     * backend of it ends (no session is left running the query) */
+    pgt_conn *p = pgt_connect(dsn);
+    ASSERT_OK(molt_db_arrow_stream_open(ci,
                                          "SELECT g FROM generate_series(1,100000) g",
                                          0, NULL, 10, &st, &err), &err);
     struct ArrowArray a;
@@ -702,10 +710,30 @@ TEST(stream_from_server)
     ASSERT_EQ_INT(a.length, 10);
     a.release(&a);
     st.release(&st);
-    pgt_result *res = pgt_query(p, "SELECT 42", 0, NULL);
-    ASSERT_OK(res->status, &res->err);
-    pgt_result_free(res);
+    int left = -1;
+    for (int i = 0; i < 100 && left != 0; i++) {
+        pgt_result *res = pgt_query(p, "SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE query LIKE 'SELECT g FROM generate_series(1,100000)%'",
+                                    0, NULL);
+        ASSERT_OK(res->status, &res->err);
+        left = atoi((const char *)res->data[0]);
+        pgt_result_free(res);
+        if (left != 0)
+            usleep(20000);
+    }
+    ASSERT_EQ_INT(left, 0);
     pgt_close(p);
+
+    /* a server that cannot be reached: the open fails, nothing is left */
+    molt_db_conninfo *bad = NULL;
+    ASSERT_OK(molt_db_conninfo_parse("postgresql://u@127.0.0.1:1/db?connect_timeout=2",
+                                     &bad, &err), &err);
+    ASSERT_CODE(molt_db_arrow_stream_open(bad, "SELECT 1", 0, NULL, 10, &st, &err),
+                MOLT_DB_ECONNECT);
+    ASSERT(st.release == NULL);
+    molt_db_conninfo_free(bad);
+    molt_db_conninfo_free(ci);
+    molt_db_error_clear(&err);
 }
 
 /* ---- struct mode -------------------------------------------------------- */

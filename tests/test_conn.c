@@ -650,8 +650,9 @@ TEST(notices_reach_the_callback)
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
     pgt_conn *p = calloc(1, sizeof *p);
     uv_loop_init(&p->loop);
+    ASSERT_OK(molt_db_loop_libuv_new(&p->loop, &p->ml, NULL), NULL);
     molt_db_conn_options o = {on_notice, NULL, NULL, NULL, NULL, NULL};
-    ASSERT_OK(molt_db_conn_connect(&p->loop, ci, &o, notice_connect_cb, p,
+    ASSERT_OK(molt_db_conn_connect(p->ml, ci, &o, notice_connect_cb, p,
                                    &p->conn, NULL), NULL);
     molt_db_conninfo_free(ci);
     while (!p->connect_done)
@@ -693,8 +694,9 @@ TEST(notifications_reach_the_callback)
     notes_seen seen = {0};
     pgt_conn *l = calloc(1, sizeof *l);
     uv_loop_init(&l->loop);
+    ASSERT_OK(molt_db_loop_libuv_new(&l->loop, &l->ml, NULL), NULL);
     molt_db_conn_options o = {NULL, NULL, NULL, NULL, on_notification, &seen};
-    ASSERT_OK(molt_db_conn_connect(&l->loop, ci, &o, notice_connect_cb, l,
+    ASSERT_OK(molt_db_conn_connect(l->ml, ci, &o, notice_connect_cb, l,
                                    &l->conn, NULL), NULL);
     molt_db_conninfo_free(ci);
     while (!l->connect_done)
@@ -757,6 +759,7 @@ TEST(close_fails_pending_requests)
     ASSERT_CODE(queued->status, MOLT_DB_ECLOSED);
     uv_run(&p->loop, UV_RUN_DEFAULT);
     ASSERT(now_s() - t0 < 1.0);
+    molt_db_loop_free(p->ml);
     ASSERT_EQ_INT(uv_loop_close(&p->loop), 0);
     pgt_result_free(slow);
     pgt_result_free(queued);
@@ -773,6 +776,7 @@ TEST(close_fails_pending_requests)
     ASSERT(after->done);
     ASSERT_CODE(after->status, MOLT_DB_ECLOSED);
     ASSERT(refused_after_close);
+    molt_db_loop_free(p->ml);
     ASSERT_EQ_INT(uv_loop_close(&p->loop), 0);
     pgt_result_free(after);
     free(p);
@@ -839,6 +843,7 @@ TEST(close_from_a_result_callback)
             uv_run(&k.p->loop, UV_RUN_DEFAULT);
             ASSERT_EQ_INT(k.done, 1);
             ASSERT_CODE(k.status, MOLT_DB_ECLOSED);
+            molt_db_loop_free(k.p->ml);
             ASSERT_EQ_INT(uv_loop_close(&k.p->loop), 0);
             free(k.p);
         }
@@ -960,8 +965,9 @@ TEST(broken_callback_runs_once)
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, NULL), NULL);
     pgt_conn *p = calloc(1, sizeof *p);
     uv_loop_init(&p->loop);
+    ASSERT_OK(molt_db_loop_libuv_new(&p->loop, &p->ml, NULL), NULL);
     molt_db_conn_options o = {NULL, NULL, on_broken, NULL, NULL, NULL};
-    ASSERT_OK(molt_db_conn_connect(&p->loop, ci, &o, notice_connect_cb, p, &p->conn,
+    ASSERT_OK(molt_db_conn_connect(p->ml, ci, &o, notice_connect_cb, p, &p->conn,
                                    NULL), NULL);
     molt_db_conninfo_free(ci);
     while (!p->connect_done)

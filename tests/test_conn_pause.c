@@ -261,6 +261,7 @@ TEST(close_while_paused_fails_the_request_and_frees_the_backend)
     ASSERT_CODE(s.status, MOLT_DB_ECLOSED);
     uv_run(&p->loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(closed, 1);
+    molt_db_loop_free(p->ml);
     ASSERT_EQ_INT(uv_loop_close(&p->loop), 0);
     free(p);
     /* the server's send fails once our socket is gone: its backend exits */

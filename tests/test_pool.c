@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 #include "pgtest.h"
 
@@ -75,6 +76,7 @@ static molt_db_result_handler handler(res *r)
 
 typedef struct tp {
     uv_loop_t loop;
+    molt_db_loop *ml;       /* loop, for the library */
     molt_db_pool *pool;
     int closed;
 } tp;
@@ -84,11 +86,12 @@ static tp *tp_open_dsn(const char *dsn, molt_db_pool_settings *s)
     tp *t = calloc(1, sizeof *t);
     ASSERT(t != NULL);
     ASSERT_EQ_INT(uv_loop_init(&t->loop), 0);
+    ASSERT_OK(molt_db_loop_libuv_new(&t->loop, &t->ml, NULL), NULL);
     molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, &err), &err);
-    ASSERT_OK(molt_db_pool_open(&t->loop, ci, s, &t->pool, &err), &err);
+    ASSERT_OK(molt_db_pool_open(t->ml, ci, s, &t->pool, &err), &err);
     molt_db_conninfo_free(ci);
     return t;
 }
@@ -116,6 +119,7 @@ static void tp_close(tp *t)
     ASSERT(!t->closed);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     ASSERT(t->closed);
+    molt_db_loop_free(t->ml);
     ASSERT_EQ_INT(uv_loop_close(&t->loop), 0);
     free(t);
 }
@@ -204,6 +208,8 @@ TEST(bad_settings)
     test_env_or_skip("MOLT_TEST_DSN");
     uv_loop_t loop;
     uv_loop_init(&loop);
+    molt_db_loop *ml = NULL;
+    ASSERT_OK(molt_db_loop_libuv_new(&loop, &ml, NULL), NULL);
     molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
@@ -211,13 +217,14 @@ TEST(bad_settings)
     molt_db_pool_settings s = settings(2);
     s.min_conns = 3;
     molt_db_pool *p = NULL;
-    ASSERT_CODE(molt_db_pool_open(&loop, ci, &s, &p, &err), MOLT_DB_ECONFIG);
+    ASSERT_CODE(molt_db_pool_open(ml, ci, &s, &p, &err), MOLT_DB_ECONFIG);
     ASSERT_CONTAINS(err.message, "min_conns");
     ASSERT(p == NULL);
     s = settings(0);
-    ASSERT_CODE(molt_db_pool_open(&loop, ci, &s, &p, &err), MOLT_DB_ECONFIG);
+    ASSERT_CODE(molt_db_pool_open(ml, ci, &s, &p, &err), MOLT_DB_ECONFIG);
     molt_db_conninfo_free(ci);
     molt_db_error_clear(&err);
+    molt_db_loop_free(ml);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
 }
 

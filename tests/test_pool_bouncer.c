@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 #include "pgtest.h"
 #include "test.h"
@@ -83,6 +84,8 @@ static void many_clients(molt_db_stmt_mode mode)
     const char *dsn = test_env_or_skip("MOLT_TEST_BOUNCER_DSN");
     uv_loop_t loop;
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    molt_db_loop *ml = NULL;
+    ASSERT_OK(molt_db_loop_libuv_new(&loop, &ml, NULL), NULL);
     molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
@@ -94,7 +97,7 @@ static void many_clients(molt_db_stmt_mode mode)
         s.max_conns = CONNS;
         s.statement_mode = mode;
         s.max_wait_ms = 60000;
-        ASSERT_OK(molt_db_pool_open(&loop, ci, &s, &pools[k], &err), &err);
+        ASSERT_OK(molt_db_pool_open(ml, ci, &s, &pools[k], &err), &err);
     }
     molt_db_conninfo_free(ci);
     ans *as = calloc(POOLS * PER_POOL, sizeof *as);
@@ -133,6 +136,7 @@ static void many_clients(molt_db_stmt_mode mode)
         molt_db_pool_close(pools[k], closed, &nclosed);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ_INT(nclosed, POOLS);
+    molt_db_loop_free(ml);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     free(as);
     free(args);

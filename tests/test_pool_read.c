@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 #include "pgtest.h"
 
@@ -53,6 +54,7 @@ static void r_done(void *ud, int status, const molt_db_error *err)
 
 typedef struct tp {
     uv_loop_t loop;
+    molt_db_loop *ml;       /* loop, for the library */
     uv_timer_t tick;        /* bounds UV_RUN_ONCE waits (see run_until) */
     molt_db_pool *pool;
     int closed;
@@ -69,6 +71,7 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     tp *t = calloc(1, sizeof *t);
     ASSERT(t != NULL);
     ASSERT_EQ_INT(uv_loop_init(&t->loop), 0);
+    ASSERT_OK(molt_db_loop_libuv_new(&t->loop, &t->ml, NULL), NULL);
     ASSERT_EQ_INT(uv_timer_init(&t->loop, &t->tick), 0);
     uv_timer_start(&t->tick, on_tick, 10, 10);
     molt_db_pool_settings s;
@@ -79,7 +82,7 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_OK(molt_db_conninfo_parse(dsn, &ci, &err), &err);
-    ASSERT_OK(molt_db_pool_open(&t->loop, ci, &s, &t->pool, &err), &err);
+    ASSERT_OK(molt_db_pool_open(t->ml, ci, &s, &t->pool, &err), &err);
     molt_db_conninfo_free(ci);
     return t;
 }
@@ -96,6 +99,7 @@ static void tp_close(tp *t)
     molt_db_pool_close(t->pool, on_closed, t);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     ASSERT(t->closed);
+    molt_db_loop_free(t->ml);
     ASSERT_EQ_INT(uv_loop_close(&t->loop), 0);
     free(t);
 }

@@ -17,6 +17,7 @@
 #include "molt_db/arrow_ipc.h"
 #include "molt_db/conn.h"
 #include "molt_db/copy_binary.h"
+#include "molt_db/loop_driven.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,12 @@ static int usage(void)
     return 2;
 }
 
+static void on_closed(molt_db_conn *c, void *ud)
+{
+    (void)c;
+    *(int *)ud = 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *dsn = NULL, *sql = NULL;
@@ -147,8 +154,7 @@ int main(int argc, char **argv)
     static char iobuf[1 << 16];
     setvbuf(stdout, iobuf, _IOFBF, sizeof iobuf);
 
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    molt_db_loop *loop = NULL;
     molt_db_conninfo *ci = NULL;
     molt_db_conn *conn = NULL;
     molt_db_arrow_reader *reader = NULL;
@@ -156,13 +162,15 @@ int main(int argc, char **argv)
     memset(&cs, 0, sizeof cs);
     dump d;
     memset(&d, 0, sizeof d);
-    int rc = molt_db_conninfo_parse(dsn, &ci, &d.err);
+    int rc = molt_db_loop_driven_new(&loop, &d.err);
     if (rc == MOLT_DB_OK)
-        rc = molt_db_conn_connect(&loop, ci, NULL, on_connect, &cs, &conn, &d.err);
+        rc = molt_db_conninfo_parse(dsn, &ci, &d.err);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_conn_connect(loop, ci, NULL, on_connect, &cs, &conn, &d.err);
     molt_db_conninfo_free(ci);
     if (rc == MOLT_DB_OK) {
         while (!cs.done)
-            uv_run(&loop, UV_RUN_ONCE);
+            molt_db_loop_driven_run(loop, -1);
         rc = cs.status;
         if (rc != MOLT_DB_OK) {
             molt_db_error_move(&d.err, &cs.err);
@@ -187,7 +195,7 @@ int main(int argc, char **argv)
                     : molt_db_conn_query(conn, sql, 0, NULL, &h);
         if (rc == MOLT_DB_OK) {
             while (!d.done)
-                uv_run(&loop, UV_RUN_ONCE);
+                molt_db_loop_driven_run(loop, -1);
             rc = d.status;
         } else {
             molt_db_error_set(&d.err, rc, "could not start the query");
@@ -197,10 +205,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "molt_arrow_dump: %s: %s%s%s\n", molt_db_code_name(rc),
                 d.err.message, d.err.sqlstate[0] ? " SQLSTATE " : "",
                 d.err.sqlstate);
-    if (conn != NULL)
-        molt_db_conn_close(conn, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    if (conn != NULL) {
+        int closed = 0;
+        molt_db_conn_close(conn, on_closed, &closed);
+        while (!closed)
+            molt_db_loop_driven_run(loop, -1);
+    }
+    molt_db_loop_free(loop);
     molt_db_arrow_reader_free(reader);
     molt_db_arrow_ipc_writer_free(d.writer);
     molt_db_buf_free(&d.out);

@@ -25,6 +25,7 @@
 #include "backend.h"
 #include "copy.h"
 #include "molt_db/copy_binary.h"
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
@@ -58,6 +59,7 @@ typedef struct pg_backend {
     char role_refusal[MOLT_DB_ERROR_MESSAGE_SIZE];
     pg_job *role_wait_head, *role_wait_tail; /* jobs waiting for the check */
     mw_tx *tx_wait_head, *tx_wait_tail;      /* transactions, too */
+    molt_db_loop *loop;         /* the worker's uv loop, for the pool */
     molt_db_pool *pool;
     mw_pg_types *types;         /* names of non-built-in types */
     void (*close_done)(mw_worker *w);
@@ -1032,11 +1034,19 @@ static void pg_stats(mw_backend *base, msgpack_packer *pk)
     }
 }
 
+static void free_loop_once_closed(molt_db_pool *pool, void *loop)
+{
+    (void)pool;
+    molt_db_loop_free(loop);
+}
+
 static void pool_closed(molt_db_pool *pool, void *ud)
 {
     (void)pool;
     pg_backend *b = ud;
     b->pool = NULL;
+    molt_db_loop_free(b->loop);
+    b->loop = NULL;
     mw_pg_types_free(b->types);
     b->types = NULL;
     if (b->close_done)
@@ -1095,17 +1105,20 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
     b->base.ops = &pg_ops;
     b->base.alias = alias;
     b->base.w = w;
-    int rc = molt_db_pool_open(w->loop, ci, &alias->pool, &b->pool, &e);
+    int rc = molt_db_loop_libuv_new(w->loop, &b->loop, &e);
+    if (rc == MOLT_DB_OK)
+        rc = molt_db_pool_open(b->loop, ci, &alias->pool, &b->pool, &e);
     molt_db_conninfo_free(ci);
     if (rc != MOLT_DB_OK) {
         snprintf(err, MW_ERR_SIZE, "%.400s", e.message);
         molt_db_error_clear(&e);
+        molt_db_loop_free(b->loop);
         free(b);
         return -1;
     }
     b->types = mw_pg_types_new(b->pool);
     if (!b->types) {
-        molt_db_pool_close(b->pool, NULL, NULL);
+        molt_db_pool_close(b->pool, free_loop_once_closed, b->loop);
         snprintf(err, MW_ERR_SIZE, "out of memory");
         free(b);
         return -1;

@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "molt_db/conn.h"
 #include "molt_db/conninfo.h"
+#include "molt_db/loop_libuv.h"
 #include "mpbuf.h"
 #include "pg_ident.h"
 #include "session.h"
@@ -49,6 +50,7 @@ struct hub {
 
 typedef struct mw_listen {
     hub **hubs;             /* one per backend (same index), made on first use */
+    molt_db_loop *loop;     /* the worker's uv loop, for the connections */
     uint64_t notes, dropped; /* notes handed to listeners; parts dropped */
     size_t closing_conns;   /* molt_db_conn_close not yet called back */
     size_t closing_timers;
@@ -62,7 +64,9 @@ static mw_listen *state(mw_worker *w)
         if (!L)
             return NULL;
         L->hubs = calloc(w->nbackends ? w->nbackends : 1, sizeof *L->hubs);
-        if (!L->hubs) {
+        if (!L->hubs || molt_db_loop_libuv_new(w->loop, &L->loop, NULL) !=
+                            MOLT_DB_OK) {
+            free(L->hubs);
             free(L);
             return NULL;
         }
@@ -319,6 +323,7 @@ static void maybe_done(mw_worker *w)
         return;
     void (*done)(mw_worker *) = L->done;
     free(L->hubs);
+    molt_db_loop_free(L->loop);
     free(L);
     w->listen = NULL;
     done(w);
@@ -426,7 +431,7 @@ static void hub_connect(hub *h)
     molt_db_conn_options o = {NULL, NULL, on_broken, h, on_note, h};
     molt_db_error e;
     molt_db_error_init(&e);
-    if (molt_db_conn_connect(h->w->loop, h->ci, &o, on_connected, h, &h->conn,
+    if (molt_db_conn_connect(h->w->listen->loop, h->ci, &o, on_connected, h, &h->conn,
                              &e) != MOLT_DB_OK) {
         h->conn = NULL;
         fail_unacked(h, &e, "08001");

@@ -30,6 +30,7 @@
 
 #include <uv.h>
 
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 
 int molt_bench_acquire(int argc, char **argv);
@@ -177,10 +178,13 @@ int molt_bench_acquire(int argc, char **argv)
     uv_loop_init(&a.loop);
     molt_db_error err;
     molt_db_error_init(&err);
+    molt_db_loop *ml = NULL;
+    if (molt_db_loop_libuv_new(&a.loop, &ml, &err) != MOLT_DB_OK)
+        acq_die("loop", &err);
     molt_db_conninfo *ci = NULL;
     if (molt_db_conninfo_parse(dsn, &ci, &err) != MOLT_DB_OK)
         acq_die("bad DSN", &err);
-    if (molt_db_conn_connect(&a.loop, ci, NULL, acq_connected, &a, &a.conn,
+    if (molt_db_conn_connect(ml, ci, NULL, acq_connected, &a, &a.conn,
                              &err) != MOLT_DB_OK)
         acq_die("connect", &err);
     acq_wait(&a, &a.ready, 1);
@@ -192,7 +196,7 @@ int molt_bench_acquire(int argc, char **argv)
     molt_db_pool_settings s;
     molt_db_pool_settings_init(&s);
     s.min_conns = s.max_conns = 1;
-    if (molt_db_pool_open(&a.loop, ci, &s, &a.pool, &err) != MOLT_DB_OK)
+    if (molt_db_pool_open(ml, ci, &s, &a.pool, &err) != MOLT_DB_OK)
         acq_die("pool", &err);
     molt_db_conninfo_free(ci);
 
@@ -232,6 +236,8 @@ int molt_bench_acquire(int argc, char **argv)
     molt_db_conn_close(a.conn, acq_conn_closed, &a);
     molt_db_pool_close(a.pool, acq_pool_closed, &a);
     acq_wait(&a, &a.closed, 2);
+    molt_db_loop_free(ml);
+    uv_run(&a.loop, UV_RUN_DEFAULT); /* the handles' close callbacks */
     uv_loop_close(&a.loop);
     for (int m = 0; m < 2; m++) {
         free(call[m]);

@@ -26,6 +26,7 @@
 #include "molt_db/arrow.h"
 #include "molt_db/conn.h"
 #include "molt_db/copy_binary.h"
+#include "molt_db/loop_libuv.h"
 #include "molt_db/rowstruct.h"
 
 #define TS_BASE_US INT64_C(1704067200000000) /* 2024-01-01 00:00:00 UTC */
@@ -346,13 +347,16 @@ int molt_bench_bulk(int argc, char **argv)
     molt_db_conninfo *ci = NULL;
     if (molt_db_conninfo_parse(dsn, &ci, &err) != MOLT_DB_OK)
         fatal("bad DSN", &err);
+    molt_db_loop *ml = NULL;
+    if (molt_db_loop_libuv_new(&loop, &ml, &err) != MOLT_DB_OK)
+        fatal("loop", &err);
     conn_wait cw;
     memset(&cw, 0, sizeof cw);
     run r;
     memset(&r, 0, sizeof r);
     r.loop = &loop;
     r.via_copy = via_copy;
-    if (molt_db_conn_connect(&loop, ci, NULL, on_conn, &cw, &r.conn, &err) != MOLT_DB_OK)
+    if (molt_db_conn_connect(ml, ci, NULL, on_conn, &cw, &r.conn, &err) != MOLT_DB_OK)
         fatal("connect", &err);
     molt_db_conninfo_free(ci);
     while (!cw.done)
@@ -370,6 +374,7 @@ int molt_bench_bulk(int argc, char **argv)
     }
     molt_db_conn_close(r.conn, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
+    molt_db_loop_free(ml);
     uv_loop_close(&loop);
     molt_db_error_clear(&r.err);
     return 0;

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "bench_common.h"
+#include "molt_db/loop_libuv.h"
 #include "molt_db/pool.h"
 
 int molt_bench_pk(int argc, char **argv);
@@ -172,6 +173,9 @@ int molt_bench_pk(int argc, char **argv)
     uv_loop_init(&b.loop);
     molt_db_error err;
     molt_db_error_init(&err);
+    molt_db_loop *ml = NULL;
+    if (molt_db_loop_libuv_new(&b.loop, &ml, &err) != MOLT_DB_OK)
+        return 1;
     molt_db_conninfo *ci = NULL;
     if (molt_db_conninfo_parse(dsn, &ci, &err) != MOLT_DB_OK) {
         fprintf(stderr, "molt_bench pk: bad DSN: %s\n", err.message);
@@ -181,7 +185,7 @@ int molt_bench_pk(int argc, char **argv)
     molt_db_pool_settings_init(&s);
     s.min_conns = s.max_conns = conns;
     s.pipeline_depth = depth;
-    if (molt_db_pool_open(&b.loop, ci, &s, &b.pool, &err) != MOLT_DB_OK) {
+    if (molt_db_pool_open(ml, ci, &s, &b.pool, &err) != MOLT_DB_OK) {
         fprintf(stderr, "molt_bench pk: pool: %s\n", err.message);
         return 1;
     }
@@ -215,6 +219,8 @@ int molt_bench_pk(int argc, char **argv)
     molt_db_pool_close(b.pool, pk_closed, &closed);
     while (!closed)
         uv_run(&b.loop, UV_RUN_ONCE);
+    molt_db_loop_free(ml);
+    uv_run(&b.loop, UV_RUN_DEFAULT); /* the handles' close callbacks */
     uv_loop_close(&b.loop);
     free(b.lat.v);
     free(slots);

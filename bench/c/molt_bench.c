@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "molt_db/conn.h"
+#include "molt_db/loop_libuv.h"
 
 static double now_s(void)
 {
@@ -103,7 +104,8 @@ static void on_connect(molt_db_conn *c, int status, const molt_db_error *err,
         die("connect failed", err);
 }
 
-static molt_db_conn *connect_or_die(uv_loop_t *loop, const char *dsn)
+static molt_db_conn *connect_or_die(uv_loop_t *loop, molt_db_loop *ml,
+                                    const char *dsn)
 {
     molt_db_error err;
     molt_db_error_init(&err);
@@ -111,7 +113,7 @@ static molt_db_conn *connect_or_die(uv_loop_t *loop, const char *dsn)
     if (molt_db_conninfo_parse(dsn, &ci, &err) != MOLT_DB_OK)
         die("bad DSN", &err);
     bench_conn b = {loop, NULL, 0, 0};
-    if (molt_db_conn_connect(loop, ci, NULL, on_connect, &b, &b.conn, &err) != MOLT_DB_OK)
+    if (molt_db_conn_connect(ml, ci, NULL, on_connect, &b, &b.conn, &err) != MOLT_DB_OK)
         die("connect", &err);
     molt_db_conninfo_free(ci);
     while (!b.done)
@@ -242,7 +244,10 @@ static int run_pingpong(const char *dsn, double seconds, double warmup)
     memset(&p, 0, sizeof p);
     p.loop = &loop;
     p.rng = 0x9e3779b97f4a7c15ULL;
-    p.conn = connect_or_die(&loop, dsn);
+    molt_db_loop *ml = NULL;
+    if (molt_db_loop_libuv_new(&loop, &ml, NULL) != MOLT_DB_OK)
+        die("loop", NULL);
+    p.conn = connect_or_die(&loop, ml, dsn);
     p.stmt = prepare_or_die(&loop, p.conn, "pingpong", "SELECT $1::int8");
     pp_phase(&p, warmup, 0);
     double c0 = cpu_s(), w0 = now_s();
@@ -258,6 +263,7 @@ static int run_pingpong(const char *dsn, double seconds, double warmup)
     molt_db_stmt_free(p.stmt);
     molt_db_conn_close(p.conn, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
+    molt_db_loop_free(ml);
     uv_loop_close(&loop);
     free(p.lat.v);
     return 0;

@@ -247,22 +247,26 @@ void molt_db_arrow_reader_free(molt_db_arrow_reader *r);
 /* ---- ArrowArrayStream over a query -------------------------------------- */
 
 /*
- * Starts sql (extended protocol, params copied) on conn and fills *out with
- * a stream whose get_schema/get_next run `loop` (uv_run UV_RUN_ONCE) until
- * the next batch is there: a blocking consumer on the loop's thread, with
- * at most a socket read's worth of batches buffered. get_next ends with a
- * released (release NULL) array; an error is an errno code (EIO, ENOMEM,
- * EINVAL) and get_last_error gives the message. Releasing the stream
- * before the end makes the request fail (rows are skipped) and runs the
- * loop until it completes. conn must outlive the stream.
- * Returns OK, or ENOMEM / EINVAL / ECLOSED (out->release NULL).
+ * A blocking stream over one query, for a consumer without an event loop:
+ * connects with ci (copied) on a connection and a driven loop of the
+ * stream's own (loop_driven.h), waits for the connection, starts sql
+ * (extended protocol, params copied) and fills *out. get_schema/get_next
+ * turn that private loop on the calling thread until the next batch is
+ * there, with at most a socket read's worth of batches buffered; nothing
+ * else runs on it. get_next ends with a released (release NULL) array; an
+ * error is an errno code (EIO, ENOMEM, EINVAL) and get_last_error gives the
+ * message. Releasing the stream closes its connection (the rest of the
+ * rows is not read) and frees everything. On a loop of your own, run the
+ * reader above instead (molt_db_arrow_reader_new): its batches arrive in
+ * callbacks and nothing blocks.
+ * Returns OK, or ECONNECT / the server's error (err says why), ENOMEM,
+ * EINVAL (out->release NULL).
  */
 MOLT_DB_API
-int molt_db_arrow_stream_query(molt_db_conn *conn, uv_loop_t *loop,
-                               const char *sql, size_t nparams,
-                               const molt_db_param *params, size_t batch_rows,
-                               struct ArrowArrayStream *out,
-                               molt_db_error *err);
+int molt_db_arrow_stream_open(const molt_db_conninfo *ci, const char *sql,
+                              size_t nparams, const molt_db_param *params,
+                              size_t batch_rows, struct ArrowArrayStream *out,
+                              molt_db_error *err);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,10 @@
  *   bpchar, name, json, jsonb; Binary -> bytea; FixedSizeBinary(16) ->
  *   uuid; Date32 -> date; Time64(us) -> time; Timestamp(us[, tz]) ->
  *   timestamp, timestamptz; Struct<months Int32, days Int32, micros Int64>
- *   -> interval; Utf8 -> numeric (its text, as numeric without a typmod
- *   is read).
+ *   -> interval; Utf8 -> numeric, timetz, "char" (their text as the
+ *   server prints it, which is how the reader gives them). The pairs are
+ *   the type table's (src/types_value.c), which lists for each type the
+ *   Arrow types that go into it.
  * Arrays (any element type above, up to 6 dimensions): the reader's
  *   Struct<lower_bounds: List<Int32>, values: List<..List<T>>>, or a plain
  *   (nested) List<T> with lower bounds 1. Every level must be rectangular

@@ -1,5 +1,5 @@
 /*
- * One non-blocking PostgreSQL connection on a libuv loop.
+ * One non-blocking PostgreSQL connection on a molt_db_loop (loop.h).
  *
  * A connection is a long-lived handle (as in libuv): molt_db_conn_connect
  * creates it, molt_db_conn_close ends it, and the close callback says when
@@ -23,10 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "molt_db/conninfo.h"
 #include "molt_db/error.h"
+#include "molt_db/loop.h"
 #include "molt_db/protocol.h"
 
 #ifdef __cplusplus
@@ -79,13 +78,14 @@ typedef struct molt_db_conn_options {
 /*
  * Starts connecting to the hosts of ci in order (DNS, TCP or Unix socket,
  * TLS per sslmode, authentication, startup), each host with
- * ci->connect_timeout_ms. ci is copied; the caller may free it on return.
+ * ci->connect_timeout_ms, on loop (which must outlive the connection's
+ * close callback). ci is copied; the caller may free it on return.
  * opts may be NULL. cb runs on the loop, never before this returns.
  * Returns MOLT_DB_OK and *out (usable at once: requests made before the
  * connection is ready are queued), or ENOMEM/EINVAL with nothing started.
  */
 MOLT_DB_API
-int molt_db_conn_connect(uv_loop_t *loop, const molt_db_conninfo *ci,
+int molt_db_conn_connect(molt_db_loop *loop, const molt_db_conninfo *ci,
                          const molt_db_conn_options *opts,
                          molt_db_connect_cb cb, void *ud,
                          molt_db_conn **out, molt_db_error *err);

@@ -1,5 +1,5 @@
 /*
- * A pool of PostgreSQL connections on one libuv loop.
+ * A pool of PostgreSQL connections on one molt_db_loop (loop.h).
  *
  * The pool is a handle (as in libuv): molt_db_pool_open creates it,
  * molt_db_pool_close ends it, and the close callback says when its memory is
@@ -36,8 +36,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <uv.h>
 
 #include "molt_db/buf.h"
 #include "molt_db/conn.h"
@@ -123,14 +121,15 @@ MOLT_DB_API
 void molt_db_pool_settings_init(molt_db_pool_settings *s);
 
 /*
- * Creates a pool that connects with ci (copied; the caller may free it on
+ * Creates a pool on loop (which must outlive the pool's close callback)
+ * that connects with ci (copied; the caller may free it on
  * return) and opens min_conns connections in the background. settings may
  * be NULL (defaults). Returns MOLT_DB_OK and *out, MOLT_DB_ECONFIG with err
  * saying which setting is wrong, or MOLT_DB_ENOMEM. Nothing runs before this
  * returns.
  */
 MOLT_DB_API
-int molt_db_pool_open(uv_loop_t *loop, const molt_db_conninfo *ci,
+int molt_db_pool_open(molt_db_loop *loop, const molt_db_conninfo *ci,
                       const molt_db_pool_settings *settings,
                       molt_db_pool **out, molt_db_error *err);
 

@@ -4,7 +4,8 @@
  * Every scalar type the library knows has one entry in the table
  * (src/types_value.c): its value class, how its binary form decodes into a
  * molt_db_value, how the server's text form parses into the same value,
- * and how a value encodes back into the binary form.
+ * how a value encodes back into the binary form, and what Arrow column and
+ * struct members its values go into.
  * Everything that reads values goes through it: the server's text output
  * (molt_db_value_to_text), the Arrow builder, struct mode, COPY BINARY
  * from Arrow (molt_db_value_encode), and the worker's
@@ -98,10 +99,11 @@ int molt_db_value_parse(uint32_t oid, const uint8_t *p, size_t len,
 
 /* Appends the binary form of type oid (no length prefix: the bytes of a
  * molt_db_param or of a COPY BINARY field) of a value of oid's class.
- * Returns MOLT_DB_OK, MOLT_DB_EINVAL (a value the type cannot hold: a time
- * past 24:00, a timetz zone past 15:59:59), MOLT_DB_ETYPE (no such scalar,
- * a class that is not oid's, or numeric, which is encoded from its text or
- * a decimal128: types.h), MOLT_DB_ENOMEM. On failure out->len is restored. */
+ * A numeric value is written as the digits it views (as decoded or
+ * parsed). Returns MOLT_DB_OK, MOLT_DB_EINVAL (a value the type cannot
+ * hold: a time past 24:00, a timetz zone past 15:59:59), MOLT_DB_ETYPE (no
+ * such scalar, or a class that is not oid's), MOLT_DB_ENOMEM. On failure
+ * out->len is restored. */
 MOLT_DB_API
 int molt_db_value_encode(uint32_t oid, const molt_db_value *v, molt_db_buf *out);
 

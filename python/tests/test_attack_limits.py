@@ -607,7 +607,11 @@ def test_load_one_bad_client(db):
     base, under, grown, dropped = load(dbs, LOAD_ARGS + pool, big_sql, "select 1")
     print(f"{db}: 8 clients {base:.0f} q/s alone, {under:.0f} q/s with a non-reader; "
           f"RSS +{grown // 1024} MB")
-    assert under * 2 >= base, (base, under)
+    # Under ASan the non-reader's big queries cost the worker several times
+    # the CPU, on the same two cores as the good clients (ratios 0.70-0.84
+    # there, 0.83-0.99 without, at load 5.5): a third there, half otherwise
+    # (the defect this guards against was 400x).
+    assert under * (3 if sanitized() else 2) >= base, (base, under)
     assert dropped == 1
     if not sanitized():
         assert grown < 160 * 1024, grown
