@@ -20,6 +20,8 @@ CMAKE_ARGS ?=
 DB ?= sqlite
 # the Python that builds the wheel: the project's .venv when there is one
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+# the Python the extension modules are built for (cmake/python_extension.cmake)
+PYTHON_EXE_ARG = -DPython3_EXECUTABLE=$(abspath $(shell command -v $(PYTHON)))
 
 SHELL := /bin/bash
 
@@ -32,7 +34,7 @@ deps:
 
 build: deps
 	cmake -S . -B build -DMOLT_DB_WERROR=ON -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(PYTHON_EXE_ARG) $(CMAKE_ARGS)
 	cmake --build build -j $(JOBS)
 
 test:
@@ -40,7 +42,7 @@ test:
 
 asan: deps
 	cmake -S . -B build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON \
-	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(PYTHON_EXE_ARG) $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
 
 # only the host's tests (test_host_*): threads are the host's concern

@@ -324,6 +324,15 @@ def scenarios(ctx):
             molt_py("molt_db_adapter AsyncMoltClient -> molt_worker --stdio", lambda c, s:
                     ["pingpong", "--client", "async", "--conns", "1"] + secs(c, s),
                     note="msgpack results; the worker's pool has 1 connection"),
+            py_peer("psqlpy (1 conn, prepared)", "psqlpy_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
+            molt_py("molt_db_adapter InProcessClient (sync, host in this process)", lambda c, s:
+                    ["pingpong", "--client", "inprocess", "--conns", "1"] + secs(c, s),
+                    note="msgpack results; the host's pool has 1 connection; CPU includes the host's "
+                         "loop thread"),
+            molt_py("molt_db_adapter AsyncInProcessClient (host in this process)", lambda c, s:
+                    ["pingpong", "--client", "inprocess-async", "--conns", "1"] + secs(c, s),
+                    note="msgpack results; the host's pool has 1 connection; CPU includes the host's "
+                         "loop thread"),
         ]))
     sc.append(dict(
         key="ipc_pk_inflight64", unit="query", latency=True,
@@ -337,6 +346,12 @@ def scenarios(ctx):
                     lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s),
                     note="the worker's pool has 16 connections, the pool size of the asyncpg contender; "
                          "the worker is the contender's child, on the client CPU with it"),
+            py_peer("psqlpy pool 16 conns, 64 tasks", "psqlpy_peer.py",
+                    lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s)),
+            molt_py("AsyncInProcessClient 64 tasks, host in this process, pool 16 conns",
+                    lambda c, s: ["pk", "--client", "inprocess-async", "--conns", "16", "--inflight", "64"]
+                    + secs(c, s),
+                    note="the host's pool has 16 connections; CPU includes the host's loop thread"),
         ]))
     sc += host_scenarios(pk_exp)
     sc.append(dict(
@@ -353,9 +368,14 @@ def scenarios(ctx):
             molt_py("molt_db_adapter -> molt_worker --stdio, arrow_ipc -> pyarrow.Table",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "arrow_ipc"]),
-            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples",
+            py_peer("connectorx -> pyarrow.Table", "connectorx_peer.py",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (C row decoder)",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (pure-Python decoder)",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack", "--decoder", "python"]),
         ]))
     sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())
@@ -514,14 +534,20 @@ def django_scenarios(ctx):
              expected=lambda: django_qs_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) .values()", "peer", ["values", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() .values()", "molt", ["values", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() .values() (C row decoder)", "molt",
+                      ["values", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() .values() (pure-Python rows)", "molt",
+                      ["values", "--mode", "offload", "--decoder", "python"]),
              ]),
         dict(key="django_models10k", unit="row", latency=False,
              title="Django QuerySet of 10k model instances: ORM vs offloaded",
              expected=lambda: django_qs_expected(ctx.dsn),
              contenders=[
                  peer("Django 5.2 ORM (psycopg 3) model instances", "peer", ["models", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() model instances", "molt", ["models", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() model instances (C row decoder)", "molt",
+                      ["models", "--mode", "offload"]),
+                 peer("molt_django_adapter offloading() model instances (pure-Python rows)", "molt",
+                      ["models", "--mode", "offload", "--decoder", "python"]),
              ]),
     ]
 

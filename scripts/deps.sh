@@ -101,6 +101,12 @@ if [ "$want_python" = 1 ]; then
             exit 1
         fi
     fi
+    # its headers, for the extension modules (python/ext/); Debian's python3
+    # has them in python3-dev, a pyenv or python.org build ships them
+    if command -v python3 >/dev/null 2>&1 && [ "$(command -v python3)" = /usr/bin/python3 ] &&
+        ! python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' >/dev/null 2>&1; then
+        need python3-dev
+    fi
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -12,14 +12,18 @@
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
 #                (test_host_*: the host's threaded mode under ThreadSanitizer)
-#        pytest  python/tests (when it exists), and pytest-asan: the worker
-#                tests against the ASan+UBSan worker
+#        pytest  python/tests (when it exists; the client suites on both
+#                transports: the worker and the in-process client), and
+#                pytest-asan: the worker tests against the ASan+UBSan worker,
+#                then the in-process suites on build-asan's _host extension
 #        pytest-host  the worker and attack tests again through the host ABI
 #                (build/molt_host_bridge), threaded and driven mode; what
 #                only molt_worker's process does is skipped, with the reason
 #                (python/tests/host_bridge_skips.py)
 #        django  python/tests/django (molt_django_adapter) under Django 5.2,
-#                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH)
+#                and django42 under Django 4.2 (.tmp/django42 first on PYTHONPATH);
+#                django-inprocess, django42-inprocess: the same suites with
+#                MOLT_DB["TRANSPORT"] = "inprocess"
 #        django-demo  examples/django_demo/run_tests.sh (the demo project's
 #                Django tests: endpoint parity, @molt_offload statuses,
 #                manage.py molt_worker; SQLite and PostgreSQL, USE_TZ on/off)
@@ -40,7 +44,7 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length (default 30)
-#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 set -uo pipefail
 
@@ -50,7 +54,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-30}
-STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-demo django-suite wheel fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -133,7 +137,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     local log="$LOGDIR/$name.log" t0 rc line p f e s st note=""
     banner "$name ($dir: $*)"
     t0=$(now)
-    PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
+    PYTHONPATH="${PY_ROOT:-$ROOT/python}${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
     MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
         run_limited "$budget" "$log" "$ROOT/.venv/bin/python" -m pytest "$@" \
         -q -p no:cacheprovider
@@ -288,6 +292,15 @@ if [ "${1:-}" = "--stages" ]; then
         PYTHONPATH="$ROOT/.tmp/django42" MOLT_EXPECT_DJANGO=4.2 \
             run_pytest django42 build "$T_DJANGO" python/tests/django
     fi
+    # the same two on the in-process client (MOLT_DB["TRANSPORT"] = "inprocess")
+    if want django-inprocess && [ -d python/tests/django ]; then
+        MOLT_DJANGO_TRANSPORT=inprocess MOLT_EXPECT_DJANGO=5.2 \
+            run_pytest django-inprocess build "$T_DJANGO" python/tests/django
+    fi
+    if want django42-inprocess && [ -d python/tests/django ]; then
+        MOLT_DJANGO_TRANSPORT=inprocess PYTHONPATH="$ROOT/.tmp/django42" MOLT_EXPECT_DJANGO=4.2 \
+            run_pytest django42-inprocess build "$T_DJANGO" python/tests/django
+    fi
     if want django-demo && [ -f examples/django_demo/run_tests.sh ]; then run_django_demo; fi
     if want django-suite && [ -f scripts/django_suite.sh ]; then run_django_suite; fi
     # The worker is C: its protocol tests also run against the ASan+UBSan
@@ -295,14 +308,38 @@ if [ "${1:-}" = "--stages" ]; then
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            MOLT_TEST_TRANSPORTS=worker \
             run_pytest pytest-asan build-asan "$T_PYTEST_ASAN" python/tests/test_worker_*.py \
                 python/tests/test_attack_*.py python/tests/test_client_params.py \
                 python/tests/test_client_copy.py python/tests/test_client_listen.py
     fi
+    # The in-process clients on build-asan's _host extension, loaded into the
+    # venv's (uninstrumented) Python with libasan and libubsan preloaded; the
+    # package comes from an overlay whose _host is build-asan's. LSan is off
+    # (CPython frees little at exit); the server restart test is left out
+    # (the preload would reach pg_ctl and the server it starts).
+    if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
+        local_ext=$(ls build-asan/python/molt_db_adapter/_host.*.so 2>/dev/null | head -n 1)
+        if [ -n "$local_ext" ]; then
+            overlay="$ROOT/.tmp/asan-python"
+            rm -rf "$overlay" && mkdir -p "$overlay/molt_db_adapter"
+            ln -s "$ROOT"/python/molt_db_adapter/*.py "$ROOT/python/molt_db_adapter/py.typed" \
+                "$ROOT/$local_ext" "$overlay/molt_db_adapter/"
+            ln -s "$ROOT/python/molt_sql" "$overlay/molt_sql"
+            PY_ROOT="$overlay" MOLT_TEST_TRANSPORTS=inprocess \
+            LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+            ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
+            UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+                run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
+                    python/tests/test_adapter_worker.py python/tests/test_client_params.py \
+                    python/tests/test_client_copy.py python/tests/test_client_listen.py \
+                    -k "not server_restart"
+        fi
+    fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
     if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then
         for mode in threaded driven; do
-            MOLT_HOST_BRIDGE_MODE=$mode WORKER_NAME=molt_host_bridge \
+            MOLT_HOST_BRIDGE_MODE=$mode WORKER_NAME=molt_host_bridge MOLT_TEST_TRANSPORTS=worker \
                 run_pytest "pytest-host-$mode" build "$T_PYTEST_HOST" \
                 python/tests/test_worker_*.py python/tests/test_attack_*.py
         done
@@ -345,9 +382,11 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
-if want ctest || want pytest-host || want django || want django42 || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON; fi
+# the Python extension modules are built for the venv's Python
+PY_EXE="-DPython3_EXECUTABLE=$ROOT/.venv/bin/python"
+if want ctest || want pytest-host || want django || want django42 || want django-inprocess || want django42-inprocess || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON "$PY_EXE"; fi
 if want ctest-asan; then
-    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON
+    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
     TARGETS="test_host_threads test_host_abi" \

@@ -5,6 +5,7 @@ examples/django_demo and its PostgreSQL data (bench/runner.py loads it).
     django_peer.py list   --mode baseline|offload --dsn DSN --seconds S [--concurrency 8 --workers 2]
     django_peer.py values --mode orm|offload --dsn DSN --seconds S     # .values() of 10k rows
     django_peer.py models --mode orm|offload --dsn DSN --seconds S     # 10k model instances
+        (values/models: --decoder python builds the offloaded rows without the C decoder)
 
 list: gunicorn (gthread: --workers processes of --threads threads) serves
 the demo; for offload, `manage.py
@@ -171,7 +172,13 @@ def run_queryset(a):
         import django
         django.setup()
         from catalog.models import Item
+        from molt_db_adapter import c_rows
         from molt_django_adapter import capture_events, offloading
+
+        if a.decoder == "python":
+            c_rows.decoder = None
+        elif a.mode == "offload" and c_rows.decoder is None:
+            sys.exit("molt_db_adapter._rows is not built (make build): no C row decoder to measure")
 
         if a.kind == "values":
             def fetch():
@@ -219,6 +226,8 @@ def main():
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--decoder", choices=["c", "python"], default="c",
+                   help="values/models offload: rows built by the C decoder or the pure-Python one")
     a = p.parse_args()
     (run_list if a.kind == "list" else run_queryset)(a)
 

@@ -1,12 +1,16 @@
 """molt peer: Python -> molt_db_adapter -> molt_worker -> PostgreSQL.
 
 pingpong: one call at a time over stdio (the client spawns the worker);
-          --client sync (MoltClient) or async (AsyncMoltClient).
+          --client sync (MoltClient) or async (AsyncMoltClient); inprocess
+          and inprocess-async: InProcessClient / AsyncInProcessClient (molt_db
+          in this process through the _host extension, no worker).
 pk:       AsyncMoltClient attached with socket_path to `molt_worker --socket`,
           --inflight asyncio tasks on its one connection, msgpack results;
-          the worker's pool has --conns connections.
+          the worker's pool has --conns connections. --client inprocess-async:
+          the same tasks on AsyncInProcessClient.
 bulk:     one db_query of the bulk rows over stdio, --format arrow_ipc
-          (into a pyarrow.Table) or msgpack (into Python tuples).
+          (into a pyarrow.Table) or msgpack (into Python tuples, by the C
+          row decoder, or with --decoder python the pure-Python one).
 many:     MoltClient.executemany of an INSERT over stdio, in calls of 10 000
           rows (the most one db_exec runs; each call its own transaction).
 copyin:   MoltClient.copy_in of the rows over stdio (the copy_in entry: one
@@ -30,7 +34,7 @@ from _common import (PINGPONG_CHECK, PINGPONG_SQL_PG, PK_CHECK_AIDS, PK_SQL_PG, 
                      write_create_sql, write_insert_sql, write_rows, write_table)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-from molt_db_adapter import AsyncMoltClient, MoltClient  # noqa: E402
+from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, InProcessClient, MoltClient, c_rows  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -89,6 +93,47 @@ async def pingpong_async(a):
          latencies_us=latency_summary(lat), errors=bad, check=check)
 
 
+def host_args(a):
+    """worker_args() without the program and the transport: the in-process host's."""
+    return worker_args(a, [])[1:]
+
+
+def pingpong_inprocess(a):
+    with InProcessClient(host_args(a)) as c:
+        def q(x):
+            return c.query(PINGPONG_SQL_PG, [x]).rows[0][0]
+
+        m = Meter()
+        ops, lat, bad = pingpong(a, q, m)
+        check = [q(x) for x in PINGPONG_CHECK]
+    # the host's loop thread is in this process: cpu_seconds counts it
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat),
+         errors=bad, check=check)
+
+
+async def pingpong_inprocess_async(a):
+    async with AsyncInProcessClient(host_args(a)) as c:
+        async def q(x):
+            return (await c.query(PINGPONG_SQL_PG, [x])).rows[0][0]
+
+        m = Meter()
+        ops, lat, bad = await apingpong(a, q, m)
+        check = [await q(x) for x in PINGPONG_CHECK]
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat),
+         errors=bad, check=check)
+
+
+async def pk_inprocess(a):
+    async with AsyncInProcessClient(host_args(a)) as c:
+        async def one(aid):
+            return (await c.query(PK_SQL_PG, [aid], result_format="msgpack")).rows[0][0]
+
+        m = Meter()
+        ops, lat = await inflight(a, one, m)
+        check = [await one(aid) for aid in PK_CHECK_AIDS]
+    emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat), check=check)
+
+
 def start_socket_worker(a):
     path = os.path.abspath(f"molt-bench-{os.getpid()}.sock")
     proc = subprocess.Popen(worker_args(a, ["--socket", path]), stdin=subprocess.DEVNULL)
@@ -139,7 +184,17 @@ async def pk(a):
          latencies_us=latency_summary(lat), check=check)
 
 
+def use_decoder(name):
+    """c: the _rows extension must be built (no silent fallback); python:
+    turn it off for this process."""
+    if name == "python":
+        c_rows.decoder = None
+    elif c_rows.decoder is None:
+        sys.exit("molt_db_adapter._rows is not built (make build): no C row decoder to measure")
+
+
 def bulk(a):
+    use_decoder(a.decoder)
     sql = bulk_sql(a.limit)
     n = a.limit or 1000000
     with MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])) as c:
@@ -186,16 +241,22 @@ def write(a):
 def main():
     p = parser(["pingpong", "pk", "bulk", "many", "copyin"])
     p.add_argument("--worker", required=True, help="the molt_worker binary")
-    p.add_argument("--client", choices=["sync", "async"], default="sync", help="pingpong: which client")
+    p.add_argument("--client", choices=["sync", "async", "inprocess", "inprocess-async"], default="sync",
+                   help="pingpong, pk: which client")
     p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
+    p.add_argument("--decoder", choices=["c", "python"], default="c", help="bulk: the row decoder (c_rows.py)")
     a = p.parse_args()
     if a.mode == "pingpong":
         if a.client == "sync":
             pingpong_sync(a)
+        elif a.client == "inprocess":
+            pingpong_inprocess(a)
+        elif a.client == "inprocess-async":
+            asyncio.run(pingpong_inprocess_async(a))
         else:
             asyncio.run(pingpong_async(a))
     elif a.mode == "pk":
-        asyncio.run(pk(a))
+        asyncio.run(pk_inprocess(a) if a.client == "inprocess-async" else pk(a))
     elif a.mode in ("many", "copyin"):
         write(a)
     else:

@@ -6,6 +6,8 @@
         r.columns, r.types, r.rows, r.dicts(), r.raw, r.metrics
 
 ``AsyncMoltClient`` is the same API for asyncio (``await c.query(...)``).
+``InProcessClient`` / ``AsyncInProcessClient``: the same API on molt_db in
+this process (the worker's arguments without the transport; docs/python.md).
 ``c.transaction()`` runs statements in one database transaction.
 """
 
@@ -24,6 +26,7 @@ from .errors import (
     WorkerStartError,
     WorkerUnavailable,
 )
+from .inprocess import AsyncInProcessClient, InProcessClient
 from .listening import AsyncListener, Listener, Notification
 from .params import Typed
 from .results import ExecResult, QueryResult
@@ -33,6 +36,8 @@ from .transaction import AsyncTransaction, Transaction
 __all__ = [
     "MoltClient",
     "AsyncMoltClient",
+    "InProcessClient",
+    "AsyncInProcessClient",
     "QueryStream",
     "AsyncQueryStream",
     "Transaction",

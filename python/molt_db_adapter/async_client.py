@@ -291,7 +291,9 @@ class AsyncMoltClient(ClientBase):
     """
 
     def _init_transport(self) -> None:
-        self._conn: Optional[_AsyncConnection] = None
+        # an _AsyncConnection (the in-process client keeps its own Exchange
+        # here, with the same send / why_lost / close)
+        self._conn: Optional[Any] = None
         self._conn_lock: Optional[asyncio.Lock] = None
 
     async def __aenter__(self) -> "AsyncMoltClient":
@@ -314,7 +316,7 @@ class AsyncMoltClient(ClientBase):
     async def _connection(self) -> _AsyncConnection:
         if self._closed:
             raise WorkerUnavailable("the client is closed")
-        c = self._conn
+        c: Optional[_AsyncConnection] = self._conn
         if c is not None and not c.dead:
             return c
         if self._conn_lock is None:
@@ -324,11 +326,15 @@ class AsyncMoltClient(ClientBase):
                 old, self._conn = self._conn, None
                 if old is not None:
                     await old.close(wait_s=1.0)
-                self._conn = await _AsyncConnection.open(
-                    self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
-                )
+                self._conn = await self._open_connection()
                 self.connects += 1
-            return self._conn
+            conn: _AsyncConnection = self._conn
+            return conn
+
+    async def _open_connection(self) -> Any:
+        return await _AsyncConnection.open(
+            self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
+        )
 
     # ---- the driver: performs the steps of protocol.py, awaiting ----
     async def _run(self, steps: Steps[Any]) -> Any:
@@ -344,8 +350,7 @@ class AsyncMoltClient(ClientBase):
                         except asyncio.TimeoutError:
                             outcome = None
                     elif isinstance(step, Send):
-                        dest = step.conn
-                        assert isinstance(dest, _AsyncConnection)
+                        dest: Any = step.conn  # an _AsyncConnection or the in-process one
                         await dest.send(step.frame)
                         outcome = None
                     elif isinstance(step, Explain):

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from . import c_rows
 from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import Response, unpackb
 from .errors import MoltError, ProtocolError, error_for_status
@@ -127,6 +128,11 @@ def finish(call: Call, resp: Response) -> Any:
 def stream_part_rows(stream: Any, raw: bytes) -> list[tuple[Any, ...]]:
     """The rows of one streamed json/msgpack part, decoded as the call
     says; the part that carries them sets ``stream.columns`` and ``.types``."""
+    if stream.codec == "msgpack" and stream.types is not None:
+        dec = stream._call.decoding
+        doc = c_rows.decode(raw, stream.types, numeric_decimal=dec.numeric == "decimal", parse_json=dec.json)
+        if doc is not None and "columns" not in doc:
+            return list(doc.get("rows", ()))
     part = decode_payload(stream.codec, raw)
     if not isinstance(part, dict):
         raise ProtocolError("a streamed part is not a map")

@@ -47,14 +47,9 @@ class ClientBase:
         decode_numeric: str = "str",
         decode_json: bool = False,
     ) -> None:
-        if (worker_cmd is None) == (socket_path is None):
-            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
-        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
-            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
         if max_restarts < 0:
             raise InvalidInput("max_restarts must be >= 0", client_side=True)
-        self.worker_cmd = resolve_worker_cmd(worker_cmd) if worker_cmd is not None else None
-        self.socket_path = socket_path
+        self._set_target(worker_cmd, socket_path)
         self.db_alias = db_alias
         self.timeout_ms = check_timeout_ms(timeout_ms)
         self.client_timeout_s = client_timeout_s
@@ -73,6 +68,16 @@ class ClientBase:
         #: how many times a worker was (re)started or the socket (re)connected
         self.connects = 0
         self._init_transport()
+
+    def _set_target(self, worker_cmd: Optional[Sequence[str]], socket_path: Optional[str]) -> None:
+        """What the client talks to: a worker it starts, or a worker's socket
+        (the in-process clients take the worker's arguments instead)."""
+        if (worker_cmd is None) == (socket_path is None):
+            raise InvalidInput("give exactly one of worker_cmd and socket_path", client_side=True)
+        if worker_cmd is not None and (isinstance(worker_cmd, str) or not worker_cmd):
+            raise InvalidInput("worker_cmd must be a non-empty list of arguments", client_side=True)
+        self.worker_cmd = resolve_worker_cmd(worker_cmd) if worker_cmd is not None else None
+        self.socket_path = socket_path
 
     def _init_transport(self) -> None:
         """The client's own connection state (a subclass sets it up)."""

@@ -107,14 +107,23 @@ class Exchange:
         Frames for unknown ids (answers to cancels, or to requests whose
         caller gave up) are dropped."""
         for body in self.decoder.feed(data):
-            self.answered = True
-            resp = decode_response(body)
-            with self.lock:
-                slot = self.pending.get(resp.request_id)
-                if slot is not None and not resp.more:
-                    del self.pending[resp.request_id]
-            if slot is not None:
-                slot.put(resp)
+            self.deliver(body)
+
+    def deliver(self, body: bytes, request_id: int = 0) -> None:
+        """Route one response frame (without its length prefix) to its
+        request; dropped when nobody waits for it. ``request_id``: whose
+        answer it is when the frame names none (the in-process host answers
+        a request it could not read on that request's own stream)."""
+        self.answered = True
+        resp = decode_response(body)
+        if resp.request_id == 0 and request_id:
+            resp.request_id = request_id
+        with self.lock:
+            slot = self.pending.get(resp.request_id)
+            if slot is not None and not resp.more:
+                del self.pending[resp.request_id]
+        if slot is not None:
+            slot.put(resp)
 
     def end_reason(self, exc: Optional[BaseException]) -> str:
         """Why reading stopped: a read error, or the other side closing."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Optional
 
+from . import c_rows
 from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import unpackb
 from .errors import ProtocolError
@@ -77,11 +78,23 @@ class QueryResult:
                     "truncated": False,
                 }
             else:
+                doc = self._c_doc()
+                if doc is not None:
+                    self._decoded = doc
+                    self._rows = doc["rows"]
+                    return doc
                 doc = decode_payload(self.codec, self.raw)
                 if not isinstance(doc, dict):
                     raise ProtocolError(f"result payload is a {type(doc).__name__}, not a map")
                 self._decoded = doc
         return self._decoded
+
+    def _c_doc(self) -> Optional[dict[str, Any]]:
+        """The doc with rows decoded and converted in C (c_rows.py), or None."""
+        if self.codec != "msgpack":
+            return None
+        return c_rows.decode(self.raw, numeric_decimal=self.decoding.numeric == "decimal",
+                             parse_json=self.decoding.json)
 
     @property
     def columns(self) -> list[str]:
@@ -100,9 +113,9 @@ class QueryResult:
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
+        rows = self._doc().get("rows", [])
         if self._rows is not None:
             return list(self._rows)
-        rows = self._doc().get("rows", [])
         if rows and not isinstance(rows[0], dict):
             out = list(map(tuple, rows))  # row_shape arrays: every row a list
         else:

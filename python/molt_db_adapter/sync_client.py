@@ -216,7 +216,8 @@ class MoltClient(ClientBase):
     """
 
     def _init_transport(self) -> None:
-        self._conn: Optional[_Connection] = None
+        # a _Connection (the in-process client keeps its own Exchange here)
+        self._conn: Optional[Any] = None
         self._conn_lock = threading.Lock()
 
     # ---- life cycle ----
@@ -247,11 +248,13 @@ class MoltClient(ClientBase):
                 old, self._conn = self._conn, None
                 if old is not None:
                     old.close(wait_s=1.0)
-                self._conn = _Connection(
-                    self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
-                )
+                self._conn = self._open_connection()
                 self.connects += 1
-            return self._conn
+            conn: _Connection = self._conn
+            return conn
+
+    def _open_connection(self) -> Any:
+        return _Connection(self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr)
 
     # ---- the driver: performs the steps of protocol.py, blocking ----
     def _run(self, steps: Steps[Any]) -> Any:

@@ -1,5 +1,6 @@
 """The process's shared worker clients: one MoltClient (thread-safe) and one
-AsyncMoltClient per event loop, made from the settings on first use and
+AsyncMoltClient per event loop (with MOLT_DB["TRANSPORT"] = "inprocess",
+InProcessClient and AsyncInProcessClient), made from the settings on first use and
 dropped when a setting they derive from changes (override_settings) or
 when a Django connection no longer points where their worker reads
 (check_target: the test runner's test databases)."""
@@ -18,7 +19,7 @@ from typing import Any, AsyncIterator, Optional
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from molt_db_adapter import AsyncMoltClient, MoltClient
+from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, InProcessClient, MoltClient
 
 from .conf import Uncarried, molt_settings, worker_args, worker_command, worker_target, worker_targets
 from .execution import forget_functions
@@ -109,6 +110,9 @@ def _config_file() -> str:
 
 def _new_client(cls: Any) -> Any:
     conf = molt_settings()
+    if conf["TRANSPORT"] == "inprocess":
+        in_process = InProcessClient if cls is MoltClient else AsyncInProcessClient
+        return in_process(["--config", _config_file()], timeout_ms=conf["TIMEOUT_MS"])
     if conf["SOCKET"]:
         return cls(socket_path=conf["SOCKET"], timeout_ms=conf["TIMEOUT_MS"])
     if conf["WORKER_CMD"]:
@@ -138,7 +142,11 @@ async def _close_at_shutdown(client: AsyncMoltClient) -> AsyncIterator[None]:
 
 def _end(client: AsyncMoltClient) -> None:
     """A client whose loop closed without shutting down its async
-    generators: stop its spawned worker (SIGTERM drains and exits)."""
+    generators: stop its spawned worker (SIGTERM drains and exits), or
+    free its in-process host."""
+    if isinstance(client, AsyncInProcessClient):
+        client.close_without_loop()
+        return
     pid = client.worker_pid
     if pid is not None:
         try:

@@ -16,6 +16,8 @@ import types
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
+from django.db.models import JSONField
+from django.db.models.expressions import Col
 from django.db.models.sql import compiler as base
 from django.db.models.sql.constants import CURSOR, GET_ITERATOR_CHUNK_SIZE, MULTI, NO_RESULTS, SINGLE
 
@@ -57,8 +59,13 @@ class RowsCursor:
 
 
 class OffloadCompiler(base.SQLCompiler):
+    #: select position -> the JSONField column whose values the worker's rows
+    #: already hold parsed (WorkerQuery.json_columns), set per execute_sql
+    _molt_json_parsed: dict[int, Any] = {}
+
     def execute_sql(self, result_type: Any = MULTI, chunked_fetch: bool = False,
                     chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
+        self._molt_json_parsed = {}
         is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
         wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
         if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query, self.using):
@@ -83,7 +90,10 @@ class OffloadCompiler(base.SQLCompiler):
                 log_query(self.connection, q, time.monotonic() - start)   # Django's cursor: until execute returns
                 events.record(self.connection.alias, sql, True, "streamed")
                 return self._trimmed(chunks)
+            json_fields = self._json_field_columns()
+            q.json_columns = tuple(json_fields)
             rows, seconds = fetch(q)
+            self._molt_json_parsed = json_fields
         except Fallback as e:
             if active_transaction(self.connection.alias) is not None:
                 raise worker_tx_refused(self.connection.alias, str(e)) from None
@@ -94,6 +104,34 @@ class OffloadCompiler(base.SQLCompiler):
         log_query(self.connection, q, seconds)
         events.record(self.connection.alias, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
+
+    def _json_field_columns(self) -> dict[int, Any]:
+        """PostgreSQL: the selected plain JSONField columns (Django's own
+        from_db_value, no custom decoder), whose text the rows then carry
+        parsed exactly as that converter would parse it."""
+        if self.connection.vendor != "postgresql" or not self.select:   # (an aggregate compiler has none)
+            return {}
+        out = {}
+        for i, (expr, _sql, _alias) in enumerate(self.select[:self.col_count]):
+            if not isinstance(expr, Col) or expr.target is not expr.output_field:
+                continue
+            f = expr.output_field
+            if isinstance(f, JSONField) and f.decoder is None and type(f).from_db_value is JSONField.from_db_value:
+                out[i] = expr
+        return out
+
+    def get_converters(self, expressions: Any) -> Any:
+        """Django's converters, less JSONField.from_db_value on the columns
+        whose values arrived parsed (it would only parse them again)."""
+        converters = super().get_converters(expressions)
+        for i, expr in self._molt_json_parsed.items():
+            if i in converters and i < len(expressions) and expressions[i] is expr:
+                fns = [f for f in converters[i][0] if getattr(f, "__func__", None) is not JSONField.from_db_value]
+                if fns:
+                    converters[i] = (fns, converters[i][1])
+                else:
+                    del converters[i]
+        return converters
 
     def _trimmed(self, chunks: Any) -> Any:
         """Chunks as cursor_iter gives them (extra select columns cut)."""

@@ -15,6 +15,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
+    # "worker": a molt_worker process (WORKER_BIN, WORKER_CMD or SOCKET);
+    # "inprocess": molt_db in this process (InProcessClient), same settings
+    "TRANSPORT": "worker",
     "WORKER_CMD": None,
     "WORKER_BIN": "molt_worker",
     "SOCKET": None,
@@ -31,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES = {
+    "TRANSPORT": ("worker", "inprocess"),
     "OFFLOAD": ("marked", "all"),
     "IN_ATOMIC": ("fallback", "raise"),
     "ON_UNAVAILABLE": ("fallback", "raise"),
@@ -70,6 +74,10 @@ def _read_settings() -> dict[str, Any]:
     for key, allowed in CHOICES.items():
         if merged[key] not in allowed:
             raise ImproperlyConfigured(f"MOLT_DB[{key!r}] is {merged[key]!r}; use one of {allowed}")
+    if merged["TRANSPORT"] == "inprocess" and (merged["SOCKET"] or merged["WORKER_CMD"]):
+        raise ImproperlyConfigured(
+            "MOLT_DB['TRANSPORT'] = 'inprocess' runs molt_db in this process: it takes no "
+            "SOCKET or WORKER_CMD (the databases come from DATABASES, as for WORKER_BIN)")
     for replica, primary in merged["REPLICAS"].items():
         if primary in merged["REPLICAS"] or replica == primary:
             raise ImproperlyConfigured(

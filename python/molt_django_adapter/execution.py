@@ -17,12 +17,14 @@ from molt_db_adapter import (
     AsyncMoltClient, AsyncTransaction, Busy, DbError, InternalError, InvalidInput, MoltError, QueryResult,
     WorkerUnavailable,
 )
+from molt_db_adapter import c_rows
 from molt_db_adapter.results import decode_payload
 
 from . import events
 from .conf import molt_settings, pin_primary, worker_alias
 from .errors import django_error
-from .rows import Unconvertible, convert_rows, pg_converters, sqlite_converters
+from .rows import (Unconvertible, convert_rows, pg_converters, session_zone, sqlite_converters,
+                   with_json_fields)
 from .sqlite_functions import django_registered, unsupported_reason
 from .statements import Unsupported, postgresql_client_bound, postgresql_server_bound, sqlite_statement
 from .worker_tx import active_transaction
@@ -87,6 +89,9 @@ class WorkerQuery:
     key: tuple[Any, ...] = field(default=())
     #: the worker_transaction() it runs in (worker_tx.py), or None
     tx: Any = None
+    #: PostgreSQL: columns of JSONFields whose values rows() parses as the
+    #: field would, so the compiler skips the field's converter
+    json_columns: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.key = (self.worker_alias, self.sql, repr(self.params))
@@ -110,9 +115,32 @@ class WorkerQuery:
                     pin_primary=pin_primary(self.alias))
 
     def rows(self, result: QueryResult) -> list[tuple[Any, ...]]:
+        doc = self.c_doc(result.raw, json_columns=self.json_columns) if result.codec == "msgpack" else None
+        if doc is not None:
+            if doc.get("truncated"):
+                raise Fallback(f"more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+            return list(doc.get("rows", ()))
         if result.truncated:
             raise Fallback(f"more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
-        return self.convert(result.rows, self.converters(result.types))
+        converters = self.converters(result.types)
+        if self.json_columns:
+            try:
+                converters = with_json_fields(converters, result.types, self.json_columns)
+            except Unconvertible as e:
+                raise Fallback(f"result not convertible: {e}") from None
+        return self.convert(result.rows, converters)
+
+    def c_doc(self, raw: bytes, types: Optional[list[str]] = None,
+              json_columns: tuple[int, ...] = ()) -> Optional[dict[str, Any]]:
+        """PostgreSQL: the payload with rows as Django's values, built in C
+        (None: no C decoder, or a shape rows.py decodes)."""
+        if self.vendor != "postgresql":
+            return None
+        try:
+            return c_rows.decode(raw, types, django=True, zone=session_zone(self.session_tz),
+                                 django_tz=self.django_tz, json_columns=json_columns)
+        except (ValueError, TypeError) as e:   # Unconvertible is a ValueError
+            raise Fallback(f"result not convertible: {e}") from None
 
     def converters(self, types: Sequence[str]) -> list[Any]:
         try:
@@ -268,12 +296,20 @@ def stream_sync(q: WorkerQuery, chunk_size: int) -> Iterator[list[tuple[Any, ...
     except MoltError as e:
         on_worker_error(q, e)
         raise  # not reached
-    converters = q.converters(first.get("types", []))
+    types = list(first.get("types", []))
+    converters = q.converters(types)
 
     def chunks() -> Iterator[list[tuple[Any, ...]]]:
         with stream:
             try:
                 for raw in parts:
+                    doc = q.c_doc(raw, types) if stream.codec == "msgpack" else None
+                    if doc is not None and "columns" not in doc:
+                        if doc.get("truncated"):
+                            raise OperationalError(f"molt worker: more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
+                        if doc.get("rows"):
+                            yield list(doc["rows"])
+                        continue
                     part = decode_payload(stream.codec, raw)
                     if part.get("truncated"):
                         raise OperationalError(f"molt worker: more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")

@@ -12,6 +12,10 @@ time, datetime, timestamp) applied as PARSE_DECLTYPES would.
 
 A value or type that has no faithful conversion raises Unconvertible: the
 query then runs through the ORM instead.
+
+On PostgreSQL the C decoder (molt_db_adapter/c_rows.py, the table in
+python/ext/rows/row_types.c) gives these same values straight from the
+payload when it is built; the converters here are its fallback.
 """
 
 from __future__ import annotations
@@ -97,6 +101,28 @@ _PG_SCALARS: dict[str, Converter] = {
 }
 
 
+def json_field(v: Any) -> Any:
+    """What JSONField.from_db_value makes of a column's value (the adapter
+    then skips that converter): the JSON text parsed, text that is not JSON
+    kept. Any other value is Unconvertible (the ORM then decides)."""
+    try:
+        return json.loads(_need(str, v, "JSONField"))
+    except json.JSONDecodeError:
+        return v
+
+
+def with_json_fields(converters: list[Converter], types: Sequence[str], columns: Sequence[int]) -> list[Converter]:
+    """``converters`` with json_field on ``columns``, which must be columns
+    whose own conversion passes the value through (jsonb, text...)."""
+    out = list(converters)
+    for i in columns:
+        if i < len(out):
+            if out[i] is not _identity:
+                raise Unconvertible(f"a JSONField over a column of type {types[i]}")
+            out[i] = json_field
+    return out
+
+
 def _array(elem: Converter) -> Converter:
     def convert(v: Any) -> Any:
         if isinstance(v, list):
@@ -105,11 +131,15 @@ def _array(elem: Converter) -> Converter:
     return convert
 
 
+def session_zone(session_tz: str) -> datetime.tzinfo:
+    return zoneinfo.ZoneInfo(session_tz) if session_tz != "UTC" else datetime.timezone.utc
+
+
 def pg_converters(types: Sequence[str], session_tz: str, django_tz: Optional[datetime.tzinfo]) -> list[Converter]:
     """One converter per column; ``session_tz`` is the worker session's zone
     (the Django connection's timezone_name), ``django_tz`` the tzinfo
     Django's loader puts on timestamptz values (None when USE_TZ is off)."""
-    zone = zoneinfo.ZoneInfo(session_tz) if session_tz != "UTC" else datetime.timezone.utc
+    zone = session_zone(session_tz)
 
     def timestamptz(v: Any) -> datetime.datetime:
         if not isinstance(v, datetime.datetime):

@@ -30,6 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("MOLT_BUILD_DIR", ROOT / "build"))
 WORKER = BUILD / "molt_worker"
 
+# every test on the worker and in process (conftest.py's transport)
+pytestmark = pytest.mark.usefixtures("transport")
+
 # a SQLite query that runs for many seconds unless it is stopped
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
         "SELECT count(*) FROM c")
@@ -172,6 +175,7 @@ def _in_flight(stats):
     return w.get("in_flight", 0) if isinstance(w, dict) else 0
 
 
+@pytest.mark.worker_only("kills the worker process")
 def test_killed_worker_restarts_and_resends_idempotent_query(db_path):
     sent = []
     with MoltClient(cmd(db_path), before_send=sent.append) as c:
@@ -184,6 +188,7 @@ def test_killed_worker_restarts_and_resends_idempotent_query(db_path):
         assert c.connects == 2 and c.ping()["pid"] != first
 
 
+@pytest.mark.worker_only("kills the worker process")
 def test_killed_worker_resent_query_succeeds(db_path):
     medium = SLOW.replace("2000000000", "5000000")
     sent = []
@@ -195,6 +200,7 @@ def test_killed_worker_resent_query_succeeds(db_path):
         assert c.worker_pid != first
 
 
+@pytest.mark.worker_only("kills the worker process")
 def test_restart_limit_zero_gives_up(db_path):
     with MoltClient(cmd(db_path), max_restarts=0) as c:
         threading.Timer(0.2, os.kill, (c.ping()["pid"], signal.SIGKILL)).start()
@@ -202,6 +208,7 @@ def test_restart_limit_zero_gives_up(db_path):
             c.query(SLOW, timeout_ms=5000)
 
 
+@pytest.mark.worker_only("kills the worker process")
 def test_killed_worker_non_idempotent_exec_raises(db_path):
     with MoltClient(cmd(db_path)) as c:
         c.ping()

@@ -13,7 +13,7 @@ from worker_client import NEEDS_PG_WORKER, pg_client_cmd
 from molt_db_adapter import AsyncMoltClient, DbError, InvalidInput, MoltClient
 
 DSN = os.environ.get("MOLT_TEST_DSN")
-pytestmark = NEEDS_PG_WORKER
+pytestmark = [*NEEDS_PG_WORKER, pytest.mark.usefixtures("transport")]  # worker and in process
 worker = pg_client_cmd
 
 

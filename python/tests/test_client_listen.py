@@ -14,7 +14,7 @@ from molt_db_adapter import AsyncMoltClient, InvalidInput, MoltClient, Notificat
 
 DSN = os.environ.get("MOLT_TEST_DSN")
 PGCTL = os.environ.get("MOLT_TEST_PGCTL")
-pytestmark = NEEDS_PG_WORKER
+pytestmark = [*NEEDS_PG_WORKER, pytest.mark.usefixtures("transport")]  # worker and in process
 worker = pg_client_cmd
 
 

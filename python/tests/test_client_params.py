@@ -17,6 +17,7 @@ DSN = os.environ.get("MOLT_TEST_DSN")
 APP_DSN = os.environ.get("MOLT_TEST_DSN_APP")
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(WORKER_BIN), reason=f"{WORKER_BIN} is not built"),
+    pytest.mark.usefixtures("transport"),  # on the worker and in process
 ]
 needs_pg = pytest.mark.skipif(
     not (DSN and APP_DSN), reason="MOLT_TEST_DSN(_APP) not set (run under scripts/with_pg.sh)"

@@ -254,3 +254,29 @@ NEEDS_PG_WORKER = [
     pytest.mark.skipif(not os.environ.get("MOLT_TEST_DSN"),
                        reason="MOLT_TEST_DSN is not set (run under scripts/with_pg.sh)"),
 ]
+
+
+def in_process_args(cmd):
+    """A worker command line as the in-process client takes it: without the
+    program and the transport."""
+    return [a for a in list(cmd)[1:] if a != "--stdio"]
+
+
+def _in_process(base):
+    class FromCmd(base):
+        """``base`` created from a worker command line (conftest's transport)."""
+
+        def _set_target(self, worker_cmd, socket_path):
+            super()._set_target(in_process_args(worker_cmd) if worker_cmd else worker_cmd, socket_path)
+
+    FromCmd.__name__ = base.__name__ + "FromCmd"
+    return FromCmd
+
+
+def _load_in_process():
+    from molt_db_adapter import AsyncInProcessClient, InProcessClient
+
+    return _in_process(InProcessClient), _in_process(AsyncInProcessClient)
+
+
+InProcessFromCmd, AsyncInProcessFromCmd = _load_in_process()

@@ -37,6 +37,28 @@ ALIASES = [a for a in ("default", "pg") if a in settings.DATABASES]
 if not os.path.exists(WORKER_BIN):
     pytest.skip(f"{WORKER_BIN} is not built", allow_module_level=True)
 
+#: MOLT_DB["TRANSPORT"] is "inprocess" (project/settings.py): what only a
+#: molt_worker process has is skipped, each with its reason
+IN_PROCESS = settings.MOLT_DB["TRANSPORT"] == "inprocess"
+WORKER_ONLY = {
+    "test_worker_transaction.py": "worker_transaction() needs a session across requests, "
+                                  "which the in-process host does not give yet",
+    "test_safety.py::test_worker_missing": "no worker binary is involved in process",
+    "test_safety.py::test_worker_killed_is_restarted": "kills the worker process",
+    "test_safety.py::test_spawned_worker_gets_dsns_from_a_private_file": "no worker command line",
+    "test_async.py::test_a_loop_that_ends_takes_its_worker_along": "counts worker processes",
+    "test_connection_settings.py::test_a_socket_worker": "MOLT_DB['SOCKET'] is a worker's",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if not IN_PROCESS:
+        return
+    for item in items:
+        for key, why in WORKER_ONLY.items():
+            if key in item.nodeid:
+                item.add_marker(pytest.mark.skip(reason="in process: " + why))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def data():

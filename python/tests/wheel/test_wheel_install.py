@@ -26,7 +26,10 @@ CLIENT_PROGRAM = textwrap.dedent("""
     from molt_db_adapter import MoltClient
     from molt_db_adapter.worker_path import worker_path
 
-    out = {"worker": worker_path(), "module": __import__("molt_db_adapter").__file__}
+    from molt_db_adapter import c_rows
+
+    out = {"worker": worker_path(), "module": __import__("molt_db_adapter").__file__,
+           "c_rows": getattr(c_rows.decoder, "__file__", None)}
     db = os.path.abspath("app.db")
     cmd = ["molt_worker", "--stdio", "--db", "default=sqlite:///" + db, "--allow-write", "default"]
     with MoltClient(cmd) as c:
@@ -36,6 +39,11 @@ CLIENT_PROGRAM = textwrap.dedent("""
     dsn = sys.argv[1]
     with MoltClient(["molt_worker", "--stdio", "--db", "default=" + dsn]) as c:
         out["postgres"] = [list(r) for r in c.query("SELECT 41 + $1::int AS answer", [1]).rows]
+    # the in-process client: the extension module shipped in the wheel
+    from molt_db_adapter import InProcessClient, _host
+    out["extension"] = _host.__file__
+    with InProcessClient(["--db", "default=" + dsn]) as c:
+        out["inprocess"] = [list(r) for r in c.query("SELECT 40 + $1::int AS answer", [2]).rows]
     print(json.dumps(out))
 """)
 
@@ -81,8 +89,12 @@ def test_the_wheel_runs_queries_on_sqlite_and_postgres(installed: pathlib.Path, 
     assert pathlib.Path(out["module"]).is_relative_to(site), out
     assert pathlib.Path(out["worker"]).is_relative_to(site), out
     assert out["worker"].endswith("molt_db_adapter/bin/molt_worker")
+    # the C row decoder came with the wheel, built for this interpreter
+    assert out["c_rows"] and pathlib.Path(out["c_rows"]).is_relative_to(site), out
     assert out["sqlite"] == [[1, "ada"], [2, "bob"]]
     assert out["postgres"] == [[42]]
+    assert pathlib.Path(out["extension"]).is_relative_to(site), out
+    assert out["inprocess"] == [[42]]
     # what the worker wrote is in the file, where sqlite3 (not molt) reads it
     import sqlite3
     with sqlite3.connect(work / "app.db") as con:
@@ -105,3 +117,15 @@ def test_the_bundled_worker_needs_only_libc(installed: pathlib.Path) -> None:
                             capture_output=True, text=True).stdout
     libs = sorted(line.split("[", 1)[1].rstrip("]") for line in needed.splitlines() if "(NEEDED)" in line)
     assert set(libs) <= {"libc.so.6", "libm.so.6"}, libs
+
+
+def test_the_bundled_extension_needs_libc_and_libuv(installed: pathlib.Path) -> None:
+    """The extension links msgpack-c, SQLite, PCRE2 and OpenSSL in, libuv
+    from the system (libuv1: Debian's static libuv is not position
+    independent, python/ext/CMakeLists.txt)."""
+    mods = list((installed / "lib").glob("python3*/site-packages/molt_db_adapter/_host.*.so"))
+    assert len(mods) == 1, mods
+    needed = subprocess.run(["readelf", "-d", str(mods[0])], check=True,
+                            capture_output=True, text=True).stdout
+    libs = sorted(line.split("[", 1)[1].rstrip("]") for line in needed.splitlines() if "(NEEDED)" in line)
+    assert set(libs) <= {"libc.so.6", "libm.so.6", "libuv.so.1"}, libs

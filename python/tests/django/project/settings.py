@@ -64,6 +64,9 @@ if _dsn:
                                    "TEST": {"MIRROR": "pg"}}
 
 MOLT_DB = {
+    # MOLT_DJANGO_TRANSPORT=inprocess (scripts/test.sh, stages django-inprocess
+    # and django42-inprocess): the same suites on the in-process client
+    "TRANSPORT": os.environ.get("MOLT_DJANGO_TRANSPORT") or "worker",
     "WORKER_BIN": os.environ.get("MOLT_WORKER_BIN") or os.path.join(ROOT, "build", "molt_worker"),
     "ALLOW_WRITE": list(DATABASES),
     # MOLT_TEST_DSN's role is a superuser, which the worker refuses by default

@@ -1,0 +1,53 @@
+/*
+ * molt_db_adapter._host: CPython's binding of the host ABI
+ * (include/molt_db/host.h, docs/host.md, docs/python.md).
+ *
+ * Host wraps one molt_db_host in threaded mode; Stream wraps one submitted
+ * request. A stream's udata is its Stream object, so Host.ready() hands the
+ * streams with news straight back. The Python side (inprocess.py) keeps a
+ * reference to every stream it has not released, so a udata pointer
+ * returned by molt_db_host_ready always names a live object: ready() and a
+ * stream's release both run under the GIL, and a released stream is never
+ * returned.
+ *
+ * fork(): a host belongs to the process that created it. In a child, every
+ * call on an inherited Host or Stream raises HostForked, and their
+ * deallocation frees nothing (the parent's loop thread does not exist in
+ * the child, its mutex may be held, and its connections are the
+ * parent's): the child leaks the copy and makes a host of its own.
+ */
+#ifndef MOLT_DB_HOST_EXT_H
+#define MOLT_DB_HOST_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <sys/types.h>
+
+#include "molt_db/host.h"
+
+typedef struct {
+    PyObject_HEAD
+    molt_db_host *h; /* NULL once closed */
+    pid_t pid;       /* the process that created it */
+} HostObject;
+
+typedef struct {
+    PyObject_HEAD
+    molt_db_host_stream *s; /* NULL once released */
+    HostObject *host;       /* strong: the host outlives its streams */
+    int done;               /* the last frame was taken */
+} StreamObject;
+
+extern PyTypeObject HostType;
+extern PyTypeObject StreamType;
+extern PyObject *HostError;  /* creation refused, host closed, no memory */
+extern PyObject *HostForked; /* used in a child of the process that made it */
+
+/* 0 when the host may be called from this process; -1 with an exception
+ * set when it is closed or belongs to the parent of a fork. */
+int host_usable(HostObject *host);
+
+/* A new Stream for s (owned by it from now on); NULL with an exception. */
+StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
+
+#endif

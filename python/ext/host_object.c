@@ -1,0 +1,358 @@
+/*
+ * Host: one molt_db_host in threaded mode (host_ext.h).
+ *
+ * news() is the one wait: it releases the GIL, polls the host's notify fd
+ * (and the object's own wake fd, which close() writes so that a thread
+ * still waiting lets go), clears the fd and returns the streams with news.
+ * A signal interrupts the wait (EINTR): the pending Python signal handler
+ * runs, so Ctrl-C in a blocking call raises KeyboardInterrupt at once.
+ * close() waits until no thread is inside a call that left the GIL.
+ */
+#include "host_ext.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+typedef struct {
+    HostObject base;
+    int wake_fd;  /* eventfd written by close(); -1 if none */
+    int waiting;  /* threads inside news() without the GIL (read under the GIL) */
+    int closing;
+} Host;
+
+int host_usable(HostObject *host)
+{
+    if (host->pid != getpid()) {
+        PyErr_SetString(HostForked,
+                        "this molt_db host was created by the parent of a fork(); "
+                        "the child needs a host of its own");
+        return -1;
+    }
+    if (host->h == NULL || ((Host *)host)->closing) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static int host_init(PyObject *self_, PyObject *args, PyObject *kw)
+{
+    Host *self = (Host *)self_;
+    static char *kwlist[] = {"argv", NULL};
+    PyObject *seq = NULL;
+    if (self->base.h != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Host.__init__ called twice");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O:Host", kwlist, &seq))
+        return -1;
+    if (PyUnicode_Check(seq) || PyBytes_Check(seq)) {
+        PyErr_SetString(PyExc_TypeError, "argv must be a sequence of str, not one string");
+        return -1;
+    }
+    PyObject *tuple = PySequence_Tuple(seq);
+    if (tuple == NULL)
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    if (n > INT_MAX / 2) {
+        Py_DECREF(tuple);
+        PyErr_SetString(PyExc_ValueError, "argv is too long");
+        return -1;
+    }
+    const char **argv = PyMem_Calloc((size_t)n + 1, sizeof *argv);
+    if (argv == NULL) {
+        Py_DECREF(tuple);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "argv[%zd] must be a str", i);
+            goto fail;
+        }
+        argv[i] = PyUnicode_AsUTF8AndSize(item, &len);
+        if (argv[i] == NULL)
+            goto fail;
+        if ((Py_ssize_t)strlen(argv[i]) != len) {
+            PyErr_Format(PyExc_ValueError, "argv[%zd] contains a NUL character", i);
+            goto fail;
+        }
+    }
+    self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (self->wake_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        goto fail;
+    }
+    molt_db_error err = {0};
+    molt_db_host *h = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = molt_db_host_new((int)n, argv, MOLT_DB_HOST_THREADED, &h, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_Format(HostError, "%s", err.message[0] ? err.message : "molt_db_host_new failed");
+        molt_db_error_clear(&err);
+        goto fail;
+    }
+    molt_db_error_clear(&err);
+    self->base.h = h;
+    self->base.pid = getpid();
+    PyMem_Free(argv);
+    Py_DECREF(tuple);
+    return 0;
+fail:
+    PyMem_Free(argv);
+    Py_DECREF(tuple);
+    return -1;
+}
+
+static PyObject *host_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    (void)args;
+    (void)kw;
+    Host *self = (Host *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->wake_fd = -1;
+        self->base.pid = getpid();
+    }
+    return (PyObject *)self;
+}
+
+/* Frees the host (this process's only); waits for threads in news(). */
+static void host_free(Host *self)
+{
+    if (self->base.h == NULL || self->closing)
+        return;
+    if (self->base.pid != getpid()) { /* a fork's copy: not ours to free */
+        self->base.h = NULL;
+        return;
+    }
+    self->closing = 1;
+    if (self->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(self->wake_fd, &one, sizeof one);
+        (void)w; /* a full counter is still readable */
+    }
+    while (self->waiting > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
+    molt_db_host *h = self->base.h;
+    self->base.h = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    molt_db_host_free(h);
+    Py_END_ALLOW_THREADS
+}
+
+static void host_dealloc(PyObject *self_)
+{
+    Host *self = (Host *)self_;
+    host_free(self);
+    if (self->wake_fd >= 0) /* our own eventfd: closing the copy is harmless */
+        close(self->wake_fd);
+    Py_TYPE(self_)->tp_free(self_);
+}
+
+static PyObject *host_close(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    host_free((Host *)self_);
+    Py_RETURN_NONE;
+}
+
+static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
+{
+    HostObject *self = (HostObject *)self_;
+    static char *kwlist[] = {"request", "token", NULL};
+    Py_buffer req;
+    unsigned long long token = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|K:submit", kwlist, &req, &token))
+        return NULL;
+    if (host_usable(self) < 0) {
+        PyBuffer_Release(&req);
+        return NULL;
+    }
+    StreamObject *st = stream_wrap(self, NULL);
+    if (st == NULL) {
+        PyBuffer_Release(&req);
+        return NULL;
+    }
+    molt_db_host_stream *s = NULL;
+    /* the request is copied under the host's mutex: no wait worth
+     * releasing the GIL for */
+    int rc = molt_db_host_submit(self->h, req.buf, (size_t)req.len, (uint64_t)token, st, &s);
+    PyBuffer_Release(&req);
+    if (rc < 0) {
+        Py_DECREF(st);
+        if (rc == MOLT_DB_ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    st->s = s;
+    return (PyObject *)st;
+}
+
+static PyObject *host_cancel(PyObject *self_, PyObject *arg)
+{
+    HostObject *self = (HostObject *)self_;
+    unsigned long long token = PyLong_AsUnsignedLongLong(arg);
+    if (token == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (token == 0) {
+        PyErr_SetString(PyExc_ValueError, "token 0 means no token");
+        return NULL;
+    }
+    if (host_usable(self) < 0)
+        return NULL;
+    int rc = molt_db_host_cancel(self->h, (uint64_t)token);
+    if (rc == MOLT_DB_ENOMEM)
+        return PyErr_NoMemory();
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *host_fileno(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    return PyLong_FromLong(molt_db_host_fd(self->h));
+}
+
+static int timeout_ms_of(double seconds)
+{
+    if (isnan(seconds) || seconds <= 0)
+        return 0;
+    double ms = ceil(seconds * 1000.0);
+    return ms >= (double)INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* news(timeout_s=0.0): the streams that have news, waiting up to
+ * timeout_s for some (GIL released). [] when the time ran out. */
+static PyObject *host_news(PyObject *self_, PyObject *args)
+{
+    Host *self = (Host *)self_;
+    double timeout_s = 0.0;
+    if (!PyArg_ParseTuple(args, "|d:news", &timeout_s))
+        return NULL;
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    int ms = timeout_ms_of(timeout_s);
+    if (ms > 0) {
+        struct pollfd fds[2] = {
+            {.fd = molt_db_host_fd(self->base.h), .events = POLLIN},
+            {.fd = self->wake_fd, .events = POLLIN},
+        };
+        int rc, saved;
+        self->waiting++;
+        Py_BEGIN_ALLOW_THREADS
+        rc = poll(fds, 2, ms);
+        saved = errno;
+        Py_END_ALLOW_THREADS
+        self->waiting--;
+        if (rc < 0 && saved == EINTR) {
+            if (PyErr_CheckSignals() < 0)
+                return NULL;
+            return PyList_New(0);
+        }
+        if (rc < 0) {
+            errno = saved;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (host_usable(&self->base) < 0)
+            return NULL;
+        if (rc == 0)
+            return PyList_New(0);
+    }
+    molt_db_host_poll(self->base.h, 0); /* clears the fd */
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    void *ready[64];
+    size_t got;
+    do {
+        got = molt_db_host_ready(self->base.h, ready, 64);
+        for (size_t i = 0; i < got; i++) {
+            if (PyList_Append(out, (PyObject *)ready[i]) < 0) {
+                /* the news of the streams not handed over is lost for
+                 * this call; their next frame raises the fd again */
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+    } while (got == 64);
+    return out;
+}
+
+static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    return PyLong_FromSize_t(molt_db_host_max_request_bytes(self->h));
+}
+
+static PyObject *host_get_forked(PyObject *self_, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((HostObject *)self_)->pid != getpid());
+}
+
+static PyObject *host_get_closed(PyObject *self_, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((HostObject *)self_)->h == NULL);
+}
+
+static PyMethodDef host_methods[] = {
+    {"submit", (PyCFunction)(void (*)(void))host_submit, METH_VARARGS | METH_KEYWORDS,
+     "submit(request, token=0) -> Stream: one envelope (MsgPack, no length prefix)."},
+    {"cancel", host_cancel, METH_O,
+     "cancel(token): every unfinished request submitted with token ends Cancelled."},
+    {"news", host_news, METH_VARARGS,
+     "news(timeout_s=0.0) -> [Stream]: the streams with news, waiting up to timeout_s "
+     "(the GIL released)."},
+    {"fileno", host_fileno, METH_NOARGS,
+     "The notify fd: readable when some stream has news (for a poller; then news())."},
+    {"max_request_bytes", host_max_request_bytes, METH_NOARGS,
+     "The largest request submit() takes."},
+    {"close", host_close, METH_NOARGS,
+     "Cancels everything, closes the connections, joins the host's thread."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef host_getset[] = {
+    {"forked", host_get_forked, NULL, "True in a child of the process that made the host.",
+     NULL},
+    {"closed", host_get_closed, NULL, "True once closed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject HostType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "molt_db_adapter._host.Host",
+    .tp_doc = "Host(argv): molt_db's host in threaded mode, from molt_worker's arguments "
+              "without the transport ones.",
+    .tp_basicsize = sizeof(Host),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = host_new,
+    .tp_init = host_init,
+    .tp_dealloc = host_dealloc,
+    .tp_methods = host_methods,
+    .tp_getset = host_getset,
+};

@@ -1,0 +1,461 @@
+/* The per-type table and conversions (row_types.h). */
+#include "row_types.h"
+
+#include <datetime.h>
+#include <string.h>
+
+PyObject *rows_unconvertible;
+
+static PyObject *decimal_cls, *json_loads, *json_scan, *json_error, *uuid_cls, *uuid_unknown;
+static PyObject *date_fromiso, *time_fromiso, *datetime_fromiso;
+static PyObject *str_int, *str_is_safe, *str_astimezone, *empty_tuple;
+
+/* The one table: a PostgreSQL type name and how its value becomes Python.
+ * RK_ASIS: the MsgPack value as it is (int, float, str, bytes, bool). */
+static const struct {
+    const char *name;
+    enum row_kind kind;
+} TYPE_TABLE[] = {
+    {"bool", RK_ASIS}, {"int2", RK_ASIS}, {"int4", RK_ASIS}, {"int8", RK_ASIS},
+    {"oid", RK_ASIS}, {"float4", RK_ASIS}, {"float8", RK_ASIS},
+    {"text", RK_ASIS}, {"varchar", RK_ASIS}, {"bpchar", RK_ASIS}, {"name", RK_ASIS},
+    {"char", RK_ASIS}, {"xml", RK_ASIS},
+    {"inet", RK_ASIS}, {"cidr", RK_ASIS},   /* text: Django registers text loaders for them */
+    {"jsonb", RK_JSONB},                     /* text for Django, parsed by the client on request */
+    {"json", RK_JSON}, {"numeric", RK_NUMERIC}, {"uuid", RK_UUID}, {"bytea", RK_BYTEA},
+    {"date", RK_DATE}, {"time", RK_TIME}, {"timetz", RK_TIME},
+    {"timestamp", RK_TIMESTAMP}, {"timestamptz", RK_TIMESTAMPTZ}, {"interval", RK_INTERVAL},
+};
+
+static enum row_kind kind_of(const char *t, Py_ssize_t n)
+{
+    for (size_t i = 0; i < sizeof TYPE_TABLE / sizeof TYPE_TABLE[0]; i++)
+        if ((size_t)n == strlen(TYPE_TABLE[i].name) && memcmp(t, TYPE_TABLE[i].name, (size_t)n) == 0)
+            return TYPE_TABLE[i].kind;
+    return RK_UNKNOWN;
+}
+
+static PyObject *attr_of(const char *module, const char *a, const char *b)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (!m)
+        return NULL;
+    PyObject *o = PyObject_GetAttrString(m, a);
+    Py_DECREF(m);
+    if (o && b)
+        Py_SETREF(o, PyObject_GetAttrString(o, b));
+    return o;
+}
+
+int row_types_init(void)
+{
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI)
+        return -1;
+    decimal_cls = attr_of("decimal", "Decimal", NULL);
+    json_loads = attr_of("json", "loads", NULL);
+    json_error = attr_of("json", "JSONDecodeError", NULL);
+    json_scan = attr_of("json", "_default_decoder", "scan_once");
+    uuid_cls = attr_of("uuid", "UUID", NULL);
+    uuid_unknown = attr_of("uuid", "SafeUUID", "unknown");
+    date_fromiso = attr_of("datetime", "date", "fromisoformat");
+    time_fromiso = attr_of("datetime", "time", "fromisoformat");
+    datetime_fromiso = attr_of("datetime", "datetime", "fromisoformat");
+    str_int = PyUnicode_InternFromString("int");
+    str_is_safe = PyUnicode_InternFromString("is_safe");
+    str_astimezone = PyUnicode_InternFromString("astimezone");
+    empty_tuple = PyTuple_New(0);
+    if (!decimal_cls || !json_loads || !json_scan || !json_error || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
+        || !datetime_fromiso || !str_int || !str_is_safe || !str_astimezone || !empty_tuple)
+        return -1;
+    return 0;
+}
+
+int row_zone_is_utc(PyObject *zone)
+{
+    return zone == Py_None || zone == PyDateTime_TimeZone_UTC;
+}
+
+int col_plan_for(const row_options *o, const char *t, Py_ssize_t n, col_plan *out)
+{
+    out->array_depth = 0;
+    if (!o->django) {
+        /* decoding.py: the base type of an array, converted through lists */
+        if (n > 0 && t[0] == '_')
+            t++, n--;
+        enum row_kind k = kind_of(t, n);
+        if (k == RK_NUMERIC && o->numeric_decimal)
+            out->kind = RK_NUMERIC;
+        else if ((k == RK_JSON || k == RK_JSONB) && o->parse_json)
+            out->kind = RK_JSON;
+        else
+            out->kind = RK_ASIS;
+        return 0;
+    }
+    const char *whole = t;
+    Py_ssize_t whole_n = n;
+    while (n > 0 && t[0] == '_' && kind_of(t, n) == RK_UNKNOWN)
+        t++, n--, out->array_depth++;
+    out->kind = kind_of(t, n);
+    if (out->kind == RK_UNKNOWN) {
+        PyObject *name = PyUnicode_DecodeUTF8(whole, whole_n, "replace");
+        if (name) {
+            PyErr_Format(rows_unconvertible, "column type %U has no conversion", name);
+            Py_DECREF(name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *unconvertible(const char *what, PyObject *v);
+
+static int json_space(Py_UCS4 c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* json.loads(v) for a str: what json.loads does (skip whitespace, the
+ * default decoder's scanner, only whitespace after), without its Python
+ * frames; anything but a clean parse goes to json.loads itself, so errors
+ * are exactly its own */
+static PyObject *json_parse(PyObject *v)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v), i = 0;
+    int kind = PyUnicode_KIND(v);
+    const void *data = PyUnicode_DATA(v);
+    while (i < n && json_space(PyUnicode_READ(kind, data, i)))
+        i++;
+    PyObject *got = PyObject_CallFunction(json_scan, "On", v, i);
+    if (got && PyTuple_Check(got) && PyTuple_GET_SIZE(got) == 2) {
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(got, 1));
+        while (end >= 0 && end < n && json_space(PyUnicode_READ(kind, data, end)))
+            end++;
+        if (end == n) {
+            PyObject *out = Py_NewRef(PyTuple_GET_ITEM(got, 0));
+            Py_DECREF(got);
+            return out;
+        }
+    }
+    Py_XDECREF(got);
+    PyErr_Clear();
+    return PyObject_CallOneArg(json_loads, v);
+}
+
+int col_plan_json_field(col_plan *c, PyObject *type)
+{
+    if ((c->kind != RK_ASIS && c->kind != RK_JSONB) || c->array_depth) {
+        PyErr_Format(rows_unconvertible, "a JSONField over a column of type %S", type);
+        return -1;
+    }
+    c->kind = RK_JSON_FIELD;
+    return 0;
+}
+
+/* JSONField.from_db_value: json.loads(value), the text itself when it is not JSON */
+static PyObject *json_field_value(PyObject *v)
+{
+    if (!PyUnicode_Check(v))
+        return unconvertible("JSONField", v);
+    PyObject *out = json_parse(v);
+    if (!out && PyErr_ExceptionMatches(json_error)) {
+        PyErr_Clear();
+        out = Py_NewRef(v);
+    }
+    return out;
+}
+
+/* ---- text to date/time objects: the worker's own formats; anything else
+ * (and anything the constructor refuses) goes to fromisoformat ---- */
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_date(const char *s, Py_ssize_t n, int *y, int *m, int *d)
+{
+    if (n < 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    return digits(s, 4, y) | digits(s + 5, 2, m) | digits(s + 8, 2, d);
+}
+
+/* HH:MM:SS[.f{1,6}], all of s */
+static int parse_time(const char *s, Py_ssize_t n, int *h, int *mi, int *sec, int *us)
+{
+    if (n < 8 || s[2] != ':' || s[5] != ':'
+        || (digits(s, 2, h) | digits(s + 3, 2, mi) | digits(s + 6, 2, sec)) != 0)
+        return -1;
+    *us = 0;
+    if (n == 8)
+        return 0;
+    int k = (int)n - 9;
+    if (s[8] != '.' || k < 1 || k > 6 || digits(s + 9, k, us) < 0)
+        return -1;
+    for (int i = k; i < 6; i++)
+        *us *= 10;
+    return 0;
+}
+
+static PyObject *fast_temporal(enum row_kind kind, const char *s, Py_ssize_t n)
+{
+    int y, m, d, h, mi, sec, us;
+    PyObject *v = NULL;
+    if (kind == RK_DATE && n == 10 && parse_date(s, n, &y, &m, &d) == 0)
+        v = PyDate_FromDate(y, m, d);
+    else if (kind == RK_TIME && parse_time(s, n, &h, &mi, &sec, &us) == 0)
+        v = PyTime_FromTime(h, mi, sec, us);
+    else if (kind == RK_TIMESTAMP && n >= 19 && s[10] == 'T' && parse_date(s, 10, &y, &m, &d) == 0
+             && parse_time(s + 11, n - 11, &h, &mi, &sec, &us) == 0)
+        v = PyDateTime_FromDateAndTime(y, m, d, h, mi, sec, us);
+    if (!v)
+        PyErr_Clear();
+    return v;
+}
+
+static PyObject *unconvertible(const char *what, PyObject *v)
+{
+    PyErr_Format(rows_unconvertible, "%s value %R from the worker", what, v);
+    return NULL;
+}
+
+/* fromisoformat, its ValueError as Unconvertible for date and timestamp
+ * (infinity, BC: psycopg refuses them too) */
+static PyObject *slow_temporal(enum row_kind kind, PyObject *v)
+{
+    PyObject *f = kind == RK_DATE ? date_fromiso : kind == RK_TIME ? time_fromiso : datetime_fromiso;
+    PyObject *out = PyObject_CallOneArg(f, v);
+    if (!out && kind != RK_TIME && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        PyErr_Format(rows_unconvertible, "%s %R", kind == RK_DATE ? "date" : "timestamp", v);
+    }
+    return out;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* uuid.UUID(s) for the worker's lowercase 8-4-4-4-12 text, without running
+ * UUID.__init__'s Python; other spellings go through UUID() itself */
+static PyObject *uuid_value(PyObject *v)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (!s)
+        return NULL;
+    char hex[33];
+    int k = 0;
+    if (n == 36) {
+        for (int i = 0; i < 36 && k >= 0; i++) {
+            if (i == 8 || i == 13 || i == 18 || i == 23)
+                k = s[i] == '-' ? k : -1;
+            else if (hexval(s[i]) < 0)
+                k = -1;
+            else
+                hex[k++] = s[i];
+        }
+    }
+    if (n != 36 || k != 32)
+        return PyObject_CallOneArg(uuid_cls, v);
+    hex[32] = '\0';
+    PyObject *i = PyLong_FromString(hex, NULL, 16);
+    if (!i)
+        return NULL;
+    PyTypeObject *t = (PyTypeObject *)uuid_cls;
+    PyObject *u = t->tp_new(t, empty_tuple, NULL);
+    if (!u || PyObject_GenericSetAttr(u, str_int, i) < 0
+        || PyObject_GenericSetAttr(u, str_is_safe, uuid_unknown) < 0)
+        Py_CLEAR(u);
+    Py_DECREF(i);
+    return u;
+}
+
+static PyObject *with_tzinfo(PyObject *dt, PyObject *tz)
+{
+    return PyDateTimeAPI->DateTime_FromDateAndTimeAndFold(
+        PyDateTime_GET_YEAR(dt), PyDateTime_GET_MONTH(dt), PyDateTime_GET_DAY(dt),
+        PyDateTime_DATE_GET_HOUR(dt), PyDateTime_DATE_GET_MINUTE(dt), PyDateTime_DATE_GET_SECOND(dt),
+        PyDateTime_DATE_GET_MICROSECOND(dt), tz, PyDateTime_DATE_GET_FOLD(dt),
+        PyDateTimeAPI->DateTimeType);
+}
+
+/* rows.py: v.astimezone(zone).replace(tzinfo=django_tz) */
+static PyObject *timestamptz_value(const row_options *o, PyObject *v)
+{
+    if (!PyDateTime_Check(v)) {
+        PyErr_Format(rows_unconvertible, "timestamptz %R", v);
+        return NULL;
+    }
+    PyObject *local = o->zone_is_utc ? Py_NewRef(v) : PyObject_CallMethodOneArg(v, str_astimezone, o->zone);
+    if (!local)
+        return NULL;
+    PyObject *out = with_tzinfo(local, o->django_tz);
+    Py_DECREF(local);
+    return out;
+}
+
+static int interval_field(PyObject *v, const char *name, long long *out)
+{
+    PyObject *f = PyDict_GetItemString(v, name);
+    if (!f) {
+        PyErr_SetString(PyExc_KeyError, name);
+        return -1;
+    }
+    if (!PyLong_Check(f)) {
+        PyErr_Format(PyExc_TypeError, "interval %s is a %s, not an int", name, Py_TYPE(f)->tp_name);
+        return -1;
+    }
+    *out = PyLong_AsLongLong(f);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* rows.py (psycopg): a month is 30 days and a year 365 */
+static PyObject *interval_value(PyObject *v)
+{
+    long long months, days, micros;
+    if (!PyDict_Check(v))
+        return unconvertible("interval", v);
+    if (interval_field(v, "months", &months) < 0 || interval_field(v, "days", &days) < 0
+        || interval_field(v, "micros", &micros) < 0)
+        return NULL;
+    const long long cap = 1LL << 40;   /* far past timedelta's range, far from overflow */
+    if (months > cap || months < -cap || days > cap || days < -cap) {
+        PyErr_SetString(PyExc_OverflowError, "interval out of timedelta's range");
+        return NULL;
+    }
+    long long am = months < 0 ? -months : months, sign = months < 0 ? -1 : 1;
+    long long total_days = days + sign * (365 * (am / 12) + 30 * (am % 12));
+    const long long day_us = 86400000000LL;
+    long long extra = micros / day_us, rem = micros % day_us;
+    if (rem < 0)
+        rem += day_us, extra--;
+    total_days += extra;
+    if (total_days > 999999999 || total_days < -999999999) {
+        PyErr_Format(PyExc_OverflowError, "days=%lld; must have magnitude <= 999999999", total_days);
+        return NULL;
+    }
+    return PyDelta_FromDSU((int)total_days, (int)(rem / 1000000), (int)(rem % 1000000));
+}
+
+/* one non-null scalar value in the Django profile */
+static PyObject *django_leaf(const row_options *o, enum row_kind kind, PyObject *v)
+{
+    switch (kind) {
+    case RK_NUMERIC:
+        return PyUnicode_Check(v) ? PyObject_CallOneArg(decimal_cls, v) : unconvertible("numeric", v);
+    case RK_JSON:
+        return PyUnicode_Check(v) ? json_parse(v) : unconvertible("json", v);
+    case RK_UUID:
+        return PyUnicode_Check(v) ? uuid_value(v) : unconvertible("uuid", v);
+    case RK_BYTEA:
+        return PyBytes_Check(v) ? Py_NewRef(v) : unconvertible("bytea", v);
+    case RK_DATE:
+    case RK_TIME:
+    case RK_TIMESTAMP: {
+        if (!PyUnicode_Check(v))
+            return unconvertible(kind == RK_DATE ? "date" : kind == RK_TIME ? "time" : "timestamp", v);
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (!s)
+            return NULL;
+        PyObject *out = fast_temporal(kind, s, n);
+        return out ? out : slow_temporal(kind, v);
+    }
+    case RK_TIMESTAMPTZ:
+        return timestamptz_value(o, v);
+    case RK_INTERVAL:
+        return interval_value(v);
+    case RK_JSON_FIELD:
+        return json_field_value(v);
+    default:
+        return Py_NewRef(v);
+    }
+}
+
+/* rows.py _array: nested lists of the element conversion */
+static PyObject *django_array(const row_options *o, const col_plan *c, int depth, PyObject *v)
+{
+    if (!PyList_Check(v)) {
+        PyErr_SetString(rows_unconvertible, "an array with lower bounds other than 1");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(v);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(v, i), *y;
+        if (x == Py_None)
+            y = Py_NewRef(x);
+        else if (PyList_Check(x))
+            y = django_array(o, c, depth, x);
+        else
+            y = depth > 1 ? django_array(o, c, depth - 1, x) : django_leaf(o, c->kind, x);
+        if (!y)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, y);
+    }
+    return out;
+}
+
+/* decoding.py _deep: the conversion of str values, through lists */
+static PyObject *client_deep(const col_plan *c, PyObject *v)
+{
+    if (PyList_Check(v)) {
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        PyObject *out = PyList_New(n);
+        for (Py_ssize_t i = 0; out && i < n; i++) {
+            PyObject *x = PyList_GET_ITEM(v, i);
+            PyObject *y = x == Py_None ? Py_NewRef(x) : client_deep(c, x);
+            if (!y)
+                Py_CLEAR(out);
+            else
+                PyList_SET_ITEM(out, i, y);
+        }
+        return out;
+    }
+    if (!PyUnicode_Check(v))
+        return Py_NewRef(v);
+    return c->kind == RK_NUMERIC ? PyObject_CallOneArg(decimal_cls, v) : json_parse(v);
+}
+
+PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
+{
+    enum mp_kind k = mp_peek(r);
+    if (k == MP_NIL) {
+        r->p++;
+        Py_RETURN_NONE;
+    }
+    /* (a Django array still checks its shape: lower bounds are refused) */
+    if (c->kind == RK_ASIS && c->array_depth == 0)
+        return mp_value(r);
+    /* the worker's temporal text read straight from the payload */
+    if (o->django && c->array_depth == 0 && k == MP_STR
+        && (c->kind == RK_DATE || c->kind == RK_TIME || c->kind == RK_TIMESTAMP)) {
+        mp_reader at = *r;
+        const char *s;
+        uint32_t n;
+        if (mp_str(r, &s, &n) < 0)
+            return NULL;
+        PyObject *out = fast_temporal(c->kind, s, n);
+        if (out)
+            return out;
+        *r = at;
+    }
+    PyObject *v = mp_value(r);
+    if (!v)
+        return NULL;
+    PyObject *out = !o->django ? client_deep(c, v)
+                  : c->array_depth ? django_array(o, c, c->array_depth, v)
+                  : django_leaf(o, c->kind, v);
+    Py_DECREF(v);
+    return out;
+}

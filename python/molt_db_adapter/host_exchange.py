@@ -1,0 +1,275 @@
+"""The in-process transport: the Exchange of protocol.py over molt_db's
+host in this process (the ``_host`` extension, docs/python.md) instead of
+a worker's pipes or socket.
+
+Each request is one envelope submitted to the host; each response frame
+the host gives is routed by its request_id exactly as a worker's frames
+are (``Exchange.deliver``), so the steps of protocol.py (timeouts,
+cancels, hooks, streams) run unchanged. A stream is kept until its last
+frame was taken, then released.
+
+- ``SyncHostExchange``: any thread waiting for a frame may become the one
+  that waits on the host (the GIL released) and hands out what arrives;
+  the others sleep on their own queue until they get a frame or the turn
+  to wait on the host (leader/followers: no extra thread, no polling).
+- ``AsyncHostExchange``: the host's notify fd is in the event loop
+  (``add_reader``); its callback hands out what arrived.
+
+fork(): an exchange belongs to the process that made it. In a child it
+reads as dead (``dead``), so the client makes a new one there (a fresh
+host: its own loop thread and connections); the parent's is abandoned
+without a call into it (``_host`` frees nothing it inherited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from .calls import ConnectionLost
+from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
+from .protocol import Exchange, Item, Slot
+
+if TYPE_CHECKING:
+    from .async_client import _Pending
+
+__all__ = ["host_args", "SyncHostExchange", "AsyncHostExchange"]
+
+#: the exit status molt_worker gives for arguments it refuses
+_USAGE_STATUS = 2
+
+
+def _host_module() -> Any:
+    try:
+        from . import _host  # type: ignore[attr-defined]
+    except ImportError as e:
+        raise WorkerUnavailable(
+            "the in-process transport needs the extension molt_db_adapter._host "
+            f"(built by `make` or `pip install ./python`): {e}"
+        ) from None
+    return _host
+
+
+def host_args(args: Any) -> list[str]:
+    """The worker's arguments (without the program name and transport)."""
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise InvalidInput("the in-process client takes molt_worker's arguments as a list of str",
+                           client_side=True)
+    if not all(isinstance(a, str) for a in args):
+        raise InvalidInput("every argument must be a str", client_side=True)
+    return list(args)
+
+
+_ONE = (1).to_bytes(8, "little")  # an eventfd's increment
+_RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
+_UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+
+
+def _request_id_of(frame: bytes) -> int:
+    """The request_id of a framed request from encode_request (its first
+    key), without decoding the rest; 0 when it is not there."""
+    if frame[5:16] != _RID_KEY:
+        return 0
+    tag = frame[16]
+    if tag < 0x80:
+        return tag
+    size = _UINT.get(tag)
+    return int.from_bytes(frame[17:17 + size], "big") if size else 0
+
+
+class _HostExchange(Exchange):
+    """What both exchanges share: the host, submitting, handing out news."""
+
+    def __init__(self, args: list[str], max_response: int) -> None:
+        super().__init__(max_response, None)
+        mod = _host_module()
+        self._host_error: type[Exception] = mod.HostError
+        try:
+            self.host = mod.Host(args)
+        except mod.HostError as e:
+            raise WorkerStartError(str(e), _USAGE_STATUS) from None
+        self.fd: int = self.host.fileno()
+        self.pid = os.getpid()
+        self.proc = None  # no worker process (worker_pid is None)
+        #: streams not yet released (the host hands them back from news()),
+        #: each with the request_id it was submitted for
+        self.live: dict[Any, int] = {}
+
+    # dead: also in a child of a fork (the client then makes a new exchange)
+    @property
+    def dead(self) -> Optional[str]:
+        if self.pid != os.getpid():
+            return "the in-process host belongs to the parent of a fork"
+        return self._dead
+
+    @dead.setter
+    def dead(self, reason: Optional[str]) -> None:
+        self._dead = reason
+
+    def send_nowait(self, frame: bytes) -> None:
+        """Submit one framed request (the host takes it without the prefix)."""
+        reason = self.dead
+        if reason:
+            raise self.lost(reason)
+        try:
+            stream = self.host.submit(memoryview(frame)[4:])
+        except self._host_error as e:
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
+        self.live[stream] = _request_id_of(frame)
+        # what the host answers inside submit (InvalidInput for an empty
+        # request or one above max_request_bytes, Busy) is handed out here
+        self.hand_out([stream])
+        if stream.done:
+            # such an answer marks the host notified without writing its
+            # fd (worker/host_stream.c, answer_now_locked), which would
+            # hold back every later news: write the fd, so the next wait
+            # clears that mark
+            os.write(self.fd, _ONE)
+
+    def hand_out(self, streams: list[Any]) -> None:
+        """Route the frames of the streams with news; release the finished."""
+        for stream in streams:
+            rid = self.live.get(stream, 0)
+            try:
+                for body in stream.take():
+                    self.deliver(body, rid)
+            except ProtocolError as e:  # never from the host's own frames
+                self.fail(f"protocol error: {e.message}")
+            if stream.done:
+                stream.release()
+                self.live.pop(stream, None)
+
+    async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
+        return lost
+
+    def _shut(self) -> None:
+        """Close this process's host (a fork's copy is only forgotten)."""
+        if self.pid == os.getpid():
+            self.host.close()
+        self.live.clear()
+        self.fail("the client closed the connection")
+
+
+_LEAD = object()  # put in a follower's queue: its turn to wait on the host
+
+
+def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
+    """A frame already in ``slot`` (turn markers skipped), else None."""
+    while True:
+        try:
+            item = slot.get_nowait()
+        except queue.Empty:
+            return None
+        if item is not _LEAD:
+            return item  # type: ignore[no-any-return]
+
+
+class SyncHostExchange(_HostExchange):
+    """The blocking client's exchange; any number of threads share it."""
+
+    def __init__(self, args: list[str], max_response: int) -> None:
+        super().__init__(args, max_response)
+        self.leading = threading.Lock()  # held by the thread waiting on the host
+        self.followers: set[queue.SimpleQueue[Any]] = set()  # guarded by self.lock
+
+    def new_slot(self) -> Slot:
+        return queue.SimpleQueue()
+
+    def wait(self, slot: "queue.SimpleQueue[Any]", timeout: float) -> Optional[Item]:
+        """The next item of ``slot`` within ``timeout`` seconds, else None."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                item = _take(slot)
+                if item is not None:
+                    return item
+                with self.lock:
+                    self.followers.add(slot)
+                if self.leading.acquire(blocking=False):
+                    with self.lock:
+                        self.followers.discard(slot)
+                    try:
+                        return self._lead(slot, deadline)
+                    finally:
+                        self.leading.release()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                try:
+                    got = slot.get(timeout=left)
+                except queue.Empty:
+                    return None
+                if got is not _LEAD:
+                    return got  # type: ignore[no-any-return]
+        finally:
+            with self.lock:
+                self.followers.discard(slot)
+            self._pass_turn()
+
+    def _lead(self, slot: "queue.SimpleQueue[Any]", deadline: float) -> Optional[Item]:
+        while True:
+            item = _take(slot)
+            if item is not None:
+                return item
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                news = self.host.news(left)
+            except self._host_error as e:
+                self.fail(str(e))
+                continue  # the slot now holds the ConnectionLost
+            self.hand_out(news)
+
+    def _pass_turn(self) -> None:
+        """Nobody waits on the host: wake a follower to do it."""
+        if self.leading.locked():
+            return
+        with self.lock:
+            follower = next(iter(self.followers), None)
+        if follower is not None:
+            follower.put(_LEAD)
+
+    def close(self, wait_s: float = 5.0) -> None:
+        self._shut()
+
+
+class AsyncHostExchange(_HostExchange):
+    """The asyncio client's exchange: the host's fd is in the loop."""
+
+    def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(args, max_response)
+        self.loop = loop
+        loop.add_reader(self.fd, self._on_news)
+
+    def new_slot(self) -> Slot:
+        from .async_client import _Pending
+
+        pending: _Pending = _Pending()
+        return pending
+
+    def _on_news(self) -> None:
+        try:
+            news = self.host.news(0.0)
+        except self._host_error as e:
+            self.loop.remove_reader(self.fd)
+            self.fail(str(e))
+            return
+        self.hand_out(news)
+
+    async def send(self, frame: bytes) -> None:
+        self.send_nowait(frame)
+
+    async def close(self, wait_s: float = 5.0) -> None:
+        if self.pid == os.getpid():
+            self.loop.remove_reader(self.fd)
+        self._shut()
+
+    def close_without_loop(self) -> None:
+        """Its loop is closed (and with it the reader): free the host."""
+        self._shut()

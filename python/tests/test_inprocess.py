@@ -1,0 +1,321 @@
+"""What only the in-process clients have (the rest of their API runs in the
+client suites, on both transports: conftest.py's transport fixture):
+cancellation checked on the server, fork(), memory over many calls,
+hostile arguments, the limits that are theirs (transactions), close."""
+import asyncio
+import os
+import resource
+import signal
+import threading
+import time
+
+import pytest
+
+from molt_db_adapter import (
+    AsyncInProcessClient,
+    Cancelled,
+    InProcessClient,
+    InvalidInput,
+    Timeout,
+    WorkerStartError,
+    WorkerUnavailable,
+)
+
+_host = pytest.importorskip("molt_db_adapter._host", reason="molt_db_adapter._host is not built")
+
+DSN = os.environ.get("MOLT_TEST_DSN")
+
+
+def pg_args(*extra):
+    return ["--db", f"default={DSN}", "--pool", "default:allow_privileged_role=true", *extra]
+
+
+def sqlite_args(path):
+    return ["--db", f"default=sqlite:///{path}", "--allow-write", "default"]
+
+
+def running(pg, marker):
+    """The server's backends running a query that contains ``marker``."""
+    rows = pg.execute(
+        "select pid from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
+        (f"%{marker}%",)).fetchall()
+    return [r[0] for r in rows]
+
+
+def wait_gone(pg, marker, within=3.0):
+    deadline = time.monotonic() + within
+    while running(pg, marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running(pg, marker)
+
+
+def wait_running(pg, marker, within=5.0):
+    deadline = time.monotonic() + within
+    while not running(pg, marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running(pg, marker), "the query never started on the server"
+
+
+# ---- cancellation reaches the server ----
+
+@pytest.mark.parametrize("how", ["keyboard_interrupt", "client_timeout"])
+def test_sync_interrupt_cancels_the_server_query(pg, how):
+    if not DSN:
+        pytest.skip("MOLT_TEST_DSN is not set")
+    marker = f"inproc_cancel_{how}"
+    kw = {"client_timeout_s": 0.5} if how == "client_timeout" else {}
+    with InProcessClient(pg_args(), **kw) as c:
+        assert c.query("select 1").rows == [(1,)]
+        if how == "keyboard_interrupt":
+            # SIGINT while this (main) thread waits inside the host wait,
+            # without the GIL
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+            expected = KeyboardInterrupt
+        else:
+            expected = Timeout
+        t0 = time.monotonic()
+        with pytest.raises(expected):
+            c.query(f"select pg_sleep(30) /* {marker} */")
+        assert time.monotonic() - t0 < 3
+        assert wait_gone(pg, marker) == []
+        assert c.query("select 2").rows == [(2,)]  # the client still works
+
+
+def test_async_task_cancel_cancels_the_server_query(pg):
+    if not DSN:
+        pytest.skip("MOLT_TEST_DSN is not set")
+    marker = "inproc_cancel_task"
+
+    async def main():
+        async with AsyncInProcessClient(pg_args()) as c:
+            task = asyncio.create_task(c.query(f"select pg_sleep(30) /* {marker} */"))
+            await asyncio.sleep(0.2)
+            await asyncio.get_running_loop().run_in_executor(None, wait_running, pg, marker)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            gone = await asyncio.get_running_loop().run_in_executor(None, wait_gone, pg, marker)
+            assert gone == []
+            return (await c.query("select 3")).rows
+
+    assert asyncio.run(main()) == [(3,)]
+
+
+def test_releasing_a_stream_early_cancels_the_server_query(pg):
+    if not DSN:
+        pytest.skip("MOLT_TEST_DSN is not set")
+    marker = "inproc_stream_close"
+    with InProcessClient(pg_args()) as c:
+        # rows of 10 kB: the server sends each at once (a small row waits
+        # in its 8 kB output buffer)
+        s = c.stream(f"select g, repeat('x', 10000), pg_sleep(0.01) /* {marker} */ "
+                     "from generate_series(1, 100000) g", batch_rows=10)
+        first = next(iter(s))
+        assert first[0] == 1
+        assert running(pg, marker)
+        s.close()
+        assert wait_gone(pg, marker) == []
+
+
+def test_close_with_a_query_in_flight_ends_the_waiting_thread(pg, tmp_path):
+    if not DSN:
+        pytest.skip("MOLT_TEST_DSN is not set")
+    marker = "inproc_close_in_flight"
+    c = InProcessClient(pg_args(), max_restarts=0)
+    c.ping()
+    errors = []
+
+    def waiter():
+        try:
+            c.query(f"select pg_sleep(30) /* {marker} */")
+        except Exception as e:
+            errors.append(e)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    wait_running(pg, marker)
+    c.close()
+    t.join(10)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], (WorkerUnavailable, Cancelled)), errors
+    assert wait_gone(pg, marker) == []
+    with pytest.raises(WorkerUnavailable):
+        c.query("select 1")
+
+
+# ---- fork() ----
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+def test_fork_child_gets_its_own_host_and_connections(pg):
+    with InProcessClient(pg_args()) as c:
+        parent_backend = c.query("select pg_backend_pid()").rows[0][0]
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, never return into pytest
+            code = 1
+            try:
+                got = c.query("select pg_backend_pid(), 40 + 2").rows[0]
+                ping = c.ping()["pid"]
+                os.write(w, f"{got[0]} {got[1]} {ping}".encode())
+                c.close()
+                code = 0
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                os.write(w, f"error {e!r}".encode())
+            finally:
+                os._exit(code)
+        os.close(w)
+        report = os.read(r, 4096).decode()
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0, report
+        child_backend, answer, child_ping = (int(x) for x in report.split())
+        assert answer == 42
+        assert child_ping == pid  # the child's own host answered
+        assert child_backend != parent_backend  # a connection of its own
+        # the parent's connection survived the child (no Terminate, no
+        # bytes of the child's on it): the same backend answers
+        for _ in range(3):
+            assert c.query("select pg_backend_pid()").rows[0][0] == parent_backend
+        assert parent_backend in [r[0] for r in pg.execute("select pid from pg_stat_activity").fetchall()]
+
+
+def test_fork_async_client_in_the_child(tmp_path):
+    path = tmp_path / "f.db"
+    args = sqlite_args(path)
+
+    async def use(c, v):
+        return (await c.query("select $1 + 1", [v])).rows[0][0]
+
+    c = AsyncInProcessClient(args)
+    try:
+        assert asyncio.run(use(c, 1)) == 2
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 0 if asyncio.run(use(c, 41)) == 42 else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        asyncio.run(c.close())
+
+
+# ---- memory ----
+
+def _rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (resource.getpagesize() // 1024)
+
+
+def test_many_calls_leave_rss_flat(tmp_path):
+    """10^5 calls (sync and asyncio, answers and errors): RSS after the
+    second half within 8 MiB of after the first."""
+    args = sqlite_args(tmp_path / "leak.db")
+
+    async def burst(ac, n):
+        for _ in range(n // 500):
+            await asyncio.gather(*[ac.query("select $1", [i]) for i in range(500)])
+
+    with InProcessClient(args) as c:
+        c.execute("create table t (a int)")
+
+        async def run(n):
+            async with AsyncInProcessClient(args) as ac:
+                await burst(ac, n)
+
+        def round_(n):
+            for i in range(n // 10):
+                c.query("select $1", [i])
+                if i % 100 == 0:
+                    with pytest.raises(Exception):
+                        c.query("select nope")
+            asyncio.run(run(n - n // 10))
+
+        round_(50_000)
+        before = _rss_kib()
+        round_(50_000)
+        after = _rss_kib()
+    assert after - before < 8 * 1024, (before, after)
+
+
+# ---- hostile arguments, what is not supported ----
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(WorkerStartError, match="unknown option"):
+        InProcessClient(["--bogus"]).ping()
+    with pytest.raises(WorkerStartError):
+        InProcessClient(["--stdio", "--db", "default=sqlite:///:memory:"]).ping()
+    with pytest.raises(WorkerStartError):
+        InProcessClient(["--db", "default=mysql://x@h/db"]).ping()
+    with pytest.raises(InvalidInput):
+        InProcessClient("--db default=sqlite:///:memory:")
+    with pytest.raises(InvalidInput):
+        InProcessClient(["--db", b"default=sqlite:///:memory:"])
+    with pytest.raises(InvalidInput):
+        InProcessClient(["--db", "default=sqlite:///:memory:"], socket_path="/tmp/x")
+    with pytest.raises(ValueError, match="NUL"):
+        _host.Host(["--db", "default=sqlite:///x\0y"])
+
+
+def test_read_only_alias_cannot_write_and_the_file_is_unchanged(tmp_path):
+    path = tmp_path / "ro.db"
+    with InProcessClient(sqlite_args(path)) as w:
+        w.execute("create table t (a int)")
+        w.execute("insert into t values (1)")
+    with InProcessClient(["--db", f"default=sqlite:///{path}"]) as c:
+        with pytest.raises(Exception):
+            c.execute("insert into t values (2)")
+        with pytest.raises(Exception):
+            c.query("delete from t")
+        assert c.query("select a from t").rows == [(1,)]
+
+
+def test_malformed_envelopes_are_frames_not_crashes():
+    h = _host.Host(["--db", "default=sqlite:///:memory:"])
+    try:
+        for junk in (b"", b"\xc1", b"\x81\xa1x" + b"\xff" * 100, b"\x92" * 5000):
+            s = h.submit(junk)
+            frames = []
+            deadline = time.monotonic() + 5
+            while not s.done and time.monotonic() < deadline:
+                frames += s.take()
+                if not s.done:
+                    h.news(0.5)
+            s.release()
+            assert len(frames) == 1 and b"InvalidInput" in frames[0]
+    finally:
+        h.close()
+    with pytest.raises(_host.HostError):
+        h.submit(b"\x80")
+
+
+def test_transactions_are_refused_in_process(tmp_path):
+    with InProcessClient(sqlite_args(tmp_path / "t.db")) as c:
+        with pytest.raises(InvalidInput, match="transactions are not available in process"):
+            c.transaction()
+        with pytest.raises(InvalidInput, match="transactions are not available in process"):
+            c.query("select 1", tx_id=5)
+
+
+def test_closed_client_refuses_calls(tmp_path):
+    c = InProcessClient(sqlite_args(tmp_path / "c.db"))
+    assert c.query("select 1").rows == [(1,)]
+    c.close()
+    with pytest.raises(WorkerUnavailable, match="closed"):
+        c.query("select 1")
+
+
+
+
+def test_a_request_above_max_request_bytes_is_answered_at_once(tmp_path):
+    """The host answers an oversized request inside submit: the client
+    hands that answer out without waiting for news on the fd."""
+    args = sqlite_args(tmp_path / "big.db") + ["--max-request-bytes", "4096"]
+    with InProcessClient(args) as c:
+        t0 = time.monotonic()
+        with pytest.raises(InvalidInput):
+            c.query("select $1", ["x" * 10000])
+        assert time.monotonic() - t0 < 1.0
+        assert c.query("select $1", ["y"]).rows == [("y",)]
