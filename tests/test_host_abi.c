@@ -283,6 +283,40 @@ TEST(unread_stream_stops_its_query)
         unread(modes[i]);
 }
 
+/* Threaded mode: a request the host answers inside submit (an empty one,
+ * one above max_request_bytes) makes the notify fd readable, as any news
+ * does, and so does the news after it. */
+TEST(answers_inside_submit_write_the_notify_fd)
+{
+    const char *argv[] = {"--db", "default=sqlite::memory:"};
+    molt_db_host *h = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    for (int round = 0; round < 2; round++) {
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
+        molt_db_host_stream *s = NULL;
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)"", 0, 0, NULL, &s), 0);
+        ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+        void *ud[4];
+        ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+        ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "InvalidInput");
+        molt_db_host_release(s);
+        /* the next news is announced too */
+        env e;
+        env_db(&e, 1, "ping", NULL, 0, 0, 0);
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s), 0);
+        env_free(&e);
+        ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+        ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "Ok");
+        molt_db_host_release(s);
+    }
+    molt_db_host_free(h);
+}
+
 /* Free with a query running and streams unreleased: it returns soon and
  * the server no longer runs the query. */
 TEST(free_with_requests_in_flight)
@@ -542,6 +576,7 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
           TEST_ENTRY(unread_stream_stops_its_query),
+          TEST_ENTRY(answers_inside_submit_write_the_notify_fd),
           TEST_ENTRY(free_with_requests_in_flight),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),

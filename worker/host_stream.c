@@ -238,10 +238,10 @@ static int answer_now_locked(molt_db_host_stream *st, mw_status status,
     if (mw_response_frame(&b, &r) == MOLT_DB_OK)
         f = frame_from(&b, 1, 0);
     molt_db_buf_free(&b);
-    if (f)
-        push_locked(st, f);
+    /* the push may be what marks the host notified: its answer counts */
+    int note = f ? push_locked(st, f) : 0;
     st->ended = 1;
-    return news_locked(st);
+    return news_locked(st) | note;
 }
 
 /* The same from the loop thread. */
