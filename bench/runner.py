@@ -414,6 +414,9 @@ def host_scenarios(pk_exp):
                      lambda c, s, a=pool_args: ["host"] + a + secs(c, s),
                      note="db_query envelopes through molt_db_host (threaded mode), msgpack results "
                           "decoded; CPU is both threads"),
+                molt(f"molt_bench host --conns {conns} --inflight {inflight} --driven",
+                     lambda c, s, a=pool_args: ["host"] + a + ["--driven"] + secs(c, s),
+                     note="the same in driven mode: one thread, no wake-up between threads"),
                 molt_py(f"AsyncMoltClient(socket_path) {inflight} tasks -> molt_worker --socket, "
                         f"pool {conns} conns",
                         lambda c, s, a=pool_args: ["pk"] + a + secs(c, s),

@@ -7,9 +7,11 @@
 #define MOLT_DB_HOST_TEST_H
 
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 
@@ -64,6 +66,23 @@ static inline void env_db(env *e, uint64_t id, const char *entry, const char *sq
     msgpack_sbuffer_destroy(&p);
 }
 
+/* The envelope {request_id, entry, payload} around payload p (freed). */
+static inline void env_wrap(env *e, uint64_t id, const char *entry, msgpack_sbuffer *p)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&e->b);
+    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "request_id", 10);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_str_with_body(&pk, "entry", 5);
+    msgpack_pack_str_with_body(&pk, entry, strlen(entry));
+    msgpack_pack_str_with_body(&pk, "payload", 7);
+    msgpack_pack_bin(&pk, p->size);
+    msgpack_pack_bin_body(&pk, p->data, p->size);
+    msgpack_sbuffer_destroy(p);
+}
+
 static inline void env_cancel(env *e, uint64_t id, uint64_t target)
 {
     msgpack_sbuffer p;
@@ -73,17 +92,31 @@ static inline void env_cancel(env *e, uint64_t id, uint64_t target)
     msgpack_pack_map(&pk, 1);
     msgpack_pack_str_with_body(&pk, "request_id", 10);
     msgpack_pack_uint64(&pk, target);
-    msgpack_sbuffer_init(&e->b);
-    msgpack_packer_init(&pk, &e->b, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    msgpack_pack_str_with_body(&pk, "request_id", 10);
-    msgpack_pack_uint64(&pk, id);
-    msgpack_pack_str_with_body(&pk, "entry", 5);
-    msgpack_pack_str_with_body(&pk, "cancel", 6);
-    msgpack_pack_str_with_body(&pk, "payload", 7);
-    msgpack_pack_bin(&pk, p.size);
-    msgpack_pack_bin_body(&pk, p.data, p.size);
-    msgpack_sbuffer_destroy(&p);
+    env_wrap(e, id, "cancel", &p);
+}
+
+/* An envelope whose payload is {sql?, tx_id?, allow_write (db_exec)}. */
+static inline void env_tx(env *e, uint64_t id, const char *entry, const char *sql, uint64_t tx_id)
+{
+    msgpack_sbuffer p;
+    msgpack_sbuffer_init(&p);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &p, msgpack_sbuffer_write);
+    int exec = !strcmp(entry, "db_exec");
+    msgpack_pack_map(&pk, (size_t)((sql ? 1 : 0) + (tx_id ? 1 : 0) + exec));
+    if (sql) {
+        msgpack_pack_str_with_body(&pk, "sql", 3);
+        msgpack_pack_str_with_body(&pk, sql, strlen(sql));
+    }
+    if (tx_id) {
+        msgpack_pack_str_with_body(&pk, "tx_id", 5);
+        msgpack_pack_uint64(&pk, tx_id);
+    }
+    if (exec) {
+        msgpack_pack_str_with_body(&pk, "allow_write", 11);
+        msgpack_pack_true(&pk);
+    }
+    env_wrap(e, id, entry, &p);
 }
 
 static inline void env_free(env *e)
@@ -98,7 +131,35 @@ typedef struct frame_info {
     char error[256];
     uint64_t request_id;
     int more;
+    uint64_t tx_id;     /* a transaction's answer: its payload's tx_id */
 } frame_info;
+
+/* The value under key in a msgpack map, or NULL. */
+static inline const msgpack_object *map_get(const msgpack_object *m, const char *key)
+{
+    size_t kl = strlen(key);
+    if (m->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            !memcmp(k->via.str.ptr, key, kl))
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+static inline void copy_str(char *dst, size_t cap, const msgpack_object *v)
+{
+    if (!v || v->type != MSGPACK_OBJECT_STR)
+        return;
+    memcpy(dst, v->via.str.ptr, v->via.str.size < cap - 1 ? v->via.str.size : cap - 1);
+}
+
+static inline uint64_t get_uint(const msgpack_object *v)
+{
+    return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+}
 
 static inline frame_info frame_read(const uint8_t *f, size_t len)
 {
@@ -108,21 +169,19 @@ static inline frame_info frame_read(const uint8_t *f, size_t len)
     msgpack_unpacked_init(&u);
     ASSERT(msgpack_unpack_next(&u, (const char *)f, len, NULL) == MSGPACK_UNPACK_SUCCESS);
     ASSERT(u.data.type == MSGPACK_OBJECT_MAP);
-    for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-        msgpack_object k = u.data.via.map.ptr[i].key, v = u.data.via.map.ptr[i].val;
-        if (k.type != MSGPACK_OBJECT_STR)
-            continue;
-        const char *ks = k.via.str.ptr;
-        size_t kl = k.via.str.size;
-        if (kl == 6 && !memcmp(ks, "status", 6) && v.via.str.size < sizeof fi.status)
-            memcpy(fi.status, v.via.str.ptr, v.via.str.size);
-        else if (kl == 5 && !memcmp(ks, "error", 5))
-            memcpy(fi.error, v.via.str.ptr,
-                   v.via.str.size < sizeof fi.error - 1 ? v.via.str.size : sizeof fi.error - 1);
-        else if (kl == 10 && !memcmp(ks, "request_id", 10))
-            fi.request_id = v.via.u64;
-        else if (kl == 4 && !memcmp(ks, "more", 4))
-            fi.more = v.type == MSGPACK_OBJECT_BOOLEAN && v.via.boolean;
+    copy_str(fi.status, sizeof fi.status, map_get(&u.data, "status"));
+    copy_str(fi.error, sizeof fi.error, map_get(&u.data, "error"));
+    fi.request_id = get_uint(map_get(&u.data, "request_id"));
+    const msgpack_object *v = map_get(&u.data, "more");
+    fi.more = v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+    v = map_get(&u.data, "payload");
+    if (v && v->type == MSGPACK_OBJECT_BIN) {
+        msgpack_unpacked p;
+        msgpack_unpacked_init(&p);
+        if (msgpack_unpack_next(&p, v->via.bin.ptr, v->via.bin.size, NULL) ==
+            MSGPACK_UNPACK_SUCCESS)
+            fi.tx_id = get_uint(map_get(&p.data, "tx_id"));
+        msgpack_unpacked_destroy(&p);
     }
     msgpack_unpacked_destroy(&u);
     return fi;
@@ -148,7 +207,8 @@ static inline void host_wait(molt_db_host *h, int ms)
 }
 
 /* The final frame of s (the parts before it counted in *parts), waiting
- * up to ms; the stream is then done. */
+ * up to ms; the stream is then done. Every frame names the same request.
+ * h NULL: another thread runs the host (threaded mode), so just wait. */
 static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int ms,
                                     int *parts)
 {
@@ -161,7 +221,10 @@ static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int
         size_t len;
         int rc = molt_db_host_next(s, &f, &len);
         if (rc == 1) {
-            last = frame_read(f, len);
+            frame_info fi = frame_read(f, len);
+            if (seen)
+                ASSERT_EQ_UINT(fi.request_id, last.request_id);
+            last = fi;
             seen = 1;
             n += last.more;
             continue;
@@ -171,7 +234,12 @@ static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int
         ASSERT_EQ_INT(rc, 0);
         if (now_ms() > deadline)
             FAIL_AT("no final frame within %d ms", ms);
-        host_wait(h, 50);
+        if (h) {
+            host_wait(h, 50);
+        } else {
+            sched_yield();
+            usleep(200);
+        }
     }
     ASSERT(seen);
     ASSERT(!last.more);
@@ -180,14 +248,21 @@ static inline frame_info host_final(molt_db_host *h, molt_db_host_stream *s, int
     return last;
 }
 
-/* Submits env e and returns its final frame. */
-static inline frame_info host_call(molt_db_host *h, env *e, int ms)
+/* Submits env e in session (0: one of its own) and returns its final
+ * frame. */
+static inline frame_info host_call_in(molt_db_host *h, uint64_t session, env *e, int ms)
 {
     molt_db_host_stream *s = NULL;
-    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e->b.data, e->b.size, 0, NULL, &s), 0);
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, session, (const uint8_t *)e->b.data,
+                                         e->b.size, 0, NULL, &s), 0);
     frame_info fi = host_final(h, s, ms, NULL);
     molt_db_host_release(s);
     return fi;
+}
+
+static inline frame_info host_call(molt_db_host *h, env *e, int ms)
+{
+    return host_call_in(h, 0, e, ms);
 }
 
 #endif

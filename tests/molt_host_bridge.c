@@ -3,9 +3,11 @@
  * through the host ABI (molt_db/host.h), so the worker's Python suites run
  * against the host unchanged (MOLT_WORKER_BIN=build/molt_host_bridge).
  *
- * It reads length-prefixed envelopes on stdin, submits each body, and
- * writes every frame of every stream back with its length prefix, as the
- * worker's stdio session does. The mode is MOLT_HOST_BRIDGE_MODE (threaded,
+ * It reads length-prefixed envelopes on stdin, submits each body in one
+ * host session (molt_db_host_submit_in: stdin is one connection, so its
+ * transactions and read-your-writes span its requests), and writes every
+ * frame of every stream back with its length prefix, as the worker's stdio
+ * session does. The mode is MOLT_HOST_BRIDGE_MODE (threaded,
  * the default, or driven). Arguments are molt_worker's; --stdio is implied.
  * Like the worker, it closes on a bad frame length (InvalidInput) and when
  * stdin closes (its requests are cancelled), then exits 0.
@@ -41,6 +43,7 @@ typedef struct req {
 } req;
 
 static molt_db_host *host;
+static uint64_t session;
 static bytes in, out;
 static req *live, *qhead, *qtail;
 
@@ -127,7 +130,7 @@ static void submit(const uint8_t *body, size_t len)
     req *r = calloc(1, sizeof *r);
     if (!r)
         die("out of memory");
-    if (molt_db_host_submit(host, body, len, 0, r, &r->s) < 0)
+    if (molt_db_host_submit_in(host, session, body, len, 0, r, &r->s) < 0)
         die("submit failed");
     r->next = live;
     if (live)
@@ -216,6 +219,8 @@ int main(int argc, char **argv)
     free(args);
     if (rc < 0)
         die(err.message);
+    if (molt_db_host_session_open(host, &session) < 0)
+        die("cannot open a session");
     size_t max = molt_db_host_max_request_bytes(host);
     fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
     fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
@@ -244,10 +249,12 @@ int main(int argc, char **argv)
                 reading = 0;
             }
             if (!reading) {
-                /* the client is gone: as the worker, cancel what runs */
+                /* the client is gone: as the worker, cancel what runs
+                 * and roll its transactions back */
                 while (live)
                     forget(live);
                 qhead = qtail = NULL;
+                molt_db_host_session_close(host, session);
             }
         }
     }

@@ -283,6 +283,40 @@ TEST(unread_stream_stops_its_query)
         unread(modes[i]);
 }
 
+/* Threaded mode: a request the host answers inside submit (an empty one,
+ * one above max_request_bytes) makes the notify fd readable, as any news
+ * does, and so does the news after it. */
+TEST(answers_inside_submit_write_the_notify_fd)
+{
+    const char *argv[] = {"--db", "default=sqlite::memory:"};
+    molt_db_host *h = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    for (int round = 0; round < 2; round++) {
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
+        molt_db_host_stream *s = NULL;
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)"", 0, 0, NULL, &s), 0);
+        ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+        void *ud[4];
+        ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+        ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "InvalidInput");
+        molt_db_host_release(s);
+        /* the next news is announced too */
+        env e;
+        env_db(&e, 1, "ping", NULL, 0, 0, 0);
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s), 0);
+        env_free(&e);
+        ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+        ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "Ok");
+        molt_db_host_release(s);
+    }
+    molt_db_host_free(h);
+}
+
 /* Free with a query running and streams unreleased: it returns soon and
  * the server no longer runs the query. */
 TEST(free_with_requests_in_flight)
@@ -303,8 +337,248 @@ TEST(free_with_requests_in_flight)
     }
 }
 
+/* ---- caller-chosen sessions ---- */
+
+/* Sends one request of entry in session (tx_id 0: none) and returns its
+ * final frame. */
+static frame_info tx_call(molt_db_host *h, uint64_t session, uint64_t id, const char *entry,
+                          const char *sql, uint64_t tx_id)
+{
+    env e;
+    env_tx(&e, id, entry, sql, tx_id);
+    frame_info fi = host_call_in(h, session, &e, 5000);
+    env_free(&e);
+    return fi;
+}
+
+/* Whether the table holds n rows where `where`, seen from outside any
+ * transaction (the query fails otherwise: PostgreSQL divides by zero,
+ * SQLite parses bad JSON). */
+static int holds(molt_db_host *h, int pg, const char *table, const char *where, int n)
+{
+    char sql[256];
+    if (pg)
+        snprintf(sql, sizeof sql, "select 1/(count(*) = %d)::int from %s where %s", n,
+                 table, where);
+    else
+        snprintf(sql, sizeof sql, "select case when count(*) = %d then 1 else json('no') "
+                 "end from %s where %s", n, table, where);
+    return !strcmp(tx_call(h, 0, 800, "db_query", sql, 0).status, "Ok");
+}
+
+static uint64_t tx_begin(molt_db_host *h, uint64_t session, uint64_t id)
+{
+    frame_info fi = tx_call(h, session, id, "tx_begin", NULL, 0);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    ASSERT(fi.tx_id != 0);
+    return fi.tx_id;
+}
+
+/* A transaction spans the requests of one session: its insert is seen
+ * outside only once committed, a rolled back one never, and one left open
+ * when the session closes is rolled back. */
+static void session_tx(int mode, const char *dsn, const char *table)
+{
+    molt_db_host *h = host_open(mode, dsn, NULL);
+    int pg = strncmp(dsn, "sqlite:", 7) != 0;
+    char sql[256];
+    snprintf(sql, sizeof sql, "drop table if exists %s", table);
+    ASSERT_EQ_STR(tx_call(h, 0, 1, "db_exec", sql, 0).status, "Ok");
+    snprintf(sql, sizeof sql, "create table %s (v text)", table);
+    ASSERT_EQ_STR(tx_call(h, 0, 1, "db_exec", sql, 0).status, "Ok");
+
+    uint64_t s;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &s), 0);
+    ASSERT(s != 0);
+    uint64_t tx = tx_begin(h, s, 1);
+    snprintf(sql, sizeof sql, "insert into %s values ('committed')", table);
+    ASSERT_EQ_STR(tx_call(h, s, 2, "db_exec", sql, tx).status, "Ok");
+    /* on PostgreSQL the others do not see it yet (SQLite's write lock
+     * keeps them waiting instead: not asked there) */
+    if (pg)
+        ASSERT(holds(h, pg, table, "v = 'committed'", 0));
+    frame_info fi = tx_call(h, s, 3, "tx_commit", NULL, tx);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    ASSERT(holds(h, pg, table, "v = 'committed'", 1));
+
+    tx = tx_begin(h, s, 4);
+    snprintf(sql, sizeof sql, "insert into %s values ('rolled back')", table);
+    ASSERT_EQ_STR(tx_call(h, s, 5, "db_exec", sql, tx).status, "Ok");
+    ASSERT_EQ_STR(tx_call(h, s, 6, "tx_rollback", NULL, tx).status, "Ok");
+    ASSERT(holds(h, pg, table, "v = 'rolled back'", 0));
+
+    /* open when its session closes: rolled back */
+    tx = tx_begin(h, s, 7);
+    snprintf(sql, sizeof sql, "insert into %s values ('left open')", table);
+    ASSERT_EQ_STR(tx_call(h, s, 8, "db_exec", sql, tx).status, "Ok");
+    ASSERT_EQ_INT(molt_db_host_session_close(h, s), 0);
+    long long deadline = now_ms() + 5000;
+    while (!holds(h, pg, table, "true", 1)) {
+        if (now_ms() > deadline)
+            FAIL_AT("the transaction of a closed session still holds its row");
+        host_wait(h, 20);
+    }
+    ASSERT(holds(h, pg, table, "v = 'left open'", 0));
+    /* the session is gone: its transaction too */
+    fi = tx_call(h, s, 9, "db_exec", sql, tx);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_CONTAINS(fi.error, "is not open");
+    ASSERT_EQ_INT(molt_db_host_session_close(h, s), MOLT_DB_EINVAL);
+    molt_db_host_free(h);
+}
+
+TEST(transactions_span_the_requests_of_a_session)
+{
+    char dir[] = "/tmp/molt-host-XXXXXX";
+    ASSERT(mkdtemp(dir) != NULL);
+    char dsn[128], path[160];
+    snprintf(dsn, sizeof dsn, "sqlite://%s/t.db", dir);
+    for (size_t i = 0; i < 2; i++)
+        session_tx(modes[i], dsn, "host_tx");
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    unlink(path);
+    rmdir(dir);
+    const char *pg = pg_dsn();
+    for (size_t i = 0; i < 2; i++)
+        session_tx(modes[i], pg, "host_tx");
+}
+
+/* Releasing a stream of a session cancels its request on the server and
+ * leaves the session working; closing a session cancels what runs in it,
+ * on the server too: each stream ends with a Cancelled frame. */
+static void session_close_cancels(int mode)
+{
+    molt_db_host *h = host_open(mode, pg_dsn(), NULL);
+    uint64_t s;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &s), 0);
+    env e;
+    env_db(&e, 1, "db_query", "select pg_sleep(30) /* host session release */", 0, 0, 0);
+    molt_db_host_stream *st = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, s, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                         &st), 0);
+    env_free(&e);
+    wait_server(h, "select pg_sleep(30) /* host session release", 1);
+    molt_db_host_release(st);
+    wait_server(h, "select pg_sleep(30) /* host session release", 0);
+    ASSERT_EQ_STR(tx_call(h, s, 1, "db_query", "select 1", 0).status, "Ok");
+
+    env_db(&e, 1, "db_query", "select pg_sleep(30) /* host session close */", 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, s, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                         &st), 0);
+    env_free(&e);
+    wait_server(h, "select pg_sleep(30) /* host session close", 1);
+    ASSERT_EQ_INT(molt_db_host_session_close(h, s), 0);
+    frame_info fi = host_final(h, st, 5000, NULL);
+    molt_db_host_release(st);
+    ASSERT_EQ_STR(fi.status, "Cancelled");
+    ASSERT_CONTAINS(fi.error, "session was closed");
+    wait_server(h, "select pg_sleep(30) /* host session close", 0);
+    molt_db_host_free(h);
+}
+
+TEST(closing_a_session_cancels_its_requests)
+{
+    for (size_t i = 0; i < 2; i++)
+        session_close_cancels(modes[i]);
+}
+
+/* Hostile: ids never opened, closed, or another host's are an
+ * InvalidInput frame, never a crash; a transaction of one session is not
+ * found from another, and writes nothing there; request_ids are each
+ * session's own. */
+static void session_ids_hostile(int mode)
+{
+    const char *dsn = pg_dsn();
+    molt_db_host *h = host_open(mode, dsn, NULL);
+    molt_db_host *other = host_open(mode, dsn, NULL);
+    ASSERT_EQ_STR(tx_call(h, 0, 1, "db_exec", "drop table if exists host_tx_ids", 0).status,
+                  "Ok");
+    ASSERT_EQ_STR(tx_call(h, 0, 1, "db_exec", "create table host_tx_ids (v text)", 0).status,
+                  "Ok");
+    uint64_t a, b, theirs;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &b), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(other, &theirs), 0);
+    ASSERT(a != b);
+
+    uint64_t bad[] = {12345, ~(uint64_t)0, theirs};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        frame_info fi = tx_call(h, bad[i], 1, "db_query", "select 1", 0);
+        ASSERT_EQ_STR(fi.status, "InvalidInput");
+        ASSERT_CONTAINS(fi.error, "is not open on this host");
+        ASSERT_EQ_INT(molt_db_host_session_close(h, bad[i]), MOLT_DB_EINVAL);
+    }
+    ASSERT_EQ_INT(molt_db_host_session_close(h, 0), MOLT_DB_EINVAL);
+
+    /* a's transaction, named from b and from a stream of its own */
+    uint64_t tx = tx_begin(h, a, 1);
+    const char *ins = "insert into host_tx_ids values ('not yours')";
+    frame_info fi = tx_call(h, b, 2, "db_exec", ins, tx);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_CONTAINS(fi.error, "transaction");
+    fi = tx_call(h, 0, 2, "db_exec", ins, tx);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_EQ_STR(tx_call(h, a, 3, "tx_commit", NULL, tx).status, "Ok");
+    ASSERT(holds(h, 1, "host_tx_ids", "true", 0));
+
+    /* request_id 7 in flight in a does not clash with 7 in b */
+    env e;
+    env_db(&e, 7, "db_query", "select pg_sleep(0.3)", 0, 0, 0);
+    molt_db_host_stream *sa = NULL, *sb = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, a, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                         &sa), 0);
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, b, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                         &sb), 0);
+    env_free(&e);
+    ASSERT_EQ_STR(host_final(h, sa, 5000, NULL).status, "Ok");
+    ASSERT_EQ_STR(host_final(h, sb, 5000, NULL).status, "Ok");
+    molt_db_host_release(sa);
+    molt_db_host_release(sb);
+
+    /* a closed session refuses, twice closed is an error, the other stays */
+    ASSERT_EQ_INT(molt_db_host_session_close(h, a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_close(h, a), MOLT_DB_EINVAL);
+    fi = tx_call(h, a, 1, "ping", NULL, 0);
+    ASSERT_EQ_STR(fi.status, "InvalidInput");
+    ASSERT_EQ_STR(tx_call(h, b, 1, "db_query", "select 1", 0).status, "Ok");
+    /* left open: freed with the host */
+    molt_db_host_free(other);
+    molt_db_host_free(h);
+}
+
+TEST(session_ids_that_are_not_open_are_refused)
+{
+    for (size_t i = 0; i < 2; i++)
+        session_ids_hostile(modes[i]);
+}
+
+/* max_sessions caps the sessions open at once; a closed one frees its
+ * place. */
+TEST(sessions_beyond_max_sessions_are_refused)
+{
+    const char *argv[] = {"--db", "default=sqlite::memory:", "--max-sessions", "2"};
+    molt_db_host *h = NULL;
+    molt_db_error err;
+    molt_db_error_init(&err);
+    ASSERT_EQ_INT(molt_db_host_new(4, argv, MOLT_DB_HOST_DRIVEN, &h, &err), 0);
+    uint64_t a, b, c = 1;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &b), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &c), MOLT_DB_EBUSY);
+    ASSERT_EQ_UINT(c, 0);
+    ASSERT_EQ_INT(molt_db_host_session_close(h, a), 0);
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &c), 0);
+    ASSERT_EQ_STR(tx_call(h, c, 1, "ping", NULL, 0).status, "Ok");
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
           TEST_ENTRY(unread_stream_stops_its_query),
-          TEST_ENTRY(free_with_requests_in_flight))
+          TEST_ENTRY(answers_inside_submit_write_the_notify_fd),
+          TEST_ENTRY(free_with_requests_in_flight),
+          TEST_ENTRY(transactions_span_the_requests_of_a_session),
+          TEST_ENTRY(closing_a_session_cancels_its_requests),
+          TEST_ENTRY(session_ids_that_are_not_open_are_refused),
+          TEST_ENTRY(sessions_beyond_max_sessions_are_refused))

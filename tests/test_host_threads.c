@@ -3,6 +3,8 @@
  * with ThreadSanitizer: make tsan, stage ctest-tsan):
  * - 8 threads submit, read, cancel by token and release streams while
  *   their requests complete on the host's thread;
+ * - 8 threads open sessions, run requests and transactions in them and
+ *   close them while those run;
  * - 10,000 requests in flight on one host at once, every response matched
  *   to its request through molt_db_host_ready's udata, RSS bounded.
  * A real SQLite file is the database.
@@ -63,6 +65,33 @@ typedef struct worker_arg {
     int ok, cancelled, released;
 } worker_arg;
 
+/* The final frame of s, whose request_id must be id (the host's thread
+ * runs the request). */
+static frame_info final_of(molt_db_host_stream *s, uint64_t id)
+{
+    frame_info last = host_final(NULL, s, 20000, NULL);
+    ASSERT_EQ_UINT(last.request_id, id);
+    return last;
+}
+
+/* Runs fn on THREADS threads against h; *ok and *other add up their
+ * counts. */
+static void run_threads(molt_db_host *h, void *(*fn)(void *), int *ok, int *other)
+{
+    pthread_t th[THREADS];
+    worker_arg args[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        args[t] = (worker_arg){.h = h, .t = t + 1};
+        ASSERT_EQ_INT(pthread_create(&th[t], NULL, fn, &args[t]), 0);
+    }
+    *ok = *other = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        *ok += args[t].ok;
+        *other += args[t].cancelled;
+    }
+}
+
 /* One thread: submits in waves of 10; of each wave one is released at
  * once, one is streamed, and the wave's token is cancelled while the rest
  * completes. Every final frame names its request. */
@@ -90,26 +119,7 @@ static void *submitter(void *p)
         if (rand_r(&seed) % 2)
             ASSERT_EQ_INT(molt_db_host_cancel(a->h, token), 0);
         for (int i = 0; i < 9; i++) {
-            frame_info last;
-            memset(&last, 0, sizeof last);
-            long long deadline = now_ms() + 20000;
-            for (;;) {
-                const uint8_t *f;
-                size_t len;
-                int rc = molt_db_host_next(s[i], &f, &len);
-                if (rc == 1) {
-                    last = frame_read(f, len);
-                    ASSERT_EQ_UINT(last.request_id, ids[i]);
-                    continue;
-                }
-                if (rc == MOLT_DB_HOST_DONE)
-                    break;
-                if (now_ms() > deadline)
-                    FAIL_AT("request %llu unanswered", (unsigned long long)ids[i]);
-                sched_yield();
-                usleep(200);
-            }
-            ASSERT(!last.more);
+            frame_info last = final_of(s[i], ids[i]);
             if (!strcmp(last.status, "Ok"))
                 a->ok++;
             else if (!strcmp(last.status, "Cancelled"))
@@ -127,24 +137,80 @@ TEST(eight_threads_submit_cancel_and_release)
 {
     fixture fx;
     open_host(&fx, MOLT_DB_HOST_THREADED);
-    pthread_t th[THREADS];
-    worker_arg args[THREADS];
-    for (int t = 0; t < THREADS; t++) {
-        args[t] = (worker_arg){.h = fx.h, .t = t + 1};
-        ASSERT_EQ_INT(pthread_create(&th[t], NULL, submitter, &args[t]), 0);
-    }
-    int ok = 0, cancelled = 0;
-    for (int t = 0; t < THREADS; t++) {
-        pthread_join(th[t], NULL);
-        ok += args[t].ok;
-        cancelled += args[t].cancelled;
-    }
+    int ok, cancelled;
+    run_threads(fx.h, submitter, &ok, &cancelled);
     ASSERT_EQ_INT(ok + cancelled, THREADS * PER_THREAD / 10 * 9);
     ASSERT(ok > 0);
     /* the host still answers after all that */
     env e;
     env_db(&e, 5, "db_query", "select count(*) from t", 0, 0, 0);
     ASSERT_EQ_STR(host_call(fx.h, &e, 10000).status, "Ok");
+    env_free(&e);
+    close_host(&fx);
+}
+
+/* One thread: sessions of 6 requests each (a transaction begun among
+ * them), one released at once, the token cancelled or the session closed
+ * while they run, at random. Each final frame names its request and is Ok,
+ * Cancelled or Busy (a transaction beyond the alias's share). */
+static void *session_user(void *p)
+{
+    worker_arg *a = p;
+    unsigned seed = (unsigned)a->t * 104729u + 3;
+    for (int round = 0; round < 20; round++) {
+        uint64_t sid;
+        ASSERT_EQ_INT(molt_db_host_session_open(a->h, &sid), 0);
+        uint64_t token = ((uint64_t)a->t << 40) | ((uint64_t)round + 1);
+        molt_db_host_stream *s[6];
+        for (int i = 0; i < 6; i++) {
+            env e;
+            if (i == 2)
+                env_tx(&e, (uint64_t)i + 1, "tx_begin", NULL, 0);
+            else
+                env_db(&e, (uint64_t)i + 1, "db_query", "select x from t", i == 1, 50, 0);
+            ASSERT_EQ_INT(molt_db_host_submit_in(a->h, sid, (const uint8_t *)e.b.data,
+                                                 e.b.size, token, NULL, &s[i]), 0);
+            env_free(&e);
+        }
+        molt_db_host_release(s[5]);
+        a->released++;
+        unsigned r = rand_r(&seed) % 3;
+        if (r == 0)
+            ASSERT_EQ_INT(molt_db_host_cancel(a->h, token), 0);
+        else if (r == 1)
+            ASSERT_EQ_INT(molt_db_host_session_close(a->h, sid), 0);
+        for (int i = 0; i < 5; i++) {
+            frame_info last = final_of(s[i], (uint64_t)i + 1);
+            if (!strcmp(last.status, "Ok"))
+                a->ok++;
+            else if (!strcmp(last.status, "Cancelled") || !strcmp(last.status, "Busy"))
+                a->cancelled++;
+            else
+                FAIL_AT("session request %d: %s %s", i + 1, last.status, last.error);
+            molt_db_host_release(s[i]);
+        }
+        if (r != 1)
+            ASSERT_EQ_INT(molt_db_host_session_close(a->h, sid), 0);
+    }
+    return NULL;
+}
+
+TEST(eight_threads_open_use_and_close_sessions)
+{
+    fixture fx;
+    open_host(&fx, MOLT_DB_HOST_THREADED);
+    int ok, other;
+    run_threads(fx.h, session_user, &ok, &other);
+    ASSERT_EQ_INT(ok + other, THREADS * 20 * 5);
+    ASSERT(ok > 0);
+    /* a session left open with requests in flight is freed with the host */
+    uint64_t sid;
+    ASSERT_EQ_INT(molt_db_host_session_open(fx.h, &sid), 0);
+    env e;
+    env_db(&e, 1, "db_query", "select x from t", 1, 10, 0);
+    molt_db_host_stream *held;
+    ASSERT_EQ_INT(molt_db_host_submit_in(fx.h, sid, (const uint8_t *)e.b.data, e.b.size, 0,
+                                         NULL, &held), 0);
     env_free(&e);
     close_host(&fx);
 }
@@ -282,6 +348,7 @@ TEST(ten_thousand_in_flight_driven)
 }
 
 TEST_MAIN(TEST_ENTRY(eight_threads_submit_cancel_and_release),
+          TEST_ENTRY(eight_threads_open_use_and_close_sessions),
           TEST_ENTRY(free_while_streams_are_held),
           TEST_ENTRY(ten_thousand_in_flight_threaded),
           TEST_ENTRY(ten_thousand_in_flight_driven))

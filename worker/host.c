@@ -17,9 +17,26 @@
 /* most loop turns per molt_db_host_poll in driven mode (see there) */
 #define DRIVEN_MAX_TURNS 16
 
+static void on_wake_idle(uv_idle_t *i);
+
+int mw_host_wake_locked(molt_db_host *h)
+{
+    if (h->wake_due)
+        return 0;
+    h->wake_due = 1;
+    return 1;
+}
+
 void mw_host_wake(molt_db_host *h)
 {
-    uv_async_send(&h->wake);
+    if (h->mode == MOLT_DB_HOST_DRIVEN) {
+        uv_idle_start(&h->wake_idle, on_wake_idle);
+        return;
+    }
+    uint64_t one = 1;
+    /* the counter cannot overflow: the loop reads it at every wake-up */
+    ssize_t n = write(h->wake_fd, &one, sizeof one);
+    (void)n;
 }
 
 /* Every unfinished request of a stream submitted with token. */
@@ -28,22 +45,30 @@ static void cancel_token(molt_db_host *h, uint64_t token)
     for (mw_session *s = h->w.sessions; s; s = s->next) {
         if (!s->sink || s->dead)
             continue;
-        molt_db_host_stream *st = s->sink->ud;
-        if (st->token != token)
-            continue;
         mw_request *r = s->reqs;
         while (r) {
             mw_request *next = r->next;
-            mw_request_stop(r, MW_CANCELLED, "cancelled by molt_db_host_cancel");
+            const molt_db_host_stream *st = r->sink_to;
+            if (st->token == token)
+                mw_request_stop(r, MW_CANCELLED, "cancelled by molt_db_host_cancel");
             r = next;
         }
     }
 }
 
-/* The loop thread takes the callers' commands. */
-static void on_wake(uv_async_t *a)
+/* The loop thread takes the callers' commands: the streams' in the order
+ * they were queued, then the cancels and session closes queued before the
+ * stream queue was found empty (so a submit queued before a cancel or a
+ * close has started when that runs). */
+static void take_commands(molt_db_host *h)
 {
-    molt_db_host *h = a->data;
+    pthread_mutex_lock(&h->lock);
+    h->wake_due = 0; /* what is queued from now on wakes the loop again */
+    pthread_mutex_unlock(&h->lock);
+    uint64_t *tokens;
+    size_t ntokens;
+    host_session *closes;
+    int closing;
     for (;;) {
         pthread_mutex_lock(&h->lock);
         molt_db_host_stream *st = h->cmd_head;
@@ -55,33 +80,77 @@ static void on_wake(uv_async_t *a)
                 h->cmd_tail = NULL;
             cmds = st->cmds;
             st->cmds = 0;
+            st->running = 1;
             taken = st->taken_cost;
             st->taken_cost = 0;
+        } else {
+            tokens = h->cancels;
+            ntokens = h->ncancels;
+            h->cancels = NULL;
+            h->ncancels = h->cancels_cap = 0;
+            closes = h->closes;
+            h->closes = NULL;
+            closing = h->closing;
         }
         pthread_mutex_unlock(&h->lock);
         if (!st)
             break;
         mw_host_stream_run(st, cmds, taken);
     }
-    pthread_mutex_lock(&h->lock);
-    uint64_t *tokens = h->cancels;
-    size_t ntokens = h->ncancels;
-    h->cancels = NULL;
-    h->ncancels = h->cancels_cap = 0;
-    int closing = h->closing;
-    pthread_mutex_unlock(&h->lock);
     for (size_t i = 0; i < ntokens; i++)
         cancel_token(h, tokens[i]);
     free(tokens);
+    while (closes) {
+        host_session *next = closes->close_next;
+        mw_host_session_close_now(closes);
+        closes = next;
+    }
     if (closing && !h->stopping) {
         /* as the worker's shutdown without grace: what runs is answered
          * Busy and cancelled, the connections close, the loop ends */
         h->stopping = 1;
-        uv_close((uv_handle_t *)&h->wake, NULL);
-        if (h->mode == MOLT_DB_HOST_THREADED)
+        if (h->mode == MOLT_DB_HOST_THREADED) {
+            uv_close((uv_handle_t *)&h->wake_poll, NULL);
             uv_close((uv_handle_t *)&h->flush, NULL);
+        } else {
+            uv_close((uv_handle_t *)&h->wake_idle, NULL);
+        }
         mw_worker_shutdown(&h->w, 0);
     }
+}
+
+static void on_wake_fd(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    molt_db_host *h = p->data;
+    uint64_t n;
+    /* read first, then take: a command queued in between writes it again */
+    ssize_t got = read(h->wake_fd, &n, sizeof n);
+    (void)got;
+    take_commands(h);
+}
+
+static void on_wake_idle(uv_idle_t *i)
+{
+    molt_db_host *h = i->data;
+    uv_idle_stop(i);
+    take_commands(h);
+}
+
+void mw_host_notify(molt_db_host *h)
+{
+    uint64_t one = 1;
+    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
+    ssize_t n = write(h->notify_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* News from the loop thread: the fd is written once, after the loop's
+ * I/O of this iteration (on_check), for all the news it brought. */
+void mw_host_notify_later(molt_db_host *h)
+{
+    h->notify_due = 1;
 }
 
 /* After each turn's I/O: one write of the notify fd for all its news. */
@@ -130,15 +199,26 @@ static int configure(molt_db_host *h, int argc, const char *const argv[],
 
 static void host_destroy(molt_db_host *h)
 {
+    /* the worker is gone: what refers to a session is a stream not
+     * released, or the caller's session not closed */
     molt_db_host_stream *st = h->all;
     while (st) {
         molt_db_host_stream *next = st->all_next;
+        mw_host_session_unref(st->hs);
         mw_host_stream_free(st);
         st = next;
+    }
+    host_session *hs = h->sessions;
+    while (hs) {
+        host_session *next = hs->next;
+        free(hs);
+        hs = next;
     }
     free(h->cancels);
     if (h->notify_fd >= 0)
         close(h->notify_fd);
+    if (h->wake_fd >= 0)
+        close(h->wake_fd);
     pthread_mutex_destroy(&h->lock);
     mw_config_free(&h->cfg);
     free(h);
@@ -157,7 +237,7 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     if (!h)
         return refuse(err, MOLT_DB_ENOMEM, "out of memory");
     h->mode = mode;
-    h->notify_fd = -1;
+    h->notify_fd = h->wake_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     int rc = configure(h, argc, argv, err);
     if (rc < 0) {
@@ -166,7 +246,8 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     }
     mw_log_set_format(h->cfg.log_format);
     if (mode == MOLT_DB_HOST_THREADED &&
-        (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        ((h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+         (h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)) {
         host_destroy(h);
         return refuse(err, MOLT_DB_EIO, strerror(errno));
     }
@@ -180,20 +261,24 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         host_destroy(h);
         return refuse(err, MOLT_DB_ECONFIG, e);
     }
-    uv_async_init(&h->loop, &h->wake, on_wake);
-    h->wake.data = h;
     if (mode == MOLT_DB_HOST_THREADED) {
+        uv_poll_init(&h->loop, &h->wake_poll, h->wake_fd);
+        h->wake_poll.data = h;
+        uv_poll_start(&h->wake_poll, UV_READABLE, on_wake_fd);
         uv_check_init(&h->loop, &h->flush);
         h->flush.data = h;
         uv_check_start(&h->flush, on_check);
         if (pthread_create(&h->thread, NULL, run_thread, h) != 0) {
             h->closing = 1;
-            on_wake(&h->wake);
+            take_commands(h);
             (void)mw_worker_run(&h->w);
             host_destroy(h);
             return refuse(err, MOLT_DB_ENOMEM, "cannot start the host's thread");
         }
         h->thread_started = 1;
+    } else {
+        uv_idle_init(&h->loop, &h->wake_idle);
+        h->wake_idle.data = h;
     }
     *out = h;
     return 0;
@@ -204,7 +289,7 @@ int molt_db_host_cancel(molt_db_host *h, uint64_t token)
     if (!h || token == 0)
         return MOLT_DB_EINVAL;
     pthread_mutex_lock(&h->lock);
-    int rc = 0;
+    int rc = 0, wake = 0;
     if (h->closing) {
         rc = MOLT_DB_ECLOSED;
     } else if (h->ncancels == h->cancels_cap) {
@@ -217,10 +302,12 @@ int molt_db_host_cancel(molt_db_host *h, uint64_t token)
             rc = MOLT_DB_ENOMEM;
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         h->cancels[h->ncancels++] = token;
+        wake = mw_host_wake_locked(h);
+    }
     pthread_mutex_unlock(&h->lock);
-    if (rc == 0)
+    if (wake)
         mw_host_wake(h);
     return rc;
 }
@@ -287,12 +374,14 @@ void molt_db_host_free(molt_db_host *h)
         return;
     pthread_mutex_lock(&h->lock);
     h->closing = 1;
+    int wake = mw_host_wake_locked(h);
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started) {
-        mw_host_wake(h);
+        if (wake)
+            mw_host_wake(h);
         pthread_join(h->thread, NULL);
     } else {
-        on_wake(&h->wake);
+        take_commands(h);
         (void)mw_worker_run(&h->w);
     }
     host_destroy(h);

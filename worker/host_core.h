@@ -1,18 +1,24 @@
 /*
  * The host (include/molt_db/host.h) inside: a worker (worker.h) on a loop
- * of the host's own, one sink session (session.h) per stream.
+ * of the host's own. Each request is a stream; each stream runs in a host
+ * session, which is one sink session (session.h) of the worker: a
+ * caller's session (molt_db_host_session_open) holds any number of
+ * streams, as a connection of molt_worker does, and a stream submitted
+ * without one gets a session of its own, closed once its request is over.
  *
  * Threads: the worker, its sessions and requests belong to the loop
  * thread (the host's thread, or the caller's in driven mode). A caller's
  * thread never touches them: it queues commands on a stream (submit,
- * frames taken, release) or on the host (cancel tokens, free) under
- * h->lock and wakes the loop (h->wake); the loop takes them one by one
- * and runs them without the lock. The loop hands frames and ends to the
- * streams under h->lock. No lock is held across I/O or across a call into
- * the worker.
+ * frames taken, release) or on the host (cancel tokens, session closes,
+ * free) under h->lock and wakes the loop (mw_host_wake: once until the
+ * loop took them); the loop takes them and runs them without the lock.
+ * The loop hands frames and ends to the streams under h->lock. No lock is
+ * held across I/O or across a call into the worker.
  *
- * A stream is freed once the caller released it, its session is gone
- * (or never was) and no command of it waits.
+ * A stream is freed once the caller released it, its request is over (or
+ * never started) and no command of it waits. A host session is freed once
+ * nothing refers to it: the caller (until its close ran), its streams,
+ * its worker session.
  */
 #ifndef MW_HOST_CORE_H
 #define MW_HOST_CORE_H
@@ -35,7 +41,9 @@ enum {
     HOST_CMD_RELEASE = 4    /* the caller released it */
 };
 
-/* the caller took this much unreported: tell the session (backpressure) */
+/* the caller took (or dropped) this much of a session's frames unreported:
+ * tell the session (backpressure). Below it, the session counts at most
+ * this much too many (max_unread_bytes is 1 MiB or more). */
 #define HOST_REPORT_BYTES ((size_t)64 << 10)
 
 typedef struct host_frame {
@@ -45,24 +53,38 @@ typedef struct host_frame {
     size_t cost;            /* as counted in the session's write_bytes */
 } host_frame;
 
+typedef struct host_session host_session;
+struct host_session {
+    molt_db_host *h;
+    uint64_t id;             /* the caller's handle; 0: a stream's own */
+    mw_sink sink;            /* ud: this */
+    /* loop thread only */
+    mw_session *s;           /* NULL before its first request and once freed */
+    /* under h->lock */
+    int refs;
+    int closed;              /* the caller closed it: no submit finds it */
+    int ended;               /* closed, or its worker session closed */
+    size_t taken_cost;       /* frames taken or dropped, not yet told to s */
+    host_session *next, *prev;   /* h->sessions: the callers' not freed */
+    host_session *close_next;    /* h->closes: its close waits for the loop */
+};
+
 struct molt_db_host_stream {
     molt_db_host *h;
+    host_session *hs;        /* holds a reference */
     uint64_t token;
     void *udata;
-    mw_sink sink;            /* ud: this stream */
-    /* loop thread only */
-    mw_session *s;           /* NULL before the submit ran and once freed */
     /* set by submit, then read by the loop thread only */
     uint8_t *req;
     size_t req_len;
     /* under h->lock */
     host_frame *head, *tail; /* not yet taken */
     host_frame *taken;       /* the caller's current frame */
-    size_t taken_cost;       /* taken, not yet told to the session */
+    size_t taken_cost;       /* taken, to tell the session (HOST_CMD_TAKEN) */
     unsigned cmds;           /* HOST_CMD_* waiting */
+    int running;             /* the loop runs its commands: not to be freed */
     molt_db_host_stream *cmd_next;
-    int ended;               /* no frame follows */
-    int gone;                /* its session is freed (or never existed) */
+    int ended;               /* no frame follows; its request holds nothing of it */
     int released;
     int news;                /* in the ready list */
     molt_db_host_stream *news_prev, *news_next;
@@ -74,7 +96,13 @@ struct molt_db_host {
     mw_config cfg;
     mw_worker w;
     uv_loop_t loop;
-    uv_async_t wake;
+    /* the loop has commands to take: threaded mode, an eventfd the callers
+     * write (not a uv_async_t, whose sender, preempted by the loop thread
+     * it woke on the same CPU, leaves that thread spinning); driven mode,
+     * an idle handle started on the caller's thread */
+    int wake_fd;
+    uv_poll_t wake_poll;
+    uv_idle_t wake_idle;
     pthread_t thread;
     int thread_started;
     int notify_fd;           /* threaded mode: an eventfd */
@@ -83,8 +111,12 @@ struct molt_db_host {
     molt_db_host_stream *cmd_head, *cmd_tail;
     uint64_t *cancels;       /* tokens to cancel */
     size_t ncancels, cancels_cap;
+    host_session *closes;    /* sessions to close */
     molt_db_host_stream *news_head, *news_tail;
     molt_db_host_stream *all;
+    host_session *sessions;
+    int nsessions;           /* the callers' open ones (max_sessions) */
+    int wake_due;            /* woken, the commands not yet taken */
     int notified;            /* notify_fd was written and not cleared */
     int closing;             /* molt_db_host_free began */
     uint64_t queued_request_bytes; /* submitted, not yet handled */
@@ -94,17 +126,50 @@ struct molt_db_host {
     int notify_due;          /* news since the last write */
 };
 
-/* host_stream.c: the sink of a stream's session, and its commands */
-void mw_host_stream_init_sink(molt_db_host_stream *st);
-/* Runs the commands cmds of st on the loop thread (taken: the cost). */
+/* host_stream.c: streams, their frames and commands */
+/* Runs the commands cmds of st on the loop thread (taken: the cost; st was
+ * marked running when they were taken). */
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
-/* Frees a stream and its frames (h->lock not held; st unlinked). */
+/* Frees a stream and its frames (h->lock not held; st unlinked; its
+ * reference on its session is the caller's to drop). */
 void mw_host_stream_free(molt_db_host_stream *st);
 /* Under h->lock: queues commands of st and says whether to wake the loop. */
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds);
-/* Wakes the loop thread. */
+/* Starts a stream for req in the caller's session session_id, or in one
+ * of its own (0): molt_db_host_submit and molt_db_host_submit_in. */
+int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *req,
+                          size_t len, uint64_t token, void *udata,
+                          molt_db_host_stream **out);
+/* The sink's frame for st (moved from pieces): 1 kept, 0 dropped (st was
+ * released), -1 out of memory. */
+int mw_host_stream_put(molt_db_host_stream *st, molt_db_buf *pieces, size_t n,
+                       size_t cost);
+/* The sink: no frame follows for st. */
+void mw_host_stream_done(molt_db_host_stream *st);
+
+/* host_session.c: host sessions, and the sink their frames go through */
+/* A new session (refs 1: the caller's, or its one stream's), linked in
+ * h->sessions; NULL when memory ran out. Under h->lock. */
+host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id);
+/* Under h->lock: the open session with this id, or NULL. */
+host_session *mw_host_session_find_locked(molt_db_host *h, uint64_t id);
+/* Drops a reference (h->lock not held); the last one frees hs. */
+void mw_host_session_unref(host_session *hs);
+/* Loop thread: the worker session of hs, made at its first request; NULL
+ * when it ended or memory ran out (msg then says why). */
+mw_session *mw_host_session_get(host_session *hs, const char **msg);
+/* Loop thread: closes hs for molt_db_host_session_close. */
+void mw_host_session_close_now(host_session *hs);
+
+/* host.c */
+/* Under h->lock: says whether the loop must be woken for what was just
+ * queued (it was not woken since it last took the commands). */
+int mw_host_wake_locked(molt_db_host *h);
+/* Wakes the loop thread (after mw_host_wake_locked said so, unlocked). */
 void mw_host_wake(molt_db_host *h);
 /* Threaded mode: makes notify_fd readable. */
 void mw_host_notify(molt_db_host *h);
+/* Loop thread: the fd is written after this turn's I/O. */
+void mw_host_notify_later(molt_db_host *h);
 
 #endif

@@ -1,8 +1,9 @@
 /* A host's streams (host_core.h): one request each, its frames queued for
  * the caller, and the commands that carry the caller's actions to the loop
- * thread. A stream's session is a sink session (session.h), so the
- * worker's limits, backpressure and cancellation apply to it unchanged:
- * frames the caller has not taken count as the session's unwritten bytes. */
+ * thread. A stream's request runs in its host session's worker session
+ * (host_session.c), so the worker's limits, backpressure and cancellation
+ * apply unchanged: frames the caller has not taken count as the session's
+ * unwritten bytes. */
 #include "host_core.h"
 
 #include <stdio.h>
@@ -74,21 +75,6 @@ static void news_unlink_locked(molt_db_host_stream *st)
     st->news_prev = st->news_next = NULL;
 }
 
-void mw_host_notify(molt_db_host *h)
-{
-    uint64_t one = 1;
-    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
-    ssize_t n = write(h->notify_fd, &one, sizeof one);
-    (void)n;
-}
-
-/* News from the loop thread: the fd is written once, after the loop's
- * I/O of this iteration (host.c, on_check), for all the news it brought. */
-static void notify_later(molt_db_host *h)
-{
-    h->notify_due = 1;
-}
-
 static void all_link_locked(molt_db_host_stream *st)
 {
     molt_db_host *h = st->h;
@@ -121,14 +107,21 @@ static int push_locked(molt_db_host_stream *st, host_frame *f)
     return news_locked(st);
 }
 
-/* Frees st when nothing holds it any more (returns 1: it was unlinked and
- * must be freed after unlocking). */
+/* Unlinks st when nothing holds it any more: returns 1 when it must then
+ * be freed, after unlocking (finish). */
 static int finished_locked(molt_db_host_stream *st)
 {
-    if (!st->released || !st->gone || st->cmds)
+    if (!st->released || !st->ended || st->cmds || st->running)
         return 0;
     all_unlink_locked(st);
     return 1;
+}
+
+static void finish(molt_db_host_stream *st)
+{
+    host_session *hs = st->hs;
+    mw_host_stream_free(st);
+    mw_host_session_unref(hs);
 }
 
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
@@ -144,10 +137,24 @@ int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
     else
         h->cmd_head = st;
     h->cmd_tail = st;
-    return 1;
+    return mw_host_wake_locked(h);
 }
 
-/* ---- the sink: called by the stream's session on the loop thread ---- */
+/* Frames worth cost left the session's count (taken, or dropped with a
+ * released stream): once enough, st carries the report to the loop.
+ * Returns whether to wake it. */
+static int taken_locked(molt_db_host_stream *st, size_t cost)
+{
+    host_session *hs = st->hs;
+    hs->taken_cost += cost;
+    if (hs->taken_cost < HOST_REPORT_BYTES || hs->ended)
+        return 0;
+    st->taken_cost += hs->taken_cost;
+    hs->taken_cost = 0;
+    return mw_host_queue_locked(st, HOST_CMD_TAKEN);
+}
+
+/* ---- from the session's sink (host_session.c), on the loop thread ---- */
 
 /* One frame from the session's pieces, without the length prefix. */
 static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
@@ -182,62 +189,40 @@ static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
     return f;
 }
 
-static void sink_put(void *ud, molt_db_buf *pieces, size_t n, size_t cost)
+int mw_host_stream_put(molt_db_host_stream *st, molt_db_buf *pieces, size_t n,
+                       size_t cost)
 {
-    molt_db_host_stream *st = ud;
     molt_db_host *h = st->h;
     host_frame *f = frame_from(pieces, n, cost);
-    if (!f) {
-        /* the frame is lost: the caller must not wait for more */
-        if (st->s)
-            mw_session_close(st->s);
-        return;
-    }
+    if (!f)
+        return -1;
     pthread_mutex_lock(&h->lock);
-    int wake = 0;
-    if (st->released)
-        frames_free(f);
-    else
-        wake = push_locked(st, f);
+    int kept = !st->released, note = 0;
+    if (kept)
+        note = push_locked(st, f);
     pthread_mutex_unlock(&h->lock);
-    if (wake)
-        notify_later(h);
+    if (!kept)
+        frames_free(f);
+    if (note)
+        mw_host_notify_later(h);
+    return kept;
 }
 
-static void sink_closing(void *ud)
+void mw_host_stream_done(molt_db_host_stream *st)
 {
-    molt_db_host_stream *st = ud;
     molt_db_host *h = st->h;
     pthread_mutex_lock(&h->lock);
     st->ended = 1;
-    int wake = news_locked(st);
-    pthread_mutex_unlock(&h->lock);
-    if (wake)
-        notify_later(h);
-}
-
-static void sink_closed(void *ud)
-{
-    molt_db_host_stream *st = ud;
-    molt_db_host *h = st->h;
-    st->s = NULL;
-    pthread_mutex_lock(&h->lock);
-    st->gone = 1;
+    int note = news_locked(st);
     int done = finished_locked(st);
     pthread_mutex_unlock(&h->lock);
+    if (note)
+        mw_host_notify_later(h);
     if (done)
-        mw_host_stream_free(st);
+        finish(st);
 }
 
-void mw_host_stream_init_sink(molt_db_host_stream *st)
-{
-    st->sink.put = sink_put;
-    st->sink.closing = sink_closing;
-    st->sink.closed = sink_closed;
-    st->sink.ud = st;
-}
-
-/* ---- a stream answered without the loop: framing errors, refusals ---- */
+/* ---- a stream answered without the worker: framing errors, refusals ---- */
 
 /* Queues the one frame of a request that never reaches the worker, and
  * ends the stream. Returns 1 when the notify fd must be written. */
@@ -253,31 +238,62 @@ static int answer_now_locked(molt_db_host_stream *st, mw_status status,
     if (mw_response_frame(&b, &r) == MOLT_DB_OK)
         f = frame_from(&b, 1, 0);
     molt_db_buf_free(&b);
-    if (f)
-        push_locked(st, f);
-    st->ended = st->gone = 1;
-    return news_locked(st);
+    /* the push may be what marks the host notified: its answer counts */
+    int note = f ? push_locked(st, f) : 0;
+    st->ended = 1;
+    return news_locked(st) | note;
+}
+
+/* The same from the loop thread. */
+static void answer_now(molt_db_host_stream *st, mw_status status, const char *msg)
+{
+    molt_db_host *h = st->h;
+    pthread_mutex_lock(&h->lock);
+    int note = answer_now_locked(st, status, msg);
+    pthread_mutex_unlock(&h->lock);
+    if (note)
+        mw_host_notify_later(h);
 }
 
 /* ---- the loop thread runs a stream's commands ---- */
 
 static void start(molt_db_host_stream *st)
 {
-    molt_db_host *h = st->h;
-    mw_session *s = mw_session_start_sink(&h->w, &st->sink);
+    host_session *hs = st->hs;
+    const char *why = NULL;
+    mw_session *s = mw_host_session_get(hs, &why);
     if (!s) {
-        pthread_mutex_lock(&h->lock);
-        int note = answer_now_locked(st, MW_INTERNAL_ERROR, "out of memory");
-        pthread_mutex_unlock(&h->lock);
-        if (note)
-            notify_later(h);
+        answer_now(st, why ? MW_INVALID_INPUT : MW_INTERNAL_ERROR,
+                   why ? why : "out of memory");
         return;
     }
-    st->s = s;
+    s->sink_to = st;
     mw_request_handle(s, st->req, st->req_len);
-    /* answered without a request (a bad envelope): nothing else comes */
-    if (!s->dead && s->nreqs == 0)
+    s->sink_to = NULL;
+    /* a one-request session answered without a request (a bad envelope):
+     * nothing else comes */
+    if (hs->sink.one_request && !s->dead && s->nreqs == 0)
         mw_session_close(s);
+}
+
+/* The caller released st while its request runs: as a client that
+ * disconnects, for a session of its own, or as a cancel request (whose
+ * answer nobody reads) in the caller's session. */
+static void stop(molt_db_host_stream *st)
+{
+    mw_session *s = st->hs->s;
+    if (!s || s->dead)
+        return;
+    if (st->hs->sink.one_request) {
+        mw_session_close(s);
+        return;
+    }
+    for (mw_request *r = s->reqs; r; r = r->next) {
+        if (r->sink_to == st) {
+            mw_request_stop(r, MW_CANCELLED, "cancelled: its stream was released");
+            return;
+        }
+    }
 }
 
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
@@ -288,40 +304,39 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
         h->queued_request_bytes -= st->req_len;
         int released = st->released;
         if (released)
-            st->gone = 1;
+            st->ended = 1;
         pthread_mutex_unlock(&h->lock);
         if (!released)
             start(st);
         free(st->req);
         st->req = NULL;
     }
-    if ((cmds & HOST_CMD_TAKEN) && st->s)
-        mw_session_taken(st->s, taken);
-    /* the caller is gone: like a client that disconnects */
-    if ((cmds & HOST_CMD_RELEASE) && st->s)
-        mw_session_close(st->s);
+    mw_session *s = st->hs->s;
+    if ((cmds & HOST_CMD_TAKEN) && s && !s->dead)
+        mw_session_taken(s, taken);
+    if (cmds & HOST_CMD_RELEASE)
+        stop(st);
     pthread_mutex_lock(&h->lock);
+    st->running = 0;
     int done = finished_locked(st);
     pthread_mutex_unlock(&h->lock);
     if (done)
-        mw_host_stream_free(st);
+        finish(st);
 }
 
 /* ---- the caller's side: any thread in threaded mode ---- */
 
-int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
-                        uint64_t token, void *udata, molt_db_host_stream **out)
+int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *req,
+                          size_t len, uint64_t token, void *udata,
+                          molt_db_host_stream **out)
 {
-    if (!h || !out || (!req && len))
-        return MOLT_DB_EINVAL;
-    *out = NULL;
+    host_session *hs;
     molt_db_host_stream *st = calloc(1, sizeof *st);
     if (!st)
         return MOLT_DB_ENOMEM;
     st->h = h;
     st->token = token;
     st->udata = udata;
-    mw_host_stream_init_sink(st);
     /* the worker's framing limits: the envelope is a frame's body */
     char msg[MW_MSG_SIZE];
     msg[0] = 0;
@@ -343,6 +358,21 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
         mw_host_stream_free(st);
         return MOLT_DB_ECLOSED;
     }
+    if (session_id) {
+        hs = mw_host_session_find_locked(h, session_id);
+        if (!hs && !msg[0])
+            snprintf(msg, sizeof msg, "session %llu is not open on this host (never "
+                     "opened, or closed)", (unsigned long long)session_id);
+    } else if (!(hs = mw_host_session_new_locked(h, 0))) {
+        pthread_mutex_unlock(&h->lock);
+        mw_host_stream_free(st);
+        return MOLT_DB_ENOMEM;
+    }
+    if (hs) {
+        if (session_id)
+            hs->refs++;
+        st->hs = hs;
+    }
     all_link_locked(st);
     int wake = 0, note = 0;
     if (msg[0]) {
@@ -363,6 +393,15 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
     return 0;
 }
 
+int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
+                        uint64_t token, void *udata, molt_db_host_stream **out)
+{
+    if (!h || !out || (!req && len))
+        return MOLT_DB_EINVAL;
+    *out = NULL;
+    return mw_host_stream_submit(h, 0, req, len, token, udata, out);
+}
+
 int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
 {
     molt_db_host *h = st->h;
@@ -380,13 +419,8 @@ int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *le
         *frame = f->data + f->off;
         *len = f->len;
         rc = 1;
-        /* the session counts untaken frames against its limits: tell it
-         * when that matters (a large amount, or the caller caught up) */
-        if (!st->ended && !st->released) {
-            st->taken_cost += f->cost;
-            if (st->taken_cost >= HOST_REPORT_BYTES || !st->head)
-                wake = mw_host_queue_locked(st, HOST_CMD_TAKEN);
-        }
+        if (st->hs)
+            wake = taken_locked(st, f->cost);
     } else {
         rc = st->ended ? MOLT_DB_HOST_DONE : 0;
     }
@@ -405,13 +439,21 @@ void molt_db_host_release(molt_db_host_stream *st)
     pthread_mutex_lock(&h->lock);
     st->released = 1;
     news_unlink_locked(st);
+    /* frames never taken leave the session's count too */
+    size_t dropped = 0;
+    for (host_frame *f = st->head; f; f = f->next)
+        dropped += f->cost;
+    host_frame *frames = st->head;
+    st->head = st->tail = NULL;
+    int wake = st->hs && dropped ? taken_locked(st, dropped) : 0;
+    /* a request still running must be told, to cancel it */
+    if (!st->ended)
+        wake |= mw_host_queue_locked(st, HOST_CMD_RELEASE);
     int done = finished_locked(st);
-    /* a session that ended frees the stream once it is gone (sink_closed);
-     * one still running must be told, to cancel its request */
-    int wake = done || st->ended ? 0 : mw_host_queue_locked(st, HOST_CMD_RELEASE);
     pthread_mutex_unlock(&h->lock);
+    frames_free(frames);
     if (done)
-        mw_host_stream_free(st);
+        finish(st);
     if (wake)
         mw_host_wake(h);
 }

@@ -74,7 +74,7 @@ void mw_request_send_part(mw_request *r, const char *codec, const uint8_t *p, si
     resp.payload_len = n;
     resp.more = 1;
     if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
-        mw_session_send(r->s, &frame);
+        mw_session_send_for(r, &frame, 1);
     molt_db_buf_free(&frame);
 }
 
@@ -197,7 +197,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
             molt_db_buf_init(&frame);
             molt_db_buf_init(&body);
             molt_db_buf_init(&ftail);
-            mw_session_send_pieces(r->s, pieces, 3);
+            mw_session_send_for(r, pieces, 3);
         }
     }
     if (db)
@@ -240,7 +240,7 @@ void mw_request_reply_payload(mw_request *r, const molt_db_buf *payload)
         resp.payload = payload->data ? payload->data : (const uint8_t *)"";
         resp.payload_len = payload->len;
         if (mw_response_frame(&frame, &resp) == MOLT_DB_OK)
-            mw_session_send(r->s, &frame);
+            mw_session_send_for(r, &frame, 1);
         molt_db_buf_free(&frame);
         if (r->s) /* the send may have closed the session */
             mw_session_unlink(r->s, r);
@@ -406,6 +406,7 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
     }
     r->w = w;
     r->s = s;
+    r->sink_to = s->sink_to;
     r->id = env.request_id;
     r->entry = env.entry;
     r->t_recv = uv_hrtime();

@@ -30,6 +30,7 @@ typedef struct mw_tx mw_tx;
 struct mw_request {
     mw_worker *w;
     mw_session *s;           /* NULL once the session went away */
+    void *sink_to;           /* a sink session's target for its frames */
     mw_request *next, *prev; /* in s->reqs while in flight */
     uint64_t id;
     mw_entry entry;

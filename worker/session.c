@@ -290,19 +290,19 @@ void mw_session_taken(mw_session *s, size_t cost)
     writes_done(s, cost > s->write_bytes ? s->write_bytes : cost, 0);
 }
 
-/* Hands a frame to the session's sink: counted as a write that completes
- * when the sink's reader takes it. */
-static void sink_put(mw_session *s, molt_db_buf *pieces, size_t n)
+/* Hands a frame for target `to` to the session's sink: counted as a write
+ * that completes when the sink's reader takes it. */
+static void sink_put(mw_session *s, void *to, molt_db_buf *pieces, size_t n)
 {
     size_t cost = sizeof(write_req), len = 0;
     for (size_t i = 0; i < n; i++) {
         cost += pieces[i].cap;
         len += pieces[i].len;
     }
-    s->write_bytes += cost;
     s->w->c.frames_out++;
     s->w->c.bytes_out += len;
-    s->sink->put(s->sink->ud, pieces, n, cost);
+    if (s->sink->put(s->sink->ud, to, pieces, n, cost))
+        s->write_bytes += cost;
 }
 
 void mw_session_send(mw_session *s, molt_db_buf *frame)
@@ -329,10 +329,10 @@ static void after_send(mw_session *s)
         watch_writes(s, 0);
 }
 
-void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
+static void send_to(mw_session *s, void *to, molt_db_buf *pieces, size_t n)
 {
     if (s->sink) {
-        sink_put(s, pieces, n < MW_SEND_PIECES ? n : MW_SEND_PIECES);
+        sink_put(s, to, pieces, n < MW_SEND_PIECES ? n : MW_SEND_PIECES);
         after_send(s);
         return;
     }
@@ -379,6 +379,16 @@ void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
     after_send(s);
 }
 
+void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n)
+{
+    send_to(s, s->sink_to, pieces, n);
+}
+
+void mw_session_send_for(mw_request *r, molt_db_buf *pieces, size_t n)
+{
+    send_to(r->s, r->sink_to, pieces, n);
+}
+
 void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
                             const char *msg)
 {
@@ -391,6 +401,8 @@ void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
     if (mw_response_frame(&frame, &r) == MOLT_DB_OK)
         mw_session_send(s, &frame);
     molt_db_buf_free(&frame);
+    if (s->sink) /* the answer of a request that never was */
+        s->sink->done(s->sink->ud, s->sink_to);
 }
 
 static mw_request *find_in(mw_session *s, uint64_t id)
@@ -403,11 +415,11 @@ static mw_request *find_in(mw_session *s, uint64_t id)
 
 mw_request *mw_session_find(mw_session *s, uint64_t id)
 {
-    if (!s->sink)
+    if (!s->sink || !s->sink->one_request)
         return find_in(s, id);
-    /* sink sessions share one space of request ids */
+    /* one-request sink sessions share one space of request ids */
     for (mw_session *o = s->w->sessions; o; o = o->next) {
-        mw_request *r = o->sink ? find_in(o, id) : NULL;
+        mw_request *r = o->sink && o->sink->one_request ? find_in(o, id) : NULL;
         if (r)
             return r;
     }
@@ -428,8 +440,10 @@ void mw_session_unlink(mw_session *s, mw_request *r)
     r->s = NULL;
     s->nreqs--;
     mw_sched_forget(r);
-    /* a sink session carries its one request */
-    if (s->sink && s->nreqs == 0)
+    if (!s->sink)
+        return;
+    s->sink->done(s->sink->ud, r->sink_to);
+    if (s->sink->one_request && s->nreqs == 0)
         mw_session_close(s);
 }
 

@@ -23,18 +23,30 @@ typedef struct mw_request mw_request;
 typedef struct mw_lane mw_lane;     /* sched.c: one per session and alias */
 typedef struct mw_tx mw_tx;         /* tx.h: a session-bound transaction */
 
-/* Where a session without a socket puts its frames (host.c: one session per
- * host stream). All three are called on the loop thread. */
+/* Where a session without a socket puts its frames (host.c: a host
+ * session, whose requests each answer to a stream of their own). A frame
+ * goes to a target: the request's (r->sink_to), or for an answer without a
+ * request the session's sink_to, set by the sink's owner around
+ * mw_request_handle. All are called on the loop thread. */
 typedef struct mw_sink {
-    /* one whole frame (length prefix included) as n pieces, each moved
-     * (left empty); cost is what it counts in the session's write_bytes
-     * until mw_session_taken gives it back */
-    void (*put)(void *ud, molt_db_buf *pieces, size_t n, size_t cost);
-    /* the session closed: no frame follows */
+    /* one whole frame (length prefix included) for target `to`, as n
+     * pieces, each moved (left empty). Returns 1 when it keeps the frame:
+     * cost then counts in the session's write_bytes until
+     * mw_session_taken gives it back; 0 when it dropped it (nobody reads
+     * `to` any more, or memory ran out) */
+    int (*put)(void *ud, void *to, molt_db_buf *pieces, size_t n, size_t cost);
+    /* no frame follows for target `to` */
+    void (*done)(void *ud, void *to);
+    /* the session closed: no frame follows for any target */
     void (*closing)(void *ud);
     /* the session is freed */
     void (*closed)(void *ud);
     void *ud;
+    /* the session closes once its one request is over, and its
+     * request_ids are unique among all such sessions (a cancel request
+     * reaches any of them); otherwise it lives until closed and its
+     * request_ids are its own, as a connection's */
+    int one_request;
 } mw_sink;
 
 struct mw_session {
@@ -42,6 +54,7 @@ struct mw_session {
     uint64_t id;
     int stdio;
     const mw_sink *sink;     /* frames go there, not to a socket (no in/out) */
+    void *sink_to;           /* the target of an answer without a request */
     uv_pipe_t in;            /* the socket, or stdin */
     uv_pipe_t out;           /* stdout (stdio mode only) */
     mw_framer fr;
@@ -70,10 +83,8 @@ int mw_session_start_socket(mw_worker *w, uv_stream_t *server);
 /* Starts the stdio session. 0 or -1 (message on stderr). */
 int mw_session_start_stdio(mw_worker *w);
 /* Starts a session whose frames go to sink (which must outlive it), or
- * NULL (out of memory). Its requests are handed in with mw_request_handle;
- * it closes once it has none in flight. request_id is unique, and a cancel
- * request finds its target, among all sink sessions of the worker, as on
- * one connection. */
+ * NULL (out of memory). Its requests are handed in with mw_request_handle
+ * (each answers to the sink_to of that moment). */
 mw_session *mw_session_start_sink(mw_worker *w, const mw_sink *sink);
 /* The sink's reader took frames worth cost: as a completed write, this
  * may resume the session's paused requests. */
@@ -84,6 +95,8 @@ void mw_session_send(mw_session *s, molt_db_buf *frame);
  * order, each moved (left empty); empty pieces are skipped. */
 #define MW_SEND_PIECES 3
 void mw_session_send_pieces(mw_session *s, molt_db_buf *pieces, size_t n);
+/* The same for a frame of request r (r->s not NULL). */
+void mw_session_send_for(mw_request *r, molt_db_buf *pieces, size_t n);
 /* Removes a request from its session's table. */
 void mw_session_unlink(mw_session *s, mw_request *r);
 mw_request *mw_session_find(mw_session *s, uint64_t id);

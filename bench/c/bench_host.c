@@ -1,5 +1,6 @@
 /*
  * molt_bench host --dsn DSN --conns N --inflight M --seconds S [--warmup S]
+ *                  [--driven]
  *
  * The pk query of bench_pk.c (`SELECT abalance FROM pgbench_accounts WHERE
  * aid = $1`, aid random in 1..1000000), but through the host ABI
@@ -7,9 +8,11 @@
  * (positional parameter, msgpack result) submitted by this thread; the
  * host's own thread runs the worker's request core over a pool of N
  * connections; this thread waits on molt_db_host_fd with poll(), takes the
- * frames and decodes abalance from each. M requests in flight. Prints the
- * JSON line of bench/contenders.md; cpu_seconds is the whole process (both
- * threads), so it compares with molt_bench pk's.
+ * frames and decodes abalance from each. M requests in flight. --driven:
+ * driven mode instead, everything on this thread (poll() on the fd for
+ * molt_db_host_timeout, then molt_db_host_poll). Prints the JSON line of
+ * bench/contenders.md; cpu_seconds is the whole process (both threads), so
+ * it compares with molt_bench pk's.
  */
 #include <inttypes.h>
 #include <poll.h>
@@ -149,7 +152,8 @@ static void hb_done(hbench *b, hslot *sl)
 static void hb_turn(hbench *b)
 {
     struct pollfd p = {.fd = molt_db_host_fd(b->h), .events = POLLIN};
-    (void)poll(&p, 1, 1000);
+    int t = molt_db_host_timeout(b->h); /* threaded mode: -1 */
+    (void)poll(&p, 1, t < 0 || t > 1000 ? 1000 : t);
     molt_db_host_poll(b->h, 0);
     void *ready[256];
     size_t n;
@@ -191,8 +195,12 @@ int molt_bench_host(int argc, char **argv)
 {
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
-    int conns = 8, inflight = 64;
+    int conns = 8, inflight = 64, mode = MOLT_DB_HOST_THREADED;
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--driven") == 0) {
+            mode = MOLT_DB_HOST_DRIVEN;
+            continue;
+        }
         if (i + 1 >= argc)
             goto usage;
         if (strcmp(argv[i], "--dsn") == 0)
@@ -224,7 +232,7 @@ int molt_bench_host(int argc, char **argv)
     msgpack_sbuffer_init(&b.payload);
     molt_db_error err;
     molt_db_error_init(&err);
-    if (molt_db_host_new(8, args, MOLT_DB_HOST_THREADED, &b.h, &err) < 0) {
+    if (molt_db_host_new(8, args, mode, &b.h, &err) < 0) {
         fprintf(stderr, "molt_bench host: %s\n", err.message);
         return 1;
     }
@@ -254,6 +262,6 @@ int molt_bench_host(int argc, char **argv)
 
 usage:
     fprintf(stderr, "usage: molt_bench host --dsn DSN [--conns N] [--inflight M] "
-                    "[--seconds S] [--warmup S]\n");
+                    "[--seconds S] [--warmup S] [--driven]\n");
     return 2;
 }

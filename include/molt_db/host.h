@@ -16,6 +16,13 @@
  *   molt_db_host_poll has I/O to do; molt_db_host_timeout is the
  *   milliseconds until its next timer (-1: none).
  *
+ * Sessions: a request submitted with molt_db_host_submit is a session of
+ * its own, as if it came alone on a connection of molt_worker. One
+ * submitted with molt_db_host_submit_in runs in a session the caller
+ * opened (molt_db_host_session_open), as on one connection: its
+ * transactions (tx_begin ... tx_commit) and read-your-writes span the
+ * requests of that session, and its request_ids are its own.
+ *
  * Ownership: the caller owns each stream from molt_db_host_submit until
  * molt_db_host_release (exactly once; releasing a stream whose request
  * still runs cancels it, on the server too). A frame from molt_db_host_next
@@ -60,6 +67,30 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
 MOLT_DB_API
 int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
                         uint64_t token, void *udata, molt_db_host_stream **out);
+
+/* Opens a session: 0 with *id (never 0; random, so that code not given an
+ * id cannot guess one), MOLT_DB_EBUSY when max_sessions are open,
+ * MOLT_DB_ECLOSED once molt_db_host_free began, MOLT_DB_ENOMEM when memory
+ * ran out. */
+MOLT_DB_API
+int molt_db_host_session_open(molt_db_host *h, uint64_t *id);
+
+/* Closes a session: its unfinished requests each end with a Cancelled
+ * frame, its transactions roll back, and a later submit in it is refused.
+ * Its streams stay the caller's to release. 0, MOLT_DB_EINVAL when no
+ * session of this host has that id open, MOLT_DB_ECLOSED once
+ * molt_db_host_free began. */
+MOLT_DB_API
+int molt_db_host_session_close(molt_db_host *h, uint64_t id);
+
+/* molt_db_host_submit, in session `session` (0: a session of its own). A
+ * session that is not open on this host (never opened, closed, another
+ * host's, or closed by a limit of the worker) gives a stream whose one
+ * frame is InvalidInput and says so. */
+MOLT_DB_API
+int molt_db_host_submit_in(molt_db_host *h, uint64_t session, const uint8_t *req,
+                           size_t len, uint64_t token, void *udata,
+                           molt_db_host_stream **out);
 
 /* 1 with the next frame, 0 when none is ready yet, MOLT_DB_HOST_DONE once
  * the final frame was taken. */

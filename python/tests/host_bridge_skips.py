@@ -2,35 +2,12 @@
 molt_worker's stdio contract, stage pytest-host): they test molt_worker's
 process, which the host has no part of. conftest.py skips them, with the
 reason, when MOLT_WORKER_BIN is the bridge; everything else in
-test_worker_*.py and test_attack_*.py runs through the ABI unchanged,
-except what the host does not do yet (NOT_YET, said so in docs/host.md).
+test_worker_*.py and test_attack_*.py runs through the ABI unchanged.
 Socket-mode tests skip themselves (worker_client.Worker)."""
 
 PROCESS = "molt_worker's process, not the request core: "
 
-NOT_YET = "not done in the host yet: "
-
 SKIPS = {
-    # each host request is a session of its own, and a transaction
-    # (tx_begin ... tx_commit) belongs to one session
-    "test_attack_tx.py::": NOT_YET + "session-bound transactions span requests, and "
-                           "every host stream is its own session",
-    # read-your-writes follows a session's own writes
-    "test_worker_replicas.py::test_a_session_reads_its_own_writes":
-        NOT_YET + "read-your-writes follows one session's writes, and every host stream "
-                  "is its own session",
-    "test_worker_replicas.py::test_reads_of_a_writing_session_wait_for_no_paused_replica":
-        NOT_YET + "read-your-writes follows one session's writes, and every host stream "
-                  "is its own session",
-    "test_worker_replicas.py::test_behind_pgbouncer":
-        NOT_YET + "read-your-writes follows one session's writes, and every host stream "
-                  "is its own session",
-    "test_worker_replicas.py::test_copy_in_is_a_write_its_session_reads_back":
-        NOT_YET + "read-your-writes follows one session's writes, and every host stream "
-                  "is its own session",
-    "test_worker_replicas.py::test_transactions_run_on_the_primary_and_their_commits_":
-        NOT_YET + "session-bound transactions span requests, and every host stream is its "
-                  "own session",
     "test_worker_replicas.py::test_configuration_is_checked":
         PROCESS + "--help and the exit status of a worker that cannot start",
     "test_worker_config.py::test_bad_configuration[args0-":
