@@ -76,7 +76,6 @@ struct pg_job {
     int tx_borrowed;            /* tx is a session's transaction (tx.h) */
     size_t si;                  /* statements answered (in order) */
     size_t sent;                /* statements handed to the pool */
-    molt_db_pool_req_id inflight[PIPELINE_WINDOW]; /* statement k at k % window */
     const char *run_sql;        /* SQL and parameter types of the statements */
     uint32_t *run_oids;         /* in flight (run_noids of them) */
     size_t run_noids;
@@ -94,6 +93,11 @@ struct pg_job {
     int resolving;              /* paused for type names (pg_types.h) */
     molt_db_conn *copy_conn;    /* copy_in/out: the connection its COPY runs on */
     int ended;                  /* answered while resolving: free after */
+    /* statement k in flight at inflight[k % ninflight]: room for as many
+     * as can be in flight, min(statements, PIPELINE_WINDOW), not a whole
+     * window for every one-statement request */
+    size_t ninflight;
+    molt_db_pool_req_id inflight[];
 };
 
 /* ---- type names of typed parameters ------------------------------------- */
@@ -408,7 +412,7 @@ static void cancel_on_server(pg_job *j)
     if (j->id && j->si >= j->sent)
         molt_db_pool_cancel(j->b->pool, j->id); /* BEGIN */
     for (size_t k = j->si; k < j->sent; k++)
-        molt_db_pool_cancel(j->b->pool, j->inflight[k % PIPELINE_WINDOW]);
+        molt_db_pool_cancel(j->b->pool, j->inflight[k % j->ninflight]);
     if (j->copy_conn) {
         const molt_db_pool_settings *ps = &j->b->base.alias->pool;
         molt_db_conn_resume_reading(j->copy_conn); /* the cancel needs the reads */
@@ -491,7 +495,7 @@ static void h_command(void *ud, const char *tag)
 /* j->id follows the oldest statement in flight (0: none). */
 static void track_oldest(pg_job *j)
 {
-    j->id = j->si < j->sent ? j->inflight[j->si % PIPELINE_WINDOW] : 0;
+    j->id = j->si < j->sent ? j->inflight[j->si % j->ninflight] : 0;
 }
 
 static void next_step(pg_job *j);
@@ -622,7 +626,7 @@ static int send_stmt(pg_job *j)
         fail_from(j, rc, NULL);
         return -1;
     }
-    j->inflight[j->sent % PIPELINE_WINDOW] = id;
+    j->inflight[j->sent % j->ninflight] = id;
     j->sent++;
     track_oldest(j);
     return 0;
@@ -951,9 +955,13 @@ static void pg_tx_begin(mw_backend *base, mw_tx *t, uint32_t timeout_ms)
 static void pg_start(mw_backend *base, mw_request *r)
 {
     pg_backend *b = (pg_backend *)base;
-    pg_job *j = mw_request_job_new(r, sizeof *j);
+    size_t ninflight = r->q.nstmts < PIPELINE_WINDOW ? r->q.nstmts : PIPELINE_WINDOW;
+    if (ninflight == 0)
+        ninflight = 1;
+    pg_job *j = mw_request_job_new(r, sizeof *j + ninflight * sizeof j->inflight[0]);
     if (!j)
         return;
+    j->ninflight = ninflight;
     j->b = b;
     j->r = r;
     molt_db_error_init(&j->err);

@@ -4,6 +4,9 @@
 #include "host_core.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +170,13 @@ static void *run_thread(void *arg)
 {
     molt_db_host *h = arg;
     (void)mw_worker_run(&h->w);
+#ifdef __GLIBC__
+    /* This thread made and freed the requests' memory in its own malloc
+     * arena, which glibc keeps, pages and all, for whichever thread comes
+     * next: without the trim a host freed after a burst leaves the burst's
+     * peak resident (10,000 requests in flight: ~50 MB). */
+    malloc_trim(0);
+#endif
     return NULL;
 }
 
