@@ -172,10 +172,10 @@ static PyObject *host_close(PyObject *self_, PyObject *unused)
 static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
 {
     HostObject *self = (HostObject *)self_;
-    static char *kwlist[] = {"request", "token", NULL};
+    static char *kwlist[] = {"request", "token", "session", NULL};
     Py_buffer req;
-    unsigned long long token = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|K:submit", kwlist, &req, &token))
+    unsigned long long token = 0, session = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|KK:submit", kwlist, &req, &token, &session))
         return NULL;
     if (host_usable(self) < 0) {
         PyBuffer_Release(&req);
@@ -189,7 +189,8 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
     molt_db_host_stream *s = NULL;
     /* the request is copied under the host's mutex: no wait worth
      * releasing the GIL for */
-    int rc = molt_db_host_submit(self->h, req.buf, (size_t)req.len, (uint64_t)token, st, &s);
+    int rc = molt_db_host_submit_in(self->h, (uint64_t)session, req.buf, (size_t)req.len,
+                                    (uint64_t)token, st, &s);
     PyBuffer_Release(&req);
     if (rc < 0) {
         Py_DECREF(st);
@@ -217,6 +218,51 @@ static PyObject *host_cancel(PyObject *self_, PyObject *arg)
     int rc = molt_db_host_cancel(self->h, (uint64_t)token);
     if (rc == MOLT_DB_ENOMEM)
         return PyErr_NoMemory();
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* session_open() -> int: a session for submit(session=...), as one
+ * connection to molt_worker is one session. */
+static PyObject *host_session_open(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    uint64_t id = 0;
+    int rc = molt_db_host_session_open(self->h, &id);
+    if (rc == MOLT_DB_ENOMEM)
+        return PyErr_NoMemory();
+    if (rc == MOLT_DB_EBUSY) {
+        PyErr_SetString(HostError, "the molt_db host has max_sessions sessions open");
+        return NULL;
+    }
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+/* session_close(id): its unfinished requests end Cancelled, its
+ * transactions roll back. */
+static PyObject *host_session_close(PyObject *self_, PyObject *arg)
+{
+    HostObject *self = (HostObject *)self_;
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (host_usable(self) < 0)
+        return NULL;
+    int rc = molt_db_host_session_close(self->h, (uint64_t)id);
+    if (rc == MOLT_DB_EINVAL) {
+        PyErr_SetString(PyExc_ValueError, "no session of this host has that id open");
+        return NULL;
+    }
     if (rc < 0) {
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
@@ -321,7 +367,12 @@ static PyObject *host_get_closed(PyObject *self_, void *closure)
 
 static PyMethodDef host_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))host_submit, METH_VARARGS | METH_KEYWORDS,
-     "submit(request, token=0) -> Stream: one envelope (MsgPack, no length prefix)."},
+     "submit(request, token=0, session=0) -> Stream: one envelope (MsgPack, no length "
+     "prefix), in the session opened by session_open() (0: a session of its own)."},
+    {"session_open", host_session_open, METH_NOARGS,
+     "session_open() -> int: a session spanning requests (transactions), as one connection."},
+    {"session_close", host_session_close, METH_O,
+     "session_close(id): its unfinished requests end Cancelled, its transactions roll back."},
     {"cancel", host_cancel, METH_O,
      "cancel(token): every unfinished request submitted with token ends Cancelled."},
     {"news", host_news, METH_VARARGS,

@@ -2,7 +2,10 @@
 host in this process (the ``_host`` extension, docs/python.md) instead of
 a worker's pipes or socket.
 
-Each request is one envelope submitted to the host; each response frame
+The exchange opens one host session (docs/host.md "Sessions"), as a
+worker client's connection is one worker session: transaction(), tx_id
+and a replica's read-your-writes behave as with the worker client.
+Each request is one envelope submitted in it; each response frame
 the host gives is routed by its request_id exactly as a worker's frames
 are (``Exchange.deliver``), so the steps of protocol.py (timeouts,
 cancels, hooks, streams) run unchanged. A stream is kept until its last
@@ -64,7 +67,6 @@ def host_args(args: Any) -> list[str]:
     return list(args)
 
 
-_ONE = (1).to_bytes(8, "little")  # an eventfd's increment
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
 _UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
@@ -92,6 +94,13 @@ class _HostExchange(Exchange):
             self.host = mod.Host(args)
         except mod.HostError as e:
             raise WorkerStartError(str(e), _USAGE_STATUS) from None
+        try:
+            #: this exchange's session: its transactions and read-your-writes
+            #: span its requests, as on one connection to a worker
+            self.session: int = self.host.session_open()
+        except mod.HostError as e:
+            self.host.close()
+            raise WorkerUnavailable(f"the in-process host refused a session: {e}") from None
         self.fd: int = self.host.fileno()
         self.pid = os.getpid()
         self.proc = None  # no worker process (worker_pid is None)
@@ -116,7 +125,7 @@ class _HostExchange(Exchange):
         if reason:
             raise self.lost(reason)
         try:
-            stream = self.host.submit(memoryview(frame)[4:])
+            stream = self.host.submit(memoryview(frame)[4:], session=self.session)
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
@@ -124,12 +133,6 @@ class _HostExchange(Exchange):
         # what the host answers inside submit (InvalidInput for an empty
         # request or one above max_request_bytes, Busy) is handed out here
         self.hand_out([stream])
-        if stream.done:
-            # such an answer marks the host notified without writing its
-            # fd (worker/host_stream.c, answer_now_locked), which would
-            # hold back every later news: write the fd, so the next wait
-            # clears that mark
-            os.write(self.fd, _ONE)
 
     def hand_out(self, streams: list[Any]) -> None:
         """Route the frames of the streams with news; release the finished."""
@@ -150,7 +153,7 @@ class _HostExchange(Exchange):
     def _shut(self) -> None:
         """Close this process's host (a fork's copy is only forgotten)."""
         if self.pid == os.getpid():
-            self.host.close()
+            self.host.close()  # closes the session too: its transactions roll back
         self.live.clear()
         self.fail("the client closed the connection")
 

@@ -1,11 +1,12 @@
 """What only the in-process clients have (the rest of their API runs in the
 client suites, on both transports: conftest.py's transport fixture):
 cancellation checked on the server, fork(), memory over many calls,
-hostile arguments, the limits that are theirs (transactions), close."""
+hostile arguments, host sessions, close."""
 import asyncio
 import os
 import resource
 import signal
+import sqlite3
 import threading
 import time
 
@@ -19,6 +20,14 @@ from molt_db_adapter import (
     Timeout,
     WorkerStartError,
     WorkerUnavailable,
+)
+
+from molt_db_adapter.envelope import (
+    decode_response, encode_request, tx_begin_payload, unpackb,
+)
+from molt_db_adapter.envelope import exec_payload as exec_p
+from molt_db_adapter.envelope import (
+    query_payload as query_p,
 )
 
 _host = pytest.importorskip("molt_db_adapter._host", reason="molt_db_adapter._host is not built")
@@ -300,12 +309,102 @@ def test_malformed_envelopes_are_frames_not_crashes():
         h.submit(b"\x80")
 
 
-def test_transactions_are_refused_in_process(tmp_path):
-    with InProcessClient(sqlite_args(tmp_path / "t.db")) as c:
-        with pytest.raises(InvalidInput, match="transactions are not available in process"):
-            c.transaction()
-        with pytest.raises(InvalidInput, match="transactions are not available in process"):
-            c.query("select 1", tx_id=5)
+def _answer(h, request, session):
+    """The one response of ``request`` submitted to ``h`` in ``session``."""
+    s = h.submit(request, session=session)
+    frames = []
+    deadline = time.monotonic() + 5
+    while not s.done and time.monotonic() < deadline:
+        frames += s.take()
+        if not s.done:
+            h.news(0.5)
+    s.release()
+    assert len(frames) == 1
+    return decode_response(frames[0])
+
+
+def test_a_session_not_open_is_refused_and_a_closed_one_rolls_back(tmp_path):
+    """Host sessions as a hostile caller uses them: a guessed id and a
+    closed session get InvalidInput, and closing a session with an open
+    transaction leaves the file without its writes."""
+    path = tmp_path / "s.db"
+    h = _host.Host(sqlite_args(path))
+    try:
+        def req(rid, entry, payload):
+            return encode_request(rid, entry, payload)[4:]
+
+        def query_payload(sql, params, alias):
+            return query_p(sql, params, db_alias=alias, result_format="msgpack", max_rows=None,
+                           tag=None)
+
+        def exec_payload(sql, params, alias):
+            return exec_p(sql, params, db_alias=alias, result_format="msgpack", tag=None)
+
+        guessed = _answer(h, req(1, "db_query", query_payload("select 1", None, "default")), 12345)
+        assert guessed.status == "InvalidInput" and "session" in (guessed.error or "")
+        sid = h.session_open()
+        assert sid != 0 and h.session_open() != sid
+        ok = _answer(h, req(1, "db_exec", exec_payload("create table t(v int)", None, "default")), sid)
+        assert ok.status == "Ok"
+        begun = _answer(h, req(2, "tx_begin", tx_begin_payload(
+            db_alias="default", isolation=None, read_only=False, deferrable=False)), sid)
+        assert begun.status == "Ok"
+        tx_id = unpackb(begun.payload)["tx_id"]
+        insert = exec_payload("insert into t values (7)", None, "default")
+        insert["tx_id"] = tx_id
+        assert _answer(h, req(3, "db_exec", insert), sid).status == "Ok"
+        # another session cannot use that transaction
+        other = h.session_open()
+        assert _answer(h, req(1, "db_exec", insert), other).status == "InvalidInput"
+        h.session_close(sid)
+        assert _answer(h, req(4, "db_query", query_payload("select 1", None, "default")),
+                       sid).status == "InvalidInput"
+        with pytest.raises(ValueError):
+            h.session_close(sid)
+    finally:
+        h.close()
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("select count(*) from t").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+def test_fork_child_has_its_own_session(pg):
+    """A transaction open in the parent stays the parent's: the child's
+    client opens a session of its own, where the parent's tx_id is
+    refused, and its own transaction commits; the parent's commits after."""
+    pg.execute("drop table if exists fork_tx")
+    pg.execute("create table fork_tx(v int)")
+    with InProcessClient(pg_args("--allow-write", "default")) as c:
+        tx = c.transaction().__enter__()
+        tx.execute("insert into fork_tx values (1)")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                try:
+                    c.execute("insert into fork_tx values (99)", tx_id=tx.id)
+                    os.write(w, b"the parent's tx_id was accepted")
+                except InvalidInput:
+                    with c.transaction() as mine:
+                        mine.execute("insert into fork_tx values (2)")
+                    os.write(w, b"ok")
+                    code = 0
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                os.write(w, f"error {e!r}".encode())
+            finally:
+                os._exit(code)
+        os.close(w)
+        report = os.read(r, 4096).decode()
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0, report
+        assert pg.execute("select v from fork_tx order by v").fetchall() == [(2,)]
+        tx.commit()
+    assert pg.execute("select v from fork_tx order by v").fetchall() == [(1,), (2,)]
 
 
 def test_closed_client_refuses_calls(tmp_path):
