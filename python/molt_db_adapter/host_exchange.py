@@ -11,16 +11,21 @@ are (``Exchange.deliver``), so the steps of protocol.py (timeouts,
 cancels, hooks, streams) run unchanged. A stream is kept until its last
 frame was taken, then released.
 
-- ``SyncHostExchange``: any thread waiting for a frame may become the one
-  that waits on the host (the GIL released) and hands out what arrives;
-  the others sleep on their own queue until they get a frame or the turn
-  to wait on the host (leader/followers: no extra thread, no polling).
-- ``AsyncHostExchange``: the host's notify fd is in the event loop
-  (``add_reader``); its callback hands out what arrived.
+- ``SyncHostExchange``: the host is threaded (its own loop thread does the
+  I/O, so its timers, a cancel and a transaction's idle timeout progress
+  while no Python thread is in a call). Any thread waiting for a frame may
+  become the one that waits on the host (the GIL released) and hands out
+  what arrives; the others sleep on their own queue until they get a frame
+  or the turn to wait on the host (leader/followers, no polling).
+- ``AsyncHostExchange``: the host is driven by the event loop: its fd is
+  in the loop (``add_reader``), a submit schedules a loop turn of the host
+  (``call_soon``) and its next timer is a ``call_later``; each turn runs
+  the host's I/O on the loop's thread and hands out what arrived. No
+  thread hand-off per request; the host progresses while the loop runs.
 
 fork(): an exchange belongs to the process that made it. In a child it
 reads as dead (``dead``), so the client makes a new one there (a fresh
-host: its own loop thread and connections); the parent's is abandoned
+host: its own loop and connections); the parent's is abandoned
 without a call into it (``_host`` frees nothing it inherited).
 """
 
@@ -67,6 +72,7 @@ def host_args(args: Any) -> list[str]:
     return list(args)
 
 
+
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
 _UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
@@ -86,12 +92,16 @@ def _request_id_of(frame: bytes) -> int:
 class _HostExchange(Exchange):
     """What both exchanges share: the host, submitting, handing out news."""
 
+    #: the host's mode: driven (whoever calls news() runs its loop) or
+    #: threaded (a loop thread of its own); see the module doc
+    driven = False
+
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(max_response, None)
         mod = _host_module()
         self._host_error: type[Exception] = mod.HostError
         try:
-            self.host = mod.Host(args)
+            self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
             raise WorkerStartError(str(e), _USAGE_STATUS) from None
         try:
@@ -245,9 +255,14 @@ class SyncHostExchange(_HostExchange):
 class AsyncHostExchange(_HostExchange):
     """The asyncio client's exchange: the host's fd is in the loop."""
 
+    driven = True
+
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
         self.loop = loop
+        #: driven: the turn scheduled for a submit, and the host's next timer
+        self._turn: Optional[asyncio.Handle] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
@@ -257,6 +272,7 @@ class AsyncHostExchange(_HostExchange):
         return pending
 
     def _on_news(self) -> None:
+        self._turn = None
         try:
             news = self.host.news(0.0)
         except self._host_error as e:
@@ -264,6 +280,29 @@ class AsyncHostExchange(_HostExchange):
             self.fail(str(e))
             return
         self.hand_out(news)
+        if self.host.driven:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Driven: a turn when the host's next timer is due (its timeouts,
+        idle and keepalive timers run on this loop)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.host.timeout()
+        if due == 0:
+            self._kick()
+        elif due > 0:
+            self._timer = self.loop.call_later(due / 1000.0, self._on_news)
+
+    def _kick(self) -> None:
+        if self._turn is None and self.dead is None:
+            self._turn = self.loop.call_soon(self._on_news)
+
+    def send_nowait(self, frame: bytes) -> None:
+        super().send_nowait(frame)
+        if self.host.driven:
+            self._kick()  # the submit's turn: write the request out
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
@@ -271,6 +310,9 @@ class AsyncHostExchange(_HostExchange):
     async def close(self, wait_s: float = 5.0) -> None:
         if self.pid == os.getpid():
             self.loop.remove_reader(self.fd)
+        for handle in (self._turn, self._timer):
+            if handle is not None:
+                handle.cancel()
         self._shut()
 
     def close_without_loop(self) -> None:

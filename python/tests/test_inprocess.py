@@ -370,6 +370,33 @@ def test_a_session_not_open_is_refused_and_a_closed_one_rolls_back(tmp_path):
         con.close()
 
 
+def test_a_driven_host_waiting_in_news_runs_a_submit_from_another_thread():
+    """Driven, the thread in news() runs the host's loop: a submit from
+    another thread wakes it (the GIL serializes the calls), so the answer
+    comes long before news()'s own timeout."""
+    h = _host.Host(["--db", "default=sqlite:///:memory:"], driven=True)
+    try:
+        assert h.driven
+        got = []
+
+        def lead():
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                got.extend(h.news(5.0))
+
+        t = threading.Thread(target=lead)
+        t.start()
+        time.sleep(0.3)  # the thread now waits in news()
+        t0 = time.monotonic()
+        s = h.submit(encode_request(1, "ping")[4:])
+        t.join(10)
+        assert got == [s] and time.monotonic() - t0 < 2.0
+        assert decode_response(s.take()[0]).status == "Ok" and s.done
+        s.release()
+    finally:
+        h.close()
+
+
 @pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
 def test_fork_child_has_its_own_session(pg):
     """A transaction open in the parent stays the parent's: the child's
@@ -427,3 +454,43 @@ def test_a_request_above_max_request_bytes_is_answered_at_once(tmp_path):
             c.query("select $1", ["x" * 10000])
         assert time.monotonic() - t0 < 1.0
         assert c.query("select $1", ["y"]).rows == [("y",)]
+
+
+# ---- the host's timers run while no call is made ----
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+@pytest.mark.parametrize("client", ["sync", "asyncio"])
+def test_an_idle_transaction_is_rolled_back_while_no_call_is_made(pg, client):
+    """tx_idle_timeout_ms is a timer of the host: the asyncio client's host
+    (driven by the event loop) runs it while the loop only sleeps, the
+    blocking client's (threaded) while no thread is in a call. The server
+    then holds no row of the transaction and no backend is idle in it."""
+    pg.execute("drop table if exists idle_tx")
+    pg.execute("create table idle_tx(v int)")
+    args = pg_args("--allow-write", "default", "--tx-idle-timeout-ms", "300")
+
+    def idle_in_tx():
+        return pg.execute("select count(*) from pg_stat_activity where state like 'idle in transaction%'"
+                          " and query like '%idle_tx%'").fetchone()[0]
+
+    if client == "sync":
+        with InProcessClient(args) as c:
+            tx = c.transaction().__enter__()
+            tx.execute("insert into idle_tx values (1)")
+            assert idle_in_tx() == 1
+            time.sleep(1.0)
+            assert idle_in_tx() == 0
+            with pytest.raises(InvalidInput, match="unknown tx_id"):
+                tx.query("select 1")
+    else:
+        async def main():
+            async with AsyncInProcessClient(args) as ac:
+                tx = await ac.transaction().__aenter__()
+                await tx.execute("insert into idle_tx values (1)")
+                assert idle_in_tx() == 1
+                await asyncio.sleep(1.0)
+                assert idle_in_tx() == 0
+                with pytest.raises(InvalidInput, match="unknown tx_id"):
+                    await tx.query("select 1")
+        asyncio.run(main())
+    assert pg.execute("select count(*) from idle_tx").fetchone() == (0,)
