@@ -259,6 +259,9 @@ class AsyncHostExchange(_HostExchange):
 
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
+        from .async_client import _Pending  # async_client imports this module
+
+        self._pending = _Pending
         self.loop = loop
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
@@ -266,10 +269,7 @@ class AsyncHostExchange(_HostExchange):
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
-        from .async_client import _Pending
-
-        pending: _Pending = _Pending()
-        return pending
+        return self._pending()
 
     def _on_news(self) -> None:
         self._turn = None
@@ -286,14 +286,28 @@ class AsyncHostExchange(_HostExchange):
     def _arm_timer(self) -> None:
         """Driven: a turn when the host's next timer is due (its timeouts,
         idle and keepalive timers run on this loop)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         due = self.host.timeout()
         if due == 0:
             self._kick()
-        elif due > 0:
-            self._timer = self.loop.call_later(due / 1000.0, self._on_news)
+            return
+        timer = self._timer  # not yet fired (_on_timer clears it)
+        if due < 0:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+            return
+        when = self.loop.time() + due / 1000.0
+        # the timer already armed for about then (or sooner) stays: re-arming
+        # on every turn would cost a heap push per request
+        if timer is not None and timer.when() <= when + 0.001:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._on_news()
 
     def _kick(self) -> None:
         if self._turn is None and self.dead is None:
