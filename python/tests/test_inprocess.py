@@ -163,29 +163,39 @@ def test_close_with_a_query_in_flight_ends_the_waiting_thread(pg, tmp_path):
 
 # ---- fork() ----
 
+def in_child(fn):
+    """(pid, what fn returned) with fn run in a forked child, which never
+    returns into pytest; fails with what the child raised."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(w, fn().encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            os.write(w, f"error {e!r}".encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    report = os.read(r, 4096).decode()
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, report
+    return pid, report
+
+
 @pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
 def test_fork_child_gets_its_own_host_and_connections(pg):
     with InProcessClient(pg_args()) as c:
         parent_backend = c.query("select pg_backend_pid()").rows[0][0]
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report, never return into pytest
-            code = 1
-            try:
-                got = c.query("select pg_backend_pid(), 40 + 2").rows[0]
-                ping = c.ping()["pid"]
-                os.write(w, f"{got[0]} {got[1]} {ping}".encode())
-                c.close()
-                code = 0
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                os.write(w, f"error {e!r}".encode())
-            finally:
-                os._exit(code)
-        os.close(w)
-        report = os.read(r, 4096).decode()
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0, report
+        def child():
+            got = c.query("select pg_backend_pid(), 40 + 2").rows[0]
+            ping = c.ping()["pid"]
+            c.close()
+            return f"{got[0]} {got[1]} {ping}"
+
+        pid, report = in_child(child)
         child_backend, answer, child_ping = (int(x) for x in report.split())
         assert answer == 42
         assert child_ping == pid  # the child's own host answered
@@ -407,28 +417,14 @@ def test_fork_child_has_its_own_session(pg):
     with InProcessClient(pg_args("--allow-write", "default")) as c:
         tx = c.transaction().__enter__()
         tx.execute("insert into fork_tx values (1)")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                try:
-                    c.execute("insert into fork_tx values (99)", tx_id=tx.id)
-                    os.write(w, b"the parent's tx_id was accepted")
-                except InvalidInput:
-                    with c.transaction() as mine:
-                        mine.execute("insert into fork_tx values (2)")
-                    os.write(w, b"ok")
-                    code = 0
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                os.write(w, f"error {e!r}".encode())
-            finally:
-                os._exit(code)
-        os.close(w)
-        report = os.read(r, 4096).decode()
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0, report
+        def child():
+            with pytest.raises(InvalidInput):
+                c.execute("insert into fork_tx values (99)", tx_id=tx.id)
+            with c.transaction() as mine:
+                mine.execute("insert into fork_tx values (2)")
+            return "ok"
+
+        in_child(child)
         assert pg.execute("select v from fork_tx order by v").fetchall() == [(2,)]
         tx.commit()
     assert pg.execute("select v from fork_tx order by v").fetchall() == [(1,), (2,)]
