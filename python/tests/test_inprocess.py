@@ -300,18 +300,23 @@ def test_read_only_alias_cannot_write_and_the_file_is_unchanged(tmp_path):
         assert c.query("select a from t").rows == [(1,)]
 
 
+def frames_of(h, s):
+    """Every frame of stream ``s`` of host ``h`` (within 5 s); released."""
+    frames = []
+    deadline = time.monotonic() + 5
+    while not s.done and time.monotonic() < deadline:
+        frames += s.take()
+        if not s.done:
+            h.news(0.5)
+    s.release()
+    return frames
+
+
 def test_malformed_envelopes_are_frames_not_crashes():
     h = _host.Host(["--db", "default=sqlite:///:memory:"])
     try:
         for junk in (b"", b"\xc1", b"\x81\xa1x" + b"\xff" * 100, b"\x92" * 5000):
-            s = h.submit(junk)
-            frames = []
-            deadline = time.monotonic() + 5
-            while not s.done and time.monotonic() < deadline:
-                frames += s.take()
-                if not s.done:
-                    h.news(0.5)
-            s.release()
+            frames = frames_of(h, h.submit(junk))
             assert len(frames) == 1 and b"InvalidInput" in frames[0]
     finally:
         h.close()
@@ -321,14 +326,7 @@ def test_malformed_envelopes_are_frames_not_crashes():
 
 def _answer(h, request, session):
     """The one response of ``request`` submitted to ``h`` in ``session``."""
-    s = h.submit(request, session=session)
-    frames = []
-    deadline = time.monotonic() + 5
-    while not s.done and time.monotonic() < deadline:
-        frames += s.take()
-        if not s.done:
-            h.news(0.5)
-    s.release()
+    frames = frames_of(h, h.submit(request, session=session))
     assert len(frames) == 1
     return decode_response(frames[0])
 
