@@ -333,6 +333,7 @@ if [ "${1:-}" = "--stages" ]; then
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
+                    python/tests/test_client_tx.py \
                     -k "not server_restart"
         fi
     fi

@@ -1,6 +1,8 @@
 """psqlpy peer (Rust, asyncio): pingpong (one connection, prepared) and pk
 (a pool of --conns connections, --inflight tasks)."""
 import asyncio
+import os
+import sys
 
 from psqlpy import ConnectionPool
 
@@ -39,6 +41,11 @@ async def pk(a):
 def main():
     a = parser(["pingpong", "pk"]).parse_args()
     asyncio.run(pingpong(a) if a.mode == "pingpong" else pk(a))
+    # psqlpy's runtime threads may still hold Python thread states when the
+    # interpreter finalizes (Fatal Python error: PyGILState_Release, exit
+    # -6, in most runs): the result is out, so leave without finalizing
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

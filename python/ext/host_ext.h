@@ -2,8 +2,10 @@
  * molt_db_adapter._host: CPython's binding of the host ABI
  * (include/molt_db/host.h, docs/host.md, docs/python.md).
  *
- * Host wraps one molt_db_host in threaded mode; Stream wraps one submitted
- * request. A stream's udata is its Stream object, so Host.ready() hands the
+ * Host wraps one molt_db_host, threaded (the host's own loop thread does
+ * the I/O) or driven (the thread in Host.news() runs the loop; every call
+ * on the host is made under the GIL, so one thread at a time); Stream
+ * wraps one submitted request. A stream's udata is its Stream object, so Host.ready() hands the
  * streams with news straight back. The Python side (inprocess.py) keeps a
  * reference to every stream it has not released, so a udata pointer
  * returned by molt_db_host_ready always names a live object: ready() and a
@@ -29,6 +31,7 @@ typedef struct {
     PyObject_HEAD
     molt_db_host *h; /* NULL once closed */
     pid_t pid;       /* the process that created it */
+    int driven;      /* MOLT_DB_HOST_DRIVEN: news() runs the loop */
 } HostObject;
 
 typedef struct {
@@ -46,6 +49,11 @@ extern PyObject *HostForked; /* used in a child of the process that made it */
 /* 0 when the host may be called from this process; -1 with an exception
  * set when it is closed or belongs to the parent of a fork. */
 int host_usable(HostObject *host);
+
+/* Driven: wakes a thread waiting in news() so that it runs the loop turn
+ * a submit, cancel or release just asked for. Threaded: nothing (the
+ * host's thread wakes itself). */
+void host_kick(HostObject *host);
 
 /* A new Stream for s (owned by it from now on); NULL with an exception. */
 StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);

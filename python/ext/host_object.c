@@ -21,10 +21,20 @@
 
 typedef struct {
     HostObject base;
-    int wake_fd;  /* eventfd written by close(); -1 if none */
+    int wake_fd;  /* eventfd written by close() and, driven, by host_kick(); -1 if none */
     int waiting;  /* threads inside news() without the GIL (read under the GIL) */
     int closing;
 } Host;
+
+void host_kick(HostObject *host)
+{
+    Host *self = (Host *)host;
+    if (!host->driven || self->waiting == 0 || self->wake_fd < 0)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(self->wake_fd, &one, sizeof one);
+    (void)w; /* a full counter is still readable */
+}
 
 int host_usable(HostObject *host)
 {
@@ -44,13 +54,14 @@ int host_usable(HostObject *host)
 static int host_init(PyObject *self_, PyObject *args, PyObject *kw)
 {
     Host *self = (Host *)self_;
-    static char *kwlist[] = {"argv", NULL};
+    static char *kwlist[] = {"argv", "driven", NULL};
     PyObject *seq = NULL;
+    int driven = 0;
     if (self->base.h != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Host.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O:Host", kwlist, &seq))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p:Host", kwlist, &seq, &driven))
         return -1;
     if (PyUnicode_Check(seq) || PyBytes_Check(seq)) {
         PyErr_SetString(PyExc_TypeError, "argv must be a sequence of str, not one string");
@@ -95,7 +106,8 @@ static int host_init(PyObject *self_, PyObject *args, PyObject *kw)
     molt_db_host *h = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = molt_db_host_new((int)n, argv, MOLT_DB_HOST_THREADED, &h, &err);
+    rc = molt_db_host_new((int)n, argv, driven ? MOLT_DB_HOST_DRIVEN : MOLT_DB_HOST_THREADED,
+                          &h, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         PyErr_Format(HostError, "%s", err.message[0] ? err.message : "molt_db_host_new failed");
@@ -105,6 +117,7 @@ static int host_init(PyObject *self_, PyObject *args, PyObject *kw)
     molt_db_error_clear(&err);
     self->base.h = h;
     self->base.pid = getpid();
+    self->base.driven = driven;
     PyMem_Free(argv);
     Py_DECREF(tuple);
     return 0;
@@ -172,10 +185,10 @@ static PyObject *host_close(PyObject *self_, PyObject *unused)
 static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
 {
     HostObject *self = (HostObject *)self_;
-    static char *kwlist[] = {"request", "token", NULL};
+    static char *kwlist[] = {"request", "token", "session", NULL};
     Py_buffer req;
-    unsigned long long token = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|K:submit", kwlist, &req, &token))
+    unsigned long long token = 0, session = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|KK:submit", kwlist, &req, &token, &session))
         return NULL;
     if (host_usable(self) < 0) {
         PyBuffer_Release(&req);
@@ -189,7 +202,8 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
     molt_db_host_stream *s = NULL;
     /* the request is copied under the host's mutex: no wait worth
      * releasing the GIL for */
-    int rc = molt_db_host_submit(self->h, req.buf, (size_t)req.len, (uint64_t)token, st, &s);
+    int rc = molt_db_host_submit_in(self->h, (uint64_t)session, req.buf, (size_t)req.len,
+                                    (uint64_t)token, st, &s);
     PyBuffer_Release(&req);
     if (rc < 0) {
         Py_DECREF(st);
@@ -199,6 +213,7 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
         return NULL;
     }
     st->s = s;
+    host_kick(self);
     return (PyObject *)st;
 }
 
@@ -221,6 +236,53 @@ static PyObject *host_cancel(PyObject *self_, PyObject *arg)
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
     }
+    host_kick(self);
+    Py_RETURN_NONE;
+}
+
+/* session_open() -> int: a session for submit(session=...), as one
+ * connection to molt_worker is one session. */
+static PyObject *host_session_open(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    uint64_t id = 0;
+    int rc = molt_db_host_session_open(self->h, &id);
+    if (rc == MOLT_DB_ENOMEM)
+        return PyErr_NoMemory();
+    if (rc == MOLT_DB_EBUSY) {
+        PyErr_SetString(HostError, "the molt_db host has max_sessions sessions open");
+        return NULL;
+    }
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+/* session_close(id): its unfinished requests end Cancelled, its
+ * transactions roll back. */
+static PyObject *host_session_close(PyObject *self_, PyObject *arg)
+{
+    HostObject *self = (HostObject *)self_;
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (host_usable(self) < 0)
+        return NULL;
+    int rc = molt_db_host_session_close(self->h, (uint64_t)id);
+    if (rc == MOLT_DB_EINVAL) {
+        PyErr_SetString(PyExc_ValueError, "no session of this host has that id open");
+        return NULL;
+    }
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    host_kick(self);
     Py_RETURN_NONE;
 }
 
@@ -252,6 +314,11 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
     if (host_usable(&self->base) < 0)
         return NULL;
     int ms = timeout_ms_of(timeout_s);
+    if (self->base.driven) { /* wait no longer than the host's next timer */
+        int due = molt_db_host_timeout(self->base.h);
+        if (due >= 0 && due < ms)
+            ms = due;
+    }
     if (ms > 0) {
         struct pollfd fds[2] = {
             {.fd = molt_db_host_fd(self->base.h), .events = POLLIN},
@@ -275,10 +342,18 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
         }
         if (host_usable(&self->base) < 0)
             return NULL;
-        if (rc == 0)
+        if (fds[1].revents & POLLIN) { /* a kick (close() is handled above) */
+            uint64_t n;
+            ssize_t got = read(self->wake_fd, &n, sizeof n);
+            (void)got;
+        }
+        if (rc == 0 && !self->base.driven)
             return PyList_New(0);
     }
-    molt_db_host_poll(self->base.h, 0); /* clears the fd */
+    /* threaded: clears the fd; driven: runs the host's ready I/O and
+     * timers, here, with the GIL held (a turn does not wait), so that
+     * every call on the host is serialized by the GIL */
+    molt_db_host_poll(self->base.h, 0);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
@@ -296,6 +371,15 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
         }
     } while (got == 64);
     return out;
+}
+
+static PyObject *host_timeout(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    return PyLong_FromLong(molt_db_host_timeout(self->h));
 }
 
 static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
@@ -319,9 +403,20 @@ static PyObject *host_get_closed(PyObject *self_, void *closure)
     return PyBool_FromLong(((HostObject *)self_)->h == NULL);
 }
 
+static PyObject *host_get_driven(PyObject *self_, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((HostObject *)self_)->driven);
+}
+
 static PyMethodDef host_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))host_submit, METH_VARARGS | METH_KEYWORDS,
-     "submit(request, token=0) -> Stream: one envelope (MsgPack, no length prefix)."},
+     "submit(request, token=0, session=0) -> Stream: one envelope (MsgPack, no length "
+     "prefix), in the session opened by session_open() (0: a session of its own)."},
+    {"session_open", host_session_open, METH_NOARGS,
+     "session_open() -> int: a session spanning requests (transactions), as one connection."},
+    {"session_close", host_session_close, METH_O,
+     "session_close(id): its unfinished requests end Cancelled, its transactions roll back."},
     {"cancel", host_cancel, METH_O,
      "cancel(token): every unfinished request submitted with token ends Cancelled."},
     {"news", host_news, METH_VARARGS,
@@ -329,6 +424,9 @@ static PyMethodDef host_methods[] = {
      "(the GIL released)."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
+    {"timeout", host_timeout, METH_NOARGS,
+     "Driven: milliseconds until news() has a timer to run (0: work now, -1: only I/O); "
+     "threaded: -1."},
     {"max_request_bytes", host_max_request_bytes, METH_NOARGS,
      "The largest request submit() takes."},
     {"close", host_close, METH_NOARGS,
@@ -340,14 +438,16 @@ static PyGetSetDef host_getset[] = {
     {"forked", host_get_forked, NULL, "True in a child of the process that made the host.",
      NULL},
     {"closed", host_get_closed, NULL, "True once closed.", NULL},
+    {"driven", host_get_driven, NULL, "True when news() runs the host's loop itself.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyTypeObject HostType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "molt_db_adapter._host.Host",
-    .tp_doc = "Host(argv): molt_db's host in threaded mode, from molt_worker's arguments "
-              "without the transport ones.",
+    .tp_doc = "Host(argv, driven=False): molt_db's host from molt_worker's arguments without "
+              "the transport ones; threaded (its own loop thread) or driven (news() runs "
+              "the loop).",
     .tp_basicsize = sizeof(Host),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = host_new,

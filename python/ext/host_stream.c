@@ -28,8 +28,10 @@ static void stream_drop(StreamObject *st)
 {
     molt_db_host_stream *s = st->s;
     st->s = NULL;
-    if (s != NULL && st->host->h != NULL && st->host->pid == getpid())
+    if (s != NULL && st->host->h != NULL && st->host->pid == getpid()) {
         molt_db_host_release(s);
+        host_kick(st->host); /* driven: the cancel of a running request needs a turn */
+    }
 }
 
 static void stream_dealloc(PyObject *self)

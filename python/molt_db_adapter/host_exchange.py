@@ -2,22 +2,30 @@
 host in this process (the ``_host`` extension, docs/python.md) instead of
 a worker's pipes or socket.
 
-Each request is one envelope submitted to the host; each response frame
+The exchange opens one host session (docs/host.md "Sessions"), as a
+worker client's connection is one worker session: transaction(), tx_id
+and a replica's read-your-writes behave as with the worker client.
+Each request is one envelope submitted in it; each response frame
 the host gives is routed by its request_id exactly as a worker's frames
 are (``Exchange.deliver``), so the steps of protocol.py (timeouts,
 cancels, hooks, streams) run unchanged. A stream is kept until its last
 frame was taken, then released.
 
-- ``SyncHostExchange``: any thread waiting for a frame may become the one
-  that waits on the host (the GIL released) and hands out what arrives;
-  the others sleep on their own queue until they get a frame or the turn
-  to wait on the host (leader/followers: no extra thread, no polling).
-- ``AsyncHostExchange``: the host's notify fd is in the event loop
-  (``add_reader``); its callback hands out what arrived.
+- ``SyncHostExchange``: the host is threaded (its own loop thread does the
+  I/O, so its timers, a cancel and a transaction's idle timeout progress
+  while no Python thread is in a call). Any thread waiting for a frame may
+  become the one that waits on the host (the GIL released) and hands out
+  what arrives; the others sleep on their own queue until they get a frame
+  or the turn to wait on the host (leader/followers, no polling).
+- ``AsyncHostExchange``: the host is driven by the event loop: its fd is
+  in the loop (``add_reader``), a submit schedules a loop turn of the host
+  (``call_soon``) and its next timer is a ``call_later``; each turn runs
+  the host's I/O on the loop's thread and hands out what arrived. No
+  thread hand-off per request; the host progresses while the loop runs.
 
 fork(): an exchange belongs to the process that made it. In a child it
 reads as dead (``dead``), so the client makes a new one there (a fresh
-host: its own loop thread and connections); the parent's is abandoned
+host: its own loop and connections); the parent's is abandoned
 without a call into it (``_host`` frees nothing it inherited).
 """
 
@@ -64,7 +72,7 @@ def host_args(args: Any) -> list[str]:
     return list(args)
 
 
-_ONE = (1).to_bytes(8, "little")  # an eventfd's increment
+
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
 _UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
@@ -84,14 +92,25 @@ def _request_id_of(frame: bytes) -> int:
 class _HostExchange(Exchange):
     """What both exchanges share: the host, submitting, handing out news."""
 
+    #: the host's mode: driven (whoever calls news() runs its loop) or
+    #: threaded (a loop thread of its own); see the module doc
+    driven = False
+
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(max_response, None)
         mod = _host_module()
         self._host_error: type[Exception] = mod.HostError
         try:
-            self.host = mod.Host(args)
+            self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
             raise WorkerStartError(str(e), _USAGE_STATUS) from None
+        try:
+            #: this exchange's session: its transactions and read-your-writes
+            #: span its requests, as on one connection to a worker
+            self.session: int = self.host.session_open()
+        except mod.HostError as e:
+            self.host.close()
+            raise WorkerUnavailable(f"the in-process host refused a session: {e}") from None
         self.fd: int = self.host.fileno()
         self.pid = os.getpid()
         self.proc = None  # no worker process (worker_pid is None)
@@ -116,7 +135,7 @@ class _HostExchange(Exchange):
         if reason:
             raise self.lost(reason)
         try:
-            stream = self.host.submit(memoryview(frame)[4:])
+            stream = self.host.submit(memoryview(frame)[4:], session=self.session)
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
@@ -124,12 +143,6 @@ class _HostExchange(Exchange):
         # what the host answers inside submit (InvalidInput for an empty
         # request or one above max_request_bytes, Busy) is handed out here
         self.hand_out([stream])
-        if stream.done:
-            # such an answer marks the host notified without writing its
-            # fd (worker/host_stream.c, answer_now_locked), which would
-            # hold back every later news: write the fd, so the next wait
-            # clears that mark
-            os.write(self.fd, _ONE)
 
     def hand_out(self, streams: list[Any]) -> None:
         """Route the frames of the streams with news; release the finished."""
@@ -150,7 +163,7 @@ class _HostExchange(Exchange):
     def _shut(self) -> None:
         """Close this process's host (a fork's copy is only forgotten)."""
         if self.pid == os.getpid():
-            self.host.close()
+            self.host.close()  # closes the session too: its transactions roll back
         self.live.clear()
         self.fail("the client closed the connection")
 
@@ -242,18 +255,24 @@ class SyncHostExchange(_HostExchange):
 class AsyncHostExchange(_HostExchange):
     """The asyncio client's exchange: the host's fd is in the loop."""
 
+    driven = True
+
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
+        from .async_client import _Pending  # async_client imports this module
+
+        self._pending = _Pending
         self.loop = loop
+        #: driven: the turn scheduled for a submit, and the host's next timer
+        self._turn: Optional[asyncio.Handle] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
-        from .async_client import _Pending
-
-        pending: _Pending = _Pending()
-        return pending
+        return self._pending()
 
     def _on_news(self) -> None:
+        self._turn = None
         try:
             news = self.host.news(0.0)
         except self._host_error as e:
@@ -261,6 +280,43 @@ class AsyncHostExchange(_HostExchange):
             self.fail(str(e))
             return
         self.hand_out(news)
+        if self.host.driven:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Driven: a turn when the host's next timer is due (its timeouts,
+        idle and keepalive timers run on this loop)."""
+        due = self.host.timeout()
+        if due == 0:
+            self._kick()
+            return
+        timer = self._timer  # not yet fired (_on_timer clears it)
+        if due < 0:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+            return
+        when = self.loop.time() + due / 1000.0
+        # the timer already armed for about then (or sooner) stays: re-arming
+        # on every turn would cost a heap push per request
+        if timer is not None and timer.when() <= when + 0.001:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._on_news()
+
+    def _kick(self) -> None:
+        if self._turn is None and self.dead is None:
+            self._turn = self.loop.call_soon(self._on_news)
+
+    def send_nowait(self, frame: bytes) -> None:
+        super().send_nowait(frame)
+        if self.host.driven:
+            self._kick()  # the submit's turn: write the request out
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
@@ -268,6 +324,9 @@ class AsyncHostExchange(_HostExchange):
     async def close(self, wait_s: float = 5.0) -> None:
         if self.pid == os.getpid():
             self.loop.remove_reader(self.fd)
+        for handle in (self._turn, self._timer):
+            if handle is not None:
+                handle.cancel()
         self._shut()
 
     def close_without_loop(self) -> None:

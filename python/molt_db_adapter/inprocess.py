@@ -7,16 +7,16 @@ without the program and the transport:
 
 The calls, results, exceptions, timeouts, hooks and cancellation are the
 worker clients' own (the same steps of protocol.py, driven by the same
-drivers); only the exchange differs (host_exchange.py). Transactions
-(``transaction()``, ``tx_id``) need a session that outlives one request,
-which the host does not give yet: they raise InvalidInput here.
+drivers); only the exchange differs (host_exchange.py), which holds one
+host session, so transactions (``transaction()``, ``tx_id``) work as on a
+worker connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, NoReturn, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .async_client import AsyncMoltClient
 from .errors import InvalidInput
@@ -25,14 +25,6 @@ from .protocol import Step, Wait
 from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
-
-
-def _no_transactions() -> NoReturn:
-    raise InvalidInput(
-        "transactions are not available in process yet: the host runs each request in a "
-        "session of its own (use MoltClient / AsyncMoltClient for transactions)",
-        client_side=True,
-    )
 
 
 class _InProcess:
@@ -47,9 +39,6 @@ class _InProcess:
         self.host_args = host_args(worker_cmd if worker_cmd is not None else [])
         self.worker_cmd = None
         self.socket_path = None
-
-    def transaction(self, **kw: Any) -> NoReturn:
-        _no_transactions()
 
     @property
     def worker_pid(self) -> Optional[int]:
@@ -71,11 +60,6 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
             return conn.wait(step.req.slot, step.timeout)
         return super()._perform(step)
 
-    def _call(self, call: Any) -> Any:
-        if call.payload is not None and call.payload.get("tx_id") is not None:
-            _no_transactions()
-        return super()._call(call)
-
 
 class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
     """AsyncMoltClient's API on a host in this process: the host's fd is in
@@ -83,11 +67,6 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
 
     async def _open_connection(self) -> AsyncHostExchange:
         return AsyncHostExchange(self.host_args, self.max_response_bytes, asyncio.get_running_loop())
-
-    def _call(self, call: Any) -> Any:
-        if call.payload is not None and call.payload.get("tx_id") is not None:
-            _no_transactions()
-        return super()._call(call)
 
     def close_without_loop(self) -> None:
         """Close from outside the client's event loop, once that loop has

@@ -3,7 +3,9 @@ against the real worker, on a real PostgreSQL (psycopg on MOLT_TEST_DSN is
 the oracle for what the server holds) and a real SQLite file: commit on
 normal exit, rollback on an exception, savepoints by nesting, a locking
 read-modify-write from two threads without a lost update, a read-only
-alias, streams, and a worker that dies mid-transaction."""
+alias, streams, a client closed and a worker that dies mid-transaction.
+Each runs on both transports (conftest's ``transport``): an in-process
+client holds one host session, as a worker client holds one connection."""
 
 import asyncio
 import os
@@ -19,7 +21,10 @@ from molt_db_adapter import (
 from worker_client import WORKER_BIN
 
 DSN = os.environ.get("MOLT_TEST_DSN")
-pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN), reason=f"{WORKER_BIN} is not built")
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(WORKER_BIN), reason=f"{WORKER_BIN} is not built"),
+    pytest.mark.usefixtures("transport"),  # on the worker and in process (conftest.py)
+]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -179,6 +184,36 @@ def test_read_only_alias_gets_a_read_only_transaction(db):
     assert held() == [(1, 0)]
 
 
+def test_closing_the_client_mid_transaction_rolls_it_back(db):
+    """The client's session ends with it: what its open transaction wrote
+    is gone from the database and the row it locked is free for another
+    client (a lock left behind would make that update wait and fail)."""
+    dsn, held = db
+    c = MoltClient(cmd(dsn))
+    tx = c.transaction().__enter__()
+    tx.execute("update ctx_items set v = 99 where id = 1")
+    tx.execute("insert into ctx_items values (6, 6)")
+    c.close()
+    assert held() == [(1, 0)]
+    with MoltClient(cmd(dsn)) as other:
+        with other.transaction() as t2:
+            t2.execute("update ctx_items set v = 1 where id = 1", timeout_ms=5000)
+    assert held() == [(1, 1)]
+
+
+def test_two_clients_are_two_sessions(db):
+    """A transaction's id belongs to the session (client) that began it:
+    another client cannot write through it."""
+    dsn, held = db
+    with MoltClient(cmd(dsn)) as a, MoltClient(cmd(dsn)) as b:
+        with a.transaction() as tx:
+            tx.execute("insert into ctx_items values (2, 2)")
+            with pytest.raises(InvalidInput):
+                b.execute("insert into ctx_items values (3, 3)", tx_id=tx.id)
+        assert held() == [(1, 0), (2, 2)]
+
+
+@pytest.mark.worker_only("kills the worker process")
 def test_a_worker_that_dies_mid_transaction_is_not_resent_to(db):
     dsn, held = db
     with MoltClient(cmd(dsn)) as c:

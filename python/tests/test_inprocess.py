@@ -1,11 +1,12 @@
 """What only the in-process clients have (the rest of their API runs in the
 client suites, on both transports: conftest.py's transport fixture):
 cancellation checked on the server, fork(), memory over many calls,
-hostile arguments, the limits that are theirs (transactions), close."""
+hostile arguments, host sessions, close."""
 import asyncio
 import os
 import resource
 import signal
+import sqlite3
 import threading
 import time
 
@@ -19,6 +20,14 @@ from molt_db_adapter import (
     Timeout,
     WorkerStartError,
     WorkerUnavailable,
+)
+
+from molt_db_adapter.envelope import (
+    decode_response, encode_request, tx_begin_payload, unpackb,
+)
+from molt_db_adapter.envelope import exec_payload as exec_p
+from molt_db_adapter.envelope import (
+    query_payload as query_p,
 )
 
 _host = pytest.importorskip("molt_db_adapter._host", reason="molt_db_adapter._host is not built")
@@ -154,29 +163,39 @@ def test_close_with_a_query_in_flight_ends_the_waiting_thread(pg, tmp_path):
 
 # ---- fork() ----
 
+def in_child(fn):
+    """(pid, what fn returned) with fn run in a forked child, which never
+    returns into pytest; fails with what the child raised."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(w, fn().encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            os.write(w, f"error {e!r}".encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    report = os.read(r, 4096).decode()
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0, report
+    return pid, report
+
+
 @pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
 def test_fork_child_gets_its_own_host_and_connections(pg):
     with InProcessClient(pg_args()) as c:
         parent_backend = c.query("select pg_backend_pid()").rows[0][0]
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: report, never return into pytest
-            code = 1
-            try:
-                got = c.query("select pg_backend_pid(), 40 + 2").rows[0]
-                ping = c.ping()["pid"]
-                os.write(w, f"{got[0]} {got[1]} {ping}".encode())
-                c.close()
-                code = 0
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                os.write(w, f"error {e!r}".encode())
-            finally:
-                os._exit(code)
-        os.close(w)
-        report = os.read(r, 4096).decode()
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0, report
+        def child():
+            got = c.query("select pg_backend_pid(), 40 + 2").rows[0]
+            ping = c.ping()["pid"]
+            c.close()
+            return f"{got[0]} {got[1]} {ping}"
+
+        pid, report = in_child(child)
         child_backend, answer, child_ping = (int(x) for x in report.split())
         assert answer == 42
         assert child_ping == pid  # the child's own host answered
@@ -281,18 +300,23 @@ def test_read_only_alias_cannot_write_and_the_file_is_unchanged(tmp_path):
         assert c.query("select a from t").rows == [(1,)]
 
 
+def frames_of(h, s):
+    """Every frame of stream ``s`` of host ``h`` (within 5 s); released."""
+    frames = []
+    deadline = time.monotonic() + 5
+    while not s.done and time.monotonic() < deadline:
+        frames += s.take()
+        if not s.done:
+            h.news(0.5)
+    s.release()
+    return frames
+
+
 def test_malformed_envelopes_are_frames_not_crashes():
     h = _host.Host(["--db", "default=sqlite:///:memory:"])
     try:
         for junk in (b"", b"\xc1", b"\x81\xa1x" + b"\xff" * 100, b"\x92" * 5000):
-            s = h.submit(junk)
-            frames = []
-            deadline = time.monotonic() + 5
-            while not s.done and time.monotonic() < deadline:
-                frames += s.take()
-                if not s.done:
-                    h.news(0.5)
-            s.release()
+            frames = frames_of(h, h.submit(junk))
             assert len(frames) == 1 and b"InvalidInput" in frames[0]
     finally:
         h.close()
@@ -300,12 +324,108 @@ def test_malformed_envelopes_are_frames_not_crashes():
         h.submit(b"\x80")
 
 
-def test_transactions_are_refused_in_process(tmp_path):
-    with InProcessClient(sqlite_args(tmp_path / "t.db")) as c:
-        with pytest.raises(InvalidInput, match="transactions are not available in process"):
-            c.transaction()
-        with pytest.raises(InvalidInput, match="transactions are not available in process"):
-            c.query("select 1", tx_id=5)
+def _answer(h, request, session):
+    """The one response of ``request`` submitted to ``h`` in ``session``."""
+    frames = frames_of(h, h.submit(request, session=session))
+    assert len(frames) == 1
+    return decode_response(frames[0])
+
+
+def test_a_session_not_open_is_refused_and_a_closed_one_rolls_back(tmp_path):
+    """Host sessions as a hostile caller uses them: a guessed id and a
+    closed session get InvalidInput, and closing a session with an open
+    transaction leaves the file without its writes."""
+    path = tmp_path / "s.db"
+    h = _host.Host(sqlite_args(path))
+    try:
+        def req(rid, entry, payload):
+            return encode_request(rid, entry, payload)[4:]
+
+        def query_payload(sql, params, alias):
+            return query_p(sql, params, db_alias=alias, result_format="msgpack", max_rows=None,
+                           tag=None)
+
+        def exec_payload(sql, params, alias):
+            return exec_p(sql, params, db_alias=alias, result_format="msgpack", tag=None)
+
+        guessed = _answer(h, req(1, "db_query", query_payload("select 1", None, "default")), 12345)
+        assert guessed.status == "InvalidInput" and "session" in (guessed.error or "")
+        sid = h.session_open()
+        assert sid != 0 and h.session_open() != sid
+        ok = _answer(h, req(1, "db_exec", exec_payload("create table t(v int)", None, "default")), sid)
+        assert ok.status == "Ok"
+        begun = _answer(h, req(2, "tx_begin", tx_begin_payload(
+            db_alias="default", isolation=None, read_only=False, deferrable=False)), sid)
+        assert begun.status == "Ok"
+        tx_id = unpackb(begun.payload)["tx_id"]
+        insert = exec_payload("insert into t values (7)", None, "default")
+        insert["tx_id"] = tx_id
+        assert _answer(h, req(3, "db_exec", insert), sid).status == "Ok"
+        # another session cannot use that transaction
+        other = h.session_open()
+        assert _answer(h, req(1, "db_exec", insert), other).status == "InvalidInput"
+        h.session_close(sid)
+        assert _answer(h, req(4, "db_query", query_payload("select 1", None, "default")),
+                       sid).status == "InvalidInput"
+        with pytest.raises(ValueError):
+            h.session_close(sid)
+    finally:
+        h.close()
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("select count(*) from t").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_a_driven_host_waiting_in_news_runs_a_submit_from_another_thread():
+    """Driven, the thread in news() runs the host's loop: a submit from
+    another thread wakes it (the GIL serializes the calls), so the answer
+    comes long before news()'s own timeout."""
+    h = _host.Host(["--db", "default=sqlite:///:memory:"], driven=True)
+    try:
+        assert h.driven
+        got = []
+
+        def lead():
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                got.extend(h.news(5.0))
+
+        t = threading.Thread(target=lead)
+        t.start()
+        time.sleep(0.3)  # the thread now waits in news()
+        t0 = time.monotonic()
+        s = h.submit(encode_request(1, "ping")[4:])
+        t.join(10)
+        assert got == [s] and time.monotonic() - t0 < 2.0
+        assert decode_response(s.take()[0]).status == "Ok" and s.done
+        s.release()
+    finally:
+        h.close()
+
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+def test_fork_child_has_its_own_session(pg):
+    """A transaction open in the parent stays the parent's: the child's
+    client opens a session of its own, where the parent's tx_id is
+    refused, and its own transaction commits; the parent's commits after."""
+    pg.execute("drop table if exists fork_tx")
+    pg.execute("create table fork_tx(v int)")
+    with InProcessClient(pg_args("--allow-write", "default")) as c:
+        tx = c.transaction().__enter__()
+        tx.execute("insert into fork_tx values (1)")
+        def child():
+            with pytest.raises(InvalidInput):
+                c.execute("insert into fork_tx values (99)", tx_id=tx.id)
+            with c.transaction() as mine:
+                mine.execute("insert into fork_tx values (2)")
+            return "ok"
+
+        in_child(child)
+        assert pg.execute("select v from fork_tx order by v").fetchall() == [(2,)]
+        tx.commit()
+    assert pg.execute("select v from fork_tx order by v").fetchall() == [(1,), (2,)]
 
 
 def test_closed_client_refuses_calls(tmp_path):
@@ -328,3 +448,43 @@ def test_a_request_above_max_request_bytes_is_answered_at_once(tmp_path):
             c.query("select $1", ["x" * 10000])
         assert time.monotonic() - t0 < 1.0
         assert c.query("select $1", ["y"]).rows == [("y",)]
+
+
+# ---- the host's timers run while no call is made ----
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+@pytest.mark.parametrize("client", ["sync", "asyncio"])
+def test_an_idle_transaction_is_rolled_back_while_no_call_is_made(pg, client):
+    """tx_idle_timeout_ms is a timer of the host: the asyncio client's host
+    (driven by the event loop) runs it while the loop only sleeps, the
+    blocking client's (threaded) while no thread is in a call. The server
+    then holds no row of the transaction and no backend is idle in it."""
+    pg.execute("drop table if exists idle_tx")
+    pg.execute("create table idle_tx(v int)")
+    args = pg_args("--allow-write", "default", "--tx-idle-timeout-ms", "300")
+
+    def idle_in_tx():
+        return pg.execute("select count(*) from pg_stat_activity where state like 'idle in transaction%'"
+                          " and query like '%idle_tx%'").fetchone()[0]
+
+    if client == "sync":
+        with InProcessClient(args) as c:
+            tx = c.transaction().__enter__()
+            tx.execute("insert into idle_tx values (1)")
+            assert idle_in_tx() == 1
+            time.sleep(1.0)
+            assert idle_in_tx() == 0
+            with pytest.raises(InvalidInput, match="unknown tx_id"):
+                tx.query("select 1")
+    else:
+        async def main():
+            async with AsyncInProcessClient(args) as ac:
+                tx = await ac.transaction().__aenter__()
+                await tx.execute("insert into idle_tx values (1)")
+                assert idle_in_tx() == 1
+                await asyncio.sleep(1.0)
+                assert idle_in_tx() == 0
+                with pytest.raises(InvalidInput, match="unknown tx_id"):
+                    await tx.query("select 1")
+        asyncio.run(main())
+    assert pg.execute("select count(*) from idle_tx").fetchone() == (0,)

@@ -41,8 +41,6 @@ if not os.path.exists(WORKER_BIN):
 #: molt_worker process has is skipped, each with its reason
 IN_PROCESS = settings.MOLT_DB["TRANSPORT"] == "inprocess"
 WORKER_ONLY = {
-    "test_worker_transaction.py": "worker_transaction() needs a session across requests, "
-                                  "which the in-process host does not give yet",
     "test_safety.py::test_worker_missing": "no worker binary is involved in process",
     "test_safety.py::test_worker_killed_is_restarted": "kills the worker process",
     "test_safety.py::test_spawned_worker_gets_dsns_from_a_private_file": "no worker command line",
