@@ -167,30 +167,37 @@ def test_a_session_reads_its_own_writes(table):
         assert set(where) & {PORTS["r1"], PORTS["r2"]}, "no read went to a replica"
 
 
+@contextlib.contextmanager
+def replay_paused(*dsns):
+    """WAL replay paused on these replicas (named by their molt_app DSNs)
+    meanwhile, resumed after."""
+    sus = [dsn.replace("molt_app", "molt") for dsn in dsns]
+    for su in sus:
+        psql(su, "select pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        for su in sus:
+            psql(su, "select pg_wal_replay_resume()")
+
+
 def test_reads_of_a_writing_session_wait_for_no_paused_replica(table):
     with replicated("--pool", "main:max_replica_lag_ms=60000") as w:
         c = w.conn
         wait_healthy(c)
-        for dsn in (R1, R2):
-            psql(dsn.replace("molt_app", "molt"), "select pg_wal_replay_pause()")
-        try:
+        with replay_paused(R1, R2):
             for i in range(1, 31):
                 assert ex(c, f"insert into {table} (v) values ($1)", [i])["status"] == "Ok"
                 time.sleep(0.02)
                 rows = decode(q(c, f"select max(v), inet_server_port() from {table}"))["rows"]
                 assert rows == [[i, PORTS["primary"]]], rows
-        finally:
-            for dsn in (R1, R2):
-                psql(dsn.replace("molt_app", "molt"), "select pg_wal_replay_resume()")
 
 
 def test_a_paused_replica_is_taken_out_and_put_back(table, pg):
     with replicated() as w:
         c = w.conn
         wait_healthy(c)
-        su1 = R1.replace("molt_app", "molt")
-        psql(su1, "select pg_wal_replay_pause()")
-        try:
+        with replay_paused(R1):
             stop = threading.Event()
 
             def keep_writing():
@@ -209,8 +216,6 @@ def test_a_paused_replica_is_taken_out_and_put_back(table, pg):
             finally:
                 stop.set()
                 t.join()
-        finally:
-            psql(su1, "select pg_wal_replay_resume()")
         wait_healthy(c)
         ports = [port_of(q(c, "select inet_server_port()")) for _ in range(20)]
         assert PORTS["r1"] in ports
@@ -220,9 +225,7 @@ def test_a_replica_behind_before_the_worker_started_serves_nothing(table, pg):
     """Writes older than the worker's first look at the primary are
     invisible to the lag: a replica paused before the worker started must
     still not serve them stale."""
-    su1 = R1.replace("molt_app", "molt")
-    psql(su1, "select pg_wal_replay_pause()")
-    try:
+    with replay_paused(R1):
         pg.execute(f"insert into {table} (v) select g from generate_series(1, 100) g")
         with replicated() as w:
             c = w.conn
@@ -233,8 +236,6 @@ def test_a_replica_behind_before_the_worker_started_serves_nothing(table, pg):
                 assert rows[0][0] == 100 and rows[0][1] != PORTS["r1"], rows
             s = servers(c)["main@replica1"]
             assert not s["healthy"] and s["last_error"], s
-    finally:
-        psql(su1, "select pg_wal_replay_resume()")
 
 
 def reader(w, results, stop, sql="select pg_sleep(0.01), inet_server_port()"):
@@ -452,37 +453,25 @@ def test_transactions_run_on_the_primary_and_their_commits_are_read_back(table):
     the commit the session's reads see it even with both replicas paused."""
     from molt_db_adapter import MoltClient
 
-    sus = [dsn.replace("molt_app", "molt") for dsn in (R1, R2)]
     with MoltClient([*worker_cmd(), "--allow-write", "main"], db_alias="main") as c:
         client_wait_healthy(c.stats)
-        for su in sus:
-            psql(su, "select pg_wal_replay_pause()")
-        try:
+        with replay_paused(R1, R2):
             for i in range(1, 21):
                 with c.transaction() as tx:
                     tx.execute(f"insert into {table} (v) values ($1)", [i])
                     assert tx.query(f"select max(v), inet_server_port() from {table}").rows == \
                         [(i, PORTS["primary"])]
                 assert c.query(f"select max(v) from {table}").rows == [(i,)]
-        finally:
-            for su in sus:
-                psql(su, "select pg_wal_replay_resume()")
 
 
 def test_copy_in_is_a_write_its_session_reads_back(table):
     from molt_db_adapter import MoltClient
 
-    sus = [dsn.replace("molt_app", "molt") for dsn in (R1, R2)]
     with MoltClient([*worker_cmd(), "--allow-write", "main"], db_alias="main") as c:
         client_wait_healthy(c.stats)
-        for su in sus:
-            psql(su, "select pg_wal_replay_pause()")
-        try:
+        with replay_paused(R1, R2):
             for i in range(1, 11):
                 assert c.copy_in(table, [(i * 10 + k,) for k in range(3)], columns=["v"]) == 3
                 assert c.query(f"select count(*) from {table}").rows == [(3 * i,)]
-        finally:
-            for su in sus:
-                psql(su, "select pg_wal_replay_resume()")
         s = {x["server"]: x for x in c.stats()["replicas"]["main"]}
         assert s["main"]["requests"] >= 20  # 10 copies, and the reads after them
