@@ -337,15 +337,15 @@ static int wake_new(void *data, molt_db_loop_cb cb, void *arg, void **out)
 }
 
 /* Any thread: only the eventfd is touched. */
-static void wake(void *data, void *wake)
+static void wake(void *data, void *handle)
 {
     (void)data;
-    molt_db__wake_fd_poke(((dwake *)wake)->fd);
+    molt_db__wake_fd_poke(((dwake *)handle)->fd);
 }
 
-static void wake_free(void *data, void *wake)
+static void wake_free(void *data, void *handle)
 {
-    dwake *k = wake;
+    dwake *k = handle;
     io_free(data, k->io); /* during a turn its event is skipped */
     close(k->fd);
     free(k);

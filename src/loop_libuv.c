@@ -284,10 +284,10 @@ static int wake_new(void *data, molt_db_loop_cb cb, void *arg, void **out)
 }
 
 /* Any thread: only the eventfd is touched. */
-static void wake(void *data, void *wake)
+static void wake(void *data, void *handle)
 {
     (void)data;
-    molt_db__wake_fd_poke(((uvwake *)wake)->fd);
+    molt_db__wake_fd_poke(((uvwake *)handle)->fd);
 }
 
 static void on_wake_closed(uv_handle_t *h)
@@ -297,10 +297,10 @@ static void on_wake_closed(uv_handle_t *h)
     free(k);
 }
 
-static void wake_free(void *data, void *wake)
+static void wake_free(void *data, void *handle)
 {
     (void)data;
-    uv_close((uv_handle_t *)&((uvwake *)wake)->poll, on_wake_closed);
+    uv_close((uv_handle_t *)&((uvwake *)handle)->poll, on_wake_closed);
 }
 
 static const molt_db_loop_hooks libuv_hooks = {
