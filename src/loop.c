@@ -18,19 +18,20 @@ int molt_db_loop_new(const molt_db_loop_hooks *hooks, void *data,
                      molt_db_loop **out, molt_db_error *err)
 {
     *out = NULL;
-    /* the wake-up's hooks: all three or none */
-    int nwake = hooks == NULL ? 0 : (hooks->wake_new != NULL) + (hooks->wake != NULL) +
-                                        (hooks->wake_free != NULL);
     if (hooks == NULL || hooks->io_new == NULL || hooks->io_set == NULL ||
         hooks->io_free == NULL || hooks->timer_new == NULL ||
         hooks->timer_start == NULL || hooks->timer_stop == NULL ||
         hooks->timer_free == NULL || hooks->defer_new == NULL ||
         hooks->defer_start == NULL || hooks->defer_free == NULL ||
         hooks->now_ms == NULL ||
-        (hooks->resolve != NULL) != (hooks->resolve_cancel != NULL) ||
-        (nwake != 0 && nwake != 3))
+        (hooks->resolve != NULL) != (hooks->resolve_cancel != NULL))
         return molt_db_error_set(err, MOLT_DB_EINVAL,
                                  "molt_db_loop_new: a required hook is NULL");
+    int nwake = (hooks->wake_new != NULL) + (hooks->wake != NULL) +
+                (hooks->wake_free != NULL);
+    if (nwake != 0 && nwake != 3)
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "molt_db_loop_new: wake_new, "
+                                 "wake and wake_free are all set or all NULL");
     molt_db_loop *l = calloc(1, sizeof *l);
     if (l == NULL)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
@@ -72,7 +73,7 @@ void molt_db__loop_unref(molt_db_loop *l)
         loop_free_now(l);
 }
 
-/* ---- wake-ups ----------------------------------------------------------- */
+/* ---- wakers ------------------------------------------------------------- */
 
 struct molt_db_loop_waker {
     molt_db_loop *loop;

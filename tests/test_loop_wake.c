@@ -350,6 +350,7 @@ TEST(hooks_without_a_wake_up)
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_EQ_INT(molt_db_loop_new(&h, driven->data, &loop, &err), MOLT_DB_EINVAL);
+    ASSERT_CONTAINS(err.message, "all set or all NULL");
     h.wake = NULL;
     h.wake_free = NULL;
     ASSERT_OK(molt_db_loop_new(&h, driven->data, &loop, NULL), NULL);

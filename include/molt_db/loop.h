@@ -120,10 +120,10 @@ typedef struct molt_db_loop_hooks {
      * run may serve both; a call after cb started gives another run. The
      * library calls it at most once per run of cb (it coalesces its
      * callers' wakes with one atomic flag). */
-    void (*wake)(void *data, void *wake);
+    void (*wake)(void *data, void *handle);
     /* Loop thread: cb never runs again once it returns (also from inside
      * cb). No thread may call wake with the handle from then on. */
-    void (*wake_free)(void *data, void *wake);
+    void (*wake_free)(void *data, void *handle);
 } molt_db_loop_hooks;
 
 /* A loop over the caller's hooks (copied; every hook but resolve,
