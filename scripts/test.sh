@@ -6,12 +6,13 @@
 #                   molt_django_adapter (python/pyproject.toml's [tool.mypy])
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
 #   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan), and build-tsan/
-#      (-DMOLT_DB_TSAN=ON: the host's tests only, under ThreadSanitizer)
+#      (-DMOLT_DB_TSAN=ON: the host's and the loop wakers' tests, under
+#      ThreadSanitizer)
 #   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
 #      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
-#                (test_host_*: the host's threaded mode under ThreadSanitizer)
+#                (test_host_*, test_loop_wake: threads, under ThreadSanitizer)
 #        pytest  python/tests (when it exists; the client suites on both
 #                transports: the worker and the in-process client), and
 #                pytest-asan: the worker tests against the ASan+UBSan worker,
@@ -276,7 +277,7 @@ if [ "${1:-}" = "--stages" ]; then
     if want ctest-tsan; then
         if [ -f "$LOGDIR/build-tsan.ok" ]; then
             TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-            CTEST_ONLY='^test_host_' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
+            CTEST_ONLY='^test_(host_|loop_wake)' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
         else record ctest-tsan FAIL 0 0 0 0 "build failed"; fi
     fi
     if want pytest && [ -d python/tests ]; then
@@ -390,7 +391,7 @@ if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
-    TARGETS="test_host_threads test_host_abi" \
+    TARGETS="test_host_threads test_host_abi test_loop_wake" \
         build build-tsan build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON
 fi
 
