@@ -145,6 +145,22 @@ static uint32_t type_oid(const char *p, size_t n, int *ok)
     return 0;
 }
 
+/* v in decimal into b (room for 20 characters); its length. */
+static size_t int_text(int64_t v, char *b)
+{
+    char t[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        t[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        b[len++] = '-';
+    while (n)
+        b[len++] = t[--n];
+    return len;
+}
+
 /* Builds the parameters of statement s: text for everything but bytes
  * (binary), OID 0 for untyped values (the server infers, as for a
  * literal). */
@@ -195,7 +211,7 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
             }
             break;
         case MW_V_INT:
-            ps[k].len = snprintf(b, sizeof b, "%lld", (long long)v->i);
+            ps[k].len = (int32_t)int_text(v->i, b);
             molt_db_buf_put(store, b, (size_t)ps[k].len);
             break;
         case MW_V_FLOAT:
