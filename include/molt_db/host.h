@@ -116,6 +116,16 @@ int molt_db_host_fd(molt_db_host *h);
 MOLT_DB_API
 int molt_db_host_timeout(molt_db_host *h);
 
+/* Driven mode: the requests running (accepted, not yet answered), the
+ * transactions open and the database connections busy with work of their
+ * own (opening, finishing a cancel, rolling back): work whose timers and
+ * I/O need molt_db_host_poll even while the caller waits for no frame (a
+ * transaction's idle timeout, the CancelRequest after a request was
+ * answered Cancelled). 0 when the host may sleep until the next submit.
+ * Threaded mode: -1 (the host's thread runs that work). */
+MOLT_DB_API
+long molt_db_host_pending(molt_db_host *h);
+
 /* Driven mode: runs ready I/O and timers, waiting at most timeout_ms for
  * some (-1: until something happens). Threaded mode: waits at most
  * timeout_ms for news, then clears the fd's readiness. 0, or

@@ -382,6 +382,15 @@ static PyObject *host_timeout(PyObject *self_, PyObject *unused)
     return PyLong_FromLong(molt_db_host_timeout(self->h));
 }
 
+static PyObject *host_pending(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    return PyLong_FromLong(molt_db_host_pending(self->h));
+}
+
 static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
 {
     (void)unused;
@@ -427,6 +436,9 @@ static PyMethodDef host_methods[] = {
     {"timeout", host_timeout, METH_NOARGS,
      "Driven: milliseconds until news() has a timer to run (0: work now, -1: only I/O); "
      "threaded: -1."},
+    {"pending", host_pending, METH_NOARGS,
+     "Driven: the requests running plus the transactions open (work whose timers need "
+     "news() calls while nobody waits; 0: none); threaded: -1."},
     {"max_request_bytes", host_max_request_bytes, METH_NOARGS,
      "The largest request submit() takes."},
     {"close", host_close, METH_NOARGS,
