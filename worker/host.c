@@ -335,7 +335,11 @@ int molt_db_host_fd(molt_db_host *h)
 
 int molt_db_host_timeout(molt_db_host *h)
 {
-    return h->mode == MOLT_DB_HOST_THREADED ? -1 : uv_backend_timeout(&h->loop);
+    /* a loop with nothing active (an idle SQLite-only host) waits for the
+     * next submit; libuv's own timeout says 0 for it */
+    if (h->mode == MOLT_DB_HOST_THREADED || !uv_loop_alive(&h->loop))
+        return -1;
+    return uv_backend_timeout(&h->loop);
 }
 
 long molt_db_host_pending(molt_db_host *h)

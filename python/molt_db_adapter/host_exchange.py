@@ -82,6 +82,12 @@ def host_args(args: Any) -> list[str]:
 
 
 
+#: how many fork()s this process descends from: an exchange made before
+#: one belongs to the parent (os.getpid() would cost a system call per check)
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
 _UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
@@ -121,7 +127,7 @@ class _HostExchange(Exchange):
             self.host.close()
             raise WorkerUnavailable(f"the in-process host refused a session: {e}") from None
         self.fd: int = self.host.fileno()
-        self.pid = os.getpid()
+        self.forks = _forks[0]
         self.proc = None  # no worker process (worker_pid is None)
         #: streams not yet released (the host hands them back from news()),
         #: each with the request_id it was submitted for
@@ -130,7 +136,7 @@ class _HostExchange(Exchange):
     # dead: also in a child of a fork (the client then makes a new exchange)
     @property
     def dead(self) -> Optional[str]:
-        if self.pid != os.getpid():
+        if self.forks != _forks[0]:
             return "the in-process host belongs to the parent of a fork"
         return self._dead
 
@@ -171,7 +177,7 @@ class _HostExchange(Exchange):
 
     def _shut(self) -> None:
         """Close this process's host (a fork's copy is only forgotten)."""
-        if self.pid == os.getpid():
+        if self.forks == _forks[0]:
             self.host.close()  # closes the session too: its transactions roll back
         self.live.clear()
         self.fail("the client closed the connection")
@@ -439,7 +445,7 @@ class AsyncHostExchange(_HostExchange):
         self.send_nowait(frame)
 
     async def close(self, wait_s: float = 5.0) -> None:
-        if self.pid == os.getpid():
+        if self.forks == _forks[0]:
             self.loop.remove_reader(self.fd)
         for handle in (self._turn, self._timer):
             if handle is not None:
