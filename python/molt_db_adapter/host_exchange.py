@@ -223,6 +223,13 @@ class SyncHostExchange(_HostExchange):
     def wait(self, slot: "queue.SimpleQueue[Any]", timeout: float) -> Optional[Item]:
         """The next item of ``slot`` within ``timeout`` seconds, else None."""
         deadline = time.monotonic() + timeout
+        if self.leading.acquire(blocking=False):  # nobody drives: no queueing
+            try:
+                return self._lead(slot, deadline)
+            finally:
+                self.leading.release()
+                self._pass_turn()
+                self._keep_if_pending()
         try:
             while True:
                 item = _take(slot)
