@@ -293,7 +293,7 @@ class SyncHostExchange(_HostExchange):
         arrived and the cancel's own work (the CancelRequest, the connection
         draining) is over, at most ``within`` seconds: the query has ended
         on the server. Another thread in a call finishes that work instead."""
-        slot = self.new_slot()
+        slot: queue.SimpleQueue[Any] = queue.SimpleQueue()
         with self.lock:
             if self.dead:
                 return
