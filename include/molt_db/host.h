@@ -111,8 +111,9 @@ MOLT_DB_API
 int molt_db_host_fd(molt_db_host *h);
 
 /* Driven mode: milliseconds until molt_db_host_poll has a timer to run, 0
- * when it has work now, -1 when nothing but I/O can wake it. Threaded
- * mode: -1. */
+ * when it has work now, -1 when nothing but I/O or a submit can wake it
+ * (also when nothing is active at all, as in an idle SQLite-only host).
+ * Threaded mode: -1. */
 MOLT_DB_API
 int molt_db_host_timeout(molt_db_host *h);
 
