@@ -1138,9 +1138,16 @@ molt_db_pool *mw_backend_pg_pool(mw_backend *base)
     return ((pg_backend *)base)->pool;
 }
 
+static size_t pg_busy(mw_backend *base)
+{
+    molt_db_pool_stats s;
+    molt_db_pool_get_stats(((pg_backend *)base)->pool, &s);
+    return s.conns_in_use + s.conns_opening;
+}
+
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,
                                       pg_connect_error, pg_stats, pg_close,
-                                      pg_prometheus, pg_tx_begin, pg_tx_step};
+                                      pg_prometheus, pg_tx_begin, pg_tx_step, pg_busy};
 
 int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                        char err[MW_ERR_SIZE])

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "log.h"
 #include "molt_db/loop_libuv.h"
 #include "request.h"
@@ -331,7 +332,25 @@ int molt_db_host_fd(molt_db_host *h)
 
 int molt_db_host_timeout(molt_db_host *h)
 {
-    return h->mode == MOLT_DB_HOST_THREADED ? -1 : uv_backend_timeout(&h->loop);
+    /* a loop with nothing active (an idle SQLite-only host) waits for the
+     * next submit; libuv's own timeout says 0 for it */
+    if (h->mode == MOLT_DB_HOST_THREADED || !uv_loop_alive(&h->loop))
+        return -1;
+    return uv_backend_timeout(&h->loop);
+}
+
+long molt_db_host_pending(molt_db_host *h)
+{
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        return -1;
+    /* the caller's thread is the loop thread: the worker's counts are its own */
+    size_t n = h->w.inflight + h->w.live_txs;
+    for (size_t i = 0; i < h->w.nbackends; i++) {
+        mw_backend *b = h->w.backends[i];
+        if (b && b->ops->busy)
+            n += b->ops->busy(b);
+    }
+    return (long)n;
 }
 
 static void wait_readable(int fd, int timeout_ms)

@@ -106,7 +106,7 @@ def pingpong_inprocess(a):
         m = Meter()
         ops, lat, bad = pingpong(a, q, m)
         check = [q(x) for x in PINGPONG_CHECK]
-    # the host's loop thread is in this process: cpu_seconds counts it
+    # the host runs in this process (on the calling thread): cpu_seconds counts it
     emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat),
          errors=bad, check=check)
 
