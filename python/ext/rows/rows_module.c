@@ -55,14 +55,6 @@ static PyObject *dict_template(PyObject *columns)
     return t;
 }
 
-static PyObject *dict_row(PyObject *template, PyObject *columns, PyObject *values, Py_ssize_t ncols)
-{
-    PyObject *d = PyDict_Copy(template);
-    for (Py_ssize_t j = 0; d && j < ncols; j++)
-        if (PyDict_SetItem(d, PyList_GET_ITEM(columns, j), PyTuple_GET_ITEM(values, j)) < 0)
-            Py_CLEAR(d);
-    return d;
-}
 
 /* The plans of the columns; NULL with an exception. */
 static col_plan *plan_columns(const row_options *o, PyObject *types, PyObject *json_columns)
@@ -93,9 +85,10 @@ fail:
 }
 
 /* One row: an array of one value per column, as a tuple (untracked when it
- * holds only atoms). 1: another shape; -1: an exception. */
+ * holds only atoms), or with a template a copy of it with the values set
+ * (columns: its keys). 1: another shape; -1: an exception. */
 static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t ncols, mp_reader *r,
-                      PyObject **out)
+                      PyObject *template, PyObject *columns, PyObject **out)
 {
     uint32_t width;
     if (mp_peek(r) != MP_ARRAY)
@@ -104,18 +97,24 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
         return -1;
     if (width != (uint32_t)ncols)
         return 1;
-    PyObject *row = PyTuple_New(ncols);
+    PyObject *row = template ? PyDict_Copy(template) : PyTuple_New(ncols);
     if (!row)
         return -1;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         PyObject *v = col_value(o, &plans[j], r);
+        if (v && template && PyDict_SetItem(row, PyList_GET_ITEM(columns, j), v) < 0)
+            Py_CLEAR(v);
         if (!v) {
             Py_DECREF(row);
             return -1;
         }
-        PyTuple_SET_ITEM(row, j, v);
+        if (template)
+            Py_DECREF(v);
+        else
+            PyTuple_SET_ITEM(row, j, v);
     }
-    untrack_if_atoms(row, ncols);
+    if (!template)   /* a dict is tracked only once it holds a container */
+        untrack_if_atoms(row, ncols);
     *out = row;
     return 0;
 }
@@ -148,13 +147,7 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
     rc = 0;
     for (uint32_t i = 0; i < nrows && rc == 0; i++) {
         PyObject *row;
-        rc = decode_row(o, plans, ncols, r, &row);
-        if (rc == 0 && template) {
-            PyObject *d = dict_row(template, columns, row, ncols);
-            Py_DECREF(row);
-            row = d;
-            rc = d ? 0 : -1;
-        }
+        rc = decode_row(o, plans, ncols, r, template, columns, &row);
         if (rc == 0)
             PyList_SET_ITEM(list, i, row);
     }
