@@ -39,19 +39,18 @@ static void untrack_if_atoms(PyObject *row, Py_ssize_t ncols)
     PyObject_GC_UnTrack(row);
 }
 
-/* Row dicts share one key object per column: a template of the keys (values
- * None) is copied per row, so no row rehashes or resizes; a repeated column
- * name keeps its last value, as dict(zip(columns, row)) does. */
+/* Row dicts share one key object per column (the columns list's own str):
+ * a template of the keys (values None) is copied per row, so no row
+ * rehashes or resizes; a repeated column name keeps its last value, as
+ * dict(zip(columns, row)) does. The names are not interned: they come
+ * from the query's SQL, and on Python 3.12 an interned str is immortal, so
+ * distinct aliases would pile up for the life of the process. */
 static PyObject *dict_template(PyObject *columns)
 {
     PyObject *t = PyDict_New();
-    for (Py_ssize_t j = 0; t && j < PyList_GET_SIZE(columns); j++) {
-        PyObject *k = Py_NewRef(PyList_GET_ITEM(columns, j));
-        PyUnicode_InternInPlace(&k);
-        if (PyDict_SetItem(t, k, Py_None) < 0)
+    for (Py_ssize_t j = 0; t && j < PyList_GET_SIZE(columns); j++)
+        if (PyDict_SetItem(t, PyList_GET_ITEM(columns, j), Py_None) < 0)
             Py_CLEAR(t);
-        Py_DECREF(k);
-    }
     return t;
 }
 
