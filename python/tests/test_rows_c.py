@@ -364,3 +364,26 @@ def test_no_reference_leaks():
     for _ in range(20000):
         round_()
     assert rss_kb() - before < 4096
+
+
+def test_dict_keys_survive_a_conversion_that_changes_the_columns_list():
+    """A conversion may run Python code (here the session zone's
+    utcoffset): emptying the caller's columns list meanwhile leaves the
+    dicts keyed by the names as they were, and nothing is read past it."""
+    columns = ["ts", "n"]
+
+    class Shrinking(datetime.tzinfo):
+        def utcoffset(self, dt):
+            columns.clear()
+            return datetime.timedelta(hours=1)
+
+        def dst(self, dt):
+            return datetime.timedelta(0)
+
+    ts = msgpack.Timestamp(1700000000, 0)
+    raw = msgpack.packb({"rows": [[ts, i] for i in range(50)]}, datetime=True)
+    doc = C.decode_result(raw, ["timestamptz", "int4"], columns=columns, dicts=True, django=True,
+                          zone=Shrinking())
+    assert columns == []
+    assert [sorted(d) for d in doc["rows"]] == [["n", "ts"]] * 50
+    assert [d["n"] for d in doc["rows"]] == list(range(50))

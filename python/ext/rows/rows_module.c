@@ -39,17 +39,17 @@ static void untrack_if_atoms(PyObject *row, Py_ssize_t ncols)
     PyObject_GC_UnTrack(row);
 }
 
-/* Row dicts share one key object per column (the columns list's own str):
- * a template of the keys (values None) is copied per row, so no row
- * rehashes or resizes; a repeated column name keeps its last value, as
- * dict(zip(columns, row)) does. The names are not interned: they come
- * from the query's SQL, and on Python 3.12 an interned str is immortal, so
- * distinct aliases would pile up for the life of the process. */
-static PyObject *dict_template(PyObject *columns)
+/* Row dicts share one key object per column (the columns' own str, keys a
+ * tuple of them): a template of the keys (values None) is copied per row,
+ * so no row rehashes or resizes; a repeated column name keeps its last
+ * value, as dict(zip(columns, row)) does. The names are not interned: they
+ * come from the query's SQL, and on Python 3.12 an interned str is
+ * immortal, so distinct aliases would pile up for the life of the process. */
+static PyObject *dict_template(PyObject *keys)
 {
     PyObject *t = PyDict_New();
-    for (Py_ssize_t j = 0; t && j < PyList_GET_SIZE(columns); j++)
-        if (PyDict_SetItem(t, PyList_GET_ITEM(columns, j), Py_None) < 0)
+    for (Py_ssize_t j = 0; t && j < PyTuple_GET_SIZE(keys); j++)
+        if (PyDict_SetItem(t, PyTuple_GET_ITEM(keys, j), Py_None) < 0)
             Py_CLEAR(t);
     return t;
 }
@@ -85,9 +85,9 @@ fail:
 
 /* One row: an array of one value per column, as a tuple (untracked when it
  * holds only atoms), or with a template a copy of it with the values set
- * (columns: its keys). 1: another shape; -1: an exception. */
+ * (keys: its keys, a tuple). 1: another shape; -1: an exception. */
 static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t ncols, mp_reader *r,
-                      PyObject *template, PyObject *columns, PyObject **out)
+                      PyObject *template, PyObject *keys, PyObject **out)
 {
     uint32_t width;
     if (mp_peek(r) != MP_ARRAY)
@@ -101,7 +101,7 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
         return -1;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         PyObject *v = col_value(o, &plans[j], r);
-        if (v && template && PyDict_SetItem(row, PyList_GET_ITEM(columns, j), v) < 0)
+        if (v && template && PyDict_SetItem(row, PyTuple_GET_ITEM(keys, j), v) < 0)
             Py_CLEAR(v);
         if (!v) {
             Py_DECREF(row);
@@ -128,12 +128,18 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
     col_plan *plans = plan_columns(o, types, json_columns);
     if (!plans)
         return -1;
-    PyObject *template = columns ? dict_template(columns) : NULL;
+    /* the keys as a tuple: converting a value may run Python code (a
+     * tzinfo, a patched UUID class) that could change a caller's list */
+    PyObject *keys = columns ? PyList_AsTuple(columns) : NULL;
+    PyObject *template = keys && PyTuple_GET_SIZE(keys) == ncols ? dict_template(keys) : NULL;
     int rc = -1;
     uint32_t nrows;
     PyObject *list = NULL;
-    if (columns && !template)
+    if (columns && !template) {
+        if (keys && !PyErr_Occurred())
+            rc = 1;   /* not one name per column */
         goto done;
+    }
     if (mp_peek(r) != MP_ARRAY) {
         rc = 1;
         goto done;
@@ -146,7 +152,7 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
     rc = 0;
     for (uint32_t i = 0; i < nrows && rc == 0; i++) {
         PyObject *row;
-        rc = decode_row(o, plans, ncols, r, template, columns, &row);
+        rc = decode_row(o, plans, ncols, r, template, keys, &row);
         if (rc == 0)
             PyList_SET_ITEM(list, i, row);
     }
@@ -158,6 +164,7 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
 done:
     Py_XDECREF(list);
     Py_XDECREF(template);
+    Py_XDECREF(keys);
     PyMem_Free(plans);
     return rc;
 }
