@@ -377,6 +377,17 @@ def scenarios(ctx):
             molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (pure-Python decoder)",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack", "--decoder", "python"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> dicts (C row decoder)",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack", "--shape", "dicts"]),
+            molt_py("InProcessClient (host in this process), msgpack -> tuples (C row decoder)",
+                    lambda c, s: ["bulk", "--client", "inprocess", "--dsn", c.dsn, "--limit", "100000",
+                                  "--conns", "1", "--format", "msgpack"],
+                    note="CPU includes the host's loop thread"),
+            molt_py("InProcessClient (host in this process), msgpack -> dicts (C row decoder)",
+                    lambda c, s: ["bulk", "--client", "inprocess", "--dsn", c.dsn, "--limit", "100000",
+                                  "--conns", "1", "--format", "msgpack", "--shape", "dicts"],
+                    note="CPU includes the host's loop thread"),
         ]))
     sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())

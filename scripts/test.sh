@@ -316,17 +316,20 @@ if [ "${1:-}" = "--stages" ]; then
     fi
     # The in-process clients on build-asan's _host extension, loaded into the
     # venv's (uninstrumented) Python with libasan and libubsan preloaded; the
-    # package comes from an overlay whose _host is build-asan's. LSan is off
-    # (CPython frees little at exit); the server restart test is left out
-    # (the preload would reach pg_ctl and the server it starts).
+    # package comes from an overlay whose _host and _rows are build-asan's
+    # (so the C row decoder's hostile-payload tests run under ASan too).
+    # LSan is off (CPython frees little at exit); the server restart test is
+    # left out (the preload would reach pg_ctl and the server it starts).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         local_ext=$(ls build-asan/python/molt_db_adapter/_host.*.so 2>/dev/null | head -n 1)
         if [ -n "$local_ext" ]; then
             overlay="$ROOT/.tmp/asan-python"
             rm -rf "$overlay" && mkdir -p "$overlay/molt_db_adapter"
             ln -s "$ROOT"/python/molt_db_adapter/*.py "$ROOT/python/molt_db_adapter/py.typed" \
-                "$ROOT/$local_ext" "$overlay/molt_db_adapter/"
+                "$ROOT/$local_ext" "$ROOT"/build-asan/python/molt_db_adapter/_rows.*.so \
+                "$overlay/molt_db_adapter/"
             ln -s "$ROOT/python/molt_sql" "$overlay/molt_sql"
+            ln -s "$ROOT/python/molt_django_adapter" "$overlay/molt_django_adapter"
             PY_ROOT="$overlay" MOLT_TEST_TRANSPORTS=inprocess \
             LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
             ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
@@ -334,8 +337,8 @@ if [ "${1:-}" = "--stages" ]; then
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
-                    python/tests/test_client_tx.py \
-                    -k "not server_restart"
+                    python/tests/test_client_tx.py python/tests/test_client_rows.py \
+                    python/tests/test_rows_c.py -k "not server_restart"
         fi
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.

@@ -359,6 +359,10 @@ class StreamCore:
         """The rows of one json/msgpack part."""
         return stream_part_rows(self, raw)
 
+    def dicts_of(self, raw: bytes) -> list[dict[str, Any]]:
+        """The rows of one json/msgpack part as dicts keyed by column name."""
+        return stream_part_rows(self, raw, dicts=True)
+
     def check_rows(self) -> None:
         if self.codec == "arrow_ipc":
             raise InvalidInput("an arrow_ipc stream is read with chunks() or to_arrow()", client_side=True)
