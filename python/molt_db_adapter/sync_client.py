@@ -14,7 +14,7 @@ import threading
 from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import Call
+from .calls import Call, ConnectionLost, finish, lost_error
 from .errors import ProtocolError, WorkerUnavailable
 from .listening import Listener
 from .params import Params
@@ -29,7 +29,10 @@ from .protocol import (
     Steps,
     StreamCore,
     Wait,
+    cancel,
+    open_request,
     open_stream_steps,
+    timed_out,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_ipc
 from .transaction import Transaction
@@ -272,10 +275,7 @@ class MoltClient(ClientBase):
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):
-            try:
-                return step.req.slot.get(timeout=step.timeout)
-            except queue.Empty:
-                return None
+            return self._wait(step.req, step.timeout)
         if isinstance(step, Send):
             step.conn.send_nowait(step.frame)
             return None
@@ -283,6 +283,42 @@ class MoltClient(ClientBase):
             return step.lost  # the exit status is known before a write fails
         assert step is CONNECT
         return self._connection()
+
+    def _wait(self, req: Request, timeout: float) -> Any:
+        """The next item of ``req``'s slot within ``timeout`` s, else None."""
+        try:
+            return req.slot.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _call(self, call: Call) -> Any:
+        """``call_steps`` (protocol.py) as plain blocking calls: the same
+        steps, hooks, timeout, cancel and resend, without a generator and a
+        step object per step (most of the client's own cost per call)."""
+        attempt = 0
+        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        while True:
+            try:
+                req, body = open_request(self, self._connection(), call, attempt)
+                try:
+                    req.conn.send_envelope(req.rid, body)
+                    item = self._wait(req, wait)
+                except ConnectionLost:
+                    raise
+                except BaseException:  # interrupted: the request may run, stop it
+                    cancel(self, req)
+                    raise
+                if item is None:
+                    raise timed_out(self, req, wait)
+                if isinstance(item, ConnectionLost):
+                    raise item
+            except ConnectionLost as lost:
+                if call.idempotent and attempt < self.max_restarts and lost.resendable():
+                    attempt += 1
+                    continue
+                raise lost_error(call, lost, attempt) from None
+            self._after_recv(req.info, item)
+            return finish(call, item)
 
     # ---- public API ----
     def query(
