@@ -4,6 +4,7 @@
  * (results.py, decoding.py, molt_django_adapter/rows.py) gives the same
  * values and stays the fallback. */
 #include "mpread.h"
+#include "row_sqlite.h"
 #include "row_types.h"
 
 #include <string.h>
@@ -24,11 +25,11 @@ static PyObject *types_list(PyObject *types)
     return types;
 }
 
-/* Rows as tuples, one plan per column. 0: done; 1: a row is not an array
- * of one value per column (the Python path decides what that means);
- * -1: an exception. */
+/* Rows as tuples, one plan per column (from sqlite_plans when given, else
+ * from the types). 0: done; 1: a row is not an array of one value per
+ * column (the Python path decides what that means); -1: an exception. */
 static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject *json_columns,
-                       PyObject **out)
+                       PyObject *sqlite_plans, PyObject **out)
 {
     Py_ssize_t ncols = PyList_GET_SIZE(types);
     col_plan *plans = PyMem_Calloc((size_t)ncols + 1, sizeof *plans);
@@ -36,10 +37,17 @@ static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyOb
         PyErr_NoMemory();
         return -1;
     }
+    if (sqlite_plans && PyTuple_GET_SIZE(sqlite_plans) != ncols) {
+        PyErr_Format(PyExc_ValueError, "%zd SQLite column plans for %zd columns",
+                     PyTuple_GET_SIZE(sqlite_plans), ncols);
+        PyMem_Free(plans);
+        return -1;
+    }
     for (Py_ssize_t j = 0; j < ncols; j++) {
-        Py_ssize_t n;
-        const char *t = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, j), &n);
-        if (!t || col_plan_for(o, t, n, &plans[j]) < 0) {
+        Py_ssize_t n = 0;
+        const char *t = sqlite_plans ? "" : PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, j), &n);
+        if (!t || (sqlite_plans ? sqlite_col_plan(PyTuple_GET_ITEM(sqlite_plans, j), &plans[j])
+                                : col_plan_for(o, t, n, &plans[j])) < 0) {
             PyMem_Free(plans);
             return -1;
         }
@@ -109,17 +117,18 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"payload", "types", "numeric_decimal", "parse_json", "django", "zone",
-                             "django_tz", "json_columns", NULL};
+                             "django_tz", "json_columns", "sqlite_plans", NULL};
     Py_buffer buf;
-    PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL;
+    PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL,
+             *sqlite_plans = NULL;
     row_options o = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!", kwlist, &buf, &types_arg,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!O", kwlist, &buf, &types_arg,
                                      &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz,
-                                     &PyTuple_Type, &json_columns))
+                                     &PyTuple_Type, &json_columns, &sqlite_plans))
         return NULL;
-    if (json_columns && !o.django) {
+    if ((json_columns || sqlite_plans) && !o.django) {
         PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_TypeError, "json_columns is for the Django profile (django=True)");
+        PyErr_SetString(PyExc_TypeError, "json_columns and sqlite_plans are for Django (django=True)");
         return NULL;
     }
     o.zone = zone;
@@ -173,12 +182,22 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
         goto out;
     }
     PyObject *types = types_list(types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"));
-    PyObject *rows = NULL;
+    PyObject *rows = NULL, *plans = NULL;
     int rc = 1;
+    if (types && sqlite_plans) {
+        plans = PyObject_CallOneArg(sqlite_plans, types);
+        if (plans && !PyTuple_Check(plans)) {
+            PyErr_Format(PyExc_TypeError, "sqlite_plans() returned %R, not a tuple", plans);
+            Py_CLEAR(plans);
+        }
+        if (!plans)
+            goto out;
+    }
     if (types) {
         mp_reader rr = {rows_at, r.end, 0};
-        rc = decode_rows(&o, &rr, types, json_columns, &rows);
+        rc = decode_rows(&o, &rr, types, plans ? NULL : json_columns, plans, &rows);
     }
+    Py_XDECREF(plans);
     if (rc == 0 && PyDict_SetItemString(doc, "rows", rows) == 0)
         result = Py_NewRef(doc);
     else if (rc == 1)
@@ -192,7 +211,8 @@ out:
 
 PyDoc_STRVAR(decode_result_doc,
 "decode_result(payload, types=None, *, numeric_decimal=False, parse_json=False,\n"
-"              django=False, zone=None, django_tz=None, json_columns=())\n"
+"              django=False, zone=None, django_tz=None, json_columns=(),\n"
+"              sqlite_plans=None)\n"
 "--\n\n"
 "A db_query result payload (MsgPack) as msgpack.unpackb gives it, with\n"
 "'rows' a list of tuples converted per column type (types: the doc's own,\n"
@@ -200,7 +220,10 @@ PyDoc_STRVAR(decode_result_doc,
 "Decimal (numeric_decimal) and parses json/jsonb (parse_json); django=True\n"
 "gives molt_django_adapter's PostgreSQL values (timestamptz in zone, then\n"
 "with tzinfo django_tz; the column indexes in json_columns parsed as a\n"
-"JSONField's from_db_value would). None: rows of a shape left to the Python path (not\n"
+"JSONField's from_db_value would). django=True with sqlite_plans, a callable\n"
+"taking the types and giving a tuple of one plan per column (None or (kind,\n"
+"convert, tz), python/ext/rows/row_sqlite.h), gives the Django SQLite values\n"
+"those plans name. None: rows of a shape left to the Python path (not\n"
 "one array per row of one value per column, or no types). ValueError: a\n"
 "malformed payload; Unconvertible (a ValueError): a value or type the\n"
 "Django profile cannot convert.");
@@ -218,7 +241,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__rows(void)
 {
-    if (mp_init() < 0 || row_types_init() < 0)
+    if (mp_init() < 0 || row_types_init() < 0 || row_sqlite_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
