@@ -12,7 +12,8 @@ by a subclass; sqlite_plans() composes it after the driver's converter.
 A plan is (kind, convert, tz): ``convert`` is that exact composition, and
 ``kind`` names the spelling the C decoder (python/ext/rows/row_sqlite.h)
 builds itself: Django's own text for dates and times, 0/1 for booleans,
-UUID hex, integer microseconds, JSON text. Anything else goes to
+UUID hex, integer microseconds, JSON text, a decimal's int or float (with
+the steps of Django's converter, taken from its closure). Anything else goes to
 ``convert``, so C and this module give the same values by construction;
 without the C decoder, execution.py runs the ``convert`` functions.
 """
@@ -58,7 +59,8 @@ class FinalValue:
 
     kind: str                          # a spelling of row_sqlite.h, or "call"
     django: Callable[[Any], Any]       # the converter on one driver value
-    tz: Any = None                     # "datetime": the tzinfo make_aware puts on (None: naive)
+    arg: Any = None                    # "datetime": the tzinfo make_aware puts on (None: naive);
+                                       # "decimal": (create, quantum, context)
 
 
 def final_columns(connection: Any, expressions: Sequence[Any], converters: dict[int, Any]) -> dict[int, FinalValue]:
@@ -67,8 +69,14 @@ def final_columns(connection: Any, expressions: Sequence[Any], converters: dict[
     out = {}
     for i, (fns, expr) in converters.items():
         kind = _kind_of(connection, expr, fns[0])
+        arg = None
+        if kind == "datetime":
+            arg = _datetime_tz(connection)
+        elif kind == "decimal":
+            arg = _decimal_steps(fns[0], expr)
+            kind = "decimal" if arg is not None else "call"
         if kind is not None:
-            out[i] = FinalValue(kind, _bound(fns[0], expr, connection), _datetime_tz(connection) if kind == "datetime" else None)
+            out[i] = FinalValue(kind, _bound(fns[0], expr, connection), arg)
     return out
 
 
@@ -79,8 +87,20 @@ def _kind_of(connection: Any, expr: Any, fn: Any) -> Optional[str]:
     if func is JSONField.from_db_value and isinstance(expr, Col) and expr.output_field.decoder is None:
         return "json_field"   # (a key transform's value is not parsed the same way)
     if getattr(fn, "__qualname__", "") == _DECIMAL_CONVERTER:
-        return "call"
+        return "decimal"
     return None
+
+
+def _decimal_steps(fn: Any, expr: Any) -> Optional[tuple[Any, Any, Any]]:
+    """(create, quantum, context) of get_decimalfield_converter's closure:
+    create_decimal(value).quantize(quantize_value, context=the field's
+    context), or create_decimal(value) (quantum None) for an expression."""
+    cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    if "create_decimal" not in cells:
+        return None
+    if "quantize_value" not in cells:
+        return (cells["create_decimal"], None, None)
+    return (cells["create_decimal"], cells["quantize_value"], expr.output_field.context)
 
 
 def _datetime_tz(connection: Any) -> Any:
@@ -129,8 +149,8 @@ def _plan(decltype: str, driver: Optional[Converter], final: Optional[FinalValue
     # C reads the text itself only where the driver's converter reads the
     # same spelling the same way (none, a TEXT column's check, or Django's own)
     same_reading = driver is None or driver is _text_value or (djangos and driver_kind == final.kind)
-    kind = final.kind if same_reading and final.tz != "localize" else "call"
-    return (kind, convert, final.tz if kind == "datetime" else None)
+    kind = final.kind if same_reading and final.arg != "localize" else "call"
+    return (kind, convert, final.arg if kind in ("datetime", "decimal") else None)
 
 
 def _compose(driver: Converter, django: Callable[[Any], Any]) -> Converter:

@@ -10,26 +10,30 @@ static const struct {
 } SQLITE_KINDS[] = {
     {"call", RK_SQ_CALL}, {"text", RK_SQ_TEXT}, {"datetime", RK_SQ_DATETIME}, {"date", RK_SQ_DATE},
     {"time", RK_SQ_TIME}, {"bool", RK_SQ_BOOL}, {"uuid", RK_SQ_UUID}, {"duration", RK_SQ_DURATION},
-    {"json_field", RK_SQ_JSON_FIELD},
+    {"json_field", RK_SQ_JSON_FIELD}, {"decimal", RK_SQ_DECIMAL},
 };
+
+static PyObject *str_quantize, *context_kwname;
 
 int row_sqlite_init(void)
 {
     PyDateTime_IMPORT;
-    return PyDateTimeAPI ? 0 : -1;
+    str_quantize = PyUnicode_InternFromString("quantize");
+    context_kwname = Py_BuildValue("(s)", "context");
+    return PyDateTimeAPI && str_quantize && context_kwname ? 0 : -1;
 }
 
 int sqlite_col_plan(PyObject *spec, col_plan *out)
 {
     out->array_depth = 0;
-    out->call = out->tz = NULL;
+    out->call = out->arg = NULL;
     if (spec == Py_None) {
         out->kind = RK_ASIS;
         return 0;
     }
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(spec, 0))
         || !PyCallable_Check(PyTuple_GET_ITEM(spec, 1))) {
-        PyErr_Format(PyExc_TypeError, "a SQLite column plan is None or (kind, convert, tz), not %R", spec);
+        PyErr_Format(PyExc_TypeError, "a SQLite column plan is None or (kind, convert, arg), not %R", spec);
         return -1;
     }
     const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(spec, 0));
@@ -39,9 +43,14 @@ int sqlite_col_plan(PyObject *spec, col_plan *out)
         if (strcmp(name, SQLITE_KINDS[i].name) == 0) {
             out->kind = SQLITE_KINDS[i].kind;
             out->call = PyTuple_GET_ITEM(spec, 1);
-            out->tz = PyTuple_GET_ITEM(spec, 2);
-            if (out->kind == RK_SQ_DATETIME && out->tz != Py_None && !PyTZInfo_Check(out->tz)) {
-                PyErr_Format(PyExc_TypeError, "a datetime plan's tz is None or a tzinfo, not %R", out->tz);
+            out->arg = PyTuple_GET_ITEM(spec, 2);
+            if (out->kind == RK_SQ_DATETIME && out->arg != Py_None && !PyTZInfo_Check(out->arg)) {
+                PyErr_Format(PyExc_TypeError, "a datetime plan's arg is None or a tzinfo, not %R", out->arg);
+                return -1;
+            }
+            if (out->kind == RK_SQ_DECIMAL && (!PyTuple_Check(out->arg) || PyTuple_GET_SIZE(out->arg) != 3
+                                               || !PyCallable_Check(PyTuple_GET_ITEM(out->arg, 0)))) {
+                PyErr_Format(PyExc_TypeError, "a decimal plan's arg is (create, quantum, context), not %R", out->arg);
                 return -1;
             }
             return 0;
@@ -68,6 +77,19 @@ static PyObject *duration_value(PyObject *v)
     return PyDelta_FromDSU((int)days, (int)(rem / 1000000), (int)(rem % 1000000));
 }
 
+/* Django's SQLite DecimalField converter for an int or float */
+static PyObject *decimal_value(PyObject *arg, PyObject *v)
+{
+    PyObject *d = PyObject_CallOneArg(PyTuple_GET_ITEM(arg, 0), v);
+    PyObject *quantum = PyTuple_GET_ITEM(arg, 1);
+    if (!d || quantum == Py_None)
+        return d;
+    PyObject *args[] = {d, quantum, PyTuple_GET_ITEM(arg, 2)};
+    PyObject *out = PyObject_VectorcallMethod(str_quantize, args, 2, context_kwname);
+    Py_DECREF(d);
+    return out;
+}
+
 /* the kind's own spelling of v built in C; NULL without an exception: v is
  * not in it (convert decides) */
 static PyObject *fast_value(const col_plan *c, PyObject *v)
@@ -89,6 +111,8 @@ static PyObject *fast_value(const col_plan *c, PyObject *v)
         return PyLong_CheckExact(v) ? duration_value(v) : NULL;
     case RK_SQ_JSON_FIELD:
         return PyUnicode_Check(v) ? json_field_value(v) : NULL;
+    case RK_SQ_DECIMAL:
+        return PyLong_CheckExact(v) || PyFloat_CheckExact(v) ? decimal_value(c->arg, v) : NULL;
     default:
         return NULL;
     }
@@ -111,7 +135,7 @@ PyObject *sqlite_col_value(const col_plan *c, mp_reader *r)
         uint32_t n;
         if (mp_str(r, &s, &n) < 0)
             return NULL;
-        PyObject *out = c->kind == RK_SQ_DATETIME ? fast_timestamp(s, n, c->tz)
+        PyObject *out = c->kind == RK_SQ_DATETIME ? fast_timestamp(s, n, c->arg)
                       : fast_temporal(c->kind == RK_SQ_DATE ? RK_DATE : RK_TIME, s, n);
         if (out)
             return out;

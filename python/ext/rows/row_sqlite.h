@@ -3,12 +3,14 @@
  * backend's and the field's converters that molt_django_adapter skips).
  *
  * The caller (molt_django_adapter/sqlite_values.py) names each column's plan:
- * None (the value as MsgPack gives it) or (kind, convert, tz), where convert
+ * None (the value as MsgPack gives it) or (kind, convert, arg), where convert
  * is the exact Python conversion of a non-null value and kind a spelling C
- * builds itself ("datetime" with tzinfo tz, "date", "time", "bool", "uuid",
- * "duration", "json_field"; "text": bytes are Unconvertible; "call": always
- * convert). A value outside the kind's spelling goes to convert, so the
- * values are convert's by construction. */
+ * builds itself ("datetime" with tzinfo arg, "date", "time", "bool", "uuid",
+ * "duration", "json_field"; "decimal": an int or float v becomes
+ * create(v).quantize(quantum, context=context) for arg (create, quantum,
+ * context), create(v) when quantum is None; "text": bytes are Unconvertible;
+ * "call": always convert). A value outside the kind's spelling goes to
+ * convert, so the values are convert's by construction. */
 #ifndef MOLT_ROWS_ROW_SQLITE_H
 #define MOLT_ROWS_ROW_SQLITE_H
 

@@ -24,7 +24,7 @@ enum row_kind {
     RK_JSON_FIELD,  /* django: a JSONField column, parsed as its from_db_value would */
     /* the Django SQLite profile (row_sqlite.h) */
     RK_SQ_CALL, RK_SQ_TEXT, RK_SQ_DATETIME, RK_SQ_DATE, RK_SQ_TIME, RK_SQ_BOOL, RK_SQ_UUID,
-    RK_SQ_DURATION, RK_SQ_JSON_FIELD
+    RK_SQ_DURATION, RK_SQ_JSON_FIELD, RK_SQ_DECIMAL
 };
 
 typedef struct {
@@ -40,7 +40,8 @@ typedef struct {
     enum row_kind kind;    /* RK_ASIS: as MsgPack gives it */
     int array_depth;       /* django: leading '_' of the type name */
     PyObject *call;        /* SQLite profile: the column's Python conversion (borrowed) */
-    PyObject *tz;          /* SQLite profile, RK_SQ_DATETIME: tzinfo to put on (borrowed; None: naive) */
+    PyObject *arg;         /* SQLite profile (borrowed): RK_SQ_DATETIME: the tzinfo to put on (None:
+                            * naive); RK_SQ_DECIMAL: (create, quantum, context), row_sqlite.h */
 } col_plan;
 
 extern PyObject *rows_unconvertible;   /* the module's Unconvertible (a ValueError) */

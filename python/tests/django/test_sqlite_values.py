@@ -30,9 +30,9 @@ ROWS = [
     # odd ones: an offset, a date only, a T, one fraction digit; no seconds; upper case and dashes
     (2, "2024-03-31T01:59:59+02:00", "2024-02-29", "12:00", 1e-7,
      "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", " [1, {\"x\": 1.5e300}] ", 9_223_372_036_854_775_807, "ü", 3),
-    ("yes", "2024-10-27", "2000-01-01", "01:02:03.4", "12.5",
+    ("yes", "2024-10-27", "2000-01-01", "01:02:03.4", 7,
      "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "1", 0, "'); --", 1e300),
-    (None, "2024-06-01T12:30:45.123", None, None, None, None, "null", None, None, None),
+    (None, "2024-06-01T12:30:45.123", None, None, "12.5", None, "null", None, None, None),
     (None,) * 10,
 ]
 
