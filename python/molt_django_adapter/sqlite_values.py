@@ -84,7 +84,7 @@ def _kind_of(connection: Any, expr: Any, fn: Any) -> Optional[str]:
     func = getattr(fn, "__func__", None)
     if func in _OPS_KINDS and fn.__self__ is connection.ops:
         return _OPS_KINDS[func]
-    if func is JSONField.from_db_value and isinstance(expr, Col) and expr.output_field.decoder is None:
+    if func is JSONField.from_db_value and isinstance(expr, Col) and getattr(expr.output_field, "decoder", None) is None:
         return "json_field"   # (a key transform's value is not parsed the same way)
     if getattr(fn, "__qualname__", "") == _DECIMAL_CONVERTER:
         return "decimal"
