@@ -20,14 +20,12 @@ without the C decoder, execution.py runs the ``convert`` functions.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from django.conf import settings
-from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.backends.sqlite3 import base as sqlite_base  # noqa: F401  (registers Django's converters)
-from django.db.backends.sqlite3.operations import DatabaseOperations
 from django.db.models import JSONField
 from django.db.models.expressions import Col
 
@@ -35,21 +33,35 @@ from .rows import Converter, _text_value, sqlite_converters
 
 Plan = Optional[tuple[str, Converter, Any]]
 
-#: the sqlite3 converters Django registered, by declared type word, and the
-#: spelling each reads that C builds too
-_DJANGO_DECLTYPES = {word: (sqlite3.converters.get(word), kind) for word, kind in
-                     (("DATETIME", "datetime"), ("TIMESTAMP", "datetime"), ("DATE", "date"),
-                      ("TIME", "time"), ("BOOL", "bool"))}
 
-#: Django's converter methods (bound to connection.ops) and their kind
-_OPS_KINDS: dict[Any, str] = {
-    DatabaseOperations.convert_datetimefield_value: "datetime",
-    DatabaseOperations.convert_datefield_value: "date",
-    DatabaseOperations.convert_timefield_value: "time",
-    DatabaseOperations.convert_uuidfield_value: "uuid",
-    DatabaseOperations.convert_booleanfield_value: "bool",
-    BaseDatabaseOperations.convert_durationfield_value: "duration",
-}
+@functools.cache
+def _django_decltypes() -> dict[str, tuple[Any, str]]:
+    """The sqlite3 converters Django registered, by declared type word, and
+    the spelling each reads that C builds too (read once Django's SQLite
+    backend, which registers them, is imported)."""
+    from django.db.backends.sqlite3 import base  # noqa: F401
+
+    return {word: (sqlite3.converters.get(word), kind) for word, kind in
+            (("DATETIME", "datetime"), ("TIMESTAMP", "datetime"), ("DATE", "date"),
+             ("TIME", "time"), ("BOOL", "bool"))}
+
+
+@functools.cache
+def _ops_kinds() -> dict[Any, str]:
+    """Django's converter methods (bound to connection.ops) and their kind."""
+    from django.db.backends.base.operations import BaseDatabaseOperations
+    from django.db.backends.sqlite3.operations import DatabaseOperations
+
+    return {
+        DatabaseOperations.convert_datetimefield_value: "datetime",
+        DatabaseOperations.convert_datefield_value: "date",
+        DatabaseOperations.convert_timefield_value: "time",
+        DatabaseOperations.convert_uuidfield_value: "uuid",
+        DatabaseOperations.convert_booleanfield_value: "bool",
+        BaseDatabaseOperations.convert_durationfield_value: "duration",
+    }
+
+
 _DECIMAL_CONVERTER = "DatabaseOperations.get_decimalfield_converter.<locals>.converter"
 
 
@@ -82,8 +94,9 @@ def final_columns(connection: Any, expressions: Sequence[Any], converters: dict[
 
 def _kind_of(connection: Any, expr: Any, fn: Any) -> Optional[str]:
     func = getattr(fn, "__func__", None)
-    if func in _OPS_KINDS and fn.__self__ is connection.ops:
-        return _OPS_KINDS[func]
+    kinds = _ops_kinds()
+    if func in kinds and fn.__self__ is connection.ops:
+        return kinds[func]
     if func is JSONField.from_db_value and isinstance(expr, Col) and getattr(expr.output_field, "decoder", None) is None:
         return "json_field"   # (a key transform's value is not parsed the same way)
     if getattr(fn, "__qualname__", "") == _DECIMAL_CONVERTER:
@@ -137,7 +150,7 @@ def sqlite_plans(types: Sequence[str], finals: dict[int, FinalValue]) -> tuple[P
 
 def _plan(decltype: str, driver: Optional[Converter], final: Optional[FinalValue]) -> Plan:
     word = decltype.split("(")[0].split(" ")[0].upper()
-    registered, driver_kind = _DJANGO_DECLTYPES.get(word, (None, None))
+    registered, driver_kind = _django_decltypes().get(word, (None, None))
     djangos = driver is not None and driver is not _text_value and sqlite3.converters.get(word) is registered
     if final is None:
         if driver is None:
