@@ -497,16 +497,29 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
     return emit_columns(j);
 }
 
+/* How many rows one timed row stands for in decode_us past a result's first
+ * ROW_TIMING_SAMPLE rows (each of those is timed): two clock reads per row
+ * were 4% of a bulk read's CPU. 0: this row is not timed. */
+#define ROW_TIMING_SAMPLE 16
+static uint64_t row_timing_weight(uint64_t rows_before)
+{
+    if (rows_before < ROW_TIMING_SAMPLE)
+        return 1;
+    return rows_before % ROW_TIMING_SAMPLE == 0 ? ROW_TIMING_SAMPLE : 0;
+}
+
 static int h_row(void *ud, const molt_db_field *f, size_t n)
 {
     pg_job *j = ud;
     if (j->truncated)
         return MOLT_DB_ECANCELED;
-    uint64_t t = uv_hrtime();
+    uint64_t weight = row_timing_weight(j->r->res.total_rows);
+    uint64_t t = weight ? uv_hrtime() : 0;
     molt_db_error e;
     molt_db_error_init(&e);
     int rc = mw_result_pg_row(&j->r->res, j->cols, f, n, &e);
-    j->r->res.encode_ns += uv_hrtime() - t;
+    if (weight)
+        j->r->res.encode_ns += (uv_hrtime() - t) * weight;
     if (rc == 1) {
         /* max_rows reached: stop reading, cancel the rest on the server */
         j->truncated = 1;
