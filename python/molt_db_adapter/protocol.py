@@ -14,7 +14,11 @@ Two parts:
   (``CONNECT``, ``Send``, ``Wait``, ``Explain``) and the client's driver —
   ``MoltClient._run`` with blocking calls, ``AsyncMoltClient._run`` with
   awaits — performs it and sends back the outcome (or throws the exception
-  the I/O raised).
+  the I/O raised). For the commonest flow, one request and one final
+  frame, both clients make the same calls inline (their ``_call``:
+  ``open_request``, send, wait, ``timed_out``/``cancel``, resend,
+  ``finish``): a generator and a step object per step would be most of
+  their own cost per call.
 
 A new request kind is a ``Call`` built in client_base.py, and, when its
 flow is not "one request, one final frame", a steps generator here; both
