@@ -197,18 +197,22 @@ def bulk(a):
     use_decoder(a.decoder)
     sql = bulk_sql(a.limit)
     n = a.limit or 1000000
-    with MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])) as c:
+    inprocess = a.client == "inprocess"
+    client = (InProcessClient(host_args(a) + ["--max-rows", str(n)]) if inprocess
+              else MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])))
+    with client as c:
         def fetch(q, rows):
             res = c.query(q, result_format=a.format, max_rows=rows)
             return res, (res.to_arrow() if a.format == "arrow_ipc" else res.rows)
 
         fetch(bulk_sql(min(n, 1000)), 1000)
-        with WorkerMeter(c.worker_pid) as m:
+        # in process, the host's thread is this process's: cpu_seconds counts it
+        with (Meter() if inprocess else WorkerMeter(c.worker_pid)) as m:
             _, data = fetch(sql, n)
     nrows = data.num_rows if a.format == "arrow_ipc" else len(data)
     check = arrow_check(data) if a.format == "arrow_ipc" else rows_check(data)
-    emit(ops=nrows, rows=nrows, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
-         check=check)
+    emit(ops=nrows, rows=nrows, seconds=m.seconds, cpu_seconds=m.cpu,
+         worker_cpu_seconds=None if inprocess else m.worker_cpu, check=check)
 
 
 #: rows per executemany call: the most one db_exec `statements` list holds
@@ -242,7 +246,7 @@ def main():
     p = parser(["pingpong", "pk", "bulk", "many", "copyin"])
     p.add_argument("--worker", required=True, help="the molt_worker binary")
     p.add_argument("--client", choices=["sync", "async", "inprocess", "inprocess-async"], default="sync",
-                   help="pingpong, pk: which client")
+                   help="pingpong, pk, bulk: which client")
     p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
     p.add_argument("--decoder", choices=["c", "python"], default="c", help="bulk: the row decoder (c_rows.py)")
     a = p.parse_args()
