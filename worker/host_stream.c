@@ -402,7 +402,11 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
     return mw_host_stream_submit(h, 0, req, len, token, udata, out);
 }
 
-int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
+/* Unlinks the next frame (*f, NULL when none) and returns what
+ * molt_db_host_next returns; the frame of the previous next is freed. With
+ * keep, the frame stays the stream's until the next call (next), else it
+ * becomes the caller's (next_owned). */
+static int take_frame(molt_db_host_stream *st, int keep, host_frame **out)
 {
     molt_db_host *h = st->h;
     pthread_mutex_lock(&h->lock);
@@ -415,9 +419,8 @@ int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *le
         if (!st->head)
             st->tail = NULL;
         f->next = NULL;
-        st->taken = f;
-        *frame = f->data + f->off;
-        *len = f->len;
+        if (keep)
+            st->taken = f;
         rc = 1;
         if (st->hs)
             wake = taken_locked(st, f->cost);
@@ -428,7 +431,37 @@ int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *le
     frames_free(old);
     if (wake)
         mw_host_wake(h);
+    *out = f;
     return rc;
+}
+
+int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
+{
+    host_frame *f;
+    int rc = take_frame(st, 1, &f);
+    if (f) {
+        *frame = f->data + f->off;
+        *len = f->len;
+    }
+    return rc;
+}
+
+int molt_db_host_next_owned(molt_db_host_stream *st, molt_db_host_frame **owned,
+                            const uint8_t **frame, size_t *len)
+{
+    host_frame *f;
+    int rc = take_frame(st, 0, &f);
+    *owned = (molt_db_host_frame *)f;
+    if (f) {
+        *frame = f->data + f->off;
+        *len = f->len;
+    }
+    return rc;
+}
+
+void molt_db_host_frame_free(molt_db_host_frame *owned)
+{
+    frames_free((host_frame *)owned);
 }
 
 void molt_db_host_release(molt_db_host_stream *st)

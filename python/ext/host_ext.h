@@ -58,4 +58,8 @@ void host_kick(HostObject *host);
 /* A new Stream for s (owned by it from now on); NULL with an exception. */
 StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
 
+/* Adds take_owned() and Frame (host_frames.c) to the module; -1 with an
+ * exception. */
+int host_frames_add(PyObject *m);
+
 #endif

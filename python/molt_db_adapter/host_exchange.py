@@ -100,6 +100,7 @@ class _HostExchange(Exchange):
         super().__init__(max_response, None)
         mod = _host_module()
         self._host_error: type[Exception] = mod.HostError
+        self.take_owned = mod.take_owned
         try:
             self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
@@ -149,7 +150,9 @@ class _HostExchange(Exchange):
         for stream in streams:
             rid = self.live.get(stream, 0)
             try:
-                for body in stream.take():
+                # large frames come as owned Frames: an arrow_ipc payload
+                # reaches pyarrow without a copy (envelope.decode_response)
+                for body in self.take_owned(stream):
                     self.deliver(body, rid)
             except ProtocolError as e:  # never from the host's own frames
                 self.fail(f"protocol error: {e.message}")
