@@ -189,6 +189,13 @@ class QueryResult:
                 self._arrow = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
         return self._arrow
 
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule interface: ``pa.table(result)``,
+        ``pa.RecordBatchReader.from_stream(result)`` and other Arrow
+        consumers (polars, DuckDB) take the result as an ArrowArrayStream
+        of ``to_arrow()``'s Table, its buffers shared, not copied."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
     def __repr__(self) -> str:
         return f"<QueryResult codec={self.codec} bytes={len(self.raw)}>"
 

@@ -119,7 +119,14 @@ def test_a_big_result_in_place_and_in_several_batches(need_pg, need_worker):
         r = inproc.query(BIG, result_format="arrow_ipc")
         # the payload is a view into the host's frame, not a copy
         assert isinstance(r.raw, memoryview) and len(r.raw) > _host.OWNED_MIN_BYTES
-        assert r.to_arrow().equals(want)
+        t = r.to_arrow()
+        assert t.equals(want)
+        # the Table's buffers are in that frame: nothing was copied
+        frame = pa.py_buffer(r.raw)
+        for col in t.columns:
+            for buf in col.chunk(0).buffers():
+                if buf is not None:
+                    assert frame.address <= buf.address < frame.address + frame.size
         with inproc.stream(BIG, result_format="arrow_ipc", batch_rows=10000) as s:
             chunks = list(s.chunks())
         assert sum(isinstance(c, memoryview) for c in chunks) >= 10  # one a batch
@@ -251,3 +258,22 @@ def test_frames_dropped_without_pyarrow_leave_rss_flat(need_pg):
         grown = rss_kb() - base
     # each round moves about 6 MB through frames: a leak of one would show
     assert grown < 20000, f"RSS grew by {grown} kB over 60 rounds"
+
+
+def test_the_result_is_an_arrow_stream_for_any_consumer(need_pg):
+    """The PyCapsule interface: pa.table() and RecordBatchReader.from_stream
+    take the result through the C stream interface, sharing its buffers."""
+    with InProcessClient(pg_args()) as c:
+        r = c.query(BIG, result_format="arrow_ipc")
+        t = r.to_arrow()
+        via_capsule = pa.table(r)
+        reader = pa.RecordBatchReader.from_stream(r)
+        assert via_capsule.equals(t) and reader.read_all().equals(t)
+        same = via_capsule.column("h").chunk(0).buffers()[2]
+        assert same.address == t.column("h").chunk(0).buffers()[2].address
+        # a capsule made and dropped without an import frees what it holds
+        for _ in range(50):
+            r.__arrow_c_stream__()
+        del r, t, reader
+        gc.collect()
+        assert via_capsule.column("g").to_pylist()[-1] == 100000
