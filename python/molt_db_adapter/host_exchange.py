@@ -153,12 +153,22 @@ class _HostExchange(Exchange):
                 # large frames come as owned Frames: an arrow_ipc payload
                 # reaches pyarrow without a copy (envelope.decode_response)
                 for body in self.take_owned(stream):
+                    self.check_size(body)
                     self.deliver(body, rid)
             except ProtocolError as e:  # never from the host's own frames
                 self.fail(f"protocol error: {e.message}")
             if stream.done:
                 stream.release()
                 self.live.pop(stream, None)
+
+    def check_size(self, body: Any) -> None:
+        """The client's max_response_bytes, as the worker clients' frame
+        decoder applies it (framing.py): a larger frame ends the exchange."""
+        n = len(body) if type(body) is bytes else memoryview(body).nbytes
+        if n > self.decoder.max_frame:
+            raise ProtocolError(
+                f"the worker sent a frame of {n} bytes, above the client's "
+                f"limit of {self.decoder.max_frame} (max_response_bytes)")
 
     async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
         return lost

@@ -277,3 +277,19 @@ def test_the_result_is_an_arrow_stream_for_any_consumer(need_pg):
         del r, t, reader
         gc.collect()
         assert via_capsule.column("g").to_pylist()[-1] == 100000
+
+
+def test_max_response_bytes_refuses_as_on_the_worker(need_pg, need_worker):
+    """The client's own limit on a response frame: the worker client's
+    frame decoder refuses a larger one, and so does the in-process client;
+    either way the call fails and the client serves the next one."""
+    seen = []
+    for c in (MoltClient([str(WORKER), "--stdio", *pg_args()], max_response_bytes=1 << 20),
+              InProcessClient(pg_args(), max_response_bytes=1 << 20)):
+        with c:
+            with pytest.raises(Exception) as e:
+                c.query(BIG, result_format="arrow_ipc")
+            seen.append((type(e.value), "above the client's limit of 1048576 (max_response_bytes)" in str(e.value)))
+            small = c.query("SELECT g FROM generate_series(1, 1000) g", result_format="arrow_ipc")
+            assert small.to_arrow().num_rows == 1000
+    assert seen[0] == seen[1] and seen[0][1], seen
