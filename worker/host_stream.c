@@ -156,11 +156,14 @@ static int taken_locked(molt_db_host_stream *st, size_t cost)
 
 /* ---- from the session's sink (host_session.c), on the loop thread ---- */
 
-/* One frame from the session's pieces, without the length prefix. */
+/* One frame from the session's pieces, without the length prefix. Pieces
+ * that must be joined are laid out so that the second (a buffered
+ * result's body: Arrow IPC bytes) starts on an 8-byte boundary, where a
+ * caller of molt_db_host_next_owned can use its buffers in place. */
 static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
 {
     host_frame *f = calloc(1, sizeof *f);
-    size_t total = 0, used = 0;
+    size_t total = 0, used = 0, lead = 0;
     for (size_t i = 0; i < n; i++) {
         total += pieces[i].len;
         used += pieces[i].len > 0;
@@ -168,7 +171,9 @@ static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
     if (f && used == 1 && pieces[0].len == total) {
         f->data = pieces[0].data; /* moved */
         molt_db_buf_init(&pieces[0]);
-    } else if (f && (f->data = malloc(total ? total : 1)) != NULL) {
+    } else if (f && (f->data = malloc(total + 8)) != NULL) {
+        lead = (8 - ((uintptr_t)f->data + pieces[0].len) % 8) % 8;
+        f->len = lead;
         for (size_t i = 0; i < n; i++) {
             if (pieces[i].len)
                 memcpy(f->data + f->len, pieces[i].data, pieces[i].len);
@@ -183,7 +188,7 @@ static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
         free(f);
         return NULL;
     }
-    f->off = 4;
+    f->off = lead + 4;
     f->len = total - 4;
     f->cost = cost;
     return f;

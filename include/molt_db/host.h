@@ -102,7 +102,8 @@ int molt_db_host_next(molt_db_host_stream *s, const uint8_t **frame, size_t *len
  * valid, whatever happens to the stream or the host, until
  * molt_db_host_frame_free(*owned) (exactly once). So a runtime can hand a
  * large frame's bytes (an arrow_ipc batch) on without copying them. *owned
- * is NULL when no frame was returned. */
+ * is NULL when no frame was returned. The frame's bytes are the caller's
+ * to read and write (e.g. to move a payload to an aligned address). */
 MOLT_DB_API
 int molt_db_host_next_owned(molt_db_host_stream *s, molt_db_host_frame **owned,
                             const uint8_t **frame, size_t *len);

@@ -7,7 +7,10 @@
  *
  * Frame.split() is how an arrow_ipc payload reaches pyarrow in place: it
  * returns the response map with its payload left out (bytes, for the
- * usual decoding) and the payload as a memoryview into the frame.
+ * usual decoding) and the payload as a memoryview into the frame, moved
+ * down to an 8-byte boundary first when it is not on one (the host
+ * aligns a buffered result's; a streamed part's depends on its map's
+ * head). Once it moved, the frame can be split no more.
  * pyarrow's IPC reader references that memory instead of copying it, and
  * the view keeps the Frame alive, so the host's frame is freed exactly
  * once, when the last Arrow buffer (or view) over it is gone. Any other
@@ -23,8 +26,9 @@
 typedef struct {
     PyObject_HEAD
     molt_db_host_frame *owned;
-    const uint8_t *data;
+    uint8_t *data;  /* the caller's (host.h): split() may move the payload */
     Py_ssize_t len;
+    int split;      /* split() moved the payload: the map's head is gone */
 } FrameObject;
 
 static void frame_dealloc(PyObject *self)
@@ -158,6 +162,10 @@ static PyObject *frame_split(PyObject *self, PyObject *unused)
 {
     (void)unused;
     FrameObject *f = (FrameObject *)self;
+    if (f->split) {
+        PyErr_SetString(PyExc_RuntimeError, "the frame was split already");
+        return NULL;
+    }
     const uint8_t *vs = NULL, *ve = NULL, *start = NULL;
     size_t len = 0;
     if (arrow_payload(f->data, (size_t)f->len, &vs, &ve, &start, &len) != 1)
@@ -172,6 +180,16 @@ static PyObject *frame_split(PyObject *self, PyObject *unused)
     e[head] = (char)0xc4;
     e[head + 1] = 0;
     memcpy(e + head + 2, ve, (size_t)tail);
+    /* Arrow's buffers are 8-aligned within the payload; a consumer may
+     * need them aligned in memory too (typed slices), so an unaligned
+     * payload moves down over the map's head, already copied into env */
+    uint8_t *at = f->data + (start - f->data);
+    uint8_t *to = (uint8_t *)((uintptr_t)at & ~(uintptr_t)7);
+    if (to != at && to >= f->data) {
+        memmove(to, at, len);
+        f->split = 1;
+        start = to;
+    }
     PyObject *whole = PyMemoryView_FromObject(self);
     PyObject *view = NULL;
     if (whole != NULL) {
@@ -259,8 +277,9 @@ static PyObject *take_owned(PyObject *mod, PyObject *arg)
                 molt_db_host_frame_free(owned);
             } else {
                 f->owned = owned;
-                f->data = data;
+                f->data = (uint8_t *)data;
                 f->len = (Py_ssize_t)len;
+                f->split = 0;
             }
             item = (PyObject *)f;
         }
