@@ -242,17 +242,10 @@ static PyObject *take_owned(PyObject *mod, PyObject *arg)
         return NULL;
     }
     StreamObject *st = (StreamObject *)arg;
-    if (st->done)
-        return PyList_New(0);
-    if (st->s == NULL) {
-        PyErr_SetString(HostError, "the stream was released");
-        return NULL;
-    }
-    if (host_usable(st->host) < 0)
-        return NULL;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
+    int go = stream_takeable(st);
+    PyObject *out = go < 0 ? NULL : PyList_New(0);
+    if (out == NULL || go == 0)
+        return out;
     for (;;) {
         molt_db_host_frame *owned;
         const uint8_t *data;

@@ -3,9 +3,11 @@ arrow_ipc payload reaches pyarrow in the host's own frame, without a copy,
 and gives the Table the worker gives. Real PostgreSQL (the harness) and
 real SQLite files; the worker client is the reference."""
 import gc
+import hashlib
 import os
 import pathlib
 import sqlite3
+import time
 
 import pytest
 
@@ -83,6 +85,13 @@ def ipc_bytes(t):
     return sink.getvalue().to_pybytes()
 
 
+def db_error(call):
+    """(sqlstate, message) of the DbError that call() raises."""
+    with pytest.raises(DbError) as e:
+        call()
+    return e.value.sqlstate, str(e.value)
+
+
 def test_every_type_of_the_table_pg(need_pg, need_worker):
     t = same_table(pg_args(), TYPES_SQL)
     assert t.num_rows == 2 and t.num_columns == 31
@@ -152,7 +161,7 @@ def test_the_table_outlives_result_client_and_host(need_pg):
     c.close()
     gc.collect()
     assert t.column("g").to_pylist()[:3] == [1, 2, 3]
-    assert t.column("h")[99999].as_py() == __import__("hashlib").md5(b"100000").hexdigest()
+    assert t.column("h")[99999].as_py() == hashlib.md5(b"100000").hexdigest()
     assert streamed.equals(t)
     # a slice outlives the Table it came from
     part = t.slice(50000, 5)
@@ -168,15 +177,13 @@ def test_an_error_mid_stream(need_pg, need_worker):
     with worker, inproc:
         errors = []
         for c in (worker, inproc):
-            with pytest.raises(DbError) as e:
-                c.query(sql, result_format="arrow_ipc").to_arrow()
-            errors.append((e.value.sqlstate, str(e.value)))
+            errors.append(db_error(lambda: c.query(sql, result_format="arrow_ipc").to_arrow()))
             got = []
-            with pytest.raises(DbError) as e:
+
+            def read_stream():
                 with c.stream(sql, result_format="arrow_ipc", batch_rows=10000) as s:
-                    for chunk in s.chunks():
-                        got.append(chunk)
-            errors.append((e.value.sqlstate, str(e.value)))
+                    got.extend(s.chunks())
+            errors.append(db_error(read_stream))
             assert len(got) >= 2  # the schema and batches came before the error
         assert errors[0] == errors[2] and errors[1] == errors[3]
         assert errors[0][0] == "22012"
@@ -192,8 +199,8 @@ def test_a_timeout_cancels_the_server_query(need_pg, pg):
         with pytest.raises(Timeout):
             with c.stream(sql, result_format="arrow_ipc", batch_rows=5000, timeout_ms=1500) as s:
                 s.to_arrow()
-        deadline = __import__("time").monotonic() + 5
-        while __import__("time").monotonic() < deadline:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             left = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s "
                               "AND pid <> pg_backend_pid()", (f"%{marker}%",)).fetchone()[0]
             if not left:
@@ -206,11 +213,8 @@ def test_max_result_bytes_refuses_as_on_the_worker(need_pg, need_worker):
     args = pg_args("--max-result-bytes", "1048576")
     worker, inproc = both(args)
     with worker, inproc:
-        errors = []
-        for c in (worker, inproc):
-            with pytest.raises(DbError) as e:
-                c.query(BIG, result_format="arrow_ipc").to_arrow()
-            errors.append((e.value.sqlstate, str(e.value)))
+        errors = [db_error(lambda: c.query(BIG, result_format="arrow_ipc").to_arrow())
+                  for c in (worker, inproc)]
         assert errors[0] == errors[1] and errors[0][0] == "54000"
         # streamed, each batch is under the limit: the whole result comes
         with inproc.stream(BIG, result_format="arrow_ipc", batch_rows=10000) as s:
