@@ -242,12 +242,14 @@ def rss_kb():
 
 
 def test_frames_dropped_without_pyarrow_leave_rss_flat(need_pg):
-    """Results dropped before or after to_arrow(), and streams' chunks
-    never imported, free their frames: RSS stays flat over many rounds."""
+    """Results dropped before or after to_arrow(), a PyCapsule stream
+    dropped without an import, and streams' chunks never imported free
+    their frames: RSS stays flat over many rounds."""
     sql = "SELECT g, md5(g::text) AS h FROM generate_series(1, 50000) g"
     with InProcessClient(pg_args()) as c:
         def round_():
             c.query(sql, result_format="arrow_ipc")  # never imported
+            c.query(sql, result_format="arrow_ipc").__arrow_c_stream__()  # a capsule never imported
             t = c.query(sql, result_format="arrow_ipc").to_arrow()
             with c.stream(sql, result_format="arrow_ipc", batch_rows=10000) as s:
                 chunks = list(s.chunks())
