@@ -6,12 +6,13 @@
 #                   molt_django_adapter (python/pyproject.toml's [tool.mypy])
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
 #   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan), and build-tsan/
-#      (-DMOLT_DB_TSAN=ON: the host's tests only, under ThreadSanitizer)
+#      (-DMOLT_DB_TSAN=ON: the host's and the loop wakers' tests, under
+#      ThreadSanitizer)
 #   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
 #      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
-#                (test_host_*: the host's threaded mode under ThreadSanitizer)
+#                (test_host_*, test_loop_wake: threads, under ThreadSanitizer)
 #        pytest  python/tests (when it exists; the client suites on both
 #                transports: the worker and the in-process client), and
 #                pytest-asan: the worker tests against the ASan+UBSan worker,
@@ -276,7 +277,7 @@ if [ "${1:-}" = "--stages" ]; then
     if want ctest-tsan; then
         if [ -f "$LOGDIR/build-tsan.ok" ]; then
             TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-            CTEST_ONLY='^test_host_' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
+            CTEST_ONLY='^test_(host_|loop_wake)' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
         else record ctest-tsan FAIL 0 0 0 0 "build failed"; fi
     fi
     if want pytest && [ -d python/tests ]; then
@@ -315,17 +316,20 @@ if [ "${1:-}" = "--stages" ]; then
     fi
     # The in-process clients on build-asan's _host extension, loaded into the
     # venv's (uninstrumented) Python with libasan and libubsan preloaded; the
-    # package comes from an overlay whose _host is build-asan's. LSan is off
-    # (CPython frees little at exit); the server restart test is left out
-    # (the preload would reach pg_ctl and the server it starts).
+    # package comes from an overlay whose _host and _rows are build-asan's
+    # (so the C row decoder's hostile-payload tests run under ASan too).
+    # LSan is off (CPython frees little at exit); the server restart test is
+    # left out (the preload would reach pg_ctl and the server it starts).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         local_ext=$(ls build-asan/python/molt_db_adapter/_host.*.so 2>/dev/null | head -n 1)
         if [ -n "$local_ext" ]; then
             overlay="$ROOT/.tmp/asan-python"
             rm -rf "$overlay" && mkdir -p "$overlay/molt_db_adapter"
             ln -s "$ROOT"/python/molt_db_adapter/*.py "$ROOT/python/molt_db_adapter/py.typed" \
-                "$ROOT/$local_ext" "$overlay/molt_db_adapter/"
+                "$ROOT/$local_ext" "$ROOT"/build-asan/python/molt_db_adapter/_rows.*.so \
+                "$overlay/molt_db_adapter/"
             ln -s "$ROOT/python/molt_sql" "$overlay/molt_sql"
+            ln -s "$ROOT/python/molt_django_adapter" "$overlay/molt_django_adapter"
             PY_ROOT="$overlay" MOLT_TEST_TRANSPORTS=inprocess \
             LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
             ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
@@ -334,8 +338,8 @@ if [ "${1:-}" = "--stages" ]; then
                     python/tests/test_inprocess_arrow.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
-                    python/tests/test_client_tx.py \
-                    -k "not server_restart"
+                    python/tests/test_client_tx.py python/tests/test_client_rows.py \
+                    python/tests/test_rows_c.py -k "not server_restart"
         fi
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
@@ -391,7 +395,7 @@ if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
-    TARGETS="test_host_threads test_host_abi" \
+    TARGETS="test_host_threads test_host_abi test_loop_wake" \
         build build-tsan build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON
 fi
 
