@@ -77,14 +77,17 @@ T_WHEEL=${MOLT_T_WHEEL:-240}
 T_MYPY=${MOLT_T_MYPY:-180}
 T_PYVERSIONS=${MOLT_T_PYVERSIONS:-180}
 PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
-# what the pyversions stage runs on each version (about 60 s for two in all):
+# what the pyversions stage runs on each version (65 s for two at load 5.5):
 # the extension modules' C API (_host: test_inprocess; _rows: test_rows_c),
 # the asyncio client's driven host and host sessions on the in-process
 # transport (test_adapter_worker, test_client_tx). Left out: test_client_params,
 # _copy and _listen (request building and frames on the paths above; listen
-# waits on timeouts), the worker client suites, Django
+# waits on timeouts), the worker client suites, Django, and test_rows_c's
+# reference-leak loop (the same C on every version, and 3.12's immortal
+# objects would hide a leaked None or small int: 3.11 and ASan run it)
 PYVERSIONS_TESTS="python/tests/test_inprocess.py python/tests/test_rows_c.py
-    python/tests/test_adapter_worker.py python/tests/test_client_tx.py"
+    python/tests/test_adapter_worker.py python/tests/test_client_tx.py
+    -k not(test_no_reference_leaks)"
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
