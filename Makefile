@@ -45,11 +45,11 @@ asan: deps
 	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(PYTHON_EXE_ARG) $(CMAKE_ARGS)
 	cmake --build build-asan -j $(JOBS)
 
-# only the host's tests (test_host_*): threads are the host's concern
+# only the tests of threads: the host's (test_host_*) and the loop's wakers
 tsan: deps
 	cmake -S . -B build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON \
 	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
-	cmake --build build-tsan -j $(JOBS) --target test_host_threads test_host_abi
+	cmake --build build-tsan -j $(JOBS) --target test_host_threads test_host_abi test_loop_wake
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

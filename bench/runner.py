@@ -327,12 +327,12 @@ def scenarios(ctx):
             py_peer("psqlpy (1 conn, prepared)", "psqlpy_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
             molt_py("molt_db_adapter InProcessClient (sync, host in this process)", lambda c, s:
                     ["pingpong", "--client", "inprocess", "--conns", "1"] + secs(c, s),
-                    note="msgpack results; the host's pool has 1 connection; CPU includes the host's "
-                         "loop thread"),
+                    note="msgpack results; the host's pool has 1 connection; the host is driven on "
+                         "the calling thread, its CPU included"),
             molt_py("molt_db_adapter AsyncInProcessClient (host in this process)", lambda c, s:
                     ["pingpong", "--client", "inprocess-async", "--conns", "1"] + secs(c, s),
-                    note="msgpack results; the host's pool has 1 connection; CPU includes the host's "
-                         "loop thread"),
+                    note="msgpack results; the host's pool has 1 connection; the host is driven on "
+                         "the event loop, its CPU included"),
         ]))
     sc.append(dict(
         key="ipc_pk_inflight64", unit="query", latency=True,
@@ -351,7 +351,8 @@ def scenarios(ctx):
             molt_py("AsyncInProcessClient 64 tasks, host in this process, pool 16 conns",
                     lambda c, s: ["pk", "--client", "inprocess-async", "--conns", "16", "--inflight", "64"]
                     + secs(c, s),
-                    note="the host's pool has 16 connections; CPU includes the host's loop thread"),
+                    note="the host's pool has 16 connections; the host is driven on the event loop, its "
+                         "CPU included"),
         ]))
     sc += host_scenarios(pk_exp)
     sc.append(dict(
@@ -376,6 +377,17 @@ def scenarios(ctx):
             molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> tuples (pure-Python decoder)",
                     lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
                                   "--format", "msgpack", "--decoder", "python"]),
+            molt_py("molt_db_adapter -> molt_worker --stdio, msgpack -> dicts (C row decoder)",
+                    lambda c, s: ["bulk", "--dsn", c.dsn, "--limit", "100000", "--conns", "1",
+                                  "--format", "msgpack", "--shape", "dicts"]),
+            molt_py("InProcessClient (host in this process), msgpack -> tuples (C row decoder)",
+                    lambda c, s: ["bulk", "--client", "inprocess", "--dsn", c.dsn, "--limit", "100000",
+                                  "--conns", "1", "--format", "msgpack"],
+                    note="CPU includes the host's loop thread"),
+            molt_py("InProcessClient (host in this process), msgpack -> dicts (C row decoder)",
+                    lambda c, s: ["bulk", "--client", "inprocess", "--dsn", c.dsn, "--limit", "100000",
+                                  "--conns", "1", "--format", "msgpack", "--shape", "dicts"],
+                    note="CPU includes the host's loop thread"),
         ]))
     sc += write_scenarios(ctx)
     sc.append(sql_compile_scenario())

@@ -8,7 +8,8 @@
 # Exits non-zero when a target crashes (or leaks, or times out on an input)
 # and prints the reproducer path and the command that replays it.
 # Environment: MOLT_FUZZ_BUILD_DIR (default build-fuzz), CC (default clang),
-# MOLT_FUZZ_JOBS (build parallelism, default 2).
+# MOLT_FUZZ_JOBS (build parallelism, default 2), MOLT_FUZZ_PARALLEL (targets
+# run at once, default: the number of cores).
 set -euo pipefail
 
 secs=${1:-20}
@@ -56,39 +57,63 @@ cmake --build "$build" --target fuzzers -j "${MOLT_FUZZ_JOBS:-2}" >"$work/build.
 list="$build/tests/fuzz/fuzzers.txt"
 [ -s "$list" ] || die "no fuzz targets listed in $list"
 
-failed=0
-while read -r name; do
-    [ -n "$name" ] || continue
-    bin="$build/tests/fuzz/$name"
-    seeds="$root/tests/fuzz/corpus/${name#fuzz_}"
-    corpus="$work/corpus/$name"
-    artifacts="$work/artifacts/$name"
+# One target: its run, then one summary line (executions, speed, coverage)
+# into $work/NAME.summary; a crash also leaves NAME.failed.
+run_target() {
+    local name=$1 rc=0
+    local bin="$build/tests/fuzz/$name"
+    local seeds="$root/tests/fuzz/corpus/${name#fuzz_}"
+    local corpus="$work/corpus/$name" artifacts="$work/artifacts/$name"
+    local log="$work/$name.log" out="$work/$name.summary"
     mkdir -p "$corpus" "$artifacts"
     if [ -d "$seeds" ]; then cp "$seeds"/* "$corpus"/ 2>/dev/null || true; fi
-
-    echo "== $name: ${secs}s"
-    rc=0
     (cd "$work" && "$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus") \
-        >"$work/$name.log" 2>&1 || rc=$?
-    # One summary line: executions, speed, coverage.
-    execs=$(grep -E '^stat::number_of_executed_units' "$work/$name.log" | awk '{print $2}' || true)
-    speed=$(grep -E '^stat::average_exec_per_sec' "$work/$name.log" | awk '{print $2}' || true)
-    cov=$(grep -oE 'cov: [0-9]+' "$work/$name.log" | tail -n 1 || true)
+        >"$log" 2>&1 || rc=$?
+    local execs speed cov
+    execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
+    speed=$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}' || true)
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 || true)
+    echo "== $name: ${secs}s" >"$out"
     if [ "$rc" = 0 ]; then
-        echo "   ok: ${execs:-?} execs (${speed:-?}/s), ${cov:-cov: ?}"
-    else
-        failed=1
-        keep=1
-        grep -E 'ERROR|SUMMARY|deadly signal|Test unit written' "$work/$name.log" >&2 || tail -n 30 "$work/$name.log" >&2
+        echo "   ok: ${execs:-?} execs (${speed:-?}/s), ${cov:-cov: ?}" >>"$out"
+        return
+    fi
+    touch "$work/$name.failed"
+    {
+        grep -E 'ERROR|SUMMARY|deadly signal|Test unit written' "$log" || tail -n 30 "$log"
         for f in "$artifacts"/*; do
             [ -e "$f" ] || continue
-            echo "   reproducer: $f" >&2
-            echo "   replay:     $bin $f" >&2
+            echo "   reproducer: $f"
+            echo "   replay:     $bin $f"
         done
-        echo "   full log:   $work/$name.log" >&2
-    fi
+        echo "   full log:   $log"
+    } >>"$out"
+}
+
+# The targets run $jobs at a time (one per core): the same seconds each,
+# in less wall time.
+jobs=${MOLT_FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}
+names=()
+while read -r name; do
+    [ -n "$name" ] && names+=("$name")
 done <"$list"
+running=0
+for name in "${names[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    run_target "$name" &
+    running=$((running + 1))
+done
+wait || true
+
+failed=0
+for name in "${names[@]}"; do
+    cat "$work/$name.summary"
+    if [ -e "$work/$name.failed" ]; then failed=1; keep=1; fi
+done
 
 if [ "$failed" != 0 ]; then
     echo "fuzz.sh: FAILED (artifacts kept in $work)" >&2

@@ -6,12 +6,13 @@
 #                   molt_django_adapter (python/pyproject.toml's [tool.mypy])
 #   2. build/       -DMOLT_DB_WERROR=ON   normal build
 #   3. build-asan/  + -DMOLT_DB_SANITIZE=ON (ASan + UBSan), and build-tsan/
-#      (-DMOLT_DB_TSAN=ON: the host's tests only, under ThreadSanitizer)
+#      (-DMOLT_DB_TSAN=ON: the host's and the loop wakers' tests, under
+#      ThreadSanitizer)
 #   4. inside ONE throwaway server (scripts/with_pg.sh) and its two streaming
 #      replicas (scripts/with_pg_replicas.sh):
 #        pgenv   a self-check of the server the harness made (roles, TLS)
 #        ctest   build/       ctest-asan  build-asan/   ctest-tsan  build-tsan/
-#                (test_host_*: the host's threaded mode under ThreadSanitizer)
+#                (test_host_*, test_loop_wake: threads, under ThreadSanitizer)
 #        pytest  python/tests (when it exists; the client suites on both
 #                transports: the worker and the in-process client), and
 #                pytest-asan: the worker tests against the ASan+UBSan worker,
@@ -294,7 +295,7 @@ if [ "${1:-}" = "--stages" ]; then
     if want ctest-tsan; then
         if [ -f "$LOGDIR/build-tsan.ok" ]; then
             TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-            CTEST_ONLY='^test_host_' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
+            CTEST_ONLY='^test_(host_|loop_wake)' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
         else record ctest-tsan FAIL 0 0 0 0 "build failed"; fi
     fi
     if want pytest && [ -d python/tests ]; then
@@ -333,9 +334,10 @@ if [ "${1:-}" = "--stages" ]; then
     fi
     # The in-process clients on build-asan's _host extension, loaded into the
     # venv's (uninstrumented) Python with libasan and libubsan preloaded; the
-    # package comes from an overlay whose _host and _rows are build-asan's. LSan is off
-    # (CPython frees little at exit); the server restart test is left out
-    # (the preload would reach pg_ctl and the server it starts).
+    # package comes from an overlay whose _host and _rows are build-asan's
+    # (so the C row decoder's hostile-payload tests run under ASan too).
+    # LSan is off (CPython frees little at exit); the server restart test is
+    # left out (the preload would reach pg_ctl and the server it starts).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
         if ls build-asan/python/molt_db_adapter/_host.*.so >/dev/null 2>&1; then
             overlay="$ROOT/.tmp/asan-python"
@@ -347,8 +349,8 @@ if [ "${1:-}" = "--stages" ]; then
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
-                    python/tests/test_client_tx.py \
-                    -k "not server_restart"
+                    python/tests/test_client_tx.py python/tests/test_client_rows.py \
+                    python/tests/test_rows_c.py -k "not server_restart"
         fi
     fi
     # The in-process suites on the other Python versions: the extension
@@ -424,7 +426,7 @@ if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
-    TARGETS="test_host_threads test_host_abi" \
+    TARGETS="test_host_threads test_host_abi test_loop_wake" \
         build build-tsan build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON
 fi
 

@@ -4,11 +4,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 void molt_db_error_init(molt_db_error *err)
 {
-    memset(err, 0, sizeof *err);
+    /* the 1 KB message only needs its NUL: this runs for every request */
+    memset(err, 0, offsetof(molt_db_error, message));
+    err->message[0] = 0;
+    memset(&err->severity, 0, sizeof *err - offsetof(molt_db_error, severity));
 }
 
 static char **error_fields(molt_db_error *err, size_t *n)

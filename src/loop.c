@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conn_internal.h"
 
@@ -24,6 +27,11 @@ int molt_db_loop_new(const molt_db_loop_hooks *hooks, void *data,
         (hooks->resolve != NULL) != (hooks->resolve_cancel != NULL))
         return molt_db_error_set(err, MOLT_DB_EINVAL,
                                  "molt_db_loop_new: a required hook is NULL");
+    int nwake = (hooks->wake_new != NULL) + (hooks->wake != NULL) +
+                (hooks->wake_free != NULL);
+    if (nwake != 0 && nwake != 3)
+        return molt_db_error_set(err, MOLT_DB_EINVAL, "molt_db_loop_new: wake_new, "
+                                 "wake and wake_free are all set or all NULL");
     molt_db_loop *l = calloc(1, sizeof *l);
     if (l == NULL)
         return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
@@ -63,6 +71,90 @@ void molt_db__loop_unref(molt_db_loop *l)
 {
     if (--l->users == 0 && l->free_wanted)
         loop_free_now(l);
+}
+
+/* ---- wakers ------------------------------------------------------------- */
+
+struct molt_db_loop_waker {
+    molt_db_loop *loop;
+    void *handle;             /* the adapter's */
+    molt_db_loop_cb cb;
+    void *arg;
+    /* woken and the run not begun: a wake meanwhile needs no hook call */
+    atomic_int pending;
+};
+
+static void on_wake(void *arg)
+{
+    molt_db_loop_waker *w = arg;
+    /* Cleared before cb looks at the caller's queue: a wake from here on
+     * calls the hook again, so nothing queued after cb looked is left
+     * behind. The exchange pairs with the wakers' (their writes before
+     * the wake are visible to cb). */
+    (void)atomic_exchange(&w->pending, 0);
+    w->cb(w->arg);
+}
+
+int molt_db_loop_waker_new(molt_db_loop *loop, molt_db_loop_cb cb, void *arg,
+                          molt_db_loop_waker **out, molt_db_error *err)
+{
+    *out = NULL;
+    if (loop->h.wake_new == NULL)
+        return molt_db_error_set(err, MOLT_DB_EINVAL,
+                                 "molt_db_loop_waker_new: the loop's hooks have no wake-up");
+    molt_db_loop_waker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return molt_db_error_set(err, MOLT_DB_ENOMEM, "out of memory");
+    w->loop = loop;
+    w->cb = cb;
+    w->arg = arg;
+    atomic_init(&w->pending, 0);
+    int rc = loop->h.wake_new(loop->data, on_wake, w, &w->handle);
+    if (rc < 0) {
+        free(w);
+        return molt_db_error_set(err, rc == -ENOMEM ? MOLT_DB_ENOMEM : MOLT_DB_EIO,
+                                 "molt_db_loop_waker_new: %s", strerror(-rc));
+    }
+    molt_db__loop_ref(loop);
+    *out = w;
+    return MOLT_DB_OK;
+}
+
+void molt_db_loop_wake(molt_db_loop_waker *w)
+{
+    if (atomic_exchange(&w->pending, 1) == 0)
+        w->loop->h.wake(w->loop->data, w->handle);
+}
+
+void molt_db_loop_waker_free(molt_db_loop_waker *w)
+{
+    if (w == NULL)
+        return;
+    molt_db_loop *loop = w->loop;
+    loop->h.wake_free(loop->data, w->handle);
+    free(w);
+    molt_db__loop_unref(loop);
+}
+
+int molt_db__wake_fd_new(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void molt_db__wake_fd_poke(int fd)
+{
+    uint64_t one = 1;
+    /* cannot fill the counter: the library pokes at most once per drain */
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n;
+}
+
+void molt_db__wake_fd_drain(int fd)
+{
+    uint64_t n;
+    ssize_t got = read(fd, &n, sizeof n);
+    (void)got;
 }
 
 uint64_t molt_db__hrtime_ns(void)

@@ -20,7 +20,7 @@ struct addrinfo;
 struct molt_db_loop {
     molt_db_loop_hooks h;
     void *data;
-    size_t users;             /* connections and pools not yet gone */
+    size_t users;             /* connections, pools, wakers not yet gone */
     int free_wanted;          /* molt_db_loop_free ran: free at 0 users */
 };
 
@@ -61,6 +61,17 @@ static inline uint64_t molt_db__now_ms(molt_db_loop *l)
 
 /* Monotonic nanoseconds, for durations in metrics (not from the loop). */
 uint64_t molt_db__hrtime_ns(void);
+
+/* The adapters' wake-up is an eventfd their loop watches for reading (not
+ * uv_async_send: its sender, preempted on the same CPU by the loop thread
+ * it woke, leaves that thread spinning in sched_yield until it resumes).
+ * A new one (non-blocking, close-on-exec): the fd, or a negative errno. */
+int molt_db__wake_fd_new(void);
+/* Any thread: makes fd readable. */
+void molt_db__wake_fd_poke(int fd);
+/* The loop's thread, before it runs the callback: fd is no longer readable
+ * (a poke from now on makes it readable again). */
+void molt_db__wake_fd_drain(int fd);
 
 /* ---- a connection's hold on the loop ----------------------------------- */
 

@@ -1,6 +1,6 @@
 /* The driven adapter: watchers on one epoll fd, timers on a binary heap,
- * deferred calls on a list; the caller turns it with
- * molt_db_loop_driven_run. */
+ * deferred calls on a list, wake-ups as eventfds watched like sockets; the
+ * caller turns it with molt_db_loop_driven_run. */
 #include "molt_db/loop_driven.h"
 
 #include <errno.h>
@@ -293,6 +293,64 @@ static void run_deferred(driven *d)
     }
 }
 
+/* ---- wake-ups: an eventfd each, watched for reading -------------------- */
+
+typedef struct dwake {
+    int fd;
+    dio *io;
+    molt_db_loop_cb cb;
+    void *arg;
+} dwake;
+
+static void on_wake_readable(void *arg, int events)
+{
+    (void)events;
+    dwake *k = arg;
+    molt_db__wake_fd_drain(k->fd);
+    k->cb(k->arg);
+}
+
+static int wake_new(void *data, molt_db_loop_cb cb, void *arg, void **out)
+{
+    dwake *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return -ENOMEM;
+    k->cb = cb;
+    k->arg = arg;
+    k->fd = molt_db__wake_fd_new();
+    if (k->fd < 0) {
+        int rc = k->fd;
+        free(k);
+        return rc;
+    }
+    k->io = io_new(data, k->fd, on_wake_readable, k);
+    int rc = k->io == NULL ? -ENOMEM : io_set(data, k->io, MOLT_DB_LOOP_READ);
+    if (rc < 0) {
+        if (k->io != NULL)
+            io_free(data, k->io);
+        close(k->fd);
+        free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+/* Any thread: only the eventfd is touched. */
+static void wake(void *data, void *handle)
+{
+    (void)data;
+    molt_db__wake_fd_poke(((dwake *)handle)->fd);
+}
+
+static void wake_free(void *data, void *handle)
+{
+    dwake *k = handle;
+    io_free(data, k->io); /* during a turn its event is skipped */
+    close(k->fd);
+    free(k);
+}
+
 /* ---- the loop ---------------------------------------------------------- */
 
 static void driven_free_now(driven *d)
@@ -325,6 +383,7 @@ static const molt_db_loop_hooks driven_hooks = {
     timer_new, timer_start, timer_stop, timer_free,
     defer_new, defer_start, defer_free,
     now_ms, NULL, NULL, driven_free,
+    wake_new, wake, wake_free,
 };
 
 int molt_db_loop_driven_new(molt_db_loop **out, molt_db_error *err)

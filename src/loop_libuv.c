@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "loop.h"
 
@@ -240,11 +241,74 @@ static void resolve_cancel(void *data, void *req)
     uv_cancel((uv_req_t *)&r->req);
 }
 
+/* A wake-up: an eventfd under a poll handle (see molt_db__wake_fd_new for
+ * why not a uv_async_t). */
+typedef struct uvwake {
+    uv_poll_t poll;
+    int fd;
+    molt_db_loop_cb cb;
+    void *arg;
+} uvwake;
+
+static void on_wake_readable(uv_poll_t *p, int status, int events)
+{
+    (void)status; /* an eventfd has no error to report */
+    (void)events;
+    uvwake *k = p->data;
+    molt_db__wake_fd_drain(k->fd);
+    k->cb(k->arg);
+}
+
+static int wake_new(void *data, molt_db_loop_cb cb, void *arg, void **out)
+{
+    uvwake *k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return -ENOMEM;
+    k->fd = molt_db__wake_fd_new();
+    if (k->fd < 0) {
+        int rc = k->fd;
+        free(k);
+        return rc;
+    }
+    if (uv_poll_init(data, &k->poll, k->fd) < 0) {
+        close(k->fd);
+        free(k);
+        return -EIO;
+    }
+    k->poll.data = k;
+    k->cb = cb;
+    k->arg = arg;
+    uv_poll_start(&k->poll, UV_READABLE, on_wake_readable); /* a new fd: cannot fail */
+    *out = k;
+    return 0;
+}
+
+/* Any thread: only the eventfd is touched. */
+static void wake(void *data, void *handle)
+{
+    (void)data;
+    molt_db__wake_fd_poke(((uvwake *)handle)->fd);
+}
+
+static void on_wake_closed(uv_handle_t *h)
+{
+    uvwake *k = h->data;
+    close(k->fd);
+    free(k);
+}
+
+static void wake_free(void *data, void *handle)
+{
+    (void)data;
+    uv_close((uv_handle_t *)&((uvwake *)handle)->poll, on_wake_closed);
+}
+
 static const molt_db_loop_hooks libuv_hooks = {
     io_new, io_set, io_free,
     timer_new, timer_start, timer_stop, timer_free,
     defer_new, defer_start, defer_free,
     now_ms, resolve, resolve_cancel, NULL,
+    wake_new, wake, wake_free,
 };
 
 int molt_db_loop_libuv_new(uv_loop_t *uv, molt_db_loop **out,

@@ -572,6 +572,56 @@ TEST(sessions_beyond_max_sessions_are_refused)
     molt_db_host_free(h);
 }
 
+/* molt_db_host_pending: a driven host counts the requests running and the
+ * transactions open (the work that needs a poll while the caller waits
+ * for nothing); 0 once they are over; a threaded host says -1. */
+TEST(pending_counts_running_requests_and_open_transactions)
+{
+    char dir[] = "/tmp/molt-host-XXXXXX";
+    ASSERT(mkdtemp(dir) != NULL);
+    char dsn[128], path[160];
+    snprintf(dsn, sizeof dsn, "sqlite://%s/p.db", dir);
+    molt_db_host *t = host_open(MOLT_DB_HOST_THREADED, dsn, NULL);
+    ASSERT_EQ_INT((int)molt_db_host_pending(t), -1);
+    molt_db_host_free(t);
+
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, dsn, NULL);
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 0);
+    ASSERT_EQ_STR(tx_call(h, 0, 1, "db_query", "select 1", 0).status, "Ok");
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 0);
+    uint64_t s;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &s), 0);
+    uint64_t tx = tx_begin(h, s, 2);
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 1);
+    ASSERT_EQ_STR(tx_call(h, s, 3, "db_query", "select 1", tx).status, "Ok");
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 1);
+    ASSERT_EQ_STR(tx_call(h, s, 4, "tx_rollback", NULL, tx).status, "Ok");
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 0);
+    molt_db_host_free(h);
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    unlink(path);
+    rmdir(dir);
+
+    h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), "default:max_conns=2");
+    molt_db_host_stream *q = submit_sql(h, 5, "select pg_sleep(30) /* host pending */", 9);
+    wait_server(h, "select pg_sleep(30) /* host pending", 1);
+    /* the request, and the connection it holds */
+    ASSERT_EQ_INT((int)molt_db_host_pending(h), 2);
+    ASSERT_EQ_INT(molt_db_host_cancel(h, 9), 0);
+    ASSERT_EQ_STR(host_final(h, q, 5000, NULL).status, "Cancelled");
+    molt_db_host_release(q);
+    /* answered Cancelled: its connection still drains (the CancelRequest
+     * goes out, the server's error comes back) until pending says 0 */
+    long long deadline = now_ms() + 5000;
+    while (molt_db_host_pending(h) > 0) {
+        if (now_ms() > deadline)
+            FAIL_AT("the host's pending work never ended after a cancel");
+        host_wait(h, 20);
+    }
+    ASSERT(!server_runs(h, "select pg_sleep(30) /* host pending"));
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -581,4 +631,5 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),
           TEST_ENTRY(session_ids_that_are_not_open_are_refused),
-          TEST_ENTRY(sessions_beyond_max_sessions_are_refused))
+          TEST_ENTRY(sessions_beyond_max_sessions_are_refused),
+          TEST_ENTRY(pending_counts_running_requests_and_open_transactions))

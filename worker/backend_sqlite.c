@@ -1053,7 +1053,7 @@ static void sq_close(mw_backend *base, void (*done)(mw_worker *w))
 
 static const mw_backend_ops sq_ops = {"sqlite", sq_start, sq_cancel, sq_resume,
                                       NULL, sq_stats, sq_close, NULL,
-                                      sq_tx_begin, sq_tx_step};
+                                      sq_tx_begin, sq_tx_step, NULL};
 
 int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                            char err[MW_ERR_SIZE])

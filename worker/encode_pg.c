@@ -10,6 +10,9 @@
 #include "molt_db/value.h"
 
 #define UNIX_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 - 1970-01-01 */
+/* days from 2000-01-01 (PostgreSQL's day 0) to 0001-01-01 and to 10000-01-01 */
+#define DAYS_TO_YEAR_1 (-730119)
+#define DAYS_TO_YEAR_10000 2921940
 
 const char *mw_pg_type_name(uint32_t oid, char buf[16])
 {
@@ -37,26 +40,46 @@ static int server_text(mw_enc *e, const molt_db_value *v)
     return put_built_text(e, &t, molt_db_value_text(v, &t));
 }
 
-static void put_time(char *b, size_t cap, int *n, int64_t us)
+/* v (0 <= v < 10^width) as exactly width digits: the per-value formatting
+ * runs for every date/time of a result, so no snprintf */
+static void put_digits(char *b, int *n, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        b[*n + i] = (char)('0' + v % 10);
+    *n += width;
+}
+
+/* HH:MM:SS[.f{1,6}] (trailing zeros of the fraction dropped) at b + *n,
+ * which has room for 15 more bytes */
+static void put_time(char *b, int *n, int64_t us)
 {
     int64_t s = us / 1000000, frac = us % 1000000;
-    *n += snprintf(b + *n, cap - (size_t)*n, "%02d:%02d:%02d", (int)(s / 3600),
-                   (int)(s / 60 % 60), (int)(s % 60));
+    put_digits(b, n, (int)(s / 3600), 2);
+    b[(*n)++] = ':';
+    put_digits(b, n, (int)(s / 60 % 60), 2);
+    b[(*n)++] = ':';
+    put_digits(b, n, (int)(s % 60), 2);
     if (frac) {
-        *n += snprintf(b + *n, cap - (size_t)*n, ".%06d", (int)frac);
+        b[(*n)++] = '.';
+        put_digits(b, n, (int)frac, 6);
         while (b[*n - 1] == '0')
             (*n)--;
     }
 }
 
-/* YYYY-MM-DD for years 1..9999; 0 when the server's text is needed. */
-static int put_date(char *b, size_t cap, int *n, int32_t days)
+/* YYYY-MM-DD for years 1..9999 at b + *n (room for 10 more bytes); 0 when
+ * the server's text is needed. */
+static int put_date(char *b, int *n, int32_t days)
 {
     int y, m, d;
     molt_db_date_to_ymd(days, &y, &m, &d);
     if (y < 1 || y > 9999)
         return 0;
-    *n += snprintf(b + *n, cap - (size_t)*n, "%04d-%02d-%02d", y, m, d);
+    put_digits(b, n, y, 4);
+    b[(*n)++] = '-';
+    put_digits(b, n, m, 2);
+    b[(*n)++] = '-';
+    put_digits(b, n, d, 2);
     return 1;
 }
 
@@ -183,19 +206,19 @@ static int timestamp(mw_enc *e, const molt_db_value *v)
         tod += MOLT_DB_USECS_PER_DAY;
         days--;
     }
-    int y, m, d;
-    molt_db_date_to_ymd((int32_t)days, &y, &m, &d);
-    if (y < 1 || y > 9999)
-        return server_text(e, v);
     if (v->cls == MOLT_DB_VALUE_TIMESTAMPTZ) {
+        /* years 1 to 9999 as a day range, without the calendar */
+        if (days < DAYS_TO_YEAR_1 || days >= DAYS_TO_YEAR_10000)
+            return server_text(e, v);
         e->ops->timestamptz(e, us + UNIX_EPOCH_US);
         return MOLT_DB_OK;
     }
     char b[64];
     int bn = 0;
-    put_date(b, sizeof b, &bn, (int32_t)days);
+    if (!put_date(b, &bn, (int32_t)days))
+        return server_text(e, v);
     b[bn++] = 'T';
-    put_time(b, sizeof b, &bn, tod);
+    put_time(b, &bn, tod);
     e->ops->str(e, b, (size_t)bn);
     return MOLT_DB_OK;
 }
@@ -209,7 +232,7 @@ static int date(mw_enc *e, const molt_db_value *v)
         mw_enc_cstr(e, days > 0 ? "infinity" : "-infinity");
         return MOLT_DB_OK;
     }
-    if (!put_date(b, sizeof b, &bn, days))
+    if (!put_date(b, &bn, days))
         return server_text(e, v);
     e->ops->str(e, b, (size_t)bn);
     return MOLT_DB_OK;
@@ -221,9 +244,9 @@ static void time_of_day(mw_enc *e, const molt_db_value *v)
     char b[64];
     int bn = 0;
     if (v->cls == MOLT_DB_VALUE_TIME) {
-        put_time(b, sizeof b, &bn, v->u.i);
+        put_time(b, &bn, v->u.i);
     } else {
-        put_time(b, sizeof b, &bn, v->u.timetz.time_us);
+        put_time(b, &bn, v->u.timetz.time_us);
         int32_t off = -v->u.timetz.zone;
         char sign = off < 0 ? '-' : '+';
         if (off < 0)

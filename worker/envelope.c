@@ -82,8 +82,8 @@ static int read_id(const msgpack_object *root, mw_envelope *env)
 static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
                        mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    size_t end = 0;
-    mw_mp_check c = mw_msgpack_check(body, len, &end);
+    size_t end = 0, zone = 0;
+    mw_mp_check c = mw_msgpack_check(body, len, &end, &zone);
     if (c == MW_MP_TRUNCATED || c == MW_MP_INVALID || c == MW_MP_TOO_DEEP ||
         c == MW_MP_TOO_MANY) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
@@ -91,9 +91,7 @@ static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
     }
     /* The first value is complete and bounded (for BAD_UTF8 the walk
      * stopped early: unpack it anyway, only to find the request_id). */
-    size_t off = 0;
-    msgpack_unpack_return ur =
-        msgpack_unpack_next(u, (const char *)body, len, &off);
+    int ur = mw_msgpack_unpack(body, len, zone, u);
     if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s",
                  ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"

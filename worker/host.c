@@ -14,7 +14,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "log.h"
+#include "molt_db/loop_libuv.h"
 #include "request.h"
 
 /* most loop turns per molt_db_host_poll in driven mode (see there) */
@@ -36,10 +38,7 @@ void mw_host_wake(molt_db_host *h)
         uv_idle_start(&h->wake_idle, on_wake_idle);
         return;
     }
-    uint64_t one = 1;
-    /* the counter cannot overflow: the loop reads it at every wake-up */
-    ssize_t n = write(h->wake_fd, &one, sizeof one);
-    (void)n;
+    molt_db_loop_wake(h->wake);
 }
 
 /* Every unfinished request of a stream submitted with token. */
@@ -113,7 +112,9 @@ static void take_commands(molt_db_host *h)
          * Busy and cancelled, the connections close, the loop ends */
         h->stopping = 1;
         if (h->mode == MOLT_DB_HOST_THREADED) {
-            uv_close((uv_handle_t *)&h->wake_poll, NULL);
+            /* no caller wakes it any more: free began, nothing else calls */
+            molt_db_loop_waker_free(h->wake);
+            h->wake = NULL;
             uv_close((uv_handle_t *)&h->flush, NULL);
         } else {
             uv_close((uv_handle_t *)&h->wake_idle, NULL);
@@ -122,16 +123,9 @@ static void take_commands(molt_db_host *h)
     }
 }
 
-static void on_wake_fd(uv_poll_t *p, int status, int events)
+static void on_wake(void *arg)
 {
-    (void)status;
-    (void)events;
-    molt_db_host *h = p->data;
-    uint64_t n;
-    /* read first, then take: a command queued in between writes it again */
-    ssize_t got = read(h->wake_fd, &n, sizeof n);
-    (void)got;
-    take_commands(h);
+    take_commands(arg);
 }
 
 static void on_wake_idle(uv_idle_t *i)
@@ -227,8 +221,7 @@ static void host_destroy(molt_db_host *h)
     free(h->cancels);
     if (h->notify_fd >= 0)
         close(h->notify_fd);
-    if (h->wake_fd >= 0)
-        close(h->wake_fd);
+    molt_db_loop_free(h->wake_loop);
     pthread_mutex_destroy(&h->lock);
     mw_config_free(&h->cfg);
     free(h);
@@ -247,7 +240,7 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     if (!h)
         return refuse(err, MOLT_DB_ENOMEM, "out of memory");
     h->mode = mode;
-    h->notify_fd = h->wake_fd = -1;
+    h->notify_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     int rc = configure(h, argc, argv, err);
     if (rc < 0) {
@@ -256,8 +249,7 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     }
     mw_log_set_format(h->cfg.log_format);
     if (mode == MOLT_DB_HOST_THREADED &&
-        ((h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-         (h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)) {
+        (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         host_destroy(h);
         return refuse(err, MOLT_DB_EIO, strerror(errno));
     }
@@ -272,18 +264,24 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         return refuse(err, MOLT_DB_ECONFIG, e);
     }
     if (mode == MOLT_DB_HOST_THREADED) {
-        uv_poll_init(&h->loop, &h->wake_poll, h->wake_fd);
-        h->wake_poll.data = h;
-        uv_poll_start(&h->wake_poll, UV_READABLE, on_wake_fd);
         uv_check_init(&h->loop, &h->flush);
         h->flush.data = h;
         uv_check_start(&h->flush, on_check);
-        if (pthread_create(&h->thread, NULL, run_thread, h) != 0) {
+        molt_db_error why;
+        molt_db_error_init(&why);
+        rc = molt_db_loop_libuv_new(&h->loop, &h->wake_loop, &why);
+        if (rc == 0)
+            rc = molt_db_loop_waker_new(h->wake_loop, on_wake, h, &h->wake, &why);
+        if (rc == 0 && pthread_create(&h->thread, NULL, run_thread, h) != 0)
+            rc = molt_db_error_set(&why, MOLT_DB_ENOMEM, "cannot start the host's thread");
+        if (rc != 0) {
             h->closing = 1;
             take_commands(h);
             (void)mw_worker_run(&h->w);
             host_destroy(h);
-            return refuse(err, MOLT_DB_ENOMEM, "cannot start the host's thread");
+            rc = refuse(err, rc, why.message);
+            molt_db_error_clear(&why);
+            return rc;
         }
         h->thread_started = 1;
     } else {
@@ -334,7 +332,25 @@ int molt_db_host_fd(molt_db_host *h)
 
 int molt_db_host_timeout(molt_db_host *h)
 {
-    return h->mode == MOLT_DB_HOST_THREADED ? -1 : uv_backend_timeout(&h->loop);
+    /* a loop with nothing active (an idle SQLite-only host) waits for the
+     * next submit; libuv's own timeout says 0 for it */
+    if (h->mode == MOLT_DB_HOST_THREADED || !uv_loop_alive(&h->loop))
+        return -1;
+    return uv_backend_timeout(&h->loop);
+}
+
+long molt_db_host_pending(molt_db_host *h)
+{
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        return -1;
+    /* the caller's thread is the loop thread: the worker's counts are its own */
+    size_t n = h->w.inflight + h->w.live_txs;
+    for (size_t i = 0; i < h->w.nbackends; i++) {
+        mw_backend *b = h->w.backends[i];
+        if (b && b->ops->busy)
+            n += b->ops->busy(b);
+    }
+    return (long)n;
 }
 
 static void wait_readable(int fd, int timeout_ms)

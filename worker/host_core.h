@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "molt_db/host.h"
+#include "molt_db/loop.h"
 #include "session.h"
 #include "worker.h"
 
@@ -96,12 +97,11 @@ struct molt_db_host {
     mw_config cfg;
     mw_worker w;
     uv_loop_t loop;
-    /* the loop has commands to take: threaded mode, an eventfd the callers
-     * write (not a uv_async_t, whose sender, preempted by the loop thread
-     * it woke on the same CPU, leaves that thread spinning); driven mode,
-     * an idle handle started on the caller's thread */
-    int wake_fd;
-    uv_poll_t wake_poll;
+    /* the loop has commands to take: threaded mode, a waker of the loop
+     * (molt_db/loop.h) the callers' threads poke; driven mode, an idle
+     * handle started on the caller's thread */
+    molt_db_loop *wake_loop;    /* threaded mode: the hooks over `loop` */
+    molt_db_loop_waker *wake;   /* NULL once the loop stopped taking commands */
     uv_idle_t wake_idle;
     pthread_t thread;
     int thread_started;

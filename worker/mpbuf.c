@@ -18,6 +18,14 @@ void mw_packer_init(msgpack_packer *pk, molt_db_buf *b)
 void mw_pack_cstr(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);
+    if (n < 32 && pk->callback == buf_write) {
+        /* a fixstr (every key and status): header and bytes in one write */
+        char b[32];
+        b[0] = (char)(0xa0 | n);
+        memcpy(b + 1, s, n);
+        buf_write(pk->data, b, n + 1);
+        return;
+    }
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }
@@ -40,9 +48,11 @@ const msgpack_object *mw_map_get(const msgpack_object *m, const char *key,
     const msgpack_object *found = NULL;
     if (m->type != MSGPACK_OBJECT_MAP)
         return NULL;
+    size_t n = strlen(key);
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object_kv *kv = &m->via.map.ptr[i];
-        if (mw_obj_is_str(&kv->key, key)) {
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == n &&
+            memcmp(kv->key.via.str.ptr, key, n) == 0) {
             if (found && dup)
                 *dup = 1;
             if (!found)

@@ -1,10 +1,18 @@
 /* Structural pre-check of MsgPack bytes (see msgpack_check.h). */
 #include "msgpack_check.h"
 
+#include <string.h>
+
 int mw_utf8_valid(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII, the common case, 8 bytes at a time */
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) {
+            i += 8;
+            continue;
+        }
         uint8_t c = p[i];
         if (c < 0x80) {
             i++;
@@ -132,8 +140,10 @@ static mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len, size_t *
     return MW_MP_OK;
 }
 
-mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
+mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
+                             size_t *zone_bytes)
 {
+    uint64_t slots = 0; /* msgpack-c's element storage, in msgpack_objects */
     /* remaining[d]: values still expected by the container at depth d */
     uint64_t remaining[MW_MP_MAX_DEPTH + 1];
     int depth = 0, bad_utf8 = 0;
@@ -155,6 +165,9 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
         mw_mp_check c = value_bytes(b, p, len, &i, &children, &bad_utf8);
         if (c != MW_MP_OK)
             return c;
+        /* an array's elements take a msgpack_object each, a map's pairs
+         * a msgpack_object_kv (two): children counts both alike */
+        slots += children;
         if (children > 0) {
             /* every element takes at least one byte */
             if (children > len - i)
@@ -165,7 +178,21 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end)
         }
     }
     *end = i;
+    *zone_bytes = (size_t)slots * sizeof(msgpack_object);
     return bad_utf8 ? MW_MP_BAD_UTF8 : MW_MP_OK;
+}
+
+int mw_msgpack_unpack(const uint8_t *p, size_t len, size_t zone_bytes,
+                      msgpack_unpacked *u)
+{
+    msgpack_unpacked_init(u);
+    /* one chunk that holds it all (a minimum keeps an empty container's
+     * zero-byte allocation inside it); msgpack-c's default chunk is 8 KB */
+    u->zone = msgpack_zone_new(zone_bytes < 64 ? 64 : zone_bytes);
+    if (u->zone == NULL)
+        return MSGPACK_UNPACK_NOMEM_ERROR;
+    size_t off = 0;
+    return msgpack_unpack((const char *)p, len, &off, u->zone, &u->data);
 }
 
 const char *mw_msgpack_check_text(mw_mp_check c)

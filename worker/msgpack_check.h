@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 typedef enum mw_mp_check {
     MW_MP_OK = 0,
     MW_MP_TRUNCATED,      /* the value does not end within the bytes */
@@ -28,12 +30,22 @@ typedef enum mw_mp_check {
 #define MW_MP_MAX_DEPTH 24   /* below msgpack-c's own stack of 32 */
 #define MW_MP_MAX_ELEMENTS 4000000u
 
-/* Checks the first value of p[0..len): returns MW_MP_OK and *end (the
- * offset just past it; < len means trailing bytes), or the first problem.
+/* Checks the first value of p[0..len): returns MW_MP_OK, *end (the
+ * offset just past it; < len means trailing bytes) and *zone_bytes (what
+ * msgpack-c's unpack of it takes from its zone), or the first problem.
  * MW_MP_BAD_UTF8 is reported only once the whole value is known to be
- * complete and bounded (*end is set then too), so it may still be unpacked
- * safely, e.g. to read the request_id of the request it rejects. */
-mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end);
+ * complete and bounded (*end and *zone_bytes are set then too), so it may
+ * still be unpacked safely, e.g. to read the request_id of the request it
+ * rejects. */
+mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
+                             size_t *zone_bytes);
+
+/* Unpacks the first value of checked bytes into u, with a zone of one
+ * chunk of zone_bytes (mw_msgpack_check's). Returns msgpack_unpack's
+ * result (EXTRA_BYTES when bytes follow the value) or NOMEM_ERROR; in
+ * every case the caller destroys u. */
+int mw_msgpack_unpack(const uint8_t *p, size_t len, size_t zone_bytes,
+                      msgpack_unpacked *u);
 
 /* A short English description of a check result. */
 const char *mw_msgpack_check_text(mw_mp_check c);

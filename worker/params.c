@@ -201,11 +201,22 @@ static size_t next_token(const char *s, size_t len, size_t i, mw_dialect d,
     return i + 1;
 }
 
+/* The bytes at which next_token may find more than one plain byte: a
+ * quote, a comment, a placeholder (or a dollar-quoted string). */
+static const unsigned char token_start[256] = {
+    ['\''] = 1, ['"'] = 1, ['`'] = 1, ['['] = 1, ['-'] = 1, ['/'] = 1,
+    ['$'] = 1, [':'] = 1, ['?'] = 1, ['@'] = 1,
+};
+
 int mw_params_scan(const char *s, size_t len, mw_dialect d,
                    int (*cb)(void *ud, const mw_placeholder *ph), void *ud)
 {
     size_t i = 0;
     while (i < len) {
+        if (!token_start[(unsigned char)s[i]]) {
+            i++;
+            continue;
+        }
         mw_placeholder ph;
         i = next_token(s, len, i, d, &ph);
         if (ph.kind) {
@@ -281,9 +292,12 @@ static int rw_cb(void *ud, const mw_placeholder *ph)
     /* copy the SQL before the placeholder, then the slot reference */
     molt_db_buf_put(&st->out, st->sql + st->copied, ph->start - st->copied);
     char ref[24];
-    int n = snprintf(ref, sizeof ref, "%c%zu", st->d == MW_DIALECT_PG ? '$' : '?',
-                     st->value_slot[value]);
-    molt_db_buf_put(&st->out, ref, (size_t)n);
+    size_t n = sizeof ref, slot = st->value_slot[value];
+    do
+        ref[--n] = (char)('0' + slot % 10);
+    while ((slot /= 10) != 0);
+    ref[--n] = st->d == MW_DIALECT_PG ? '$' : '?';
+    molt_db_buf_put(&st->out, ref + n, sizeof ref - n);
     st->copied = ph->start + ph->len;
     return 0;
 }

@@ -225,9 +225,14 @@ int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
         if (rc != MOLT_DB_OK)
             return rc;
     }
-    const char **names = calloc(ncols ? ncols : 1, sizeof *names);
-    const char **types = calloc(ncols ? ncols : 1, sizeof *types);
-    char (*tb)[16] = calloc(ncols ? ncols : 1, sizeof *tb);
+    /* mw_result_columns copies them: on the stack unless there are many */
+    enum { STACK_COLS = 16 };
+    const char *names_s[STACK_COLS] = {NULL}, *types_s[STACK_COLS] = {NULL};
+    char tb_s[STACK_COLS][16];
+    int heap = ncols > STACK_COLS;
+    const char **names = heap ? calloc(ncols, sizeof *names) : names_s;
+    const char **types = heap ? calloc(ncols, sizeof *types) : types_s;
+    char (*tb)[16] = heap ? calloc(ncols, sizeof *tb) : tb_s;
     int rc = MOLT_DB_ENOMEM;
     if (names && types && tb) {
         for (size_t i = 0; i < ncols; i++) {
@@ -238,9 +243,11 @@ int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
         }
         rc = mw_result_columns(r, ncols, names, types);
     }
-    free(names);
-    free(types);
-    free(tb);
+    if (heap) {
+        free(names);
+        free(types);
+        free(tb);
+    }
     if (rc != MOLT_DB_OK)
         molt_db_error_set(err, rc, "out of memory");
     return rc;

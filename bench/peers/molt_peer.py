@@ -10,7 +10,8 @@ pk:       AsyncMoltClient attached with socket_path to `molt_worker --socket`,
           the same tasks on AsyncInProcessClient.
 bulk:     one db_query of the bulk rows over stdio, --format arrow_ipc
           (into a pyarrow.Table) or msgpack (into Python tuples, by the C
-          row decoder, or with --decoder python the pure-Python one).
+          row decoder, or with --decoder python the pure-Python one; with
+          --shape dicts into dicts). --client inprocess: on InProcessClient.
 many:     MoltClient.executemany of an INSERT over stdio, in calls of 10 000
           rows (the most one db_exec runs; each call its own transaction).
 copyin:   MoltClient.copy_in of the rows over stdio (the copy_in entry: one
@@ -106,7 +107,7 @@ def pingpong_inprocess(a):
         m = Meter()
         ops, lat, bad = pingpong(a, q, m)
         check = [q(x) for x in PINGPONG_CHECK]
-    # the host's loop thread is in this process: cpu_seconds counts it
+    # the host runs in this process (on the calling thread): cpu_seconds counts it
     emit(ops=ops, seconds=m.seconds, cpu_seconds=m.cpu, latencies_us=latency_summary(lat),
          errors=bad, check=check)
 
@@ -197,18 +198,29 @@ def bulk(a):
     use_decoder(a.decoder)
     sql = bulk_sql(a.limit)
     n = a.limit or 1000000
-    with MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)])) as c:
+    inprocess = a.client == "inprocess"
+    if inprocess:
+        client = InProcessClient(host_args(a) + ["--max-rows", str(n)])
+    else:
+        client = MoltClient(worker_args(a, ["--stdio", "--max-rows", str(n)]))
+    with client as c:
         def fetch(q, rows):
             res = c.query(q, result_format=a.format, max_rows=rows)
-            return res, (res.to_arrow() if a.format == "arrow_ipc" else res.rows)
+            if a.format == "arrow_ipc":
+                return res.to_arrow()
+            return res.dicts() if a.shape == "dicts" else res.rows
 
         fetch(bulk_sql(min(n, 1000)), 1000)
-        with WorkerMeter(c.worker_pid) as m:
-            _, data = fetch(sql, n)
-    nrows = data.num_rows if a.format == "arrow_ipc" else len(data)
-    check = arrow_check(data) if a.format == "arrow_ipc" else rows_check(data)
-    emit(ops=nrows, rows=nrows, seconds=m.seconds, cpu_seconds=m.cpu, worker_cpu_seconds=m.worker_cpu,
-         check=check)
+        # in process: the host's loop thread is this process's, in m.cpu
+        with (Meter() if inprocess else WorkerMeter(c.worker_pid)) as m:
+            data = fetch(sql, n)
+    if a.format == "arrow_ipc":
+        nrows, check = data.num_rows, arrow_check(data)
+    else:
+        nrows = len(data)
+        check = rows_check([tuple(d.values()) for d in data] if a.shape == "dicts" else data)
+    worker = {} if inprocess else {"worker_cpu_seconds": m.worker_cpu}
+    emit(ops=nrows, rows=nrows, seconds=m.seconds, cpu_seconds=m.cpu, **worker, check=check)
 
 
 #: rows per executemany call: the most one db_exec `statements` list holds
@@ -242,9 +254,11 @@ def main():
     p = parser(["pingpong", "pk", "bulk", "many", "copyin"])
     p.add_argument("--worker", required=True, help="the molt_worker binary")
     p.add_argument("--client", choices=["sync", "async", "inprocess", "inprocess-async"], default="sync",
-                   help="pingpong, pk: which client")
+                   help="pingpong, pk, bulk (sync or inprocess): which client")
     p.add_argument("--format", choices=["arrow_ipc", "msgpack"], default="msgpack", help="bulk: result format")
     p.add_argument("--decoder", choices=["c", "python"], default="c", help="bulk: the row decoder (c_rows.py)")
+    p.add_argument("--shape", choices=["tuples", "dicts"], default="tuples",
+                   help="bulk, msgpack: result.rows (tuples) or result.dicts()")
     a = p.parse_args()
     if a.mode == "pingpong":
         if a.client == "sync":

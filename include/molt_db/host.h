@@ -111,10 +111,21 @@ MOLT_DB_API
 int molt_db_host_fd(molt_db_host *h);
 
 /* Driven mode: milliseconds until molt_db_host_poll has a timer to run, 0
- * when it has work now, -1 when nothing but I/O can wake it. Threaded
- * mode: -1. */
+ * when it has work now, -1 when nothing but I/O or a submit can wake it
+ * (also when nothing is active at all, as in an idle SQLite-only host).
+ * Threaded mode: -1. */
 MOLT_DB_API
 int molt_db_host_timeout(molt_db_host *h);
+
+/* Driven mode: the requests running (accepted, not yet answered), the
+ * transactions open and the database connections busy with work of their
+ * own (opening, finishing a cancel, rolling back): work whose timers and
+ * I/O need molt_db_host_poll even while the caller waits for no frame (a
+ * transaction's idle timeout, the CancelRequest after a request was
+ * answered Cancelled). 0 when the host may sleep until the next submit.
+ * Threaded mode: -1 (the host's thread runs that work). */
+MOLT_DB_API
+long molt_db_host_pending(molt_db_host *h);
 
 /* Driven mode: runs ready I/O and timers, waiting at most timeout_ms for
  * some (-1: until something happens). Threaded mode: waits at most

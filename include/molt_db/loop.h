@@ -12,7 +12,9 @@
  *
  * Threading: a loop and everything on it (connections, pools) are used from
  * one thread, the one that runs the loop; the hooks are called from it.
- * Nothing in the library runs the loop: the caller does.
+ * The one exception is a waker (molt_db_loop_wake): any thread may poke it
+ * to have a callback run on the loop's thread. Nothing in the library
+ * runs the loop: the caller does.
  *
  * This header needs only libc: the adapter handles are opaque pointers.
  */
@@ -107,10 +109,26 @@ typedef struct molt_db_loop_hooks {
 
     /* Optional: frees `data` when molt_db_loop_free frees the loop. */
     void (*free)(void *data);
+
+    /* Optional, all three or none (none: molt_db_loop_waker_new fails with
+     * EINVAL). A waker: `wake` is the only hook called from any thread.
+     * wake_new (loop thread) makes one, idle; returns 0 and the handle in
+     * *out, or a negative errno value (-ENOMEM, -EMFILE, ...). */
+    int (*wake_new)(void *data, molt_db_loop_cb cb, void *arg, void **out);
+    /* Any thread (not a signal handler): makes cb run soon on the loop's
+     * thread, waking the loop if it waits. Called again before cb ran, one
+     * run may serve both; a call after cb started gives another run. The
+     * library calls it at most once per run of cb (it coalesces its
+     * callers' wakes with one atomic flag). */
+    void (*wake)(void *data, void *handle);
+    /* Loop thread: cb never runs again once it returns (also from inside
+     * cb). No thread may call wake with the handle from then on. */
+    void (*wake_free)(void *data, void *handle);
 } molt_db_loop_hooks;
 
 /* A loop over the caller's hooks (copied; every hook but resolve,
- * resolve_cancel and free is required). Returns OK or EINVAL / ENOMEM. */
+ * resolve_cancel, free and the wake-up is required). Returns OK or EINVAL /
+ * ENOMEM. */
 MOLT_DB_API
 int molt_db_loop_new(const molt_db_loop_hooks *hooks, void *data,
                      molt_db_loop **out, molt_db_error *err);
@@ -122,11 +140,44 @@ void *molt_db_loop_data(const molt_db_loop *loop);
 /* Frees the loop (and its data through the free hook). Call it once every
  * connection and pool on it has closed (their close callbacks ran); a
  * connection of the library's own still closing (a pool's CancelRequest
- * may outlive the pool) keeps the loop until it is gone, so run the loop
- * until it has nothing left before closing the event loop underneath.
- * NULL is allowed. */
+ * may outlive the pool) keeps the loop until it is gone, as does a waker
+ * not freed yet, so run the loop until it has nothing left before closing
+ * the event loop underneath. NULL is allowed. */
 MOLT_DB_API
 void molt_db_loop_free(molt_db_loop *loop);
+
+/*
+ * A waker lets another thread hand work to the loop's thread (a queue of
+ * the caller's, then molt_db_loop_wake). Every wake before the callback
+ * runs gives one run of it, on the loop's thread, never two at once; a
+ * wake made after the callback started (while it runs, too) gives another
+ * run, so work queued before a wake is always seen by a run that starts
+ * after it. Memory the waking thread wrote before molt_db_loop_wake is
+ * visible to that run. A waker keeps the loop busy (a uv loop run with
+ * UV_RUN_DEFAULT does not end; the driven loop counts it as watched) until
+ * it is freed.
+ */
+typedef struct molt_db_loop_waker molt_db_loop_waker;
+
+/* Loop thread: a waker that runs cb(arg) on the loop's thread. Returns
+ * OK, EINVAL (the hooks have no wake-up), ENOMEM, or EIO (err says why:
+ * no file descriptor left, ...). */
+MOLT_DB_API
+int molt_db_loop_waker_new(molt_db_loop *loop, molt_db_loop_cb cb, void *arg,
+                          molt_db_loop_waker **out, molt_db_error *err);
+
+/* Any thread: cb runs soon on the loop's thread (see above). Cheap when a
+ * run is due already: one atomic operation, no system call. Calling it
+ * once molt_db_loop_waker_free began is the caller's error (the handle is
+ * freed memory): stop the waking threads first. */
+MOLT_DB_API
+void molt_db_loop_wake(molt_db_loop_waker *waker);
+
+/* Loop thread: frees the waker (NULL allowed); cb never runs again, even
+ * when woken before. May be called from cb. The loop may be freed before
+ * or after; it is freed once its wakers and connections are gone. */
+MOLT_DB_API
+void molt_db_loop_waker_free(molt_db_loop_waker *waker);
 
 #ifdef __cplusplus
 }

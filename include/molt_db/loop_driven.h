@@ -17,7 +17,15 @@
  * stalls the loop while the system resolver answers, up to its timeout.
  * Numeric addresses and Unix sockets never block.
  *
- * Linux only (epoll). One thread: the one calling these functions.
+ * A waker (molt_db_loop_waker_new in molt_db/loop.h) is an eventfd in the
+ * loop's epoll set: molt_db_loop_wake from another thread makes the fd
+ * readable, so a caller blocked in poll() on it, or in
+ * molt_db_loop_driven_run, wakes and runs the waker's callback in its next
+ * turn. A waker counts as watched: with one open, run(loop, -1) waits for
+ * it even when nothing else is left.
+ *
+ * Linux only (epoll). One thread: the one calling these functions (and
+ * molt_db_loop_wake from any).
  */
 #ifndef MOLT_DB_LOOP_DRIVEN_H
 #define MOLT_DB_LOOP_DRIVEN_H

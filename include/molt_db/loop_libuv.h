@@ -18,9 +18,10 @@ extern "C" {
  * (deferred calls are idle handles, so uv_backend_timeout is 0 while one is
  * due), and whose names resolve on libuv's thread pool (uv_getaddrinfo).
  * Timers flagged MOLT_DB_LOOP_WEAK are unreferenced, so uv_run with
- * UV_RUN_DEFAULT returns once nothing else is active. Handles freed by the
- * library close on uv; their memory goes in their close callbacks, so run
- * uv once more before uv_loop_close. uv must outlive the returned loop;
+ * UV_RUN_DEFAULT returns once nothing else is active; a waker
+ * (molt_db_loop_waker_new) is an eventfd under a uv_poll_t, referenced.
+ * Handles freed by the library close on uv; their memory goes in their
+ * close callbacks, so run uv once more before uv_loop_close. uv must outlive the returned loop;
  * free it with molt_db_loop_free once its connections and pools closed.
  * Returns OK or ENOMEM.
  */

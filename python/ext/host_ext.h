@@ -46,6 +46,9 @@ extern PyTypeObject StreamType;
 extern PyObject *HostError;  /* creation refused, host closed, no memory */
 extern PyObject *HostForked; /* used in a child of the process that made it */
 
+/* This process's id, without a system call (kept by a fork handler). */
+pid_t host_this_pid(void);
+
 /* 0 when the host may be called from this process; -1 with an exception
  * set when it is closed or belongs to the parent of a fork. */
 int host_usable(HostObject *host);

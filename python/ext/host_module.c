@@ -2,6 +2,9 @@
  * (host_ext.h). */
 #include "host_ext.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 PyObject *HostError;
 PyObject *HostForked;
 
@@ -12,8 +15,27 @@ static struct PyModuleDef host_module = {
     .m_size = -1,
 };
 
+/* getpid() costs a system call, and every call on a host checks it: the
+ * id is read once and again in a child of fork() */
+static pid_t this_pid;
+
+static void refresh_pid(void)
+{
+    this_pid = getpid();
+}
+
+pid_t host_this_pid(void)
+{
+    return this_pid;
+}
+
 PyMODINIT_FUNC PyInit__host(void)
 {
+    refresh_pid();
+    if (pthread_atfork(NULL, NULL, refresh_pid) != 0) {
+        PyErr_SetString(PyExc_OSError, "pthread_atfork failed");
+        return NULL;
+    }
     if (PyType_Ready(&HostType) < 0 || PyType_Ready(&StreamType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&host_module);

@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -38,7 +39,7 @@ void host_kick(HostObject *host)
 
 int host_usable(HostObject *host)
 {
-    if (host->pid != getpid()) {
+    if (host->pid != host_this_pid()) {
         PyErr_SetString(HostForked,
                         "this molt_db host was created by the parent of a fork(); "
                         "the child needs a host of its own");
@@ -116,7 +117,7 @@ static int host_init(PyObject *self_, PyObject *args, PyObject *kw)
     }
     molt_db_error_clear(&err);
     self->base.h = h;
-    self->base.pid = getpid();
+    self->base.pid = host_this_pid();
     self->base.driven = driven;
     PyMem_Free(argv);
     Py_DECREF(tuple);
@@ -134,7 +135,7 @@ static PyObject *host_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     Host *self = (Host *)type->tp_alloc(type, 0);
     if (self != NULL) {
         self->wake_fd = -1;
-        self->base.pid = getpid();
+        self->base.pid = host_this_pid();
     }
     return (PyObject *)self;
 }
@@ -144,7 +145,7 @@ static void host_free(Host *self)
 {
     if (self->base.h == NULL || self->closing)
         return;
-    if (self->base.pid != getpid()) { /* a fork's copy: not ours to free */
+    if (self->base.pid != host_this_pid()) { /* a fork's copy: not ours to free */
         self->base.h = NULL;
         return;
     }
@@ -303,64 +304,17 @@ static int timeout_ms_of(double seconds)
     return ms >= (double)INT_MAX ? INT_MAX : (int)ms;
 }
 
-/* news(timeout_s=0.0): the streams that have news, waiting up to
- * timeout_s for some (GIL released). [] when the time ran out. */
-static PyObject *host_news(PyObject *self_, PyObject *args)
+/* The streams with news since the last call (a new list; NULL with an
+ * exception). */
+static PyObject *ready_streams(HostObject *host)
 {
-    Host *self = (Host *)self_;
-    double timeout_s = 0.0;
-    if (!PyArg_ParseTuple(args, "|d:news", &timeout_s))
-        return NULL;
-    if (host_usable(&self->base) < 0)
-        return NULL;
-    int ms = timeout_ms_of(timeout_s);
-    if (self->base.driven) { /* wait no longer than the host's next timer */
-        int due = molt_db_host_timeout(self->base.h);
-        if (due >= 0 && due < ms)
-            ms = due;
-    }
-    if (ms > 0) {
-        struct pollfd fds[2] = {
-            {.fd = molt_db_host_fd(self->base.h), .events = POLLIN},
-            {.fd = self->wake_fd, .events = POLLIN},
-        };
-        int rc, saved;
-        self->waiting++;
-        Py_BEGIN_ALLOW_THREADS
-        rc = poll(fds, 2, ms);
-        saved = errno;
-        Py_END_ALLOW_THREADS
-        self->waiting--;
-        if (rc < 0 && saved == EINTR) {
-            if (PyErr_CheckSignals() < 0)
-                return NULL;
-            return PyList_New(0);
-        }
-        if (rc < 0) {
-            errno = saved;
-            return PyErr_SetFromErrno(PyExc_OSError);
-        }
-        if (host_usable(&self->base) < 0)
-            return NULL;
-        if (fds[1].revents & POLLIN) { /* a kick (close() is handled above) */
-            uint64_t n;
-            ssize_t got = read(self->wake_fd, &n, sizeof n);
-            (void)got;
-        }
-        if (rc == 0 && !self->base.driven)
-            return PyList_New(0);
-    }
-    /* threaded: clears the fd; driven: runs the host's ready I/O and
-     * timers, here, with the GIL held (a turn does not wait), so that
-     * every call on the host is serialized by the GIL */
-    molt_db_host_poll(self->base.h, 0);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
     void *ready[64];
     size_t got;
     do {
-        got = molt_db_host_ready(self->base.h, ready, 64);
+        got = molt_db_host_ready(host->h, ready, 64);
         for (size_t i = 0; i < got; i++) {
             if (PyList_Append(out, (PyObject *)ready[i]) < 0) {
                 /* the news of the streams not handed over is lost for
@@ -373,6 +327,97 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
     return out;
 }
 
+/* Waits up to ms for the host's fd or the wake fd (the GIL released).
+ * 1: something to do; 0: the time ran out; -1 with an exception (a
+ * signal handler raised, poll failed, the host was closed meanwhile). */
+static int wait_fds(Host *self, int ms)
+{
+    struct pollfd fds[2] = {
+        {.fd = molt_db_host_fd(self->base.h), .events = POLLIN},
+        {.fd = self->wake_fd, .events = POLLIN},
+    };
+    int rc, saved;
+    self->waiting++;
+    Py_BEGIN_ALLOW_THREADS
+    rc = poll(fds, 2, ms);
+    saved = errno;
+    Py_END_ALLOW_THREADS
+    self->waiting--;
+    if (rc < 0 && saved == EINTR)
+        return PyErr_CheckSignals() < 0 ? -1 : 1;
+    if (rc < 0) {
+        errno = saved;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (host_usable(&self->base) < 0)
+        return -1;
+    if (fds[1].revents & POLLIN) { /* a kick (close() is handled above) */
+        uint64_t n;
+        ssize_t got = read(self->wake_fd, &n, sizeof n);
+        (void)got;
+    }
+    return rc > 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Driven: turns of the host until some stream has news or timeout_s ran
+ * out, waiting on its fd between turns no longer than its next timer. A
+ * turn runs with the GIL held (it does not wait), so every call on the
+ * host is serialized by the GIL. */
+static PyObject *driven_news(Host *self, double timeout_s)
+{
+    double deadline = now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
+    for (;;) {
+        molt_db_host_poll(self->base.h, 0);
+        PyObject *out = ready_streams(&self->base);
+        if (out == NULL || PyList_GET_SIZE(out) > 0)
+            return out;
+        int ms = timeout_ms_of(deadline - now_s());
+        if (ms == 0)
+            return out; /* the time ran out */
+        int due = molt_db_host_timeout(self->base.h);
+        if (due == 0)
+            return out; /* still work after a poll's turns: back to Python
+                           (its loop lets other threads have the GIL) */
+        if (due > 0 && due < ms)
+            ms = due;
+        Py_DECREF(out);
+        if (wait_fds(self, ms) < 0)
+            return NULL;
+    }
+}
+
+/* news(timeout_s=0.0): the streams that have news, waiting up to
+ * timeout_s for some (GIL released). [] when the time ran out. */
+static PyObject *host_news(PyObject *self_, PyObject *args)
+{
+    Host *self = (Host *)self_;
+    double timeout_s = 0.0;
+    if (!PyArg_ParseTuple(args, "|d:news", &timeout_s))
+        return NULL;
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    if (self->base.driven)
+        return driven_news(self, timeout_s);
+    int ms = timeout_ms_of(timeout_s);
+    if (ms > 0) {
+        int rc = wait_fds(self, ms);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0)
+            return PyList_New(0);
+    }
+    molt_db_host_poll(self->base.h, 0); /* clears the fd */
+    return ready_streams(&self->base);
+}
+
 static PyObject *host_timeout(PyObject *self_, PyObject *unused)
 {
     (void)unused;
@@ -380,6 +425,15 @@ static PyObject *host_timeout(PyObject *self_, PyObject *unused)
     if (host_usable(self) < 0)
         return NULL;
     return PyLong_FromLong(molt_db_host_timeout(self->h));
+}
+
+static PyObject *host_pending(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    HostObject *self = (HostObject *)self_;
+    if (host_usable(self) < 0)
+        return NULL;
+    return PyLong_FromLong(molt_db_host_pending(self->h));
 }
 
 static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
@@ -394,7 +448,7 @@ static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
 static PyObject *host_get_forked(PyObject *self_, void *closure)
 {
     (void)closure;
-    return PyBool_FromLong(((HostObject *)self_)->pid != getpid());
+    return PyBool_FromLong(((HostObject *)self_)->pid != host_this_pid());
 }
 
 static PyObject *host_get_closed(PyObject *self_, void *closure)
@@ -427,6 +481,9 @@ static PyMethodDef host_methods[] = {
     {"timeout", host_timeout, METH_NOARGS,
      "Driven: milliseconds until news() has a timer to run (0: work now, -1: only I/O); "
      "threaded: -1."},
+    {"pending", host_pending, METH_NOARGS,
+     "Driven: the requests running plus the transactions open (work whose timers need "
+     "news() calls while nobody waits; 0: none); threaded: -1."},
     {"max_request_bytes", host_max_request_bytes, METH_NOARGS,
      "The largest request submit() takes."},
     {"close", host_close, METH_NOARGS,

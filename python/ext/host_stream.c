@@ -28,7 +28,7 @@ static void stream_drop(StreamObject *st)
 {
     molt_db_host_stream *s = st->s;
     st->s = NULL;
-    if (s != NULL && st->host->h != NULL && st->host->pid == getpid()) {
+    if (s != NULL && st->host->h != NULL && st->host->pid == host_this_pid()) {
         molt_db_host_release(s);
         host_kick(st->host); /* driven: the cancel of a running request needs a turn */
     }

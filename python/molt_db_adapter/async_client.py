@@ -602,6 +602,13 @@ class AsyncQueryStream(StreamCore):
             for row in self.rows_of(raw):
                 yield row
 
+    async def dicts(self) -> AsyncIterator[dict[str, Any]]:
+        """Rows as dicts keyed by column name (json and msgpack)."""
+        self.check_rows()
+        async for raw in self.chunks():
+            for row in self.dicts_of(raw):
+                yield row
+
     def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
         return self.rows()
 

@@ -125,12 +125,14 @@ def finish(call: Call, resp: Response) -> Any:
     return doc
 
 
-def stream_part_rows(stream: Any, raw: bytes) -> list[tuple[Any, ...]]:
+def stream_part_rows(stream: Any, raw: bytes, dicts: bool = False) -> list[Any]:
     """The rows of one streamed json/msgpack part, decoded as the call
-    says; the part that carries them sets ``stream.columns`` and ``.types``."""
+    says, as tuples or dicts; the part that carries them sets
+    ``stream.columns`` and ``.types``."""
     if stream.codec == "msgpack" and stream.types is not None:
         dec = stream._call.decoding
-        doc = c_rows.decode(raw, stream.types, numeric_decimal=dec.numeric == "decimal", parse_json=dec.json)
+        doc = c_rows.decode(raw, stream.types, numeric_decimal=dec.numeric == "decimal", parse_json=dec.json,
+                            columns=stream.columns, dicts=dicts)
         if doc is not None and "columns" not in doc:
             return list(doc.get("rows", ()))
     part = decode_payload(stream.codec, raw)
@@ -141,7 +143,12 @@ def stream_part_rows(stream: Any, raw: bytes) -> list[tuple[Any, ...]]:
         stream.types = list(part.get("types", []))
     rows = [tuple(r) if not isinstance(r, dict) else tuple(r.values()) for r in part.get("rows", ())]
     convs = stream._call.decoding.converters(stream.types or [], stream.codec)
-    return rows if convs is None else [convert_row(r, convs) for r in rows]
+    if convs is not None:
+        rows = [convert_row(r, convs) for r in rows]
+    if dicts:
+        cols = stream.columns or []
+        return [dict(zip(cols, r)) for r in rows]
+    return rows
 
 
 def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:

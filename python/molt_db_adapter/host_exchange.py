@@ -11,12 +11,21 @@ are (``Exchange.deliver``), so the steps of protocol.py (timeouts,
 cancels, hooks, streams) run unchanged. A stream is kept until its last
 frame was taken, then released.
 
-- ``SyncHostExchange``: the host is threaded (its own loop thread does the
-  I/O, so its timers, a cancel and a transaction's idle timeout progress
-  while no Python thread is in a call). Any thread waiting for a frame may
-  become the one that waits on the host (the GIL released) and hands out
-  what arrives; the others sleep on their own queue until they get a frame
-  or the turn to wait on the host (leader/followers, no polling).
+- ``SyncHostExchange``: the host is driven by the threads in a call: the
+  thread waiting for a frame runs the host's loop itself (waiting on its fd
+  with the GIL released, running its I/O and timers with the GIL held), so
+  a query costs no thread hand-off. One thread at a time drives; the others
+  sleep on their own queue until they get a frame or the turn to drive
+  (leader/followers, no polling). A cancel (client timeout, Ctrl-C,
+  ``cancel()``, a stream closed early) drives the host until the cancelled
+  request's last frame arrived, at most ``grace_ms``, so the query has
+  ended on the server when the call returns. Work that needs the loop while
+  no thread is in a call (``Host.pending()``: a transaction open, with its
+  idle timeout; a request whose caller gave up) is driven by a keeper
+  thread, started only then: it runs the host's timers when they are due
+  and waits for I/O in between; a call made meanwhile takes over at once,
+  or after the keeper's current wait when the keeper waits for I/O. A
+  stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
   (``call_soon``) and its next timer is a ``call_later``; each turn runs
@@ -73,6 +82,12 @@ def host_args(args: Any) -> list[str]:
 
 
 
+#: how many fork()s this process descends from: an exchange made before
+#: one belongs to the parent (os.getpid() would cost a system call per check)
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
 _UINT = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
@@ -112,7 +127,7 @@ class _HostExchange(Exchange):
             self.host.close()
             raise WorkerUnavailable(f"the in-process host refused a session: {e}") from None
         self.fd: int = self.host.fileno()
-        self.pid = os.getpid()
+        self.forks = _forks[0]
         self.proc = None  # no worker process (worker_pid is None)
         #: streams not yet released (the host hands them back from news()),
         #: each with the request_id it was submitted for
@@ -121,7 +136,7 @@ class _HostExchange(Exchange):
     # dead: also in a child of a fork (the client then makes a new exchange)
     @property
     def dead(self) -> Optional[str]:
-        if self.pid != os.getpid():
+        if self.forks != _forks[0]:
             return "the in-process host belongs to the parent of a fork"
         return self._dead
 
@@ -162,7 +177,7 @@ class _HostExchange(Exchange):
 
     def _shut(self) -> None:
         """Close this process's host (a fork's copy is only forgotten)."""
-        if self.pid == os.getpid():
+        if self.forks == _forks[0]:
             self.host.close()  # closes the session too: its transactions roll back
         self.live.clear()
         self.fail("the client closed the connection")
@@ -182,13 +197,25 @@ def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
             return item  # type: ignore[no-any-return]
 
 
+#: the keeper's longest wait on the host for I/O (a call submitted meanwhile
+#: wakes it at once) and how long it stays without pending work
+_KEEP_WAIT_S = 0.1
+_KEEP_IDLE_S = 1.0
+
+
 class SyncHostExchange(_HostExchange):
     """The blocking client's exchange; any number of threads share it."""
 
+    driven = True
+
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(args, max_response)
-        self.leading = threading.Lock()  # held by the thread waiting on the host
+        self.leading = threading.Lock()  # held by the thread driving the host
         self.followers: set[queue.SimpleQueue[Any]] = set()  # guarded by self.lock
+        #: the keeper (driving while nobody is in a call); guarded by self.idle
+        self.idle = threading.Condition()
+        self.keeper = False  # its thread runs
+        self.keeper_stop = False
 
     def new_slot(self) -> Slot:
         return queue.SimpleQueue()
@@ -196,6 +223,13 @@ class SyncHostExchange(_HostExchange):
     def wait(self, slot: "queue.SimpleQueue[Any]", timeout: float) -> Optional[Item]:
         """The next item of ``slot`` within ``timeout`` seconds, else None."""
         deadline = time.monotonic() + timeout
+        if self.leading.acquire(blocking=False):  # nobody drives: no queueing
+            try:
+                return self._lead(slot, deadline)
+            finally:
+                self.leading.release()
+                self._pass_turn()
+                self._keep_if_pending()
         try:
             while True:
                 item = _take(slot)
@@ -223,6 +257,7 @@ class SyncHostExchange(_HostExchange):
             with self.lock:
                 self.followers.discard(slot)
             self._pass_turn()
+            self._keep_if_pending()
 
     def _lead(self, slot: "queue.SimpleQueue[Any]", deadline: float) -> Optional[Item]:
         while True:
@@ -232,15 +267,20 @@ class SyncHostExchange(_HostExchange):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            try:
-                news = self.host.news(left)
-            except self._host_error as e:
-                self.fail(str(e))
-                continue  # the slot now holds the ConnectionLost
-            self.hand_out(news)
+            self._turn(left)
+
+    def _turn(self, wait_s: float) -> None:
+        """One turn of the host (waiting up to wait_s for work); what it
+        gives is handed out. Only the thread holding ``leading``."""
+        try:
+            news = self.host.news(wait_s)
+        except self._host_error as e:
+            self.fail(str(e))  # every slot now holds the ConnectionLost
+            return
+        self.hand_out(news)
 
     def _pass_turn(self) -> None:
-        """Nobody waits on the host: wake a follower to do it."""
+        """Nobody drives the host: wake a follower to do it."""
         if self.leading.locked():
             return
         with self.lock:
@@ -248,7 +288,97 @@ class SyncHostExchange(_HostExchange):
         if follower is not None:
             follower.put(_LEAD)
 
+    def settle(self, rid: int, within: float) -> None:
+        """After a cancel of ``rid``: drive the host until its last frame
+        arrived and the cancel's own work (the CancelRequest, the connection
+        draining) is over, at most ``within`` seconds: the query has ended
+        on the server. Another thread in a call finishes that work instead."""
+        slot: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self.lock:
+            if self.dead:
+                return
+            self.pending[rid] = slot  # its frames come here again
+        deadline = time.monotonic() + within
+        try:
+            while rid in self.live.values():  # its last frame is still to come
+                item = self.wait(slot, deadline - time.monotonic())
+                if item is None or isinstance(item, ConnectionLost):
+                    return
+        finally:
+            self.unregister(rid)
+        while not self.followers and self.host.pending() > 0:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.leading.acquire(blocking=False):
+                return
+            try:
+                self._turn(min(left, _KEEP_WAIT_S))
+            finally:
+                self.leading.release()
+            self._pass_turn()
+
+    # ---- the keeper: drives the host while nobody is in a call ----
+    def _keep_if_pending(self) -> None:
+        """At the end of a wait: start the keeper when the host has work
+        that needs its loop (one C call when it has none)."""
+        if self.dead or self.host.pending() <= 0:
+            return
+        with self.idle:
+            if self.keeper or self.keeper_stop:
+                self.idle.notify()  # its timers may have changed
+                return
+            self.keeper = True
+        threading.Thread(target=self._keep, name="molt-db-host-keeper", daemon=True).start()
+
+    def _keep(self) -> None:
+        try:
+            while self._keep_turn():
+                pass
+        except self._host_error:  # closed under it
+            with self.idle:
+                self.keeper = False
+
+    def _stop_keeping(self) -> bool:
+        """Under self.idle: the keeper ends (decided with the lock held, so
+        that a caller seeing work after this starts a new one)."""
+        self.keeper = False
+        return False
+
+    def _keep_turn(self) -> bool:
+        """One step of the keeper: False once it ended."""
+        with self.idle:
+            if self.keeper_stop:
+                return self._stop_keeping()
+            if self.host.pending() <= 0:
+                # nothing pending: stay a while for the next transaction
+                self.idle.wait(_KEEP_IDLE_S)
+                if self.keeper_stop or self.host.pending() <= 0:
+                    return self._stop_keeping()
+                return True
+            due = self.host.timeout()
+            if due > 0:
+                # a timer to run later (a call may run it meanwhile); the
+                # host's clock moves on only in a turn: one follows
+                self.idle.wait(due / 1000.0)
+                if self.keeper_stop:
+                    return self._stop_keeping()
+                due = 0
+        if not self.leading.acquire(blocking=False):
+            # a caller drives (and runs what is due): look again later
+            with self.idle:
+                self.idle.wait(_KEEP_WAIT_S)
+            return True
+        try:
+            # due 0: a turn now; -1: only I/O can wake it, wait for that
+            self._turn(0.0 if due == 0 else _KEEP_WAIT_S)
+        finally:
+            self.leading.release()
+        self._pass_turn()
+        return True
+
     def close(self, wait_s: float = 5.0) -> None:
+        with self.idle:
+            self.keeper_stop = True
+            self.idle.notify_all()
         self._shut()
 
 
@@ -322,7 +452,7 @@ class AsyncHostExchange(_HostExchange):
         self.send_nowait(frame)
 
     async def close(self, wait_s: float = 5.0) -> None:
-        if self.pid == os.getpid():
+        if self.forks == _forks[0]:
             self.loop.remove_reader(self.fd)
         for handle in (self._turn, self._timer):
             if handle is not None:

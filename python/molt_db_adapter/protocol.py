@@ -154,6 +154,12 @@ class Exchange:
         connection is over."""
         raise NotImplementedError
 
+    def settle(self, rid: int, within: float) -> None:
+        """After a cancel of ``rid`` was sent: make sure it takes effect.
+        Nothing to do where something else runs the I/O (a worker, a
+        reader thread, an event loop); the blocking in-process exchange
+        drives its host until the request ended."""
+
 
 class Request:
     """One request on the wire: its connection, id, slot and hook info."""
@@ -236,7 +242,8 @@ def cancel(client: _Caller, req: Request) -> None:
     try:
         req.conn.send_nowait(encode_request(client._new_id(), "cancel", {"request_id": req.rid}))
     except ConnectionLost:
-        pass
+        return
+    req.conn.settle(req.rid, client.grace_ms / 1000.0)
 
 
 def _start(client: _Caller, call: Call, attempt: int) -> Steps[Request]:
@@ -351,6 +358,10 @@ class StreamCore:
     def rows_of(self, raw: bytes) -> list[tuple[Any, ...]]:
         """The rows of one json/msgpack part."""
         return stream_part_rows(self, raw)
+
+    def dicts_of(self, raw: bytes) -> list[dict[str, Any]]:
+        """The rows of one json/msgpack part as dicts keyed by column name."""
+        return stream_part_rows(self, raw, dicts=True)
 
     def check_rows(self) -> None:
         if self.codec == "arrow_ipc":

@@ -89,12 +89,13 @@ class QueryResult:
                 self._decoded = doc
         return self._decoded
 
-    def _c_doc(self) -> Optional[dict[str, Any]]:
-        """The doc with rows decoded and converted in C (c_rows.py), or None."""
+    def _c_doc(self, dicts: bool = False) -> Optional[dict[str, Any]]:
+        """The doc with rows decoded and converted in C (c_rows.py), as
+        tuples or as dicts, or None."""
         if self.codec != "msgpack":
             return None
         return c_rows.decode(self.raw, numeric_decimal=self.decoding.numeric == "decimal",
-                             parse_json=self.decoding.json)
+                             parse_json=self.decoding.json, dicts=dicts)
 
     @property
     def columns(self) -> list[str]:
@@ -128,6 +129,12 @@ class QueryResult:
         return list(out)
 
     def dicts(self) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name (built in C from the
+        payload when the C decoder takes it; a repeated name keeps the
+        last column's value)."""
+        doc = self._c_doc(dicts=True)
+        if doc is not None:
+            return doc["rows"]  # type: ignore[no-any-return]
         cols = self.columns
         if self._converters() is not None:
             return [dict(zip(cols, r)) for r in self.rows]

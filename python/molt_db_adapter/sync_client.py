@@ -507,6 +507,12 @@ class QueryStream(StreamCore):
         for raw in self.chunks():
             yield from self.rows_of(raw)
 
+    def dicts(self) -> Iterator[dict[str, Any]]:
+        """Rows as dicts keyed by column name (json and msgpack)."""
+        self.check_rows()
+        for raw in self.chunks():
+            yield from self.dicts_of(raw)
+
     def to_arrow(self) -> Any:
         """All the remaining frames as one pyarrow Table (arrow_ipc)."""
         self.check_arrow()

@@ -95,8 +95,36 @@ def test_sync_interrupt_cancels_the_server_query(pg, how, ctrl_c):
         with pytest.raises(expected):
             c.query(f"select pg_sleep(30) /* {marker} */")
         assert time.monotonic() - t0 < 3
-        assert wait_gone(pg, marker) == []
+        # the call drove the host until the cancel took effect: the query
+        # (and the read-only transaction around it) ended before it raised
+        assert running(pg, marker) == []
         assert c.query("select 2").rows == [(2,)]  # the client still works
+
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+def test_threads_share_a_blocking_client_whose_host_they_drive(pg):
+    """The blocking client's host is driven by the threads in a call (no
+    loop thread): 8 threads sharing it each get their own answers, and once
+    nothing is pending no thread of the client's is left."""
+    with InProcessClient(pg_args("--pool", "default:max_conns=2")) as c:
+        assert c.query("select 1").rows == [(1,)]
+        assert c._conn.host.driven
+        got: dict[int, list[int]] = {}
+
+        def work(k):
+            got[k] = [c.query("select $1::int8", [k * 1000 + i]).rows[0][0] for i in range(40)]
+
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        assert got == {k: [k * 1000 + i for i in range(40)] for k in range(8)}
+        deadline = time.monotonic() + 5
+        while any(t.name == "molt-db-host-keeper" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the keeper outlived the pending work"
+            time.sleep(0.05)
+        assert c._conn.host.pending() == 0
 
 
 def test_async_task_cancel_cancels_the_server_query(pg):
@@ -457,7 +485,8 @@ def test_a_request_above_max_request_bytes_is_answered_at_once(tmp_path):
 def test_an_idle_transaction_is_rolled_back_while_no_call_is_made(pg, client):
     """tx_idle_timeout_ms is a timer of the host: the asyncio client's host
     (driven by the event loop) runs it while the loop only sleeps, the
-    blocking client's (threaded) while no thread is in a call. The server
+    blocking client's (driven by the calling threads) by its keeper thread
+    while no thread is in a call. The server
     then holds no row of the transaction and no backend is idle in it."""
     pg.execute("drop table if exists idle_tx")
     pg.execute("create table idle_tx(v int)")

@@ -116,6 +116,45 @@ def test_value_encodings_json(w):
     assert row["i8"] == 9007199254740993
 
 
+DATETIME_EDGES_SQL = """select '0001-01-01 00:00:00+00'::timestamptz as z1,
+ '9999-12-31 23:59:59.999999+00'::timestamptz as z2, '10000-01-01 00:00:00+00'::timestamptz as z3,
+ '0001-12-31 23:59:59.999999+00 BC'::timestamptz as z4, '0001-01-01 00:00:00'::timestamp as t1,
+ '9999-12-31 23:59:59.999999'::timestamp as t2, '10000-01-01 00:00:00'::timestamp as t3,
+ '2024-02-29 00:00:00.000001'::timestamp as t4, '2024-02-29 13:14:15.1'::timestamp as t5,
+ '0001-01-01'::date as d1, '9999-12-31'::date as d2, '10000-01-01'::date as d3,
+ '00:00:00'::time as h1, '24:00:00'::time as h2, '23:59:59.999999'::time as h3,
+ '12:00:00.5-03:30'::timetz as h4"""
+
+
+def test_datetime_encodings_at_the_year_range_edges(w):
+    """Years 1 to 9999 are a timestamp extension (timestamptz) or ISO text;
+    outside them the server's text; fractions without trailing zeros."""
+    d = decode(w.conn.query(DATETIME_EDGES_SQL, result_format="msgpack"))
+    row = dict(zip(d["columns"], d["rows"][0]))
+    utc = datetime.timezone.utc
+    for name, want in (("z1", datetime.datetime(1, 1, 1, tzinfo=utc)),
+                       ("z2", datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=utc))):
+        ts = row[name]
+        assert (ts.to_datetime() if isinstance(ts, msgpack.Timestamp) else ts) == want, name
+    assert row["z3"] == "10000-01-01 00:00:00+00" and row["z4"] == "0001-12-31 23:59:59.999999+00 BC"
+    assert (row["t1"], row["t2"], row["t3"]) == ("0001-01-01T00:00:00", "9999-12-31T23:59:59.999999",
+                                                 "10000-01-01 00:00:00")
+    assert (row["t4"], row["t5"]) == ("2024-02-29T00:00:00.000001", "2024-02-29T13:14:15.1")
+    assert (row["d1"], row["d2"], row["d3"]) == ("0001-01-01", "9999-12-31", "10000-01-01")
+    assert (row["h1"], row["h2"], row["h3"], row["h4"]) == ("00:00:00", "24:00:00", "23:59:59.999999",
+                                                           "12:00:00.5-03:30")
+
+
+def test_decode_us_of_a_big_result_is_within_its_handling_time(w):
+    """decode_us times every row of a result's first 16, then one row in 16
+    counted for 16: the estimate is positive and never more than the time
+    the request took."""
+    for sql, least in (("select 1", 0),
+                       ("select g, repeat('x', 100) from generate_series(1, 100000) g", 1)):
+        m = w.conn.query(sql, result_format="msgpack")["metrics"]
+        assert least <= m["decode_us"] <= m["handler_us"], (sql, m)
+
+
 def test_untyped_params_infer(w):
     d = decode(w.conn.query(
         "select $1::timestamptz, $2::uuid, $3::numeric + 1, $4::jsonb -> 'a', $5::float8 * 2",

@@ -35,30 +35,6 @@ static uint32_t be32(const uint8_t *p)
 }
 static uint64_t be64(const uint8_t *p) { return ((uint64_t)be32(p) << 32) | be32(p + 4); }
 
-enum mp_kind mp_peek(const mp_reader *r)
-{
-    if (r->p >= r->end)
-        return MP_BAD;
-    uint8_t b = *r->p;
-    if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3))
-        return MP_INT;
-    if (b <= 0x8f || b == 0xde || b == 0xdf)
-        return MP_MAP;
-    if (b <= 0x9f || b == 0xdc || b == 0xdd)
-        return MP_ARRAY;
-    if (b <= 0xbf || (b >= 0xd9 && b <= 0xdb))
-        return MP_STR;
-    switch (b) {
-    case 0xc0: return MP_NIL;
-    case 0xc2: case 0xc3: return MP_BOOL;
-    case 0xc4: case 0xc5: case 0xc6: return MP_BIN;
-    case 0xca: case 0xcb: return MP_FLOAT;
-    case 0xc7: case 0xc8: case 0xc9:
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return MP_EXT;
-    default: return MP_BAD;   /* 0xc1: never used */
-    }
-}
-
 /* a length field of `width` bytes after the marker byte */
 static int read_len(mp_reader *r, int width, uint32_t *n)
 {

@@ -22,7 +22,30 @@ typedef struct {
 /* what the next value is, without consuming it */
 enum mp_kind { MP_NIL, MP_BOOL, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARRAY, MP_MAP, MP_EXT, MP_BAD };
 
-enum mp_kind mp_peek(const mp_reader *r);
+/* inline: it runs once per value */
+static inline enum mp_kind mp_peek(const mp_reader *r)
+{
+    if (r->p >= r->end)
+        return MP_BAD;
+    uint8_t b = *r->p;
+    if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3))
+        return MP_INT;
+    if (b <= 0x8f || b == 0xde || b == 0xdf)
+        return MP_MAP;
+    if (b <= 0x9f || b == 0xdc || b == 0xdd)
+        return MP_ARRAY;
+    if (b <= 0xbf || (b >= 0xd9 && b <= 0xdb))
+        return MP_STR;
+    switch (b) {
+    case 0xc0: return MP_NIL;
+    case 0xc2: case 0xc3: return MP_BOOL;
+    case 0xc4: case 0xc5: case 0xc6: return MP_BIN;
+    case 0xca: case 0xcb: return MP_FLOAT;
+    case 0xc7: case 0xc8: case 0xc9:
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return MP_EXT;
+    default: return MP_BAD;   /* 0xc1: never used */
+    }
+}
 
 /* headers: 0 and the count, or -1 with ValueError (not that kind, or short) */
 int mp_array_header(mp_reader *r, uint32_t *n);

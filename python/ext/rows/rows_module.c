@@ -13,109 +13,186 @@ static int key_is(const char *s, uint32_t n, const char *want)
     return n == strlen(want) && memcmp(s, want, n) == 0;
 }
 
-/* the types list: a list of str (borrowed), or NULL when it is not one */
-static PyObject *types_list(PyObject *types)
+/* a list whose items are all str (borrowed), or NULL when it is not one */
+static PyObject *str_list(PyObject *list)
 {
-    if (!types || !PyList_Check(types))
+    if (!list || !PyList_Check(list))
         return NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(types); i++)
-        if (!PyUnicode_Check(PyList_GET_ITEM(types, i)))
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+        if (!PyUnicode_Check(PyList_GET_ITEM(list, i)))
             return NULL;
-    return types;
+    return list;
 }
 
-/* Rows as tuples, one plan per column. 0: done; 1: a row is not an array
- * of one value per column (the Python path decides what that means);
- * -1: an exception. */
-static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject *json_columns,
-                       PyObject **out)
+/* The GC needs to see a container only when it may hold one: a row whose
+ * values are all atoms (str, int, float, datetime...) leaves the collector's
+ * lists at once, as CPython untracks such tuples itself on its next
+ * collection. Without it, the collections that allocating 100k rows
+ * triggers walk every row built so far. */
+static void untrack_if_atoms(PyObject *row, Py_ssize_t ncols)
+{
+    for (Py_ssize_t j = 0; j < ncols; j++) {
+        PyObject *v = PyTuple_GET_ITEM(row, j);
+        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
+            return;
+    }
+    PyObject_GC_UnTrack(row);
+}
+
+/* Row dicts share one key object per column (the columns' own str, keys a
+ * tuple of them): a template of the keys (values None) is copied per row,
+ * so no row rehashes or resizes; a repeated column name keeps its last
+ * value, as dict(zip(columns, row)) does. The names are not interned: they
+ * come from the query's SQL, and on Python 3.12 an interned str is
+ * immortal, so distinct aliases would pile up for the life of the process. */
+static PyObject *dict_template(PyObject *keys)
+{
+    PyObject *t = PyDict_New();
+    for (Py_ssize_t j = 0; t && j < PyTuple_GET_SIZE(keys); j++)
+        if (PyDict_SetItem(t, PyTuple_GET_ITEM(keys, j), Py_None) < 0)
+            Py_CLEAR(t);
+    return t;
+}
+
+
+/* The plans of the columns; NULL with an exception. */
+static col_plan *plan_columns(const row_options *o, PyObject *types, PyObject *json_columns)
 {
     Py_ssize_t ncols = PyList_GET_SIZE(types);
     col_plan *plans = PyMem_Calloc((size_t)ncols + 1, sizeof *plans);
     if (!plans) {
         PyErr_NoMemory();
-        return -1;
+        return NULL;
     }
     for (Py_ssize_t j = 0; j < ncols; j++) {
         Py_ssize_t n;
         const char *t = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(types, j), &n);
-        if (!t || col_plan_for(o, t, n, &plans[j]) < 0) {
-            PyMem_Free(plans);
-            return -1;
-        }
+        if (!t || col_plan_for(o, t, n, &plans[j]) < 0)
+            goto fail;
     }
     for (Py_ssize_t i = 0; json_columns && i < PyTuple_GET_SIZE(json_columns); i++) {
         Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(json_columns, i));
-        if (j == -1 && PyErr_Occurred()) {
-            PyMem_Free(plans);
-            return -1;
-        }
-        if (j >= 0 && j < ncols && col_plan_json_field(&plans[j], PyList_GET_ITEM(types, j)) < 0) {
-            PyMem_Free(plans);
-            return -1;
-        }
+        if (j == -1 && PyErr_Occurred())
+            goto fail;
+        if (j >= 0 && j < ncols && col_plan_json_field(&plans[j], PyList_GET_ITEM(types, j)) < 0)
+            goto fail;
     }
+    return plans;
+fail:
+    PyMem_Free(plans);
+    return NULL;
+}
+
+/* One row: an array of one value per column, as a tuple (untracked when it
+ * holds only atoms), or with a template a copy of it with the values set
+ * (keys: its keys, a tuple). 1: another shape; -1: an exception. */
+static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t ncols, mp_reader *r,
+                      PyObject *template, PyObject *keys, PyObject **out)
+{
+    uint32_t width;
+    if (mp_peek(r) != MP_ARRAY)
+        return 1;
+    if (mp_array_header(r, &width) < 0)
+        return -1;
+    if (width != (uint32_t)ncols)
+        return 1;
+    PyObject *row = template ? PyDict_Copy(template) : PyTuple_New(ncols);
+    if (!row)
+        return -1;
+    for (Py_ssize_t j = 0; j < ncols; j++) {
+        PyObject *v = col_value(o, &plans[j], r);
+        if (v && template && PyDict_SetItem(row, PyTuple_GET_ITEM(keys, j), v) < 0)
+            Py_CLEAR(v);
+        if (!v) {
+            Py_DECREF(row);
+            return -1;
+        }
+        if (template)
+            Py_DECREF(v);
+        else
+            PyTuple_SET_ITEM(row, j, v);
+    }
+    if (!template)   /* a dict is tracked only once it holds a container */
+        untrack_if_atoms(row, ncols);
+    *out = row;
+    return 0;
+}
+
+/* Rows as tuples, or as dicts keyed by columns when it is not NULL. 0:
+ * done; 1: a row is not an array of one value per column (the Python path
+ * decides what that means); -1: an exception. */
+static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject *columns,
+                       PyObject *json_columns, PyObject **out)
+{
+    Py_ssize_t ncols = PyList_GET_SIZE(types);
+    col_plan *plans = plan_columns(o, types, json_columns);
+    if (!plans)
+        return -1;
+    /* the keys as a tuple: converting a value may run Python code (a
+     * tzinfo, a patched UUID class) that could change a caller's list */
+    PyObject *keys = columns ? PyList_AsTuple(columns) : NULL;
+    PyObject *template = keys && PyTuple_GET_SIZE(keys) == ncols ? dict_template(keys) : NULL;
     int rc = -1;
     uint32_t nrows;
+    PyObject *list = NULL;
+    if (columns && !template) {
+        if (keys && !PyErr_Occurred())
+            rc = 1;   /* not one name per column */
+        goto done;
+    }
     if (mp_peek(r) != MP_ARRAY) {
         rc = 1;
         goto done;
     }
-    if (mp_array_header(r, &nrows) < 0)
+    if (mp_array_header(r, &nrows) < 0 || !(list = PyList_New(nrows)))
         goto done;
-    PyObject *list = PyList_New(nrows);
-    if (!list)
-        goto done;
-    for (uint32_t i = 0; i < nrows; i++) {
-        uint32_t width;
-        if (mp_peek(r) != MP_ARRAY) {
-            rc = 1;
-            break;
-        }
-        if (mp_array_header(r, &width) < 0)
-            break;
-        if (width != (uint32_t)ncols) {
-            rc = 1;
-            break;
-        }
-        PyObject *row = PyTuple_New(ncols);
-        if (!row)
-            break;
-        PyList_SET_ITEM(list, i, row);
-        Py_ssize_t j = 0;
-        for (; j < ncols; j++) {
-            PyObject *v = col_value(o, &plans[j], r);
-            if (!v)
-                break;
-            PyTuple_SET_ITEM(row, j, v);
-        }
-        if (j < ncols)
-            break;
-        if (i + 1 == nrows)
-            rc = 0;
+    /* nobody else sees the list until it is full: out of the GC's lists
+     * meanwhile, so its collections do not walk it (list_dealloc copes) */
+    PyObject_GC_UnTrack(list);
+    rc = 0;
+    for (uint32_t i = 0; i < nrows && rc == 0; i++) {
+        PyObject *row;
+        rc = decode_row(o, plans, ncols, r, template, keys, &row);
+        if (rc == 0)
+            PyList_SET_ITEM(list, i, row);
     }
-    if (nrows == 0)
-        rc = 0;
-    if (rc == 0)
+    if (rc == 0) {
+        PyObject_GC_Track(list);
         *out = list;
-    else
-        Py_DECREF(list);
+        list = NULL;
+    }
 done:
+    Py_XDECREF(list);
+    Py_XDECREF(template);
+    Py_XDECREF(keys);
     PyMem_Free(plans);
     return rc;
+}
+
+/* The rows at r (r then past them): 0 with *rows set, 1: declined (another
+ * shape, no types, or for dicts no columns of the right width), -1: an
+ * exception. */
+static int rows_at(const row_options *o, mp_reader *r, PyObject *types, PyObject *columns, int dicts,
+                   PyObject *json_columns, PyObject **rows)
+{
+    if (!types || (dicts && (!columns || PyList_GET_SIZE(columns) != PyList_GET_SIZE(types))))
+        return 1;
+    return decode_rows(o, r, types, dicts ? columns : NULL, json_columns, rows);
 }
 
 static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"payload", "types", "numeric_decimal", "parse_json", "django", "zone",
-                             "django_tz", "json_columns", NULL};
+                             "django_tz", "json_columns", "columns", "dicts", NULL};
     Py_buffer buf;
     PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL;
+    PyObject *columns_arg = Py_None;
+    int dicts = 0;
     row_options o = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!", kwlist, &buf, &types_arg,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!Op", kwlist, &buf, &types_arg,
                                      &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz,
-                                     &PyTuple_Type, &json_columns))
+                                     &PyTuple_Type, &json_columns, &columns_arg, &dicts))
         return NULL;
     if (json_columns && !o.django) {
         PyBuffer_Release(&buf);
@@ -128,7 +205,12 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 
     mp_reader r = {buf.buf, (const uint8_t *)buf.buf + buf.len, 0};
     PyObject *doc = NULL, *result = NULL;
-    const uint8_t *rows_at = NULL;
+    /* the rows, decoded where they are when the types (and for dicts the
+     * columns) came before them, as the worker sends them; else after the
+     * map, from rows_pos. used_*: what they were decoded with. */
+    const uint8_t *rows_pos = NULL;
+    PyObject *used_types = NULL, *used_columns = NULL;
+    int declined = 0;
     uint32_t n;
     if (mp_peek(&r) == MP_BAD) {
         mp_error(&r, r.p == r.end ? "empty" : "an invalid MsgPack byte");
@@ -140,7 +222,7 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
     }
     if (mp_map_header(&r, &n) < 0 || !(doc = PyDict_New()))
         goto out;
-    /* everything but rows, decoded as msgpack does; rows after the types */
+    /* everything but rows decoded as msgpack does */
     for (uint32_t i = 0; i < n; i++) {
         const char *k;
         uint32_t kn;
@@ -149,9 +231,28 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
             if (mp_str(&r, &k, &kn) < 0)
                 goto out;
             if (key_is(k, kn, "rows")) {
-                rows_at = r.p;
-                if (mp_skip(&r) < 0)
+                rows_pos = r.p;
+                /* held: a later key of the same name must not free them */
+                Py_XSETREF(used_types, Py_XNewRef(str_list(
+                    types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"))));
+                Py_XSETREF(used_columns, Py_XNewRef(str_list(
+                    columns_arg != Py_None ? columns_arg : PyDict_GetItemString(doc, "columns"))));
+                PyObject *rows = NULL;
+                mp_reader rr = r;
+                int rc = rows_at(&o, &rr, used_types, used_columns, dicts, json_columns, &rows);
+                if (rc < 0)
                     goto out;
+                if (rc == 0) {
+                    rc = PyDict_SetItemString(doc, "rows", rows);
+                    Py_DECREF(rows);
+                    if (rc < 0)
+                        goto out;
+                    r = rr;
+                } else {
+                    Py_CLEAR(used_types);
+                    if (mp_skip(&r) < 0)
+                        goto out;
+                }
                 continue;
             }
             r = at;
@@ -168,23 +269,32 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
         mp_error(&r, "extra data after the result map");
         goto out;
     }
-    if (!rows_at) {
+    if (!rows_pos) {
         result = Py_NewRef(doc);
         goto out;
     }
-    PyObject *types = types_list(types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"));
-    PyObject *rows = NULL;
-    int rc = 1;
-    if (types) {
-        mp_reader rr = {rows_at, r.end, 0};
-        rc = decode_rows(&o, &rr, types, json_columns, &rows);
+    /* the types or columns the rows need came after them (or again, as
+     * another value): decode the rows now with the map's own */
+    PyObject *types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"));
+    PyObject *columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItemString(doc, "columns"));
+    if (!used_types || types != used_types || (dicts && columns != used_columns)) {
+        PyObject *rows = NULL;
+        mp_reader rr = {rows_pos, r.end, 0};
+        int rc = rows_at(&o, &rr, types, columns, dicts, json_columns, &rows);
+        if (rc < 0)
+            goto out;
+        declined = rc == 1;
+        if (rc == 0 && PyDict_SetItemString(doc, "rows", rows) < 0) {
+            Py_DECREF(rows);
+            goto out;
+        }
+        Py_XDECREF(rows);
     }
-    if (rc == 0 && PyDict_SetItemString(doc, "rows", rows) == 0)
-        result = Py_NewRef(doc);
-    else if (rc == 1)
-        result = Py_NewRef(Py_None);   /* rows of another shape: the Python path */
-    Py_XDECREF(rows);
+    /* rows of another shape: the Python path */
+    result = Py_NewRef(declined ? Py_None : doc);
 out:
+    Py_XDECREF(used_types);
+    Py_XDECREF(used_columns);
     Py_XDECREF(doc);
     PyBuffer_Release(&buf);
     return result;
@@ -192,16 +302,20 @@ out:
 
 PyDoc_STRVAR(decode_result_doc,
 "decode_result(payload, types=None, *, numeric_decimal=False, parse_json=False,\n"
-"              django=False, zone=None, django_tz=None, json_columns=())\n"
+"              django=False, zone=None, django_tz=None, json_columns=(),\n"
+"              columns=None, dicts=False)\n"
 "--\n\n"
 "A db_query result payload (MsgPack) as msgpack.unpackb gives it, with\n"
 "'rows' a list of tuples converted per column type (types: the doc's own,\n"
-"or those of a stream's first part). The client profile converts numeric to\n"
+"or those of a stream's first part), or with dicts=True a list of dicts\n"
+"keyed by the column names (columns: the doc's own, or the stream's; the\n"
+"dicts share one key object per column). The client profile converts numeric to\n"
 "Decimal (numeric_decimal) and parses json/jsonb (parse_json); django=True\n"
 "gives molt_django_adapter's PostgreSQL values (timestamptz in zone, then\n"
 "with tzinfo django_tz; the column indexes in json_columns parsed as a\n"
 "JSONField's from_db_value would). None: rows of a shape left to the Python path (not\n"
-"one array per row of one value per column, or no types). ValueError: a\n"
+"one array per row of one value per column, no types, or for dicts no\n"
+"columns as many as the types). ValueError: a\n"
 "malformed payload; Unconvertible (a ValueError): a value or type the\n"
 "Django profile cannot convert.");
 
