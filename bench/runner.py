@@ -539,28 +539,35 @@ def django_scenarios(ctx):
                       ["list", "--mode", "baseline"] + conc, server_cpu),
                  peer("Django + @molt_offload (molt_worker writes the JSON), /offload/", "molt",
                       ["list", "--mode", "offload"] + conc, server_cpu),
+                 peer("Django + @molt_offload, molt_db in process (TRANSPORT inprocess), /offload/", "molt",
+                      ["list", "--mode", "offload", "--transport", "inprocess"] + conc, server_cpu),
              ]),
-        dict(key="django_values10k", unit="row", latency=False,
-             title="Django QuerySet .values() of 10k rows (7 fields incl. decimal, datetime, UUID, JSON): "
-                   "ORM vs offloaded",
+    ] + [scenario for db in ("pg", "sqlite") for scenario in django_qs_scenarios(ctx, peer, db)]
+
+
+def django_qs_scenarios(ctx, peer, db):
+    """django_values10k / django_models10k (PostgreSQL) and their _sqlite
+    twins (a SQLite file of the same rows, made by django_peer.py)."""
+    suffix, orm = ("", "Django 5.2 ORM (psycopg 3)") if db == "pg" else ("_sqlite", "Django 5.2 ORM (sqlite3)")
+    where = "" if db == "pg" else " on SQLite"
+    args = ["--db", db]
+    kinds = [("values", "django_values10k", ".values()",
+              "Django QuerySet .values() of 10k rows (7 fields incl. decimal, datetime, UUID, JSON)"),
+             ("models", "django_models10k", "model instances", "Django QuerySet of 10k model instances")]
+    return [
+        dict(key=key + suffix, unit="row", latency=False,
+             title=f"{title}{where}: ORM vs offloaded",
              expected=lambda: django_qs_expected(ctx.dsn),
              contenders=[
-                 peer("Django 5.2 ORM (psycopg 3) .values()", "peer", ["values", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() .values() (C row decoder)", "molt",
-                      ["values", "--mode", "offload"]),
-                 peer("molt_django_adapter offloading() .values() (pure-Python rows)", "molt",
-                      ["values", "--mode", "offload", "--decoder", "python"]),
-             ]),
-        dict(key="django_models10k", unit="row", latency=False,
-             title="Django QuerySet of 10k model instances: ORM vs offloaded",
-             expected=lambda: django_qs_expected(ctx.dsn),
-             contenders=[
-                 peer("Django 5.2 ORM (psycopg 3) model instances", "peer", ["models", "--mode", "orm"]),
-                 peer("molt_django_adapter offloading() model instances (C row decoder)", "molt",
-                      ["models", "--mode", "offload"]),
-                 peer("molt_django_adapter offloading() model instances (pure-Python rows)", "molt",
-                      ["models", "--mode", "offload", "--decoder", "python"]),
-             ]),
+                 peer(f"{orm} {what}", "peer", [kind, "--mode", "orm"] + args),
+                 peer(f"molt_django_adapter offloading() {what} (C row decoder)", "molt",
+                      [kind, "--mode", "offload"] + args),
+                 peer(f"molt_django_adapter offloading() {what} (pure-Python rows)", "molt",
+                      [kind, "--mode", "offload", "--decoder", "python"] + args),
+                 peer(f"molt_django_adapter offloading() {what}, molt_db in process (C row decoder)", "molt",
+                      [kind, "--mode", "offload", "--transport", "inprocess"] + args),
+             ])
+        for kind, key, what, title in kinds
     ]
 
 

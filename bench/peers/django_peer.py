@@ -5,7 +5,10 @@ examples/django_demo and its PostgreSQL data (bench/runner.py loads it).
     django_peer.py list   --mode baseline|offload --dsn DSN --seconds S [--concurrency 8 --workers 2]
     django_peer.py values --mode orm|offload --dsn DSN --seconds S     # .values() of 10k rows
     django_peer.py models --mode orm|offload --dsn DSN --seconds S     # 10k model instances
-        (values/models: --decoder python builds the offloaded rows without the C decoder)
+        (values/models: --decoder python builds the offloaded rows without the C decoder;
+         --db sqlite reads a SQLite file of the demo's data instead of PostgreSQL)
+    offload: --transport inprocess runs molt_db in the Django processes
+        (MOLT_DB["TRANSPORT"] = "inprocess") instead of beside them in molt_worker
 
 list: gunicorn (gthread: --workers processes of --threads threads) serves
 the demo; for offload, `manage.py
@@ -42,10 +45,34 @@ LIST_PATH = "/api/items?user_id=1&limit=1000"
 QS_ROWS = 10_000
 
 
-def demo_env(dsn, sock):
-    return dict(os.environ, MOLT_DEMO_PG_DSN=dsn, MOLT_DEMO_SOCKET=sock,
-                PYTHONPATH=os.pathsep.join([str(DEMO), str(ROOT / "python")]),
-                DJANGO_SETTINGS_MODULE="demo_project.settings")
+def demo_env(a, sock):
+    env = dict(os.environ, MOLT_DEMO_SOCKET=sock,
+               PYTHONPATH=os.pathsep.join([str(DEMO), str(ROOT / "python")]),
+               DJANGO_SETTINGS_MODULE="demo_project.settings")
+    if a.db == "sqlite":
+        env.pop("MOLT_DEMO_PG_DSN", None)
+        env["MOLT_DEMO_SQLITE"] = sqlite_demo(env)
+    else:
+        env["MOLT_DEMO_PG_DSN"] = a.dsn
+    if a.transport == "inprocess":
+        env["MOLT_DEMO_TRANSPORT"] = "inprocess"
+    return env
+
+
+def sqlite_demo(env):
+    """A SQLite file with the demo's data (QS_ROWS items, the same generator
+    and seed as the PostgreSQL data), made once."""
+    path = ROOT / ".tmp" / "bench-django" / f"demo-{QS_ROWS}.db"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        part.unlink(missing_ok=True)
+        env = dict(env, MOLT_DEMO_SQLITE=str(part))
+        for args in (["migrate", "-v", "0"], ["make_demo_data", "--items", str(QS_ROWS)]):
+            subprocess.run([sys.executable, str(DEMO / "manage.py"), *args], env=env, check=True,
+                           stdout=sys.stderr)
+        part.rename(path)
+    return str(path)
 
 
 def start_worker(env, sock, conns):
@@ -129,10 +156,10 @@ def page_check(body):
 def run_list(a):
     tmp = tempfile.mkdtemp(prefix="django-bench.")
     sock = os.path.join(tmp, "molt.sock")
-    env = demo_env(a.dsn, sock)
+    env = demo_env(a, sock)
     procs = []
     try:
-        if a.mode == "offload":
+        if a.mode == "offload" and a.transport == "worker":
             # as many server connections as the baseline's threads hold (CONN_MAX_AGE)
             procs.append(start_worker(env, sock, a.workers * a.threads))
         port = free_port()
@@ -162,10 +189,10 @@ def run_list(a):
 def run_queryset(a):
     tmp = tempfile.mkdtemp(prefix="django-bench.")
     sock = os.path.join(tmp, "molt.sock")
-    env = demo_env(a.dsn, sock)
+    env = demo_env(a, sock)
     os.environ.update(env)
     sys.path.insert(0, str(ROOT / "python"))
-    worker = start_worker(env, sock, 1) if a.mode == "offload" else None
+    worker = start_worker(env, sock, 1) if a.mode == "offload" and a.transport == "worker" else None
     try:
         import contextlib
 
@@ -228,6 +255,10 @@ def main():
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--decoder", choices=["c", "python"], default="c",
                    help="values/models offload: rows built by the C decoder or the pure-Python one")
+    p.add_argument("--transport", choices=["worker", "inprocess"], default="worker",
+                   help="offload: through molt_worker, or molt_db in the Django process")
+    p.add_argument("--db", choices=["pg", "sqlite"], default="pg",
+                   help="values/models: the demo's data on PostgreSQL (--dsn) or in a SQLite file")
     a = p.parse_args()
     (run_list if a.kind == "list" else run_queryset)(a)
 

@@ -28,6 +28,7 @@ from .worker_tx import refused as worker_tx_refused
 from .guards import check_guards
 from .query_log import log_query
 from .replay import NeedThread, fetch, in_replay, on_event_loop
+from .sqlite_values import FinalValue, final_columns, skip_converters
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
 _READS = (MULTI, SINGLE)
@@ -62,10 +63,14 @@ class OffloadCompiler(base.SQLCompiler):
     #: select position -> the JSONField column whose values the worker's rows
     #: already hold parsed (WorkerQuery.json_columns), set per execute_sql
     _molt_json_parsed: dict[int, Any] = {}
+    #: SQLite: select position -> the Django converter the worker's rows
+    #: already went through (WorkerQuery.final_columns), set per execute_sql
+    _molt_final: dict[int, FinalValue] = {}
 
     def execute_sql(self, result_type: Any = MULTI, chunked_fetch: bool = False,
                     chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
         self._molt_json_parsed = {}
+        self._molt_final = {}
         is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
         wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
         if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query, self.using):
@@ -84,9 +89,11 @@ class OffloadCompiler(base.SQLCompiler):
         try:
             check_transaction(self.connection)
             q = worker_query(self.connection, sql, params)
+            q.final_columns = self._final_columns(result_type)
             if streamed:
                 start = time.monotonic()
                 chunks = stream_sync(q, chunk_size)
+                self._molt_final = q.final_columns
                 log_query(self.connection, q, time.monotonic() - start)   # Django's cursor: until execute returns
                 events.record(self.connection.alias, sql, True, "streamed")
                 return self._trimmed(chunks)
@@ -94,6 +101,7 @@ class OffloadCompiler(base.SQLCompiler):
             q.json_columns = tuple(json_fields)
             rows, seconds = fetch(q)
             self._molt_json_parsed = json_fields
+            self._molt_final = q.final_columns
         except Fallback as e:
             if active_transaction(self.connection.alias) is not None:
                 raise worker_tx_refused(self.connection.alias, str(e)) from None
@@ -120,10 +128,24 @@ class OffloadCompiler(base.SQLCompiler):
                 out[i] = expr
         return out
 
+    def _final_columns(self, result_type: Any) -> dict[int, FinalValue]:
+        """SQLite, rows for results_iter(): the selected columns whose first
+        converter the rows can hold done (sqlite_values.py). Only for MULTI,
+        whose converters are those of the select (a SINGLE row's caller may
+        convert other expressions; explain() converts nothing)."""
+        if (self.connection.vendor != "sqlite" or result_type != MULTI or not self.select
+                or getattr(self.query, "explain_info", None)):
+            return {}
+        fields = [s[0] for s in self.select[:self.col_count]]
+        return final_columns(self.connection, fields, super().get_converters(fields))
+
     def get_converters(self, expressions: Any) -> Any:
         """Django's converters, less JSONField.from_db_value on the columns
-        whose values arrived parsed (it would only parse them again)."""
+        whose values arrived parsed (it would only parse them again), and
+        on SQLite less those the rows went through (_final_columns)."""
         converters = super().get_converters(expressions)
+        if self._molt_final:
+            return skip_converters(converters, self._molt_final, expressions)
         for i, expr in self._molt_json_parsed.items():
             if i in converters and i < len(expressions) and expressions[i] is expr:
                 fns = [f for f in converters[i][0] if getattr(f, "__func__", None) is not JSONField.from_db_value]

@@ -23,9 +23,9 @@ from molt_db_adapter.results import decode_payload
 from . import events
 from .conf import molt_settings, pin_primary, worker_alias
 from .errors import django_error
-from .rows import (Unconvertible, convert_rows, pg_converters, session_zone, sqlite_converters,
-                   with_json_fields)
+from .rows import Unconvertible, convert_rows, pg_converters, session_zone, with_json_fields
 from .sqlite_functions import django_registered, unsupported_reason
+from .sqlite_values import FinalValue, sqlite_plans
 from .statements import Unsupported, postgresql_client_bound, postgresql_server_bound, sqlite_statement
 from .worker_tx import active_transaction
 
@@ -92,6 +92,9 @@ class WorkerQuery:
     #: PostgreSQL: columns of JSONFields whose values rows() parses as the
     #: field would, so the compiler skips the field's converter
     json_columns: tuple[int, ...] = ()
+    #: SQLite: columns whose first Django converter rows() applies (the
+    #: compiler then skips it), sqlite_values.py
+    final_columns: dict[int, FinalValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = (self.worker_alias, self.sql, repr(self.params))
@@ -132,11 +135,11 @@ class WorkerQuery:
 
     def c_doc(self, raw: bytes, types: Optional[list[str]] = None,
               json_columns: tuple[int, ...] = ()) -> Optional[dict[str, Any]]:
-        """PostgreSQL: the payload with rows as Django's values, built in C
-        (None: no C decoder, or a shape rows.py decodes)."""
-        if self.vendor != "postgresql":
-            return None
+        """The payload with rows as Django's values, built in C (None: no C
+        decoder, or a shape rows.py decodes)."""
         try:
+            if self.vendor == "sqlite":
+                return c_rows.decode(raw, types, django=True, sqlite_plans=self.sqlite_plans)
             return c_rows.decode(raw, types, django=True, zone=session_zone(self.session_tz),
                                  django_tz=self.django_tz, json_columns=json_columns)
         except (ValueError, TypeError) as e:   # Unconvertible is a ValueError
@@ -146,9 +149,12 @@ class WorkerQuery:
         try:
             if self.vendor == "postgresql":
                 return list(pg_converters(types, self.session_tz, self.django_tz))
-            return list(sqlite_converters(types))
+            return [p and p[1] for p in self.sqlite_plans(types)]
         except Unconvertible as e:
             raise Fallback(f"result not convertible: {e}") from None
+
+    def sqlite_plans(self, types: Sequence[str]) -> tuple[Any, ...]:
+        return sqlite_plans(types, self.final_columns)
 
     @staticmethod
     def convert(rows: Sequence[Sequence[Any]], converters: list[Any]) -> list[tuple[Any, ...]]:

@@ -147,8 +147,9 @@ def test_datetime_encodings_at_the_year_range_edges(w):
 
 def test_decode_us_of_a_big_result_is_within_its_handling_time(w):
     """decode_us times every row of a result's first 16, then one row in 16
-    counted for 16: the estimate is positive and never more than the time
-    the request took."""
+    counted for 16: the estimate is positive for a big result and never
+    more than the time the request took (a sampled row preempted under load
+    would count 16 times: it is capped)."""
     for sql, least in (("select 1", 0),
                        ("select g, repeat('x', 100) from generate_series(1, 100000) g", 1)):
         m = w.conn.query(sql, result_format="msgpack")["metrics"]

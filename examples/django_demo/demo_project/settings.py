@@ -7,6 +7,7 @@ The database comes from the environment so the same project runs on SQLite
     MOLT_DEMO_SQLITE=/path/demo.db                          SQLite file (default .tmp/django_demo/demo.db)
     MOLT_DEMO_SOCKET=/path/molt.sock                        the worker's socket
     MOLT_DEMO_USE_TZ=0                                      USE_TZ off (the default is on)
+    MOLT_DEMO_TRANSPORT=inprocess                           molt_db in the Django process (no worker, no socket)
 """
 import os
 import pathlib
@@ -61,6 +62,8 @@ MOLT_DB = {
     "TIMEOUT_MS": 5000,
     "POOL": _POOL,
 }
+if os.environ.get("MOLT_DEMO_TRANSPORT") == "inprocess":
+    MOLT_DB = {"TRANSPORT": "inprocess", "TIMEOUT_MS": 5000, "POOL": _POOL}
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,6 @@
 /* The per-type table and conversions (row_types.h). */
 #include "row_types.h"
+#include "row_sqlite.h"
 
 #include <datetime.h>
 #include <string.h>
@@ -153,7 +154,7 @@ int col_plan_json_field(col_plan *c, PyObject *type)
 }
 
 /* JSONField.from_db_value: json.loads(value), the text itself when it is not JSON */
-static PyObject *json_field_value(PyObject *v)
+PyObject *json_field_value(PyObject *v)
 {
     if (!PyUnicode_Check(v))
         return unconvertible("JSONField", v);
@@ -204,17 +205,30 @@ static int parse_time(const char *s, Py_ssize_t n, int *h, int *mi, int *sec, in
     return 0;
 }
 
-static PyObject *fast_temporal(enum row_kind kind, const char *s, Py_ssize_t n)
+/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}] (PostgreSQL's worker writes the T, Django's
+ * SQLite columns hold the space: fromisoformat reads both alike) */
+PyObject *fast_timestamp(const char *s, Py_ssize_t n, PyObject *tz)
 {
     int y, m, d, h, mi, sec, us;
     PyObject *v = NULL;
+    if (n >= 19 && (s[10] == 'T' || s[10] == ' ') && parse_date(s, 10, &y, &m, &d) == 0
+        && parse_time(s + 11, n - 11, &h, &mi, &sec, &us) == 0)
+        v = PyDateTimeAPI->DateTime_FromDateAndTime(y, m, d, h, mi, sec, us, tz, PyDateTimeAPI->DateTimeType);
+    if (!v)
+        PyErr_Clear();
+    return v;
+}
+
+PyObject *fast_temporal(enum row_kind kind, const char *s, Py_ssize_t n)
+{
+    int y, m, d, h, mi, sec, us;
+    PyObject *v = NULL;
+    if (kind == RK_TIMESTAMP)
+        return fast_timestamp(s, n, Py_None);
     if (kind == RK_DATE && n == 10 && parse_date(s, n, &y, &m, &d) == 0)
         v = PyDate_FromDate(y, m, d);
     else if (kind == RK_TIME && parse_time(s, n, &h, &mi, &sec, &us) == 0)
         v = PyTime_FromTime(h, mi, sec, us);
-    else if (kind == RK_TIMESTAMP && n >= 19 && s[10] == 'T' && parse_date(s, 10, &y, &m, &d) == 0
-             && parse_time(s + 11, n - 11, &h, &mi, &sec, &us) == 0)
-        v = PyDateTime_FromDateAndTime(y, m, d, h, mi, sec, us);
     if (!v)
         PyErr_Clear();
     return v;
@@ -244,9 +258,10 @@ static int hexval(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* uuid.UUID(s) for the worker's lowercase 8-4-4-4-12 text, without running
- * UUID.__init__'s Python; other spellings go through UUID() itself */
-static PyObject *uuid_value(PyObject *v)
+/* uuid.UUID(s) for lowercase 8-4-4-4-12 text (PostgreSQL's) or 32 hex
+ * digits (Django's SQLite char(32)), without running UUID.__init__'s Python;
+ * other spellings go through UUID() itself */
+PyObject *uuid_value(PyObject *v)
 {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(v, &n);
@@ -254,9 +269,9 @@ static PyObject *uuid_value(PyObject *v)
         return NULL;
     char hex[33];
     int k = 0;
-    if (n == 36) {
-        for (int i = 0; i < 36 && k >= 0; i++) {
-            if (i == 8 || i == 13 || i == 18 || i == 23)
+    if (n == 36 || n == 32) {
+        for (int i = 0; i < n && k >= 0; i++) {
+            if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
                 k = s[i] == '-' ? k : -1;
             else if (hexval(s[i]) < 0)
                 k = -1;
@@ -264,7 +279,7 @@ static PyObject *uuid_value(PyObject *v)
                 hex[k++] = s[i];
         }
     }
-    if (n != 36 || k != 32)
+    if ((n != 36 && n != 32) || k != 32)
         return PyObject_CallOneArg(uuid_cls, v);
     hex[32] = '\0';
     PyObject *i = PyLong_FromString(hex, NULL, 16);
@@ -434,6 +449,8 @@ PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
         r->p++;
         Py_RETURN_NONE;
     }
+    if (c->kind >= RK_SQ_CALL)
+        return sqlite_col_value(c, r);
     /* (a Django array still checks its shape: lower bounds are refused) */
     if (c->kind == RK_ASIS && c->array_depth == 0)
         return mp_value(r);

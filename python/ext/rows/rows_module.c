@@ -4,6 +4,7 @@
  * (results.py, decoding.py, molt_django_adapter/rows.py) gives the same
  * values and stays the fallback. */
 #include "mpread.h"
+#include "row_sqlite.h"
 #include "row_types.h"
 
 #include <string.h>
@@ -55,14 +56,39 @@ static PyObject *dict_template(PyObject *keys)
 }
 
 
-/* The plans of the columns; NULL with an exception. */
-static col_plan *plan_columns(const row_options *o, PyObject *types, PyObject *json_columns)
+/* The SQLite profile's plans: specs = sqlite_plans(types), a tuple of one
+ * plan per column (row_sqlite.h), which the plans borrow from. The specs
+ * (a new reference) or NULL with an exception. */
+static PyObject *plan_sqlite_columns(PyObject *sqlite_plans, PyObject *types, col_plan *plans)
+{
+    Py_ssize_t ncols = PyList_GET_SIZE(types);
+    PyObject *specs = PyObject_CallOneArg(sqlite_plans, types);
+    if (specs && (!PyTuple_Check(specs) || PyTuple_GET_SIZE(specs) != ncols)) {
+        PyErr_Format(PyExc_TypeError, "sqlite_plans() returned %R, not a tuple of %zd plans", specs, ncols);
+        Py_CLEAR(specs);
+    }
+    for (Py_ssize_t j = 0; specs && j < ncols; j++)
+        if (sqlite_col_plan(PyTuple_GET_ITEM(specs, j), &plans[j]) < 0)
+            Py_CLEAR(specs);
+    return specs;
+}
+
+/* The plans of the columns, from sqlite_plans when given (*specs then holds
+ * what they borrow, a new reference; else NULL); NULL with an exception. */
+static col_plan *plan_columns(const row_options *o, PyObject *types, PyObject *json_columns,
+                              PyObject *sqlite_plans, PyObject **specs)
 {
     Py_ssize_t ncols = PyList_GET_SIZE(types);
     col_plan *plans = PyMem_Calloc((size_t)ncols + 1, sizeof *plans);
+    *specs = NULL;
     if (!plans) {
         PyErr_NoMemory();
         return NULL;
+    }
+    if (sqlite_plans) {
+        if (!(*specs = plan_sqlite_columns(sqlite_plans, types, plans)))
+            goto fail;
+        return plans;
     }
     for (Py_ssize_t j = 0; j < ncols; j++) {
         Py_ssize_t n;
@@ -122,10 +148,11 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
  * done; 1: a row is not an array of one value per column (the Python path
  * decides what that means); -1: an exception. */
 static int decode_rows(const row_options *o, mp_reader *r, PyObject *types, PyObject *columns,
-                       PyObject *json_columns, PyObject **out)
+                       PyObject *json_columns, PyObject *sqlite_plans, PyObject **out)
 {
     Py_ssize_t ncols = PyList_GET_SIZE(types);
-    col_plan *plans = plan_columns(o, types, json_columns);
+    PyObject *specs;
+    col_plan *plans = plan_columns(o, types, json_columns, sqlite_plans, &specs);
     if (!plans)
         return -1;
     /* the keys as a tuple: converting a value may run Python code (a
@@ -165,6 +192,7 @@ done:
     Py_XDECREF(list);
     Py_XDECREF(template);
     Py_XDECREF(keys);
+    Py_XDECREF(specs);
     PyMem_Free(plans);
     return rc;
 }
@@ -173,32 +201,34 @@ done:
  * shape, no types, or for dicts no columns of the right width), -1: an
  * exception. */
 static int rows_at(const row_options *o, mp_reader *r, PyObject *types, PyObject *columns, int dicts,
-                   PyObject *json_columns, PyObject **rows)
+                   PyObject *json_columns, PyObject *sqlite_plans, PyObject **rows)
 {
     if (!types || (dicts && (!columns || PyList_GET_SIZE(columns) != PyList_GET_SIZE(types))))
         return 1;
-    return decode_rows(o, r, types, dicts ? columns : NULL, json_columns, rows);
+    return decode_rows(o, r, types, dicts ? columns : NULL, json_columns, sqlite_plans, rows);
 }
 
 static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {"payload", "types", "numeric_decimal", "parse_json", "django", "zone",
-                             "django_tz", "json_columns", "columns", "dicts", NULL};
+                             "django_tz", "json_columns", "columns", "dicts", "sqlite_plans", NULL};
     Py_buffer buf;
     PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL;
-    PyObject *columns_arg = Py_None;
+    PyObject *columns_arg = Py_None, *sqlite_plans = NULL;
     int dicts = 0;
     row_options o = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!Op", kwlist, &buf, &types_arg,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!OpO", kwlist, &buf, &types_arg,
                                      &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz,
-                                     &PyTuple_Type, &json_columns, &columns_arg, &dicts))
+                                     &PyTuple_Type, &json_columns, &columns_arg, &dicts, &sqlite_plans))
         return NULL;
-    if (json_columns && !o.django) {
+    if ((json_columns || sqlite_plans) && !o.django) {
         PyBuffer_Release(&buf);
-        PyErr_SetString(PyExc_TypeError, "json_columns is for the Django profile (django=True)");
+        PyErr_SetString(PyExc_TypeError, "json_columns and sqlite_plans are for Django (django=True)");
         return NULL;
     }
+    if (sqlite_plans)
+        json_columns = NULL;   /* the SQLite plans name JSONField columns themselves */
     o.zone = zone;
     o.zone_is_utc = row_zone_is_utc(zone);
     o.django_tz = django_tz;
@@ -239,7 +269,7 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
                     columns_arg != Py_None ? columns_arg : PyDict_GetItemString(doc, "columns"))));
                 PyObject *rows = NULL;
                 mp_reader rr = r;
-                int rc = rows_at(&o, &rr, used_types, used_columns, dicts, json_columns, &rows);
+                int rc = rows_at(&o, &rr, used_types, used_columns, dicts, json_columns, sqlite_plans, &rows);
                 if (rc < 0)
                     goto out;
                 if (rc == 0) {
@@ -280,7 +310,7 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
     if (!used_types || types != used_types || (dicts && columns != used_columns)) {
         PyObject *rows = NULL;
         mp_reader rr = {rows_pos, r.end, 0};
-        int rc = rows_at(&o, &rr, types, columns, dicts, json_columns, &rows);
+        int rc = rows_at(&o, &rr, types, columns, dicts, json_columns, sqlite_plans, &rows);
         if (rc < 0)
             goto out;
         declined = rc == 1;
@@ -303,7 +333,7 @@ out:
 PyDoc_STRVAR(decode_result_doc,
 "decode_result(payload, types=None, *, numeric_decimal=False, parse_json=False,\n"
 "              django=False, zone=None, django_tz=None, json_columns=(),\n"
-"              columns=None, dicts=False)\n"
+"              columns=None, dicts=False, sqlite_plans=None)\n"
 "--\n\n"
 "A db_query result payload (MsgPack) as msgpack.unpackb gives it, with\n"
 "'rows' a list of tuples converted per column type (types: the doc's own,\n"
@@ -313,7 +343,10 @@ PyDoc_STRVAR(decode_result_doc,
 "Decimal (numeric_decimal) and parses json/jsonb (parse_json); django=True\n"
 "gives molt_django_adapter's PostgreSQL values (timestamptz in zone, then\n"
 "with tzinfo django_tz; the column indexes in json_columns parsed as a\n"
-"JSONField's from_db_value would). None: rows of a shape left to the Python path (not\n"
+"JSONField's from_db_value would). django=True with sqlite_plans, a callable\n"
+"taking the types and giving a tuple of one plan per column (None or (kind,\n"
+"convert, arg), python/ext/rows/row_sqlite.h), gives the Django SQLite values\n"
+"those plans name. None: rows of a shape left to the Python path (not\n"
 "one array per row of one value per column, no types, or for dicts no\n"
 "columns as many as the types). ValueError: a\n"
 "malformed payload; Unconvertible (a ValueError): a value or type the\n"
@@ -332,7 +365,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__rows(void)
 {
-    if (mp_init() < 0 || row_types_init() < 0)
+    if (mp_init() < 0 || row_types_init() < 0 || row_sqlite_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db.models import Count, Prefetch, Sum
+from django.test.utils import override_settings
 
 from molt_django_adapter import capture_events
 from parity.compare import snap
@@ -29,18 +30,21 @@ CASES = {
     "aiterator": (lambda qs: _collect(qs.order_by("id").aiterator(chunk_size=5)), lambda qs: list(qs.order_by("id").iterator(chunk_size=5))),
     "async_for": (lambda qs: _collect(qs.select_related("author").order_by("id")), lambda qs: list(qs.select_related("author").order_by("id"))),
     "async_for_values": (lambda qs: _collect(qs.values("id", "price", "published").order_by("id")), lambda qs: list(qs.values("id", "price", "published").order_by("id"))),
+    "async_for_values_list_flat": (lambda qs: _collect(qs.order_by("id").values_list("published", flat=True)), lambda qs: list(qs.order_by("id").values_list("published", flat=True))),
+    "async_for_values_list_named": (lambda qs: _collect(qs.order_by("id").values_list("id", "wake", "length", named=True)), lambda qs: list(qs.order_by("id").values_list("id", "wake", "length", named=True))),
+    "aiterator_values": (lambda qs: _collect(qs.order_by("id").values("id", "price", "in_print").aiterator(chunk_size=3)), lambda qs: list(qs.order_by("id").values("id", "price", "in_print").iterator(chunk_size=3))),
+    "aearliest_alatest": (lambda qs: asyncio.gather(qs.aearliest("published"), qs.alatest("published")), lambda qs: [qs.earliest("published"), qs.latest("published")]),
     "prefetch": (lambda qs: _collect(Author.objects.using(qs.db).offload().prefetch_related(
                      Prefetch("books", queryset=Book.objects.offload())).order_by("id")),
                  lambda qs: [(a, list(a.books.all())) for a in Author.objects.using(qs.db).prefetch_related("books").order_by("id")]),
 }
 
 
+@pytest.mark.parametrize("use_tz", [True, False], ids=["tz", "notz"])
 @pytest.mark.parametrize("alias", ALIASES)
 @pytest.mark.parametrize("case", list(CASES))
-def test_async_variant_on_the_loop(alias, case):
+def test_async_variant_on_the_loop(alias, case, use_tz):
     run_async, run_sync = CASES[case]
-    qs = Book.objects.using(alias).offload()
-    expected = run_sync(Book.objects.using(alias))
     loop_thread = []
 
     async def main():
@@ -49,7 +53,10 @@ def test_async_variant_on_the_loop(alias, case):
             value = await run_async(qs)
         return value, events
 
-    value, events = asyncio.run(main())
+    with override_settings(USE_TZ=use_tz):
+        qs = Book.objects.using(alias).offload()
+        expected = run_sync(Book.objects.using(alias))
+        value, events = asyncio.run(main())
     if case == "prefetch":   # compare the prefetched books too
         value = [(a, list(a.books.all())) for a in value]
     assert snap(value) == snap(expected)

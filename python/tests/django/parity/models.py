@@ -69,3 +69,21 @@ class Post(models.Model):
     title = models.CharField(max_length=50)
     status = models.CharField(max_length=10, default="published")
     objects = OffloadManager()
+
+
+class Spelling(models.Model):
+    """Every field type whose SQLite value Django converts, for rows written
+    with raw SQL in spellings Django itself would not write
+    (test_sqlite_values.py creates and fills it)."""
+
+    flag = models.BooleanField(null=True)
+    at = models.DateTimeField(null=True)
+    day = models.DateField(null=True)
+    clock = models.TimeField(null=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=3, null=True)
+    key = models.UUIDField(null=True)
+    doc = models.JSONField(null=True)
+    span = models.DurationField(null=True)
+    label = models.CharField(max_length=20, null=True)
+    ratio = models.FloatField(null=True)
+    objects = OffloadManager()

@@ -73,6 +73,9 @@ simple("values_list_flat", lambda db: list(B.using(db).order_by("title").values_
 simple("values_list_named", lambda db: list(A.using(db).order_by("id").values_list("id", "rating", "profile", named=True)))
 simple("only_defer", lambda db: [(a.id, a.name) for a in A.using(db).only("name").order_by("id")] + [a.email for a in A.using(db).defer("profile").order_by("id")])
 simple("iterator_chunks", lambda db: list(B.using(db).order_by("id").iterator(chunk_size=7)))
+simple("iterator_default_chunks", lambda db: list(A.using(db).order_by("id").iterator()))
+simple("iterator_values", lambda db: list(B.using(db).order_by("id").values("id", "published", "wake", "length", "price").iterator(chunk_size=6)))
+simple("iterator_values_list_named", lambda db: list(A.using(db).order_by("id").values_list("id", "joined", "key", "active", named=True).iterator(chunk_size=5)))
 
 # ---- lookups ----
 simple("exact", lambda db: list(A.using(db).filter(name="bob")))
