@@ -78,9 +78,10 @@ T_WHEEL=${MOLT_T_WHEEL:-240}
 T_MYPY=${MOLT_T_MYPY:-180}
 T_PYVERSIONS=${MOLT_T_PYVERSIONS:-180}
 PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
-# what the pyversions stage runs on each version (57 s for two at load 4.6):
+# what the pyversions stage runs on each version (55 s for two at load 3.7):
 # the extension modules' C API (_host: test_inprocess; _rows: test_rows_c,
-# test_client_rows: dicts, which rows the cyclic GC tracks),
+# test_client_rows: dicts, which rows the cyclic GC tracks,
+# test_rows_sqlite_profile: Django's SQLite values),
 # the asyncio client's driven host and host sessions on the in-process
 # transport (test_adapter_worker, test_client_tx). Left out: test_client_params,
 # _copy and _listen (request building and frames on the paths above; listen
@@ -88,7 +89,8 @@ PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
 # reference-leak loop (the same C on every version, and 3.12's immortal
 # objects would hide a leaked None or small int: 3.11 and ASan run it)
 PYVERSIONS_TESTS="python/tests/test_inprocess.py python/tests/test_rows_c.py
-    python/tests/test_client_rows.py python/tests/test_adapter_worker.py python/tests/test_client_tx.py
+    python/tests/test_client_rows.py python/tests/test_rows_sqlite_profile.py
+    python/tests/test_adapter_worker.py python/tests/test_client_tx.py
     -k not(test_no_reference_leaks)"
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
