@@ -78,20 +78,23 @@ T_WHEEL=${MOLT_T_WHEEL:-240}
 T_MYPY=${MOLT_T_MYPY:-180}
 T_PYVERSIONS=${MOLT_T_PYVERSIONS:-180}
 PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
-# what the pyversions stage runs on each version (55 s for two at load 3.7):
-# the extension modules' C API (_host: test_inprocess; _rows: test_rows_c,
+# what the pyversions stage runs on each version (70 s for two at load 3.5):
+# the extension modules' C API (_host: test_inprocess, test_inprocess_arrow:
+# frames handed to pyarrow as buffers; _rows: test_rows_c,
 # test_client_rows: dicts, which rows the cyclic GC tracks,
 # test_rows_sqlite_profile: Django's SQLite values),
 # the asyncio client's driven host and host sessions on the in-process
 # transport (test_adapter_worker, test_client_tx). Left out: test_client_params,
 # _copy and _listen (request building and frames on the paths above; listen
-# waits on timeouts), the worker client suites, Django, and test_rows_c's
-# reference-leak loop (the same C on every version, and 3.12's immortal
-# objects would hide a leaked None or small int: 3.11 and ASan run it)
-PYVERSIONS_TESTS="python/tests/test_inprocess.py python/tests/test_rows_c.py
-    python/tests/test_client_rows.py python/tests/test_rows_sqlite_profile.py
-    python/tests/test_adapter_worker.py python/tests/test_client_tx.py
-    -k not(test_no_reference_leaks)"
+# waits on timeouts), the worker client suites, Django, and two RSS loops:
+# test_rows_c's reference leaks and test_inprocess_arrow's dropped frames
+# (the same C on every version, a third of the time; 3.12's immortal objects
+# would hide a leaked None or small int: 3.11 runs them)
+PYVERSIONS_TESTS=(python/tests/test_inprocess.py python/tests/test_inprocess_arrow.py
+    python/tests/test_rows_c.py python/tests/test_client_rows.py
+    python/tests/test_rows_sqlite_profile.py python/tests/test_adapter_worker.py
+    python/tests/test_client_tx.py
+    -k "not test_no_reference_leaks and not test_frames_dropped_without_pyarrow_leave_rss_flat")
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -364,7 +367,7 @@ if [ "${1:-}" = "--stages" ]; then
             [ -f "$LOGDIR/build-py$ver.ok" ] || continue
             PY_BIN="$ROOT/.tmp/pyversions/$ver/venv/bin/python" \
             PY_ROOT="$ROOT/.tmp/pyversions/$ver/python" MOLT_TEST_TRANSPORTS=inprocess \
-                run_pytest "py$ver" build "$T_PYVERSIONS" $PYVERSIONS_TESTS
+                run_pytest "py$ver" build "$T_PYVERSIONS" "${PYVERSIONS_TESTS[@]}"
         done
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
