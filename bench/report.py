@@ -3,6 +3,9 @@
 
     bench/report.py [RESULTS_JSON] [--out DIR]    (DIR default bench/: DIR/README.md, DIR/results/*.png)
     bench/report.py --ab RESULTS_JSON             (an A/B table on stdout)
+
+A re-run's words (load average, figures of several runs) go into its entry
+of machine.reruns in latest.json as "note", so they survive regeneration.
 """
 import json
 import os
@@ -241,7 +244,8 @@ def main():
            f"after a {m['warmup_seconds']:g} s warm-up, {m.get('total_seconds')} s in all.", ""]
     for r in m.get("reruns", []):
         out += [f"Re-run since: {', '.join(r['scenarios'])} by `{r['command']}` on {r['date']} "
-                f"(git {r.get('git_commit')}), {r.get('total_seconds')} s.", ""]
+                f"(git {r.get('git_commit')}), {r.get('total_seconds')} s."
+                + (f" {r['note']}" if r.get("note") else ""), ""]
     out += [
            "## Machine", "",
            f"- CPU: {m['cpu_model']}, {m['cores']} cores; memory {m['memory_gb']} GB; kernel {m['kernel']}",

@@ -17,6 +17,10 @@
 #                transports: the worker and the in-process client), and
 #                pytest-asan: the worker tests against the ASan+UBSan worker,
 #                then the in-process suites on build-asan's _host extension
+#        pyversions  the in-process suites and the C rows suite on Python 3.12
+#                and 3.13 (scripts/python_versions.sh: per version a venv,
+#                the extension modules built for it, in .tmp/pyversions/);
+#                a version not found is reported "skipped: no python3.13"
 #        pytest-host  the worker and attack tests again through the host ABI
 #                (build/molt_host_bridge), threaded and driven mode; what
 #                only molt_worker's process does is skipped, with the reason
@@ -45,8 +49,9 @@
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
 #   MOLT_FUZZ_SECONDS  fuzz run length per target (default 20)
-#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz
+#   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pyversions pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
+#   MOLT_PYTHON_VERSIONS  the pyversions stage's versions (default "3.12 3.13")
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,7 +60,7 @@ LOGDIR="$ROOT/.tmp/test-logs"
 RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-20}
-STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz"}
+STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pyversions pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
 # push `make test` past CI's 20 minutes. A normal run takes far less.
@@ -71,6 +76,25 @@ T_DJANGO_DEMO=${MOLT_T_DJANGO_DEMO:-300}
 T_DJANGO_SUITE=${MOLT_T_DJANGO_SUITE:-600}
 T_WHEEL=${MOLT_T_WHEEL:-240}
 T_MYPY=${MOLT_T_MYPY:-180}
+T_PYVERSIONS=${MOLT_T_PYVERSIONS:-180}
+PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
+# what the pyversions stage runs on each version (70 s for two at load 3.5):
+# the extension modules' C API (_host: test_inprocess, test_inprocess_arrow:
+# frames handed to pyarrow as buffers; _rows: test_rows_c,
+# test_client_rows: dicts, which rows the cyclic GC tracks,
+# test_rows_sqlite_profile: Django's SQLite values),
+# the asyncio client's driven host and host sessions on the in-process
+# transport (test_adapter_worker, test_client_tx). Left out: test_client_params,
+# _copy and _listen (request building and frames on the paths above; listen
+# waits on timeouts), the worker client suites, Django, and two RSS loops:
+# test_rows_c's reference leaks and test_inprocess_arrow's dropped frames
+# (the same C on every version, a third of the time; 3.12's immortal objects
+# would hide a leaked None or small int: 3.11 runs them)
+PYVERSIONS_TESTS=(python/tests/test_inprocess.py python/tests/test_inprocess_arrow.py
+    python/tests/test_rows_c.py python/tests/test_client_rows.py
+    python/tests/test_rows_sqlite_profile.py python/tests/test_adapter_worker.py
+    python/tests/test_client_tx.py
+    -k "not test_no_reference_leaks and not test_frames_dropped_without_pyarrow_leave_rss_flat")
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 now() { date +%s; }
@@ -140,7 +164,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     t0=$(now)
     PYTHONPATH="${PY_ROOT:-$ROOT/python}${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
     MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
-        run_limited "$budget" "$log" "$ROOT/.venv/bin/python" -m pytest "$@" \
+        run_limited "$budget" "$log" "${PY_BIN:-$ROOT/.venv/bin/python}" -m pytest "$@" \
         -q -p no:cacheprovider
     rc=$?
     # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
@@ -321,25 +345,30 @@ if [ "${1:-}" = "--stages" ]; then
     # LSan is off (CPython frees little at exit); the server restart test is
     # left out (the preload would reach pg_ctl and the server it starts).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
-        local_ext=$(ls build-asan/python/molt_db_adapter/_host.*.so 2>/dev/null | head -n 1)
-        if [ -n "$local_ext" ]; then
+        if ls build-asan/python/molt_db_adapter/_host.*.so >/dev/null 2>&1; then
             overlay="$ROOT/.tmp/asan-python"
-            rm -rf "$overlay" && mkdir -p "$overlay/molt_db_adapter"
-            ln -s "$ROOT"/python/molt_db_adapter/*.py "$ROOT/python/molt_db_adapter/py.typed" \
-                "$ROOT/$local_ext" "$ROOT"/build-asan/python/molt_db_adapter/_rows.*.so \
-                "$overlay/molt_db_adapter/"
-            ln -s "$ROOT/python/molt_sql" "$overlay/molt_sql"
-            ln -s "$ROOT/python/molt_django_adapter" "$overlay/molt_django_adapter"
+            bash scripts/python_versions.sh overlay "$overlay" "$ROOT/build-asan/python/molt_db_adapter"
             PY_ROOT="$overlay" MOLT_TEST_TRANSPORTS=inprocess \
             LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
             ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
             UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
+                    python/tests/test_inprocess_arrow.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
                     python/tests/test_client_tx.py python/tests/test_client_rows.py \
                     python/tests/test_rows_c.py -k "not server_restart"
         fi
+    fi
+    # The in-process suites on the other Python versions: the extension
+    # modules built for each (prepared before the server started).
+    if want pyversions; then
+        for ver in $PY_VERSIONS; do
+            [ -f "$LOGDIR/build-py$ver.ok" ] || continue
+            PY_BIN="$ROOT/.tmp/pyversions/$ver/venv/bin/python" \
+            PY_ROOT="$ROOT/.tmp/pyversions/$ver/python" MOLT_TEST_TRANSPORTS=inprocess \
+                run_pytest "py$ver" build "$T_PYVERSIONS" "${PYVERSIONS_TESTS[@]}"
+        done
     fi
     # The same suites through the host ABI (molt_db/host.h), in both modes.
     if want pytest-host && [ -f "$LOGDIR/build.ok" ]; then
@@ -373,12 +402,13 @@ record deps PASS - - - "$(($(now) - t0))" ""
 # no server and no build needed: before the builds, so a type error shows first
 if want mypy; then run_mypy; fi
 
-build() {   # NAME DIR CMAKE_ARGS...
-    local name=$1 dir=$2 log="$LOGDIR/$1.log" t0
-    shift 2
-    banner "$name ($dir)"
+# step NAME CMD...: one build step, its output in .tmp/test-logs/NAME.log;
+# NAME.ok tells the stages that need it that it passed
+step() {
+    local name=$1 log="$LOGDIR/$1.log" t0
+    shift
     t0=$(now)
-    if { cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j "$JOBS" ${TARGETS:+--target $TARGETS}; } >"$log" 2>&1; then
+    if "$@" >"$log" 2>&1 </dev/null; then
         touch "$LOGDIR/$name.ok"
         echo "ok"
         record "$name" PASS - - - "$(($(now) - t0))" ""
@@ -387,15 +417,40 @@ build() {   # NAME DIR CMAKE_ARGS...
         record "$name" FAIL - - - "$(($(now) - t0))" "see .tmp/test-logs/$name.log"
     fi
 }
+cmake_build() {   # DIR CMAKE_ARGS...
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j "$JOBS" ${TARGETS:+--target $TARGETS}
+}
+build() {   # NAME DIR CMAKE_ARGS...
+    banner "$1 ($2)"
+    step "$1" cmake_build "${@:2}"
+}
 # the Python extension modules are built for the venv's Python
 PY_EXE="-DPython3_EXECUTABLE=$ROOT/.venv/bin/python"
-if want ctest || want pytest-host || want django || want django42 || want django-inprocess || want django42-inprocess || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON "$PY_EXE"; fi
+if want ctest || want pyversions || want pytest-host || want django || want django42 || want django-inprocess || want django42-inprocess || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON "$PY_EXE"; fi
 if want ctest-asan; then
     build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
 fi
 if want ctest-tsan; then
     TARGETS="test_host_threads test_host_abi test_loop_wake" \
         build build-tsan build-tsan -DMOLT_DB_TSAN=ON -DMOLT_DB_WERROR=ON
+fi
+
+# pyversions: per Python version a venv and the extension modules linking
+# build/'s host library; a version not found is a loud skip, not a failure
+if want pyversions; then
+    for ver in $PY_VERSIONS; do
+        if ! py=$(bash scripts/python_versions.sh find "$ver"); then
+            banner "py$ver: SKIPPED: no python$ver (pyenv root or PATH)"
+            record "py$ver" PASS 0 0 1 0 "skipped: no python$ver"
+        elif [ ! -f "$LOGDIR/build.ok" ]; then
+            record "py$ver" FAIL 0 0 0 0 "build failed"
+        else
+            banner "build-py$ver ($py)"
+            step "build-py$ver" bash scripts/python_versions.sh prepare "$ver" "$py" "$ROOT/build"
+        fi
+    done
 fi
 
 banner "test server"

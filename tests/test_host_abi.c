@@ -572,6 +572,60 @@ TEST(sessions_beyond_max_sessions_are_refused)
     molt_db_host_free(h);
 }
 
+/* Frames taken with molt_db_host_next_owned stay the caller's: readable
+ * after their stream's release and the host's free (ASan checks), mixed
+ * with molt_db_host_next on the same stream, each freed once. */
+static void owned_frames(int mode)
+{
+    molt_db_host *h = host_open(mode, "sqlite::memory:", NULL);
+    env e;
+    env_db(&e, 7, "db_query", "select 1 union all select 2 union all select 3", 1, 1, 0);
+    molt_db_host_stream *s;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    molt_db_host_frame *kept[16];
+    const uint8_t *data[16];
+    size_t lens[16];
+    int n = 0, borrowed = 0;
+    long long deadline = now_ms() + 5000;
+    for (;;) {
+        int owned = n % 2 == 0; /* every other frame borrowed, as by next */
+        molt_db_host_frame *f = (molt_db_host_frame *)1;
+        int rc = owned ? molt_db_host_next_owned(s, &f, &data[n], &lens[n])
+                       : molt_db_host_next(s, &data[n], &lens[n]);
+        if (rc == MOLT_DB_HOST_DONE)
+            break;
+        if (rc == 1) {
+            kept[n] = owned ? f : NULL;
+            ASSERT(!owned || f != NULL);
+            borrowed += !owned;
+            n++;
+            ASSERT(n < 16);
+            continue;
+        }
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT(!owned || f == NULL);
+        ASSERT(now_ms() < deadline);
+        host_wait(h, 50);
+    }
+    ASSERT(n >= 4 && borrowed >= 1);
+    molt_db_host_release(s);
+    molt_db_host_free(h);
+    for (int i = 0; i < n; i += 2) {
+        frame_info fi = frame_read(data[i], lens[i]);
+        ASSERT_EQ_UINT(fi.request_id, 7);
+        ASSERT_EQ_STR(fi.status, "Ok");
+        molt_db_host_frame_free(kept[i]);
+    }
+    molt_db_host_frame_free(NULL);
+}
+
+TEST(owned_frames_outlive_their_stream_and_host)
+{
+    for (size_t i = 0; i < 2; i++)
+        owned_frames(modes[i]);
+}
+
 /* molt_db_host_pending: a driven host counts the requests running and the
  * transactions open (the work that needs a poll while the caller waits
  * for nothing); 0 once they are over; a threaded host says -1. */
@@ -632,4 +686,5 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(closing_a_session_cancels_its_requests),
           TEST_ENTRY(session_ids_that_are_not_open_are_refused),
           TEST_ENTRY(sessions_beyond_max_sessions_are_refused),
+          TEST_ENTRY(owned_frames_outlive_their_stream_and_host),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions))

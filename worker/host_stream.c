@@ -156,11 +156,14 @@ static int taken_locked(molt_db_host_stream *st, size_t cost)
 
 /* ---- from the session's sink (host_session.c), on the loop thread ---- */
 
-/* One frame from the session's pieces, without the length prefix. */
+/* One frame from the session's pieces, without the length prefix. Pieces
+ * that must be joined are laid out so that the second (a buffered
+ * result's body: Arrow IPC bytes) starts on an 8-byte boundary, where a
+ * caller of molt_db_host_next_owned can use its buffers in place. */
 static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
 {
     host_frame *f = calloc(1, sizeof *f);
-    size_t total = 0, used = 0;
+    size_t total = 0, used = 0, lead = 0;
     for (size_t i = 0; i < n; i++) {
         total += pieces[i].len;
         used += pieces[i].len > 0;
@@ -168,7 +171,9 @@ static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
     if (f && used == 1 && pieces[0].len == total) {
         f->data = pieces[0].data; /* moved */
         molt_db_buf_init(&pieces[0]);
-    } else if (f && (f->data = malloc(total ? total : 1)) != NULL) {
+    } else if (f && (f->data = malloc(total + 8)) != NULL) {
+        lead = (8 - ((uintptr_t)f->data + pieces[0].len) % 8) % 8;
+        f->len = lead;
         for (size_t i = 0; i < n; i++) {
             if (pieces[i].len)
                 memcpy(f->data + f->len, pieces[i].data, pieces[i].len);
@@ -183,7 +188,7 @@ static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
         free(f);
         return NULL;
     }
-    f->off = 4;
+    f->off = lead + 4;
     f->len = total - 4;
     f->cost = cost;
     return f;
@@ -402,7 +407,11 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
     return mw_host_stream_submit(h, 0, req, len, token, udata, out);
 }
 
-int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
+/* Unlinks the next frame (*f, NULL when none) and returns what
+ * molt_db_host_next returns; the frame of the previous next is freed. With
+ * keep, the frame stays the stream's until the next call (next), else it
+ * becomes the caller's (next_owned). */
+static int take_frame(molt_db_host_stream *st, int keep, host_frame **out)
 {
     molt_db_host *h = st->h;
     pthread_mutex_lock(&h->lock);
@@ -415,9 +424,8 @@ int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *le
         if (!st->head)
             st->tail = NULL;
         f->next = NULL;
-        st->taken = f;
-        *frame = f->data + f->off;
-        *len = f->len;
+        if (keep)
+            st->taken = f;
         rc = 1;
         if (st->hs)
             wake = taken_locked(st, f->cost);
@@ -428,7 +436,37 @@ int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *le
     frames_free(old);
     if (wake)
         mw_host_wake(h);
+    *out = f;
     return rc;
+}
+
+int molt_db_host_next(molt_db_host_stream *st, const uint8_t **frame, size_t *len)
+{
+    host_frame *f;
+    int rc = take_frame(st, 1, &f);
+    if (f) {
+        *frame = f->data + f->off;
+        *len = f->len;
+    }
+    return rc;
+}
+
+int molt_db_host_next_owned(molt_db_host_stream *st, molt_db_host_frame **owned,
+                            const uint8_t **frame, size_t *len)
+{
+    host_frame *f;
+    int rc = take_frame(st, 0, &f);
+    *owned = (molt_db_host_frame *)f;
+    if (f) {
+        *frame = f->data + f->off;
+        *len = f->len;
+    }
+    return rc;
+}
+
+void molt_db_host_frame_free(molt_db_host_frame *owned)
+{
+    frames_free((host_frame *)owned);
 }
 
 void molt_db_host_release(molt_db_host_stream *st)

@@ -46,6 +46,7 @@ extern "C" {
 
 typedef struct molt_db_host molt_db_host;
 typedef struct molt_db_host_stream molt_db_host_stream;
+typedef struct molt_db_host_frame molt_db_host_frame;
 
 enum { MOLT_DB_HOST_THREADED = 1, MOLT_DB_HOST_DRIVEN = 2 };
 
@@ -96,6 +97,21 @@ int molt_db_host_submit_in(molt_db_host *h, uint64_t session, const uint8_t *req
  * the final frame was taken. */
 MOLT_DB_API
 int molt_db_host_next(molt_db_host_stream *s, const uint8_t **frame, size_t *len);
+
+/* molt_db_host_next, except that the frame becomes the caller's: it stays
+ * valid, whatever happens to the stream or the host, until
+ * molt_db_host_frame_free(*owned) (exactly once). So a runtime can hand a
+ * large frame's bytes (an arrow_ipc batch) on without copying them. *owned
+ * is NULL when no frame was returned. The frame's bytes are the caller's
+ * to read and write (e.g. to move a payload to an aligned address). */
+MOLT_DB_API
+int molt_db_host_next_owned(molt_db_host_stream *s, molt_db_host_frame **owned,
+                            const uint8_t **frame, size_t *len);
+
+/* Frees a frame from molt_db_host_next_owned; NULL is ignored. May be
+ * called from any thread, after the stream's release or the host's free. */
+MOLT_DB_API
+void molt_db_host_frame_free(molt_db_host_frame *owned);
 
 /* Frees the stream; a request still running is cancelled. */
 MOLT_DB_API

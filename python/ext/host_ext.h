@@ -61,4 +61,13 @@ void host_kick(HostObject *host);
 /* A new Stream for s (owned by it from now on); NULL with an exception. */
 StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
 
+/* Before taking frames from st: 1 to take them, 0 when its last frame
+ * was taken already (nothing to take), -1 with an exception when it was
+ * released or its host cannot be called. */
+int stream_takeable(StreamObject *st);
+
+/* Adds take_owned() and Frame (host_frames.c) to the module; -1 with an
+ * exception. */
+int host_frames_add(PyObject *m);
+
 #endif

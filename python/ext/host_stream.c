@@ -49,23 +49,27 @@ static PyObject *stream_release(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+int stream_takeable(StreamObject *st)
+{
+    if (st->done)
+        return 0;
+    if (st->s == NULL) {
+        PyErr_SetString(HostError, "the stream was released");
+        return -1;
+    }
+    return host_usable(st->host) < 0 ? -1 : 1;
+}
+
 /* take() -> [bytes]: the frames ready now (maybe none); .done says
  * whether the last one was among them (or before). */
 static PyObject *stream_take(PyObject *self, PyObject *unused)
 {
     (void)unused;
     StreamObject *st = (StreamObject *)self;
-    if (st->done)
-        return PyList_New(0);
-    if (st->s == NULL) {
-        PyErr_SetString(HostError, "the stream was released");
-        return NULL;
-    }
-    if (host_usable(st->host) < 0)
-        return NULL;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
+    int go = stream_takeable(st);
+    PyObject *out = go < 0 ? NULL : PyList_New(0);
+    if (out == NULL || go == 0)
+        return out;
     for (;;) {
         const uint8_t *frame;
         size_t len;

@@ -34,7 +34,7 @@ from .protocol import (
     open_stream_steps,
     timed_out,
 )
-from .results import ExecResult, QueryResult, arrow_table_from_ipc
+from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import AsyncTransaction
 
 __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
@@ -658,4 +658,4 @@ class AsyncQueryStream(StreamCore):
 
     async def to_arrow(self) -> Any:
         self.check_arrow()
-        return arrow_table_from_ipc(b"".join([c async for c in self.chunks()]))
+        return arrow_table_from_chunks([c async for c in self.chunks()])

@@ -104,7 +104,13 @@ class Response:
     more: bool = False
 
 
-def decode_response(body: bytes) -> Response:
+def decode_response(body: Any) -> Response:
+    """``body``: a frame's bytes, or an owned frame of the in-process host
+    (``_host.Frame``), whose arrow_ipc payload then stays in place: the
+    Response's payload is a memoryview into it (docs/python.md)."""
+    in_place = None
+    if not isinstance(body, bytes):
+        body, in_place = body.split()
     try:
         env = unpackb(body)
     except Exception as e:  # msgpack raises several types
@@ -126,7 +132,7 @@ def decode_response(body: bytes) -> Response:
         request_id=rid,
         status=status,
         codec=env.get("codec"),
-        payload=payload if type(payload) is bytes else bytes(payload),
+        payload=in_place if in_place is not None else payload if type(payload) is bytes else bytes(payload),
         error=env.get("error"),
         sqlstate=env.get("sqlstate"),
         error_detail=detail if isinstance(detail, dict) else {},

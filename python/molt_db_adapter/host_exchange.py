@@ -128,6 +128,7 @@ class _HostExchange(Exchange):
         super().__init__(max_response, None)
         mod = _host_module()
         self._host_error: type[Exception] = mod.HostError
+        self.take_owned = mod.take_owned
         try:
             self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
@@ -171,13 +172,25 @@ class _HostExchange(Exchange):
         for stream in streams:
             rid = self.live.get(stream, 0)
             try:
-                for body in stream.take():
+                # large frames come as owned Frames: an arrow_ipc payload
+                # reaches pyarrow without a copy (envelope.decode_response)
+                for body in self.take_owned(stream):
+                    self.check_size(body)
                     self.deliver(body, rid)
             except ProtocolError as e:  # never from the host's own frames
                 self.fail(f"protocol error: {e.message}")
             if stream.done:
                 stream.release()
                 self.live.pop(stream, None)
+
+    def check_size(self, body: Any) -> None:
+        """The client's max_response_bytes, as the worker clients' frame
+        decoder applies it (framing.py): a larger frame ends the exchange."""
+        n = len(body) if type(body) is bytes else memoryview(body).nbytes
+        if n > self.decoder.max_frame:
+            raise ProtocolError(
+                f"the worker sent a frame of {n} bytes, above the client's "
+                f"limit of {self.decoder.max_frame} (max_response_bytes)")
 
     async def why_lost(self, lost: ConnectionLost) -> ConnectionLost:
         return lost

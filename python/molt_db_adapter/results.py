@@ -11,7 +11,7 @@ from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import unpackb
 from .errors import ProtocolError
 
-__all__ = ["QueryResult", "ExecResult", "decode_payload", "arrow_table_from_ipc"]
+__all__ = ["QueryResult", "ExecResult", "decode_payload", "arrow_table_from_ipc", "arrow_table_from_chunks"]
 
 
 def decode_payload(codec: Optional[str], raw: bytes) -> Any:
@@ -33,8 +33,33 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-def arrow_table_from_ipc(raw: bytes) -> Any:
-    return _pyarrow().ipc.open_stream(raw).read_all()
+def arrow_table_from_ipc(raw: Any) -> Any:
+    """A pyarrow Table from an Arrow IPC stream in ``raw`` (bytes, or a
+    memoryview into an in-process host's frame): its buffers reference
+    ``raw``'s memory, not a copy of it."""
+    pa = _pyarrow()
+    return pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+
+
+def arrow_table_from_chunks(chunks: list[Any]) -> Any:
+    """A pyarrow Table from a streamed result's payloads, each holding
+    whole IPC messages (the schema, then record batches, then the
+    end-of-stream marker), read where they are rather than joined."""
+    pa = _pyarrow()
+    schema = None
+    batches = []
+    for chunk in chunks:
+        reader = pa.ipc.MessageReader.open_stream(pa.BufferReader(pa.py_buffer(chunk)))
+        for msg in reader:
+            if msg.type == "schema":
+                schema = pa.ipc.read_schema(msg)
+            elif schema is None:
+                raise ProtocolError(f"an Arrow IPC {msg.type} message came before the schema")
+            else:
+                batches.append(pa.ipc.read_record_batch(msg, schema))
+    if schema is None:
+        raise ProtocolError("the Arrow IPC stream had no schema")
+    return pa.Table.from_batches(batches, schema)
 
 
 def _row_tuple(row: Any, columns: list[str]) -> tuple[Any, ...]:
@@ -170,6 +195,13 @@ class QueryResult:
                 rows = self.rows
                 self._arrow = pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
         return self._arrow
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule interface: ``pa.table(result)``,
+        ``pa.RecordBatchReader.from_stream(result)`` and other Arrow
+        consumers (polars, DuckDB) take the result as an ArrowArrayStream
+        of ``to_arrow()``'s Table, its buffers shared, not copied."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def __repr__(self) -> str:
         return f"<QueryResult codec={self.codec} bytes={len(self.raw)}>"

@@ -34,7 +34,7 @@ from .protocol import (
     open_stream_steps,
     timed_out,
 )
-from .results import ExecResult, QueryResult, arrow_table_from_ipc
+from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import Transaction
 
 __all__ = ["MoltClient", "QueryStream"]
@@ -552,4 +552,4 @@ class QueryStream(StreamCore):
     def to_arrow(self) -> Any:
         """All the remaining frames as one pyarrow Table (arrow_ipc)."""
         self.check_arrow()
-        return arrow_table_from_ipc(b"".join(self.chunks()))
+        return arrow_table_from_chunks(list(self.chunks()))

@@ -58,8 +58,11 @@ def clean_env(venv: pathlib.Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """A fresh venv with the wheel of `make wheel` installed; returns the venv."""
-    subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "wheel"], check=True)
+    """A fresh venv with the wheel of `make wheel` installed; returns the venv.
+    The wheel is for the Python running this test (cp311 from .venv, cp313
+    from a 3.13 venv: docs/python.md)."""
+    subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "wheel",
+                    f"PYTHON={sys.executable}"], check=True)
     wheels = sorted((ROOT / "dist").glob("molt_db-*.whl"))
     assert len(wheels) == 1, wheels
     venv = tmp_path_factory.mktemp("wheel") / "venv"
