@@ -12,7 +12,7 @@ import collections
 from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import Call, ConnectionLost, finish, lost_error
+from .calls import Call, ConnectionLost, finish
 from .errors import ProtocolError, WorkerUnavailable
 from .framing import encode_frame
 from .listening import AsyncListener
@@ -29,10 +29,11 @@ from .protocol import (
     Steps,
     StreamCore,
     Wait,
+    answer,
     cancel,
+    next_attempt,
     open_request,
     open_stream_steps,
-    timed_out,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import AsyncTransaction
@@ -366,19 +367,14 @@ class AsyncMoltClient(ClientBase):
                 except BaseException:  # interrupted (task cancelled): stop the query
                     cancel(self, req)
                     raise
-                if item is None:
-                    raise timed_out(self, req, wait)
-                if isinstance(item, ConnectionLost):
-                    raise item
+                resp = answer(self, req, item, wait)
             except ConnectionLost as lost:
                 conn = self._conn
                 e = lost if conn is None else await conn.why_lost(lost)
-                if call.idempotent and attempt < self.max_restarts and e.resendable():
-                    attempt += 1
-                    continue
-                raise lost_error(call, e, attempt) from None
-            self._after_recv(req.info, item)
-            return finish(call, item)
+                attempt = next_attempt(self, call, e, attempt)
+                continue
+            self._after_recv(req.info, resp)
+            return finish(call, resp)
 
     # ---- the driver: performs the steps of protocol.py, awaiting ----
     async def _run(self, steps: Steps[Any]) -> Any:

@@ -16,7 +16,7 @@ Two parts:
   awaits — performs it and sends back the outcome (or throws the exception
   the I/O raised). For the commonest flow, one request and one final
   frame, both clients make the same calls inline (their ``_call``:
-  ``open_request``, send, wait, ``timed_out``/``cancel``, resend,
+  ``open_request``, send, wait, ``answer``, ``next_attempt``,
   ``finish``): a generator and a step object per step would be most of
   their own cost per call.
 
@@ -48,7 +48,7 @@ from .worker_stderr import StderrTap
 __all__ = [
     "Exchange", "Slot", "Item", "Request", "Step", "Steps", "CONNECT", "Send", "Wait", "Explain",
     "call_steps", "open_stream_steps", "StreamCore", "exit_reason", "open_request", "timed_out",
-    "cancel",
+    "cancel", "answer", "next_attempt",
 ]
 
 #: what a slot receives: a response frame, or the end of the connection
@@ -302,11 +302,25 @@ def _next_response(client: _Caller, req: Request, deadline: float, wait: float) 
     except BaseException:  # interrupted (KeyboardInterrupt, task cancelled): stop the query
         cancel(client, req)
         raise
+    return answer(client, req, item, wait)
+
+
+def answer(client: _Caller, req: Request, item: Optional[Item], wait: float) -> Response:
+    """What a wait for ``req`` gave, as a frame: Timeout (and a cancel
+    sent) when it ran out, ConnectionLost when the connection ended."""
     if item is None:
         raise timed_out(client, req, wait)
     if isinstance(item, ConnectionLost):
         raise item
     return item
+
+
+def next_attempt(client: _Caller, call: Call, lost: ConnectionLost, attempt: int) -> int:
+    """After ``lost`` ended attempt ``attempt``: the next one when the call
+    may be resent, else its error is raised."""
+    if call.idempotent and attempt < client.max_restarts and lost.resendable():
+        return attempt + 1
+    raise lost_error(call, lost, attempt) from None
 
 
 def call_steps(client: _Caller, call: Call) -> Steps[Any]:
@@ -321,10 +335,8 @@ def call_steps(client: _Caller, call: Call) -> Steps[Any]:
             resp = yield from _next_response(client, req, time.monotonic() + wait, wait)
         except ConnectionLost as lost:
             e: ConnectionLost = yield Explain(lost)
-            if call.idempotent and attempt < client.max_restarts and e.resendable():
-                attempt += 1
-                continue
-            raise lost_error(call, e, attempt) from None
+            attempt = next_attempt(client, call, e, attempt)
+            continue
         client._after_recv(req.info, resp)
         return finish(call, resp)
 

@@ -14,7 +14,7 @@ import threading
 from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import Call, ConnectionLost, finish, lost_error
+from .calls import Call, ConnectionLost, finish
 from .errors import ProtocolError, WorkerUnavailable
 from .listening import Listener
 from .params import Params
@@ -29,10 +29,11 @@ from .protocol import (
     Steps,
     StreamCore,
     Wait,
+    answer,
     cancel,
+    next_attempt,
     open_request,
     open_stream_steps,
-    timed_out,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import Transaction
@@ -308,17 +309,12 @@ class MoltClient(ClientBase):
                 except BaseException:  # interrupted: the request may run, stop it
                     cancel(self, req)
                     raise
-                if item is None:
-                    raise timed_out(self, req, wait)
-                if isinstance(item, ConnectionLost):
-                    raise item
+                resp = answer(self, req, item, wait)
             except ConnectionLost as lost:
-                if call.idempotent and attempt < self.max_restarts and lost.resendable():
-                    attempt += 1
-                    continue
-                raise lost_error(call, lost, attempt) from None
-            self._after_recv(req.info, item)
-            return finish(call, item)
+                attempt = next_attempt(self, call, lost, attempt)
+                continue
+            self._after_recv(req.info, resp)
+            return finish(call, resp)
 
     # ---- public API ----
     def query(
