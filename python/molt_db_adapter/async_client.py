@@ -12,8 +12,9 @@ import collections
 from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import Call, ConnectionLost
+from .calls import Call, ConnectionLost, finish
 from .errors import ProtocolError, WorkerUnavailable
+from .framing import encode_frame
 from .listening import AsyncListener
 from .params import Params
 from .protocol import (
@@ -28,6 +29,10 @@ from .protocol import (
     Steps,
     StreamCore,
     Wait,
+    answer,
+    cancel,
+    next_attempt,
+    open_request,
     open_stream_steps,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
@@ -335,6 +340,41 @@ class AsyncMoltClient(ClientBase):
         return await _AsyncConnection.open(
             self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
         )
+
+    async def _call(self, call: Call) -> Any:
+        """``call_steps`` (protocol.py) as plain awaits: the same steps,
+        hooks, timeout, cancel and resend, without a generator and a step
+        object per step (most of the client's own cost per call)."""
+        attempt = 0
+        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        while True:
+            try:
+                conn: Any = self._conn  # an _AsyncConnection or the in-process one
+                if conn is None or conn.dead or self._closed:
+                    conn = await self._connection()
+                req, body = open_request(self, conn, call, attempt)
+                try:
+                    if conn.send_waits:
+                        await conn.send(encode_frame(body))
+                    else:
+                        conn.send_envelope(req.rid, body)
+                    try:
+                        item = await req.slot.get(wait)
+                    except asyncio.TimeoutError:
+                        item = None
+                except ConnectionLost:
+                    raise
+                except BaseException:  # interrupted (task cancelled): stop the query
+                    cancel(self, req)
+                    raise
+                resp = answer(self, req, item, wait)
+            except ConnectionLost as lost:
+                conn = self._conn
+                e = lost if conn is None else await conn.why_lost(lost)
+                attempt = next_attempt(self, call, e, attempt)
+                continue
+            self._after_recv(req.info, resp)
+            return finish(call, resp)
 
     # ---- the driver: performs the steps of protocol.py, awaiting ----
     async def _run(self, steps: Steps[Any]) -> Any:

@@ -90,7 +90,8 @@ class ClientBase:
         raise NotImplementedError
 
     def _call(self, call: Call) -> Any:
-        """A call that ends in one final frame, through the client's driver."""
+        """A call that ends in one final frame, through the client's driver
+        (MoltClient and AsyncMoltClient perform these steps inline)."""
         return self._run(call_steps(self, call))
 
     def _new_id(self) -> int:

@@ -18,6 +18,7 @@ from .params import Params, encode_params
 __all__ = [
     "Response",
     "encode_request",
+    "encode_envelope",
     "decode_response",
     "query_payload",
     "exec_payload",
@@ -66,6 +67,17 @@ def encode_request(
     timeout_ms: Optional[int] = None,
 ) -> bytes:
     """One framed request."""
+    return encode_frame(encode_envelope(request_id, entry, payload, timeout_ms))
+
+
+def encode_envelope(
+    request_id: int,
+    entry: str,
+    payload: Optional[dict[str, Any]] = None,
+    timeout_ms: Optional[int] = None,
+) -> bytes:
+    """One request envelope, without the frame's length prefix (what the
+    in-process host takes)."""
     if entry not in ENTRIES:
         raise _bad(f"unknown entry {entry!r}: use one of {', '.join(ENTRIES)}")
     if not 0 < request_id <= UINT64_MAX:
@@ -76,7 +88,7 @@ def encode_request(
         env["codec"] = "msgpack"
     if timeout_ms is not None:
         env["timeout_ms"] = timeout_ms
-    return encode_frame(packb(env))
+    return packb(env)
 
 
 @dataclass

@@ -45,6 +45,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .calls import ConnectionLost
@@ -85,7 +86,18 @@ def host_args(args: Any) -> list[str]:
 #: how many fork()s this process descends from: an exchange made before
 #: one belongs to the parent (os.getpid() would cost a system call per check)
 _forks = [0]
-os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+#: this process's exchanges: a fork's child marks each one dead
+_exchanges: "weakref.WeakSet[_HostExchange]" = weakref.WeakSet()
+_FORKED = "the in-process host belongs to the parent of a fork"
+
+
+def _after_fork_in_child() -> None:
+    _forks[0] += 1
+    for ex in list(_exchanges):
+        ex.dead = _FORKED
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _RID_KEY = b"\xaarequest_id"  # encode_request's first key, a fixstr
@@ -110,6 +122,7 @@ class _HostExchange(Exchange):
     #: the host's mode: driven (whoever calls news() runs its loop) or
     #: threaded (a loop thread of its own); see the module doc
     driven = False
+    send_waits = False
 
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(max_response, None)
@@ -129,33 +142,27 @@ class _HostExchange(Exchange):
             raise WorkerUnavailable(f"the in-process host refused a session: {e}") from None
         self.fd: int = self.host.fileno()
         self.forks = _forks[0]
+        _exchanges.add(self)
         self.proc = None  # no worker process (worker_pid is None)
         #: streams not yet released (the host hands them back from news()),
         #: each with the request_id it was submitted for
         self.live: dict[Any, int] = {}
 
-    # dead: also in a child of a fork (the client then makes a new exchange)
-    @property
-    def dead(self) -> Optional[str]:
-        if self.forks != _forks[0]:
-            return "the in-process host belongs to the parent of a fork"
-        return self._dead
-
-    @dead.setter
-    def dead(self, reason: Optional[str]) -> None:
-        self._dead = reason
-
     def send_nowait(self, frame: bytes) -> None:
         """Submit one framed request (the host takes it without the prefix)."""
+        self.send_envelope(_request_id_of(frame), memoryview(frame)[4:])  # type: ignore[arg-type]
+
+    def send_envelope(self, rid: int, body: bytes) -> None:
+        """Submit request ``rid``'s envelope."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
         try:
-            stream = self.host.submit(memoryview(frame)[4:], session=self.session)
+            stream = self.host.submit(body, 0, self.session)
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
-        self.live[stream] = _request_id_of(frame)
+        self.live[stream] = rid
         # what the host answers inside submit (InvalidInput for an empty
         # request or one above max_request_bytes, Busy) is handed out here
         self.hand_out([stream])
@@ -200,14 +207,13 @@ _LEAD = object()  # put in a follower's queue: its turn to wait on the host
 
 
 def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
-    """A frame already in ``slot`` (turn markers skipped), else None."""
-    while True:
-        try:
-            item = slot.get_nowait()
-        except queue.Empty:
-            return None
+    """A frame already in ``slot`` (turn markers skipped), else None. Only
+    the slot's own thread takes from it: not empty stays not empty."""
+    while not slot.empty():
+        item = slot.get_nowait()
         if item is not _LEAD:
             return item  # type: ignore[no-any-return]
+    return None
 
 
 #: the keeper's longest wait on the host for I/O (a call submitted meanwhile
@@ -294,7 +300,8 @@ class SyncHostExchange(_HostExchange):
 
     def _pass_turn(self) -> None:
         """Nobody drives the host: wake a follower to do it."""
-        if self.leading.locked():
+        # a follower that adds itself after this look tries to lead itself
+        if not self.followers or self.leading.locked():
             return
         with self.lock:
             follower = next(iter(self.followers), None)
@@ -456,8 +463,8 @@ class AsyncHostExchange(_HostExchange):
         if self._turn is None and self.dead is None:
             self._turn = self.loop.call_soon(self._on_news)
 
-    def send_nowait(self, frame: bytes) -> None:
-        super().send_nowait(frame)
+    def send_envelope(self, rid: int, body: bytes) -> None:
+        super().send_envelope(rid, body)
         if self.host.driven:
             self._kick()  # the submit's turn: write the request out
 

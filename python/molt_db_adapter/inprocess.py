@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 from .async_client import AsyncMoltClient
 from .errors import InvalidInput
 from .host_exchange import AsyncHostExchange, SyncHostExchange, host_args
-from .protocol import Step, Wait
+from .protocol import Request
 from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
@@ -54,11 +54,9 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
     def _open_connection(self) -> SyncHostExchange:
         return SyncHostExchange(self.host_args, self.max_response_bytes)
 
-    def _perform(self, step: Step) -> Any:
-        if isinstance(step, Wait):
-            conn: SyncHostExchange = step.req.conn  # type: ignore[assignment]
-            return conn.wait(step.req.slot, step.timeout)
-        return super()._perform(step)
+    def _wait(self, req: Request, timeout: float) -> Any:
+        conn: SyncHostExchange = req.conn  # type: ignore[assignment]
+        return conn.wait(req.slot, timeout)
 
 
 class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]

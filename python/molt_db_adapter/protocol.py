@@ -14,7 +14,11 @@ Two parts:
   (``CONNECT``, ``Send``, ``Wait``, ``Explain``) and the client's driver —
   ``MoltClient._run`` with blocking calls, ``AsyncMoltClient._run`` with
   awaits — performs it and sends back the outcome (or throws the exception
-  the I/O raised).
+  the I/O raised). For the commonest flow, one request and one final
+  frame, both clients make the same calls inline (their ``_call``:
+  ``open_request``, send, wait, ``answer``, ``next_attempt``,
+  ``finish``): a generator and a step object per step would be most of
+  their own cost per call.
 
 A new request kind is a ``Call`` built in client_base.py, and, when its
 flow is not "one request, one final frame", a steps generator here; both
@@ -36,14 +40,15 @@ from .calls import (
     raise_for,
     stream_part_rows,
 )
-from .envelope import Response, decode_response, encode_request
+from .envelope import Response, decode_response, encode_envelope, encode_request
 from .errors import InvalidInput, Timeout
-from .framing import FrameDecoder
+from .framing import FrameDecoder, encode_frame
 from .worker_stderr import StderrTap
 
 __all__ = [
     "Exchange", "Slot", "Item", "Request", "Step", "Steps", "CONNECT", "Send", "Wait", "Explain",
-    "call_steps", "open_stream_steps", "StreamCore", "exit_reason",
+    "call_steps", "open_stream_steps", "StreamCore", "exit_reason", "open_request", "timed_out",
+    "cancel", "answer", "next_attempt",
 ]
 
 #: what a slot receives: a response frame, or the end of the connection
@@ -72,6 +77,10 @@ class Exchange:
     ``pending`` maps request_id to the slot of a request still waiting; the
     lock guards it against the blocking client's reader thread (uncontended
     under asyncio). ``new_slot`` is the one thing a subclass must give."""
+
+    #: a send may have to wait for room (a worker's pipe or socket); the
+    #: in-process host takes a request at once (``send_envelope``)
+    send_waits = True
 
     def __init__(self, max_response: int, stderr: Union[int, IO[Any], None]) -> None:
         self.decoder = FrameDecoder(max_response)
@@ -153,6 +162,11 @@ class Exchange:
         """Send without waiting for room (cancels); ConnectionLost when the
         connection is over."""
         raise NotImplementedError
+
+    def send_envelope(self, rid: int, body: bytes) -> None:
+        """send_nowait of request ``rid``'s envelope (``body``, unframed);
+        the in-process exchange submits it as it is."""
+        self.send_nowait(encode_frame(body))
 
     def settle(self, rid: int, within: float) -> None:
         """After a cancel of ``rid`` was sent: make sure it takes effect.
@@ -246,16 +260,33 @@ def cancel(client: _Caller, req: Request) -> None:
     req.conn.settle(req.rid, client.grace_ms / 1000.0)
 
 
-def _start(client: _Caller, call: Call, attempt: int) -> Steps[Request]:
-    conn: Exchange = yield CONNECT
+def open_request(client: _Caller, conn: Exchange, call: Call, attempt: int) -> tuple[Request, bytes]:
+    """A new request of ``call`` on ``conn`` (its id, the before_send hook,
+    its slot registered) and its envelope, still to be sent."""
     rid = client._new_id()
-    frame = encode_request(rid, call.entry, call.payload, call.timeout_ms)
+    body = encode_envelope(rid, call.entry, call.payload, call.timeout_ms)
     info = client._request_info(call, rid, attempt)
     req = Request(conn, rid, conn.register(rid), info)
     if info is not None:
         info.sent_at = time.monotonic()
+    return req, body
+
+
+def timed_out(client: _Caller, req: Request, wait: float) -> Timeout:
+    """No final frame within ``wait`` seconds: cancel ``req``; the error."""
+    cancel(client, req)
+    return Timeout(
+        f"no answer from the worker within {wait:.3f} s (client-side timeout); a cancel was sent",
+        request_id=req.rid,
+        client_side=True,
+    )
+
+
+def _start(client: _Caller, call: Call, attempt: int) -> Steps[Request]:
+    conn: Exchange = yield CONNECT
+    req, body = open_request(client, conn, call, attempt)
     try:
-        yield Send(conn, frame)
+        yield Send(conn, encode_frame(body))
     except ConnectionLost:
         raise
     except BaseException:  # interrupted while sending: the frame may have left
@@ -271,16 +302,25 @@ def _next_response(client: _Caller, req: Request, deadline: float, wait: float) 
     except BaseException:  # interrupted (KeyboardInterrupt, task cancelled): stop the query
         cancel(client, req)
         raise
+    return answer(client, req, item, wait)
+
+
+def answer(client: _Caller, req: Request, item: Optional[Item], wait: float) -> Response:
+    """What a wait for ``req`` gave, as a frame: Timeout (and a cancel
+    sent) when it ran out, ConnectionLost when the connection ended."""
     if item is None:
-        cancel(client, req)
-        raise Timeout(
-            f"no answer from the worker within {wait:.3f} s (client-side timeout); a cancel was sent",
-            request_id=req.rid,
-            client_side=True,
-        )
+        raise timed_out(client, req, wait)
     if isinstance(item, ConnectionLost):
         raise item
     return item
+
+
+def next_attempt(client: _Caller, call: Call, lost: ConnectionLost, attempt: int) -> int:
+    """After ``lost`` ended attempt ``attempt``: the next one when the call
+    may be resent, else its error is raised."""
+    if call.idempotent and attempt < client.max_restarts and lost.resendable():
+        return attempt + 1
+    raise lost_error(call, lost, attempt) from None
 
 
 def call_steps(client: _Caller, call: Call) -> Steps[Any]:
@@ -295,10 +335,8 @@ def call_steps(client: _Caller, call: Call) -> Steps[Any]:
             resp = yield from _next_response(client, req, time.monotonic() + wait, wait)
         except ConnectionLost as lost:
             e: ConnectionLost = yield Explain(lost)
-            if call.idempotent and attempt < client.max_restarts and e.resendable():
-                attempt += 1
-                continue
-            raise lost_error(call, e, attempt) from None
+            attempt = next_attempt(client, call, e, attempt)
+            continue
         client._after_recv(req.info, resp)
         return finish(call, resp)
 

@@ -14,7 +14,7 @@ import threading
 from typing import IO, Any, Iterable, Iterator, Optional, Sequence, Union
 
 from .client_base import ClientBase
-from .calls import Call
+from .calls import Call, ConnectionLost, finish
 from .errors import ProtocolError, WorkerUnavailable
 from .listening import Listener
 from .params import Params
@@ -29,6 +29,10 @@ from .protocol import (
     Steps,
     StreamCore,
     Wait,
+    answer,
+    cancel,
+    next_attempt,
+    open_request,
     open_stream_steps,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
@@ -272,10 +276,7 @@ class MoltClient(ClientBase):
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):
-            try:
-                return step.req.slot.get(timeout=step.timeout)
-            except queue.Empty:
-                return None
+            return self._wait(step.req, step.timeout)
         if isinstance(step, Send):
             step.conn.send_nowait(step.frame)
             return None
@@ -283,6 +284,37 @@ class MoltClient(ClientBase):
             return step.lost  # the exit status is known before a write fails
         assert step is CONNECT
         return self._connection()
+
+    def _wait(self, req: Request, timeout: float) -> Any:
+        """The next item of ``req``'s slot within ``timeout`` s, else None."""
+        try:
+            return req.slot.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _call(self, call: Call) -> Any:
+        """``call_steps`` (protocol.py) as plain blocking calls: the same
+        steps, hooks, timeout, cancel and resend, without a generator and a
+        step object per step (most of the client's own cost per call)."""
+        attempt = 0
+        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        while True:
+            try:
+                req, body = open_request(self, self._connection(), call, attempt)
+                try:
+                    req.conn.send_envelope(req.rid, body)
+                    item = self._wait(req, wait)
+                except ConnectionLost:
+                    raise
+                except BaseException:  # interrupted: the request may run, stop it
+                    cancel(self, req)
+                    raise
+                resp = answer(self, req, item, wait)
+            except ConnectionLost as lost:
+                attempt = next_attempt(self, call, lost, attempt)
+                continue
+            self._after_recv(req.info, resp)
+            return finish(call, resp)
 
     # ---- public API ----
     def query(
