@@ -206,6 +206,8 @@ static void run(void)
                 live--;
             }
         }
+        if (live == 0)
+            break; /* nothing left to wait for: an idle host's timeout is -1 */
         /* sleep until the host has I/O, its next timer, or a task's timer */
         long long next = -1, now = now_ms();
         for (int i = 0; i < ntasks; i++)
