@@ -23,6 +23,7 @@ from molt_db_adapter.decoding import Decoding
 from molt_db_adapter.results import QueryResult
 from molt_django_adapter.rows import Unconvertible, convert_rows, pg_converters
 from test_worker_pg import SCALAR_EDGES_SQL, TYPES_SQL
+from process_memory import asan_built, rss_kb
 from worker_client import WORKER_BIN, pg_client_cmd
 
 C = c_rows.decoder
@@ -328,23 +329,11 @@ def test_json_parse_is_json_loads(text):
     assert repr(field) == (want[1] if want[0] == "ok" else repr(text))
 
 
-def rss_kb():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def asan_built():
-    """The extension is build-asan's (ASan keeps freed memory in quarantine,
-    so RSS says nothing about leaks there)."""
-    with open(C.__file__, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def test_no_reference_leaks():
     """20 000 decodes in every profile, and as many refusals, leave the
     process's memory where it was (a leaked reference per value would add
     tens of MB)."""
-    if asan_built():
+    if asan_built(C):
         pytest.skip("the extension is ASan-built: its quarantine grows RSS")
     good = sample_payload()
     bad = good[:len(good) // 2]
