@@ -65,7 +65,7 @@ static void on_tick(uv_timer_t *t)
     (void)t;
 }
 
-static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
+static tp *tp_open_depth(int max_conns, molt_db_stmt_mode mode, int depth)
 {
     const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
     tp *t = calloc(1, sizeof *t);
@@ -78,6 +78,7 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     molt_db_pool_settings_init(&s);
     s.max_conns = max_conns;
     s.statement_mode = mode;
+    s.pipeline_depth = depth;
     molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
@@ -85,6 +86,11 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     ASSERT_OK(molt_db_pool_open(t->ml, ci, &s, &t->pool, &err), &err);
     molt_db_conninfo_free(ci);
     return t;
+}
+
+static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
+{
+    return tp_open_depth(max_conns, mode, 1);
 }
 
 static void on_closed(molt_db_pool *p, void *ud)
@@ -211,6 +217,59 @@ TEST(read_only_in_one_frame_every_mode)
     }
 }
 
+/* Pipelined on one connection behind framed requests that fail: each
+ * request behind runs outside their failed transactions and reads what it
+ * should (the connection holds back what follows a framed request until
+ * its ROLLBACK ran). */
+TEST(pipelined_behind_failing_frames_every_mode)
+{
+    static const molt_db_stmt_mode modes[] = {MOLT_DB_STMT_CACHED, MOLT_DB_STMT_UNNAMED,
+                                              MOLT_DB_STMT_SIMPLE};
+    for (size_t m = 0; m < 3; m++) {
+        tp *t = tp_open_depth(1, modes[m], 8);
+        expect(t, "DROP TABLE IF EXISTS pr_p", 0, "", NULL);
+        expect(t, "CREATE TABLE pr_p(i int)", 0, "", NULL);
+        struct {
+            const char *sql;
+            int read_only;
+            const char *sqlstate, *val;
+        } steps[] = {
+            {"SELECT 1/0", 1, "22012", NULL},
+            {"INSERT INTO pr_p VALUES (1)", 1, "25006", NULL},
+            {"SHOW transaction_read_only", 0, "", "off"},
+            {"SELECT current_setting('transaction_read_only')", 1, "", "on"},
+            {"SELECT 1/0", 1, "22012", NULL},
+            {"INSERT INTO pr_p VALUES (2)", 0, "", NULL},
+            {"SELECT count(*)::text FROM pr_p", 1, "", "1"},
+            {"SELECT current_setting('transaction_read_only')", 0, "", "off"},
+        };
+        enum { N = sizeof steps / sizeof steps[0] };
+        res *rs[N];
+        for (size_t i = 0; i < N; i++)
+            rs[i] = query(t, steps[i].sql, steps[i].read_only, 0);
+        for (size_t i = 0; i < N; i++) {
+            run_until(t, rs[i]);
+            if (steps[i].sqlstate[0]) {
+                ASSERT_CODE(rs[i]->status, MOLT_DB_ESERVER);
+                ASSERT_EQ_STR(rs[i]->sqlstate, steps[i].sqlstate);
+            } else {
+                ASSERT_OK(rs[i]->status, NULL);
+                if (steps[i].val)
+                    ASSERT_EQ_STR(rs[i]->val, steps[i].val);
+            }
+            free(rs[i]);
+        }
+        expect(t, "SELECT string_agg(i::text, ',') FROM pr_p", 0, "", "2");
+        expect(t, "DROP TABLE pr_p", 0, "", NULL);
+        molt_db_pool_stats st;
+        molt_db_pool_get_stats(t->pool, &st);
+        ASSERT_EQ_UINT(st.conns_opened, 1);
+        ASSERT_EQ_UINT(st.rollbacks, 0);
+        ASSERT_EQ_UINT(st.conns_abandoned, 0);
+        tp_close(t);
+    }
+}
+
 #define BIG "SELECT g::text, repeat('x', 100) FROM generate_series(1, 2000000) g"
 
 TEST(pause_and_resume_a_running_request)
@@ -284,6 +343,7 @@ TEST(timeout_while_paused_reuses_the_connection)
 }
 
 TEST_MAIN(TEST_ENTRY(read_only_in_one_frame_every_mode),
+          TEST_ENTRY(pipelined_behind_failing_frames_every_mode),
           TEST_ENTRY(pause_and_resume_a_running_request),
           TEST_ENTRY(cancel_while_paused_reuses_the_connection),
           TEST_ENTRY(timeout_while_paused_reuses_the_connection))
