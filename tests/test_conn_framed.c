@@ -290,7 +290,9 @@ TEST(a_failing_after_runs_again_alone)
      * gets after's error, after goes again as a Query (failing again in
      * the aborted transaction), and the transaction status tells the
      * caller that the frame did not end it */
-    static const molt_db_frame bad_after = {"BEGIN READ ONLY", "SELECT 1/0"};
+    /* (longer than the request's inline copy of `after`) */
+    static const molt_db_frame bad_after = {"BEGIN READ ONLY",
+                                            "SELECT 1/0 AS the_end_of_the_frame"};
     for (via how = VIA_EXECUTE; how < VIA_COUNT; how++) {
         run x;
         framed(p, how, "SELECT 5::int4 AS n", &bad_after, &x);
