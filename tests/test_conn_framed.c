@@ -225,6 +225,50 @@ TEST(query_text_takes_one_statement_and_parameters)
     pgt_close(p);
 }
 
+/* What the statement set, on success or before it failed, does not outlive
+ * the frame: the ROLLBACK under the Sync, or the one sent alone after the
+ * error, undoes it for the next request on the connection. */
+TEST(settings_made_in_the_frame_are_rolled_back)
+{
+    pgt_conn *p = pgt_connect(test_env_or_skip("MOLT_TEST_DSN"));
+    pgt_result *r = pgt_simple(p, "SHOW search_path");
+    ASSERT_OK(r->status, &r->err);
+    char *path = strdup(pgt_text(r, 0, 0));
+    pgt_result_free(r);
+    static const char *const sets[] = {
+        "SELECT set_config('search_path', 'pg_catalog', false)",
+        /* (a volatile divisor: the error comes after set_config ran) */
+        "SELECT set_config('search_path', 'pg_catalog', false), 1/(random() > 2)::int",
+        "SELECT set_config('default_transaction_read_only', 'on', false), "
+        "1/(random() > 2)::int",
+    };
+    for (via how = VIA_EXECUTE; how < VIA_COUNT; how++) {
+        for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+            run x;
+            framed(p, how, sets[i], &ro, &x);
+            if (i == 0) {
+                ASSERT_OK(x.r->status, &x.r->err);
+                ASSERT_EQ_STR(pgt_text(x.r, 0, 0), "pg_catalog");
+            } else {
+                ASSERT_EQ_STR(x.r->err.sqlstate, "22012");
+            }
+            ASSERT_EQ_UINT(x.readies, i == 0 ? 1 : 2);
+            done_run(&x);
+            r = pgt_simple(p, "SHOW search_path");
+            ASSERT_OK(r->status, &r->err);
+            ASSERT_EQ_STR(pgt_text(r, 0, 0), path);
+            pgt_result_free(r);
+            expect_read_only(p, "off");
+            framed(p, how, "SELECT current_setting('transaction_read_only')", &ro, &x);
+            ASSERT_OK(x.r->status, &x.r->err);
+            ASSERT_EQ_STR(pgt_text(x.r, 0, 0), "on");
+            done_run(&x);
+        }
+    }
+    free(path);
+    pgt_close(p);
+}
+
 static double now_s(void)
 {
     return (double)uv_hrtime() / 1e9;
@@ -397,6 +441,7 @@ TEST(the_backend_dying_mid_frame_fails_what_waits)
 
 TEST_MAIN(TEST_ENTRY(frame_runs_around_the_statement),
           TEST_ENTRY(query_text_takes_one_statement_and_parameters),
+          TEST_ENTRY(settings_made_in_the_frame_are_rolled_back),
           TEST_ENTRY(a_cancelled_statement_leaves_the_connection_idle),
           TEST_ENTRY(a_failing_after_runs_again_alone),
           TEST_ENTRY(requests_behind_a_failing_frame_run_outside_it),
