@@ -12,6 +12,13 @@
  * the Describe is answered, Bind/Execute/Sync with per-column result
  * formats; nothing else is sent in between.
  *
+ * A framed request (molt_db_frame) runs `before`, the statement and `after`
+ * under its one Sync. When the server reports an error before that Sync's
+ * ReadyForQuery it skipped `after`, which then goes as a Query of its own;
+ * the request completes at that Query's ReadyForQuery. Nothing else is sent
+ * behind a framed request until it completed: it would run inside the
+ * failed transaction.
+ *
  * Batches (molt_db_conn_execute_batched) are the exception: executions the
  * caller declared read-only share one Sync, so the server commits and
  * flushes once per batch instead of once per request. A batch collects its
