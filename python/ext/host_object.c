@@ -296,7 +296,7 @@ static PyObject *host_fileno(PyObject *self_, PyObject *unused)
     return PyLong_FromLong(molt_db_host_fd(self->h));
 }
 
-static int timeout_ms_of(double seconds)
+int host_timeout_ms_of(double seconds)
 {
     if (isnan(seconds) || seconds <= 0)
         return 0;
@@ -327,9 +327,7 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (the GIL released).
- * 1: something to do; 0: the time ran out; -1 with an exception (a
- * signal handler raised, poll failed, the host was closed meanwhile). */
+/* Waits up to ms for the host's fd or the wake fd (host_ext.h). */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -360,7 +358,12 @@ static int wait_fds(Host *self, int ms)
     return rc > 0;
 }
 
-static double now_s(void)
+int host_wait(HostObject *host, int ms)
+{
+    return wait_fds((Host *)host, ms);
+}
+
+double host_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -373,13 +376,13 @@ static double now_s(void)
  * host is serialized by the GIL. */
 static PyObject *driven_news(Host *self, double timeout_s)
 {
-    double deadline = now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
+    double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
         molt_db_host_poll(self->base.h, 0);
         PyObject *out = ready_streams(&self->base);
         if (out == NULL || PyList_GET_SIZE(out) > 0)
             return out;
-        int ms = timeout_ms_of(deadline - now_s());
+        int ms = host_timeout_ms_of(deadline - host_now_s());
         if (ms == 0)
             return out; /* the time ran out */
         int due = molt_db_host_timeout(self->base.h);
@@ -406,7 +409,7 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
         return NULL;
     if (self->base.driven)
         return driven_news(self, timeout_s);
-    int ms = timeout_ms_of(timeout_s);
+    int ms = host_timeout_ms_of(timeout_s);
     if (ms > 0) {
         int rc = wait_fds(self, ms);
         if (rc < 0)
