@@ -64,8 +64,11 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
             return MoltClient._call(self, call, attempt)
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
         start = time.monotonic()
+        conn = self._conn  # the lock only to make a new one (a closed client has none)
         try:
-            got = self._connection().fast_call(self, call, wait)
+            if conn is None or conn.dead:
+                conn = self._connection()
+            got = conn.fast_call(self, call, wait)
             if got is None:
                 return MoltClient._call(self, call)
             if type(got) is not Request:
