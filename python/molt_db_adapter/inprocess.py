@@ -64,7 +64,8 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
             return MoltClient._call(self, call, attempt)
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
         start = time.monotonic()
-        conn = self._conn  # the lock only to make a new one (a closed client has none)
+        # the lock only to make a new exchange (a closed client has none)
+        conn: Any = self._conn
         try:
             if conn is None or conn.dead:
                 conn = self._connection()
