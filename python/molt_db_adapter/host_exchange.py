@@ -260,7 +260,8 @@ class SyncHostExchange(_HostExchange):
             got, rid, interrupted = self._fast_lead(client, call, wait)
         finally:
             self.leading.release()
-            self._pass_turn()
+            if self.followers:
+                self._pass_turn()
             self._keep_if_pending()
         if interrupted is not None:  # Ctrl-C: the request may run, stop it
             cancel(client, got)
@@ -273,7 +274,11 @@ class SyncHostExchange(_HostExchange):
         """fast_call's part under ``leading``: what ``wait_final`` gave (or
         the handed-over Request), the request_id, an interruption."""
         rid = client._new_id()
-        stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload, call.timeout_ms)
+        try:
+            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload, call.timeout_ms)
+        except self._host_error as e:  # as send_envelope
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
         if stream is None:
             return None, rid, None
         try:
@@ -283,7 +288,10 @@ class SyncHostExchange(_HostExchange):
             self.fail(str(e))  # its slot now holds the ConnectionLost
             return req, rid, None
         except BaseException as e:
-            return self._adopt(stream, rid), rid, e
+            try:
+                return self._adopt(stream, rid), rid, e
+            except ConnectionLost:  # the exchange is over: nothing to cancel
+                raise e from None
         if type(got) is tuple:
             return got, rid, None
         req = self._adopt(stream, rid)
