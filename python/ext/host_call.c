@@ -129,24 +129,9 @@ static PyObject *submit_call(PyObject *mod, PyObject *const *args, Py_ssize_t na
         env_buf_free(&env);
         return rc < 0 ? NULL : Py_NewRef(Py_None);
     }
-    StreamObject *st = stream_wrap(host, NULL);
-    if (st == NULL) {
-        env_buf_free(&env);
-        return NULL;
-    }
-    molt_db_host_stream *s = NULL;
-    rc = molt_db_host_submit_in(host->h, (uint64_t)session, env.data, env.len, 0, st, &s);
+    PyObject *st = host_submit_in(host, (uint64_t)session, env.data, env.len, 0);
     env_buf_free(&env);
-    if (rc < 0) {
-        Py_DECREF(st);
-        if (rc == MOLT_DB_ENOMEM)
-            return PyErr_NoMemory();
-        PyErr_SetString(HostError, "the molt_db host is closed");
-        return NULL;
-    }
-    st->s = s;
-    host_kick(host);
-    return (PyObject *)st;
+    return st;
 }
 
 /* The stream's frame as wait_final answers it (see the top); NULL with an

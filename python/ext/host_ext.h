@@ -58,6 +58,11 @@ int host_usable(HostObject *host);
  * host's thread wakes itself). */
 void host_kick(HostObject *host);
 
+/* Submits request bytes in a session (host_usable checked by the
+ * caller): a new Stream, NULL with an exception. */
+PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
+                         uint64_t token);
+
 /* A new Stream for s (owned by it from now on); NULL with an exception. */
 StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
 

@@ -183,6 +183,28 @@ static PyObject *host_close(PyObject *self_, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
+                         uint64_t token)
+{
+    StreamObject *st = stream_wrap(host, NULL);
+    if (st == NULL)
+        return NULL;
+    molt_db_host_stream *s = NULL;
+    /* the request is copied under the host's mutex: no wait worth
+     * releasing the GIL for */
+    int rc = molt_db_host_submit_in(host->h, session, req, len, token, st, &s);
+    if (rc < 0) {
+        Py_DECREF(st);
+        if (rc == MOLT_DB_ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    st->s = s;
+    host_kick(host);
+    return (PyObject *)st;
+}
+
 static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
 {
     HostObject *self = (HostObject *)self_;
@@ -195,27 +217,10 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
         PyBuffer_Release(&req);
         return NULL;
     }
-    StreamObject *st = stream_wrap(self, NULL);
-    if (st == NULL) {
-        PyBuffer_Release(&req);
-        return NULL;
-    }
-    molt_db_host_stream *s = NULL;
-    /* the request is copied under the host's mutex: no wait worth
-     * releasing the GIL for */
-    int rc = molt_db_host_submit_in(self->h, (uint64_t)session, req.buf, (size_t)req.len,
-                                    (uint64_t)token, st, &s);
+    PyObject *st = host_submit_in(self, (uint64_t)session, req.buf, (size_t)req.len,
+                                  (uint64_t)token);
     PyBuffer_Release(&req);
-    if (rc < 0) {
-        Py_DECREF(st);
-        if (rc == MOLT_DB_ENOMEM)
-            return PyErr_NoMemory();
-        PyErr_SetString(HostError, "the molt_db host is closed");
-        return NULL;
-    }
-    st->s = s;
-    host_kick(self);
-    return (PyObject *)st;
+    return st;
 }
 
 static PyObject *host_cancel(PyObject *self_, PyObject *arg)
