@@ -22,9 +22,9 @@ frame was taken, then released.
   ended on the server when the call returns. Work that needs the loop while
   no thread is in a call (``Host.pending()``: a transaction open, with its
   idle timeout; a request whose caller gave up) is driven by a keeper
-  thread, started only then: it runs the host's timers when they are due
-  and waits for I/O in between; a call made meanwhile takes over at once,
-  or after the keeper's current wait when the keeper waits for I/O. A
+  thread, started only then: it waits for the host's I/O until its next
+  timer (at most ``_KEEP_WAIT_S``) and runs what comes; a call made
+  meanwhile kicks that wait and takes over after the keeper's turn. A
   stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
@@ -443,21 +443,17 @@ class SyncHostExchange(_HostExchange):
                     return self._stop_keeping()
                 return True
             due = self.host.timeout()
-            if due > 0:
-                # a timer to run later (a call may run it meanwhile); the
-                # host's clock moves on only in a turn: one follows
-                self.idle.wait(due / 1000.0)
-                if self.keeper_stop:
-                    return self._stop_keeping()
-                due = 0
         if not self.leading.acquire(blocking=False):
             # a caller drives (and runs what is due): look again later
             with self.idle:
                 self.idle.wait(_KEEP_WAIT_S)
             return True
         try:
-            # due 0: a turn now; -1: only I/O can wake it, wait for that
-            self._turn(0.0 if due == 0 else _KEEP_WAIT_S)
+            # due 0: a turn now; else wait for I/O (a cancel's connection,
+            # a draining query: work with a timer due later, e.g. a
+            # cancel's deadline, may still need its I/O now) up to the
+            # timer; a call submitted meanwhile kicks the wait
+            self._turn(0.0 if due == 0 else min(due / 1000.0, _KEEP_WAIT_S) if due > 0 else _KEEP_WAIT_S)
         finally:
             self.leading.release()
         self._pass_turn()
