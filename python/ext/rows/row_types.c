@@ -1,5 +1,6 @@
 /* The per-type table and conversions (row_types.h). */
 #include "row_types.h"
+#include "json_fast.h"
 #include "row_sqlite.h"
 
 #include <datetime.h>
@@ -128,6 +129,10 @@ static int json_space(Py_UCS4 c)
  * are exactly its own */
 static PyObject *json_parse(PyObject *v)
 {
+    PyObject *fast;
+    int rc = json_fast_parse(v, &fast);
+    if (rc != 0)
+        return rc > 0 ? fast : NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(v), i = 0;
     int kind = PyUnicode_KIND(v);
     const void *data = PyUnicode_DATA(v);
