@@ -1,4 +1,6 @@
-/* json_fast.h: a recursive descent over the ASCII bytes of a str. */
+/* json_fast.h: a recursive descent over the UTF-8 bytes of a str (its
+ * own for ASCII text, else its UTF-8 form); every byte of a multi-byte
+ * character is >= 0x80, so it is only ever part of a string's text. */
 #include "json_fast.h"
 
 #include <string.h>
@@ -40,7 +42,7 @@ static PyObject *string(json_in *in, int *rc)
     }
     if (in->p == in->end)
         return NULL;
-    PyObject *str = PyUnicode_FromStringAndSize(s, in->p - s);   /* ASCII: 1 byte per character */
+    PyObject *str = PyUnicode_DecodeUTF8(s, in->p - s, NULL);   /* valid: it came from a str */
     in->p++;
     if (!str)
         *rc = ERROR;
@@ -230,10 +232,18 @@ static PyObject *value(json_in *in, int *rc)
 
 int json_fast_parse(PyObject *text, PyObject **out)
 {
-    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text))
+    if (!PyUnicode_Check(text))
         return DECLINE;
-    const char *s = (const char *)PyUnicode_DATA(text);
-    json_in in = {s, s + PyUnicode_GET_LENGTH(text), 0};
+    const char *s;
+    Py_ssize_t n;
+    if (PyUnicode_IS_ASCII(text)) {
+        s = (const char *)PyUnicode_DATA(text);
+        n = PyUnicode_GET_LENGTH(text);
+    } else if (!(s = PyUnicode_AsUTF8AndSize(text, &n))) {   /* a lone surrogate: json's */
+        PyErr_Clear();
+        return DECLINE;
+    }
+    json_in in = {s, s + n, 0};
     int rc = DECLINE;
     PyObject *v = value(&in, &rc);
     if (!v)

@@ -1,9 +1,9 @@
 /* json.loads for the JSON text most documents are, without the scanner's
- * Python-level call and its str round trips: ASCII text of objects,
- * arrays, strings without escapes, integers of up to 18 digits, floats,
- * true, false and null. Anything else (an escape, a non-ASCII character,
- * NaN, a longer number, deep nesting, an error) is declined, and the
- * caller asks json's own scanner, so values and errors stay json.loads's. */
+ * Python-level call and its str round trips: objects, arrays, strings
+ * without escapes, integers of up to 18 digits, floats, true, false and
+ * null. Anything else (an escape, NaN, a longer number, deep nesting, a
+ * lone surrogate, an error) is declined, and the caller asks json's own
+ * scanner, so values and errors stay json.loads's. */
 #ifndef MOLT_ROWS_JSON_FAST_H
 #define MOLT_ROWS_JSON_FAST_H
 
