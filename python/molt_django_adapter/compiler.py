@@ -106,8 +106,9 @@ class OffloadCompiler(base.SQLCompiler):
                 return self._trimmed(chunks)
             json_fields = self._json_field_columns()
             q.json_columns = tuple(json_fields)
-            if result_type == MULTI and self._no_converters_left(json_fields, q.final_columns):
-                q.as_dicts(self._molt_dict_names)
+            names = self._dict_names(json_fields, q.final_columns) if result_type == MULTI else None
+            if names is not None:
+                q.as_dicts(names)
             rows, seconds = fetch(q)
             self._molt_json_parsed = json_fields
             self._molt_final = q.final_columns
@@ -139,19 +140,20 @@ class OffloadCompiler(base.SQLCompiler):
         return ({names[i]: row[i] for i in indexes}
                 for row in self.results_iter(results, chunked_fetch=chunked_fetch, chunk_size=chunk_size))
 
-    def _no_converters_left(self, json_fields: dict[int, Any], finals: dict[int, FinalValue]) -> bool:
-        """values(): each name has its column and, with these columns' work
-        done by the rows, Django has no converter left to run on them."""
+    def _dict_names(self, json_fields: dict[int, Any], finals: dict[int, FinalValue]) -> Optional[list[str]]:
+        """values(): its names, when each has its column and, with these
+        columns' work done by the rows, Django has no converter left to
+        run on them; else None (the rows stay tuples)."""
         names = self._molt_dict_names
         if names is None or self.has_extra_select or len(names) != self.col_count:
-            return False
+            return None
         fields = [s[0] for s in self.select[:self.col_count]]
         if getattr(self, "has_composite_fields", None) and self.has_composite_fields(fields):   # Django 5.2
-            return False
+            return None
         saved = self._molt_json_parsed, self._molt_final
         self._molt_json_parsed, self._molt_final = json_fields, finals
         try:
-            return not self.get_converters(fields)
+            return None if self.get_converters(fields) else names
         finally:
             self._molt_json_parsed, self._molt_final = saved
 

@@ -143,7 +143,7 @@ class WorkerQuery:
                 converters = with_json_fields(converters, result.types, self.json_columns)
             except Unconvertible as e:
                 raise Fallback(f"result not convertible: {e}") from None
-        rows = self.convert(result.rows, converters)
+        rows: list[Any] = self.convert(result.rows, converters)
         # as Django's dict comprehension: a repeated name keeps its first place and its last value
         return rows if names is None else [dict(zip(names, r)) for r in rows]
 
