@@ -23,7 +23,7 @@
 typedef struct {
     HostObject base;
     int wake_fd;  /* eventfd written by close() and, driven, by host_kick(); -1 if none */
-    int waiting;  /* threads inside news() without the GIL (read under the GIL) */
+    int waiting;  /* threads in news() or wait_io() without the GIL (read under the GIL) */
     int closing;
 } Host;
 
@@ -183,6 +183,28 @@ static PyObject *host_close(PyObject *self_, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
+                         uint64_t token)
+{
+    StreamObject *st = stream_wrap(host, NULL);
+    if (st == NULL)
+        return NULL;
+    molt_db_host_stream *s = NULL;
+    /* the request is copied under the host's mutex: no wait worth
+     * releasing the GIL for */
+    int rc = molt_db_host_submit_in(host->h, session, req, len, token, st, &s);
+    if (rc < 0) {
+        Py_DECREF(st);
+        if (rc == MOLT_DB_ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    st->s = s;
+    host_kick(host);
+    return (PyObject *)st;
+}
+
 static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
 {
     HostObject *self = (HostObject *)self_;
@@ -195,27 +217,10 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
         PyBuffer_Release(&req);
         return NULL;
     }
-    StreamObject *st = stream_wrap(self, NULL);
-    if (st == NULL) {
-        PyBuffer_Release(&req);
-        return NULL;
-    }
-    molt_db_host_stream *s = NULL;
-    /* the request is copied under the host's mutex: no wait worth
-     * releasing the GIL for */
-    int rc = molt_db_host_submit_in(self->h, (uint64_t)session, req.buf, (size_t)req.len,
-                                    (uint64_t)token, st, &s);
+    PyObject *st = host_submit_in(self, (uint64_t)session, req.buf, (size_t)req.len,
+                                  (uint64_t)token);
     PyBuffer_Release(&req);
-    if (rc < 0) {
-        Py_DECREF(st);
-        if (rc == MOLT_DB_ENOMEM)
-            return PyErr_NoMemory();
-        PyErr_SetString(HostError, "the molt_db host is closed");
-        return NULL;
-    }
-    st->s = s;
-    host_kick(self);
-    return (PyObject *)st;
+    return st;
 }
 
 static PyObject *host_cancel(PyObject *self_, PyObject *arg)
@@ -296,7 +301,7 @@ static PyObject *host_fileno(PyObject *self_, PyObject *unused)
     return PyLong_FromLong(molt_db_host_fd(self->h));
 }
 
-static int timeout_ms_of(double seconds)
+int host_timeout_ms_of(double seconds)
 {
     if (isnan(seconds) || seconds <= 0)
         return 0;
@@ -327,9 +332,7 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (the GIL released).
- * 1: something to do; 0: the time ran out; -1 with an exception (a
- * signal handler raised, poll failed, the host was closed meanwhile). */
+/* Waits up to ms for the host's fd or the wake fd (host_ext.h). */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -360,7 +363,12 @@ static int wait_fds(Host *self, int ms)
     return rc > 0;
 }
 
-static double now_s(void)
+int host_wait(HostObject *host, int ms)
+{
+    return wait_fds((Host *)host, ms);
+}
+
+double host_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -373,13 +381,13 @@ static double now_s(void)
  * host is serialized by the GIL. */
 static PyObject *driven_news(Host *self, double timeout_s)
 {
-    double deadline = now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
+    double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
         molt_db_host_poll(self->base.h, 0);
         PyObject *out = ready_streams(&self->base);
         if (out == NULL || PyList_GET_SIZE(out) > 0)
             return out;
-        int ms = timeout_ms_of(deadline - now_s());
+        int ms = host_timeout_ms_of(deadline - host_now_s());
         if (ms == 0)
             return out; /* the time ran out */
         int due = molt_db_host_timeout(self->base.h);
@@ -406,7 +414,7 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
         return NULL;
     if (self->base.driven)
         return driven_news(self, timeout_s);
-    int ms = timeout_ms_of(timeout_s);
+    int ms = host_timeout_ms_of(timeout_s);
     if (ms > 0) {
         int rc = wait_fds(self, ms);
         if (rc < 0)
@@ -416,6 +424,40 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
     }
     molt_db_host_poll(self->base.h, 0); /* clears the fd */
     return ready_streams(&self->base);
+}
+
+/* wait_io(timeout_s) -> bool: driven: waits up to timeout_s (GIL
+ * released) for the host's fd alone, without a turn: True when it is
+ * readable. Kicks are not read here: they are the driving thread's. */
+static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
+{
+    Host *self = (Host *)self_;
+    double timeout_s = PyFloat_AsDouble(arg);
+    if (timeout_s == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    if (!self->base.driven) {
+        PyErr_SetString(PyExc_ValueError, "wait_io() is for a driven host");
+        return NULL;
+    }
+    struct pollfd fd = {.fd = molt_db_host_fd(self->base.h), .events = POLLIN};
+    int ms = host_timeout_ms_of(timeout_s), rc, saved;
+    self->waiting++; /* close() waits for it */
+    Py_BEGIN_ALLOW_THREADS
+    rc = poll(&fd, 1, ms);
+    saved = errno;
+    Py_END_ALLOW_THREADS
+    self->waiting--;
+    if (rc < 0 && saved == EINTR)
+        return PyErr_CheckSignals() < 0 ? NULL : Py_NewRef(Py_False);
+    if (rc < 0) {
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    return PyBool_FromLong(rc > 0);
 }
 
 static PyObject *host_timeout(PyObject *self_, PyObject *unused)
@@ -476,6 +518,9 @@ static PyMethodDef host_methods[] = {
     {"news", host_news, METH_VARARGS,
      "news(timeout_s=0.0) -> [Stream]: the streams with news, waiting up to timeout_s "
      "(the GIL released)."},
+    {"wait_io", host_wait_io, METH_O,
+     "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (the GIL released) "
+     "for the host's fd, without a turn; True when it is readable."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
     {"timeout", host_timeout, METH_NOARGS,
