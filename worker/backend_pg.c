@@ -34,6 +34,7 @@
 #include "request.h"
 #include "session.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000
@@ -171,8 +172,8 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
     *out = NULL;
     if (n == 0)
         return 0;
-    molt_db_param *ps = calloc(n, sizeof *ps);
-    size_t *offs = calloc(n, sizeof *offs);
+    molt_db_param *ps = mw_zalloc(n, sizeof *ps);
+    size_t *offs = mw_zalloc(n, sizeof *offs);
     if (!ps || !offs) {
         free(ps);
         free(offs);
@@ -479,7 +480,7 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
     free_cols(j);
-    j->cols = calloc(n ? n : 1, sizeof *j->cols);
+    j->cols = mw_zalloc(n ? n : 1, sizeof *j->cols);
     if (!j->cols)
         return MOLT_DB_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -1173,7 +1174,7 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
         molt_db_error_clear(&e);
         return -1;
     }
-    pg_backend *b = calloc(1, sizeof *b);
+    pg_backend *b = mw_zalloc(1, sizeof *b);
     if (!b) {
         molt_db_conninfo_free(ci);
         snprintf(err, MW_ERR_SIZE, "out of memory");

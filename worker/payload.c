@@ -9,6 +9,7 @@
 #include "msgpack_check.h"
 #include "copy.h"
 #include "pg_array.h"
+#include "zalloc.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
 
@@ -260,8 +261,8 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
     s->nvalues = n;
     if (n == 0)
         return 0;
-    s->values = calloc(n, sizeof *s->values);
-    s->names = calloc(n, sizeof *s->names);
+    s->values = mw_zalloc(n, sizeof *s->values);
+    s->names = mw_zalloc(n, sizeof *s->names);
     if (!s->values || !s->names)
         return -2;
     for (size_t i = 0; i < n; i++) {
@@ -519,7 +520,7 @@ static int parse_statements(mw_query *q, const msgpack_object *m, int write,
     } else {
         q->nstmts = 1;
     }
-    q->stmts = calloc(q->nstmts, sizeof *q->stmts);
+    q->stmts = mw_zalloc(q->nstmts, sizeof *q->stmts);
     if (!q->stmts)
         return -2;
     for (size_t i = 0; i < q->nstmts; i++) {

@@ -7,6 +7,7 @@
 
 #include "molt_db/types.h"
 #include "pg_types.h"
+#include "zalloc.h"
 
 void mw_result_init(mw_result *r, const mw_result_opts *o)
 {
@@ -115,8 +116,8 @@ int mw_result_columns(mw_result *r, size_t ncols, const char *const *names,
                       const char *const *types)
 {
     free_columns(r);
-    r->names = calloc(ncols ? ncols : 1, sizeof *r->names);
-    r->types = calloc(ncols ? ncols : 1, sizeof *r->types);
+    r->names = mw_zalloc(ncols ? ncols : 1, sizeof *r->names);
+    r->types = mw_zalloc(ncols ? ncols : 1, sizeof *r->types);
     if (!r->names || !r->types) {
         r->failed = 1;
         return MOLT_DB_ENOMEM;
@@ -230,9 +231,9 @@ int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
     const char *names_s[STACK_COLS] = {NULL}, *types_s[STACK_COLS] = {NULL};
     char tb_s[STACK_COLS][16];
     int heap = ncols > STACK_COLS;
-    const char **names = heap ? calloc(ncols, sizeof *names) : names_s;
-    const char **types = heap ? calloc(ncols, sizeof *types) : types_s;
-    char (*tb)[16] = heap ? calloc(ncols, sizeof *tb) : tb_s;
+    const char **names = heap ? mw_zalloc(ncols, sizeof *names) : names_s;
+    const char **types = heap ? mw_zalloc(ncols, sizeof *types) : types_s;
+    char (*tb)[16] = heap ? mw_zalloc(ncols, sizeof *tb) : tb_s;
     int rc = MOLT_DB_ENOMEM;
     if (names && types && tb) {
         for (size_t i = 0; i < ncols; i++) {

@@ -30,6 +30,7 @@
 #include "request.h"
 #include "sched.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* requests read and left waiting while a session is paused */
 #define MW_PAUSED_READ_BYTES ((size_t)1 << 20)
@@ -556,7 +557,7 @@ static void handle_frames(mw_session *s)
 
 static mw_session *session_new(mw_worker *w, const mw_sink *sink)
 {
-    mw_session *s = calloc(1, sizeof *s);
+    mw_session *s = mw_zalloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->w = w;
