@@ -225,39 +225,50 @@ void mw_metrics_init(mw_metrics *m)
     m->db_rows_affected = -1;
 }
 
-static void pack_metrics(msgpack_packer *pk, const mw_metrics *m)
+/* The metrics map (section 8), written straight into b: the keys and
+ * numbers of every db answer, without a packer call per value. */
+static void put_metrics(molt_db_buf *b, const mw_metrics *m)
 {
-    struct { const char *k; int64_t v; } ints[] = {
-        {"queue_us", m->queue_us},         {"handler_us", m->handler_us},
-        {"exec_us", m->exec_us},           {"decode_us", m->decode_us},
-        {"db_row_count", m->db_row_count}, {"db_bytes_in", m->db_bytes_in},
-        {"db_bytes_out", m->db_bytes_out},
-        {"db_rows_affected", m->db_rows_affected},
+    struct { const char *k; size_t klen; int64_t v; } ints[] = {
+#define INT_FIELD(name) {#name, sizeof #name - 1, m->name}
+        INT_FIELD(queue_us),     INT_FIELD(handler_us),  INT_FIELD(exec_us),
+        INT_FIELD(decode_us),    INT_FIELD(db_row_count), INT_FIELD(db_bytes_in),
+        INT_FIELD(db_bytes_out), INT_FIELD(db_rows_affected),
+#undef INT_FIELD
     };
-    struct { const char *k; const char *v; } strs[] = {
-        {"db_alias", m->db_alias}, {"db_tag", m->db_tag},
-        {"db_result_format", m->db_result_format},
+    struct { const char *k; size_t klen; const char *v; size_t len; } strs[] = {
+        {"db_alias", 8, m->db_alias, 0}, {"db_tag", 6, m->db_tag, 0},
+        {"db_result_format", 16, m->db_result_format, 0},
     };
-    size_t n = m->have_last_insert_id ? 1 : 0;
+    /* every key is a fixstr of at most 18 bytes, every number at most 9 */
+    size_t n = m->have_last_insert_id ? 1 : 0, room = 5 + 28 * 12;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         n += ints[i].v >= 0;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        n += strs[i].v != NULL;
-    msgpack_pack_map(pk, n);
+        if (strs[i].v) {
+            n++;
+            strs[i].len = strlen(strs[i].v);
+            room += 5 + strs[i].len;
+        }
+    if (molt_db_buf_reserve(b, room) != MOLT_DB_OK)
+        return; /* b->failed is set */
+    uint8_t *p = b->data + b->len;
+    p = mw_mp_put_map(p, (uint32_t)n);
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].v >= 0) {
-            mw_pack_key(pk, ints[i].k);
-            msgpack_pack_int64(pk, ints[i].v);
+            p = mw_mp_put_str(p, ints[i].k, ints[i].klen);
+            p = mw_mp_put_uint(p, (uint64_t)ints[i].v);
         }
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strs[i].v) {
-            mw_pack_key(pk, strs[i].k);
-            mw_pack_cstr(pk, strs[i].v);
+            p = mw_mp_put_str(p, strs[i].k, strs[i].klen);
+            p = mw_mp_put_str(p, strs[i].v, strs[i].len);
         }
     if (m->have_last_insert_id) {
-        mw_pack_key(pk, "db_last_insert_id");
-        msgpack_pack_int64(pk, m->db_last_insert_id);
+        p = MW_MP_PUT_LIT(p, "db_last_insert_id");
+        p = mw_mp_put_int(p, m->db_last_insert_id);
     }
+    b->len = (size_t)(p - b->data);
 }
 
 static void pack_detail(msgpack_packer *pk, const molt_db_error *e)
@@ -299,35 +310,47 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
 {
     size_t start = out->len, tail_start = tail->len;
     msgpack_packer pk;
-    mw_packer_init(&pk, out);
-    molt_db_buf_put_u32(out, 0); /* patched below (little-endian) */
     int ok = r->status == MW_OK;
+    int with_payload = ok && r->payload;
     int sqlstate = r->dberr && r->dberr->sqlstate[0] &&
                    (r->status == MW_DB_ERROR || r->status == MW_TIMEOUT ||
                     r->status == MW_CANCELLED || r->status == MW_INTERNAL_ERROR);
     int detail = r->dberr && r->status == MW_DB_ERROR && has_detail(r->dberr);
-    size_t n = 2 + (ok && r->payload ? 2 : 0) + (!ok ? 1 : 0) + sqlstate +
+    size_t n = 2 + (with_payload ? 2 : 0) + (!ok ? 1 : 0) + sqlstate +
                detail + (r->metrics ? 1 : 0) + (r->more ? 1 : 0);
-    msgpack_pack_map(&pk, n);
-    mw_pack_key(&pk, "request_id");
-    msgpack_pack_uint64(&pk, r->request_id);
-    mw_pack_key(&pk, "status");
-    mw_pack_cstr(&pk, mw_status_name(r->status));
-    if (ok && r->payload) {
-        mw_pack_key(&pk, "codec");
-        mw_pack_cstr(&pk, r->codec ? r->codec : "msgpack");
-        mw_pack_key(&pk, "payload");
-        size_t n_payload = r->payload_len + r->body_len + r->payload_tail_len;
-        if (n_payload > UINT32_MAX)
-            goto fail;
-        msgpack_pack_bin(&pk, n_payload);
-        msgpack_pack_bin_body(&pk, r->payload, r->payload_len);
-        mw_packer_init(&pk, tail); /* the body goes between */
-        if (r->payload_tail_len)
-            msgpack_pack_bin_body(&pk, r->payload_tail, r->payload_tail_len);
-    } else {
-        mw_packer_init(&pk, tail);
+    size_t n_payload = r->payload_len + r->body_len + r->payload_tail_len;
+    if (with_payload && n_payload > UINT32_MAX)
+        goto fail;
+    /* the head (length prefix, map, request_id, status, codec, the
+     * payload's first part) in one reservation */
+    const char *status = mw_status_name(r->status);
+    const char *codec = r->codec ? r->codec : "msgpack";
+    size_t status_len = strlen(status), codec_len = with_payload ? strlen(codec) : 0;
+    size_t room = 4 + 5 + 20 + 7 + 5 + status_len +
+                  (with_payload ? 6 + 5 + codec_len + 8 + 5 + r->payload_len : 0);
+    if (molt_db_buf_reserve(out, room) != MOLT_DB_OK)
+        goto fail;
+    uint8_t *p = out->data + out->len;
+    memset(p, 0, 4); /* the length, patched below (little-endian) */
+    p = mw_mp_put_map(p + 4, (uint32_t)n);
+    p = MW_MP_PUT_LIT(p, "request_id");
+    p = mw_mp_put_uint(p, r->request_id);
+    p = MW_MP_PUT_LIT(p, "status");
+    p = mw_mp_put_str(p, status, status_len);
+    if (with_payload) {
+        p = MW_MP_PUT_LIT(p, "codec");
+        p = mw_mp_put_str(p, codec, codec_len);
+        p = MW_MP_PUT_LIT(p, "payload");
+        p = mw_mp_put_bin_head(p, (uint32_t)n_payload);
+        if (r->payload_len)
+            memcpy(p, r->payload, r->payload_len);
+        p += r->payload_len;
     }
+    out->len = (size_t)(p - out->data);
+    /* the body goes between */
+    mw_packer_init(&pk, tail);
+    if (with_payload && r->payload_tail_len)
+        msgpack_pack_bin_body(&pk, r->payload_tail, r->payload_tail_len);
     if (!ok) {
         mw_pack_key(&pk, "error");
         mw_pack_cstr(&pk, r->error ? r->error : mw_status_name(r->status));
@@ -342,23 +365,23 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
     }
     if (r->metrics) {
         mw_pack_key(&pk, "metrics");
-        pack_metrics(&pk, r->metrics);
+        put_metrics(tail, r->metrics);
     }
     if (r->more) {
         mw_pack_key(&pk, "more");
         msgpack_pack_true(&pk);
     }
-    size_t total = out->len - start - 4 + (ok && r->payload ? r->body_len : 0) +
+    size_t total = out->len - start - 4 + (with_payload ? r->body_len : 0) +
                    (tail != out ? tail->len - tail_start : 0);
     if (molt_db_buf_ok(out) != MOLT_DB_OK || molt_db_buf_ok(tail) != MOLT_DB_OK ||
         total > UINT32_MAX)
         goto fail;
     uint32_t body = (uint32_t)total;
-    uint8_t *p = out->data + start;
-    p[0] = (uint8_t)body;
-    p[1] = (uint8_t)(body >> 8);
-    p[2] = (uint8_t)(body >> 16);
-    p[3] = (uint8_t)(body >> 24);
+    uint8_t *len = out->data + start;
+    len[0] = (uint8_t)body;
+    len[1] = (uint8_t)(body >> 8);
+    len[2] = (uint8_t)(body >> 16);
+    len[3] = (uint8_t)(body >> 24);
     return MOLT_DB_OK;
 fail:
     out->len = start;
