@@ -8,6 +8,7 @@
 
 #include "mpbuf.h"
 #include "msgpack_check.h"
+#include "mpread.h"
 
 const char *mw_status_name(mw_status s)
 {
@@ -56,31 +57,70 @@ int mw_entry_writes(mw_entry e)
     return (size_t)e < ENTRY_KINDS && entry_kinds[e].writes;
 }
 
-static mw_entry entry_named(const msgpack_object *o)
+static int val_is(const mw_mpval *v, const char *s)
+{
+    size_t n = strlen(s);
+    return v->type == MSGPACK_OBJECT_STR && v->size == n && memcmp(v->ptr, s, n) == 0;
+}
+
+static mw_entry entry_named(const mw_mpval *v)
 {
     for (size_t i = 1; i < ENTRY_KINDS; i++)
-        if (mw_obj_is_str(o, entry_kinds[i].name))
+        if (val_is(v, entry_kinds[i].name))
             return (mw_entry)i;
     return MW_ENTRY_NONE;
 }
 
-static int read_id(const msgpack_object *root, mw_envelope *env)
+/* The envelope's keys, read in one pass over its map: the first value of
+ * each (a str key; others are ignored) and whether the key appears again. */
+enum { K_REQUEST_ID, K_ENTRY, K_PAYLOAD, K_CODEC, K_TIMEOUT_MS, K_COUNT };
+
+static const struct {
+    const char *name;
+    size_t len;
+} env_key_names[K_COUNT] = {
+    [K_REQUEST_ID] = {"request_id", 10}, [K_ENTRY] = {"entry", 5},
+    [K_PAYLOAD] = {"payload", 7},        [K_CODEC] = {"codec", 5},
+    [K_TIMEOUT_MS] = {"timeout_ms", 10},
+};
+
+typedef struct env_keys {
+    const mw_mpval *v[K_COUNT];  /* NULL: absent */
+    int dup[K_COUNT];
+    mw_mpval vals[K_COUNT];
+} env_keys;
+
+static int read_keys(const uint8_t *body, size_t len, size_t i, uint32_t pairs,
+                     env_keys *k)
 {
-    const msgpack_object *id = mw_map_get(root, "request_id", NULL);
-    if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        env->have_id = 1;
-        env->request_id = id->via.u64;
-        return 1;
+    memset(k, 0, sizeof *k);
+    for (uint32_t n = 0; n < pairs; n++) {
+        mw_mpval key, val;
+        if (mw_mpread(body, len, &i, &key) < 0 || mw_mpread(body, len, &i, &val) < 0)
+            return -1;
+        if (key.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int j = 0; j < K_COUNT; j++) {
+            if (key.size != env_key_names[j].len ||
+                memcmp(key.ptr, env_key_names[j].name, key.size) != 0)
+                continue;
+            if (k->v[j]) {
+                k->dup[j] = 1;
+            } else {
+                k->vals[j] = val;
+                k->v[j] = &k->vals[j];
+            }
+            break;
+        }
     }
     return 0;
 }
 
 /* The body as one bounded, well-formed MsgPack map with nothing after it,
- * unpacked into u (which the caller destroys on 0 and on -1 alike). The
- * request_id is read as soon as there is a map, so that even a refused
- * body is answered under its id. */
-static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
-                       mw_envelope *env, char msg[MW_MSG_SIZE])
+ * its keys read into k. The request_id is read as soon as there is a map,
+ * so that even a refused body is answered under its id. */
+static int read_body(const uint8_t *body, size_t len, env_keys *k, mw_envelope *env,
+                     char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
     mw_mp_check c = mw_msgpack_check(body, len, &end, &zone);
@@ -90,19 +130,26 @@ static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
         return -1;
     }
     /* The first value is complete and bounded (for BAD_UTF8 the walk
-     * stopped early: unpack it anyway, only to find the request_id). */
-    int ur = mw_msgpack_unpack(body, len, zone, u);
-    if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
-        snprintf(msg, MW_MSG_SIZE, "frame body: %s",
-                 ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"
-                                                  : "malformed MsgPack");
+     * stopped early: read it anyway, only to find the request_id). */
+    size_t i = 0;
+    mw_mpval top;
+    if (mw_mpread_head(body, len, &i, &top) < 0) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
         return -1;
     }
-    if (u->data.type != MSGPACK_OBJECT_MAP) {
+    if (top.type != MSGPACK_OBJECT_MAP) {
         snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
         return -1;
     }
-    read_id(&u->data, env);
+    if (read_keys(body, len, i, top.size, k) < 0) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
+        return -1;
+    }
+    const mw_mpval *id = k->v[K_REQUEST_ID];
+    if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        env->have_id = 1;
+        env->request_id = id->u64;
+    }
     if (c == MW_MP_BAD_UTF8) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
         return -1;
@@ -116,28 +163,25 @@ static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
     return 0;
 }
 
-static int read_request_id(const msgpack_object *root, const mw_envelope *env,
+static int read_request_id(const env_keys *k, const mw_envelope *env,
                            char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "request_id", &dup);
     if (!env->have_id) {
-        snprintf(msg, MW_MSG_SIZE, o ? "request_id must be an unsigned integer"
-                                     : "request_id is missing");
+        snprintf(msg, MW_MSG_SIZE, k->v[K_REQUEST_ID] ? "request_id must be an unsigned integer"
+                                                      : "request_id is missing");
         return -1;
     }
-    if (dup) {
+    if (k->dup[K_REQUEST_ID]) {
         snprintf(msg, MW_MSG_SIZE, "request_id appears twice");
         return -1;
     }
     return 0;
 }
 
-static int read_entry(const msgpack_object *root, mw_envelope *env,
-                      char msg[MW_MSG_SIZE])
+static int read_entry(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "entry", &dup);
+    const mw_mpval *o = k->v[K_ENTRY];
+    int dup = k->dup[K_ENTRY];
     if (!o || o->type != MSGPACK_OBJECT_STR || dup) {
         snprintf(msg, MW_MSG_SIZE, !o ? "entry is missing"
                                    : dup ? "entry appears twice"
@@ -147,48 +191,44 @@ static int read_entry(const msgpack_object *root, mw_envelope *env,
     env->entry = entry_named(o);
     if (env->entry == MW_ENTRY_NONE) {
         snprintf(msg, MW_MSG_SIZE, "unknown entry \"%.*s\"",
-                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size),
-                 o->via.str.ptr);
+                 (int)(o->size > 64 ? 64 : o->size), (const char *)o->ptr);
         return -1;
     }
     return 0;
 }
 
-static int read_payload(const msgpack_object *root, mw_envelope *env,
-                        char msg[MW_MSG_SIZE])
+static int read_payload(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "payload", &dup);
+    const mw_mpval *o = k->v[K_PAYLOAD];
+    int dup = k->dup[K_PAYLOAD];
     if (o) {
         if (o->type != MSGPACK_OBJECT_BIN || dup) {
             snprintf(msg, MW_MSG_SIZE, dup ? "payload appears twice"
                                            : "payload must be bin");
             return -1;
         }
-        /* the body outlives this call; the object points into it */
-        env->payload = (const uint8_t *)o->via.bin.ptr;
-        env->payload_len = o->via.bin.size;
+        /* the body outlives this call; the value points into it */
+        env->payload = o->ptr;
+        env->payload_len = o->size;
     }
     return 0;
 }
 
-static int read_options(const msgpack_object *root, mw_envelope *env,
-                        char msg[MW_MSG_SIZE])
+static int read_options(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "codec", &dup);
-    if (o && (!mw_obj_is_str(o, "msgpack") || dup)) {
+    const mw_mpval *o = k->v[K_CODEC];
+    if (o && (!val_is(o, "msgpack") || k->dup[K_CODEC])) {
         snprintf(msg, MW_MSG_SIZE, "codec must be \"msgpack\"");
         return -1;
     }
-    o = mw_map_get(root, "timeout_ms", &dup);
+    o = k->v[K_TIMEOUT_MS];
     if (o) {
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX ||
-            dup) {
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->u64 > UINT32_MAX ||
+            k->dup[K_TIMEOUT_MS]) {
             snprintf(msg, MW_MSG_SIZE, "timeout_ms must be a uint32");
             return -1;
         }
-        env->timeout_ms = (uint32_t)o->via.u64;
+        env->timeout_ms = (uint32_t)o->u64;
     }
     return 0;
 }
@@ -197,23 +237,20 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
                       char msg[MW_MSG_SIZE])
 {
     memset(env, 0, sizeof *env);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    const msgpack_object *root = &u.data;
-    int rc = unpack_body(body, len, &u, env, msg);
+    env_keys k;
+    int rc = read_body(body, len, &k, env, msg);
     if (rc == 0)
-        rc = read_request_id(root, env, msg);
+        rc = read_request_id(&k, env, msg);
     if (rc == 0)
-        rc = read_entry(root, env, msg);
+        rc = read_entry(&k, env, msg);
     if (rc == 0)
-        rc = read_payload(root, env, msg);
+        rc = read_payload(&k, env, msg);
     if (rc == 0)
-        rc = read_options(root, env, msg);
+        rc = read_options(&k, env, msg);
     if (rc == 0 && !env->payload && entry_kinds[env->entry].needs_payload) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         rc = -1;
     }
-    msgpack_unpacked_destroy(&u);
     return rc;
 }
 
