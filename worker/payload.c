@@ -9,6 +9,7 @@
 #include "msgpack_check.h"
 #include "copy.h"
 #include "pg_array.h"
+#include "sql_memo.h"
 #include "zalloc.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
@@ -353,10 +354,10 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
 /* PostgreSQL: what the statement does (sql_classify.h). A db_query that
  * is not one statement that reads is refused before the server sees it;
  * the BEGIN READ ONLY frame stays behind this. */
-static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
+static int classify_pg(mw_query *q, mw_stmt *s, const mw_sql_class *cls,
+                       char msg[MW_MSG_SIZE])
 {
-    mw_sql_class c;
-    mw_sql_classify(s->rw.sql, s->rw.sql_len, &c);
+    mw_sql_class c = *cls;
     if (c.verdict == MW_SQL_EMPTY)
         FAIL("sql has no statement (only blanks, comments or ;)");
     s->session_state = c.session_state;
@@ -383,6 +384,36 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
     return 0;
 }
 
+/* The SQL's rewrite for the backend and, on PostgreSQL, its class into s:
+ * from the alias's memo when it ran this SQL lately (sql_memo.h), else
+ * computed and kept. 0, -1 (msg) or -2. */
+static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
+                  char msg[MW_MSG_SIZE])
+{
+    mw_sql_derived v;
+    if (mw_sql_memo_get(alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v)) {
+        s->rw = v.rw;
+        *cls = v.cls;
+        return 0;
+    }
+    char perr[MW_PARAMS_ERR_SIZE];
+    int rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
+                               &s->rw, perr);
+    if (rc == -1)
+        FAIL("%s", perr);
+    if (rc)
+        return rc;
+    memset(&v, 0, sizeof v);
+    if (d == MW_DIALECT_PG) {
+        mw_sql_classify(s->rw.sql, s->rw.sql_len, cls);
+        v.have_class = 1;
+        v.cls = *cls;
+    }
+    v.rw = s->rw;
+    mw_sql_memo_put(&alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v);
+    return 0;
+}
+
 static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
                       const msgpack_object *params, mw_dialect d,
                       char msg[MW_MSG_SIZE])
@@ -404,18 +435,15 @@ static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
     if (d == MW_DIALECT_PG && s->nvalues > 65535)
         FAIL("PostgreSQL takes at most 65535 parameters in one statement, got %zu",
              s->nvalues);
-    char perr[MW_PARAMS_ERR_SIZE];
-    rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
-                           &s->rw, perr);
-    if (rc == -1)
-        FAIL("%s", perr);
-    if (rc == 0 && d == MW_DIALECT_PG &&
+    mw_sql_class cls;
+    rc = derive(q->alias, s, d, &cls, msg);
+    if (rc)
+        return rc;
+    if (d == MW_DIALECT_PG &&
         q->alias->pool.statement_mode == MOLT_DB_STMT_SIMPLE && s->rw.nslots > 0)
         FAIL("statement_mode simple takes no parameters (values are never "
              "written into the SQL): use cached or unnamed");
-    if (rc == 0 && d == MW_DIALECT_PG)
-        rc = classify_pg(q, s, msg);
-    return rc;
+    return d == MW_DIALECT_PG ? classify_pg(q, s, &cls, msg) : 0;
 }
 
 static int valid_tag(const char *p, size_t n)
