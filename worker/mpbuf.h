@@ -93,6 +93,15 @@ static inline uint8_t *mw_mp_put_map(uint8_t *p, uint32_t n)
     return n < 65536 ? mw_mp_put_be(p, 0xde, n, 2) : mw_mp_put_be(p, 0xdf, n, 4);
 }
 
+static inline uint8_t *mw_mp_put_array(uint8_t *p, uint32_t n)
+{
+    if (n < 16) {
+        *p = (uint8_t)(0x90 | n);
+        return p + 1;
+    }
+    return n < 65536 ? mw_mp_put_be(p, 0xdc, n, 2) : mw_mp_put_be(p, 0xdd, n, 4);
+}
+
 static inline uint8_t *mw_mp_put_bin_head(uint8_t *p, uint32_t n)
 {
     if (n < 256)
