@@ -18,6 +18,7 @@
  * queued for the client, and resumes below MW_RESUME_BYTES; the server then
  * waits in its send. Cancels and timeouts read on by themselves.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,10 +253,9 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
 
 /* ---- job ---------------------------------------------------------------- */
 
+/* the columns and their names are one allocation (h_columns) */
 static void free_cols(pg_job *j)
 {
-    for (size_t i = 0; i < j->ncols; i++)
-        free((char *)j->cols[i].name);
     free(j->cols);
     j->cols = NULL;
     j->ncols = 0;
@@ -480,16 +480,20 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
     free_cols(j);
-    j->cols = mw_zalloc(n ? n : 1, sizeof *j->cols);
+    /* the columns, then their names' bytes, in one allocation */
+    size_t slots = n ? n : 1, bytes = slots * sizeof *j->cols;
+    for (size_t i = 0; i < n && bytes < SIZE_MAX / 2; i++)
+        bytes += strlen(cols[i].name ? cols[i].name : "") + 1;
+    j->cols = bytes < SIZE_MAX / 2 ? malloc(bytes) : NULL;
     if (!j->cols)
         return MOLT_DB_ENOMEM;
+    char *at = (char *)(j->cols + slots);
     for (size_t i = 0; i < n; i++) {
+        const char *name = cols[i].name ? cols[i].name : "";
+        size_t len = strlen(name) + 1;
         j->cols[i] = cols[i];
-        j->cols[i].name = strdup(cols[i].name ? cols[i].name : "");
-        if (!j->cols[i].name) {
-            j->ncols = i;
-            return MOLT_DB_ENOMEM;
-        }
+        j->cols[i].name = memcpy(at, name, len);
+        at += len;
     }
     j->ncols = n;
     j->r->res.encode_ns += uv_hrtime() - t;

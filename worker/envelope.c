@@ -266,41 +266,34 @@ void mw_metrics_init(mw_metrics *m)
  * numbers of every db answer, without a packer call per value. */
 static void put_metrics(molt_db_buf *b, const mw_metrics *m)
 {
-    struct { const char *k; size_t klen; int64_t v; } ints[] = {
-#define INT_FIELD(name) {#name, sizeof #name - 1, m->name}
-        INT_FIELD(queue_us),     INT_FIELD(handler_us),  INT_FIELD(exec_us),
-        INT_FIELD(decode_us),    INT_FIELD(db_row_count), INT_FIELD(db_bytes_in),
-        INT_FIELD(db_bytes_out), INT_FIELD(db_rows_affected),
-#undef INT_FIELD
-    };
-    struct { const char *k; size_t klen; const char *v; size_t len; } strs[] = {
-        {"db_alias", 8, m->db_alias, 0}, {"db_tag", 6, m->db_tag, 0},
-        {"db_result_format", 16, m->db_result_format, 0},
-    };
+    size_t la = m->db_alias ? strlen(m->db_alias) : 0;
+    size_t lt = m->db_tag ? strlen(m->db_tag) : 0;
+    size_t lf = m->db_result_format ? strlen(m->db_result_format) : 0;
+    uint32_t n = (m->queue_us >= 0) + (m->handler_us >= 0) + (m->exec_us >= 0) +
+                 (m->decode_us >= 0) + (m->db_row_count >= 0) + (m->db_bytes_in >= 0) +
+                 (m->db_bytes_out >= 0) + (m->db_rows_affected >= 0) +
+                 (m->db_alias != NULL) + (m->db_tag != NULL) +
+                 (m->db_result_format != NULL) + (m->have_last_insert_id != 0);
     /* every key is a fixstr of at most 18 bytes, every number at most 9 */
-    size_t n = m->have_last_insert_id ? 1 : 0, room = 5 + 28 * 12;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        n += ints[i].v >= 0;
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strs[i].v) {
-            n++;
-            strs[i].len = strlen(strs[i].v);
-            room += 5 + strs[i].len;
-        }
-    if (molt_db_buf_reserve(b, room) != MOLT_DB_OK)
+    if (molt_db_buf_reserve(b, 5 + 28 * 12 + 15 + la + lt + lf) != MOLT_DB_OK)
         return; /* b->failed is set */
-    uint8_t *p = b->data + b->len;
-    p = mw_mp_put_map(p, (uint32_t)n);
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if (ints[i].v >= 0) {
-            p = mw_mp_put_str(p, ints[i].k, ints[i].klen);
-            p = mw_mp_put_uint(p, (uint64_t)ints[i].v);
-        }
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strs[i].v) {
-            p = mw_mp_put_str(p, strs[i].k, strs[i].klen);
-            p = mw_mp_put_str(p, strs[i].v, strs[i].len);
-        }
+    uint8_t *p = mw_mp_put_map(b->data + b->len, n);
+#define PUT_INT(name)                                                          \
+    if (m->name >= 0) {                                                        \
+        p = MW_MP_PUT_LIT(p, #name);                                           \
+        p = mw_mp_put_uint(p, (uint64_t)m->name);                              \
+    }
+#define PUT_STR(name, len)                                                     \
+    if (m->name) {                                                             \
+        p = MW_MP_PUT_LIT(p, #name);                                           \
+        p = mw_mp_put_str(p, m->name, len);                                    \
+    }
+    PUT_INT(queue_us) PUT_INT(handler_us) PUT_INT(exec_us) PUT_INT(decode_us)
+    PUT_INT(db_row_count) PUT_INT(db_bytes_in) PUT_INT(db_bytes_out)
+    PUT_INT(db_rows_affected)
+    PUT_STR(db_alias, la) PUT_STR(db_tag, lt) PUT_STR(db_result_format, lf)
+#undef PUT_INT
+#undef PUT_STR
     if (m->have_last_insert_id) {
         p = MW_MP_PUT_LIT(p, "db_last_insert_id");
         p = mw_mp_put_int(p, m->db_last_insert_id);
