@@ -77,7 +77,8 @@ static inline uint8_t *mw_mp_put_str(uint8_t *p, const char *s, size_t n)
         p = mw_mp_put_be(p, 0xda, n, 2);
     else
         p = mw_mp_put_be(p, 0xdb, n, 4);
-    memcpy(p, s, n);
+    if (n) /* s may be NULL then */
+        memcpy(p, s, n);
     return p + n;
 }
 
