@@ -66,8 +66,15 @@ StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
  * released or its host cannot be called. */
 int stream_takeable(StreamObject *st);
 
+/* Lets go of st's stream (releasing it when the host is this process's
+ * and open; a request still running is cancelled). */
+void stream_drop(StreamObject *st);
+
 /* Adds take_owned() and Frame (host_frames.c) to the module; -1 with an
  * exception. */
 int host_frames_add(PyObject *m);
+
+/* Adds drain() (host_async.c) to the module; -1 with an exception. */
+int host_async_add(PyObject *m);
 
 #endif

@@ -24,7 +24,7 @@ StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s)
 /* Lets go of the stream: released when the host is this process's and
  * still open; otherwise the host already freed it (close) or it is the
  * parent's (fork) and is only forgotten. */
-static void stream_drop(StreamObject *st)
+void stream_drop(StreamObject *st)
 {
     molt_db_host_stream *s = st->s;
     st->s = NULL;

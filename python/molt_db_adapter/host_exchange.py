@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .calls import ConnectionLost
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
+from .envelope import Response, decode_response
 from .protocol import Exchange, Item, Slot
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class _HostExchange(Exchange):
     #: threaded (a loop thread of its own); see the module doc
     driven = False
     send_waits = False
+    #: one-shot calls are submitted with submit_fast (AsyncHostExchange)
+    completes_in_c = False
 
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(max_response, None)
@@ -406,6 +409,7 @@ class AsyncHostExchange(_HostExchange):
     """The asyncio client's exchange: the host's fd is in the loop."""
 
     driven = True
+    completes_in_c = True
 
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
@@ -413,6 +417,13 @@ class AsyncHostExchange(_HostExchange):
 
         self._pending = _Pending
         self.loop = loop
+        self._drain = _host_module().drain
+        #: the one-shot calls in flight (``submit_fast``): each stream and
+        #: the future its final frame resolves, in C (``_host.drain``)
+        self.fast: dict[Any, asyncio.Future[Any]] = {}
+        #: their client-side deadlines (loop time), checked by one timer
+        self.deadlines: dict[asyncio.Future[Any], float] = {}
+        self._sweep: Optional[asyncio.TimerHandle] = None
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -424,12 +435,14 @@ class AsyncHostExchange(_HostExchange):
     def _on_news(self) -> None:
         self._turn = None
         try:
-            news = self.host.news(0.0)
+            # one host turn; the fast calls' futures are resolved in C
+            news = self._drain(self.host, self.fast)
         except self._host_error as e:
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
             return
-        self.hand_out(news)
+        if news:
+            self.hand_out(news)
         if self.host.driven:
             self._arm_timer()
 
@@ -468,13 +481,95 @@ class AsyncHostExchange(_HostExchange):
         if self.host.driven:
             self._kick()  # the submit's turn: write the request out
 
+    # ---- one-shot calls (AsyncMoltClient._fast_call): completed in C ----
+    def submit_fast(self, body: bytes, wait: float) -> tuple[Any, "asyncio.Future[Any]"]:
+        """Submit a one-shot call's envelope; the stream and the future that
+        gets its final frame (bytes) or, when the host is lost, the
+        ConnectionLost. ``wait``: seconds until the future raises
+        asyncio.TimeoutError. Alone in flight, the host's turn that writes
+        the request out runs now; else one turn, scheduled, takes every
+        request submitted in this loop iteration."""
+        reason = self.dead
+        if reason:
+            raise self.lost(reason)
+        try:
+            stream = self.host.submit(body, 0, self.session)
+        except self._host_error as e:
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
+        fut = self.loop.create_future()
+        self.fast[stream] = fut
+        when = self.loop.time() + wait
+        self.deadlines[fut] = when
+        sweep = self._sweep
+        if sweep is None or when < sweep.when():
+            self._arm_sweep(when)
+        if self._turn is None and not self.live and len(self.fast) == 1:
+            self._on_news()
+        else:
+            self._kick()
+        return stream, fut
+
+    def response_of(self, frame: Any, rid: int) -> Response:
+        """A fast call's final frame as a Response (``rid``'s when the frame
+        names none); a frame the general code would refuse ends the
+        exchange as there (ConnectionLost)."""
+        if type(frame) is not bytes:
+            raise frame  # type: ignore[misc]  # the ConnectionLost of fail()
+        try:
+            self.check_size(frame)
+            resp = decode_response(frame)
+        except ProtocolError as e:
+            self.fail(f"protocol error: {e.message}")
+            raise self.lost(self.dead or e.message) from None
+        self.answered = True
+        if resp.request_id == 0:
+            resp.request_id = rid
+        return resp
+
+    def unfast(self, stream: Any, rid: int) -> None:
+        """A fast call gave up waiting (task cancelled, timed out): its
+        stream's remaining frames go through the general code (dropped
+        there, the stream released after its last)."""
+        if self.fast.pop(stream, None) is not None and not stream.done:
+            self.live[stream] = rid
+
+    def _arm_sweep(self, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = self.loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """The earliest deadline came: the fast calls past theirs time out
+        (a timer per call would cost a heap push and a cancel each)."""
+        self._sweep = None
+        now = self.loop.time()
+        nearest = None
+        for fut, when in list(self.deadlines.items()):
+            if when <= now:
+                del self.deadlines[fut]
+                if not fut.done():
+                    fut.set_exception(asyncio.TimeoutError())
+            elif nearest is None or when < nearest:
+                nearest = when
+        if nearest is not None:
+            self._arm_sweep(nearest)
+
+    def fail(self, reason: str) -> None:
+        super().fail(reason)
+        fast, self.fast = self.fast, {}
+        lost = self.lost(reason)
+        for fut in fast.values():
+            if not fut.done():
+                fut.set_result(lost)
+
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
 
     async def close(self, wait_s: float = 5.0) -> None:
         if self.forks == _forks[0]:
             self.loop.remove_reader(self.fd)
-        for handle in (self._turn, self._timer):
+        for handle in (self._turn, self._timer, self._sweep):
             if handle is not None:
                 handle.cancel()
         self._shut()
