@@ -374,21 +374,21 @@ class AsyncMoltClient(ClientBase):
                     encode_envelope(rid, call.entry, call.payload, call.timeout_ms), wait)
                 try:
                     frame = await fut
-                except BaseException as e:  # task cancelled, or past its deadline
+                except BaseException as why:  # task cancelled, or past its deadline
                     conn.deadlines.pop(fut, None)
                     conn.unfast(stream, rid)
-                    req = Request(conn, rid, None, None)
-                    if isinstance(e, asyncio.TimeoutError):
+                    req = Request(conn, rid, _Pending(), None)
+                    if isinstance(why, asyncio.TimeoutError):
                         raise timed_out(self, req, wait) from None
                     cancel(self, req)  # stop the query on the server
                     raise
                 conn.deadlines.pop(fut, None)
-                return finish(call, conn.response_of(frame, rid))
+                return conn.result_of(call, frame, rid)
             except ConnectionLost as lost:
                 attempt = next_attempt(self, call, await conn.why_lost(lost), 0)
         while True:
             try:
-                conn: Any = self._conn  # an _AsyncConnection or the in-process one
+                conn = self._conn  # an _AsyncConnection or the in-process one
                 if conn is None or conn.dead or self._closed:
                     conn = await self._connection()
                 req, body = open_request(self, conn, call, attempt)

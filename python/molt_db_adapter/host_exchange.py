@@ -48,9 +48,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .calls import ConnectionLost
+from .calls import Call, ConnectionLost, finish
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
-from .envelope import Response, decode_response
+from .envelope import decode_response, unpackb
+from .results import QueryResult
 from .protocol import Exchange, Item, Slot
 
 if TYPE_CHECKING:
@@ -510,22 +511,36 @@ class AsyncHostExchange(_HostExchange):
             self._kick()
         return stream, fut
 
-    def response_of(self, frame: Any, rid: int) -> Response:
-        """A fast call's final frame as a Response (``rid``'s when the frame
-        names none); a frame the general code would refuse ends the
-        exchange as there (ConnectionLost)."""
+    def result_of(self, call: Call, frame: Any, rid: int) -> Any:
+        """A fast call's result from its final frame, as ``finish`` gives
+        it (``rid`` is the request's when the frame names none). A query's
+        plain Ok frame becomes its QueryResult without a Response in
+        between; any other frame takes the general way; a frame the general
+        code would refuse ends the exchange as there (ConnectionLost)."""
         if type(frame) is not bytes:
-            raise frame  # type: ignore[misc]  # the ConnectionLost of fail()
+            raise frame  # the ConnectionLost of fail()
+        self.answered = True
+        if call.kind == "query" and len(frame) <= self.decoder.max_frame:
+            try:
+                env = unpackb(frame)
+            except Exception:  # decode_response below says what is wrong
+                env = None
+            if type(env) is dict and env.get("status") == "Ok":
+                codec, payload, metrics = env.get("codec"), env.get("payload"), env.get("metrics")
+                got = env.get("request_id")
+                if (codec == "msgpack" or codec == "json") and type(payload) is bytes \
+                        and type(got) is int:
+                    return QueryResult(codec, payload, metrics if type(metrics) is dict else {},
+                                       got or rid, call.decoding)
         try:
             self.check_size(frame)
             resp = decode_response(frame)
         except ProtocolError as e:
             self.fail(f"protocol error: {e.message}")
             raise self.lost(self.dead or e.message) from None
-        self.answered = True
         if resp.request_id == 0:
             resp.request_id = rid
-        return resp
+        return finish(call, resp)
 
     def unfast(self, stream: Any, rid: int) -> None:
         """A fast call gave up waiting (task cancelled, timed out): its
