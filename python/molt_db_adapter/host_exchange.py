@@ -41,6 +41,7 @@ without a call into it (``_host`` frees nothing it inherited).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import threading
@@ -425,6 +426,7 @@ class AsyncHostExchange(_HostExchange):
         #: their client-side deadlines (loop time), checked by one timer
         self.deadlines: dict[asyncio.Future[Any], float] = {}
         self._sweep: Optional[asyncio.TimerHandle] = None
+        self._sweep_at = math.inf  # when it fires
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -444,8 +446,7 @@ class AsyncHostExchange(_HostExchange):
             return
         if news:
             self.hand_out(news)
-        if self.host.driven:
-            self._arm_timer()
+        self._arm_timer()
 
     def _arm_timer(self) -> None:
         """Driven: a turn when the host's next timer is due (its timeouts,
@@ -479,8 +480,7 @@ class AsyncHostExchange(_HostExchange):
 
     def send_envelope(self, rid: int, body: bytes) -> None:
         super().send_envelope(rid, body)
-        if self.host.driven:
-            self._kick()  # the submit's turn: write the request out
+        self._kick()  # the submit's turn: write the request out
 
     # ---- one-shot calls (AsyncMoltClient._fast_call): completed in C ----
     def submit_fast(self, body: bytes, wait: float) -> tuple[Any, "asyncio.Future[Any]"]:
@@ -502,8 +502,7 @@ class AsyncHostExchange(_HostExchange):
         self.fast[stream] = fut
         when = self.loop.time() + wait
         self.deadlines[fut] = when
-        sweep = self._sweep
-        if sweep is None or when < sweep.when():
+        if when < self._sweep_at:
             self._arm_sweep(when)
         if self._turn is None and not self.live and len(self.fast) == 1:
             self._on_news()
@@ -553,11 +552,13 @@ class AsyncHostExchange(_HostExchange):
         if self._sweep is not None:
             self._sweep.cancel()
         self._sweep = self.loop.call_at(when, self._expire)
+        self._sweep_at = when
 
     def _expire(self) -> None:
         """The earliest deadline came: the fast calls past theirs time out
         (a timer per call would cost a heap push and a cancel each)."""
         self._sweep = None
+        self._sweep_at = math.inf
         now = self.loop.time()
         nearest = None
         for fut, when in list(self.deadlines.items()):
