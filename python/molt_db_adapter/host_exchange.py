@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .calls import Call, ConnectionLost, finish
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
-from .envelope import decode_response, unpackb
+from .envelope import Response, decode_response
 from .results import QueryResult
 from .protocol import Exchange, Item, Slot
 
@@ -430,6 +430,7 @@ class AsyncHostExchange(_HostExchange):
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = math.inf  # when it fires
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
@@ -439,39 +440,36 @@ class AsyncHostExchange(_HostExchange):
         self._turn = None
         try:
             # one host turn; the fast calls' futures are resolved in C
-            news = self._drain(self.host, self.fast)
+            news = self._drain(self.host, self.fast, self.decoder.max_frame)
         except self._host_error as e:
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
             return
         if news:
             self.hand_out(news)
-        self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        """Driven: a turn when the host's next timer is due (its timeouts,
-        idle and keepalive timers run on this loop)."""
+        # a turn when the host's next timer is due (its timeouts, idle and
+        # keepalive timers run on this loop); inline: it runs every turn
         due = self.host.timeout()
-        if due == 0:
+        if due > 0:
+            when = self.loop.time() + due / 1000.0
+            # the timer already armed for about then (or sooner) stays:
+            # re-arming on every turn would cost a heap push per request
+            if self._timer_at <= when + 0.001:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(when, self._on_timer)
+            self._timer_at = when
+        elif due == 0:
             self._kick()
-            return
-        timer = self._timer  # not yet fired (_on_timer clears it)
-        if due < 0:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
-            return
-        when = self.loop.time() + due / 1000.0
-        # the timer already armed for about then (or sooner) stays: re-arming
-        # on every turn would cost a heap push per request
-        if timer is not None and timer.when() <= when + 0.001:
-            return
-        if timer is not None:
-            timer.cancel()
-        self._timer = self.loop.call_at(when, self._on_timer)
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._timer_at = math.inf
         self._on_news()
 
     def _kick(self) -> None:
@@ -511,26 +509,20 @@ class AsyncHostExchange(_HostExchange):
         return stream, fut
 
     def result_of(self, call: Call, frame: Any, rid: int) -> Any:
-        """A fast call's result from its final frame, as ``finish`` gives
-        it (``rid`` is the request's when the frame names none). A query's
-        plain Ok frame becomes its QueryResult without a Response in
-        between; any other frame takes the general way; a frame the general
-        code would refuse ends the exchange as there (ConnectionLost)."""
+        """A fast call's result from what drain gave, as ``finish`` gives it
+        (``rid`` is the request's when the frame names none): a plain Ok
+        answer read in C, ``(codec, payload, metrics, request_id)``, becomes
+        a query's QueryResult without a Response in between; any other
+        frame (bytes) takes the general way, and one the general code would
+        refuse ends the exchange as there (ConnectionLost)."""
+        self.answered = True
+        if type(frame) is tuple:
+            codec, payload, metrics, got = frame
+            if call.kind == "query":
+                return QueryResult(codec, payload, metrics, got or rid, call.decoding)
+            return finish(call, Response(got or rid, "Ok", codec, payload, metrics=metrics))
         if type(frame) is not bytes:
             raise frame  # the ConnectionLost of fail()
-        self.answered = True
-        if call.kind == "query" and len(frame) <= self.decoder.max_frame:
-            try:
-                env = unpackb(frame)
-            except Exception:  # decode_response below says what is wrong
-                env = None
-            if type(env) is dict and env.get("status") == "Ok":
-                codec, payload, metrics = env.get("codec"), env.get("payload"), env.get("metrics")
-                got = env.get("request_id")
-                if (codec == "msgpack" or codec == "json") and type(payload) is bytes \
-                        and type(got) is int:
-                    return QueryResult(codec, payload, metrics if type(metrics) is dict else {},
-                                       got or rid, call.decoding)
         try:
             self.check_size(frame)
             resp = decode_response(frame)

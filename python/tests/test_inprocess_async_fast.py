@@ -57,6 +57,22 @@ def counted_fast(client):
     return seen
 
 
+def frames_seen(client):
+    """The kinds of what drain handed the fast calls from now on: "plain"
+    (a plain Ok answer read in C) or "bytes" (a frame for the general
+    decoding)."""
+    conn = client._conn
+    real = conn.result_of
+    seen = []
+
+    def result_of(call, frame, rid):
+        seen.append("plain" if type(frame) is tuple else "bytes")
+        return real(call, frame, rid)
+
+    conn.result_of = result_of
+    return seen
+
+
 def general_path_hook(info, resp):
     """An after_recv hook: a client with a hook never takes the short way."""
 
@@ -71,14 +87,18 @@ def test_fast_results_are_the_general_paths(sql, numeric):
             await fast.ping()  # the first call makes the exchange
             await general.ping()
             seen = counted_fast(fast)
+            kinds = frames_seen(fast)
             a, b = await fast.query(sql), await general.query(sql)
-            assert seen[0] == 1
+            assert seen[0] == 1 and kinds == ["plain"]
             assert (a.codec, a.columns, a.types, a.row_count, a.truncated) == \
                 (b.codec, b.columns, b.types, b.row_count, b.truncated)
             assert repr(a.rows) == repr(b.rows)
             assert repr(a.dicts()) == repr(b.dicts())
             assert a.raw == b.raw
             assert set(a.metrics) == set(b.metrics)
+            assert {k: type(v) for k, v in a.metrics.items()} == \
+                {k: type(v) for k, v in b.metrics.items()}
+            assert a.metrics["db_alias"] == "default" and a.request_id > 0
             for codec in ("json",):
                 ja = await fast.query(sql, result_format=codec)
                 jb = await general.query(sql, result_format=codec)
@@ -96,6 +116,7 @@ def test_fast_execute_and_errors_are_the_general_paths(tmp_path):
                 AsyncInProcessClient(args, after_recv=general_path_hook) as general:
             await fast.execute("create table t (id integer primary key, v text)")
             seen = counted_fast(fast)
+            kinds = frames_seen(fast)
             r = await fast.execute("insert into t (v) values ($1), ($2) returning id, v", ["a", "b"])
             g = await general.execute("insert into t (v) values ($1) returning id, v", ["c"])
             assert seen[0] == 1
@@ -107,7 +128,7 @@ def test_fast_execute_and_errors_are_the_general_paths(tmp_path):
                     await c.query("select * from no_such_table")
                 errors.append((type(e.value), e.value.message))
             assert errors[0] == errors[1]
-            assert seen[0] == 2
+            assert seen[0] == 2 and kinds == ["plain", "bytes"]
             # what the server holds after the fast calls
             assert (await general.query("select v from t order by id")).rows == [("a",), ("b",), ("c",)]
 
