@@ -157,16 +157,21 @@ class _HostExchange(Exchange):
         """Submit one framed request (the host takes it without the prefix)."""
         self.send_envelope(_request_id_of(frame), memoryview(frame)[4:])  # type: ignore[arg-type]
 
-    def send_envelope(self, rid: int, body: bytes) -> None:
-        """Submit request ``rid``'s envelope."""
+    def submit(self, body: bytes) -> Any:
+        """Submit an envelope in this exchange's session: its stream;
+        ConnectionLost when the exchange or the host is over."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
         try:
-            stream = self.host.submit(body, 0, self.session)
+            return self.host.submit(body, 0, self.session)
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
+
+    def send_envelope(self, rid: int, body: bytes) -> None:
+        """Submit request ``rid``'s envelope."""
+        stream = self.submit(body)
         self.live[stream] = rid
         # what the host answers inside submit (InvalidInput for an empty
         # request or one above max_request_bytes, Busy) is handed out here
@@ -480,22 +485,15 @@ class AsyncHostExchange(_HostExchange):
         super().send_envelope(rid, body)
         self._kick()  # the submit's turn: write the request out
 
-    # ---- one-shot calls (AsyncMoltClient._fast_call): completed in C ----
+    # ---- one-shot calls (the short way of AsyncMoltClient._call): completed in C ----
     def submit_fast(self, body: bytes, wait: float) -> tuple[Any, "asyncio.Future[Any]"]:
         """Submit a one-shot call's envelope; the stream and the future that
-        gets its final frame (bytes) or, when the host is lost, the
-        ConnectionLost. ``wait``: seconds until the future raises
-        asyncio.TimeoutError. Alone in flight, the host's turn that writes
-        the request out runs now; else one turn, scheduled, takes every
-        request submitted in this loop iteration."""
-        reason = self.dead
-        if reason:
-            raise self.lost(reason)
-        try:
-            stream = self.host.submit(body, 0, self.session)
-        except self._host_error as e:
-            self.fail(f"the in-process host refused the request: {e}")
-            raise self.lost(self.dead or str(e)) from None
+        gets its final frame as drain gives it (``result_of`` reads it) or,
+        when the host is lost, the ConnectionLost. ``wait``: seconds until
+        the future raises asyncio.TimeoutError. Alone in flight, the host's
+        turn that writes the request out runs now; else one turn,
+        scheduled, takes every request submitted in this loop iteration."""
+        stream = self.submit(body)
         fut = self.loop.create_future()
         self.fast[stream] = fut
         when = self.loop.time() + wait
