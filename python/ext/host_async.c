@@ -310,32 +310,41 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     size_t got;
     do {
         got = molt_db_host_ready(host->h, ready, 64);
-        for (size_t i = 0; i < got; i++) {
+        /* a stream is referenced by the exchange until released, and a
+         * released one is never ready: each is alive now. Held here while
+         * the batch is handed out: an allocation below may run the cyclic
+         * GC, whose finalizers could drop the exchange's references. */
+        for (size_t i = 0; i < got; i++)
+            Py_INCREF((PyObject *)ready[i]);
+        size_t i = 0;
+        for (; i < got; i++) {
             StreamObject *st = ready[i];
-            /* a stream is referenced by the exchange until released, and
-             * a released one is never ready: st is alive */
             PyObject *fut = PyDict_GetItemWithError(fast, (PyObject *)st);
-            int general = 1;
+            int general = 1, rc = 0;
             if (fut != NULL && st->s != NULL && !st->done) {
                 Py_INCREF(fut);
                 int d = future_done(fut);
-                int rc = d < 0 ? -1 : d ? 0 : complete_fast(st, fut, fast, max_frame);
+                rc = d < 0 ? -1 : d ? 0 : complete_fast(st, fut, fast, max_frame);
                 Py_DECREF(fut);
-                if (rc < 0)
-                    goto fail; /* the news of the streams not handed over
-                                  is lost for this call */
                 general = d;
             } else if (PyErr_Occurred()) {
-                goto fail;
+                rc = -1;
             }
-            if (general && PyList_Append(rest, (PyObject *)st) < 0)
-                goto fail;
+            if (rc == 0 && general && PyList_Append(rest, (PyObject *)st) < 0)
+                rc = -1;
+            Py_DECREF((PyObject *)st);
+            if (rc < 0)
+                break; /* the news of the streams not handed over is lost
+                          for this call */
+        }
+        if (i < got) {
+            for (i++; i < got; i++)
+                Py_DECREF((PyObject *)ready[i]);
+            Py_DECREF(rest);
+            return NULL;
         }
     } while (got == 64);
     return rest;
-fail:
-    Py_DECREF(rest);
-    return NULL;
 }
 
 static PyMethodDef async_functions[] = {
