@@ -90,7 +90,8 @@ PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
 # test_rows_c's reference leaks and test_inprocess_arrow's dropped frames
 # (the same C on every version, a third of the time; 3.12's immortal objects
 # would hide a leaked None or small int: 3.11 runs them)
-PYVERSIONS_TESTS=(python/tests/test_inprocess.py python/tests/test_inprocess_arrow.py
+PYVERSIONS_TESTS=(python/tests/test_inprocess.py python/tests/test_inprocess_fast.py
+    python/tests/test_inprocess_arrow.py
     python/tests/test_rows_c.py python/tests/test_client_rows.py
     python/tests/test_rows_sqlite_profile.py python/tests/test_adapter_worker.py
     python/tests/test_client_tx.py
@@ -353,7 +354,7 @@ if [ "${1:-}" = "--stages" ]; then
             ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
             UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
-                    python/tests/test_inprocess_async_fast.py \
+                    python/tests/test_inprocess_fast.py python/tests/test_inprocess_async_fast.py \
                     python/tests/test_inprocess_arrow.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \

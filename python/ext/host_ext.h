@@ -58,6 +58,11 @@ int host_usable(HostObject *host);
  * host's thread wakes itself). */
 void host_kick(HostObject *host);
 
+/* Submits request bytes in a session (host_usable checked by the
+ * caller): a new Stream, NULL with an exception. */
+PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
+                         uint64_t token);
+
 /* A new Stream for s (owned by it from now on); NULL with an exception. */
 StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
 
@@ -66,13 +71,41 @@ StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
  * released or its host cannot be called. */
 int stream_takeable(StreamObject *st);
 
-/* Lets go of st's stream (releasing it when the host is this process's
- * and open; a request still running is cancelled). */
+/* Driven: waits up to ms for the host's fd or a kick (the GIL released).
+ * 1: something to do; 0: the time ran out; -1 with an exception (a signal
+ * handler raised, poll failed, the host was closed meanwhile). */
+int host_wait(HostObject *host, int ms);
+
+/* Seconds as the milliseconds of a poll: 0 for none or less, rounded up. */
+int host_timeout_ms_of(double seconds);
+
+/* The monotonic clock in seconds. */
+double host_now_s(void);
+
+/* Lets go of the stream (as Stream.release()). */
 void stream_drop(StreamObject *st);
+
+/* below this a frame is copied into bytes: a Frame object is not worth it */
+#define OWNED_MIN_BYTES 65536
+
+/* A frame from molt_db_host_next_owned as take_owned() hands it out:
+ * bytes (the frame freed) below OWNED_MIN_BYTES, else a Frame owning it;
+ * NULL with an exception (the frame freed). */
+PyObject *frame_item(molt_db_host_frame *owned, const uint8_t *data, size_t len);
 
 /* Adds take_owned() and Frame (host_frames.c) to the module; -1 with an
  * exception. */
 int host_frames_add(PyObject *m);
+
+/* Adds submit_call() and wait_final() (host_call.c) to the module; -1
+ * with an exception. */
+int host_call_add(PyObject *m);
+
+/* The parts (codec, payload, metrics) of an Ok final frame for
+ * request_id (host_call.c), or Py_None when the frame is anything else
+ * (not even MsgPack): the general path decodes it. NULL with an exception
+ * (no memory). */
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
 
 /* Adds drain() (host_async.c) to the module; -1 with an exception. */
 int host_async_add(PyObject *m);

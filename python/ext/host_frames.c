@@ -20,9 +20,6 @@
 
 #include <string.h>
 
-/* below this a frame is copied into bytes: an object is not worth it */
-#define OWNED_MIN_BYTES 65536
-
 typedef struct {
     PyObject_HEAD
     molt_db_host_frame *owned;
@@ -232,6 +229,29 @@ PyTypeObject FrameType = {
     .tp_as_buffer = &frame_as_buffer,
 };
 
+PyObject *frame_item(molt_db_host_frame *owned, const uint8_t *data, size_t len)
+{
+    if (len > (size_t)PY_SSIZE_T_MAX) {
+        molt_db_host_frame_free(owned);
+        return PyErr_NoMemory();
+    }
+    if (len < OWNED_MIN_BYTES) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+        molt_db_host_frame_free(owned);
+        return b;
+    }
+    FrameObject *f = PyObject_New(FrameObject, &FrameType);
+    if (f == NULL) {
+        molt_db_host_frame_free(owned);
+        return NULL;
+    }
+    f->owned = owned;
+    f->data = (uint8_t *)data;
+    f->len = (Py_ssize_t)len;
+    f->split = 0;
+    return (PyObject *)f;
+}
+
 /* take_owned(stream) -> [bytes | Frame]: Stream.take() without copying the
  * large frames. */
 static PyObject *take_owned(PyObject *mod, PyObject *arg)
@@ -257,25 +277,7 @@ static PyObject *take_owned(PyObject *mod, PyObject *arg)
             st->done = 1;
             break;
         }
-        PyObject *item;
-        if (len > (size_t)PY_SSIZE_T_MAX) {
-            molt_db_host_frame_free(owned);
-            item = PyErr_NoMemory();
-        } else if (len < OWNED_MIN_BYTES) {
-            item = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
-            molt_db_host_frame_free(owned);
-        } else {
-            FrameObject *f = PyObject_New(FrameObject, &FrameType);
-            if (f == NULL) {
-                molt_db_host_frame_free(owned);
-            } else {
-                f->owned = owned;
-                f->data = (uint8_t *)data;
-                f->len = (Py_ssize_t)len;
-                f->split = 0;
-            }
-            item = (PyObject *)f;
-        }
+        PyObject *item = frame_item(owned, data, len);
         if (item == NULL || PyList_Append(out, item) < 0) {
             /* the frame is lost: the caller treats the stream as broken */
             Py_XDECREF(item);

@@ -183,6 +183,28 @@ static PyObject *host_close(PyObject *self_, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
+                         uint64_t token)
+{
+    StreamObject *st = stream_wrap(host, NULL);
+    if (st == NULL)
+        return NULL;
+    molt_db_host_stream *s = NULL;
+    /* the request is copied under the host's mutex: no wait worth
+     * releasing the GIL for */
+    int rc = molt_db_host_submit_in(host->h, session, req, len, token, st, &s);
+    if (rc < 0) {
+        Py_DECREF(st);
+        if (rc == MOLT_DB_ENOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return NULL;
+    }
+    st->s = s;
+    host_kick(host);
+    return (PyObject *)st;
+}
+
 static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
 {
     HostObject *self = (HostObject *)self_;
@@ -195,27 +217,10 @@ static PyObject *host_submit(PyObject *self_, PyObject *args, PyObject *kw)
         PyBuffer_Release(&req);
         return NULL;
     }
-    StreamObject *st = stream_wrap(self, NULL);
-    if (st == NULL) {
-        PyBuffer_Release(&req);
-        return NULL;
-    }
-    molt_db_host_stream *s = NULL;
-    /* the request is copied under the host's mutex: no wait worth
-     * releasing the GIL for */
-    int rc = molt_db_host_submit_in(self->h, (uint64_t)session, req.buf, (size_t)req.len,
-                                    (uint64_t)token, st, &s);
+    PyObject *st = host_submit_in(self, (uint64_t)session, req.buf, (size_t)req.len,
+                                  (uint64_t)token);
     PyBuffer_Release(&req);
-    if (rc < 0) {
-        Py_DECREF(st);
-        if (rc == MOLT_DB_ENOMEM)
-            return PyErr_NoMemory();
-        PyErr_SetString(HostError, "the molt_db host is closed");
-        return NULL;
-    }
-    st->s = s;
-    host_kick(self);
-    return (PyObject *)st;
+    return st;
 }
 
 static PyObject *host_cancel(PyObject *self_, PyObject *arg)
@@ -296,7 +301,7 @@ static PyObject *host_fileno(PyObject *self_, PyObject *unused)
     return PyLong_FromLong(molt_db_host_fd(self->h));
 }
 
-static int timeout_ms_of(double seconds)
+int host_timeout_ms_of(double seconds)
 {
     if (isnan(seconds) || seconds <= 0)
         return 0;
@@ -327,9 +332,7 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (the GIL released).
- * 1: something to do; 0: the time ran out; -1 with an exception (a
- * signal handler raised, poll failed, the host was closed meanwhile). */
+/* Waits up to ms for the host's fd or the wake fd (host_ext.h). */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -360,7 +363,12 @@ static int wait_fds(Host *self, int ms)
     return rc > 0;
 }
 
-static double now_s(void)
+int host_wait(HostObject *host, int ms)
+{
+    return wait_fds((Host *)host, ms);
+}
+
+double host_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -373,13 +381,13 @@ static double now_s(void)
  * host is serialized by the GIL. */
 static PyObject *driven_news(Host *self, double timeout_s)
 {
-    double deadline = now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
+    double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
         molt_db_host_poll(self->base.h, 0);
         PyObject *out = ready_streams(&self->base);
         if (out == NULL || PyList_GET_SIZE(out) > 0)
             return out;
-        int ms = timeout_ms_of(deadline - now_s());
+        int ms = host_timeout_ms_of(deadline - host_now_s());
         if (ms == 0)
             return out; /* the time ran out */
         int due = molt_db_host_timeout(self->base.h);
@@ -406,7 +414,7 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
         return NULL;
     if (self->base.driven)
         return driven_news(self, timeout_s);
-    int ms = timeout_ms_of(timeout_s);
+    int ms = host_timeout_ms_of(timeout_s);
     if (ms > 0) {
         int rc = wait_fds(self, ms);
         if (rc < 0)

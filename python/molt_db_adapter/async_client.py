@@ -13,7 +13,6 @@ from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optio
 
 from .client_base import ClientBase
 from .calls import Call, ConnectionLost, finish
-from .envelope import encode_envelope
 from .errors import ProtocolError, WorkerUnavailable
 from .framing import encode_frame
 from .listening import AsyncListener
@@ -370,20 +369,21 @@ class AsyncMoltClient(ClientBase):
                 and self.before_send is None and self.after_recv is None and _one_shot(call)):
             rid = self._new_id()
             try:
-                stream, fut = conn.submit_fast(
-                    encode_envelope(rid, call.entry, call.payload, call.timeout_ms), wait)
-                try:
-                    frame = await fut
-                except BaseException as why:  # task cancelled, or past its deadline
+                fast = conn.submit_fast(rid, call, wait)
+                if fast is not None:  # else a value msgpack packs: the general path
+                    stream, fut = fast
+                    try:
+                        frame = await fut
+                    except BaseException as why:  # task cancelled, or past its deadline
+                        conn.deadlines.pop(fut, None)
+                        conn.unfast(stream, rid)
+                        req = Request(conn, rid, _Pending(), None)
+                        if isinstance(why, asyncio.TimeoutError):
+                            raise timed_out(self, req, wait) from None
+                        cancel(self, req)  # stop the query on the server
+                        raise
                     conn.deadlines.pop(fut, None)
-                    conn.unfast(stream, rid)
-                    req = Request(conn, rid, _Pending(), None)
-                    if isinstance(why, asyncio.TimeoutError):
-                        raise timed_out(self, req, wait) from None
-                    cancel(self, req)  # stop the query on the server
-                    raise
-                conn.deadlines.pop(fut, None)
-                return conn.result_of(call, frame, rid)
+                    return conn.result_of(call, frame, rid)
             except ConnectionLost as lost:
                 attempt = next_attempt(self, call, await conn.why_lost(lost), 0)
         while True:

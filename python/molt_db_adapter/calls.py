@@ -112,16 +112,22 @@ def raise_for(resp: Response) -> None:
 def finish(call: Call, resp: Response) -> Any:
     """The result of a final frame, or the exception its status names."""
     raise_for(resp)
+    return finish_ok(call, resp.request_id, resp.codec, resp.payload, resp.metrics)
+
+
+def finish_ok(call: Call, request_id: int, codec: Optional[str], payload: Any,
+              metrics: dict[str, Any]) -> Any:
+    """The result of an Ok final frame, from its parts."""
     if call.kind == "query":
-        if resp.codec not in ("json", "msgpack", "arrow_ipc"):
-            raise ProtocolError(f"db_query answered with codec {resp.codec!r}")
-        return QueryResult(resp.codec, resp.payload, resp.metrics, resp.request_id, call.decoding)
-    codec = resp.codec or "msgpack"
-    doc = decode_payload(codec, resp.payload) if resp.payload else {}
+        if codec not in ("json", "msgpack", "arrow_ipc"):
+            raise ProtocolError(f"db_query answered with codec {codec!r}")
+        return QueryResult(codec, payload, metrics, request_id, call.decoding)
+    codec = codec or "msgpack"
+    doc = decode_payload(codec, payload) if payload else {}
     if call.kind == "exec":
         if not isinstance(doc, dict):
             raise ProtocolError("db_exec answered with a payload that is not a map")
-        return ExecResult(doc, codec, resp.payload, resp.metrics, resp.request_id, call.decoding)
+        return ExecResult(doc, codec, payload, metrics, request_id, call.decoding)
     return doc
 
 
@@ -167,4 +173,4 @@ def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:
     return WorkerUnavailable(msg)
 
 
-__all__ += ["raise_for", "lost_error", "stream_part_rows", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]
+__all__ += ["finish_ok", "raise_for", "lost_error", "stream_part_rows", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]

@@ -22,9 +22,9 @@ frame was taken, then released.
   ended on the server when the call returns. Work that needs the loop while
   no thread is in a call (``Host.pending()``: a transaction open, with its
   idle timeout; a request whose caller gave up) is driven by a keeper
-  thread, started only then: it runs the host's timers when they are due
-  and waits for I/O in between; a call made meanwhile takes over at once,
-  or after the keeper's current wait when the keeper waits for I/O. A
+  thread, started only then: it waits for the host's I/O until its next
+  timer (at most ``_KEEP_WAIT_S``) and runs what comes; a call made
+  meanwhile kicks that wait and takes over after the keeper's turn. A
   stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
@@ -49,11 +49,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .calls import Call, ConnectionLost, finish
+from .calls import Call, ConnectionLost, finish, finish_ok
+from .envelope import decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
-from .envelope import Response, decode_response
-from .results import QueryResult
-from .protocol import Exchange, Item, Slot
+from .protocol import Exchange, Item, Request, Slot, cancel
 
 if TYPE_CHECKING:
     from .async_client import _Pending
@@ -134,6 +133,8 @@ class _HostExchange(Exchange):
         mod = _host_module()
         self._host_error: type[Exception] = mod.HostError
         self.take_owned = mod.take_owned
+        self.submit_call = mod.submit_call
+        self.wait_final = mod.wait_final
         try:
             self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
@@ -180,18 +181,23 @@ class _HostExchange(Exchange):
     def hand_out(self, streams: list[Any]) -> None:
         """Route the frames of the streams with news; release the finished."""
         for stream in streams:
-            rid = self.live.get(stream, 0)
-            try:
-                # large frames come as owned Frames: an arrow_ipc payload
-                # reaches pyarrow without a copy (envelope.decode_response)
-                for body in self.take_owned(stream):
-                    self.check_size(body)
-                    self.deliver(body, rid)
-            except ProtocolError as e:  # never from the host's own frames
-                self.fail(f"protocol error: {e.message}")
-            if stream.done:
-                stream.release()
-                self.live.pop(stream, None)
+            self.route(stream, self.live.get(stream, 0))
+
+    def route(self, stream: Any, rid: int, first: Any = None) -> None:
+        """Route the frames of ``stream`` (after ``first``, one taken from
+        it already); release it once finished."""
+        try:
+            # large frames come as owned Frames: an arrow_ipc payload
+            # reaches pyarrow without a copy (envelope.decode_response)
+            frames = self.take_owned(stream)
+            for body in frames if first is None else [first, *frames]:
+                self.check_size(body)
+                self.deliver(body, rid)
+        except ProtocolError as e:  # never from the host's own frames
+            self.fail(f"protocol error: {e.message}")
+        if stream.done:
+            stream.release()
+            self.live.pop(stream, None)
 
     def check_size(self, body: Any) -> None:
         """The client's max_response_bytes, as the worker clients' frame
@@ -248,6 +254,67 @@ class SyncHostExchange(_HostExchange):
 
     def new_slot(self) -> Slot:
         return queue.SimpleQueue()
+
+    # ---- the fast path of a one-shot call (host_call.c) ----
+    def fast_call(self, client: Any, call: Call, wait: float) -> Any:
+        """``call`` submitted and driven to its final frame in C while no
+        other thread drives the host: its result; or, for anything else
+        than an Ok final frame within ``wait`` seconds, its Request handed
+        to the general path (its frames routed to its slot as for any
+        request); None when the general path must make the call (another
+        thread drives, or a value msgpack must pack)."""
+        if self.dead or not self.leading.acquire(blocking=False):
+            return None
+        try:
+            got, rid, interrupted = self._fast_lead(client, call, wait)
+        finally:
+            self.leading.release()
+            if self.followers:
+                self._pass_turn()
+            self._keep_if_pending()
+        if interrupted is not None:  # Ctrl-C: the request may run, stop it
+            cancel(client, got)
+            raise interrupted
+        if type(got) is tuple:
+            return finish_ok(call, rid, *got)
+        return got
+
+    def _fast_lead(self, client: Any, call: Call, wait: float) -> tuple[Any, int, Optional[BaseException]]:
+        """fast_call's part under ``leading``: what ``wait_final`` gave (or
+        the handed-over Request), the request_id, an interruption."""
+        rid = client._new_id()
+        try:
+            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload, call.timeout_ms)
+        except self._host_error as e:  # as send_envelope
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
+        if stream is None:
+            return None, rid, None
+        try:
+            got = self.wait_final(stream, rid, wait, self.decoder.max_frame)
+        except self._host_error as e:
+            req = self._adopt(stream, rid)
+            self.fail(str(e))  # its slot now holds the ConnectionLost
+            return req, rid, None
+        except BaseException as e:
+            try:
+                return self._adopt(stream, rid), rid, e
+            except ConnectionLost:  # the exchange is over: nothing to cancel
+                raise e from None
+        if type(got) is tuple:
+            return got, rid, None
+        req = self._adopt(stream, rid)
+        if type(got) is list:
+            self.hand_out(got)
+        elif got is not None:  # a frame for the general path
+            self.route(stream, rid, got)
+        return req, rid, None
+
+    def _adopt(self, stream: Any, rid: int) -> Request:
+        """A fast call's stream handed to the general path: a request like
+        any other (ConnectionLost when the exchange is over)."""
+        self.live[stream] = rid
+        return Request(self, rid, self.register(rid), None)
 
     def wait(self, slot: "queue.SimpleQueue[Any]", timeout: float) -> Optional[Item]:
         """The next item of ``slot`` within ``timeout`` seconds, else None."""
@@ -385,21 +452,17 @@ class SyncHostExchange(_HostExchange):
                     return self._stop_keeping()
                 return True
             due = self.host.timeout()
-            if due > 0:
-                # a timer to run later (a call may run it meanwhile); the
-                # host's clock moves on only in a turn: one follows
-                self.idle.wait(due / 1000.0)
-                if self.keeper_stop:
-                    return self._stop_keeping()
-                due = 0
         if not self.leading.acquire(blocking=False):
             # a caller drives (and runs what is due): look again later
             with self.idle:
                 self.idle.wait(_KEEP_WAIT_S)
             return True
         try:
-            # due 0: a turn now; -1: only I/O can wake it, wait for that
-            self._turn(0.0 if due == 0 else _KEEP_WAIT_S)
+            # due 0: a turn now; else wait for I/O (a cancel's connection,
+            # a draining query: work with a timer due later, e.g. a
+            # cancel's deadline, may still need its I/O now) up to the
+            # timer; a call submitted meanwhile kicks the wait
+            self._turn(0.0 if due == 0 else min(due / 1000.0, _KEEP_WAIT_S) if due > 0 else _KEEP_WAIT_S)
         finally:
             self.leading.release()
         self._pass_turn()
@@ -425,9 +488,10 @@ class AsyncHostExchange(_HostExchange):
         self._pending = _Pending
         self.loop = loop
         self._drain = _host_module().drain
-        #: the one-shot calls in flight (``submit_fast``): each stream and
-        #: the future its final frame resolves, in C (``_host.drain``)
-        self.fast: dict[Any, asyncio.Future[Any]] = {}
+        #: the one-shot calls in flight (``submit_fast``): each stream, the
+        #: future its final frame resolves in C (``_host.drain``) and its
+        #: request_id
+        self.fast: dict[Any, tuple[asyncio.Future[Any], int]] = {}
         #: their client-side deadlines (loop time), checked by one timer
         self.deadlines: dict[asyncio.Future[Any], float] = {}
         self._sweep: Optional[asyncio.TimerHandle] = None
@@ -486,16 +550,28 @@ class AsyncHostExchange(_HostExchange):
         self._kick()  # the submit's turn: write the request out
 
     # ---- one-shot calls (the short way of AsyncMoltClient._call): completed in C ----
-    def submit_fast(self, body: bytes, wait: float) -> tuple[Any, "asyncio.Future[Any]"]:
-        """Submit a one-shot call's envelope; the stream and the future that
-        gets its final frame as drain gives it (``result_of`` reads it) or,
-        when the host is lost, the ConnectionLost. ``wait``: seconds until
+    def submit_fast(self, rid: int, call: Call, wait: float) -> Optional[tuple[Any, "asyncio.Future[Any]"]]:
+        """Submit request ``rid`` of a one-shot call, its envelope packed in C
+        (``_host.submit_call``): the stream and the future that gets its
+        final frame as drain gives it (``result_of`` reads it) or, when the
+        host is lost, the ConnectionLost; None when a value is left to
+        msgpack (the call takes the general path). ``wait``: seconds until
         the future raises asyncio.TimeoutError. Alone in flight, the host's
         turn that writes the request out runs now; else one turn,
         scheduled, takes every request submitted in this loop iteration."""
-        stream = self.submit(body)
+        reason = self.dead
+        if reason:
+            raise self.lost(reason)
+        try:
+            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload,
+                                      call.timeout_ms)
+        except self._host_error as e:  # as submit
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
+        if stream is None:
+            return None
         fut = self.loop.create_future()
-        self.fast[stream] = fut
+        self.fast[stream] = (fut, rid)
         when = self.loop.time() + wait
         self.deadlines[fut] = when
         if when < self._sweep_at:
@@ -506,24 +582,21 @@ class AsyncHostExchange(_HostExchange):
             self._kick()
         return stream, fut
 
-    def result_of(self, call: Call, frame: Any, rid: int) -> Any:
-        """A fast call's result from what drain gave, as ``finish`` gives it
-        (``rid`` is the request's when the frame names none): a plain Ok
-        answer read in C, ``(codec, payload, metrics, request_id)``, becomes
-        a query's QueryResult without a Response in between; any other
-        frame (bytes) takes the general way, and one the general code would
-        refuse ends the exchange as there (ConnectionLost)."""
+    def result_of(self, call: Call, got: Any, rid: int) -> Any:
+        """A fast call's result from what drain gave, as ``finish`` gives it:
+        an Ok final frame's parts ``(codec, payload, metrics)``, read in C,
+        without a Response in between; any other frame (bytes) the general
+        way (``rid`` is the request's when the frame names none), and one
+        the general code would refuse ends the exchange as there
+        (ConnectionLost)."""
         self.answered = True
-        if type(frame) is tuple:
-            codec, payload, metrics, got = frame
-            if call.kind == "query":
-                return QueryResult(codec, payload, metrics, got or rid, call.decoding)
-            return finish(call, Response(got or rid, "Ok", codec, payload, metrics=metrics))
-        if type(frame) is not bytes:
-            raise frame  # the ConnectionLost of fail()
+        if type(got) is tuple:
+            return finish_ok(call, rid, *got)
+        if type(got) is not bytes:
+            raise got  # the ConnectionLost of fail()
         try:
-            self.check_size(frame)
-            resp = decode_response(frame)
+            self.check_size(got)
+            resp = decode_response(got)
         except ProtocolError as e:
             self.fail(f"protocol error: {e.message}")
             raise self.lost(self.dead or e.message) from None
@@ -565,7 +638,7 @@ class AsyncHostExchange(_HostExchange):
         super().fail(reason)
         fast, self.fast = self.fast, {}
         lost = self.lost(reason)
-        for fut in fast.values():
+        for fut, _ in fast.values():
             if not fut.done():
                 fut.set_result(lost)
 

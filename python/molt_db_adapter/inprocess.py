@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any, Optional, Sequence
 
 from .async_client import AsyncMoltClient
+from .calls import Call, ConnectionLost, finish
 from .errors import InvalidInput
 from .host_exchange import AsyncHostExchange, SyncHostExchange, host_args
-from .protocol import Request
+from .protocol import Request, next_attempt
 from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
@@ -53,6 +55,29 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
 
     def _open_connection(self) -> SyncHostExchange:
         return SyncHostExchange(self.host_args, self.max_response_bytes)
+
+    def _call(self, call: Call, attempt: int = 0) -> Any:
+        """A one-shot call: without hooks, on the fast path while no other
+        thread drives the host (SyncHostExchange.fast_call); what it hands
+        back, and every other call, the general path's way."""
+        if attempt or self.before_send is not None or self.after_recv is not None:
+            return MoltClient._call(self, call, attempt)
+        wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        start = time.monotonic()
+        # the lock only to make a new exchange (a closed client has none)
+        conn: Any = self._conn
+        try:
+            if conn is None or conn.dead:
+                conn = self._connection()
+            got = conn.fast_call(self, call, wait)
+            if got is None:
+                return MoltClient._call(self, call)
+            if type(got) is not Request:
+                return got
+            resp = self._response(got, wait - (time.monotonic() - start), wait)
+        except ConnectionLost as lost:
+            return MoltClient._call(self, call, next_attempt(self, call, lost, 0))
+        return finish(call, resp)
 
     def _wait(self, req: Request, timeout: float) -> Any:
         conn: SyncHostExchange = req.conn  # type: ignore[assignment]

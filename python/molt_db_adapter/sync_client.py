@@ -35,6 +35,7 @@ from .protocol import (
     open_request,
     open_stream_steps,
 )
+from .envelope import Response
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import Transaction
 
@@ -292,29 +293,41 @@ class MoltClient(ClientBase):
         except queue.Empty:
             return None
 
-    def _call(self, call: Call) -> Any:
+    def _call(self, call: Call, attempt: int = 0) -> Any:
         """``call_steps`` (protocol.py) as plain blocking calls: the same
         steps, hooks, timeout, cancel and resend, without a generator and a
-        step object per step (most of the client's own cost per call)."""
-        attempt = 0
+        step object per step (most of the client's own cost per call).
+        ``attempt``: how many times the call was sent already."""
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
         while True:
             try:
                 req, body = open_request(self, self._connection(), call, attempt)
                 try:
                     req.conn.send_envelope(req.rid, body)
-                    item = self._wait(req, wait)
                 except ConnectionLost:
                     raise
                 except BaseException:  # interrupted: the request may run, stop it
                     cancel(self, req)
                     raise
-                resp = answer(self, req, item, wait)
+                resp = self._response(req, wait, wait)
             except ConnectionLost as lost:
                 attempt = next_attempt(self, call, lost, attempt)
                 continue
             self._after_recv(req.info, resp)
             return finish(call, resp)
+
+    def _response(self, req: Request, left: float, wait: float) -> Response:
+        """The frame of sent request ``req`` within ``left`` of the call's
+        ``wait`` seconds: Timeout (a cancel sent) when none came; an
+        interruption cancels the request; ConnectionLost."""
+        try:
+            item = self._wait(req, left)
+        except ConnectionLost:
+            raise
+        except BaseException:  # interrupted: the request may run, stop it
+            cancel(self, req)
+            raise
+        return answer(self, req, item, wait)
 
     # ---- public API ----
     def query(

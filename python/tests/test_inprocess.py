@@ -102,6 +102,35 @@ def test_sync_interrupt_cancels_the_server_query(pg, how, ctrl_c):
 
 
 @pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+@pytest.mark.parametrize("client", ["sync", "async"])
+def test_the_hosts_own_deadline_cancels_the_server_query_without_another_call(pg, client):
+    """timeout_ms: the host answers Timeout at the deadline and cancels the
+    query on the server; nobody makes another call, so the CancelRequest's
+    I/O is driven by the keeper thread (blocking client) or the event loop
+    (asyncio client), as a worker's own loop would."""
+    marker = f"inproc_deadline_{client}"
+    sql = f"select pg_sleep(30) /* {marker} */"
+    if client == "sync":
+        with InProcessClient(pg_args()) as c:
+            c.query("select 1")
+            with pytest.raises(Timeout):
+                c.query(sql, timeout_ms=300)
+            assert wait_gone(pg, marker, within=1.5) == []
+    else:
+        async def main():
+            async with AsyncInProcessClient(pg_args()) as c:
+                await c.query("select 1")
+                with pytest.raises(Timeout):
+                    await c.query(sql, timeout_ms=300)
+                deadline = time.monotonic() + 1.5
+                while running(pg, marker) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)  # the loop runs: so does the host
+                assert running(pg, marker) == []
+
+        asyncio.run(main())
+
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
 def test_threads_share_a_blocking_client_whose_host_they_drive(pg):
     """The blocking client's host is driven by the threads in a call (no
     loop thread): 8 threads sharing it each get their own answers, and once

@@ -1,0 +1,259 @@
+"""The blocking in-process client's fast path (host_call.c,
+docs/python.md "The fast path"): the envelope packed in C is
+encode_envelope's bytes; a call on it gives what the general path gives
+(every type of the type table, errors, large and oversized results); an
+interrupt, a client timeout and a lost host leave it the general path's
+way (the server's query ends); threads share a client through it."""
+import os
+import signal
+import threading
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from molt_db_adapter import DbError, InProcessClient, ProtocolError, Timeout, WorkerUnavailable
+from molt_db_adapter.envelope import encode_envelope, exec_payload, query_payload
+from molt_db_adapter.params import Typed
+from test_inprocess import ctrl_c, pg_args, running, sqlite_args  # noqa: F401 (a fixture)
+
+_host = pytest.importorskip("molt_db_adapter._host", reason="molt_db_adapter._host is not built")
+
+DSN = os.environ.get("MOLT_TEST_DSN")
+needs_pg = pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+
+
+# ---- the envelope, byte for byte ----
+
+INT_EDGES = [0, 1, 31, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1,
+             -1, -32, -33, -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63]
+LENGTHS = [0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70000]
+
+
+def _payloads():
+    yield None
+    yield {}
+    for v in INT_EDGES:
+        yield {"v": v}
+    for n in LENGTHS:
+        yield {"s": "x" * n, "b": b"\x00" * n, "ba": bytearray(b"y" * n)}
+        yield {"a": list(range(n % 40000))}
+        yield {f"k{i}": i for i in range(min(n, 70000))}
+    yield {"u": "\u00e9\u4e2d\U0001f600", "f": 1.5, "g": -0.0, "h": float("inf"), "n": None,
+           "t": True, "F": False, "tuple": (1, "a"), "nested": [[1, [2, [3]]], {"x": {"y": []}}]}
+    yield query_payload("select $1, $2, $3, $4::jsonb, $5", [1, "two", b"3", Typed("{}", "jsonb"),
+                        [[1, 2], [3, 4]]], db_alias="default", result_format="msgpack", max_rows=10,
+                        tag="t.1", tx_id=7, pin_primary=True)
+    yield query_payload("select :a, :b", {"a": Decimal("1.50"), "b": uuid.UUID(int=5)}, db_alias="x",
+                        result_format="arrow_ipc", max_rows=None, tag=None, row_shape="arrays")
+    yield exec_payload(None, None, statements=[("insert into t values ($1)", [i]) for i in range(300)],
+                       db_alias="default", result_format="msgpack", tag=None, isolation="serializable")
+
+
+@pytest.mark.parametrize("timeout_ms", [None, 1, 200, 70000, 2**32 - 1])
+@pytest.mark.parametrize("rid", [1, 127, 128, 2**32, 2**64 - 1])
+def test_the_c_envelope_is_encode_envelopes_bytes(rid, timeout_ms):
+    for entry in ("db_query", "db_exec", "ping"):
+        for payload in _payloads():
+            assert _host.encode_envelope(rid, entry, payload, timeout_ms) == \
+                encode_envelope(rid, entry, payload, timeout_ms), (entry, payload)
+
+
+class _Dict(dict):
+    pass
+
+
+@pytest.mark.parametrize("value", [2**64, -2**63 - 1, "\ud800", _Dict(a=1), object(), memoryview(b"x")],
+                         ids=["above_uint64", "below_int64", "lone_surrogate", "dict_subclass", "object",
+                              "memoryview"])
+def test_values_msgpack_must_pack_are_left_to_it(value):
+    """None: the general path packs them with msgpack (or raises its error)."""
+    assert _host.encode_envelope(1, "db_query", {"v": value}, None) is None
+
+
+def test_request_id_zero_is_refused():
+    with pytest.raises(ValueError):
+        _host.encode_envelope(0, "ping", None, None)
+
+
+# ---- calls on the fast path give the general path's results ----
+
+def _count_fast(client):
+    """Counts the calls that took the fast path (a submit_call that submitted)."""
+    conn = client._conn
+    calls = []
+    real = conn.submit_call
+
+    def submit_call(*a):
+        st = real(*a)
+        calls.append(st is not None)
+        return st
+
+    conn.submit_call = submit_call
+    return calls
+
+
+def _general(client):
+    """The same client's calls on the general path: an after_recv hook sends
+    every call that way."""
+    client.after_recv = lambda info, resp: None
+    return client
+
+
+@needs_pg
+@pytest.mark.parametrize("numeric", ["str", "decimal"])
+def test_every_type_of_the_table_is_the_general_paths(numeric):
+    from test_client_rows import ALL_SQL
+
+    with InProcessClient(pg_args(), decode_numeric=numeric, decode_json=numeric == "decimal") as fast, \
+            InProcessClient(pg_args(), decode_numeric=numeric, decode_json=numeric == "decimal") as slow:
+        fast.ping()
+        taken = _count_fast(fast)
+        _general(slow)
+        for sql in ALL_SQL:
+            for fmt in ("msgpack", "json"):
+                a, b = fast.query(sql, result_format=fmt), slow.query(sql, result_format=fmt)
+                assert (a.codec, a.raw, a.columns, a.types) == (b.codec, b.raw, b.columns, b.types)
+                assert repr(a.rows) == repr(b.rows) and repr(a.dicts()) == repr(b.dicts())
+                assert sorted(a.metrics) == sorted(b.metrics) and a.metrics
+        assert taken and all(taken)
+
+
+@needs_pg
+def test_exec_errors_and_admin_calls_are_the_general_paths(pg):
+    table = f"fast_{os.getpid()}"
+    with InProcessClient(pg_args("--allow-write", "default")) as c:
+        c.ping()
+        taken = _count_fast(c)
+        c.execute(f"create table {table} (id int primary key, v text)")
+        r = c.execute(f"insert into {table} values ($1, $2), ($3, $4) returning id, v", [1, "a", 2, "b"])
+        assert (r.rows_affected, r.rows, r.columns) == (2, [(1, "a"), (2, "b")], ["id", "v"])
+        assert c.executemany(f"update {table} set v = $1 where id = $2", [("x", 1), ("y", 2)]) == 2
+        with pytest.raises(DbError) as e:
+            c.execute(f"insert into {table} values (1, 'dup')")
+        assert e.value.sqlstate == "23505" and e.value.request_id > 0
+        with pytest.raises(DbError) as e:
+            c.query("select 1/0")
+        assert e.value.sqlstate == "22012"
+        assert c.ping()["pid"] == os.getpid()
+        with c.transaction() as tx:
+            tx.execute(f"update {table} set v = 'tx' where id = 1")
+        assert len(taken) >= 8 and all(taken)
+        # what the server holds is what the calls wrote
+        assert pg.execute(f"select id, v from {table} order by id").fetchall() == [(1, "tx"), (2, "y")]
+        c.execute(f"drop table {table}")
+
+
+@needs_pg
+@pytest.mark.parametrize("fmt", ["msgpack", "arrow_ipc"])
+def test_a_large_result_is_the_general_paths(fmt):
+    pytest.importorskip("pyarrow")
+    sql = "select g, repeat('x', 100) from generate_series(1, 5000) g"
+    with InProcessClient(pg_args()) as fast, InProcessClient(pg_args()) as slow:
+        a, b = fast.query(sql, result_format=fmt), _general(slow).query(sql, result_format=fmt)
+        assert len(a.raw) > _host.OWNED_MIN_BYTES
+        assert a.to_arrow().equals(b.to_arrow())
+        assert bytes(a.raw) == bytes(b.raw)
+
+
+@needs_pg
+def test_a_result_above_max_response_bytes_fails_as_on_the_general_path():
+    sql = "select repeat('x', 10000)"
+    for client in (InProcessClient(pg_args(), max_response_bytes=4096),
+                   _general(InProcessClient(pg_args(), max_response_bytes=4096))):
+        with client as c:
+            with pytest.raises((ProtocolError, WorkerUnavailable)) as e:
+                c.query(sql)
+            assert "max_response_bytes" in str(e.value)
+            assert c.query("select 1").rows == [(1,)]  # a new host serves the next call
+
+
+def test_sqlite_calls_take_the_fast_path(tmp_path):
+    with InProcessClient(sqlite_args(tmp_path / "f.db")) as c:
+        c.ping()
+        taken = _count_fast(c)
+        c.execute("create table t (a integer, b text)")
+        c.execute("insert into t values ($1, $2)", [1, "one"])
+        assert c.query("select a, b from t").rows == [(1, "one")]
+        assert taken == [True, True, True]
+
+
+def test_a_lost_host_resends_a_query_and_fails_an_execute(tmp_path):
+    """The host closed under the client (as if lost): an idempotent query
+    is resent on a new host, an execute is not (it may have run)."""
+    with InProcessClient(sqlite_args(tmp_path / "lost.db")) as c:
+        c.execute("create table t (a integer)")
+        c._conn.host.close()
+        assert c.query("select count(*) from t").rows == [(0,)]
+        assert c.connects == 2
+        c._conn.host.close()
+        with pytest.raises(WorkerUnavailable, match="not resent"):
+            c.execute("insert into t values (1)")
+        assert c.query("select count(*) from t").rows == [(0,)]  # the file holds no row
+
+
+# ---- interrupts, timeouts, threads ----
+
+@needs_pg
+@pytest.mark.parametrize("how", ["keyboard_interrupt", "client_timeout"])
+def test_an_interrupted_fast_call_ends_the_server_query(pg, how, ctrl_c):  # noqa: F811
+    marker = f"fast_cancel_{how}"
+    kw = {"client_timeout_s": 0.5} if how == "client_timeout" else {}
+    with InProcessClient(pg_args(), **kw) as c:
+        c.ping()
+        taken = _count_fast(c)
+        expected = KeyboardInterrupt if how == "keyboard_interrupt" else Timeout
+        if how == "keyboard_interrupt":
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        with pytest.raises(expected):
+            c.query(f"select pg_sleep(30) /* {marker} */")
+        assert time.monotonic() - t0 < 3
+        assert taken == [True]
+        assert running(pg, marker) == []  # ended on the server before the call returned
+        assert c.query("select 2").rows == [(2,)]
+        assert c._conn.live == {} and c._conn.pending == {}
+
+
+@needs_pg
+def test_two_threads_share_a_client_on_both_paths(pg):
+    """Each thread gets its own answers while one drives on the fast path
+    and the other waits its turn on the general one."""
+    with InProcessClient(pg_args("--pool", "default:max_conns=2")) as c:
+        c.ping()
+        taken = _count_fast(c)
+        got = {}
+
+        def work(k):
+            got[k] = [c.query("select $1::int8, pg_sleep(0.001)", [k * 1000 + i]).rows[0][0]
+                      for i in range(100)]
+
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert got == {k: [k * 1000 + i for i in range(100)] for k in range(2)}
+        assert any(taken)
+        assert c._conn.live == {} and c._conn.pending == {}
+
+
+@needs_pg
+def test_a_fast_call_in_a_fork_child_uses_the_childs_host(pg):
+    from test_inprocess import in_child
+
+    with InProcessClient(pg_args()) as c:
+        parent_backend = c.query("select pg_backend_pid()").rows[0][0]
+
+        def child():
+            backend = c.query("select pg_backend_pid()").rows[0][0]
+            taken = _count_fast(c)
+            again = c.query("select pg_backend_pid()").rows[0][0]
+            c.close()
+            return f"{backend} {again} {int(taken == [True])}"
+
+        _, report = in_child(child)
+        backend, again, fast = (int(x) for x in report.split())
+        assert backend == again != parent_backend and fast == 1
+        assert c.query("select pg_backend_pid()").rows[0][0] == parent_backend
