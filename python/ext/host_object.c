@@ -23,7 +23,7 @@
 typedef struct {
     HostObject base;
     int wake_fd;  /* eventfd written by close() and, driven, by host_kick(); -1 if none */
-    int waiting;  /* threads inside news() without the GIL (read under the GIL) */
+    int waiting;  /* threads in news() or wait_io() without the GIL (read under the GIL) */
     int closing;
 } Host;
 
@@ -426,6 +426,40 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
     return ready_streams(&self->base);
 }
 
+/* wait_io(timeout_s) -> bool: driven: waits up to timeout_s (GIL
+ * released) for the host's fd alone, without a turn: True when it is
+ * readable. Kicks are not read here: they are the driving thread's. */
+static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
+{
+    Host *self = (Host *)self_;
+    double timeout_s = PyFloat_AsDouble(arg);
+    if (timeout_s == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    if (!self->base.driven) {
+        PyErr_SetString(PyExc_ValueError, "wait_io() is for a driven host");
+        return NULL;
+    }
+    struct pollfd fd = {.fd = molt_db_host_fd(self->base.h), .events = POLLIN};
+    int ms = host_timeout_ms_of(timeout_s), rc, saved;
+    self->waiting++; /* close() waits for it */
+    Py_BEGIN_ALLOW_THREADS
+    rc = poll(&fd, 1, ms);
+    saved = errno;
+    Py_END_ALLOW_THREADS
+    self->waiting--;
+    if (rc < 0 && saved == EINTR)
+        return PyErr_CheckSignals() < 0 ? NULL : Py_NewRef(Py_False);
+    if (rc < 0) {
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    return PyBool_FromLong(rc > 0);
+}
+
 static PyObject *host_timeout(PyObject *self_, PyObject *unused)
 {
     (void)unused;
@@ -484,6 +518,9 @@ static PyMethodDef host_methods[] = {
     {"news", host_news, METH_VARARGS,
      "news(timeout_s=0.0) -> [Stream]: the streams with news, waiting up to timeout_s "
      "(the GIL released)."},
+    {"wait_io", host_wait_io, METH_O,
+     "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (the GIL released) "
+     "for the host's fd, without a turn; True when it is readable."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
     {"timeout", host_timeout, METH_NOARGS,

@@ -22,9 +22,10 @@ frame was taken, then released.
   ended on the server when the call returns. Work that needs the loop while
   no thread is in a call (``Host.pending()``: a transaction open, with its
   idle timeout; a request whose caller gave up) is driven by a keeper
-  thread, started only then: it waits for the host's I/O until its next
-  timer (at most ``_KEEP_WAIT_S``) and runs what comes; a call made
-  meanwhile kicks that wait and takes over after the keeper's turn. A
+  thread, started only then: it waits on the host's fd (``wait_io``, not
+  holding the driver's lock) until the host's next timer, at most
+  ``_KEEP_WAIT_S`` at a time, and then runs a turn; a call made meanwhile
+  drives at once, or after the keeper's turn. A
   stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
@@ -232,8 +233,8 @@ def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
     return None
 
 
-#: the keeper's longest wait on the host for I/O (a call submitted meanwhile
-#: wakes it at once) and how long it stays without pending work
+#: the keeper's longest wait on the host's fd (so it sees new timers and
+#: close) and how long it stays without pending work
 _KEEP_WAIT_S = 0.1
 _KEEP_IDLE_S = 1.0
 
@@ -405,7 +406,8 @@ class SyncHostExchange(_HostExchange):
             self.unregister(rid)
         while not self.followers and self.host.pending() > 0:
             left = deadline - time.monotonic()
-            if left <= 0 or not self.leading.acquire(blocking=False):
+            # (a keeper's turn is short; a caller that drives finishes it)
+            if left <= 0 or not self.leading.acquire(timeout=min(left, _KEEP_WAIT_S)):
                 return
             try:
                 self._turn(min(left, _KEEP_WAIT_S))
@@ -452,17 +454,18 @@ class SyncHostExchange(_HostExchange):
                     return self._stop_keeping()
                 return True
             due = self.host.timeout()
+        if due != 0:
+            # wait for the host's I/O (a cancel's CancelRequest, a query
+            # draining) or its next timer, without holding `leading`: a
+            # call made meanwhile drives at once
+            self.host.wait_io(min(due / 1000.0, _KEEP_WAIT_S) if due > 0 else _KEEP_WAIT_S)
         if not self.leading.acquire(blocking=False):
             # a caller drives (and runs what is due): look again later
             with self.idle:
                 self.idle.wait(_KEEP_WAIT_S)
             return True
         try:
-            # due 0: a turn now; else wait for I/O (a cancel's connection,
-            # a draining query: work with a timer due later, e.g. a
-            # cancel's deadline, may still need its I/O now) up to the
-            # timer; a call submitted meanwhile kicks the wait
-            self._turn(0.0 if due == 0 else min(due / 1000.0, _KEEP_WAIT_S) if due > 0 else _KEEP_WAIT_S)
+            self._turn(0.0)
         finally:
             self.leading.release()
         self._pass_turn()
