@@ -315,6 +315,8 @@ def scenarios(ctx):
               "CPU = the client process's CPU per call",
         expected=lambda: PINGPONG_CHECK,
         contenders=[
+            pgbench("pgbench -M prepared -c 1 (libpq, C)", ["-c", "1", "-j", "1"], PINGPONG_SCRIPT,
+                    note="the C floor, in the same run as the Python clients"),
             py_peer("asyncpg (1 conn, prepared)", "asyncpg_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
             py_peer("psycopg 3 (sync, binary, prepared)", "psycopg_peer.py",
                     lambda c, s: ["pingpong"] + secs(c, s)),
@@ -340,6 +342,8 @@ def scenarios(ctx):
               "asyncpg vs molt_worker over its Unix socket (msgpack)",
         expected=pk_exp,
         contenders=[
+            pgbench("pgbench -S -M prepared -c 8 -j 1", ["-S", "-c", "8", "-j", "1"],
+                    note="the C floor in the same run: 8 connections = 8 in flight"),
             py_peer("asyncpg pool 16 conns, 64 tasks", "asyncpg_peer.py",
                     lambda c, s: ["pk", "--conns", "16", "--inflight", "64"] + secs(c, s)),
             molt_py("AsyncMoltClient(socket_path) 64 tasks -> molt_worker --socket, pool 16 conns",

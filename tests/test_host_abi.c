@@ -676,6 +676,86 @@ TEST(pending_counts_running_requests_and_open_transactions)
     molt_db_host_free(h);
 }
 
+/* Driven mode, a caller without a poller: molt_db_host_poll(h, ms) waits
+ * in the host's own poll of I/O. A request answered while the submit's
+ * commands are taken (ping: no I/O), or news not yet asked for, ends the
+ * wait at once; with nothing
+ * to do, the wait lasts its bound; a query's answer takes a call per
+ * round trip with the server. */
+TEST(driven_poll_waits_for_io_but_not_past_news)
+{
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), "default:min_conns=1");
+    env e;
+    env_db(&e, 1, "db_query", "select 1", 0, 0, 0);
+    ASSERT_EQ_STR(host_call(h, &e, 5000).status, "Ok"); /* the pool is open */
+    env_free(&e);
+
+    molt_db_host_stream *s;
+    env_db(&e, 2, "ping", NULL, 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    ASSERT_EQ_INT(molt_db_host_timeout(h), 0); /* the submit is work now */
+    long long t0 = now_ms();
+    ASSERT_EQ_INT(molt_db_host_poll(h, 3000), 0);
+    ASSERT(now_ms() - t0 < 300); /* (the worker's own timers come each second) */
+    void *ud[4];
+    ASSERT_EQ_INT((int)molt_db_host_ready(h, ud, 4), 1);
+    ASSERT_EQ_STR(host_final(h, s, 0, NULL).status, "Ok");
+    molt_db_host_release(s);
+
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* the release */
+
+    /* news the caller has not asked ready for: no wait either */
+    env_db(&e, 4, "ping", NULL, 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+    t0 = now_ms();
+    ASSERT_EQ_INT(molt_db_host_poll(h, 3000), 0);
+    ASSERT(now_ms() - t0 < 300); /* (the worker's own timers come each second) */
+    ASSERT_EQ_INT((int)molt_db_host_ready(h, ud, 4), 1);
+    ASSERT_EQ_STR(host_final(h, s, 0, NULL).status, "Ok");
+    molt_db_host_release(s);
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+    t0 = now_ms();
+    ASSERT_EQ_INT(molt_db_host_poll(h, 300), 0);
+    long long waited = now_ms() - t0;
+    ASSERT(waited >= 250 && waited < 2000);
+    ASSERT_EQ_INT((int)molt_db_host_ready(h, ud, 4), 0);
+
+    env_db(&e, 3, "db_query", "select 42", 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s), 0);
+    env_free(&e);
+    int calls = 0;
+    while (molt_db_host_ready(h, ud, 4) == 0 && calls < 100) {
+        ASSERT_EQ_INT(molt_db_host_poll(h, 5000), 0);
+        calls++;
+    }
+    /* each call waits for the server's next answer (a poll that did not
+     * wait would make hundreds) */
+    ASSERT(calls >= 1 && calls < 10);
+    ASSERT_EQ_STR(host_final(h, s, 0, NULL).status, "Ok");
+    molt_db_host_release(s);
+    molt_db_host_free(h);
+}
+
+/* Driven mode: a host not polled for a while starts a request's deadline
+ * when the request is taken, not at the loop's last turn. */
+TEST(driven_deadline_counts_from_the_submit)
+{
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), NULL);
+    env e;
+    env_db(&e, 1, "db_query", "select 1", 0, 0, 0);
+    ASSERT_EQ_STR(host_call(h, &e, 5000).status, "Ok");
+    env_free(&e);
+    usleep(1500 * 1000); /* no poll: the loop's clock stays where it was */
+    env_db(&e, 2, "db_query", "select pg_sleep(0.2)", 0, 0, 1000);
+    frame_info fi = host_call(h, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -687,4 +767,6 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(session_ids_that_are_not_open_are_refused),
           TEST_ENTRY(sessions_beyond_max_sessions_are_refused),
           TEST_ENTRY(owned_frames_outlive_their_stream_and_host),
-          TEST_ENTRY(pending_counts_running_requests_and_open_transactions))
+          TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
+          TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
+          TEST_ENTRY(driven_deadline_counts_from_the_submit))

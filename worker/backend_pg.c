@@ -18,6 +18,7 @@
  * queued for the client, and resumes below MW_RESUME_BYTES; the server then
  * waits in its send. Cancels and timeouts read on by themselves.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "request.h"
 #include "session.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* How long a query with a new type waits for its name (then: the OID). */
 #define TYPE_LOOKUP_TIMEOUT_MS 1000
@@ -171,8 +173,8 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
     *out = NULL;
     if (n == 0)
         return 0;
-    molt_db_param *ps = calloc(n, sizeof *ps);
-    size_t *offs = calloc(n, sizeof *offs);
+    molt_db_param *ps = mw_zalloc(n, sizeof *ps);
+    size_t *offs = mw_zalloc(n, sizeof *offs);
     if (!ps || !offs) {
         free(ps);
         free(offs);
@@ -251,10 +253,9 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
 
 /* ---- job ---------------------------------------------------------------- */
 
+/* the columns and their names are one allocation (h_columns) */
 static void free_cols(pg_job *j)
 {
-    for (size_t i = 0; i < j->ncols; i++)
-        free((char *)j->cols[i].name);
     free(j->cols);
     j->cols = NULL;
     j->ncols = 0;
@@ -479,16 +480,20 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
     free_cols(j);
-    j->cols = calloc(n ? n : 1, sizeof *j->cols);
+    /* the columns, then their names' bytes, in one allocation */
+    size_t slots = n ? n : 1, bytes = slots * sizeof *j->cols;
+    for (size_t i = 0; i < n && bytes < SIZE_MAX / 2; i++)
+        bytes += strlen(cols[i].name ? cols[i].name : "") + 1;
+    j->cols = bytes < SIZE_MAX / 2 ? malloc(bytes) : NULL;
     if (!j->cols)
         return MOLT_DB_ENOMEM;
+    char *at = (char *)(j->cols + slots);
     for (size_t i = 0; i < n; i++) {
+        const char *name = cols[i].name ? cols[i].name : "";
+        size_t len = strlen(name) + 1;
         j->cols[i] = cols[i];
-        j->cols[i].name = strdup(cols[i].name ? cols[i].name : "");
-        if (!j->cols[i].name) {
-            j->ncols = i;
-            return MOLT_DB_ENOMEM;
-        }
+        j->cols[i].name = memcpy(at, name, len);
+        at += len;
     }
     j->ncols = n;
     j->r->res.encode_ns += uv_hrtime() - t;
@@ -1173,7 +1178,7 @@ int mw_backend_pg_open(mw_worker *w, mw_alias *alias, mw_backend **out,
         molt_db_error_clear(&e);
         return -1;
     }
-    pg_backend *b = calloc(1, sizeof *b);
+    pg_backend *b = mw_zalloc(1, sizeof *b);
     if (!b) {
         molt_db_conninfo_free(ci);
         snprintf(err, MW_ERR_SIZE, "out of memory");

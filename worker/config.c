@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "molt_db/conninfo.h"
+#include "sql_memo.h"
 #include "version.h"
 
 typedef enum mw_type {
@@ -347,6 +348,7 @@ static void alias_free(mw_alias *a)
         free_dsn(a->replica_dsns[i]);
     free(a->replica_dsns);
     free(a->sqlite_path);
+    mw_sql_memo_free(a->sql_memo);
     free(a);
 }
 

@@ -53,6 +53,8 @@ typedef struct mw_alias {
     int replica_check_interval_ms;
     int primary_serves_reads;     /* the primary is one more read candidate */
     int sqlite_django_functions;  /* register Django's SQL functions */
+    struct mw_sql_memo *sql_memo; /* payload.c: its SQL's derived forms
+                                     (sql_memo.h), NULL until the first */
     struct mw_alias *next;
 } mw_alias;
 

@@ -7,24 +7,57 @@
 
 #define PK(e) (&(e)->pk)
 
-static void mp_nil(mw_enc *e) { msgpack_pack_nil(PK(e)); }
+/* Room for n bytes at the end of e's buffer, or NULL once it failed (the
+ * buffer's failed flag then tells). The common values are written there
+ * directly, in msgpack-c's encodings, rather than through its packer's
+ * callback piece by piece. */
+static uint8_t *room(mw_enc *e, size_t n)
+{
+    return molt_db_buf_reserve(e->out, n) == MOLT_DB_OK ? e->out->data + e->out->len : NULL;
+}
+
+static void done(mw_enc *e, const uint8_t *end)
+{
+    e->out->len = (size_t)(end - e->out->data);
+}
+
+static void mp_nil(mw_enc *e)
+{
+    uint8_t *p = room(e, 1);
+    if (p) {
+        *p = 0xc0;
+        done(e, p + 1);
+    }
+}
 static void mp_bool(mw_enc *e, int v)
 {
-    if (v)
-        msgpack_pack_true(PK(e));
-    else
-        msgpack_pack_false(PK(e));
+    uint8_t *p = room(e, 1);
+    if (p) {
+        *p = v ? 0xc3 : 0xc2;
+        done(e, p + 1);
+    }
 }
-static void mp_i64(mw_enc *e, int64_t v) { msgpack_pack_int64(PK(e), v); }
+static void mp_i64(mw_enc *e, int64_t v)
+{
+    uint8_t *p = room(e, 9);
+    if (p)
+        done(e, mw_mp_put_int(p, v));
+}
 static void mp_f64(mw_enc *e, double v, const char *text)
 {
     (void)text;
     msgpack_pack_double(PK(e), v);
 }
-static void mp_str(mw_enc *e, const char *p, size_t n)
+static void mp_str(mw_enc *e, const char *s, size_t n)
 {
-    msgpack_pack_str(PK(e), n);
-    msgpack_pack_str_body(PK(e), p, n);
+    if (n > UINT32_MAX) { /* never written: the buffer fails as msgpack-c's would */
+        msgpack_pack_str(PK(e), n);
+        msgpack_pack_str_body(PK(e), s, n);
+        return;
+    }
+    uint8_t *p = room(e, 5 + n);
+    if (p)
+        done(e, mw_mp_put_str(p, s, n));
 }
 static void mp_bin(mw_enc *e, const uint8_t *p, size_t n)
 {
@@ -43,8 +76,18 @@ static void mp_ts(mw_enc *e, int64_t us)
     t.tv_nsec = (uint32_t)(rem * 1000);
     msgpack_pack_timestamp(PK(e), &t);
 }
-static void mp_array(mw_enc *e, size_t n) { msgpack_pack_array(PK(e), n); }
-static void mp_map(mw_enc *e, size_t n) { msgpack_pack_map(PK(e), n); }
+static void mp_array(mw_enc *e, size_t n)
+{
+    uint8_t *p = room(e, 5);
+    if (p)
+        done(e, mw_mp_put_array(p, (uint32_t)n));
+}
+static void mp_map(mw_enc *e, size_t n)
+{
+    uint8_t *p = room(e, 5);
+    if (p)
+        done(e, mw_mp_put_map(p, (uint32_t)n));
+}
 static void mp_end(mw_enc *e) { (void)e; }
 
 const mw_enc_ops mw_enc_msgpack_ops = {

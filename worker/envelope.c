@@ -8,6 +8,7 @@
 
 #include "mpbuf.h"
 #include "msgpack_check.h"
+#include "mpread.h"
 
 const char *mw_status_name(mw_status s)
 {
@@ -56,31 +57,70 @@ int mw_entry_writes(mw_entry e)
     return (size_t)e < ENTRY_KINDS && entry_kinds[e].writes;
 }
 
-static mw_entry entry_named(const msgpack_object *o)
+static int val_is(const mw_mpval *v, const char *s)
+{
+    size_t n = strlen(s);
+    return v->type == MSGPACK_OBJECT_STR && v->size == n && memcmp(v->ptr, s, n) == 0;
+}
+
+static mw_entry entry_named(const mw_mpval *v)
 {
     for (size_t i = 1; i < ENTRY_KINDS; i++)
-        if (mw_obj_is_str(o, entry_kinds[i].name))
+        if (val_is(v, entry_kinds[i].name))
             return (mw_entry)i;
     return MW_ENTRY_NONE;
 }
 
-static int read_id(const msgpack_object *root, mw_envelope *env)
+/* The envelope's keys, read in one pass over its map: the first value of
+ * each (a str key; others are ignored) and whether the key appears again. */
+enum { K_REQUEST_ID, K_ENTRY, K_PAYLOAD, K_CODEC, K_TIMEOUT_MS, K_COUNT };
+
+static const struct {
+    const char *name;
+    size_t len;
+} env_key_names[K_COUNT] = {
+    [K_REQUEST_ID] = {"request_id", 10}, [K_ENTRY] = {"entry", 5},
+    [K_PAYLOAD] = {"payload", 7},        [K_CODEC] = {"codec", 5},
+    [K_TIMEOUT_MS] = {"timeout_ms", 10},
+};
+
+typedef struct env_keys {
+    const mw_mpval *v[K_COUNT];  /* NULL: absent */
+    int dup[K_COUNT];
+    mw_mpval vals[K_COUNT];
+} env_keys;
+
+static int read_keys(const uint8_t *body, size_t len, size_t i, uint32_t pairs,
+                     env_keys *k)
 {
-    const msgpack_object *id = mw_map_get(root, "request_id", NULL);
-    if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        env->have_id = 1;
-        env->request_id = id->via.u64;
-        return 1;
+    memset(k, 0, sizeof *k);
+    for (uint32_t n = 0; n < pairs; n++) {
+        mw_mpval key, val;
+        if (mw_mpread(body, len, &i, &key) < 0 || mw_mpread(body, len, &i, &val) < 0)
+            return -1;
+        if (key.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int j = 0; j < K_COUNT; j++) {
+            if (key.size != env_key_names[j].len ||
+                memcmp(key.ptr, env_key_names[j].name, key.size) != 0)
+                continue;
+            if (k->v[j]) {
+                k->dup[j] = 1;
+            } else {
+                k->vals[j] = val;
+                k->v[j] = &k->vals[j];
+            }
+            break;
+        }
     }
     return 0;
 }
 
 /* The body as one bounded, well-formed MsgPack map with nothing after it,
- * unpacked into u (which the caller destroys on 0 and on -1 alike). The
- * request_id is read as soon as there is a map, so that even a refused
- * body is answered under its id. */
-static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
-                       mw_envelope *env, char msg[MW_MSG_SIZE])
+ * its keys read into k. The request_id is read as soon as there is a map,
+ * so that even a refused body is answered under its id. */
+static int read_body(const uint8_t *body, size_t len, env_keys *k, mw_envelope *env,
+                     char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
     mw_mp_check c = mw_msgpack_check(body, len, &end, &zone);
@@ -90,19 +130,26 @@ static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
         return -1;
     }
     /* The first value is complete and bounded (for BAD_UTF8 the walk
-     * stopped early: unpack it anyway, only to find the request_id). */
-    int ur = mw_msgpack_unpack(body, len, zone, u);
-    if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
-        snprintf(msg, MW_MSG_SIZE, "frame body: %s",
-                 ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"
-                                                  : "malformed MsgPack");
+     * stopped early: read it anyway, only to find the request_id). */
+    size_t i = 0;
+    mw_mpval top;
+    if (mw_mpread_head(body, len, &i, &top) < 0) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
         return -1;
     }
-    if (u->data.type != MSGPACK_OBJECT_MAP) {
+    if (top.type != MSGPACK_OBJECT_MAP) {
         snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
         return -1;
     }
-    read_id(&u->data, env);
+    if (read_keys(body, len, i, top.size, k) < 0) {
+        snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
+        return -1;
+    }
+    const mw_mpval *id = k->v[K_REQUEST_ID];
+    if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        env->have_id = 1;
+        env->request_id = id->u64;
+    }
     if (c == MW_MP_BAD_UTF8) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
         return -1;
@@ -116,28 +163,25 @@ static int unpack_body(const uint8_t *body, size_t len, msgpack_unpacked *u,
     return 0;
 }
 
-static int read_request_id(const msgpack_object *root, const mw_envelope *env,
+static int read_request_id(const env_keys *k, const mw_envelope *env,
                            char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "request_id", &dup);
     if (!env->have_id) {
-        snprintf(msg, MW_MSG_SIZE, o ? "request_id must be an unsigned integer"
-                                     : "request_id is missing");
+        snprintf(msg, MW_MSG_SIZE, k->v[K_REQUEST_ID] ? "request_id must be an unsigned integer"
+                                                      : "request_id is missing");
         return -1;
     }
-    if (dup) {
+    if (k->dup[K_REQUEST_ID]) {
         snprintf(msg, MW_MSG_SIZE, "request_id appears twice");
         return -1;
     }
     return 0;
 }
 
-static int read_entry(const msgpack_object *root, mw_envelope *env,
-                      char msg[MW_MSG_SIZE])
+static int read_entry(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "entry", &dup);
+    const mw_mpval *o = k->v[K_ENTRY];
+    int dup = k->dup[K_ENTRY];
     if (!o || o->type != MSGPACK_OBJECT_STR || dup) {
         snprintf(msg, MW_MSG_SIZE, !o ? "entry is missing"
                                    : dup ? "entry appears twice"
@@ -147,48 +191,44 @@ static int read_entry(const msgpack_object *root, mw_envelope *env,
     env->entry = entry_named(o);
     if (env->entry == MW_ENTRY_NONE) {
         snprintf(msg, MW_MSG_SIZE, "unknown entry \"%.*s\"",
-                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size),
-                 o->via.str.ptr);
+                 (int)(o->size > 64 ? 64 : o->size), (const char *)o->ptr);
         return -1;
     }
     return 0;
 }
 
-static int read_payload(const msgpack_object *root, mw_envelope *env,
-                        char msg[MW_MSG_SIZE])
+static int read_payload(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "payload", &dup);
+    const mw_mpval *o = k->v[K_PAYLOAD];
+    int dup = k->dup[K_PAYLOAD];
     if (o) {
         if (o->type != MSGPACK_OBJECT_BIN || dup) {
             snprintf(msg, MW_MSG_SIZE, dup ? "payload appears twice"
                                            : "payload must be bin");
             return -1;
         }
-        /* the body outlives this call; the object points into it */
-        env->payload = (const uint8_t *)o->via.bin.ptr;
-        env->payload_len = o->via.bin.size;
+        /* the body outlives this call; the value points into it */
+        env->payload = o->ptr;
+        env->payload_len = o->size;
     }
     return 0;
 }
 
-static int read_options(const msgpack_object *root, mw_envelope *env,
-                        char msg[MW_MSG_SIZE])
+static int read_options(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(root, "codec", &dup);
-    if (o && (!mw_obj_is_str(o, "msgpack") || dup)) {
+    const mw_mpval *o = k->v[K_CODEC];
+    if (o && (!val_is(o, "msgpack") || k->dup[K_CODEC])) {
         snprintf(msg, MW_MSG_SIZE, "codec must be \"msgpack\"");
         return -1;
     }
-    o = mw_map_get(root, "timeout_ms", &dup);
+    o = k->v[K_TIMEOUT_MS];
     if (o) {
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX ||
-            dup) {
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->u64 > UINT32_MAX ||
+            k->dup[K_TIMEOUT_MS]) {
             snprintf(msg, MW_MSG_SIZE, "timeout_ms must be a uint32");
             return -1;
         }
-        env->timeout_ms = (uint32_t)o->via.u64;
+        env->timeout_ms = (uint32_t)o->u64;
     }
     return 0;
 }
@@ -197,23 +237,20 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
                       char msg[MW_MSG_SIZE])
 {
     memset(env, 0, sizeof *env);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    const msgpack_object *root = &u.data;
-    int rc = unpack_body(body, len, &u, env, msg);
+    env_keys k;
+    int rc = read_body(body, len, &k, env, msg);
     if (rc == 0)
-        rc = read_request_id(root, env, msg);
+        rc = read_request_id(&k, env, msg);
     if (rc == 0)
-        rc = read_entry(root, env, msg);
+        rc = read_entry(&k, env, msg);
     if (rc == 0)
-        rc = read_payload(root, env, msg);
+        rc = read_payload(&k, env, msg);
     if (rc == 0)
-        rc = read_options(root, env, msg);
+        rc = read_options(&k, env, msg);
     if (rc == 0 && !env->payload && entry_kinds[env->entry].needs_payload) {
         snprintf(msg, MW_MSG_SIZE, "%s needs a payload", mw_entry_name(env->entry));
         rc = -1;
     }
-    msgpack_unpacked_destroy(&u);
     return rc;
 }
 
@@ -225,39 +262,43 @@ void mw_metrics_init(mw_metrics *m)
     m->db_rows_affected = -1;
 }
 
-static void pack_metrics(msgpack_packer *pk, const mw_metrics *m)
+/* The metrics map (section 8), written straight into b: the keys and
+ * numbers of every db answer, without a packer call per value. */
+static void put_metrics(molt_db_buf *b, const mw_metrics *m)
 {
-    struct { const char *k; int64_t v; } ints[] = {
-        {"queue_us", m->queue_us},         {"handler_us", m->handler_us},
-        {"exec_us", m->exec_us},           {"decode_us", m->decode_us},
-        {"db_row_count", m->db_row_count}, {"db_bytes_in", m->db_bytes_in},
-        {"db_bytes_out", m->db_bytes_out},
-        {"db_rows_affected", m->db_rows_affected},
-    };
-    struct { const char *k; const char *v; } strs[] = {
-        {"db_alias", m->db_alias}, {"db_tag", m->db_tag},
-        {"db_result_format", m->db_result_format},
-    };
-    size_t n = m->have_last_insert_id ? 1 : 0;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        n += ints[i].v >= 0;
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        n += strs[i].v != NULL;
-    msgpack_pack_map(pk, n);
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if (ints[i].v >= 0) {
-            mw_pack_key(pk, ints[i].k);
-            msgpack_pack_int64(pk, ints[i].v);
-        }
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strs[i].v) {
-            mw_pack_key(pk, strs[i].k);
-            mw_pack_cstr(pk, strs[i].v);
-        }
-    if (m->have_last_insert_id) {
-        mw_pack_key(pk, "db_last_insert_id");
-        msgpack_pack_int64(pk, m->db_last_insert_id);
+    size_t la = m->db_alias ? strlen(m->db_alias) : 0;
+    size_t lt = m->db_tag ? strlen(m->db_tag) : 0;
+    size_t lf = m->db_result_format ? strlen(m->db_result_format) : 0;
+    uint32_t n = (m->queue_us >= 0) + (m->handler_us >= 0) + (m->exec_us >= 0) +
+                 (m->decode_us >= 0) + (m->db_row_count >= 0) + (m->db_bytes_in >= 0) +
+                 (m->db_bytes_out >= 0) + (m->db_rows_affected >= 0) +
+                 (m->db_alias != NULL) + (m->db_tag != NULL) +
+                 (m->db_result_format != NULL) + (m->have_last_insert_id != 0);
+    /* every key is a fixstr of at most 18 bytes, every number at most 9 */
+    if (molt_db_buf_reserve(b, 5 + 28 * 12 + 15 + la + lt + lf) != MOLT_DB_OK)
+        return; /* b->failed is set */
+    uint8_t *p = mw_mp_put_map(b->data + b->len, n);
+#define PUT_INT(name)                                                          \
+    if (m->name >= 0) {                                                        \
+        p = MW_MP_PUT_LIT(p, #name);                                           \
+        p = mw_mp_put_uint(p, (uint64_t)m->name);                              \
     }
+#define PUT_STR(name, len)                                                     \
+    if (m->name) {                                                             \
+        p = MW_MP_PUT_LIT(p, #name);                                           \
+        p = mw_mp_put_str(p, m->name, len);                                    \
+    }
+    PUT_INT(queue_us) PUT_INT(handler_us) PUT_INT(exec_us) PUT_INT(decode_us)
+    PUT_INT(db_row_count) PUT_INT(db_bytes_in) PUT_INT(db_bytes_out)
+    PUT_INT(db_rows_affected)
+    PUT_STR(db_alias, la) PUT_STR(db_tag, lt) PUT_STR(db_result_format, lf)
+#undef PUT_INT
+#undef PUT_STR
+    if (m->have_last_insert_id) {
+        p = MW_MP_PUT_LIT(p, "db_last_insert_id");
+        p = mw_mp_put_int(p, m->db_last_insert_id);
+    }
+    b->len = (size_t)(p - b->data);
 }
 
 static void pack_detail(msgpack_packer *pk, const molt_db_error *e)
@@ -299,35 +340,47 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
 {
     size_t start = out->len, tail_start = tail->len;
     msgpack_packer pk;
-    mw_packer_init(&pk, out);
-    molt_db_buf_put_u32(out, 0); /* patched below (little-endian) */
     int ok = r->status == MW_OK;
+    int with_payload = ok && r->payload;
     int sqlstate = r->dberr && r->dberr->sqlstate[0] &&
                    (r->status == MW_DB_ERROR || r->status == MW_TIMEOUT ||
                     r->status == MW_CANCELLED || r->status == MW_INTERNAL_ERROR);
     int detail = r->dberr && r->status == MW_DB_ERROR && has_detail(r->dberr);
-    size_t n = 2 + (ok && r->payload ? 2 : 0) + (!ok ? 1 : 0) + sqlstate +
+    size_t n = 2 + (with_payload ? 2 : 0) + (!ok ? 1 : 0) + sqlstate +
                detail + (r->metrics ? 1 : 0) + (r->more ? 1 : 0);
-    msgpack_pack_map(&pk, n);
-    mw_pack_key(&pk, "request_id");
-    msgpack_pack_uint64(&pk, r->request_id);
-    mw_pack_key(&pk, "status");
-    mw_pack_cstr(&pk, mw_status_name(r->status));
-    if (ok && r->payload) {
-        mw_pack_key(&pk, "codec");
-        mw_pack_cstr(&pk, r->codec ? r->codec : "msgpack");
-        mw_pack_key(&pk, "payload");
-        size_t n_payload = r->payload_len + r->body_len + r->payload_tail_len;
-        if (n_payload > UINT32_MAX)
-            goto fail;
-        msgpack_pack_bin(&pk, n_payload);
-        msgpack_pack_bin_body(&pk, r->payload, r->payload_len);
-        mw_packer_init(&pk, tail); /* the body goes between */
-        if (r->payload_tail_len)
-            msgpack_pack_bin_body(&pk, r->payload_tail, r->payload_tail_len);
-    } else {
-        mw_packer_init(&pk, tail);
+    size_t n_payload = r->payload_len + r->body_len + r->payload_tail_len;
+    if (with_payload && n_payload > UINT32_MAX)
+        goto fail;
+    /* the head (length prefix, map, request_id, status, codec, the
+     * payload's first part) in one reservation */
+    const char *status = mw_status_name(r->status);
+    const char *codec = r->codec ? r->codec : "msgpack";
+    size_t status_len = strlen(status), codec_len = with_payload ? strlen(codec) : 0;
+    size_t room = 4 + 5 + 20 + 7 + 5 + status_len +
+                  (with_payload ? 6 + 5 + codec_len + 8 + 5 + r->payload_len : 0);
+    if (molt_db_buf_reserve(out, room) != MOLT_DB_OK)
+        goto fail;
+    uint8_t *p = out->data + out->len;
+    memset(p, 0, 4); /* the length, patched below (little-endian) */
+    p = mw_mp_put_map(p + 4, (uint32_t)n);
+    p = MW_MP_PUT_LIT(p, "request_id");
+    p = mw_mp_put_uint(p, r->request_id);
+    p = MW_MP_PUT_LIT(p, "status");
+    p = mw_mp_put_str(p, status, status_len);
+    if (with_payload) {
+        p = MW_MP_PUT_LIT(p, "codec");
+        p = mw_mp_put_str(p, codec, codec_len);
+        p = MW_MP_PUT_LIT(p, "payload");
+        p = mw_mp_put_bin_head(p, (uint32_t)n_payload);
+        if (r->payload_len)
+            memcpy(p, r->payload, r->payload_len);
+        p += r->payload_len;
     }
+    out->len = (size_t)(p - out->data);
+    /* the body goes between */
+    mw_packer_init(&pk, tail);
+    if (with_payload && r->payload_tail_len)
+        msgpack_pack_bin_body(&pk, r->payload_tail, r->payload_tail_len);
     if (!ok) {
         mw_pack_key(&pk, "error");
         mw_pack_cstr(&pk, r->error ? r->error : mw_status_name(r->status));
@@ -342,23 +395,23 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
     }
     if (r->metrics) {
         mw_pack_key(&pk, "metrics");
-        pack_metrics(&pk, r->metrics);
+        put_metrics(tail, r->metrics);
     }
     if (r->more) {
         mw_pack_key(&pk, "more");
         msgpack_pack_true(&pk);
     }
-    size_t total = out->len - start - 4 + (ok && r->payload ? r->body_len : 0) +
+    size_t total = out->len - start - 4 + (with_payload ? r->body_len : 0) +
                    (tail != out ? tail->len - tail_start : 0);
     if (molt_db_buf_ok(out) != MOLT_DB_OK || molt_db_buf_ok(tail) != MOLT_DB_OK ||
         total > UINT32_MAX)
         goto fail;
     uint32_t body = (uint32_t)total;
-    uint8_t *p = out->data + start;
-    p[0] = (uint8_t)body;
-    p[1] = (uint8_t)(body >> 8);
-    p[2] = (uint8_t)(body >> 16);
-    p[3] = (uint8_t)(body >> 24);
+    uint8_t *len = out->data + start;
+    len[0] = (uint8_t)body;
+    len[1] = (uint8_t)(body >> 8);
+    len[2] = (uint8_t)(body >> 16);
+    len[3] = (uint8_t)(body >> 24);
     return MOLT_DB_OK;
 fail:
     out->len = start;

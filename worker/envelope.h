@@ -1,16 +1,17 @@
 /*
- * Request and response envelopes (contract sections 2 to 4 and 8), with
- * msgpack-c.
+ * Request and response envelopes (contract sections 2 to 4 and 8).
  *
  * mw_envelope_parse checks a frame body (one MsgPack map, nothing after it,
- * UTF-8 strs, bounded size) and reads the envelope keys; unknown keys are
+ * UTF-8 strs, bounded size) and reads the envelope keys in one pass over
+ * the bytes, without unpacking them (mpread.h); unknown keys are
  * ignored. Pointers in the result (payload) point into the body: copy what
  * must outlive it.
  *
  * mw_response_frame appends one whole frame (length prefix and map) to a
  * buffer; the caller owns the buffer. mw_response_frame_around builds a
  * frame around a large payload body without copying it: the frame is
- * head + body + tail, written to the socket as three buffers.
+ * head + body + tail, written to the socket as three buffers. The
+ * frames' fixed parts are written straight into the buffer (mpbuf.h).
  */
 #ifndef MW_ENVELOPE_H
 #define MW_ENVELOPE_H

@@ -22,8 +22,6 @@
 /* most loop turns per molt_db_host_poll in driven mode (see there) */
 #define DRIVEN_MAX_TURNS 16
 
-static void on_wake_idle(uv_idle_t *i);
-
 int mw_host_wake_locked(molt_db_host *h)
 {
     if (h->wake_due)
@@ -34,11 +32,19 @@ int mw_host_wake_locked(molt_db_host *h)
 
 void mw_host_wake(molt_db_host *h)
 {
-    if (h->mode == MOLT_DB_HOST_DRIVEN) {
-        uv_idle_start(&h->wake_idle, on_wake_idle);
-        return;
-    }
-    molt_db_loop_wake(h->wake);
+    /* driven mode: wake_due is all it takes (molt_db_host_poll and
+     * molt_db_host_timeout look at it) */
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        molt_db_loop_wake(h->wake);
+}
+
+/* Commands wait for the loop (wake_due). */
+static int commands_due(molt_db_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int due = h->wake_due;
+    pthread_mutex_unlock(&h->lock);
+    return due;
 }
 
 /* Every unfinished request of a stream submitted with token. */
@@ -117,7 +123,8 @@ static void take_commands(molt_db_host *h)
             h->wake = NULL;
             uv_close((uv_handle_t *)&h->flush, NULL);
         } else {
-            uv_close((uv_handle_t *)&h->wake_idle, NULL);
+            uv_close((uv_handle_t *)&h->wait_timer, NULL);
+            uv_close((uv_handle_t *)&h->wait_prepare, NULL);
         }
         mw_worker_shutdown(&h->w, 0);
     }
@@ -126,13 +133,6 @@ static void take_commands(molt_db_host *h)
 static void on_wake(void *arg)
 {
     take_commands(arg);
-}
-
-static void on_wake_idle(uv_idle_t *i)
-{
-    molt_db_host *h = i->data;
-    uv_idle_stop(i);
-    take_commands(h);
 }
 
 void mw_host_notify(molt_db_host *h)
@@ -285,8 +285,11 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         }
         h->thread_started = 1;
     } else {
-        uv_idle_init(&h->loop, &h->wake_idle);
-        h->wake_idle.data = h;
+        uv_timer_init(&h->loop, &h->wait_timer);
+        uv_prepare_init(&h->loop, &h->wait_prepare);
+        h->wait_prepare.data = h;
+        uv_unref((uv_handle_t *)&h->wait_timer);
+        uv_unref((uv_handle_t *)&h->wait_prepare);
     }
     *out = h;
     return 0;
@@ -334,7 +337,11 @@ int molt_db_host_timeout(molt_db_host *h)
 {
     /* a loop with nothing active (an idle SQLite-only host) waits for the
      * next submit; libuv's own timeout says 0 for it */
-    if (h->mode == MOLT_DB_HOST_THREADED || !uv_loop_alive(&h->loop))
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        return -1;
+    if (commands_due(h))
+        return 0;
+    if (!uv_loop_alive(&h->loop))
         return -1;
     return uv_backend_timeout(&h->loop);
 }
@@ -360,6 +367,41 @@ static void wait_readable(int fd, int timeout_ms)
         ;
 }
 
+/* The driven wait's bound: its firing ends the wait, nothing more. */
+static void on_wait_timer(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Just before the driven wait's poll of I/O: a stream that has news (a
+ * request answered while the commands were taken, or by a timer of this
+ * turn) is the caller's at once, so the poll must not wait (libuv's poll
+ * does not wait once the loop is stopped). */
+static void on_wait_prepare(uv_prepare_t *p)
+{
+    molt_db_host *h = p->data;
+    pthread_mutex_lock(&h->lock);
+    int news = h->news_head != NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (news)
+        uv_stop(&h->loop);
+}
+
+/* Driven mode: one turn whose poll of I/O waits up to timeout_ms (-1: no
+ * bound) for I/O or a timer. The wait is libuv's own epoll_wait, which
+ * also collects the events, rather than a poll() of its fd followed by a
+ * second epoll_wait. Both handles are unreferenced: a loop with nothing
+ * else active does not wait (nothing but a submit could end the wait). */
+static void driven_wait_turn(molt_db_host *h, int timeout_ms)
+{
+    if (timeout_ms > 0)
+        uv_timer_start(&h->wait_timer, on_wait_timer, (uint64_t)timeout_ms, 0);
+    uv_prepare_start(&h->wait_prepare, on_wait_prepare);
+    uv_run(&h->loop, UV_RUN_ONCE);
+    uv_prepare_stop(&h->wait_prepare);
+    uv_timer_stop(&h->wait_timer);
+}
+
 int molt_db_host_poll(molt_db_host *h, int timeout_ms)
 {
     if (h->mode == MOLT_DB_HOST_THREADED) {
@@ -377,20 +419,26 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
     }
     if (h->stopping)
         return MOLT_DB_ECLOSED;
-    if (timeout_ms != 0) {
-        int t = uv_backend_timeout(&h->loop);
-        if (t != 0)
-            wait_readable(uv_backend_fd(&h->loop),
-                          timeout_ms < 0 ? t : (t < 0 || t > timeout_ms ? timeout_ms : t));
+    /* The callers' commands first, here rather than from a handle of the
+     * loop: what they start (a request's statements, deferred by the
+     * connection to the loop's next idle phase) is then written in the
+     * first turn below, and that turn's poll of I/O is the only one. */
+    if (commands_due(h)) {
+        uv_update_time(&h->loop); /* the requests' timers count from now */
+        take_commands(h);
     }
-    /* one turn, then more while work is ready without waiting (a flush
-     * deferred to the next turn, a watcher libuv has yet to hand to epoll):
-     * what the caller then polls for is exactly what is left. The cap
-     * keeps one call short under a flood; molt_db_host_timeout is then 0. */
-    int turns = 0;
-    do
+    /* one turn (waiting in it, if asked), then more while work is ready
+     * without waiting (a flush deferred to the next turn, a watcher libuv
+     * has yet to hand to epoll): what the caller then polls for is exactly
+     * what is left. The cap keeps one call short under a flood;
+     * molt_db_host_timeout is then 0. */
+    if (timeout_ms != 0)
+        driven_wait_turn(h, timeout_ms);
+    else
         uv_run(&h->loop, UV_RUN_NOWAIT);
-    while (++turns < DRIVEN_MAX_TURNS && uv_backend_timeout(&h->loop) == 0);
+    int turns = 1;
+    while (turns++ < DRIVEN_MAX_TURNS && uv_backend_timeout(&h->loop) == 0)
+        uv_run(&h->loop, UV_RUN_NOWAIT);
     return 0;
 }
 

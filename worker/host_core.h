@@ -98,11 +98,10 @@ struct molt_db_host {
     mw_worker w;
     uv_loop_t loop;
     /* the loop has commands to take: threaded mode, a waker of the loop
-     * (molt_db/loop.h) the callers' threads poke; driven mode, an idle
-     * handle started on the caller's thread */
+     * (molt_db/loop.h) the callers' threads poke; driven mode, wake_due,
+     * which molt_db_host_poll takes them for before its turns */
     molt_db_loop *wake_loop;    /* threaded mode: the hooks over `loop` */
     molt_db_loop_waker *wake;   /* NULL once the loop stopped taking commands */
-    uv_idle_t wake_idle;
     pthread_t thread;
     int thread_started;
     int notify_fd;           /* threaded mode: an eventfd */
@@ -123,6 +122,8 @@ struct molt_db_host {
     /* loop thread only */
     int stopping;
     uv_check_t flush;        /* threaded mode: writes notify_fd once per turn */
+    uv_timer_t wait_timer;   /* driven mode: bounds molt_db_host_poll's wait */
+    uv_prepare_t wait_prepare; /* driven mode: no wait when news is ready */
     int notify_due;          /* news since the last write */
 };
 

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "request.h"
+#include "zalloc.h"
 
 /* ---- the sink (loop thread) ---- */
 
@@ -50,7 +51,7 @@ static void sink_closed(void *ud)
 
 host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id)
 {
-    host_session *hs = calloc(1, sizeof *hs);
+    host_session *hs = mw_zalloc(1, sizeof *hs);
     if (!hs)
         return NULL;
     hs->h = h;

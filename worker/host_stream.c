@@ -13,6 +13,7 @@
 
 #include "envelope.h"
 #include "request.h"
+#include "zalloc.h"
 
 /* ---- frames and news (under h->lock unless said) ---- */
 
@@ -162,7 +163,7 @@ static int taken_locked(molt_db_host_stream *st, size_t cost)
  * caller of molt_db_host_next_owned can use its buffers in place. */
 static host_frame *frame_from(molt_db_buf *pieces, size_t n, size_t cost)
 {
-    host_frame *f = calloc(1, sizeof *f);
+    host_frame *f = mw_zalloc(1, sizeof *f);
     size_t total = 0, used = 0, lead = 0;
     for (size_t i = 0; i < n; i++) {
         total += pieces[i].len;
@@ -336,7 +337,7 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
                           molt_db_host_stream **out)
 {
     host_session *hs;
-    molt_db_host_stream *st = calloc(1, sizeof *st);
+    molt_db_host_stream *st = mw_zalloc(1, sizeof *st);
     if (!st)
         return MOLT_DB_ENOMEM;
     st->h = h;

@@ -7,6 +7,7 @@
 
 #include "molt_db/buf.h"
 #include "molt_db/error.h"
+#include "zalloc.h"
 
 static int ident_start(unsigned char c)
 {
@@ -327,8 +328,8 @@ int mw_params_rewrite(const char *sql, size_t len, mw_dialect d,
     rw_state st = {sql, len, d, mode, nvalues, names, {0}, 0, 0, NULL, NULL, err};
     molt_db_buf_init(&st.out);
     if (nvalues) {
-        st.slot_value = calloc(nvalues, sizeof *st.slot_value);
-        st.value_slot = calloc(nvalues, sizeof *st.value_slot);
+        st.slot_value = mw_zalloc(nvalues, sizeof *st.slot_value);
+        st.value_slot = mw_zalloc(nvalues, sizeof *st.value_slot);
         if (!st.slot_value || !st.value_slot) {
             free(st.slot_value);
             free(st.value_slot);

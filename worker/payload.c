@@ -9,8 +9,62 @@
 #include "msgpack_check.h"
 #include "copy.h"
 #include "pg_array.h"
+#include "sql_memo.h"
+#include "zalloc.h"
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
+
+/* The keys of a payload map that its parsers read, found in one pass over
+ * the map: each key's first value (a str key; others are ignored) and
+ * whether it appears again, as mw_map_get finds them. */
+typedef enum pkey {
+    K_DB_ALIAS, K_ALLOW_WRITE, K_RESULT_FORMAT, K_ROW_SHAPE, K_TAG, K_PIN_PRIMARY,
+    K_MAX_ROWS, K_BATCH_ROWS, K_STREAM, K_TX_ID, K_SQL, K_PARAMS, K_STATEMENTS,
+    K_ISOLATION, K_READ_ONLY, K_DEFERRABLE, K_COUNT
+} pkey;
+
+static const struct {
+    const char *name;
+    uint32_t len;
+} key_names[K_COUNT] = {
+#define KEY(k, name) [k] = {name, sizeof name - 1}
+    KEY(K_DB_ALIAS, "db_alias"),       KEY(K_ALLOW_WRITE, "allow_write"),
+    KEY(K_RESULT_FORMAT, "result_format"), KEY(K_ROW_SHAPE, "row_shape"),
+    KEY(K_TAG, "tag"),                 KEY(K_PIN_PRIMARY, "pin_primary"),
+    KEY(K_MAX_ROWS, "max_rows"),       KEY(K_BATCH_ROWS, "batch_rows"),
+    KEY(K_STREAM, "stream"),           KEY(K_TX_ID, "tx_id"),
+    KEY(K_SQL, "sql"),                 KEY(K_PARAMS, "params"),
+    KEY(K_STATEMENTS, "statements"),   KEY(K_ISOLATION, "isolation"),
+    KEY(K_READ_ONLY, "read_only"),     KEY(K_DEFERRABLE, "deferrable"),
+#undef KEY
+};
+
+typedef struct pkeys {
+    const msgpack_object *v[K_COUNT];
+    uint8_t dup[K_COUNT];
+} pkeys;
+
+static void keys_index(const msgpack_object *m, pkeys *k)
+{
+    memset(k, 0, sizeof *k);
+    if (m->type != MSGPACK_OBJECT_MAP)
+        return;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object_kv *kv = &m->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int j = 0; j < K_COUNT; j++) {
+            if (kv->key.via.str.size != key_names[j].len ||
+                memcmp(kv->key.via.str.ptr, key_names[j].name, key_names[j].len) != 0)
+                continue;
+            if (k->v[j])
+                k->dup[j] = 1;
+            else
+                k->v[j] = &kv->val;
+            break;
+        }
+    }
+}
 
 static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
                   char msg[MW_MSG_SIZE])
@@ -63,53 +117,47 @@ int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
     return rc;
 }
 
-static int get_str(const msgpack_object *m, const char *key,
-                   const msgpack_object **out, char msg[MW_MSG_SIZE])
+static int get_str(const pkeys *m, pkey key, const msgpack_object **out,
+                   char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    *out = mw_map_get(m, key, &dup);
-    if (dup)
-        FAIL("%s appears twice", key);
+    *out = m->v[key];
+    if (m->dup[key])
+        FAIL("%s appears twice", key_names[key].name);
     if (*out && (*out)->type != MSGPACK_OBJECT_STR)
-        FAIL("%s must be a str", key);
+        FAIL("%s must be a str", key_names[key].name);
     return 0;
 }
 
-static int get_bool(const msgpack_object *m, const char *key, int *out,
-                    char msg[MW_MSG_SIZE])
+static int get_bool(const pkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(m, key, &dup);
-    if (dup)
-        FAIL("%s appears twice", key);
+    const msgpack_object *o = m->v[key];
+    if (m->dup[key])
+        FAIL("%s appears twice", key_names[key].name);
     if (!o)
         return 0;
     if (o->type != MSGPACK_OBJECT_BOOLEAN)
-        FAIL("%s must be a bool", key);
+        FAIL("%s must be a bool", key_names[key].name);
     *out = o->via.boolean;
     return 1;
 }
 
-static int get_uint(const msgpack_object *m, const char *key, uint64_t *out,
-                    char msg[MW_MSG_SIZE])
+static int get_uint(const pkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZE])
 {
-    int dup = 0;
-    const msgpack_object *o = mw_map_get(m, key, &dup);
-    if (dup)
-        FAIL("%s appears twice", key);
+    const msgpack_object *o = m->v[key];
+    if (m->dup[key])
+        FAIL("%s appears twice", key_names[key].name);
     if (!o)
         return 0;
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        FAIL("%s must be an unsigned integer", key);
+        FAIL("%s must be an unsigned integer", key_names[key].name);
     *out = o->via.u64;
     return 1;
 }
 
-static int get_isolation(const msgpack_object *m, mw_isolation *out,
-                         char msg[MW_MSG_SIZE])
+static int get_isolation(const pkeys *m, mw_isolation *out, char msg[MW_MSG_SIZE])
 {
     const msgpack_object *o;
-    if (get_str(m, "isolation", &o, msg))
+    if (get_str(m, K_ISOLATION, &o, msg))
         return -1;
     if (!o)
         return 0;
@@ -260,8 +308,8 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
     s->nvalues = n;
     if (n == 0)
         return 0;
-    s->values = calloc(n, sizeof *s->values);
-    s->names = calloc(n, sizeof *s->names);
+    s->values = mw_zalloc(n, sizeof *s->values);
+    s->names = mw_zalloc(n, sizeof *s->names);
     if (!s->values || !s->names)
         return -2;
     for (size_t i = 0; i < n; i++) {
@@ -306,10 +354,10 @@ static int parse_params(mw_stmt *s, const msgpack_object *params,
 /* PostgreSQL: what the statement does (sql_classify.h). A db_query that
  * is not one statement that reads is refused before the server sees it;
  * the BEGIN READ ONLY frame stays behind this. */
-static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
+static int classify_pg(mw_query *q, mw_stmt *s, const mw_sql_class *cls,
+                       char msg[MW_MSG_SIZE])
 {
-    mw_sql_class c;
-    mw_sql_classify(s->rw.sql, s->rw.sql_len, &c);
+    mw_sql_class c = *cls;
     if (c.verdict == MW_SQL_EMPTY)
         FAIL("sql has no statement (only blanks, comments or ;)");
     s->session_state = c.session_state;
@@ -336,6 +384,36 @@ static int classify_pg(mw_query *q, mw_stmt *s, char msg[MW_MSG_SIZE])
     return 0;
 }
 
+/* The SQL's rewrite for the backend and, on PostgreSQL, its class into s:
+ * from the alias's memo when it ran this SQL lately (sql_memo.h), else
+ * computed and kept. 0, -1 (msg) or -2. */
+static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
+                  char msg[MW_MSG_SIZE])
+{
+    mw_sql_derived v;
+    if (mw_sql_memo_get(alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v)) {
+        s->rw = v.rw;
+        *cls = v.cls;
+        return 0;
+    }
+    char perr[MW_PARAMS_ERR_SIZE];
+    int rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
+                               &s->rw, perr);
+    if (rc == -1)
+        FAIL("%s", perr);
+    if (rc)
+        return rc;
+    memset(&v, 0, sizeof v);
+    if (d == MW_DIALECT_PG) {
+        mw_sql_classify(s->rw.sql, s->rw.sql_len, cls);
+        v.have_class = 1;
+        v.cls = *cls;
+    }
+    v.rw = s->rw;
+    mw_sql_memo_put(&alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v);
+    return 0;
+}
+
 static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
                       const msgpack_object *params, mw_dialect d,
                       char msg[MW_MSG_SIZE])
@@ -357,18 +435,15 @@ static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
     if (d == MW_DIALECT_PG && s->nvalues > 65535)
         FAIL("PostgreSQL takes at most 65535 parameters in one statement, got %zu",
              s->nvalues);
-    char perr[MW_PARAMS_ERR_SIZE];
-    rc = mw_params_rewrite(s->sql, s->sql_len, d, s->mode, s->nvalues, s->names,
-                           &s->rw, perr);
-    if (rc == -1)
-        FAIL("%s", perr);
-    if (rc == 0 && d == MW_DIALECT_PG &&
+    mw_sql_class cls;
+    rc = derive(q->alias, s, d, &cls, msg);
+    if (rc)
+        return rc;
+    if (d == MW_DIALECT_PG &&
         q->alias->pool.statement_mode == MOLT_DB_STMT_SIMPLE && s->rw.nslots > 0)
         FAIL("statement_mode simple takes no parameters (values are never "
              "written into the SQL): use cached or unnamed");
-    if (rc == 0 && d == MW_DIALECT_PG)
-        rc = classify_pg(q, s, msg);
-    return rc;
+    return d == MW_DIALECT_PG ? classify_pg(q, s, &cls, msg) : 0;
 }
 
 static int valid_tag(const char *p, size_t n)
@@ -384,11 +459,11 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
-int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
-                     mw_alias **alias, char msg[MW_MSG_SIZE])
+static int payload_alias(const mw_config *cfg, const pkeys *m, mw_alias **alias,
+                         char msg[MW_MSG_SIZE])
 {
     const msgpack_object *o;
-    if (get_str(m, "db_alias", &o, msg))
+    if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
     if (o) {
         *alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
@@ -403,11 +478,11 @@ int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
     return 0;
 }
 
-int mw_payload_write_grant(const msgpack_object *m, const char *entry,
-                           const mw_alias *alias, char msg[MW_MSG_SIZE])
+static int write_grant(const pkeys *m, const char *entry, const mw_alias *alias,
+                       char msg[MW_MSG_SIZE])
 {
     int b = 0;
-    if (get_bool(m, "allow_write", &b, msg) < 0)
+    if (get_bool(m, K_ALLOW_WRITE, &b, msg) < 0)
         return -1;
     if (!b)
         FAIL("%s needs allow_write: true", entry);
@@ -417,16 +492,32 @@ int mw_payload_write_grant(const msgpack_object *m, const char *entry,
     return 0;
 }
 
+int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+                     mw_alias **alias, char msg[MW_MSG_SIZE])
+{
+    pkeys k;
+    keys_index(m, &k);
+    return payload_alias(cfg, &k, alias, msg);
+}
+
+int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+                           const mw_alias *alias, char msg[MW_MSG_SIZE])
+{
+    pkeys k;
+    keys_index(m, &k);
+    return write_grant(&k, entry, alias, msg);
+}
+
 /* db_alias (default "default") and the db.write capability. */
-static int parse_alias(mw_query *q, const msgpack_object *m, int write,
+static int parse_alias(mw_query *q, const pkeys *m, int write,
                        const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
     int b = 0;
-    if (mw_payload_alias(cfg, m, &q->alias, msg))
+    if (payload_alias(cfg, m, &q->alias, msg))
         return -1;
     if (write)
-        return mw_payload_write_grant(m, "db_exec", q->alias, msg);
-    if (get_bool(m, "allow_write", &b, msg) < 0)
+        return write_grant(m, "db_exec", q->alias, msg);
+    if (get_bool(m, K_ALLOW_WRITE, &b, msg) < 0)
         return -1;
     if (b)
         FAIL("allow_write must be false for db_query (use db_exec)");
@@ -434,12 +525,12 @@ static int parse_alias(mw_query *q, const msgpack_object *m, int write,
 }
 
 /* result_format, row_shape and tag. */
-static int parse_format(mw_query *q, const msgpack_object *m, int write,
+static int parse_format(mw_query *q, const pkeys *m, int write,
                         char msg[MW_MSG_SIZE])
 {
     const msgpack_object *o;
     q->format = MW_FORMAT_JSON;
-    if (get_str(m, "result_format", &o, msg))
+    if (get_str(m, K_RESULT_FORMAT, &o, msg))
         return -1;
     if (o) {
         if (mw_obj_is_str(o, "json"))
@@ -452,7 +543,7 @@ static int parse_format(mw_query *q, const msgpack_object *m, int write,
             FAIL(write ? "result_format must be json or msgpack for db_exec"
                        : "result_format must be json, msgpack or arrow_ipc");
     }
-    if (get_str(m, "row_shape", &o, msg))
+    if (get_str(m, K_ROW_SHAPE, &o, msg))
         return -1;
     if (o) {
         if (mw_obj_is_str(o, "objects"))
@@ -462,7 +553,7 @@ static int parse_format(mw_query *q, const msgpack_object *m, int write,
         if (q->objects && q->format == MW_FORMAT_ARROW)
             FAIL("row_shape objects is for json and msgpack only");
     }
-    if (get_str(m, "tag", &o, msg))
+    if (get_str(m, K_TAG, &o, msg))
         return -1;
     if (o) {
         if (!valid_tag(o->via.str.ptr, o->via.str.size))
@@ -474,10 +565,10 @@ static int parse_format(mw_query *q, const msgpack_object *m, int write,
 }
 
 /* max_rows, batch_rows and stream (db_query only); pin_primary. */
-static int parse_rows(mw_query *q, const msgpack_object *m, int write,
+static int parse_rows(mw_query *q, const pkeys *m, int write,
                       const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
-    if (get_bool(m, "pin_primary", &q->pin_primary, msg) < 0)
+    if (get_bool(m, K_PIN_PRIMARY, &q->pin_primary, msg) < 0)
         return -1;
     q->max_rows = write ? 0 : (uint64_t)cfg->max_rows;
     q->batch_rows = (size_t)cfg->batch_rows;
@@ -485,28 +576,28 @@ static int parse_rows(mw_query *q, const msgpack_object *m, int write,
         return 0;
     uint64_t u;
     int r;
-    if ((r = get_uint(m, "max_rows", &u, msg)) < 0)
+    if ((r = get_uint(m, K_MAX_ROWS, &u, msg)) < 0)
         return -1;
     if (r && u > 0)
         q->max_rows = u; /* 0: the worker's max_rows, like timeout_ms */
-    if ((r = get_uint(m, "batch_rows", &u, msg)) < 0)
+    if ((r = get_uint(m, K_BATCH_ROWS, &u, msg)) < 0)
         return -1;
     if (r) {
         if (u == 0 || u > 10000000)
             FAIL("batch_rows must be 1 to 10000000");
         q->batch_rows = (size_t)u;
     }
-    return get_bool(m, "stream", &q->stream, msg) < 0 ? -1 : 0;
+    return get_bool(m, K_STREAM, &q->stream, msg) < 0 ? -1 : 0;
 }
 
 /* sql and params, or (db_exec) a list of statements. 0, -1 (msg) or -2. */
-static int parse_statements(mw_query *q, const msgpack_object *m, int write,
+static int parse_statements(mw_query *q, const pkeys *m, int write,
                             char msg[MW_MSG_SIZE])
 {
     mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
                                                        : MW_DIALECT_PG;
-    const msgpack_object *sql = mw_map_get(m, "sql", NULL);
-    const msgpack_object *list = write ? mw_map_get(m, "statements", NULL) : NULL;
+    const msgpack_object *sql = m->v[K_SQL];
+    const msgpack_object *list = write ? m->v[K_STATEMENTS] : NULL;
     if (list) {
         if (sql)
             FAIL("give sql or statements, not both");
@@ -519,15 +610,16 @@ static int parse_statements(mw_query *q, const msgpack_object *m, int write,
     } else {
         q->nstmts = 1;
     }
-    q->stmts = calloc(q->nstmts, sizeof *q->stmts);
+    q->stmts = mw_zalloc(q->nstmts, sizeof *q->stmts);
     if (!q->stmts)
         return -2;
     for (size_t i = 0; i < q->nstmts; i++) {
-        const msgpack_object *s = list ? &list->via.array.ptr[i] : m;
+        const msgpack_object *s = list ? &list->via.array.ptr[i] : NULL;
         if (list && s->type != MSGPACK_OBJECT_MAP)
             FAIL("statements[%zu] must be a map {\"sql\", \"params\"}", i);
-        int rc = parse_stmt(q, &q->stmts[i], mw_map_get(s, "sql", NULL),
-                            mw_map_get(s, "params", NULL), d, msg);
+        int rc = list ? parse_stmt(q, &q->stmts[i], mw_map_get(s, "sql", NULL),
+                                   mw_map_get(s, "params", NULL), d, msg)
+                      : parse_stmt(q, &q->stmts[i], sql, m->v[K_PARAMS], d, msg);
         if (rc == -1 && list) {
             char tmp[MW_MSG_SIZE];
             snprintf(tmp, sizeof tmp, "statements[%zu]: %s", i, msg);
@@ -540,12 +632,12 @@ static int parse_statements(mw_query *q, const msgpack_object *m, int write,
 }
 
 /* isolation (db_exec; ignored for db_query once it is a str). */
-static int parse_isolation(mw_query *q, const msgpack_object *m, int write,
+static int parse_isolation(mw_query *q, const pkeys *m, int write,
                            char msg[MW_MSG_SIZE])
 {
     const msgpack_object *o;
     if (!write)
-        return get_str(m, "isolation", &o, msg) ? -1 : 0;
+        return get_str(m, K_ISOLATION, &o, msg) ? -1 : 0;
     return get_isolation(m, &q->isolation, msg) < 0 ? -1 : 0;
 }
 
@@ -553,12 +645,14 @@ static int parse_isolation(mw_query *q, const msgpack_object *m, int write,
 static int parse(mw_query *q, int write, const mw_config *cfg,
                  char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *m = &q->up.data;
+    pkeys keys;
+    const pkeys *m = &keys;
     int rc;
+    keys_index(&q->up.data, &keys);
     if (parse_alias(q, m, write, cfg, msg) < 0 || parse_format(q, m, write, msg) < 0 ||
         parse_rows(q, m, write, cfg, msg) < 0)
         return -1;
-    int in_tx = get_uint(m, "tx_id", &q->tx_id, msg);
+    int in_tx = get_uint(m, K_TX_ID, &q->tx_id, msg);
     if (in_tx < 0)
         return -1;
     q->in_tx = in_tx;
@@ -602,10 +696,10 @@ void mw_query_free(mw_query *q)
 
 /* The keys of a tx_begin (nested: tx_id alone) or tx_commit / tx_rollback
  * (tx_id) payload. */
-static int parse_tx(const msgpack_object *m, int begin, const mw_config *cfg,
+static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
                     mw_tx_payload *t, char msg[MW_MSG_SIZE])
 {
-    int r = get_uint(m, "tx_id", &t->tx_id, msg);
+    int r = get_uint(m, K_TX_ID, &t->tx_id, msg);
     if (r < 0)
         return -1;
     t->nested = r;
@@ -615,10 +709,10 @@ static int parse_tx(const msgpack_object *m, int begin, const mw_config *cfg,
         return 0;
     }
     const msgpack_object *o;
-    if (get_str(m, "db_alias", &o, msg))
+    if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
-    int ro = get_bool(m, "read_only", &t->read_only, msg);
-    int df = ro < 0 ? -1 : get_bool(m, "deferrable", &t->deferrable, msg);
+    int ro = get_bool(m, K_READ_ONLY, &t->read_only, msg);
+    int df = ro < 0 ? -1 : get_bool(m, K_DEFERRABLE, &t->deferrable, msg);
     int iso = df < 0 ? -1 : get_isolation(m, &t->isolation, msg);
     if (iso < 0)
         return -1;
@@ -645,7 +739,9 @@ int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *
     int rc = unpack(p, n, &up, msg);
     if (rc)
         return rc;
-    rc = parse_tx(&up.data, begin, cfg, t, msg);
+    pkeys keys;
+    keys_index(&up.data, &keys);
+    rc = parse_tx(&keys, begin, cfg, t, msg);
     msgpack_unpacked_destroy(&up);
     return rc;
 }

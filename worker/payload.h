@@ -5,7 +5,8 @@
  * (params.h). Every failure is InvalidInput with a message. On PostgreSQL
  * the rewritten SQL is classified (sql_classify.h): no statement at all is
  * InvalidInput, and a db_query that is not one statement that reads is
- * marked refused.
+ * marked refused. The rewrite and the class of the SQL texts an alias ran
+ * lately are kept in its memo (sql_memo.h) and not computed again.
  *
  * Ownership: a mw_query points into the unpacked payload (`up`, which it
  * owns together with the rewritten SQL); mw_query_free releases all.

@@ -15,6 +15,7 @@
 #include "sched.h"
 #include "session.h"
 #include "worker.h"
+#include "zalloc.h"
 
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -27,7 +28,7 @@ static void on_timer_closed(uv_handle_t *h)
         mw_query_free(&r->q);
     if (r->have_res)
         mw_result_free(&r->res);
-    free(r);
+    mw_freelist_give(&w->free_requests, r);
     w->live_requests--;
     mw_worker_maybe_exit(w);
 }
@@ -293,7 +294,7 @@ static void db_done_reply(mw_request *r, mw_status st, const char *msg,
 
 void *mw_request_job_new(mw_request *r, size_t size)
 {
-    void *job = calloc(1, size);
+    void *job = mw_zalloc(1, size);
     if (!job) {
         r->db_busy = 0;
         mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
@@ -402,7 +403,7 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
                                "in flight on this connection (max_session_inflight)");
         return;
     }
-    mw_request *r = calloc(1, sizeof *r);
+    mw_request *r = mw_freelist_take(&w->free_requests, sizeof *r);
     if (!r) {
         w->c.internal_errors++;
         mw_session_reply_error(s, env.request_id, MW_INTERNAL_ERROR, "out of memory");

@@ -1,12 +1,14 @@
 /* Building result payloads (see result.h). */
 #include "result.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "molt_db/types.h"
 #include "pg_types.h"
+#include "zalloc.h"
 
 void mw_result_init(mw_result *r, const mw_result_opts *o)
 {
@@ -22,16 +24,10 @@ void mw_result_init(mw_result *r, const mw_result_opts *o)
                                                      : MW_FORMAT_MSGPACK, &r->rows);
 }
 
+/* names and types are one allocation (mw_result_columns) */
 static void free_columns(mw_result *r)
 {
-    for (size_t i = 0; i < r->ncols; i++) {
-        if (r->names)
-            free(r->names[i]);
-        if (r->types)
-            free(r->types[i]);
-    }
     free(r->names);
-    free(r->types);
     r->names = r->types = NULL;
     r->ncols = 0;
     r->have_columns = 0;
@@ -115,21 +111,26 @@ int mw_result_columns(mw_result *r, size_t ncols, const char *const *names,
                       const char *const *types)
 {
     free_columns(r);
-    r->names = calloc(ncols ? ncols : 1, sizeof *r->names);
-    r->types = calloc(ncols ? ncols : 1, sizeof *r->types);
-    if (!r->names || !r->types) {
+    /* one allocation: the names' and the types' pointers, then their bytes */
+    size_t slots = ncols ? ncols : 1, bytes = 2 * slots * sizeof(char *);
+    for (size_t i = 0; i < ncols && bytes < SIZE_MAX / 2; i++)
+        bytes += strlen(names[i] ? names[i] : "") + strlen(types[i] ? types[i] : "") + 2;
+    char **block = bytes < SIZE_MAX / 2 ? malloc(bytes) : NULL;
+    if (!block) {
         r->failed = 1;
         return MOLT_DB_ENOMEM;
     }
-    r->ncols = ncols;
+    r->names = block;
+    r->types = block + slots;
+    char *at = (char *)(block + 2 * slots);
     for (size_t i = 0; i < ncols; i++) {
-        r->names[i] = strdup(names[i] ? names[i] : "");
-        r->types[i] = strdup(types[i] ? types[i] : "");
-        if (!r->names[i] || !r->types[i]) {
-            r->failed = 1;
-            return MOLT_DB_ENOMEM;
-        }
+        const char *name = names[i] ? names[i] : "", *type = types[i] ? types[i] : "";
+        size_t ln = strlen(name) + 1, lt = strlen(type) + 1;
+        r->names[i] = memcpy(at, name, ln);
+        r->types[i] = memcpy(at + ln, type, lt);
+        at += ln + lt;
     }
+    r->ncols = ncols;
     r->have_columns = 1;
     if (r->o.stream && r->o.format != MW_FORMAT_ARROW && !r->columns_sent) {
         molt_db_buf tmp;
@@ -230,9 +231,9 @@ int mw_result_pg_columns(mw_result *r, const molt_db_column *cols,
     const char *names_s[STACK_COLS] = {NULL}, *types_s[STACK_COLS] = {NULL};
     char tb_s[STACK_COLS][16];
     int heap = ncols > STACK_COLS;
-    const char **names = heap ? calloc(ncols, sizeof *names) : names_s;
-    const char **types = heap ? calloc(ncols, sizeof *types) : types_s;
-    char (*tb)[16] = heap ? calloc(ncols, sizeof *tb) : tb_s;
+    const char **names = heap ? mw_zalloc(ncols, sizeof *names) : names_s;
+    const char **types = heap ? mw_zalloc(ncols, sizeof *types) : types_s;
+    char (*tb)[16] = heap ? mw_zalloc(ncols, sizeof *tb) : tb_s;
     int rc = MOLT_DB_ENOMEM;
     if (names && types && tb) {
         for (size_t i = 0; i < ncols; i++) {

@@ -29,6 +29,7 @@
 #include "request.h"
 #include "session.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* how long a session counts as having work on an alias after its last
  * request there ended */
@@ -74,7 +75,7 @@ static void on_linger_timer(uv_timer_t *t)
 
 int mw_sched_init(mw_worker *w)
 {
-    w->scheds = calloc(w->nbackends ? w->nbackends : 1, sizeof *w->scheds);
+    w->scheds = mw_zalloc(w->nbackends ? w->nbackends : 1, sizeof *w->scheds);
     if (!w->scheds)
         return -1;
     for (size_t i = 0; i < w->nbackends; i++) {
@@ -112,7 +113,7 @@ void mw_sched_free(mw_worker *w)
 int mw_sched_session_init(mw_session *s)
 {
     mw_worker *w = s->w;
-    s->lanes = calloc(w->nbackends ? w->nbackends : 1, sizeof *s->lanes);
+    s->lanes = mw_zalloc(w->nbackends ? w->nbackends : 1, sizeof *s->lanes);
     if (!s->lanes)
         return -1;
     for (size_t i = 0; i < w->nbackends; i++) {

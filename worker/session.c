@@ -30,6 +30,7 @@
 #include "request.h"
 #include "sched.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* requests read and left waiting while a session is paused */
 #define MW_PAUSED_READ_BYTES ((size_t)1 << 20)
@@ -71,7 +72,7 @@ static void on_handle_closed(uv_handle_t *h)
     int stdio = s->stdio;
     if (s->sink)
         s->sink->closed(s->sink->ud);
-    free(s);
+    mw_freelist_give(&w->free_sessions, s);
     if (stdio)
         mw_worker_shutdown(w, 0);
     mw_worker_maybe_exit(w);
@@ -556,18 +557,18 @@ static void handle_frames(mw_session *s)
 
 static mw_session *session_new(mw_worker *w, const mw_sink *sink)
 {
-    mw_session *s = calloc(1, sizeof *s);
+    mw_session *s = mw_freelist_take(&w->free_sessions, sizeof *s);
     if (!s)
         return NULL;
     s->w = w;
     s->sink = sink;
     if (!sink && !(s->rbuf = malloc(MW_READ_BYTES))) {
-        free(s);
+        mw_freelist_give(&w->free_sessions, s);
         return NULL;
     }
     if (mw_sched_session_init(s) < 0) {
         free(s->rbuf);
-        free(s);
+        mw_freelist_give(&w->free_sessions, s);
         return NULL;
     }
     s->id = ++w->next_session_id;

@@ -14,6 +14,7 @@
 #include "sched.h"
 #include "session.h"
 #include "worker.h"
+#include "zalloc.h"
 
 /* savepoints one transaction may nest */
 #define MW_TX_MAX_DEPTH 64
@@ -258,7 +259,7 @@ static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
     size_t *open_on_alias = mw_sched_tx_count(w, ai);
     if (check_caps(r, p.alias, *open_on_alias) < 0)
         return;
-    mw_tx *t = calloc(1, sizeof *t);
+    mw_tx *t = mw_zalloc(1, sizeof *t);
     if (!t) {
         mw_request_reply(r, MW_INTERNAL_ERROR, "out of memory", NULL);
         return;

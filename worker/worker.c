@@ -169,6 +169,8 @@ int mw_worker_run(mw_worker *w)
     mw_replicas_free(w);
     free(w->latency);
     mw_sched_free(w);
+    mw_freelist_drain(&w->free_requests);
+    mw_freelist_drain(&w->free_sessions);
     if (uv_loop_close(w->loop) != 0)
         mw_log("loop closed with handles still open");
     return w->exit_code;

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "freelist.h"
 
 typedef struct mw_worker mw_worker;
 typedef struct mw_backend mw_backend;   /* backend.h */
@@ -48,6 +49,8 @@ struct mw_worker {
     mw_sched *scheds;        /* one per backend, same order */
     mw_session *sessions;
     size_t nsessions;
+    mw_freelist free_sessions;  /* released sessions kept for reuse */
+    mw_freelist free_requests;  /* ... and requests */
     uint64_t request_bytes;  /* held by all sessions' framers */
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */

@@ -1,6 +1,6 @@
 /*
  * molt_bench host --dsn DSN --conns N --inflight M --seconds S [--warmup S]
- *                  [--driven]
+ *                  [--driven [--host-waits]]
  *
  * The pk query of bench_pk.c (`SELECT abalance FROM pgbench_accounts WHERE
  * aid = $1`, aid random in 1..1000000), but through the host ABI
@@ -10,7 +10,9 @@
  * connections; this thread waits on molt_db_host_fd with poll(), takes the
  * frames and decodes abalance from each. M requests in flight. --driven:
  * driven mode instead, everything on this thread (poll() on the fd for
- * molt_db_host_timeout, then molt_db_host_poll). Prints the JSON line of
+ * molt_db_host_timeout, then molt_db_host_poll); --host-waits: the host
+ * waits itself, in molt_db_host_poll(h, ms), as a caller without a poller
+ * of its own would let it. Prints the JSON line of
  * bench/contenders.md; cpu_seconds is the whole process (both threads), so
  * it compares with molt_bench pk's.
  */
@@ -39,6 +41,7 @@ typedef struct hbench {
     uint64_t rng, next_id;
     uint64_t end_ns;
     int measuring, in_flight;
+    int host_waits;         /* molt_db_host_poll waits, not this file's poll() */
     uint64_t ops, errors;
     bench_lat lat;
     msgpack_sbuffer env, payload;
@@ -154,8 +157,13 @@ static void hb_turn(hbench *b)
 {
     struct pollfd p = {.fd = molt_db_host_fd(b->h), .events = POLLIN};
     int t = molt_db_host_timeout(b->h); /* threaded mode: -1 */
-    (void)poll(&p, 1, t < 0 || t > 1000 ? 1000 : t);
-    molt_db_host_poll(b->h, 0);
+    if (b->host_waits) {
+        molt_db_host_poll(b->h, 1000);
+    } else {
+        if (t != 0) /* 0: work now, nothing to wait for */
+            (void)poll(&p, 1, t < 0 || t > 1000 ? 1000 : t);
+        molt_db_host_poll(b->h, 0);
+    }
     void *ready[256];
     size_t n;
     while ((n = molt_db_host_ready(b->h, ready, 256)) > 0) {
@@ -196,10 +204,14 @@ int molt_bench_host(int argc, char **argv)
 {
     const char *dsn = NULL;
     double seconds = 5, warmup = 0.5;
-    int conns = 8, inflight = 64, mode = MOLT_DB_HOST_THREADED;
+    int conns = 8, inflight = 64, mode = MOLT_DB_HOST_THREADED, host_waits = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--driven") == 0) {
             mode = MOLT_DB_HOST_DRIVEN;
+            continue;
+        }
+        if (strcmp(argv[i], "--host-waits") == 0) {
+            host_waits = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -217,7 +229,8 @@ int molt_bench_host(int argc, char **argv)
         else
             goto usage;
     }
-    if (dsn == NULL || conns < 1 || inflight < 1 || seconds <= 0)
+    if (dsn == NULL || conns < 1 || inflight < 1 || seconds <= 0 ||
+        (host_waits && mode != MOLT_DB_HOST_DRIVEN))
         goto usage;
     char db[1024], pool_min[64], pool_max[64];
     snprintf(db, sizeof db, "default=%s", dsn);
@@ -228,6 +241,7 @@ int molt_bench_host(int argc, char **argv)
                           "--pool", "default:allow_privileged_role=true"};
     hbench b;
     memset(&b, 0, sizeof b);
+    b.host_waits = host_waits;
     b.rng = 0x9e3779b97f4a7c15ULL;
     msgpack_sbuffer_init(&b.env);
     msgpack_sbuffer_init(&b.payload);
@@ -266,6 +280,6 @@ int molt_bench_host(int argc, char **argv)
 
 usage:
     fprintf(stderr, "usage: molt_bench host --dsn DSN [--conns N] [--inflight M] "
-                    "[--seconds S] [--warmup S] [--driven]\n");
+                    "[--seconds S] [--warmup S] [--driven [--host-waits]]\n");
     return 2;
 }

@@ -127,9 +127,10 @@ MOLT_DB_API
 int molt_db_host_fd(molt_db_host *h);
 
 /* Driven mode: milliseconds until molt_db_host_poll has a timer to run, 0
- * when it has work now, -1 when nothing but I/O or a submit can wake it
- * (also when nothing is active at all, as in an idle SQLite-only host).
- * Threaded mode: -1. */
+ * when it has work now (a submit, release or cancel waits for it: call it
+ * without waiting on the fd), -1 when nothing but I/O or a submit can
+ * wake it (also when nothing is active at all, as in an idle SQLite-only
+ * host). Threaded mode: -1. */
 MOLT_DB_API
 int molt_db_host_timeout(molt_db_host *h);
 
@@ -143,8 +144,10 @@ int molt_db_host_timeout(molt_db_host *h);
 MOLT_DB_API
 long molt_db_host_pending(molt_db_host *h);
 
-/* Driven mode: runs ready I/O and timers, waiting at most timeout_ms for
- * some (-1: until something happens). Threaded mode: waits at most
+/* Driven mode: takes the submits, releases and cancels made since the last
+ * call, then runs ready I/O and timers, waiting at most timeout_ms for
+ * some (-1: until something happens); no wait while a stream has news not
+ * yet returned by molt_db_host_ready. Threaded mode: waits at most
  * timeout_ms for news, then clears the fd's readiness. 0, or
  * MOLT_DB_ECLOSED. */
 MOLT_DB_API

@@ -31,10 +31,8 @@
 
 #include <string.h>
 
-/* The parts of an Ok final frame for request_id, or Py_None when the frame
- * is anything else (not even MsgPack): the general path decodes it. NULL
- * with an exception (no memory). */
-static PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
+/* (host_ext.h) */
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
 {
     mp_reader r = {.p = data, .end = data + len, .depth = 0};
     PyObject *codec = NULL, *payload = NULL, *metrics = NULL, *out = NULL;

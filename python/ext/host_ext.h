@@ -101,4 +101,13 @@ int host_frames_add(PyObject *m);
  * with an exception. */
 int host_call_add(PyObject *m);
 
+/* The parts (codec, payload, metrics) of an Ok final frame for
+ * request_id (host_call.c), or Py_None when the frame is anything else
+ * (not even MsgPack): the general path decodes it. NULL with an exception
+ * (no memory). */
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
+
+/* Adds drain() (host_async.c) to the module; -1 with an exception. */
+int host_async_add(PyObject *m);
+
 #endif

@@ -34,6 +34,7 @@ from .protocol import (
     next_attempt,
     open_request,
     open_stream_steps,
+    timed_out,
 )
 from .results import ExecResult, QueryResult, arrow_table_from_chunks
 from .transaction import AsyncTransaction
@@ -43,6 +44,14 @@ __all__ = ["AsyncMoltClient", "AsyncQueryStream"]
 #: a sender waits for the transport's buffer to drain above this many bytes
 #: (asyncio's default high-water mark)
 _DRAIN_ABOVE = 1 << 16
+
+
+def _one_shot(call: Call) -> bool:
+    """A query or execute answered by one final frame that is not Arrow
+    (an arrow_ipc result keeps the host's frame, uncopied)."""
+    p = call.payload
+    return (call.kind == "query" or call.kind == "exec") and not call.stream and p is not None \
+        and p.get("result_format") != "arrow_ipc"
 
 
 def _expire(waiter: "asyncio.Future[None]") -> None:
@@ -129,6 +138,8 @@ class _SocketSink(asyncio.StreamReaderProtocol):
 class _AsyncConnection(Exchange):
     """One live connection; the protocol callbacks feed what arrives to the
     Exchange, which hands each frame to the _Pending of its request."""
+
+    completes_in_c = False  # every call goes through the general path
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_response: int, stderr: Union[int, IO[Any], None]) -> None:
         super().__init__(max_response, stderr)
@@ -344,12 +355,40 @@ class AsyncMoltClient(ClientBase):
     async def _call(self, call: Call) -> Any:
         """``call_steps`` (protocol.py) as plain awaits: the same steps,
         hooks, timeout, cancel and resend, without a generator and a step
-        object per step (most of the client's own cost per call)."""
+        object per step (most of the client's own cost per call).
+
+        On an exchange that completes one-shot calls itself (the in-process
+        one: ``completes_in_c``), a query or execute without hooks first
+        takes the short way: submitted, its future resolved with the final
+        frame by the host's turn in C; a lost host continues below as the
+        next attempt."""
         attempt = 0
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
+        conn: Any = self._conn
+        if (conn is not None and conn.completes_in_c and not conn.dead and not self._closed
+                and self.before_send is None and self.after_recv is None and _one_shot(call)):
+            rid = self._new_id()
+            try:
+                fast = conn.submit_fast(rid, call, wait)
+                if fast is not None:  # else a value msgpack packs: the general path
+                    stream, fut = fast
+                    try:
+                        frame = await fut
+                    except BaseException as why:  # task cancelled, or past its deadline
+                        conn.deadlines.pop(fut, None)
+                        conn.unfast(stream, rid)
+                        req = Request(conn, rid, _Pending(), None)
+                        if isinstance(why, asyncio.TimeoutError):
+                            raise timed_out(self, req, wait) from None
+                        cancel(self, req)  # stop the query on the server
+                        raise
+                    conn.deadlines.pop(fut, None)
+                    return conn.result_of(call, frame, rid)
+            except ConnectionLost as lost:
+                attempt = next_attempt(self, call, await conn.why_lost(lost), 0)
         while True:
             try:
-                conn: Any = self._conn  # an _AsyncConnection or the in-process one
+                conn = self._conn  # an _AsyncConnection or the in-process one
                 if conn is None or conn.dead or self._closed:
                     conn = await self._connection()
                 req, body = open_request(self, conn, call, attempt)

@@ -42,6 +42,7 @@ without a call into it (``_host`` frees nothing it inherited).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import threading
@@ -49,7 +50,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .calls import Call, ConnectionLost, finish_ok
+from .calls import Call, ConnectionLost, finish, finish_ok
+from .envelope import decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
 from .protocol import Exchange, Item, Request, Slot, cancel
 
@@ -124,6 +126,8 @@ class _HostExchange(Exchange):
     #: threaded (a loop thread of its own); see the module doc
     driven = False
     send_waits = False
+    #: one-shot calls are submitted with submit_fast (AsyncHostExchange)
+    completes_in_c = False
 
     def __init__(self, args: list[str], max_response: int) -> None:
         super().__init__(max_response, None)
@@ -155,16 +159,21 @@ class _HostExchange(Exchange):
         """Submit one framed request (the host takes it without the prefix)."""
         self.send_envelope(_request_id_of(frame), memoryview(frame)[4:])  # type: ignore[arg-type]
 
-    def send_envelope(self, rid: int, body: bytes) -> None:
-        """Submit request ``rid``'s envelope."""
+    def submit(self, body: bytes) -> Any:
+        """Submit an envelope in this exchange's session: its stream;
+        ConnectionLost when the exchange or the host is over."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
         try:
-            stream = self.host.submit(body, 0, self.session)
+            return self.host.submit(body, 0, self.session)
         except self._host_error as e:
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
+
+    def send_envelope(self, rid: int, body: bytes) -> None:
+        """Submit request ``rid``'s envelope."""
+        stream = self.submit(body)
         self.live[stream] = rid
         # what the host answers inside submit (InvalidInput for an empty
         # request or one above max_request_bytes, Busy) is handed out here
@@ -473,6 +482,7 @@ class AsyncHostExchange(_HostExchange):
     """The asyncio client's exchange: the host's fd is in the loop."""
 
     driven = True
+    completes_in_c = True
 
     def __init__(self, args: list[str], max_response: int, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(args, max_response)
@@ -480,9 +490,19 @@ class AsyncHostExchange(_HostExchange):
 
         self._pending = _Pending
         self.loop = loop
+        self._drain = _host_module().drain
+        #: the one-shot calls in flight (``submit_fast``): each stream, the
+        #: future its final frame resolves in C (``_host.drain``) and its
+        #: request_id
+        self.fast: dict[Any, tuple[asyncio.Future[Any], int]] = {}
+        #: their client-side deadlines (loop time), checked by one timer
+        self.deadlines: dict[asyncio.Future[Any], float] = {}
+        self._sweep: Optional[asyncio.TimerHandle] = None
+        self._sweep_at = math.inf  # when it fires
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at = math.inf  # when it fires
         loop.add_reader(self.fd, self._on_news)
 
     def new_slot(self) -> Slot:
@@ -491,39 +511,37 @@ class AsyncHostExchange(_HostExchange):
     def _on_news(self) -> None:
         self._turn = None
         try:
-            news = self.host.news(0.0)
+            # one host turn; the fast calls' futures are resolved in C
+            news = self._drain(self.host, self.fast, self.decoder.max_frame)
         except self._host_error as e:
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
             return
-        self.hand_out(news)
-        if self.host.driven:
-            self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        """Driven: a turn when the host's next timer is due (its timeouts,
-        idle and keepalive timers run on this loop)."""
+        if news:
+            self.hand_out(news)
+        # a turn when the host's next timer is due (its timeouts, idle and
+        # keepalive timers run on this loop); inline: it runs every turn
         due = self.host.timeout()
-        if due == 0:
+        if due > 0:
+            when = self.loop.time() + due / 1000.0
+            # the timer already armed for about then (or sooner) stays:
+            # re-arming on every turn would cost a heap push per request
+            if self._timer_at <= when + 0.001:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(when, self._on_timer)
+            self._timer_at = when
+        elif due == 0:
             self._kick()
-            return
-        timer = self._timer  # not yet fired (_on_timer clears it)
-        if due < 0:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
-            return
-        when = self.loop.time() + due / 1000.0
-        # the timer already armed for about then (or sooner) stays: re-arming
-        # on every turn would cost a heap push per request
-        if timer is not None and timer.when() <= when + 0.001:
-            return
-        if timer is not None:
-            timer.cancel()
-        self._timer = self.loop.call_at(when, self._on_timer)
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._timer_at = math.inf
         self._on_news()
 
     def _kick(self) -> None:
@@ -532,8 +550,100 @@ class AsyncHostExchange(_HostExchange):
 
     def send_envelope(self, rid: int, body: bytes) -> None:
         super().send_envelope(rid, body)
-        if self.host.driven:
-            self._kick()  # the submit's turn: write the request out
+        self._kick()  # the submit's turn: write the request out
+
+    # ---- one-shot calls (the short way of AsyncMoltClient._call): completed in C ----
+    def submit_fast(self, rid: int, call: Call, wait: float) -> Optional[tuple[Any, "asyncio.Future[Any]"]]:
+        """Submit request ``rid`` of a one-shot call, its envelope packed in C
+        (``_host.submit_call``): the stream and the future that gets its
+        final frame as drain gives it (``result_of`` reads it) or, when the
+        host is lost, the ConnectionLost; None when a value is left to
+        msgpack (the call takes the general path). ``wait``: seconds until
+        the future raises asyncio.TimeoutError. Alone in flight, the host's
+        turn that writes the request out runs now; else one turn,
+        scheduled, takes every request submitted in this loop iteration."""
+        reason = self.dead
+        if reason:
+            raise self.lost(reason)
+        try:
+            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload,
+                                      call.timeout_ms)
+        except self._host_error as e:  # as submit
+            self.fail(f"the in-process host refused the request: {e}")
+            raise self.lost(self.dead or str(e)) from None
+        if stream is None:
+            return None
+        fut = self.loop.create_future()
+        self.fast[stream] = (fut, rid)
+        when = self.loop.time() + wait
+        self.deadlines[fut] = when
+        if when < self._sweep_at:
+            self._arm_sweep(when)
+        if self._turn is None and not self.live and len(self.fast) == 1:
+            self._on_news()
+        else:
+            self._kick()
+        return stream, fut
+
+    def result_of(self, call: Call, got: Any, rid: int) -> Any:
+        """A fast call's result from what drain gave, as ``finish`` gives it:
+        an Ok final frame's parts ``(codec, payload, metrics)``, read in C,
+        without a Response in between; any other frame (bytes) the general
+        way (``rid`` is the request's when the frame names none), and one
+        the general code would refuse ends the exchange as there
+        (ConnectionLost)."""
+        self.answered = True
+        if type(got) is tuple:
+            return finish_ok(call, rid, *got)
+        if type(got) is not bytes:
+            raise got  # the ConnectionLost of fail()
+        try:
+            self.check_size(got)
+            resp = decode_response(got)
+        except ProtocolError as e:
+            self.fail(f"protocol error: {e.message}")
+            raise self.lost(self.dead or e.message) from None
+        if resp.request_id == 0:
+            resp.request_id = rid
+        return finish(call, resp)
+
+    def unfast(self, stream: Any, rid: int) -> None:
+        """A fast call gave up waiting (task cancelled, timed out): its
+        stream's remaining frames go through the general code (dropped
+        there, the stream released after its last)."""
+        if self.fast.pop(stream, None) is not None and not stream.done:
+            self.live[stream] = rid
+
+    def _arm_sweep(self, when: float) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = self.loop.call_at(when, self._expire)
+        self._sweep_at = when
+
+    def _expire(self) -> None:
+        """The earliest deadline came: the fast calls past theirs time out
+        (a timer per call would cost a heap push and a cancel each)."""
+        self._sweep = None
+        self._sweep_at = math.inf
+        now = self.loop.time()
+        nearest = None
+        for fut, when in list(self.deadlines.items()):
+            if when <= now:
+                del self.deadlines[fut]
+                if not fut.done():
+                    fut.set_exception(asyncio.TimeoutError())
+            elif nearest is None or when < nearest:
+                nearest = when
+        if nearest is not None:
+            self._arm_sweep(nearest)
+
+    def fail(self, reason: str) -> None:
+        super().fail(reason)
+        fast, self.fast = self.fast, {}
+        lost = self.lost(reason)
+        for fut, _ in fast.values():
+            if not fut.done():
+                fut.set_result(lost)
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)
@@ -541,7 +651,7 @@ class AsyncHostExchange(_HostExchange):
     async def close(self, wait_s: float = 5.0) -> None:
         if self.forks == _forks[0]:
             self.loop.remove_reader(self.fd)
-        for handle in (self._turn, self._timer):
+        for handle in (self._turn, self._timer, self._sweep):
             if handle is not None:
                 handle.cancel()
         self._shut()

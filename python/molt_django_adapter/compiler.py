@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 import types
-from typing import Any
+from itertools import chain
+from typing import Any, Iterator, Optional
 
 from django.core.exceptions import EmptyResultSet
 from django.db.models import JSONField
@@ -29,6 +30,7 @@ from .guards import check_guards
 from .query_log import log_query
 from .replay import NeedThread, fetch, in_replay, on_event_loop
 from .sqlite_values import FinalValue, final_columns, skip_converters
+from .values_dicts import use_compiler_dicts
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
 _READS = (MULTI, SINGLE)
@@ -66,11 +68,16 @@ class OffloadCompiler(base.SQLCompiler):
     #: SQLite: select position -> the Django converter the worker's rows
     #: already went through (WorkerQuery.final_columns), set per execute_sql
     _molt_final: dict[int, FinalValue] = {}
+    #: values(): the names its dicts are keyed by, while molt_values_dicts runs
+    _molt_dict_names: Optional[list[str]] = None
+    #: the rows execute_sql returned are those dicts (WorkerQuery.as_dicts)
+    _molt_dicts = False
 
     def execute_sql(self, result_type: Any = MULTI, chunked_fetch: bool = False,
                     chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
         self._molt_json_parsed = {}
         self._molt_final = {}
+        self._molt_dicts = False
         is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
         wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
         if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query, self.using):
@@ -99,9 +106,13 @@ class OffloadCompiler(base.SQLCompiler):
                 return self._trimmed(chunks)
             json_fields = self._json_field_columns()
             q.json_columns = tuple(json_fields)
+            names = self._dict_names(json_fields, q.final_columns) if result_type == MULTI else None
+            if names is not None:
+                q.as_dicts(names)
             rows, seconds = fetch(q)
             self._molt_json_parsed = json_fields
             self._molt_final = q.final_columns
+            self._molt_dicts = q.dict_names is not None
         except Fallback as e:
             if active_transaction(self.connection.alias) is not None:
                 raise worker_tx_refused(self.connection.alias, str(e)) from None
@@ -112,6 +123,39 @@ class OffloadCompiler(base.SQLCompiler):
         log_query(self.connection, q, seconds)
         events.record(self.connection.alias, sql, True)
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
+
+    def molt_values_dicts(self, names: list[str], chunked_fetch: bool, chunk_size: int) -> Iterator[dict[str, Any]]:
+        """values(): the rows as ValuesIterable's dicts (values_dicts.py).
+        An offloaded read whose rows need no Django converter gets them
+        built in C; any other runs as results_iter() and Django's dict
+        comprehension."""
+        self._molt_dict_names = names
+        try:
+            results = self.execute_sql(MULTI, chunked_fetch=chunked_fetch, chunk_size=chunk_size)
+        finally:
+            self._molt_dict_names = None
+        if self._molt_dicts:
+            return chain.from_iterable(results)
+        indexes = range(len(names))
+        return ({names[i]: row[i] for i in indexes}
+                for row in self.results_iter(results, chunked_fetch=chunked_fetch, chunk_size=chunk_size))
+
+    def _dict_names(self, json_fields: dict[int, Any], finals: dict[int, FinalValue]) -> Optional[list[str]]:
+        """values(): its names, when each has its column and, with these
+        columns' work done by the rows, Django has no converter left to
+        run on them; else None (the rows stay tuples)."""
+        names = self._molt_dict_names
+        if names is None or self.has_extra_select or len(names) != self.col_count:
+            return None
+        fields = [s[0] for s in self.select[:self.col_count]]
+        if getattr(self, "has_composite_fields", None) and self.has_composite_fields(fields):   # Django 5.2
+            return None
+        saved = self._molt_json_parsed, self._molt_final
+        self._molt_json_parsed, self._molt_final = json_fields, finals
+        try:
+            return None if self.get_converters(fields) else names
+        finally:
+            self._molt_json_parsed, self._molt_final = saved
 
     def _json_field_columns(self) -> dict[int, Any]:
         """PostgreSQL: the selected plain JSONField columns (Django's own
@@ -227,3 +271,6 @@ def compilers_for(django_module: types.ModuleType) -> dict[str, type]:
         return (OffloadCompiler,) if cls is base.SQLCompiler else (cls, OffloadCompiler)
 
     return {name: type(name, bases(getattr(django_module, name)), {}) for name in _NAMES}
+
+
+use_compiler_dicts()

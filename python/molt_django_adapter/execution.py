@@ -95,6 +95,9 @@ class WorkerQuery:
     #: SQLite: columns whose first Django converter rows() applies (the
     #: compiler then skips it), sqlite_values.py
     final_columns: dict[int, FinalValue] = field(default_factory=dict)
+    #: values(): the keys of its dicts, one per column, when rows() gives
+    #: them (no Django converter is left to run on the rows), else None
+    dict_names: Optional[list[str]] = None
 
     def __post_init__(self) -> None:
         self.key = (self.worker_alias, self.sql, repr(self.params))
@@ -117,8 +120,17 @@ class WorkerQuery:
                     max_rows=molt_settings()["MAX_ROWS"], tag="django",
                     pin_primary=pin_primary(self.alias))
 
-    def rows(self, result: QueryResult) -> list[tuple[Any, ...]]:
-        doc = self.c_doc(result.raw, json_columns=self.json_columns) if result.codec == "msgpack" else None
+    def as_dicts(self, names: list[str]) -> None:
+        """rows() gives dicts keyed by ``names`` (the replay table keeps
+        them apart from the same statement's tuples)."""
+        self.dict_names = names
+        self.key = self.key + ("dicts", tuple(names))
+
+    def rows(self, result: QueryResult) -> list[Any]:
+        """The rows as tuples, or as dicts when as_dicts() named their keys."""
+        names = self.dict_names
+        doc = (self.c_doc(result.raw, json_columns=self.json_columns, columns=names)
+               if result.codec == "msgpack" else None)
         if doc is not None:
             if doc.get("truncated"):
                 raise Fallback(f"more than MAX_ROWS ({molt_settings()['MAX_ROWS']}) rows")
@@ -131,17 +143,21 @@ class WorkerQuery:
                 converters = with_json_fields(converters, result.types, self.json_columns)
             except Unconvertible as e:
                 raise Fallback(f"result not convertible: {e}") from None
-        return self.convert(result.rows, converters)
+        rows: list[Any] = self.convert(result.rows, converters)
+        # as Django's dict comprehension: a repeated name keeps its first place and its last value
+        return rows if names is None else [dict(zip(names, r)) for r in rows]
 
-    def c_doc(self, raw: bytes, types: Optional[list[str]] = None,
-              json_columns: tuple[int, ...] = ()) -> Optional[dict[str, Any]]:
-        """The payload with rows as Django's values, built in C (None: no C
-        decoder, or a shape rows.py decodes)."""
+    def c_doc(self, raw: bytes, types: Optional[list[str]] = None, json_columns: tuple[int, ...] = (),
+              columns: Optional[list[str]] = None) -> Optional[dict[str, Any]]:
+        """The payload with rows as Django's values, built in C, as tuples
+        or as dicts keyed by ``columns`` (None: no C decoder, or a shape
+        rows.py decodes)."""
+        shape = dict(columns=columns, dicts=True) if columns is not None else {}
         try:
             if self.vendor == "sqlite":
-                return c_rows.decode(raw, types, django=True, sqlite_plans=self.sqlite_plans)
+                return c_rows.decode(raw, types, django=True, sqlite_plans=self.sqlite_plans, **shape)
             return c_rows.decode(raw, types, django=True, zone=session_zone(self.session_tz),
-                                 django_tz=self.django_tz, json_columns=json_columns)
+                                 django_tz=self.django_tz, json_columns=json_columns, **shape)
         except (ValueError, TypeError) as e:   # Unconvertible is a ValueError
             raise Fallback(f"result not convertible: {e}") from None
 
@@ -273,7 +289,7 @@ def _check_functions_sync(client: Any, q: WorkerQuery) -> None:
         check_sqlite_functions(q)
 
 
-def run_sync(q: WorkerQuery) -> list[tuple[Any, ...]]:
+def run_sync(q: WorkerQuery) -> list[Any]:
     from .clients import get_client
 
     client = get_client()

@@ -37,7 +37,7 @@ from .execution import (
 
 T = TypeVar("T")
 MAX_ROUNDS = 8
-Rows = list[tuple[Any, ...]]
+Rows = list[Any]   # tuples, or dicts (WorkerQuery.as_dicts)
 
 
 class NeedQuery(BaseException):

@@ -306,7 +306,14 @@ def test_pg_django_json_field_columns_identical(pg_client):
 
 
 JSON_TEXTS = ['{"a": [1, 2.5, null]}', " [1] ", '"x"', "1 2", "nan", "NaN", "", "\ufeff1", ' \ufeff1',
-              '{"a":1}  \n', "tru", "[1,]", "1e999", '"\\ud800"', "\t\r\n", '{"a":1,"a":2}']
+              '{"a":1}  \n', "tru", "[1,]", "1e999", '"\\ud800"', "\t\r\n", '{"a":1,"a":2}',
+              # the fast path's edges (json_fast.c): numbers, words, nesting, what it declines
+              "-0", "-0.0", "0.5e-3", "1E+2", "1.", "1e", "01", "-", "-Infinity", "[Infinity]",
+              "999999999999999999", "-999999999999999999", "1000000000000000000", "1" * 300,
+              "1e-999", "2.5" + "0" * 70, '{"a" : 1 , "b":[ ] ,"c":{}}', '{"a":1,}', '{,}', '{"a"}',
+              '{"a":}', '[1 2]', "[true,false,null]", "truex", "[tru]", '"a\\nb"', '"tab\there"',
+              '"caf\u00e9"', '"\x7f"', '"unterminated', "[" * 40 + "]" * 40, "[" * 20 + "1" + "]" * 20,
+              '{"k": "v"}garbage', '{"size": 3, "tags": ["a", "b"], "color": "red"}']
 
 
 @pytest.mark.parametrize("text", JSON_TEXTS)
@@ -327,6 +334,43 @@ def test_json_parse_is_json_loads(text):
     assert got == want
     field = C.decode_result(raw, django=True, json_columns=(0,))["rows"][0][0]
     assert repr(field) == (want[1] if want[0] == "ok" else repr(text))
+
+
+def test_json_parse_random_documents_are_json_loads():
+    """Random documents (the shapes jsonb prints, and mutations of them)
+    parse as json.loads parses them, through the fast path or the scanner."""
+    import json
+
+    rnd = random.Random(7)
+
+    def doc(depth=0):
+        k = rnd.randrange(7 if depth < 4 else 4)
+        if k == 0:
+            return rnd.choice([0, -1, 7, 2**62, -2**63, 10**18 - 1, 10**19])
+        if k == 1:
+            return rnd.choice([0.0, -0.0, 1.5, 1e300, 2.2250738585072014e-308, 0.1 + 0.2, -3.75e-7])
+        if k == 2:
+            return rnd.choice(["", "a", "tags", "caf\u00e9", "q\"uote", "back\\slash", "\x01", "\U0001f600"])
+        if k == 3:
+            return rnd.choice([True, False, None])
+        if k == 4:
+            return [doc(depth + 1) for _ in range(rnd.randrange(4))]
+        return {rnd.choice("abcd"): doc(depth + 1) for _ in range(rnd.randrange(4))}
+
+    texts = []
+    for _ in range(400):
+        text = json.dumps(doc(), ensure_ascii=rnd.random() < 0.5, separators=rnd.choice([(",", ":"), (", ", ": ")]))
+        texts.append(text)
+        cut = rnd.randrange(len(text) + 1)
+        texts.append(text[:cut] + rnd.choice(["", " ", ",", "]", "}", "x", "1"]) + text[cut + 1:])
+    raw = msgpack.packb({"columns": ["j"], "types": ["jsonb"], "rows": [[t] for t in texts]})
+    got = C.decode_result(raw, django=True, json_columns=(0,))["rows"]
+    for text, (value,) in zip(texts, got):
+        try:
+            want = json.loads(text)
+        except json.JSONDecodeError:
+            want = text
+        assert repr(value) == repr(want), text
 
 
 def test_no_reference_leaks():

@@ -1,5 +1,6 @@
 /* The per-type table and conversions (row_types.h). */
 #include "row_types.h"
+#include "json_fast.h"
 #include "row_sqlite.h"
 
 #include <datetime.h>
@@ -9,7 +10,9 @@ PyObject *rows_unconvertible;
 
 static PyObject *decimal_cls, *json_loads, *json_scan, *json_error, *uuid_cls, *uuid_unknown;
 static PyObject *date_fromiso, *time_fromiso, *datetime_fromiso;
-static PyObject *str_int, *str_is_safe, *str_astimezone, *empty_tuple;
+static PyObject *str_astimezone, *empty_tuple;
+/* uuid.UUID's member descriptors of its slots int and is_safe */
+static PyObject *uuid_int_slot, *uuid_is_safe_slot;
 
 /* The one table: a PostgreSQL type name and how its value becomes Python.
  * RK_ASIS: the MsgPack value as it is (int, float, str, bytes, bool). */
@@ -62,13 +65,17 @@ int row_types_init(void)
     date_fromiso = attr_of("datetime", "date", "fromisoformat");
     time_fromiso = attr_of("datetime", "time", "fromisoformat");
     datetime_fromiso = attr_of("datetime", "datetime", "fromisoformat");
-    str_int = PyUnicode_InternFromString("int");
-    str_is_safe = PyUnicode_InternFromString("is_safe");
+    uuid_int_slot = attr_of("uuid", "UUID", "int");
+    uuid_is_safe_slot = attr_of("uuid", "UUID", "is_safe");
     str_astimezone = PyUnicode_InternFromString("astimezone");
     empty_tuple = PyTuple_New(0);
     if (!decimal_cls || !json_loads || !json_scan || !json_error || !uuid_cls || !uuid_unknown || !date_fromiso || !time_fromiso
-        || !datetime_fromiso || !str_int || !str_is_safe || !str_astimezone || !empty_tuple)
+        || !datetime_fromiso || !uuid_int_slot || !uuid_is_safe_slot || !str_astimezone || !empty_tuple)
         return -1;
+    if (!Py_TYPE(uuid_int_slot)->tp_descr_set || !Py_TYPE(uuid_is_safe_slot)->tp_descr_set) {
+        PyErr_SetString(PyExc_TypeError, "uuid.UUID.int and is_safe are not slots");
+        return -1;
+    }
     return 0;
 }
 
@@ -122,6 +129,10 @@ static int json_space(Py_UCS4 c)
  * are exactly its own */
 static PyObject *json_parse(PyObject *v)
 {
+    PyObject *fast;
+    int rc = json_fast_parse(v, &fast);
+    if (rc != 0)
+        return rc > 0 ? fast : NULL;
     Py_ssize_t n = PyUnicode_GET_LENGTH(v), i = 0;
     int kind = PyUnicode_KIND(v);
     const void *data = PyUnicode_DATA(v);
@@ -259,38 +270,45 @@ static int hexval(char c)
 }
 
 /* uuid.UUID(s) for lowercase 8-4-4-4-12 text (PostgreSQL's) or 32 hex
- * digits (Django's SQLite char(32)), without running UUID.__init__'s Python;
- * other spellings go through UUID() itself */
+ * digits (Django's SQLite char(32)), without running UUID.__init__'s Python:
+ * its int from the 16 bytes and its two slots set through UUID's own
+ * descriptors. A UUID cannot take part in a cycle (it is immutable and holds
+ * an int and a SafeUUID member), so it leaves the collector's lists, as a
+ * tuple of atoms does. Other spellings go through UUID() itself. */
 PyObject *uuid_value(PyObject *v)
 {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(v, &n);
     if (!s)
         return NULL;
-    char hex[33];
+    unsigned char bytes[16];
     int k = 0;
     if (n == 36 || n == 32) {
         for (int i = 0; i < n && k >= 0; i++) {
+            int h = hexval(s[i]);
             if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
                 k = s[i] == '-' ? k : -1;
-            else if (hexval(s[i]) < 0)
+            else if (h < 0)
                 k = -1;
+            else if (k % 2 == 0)
+                bytes[k++ / 2] = (unsigned char)(h << 4);
             else
-                hex[k++] = s[i];
+                bytes[k++ / 2] |= (unsigned char)h;
         }
     }
     if ((n != 36 && n != 32) || k != 32)
         return PyObject_CallOneArg(uuid_cls, v);
-    hex[32] = '\0';
-    PyObject *i = PyLong_FromString(hex, NULL, 16);
+    PyObject *i = _PyLong_FromByteArray(bytes, sizeof bytes, 0, 0);
     if (!i)
         return NULL;
     PyTypeObject *t = (PyTypeObject *)uuid_cls;
     PyObject *u = t->tp_new(t, empty_tuple, NULL);
-    if (!u || PyObject_GenericSetAttr(u, str_int, i) < 0
-        || PyObject_GenericSetAttr(u, str_is_safe, uuid_unknown) < 0)
+    if (!u || Py_TYPE(uuid_int_slot)->tp_descr_set(uuid_int_slot, u, i) < 0
+        || Py_TYPE(uuid_is_safe_slot)->tp_descr_set(uuid_is_safe_slot, u, uuid_unknown) < 0)
         Py_CLEAR(u);
     Py_DECREF(i);
+    if (u && PyObject_GC_IsTracked(u))
+        PyObject_GC_UnTrack(u);
     return u;
 }
 

@@ -235,6 +235,13 @@ static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
 
     mp_reader r = {buf.buf, (const uint8_t *)buf.buf + buf.len, 0};
     PyObject *doc = NULL, *result = NULL;
+    /* The collector is paused while the rows are built: every container
+     * made counts toward generation 0's threshold, and the collections that
+     * triggers would walk all the rows built so far and move them to the
+     * older generations, whose passes then walk them again. The count
+     * stays, so one collection runs at the first allocation afterwards.
+     * (Python code a conversion calls runs with it paused too.) */
+    int gc_was_enabled = PyGC_Disable();
     /* the rows, decoded where they are when the types (and for dicts the
      * columns) came before them, as the worker sends them; else after the
      * map, from rows_pos. used_*: what they were decoded with. */
@@ -327,6 +334,8 @@ out:
     Py_XDECREF(used_columns);
     Py_XDECREF(doc);
     PyBuffer_Release(&buf);
+    if (gc_was_enabled)
+        PyGC_Enable();
     return result;
 }
 

@@ -1,0 +1,212 @@
+"""AsyncInProcessClient's short way for one-shot calls (a query or execute
+without hooks, its future resolved in C by _host.drain): the same results
+and errors as the general path (which a hook forces), task cancellation
+that ends the query on the server, client-side timeouts, and thousands of
+concurrent tasks on one client each given its own answer."""
+import asyncio
+import os
+import time
+
+import pytest
+
+from molt_db_adapter import AsyncInProcessClient, DbError, Timeout
+from test_rows_c import ARRAYS_SQL, MANY_SQL, NULLS_SQL
+from test_worker_pg import SCALAR_EDGES_SQL, TYPES_SQL
+
+pytest.importorskip("molt_db_adapter._host", reason="molt_db_adapter._host is not built")
+
+DSN = os.environ.get("MOLT_TEST_DSN")
+pytestmark = pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+
+ALL_SQL = [TYPES_SQL, SCALAR_EDGES_SQL, ARRAYS_SQL, MANY_SQL, NULLS_SQL]
+IDS = ["types", "edges", "arrays", "many", "nulls"]
+
+
+def pg_args(*extra):
+    return ["--db", f"default={DSN}", "--pool", "default:allow_privileged_role=true", *extra]
+
+
+def running(pg, marker):
+    rows = pg.execute(
+        "select pid from pg_stat_activity where query like %s and pid <> pg_backend_pid()",
+        (f"%{marker}%",)).fetchall()
+    return [r[0] for r in rows]
+
+
+def wait_for(pg, marker, present, within=5.0):
+    """Whether the server shows a query with ``marker`` (present=True: until
+    one runs; False: until none does), polled up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while bool(running(pg, marker)) != present and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(running(pg, marker))
+
+
+def counted_fast(client):
+    """The number of fast submits the client's exchange makes from now on
+    (a list whose [0] grows), so a test sees which path a call took."""
+    conn = client._conn
+    real = conn.submit_fast
+    seen = [0]
+
+    def submit_fast(*a):
+        seen[0] += 1
+        return real(*a)
+
+    conn.submit_fast = submit_fast
+    return seen
+
+
+def frames_seen(client):
+    """The kinds of what drain handed the fast calls from now on: "plain"
+    (a plain Ok answer read in C) or "bytes" (a frame for the general
+    decoding)."""
+    conn = client._conn
+    real = conn.result_of
+    seen = []
+
+    def result_of(call, frame, rid):
+        seen.append("plain" if type(frame) is tuple else "bytes")
+        return real(call, frame, rid)
+
+    conn.result_of = result_of
+    return seen
+
+
+def general_path_hook(info, resp):
+    """An after_recv hook: a client with a hook never takes the short way."""
+
+
+@pytest.mark.parametrize("numeric", ["str", "decimal"])
+@pytest.mark.parametrize("sql", ALL_SQL, ids=IDS)
+def test_fast_results_are_the_general_paths(sql, numeric):
+    async def run():
+        async with AsyncInProcessClient(pg_args(), decode_numeric=numeric) as fast, \
+                AsyncInProcessClient(pg_args(), decode_numeric=numeric,
+                                     after_recv=general_path_hook) as general:
+            await fast.ping()  # the first call makes the exchange
+            await general.ping()
+            seen = counted_fast(fast)
+            kinds = frames_seen(fast)
+            a, b = await fast.query(sql), await general.query(sql)
+            assert seen[0] == 1 and kinds == ["plain"]
+            assert (a.codec, a.columns, a.types, a.row_count, a.truncated) == \
+                (b.codec, b.columns, b.types, b.row_count, b.truncated)
+            assert repr(a.rows) == repr(b.rows)
+            assert repr(a.dicts()) == repr(b.dicts())
+            assert a.raw == b.raw
+            assert set(a.metrics) == set(b.metrics)
+            assert {k: type(v) for k, v in a.metrics.items()} == \
+                {k: type(v) for k, v in b.metrics.items()}
+            assert a.metrics["db_alias"] == "default" and a.request_id > 0
+            for codec in ("json",):
+                ja = await fast.query(sql, result_format=codec)
+                jb = await general.query(sql, result_format=codec)
+                assert repr(ja.rows) == repr(jb.rows)
+
+    asyncio.run(run())
+
+
+def test_fast_execute_and_errors_are_the_general_paths(tmp_path):
+    db = tmp_path / "f.db"
+    args = ["--db", f"default=sqlite:///{db}", "--allow-write", "default"]
+
+    async def run():
+        async with AsyncInProcessClient(args) as fast, \
+                AsyncInProcessClient(args, after_recv=general_path_hook) as general:
+            await fast.execute("create table t (id integer primary key, v text)")
+            seen = counted_fast(fast)
+            kinds = frames_seen(fast)
+            r = await fast.execute("insert into t (v) values ($1), ($2) returning id, v", ["a", "b"])
+            g = await general.execute("insert into t (v) values ($1) returning id, v", ["c"])
+            assert seen[0] == 1
+            assert (r.rows_affected, r.rows, r.columns) == (2, [(1, "a"), (2, "b")], ["id", "v"])
+            assert (g.rows_affected, g.rows) == (1, [(3, "c")])
+            errors = []
+            for c in (fast, general):
+                with pytest.raises(DbError) as e:
+                    await c.query("select * from no_such_table")
+                errors.append((type(e.value), e.value.message))
+            assert errors[0] == errors[1]
+            assert seen[0] == 2 and kinds == ["plain", "bytes"]
+            # what the server holds after the fast calls
+            assert (await general.query("select v from t order by id")).rows == [("a",), ("b",), ("c",)]
+
+    asyncio.run(run())
+
+
+def test_cancelling_a_fast_call_ends_the_server_query(pg):
+    marker = "inproc_fast_cancel"
+
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")  # the exchange exists: the next call is fast
+            seen = counted_fast(c)
+            task = asyncio.create_task(c.query(f"select pg_sleep(30) /* {marker} */"))
+            loop = asyncio.get_running_loop()
+            assert await loop.run_in_executor(None, wait_for, pg, marker, True)
+            assert seen[0] == 1
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
+            assert not c._conn.fast and not c._conn.deadlines
+            return (await c.query("select 3")).rows
+
+    assert asyncio.run(run()) == [(3,)]
+
+
+def test_a_fast_call_past_its_client_timeout_raises_and_ends_the_server_query(pg):
+    marker = "inproc_fast_timeout"
+
+    async def run():
+        async with AsyncInProcessClient(pg_args(), client_timeout_s=0.5) as c:
+            await c.query("select 1")
+            seen = counted_fast(c)
+            t0 = time.monotonic()
+            with pytest.raises(Timeout) as e:
+                await c.query(f"select pg_sleep(30) /* {marker} */")
+            assert e.value.client_side
+            assert 0.4 < time.monotonic() - t0 < 3.0
+            assert seen[0] == 1
+            loop = asyncio.get_running_loop()
+            assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
+            assert not c._conn.fast and not c._conn.deadlines
+            return (await c.query("select 4")).rows
+
+    assert asyncio.run(run()) == [(4,)]
+
+
+def test_ten_thousand_concurrent_tasks_each_get_their_own_answer():
+    async def run():
+        # past max_session_inflight (4096 by default) the host answers Busy
+        args = pg_args("--pool", "default:max_conns=8", "--max-inflight", "20000",
+                       "--max-session-inflight", "20000")
+        async with AsyncInProcessClient(args) as c:
+            await c.query("select 1")
+            seen = counted_fast(c)
+
+            async def one(i):
+                r = await c.query("select $1::int8, $2::text", [i, f"n{i}"])
+                return r.rows[0]
+
+            got = await asyncio.gather(*(one(i) for i in range(10_000)))
+            assert seen[0] == 10_000
+            assert got == [(i, f"n{i}") for i in range(10_000)]
+            assert not c._conn.fast and not c._conn.deadlines and not c._conn.live
+
+    asyncio.run(run())
+
+
+def test_a_fast_call_on_a_closed_client_and_after_close_in_flight():
+    async def run():
+        c = AsyncInProcessClient(pg_args(), max_restarts=0)
+        await c.query("select 1")
+        task = asyncio.create_task(c.query("select pg_sleep(30)"))
+        await asyncio.sleep(0.2)
+        await c.close()
+        with pytest.raises(Exception) as e:
+            await task
+        return type(e.value).__name__
+
+    assert asyncio.run(run()) == "WorkerUnavailable"
