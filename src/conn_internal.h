@@ -63,17 +63,22 @@ typedef struct molt_db_req {
     uint8_t *param_data;
     int status;                    /* first failure seen, MOLT_DB_OK so far */
     molt_db_error err;
-    int syncs_left;                /* ReadyForQuery messages still due */
     int in_fly;                    /* sent (on the in-flight list) */
     int copy_ended;                /* COPY IN: CopyDone/CopyFail sent */
     int batched;                   /* shares its batch's Sync (no own) */
     int wrote;                     /* batched: its tag says it changed rows */
-    /* a framed execution (molt_db_conn_execute_framed): the frame's
-     * `after` (query: copied for its second step), and which part the
-     * server answers now; the handler sees only MOLT_DB_PART_STMT */
+    /* a framed request (molt_db_frame): the frame's `after`, kept for a
+     * query's second step and for the error path (after_buf when short),
+     * and which part the server answers now; the handler sees only
+     * MOLT_DB_PART_STMT */
     char *frame_after;
+    char after_buf[24];
     int framed;
     int part;
+    int frame_failed;              /* an ErrorResponse came before the Sync:
+                                      the server skipped `after` */
+    int after_alone;               /* so `after` went out as a Query of its
+                                      own; its ReadyForQuery completes r */
 } molt_db_req;
 
 #define MOLT_DB_PART_BEFORE 0
@@ -148,6 +153,10 @@ struct molt_db_conn {
     int describe_inflight;         /* a query's Parse/Describe/Flush is out:
                                       nothing may follow until its
                                       Bind/Execute/Sync (molt_db_conn_query) */
+    int frame_inflight;            /* a framed request is out: nothing may
+                                      follow until it completes (after an
+                                      error its transaction is open until
+                                      `after` runs alone) */
     int copy_want_drain;
     int eof;                       /* the last read saw the server close */
 
@@ -165,6 +174,8 @@ struct molt_db_conn {
     int batch_off;                 /* a guard failed: no more batches */
 
     uint64_t bytes_in, bytes_out;  /* socket bytes, for metrics */
+    uint64_t readies;              /* ReadyForQuery messages read (round
+                                      trips, for tests) */
     /* read flow control (molt_db_conn_pause_reading) */
     int read_paused;
     int in_held;                   /* c->in holds bytes not yet dispatched */

@@ -12,6 +12,13 @@
  * the Describe is answered, Bind/Execute/Sync with per-column result
  * formats; nothing else is sent in between.
  *
+ * A framed request (molt_db_frame) runs `before`, the statement and `after`
+ * under its one Sync. When the server reports an error before that Sync's
+ * ReadyForQuery it skipped `after`, which then goes as a Query of its own;
+ * the request completes at that Query's ReadyForQuery. Nothing else is sent
+ * behind a framed request until it completed: it would run inside the
+ * failed transaction.
+ *
  * Batches (molt_db_conn_execute_batched) are the exception: executions the
  * caller declared read-only share one Sync, so the server commits and
  * flushes once per batch instead of once per request. A batch collects its
@@ -69,7 +76,8 @@ static void req_free(molt_db_req *r)
     molt_db_stmt_free(r->own_stmt);
     free(r->params);
     free(r->param_data);
-    free(r->frame_after);
+    if (r->frame_after != r->after_buf)
+        free(r->frame_after);
     molt_db_error_clear(&r->err);
     free(r);
 }
@@ -82,7 +90,6 @@ static molt_db_req *req_new(molt_db_conn *c, molt_db_req_kind kind,
     if (r == NULL)
         return NULL;
     r->kind = kind;
-    r->syncs_left = 1;
     r->part = MOLT_DB_PART_STMT;
     if (h != NULL)
         r->h = *h;
@@ -109,14 +116,17 @@ static void fly_push(molt_db_conn *c, molt_db_req *r)
         c->copy_in_inflight++; /* what follows waits for it */
     if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1)
         c->describe_inflight = 1; /* so does what follows a first step */
+    if (r->framed)
+        c->frame_inflight = 1; /* and what follows a framed request */
     r->in_fly = 1;
 }
 
-/* Nothing may go on the wire behind a COPY FROM STDIN or a query's first
- * step until they are through. */
+/* Nothing may go on the wire behind a COPY FROM STDIN, a query's first
+ * step or a framed request until they are through: a request behind a
+ * framed one that failed would run inside its failed transaction. */
 static int held(const molt_db_conn *c)
 {
-    return c->copy_in_inflight > 0 || c->describe_inflight;
+    return c->copy_in_inflight > 0 || c->describe_inflight || c->frame_inflight;
 }
 
 static int can_send_now(const molt_db_conn *c)
@@ -203,6 +213,8 @@ static void complete(molt_db_conn *c, molt_db_req *r)
     c->npending--;
     if (r->kind == MOLT_DB_REQ_QUERY && r->phase == 1 && r->in_fly)
         c->describe_inflight = 0; /* failed with the connection */
+    if (r->framed && r->in_fly)
+        c->frame_inflight = 0;
     const molt_db_error *err = r->status == MOLT_DB_OK ? NULL : &r->err;
     if (r->kind == MOLT_DB_REQ_COPY_IN) {
         if (c->copy_in_req == r)
@@ -371,18 +383,11 @@ static int frame_ok(const molt_db_frame *f)
     return f == NULL || (f->before != NULL && f->after != NULL);
 }
 
-/* A frame's first half (before may be NULL: none): Parse/Bind/Execute of
- * `before` ahead of the statement, under the statement's Sync, so the
- * server skips the statement when before fails. Sets the Syncs due. */
-static int write_frame_before(molt_db_buf *out, molt_db_req *r,
-                              const char *before)
+/* Parse/Bind/Execute of sql (no parameters) through the unnamed statement
+ * and portal: how a frame's statements go. */
+static int write_unnamed_run(molt_db_buf *out, const char *sql)
 {
-    r->framed = before != NULL;
-    r->part = r->framed ? MOLT_DB_PART_BEFORE : MOLT_DB_PART_STMT;
-    r->syncs_left = r->framed ? 2 : 1;
-    if (!r->framed)
-        return MOLT_DB_OK;
-    int rc = molt_db_proto_write_parse(out, "", before, 0, NULL);
+    int rc = molt_db_proto_write_parse(out, "", sql, 0, NULL);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_bind(out, "", "", 0, NULL, NULL, NULL, 0, NULL);
     if (rc == MOLT_DB_OK)
@@ -390,30 +395,50 @@ static int write_frame_before(molt_db_buf *out, molt_db_req *r,
     return rc;
 }
 
-/* The statement's Sync, then the frame's `after` as a Query of its own (it
- * runs whatever happened before). */
-static int write_frame_after(molt_db_buf *out, const molt_db_req *r,
-                             const char *after, int rc)
+/* A frame's first half (frame may be NULL: none): `after` is kept in the
+ * request (for the error path, and a query's second step), and `before`
+ * runs ahead of the statement under the statement's Sync, so the server
+ * skips the statement when before fails. */
+static int write_frame_before(molt_db_buf *out, molt_db_req *r,
+                              const molt_db_frame *frame)
 {
+    r->framed = frame != NULL;
+    r->part = r->framed ? MOLT_DB_PART_BEFORE : MOLT_DB_PART_STMT;
+    if (!r->framed)
+        return MOLT_DB_OK;
+    size_t n = strlen(frame->after) + 1;
+    r->frame_after = n <= sizeof r->after_buf ? r->after_buf : malloc(n);
+    if (r->frame_after == NULL)
+        return MOLT_DB_ENOMEM;
+    memcpy(r->frame_after, frame->after, n);
+    return write_unnamed_run(out, frame->before);
+}
+
+/* The frame's `after` (unless the server already skips to the Sync for an
+ * error), then the statement's Sync: one ReadyForQuery when all went well.
+ * After an error the server skips `after`: it goes alone at the
+ * ReadyForQuery (send_after_alone). */
+static int write_frame_after(molt_db_buf *out, const molt_db_req *r, int rc)
+{
+    if (rc == MOLT_DB_OK && r->framed && !r->frame_failed)
+        rc = write_unnamed_run(out, r->frame_after);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_sync(out);
-    if (rc == MOLT_DB_OK && r->framed)
-        rc = molt_db_proto_write_query(out, after);
     return rc;
 }
 
-/* Bind + Execute of the prepared statement s, framed when before is set. */
+/* Bind + Execute of the prepared statement s, in frame (or NULL). */
 static int write_exec(molt_db_buf *out, molt_db_req *r, const molt_db_stmt *s,
                       size_t nparams, const molt_db_param *params,
-                      const char *before, const char *after)
+                      const molt_db_frame *frame)
 {
-    int rc = write_frame_before(out, r, before);
+    int rc = write_frame_before(out, r, frame);
     if (rc == MOLT_DB_OK)
         rc = write_bind(out, s->name, nparams, params, s->ncols,
                         s->result_formats);
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_execute(out, "", 0);
-    return write_frame_after(out, r, after, rc);
+    return write_frame_after(out, r, rc);
 }
 
 static int valid_prepared(const molt_db_request *q)
@@ -430,9 +455,7 @@ static int setup_prepared(molt_db_req *r, const molt_db_request *q)
 static int write_prepared(molt_db_buf *out, molt_db_req *r,
                           const molt_db_request *q)
 {
-    return write_exec(out, r, q->stmt, q->nparams, q->params,
-                      q->frame ? q->frame->before : NULL,
-                      q->frame ? q->frame->after : NULL);
+    return write_exec(out, r, q->stmt, q->nparams, q->params, q->frame);
 }
 
 /* ---- read-only batches ------------------------------------------------- */
@@ -579,13 +602,13 @@ static int write_parse_params(molt_db_buf *out, const char *stmt,
     return rc;
 }
 
-/* The frame's `before` (may be NULL), then the Parse of sql as the unnamed
- * statement, with the parameters' types. */
+/* The frame's `before` (frame may be NULL), then the Parse of sql as the
+ * unnamed statement, with the parameters' types. */
 static int write_unnamed_parse(molt_db_buf *out, molt_db_req *r,
                                const molt_db_frame *frame, const char *sql,
                                size_t nparams, const molt_db_param *params)
 {
-    int rc = write_frame_before(out, r, frame ? frame->before : NULL);
+    int rc = write_frame_before(out, r, frame);
     if (rc == MOLT_DB_OK)
         rc = write_parse_params(out, "", sql, nparams, params);
     return rc;
@@ -595,10 +618,7 @@ static int setup_unnamed(molt_db_req *r, const molt_db_request *q)
 {
     r->phase = 1;
     r->own_stmt = stmt_new("");
-    if (q->frame != NULL)
-        r->frame_after = strdup(q->frame->after);
-    if (r->own_stmt == NULL || keep_params(r, q->nparams, q->params) != MOLT_DB_OK ||
-        (q->frame != NULL && r->frame_after == NULL))
+    if (r->own_stmt == NULL || keep_params(r, q->nparams, q->params) != MOLT_DB_OK)
         return MOLT_DB_ENOMEM;
     return MOLT_DB_OK;
 }
@@ -633,7 +653,7 @@ static int write_unnamed_text(molt_db_buf *out, molt_db_req *r,
         rc = molt_db_proto_write_describe(out, 'P', "");
     if (rc == MOLT_DB_OK)
         rc = molt_db_proto_write_execute(out, "", 0);
-    return write_frame_after(out, r, q->frame ? q->frame->after : NULL, rc);
+    return write_frame_after(out, r, rc);
 }
 
 static int valid_simple(const molt_db_request *q)
@@ -991,11 +1011,31 @@ static const molt_db_stmt *exec_stmt(const molt_db_req *r)
     return r->kind == MOLT_DB_REQ_EXECUTE ? r->stmt : r->own_stmt;
 }
 
+/* The connection failed for want of memory for what the server waits for
+ * (the bytes from mark on are dropped). */
+static void fail_encoding(molt_db_conn *c, size_t mark, const char *what)
+{
+    c->out.len = mark;
+    c->out.failed = 0;
+    molt_db_error e;
+    molt_db_error_init(&e);
+    molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory encoding %s", what);
+    molt_db__conn_fail(c, MOLT_DB_ENOMEM, &e);
+    molt_db_error_clear(&e);
+}
+
+/* Requests held back (held()) go out once the connection is free again. */
+static void send_held(molt_db_conn *c)
+{
+    if (c->wait_head != NULL && c->state == MOLT_DB_CONN_READY && !c->close_requested)
+        molt_db__conn_send_waiting(c);
+}
+
 /* The end of a query's first step (its Describe answered, or an error the
  * server now skips to a Sync for): the second step goes out at once, ahead
  * of whatever waited. Bind/Execute of the unnamed statement with the
- * result formats the Describe allows, then Sync (and the frame's `after`);
- * after an error only the Sync (and `after`). */
+ * result formats the Describe allows, the frame's `after`, then Sync;
+ * after a server error only the Sync. */
 static void query_second_step(molt_db_conn *c, molt_db_req *r)
 {
     molt_db_stmt *s = r->own_stmt;
@@ -1007,23 +1047,15 @@ static void query_second_step(molt_db_conn *c, molt_db_req *r)
         if (rc == MOLT_DB_OK)
             rc = molt_db_proto_write_execute(out, "", 0);
     }
-    rc = write_frame_after(out, r, r->frame_after, rc);
+    rc = write_frame_after(out, r, rc);
     r->phase = 2;
     c->describe_inflight = 0;
     if (rc != MOLT_DB_OK) {
-        /* The server waits for a Sync we could not encode. */
-        out->len = mark;
-        out->failed = 0;
-        molt_db_error e;
-        molt_db_error_init(&e);
-        molt_db_error_set(&e, MOLT_DB_ENOMEM, "out of memory encoding the query");
-        molt_db__conn_fail(c, MOLT_DB_ENOMEM, &e);
-        molt_db_error_clear(&e);
+        fail_encoding(c, mark, "the query"); /* the server waits for a Sync */
         return;
     }
     molt_db__conn_flush(c);
-    if (c->wait_head != NULL && c->state == MOLT_DB_CONN_READY && !c->close_requested)
-        molt_db__conn_send_waiting(c);
+    send_held(c);
 }
 
 static molt_db_req *fly_pop(molt_db_conn *c)
@@ -1203,6 +1235,7 @@ static int on_error(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                     molt_db_error *err)
 {
     (void)c;
+    r->frame_failed = r->framed; /* the server skips to the Sync */
     if (r->status != MOLT_DB_OK)
         return MOLT_DB_OK;
     molt_db_error_clear(&r->err);
@@ -1216,11 +1249,14 @@ static int on_error(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
  * handler; a frame's own are not shown. */
 static void part_done(molt_db_req *r, const char *tag)
 {
-    if (r->part == MOLT_DB_PART_BEFORE)
+    if (r->part == MOLT_DB_PART_BEFORE) {
         r->part = MOLT_DB_PART_STMT;
-    else if (r->part == MOLT_DB_PART_STMT && r->h.on_command != NULL &&
-             r->status == MOLT_DB_OK)
-        r->h.on_command(r->h.ud, tag); /* the last use of r: see closed_by() */
+    } else if (r->part == MOLT_DB_PART_STMT) {
+        if (r->framed)
+            r->part = MOLT_DB_PART_AFTER; /* under the same Sync */
+        if (r->h.on_command != NULL && r->status == MOLT_DB_OK)
+            r->h.on_command(r->h.ud, tag); /* the last use of r: closed_by() */
+    }
 }
 
 static int on_command_complete(molt_db_conn *c, molt_db_req *r,
@@ -1242,22 +1278,38 @@ static int on_empty_query(molt_db_conn *c, molt_db_req *r,
     return MOLT_DB_OK;
 }
 
-/* ReadyForQuery: the request's last Sync (a framed one has two) completes
- * it. */
+/* The server skipped a framed request's `after` (an error came before the
+ * Sync): it goes now as a Query of its own, before anything else (held()),
+ * and the request completes at its ReadyForQuery. */
+static void send_after_alone(molt_db_conn *c, molt_db_req *r)
+{
+    r->part = MOLT_DB_PART_AFTER;
+    r->after_alone = 1;
+    size_t mark = c->out.len;
+    if (molt_db_proto_write_query(&c->out, r->frame_after) != MOLT_DB_OK) {
+        fail_encoding(c, mark, "the frame's end");
+        return;
+    }
+    molt_db__conn_flush(c);
+}
+
+/* ReadyForQuery completes the request, unless a framed request failed and
+ * its `after` still has to run. What it held back goes out. */
 static int on_ready(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                     molt_db_error *err)
 {
     int rc = molt_db_proto_read_ready(msg, &c->tx_status, err);
     if (rc != MOLT_DB_OK)
         return rc;
-    if (r->framed)
-        r->part = MOLT_DB_PART_AFTER; /* the statement's Sync came first */
-    if (--r->syncs_left > 0)
+    c->readies++;
+    if (r->frame_failed && !r->after_alone) {
+        send_after_alone(c, r);
         return MOLT_DB_OK;
-    c->fly_head = r->next;
-    if (c->fly_head == NULL)
-        c->fly_tail = NULL;
-    complete(c, r);
+    }
+    int held_back = r->framed || r->kind == MOLT_DB_REQ_COPY_IN;
+    complete(c, fly_pop(c));
+    if (held_back)
+        send_held(c);
     return MOLT_DB_OK;
 }
 
@@ -1429,18 +1481,6 @@ static int on_copy_in_start(molt_db_conn *c, molt_db_req *r,
     return MOLT_DB_OK;
 }
 
-/* A COPY IN ends with its ReadyForQuery: requests it held back go out. */
-static int on_copy_in_ready(molt_db_conn *c, molt_db_req *r,
-                            const molt_db_msg *msg, molt_db_error *err)
-{
-    int last = r->syncs_left == 1; /* (r is gone once completed) */
-    int rc = on_ready(c, r, msg, err);
-    if (rc == MOLT_DB_OK && last && c->wait_head != NULL &&
-        c->state == MOLT_DB_CONN_READY && !c->close_requested)
-        molt_db__conn_send_waiting(c);
-    return rc;
-}
-
 static int on_copy_data(molt_db_conn *c, molt_db_req *r, const molt_db_msg *msg,
                         molt_db_error *err)
 {
@@ -1573,7 +1613,7 @@ static const msg_route copy_out_routes[] = {
     {'2', ignore}, {'n', ignore}, {0, NULL}};
 
 static const msg_route copy_in_routes[] = {
-    ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query}, {'Z', on_copy_in_ready},
+    ROUTES_NOISE, {'E', on_error}, {'I', on_empty_query}, {'Z', on_ready},
     {'C', on_copy_complete}, {'G', on_copy_in_start}, {'H', refuse_copy_out},
     {'d', ignore}, {'T', unexpected_columns}, {'D', unexpected_row},
     {'2', ignore}, {'n', ignore}, {0, NULL}};

@@ -65,7 +65,7 @@ static void on_tick(uv_timer_t *t)
     (void)t;
 }
 
-static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
+static tp *tp_open_depth(int max_conns, molt_db_stmt_mode mode, int depth)
 {
     const char *dsn = test_env_or_skip("MOLT_TEST_DSN");
     tp *t = calloc(1, sizeof *t);
@@ -78,6 +78,7 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     molt_db_pool_settings_init(&s);
     s.max_conns = max_conns;
     s.statement_mode = mode;
+    s.pipeline_depth = depth;
     molt_db_conninfo *ci = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
@@ -85,6 +86,11 @@ static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
     ASSERT_OK(molt_db_pool_open(t->ml, ci, &s, &t->pool, &err), &err);
     molt_db_conninfo_free(ci);
     return t;
+}
+
+static tp *tp_open(int max_conns, molt_db_stmt_mode mode)
+{
+    return tp_open_depth(max_conns, mode, 1);
 }
 
 static void on_closed(molt_db_pool *p, void *ud)
@@ -139,12 +145,10 @@ static res *run_query(tp *t, const char *sql, int read_only)
     return r;
 }
 
-/* Runs sql; sqlstate "" expects success (and val as the last row's first
- * column when not NULL), else that server error. */
-static void expect(tp *t, const char *sql, int read_only, const char *sqlstate,
-                   const char *val)
+/* sqlstate "" expects success (and val as the last row's first column when
+ * not NULL), else that server error. */
+static void check(const res *r, const char *sqlstate, const char *val)
 {
-    res *r = run_query(t, sql, read_only);
     if (sqlstate[0]) {
         ASSERT_CODE(r->status, MOLT_DB_ESERVER);
         ASSERT_EQ_STR(r->sqlstate, sqlstate);
@@ -153,7 +157,24 @@ static void expect(tp *t, const char *sql, int read_only, const char *sqlstate,
         if (val)
             ASSERT_EQ_STR(r->val, val);
     }
+}
+
+/* Runs sql and checks its outcome (check). */
+static void expect(tp *t, const char *sql, int read_only, const char *sqlstate,
+                   const char *val)
+{
+    res *r = run_query(t, sql, read_only);
+    check(r, sqlstate, val);
     free(r);
+}
+
+/* No connection needed a rollback by the pool or was given up. */
+static void expect_clean_conns(tp *t)
+{
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.rollbacks, 0);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
 }
 
 static void began(void *ud, int status, molt_db_tx *tx, const molt_db_error *err)
@@ -189,10 +210,7 @@ TEST(read_only_in_one_frame_every_mode)
         expect(t, "SELECT 1/0", 1, "22012", NULL);
         expect(t, "SELECT g::text FROM generate_series(1, 5) g", 1, "", "5");
         expect(t, "DROP TABLE pr_t", 0, "", NULL);
-        molt_db_pool_stats st;
-        molt_db_pool_get_stats(t->pool, &st);
-        ASSERT_EQ_UINT(st.rollbacks, 0);
-        ASSERT_EQ_UINT(st.conns_abandoned, 0);
+        expect_clean_conns(t);
         /* not inside a transaction */
         molt_db_tx *tx = NULL;
         ASSERT_OK(molt_db_pool_begin(t->pool, NULL, began, &tx, NULL), NULL);
@@ -207,6 +225,51 @@ TEST(read_only_in_one_frame_every_mode)
         ASSERT_OK(molt_db_tx_rollback(tx, ended, &done), NULL);
         while (!done)
             uv_run(&t->loop, UV_RUN_ONCE);
+        tp_close(t);
+    }
+}
+
+/* Pipelined on one connection behind framed requests that fail: each
+ * request behind runs outside their failed transactions and reads what it
+ * should (the connection holds back what follows a framed request until
+ * its ROLLBACK ran). */
+TEST(pipelined_behind_failing_frames_every_mode)
+{
+    static const molt_db_stmt_mode modes[] = {MOLT_DB_STMT_CACHED, MOLT_DB_STMT_UNNAMED,
+                                              MOLT_DB_STMT_SIMPLE};
+    for (size_t m = 0; m < 3; m++) {
+        tp *t = tp_open_depth(1, modes[m], 8);
+        expect(t, "DROP TABLE IF EXISTS pr_p", 0, "", NULL);
+        expect(t, "CREATE TABLE pr_p(i int)", 0, "", NULL);
+        struct {
+            const char *sql;
+            int read_only;
+            const char *sqlstate, *val;
+        } steps[] = {
+            {"SELECT 1/0", 1, "22012", NULL},
+            {"INSERT INTO pr_p VALUES (1)", 1, "25006", NULL},
+            {"SHOW transaction_read_only", 0, "", "off"},
+            {"SELECT current_setting('transaction_read_only')", 1, "", "on"},
+            {"SELECT 1/0", 1, "22012", NULL},
+            {"INSERT INTO pr_p VALUES (2)", 0, "", NULL},
+            {"SELECT count(*)::text FROM pr_p", 1, "", "1"},
+            {"SELECT current_setting('transaction_read_only')", 0, "", "off"},
+        };
+        enum { N = sizeof steps / sizeof steps[0] };
+        res *rs[N];
+        for (size_t i = 0; i < N; i++)
+            rs[i] = query(t, steps[i].sql, steps[i].read_only, 0);
+        for (size_t i = 0; i < N; i++) {
+            run_until(t, rs[i]);
+            check(rs[i], steps[i].sqlstate, steps[i].val);
+            free(rs[i]);
+        }
+        expect(t, "SELECT string_agg(i::text, ',') FROM pr_p", 0, "", "2");
+        expect(t, "DROP TABLE pr_p", 0, "", NULL);
+        expect_clean_conns(t);
+        molt_db_pool_stats st;
+        molt_db_pool_get_stats(t->pool, &st);
+        ASSERT_EQ_UINT(st.conns_opened, 1);
         tp_close(t);
     }
 }
@@ -248,10 +311,15 @@ TEST(pause_and_resume_a_running_request)
 static void stop_while_paused(int timeout_ms)
 {
     tp *t = tp_open(1, MOLT_DB_STMT_CACHED);
+    /* connected first: the deadline is for the query, not the connect */
+    expect(t, "SELECT 'warm'::text", 1, "", "warm");
     res *r = query(t, BIG, 1, timeout_ms ? timeout_ms : 60000);
     r->pause_at = 1000;
-    while (!r->paused)
+    while (!r->paused && !r->done)
         uv_run(&t->loop, UV_RUN_ONCE);
+    if (!r->paused)
+        FAIL_AT("the request ended (%s) before its 1000th row",
+                molt_db_code_name(r->status));
     if (timeout_ms == 0)
         ASSERT_OK(molt_db_pool_cancel(t->pool, r->id), NULL);
     run_until(t, r);
@@ -280,10 +348,11 @@ TEST(cancel_while_paused_reuses_the_connection)
 
 TEST(timeout_while_paused_reuses_the_connection)
 {
-    stop_while_paused(800);
+    stop_while_paused(3000); /* (room for the first 1000 rows on a loaded machine under ASan) */
 }
 
 TEST_MAIN(TEST_ENTRY(read_only_in_one_frame_every_mode),
+          TEST_ENTRY(pipelined_behind_failing_frames_every_mode),
           TEST_ENTRY(pause_and_resume_a_running_request),
           TEST_ENTRY(cancel_while_paused_reuses_the_connection),
           TEST_ENTRY(timeout_while_paused_reuses_the_connection))

@@ -320,16 +320,23 @@ int molt_db_conn_query(molt_db_conn *conn, const char *sql, size_t nparams,
 
 /*
  * A frame around one statement, sent with it in one round trip: `before`
- * (e.g. "BEGIN READ ONLY") is parsed, bound and executed ahead of the
- * statement under the same Sync, so the server skips the statement when
- * `before` fails; `after` (e.g. "ROLLBACK") follows as a Query message of
- * its own, so it runs whether or not the statement failed. Both are SQL
- * without parameters (`before` one statement); their own results are not
- * shown to the handler: it sees the statement's columns, rows and command
- * tag only. on_done gets the first error of the three
- * (the statement's when it is the one that failed) and runs after `after`
- * completed; with before/after as BEGIN/ROLLBACK the connection is idle
- * ('I') again by then, also after an error.
+ * (e.g. "BEGIN READ ONLY"), the statement and `after` (e.g. "ROLLBACK")
+ * are each parsed, bound and executed through the unnamed statement and
+ * portal under ONE Sync, so the server answers with one ReadyForQuery and
+ * skips the statement when `before` fails. When the server reports an
+ * error before that ReadyForQuery (`before`, the statement or `after`
+ * failed, or was cancelled), it skipped `after`: the connection then sends
+ * `after` as a Query message of its own at once, and completes the request
+ * at that Query's ReadyForQuery (a second round trip, on the error path
+ * only). Both are SQL without parameters (`before` and `after` one
+ * statement each); their own results are not shown to the handler: it sees
+ * the statement's columns, rows and command tag only. on_done gets the
+ * first error (the statement's when it is the one that failed) and runs
+ * after `after` completed; with before/after as BEGIN/ROLLBACK the
+ * connection is idle ('I') again by then, also after an error. Nothing is
+ * written on the connection behind a framed request until it completed
+ * (so a request never runs inside another's failed transaction): requests
+ * made meanwhile wait in order.
  */
 struct molt_db_frame {
     const char *before;
@@ -343,8 +350,8 @@ int molt_db_conn_execute_framed(molt_db_conn *conn, const molt_db_stmt *stmt,
                                 size_t nparams, const molt_db_param *params,
                                 const molt_db_frame *frame,
                                 const molt_db_result_handler *h);
-/* molt_db_conn_query framed: `before` goes ahead of the first step (under
- * the same Sync), `after` after the Sync; frame is copied. */
+/* molt_db_conn_query framed: `before` goes ahead of the first step,
+ * `after` with the second step, ahead of its Sync; frame is copied. */
 MOLT_DB_API
 int molt_db_conn_query_framed(molt_db_conn *conn, const char *sql,
                               size_t nparams, const molt_db_param *params,
