@@ -18,7 +18,7 @@ from .decoding import Decoding
 from .envelope import Response, check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
-from .params import Params
+from .params import Params, encode_params
 from .protocol import Steps, call_steps
 from .results import ExecResult
 from .worker_path import resolve_worker_cmd
@@ -116,6 +116,25 @@ class ClientBase:
 
     def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
         return check_timeout_ms(timeout_ms) or self.timeout_ms
+
+    def _plain_call(self, write: bool, sql: Any, params: Params) -> Optional[Call]:
+        """What _query_call (write: _exec_call) gives for query(sql, params)
+        (execute(sql, params)) with every option at its default, built
+        without the general layers: the same payload, key for key, and the
+        same Call. None when sql or the client's db_alias is not plainly
+        valid: the general path then raises its error. Bad params raise
+        encode_params' error, as on the general path."""
+        alias = self.db_alias
+        if type(sql) is not str or type(alias) is not str or not alias or not sql.strip():
+            return None
+        payload: dict[str, Any] = {"db_alias": alias, "sql": sql, "result_format": "msgpack"}
+        enc = encode_params(sql, params)
+        if enc is not None:
+            payload["params"] = enc
+        if write:
+            payload["allow_write"] = True
+            return Call("db_exec", payload, self.timeout_ms, False, "exec", decoding=self.decoding)
+        return Call("db_query", payload, self.timeout_ms, True, "query", decoding=self.decoding)
 
     def _query_call(
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
