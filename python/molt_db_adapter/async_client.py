@@ -465,12 +465,7 @@ class AsyncMoltClient(ClientBase):
         tx_id: Optional[int] = None,
         pin_primary: bool = False,
     ) -> QueryResult:
-        call = None
-        if (db_alias is None and result_format == "msgpack" and max_rows is None and timeout_ms is None
-                and tag is None and decode_numeric is None and decode_json is None and row_shape is None
-                and idempotent is True and tx_id is None and pin_primary is False):
-            call = self._plain_call(False, sql, params)
-        call = call or self._query_call(
+        call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
@@ -495,12 +490,7 @@ class AsyncMoltClient(ClientBase):
         idempotent: bool = False,
         tx_id: Optional[int] = None,
     ) -> ExecResult:
-        call = None
-        if (statements is None and isolation is None and db_alias is None and result_format == "msgpack"
-                and timeout_ms is None and tag is None and decode_numeric is None and decode_json is None
-                and idempotent is False and tx_id is None):
-            call = self._plain_call(True, sql, params)
-        call = call or self._exec_call(
+        call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,

@@ -144,6 +144,12 @@ class ClientBase:
         tx_id: Optional[int] = None,
         pin_primary: bool = False,
     ) -> Call:
+        if (db_alias is None and result_format == "msgpack" and max_rows is None and timeout_ms is None
+                and tag is None and decode_numeric is None and decode_json is None and row_shape is None
+                and idempotent is True and tx_id is None and pin_primary is False):
+            call = self._plain_call(False, sql, params)
+            if call is not None:
+                return call
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, row_shape=row_shape, tx_id=tx_id,
@@ -159,6 +165,12 @@ class ClientBase:
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
     ) -> Call:
+        if (statements is None and isolation is None and db_alias is None and result_format == "msgpack"
+                and timeout_ms is None and tag is None and decode_numeric is None and decode_json is None
+                and idempotent is False and tx_id is None):
+            call = self._plain_call(True, sql, params)
+            if call is not None:
+                return call
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             tag=tag, statements=statements, isolation=isolation, tx_id=tx_id,

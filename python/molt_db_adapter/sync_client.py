@@ -351,12 +351,7 @@ class MoltClient(ClientBase):
         ... or a mapping for :name. ``pin_primary``: on an alias with
         streaming replicas, run on the primary (read-after-write beyond
         the worker's read_your_writes_ms, or a replica-lag-free read)."""
-        call = None
-        if (db_alias is None and result_format == "msgpack" and max_rows is None and timeout_ms is None
-                and tag is None and decode_numeric is None and decode_json is None and row_shape is None
-                and idempotent is True and tx_id is None and pin_primary is False):
-            call = self._plain_call(False, sql, params)
-        call = call or self._query_call(
+        call = self._query_call(
             sql, params, db_alias=db_alias, result_format=result_format, max_rows=max_rows,
             timeout_ms=timeout_ms, tag=tag, row_shape=row_shape, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,
@@ -384,12 +379,7 @@ class MoltClient(ClientBase):
         """Run a writing statement (db_exec), or ``statements`` — a list of
         (sql, params) — in one transaction. Not resent after a worker death
         unless ``idempotent=True``."""
-        call = None
-        if (statements is None and isolation is None and db_alias is None and result_format == "msgpack"
-                and timeout_ms is None and tag is None and decode_numeric is None and decode_json is None
-                and idempotent is False and tx_id is None):
-            call = self._plain_call(True, sql, params)
-        call = call or self._exec_call(
+        call = self._exec_call(
             sql, params, statements=statements, isolation=isolation, db_alias=db_alias,
             result_format=result_format, timeout_ms=timeout_ms, tag=tag, idempotent=idempotent,
             decode_numeric=decode_numeric, decode_json=decode_json, tx_id=tx_id,

@@ -266,11 +266,13 @@ PLAIN_PARAMS = [None, [], [1, "two", b"3", None, 1.5, Decimal("2.50"), uuid.UUID
 
 
 def _general_call(c, write, sql, params):
+    """The Call the general path builds: decode_json given (as the client's
+    own) takes it, with the same result."""
     if write:
         return c._exec_call(sql, params, statements=None, isolation=None, db_alias=None, result_format="msgpack",
-                            timeout_ms=None, tag=None, idempotent=False)
+                            timeout_ms=None, tag=None, idempotent=False, decode_json=c.decoding.json)
     return c._query_call(sql, params, db_alias=None, result_format="msgpack", max_rows=None, timeout_ms=None,
-                         tag=None, row_shape=None, idempotent=True)
+                         tag=None, row_shape=None, idempotent=True, decode_json=c.decoding.json)
 
 
 @pytest.mark.parametrize("timeout_ms", [None, 5000])
@@ -281,7 +283,10 @@ def test_a_plain_call_is_the_general_paths_call_and_bytes(tmp_path, write, timeo
     for params in PLAIN_PARAMS:
         sql = "select :a, :b" if isinstance(params, dict) else \
             "select " + ", ".join(f"${i + 1}" for i in range(len(params or []))) if params else "select 1"
-        plain, general = c._plain_call(write, sql, params), _general_call(c, write, sql, params)
+        plain = c._plain_call(write, sql, params)
+        c._plain_call = None   # the general call must not take it
+        general = _general_call(c, write, sql, params)
+        del c._plain_call
         assert plain == general
         assert encode_envelope(9, plain.entry, plain.payload, plain.timeout_ms) == \
             encode_envelope(9, general.entry, general.payload, general.timeout_ms)
@@ -305,8 +310,10 @@ def test_bad_input_raises_the_general_paths_error(tmp_path, write, sql, params, 
     the same exception as the general path, before anything is sent."""
     with InProcessClient(sqlite_args(tmp_path / "e.db")) as c:
         c.db_alias = alias
+        c._plain_call = None   # the general call must not take it
         with pytest.raises(Exception) as general:
             _general_call(c, write, sql, params)
+        del c._plain_call
         with pytest.raises(Exception) as plain:
             c.execute(sql, params) if write else c.query(sql, params)
         assert (type(plain.value), str(plain.value)) == (type(general.value), str(general.value))
