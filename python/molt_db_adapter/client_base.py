@@ -18,7 +18,7 @@ from .decoding import Decoding
 from .envelope import Response, check_timeout_ms, exec_payload, query_payload
 from .errors import InvalidInput
 from .framing import DEFAULT_MAX_RESPONSE
-from .params import Params
+from .params import Params, encode_params
 from .protocol import Steps, call_steps
 from .results import ExecResult
 from .worker_path import resolve_worker_cmd
@@ -117,6 +117,25 @@ class ClientBase:
     def _timeout(self, timeout_ms: Optional[int]) -> Optional[int]:
         return check_timeout_ms(timeout_ms) or self.timeout_ms
 
+    def _plain_call(self, write: bool, sql: Any, params: Params) -> Optional[Call]:
+        """What _query_call (write: _exec_call) gives for query(sql, params)
+        (execute(sql, params)) with every option at its default, built
+        without the general layers: the same payload, key for key, and the
+        same Call. None when sql or the client's db_alias is not plainly
+        valid: the general path then raises its error. Bad params raise
+        encode_params' error, as on the general path."""
+        alias = self.db_alias
+        if type(sql) is not str or type(alias) is not str or not alias or not sql.strip():
+            return None
+        payload: dict[str, Any] = {"db_alias": alias, "sql": sql, "result_format": "msgpack"}
+        enc = encode_params(sql, params)
+        if enc is not None:
+            payload["params"] = enc
+        if write:
+            payload["allow_write"] = True
+            return Call("db_exec", payload, self.timeout_ms, False, "exec", decoding=self.decoding)
+        return Call("db_query", payload, self.timeout_ms, True, "query", decoding=self.decoding)
+
     def _query_call(
         self, sql: str, params: Params, *, db_alias: Optional[str], result_format: str,
         max_rows: Optional[int], timeout_ms: Optional[int], tag: Optional[str],
@@ -125,6 +144,12 @@ class ClientBase:
         tx_id: Optional[int] = None,
         pin_primary: bool = False,
     ) -> Call:
+        if (db_alias is None and result_format == "msgpack" and max_rows is None and timeout_ms is None
+                and tag is None and decode_numeric is None and decode_json is None and row_shape is None
+                and idempotent is True and tx_id is None and pin_primary is False):
+            call = self._plain_call(False, sql, params)
+            if call is not None:
+                return call
         payload = query_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             max_rows=max_rows, tag=tag, row_shape=row_shape, tx_id=tx_id,
@@ -140,6 +165,12 @@ class ClientBase:
         decode_numeric: Optional[str] = None, decode_json: Optional[bool] = None,
         tx_id: Optional[int] = None,
     ) -> Call:
+        if (statements is None and isolation is None and db_alias is None and result_format == "msgpack"
+                and timeout_ms is None and tag is None and decode_numeric is None and decode_json is None
+                and idempotent is False and tx_id is None):
+            call = self._plain_call(True, sql, params)
+            if call is not None:
+                return call
         payload = exec_payload(
             sql, params, db_alias=db_alias or self.db_alias, result_format=result_format,
             tag=tag, statements=statements, isolation=isolation, tx_id=tx_id,

@@ -257,3 +257,77 @@ def test_a_fast_call_in_a_fork_child_uses_the_childs_host(pg):
         backend, again, fast = (int(x) for x in report.split())
         assert backend == again != parent_backend and fast == 1
         assert c.query("select pg_backend_pid()").rows[0][0] == parent_backend
+
+
+# ---- query(sql, params) and execute(sql, params) with every option at its default ----
+
+PLAIN_PARAMS = [None, [], [1, "two", b"3", None, 1.5, Decimal("2.50"), uuid.UUID(int=5), [[1, 2], [3, 4]]],
+                [Typed("{}", "jsonb")], (7,), {"a": 1, "b": "x"}]
+
+
+def _general_call(c, write, sql, params):
+    """The Call the general path builds: decode_json given (as the client's
+    own) takes it, with the same result."""
+    if write:
+        return c._exec_call(sql, params, statements=None, isolation=None, db_alias=None, result_format="msgpack",
+                            timeout_ms=None, tag=None, idempotent=False, decode_json=c.decoding.json)
+    return c._query_call(sql, params, db_alias=None, result_format="msgpack", max_rows=None, timeout_ms=None,
+                         tag=None, row_shape=None, idempotent=True, decode_json=c.decoding.json)
+
+
+@pytest.mark.parametrize("timeout_ms", [None, 5000])
+@pytest.mark.parametrize("write", [False, True])
+def test_a_plain_call_is_the_general_paths_call_and_bytes(tmp_path, write, timeout_ms):
+    c = InProcessClient(sqlite_args(tmp_path / "p.db"), timeout_ms=timeout_ms, db_alias="other",
+                        decode_numeric="decimal")
+    for params in PLAIN_PARAMS:
+        sql = "select :a, :b" if isinstance(params, dict) else \
+            "select " + ", ".join(f"${i + 1}" for i in range(len(params or []))) if params else "select 1"
+        plain = c._plain_call(write, sql, params)
+        c._plain_call = None   # the general call must not take it
+        general = _general_call(c, write, sql, params)
+        del c._plain_call
+        assert plain == general
+        assert encode_envelope(9, plain.entry, plain.payload, plain.timeout_ms) == \
+            encode_envelope(9, general.entry, general.payload, general.timeout_ms)
+        assert _host.encode_envelope(9, plain.entry, plain.payload, plain.timeout_ms) == \
+            encode_envelope(9, general.entry, general.payload, general.timeout_ms)
+
+
+class _Str(str):
+    pass
+
+
+@pytest.mark.parametrize("write", [False, True])
+@pytest.mark.parametrize("sql, params, alias", [
+    ("select $1", object(), "default"), ("select $1", [object()], "default"), ("select $1", {"a": 1}, "default"),
+    ("select :a", [1], "default"), ("select $1", "abc", "default"), ("select $1", [2**64], "default"),
+    ("", None, "default"), ("  ", None, "default"), (None, None, "default"), (b"select 1", None, "default"),
+    ("select 1", None, ""), ("select 1", None, None), (_Str("select $1"), [object()], "default"),
+])
+def test_bad_input_raises_the_general_paths_error(tmp_path, write, sql, params, alias):
+    """What the plain way refuses, or leaves to the general path, raises
+    the same exception as the general path, before anything is sent."""
+    with InProcessClient(sqlite_args(tmp_path / "e.db")) as c:
+        c.db_alias = alias
+        c._plain_call = None   # the general call must not take it
+        with pytest.raises(Exception) as general:
+            _general_call(c, write, sql, params)
+        del c._plain_call
+        with pytest.raises(Exception) as plain:
+            c.execute(sql, params) if write else c.query(sql, params)
+        assert (type(plain.value), str(plain.value)) == (type(general.value), str(general.value))
+
+
+def test_plain_calls_give_the_general_paths_results(tmp_path):
+    with InProcessClient(sqlite_args(tmp_path / "r.db")) as c:
+        built = []
+        real = c._plain_call
+        c._plain_call = lambda *a: built.append(a[0]) or real(*a)
+        c.execute("create table t (a integer, b text)")
+        assert c.execute("insert into t values ($1, $2)", [1, "one"]).rows_affected == 1
+        assert c.execute("insert into t values ($1, $2)", [2, "two"], tag="t").rows_affected == 1
+        plain = c.query("select a, b from t where a >= $1 order by a", [1])
+        general = c.query("select a, b from t where a >= $1 order by a", [1], tag="t")
+        assert plain.rows == general.rows == [(1, "one"), (2, "two")]
+        assert built == [True, True, False]   # the calls with a tag took the general way

@@ -193,6 +193,44 @@ def test_declined_shapes_go_to_python():
     assert r.rows == [(1, "x")]
 
 
+def test_arguments_by_position_and_by_name():
+    """The hand-written argument scan takes what the signature says: the
+    payload and types by position or name, any buffer, flags by truth."""
+    raw = msgpack.packb({"columns": ["a"], "types": ["numeric"], "rows": [["1.5"]]})
+    want = C.decode_result(raw, None, numeric_decimal=True)
+    assert repr(want["rows"]) == "[(Decimal('1.5'),)]"
+    for got in (C.decode_result(payload=raw, types=None, numeric_decimal=1),
+                C.decode_result(bytearray(raw), numeric_decimal="yes"),
+                C.decode_result(memoryview(raw), types=["numeric"], numeric_decimal=True),
+                C.decode_result(raw, numeric_decimal=True, **{"columns": None, "dicts": 0})):
+        assert repr(got) == repr(want)
+    assert C.decode_result(raw, dicts=True)["rows"] == [{"a": "1.5"}]
+    assert C.decode_result(raw, ["text"])["rows"] == [("1.5",)]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: C.decode_result(), "missing required argument 'payload'"),
+    (lambda: C.decode_result(b"\x80", None, 1), "at most 2 positional arguments"),
+    (lambda: C.decode_result(b"\x80", numeric=True), "'numeric' is an invalid keyword argument"),
+    (lambda: C.decode_result(b"\x80", payload=b"\x80"), "given by name \\('payload'\\) and position \\(1\\)"),
+    (lambda: C.decode_result(b"\x80", None, types=None), "given by name \\('types'\\) and position \\(2\\)"),
+    (lambda: C.decode_result("\x80"), "'payload' must be bytes-like object, not str"),
+    (lambda: C.decode_result(b"\x80", django=True, json_columns=[0]), "'json_columns' must be tuple, not list"),
+    (lambda: C.decode_result(b"\x80", json_columns=(0,)), "json_columns and sqlite_plans are for Django"),
+])
+def test_bad_arguments_refused(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_a_flag_whose_truth_raises_propagates():
+    class Bad:
+        def __bool__(self):
+            raise ZeroDivisionError("no truth")
+    with pytest.raises(ZeroDivisionError):
+        C.decode_result(b"\x80", parse_json=Bad())
+
+
 def test_unknown_type_is_unconvertible_for_django_only():
     raw = msgpack.packb({"columns": ["a"], "types": ["int4range"], "rows": [[{"empty": True}]]})
     assert C.decode_result(raw)["rows"] == [({"empty": True},)]

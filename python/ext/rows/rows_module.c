@@ -208,20 +208,133 @@ static int rows_at(const row_options *o, mp_reader *r, PyObject *types, PyObject
     return decode_rows(o, r, types, dicts ? columns : NULL, json_columns, sqlite_plans, rows);
 }
 
-static PyObject *decode_result(PyObject *self, PyObject *args, PyObject *kw)
+/* decode_result's arguments after the payload and types, at their defaults
+ * until given. */
+typedef struct {
+    PyObject *types, *zone, *django_tz, *json_columns, *columns, *sqlite_plans;
+    int dicts;
+} result_args;
+
+/* The keyword-only arguments of decode_result, in its signature's order. */
+static const char *const result_keywords[] = {"numeric_decimal", "parse_json", "django", "zone", "django_tz",
+                                              "json_columns", "columns", "dicts", "sqlite_plans"};
+enum { KW_NUMERIC_DECIMAL, KW_PARSE_JSON, KW_DJANGO, KW_ZONE, KW_DJANGO_TZ, KW_JSON_COLUMNS, KW_COLUMNS,
+       KW_DICTS, KW_SQLITE_PLANS, KW_COUNT };
+
+/* The index of name among result_keywords, or -1. Callers pass interned
+ * names, so the pointer test usually settles it. */
+static int result_keyword(PyObject *name, PyObject *const *interned)
+{
+    for (int i = 0; i < KW_COUNT; i++)
+        if (name == interned[i])
+            return i;
+    if (!PyUnicode_Check(name))
+        return -1;
+    for (int i = 0; i < KW_COUNT; i++)
+        if (PyUnicode_CompareWithASCIIString(name, result_keywords[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A flag argument as 'p' reads it: 0 or 1, -1 with an exception. */
+static int flag_arg(PyObject *v, int *out)
+{
+    int t = PyObject_IsTrue(v);
+    if (t < 0)
+        return -1;
+    *out = t;
+    return 0;
+}
+
+/* decode_result's arguments from a vectorcall (PyArg_ParseTupleAndKeywords
+ * costs about as much as a small result's decoding): the payload and types
+ * positional or by keyword, the rest keyword-only, with its errors. 0, or
+ * -1 with an exception (buf then not held). */
+static int parse_result_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_buffer *buf,
+                             row_options *o, result_args *a)
+{
+    static PyObject *interned[KW_COUNT], *payload_name, *types_name;
+    if (!payload_name) {
+        for (int i = 0; i < KW_COUNT; i++)
+            if (!(interned[i] = PyUnicode_InternFromString(result_keywords[i])))
+                return -1;
+        if (!(payload_name = PyUnicode_InternFromString("payload")) ||
+            !(types_name = PyUnicode_InternFromString("types")))
+            return -1;
+    }
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "decode_result() takes at most 2 positional arguments (%zd given)", nargs);
+        return -1;
+    }
+    PyObject *payload = nargs > 0 ? args[0] : NULL;
+    PyObject *given[KW_COUNT] = {0};
+    a->types = nargs > 1 ? args[1] : Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
+        int k = result_keyword(name, interned);
+        if (k >= 0) {
+            given[k] = v;   /* a name given twice cannot reach a vectorcall */
+            continue;
+        }
+        int is_payload = PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "payload") == 0;
+        int is_types = !is_payload && PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "types") == 0;
+        if ((is_payload && nargs > 0) || (is_types && nargs > 1)) {
+            PyErr_Format(PyExc_TypeError, "argument for decode_result() given by name ('%U') and position (%d)",
+                         name, is_payload ? 1 : 2);
+            return -1;
+        }
+        if (is_payload)
+            payload = v;
+        else if (is_types)
+            a->types = v;
+        else {
+            PyErr_Format(PyExc_TypeError, "'%S' is an invalid keyword argument for decode_result()", name);
+            return -1;
+        }
+    }
+    if (!payload) {
+        PyErr_SetString(PyExc_TypeError, "decode_result() missing required argument 'payload' (pos 1)");
+        return -1;
+    }
+    if ((given[KW_NUMERIC_DECIMAL] && flag_arg(given[KW_NUMERIC_DECIMAL], &o->numeric_decimal) < 0) ||
+        (given[KW_PARSE_JSON] && flag_arg(given[KW_PARSE_JSON], &o->parse_json) < 0) ||
+        (given[KW_DJANGO] && flag_arg(given[KW_DJANGO], &o->django) < 0) ||
+        (given[KW_DICTS] && flag_arg(given[KW_DICTS], &a->dicts) < 0))
+        return -1;
+    if (given[KW_JSON_COLUMNS] && !PyTuple_Check(given[KW_JSON_COLUMNS])) {
+        PyErr_Format(PyExc_TypeError, "decode_result() argument 'json_columns' must be tuple, not %.50s",
+                     Py_TYPE(given[KW_JSON_COLUMNS])->tp_name);
+        return -1;
+    }
+    a->zone = given[KW_ZONE] ? given[KW_ZONE] : Py_None;
+    a->django_tz = given[KW_DJANGO_TZ] ? given[KW_DJANGO_TZ] : Py_None;
+    a->json_columns = given[KW_JSON_COLUMNS];
+    a->columns = given[KW_COLUMNS] ? given[KW_COLUMNS] : Py_None;
+    a->sqlite_plans = given[KW_SQLITE_PLANS];
+    if (PyObject_GetBuffer(payload, buf, PyBUF_SIMPLE) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "decode_result() argument 'payload' must be bytes-like object, not %.50s",
+                         Py_TYPE(payload)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     (void)self;
-    static char *kwlist[] = {"payload", "types", "numeric_decimal", "parse_json", "django", "zone",
-                             "django_tz", "json_columns", "columns", "dicts", "sqlite_plans", NULL};
     Py_buffer buf;
-    PyObject *types_arg = Py_None, *zone = Py_None, *django_tz = Py_None, *json_columns = NULL;
-    PyObject *columns_arg = Py_None, *sqlite_plans = NULL;
-    int dicts = 0;
     row_options o = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O$pppOOO!OpO", kwlist, &buf, &types_arg,
-                                     &o.numeric_decimal, &o.parse_json, &o.django, &zone, &django_tz,
-                                     &PyTuple_Type, &json_columns, &columns_arg, &dicts, &sqlite_plans))
+    result_args a = {0};
+    if (parse_result_args(args, nargs, kwnames, &buf, &o, &a) < 0)
         return NULL;
+    PyObject *types_arg = a.types, *zone = a.zone, *django_tz = a.django_tz, *json_columns = a.json_columns;
+    PyObject *columns_arg = a.columns, *sqlite_plans = a.sqlite_plans;
+    int dicts = a.dicts;
     if ((json_columns || sqlite_plans) && !o.django) {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_TypeError, "json_columns and sqlite_plans are for Django (django=True)");
@@ -362,7 +475,7 @@ PyDoc_STRVAR(decode_result_doc,
 "Django profile cannot convert.");
 
 static PyMethodDef methods[] = {
-    {"decode_result", (PyCFunction)(void (*)(void))decode_result, METH_VARARGS | METH_KEYWORDS,
+    {"decode_result", (PyCFunction)(void (*)(void))decode_result, METH_FASTCALL | METH_KEYWORDS,
      decode_result_doc},
     {NULL, NULL, 0, NULL},
 };
