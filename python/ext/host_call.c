@@ -67,6 +67,10 @@ PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
             goto other;
         if (is_rid) {
             unsigned long long rid = PyLong_CheckExact(v) ? PyLong_AsUnsignedLongLong(v) : 0;
+            if (rid == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear(); /* negative or too large: not this request's */
+                rid = 0;
+            }
             named = 1;
             other = rid != request_id; /* 0 (not named) goes the general way too */
             Py_DECREF(v);
@@ -91,8 +95,11 @@ PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
         out = PyTuple_Pack(3, codec != NULL ? codec : Py_None, payload, metrics);
     goto done;
 other:
-    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_ValueError))
-        goto done; /* no memory: raised */
+    /* anything mp_value refused (a bad length, an unhashable key, an
+     * out-of-range timestamp) is the general path's to report; only a
+     * failed allocation is raised */
+    if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
+        goto done;
     PyErr_Clear();
     out = Py_NewRef(Py_None);
 done:
@@ -168,8 +175,21 @@ static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame)
  * in ready[0..got). */
 static PyObject *ready_list(HostObject *host, void **ready, size_t got)
 {
+    /* the pointers in ready[] hold no reference, and making the list may
+     * run the collector (and a finalizer dropping a stream): hold them */
+    for (size_t i = 0; i < got; i++)
+        Py_INCREF((PyObject *)ready[i]);
     PyObject *out = PyList_New(0);
-    while (out != NULL && got > 0) {
+    for (size_t i = 0; out != NULL && i < got; i++) {
+        if (PyList_Append(out, (PyObject *)ready[i]) < 0)
+            Py_CLEAR(out);
+    }
+    for (size_t i = 0; i < got; i++)
+        Py_DECREF((PyObject *)ready[i]);
+    if (out == NULL)
+        return NULL;
+    got = got == 64 ? molt_db_host_ready(host->h, ready, 64) : 0;
+    while (got > 0) {
         for (size_t i = 0; i < got; i++) {
             if (PyList_Append(out, (PyObject *)ready[i]) < 0) {
                 Py_CLEAR(out);
@@ -235,7 +255,26 @@ static PyObject *wait_final(PyObject *mod, PyObject *const *args, Py_ssize_t nar
     }
 }
 
+/* ok_frame(frame, request_id): ok_parts on given bytes, so that tests can
+ * feed it frames the host never makes. */
+static PyObject *ok_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "ok_frame(frame: bytes, request_id: int)");
+        return NULL;
+    }
+    unsigned long long rid = PyLong_AsUnsignedLongLong(args[1]);
+    if (rid == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    return ok_parts((const uint8_t *)PyBytes_AS_STRING(args[0]),
+                    (size_t)PyBytes_GET_SIZE(args[0]), (uint64_t)rid);
+}
+
 static PyMethodDef call_functions[] = {
+    {"ok_frame", (PyCFunction)(void (*)(void))ok_frame, METH_FASTCALL,
+     "ok_frame(frame, request_id) -> (codec, payload, metrics) | None: what the fast paths "
+     "read from a final frame (None: the general path's)."},
     {"submit_call", (PyCFunction)(void (*)(void))submit_call, METH_FASTCALL,
      "submit_call(host, session, request_id, entry, payload, timeout_ms) -> Stream | None: "
      "the envelope packed in C and submitted; None when msgpack must pack it."},

@@ -426,9 +426,12 @@ static PyObject *host_news(PyObject *self_, PyObject *args)
     return ready_streams(&self->base);
 }
 
-/* wait_io(timeout_s) -> bool: driven: waits up to timeout_s (GIL
- * released) for the host's fd alone, without a turn: True when it is
- * readable. Kicks are not read here: they are the driving thread's. */
+/* wait_io(timeout_s) -> bool: driven: waits up to timeout_s, at most
+ * WAIT_IO_MAX_MS (GIL released), for the host's fd alone, without a turn:
+ * True when it is readable. Kicks are not read here (they are the driving
+ * thread's), so close() cannot wake this wait: the cap bounds how long
+ * close() waits for it. */
+#define WAIT_IO_MAX_MS 100
 static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
 {
     Host *self = (Host *)self_;
@@ -443,6 +446,8 @@ static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
     }
     struct pollfd fd = {.fd = molt_db_host_fd(self->base.h), .events = POLLIN};
     int ms = host_timeout_ms_of(timeout_s), rc, saved;
+    if (ms > WAIT_IO_MAX_MS)
+        ms = WAIT_IO_MAX_MS;
     self->waiting++; /* close() waits for it */
     Py_BEGIN_ALLOW_THREADS
     rc = poll(&fd, 1, ms);
@@ -519,8 +524,8 @@ static PyMethodDef host_methods[] = {
      "news(timeout_s=0.0) -> [Stream]: the streams with news, waiting up to timeout_s "
      "(the GIL released)."},
     {"wait_io", host_wait_io, METH_O,
-     "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (the GIL released) "
-     "for the host's fd, without a turn; True when it is readable."},
+     "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (at most 0.1 s; the GIL "
+     "released) for the host's fd, without a turn; True when it is readable."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
     {"timeout", host_timeout, METH_NOARGS,

@@ -11,6 +11,7 @@ import time
 import uuid
 from decimal import Decimal
 
+import msgpack
 import pytest
 
 from molt_db_adapter import DbError, InProcessClient, ProtocolError, Timeout, WorkerUnavailable
@@ -331,3 +332,23 @@ def test_plain_calls_give_the_general_paths_results(tmp_path):
         general = c.query("select a, b from t where a >= $1 order by a", [1], tag="t")
         assert plain.rows == general.rows == [(1, "one"), (2, "two")]
         assert built == [True, True, False]   # the calls with a tag took the general way
+
+
+def test_the_frame_reader_leaves_any_odd_final_frame_to_the_general_path():
+    """ok_parts (both fast paths' reader): an Ok final frame it cannot read
+    as its own (a negative or out-of-range request_id, an unhashable
+    metrics key, trailing bytes) is None, never an exception."""
+    ok = {"request_id": 7, "status": "Ok", "codec": "msgpack", "payload": b"x", "metrics": {"a": 1}}
+    assert _host.ok_frame(msgpack.packb(ok), 7) == ("msgpack", b"x", {"a": 1})
+    assert _host.ok_frame(msgpack.packb(ok), 8) is None
+    for rid in (-1, -(2 ** 63)):
+        frame = msgpack.packb({**ok, "request_id": rid})
+        assert _host.ok_frame(frame, 7) is None
+        assert _host.ok_frame(frame, 2 ** 64 - 1) is None
+    head = b"\x85" + b"".join(msgpack.packb(v) for v in
+                              ("request_id", 7, "status", "Ok", "codec", "msgpack", "payload", b"x"))
+    unhashable_key = head + msgpack.packb("metrics") + b"\x81" + msgpack.packb([1]) + msgpack.packb(1)
+    assert _host.ok_frame(unhashable_key, 7) is None
+    assert _host.ok_frame(msgpack.packb(ok) + b"\xc0", 7) is None
+    for cut in range(len(msgpack.packb(ok))):
+        assert _host.ok_frame(msgpack.packb(ok)[:cut], 7) is None
