@@ -1,0 +1,123 @@
+"""Model instances of offloaded rows, built in C.
+
+Django's ModelIterable makes each instance with Model.from_db, that is
+Model.__init__: two signal sends and a setattr per field, in Python. For a
+model whose construction is Django's own (no __init__, __new__,
+__setattr__ or from_db of its own, no pre_init or post_init receiver,
+every field's class attribute Django's DeferredAttribute or
+ForeignKeyDeferredAttribute), the C InstanceBuilder (python/ext/rows/
+model_rows.c) gives the same instance: the same __dict__ in the same
+order, the same _state (adding False, db, fields_cache as the foreign
+key's __set__ leaves it), deferred fields left out as from_db leaves them.
+
+use_compiler_instances() gives ModelIterable an __iter__ that takes that
+path for a plain QuerySet (no select_related(), annotations, extra()
+columns or known related objects, so Django's loop would only call
+from_db) whose rows the worker gave; any other runs Django's own
+ModelIterable, and rows that went through the ORM get Django's from_db.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from django.db.models import Model
+from django.db.models.base import DEFERRED, ModelState
+from django.db.models.fields.mixins import FieldCacheMixin
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
+
+from molt_db_adapter import c_rows
+
+_django_iter = ModelIterable.__iter__
+#: what may be defined only by Model (or object) for from_db to be Model.__init__'s plain loop
+_OWN = ("__init__", "__new__", "__setattr__", "from_db", "_state")
+
+
+def _class_attr(model: type, name: str) -> Any:
+    """The class attribute setattr(instance, name, v) meets (None: none)."""
+    for klass in model.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def _plain_model(model: type) -> bool:
+    if type(model).__call__ is not type.__call__ or getattr(model._meta, "abstract", True):   # type: ignore[attr-defined]
+        return False
+    for klass in model.__mro__:
+        if klass is not Model and klass is not object and any(n in klass.__dict__ for n in _OWN):
+            return False
+    return not (pre_init.has_listeners(model) or post_init.has_listeners(model))
+
+
+def instance_builder(model: type, init_list: Sequence[str], db: str) -> Optional[Callable[[Any], Any]]:
+    """A callable giving model.from_db(db, init_list, values) for one row's
+    values, built in C; None when the model's construction is not Django's
+    own or there is no C decoder."""
+    decoder = c_rows.decoder
+    if decoder is None or not _plain_model(model):
+        return None
+    fields = model._meta.concrete_fields   # type: ignore[attr-defined]
+    if len(init_list) != len(fields):
+        # from_db: the values go, in order, to the concrete fields named in init_list
+        fields = [f for f in fields if f.attname in init_list]
+        if len(fields) != len(init_list):
+            return None
+    names, foreign_keys = [], []
+    for f in fields:
+        attr = _class_attr(model, f.attname)
+        if type(attr) is ForeignKeyDeferredAttribute:
+            if attr.field.attname != f.attname or type(attr.field).is_cached is not FieldCacheMixin.is_cached:
+                return None
+            foreign_keys.append(True)
+        elif attr is None or type(attr) is DeferredAttribute:
+            foreign_keys.append(False)
+        else:
+            return None
+        names.append(f.attname)
+    builder: Callable[[Any], Any] = decoder.InstanceBuilder(model, tuple(names), tuple(foreign_keys),
+                                                            ModelState, db, DEFERRED)
+    return builder
+
+
+def _plain_queryset(queryset: Any) -> bool:
+    """Django's ModelIterable loop would only call from_db on its rows."""
+    query = queryset.query
+    return not (query.select_related or query.annotation_select or query.extra_select
+                or queryset._known_related_objects)
+
+
+def _models_iter(self: ModelIterable) -> Iterator[Any]:
+    queryset = self.queryset
+    db = queryset.db
+    compiler = queryset.query.get_compiler(using=db)
+    if not hasattr(compiler, "molt_offloaded") or not _plain_queryset(queryset):
+        yield from _django_iter(self)
+        return
+    results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)
+    select, klass_info = compiler.select, compiler.klass_info
+    if compiler.annotation_col_map or get_related_populators(klass_info, select, db):
+        # _plain_queryset rules these out; should Django ever differ, its
+        # own loop runs (the statement a second time)
+        yield from _django_iter(self)
+        return
+    model_cls = klass_info["model"]
+    select_fields = klass_info["select_fields"]
+    start, end = select_fields[0], select_fields[-1] + 1
+    init_list = [f[0].target.attname for f in select[start:end]]
+    rows = compiler.results_iter(results)
+    build = instance_builder(model_cls, init_list, db) if compiler.molt_offloaded else None
+    if build is None:
+        for row in rows:
+            yield model_cls.from_db(db, init_list, row[start:end])
+    elif start == 0 and end == compiler.col_count:
+        yield from map(build, rows)
+    else:
+        yield from (build(row[start:end]) for row in rows)
+
+
+def use_compiler_instances() -> None:
+    ModelIterable.__iter__ = _models_iter   # type: ignore[method-assign]
