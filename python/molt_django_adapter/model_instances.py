@@ -13,8 +13,9 @@ key's __set__ leaves it), deferred fields left out as from_db leaves them.
 use_compiler_instances() gives ModelIterable an __iter__ that takes that
 path for a plain QuerySet (no select_related(), annotations, extra()
 columns or known related objects, so Django's loop would only call
-from_db) whose rows the worker gave; any other runs Django's own
-ModelIterable, and rows that went through the ORM get Django's from_db.
+from_db) whose rows the worker gave. A QuerySet that is not to be
+offloaded runs Django's own ModelIterable; rows of one that fell back to
+the ORM get Django's from_db.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
 from molt_db_adapter import c_rows
+
+from .execution import offload_wanted
 
 _django_iter = ModelIterable.__iter__
 #: what may be defined only by Model (or object) for from_db to be Model.__init__'s plain loop
@@ -94,7 +97,8 @@ def _models_iter(self: ModelIterable) -> Iterator[Any]:
     queryset = self.queryset
     db = queryset.db
     compiler = queryset.query.get_compiler(using=db)
-    if not hasattr(compiler, "molt_offloaded") or not _plain_queryset(queryset):
+    if (not hasattr(compiler, "molt_offloaded") or not _plain_queryset(queryset)
+            or not offload_wanted(queryset.query, db)):
         yield from _django_iter(self)
         return
     results = compiler.execute_sql(chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size)

@@ -182,3 +182,20 @@ def test_builder_refuses_a_row_of_another_width():
     for bad in [(1, "n"), (1, "n", "c", "d"), 5]:
         with pytest.raises((ValueError, TypeError)):
             build(bad)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_rows_of_a_fallback_get_djangos_from_db(alias, from_db_calls):
+    """Inside atomic() the read goes through the ORM (IN_ATOMIC 'fallback'):
+    its rows are the ORM's, and so are the instances."""
+    from django.db import transaction
+
+    qs = Author.objects.using(alias).order_by("id")
+    with offloading(False):
+        expected = raw_state(list(qs.all()))
+    from_db_calls.clear()
+    with capture_events() as events, offloading(True), transaction.atomic(using=alias):
+        got = list(qs.all())
+    assert raw_state(got) == expected
+    assert events and not any(e.offloaded for e in events), events
+    assert len(from_db_calls) == len(got)
