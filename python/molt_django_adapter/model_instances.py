@@ -26,7 +26,7 @@ from django.db.models import Model
 from django.db.models.base import DEFERRED, ModelState
 from django.db.models.fields.mixins import FieldCacheMixin
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
-from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query import ModelIterable, get_related_populators  # type: ignore[attr-defined]
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
@@ -93,7 +93,7 @@ def _plain_queryset(queryset: Any) -> bool:
                 or queryset._known_related_objects)
 
 
-def _models_iter(self: ModelIterable) -> Iterator[Any]:
+def _models_iter(self: ModelIterable[Any]) -> Iterator[Any]:
     queryset = self.queryset
     db = queryset.db
     compiler = queryset.query.get_compiler(using=db)
