@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 from django.db.models import Count, F, Model
-from django.db.models.signals import post_init
+from django.db.models.signals import post_init, pre_init
 
 from molt_db_adapter import c_rows
 from molt_django_adapter import capture_events, offloading
@@ -115,13 +115,16 @@ def test_a_foreign_key_state_as_djangos(alias):
 
 
 @pytest.mark.parametrize("alias", ALIASES)
-@pytest.mark.parametrize("case", ["own_init", "own_from_db", "post_init", "select_related", "annotate",
-                                  "related_manager", "no_c_decoder"])
+@pytest.mark.parametrize("case", ["own_init", "own_from_db", "post_init", "pre_init_any_sender", "select_related",
+                                  "annotate", "related_manager", "no_c_decoder"])
 def test_djangos_from_db_where_it_does_more(alias, case, from_db_calls, monkeypatch):
     seen = []
 
     def receiver(sender, instance, **kwargs):
         seen.append(instance.pk)
+
+    def any_sender(sender, **kwargs):
+        seen.append(sender)
 
     qs = Author.objects.using(alias).order_by("id")
     if case == "own_init":
@@ -130,6 +133,8 @@ def test_djangos_from_db_where_it_does_more(alias, case, from_db_calls, monkeypa
         qs = BookFromDb.objects.using(alias).order_by("id")
     elif case == "post_init":
         post_init.connect(receiver, sender=Author)
+    elif case == "pre_init_any_sender":
+        pre_init.connect(any_sender)   # no sender: every model's
     elif case == "select_related":
         qs = Book.objects.using(alias).select_related("author").order_by("id")
     elif case == "annotate":
@@ -151,8 +156,8 @@ def test_djangos_from_db_where_it_does_more(alias, case, from_db_calls, monkeypa
             got = list(qs.all())
             got_state = raw_state(got)
     finally:
-        if case == "post_init":
-            post_init.disconnect(receiver, sender=Author)
+        post_init.disconnect(receiver, sender=Author)
+        pre_init.disconnect(any_sender)
     assert got_state == expected
     assert snap(got) == expected_snap
     assert events and all(e.offloaded for e in events), events
@@ -164,6 +169,8 @@ def test_djangos_from_db_where_it_does_more(alias, case, from_db_calls, monkeypa
         assert all(o.made_by_from_db for o in got)
     if case == "post_init":
         assert seen == [o.pk for o in got]
+    if case == "pre_init_any_sender":
+        assert seen == [Author] * len(got)
 
 
 def test_plain_models_and_others():
