@@ -35,23 +35,25 @@ from molt_db_adapter import c_rows
 from .execution import offload_wanted
 
 _django_iter = ModelIterable.__iter__
-#: what may be defined only by Model (or object) for from_db to be Model.__init__'s plain loop
-_OWN = ("__init__", "__new__", "__setattr__", "from_db", "_state")
 
 
-def _class_attr(model: type, name: str) -> Any:
-    """The class attribute setattr(instance, name, v) meets (None: none)."""
-    for klass in model.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
+def _class_attr(dicts: Sequence[Any], name: str) -> Any:
+    """The class attribute setattr(instance, name, v) meets (None: none),
+    from the __dict__s of the model's MRO."""
+    for d in dicts:
+        if name in d:
+            return d[name]
     return None
 
 
-def _plain_model(model: type) -> bool:
+def _plain_model(model: type, dicts: Sequence[Any]) -> bool:
+    """from_db() is Model.__init__'s plain loop: nothing in the MRO but
+    Model (and object) defines what it calls, no init signal receivers."""
     if type(model).__call__ is not type.__call__ or getattr(model._meta, "abstract", True):   # type: ignore[attr-defined]
         return False
-    for klass in model.__mro__:
-        if klass is not Model and klass is not object and any(n in klass.__dict__ for n in _OWN):
+    for klass, d in zip(model.__mro__, dicts):
+        if klass is not Model and klass is not object and (
+                "__init__" in d or "__new__" in d or "__setattr__" in d or "from_db" in d or "_state" in d):
             return False
     return not (pre_init.has_listeners(model) or post_init.has_listeners(model))
 
@@ -61,7 +63,8 @@ def instance_builder(model: type, init_list: Sequence[str], db: str) -> Optional
     values, built in C; None when the model's construction is not Django's
     own or there is no C decoder."""
     decoder = c_rows.decoder
-    if decoder is None or not _plain_model(model):
+    dicts = [klass.__dict__ for klass in model.__mro__]
+    if decoder is None or not _plain_model(model, dicts):
         return None
     fields = model._meta.concrete_fields   # type: ignore[attr-defined]
     if len(init_list) != len(fields):
@@ -71,7 +74,7 @@ def instance_builder(model: type, init_list: Sequence[str], db: str) -> Optional
             return None
     names, foreign_keys = [], []
     for f in fields:
-        attr = _class_attr(model, f.attname)
+        attr = _class_attr(dicts, f.attname)
         if type(attr) is ForeignKeyDeferredAttribute:
             if attr.field.attname != f.attname or type(attr.field).is_cached is not FieldCacheMixin.is_cached:
                 return None
