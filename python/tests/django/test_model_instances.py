@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 from django.db.models import Count, F, Model
+from django.db.models.functions import Lower
 from django.db.models.signals import post_init, pre_init
 
 from molt_db_adapter import c_rows
@@ -74,6 +75,8 @@ SHAPES = {
     "defer": lambda a: Book.objects.using(a).order_by("-id").defer("title", "cover"),
     "filtered_sliced": lambda a: Book.objects.using(a).filter(pages__gt=0).order_by("pages", "id")[1:6],
     "publishers": lambda a: Publisher.objects.using(a).order_by("name"),
+    # distinct, ordered by an expression not selected: the rows carry an extra column, cut before the instances
+    "ordered_by_expression": lambda a: Author.objects.using(a).distinct().order_by(Lower("email"), "id"),
 }
 
 
