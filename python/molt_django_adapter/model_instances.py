@@ -11,15 +11,17 @@ order, the same _state (adding False, db, fields_cache as the foreign
 key's __set__ leaves it), deferred fields left out as from_db leaves them.
 
 use_compiler_instances() gives ModelIterable an __iter__ that takes that
-path for a plain QuerySet (no select_related(), annotations, extra()
-columns or known related objects, so Django's loop would only call
-from_db) whose rows the worker gave. A QuerySet that is not to be
+path for a plain QuerySet (no select_related(), annotations or extra()
+columns, so Django's loop would only call from_db, and set a related
+manager's known objects, which it then sets as Django does) whose rows
+the worker gave. A QuerySet that is not to be
 offloaded runs Django's own ModelIterable; rows of one that fell back to
 the ORM get Django's from_db.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from django.db.models import Model
@@ -90,10 +92,37 @@ def instance_builder(model: type, init_list: Sequence[str], db: str) -> Optional
 
 
 def _plain_queryset(queryset: Any) -> bool:
-    """Django's ModelIterable loop would only call from_db on its rows."""
+    """Django's ModelIterable loop would only call from_db on its rows
+    (and set a related manager's known objects)."""
     query = queryset.query
-    return not (query.select_related or query.annotation_select or query.extra_select
-                or queryset._known_related_objects)
+    return not (query.select_related or query.annotation_select or query.extra_select)
+
+
+def _known_related_objects(queryset: Any) -> list[tuple[Any, Any, Any]]:
+    """(field, objects by key, key getter) as ModelIterable makes them: a
+    related manager's QuerySet (author.books.all()) knows its owner."""
+    return [
+        (field, related_objs, operator.attrgetter(*[
+            field.attname if from_field == "self" else queryset.model._meta.get_field(from_field).attname
+            for from_field in field.from_fields]))
+        for field, related_objs in queryset._known_related_objects.items()
+    ]
+
+
+def _with_known(objs: Iterator[Any], known: list[tuple[Any, Any, Any]]) -> Iterator[Any]:
+    """Each instance with its known related objects set, as ModelIterable
+    sets them."""
+    for obj in objs:
+        for field, rel_objs, rel_getter in known:
+            if field.is_cached(obj):
+                continue
+            try:
+                rel_obj = rel_objs[rel_getter(obj)]
+            except KeyError:
+                pass
+            else:
+                setattr(obj, field.name, rel_obj)
+        yield obj
 
 
 def _models_iter(self: ModelIterable[Any]) -> Iterator[Any]:
@@ -117,13 +146,15 @@ def _models_iter(self: ModelIterable[Any]) -> Iterator[Any]:
     init_list = [f[0].target.attname for f in select[start:end]]
     rows = compiler.results_iter(results)
     build = instance_builder(model_cls, init_list, db) if compiler.molt_offloaded else None
+    objs: Iterator[Any]
     if build is None:
-        for row in rows:
-            yield model_cls.from_db(db, init_list, row[start:end])
+        objs = (model_cls.from_db(db, init_list, row[start:end]) for row in rows)
     elif start == 0 and end == compiler.col_count:
-        yield from map(build, rows)
+        objs = map(build, rows)
     else:
-        yield from (build(row[start:end]) for row in rows)
+        objs = (build(row[start:end]) for row in rows)
+    known = _known_related_objects(queryset)
+    yield from _with_known(objs, known) if known else objs
 
 
 def use_compiler_instances() -> None:
