@@ -756,6 +756,103 @@ TEST(driven_deadline_counts_from_the_submit)
     molt_db_host_free(h);
 }
 
+/* ---- deadlines ---- */
+
+#define NDL 8
+
+/* Requests with different deadlines, submitted out of their order and
+ * running together (quick ones among them take their entries out early),
+ * each end Timeout at their own deadline: never before it, in the order
+ * of the deadlines, and the server stops their queries. Then in a
+ * caller's session, after many requests, a short deadline still ends its
+ * request on time; and the host is freed with long deadlines pending. */
+static void deadlines(int mode)
+{
+    static const uint32_t ms[NDL] = {900, 300, 1500, 600, 1200, 450, 750, 1050};
+    molt_db_host *h = host_open(mode, pg_dsn(), "default:max_conns=8");
+    molt_db_host_stream *s[2 * NDL];
+    long long t0[NDL], t_end[2 * NDL];
+    frame_info fi[2 * NDL];
+    memset(fi, 0, sizeof fi);
+    env e;
+    for (int i = 0; i < NDL; i++) {
+        env_db(&e, 100 + (uint64_t)i, "db_query", "select pg_sleep(5) /* host deadlines */",
+               0, 0, ms[i]);
+        t0[i] = now_ms();
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s[i]), 0);
+        env_free(&e);
+        env_db(&e, 200 + (uint64_t)i, "db_query", "select 1", 0, 0, 100 + 50 * (uint32_t)i);
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s[NDL + i]), 0);
+        env_free(&e);
+    }
+    int left = 2 * NDL;
+    long long give_up = now_ms() + 10000;
+    while (left > 0) {
+        ASSERT(now_ms() < give_up);
+        host_wait(h, 10);
+        for (int i = 0; i < 2 * NDL; i++) {
+            const uint8_t *f;
+            size_t len;
+            int rc;
+            if (!s[i])
+                continue;
+            while ((rc = molt_db_host_next(s[i], &f, &len)) == 1)
+                fi[i] = frame_read(f, len);
+            if (rc == MOLT_DB_HOST_DONE) {
+                t_end[i] = now_ms();
+                molt_db_host_release(s[i]);
+                s[i] = NULL;
+                left--;
+            }
+        }
+    }
+    for (int i = 0; i < NDL; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "deadline of %u ms passed", ms[i]);
+        ASSERT_EQ_STR(fi[i].status, "Timeout");
+        ASSERT_CONTAINS(fi[i].error, want);
+        /* libuv's clock is a coarse one: a few ms of slack, no more */
+        ASSERT(t_end[i] - t0[i] >= (long long)ms[i] - 10);
+        ASSERT(t_end[i] - t0[i] < (long long)ms[i] + 2000);
+        ASSERT_EQ_STR(fi[NDL + i].status, "Ok");
+        for (int j = 0; j < NDL; j++)
+            if (ms[j] < ms[i])
+                ASSERT(t_end[j] <= t_end[i]);
+    }
+    wait_server(h, "select pg_sleep(5) /* host deadlines", 0);
+
+    uint64_t session;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &session), 0);
+    for (uint64_t id = 1; id <= 300; id++)
+        ASSERT_EQ_STR(tx_call(h, session, id, "db_query", "select 1", 0).status, "Ok");
+    env_db(&e, 301, "db_query", "select pg_sleep(5) /* host session deadline */", 0, 0, 400);
+    long long t = now_ms();
+    frame_info late = host_call_in(h, session, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(late.status, "Timeout");
+    ASSERT(now_ms() - t >= 390 && now_ms() - t < 2400);
+
+    for (int i = 0; i < 3; i++) {
+        env_db(&e, 400 + (uint64_t)i, "db_query", "select pg_sleep(30) /* host free dl */",
+               0, 0, 20000);
+        molt_db_host_stream *ignored;
+        ASSERT_EQ_INT(molt_db_host_submit_in(h, i == 0 ? session : 0,
+                                             (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                             &ignored), 0);
+        env_free(&e);
+    }
+    wait_server(h, "select pg_sleep(30) /* host free dl", 1);
+    molt_db_host_free(h);
+}
+
+TEST(deadlines_end_each_request_at_its_own)
+{
+    for (size_t i = 0; i < 2; i++)
+        deadlines(modes[i]);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -769,4 +866,5 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(owned_frames_outlive_their_stream_and_host),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
-          TEST_ENTRY(driven_deadline_counts_from_the_submit))
+          TEST_ENTRY(driven_deadline_counts_from_the_submit),
+          TEST_ENTRY(deadlines_end_each_request_at_its_own))
