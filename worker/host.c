@@ -125,6 +125,7 @@ static void take_commands(molt_db_host *h)
         } else {
             uv_close((uv_handle_t *)&h->wait_timer, NULL);
             uv_close((uv_handle_t *)&h->wait_prepare, NULL);
+            uv_close((uv_handle_t *)&h->wait_check, NULL);
         }
         mw_worker_shutdown(&h->w, 0);
     }
@@ -287,9 +288,11 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     } else {
         uv_timer_init(&h->loop, &h->wait_timer);
         uv_prepare_init(&h->loop, &h->wait_prepare);
+        uv_check_init(&h->loop, &h->wait_check);
         h->wait_prepare.data = h;
         uv_unref((uv_handle_t *)&h->wait_timer);
         uv_unref((uv_handle_t *)&h->wait_prepare);
+        uv_unref((uv_handle_t *)&h->wait_check);
     }
     *out = h;
     return 0;
@@ -387,17 +390,31 @@ static void on_wait_prepare(uv_prepare_t *p)
         uv_stop(&h->loop);
 }
 
+/* The driven wait's turn ends after its I/O. */
+static void on_wait_check(uv_check_t *c)
+{
+    uv_stop(c->loop);
+}
+
 /* Driven mode: one turn whose poll of I/O waits up to timeout_ms (-1: no
  * bound) for I/O or a timer. The wait is libuv's own epoll_wait, which
  * also collects the events, rather than a poll() of its fd followed by a
- * second epoll_wait. Both handles are unreferenced: a loop with nothing
- * else active does not wait (nothing but a submit could end the wait). */
+ * second epoll_wait. The turn runs in UV_RUN_DEFAULT, stopped by the
+ * check handle after its I/O: UV_RUN_ONCE would not wait at all when a
+ * deferred call (an idle handle: the statements of the request just
+ * taken, written in the turn's idle phase) is due as the turn starts,
+ * where UV_RUN_DEFAULT reckons the wait after the idle phase. Timers due
+ * when the wait ends run in the next turn (molt_db_host_poll's own). The
+ * handles are unreferenced: a loop with nothing else active does not
+ * wait (nothing but a submit could end the wait). */
 static void driven_wait_turn(molt_db_host *h, int timeout_ms)
 {
     if (timeout_ms > 0)
         uv_timer_start(&h->wait_timer, on_wait_timer, (uint64_t)timeout_ms, 0);
     uv_prepare_start(&h->wait_prepare, on_wait_prepare);
-    uv_run(&h->loop, UV_RUN_ONCE);
+    uv_check_start(&h->wait_check, on_wait_check);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_check_stop(&h->wait_check);
     uv_prepare_stop(&h->wait_prepare);
     uv_timer_stop(&h->wait_timer);
 }

@@ -124,6 +124,7 @@ struct molt_db_host {
     uv_check_t flush;        /* threaded mode: writes notify_fd once per turn */
     uv_timer_t wait_timer;   /* driven mode: bounds molt_db_host_poll's wait */
     uv_prepare_t wait_prepare; /* driven mode: no wait when news is ready */
+    uv_check_t wait_check;   /* driven mode: the wait is one turn */
     int notify_due;          /* news since the last write */
 };
 
