@@ -475,10 +475,12 @@ void mw_session_close(mw_session *s)
     if (s->dead)
         return;
     s->dead = 1;
-    if (!s->sink)
+    if (!s->sink) {
+        /* its limits while it flushes (a sink's end below, with it) */
         uv_read_stop((uv_stream_t *)&s->in);
-    watch_frame(s);
-    watch_writes(s, 0);
+        watch_frame(s);
+        watch_writes(s, 0);
+    }
     /* the client is gone: cancel its requests down to the database */
     while (s->reqs) {
         mw_request *r = s->reqs;
