@@ -761,15 +761,16 @@ TEST(driven_deadline_counts_from_the_submit)
 #define NDL 8
 
 /* Requests with different deadlines, submitted out of their order and
- * running together (quick ones among them take their entries out early),
- * each end Timeout at their own deadline: never before it, in the order
- * of the deadlines, and the server stops their queries. Then in a
+ * running together (quick ones among them, with later deadlines, take
+ * their entries out of the heap early), each end Timeout at their own
+ * deadline: never before it, in the order of the deadlines, and the
+ * server stops their queries. Then in a
  * caller's session, after many requests, a short deadline still ends its
  * request on time; and the host is freed with long deadlines pending. */
 static void deadlines(int mode)
 {
     static const uint32_t ms[NDL] = {900, 300, 1500, 600, 1200, 450, 750, 1050};
-    molt_db_host *h = host_open(mode, pg_dsn(), "default:max_conns=8");
+    molt_db_host *h = host_open(mode, pg_dsn(), "default:max_conns=16");
     molt_db_host_stream *s[2 * NDL];
     long long t0[NDL], t_end[2 * NDL];
     frame_info fi[2 * NDL];
@@ -782,7 +783,7 @@ static void deadlines(int mode)
         ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
                                           &s[i]), 0);
         env_free(&e);
-        env_db(&e, 200 + (uint64_t)i, "db_query", "select 1", 0, 0, 100 + 50 * (uint32_t)i);
+        env_db(&e, 200 + (uint64_t)i, "db_query", "select 1", 0, 0, 3000 + 100 * (uint32_t)i);
         ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
                                           &s[NDL + i]), 0);
         env_free(&e);
@@ -792,6 +793,7 @@ static void deadlines(int mode)
     while (left > 0) {
         ASSERT(now_ms() < give_up);
         host_wait(h, 10);
+        int ended[2 * NDL], nended = 0;
         for (int i = 0; i < 2 * NDL; i++) {
             const uint8_t *f;
             size_t len;
@@ -801,12 +803,17 @@ static void deadlines(int mode)
             while ((rc = molt_db_host_next(s[i], &f, &len)) == 1)
                 fi[i] = frame_read(f, len);
             if (rc == MOLT_DB_HOST_DONE) {
-                t_end[i] = now_ms();
+                ended[nended++] = i;
                 molt_db_host_release(s[i]);
                 s[i] = NULL;
                 left--;
             }
         }
+        /* one time, taken after, for all this pass found ended: never
+         * before their end, and in the order they ended */
+        long long now = now_ms();
+        for (int k = 0; k < nended; k++)
+            t_end[ended[k]] = now;
     }
     for (int i = 0; i < NDL; i++) {
         char want[64];
