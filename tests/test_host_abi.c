@@ -860,6 +860,45 @@ TEST(deadlines_end_each_request_at_its_own)
         deadlines(modes[i]);
 }
 
+/* Threaded mode: an answer made by a timer of the loop (here the pool's
+ * fail-fast while it backs off from a refused password) wakes the
+ * caller's poller at once, not when the loop next has I/O or a timer of
+ * its own (the backoff, seconds away). */
+TEST(threaded_answers_made_by_timers_wake_the_poller)
+{
+    const char *scram = getenv("MOLT_TEST_DSN_SCRAM");
+    if (!scram || !*scram)
+        SKIP("MOLT_TEST_DSN_SCRAM not set (run under scripts/with_pg.sh)");
+    const char *at = strchr(scram, '@'), *user = strstr(scram, "molt_scram:");
+    ASSERT(at && user && user < at);
+    char dsn[512];
+    snprintf(dsn, sizeof dsn, "%.*swrong%s", (int)(user + strlen("molt_scram:") - scram),
+             scram, at);
+    molt_db_host *h = host_open(MOLT_DB_HOST_THREADED, dsn, "default:reconnect_min_ms=3000");
+    env e;
+    env_db(&e, 1, "db_query", "select 1", 0, 0, 0);
+    frame_info first = host_call(h, &e, 10000); /* the attempt; the backoff begins */
+    env_free(&e);
+    ASSERT(strcmp(first.status, "Ok") != 0);
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    for (uint64_t id = 2; id < 7; id++) {
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
+        env_db(&e, id, "db_query", "select 1", 0, 0, 0);
+        molt_db_host_stream *s;
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s), 0);
+        env_free(&e);
+        long long t0 = now_ms();
+        ASSERT_EQ_INT(poll(&p, 1, 1000), 1);
+        ASSERT(now_ms() - t0 < 700);
+        frame_info fi = host_final(h, s, 0, NULL);
+        molt_db_host_release(s);
+        ASSERT_EQ_STR(fi.status, first.status);
+        ASSERT_EQ_STR(fi.error, first.error);
+    }
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -874,4 +913,5 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
           TEST_ENTRY(driven_deadline_counts_from_the_submit),
-          TEST_ENTRY(deadlines_end_each_request_at_its_own))
+          TEST_ENTRY(deadlines_end_each_request_at_its_own),
+          TEST_ENTRY(threaded_answers_made_by_timers_wake_the_poller))

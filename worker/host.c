@@ -122,6 +122,7 @@ static void take_commands(molt_db_host *h)
             molt_db_loop_waker_free(h->wake);
             h->wake = NULL;
             uv_close((uv_handle_t *)&h->flush, NULL);
+            uv_close((uv_handle_t *)&h->flush_before, NULL);
         } else {
             uv_close((uv_handle_t *)&h->wait_timer, NULL);
             uv_close((uv_handle_t *)&h->wait_prepare, NULL);
@@ -151,14 +152,26 @@ void mw_host_notify_later(molt_db_host *h)
     h->notify_due = 1;
 }
 
-/* After each turn's I/O: one write of the notify fd for all its news. */
-static void on_check(uv_check_t *c)
+static void flush_news(molt_db_host *h)
 {
-    molt_db_host *h = c->data;
     if (h->notify_due) {
         h->notify_due = 0;
         mw_host_notify(h);
     }
+}
+
+/* After each turn's I/O: one write of the notify fd for all its news. */
+static void on_check(uv_check_t *c)
+{
+    flush_news(c->data);
+}
+
+/* Just before each poll of I/O: the news of the turn's timers and deferred
+ * calls (a request answered at its deadline, or failed at once by a pool
+ * that backs off), which would otherwise wait for the poll to end. */
+static void on_prepare(uv_prepare_t *p)
+{
+    flush_news(p->data);
 }
 
 static void *run_thread(void *arg)
@@ -266,8 +279,10 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     }
     if (mode == MOLT_DB_HOST_THREADED) {
         uv_check_init(&h->loop, &h->flush);
-        h->flush.data = h;
+        uv_prepare_init(&h->loop, &h->flush_before);
+        h->flush.data = h->flush_before.data = h;
         uv_check_start(&h->flush, on_check);
+        uv_prepare_start(&h->flush_before, on_prepare);
         molt_db_error why;
         molt_db_error_init(&why);
         rc = molt_db_loop_libuv_new(&h->loop, &h->wake_loop, &why);
