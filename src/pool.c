@@ -877,13 +877,18 @@ void molt_db_pool_get_stats(const molt_db_pool *p, molt_db_pool_stats *out)
     out->waiters = p->nwaiting;
     out->conns_idle = 0;
     out->conns_in_use = 0;
+    out->conns_tx_idle = 0;
     for (const molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
         add_bytes(out, pc->conn);
         if (pc->state == MOLT_DB_PC_CONNECTING)
             continue;
-        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0)
+        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0) {
             out->conns_idle++;
-        else
-            out->conns_in_use++;
+            continue;
+        }
+        out->conns_in_use++;
+        if (pc->state == MOLT_DB_PC_PINNED && pc->inflight == 0 &&
+            pc->cancel != MOLT_DB_CANCEL_SENT)
+            out->conns_tx_idle++;
     }
 }
