@@ -18,14 +18,17 @@ frame was taken, then released.
   sleep on their own queue until they get a frame or the turn to drive
   (leader/followers, no polling). A cancel (client timeout, Ctrl-C,
   ``cancel()``, a stream closed early) drives the host until the cancelled
-  request's last frame arrived, at most ``grace_ms``, so the query has
-  ended on the server when the call returns. Work that needs the loop while
-  no thread is in a call (``Host.pending()``: a transaction open, with its
-  idle timeout; a request whose caller gave up) is driven by a keeper
-  thread, started only then: it waits on the host's fd (``wait_io``, not
-  holding the driver's lock) until the host's next timer, at most
-  ``_KEEP_WAIT_S`` at a time, and then runs a turn; a call made meanwhile
-  drives at once, or after the keeper's turn. A
+  request's last frame arrived and the cancel's own work is over
+  (``Host.busy()``), at most ``grace_ms``, so the query has ended on the
+  server when the call returns; an open transaction, idle, is no such work.
+  Work that needs the loop while no thread is in a call (``Host.pending()``:
+  a transaction open, with its idle timeout; a request whose caller gave
+  up) is driven by a keeper thread, started only then: while some of it
+  is busy, it waits on the host's fd (``wait_io``, not holding the
+  driver's lock) until the host's next timer, at most ``_KEEP_WAIT_S`` at a
+  time, and then runs a turn; while only timers remain (an idle
+  transaction's), it sleeps until the next is due, woken by the end of any
+  call. A call made meanwhile drives at once, or after the keeper's turn. A
   stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
