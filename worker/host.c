@@ -352,6 +352,15 @@ int molt_db_host_fd(molt_db_host *h)
     return h->mode == MOLT_DB_HOST_THREADED ? h->notify_fd : uv_backend_fd(&h->loop);
 }
 
+/* Driven mode: requests or sessions wait to be freed (reap.h). Their
+ * prepare and check handles do not shorten a poll, so a caller that waits
+ * on the fd would see them freed (molt_db_host_busy) only after its next
+ * I/O: a turn more frees them now. */
+static int reap_due(const molt_db_host *h)
+{
+    return h->w.reaper.head != NULL;
+}
+
 int molt_db_host_timeout(molt_db_host *h)
 {
     /* a loop with nothing active (an idle SQLite-only host) waits for the
@@ -362,7 +371,7 @@ int molt_db_host_timeout(molt_db_host *h)
         return 0;
     if (!uv_loop_alive(&h->loop))
         return -1;
-    return uv_backend_timeout(&h->loop);
+    return reap_due(h) ? 0 : uv_backend_timeout(&h->loop);
 }
 
 /* The connections busy with work of their own, over every backend. */
@@ -486,7 +495,7 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
     else
         uv_run(&h->loop, UV_RUN_NOWAIT);
     int turns = 1;
-    while (turns++ < DRIVEN_MAX_TURNS && uv_backend_timeout(&h->loop) == 0)
+    while (turns++ < DRIVEN_MAX_TURNS && (uv_backend_timeout(&h->loop) == 0 || reap_due(h)))
         uv_run(&h->loop, UV_RUN_NOWAIT);
     return 0;
 }
