@@ -86,10 +86,15 @@ static int has_text(PyObject *sql)
     return 0;
 }
 
+/* positional_count's answers by sql (an application sends the same few
+ * statements over and over); emptied when it reaches COUNTS_MAX. */
+#define COUNTS_MAX 1024
+static PyObject *counts;
+
 /* How many positional values sql's placeholders take when they are
- * exactly $1..$n and none is named; -1 when they are anything else, -2
- * with an exception. */
-static Py_ssize_t positional_count(PyObject *sql, PyObject *scan)
+ * exactly $1..$n and none is named (scan: placeholders.scan_placeholders);
+ * -1 when they are anything else, -2 with an exception. */
+static Py_ssize_t scan_count(PyObject *sql, PyObject *scan)
 {
     PyObject *found = PyObject_CallOneArg(scan, sql);
     if (found == NULL)
@@ -118,6 +123,24 @@ done:
     Py_XDECREF(positional);
     Py_XDECREF(named);
     return n;
+}
+
+static Py_ssize_t positional_count(PyObject *sql, PyObject *scan)
+{
+    PyObject *known = PyDict_GetItemWithError(counts, sql);
+    if (known != NULL)
+        return PyLong_AsSsize_t(known);
+    if (PyErr_Occurred())
+        return -2;
+    Py_ssize_t n = scan_count(sql, scan);
+    if (n == -2)
+        return -2;
+    if (PyDict_GET_SIZE(counts) >= COUNTS_MAX)
+        PyDict_Clear(counts);
+    PyObject *value = PyLong_FromSsize_t(n);
+    int rc = value != NULL ? PyDict_SetItem(counts, sql, value) : -1;
+    Py_XDECREF(value);
+    return rc < 0 ? -2 : n;
 }
 
 int plain_payload_pack(env_buf *out, PyObject *sql, PyObject *params, PyObject *alias, int write,
@@ -207,7 +230,8 @@ int host_params_add(PyObject *m)
 {
     str_positional = PyUnicode_InternFromString("positional");
     str_named = PyUnicode_InternFromString("named");
-    if (str_positional == NULL || str_named == NULL)
+    counts = PyDict_New();
+    if (str_positional == NULL || str_named == NULL || counts == NULL)
         return -1;
     return PyModule_AddFunctions(m, params_functions);
 }

@@ -473,3 +473,18 @@ def test_plain_calls_keep_no_reference_and_leave_rss_flat(tmp_path):
         assert len(taken) >= 100_000
         assert c.query("select count(*) from t").rows == [(1000,)]
     assert grown < 4 * 1024, grown
+
+
+@needs_pg
+def test_a_host_closed_under_a_plain_call_resends_a_query_and_fails_an_execute(pg):
+    """Another thread closes the host while a plain call waits in C: the
+    query is resent on a new host, the execute is not (it may have run)."""
+    with InProcessClient(pg_args("--allow-write", "default")) as c:
+        c.ping()
+        threading.Timer(0.3, c._conn.host.close).start()
+        assert c.query("select 5 from pg_sleep(0.6)").rows == [(5,)]
+        assert c.connects == 2
+        threading.Timer(0.3, c._conn.host.close).start()
+        with pytest.raises(WorkerUnavailable, match="not resent"):
+            c.execute("select pg_sleep(0.6)")
+        assert c.query("select 6").rows == [(6,)]
