@@ -64,7 +64,8 @@ static PyObject *short_str(const char *s, uint32_t n)
 }
 
 /* A value of the final frame's map: strs through short_str, and a map of
- * str keys (the metrics) built the same way; anything else mp_value's. */
+ * such keys and values (the metrics) built the same way; anything else
+ * mp_value's. */
 static PyObject *frame_value(mp_reader *r, int depth)
 {
     const char *s;
@@ -77,7 +78,7 @@ static PyObject *frame_value(mp_reader *r, int depth)
         return NULL;
     PyObject *out = PyDict_New();
     for (uint32_t i = 0; out != NULL && i < n; i++) {
-        PyObject *k = mp_peek(r) == MP_STR ? frame_value(r, 1) : mp_value(r);
+        PyObject *k = frame_value(r, 1);
         PyObject *v = k != NULL ? frame_value(r, 1) : NULL;
         if (v == NULL || PyDict_SetItem(out, k, v) < 0)
             Py_CLEAR(out);
@@ -327,6 +328,7 @@ typedef struct {
     PyObject *scan;               /* placeholders.scan_placeholders */
     PyObject *query_result;       /* results.QueryResult */
     PyObject *result_of;          /* calls.result_of */
+    PyObject *connection_lost;    /* calls.ConnectionLost */
     Py_ssize_t max_frame;
     double default_timeout_ms;    /* calls.WORKER_DEFAULT_TIMEOUT_MS */
     unsigned long long submitted; /* calls it submitted (tests count them) */
@@ -338,7 +340,7 @@ static PyObject *str_dead, *str_before_send, *str_after_recv, *str_db_alias, *st
 
 #define CALLER_FIELDS(X)                                                                   \
     X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
-    X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of)
+    X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)
 
 static int caller_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -366,10 +368,11 @@ static void caller_dealloc(PyObject *self)
 }
 
 /* Caller(exchange, host, session, leading, followers, max_frame,
- *        scan_placeholders, QueryResult, result_of, default_timeout_ms) */
+ *        scan_placeholders, QueryResult, result_of, ConnectionLost,
+ *        default_timeout_ms) */
 static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    PyObject *exchange, *host, *leading, *followers, *scan, *query_result, *result_of;
+    PyObject *exchange, *host, *leading, *followers, *scan, *query_result, *result_of, *lost;
     unsigned long long session;
     Py_ssize_t max_frame;
     double default_timeout_ms;
@@ -377,9 +380,9 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "Caller() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OO!KOO!nOOOd:Caller", &exchange, &HostType, &host, &session,
+    if (!PyArg_ParseTuple(args, "OO!KOO!nOOOOd:Caller", &exchange, &HostType, &host, &session,
                           &leading, &PySet_Type, &followers, &max_frame, &scan, &query_result,
-                          &result_of, &default_timeout_ms))
+                          &result_of, &lost, &default_timeout_ms))
         return NULL;
     if (!((HostObject *)host)->driven || max_frame < 0) {
         PyErr_SetString(PyExc_ValueError, "Caller() takes a driven host and a max_frame >= 0");
@@ -395,6 +398,7 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     c->scan = Py_NewRef(scan);
     c->query_result = Py_NewRef(query_result);
     c->result_of = Py_NewRef(result_of);
+    c->connection_lost = Py_NewRef(lost);
     c->max_frame = max_frame;
     c->default_timeout_ms = default_timeout_ms;
     if ((c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
@@ -430,7 +434,8 @@ enum led { NOT_TAKEN, FINAL, HANDED };
  * id, the envelope, the submit and the wait. FINAL: the Ok final frame's
  * (codec, payload, metrics); HANDED: the stream handed to the general path,
  * (request, exception to raise after a cancel) from _handover, or (None,
- * ConnectionLost) when the host refused the request (_refused); NOT_TAKEN:
+ * ConnectionLost) when the host refused the request (_refused) or the
+ * exchange ended before the stream was handed over; NOT_TAKEN:
  * None (a value of a kind msgpack packs: nothing was submitted); NULL with
  * an exception. *rid gets the request id. */
 static PyObject *lead_locked(CallerObject *c, PyObject *ids, const char *entry, size_t entry_len,
@@ -485,6 +490,11 @@ static PyObject *lead_locked(CallerObject *c, PyObject *ids, const char *entry, 
     }
     PyObject *argv[] = {st, *rid, got != NULL ? got : Py_None, exc != NULL ? exc : Py_None};
     PyObject *out = PyObject_Vectorcall(c->handover, argv, 4, NULL);
+    if (out == NULL && PyErr_ExceptionMatches(c->connection_lost)) {
+        PyObject *lost = take_exception(); /* the exchange ended meanwhile */
+        out = lost != NULL ? PyTuple_Pack(2, Py_None, lost) : NULL;
+        Py_XDECREF(lost);
+    }
     Py_DECREF(st);
     Py_XDECREF(got);
     Py_XDECREF(exc);

@@ -310,6 +310,18 @@ int envelope_pack(env_buf *out, uint64_t request_id, PyObject *entry, PyObject *
     return rc;
 }
 
+/* (host_envelope.h) */
+PyObject *env_buf_result(env_buf *b, int rc)
+{
+    PyObject *out = NULL;
+    if (rc == 0)
+        out = PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
+    else if (rc == LEAVE)
+        out = Py_NewRef(Py_None);
+    env_buf_free(b);
+    return out;
+}
+
 /* encode_envelope(request_id, entry, payload, timeout_ms) -> bytes | None */
 static PyObject *encode_envelope(PyObject *mod, PyObject *args)
 {
@@ -322,14 +334,7 @@ static PyObject *encode_envelope(PyObject *mod, PyObject *args)
         return NULL;
     env_buf b;
     env_buf_init(&b);
-    int rc = envelope_pack(&b, (uint64_t)rid, entry, payload, timeout_ms);
-    PyObject *out = NULL;
-    if (rc == 0)
-        out = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.len);
-    else if (rc == LEAVE)
-        out = Py_NewRef(Py_None);
-    env_buf_free(&b);
-    return out;
+    return env_buf_result(&b, envelope_pack(&b, (uint64_t)rid, entry, payload, timeout_ms));
 }
 
 static PyMethodDef envelope_functions[] = {

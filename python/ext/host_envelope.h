@@ -22,6 +22,10 @@ typedef struct {
 void env_buf_init(env_buf *b);
 void env_buf_free(env_buf *b);
 
+/* What a packer's rc makes of b for Python, b freed: its bytes for 0,
+ * None for ENV_LEAVE, NULL (the exception set) for -1. */
+PyObject *env_buf_result(env_buf *b, int rc);
+
 /* Packs {"request_id", "entry", "payload" (bin of the packed payload) and
  * "codec": "msgpack" when payload is not None, "timeout_ms" when it is not
  * None} into out (initialized by the caller, freed by the caller).

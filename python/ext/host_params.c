@@ -209,14 +209,7 @@ static PyObject *plain_payload(PyObject *mod, PyObject *const *args, Py_ssize_t 
         return NULL;
     env_buf b;
     env_buf_init(&b);
-    int rc = plain_payload_pack(&b, args[0], args[1], args[2], write, args[4]);
-    PyObject *out = NULL;
-    if (rc == 0)
-        out = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.len);
-    else if (rc == ENV_LEAVE)
-        out = Py_NewRef(Py_None);
-    env_buf_free(&b);
-    return out;
+    return env_buf_result(&b, plain_payload_pack(&b, args[0], args[1], args[2], write, args[4]));
 }
 
 static PyMethodDef params_functions[] = {

@@ -261,7 +261,7 @@ class SyncHostExchange(_HostExchange):
         #: one-shot calls made in C while no other thread drives (host_call.c)
         self.caller = _host_module().Caller(
             self, self.host, self.session, self.leading, self.followers, self.decoder.max_frame,
-            scan_placeholders, QueryResult, result_of, WORKER_DEFAULT_TIMEOUT_MS)
+            scan_placeholders, QueryResult, result_of, ConnectionLost, WORKER_DEFAULT_TIMEOUT_MS)
 
     def new_slot(self) -> Slot:
         return queue.SimpleQueue()

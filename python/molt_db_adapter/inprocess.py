@@ -64,10 +64,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         docs/python.md "The fast path")."""
         conn = self._conn
         if not options and conn is not None:
-            try:
-                got = conn.caller.plain(self, sql, params, False)
-            except ConnectionLost as lost:  # the exchange ended under the call
-                got = (None, lost, 0.0, 0.0)
+            got = conn.caller.plain(self, sql, params, False)
             if got is not None:
                 return got if type(got) is not tuple else self._handed(False, sql, params, got)
         return MoltClient.query(self, sql, params, **options)
@@ -76,10 +73,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         """MoltClient.execute; with every option at its default, as query."""
         conn = self._conn
         if not options and conn is not None:
-            try:
-                got = conn.caller.plain(self, sql, params, True)
-            except ConnectionLost as lost:  # the exchange ended under the call
-                got = (None, lost, 0.0, 0.0)
+            got = conn.caller.plain(self, sql, params, True)
             if got is not None:
                 return got if type(got) is not tuple else self._handed(True, sql, params, got)
         return MoltClient.execute(self, sql, params, **options)
@@ -102,10 +96,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         conn: Any = self._conn
         if conn is None or conn.dead:
             conn = self._connection()
-        try:
-            got = conn.caller.call(self, call, wait)
-        except ConnectionLost as lost:  # the exchange ended under the call
-            got = (None, lost, wait, 0.0)
+        got = conn.caller.call(self, call, wait)
         if got is None:
             return MoltClient._call(self, call)
         if type(got) is not tuple:

@@ -488,3 +488,25 @@ def test_a_host_closed_under_a_plain_call_resends_a_query_and_fails_an_execute(p
         with pytest.raises(WorkerUnavailable, match="not resent"):
             c.execute("select pg_sleep(0.6)")
         assert c.query("select 6").rows == [(6,)]
+
+
+def test_the_frame_readers_metrics_are_msgpacks_dicts_in_order():
+    """ok_parts builds the metrics with the short strings it made before:
+    any sequence of maps (the same keys, reordered, fewer, more, repeated
+    keys, other kinds) gives msgpack's dict, order included."""
+    def frame(pairs):
+        body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
+        head = bytes([0x80 | len(pairs)]) if len(pairs) < 16 else b"\xde" + len(pairs).to_bytes(2, "big")
+        ok = {"request_id": 3, "status": "Ok", "codec": "msgpack", "payload": b""}
+        return b"\x85" + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in ok.items()) + \
+            msgpack.packb("metrics") + head + body
+
+    base = [("queue_us", 1), ("exec_us", 2), ("db_alias", "default"), ("db_row_count", 3)]
+    for pairs in (base, base, [(k, i) for i, (k, _) in enumerate(base)], base[::-1], base[:3], base + [("x", None)],
+                  base + [("queue_us", 9)], base + [("queue_us", 9)], [("queue_us", 1)] * 3, [],
+                  [(1, "int key"), ("k" * 40, [1, {"a": 2}]), ("\u00e9", 1.5)], base,
+                  [(f"k{i}", i) for i in range(16)], [(f"k{i}", i) for i in range(17)], base):
+        raw = frame(pairs)
+        got = _host.ok_frame(raw, 3)
+        want = msgpack.unpackb(raw, raw=False, strict_map_key=False)["metrics"]
+        assert got is not None and list(got[2].items()) == list(want.items()), pairs
