@@ -66,7 +66,8 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         if not options and conn is not None:
             got = conn.caller.plain(self, sql, params, False)
             if got is not None:
-                return got if type(got) is not tuple else self._handed(False, sql, params, got)
+                result: QueryResult = got if type(got) is not tuple else self._handed(False, sql, params, got)
+                return result
         return MoltClient.query(self, sql, params, **options)
 
     def execute(self, sql: Optional[str] = None, params: Params = None, **options: Any) -> ExecResult:
@@ -75,7 +76,8 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         if not options and conn is not None:
             got = conn.caller.plain(self, sql, params, True)
             if got is not None:
-                return got if type(got) is not tuple else self._handed(True, sql, params, got)
+                done: ExecResult = got if type(got) is not tuple else self._handed(True, sql, params, got)
+                return done
         return MoltClient.execute(self, sql, params, **options)
 
     def _handed(self, write: bool, sql: Any, params: Params, handed: tuple[Any, ...]) -> Any:
