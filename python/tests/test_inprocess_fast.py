@@ -451,6 +451,7 @@ def test_plain_calls_keep_no_reference_and_leave_rss_flat(tmp_path):
         c.execute("create table t (a integer, b text)")
         sql, text, blob = "select $1, $2, $3", "x" * 100, b"y" * 100
         params = [1 << 40, text, blob]
+        c.db_alias = "".join(["def", "ault"])  # a str of its own: "default" is shared (interned)
         watched = (sql, text, blob, params, c.decoding, c.db_alias, c)
         c.query(sql, params)  # the placeholder scan's cache keeps sql from here on
         before = [sys.getrefcount(o) for o in watched]
