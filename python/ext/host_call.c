@@ -1,28 +1,24 @@
 /*
- * The blocking in-process client's one-shot call in two C calls
- * (docs/python.md "The fast path"), for a driven host:
+ * The in-process clients' one-shot calls in C (docs/python.md "The fast
+ * path"), for a driven host:
  *
+ * - Caller (the blocking client, one per SyncHostExchange):
+ *   plain(client, sql, params, write) makes query(sql, params) (write:
+ *   execute) with every option at its default, its payload packed from sql
+ *   and params (host_params.c); call(client, call, wait_s) makes any other
+ *   one-shot Call, its payload packed by envelope_pack. Both take the
+ *   exchange's leading lock without waiting (None, for the general path,
+ *   when another thread drives), take the request id, submit the envelope
+ *   and drive the host on the calling thread (its turns under the GIL, its
+ *   waits without) until the stream's frame arrives. An Ok final frame for
+ *   the request becomes the result; anything else is handed to the
+ *   general path at the point reached (_handover), and the caller gets
+ *   (request, exception, wait_s, start) to go on from.
  * - submit_call(host, session, request_id, entry, payload, timeout_ms)
  *   packs the envelope in C (host_envelope.h) and submits it in the
  *   session: a Stream, or None when the payload holds a value left to
- *   msgpack (the caller then takes the general path).
- * - wait_final(stream, request_id, wait_s, max_frame) drives the host on
- *   the calling thread (its turns under the GIL, its waits without) until
- *   the stream's frame arrives, and answers with
- *     (codec, payload, metrics)  the final frame was Ok: the stream is
- *                                released, the caller builds the result;
- *     bytes or a Frame           any other frame (an error status, a
- *                                frame that is not final, another
- *                                request_id, a large or oversized frame),
- *                                for the general path's routing;
- *     [Stream, ...]              other streams have news too (or the
- *                                stream ended without a frame): the
- *                                general path hands them out;
- *     None                       wait_s ran out.
- *   An exception (KeyboardInterrupt from a signal handler, HostError)
- *   leaves the stream as it is. In every case but the first the caller
- *   gives the stream to the general path (which routes, cancels and
- *   releases as for any request).
+ *   msgpack (the asyncio client's short way, host_async.c).
+ * - ok_parts reads an Ok final frame's (codec, payload, metrics) for both.
  */
 #include "host_envelope.h"
 #include "host_ext.h"
@@ -196,8 +192,12 @@ static PyObject *submit_call(PyObject *mod, PyObject *const *args, Py_ssize_t na
     return st;
 }
 
-/* The stream's frame as wait_final answers it (see the top); NULL with an
- * exception; Py_NotImplemented (borrowed) when no frame is ready yet. */
+/* The stream's frame: (codec, payload, metrics) when it is the Ok final
+ * frame (the stream released); bytes or a Frame for any other frame (an
+ * error status, a frame that is not final, another request_id, a large or
+ * oversized frame), for the general path's routing; [Stream] when the
+ * stream ended without a frame; NULL with an exception; Py_NotImplemented
+ * (borrowed) when no frame is ready yet. */
 static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame)
 {
     molt_db_host_frame *owned;

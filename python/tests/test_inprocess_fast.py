@@ -1,9 +1,11 @@
 """The blocking in-process client's fast path (host_call.c,
-docs/python.md "The fast path"): the envelope packed in C is
-encode_envelope's bytes; a call on it gives what the general path gives
-(every type of the type table, errors, large and oversized results); an
-interrupt, a client timeout and a lost host leave it the general path's
-way (the server's query ends); threads share a client through it."""
+host_params.c, docs/python.md "The fast path"): the envelope and a plain
+call's payload packed in C are the Python path's bytes, and what C leaves
+goes the Python way with its errors; a call on it gives what the general
+path gives (every type of the type table, errors, large and oversized
+results); an interrupt, a client timeout and a lost or closed host leave
+it the general path's way (the server's query ends); threads share a
+client through it; 10^5 calls keep no reference and leave RSS flat."""
 import datetime
 import os
 import signal
