@@ -140,20 +140,28 @@ static int schedule_callbacks(WaiterObject *w)
 
 /* Runs fn(w) in context ctx, as a Handle does: an exception other than
  * SystemExit and KeyboardInterrupt goes to the loop's exception handler.
- * 0, or -1 with that SystemExit / KeyboardInterrupt set. */
+ * A context entered already (tasks made with one shared context) cannot
+ * be entered again: that callback is scheduled instead. 0, or -1 with
+ * that SystemExit / KeyboardInterrupt (or a failure to report) set. */
 static int run_callback(WaiterObject *w, PyObject *fn, PyObject *ctx)
 {
-    if (PyContext_Enter(ctx) < 0)
-        return -1;
-    PyObject *r = PyObject_CallOneArg(fn, (PyObject *)w);
-    if (PyContext_Exit(ctx) < 0) {
+    int rc = 0;
+    if (PyContext_Enter(ctx) == 0) {
+        PyObject *r = PyObject_CallOneArg(fn, (PyObject *)w);
+        if (PyContext_Exit(ctx) < 0) {
+            Py_XDECREF(r);
+            return -1;
+        }
         Py_XDECREF(r);
+        rc = r != NULL ? 0 : -1;
+    } else if (PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+        PyErr_Clear();
+        rc = call_soon(w, fn, ctx);
+    } else {
         return -1;
     }
-    if (r != NULL) {
-        Py_DECREF(r);
+    if (rc == 0)
         return 0;
-    }
     if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
         return -1;
     PyObject *et, *ev, *tb;
@@ -166,7 +174,7 @@ static int run_callback(WaiterObject *w, PyObject *fn, PyObject *ctx)
     Py_XDECREF(tb);
     if (report == NULL)
         return -1;
-    r = PyObject_CallMethod(w->loop, "call_exception_handler", "O", report);
+    PyObject *r = PyObject_CallMethod(w->loop, "call_exception_handler", "O", report);
     Py_DECREF(report);
     if (r == NULL)
         PyErr_Clear(); /* as asyncio does when the handler itself fails, quietly */

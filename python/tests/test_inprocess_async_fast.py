@@ -381,3 +381,25 @@ def test_the_waiter_speaks_the_future_protocol():
             return (await c.query("select 8")).rows
 
     assert asyncio.run(run()) == [(8,)]
+
+
+def test_tasks_sharing_one_context_each_get_their_own_answer():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=4")) as c:
+            await c.query("select 1")
+            loop = asyncio.get_running_loop()
+            shared = contextvars.copy_context()
+            shared.run(var.set, "shared")
+
+            async def one(i):
+                r = await c.query("select $1::int8", [i])
+                return r.rows[0][0], var.get()
+
+            tasks = [loop.create_task(one(i), context=shared) for i in range(16)]
+            return await asyncio.gather(*tasks)
+
+    assert asyncio.run(run()) == [(i, "shared") for i in range(16)]
