@@ -2,10 +2,10 @@
  * The asyncio client's one-shot calls in C (host_ext.h, docs/python.md):
  *
  * - submit_fast(host, session, request_id, entry, payload, timeout_ms,
- *   fast, loop, deadline) packs the call's envelope (host_envelope.h),
- *   submits it in the session and enters its stream in fast with the
- *   Waiter (host_waiter.c) the call awaits; the Waiter, or None when the
- *   payload holds a value left to msgpack (the general path takes it).
+ *   fast, loop, deadline) packs and submits the call as submit_call
+ *   (host_call.c) does and enters its stream in fast with the Waiter
+ *   (host_waiter.c) the call awaits; the Waiter, or None when the payload
+ *   holds a value left to msgpack (the general path takes it).
  * - drain(host, fast, max_frame, woken) runs one turn of the host
  *   (molt_db_host_poll, as news(0.0) does) and hands out what arrived.
  *
@@ -27,7 +27,6 @@
  * Called on the event loop's thread with the GIL held, as every call on a
  * driven host is.
  */
-#include "host_envelope.h"
 #include "host_ext.h"
 
 /* Takes the frames of st, a fast stream whose waiter w is pending: 0, or
@@ -138,39 +137,28 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     return rest;
 }
 
+/* the module's submit_call (host_call.c), which packs and submits */
+static PyObject *submit_call_fn;
+
 /* submit_fast(host, session, request_id, entry, payload, timeout_ms, fast,
  * loop, deadline) -> Waiter or None: see the top of this file. */
 static PyObject *submit_fast(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)mod;
-    if (nargs != 9 || !PyObject_TypeCheck(args[0], &HostType) || !PyDict_CheckExact(args[6])) {
+    if (nargs != 9 || !PyDict_CheckExact(args[6])) {
         PyErr_SetString(PyExc_TypeError, "submit_fast(host, session, request_id, entry, payload, "
                                          "timeout_ms, fast, loop, deadline)");
         return NULL;
     }
-    HostObject *host = (HostObject *)args[0];
-    unsigned long long session = PyLong_AsUnsignedLongLong(args[1]);
-    if (session == (unsigned long long)-1 && PyErr_Occurred())
-        return NULL;
     unsigned long long rid = PyLong_AsUnsignedLongLong(args[2]);
     if (rid == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
     double deadline = PyFloat_AsDouble(args[8]);
     if (deadline == -1.0 && PyErr_Occurred())
         return NULL;
-    if (host_usable(host) < 0)
-        return NULL;
-    env_buf env;
-    env_buf_init(&env);
-    int rc = envelope_pack(&env, (uint64_t)rid, args[3], args[4], args[5]);
-    if (rc != 0) {
-        env_buf_free(&env);
-        return rc < 0 ? NULL : Py_NewRef(Py_None);
-    }
-    PyObject *st = host_submit_in(host, (uint64_t)session, env.data, env.len, 0);
-    env_buf_free(&env);
-    if (st == NULL)
-        return NULL;
+    PyObject *st = PyObject_Vectorcall(submit_call_fn, args, 6, NULL);
+    if (st == NULL || st == Py_None)
+        return st;
     PyObject *w = waiter_new(args[7], st, rid, deadline);
     if (w == NULL || PyDict_SetItem(args[6], st, w) < 0) {
         /* the request is in the host: released, it ends there */
@@ -197,5 +185,7 @@ static PyMethodDef async_functions[] = {
 
 int host_async_add(PyObject *m)
 {
+    if ((submit_call_fn = PyObject_GetAttrString(m, "submit_call")) == NULL)
+        return -1;
     return PyModule_AddFunctions(m, async_functions);
 }
