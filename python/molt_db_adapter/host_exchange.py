@@ -501,7 +501,6 @@ class AsyncHostExchange(_HostExchange):
         self.fast: dict[Any, Any] = {}
         #: the waiters a turn completed, whose tasks ``_host.wake`` wakes
         self.woken: list[Any] = []
-        self.waking = False  # running the wakeups: no host turn inside a submit
         #: one timer for the fast calls' deadlines (time.monotonic()), armed
         #: for the earliest (a timer per call would cost a heap push and a
         #: cancel each)
@@ -547,13 +546,8 @@ class AsyncHostExchange(_HostExchange):
             self._timer_at = math.inf
         if self.woken:
             # the answered calls' tasks run now, not a loop iteration later
-            # through a Handle each; a call they make is submitted with a
-            # scheduled turn (a turn inside this one would nest)
-            self.waking = True
-            try:
-                self._wake(self.woken)
-            finally:
-                self.waking = False
+            # through a Handle each
+            self._wake(self.woken)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -593,7 +587,10 @@ class AsyncHostExchange(_HostExchange):
         if when < self._sweep_at:
             self._arm_sweep(when)
         if self._turn is None:
-            if not self.live and len(self.fast) == 1 and not self.waking:
+            # alone in fast, this call's own waiter (no callback yet) is the
+            # only one the turn can complete: no task is woken inside it,
+            # also when this submit comes from a task that wake() runs
+            if not self.live and len(self.fast) == 1:
                 self._on_news()
             elif self.dead is None:
                 self._turn = self.loop.call_soon(self._on_news)

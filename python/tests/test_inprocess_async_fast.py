@@ -407,3 +407,29 @@ def test_tasks_sharing_one_context_each_get_their_own_answer():
             return await asyncio.gather(*tasks)
 
     assert asyncio.run(run()) == [(i, "shared") for i in range(16)]
+
+
+def test_one_call_at_a_time_costs_one_loop_iteration_a_call():
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")
+            loop = asyncio.get_running_loop()
+            seen = counted_fast(c)
+            iterations = [0]
+            real = loop._run_once  # type: ignore[attr-defined]
+
+            def run_once():
+                iterations[0] += 1
+                real()
+
+            loop._run_once = run_once  # type: ignore[attr-defined]
+            try:
+                got = [(await c.query("select $1::int8", [i])).rows[0][0] for i in range(200)]
+            finally:
+                del loop._run_once
+            assert got == list(range(200)) and seen[0] == 200
+            # the answer's turn wakes the task, whose next call goes out in
+            # its own submit's turn: the loop only waits for each answer
+            assert iterations[0] < 300
+
+    asyncio.run(run())
