@@ -358,7 +358,8 @@ if [ "${1:-}" = "--stages" ]; then
                     python/tests/test_inprocess_arrow.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
-                    python/tests/test_client_tx.py python/tests/test_client_rows.py \
+                    python/tests/test_client_tx.py python/tests/test_client_tx_cancel.py \
+                    python/tests/test_client_rows.py \
                     python/tests/test_rows_c.py -k "not server_restart"
         fi
     fi

@@ -488,6 +488,21 @@ static void drain_timer_start(molt_db_pconn *pc, int check, uint64_t ms)
     molt_db__timer_start(pc->pool->loop, pc->drain_timer, ms);
 }
 
+/* A transaction's connection whose cancelled query ended and whose
+ * CancelRequest's outcome is known: the drain's deadline is moot, and the
+ * connection stays the transaction's as it is (aborted, on PostgreSQL):
+ * its end decides the rest (molt_db__pconn_unpin). Releasing it here would
+ * roll the transaction back under its owner, whose next statements would
+ * then run outside any transaction. */
+static void pinned_cancel_over(molt_db_pconn *pc)
+{
+    if (pc->cancel == MOLT_DB_CANCEL_SENT || pc->cancel_target != NULL)
+        return;
+    pc->cancel = MOLT_DB_CANCEL_NONE;
+    if (pc->drain_timer != NULL)
+        molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
+}
+
 static void on_cancel_done(void *ud, int status, const molt_db_error *err)
 {
     (void)err;
@@ -500,6 +515,10 @@ static void on_cancel_done(void *ud, int status, const molt_db_error *err)
     pc->cancel = status == MOLT_DB_OK ? MOLT_DB_CANCEL_OK : MOLT_DB_CANCEL_FAILED;
     if (pc->cancel == MOLT_DB_CANCEL_FAILED) {
         molt_db__pconn_discard(pc, 1);
+        return;
+    }
+    if (pc->state == MOLT_DB_PC_PINNED && pc->inflight == 0) {
+        pinned_cancel_over(pc);
         return;
     }
     if (pc->inflight == 0) {
@@ -622,6 +641,8 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
     }
     if (pc->state == MOLT_DB_PC_PINNED) {
         try_send_cancel(pc); /* the transaction decides the rest */
+        if (pc->inflight == 0)
+            pinned_cancel_over(pc);
         return;
     }
     if (pc->state == MOLT_DB_PC_READY &&
@@ -856,13 +877,18 @@ void molt_db_pool_get_stats(const molt_db_pool *p, molt_db_pool_stats *out)
     out->waiters = p->nwaiting;
     out->conns_idle = 0;
     out->conns_in_use = 0;
+    out->conns_tx_idle = 0;
     for (const molt_db_pconn *pc = p->conns_head; pc; pc = pc->next) {
         add_bytes(out, pc->conn);
         if (pc->state == MOLT_DB_PC_CONNECTING)
             continue;
-        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0)
+        if (pc->state == MOLT_DB_PC_READY && pc->inflight == 0) {
             out->conns_idle++;
-        else
-            out->conns_in_use++;
+            continue;
+        }
+        out->conns_in_use++;
+        if (pc->state == MOLT_DB_PC_PINNED && pc->inflight == 0 &&
+            pc->cancel != MOLT_DB_CANCEL_SENT)
+            out->conns_tx_idle++;
     }
 }

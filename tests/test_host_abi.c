@@ -626,6 +626,18 @@ TEST(owned_frames_outlive_their_stream_and_host)
         owned_frames(modes[i]);
 }
 
+/* Polls h until molt_db_host_busy (or, with pending, molt_db_host_pending)
+ * says 0, at most 5 s. */
+static void drive_until_quiet(molt_db_host *h, int pending)
+{
+    long long deadline = now_ms() + 5000;
+    while ((pending ? molt_db_host_pending(h) : molt_db_host_busy(h)) > 0) {
+        if (now_ms() > deadline)
+            FAIL_AT("the host's %s work never ended", pending ? "pending" : "busy");
+        host_wait(h, 20);
+    }
+}
+
 /* molt_db_host_pending: a driven host counts the requests running and the
  * transactions open (the work that needs a poll while the caller waits
  * for nothing); 0 once they are over; a threaded host says -1. */
@@ -666,13 +678,51 @@ TEST(pending_counts_running_requests_and_open_transactions)
     molt_db_host_release(q);
     /* answered Cancelled: its connection still drains (the CancelRequest
      * goes out, the server's error comes back) until pending says 0 */
-    long long deadline = now_ms() + 5000;
-    while (molt_db_host_pending(h) > 0) {
-        if (now_ms() > deadline)
-            FAIL_AT("the host's pending work never ended after a cancel");
-        host_wait(h, 20);
-    }
+    drive_until_quiet(h, 1);
     ASSERT(!server_runs(h, "select pg_sleep(30) /* host pending"));
+    molt_db_host_free(h);
+}
+
+/* molt_db_host_busy: the part of pending that needs a poll now. An open
+ * transaction with nothing running in it is not counted, nor its
+ * connection; a statement of it running is, and once cancelled, until
+ * the connection is through with the cancel; then the transaction is still
+ * open (aborted) and busy 0. A threaded host says -1. */
+TEST(busy_leaves_out_an_idle_transaction)
+{
+    molt_db_host *t = host_open(MOLT_DB_HOST_THREADED, "sqlite::memory:", NULL);
+    ASSERT_EQ_INT((int)molt_db_host_busy(t), -1);
+    molt_db_host_free(t);
+
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), "default:max_conns=2");
+    ASSERT_EQ_INT((int)molt_db_host_busy(h), 0);
+    uint64_t s;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &s), 0);
+    uint64_t tx = tx_begin(h, s, 1);
+    ASSERT_EQ_STR(tx_call(h, s, 2, "db_query", "select 1", tx).status, "Ok");
+    ASSERT_EQ_INT((int)molt_db_host_busy(h), 0);
+    ASSERT(molt_db_host_pending(h) >= 1);
+
+    env e;
+    env_tx(&e, 3, "db_query", "select pg_sleep(30) /* host busy */", tx);
+    molt_db_host_stream *q = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit_in(h, s, (const uint8_t *)e.b.data, e.b.size, 7, NULL,
+                                         &q), 0);
+    env_free(&e);
+    wait_server(h, "select pg_sleep(30) /* host busy", 1);
+    ASSERT(molt_db_host_busy(h) >= 1);
+    ASSERT_EQ_INT(molt_db_host_cancel(h, 7), 0);
+    ASSERT_EQ_STR(host_final(h, q, 5000, NULL).status, "Cancelled");
+    molt_db_host_release(q);
+    drive_until_quiet(h, 0);
+    ASSERT(!server_runs(h, "select pg_sleep(30) /* host busy"));
+    ASSERT(molt_db_host_pending(h) >= 1);
+    frame_info fi = tx_call(h, s, 4, "db_query", "select 1", tx);
+    ASSERT_EQ_STR(fi.status, "DbError");
+    ASSERT_CONTAINS(fi.error, "aborted");
+    ASSERT_EQ_INT((int)molt_db_host_busy(h), 0);
+    ASSERT_EQ_STR(tx_call(h, s, 5, "tx_rollback", NULL, tx).status, "Ok");
+    drive_until_quiet(h, 1);
     molt_db_host_free(h);
 }
 
@@ -768,5 +818,6 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(sessions_beyond_max_sessions_are_refused),
           TEST_ENTRY(owned_frames_outlive_their_stream_and_host),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
+          TEST_ENTRY(busy_leaves_out_an_idle_transaction),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
           TEST_ENTRY(driven_deadline_counts_from_the_submit))

@@ -901,6 +901,17 @@ TEST(tx_serializable_conflict)
     tp_close(t);
 }
 
+/* Starts a 30 s pg_sleep in tx (its end goes to r); its request id. */
+static molt_db_pool_req_id tx_sleep(molt_db_tx *tx, res *r)
+{
+    memset(r, 0, sizeof *r);
+    molt_db_result_handler h = handler(r);
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_tx_query(tx, "SELECT pg_sleep(30)::text", 0, NULL, &h, NULL, &id),
+              NULL);
+    return id;
+}
+
 TEST(tx_cancel_inside)
 {
     molt_db_pool_settings s = settings(1);
@@ -912,11 +923,7 @@ TEST(tx_cancel_inside)
     molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
     txq_ok(t, tx, "INSERT INTO pool_txc VALUES (1)");
     res r;
-    memset(&r, 0, sizeof r);
-    molt_db_result_handler h = handler(&r);
-    molt_db_pool_req_id id = 0;
-    ASSERT_OK(molt_db_tx_query(tx, "SELECT pg_sleep(30)::text", 0, NULL, &h,
-                               NULL, &id), NULL);
+    molt_db_pool_req_id id = tx_sleep(tx, &r);
     run_for_ms(t, 200);
     uint64_t t0 = uv_hrtime();
     ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
@@ -934,6 +941,48 @@ TEST(tx_cancel_inside)
     ASSERT_EQ_UINT(st.conns_abandoned, 0);
     ASSERT_EQ_UINT(st.cancel_requests, 1);
     q_ok(t, "DROP TABLE pool_txc", NULL);
+    tp_close(t);
+}
+
+/* A statement cancelled inside a transaction: the transaction keeps its
+ * connection, aborted, whichever comes first of the query's end and the
+ * CancelRequest's outcome (both orders happen; hence the rounds), and
+ * past the drain's deadline too: a later statement of it fails 25P02
+ * rather than running outside any transaction, and its rollback leaves
+ * nothing. */
+static void cancel_in_tx(tp *t, molt_db_tx *tx, uint64_t settle_ms)
+{
+    res r;
+    molt_db_pool_req_id id = tx_sleep(tx, &r);
+    run_for_ms(t, 50);
+    ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    wait_done(t, &r);
+    ASSERT_CODE(r.status, MOLT_DB_ECANCELED);
+    run_for_ms(t, settle_ms);
+    res after = txq(t, tx, "INSERT INTO pool_txk VALUES (2)");
+    ASSERT_EQ_STR(after.sqlstate, "25P02");
+    txw w;
+    ASSERT_OK(tx_end(t, tx, 0, &w), NULL);
+}
+
+TEST(tx_cancel_inside_keeps_the_transaction)
+{
+    molt_db_pool_settings s = settings(2);
+    s.cancel_timeout_ms = 200; /* the drain's deadline: 400 ms */
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_txk", NULL);
+    q_ok(t, "CREATE TABLE pool_txk (a int)", NULL);
+    for (int round = 0; round < 9; round++) {
+        molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+        txq_ok(t, tx, "INSERT INTO pool_txk VALUES (1)");
+        cancel_in_tx(t, tx, round < 8 ? 100 : 600); /* the last past the deadline */
+    }
+    q_ok(t, "SELECT count(*)::text FROM pool_txk", "0");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    ASSERT_EQ_UINT(st.cancel_requests, 9);
+    q_ok(t, "DROP TABLE pool_txk", NULL);
     tp_close(t);
 }
 
@@ -1602,7 +1651,8 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(reprepare_deallocate_all), TEST_ENTRY(cancel_running),
           TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
-          TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_pins_connection),
+          TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_cancel_inside_keeps_the_transaction),
+          TEST_ENTRY(tx_pins_connection),
           TEST_ENTRY(connect_error_fails_fast),
           TEST_ENTRY(server_statement_timeout),
           TEST_ENTRY(lifetime_and_idle), TEST_ENTRY(idle_backend_killed),

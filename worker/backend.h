@@ -65,8 +65,9 @@ typedef struct mw_backend_ops {
     void (*tx_begin)(mw_backend *b, mw_tx *t, uint32_t timeout_ms);
     void (*tx_step)(mw_backend *b, mw_tx *t, mw_tx_step step);
     /* connections with work of their own beyond the requests (opening,
-     * draining after a cancel, rolling back): a driven host keeps its loop
-     * turning while there are any. NULL for backends without such work. */
+     * draining after a cancel, rolling back; not a transaction's connection
+     * with nothing running on it): a driven host keeps its loop turning
+     * while there are any. NULL for backends without such work. */
     size_t (*busy)(mw_backend *b);
 } mw_backend_ops;
 

@@ -426,7 +426,7 @@ static void types_resolved(void *ud)
  * types_resolved. 0 when nothing was started. */
 static int start_resolving(pg_job *j)
 {
-    uint32_t stack[16];
+    uint32_t stack[16] = {0}; /* (read only up to ncols; GCC cannot tell) */
     uint32_t *oids = j->ncols > 16 ? malloc(j->ncols * sizeof *oids) : stack;
     if (!oids)
         return 0;
@@ -1160,7 +1160,9 @@ static size_t pg_busy(mw_backend *base)
 {
     molt_db_pool_stats s;
     molt_db_pool_get_stats(((pg_backend *)base)->pool, &s);
-    return s.conns_in_use + s.conns_opening;
+    /* a transaction's connection with nothing running on it waits for
+     * its transaction, not for the loop */
+    return s.conns_in_use - s.conns_tx_idle + s.conns_opening;
 }
 
 static const mw_backend_ops pg_ops = {"postgresql", pg_start, pg_cancel, pg_resume,

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "molt_db/loop_libuv.h"
 #include "request.h"
+#include "tx.h"
 
 /* most loop turns per molt_db_host_poll in driven mode (see there) */
 #define DRIVEN_MAX_TURNS 16
@@ -346,18 +347,34 @@ int molt_db_host_timeout(molt_db_host *h)
     return uv_backend_timeout(&h->loop);
 }
 
+/* The connections busy with work of their own, over every backend. */
+static size_t backends_busy(const mw_worker *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->nbackends; i++) {
+        mw_backend *b = w->backends[i];
+        if (b && b->ops->busy)
+            n += b->ops->busy(b);
+    }
+    return n;
+}
+
 long molt_db_host_pending(molt_db_host *h)
 {
     if (h->mode == MOLT_DB_HOST_THREADED)
         return -1;
     /* the caller's thread is the loop thread: the worker's counts are its own */
-    size_t n = h->w.inflight + h->w.live_txs;
-    for (size_t i = 0; i < h->w.nbackends; i++) {
-        mw_backend *b = h->w.backends[i];
-        if (b && b->ops->busy)
-            n += b->ops->busy(b);
-    }
-    return (long)n;
+    return (long)(h->w.inflight + h->w.live_txs + backends_busy(&h->w));
+}
+
+long molt_db_host_busy(molt_db_host *h)
+{
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        return -1;
+    /* a request answered but not yet freed still has database work (a
+     * cancel's drain) or its close to finish: live, not inflight */
+    size_t txs = h->w.live_txs - mw_tx_idle(&h->w);
+    return (long)(h->w.live_requests + txs + backends_busy(&h->w));
 }
 
 static void wait_readable(int fd, int timeout_ms)

@@ -449,3 +449,13 @@ void mw_tx_session_closed(mw_session *s)
     while (s->txs)
         abandon(s->txs);
 }
+
+size_t mw_tx_idle(const mw_worker *w)
+{
+    size_t n = 0;
+    /* an abandoned transaction has left its session: not counted */
+    for (const mw_session *s = w->sessions; s; s = s->next)
+        for (const mw_tx *t = s->txs; t; t = t->next)
+            n += t->state == MW_TX_OPEN && !t->req;
+    return n;
+}

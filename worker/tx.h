@@ -104,4 +104,9 @@ void mw_tx_request_freed(mw_request *r);
 /* The session closes: every transaction it holds rolls back. */
 void mw_tx_session_closed(mw_session *s);
 
+/* The open transactions with nothing running in them (no request, no
+ * step, not being rolled back): they wait for their session's next
+ * request or their idle / lifetime timer, nothing else. */
+size_t mw_tx_idle(const mw_worker *w);
+
 #endif

@@ -144,6 +144,19 @@ int molt_db_host_timeout(molt_db_host *h);
 MOLT_DB_API
 long molt_db_host_pending(molt_db_host *h);
 
+/* Driven mode: the part of molt_db_host_pending that needs
+ * molt_db_host_poll to make progress now: the requests not yet over
+ * (running, or answered while their database work still ends, as after a
+ * cancel), the transactions beginning, ending or being rolled back, and
+ * the connections busy with work of their own. An open transaction with
+ * nothing running in it is not counted (it waits for its session's next
+ * request; only its idle and lifetime timers need a poll, when
+ * molt_db_host_timeout says they are due), nor is its connection. 0 when
+ * the host has nothing to do before its next timer or submit. Threaded
+ * mode: -1. */
+MOLT_DB_API
+long molt_db_host_busy(molt_db_host *h);
+
 /* Driven mode: takes the submits, releases and cancels made since the last
  * call, then runs ready I/O and timers, waiting at most timeout_ms for
  * some (-1: until something happens); no wait while a stream has news not

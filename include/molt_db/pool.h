@@ -369,6 +369,8 @@ typedef struct molt_db_pool_stats {
     uint64_t bytes_in;        /* received from the server, every connection
                                  (protocol bytes; plaintext under TLS) */
     uint64_t bytes_out;       /* sent to the server */
+    size_t conns_tx_idle;     /* of conns_in_use: held by a transaction with
+                                 nothing running or being cancelled on it */
 } molt_db_pool_stats;
 
 MOLT_DB_API

@@ -474,13 +474,24 @@ static PyObject *host_timeout(PyObject *self_, PyObject *unused)
     return PyLong_FromLong(molt_db_host_timeout(self->h));
 }
 
-static PyObject *host_pending(PyObject *self_, PyObject *unused)
+static PyObject *host_count(PyObject *self_, long (*count)(molt_db_host *h))
 {
-    (void)unused;
     HostObject *self = (HostObject *)self_;
     if (host_usable(self) < 0)
         return NULL;
-    return PyLong_FromLong(molt_db_host_pending(self->h));
+    return PyLong_FromLong(count(self->h));
+}
+
+static PyObject *host_pending(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    return host_count(self_, molt_db_host_pending);
+}
+
+static PyObject *host_busy(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    return host_count(self_, molt_db_host_busy);
 }
 
 static PyObject *host_max_request_bytes(PyObject *self_, PyObject *unused)
@@ -534,6 +545,10 @@ static PyMethodDef host_methods[] = {
     {"pending", host_pending, METH_NOARGS,
      "Driven: the requests running plus the transactions open (work whose timers need "
      "news() calls while nobody waits; 0: none); threaded: -1."},
+    {"busy", host_busy, METH_NOARGS,
+     "Driven: the part of pending() that needs news() calls now (requests not over, "
+     "cancels and rollbacks finishing; not an idle open transaction, whose timers "
+     "timeout() tells); threaded: -1."},
     {"max_request_bytes", host_max_request_bytes, METH_NOARGS,
      "The largest request submit() takes."},
     {"close", host_close, METH_NOARGS,

@@ -18,14 +18,17 @@ frame was taken, then released.
   sleep on their own queue until they get a frame or the turn to drive
   (leader/followers, no polling). A cancel (client timeout, Ctrl-C,
   ``cancel()``, a stream closed early) drives the host until the cancelled
-  request's last frame arrived, at most ``grace_ms``, so the query has
-  ended on the server when the call returns. Work that needs the loop while
-  no thread is in a call (``Host.pending()``: a transaction open, with its
-  idle timeout; a request whose caller gave up) is driven by a keeper
-  thread, started only then: it waits on the host's fd (``wait_io``, not
-  holding the driver's lock) until the host's next timer, at most
-  ``_KEEP_WAIT_S`` at a time, and then runs a turn; a call made meanwhile
-  drives at once, or after the keeper's turn. A
+  request's last frame arrived and the cancel's own work is over
+  (``Host.busy()``), at most ``grace_ms``, so the query has ended on the
+  server when the call returns; an open transaction, idle, is no such work.
+  Work that needs the loop while no thread is in a call (``Host.pending()``:
+  a transaction open, with its idle timeout; a request whose caller gave
+  up) is driven by a keeper thread, started only then: while some of it
+  is busy, it waits on the host's fd (``wait_io``, not holding the
+  driver's lock) until the host's next timer, at most ``_KEEP_WAIT_S`` at a
+  time, and then runs a turn; while only timers remain (an idle
+  transaction's), it sleeps until the next is due, woken by the end of any
+  call. A call made meanwhile drives at once, or after the keeper's turn. A
   stream nobody reads and the pool's idle timers wait for the next call.
 - ``AsyncHostExchange``: the host is driven by the event loop: its fd is
   in the loop (``add_reader``), a submit schedules a loop turn of the host
@@ -391,7 +394,10 @@ class SyncHostExchange(_HostExchange):
         """After a cancel of ``rid``: drive the host until its last frame
         arrived and the cancel's own work (the CancelRequest, the connection
         draining) is over, at most ``within`` seconds: the query has ended
-        on the server. Another thread in a call finishes that work instead."""
+        on the server. Another thread in a call finishes that work instead.
+        An open transaction left idle (the cancelled request's, or another)
+        is no such work (``Host.busy()``): the call returns as soon as the
+        cancel is through."""
         slot: queue.SimpleQueue[Any] = queue.SimpleQueue()
         with self.lock:
             if self.dead:
@@ -405,16 +411,27 @@ class SyncHostExchange(_HostExchange):
                     return
         finally:
             self.unregister(rid)
-        while not self.followers and self.host.pending() > 0:
+        while not self.followers and self.host.busy() > 0:
             left = deadline - time.monotonic()
             # (a keeper's turn is short; a caller that drives finishes it)
             if left <= 0 or not self.leading.acquire(timeout=min(left, _KEEP_WAIT_S)):
-                return
+                break
             try:
-                self._turn(min(left, _KEEP_WAIT_S))
+                # not news(left): it would wait on past the work's end,
+                # for a frame that nobody is owed
+                self._wait_io(self.host.timeout(), min(left, _KEEP_WAIT_S))
+                self._turn(0.0)
             finally:
                 self.leading.release()
             self._pass_turn()
+        self._keep_if_pending()  # what is left (past `within`), or timers
+
+    def _wait_io(self, due: int, most: float) -> None:
+        """Wait for the host's I/O (a cancel's CancelRequest, a query
+        draining) or its next timer (``due``: ``Host.timeout()``), at most
+        ``most`` seconds; no wait when it has work now."""
+        if due != 0:
+            self.host.wait_io(min(due / 1000.0, most) if due > 0 else most)
 
     # ---- the keeper: drives the host while nobody is in a call ----
     def _keep_if_pending(self) -> None:
@@ -455,11 +472,15 @@ class SyncHostExchange(_HostExchange):
                     return self._stop_keeping()
                 return True
             due = self.host.timeout()
-        if due != 0:
-            # wait for the host's I/O (a cancel's CancelRequest, a query
-            # draining) or its next timer, without holding `leading`: a
-            # call made meanwhile drives at once
-            self.host.wait_io(min(due / 1000.0, _KEEP_WAIT_S) if due > 0 else _KEEP_WAIT_S)
+            if due != 0 and self.host.busy() <= 0:
+                # only timers (an idle transaction's, the pool's): sleep
+                # until the next is due, not watching the fd; a call's end
+                # wakes this (its timers may have changed), so does close
+                if self.idle.wait(due / 1000.0 if due > 0 else None):
+                    return True
+                due = 0
+        # without holding `leading`: a call made meanwhile drives at once
+        self._wait_io(due, _KEEP_WAIT_S)
         if not self.leading.acquire(blocking=False):
             # a caller drives (and runs what is due): look again later
             with self.idle:

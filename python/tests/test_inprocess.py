@@ -15,6 +15,7 @@ import pytest
 from molt_db_adapter import (
     AsyncInProcessClient,
     Cancelled,
+    DbError,
     InProcessClient,
     InvalidInput,
     Timeout,
@@ -546,3 +547,34 @@ def test_an_idle_transaction_is_rolled_back_while_no_call_is_made(pg, client):
                     await tx.query("select 1")
         asyncio.run(main())
     assert pg.execute("select count(*) from idle_tx").fetchone() == (0,)
+
+
+def _wakeups(tid):
+    """How often thread ``tid`` of this process was switched out so far."""
+    with open(f"/proc/self/task/{tid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if "ctxt_switches" in line)
+    return sum(int(v) for v in fields.values())
+
+
+@pytest.mark.skipif(not DSN, reason="MOLT_TEST_DSN is not set")
+def test_an_idle_transaction_keeps_no_thread_polling_the_host(pg):
+    """The blocking client's keeper stands by while a transaction is open
+    (its idle timer needs the host's loop), but while nothing runs in the
+    transaction it sleeps until the host's next timer (at most the pool's
+    once-a-second tick) instead of waiting on the host's fd 10 times a
+    second; and a cancel inside the transaction does not hold the call."""
+    args = pg_args("--allow-write", "default", "--tx-idle-timeout-ms", "10000")
+    with InProcessClient(args, client_timeout_s=0.3) as c:
+        with pytest.raises(DbError, match="rolled back"), c.transaction() as tx:
+            tx.query("select 1")
+            keeper = next(t for t in threading.enumerate() if t.name == "molt-db-host-keeper")
+            assert c._conn.host.pending() >= 1 and c._conn.host.busy() == 0
+            before = _wakeups(keeper.native_id)
+            time.sleep(1.0)
+            woke = _wakeups(keeper.native_id) - before
+            assert woke <= 4, f"the keeper woke {woke} times in 1 s of an idle transaction"
+            t0 = time.monotonic()
+            with pytest.raises(Timeout):
+                tx.query("select pg_sleep(5)")
+            assert time.monotonic() - t0 < 0.6
+            assert c._conn.host.busy() == 0
