@@ -806,6 +806,149 @@ TEST(driven_deadline_counts_from_the_submit)
     molt_db_host_free(h);
 }
 
+/* ---- deadlines ---- */
+
+#define NDL 8
+
+/* Requests with different deadlines, submitted out of their order and
+ * running together (quick ones among them, with later deadlines, take
+ * their entries out of the heap early), each end Timeout at their own
+ * deadline: never before it, in the order of the deadlines, and the
+ * server stops their queries. Then in a
+ * caller's session, after many requests, a short deadline still ends its
+ * request on time; and the host is freed with long deadlines pending. */
+static void deadlines(int mode)
+{
+    static const uint32_t ms[NDL] = {900, 300, 1500, 600, 1200, 450, 750, 1050};
+    molt_db_host *h = host_open(mode, pg_dsn(), "default:max_conns=16");
+    molt_db_host_stream *s[2 * NDL];
+    long long t0[NDL], t_end[2 * NDL];
+    frame_info fi[2 * NDL];
+    memset(fi, 0, sizeof fi);
+    env e;
+    for (int i = 0; i < NDL; i++) {
+        env_db(&e, 100 + (uint64_t)i, "db_query", "select pg_sleep(5) /* host deadlines */",
+               0, 0, ms[i]);
+        t0[i] = now_ms();
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s[i]), 0);
+        env_free(&e);
+        env_db(&e, 200 + (uint64_t)i, "db_query", "select 1", 0, 0, 3000 + 100 * (uint32_t)i);
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s[NDL + i]), 0);
+        env_free(&e);
+    }
+    int left = 2 * NDL;
+    long long give_up = now_ms() + 10000;
+    while (left > 0) {
+        ASSERT(now_ms() < give_up);
+        host_wait(h, 10);
+        int ended[2 * NDL], nended = 0;
+        for (int i = 0; i < 2 * NDL; i++) {
+            const uint8_t *f;
+            size_t len;
+            int rc;
+            if (!s[i])
+                continue;
+            while ((rc = molt_db_host_next(s[i], &f, &len)) == 1)
+                fi[i] = frame_read(f, len);
+            if (rc == MOLT_DB_HOST_DONE) {
+                ended[nended++] = i;
+                molt_db_host_release(s[i]);
+                s[i] = NULL;
+                left--;
+            }
+        }
+        /* one time, taken after, for all this pass found ended: never
+         * before their end, and in the order they ended */
+        long long now = now_ms();
+        for (int k = 0; k < nended; k++)
+            t_end[ended[k]] = now;
+    }
+    for (int i = 0; i < NDL; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "deadline of %u ms passed", ms[i]);
+        ASSERT_EQ_STR(fi[i].status, "Timeout");
+        ASSERT_CONTAINS(fi[i].error, want);
+        /* libuv's clock is a coarse one: a few ms of slack, no more */
+        ASSERT(t_end[i] - t0[i] >= (long long)ms[i] - 10);
+        ASSERT(t_end[i] - t0[i] < (long long)ms[i] + 2000);
+        ASSERT_EQ_STR(fi[NDL + i].status, "Ok");
+        for (int j = 0; j < NDL; j++)
+            if (ms[j] < ms[i])
+                ASSERT(t_end[j] <= t_end[i]);
+    }
+    wait_server(h, "select pg_sleep(5) /* host deadlines", 0);
+
+    uint64_t session;
+    ASSERT_EQ_INT(molt_db_host_session_open(h, &session), 0);
+    for (uint64_t id = 1; id <= 300; id++)
+        ASSERT_EQ_STR(tx_call(h, session, id, "db_query", "select 1", 0).status, "Ok");
+    env_db(&e, 301, "db_query", "select pg_sleep(5) /* host session deadline */", 0, 0, 400);
+    long long t = now_ms();
+    frame_info late = host_call_in(h, session, &e, 5000);
+    env_free(&e);
+    ASSERT_EQ_STR(late.status, "Timeout");
+    ASSERT(now_ms() - t >= 390 && now_ms() - t < 2400);
+
+    for (int i = 0; i < 3; i++) {
+        env_db(&e, 400 + (uint64_t)i, "db_query", "select pg_sleep(30) /* host free dl */",
+               0, 0, 20000);
+        molt_db_host_stream *ignored;
+        ASSERT_EQ_INT(molt_db_host_submit_in(h, i == 0 ? session : 0,
+                                             (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                             &ignored), 0);
+        env_free(&e);
+    }
+    wait_server(h, "select pg_sleep(30) /* host free dl", 1);
+    molt_db_host_free(h);
+}
+
+TEST(deadlines_end_each_request_at_its_own)
+{
+    for (size_t i = 0; i < 2; i++)
+        deadlines(modes[i]);
+}
+
+/* Threaded mode: an answer made by a timer of the loop (here the pool's
+ * fail-fast while it backs off from a refused password) wakes the
+ * caller's poller at once, not when the loop next has I/O or a timer of
+ * its own (the backoff, seconds away). */
+TEST(threaded_answers_made_by_timers_wake_the_poller)
+{
+    const char *scram = getenv("MOLT_TEST_DSN_SCRAM");
+    if (!scram || !*scram)
+        SKIP("MOLT_TEST_DSN_SCRAM not set (run under scripts/with_pg.sh)");
+    const char *at = strchr(scram, '@'), *user = strstr(scram, "molt_scram:");
+    ASSERT(at && user && user < at);
+    char dsn[512];
+    snprintf(dsn, sizeof dsn, "%.*swrong%s", (int)(user + strlen("molt_scram:") - scram),
+             scram, at);
+    molt_db_host *h = host_open(MOLT_DB_HOST_THREADED, dsn, "default:reconnect_min_ms=3000");
+    env e;
+    env_db(&e, 1, "db_query", "select 1", 0, 0, 0);
+    frame_info first = host_call(h, &e, 10000); /* the attempt; the backoff begins */
+    env_free(&e);
+    ASSERT(strcmp(first.status, "Ok") != 0);
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    for (uint64_t id = 2; id < 7; id++) {
+        ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
+        env_db(&e, id, "db_query", "select 1", 0, 0, 0);
+        molt_db_host_stream *s;
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL,
+                                          &s), 0);
+        env_free(&e);
+        long long t0 = now_ms();
+        ASSERT_EQ_INT(poll(&p, 1, 1000), 1);
+        ASSERT(now_ms() - t0 < 700);
+        frame_info fi = host_final(h, s, 0, NULL);
+        molt_db_host_release(s);
+        ASSERT_EQ_STR(fi.status, first.status);
+        ASSERT_EQ_STR(fi.error, first.error);
+    }
+    molt_db_host_free(h);
+}
+
 TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_in_both_modes),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
@@ -820,4 +963,6 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
           TEST_ENTRY(busy_leaves_out_an_idle_transaction),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
-          TEST_ENTRY(driven_deadline_counts_from_the_submit))
+          TEST_ENTRY(driven_deadline_counts_from_the_submit),
+          TEST_ENTRY(deadlines_end_each_request_at_its_own),
+          TEST_ENTRY(threaded_answers_made_by_timers_wake_the_poller))

@@ -123,9 +123,11 @@ static void take_commands(molt_db_host *h)
             molt_db_loop_waker_free(h->wake);
             h->wake = NULL;
             uv_close((uv_handle_t *)&h->flush, NULL);
+            uv_close((uv_handle_t *)&h->flush_before, NULL);
         } else {
             uv_close((uv_handle_t *)&h->wait_timer, NULL);
             uv_close((uv_handle_t *)&h->wait_prepare, NULL);
+            uv_close((uv_handle_t *)&h->wait_check, NULL);
         }
         mw_worker_shutdown(&h->w, 0);
     }
@@ -151,14 +153,26 @@ void mw_host_notify_later(molt_db_host *h)
     h->notify_due = 1;
 }
 
-/* After each turn's I/O: one write of the notify fd for all its news. */
-static void on_check(uv_check_t *c)
+static void flush_news(molt_db_host *h)
 {
-    molt_db_host *h = c->data;
     if (h->notify_due) {
         h->notify_due = 0;
         mw_host_notify(h);
     }
+}
+
+/* After each turn's I/O: one write of the notify fd for all its news. */
+static void on_check(uv_check_t *c)
+{
+    flush_news(c->data);
+}
+
+/* Just before each poll of I/O: the news of the turn's timers and deferred
+ * calls (a request answered at its deadline, or failed at once by a pool
+ * that backs off), which would otherwise wait for the poll to end. */
+static void on_prepare(uv_prepare_t *p)
+{
+    flush_news(p->data);
 }
 
 static void *run_thread(void *arg)
@@ -266,8 +280,10 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     }
     if (mode == MOLT_DB_HOST_THREADED) {
         uv_check_init(&h->loop, &h->flush);
-        h->flush.data = h;
+        uv_prepare_init(&h->loop, &h->flush_before);
+        h->flush.data = h->flush_before.data = h;
         uv_check_start(&h->flush, on_check);
+        uv_prepare_start(&h->flush_before, on_prepare);
         molt_db_error why;
         molt_db_error_init(&why);
         rc = molt_db_loop_libuv_new(&h->loop, &h->wake_loop, &why);
@@ -288,9 +304,11 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     } else {
         uv_timer_init(&h->loop, &h->wait_timer);
         uv_prepare_init(&h->loop, &h->wait_prepare);
+        uv_check_init(&h->loop, &h->wait_check);
         h->wait_prepare.data = h;
         uv_unref((uv_handle_t *)&h->wait_timer);
         uv_unref((uv_handle_t *)&h->wait_prepare);
+        uv_unref((uv_handle_t *)&h->wait_check);
     }
     *out = h;
     return 0;
@@ -334,6 +352,15 @@ int molt_db_host_fd(molt_db_host *h)
     return h->mode == MOLT_DB_HOST_THREADED ? h->notify_fd : uv_backend_fd(&h->loop);
 }
 
+/* Driven mode: requests or sessions wait to be freed (reap.h). Their
+ * prepare and check handles do not shorten a poll, so a caller that waits
+ * on the fd would see them freed (molt_db_host_busy) only after its next
+ * I/O: a turn more frees them now. */
+static int reap_due(const molt_db_host *h)
+{
+    return h->w.reaper.head != NULL;
+}
+
 int molt_db_host_timeout(molt_db_host *h)
 {
     /* a loop with nothing active (an idle SQLite-only host) waits for the
@@ -344,7 +371,7 @@ int molt_db_host_timeout(molt_db_host *h)
         return 0;
     if (!uv_loop_alive(&h->loop))
         return -1;
-    return uv_backend_timeout(&h->loop);
+    return reap_due(h) ? 0 : uv_backend_timeout(&h->loop);
 }
 
 /* The connections busy with work of their own, over every backend. */
@@ -404,17 +431,31 @@ static void on_wait_prepare(uv_prepare_t *p)
         uv_stop(&h->loop);
 }
 
+/* The driven wait's turn ends after its I/O. */
+static void on_wait_check(uv_check_t *c)
+{
+    uv_stop(c->loop);
+}
+
 /* Driven mode: one turn whose poll of I/O waits up to timeout_ms (-1: no
  * bound) for I/O or a timer. The wait is libuv's own epoll_wait, which
  * also collects the events, rather than a poll() of its fd followed by a
- * second epoll_wait. Both handles are unreferenced: a loop with nothing
- * else active does not wait (nothing but a submit could end the wait). */
+ * second epoll_wait. The turn runs in UV_RUN_DEFAULT, stopped by the
+ * check handle after its I/O: UV_RUN_ONCE would not wait at all when a
+ * deferred call (an idle handle: the statements of the request just
+ * taken, written in the turn's idle phase) is due as the turn starts,
+ * where UV_RUN_DEFAULT reckons the wait after the idle phase. Timers due
+ * when the wait ends run in the next turn (molt_db_host_poll's own). The
+ * handles are unreferenced: a loop with nothing else active does not
+ * wait (nothing but a submit could end the wait). */
 static void driven_wait_turn(molt_db_host *h, int timeout_ms)
 {
     if (timeout_ms > 0)
         uv_timer_start(&h->wait_timer, on_wait_timer, (uint64_t)timeout_ms, 0);
     uv_prepare_start(&h->wait_prepare, on_wait_prepare);
-    uv_run(&h->loop, UV_RUN_ONCE);
+    uv_check_start(&h->wait_check, on_wait_check);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_check_stop(&h->wait_check);
     uv_prepare_stop(&h->wait_prepare);
     uv_timer_stop(&h->wait_timer);
 }
@@ -454,7 +495,7 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
     else
         uv_run(&h->loop, UV_RUN_NOWAIT);
     int turns = 1;
-    while (turns++ < DRIVEN_MAX_TURNS && uv_backend_timeout(&h->loop) == 0)
+    while (turns++ < DRIVEN_MAX_TURNS && (uv_backend_timeout(&h->loop) == 0 || reap_due(h)))
         uv_run(&h->loop, UV_RUN_NOWAIT);
     return 0;
 }

@@ -122,8 +122,10 @@ struct molt_db_host {
     /* loop thread only */
     int stopping;
     uv_check_t flush;        /* threaded mode: writes notify_fd once per turn */
+    uv_prepare_t flush_before; /* ... and before the poll, for news made before it */
     uv_timer_t wait_timer;   /* driven mode: bounds molt_db_host_poll's wait */
     uv_prepare_t wait_prepare; /* driven mode: no wait when news is ready */
+    uv_check_t wait_check;   /* driven mode: the wait is one turn */
     int notify_due;          /* news since the last write */
 };
 

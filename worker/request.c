@@ -2,6 +2,7 @@
 #include "request.h"
 #include "tx.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,13 @@
 #include "worker.h"
 #include "zalloc.h"
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_reaped(mw_reap *node)
 {
-    mw_request *r = h->data;
+    mw_request *r = MW_CONTAINER_OF(node, mw_request, reap);
     mw_worker *w = r->w;
+    /* answered: its deadline was stopped then, and nothing arms it after */
+    assert(!r->deadline.armed);
+    mw_deadline_stop(&w->deadlines, &r->deadline);
     mw_replica_forget(r);
     if (r->tx)
         mw_tx_request_freed(r);
@@ -36,11 +40,10 @@ static void on_timer_closed(uv_handle_t *h)
 /* Frees r once it was answered and the database is done with it. */
 static void release_if_done(mw_request *r)
 {
-    if (!r->replied || r->db_busy)
+    if (!r->replied || r->db_busy || r->released)
         return;
-    if (uv_is_closing((uv_handle_t *)&r->timer))
-        return;
-    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+    r->released = 1;
+    mw_reap_later(&r->w->reaper, &r->reap, on_reaped);
 }
 
 static void count(mw_worker *w, mw_status st)
@@ -139,7 +142,7 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
         mw_request_flush_parts(r);
     }
     r->replied = 1;
-    uv_timer_stop(&r->timer);
+    mw_deadline_stop(&w->deadlines, &r->deadline);
     w->inflight--;
     count(w, st);
     if (db) {
@@ -226,7 +229,7 @@ void mw_request_reply_payload(mw_request *r, const molt_db_buf *payload)
         return;
     mw_worker *w = r->w;
     r->replied = 1;
-    uv_timer_stop(&r->timer);
+    mw_deadline_stop(&w->deadlines, &r->deadline);
     w->inflight--;
     if (molt_db_buf_ok(payload) != MOLT_DB_OK) {
         r->replied = 0;
@@ -311,7 +314,7 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
     db_done_reply(r, st, msg, err);
     if (r->tx)
         mw_tx_request_done(r); /* a statement that ran in a transaction */
-    /* r is freed no earlier than the next loop turn (uv_close) */
+    /* r is freed no earlier than the loop's next prepare or check (reap.h) */
     mw_sched_done(r);
 }
 
@@ -324,9 +327,9 @@ void mw_request_stop(mw_request *r, mw_status st, const char *msg)
     mw_request_reply(r, st, msg, NULL);
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_deadline(mw_deadline *d)
 {
-    mw_request *r = t->data;
+    mw_request *r = MW_CONTAINER_OF(d, mw_request, deadline);
     char msg[MW_MSG_SIZE];
     if (r->queued && r->max_wait_armed) {
         snprintf(msg, sizeof msg, "no connection of alias \"%s\" within its "
@@ -351,7 +354,7 @@ static void on_timer(uv_timer_t *t)
 
 void mw_request_set_timer(mw_request *r, uint64_t ms)
 {
-    uv_timer_start(&r->timer, on_timer, ms, 0);
+    mw_deadline_start(&r->w->deadlines, &r->deadline, ms, on_deadline);
 }
 
 void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
@@ -416,8 +419,6 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
     r->entry = env.entry;
     r->t_recv = uv_hrtime();
     r->timeout_ms = env.timeout_ms ? env.timeout_ms : (uint32_t)w->cfg->default_timeout_ms;
-    uv_timer_init(w->loop, &r->timer);
-    r->timer.data = r;
     w->inflight++;
     w->live_requests++;
     r->next = s->reqs;

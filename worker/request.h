@@ -14,10 +14,12 @@
 
 #include <uv.h>
 
+#include "deadline.h"
 #include "envelope.h"
 #include "molt_db/buf.h"
 #include "molt_db/error.h"
 #include "payload.h"
+#include "reap.h"
 #include "result.h"
 
 typedef struct mw_worker mw_worker;
@@ -36,7 +38,9 @@ struct mw_request {
     mw_entry entry;
     uint64_t t_recv, t_start, t_exec_end;   /* uv_hrtime ns */
     uint32_t timeout_ms;
-    uv_timer_t timer;
+    mw_deadline deadline;    /* its deadline, or max_wait_ms while queued */
+    mw_reap reap;            /* freed through the worker's reaper */
+    int released;            /* ... and queued there */
     int replied;
     int db_busy;             /* the backend has not called db_done yet */
     int stopping;            /* cancel asked of the backend */
@@ -89,7 +93,7 @@ void *mw_request_job_new(mw_request *r, size_t size);
 /* Stops a request: asks the backend to cancel and answers st (Timeout,
  * Cancelled, Busy) unless the session is gone. */
 void mw_request_stop(mw_request *r, mw_status st, const char *msg);
-/* (Re)starts r's timer to fire in ms: its deadline, or the alias's
+/* (Re)arms r's deadline entry to fire in ms: its deadline, or the alias's
  * max_wait_ms while it waits in sched.c (r->max_wait_armed). */
 void mw_request_set_timer(mw_request *r, uint64_t ms);
 

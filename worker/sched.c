@@ -59,7 +59,7 @@ struct mw_sched {
     int dispatching;
     int max_wait_ms;          /* 0: wait until the request's deadline */
     size_t ntx;               /* transactions of the alias not yet freed */
-    uv_timer_t linger_timer;  /* a share grows when a lingering lane expires */
+    mw_deadline linger;       /* a share grows when a lingering lane expires */
     mw_worker *w;
     size_t index;
 };
@@ -67,9 +67,9 @@ struct mw_sched {
 static void linger_remove(mw_sched *q, mw_lane *l);
 static void dispatch(mw_worker *w, size_t alias);
 
-static void on_linger_timer(uv_timer_t *t)
+static void on_linger(mw_deadline *d)
 {
-    mw_sched *q = t->data;
+    mw_sched *q = MW_CONTAINER_OF(d, mw_sched, linger);
     dispatch(q->w, q->index);
 }
 
@@ -83,8 +83,6 @@ int mw_sched_init(mw_worker *w)
         mw_sched *q = &w->scheds[i];
         q->w = w;
         q->index = i;
-        uv_timer_init(w->loop, &q->linger_timer);
-        q->linger_timer.data = q;
         if (a->kind == MW_BACKEND_SQLITE) {
             q->slots = (size_t)a->sqlite_conns;
         } else {
@@ -100,8 +98,7 @@ int mw_sched_init(mw_worker *w)
 void mw_sched_close(mw_worker *w)
 {
     for (size_t i = 0; w->scheds && i < w->nbackends; i++)
-        if (!uv_is_closing((uv_handle_t *)&w->scheds[i].linger_timer))
-            uv_close((uv_handle_t *)&w->scheds[i].linger_timer, NULL);
+        mw_deadline_stop(&w->deadlines, &w->scheds[i].linger);
 }
 
 void mw_sched_free(mw_worker *w)
@@ -317,10 +314,9 @@ static void dispatch(mw_worker *w, size_t alias)
     q->dispatching = 0;
     /* slots left free for sessions that had work lately: look again when
      * the first of them stops counting */
-    if (q->running < q->slots && q->cursor && q->linger_head &&
-        !uv_is_closing((uv_handle_t *)&q->linger_timer)) {
+    if (q->running < q->slots && q->cursor && q->linger_head) {
         uint64_t due = q->linger_head->idle_since + MW_LINGER_MS, now = uv_now(w->loop);
-        uv_timer_start(&q->linger_timer, on_linger_timer, due > now ? due - now : 1, 0);
+        mw_deadline_start(&w->deadlines, &q->linger, due > now ? due - now : 1, on_linger);
     }
 }
 

@@ -14,8 +14,8 @@ typedef struct mw_request mw_request;
 typedef struct mw_tx mw_tx;
 
 int mw_sched_init(mw_worker *w);          /* after the backends: 0 or -1 */
-void mw_sched_close(mw_worker *w);        /* closes its handles */
-void mw_sched_free(mw_worker *w);         /* once they are closed */
+void mw_sched_close(mw_worker *w);        /* stops its deadlines */
+void mw_sched_free(mw_worker *w);
 int mw_sched_session_init(mw_session *s); /* 0 or -1 (out of memory) */
 void mw_sched_session_free(mw_session *s);
 /* Starts r's database work now or when its turn comes (r->backend set). */

@@ -52,11 +52,8 @@ static void write_req_free(write_req *wr)
     free(wr);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void session_free(mw_session *s)
 {
-    mw_session *s = h->data;
-    if (--s->handles > 0)
-        return;
     mw_worker *w = s->w;
     w->nsessions--;
     w->request_bytes -= s->request_bytes;
@@ -78,22 +75,41 @@ static void on_handle_closed(uv_handle_t *h)
     mw_worker_maybe_exit(w);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    mw_session *s = h->data;
+    if (--s->handles == 0)
+        session_free(s);
+}
+
+static void on_reaped(mw_reap *node)
+{
+    session_free(MW_CONTAINER_OF(node, mw_session, reap));
+}
+
 static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
         uv_close(h, on_handle_closed);
 }
 
-/* Closes everything now; queued writes are dropped. */
+/* Closes everything now; queued writes are dropped. The session is freed
+ * once its pipes closed, or by the reaper when it has none (a sink). */
 static void close_handles(mw_session *s)
 {
+    mw_deadlines *ds = &s->w->deadlines;
+    mw_deadline_stop(ds, &s->frame_stall);
+    mw_deadline_stop(ds, &s->write_stall);
+    mw_deadline_stop(ds, &s->hold);
+    if (s->released)
+        return;
+    s->released = 1;
     if (!s->sink)
         close_handle((uv_handle_t *)&s->in);
     if (s->stdio)
         close_handle((uv_handle_t *)&s->out);
-    close_handle((uv_handle_t *)&s->frame_timer);
-    close_handle((uv_handle_t *)&s->write_timer);
-    close_handle((uv_handle_t *)&s->hold_timer);
+    if (s->handles == 0)
+        mw_reap_later(&s->w->reaper, &s->reap, on_reaped);
 }
 
 /* Closes a session that holds the worker up, without waiting for its
@@ -106,9 +122,9 @@ static void session_drop(mw_session *s, const char *why)
     close_handles(s);
 }
 
-static void on_write_stalled(uv_timer_t *t)
+static void on_write_stalled(mw_deadline *d)
 {
-    mw_session *s = t->data;
+    mw_session *s = MW_CONTAINER_OF(d, mw_session, write_stall);
     char why[128];
     snprintf(why, sizeof why, "%zu bytes of responses unread and none read for %d ms",
              s->write_bytes, s->w->cfg->write_timeout_ms);
@@ -117,10 +133,13 @@ static void on_write_stalled(uv_timer_t *t)
 
 /* Every paused_hold_ms without reading while paused: the session's paused
  * queries give their connections to the other sessions waiting for them. */
-static void on_hold_expired(uv_timer_t *t)
+static void on_hold_expired(mw_deadline *d)
 {
-    mw_session *s = t->data;
+    mw_session *s = MW_CONTAINER_OF(d, mw_session, hold);
     char msg[192];
+    /* it repeats while the session stays paused (watch_writes stops it) */
+    mw_deadline_start(&s->w->deadlines, &s->hold, (uint64_t)s->w->cfg->paused_hold_ms,
+                      on_hold_expired);
     snprintf(msg, sizeof msg, "cancelled: the client read none of its responses "
              "for %d ms (paused_hold_ms) while other clients waited for this "
              "connection", s->w->cfg->paused_hold_ms);
@@ -131,18 +150,18 @@ static void on_hold_expired(uv_timer_t *t)
     }
 }
 
-/* (Re)starts timer t with cb after ms while on; a completed write
- * (progress) starts it again, a queued one does not. */
-static void watch(uv_timer_t *t, int on, int progress, uv_timer_cb cb, int ms, int repeat)
+/* (Re)arms d with cb after ms while on; a completed write (progress) arms
+ * it again, a queued one does not. */
+static void watch(mw_session *s, mw_deadline *d, int on, int progress, mw_deadline_cb cb,
+                  int ms)
 {
-    uv_handle_t *h = (uv_handle_t *)t;
-    if (uv_is_closing(h))
+    if (s->released)
         return;
     if (on) {
-        if (progress || !uv_is_active(h))
-            uv_timer_start(t, cb, (uint64_t)ms, repeat ? (uint64_t)ms : 0);
-    } else if (uv_is_active(h)) {
-        uv_timer_stop(t);
+        if (progress || !d->armed)
+            mw_deadline_start(&s->w->deadlines, d, (uint64_t)ms, cb);
+    } else {
+        mw_deadline_stop(&s->w->deadlines, d);
     }
 }
 
@@ -152,15 +171,16 @@ static void watch(uv_timer_t *t, int on, int progress, uv_timer_cb cb, int ms, i
 static void watch_writes(mw_session *s, int progress)
 {
     int waiting = s->write_bytes > 0;
-    watch(&s->write_timer, waiting && (s->read_paused || s->dead || s->w->shutting_down),
-          progress, on_write_stalled, s->w->cfg->write_timeout_ms, 0);
-    watch(&s->hold_timer, waiting && s->read_paused && !s->dead, progress,
-          on_hold_expired, s->w->cfg->paused_hold_ms, 1);
+    watch(s, &s->write_stall,
+          waiting && (s->read_paused || s->dead || s->w->shutting_down), progress,
+          on_write_stalled, s->w->cfg->write_timeout_ms);
+    watch(s, &s->hold, waiting && s->read_paused && !s->dead, progress,
+          on_hold_expired, s->w->cfg->paused_hold_ms);
 }
 
-static void on_frame_stalled(uv_timer_t *t)
+static void on_frame_stalled(mw_deadline *d)
 {
-    mw_session *s = t->data;
+    mw_session *s = MW_CONTAINER_OF(d, mw_session, frame_stall);
     char msg[128];
     snprintf(msg, sizeof msg, "request frame incomplete: no byte arrived for %d ms",
              s->w->cfg->frame_timeout_ms);
@@ -173,14 +193,8 @@ static void on_frame_stalled(uv_timer_t *t)
 /* A frame begun and not finished gets frame_timeout_ms from its last byte. */
 static void watch_frame(mw_session *s)
 {
-    uv_handle_t *h = (uv_handle_t *)&s->frame_timer;
-    if (uv_is_closing(h))
-        return;
-    if (!s->dead && !s->read_paused && mw_framer_pending(&s->fr) > 0)
-        uv_timer_start(&s->frame_timer, on_frame_stalled,
-                       (uint64_t)s->w->cfg->frame_timeout_ms, 0);
-    else if (uv_is_active(h))
-        uv_timer_stop(&s->frame_timer);
+    watch(s, &s->frame_stall, !s->dead && !s->read_paused && mw_framer_pending(&s->fr) > 0,
+          1, on_frame_stalled, s->w->cfg->frame_timeout_ms);
 }
 
 static void pause_requests(mw_session *s)
@@ -461,10 +475,12 @@ void mw_session_close(mw_session *s)
     if (s->dead)
         return;
     s->dead = 1;
-    if (!s->sink)
+    if (!s->sink) {
+        /* its limits while it flushes (a sink's end below, with it) */
         uv_read_stop((uv_stream_t *)&s->in);
-    watch_frame(s);
-    watch_writes(s, 0);
+        watch_frame(s);
+        watch_writes(s, 0);
+    }
     /* the client is gone: cancel its requests down to the database */
     while (s->reqs) {
         mw_request *r = s->reqs;
@@ -573,11 +589,6 @@ static mw_session *session_new(mw_worker *w, const mw_sink *sink)
     }
     s->id = ++w->next_session_id;
     mw_framer_init(&s->fr, (uint64_t)w->cfg->max_request_bytes);
-    uv_timer_init(w->loop, &s->frame_timer);
-    uv_timer_init(w->loop, &s->write_timer);
-    uv_timer_init(w->loop, &s->hold_timer);
-    s->frame_timer.data = s->write_timer.data = s->hold_timer.data = s;
-    s->handles = 3;
     w->nsessions++;
     s->next = w->sessions;
     if (w->sessions)

@@ -1,7 +1,8 @@
 /*
  * A session (session.c): one client connection with its frame reader, its
  * queue of responses and its table of requests in flight. It lives from
- * accept (or start, for --stdio) until its handles are closed; when the
+ * accept (or start, for --stdio) until its pipes are closed (a sink
+ * session, which has none, until the reaper's next run); when the
  * client goes away, its requests are cancelled down to the database and
  * detached (r->s = NULL) to finish on their own.
  */
@@ -13,9 +14,11 @@
 
 #include <uv.h>
 
+#include "deadline.h"
 #include "envelope.h"
 #include "framing.h"
 #include "molt_db/buf.h"
+#include "reap.h"
 
 typedef struct mw_worker mw_worker;
 typedef struct mw_session mw_session;
@@ -66,14 +69,16 @@ struct mw_session {
     mw_tx *txs;              /* its open transactions (tx.h) */
     size_t ntxs;
     int dead;                /* no more reading; closing */
-    int handles;             /* open handles */
+    int handles;             /* open handles: its pipes */
+    int released;            /* they are closing: freed once closed */
+    mw_reap reap;            /* ... through the reaper when it has none */
     size_t write_bytes;      /* memory held by writes not yet done */
     int read_paused;         /* too much unread: its requests wait */
     int read_stopped;        /* and so many wait that reading stopped */
     size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
-    uv_timer_t frame_timer;  /* a half-sent request frame stalls */
-    uv_timer_t write_timer;  /* the client stops reading its responses */
-    uv_timer_t hold_timer;   /* ... while its paused requests hold connections */
+    mw_deadline frame_stall; /* a half-sent request frame stalls */
+    mw_deadline write_stall; /* the client stops reading its responses */
+    mw_deadline hold;        /* ... while its paused requests hold connections */
     mw_session *next, *prev;
     char *rbuf;              /* MW_READ_BYTES, with a socket */
 };

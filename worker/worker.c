@@ -66,6 +66,8 @@ int mw_worker_open(mw_worker *w, uv_loop_t *loop, mw_config *cfg,
     w->cfg = cfg;
     uv_timer_init(loop, &w->grace);
     w->grace.data = w;
+    mw_deadlines_init(&w->deadlines, loop);
+    mw_reaper_init(&w->reaper, loop);
     if (open_backends(w, err) < 0) {
         mw_worker_fail(w);
         return -1;
@@ -91,6 +93,10 @@ static void close_all(mw_worker *w)
     mw_metrics_http_stop(w);
     mw_replicas_close(w);
     mw_sched_close(w);
+    /* nothing is armed or waits to be freed any more: no request, session
+     * or transaction is left, and the aliases' lingers stopped */
+    mw_deadlines_close(&w->deadlines);
+    mw_reaper_close(&w->reaper);
     w->backends_open = w->nbackends + 1; /* + the listening connections */
     for (size_t i = 0; i < w->nbackends; i++)
         w->backends[i]->ops->close(w->backends[i], on_backend_closed);
@@ -161,6 +167,8 @@ void mw_worker_fail(mw_worker *w)
 int mw_worker_run(mw_worker *w)
 {
     uv_run(w->loop, UV_RUN_DEFAULT);
+    mw_deadlines_close(&w->deadlines); /* when close_all did not run */
+    mw_reaper_close(&w->reaper);
     /* let the last close callbacks run */
     uv_run(w->loop, UV_RUN_NOWAIT);
     for (size_t i = 0; i < w->nbackends; i++)

@@ -10,6 +10,9 @@
  *   cancelled down to the database and detached to finish on their own.
  * - A request (request.h) is answered exactly once and freed once both the
  *   answer was given and the database work, if any, reported done.
+ * - Both are freed through the reaper (reap.h), after the code that ended
+ *   them returned to the loop; their timed events are entries of the
+ *   worker's deadlines (deadline.h), not handles of their own.
  * - The worker ends once shutdown began, every request was answered and
  *   freed, every session closed and every backend closed: then the loop
  *   stops and mw_worker_run returns.
@@ -25,7 +28,9 @@
 #include <uv.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "freelist.h"
+#include "reap.h"
 
 typedef struct mw_worker mw_worker;
 typedef struct mw_backend mw_backend;   /* backend.h */
@@ -71,6 +76,8 @@ struct mw_worker {
     char **argv;
     mw_hist *latency;        /* 2 per backend: db_query, db_exec */
     uv_timer_t grace;
+    mw_deadlines deadlines;  /* requests', sessions' and aliases' timed events */
+    mw_reaper reaper;        /* frees ended requests and sessions (reap.h) */
     void *metrics;           /* metrics_http.c */
     mw_replica_set *replica_sets; /* replica_route.c: aliases with replicas */
     struct mw_listen *listen; /* listen.c; NULL until the first listener */
