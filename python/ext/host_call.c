@@ -1,35 +1,88 @@
 /*
- * The blocking in-process client's one-shot call in two C calls
- * (docs/python.md "The fast path"), for a driven host:
+ * The in-process clients' one-shot calls in C (docs/python.md "The fast
+ * path"), for a driven host:
  *
+ * - Caller (the blocking client, one per SyncHostExchange):
+ *   plain(client, sql, params, write) makes query(sql, params) (write:
+ *   execute) with every option at its default, its payload packed from sql
+ *   and params (host_params.c); call(client, call, wait_s) makes any other
+ *   one-shot Call, its payload packed by envelope_pack. Both take the
+ *   exchange's leading lock without waiting (None, for the general path,
+ *   when another thread drives), take the request id, submit the envelope
+ *   and drive the host on the calling thread (its turns under the GIL, its
+ *   waits without) until the stream's frame arrives. An Ok final frame for
+ *   the request becomes the result; anything else is handed to the
+ *   general path at the point reached (_handover), and the caller gets
+ *   (request, exception, wait_s, start) to go on from.
  * - submit_call(host, session, request_id, entry, payload, timeout_ms)
  *   packs the envelope in C (host_envelope.h) and submits it in the
  *   session: a Stream, or None when the payload holds a value left to
- *   msgpack (the caller then takes the general path).
- * - wait_final(stream, request_id, wait_s, max_frame) drives the host on
- *   the calling thread (its turns under the GIL, its waits without) until
- *   the stream's frame arrives, and answers with
- *     (codec, payload, metrics)  the final frame was Ok: the stream is
- *                                released, the caller builds the result;
- *     bytes or a Frame           any other frame (an error status, a
- *                                frame that is not final, another
- *                                request_id, a large or oversized frame),
- *                                for the general path's routing;
- *     [Stream, ...]              other streams have news too (or the
- *                                stream ended without a frame): the
- *                                general path hands them out;
- *     None                       wait_s ran out.
- *   An exception (KeyboardInterrupt from a signal handler, HostError)
- *   leaves the stream as it is. In every case but the first the caller
- *   gives the stream to the general path (which routes, cancels and
- *   releases as for any request).
+ *   msgpack (the asyncio client's short way, host_async.c).
+ * - ok_parts reads an Ok final frame's (codec, payload, metrics) for both.
  */
 #include "host_envelope.h"
 #include "host_ext.h"
 
 #include "rows/mpread.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include <structmember.h>
+
+/* Short ASCII strings a final frame repeats on every call (the metrics'
+ * keys, an alias, a codec), made once: a str from this cache has its hash
+ * already, so building the metrics dict costs no hashing either. A slot
+ * holds the last string that landed in it. */
+#define SHORT_STRS 64
+#define SHORT_STR_MAX 24
+static PyObject *short_strs[SHORT_STRS];
+
+static PyObject *short_str(const char *s, uint32_t n)
+{
+    if (n == 0 || n > SHORT_STR_MAX)
+        return PyUnicode_DecodeUTF8(s, n, NULL);
+    unsigned h = (n * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[n / 2] * 3u + (uint8_t)s[n - 1]) %
+                 SHORT_STRS;
+    PyObject *k = short_strs[h];
+    if (k != NULL && (uint32_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, n) == 0)
+        return Py_NewRef(k);
+    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (str == NULL || !PyUnicode_IS_ASCII(str))
+        return str;
+    PyUnicode_InternInPlace(&str);
+    if (PyObject_Hash(str) == -1) { /* cached in the str from now on */
+        Py_DECREF(str);
+        return NULL;
+    }
+    Py_XSETREF(short_strs[h], Py_NewRef(str));
+    return str;
+}
+
+/* A value of the final frame's map: strs through short_str, and a map of
+ * such keys and values (the metrics) built the same way; anything else
+ * mp_value's. */
+static PyObject *frame_value(mp_reader *r, int depth)
+{
+    const char *s;
+    uint32_t n;
+    if (mp_peek(r) == MP_STR)
+        return mp_str(r, &s, &n) < 0 ? NULL : short_str(s, n);
+    if (mp_peek(r) != MP_MAP || depth > 0)
+        return mp_value(r);
+    if (mp_map_header(r, &n) < 0)
+        return NULL;
+    PyObject *out = PyDict_New();
+    for (uint32_t i = 0; out != NULL && i < n; i++) {
+        PyObject *k = frame_value(r, 1);
+        PyObject *v = k != NULL ? frame_value(r, 1) : NULL;
+        if (v == NULL || PyDict_SetItem(out, k, v) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    return out;
+}
 
 /* (host_ext.h) */
 PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
@@ -62,7 +115,7 @@ PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
                 goto other;
             continue;
         }
-        PyObject *v = mp_value(&r);
+        PyObject *v = frame_value(&r, 0);
         if (v == NULL)
             goto other;
         if (is_rid) {
@@ -139,8 +192,12 @@ static PyObject *submit_call(PyObject *mod, PyObject *const *args, Py_ssize_t na
     return st;
 }
 
-/* The stream's frame as wait_final answers it (see the top); NULL with an
- * exception; Py_NotImplemented (borrowed) when no frame is ready yet. */
+/* The stream's frame: (codec, payload, metrics) when it is the Ok final
+ * frame (the stream released); bytes or a Frame for any other frame (an
+ * error status, a frame that is not final, another request_id, a large or
+ * oversized frame), for the general path's routing; [Stream] when the
+ * stream ended without a frame; NULL with an exception; Py_NotImplemented
+ * (borrowed) when no frame is ready yet. */
 static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame)
 {
     molt_db_host_frame *owned;
@@ -201,28 +258,14 @@ static PyObject *ready_list(HostObject *host, void **ready, size_t got)
     return out;
 }
 
-/* wait_final(stream, request_id, wait_s, max_frame) */
-static PyObject *wait_final(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+/* The stream's frame as take_final gives it, driving the host on the
+ * calling thread (its turns under the GIL, its waits without) until one is
+ * there, other streams have news ([Stream, ...]) or deadline passed
+ * (None); NULL with an exception (KeyboardInterrupt from a signal
+ * handler, HostError), the stream left as it is. */
+static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, size_t max_frame)
 {
-    (void)mod;
-    if (nargs != 4 || !PyObject_TypeCheck(args[0], &StreamType)) {
-        PyErr_SetString(PyExc_TypeError, "wait_final(stream, request_id, wait_s, max_frame)");
-        return NULL;
-    }
-    StreamObject *st = (StreamObject *)args[0];
-    unsigned long long rid = PyLong_AsUnsignedLongLong(args[1]);
-    double wait_s = PyFloat_AsDouble(args[2]);
-    Py_ssize_t max_frame = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred())
-        return NULL;
     HostObject *host = st->host;
-    if (stream_takeable(st) < 0)
-        return NULL;
-    if (!host->driven || st->done || max_frame < 0) {
-        PyErr_SetString(PyExc_ValueError, "wait_final() takes an unfinished stream of a driven host");
-        return NULL;
-    }
-    double deadline = host_now_s() + (wait_s > 0 ? wait_s : 0);
     for (;;) {
         if (molt_db_host_poll(host->h, 0) < 0) {
             PyErr_SetString(HostError, "the molt_db host is closed");
@@ -231,7 +274,7 @@ static PyObject *wait_final(PyObject *mod, PyObject *const *args, Py_ssize_t nar
         void *ready[64];
         size_t got = molt_db_host_ready(host->h, ready, 64);
         if (got == 1 && ready[0] == (void *)st) {
-            PyObject *out = take_final(st, (uint64_t)rid, (size_t)max_frame);
+            PyObject *out = take_final(st, rid, max_frame);
             if (out != Py_NotImplemented)
                 return out;
         } else if (got > 0) {
@@ -271,6 +314,472 @@ static PyObject *ok_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
                     (size_t)PyBytes_GET_SIZE(args[0]), (uint64_t)rid);
 }
 
+/* ---- Caller: a one-shot call in one call into C ---- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *exchange;           /* the SyncHostExchange (its dead) */
+    HostObject *host;
+    uint64_t session;
+    PyObject *acquire, *release;  /* its leading lock's */
+    PyObject *followers;          /* its set of followers' queues */
+    PyObject *handover, *refused; /* its _handover and _refused */
+    PyObject *pass_turn, *keep_if_pending;
+    PyObject *scan;               /* placeholders.scan_placeholders */
+    PyObject *query_result;       /* results.QueryResult */
+    PyObject *result_of;          /* calls.result_of */
+    PyObject *connection_lost;    /* calls.ConnectionLost */
+    Py_ssize_t max_frame;
+    double default_timeout_ms;    /* calls.WORKER_DEFAULT_TIMEOUT_MS */
+    unsigned long long submitted; /* calls it submitted (tests count them) */
+} CallerObject;
+
+static PyObject *str_dead, *str_before_send, *str_after_recv, *str_db_alias, *str_timeout_ms,
+    *str_decoding, *str_grace_ms, *str_client_timeout_s, *str_ids, *str_entry, *str_payload,
+    *str_kind, *str_query, *str_exec, *str_json, *str_msgpack, *str_arrow_ipc;
+
+#define CALLER_FIELDS(X)                                                                   \
+    X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
+    X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)
+
+static int caller_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    CallerObject *c = (CallerObject *)self;
+#define VISIT(f) Py_VISIT(c->f);
+    CALLER_FIELDS(VISIT)
+#undef VISIT
+    return 0;
+}
+
+static int caller_clear(PyObject *self)
+{
+    CallerObject *c = (CallerObject *)self;
+#define CLEAR(f) Py_CLEAR(c->f);
+    CALLER_FIELDS(CLEAR)
+#undef CLEAR
+    return 0;
+}
+
+static void caller_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    caller_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* Caller(exchange, host, session, leading, followers, max_frame,
+ *        scan_placeholders, QueryResult, result_of, ConnectionLost,
+ *        default_timeout_ms) */
+static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *exchange, *host, *leading, *followers, *scan, *query_result, *result_of, *lost;
+    unsigned long long session;
+    Py_ssize_t max_frame;
+    double default_timeout_ms;
+    if (kw != NULL && PyDict_GET_SIZE(kw) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Caller() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO!KOO!nOOOOd:Caller", &exchange, &HostType, &host, &session,
+                          &leading, &PySet_Type, &followers, &max_frame, &scan, &query_result,
+                          &result_of, &lost, &default_timeout_ms))
+        return NULL;
+    if (!((HostObject *)host)->driven || max_frame < 0) {
+        PyErr_SetString(PyExc_ValueError, "Caller() takes a driven host and a max_frame >= 0");
+        return NULL;
+    }
+    CallerObject *c = (CallerObject *)type->tp_alloc(type, 0);
+    if (c == NULL)
+        return NULL;
+    c->exchange = Py_NewRef(exchange);
+    c->host = (HostObject *)Py_NewRef(host);
+    c->session = (uint64_t)session;
+    c->followers = Py_NewRef(followers);
+    c->scan = Py_NewRef(scan);
+    c->query_result = Py_NewRef(query_result);
+    c->result_of = Py_NewRef(result_of);
+    c->connection_lost = Py_NewRef(lost);
+    c->max_frame = max_frame;
+    c->default_timeout_ms = default_timeout_ms;
+    if ((c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
+        (c->release = PyObject_GetAttrString(leading, "release")) == NULL ||
+        (c->handover = PyObject_GetAttrString(exchange, "_handover")) == NULL ||
+        (c->refused = PyObject_GetAttrString(exchange, "_refused")) == NULL ||
+        (c->pass_turn = PyObject_GetAttrString(exchange, "_pass_turn")) == NULL ||
+        (c->keep_if_pending = PyObject_GetAttrString(exchange, "_keep_if_pending")) == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    return (PyObject *)c;
+}
+
+/* The exception being raised, normalized, with its traceback (a new
+ * reference; the error indicator cleared). */
+static PyObject *take_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+/* What a lead under the lock came to. */
+enum led { NOT_TAKEN, FINAL, HANDED };
+
+/* The part of a call made under the exchange's leading lock: the request
+ * id, the envelope, the submit and the wait. FINAL: the Ok final frame's
+ * (codec, payload, metrics); HANDED: the stream handed to the general path,
+ * (request, exception to raise after a cancel) from _handover, or (None,
+ * ConnectionLost) when the host refused the request (_refused) or the
+ * exchange ended before the stream was handed over; NOT_TAKEN:
+ * None (a value of a kind msgpack packs: nothing was submitted); NULL with
+ * an exception. *rid gets the request id. */
+static PyObject *lead_locked(CallerObject *c, PyObject *ids, const char *entry, size_t entry_len,
+                             const env_buf *payload, PyObject *timeout_ms, double deadline,
+                             enum led *led, PyObject **rid)
+{
+    *rid = PyIter_Next(ids);
+    if (*rid == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the client's request ids ran out");
+        return NULL;
+    }
+    unsigned long long id = PyLong_AsUnsignedLongLong(*rid);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    env_buf env;
+    env_buf_init(&env);
+    int rc = envelope_write(&env, (uint64_t)id, entry, entry_len, payload, timeout_ms);
+    if (rc != 0) {
+        env_buf_free(&env);
+        *led = NOT_TAKEN;
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *st = host_usable(c->host) < 0
+                       ? NULL
+                       : host_submit_in(c->host, c->session, env.data, env.len, 0);
+    env_buf_free(&env);
+    *led = HANDED;
+    c->submitted += st != NULL;
+    if (st == NULL) {
+        if (!PyErr_ExceptionMatches(HostError))
+            return NULL;
+        PyObject *e = take_exception();
+        PyObject *lost = e != NULL ? PyObject_CallOneArg(c->refused, e) : NULL;
+        Py_XDECREF(e);
+        if (lost == NULL)
+            return NULL;
+        PyObject *out = PyTuple_Pack(2, Py_None, lost);
+        Py_DECREF(lost);
+        return out;
+    }
+    PyObject *got = drive_final((StreamObject *)st, (uint64_t)id, deadline, (size_t)c->max_frame);
+    if (got != NULL && PyTuple_CheckExact(got)) {
+        Py_DECREF(st); /* released by take_final */
+        *led = FINAL;
+        return got;
+    }
+    PyObject *exc = got == NULL ? take_exception() : NULL;
+    if (got == NULL && exc == NULL) {
+        Py_DECREF(st);
+        return NULL;
+    }
+    PyObject *argv[] = {st, *rid, got != NULL ? got : Py_None, exc != NULL ? exc : Py_None};
+    PyObject *out = PyObject_Vectorcall(c->handover, argv, 4, NULL);
+    if (out == NULL && PyErr_ExceptionMatches(c->connection_lost)) {
+        PyObject *lost = take_exception(); /* the exchange ended meanwhile */
+        out = lost != NULL ? PyTuple_Pack(2, Py_None, lost) : NULL;
+        Py_XDECREF(lost);
+    }
+    Py_DECREF(st);
+    Py_XDECREF(got);
+    Py_XDECREF(exc);
+    return out;
+}
+
+/* After the lead: the lock released, a follower woken to drive, the
+ * keeper started when the host has work pending (as fast paths' Python
+ * callers did: _pass_turn, _keep_if_pending). An exception already set
+ * stays the one raised. */
+static int unlead(CallerObject *c)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *r = PyObject_CallNoArgs(c->release);
+    if (r != NULL && PySet_GET_SIZE(c->followers) > 0) {
+        Py_DECREF(r);
+        r = PyObject_CallNoArgs(c->pass_turn);
+    }
+    if (r != NULL && c->host->h != NULL && c->host->pid == host_this_pid() &&
+        molt_db_host_pending(c->host->h) > 0) {
+        Py_DECREF(r);
+        r = PyObject_CallNoArgs(c->keep_if_pending);
+    }
+    Py_XDECREF(r);
+    if (type != NULL) {
+        if (r == NULL)
+            PyErr_WriteUnraisable(c->exchange);
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    return r != NULL ? 0 : -1;
+}
+
+/* The result of a call of kind (is_query: "query") from an Ok final
+ * frame's parts: a QueryResult at once for a query's codec, any other the
+ * way calls.result_of gives it. */
+static PyObject *result_from(CallerObject *c, int is_query, PyObject *kind, PyObject *decoding,
+                             PyObject *rid, PyObject *parts)
+{
+    PyObject *codec = PyTuple_GET_ITEM(parts, 0);
+    PyObject *payload = PyTuple_GET_ITEM(parts, 1);
+    PyObject *metrics = PyTuple_GET_ITEM(parts, 2);
+    if (is_query && PyUnicode_CheckExact(codec) &&
+        (PyUnicode_Compare(codec, str_msgpack) == 0 || PyUnicode_Compare(codec, str_json) == 0 ||
+         PyUnicode_Compare(codec, str_arrow_ipc) == 0)) {
+        PyObject *argv[] = {codec, payload, metrics, rid, decoding};
+        return PyObject_Vectorcall(c->query_result, argv, 5, NULL);
+    }
+    PyObject *argv[] = {kind, decoding, rid, codec, payload, metrics};
+    return PyObject_Vectorcall(c->result_of, argv, 6, NULL);
+}
+
+/* A call's lead: see Caller.plain. */
+static PyObject *lead(CallerObject *c, PyObject *client, const char *entry, size_t entry_len,
+                      const env_buf *payload, PyObject *timeout_ms, double wait_s, double start,
+                      PyObject *kind, PyObject *decoding)
+{
+    PyObject *ids = PyObject_GetAttr(client, str_ids);
+    if (ids == NULL)
+        return NULL;
+    PyObject *got = PyObject_CallOneArg(c->acquire, Py_False);
+    if (got == NULL || got != Py_True) {
+        Py_DECREF(ids);
+        return got == NULL ? NULL : (Py_DECREF(got), Py_NewRef(Py_None));
+    }
+    Py_DECREF(got);
+    enum led led = NOT_TAKEN;
+    PyObject *rid = NULL;
+    double deadline = start + (wait_s > 0 ? wait_s : 0);
+    got = lead_locked(c, ids, entry, entry_len, payload, timeout_ms, deadline, &led, &rid);
+    Py_DECREF(ids);
+    PyObject *out = NULL;
+    if (unlead(c) < 0 || got == NULL)
+        goto done;
+    if (led == FINAL) {
+        int is_query = PyUnicode_Compare(kind, str_query) == 0;
+        out = result_from(c, is_query, kind, decoding, rid, got);
+    } else if (led == HANDED) {
+        PyObject *w = PyFloat_FromDouble(wait_s), *s = PyFloat_FromDouble(start);
+        if (w != NULL && s != NULL && PyTuple_CheckExact(got) && PyTuple_GET_SIZE(got) == 2)
+            out = PyTuple_Pack(4, PyTuple_GET_ITEM(got, 0), PyTuple_GET_ITEM(got, 1), w, s);
+        else if (w != NULL && s != NULL)
+            PyErr_SetString(PyExc_TypeError, "_handover must give (request, exception)");
+        Py_XDECREF(w);
+        Py_XDECREF(s);
+    } else {
+        out = Py_NewRef(got);
+    }
+done:
+    Py_XDECREF(got);
+    Py_XDECREF(rid);
+    return out;
+}
+
+/* 1 when the exchange is over (its dead set), 0 when not, -1 with an
+ * exception. */
+static int exchange_dead(CallerObject *c)
+{
+    PyObject *dead = PyObject_GetAttr(c->exchange, str_dead);
+    if (dead == NULL)
+        return -1;
+    int rc = PyObject_IsTrue(dead);
+    Py_DECREF(dead);
+    return rc;
+}
+
+/* calls.Call.wait_seconds for a client's timeout_ms, grace_ms and
+ * client_timeout_s (a call with every option at its default); -1 with an
+ * exception. */
+static double wait_seconds(CallerObject *c, PyObject *timeout_ms, PyObject *grace_ms,
+                           PyObject *client_timeout_s)
+{
+    double worker = c->default_timeout_ms;
+    if (timeout_ms != Py_None && PyObject_IsTrue(timeout_ms)) {
+        worker = PyFloat_AsDouble(timeout_ms);
+        if (worker == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    double grace = PyFloat_AsDouble(grace_ms);
+    if (grace == -1.0 && PyErr_Occurred())
+        return -1;
+    double wait = (worker + grace) / 1000.0;
+    if (client_timeout_s != Py_None) {
+        double limit = PyFloat_AsDouble(client_timeout_s);
+        if (limit == -1.0 && PyErr_Occurred())
+            return -1;
+        if (limit < wait)
+            wait = limit;
+    }
+    return wait;
+}
+
+/* The client attributes plain() reads, in this order. */
+enum { A_BEFORE_SEND, A_AFTER_RECV, A_DB_ALIAS, A_TIMEOUT_MS, A_DECODING, A_GRACE_MS,
+       A_CLIENT_TIMEOUT_S, A_COUNT };
+
+/* plain(client, sql, params, write) */
+static PyObject *caller_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CallerObject *c = (CallerObject *)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "plain(client, sql, params, write)");
+        return NULL;
+    }
+    double start = host_now_s();
+    PyObject *client = args[0];
+    int write = PyObject_IsTrue(args[3]);
+    int dead = write < 0 ? -1 : exchange_dead(c);
+    if (dead != 0)
+        return dead < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *const names[A_COUNT] = {str_before_send, str_after_recv, str_db_alias,
+                                      str_timeout_ms, str_decoding, str_grace_ms,
+                                      str_client_timeout_s};
+    PyObject *a[A_COUNT] = {NULL};
+    PyObject *out = NULL;
+    for (int i = 0; i < A_COUNT; i++) {
+        if ((a[i] = PyObject_GetAttr(client, names[i])) == NULL)
+            goto done;
+    }
+    if (a[A_BEFORE_SEND] != Py_None || a[A_AFTER_RECV] != Py_None) {
+        out = Py_NewRef(Py_None); /* hooks: the general path */
+        goto done;
+    }
+    double wait = wait_seconds(c, a[A_TIMEOUT_MS], a[A_GRACE_MS], a[A_CLIENT_TIMEOUT_S]);
+    if (wait == -1 && PyErr_Occurred())
+        goto done;
+    env_buf payload;
+    env_buf_init(&payload);
+    int rc = plain_payload_pack(&payload, args[1], args[2], a[A_DB_ALIAS], write, c->scan);
+    if (rc == 0) {
+        const char *entry = write ? "db_exec" : "db_query";
+        out = lead(c, client, entry, strlen(entry), &payload, a[A_TIMEOUT_MS], wait, start,
+                   write ? str_exec : str_query, a[A_DECODING]);
+    } else if (rc == ENV_LEAVE) {
+        out = Py_NewRef(Py_None);
+    }
+    env_buf_free(&payload);
+done:
+    for (int i = 0; i < A_COUNT; i++)
+        Py_XDECREF(a[i]);
+    return out;
+}
+
+/* call(client, call, wait_s) */
+static PyObject *caller_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CallerObject *c = (CallerObject *)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "call(client, call, wait_s)");
+        return NULL;
+    }
+    double start = host_now_s();
+    double wait = PyFloat_AsDouble(args[2]);
+    if (wait == -1.0 && PyErr_Occurred())
+        return NULL;
+    int dead = exchange_dead(c);
+    if (dead != 0)
+        return dead < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *entry = PyObject_GetAttr(args[1], str_entry);
+    PyObject *payload = entry != NULL ? PyObject_GetAttr(args[1], str_payload) : NULL;
+    PyObject *timeout_ms = payload != NULL ? PyObject_GetAttr(args[1], str_timeout_ms) : NULL;
+    PyObject *kind = timeout_ms != NULL ? PyObject_GetAttr(args[1], str_kind) : NULL;
+    PyObject *decoding = kind != NULL ? PyObject_GetAttr(args[1], str_decoding) : NULL;
+    PyObject *out = NULL;
+    if (decoding == NULL)
+        goto done;
+    Py_ssize_t entry_len = 0;
+    const char *entry_utf8 = PyUnicode_Check(entry) ? PyUnicode_AsUTF8AndSize(entry, &entry_len)
+                                                    : NULL;
+    env_buf packed;
+    env_buf_init(&packed);
+    int rc = entry_utf8 != NULL && PyUnicode_Check(kind) ? 0 : ENV_LEAVE;
+    PyErr_Clear(); /* an entry with lone surrogates: msgpack raises its own error */
+    if (rc == 0 && payload != Py_None)
+        rc = env_put_value(&packed, payload);
+    if (rc == 0)
+        out = lead(c, args[0], entry_utf8, (size_t)entry_len, payload != Py_None ? &packed : NULL,
+                   timeout_ms, wait, start, kind, decoding);
+    else if (rc == ENV_LEAVE)
+        out = Py_NewRef(Py_None);
+    env_buf_free(&packed);
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(payload);
+    Py_XDECREF(timeout_ms);
+    Py_XDECREF(kind);
+    Py_XDECREF(decoding);
+    return out;
+}
+
+static PyMethodDef caller_methods[] = {
+    {"plain", (PyCFunction)(void (*)(void))caller_plain, METH_FASTCALL,
+     "plain(client, sql, params, write) -> QueryResult | ExecResult | (request, exception, "
+     "wait_s, start) | None: query(sql, params) (write: execute) with every option at its "
+     "default, made in C (docs/python.md \"The fast path\")."},
+    {"call", (PyCFunction)(void (*)(void))caller_call, METH_FASTCALL,
+     "call(client, call, wait_s) -> result | (request, exception, wait_s, start) | None: a "
+     "one-shot Call made in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef caller_members[] = {
+    {"submitted", T_ULONGLONG, offsetof(CallerObject, submitted), READONLY,
+     "how many calls it submitted"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject CallerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "molt_db_adapter._host.Caller",
+    .tp_basicsize = sizeof(CallerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The blocking in-process client's one-shot calls on one exchange, made in C "
+              "while no other thread drives the host.",
+    .tp_new = caller_new,
+    .tp_dealloc = caller_dealloc,
+    .tp_traverse = caller_traverse,
+    .tp_clear = caller_clear,
+    .tp_methods = caller_methods,
+    .tp_members = caller_members,
+};
+
+static int caller_init_type(PyObject *m)
+{
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&str_dead, "dead"}, {&str_before_send, "before_send"}, {&str_after_recv, "after_recv"},
+        {&str_db_alias, "db_alias"}, {&str_timeout_ms, "timeout_ms"}, {&str_decoding, "decoding"},
+        {&str_grace_ms, "grace_ms"}, {&str_client_timeout_s, "client_timeout_s"},
+        {&str_ids, "_ids"}, {&str_entry, "entry"}, {&str_payload, "payload"}, {&str_kind, "kind"},
+        {&str_query, "query"}, {&str_exec, "exec"}, {&str_json, "json"},
+        {&str_msgpack, "msgpack"}, {&str_arrow_ipc, "arrow_ipc"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return -1;
+    }
+    if (PyType_Ready(&CallerType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(m, "Caller", (PyObject *)&CallerType);
+}
+
 static PyMethodDef call_functions[] = {
     {"ok_frame", (PyCFunction)(void (*)(void))ok_frame, METH_FASTCALL,
      "ok_frame(frame, request_id) -> (codec, payload, metrics) | None: what the fast paths "
@@ -278,15 +787,13 @@ static PyMethodDef call_functions[] = {
     {"submit_call", (PyCFunction)(void (*)(void))submit_call, METH_FASTCALL,
      "submit_call(host, session, request_id, entry, payload, timeout_ms) -> Stream | None: "
      "the envelope packed in C and submitted; None when msgpack must pack it."},
-    {"wait_final", (PyCFunction)(void (*)(void))wait_final, METH_FASTCALL,
-     "wait_final(stream, request_id, wait_s, max_frame) -> (codec, payload, metrics) | "
-     "bytes | Frame | [Stream] | None: drives the host until the stream's final frame."},
     {NULL, NULL, 0, NULL},
 };
 
 int host_call_add(PyObject *m)
 {
-    if (mp_init() < 0 || host_envelope_add(m) < 0)
+    if (mp_init() < 0 || host_envelope_add(m) < 0 || host_params_add(m) < 0 ||
+        caller_init_type(m) < 0)
         return -1;
     return PyModule_AddFunctions(m, call_functions);
 }

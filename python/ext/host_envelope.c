@@ -13,7 +13,7 @@
 
 /* deeper than any payload envelope.py builds (arrays nest 6 deep) */
 #define PACK_MAX_DEPTH 32
-#define LEAVE 1 /* envelope_pack: a kind left to msgpack */
+#define LEAVE ENV_LEAVE
 
 void env_buf_init(env_buf *b)
 {
@@ -229,24 +229,39 @@ static int put_key(env_buf *b, const char *key)
     return put_str(b, key, strlen(key));
 }
 
-int envelope_pack(env_buf *out, uint64_t request_id, PyObject *entry, PyObject *payload,
-                  PyObject *timeout_ms)
+/* (host_envelope.h) */
+int env_put_str(env_buf *b, const char *s, size_t n)
+{
+    return put_str(b, s, n);
+}
+
+int env_put_value(env_buf *b, PyObject *o)
+{
+    return pack_value(b, o, 0);
+}
+
+int env_put_map_header(env_buf *b, size_t n)
+{
+    return put_header(b, n, 0x80, 15, 0, 0xde, 0xdf);
+}
+
+int env_put_array_header(env_buf *b, size_t n)
+{
+    return put_header(b, n, 0x90, 15, 0, 0xdc, 0xdd);
+}
+
+int envelope_write(env_buf *out, uint64_t request_id, const char *entry, size_t entry_len,
+                   const env_buf *payload, PyObject *timeout_ms)
 {
     if (request_id == 0) {
         PyErr_SetString(PyExc_ValueError, "request_id 0 is not a positive uint64");
         return -1;
     }
-    if (!PyUnicode_Check(entry) || (timeout_ms != Py_None && !PyLong_Check(timeout_ms)))
+    if (timeout_ms != Py_None && !PyLong_Check(timeout_ms))
         return LEAVE;
-    int with_payload = payload != Py_None;
+    int with_payload = payload != NULL;
     int with_timeout = timeout_ms != Py_None;
-    env_buf packed; /* the payload, to be written as bin */
-    env_buf_init(&packed);
-    int rc = 0;
-    if (with_payload)
-        rc = pack_value(&packed, payload, 0);
-    if (rc == 0)
-        rc = put_tagged(out, (uint8_t)(0x80 | (2 + 2 * with_payload + with_timeout)), 0, 0);
+    int rc = put_tagged(out, (uint8_t)(0x80 | (2 + 2 * with_payload + with_timeout)), 0, 0);
     if (rc == 0)
         rc = put_key(out, "request_id");
     if (rc == 0)
@@ -254,11 +269,11 @@ int envelope_pack(env_buf *out, uint64_t request_id, PyObject *entry, PyObject *
     if (rc == 0)
         rc = put_key(out, "entry");
     if (rc == 0)
-        rc = pack_unicode(out, entry);
+        rc = put_str(out, entry, entry_len);
     if (rc == 0 && with_payload) {
         rc = put_key(out, "payload");
         if (rc == 0)
-            rc = put_bin(out, packed.data, packed.len);
+            rc = put_bin(out, payload->data, payload->len);
         if (rc == 0)
             rc = put_key(out, "codec");
         if (rc == 0)
@@ -269,8 +284,42 @@ int envelope_pack(env_buf *out, uint64_t request_id, PyObject *entry, PyObject *
         if (rc == 0)
             rc = pack_long(out, timeout_ms);
     }
+    return rc;
+}
+
+int envelope_pack(env_buf *out, uint64_t request_id, PyObject *entry, PyObject *payload,
+                  PyObject *timeout_ms)
+{
+    if (request_id == 0)
+        return envelope_write(out, 0, "", 0, NULL, Py_None); /* its ValueError */
+    if (!PyUnicode_Check(entry))
+        return LEAVE;
+    Py_ssize_t entry_len;
+    const char *entry_utf8 = PyUnicode_AsUTF8AndSize(entry, &entry_len);
+    if (entry_utf8 == NULL) {
+        PyErr_Clear(); /* lone surrogates: msgpack raises its own error */
+        return LEAVE;
+    }
+    env_buf packed; /* the payload, to be written as bin */
+    env_buf_init(&packed);
+    int rc = payload != Py_None ? pack_value(&packed, payload, 0) : 0;
+    if (rc == 0)
+        rc = envelope_write(out, request_id, entry_utf8, (size_t)entry_len,
+                            payload != Py_None ? &packed : NULL, timeout_ms);
     env_buf_free(&packed);
     return rc;
+}
+
+/* (host_envelope.h) */
+PyObject *env_buf_result(env_buf *b, int rc)
+{
+    PyObject *out = NULL;
+    if (rc == 0)
+        out = PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
+    else if (rc == LEAVE)
+        out = Py_NewRef(Py_None);
+    env_buf_free(b);
+    return out;
 }
 
 /* encode_envelope(request_id, entry, payload, timeout_ms) -> bytes | None */
@@ -285,14 +334,7 @@ static PyObject *encode_envelope(PyObject *mod, PyObject *args)
         return NULL;
     env_buf b;
     env_buf_init(&b);
-    int rc = envelope_pack(&b, (uint64_t)rid, entry, payload, timeout_ms);
-    PyObject *out = NULL;
-    if (rc == 0)
-        out = PyBytes_FromStringAndSize((const char *)b.data, (Py_ssize_t)b.len);
-    else if (rc == LEAVE)
-        out = Py_NewRef(Py_None);
-    env_buf_free(&b);
-    return out;
+    return env_buf_result(&b, envelope_pack(&b, (uint64_t)rid, entry, payload, timeout_ms));
 }
 
 static PyMethodDef envelope_functions[] = {

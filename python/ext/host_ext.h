@@ -97,8 +97,9 @@ PyObject *frame_item(molt_db_host_frame *owned, const uint8_t *data, size_t len)
  * exception. */
 int host_frames_add(PyObject *m);
 
-/* Adds submit_call() and wait_final() (host_call.c) to the module; -1
- * with an exception. */
+/* Adds Caller, submit_call() and ok_frame() (host_call.c) and
+ * plain_payload() and encode_envelope() (host_params.c,
+ * host_envelope.c) to the module; -1 with an exception. */
 int host_call_add(PyObject *m);
 
 /* The parts (codec, payload, metrics) of an Ok final frame for

@@ -118,16 +118,23 @@ def finish(call: Call, resp: Response) -> Any:
 def finish_ok(call: Call, request_id: int, codec: Optional[str], payload: Any,
               metrics: dict[str, Any]) -> Any:
     """The result of an Ok final frame, from its parts."""
-    if call.kind == "query":
+    return result_of(call.kind, call.decoding, request_id, codec, payload, metrics)
+
+
+def result_of(kind: str, decoding: Decoding, request_id: int, codec: Optional[str], payload: Any,
+              metrics: dict[str, Any]) -> Any:
+    """finish_ok for a call of ``kind`` decoded as ``decoding`` (the
+    in-process client's C caller gives these without a Call)."""
+    if kind == "query":
         if codec not in ("json", "msgpack", "arrow_ipc"):
             raise ProtocolError(f"db_query answered with codec {codec!r}")
-        return QueryResult(codec, payload, metrics, request_id, call.decoding)
+        return QueryResult(codec, payload, metrics, request_id, decoding)
     codec = codec or "msgpack"
     doc = decode_payload(codec, payload) if payload else {}
-    if call.kind == "exec":
+    if kind == "exec":
         if not isinstance(doc, dict):
             raise ProtocolError("db_exec answered with a payload that is not a map")
-        return ExecResult(doc, codec, payload, metrics, request_id, call.decoding)
+        return ExecResult(doc, codec, payload, metrics, request_id, decoding)
     return doc
 
 
@@ -173,4 +180,4 @@ def lost_error(call: Call, lost: ConnectionLost, resent: int) -> MoltError:
     return WorkerUnavailable(msg)
 
 
-__all__ += ["finish_ok", "raise_for", "lost_error", "stream_part_rows", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]
+__all__ += ["finish_ok", "result_of", "raise_for", "lost_error", "stream_part_rows", "unpackb", "WORKER_DEFAULT_TIMEOUT_MS", "DEFAULT_GRACE_MS"]

@@ -54,10 +54,12 @@ import weakref
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .calls import Call, ConnectionLost, finish, finish_ok
+from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
 from .envelope import decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
-from .protocol import Exchange, Item, Request, Slot, cancel
+from .placeholders import scan_placeholders
+from .protocol import Exchange, Item, Request, Slot
+from .results import QueryResult
 
 if TYPE_CHECKING:
     from .async_client import _Pending
@@ -139,7 +141,6 @@ class _HostExchange(Exchange):
         self._host_error: type[Exception] = mod.HostError
         self.take_owned = mod.take_owned
         self.submit_call = mod.submit_call
-        self.wait_final = mod.wait_final
         try:
             self.host = mod.Host(args, driven=self.driven)
         except mod.HostError as e:
@@ -172,8 +173,13 @@ class _HostExchange(Exchange):
         try:
             return self.host.submit(body, 0, self.session)
         except self._host_error as e:
-            self.fail(f"the in-process host refused the request: {e}")
-            raise self.lost(self.dead or str(e)) from None
+            raise self._refused(e) from None
+
+    def _refused(self, e: Exception) -> ConnectionLost:
+        """The host refused a submit with HostError ``e`` (closed, a fork's
+        copy): the exchange is over; the ConnectionLost to raise."""
+        self.fail(f"the in-process host refused the request: {e}")
+        return self.lost(self.dead or str(e))
 
     def send_envelope(self, rid: int, body: bytes) -> None:
         """Submit request ``rid``'s envelope."""
@@ -256,64 +262,34 @@ class SyncHostExchange(_HostExchange):
         self.idle = threading.Condition()
         self.keeper = False  # its thread runs
         self.keeper_stop = False
+        #: one-shot calls made in C while no other thread drives (host_call.c)
+        self.caller = _host_module().Caller(
+            self, self.host, self.session, self.leading, self.followers, self.decoder.max_frame,
+            scan_placeholders, QueryResult, result_of, ConnectionLost, WORKER_DEFAULT_TIMEOUT_MS)
 
     def new_slot(self) -> Slot:
         return queue.SimpleQueue()
 
     # ---- the fast path of a one-shot call (host_call.c) ----
-    def fast_call(self, client: Any, call: Call, wait: float) -> Any:
-        """``call`` submitted and driven to its final frame in C while no
-        other thread drives the host: its result; or, for anything else
-        than an Ok final frame within ``wait`` seconds, its Request handed
-        to the general path (its frames routed to its slot as for any
-        request); None when the general path must make the call (another
-        thread drives, or a value msgpack must pack)."""
-        if self.dead or not self.leading.acquire(blocking=False):
-            return None
-        try:
-            got, rid, interrupted = self._fast_lead(client, call, wait)
-        finally:
-            self.leading.release()
-            if self.followers:
-                self._pass_turn()
-            self._keep_if_pending()
-        if interrupted is not None:  # Ctrl-C: the request may run, stop it
-            cancel(client, got)
-            raise interrupted
-        if type(got) is tuple:
-            return finish_ok(call, rid, *got)
-        return got
-
-    def _fast_lead(self, client: Any, call: Call, wait: float) -> tuple[Any, int, Optional[BaseException]]:
-        """fast_call's part under ``leading``: what ``wait_final`` gave (or
-        the handed-over Request), the request_id, an interruption."""
-        rid = client._new_id()
-        try:
-            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload, call.timeout_ms)
-        except self._host_error as e:  # as send_envelope
-            self.fail(f"the in-process host refused the request: {e}")
-            raise self.lost(self.dead or str(e)) from None
-        if stream is None:
-            return None, rid, None
-        try:
-            got = self.wait_final(stream, rid, wait, self.decoder.max_frame)
-        except self._host_error as e:
-            req = self._adopt(stream, rid)
-            self.fail(str(e))  # its slot now holds the ConnectionLost
-            return req, rid, None
-        except BaseException as e:
+    def _handover(self, stream: Any, rid: int, got: Any, exc: Optional[BaseException]) -> tuple[Optional[Request], Optional[BaseException]]:
+        """What the C caller's wait gave for request ``rid`` (``stream``)
+        when it was not the Ok final frame, ``exc`` what it raised, under
+        ``leading``: the stream handed to the general path as a Request (its
+        frames routed to its slot as for any request), with the
+        interruption to raise once the request is cancelled."""
+        if exc is not None and not isinstance(exc, self._host_error):
             try:
-                return self._adopt(stream, rid), rid, e
+                return self._adopt(stream, rid), exc
             except ConnectionLost:  # the exchange is over: nothing to cancel
-                raise e from None
-        if type(got) is tuple:
-            return got, rid, None
+                raise exc from None
         req = self._adopt(stream, rid)
-        if type(got) is list:
+        if exc is not None:
+            self.fail(str(exc))  # its slot now holds the ConnectionLost
+        elif type(got) is list:
             self.hand_out(got)
         elif got is not None:  # a frame for the general path
             self.route(stream, rid, got)
-        return req, rid, None
+        return req, None
 
     def _adopt(self, stream: Any, rid: int) -> Request:
         """A fast call's stream handed to the general path: a request like

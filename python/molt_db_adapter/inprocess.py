@@ -23,7 +23,9 @@ from .async_client import AsyncMoltClient
 from .calls import Call, ConnectionLost, finish
 from .errors import InvalidInput
 from .host_exchange import AsyncHostExchange, SyncHostExchange, host_args
-from .protocol import Request, next_attempt
+from .params import Params
+from .protocol import Request, cancel, next_attempt
+from .results import ExecResult, QueryResult
 from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
@@ -56,25 +58,67 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
     def _open_connection(self) -> SyncHostExchange:
         return SyncHostExchange(self.host_args, self.max_response_bytes)
 
+    def query(self, sql: str, params: Params = None, **options: Any) -> QueryResult:
+        """MoltClient.query. With every option at its default, on a client
+        without hooks, made in one call into C (``Caller.plain``,
+        docs/python.md "The fast path")."""
+        conn = self._conn
+        if not options and conn is not None:
+            got = conn.caller.plain(self, sql, params, False)
+            if got is not None:
+                result: QueryResult = got if type(got) is not tuple else self._handed(False, sql, params, got)
+                return result
+        return MoltClient.query(self, sql, params, **options)
+
+    def execute(self, sql: Optional[str] = None, params: Params = None, **options: Any) -> ExecResult:
+        """MoltClient.execute; with every option at its default, as query."""
+        conn = self._conn
+        if not options and conn is not None:
+            got = conn.caller.plain(self, sql, params, True)
+            if got is not None:
+                done: ExecResult = got if type(got) is not tuple else self._handed(True, sql, params, got)
+                return done
+        return MoltClient.execute(self, sql, params, **options)
+
+    def _handed(self, write: bool, sql: Any, params: Params, handed: tuple[Any, ...]) -> Any:
+        """A plain call the C caller handed to the general path: its Call,
+        as the general path builds it, goes on from there."""
+        call = self._plain_call(write, sql, params)
+        assert call is not None  # the C caller takes no call that _plain_call leaves
+        return self._after_fast(call, *handed)
+
     def _call(self, call: Call, attempt: int = 0) -> Any:
-        """A one-shot call: without hooks, on the fast path while no other
-        thread drives the host (SyncHostExchange.fast_call); what it hands
-        back, and every other call, the general path's way."""
+        """A one-shot call: without hooks, made in C while no other thread
+        drives the host (``Caller.call``); what it hands back, and every
+        other call, the general path's way."""
         if attempt or self.before_send is not None or self.after_recv is not None:
             return MoltClient._call(self, call, attempt)
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
-        start = time.monotonic()
         # the lock only to make a new exchange (a closed client has none)
         conn: Any = self._conn
+        if conn is None or conn.dead:
+            conn = self._connection()
+        got = conn.caller.call(self, call, wait)
+        if got is None:
+            return MoltClient._call(self, call)
+        if type(got) is not tuple:
+            return got
+        return self._after_fast(call, *got)
+
+    def _after_fast(self, call: Call, req: Optional[Request], exc: Optional[BaseException], wait: float,
+                    start: float) -> Any:
+        """A call the C caller handed over at ``req`` (None: the host
+        refused it, ``exc`` the ConnectionLost), ``wait`` s after ``start``
+        (time.monotonic): an interruption cancels the request and is raised;
+        else the final frame is waited for, and a lost host resends an
+        idempotent call, as on the general path."""
         try:
-            if conn is None or conn.dead:
-                conn = self._connection()
-            got = conn.fast_call(self, call, wait)
-            if got is None:
-                return MoltClient._call(self, call)
-            if type(got) is not Request:
-                return got
-            resp = self._response(got, wait - (time.monotonic() - start), wait)
+            if exc is not None:
+                if req is not None:  # interrupted: the request may run, stop it
+                    cancel(self, req)
+                raise exc
+            assert req is not None
+            resp = self._response(req, wait - (time.monotonic() - start), wait)
         except ConnectionLost as lost:
             return MoltClient._call(self, call, next_attempt(self, call, lost, 0))
         return finish(call, resp)

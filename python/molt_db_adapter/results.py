@@ -117,10 +117,14 @@ class QueryResult:
     def _c_doc(self, dicts: bool = False) -> Optional[dict[str, Any]]:
         """The doc with rows decoded and converted in C (c_rows.py), as
         tuples or as dicts, or None."""
-        if self.codec != "msgpack":
+        decoder = c_rows.decoder
+        if self.codec != "msgpack" or decoder is None:
             return None
-        return c_rows.decode(self.raw, numeric_decimal=self.decoding.numeric == "decimal",
-                             parse_json=self.decoding.json, dicts=dicts)
+        # c_rows.decode's call, made here: a Python call fewer per result
+        doc: Optional[dict[str, Any]] = decoder.decode_result(
+            self.raw, None, numeric_decimal=self.decoding.numeric == "decimal", parse_json=self.decoding.json,
+            dicts=dicts)
+        return doc
 
     @property
     def columns(self) -> list[str]:
@@ -139,6 +143,10 @@ class QueryResult:
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None and self._decoded is None:
+            self._doc()
+        if self._rows is not None:
+            return list(self._rows)
         rows = self._doc().get("rows", [])
         if self._rows is not None:
             return list(self._rows)

@@ -30,6 +30,7 @@ from .guards import check_guards
 from .query_log import log_query
 from .replay import NeedThread, fetch, in_replay, on_event_loop
 from .sqlite_values import FinalValue, final_columns, skip_converters
+from .model_instances import use_compiler_instances
 from .values_dicts import use_compiler_dicts
 
 ROW_COUNT = getattr(base, "ROW_COUNT", "row count")   # Django 5.2 (4.2 reads cursor.rowcount)
@@ -72,12 +73,15 @@ class OffloadCompiler(base.SQLCompiler):
     _molt_dict_names: Optional[list[str]] = None
     #: the rows execute_sql returned are those dicts (WorkerQuery.as_dicts)
     _molt_dicts = False
+    #: the rows execute_sql returned came from the worker (model_instances.py)
+    molt_offloaded = False
 
     def execute_sql(self, result_type: Any = MULTI, chunked_fetch: bool = False,
                     chunk_size: int = GET_ITERATOR_CHUNK_SIZE) -> Any:
         self._molt_json_parsed = {}
         self._molt_final = {}
         self._molt_dicts = False
+        self.molt_offloaded = False
         is_write = isinstance(self, (base.SQLUpdateCompiler, base.SQLDeleteCompiler))
         wanted = (result_type in _WRITE_RESULTS) if is_write else (result_type in _READS)
         if isinstance(self, base.SQLInsertCompiler) or not wanted or not offload_wanted(self.query, self.using):
@@ -103,6 +107,7 @@ class OffloadCompiler(base.SQLCompiler):
                 self._molt_final = q.final_columns
                 log_query(self.connection, q, time.monotonic() - start)   # Django's cursor: until execute returns
                 events.record(self.connection.alias, sql, True, "streamed")
+                self.molt_offloaded = True
                 return self._trimmed(chunks)
             json_fields = self._json_field_columns()
             q.json_columns = tuple(json_fields)
@@ -122,6 +127,7 @@ class OffloadCompiler(base.SQLCompiler):
             return self._orm_results(sql, params, result_type, chunked_fetch, chunk_size)
         log_query(self.connection, q, seconds)
         events.record(self.connection.alias, sql, True)
+        self.molt_offloaded = True
         return self._results(RowsCursor(rows), result_type, chunked_fetch, chunk_size)
 
     def molt_values_dicts(self, names: list[str], chunked_fetch: bool, chunk_size: int) -> Iterator[dict[str, Any]]:
@@ -274,3 +280,4 @@ def compilers_for(django_module: types.ModuleType) -> dict[str, type]:
 
 
 use_compiler_dicts()
+use_compiler_instances()

@@ -13,6 +13,7 @@ import datetime
 import os
 import random
 import sqlite3
+import sys
 import zoneinfo
 
 import msgpack
@@ -458,3 +459,113 @@ def test_dict_keys_survive_a_conversion_that_changes_the_columns_list():
     assert columns == []
     assert [sorted(d) for d in doc["rows"]] == [["n", "ts"]] * 50
     assert [d["n"] for d in doc["rows"]] == list(range(50))
+
+
+# ---- InstanceBuilder (python/ext/rows/model_rows.c), driven as a hostile caller would
+
+class _State:
+    pass
+
+
+class _Model:
+    pass
+
+
+class _Setter:
+    """A data descriptor: a foreign-key flag must store past it (as
+    ForeignKeyDeferredAttribute's __set__ would), a plain name goes
+    through it (as setattr does)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __get__(self, obj, cls=None):
+        return self if obj is None else obj.__dict__.get("through")
+
+    def __set__(self, obj, value):
+        self.calls += 1
+        obj.__dict__["through"] = ("set", value)
+
+
+def _builder(names=("a", "b"), fks=(False, True), model=_Model, state=_State, db="db1", deferred=None):
+    return C.InstanceBuilder(model, names, fks, state, db, deferred)
+
+
+def test_instance_builder_builds_what_init_would():
+    DEFERRED = object()
+    build = _builder(names=("a", "fk", "c"), fks=(False, True, False), deferred=DEFERRED)
+    o = build((1, 7, "x"))
+    assert type(o) is _Model and list(vars(o)) == ["_state", "a", "fk", "c"]
+    assert (o.a, o.fk, o.c) == (1, 7, "x")
+    assert list(vars(o._state).items()) == [("fields_cache", {}), ("adding", False), ("db", "db1")]
+    o = build([2, None, DEFERRED])          # a list too; a null key makes no cache, deferred is skipped
+    assert list(vars(o)) == ["_state", "a", "fk"] and o.fk is None
+    assert list(vars(o._state).items()) == [("adding", False), ("db", "db1")]
+
+
+def test_instance_builder_foreign_key_skips_a_data_descriptor():
+    class M:
+        fk = _Setter()
+        plain = _Setter()
+
+    build = _builder(names=("fk", "plain"), fks=(True, False), model=M)
+    o = build((5, 6))
+    assert o.__dict__["fk"] == 5 and o.__dict__["through"] == ("set", 6)
+    assert M.__dict__["fk"].calls == 0 and M.__dict__["plain"].calls == 1
+
+
+@pytest.mark.parametrize("args", [
+    (1, ("a",), (False,), _State, "d", None),            # not a type
+    (_Model, ["a"], (False,), _State, "d", None),         # names not a tuple
+    (_Model, ("a",), (False, True), _State, "d", None),   # one flag per name
+    (_Model, (1,), (False,), _State, "d", None),          # names not str
+])
+def test_instance_builder_refuses_malformed_arguments(args):
+    with pytest.raises((TypeError, ValueError)):
+        C.InstanceBuilder(*args)
+
+
+def test_instance_builder_refuses_bad_rows_and_failing_parts():
+    build = _builder()
+    for bad in [(1,), (1, 2, 3), 5, None, iter([1])]:
+        with pytest.raises((TypeError, ValueError)):
+            build(bad)
+    with pytest.raises(TypeError):
+        build((1, 2), (3, 4))
+    with pytest.raises(TypeError):
+        build(values=(1, 2))
+
+    class Odd:
+        def __ne__(self, other):
+            raise ArithmeticError("compare")
+
+        __hash__ = object.__hash__
+
+    with pytest.raises(ArithmeticError):
+        build((1, Odd()))
+
+    def no_state():
+        raise LookupError("state")
+
+    with pytest.raises(LookupError):
+        _builder(state=no_state)((1, 2))
+
+    class Frozen:
+        __slots__ = ()
+
+    with pytest.raises((AttributeError, TypeError)):
+        _builder(model=Frozen)((1, 2))
+
+
+def test_instance_builder_no_reference_leaks():
+    build = _builder()
+    row = (object(), 3)
+    before = [sys.getrefcount(x) for x in (row[0], _Model, _State, build)]
+    objs = [build(row) for _ in range(1000)]
+    del objs
+    for _ in range(200):
+        try:
+            build((1,))
+        except ValueError:
+            pass
+    assert [sys.getrefcount(x) for x in (row[0], _Model, _State, build)] == before

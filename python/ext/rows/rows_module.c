@@ -3,6 +3,7 @@
  * are converted as row_types.c's table says. The pure-Python path
  * (results.py, decoding.py, molt_django_adapter/rows.py) gives the same
  * values and stays the fallback. */
+#include "model_rows.h"
 #include "mpread.h"
 #include "row_sqlite.h"
 #include "row_types.h"
@@ -493,7 +494,8 @@ PyMODINIT_FUNC PyInit__rows(void)
     if (!m)
         return NULL;
     rows_unconvertible = PyErr_NewException("molt_db_adapter._rows.Unconvertible", PyExc_ValueError, NULL);
-    if (!rows_unconvertible || PyModule_AddObjectRef(m, "Unconvertible", rows_unconvertible) < 0) {
+    if (!rows_unconvertible || PyModule_AddObjectRef(m, "Unconvertible", rows_unconvertible) < 0 ||
+        model_rows_add(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
