@@ -1,36 +1,41 @@
 /*
- * The asyncio client's completions in C (host_ext.h, docs/python.md):
- * drain(host, fast, max_frame) runs one turn of the host (molt_db_host_poll, as
- * news(0.0) does) and hands out what arrived.
+ * The asyncio client's one-shot calls in C (host_ext.h, docs/python.md):
  *
- * fast maps a Stream to (future, request_id) of a one-shot call (one
- * request, one final frame) that waits for it. For such a stream whose
- * future is still pending, the frames are taken here: the first one
- * becomes the future's result; any later one is dropped (a one-shot call
- * reads one frame, as the general path does); once its last frame was
- * taken, the stream is released and leaves fast. An Ok final frame for
- * that request_id of up to max_frame bytes is given as its parts (codec,
- * payload, metrics), read by ok_parts (host_call.c, as the blocking
- * client's fast path reads it); any other frame as its bytes, which the
- * Python side decodes as the general path does.
+ * - submit_fast(host, session, request_id, entry, payload, timeout_ms,
+ *   fast, loop, deadline) packs and submits the call as submit_call
+ *   (host_call.c) does and enters its stream in fast with the Waiter
+ *   (host_waiter.c) the call awaits; the Waiter, or None when the payload
+ *   holds a value left to msgpack (the general path takes it).
+ * - drain(host, fast, max_frame, woken) runs one turn of the host
+ *   (molt_db_host_poll, as news(0.0) does) and hands out what arrived.
+ *
+ * fast maps the Stream of a one-shot call (one request, one final frame)
+ * to its Waiter. For such a stream whose waiter is still pending, drain
+ * takes the frames: the first one completes the waiter, which joins
+ * woken (wake() runs its task's wakeup after the turn); any later one is
+ * dropped (a one-shot call reads one frame, as the general path does);
+ * once its last frame was taken, the stream is released and leaves fast.
+ * An Ok final frame for that request_id of up to max_frame bytes is given
+ * as its parts (codec, payload, metrics), read by ok_parts (host_call.c,
+ * as the blocking client's fast path reads it); any other frame as its
+ * bytes, which the Python side decodes as the general path does.
  * Every other stream with news (a stream, a cancel, a transaction call,
- * or a fast one whose future is done: its task was cancelled) is
- * returned untouched, for the general code (AsyncHostExchange.hand_out).
+ * or a fast one whose waiter is done: its task was cancelled or its
+ * deadline passed) is returned untouched, for the general code
+ * (AsyncHostExchange.hand_out).
  *
  * Called on the event loop's thread with the GIL held, as every call on a
  * driven host is.
  */
 #include "host_ext.h"
 
-/* Takes the frames of st, a fast stream whose future fut is pending: 0,
- * or -1 with an exception (the frame taken so far is lost; the caller's
+/* Takes the frames of st, a fast stream whose waiter w is pending: 0, or
+ * -1 with an exception (the frame taken so far is lost; the caller's
  * exchange then fails every call, as a broken stream does). */
-static int complete_fast(StreamObject *st, PyObject *fut, uint64_t rid, PyObject *fast,
-                         size_t max_frame)
+static int complete_fast(StreamObject *st, PyObject *w, PyObject *fast, size_t max_frame,
+                         PyObject *woken)
 {
-    static PyObject *set_result;
-    if (set_result == NULL && (set_result = PyUnicode_InternFromString("set_result")) == NULL)
-        return -1;
+    uint64_t rid = waiter_rid(w);
     int resolved = 0;
     for (;;) {
         const uint8_t *frame;
@@ -53,11 +58,10 @@ static int complete_fast(StreamObject *st, PyObject *fut, uint64_t rid, PyObject
         }
         if (b == NULL)
             return -1;
-        PyObject *r = PyObject_CallMethodOneArg(fut, set_result, b);
+        rc = waiter_complete(w, b, woken);
         Py_DECREF(b);
-        if (r == NULL)
+        if (rc < 0)
             return -1;
-        Py_DECREF(r);
         resolved = 1;
     }
     st->done = 1;
@@ -66,31 +70,19 @@ static int complete_fast(StreamObject *st, PyObject *fut, uint64_t rid, PyObject
     return PyDict_DelItem(fast, (PyObject *)st);
 }
 
-/* 1 when fut (a Future) is done; -1 with an exception. */
-static int future_done(PyObject *fut)
-{
-    static PyObject *done;
-    if (done == NULL && (done = PyUnicode_InternFromString("done")) == NULL)
-        return -1;
-    PyObject *r = PyObject_CallMethodNoArgs(fut, done);
-    if (r == NULL)
-        return -1;
-    int d = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return d;
-}
-
-/* drain(host, fast, max_frame) -> [Stream]: see the top of this file. */
+/* drain(host, fast, max_frame, woken) -> [Stream]: see the top of this
+ * file. */
 static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)mod;
-    if (nargs != 3 || !PyObject_TypeCheck(args[0], &HostType) || !PyDict_CheckExact(args[1]) ||
-        !PyLong_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "drain(host, fast, max_frame) takes a Host, a dict, an int");
+    if (nargs != 4 || !PyObject_TypeCheck(args[0], &HostType) || !PyDict_CheckExact(args[1]) ||
+        !PyLong_Check(args[2]) || !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "drain(host, fast, max_frame, woken) takes a Host, a dict, an int, a list");
         return NULL;
     }
     HostObject *host = (HostObject *)args[0];
-    PyObject *fast = args[1];
+    PyObject *fast = args[1], *woken = args[3];
     size_t max_frame = PyLong_AsSize_t(args[2]);
     if (max_frame == (size_t)-1 && PyErr_Occurred())
         return NULL;
@@ -115,18 +107,16 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             StreamObject *st = ready[i];
             PyObject *entry = PyDict_GetItemWithError(fast, (PyObject *)st);
             int general = 1, rc = 0;
-            if (entry != NULL && (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2)) {
-                PyErr_SetString(PyExc_TypeError, "drain(): fast maps a Stream to (future, request_id)");
+            if (entry != NULL && !PyObject_TypeCheck(entry, &WaiterType)) {
+                PyErr_SetString(PyExc_TypeError, "drain(): fast maps a Stream to a Waiter");
                 rc = -1;
             } else if (entry != NULL && st->s != NULL && !st->done) {
-                /* (future, request_id), as submit_fast puts it */
-                PyObject *fut = PyTuple_GET_ITEM(entry, 0);
-                uint64_t rid = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
-                Py_INCREF(entry);
-                int d = rid == (uint64_t)-1 && PyErr_Occurred() ? -1 : future_done(fut);
-                rc = d < 0 ? -1 : d ? 0 : complete_fast(st, fut, rid, fast, max_frame);
-                Py_DECREF(entry);
-                general = d;
+                general = !waiter_pending(entry);
+                if (!general) {
+                    Py_INCREF(entry); /* fast's reference goes with the stream */
+                    rc = complete_fast(st, entry, fast, max_frame, woken);
+                    Py_DECREF(entry);
+                }
             } else if (PyErr_Occurred()) {
                 rc = -1;
             }
@@ -147,16 +137,55 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     return rest;
 }
 
+/* the module's submit_call (host_call.c), which packs and submits */
+static PyObject *submit_call_fn;
+
+/* submit_fast(host, session, request_id, entry, payload, timeout_ms, fast,
+ * loop, deadline) -> Waiter or None: see the top of this file. */
+static PyObject *submit_fast(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    if (nargs != 9 || !PyDict_CheckExact(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "submit_fast(host, session, request_id, entry, payload, "
+                                         "timeout_ms, fast, loop, deadline)");
+        return NULL;
+    }
+    unsigned long long rid = PyLong_AsUnsignedLongLong(args[2]);
+    if (rid == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    double deadline = PyFloat_AsDouble(args[8]);
+    if (deadline == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *st = PyObject_Vectorcall(submit_call_fn, args, 6, NULL);
+    if (st == NULL || st == Py_None)
+        return st;
+    PyObject *w = waiter_new(args[7], st, rid, deadline);
+    if (w == NULL || PyDict_SetItem(args[6], st, w) < 0) {
+        /* the request is in the host: released, it ends there */
+        stream_drop((StreamObject *)st);
+        Py_DECREF(st);
+        Py_XDECREF(w);
+        return NULL;
+    }
+    Py_DECREF(st);
+    return w;
+}
+
 static PyMethodDef async_functions[] = {
     {"drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
-     "drain(host, fast, max_frame) -> [Stream]: one turn of the host; the one-shot calls in "
-     "fast ({Stream: (Future, request_id)}) get their final frame as the future's result "
-     "(an Ok answer as (codec, payload, metrics), else its bytes); the other streams with "
-     "news are returned."},
+     "drain(host, fast, max_frame, woken) -> [Stream]: one turn of the host; the one-shot "
+     "calls in fast ({Stream: Waiter}) get their final frame as the waiter's result (an Ok "
+     "answer as (codec, payload, metrics), else its bytes) and join woken; the other streams "
+     "with news are returned."},
+    {"submit_fast", (PyCFunction)(void (*)(void))submit_fast, METH_FASTCALL,
+     "submit_fast(host, session, request_id, entry, payload, timeout_ms, fast, loop, deadline) "
+     "-> Waiter or None: a one-shot call packed and submitted, its stream entered in fast."},
     {NULL, NULL, 0, NULL},
 };
 
 int host_async_add(PyObject *m)
 {
+    if ((submit_call_fn = PyObject_GetAttrString(m, "submit_call")) == NULL)
+        return -1;
     return PyModule_AddFunctions(m, async_functions);
 }

@@ -108,7 +108,30 @@ int host_call_add(PyObject *m);
  * (no memory). */
 PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
 
-/* Adds drain() (host_async.c) to the module; -1 with an exception. */
+/* Adds drain() and submit_fast() (host_async.c) to the module; -1 with
+ * an exception. */
 int host_async_add(PyObject *m);
+
+/* _host.Waiter (host_waiter.c): what a one-shot asyncio call awaits. */
+extern PyTypeObject WaiterType;
+
+/* A new pending Waiter of loop for the call of request rid on stream,
+ * due at deadline (time.monotonic() seconds); NULL with an exception. */
+PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, double deadline);
+
+/* 1 while w (a Waiter) is neither completed nor cancelled. */
+int waiter_pending(PyObject *w);
+
+/* The request_id w was made for. */
+unsigned long long waiter_rid(PyObject *w);
+
+/* Completes pending w with value; when a callback waits, w joins woken
+ * (a list wake() runs after the host's turn). 0, or -1 with an exception
+ * (w completed all the same). */
+int waiter_complete(PyObject *w, PyObject *value, PyObject *woken);
+
+/* Adds Waiter and wake() (host_waiter.c) to the module; -1 with an
+ * exception. */
+int host_waiter_add(PyObject *m);
 
 #endif

@@ -54,7 +54,7 @@ PyMODINIT_FUNC PyInit__host(void)
         PyModule_AddObjectRef(m, "Host", (PyObject *)&HostType) < 0 ||
         PyModule_AddObjectRef(m, "Stream", (PyObject *)&StreamType) < 0 ||
         PyModule_AddIntConstant(m, "DONE", MOLT_DB_HOST_DONE) < 0 || host_frames_add(m) < 0 ||
-        host_call_add(m) < 0 || host_async_add(m) < 0) {
+        host_call_add(m) < 0 || host_async_add(m) < 0 || host_waiter_add(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -359,7 +359,7 @@ class AsyncMoltClient(ClientBase):
 
         On an exchange that completes one-shot calls itself (the in-process
         one: ``completes_in_c``), a query or execute without hooks first
-        takes the short way: submitted, its future resolved with the final
+        takes the short way: submitted, its waiter completed with the final
         frame by the host's turn in C; a lost host continues below as the
         next attempt."""
         attempt = 0
@@ -369,20 +369,17 @@ class AsyncMoltClient(ClientBase):
                 and self.before_send is None and self.after_recv is None and _one_shot(call)):
             rid = self._new_id()
             try:
-                fast = conn.submit_fast(rid, call, wait)
-                if fast is not None:  # else a value msgpack packs: the general path
-                    stream, fut = fast
+                waiter = conn.submit_fast(rid, call, wait)
+                if waiter is not None:  # else a value msgpack packs: the general path
                     try:
-                        frame = await fut
+                        frame = await waiter
                     except BaseException as why:  # task cancelled, or past its deadline
-                        conn.deadlines.pop(fut, None)
-                        conn.unfast(stream, rid)
+                        conn.unfast(waiter)
                         req = Request(conn, rid, _Pending(), None)
                         if isinstance(why, asyncio.TimeoutError):
                             raise timed_out(self, req, wait) from None
                         cancel(self, req)  # stop the query on the server
                         raise
-                    conn.deadlines.pop(fut, None)
                     return conn.result_of(call, frame, rid)
             except ConnectionLost as lost:
                 attempt = next_attempt(self, call, await conn.why_lost(lost), 0)

@@ -51,6 +51,7 @@ import queue
 import threading
 import time
 import weakref
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
@@ -487,15 +488,21 @@ class AsyncHostExchange(_HostExchange):
 
         self._pending = _Pending
         self.loop = loop
-        self._drain = _host_module().drain
-        #: the one-shot calls in flight (``submit_fast``): each stream, the
-        #: future its final frame resolves in C (``_host.drain``) and its
-        #: request_id
-        self.fast: dict[Any, tuple[asyncio.Future[Any], int]] = {}
-        #: their client-side deadlines (loop time), checked by one timer
-        self.deadlines: dict[asyncio.Future[Any], float] = {}
+        mod = _host_module()
+        self._drain = mod.drain
+        self._wake = mod.wake
+        self._submit_fast = mod.submit_fast
+        #: the one-shot calls in flight (``submit_fast``): each stream and the
+        #: Waiter its final frame completes in C (``_host.drain``), which
+        #: carries the call's request_id and client-side deadline
+        self.fast: dict[Any, Any] = {}
+        #: the waiters a turn completed, whose tasks ``_host.wake`` wakes
+        self.woken: list[Any] = []
+        #: one timer for the fast calls' deadlines (time.monotonic()), armed
+        #: for the earliest (a timer per call would cost a heap push and a
+        #: cancel each)
         self._sweep: Optional[asyncio.TimerHandle] = None
-        self._sweep_at = math.inf  # when it fires
+        self._sweep_at = math.inf  # the deadline it is armed for
         #: driven: the turn scheduled for a submit, and the host's next timer
         self._turn: Optional[asyncio.Handle] = None
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -508,8 +515,8 @@ class AsyncHostExchange(_HostExchange):
     def _on_news(self) -> None:
         self._turn = None
         try:
-            # one host turn; the fast calls' futures are resolved in C
-            news = self._drain(self.host, self.fast, self.decoder.max_frame)
+            # one host turn; the fast calls' waiters are completed in C
+            news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
         except self._host_error as e:
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
@@ -523,18 +530,21 @@ class AsyncHostExchange(_HostExchange):
             when = self.loop.time() + due / 1000.0
             # the timer already armed for about then (or sooner) stays:
             # re-arming on every turn would cost a heap push per request
-            if self._timer_at <= when + 0.001:
-                return
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self.loop.call_at(when, self._on_timer)
-            self._timer_at = when
+            if self._timer_at > when + 0.001:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self.loop.call_at(when, self._on_timer)
+                self._timer_at = when
         elif due == 0:
             self._kick()
         elif self._timer is not None:
             self._timer.cancel()
             self._timer = None
             self._timer_at = math.inf
+        if self.woken:
+            # the answered calls' tasks run now, not a loop iteration later
+            # through a Handle each
+            self._wake(self.woken)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -550,37 +560,38 @@ class AsyncHostExchange(_HostExchange):
         self._kick()  # the submit's turn: write the request out
 
     # ---- one-shot calls (the short way of AsyncMoltClient._call): completed in C ----
-    def submit_fast(self, rid: int, call: Call, wait: float) -> Optional[tuple[Any, "asyncio.Future[Any]"]]:
+    def submit_fast(self, rid: int, call: Call, wait: float) -> Any:
         """Submit request ``rid`` of a one-shot call, its envelope packed in C
-        (``_host.submit_call``): the stream and the future that gets its
-        final frame as drain gives it (``result_of`` reads it) or, when the
-        host is lost, the ConnectionLost; None when a value is left to
-        msgpack (the call takes the general path). ``wait``: seconds until
-        the future raises asyncio.TimeoutError. Alone in flight, the host's
-        turn that writes the request out runs now; else one turn,
-        scheduled, takes every request submitted in this loop iteration."""
+        (``_host.submit_fast``): the Waiter that gets its final frame as
+        drain gives it (``result_of`` reads it) or, when the host is lost,
+        the ConnectionLost; None when a value is left to msgpack (the call
+        takes the general path). ``wait``: seconds until the waiter raises
+        asyncio.TimeoutError. Alone in flight, the host's turn that writes
+        the request out runs now; else one turn, scheduled, takes every
+        request submitted in this loop iteration."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
+        when = _monotonic() + wait
         try:
-            stream = self.submit_call(self.host, self.session, rid, call.entry, call.payload,
-                                      call.timeout_ms)
+            waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
+                                       call.timeout_ms, self.fast, self.loop, when)
         except self._host_error as e:  # as submit
             self.fail(f"the in-process host refused the request: {e}")
             raise self.lost(self.dead or str(e)) from None
-        if stream is None:
+        if waiter is None:
             return None
-        fut = self.loop.create_future()
-        self.fast[stream] = (fut, rid)
-        when = self.loop.time() + wait
-        self.deadlines[fut] = when
         if when < self._sweep_at:
             self._arm_sweep(when)
-        if self._turn is None and not self.live and len(self.fast) == 1:
-            self._on_news()
-        else:
-            self._kick()
-        return stream, fut
+        if self._turn is None:
+            # alone in fast, this call's own waiter (no callback yet) is the
+            # only one the turn can complete: no task is woken inside it,
+            # also when this submit comes from a task that wake() runs
+            if not self.live and len(self.fast) == 1:
+                self._on_news()
+            elif self.dead is None:
+                self._turn = self.loop.call_soon(self._on_news)
+        return waiter
 
     def result_of(self, call: Call, got: Any, rid: int) -> Any:
         """A fast call's result from what drain gave, as ``finish`` gives it:
@@ -604,43 +615,46 @@ class AsyncHostExchange(_HostExchange):
             resp.request_id = rid
         return finish(call, resp)
 
-    def unfast(self, stream: Any, rid: int) -> None:
+    def unfast(self, waiter: Any) -> None:
         """A fast call gave up waiting (task cancelled, timed out): its
         stream's remaining frames go through the general code (dropped
         there, the stream released after its last)."""
+        stream = waiter.stream
         if self.fast.pop(stream, None) is not None and not stream.done:
-            self.live[stream] = rid
+            self.live[stream] = waiter.request_id
 
     def _arm_sweep(self, when: float) -> None:
         if self._sweep is not None:
             self._sweep.cancel()
-        self._sweep = self.loop.call_at(when, self._expire)
+        self._sweep = self.loop.call_later(max(0.0, when - _monotonic()), self._expire)
         self._sweep_at = when
 
     def _expire(self) -> None:
         """The earliest deadline came: the fast calls past theirs time out
-        (a timer per call would cost a heap push and a cancel each)."""
+        (their tasks then leave fast through ``unfast``)."""
         self._sweep = None
         self._sweep_at = math.inf
-        now = self.loop.time()
-        nearest = None
-        for fut, when in list(self.deadlines.items()):
-            if when <= now:
-                del self.deadlines[fut]
-                if not fut.done():
-                    fut.set_exception(asyncio.TimeoutError())
-            elif nearest is None or when < nearest:
-                nearest = when
-        if nearest is not None:
+        now = _monotonic()
+        nearest = math.inf
+        for waiter in list(self.fast.values()):
+            if waiter.done():
+                continue
+            if waiter.deadline <= now:
+                waiter.set_exception(asyncio.TimeoutError())
+            elif waiter.deadline < nearest:
+                nearest = waiter.deadline
+        if nearest < math.inf:
             self._arm_sweep(nearest)
 
     def fail(self, reason: str) -> None:
         super().fail(reason)
         fast, self.fast = self.fast, {}
+        if self.loop.is_closed():
+            return  # nobody waits: the loop that would run the tasks is gone
         lost = self.lost(reason)
-        for fut, _ in fast.values():
-            if not fut.done():
-                fut.set_result(lost)
+        for waiter in fast.values():
+            if not waiter.done():
+                waiter.set_result(lost)
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)

@@ -1,8 +1,12 @@
 """AsyncInProcessClient's short way for one-shot calls (a query or execute
-without hooks, its future resolved in C by _host.drain): the same results
-and errors as the general path (which a hook forces), task cancellation
-that ends the query on the server, client-side timeouts, and thousands of
-concurrent tasks on one client each given its own answer."""
+without hooks, its _host.Waiter completed in C by _host.drain and its task
+woken by _host.wake): the same results and errors as the general path
+(which a hook forces), task cancellation that ends the query on the
+server (alone, and one among many in flight), client-side timeouts (alone
+and among many), many answers handed out per host turn, thousands of
+concurrent tasks on one client each given its own answer, the loop closed
+with calls in flight, and the Waiter's Future protocol (asyncio.wait_for,
+callbacks, cancel)."""
 import asyncio
 import os
 import time
@@ -150,7 +154,7 @@ def test_cancelling_a_fast_call_ends_the_server_query(pg):
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
-            assert not c._conn.fast and not c._conn.deadlines
+            assert not c._conn.fast
             return (await c.query("select 3")).rows
 
     assert asyncio.run(run()) == [(3,)]
@@ -171,7 +175,7 @@ def test_a_fast_call_past_its_client_timeout_raises_and_ends_the_server_query(pg
             assert seen[0] == 1
             loop = asyncio.get_running_loop()
             assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
-            assert not c._conn.fast and not c._conn.deadlines
+            assert not c._conn.fast
             return (await c.query("select 4")).rows
 
     assert asyncio.run(run()) == [(4,)]
@@ -193,7 +197,7 @@ def test_ten_thousand_concurrent_tasks_each_get_their_own_answer():
             got = await asyncio.gather(*(one(i) for i in range(10_000)))
             assert seen[0] == 10_000
             assert got == [(i, f"n{i}") for i in range(10_000)]
-            assert not c._conn.fast and not c._conn.deadlines and not c._conn.live
+            assert not c._conn.fast and not c._conn.live
 
     asyncio.run(run())
 
@@ -210,3 +214,222 @@ def test_a_fast_call_on_a_closed_client_and_after_close_in_flight():
         return type(e.value).__name__
 
     assert asyncio.run(run()) == "WorkerUnavailable"
+
+
+def counted_turns(client):
+    """The number of answers each host turn completed from now on (a list
+    of counts, one per drain)."""
+    conn = client._conn
+    real = conn._drain
+    per_turn = []
+
+    def drain(host, fast, max_frame, woken):
+        before = len(woken)
+        news = real(host, fast, max_frame, woken)
+        per_turn.append(len(woken) - before)
+        return news
+
+    conn._drain = drain
+    return per_turn
+
+
+def test_submissions_of_one_loop_iteration_go_in_one_turn_and_each_task_gets_its_own_row():
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=16")) as c:
+            await c.query("select 1")
+            seen = counted_fast(c)
+            per_turn = counted_turns(c)
+
+            async def one(i):
+                return (await c.query("select $1::int8, $2::text", [i, f"row{i}"])).rows
+
+            tasks = [asyncio.create_task(one(i)) for i in range(64)]
+            await asyncio.sleep(0)  # each task ran its first step: all 64 submitted
+            # the first went out in its own submit's turn; the other 63 wait
+            # for the one turn scheduled after them
+            assert seen[0] == 64 and len(c._conn.fast) == 64
+            assert len(per_turn) == 1 and c._conn._turn is not None
+            got = await asyncio.gather(*tasks)
+            assert got == [[(i, f"row{i}")] for i in range(64)]
+            assert sum(per_turn) == 64  # every answer handed out by a turn in C
+            assert not c._conn.fast and not c._conn.live and not c._conn.woken
+
+    asyncio.run(run())
+
+
+def test_cancelling_one_call_among_many_in_flight_ends_only_that_query(pg):
+    marker = "inproc_one_of_many"
+
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=8")) as c:
+            await c.query("select 1")
+            loop = asyncio.get_running_loop()
+            tasks = [asyncio.create_task(c.query(f"select $1::int8 from pg_sleep(1.5) /* {marker}_{i}_ */", [i]))
+                     for i in range(8)]
+            assert await loop.run_in_executor(None, wait_for, pg, f"{marker}_3_", True)
+            tasks[3].cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await tasks[3]
+            assert not await loop.run_in_executor(None, wait_for, pg, f"{marker}_3_", False, 1.0)
+            # the others still run on the server, then answer with their own rows
+            assert len(running(pg, marker)) == 7
+            got = [(await t).rows for i, t in enumerate(tasks) if i != 3]
+            assert got == [[(i,)] for i in range(8) if i != 3]
+            assert not c._conn.fast
+
+    asyncio.run(run())
+
+
+def test_a_client_timeout_among_many_fails_only_the_late_call(pg):
+    marker = "inproc_late_of_many"
+
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=8"), client_timeout_s=0.5) as c:
+            await c.query("select 1")
+            slow = asyncio.create_task(c.query(f"select pg_sleep(30) /* {marker} */"))
+            quick = [asyncio.create_task(c.query("select $1::int8", [i])) for i in range(32)]
+            assert [(await t).rows for t in quick] == [[(i,)] for i in range(32)]
+            with pytest.raises(Timeout) as e:
+                await slow
+            assert e.value.client_side
+            loop = asyncio.get_running_loop()
+            assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
+            assert not c._conn.fast
+            return (await c.query("select 5")).rows
+
+    assert asyncio.run(run()) == [(5,)]
+
+
+def test_the_loop_closed_with_calls_in_flight_then_close_without_loop(pg):
+    marker = "inproc_loop_closed"
+    loop = asyncio.new_event_loop()
+    c = AsyncInProcessClient(pg_args())
+
+    async def start():
+        await c.query("select 1")
+        tasks = [loop.create_task(c.query(f"select pg_sleep(30) /* {marker} */")) for _ in range(4)]
+        await asyncio.sleep(0.3)
+        return tasks
+
+    tasks = loop.run_until_complete(start())
+    assert all(not t.done() for t in tasks) and len(c._conn.fast) == 4
+    loop.close()  # the tasks are abandoned, still waiting
+    c.close_without_loop()  # no loop to wake them on: the host is freed all the same
+    assert c._conn is None
+    # the host's connections are closed: the server ends their queries
+    assert not wait_for(pg, marker, False, within=10.0)
+    for t in tasks:
+        t._log_destroy_pending = False  # abandoned on purpose
+
+
+def test_asyncio_wait_for_cancels_a_fast_call_through_its_waiter(pg):
+    marker = "inproc_wait_for"
+
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")
+            seen = counted_fast(c)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.query(f"select pg_sleep(30) /* {marker} */"), 0.5)
+            assert seen[0] == 1
+            loop = asyncio.get_running_loop()
+            assert not await loop.run_in_executor(None, wait_for, pg, marker, False)
+            assert not c._conn.fast
+            return (await c.query("select 6")).rows
+
+    assert asyncio.run(run()) == [(6,)]
+
+
+def test_the_waiter_speaks_the_future_protocol():
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")
+            conn = c._conn
+            loop = asyncio.get_running_loop()
+            reported = []
+            loop.set_exception_handler(lambda lp, ctx: reported.append(ctx["exception"]))
+            call = c._query_call("select 7", None, db_alias=None, result_format="msgpack", max_rows=None,
+                                 timeout_ms=None, tag=None, row_shape=None, idempotent=True)
+            w = conn.submit_fast(c._new_id(), call, 30.0)
+            assert asyncio.isfuture(w) and w.get_loop() is loop and not w.done()
+            with pytest.raises(asyncio.InvalidStateError):
+                w.result()
+            ran = []
+
+            def bad(fut):
+                raise ValueError("a callback's own error")
+
+            w.add_done_callback(bad)
+            w.add_done_callback(lambda fut: ran.append(fut.result()))
+            w.add_done_callback(ran.append)
+            assert w.remove_done_callback(ran.append) == 1
+            parts = await w  # completed by a host turn; its callbacks ran after it
+            assert type(parts) is tuple and parts[0] == "msgpack"
+            assert w.done() and not w.cancelled() and w.exception() is None
+            assert ran == [parts]
+            assert [str(e) for e in reported] == ["a callback's own error"]
+            assert conn.result_of(call, parts, w.request_id).rows == [(7,)]
+            # a callback added once it is done is scheduled, as a Future's is
+            late = loop.create_future()
+            w.add_done_callback(late.set_result)
+            assert await late is w
+            # cancel(): pending only; a task awaiting it gets CancelledError
+            slow = c._query_call("select pg_sleep(30)", None, db_alias=None, result_format="msgpack",
+                                 max_rows=None, timeout_ms=None, tag=None, row_shape=None, idempotent=True)
+            w2 = conn.submit_fast(c._new_id(), slow, 30.0)
+            assert w2.cancel("stop") and not w2.cancel() and w2.cancelled()
+            with pytest.raises(asyncio.CancelledError):
+                await w2
+            conn.unfast(w2)
+            assert not conn.fast or list(conn.fast.values()) == []
+            return (await c.query("select 8")).rows
+
+    assert asyncio.run(run()) == [(8,)]
+
+
+def test_tasks_sharing_one_context_each_get_their_own_answer():
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=4")) as c:
+            await c.query("select 1")
+            loop = asyncio.get_running_loop()
+            shared = contextvars.copy_context()
+            shared.run(var.set, "shared")
+
+            async def one(i):
+                r = await c.query("select $1::int8", [i])
+                return r.rows[0][0], var.get()
+
+            tasks = [loop.create_task(one(i), context=shared) for i in range(16)]
+            return await asyncio.gather(*tasks)
+
+    assert asyncio.run(run()) == [(i, "shared") for i in range(16)]
+
+
+def test_one_call_at_a_time_costs_one_loop_iteration_a_call():
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")
+            loop = asyncio.get_running_loop()
+            seen = counted_fast(c)
+            iterations = [0]
+            real = loop._run_once  # type: ignore[attr-defined]
+
+            def run_once():
+                iterations[0] += 1
+                real()
+
+            loop._run_once = run_once  # type: ignore[attr-defined]
+            try:
+                got = [(await c.query("select $1::int8", [i])).rows[0][0] for i in range(200)]
+            finally:
+                del loop._run_once
+            assert got == list(range(200)) and seen[0] == 200
+            # the answer's turn wakes the task, whose next call goes out in
+            # its own submit's turn: the loop only waits for each answer
+            assert iterations[0] < 300
+
+    asyncio.run(run())
