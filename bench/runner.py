@@ -174,6 +174,11 @@ def pgbench(name, args, script=None, txn_ops=1, note=""):
 
 
 PINGPONG_SCRIPT = ("pingpong.sql", "\\set x random(1, 1000000)\nSELECT :x::int8;\n")
+# the server work of one db_query: molt's read-only frame (BEGIN READ ONLY,
+# the statement, ROLLBACK under one Sync)
+FRAMED_PINGPONG_SCRIPT = ("pingpong_read_only.sql",
+                          "\\set x random(1, 1000000)\n\\startpipeline\nBEGIN READ ONLY;\n"
+                          "SELECT :x::int8;\nROLLBACK;\n\\endpipeline\n")
 PIPE_SCRIPT = ("pk_pipeline10.sql",
                "".join(f"\\set aid{k} random(1, 100000 * 10)\n" for k in range(10))
                + "\\startpipeline\n"
@@ -317,6 +322,10 @@ def scenarios(ctx):
         contenders=[
             pgbench("pgbench -M prepared -c 1 (libpq, C)", ["-c", "1", "-j", "1"], PINGPONG_SCRIPT,
                     note="the C floor, in the same run as the Python clients"),
+            pgbench("pgbench -M prepared -c 1, db_query's read-only frame (libpq, C)", ["-c", "1", "-j", "1"],
+                    FRAMED_PINGPONG_SCRIPT,
+                    note="the C floor of the same server work as the molt contenders' db_query: BEGIN READ "
+                         "ONLY, the SELECT and ROLLBACK pipelined under one Sync"),
             py_peer("asyncpg (1 conn, prepared)", "asyncpg_peer.py", lambda c, s: ["pingpong"] + secs(c, s)),
             py_peer("psycopg 3 (sync, binary, prepared)", "psycopg_peer.py",
                     lambda c, s: ["pingpong"] + secs(c, s)),
