@@ -609,7 +609,10 @@ static double wait_seconds(CallerObject *c, PyObject *timeout_ms, PyObject *grac
                            PyObject *client_timeout_s)
 {
     double worker = c->default_timeout_ms;
-    if (timeout_ms != Py_None && PyObject_IsTrue(timeout_ms)) {
+    int set = timeout_ms != Py_None ? PyObject_IsTrue(timeout_ms) : 0;
+    if (set < 0)
+        return -1;
+    if (set) {
         worker = PyFloat_AsDouble(timeout_ms);
         if (worker == -1.0 && PyErr_Occurred())
             return -1;

@@ -202,6 +202,12 @@ static PyObject *wake(PyObject *mod, PyObject *woken)
         Py_XDECREF(batch);
         return NULL;
     }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyObject_TypeCheck(PyList_GET_ITEM(batch, i), &WaiterType)) {
+            Py_DECREF(batch);
+            PyErr_SetString(PyExc_TypeError, "wake() takes a list of Waiters");
+            return NULL;
+        }
     int failed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         WaiterObject *w = (WaiterObject *)PyList_GET_ITEM(batch, i);
@@ -406,27 +412,47 @@ static PyObject *waiter_add_done_callback(WaiterObject *w, PyObject *const *args
 
 static PyObject *waiter_remove_done_callback(WaiterObject *w, PyObject *fn)
 {
+    /* a callback's __eq__ runs Python that may complete the Waiter or add
+     * and remove callbacks: every object compared is held, and the
+     * survivors go into a new list (as asyncio's Future does) */
     Py_ssize_t removed = 0;
     if (w->fn != NULL) {
-        int eq = PyObject_RichCompareBool(w->fn, fn, Py_EQ);
-        if (eq < 0)
-            return NULL;
-        if (eq) {
+        PyObject *first = Py_NewRef(w->fn);
+        int eq = PyObject_RichCompareBool(first, fn, Py_EQ);
+        if (eq > 0 && w->fn == first) {
             Py_CLEAR(w->fn);
             Py_CLEAR(w->ctx);
             removed++;
         }
-    }
-    for (Py_ssize_t i = w->more != NULL ? PyList_GET_SIZE(w->more) : 0; i-- > 0;) {
-        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyList_GET_ITEM(w->more, i), 0), fn, Py_EQ);
+        Py_DECREF(first);
         if (eq < 0)
             return NULL;
-        if (eq) {
-            if (PyList_SetSlice(w->more, i, i + 1, NULL) < 0)
-                return NULL;
-            removed++;
-        }
     }
+    if (w->more == NULL)
+        return PyLong_FromSsize_t(removed);
+    PyObject *more = Py_NewRef(w->more);
+    PyObject *keep = PyList_New(0);
+    if (keep == NULL) {
+        Py_DECREF(more);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(more); i++) {
+        PyObject *pair = Py_NewRef(PyList_GET_ITEM(more, i));
+        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
+        int rc = eq == 0 ? PyList_Append(keep, pair) : 0;
+        Py_DECREF(pair);
+        if (eq < 0 || rc < 0) {
+            Py_DECREF(keep);
+            Py_DECREF(more);
+            return NULL;
+        }
+        removed += eq;
+    }
+    if (w->more == more) /* still its list: not completed meanwhile */
+        Py_SETREF(w->more, keep);
+    else
+        Py_DECREF(keep);
+    Py_DECREF(more);
     return PyLong_FromSsize_t(removed);
 }
 

@@ -79,11 +79,23 @@ static PyObject *build(builder *b, PyObject *values)
     PyObject *state = obj ? PyObject_CallNoArgs(b->state_class) : NULL;
     if (!state || PyObject_GenericSetAttr(obj, s_state, state) < 0)
         goto fail;
-    PyObject **items = PySequence_Fast_ITEMS(seq);
     int fk_seen = 0;
-    for (Py_ssize_t j = 0; j < n; j++)
-        if (items[j] != b->deferred && set_value(b, obj, state, j, items[j], &fk_seen) < 0)
+    for (Py_ssize_t j = 0; j < n; j++) {
+        /* a foreign key's comparison runs Python that could change a list
+         * row: each value is held while it is stored, the size rechecked */
+        if (PySequence_Fast_GET_SIZE(seq) != n) {
+            PyErr_SetString(PyExc_RuntimeError, "InstanceBuilder(): the row changed while it was read");
             goto fail;
+        }
+        PyObject *v = PySequence_Fast_GET_ITEM(seq, j);
+        if (v == b->deferred)
+            continue;
+        Py_INCREF(v);
+        int rc = set_value(b, obj, state, j, v, &fk_seen);
+        Py_DECREF(v);
+        if (rc < 0)
+            goto fail;
+    }
     if (PyObject_SetAttr(state, s_adding, Py_False) < 0 || PyObject_SetAttr(state, s_db, b->db) < 0)
         goto fail;
     Py_DECREF(state);
@@ -118,8 +130,8 @@ static PyObject *builder_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
         return NULL;
     }
     for (Py_ssize_t j = 0; j < n; j++)
-        if (!PyUnicode_Check(PyTuple_GET_ITEM(names, j))) {
-            PyErr_SetString(PyExc_TypeError, "InstanceBuilder(): names must be str");
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, j))) {
+            PyErr_SetString(PyExc_TypeError, "InstanceBuilder(): names must be exact str");
             return NULL;
         }
     if (!((PyTypeObject *)model)->tp_new) {
@@ -204,7 +216,7 @@ static PyTypeObject builder_type = {
 
 int model_rows_add(PyObject *m)
 {
-    if (!s_state) {
+    if (!empty_args) { /* the last one made: a failed start is redone */
         s_state = PyUnicode_InternFromString("_state");
         s_fields_cache = PyUnicode_InternFromString("fields_cache");
         s_adding = PyUnicode_InternFromString("adding");
