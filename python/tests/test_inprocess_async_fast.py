@@ -387,6 +387,56 @@ def test_the_waiter_speaks_the_future_protocol():
     assert asyncio.run(run()) == [(8,)]
 
 
+def test_the_waiter_survives_callbacks_that_change_it_while_compared():
+    """remove_done_callback compares with each callback's __eq__, which
+    may cancel the Waiter (its callbacks scheduled, its list dropped) or
+    add callbacks; _host.wake takes Waiters only."""
+    from molt_db_adapter import _host
+
+    async def run():
+        async with AsyncInProcessClient(pg_args()) as c:
+            await c.query("select 1")
+            conn = c._conn
+            slow = c._query_call("select pg_sleep(30)", None, db_alias=None, result_format="msgpack",
+                                 max_rows=None, timeout_ms=None, tag=None, row_shape=None, idempotent=True)
+            w = conn.submit_fast(c._new_id(), slow, 30.0)
+            ran = []
+
+            class Meddler:
+                def __init__(self, act):
+                    self.act = act
+
+                def __call__(self, fut):
+                    ran.append(self)
+
+                def __eq__(self, other):
+                    self.act()
+                    return other is self
+
+                __hash__ = object.__hash__
+
+            adder = Meddler(lambda: w.add_done_callback(ran.append))
+            canceller = Meddler(lambda: w.cancel("meddled"))
+            for fn in (ran.append, adder, ran.append, canceller, ran.append):
+                w.add_done_callback(fn)
+            # comparing with adder adds callbacks; canceller's __eq__, met
+            # on the way, cancels the Waiter in the middle of the scan
+            w.remove_done_callback(adder)
+            assert w.cancelled()
+            assert w.remove_done_callback(canceller) == 0
+            with pytest.raises(asyncio.CancelledError):
+                await w
+            await asyncio.sleep(0)
+            # cancelled inside the scan: every callback it had then ran once
+            assert sum(x is canceller for x in ran) == 1 and sum(x is adder for x in ran) == 1
+            conn.unfast(w)
+            with pytest.raises(TypeError):
+                _host.wake([object()])
+            return (await c.query("select 9")).rows
+
+    assert asyncio.run(run()) == [(9,)]
+
+
 def test_tasks_sharing_one_context_each_get_their_own_answer():
     import contextvars
 
