@@ -257,8 +257,8 @@ int envelope_write(env_buf *out, uint64_t request_id, const char *entry, size_t 
         PyErr_SetString(PyExc_ValueError, "request_id 0 is not a positive uint64");
         return -1;
     }
-    if (timeout_ms != Py_None && !PyLong_Check(timeout_ms))
-        return LEAVE;
+    if (timeout_ms != Py_None && !PyLong_CheckExact(timeout_ms))
+        return LEAVE; /* a bool or an int subclass: msgpack's way */
     int with_payload = payload != NULL;
     int with_timeout = timeout_ms != Py_None;
     int rc = put_tagged(out, (uint8_t)(0x80 | (2 + 2 * with_payload + with_timeout)), 0, 0);

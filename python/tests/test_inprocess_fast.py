@@ -78,6 +78,16 @@ def test_values_msgpack_must_pack_are_left_to_it(value):
     assert _host.encode_envelope(1, "db_query", {"v": value}, None) is None
 
 
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize("timeout_ms", [True, _Int(5)], ids=["bool", "int_subclass"])
+def test_a_timeout_that_is_not_an_exact_int_is_left_to_msgpack(timeout_ms):
+    """msgpack packs a bool as true, not 1: such a timeout is its to pack."""
+    assert _host.encode_envelope(1, "ping", None, timeout_ms) is None
+
+
 def test_request_id_zero_is_refused():
     with pytest.raises(ValueError):
         _host.encode_envelope(0, "ping", None, None)
