@@ -506,11 +506,12 @@ void molt_db_host_free(molt_db_host *h)
         return;
     pthread_mutex_lock(&h->lock);
     h->closing = 1;
-    int wake = mw_host_wake_locked(h);
+    /* woken under the lock: once the loop thread sees closing it frees
+     * the waker (take_commands), which must not happen while we use it */
+    if (mw_host_wake_locked(h))
+        mw_host_wake(h);
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started) {
-        if (wake)
-            mw_host_wake(h);
         pthread_join(h->thread, NULL);
     } else {
         take_commands(h);
