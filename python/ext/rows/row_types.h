@@ -66,6 +66,9 @@ PyObject *fast_temporal(enum row_kind kind, const char *s, Py_ssize_t n);
 PyObject *fast_timestamp(const char *s, Py_ssize_t n, PyObject *tz);
 /* uuid.UUID(v) for a str */
 PyObject *uuid_value(PyObject *v);
+/* the same for the text's bytes when they are 8-4-4-4-12 or 32 lowercase
+ * hex digits; NULL without an exception for any other spelling */
+PyObject *uuid_from_text(const char *s, Py_ssize_t n);
 /* JSONField.from_db_value for a str */
 PyObject *json_field_value(PyObject *v);
 
