@@ -1,22 +1,24 @@
 """The Django profile of the C row decoder reads a uuid's and a JSON
-document's text straight from the payload's bytes (row_types.c
-django_text_value, json_fast.c json_fast_parse_utf8) and keeps the str of
-short object keys in a cache (json_fast.c key_cache). Whatever the text, a
-hostile one included, the values (or the refusal) must be what rows.py's
-converters give for the str msgpack decodes. No database needed; about a
-second.
+document's text, and a UTC session's timestamptz, straight from the
+payload's bytes (row_types.c django_payload_value, json_fast.c
+json_fast_parse_utf8) and keeps the str of short JSON keys and values in a
+cache (json_fast.c str_cache). Whatever the payload, a hostile one
+included, the values (or the refusal) must be what rows.py's converters
+give for what msgpack decodes. No database needed; about two seconds.
 
 Skipped when the extension is not built (`make` builds it)."""
 
+import datetime
 import json
 import random
 import uuid
+import zoneinfo
 
 import msgpack
 import pytest
 
 from molt_db_adapter import c_rows
-from molt_django_adapter.rows import convert_rows, pg_converters, with_json_fields
+from molt_django_adapter.rows import Unconvertible, convert_rows, pg_converters, with_json_fields
 
 C = c_rows.decoder
 pytestmark = pytest.mark.skipif(C is None, reason="molt_db_adapter._rows is not built (make)")
@@ -32,25 +34,38 @@ UUID_TEXTS = [
 ]
 
 
-def pure(types, rows, json_columns=()):
+REFUSALS = (ValueError, TypeError, OverflowError)   # C's Unconvertible is a ValueError
+
+
+def refusal(e):
+    return next(k for k in REFUSALS if isinstance(e, k))
+
+
+def pure(types, rows, json_columns=(), django_tz=None):
     """rows.py's values for these rows, or the exception class it raises."""
     try:
-        convs = with_json_fields(pg_converters(types, "UTC", None), types, json_columns)
+        convs = with_json_fields(pg_converters(types, "UTC", django_tz), types, json_columns)
         return convert_rows(rows, convs)
-    except ValueError as e:   # Unconvertible, or what UUID()/json raise
+    except Unconvertible:
         return ValueError
+    except REFUSALS as e:
+        return refusal(e)
 
 
-def c(raw, json_columns=()):
+def c(raw, json_columns=(), django_tz=None):
     try:
-        return C.decode_result(raw, django=True, json_columns=json_columns)["rows"]
-    except ValueError:
-        return ValueError
+        return C.decode_result(raw, django=True, json_columns=json_columns, zone=datetime.timezone.utc,
+                               django_tz=django_tz)["rows"]
+    except REFUSALS as e:
+        return refusal(e)
 
 
-def compare(types, rows, json_columns=()):
-    raw = msgpack.packb({"columns": [f"c{j}" for j in range(len(types))], "types": types, "rows": rows})
-    got, want = c(raw, json_columns), pure(types, rows, json_columns)
+def compare(types, rows, json_columns=(), django_tz=None):
+    raw = msgpack.packb({"columns": [f"c{j}" for j in range(len(types))], "types": types, "rows": rows},
+                        datetime=True)
+    got, want = c(raw, json_columns, django_tz), pure(msgpack.unpackb(raw, timestamp=3)["types"],
+                                                       msgpack.unpackb(raw, timestamp=3)["rows"],
+                                                       json_columns, django_tz)
     assert repr(got) == repr(want), rows
 
 
@@ -109,3 +124,44 @@ def test_payload_text_that_is_not_utf8(body, column):
             C.decode_result(raw, django=True, json_columns=json_columns)
         return
     assert repr(c(raw, json_columns)) == repr(pure([typ], [[text]], json_columns))
+
+
+UTC = datetime.timezone.utc
+TIMESTAMPS = [datetime.datetime(2024, 2, 29, 13, 14, 15, 250000, tzinfo=UTC),
+              datetime.datetime(1, 1, 1, tzinfo=UTC), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime.datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC), datetime.datetime(1970, 1, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("django_tz", [None, UTC, zoneinfo.ZoneInfo("America/Chicago"),
+                                       datetime.timezone(datetime.timedelta(hours=5, minutes=30)), 5, "UTC"])
+def test_timestamptz_in_a_utc_session(django_tz):
+    """The instant with Django's tzinfo (naive without one), as rows.py
+    gives it; a tzinfo that is none refused by both."""
+    compare(["timestamptz"], [[t] for t in TIMESTAMPS] + [[None]], django_tz=django_tz)
+
+
+def ext(code, body):
+    """An extension value's bytes (ext 8), any code and length."""
+    return bytes([0xc7, len(body), code & 0xff]) + body
+
+
+@pytest.mark.parametrize("value", [
+    ext(-1, b"\x00" * 5), ext(-1, b""), ext(5, b"\x00" * 4), ext(-1, (2**63 - 1).to_bytes(8, "big")),
+    ext(-1, b"\xff" * 12), ext(-1, (0).to_bytes(4, "big") + (-2**62).to_bytes(8, "big", signed=True)),
+    ext(-1, (999_999_999 << 34 | 1).to_bytes(8, "big")), ext(-1, (2**32 - 1).to_bytes(4, "big")),
+    ext(-1, (1_000_000_000).to_bytes(4, "big") + (1).to_bytes(8, "big")), b"\xd6\xff" + b"\x00" * 4,
+    b"\xd7\xff" + (3 << 34 | 86400).to_bytes(8, "big"), b"\xc7\x0c",
+])
+def test_timestamptz_hostile_extensions(value):
+    """Timestamps of bad length, out of datetime's range, nanoseconds past
+    a second, another extension type, a short one: what msgpack and rows.py
+    make of them, or a refusal by both."""
+    raw = (b"\x83" + msgpack.packb("columns") + msgpack.packb(["t"]) + msgpack.packb("types")
+           + msgpack.packb(["timestamptz"]) + msgpack.packb("rows") + b"\x91\x91" + value)
+    try:
+        rows = msgpack.unpackb(raw, timestamp=3)["rows"]
+    except REFUSALS:
+        with pytest.raises(REFUSALS):
+            C.decode_result(raw, django=True, zone=UTC, django_tz=UTC)
+        return
+    assert repr(c(raw, django_tz=UTC)) == repr(pure(["timestamptz"], rows, django_tz=UTC))

@@ -12,13 +12,16 @@
 /* the longest number text handed to PyOS_string_to_double */
 #define JSON_FAST_MAX_NUMBER 64
 /* Object keys repeat from document to document (a column's documents share
- * their shape): the str of a short ASCII key stays in a small table indexed
- * by a hash of its bytes, so a repeated key costs a compare instead of a
- * new str, its hash and its dealloc. A colliding key replaces the slot's. */
-#define KEY_CACHE_SLOTS 256
-#define KEY_CACHE_MAX_LEN 32
+ * their shape), and so do short values (a status, a tag): the str of a
+ * short ASCII key or value stays in a small table indexed by a hash of its
+ * bytes, so a repeated one costs a compare instead of a new str and its
+ * dealloc (and a key its hash, which the str keeps). A colliding text
+ * replaces the slot's. */
+#define STR_CACHE_SLOTS 256
+#define STR_CACHE_MAX_KEY 32
+#define STR_CACHE_MAX_VALUE 16
 
-static PyObject *key_cache[KEY_CACHE_SLOTS];
+static PyObject *str_cache[STR_CACHE_SLOTS];
 
 typedef struct {
     const char *p;
@@ -54,28 +57,24 @@ static PyObject *utf8_str(const char *s, Py_ssize_t n, int *rc)
     return str;
 }
 
-/* a key's str through key_cache (FNV-1a of its bytes picks the slot) */
-static PyObject *cached_key(const char *s, Py_ssize_t n, int *rc)
+/* an ASCII text's str through str_cache (FNV-1a of its bytes picks the slot) */
+static PyObject *cached_str(const char *s, Py_ssize_t n, int *rc)
 {
     uint32_t h = 2166136261u;
     for (Py_ssize_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 16777619u;
-    PyObject **slot = &key_cache[h % KEY_CACHE_SLOTS];
+    PyObject **slot = &str_cache[h % STR_CACHE_SLOTS];
     PyObject *k = *slot;
     if (k && PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, (size_t)n) == 0)
         return Py_NewRef(k);
     k = utf8_str(s, n, rc);
-    if (k && PyObject_Hash(k) == -1) {   /* cached in the str: the dict needs it anyway */
-        *rc = ERROR;
-        Py_CLEAR(k);
-    }
     if (k)
         Py_XSETREF(*slot, Py_NewRef(k));
     return k;
 }
 
-/* a string at '"' with no escape and no control character; a key's may
- * come from key_cache */
+/* a string at '"' with no escape and no control character; a short one
+ * may come from str_cache */
 static PyObject *string(json_in *in, int *rc, int is_key)
 {
     const char *s = ++in->p;
@@ -90,8 +89,8 @@ static PyObject *string(json_in *in, int *rc, int is_key)
         return NULL;
     Py_ssize_t n = in->p - s;
     in->p++;
-    if (is_key && high < 0x80 && n <= KEY_CACHE_MAX_LEN)
-        return cached_key(s, n, rc);
+    if (high < 0x80 && n <= (is_key ? STR_CACHE_MAX_KEY : STR_CACHE_MAX_VALUE))
+        return cached_str(s, n, rc);
     return utf8_str(s, n, rc);
 }
 

@@ -471,28 +471,37 @@ static PyObject *client_deep(const col_plan *c, PyObject *v)
     return c->kind == RK_NUMERIC ? PyObject_CallOneArg(decimal_cls, v) : json_parse(v);
 }
 
-/* Django: the worker's text of a temporal, a uuid or a JSON document
- * converted straight from the payload's bytes, without a str in between;
- * NULL without an exception (r unmoved) when the text is not the spelling
- * these read, and col_value converts its str as for any other value. */
-static PyObject *django_text_value(enum row_kind kind, mp_reader *r)
+/* Django: a value converted straight from the payload's bytes, without a
+ * msgpack object in between: the worker's text of a temporal, a uuid or a
+ * JSON document, and a timestamptz of a UTC session (its instant with
+ * Django's tzinfo at once). NULL without an exception (r unmoved) when
+ * these do not read it: col_value then converts its msgpack value. */
+static PyObject *django_payload_value(const row_options *o, enum row_kind kind, enum mp_kind k, mp_reader *r)
 {
-    if (kind != RK_DATE && kind != RK_TIME && kind != RK_TIMESTAMP && kind != RK_UUID && kind != RK_JSON
-        && kind != RK_JSON_FIELD)
-        return NULL;
     mp_reader at = *r;
-    const char *s;
-    uint32_t n;
-    if (mp_str(r, &s, &n) < 0)
-        return NULL;
     PyObject *out = NULL;
-    if (kind == RK_UUID)
-        out = uuid_from_text(s, n);
-    else if (kind == RK_JSON || kind == RK_JSON_FIELD) {
-        if (json_fast_parse_utf8(s, n, &out) <= 0)
-            out = NULL;   /* declined, or out of memory (raised) */
-    } else
-        out = fast_temporal(kind, s, n);
+    if (k == MP_EXT && kind == RK_TIMESTAMPTZ && o->zone_is_utc) {
+        int8_t code;
+        const uint8_t *body;
+        uint32_t n;
+        if (mp_ext(r, &code, &body, &n) < 0)
+            return NULL;
+        if (code == -1)
+            out = mp_timestamp_tz(body, n, o->django_tz);
+    } else if (k == MP_STR && (kind == RK_DATE || kind == RK_TIME || kind == RK_TIMESTAMP || kind == RK_UUID
+                               || kind == RK_JSON || kind == RK_JSON_FIELD)) {
+        const char *s;
+        uint32_t n;
+        if (mp_str(r, &s, &n) < 0)
+            return NULL;
+        if (kind == RK_UUID)
+            out = uuid_from_text(s, n);
+        else if (kind == RK_JSON || kind == RK_JSON_FIELD) {
+            if (json_fast_parse_utf8(s, n, &out) <= 0)
+                out = NULL;   /* declined, or out of memory (raised) */
+        } else
+            out = fast_temporal(kind, s, n);
+    }
     if (!out)
         *r = at;
     return out;
@@ -510,8 +519,8 @@ PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
     /* (a Django array still checks its shape: lower bounds are refused) */
     if (c->kind == RK_ASIS && c->array_depth == 0)
         return mp_value(r);
-    if (o->django && c->array_depth == 0 && k == MP_STR) {
-        PyObject *out = django_text_value(c->kind, r);
+    if (o->django && c->array_depth == 0) {
+        PyObject *out = django_payload_value(o, c->kind, k, r);
         if (out || PyErr_Occurred())
             return out;
     }
