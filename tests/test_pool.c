@@ -5,6 +5,9 @@
  * cancel racing with completion, statement cache eviction and transparent
  * re-prepare (ALTER TABLE, DEALLOCATE ALL), dirty release rolled back, a
  * terminated backend and a server restart healed without a reset.
+ *
+ * The cases that stop the shared server run alone (tests/CMakeLists.txt),
+ * the others beside the other tests. ctest-serial: server_restart server_down_recovery
  */
 #include <stdio.h>
 #include <stdlib.h>
