@@ -359,7 +359,6 @@ typedef struct {
     PyObject *result_of;          /* calls.result_of */
     PyObject *connection_lost;    /* calls.ConnectionLost */
     PyObject *c_rows;             /* molt_db_adapter.c_rows (its decoder) */
-    PyObject *decoder, *decode_result; /* the last decoder seen, its function */
     Py_ssize_t max_frame;
     double default_timeout_ms;    /* calls.WORKER_DEFAULT_TIMEOUT_MS */
     unsigned long long submitted; /* calls it submitted (tests count them) */
@@ -374,7 +373,7 @@ static PyObject *decode_kwnames; /* ("numeric_decimal", "parse_json") */
 #define CALLER_FIELDS(X)                                                                   \
     X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
     X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)    \
-    X(c_rows) X(decoder) X(decode_result)
+    X(c_rows)
 
 static int caller_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -569,41 +568,32 @@ static int unlead(CallerObject *c)
  * QueryResult._c_doc does it (c_rows.decoder.decode_result, the client's
  * decoding), done with the call rather than by the first read of the
  * rows: the doc, or Py_None when there is no C decoder, the decoder
- * declines the shape, the doc has no rows, or the payload is one the
- * decoder refuses (ValueError and the like: the first read raises it, as
- * before). NULL with an exception that is not the payload's (no memory, an
- * interruption). */
+ * declines the shape, the doc is not an exact dict with rows, or an
+ * Exception comes on the way (a payload the decoder refuses, a decoding
+ * whose values raise: the first read of the rows raises it, as before).
+ * NULL with any other exception (no memory, KeyboardInterrupt). */
 static PyObject *rows_now(CallerObject *c, PyObject *payload, PyObject *decoding)
 {
     PyObject *decoder = PyObject_GetAttr(c->c_rows, str_decoder);
-    if (decoder == NULL || decoder == Py_None)
+    if (decoder == Py_None)
         return decoder;
-    if (decoder != c->decoder) {
-        PyObject *fn = PyObject_GetAttr(decoder, str_decode_result);
-        if (fn == NULL) {
-            Py_DECREF(decoder);
-            return NULL;
-        }
-        Py_XSETREF(c->decoder, Py_NewRef(decoder));
-        Py_XSETREF(c->decode_result, fn);
-    }
-    Py_DECREF(decoder);
-    PyObject *numeric = PyObject_GetAttr(decoding, str_numeric);
+    PyObject *fn = decoder != NULL ? PyObject_GetAttr(decoder, str_decode_result) : NULL;
+    PyObject *numeric = fn != NULL ? PyObject_GetAttr(decoding, str_numeric) : NULL;
     PyObject *json = numeric != NULL ? PyObject_GetAttr(decoding, str_json) : NULL;
     int as_decimal = json != NULL ? PyObject_RichCompareBool(numeric, str_decimal, Py_EQ) : -1;
     PyObject *doc = NULL;
     if (as_decimal >= 0) {
-        PyObject *fn = Py_NewRef(c->decode_result); /* held: the call may run Python code */
         PyObject *argv[] = {payload, Py_None, as_decimal ? Py_True : Py_False, json};
         doc = PyObject_Vectorcall(fn, argv, 2, decode_kwnames);
-        Py_DECREF(fn);
     }
+    Py_XDECREF(decoder);
+    Py_XDECREF(fn);
     Py_XDECREF(numeric);
     Py_XDECREF(json);
     if (doc == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_MemoryError))
             return NULL;
-        PyErr_Clear(); /* the payload's: the first read of the rows raises it */
+        PyErr_Clear(); /* the first read of the rows meets it again, and raises it */
         return Py_NewRef(Py_None);
     }
     if (!PyDict_CheckExact(doc) || PyDict_GetItemWithError(doc, str_rows) == NULL) {

@@ -587,15 +587,30 @@ class _Decoding:
 
 
 class _Decoder:
-    """c_rows.decoder replaced: a decode_result that raises what it is given."""
+    """c_rows.decoder replaced: a decode_result that raises what it is
+    given, or gives it."""
 
     Unconvertible = ValueError
 
-    def __init__(self, exc):
-        self.exc = exc
+    def __init__(self, exc=None, doc=None):
+        self.exc, self.doc = exc, doc
 
     def decode_result(self, *args, **kw):
-        raise self.exc
+        if self.exc is not None:
+            raise self.exc
+        return self.doc
+
+
+class _DocDict(dict):
+    def __eq__(self, other):
+        raise ArithmeticError("odd __eq__")
+
+    __hash__ = None
+
+
+class _BadBool:
+    def __bool__(self):
+        raise ArithmeticError("odd __bool__")
 
 
 def test_a_plain_querys_rows_and_metrics_outlive_the_client(tmp_path, monkeypatch):
@@ -632,6 +647,17 @@ def test_a_plain_querys_rows_and_metrics_outlive_the_client(tmp_path, monkeypatc
         monkeypatch.setattr(c_rows, "decoder", _Decoder(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             c.query("select $1 as a", [10])
+        monkeypatch.setattr(c_rows, "decoder", _Decoder(doc=_DocDict(rows=[("sub",)])))
+        r = c.query("select $1 as a", [10])  # not an exact dict: given to the first read
+        assert r._decoded is None and r.rows == [("sub",)]
+        monkeypatch.setattr(c_rows, "decoder", object())  # no decode_result: the first read's error
+        r = c.query("select $1 as a", [10])
+        with pytest.raises(AttributeError):
+            r.rows
+        monkeypatch.delattr(c_rows, "decoder")
+        r = c.query("select $1 as a", [10])
+        with pytest.raises(AttributeError):
+            r.rows
         monkeypatch.undo()
         assert c.query("select $1 as a", [11]).rows == [(11,)]  # the client goes on
         c.decoding = _Decoding(_OddEqStr("decimal"), True)  # its comparison raises: on first read
@@ -639,5 +665,9 @@ def test_a_plain_querys_rows_and_metrics_outlive_the_client(tmp_path, monkeypatc
         assert r._decoded is None
         with pytest.raises(ArithmeticError, match="odd __eq__"):
             r.rows
+        c.decoding = _Decoding("str", _BadBool())
+        r = c.query("select $1 as a", [13])
+        with pytest.raises(ArithmeticError, match="odd __bool__"):
+            r.rows
         c.decoding = _Decoding("decimal", _Int(1))  # truthy int subclass: parse_json on
-        assert c.query("select $1 as a, '[1]' as j", [13]).rows == [(13, "[1]")]
+        assert c.query("select $1 as a, '[1]' as j", [14]).rows == [(14, "[1]")]
