@@ -30,36 +30,7 @@
 
 #include <structmember.h>
 
-/* Short ASCII strings a final frame repeats on every call (the metrics'
- * keys, an alias, a codec), made once: a str from this cache has its hash
- * already, so building the metrics dict costs no hashing either. A slot
- * holds the last string that landed in it. */
-#define SHORT_STRS 64
-#define SHORT_STR_MAX 24
-static PyObject *short_strs[SHORT_STRS];
-
-static PyObject *short_str(const char *s, uint32_t n)
-{
-    if (n == 0 || n > SHORT_STR_MAX)
-        return PyUnicode_DecodeUTF8(s, n, NULL);
-    unsigned h = (n * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[n / 2] * 3u + (uint8_t)s[n - 1]) %
-                 SHORT_STRS;
-    PyObject *k = short_strs[h];
-    if (k != NULL && (uint32_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, n) == 0)
-        return Py_NewRef(k);
-    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
-    if (str == NULL || !PyUnicode_IS_ASCII(str))
-        return str;
-    PyUnicode_InternInPlace(&str);
-    if (PyObject_Hash(str) == -1) { /* cached in the str from now on */
-        Py_DECREF(str);
-        return NULL;
-    }
-    Py_XSETREF(short_strs[h], Py_NewRef(str));
-    return str;
-}
-
-/* A value of the final frame's map: strs through short_str, and a map of
+/* A value of the final frame's map: strs through mp_short_str, and a map of
  * such keys and values (the metrics) built the same way; anything else
  * mp_value's. */
 static PyObject *frame_value(mp_reader *r, int depth)
@@ -67,7 +38,7 @@ static PyObject *frame_value(mp_reader *r, int depth)
     const char *s;
     uint32_t n;
     if (mp_peek(r) == MP_STR)
-        return mp_str(r, &s, &n) < 0 ? NULL : short_str(s, n);
+        return mp_str(r, &s, &n) < 0 ? NULL : mp_short_str(s, n);
     if (mp_peek(r) != MP_MAP || depth > 0)
         return mp_value(r);
     if (mp_map_header(r, &n) < 0)

@@ -503,37 +503,31 @@ def test_a_host_closed_under_a_plain_call_resends_a_query_and_fails_an_execute(p
         assert c.query("select 6").rows == [(6,)]
 
 
-def test_the_frame_readers_metrics_are_msgpacks_dicts_in_order():
-    """ok_parts builds the metrics with the short strings it made before:
-    any sequence of maps (the same keys, reordered, fewer, more, repeated
-    keys, other kinds) gives msgpack's dict, order included."""
-    def frame(pairs):
-        body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
-        head = bytes([0x80 | len(pairs)]) if len(pairs) < 16 else b"\xde" + len(pairs).to_bytes(2, "big")
-        ok = {"request_id": 3, "status": "Ok", "codec": "msgpack", "payload": b""}
-        return b"\x85" + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in ok.items()) + \
-            msgpack.packb("metrics") + head + body
-
-    base = [("queue_us", 1), ("exec_us", 2), ("db_alias", "default"), ("db_row_count", 3)]
-    for pairs in (base, base, [(k, i) for i, (k, _) in enumerate(base)], base[::-1], base[:3], base + [("x", None)],
-                  base + [("queue_us", 9)], base + [("queue_us", 9)], [("queue_us", 1)] * 3, [],
-                  [(1, "int key"), ("k" * 40, [1, {"a": 2}]), ("\u00e9", 1.5)], base,
-                  [(f"k{i}", i) for i in range(16)], [(f"k{i}", i) for i in range(17)], base):
-        raw = frame(pairs)
-        got = _host.ok_frame(raw, 3)
-        want = msgpack.unpackb(raw, raw=False, strict_map_key=False)["metrics"]
-        assert got is not None and list(got[2].items()) == list(want.items()), pairs
-
-
-# ---- the result as a plain query gives it: rows decoded with the call, metrics on demand ----
-
 def _metrics_frame(pairs):
+    """An Ok final frame for request 3 whose metrics map holds pairs."""
     body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
     head = bytes([0x80 | len(pairs)]) if len(pairs) < 16 else b"\xde" + len(pairs).to_bytes(2, "big")
     ok = {"request_id": 3, "status": "Ok", "codec": "msgpack", "payload": b""}
     return b"\x85" + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in ok.items()) + \
         msgpack.packb("metrics") + head + body
 
+
+def test_the_frame_readers_metrics_are_msgpacks_dicts_in_order():
+    """ok_parts builds the metrics with the short strings it made before:
+    any sequence of maps (the same keys, reordered, fewer, more, repeated
+    keys, other kinds) gives msgpack's dict, order included."""
+    base = [("queue_us", 1), ("exec_us", 2), ("db_alias", "default"), ("db_row_count", 3)]
+    for pairs in (base, base, [(k, i) for i, (k, _) in enumerate(base)], base[::-1], base[:3], base + [("x", None)],
+                  base + [("queue_us", 9)], base + [("queue_us", 9)], [("queue_us", 1)] * 3, [],
+                  [(1, "int key"), ("k" * 40, [1, {"a": 2}]), ("\u00e9", 1.5)], base,
+                  [(f"k{i}", i) for i in range(16)], [(f"k{i}", i) for i in range(17)], base):
+        raw = _metrics_frame(pairs)
+        got = _host.ok_frame(raw, 3)
+        want = msgpack.unpackb(raw, raw=False, strict_map_key=False)["metrics"]
+        assert got is not None and list(got[2].items()) == list(want.items()), pairs
+
+
+# ---- the result as a plain query gives it: rows decoded with the call, metrics on demand ----
 
 def test_lazy_metrics_are_msgpacks_dict_or_made_at_once():
     """A query's metrics kept as bytes (a Metrics) only when the dict
@@ -559,7 +553,7 @@ def test_lazy_metrics_are_msgpacks_dict_or_made_at_once():
             assert first is not second and list(first.items()) == list(second.items()) == list(want.items())
         else:
             assert type(metrics) is dict and list(metrics.items()) == list(want.items()), pairs
-    unhashable = _metrics_frame([("a", 1)])[:-3] + b"\x81" + msgpack.packb([1]) + msgpack.packb(1)
+    unhashable = _metrics_frame([("a", 1)])[:-4] + b"\x81" + msgpack.packb([1]) + msgpack.packb(1)
     assert _host.ok_frame(unhashable, 3, True) is None
     for cut in range(len(_metrics_frame(base))):
         assert _host.ok_frame(_metrics_frame(base)[:cut], 3, True) is None

@@ -14,42 +14,14 @@
  * given to PyDict_GetItemString is a new str, hashed, on every call. */
 static PyObject *key_types, *key_columns, *key_rows;
 
-/* The short strs a result doc repeats call after call (its keys, the
- * types, the column names), kept from one doc to the next: a str from here
- * has its hash already, so the doc's dict costs no hashing, and no
- * decoding. Not interned (column names come from SQL; see dict_template). A
- * slot holds the last str that landed in it. */
-#define DOC_STRS 64
-#define DOC_STR_MAX 24
-static PyObject *doc_strs[DOC_STRS];
-
-static PyObject *doc_str(const char *s, uint32_t n)
-{
-    if (n == 0 || n > DOC_STR_MAX)
-        return PyUnicode_DecodeUTF8(s, n, NULL);
-    unsigned h = (n * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[n / 2] * 3u + (uint8_t)s[n - 1]) % DOC_STRS;
-    PyObject *k = doc_strs[h];
-    if (k && PyUnicode_IS_ASCII(k) && (uint32_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, n) == 0)
-        return Py_NewRef(k);
-    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
-    if (!str || !PyUnicode_IS_ASCII(str))
-        return str;
-    if (PyObject_Hash(str) == -1) {   /* cached in the str from now on */
-        Py_DECREF(str);
-        return NULL;
-    }
-    Py_XSETREF(doc_strs[h], Py_NewRef(str));
-    return str;
-}
-
 /* A value of the doc outside its rows, as mp_value gives it, its strs and
- * the strs of an array (types, columns) through doc_str. */
+ * the strs of an array (types, columns) through mp_short_str. */
 static PyObject *doc_value(mp_reader *r)
 {
     const char *s;
     uint32_t n, sn;
     if (mp_peek(r) == MP_STR)
-        return mp_str(r, &s, &sn) < 0 ? NULL : doc_str(s, sn);
+        return mp_str(r, &s, &sn) < 0 ? NULL : mp_short_str(s, sn);
     if (mp_peek(r) != MP_ARRAY)
         return mp_value(r);
     if (mp_array_header(r, &n) < 0)
@@ -60,7 +32,7 @@ static PyObject *doc_value(mp_reader *r)
     }
     PyObject *out = PyList_New(n);
     for (uint32_t i = 0; out && i < n; i++) {
-        PyObject *v = mp_peek(r) != MP_STR ? mp_value(r) : mp_str(r, &s, &sn) < 0 ? NULL : doc_str(s, sn);
+        PyObject *v = mp_peek(r) != MP_STR ? mp_value(r) : mp_str(r, &s, &sn) < 0 ? NULL : mp_short_str(s, sn);
         if (!v)
             Py_CLEAR(out);
         else
