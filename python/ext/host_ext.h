@@ -102,12 +102,6 @@ int host_frames_add(PyObject *m);
  * host_envelope.c) to the module; -1 with an exception. */
 int host_call_add(PyObject *m);
 
-/* The parts (codec, payload, metrics) of an Ok final frame for
- * request_id (host_call.c), or Py_None when the frame is anything else
- * (not even MsgPack): the general path decodes it. NULL with an exception
- * (no memory). */
-PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
-
 /* ok_parts with the metrics, when lazy and lazy_map takes them, as a
  * Metrics (host_metrics.c) instead of a dict. */
 PyObject *ok_parts_as(const uint8_t *data, size_t len, uint64_t request_id, int lazy);
@@ -129,6 +123,12 @@ PyObject *lazy_map(const uint8_t **p, const uint8_t *end);
 
 /* A Metrics's dict (a new one each call); NULL with an exception. */
 PyObject *metrics_dict(PyObject *metrics);
+
+/* The parts (codec, payload, metrics) of an Ok final frame for
+ * request_id (host_call.c), or Py_None when the frame is anything else
+ * (not even MsgPack): the general path decodes it. NULL with an exception
+ * (no memory). */
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
 
 /* Adds drain() and submit_fast() (host_async.c) to the module; -1 with
  * an exception. */
