@@ -141,6 +141,7 @@ void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned)
         pc->tx = NULL;
     }
     molt_db__timer_free(p->loop, &pc->drain_timer);
+    molt_db__preq_release_held(pc, 0);
     pc->refs++;
     /* Requests still on it complete with ECLOSED from here. */
     molt_db_conn_close(pc->conn, on_conn_closed, pc);
@@ -488,19 +489,48 @@ static void drain_timer_start(molt_db_pconn *pc, int check, uint64_t ms)
     molt_db__timer_start(pc->pool->loop, pc->drain_timer, ms);
 }
 
-/* A transaction's connection whose cancelled query ended and whose
- * CancelRequest's outcome is known: the drain's deadline is moot, and the
- * connection stays the transaction's as it is (aborted, on PostgreSQL):
- * its end decides the rest (molt_db__pconn_unpin). Releasing it here would
- * roll the transaction back under its owner, whose next statements would
- * then run outside any transaction. */
+static void try_send_cancel(molt_db_pconn *pc);
+
+int molt_db__pconn_cancel_pending(const molt_db_pconn *pc)
+{
+    return pc->state == MOLT_DB_PC_PINNED &&
+           (pc->cancel == MOLT_DB_CANCEL_SENT || pc->cancel_target != NULL);
+}
+
+/* A transaction's connection, after each of a cancel's two outcomes: the
+ * CancelRequest's answer and the cancelled query's end. Until both are in,
+ * nothing changes: the drain's deadline stands, and the transaction's
+ * requests made meanwhile are held, because PostgreSQL may act on a
+ * CancelRequest late (it signals the backend twice, to its pid and to its
+ * process group) and would stop the next statement instead. Once both are
+ * in:
+ * - the deadline is moot, whatever else the transaction runs (else it
+ *   would close the transaction's connection under a statement that
+ *   legitimately runs);
+ * - the held requests go to the server, in order (the cancelled ones
+ *   never);
+ * - the connection stays the transaction's as it is (aborted, on
+ *   PostgreSQL): its end decides the rest (molt_db__pconn_unpin).
+ *   Releasing it here would roll the transaction back under its owner,
+ *   whose next statements would then run outside any transaction;
+ * - a statement cancelled while that CancelRequest was out wants its own
+ *   once it is the oldest (the one the server runs): the want is read
+ *   again from the running list, not kept. */
 static void pinned_cancel_over(molt_db_pconn *pc)
 {
-    if (pc->cancel == MOLT_DB_CANCEL_SENT || pc->cancel_target != NULL)
+    if (molt_db__pconn_cancel_pending(pc))
         return;
-    pc->cancel = MOLT_DB_CANCEL_NONE;
     if (pc->drain_timer != NULL)
         molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
+    molt_db__preq_release_held(pc, 1);
+    if (pc->state != MOLT_DB_PC_PINNED)
+        return; /* lost meanwhile */
+    molt_db_preq *head = pc->run_head;
+    pc->cancel = head != NULL && head->user_done &&
+                         head->kind != MOLT_DB_PREQ_TXCTL
+                     ? MOLT_DB_CANCEL_WANTED
+                     : MOLT_DB_CANCEL_NONE;
+    try_send_cancel(pc);
 }
 
 static void on_cancel_done(void *ud, int status, const molt_db_error *err)
@@ -517,7 +547,7 @@ static void on_cancel_done(void *ud, int status, const molt_db_error *err)
         molt_db__pconn_discard(pc, 1);
         return;
     }
-    if (pc->state == MOLT_DB_PC_PINNED && pc->inflight == 0) {
+    if (pc->state == MOLT_DB_PC_PINNED) {
         pinned_cancel_over(pc);
         return;
     }
@@ -640,9 +670,7 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r)
         return;
     }
     if (pc->state == MOLT_DB_PC_PINNED) {
-        try_send_cancel(pc); /* the transaction decides the rest */
-        if (pc->inflight == 0)
-            pinned_cancel_over(pc);
+        pinned_cancel_over(pc); /* the transaction decides the rest */
         return;
     }
     if (pc->state == MOLT_DB_PC_READY &&

@@ -161,6 +161,8 @@ struct molt_db_preq {
     int cancel_exposed;            /* live when a CancelRequest for an older
                                       neighbour went out: may get its 57014 */
     int cancel_resends;            /* sent again after such a 57014 */
+    int held;                      /* on its transaction's connection, not
+                                      yet sent: a cancel there is not over */
     uint16_t tag;                  /* metrics tag index */
 };
 
@@ -270,6 +272,10 @@ void molt_db__pconn_request_ended(molt_db_pconn *pc, molt_db_preq *r);
 void molt_db__pconn_discard(molt_db_pconn *pc, int abandoned);
 /* A cancelled request on pc wants a CancelRequest. */
 void molt_db__pconn_want_cancel(molt_db_pconn *pc);
+/* 1 while a transaction's connection has a cancel not over (its
+ * CancelRequest unanswered or its query not ended): the transaction's new
+ * requests are held, not sent, until it is (pool.c pinned_cancel_over). */
+int molt_db__pconn_cancel_pending(const molt_db_pconn *pc);
 /* r starts on pc: it joins the end of pc's running list. */
 void molt_db__pconn_run_push(molt_db_pconn *pc, molt_db_preq *r);
 /* r goes again on pc: its place moves to the end of pc's running list, the
@@ -298,6 +304,9 @@ void molt_db__preq_fail_waiting(molt_db_pool *p);
  * delivered no row and does not wait for a Parse shared with others. */
 int molt_db__preq_resendable(const molt_db_preq *r);
 molt_db_pool_req_id molt_db__preq_id(const molt_db_preq *r);
+/* pc's held requests, in order: sent (send), or ended unsent (the caller
+ * gets ECLOSED unless it cancelled them). A cancelled one is never sent. */
+void molt_db__preq_release_held(molt_db_pconn *pc, int send);
 
 /* pool.c */
 /* A pinned connection is given back (the transaction ended or failed). */

@@ -47,7 +47,7 @@ static void slot_free(molt_db_preq *r)
     r->gen++;
     r->user_done = r->delivered = r->conn_busy = 0;
     r->rows_seen = r->retried = r->read_only = r->read_only_tx = r->resent = r->paused = 0;
-    r->cancel_exposed = r->cancel_resends = 0;
+    r->cancel_exposed = r->cancel_resends = r->held = 0;
     r->pc = NULL;
     r->ent = NULL;
     r->next = p->free_slots;
@@ -562,7 +562,31 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
     }
     molt_db__pconn_run_push(pc, r);
     arm(r, r->deadline_ms);
+    if (molt_db__pconn_cancel_pending(pc)) {
+        r->held = 1;
+        return;
+    }
     run(r);
+}
+
+void molt_db__preq_release_held(molt_db_pconn *pc, int send)
+{
+    for (;;) {
+        molt_db_preq *r = pc->run_head;
+        while (r != NULL && !r->held)
+            r = r->cnext;
+        if (r == NULL)
+            return;
+        r->held = 0;
+        if (send && !r->user_done) {
+            run(r);
+            continue;
+        }
+        if (!r->user_done)
+            molt_db__preq_finish_later(r, MOLT_DB_ECLOSED, NULL);
+        molt_db__pconn_request_ended(pc, r);
+        maybe_free(r);
+    }
 }
 
 static int copy_request(molt_db_preq *r, const char *sql, size_t nparams,

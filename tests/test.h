@@ -126,21 +126,32 @@ typedef struct test_case {
 #define TEST(name) static void name(void)
 #define TEST_ENTRY(name) {#name, name}
 
-/* Runs every case (or only argv[1]), printing one line per case. */
+/* Runs every case, printing one line per case; with arguments only the
+ * cases named, or with --except first every case but those. */
 static inline int test_main(int argc, char **argv, const test_case *cases,
                             size_t n)
 {
+    int except = argc > 1 && strcmp(argv[1], "--except") == 0;
+    int first = except ? 2 : 1;
+    for (int a = first; a < argc; a++) {
+        size_t i = 0;
+        while (i < n && strcmp(argv[a], cases[i].name) != 0)
+            i++;
+        if (i == n) {
+            fprintf(stderr, "no test case named %s\n", argv[a]);
+            return 1;
+        }
+    }
     int ran = 0;
     for (size_t i = 0; i < n; i++) {
-        if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
+        int named = 0;
+        for (int a = first; a < argc; a++)
+            named |= strcmp(argv[a], cases[i].name) == 0;
+        if (argc > first && named == except)
             continue;
         fprintf(stderr, "-- %s\n", cases[i].name);
         cases[i].fn();
         ran++;
-    }
-    if (argc > 1 && ran == 0) {
-        fprintf(stderr, "no test case named %s\n", argv[1]);
-        return 1;
     }
     fprintf(stderr, "%d passed, 0 failed\n", ran);
     return 0;

@@ -5,6 +5,9 @@
  * cancel racing with completion, statement cache eviction and transparent
  * re-prepare (ALTER TABLE, DEALLOCATE ALL), dirty release rolled back, a
  * terminated backend and a server restart healed without a reset.
+ *
+ * The cases that stop the shared server run alone (tests/CMakeLists.txt),
+ * the others beside the other tests. ctest-serial: server_restart server_down_recovery
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +454,29 @@ static void wait_backend_idle(tp *t, const char *pid)
         if (idle)
             break;
         run_for_ms(t, 20); /* the pool's CancelRequest runs on our loop */
+    }
+    pgt_close(c);
+}
+
+/* Waits until the backend sleeps in pg_sleep (so a CancelRequest cannot
+ * land before its statement started), running the pool's loop meanwhile. */
+static void wait_backend_sleeping(tp *t, const char *pid)
+{
+    pgt_conn *c = pgt_connect(getenv("MOLT_TEST_DSN"));
+    char sql[384];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND "
+             "wait_event = 'PgSleep'", pid);
+    for (int i = 0;; i++) {
+        pgt_result *r = pgt_simple(c, sql);
+        ASSERT_OK(r->status, &r->err);
+        int sleeping = strcmp(pgt_text(r, 0, 0), "1") == 0;
+        pgt_result_free(r);
+        if (sleeping)
+            break;
+        if (i == 100)
+            FAIL_AT("backend %s never slept", pid);
+        run_for_ms(t, 10);
     }
     pgt_close(c);
 }
@@ -983,6 +1009,147 @@ TEST(tx_cancel_inside_keeps_the_transaction)
     ASSERT_EQ_UINT(st.conns_abandoned, 0);
     ASSERT_EQ_UINT(st.cancel_requests, 9);
     q_ok(t, "DROP TABLE pool_txk", NULL);
+    tp_close(t);
+}
+
+/* A statement the transaction runs behind a cancelled one (after the
+ * savepoint around the cancelled one was rolled back): tx_query of sql,
+ * its end to r, its id. */
+static molt_db_pool_req_id tx_submit(molt_db_tx *tx, const char *sql, res *r)
+{
+    memset(r, 0, sizeof *r);
+    molt_db_result_handler h = handler(r);
+    molt_db_pool_req_id id = 0;
+    ASSERT_OK(molt_db_tx_query(tx, sql, 0, NULL, &h, NULL, &id), NULL);
+    return id;
+}
+
+/* What cancel_then_queue does once the next statement is queued. */
+enum { NEXT_RUNS, NEXT_RUNS_OUTCOME_FIRST };
+
+/* Inside a savepoint, a pg_sleep is cancelled (its CancelRequest goes out at
+ * once); ROLLBACK TO SAVEPOINT and then sql are queued behind it before its
+ * end is read, then an INSERT of -1 into pool_txn, cancelled at once (it
+ * is held until the first cancel is over, so it must never run).
+ * NEXT_RUNS_OUTCOME_FIRST pauses reading the connection (through sql's
+ * request) until the CancelRequest has long been answered. Returns sql's
+ * id (its end goes to r; the savepoint's rollback to rb). */
+static molt_db_pool_req_id cancel_then_queue(tp *t, molt_db_tx *tx,
+                                             const char *pid, const char *sql,
+                                             res *r, txw *rb, int next_how)
+{
+    nested(t, tx);
+    res s1;
+    molt_db_pool_req_id id = tx_sleep(tx, &s1);
+    wait_backend_sleeping(t, pid);
+    ASSERT_OK(molt_db_pool_cancel(t->pool, id), NULL);
+    memset(rb, 0, sizeof *rb);
+    ASSERT_OK(molt_db_tx_rollback(tx, txw_done, rb), NULL);
+    molt_db_pool_req_id next = tx_submit(tx, sql, r);
+    res gone;
+    molt_db_pool_req_id gone_id =
+        tx_submit(tx, "INSERT INTO pool_txn VALUES (-1)", &gone);
+    ASSERT_OK(molt_db_pool_cancel(t->pool, gone_id), NULL);
+    if (next_how == NEXT_RUNS_OUTCOME_FIRST) {
+        ASSERT_OK(molt_db_pool_pause(t->pool, next), NULL);
+        run_for_ms(t, 150);
+        ASSERT_OK(molt_db_pool_resume(t->pool, next), NULL);
+    }
+    wait_done(t, &s1);
+    wait_done(t, &gone);
+    ASSERT_CODE(s1.status, MOLT_DB_ECANCELED);
+    ASSERT_CODE(gone.status, MOLT_DB_ECANCELED);
+    return next;
+}
+
+/* The CancelRequest's outcome and the cancelled statement's end, in either
+ * order, while the transaction's next statement runs past the drain's
+ * deadline: that statement gets its own result on the same connection and
+ * the transaction commits (without the statement cancelled before it was
+ * sent). Even rounds force the outcome first. */
+TEST(tx_cancel_over_while_the_next_statement_runs)
+{
+    molt_db_pool_settings s = settings(1);
+    s.cancel_timeout_ms = 200; /* the drain's deadline: 400 ms */
+    tp *t = tp_open(&s);
+    q_ok(t, "DROP TABLE IF EXISTS pool_txn", NULL);
+    q_ok(t, "CREATE TABLE pool_txn (a int)", NULL);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    char want[sizeof pid.val + 3];
+    snprintf(want, sizeof want, "s2:%s", pid.val);
+    enum { ROUNDS = 3 };
+    for (int round = 0; round < ROUNDS; round++) {
+        molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+        char sql[96];
+        snprintf(sql, sizeof sql, "INSERT INTO pool_txn VALUES (%d)", round);
+        txq_ok(t, tx, sql);
+        res s2;
+        txw rb;
+        cancel_then_queue(t, tx, pid.val,
+                          "SELECT 's2:' || pg_backend_pid() FROM pg_sleep(0.5)",
+                          &s2, &rb,
+                          round % 2 ? NEXT_RUNS : NEXT_RUNS_OUTCOME_FIRST);
+        wait_done(t, &s2);
+        if (s2.status != MOLT_DB_OK)
+            FAIL_AT("round %d: %s %s", round, molt_db_code_name(s2.status),
+                    s2.msg);
+        ASSERT_EQ_STR(s2.val, want);
+        ASSERT_OK(rb.status, NULL);
+        txw w;
+        ASSERT_OK(tx_end(t, tx, 1, &w), NULL);
+    }
+    q_ok(t, "SELECT string_agg(a::text, ',' ORDER BY a) FROM pool_txn", "0,1,2");
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    ASSERT_EQ_UINT(st.cancel_requests, ROUNDS);
+    q_ok(t, "DROP TABLE pool_txn", NULL);
+    tp_close(t);
+}
+
+/* Two statements of a transaction cancelled one after the other while
+ * both are sent (a savepoint's rollback between them, so the second really
+ * runs after the first stopped): the CancelRequest goes for the first, and
+ * the second gets its own once the first one's cancel is over (its
+ * pg_sleep(5) stops: the transaction's ROLLBACK does not wait for it and
+ * finds its connection), whichever order the first one's outcome and end
+ * come in (both happen; hence the rounds). */
+TEST(tx_cancel_wanted_while_another_is_out)
+{
+    molt_db_pool_settings s = settings(1);
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    enum { ROUNDS = 3 };
+    for (int round = 0; round < ROUNDS; round++) {
+        molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+        nested(t, tx);
+        res s1, s2;
+        txw rb = {0};
+        molt_db_pool_req_id id1 = tx_sleep(tx, &s1);
+        ASSERT_OK(molt_db_tx_rollback(tx, txw_done, &rb), NULL);
+        molt_db_pool_req_id id2 = tx_submit(tx, "SELECT pg_sleep(5)::text", &s2);
+        wait_backend_sleeping(t, pid.val);
+        uint64_t t0 = uv_hrtime();
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id1), NULL); /* held: s2 runs */
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id2), NULL); /* goes for s1 */
+        wait_done(t, &s2);
+        ASSERT_CODE(s1.status, MOLT_DB_ECANCELED);
+        ASSERT_CODE(s2.status, MOLT_DB_ECANCELED);
+        txw w;
+        ASSERT_OK(tx_end(t, tx, 0, &w), NULL);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        if (ms > 2000)
+            FAIL_AT("round %d: the ROLLBACK waited %llu ms for the cancelled "
+                    "statement", round, (unsigned long long)ms);
+        ASSERT(rb.done); /* (a late-landing cancel may have stopped it) */
+        wait_backend_idle(t, pid.val);
+    }
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    ASSERT(st.cancel_requests >= ROUNDS && st.cancel_requests <= 2 * ROUNDS);
     tp_close(t);
 }
 
@@ -1652,6 +1819,8 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(timeout_running), TEST_ENTRY(tx_commit_rollback),
           TEST_ENTRY(tx_savepoints), TEST_ENTRY(tx_serializable_conflict),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_cancel_inside_keeps_the_transaction),
+          TEST_ENTRY(tx_cancel_over_while_the_next_statement_runs),
+          TEST_ENTRY(tx_cancel_wanted_while_another_is_out),
           TEST_ENTRY(tx_pins_connection),
           TEST_ENTRY(connect_error_fails_fast),
           TEST_ENTRY(server_statement_timeout),

@@ -312,7 +312,10 @@ int molt_db_pool_begin(molt_db_pool *pool, const molt_db_tx_options *opts,
 /* As molt_db_pool_query, on the transaction's connection (no waiting).
  * ESTATE once the transaction is ending; ECLOSED once its connection is
  * lost. A cancel or timeout sends a CancelRequest as outside transactions;
- * the transaction is then failed. */
+ * the transaction is then failed. Requests made while that cancel is not
+ * over (its CancelRequest answered and its statement ended) wait on the
+ * connection unsent, so a late-landing cancel cannot stop them
+ * (docs/pool.md, Transactions). */
 MOLT_DB_API
 int molt_db_tx_query(molt_db_tx *tx, const char *sql, size_t nparams,
                      const molt_db_param *params,

@@ -30,36 +30,7 @@
 
 #include <structmember.h>
 
-/* Short ASCII strings a final frame repeats on every call (the metrics'
- * keys, an alias, a codec), made once: a str from this cache has its hash
- * already, so building the metrics dict costs no hashing either. A slot
- * holds the last string that landed in it. */
-#define SHORT_STRS 64
-#define SHORT_STR_MAX 24
-static PyObject *short_strs[SHORT_STRS];
-
-static PyObject *short_str(const char *s, uint32_t n)
-{
-    if (n == 0 || n > SHORT_STR_MAX)
-        return PyUnicode_DecodeUTF8(s, n, NULL);
-    unsigned h = (n * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[n / 2] * 3u + (uint8_t)s[n - 1]) %
-                 SHORT_STRS;
-    PyObject *k = short_strs[h];
-    if (k != NULL && (uint32_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, n) == 0)
-        return Py_NewRef(k);
-    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
-    if (str == NULL || !PyUnicode_IS_ASCII(str))
-        return str;
-    PyUnicode_InternInPlace(&str);
-    if (PyObject_Hash(str) == -1) { /* cached in the str from now on */
-        Py_DECREF(str);
-        return NULL;
-    }
-    Py_XSETREF(short_strs[h], Py_NewRef(str));
-    return str;
-}
-
-/* A value of the final frame's map: strs through short_str, and a map of
+/* A value of the final frame's map: strs through mp_short_str, and a map of
  * such keys and values (the metrics) built the same way; anything else
  * mp_value's. */
 static PyObject *frame_value(mp_reader *r, int depth)
@@ -67,7 +38,7 @@ static PyObject *frame_value(mp_reader *r, int depth)
     const char *s;
     uint32_t n;
     if (mp_peek(r) == MP_STR)
-        return mp_str(r, &s, &n) < 0 ? NULL : short_str(s, n);
+        return mp_str(r, &s, &n) < 0 ? NULL : mp_short_str(s, n);
     if (mp_peek(r) != MP_MAP || depth > 0)
         return mp_value(r);
     if (mp_map_header(r, &n) < 0)
@@ -85,7 +56,25 @@ static PyObject *frame_value(mp_reader *r, int depth)
 }
 
 /* (host_ext.h) */
+PyObject *frame_map(const uint8_t *data, size_t len)
+{
+    mp_reader r = {.p = data, .end = data + len, .depth = 0};
+    if (mp_peek(&r) != MP_MAP)
+        return mp_error(&r, "a map was expected");
+    PyObject *out = frame_value(&r, 0);
+    if (out != NULL && r.p != r.end)
+        Py_SETREF(out, mp_error(&r, "extra data after the map"));
+    return out;
+}
+
+/* (host_ext.h) */
 PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
+{
+    return ok_parts_as(data, len, request_id, 0);
+}
+
+/* (host_ext.h) */
+PyObject *ok_parts_as(const uint8_t *data, size_t len, uint64_t request_id, int lazy)
 {
     mp_reader r = {.p = data, .end = data + len, .depth = 0};
     PyObject *codec = NULL, *payload = NULL, *metrics = NULL, *out = NULL;
@@ -115,7 +104,13 @@ PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
                 goto other;
             continue;
         }
-        PyObject *v = frame_value(&r, 0);
+        PyObject *v = slot == &metrics && lazy ? lazy_map(&r.p, r.end) : NULL;
+        if (v == Py_None) /* not kept lazily: made now */
+            Py_CLEAR(v);
+        else if (v == NULL && PyErr_Occurred())
+            goto other;
+        if (v == NULL)
+            v = frame_value(&r, 0);
         if (v == NULL)
             goto other;
         if (is_rid) {
@@ -142,7 +137,8 @@ PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
         goto other;
     if (payload == NULL || payload == Py_None)
         Py_XSETREF(payload, PyBytes_FromStringAndSize(NULL, 0));
-    if (metrics == NULL || !PyDict_CheckExact(metrics) || PyDict_GET_SIZE(metrics) == 0)
+    if (metrics == NULL || (Py_TYPE(metrics) != &MetricsType &&
+                            (!PyDict_CheckExact(metrics) || PyDict_GET_SIZE(metrics) == 0)))
         Py_XSETREF(metrics, PyDict_New()); /* decode_response: metrics or {} */
     if (payload != NULL && metrics != NULL)
         out = PyTuple_Pack(3, codec != NULL ? codec : Py_None, payload, metrics);
@@ -198,7 +194,7 @@ static PyObject *submit_call(PyObject *mod, PyObject *const *args, Py_ssize_t na
  * oversized frame), for the general path's routing; [Stream] when the
  * stream ended without a frame; NULL with an exception; Py_NotImplemented
  * (borrowed) when no frame is ready yet. */
-static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame)
+static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame, int lazy)
 {
     molt_db_host_frame *owned;
     const uint8_t *data;
@@ -215,7 +211,7 @@ static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame)
     }
     if (len >= OWNED_MIN_BYTES || len > max_frame)
         return frame_item(owned, data, len);
-    PyObject *parts = ok_parts(data, len, rid);
+    PyObject *parts = ok_parts_as(data, len, rid, lazy);
     if (parts != Py_None) {
         molt_db_host_frame_free(owned);
         if (parts != NULL) {
@@ -263,7 +259,8 @@ static PyObject *ready_list(HostObject *host, void **ready, size_t got)
  * there, other streams have news ([Stream, ...]) or deadline passed
  * (None); NULL with an exception (KeyboardInterrupt from a signal
  * handler, HostError), the stream left as it is. */
-static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, size_t max_frame)
+static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, size_t max_frame,
+                             int lazy)
 {
     HostObject *host = st->host;
     for (;;) {
@@ -274,7 +271,7 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
         void *ready[64];
         size_t got = molt_db_host_ready(host->h, ready, 64);
         if (got == 1 && ready[0] == (void *)st) {
-            PyObject *out = take_final(st, rid, max_frame);
+            PyObject *out = take_final(st, rid, max_frame, lazy);
             if (out != Py_NotImplemented)
                 return out;
         } else if (got > 0) {
@@ -298,20 +295,23 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
     }
 }
 
-/* ok_frame(frame, request_id): ok_parts on given bytes, so that tests can
- * feed it frames the host never makes. */
+/* ok_frame(frame, request_id, lazy=False): ok_parts_as on given bytes, so
+ * that tests can feed it frames the host never makes. */
 static PyObject *ok_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)mod;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "ok_frame(frame: bytes, request_id: int)");
+    if (nargs < 2 || nargs > 3 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "ok_frame(frame: bytes, request_id: int, lazy: bool = False)");
         return NULL;
     }
     unsigned long long rid = PyLong_AsUnsignedLongLong(args[1]);
     if (rid == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
-    return ok_parts((const uint8_t *)PyBytes_AS_STRING(args[0]),
-                    (size_t)PyBytes_GET_SIZE(args[0]), (uint64_t)rid);
+    int lazy = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (lazy < 0)
+        return NULL;
+    return ok_parts_as((const uint8_t *)PyBytes_AS_STRING(args[0]),
+                       (size_t)PyBytes_GET_SIZE(args[0]), (uint64_t)rid, lazy);
 }
 
 /* ---- Caller: a one-shot call in one call into C ---- */
@@ -329,6 +329,7 @@ typedef struct {
     PyObject *query_result;       /* results.QueryResult */
     PyObject *result_of;          /* calls.result_of */
     PyObject *connection_lost;    /* calls.ConnectionLost */
+    PyObject *c_rows;             /* molt_db_adapter.c_rows (its decoder) */
     Py_ssize_t max_frame;
     double default_timeout_ms;    /* calls.WORKER_DEFAULT_TIMEOUT_MS */
     unsigned long long submitted; /* calls it submitted (tests count them) */
@@ -336,11 +337,14 @@ typedef struct {
 
 static PyObject *str_dead, *str_before_send, *str_after_recv, *str_db_alias, *str_timeout_ms,
     *str_decoding, *str_grace_ms, *str_client_timeout_s, *str_ids, *str_entry, *str_payload,
-    *str_kind, *str_query, *str_exec, *str_json, *str_msgpack, *str_arrow_ipc;
+    *str_kind, *str_query, *str_exec, *str_json, *str_msgpack, *str_arrow_ipc, *str_decoder,
+    *str_decode_result, *str_numeric, *str_decimal, *str_rows;
+static PyObject *decode_kwnames; /* ("numeric_decimal", "parse_json") */
 
 #define CALLER_FIELDS(X)                                                                   \
     X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
-    X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)
+    X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)    \
+    X(c_rows)
 
 static int caller_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -369,10 +373,10 @@ static void caller_dealloc(PyObject *self)
 
 /* Caller(exchange, host, session, leading, followers, max_frame,
  *        scan_placeholders, QueryResult, result_of, ConnectionLost,
- *        default_timeout_ms) */
+ *        default_timeout_ms, c_rows) */
 static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    PyObject *exchange, *host, *leading, *followers, *scan, *query_result, *result_of, *lost;
+    PyObject *exchange, *host, *leading, *followers, *scan, *query_result, *result_of, *lost, *c_rows;
     unsigned long long session;
     Py_ssize_t max_frame;
     double default_timeout_ms;
@@ -380,9 +384,9 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "Caller() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OO!KOO!nOOOOd:Caller", &exchange, &HostType, &host, &session,
+    if (!PyArg_ParseTuple(args, "OO!KOO!nOOOOdO:Caller", &exchange, &HostType, &host, &session,
                           &leading, &PySet_Type, &followers, &max_frame, &scan, &query_result,
-                          &result_of, &lost, &default_timeout_ms))
+                          &result_of, &lost, &default_timeout_ms, &c_rows))
         return NULL;
     if (!((HostObject *)host)->driven || max_frame < 0) {
         PyErr_SetString(PyExc_ValueError, "Caller() takes a driven host and a max_frame >= 0");
@@ -399,6 +403,7 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     c->query_result = Py_NewRef(query_result);
     c->result_of = Py_NewRef(result_of);
     c->connection_lost = Py_NewRef(lost);
+    c->c_rows = Py_NewRef(c_rows);
     c->max_frame = max_frame;
     c->default_timeout_ms = default_timeout_ms;
     if ((c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
@@ -440,7 +445,7 @@ enum led { NOT_TAKEN, FINAL, HANDED };
  * an exception. *rid gets the request id. */
 static PyObject *lead_locked(CallerObject *c, PyObject *ids, const char *entry, size_t entry_len,
                              const env_buf *payload, PyObject *timeout_ms, double deadline,
-                             enum led *led, PyObject **rid)
+                             int is_query, enum led *led, PyObject **rid)
 {
     *rid = PyIter_Next(ids);
     if (*rid == NULL) {
@@ -477,7 +482,8 @@ static PyObject *lead_locked(CallerObject *c, PyObject *ids, const char *entry, 
         Py_DECREF(lost);
         return out;
     }
-    PyObject *got = drive_final((StreamObject *)st, (uint64_t)id, deadline, (size_t)c->max_frame);
+    PyObject *got = drive_final((StreamObject *)st, (uint64_t)id, deadline, (size_t)c->max_frame,
+                                is_query);
     if (got != NULL && PyTuple_CheckExact(got)) {
         Py_DECREF(st); /* released by take_final */
         *led = FINAL;
@@ -529,23 +535,74 @@ static int unlead(CallerObject *c)
     return r != NULL ? 0 : -1;
 }
 
+/* A msgpack query payload decoded by the C row decoder as
+ * QueryResult._c_doc does it (c_rows.decoder.decode_result, the client's
+ * decoding), done with the call rather than by the first read of the
+ * rows: the doc, or Py_None when there is no C decoder, the decoder
+ * declines the shape, the doc is not an exact dict with rows, or an
+ * Exception comes on the way (a payload the decoder refuses, a decoding
+ * whose values raise: the first read of the rows raises it, as before).
+ * NULL with any other exception (no memory, KeyboardInterrupt). */
+static PyObject *rows_now(CallerObject *c, PyObject *payload, PyObject *decoding)
+{
+    PyObject *decoder = PyObject_GetAttr(c->c_rows, str_decoder);
+    if (decoder == Py_None)
+        return decoder;
+    PyObject *fn = decoder != NULL ? PyObject_GetAttr(decoder, str_decode_result) : NULL;
+    PyObject *numeric = fn != NULL ? PyObject_GetAttr(decoding, str_numeric) : NULL;
+    PyObject *json = numeric != NULL ? PyObject_GetAttr(decoding, str_json) : NULL;
+    int as_decimal = json != NULL ? PyObject_RichCompareBool(numeric, str_decimal, Py_EQ) : -1;
+    PyObject *doc = NULL;
+    if (as_decimal >= 0) {
+        PyObject *argv[] = {payload, Py_None, as_decimal ? Py_True : Py_False, json};
+        doc = PyObject_Vectorcall(fn, argv, 2, decode_kwnames);
+    }
+    Py_XDECREF(decoder);
+    Py_XDECREF(fn);
+    Py_XDECREF(numeric);
+    Py_XDECREF(json);
+    if (doc == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_MemoryError))
+            return NULL;
+        PyErr_Clear(); /* the first read of the rows meets it again, and raises it */
+        return Py_NewRef(Py_None);
+    }
+    if (!PyDict_CheckExact(doc) || PyDict_GetItemWithError(doc, str_rows) == NULL) {
+        Py_DECREF(doc);
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    return doc;
+}
+
 /* The result of a call of kind (is_query: "query") from an Ok final
- * frame's parts: a QueryResult at once for a query's codec, any other the
- * way calls.result_of gives it. */
+ * frame's parts: a QueryResult at once for a query's codec (a msgpack
+ * one's rows decoded now, rows_now), any other the way calls.result_of
+ * gives it (its metrics a dict). */
 static PyObject *result_from(CallerObject *c, int is_query, PyObject *kind, PyObject *decoding,
                              PyObject *rid, PyObject *parts)
 {
     PyObject *codec = PyTuple_GET_ITEM(parts, 0);
     PyObject *payload = PyTuple_GET_ITEM(parts, 1);
     PyObject *metrics = PyTuple_GET_ITEM(parts, 2);
+    int msgpack = PyUnicode_CheckExact(codec) && PyUnicode_Compare(codec, str_msgpack) == 0;
     if (is_query && PyUnicode_CheckExact(codec) &&
-        (PyUnicode_Compare(codec, str_msgpack) == 0 || PyUnicode_Compare(codec, str_json) == 0 ||
+        (msgpack || PyUnicode_Compare(codec, str_json) == 0 ||
          PyUnicode_Compare(codec, str_arrow_ipc) == 0)) {
-        PyObject *argv[] = {codec, payload, metrics, rid, decoding};
-        return PyObject_Vectorcall(c->query_result, argv, 5, NULL);
+        PyObject *doc = msgpack ? rows_now(c, payload, decoding) : Py_NewRef(Py_None);
+        if (doc == NULL)
+            return NULL;
+        PyObject *argv[] = {codec, payload, metrics, rid, decoding, doc};
+        PyObject *out = PyObject_Vectorcall(c->query_result, argv, 6, NULL);
+        Py_DECREF(doc);
+        return out;
     }
-    PyObject *argv[] = {kind, decoding, rid, codec, payload, metrics};
-    return PyObject_Vectorcall(c->result_of, argv, 6, NULL);
+    PyObject *dict = Py_TYPE(metrics) == &MetricsType ? metrics_dict(metrics) : Py_NewRef(metrics);
+    if (dict == NULL)
+        return NULL;
+    PyObject *argv[] = {kind, decoding, rid, codec, payload, dict};
+    PyObject *out = PyObject_Vectorcall(c->result_of, argv, 6, NULL);
+    Py_DECREF(dict);
+    return out;
 }
 
 /* A call's lead: see Caller.plain. */
@@ -565,13 +622,13 @@ static PyObject *lead(CallerObject *c, PyObject *client, const char *entry, size
     enum led led = NOT_TAKEN;
     PyObject *rid = NULL;
     double deadline = start + (wait_s > 0 ? wait_s : 0);
-    got = lead_locked(c, ids, entry, entry_len, payload, timeout_ms, deadline, &led, &rid);
+    int is_query = PyUnicode_Compare(kind, str_query) == 0;
+    got = lead_locked(c, ids, entry, entry_len, payload, timeout_ms, deadline, is_query, &led, &rid);
     Py_DECREF(ids);
     PyObject *out = NULL;
     if (unlead(c) < 0 || got == NULL)
         goto done;
     if (led == FINAL) {
-        int is_query = PyUnicode_Compare(kind, str_query) == 0;
         out = result_from(c, is_query, kind, decoding, rid, got);
     } else if (led == HANDED) {
         PyObject *w = PyFloat_FromDouble(wait_s), *s = PyFloat_FromDouble(start);
@@ -772,21 +829,34 @@ static int caller_init_type(PyObject *m)
         {&str_grace_ms, "grace_ms"}, {&str_client_timeout_s, "client_timeout_s"},
         {&str_ids, "_ids"}, {&str_entry, "entry"}, {&str_payload, "payload"}, {&str_kind, "kind"},
         {&str_query, "query"}, {&str_exec, "exec"}, {&str_json, "json"},
-        {&str_msgpack, "msgpack"}, {&str_arrow_ipc, "arrow_ipc"},
+        {&str_msgpack, "msgpack"}, {&str_arrow_ipc, "arrow_ipc"}, {&str_decoder, "decoder"},
+        {&str_decode_result, "decode_result"}, {&str_numeric, "numeric"},
+        {&str_decimal, "decimal"}, {&str_rows, "rows"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
             return -1;
     }
-    if (PyType_Ready(&CallerType) < 0)
+    /* interned, as _rows's own names are: its argument parser then finds
+     * them by pointer */
+    PyObject *numeric_decimal = PyUnicode_InternFromString("numeric_decimal");
+    PyObject *parse_json = PyUnicode_InternFromString("parse_json");
+    decode_kwnames = numeric_decimal != NULL && parse_json != NULL
+                         ? PyTuple_Pack(2, numeric_decimal, parse_json)
+                         : NULL;
+    Py_XDECREF(numeric_decimal);
+    Py_XDECREF(parse_json);
+    if (decode_kwnames == NULL || PyType_Ready(&CallerType) < 0 || PyType_Ready(&MetricsType) < 0 ||
+        PyModule_AddObjectRef(m, "Metrics", (PyObject *)&MetricsType) < 0)
         return -1;
     return PyModule_AddObjectRef(m, "Caller", (PyObject *)&CallerType);
 }
 
 static PyMethodDef call_functions[] = {
     {"ok_frame", (PyCFunction)(void (*)(void))ok_frame, METH_FASTCALL,
-     "ok_frame(frame, request_id) -> (codec, payload, metrics) | None: what the fast paths "
-     "read from a final frame (None: the general path's)."},
+     "ok_frame(frame, request_id, lazy=False) -> (codec, payload, metrics) | None: what the "
+     "fast paths read from a final frame (None: the general path's); lazy: the metrics as "
+     "the blocking client's queries take them (a Metrics when it can be one)."},
     {"submit_call", (PyCFunction)(void (*)(void))submit_call, METH_FASTCALL,
      "submit_call(host, session, request_id, entry, payload, timeout_ms) -> Stream | None: "
      "the envelope packed in C and submitted; None when msgpack must pack it."},

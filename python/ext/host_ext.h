@@ -102,6 +102,28 @@ int host_frames_add(PyObject *m);
  * host_envelope.c) to the module; -1 with an exception. */
 int host_call_add(PyObject *m);
 
+/* ok_parts with the metrics, when lazy and lazy_map takes them, as a
+ * Metrics (host_metrics.c) instead of a dict. */
+PyObject *ok_parts_as(const uint8_t *data, size_t len, uint64_t request_id, int lazy);
+
+/* The final frame's metrics map at data (len bytes, nothing after it) as
+ * the dict ok_parts gives; NULL with an exception (ValueError: not such a
+ * map). */
+PyObject *frame_map(const uint8_t *data, size_t len);
+
+/* _host.Metrics (host_metrics.c): a metrics map made into a dict on
+ * demand. */
+extern PyTypeObject MetricsType;
+
+/* The MsgPack map at *p (before end) as a new Metrics (*p then past it)
+ * when its keys are ASCII strs and its values nil, bools, ints, floats or
+ * ASCII strs, so that making the dict later cannot fail but for memory;
+ * else Py_None (*p unmoved). NULL with an exception (no memory). */
+PyObject *lazy_map(const uint8_t **p, const uint8_t *end);
+
+/* A Metrics's dict (a new one each call); NULL with an exception. */
+PyObject *metrics_dict(PyObject *metrics);
+
 /* The parts (codec, payload, metrics) of an Ok final frame for
  * request_id (host_call.c), or Py_None when the frame is anything else
  * (not even MsgPack): the general path decodes it. NULL with an exception

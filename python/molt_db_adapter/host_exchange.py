@@ -54,6 +54,7 @@ import weakref
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from . import c_rows
 from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
 from .envelope import decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
@@ -265,7 +266,7 @@ class SyncHostExchange(_HostExchange):
         #: one-shot calls made in C while no other thread drives (host_call.c)
         self.caller = _host_module().Caller(
             self, self.host, self.session, self.leading, self.followers, self.decoder.max_frame,
-            scan_placeholders, QueryResult, result_of, ConnectionLost, WORKER_DEFAULT_TIMEOUT_MS)
+            scan_placeholders, QueryResult, result_of, ConnectionLost, WORKER_DEFAULT_TIMEOUT_MS, c_rows)
 
     def new_slot(self) -> Slot:
         return queue.SimpleQueue()

@@ -76,20 +76,36 @@ class QueryResult:
     ``rows`` (tuples), ``dicts()``, ``row_count`` and ``truncated`` decode it
     on first use, numeric and json/jsonb values as ``decoding`` says
     (decoding.py); ``to_arrow()`` gives a pyarrow Table.
+
+    ``doc``: the payload as the C decoder decoded it already (``_c_doc``,
+    done by the in-process client's C caller with the call); ``metrics``
+    may be a ``_host.Metrics`` there, made into the dict when first read.
     """
 
     def __init__(
-        self, codec: str, raw: bytes, metrics: dict[str, Any], request_id: int,
-        decoding: Decoding = DEFAULT_DECODING,
+        self, codec: str, raw: bytes, metrics: Any, request_id: int,
+        decoding: Decoding = DEFAULT_DECODING, doc: Optional[dict[str, Any]] = None,
     ) -> None:
         self.codec = codec
         self.raw = raw
-        self.metrics = metrics
+        self._metrics = metrics
         self.request_id = request_id
         self.decoding = decoding
-        self._decoded: Optional[dict[str, Any]] = None
-        self._rows: Optional[list[tuple[Any, ...]]] = None
+        self._decoded: Optional[dict[str, Any]] = doc
+        self._rows: Optional[list[tuple[Any, ...]]] = None if doc is None else doc["rows"]
         self._arrow: Any = None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The worker's metrics of the call (db_alias, db_row_count, timings)."""
+        metrics = self._metrics
+        if not isinstance(metrics, dict) and callable(getattr(metrics, "dict", None)):
+            metrics = self._metrics = metrics.dict()  # a _host.Metrics
+        return metrics  # type: ignore[no-any-return]
+
+    @metrics.setter
+    def metrics(self, value: dict[str, Any]) -> None:
+        self._metrics = value
 
     def _doc(self) -> dict[str, Any]:
         if self._decoded is None:

@@ -503,23 +503,165 @@ def test_a_host_closed_under_a_plain_call_resends_a_query_and_fails_an_execute(p
         assert c.query("select 6").rows == [(6,)]
 
 
+def _metrics_frame(pairs):
+    """An Ok final frame for request 3 whose metrics map holds pairs."""
+    body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
+    head = bytes([0x80 | len(pairs)]) if len(pairs) < 16 else b"\xde" + len(pairs).to_bytes(2, "big")
+    ok = {"request_id": 3, "status": "Ok", "codec": "msgpack", "payload": b""}
+    return b"\x85" + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in ok.items()) + \
+        msgpack.packb("metrics") + head + body
+
+
 def test_the_frame_readers_metrics_are_msgpacks_dicts_in_order():
     """ok_parts builds the metrics with the short strings it made before:
     any sequence of maps (the same keys, reordered, fewer, more, repeated
     keys, other kinds) gives msgpack's dict, order included."""
-    def frame(pairs):
-        body = b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
-        head = bytes([0x80 | len(pairs)]) if len(pairs) < 16 else b"\xde" + len(pairs).to_bytes(2, "big")
-        ok = {"request_id": 3, "status": "Ok", "codec": "msgpack", "payload": b""}
-        return b"\x85" + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in ok.items()) + \
-            msgpack.packb("metrics") + head + body
-
     base = [("queue_us", 1), ("exec_us", 2), ("db_alias", "default"), ("db_row_count", 3)]
     for pairs in (base, base, [(k, i) for i, (k, _) in enumerate(base)], base[::-1], base[:3], base + [("x", None)],
                   base + [("queue_us", 9)], base + [("queue_us", 9)], [("queue_us", 1)] * 3, [],
                   [(1, "int key"), ("k" * 40, [1, {"a": 2}]), ("\u00e9", 1.5)], base,
                   [(f"k{i}", i) for i in range(16)], [(f"k{i}", i) for i in range(17)], base):
-        raw = frame(pairs)
+        raw = _metrics_frame(pairs)
         got = _host.ok_frame(raw, 3)
         want = msgpack.unpackb(raw, raw=False, strict_map_key=False)["metrics"]
         assert got is not None and list(got[2].items()) == list(want.items()), pairs
+
+
+# ---- the result as a plain query gives it: rows decoded with the call, metrics on demand ----
+
+def test_lazy_metrics_are_msgpacks_dict_or_made_at_once():
+    """A query's metrics kept as bytes (a Metrics) only when the dict
+    cannot fail to come from them (ASCII str keys, scalar values, ASCII
+    strs); every other map is the dict at once, or the general path's
+    (None) when it is not one; dict() gives msgpack's dict, order
+    included, a new one each time."""
+    base = [("queue_us", 1), ("exec_us", 2), ("db_alias", "default"), ("db_row_count", 3)]
+    lazy_cases = [base, base + [("x", None), ("t", True), ("f", -1.5), ("big", 2**64 - 1), ("neg", -2**63)],
+                  base + [("queue_us", 9)], [("k" * 40, "v" * 300)], [(f"k{i}", i) for i in range(17)],
+                  [("", "")]]
+    eager_cases = [[], [("\u00e9", 1)], [("a", "\u00e9")], [("a", [1])], [("a", {"b": 1})], [(1, "int key")],
+                   [("a", b"bytes")], [("a", msgpack.Timestamp(1, 5))], [("a", None), ("\u00e9t\u00e9", 2)]]
+    for pairs in lazy_cases + eager_cases:
+        raw = _metrics_frame(pairs)
+        got = _host.ok_frame(raw, 3, True)
+        want = msgpack.unpackb(raw, raw=False, strict_map_key=False, timestamp=3)["metrics"]
+        assert got is not None and got[:2] == ("msgpack", b""), pairs
+        metrics = got[2]
+        if pairs in lazy_cases:
+            assert type(metrics) is _host.Metrics, pairs
+            first, second = metrics.dict(), metrics.dict()
+            assert first is not second and list(first.items()) == list(second.items()) == list(want.items())
+        else:
+            assert type(metrics) is dict and list(metrics.items()) == list(want.items()), pairs
+    unhashable = _metrics_frame([("a", 1)])[:-4] + b"\x81" + msgpack.packb([1]) + msgpack.packb(1)
+    assert _host.ok_frame(unhashable, 3, True) is None
+    for cut in range(len(_metrics_frame(base))):
+        assert _host.ok_frame(_metrics_frame(base)[:cut], 3, True) is None
+    with pytest.raises(TypeError):
+        _host.Metrics()
+    with pytest.raises(TypeError):
+        _host.ok_frame(_metrics_frame(base), 3, True, 4)
+
+
+class _OddEqStr(str):
+    def __eq__(self, other):
+        raise ArithmeticError("odd __eq__")
+
+    __hash__ = str.__hash__
+
+
+class _Decoding:
+    """A client's decoding replaced by something that is not a Decoding."""
+
+    def __init__(self, numeric, json):
+        self.numeric, self.json = numeric, json
+
+    def converters(self, types, codec):
+        return None
+
+
+class _Decoder:
+    """c_rows.decoder replaced: a decode_result that raises what it is
+    given, or gives it."""
+
+    Unconvertible = ValueError
+
+    def __init__(self, exc=None, doc=None):
+        self.exc, self.doc = exc, doc
+
+    def decode_result(self, *args, **kw):
+        if self.exc is not None:
+            raise self.exc
+        return self.doc
+
+
+class _DocDict(dict):
+    def __eq__(self, other):
+        raise ArithmeticError("odd __eq__")
+
+    __hash__ = None
+
+
+class _BadBool:
+    def __bool__(self):
+        raise ArithmeticError("odd __bool__")
+
+
+def test_a_plain_querys_rows_and_metrics_outlive_the_client(tmp_path, monkeypatch):
+    """The rows come decoded with the call (as the C decoder gives them on
+    first read) and the metrics are read on demand, also after the client
+    and its host are gone; the general path's metrics keys and values."""
+    from molt_db_adapter import c_rows
+
+    with InProcessClient(sqlite_args(tmp_path / "m.db")) as c, \
+            InProcessClient(sqlite_args(tmp_path / "m.db")) as slow:
+        c.ping()
+        taken = _count_fast(c)
+        r = c.query("select $1 as a, 'x' as b", [7])
+        tagged = c.query("select 1", tag="t.1")  # Caller.call
+        g = _general(slow).query("select $1 as a, 'x' as b", [7])
+        assert taken == [True, True]
+    assert r._decoded is not None and r._rows == [(7, "x")]  # decoded with the call
+    assert r.rows == [(7, "x")] and r.columns == ["a", "b"] and r.types == g.types
+    assert type(r.metrics) is dict and r.metrics is r.metrics
+    assert sorted(r.metrics) == sorted(g.metrics) and r.metrics["db_alias"] == g.metrics["db_alias"]
+    assert tagged.metrics["db_tag"] == "t.1" and tagged._decoded is not None
+    r.metrics = {"set": 1}
+    assert r.metrics == {"set": 1}
+
+    with InProcessClient(sqlite_args(tmp_path / "m.db")) as c:
+        c.ping()
+        monkeypatch.setattr(c_rows, "decoder", None)  # no C decoder: the Python path, on first read
+        r = c.query("select $1 as a", [8])
+        assert r._decoded is None and r.rows == [(8,)]
+        monkeypatch.setattr(c_rows, "decoder", _Decoder(ValueError("refused")))
+        r = c.query("select $1 as a", [9])  # the payload's error comes with the first read, as before
+        with pytest.raises(ValueError, match="refused"):
+            r.rows
+        monkeypatch.setattr(c_rows, "decoder", _Decoder(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            c.query("select $1 as a", [10])
+        monkeypatch.setattr(c_rows, "decoder", _Decoder(doc=_DocDict(rows=[("sub",)])))
+        r = c.query("select $1 as a", [10])  # not an exact dict: given to the first read
+        assert r._decoded is None and r.rows == [("sub",)]
+        monkeypatch.setattr(c_rows, "decoder", object())  # no decode_result: the first read's error
+        r = c.query("select $1 as a", [10])
+        with pytest.raises(AttributeError):
+            r.rows
+        monkeypatch.delattr(c_rows, "decoder")
+        r = c.query("select $1 as a", [10])
+        with pytest.raises(AttributeError):
+            r.rows
+        monkeypatch.undo()
+        assert c.query("select $1 as a", [11]).rows == [(11,)]  # the client goes on
+        c.decoding = _Decoding(_OddEqStr("decimal"), True)  # its comparison raises: on first read
+        r = c.query("select $1 as a", [12])
+        assert r._decoded is None
+        with pytest.raises(ArithmeticError, match="odd __eq__"):
+            r.rows
+        c.decoding = _Decoding("str", _BadBool())
+        r = c.query("select $1 as a", [13])
+        with pytest.raises(ArithmeticError, match="odd __bool__"):
+            r.rows
+        c.decoding = _Decoding("decimal", _Int(1))  # truthy int subclass: parse_json on
+        assert c.query("select $1 as a, '[1]' as j", [14]).rows == [(14, "[1]")]

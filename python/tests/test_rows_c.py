@@ -181,6 +181,37 @@ def test_sqlite_rows_identical(sqlite_client, sql, decoding):
     assert len(fast) == 5
 
 
+def test_the_docs_repeated_strs_are_msgpacks():
+    """The doc's strs kept from one result to the next (keys, types,
+    column names up to 24 bytes) give msgpack's values whatever comes:
+    the same names again, names that share a cache slot, non-ASCII,
+    empty, 24 and 25 bytes, a str subclass given as types, a key repeated."""
+    names = ["a", "b", "", "x" * 24, "y" * 25, "\u00e9", "\u00e9" * 12, "?column?", "int8", "ab", "ba"]
+    names += [f"c{i}" for i in range(200)]  # more than the slots: every slot replaced
+    rng = random.Random(5)
+    for _ in range(300):
+        cols = rng.sample(names, rng.randint(1, 4))
+        doc = {"columns": cols, "types": ["text"] * len(cols), "rows": [[c for c in cols]], "row_count": 1,
+               rng.choice(names): rng.choice(names), "truncated": False}
+        raw = msgpack.packb(doc)
+        want = msgpack.unpackb(raw, raw=False)
+        want["rows"] = [tuple(r) for r in want["rows"]]
+        assert C.decode_result(raw) == want, doc
+        assert C.decode_result(raw, None, dicts=True)["rows"] == [dict(zip(cols, cols))]
+    repeated = b"\x82" + msgpack.packb("types") + msgpack.packb(["int8"]) + msgpack.packb("types") + \
+        msgpack.packb(["text"])
+    assert C.decode_result(repeated) == {"types": ["text"]}
+
+    class Odd(str):
+        def __eq__(self, other):
+            raise ArithmeticError("odd")
+
+        __hash__ = str.__hash__
+
+    raw = msgpack.packb({"columns": ["a"], "types": ["int8"], "rows": [[1]]})
+    assert C.decode_result(raw, [Odd("int8")])["rows"] == [(1,)]
+
+
 def test_declined_shapes_go_to_python():
     """Map rows, rows of another width, a payload that is not a map: None
     (the Python path decodes them as before)."""

@@ -294,6 +294,31 @@ static PyObject *container_value(mp_reader *r, int is_map)
     return out;
 }
 
+/* One slot per hash of a str's length and three of its bytes; a slot
+ * holds the last str that landed in it. */
+#define SHORT_STRS 64
+#define SHORT_STR_MAX 24
+static PyObject *short_strs[SHORT_STRS];
+
+PyObject *mp_short_str(const char *s, uint32_t n)
+{
+    if (n == 0 || n > SHORT_STR_MAX)
+        return PyUnicode_DecodeUTF8(s, n, NULL);
+    unsigned h = (n * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[n / 2] * 3u + (uint8_t)s[n - 1]) % SHORT_STRS;
+    PyObject *k = short_strs[h];   /* ASCII: one byte a character */
+    if (k && (uint32_t)PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, n) == 0)
+        return Py_NewRef(k);
+    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (!str || !PyUnicode_IS_ASCII(str))
+        return str;
+    if (PyObject_Hash(str) == -1) {   /* cached in the str from now on */
+        Py_DECREF(str);
+        return NULL;
+    }
+    Py_XSETREF(short_strs[h], Py_NewRef(str));
+    return str;
+}
+
 PyObject *mp_value(mp_reader *r)
 {
     const char *s;

@@ -62,6 +62,12 @@ PyObject *mp_timestamp(const uint8_t *body, uint32_t len);
 PyObject *mp_timestamp_tz(const uint8_t *body, uint32_t len, PyObject *tz);
 int mp_ext(mp_reader *r, int8_t *code, const uint8_t **body, uint32_t *len);
 
+/* A str of n bytes at s, as mp_value makes it, from a small cache of the
+ * short ASCII strs a payload repeats call after call (map keys, type and
+ * column names): a hit costs no decoding, and a cached str has its hash
+ * already. Not interned (the names can come from SQL, and an interned str
+ * is immortal from Python 3.12 on). NULL with an exception. */
+PyObject *mp_short_str(const char *s, uint32_t n);
 /* module state the decoder needs (set once by the module's init) */
 int mp_init(void);
 

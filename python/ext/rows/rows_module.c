@@ -10,6 +10,38 @@
 
 #include <string.h>
 
+/* The doc's keys decode_result reads and sets, made once: a str literal
+ * given to PyDict_GetItemString is a new str, hashed, on every call. */
+static PyObject *key_types, *key_columns, *key_rows;
+
+/* A value of the doc outside its rows, as mp_value gives it, its strs and
+ * the strs of an array (types, columns) through mp_short_str. */
+static PyObject *doc_value(mp_reader *r)
+{
+    const char *s;
+    uint32_t n, sn;
+    if (mp_peek(r) == MP_STR)
+        return mp_str(r, &s, &sn) < 0 ? NULL : mp_short_str(s, sn);
+    if (mp_peek(r) != MP_ARRAY)
+        return mp_value(r);
+    if (mp_array_header(r, &n) < 0)
+        return NULL;
+    if (++r->depth > MP_MAX_DEPTH) {
+        r->depth--;
+        return mp_error(r, "nested too deeply");
+    }
+    PyObject *out = PyList_New(n);
+    for (uint32_t i = 0; out && i < n; i++) {
+        PyObject *v = mp_peek(r) != MP_STR ? mp_value(r) : mp_str(r, &s, &sn) < 0 ? NULL : mp_short_str(s, sn);
+        if (!v)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, v);
+    }
+    r->depth--;
+    return out;
+}
+
 static int key_is(const char *s, uint32_t n, const char *want)
 {
     return n == strlen(want) && memcmp(s, want, n) == 0;
@@ -385,16 +417,16 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
                 rows_pos = r.p;
                 /* held: a later key of the same name must not free them */
                 Py_XSETREF(used_types, Py_XNewRef(str_list(
-                    types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"))));
+                    types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types))));
                 Py_XSETREF(used_columns, Py_XNewRef(str_list(
-                    columns_arg != Py_None ? columns_arg : PyDict_GetItemString(doc, "columns"))));
+                    columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns))));
                 PyObject *rows = NULL;
                 mp_reader rr = r;
                 int rc = rows_at(&o, &rr, used_types, used_columns, dicts, json_columns, sqlite_plans, &rows);
                 if (rc < 0)
                     goto out;
                 if (rc == 0) {
-                    rc = PyDict_SetItemString(doc, "rows", rows);
+                    rc = PyDict_SetItem(doc, key_rows, rows);
                     Py_DECREF(rows);
                     if (rc < 0)
                         goto out;
@@ -408,8 +440,8 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
             }
             r = at;
         }
-        PyObject *key = mp_value(&r);
-        PyObject *val = key ? mp_value(&r) : NULL;
+        PyObject *key = doc_value(&r);
+        PyObject *val = key ? doc_value(&r) : NULL;
         int rc = val ? PyDict_SetItem(doc, key, val) : -1;
         Py_XDECREF(key);
         Py_XDECREF(val);
@@ -426,8 +458,8 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     /* the types or columns the rows need came after them (or again, as
      * another value): decode the rows now with the map's own */
-    PyObject *types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItemString(doc, "types"));
-    PyObject *columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItemString(doc, "columns"));
+    PyObject *types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types));
+    PyObject *columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns));
     if (!used_types || types != used_types || (dicts && columns != used_columns)) {
         PyObject *rows = NULL;
         mp_reader rr = {rows_pos, r.end, 0};
@@ -435,7 +467,7 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
         if (rc < 0)
             goto out;
         declined = rc == 1;
-        if (rc == 0 && PyDict_SetItemString(doc, "rows", rows) < 0) {
+        if (rc == 0 && PyDict_SetItem(doc, key_rows, rows) < 0) {
             Py_DECREF(rows);
             goto out;
         }
@@ -489,6 +521,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__rows(void)
 {
     if (mp_init() < 0 || row_types_init() < 0 || row_sqlite_init() < 0)
+        return NULL;
+    if ((!key_types && !(key_types = PyUnicode_InternFromString("types"))) ||
+        (!key_columns && !(key_columns = PyUnicode_InternFromString("columns"))) ||
+        (!key_rows && !(key_rows = PyUnicode_InternFromString("rows"))))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
