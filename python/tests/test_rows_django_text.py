@@ -4,7 +4,9 @@ payload's bytes (row_types.c django_payload_value, json_fast.c
 json_fast_parse_utf8) and keeps the str of short JSON keys and values in a
 cache (json_fast.c str_cache). Whatever the payload, a hostile one
 included, the values (or the refusal) must be what rows.py's converters
-give for what msgpack decodes. No database needed; about two seconds.
+give for what msgpack decodes; values() dicts leave the collector only
+when no cycle can pass through them. No database needed; about two
+seconds.
 
 Skipped when the extension is not built (`make` builds it)."""
 
@@ -165,3 +167,39 @@ def test_timestamptz_hostile_extensions(value):
             C.decode_result(raw, django=True, zone=UTC, django_tz=UTC)
         return
     assert repr(c(raw, django_tz=UTC)) == repr(pure(["timestamptz"], rows, django_tz=UTC))
+
+
+def test_dicts_of_sealed_values_leave_the_collector():
+    """values() dicts whose values are atoms or UUIDs are untracked (no
+    cycle can pass through them) and tracked again when a container is
+    stored in them, so a cycle made later is still collected; a dict or a
+    tuple holding a JSON document (a dict that may be filled later, even
+    an empty one) stays tracked."""
+    import gc
+    import weakref
+
+    types = ["int4", "uuid", "text", "jsonb", "json"]
+    raw = msgpack.packb({"columns": ["id", "u", "t", "j", "e"], "types": types,
+                         "rows": [[1, UUID, "x", "{}", "{}"], [2, None, "y", '{"a": [1]}', "{}"]]})
+    kw = dict(django=True, zone=datetime.timezone.utc)
+    sealed = C.decode_result(raw, types[:3] + ["text", "text"], dicts=True, **kw)["rows"]
+    assert sealed[0]["u"] == uuid.UUID(UUID)
+    assert not any(gc.is_tracked(d) for d in sealed)
+    with_json = C.decode_result(raw, dicts=True, json_columns=(3,), **kw)["rows"]
+    assert with_json[0]["j"] == {} and with_json[0]["e"] == {}
+    assert all(gc.is_tracked(d) for d in with_json)
+    tuples = C.decode_result(raw, json_columns=(3,), **kw)["rows"]
+    assert all(gc.is_tracked(t) for t in tuples)
+
+    class Node:
+        pass
+
+    node = Node()
+    row = sealed[0]
+    row["node"] = node
+    node.row = row
+    assert gc.is_tracked(row)
+    gone = weakref.ref(node)
+    del node, row, sealed
+    gc.collect()
+    assert gone() is None

@@ -312,6 +312,16 @@ PyObject *uuid_from_text(const char *s, Py_ssize_t n)
     return u;
 }
 
+int row_is_sealed(PyObject *v)
+{
+    if (!PyObject_IS_GC(v))
+        return 1;
+    if (PyObject_GC_IsTracked(v))
+        return 0;
+    PyTypeObject *t = Py_TYPE(v);
+    return t == &PyTuple_Type || (t == (PyTypeObject *)uuid_cls && t->tp_dictoffset == 0);
+}
+
 /* uuid.UUID(s) for a str: uuid_from_text, other spellings through UUID() itself */
 PyObject *uuid_value(PyObject *v)
 {
