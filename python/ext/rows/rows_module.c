@@ -167,7 +167,7 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
             return -1;
         }
         if (template) {
-            sealed = sealed && row_is_sealed(v);
+            sealed = sealed && (!PyType_IS_GC(Py_TYPE(v)) || row_is_sealed(v));   /* most values: a flag */
             Py_DECREF(v);
         } else
             PyTuple_SET_ITEM(row, j, v);
