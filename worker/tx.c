@@ -191,6 +191,10 @@ static mw_tx *lookup(mw_request *r, uint64_t id)
 {
     char msg[MW_MSG_SIZE];
     mw_tx *t = find(r->s, id);
+    if (t && t->after && t->after->replied) { /* it was cancelled waiting */
+        t->after->tx = NULL;
+        t->after = NULL;
+    }
     if (t && t->state == MW_TX_OPEN && t->req && t->req->replied && !t->after) {
         t->after = r;
         r->tx = t;

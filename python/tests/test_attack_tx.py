@@ -356,5 +356,17 @@ def test_requests_sent_right_after_a_cancel_in_a_transaction(pg):
         rb = c.request("tx_rollback", {"tx_id": tx})
         got = answers(c, sleep_id, rb)
         assert got[rb]["status"] == "Ok", got[rb]
+        # the waiting request cancelled in turn: the next one takes its place
+        tx = begin(c, read_only=False)["tx_id"]
+        sleep_id = c.request("db_query", {"sql": "select pg_sleep(5)", "tx_id": tx})
+        time.sleep(0.2)
+        c.request("cancel", {"request_id": sleep_id})
+        first = c.request("db_exec", {"sql": "insert into atk_tx values (13)", "tx_id": tx,
+                                       "allow_write": True})
+        c.request("cancel", {"request_id": first})
+        rb = c.request("tx_rollback", {"tx_id": tx})
+        got = answers(c, sleep_id, first, rb)
+        assert got[first]["status"] == "Cancelled", got[first]
+        assert got[rb]["status"] == "Ok", got[rb]
         assert rows(c.query("select count(*) from atk_tx where v >= 10")) == [[0]]
     assert pg.execute("select count(*) from atk_tx where v >= 10").fetchone() == (0,)
