@@ -5,6 +5,8 @@
  *   their requests complete on the host's thread;
  * - 8 threads open sessions, run requests and transactions in them and
  *   close them while those run;
+ * - one caller submitting right after each answer, as the host's thread
+ *   goes to sleep: no wake-up is lost;
  * - 10,000 requests in flight on one host at once, every response matched
  *   to its request through molt_db_host_ready's udata, RSS bounded.
  * A real SQLite file is the database.
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host_test.h"
@@ -215,6 +218,37 @@ TEST(eight_threads_open_use_and_close_sessions)
     close_host(&fx);
 }
 
+/* A caller's submit skips the wake-up while the host's thread is not
+ * polling (it takes the commands before it polls again): submitting right
+ * after each answer, after a pause of 0 to ~40 us that sweeps the moment
+ * the host's thread goes to sleep, every request must still run. A lost
+ * wake-up leaves one waiting for good (the final frame's deadline). */
+TEST(submits_racing_the_loop_going_to_sleep_run)
+{
+    fixture fx;
+    open_host(&fx, MOLT_DB_HOST_THREADED);
+    unsigned seed = 12345;
+    for (uint64_t i = 0; i < 2000; i++) {
+        struct timespec t0, t;
+        long pause_ns = (long)(rand_r(&seed) % 40000);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < pause_ns);
+        env e;
+        env_db(&e, 100 + i, "ping", NULL, 0, 0, 0);
+        molt_db_host_stream *s = NULL;
+        ASSERT_EQ_INT(molt_db_host_submit(fx.h, (const uint8_t *)e.b.data, e.b.size, 0,
+                                          NULL, &s), 0);
+        env_free(&e);
+        frame_info last = host_final(fx.h, s, 10000, NULL);
+        ASSERT_EQ_UINT(last.request_id, 100 + i);
+        ASSERT_EQ_STR(last.status, "Ok");
+        molt_db_host_release(s);
+    }
+    close_host(&fx);
+}
+
 /* Racing free: threads still submitting and releasing while another frees
  * the host is the caller's bug, but free with streams held is not. */
 TEST(free_while_streams_are_held)
@@ -352,5 +386,6 @@ TEST(ten_thousand_in_flight_driven)
 TEST_MAIN(TEST_ENTRY(eight_threads_submit_cancel_and_release),
           TEST_ENTRY(eight_threads_open_use_and_close_sessions),
           TEST_ENTRY(free_while_streams_are_held),
+          TEST_ENTRY(submits_racing_the_loop_going_to_sleep_run),
           TEST_ENTRY(ten_thousand_in_flight_threaded),
           TEST_ENTRY(ten_thousand_in_flight_driven))

@@ -28,7 +28,9 @@ int mw_host_wake_locked(molt_db_host *h)
     if (h->wake_due)
         return 0;
     h->wake_due = 1;
-    return 1;
+    /* threaded mode: a loop thread that is not polling takes the commands
+     * in its next prepare phase (on_prepare) without being woken */
+    return h->mode == MOLT_DB_HOST_DRIVEN || h->loop_polls || h->closing;
 }
 
 void mw_host_wake(molt_db_host *h)
@@ -73,6 +75,7 @@ static void take_commands(molt_db_host *h)
 {
     pthread_mutex_lock(&h->lock);
     h->wake_due = 0; /* what is queued from now on wakes the loop again */
+    h->loop_polls = 0;
     pthread_mutex_unlock(&h->lock);
     uint64_t *tokens;
     size_t ntokens;
@@ -161,18 +164,42 @@ static void flush_news(molt_db_host *h)
     }
 }
 
-/* After each turn's I/O: one write of the notify fd for all its news. */
+/* After each turn's I/O: one write of the notify fd for all its news. The
+ * loop no longer polls: commands queued from now on are taken by the next
+ * on_prepare without a wake-up. */
 static void on_check(uv_check_t *c)
 {
-    flush_news(c->data);
+    molt_db_host *h = c->data;
+    pthread_mutex_lock(&h->lock);
+    h->loop_polls = 0;
+    pthread_mutex_unlock(&h->lock);
+    flush_news(h);
 }
 
-/* Just before each poll of I/O: the news of the turn's timers and deferred
- * calls (a request answered at its deadline, or failed at once by a pool
- * that backs off), which would otherwise wait for the poll to end. */
+/* Just before each poll of I/O: the commands queued while the loop ran
+ * (their callers did not wake it: mw_host_wake_locked), then loop_polls,
+ * under the same lock as the last look at the queue, so that whatever is
+ * queued after it wakes the loop; the requests the commands started have
+ * their writes deferred, which makes this turn's poll not wait. Then the
+ * news of the turn's timers, deferred calls and commands (a request
+ * answered at its deadline, failed at once by a pool that backs off, or
+ * refused), which would otherwise wait for the poll to end. */
 static void on_prepare(uv_prepare_t *p)
 {
-    flush_news(p->data);
+    molt_db_host *h = p->data;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        int due = h->wake_due;
+        if (!due)
+            h->loop_polls = 1;
+        pthread_mutex_unlock(&h->lock);
+        if (!due)
+            break;
+        take_commands(h);
+        if (h->stopping)
+            break;
+    }
+    flush_news(h);
 }
 
 static void *run_thread(void *arg)

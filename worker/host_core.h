@@ -115,7 +115,9 @@ struct molt_db_host {
     molt_db_host_stream *all;
     host_session *sessions;
     int nsessions;           /* the callers' open ones (max_sessions) */
-    int wake_due;            /* woken, the commands not yet taken */
+    int wake_due;            /* commands queued, not yet taken */
+    int loop_polls;          /* threaded mode: the loop thread polls (or is
+                              * about to) and takes commands only when woken */
     int notified;            /* notify_fd was written and not cleared */
     int closing;             /* molt_db_host_free began */
     uint64_t queued_request_bytes; /* submitted, not yet handled */

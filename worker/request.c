@@ -110,6 +110,29 @@ static int res_readable(const mw_request *r)
                             r->backend->alias->kind == MW_BACKEND_SQLITE);
 }
 
+/* A JSON or MsgPack result's body of at most this many bytes joins its head
+ * and tail: the frame is then one buffer (the frame's head and tail around
+ * the payload), which a host stream takes without joining pieces, where the
+ * copy of a small body costs less than the buffers of separate pieces. */
+#define JOIN_BODY_MAX 4096
+
+static void join_small_body(const mw_request *r, molt_db_buf *payload, molt_db_buf *body,
+                            molt_db_buf *ptail)
+{
+    if (!r->have_q || r->q.format == MW_FORMAT_ARROW || body->len > JOIN_BODY_MAX)
+        return;
+    size_t n = payload->len;
+    molt_db_buf_put(payload, body->data, body->len);
+    molt_db_buf_put(payload, ptail->data, ptail->len);
+    if (molt_db_buf_ok(payload) != MOLT_DB_OK) {
+        payload->len = n; /* as it was: the pieces stay apart */
+        payload->failed = 0;
+        return;
+    }
+    molt_db_buf_reset(body);
+    molt_db_buf_reset(ptail);
+}
+
 void mw_request_reply(mw_request *r, mw_status st, const char *msg,
                       const molt_db_error *err)
 {
@@ -140,6 +163,8 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
         }
         r->res.encode_ns += uv_hrtime() - t0;
         mw_request_flush_parts(r);
+        if (st == MW_OK)
+            join_small_body(r, &payload, &body, &ptail);
     }
     r->replied = 1;
     mw_deadline_stop(&w->deadlines, &r->deadline);
@@ -189,7 +214,10 @@ void mw_request_reply(mw_request *r, mw_status st, const char *msg,
         resp.error = msg;
         resp.dberr = err;
         resp.metrics = db ? &m : NULL;
-        if (mw_response_frame_around(&frame, &ftail, &resp) != MOLT_DB_OK) {
+        /* without a body the tail follows the head in the same buffer: one
+         * piece, which a host stream takes as its frame without a copy */
+        if (mw_response_frame_around(&frame, body.len ? &ftail : &frame, &resp) !=
+            MOLT_DB_OK) {
             /* the result itself did not fit in memory: say so, small */
             mw_response small = {0};
             small.request_id = r->id;

@@ -22,6 +22,8 @@
 #define MW_TX_RETRY_MS 100
 
 static void on_timer(uv_timer_t *h);
+static void run_after(mw_tx *t);
+static void refuse_after(mw_tx *t, const char *why);
 
 static mw_tx *find(mw_session *s, uint64_t id)
 {
@@ -29,6 +31,25 @@ static mw_tx *find(mw_session *s, uint64_t id)
         if (t->id == id)
             return t;
     return NULL;
+}
+
+static void refuse_after_request(mw_tx *t, mw_request *r, const char *why)
+{
+    char msg[MW_MSG_SIZE];
+    snprintf(msg, sizeof msg, "transaction %llu %s while this request waited "
+             "for the one before it to end", (unsigned long long)t->id, why);
+    mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
+}
+
+/* The request parked in t->after is answered: t ended or is rolled back. */
+static void refuse_after(mw_tx *t, const char *why)
+{
+    mw_request *r = t->after;
+    if (!r)
+        return;
+    t->after = NULL;
+    r->tx = NULL;
+    refuse_after_request(t, r, why);
 }
 
 /* t leaves its session: its id is unknown from now on, and it no longer
@@ -63,6 +84,7 @@ static void on_closed(uv_handle_t *h)
 /* The backend holds nothing of t any more and no request runs in it. */
 static void tx_free(mw_tx *t)
 {
+    refuse_after(t, "ended");
     unlink_session(t);
     mw_sched_tx_release(t);
     (*mw_sched_tx_count(t->w, t->alias_index))--;
@@ -160,11 +182,24 @@ static void reply_state(mw_request *r, const mw_tx *t, int ended)
     molt_db_buf_free(&p);
 }
 
-/* The open transaction r names, or NULL after answering r InvalidInput. */
+/* The open transaction r names; or NULL after answering r InvalidInput,
+ * or after parking r in t->after. A client told at once that its statement
+ * was cancelled or timed out sends the transaction's next request (often
+ * its ROLLBACK) while that statement still ends on the server: that one
+ * request waits for it instead of being refused; any more are refused. */
 static mw_tx *lookup(mw_request *r, uint64_t id)
 {
     char msg[MW_MSG_SIZE];
     mw_tx *t = find(r->s, id);
+    if (t && t->after && t->after->replied) { /* it was cancelled waiting */
+        t->after->tx = NULL;
+        t->after = NULL;
+    }
+    if (t && t->state == MW_TX_OPEN && t->req && t->req->replied && !t->after) {
+        t->after = r;
+        r->tx = t;
+        return NULL;
+    }
     if (!t)
         snprintf(msg, sizeof msg, "unknown tx_id %llu (no open transaction of "
                  "this connection has it: it ended, or was rolled back after "
@@ -237,6 +272,15 @@ static int check_caps(mw_request *r, const mw_alias *a, size_t open_on_alias)
     return -1;
 }
 
+static void savepoint_in(mw_tx *t, mw_request *r)
+{
+    if (t->depth >= MW_TX_MAX_DEPTH) {
+        mw_request_reply(r, MW_INVALID_INPUT, "at most 64 nested savepoints", NULL);
+        return;
+    }
+    run_step(t, MW_TX_SAVEPOINT, r);
+}
+
 static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
 {
     mw_worker *w = r->w;
@@ -245,13 +289,8 @@ static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
         return;
     if (p.nested) {
         mw_tx *t = lookup(r, p.tx_id);
-        if (!t)
-            return;
-        if (t->depth >= MW_TX_MAX_DEPTH) {
-            mw_request_reply(r, MW_INVALID_INPUT, "at most 64 nested savepoints", NULL);
-            return;
-        }
-        run_step(t, MW_TX_SAVEPOINT, r);
+        if (t)
+            savepoint_in(t, r);
         return;
     }
     mw_backend *b = mw_worker_backend(w, p.alias);
@@ -299,14 +338,20 @@ void mw_tx_start(mw_request *r)
     t->backend->ops->tx_begin(t->backend, t, left);
 }
 
+static void end_in(mw_tx *t, mw_request *r);
+
 static void entry_end(mw_request *r, const uint8_t *payload, size_t len)
 {
     mw_tx_payload p;
     if (parse(r, payload, len, 0, &p) < 0)
         return;
     mw_tx *t = lookup(r, p.tx_id);
-    if (!t)
-        return;
+    if (t)
+        end_in(t, r);
+}
+
+static void end_in(mw_tx *t, mw_request *r)
+{
     int commit = r->entry == MW_ENTRY_TX_COMMIT;
     mw_tx_step step = t->depth > 0 ? (commit ? MW_TX_RELEASE : MW_TX_ROLLBACK_TO)
                                    : (commit ? MW_TX_COMMIT : MW_TX_ROLLBACK);
@@ -321,11 +366,18 @@ void mw_entry_tx(mw_request *r, const uint8_t *payload, size_t len)
         entry_end(r, payload, len);
 }
 
+static void run_in(mw_tx *t, mw_request *r);
+
 void mw_tx_run(mw_request *r, uint64_t tx_id)
 {
     mw_tx *t = lookup(r, tx_id);
-    if (!t)
-        return;
+    if (t)
+        run_in(t, r);
+}
+
+/* r, a db_query or db_exec, on t's connection. */
+static void run_in(mw_tx *t, mw_request *r)
+{
     char msg[MW_MSG_SIZE];
     const mw_query *q = &r->q;
     if (q->alias != t->backend->alias) {
@@ -407,6 +459,7 @@ void mw_tx_done(mw_tx *t, mw_status st, const char *msg, const molt_db_error *er
         return;
     }
     if (t->abandoned) {
+        refuse_after(t, "rolled back");
         unlink_session(t);
         if (st == MW_OK)
             roll_back_abandoned(t);
@@ -415,6 +468,7 @@ void mw_tx_done(mw_tx *t, mw_status st, const char *msg, const molt_db_error *er
         return;
     }
     arm(t);
+    run_after(t);
 }
 
 /* Unbinds r from its transaction; the transaction when r was running in it. */
@@ -422,6 +476,10 @@ static mw_tx *unbind(mw_request *r)
 {
     mw_tx *t = r->tx;
     r->tx = NULL;
+    if (t && t->after == r) { /* it waited and never ran */
+        t->after = NULL;
+        return NULL;
+    }
     if (!t || t->req != r)
         return NULL;
     t->req = NULL;
@@ -431,11 +489,37 @@ static mw_tx *unbind(mw_request *r)
 void mw_tx_request_done(mw_request *r)
 {
     mw_tx *t = unbind(r);
-    if (t && t->abandoned)
+    if (t && t->abandoned) {
+        refuse_after(t, "rolled back");
         roll_back_abandoned(t);
-    else if (t)
+    } else if (t) {
         arm(t);
+        run_after(t);
+    }
 }
+
+/* The request parked in t->after (lookup), once nothing runs in t. */
+static void run_after(mw_tx *t)
+{
+    mw_request *r = t->after;
+    if (!r || t->req)
+        return;
+    t->after = NULL;
+    r->tx = NULL;
+    if (r->replied) /* its own deadline or cancel came first */
+        return;
+    if (t->state != MW_TX_OPEN) {
+        refuse_after_request(t, r, "ended");
+        return;
+    }
+    if (r->entry == MW_ENTRY_TX_BEGIN)
+        savepoint_in(t, r);
+    else if (r->entry == MW_ENTRY_TX_COMMIT || r->entry == MW_ENTRY_TX_ROLLBACK)
+        end_in(t, r);
+    else
+        run_in(t, r);
+}
+
 
 void mw_tx_request_freed(mw_request *r)
 {

@@ -71,6 +71,9 @@ struct mw_tx {
                                the connection is closed at the end */
     mw_tx_step step;        /* the step running (backend) */
     mw_request *req;        /* the request running in it: one at a time */
+    mw_request *after;      /* one request that came while req, already
+                               answered (cancelled, timed out), was still
+                               ending on the server: it runs once req ended */
     void *handle;           /* the backend's; NULL before BEGIN and once the
                                connection went back */
     uint32_t timeout_ms;    /* of the BEGIN, while it waits (backend) */

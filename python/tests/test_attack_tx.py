@@ -306,3 +306,67 @@ def test_tx_alias_share_pct_above_100_is_refused_at_start(tmp_path):
                         "--tx-alias-share-pct", "101"], capture_output=True, timeout=30)
     assert r.returncode == 2
     assert b"tx_alias_share_pct (101) is above 100" in r.stderr
+
+
+def answers(conn, *ids):
+    """The final frames of the requests ids (others', e.g. a cancel's, read
+    and dropped)."""
+    got = {}
+    while not all(i in got for i in ids):
+        r = conn.recv(10)
+        got[r["request_id"]] = r
+    return got
+
+
+@needs_pg
+def test_requests_sent_right_after_a_cancel_in_a_transaction(pg):
+    """A client is answered Cancelled at once and sends the transaction's
+    next requests while the cancelled statement still ends on the server:
+    the first of them waits for it (and then runs in the aborted
+    transaction), any more are refused; nothing runs outside the
+    transaction, and the ROLLBACK that follows is not refused."""
+    with Worker({"default": DSN}, "--allow-write", "default",
+                "--pool", "default:max_conns=1", stdio=False) as w:
+        c = w.conn
+        tx = begin(c, read_only=False)["tx_id"]
+        assert c.call("db_exec", {"sql": "insert into atk_tx values (10)",
+                                  "tx_id": tx, "allow_write": True})["status"] == "Ok"
+        sleep_id = c.request("db_query", {"sql": "select pg_sleep(5)", "tx_id": tx})
+        time.sleep(0.2)  # it runs on the server
+        t0 = time.monotonic()
+        c.request("cancel", {"request_id": sleep_id})
+        first = c.request("db_exec", {"sql": "insert into atk_tx values (11)", "tx_id": tx,
+                                       "allow_write": True})
+        second = c.request("db_exec", {"sql": "insert into atk_tx values (12)", "tx_id": tx,
+                                        "allow_write": True})
+        got = answers(c, sleep_id, first, second)
+        assert time.monotonic() - t0 < 3
+        assert got[sleep_id]["status"] == "Cancelled", got[sleep_id]
+        assert got[second]["status"] == "InvalidInput", got[second]
+        assert "busy" in got[second]["error"], got[second]
+        # the first waited for the cancelled statement: the transaction is aborted
+        assert got[first]["status"] == "DbError", got[first]
+        assert got[first].get("sqlstate") == "25P02" or "25P02" in str(got[first]), got[first]
+        assert c.call("tx_rollback", {"tx_id": tx, "allow_write": True})["status"] == "Ok"
+        # a rollback sent right after a cancel is not refused either
+        tx = begin(c, read_only=False)["tx_id"]
+        sleep_id = c.request("db_query", {"sql": "select pg_sleep(5)", "tx_id": tx})
+        time.sleep(0.2)
+        c.request("cancel", {"request_id": sleep_id})
+        rb = c.request("tx_rollback", {"tx_id": tx})
+        got = answers(c, sleep_id, rb)
+        assert got[rb]["status"] == "Ok", got[rb]
+        # the waiting request cancelled in turn: the next one takes its place
+        tx = begin(c, read_only=False)["tx_id"]
+        sleep_id = c.request("db_query", {"sql": "select pg_sleep(5)", "tx_id": tx})
+        time.sleep(0.2)
+        c.request("cancel", {"request_id": sleep_id})
+        first = c.request("db_exec", {"sql": "insert into atk_tx values (13)", "tx_id": tx,
+                                       "allow_write": True})
+        c.request("cancel", {"request_id": first})
+        rb = c.request("tx_rollback", {"tx_id": tx})
+        got = answers(c, sleep_id, first, rb)
+        assert got[first]["status"] == "Cancelled", got[first]
+        assert got[rb]["status"] == "Ok", got[rb]
+        assert rows(c.query("select count(*) from atk_tx where v >= 10")) == [[0]]
+    assert pg.execute("select count(*) from atk_tx where v >= 10").fetchone() == (0,)
