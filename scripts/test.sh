@@ -368,7 +368,8 @@ if [ "${1:-}" = "--stages" ]; then
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
                     python/tests/test_client_tx.py python/tests/test_client_tx_cancel.py \
                     python/tests/test_client_rows.py \
-                    python/tests/test_rows_c.py -k "not server_restart and not ($CALL_LOOPS)"
+                    python/tests/test_rows_c.py python/tests/test_rows_django_text.py \
+                    -k "not server_restart and not ($CALL_LOOPS)"
         fi
     fi
     # The in-process suites on the other Python versions: the extension

@@ -13,6 +13,7 @@ molt backend, which then goes the ORM's way inside molt_values_dicts).
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, Iterator
 
 from django.db.models.query import ValuesIterable
@@ -30,14 +31,24 @@ def _names(query: Any) -> list[str]:
 
 
 def _values_iter(self: ValuesIterable) -> Iterator[dict[str, Any]]:
+    """The dicts through chain, so that a row costs no Python frame;
+    nothing runs before the first one is asked for (Django's
+    _async_generator makes this iterator in the event loop and advances
+    it in a thread)."""
+    return chain.from_iterable(_values_source(self))
+
+
+def _values_source(self: ValuesIterable) -> Iterator[Iterator[dict[str, Any]]]:
+    """One iterator of the dicts, from the compiler's molt_values_dicts or
+    Django's own __iter__."""
     queryset = self.queryset
     query = queryset.query
     compiler = query.get_compiler(queryset.db)
     dicts = getattr(compiler, "molt_values_dicts", None)
     if dicts is None:
-        yield from _django_iter(self)
-        return
-    yield from dicts(_names(query), self.chunked_fetch, self.chunk_size)
+        yield _django_iter(self)
+    else:
+        yield dicts(_names(query), self.chunked_fetch, self.chunk_size)
 
 
 def use_compiler_dicts() -> None:

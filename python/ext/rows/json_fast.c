@@ -1,14 +1,27 @@
-/* json_fast.h: a recursive descent over the UTF-8 bytes of a str (its
- * own for ASCII text, else its UTF-8 form); every byte of a multi-byte
- * character is >= 0x80, so it is only ever part of a string's text. */
+/* json_fast.h: a recursive descent over UTF-8 bytes (a str's own for
+ * ASCII text, its UTF-8 form, or a payload's bytes); every byte of a
+ * multi-byte character is >= 0x80, so it is only ever part of a string's
+ * text, and a string whose bytes are not UTF-8 is declined. */
 #include "json_fast.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* deeper documents go to json's scanner (which has its own limit) */
 #define JSON_FAST_MAX_DEPTH 32
 /* the longest number text handed to PyOS_string_to_double */
 #define JSON_FAST_MAX_NUMBER 64
+/* Object keys repeat from document to document (a column's documents share
+ * their shape), and so do short values (a status, a tag): the str of a
+ * short ASCII key or value stays in a small table indexed by a hash of its
+ * bytes, so a repeated one costs a compare instead of a new str and its
+ * dealloc (and a key its hash, which the str keeps). A colliding text
+ * replaces the slot's. */
+#define STR_CACHE_SLOTS 256
+#define STR_CACHE_MAX_KEY 32
+#define STR_CACHE_MAX_VALUE 16
+
+static PyObject *str_cache[STR_CACHE_SLOTS];
 
 typedef struct {
     const char *p;
@@ -31,22 +44,54 @@ static int is_digit(char c)
 
 static PyObject *value(json_in *in, int *rc);
 
-/* a string at '"' with no escape and no control character */
-static PyObject *string(json_in *in, int *rc)
+/* s[0..n) as a str; text that is not UTF-8 is declined */
+static PyObject *utf8_str(const char *s, Py_ssize_t n, int *rc)
+{
+    PyObject *str = PyUnicode_DecodeUTF8(s, n, NULL);
+    if (!str) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            PyErr_Clear();
+        else
+            *rc = ERROR;
+    }
+    return str;
+}
+
+/* an ASCII text's str through str_cache (FNV-1a of its bytes picks the slot) */
+static PyObject *cached_str(const char *s, Py_ssize_t n, int *rc)
+{
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    PyObject **slot = &str_cache[h % STR_CACHE_SLOTS];
+    PyObject *k = *slot;
+    if (k && PyUnicode_GET_LENGTH(k) == n && memcmp(PyUnicode_DATA(k), s, (size_t)n) == 0)
+        return Py_NewRef(k);
+    k = utf8_str(s, n, rc);
+    if (k)
+        Py_XSETREF(*slot, Py_NewRef(k));
+    return k;
+}
+
+/* a string at '"' with no escape and no control character; a short one
+ * may come from str_cache */
+static PyObject *string(json_in *in, int *rc, int is_key)
 {
     const char *s = ++in->p;
+    unsigned char high = 0;
     while (in->p < in->end && *in->p != '"') {
         if (*in->p == '\\' || (unsigned char)*in->p < 0x20)
             return NULL;   /* declined */
+        high |= (unsigned char)*in->p;
         in->p++;
     }
     if (in->p == in->end)
         return NULL;
-    PyObject *str = PyUnicode_DecodeUTF8(s, in->p - s, NULL);   /* valid: it came from a str */
+    Py_ssize_t n = in->p - s;
     in->p++;
-    if (!str)
-        *rc = ERROR;
-    return str;
+    if (high < 0x80 && n <= (is_key ? STR_CACHE_MAX_KEY : STR_CACHE_MAX_VALUE))
+        return cached_str(s, n, rc);
+    return utf8_str(s, n, rc);
 }
 
 /* json's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)? */
@@ -159,7 +204,7 @@ static PyObject *object(json_in *in, int *rc)
         skip_space(in);
         if (in->p == in->end || *in->p != '"')
             break;
-        PyObject *key = string(in, rc);
+        PyObject *key = string(in, rc, 1);
         if (!key)
             break;
         skip_space(in);
@@ -218,7 +263,7 @@ static PyObject *value(json_in *in, int *rc)
         in->depth--;
         return v;
     case '"':
-        return string(in, rc);
+        return string(in, rc, 0);
     case 't':
         return word(in, "true") ? Py_NewRef(Py_True) : NULL;
     case 'f':
@@ -243,6 +288,11 @@ int json_fast_parse(PyObject *text, PyObject **out)
         PyErr_Clear();
         return DECLINE;
     }
+    return json_fast_parse_utf8(s, n, out);
+}
+
+int json_fast_parse_utf8(const char *s, Py_ssize_t n, PyObject **out)
+{
     json_in in = {s, s + n, 0};
     int rc = DECLINE;
     PyObject *v = value(&in, &rc);

@@ -13,5 +13,9 @@
 /* 1 with *out (a new reference), 0: declined (no exception), -1: an
  * exception (out of memory) */
 int json_fast_parse(PyObject *text, PyObject **out);
+/* the same for the UTF-8 bytes of a text (a payload's str): what
+ * json_fast_parse gives for the str they decode to; bytes that are not
+ * UTF-8 are declined */
+int json_fast_parse_utf8(const char *s, Py_ssize_t n, PyObject **out);
 
 #endif

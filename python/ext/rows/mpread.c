@@ -156,6 +156,11 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 
 PyObject *mp_timestamp(const uint8_t *body, uint32_t len)
 {
+    return mp_timestamp_tz(body, len, PyDateTime_TimeZone_UTC);
+}
+
+PyObject *mp_timestamp_tz(const uint8_t *body, uint32_t len, PyObject *tz)
+{
     int64_t sec;
     uint32_t nsec;
     if (len == 4) {
@@ -186,7 +191,7 @@ PyObject *mp_timestamp(const uint8_t *body, uint32_t len)
         if (y >= 1 && y <= 9999)
             return PyDateTimeAPI->DateTime_FromDateAndTime(
                 (int)y, (int)m, (int)d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-                (int)us, PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+                (int)us, tz, PyDateTimeAPI->DateTimeType);
     }
     PyErr_SetString(PyExc_OverflowError, "date value out of range");
     return NULL;

@@ -58,6 +58,8 @@ PyObject *mp_value(mp_reader *r);
 
 /* the UTC datetime of a timestamp extension's body, as msgpack gives it */
 PyObject *mp_timestamp(const uint8_t *body, uint32_t len);
+/* the same instant's wall time in UTC with tzinfo tz (None: naive) */
+PyObject *mp_timestamp_tz(const uint8_t *body, uint32_t len, PyObject *tz);
 int mp_ext(mp_reader *r, int8_t *code, const uint8_t **body, uint32_t *len);
 
 /* A str of n bytes at s, as mp_value makes it, from a small cache of the

@@ -264,40 +264,40 @@ static PyObject *slow_temporal(enum row_kind kind, PyObject *v)
     return out;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+/* a hex digit's value + 1 (lowercase, as PostgreSQL and Django write them); 0: not one */
+static const unsigned char HEX1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9,
+    ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
-/* uuid.UUID(s) for lowercase 8-4-4-4-12 text (PostgreSQL's) or 32 hex
- * digits (Django's SQLite char(32)), without running UUID.__init__'s Python:
- * its int from the 16 bytes and its two slots set through UUID's own
+/* uuid.UUID for lowercase 8-4-4-4-12 text (PostgreSQL's) or 32 hex digits
+ * (Django's SQLite char(32)), without running UUID.__init__'s Python: its
+ * int from the 16 bytes and its two slots set through UUID's own
  * descriptors. A UUID cannot take part in a cycle (it is immutable and holds
  * an int and a SafeUUID member), so it leaves the collector's lists, as a
- * tuple of atoms does. Other spellings go through UUID() itself. */
-PyObject *uuid_value(PyObject *v)
+ * tuple of atoms does. NULL without an exception: another spelling. */
+PyObject *uuid_from_text(const char *s, Py_ssize_t n)
 {
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
-    if (!s)
+    /* where the 32 digits are, in 8-4-4-4-12 text and in 32 digits */
+    static const unsigned char DASHED[32] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17,
+                                             19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+    static const unsigned char PLAIN[32] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                            16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+    if (n == 36 && (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-'))
         return NULL;
+    if (n != 36 && n != 32)
+        return NULL;
+    const unsigned char *at = n == 36 ? DASHED : PLAIN;
     unsigned char bytes[16];
-    int k = 0;
-    if (n == 36 || n == 32) {
-        for (int i = 0; i < n && k >= 0; i++) {
-            int h = hexval(s[i]);
-            if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
-                k = s[i] == '-' ? k : -1;
-            else if (h < 0)
-                k = -1;
-            else if (k % 2 == 0)
-                bytes[k++ / 2] = (unsigned char)(h << 4);
-            else
-                bytes[k++ / 2] |= (unsigned char)h;
-        }
+    unsigned bad = 0;
+    for (int j = 0; j < 16; j++) {
+        /* not a digit: HEX1 is 0, and the value wraps past 15 */
+        unsigned h = HEX1[(unsigned char)s[at[2 * j]]] - 1u, l = HEX1[(unsigned char)s[at[2 * j + 1]]] - 1u;
+        bad |= h | l;
+        bytes[j] = (unsigned char)(h << 4 | (l & 0x0f));
     }
-    if ((n != 36 && n != 32) || k != 32)
-        return PyObject_CallOneArg(uuid_cls, v);
+    if (bad > 15)
+        return NULL;
     PyObject *i = _PyLong_FromByteArray(bytes, sizeof bytes, 0, 0);
     if (!i)
         return NULL;
@@ -310,6 +310,27 @@ PyObject *uuid_value(PyObject *v)
     if (u && PyObject_GC_IsTracked(u))
         PyObject_GC_UnTrack(u);
     return u;
+}
+
+int row_is_sealed(PyObject *v)
+{
+    if (!PyObject_IS_GC(v))
+        return 1;
+    if (PyObject_GC_IsTracked(v))
+        return 0;
+    PyTypeObject *t = Py_TYPE(v);
+    return t == &PyTuple_Type || (t == (PyTypeObject *)uuid_cls && t->tp_dictoffset == 0);
+}
+
+/* uuid.UUID(s) for a str: uuid_from_text, other spellings through UUID() itself */
+PyObject *uuid_value(PyObject *v)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    if (!s)
+        return NULL;
+    PyObject *u = uuid_from_text(s, n);
+    return u || PyErr_Occurred() ? u : PyObject_CallOneArg(uuid_cls, v);
 }
 
 static PyObject *with_tzinfo(PyObject *dt, PyObject *tz)
@@ -460,6 +481,42 @@ static PyObject *client_deep(const col_plan *c, PyObject *v)
     return c->kind == RK_NUMERIC ? PyObject_CallOneArg(decimal_cls, v) : json_parse(v);
 }
 
+/* Django: a value converted straight from the payload's bytes, without a
+ * msgpack object in between: the worker's text of a temporal, a uuid or a
+ * JSON document, and a timestamptz of a UTC session (its instant with
+ * Django's tzinfo at once). NULL without an exception (r unmoved) when
+ * these do not read it: col_value then converts its msgpack value. */
+static PyObject *django_payload_value(const row_options *o, enum row_kind kind, enum mp_kind k, mp_reader *r)
+{
+    mp_reader at = *r;
+    PyObject *out = NULL;
+    if (k == MP_EXT && kind == RK_TIMESTAMPTZ && o->zone_is_utc) {
+        int8_t code;
+        const uint8_t *body;
+        uint32_t n;
+        if (mp_ext(r, &code, &body, &n) < 0)
+            return NULL;
+        if (code == -1)
+            out = mp_timestamp_tz(body, n, o->django_tz);
+    } else if (k == MP_STR && (kind == RK_DATE || kind == RK_TIME || kind == RK_TIMESTAMP || kind == RK_UUID
+                               || kind == RK_JSON || kind == RK_JSON_FIELD)) {
+        const char *s;
+        uint32_t n;
+        if (mp_str(r, &s, &n) < 0)
+            return NULL;
+        if (kind == RK_UUID)
+            out = uuid_from_text(s, n);
+        else if (kind == RK_JSON || kind == RK_JSON_FIELD) {
+            if (json_fast_parse_utf8(s, n, &out) <= 0)
+                out = NULL;   /* declined, or out of memory (raised) */
+        } else
+            out = fast_temporal(kind, s, n);
+    }
+    if (!out)
+        *r = at;
+    return out;
+}
+
 PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
 {
     enum mp_kind k = mp_peek(r);
@@ -472,18 +529,10 @@ PyObject *col_value(const row_options *o, const col_plan *c, mp_reader *r)
     /* (a Django array still checks its shape: lower bounds are refused) */
     if (c->kind == RK_ASIS && c->array_depth == 0)
         return mp_value(r);
-    /* the worker's temporal text read straight from the payload */
-    if (o->django && c->array_depth == 0 && k == MP_STR
-        && (c->kind == RK_DATE || c->kind == RK_TIME || c->kind == RK_TIMESTAMP)) {
-        mp_reader at = *r;
-        const char *s;
-        uint32_t n;
-        if (mp_str(r, &s, &n) < 0)
-            return NULL;
-        PyObject *out = fast_temporal(c->kind, s, n);
-        if (out)
+    if (o->django && c->array_depth == 0) {
+        PyObject *out = django_payload_value(o, c->kind, k, r);
+        if (out || PyErr_Occurred())
             return out;
-        *r = at;
     }
     PyObject *v = mp_value(r);
     if (!v)

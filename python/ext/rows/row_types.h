@@ -66,6 +66,14 @@ PyObject *fast_temporal(enum row_kind kind, const char *s, Py_ssize_t n);
 PyObject *fast_timestamp(const char *s, Py_ssize_t n, PyObject *tz);
 /* uuid.UUID(v) for a str */
 PyObject *uuid_value(PyObject *v);
+/* the same for the text's bytes when they are 8-4-4-4-12 or 32 lowercase
+ * hex digits; NULL without an exception for any other spelling */
+PyObject *uuid_from_text(const char *s, Py_ssize_t n);
+/* 1 when v holds no reference a cycle could pass through, now or later:
+ * not a GC object, or an untracked tuple (its items are atoms), or an
+ * untracked UUID of the class uuid_from_text builds (immutable, slots
+ * only); an untracked dict or list is not, as it may be filled later */
+int row_is_sealed(PyObject *v);
 /* JSONField.from_db_value for a str */
 PyObject *json_field_value(PyObject *v);
 

@@ -59,17 +59,16 @@ static PyObject *str_list(PyObject *list)
 }
 
 /* The GC needs to see a container only when it may hold one: a row whose
- * values are all atoms (str, int, float, datetime...) leaves the collector's
- * lists at once, as CPython untracks such tuples itself on its next
- * collection. Without it, the collections that allocating 100k rows
- * triggers walk every row built so far. */
+ * values are all atoms (str, int, float, datetime...) or sealed
+ * (row_is_sealed: not an empty dict or list, which may be filled later)
+ * leaves the collector's lists at once, as CPython untracks such tuples
+ * itself on its next collection. Without it, the collections that
+ * allocating 100k rows triggers walk every row built so far. */
 static void untrack_if_atoms(PyObject *row, Py_ssize_t ncols)
 {
-    for (Py_ssize_t j = 0; j < ncols; j++) {
-        PyObject *v = PyTuple_GET_ITEM(row, j);
-        if (PyObject_IS_GC(v) && PyObject_GC_IsTracked(v))
+    for (Py_ssize_t j = 0; j < ncols; j++)
+        if (!row_is_sealed(PyTuple_GET_ITEM(row, j)))
             return;
-    }
     PyObject_GC_UnTrack(row);
 }
 
@@ -158,6 +157,7 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
     PyObject *row = template ? PyDict_Copy(template) : PyTuple_New(ncols);
     if (!row)
         return -1;
+    int sealed = 1;
     for (Py_ssize_t j = 0; j < ncols; j++) {
         PyObject *v = col_value(o, &plans[j], r);
         if (v && template && PyDict_SetItem(row, PyTuple_GET_ITEM(keys, j), v) < 0)
@@ -166,13 +166,20 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
             Py_DECREF(row);
             return -1;
         }
-        if (template)
+        if (template) {
+            sealed = sealed && (!PyType_IS_GC(Py_TYPE(v)) || row_is_sealed(v));   /* most values: a flag */
             Py_DECREF(v);
-        else
+        } else
             PyTuple_SET_ITEM(row, j, v);
     }
-    if (!template)   /* a dict is tracked only once it holds a container */
+    /* A dict is tracked once it holds a GC object, a UUID included (CPython's
+     * rule); one whose values are all sealed leaves the collector's lists,
+     * as a tuple of atoms does: no cycle can pass through it, and storing a
+     * container in it later tracks it again (CPython's dicts do that). */
+    if (!template)
         untrack_if_atoms(row, ncols);
+    else if (sealed && PyObject_GC_IsTracked(row))
+        PyObject_GC_UnTrack(row);
     *out = row;
     return 0;
 }

@@ -88,3 +88,20 @@ def test_values_of_another_compiler_are_djangos():
     assert list(ValuesIterable(QS(), chunked_fetch=True, chunk_size=7)) == [{"id": 1, "name": "a"},
                                                                           {"id": 2, "name": "b"}]
     assert seen == [(True, 7)]
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_making_the_iterator_runs_nothing(alias):
+    """Django's _async_generator makes ValuesIterable's iterator in the
+    event loop and advances it in a thread: making it must not run the
+    query; advancing it gives the ORM's dicts."""
+    from django.db.models.query import ValuesIterable
+
+    qs = Author.objects.using(alias).order_by("id").values("id", "name")
+    with capture_events() as events, offloading(True):
+        rows = iter(ValuesIterable(qs))
+        assert list(events) == []
+        got = [next(rows), *rows]
+    assert events and all(e.offloaded for e in events), events
+    with offloading(False):
+        assert got == list(qs.all())
