@@ -22,52 +22,77 @@
  * Every other stream with news (a stream, a cancel, a transaction call,
  * or a fast one whose waiter is done: its task was cancelled or its
  * deadline passed) is returned untouched, for the general code
- * (AsyncHostExchange.hand_out).
+ * (AsyncHostExchange.hand_out). A stream released meanwhile (by code the
+ * cyclic GC ran inside drain) is skipped, and a host closed meanwhile ends
+ * drain with HostError (the waiters completed before that stay in woken).
  *
  * Called on the event loop's thread with the GIL held, as every call on a
  * driven host is.
  */
 #include "host_ext.h"
 
-/* Takes the frames of st, a fast stream whose waiter w is pending: 0, or
+/* Removes st from fast; already gone (code run by the collector took it
+ * out) is no error. 0, or -1 with an exception. */
+static int fast_forget(PyObject *fast, StreamObject *st)
+{
+    if (PyDict_DelItem(fast, (PyObject *)st) == 0)
+        return 0;
+    if (!PyErr_ExceptionMatches(PyExc_KeyError))
+        return -1;
+    PyErr_Clear();
+    return 0;
+}
+
+/* Takes the frames of st, a fast stream whose waiter w was pending: 0, or
  * -1 with an exception (the frame taken so far is lost; the caller's
- * exchange then fails every call, as a broken stream does). */
+ * exchange then fails every call, as a broken stream does).
+ *
+ * Building a frame's objects may run the cyclic GC, and a finalizer may
+ * then run any Python: close the host, release st, cancel w, or run a turn
+ * of its own. So each frame is taken owned (valid whatever happens to st
+ * and the host) and freed once read; before each call on st the host is
+ * checked (closed: HostError) and st too (released: nothing more to take);
+ * w is completed only while still pending. */
 static int complete_fast(StreamObject *st, PyObject *w, PyObject *fast, size_t max_frame,
                          PyObject *woken)
 {
     uint64_t rid = waiter_rid(w);
-    int resolved = 0;
     for (;;) {
+        if (host_usable(st->host) < 0)
+            return -1;
+        if (st->s == NULL || st->done)
+            return 0; /* released (or finished) by code the collector ran */
+        molt_db_host_frame *owned;
         const uint8_t *frame;
         size_t len;
-        int rc = molt_db_host_next(st->s, &frame, &len);
+        int rc = molt_db_host_next_owned(st->s, &owned, &frame, &len);
         if (rc == 0)
             return 0; /* more to come in a later turn */
         if (rc == MOLT_DB_HOST_DONE)
             break;
-        if (resolved)
+        if (!waiter_pending(w)) { /* answered already, or cancelled */
+            molt_db_host_frame_free(owned);
             continue;
-        if (len > (size_t)PY_SSIZE_T_MAX) {
-            PyErr_NoMemory();
-            return -1;
         }
-        PyObject *b = len <= max_frame ? ok_parts(frame, len, rid) : Py_NewRef(Py_None);
-        if (b == Py_None) {
-            Py_DECREF(b);
+        PyObject *b = NULL;
+        if (len > (size_t)PY_SSIZE_T_MAX)
+            PyErr_NoMemory();
+        else if (len > max_frame || (b = ok_parts(frame, len, rid)) == Py_None) {
+            Py_XDECREF(b);
             b = PyBytes_FromStringAndSize((const char *)frame, (Py_ssize_t)len);
         }
+        molt_db_host_frame_free(owned);
         if (b == NULL)
             return -1;
-        rc = waiter_complete(w, b, woken);
+        rc = waiter_pending(w) ? waiter_complete(w, b, woken) : 0;
         Py_DECREF(b);
         if (rc < 0)
             return -1;
-        resolved = 1;
     }
     st->done = 1;
     /* released before it leaves fast, whose reference may be its last */
     stream_drop(st);
-    return PyDict_DelItem(fast, (PyObject *)st);
+    return fast_forget(fast, st);
 }
 
 /* drain(host, fast, max_frame, woken) -> [Stream]: see the top of this
@@ -95,6 +120,12 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     void *ready[64];
     size_t got;
     do {
+        /* the collector may have run code that closed the host: checked
+         * before every call on it */
+        if (host_usable(host) < 0) {
+            Py_DECREF(rest);
+            return NULL;
+        }
         got = molt_db_host_ready(host->h, ready, 64);
         /* a stream is referenced by the exchange until released, and a
          * released one is never ready: each is alive now. Held here while
@@ -106,22 +137,22 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         for (; i < got; i++) {
             StreamObject *st = ready[i];
             PyObject *entry = PyDict_GetItemWithError(fast, (PyObject *)st);
-            int general = 1, rc = 0;
+            int rc = 0;
             if (entry != NULL && !PyObject_TypeCheck(entry, &WaiterType)) {
                 PyErr_SetString(PyExc_TypeError, "drain(): fast maps a Stream to a Waiter");
                 rc = -1;
-            } else if (entry != NULL && st->s != NULL && !st->done) {
-                general = !waiter_pending(entry);
-                if (!general) {
-                    Py_INCREF(entry); /* fast's reference goes with the stream */
-                    rc = complete_fast(st, entry, fast, max_frame, woken);
-                    Py_DECREF(entry);
-                }
-            } else if (PyErr_Occurred()) {
+            } else if (entry == NULL && PyErr_Occurred()) {
                 rc = -1;
+            } else if (st->s == NULL || st->done) {
+                /* released (or finished) meanwhile by code the collector
+                 * ran: nothing of it to hand out */
+            } else if (entry != NULL && waiter_pending(entry)) {
+                Py_INCREF(entry); /* fast's reference goes with the stream */
+                rc = complete_fast(st, entry, fast, max_frame, woken);
+                Py_DECREF(entry);
+            } else {
+                rc = PyList_Append(rest, (PyObject *)st);
             }
-            if (rc == 0 && general && PyList_Append(rest, (PyObject *)st) < 0)
-                rc = -1;
             Py_DECREF((PyObject *)st);
             if (rc < 0)
                 break; /* the news of the streams not handed over is lost

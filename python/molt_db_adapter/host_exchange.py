@@ -517,9 +517,11 @@ class AsyncHostExchange(_HostExchange):
         try:
             # one host turn; the fast calls' waiters are completed in C
             news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
-        except self._host_error as e:
+        except self._host_error as e:  # closed, maybe by code the collector ran in drain
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
+            if self.woken:  # the calls answered before that still get their rows
+                self._wake(self.woken)
             return
         if news:
             self.hand_out(news)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from molt_db_adapter import AsyncInProcessClient, DbError, Timeout
+from molt_db_adapter import AsyncInProcessClient, DbError, MoltError, Timeout
 from test_rows_c import ARRAYS_SQL, MANY_SQL, NULLS_SQL
 from test_worker_pg import SCALAR_EDGES_SQL, TYPES_SQL
 
@@ -481,5 +481,99 @@ def test_one_call_at_a_time_costs_one_loop_iteration_a_call():
             # the answer's turn wakes the task, whose next call goes out in
             # its own submit's turn: the loop only waits for each answer
             assert iterations[0] < 300
+
+    asyncio.run(run())
+
+
+class _CollectorInsideDrain:
+    """Runs ``action`` once from a gc callback (as a finalizer would run)
+    at the first collection inside ``_host.drain`` after it completed two
+    waiters: drain is then in the middle of a turn's answers, reading a
+    frame and building its objects (each allocation may run the collector:
+    gc.set_threshold(1) makes nearly every one run it)."""
+
+    def __init__(self, conn, action):
+        self.inside = False
+        self.fired = False
+        self.conn, self.action = conn, action
+        real = conn._drain
+
+        def drain(*a):
+            self.inside = True
+            try:
+                return real(*a)
+            finally:
+                self.inside = False
+
+        conn._drain = drain
+
+    def __call__(self, phase, info):
+        if phase == "start" and self.inside and not self.fired and len(self.conn.woken) >= 2:
+            self.fired = True
+            self.action()
+
+
+@pytest.mark.parametrize("action", ["close_host", "shut", "release_streams", "cancel_waiters"])
+def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
+    """While drain hands out 64 answers, the collector runs code that closes
+    the client's host, releases the streams or cancels the waiters (as a
+    finalizer may): no read of a freed frame or host (the ASan stage), and
+    every task ends with its own row or a clean error, none left waiting (a
+    call whose stream was released is answered by nobody: its client
+    timeout ends it)."""
+    import gc
+
+    async def run():
+        async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=16"),
+                                        client_timeout_s=2.0) as c:
+            await c.query("select 1")
+            conn = c._conn
+
+            def act():
+                if action == "close_host":
+                    conn.host.close()
+                elif action == "shut":
+                    conn._shut()
+                elif action == "release_streams":
+                    for stream in list(conn.fast):
+                        stream.release()
+                else:
+                    for waiter in list(conn.fast.values()):
+                        if waiter.cancel():
+                            cancelled.append(waiter)
+
+            cancelled = []
+
+            hook = _CollectorInsideDrain(conn, act)
+            gc.callbacks.append(hook)
+            old = gc.get_threshold()
+            gc.set_threshold(1)
+            try:
+                # rounds of 64 until one turn hands out answers enough for
+                # the collector to run in the middle (nearly always the first)
+                for _ in range(5):
+                    tasks = [asyncio.create_task(c.query("select $1::int8, repeat('x', 300)", [i]))
+                             for i in range(64)]
+                    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+                    if hook.fired:
+                        break
+            finally:
+                gc.set_threshold(*old)
+                gc.callbacks.remove(hook)
+            assert hook.fired
+            rows = 0
+            for i, got in enumerate(done):
+                if isinstance(got, BaseException):
+                    assert isinstance(got, (MoltError, asyncio.CancelledError)), repr(got)
+                else:
+                    assert got.rows == [(i, "x" * 300)]
+                    rows += 1
+            if action != "cancel_waiters":
+                assert rows > 0
+            # drain left a waiter cancelled meanwhile as it was
+            assert cancelled == [] or all(w.cancelled() for w in cancelled)
+            assert (action == "cancel_waiters") == bool(cancelled)
+            # the client still answers (on a new host after a close)
+            assert (await c.query("select 7")).rows == [(7,)]
 
     asyncio.run(run())
