@@ -492,6 +492,7 @@ class AsyncHostExchange(_HostExchange):
         self._drain = mod.drain
         self._wake = mod.wake
         self._submit_fast = mod.submit_fast
+        self._submit_plain = mod.submit_plain
         #: the one-shot calls in flight (``submit_fast``): each stream and the
         #: Waiter its final frame completes in C (``_host.drain``), which
         #: carries the call's request_id and client-side deadline
@@ -568,21 +569,57 @@ class AsyncHostExchange(_HostExchange):
         drain gives it (``result_of`` reads it) or, when the host is lost,
         the ConnectionLost; None when a value is left to msgpack (the call
         takes the general path). ``wait``: seconds until the waiter raises
-        asyncio.TimeoutError. Alone in flight, the host's turn that writes
-        the request out runs now; else one turn, scheduled, takes every
-        request submitted in this loop iteration."""
+        asyncio.TimeoutError."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
-        when = _monotonic() + wait
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
-                                       call.timeout_ms, self.fast, self.loop, when)
+                                       call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
         except self._host_error as e:  # as submit
-            self.fail(f"the in-process host refused the request: {e}")
-            raise self.lost(self.dead or str(e)) from None
+            raise self._refused_fast(e) from None
+        if waiter is not None:
+            self._started(waiter)
+        return waiter
+
+    def submit_plain(self, client: Any, sql: Any, params: Any, write: bool) -> Any:
+        """``client.query(sql, params)`` (write: ``execute``) with every
+        option at its default, made in C up to the await
+        (``_host.submit_plain``: the client's settings, the payload, the
+        request id, the submit): its Waiter, as ``submit_fast`` gives it;
+        None, with nothing submitted, for the general path (hooks, a value
+        the C packer leaves, an exchange lost or just refused)."""
+        if self.dead:
+            return None
+        try:
+            waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
+                                        self.loop, scan_placeholders, WORKER_DEFAULT_TIMEOUT_MS)
+        except self._host_error as e:
+            self._refused_fast(e)
+            return None
         if waiter is None:
             return None
+        # _started(waiter), inline: one Python call fewer on every query
+        when = waiter.deadline
+        if when < self._sweep_at:
+            self._arm_sweep(when)
+        if self._turn is None:
+            if not self.live and len(self.fast) == 1:
+                self._on_news()
+            elif self.dead is None:
+                self._turn = self.loop.call_soon(self._on_news)
+        return waiter
+
+    def _refused_fast(self, e: Exception) -> ConnectionLost:
+        self.fail(f"the in-process host refused the request: {e}")
+        return self.lost(self.dead or str(e))
+
+    def _started(self, waiter: Any) -> None:
+        """After a fast submit: the deadline sweep armed for ``waiter``'s
+        deadline when it is the earliest, and the turn that writes the
+        request out. Alone in flight, that turn runs now; else one turn,
+        scheduled, takes every request submitted in this loop iteration."""
+        when = waiter.deadline
         if when < self._sweep_at:
             self._arm_sweep(when)
         if self._turn is None:
@@ -593,7 +630,6 @@ class AsyncHostExchange(_HostExchange):
                 self._on_news()
             elif self.dead is None:
                 self._turn = self.loop.call_soon(self._on_news)
-        return waiter
 
     def result_of(self, call: Call, got: Any, rid: int) -> Any:
         """A fast call's result from what drain gave, as ``finish`` gives it:
