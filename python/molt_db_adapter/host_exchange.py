@@ -597,17 +597,8 @@ class AsyncHostExchange(_HostExchange):
         except self._host_error as e:
             self._refused_fast(e)
             return None
-        if waiter is None:
-            return None
-        # _started(waiter), inline: one Python call fewer on every query
-        when = waiter.deadline
-        if when < self._sweep_at:
-            self._arm_sweep(when)
-        if self._turn is None:
-            if not self.live and len(self.fast) == 1:
-                self._on_news()
-            elif self.dead is None:
-                self._turn = self.loop.call_soon(self._on_news)
+        if waiter is not None:
+            self._started(waiter)
         return waiter
 
     def _refused_fast(self, e: Exception) -> ConnectionLost:

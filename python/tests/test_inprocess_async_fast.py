@@ -536,7 +536,7 @@ def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
 
     async def run():
         async with AsyncInProcessClient(pg_args("--pool", "default:max_conns=16"),
-                                        client_timeout_s=2.0) as c:
+                                        client_timeout_s=1.0) as c:
             await c.query("select 1")
             conn = c._conn
 
