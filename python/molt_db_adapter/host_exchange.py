@@ -518,17 +518,16 @@ class AsyncHostExchange(_HostExchange):
         try:
             # one host turn; the fast calls' waiters are completed in C
             news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
-        except self._host_error as e:  # closed, maybe by code the collector ran in drain
+            if news:
+                self.hand_out(news)
+            due = self.host.timeout()
+        except self._host_error as e:
+            # closed, maybe by a finalizer the collector ran in this turn
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
-            if self.woken:  # the calls answered before that still get their rows
-                self._wake(self.woken)
             return
-        if news:
-            self.hand_out(news)
         # a turn when the host's next timer is due (its timeouts, idle and
         # keepalive timers run on this loop); inline: it runs every turn
-        due = self.host.timeout()
         if due > 0:
             when = self.loop.time() + due / 1000.0
             # the timer already armed for about then (or sooner) stays:
@@ -678,12 +677,17 @@ class AsyncHostExchange(_HostExchange):
     def fail(self, reason: str) -> None:
         super().fail(reason)
         fast, self.fast = self.fast, {}
+        woken, self.woken = self.woken, []
         if self.loop.is_closed():
             return  # nobody waits: the loop that would run the tasks is gone
         lost = self.lost(reason)
         for waiter in fast.values():
             if not waiter.done():
                 waiter.set_result(lost)
+        if woken:
+            # answered in a turn the failure cut short (a finalizer closed
+            # the host in it): their tasks still wake, with their rows
+            self.loop.call_soon(self._wake, woken)
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)

@@ -13,6 +13,7 @@ cancelling waiters) leaves no freed frame read and no task waiting.
 """
 import asyncio
 import os
+import sys
 import time
 
 import pytest
@@ -498,8 +499,8 @@ def test_one_call_at_a_time_costs_one_loop_iteration_a_call():
 
 class _CollectorInsideDrain:
     """Runs ``action`` once from a gc callback (as a finalizer would run)
-    at the first collection inside ``_host.drain`` after it completed two
-    waiters: drain is then in the middle of a turn's answers, reading a
+    at the first collection inside ``_host.drain`` after it completed a
+    waiter: drain is then in the middle of a turn's answers, reading a
     frame and building its objects (each allocation may run the collector:
     gc.set_threshold(1) makes nearly every one run it)."""
 
@@ -515,16 +516,23 @@ class _CollectorInsideDrain:
                 return real(*a)
             finally:
                 self.inside = False
+                if self.after and not self.fired and self.conn.woken:
+                    # as a finalizer run between drain and wake (on 3.12
+                    # the collector runs there, at the next bytecode)
+                    self.fired = True
+                    self.action()
 
         conn._drain = drain
+        self.after = False
 
     def __call__(self, phase, info):
-        if phase == "start" and self.inside and not self.fired and len(self.conn.woken) >= 2:
+        if phase == "start" and self.inside and not self.fired and self.conn.woken:
             self.fired = True
             self.action()
 
 
-@pytest.mark.parametrize("action", ["close_host", "shut", "release_streams", "cancel_waiters"])
+@pytest.mark.parametrize("action", ["close_host", "shut", "release_streams", "cancel_waiters",
+                                    "shut_after_drain"])
 def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
     """While drain hands out 64 answers, the collector runs code that closes
     the client's host, releases the streams or cancels the waiters (as a
@@ -543,7 +551,7 @@ def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
             def act():
                 if action == "close_host":
                     conn.host.close()
-                elif action == "shut":
+                elif action in ("shut", "shut_after_drain"):
                     conn._shut()
                 elif action == "release_streams":
                     for stream in list(conn.fast):
@@ -556,13 +564,14 @@ def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
             cancelled = []
 
             hook = _CollectorInsideDrain(conn, act)
+            hook.after = action == "shut_after_drain"
             gc.callbacks.append(hook)
             old = gc.get_threshold()
             gc.set_threshold(1)
             try:
                 # rounds of 64 until one turn hands out answers enough for
                 # the collector to run in the middle (nearly always the first)
-                for _ in range(5):
+                for _ in range(10):
                     tasks = [asyncio.create_task(c.query("select $1::int8, repeat('x', 300)", [i]))
                              for i in range(64)]
                     done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
@@ -571,6 +580,10 @@ def test_a_finalizer_inside_drain_that_closes_releases_or_cancels(action):
             finally:
                 gc.set_threshold(*old)
                 gc.callbacks.remove(hook)
+            if not hook.fired and sys.version_info >= (3, 12):
+                # from 3.12 the collector runs between bytecodes, never
+                # inside a C function that runs none, as drain
+                pytest.skip("the collector does not run inside drain on this Python")
             assert hook.fired
             rows = 0
             for i, got in enumerate(done):
