@@ -22,52 +22,80 @@
  * Every other stream with news (a stream, a cancel, a transaction call,
  * or a fast one whose waiter is done: its task was cancelled or its
  * deadline passed) is returned untouched, for the general code
- * (AsyncHostExchange.hand_out).
+ * (AsyncHostExchange.hand_out). A stream released meanwhile (by code the
+ * cyclic GC ran inside drain) is skipped, and a host closed meanwhile ends
+ * drain with HostError (the waiters completed before that stay in woken).
  *
  * Called on the event loop's thread with the GIL held, as every call on a
  * driven host is.
  */
+#include "host_envelope.h"
 #include "host_ext.h"
 
-/* Takes the frames of st, a fast stream whose waiter w is pending: 0, or
+#include <string.h>
+
+/* Removes st from fast; already gone (code run by the collector took it
+ * out) is no error. 0, or -1 with an exception. */
+static int fast_forget(PyObject *fast, StreamObject *st)
+{
+    if (PyDict_DelItem(fast, (PyObject *)st) == 0)
+        return 0;
+    if (!PyErr_ExceptionMatches(PyExc_KeyError))
+        return -1;
+    PyErr_Clear();
+    return 0;
+}
+
+/* Takes the frames of st, a fast stream whose waiter w was pending: 0, or
  * -1 with an exception (the frame taken so far is lost; the caller's
- * exchange then fails every call, as a broken stream does). */
+ * exchange then fails every call, as a broken stream does).
+ *
+ * Building a frame's objects may run the cyclic GC, and a finalizer may
+ * then run any Python: close the host, release st, cancel w, or run a turn
+ * of its own. So each frame is taken owned (valid whatever happens to st
+ * and the host) and freed once read; before each call on st the host is
+ * checked (closed: HostError) and st too (released: nothing more to take);
+ * w is completed only while still pending. */
 static int complete_fast(StreamObject *st, PyObject *w, PyObject *fast, size_t max_frame,
                          PyObject *woken)
 {
     uint64_t rid = waiter_rid(w);
-    int resolved = 0;
     for (;;) {
+        if (host_usable(st->host) < 0)
+            return -1;
+        if (st->s == NULL || st->done)
+            return 0; /* released (or finished) by code the collector ran */
+        molt_db_host_frame *owned;
         const uint8_t *frame;
         size_t len;
-        int rc = molt_db_host_next(st->s, &frame, &len);
+        int rc = molt_db_host_next_owned(st->s, &owned, &frame, &len);
         if (rc == 0)
             return 0; /* more to come in a later turn */
         if (rc == MOLT_DB_HOST_DONE)
             break;
-        if (resolved)
+        if (!waiter_pending(w)) { /* answered already, or cancelled */
+            molt_db_host_frame_free(owned);
             continue;
-        if (len > (size_t)PY_SSIZE_T_MAX) {
-            PyErr_NoMemory();
-            return -1;
         }
-        PyObject *b = len <= max_frame ? ok_parts(frame, len, rid) : Py_NewRef(Py_None);
-        if (b == Py_None) {
-            Py_DECREF(b);
+        PyObject *b = NULL;
+        if (len > (size_t)PY_SSIZE_T_MAX)
+            PyErr_NoMemory();
+        else if (len > max_frame || (b = ok_parts(frame, len, rid)) == Py_None) {
+            Py_XDECREF(b);
             b = PyBytes_FromStringAndSize((const char *)frame, (Py_ssize_t)len);
         }
+        molt_db_host_frame_free(owned);
         if (b == NULL)
             return -1;
-        rc = waiter_complete(w, b, woken);
+        rc = waiter_pending(w) ? waiter_complete(w, b, woken) : 0;
         Py_DECREF(b);
         if (rc < 0)
             return -1;
-        resolved = 1;
     }
     st->done = 1;
     /* released before it leaves fast, whose reference may be its last */
     stream_drop(st);
-    return PyDict_DelItem(fast, (PyObject *)st);
+    return fast_forget(fast, st);
 }
 
 /* drain(host, fast, max_frame, woken) -> [Stream]: see the top of this
@@ -95,6 +123,12 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     void *ready[64];
     size_t got;
     do {
+        /* the collector may have run code that closed the host: checked
+         * before every call on it */
+        if (host_usable(host) < 0) {
+            Py_DECREF(rest);
+            return NULL;
+        }
         got = molt_db_host_ready(host->h, ready, 64);
         /* a stream is referenced by the exchange until released, and a
          * released one is never ready: each is alive now. Held here while
@@ -106,22 +140,22 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         for (; i < got; i++) {
             StreamObject *st = ready[i];
             PyObject *entry = PyDict_GetItemWithError(fast, (PyObject *)st);
-            int general = 1, rc = 0;
+            int rc = 0;
             if (entry != NULL && !PyObject_TypeCheck(entry, &WaiterType)) {
                 PyErr_SetString(PyExc_TypeError, "drain(): fast maps a Stream to a Waiter");
                 rc = -1;
-            } else if (entry != NULL && st->s != NULL && !st->done) {
-                general = !waiter_pending(entry);
-                if (!general) {
-                    Py_INCREF(entry); /* fast's reference goes with the stream */
-                    rc = complete_fast(st, entry, fast, max_frame, woken);
-                    Py_DECREF(entry);
-                }
-            } else if (PyErr_Occurred()) {
+            } else if (entry == NULL && PyErr_Occurred()) {
                 rc = -1;
+            } else if (st->s == NULL || st->done) {
+                /* released (or finished) meanwhile by code the collector
+                 * ran: nothing of it to hand out */
+            } else if (entry != NULL && waiter_pending(entry)) {
+                Py_INCREF(entry); /* fast's reference goes with the stream */
+                rc = complete_fast(st, entry, fast, max_frame, woken);
+                Py_DECREF(entry);
+            } else {
+                rc = PyList_Append(rest, (PyObject *)st);
             }
-            if (rc == 0 && general && PyList_Append(rest, (PyObject *)st) < 0)
-                rc = -1;
             Py_DECREF((PyObject *)st);
             if (rc < 0)
                 break; /* the news of the streams not handed over is lost
@@ -139,6 +173,23 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 
 /* the module's submit_call (host_call.c), which packs and submits */
 static PyObject *submit_call_fn;
+
+/* Enters st (a new reference, taken) in fast with a new Waiter for request
+ * rid due at deadline: the Waiter, or NULL with an exception (st released:
+ * its request ends in the host). */
+static PyObject *enter_fast(PyObject *st, PyObject *fast, PyObject *loop, unsigned long long rid,
+                            double deadline)
+{
+    PyObject *w = waiter_new(loop, st, rid, deadline);
+    if (w == NULL || PyDict_SetItem(fast, st, w) < 0) {
+        stream_drop((StreamObject *)st);
+        Py_DECREF(st);
+        Py_XDECREF(w);
+        return NULL;
+    }
+    Py_DECREF(st);
+    return w;
+}
 
 /* submit_fast(host, session, request_id, entry, payload, timeout_ms, fast,
  * loop, deadline) -> Waiter or None: see the top of this file. */
@@ -159,16 +210,86 @@ static PyObject *submit_fast(PyObject *mod, PyObject *const *args, Py_ssize_t na
     PyObject *st = PyObject_Vectorcall(submit_call_fn, args, 6, NULL);
     if (st == NULL || st == Py_None)
         return st;
-    PyObject *w = waiter_new(args[7], st, rid, deadline);
-    if (w == NULL || PyDict_SetItem(args[6], st, w) < 0) {
-        /* the request is in the host: released, it ends there */
-        stream_drop((StreamObject *)st);
-        Py_DECREF(st);
-        Py_XDECREF(w);
+    return enter_fast(st, args[6], args[7], rid, deadline);
+}
+
+/* The client attributes submit_plain reads, in this order. */
+enum { A_BEFORE_SEND, A_AFTER_RECV, A_DB_ALIAS, A_TIMEOUT_MS, A_GRACE_MS, A_CLIENT_TIMEOUT_S,
+       A_IDS, A_COUNT };
+static PyObject *attr_names[A_COUNT];
+
+/* submit_plain(host, session, client, sql, params, write, fast, loop, scan,
+ * default_timeout_ms) -> Waiter or None: the whole of query(sql, params)
+ * (write: execute) with every option at its default up to the await, as
+ * Caller.plain (host_call.c) makes it for the blocking client: the
+ * client's settings read, its payload packed from sql and params
+ * (host_params.c), the request id taken from client._ids, the envelope
+ * submitted and its stream entered in fast. None (nothing submitted) for
+ * a client with hooks and for what the packer leaves to the general path. */
+static PyObject *submit_plain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    if (nargs != 10 || !PyObject_TypeCheck(args[0], &HostType) || !PyDict_CheckExact(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "submit_plain(host, session, client, sql, params, write, "
+                                         "fast, loop, scan, default_timeout_ms)");
         return NULL;
     }
-    Py_DECREF(st);
-    return w;
+    double start = host_now_s();
+    HostObject *host = (HostObject *)args[0];
+    PyObject *client = args[2];
+    unsigned long long session = PyLong_AsUnsignedLongLong(args[1]);
+    if (session == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    int write = PyObject_IsTrue(args[5]);
+    double default_timeout_ms = write < 0 ? -1.0 : PyFloat_AsDouble(args[9]);
+    if (default_timeout_ms == -1.0 && PyErr_Occurred())
+        return NULL;
+    PyObject *a[A_COUNT] = {NULL};
+    PyObject *out = NULL;
+    for (int i = 0; i < A_COUNT; i++) {
+        if ((a[i] = PyObject_GetAttr(client, attr_names[i])) == NULL)
+            goto done;
+    }
+    if (a[A_BEFORE_SEND] != Py_None || a[A_AFTER_RECV] != Py_None) {
+        out = Py_NewRef(Py_None); /* hooks: the general path */
+        goto done;
+    }
+    double wait = call_wait_seconds(default_timeout_ms, a[A_TIMEOUT_MS], a[A_GRACE_MS],
+                                    a[A_CLIENT_TIMEOUT_S]);
+    if (wait == -1 && PyErr_Occurred())
+        goto done;
+    env_buf payload, env;
+    env_buf_init(&payload);
+    env_buf_init(&env);
+    int rc = plain_payload_pack(&payload, args[3], args[4], a[A_DB_ALIAS], write, args[8]);
+    PyObject *rid = NULL;
+    unsigned long long id = 0;
+    if (rc == 0 && (rid = PyIter_Next(a[A_IDS])) == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the client's request ids ran out");
+        rc = -1;
+    }
+    if (rc == 0 && (id = PyLong_AsUnsignedLongLong(rid)) == (unsigned long long)-1 &&
+        PyErr_Occurred())
+        rc = -1;
+    Py_XDECREF(rid);
+    const char *entry = write ? "db_exec" : "db_query";
+    if (rc == 0)
+        rc = envelope_write(&env, (uint64_t)id, entry, strlen(entry), &payload, a[A_TIMEOUT_MS]);
+    /* packing may have run Python (the placeholder scan): checked now */
+    if (rc == 0 && host_usable(host) < 0)
+        rc = -1;
+    PyObject *st = rc == 0 ? host_submit_in(host, (uint64_t)session, env.data, env.len, 0) : NULL;
+    env_buf_free(&payload);
+    env_buf_free(&env);
+    if (st != NULL)
+        out = enter_fast(st, args[6], args[7], id, start + (wait > 0 ? wait : 0));
+    else if (rc == ENV_LEAVE)
+        out = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < A_COUNT; i++)
+        Py_XDECREF(a[i]);
+    return out;
 }
 
 static PyMethodDef async_functions[] = {
@@ -180,11 +301,22 @@ static PyMethodDef async_functions[] = {
     {"submit_fast", (PyCFunction)(void (*)(void))submit_fast, METH_FASTCALL,
      "submit_fast(host, session, request_id, entry, payload, timeout_ms, fast, loop, deadline) "
      "-> Waiter or None: a one-shot call packed and submitted, its stream entered in fast."},
+    {"submit_plain", (PyCFunction)(void (*)(void))submit_plain, METH_FASTCALL,
+     "submit_plain(host, session, client, sql, params, write, fast, loop, scan, "
+     "default_timeout_ms) -> Waiter or None: query(sql, params) (write: execute) with every "
+     "option at its default, made in C up to the await; None for the general path."},
     {NULL, NULL, 0, NULL},
 };
 
 int host_async_add(PyObject *m)
 {
+    static const char *const names[A_COUNT] = {"before_send", "after_recv", "db_alias",
+                                               "timeout_ms", "grace_ms", "client_timeout_s",
+                                               "_ids"};
+    for (int i = 0; i < A_COUNT; i++) {
+        if ((attr_names[i] = PyUnicode_InternFromString(names[i])) == NULL)
+            return -1;
+    }
     if ((submit_call_fn = PyObject_GetAttrString(m, "submit_call")) == NULL)
         return -1;
     return PyModule_AddFunctions(m, async_functions);

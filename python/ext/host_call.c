@@ -659,13 +659,11 @@ static int exchange_dead(CallerObject *c)
     return rc;
 }
 
-/* calls.Call.wait_seconds for a client's timeout_ms, grace_ms and
- * client_timeout_s (a call with every option at its default); -1 with an
- * exception. */
-static double wait_seconds(CallerObject *c, PyObject *timeout_ms, PyObject *grace_ms,
-                           PyObject *client_timeout_s)
+/* (host_ext.h) */
+double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms, PyObject *grace_ms,
+                         PyObject *client_timeout_s)
 {
-    double worker = c->default_timeout_ms;
+    double worker = default_timeout_ms;
     int set = timeout_ms != Py_None ? PyObject_IsTrue(timeout_ms) : 0;
     if (set < 0)
         return -1;
@@ -719,7 +717,8 @@ static PyObject *caller_plain(PyObject *self, PyObject *const *args, Py_ssize_t 
         out = Py_NewRef(Py_None); /* hooks: the general path */
         goto done;
     }
-    double wait = wait_seconds(c, a[A_TIMEOUT_MS], a[A_GRACE_MS], a[A_CLIENT_TIMEOUT_S]);
+    double wait = call_wait_seconds(c->default_timeout_ms, a[A_TIMEOUT_MS], a[A_GRACE_MS],
+                                    a[A_CLIENT_TIMEOUT_S]);
     if (wait == -1 && PyErr_Occurred())
         goto done;
     env_buf payload;

@@ -130,7 +130,14 @@ PyObject *metrics_dict(PyObject *metrics);
  * (no memory). */
 PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
 
-/* Adds drain() and submit_fast() (host_async.c) to the module; -1 with
+/* calls.Call.wait_seconds for a client's timeout_ms, grace_ms and
+ * client_timeout_s (a call with every option at its default; worker:
+ * default_timeout_ms when timeout_ms is None or 0), in host_call.c; -1
+ * with an exception. */
+double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms, PyObject *grace_ms,
+                         PyObject *client_timeout_s);
+
+/* Adds drain(), submit_fast() and submit_plain() (host_async.c) to the module; -1 with
  * an exception. */
 int host_async_add(PyObject *m);
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, Optional, Sequence, Union
+from typing import IO, Any, AsyncIterator, Coroutine, Generator, Iterable, NoReturn, Optional, Sequence, Union
 
 from .client_base import ClientBase
 from .calls import Call, ConnectionLost, finish
@@ -352,20 +352,20 @@ class AsyncMoltClient(ClientBase):
             self.worker_cmd, self.socket_path, self.max_response_bytes, self.worker_stderr
         )
 
-    async def _call(self, call: Call) -> Any:
+    async def _call(self, call: Call, attempt: int = 0) -> Any:
         """``call_steps`` (protocol.py) as plain awaits: the same steps,
         hooks, timeout, cancel and resend, without a generator and a step
         object per step (most of the client's own cost per call).
+        ``attempt``: the attempts already lost.
 
         On an exchange that completes one-shot calls itself (the in-process
-        one: ``completes_in_c``), a query or execute without hooks first
-        takes the short way: submitted, its waiter completed with the final
-        frame by the host's turn in C; a lost host continues below as the
-        next attempt."""
-        attempt = 0
+        one: ``completes_in_c``), a first attempt of a query or execute
+        without hooks takes the short way: submitted, its waiter completed
+        with the final frame by the host's turn in C; a lost host continues
+        below as the next attempt."""
         wait = call.wait_seconds(self.grace_ms, self.client_timeout_s)
         conn: Any = self._conn
-        if (conn is not None and conn.completes_in_c and not conn.dead and not self._closed
+        if (attempt == 0 and conn is not None and conn.completes_in_c and not conn.dead and not self._closed
                 and self.before_send is None and self.after_recv is None and _one_shot(call)):
             rid = self._new_id()
             try:
@@ -374,12 +374,7 @@ class AsyncMoltClient(ClientBase):
                     try:
                         frame = await waiter
                     except BaseException as why:  # task cancelled, or past its deadline
-                        conn.unfast(waiter)
-                        req = Request(conn, rid, _Pending(), None)
-                        if isinstance(why, asyncio.TimeoutError):
-                            raise timed_out(self, req, wait) from None
-                        cancel(self, req)  # stop the query on the server
-                        raise
+                        self._gave_up(conn, waiter, why, wait)
                     return conn.result_of(call, frame, rid)
             except ConnectionLost as lost:
                 attempt = next_attempt(self, call, await conn.why_lost(lost), 0)
@@ -411,6 +406,18 @@ class AsyncMoltClient(ClientBase):
                 continue
             self._after_recv(req.info, resp)
             return finish(call, resp)
+
+    def _gave_up(self, conn: Any, waiter: Any, why: BaseException, wait: float) -> NoReturn:
+        """A short-way call stopped waiting for its Waiter: past its deadline
+        (``Timeout``) or interrupted (``why`` raised again); either way the
+        request is cancelled, on the server too, and its stream's remaining
+        frames go through the general code."""
+        conn.unfast(waiter)
+        req = Request(conn, waiter.request_id, _Pending(), None)
+        if isinstance(why, asyncio.TimeoutError):
+            raise timed_out(self, req, wait) from None
+        cancel(self, req)  # stop the query on the server
+        raise why
 
     # ---- the driver: performs the steps of protocol.py, awaiting ----
     async def _run(self, steps: Steps[Any]) -> Any:

@@ -493,6 +493,7 @@ class AsyncHostExchange(_HostExchange):
         self._drain = mod.drain
         self._wake = mod.wake
         self._submit_fast = mod.submit_fast
+        self._submit_plain = mod.submit_plain
         #: the one-shot calls in flight (``submit_fast``): each stream and the
         #: Waiter its final frame completes in C (``_host.drain``), which
         #: carries the call's request_id and client-side deadline
@@ -518,15 +519,16 @@ class AsyncHostExchange(_HostExchange):
         try:
             # one host turn; the fast calls' waiters are completed in C
             news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
+            if news:
+                self.hand_out(news)
+            due = self.host.timeout()
         except self._host_error as e:
+            # closed, maybe by a finalizer the collector ran in this turn
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
             return
-        if news:
-            self.hand_out(news)
         # a turn when the host's next timer is due (its timeouts, idle and
         # keepalive timers run on this loop); inline: it runs every turn
-        due = self.host.timeout()
         if due > 0:
             when = self.loop.time() + due / 1000.0
             # the timer already armed for about then (or sooner) stays:
@@ -567,21 +569,48 @@ class AsyncHostExchange(_HostExchange):
         drain gives it (``result_of`` reads it) or, when the host is lost,
         the ConnectionLost; None when a value is left to msgpack (the call
         takes the general path). ``wait``: seconds until the waiter raises
-        asyncio.TimeoutError. Alone in flight, the host's turn that writes
-        the request out runs now; else one turn, scheduled, takes every
-        request submitted in this loop iteration."""
+        asyncio.TimeoutError."""
         reason = self.dead
         if reason:
             raise self.lost(reason)
-        when = _monotonic() + wait
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
-                                       call.timeout_ms, self.fast, self.loop, when)
+                                       call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
         except self._host_error as e:  # as submit
-            self.fail(f"the in-process host refused the request: {e}")
-            raise self.lost(self.dead or str(e)) from None
-        if waiter is None:
+            raise self._refused_fast(e) from None
+        if waiter is not None:
+            self._started(waiter)
+        return waiter
+
+    def submit_plain(self, client: Any, sql: Any, params: Any, write: bool) -> Any:
+        """``client.query(sql, params)`` (write: ``execute``) with every
+        option at its default, made in C up to the await
+        (``_host.submit_plain``: the client's settings, the payload, the
+        request id, the submit): its Waiter, as ``submit_fast`` gives it;
+        None, with nothing submitted, for the general path (hooks, a value
+        the C packer leaves, an exchange lost or just refused)."""
+        if self.dead:
             return None
+        try:
+            waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
+                                        self.loop, scan_placeholders, WORKER_DEFAULT_TIMEOUT_MS)
+        except self._host_error as e:
+            self._refused_fast(e)
+            return None
+        if waiter is not None:
+            self._started(waiter)
+        return waiter
+
+    def _refused_fast(self, e: Exception) -> ConnectionLost:
+        self.fail(f"the in-process host refused the request: {e}")
+        return self.lost(self.dead or str(e))
+
+    def _started(self, waiter: Any) -> None:
+        """After a fast submit: the deadline sweep armed for ``waiter``'s
+        deadline when it is the earliest, and the turn that writes the
+        request out. Alone in flight, that turn runs now; else one turn,
+        scheduled, takes every request submitted in this loop iteration."""
+        when = waiter.deadline
         if when < self._sweep_at:
             self._arm_sweep(when)
         if self._turn is None:
@@ -592,7 +621,6 @@ class AsyncHostExchange(_HostExchange):
                 self._on_news()
             elif self.dead is None:
                 self._turn = self.loop.call_soon(self._on_news)
-        return waiter
 
     def result_of(self, call: Call, got: Any, rid: int) -> Any:
         """A fast call's result from what drain gave, as ``finish`` gives it:
@@ -650,12 +678,17 @@ class AsyncHostExchange(_HostExchange):
     def fail(self, reason: str) -> None:
         super().fail(reason)
         fast, self.fast = self.fast, {}
+        woken, self.woken = self.woken, []
         if self.loop.is_closed():
             return  # nobody waits: the loop that would run the tasks is gone
         lost = self.lost(reason)
         for waiter in fast.values():
             if not waiter.done():
                 waiter.set_result(lost)
+        if woken:
+            # answered in a turn the failure cut short (a finalizer closed
+            # the host in it): their tasks still wake, with their rows
+            self.loop.call_soon(self._wake, woken)
 
     async def send(self, frame: bytes) -> None:
         self.send_nowait(frame)

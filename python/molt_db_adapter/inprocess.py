@@ -30,6 +30,11 @@ from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
 
+#: the one option a plain asyncio call may name: its default
+_MSGPACK_ONLY = {"result_format": "msgpack"}
+#: the codecs of a query's rows (calls.result_of)
+_ROW_CODECS = ("json", "msgpack", "arrow_ipc")
+
 
 class _InProcess:
     """The target: the worker's arguments instead of a command or socket."""
@@ -134,6 +139,55 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
 
     async def _open_connection(self) -> AsyncHostExchange:
         return AsyncHostExchange(self.host_args, self.max_response_bytes, asyncio.get_running_loop())
+
+    async def query(self, sql: str, params: Params = None, **options: Any) -> QueryResult:
+        """AsyncMoltClient.query. With every option at its default
+        (``result_format="msgpack"`` counts as one), on a client without
+        hooks, made in C up to the await (``AsyncHostExchange.submit_plain``)
+        and answered from the final frame's parts without a Call."""
+        conn = self._conn
+        if conn is not None and (not options or options == _MSGPACK_ONLY) and not self._closed:
+            waiter = conn.submit_plain(self, sql, params, False)
+            if waiter is not None:
+                try:
+                    got = await waiter
+                except BaseException as why:  # task cancelled, or past its deadline
+                    self._gave_up(conn, waiter, why, self._plain_wait(False, sql, params))
+                if type(got) is tuple and got[0] in _ROW_CODECS:
+                    return QueryResult(got[0], got[1], got[2], waiter.request_id, self.decoding)
+                result: QueryResult = await self._plain_rest(conn, waiter, got, False, sql, params)
+                return result
+        return await AsyncMoltClient.query(self, sql, params, **options)
+
+    async def execute(self, sql: Optional[str] = None, params: Params = None, **options: Any) -> ExecResult:
+        """AsyncMoltClient.execute; with every option at its default, as query."""
+        conn = self._conn
+        if conn is not None and not options and not self._closed:
+            waiter = conn.submit_plain(self, sql, params, True)
+            if waiter is not None:
+                try:
+                    got = await waiter
+                except BaseException as why:
+                    self._gave_up(conn, waiter, why, self._plain_wait(True, sql, params))
+                done: ExecResult = await self._plain_rest(conn, waiter, got, True, sql, params)
+                return done
+        return await AsyncMoltClient.execute(self, sql, params, **options)
+
+    def _plain_wait(self, write: bool, sql: Any, params: Params) -> float:
+        call = self._plain_call(write, sql, params)
+        assert call is not None  # the C side submits no call that _plain_call leaves
+        return call.wait_seconds(self.grace_ms, self.client_timeout_s)
+
+    async def _plain_rest(self, conn: Any, waiter: Any, got: Any, write: bool, sql: Any, params: Params) -> Any:
+        """A plain call's answer other than a query's rows (an error, an
+        execute's result, a lost host) the general way, from its Call."""
+        call = self._plain_call(write, sql, params)
+        assert call is not None
+        try:
+            return conn.result_of(call, got, waiter.request_id)
+        except ConnectionLost as lost:
+            attempt = next_attempt(self, call, await conn.why_lost(lost), 0)
+        return await self._call(call, attempt)
 
     def close_without_loop(self) -> None:
         """Close from outside the client's event loop, once that loop has
