@@ -241,15 +241,19 @@ static PyObject *ready_list(HostObject *host, void **ready, size_t got)
         Py_DECREF((PyObject *)ready[i]);
     if (out == NULL)
         return NULL;
-    got = got == 64 ? molt_db_host_ready(host->h, ready, 64) : 0;
-    while (got > 0) {
+    while (got == 64) {
+        /* the collector may have run above, and a finalizer closed the host */
+        if (host_usable(host) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        got = molt_db_host_ready(host->h, ready, 64);
         for (size_t i = 0; i < got; i++) {
             if (PyList_Append(out, (PyObject *)ready[i]) < 0) {
                 Py_CLEAR(out);
                 return NULL;
             }
         }
-        got = got == 64 ? molt_db_host_ready(host->h, ready, 64) : 0;
     }
     return out;
 }

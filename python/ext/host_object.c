@@ -319,6 +319,12 @@ static PyObject *ready_streams(HostObject *host)
     void *ready[64];
     size_t got;
     do {
+        /* making the list may have run the collector, whose finalizers
+         * may have closed the host */
+        if (host_usable(host) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
         got = molt_db_host_ready(host->h, ready, 64);
         for (size_t i = 0; i < got; i++) {
             if (PyList_Append(out, (PyObject *)ready[i]) < 0) {

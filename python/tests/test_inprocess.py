@@ -578,3 +578,34 @@ def test_an_idle_transaction_keeps_no_thread_polling_the_host(pg):
                 tx.query("select pg_sleep(5)")
             assert time.monotonic() - t0 < 0.6
             assert c._conn.host.busy() == 0
+
+
+def test_a_finalizer_closing_the_host_while_news_lists_its_streams():
+    """Making the list of ready streams may run the collector, and a
+    finalizer may close the host there: news() raises HostError instead of
+    reading the freed host."""
+    import gc
+    h = _host.Host(["--db", "default=sqlite:///:memory:"], driven=True)
+    streams = [h.submit(encode_request(i + 1, "ping")[4:]) for i in range(70)]
+    armed = []
+
+    def close_inside_news(phase, info):
+        if phase == "start" and armed and not h.closed:
+            h.close()
+
+    old = gc.get_threshold()
+    gc.callbacks.append(close_inside_news)
+    pad = []
+    try:
+        gc.set_threshold(1)  # the collector runs every other allocation
+        with pytest.raises(_host.HostError, match="closed"):
+            for _ in range(1000):
+                armed.append(True)
+                h.news(0.0)
+                armed.clear()
+                pad.append([])  # moves the collector's turn by one
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(close_inside_news)
+    assert h.closed
+    del streams
