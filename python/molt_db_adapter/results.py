@@ -107,6 +107,11 @@ class QueryResult:
     def metrics(self, value: dict[str, Any]) -> None:
         self._metrics = value
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle and copy see the metrics dict, not the _host.Metrics
+        self.metrics  # noqa: B018 (made into the dict)
+        return self.__dict__
+
     def _doc(self) -> dict[str, Any]:
         if self._decoded is None:
             if self.codec == "arrow_ipc":

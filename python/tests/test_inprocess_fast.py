@@ -665,3 +665,17 @@ def test_a_plain_querys_rows_and_metrics_outlive_the_client(tmp_path, monkeypatc
             r.rows
         c.decoding = _Decoding("decimal", _Int(1))  # truthy int subclass: parse_json on
         assert c.query("select $1 as a, '[1]' as j", [14]).rows == [(14, "[1]")]
+
+
+def test_a_plain_querys_result_pickles_and_copies_with_its_metrics(tmp_path):
+    """The metrics kept as MsgPack bytes (_host.Metrics) are made into the
+    dict for pickle and copy."""
+    import copy
+    import pickle
+    with InProcessClient(sqlite_args(tmp_path / "p.db")) as c:
+        r = c.query("select $1 as x", [7])
+        assert not isinstance(r._metrics, dict)  # the lazy kind: the case tested
+    again = pickle.loads(pickle.dumps(r))
+    assert again.rows == [(7,)] and isinstance(again.metrics, dict)
+    assert again.metrics == r.metrics
+    assert copy.deepcopy(r).metrics == r.metrics

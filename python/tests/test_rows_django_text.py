@@ -10,6 +10,7 @@ seconds.
 
 Skipped when the extension is not built (`make` builds it)."""
 
+import sys
 import datetime
 import json
 import random
@@ -184,7 +185,8 @@ def test_dicts_of_sealed_values_leave_the_collector():
     kw = dict(django=True, zone=datetime.timezone.utc)
     sealed = C.decode_result(raw, types[:3] + ["text", "text"], dicts=True, **kw)["rows"]
     assert sealed[0]["u"] == uuid.UUID(UUID)
-    assert not any(gc.is_tracked(d) for d in sealed)
+    # from 3.14 CPython never tracks a dict again: such dicts stay tracked
+    assert all(gc.is_tracked(d) == (sys.version_info >= (3, 14)) for d in sealed)
     with_json = C.decode_result(raw, dicts=True, json_columns=(3,), **kw)["rows"]
     assert with_json[0]["j"] == {} and with_json[0]["e"] == {}
     assert all(gc.is_tracked(d) for d in with_json)

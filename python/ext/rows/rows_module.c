@@ -175,11 +175,16 @@ static int decode_row(const row_options *o, const col_plan *plans, Py_ssize_t nc
     /* A dict is tracked once it holds a GC object, a UUID included (CPython's
      * rule); one whose values are all sealed leaves the collector's lists,
      * as a tuple of atoms does: no cycle can pass through it, and storing a
-     * container in it later tracks it again (CPython's dicts do that). */
+     * container in it later tracks it again (CPython's dicts do that up to
+     * 3.13; from 3.14 a dict is never tracked again, so it stays tracked). */
     if (!template)
         untrack_if_atoms(row, ncols);
+#if PY_VERSION_HEX < 0x030E0000
     else if (sealed && PyObject_GC_IsTracked(row))
         PyObject_GC_UnTrack(row);
+#else
+    (void)sealed;
+#endif
     *out = row;
     return 0;
 }
