@@ -486,16 +486,24 @@ static mw_tx *unbind(mw_request *r)
     return t;
 }
 
-void mw_tx_request_done(mw_request *r)
+/* Nothing runs in t any more: an abandoned t is rolled back, else its
+ * idle bound is armed and the request waiting for it (if any) runs. */
+static void after_request(mw_tx *t)
 {
-    mw_tx *t = unbind(r);
-    if (t && t->abandoned) {
+    if (t->abandoned) {
         refuse_after(t, "rolled back");
         roll_back_abandoned(t);
-    } else if (t) {
+    } else {
         arm(t);
         run_after(t);
     }
+}
+
+void mw_tx_request_done(mw_request *r)
+{
+    mw_tx *t = unbind(r);
+    if (t)
+        after_request(t);
 }
 
 /* The request parked in t->after (lookup), once nothing runs in t. */
@@ -526,6 +534,8 @@ void mw_tx_request_freed(mw_request *r)
     mw_tx *t = unbind(r);
     if (t && t->state == MW_TX_WAITING) /* its begin never started */
         tx_free(t);
+    else if (t && t->state == MW_TX_OPEN) /* its start failed (out of memory) */
+        after_request(t);
 }
 
 void mw_tx_session_closed(mw_session *s)
