@@ -518,19 +518,30 @@ int molt_db__pconn_cancel_pending(const molt_db_pconn *pc)
  *   again from the running list, not kept. */
 static void pinned_cancel_over(molt_db_pconn *pc)
 {
-    if (molt_db__pconn_cancel_pending(pc))
+    if (pc->releasing_held || molt_db__pconn_cancel_pending(pc))
         return;
     if (pc->drain_timer != NULL)
         molt_db__timer_stop(pc->pool->loop, pc->drain_timer);
-    molt_db__preq_release_held(pc, 1);
-    if (pc->state != MOLT_DB_PC_PINNED)
-        return; /* lost meanwhile */
+    /* the oldest statement's own CancelRequest first, while the requests
+     * behind it are still held (a late cancel cannot hit those); they stay
+     * held until it is over too, or while it waits for a live one */
     molt_db_preq *head = pc->run_head;
-    pc->cancel = head != NULL && head->user_done &&
+    pc->cancel = head != NULL && head->user_done && !head->held &&
                          head->kind != MOLT_DB_PREQ_TXCTL
                      ? MOLT_DB_CANCEL_WANTED
                      : MOLT_DB_CANCEL_NONE;
     try_send_cancel(pc);
+    if (pc->state != MOLT_DB_PC_PINNED || pc->cancel != MOLT_DB_CANCEL_NONE)
+        return;
+    /* a cancelled statement still on the server behind the oldest (a
+     * savepoint's rollback): its CancelRequest comes when it is the
+     * oldest, before anything held goes */
+    for (molt_db_preq *r = head; r != NULL && !r->held; r = r->cnext)
+        if (r->user_done && r->kind != MOLT_DB_PREQ_TXCTL)
+            return;
+    pc->releasing_held = 1;
+    molt_db__preq_release_held(pc, 1);
+    pc->releasing_held = 0;
 }
 
 static void on_cancel_done(void *ud, int status, const molt_db_error *err)
@@ -576,7 +587,7 @@ static void try_send_cancel(molt_db_pconn *pc)
     int live = 0;
     int early = pc->state != MOLT_DB_PC_PINNED && head->user_done;
     for (molt_db_preq *r = head; r; r = r->cnext)
-        if (!r->user_done && r->kind != MOLT_DB_PREQ_TXCTL) {
+        if (!r->user_done && !r->held && r->kind != MOLT_DB_PREQ_TXCTL) {
             live = 1;
             early = early && molt_db__preq_resendable(r);
         }

@@ -216,6 +216,8 @@ struct molt_db_pconn {
                                       reused once it ended) */
     void *drain_timer;             /* deadline of a drain after a cancel, */
     int drain_check;               /* or (set) a check that a cancel is due */
+    int releasing_held;            /* in molt_db__preq_release_held (the
+                                      requests it ends come back here) */
     int refs;                      /* callbacks still due that point here */
     int broken;
     int retiring;                  /* closed once idle, takes no request */

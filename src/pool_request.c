@@ -560,9 +560,11 @@ void molt_db__preq_start(molt_db_preq *r, molt_db_pconn *pc)
         pc->state = MOLT_DB_PC_PINNED;
         r->tx->pc = pc;
     }
+    molt_db_preq *before = pc->run_tail;
     molt_db__pconn_run_push(pc, r);
     arm(r, r->deadline_ms);
-    if (molt_db__pconn_cancel_pending(pc)) {
+    /* (held requests are the running list's tail: none overtakes them) */
+    if (molt_db__pconn_cancel_pending(pc) || (before != NULL && before->held)) {
         r->held = 1;
         return;
     }

@@ -1153,6 +1153,47 @@ TEST(tx_cancel_wanted_while_another_is_out)
     tp_close(t);
 }
 
+/* A statement cancelled behind a savepoint's rollback, while a request
+ * made after the first cancel waits behind it: that request is held until
+ * the cancelled statement had its own CancelRequest (it does not run its
+ * 5 s). */
+TEST(tx_cancel_behind_a_rollback_with_a_later_request)
+{
+    molt_db_pool_settings s = settings(1);
+    s.cancel_timeout_ms = 1000;
+    tp *t = tp_open(&s);
+    res pid = q(t, "SELECT pg_backend_pid()::text");
+    for (int round = 0; round < 3; round++) {
+        molt_db_tx *tx = tx_begin(t, MOLT_DB_ISOLATION_DEFAULT);
+        nested(t, tx);
+        res s1, s2, s3;
+        txw rb = {0};
+        molt_db_pool_req_id id1 = tx_sleep(tx, &s1);
+        ASSERT_OK(molt_db_tx_rollback(tx, txw_done, &rb), NULL);
+        molt_db_pool_req_id id2 = tx_submit(tx, "SELECT pg_sleep(5)::text", &s2);
+        wait_backend_sleeping(t, pid.val);
+        uint64_t t0 = uv_hrtime();
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id1), NULL);
+        ASSERT_OK(molt_db_pool_cancel(t->pool, id2), NULL);
+        (void)tx_submit(tx, "SELECT 1::text", &s3);
+        wait_done(t, &s2);
+        wait_done(t, &s3);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        if (ms > 2000)
+            FAIL_AT("round %d: the cancelled statement ran %llu ms", round,
+                    (unsigned long long)ms);
+        ASSERT_CODE(s2.status, MOLT_DB_ECANCELED);
+        txw w;
+        ASSERT_OK(tx_end(t, tx, 0, &w), NULL);
+        wait_backend_idle(t, pid.val);
+    }
+    q_ok(t, "SELECT pg_backend_pid()::text", pid.val);
+    molt_db_pool_stats st;
+    molt_db_pool_get_stats(t->pool, &st);
+    ASSERT_EQ_UINT(st.conns_abandoned, 0);
+    tp_close(t);
+}
+
 /* A pinned connection is never pipelined with outside requests. */
 TEST(tx_pins_connection)
 {
@@ -1821,6 +1862,7 @@ TEST_MAIN(TEST_ENTRY(bad_settings), TEST_ENTRY(modes),
           TEST_ENTRY(tx_cancel_inside), TEST_ENTRY(tx_cancel_inside_keeps_the_transaction),
           TEST_ENTRY(tx_cancel_over_while_the_next_statement_runs),
           TEST_ENTRY(tx_cancel_wanted_while_another_is_out),
+          TEST_ENTRY(tx_cancel_behind_a_rollback_with_a_later_request),
           TEST_ENTRY(tx_pins_connection),
           TEST_ENTRY(connect_error_fails_fast),
           TEST_ENTRY(server_statement_timeout),
