@@ -33,6 +33,9 @@ int mw_host_wake_locked(molt_db_host *h)
     return h->mode == MOLT_DB_HOST_DRIVEN || h->loop_polls || h->closing;
 }
 
+/* Called with h->lock held: the loop thread frees the waker once it saw
+ * closing under that lock (take_commands), so a wake made after unlocking
+ * could use it freed. */
 void mw_host_wake(molt_db_host *h)
 {
     /* driven mode: wake_due is all it takes (molt_db_host_poll and
@@ -363,9 +366,9 @@ int molt_db_host_cancel(molt_db_host *h, uint64_t token)
         h->cancels[h->ncancels++] = token;
         wake = mw_host_wake_locked(h);
     }
-    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
+    pthread_mutex_unlock(&h->lock);
     return rc;
 }
 

@@ -10,8 +10,10 @@
  * thread (the host's thread, or the caller's in driven mode). A caller's
  * thread never touches them: it queues commands on a stream (submit,
  * frames taken, release) or on the host (cancel tokens, session closes,
- * free) under h->lock and wakes the loop (mw_host_wake: once until the
- * loop took them); the loop takes them and runs them without the lock.
+ * free) under h->lock and wakes the loop, still under the lock
+ * (mw_host_wake: once until the loop took them, and only while the loop
+ * thread polls; otherwise its next prepare phase takes them); the loop
+ * takes them and runs them without the lock.
  * The loop hands frames and ends to the streams under h->lock. No lock is
  * held across I/O or across a call into the worker.
  *
@@ -168,9 +170,11 @@ void mw_host_session_close_now(host_session *hs);
 
 /* host.c */
 /* Under h->lock: says whether the loop must be woken for what was just
- * queued (it was not woken since it last took the commands). */
+ * queued (it was not woken since it last took the commands, and it polls,
+ * or free began). */
 int mw_host_wake_locked(molt_db_host *h);
-/* Wakes the loop thread (after mw_host_wake_locked said so, unlocked). */
+/* Wakes the loop thread (after mw_host_wake_locked said so, still under
+ * h->lock: the loop thread frees the waker once it saw closing). */
 void mw_host_wake(molt_db_host *h);
 /* Threaded mode: makes notify_fd readable. */
 void mw_host_notify(molt_db_host *h);

@@ -390,11 +390,11 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
         h->queued_request_bytes += len;
         wake = mw_host_queue_locked(st, HOST_CMD_SUBMIT);
     }
+    if (wake)
+        mw_host_wake(h);
     pthread_mutex_unlock(&h->lock);
     if (note)
         mw_host_notify(h);
-    if (wake)
-        mw_host_wake(h);
     *out = st;
     return 0;
 }
@@ -433,10 +433,10 @@ static int take_frame(molt_db_host_stream *st, int keep, host_frame **out)
     } else {
         rc = st->ended ? MOLT_DB_HOST_DONE : 0;
     }
-    pthread_mutex_unlock(&h->lock);
-    frames_free(old);
     if (wake)
         mw_host_wake(h);
+    pthread_mutex_unlock(&h->lock);
+    frames_free(old);
     *out = f;
     return rc;
 }
@@ -489,12 +489,12 @@ void molt_db_host_release(molt_db_host_stream *st)
     if (!st->ended)
         wake |= mw_host_queue_locked(st, HOST_CMD_RELEASE);
     int done = finished_locked(st);
+    if (wake)
+        mw_host_wake(h);
     pthread_mutex_unlock(&h->lock);
     frames_free(frames);
     if (done)
         finish(st);
-    if (wake)
-        mw_host_wake(h);
 }
 
 size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap)
