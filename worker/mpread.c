@@ -1,6 +1,8 @@
 /* MsgPack read in place (mpread.h). */
 #include "mpread.h"
 
+#include <string.h>
+
 static uint64_t be(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -53,6 +55,26 @@ static int bytes(const uint8_t *p, size_t len, size_t *i, int n, uint64_t len0,
     return 0;
 }
 
+/* A float of n bytes (4 or 8), widened to double as msgpack-c does. */
+static int real(const uint8_t *p, size_t len, size_t *i, int n, mw_mpval *v)
+{
+    size_t at;
+    if (take(len, i, (uint64_t)n, &at) < 0)
+        return -1;
+    uint64_t raw = be(p + at, n);
+    if (n == 4) {
+        uint32_t bits = (uint32_t)raw;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        v->type = MSGPACK_OBJECT_FLOAT32;
+        v->f64 = f;
+    } else {
+        memcpy(&v->f64, &raw, sizeof v->f64);
+        v->type = MSGPACK_OBJECT_FLOAT64;
+    }
+    return 0;
+}
+
 static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_type t,
                  mw_mpval *v)
 {
@@ -68,11 +90,22 @@ int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
     size_t at;
     v->u64 = 0;
+    v->f64 = 0;
     v->ptr = NULL;
     v->size = 0;
     if (*i >= len)
         return -1;
     uint8_t b = p[(*i)++];
+    if (b >= 0xa0 && b <= 0xbf) { /* fixstr: most keys and short values */
+        uint32_t n = b & 0x1f;
+        if (n > len - *i)
+            return -1;
+        v->type = MSGPACK_OBJECT_STR;
+        v->ptr = p + *i;
+        v->size = n;
+        *i += n;
+        return 0;
+    }
     if (b <= 0x7f) {
         v->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
         v->u64 = b;
@@ -107,8 +140,8 @@ int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
     case 0xc7: return bytes(p, len, i, 1, 0, 1, MSGPACK_OBJECT_EXT, v);
     case 0xc8: return bytes(p, len, i, 2, 0, 1, MSGPACK_OBJECT_EXT, v);
     case 0xc9: return bytes(p, len, i, 4, 0, 1, MSGPACK_OBJECT_EXT, v);
-    case 0xca: v->type = MSGPACK_OBJECT_FLOAT32; return take(len, i, 4, &at);
-    case 0xcb: v->type = MSGPACK_OBJECT_FLOAT64; return take(len, i, 8, &at);
+    case 0xca: return real(p, len, i, 4, v);
+    case 0xcb: return real(p, len, i, 8, v);
     case 0xcc: case 0xcd: case 0xce: case 0xcf: {
         int n = 1 << (b - 0xcc);
         if (take(len, i, (uint64_t)n, &at) < 0)

@@ -17,7 +17,9 @@
 
 typedef struct mw_mpval {
     msgpack_object_type type;
-    uint64_t u64;          /* POSITIVE_INTEGER, BOOLEAN (0 or 1) */
+    uint64_t u64;          /* POSITIVE_INTEGER, BOOLEAN (0 or 1); for
+                              NEGATIVE_INTEGER the int64_t's bits */
+    double f64;            /* FLOAT32 (widened), FLOAT64 */
     const uint8_t *ptr;    /* STR, BIN: the bytes */
     uint32_t size;         /* STR, BIN: their length; ARRAY, MAP: the count */
 } mw_mpval;
