@@ -49,6 +49,10 @@
  * cached statement behind it would overtake it on the wire. */
 #define PIPELINE_WINDOW 256
 
+/* Statements with at most this many parameters need no allocation for
+ * them (send_stmt's frame, a job's few_oids). */
+#define FEW_PARAMS 8
+
 typedef struct pg_job pg_job;
 
 /* How a job failed: made at its first failure, as most jobs succeed and
@@ -86,8 +90,10 @@ struct pg_job {
     size_t si;                  /* statements answered (in order) */
     size_t sent;                /* statements handed to the pool */
     const char *run_sql;        /* SQL and parameter types of the statements */
-    uint32_t *run_oids;         /* in flight (run_noids of them) */
+    uint32_t *run_oids;         /* in flight (run_noids of them): few_oids
+                                   or malloc'd */
     size_t run_noids;
+    uint32_t few_oids[FEW_PARAMS];
     molt_db_column *cols;
     size_t ncols;
     int cancelled;
@@ -165,7 +171,6 @@ static size_t int_text(int64_t v, char *b)
 
 /* Where a statement's parameters are built: for a few, in the caller's
  * frame; for more, one allocation (heap) holds both arrays. */
-#define FEW_PARAMS 8
 typedef struct param_space {
     molt_db_param ps[FEW_PARAMS];
     size_t offs[FEW_PARAMS];
@@ -298,7 +303,8 @@ static void job_done(pg_job *j)
     r->rows_affected = j->affected;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
-    free(j->run_oids);
+    if (j->run_oids != j->few_oids)
+        free(j->run_oids);
     j->run_oids = NULL;
     if (j->fail) {
         molt_db_error_clear(&j->fail->err);
@@ -639,9 +645,16 @@ static int joins_run(pg_job *j, const mw_stmt *s, const molt_db_param *ps)
         return 1;
     if (j->si < j->sent)
         return 0;
-    uint32_t *oids = n > j->run_noids ? realloc(j->run_oids, n * sizeof *oids) : j->run_oids;
-    if (n && !oids)
-        return -1;
+    uint32_t *oids = j->run_oids;
+    if (n <= FEW_PARAMS) {
+        if (oids != j->few_oids)
+            free(oids);
+        oids = j->few_oids;
+    } else if (oids == j->few_oids || n > j->run_noids) {
+        oids = realloc(oids == j->few_oids ? NULL : oids, n * sizeof *oids);
+        if (!oids)
+            return -1;
+    }
     for (size_t k = 0; k < n; k++)
         oids[k] = ps[k].oid;
     j->run_oids = oids;

@@ -358,6 +358,10 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
     size_t status_len = strlen(status), codec_len = with_payload ? strlen(codec) : 0;
     size_t room = 4 + 5 + 20 + 7 + 5 + status_len +
                   (with_payload ? 6 + 5 + codec_len + 8 + 5 + r->payload_len : 0);
+    /* a tail in the same buffer: room for the metrics too (put_metrics
+     * needs at most 356 bytes and the names), so it rarely grows again */
+    if (tail == out && r->metrics)
+        room += 512;
     if (molt_db_buf_reserve(out, room) != MOLT_DB_OK)
         goto fail;
     uint8_t *p = out->data + out->len;
