@@ -86,7 +86,8 @@ static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_
     return 0;
 }
 
-int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+/* mw_mpread_head's body, which mw_mpread_skip's loop inlines. */
+static inline int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
     size_t at;
     v->u64 = 0;
@@ -165,24 +166,74 @@ int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
     }
 }
 
+int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+{
+    return head(p, len, i, v);
+}
+
+int mw_mpread_skip(const uint8_t *p, size_t len, size_t *i, uint64_t n)
+{
+    /* each value takes at least one byte, so the count cannot pass the
+     * bytes left without the walk ending first */
+    while (n > 0) {
+        mw_mpval e;
+        if (head(p, len, i, &e) < 0)
+            return -1;
+        n--;
+        if (e.type == MSGPACK_OBJECT_MAP)
+            n += 2 * (uint64_t)e.size;
+        else if (e.type == MSGPACK_OBJECT_ARRAY)
+            n += e.size;
+    }
+    return 0;
+}
+
 int mw_mpread(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
-    if (mw_mpread_head(p, len, i, v) < 0)
+    if (head(p, len, i, v) < 0)
         return -1;
-    if (v->type != MSGPACK_OBJECT_MAP && v->type != MSGPACK_OBJECT_ARRAY)
-        return 0;
-    /* the elements still to skip; each takes at least one byte, so the
-     * count cannot pass the bytes left without the walk ending first */
-    uint64_t pending = v->type == MSGPACK_OBJECT_MAP ? 2 * (uint64_t)v->size : v->size;
-    while (pending > 0) {
-        mw_mpval e;
-        if (mw_mpread_head(p, len, i, &e) < 0)
+    if (v->type == MSGPACK_OBJECT_MAP)
+        return mw_mpread_skip(p, len, i, 2 * (uint64_t)v->size);
+    if (v->type == MSGPACK_OBJECT_ARRAY)
+        return mw_mpread_skip(p, len, i, v->size);
+    return 0;
+}
+
+int mw_mpread_item(const uint8_t *p, size_t len, size_t *i, mw_mpitem *out)
+{
+    out->start = *i;
+    if (head(p, len, i, &out->v) < 0)
+        return -1;
+    out->at = *i;
+    if (out->v.type == MSGPACK_OBJECT_MAP)
+        return mw_mpread_skip(p, len, i, 2 * (uint64_t)out->v.size);
+    if (out->v.type == MSGPACK_OBJECT_ARRAY)
+        return mw_mpread_skip(p, len, i, out->v.size);
+    return 0;
+}
+
+int mw_mpread_keys(const uint8_t *p, size_t len, size_t i, uint32_t npairs,
+                   const mw_mpkey *keys, int nkeys, mw_mpkeys *out)
+{
+    memset(out->v, 0, sizeof out->v);
+    memset(out->dup, 0, sizeof out->dup);
+    for (uint32_t e = 0; e < npairs; e++) {
+        mw_mpitem key, val;
+        if (mw_mpread_item(p, len, &i, &key) < 0 || mw_mpread_item(p, len, &i, &val) < 0)
             return -1;
-        pending--;
-        if (e.type == MSGPACK_OBJECT_MAP)
-            pending += 2 * (uint64_t)e.size;
-        else if (e.type == MSGPACK_OBJECT_ARRAY)
-            pending += e.size;
+        if (key.v.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int k = 0; k < nkeys; k++) {
+            if (key.v.size != keys[k].len || memcmp(key.v.ptr, keys[k].name, keys[k].len) != 0)
+                continue;
+            if (out->v[k]) {
+                out->dup[k] = 1;
+            } else {
+                out->vals[k] = val;
+                out->v[k] = &out->vals[k];
+            }
+            break;
+        }
     }
     return 0;
 }

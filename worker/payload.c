@@ -21,80 +21,32 @@ typedef struct pdoc {
     size_t len;
 } pdoc;
 
-/* A value of the payload: its type and scalar (mpread.h), where its bytes
- * start and, for a map or an array, where its elements start. */
-typedef struct pval {
-    mw_mpval v;
-    size_t start;
-    size_t at;
-} pval;
-
 /* Reads the value at *i whole into out; *i moves past it. 0 or -1. */
-static int doc_read(const pdoc *d, size_t *i, pval *out)
+static int doc_read(const pdoc *d, size_t *i, mw_mpitem *out)
 {
-    out->start = *i;
-    if (mw_mpread_head(d->p, d->len, i, &out->v) < 0)
-        return -1;
-    out->at = *i;
-    uint64_t n = out->v.type == MSGPACK_OBJECT_MAP     ? 2 * (uint64_t)out->v.size
-                 : out->v.type == MSGPACK_OBJECT_ARRAY ? out->v.size
-                                                       : 0;
-    for (mw_mpval e; n > 0; n--)
-        if (mw_mpread(d->p, d->len, i, &e) < 0)
-            return -1;
-    return 0;
+    return mw_mpread_item(d->p, d->len, i, out);
 }
 
-static int val_is(const pval *o, const char *s)
+static int val_is(const mw_mpitem *o, const char *s)
 {
     size_t n = strlen(s);
     return o->v.type == MSGPACK_OBJECT_STR && o->v.size == n &&
            memcmp(o->v.ptr, s, n) == 0;
 }
 
-typedef struct key_name {
-    const char *name;
-    uint32_t len;
-} key_name;
-
 #define KEY(k, name) [k] = {name, sizeof name - 1}
 
-/* The values of a map's keys named in names, found in one pass over the
- * map: each key's first value (a str key; others are ignored) in vals,
- * v[k] pointing at it or NULL when absent, and whether it appears again. */
-typedef struct keyed {
-    const pval *v[16];
-    uint8_t dup[16];
-    pval vals[16];
-} keyed;
-
-static void index_keys(const pdoc *d, const pval *m, const key_name *names, int n,
-                       keyed *k)
+/* The values of map m's keys named in names (mpread.h), or none when m is
+ * not a map. Reads bytes mw_msgpack_check passed, which do not end early. */
+static void index_keys(const pdoc *d, const mw_mpitem *m, const mw_mpkey *names, int n,
+                       mw_mpkeys *k)
 {
-    memset(k->v, 0, sizeof k->v);
-    memset(k->dup, 0, sizeof k->dup);
-    if (m->v.type != MSGPACK_OBJECT_MAP)
+    if (m->v.type != MSGPACK_OBJECT_MAP) {
+        memset(k->v, 0, sizeof k->v);
+        memset(k->dup, 0, sizeof k->dup);
         return;
-    size_t i = m->at;
-    for (uint32_t e = 0; e < m->v.size; e++) {
-        pval key, val;
-        if (doc_read(d, &i, &key) < 0 || doc_read(d, &i, &val) < 0)
-            return; /* not after mw_msgpack_check: the rest counts as absent */
-        if (key.v.type != MSGPACK_OBJECT_STR)
-            continue;
-        for (int j = 0; j < n; j++) {
-            if (key.v.size != names[j].len ||
-                memcmp(key.v.ptr, names[j].name, names[j].len) != 0)
-                continue;
-            if (k->v[j]) {
-                k->dup[j] = 1;
-            } else {
-                k->vals[j] = val;
-                k->v[j] = &k->vals[j];
-            }
-            break;
-        }
     }
+    (void)mw_mpread_keys(d->p, d->len, m->at, m->v.size, names, n, k);
 }
 
 /* The keys of a payload map that its parsers read. */
@@ -103,8 +55,9 @@ typedef enum pkey {
     K_MAX_ROWS, K_BATCH_ROWS, K_STREAM, K_TX_ID, K_SQL, K_PARAMS, K_STATEMENTS,
     K_ISOLATION, K_READ_ONLY, K_DEFERRABLE, K_COUNT
 } pkey;
+_Static_assert(K_COUNT <= MW_MPKEYS_MAX, "mw_mpkeys holds every payload key");
 
-static const key_name key_names[K_COUNT] = {
+static const mw_mpkey key_names[K_COUNT] = {
     KEY(K_DB_ALIAS, "db_alias"),       KEY(K_ALLOW_WRITE, "allow_write"),
     KEY(K_RESULT_FORMAT, "result_format"), KEY(K_ROW_SHAPE, "row_shape"),
     KEY(K_TAG, "tag"),                 KEY(K_PIN_PRIMARY, "pin_primary"),
@@ -117,21 +70,19 @@ static const key_name key_names[K_COUNT] = {
 
 /* The keys of the maps inside: params, a parameter, a statement. */
 enum { P_MODE, P_VALUES, P_VALUE, P_TYPE, P_NAME, P_COUNT };
-static const key_name param_keys[P_COUNT] = {
+static const mw_mpkey param_keys[P_COUNT] = {
     KEY(P_MODE, "mode"), KEY(P_VALUES, "values"), KEY(P_VALUE, "value"),
     KEY(P_TYPE, "type"), KEY(P_NAME, "name"),
 };
 enum { S_SQL, S_PARAMS, S_COUNT };
-static const key_name stmt_keys[S_COUNT] = {
+static const mw_mpkey stmt_keys[S_COUNT] = {
     KEY(S_SQL, "sql"), KEY(S_PARAMS, "params"),
 };
 #undef KEY
 
-typedef keyed pkeys;
-
 /* The payload checked as one bounded, well-formed MsgPack map with nothing
  * after it; *top is that map. 0 or -1 with msg. */
-static int check(const pdoc *d, pval *top, char msg[MW_MSG_SIZE])
+static int check(const pdoc *d, mw_mpitem *top, char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0, i = 0;
     mw_mp_check c = mw_msgpack_check(d->p, d->len, &end, &zone);
@@ -150,9 +101,9 @@ static int check(const pdoc *d, pval *top, char msg[MW_MSG_SIZE])
 }
 
 /* The payload's top-level keys, after check(). */
-static int payload_keys(const pdoc *d, pkeys *k, char msg[MW_MSG_SIZE])
+static int payload_keys(const pdoc *d, mw_mpkeys *k, char msg[MW_MSG_SIZE])
 {
-    pval top;
+    mw_mpitem top;
     if (check(d, &top, msg))
         return -1;
     index_keys(d, &top, key_names, K_COUNT, k);
@@ -194,21 +145,21 @@ int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE])
 {
-    static const key_name request_id[] = {{"request_id", 10}};
+    static const mw_mpkey request_id[] = {{"request_id", 10}};
     pdoc d = {p, n};
-    pval top;
-    keyed k;
+    mw_mpitem top;
+    mw_mpkeys k;
     if (check(&d, &top, msg))
         return -1;
     index_keys(&d, &top, request_id, 1, &k);
-    const pval *o = k.v[0];
+    const mw_mpitem *o = k.v[0];
     if (!o || o->v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         FAIL("cancel payload needs request_id (uint64)");
     *target = o->v.u64;
     return 0;
 }
 
-static int get_str(const pkeys *m, pkey key, const pval **out,
+static int get_str(const mw_mpkeys *m, pkey key, const mw_mpitem **out,
                    char msg[MW_MSG_SIZE])
 {
     *out = m->v[key];
@@ -219,9 +170,9 @@ static int get_str(const pkeys *m, pkey key, const pval **out,
     return 0;
 }
 
-static int get_bool(const pkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
+static int get_bool(const mw_mpkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
 {
-    const pval *o = m->v[key];
+    const mw_mpitem *o = m->v[key];
     if (m->dup[key])
         FAIL("%s appears twice", key_names[key].name);
     if (!o)
@@ -232,9 +183,9 @@ static int get_bool(const pkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
     return 1;
 }
 
-static int get_uint(const pkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZE])
+static int get_uint(const mw_mpkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZE])
 {
-    const pval *o = m->v[key];
+    const mw_mpitem *o = m->v[key];
     if (m->dup[key])
         FAIL("%s appears twice", key_names[key].name);
     if (!o)
@@ -245,9 +196,9 @@ static int get_uint(const pkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZ
     return 1;
 }
 
-static int get_isolation(const pkeys *m, mw_isolation *out, char msg[MW_MSG_SIZE])
+static int get_isolation(const mw_mpkeys *m, mw_isolation *out, char msg[MW_MSG_SIZE])
 {
-    const pval *o;
+    const mw_mpitem *o;
     if (get_str(m, K_ISOLATION, &o, msg))
         return -1;
     if (!o)
@@ -296,7 +247,7 @@ static const char *param_what(const param_ref *ref, char buf[80])
 
 /* An array value: PostgreSQL's array literal in text (pg_array.h), typed
  * by its elements unless a type was given. SQLite has no arrays. */
-static int array_value(const pdoc *doc, const pval *v, mw_value *out, mw_dialect d,
+static int array_value(const pdoc *doc, const mw_mpitem *v, mw_value *out, mw_dialect d,
                        const param_ref *ref, char msg[MW_MSG_SIZE])
 {
     char what[80];
@@ -321,7 +272,7 @@ static int array_value(const pdoc *doc, const pval *v, mw_value *out, mw_dialect
 }
 
 /* One value (ref names it in messages). */
-static int value_of(const pdoc *doc, const pval *v, const pval *type, mw_value *out,
+static int value_of(const pdoc *doc, const mw_mpitem *v, const mw_mpitem *type, mw_value *out,
                     mw_dialect d, const param_ref *ref, char msg[MW_MSG_SIZE])
 {
     char what[80];
@@ -383,7 +334,7 @@ static int alloc_values(mw_stmt *s, size_t n)
     return 0;
 }
 
-static int parse_params(const pdoc *doc, mw_stmt *s, const pval *params,
+static int parse_params(const pdoc *doc, mw_stmt *s, const mw_mpitem *params,
                         mw_dialect d, char msg[MW_MSG_SIZE])
 {
     s->mode = MW_PARAMS_NONE;
@@ -391,9 +342,9 @@ static int parse_params(const pdoc *doc, mw_stmt *s, const pval *params,
         return 0;
     if (params->v.type != MSGPACK_OBJECT_MAP)
         FAIL("params must be a map {\"mode\", \"values\"}");
-    keyed pk;
+    mw_mpkeys pk;
     index_keys(doc, params, param_keys, P_COUNT, &pk);
-    const pval *mode = pk.v[P_MODE], *vals = pk.v[P_VALUES];
+    const mw_mpitem *mode = pk.v[P_MODE], *vals = pk.v[P_VALUES];
     if (mode && val_is(mode, "positional"))
         s->mode = MW_PARAMS_POSITIONAL;
     else if (mode && val_is(mode, "named"))
@@ -410,15 +361,15 @@ static int parse_params(const pdoc *doc, mw_stmt *s, const pval *params,
         return -2;
     size_t at = vals->at;
     for (size_t i = 0; i < n; i++) {
-        pval e;
+        mw_mpitem e;
         if (doc_read(doc, &at, &e) < 0)
             FAIL("payload: malformed MsgPack");
         param_ref ref = {i, NULL, 0};
         char what[80];
-        keyed ek;
+        mw_mpkeys ek;
         index_keys(doc, &e, param_keys, P_COUNT, &ek);
         if (s->mode == MW_PARAMS_POSITIONAL) {
-            const pval *v = &e, *type = NULL;
+            const mw_mpitem *v = &e, *type = NULL;
             if (e.v.type == MSGPACK_OBJECT_MAP) {
                 v = ek.v[P_VALUE];
                 type = ek.v[P_TYPE];
@@ -432,7 +383,7 @@ static int parse_params(const pdoc *doc, mw_stmt *s, const pval *params,
             if (e.v.type != MSGPACK_OBJECT_MAP)
                 FAIL("named parameter %zu must be a map {\"name\", \"value\", \"type\"?}",
                      i + 1);
-            const pval *name = ek.v[P_NAME], *v = ek.v[P_VALUE];
+            const mw_mpitem *name = ek.v[P_NAME], *v = ek.v[P_VALUE];
             if (!name || name->v.type != MSGPACK_OBJECT_STR || name->v.size == 0 ||
                 name->v.size > 63)
                 FAIL("named parameter %zu needs a name (str)", i + 1);
@@ -492,6 +443,7 @@ static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
     mw_sql_derived v;
     if (mw_sql_memo_get(alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v)) {
         s->rw = v.rw;
+        s->rw_shared = v.shared;
         *cls = v.cls;
         return 0;
     }
@@ -513,8 +465,8 @@ static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
     return 0;
 }
 
-static int parse_stmt(const pdoc *doc, mw_query *q, mw_stmt *s, const pval *sql,
-                      const pval *params, mw_dialect d, char msg[MW_MSG_SIZE])
+static int parse_stmt(const pdoc *doc, mw_query *q, mw_stmt *s, const mw_mpitem *sql,
+                      const mw_mpitem *params, mw_dialect d, char msg[MW_MSG_SIZE])
 {
     if (!sql || sql->v.type != MSGPACK_OBJECT_STR)
         FAIL("sql is required (a str)");
@@ -557,10 +509,10 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
-static int payload_alias(const mw_config *cfg, const pkeys *m, mw_alias **alias,
+static int payload_alias(const mw_config *cfg, const mw_mpkeys *m, mw_alias **alias,
                          char msg[MW_MSG_SIZE])
 {
-    const pval *o;
+    const mw_mpitem *o;
     if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
     if (o) {
@@ -576,7 +528,7 @@ static int payload_alias(const mw_config *cfg, const pkeys *m, mw_alias **alias,
     return 0;
 }
 
-static int write_grant(const pkeys *m, const char *entry, const mw_alias *alias,
+static int write_grant(const mw_mpkeys *m, const char *entry, const mw_alias *alias,
                        char msg[MW_MSG_SIZE])
 {
     int b = 0;
@@ -594,7 +546,7 @@ int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
                      mw_alias **alias, char msg[MW_MSG_SIZE])
 {
     pdoc d = {p, n};
-    pkeys k;
+    mw_mpkeys k;
     if (payload_keys(&d, &k, msg))
         return -1;
     return payload_alias(cfg, &k, alias, msg);
@@ -604,14 +556,14 @@ int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
                            const mw_alias *alias, char msg[MW_MSG_SIZE])
 {
     pdoc d = {p, n};
-    pkeys k;
+    mw_mpkeys k;
     if (payload_keys(&d, &k, msg))
         return -1;
     return write_grant(&k, entry, alias, msg);
 }
 
 /* db_alias (default "default") and the db.write capability. */
-static int parse_alias(mw_query *q, const pkeys *m, int write,
+static int parse_alias(mw_query *q, const mw_mpkeys *m, int write,
                        const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
     int b = 0;
@@ -627,10 +579,10 @@ static int parse_alias(mw_query *q, const pkeys *m, int write,
 }
 
 /* result_format, row_shape and tag. */
-static int parse_format(mw_query *q, const pkeys *m, int write,
+static int parse_format(mw_query *q, const mw_mpkeys *m, int write,
                         char msg[MW_MSG_SIZE])
 {
-    const pval *o;
+    const mw_mpitem *o;
     q->format = MW_FORMAT_JSON;
     if (get_str(m, K_RESULT_FORMAT, &o, msg))
         return -1;
@@ -667,7 +619,7 @@ static int parse_format(mw_query *q, const pkeys *m, int write,
 }
 
 /* max_rows, batch_rows and stream (db_query only); pin_primary. */
-static int parse_rows(mw_query *q, const pkeys *m, int write,
+static int parse_rows(mw_query *q, const mw_mpkeys *m, int write,
                       const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
     if (get_bool(m, K_PIN_PRIMARY, &q->pin_primary, msg) < 0)
@@ -693,13 +645,13 @@ static int parse_rows(mw_query *q, const pkeys *m, int write,
 }
 
 /* sql and params, or (db_exec) a list of statements. 0, -1 (msg) or -2. */
-static int parse_statements(const pdoc *doc, mw_query *q, const pkeys *m, int write,
+static int parse_statements(const pdoc *doc, mw_query *q, const mw_mpkeys *m, int write,
                             char msg[MW_MSG_SIZE])
 {
     mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
                                                        : MW_DIALECT_PG;
-    const pval *sql = m->v[K_SQL];
-    const pval *list = write ? m->v[K_STATEMENTS] : NULL;
+    const mw_mpitem *sql = m->v[K_SQL];
+    const mw_mpitem *list = write ? m->v[K_STATEMENTS] : NULL;
     if (list) {
         if (sql)
             FAIL("give sql or statements, not both");
@@ -720,8 +672,8 @@ static int parse_statements(const pdoc *doc, mw_query *q, const pkeys *m, int wr
     for (size_t i = 0; i < q->nstmts; i++) {
         int rc;
         if (list) {
-            pval e;
-            keyed sk;
+            mw_mpitem e;
+            mw_mpkeys sk;
             if (doc_read(doc, &at, &e) < 0)
                 FAIL("payload: malformed MsgPack");
             if (e.v.type != MSGPACK_OBJECT_MAP)
@@ -743,10 +695,10 @@ static int parse_statements(const pdoc *doc, mw_query *q, const pkeys *m, int wr
 }
 
 /* isolation (db_exec; ignored for db_query once it is a str). */
-static int parse_isolation(mw_query *q, const pkeys *m, int write,
+static int parse_isolation(mw_query *q, const mw_mpkeys *m, int write,
                            char msg[MW_MSG_SIZE])
 {
-    const pval *o;
+    const mw_mpitem *o;
     if (!write)
         return get_str(m, K_ISOLATION, &o, msg) ? -1 : 0;
     return get_isolation(m, &q->isolation, msg) < 0 ? -1 : 0;
@@ -756,8 +708,8 @@ static int parse_isolation(mw_query *q, const pkeys *m, int write,
 static int parse(const pdoc *doc, mw_query *q, int write, const mw_config *cfg,
                  char msg[MW_MSG_SIZE])
 {
-    pkeys keys;
-    const pkeys *m = &keys;
+    mw_mpkeys keys;
+    const mw_mpkeys *m = &keys;
     int rc;
     if (payload_keys(doc, &keys, msg))
         return -1;
@@ -792,7 +744,10 @@ void mw_query_free(mw_query *q)
         for (size_t k = 0; q->stmts[i].values && k < q->stmts[i].nvalues; k++)
             free(q->stmts[i].values[k].owned);
         free(q->stmts[i].values); /* the names too (alloc_values) */
-        mw_rewrite_free(&q->stmts[i].rw);
+        if (q->stmts[i].rw_shared)
+            mw_sql_memo_release(q->stmts[i].rw_shared);
+        else
+            mw_rewrite_free(&q->stmts[i].rw);
     }
     if (q->stmts != &q->one_stmt)
         free(q->stmts);
@@ -804,7 +759,7 @@ void mw_query_free(mw_query *q)
 
 /* The keys of a tx_begin (nested: tx_id alone) or tx_commit / tx_rollback
  * (tx_id) payload. */
-static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
+static int parse_tx(const mw_mpkeys *m, int begin, const mw_config *cfg,
                     mw_tx_payload *t, char msg[MW_MSG_SIZE])
 {
     int r = get_uint(m, K_TX_ID, &t->tx_id, msg);
@@ -816,7 +771,7 @@ static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
             FAIL("tx_id is required (an unsigned integer)");
         return 0;
     }
-    const pval *o;
+    const mw_mpitem *o;
     if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
     int ro = get_bool(m, K_READ_ONLY, &t->read_only, msg);
@@ -844,7 +799,7 @@ int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *
 {
     memset(t, 0, sizeof *t);
     pdoc d = {p, n};
-    pkeys keys;
+    mw_mpkeys keys;
     if (payload_keys(&d, &keys, msg))
         return -1;
     return parse_tx(&keys, begin, cfg, t, msg);

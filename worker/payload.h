@@ -49,6 +49,9 @@ typedef struct mw_stmt {
     mw_value *values;
     mw_param_name *names; /* in the allocation of values, after them */
     mw_rewrite rw;        /* SQL for the backend; rw.slot_value maps slots */
+    struct mw_sql_shared *rw_shared; /* rw is borrowed from the alias's SQL
+                             memo (sql_memo.h) under this reference; NULL:
+                             rw is the statement's own */
     int session_state;    /* PostgreSQL: may leave state past ROLLBACK
                              (sql_classify.h): its connection is closed after */
     int tx_control;       /* PostgreSQL: controls the transaction: refused */
