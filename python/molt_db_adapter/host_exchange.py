@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import c_rows
 from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
-from .envelope import decode_response
+from .envelope import Response, decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
 from .placeholders import scan_placeholders
 from .protocol import Exchange, Item, Request, Slot
@@ -231,6 +231,16 @@ class _HostExchange(Exchange):
         if stream.done:
             stream.release()
             self.live.pop(stream, None)
+            if rid in self.pending:
+                # ended without its answer: the host closed the session
+                # under it (write_timeout_ms, max_unread_bytes)
+                self.fail(_SESSION_LOST)
+
+    def deliver(self, body: bytes, request_id: int = 0) -> Response:
+        resp = super().deliver(body, request_id)
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # the next call makes a new exchange
+        return resp
 
     def _hold(self, stream: Any, rid: int) -> bool:
         """Leave ``stream``'s frames in the host (True) while the flow
@@ -292,6 +302,11 @@ class _HostExchange(Exchange):
 
 
 _LEAD = object()  # put in a follower's queue: its turn to wait on the host
+
+#: how the host answers a request in a session it closed (worker/host_session.c)
+_SESSION_CLOSED = "the session was closed ("
+_SESSION_LOST = ("the in-process host closed this client's session (a limit of the worker: "
+                 "write_timeout_ms or max_unread_bytes, e.g. a stream not read for that long)")
 
 
 def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
@@ -728,6 +743,8 @@ class AsyncHostExchange(_HostExchange):
             raise self.lost(self.dead or e.message) from None
         if resp.request_id == 0:
             resp.request_id = rid
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # as deliver
         return finish(call, resp)
 
     def unfast(self, waiter: Any) -> None:

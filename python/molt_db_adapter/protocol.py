@@ -169,7 +169,7 @@ class Exchange:
         for body in self.decoder.feed(data):
             self.deliver(body)
 
-    def deliver(self, body: bytes, request_id: int = 0) -> None:
+    def deliver(self, body: bytes, request_id: int = 0) -> Response:
         """Route one response frame (without its length prefix) to its
         request; dropped when nobody waits for it. ``request_id``: whose
         answer it is when the frame names none (the in-process host answers
@@ -194,6 +194,7 @@ class Exchange:
             slot.put(resp)
         if change:
             self.flow_changed(change == RESUME)
+        return resp
 
     def end_reason(self, exc: Optional[BaseException]) -> str:
         """Why reading stopped: a read error, or the other side closing."""

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from molt_db_adapter import AsyncMoltClient, MoltClient
+from molt_db_adapter import AsyncMoltClient, MoltClient, WorkerUnavailable
 from worker_client import NEEDS_PG_WORKER, pg_client_cmd
 
 pytestmark = [pytest.mark.usefixtures("transport"), *NEEDS_PG_WORKER]
@@ -122,8 +122,10 @@ def test_an_async_stream_read_slowly_stays_in_bounded_memory():
 def test_a_reader_taking_a_part_at_a_time_keeps_its_session():
     """Each part the reader takes lets the next one in: the worker (or
     host) sees the client read, so a reader slower than the server but
-    steady keeps its session past write_timeout_ms (1 s here), and the
-    client works on afterwards."""
+    steady keeps its session past write_timeout_ms (1 s here). A reader
+    that then stops for longer loses it, as any client that stops reading:
+    the stream raises WorkerUnavailable, and the client's next call works
+    (a new connection, or a new in-process host)."""
     rows = 1_000_000
     with MoltClient(pg_client_cmd("--max-rows", str(rows), "--write-timeout-ms", "1000")) as c:
         with c.stream(stream_sql(rows), max_rows=rows, batch_rows=8192, timeout_ms=60_000) as s:
@@ -133,4 +135,9 @@ def test_a_reader_taking_a_part_at_a_time_keeps_its_session():
             for _ in range(12):  # 2.4 s, a part every 0.2 s
                 next(parts)
                 time.sleep(0.2)
+            assert c.query("select 41 + 1 as x").rows == [(42,)]
+            time.sleep(2.0)  # away: the session is closed under the stream
+            with pytest.raises(WorkerUnavailable):
+                for _ in parts:
+                    pass
         assert c.query("select 41 + 1 as x").rows == [(42,)]
