@@ -369,9 +369,28 @@ static int wait_fds(Host *self, int ms)
     return rc > 0;
 }
 
-int host_wait(HostObject *host, int ms)
+int host_drive(HostObject *host, int ms)
 {
-    return wait_fds((Host *)host, ms);
+    Host *self = (Host *)host;
+    int rc;
+    if (ms > DRIVE_WAIT_MAX_MS)
+        ms = DRIVE_WAIT_MAX_MS;
+    if (ms == 0) {
+        rc = molt_db_host_poll(host->h, 0);
+    } else {
+        self->waiting++; /* close() waits for it */
+        Py_BEGIN_ALLOW_THREADS
+        rc = molt_db_host_poll(host->h, ms);
+        Py_END_ALLOW_THREADS
+        self->waiting--;
+        if (PyErr_CheckSignals() < 0 || host_usable(host) < 0)
+            return -1;
+    }
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return -1;
+    }
+    return 0;
 }
 
 double host_now_s(void)
