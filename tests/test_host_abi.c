@@ -839,6 +839,29 @@ TEST(driven_poll_wait_ends_on_another_threads_command)
     molt_db_host_free(h);
 }
 
+/* Driven mode, the caller's own poller: molt_db_host_poll(h, 0) writes
+ * the statements of a submit at once, without a turn; a statement larger
+ * than the socket takes (8 MB) is written on as the socket drains, by
+ * the turns that follow. The server checks it received every byte. */
+TEST(driven_write_larger_than_the_socket_completes)
+{
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), NULL);
+    enum { BIG = 8 << 20 };
+    const char *head = "select 1/(length('", *tail = "') = 8388608)::int";
+    char *sql = malloc(strlen(head) + BIG + strlen(tail) + 1);
+    ASSERT(sql != NULL);
+    strcpy(sql, head);
+    memset(sql + strlen(head), 'x', BIG);
+    strcpy(sql + strlen(head) + BIG, tail);
+    env e;
+    env_db(&e, 1, "db_query", sql, 0, 0, 0);
+    free(sql);
+    frame_info fi = host_call(h, &e, 20000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    molt_db_host_free(h);
+}
+
 /* Driven mode: a host not polled for a while starts a request's deadline
  * when the request is taken, not at the loop's last turn. */
 TEST(driven_deadline_counts_from_the_submit)
@@ -1014,6 +1037,7 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(busy_leaves_out_an_idle_transaction),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
           TEST_ENTRY(driven_poll_wait_ends_on_another_threads_command),
+          TEST_ENTRY(driven_write_larger_than_the_socket_completes),
           TEST_ENTRY(driven_deadline_counts_from_the_submit),
           TEST_ENTRY(deadlines_end_each_request_at_its_own),
           TEST_ENTRY(threaded_answers_made_by_timers_wake_the_poller))

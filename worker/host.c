@@ -554,7 +554,8 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
      * loop: what they start (a request's statements, deferred by the
      * connection to the loop's next idle phase) is then written in the
      * first turn below, and that turn's poll of I/O is the only one. */
-    if (commands_due(h)) {
+    int took = commands_due(h);
+    if (took) {
         uv_update_time(&h->loop); /* the requests' timers count from now */
         take_commands(h);
     }
@@ -562,11 +563,21 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
      * without waiting (a flush deferred to the next turn, a watcher libuv
      * has yet to hand to epoll): what the caller then polls for is exactly
      * what is left. The cap keeps one call short under a flood;
-     * molt_db_host_timeout is then 0. */
-    if (timeout_ms != 0)
+     * molt_db_host_timeout is then 0. Without a wait, the statements of
+     * the commands just taken go out here rather than in a turn: its
+     * epoll_wait(0) would come too soon for their answers, and the caller
+     * waits on the fd next; a turn follows only when something else is
+     * due now. */
+    if (timeout_ms != 0) {
         driven_wait_turn(h, timeout_ms);
-    else
+    } else if (took) {
+        molt_db_loop_libuv_flush(&h->loop);
+        if (uv_backend_timeout(&h->loop) != 0 && !reap_due(h))
+            return 0;
         uv_run(&h->loop, UV_RUN_NOWAIT);
+    } else {
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    }
     int turns = 1;
     while (turns++ < DRIVEN_MAX_TURNS && (uv_backend_timeout(&h->loop) == 0 || reap_due(h)))
         uv_run(&h->loop, UV_RUN_NOWAIT);
