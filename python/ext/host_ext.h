@@ -53,11 +53,6 @@ pid_t host_this_pid(void);
  * set when it is closed or belongs to the parent of a fork. */
 int host_usable(HostObject *host);
 
-/* Driven: wakes a thread waiting in news() so that it runs the loop turn
- * a submit, cancel or release just asked for. Threaded: nothing (the
- * host's thread wakes itself). */
-void host_kick(HostObject *host);
-
 /* Submits request bytes in a session (host_usable checked by the
  * caller): a new Stream, NULL with an exception. */
 PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,

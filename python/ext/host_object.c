@@ -1,11 +1,13 @@
 /*
- * Host: one molt_db_host in threaded mode (host_ext.h).
+ * Host: one molt_db_host, threaded or driven (host_ext.h).
  *
- * news() is the one wait: it releases the GIL, polls the host's notify fd
- * (and the object's own wake fd, which close() writes so that a thread
- * still waiting lets go), clears the fd and returns the streams with news.
- * A signal interrupts the wait (EINTR): the pending Python signal handler
- * runs, so Ctrl-C in a blocking call raises KeyboardInterrupt at once.
+ * news() is the one wait: it releases the GIL. Threaded, it polls the
+ * host's notify fd (and the object's own wake fd, which close() writes so
+ * that a thread still waiting lets go), clears the fd and returns the
+ * streams with news; a signal interrupts the wait (EINTR): the pending
+ * Python signal handler runs, so Ctrl-C in a blocking call raises
+ * KeyboardInterrupt at once. Driven, it runs molt_db_host_poll(h, ms)
+ * (host_drive), whose wait is at most DRIVE_WAIT_MAX_MS long.
  * close() waits until no thread is inside a call that left the GIL.
  */
 #include "host_ext.h"
@@ -22,20 +24,10 @@
 
 typedef struct {
     HostObject base;
-    int wake_fd;  /* eventfd written by close() and, driven, by host_kick(); -1 if none */
+    int wake_fd;  /* eventfd written by close(); -1 if none */
     int waiting;  /* threads in news() or wait_io() without the GIL (read under the GIL) */
     int closing;
 } Host;
-
-void host_kick(HostObject *host)
-{
-    Host *self = (Host *)host;
-    if (!host->driven || self->waiting == 0 || self->wake_fd < 0)
-        return;
-    uint64_t one = 1;
-    ssize_t w = write(self->wake_fd, &one, sizeof one);
-    (void)w; /* a full counter is still readable */
-}
 
 int host_usable(HostObject *host)
 {
@@ -201,7 +193,6 @@ PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, si
         return NULL;
     }
     st->s = s;
-    host_kick(host);
     return (PyObject *)st;
 }
 
@@ -242,7 +233,6 @@ static PyObject *host_cancel(PyObject *self_, PyObject *arg)
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
     }
-    host_kick(self);
     Py_RETURN_NONE;
 }
 
@@ -288,7 +278,6 @@ static PyObject *host_session_close(PyObject *self_, PyObject *arg)
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
     }
-    host_kick(self);
     Py_RETURN_NONE;
 }
 
@@ -338,7 +327,8 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (host_ext.h). */
+/* Threaded: waits up to ms for the host's notify fd, or for close() from
+ * another thread (the wake fd). */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -359,13 +349,8 @@ static int wait_fds(Host *self, int ms)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if (host_usable(&self->base) < 0)
+    if (host_usable(&self->base) < 0) /* also what a write of the wake fd means */
         return -1;
-    if (fds[1].revents & POLLIN) { /* a kick (close() is handled above) */
-        uint64_t n;
-        ssize_t got = read(self->wake_fd, &n, sizeof n);
-        (void)got;
-    }
     return rc > 0;
 }
 
@@ -401,29 +386,20 @@ double host_now_s(void)
 }
 
 /* Driven: turns of the host until some stream has news or timeout_s ran
- * out, waiting on its fd between turns no longer than its next timer. A
- * turn runs with the GIL held (it does not wait), so every call on the
- * host is serialized by the GIL. */
+ * out, each waiting in the host's own poll (host_drive, GIL released);
+ * a submit, cancel, session close or release from another thread ends
+ * the wait (the host wakes itself). */
 static PyObject *driven_news(Host *self, double timeout_s)
 {
     double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
-        molt_db_host_poll(self->base.h, 0);
-        PyObject *out = ready_streams(&self->base);
-        if (out == NULL || PyList_GET_SIZE(out) > 0)
-            return out;
         int ms = host_timeout_ms_of(deadline - host_now_s());
-        if (ms == 0)
-            return out; /* the time ran out */
-        int due = molt_db_host_timeout(self->base.h);
-        if (due == 0)
-            return out; /* still work after a poll's turns: back to Python
-                           (its loop lets other threads have the GIL) */
-        if (due > 0 && due < ms)
-            ms = due;
-        Py_DECREF(out);
-        if (wait_fds(self, ms) < 0)
+        if (host_drive(&self->base, ms) < 0)
             return NULL;
+        PyObject *out = ready_streams(&self->base);
+        if (out == NULL || PyList_GET_SIZE(out) > 0 || ms == 0)
+            return out; /* news, or the time ran out */
+        Py_DECREF(out);
     }
 }
 
