@@ -552,8 +552,9 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
         return MOLT_DB_ECLOSED;
     /* The callers' commands first, here rather than from a handle of the
      * loop: what they start (a request's statements, deferred by the
-     * connection to the loop's next idle phase) is then written in the
-     * first turn below, and that turn's poll of I/O is the only one. */
+     * connection to the loop's next idle phase) is then written below,
+     * before any poll of I/O (by the flush, or in the waiting turn's idle
+     * phase). */
     int took = commands_due(h);
     if (took) {
         uv_update_time(&h->loop); /* the requests' timers count from now */
