@@ -164,6 +164,22 @@ static void on_idle(uv_idle_t *i)
     d->cb(d->arg);
 }
 
+/* A deferred call due now: stopped and run (molt_db_loop_libuv_flush).
+ * Its memory goes only in a close callback, in a later turn, so the walk
+ * survives a call that frees it or starts others. */
+static void run_due_defer(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (h->type != UV_IDLE || !uv_is_active(h) || ((uv_idle_t *)h)->idle_cb != on_idle)
+        return;
+    on_idle((uv_idle_t *)h);
+}
+
+void molt_db_loop_libuv_flush(uv_loop_t *uv)
+{
+    uv_walk(uv, run_due_defer, NULL);
+}
+
 static void *defer_new(void *data, molt_db_loop_cb cb, void *arg)
 {
     uvdefer *d = malloc(sizeof *d);

@@ -39,9 +39,25 @@ int mw_host_wake_locked(molt_db_host *h)
 void mw_host_wake(molt_db_host *h)
 {
     /* driven mode: wake_due is all it takes (molt_db_host_poll and
-     * molt_db_host_timeout look at it) */
-    if (h->mode == MOLT_DB_HOST_THREADED)
+     * molt_db_host_timeout look at it), unless a molt_db_host_poll waits
+     * on another thread: then its wait ends */
+    if (h->mode == MOLT_DB_HOST_THREADED) {
         molt_db_loop_wake(h->wake);
+    } else if (h->loop_polls) {
+        uint64_t one = 1;
+        ssize_t n = write(h->kick_fd, &one, sizeof one);
+        (void)n; /* a full counter is still readable */
+    }
+}
+
+int molt_db_host_wake(molt_db_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int closed = h->closing;
+    if (!closed && mw_host_wake_locked(h))
+        mw_host_wake(h);
+    pthread_mutex_unlock(&h->lock);
+    return closed ? MOLT_DB_ECLOSED : 0;
 }
 
 /* Commands wait for the loop (wake_due). */
@@ -134,6 +150,8 @@ static void take_commands(molt_db_host *h)
             uv_close((uv_handle_t *)&h->wait_timer, NULL);
             uv_close((uv_handle_t *)&h->wait_prepare, NULL);
             uv_close((uv_handle_t *)&h->wait_check, NULL);
+            if (h->kick_fd >= 0)
+                uv_close((uv_handle_t *)&h->wait_kick, NULL);
         }
         mw_worker_shutdown(&h->w, 0);
     }
@@ -219,6 +237,8 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
+static void on_wait_kick(uv_poll_t *p, int status, int events);
+
 static int refuse(molt_db_error *err, int code, const char *msg)
 {
     return molt_db_error_set(err, code, "molt_db_host: %s", msg);
@@ -266,6 +286,8 @@ static void host_destroy(molt_db_host *h)
     free(h->cancels);
     if (h->notify_fd >= 0)
         close(h->notify_fd);
+    if (h->kick_fd >= 0)
+        close(h->kick_fd);
     molt_db_loop_free(h->wake_loop);
     pthread_mutex_destroy(&h->lock);
     mw_config_free(&h->cfg);
@@ -285,7 +307,7 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     if (!h)
         return refuse(err, MOLT_DB_ENOMEM, "out of memory");
     h->mode = mode;
-    h->notify_fd = -1;
+    h->notify_fd = h->kick_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     int rc = configure(h, argc, argv, err);
     if (rc < 0) {
@@ -293,8 +315,8 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         return rc;
     }
     mw_log_set_format(h->cfg.log_format);
-    if (mode == MOLT_DB_HOST_THREADED &&
-        (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    int *own_fd = mode == MOLT_DB_HOST_THREADED ? &h->notify_fd : &h->kick_fd;
+    if ((*own_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         host_destroy(h);
         return refuse(err, MOLT_DB_EIO, strerror(errno));
     }
@@ -335,10 +357,22 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         uv_timer_init(&h->loop, &h->wait_timer);
         uv_prepare_init(&h->loop, &h->wait_prepare);
         uv_check_init(&h->loop, &h->wait_check);
-        h->wait_prepare.data = h;
+        h->wait_prepare.data = h->wait_check.data = h;
         uv_unref((uv_handle_t *)&h->wait_timer);
         uv_unref((uv_handle_t *)&h->wait_prepare);
         uv_unref((uv_handle_t *)&h->wait_check);
+        if (uv_poll_init(&h->loop, &h->wait_kick, h->kick_fd) < 0) {
+            close(h->kick_fd);
+            h->kick_fd = -1; /* not a handle to close */
+            h->closing = 1;
+            take_commands(h);
+            (void)mw_worker_run(&h->w);
+            host_destroy(h);
+            return refuse(err, MOLT_DB_EIO, "cannot watch an eventfd");
+        }
+        h->wait_kick.data = h;
+        uv_poll_start(&h->wait_kick, UV_READABLE, on_wait_kick);
+        uv_unref((uv_handle_t *)&h->wait_kick);
     }
     *out = h;
     return 0;
@@ -449,22 +483,41 @@ static void on_wait_timer(uv_timer_t *t)
 
 /* Just before the driven wait's poll of I/O: a stream that has news (a
  * request answered while the commands were taken, or by a timer of this
- * turn) is the caller's at once, so the poll must not wait (libuv's poll
- * does not wait once the loop is stopped). */
+ * turn) is the caller's at once, and a command queued by another thread
+ * since the poll took them is the next poll's, so the poll must not wait
+ * (libuv's poll does not wait once the loop is stopped). Else a command
+ * queued from now on ends the wait (mw_host_wake). */
 static void on_wait_prepare(uv_prepare_t *p)
 {
     molt_db_host *h = p->data;
     pthread_mutex_lock(&h->lock);
-    int news = h->news_head != NULL;
+    int now = h->news_head != NULL || h->wake_due;
+    /* from now on a command from another thread pokes kick_fd */
+    h->loop_polls = !now;
     pthread_mutex_unlock(&h->lock);
-    if (news)
+    if (now)
         uv_stop(&h->loop);
 }
 
 /* The driven wait's turn ends after its I/O. */
 static void on_wait_check(uv_check_t *c)
 {
+    molt_db_host *h = c->data;
+    pthread_mutex_lock(&h->lock);
+    h->loop_polls = 0;
+    pthread_mutex_unlock(&h->lock);
     uv_stop(c->loop);
+}
+
+/* A command from another thread ended the wait: the next
+ * molt_db_host_poll takes it. */
+static void on_wait_kick(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    uint64_t n;
+    ssize_t got = read(((molt_db_host *)p->data)->kick_fd, &n, sizeof n);
+    (void)got;
 }
 
 /* Driven mode: one turn whose poll of I/O waits up to timeout_ms (-1: no
@@ -509,9 +562,11 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
         return MOLT_DB_ECLOSED;
     /* The callers' commands first, here rather than from a handle of the
      * loop: what they start (a request's statements, deferred by the
-     * connection to the loop's next idle phase) is then written in the
-     * first turn below, and that turn's poll of I/O is the only one. */
-    if (commands_due(h)) {
+     * connection to the loop's next idle phase) is then written below,
+     * before any poll of I/O (by the flush, or in the waiting turn's idle
+     * phase). */
+    int took = commands_due(h);
+    if (took) {
         uv_update_time(&h->loop); /* the requests' timers count from now */
         take_commands(h);
     }
@@ -519,11 +574,21 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
      * without waiting (a flush deferred to the next turn, a watcher libuv
      * has yet to hand to epoll): what the caller then polls for is exactly
      * what is left. The cap keeps one call short under a flood;
-     * molt_db_host_timeout is then 0. */
-    if (timeout_ms != 0)
+     * molt_db_host_timeout is then 0. Without a wait, the statements of
+     * the commands just taken go out here rather than in a turn: its
+     * epoll_wait(0) would come too soon for their answers, and the caller
+     * waits on the fd next; a turn follows only when something else is
+     * due now. */
+    if (timeout_ms != 0) {
         driven_wait_turn(h, timeout_ms);
-    else
+    } else if (took) {
+        molt_db_loop_libuv_flush(&h->loop);
+        if (uv_backend_timeout(&h->loop) != 0 && !reap_due(h))
+            return 0;
         uv_run(&h->loop, UV_RUN_NOWAIT);
+    } else {
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    }
     int turns = 1;
     while (turns++ < DRIVEN_MAX_TURNS && (uv_backend_timeout(&h->loop) == 0 || reap_due(h)))
         uv_run(&h->loop, UV_RUN_NOWAIT);

@@ -118,8 +118,9 @@ struct molt_db_host {
     host_session *sessions;
     int nsessions;           /* the callers' open ones (max_sessions) */
     int wake_due;            /* commands queued, not yet taken */
-    int loop_polls;          /* threaded mode: the loop thread polls (or is
-                              * about to) and takes commands only when woken */
+    int loop_polls;          /* the loop polls (or is about to) and takes
+                              * commands only when woken; driven mode: a
+                              * molt_db_host_poll waits */
     int notified;            /* notify_fd was written and not cleared */
     int closing;             /* molt_db_host_free began */
     uint64_t queued_request_bytes; /* submitted, not yet handled */
@@ -130,6 +131,8 @@ struct molt_db_host {
     uv_timer_t wait_timer;   /* driven mode: bounds molt_db_host_poll's wait */
     uv_prepare_t wait_prepare; /* driven mode: no wait when news is ready */
     uv_check_t wait_check;   /* driven mode: the wait is one turn */
+    uv_poll_t wait_kick;     /* driven mode: kick_fd, which ends the wait */
+    int kick_fd;             /* driven mode: an eventfd other threads poke */
     int notify_due;          /* news since the last write */
 };
 

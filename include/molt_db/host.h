@@ -166,6 +166,14 @@ long molt_db_host_busy(molt_db_host *h);
 MOLT_DB_API
 int molt_db_host_poll(molt_db_host *h, int timeout_ms);
 
+/* Ends a molt_db_host_poll waiting on another thread (driven mode; in
+ * threaded mode the loop thread's wait), or the next one's wait, as a
+ * submit would, without a command: for a caller that must have its
+ * driving thread look at something of its own. Callable from any thread.
+ * 0, or MOLT_DB_ECLOSED once molt_db_host_free began. */
+MOLT_DB_API
+int molt_db_host_wake(molt_db_host *h);
+
 /* Fills udata with the streams that have news (a frame, or their end)
  * since they were last returned here, at most cap of them; returns how
  * many. A stream released meanwhile is not returned. */
