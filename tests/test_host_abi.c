@@ -283,16 +283,23 @@ TEST(unread_stream_stops_its_query)
         unread(modes[i]);
 }
 
-/* Threaded mode: a request the host answers inside submit (an empty one,
- * one above max_request_bytes) makes the notify fd readable, as any news
- * does, and so does the news after it. */
-TEST(answers_inside_submit_write_the_notify_fd)
+/* A threaded host over an in-memory SQLite database. */
+static molt_db_host *memory_host_threaded(void)
 {
     const char *argv[] = {"--db", "default=sqlite::memory:"};
     molt_db_host *h = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    return h;
+}
+
+/* Threaded mode: a request the host answers inside submit (an empty one,
+ * one above max_request_bytes) makes the notify fd readable, as any news
+ * does, and so does the news after it. */
+TEST(answers_inside_submit_write_the_notify_fd)
+{
+    molt_db_host *h = memory_host_threaded();
     struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
     for (int round = 0; round < 2; round++) {
         ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
@@ -336,11 +343,7 @@ static molt_db_host_stream *ping_answered(molt_db_host *h, uint64_t id)
  * molt_db_host_poll(h, ms) arms itself. */
 TEST(an_armed_host_writes_its_fd_only_for_a_wait)
 {
-    const char *argv[] = {"--db", "default=sqlite::memory:"};
-    molt_db_host *h = NULL;
-    molt_db_error err;
-    molt_db_error_init(&err);
-    ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    molt_db_host *h = memory_host_threaded();
     struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
     void *ud[4];
     ASSERT_EQ_INT(molt_db_host_arm(h), 0); /* nothing yet: armed */

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,14 +298,14 @@ TEST(armed_waits_racing_answers_are_woken)
 
 typedef struct flood_arg {
     molt_db_host *h;
-    volatile int stop;
+    atomic_int stop;
     long cancels;
 } flood_arg;
 
 static void *cancel_flood(void *p)
 {
     flood_arg *a = p;
-    while (!a->stop) {
+    while (!atomic_load(&a->stop)) {
         ASSERT_EQ_INT(molt_db_host_cancel(a->h, 1 + (uint64_t)(a->cancels % 1000)), 0);
         a->cancels++;
     }
@@ -344,7 +345,7 @@ TEST(a_flood_of_cancels_leaves_requests_answered)
         if (now_ms() - t0 > worst)
             worst = now_ms() - t0;
     }
-    a.stop = 1;
+    atomic_store(&a.stop, 1);
     pthread_join(th, NULL);
     ASSERT_EQ_INT(molt_db_host_cancel(fx.h, 7), 0);
     for (int i = 0; i < FLOOD_SLOW; i++) {
