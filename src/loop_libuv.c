@@ -167,10 +167,15 @@ static void timer_free(void *data, void *timer)
 }
 
 /* The deferred calls due on the calling thread, over every uv loop it
- * runs: every hook but wake runs on the loop's thread, so a list per
- * thread needs no lock and finds a loop's due calls without a walk of its
- * handles. Circular, around this sentinel. */
+ * runs, kept only on a thread that runs them itself
+ * (molt_db_loop_libuv_run_deferred, which then owns its loops: every hook
+ * but wake runs on a loop's thread, so a list per thread needs no lock
+ * and finds a loop's due calls without a walk of its handles). A thread
+ * that only sets a loop up (a host's, before its thread starts) keeps
+ * none, so no other thread ever unlinks from its list. Circular, around
+ * this sentinel. */
 static _Thread_local due_link due_list;
+static _Thread_local int due_kept;
 
 static void due_unlink(uvdefer *d)
 {
@@ -222,7 +227,7 @@ static void defer_start(void *data, void *defer)
 {
     (void)data;
     uvdefer *d = defer;
-    if (d->due.prev == NULL)
+    if (due_kept && d->due.prev == NULL)
         due_append(&due_list, &d->due);
     uv_idle_start(&d->idle, on_idle); /* no-op if started */
 }
@@ -237,6 +242,7 @@ static void defer_free(void *data, void *defer)
 
 void molt_db_loop_libuv_run_deferred(uv_loop_t *uv)
 {
+    due_kept = 1; /* from now on: those due before ran in the idle phase */
     if (due_list.next == NULL)
         return;
     /* the calls due now, moved to a list of their own: one that a call
