@@ -358,6 +358,8 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     }
     if (mode == MOLT_DB_HOST_THREADED) {
         if (uv_poll_init(&h->loop, &h->wake_poll, h->wake_fd) < 0) {
+            h->stopping = 1;
+            mw_worker_shutdown(&h->w, 0);
             (void)mw_worker_run(&h->w);
             host_destroy(h);
             return refuse(err, MOLT_DB_EIO, "cannot watch the host's wake-up fd");
