@@ -9,7 +9,8 @@
  * Modes:
  * - MOLT_DB_HOST_THREADED: the host runs its event loop on a thread of its
  *   own; every function but molt_db_host_free may be called from any
- *   thread. molt_db_host_fd is readable when some stream has news;
+ *   thread. molt_db_host_fd is readable when some stream has news (on a
+ *   host whose callers arm, when one armed: molt_db_host_arm);
  *   molt_db_host_poll(h, 0) clears it, then molt_db_host_ready says which.
  * - MOLT_DB_HOST_DRIVEN: no thread is started; every call is made on one
  *   thread, the caller's. molt_db_host_fd is readable when
