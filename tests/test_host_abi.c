@@ -284,16 +284,23 @@ TEST(unread_stream_stops_its_query)
         unread(modes[i]);
 }
 
-/* Threaded mode: a request the host answers inside submit (an empty one,
- * one above max_request_bytes) makes the notify fd readable, as any news
- * does, and so does the news after it. */
-TEST(answers_inside_submit_write_the_notify_fd)
+/* A threaded host over an in-memory SQLite database. */
+static molt_db_host *memory_host_threaded(void)
 {
     const char *argv[] = {"--db", "default=sqlite::memory:"};
     molt_db_host *h = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    return h;
+}
+
+/* Threaded mode: a request the host answers inside submit (an empty one,
+ * one above max_request_bytes) makes the notify fd readable, as any news
+ * does, and so does the news after it. */
+TEST(answers_inside_submit_write_the_notify_fd)
+{
+    molt_db_host *h = memory_host_threaded();
     struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
     for (int round = 0; round < 2; round++) {
         ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
@@ -315,6 +322,58 @@ TEST(answers_inside_submit_write_the_notify_fd)
         ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "Ok");
         molt_db_host_release(s);
     }
+    molt_db_host_free(h);
+}
+
+/* A ping submitted, its final frame taken without waiting on the fd. */
+static molt_db_host_stream *ping_answered(molt_db_host *h, uint64_t id)
+{
+    env e;
+    env_db(&e, id, "ping", NULL, 0, 0, 0);
+    molt_db_host_stream *s = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s),
+                  0);
+    env_free(&e);
+    ASSERT_EQ_STR(host_final(NULL, s, 2000, NULL).status, "Ok");
+    return s;
+}
+
+/* Threaded mode, a host whose caller arms: news writes the fd only for an
+ * armed wait; arm says when news is there already; news that comes after
+ * the arm, before the wait, still makes the fd readable; and
+ * molt_db_host_poll(h, ms) arms itself. */
+TEST(an_armed_host_writes_its_fd_only_for_a_wait)
+{
+    molt_db_host *h = memory_host_threaded();
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    void *ud[4];
+    ASSERT_EQ_INT(molt_db_host_arm(h), 0); /* nothing yet: armed */
+    /* answered after the arm, before any wait: the fd was written */
+    molt_db_host_stream *s = ping_answered(h, 1);
+    ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+    ASSERT_EQ_INT(poll(&p, 1, 0), 0); /* cleared */
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    molt_db_host_release(s);
+    /* not armed: the news waits, the fd is left alone, arm says so */
+    s = ping_answered(h, 2);
+    usleep(20000);
+    ASSERT_EQ_INT(poll(&p, 1, 0), 0);
+    ASSERT_EQ_INT(molt_db_host_arm(h), 1);
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    molt_db_host_release(s);
+    /* molt_db_host_poll(h, ms) arms before it waits */
+    env e;
+    env_db(&e, 3, "ping", NULL, 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s),
+                  0);
+    env_free(&e);
+    long long t0 = now_ms();
+    ASSERT_EQ_INT(molt_db_host_poll(h, 3000), 0);
+    ASSERT(now_ms() - t0 < 2000);
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    ASSERT_EQ_STR(host_final(NULL, s, 1000, NULL).status, "Ok");
+    molt_db_host_release(s);
     molt_db_host_free(h);
 }
 
@@ -1032,6 +1091,7 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
           TEST_ENTRY(unread_stream_stops_its_query),
           TEST_ENTRY(answers_inside_submit_write_the_notify_fd),
+          TEST_ENTRY(an_armed_host_writes_its_fd_only_for_a_wait),
           TEST_ENTRY(free_with_requests_in_flight),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),

@@ -43,6 +43,17 @@ void molt_db_loop_libuv_flush(uv_loop_t *uv);
 MOLT_DB_API
 uv_loop_t *molt_db_loop_libuv_uv(const molt_db_loop *loop);
 
+/* Loop thread: runs now the deferred calls due on uv that this thread
+ * started since its first call of this function, as uv's next idle phase
+ * would; those they start wait for that phase. The calling thread must
+ * be the one that runs uv from then on (the calls are kept in a list of
+ * the thread's). For a caller that hands work to the loop in its prepare
+ * phase: a connection's deferred write then goes out before the poll, and
+ * the poll waits, where an idle handle still due would make it return at
+ * once and cost a turn. */
+MOLT_DB_API
+void molt_db_loop_libuv_run_deferred(uv_loop_t *uv);
+
 #ifdef __cplusplus
 }
 #endif
