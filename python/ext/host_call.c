@@ -9,8 +9,8 @@
  *   one-shot Call, its payload packed by envelope_pack. Both take the
  *   exchange's leading lock without waiting (None, for the general path,
  *   when another thread drives), take the request id, submit the envelope
- *   and drive the host on the calling thread (its turns under the GIL, its
- *   waits without) until the stream's frame arrives. An Ok final frame for
+ *   and drive the host on the calling thread (a turn that waits, in the
+ *   loop's epoll_wait, without the GIL) until the stream's frame arrives. An Ok final frame for
  *   the request becomes the result; anything else is handed to the
  *   general path at the point reached (_handover), and the caller gets
  *   (request, exception, wait_s, start) to go on from.
@@ -259,7 +259,8 @@ static PyObject *ready_list(HostObject *host, void **ready, size_t got)
 }
 
 /* The stream's frame as take_final gives it, driving the host on the
- * calling thread (its turns under the GIL, its waits without) until one is
+ * calling thread (host_drive: a turn that may wait runs without the GIL,
+ * so that other threads go on meanwhile) until one is
  * there, other streams have news ([Stream, ...]) or deadline passed
  * (None); NULL with an exception (KeyboardInterrupt from a signal
  * handler, HostError), the stream left as it is. */
@@ -268,10 +269,10 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
 {
     HostObject *host = st->host;
     for (;;) {
-        if (molt_db_host_poll(host->h, 0) < 0) {
-            PyErr_SetString(HostError, "the molt_db host is closed");
+        /* no poll() of the fd first: the turn waits itself (host_drive) */
+        int ms = host_timeout_ms_of(deadline - host_now_s());
+        if (host_drive(host, ms) < 0)
             return NULL;
-        }
         void *ready[64];
         size_t got = molt_db_host_ready(host->h, ready, 64);
         if (got == 1 && ready[0] == (void *)st) {
@@ -281,21 +282,8 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
         } else if (got > 0) {
             return ready_list(host, ready, got);
         }
-        int ms = host_timeout_ms_of(deadline - host_now_s());
         if (ms == 0)
             Py_RETURN_NONE;
-        int due = molt_db_host_timeout(host->h);
-        if (due == 0) { /* more work now: let other threads have the GIL a moment */
-            Py_BEGIN_ALLOW_THREADS
-            Py_END_ALLOW_THREADS
-            if (PyErr_CheckSignals() < 0 || host_usable(host) < 0)
-                return NULL;
-            continue;
-        }
-        if (due > 0 && due < ms)
-            ms = due;
-        if (host_wait(host, ms) < 0)
-            return NULL;
     }
 }
 
@@ -327,6 +315,7 @@ typedef struct {
     uint64_t session;
     PyObject *acquire, *release;  /* its leading lock's */
     PyObject *followers;          /* its set of followers' queues */
+    PyObject *held;               /* its held streams (a dict: flow control) */
     PyObject *handover, *refused; /* its _handover and _refused */
     PyObject *pass_turn, *keep_if_pending;
     PyObject *scan;               /* placeholders.scan_placeholders */
@@ -346,7 +335,7 @@ static PyObject *str_dead, *str_before_send, *str_after_recv, *str_db_alias, *st
 static PyObject *decode_kwnames; /* ("numeric_decimal", "parse_json") */
 
 #define CALLER_FIELDS(X)                                                                   \
-    X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
+    X(exchange) X(host) X(acquire) X(release) X(followers) X(held) X(handover) X(refused)  \
     X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)    \
     X(c_rows)
 
@@ -410,12 +399,18 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     c->c_rows = Py_NewRef(c_rows);
     c->max_frame = max_frame;
     c->default_timeout_ms = default_timeout_ms;
-    if ((c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
+    if ((c->held = PyObject_GetAttrString(exchange, "held")) == NULL ||
+        (c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
         (c->release = PyObject_GetAttrString(leading, "release")) == NULL ||
         (c->handover = PyObject_GetAttrString(exchange, "_handover")) == NULL ||
         (c->refused = PyObject_GetAttrString(exchange, "_refused")) == NULL ||
         (c->pass_turn = PyObject_GetAttrString(exchange, "_pass_turn")) == NULL ||
         (c->keep_if_pending = PyObject_GetAttrString(exchange, "_keep_if_pending")) == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    if (!PyDict_CheckExact(c->held)) {
+        PyErr_SetString(PyExc_TypeError, "Caller() takes an exchange whose held is a dict");
         Py_DECREF(c);
         return NULL;
     }
@@ -623,6 +618,12 @@ static PyObject *lead(CallerObject *c, PyObject *client, const char *entry, size
         return got == NULL ? NULL : (Py_DECREF(got), Py_NewRef(Py_None));
     }
     Py_DECREF(got);
+    if (PyDict_GET_SIZE(c->held) > 0) {
+        /* streams' frames held in the host, which may have paused the
+         * session's new requests: the general path lets them flow */
+        Py_DECREF(ids);
+        return unlead(c) < 0 ? NULL : Py_NewRef(Py_None);
+    }
     enum led led = NOT_TAKEN;
     PyObject *rid = NULL;
     double deadline = start + (wait_s > 0 ? wait_s : 0);

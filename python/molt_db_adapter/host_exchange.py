@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import c_rows
 from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
-from .envelope import decode_response
+from .envelope import Response, decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
 from .placeholders import scan_placeholders
 from .protocol import Exchange, Item, Request, Slot
@@ -160,6 +160,13 @@ class _HostExchange(Exchange):
         #: streams not yet released (the host hands them back from news()),
         #: each with the request_id it was submitted for
         self.live: dict[Any, int] = {}
+        #: the live streams whose frames the flow control leaves in the host
+        #: (their requests' streams are full, flow.py): the host pauses
+        #: their queries, and the session's new requests wait. A call made
+        #: meanwhile lets them flow again: the general path's register(),
+        #: the asyncio fast calls counted as waiting, the blocking fast
+        #: calls (host_call.c) by taking the general path. Never rebound.
+        self.held: dict[Any, int] = {}
 
     def send_nowait(self, frame: bytes) -> None:
         """Submit one framed request (the host takes it without the prefix)."""
@@ -170,7 +177,7 @@ class _HostExchange(Exchange):
         ConnectionLost when the exchange or the host is over."""
         reason = self.dead
         if reason:
-            raise self.lost(reason)
+            raise self.lost(reason, sent=False)
         try:
             return self.host.submit(body, 0, self.session)
         except self._host_error as e:
@@ -180,7 +187,7 @@ class _HostExchange(Exchange):
         """The host refused a submit with HostError ``e`` (closed, a fork's
         copy): the exchange is over; the ConnectionLost to raise."""
         self.fail(f"the in-process host refused the request: {e}")
-        return self.lost(self.dead or str(e))
+        return self.lost(self.dead or str(e), sent=False)
 
     def send_envelope(self, rid: int, body: bytes) -> None:
         """Submit request ``rid``'s envelope."""
@@ -197,19 +204,82 @@ class _HostExchange(Exchange):
 
     def route(self, stream: Any, rid: int, first: Any = None) -> None:
         """Route the frames of ``stream`` (after ``first``, one taken from
-        it already); release it once finished."""
+        it already); release it once finished. A full stream's are left in
+        the host while the flow control is stopped."""
         try:
             # large frames come as owned Frames: an arrow_ipc payload
             # reaches pyarrow without a copy (envelope.decode_response)
-            frames = self.take_owned(stream)
-            for body in frames if first is None else [first, *frames]:
-                self.check_size(body)
-                self.deliver(body, rid)
+            if rid not in self.flow.unread:
+                frames = self.take_owned(stream)
+                for body in frames if first is None else [first, *frames]:
+                    self.check_size(body)
+                    self.deliver(body, rid)
+            else:  # a flow-controlled stream: part by part, until full
+                if first is not None:
+                    self.check_size(first)
+                    self.deliver(first, rid)
+                while True:
+                    if self._hold(stream, rid):
+                        return
+                    frames = self.take_owned(stream, 1)
+                    if not frames:
+                        break
+                    self.check_size(frames[0])
+                    self.deliver(frames[0], rid)
         except ProtocolError as e:  # never from the host's own frames
             self.fail(f"protocol error: {e.message}")
         if stream.done:
             stream.release()
             self.live.pop(stream, None)
+            if rid in self.pending:
+                # ended without its answer: the host closed the session
+                # under it (write_timeout_ms, max_unread_bytes)
+                self.fail(_SESSION_LOST)
+
+    def deliver(self, body: bytes, request_id: int = 0) -> Response:
+        resp = super().deliver(body, request_id)
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # the next call makes a new exchange
+        return resp
+
+    def _hold(self, stream: Any, rid: int) -> bool:
+        """Leave ``stream``'s frames in the host (True) while the flow
+        control is stopped and its request is a full stream."""
+        if not self.flow.stopped:
+            return False
+        with self.lock:  # decided under the lock its resume is
+            if self.flow.stopped and rid in self.flow.full:
+                self.held[stream] = rid
+                return True
+        return False
+
+    def route_held(self) -> None:
+        """Route the held streams that may flow now (the flow control
+        resumed, or their request was given up). Only on the thread that
+        drives the host."""
+        with self.lock:
+            flow = self.flow
+            ready = {st: rid for st, rid in self.held.items()
+                     if self.dead or not flow.stopped or rid not in flow.full}
+            for stream in ready:
+                del self.held[stream]
+        if self.dead:
+            return  # the host is closed: so are its streams
+        for stream, rid in ready.items():
+            self.route(stream, rid)
+
+    def flow_changed(self, resume: bool) -> None:
+        if resume and self.held:
+            self.unhold()
+
+    def unregister(self, rid: int) -> None:
+        super().unregister(rid)
+        if self.held:
+            self.unhold()  # a held stream given up: its frames go (dropped)
+
+    def unhold(self) -> None:
+        """Route the held streams that may flow now, or have them routed."""
+        raise NotImplementedError
 
     def check_size(self, body: Any) -> None:
         """The client's max_response_bytes, as the worker clients' frame
@@ -232,6 +302,11 @@ class _HostExchange(Exchange):
 
 
 _LEAD = object()  # put in a follower's queue: its turn to wait on the host
+
+#: how the host answers a request in a session it closed (worker/host_session.c)
+_SESSION_CLOSED = "the session was closed ("
+_SESSION_LOST = ("the in-process host closed this client's session (a limit of the worker: "
+                 "write_timeout_ms or max_unread_bytes, e.g. a stream not read for that long)")
 
 
 def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
@@ -350,12 +425,29 @@ class SyncHostExchange(_HostExchange):
     def _turn(self, wait_s: float) -> None:
         """One turn of the host (waiting up to wait_s for work); what it
         gives is handed out. Only the thread holding ``leading``."""
+        if self.held:
+            self.route_held()
         try:
             news = self.host.news(wait_s)
         except self._host_error as e:
             self.fail(str(e))  # every slot now holds the ConnectionLost
             return
         self.hand_out(news)
+        if self.held:
+            self.route_held()  # resumed while this turn routed (flow_changed)
+
+    def unhold(self) -> None:
+        """Now when nobody drives the host, else by the thread that does,
+        at the end of its turn (kicked out of its wait: it may be a
+        listener's reader, waiting long)."""
+        if not self.leading.acquire(blocking=False):
+            self.host.kick()
+            return
+        try:
+            self.route_held()
+        finally:
+            self.leading.release()
+            self._pass_turn()
 
     def _pass_turn(self) -> None:
         """Nobody drives the host: wake a follower to do it."""
@@ -375,11 +467,10 @@ class SyncHostExchange(_HostExchange):
         An open transaction left idle (the cancelled request's, or another)
         is no such work (``Host.busy()``): the call returns as soon as the
         cancel is through."""
-        slot: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        with self.lock:
-            if self.dead:
-                return
-            self.pending[rid] = slot  # its frames come here again
+        try:
+            slot: queue.SimpleQueue[Any] = self.register(rid)  # type: ignore[assignment]  # its frames come here again
+        except ConnectionLost:
+            return
         deadline = time.monotonic() + within
         try:
             while rid in self.live.values():  # its last frame is still to come
@@ -544,10 +635,21 @@ class AsyncHostExchange(_HostExchange):
             self._timer.cancel()
             self._timer = None
             self._timer_at = math.inf
+        if self.flow.full:
+            self.reflow()  # fast calls answered: maybe only full streams wait now
         if self.woken:
             # the answered calls' tasks run now, not a loop iteration later
             # through a Handle each
             self._wake(self.woken)
+
+    def unhold(self) -> None:
+        """Now: every call is made on the loop's thread."""
+        self.route_held()
+
+    def waiting(self) -> int:
+        # the fast calls in flight wait too (their frames never pass
+        # through pending): a stop would leave them behind a paused session
+        return len(self.pending) + len(self.fast)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -572,7 +674,9 @@ class AsyncHostExchange(_HostExchange):
         asyncio.TimeoutError."""
         reason = self.dead
         if reason:
-            raise self.lost(reason)
+            raise self.lost(reason, sent=False)
+        if self.held:
+            return None  # see submit_plain
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
                                        call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
@@ -589,7 +693,11 @@ class AsyncHostExchange(_HostExchange):
         request id, the submit): its Waiter, as ``submit_fast`` gives it;
         None, with nothing submitted, for the general path (hooks, a value
         the C packer leaves, an exchange lost or just refused)."""
-        if self.dead:
+        if self.dead or self.held:
+            # held streams: the general path's register lets them flow
+            # first (the host may have paused, or closed, the session
+            # behind them: a lost session is then found before the call
+            # leaves, and the call goes to a new exchange)
             return None
         try:
             waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
@@ -603,7 +711,7 @@ class AsyncHostExchange(_HostExchange):
 
     def _refused_fast(self, e: Exception) -> ConnectionLost:
         self.fail(f"the in-process host refused the request: {e}")
-        return self.lost(self.dead or str(e))
+        return self.lost(self.dead or str(e), sent=False)
 
     def _started(self, waiter: Any) -> None:
         """After a fast submit: the deadline sweep armed for ``waiter``'s
@@ -613,6 +721,8 @@ class AsyncHostExchange(_HostExchange):
         when = waiter.deadline
         if when < self._sweep_at:
             self._arm_sweep(when)
+        if self.flow.stopped:
+            self.reflow()  # one more waiting: held streams flow again
         if self._turn is None:
             # alone in fast, this call's own waiter (no callback yet) is the
             # only one the turn can complete: no task is woken inside it,
@@ -642,6 +752,8 @@ class AsyncHostExchange(_HostExchange):
             raise self.lost(self.dead or e.message) from None
         if resp.request_id == 0:
             resp.request_id = rid
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # as deliver
         return finish(call, resp)
 
     def unfast(self, waiter: Any) -> None:
@@ -651,6 +763,7 @@ class AsyncHostExchange(_HostExchange):
         stream = waiter.stream
         if self.fast.pop(stream, None) is not None and not stream.done:
             self.live[stream] = waiter.request_id
+        self.reflow()
 
     def _arm_sweep(self, when: float) -> None:
         if self._sweep is not None:
