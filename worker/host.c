@@ -35,7 +35,10 @@ int mw_host_wake_locked(molt_db_host *h)
      * in its next prepare phase (on_prepare) without being woken; driven
      * mode: only a molt_db_host_poll waiting on another thread is woken,
      * the next one sees wake_due */
-    return h->loop_polls || (h->mode == MOLT_DB_HOST_THREADED && h->closing);
+    int wake = h->loop_polls || (h->mode == MOLT_DB_HOST_THREADED && h->closing);
+    if (wake)
+        atomic_fetch_add(&h->wakes_out, 1);
+    return wake;
 }
 
 /* Makes an eventfd readable. */
@@ -47,10 +50,12 @@ static void poke(int fd)
     (void)n;
 }
 
-/* After unlocking h->lock: a waker that the loop thread could preempt
- * while holding the lock would block it on the lock at once. wake_fd stays
- * open until the host is freed, so a wake racing molt_db_host_free, after
- * the loop stopped watching it, writes to an fd nobody reads. */
+/* After unlocking h->lock, exactly once for each 1 mw_host_wake_locked
+ * returned: a waker that the loop thread could preempt while holding the
+ * lock would block it on the lock at once. wake_fd stays open until the
+ * host is freed, and the host is not freed while a wake is out
+ * (wakes_out), so a wake racing molt_db_host_free, after the loop stopped
+ * watching it, writes to an fd nobody reads. */
 void mw_host_wake(molt_db_host *h)
 {
     /* driven mode: wake_due is all it takes (molt_db_host_poll and
@@ -58,6 +63,7 @@ void mw_host_wake(molt_db_host *h)
      * on another thread (loop_polls, seen by mw_host_wake_locked): then
      * its wait ends */
     poke(h->wake_fd);
+    atomic_fetch_sub(&h->wakes_out, 1);
 }
 
 int molt_db_host_wake(molt_db_host *h)
@@ -329,6 +335,8 @@ static void host_destroy(molt_db_host *h)
     free(h->cancels);
     if (h->notify_fd >= 0)
         close(h->notify_fd);
+    while (atomic_load(&h->wakes_out) > 0)
+        uv_sleep(1); /* a caller between its unlock and its write */
     if (h->wake_fd >= 0)
         close(h->wake_fd);
     pthread_mutex_destroy(&h->lock);
@@ -571,18 +579,23 @@ static void on_wait_kick(uv_poll_t *p, int status, int events)
  * taken, written in the turn's idle phase) is due as the turn starts,
  * where UV_RUN_DEFAULT reckons the wait after the idle phase. Timers due
  * when the wait ends run in the next turn (molt_db_host_poll's own). The
- * handles are unreferenced: a loop with nothing else active does not
- * wait (nothing but a submit could end the wait). */
+ * handles stay unreferenced between waits (they keep no loop alive); for
+ * a bounded wait the timer is referenced during it, so that a loop with
+ * nothing else active (an idle SQLite-only host) still waits, until the
+ * timer, I/O or another thread's command (wait_kick). */
 static void driven_wait_turn(molt_db_host *h, int timeout_ms)
 {
-    if (timeout_ms > 0)
+    if (timeout_ms > 0) {
         uv_timer_start(&h->wait_timer, on_wait_timer, (uint64_t)timeout_ms, 0);
+        uv_ref((uv_handle_t *)&h->wait_timer);
+    }
     uv_prepare_start(&h->wait_prepare, on_wait_prepare);
     uv_check_start(&h->wait_check, on_wait_check);
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_check_stop(&h->wait_check);
     uv_prepare_stop(&h->wait_prepare);
     uv_timer_stop(&h->wait_timer);
+    uv_unref((uv_handle_t *)&h->wait_timer);
 }
 
 /* Under h->lock: molt_db_host_arm. */

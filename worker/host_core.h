@@ -27,6 +27,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -126,6 +127,9 @@ struct molt_db_host {
     int arming;              /* threaded mode: callers arm (molt_db_host_arm) */
     int armed;               /* ... and one waits: news writes notify_fd */
     int closing;             /* molt_db_host_free began */
+    /* wakes decided under lock and not yet written (mw_host_wake, after
+     * unlocking): the host is not freed before they are */
+    atomic_int wakes_out;
     uint64_t queued_request_bytes; /* submitted, not yet handled */
     /* loop thread only */
     int stopping;

@@ -114,7 +114,7 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     size_t max_frame = PyLong_AsSize_t(args[2]);
     if (max_frame == (size_t)-1 && PyErr_Occurred())
         return NULL;
-    if (host_usable(host) < 0)
+    if (host_usable(host) < 0 || host_may_drive(host) < 0)
         return NULL;
     molt_db_host_poll(host->h, 0);
     PyObject *rest = PyList_New(0);

@@ -520,7 +520,7 @@ static int unlead(CallerObject *c)
         r = PyObject_CallNoArgs(c->pass_turn);
     }
     if (r != NULL && c->host->h != NULL && c->host->pid == host_this_pid() &&
-        molt_db_host_pending(c->host->h) > 0) {
+        host_pending_now(c->host) > 0) {
         Py_DECREF(r);
         r = PyObject_CallNoArgs(c->keep_if_pending);
     }

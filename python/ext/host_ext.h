@@ -32,6 +32,7 @@ typedef struct {
     molt_db_host *h; /* NULL once closed */
     pid_t pid;       /* the process that created it */
     int driven;      /* MOLT_DB_HOST_DRIVEN: news() runs the loop */
+    int driving;     /* a thread runs its loop without the GIL (host_drive) */
 } HostObject;
 
 typedef struct {
@@ -73,6 +74,15 @@ int stream_takeable(StreamObject *st);
  * thread (submit, release, cancel) ends the wait. 0, or -1 with an
  * exception (a signal handler raised, the host was closed meanwhile). */
 int host_drive(HostObject *host, int ms);
+
+/* Driven: 0 when this thread may run the host's loop, -1 with
+ * RuntimeError while another thread runs it (host_drive, without the
+ * GIL): one loop, one driver at a time. */
+int host_may_drive(HostObject *host);
+
+/* molt_db_host_pending, or 1 while another thread runs the loop (whose
+ * state must not be read meanwhile: that thread has work). */
+long host_pending_now(HostObject *host);
 
 /* The longest wait of one host_drive: a signal does not end the loop's
  * epoll_wait (libuv waits on after EINTR), so a Ctrl-C raises at most this

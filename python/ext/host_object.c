@@ -148,6 +148,8 @@ static void host_free(Host *self)
         ssize_t w = write(self->wake_fd, &one, sizeof one);
         (void)w; /* a full counter is still readable */
     }
+    if (self->base.driven)
+        molt_db_host_wake(self->base.h); /* a driver's wait ends now */
     while (self->waiting > 0) {
         Py_BEGIN_ALLOW_THREADS
         sched_yield();
@@ -355,19 +357,37 @@ static int wait_fds(Host *self, int ms)
     return rc > 0;
 }
 
+int host_may_drive(HostObject *host)
+{
+    if (!host->driving)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "another thread runs this molt_db host's loop: one driver at a time");
+    return -1;
+}
+
+long host_pending_now(HostObject *host)
+{
+    return host->driving ? 1 : molt_db_host_pending(host->h);
+}
+
 int host_drive(HostObject *host, int ms)
 {
     Host *self = (Host *)host;
     int rc;
+    if (host_may_drive(host) < 0)
+        return -1;
     if (ms > DRIVE_WAIT_MAX_MS)
         ms = DRIVE_WAIT_MAX_MS;
     if (ms == 0) {
         rc = molt_db_host_poll(host->h, 0);
     } else {
         self->waiting++; /* close() waits for it */
+        host->driving = 1; /* the loop's state is this thread's until the end */
         Py_BEGIN_ALLOW_THREADS
         rc = molt_db_host_poll(host->h, ms);
         Py_END_ALLOW_THREADS
+        host->driving = 0;
         self->waiting--;
         if (PyErr_CheckSignals() < 0 || host_usable(host) < 0)
             return -1;
@@ -394,7 +414,8 @@ static PyObject *driven_news(Host *self, double timeout_s)
 {
     double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
-        int ms = host_timeout_ms_of(deadline - host_now_s());
+        /* kicked before this wait: the caller looks at once */
+        int ms = self->kicked ? 0 : host_timeout_ms_of(deadline - host_now_s());
         if (host_drive(&self->base, ms) < 0)
             return NULL;
         PyObject *out = ready_streams(&self->base);
@@ -488,7 +509,9 @@ static PyObject *host_timeout(PyObject *self_, PyObject *unused)
     HostObject *self = (HostObject *)self_;
     if (host_usable(self) < 0)
         return NULL;
-    return PyLong_FromLong(molt_db_host_timeout(self->h));
+    /* another thread runs the loop: its timers are that thread's (0: no
+     * wait on them here) */
+    return PyLong_FromLong(self->driving ? 0 : molt_db_host_timeout(self->h));
 }
 
 static PyObject *host_count(PyObject *self_, long (*count)(molt_db_host *h))
@@ -496,7 +519,9 @@ static PyObject *host_count(PyObject *self_, long (*count)(molt_db_host *h))
     HostObject *self = (HostObject *)self_;
     if (host_usable(self) < 0)
         return NULL;
-    return PyLong_FromLong(count(self->h));
+    /* another thread runs the loop: it has work, and the state the count
+     * reads is that thread's until its turn ends */
+    return PyLong_FromLong(self->driving ? 1 : count(self->h));
 }
 
 static PyObject *host_pending(PyObject *self_, PyObject *unused)

@@ -12,9 +12,9 @@ cancels, hooks, streams) run unchanged. A stream is kept until its last
 frame was taken, then released.
 
 - ``SyncHostExchange``: the host is driven by the threads in a call: the
-  thread waiting for a frame runs the host's loop itself (waiting on its fd
-  with the GIL released, running its I/O and timers with the GIL held), so
-  a query costs no thread hand-off. One thread at a time drives; the others
+  thread waiting for a frame runs the host's loop itself (its waits, in the
+  loop's own poll, without the GIL; a submit from another thread ends
+  them), so a query costs no thread hand-off. One thread at a time drives; the others
   sleep on their own queue until they get a frame or the turn to drive
   (leader/followers, no polling). A cancel (client timeout, Ctrl-C,
   ``cancel()``, a stream closed early) drives the host until the cancelled

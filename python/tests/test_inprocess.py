@@ -437,9 +437,11 @@ def test_a_session_not_open_is_refused_and_a_closed_one_rolls_back(tmp_path):
 
 
 def test_a_driven_host_waiting_in_news_runs_a_submit_from_another_thread():
-    """Driven, the thread in news() runs the host's loop: a submit from
-    another thread wakes it (the GIL serializes the calls), so the answer
-    comes long before news()'s own timeout."""
+    """Driven, the thread in news() runs the host's loop, waiting in it
+    without the GIL: a submit from another thread ends that wait (the
+    host's own wake-up), so the answer comes long before news()'s own
+    timeout (on this idle host the wait would otherwise last it out).
+    Meanwhile no other thread runs the loop, nor reads its state."""
     h = _host.Host(["--db", "default=sqlite:///:memory:"], driven=True)
     try:
         assert h.driven
@@ -453,6 +455,9 @@ def test_a_driven_host_waiting_in_news_runs_a_submit_from_another_thread():
         t = threading.Thread(target=lead)
         t.start()
         time.sleep(0.3)  # the thread now waits in news()
+        with pytest.raises(RuntimeError, match="one driver at a time"):
+            h.news(0.0)
+        assert (h.pending(), h.busy(), h.timeout()) == (1, 1, 0)  # the driver's
         t0 = time.monotonic()
         s = h.submit(encode_request(1, "ping")[4:])
         t.join(10)
