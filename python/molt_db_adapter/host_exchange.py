@@ -494,6 +494,8 @@ class AsyncHostExchange(_HostExchange):
         self._wake = mod.wake
         self._submit_fast = mod.submit_fast
         self._submit_plain = mod.submit_plain
+        #: what drain makes a plain query's result with (rows decoded in C)
+        self._plain = (QueryResult, c_rows)
         #: the one-shot calls in flight (``submit_fast``): each stream and the
         #: Waiter its final frame completes in C (``_host.drain``), which
         #: carries the call's request_id and client-side deadline
@@ -518,7 +520,7 @@ class AsyncHostExchange(_HostExchange):
         self._turn = None
         try:
             # one host turn; the fast calls' waiters are completed in C
-            news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
+            news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken, self._plain)
             if news:
                 self.hand_out(news)
             due = self.host.timeout()

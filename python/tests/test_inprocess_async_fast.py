@@ -19,6 +19,7 @@ import time
 import pytest
 
 from molt_db_adapter import AsyncInProcessClient, DbError, MoltError, Timeout
+from molt_db_adapter.results import QueryResult
 from test_rows_c import ARRAYS_SQL, MANY_SQL, NULLS_SQL
 from test_worker_pg import SCALAR_EDGES_SQL, TYPES_SQL
 
@@ -78,10 +79,10 @@ def frames_seen(client):
     real = conn._drain
     seen = []
 
-    def drain(host, fast, max_frame, woken):
+    def drain(host, fast, max_frame, woken, plain):
         pending = [w for w in fast.values() if not w.done()]
-        news = real(host, fast, max_frame, woken)
-        seen.extend("plain" if type(w.result()) is tuple else "bytes"
+        news = real(host, fast, max_frame, woken, plain)
+        seen.extend("plain" if type(w.result()) in (tuple, QueryResult) else "bytes"
                     for w in pending if w.done() and not w.cancelled())
         return news
 
@@ -235,9 +236,9 @@ def counted_turns(client):
     real = conn._drain
     per_turn = []
 
-    def drain(host, fast, max_frame, woken):
+    def drain(host, fast, max_frame, woken, plain):
         before = len(woken)
-        news = real(host, fast, max_frame, woken)
+        news = real(host, fast, max_frame, woken, plain)
         per_turn.append(len(woken) - before)
         return news
 
