@@ -599,7 +599,8 @@ class AsyncHostExchange(_HostExchange):
         except self._host_error as e:
             self._refused_fast(e)
             return None
-        if waiter is not None:
+        # _started's checks inline: with many in flight, neither holds
+        if waiter is not None and (self._turn is None or waiter.deadline < self._sweep_at):
             self._started(waiter)
         return waiter
 
