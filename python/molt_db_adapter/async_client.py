@@ -148,6 +148,8 @@ class _AsyncConnection(Exchange):
         self.writer: Optional[asyncio.StreamWriter] = None
         self.ended = False  # the read side is over (dead follows, maybe after the exit status)
         self.task: Optional[asyncio.Task[None]] = None  # finding the exit status
+        #: what the streams' flow control pauses and resumes
+        self.read_transport: Optional[asyncio.ReadTransport] = None
         # frames queued by this loop iteration's calls, written together
         self.out: list[bytes] = []
 
@@ -176,6 +178,7 @@ class _AsyncConnection(Exchange):
             except OSError as e:
                 raise WorkerUnavailable(f"cannot start the worker {worker_cmd[0]!r}: {e}") from None
             self.proc = asyncio.subprocess.Process(transport, proto, loop)
+            self.read_transport = transport.get_pipe_transport(1)  # type: ignore[assignment]
             assert self.proc.stdin is not None
             self.writer = self.proc.stdin
         else:
@@ -188,6 +191,7 @@ class _AsyncConnection(Exchange):
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
             # what asyncio.open_unix_connection builds, around our protocol
             self.writer = asyncio.StreamWriter(sock_transport, sink, reader, loop)
+            self.read_transport = sock_transport
         return self
 
     async def _death_reason(self, fallback: str) -> str:
@@ -219,6 +223,17 @@ class _AsyncConnection(Exchange):
             self.ended = True
             self._kill()
             self.fail(f"protocol error: {e.message}")
+
+    def flow_changed(self, resume: bool) -> None:
+        """Every waiting request is a stream with parts enough unread (or
+        no longer): the socket or pipe fills, and the worker pauses."""
+        t = self.read_transport
+        if t is None or t.is_closing():
+            return
+        if resume:
+            t.resume_reading()
+        else:
+            t.pause_reading()
 
     def eof(self, exc: Optional[Exception]) -> None:
         if self.ended:
@@ -277,6 +292,7 @@ class _AsyncConnection(Exchange):
             raise self.lost(reason) from None
 
     async def close(self, wait_s: float = 5.0) -> None:
+        self.flow_off()  # the worker's last frames are read, unread streams' too
         if self.writer is not None:
             try:
                 self.writer.close()  # EOF on the worker's stdin / socket

@@ -160,6 +160,11 @@ class _HostExchange(Exchange):
         #: streams not yet released (the host hands them back from news()),
         #: each with the request_id it was submitted for
         self.live: dict[Any, int] = {}
+        #: the live streams whose frames the flow control leaves in the host
+        #: (their requests' streams are full, flow.py): the host pauses
+        #: their queries. A call made meanwhile takes the general path,
+        #: whose register() lets them flow again.
+        self.held: dict[Any, int] = {}
 
     def send_nowait(self, frame: bytes) -> None:
         """Submit one framed request (the host takes it without the prefix)."""
@@ -197,7 +202,13 @@ class _HostExchange(Exchange):
 
     def route(self, stream: Any, rid: int, first: Any = None) -> None:
         """Route the frames of ``stream`` (after ``first``, one taken from
-        it already); release it once finished."""
+        it already); release it once finished. A full stream's are left in
+        the host while the flow control is stopped."""
+        if first is None and self.flow.stopped:
+            with self.lock:  # decided under the lock its resume is
+                if self.flow.stopped and rid in self.flow.full:
+                    self.held[stream] = rid
+                    return
         try:
             # large frames come as owned Frames: an arrow_ipc payload
             # reaches pyarrow without a copy (envelope.decode_response)
@@ -210,6 +221,34 @@ class _HostExchange(Exchange):
         if stream.done:
             stream.release()
             self.live.pop(stream, None)
+
+    def route_held(self) -> None:
+        """Route the held streams that may flow now (the flow control
+        resumed, or their request was given up). Only on the thread that
+        drives the host."""
+        with self.lock:
+            flow = self.flow
+            ready = {st: rid for st, rid in self.held.items()
+                     if self.dead or not flow.stopped or rid not in flow.full}
+            for stream in ready:
+                del self.held[stream]
+        if self.dead:
+            return  # the host is closed: so are its streams
+        for stream, rid in ready.items():
+            self.route(stream, rid)
+
+    def flow_changed(self, resume: bool) -> None:
+        if resume and self.held:
+            self.unhold()
+
+    def unregister(self, rid: int) -> None:
+        super().unregister(rid)
+        if self.held:
+            self.unhold()  # a held stream given up: its frames go (dropped)
+
+    def unhold(self) -> None:
+        """Route the held streams that may flow now, or have them routed."""
+        raise NotImplementedError
 
     def check_size(self, body: Any) -> None:
         """The client's max_response_bytes, as the worker clients' frame
@@ -350,12 +389,26 @@ class SyncHostExchange(_HostExchange):
     def _turn(self, wait_s: float) -> None:
         """One turn of the host (waiting up to wait_s for work); what it
         gives is handed out. Only the thread holding ``leading``."""
+        if self.held:
+            self.route_held()
         try:
             news = self.host.news(wait_s)
         except self._host_error as e:
             self.fail(str(e))  # every slot now holds the ConnectionLost
             return
         self.hand_out(news)
+        if self.held:
+            self.route_held()  # resumed while this turn routed (flow_changed)
+
+    def unhold(self) -> None:
+        """Now when nobody drives the host, else by the thread that does,
+        at the end of its turn."""
+        if self.leading.acquire(blocking=False):
+            try:
+                self.route_held()
+            finally:
+                self.leading.release()
+                self._pass_turn()
 
     def _pass_turn(self) -> None:
         """Nobody drives the host: wake a follower to do it."""
@@ -375,11 +428,10 @@ class SyncHostExchange(_HostExchange):
         An open transaction left idle (the cancelled request's, or another)
         is no such work (``Host.busy()``): the call returns as soon as the
         cancel is through."""
-        slot: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        with self.lock:
-            if self.dead:
-                return
-            self.pending[rid] = slot  # its frames come here again
+        try:
+            slot: queue.SimpleQueue[Any] = self.register(rid)  # type: ignore[assignment]  # its frames come here again
+        except ConnectionLost:
+            return
         deadline = time.monotonic() + within
         try:
             while rid in self.live.values():  # its last frame is still to come
@@ -551,6 +603,10 @@ class AsyncHostExchange(_HostExchange):
             # through a Handle each
             self._wake(self.woken)
 
+    def unhold(self) -> None:
+        """Now: every call is made on the loop's thread."""
+        self.route_held()
+
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = math.inf
@@ -575,6 +631,8 @@ class AsyncHostExchange(_HostExchange):
         reason = self.dead
         if reason:
             raise self.lost(reason)
+        if self.held:
+            return None  # the general path's register lets them flow
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
                                        call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
@@ -591,7 +649,7 @@ class AsyncHostExchange(_HostExchange):
         request id, the submit): its Waiter, as ``submit_fast`` gives it;
         None, with nothing submitted, for the general path (hooks, a value
         the C packer leaves, an exchange lost or just refused)."""
-        if self.dead:
+        if self.dead or self.held:
             return None
         try:
             waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,

@@ -42,6 +42,7 @@ from .calls import (
 )
 from .envelope import Response, decode_response, encode_envelope, encode_request
 from .errors import InvalidInput, Timeout
+from .flow import RESUME, StreamFlow
 from .framing import FrameDecoder, encode_frame
 from .worker_stderr import StderrTap
 
@@ -76,7 +77,9 @@ class Exchange:
 
     ``pending`` maps request_id to the slot of a request still waiting; the
     lock guards it against the blocking client's reader thread (uncontended
-    under asyncio). ``new_slot`` is the one thing a subclass must give."""
+    under asyncio). ``new_slot`` is the one thing a subclass must give;
+    ``flow_changed`` is how a transport stops and resumes taking frames
+    for its streams' flow control (flow.py)."""
 
     #: a send may have to wait for room (a worker's pipe or socket); the
     #: in-process host takes a request at once (``send_envelope``)
@@ -87,6 +90,7 @@ class Exchange:
         self.stderr_tap = StderrTap(stderr)
         self.pending: dict[int, Slot] = {}
         self.lock = threading.Lock()
+        self.flow = StreamFlow()  # under self.lock
         self.dead: Optional[str] = None  # why the connection ended
         self.answered = False  # some frame arrived: the worker started
         self.start_error: Optional[str] = None
@@ -98,17 +102,50 @@ class Exchange:
     def lost(self, reason: str) -> ConnectionLost:
         return ConnectionLost(reason, self.start_error, self.exit_status)
 
-    def register(self, rid: int) -> Slot:
+    def register(self, rid: int, stream: bool = False) -> Slot:
+        """A slot for request ``rid``'s frames (``stream``: its parts are
+        flow-controlled)."""
         slot = self.new_slot()
         with self.lock:
             if self.dead:
                 raise self.lost(self.dead)
             self.pending[rid] = slot
+            if stream:
+                self.flow.opened(rid)
+            # one more request waiting: frames may flow again
+            change = self.flow.update(len(self.pending)) if self.flow.stopped else 0
+        if change:
+            self.flow_changed(change == RESUME)
         return slot
 
     def unregister(self, rid: int) -> None:
         with self.lock:
             self.pending.pop(rid, None)
+            self.flow.forget(rid)
+            change = self.flow.update(len(self.pending)) if self.flow.full or self.flow.stopped else 0
+        if change:
+            self.flow_changed(change == RESUME)
+
+    def consumed(self, rid: int, n: int) -> None:
+        """Stream ``rid``'s reader took a part of ``n`` payload bytes."""
+        if rid not in self.flow.unread:
+            return
+        with self.lock:
+            change = self.flow.update(len(self.pending)) if self.flow.taken(rid, n) else 0
+        if change:
+            self.flow_changed(change == RESUME)
+
+    def flow_changed(self, resume: bool) -> None:
+        """Called without the lock when taking frames should stop (``resume``
+        False) or resume: the transport's part of the flow control."""
+
+    def flow_off(self) -> None:
+        """The connection is closing: frames flow until its end."""
+        with self.lock:
+            self.flow.close()
+            change = self.flow.update(len(self.pending))
+        if change:
+            self.flow_changed(change == RESUME)
 
     def received(self, data: bytes) -> None:
         """Route every complete frame in ``data`` (with what came before) to
@@ -127,12 +164,22 @@ class Exchange:
         resp = decode_response(body)
         if resp.request_id == 0 and request_id:
             resp.request_id = request_id
+        change = 0
         with self.lock:
             slot = self.pending.get(resp.request_id)
-            if slot is not None and not resp.more:
-                del self.pending[resp.request_id]
+            if slot is not None:
+                flow = self.flow
+                if not resp.more:
+                    del self.pending[resp.request_id]
+                    flow.forget(resp.request_id)
+                    if flow.full or flow.stopped:
+                        change = flow.update(len(self.pending))
+                elif flow.arrived(resp.request_id, len(resp.payload)):
+                    change = flow.update(len(self.pending))
         if slot is not None:
             slot.put(resp)
+        if change:
+            self.flow_changed(change == RESUME)
 
     def end_reason(self, exc: Optional[BaseException]) -> str:
         """Why reading stopped: a read error, or the other side closing."""
@@ -155,8 +202,12 @@ class Exchange:
                 self.dead = reason
             waiting = list(self.pending.values())
             self.pending.clear()
+            self.flow.close()
+            change = self.flow.update(0)
         for slot in waiting:
             slot.put(self.lost(reason))
+        if change:
+            self.flow_changed(True)
 
     def send_nowait(self, frame: bytes) -> None:
         """Send without waiting for room (cancels); ConnectionLost when the
@@ -266,7 +317,7 @@ def open_request(client: _Caller, conn: Exchange, call: Call, attempt: int) -> t
     rid = client._new_id()
     body = encode_envelope(rid, call.entry, call.payload, call.timeout_ms)
     info = client._request_info(call, rid, attempt)
-    req = Request(conn, rid, conn.register(rid), info)
+    req = Request(conn, rid, conn.register(rid, call.stream), info)
     if info is not None:
         info.sent_at = time.monotonic()
     return req, body
@@ -386,6 +437,7 @@ class StreamCore:
             self.done = True
             raise
         if resp.more:
+            self._req.conn.consumed(self.request_id, len(resp.payload))
             return resp
         self.done = True
         self.metrics = resp.metrics

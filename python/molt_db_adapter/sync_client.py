@@ -83,6 +83,8 @@ class _Connection(Exchange):
                 raise WorkerUnavailable(f"cannot connect to the worker at {socket_path!r}: {e}") from None
             self.sock = s
         self.write_lock = threading.Lock()
+        #: the reader waits on it while the streams' flow control stops it
+        self.flowing = threading.Condition(self.lock)
         self.reader = threading.Thread(target=self._read_loop, name="molt-db-reader", daemon=True)
         self.reader.start()
 
@@ -162,10 +164,21 @@ class _Connection(Exchange):
                     reason = self._death_reason(self.end_reason(None))
                     break
                 self.received(data)
+                if self.flow.stopped:
+                    # every waiting request is a stream with parts enough
+                    # unread: the pipe fills and the worker pauses its query
+                    with self.flowing:
+                        while self.flow.stopped:
+                            self.flowing.wait()
         except ProtocolError as e:
             reason = f"protocol error: {e.message}"
             self._kill()
         self.fail(reason)
+
+    def flow_changed(self, resume: bool) -> None:
+        if resume:
+            with self.flowing:
+                self.flowing.notify()
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -177,6 +190,7 @@ class _Connection(Exchange):
                 pass
 
     def close(self, wait_s: float = 5.0) -> None:
+        self.flow_off()  # the worker's last frames are read, unread streams' too
         if self.proc is not None:
             try:
                 assert self.proc.stdin is not None
