@@ -321,6 +321,7 @@ typedef struct {
     uint64_t session;
     PyObject *acquire, *release;  /* its leading lock's */
     PyObject *followers;          /* its set of followers' queues */
+    PyObject *held;               /* its held streams (a dict: flow control) */
     PyObject *handover, *refused; /* its _handover and _refused */
     PyObject *pass_turn, *keep_if_pending;
     PyObject *scan;               /* placeholders.scan_placeholders */
@@ -340,7 +341,7 @@ static PyObject *str_dead, *str_before_send, *str_after_recv, *str_db_alias, *st
 static PyObject *decode_kwnames; /* ("numeric_decimal", "parse_json") */
 
 #define CALLER_FIELDS(X)                                                                   \
-    X(exchange) X(host) X(acquire) X(release) X(followers) X(handover) X(refused)          \
+    X(exchange) X(host) X(acquire) X(release) X(followers) X(held) X(handover) X(refused)  \
     X(pass_turn) X(keep_if_pending) X(scan) X(query_result) X(result_of) X(connection_lost)    \
     X(c_rows)
 
@@ -404,12 +405,18 @@ static PyObject *caller_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     c->c_rows = Py_NewRef(c_rows);
     c->max_frame = max_frame;
     c->default_timeout_ms = default_timeout_ms;
-    if ((c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
+    if ((c->held = PyObject_GetAttrString(exchange, "held")) == NULL ||
+        (c->acquire = PyObject_GetAttrString(leading, "acquire")) == NULL ||
         (c->release = PyObject_GetAttrString(leading, "release")) == NULL ||
         (c->handover = PyObject_GetAttrString(exchange, "_handover")) == NULL ||
         (c->refused = PyObject_GetAttrString(exchange, "_refused")) == NULL ||
         (c->pass_turn = PyObject_GetAttrString(exchange, "_pass_turn")) == NULL ||
         (c->keep_if_pending = PyObject_GetAttrString(exchange, "_keep_if_pending")) == NULL) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    if (!PyDict_CheckExact(c->held)) {
+        PyErr_SetString(PyExc_TypeError, "Caller() takes an exchange whose held is a dict");
         Py_DECREF(c);
         return NULL;
     }
@@ -633,6 +640,12 @@ static PyObject *lead(CallerObject *c, PyObject *client, const char *entry, size
         return got == NULL ? NULL : (Py_DECREF(got), Py_NewRef(Py_None));
     }
     Py_DECREF(got);
+    if (PyDict_GET_SIZE(c->held) > 0) {
+        /* streams' frames held in the host, which may have paused the
+         * session's new requests: the general path lets them flow */
+        Py_DECREF(ids);
+        return unlead(c) < 0 ? NULL : Py_NewRef(Py_None);
+    }
     enum led led = NOT_TAKEN;
     PyObject *rid = NULL;
     double deadline = start + (wait_s > 0 ? wait_s : 0);

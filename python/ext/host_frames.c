@@ -252,21 +252,25 @@ PyObject *frame_item(molt_db_host_frame *owned, const uint8_t *data, size_t len)
     return (PyObject *)f;
 }
 
-/* take_owned(stream) -> [bytes | Frame]: Stream.take() without copying the
- * large frames. */
-static PyObject *take_owned(PyObject *mod, PyObject *arg)
+/* take_owned(stream, most=0) -> [bytes | Frame]: Stream.take() without
+ * copying the large frames; at most `most` of them when it is above 0 (a
+ * flow-controlled stream's parts, one at a time). */
+static PyObject *take_owned(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)mod;
-    if (!PyObject_TypeCheck(arg, &StreamType)) {
-        PyErr_SetString(PyExc_TypeError, "take_owned() takes a Stream");
+    if (nargs < 1 || nargs > 2 || !PyObject_TypeCheck(args[0], &StreamType)) {
+        PyErr_SetString(PyExc_TypeError, "take_owned(stream, most=0) takes a Stream");
         return NULL;
     }
-    StreamObject *st = (StreamObject *)arg;
+    Py_ssize_t most = 0;
+    if (nargs == 2 && (most = PyLong_AsSsize_t(args[1])) == -1 && PyErr_Occurred())
+        return NULL;
+    StreamObject *st = (StreamObject *)args[0];
     int go = stream_takeable(st);
     PyObject *out = go < 0 ? NULL : PyList_New(0);
     if (out == NULL || go == 0)
         return out;
-    for (;;) {
+    while (most <= 0 || PyList_GET_SIZE(out) < most) {
         molt_db_host_frame *owned;
         const uint8_t *data;
         size_t len;
@@ -290,8 +294,9 @@ static PyObject *take_owned(PyObject *mod, PyObject *arg)
 }
 
 static PyMethodDef frames_functions[] = {
-    {"take_owned", take_owned, METH_O,
-     "take_owned(stream) -> [bytes | Frame]: Stream.take(), the large frames not copied."},
+    {"take_owned", (PyCFunction)(void (*)(void))take_owned, METH_FASTCALL,
+     "take_owned(stream, most=0) -> [bytes | Frame]: Stream.take(), the large frames not "
+     "copied; at most `most` frames when above 0."},
     {NULL, NULL, 0, NULL},
 };
 

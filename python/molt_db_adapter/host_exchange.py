@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import c_rows
 from .calls import WORKER_DEFAULT_TIMEOUT_MS, Call, ConnectionLost, finish, finish_ok, result_of
-from .envelope import decode_response
+from .envelope import Response, decode_response
 from .errors import InvalidInput, ProtocolError, WorkerStartError, WorkerUnavailable
 from .placeholders import scan_placeholders
 from .protocol import Exchange, Item, Request, Slot
@@ -162,8 +162,10 @@ class _HostExchange(Exchange):
         self.live: dict[Any, int] = {}
         #: the live streams whose frames the flow control leaves in the host
         #: (their requests' streams are full, flow.py): the host pauses
-        #: their queries. A call made meanwhile takes the general path,
-        #: whose register() lets them flow again.
+        #: their queries, and the session's new requests wait. A call made
+        #: meanwhile lets them flow again: the general path's register(),
+        #: the asyncio fast calls counted as waiting, the blocking fast
+        #: calls (host_call.c) by taking the general path. Never rebound.
         self.held: dict[Any, int] = {}
 
     def send_nowait(self, frame: bytes) -> None:
@@ -204,23 +206,52 @@ class _HostExchange(Exchange):
         """Route the frames of ``stream`` (after ``first``, one taken from
         it already); release it once finished. A full stream's are left in
         the host while the flow control is stopped."""
-        if first is None and self.flow.stopped:
-            with self.lock:  # decided under the lock its resume is
-                if self.flow.stopped and rid in self.flow.full:
-                    self.held[stream] = rid
-                    return
         try:
             # large frames come as owned Frames: an arrow_ipc payload
             # reaches pyarrow without a copy (envelope.decode_response)
-            frames = self.take_owned(stream)
-            for body in frames if first is None else [first, *frames]:
-                self.check_size(body)
-                self.deliver(body, rid)
+            if rid not in self.flow.unread:
+                frames = self.take_owned(stream)
+                for body in frames if first is None else [first, *frames]:
+                    self.check_size(body)
+                    self.deliver(body, rid)
+            else:  # a flow-controlled stream: part by part, until full
+                if first is not None:
+                    self.check_size(first)
+                    self.deliver(first, rid)
+                while True:
+                    if self._hold(stream, rid):
+                        return
+                    frames = self.take_owned(stream, 1)
+                    if not frames:
+                        break
+                    self.check_size(frames[0])
+                    self.deliver(frames[0], rid)
         except ProtocolError as e:  # never from the host's own frames
             self.fail(f"protocol error: {e.message}")
         if stream.done:
             stream.release()
             self.live.pop(stream, None)
+            if rid in self.pending:
+                # ended without its answer: the host closed the session
+                # under it (write_timeout_ms, max_unread_bytes)
+                self.fail(_SESSION_LOST)
+
+    def deliver(self, body: bytes, request_id: int = 0) -> Response:
+        resp = super().deliver(body, request_id)
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # the next call makes a new exchange
+        return resp
+
+    def _hold(self, stream: Any, rid: int) -> bool:
+        """Leave ``stream``'s frames in the host (True) while the flow
+        control is stopped and its request is a full stream."""
+        if not self.flow.stopped:
+            return False
+        with self.lock:  # decided under the lock its resume is
+            if self.flow.stopped and rid in self.flow.full:
+                self.held[stream] = rid
+                return True
+        return False
 
     def route_held(self) -> None:
         """Route the held streams that may flow now (the flow control
@@ -271,6 +302,11 @@ class _HostExchange(Exchange):
 
 
 _LEAD = object()  # put in a follower's queue: its turn to wait on the host
+
+#: how the host answers a request in a session it closed (worker/host_session.c)
+_SESSION_CLOSED = "the session was closed ("
+_SESSION_LOST = ("the in-process host closed this client's session (a limit of the worker: "
+                 "write_timeout_ms or max_unread_bytes, e.g. a stream not read for that long)")
 
 
 def _take(slot: "queue.SimpleQueue[Any]") -> Optional[Item]:
@@ -598,6 +634,8 @@ class AsyncHostExchange(_HostExchange):
             self._timer.cancel()
             self._timer = None
             self._timer_at = math.inf
+        if self.flow.full:
+            self.reflow()  # fast calls answered: maybe only full streams wait now
         if self.woken:
             # the answered calls' tasks run now, not a loop iteration later
             # through a Handle each
@@ -606,6 +644,11 @@ class AsyncHostExchange(_HostExchange):
     def unhold(self) -> None:
         """Now: every call is made on the loop's thread."""
         self.route_held()
+
+    def waiting(self) -> int:
+        # the fast calls in flight wait too (their frames never pass
+        # through pending): a stop would leave them behind a paused session
+        return len(self.pending) + len(self.fast)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -631,8 +674,6 @@ class AsyncHostExchange(_HostExchange):
         reason = self.dead
         if reason:
             raise self.lost(reason)
-        if self.held:
-            return None  # the general path's register lets them flow
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
                                        call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
@@ -649,7 +690,7 @@ class AsyncHostExchange(_HostExchange):
         request id, the submit): its Waiter, as ``submit_fast`` gives it;
         None, with nothing submitted, for the general path (hooks, a value
         the C packer leaves, an exchange lost or just refused)."""
-        if self.dead or self.held:
+        if self.dead:
             return None
         try:
             waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
@@ -674,6 +715,8 @@ class AsyncHostExchange(_HostExchange):
         when = waiter.deadline
         if when < self._sweep_at:
             self._arm_sweep(when)
+        if self.flow.stopped:
+            self.reflow()  # one more waiting: held streams flow again
         if self._turn is None:
             # alone in fast, this call's own waiter (no callback yet) is the
             # only one the turn can complete: no task is woken inside it,
@@ -703,6 +746,8 @@ class AsyncHostExchange(_HostExchange):
             raise self.lost(self.dead or e.message) from None
         if resp.request_id == 0:
             resp.request_id = rid
+        if resp.status == "InvalidInput" and resp.error and resp.error.startswith(_SESSION_CLOSED):
+            self.fail(_SESSION_LOST)  # as deliver
         return finish(call, resp)
 
     def unfast(self, waiter: Any) -> None:
@@ -712,6 +757,7 @@ class AsyncHostExchange(_HostExchange):
         stream = waiter.stream
         if self.fast.pop(stream, None) is not None and not stream.done:
             self.live[stream] = waiter.request_id
+        self.reflow()
 
     def _arm_sweep(self, when: float) -> None:
         if self._sweep is not None:

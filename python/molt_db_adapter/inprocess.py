@@ -66,7 +66,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         without hooks, made in one call into C (``Caller.plain``,
         docs/python.md "The fast path")."""
         conn = self._conn
-        if not options and conn is not None and not conn.held:
+        if not options and conn is not None:
             got = conn.caller.plain(self, sql, params, False)
             if got is not None:
                 result: QueryResult = got if type(got) is not tuple else self._handed(False, sql, params, got)
@@ -76,7 +76,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
     def execute(self, sql: Optional[str] = None, params: Params = None, **options: Any) -> ExecResult:
         """MoltClient.execute; with every option at its default, as query."""
         conn = self._conn
-        if not options and conn is not None and not conn.held:
+        if not options and conn is not None:
             got = conn.caller.plain(self, sql, params, True)
             if got is not None:
                 done: ExecResult = got if type(got) is not tuple else self._handed(True, sql, params, got)
@@ -101,9 +101,7 @@ class InProcessClient(_InProcess, MoltClient):  # type: ignore[misc]
         conn: Any = self._conn
         if conn is None or conn.dead:
             conn = self._connection()
-        # held streams (their frames left in the host, which pauses the
-        # session's new requests): the general path lets them flow
-        got = conn.caller.call(self, call, wait) if not conn.held else None
+        got = conn.caller.call(self, call, wait)
         if got is None:
             return MoltClient._call(self, call)
         if type(got) is not tuple:

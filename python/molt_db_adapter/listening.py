@@ -8,8 +8,9 @@ committed NOTIFY arrives), then one part per note. Closing the listener
 cancels the request; the worker UNLISTENs what nobody else listens to.
 
 Notes wait in the client until they are read: a listener nobody reads holds
-them in the client's memory (the worker's per-listener bound applies when
-the client stops reading its connection altogether).
+them in the client's memory. The worker's per-listener bound applies when
+the client stops reading its connection: while only full streams and
+listeners wait on it (flow.py; a listener does not count as waiting).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from .calls import (
 )
 from .envelope import Response, decode_response, encode_envelope, encode_request
 from .errors import InvalidInput, Timeout
-from .flow import RESUME, StreamFlow
+from .flow import PASSIVE, RESUME, STREAM, WAITS, StreamFlow
 from .framing import FrameDecoder, encode_frame
 from .worker_stderr import StderrTap
 
@@ -102,18 +102,18 @@ class Exchange:
     def lost(self, reason: str) -> ConnectionLost:
         return ConnectionLost(reason, self.start_error, self.exit_status)
 
-    def register(self, rid: int, stream: bool = False) -> Slot:
-        """A slot for request ``rid``'s frames (``stream``: its parts are
-        flow-controlled)."""
+    def register(self, rid: int, kind: int = WAITS) -> Slot:
+        """A slot for request ``rid``'s frames; ``kind`` (flow.py): how they
+        count in the streams' flow control."""
         slot = self.new_slot()
         with self.lock:
             if self.dead:
                 raise self.lost(self.dead)
             self.pending[rid] = slot
-            if stream:
-                self.flow.opened(rid)
+            if kind != WAITS:
+                self.flow.opened(rid, kind)
             # one more request waiting: frames may flow again
-            change = self.flow.update(len(self.pending)) if self.flow.stopped else 0
+            change = self.flow.update(self.waiting()) if self.flow.stopped else 0
         if change:
             self.flow_changed(change == RESUME)
         return slot
@@ -122,7 +122,7 @@ class Exchange:
         with self.lock:
             self.pending.pop(rid, None)
             self.flow.forget(rid)
-            change = self.flow.update(len(self.pending)) if self.flow.full or self.flow.stopped else 0
+            change = self.flow.update(self.waiting()) if self.flow.full or self.flow.stopped else 0
         if change:
             self.flow_changed(change == RESUME)
 
@@ -131,7 +131,21 @@ class Exchange:
         if rid not in self.flow.unread:
             return
         with self.lock:
-            change = self.flow.update(len(self.pending)) if self.flow.taken(rid, n) else 0
+            change = self.flow.update(self.waiting()) if self.flow.taken(rid, n) else 0
+        if change:
+            self.flow_changed(change == RESUME)
+
+    def waiting(self) -> int:
+        """Under the lock: the requests waiting for frames."""
+        return len(self.pending)
+
+    def reflow(self) -> None:
+        """After the requests waiting changed in a way ``register`` and
+        ``deliver`` do not see (the in-process fast calls): stop or resume."""
+        if not (self.flow.full or self.flow.stopped):
+            return
+        with self.lock:
+            change = self.flow.update(self.waiting())
         if change:
             self.flow_changed(change == RESUME)
 
@@ -143,7 +157,7 @@ class Exchange:
         """The connection is closing: frames flow until its end."""
         with self.lock:
             self.flow.close()
-            change = self.flow.update(len(self.pending))
+            change = self.flow.update(self.waiting())
         if change:
             self.flow_changed(change == RESUME)
 
@@ -155,7 +169,7 @@ class Exchange:
         for body in self.decoder.feed(data):
             self.deliver(body)
 
-    def deliver(self, body: bytes, request_id: int = 0) -> None:
+    def deliver(self, body: bytes, request_id: int = 0) -> Response:
         """Route one response frame (without its length prefix) to its
         request; dropped when nobody waits for it. ``request_id``: whose
         answer it is when the frame names none (the in-process host answers
@@ -173,13 +187,14 @@ class Exchange:
                     del self.pending[resp.request_id]
                     flow.forget(resp.request_id)
                     if flow.full or flow.stopped:
-                        change = flow.update(len(self.pending))
+                        change = flow.update(self.waiting())
                 elif flow.arrived(resp.request_id, len(resp.payload)):
-                    change = flow.update(len(self.pending))
+                    change = flow.update(self.waiting())
         if slot is not None:
             slot.put(resp)
         if change:
             self.flow_changed(change == RESUME)
+        return resp
 
     def end_reason(self, exc: Optional[BaseException]) -> str:
         """Why reading stopped: a read error, or the other side closing."""
@@ -317,7 +332,8 @@ def open_request(client: _Caller, conn: Exchange, call: Call, attempt: int) -> t
     rid = client._new_id()
     body = encode_envelope(rid, call.entry, call.payload, call.timeout_ms)
     info = client._request_info(call, rid, attempt)
-    req = Request(conn, rid, conn.register(rid, call.stream), info)
+    kind = STREAM if call.stream else PASSIVE if call.kind == "listen" else WAITS
+    req = Request(conn, rid, conn.register(rid, kind), info)
     if info is not None:
         info.sent_at = time.monotonic()
     return req, body

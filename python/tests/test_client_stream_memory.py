@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from molt_db_adapter import AsyncMoltClient, MoltClient
+from molt_db_adapter import AsyncMoltClient, MoltClient, WorkerUnavailable
 from worker_client import NEEDS_PG_WORKER, pg_client_cmd
 
 pytestmark = [pytest.mark.usefixtures("transport"), *NEEDS_PG_WORKER]
@@ -70,7 +70,9 @@ def test_streaming_5m_rows_read_slowly_stays_in_bounded_memory():
     with MoltClient(pg_client_cmd("--max-rows", str(ROWS))) as c:
         c.ping()
         n = total = 0
-        with c.stream(stream_sql(ROWS), max_rows=ROWS, timeout_ms=120_000) as s:
+        # a listener open on the client meanwhile does not count as waiting
+        with c.listen("stream_memory"), \
+                c.stream(stream_sql(ROWS), max_rows=ROWS, timeout_ms=120_000) as s:
             for g, t, f in s:
                 n += 1
                 total += g
@@ -98,8 +100,12 @@ def test_an_async_stream_read_slowly_stays_in_bounded_memory():
                     total += g
                     if n == 1:
                         growth = Growth(c.worker_pid)
+                        # a query in flight while the stream fills: answered
+                        # during the stall, not left behind the paused stream
+                        slow = asyncio.ensure_future(c.query("select 42 as x from pg_sleep(0.5)"))
                         await asyncio.sleep(STALL_S)  # the loop runs on: its reader too
                         growth.sample()
+                        assert slow.done() and slow.result().rows == [(42,)]
                         start = time.monotonic()
                         answer = await c.query("select 41 + 1 as x", timeout_ms=10_000)
                         assert answer.rows == [(42,)] and time.monotonic() - start < 5
@@ -111,3 +117,27 @@ def test_an_async_stream_read_slowly_stays_in_bounded_memory():
     n, total, growth = asyncio.run(run())
     assert n == ASYNC_ROWS and total == ASYNC_ROWS * (ASYNC_ROWS + 1) // 2
     growth.check(STREAM_RSS_BOUND)
+
+
+def test_a_reader_taking_a_part_at_a_time_keeps_its_session():
+    """Each part the reader takes lets the next one in: the worker (or
+    host) sees the client read, so a reader slower than the server but
+    steady keeps its session past write_timeout_ms (1 s here). A reader
+    that then stops for longer loses it, as any client that stops reading:
+    the stream raises WorkerUnavailable, and the client's next call works
+    (a new connection, or a new in-process host)."""
+    rows = 1_000_000
+    with MoltClient(pg_client_cmd("--max-rows", str(rows), "--write-timeout-ms", "1000")) as c:
+        with c.stream(stream_sql(rows), max_rows=rows, batch_rows=8192, timeout_ms=60_000) as s:
+            parts = s.chunks()
+            next(parts)
+            time.sleep(0.5)  # the server gets ahead: the stream is full, paused
+            for _ in range(12):  # 2.4 s, a part every 0.2 s
+                next(parts)
+                time.sleep(0.2)
+            assert c.query("select 41 + 1 as x").rows == [(42,)]
+            time.sleep(2.0)  # away: the session is closed under the stream
+            with pytest.raises(WorkerUnavailable):
+                for _ in parts:
+                    pass
+        assert c.query("select 41 + 1 as x").rows == [(42,)]
