@@ -20,11 +20,15 @@
  * woken (wake() runs its task's wakeup after the turn); any later one is
  * dropped (a one-shot call reads one frame, as the general path does);
  * once its last frame was taken, the stream is released and leaves fast.
+ * A stream that ends with its waiter still pending (the host closed the
+ * session under it: write_timeout_ms, max_unread_bytes) calls the third
+ * of plain, the exchange's way to fail (its waiters then get the
+ * ConnectionLost), instead of leaving the call to its deadline.
  * An Ok final frame for that request_id of up to max_frame bytes is given
  * as its parts (codec, payload, metrics), read by ok_parts (host_call.c,
  * as the blocking client's fast path reads it); for a plain query's
  * waiter (submit_plain) as its finished QueryResult instead, made with
- * plain = (QueryResult, c_rows) as Caller.plain makes it (rows decoded,
+ * plain's first two, (QueryResult, c_rows), as Caller.plain makes it (rows decoded,
  * metrics a lazy _host.Metrics), so the task has nothing left to decode;
  * any other frame as its bytes, which the Python side decodes as the
  * general path does.
@@ -56,7 +60,7 @@ static int fast_forget(PyObject *fast, StreamObject *st)
 }
 
 /* parts (taken) as the QueryResult of a plain query with request id rid
- * (query_result_of, plain = (QueryResult, c_rows)); parts themselves when
+ * (query_result_of with plain's QueryResult and c_rows); parts themselves when
  * the codec is not a query's (the general path reports it). NULL with an
  * exception. */
 static PyObject *query_result_from_parts(PyObject *parts, uint64_t rid, PyObject *decoding,
@@ -127,6 +131,12 @@ static int complete_fast(StreamObject *st, PyObject *w, PyObject *fast, size_t m
             return -1;
     }
     st->done = 1;
+    if (waiter_pending(w)) { /* ended without its answer: the session is gone */
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(plain, 2));
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
     /* released before it leaves fast, whose reference may be its last */
     stream_drop(st);
     return fast_forget(fast, st);
@@ -139,9 +149,9 @@ static PyObject *drain(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     (void)mod;
     if (nargs != 5 || !PyObject_TypeCheck(args[0], &HostType) || !PyDict_CheckExact(args[1]) ||
         !PyLong_Check(args[2]) || !PyList_CheckExact(args[3]) || !PyTuple_CheckExact(args[4]) ||
-        PyTuple_GET_SIZE(args[4]) != 2) {
+        PyTuple_GET_SIZE(args[4]) != 3) {
         PyErr_SetString(PyExc_TypeError, "drain(host, fast, max_frame, woken, plain) takes a Host, "
-                                         "a dict, an int, a list, (QueryResult, c_rows)");
+                                         "a dict, an int, a list, (QueryResult, c_rows, ended)");
         return NULL;
     }
     HostObject *host = (HostObject *)args[0];
@@ -330,8 +340,8 @@ static PyMethodDef async_functions[] = {
      "drain(host, fast, max_frame, woken, plain) -> [Stream]: one turn of the host; the "
      "one-shot calls in fast ({Stream: Waiter}) get their final frame as the waiter's result "
      "(an Ok answer as (codec, payload, metrics), a plain query's as its QueryResult made with "
-     "plain = (QueryResult, c_rows), else its bytes) and join woken; the other streams with "
-     "news are returned."},
+     "plain = (QueryResult, c_rows, ended), else its bytes) and join woken; ended() is called "
+     "for a call whose stream ends unanswered; the other streams with news are returned."},
     {"submit_fast", (PyCFunction)(void (*)(void))submit_fast, METH_FASTCALL,
      "submit_fast(host, session, request_id, entry, payload, timeout_ms, fast, loop, deadline) "
      "-> Waiter or None: a one-shot call packed and submitted, its stream entered in fast."},
