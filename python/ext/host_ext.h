@@ -72,8 +72,9 @@ StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
 int stream_takeable(StreamObject *st);
 
 /* Driven: waits up to ms for the host's fd or a kick (the GIL released).
- * 1: something to do; 0: the time ran out; -1 with an exception (a signal
- * handler raised, poll failed, the host was closed meanwhile). */
+ * 1: something to do, 2: kicked (a submit, Host.kick()); 0: the time ran
+ * out; -1 with an exception (a signal handler raised, poll failed, the
+ * host was closed meanwhile). */
 int host_wait(HostObject *host, int ms);
 
 /* Seconds as the milliseconds of a poll: 0 for none or less, rounded up. */

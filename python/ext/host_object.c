@@ -338,7 +338,8 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (host_ext.h). */
+/* Waits up to ms for the host's fd or the wake fd (host_ext.h): 2 when
+ * kicked, 1 when the host's fd is readable, 0 when the time ran out. */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -365,6 +366,7 @@ static int wait_fds(Host *self, int ms)
         uint64_t n;
         ssize_t got = read(self->wake_fd, &n, sizeof n);
         (void)got;
+        return 2;
     }
     return rc > 0;
 }
@@ -403,8 +405,11 @@ static PyObject *driven_news(Host *self, double timeout_s)
         if (due > 0 && due < ms)
             ms = due;
         Py_DECREF(out);
-        if (wait_fds(self, ms) < 0)
+        int woke = wait_fds(self, ms);
+        if (woke < 0)
             return NULL;
+        if (woke == 2)
+            return PyList_New(0); /* kicked: back to the caller (kick()) */
     }
 }
 
@@ -469,6 +474,22 @@ static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
     if (host_usable(&self->base) < 0)
         return NULL;
     return PyBool_FromLong(rc > 0);
+}
+
+/* kick(): a thread in news() returns now, or the next news() call at once
+ * (the eventfd stays readable until a news() reads it). */
+static PyObject *host_kick_method(PyObject *self_, PyObject *unused)
+{
+    (void)unused;
+    Host *self = (Host *)self_;
+    /* not a fork's copy: its eventfd is the parent's */
+    if (self->base.driven && self->wake_fd >= 0 && self->base.h != NULL &&
+        self->base.pid == host_this_pid()) {
+        uint64_t one = 1;
+        ssize_t w = write(self->wake_fd, &one, sizeof one);
+        (void)w; /* a full counter is still readable */
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *host_timeout(PyObject *self_, PyObject *unused)
@@ -543,6 +564,9 @@ static PyMethodDef host_methods[] = {
     {"wait_io", host_wait_io, METH_O,
      "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (at most 0.1 s; the GIL "
      "released) for the host's fd, without a turn; True when it is readable."},
+    {"kick", host_kick_method, METH_NOARGS,
+     "kick(): driven: a thread waiting in news() returns now (else the next news() call "
+     "returns at once)."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
     {"timeout", host_timeout, METH_NOARGS,

@@ -209,7 +209,7 @@ class _AsyncConnection(Exchange):
         if self.proc is None or lost.start_error is not None or self.answered:
             return lost
         reason = await self._death_reason(lost.reason)
-        return self.lost(reason)
+        return self.lost(reason, lost.sent)
 
     # ---- the read side: protocol callbacks ----
     def data_received(self, data: bytes) -> None:
@@ -259,7 +259,7 @@ class _AsyncConnection(Exchange):
         """Queue a frame; the frames of one loop iteration leave in one write
         (one system call and one wake-up of the worker, not one each)."""
         if self.dead:
-            raise self.lost(self.dead)
+            raise self.lost(self.dead, sent=False)
         if len(self.pending) <= 1 and not self.out:
             self._write(frame)  # nothing else in flight: nothing to wait for
             return

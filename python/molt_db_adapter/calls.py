@@ -84,12 +84,16 @@ AfterRecv = Callable[[RequestInfo, ResponseInfo], None]
 class ConnectionLost(Exception):
     """Internal: the connection to the worker ended while a call waited."""
 
-    def __init__(self, reason: str, start_error: Optional[str] = None, exit_status: int = 0) -> None:
+    def __init__(self, reason: str, start_error: Optional[str] = None, exit_status: int = 0,
+                 sent: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         #: the worker's stderr when it exited before answering anything
         self.start_error = start_error
         self.exit_status = exit_status
+        #: False: found before the request left (it never ran; any call
+        #: may be sent again)
+        self.sent = sent
 
     def resendable(self) -> bool:
         """A worker that never started would fail the same way again."""

@@ -177,7 +177,7 @@ class _HostExchange(Exchange):
         ConnectionLost when the exchange or the host is over."""
         reason = self.dead
         if reason:
-            raise self.lost(reason)
+            raise self.lost(reason, sent=False)
         try:
             return self.host.submit(body, 0, self.session)
         except self._host_error as e:
@@ -187,7 +187,7 @@ class _HostExchange(Exchange):
         """The host refused a submit with HostError ``e`` (closed, a fork's
         copy): the exchange is over; the ConnectionLost to raise."""
         self.fail(f"the in-process host refused the request: {e}")
-        return self.lost(self.dead or str(e))
+        return self.lost(self.dead or str(e), sent=False)
 
     def send_envelope(self, rid: int, body: bytes) -> None:
         """Submit request ``rid``'s envelope."""
@@ -438,13 +438,16 @@ class SyncHostExchange(_HostExchange):
 
     def unhold(self) -> None:
         """Now when nobody drives the host, else by the thread that does,
-        at the end of its turn."""
-        if self.leading.acquire(blocking=False):
-            try:
-                self.route_held()
-            finally:
-                self.leading.release()
-                self._pass_turn()
+        at the end of its turn (kicked out of its wait: it may be a
+        listener's reader, waiting long)."""
+        if not self.leading.acquire(blocking=False):
+            self.host.kick()
+            return
+        try:
+            self.route_held()
+        finally:
+            self.leading.release()
+            self._pass_turn()
 
     def _pass_turn(self) -> None:
         """Nobody drives the host: wake a follower to do it."""
@@ -674,7 +677,9 @@ class AsyncHostExchange(_HostExchange):
         asyncio.TimeoutError."""
         reason = self.dead
         if reason:
-            raise self.lost(reason)
+            raise self.lost(reason, sent=False)
+        if self.held:
+            return None  # see submit_plain
         try:
             waiter = self._submit_fast(self.host, self.session, rid, call.entry, call.payload,
                                        call.timeout_ms, self.fast, self.loop, _monotonic() + wait)
@@ -691,7 +696,11 @@ class AsyncHostExchange(_HostExchange):
         request id, the submit): its Waiter, as ``submit_fast`` gives it;
         None, with nothing submitted, for the general path (hooks, a value
         the C packer leaves, an exchange lost or just refused)."""
-        if self.dead:
+        if self.dead or self.held:
+            # held streams: the general path's register lets them flow
+            # first (the host may have paused, or closed, the session
+            # behind them: a lost session is then found before the call
+            # leaves, and the call goes to a new exchange)
             return None
         try:
             waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
@@ -712,7 +721,7 @@ class AsyncHostExchange(_HostExchange):
 
     def _refused_fast(self, e: Exception) -> ConnectionLost:
         self.fail(f"the in-process host refused the request: {e}")
-        return self.lost(self.dead or str(e))
+        return self.lost(self.dead or str(e), sent=False)
 
     def _started(self, waiter: Any) -> None:
         """After a fast submit: the deadline sweep armed for ``waiter``'s

@@ -9,8 +9,9 @@ cancels the request; the worker UNLISTENs what nobody else listens to.
 
 Notes wait in the client until they are read: a listener nobody reads holds
 them in the client's memory. The worker's per-listener bound applies when
-the client stops reading its connection: while only full streams and
-listeners wait on it (flow.py; a listener does not count as waiting).
+the worker client stops reading its connection: while only full streams
+and listeners wait on it (flow.py; a listener does not count as waiting).
+The in-process clients hold back only the full streams' frames.
 """
 
 from __future__ import annotations

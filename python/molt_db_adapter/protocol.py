@@ -99,8 +99,10 @@ class Exchange:
     def new_slot(self) -> Slot:
         raise NotImplementedError
 
-    def lost(self, reason: str) -> ConnectionLost:
-        return ConnectionLost(reason, self.start_error, self.exit_status)
+    def lost(self, reason: str, sent: bool = True) -> ConnectionLost:
+        """The ConnectionLost for ``reason`` (``sent``: False when the
+        request it stops has not left)."""
+        return ConnectionLost(reason, self.start_error, self.exit_status, sent)
 
     def register(self, rid: int, kind: int = WAITS) -> Slot:
         """A slot for request ``rid``'s frames; ``kind`` (flow.py): how they
@@ -108,7 +110,7 @@ class Exchange:
         slot = self.new_slot()
         with self.lock:
             if self.dead:
-                raise self.lost(self.dead)
+                raise self.lost(self.dead, sent=False)
             self.pending[rid] = slot
             if kind != WAITS:
                 self.flow.opened(rid, kind)
@@ -385,7 +387,7 @@ def answer(client: _Caller, req: Request, item: Optional[Item], wait: float) -> 
 def next_attempt(client: _Caller, call: Call, lost: ConnectionLost, attempt: int) -> int:
     """After ``lost`` ended attempt ``attempt``: the next one when the call
     may be resent, else its error is raised."""
-    if call.idempotent and attempt < client.max_restarts and lost.resendable():
+    if (call.idempotent or not lost.sent) and attempt < client.max_restarts and lost.resendable():
         return attempt + 1
     raise lost_error(call, lost, attempt) from None
 
@@ -409,12 +411,17 @@ def call_steps(client: _Caller, call: Call) -> Steps[Any]:
 
 
 def open_stream_steps(client: _Caller, call: Call) -> Steps[Request]:
-    """Send a streamed call (never resent: rows may have been read)."""
-    try:
-        return (yield from _start(client, call, 0))
-    except ConnectionLost as lost:
-        e: ConnectionLost = yield Explain(lost)
-        raise lost_error(call, e, 0) from None
+    """Send a streamed call (never resent once it left: rows may have been
+    read)."""
+    attempt = 0
+    while True:
+        try:
+            return (yield from _start(client, call, attempt))
+        except ConnectionLost as lost:
+            e: ConnectionLost = yield Explain(lost)
+            if e.sent:
+                raise lost_error(call, e, attempt) from None
+            attempt = next_attempt(client, call, e, attempt)
 
 
 class StreamCore:

@@ -114,7 +114,7 @@ class _Connection(Exchange):
     def send_nowait(self, frame: bytes) -> None:
         """Write a whole frame (blocking: the pipe or socket is the queue)."""
         if self.dead:
-            raise self.lost(self.dead)
+            raise self.lost(self.dead, sent=False)
         try:
             with self.write_lock:
                 self._write_whole(frame)
@@ -157,7 +157,7 @@ class _Connection(Exchange):
             while True:
                 try:
                     data = self._read()
-                except OSError as e:
+                except (OSError, ValueError) as e:  # ValueError: close() closed the pipe
                     reason = self.end_reason(e)
                     break
                 if not data:

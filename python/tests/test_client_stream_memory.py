@@ -15,6 +15,7 @@ in order."""
 
 import asyncio
 import os
+import threading
 import time
 
 import pytest
@@ -119,15 +120,17 @@ def test_an_async_stream_read_slowly_stays_in_bounded_memory():
     growth.check(STREAM_RSS_BOUND)
 
 
-def test_a_reader_taking_a_part_at_a_time_keeps_its_session():
+def test_a_reader_taking_a_part_at_a_time_keeps_its_session(transport):
     """Each part the reader takes lets the next one in: the worker (or
     host) sees the client read, so a reader slower than the server but
     steady keeps its session past write_timeout_ms (1 s here). A reader
     that then stops for longer loses it, as any client that stops reading:
-    the stream raises WorkerUnavailable, and the client's next call works
-    (a new connection, or a new in-process host)."""
+    the stream raises WorkerUnavailable, and the client works on (a new
+    connection, or a new in-process host; the in-process client finds the
+    loss before its next call leaves, so even an execute goes through)."""
     rows = 1_000_000
-    with MoltClient(pg_client_cmd("--max-rows", str(rows), "--write-timeout-ms", "1000")) as c:
+    cmd = pg_client_cmd("--allow-write", "default", "--max-rows", str(rows), "--write-timeout-ms", "1000")
+    with MoltClient(cmd) as c:
         with c.stream(stream_sql(rows), max_rows=rows, batch_rows=8192, timeout_ms=60_000) as s:
             parts = s.chunks()
             next(parts)
@@ -137,7 +140,39 @@ def test_a_reader_taking_a_part_at_a_time_keeps_its_session():
                 time.sleep(0.2)
             assert c.query("select 41 + 1 as x").rows == [(42,)]
             time.sleep(2.0)  # away: the session is closed under the stream
+            if transport == "inprocess":
+                assert c.execute("select 1").rows_affected is not None
             with pytest.raises(WorkerUnavailable):
                 for _ in parts:
                     pass
         assert c.query("select 41 + 1 as x").rows == [(42,)]
+
+
+def test_a_thread_waiting_on_a_listener_does_not_stall_a_stream():
+    """A thread blocked on a listener of the same client drives the
+    in-process host with a long wait; a stream read by another thread
+    still gets each part as its reader takes the one before (the reader
+    kicks the driving thread out of its wait): no gap, no session lost
+    (write_timeout_ms 1 s)."""
+    rows = 500_000
+    cmd = pg_client_cmd("--allow-write", "default", "--max-rows", str(rows), "--write-timeout-ms", "1000")
+    with MoltClient(cmd) as c:
+        with c.listen("stream_memory_stall") as listener:
+            waiter = threading.Thread(target=listener.get, args=(30,), daemon=True)
+            waiter.start()
+            with c.stream(stream_sql(rows), max_rows=rows, batch_rows=8192, timeout_ms=60_000) as s:
+                parts = s.chunks()
+                n = len(s.rows_of(next(parts)))
+                time.sleep(0.5)  # full and held while the other thread waits
+                longest = 0.0
+                while True:
+                    start = time.monotonic()
+                    part = next(parts, None)
+                    if part is None:
+                        break
+                    longest = max(longest, time.monotonic() - start)
+                    n += len(s.rows_of(part))
+            c.execute("select pg_notify('stream_memory_stall', 'done')")
+            waiter.join(10)
+    assert not waiter.is_alive()
+    assert n == rows and longest < 0.5, (n, longest)
