@@ -442,9 +442,10 @@ def host_scenarios(pk_exp):
                      lambda c, s, a=pool_args: ["host"] + a + secs(c, s),
                      note="db_query envelopes through molt_db_host (threaded mode), msgpack results "
                           "decoded; CPU is both threads"),
-                molt(f"molt_bench host --conns {conns} --inflight {inflight} --driven",
-                     lambda c, s, a=pool_args: ["host"] + a + ["--driven"] + secs(c, s),
-                     note="the same in driven mode: one thread, no wake-up between threads"),
+                molt(f"molt_bench host --conns {conns} --inflight {inflight} --driven --host-waits",
+                     lambda c, s, a=pool_args: ["host"] + a + ["--driven", "--host-waits"] + secs(c, s),
+                     note="the same in driven mode: one thread, no wake-up between threads; the host "
+                          "waits in molt_db_host_poll(h, ms), as InProcessClient drives it"),
                 molt_py(f"AsyncMoltClient(socket_path) {inflight} tasks -> molt_worker --socket, "
                         f"pool {conns} conns",
                         lambda c, s, a=pool_args: ["pk"] + a + secs(c, s),

@@ -4,6 +4,7 @@
  * by token and by release (checked on the PostgreSQL server), a stream
  * that is not read, and freeing with requests in flight.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,16 +284,23 @@ TEST(unread_stream_stops_its_query)
         unread(modes[i]);
 }
 
-/* Threaded mode: a request the host answers inside submit (an empty one,
- * one above max_request_bytes) makes the notify fd readable, as any news
- * does, and so does the news after it. */
-TEST(answers_inside_submit_write_the_notify_fd)
+/* A threaded host over an in-memory SQLite database. */
+static molt_db_host *memory_host_threaded(void)
 {
     const char *argv[] = {"--db", "default=sqlite::memory:"};
     molt_db_host *h = NULL;
     molt_db_error err;
     molt_db_error_init(&err);
     ASSERT_EQ_INT(molt_db_host_new(2, argv, MOLT_DB_HOST_THREADED, &h, &err), 0);
+    return h;
+}
+
+/* Threaded mode: a request the host answers inside submit (an empty one,
+ * one above max_request_bytes) makes the notify fd readable, as any news
+ * does, and so does the news after it. */
+TEST(answers_inside_submit_write_the_notify_fd)
+{
+    molt_db_host *h = memory_host_threaded();
     struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
     for (int round = 0; round < 2; round++) {
         ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0); /* cleared */
@@ -314,6 +322,58 @@ TEST(answers_inside_submit_write_the_notify_fd)
         ASSERT_EQ_STR(host_final(h, s, 1000, NULL).status, "Ok");
         molt_db_host_release(s);
     }
+    molt_db_host_free(h);
+}
+
+/* A ping submitted, its final frame taken without waiting on the fd. */
+static molt_db_host_stream *ping_answered(molt_db_host *h, uint64_t id)
+{
+    env e;
+    env_db(&e, id, "ping", NULL, 0, 0, 0);
+    molt_db_host_stream *s = NULL;
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s),
+                  0);
+    env_free(&e);
+    ASSERT_EQ_STR(host_final(NULL, s, 2000, NULL).status, "Ok");
+    return s;
+}
+
+/* Threaded mode, a host whose caller arms: news writes the fd only for an
+ * armed wait; arm says when news is there already; news that comes after
+ * the arm, before the wait, still makes the fd readable; and
+ * molt_db_host_poll(h, ms) arms itself. */
+TEST(an_armed_host_writes_its_fd_only_for_a_wait)
+{
+    molt_db_host *h = memory_host_threaded();
+    struct pollfd p = {.fd = molt_db_host_fd(h), .events = POLLIN};
+    void *ud[4];
+    ASSERT_EQ_INT(molt_db_host_arm(h), 0); /* nothing yet: armed */
+    /* answered after the arm, before any wait: the fd was written */
+    molt_db_host_stream *s = ping_answered(h, 1);
+    ASSERT_EQ_INT(poll(&p, 1, 2000), 1);
+    ASSERT_EQ_INT(molt_db_host_poll(h, 0), 0);
+    ASSERT_EQ_INT(poll(&p, 1, 0), 0); /* cleared */
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    molt_db_host_release(s);
+    /* not armed: the news waits, the fd is left alone, arm says so */
+    s = ping_answered(h, 2);
+    usleep(20000);
+    ASSERT_EQ_INT(poll(&p, 1, 0), 0);
+    ASSERT_EQ_INT(molt_db_host_arm(h), 1);
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    molt_db_host_release(s);
+    /* molt_db_host_poll(h, ms) arms before it waits */
+    env e;
+    env_db(&e, 3, "ping", NULL, 0, 0, 0);
+    ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 0, NULL, &s),
+                  0);
+    env_free(&e);
+    long long t0 = now_ms();
+    ASSERT_EQ_INT(molt_db_host_poll(h, 3000), 0);
+    ASSERT(now_ms() - t0 < 2000);
+    ASSERT_EQ_UINT(molt_db_host_ready(h, ud, 4), 1);
+    ASSERT_EQ_STR(host_final(NULL, s, 1000, NULL).status, "Ok");
+    molt_db_host_release(s);
     molt_db_host_free(h);
 }
 
@@ -789,6 +849,83 @@ TEST(driven_poll_waits_for_io_but_not_past_news)
     molt_db_host_free(h);
 }
 
+/* Another thread's command during a driven wait: it submits, cancels or
+ * wakes the host (molt_db_host_wake) while this thread waits in
+ * molt_db_host_poll(h, ms). */
+typedef struct poke {
+    molt_db_host *h;
+    molt_db_host_stream *s; /* what it submitted */
+    uint64_t cancel;        /* 0: submit select 42; else the token to cancel */
+    int wake;               /* molt_db_host_wake instead */
+    long long at;           /* when it did */
+} poke;
+
+static void *poke_later(void *arg)
+{
+    poke *p = arg;
+    usleep(100 * 1000);
+    p->at = now_ms();
+    if (p->wake)
+        ASSERT_EQ_INT(molt_db_host_wake(p->h), 0);
+    else if (p->cancel)
+        ASSERT_EQ_INT(molt_db_host_cancel(p->h, p->cancel), 0);
+    else
+        p->s = submit_sql(p->h, 42, "select 42", 0);
+    return NULL;
+}
+
+/* The wait ends at once (without the command it would last until the
+ * worker's next timer, up to a second: four rounds under 200 ms each
+ * would then be luck of less than 1%), and the next poll takes it: the
+ * submitted query answers, the cancelled one ends Cancelled; a wake
+ * without a command ends the wait the same way. */
+TEST(driven_poll_wait_ends_on_another_threads_command)
+{
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), "default:max_conns=2");
+    molt_db_host_stream *q = submit_sql(h, 1, "select pg_sleep(30) /* host kick */", 9);
+    wait_server(h, "select pg_sleep(30) /* host kick", 1);
+    for (int round = 0; round < 5; round++) {
+        poke p = {.h = h, .cancel = round == 4 ? 9 : 0, .wake = round == 2};
+        pthread_t t;
+        ASSERT_EQ_INT(pthread_create(&t, NULL, poke_later, &p), 0);
+        ASSERT_EQ_INT(molt_db_host_poll(h, 5000), 0);
+        long long done = now_ms();
+        ASSERT_EQ_INT(pthread_join(t, NULL), 0);
+        ASSERT(p.at > 0 && done - p.at < 200);
+        if (p.s) {
+            frame_info fi = host_final(h, p.s, 5000, NULL);
+            ASSERT_EQ_STR(fi.status, "Ok");
+            molt_db_host_release(p.s);
+        }
+    }
+    ASSERT_EQ_STR(host_final(h, q, 5000, NULL).status, "Cancelled");
+    molt_db_host_release(q);
+    molt_db_host_free(h);
+}
+
+/* Driven mode, the caller's own poller: molt_db_host_poll(h, 0) writes
+ * the statements of a submit at once, without a turn; a statement larger
+ * than the socket takes (8 MB) is written on as the socket drains, by
+ * the turns that follow. The server checks it received every byte. */
+TEST(driven_write_larger_than_the_socket_completes)
+{
+    molt_db_host *h = host_open(MOLT_DB_HOST_DRIVEN, pg_dsn(), NULL);
+    enum { BIG = 8 << 20 };
+    const char *head = "select 1/(length('", *tail = "') = 8388608)::int";
+    char *sql = malloc(strlen(head) + BIG + strlen(tail) + 1);
+    ASSERT(sql != NULL);
+    strcpy(sql, head);
+    memset(sql + strlen(head), 'x', BIG);
+    strcpy(sql + strlen(head) + BIG, tail);
+    env e;
+    env_db(&e, 1, "db_query", sql, 0, 0, 0);
+    free(sql);
+    frame_info fi = host_call(h, &e, 20000);
+    env_free(&e);
+    ASSERT_EQ_STR(fi.status, "Ok");
+    molt_db_host_free(h);
+}
+
 /* Driven mode: a host not polled for a while starts a request's deadline
  * when the request is taken, not at the loop's last turn. */
 TEST(driven_deadline_counts_from_the_submit)
@@ -954,6 +1091,7 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(cancel_by_token_and_release_reach_the_server),
           TEST_ENTRY(unread_stream_stops_its_query),
           TEST_ENTRY(answers_inside_submit_write_the_notify_fd),
+          TEST_ENTRY(an_armed_host_writes_its_fd_only_for_a_wait),
           TEST_ENTRY(free_with_requests_in_flight),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),
@@ -963,6 +1101,8 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(pending_counts_running_requests_and_open_transactions),
           TEST_ENTRY(busy_leaves_out_an_idle_transaction),
           TEST_ENTRY(driven_poll_waits_for_io_but_not_past_news),
+          TEST_ENTRY(driven_poll_wait_ends_on_another_threads_command),
+          TEST_ENTRY(driven_write_larger_than_the_socket_completes),
           TEST_ENTRY(driven_deadline_counts_from_the_submit),
           TEST_ENTRY(deadlines_end_each_request_at_its_own),
           TEST_ENTRY(threaded_answers_made_by_timers_wake_the_poller))

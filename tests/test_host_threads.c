@@ -6,13 +6,17 @@
  * - 8 threads open sessions, run requests and transactions in them and
  *   close them while those run;
  * - one caller submitting right after each answer, as the host's thread
- *   goes to sleep: no wake-up is lost;
+ *   goes to sleep: no wake-up is lost; one arming the host's fd as its
+ *   answer comes: none is lost either;
+ * - a thread flooding the host with cancels: requests are still answered;
  * - 10,000 requests in flight on one host at once, every response matched
  *   to its request through molt_db_host_ready's udata, RSS bounded.
  * A real SQLite file is the database.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +64,16 @@ static void close_host(fixture *fx)
     molt_db_host_free(fx->h);
     unlink(fx->path);
     rmdir(fx->dir);
+}
+
+/* Busy-waits ns nanoseconds (a sleep would be far longer). */
+static void spin_ns(long ns)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < ns);
 }
 
 typedef struct worker_arg {
@@ -229,12 +243,7 @@ TEST(submits_racing_the_loop_going_to_sleep_run)
     open_host(&fx, MOLT_DB_HOST_THREADED);
     unsigned seed = 12345;
     for (uint64_t i = 0; i < 2000; i++) {
-        struct timespec t0, t;
-        long pause_ns = (long)(rand_r(&seed) % 40000);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        do
-            clock_gettime(CLOCK_MONOTONIC, &t);
-        while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < pause_ns);
+        spin_ns((long)(rand_r(&seed) % 40000));
         env e;
         env_db(&e, 100 + i, "ping", NULL, 0, 0, 0);
         molt_db_host_stream *s = NULL;
@@ -246,6 +255,108 @@ TEST(submits_racing_the_loop_going_to_sleep_run)
         ASSERT_EQ_STR(last.status, "Ok");
         molt_db_host_release(s);
     }
+    close_host(&fx);
+}
+
+/* A host whose caller arms (molt_db_host_arm) writes its fd only for an
+ * armed wait: arming right after each submit, after a pause of 0 to ~40
+ * us that sweeps the moment the answer comes, the caller either sees news
+ * already there (arm returns 1) or is woken by the fd. A wake-up lost
+ * between the arm and the poll leaves the poll to time out. */
+TEST(armed_waits_racing_answers_are_woken)
+{
+    fixture fx;
+    open_host(&fx, MOLT_DB_HOST_THREADED);
+    struct pollfd p = {.fd = molt_db_host_fd(fx.h), .events = POLLIN};
+    unsigned seed = 54321;
+    int waited = 0;
+    for (uint64_t i = 0; i < 1000; i++) {
+        env e;
+        env_db(&e, 100 + i, "ping", NULL, 0, 0, 0);
+        molt_db_host_stream *s = NULL;
+        ASSERT_EQ_INT(molt_db_host_submit(fx.h, (const uint8_t *)e.b.data, e.b.size, 0,
+                                          &fx, &s), 0);
+        env_free(&e);
+        spin_ns((long)(rand_r(&seed) % 40000));
+        if (molt_db_host_arm(fx.h) == 0) {
+            ASSERT_EQ_INT(poll(&p, 1, 10000), 1);
+            waited++;
+        }
+        ASSERT_EQ_INT(molt_db_host_poll(fx.h, 0), 0);
+        void *ud[2];
+        ASSERT_EQ_UINT(molt_db_host_ready(fx.h, ud, 2), 1);
+        ASSERT(ud[0] == &fx);
+        frame_info last = host_final(NULL, s, 10000, NULL);
+        ASSERT_EQ_UINT(last.request_id, 100 + i);
+        molt_db_host_release(s);
+    }
+    ASSERT(waited > 0);
+    close_host(&fx);
+}
+
+#define FLOOD_SLOW 8
+
+typedef struct flood_arg {
+    molt_db_host *h;
+    atomic_int stop;
+    long cancels;
+} flood_arg;
+
+static void *cancel_flood(void *p)
+{
+    flood_arg *a = p;
+    while (!atomic_load(&a->stop)) {
+        ASSERT_EQ_INT(molt_db_host_cancel(a->h, 1 + (uint64_t)(a->cancels % 1000)), 0);
+        a->cancels++;
+    }
+    return NULL;
+}
+
+/* Another thread cancelling without pause (tokens nobody uses, each
+ * looked up among the requests running) keeps queueing commands while the
+ * host's thread takes them: it takes a bounded number of rounds per turn,
+ * so requests are still answered during the flood. */
+TEST(a_flood_of_cancels_leaves_requests_answered)
+{
+    fixture fx;
+    open_host(&fx, MOLT_DB_HOST_THREADED);
+    /* requests that run through the flood: each cancel looks at them */
+    molt_db_host_stream *slow[FLOOD_SLOW];
+    for (int i = 0; i < FLOOD_SLOW; i++) {
+        env e;
+        env_db(&e, 10 + (uint64_t)i, "db_query",
+               "with recursive c(x) as (select 1 union all select x + 1 from c "
+               "where x < 3000000) select count(*) from c", 0, 0, 0);
+        ASSERT_EQ_INT(molt_db_host_submit(fx.h, (const uint8_t *)e.b.data, e.b.size, 7,
+                                          NULL, &slow[i]), 0);
+        env_free(&e);
+    }
+    flood_arg a = {.h = fx.h};
+    pthread_t th;
+    ASSERT_EQ_INT(pthread_create(&th, NULL, cancel_flood, &a), 0);
+    long long worst = 0;
+    for (uint64_t i = 0; i < 100; i++) {
+        env e;
+        env_db(&e, 100 + i, "ping", NULL, 0, 0, 0);
+        long long t0 = now_ms();
+        frame_info fi = host_call(fx.h, &e, 10000);
+        env_free(&e);
+        ASSERT_EQ_STR(fi.status, "Ok");
+        if (now_ms() - t0 > worst)
+            worst = now_ms() - t0;
+    }
+    atomic_store(&a.stop, 1);
+    pthread_join(th, NULL);
+    ASSERT_EQ_INT(molt_db_host_cancel(fx.h, 7), 0);
+    for (int i = 0; i < FLOOD_SLOW; i++) {
+        /* Ok when it ended before the cancel (a slow machine) */
+        const char *st = host_final(NULL, slow[i], 30000, NULL).status;
+        ASSERT(!strcmp(st, "Cancelled") || !strcmp(st, "Ok"));
+        molt_db_host_release(slow[i]);
+    }
+    printf("    %ld cancels; worst ping %lld ms\n", a.cancels, worst);
+    ASSERT(a.cancels > 0);
+    ASSERT(worst < 5000);
     close_host(&fx);
 }
 
@@ -387,5 +498,7 @@ TEST_MAIN(TEST_ENTRY(eight_threads_submit_cancel_and_release),
           TEST_ENTRY(eight_threads_open_use_and_close_sessions),
           TEST_ENTRY(free_while_streams_are_held),
           TEST_ENTRY(submits_racing_the_loop_going_to_sleep_run),
+          TEST_ENTRY(armed_waits_racing_answers_are_woken),
+          TEST_ENTRY(a_flood_of_cancels_leaves_requests_answered),
           TEST_ENTRY(ten_thousand_in_flight_threaded),
           TEST_ENTRY(ten_thousand_in_flight_driven))

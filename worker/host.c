@@ -17,11 +17,14 @@
 #include "backend.h"
 #include "log.h"
 #include "molt_db/loop_libuv.h"
+#include "reap.h"
 #include "request.h"
 #include "tx.h"
 
 /* most loop turns per molt_db_host_poll in driven mode (see there) */
 #define DRIVEN_MAX_TURNS 16
+/* most rounds of commands one prepare phase takes in threaded mode */
+#define PREPARE_MAX_ROUNDS 4
 
 int mw_host_wake_locked(molt_db_host *h)
 {
@@ -29,19 +32,42 @@ int mw_host_wake_locked(molt_db_host *h)
         return 0;
     h->wake_due = 1;
     /* threaded mode: a loop thread that is not polling takes the commands
-     * in its next prepare phase (on_prepare) without being woken */
-    return h->mode == MOLT_DB_HOST_DRIVEN || h->loop_polls || h->closing;
+     * in its next prepare phase (on_prepare) without being woken; driven
+     * mode: only a molt_db_host_poll waiting on another thread is woken,
+     * the next one sees wake_due */
+    return h->loop_polls || (h->mode == MOLT_DB_HOST_THREADED && h->closing);
 }
 
-/* Called with h->lock held: the loop thread frees the waker once it saw
- * closing under that lock (take_commands), so a wake made after unlocking
- * could use it freed. */
+/* Makes an eventfd readable. */
+static void poke(int fd)
+{
+    uint64_t one = 1;
+    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n;
+}
+
+/* After unlocking h->lock: a waker that the loop thread could preempt
+ * while holding the lock would block it on the lock at once. wake_fd stays
+ * open until the host is freed, so a wake racing molt_db_host_free, after
+ * the loop stopped watching it, writes to an fd nobody reads. */
 void mw_host_wake(molt_db_host *h)
 {
     /* driven mode: wake_due is all it takes (molt_db_host_poll and
-     * molt_db_host_timeout look at it) */
-    if (h->mode == MOLT_DB_HOST_THREADED)
-        molt_db_loop_wake(h->wake);
+     * molt_db_host_timeout look at it), unless a molt_db_host_poll waits
+     * on another thread (loop_polls, seen by mw_host_wake_locked): then
+     * its wait ends */
+    poke(h->wake_fd);
+}
+
+int molt_db_host_wake(molt_db_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int closed = h->closing, wake = !closed && mw_host_wake_locked(h);
+    pthread_mutex_unlock(&h->lock);
+    if (wake)
+        mw_host_wake(h);
+    return closed ? MOLT_DB_ECLOSED : 0;
 }
 
 /* Commands wait for the loop (wake_due). */
@@ -125,31 +151,49 @@ static void take_commands(molt_db_host *h)
          * Busy and cancelled, the connections close, the loop ends */
         h->stopping = 1;
         if (h->mode == MOLT_DB_HOST_THREADED) {
-            /* no caller wakes it any more: free began, nothing else calls */
-            molt_db_loop_waker_free(h->wake);
-            h->wake = NULL;
+            /* free began: wakes from now on find no watcher (mw_host_wake) */
+            uv_close((uv_handle_t *)&h->wake_poll, NULL);
             uv_close((uv_handle_t *)&h->flush, NULL);
             uv_close((uv_handle_t *)&h->flush_before, NULL);
+            uv_close((uv_handle_t *)&h->more, NULL);
         } else {
             uv_close((uv_handle_t *)&h->wait_timer, NULL);
             uv_close((uv_handle_t *)&h->wait_prepare, NULL);
             uv_close((uv_handle_t *)&h->wait_check, NULL);
+            if (h->wait_kick.data)
+                uv_close((uv_handle_t *)&h->wait_kick, NULL);
         }
         mw_worker_shutdown(&h->w, 0);
     }
 }
 
-static void on_wake(void *arg)
+/* Threaded mode, after the loop thread took commands: what they started
+ * goes out now rather than in the loop's next idle phase (a connection's
+ * deferred write: the poll that follows then waits for the answer, where
+ * a deferred call still due would make it return at once and cost a
+ * turn), and what they ended is freed now rather than after the poll,
+ * which on an idle host waits for the next command. */
+static void send_taken(molt_db_host *h)
 {
-    take_commands(arg);
+    molt_db_loop_libuv_run_deferred(&h->loop);
+    mw_reap_now(&h->w.reaper);
+}
+
+static void on_wake(uv_poll_t *p, int status, int events)
+{
+    (void)status; /* an eventfd has no error to report */
+    (void)events;
+    molt_db_host *h = p->data;
+    uint64_t n;
+    ssize_t got = read(h->wake_fd, &n, sizeof n); /* wakes from now on count */
+    (void)got;
+    take_commands(h);
+    send_taken(h);
 }
 
 void mw_host_notify(molt_db_host *h)
 {
-    uint64_t one = 1;
-    /* the counter cannot overflow: it is read before it reaches 2^64 - 1 */
-    ssize_t n = write(h->notify_fd, &one, sizeof one);
-    (void)n;
+    poke(h->notify_fd);
 }
 
 /* News from the loop thread: the fd is written once, after the loop's
@@ -179,18 +223,28 @@ static void on_check(uv_check_t *c)
     flush_news(h);
 }
 
+/* The poll after a capped prepare phase does not wait (on_prepare). */
+static void on_more(uv_idle_t *i)
+{
+    uv_idle_stop(i);
+}
+
 /* Just before each poll of I/O: the commands queued while the loop ran
  * (their callers did not wake it: mw_host_wake_locked), then loop_polls,
  * under the same lock as the last look at the queue, so that whatever is
- * queued after it wakes the loop; the requests the commands started have
- * their writes deferred, which makes this turn's poll not wait. Then the
- * news of the turn's timers, deferred calls and commands (a request
- * answered at its deadline, failed at once by a pool that backs off, or
- * refused), which would otherwise wait for the poll to end. */
+ * queued after it wakes the loop; what the commands started is sent before
+ * the poll (send_taken). Commands queued while they are taken are taken
+ * too, for at most PREPARE_MAX_ROUNDS rounds: a flood from other threads
+ * then waits for the next turn, whose poll does not wait, so the loop's
+ * I/O is served between the rounds. Then the news of the turn's timers,
+ * deferred calls and commands (a request answered at its deadline, failed
+ * at once by a pool that backs off, or refused), which would otherwise
+ * wait for the poll to end. */
 static void on_prepare(uv_prepare_t *p)
 {
     molt_db_host *h = p->data;
-    for (;;) {
+    int taken = 0;
+    for (int rounds = 0;; rounds++) {
         pthread_mutex_lock(&h->lock);
         int due = h->wake_due;
         if (!due)
@@ -198,10 +252,17 @@ static void on_prepare(uv_prepare_t *p)
         pthread_mutex_unlock(&h->lock);
         if (!due)
             break;
+        if (rounds == PREPARE_MAX_ROUNDS) {
+            uv_idle_start(&h->more, on_more);
+            break;
+        }
         take_commands(h);
+        taken = 1;
         if (h->stopping)
             break;
     }
+    if (taken)
+        send_taken(h);
     flush_news(h);
 }
 
@@ -218,6 +279,8 @@ static void *run_thread(void *arg)
 #endif
     return NULL;
 }
+
+static void on_wait_kick(uv_poll_t *p, int status, int events);
 
 static int refuse(molt_db_error *err, int code, const char *msg)
 {
@@ -266,7 +329,8 @@ static void host_destroy(molt_db_host *h)
     free(h->cancels);
     if (h->notify_fd >= 0)
         close(h->notify_fd);
-    molt_db_loop_free(h->wake_loop);
+    if (h->wake_fd >= 0)
+        close(h->wake_fd);
     pthread_mutex_destroy(&h->lock);
     mw_config_free(&h->cfg);
     free(h);
@@ -285,7 +349,7 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
     if (!h)
         return refuse(err, MOLT_DB_ENOMEM, "out of memory");
     h->mode = mode;
-    h->notify_fd = -1;
+    h->notify_fd = h->wake_fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     int rc = configure(h, argc, argv, err);
     if (rc < 0) {
@@ -293,8 +357,9 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         return rc;
     }
     mw_log_set_format(h->cfg.log_format);
-    if (mode == MOLT_DB_HOST_THREADED &&
-        (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    if ((mode == MOLT_DB_HOST_THREADED &&
+         (h->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) ||
+        (h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         host_destroy(h);
         return refuse(err, MOLT_DB_EIO, strerror(errno));
     }
@@ -309,36 +374,47 @@ int molt_db_host_new(int argc, const char *const argv[], int mode,
         return refuse(err, MOLT_DB_ECONFIG, e);
     }
     if (mode == MOLT_DB_HOST_THREADED) {
+        if (uv_poll_init(&h->loop, &h->wake_poll, h->wake_fd) < 0) {
+            h->stopping = 1;
+            mw_worker_shutdown(&h->w, 0);
+            (void)mw_worker_run(&h->w);
+            host_destroy(h);
+            return refuse(err, MOLT_DB_EIO, "cannot watch the host's wake-up fd");
+        }
+        h->wake_poll.data = h;
+        uv_poll_start(&h->wake_poll, UV_READABLE, on_wake); /* cannot fail: a new fd */
         uv_check_init(&h->loop, &h->flush);
         uv_prepare_init(&h->loop, &h->flush_before);
+        uv_idle_init(&h->loop, &h->more);
         h->flush.data = h->flush_before.data = h;
         uv_check_start(&h->flush, on_check);
         uv_prepare_start(&h->flush_before, on_prepare);
-        molt_db_error why;
-        molt_db_error_init(&why);
-        rc = molt_db_loop_libuv_new(&h->loop, &h->wake_loop, &why);
-        if (rc == 0)
-            rc = molt_db_loop_waker_new(h->wake_loop, on_wake, h, &h->wake, &why);
-        if (rc == 0 && pthread_create(&h->thread, NULL, run_thread, h) != 0)
-            rc = molt_db_error_set(&why, MOLT_DB_ENOMEM, "cannot start the host's thread");
-        if (rc != 0) {
+        if (pthread_create(&h->thread, NULL, run_thread, h) != 0) {
             h->closing = 1;
             take_commands(h);
             (void)mw_worker_run(&h->w);
             host_destroy(h);
-            rc = refuse(err, rc, why.message);
-            molt_db_error_clear(&why);
-            return rc;
+            return refuse(err, MOLT_DB_ENOMEM, "cannot start the host's thread");
         }
         h->thread_started = 1;
     } else {
         uv_timer_init(&h->loop, &h->wait_timer);
         uv_prepare_init(&h->loop, &h->wait_prepare);
         uv_check_init(&h->loop, &h->wait_check);
-        h->wait_prepare.data = h;
+        h->wait_prepare.data = h->wait_check.data = h;
         uv_unref((uv_handle_t *)&h->wait_timer);
         uv_unref((uv_handle_t *)&h->wait_prepare);
         uv_unref((uv_handle_t *)&h->wait_check);
+        if (uv_poll_init(&h->loop, &h->wait_kick, h->wake_fd) < 0) {
+            h->closing = 1; /* (wait_kick.data NULL: not a handle to close) */
+            take_commands(h);
+            (void)mw_worker_run(&h->w);
+            host_destroy(h);
+            return refuse(err, MOLT_DB_EIO, "cannot watch an eventfd");
+        }
+        h->wait_kick.data = h;
+        uv_poll_start(&h->wait_kick, UV_READABLE, on_wait_kick);
+        uv_unref((uv_handle_t *)&h->wait_kick);
     }
     *out = h;
     return 0;
@@ -366,9 +442,9 @@ int molt_db_host_cancel(molt_db_host *h, uint64_t token)
         h->cancels[h->ncancels++] = token;
         wake = mw_host_wake_locked(h);
     }
+    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
-    pthread_mutex_unlock(&h->lock);
     return rc;
 }
 
@@ -449,22 +525,41 @@ static void on_wait_timer(uv_timer_t *t)
 
 /* Just before the driven wait's poll of I/O: a stream that has news (a
  * request answered while the commands were taken, or by a timer of this
- * turn) is the caller's at once, so the poll must not wait (libuv's poll
- * does not wait once the loop is stopped). */
+ * turn) is the caller's at once, and a command queued by another thread
+ * since the poll took them is the next poll's, so the poll must not wait
+ * (libuv's poll does not wait once the loop is stopped). Else a command
+ * queued from now on ends the wait (mw_host_wake). */
 static void on_wait_prepare(uv_prepare_t *p)
 {
     molt_db_host *h = p->data;
     pthread_mutex_lock(&h->lock);
-    int news = h->news_head != NULL;
+    int now = h->news_head != NULL || h->wake_due;
+    /* from now on a command from another thread pokes wake_fd */
+    h->loop_polls = !now;
     pthread_mutex_unlock(&h->lock);
-    if (news)
+    if (now)
         uv_stop(&h->loop);
 }
 
 /* The driven wait's turn ends after its I/O. */
 static void on_wait_check(uv_check_t *c)
 {
+    molt_db_host *h = c->data;
+    pthread_mutex_lock(&h->lock);
+    h->loop_polls = 0;
+    pthread_mutex_unlock(&h->lock);
     uv_stop(c->loop);
+}
+
+/* A command from another thread ended the wait: the next
+ * molt_db_host_poll takes it. */
+static void on_wait_kick(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    uint64_t n;
+    ssize_t got = read(((molt_db_host *)p->data)->wake_fd, &n, sizeof n);
+    (void)got;
 }
 
 /* Driven mode: one turn whose poll of I/O waits up to timeout_ms (-1: no
@@ -490,28 +585,58 @@ static void driven_wait_turn(molt_db_host *h, int timeout_ms)
     uv_timer_stop(&h->wait_timer);
 }
 
+/* Under h->lock: molt_db_host_arm. */
+static int arm_locked(molt_db_host *h)
+{
+    int news = h->news_head != NULL;
+    if (!news && h->mode == MOLT_DB_HOST_THREADED)
+        h->armed = 1;
+    return news;
+}
+
+int molt_db_host_arm(molt_db_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->arming = h->mode == MOLT_DB_HOST_THREADED;
+    int news = arm_locked(h);
+    pthread_mutex_unlock(&h->lock);
+    return news;
+}
+
+/* Threaded mode: molt_db_host_poll. */
+static int wait_news(molt_db_host *h, int timeout_ms)
+{
+    if (timeout_ms != 0) {
+        pthread_mutex_lock(&h->lock);
+        int news = h->arming && arm_locked(h);
+        pthread_mutex_unlock(&h->lock);
+        if (!news)
+            wait_readable(h->notify_fd, timeout_ms);
+    }
+    uint64_t n;
+    /* read first, then clear: news in between writes the fd again */
+    ssize_t got = read(h->notify_fd, &n, sizeof n);
+    (void)got;
+    pthread_mutex_lock(&h->lock);
+    h->notified = 0;
+    int closing = h->closing;
+    pthread_mutex_unlock(&h->lock);
+    return closing ? MOLT_DB_ECLOSED : 0;
+}
+
 int molt_db_host_poll(molt_db_host *h, int timeout_ms)
 {
-    if (h->mode == MOLT_DB_HOST_THREADED) {
-        if (timeout_ms != 0)
-            wait_readable(h->notify_fd, timeout_ms);
-        uint64_t n;
-        /* read first, then clear: news in between writes the fd again */
-        ssize_t got = read(h->notify_fd, &n, sizeof n);
-        (void)got;
-        pthread_mutex_lock(&h->lock);
-        h->notified = 0;
-        int closing = h->closing;
-        pthread_mutex_unlock(&h->lock);
-        return closing ? MOLT_DB_ECLOSED : 0;
-    }
+    if (h->mode == MOLT_DB_HOST_THREADED)
+        return wait_news(h, timeout_ms);
     if (h->stopping)
         return MOLT_DB_ECLOSED;
     /* The callers' commands first, here rather than from a handle of the
      * loop: what they start (a request's statements, deferred by the
-     * connection to the loop's next idle phase) is then written in the
-     * first turn below, and that turn's poll of I/O is the only one. */
-    if (commands_due(h)) {
+     * connection to the loop's next idle phase) is then written below,
+     * before any poll of I/O (by the flush, or in the waiting turn's idle
+     * phase). */
+    int took = commands_due(h);
+    if (took) {
         uv_update_time(&h->loop); /* the requests' timers count from now */
         take_commands(h);
     }
@@ -519,11 +644,21 @@ int molt_db_host_poll(molt_db_host *h, int timeout_ms)
      * without waiting (a flush deferred to the next turn, a watcher libuv
      * has yet to hand to epoll): what the caller then polls for is exactly
      * what is left. The cap keeps one call short under a flood;
-     * molt_db_host_timeout is then 0. */
-    if (timeout_ms != 0)
+     * molt_db_host_timeout is then 0. Without a wait, the statements of
+     * the commands just taken go out here rather than in a turn: its
+     * epoll_wait(0) would come too soon for their answers, and the caller
+     * waits on the fd next; a turn follows only when something else is
+     * due now. */
+    if (timeout_ms != 0) {
         driven_wait_turn(h, timeout_ms);
-    else
+    } else if (took) {
+        molt_db_loop_libuv_flush(&h->loop);
+        if (uv_backend_timeout(&h->loop) != 0 && !reap_due(h))
+            return 0;
         uv_run(&h->loop, UV_RUN_NOWAIT);
+    } else {
+        uv_run(&h->loop, UV_RUN_NOWAIT);
+    }
     int turns = 1;
     while (turns++ < DRIVEN_MAX_TURNS && (uv_backend_timeout(&h->loop) == 0 || reap_due(h)))
         uv_run(&h->loop, UV_RUN_NOWAIT);
@@ -536,11 +671,10 @@ void molt_db_host_free(molt_db_host *h)
         return;
     pthread_mutex_lock(&h->lock);
     h->closing = 1;
-    /* woken under the lock: once the loop thread sees closing it frees
-     * the waker (take_commands), which must not happen while we use it */
-    if (mw_host_wake_locked(h))
-        mw_host_wake(h);
+    int wake = mw_host_wake_locked(h);
     pthread_mutex_unlock(&h->lock);
+    if (wake)
+        mw_host_wake(h);
     if (h->thread_started) {
         pthread_join(h->thread, NULL);
     } else {

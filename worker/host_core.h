@@ -10,10 +10,10 @@
  * thread (the host's thread, or the caller's in driven mode). A caller's
  * thread never touches them: it queues commands on a stream (submit,
  * frames taken, release) or on the host (cancel tokens, session closes,
- * free) under h->lock and wakes the loop, still under the lock
- * (mw_host_wake: once until the loop took them, and only while the loop
- * thread polls; otherwise its next prepare phase takes them); the loop
- * takes them and runs them without the lock.
+ * free) under h->lock and wakes the loop once it unlocked (mw_host_wake:
+ * once until the loop took them, and only while the loop thread polls;
+ * otherwise its next prepare phase takes them); the loop takes them and
+ * runs them without the lock.
  * The loop hands frames and ends to the streams under h->lock. No lock is
  * held across I/O or across a call into the worker.
  *
@@ -99,11 +99,12 @@ struct molt_db_host {
     mw_config cfg;
     mw_worker w;
     uv_loop_t loop;
-    /* the loop has commands to take: threaded mode, a waker of the loop
-     * (molt_db/loop.h) the callers' threads poke; driven mode, wake_due,
-     * which molt_db_host_poll takes them for before its turns */
-    molt_db_loop *wake_loop;    /* threaded mode: the hooks over `loop` */
-    molt_db_loop_waker *wake;   /* NULL once the loop stopped taking commands */
+    /* the loop has commands to take: threaded mode, wake_fd, which the
+     * callers' threads write; driven mode, wake_due, which
+     * molt_db_host_poll takes them for before its turns, and wake_fd while
+     * a molt_db_host_poll waits on another thread (loop_polls) */
+    int wake_fd;             /* an eventfd, open until the host is freed */
+    uv_poll_t wake_poll;     /* ... watched until the loop stops taking commands */
     pthread_t thread;
     int thread_started;
     int notify_fd;           /* threaded mode: an eventfd */
@@ -118,18 +119,24 @@ struct molt_db_host {
     host_session *sessions;
     int nsessions;           /* the callers' open ones (max_sessions) */
     int wake_due;            /* commands queued, not yet taken */
-    int loop_polls;          /* threaded mode: the loop thread polls (or is
-                              * about to) and takes commands only when woken */
+    int loop_polls;          /* the loop polls (or is about to) and takes
+                              * commands only when woken; driven mode: a
+                              * molt_db_host_poll waits */
     int notified;            /* notify_fd was written and not cleared */
+    int arming;              /* threaded mode: callers arm (molt_db_host_arm) */
+    int armed;               /* ... and one waits: news writes notify_fd */
     int closing;             /* molt_db_host_free began */
     uint64_t queued_request_bytes; /* submitted, not yet handled */
     /* loop thread only */
     int stopping;
     uv_check_t flush;        /* threaded mode: writes notify_fd once per turn */
     uv_prepare_t flush_before; /* ... and before the poll, for news made before it */
+    uv_idle_t more;          /* threaded mode: commands left for the next turn */
     uv_timer_t wait_timer;   /* driven mode: bounds molt_db_host_poll's wait */
     uv_prepare_t wait_prepare; /* driven mode: no wait when news is ready */
     uv_check_t wait_check;   /* driven mode: the wait is one turn */
+    uv_poll_t wait_kick;     /* driven mode: wake_fd, which ends the wait
+                              * (data NULL: never initialized) */
     int notify_due;          /* news since the last write */
 };
 
@@ -173,8 +180,8 @@ void mw_host_session_close_now(host_session *hs);
  * queued (it was not woken since it last took the commands, and it polls,
  * or free began). */
 int mw_host_wake_locked(molt_db_host *h);
-/* Wakes the loop thread (after mw_host_wake_locked said so, still under
- * h->lock: the loop thread frees the waker once it saw closing). */
+/* Wakes the loop thread (after mw_host_wake_locked said so, h->lock no
+ * longer held). */
 void mw_host_wake(molt_db_host *h);
 /* Threaded mode: makes notify_fd readable. */
 void mw_host_notify(molt_db_host *h);

@@ -186,9 +186,9 @@ int molt_db_host_session_close(molt_db_host *h, uint64_t id)
         h->closes = hs;
         wake = mw_host_wake_locked(h);
     }
+    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
-    pthread_mutex_unlock(&h->lock);
     return rc;
 }
 

@@ -52,8 +52,11 @@ static int news_locked(molt_db_host_stream *st)
             h->news_head = st;
         h->news_tail = st;
     }
-    if (h->mode == MOLT_DB_HOST_THREADED && !h->notified) {
+    /* once written, the fd stays readable until molt_db_host_poll: no
+     * second write; on a host whose callers arm, none unless one waits */
+    if (h->mode == MOLT_DB_HOST_THREADED && !h->notified && (!h->arming || h->armed)) {
         h->notified = 1;
+        h->armed = 0;
         return 1;
     }
     return 0;
@@ -390,9 +393,9 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
         h->queued_request_bytes += len;
         wake = mw_host_queue_locked(st, HOST_CMD_SUBMIT);
     }
+    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
-    pthread_mutex_unlock(&h->lock);
     if (note)
         mw_host_notify(h);
     *out = st;
@@ -433,9 +436,9 @@ static int take_frame(molt_db_host_stream *st, int keep, host_frame **out)
     } else {
         rc = st->ended ? MOLT_DB_HOST_DONE : 0;
     }
+    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
-    pthread_mutex_unlock(&h->lock);
     frames_free(old);
     *out = f;
     return rc;
@@ -489,9 +492,9 @@ void molt_db_host_release(molt_db_host_stream *st)
     if (!st->ended)
         wake |= mw_host_queue_locked(st, HOST_CMD_RELEASE);
     int done = finished_locked(st);
+    pthread_mutex_unlock(&h->lock);
     if (wake)
         mw_host_wake(h);
-    pthread_mutex_unlock(&h->lock);
     frames_free(frames);
     if (done)
         finish(st);

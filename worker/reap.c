@@ -28,6 +28,12 @@ static void on_check(uv_check_t *c)
     drain(c->data);
 }
 
+void mw_reap_now(mw_reaper *rp)
+{
+    if (rp->head)
+        drain(rp);
+}
+
 void mw_reaper_init(mw_reaper *rp, uv_loop_t *loop)
 {
     rp->head = rp->tail = NULL;

@@ -32,5 +32,8 @@ void mw_reaper_close(mw_reaper *rp);
 /* fn(node) runs at the next prepare or check phase (at once once closed).
  * A node waits at most once at a time. */
 void mw_reap_later(mw_reaper *rp, mw_reap *node, void (*fn)(mw_reap *node));
+/* Runs what waits now, for code that ends requests where neither phase
+ * follows before the loop waits (a prepare callback of its own). */
+void mw_reap_now(mw_reaper *rp);
 
 #endif

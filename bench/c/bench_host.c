@@ -7,8 +7,9 @@
  * (molt_db/host.h) in threaded mode: each query is a db_query envelope
  * (positional parameter, msgpack result) submitted by this thread; the
  * host's own thread runs the worker's request core over a pool of N
- * connections; this thread waits on molt_db_host_fd with poll(), takes the
- * frames and decodes abalance from each. M requests in flight. --driven:
+ * connections; this thread arms the host (molt_db_host_arm), waits on
+ * molt_db_host_fd with poll(), takes the frames and decodes abalance from
+ * each. M requests in flight. --driven:
  * driven mode instead, everything on this thread (poll() on the fd for
  * molt_db_host_timeout, then molt_db_host_poll); --host-waits: the host
  * waits itself, in molt_db_host_poll(h, ms), as a caller without a poller
@@ -42,6 +43,7 @@ typedef struct hbench {
     uint64_t end_ns;
     int measuring, in_flight;
     int host_waits;         /* molt_db_host_poll waits, not this file's poll() */
+    int threaded;           /* threaded mode: arms before it waits (molt_db_host_arm) */
     uint64_t ops, errors;
     bench_lat lat;
     msgpack_sbuffer env, payload;
@@ -159,6 +161,11 @@ static void hb_turn(hbench *b)
     int t = molt_db_host_timeout(b->h); /* threaded mode: -1 */
     if (b->host_waits) {
         molt_db_host_poll(b->h, 1000);
+    } else if (b->threaded) {
+        /* armed: the host writes its fd only for a wait */
+        if (!molt_db_host_arm(b->h))
+            (void)poll(&p, 1, 1000);
+        molt_db_host_poll(b->h, 0);
     } else {
         if (t != 0) /* 0: work now, nothing to wait for */
             (void)poll(&p, 1, t < 0 || t > 1000 ? 1000 : t);
@@ -242,6 +249,7 @@ int molt_bench_host(int argc, char **argv)
     hbench b;
     memset(&b, 0, sizeof b);
     b.host_waits = host_waits;
+    b.threaded = mode == MOLT_DB_HOST_THREADED;
     b.rng = 0x9e3779b97f4a7c15ULL;
     msgpack_sbuffer_init(&b.env);
     msgpack_sbuffer_init(&b.payload);

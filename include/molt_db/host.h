@@ -9,7 +9,8 @@
  * Modes:
  * - MOLT_DB_HOST_THREADED: the host runs its event loop on a thread of its
  *   own; every function but molt_db_host_free may be called from any
- *   thread. molt_db_host_fd is readable when some stream has news;
+ *   thread. molt_db_host_fd is readable when some stream has news (on a
+ *   host whose callers arm, when one armed: molt_db_host_arm);
  *   molt_db_host_poll(h, 0) clears it, then molt_db_host_ready says which.
  * - MOLT_DB_HOST_DRIVEN: no thread is started; every call is made on one
  *   thread, the caller's. molt_db_host_fd is readable when
@@ -161,10 +162,33 @@ long molt_db_host_busy(molt_db_host *h);
  * call, then runs ready I/O and timers, waiting at most timeout_ms for
  * some (-1: until something happens); no wait while a stream has news not
  * yet returned by molt_db_host_ready. Threaded mode: waits at most
- * timeout_ms for news, then clears the fd's readiness. 0, or
+ * timeout_ms for news (not at all when news waits on a host whose callers
+ * arm: molt_db_host_arm), then clears the fd's readiness. 0, or
  * MOLT_DB_ECLOSED. */
 MOLT_DB_API
 int molt_db_host_poll(molt_db_host *h, int timeout_ms);
+
+/* Ends a molt_db_host_poll waiting on another thread (driven mode; in
+ * threaded mode the loop thread's wait), or the next one's wait, as a
+ * submit would, without a command: for a caller that must have its
+ * driving thread look at something of its own. Callable from any thread.
+ * 0, or MOLT_DB_ECLOSED once molt_db_host_free began. */
+MOLT_DB_API
+int molt_db_host_wake(molt_db_host *h);
+
+/* The caller is about to wait for news on molt_db_host_fd (threaded
+ * mode). 1: a stream has news already (molt_db_host_ready returns it; do
+ * not wait); 0: the fd becomes readable at the next news. A host whose
+ * callers arm (one call of this function makes it one, for good) writes
+ * its fd only when a caller armed, once per arm, rather than at every
+ * news after molt_db_host_poll cleared it: a caller that takes news as it
+ * comes then costs the host no write it does not wait for. So on such a
+ * host every waiter arms before it waits (molt_db_host_poll(h, ms) with
+ * ms != 0 arms itself); news that comes between the arm and the wait
+ * still makes the fd readable. Driven mode: 1 when a stream has news,
+ * else 0. */
+MOLT_DB_API
+int molt_db_host_arm(molt_db_host *h);
 
 /* Fills udata with the streams that have news (a frame, or their end)
  * since they were last returned here, at most cap of them; returns how

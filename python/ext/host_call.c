@@ -9,8 +9,8 @@
  *   one-shot Call, its payload packed by envelope_pack. Both take the
  *   exchange's leading lock without waiting (None, for the general path,
  *   when another thread drives), take the request id, submit the envelope
- *   and drive the host on the calling thread (its turns under the GIL, its
- *   waits without) until the stream's frame arrives. An Ok final frame for
+ *   and drive the host on the calling thread (a turn that waits, in the
+ *   loop's epoll_wait, without the GIL) until the stream's frame arrives. An Ok final frame for
  *   the request becomes the result; anything else is handed to the
  *   general path at the point reached (_handover), and the caller gets
  *   (request, exception, wait_s, start) to go on from.
@@ -253,7 +253,8 @@ static PyObject *ready_list(HostObject *host, void **ready, size_t got)
 }
 
 /* The stream's frame as take_final gives it, driving the host on the
- * calling thread (its turns under the GIL, its waits without) until one is
+ * calling thread (host_drive: a turn that may wait runs without the GIL,
+ * so that other threads go on meanwhile) until one is
  * there, other streams have news ([Stream, ...]) or deadline passed
  * (None); NULL with an exception (KeyboardInterrupt from a signal
  * handler, HostError), the stream left as it is. */
@@ -262,10 +263,10 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
 {
     HostObject *host = st->host;
     for (;;) {
-        if (molt_db_host_poll(host->h, 0) < 0) {
-            PyErr_SetString(HostError, "the molt_db host is closed");
+        /* no poll() of the fd first: the turn waits itself (host_drive) */
+        int ms = host_timeout_ms_of(deadline - host_now_s());
+        if (host_drive(host, ms) < 0)
             return NULL;
-        }
         void *ready[64];
         size_t got = molt_db_host_ready(host->h, ready, 64);
         if (got == 1 && ready[0] == (void *)st) {
@@ -275,21 +276,8 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
         } else if (got > 0) {
             return ready_list(host, ready, got);
         }
-        int ms = host_timeout_ms_of(deadline - host_now_s());
         if (ms == 0)
             Py_RETURN_NONE;
-        int due = molt_db_host_timeout(host->h);
-        if (due == 0) { /* more work now: let other threads have the GIL a moment */
-            Py_BEGIN_ALLOW_THREADS
-            Py_END_ALLOW_THREADS
-            if (PyErr_CheckSignals() < 0 || host_usable(host) < 0)
-                return NULL;
-            continue;
-        }
-        if (due > 0 && due < ms)
-            ms = due;
-        if (host_wait(host, ms) < 0)
-            return NULL;
     }
 }
 

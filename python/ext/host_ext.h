@@ -53,11 +53,6 @@ pid_t host_this_pid(void);
  * set when it is closed or belongs to the parent of a fork. */
 int host_usable(HostObject *host);
 
-/* Driven: wakes a thread waiting in news() so that it runs the loop turn
- * a submit, cancel or release just asked for. Threaded: nothing (the
- * host's thread wakes itself). */
-void host_kick(HostObject *host);
-
 /* Submits request bytes in a session (host_usable checked by the
  * caller): a new Stream, NULL with an exception. */
 PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, size_t len,
@@ -71,11 +66,18 @@ StreamObject *stream_wrap(HostObject *host, molt_db_host_stream *s);
  * released or its host cannot be called. */
 int stream_takeable(StreamObject *st);
 
-/* Driven: waits up to ms for the host's fd or a kick (the GIL released).
- * 1: something to do, 2: kicked (a submit, Host.kick()); 0: the time ran
- * out; -1 with an exception (a signal handler raised, poll failed, the
- * host was closed meanwhile). */
-int host_wait(HostObject *host, int ms);
+/* Driven: molt_db_host_poll(h, ms), ms capped at DRIVE_WAIT_MAX_MS; when
+ * it may wait (ms above 0), with the GIL released: its turn waits in the
+ * loop's own epoll_wait, which also collects the events (one system call
+ * where a poll() of the fd and a turn are two), and a command of another
+ * thread (submit, release, cancel) ends the wait. 0, or -1 with an
+ * exception (a signal handler raised, the host was closed meanwhile). */
+int host_drive(HostObject *host, int ms);
+
+/* The longest wait of one host_drive: a signal does not end the loop's
+ * epoll_wait (libuv waits on after EINTR), so a Ctrl-C raises at most this
+ * late, and close() from another thread waits at most this long. */
+#define DRIVE_WAIT_MAX_MS 100
 
 /* Seconds as the milliseconds of a poll: 0 for none or less, rounded up. */
 int host_timeout_ms_of(double seconds);

@@ -1,11 +1,13 @@
 /*
- * Host: one molt_db_host in threaded mode (host_ext.h).
+ * Host: one molt_db_host, threaded or driven (host_ext.h).
  *
- * news() is the one wait: it releases the GIL, polls the host's notify fd
- * (and the object's own wake fd, which close() writes so that a thread
- * still waiting lets go), clears the fd and returns the streams with news.
- * A signal interrupts the wait (EINTR): the pending Python signal handler
- * runs, so Ctrl-C in a blocking call raises KeyboardInterrupt at once.
+ * news() is the one wait: it releases the GIL. Threaded, it polls the
+ * host's notify fd (and the object's own wake fd, which close() writes so
+ * that a thread still waiting lets go), clears the fd and returns the
+ * streams with news; a signal interrupts the wait (EINTR): the pending
+ * Python signal handler runs, so Ctrl-C in a blocking call raises
+ * KeyboardInterrupt at once. Driven, it runs molt_db_host_poll(h, ms)
+ * (host_drive), whose wait is at most DRIVE_WAIT_MAX_MS long.
  * close() waits until no thread is inside a call that left the GIL.
  */
 #include "host_ext.h"
@@ -22,20 +24,11 @@
 
 typedef struct {
     HostObject base;
-    int wake_fd;  /* eventfd written by close() and, driven, by host_kick(); -1 if none */
+    int wake_fd;  /* eventfd written by close(); -1 if none */
+    int kicked;   /* kick() since a driven news() last returned */
     int waiting;  /* threads in news() or wait_io() without the GIL (read under the GIL) */
     int closing;
 } Host;
-
-void host_kick(HostObject *host)
-{
-    Host *self = (Host *)host;
-    if (!host->driven || self->waiting == 0 || self->wake_fd < 0)
-        return;
-    uint64_t one = 1;
-    ssize_t w = write(self->wake_fd, &one, sizeof one);
-    (void)w; /* a full counter is still readable */
-}
 
 int host_usable(HostObject *host)
 {
@@ -201,7 +194,6 @@ PyObject *host_submit_in(HostObject *host, uint64_t session, const void *req, si
         return NULL;
     }
     st->s = s;
-    host_kick(host);
     return (PyObject *)st;
 }
 
@@ -242,7 +234,6 @@ static PyObject *host_cancel(PyObject *self_, PyObject *arg)
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
     }
-    host_kick(self);
     Py_RETURN_NONE;
 }
 
@@ -288,7 +279,6 @@ static PyObject *host_session_close(PyObject *self_, PyObject *arg)
         PyErr_SetString(HostError, "the molt_db host is closed");
         return NULL;
     }
-    host_kick(self);
     Py_RETURN_NONE;
 }
 
@@ -338,8 +328,8 @@ static PyObject *ready_streams(HostObject *host)
     return out;
 }
 
-/* Waits up to ms for the host's fd or the wake fd (host_ext.h): 2 when
- * kicked, 1 when the host's fd is readable, 0 when the time ran out. */
+/* Threaded: waits up to ms for the host's notify fd, or for close() from
+ * another thread (the wake fd). */
 static int wait_fds(Host *self, int ms)
 {
     struct pollfd fds[2] = {
@@ -360,20 +350,33 @@ static int wait_fds(Host *self, int ms)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if (host_usable(&self->base) < 0)
+    if (host_usable(&self->base) < 0) /* also what a write of the wake fd means */
         return -1;
-    if (fds[1].revents & POLLIN) { /* a kick (close() is handled above) */
-        uint64_t n;
-        ssize_t got = read(self->wake_fd, &n, sizeof n);
-        (void)got;
-        return 2;
-    }
     return rc > 0;
 }
 
-int host_wait(HostObject *host, int ms)
+int host_drive(HostObject *host, int ms)
 {
-    return wait_fds((Host *)host, ms);
+    Host *self = (Host *)host;
+    int rc;
+    if (ms > DRIVE_WAIT_MAX_MS)
+        ms = DRIVE_WAIT_MAX_MS;
+    if (ms == 0) {
+        rc = molt_db_host_poll(host->h, 0);
+    } else {
+        self->waiting++; /* close() waits for it */
+        Py_BEGIN_ALLOW_THREADS
+        rc = molt_db_host_poll(host->h, ms);
+        Py_END_ALLOW_THREADS
+        self->waiting--;
+        if (PyErr_CheckSignals() < 0 || host_usable(host) < 0)
+            return -1;
+    }
+    if (rc < 0) {
+        PyErr_SetString(HostError, "the molt_db host is closed");
+        return -1;
+    }
+    return 0;
 }
 
 double host_now_s(void)
@@ -384,32 +387,22 @@ double host_now_s(void)
 }
 
 /* Driven: turns of the host until some stream has news or timeout_s ran
- * out, waiting on its fd between turns no longer than its next timer. A
- * turn runs with the GIL held (it does not wait), so every call on the
- * host is serialized by the GIL. */
+ * out, each waiting in the host's own poll (host_drive, GIL released);
+ * a submit, cancel, session close or release from another thread ends
+ * the wait (the host wakes itself). */
 static PyObject *driven_news(Host *self, double timeout_s)
 {
     double deadline = host_now_s() + (isnan(timeout_s) || timeout_s < 0 ? 0 : timeout_s);
     for (;;) {
-        molt_db_host_poll(self->base.h, 0);
-        PyObject *out = ready_streams(&self->base);
-        if (out == NULL || PyList_GET_SIZE(out) > 0)
-            return out;
         int ms = host_timeout_ms_of(deadline - host_now_s());
-        if (ms == 0)
-            return out; /* the time ran out */
-        int due = molt_db_host_timeout(self->base.h);
-        if (due == 0)
-            return out; /* still work after a poll's turns: back to Python
-                           (its loop lets other threads have the GIL) */
-        if (due > 0 && due < ms)
-            ms = due;
-        Py_DECREF(out);
-        int woke = wait_fds(self, ms);
-        if (woke < 0)
+        if (host_drive(&self->base, ms) < 0)
             return NULL;
-        if (woke == 2)
-            return PyList_New(0); /* kicked: back to the caller (kick()) */
+        PyObject *out = ready_streams(&self->base);
+        if (out == NULL || PyList_GET_SIZE(out) > 0 || ms == 0 || self->kicked) {
+            self->kicked = 0;
+            return out; /* news, the time ran out, or kick() */
+        }
+        Py_DECREF(out);
     }
 }
 
@@ -476,19 +469,16 @@ static PyObject *host_wait_io(PyObject *self_, PyObject *arg)
     return PyBool_FromLong(rc > 0);
 }
 
-/* kick(): a thread in news() returns now, or the next news() call at once
- * (the eventfd stays readable until a news() reads it). */
-static PyObject *host_kick_method(PyObject *self_, PyObject *unused)
+/* kick(): driven: a news() waiting on another thread returns now, or the
+ * next news() at once (molt_db_host_wake ends its wait). */
+static PyObject *host_kick(PyObject *self_, PyObject *unused)
 {
     (void)unused;
     Host *self = (Host *)self_;
-    /* not a fork's copy: its eventfd is the parent's */
-    if (self->base.driven && self->wake_fd >= 0 && self->base.h != NULL &&
-        self->base.pid == host_this_pid()) {
-        uint64_t one = 1;
-        ssize_t w = write(self->wake_fd, &one, sizeof one);
-        (void)w; /* a full counter is still readable */
-    }
+    if (host_usable(&self->base) < 0)
+        return NULL;
+    self->kicked = 1;
+    molt_db_host_wake(self->base.h);
     Py_RETURN_NONE;
 }
 
@@ -564,9 +554,9 @@ static PyMethodDef host_methods[] = {
     {"wait_io", host_wait_io, METH_O,
      "wait_io(timeout_s) -> bool: driven: waits up to timeout_s (at most 0.1 s; the GIL "
      "released) for the host's fd, without a turn; True when it is readable."},
-    {"kick", host_kick_method, METH_NOARGS,
-     "kick(): driven: a thread waiting in news() returns now (else the next news() call "
-     "returns at once)."},
+    {"kick", host_kick, METH_NOARGS,
+     "kick(): driven: a news() waiting on another thread returns now (else the next "
+     "news() returns at once)."},
     {"fileno", host_fileno, METH_NOARGS,
      "The notify fd: readable when some stream has news (for a poller; then news())."},
     {"timeout", host_timeout, METH_NOARGS,

@@ -28,10 +28,8 @@ void stream_drop(StreamObject *st)
 {
     molt_db_host_stream *s = st->s;
     st->s = NULL;
-    if (s != NULL && st->host->h != NULL && st->host->pid == host_this_pid()) {
-        molt_db_host_release(s);
-        host_kick(st->host); /* driven: the cancel of a running request needs a turn */
-    }
+    if (s != NULL && st->host->h != NULL && st->host->pid == host_this_pid())
+        molt_db_host_release(s); /* driven: a poll waiting on another thread wakes */
 }
 
 static void stream_dealloc(PyObject *self)
