@@ -59,22 +59,43 @@ void molt_db_buf_put(molt_db_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* The protocol writers put dozens of small integers and names a query:
+ * while the buffer has room they are written in place, without the calls
+ * of molt_db_buf_put; otherwise they go through it (growth, failure). */
+static int has_room(const molt_db_buf *b, size_t n)
+{
+    return !b->failed && n <= b->cap - b->len;
+}
+
 void molt_db_buf_put_u8(molt_db_buf *b, uint8_t v)
 {
-    molt_db_buf_put(b, &v, 1);
+    if (has_room(b, 1))
+        b->data[b->len++] = v;
+    else
+        molt_db_buf_put(b, &v, 1);
 }
 
 void molt_db_buf_put_u16(molt_db_buf *b, uint16_t v)
 {
     uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    molt_db_buf_put(b, x, 2);
+    if (has_room(b, 2)) {
+        memcpy(b->data + b->len, x, 2);
+        b->len += 2;
+    } else {
+        molt_db_buf_put(b, x, 2);
+    }
 }
 
 void molt_db_buf_put_u32(molt_db_buf *b, uint32_t v)
 {
     uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
                     (uint8_t)v};
-    molt_db_buf_put(b, x, 4);
+    if (has_room(b, 4)) {
+        memcpy(b->data + b->len, x, 4);
+        b->len += 4;
+    } else {
+        molt_db_buf_put(b, x, 4);
+    }
 }
 
 void molt_db_buf_put_u64(molt_db_buf *b, uint64_t v)
@@ -85,7 +106,13 @@ void molt_db_buf_put_u64(molt_db_buf *b, uint64_t v)
 
 void molt_db_buf_put_cstr(molt_db_buf *b, const char *s)
 {
-    molt_db_buf_put(b, s, strlen(s) + 1);
+    size_t n = strlen(s) + 1;
+    if (has_room(b, n)) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    } else {
+        molt_db_buf_put(b, s, n);
+    }
 }
 
 void molt_db_buf_patch_u32(molt_db_buf *b, size_t at, uint32_t v)

@@ -73,5 +73,37 @@ TEST(buf_overflow_is_sticky)
     molt_db_buf_free(&b);
 }
 
+/* The small puts write in place while there is room: across the end of
+ * the room they grow the buffer, and a failed buffer with room left takes
+ * nothing. */
+TEST(buf_small_puts_at_the_room_edge)
+{
+    molt_db_buf b;
+    molt_db_buf_init(&b);
+    ASSERT_OK(molt_db_buf_reserve(&b, 1), NULL);
+    size_t cap = b.cap;
+    uint8_t fill[4096] = {0};
+    ASSERT(cap - 3 <= sizeof fill);
+    molt_db_buf_put(&b, fill, cap - 3);
+    molt_db_buf_put_u16(&b, 0x0102);
+    molt_db_buf_put_u32(&b, 0x03040506); /* 1 byte of room left: grows */
+    molt_db_buf_put_cstr(&b, "ab");
+    molt_db_buf_put_u8(&b, 7);
+    static const uint8_t want[] = {1, 2, 3, 4, 5, 6, 'a', 'b', 0, 7};
+    ASSERT_OK(molt_db_buf_ok(&b), NULL);
+    ASSERT(b.cap > cap);
+    ASSERT_EQ_MEM(b.data + cap - 3, b.len - (cap - 3), want, sizeof want);
+    size_t len = b.len;
+    b.failed = 1;
+    molt_db_buf_put_u8(&b, 1);
+    molt_db_buf_put_u16(&b, 1);
+    molt_db_buf_put_u32(&b, 1);
+    molt_db_buf_put_cstr(&b, "x");
+    ASSERT_EQ_UINT(b.len, len);
+    ASSERT_CODE(molt_db_buf_ok(&b), MOLT_DB_ENOMEM);
+    molt_db_buf_free(&b);
+}
+
 TEST_MAIN(TEST_ENTRY(error_set_and_clear), TEST_ENTRY(error_message_truncates),
-          TEST_ENTRY(buf_big_endian_and_patch), TEST_ENTRY(buf_overflow_is_sticky))
+          TEST_ENTRY(buf_big_endian_and_patch), TEST_ENTRY(buf_overflow_is_sticky),
+          TEST_ENTRY(buf_small_puts_at_the_room_edge))

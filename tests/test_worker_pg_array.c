@@ -16,17 +16,14 @@ typedef struct built {
     const char *type;
 } built;
 
-/* The literal of the array packed in sb. */
+/* The literal of the array packed in sb, read from its bytes in place. */
 static built literal(msgpack_sbuffer *sb)
 {
     built b = {{0}, NULL};
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    ASSERT(msgpack_unpack_next(&up, sb->data, sb->size, &off) == MSGPACK_UNPACK_SUCCESS);
     char *lit = NULL, err[MW_PG_ARRAY_ERR_SIZE];
     size_t len = 0;
-    int rc = mw_pg_array_literal(&up.data, &lit, &len, &b.type, err);
+    int rc = mw_pg_array_literal((const uint8_t *)sb->data, sb->size, &lit, &len,
+                                 &b.type, err);
     if (rc == 0) {
         ASSERT(len < sizeof b.text && strlen(lit) == len);
         memcpy(b.text, lit, len + 1);
@@ -36,7 +33,6 @@ static built literal(msgpack_sbuffer *sb)
         ASSERT(lit == NULL);
         snprintf(b.text, sizeof b.text, "ERR %s", err);
     }
-    msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_clear(sb);
     return b;
 }

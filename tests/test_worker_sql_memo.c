@@ -63,9 +63,9 @@ static void test_hit_equals_computed(void)
         ASSERT(memo != NULL);
         ASSERT_EQ_INT(mw_sql_memo_get(memo, sql, strlen(sql), MW_DIALECT_PG, mode, nv, &got), 1);
         assert_same(&want, &got, nv);
-        /* a copy: the caller frees it, the memo keeps its own */
-        ASSERT(got.rw.sql != want.rw.sql);
-        mw_rewrite_free(&got.rw);
+        /* the memo's own copy, shared: released, and the memo keeps it */
+        ASSERT(got.rw.sql != want.rw.sql && got.shared != NULL);
+        mw_sql_memo_release(got.shared);
         /* another key misses: dialect, mode, number of values, bytes */
         ASSERT_EQ_INT(mw_sql_memo_get(memo, sql, strlen(sql), MW_DIALECT_SQLITE, mode, nv, &got), 0);
         if (mode == MW_PARAMS_POSITIONAL)
@@ -125,10 +125,34 @@ static void test_slots_replaced(void)
         compute(sql, MW_DIALECT_PG, MW_PARAMS_NONE, 0, &want);
         assert_same(&want, &got, 0);
         mw_rewrite_free(&want.rw);
-        mw_rewrite_free(&got.rw);
+        mw_sql_memo_release(got.shared);
     }
     ASSERT(hits > 0 && hits <= MW_SQL_MEMO_SLOTS);
     mw_sql_memo_free(memo);
+}
+
+/* A statement's reference keeps its rewrite after the memo let go of it
+ * (its slot replaced, or the memo freed at a reload): read under ASan. */
+static void test_reference_outlives_the_memo(void)
+{
+    mw_sql_memo *memo = NULL;
+    mw_sql_derived v, got, again;
+    compute("SELECT $1", MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 1, &v);
+    mw_sql_memo_put(&memo, "SELECT $1", 9, MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 1, &v);
+    ASSERT_EQ_INT(mw_sql_memo_get(memo, "SELECT $1", 9, MW_DIALECT_PG,
+                                  MW_PARAMS_POSITIONAL, 1, &got), 1);
+    /* put again: the slot now holds another copy, got keeps the first */
+    mw_sql_memo_put(&memo, "SELECT $1", 9, MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 1, &v);
+    ASSERT_EQ_INT(mw_sql_memo_get(memo, "SELECT $1", 9, MW_DIALECT_PG,
+                                  MW_PARAMS_POSITIONAL, 1, &again), 1);
+    ASSERT(again.shared != got.shared);
+    mw_sql_memo_free(memo);
+    ASSERT_EQ_STR(got.rw.sql, "SELECT $1");
+    ASSERT_EQ_UINT(got.rw.slot_value[0], 0);
+    ASSERT_EQ_STR(again.rw.sql, "SELECT $1");
+    mw_sql_memo_release(got.shared);
+    mw_sql_memo_release(again.shared);
+    mw_rewrite_free(&v.rw);
 }
 
 /* A db_query or db_exec payload {"sql": sql} on alias "default". */
@@ -191,4 +215,5 @@ static void test_parse_through_memo(void)
 }
 
 TEST_MAIN(TEST_ENTRY(test_hit_equals_computed), TEST_ENTRY(test_not_kept),
-          TEST_ENTRY(test_slots_replaced), TEST_ENTRY(test_parse_through_memo))
+          TEST_ENTRY(test_slots_replaced), TEST_ENTRY(test_reference_outlives_the_memo),
+          TEST_ENTRY(test_parse_through_memo))

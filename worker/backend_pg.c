@@ -49,6 +49,10 @@
  * cached statement behind it would overtake it on the wire. */
 #define PIPELINE_WINDOW 256
 
+/* Statements with at most this many parameters need no allocation for
+ * them (send_stmt's frame, a job's few_oids). */
+#define FEW_PARAMS 8
+
 typedef struct pg_job pg_job;
 
 /* How a job failed: made at its first failure, as most jobs succeed and
@@ -86,8 +90,10 @@ struct pg_job {
     size_t si;                  /* statements answered (in order) */
     size_t sent;                /* statements handed to the pool */
     const char *run_sql;        /* SQL and parameter types of the statements */
-    uint32_t *run_oids;         /* in flight (run_noids of them) */
+    uint32_t *run_oids;         /* in flight (run_noids of them): few_oids
+                                   or malloc'd */
     size_t run_noids;
+    uint32_t few_oids[FEW_PARAMS];
     molt_db_column *cols;
     size_t ncols;
     int cancelled;
@@ -163,24 +169,37 @@ static size_t int_text(int64_t v, char *b)
     return len;
 }
 
+/* Where a statement's parameters are built: for a few, in the caller's
+ * frame; for more, one allocation (heap) holds both arrays. */
+typedef struct param_space {
+    molt_db_param ps[FEW_PARAMS];
+    size_t offs[FEW_PARAMS];
+    void *heap;
+} param_space;
+
 /* Builds the parameters of statement s: text for everything but bytes
  * (binary), OID 0 for untyped values (the server infers, as for a
- * literal). */
-static int build_params(const mw_stmt *s, molt_db_buf *store,
+ * literal). The caller frees sp->heap. */
+static int build_params(const mw_stmt *s, molt_db_buf *store, param_space *sp,
                         molt_db_param **out, char msg[MW_MSG_SIZE])
 {
     size_t n = s->rw.nslots;
     *out = NULL;
+    sp->heap = NULL;
     if (n == 0)
         return 0;
-    molt_db_param *ps = mw_zalloc(n, sizeof *ps);
-    size_t *offs = mw_zalloc(n, sizeof *offs);
-    if (!ps || !offs) {
-        free(ps);
-        free(offs);
-        snprintf(msg, MW_MSG_SIZE, "out of memory");
-        return -2;
+    molt_db_param *ps = sp->ps;
+    size_t *offs = sp->offs;
+    if (n > FEW_PARAMS) {
+        sp->heap = mw_zalloc(n, sizeof *ps + sizeof *offs);
+        if (!sp->heap) {
+            snprintf(msg, MW_MSG_SIZE, "out of memory");
+            return -2;
+        }
+        ps = sp->heap;
+        offs = (size_t *)(ps + n);
     }
+    memset(ps, 0, n * sizeof *ps);
     for (size_t k = 0; k < n; k++) {
         const mw_value *v = &s->values[s->rw.slot_value[k]];
         int ok = 1;
@@ -188,8 +207,6 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
         if (!ok) {
             snprintf(msg, MW_MSG_SIZE, "unknown type name \"%.*s\"",
                      (int)(v->type_len > 64 ? 64 : v->type_len), v->type);
-            free(ps);
-            free(offs);
             return -1;
         }
         ps[k].oid = oid;
@@ -224,8 +241,6 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
         case MW_V_BIN:
             if (v->n > INT32_MAX) {
                 snprintf(msg, MW_MSG_SIZE, "parameter too large");
-                free(ps);
-                free(offs);
                 return -1;
             }
             if (v->t == MW_V_BIN) {
@@ -239,14 +254,11 @@ static int build_params(const mw_stmt *s, molt_db_buf *store,
         }
     }
     if (molt_db_buf_ok(store) != MOLT_DB_OK) {
-        free(ps);
-        free(offs);
         snprintf(msg, MW_MSG_SIZE, "out of memory");
         return -2;
     }
     for (size_t k = 0; k < n; k++)
         ps[k].data = ps[k].len >= 0 ? store->data + offs[k] : NULL;
-    free(offs);
     *out = ps;
     return 0;
 }
@@ -291,7 +303,8 @@ static void job_done(pg_job *j)
     r->rows_affected = j->affected;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
-    free(j->run_oids);
+    if (j->run_oids != j->few_oids)
+        free(j->run_oids);
     j->run_oids = NULL;
     if (j->fail) {
         molt_db_error_clear(&j->fail->err);
@@ -632,9 +645,16 @@ static int joins_run(pg_job *j, const mw_stmt *s, const molt_db_param *ps)
         return 1;
     if (j->si < j->sent)
         return 0;
-    uint32_t *oids = n > j->run_noids ? realloc(j->run_oids, n * sizeof *oids) : j->run_oids;
-    if (n && !oids)
-        return -1;
+    uint32_t *oids = j->run_oids;
+    if (n <= FEW_PARAMS) {
+        if (oids != j->few_oids)
+            free(oids);
+        oids = j->few_oids;
+    } else if (oids == j->few_oids || n > j->run_noids) {
+        oids = realloc(oids == j->few_oids ? NULL : oids, n * sizeof *oids);
+        if (!oids)
+            return -1;
+    }
     for (size_t k = 0; k < n; k++)
         oids[k] = ps[k].oid;
     j->run_oids = oids;
@@ -652,10 +672,12 @@ static int send_stmt(pg_job *j)
         return 1; /* another text: not worth building its parameters yet */
     molt_db_buf store;
     molt_db_param *ps = NULL;
+    param_space space;
     char msg[MW_MSG_SIZE];
     molt_db_buf_init(&store);
-    int rc = build_params(s, &store, &ps, msg);
+    int rc = build_params(s, &store, &space, &ps, msg);
     if (rc < 0) {
+        free(space.heap);
         pg_failure *f = fail_begin(j, rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT);
         if (f && j->r->q.statements)
             snprintf(f->msg, sizeof f->msg, "statements[%zu]: %s", j->sent, msg);
@@ -666,7 +688,7 @@ static int send_stmt(pg_job *j)
     }
     int joins = joins_run(j, s, ps);
     if (joins <= 0) {
-        free(ps);
+        free(space.heap);
         molt_db_buf_free(&store);
         if (joins == 0)
             return 1;
@@ -687,7 +709,7 @@ static int send_stmt(pg_job *j)
         rc = molt_db_tx_query(j->tx, s->rw.sql, s->rw.nslots, ps, &h, &o, &id);
     else
         rc = molt_db_pool_query(j->b->pool, s->rw.sql, s->rw.nslots, ps, &h, &o, &id);
-    free(ps);
+    free(space.heap);
     molt_db_buf_free(&store);
     if (rc != MOLT_DB_OK) {
         fail_from(j, rc, NULL);

@@ -88,10 +88,20 @@ static int put_value(molt_db_buf *b, const msgpack_object *v, size_t row,
         return 0;
     }
     case MSGPACK_OBJECT_ARRAY: {
+        /* pg_array reads MsgPack bytes: the rows here are msgpack-c objects,
+         * so the array is packed back (copy_in's arrays are rare) */
         char *lit = NULL, err[MW_PG_ARRAY_ERR_SIZE];
         size_t len = 0;
         const char *type;
-        int rc = mw_pg_array_literal(v, &lit, &len, &type, err);
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        int rc = msgpack_pack_object(&pk, *v) == 0
+                     ? mw_pg_array_literal((const uint8_t *)sb.data, sb.size, &lit, &len,
+                                           &type, err)
+                     : -2;
+        msgpack_sbuffer_destroy(&sb);
         if (rc == -2)
             NOMEM();
         if (rc < 0)
@@ -191,15 +201,15 @@ static int put_rows(mw_copy *c, const msgpack_object *o, size_t ncols,
 
 /* Fills q (alias, write, the copy) from the payload. 0, or -1
  * (InvalidInput) / -2 (out of memory) with msg. */
-static int parse(mw_query *q, const mw_config *cfg, const msgpack_object *m,
-                 char msg[MW_MSG_SIZE])
+static int parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
+                 size_t len, const msgpack_object *m, char msg[MW_MSG_SIZE])
 {
-    if (mw_payload_alias(cfg, m, &q->alias, msg))
+    if (mw_payload_alias(cfg, payload, len, &q->alias, msg))
         return -1;
     if (q->alias->kind != MW_BACKEND_PG)
         FAIL("copy_in is not supported on SQLite (alias \"%s\"): send the rows "
              "with db_exec statements (executemany)", q->alias->name);
-    if (mw_payload_write_grant(m, "copy_in", q->alias, msg))
+    if (mw_payload_write_grant(payload, len, "copy_in", q->alias, msg))
         return -1;
     q->write = 1;
     q->format = MW_FORMAT_MSGPACK;
@@ -259,7 +269,7 @@ int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
         }
     }
     if (rc == 0)
-        rc = parse(q, cfg, &up.data, msg);
+        rc = parse(q, cfg, payload, len, &up.data, msg);
     msgpack_unpacked_destroy(&up);
     return rc;
 }

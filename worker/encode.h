@@ -59,6 +59,9 @@ struct mw_enc {
     const mw_enc_ops *ops;
     mw_format format;
     molt_db_buf *out;
+    molt_db_buf *scratch;       /* a value's server text is built here when
+                                   set (a result's, reused across its rows),
+                                   else in a buffer of its own */
     msgpack_packer pk;          /* MsgPack: writes to *out */
     /* JSON: per open container, items written so far */
     int depth;

@@ -13,7 +13,10 @@
  * callback piece by piece. */
 static uint8_t *room(mw_enc *e, size_t n)
 {
-    return molt_db_buf_reserve(e->out, n) == MOLT_DB_OK ? e->out->data + e->out->len : NULL;
+    molt_db_buf *b = e->out;
+    if (!b->failed && n <= b->cap - b->len) /* the usual case, without a call */
+        return b->data + b->len;
+    return molt_db_buf_reserve(b, n) == MOLT_DB_OK ? b->data + b->len : NULL;
 }
 
 static void done(mw_enc *e, const uint8_t *end)

@@ -32,12 +32,21 @@ static int put_built_text(mw_enc *e, molt_db_buf *t, int rc)
     return rc;
 }
 
-/* The server's text of a value, as a string. */
+/* The server's text of a value (numeric, uuid, "char"), as a string:
+ * built in the encoder's scratch buffer when it has one, so a result's
+ * rows need no allocation a value. */
 static int server_text(mw_enc *e, const molt_db_value *v)
 {
-    molt_db_buf t;
-    molt_db_buf_init(&t);
-    return put_built_text(e, &t, molt_db_value_text(v, &t));
+    if (!e->scratch) {
+        molt_db_buf t;
+        molt_db_buf_init(&t);
+        return put_built_text(e, &t, molt_db_value_text(v, &t));
+    }
+    molt_db_buf_reset(e->scratch);
+    int rc = molt_db_value_text(v, e->scratch);
+    if (rc == MOLT_DB_OK)
+        e->ops->str(e, (const char *)e->scratch->data, e->scratch->len);
+    return rc;
 }
 
 /* v (0 <= v < 10^width) as exactly width digits: the per-value formatting

@@ -75,51 +75,22 @@ static mw_entry entry_named(const mw_mpval *v)
  * each (a str key; others are ignored) and whether the key appears again. */
 enum { K_REQUEST_ID, K_ENTRY, K_PAYLOAD, K_CODEC, K_TIMEOUT_MS, K_COUNT };
 
-static const struct {
-    const char *name;
-    size_t len;
-} env_key_names[K_COUNT] = {
+static const mw_mpkey env_key_names[K_COUNT] = {
     [K_REQUEST_ID] = {"request_id", 10}, [K_ENTRY] = {"entry", 5},
     [K_PAYLOAD] = {"payload", 7},        [K_CODEC] = {"codec", 5},
     [K_TIMEOUT_MS] = {"timeout_ms", 10},
 };
 
-typedef struct env_keys {
-    const mw_mpval *v[K_COUNT];  /* NULL: absent */
-    int dup[K_COUNT];
-    mw_mpval vals[K_COUNT];
-} env_keys;
-
-static int read_keys(const uint8_t *body, size_t len, size_t i, uint32_t pairs,
-                     env_keys *k)
+/* Key j's value, or NULL when absent. */
+static const mw_mpval *key_val(const mw_mpkeys *k, int j)
 {
-    memset(k, 0, sizeof *k);
-    for (uint32_t n = 0; n < pairs; n++) {
-        mw_mpval key, val;
-        if (mw_mpread(body, len, &i, &key) < 0 || mw_mpread(body, len, &i, &val) < 0)
-            return -1;
-        if (key.type != MSGPACK_OBJECT_STR)
-            continue;
-        for (int j = 0; j < K_COUNT; j++) {
-            if (key.size != env_key_names[j].len ||
-                memcmp(key.ptr, env_key_names[j].name, key.size) != 0)
-                continue;
-            if (k->v[j]) {
-                k->dup[j] = 1;
-            } else {
-                k->vals[j] = val;
-                k->v[j] = &k->vals[j];
-            }
-            break;
-        }
-    }
-    return 0;
+    return k->v[j] ? &k->v[j]->v : NULL;
 }
 
 /* The body as one bounded, well-formed MsgPack map with nothing after it,
  * its keys read into k. The request_id is read as soon as there is a map,
  * so that even a refused body is answered under its id. */
-static int read_body(const uint8_t *body, size_t len, env_keys *k, mw_envelope *env,
+static int read_body(const uint8_t *body, size_t len, mw_mpkeys *k, mw_envelope *env,
                      char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
@@ -141,11 +112,11 @@ static int read_body(const uint8_t *body, size_t len, env_keys *k, mw_envelope *
         snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
         return -1;
     }
-    if (read_keys(body, len, i, top.size, k) < 0) {
+    if (mw_mpread_keys(body, len, i, top.size, env_key_names, K_COUNT, k) < 0) {
         snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
         return -1;
     }
-    const mw_mpval *id = k->v[K_REQUEST_ID];
+    const mw_mpval *id = key_val(k, K_REQUEST_ID);
     if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         env->have_id = 1;
         env->request_id = id->u64;
@@ -163,7 +134,7 @@ static int read_body(const uint8_t *body, size_t len, env_keys *k, mw_envelope *
     return 0;
 }
 
-static int read_request_id(const env_keys *k, const mw_envelope *env,
+static int read_request_id(const mw_mpkeys *k, const mw_envelope *env,
                            char msg[MW_MSG_SIZE])
 {
     if (!env->have_id) {
@@ -178,9 +149,9 @@ static int read_request_id(const env_keys *k, const mw_envelope *env,
     return 0;
 }
 
-static int read_entry(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
+static int read_entry(const mw_mpkeys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    const mw_mpval *o = k->v[K_ENTRY];
+    const mw_mpval *o = key_val(k, K_ENTRY);
     int dup = k->dup[K_ENTRY];
     if (!o || o->type != MSGPACK_OBJECT_STR || dup) {
         snprintf(msg, MW_MSG_SIZE, !o ? "entry is missing"
@@ -197,9 +168,9 @@ static int read_entry(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE]
     return 0;
 }
 
-static int read_payload(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
+static int read_payload(const mw_mpkeys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    const mw_mpval *o = k->v[K_PAYLOAD];
+    const mw_mpval *o = key_val(k, K_PAYLOAD);
     int dup = k->dup[K_PAYLOAD];
     if (o) {
         if (o->type != MSGPACK_OBJECT_BIN || dup) {
@@ -214,14 +185,14 @@ static int read_payload(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZ
     return 0;
 }
 
-static int read_options(const env_keys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
+static int read_options(const mw_mpkeys *k, mw_envelope *env, char msg[MW_MSG_SIZE])
 {
-    const mw_mpval *o = k->v[K_CODEC];
+    const mw_mpval *o = key_val(k, K_CODEC);
     if (o && (!val_is(o, "msgpack") || k->dup[K_CODEC])) {
         snprintf(msg, MW_MSG_SIZE, "codec must be \"msgpack\"");
         return -1;
     }
-    o = k->v[K_TIMEOUT_MS];
+    o = key_val(k, K_TIMEOUT_MS);
     if (o) {
         if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->u64 > UINT32_MAX ||
             k->dup[K_TIMEOUT_MS]) {
@@ -237,7 +208,7 @@ int mw_envelope_parse(const uint8_t *body, size_t len, mw_envelope *env,
                       char msg[MW_MSG_SIZE])
 {
     memset(env, 0, sizeof *env);
-    env_keys k;
+    mw_mpkeys k;
     int rc = read_body(body, len, &k, env, msg);
     if (rc == 0)
         rc = read_request_id(&k, env, msg);
@@ -358,6 +329,10 @@ int mw_response_frame_around(molt_db_buf *out, molt_db_buf *tail,
     size_t status_len = strlen(status), codec_len = with_payload ? strlen(codec) : 0;
     size_t room = 4 + 5 + 20 + 7 + 5 + status_len +
                   (with_payload ? 6 + 5 + codec_len + 8 + 5 + r->payload_len : 0);
+    /* a tail in the same buffer: room for the metrics too (put_metrics
+     * needs at most 356 bytes and the names), so it rarely grows again */
+    if (tail == out && r->metrics)
+        room += 512;
     if (molt_db_buf_reserve(out, room) != MOLT_DB_OK)
         goto fail;
     uint8_t *p = out->data + out->len;

@@ -573,7 +573,7 @@ static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
     int dup = 0;
     mw_alias *a = NULL;
     *status = MW_INVALID_INPUT;
-    if (mw_payload_alias(cfg, &up.data, &a, msg))
+    if (mw_payload_alias(cfg, p, n, &a, msg))
         goto out;
     if (a->kind != MW_BACKEND_PG)
         FAIL(MW_INVALID_INPUT, "listen is not supported on SQLite (alias \"%s\"): "

@@ -1,6 +1,8 @@
 /* MsgPack read in place (mpread.h). */
 #include "mpread.h"
 
+#include <string.h>
+
 static uint64_t be(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -53,6 +55,26 @@ static int bytes(const uint8_t *p, size_t len, size_t *i, int n, uint64_t len0,
     return 0;
 }
 
+/* A float of n bytes (4 or 8), widened to double as msgpack-c does. */
+static int real(const uint8_t *p, size_t len, size_t *i, int n, mw_mpval *v)
+{
+    size_t at;
+    if (take(len, i, (uint64_t)n, &at) < 0)
+        return -1;
+    uint64_t raw = be(p + at, n);
+    if (n == 4) {
+        uint32_t bits = (uint32_t)raw;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        v->type = MSGPACK_OBJECT_FLOAT32;
+        v->f64 = f;
+    } else {
+        memcpy(&v->f64, &raw, sizeof v->f64);
+        v->type = MSGPACK_OBJECT_FLOAT64;
+    }
+    return 0;
+}
+
 static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_type t,
                  mw_mpval *v)
 {
@@ -64,15 +86,27 @@ static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_
     return 0;
 }
 
-int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+/* mw_mpread_head's body, which mw_mpread_skip's loop inlines. */
+static inline int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
     size_t at;
     v->u64 = 0;
+    v->f64 = 0;
     v->ptr = NULL;
     v->size = 0;
     if (*i >= len)
         return -1;
     uint8_t b = p[(*i)++];
+    if (b >= 0xa0 && b <= 0xbf) { /* fixstr: most keys and short values */
+        uint32_t n = b & 0x1f;
+        if (n > len - *i)
+            return -1;
+        v->type = MSGPACK_OBJECT_STR;
+        v->ptr = p + *i;
+        v->size = n;
+        *i += n;
+        return 0;
+    }
     if (b <= 0x7f) {
         v->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
         v->u64 = b;
@@ -107,8 +141,8 @@ int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
     case 0xc7: return bytes(p, len, i, 1, 0, 1, MSGPACK_OBJECT_EXT, v);
     case 0xc8: return bytes(p, len, i, 2, 0, 1, MSGPACK_OBJECT_EXT, v);
     case 0xc9: return bytes(p, len, i, 4, 0, 1, MSGPACK_OBJECT_EXT, v);
-    case 0xca: v->type = MSGPACK_OBJECT_FLOAT32; return take(len, i, 4, &at);
-    case 0xcb: v->type = MSGPACK_OBJECT_FLOAT64; return take(len, i, 8, &at);
+    case 0xca: return real(p, len, i, 4, v);
+    case 0xcb: return real(p, len, i, 8, v);
     case 0xcc: case 0xcd: case 0xce: case 0xcf: {
         int n = 1 << (b - 0xcc);
         if (take(len, i, (uint64_t)n, &at) < 0)
@@ -132,24 +166,74 @@ int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
     }
 }
 
+int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+{
+    return head(p, len, i, v);
+}
+
+int mw_mpread_skip(const uint8_t *p, size_t len, size_t *i, uint64_t n)
+{
+    /* each value takes at least one byte, so the count cannot pass the
+     * bytes left without the walk ending first */
+    while (n > 0) {
+        mw_mpval e;
+        if (head(p, len, i, &e) < 0)
+            return -1;
+        n--;
+        if (e.type == MSGPACK_OBJECT_MAP)
+            n += 2 * (uint64_t)e.size;
+        else if (e.type == MSGPACK_OBJECT_ARRAY)
+            n += e.size;
+    }
+    return 0;
+}
+
 int mw_mpread(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
-    if (mw_mpread_head(p, len, i, v) < 0)
+    if (head(p, len, i, v) < 0)
         return -1;
-    if (v->type != MSGPACK_OBJECT_MAP && v->type != MSGPACK_OBJECT_ARRAY)
-        return 0;
-    /* the elements still to skip; each takes at least one byte, so the
-     * count cannot pass the bytes left without the walk ending first */
-    uint64_t pending = v->type == MSGPACK_OBJECT_MAP ? 2 * (uint64_t)v->size : v->size;
-    while (pending > 0) {
-        mw_mpval e;
-        if (mw_mpread_head(p, len, i, &e) < 0)
+    if (v->type == MSGPACK_OBJECT_MAP)
+        return mw_mpread_skip(p, len, i, 2 * (uint64_t)v->size);
+    if (v->type == MSGPACK_OBJECT_ARRAY)
+        return mw_mpread_skip(p, len, i, v->size);
+    return 0;
+}
+
+int mw_mpread_item(const uint8_t *p, size_t len, size_t *i, mw_mpitem *out)
+{
+    out->start = *i;
+    if (head(p, len, i, &out->v) < 0)
+        return -1;
+    out->at = *i;
+    if (out->v.type == MSGPACK_OBJECT_MAP)
+        return mw_mpread_skip(p, len, i, 2 * (uint64_t)out->v.size);
+    if (out->v.type == MSGPACK_OBJECT_ARRAY)
+        return mw_mpread_skip(p, len, i, out->v.size);
+    return 0;
+}
+
+int mw_mpread_keys(const uint8_t *p, size_t len, size_t i, uint32_t npairs,
+                   const mw_mpkey *keys, int nkeys, mw_mpkeys *out)
+{
+    memset(out->v, 0, sizeof out->v);
+    memset(out->dup, 0, sizeof out->dup);
+    for (uint32_t e = 0; e < npairs; e++) {
+        mw_mpitem key, val;
+        if (mw_mpread_item(p, len, &i, &key) < 0 || mw_mpread_item(p, len, &i, &val) < 0)
             return -1;
-        pending--;
-        if (e.type == MSGPACK_OBJECT_MAP)
-            pending += 2 * (uint64_t)e.size;
-        else if (e.type == MSGPACK_OBJECT_ARRAY)
-            pending += e.size;
+        if (key.v.type != MSGPACK_OBJECT_STR)
+            continue;
+        for (int k = 0; k < nkeys; k++) {
+            if (key.v.size != keys[k].len || memcmp(key.v.ptr, keys[k].name, keys[k].len) != 0)
+                continue;
+            if (out->v[k]) {
+                out->dup[k] = 1;
+            } else {
+                out->vals[k] = val;
+                out->v[k] = &out->vals[k];
+            }
+            break;
+        }
     }
     return 0;
 }

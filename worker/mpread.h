@@ -17,7 +17,9 @@
 
 typedef struct mw_mpval {
     msgpack_object_type type;
-    uint64_t u64;          /* POSITIVE_INTEGER, BOOLEAN (0 or 1) */
+    uint64_t u64;          /* POSITIVE_INTEGER, BOOLEAN (0 or 1); for
+                              NEGATIVE_INTEGER the int64_t's bits */
+    double f64;            /* FLOAT32 (widened), FLOAT64 */
     const uint8_t *ptr;    /* STR, BIN: the bytes */
     uint32_t size;         /* STR, BIN: their length; ARRAY, MAP: the count */
 } mw_mpval;
@@ -30,5 +32,42 @@ int mw_mpread(const uint8_t *p, size_t len, size_t *i, mw_mpval *v);
  * to its first element only (v->size is the count); any other value is
  * read whole as by mw_mpread. 0 or -1. */
 int mw_mpread_head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v);
+
+/* Moves *i past n whole values (their elements included). 0 or -1. */
+int mw_mpread_skip(const uint8_t *p, size_t len, size_t *i, uint64_t n);
+
+/* A value read whole, with where its bytes start and, for a map or an
+ * array, where its elements start (to read them afterwards). */
+typedef struct mw_mpitem {
+    mw_mpval v;
+    size_t start;
+    size_t at;
+} mw_mpitem;
+
+/* Reads the value at p[*i] whole, as mw_mpread, into out. 0 or -1. */
+int mw_mpread_item(const uint8_t *p, size_t len, size_t *i, mw_mpitem *out);
+
+/* A key a map is searched for. */
+typedef struct mw_mpkey {
+    const char *name;
+    uint32_t len;
+} mw_mpkey;
+
+#define MW_MPKEYS_MAX 16
+
+/* The values of a map's wanted keys, found in one pass over it: for key
+ * k its first value (str keys only; others are ignored) in vals[k], v[k]
+ * pointing at it or NULL when absent, dup[k] 1 when it appears again. */
+typedef struct mw_mpkeys {
+    const mw_mpitem *v[MW_MPKEYS_MAX];
+    uint8_t dup[MW_MPKEYS_MAX];
+    mw_mpitem vals[MW_MPKEYS_MAX];
+} mw_mpkeys;
+
+/* Fills out for the nkeys (at most MW_MPKEYS_MAX) keys from the npairs
+ * pairs of the map whose first key is at p[i]. 0, or -1 when the bytes
+ * end first (out then holds what was found before). */
+int mw_mpread_keys(const uint8_t *p, size_t len, size_t i, uint32_t npairs,
+                   const mw_mpkey *keys, int nkeys, mw_mpkeys *out);
 
 #endif

@@ -3,8 +3,25 @@
 
 #include <string.h>
 
+/* 1 when p[0..n) is all ASCII: 8 bytes at a time, then the tail. */
+static int all_ascii(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    uint8_t tail = 0;
+    for (; i < n; i++)
+        tail |= p[i];
+    return ((acc & 0x8080808080808080ull) | (tail & 0x80u)) == 0;
+}
+
 int mw_utf8_valid(const uint8_t *p, size_t n)
 {
+    if (all_ascii(p, n)) /* keys, SQL: the common case, walked once */
+        return 1;
     size_t i = 0;
     while (i < n) {
         /* ASCII, the common case, 8 bytes at a time */
@@ -161,6 +178,17 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
         if (i >= len)
             return MW_MP_TRUNCATED;
         uint8_t b = p[i++];
+        if (b <= 0x7f || b >= 0xe0)
+            continue; /* a fixint: nothing follows its type byte */
+        if ((b & 0xe0) == 0xa0) { /* a fixstr: most keys and short values */
+            size_t n = b & 0x1f;
+            if (n > len - i)
+                return MW_MP_TRUNCATED;
+            if (!bad_utf8 && !all_ascii(p + i, n) && !mw_utf8_valid(p + i, n))
+                bad_utf8 = 1;
+            i += n;
+            continue;
+        }
         uint64_t children;
         mw_mp_check c = value_bytes(b, p, len, &i, &children, &bad_utf8);
         if (c != MW_MP_OK)

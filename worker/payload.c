@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mpbuf.h"
+#include "mpread.h"
 #include "msgpack_check.h"
 #include "copy.h"
 #include "pg_array.h"
@@ -14,20 +15,49 @@
 
 #define FAIL(...) do { snprintf(msg, MW_MSG_SIZE, __VA_ARGS__); return -1; } while (0)
 
-/* The keys of a payload map that its parsers read, found in one pass over
- * the map: each key's first value (a str key; others are ignored) and
- * whether it appears again, as mw_map_get finds them. */
+/* The payload's bytes (mw_msgpack_check passed them), read in place. */
+typedef struct pdoc {
+    const uint8_t *p;
+    size_t len;
+} pdoc;
+
+/* Reads the value at *i whole into out; *i moves past it. 0 or -1. */
+static int doc_read(const pdoc *d, size_t *i, mw_mpitem *out)
+{
+    return mw_mpread_item(d->p, d->len, i, out);
+}
+
+static int val_is(const mw_mpitem *o, const char *s)
+{
+    size_t n = strlen(s);
+    return o->v.type == MSGPACK_OBJECT_STR && o->v.size == n &&
+           memcmp(o->v.ptr, s, n) == 0;
+}
+
+#define KEY(k, name) [k] = {name, sizeof name - 1}
+
+/* The values of map m's keys named in names (mpread.h), or none when m is
+ * not a map. Reads bytes mw_msgpack_check passed, which do not end early. */
+static void index_keys(const pdoc *d, const mw_mpitem *m, const mw_mpkey *names, int n,
+                       mw_mpkeys *k)
+{
+    if (m->v.type != MSGPACK_OBJECT_MAP) {
+        memset(k->v, 0, sizeof k->v);
+        memset(k->dup, 0, sizeof k->dup);
+        return;
+    }
+    (void)mw_mpread_keys(d->p, d->len, m->at, m->v.size, names, n, k);
+}
+
+/* The keys of a payload map that its parsers read. */
 typedef enum pkey {
     K_DB_ALIAS, K_ALLOW_WRITE, K_RESULT_FORMAT, K_ROW_SHAPE, K_TAG, K_PIN_PRIMARY,
     K_MAX_ROWS, K_BATCH_ROWS, K_STREAM, K_TX_ID, K_SQL, K_PARAMS, K_STATEMENTS,
     K_ISOLATION, K_READ_ONLY, K_DEFERRABLE, K_COUNT
 } pkey;
+_Static_assert(K_COUNT <= MW_MPKEYS_MAX, "mw_mpkeys holds every payload key");
 
-static const struct {
-    const char *name;
-    uint32_t len;
-} key_names[K_COUNT] = {
-#define KEY(k, name) [k] = {name, sizeof name - 1}
+static const mw_mpkey key_names[K_COUNT] = {
     KEY(K_DB_ALIAS, "db_alias"),       KEY(K_ALLOW_WRITE, "allow_write"),
     KEY(K_RESULT_FORMAT, "result_format"), KEY(K_ROW_SHAPE, "row_shape"),
     KEY(K_TAG, "tag"),                 KEY(K_PIN_PRIMARY, "pin_primary"),
@@ -36,34 +66,48 @@ static const struct {
     KEY(K_SQL, "sql"),                 KEY(K_PARAMS, "params"),
     KEY(K_STATEMENTS, "statements"),   KEY(K_ISOLATION, "isolation"),
     KEY(K_READ_ONLY, "read_only"),     KEY(K_DEFERRABLE, "deferrable"),
-#undef KEY
 };
 
-typedef struct pkeys {
-    const msgpack_object *v[K_COUNT];
-    uint8_t dup[K_COUNT];
-} pkeys;
+/* The keys of the maps inside: params, a parameter, a statement. */
+enum { P_MODE, P_VALUES, P_VALUE, P_TYPE, P_NAME, P_COUNT };
+static const mw_mpkey param_keys[P_COUNT] = {
+    KEY(P_MODE, "mode"), KEY(P_VALUES, "values"), KEY(P_VALUE, "value"),
+    KEY(P_TYPE, "type"), KEY(P_NAME, "name"),
+};
+enum { S_SQL, S_PARAMS, S_COUNT };
+static const mw_mpkey stmt_keys[S_COUNT] = {
+    KEY(S_SQL, "sql"), KEY(S_PARAMS, "params"),
+};
+#undef KEY
 
-static void keys_index(const msgpack_object *m, pkeys *k)
+/* The payload checked as one bounded, well-formed MsgPack map with nothing
+ * after it; *top is that map. 0 or -1 with msg. */
+static int check(const pdoc *d, mw_mpitem *top, char msg[MW_MSG_SIZE])
 {
-    memset(k, 0, sizeof *k);
-    if (m->type != MSGPACK_OBJECT_MAP)
-        return;
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object_kv *kv = &m->via.map.ptr[i];
-        if (kv->key.type != MSGPACK_OBJECT_STR)
-            continue;
-        for (int j = 0; j < K_COUNT; j++) {
-            if (kv->key.via.str.size != key_names[j].len ||
-                memcmp(kv->key.via.str.ptr, key_names[j].name, key_names[j].len) != 0)
-                continue;
-            if (k->v[j])
-                k->dup[j] = 1;
-            else
-                k->v[j] = &kv->val;
-            break;
-        }
-    }
+    size_t end = 0, zone = 0, i = 0;
+    mw_mp_check c = mw_msgpack_check(d->p, d->len, &end, &zone);
+    if (c != MW_MP_OK)
+        FAIL("payload: %s", mw_msgpack_check_text(c));
+    if (end != d->len)
+        FAIL("payload has %zu trailing bytes", d->len - end);
+    /* the map's head only: its pairs are read where they are used */
+    top->start = 0;
+    if (mw_mpread_head(d->p, d->len, &i, &top->v) < 0)
+        FAIL("payload: malformed MsgPack");
+    top->at = i;
+    if (top->v.type != MSGPACK_OBJECT_MAP)
+        FAIL("payload is not a MsgPack map");
+    return 0;
+}
+
+/* The payload's top-level keys, after check(). */
+static int payload_keys(const pdoc *d, mw_mpkeys *k, char msg[MW_MSG_SIZE])
+{
+    mw_mpitem top;
+    if (check(d, &top, msg))
+        return -1;
+    index_keys(d, &top, key_names, K_COUNT, k);
+    return 0;
 }
 
 static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
@@ -101,71 +145,69 @@ int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE])
 {
-    msgpack_unpacked up;
-    int rc = unpack(p, n, &up, msg);
-    if (rc)
-        return rc;
-    const msgpack_object *o = mw_map_get(&up.data, "request_id", NULL);
-    rc = -1;
-    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        snprintf(msg, MW_MSG_SIZE, "cancel payload needs request_id (uint64)");
-    else {
-        *target = o->via.u64;
-        rc = 0;
-    }
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    static const mw_mpkey request_id[] = {{"request_id", 10}};
+    pdoc d = {p, n};
+    mw_mpitem top;
+    mw_mpkeys k;
+    if (check(&d, &top, msg))
+        return -1;
+    index_keys(&d, &top, request_id, 1, &k);
+    const mw_mpitem *o = k.v[0];
+    if (!o || o->v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        FAIL("cancel payload needs request_id (uint64)");
+    *target = o->v.u64;
+    return 0;
 }
 
-static int get_str(const pkeys *m, pkey key, const msgpack_object **out,
+static int get_str(const mw_mpkeys *m, pkey key, const mw_mpitem **out,
                    char msg[MW_MSG_SIZE])
 {
     *out = m->v[key];
     if (m->dup[key])
         FAIL("%s appears twice", key_names[key].name);
-    if (*out && (*out)->type != MSGPACK_OBJECT_STR)
+    if (*out && (*out)->v.type != MSGPACK_OBJECT_STR)
         FAIL("%s must be a str", key_names[key].name);
     return 0;
 }
 
-static int get_bool(const pkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
+static int get_bool(const mw_mpkeys *m, pkey key, int *out, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o = m->v[key];
+    const mw_mpitem *o = m->v[key];
     if (m->dup[key])
         FAIL("%s appears twice", key_names[key].name);
     if (!o)
         return 0;
-    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+    if (o->v.type != MSGPACK_OBJECT_BOOLEAN)
         FAIL("%s must be a bool", key_names[key].name);
-    *out = o->via.boolean;
+    *out = (int)o->v.u64;
     return 1;
 }
 
-static int get_uint(const pkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZE])
+static int get_uint(const mw_mpkeys *m, pkey key, uint64_t *out, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o = m->v[key];
+    const mw_mpitem *o = m->v[key];
     if (m->dup[key])
         FAIL("%s appears twice", key_names[key].name);
     if (!o)
         return 0;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    if (o->v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         FAIL("%s must be an unsigned integer", key_names[key].name);
-    *out = o->via.u64;
+    *out = o->v.u64;
     return 1;
 }
 
-static int get_isolation(const pkeys *m, mw_isolation *out, char msg[MW_MSG_SIZE])
+static int get_isolation(const mw_mpkeys *m, mw_isolation *out, char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o;
+    const mw_mpitem *o;
     if (get_str(m, K_ISOLATION, &o, msg))
         return -1;
     if (!o)
         return 0;
-    if (mw_obj_is_str(o, "read_committed"))
+    if (val_is(o, "read_committed"))
         *out = MW_ISO_READ_COMMITTED;
-    else if (mw_obj_is_str(o, "repeatable_read"))
+    else if (val_is(o, "repeatable_read"))
         *out = MW_ISO_REPEATABLE_READ;
-    else if (mw_obj_is_str(o, "serializable"))
+    else if (val_is(o, "serializable"))
         *out = MW_ISO_SERIALIZABLE;
     else
         FAIL("isolation must be read_committed, repeatable_read or serializable");
@@ -205,7 +247,7 @@ static const char *param_what(const param_ref *ref, char buf[80])
 
 /* An array value: PostgreSQL's array literal in text (pg_array.h), typed
  * by its elements unless a type was given. SQLite has no arrays. */
-static int array_value(const msgpack_object *v, mw_value *out, mw_dialect d,
+static int array_value(const pdoc *doc, const mw_mpitem *v, mw_value *out, mw_dialect d,
                        const param_ref *ref, char msg[MW_MSG_SIZE])
 {
     char what[80];
@@ -214,7 +256,8 @@ static int array_value(const msgpack_object *v, mw_value *out, mw_dialect d,
              "read it with json_each()", param_what(ref, what));
     char err[MW_PG_ARRAY_ERR_SIZE];
     const char *type;
-    int rc = mw_pg_array_literal(v, &out->owned, &out->n, &type, err);
+    int rc = mw_pg_array_literal(doc->p + v->start, doc->len - v->start, &out->owned,
+                                 &out->n, &type, err);
     if (rc == -1)
         FAIL("parameter %s: %s", param_what(ref, what), err);
     if (rc)
@@ -229,20 +272,19 @@ static int array_value(const msgpack_object *v, mw_value *out, mw_dialect d,
 }
 
 /* One value (ref names it in messages). */
-static int value_of(const msgpack_object *v, const msgpack_object *type,
-                    mw_value *out, mw_dialect d, const param_ref *ref,
-                    char msg[MW_MSG_SIZE])
+static int value_of(const pdoc *doc, const mw_mpitem *v, const mw_mpitem *type, mw_value *out,
+                    mw_dialect d, const param_ref *ref, char msg[MW_MSG_SIZE])
 {
     char what[80];
     memset(out, 0, sizeof *out);
     if (type) {
-        if (type->type != MSGPACK_OBJECT_STR ||
-            !is_type_name(type->via.str.ptr, type->via.str.size))
+        if (type->v.type != MSGPACK_OBJECT_STR ||
+            !is_type_name((const char *)type->v.ptr, type->v.size))
             FAIL("parameter %s: type must be a type name", param_what(ref, what));
-        out->type = type->via.str.ptr;
-        out->type_len = type->via.str.size;
+        out->type = (const char *)type->v.ptr;
+        out->type_len = type->v.size;
     }
-    switch (v->type) {
+    switch (v->v.type) {
     case MSGPACK_OBJECT_NIL:
         if (!type)
             FAIL("parameter %s is nil without a type", param_what(ref, what));
@@ -250,102 +292,110 @@ static int value_of(const msgpack_object *v, const msgpack_object *type,
         return 0;
     case MSGPACK_OBJECT_BOOLEAN:
         out->t = MW_V_BOOL;
-        out->i = v->via.boolean;
+        out->i = (int64_t)v->v.u64;
         return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        if (v->via.u64 > INT64_MAX)
+        if (v->v.u64 > INT64_MAX)
             FAIL("parameter %s: integer out of the signed 64-bit range",
                  param_what(ref, what));
         out->t = MW_V_INT;
-        out->i = (int64_t)v->via.u64;
+        out->i = (int64_t)v->v.u64;
         return 0;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
         out->t = MW_V_INT;
-        out->i = v->via.i64;
+        out->i = (int64_t)v->v.u64;
         return 0;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         out->t = MW_V_FLOAT;
-        out->f = v->via.f64;
+        out->f = v->v.f64;
         return 0;
     case MSGPACK_OBJECT_STR:
-        out->t = MW_V_STR;
-        out->p = v->via.str.ptr;
-        out->n = v->via.str.size;
-        return 0;
     case MSGPACK_OBJECT_BIN:
-        out->t = MW_V_BIN;
-        out->p = v->via.bin.ptr;
-        out->n = v->via.bin.size;
+        out->t = v->v.type == MSGPACK_OBJECT_STR ? MW_V_STR : MW_V_BIN;
+        out->p = (const char *)v->v.ptr;
+        out->n = v->v.size;
         return 0;
     case MSGPACK_OBJECT_ARRAY:
-        return array_value(v, out, d, ref, msg);
+        return array_value(doc, v, out, d, ref, msg);
     default:
         FAIL("parameter %s: unsupported value type (nil, bool, int, float, str, "
              "bin or an array of them)", param_what(ref, what));
     }
 }
 
-static int parse_params(mw_stmt *s, const msgpack_object *params,
+/* The values and names of n parameters, in one allocation. */
+static int alloc_values(mw_stmt *s, size_t n)
+{
+    s->values = mw_zalloc(n, sizeof *s->values + sizeof *s->names);
+    if (!s->values)
+        return -2;
+    s->names = (mw_param_name *)(s->values + n);
+    return 0;
+}
+
+static int parse_params(const pdoc *doc, mw_stmt *s, const mw_mpitem *params,
                         mw_dialect d, char msg[MW_MSG_SIZE])
 {
     s->mode = MW_PARAMS_NONE;
-    if (!params || params->type == MSGPACK_OBJECT_NIL)
+    if (!params || params->v.type == MSGPACK_OBJECT_NIL)
         return 0;
-    if (params->type != MSGPACK_OBJECT_MAP)
+    if (params->v.type != MSGPACK_OBJECT_MAP)
         FAIL("params must be a map {\"mode\", \"values\"}");
-    const msgpack_object *mode = mw_map_get(params, "mode", NULL);
-    const msgpack_object *vals = mw_map_get(params, "values", NULL);
-    if (mode && mw_obj_is_str(mode, "positional"))
+    mw_mpkeys pk;
+    index_keys(doc, params, param_keys, P_COUNT, &pk);
+    const mw_mpitem *mode = pk.v[P_MODE], *vals = pk.v[P_VALUES];
+    if (mode && val_is(mode, "positional"))
         s->mode = MW_PARAMS_POSITIONAL;
-    else if (mode && mw_obj_is_str(mode, "named"))
+    else if (mode && val_is(mode, "named"))
         s->mode = MW_PARAMS_NAMED;
     else
         FAIL("params.mode must be \"positional\" or \"named\"");
-    if (!vals || vals->type != MSGPACK_OBJECT_ARRAY)
+    if (!vals || vals->v.type != MSGPACK_OBJECT_ARRAY)
         FAIL("params.values must be a list");
-    size_t n = vals->via.array.size;
+    size_t n = vals->v.size;
     s->nvalues = n;
     if (n == 0)
         return 0;
-    s->values = mw_zalloc(n, sizeof *s->values);
-    s->names = mw_zalloc(n, sizeof *s->names);
-    if (!s->values || !s->names)
+    if (alloc_values(s, n))
         return -2;
+    size_t at = vals->at;
     for (size_t i = 0; i < n; i++) {
-        const msgpack_object *e = &vals->via.array.ptr[i];
+        mw_mpitem e;
+        if (doc_read(doc, &at, &e) < 0)
+            FAIL("payload: malformed MsgPack");
         param_ref ref = {i, NULL, 0};
         char what[80];
+        mw_mpkeys ek;
+        index_keys(doc, &e, param_keys, P_COUNT, &ek);
         if (s->mode == MW_PARAMS_POSITIONAL) {
-            const msgpack_object *v = e, *type = NULL;
-            if (e->type == MSGPACK_OBJECT_MAP) {
-                v = mw_map_get(e, "value", NULL);
-                type = mw_map_get(e, "type", NULL);
+            const mw_mpitem *v = &e, *type = NULL;
+            if (e.v.type == MSGPACK_OBJECT_MAP) {
+                v = ek.v[P_VALUE];
+                type = ek.v[P_TYPE];
                 if (!v)
                     FAIL("parameter %s: a map entry needs \"value\"", param_what(&ref, what));
             }
-            int rc = value_of(v, type, &s->values[i], d, &ref, msg);
+            int rc = value_of(doc, v, type, &s->values[i], d, &ref, msg);
             if (rc)
                 return rc;
         } else {
-            if (e->type != MSGPACK_OBJECT_MAP)
+            if (e.v.type != MSGPACK_OBJECT_MAP)
                 FAIL("named parameter %zu must be a map {\"name\", \"value\", \"type\"?}",
                      i + 1);
-            const msgpack_object *name = mw_map_get(e, "name", NULL);
-            const msgpack_object *v = mw_map_get(e, "value", NULL);
-            if (!name || name->type != MSGPACK_OBJECT_STR || name->via.str.size == 0 ||
-                name->via.str.size > 63)
+            const mw_mpitem *name = ek.v[P_NAME], *v = ek.v[P_VALUE];
+            if (!name || name->v.type != MSGPACK_OBJECT_STR || name->v.size == 0 ||
+                name->v.size > 63)
                 FAIL("named parameter %zu needs a name (str)", i + 1);
-            ref.name = name->via.str.ptr;
-            ref.name_len = name->via.str.size;
+            ref.name = (const char *)name->v.ptr;
+            ref.name_len = name->v.size;
             if (!v)
                 FAIL("parameter %s needs a value", param_what(&ref, what));
-            int rc = value_of(v, mw_map_get(e, "type", NULL), &s->values[i], d,
-                              &ref, msg);
+            int rc = value_of(doc, v, ek.v[P_TYPE], &s->values[i], d, &ref, msg);
             if (rc)
                 return rc;
-            s->names[i].name = name->via.str.ptr;
-            s->names[i].len = name->via.str.size;
+            s->names[i].name = (const char *)name->v.ptr;
+            s->names[i].len = name->v.size;
         }
     }
     return 0;
@@ -393,6 +443,7 @@ static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
     mw_sql_derived v;
     if (mw_sql_memo_get(alias->sql_memo, s->sql, s->sql_len, d, s->mode, s->nvalues, &v)) {
         s->rw = v.rw;
+        s->rw_shared = v.shared;
         *cls = v.cls;
         return 0;
     }
@@ -414,21 +465,20 @@ static int derive(mw_alias *alias, mw_stmt *s, mw_dialect d, mw_sql_class *cls,
     return 0;
 }
 
-static int parse_stmt(mw_query *q, mw_stmt *s, const msgpack_object *sql,
-                      const msgpack_object *params, mw_dialect d,
-                      char msg[MW_MSG_SIZE])
+static int parse_stmt(const pdoc *doc, mw_query *q, mw_stmt *s, const mw_mpitem *sql,
+                      const mw_mpitem *params, mw_dialect d, char msg[MW_MSG_SIZE])
 {
-    if (!sql || sql->type != MSGPACK_OBJECT_STR)
+    if (!sql || sql->v.type != MSGPACK_OBJECT_STR)
         FAIL("sql is required (a str)");
-    s->sql = sql->via.str.ptr;
-    s->sql_len = sql->via.str.size;
+    s->sql = (const char *)sql->v.ptr;
+    s->sql_len = sql->v.size;
     size_t k = 0;
     while (k < s->sql_len && (s->sql[k] == ' ' || s->sql[k] == '\n' ||
                               s->sql[k] == '\t' || s->sql[k] == '\r'))
         k++;
     if (k == s->sql_len)
         FAIL("sql is empty");
-    int rc = parse_params(s, params, d, msg);
+    int rc = parse_params(doc, s, params, d, msg);
     if (rc)
         return rc;
     /* PostgreSQL's Bind counts parameters in 16 bits */
@@ -459,17 +509,17 @@ static int valid_tag(const char *p, size_t n)
     return 1;
 }
 
-static int payload_alias(const mw_config *cfg, const pkeys *m, mw_alias **alias,
+static int payload_alias(const mw_config *cfg, const mw_mpkeys *m, mw_alias **alias,
                          char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o;
+    const mw_mpitem *o;
     if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
     if (o) {
-        *alias = mw_config_alias(cfg, o->via.str.ptr, o->via.str.size);
+        *alias = mw_config_alias(cfg, (const char *)o->v.ptr, o->v.size);
         if (!*alias)
-            FAIL("unknown db_alias \"%.*s\"",
-                 (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+            FAIL("unknown db_alias \"%.*s\"", (int)(o->v.size > 64 ? 64 : o->v.size),
+                 (const char *)o->v.ptr);
     } else {
         *alias = mw_config_alias(cfg, "default", 7);
         if (!*alias)
@@ -478,7 +528,7 @@ static int payload_alias(const mw_config *cfg, const pkeys *m, mw_alias **alias,
     return 0;
 }
 
-static int write_grant(const pkeys *m, const char *entry, const mw_alias *alias,
+static int write_grant(const mw_mpkeys *m, const char *entry, const mw_alias *alias,
                        char msg[MW_MSG_SIZE])
 {
     int b = 0;
@@ -492,24 +542,28 @@ static int write_grant(const pkeys *m, const char *entry, const mw_alias *alias,
     return 0;
 }
 
-int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
                      mw_alias **alias, char msg[MW_MSG_SIZE])
 {
-    pkeys k;
-    keys_index(m, &k);
+    pdoc d = {p, n};
+    mw_mpkeys k;
+    if (payload_keys(&d, &k, msg))
+        return -1;
     return payload_alias(cfg, &k, alias, msg);
 }
 
-int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
                            const mw_alias *alias, char msg[MW_MSG_SIZE])
 {
-    pkeys k;
-    keys_index(m, &k);
+    pdoc d = {p, n};
+    mw_mpkeys k;
+    if (payload_keys(&d, &k, msg))
+        return -1;
     return write_grant(&k, entry, alias, msg);
 }
 
 /* db_alias (default "default") and the db.write capability. */
-static int parse_alias(mw_query *q, const pkeys *m, int write,
+static int parse_alias(mw_query *q, const mw_mpkeys *m, int write,
                        const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
     int b = 0;
@@ -525,19 +579,19 @@ static int parse_alias(mw_query *q, const pkeys *m, int write,
 }
 
 /* result_format, row_shape and tag. */
-static int parse_format(mw_query *q, const pkeys *m, int write,
+static int parse_format(mw_query *q, const mw_mpkeys *m, int write,
                         char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o;
+    const mw_mpitem *o;
     q->format = MW_FORMAT_JSON;
     if (get_str(m, K_RESULT_FORMAT, &o, msg))
         return -1;
     if (o) {
-        if (mw_obj_is_str(o, "json"))
+        if (val_is(o, "json"))
             q->format = MW_FORMAT_JSON;
-        else if (mw_obj_is_str(o, "msgpack"))
+        else if (val_is(o, "msgpack"))
             q->format = MW_FORMAT_MSGPACK;
-        else if (!write && mw_obj_is_str(o, "arrow_ipc"))
+        else if (!write && val_is(o, "arrow_ipc"))
             q->format = MW_FORMAT_ARROW;
         else
             FAIL(write ? "result_format must be json or msgpack for db_exec"
@@ -546,9 +600,9 @@ static int parse_format(mw_query *q, const pkeys *m, int write,
     if (get_str(m, K_ROW_SHAPE, &o, msg))
         return -1;
     if (o) {
-        if (mw_obj_is_str(o, "objects"))
+        if (val_is(o, "objects"))
             q->objects = 1;
-        else if (!mw_obj_is_str(o, "arrays"))
+        else if (!val_is(o, "arrays"))
             FAIL("row_shape must be arrays or objects");
         if (q->objects && q->format == MW_FORMAT_ARROW)
             FAIL("row_shape objects is for json and msgpack only");
@@ -556,16 +610,16 @@ static int parse_format(mw_query *q, const pkeys *m, int write,
     if (get_str(m, K_TAG, &o, msg))
         return -1;
     if (o) {
-        if (!valid_tag(o->via.str.ptr, o->via.str.size))
+        if (!valid_tag((const char *)o->v.ptr, o->v.size))
             FAIL("tag must be 1 to 64 of A-Za-z0-9_.-");
-        memcpy(q->tag, o->via.str.ptr, o->via.str.size);
-        q->tag[o->via.str.size] = 0;
+        memcpy(q->tag, o->v.ptr, o->v.size);
+        q->tag[o->v.size] = 0;
     }
     return 0;
 }
 
 /* max_rows, batch_rows and stream (db_query only); pin_primary. */
-static int parse_rows(mw_query *q, const pkeys *m, int write,
+static int parse_rows(mw_query *q, const mw_mpkeys *m, int write,
                       const mw_config *cfg, char msg[MW_MSG_SIZE])
 {
     if (get_bool(m, K_PIN_PRIMARY, &q->pin_primary, msg) < 0)
@@ -591,35 +645,44 @@ static int parse_rows(mw_query *q, const pkeys *m, int write,
 }
 
 /* sql and params, or (db_exec) a list of statements. 0, -1 (msg) or -2. */
-static int parse_statements(mw_query *q, const pkeys *m, int write,
+static int parse_statements(const pdoc *doc, mw_query *q, const mw_mpkeys *m, int write,
                             char msg[MW_MSG_SIZE])
 {
     mw_dialect d = q->alias->kind == MW_BACKEND_SQLITE ? MW_DIALECT_SQLITE
                                                        : MW_DIALECT_PG;
-    const msgpack_object *sql = m->v[K_SQL];
-    const msgpack_object *list = write ? m->v[K_STATEMENTS] : NULL;
+    const mw_mpitem *sql = m->v[K_SQL];
+    const mw_mpitem *list = write ? m->v[K_STATEMENTS] : NULL;
     if (list) {
         if (sql)
             FAIL("give sql or statements, not both");
-        if (list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size == 0)
+        if (list->v.type != MSGPACK_OBJECT_ARRAY || list->v.size == 0)
             FAIL("statements must be a non-empty list of {\"sql\", \"params\"}");
-        if (list->via.array.size > 10000)
+        if (list->v.size > 10000)
             FAIL("at most 10000 statements");
         q->statements = 1;
-        q->nstmts = list->via.array.size;
+        q->nstmts = list->v.size;
+        q->stmts = mw_zalloc(q->nstmts, sizeof *q->stmts);
+        if (!q->stmts)
+            return -2;
     } else {
         q->nstmts = 1;
+        q->stmts = &q->one_stmt;
     }
-    q->stmts = mw_zalloc(q->nstmts, sizeof *q->stmts);
-    if (!q->stmts)
-        return -2;
+    size_t at = list ? list->at : 0;
     for (size_t i = 0; i < q->nstmts; i++) {
-        const msgpack_object *s = list ? &list->via.array.ptr[i] : NULL;
-        if (list && s->type != MSGPACK_OBJECT_MAP)
-            FAIL("statements[%zu] must be a map {\"sql\", \"params\"}", i);
-        int rc = list ? parse_stmt(q, &q->stmts[i], mw_map_get(s, "sql", NULL),
-                                   mw_map_get(s, "params", NULL), d, msg)
-                      : parse_stmt(q, &q->stmts[i], sql, m->v[K_PARAMS], d, msg);
+        int rc;
+        if (list) {
+            mw_mpitem e;
+            mw_mpkeys sk;
+            if (doc_read(doc, &at, &e) < 0)
+                FAIL("payload: malformed MsgPack");
+            if (e.v.type != MSGPACK_OBJECT_MAP)
+                FAIL("statements[%zu] must be a map {\"sql\", \"params\"}", i);
+            index_keys(doc, &e, stmt_keys, S_COUNT, &sk);
+            rc = parse_stmt(doc, q, &q->stmts[i], sk.v[S_SQL], sk.v[S_PARAMS], d, msg);
+        } else {
+            rc = parse_stmt(doc, q, &q->stmts[i], sql, m->v[K_PARAMS], d, msg);
+        }
         if (rc == -1 && list) {
             char tmp[MW_MSG_SIZE];
             snprintf(tmp, sizeof tmp, "statements[%zu]: %s", i, msg);
@@ -632,23 +695,24 @@ static int parse_statements(mw_query *q, const pkeys *m, int write,
 }
 
 /* isolation (db_exec; ignored for db_query once it is a str). */
-static int parse_isolation(mw_query *q, const pkeys *m, int write,
+static int parse_isolation(mw_query *q, const mw_mpkeys *m, int write,
                            char msg[MW_MSG_SIZE])
 {
-    const msgpack_object *o;
+    const mw_mpitem *o;
     if (!write)
         return get_str(m, K_ISOLATION, &o, msg) ? -1 : 0;
     return get_isolation(m, &q->isolation, msg) < 0 ? -1 : 0;
 }
 
 /* The payload's keys, checked in this order (the first error is reported). */
-static int parse(mw_query *q, int write, const mw_config *cfg,
+static int parse(const pdoc *doc, mw_query *q, int write, const mw_config *cfg,
                  char msg[MW_MSG_SIZE])
 {
-    pkeys keys;
-    const pkeys *m = &keys;
+    mw_mpkeys keys;
+    const mw_mpkeys *m = &keys;
     int rc;
-    keys_index(&q->up.data, &keys);
+    if (payload_keys(doc, &keys, msg))
+        return -1;
     if (parse_alias(q, m, write, cfg, msg) < 0 || parse_format(q, m, write, msg) < 0 ||
         parse_rows(q, m, write, cfg, msg) < 0)
         return -1;
@@ -656,7 +720,7 @@ static int parse(mw_query *q, int write, const mw_config *cfg,
     if (in_tx < 0)
         return -1;
     q->in_tx = in_tx;
-    if ((rc = parse_statements(q, m, write, msg)) != 0)
+    if ((rc = parse_statements(doc, q, m, write, msg)) != 0)
         return rc;
     return parse_isolation(q, m, write, msg);
 }
@@ -666,15 +730,12 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 {
     memset(q, 0, sizeof *q);
     q->write = write;
-    q->bytes = malloc(n ? n : 1);
+    q->bytes = n <= sizeof q->small_bytes ? q->small_bytes : malloc(n);
     if (!q->bytes)
         return -2;
     memcpy(q->bytes, p, n);
-    int rc = unpack(q->bytes, n, &q->up, msg);
-    if (rc)
-        return rc;
-    q->have_up = 1;
-    return parse(q, write, cfg, msg);
+    pdoc doc = {q->bytes, n};
+    return parse(&doc, q, write, cfg, msg);
 }
 
 void mw_query_free(mw_query *q)
@@ -682,21 +743,23 @@ void mw_query_free(mw_query *q)
     for (size_t i = 0; q->stmts && i < q->nstmts; i++) {
         for (size_t k = 0; q->stmts[i].values && k < q->stmts[i].nvalues; k++)
             free(q->stmts[i].values[k].owned);
-        free(q->stmts[i].values);
-        free(q->stmts[i].names);
-        mw_rewrite_free(&q->stmts[i].rw);
+        free(q->stmts[i].values); /* the names too (alloc_values) */
+        if (q->stmts[i].rw_shared)
+            mw_sql_memo_release(q->stmts[i].rw_shared);
+        else
+            mw_rewrite_free(&q->stmts[i].rw);
     }
-    free(q->stmts);
-    if (q->have_up)
-        msgpack_unpacked_destroy(&q->up);
-    free(q->bytes);
+    if (q->stmts != &q->one_stmt)
+        free(q->stmts);
+    if (q->bytes != q->small_bytes)
+        free(q->bytes);
     mw_copy_free(q->copy);
     memset(q, 0, sizeof *q);
 }
 
 /* The keys of a tx_begin (nested: tx_id alone) or tx_commit / tx_rollback
  * (tx_id) payload. */
-static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
+static int parse_tx(const mw_mpkeys *m, int begin, const mw_config *cfg,
                     mw_tx_payload *t, char msg[MW_MSG_SIZE])
 {
     int r = get_uint(m, K_TX_ID, &t->tx_id, msg);
@@ -708,7 +771,7 @@ static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
             FAIL("tx_id is required (an unsigned integer)");
         return 0;
     }
-    const msgpack_object *o;
+    const mw_mpitem *o;
     if (get_str(m, K_DB_ALIAS, &o, msg))
         return -1;
     int ro = get_bool(m, K_READ_ONLY, &t->read_only, msg);
@@ -721,11 +784,11 @@ static int parse_tx(const pkeys *m, int begin, const mw_config *cfg,
             FAIL("a nested tx_begin (a savepoint) takes only tx_id");
         return 0;
     }
-    t->alias = o ? mw_config_alias(cfg, o->via.str.ptr, o->via.str.size)
+    t->alias = o ? mw_config_alias(cfg, (const char *)o->v.ptr, o->v.size)
                  : mw_config_alias(cfg, "default", 7);
     if (!t->alias && o)
-        FAIL("unknown db_alias \"%.*s\"",
-             (int)(o->via.str.size > 64 ? 64 : o->via.str.size), o->via.str.ptr);
+        FAIL("unknown db_alias \"%.*s\"", (int)(o->v.size > 64 ? 64 : o->v.size),
+             (const char *)o->v.ptr);
     if (!t->alias)
         FAIL("no db_alias given and no alias \"default\" is configured");
     return 0;
@@ -735,13 +798,9 @@ int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *
                         mw_tx_payload *t, char msg[MW_MSG_SIZE])
 {
     memset(t, 0, sizeof *t);
-    msgpack_unpacked up;
-    int rc = unpack(p, n, &up, msg);
-    if (rc)
-        return rc;
-    pkeys keys;
-    keys_index(&up.data, &keys);
-    rc = parse_tx(&keys, begin, cfg, t, msg);
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    pdoc d = {p, n};
+    mw_mpkeys keys;
+    if (payload_keys(&d, &keys, msg))
+        return -1;
+    return parse_tx(&keys, begin, cfg, t, msg);
 }

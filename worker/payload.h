@@ -1,15 +1,16 @@
 /*
  * db_query and db_exec payloads (contract sections 5 and 6): the payload
- * bytes are checked (msgpack_check.h) and unpacked with msgpack-c, then every
- * key is validated and the SQL is rewritten for the alias's backend
+ * bytes are checked (msgpack_check.h) and read in place (mpread.h), without
+ * unpacking them into msgpack-c objects; every key is validated and the SQL is rewritten for the alias's backend
  * (params.h). Every failure is InvalidInput with a message. On PostgreSQL
  * the rewritten SQL is classified (sql_classify.h): no statement at all is
  * InvalidInput, and a db_query that is not one statement that reads is
  * marked refused. The rewrite and the class of the SQL texts an alias ran
  * lately are kept in its memo (sql_memo.h) and not computed again.
  *
- * Ownership: a mw_query points into the unpacked payload (`up`, which it
- * owns together with the rewritten SQL); mw_query_free releases all.
+ * Ownership: a mw_query points into its copy of the payload (`bytes`,
+ * which it owns together with the rewritten SQL); mw_query_free releases
+ * all.
  */
 #ifndef MW_PAYLOAD_H
 #define MW_PAYLOAD_H
@@ -46,8 +47,11 @@ typedef struct mw_stmt {
     mw_param_mode mode;
     size_t nvalues;
     mw_value *values;
-    mw_param_name *names;
+    mw_param_name *names; /* in the allocation of values, after them */
     mw_rewrite rw;        /* SQL for the backend; rw.slot_value maps slots */
+    struct mw_sql_shared *rw_shared; /* rw is borrowed from the alias's SQL
+                             memo (sql_memo.h) under this reference; NULL:
+                             rw is the statement's own */
     int session_state;    /* PostgreSQL: may leave state past ROLLBACK
                              (sql_classify.h): its connection is closed after */
     int tx_control;       /* PostgreSQL: controls the transaction: refused */
@@ -57,10 +61,13 @@ typedef enum mw_isolation {
     MW_ISO_READ_COMMITTED = 0, MW_ISO_REPEATABLE_READ, MW_ISO_SERIALIZABLE
 } mw_isolation;
 
+/* A payload up to this size is copied into the query itself, not into an
+ * allocation of its own (a point query's is about 110 bytes). */
+#define MW_QUERY_SMALL_BYTES 192
+
 typedef struct mw_query {
-    msgpack_unpacked up;
-    int have_up;
-    uint8_t *bytes;       /* the payload copy the objects point into */
+    uint8_t *bytes;       /* the payload copy the values point into: small_bytes
+                             or malloc'd */
     mw_alias *alias;
     int write;            /* db_exec */
     mw_stmt *stmts;
@@ -82,6 +89,8 @@ typedef struct mw_query {
     char refused[MW_SQL_REASON_SIZE];
     struct mw_copy *copy; /* copy_in (copy.h): its COPY and data, else NULL */
     int copy_out;         /* copy_out: the statement runs through COPY TO */
+    mw_stmt one_stmt;     /* stmts when there is one sql, not a statements list */
+    uint8_t small_bytes[MW_QUERY_SMALL_BYTES];
 } mw_query;
 
 /* Parses the payload of a db_query (write 0) or db_exec (write 1). Copies
@@ -92,12 +101,12 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 
 void mw_query_free(mw_query *q);
 
-/* The payload's db_alias ("default" when absent). 0 or -1 with msg. */
-int mw_payload_alias(const mw_config *cfg, const msgpack_object *m,
+/* The db_alias of payload p ("default" when absent). 0 or -1 with msg. */
+int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
                      mw_alias **alias, char msg[MW_MSG_SIZE]);
-/* A write entry's grant: allow_write: true in the payload and db.write on
+/* A write entry's grant: allow_write: true in payload p and db.write on
  * the alias. 0 or -1 with msg. */
-int mw_payload_write_grant(const msgpack_object *m, const char *entry,
+int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
                            const mw_alias *alias, char msg[MW_MSG_SIZE]);
 
 /* Checks a payload (as a frame body) and unpacks it: a map. 0, -1 with msg,

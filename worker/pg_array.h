@@ -17,8 +17,7 @@
 #define MW_PG_ARRAY_H
 
 #include <stddef.h>
-
-#include <msgpack.h>
+#include <stdint.h>
 
 #define MW_PG_ARRAY_MAX_DIMS 6
 /* PostgreSQL's largest field */
@@ -26,14 +25,15 @@
 #define MW_PG_ARRAY_ERR_SIZE 160
 
 /*
- * Builds the literal for array v. Returns 0 with *lit (malloc'd,
- * NUL-terminated; the caller frees it), *len and *type: the array type the
- * elements imply ("int8[]", "float8[]", "bool[]", "bytea[]") or NULL for
- * str elements and arrays of only nil or nothing, which go untyped so the
+ * Builds the literal for the array whose MsgPack bytes begin at p (len
+ * bytes are readable there; every read is bounds-checked). Returns 0 with
+ * *lit (malloc'd, NUL-terminated; the caller frees it), *litlen and *type:
+ * the array type the elements imply ("int8[]", "float8[]", "bool[]",
+ * "bytea[]") or NULL for str elements and arrays of only nil or nothing, which go untyped so the
  * server infers the type from the query (uuid[], date[], text[]...).
  * Returns -1 with err for an array it refuses, -2 when memory ran out.
  */
-int mw_pg_array_literal(const msgpack_object *v, char **lit, size_t *len,
+int mw_pg_array_literal(const uint8_t *p, size_t len, char **lit, size_t *litlen,
                         const char **type, char err[MW_PG_ARRAY_ERR_SIZE]);
 
 #endif

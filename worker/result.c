@@ -20,8 +20,10 @@ void mw_result_init(mw_result *r, const mw_result_opts *o)
     molt_db_buf_init(&r->stmts);
     molt_db_buf_init(&r->parts);
     molt_db_buf_init(&r->arrow);
+    molt_db_buf_init(&r->text);
     mw_enc_init(&r->enc, o->format == MW_FORMAT_JSON ? MW_FORMAT_JSON
                                                      : MW_FORMAT_MSGPACK, &r->rows);
+    r->enc.scratch = &r->text;
 }
 
 /* names and types are one allocation (mw_result_columns) */
@@ -40,6 +42,7 @@ void mw_result_free(mw_result *r)
     molt_db_buf_free(&r->stmts);
     molt_db_buf_free(&r->parts);
     molt_db_buf_free(&r->arrow);
+    molt_db_buf_free(&r->text);
     molt_db_arrow_builder_free(r->ab);
     molt_db_arrow_ipc_writer_free(r->aw);
     r->ab = NULL;

@@ -61,6 +61,7 @@ typedef struct mw_result {
     molt_db_arrow_builder *ab;
     molt_db_arrow_ipc_writer *aw;
     molt_db_buf arrow;          /* non-streamed Arrow stream bytes */
+    molt_db_buf text;           /* enc's scratch: a value's server text */
     int arrow_batches;
     /* names of non-built-in PostgreSQL types (pg_types.h), or NULL */
     const struct mw_pg_types *pg_types;

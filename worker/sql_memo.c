@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct mw_sql_shared {
+    size_t refs;           /* the memo's slot, and each statement using it */
+    mw_rewrite rw;
+};
+
 typedef struct memo_entry {
     uint64_t hash;
     char *sql;             /* the key's SQL as given; NULL: the slot is empty */
@@ -12,7 +17,9 @@ typedef struct memo_entry {
     mw_dialect d;
     mw_param_mode mode;
     size_t nvalues;
-    mw_sql_derived v;
+    mw_sql_shared *shared; /* the rewrite */
+    int have_class;
+    mw_sql_class cls;
 } memo_entry;
 
 struct mw_sql_memo {
@@ -67,10 +74,18 @@ static int rw_copy(mw_rewrite *to, const mw_rewrite *from, size_t nvalues)
     return 0;
 }
 
+void mw_sql_memo_release(mw_sql_shared *shared)
+{
+    if (shared && --shared->refs == 0) {
+        mw_rewrite_free(&shared->rw);
+        free(shared);
+    }
+}
+
 static void entry_clear(memo_entry *e)
 {
     free(e->sql);
-    mw_rewrite_free(&e->v.rw);
+    mw_sql_memo_release(e->shared);
     memset(e, 0, sizeof *e);
 }
 
@@ -82,14 +97,15 @@ int mw_sql_memo_get(mw_sql_memo *memo, const char *sql, size_t len, mw_dialect d
     if (mode == MW_PARAMS_NONE)
         nvalues = 0;
     uint64_t h = key_hash(sql, len, d, mode, nvalues);
-    const memo_entry *e = &memo->slots[h % MW_SQL_MEMO_SLOTS];
+    memo_entry *e = &memo->slots[h % MW_SQL_MEMO_SLOTS];
     if (!e->sql || e->hash != h || e->sql_len != len || e->d != d || e->mode != mode ||
         e->nvalues != nvalues || memcmp(e->sql, sql, len) != 0)
         return 0;
-    if (rw_copy(&out->rw, &e->v.rw, nvalues) < 0)
-        return 0;
-    out->have_class = e->v.have_class;
-    out->cls = e->v.cls;
+    e->shared->refs++;
+    out->shared = e->shared;
+    out->rw = e->shared->rw;
+    out->have_class = e->have_class;
+    out->cls = e->cls;
     return 1;
 }
 
@@ -105,8 +121,14 @@ void mw_sql_memo_put(mw_sql_memo **memo, const char *sql, size_t len, mw_dialect
     uint64_t h = key_hash(sql, len, d, mode, nvalues);
     memo_entry *e = &(*memo)->slots[h % MW_SQL_MEMO_SLOTS];
     entry_clear(e);
-    if (rw_copy(&e->v.rw, &in->rw, nvalues) < 0)
+    e->shared = calloc(1, sizeof *e->shared);
+    if (!e->shared)
         return;
+    e->shared->refs = 1;
+    if (rw_copy(&e->shared->rw, &in->rw, nvalues) < 0) {
+        entry_clear(e);
+        return;
+    }
     e->sql = malloc(len ? len : 1);
     if (!e->sql) {
         entry_clear(e);
@@ -118,8 +140,8 @@ void mw_sql_memo_put(mw_sql_memo **memo, const char *sql, size_t len, mw_dialect
     e->d = d;
     e->mode = mode;
     e->nvalues = nvalues;
-    e->v.have_class = in->have_class;
-    e->v.cls = in->cls;
+    e->have_class = in->have_class;
+    e->cls = in->cls;
 }
 
 void mw_sql_memo_free(mw_sql_memo *memo)

@@ -7,7 +7,7 @@
  * by hash), so a hit gives exactly what computing them again would.
  * Statements with named parameters, SQL above MW_SQL_MEMO_MAX_SQL bytes
  * and failed rewrites are never kept. One memo per alias, used on its
- * worker's loop thread only; MW_SQL_MEMO_SLOTS entries at most, each
+ * worker's loop thread only (its references too); MW_SQL_MEMO_SLOTS entries at most, each
  * replaced by the next SQL whose hash picks its slot.
  */
 #ifndef MW_SQL_MEMO_H
@@ -23,16 +23,21 @@
 
 typedef struct mw_sql_memo mw_sql_memo;
 
-/* What the memo hands out: rw is the caller's (mw_rewrite_free). */
+/* A kept rewrite, shared by the memo and the statements a hit gave it to;
+ * freed when the last of them lets go (mw_sql_memo_release), so a slot
+ * replaced while a request still runs its SQL frees nothing under it. */
+typedef struct mw_sql_shared mw_sql_shared;
+
+/* What the memo hands out (get) or takes a copy of (put). */
 typedef struct mw_sql_derived {
-    mw_rewrite rw;
+    mw_rewrite rw;         /* get: borrowed from shared, valid until released */
+    mw_sql_shared *shared; /* get: the caller's reference; put: not read */
     int have_class;        /* PostgreSQL */
     mw_sql_class cls;
 } mw_sql_derived;
 
-/* 1 with *out filled (its rw a fresh copy), 0 when sql is not kept (or
- * the copy failed: the caller computes it as without a memo). *memo may be
- * NULL (nothing kept yet). */
+/* 1 with *out filled (out->shared a reference the caller releases), 0 when
+ * sql is not kept. *memo may be NULL (nothing kept yet). */
 int mw_sql_memo_get(mw_sql_memo *memo, const char *sql, size_t len, mw_dialect d,
                     mw_param_mode mode, size_t nvalues, mw_sql_derived *out);
 
@@ -40,6 +45,9 @@ int mw_sql_memo_get(mw_sql_memo *memo, const char *sql, size_t len, mw_dialect d
  * kept, or memory runs out), making *memo at the first call. */
 void mw_sql_memo_put(mw_sql_memo **memo, const char *sql, size_t len, mw_dialect d,
                      mw_param_mode mode, size_t nvalues, const mw_sql_derived *in);
+
+/* Lets go of a reference from mw_sql_memo_get (NULL: nothing). */
+void mw_sql_memo_release(mw_sql_shared *shared);
 
 void mw_sql_memo_free(mw_sql_memo *memo);
 

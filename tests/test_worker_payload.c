@@ -1,0 +1,197 @@
+/*
+ * db_query / db_exec payloads read in place (worker/payload.c): every
+ * parameter type gives the value msgpack-c's unpack gave (a float32 widened
+ * to double, a negative integer, the signed 64-bit bounds), a payload
+ * larger than the query's inline copy and a statements list parse alike,
+ * and bad input is InvalidInput with its message: truncated or trailing
+ * bytes, a key given twice, a wrong type, a huge declared length, and an
+ * array parameter whose bytes end early (pg_array reads them in place).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "config.h"
+#include "payload.h"
+#include "pg_array.h"
+#include "test.h"
+
+/* A worker configuration with alias "default" on PostgreSQL, writes allowed. */
+static void config_open(mw_config *cfg)
+{
+    static char *argv[] = {"--stdio", "--db", "default=postgresql://u@h/d",
+                           "--allow-write", "default"};
+    char err[MW_ERR_SIZE];
+    mw_config_init(cfg);
+    FILE *devnull = fopen("/dev/null", "w");
+    ASSERT(devnull != NULL);
+    ASSERT_EQ_INT(mw_config_parse_args(cfg, 5, argv, devnull, err), 0);
+    fclose(devnull);
+}
+
+static mw_config cfg;
+
+static void str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static int parse_bytes(int write, const void *p, size_t n, mw_query *q, char msg[MW_MSG_SIZE])
+{
+    return mw_query_parse(q, write, &cfg, (const uint8_t *)p, n, msg);
+}
+
+static int parse_sb(int write, msgpack_sbuffer *sb, mw_query *q, char msg[MW_MSG_SIZE])
+{
+    int rc = parse_bytes(write, sb->data, sb->size, q, msg);
+    msgpack_sbuffer_clear(sb);
+    return rc;
+}
+
+TEST(every_parameter_type_read_in_place)
+{
+    config_open(&cfg);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "sql");
+    str(&pk, "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 -- a comment that makes "
+             "this payload longer than the copy a query holds inline: so it is "
+             "copied to an allocation of its own");
+    str(&pk, "params");
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "mode");
+    str(&pk, "positional");
+    str(&pk, "values");
+    msgpack_pack_array(&pk, 10);
+    msgpack_pack_map(&pk, 2); /* nil with a type */
+    str(&pk, "value");
+    msgpack_pack_nil(&pk);
+    str(&pk, "type");
+    str(&pk, "int4");
+    msgpack_pack_true(&pk);
+    msgpack_pack_int64(&pk, INT64_MIN);
+    msgpack_pack_uint64(&pk, INT64_MAX);
+    msgpack_pack_int8(&pk, -5);
+    msgpack_pack_float(&pk, 0.1f);
+    msgpack_pack_double(&pk, -2.5);
+    str(&pk, "h\xc3\xa9");
+    msgpack_pack_bin_with_body(&pk, "\0\1", 2);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_nil(&pk);
+    mw_query q;
+    char msg[MW_MSG_SIZE];
+    ASSERT_EQ_INT(parse_sb(0, &sb, &q, msg), 0);
+    ASSERT(q.bytes != q.small_bytes); /* more than the inline copy holds */
+    const mw_value *v = q.stmts[0].values;
+    ASSERT_EQ_INT(q.stmts[0].nvalues, 10);
+    ASSERT_EQ_INT(v[0].t, MW_V_NIL);
+    ASSERT_EQ_MEM(v[0].type, v[0].type_len, "int4", 4);
+    ASSERT(v[1].t == MW_V_BOOL && v[1].i == 1);
+    ASSERT(v[2].t == MW_V_INT && v[2].i == INT64_MIN);
+    ASSERT(v[3].t == MW_V_INT && v[3].i == INT64_MAX);
+    ASSERT(v[4].t == MW_V_INT && v[4].i == -5);
+    ASSERT(v[5].t == MW_V_FLOAT && v[5].f == (double)0.1f);
+    ASSERT(v[6].t == MW_V_FLOAT && v[6].f == -2.5);
+    ASSERT_EQ_INT(v[7].t, MW_V_STR);
+    ASSERT_EQ_MEM(v[7].p, v[7].n, "h\xc3\xa9", 3);
+    ASSERT_EQ_INT(v[8].t, MW_V_BIN);
+    ASSERT_EQ_MEM(v[8].p, v[8].n, "\0\1", 2);
+    ASSERT_EQ_INT(v[9].t, MW_V_STR);
+    ASSERT_EQ_STR(v[9].p, "{1,NULL}");
+    ASSERT_EQ_MEM(v[9].type, v[9].type_len, "int8[]", 6);
+    mw_query_free(&q);
+
+    /* named, in a statements list of db_exec, on a small payload */
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "allow_write");
+    msgpack_pack_true(&pk);
+    str(&pk, "statements");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_map(&pk, 1);
+    str(&pk, "sql");
+    str(&pk, "SELECT 1");
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "sql");
+    str(&pk, "SELECT :a");
+    str(&pk, "params");
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "mode");
+    str(&pk, "named");
+    str(&pk, "values");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 2);
+    str(&pk, "name");
+    str(&pk, "a");
+    str(&pk, "value");
+    msgpack_pack_int(&pk, 7);
+    ASSERT_EQ_INT(parse_sb(1, &sb, &q, msg), 0);
+    ASSERT(q.bytes == q.small_bytes);
+    ASSERT_EQ_INT(q.nstmts, 2);
+    ASSERT_EQ_STR(q.stmts[1].rw.sql, "SELECT $1");
+    ASSERT_EQ_MEM(q.stmts[1].names[0].name, q.stmts[1].names[0].len, "a", 1);
+    ASSERT(q.stmts[1].values[0].i == 7);
+    mw_query_free(&q);
+    msgpack_sbuffer_destroy(&sb);
+    mw_config_free(&cfg);
+}
+
+TEST(bad_payloads_are_refused)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *msg;
+    } cases[] = {
+#define CASE(bytes, msg) {bytes, sizeof bytes - 1, msg}
+        /* {"sql": "SELECT 1"} cut short, then with a byte after it */
+        CASE("\x81\xa3sql\xa8SELECT", "truncated"),
+        CASE("\x81\xa3sql\xa8SELECT 1\xc0", "trailing"),
+        CASE("\x92\x01\x02", "not a MsgPack map"),
+        CASE("\x83\xa3sql\xa8SELECT 1\xa3tag\xa1" "a\xa3tag\xa1" "b", "tag appears twice"),
+        CASE("\x81\xa3sql\x01", "sql is required"),
+        /* a str that says it has 4 GB */
+        CASE("\x81\xa3sql\xdb\xff\xff\xff\xff", "truncated"),
+        /* a uint64 parameter above INT64_MAX; an ext parameter; a bad mode */
+        CASE("\x82\xa3sql\xa2$1\xa6params\x82\xa4mode\xaapositional\xa6values\x91"
+             "\xcf\x80\0\0\0\0\0\0\0", "out of the signed 64-bit range"),
+        CASE("\x82\xa3sql\xa2$1\xa6params\x82\xa4mode\xaapositional\xa6values\x91"
+             "\xd4\x01\x01", "unsupported value type"),
+        CASE("\x82\xa3sql\xa2$1\xa6params\x82\xa4mode\xa3odd\xa6values\x90",
+             "params.mode"),
+#undef CASE
+    };
+    config_open(&cfg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mw_query q;
+        char msg[MW_MSG_SIZE];
+        ASSERT_EQ_INT(parse_bytes(0, cases[i].bytes, cases[i].len, &q, msg), -1);
+        ASSERT_CONTAINS(msg, cases[i].msg);
+        mw_query_free(&q);
+    }
+    mw_config_free(&cfg);
+}
+
+TEST(array_bytes_that_end_early)
+{
+    char *lit = NULL, err[MW_PG_ARRAY_ERR_SIZE];
+    size_t len = 0;
+    const char *type;
+    /* [1, 2, 3] with only two elements there, and [[1], [...]] cut short */
+    ASSERT_EQ_INT(mw_pg_array_literal((const uint8_t *)"\x93\x01\x02", 3, &lit, &len,
+                                      &type, err), -1);
+    ASSERT(lit == NULL);
+    ASSERT_CONTAINS(err, "malformed");
+    ASSERT_EQ_INT(mw_pg_array_literal((const uint8_t *)"\x92\x91\x01\x91", 4, &lit, &len,
+                                      &type, err), -1);
+    ASSERT(lit == NULL);
+    ASSERT_EQ_INT(mw_pg_array_literal((const uint8_t *)"", 0, &lit, &len, &type, err), -1);
+}
+
+TEST_MAIN(TEST_ENTRY(every_parameter_type_read_in_place),
+          TEST_ENTRY(bad_payloads_are_refused), TEST_ENTRY(array_bytes_that_end_early))
