@@ -68,13 +68,7 @@ PyObject *frame_map(const uint8_t *data, size_t len)
 }
 
 /* (host_ext.h) */
-PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id)
-{
-    return ok_parts_as(data, len, request_id, 0);
-}
-
-/* (host_ext.h) */
-PyObject *ok_parts_as(const uint8_t *data, size_t len, uint64_t request_id, int lazy)
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id, int lazy)
 {
     mp_reader r = {.p = data, .end = data + len, .depth = 0};
     PyObject *codec = NULL, *payload = NULL, *metrics = NULL, *out = NULL;
@@ -211,7 +205,7 @@ static PyObject *take_final(StreamObject *st, uint64_t rid, size_t max_frame, in
     }
     if (len >= OWNED_MIN_BYTES || len > max_frame)
         return frame_item(owned, data, len);
-    PyObject *parts = ok_parts_as(data, len, rid, lazy);
+    PyObject *parts = ok_parts(data, len, rid, lazy);
     if (parts != Py_None) {
         molt_db_host_frame_free(owned);
         if (parts != NULL) {
@@ -287,7 +281,7 @@ static PyObject *drive_final(StreamObject *st, uint64_t rid, double deadline, si
     }
 }
 
-/* ok_frame(frame, request_id, lazy=False): ok_parts_as on given bytes, so
+/* ok_frame(frame, request_id, lazy=False): ok_parts on given bytes, so
  * that tests can feed it frames the host never makes. */
 static PyObject *ok_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -302,7 +296,7 @@ static PyObject *ok_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
     int lazy = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
     if (lazy < 0)
         return NULL;
-    return ok_parts_as((const uint8_t *)PyBytes_AS_STRING(args[0]),
+    return ok_parts((const uint8_t *)PyBytes_AS_STRING(args[0]),
                        (size_t)PyBytes_GET_SIZE(args[0]), (uint64_t)rid, lazy);
 }
 
@@ -542,9 +536,9 @@ static int unlead(CallerObject *c)
  * Exception comes on the way (a payload the decoder refuses, a decoding
  * whose values raise: the first read of the rows raises it, as before).
  * NULL with any other exception (no memory, KeyboardInterrupt). */
-static PyObject *rows_now(CallerObject *c, PyObject *payload, PyObject *decoding)
+static PyObject *rows_now(PyObject *c_rows, PyObject *payload, PyObject *decoding)
 {
-    PyObject *decoder = PyObject_GetAttr(c->c_rows, str_decoder);
+    PyObject *decoder = PyObject_GetAttr(c_rows, str_decoder);
     if (decoder == Py_None)
         return decoder;
     PyObject *fn = decoder != NULL ? PyObject_GetAttr(decoder, str_decode_result) : NULL;
@@ -573,28 +567,44 @@ static PyObject *rows_now(CallerObject *c, PyObject *payload, PyObject *decoding
     return doc;
 }
 
-/* The result of a call of kind (is_query: "query") from an Ok final
- * frame's parts: a QueryResult at once for a query's codec (a msgpack
- * one's rows decoded now, rows_now), any other the way calls.result_of
- * gives it (its metrics a dict). */
-static PyObject *result_from(CallerObject *c, int is_query, PyObject *kind, PyObject *decoding,
-                             PyObject *rid, PyObject *parts)
+/* (host_ext.h) */
+PyObject *query_result_of(PyObject *query_result, PyObject *c_rows, PyObject *parts, PyObject *rid,
+                          PyObject *decoding)
 {
     PyObject *codec = PyTuple_GET_ITEM(parts, 0);
     PyObject *payload = PyTuple_GET_ITEM(parts, 1);
     PyObject *metrics = PyTuple_GET_ITEM(parts, 2);
-    int msgpack = PyUnicode_CheckExact(codec) && PyUnicode_Compare(codec, str_msgpack) == 0;
-    if (is_query && PyUnicode_CheckExact(codec) &&
-        (msgpack || PyUnicode_Compare(codec, str_json) == 0 ||
-         PyUnicode_Compare(codec, str_arrow_ipc) == 0)) {
-        PyObject *doc = msgpack ? rows_now(c, payload, decoding) : Py_NewRef(Py_None);
-        if (doc == NULL)
-            return NULL;
-        PyObject *argv[] = {codec, payload, metrics, rid, decoding, doc};
-        PyObject *out = PyObject_Vectorcall(c->query_result, argv, 6, NULL);
-        Py_DECREF(doc);
-        return out;
+    if (!PyUnicode_CheckExact(codec))
+        return Py_NewRef(Py_None);
+    int msgpack = PyUnicode_Compare(codec, str_msgpack) == 0;
+    if (!msgpack && PyUnicode_Compare(codec, str_json) != 0 &&
+        PyUnicode_Compare(codec, str_arrow_ipc) != 0)
+        return Py_NewRef(Py_None);
+    PyObject *doc = msgpack ? rows_now(c_rows, payload, decoding) : Py_NewRef(Py_None);
+    if (doc == NULL)
+        return NULL;
+    PyObject *argv[] = {codec, payload, metrics, rid, decoding, doc};
+    PyObject *out = PyObject_Vectorcall(query_result, argv, 6, NULL);
+    Py_DECREF(doc);
+    return out;
+}
+
+/* The result of a call of kind (is_query: "query") from an Ok final
+ * frame's parts: a QueryResult at once for a query's codec
+ * (query_result_of), any other the way calls.result_of gives it (its
+ * metrics a dict). */
+static PyObject *result_from(CallerObject *c, int is_query, PyObject *kind, PyObject *decoding,
+                             PyObject *rid, PyObject *parts)
+{
+    if (is_query) {
+        PyObject *out = query_result_of(c->query_result, c->c_rows, parts, rid, decoding);
+        if (out != Py_None)
+            return out;
+        Py_DECREF(out);
     }
+    PyObject *codec = PyTuple_GET_ITEM(parts, 0);
+    PyObject *payload = PyTuple_GET_ITEM(parts, 1);
+    PyObject *metrics = PyTuple_GET_ITEM(parts, 2);
     PyObject *dict = Py_TYPE(metrics) == &MetricsType ? metrics_dict(metrics) : Py_NewRef(metrics);
     if (dict == NULL)
         return NULL;
@@ -664,9 +674,12 @@ static int exchange_dead(CallerObject *c)
     return rc;
 }
 
-/* (host_ext.h) */
-double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms, PyObject *grace_ms,
-                         PyObject *client_timeout_s)
+/* calls.Call.wait_seconds for a client's timeout_ms, grace_ms and
+ * client_timeout_s (a call with every option at its default; worker:
+ * default_timeout_ms when timeout_ms is None or 0); -1 with an
+ * exception. */
+static double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms,
+                                PyObject *grace_ms, PyObject *client_timeout_s)
 {
     double worker = default_timeout_ms;
     int set = timeout_ms != Py_None ? PyObject_IsTrue(timeout_ms) : 0;
@@ -691,9 +704,37 @@ double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms, PyObje
     return wait;
 }
 
-/* The client attributes plain() reads, in this order. */
-enum { A_BEFORE_SEND, A_AFTER_RECV, A_DB_ALIAS, A_TIMEOUT_MS, A_DECODING, A_GRACE_MS,
-       A_CLIENT_TIMEOUT_S, A_COUNT };
+/* (host_ext.h) */
+int plain_settings_read(plain_settings *ps, PyObject *client, double default_timeout_ms)
+{
+    PyObject *const names[PS_COUNT] = {str_before_send, str_after_recv, str_db_alias,
+                                       str_timeout_ms, str_decoding, str_grace_ms,
+                                       str_client_timeout_s};
+    memset(ps, 0, sizeof *ps);
+    for (int i = 0; i < PS_COUNT; i++) {
+        if ((ps->a[i] = PyObject_GetAttr(client, names[i])) == NULL)
+            goto fail;
+    }
+    if (ps->a[PS_BEFORE_SEND] != Py_None || ps->a[PS_AFTER_RECV] != Py_None) {
+        plain_settings_clear(ps);
+        return 0; /* hooks: the general path */
+    }
+    ps->wait_s = call_wait_seconds(default_timeout_ms, ps->a[PS_TIMEOUT_MS], ps->a[PS_GRACE_MS],
+                                   ps->a[PS_CLIENT_TIMEOUT_S]);
+    if (ps->wait_s == -1 && PyErr_Occurred())
+        goto fail;
+    return 1;
+fail:
+    plain_settings_clear(ps);
+    return -1;
+}
+
+/* (host_ext.h) */
+void plain_settings_clear(plain_settings *ps)
+{
+    for (int i = 0; i < PS_COUNT; i++)
+        Py_CLEAR(ps->a[i]);
+}
 
 /* plain(client, sql, params, write) */
 static PyObject *caller_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -709,37 +750,23 @@ static PyObject *caller_plain(PyObject *self, PyObject *const *args, Py_ssize_t 
     int dead = write < 0 ? -1 : exchange_dead(c);
     if (dead != 0)
         return dead < 0 ? NULL : Py_NewRef(Py_None);
-    PyObject *const names[A_COUNT] = {str_before_send, str_after_recv, str_db_alias,
-                                      str_timeout_ms, str_decoding, str_grace_ms,
-                                      str_client_timeout_s};
-    PyObject *a[A_COUNT] = {NULL};
+    plain_settings ps;
+    int got = plain_settings_read(&ps, client, c->default_timeout_ms);
+    if (got <= 0)
+        return got < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *out = NULL;
-    for (int i = 0; i < A_COUNT; i++) {
-        if ((a[i] = PyObject_GetAttr(client, names[i])) == NULL)
-            goto done;
-    }
-    if (a[A_BEFORE_SEND] != Py_None || a[A_AFTER_RECV] != Py_None) {
-        out = Py_NewRef(Py_None); /* hooks: the general path */
-        goto done;
-    }
-    double wait = call_wait_seconds(c->default_timeout_ms, a[A_TIMEOUT_MS], a[A_GRACE_MS],
-                                    a[A_CLIENT_TIMEOUT_S]);
-    if (wait == -1 && PyErr_Occurred())
-        goto done;
     env_buf payload;
     env_buf_init(&payload);
-    int rc = plain_payload_pack(&payload, args[1], args[2], a[A_DB_ALIAS], write, c->scan);
+    int rc = plain_payload_pack(&payload, args[1], args[2], ps.a[PS_DB_ALIAS], write, c->scan);
     if (rc == 0) {
         const char *entry = write ? "db_exec" : "db_query";
-        out = lead(c, client, entry, strlen(entry), &payload, a[A_TIMEOUT_MS], wait, start,
-                   write ? str_exec : str_query, a[A_DECODING]);
+        out = lead(c, client, entry, strlen(entry), &payload, ps.a[PS_TIMEOUT_MS], ps.wait_s,
+                   start, write ? str_exec : str_query, ps.a[PS_DECODING]);
     } else if (rc == ENV_LEAVE) {
         out = Py_NewRef(Py_None);
     }
     env_buf_free(&payload);
-done:
-    for (int i = 0; i < A_COUNT; i++)
-        Py_XDECREF(a[i]);
+    plain_settings_clear(&ps);
     return out;
 }
 

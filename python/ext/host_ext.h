@@ -115,9 +115,6 @@ int host_frames_add(PyObject *m);
  * host_envelope.c) to the module; -1 with an exception. */
 int host_call_add(PyObject *m);
 
-/* ok_parts with the metrics, when lazy and lazy_map takes them, as a
- * Metrics (host_metrics.c) instead of a dict. */
-PyObject *ok_parts_as(const uint8_t *data, size_t len, uint64_t request_id, int lazy);
 
 /* The final frame's metrics map at data (len bytes, nothing after it) as
  * the dict ok_parts gives; NULL with an exception (ValueError: not such a
@@ -138,17 +135,39 @@ PyObject *lazy_map(const uint8_t **p, const uint8_t *end);
 PyObject *metrics_dict(PyObject *metrics);
 
 /* The parts (codec, payload, metrics) of an Ok final frame for
- * request_id (host_call.c), or Py_None when the frame is anything else
- * (not even MsgPack): the general path decodes it. NULL with an exception
- * (no memory). */
-PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id);
+ * request_id (host_call.c), the metrics a dict, or when lazy and lazy_map
+ * takes them a Metrics (host_metrics.c); Py_None when the frame is
+ * anything else (not even MsgPack): the general path decodes it. NULL
+ * with an exception (no memory). */
+PyObject *ok_parts(const uint8_t *data, size_t len, uint64_t request_id, int lazy);
 
-/* calls.Call.wait_seconds for a client's timeout_ms, grace_ms and
- * client_timeout_s (a call with every option at its default; worker:
- * default_timeout_ms when timeout_ms is None or 0), in host_call.c; -1
+/* A plain call's client settings (Caller.plain, submit_plain), read in
+ * this order: PS_DECODING is the client's decoding, wait_s its
+ * calls.Call.wait_seconds for a call with every option at its default. */
+enum { PS_BEFORE_SEND, PS_AFTER_RECV, PS_DB_ALIAS, PS_TIMEOUT_MS, PS_DECODING, PS_GRACE_MS,
+       PS_CLIENT_TIMEOUT_S, PS_COUNT };
+typedef struct {
+    PyObject *a[PS_COUNT];
+    double wait_s;
+} plain_settings;
+
+/* Reads client's settings into ps (host_call.c; worker timeout
+ * default_timeout_ms when its timeout_ms is None or 0): 1, ps held (free
+ * it with plain_settings_clear); 0 when the client has hooks (the general
+ * path's call) and -1 with an exception, nothing held. */
+int plain_settings_read(plain_settings *ps, PyObject *client, double default_timeout_ms);
+
+/* Lets go of what plain_settings_read took. */
+void plain_settings_clear(plain_settings *ps);
+
+/* The QueryResult (query_result, the class, called with codec, payload,
+ * metrics, rid, decoding, doc) of a query's Ok final frame parts (codec,
+ * payload, metrics), a msgpack payload's rows decoded now by c_rows's
+ * decoder as QueryResult._c_doc would decode them (host_call.c); Py_None
+ * for a codec that is not a query's (the general path reports it); NULL
  * with an exception. */
-double call_wait_seconds(double default_timeout_ms, PyObject *timeout_ms, PyObject *grace_ms,
-                         PyObject *client_timeout_s);
+PyObject *query_result_of(PyObject *query_result, PyObject *c_rows, PyObject *parts, PyObject *rid,
+                          PyObject *decoding);
 
 /* Adds drain(), submit_fast() and submit_plain() (host_async.c) to the module; -1 with
  * an exception. */
@@ -158,8 +177,14 @@ int host_async_add(PyObject *m);
 extern PyTypeObject WaiterType;
 
 /* A new pending Waiter of loop for the call of request rid on stream,
- * due at deadline (time.monotonic() seconds); NULL with an exception. */
-PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, double deadline);
+ * due at deadline (time.monotonic() seconds); decoding: the client's, for
+ * a plain query whose result drain() builds, else NULL. NULL with an
+ * exception. */
+PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, double deadline,
+                     PyObject *decoding);
+
+/* The decoding w was made with (borrowed), or NULL. */
+PyObject *waiter_decoding(PyObject *w);
 
 /* 1 while w (a Waiter) is neither completed nor cancelled. */
 int waiter_pending(PyObject *w);

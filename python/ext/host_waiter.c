@@ -15,7 +15,9 @@
  * scheduled with loop.call_soon, as a Future's are.
  *
  * It also carries what drain needs of the call: its request_id, its
- * stream, and its client-side deadline (time.monotonic() seconds). An
+ * stream, its client-side deadline (time.monotonic() seconds) and, for a
+ * plain query (submit_plain), the client's decoding, with which drain
+ * makes the QueryResult the task gets (rows decoded, metrics lazy). An
  * exception never retrieved is not logged (the client always retrieves).
  */
 #include "host_ext.h"
@@ -32,6 +34,7 @@ typedef struct {
     PyObject *ctx;       /* its context */
     PyObject *more;      /* a list of (fn, context) after it, or NULL */
     PyObject *value;     /* the result, the exception, or the cancel message */
+    PyObject *decoding;  /* a plain query's: drain() makes its QueryResult; or NULL */
     double deadline;     /* time.monotonic() seconds */
     unsigned long long rid;
     int state;
@@ -46,6 +49,7 @@ static int waiter_traverse(WaiterObject *w, visitproc visit, void *arg)
     Py_VISIT(w->ctx);
     Py_VISIT(w->more);
     Py_VISIT(w->value);
+    Py_VISIT(w->decoding);
     return 0;
 }
 
@@ -57,6 +61,7 @@ static int waiter_clear(WaiterObject *w)
     Py_CLEAR(w->ctx);
     Py_CLEAR(w->more);
     Py_CLEAR(w->value);
+    Py_CLEAR(w->decoding);
     return 0;
 }
 
@@ -67,7 +72,8 @@ static void waiter_dealloc(WaiterObject *w)
     Py_TYPE(w)->tp_free((PyObject *)w);
 }
 
-PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, double deadline)
+PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, double deadline,
+                     PyObject *decoding)
 {
     WaiterObject *w = PyObject_GC_New(WaiterObject, &WaiterType);
     if (w == NULL)
@@ -75,6 +81,7 @@ PyObject *waiter_new(PyObject *loop, PyObject *stream, unsigned long long rid, d
     w->loop = Py_NewRef(loop);
     w->stream = Py_NewRef(stream);
     w->fn = w->ctx = w->more = w->value = NULL;
+    w->decoding = Py_XNewRef(decoding);
     w->deadline = deadline;
     w->rid = rid;
     w->state = PENDING;
@@ -91,6 +98,11 @@ int waiter_pending(PyObject *w)
 unsigned long long waiter_rid(PyObject *w)
 {
     return ((WaiterObject *)w)->rid;
+}
+
+PyObject *waiter_decoding(PyObject *w)
+{
+    return ((WaiterObject *)w)->decoding;
 }
 
 static int has_callbacks(WaiterObject *w)

@@ -585,6 +585,9 @@ class AsyncHostExchange(_HostExchange):
         self._wake = mod.wake
         self._submit_fast = mod.submit_fast
         self._submit_plain = mod.submit_plain
+        #: what drain makes a plain query's result with (rows decoded in C),
+        #: and what it calls for a fast call whose stream ended unanswered
+        self._plain = (QueryResult, c_rows, self._fast_ended)
         #: the one-shot calls in flight (``submit_fast``): each stream and the
         #: Waiter its final frame completes in C (``_host.drain``), which
         #: carries the call's request_id and client-side deadline
@@ -609,7 +612,7 @@ class AsyncHostExchange(_HostExchange):
         self._turn = None
         try:
             # one host turn; the fast calls' waiters are completed in C
-            news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken)
+            news = self._drain(self.host, self.fast, self.decoder.max_frame, self.woken, self._plain)
             if news:
                 self.hand_out(news)
             due = self.host.timeout()
@@ -705,9 +708,16 @@ class AsyncHostExchange(_HostExchange):
         except self._host_error as e:
             self._refused_fast(e)
             return None
-        if waiter is not None:
+        # _started's checks inline: with many in flight, none holds
+        if waiter is not None and (self._turn is None or waiter.deadline < self._sweep_at
+                                   or self.flow.stopped):
             self._started(waiter)
         return waiter
+
+    def _fast_ended(self) -> None:
+        """A fast call's stream ended without its answer (from drain): the
+        host closed the session under it, as route() sees for the others."""
+        self.fail(_SESSION_LOST)
 
     def _refused_fast(self, e: Exception) -> ConnectionLost:
         self.fail(f"the in-process host refused the request: {e}")

@@ -32,8 +32,6 @@ __all__ = ["InProcessClient", "AsyncInProcessClient"]
 
 #: the one option a plain asyncio call may name: its default
 _MSGPACK_ONLY = {"result_format": "msgpack"}
-#: the codecs of a query's rows (calls.result_of)
-_ROW_CODECS = ("json", "msgpack", "arrow_ipc")
 
 
 class _InProcess:
@@ -144,7 +142,8 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
         """AsyncMoltClient.query. With every option at its default
         (``result_format="msgpack"`` counts as one), on a client without
         hooks, made in C up to the await (``AsyncHostExchange.submit_plain``)
-        and answered from the final frame's parts without a Call."""
+        and answered with the QueryResult the host's turn made in C (rows
+        decoded, ``_host.drain``), without a Call."""
         conn = self._conn
         if conn is not None and (not options or options == _MSGPACK_ONLY) and not self._closed:
             waiter = conn.submit_plain(self, sql, params, False)
@@ -153,8 +152,8 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
                     got = await waiter
                 except BaseException as why:  # task cancelled, or past its deadline
                     self._gave_up(conn, waiter, why, self._plain_wait(False, sql, params))
-                if type(got) is tuple and got[0] in _ROW_CODECS:
-                    return QueryResult(got[0], got[1], got[2], waiter.request_id, self.decoding)
+                if type(got) is QueryResult:  # made by the host's turn in C, rows decoded
+                    return got
                 result: QueryResult = await self._plain_rest(conn, waiter, got, False, sql, params)
                 return result
         return await AsyncMoltClient.query(self, sql, params, **options)
