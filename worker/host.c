@@ -579,23 +579,28 @@ static void on_wait_kick(uv_poll_t *p, int status, int events)
  * taken, written in the turn's idle phase) is due as the turn starts,
  * where UV_RUN_DEFAULT reckons the wait after the idle phase. Timers due
  * when the wait ends run in the next turn (molt_db_host_poll's own). The
- * handles stay unreferenced between waits (they keep no loop alive); for
- * a bounded wait the timer is referenced during it, so that a loop with
- * nothing else active (an idle SQLite-only host) still waits, until the
- * timer, I/O or another thread's command (wait_kick). */
+ * handles stay unreferenced between waits (they keep no loop alive);
+ * during a wait the timer (bounded) or wait_kick (unbounded) is
+ * referenced, so that a loop with nothing else active (an idle
+ * SQLite-only host) still waits, until the timer, I/O or another thread's
+ * command. */
 static void driven_wait_turn(molt_db_host *h, int timeout_ms)
 {
-    if (timeout_ms > 0) {
+    /* unbounded: the wake-up's handle keeps the loop waiting instead */
+    uv_handle_t *keeps = timeout_ms > 0 ? (uv_handle_t *)&h->wait_timer
+                         : h->wait_kick.data ? (uv_handle_t *)&h->wait_kick : NULL;
+    if (timeout_ms > 0)
         uv_timer_start(&h->wait_timer, on_wait_timer, (uint64_t)timeout_ms, 0);
-        uv_ref((uv_handle_t *)&h->wait_timer);
-    }
+    if (keeps)
+        uv_ref(keeps);
     uv_prepare_start(&h->wait_prepare, on_wait_prepare);
     uv_check_start(&h->wait_check, on_wait_check);
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_check_stop(&h->wait_check);
     uv_prepare_stop(&h->wait_prepare);
     uv_timer_stop(&h->wait_timer);
-    uv_unref((uv_handle_t *)&h->wait_timer);
+    if (keeps)
+        uv_unref(keeps);
 }
 
 /* Under h->lock: molt_db_host_arm. */

@@ -621,6 +621,13 @@ class AsyncHostExchange(_HostExchange):
             self.loop.remove_reader(self.fd)
             self.fail(str(e))
             return
+        except BaseException as e:
+            # the turn stopped midway (MemoryError or KeyboardInterrupt while
+            # a result was built in it): the news it took out is lost, so
+            # the calls waiting get ConnectionLost rather than their deadline
+            self.loop.remove_reader(self.fd)
+            self.fail(f"a turn of the in-process host failed: {e!r}")
+            raise
         # a turn when the host's next timer is due (its timeouts, idle and
         # keepalive timers run on this loop); inline: it runs every turn
         if due > 0:

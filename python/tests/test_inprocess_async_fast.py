@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, DbError, MoltError, Timeout
+from molt_db_adapter import AsyncInProcessClient, AsyncMoltClient, DbError, MoltError, Timeout, WorkerUnavailable
 from molt_db_adapter.results import QueryResult
 from test_rows_c import ARRAYS_SQL, MANY_SQL, NULLS_SQL
 from test_worker_pg import SCALAR_EDGES_SQL, TYPES_SQL
@@ -703,3 +703,46 @@ def test_a_plain_call_lost_with_its_host_is_resent_only_when_idempotent(pg):
     assert not wait_for(pg, marker, False)
     assert pg.execute("select count(*) from inproc_plain_lost").fetchone()[0] == 0
     pg.execute("drop table inproc_plain_lost")
+
+
+class _DecodingThatRunsOutOfMemory:
+    """A client's decoding whose numeric setting raises MemoryError when
+    read: the turn that builds a plain query's result (drain) stops
+    midway. Everything else is the real decoding's."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    @property
+    def numeric(self):
+        raise MemoryError("simulated: out of memory building a result")
+
+
+def test_a_turn_that_fails_midway_fails_the_exchange_not_the_deadline(tmp_path):
+    """MemoryError while a turn builds a query's result: the news that turn
+    had taken (the executes answered in it) is lost, so every call waiting
+    ends at once (WorkerUnavailable: the exchange failed) instead of
+    waiting for its client deadline (5 s here); the next call works."""
+    args = ["--db", f"default=sqlite:///{tmp_path / 'turn.db'}", "--allow-write", "default"]
+
+    async def run():
+        async with AsyncInProcessClient(args, client_timeout_s=5) as c:
+            await c.query("select 1")
+            saved = c.decoding
+            c.decoding = _DecodingThatRunsOutOfMemory(saved)
+            start = time.monotonic()
+            got = await asyncio.gather(c.query("select 99"),
+                                       *(c.execute(f"select {i}") for i in range(4)),
+                                       return_exceptions=True)
+            took = time.monotonic() - start
+            c.decoding = saved
+            return got, took, (await c.query("select 2 as x")).rows
+
+    got, took, after = asyncio.run(run())
+    assert took < 2.5, (took, got)
+    assert not any(isinstance(g, Timeout) for g in got), got
+    assert any(isinstance(g, (WorkerUnavailable, MemoryError)) for g in got), got
+    assert after == [(2,)]
