@@ -88,15 +88,11 @@ class StreamFlow:
             return True
         return False
 
-    def forget(self, rid: int) -> bool:
-        """``rid`` waits no more (its last frame came, or it was given up):
-        True when it was full."""
+    def forget(self, rid: int) -> None:
+        """``rid`` waits no more (its last frame came, or it was given up)."""
         self.unread.pop(rid, None)
         self.passive.discard(rid)
-        if rid in self.full:
-            self.full.discard(rid)
-            return True
-        return False
+        self.full.discard(rid)
 
     def close(self) -> None:
         """Count nothing from now on (the connection is closing)."""
