@@ -116,8 +116,7 @@ class Exchange:
                 self.flow.opened(rid, kind)
             # one more request waiting: frames may flow again
             change = self.flow.update(self.waiting()) if self.flow.stopped else 0
-        if change:
-            self.flow_changed(change == RESUME)
+        self.pass_on(change)
         return slot
 
     def unregister(self, rid: int) -> None:
@@ -125,8 +124,7 @@ class Exchange:
             self.pending.pop(rid, None)
             self.flow.forget(rid)
             change = self.flow.update(self.waiting()) if self.flow.full or self.flow.stopped else 0
-        if change:
-            self.flow_changed(change == RESUME)
+        self.pass_on(change)
 
     def consumed(self, rid: int, n: int) -> None:
         """Stream ``rid``'s reader took a part of ``n`` payload bytes."""
@@ -134,8 +132,7 @@ class Exchange:
             return
         with self.lock:
             change = self.flow.update(self.waiting()) if self.flow.taken(rid, n) else 0
-        if change:
-            self.flow_changed(change == RESUME)
+        self.pass_on(change)
 
     def waiting(self) -> int:
         """Under the lock: the requests waiting for frames."""
@@ -148,6 +145,11 @@ class Exchange:
             return
         with self.lock:
             change = self.flow.update(self.waiting())
+        self.pass_on(change)
+
+    def pass_on(self, change: int) -> None:
+        """Called without the lock with what ``flow.update`` returned under
+        it: tell the transport when taking frames stops or resumes."""
         if change:
             self.flow_changed(change == RESUME)
 
@@ -160,8 +162,7 @@ class Exchange:
         with self.lock:
             self.flow.close()
             change = self.flow.update(self.waiting())
-        if change:
-            self.flow_changed(change == RESUME)
+        self.pass_on(change)
 
     def received(self, data: bytes) -> None:
         """Route every complete frame in ``data`` (with what came before) to
@@ -194,8 +195,7 @@ class Exchange:
                     change = flow.update(self.waiting())
         if slot is not None:
             slot.put(resp)
-        if change:
-            self.flow_changed(change == RESUME)
+        self.pass_on(change)
         return resp
 
     def end_reason(self, exc: Optional[BaseException]) -> str:
