@@ -405,6 +405,9 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
      * map, from rows_pos. used_*: what they were decoded with. */
     const uint8_t *rows_pos = NULL;
     PyObject *used_types = NULL, *used_columns = NULL;
+    /* a types or columns key came after the rows: what they were decoded
+     * with may not be the map's own */
+    int renamed = 0;
     int declined = 0;
     uint32_t n;
     if (mp_peek(&r) == MP_BAD) {
@@ -450,6 +453,8 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
                 }
                 continue;
             }
+            if (rows_pos && (key_is(k, kn, "types") || key_is(k, kn, "columns")))
+                renamed = 1;
             r = at;
         }
         PyObject *key = doc_value(&r);
@@ -470,8 +475,11 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     /* the types or columns the rows need came after them (or again, as
      * another value): decode the rows now with the map's own */
-    PyObject *types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types));
-    PyObject *columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns));
+    PyObject *types = used_types, *columns = used_columns;
+    if (renamed) {
+        types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types));
+        columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns));
+    }
     if (!used_types || types != used_types || (dicts && columns != used_columns)) {
         PyObject *rows = NULL;
         mp_reader rr = {rows_pos, r.end, 0};
