@@ -70,6 +70,10 @@ static int put(env_buf *b, const void *src, size_t n)
 /* A one-byte tag and a big-endian number of width bytes (0: the tag only). */
 static int put_tagged(env_buf *b, uint8_t tag, uint64_t v, int width)
 {
+    if (width == 0 && b->len < b->cap) { /* most of an envelope's headers */
+        b->data[b->len++] = tag;
+        return 0;
+    }
     uint8_t out[9];
     out[0] = tag;
     for (int i = 0; i < width; i++)
@@ -224,10 +228,8 @@ static int pack_value(env_buf *b, PyObject *o, int depth)
     return LEAVE;
 }
 
-static int put_key(env_buf *b, const char *key)
-{
-    return put_str(b, key, strlen(key));
-}
+/* A str literal (its length known when compiled) */
+#define put_key(b, key) put_str((b), "" key, sizeof(key) - 1)
 
 /* (host_envelope.h) */
 int env_put_str(env_buf *b, const char *s, size_t n)

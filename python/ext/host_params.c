@@ -12,17 +12,13 @@
  */
 #include "host_envelope.h"
 
-#include <string.h>
-
 /* params.MAX_ARRAY_DIMS */
 #define MAX_ARRAY_DIMS 6
 
 static PyObject *str_positional, *str_named;
 
-static int put_key(env_buf *b, const char *key)
-{
-    return env_put_str(b, key, strlen(key));
-}
+/* A str literal (its length known when compiled) */
+#define put_key(b, key) env_put_str((b), "" key, sizeof(key) - 1)
 
 /* A value _value() gives back as it is, packed; ENV_LEAVE for any other. */
 static int pack_scalar(env_buf *b, PyObject *v)

@@ -568,6 +568,10 @@ class SyncHostExchange(_HostExchange):
         self._shut()
 
 
+#: submit_plain's default timeout, a float once (C reads an int as a new float on every call)
+_DEFAULT_TIMEOUT_MS = float(WORKER_DEFAULT_TIMEOUT_MS)
+
+
 class AsyncHostExchange(_HostExchange):
     """The asyncio client's exchange: the host's fd is in the loop."""
 
@@ -711,7 +715,7 @@ class AsyncHostExchange(_HostExchange):
             return None
         try:
             waiter = self._submit_plain(self.host, self.session, client, sql, params, write, self.fast,
-                                        self.loop, scan_placeholders, WORKER_DEFAULT_TIMEOUT_MS)
+                                        self.loop, scan_placeholders, _DEFAULT_TIMEOUT_MS)
         except self._host_error as e:
             self._refused_fast(e)
             return None

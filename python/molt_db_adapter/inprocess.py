@@ -30,10 +30,6 @@ from .sync_client import MoltClient
 
 __all__ = ["InProcessClient", "AsyncInProcessClient"]
 
-#: the one option a plain asyncio call may name: its default
-_MSGPACK_ONLY = {"result_format": "msgpack"}
-
-
 class _InProcess:
     """The target: the worker's arguments instead of a command or socket."""
 
@@ -138,14 +134,15 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
     async def _open_connection(self) -> AsyncHostExchange:
         return AsyncHostExchange(self.host_args, self.max_response_bytes, asyncio.get_running_loop())
 
-    async def query(self, sql: str, params: Params = None, **options: Any) -> QueryResult:
+    async def query(self, sql: str, params: Params = None, *, result_format: str = "msgpack",
+                    **options: Any) -> QueryResult:
         """AsyncMoltClient.query. With every option at its default
-        (``result_format="msgpack"`` counts as one), on a client without
+        (``result_format="msgpack"`` named or not), on a client without
         hooks, made in C up to the await (``AsyncHostExchange.submit_plain``)
         and answered with the QueryResult the host's turn made in C (rows
         decoded, ``_host.drain``), without a Call."""
         conn = self._conn
-        if conn is not None and (not options or options == _MSGPACK_ONLY) and not self._closed:
+        if conn is not None and not options and result_format == "msgpack" and not self._closed:
             waiter = conn.submit_plain(self, sql, params, False)
             if waiter is not None:
                 try:
@@ -156,7 +153,7 @@ class AsyncInProcessClient(_InProcess, AsyncMoltClient):  # type: ignore[misc]
                     return got
                 result: QueryResult = await self._plain_rest(conn, waiter, got, False, sql, params)
                 return result
-        return await AsyncMoltClient.query(self, sql, params, **options)
+        return await AsyncMoltClient.query(self, sql, params, result_format=result_format, **options)
 
     async def execute(self, sql: Optional[str] = None, params: Params = None, **options: Any) -> ExecResult:
         """AsyncMoltClient.execute; with every option at its default, as query."""

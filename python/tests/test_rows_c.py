@@ -15,6 +15,7 @@ import random
 import sqlite3
 import sys
 import zoneinfo
+from decimal import Decimal
 
 import msgpack
 import pytest
@@ -210,6 +211,25 @@ def test_the_docs_repeated_strs_are_msgpacks():
 
     raw = msgpack.packb({"columns": ["a"], "types": ["int8"], "rows": [[1]]})
     assert C.decode_result(raw, [Odd("int8")])["rows"] == [(1,)]
+
+
+def test_the_rows_take_the_maps_last_types_and_columns_wherever_they_come():
+    """Types and columns before the rows, after them, or again after them:
+    the rows are converted with the map's own (its last), as msgpack plus
+    the Python conversion would."""
+    def packed(*pairs):
+        return bytes([0x80 | len(pairs)]) + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in pairs)
+
+    rows = ("rows", [["1.5"]])
+    num, text = ("types", ["numeric"]), ("types", ["text"])
+    for pairs, want in [((num, rows), Decimal("1.5")), ((rows, num), Decimal("1.5")),
+                        ((text, rows, num), Decimal("1.5")), ((num, rows, text), "1.5"),
+                        ((num, rows, num), Decimal("1.5")), ((rows,), None)]:
+        doc = C.decode_result(packed(*pairs), numeric_decimal=True)
+        assert (doc is None) if want is None else doc["rows"] == [(want,)], pairs
+    a, b = ("columns", ["a"]), ("columns", ["b"])
+    for pairs, key in [((a, num, rows), "a"), ((num, rows, a), "a"), ((a, num, rows, b), "b")]:
+        assert C.decode_result(packed(*pairs), dicts=True)["rows"] == [{key: "1.5"}], pairs
 
 
 def test_declined_shapes_go_to_python():

@@ -10,9 +10,9 @@
 
 #include <string.h>
 
-/* The doc's keys decode_result reads and sets, made once: a str literal
- * given to PyDict_GetItemString is a new str, hashed, on every call. */
-static PyObject *key_types, *key_columns, *key_rows;
+/* The doc's key decode_result sets, made once: a str literal given to
+ * PyDict_SetItemString is a new str, hashed, on every call. */
+static PyObject *key_rows;
 
 /* A value of the doc outside its rows, as mp_value gives it, its strs and
  * the strs of an array (types, columns) through mp_short_str. */
@@ -405,6 +405,11 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
      * map, from rows_pos. used_*: what they were decoded with. */
     const uint8_t *rows_pos = NULL;
     PyObject *used_types = NULL, *used_columns = NULL;
+    /* the map's types and columns so far (the last of each key), held */
+    PyObject *map_types = NULL, *map_columns = NULL;
+    /* a types or columns key came after the rows: what they were decoded
+     * with may not be the map's own */
+    int renamed = 0;
     int declined = 0;
     uint32_t n;
     if (mp_peek(&r) == MP_BAD) {
@@ -421,6 +426,7 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
     for (uint32_t i = 0; i < n; i++) {
         const char *k;
         uint32_t kn;
+        int is_types = 0, is_columns = 0;
         if (mp_peek(&r) == MP_STR) {
             mp_reader at = r;
             if (mp_str(&r, &k, &kn) < 0)
@@ -428,10 +434,8 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
             if (key_is(k, kn, "rows")) {
                 rows_pos = r.p;
                 /* held: a later key of the same name must not free them */
-                Py_XSETREF(used_types, Py_XNewRef(str_list(
-                    types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types))));
-                Py_XSETREF(used_columns, Py_XNewRef(str_list(
-                    columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns))));
+                Py_XSETREF(used_types, Py_XNewRef(str_list(types_arg != Py_None ? types_arg : map_types)));
+                Py_XSETREF(used_columns, Py_XNewRef(str_list(columns_arg != Py_None ? columns_arg : map_columns)));
                 PyObject *rows = NULL;
                 mp_reader rr = r;
                 int rc = rows_at(&o, &rr, used_types, used_columns, dicts, json_columns, sqlite_plans, &rows);
@@ -450,11 +454,16 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
                 }
                 continue;
             }
+            is_types = key_is(k, kn, "types");
+            is_columns = key_is(k, kn, "columns");
+            renamed |= rows_pos && (is_types || is_columns);
             r = at;
         }
         PyObject *key = doc_value(&r);
         PyObject *val = key ? doc_value(&r) : NULL;
         int rc = val ? PyDict_SetItem(doc, key, val) : -1;
+        if (rc == 0 && (is_types || is_columns))
+            Py_XSETREF(*(is_types ? &map_types : &map_columns), Py_NewRef(val));
         Py_XDECREF(key);
         Py_XDECREF(val);
         if (rc < 0)
@@ -470,8 +479,11 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     /* the types or columns the rows need came after them (or again, as
      * another value): decode the rows now with the map's own */
-    PyObject *types = str_list(types_arg != Py_None ? types_arg : PyDict_GetItem(doc, key_types));
-    PyObject *columns = str_list(columns_arg != Py_None ? columns_arg : PyDict_GetItem(doc, key_columns));
+    PyObject *types = used_types, *columns = used_columns;
+    if (renamed) {
+        types = str_list(types_arg != Py_None ? types_arg : map_types);
+        columns = str_list(columns_arg != Py_None ? columns_arg : map_columns);
+    }
     if (!used_types || types != used_types || (dicts && columns != used_columns)) {
         PyObject *rows = NULL;
         mp_reader rr = {rows_pos, r.end, 0};
@@ -490,6 +502,8 @@ static PyObject *decode_result(PyObject *self, PyObject *const *args, Py_ssize_t
 out:
     Py_XDECREF(used_types);
     Py_XDECREF(used_columns);
+    Py_XDECREF(map_types);
+    Py_XDECREF(map_columns);
     Py_XDECREF(doc);
     PyBuffer_Release(&buf);
     if (gc_was_enabled)
@@ -534,9 +548,7 @@ PyMODINIT_FUNC PyInit__rows(void)
 {
     if (mp_init() < 0 || row_types_init() < 0 || row_sqlite_init() < 0)
         return NULL;
-    if ((!key_types && !(key_types = PyUnicode_InternFromString("types"))) ||
-        (!key_columns && !(key_columns = PyUnicode_InternFromString("columns"))) ||
-        (!key_rows && !(key_rows = PyUnicode_InternFromString("rows"))))
+    if (!key_rows && !(key_rows = PyUnicode_InternFromString("rows")))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
