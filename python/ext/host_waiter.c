@@ -22,8 +22,6 @@
  */
 #include "host_ext.h"
 
-#include <string.h>
-
 #include <structmember.h>
 
 enum { PENDING, HAS_RESULT, HAS_EXCEPTION, CANCELLED };
@@ -536,51 +534,6 @@ static PyMethodDef waiter_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* ---- asyncio.Task's lookups ---- */
-
-/* The names asyncio.Task looks up on what it awaits, interned: its own
- * names are the interpreter's interned strs, so a pointer test finds them;
- * and the methods of three of them in waiter_methods. */
-static PyObject *str_blocking, *str_get_loop, *str_add_done_callback;
-static PyMethodDef *def_result, *def_get_loop, *def_add_done_callback;
-
-/* "result", which a Task's wakeup names with a str made per call: 1 when
- * name is it. */
-static int is_result(PyObject *name)
-{
-    return PyUnicode_CheckExact(name) && PyUnicode_GET_LENGTH(name) == 6 &&
-           PyUnicode_KIND(name) == PyUnicode_1BYTE_KIND &&
-           memcmp(PyUnicode_1BYTE_DATA(name), "result", 6) == 0;
-}
-
-/* What a Task reads on every step (_asyncio_future_blocking, get_loop,
- * add_done_callback) and on its wakeup (result), found without the
- * type's lookup: the same values the generic lookup gives (the type has no
- * instance dict and no subclasses); any other name the generic way. */
-static PyObject *waiter_getattro(PyObject *self, PyObject *name)
-{
-    if (name == str_blocking)
-        return PyBool_FromLong(((WaiterObject *)self)->blocking);
-    PyMethodDef *def = name == str_get_loop            ? def_get_loop
-                     : name == str_add_done_callback ? def_add_done_callback
-                     : is_result(name)                ? def_result
-                                                      : NULL;
-    if (def != NULL)
-        return PyCFunction_New(def, self);
-    return PyObject_GenericGetAttr(self, name);
-}
-
-/* A Task sets _asyncio_future_blocking to False on every step: a bool
- * stored at once; anything else the generic way (a member of type bool). */
-static int waiter_setattro(PyObject *self, PyObject *name, PyObject *value)
-{
-    if (name == str_blocking && value != NULL && PyBool_Check(value)) {
-        ((WaiterObject *)self)->blocking = value == Py_True;
-        return 0;
-    }
-    return PyObject_GenericSetAttr(self, name, value);
-}
-
 static PyMemberDef waiter_members[] = {
     {"_asyncio_future_blocking", T_BOOL, offsetof(WaiterObject, blocking), 0,
      "set while a task waits on it (asyncio's Future protocol)"},
@@ -603,8 +556,6 @@ PyTypeObject WaiterType = {
               "completion by drain() wakes its task right after the host's turn.",
     .tp_traverse = (traverseproc)waiter_traverse,
     .tp_clear = (inquiry)waiter_clear,
-    .tp_getattro = waiter_getattro,
-    .tp_setattro = waiter_setattro,
     .tp_iter = waiter_await,
     .tp_iternext = (iternextfunc)waiter_iternext,
     .tp_methods = waiter_methods,
@@ -620,18 +571,6 @@ static PyMethodDef waiter_functions[] = {
 
 int host_waiter_add(PyObject *m)
 {
-    if ((str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking")) == NULL ||
-        (str_get_loop = PyUnicode_InternFromString("get_loop")) == NULL ||
-        (str_add_done_callback = PyUnicode_InternFromString("add_done_callback")) == NULL)
-        return -1;
-    for (PyMethodDef *d = waiter_methods; d->ml_name != NULL; d++) {
-        if (strcmp(d->ml_name, "result") == 0)
-            def_result = d;
-        else if (strcmp(d->ml_name, "get_loop") == 0)
-            def_get_loop = d;
-        else if (strcmp(d->ml_name, "add_done_callback") == 0)
-            def_add_done_callback = d;
-    }
     if (PyType_Ready(&WaiterType) < 0)
         return -1;
     if (PyModule_AddObjectRef(m, "Waiter", (PyObject *)&WaiterType) < 0)
