@@ -15,9 +15,11 @@
 # under 5 minutes. Otherwise 5 repetitions of 5 s.
 #
 # --baseline DIR: an A/B run. DIR is the build directory of another commit
-# (e.g. `git worktree add /tmp/base REV && cmake -S /tmp/base -B /tmp/base/build
-# && cmake --build /tmp/base/build`); every molt contender also runs with
-# DIR's molt_bench and molt_worker, against the same server in the same run.
+# (e.g. `git worktree add /tmp/base REV && make -C /tmp/base build`); every
+# molt contender also runs with DIR's molt_bench and molt_worker, and the
+# Python ones with the parent tree's bench/peers/molt_peer.py and python/
+# (where its build put the extension modules, so in-process contenders run
+# that commit's code), against the same server in the same run.
 # The result goes to bench/results/ab.json and bench/results/ab.md, and
 # latest.json and bench/README.md are left as they are.
 set -euo pipefail

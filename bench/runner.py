@@ -122,12 +122,22 @@ def molt(name, args, note="", build=None, role="molt"):
 
 
 def molt_py(name, args, note="", build=None, role="molt"):
-    """Python through molt_db_adapter to build/molt_worker (bench/peers/molt_peer.py)."""
+    """Python through molt_db_adapter to build/molt_worker (bench/peers/molt_peer.py).
+    With another build directory: that tree's molt_peer.py too, which imports
+    that tree's python/ (its molt_db_adapter and the extension modules its
+    build put there), so the in-process contenders run the other commit's
+    code, not only its worker."""
     worker = os.path.join(build, "molt_worker") if build else WORKER_BIN
-    c = Contender(name, role, "json", note=note,
-                  missing=lambda: binary_missing(worker, "worker/, built by `make build`"),
-                  argv=lambda ctx, s: [PY, os.path.join(PEERS, "molt_peer.py")] + args(ctx, s)
-                  + ["--worker", worker])
+    peer = os.path.join(os.path.dirname(os.path.abspath(build)), "bench", "peers", "molt_peer.py") \
+        if build else os.path.join(PEERS, "molt_peer.py")
+
+    def missing():
+        if not os.path.isfile(peer):
+            return f"{peer} not found (the baseline's tree is the parent of its build directory)"
+        return binary_missing(worker, "worker/, built by `make build`")
+
+    c = Contender(name, role, "json", note=note, missing=missing,
+                  argv=lambda ctx, s: [PY, peer] + args(ctx, s) + ["--worker", worker])
     c.with_build = lambda b, n: molt_py(n, args, note, b, "baseline")
     return c
 
