@@ -96,6 +96,14 @@ TEST(test_refuses_writes_inside_reads)
     refused("select * from pg_prepared_statements", "pg_prepared_statements");
     refused("select * from \"pg_prepared_statements\"", "pg_prepared_statements");
     refused("select * from U&\"pg_prepared_statement\\0073\"", "U&");
+    /* what they read is named in a string */
+    refused("select table_to_xml('pg_prepared_statements', true, false, '')", "named in a");
+    refused("select pg_catalog.schema_to_xml('pg_catalog', true, false, '')", "schema_to_xml");
+    refused("select query_to_xml('select * from pg_prepared_' || 'statements', true, true, '')",
+            "query_to_xml");
+    refused("select database_to_xmlschema(true, false, '')", "database_to_xml");
+    refused("select * from ts_stat('select to_tsvector(statement) from x')", "ts_stat");
+    reads("select 'table_to_xml' as t");
 }
 
 TEST(test_statement_count)
@@ -155,7 +163,7 @@ TEST(test_session_state)
         "set search_path = x", "SET ROLE x", "reset all", "prepare p as select 1",
         "listen c", "load 'plpgsql'", "declare c cursor with hold for select 1",
         "create temp table t(a int)", "create temporary table t(a int)",
-        "discard all", "set", NULL};
+        "discard all", "set", "do $$begin perform 1; end$$", "DO 'begin null; end'", NULL};
     for (const char **s = flagged; *s; s++)
         if (!classify(*s).session_state)
             FAIL_AT("not marked session_state: %s", *s);

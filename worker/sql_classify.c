@@ -243,11 +243,13 @@ static int tx_start(const tok *t)
            IS(t, "release");
 }
 
-/* First keywords whose effect outlives the transaction (db_exec). */
+/* First keywords whose effect outlives the transaction (db_exec). DO runs
+ * the client's own code, whose dynamic SQL (EXECUTE) can do all the others. */
 static int session_start(const tok *t)
 {
     return IS(t, "reset") || IS(t, "prepare") || IS(t, "deallocate") ||
-           IS(t, "listen") || IS(t, "load") || IS(t, "declare") || IS(t, "discard");
+           IS(t, "listen") || IS(t, "load") || IS(t, "declare") || IS(t, "discard") ||
+           IS(t, "do");
 }
 
 /* Functions whose effect can outlive the transaction, by the name whoever
@@ -260,6 +262,16 @@ static int session_function(const tok *t)
         return 1;
     return IS(t, "set_config") || STARTS(t, "query_to_xml") || IS(t, "ts_stat") ||
            STARTS(t, "dblink");
+}
+
+/* Functions that run a query, or read a table or schema, named in a string:
+ * what they read is out of the classifier's sight (pg_prepared_statements
+ * among it). */
+static int reads_by_string(const tok *t)
+{
+    return STARTS(t, "query_to_xml") || STARTS(t, "table_to_xml") ||
+           STARTS(t, "cursor_to_xml") || STARTS(t, "schema_to_xml") ||
+           STARTS(t, "database_to_xml") || IS(t, "ts_stat");
 }
 
 typedef struct stmt {
@@ -336,6 +348,10 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
     if (IS(t, "pg_prepared_statements") || IS(t, "pg_prepared_statement"))
         REFUSE(st, "pg_prepared_statements is refused: it shows the statements "
                    "the worker prepared for other clients");
+    if (reads_by_string(t))
+        REFUSE(st, "%s is refused in db_query: what it reads is named in a "
+                   "string, out of the worker's sight (pg_prepared_statements, say)",
+               t->word);
     if (t->quoted)
         return;
     if (IS(t, "temp") || IS(t, "temporary"))
