@@ -223,16 +223,14 @@ int mw_mpread_keys(const uint8_t *p, size_t len, size_t i, uint32_t npairs,
             return -1;
         if (key.v.type != MSGPACK_OBJECT_STR)
             continue;
-        for (int k = 0; k < nkeys; k++) {
-            if (key.v.size != keys[k].len || memcmp(key.v.ptr, keys[k].name, keys[k].len) != 0)
-                continue;
-            if (out->v[k]) {
-                out->dup[k] = 1;
-            } else {
-                out->vals[k] = val;
-                out->v[k] = &out->vals[k];
-            }
-            break;
+        int k = mw_mpkey_find(keys, nkeys, key.v.ptr, key.v.size);
+        if (k < 0)
+            continue;
+        if (out->v[k]) {
+            out->dup[k] = 1;
+        } else {
+            out->vals[k] = val;
+            out->v[k] = &out->vals[k];
         }
     }
     return 0;
