@@ -106,11 +106,11 @@ static int payload_keys(const pdoc *d, mw_mpkeys *k, char msg[MW_MSG_SIZE])
     return check(d, key_names, K_COUNT, k, msg);
 }
 
-static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                  char msg[MW_MSG_SIZE])
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      mw_payload_keys *keys, char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
-    mw_mp_check c = mw_msgpack_check(p, n, &end, &zone);
+    mw_mp_check c = mw_msgpack_check_keys(p, n, key_names, K_COUNT, &keys->k, &end, &zone);
     if (c != MW_MP_OK)
         FAIL("payload: %s", mw_msgpack_check_text(c));
     if (end != n)
@@ -130,12 +130,6 @@ static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
         FAIL("payload is not a MsgPack map");
     }
     return 0;
-}
-
-int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                      char msg[MW_MSG_SIZE])
-{
-    return unpack(p, n, up, msg);
 }
 
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
@@ -537,24 +531,16 @@ static int write_grant(const mw_mpkeys *m, const char *entry, const mw_alias *al
     return 0;
 }
 
-int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
+int mw_payload_alias(const mw_config *cfg, const mw_payload_keys *keys,
                      mw_alias **alias, char msg[MW_MSG_SIZE])
 {
-    pdoc d = {p, n};
-    mw_mpkeys k;
-    if (payload_keys(&d, &k, msg))
-        return -1;
-    return payload_alias(cfg, &k, alias, msg);
+    return payload_alias(cfg, &keys->k, alias, msg);
 }
 
-int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
+int mw_payload_write_grant(const mw_payload_keys *keys, const char *entry,
                            const mw_alias *alias, char msg[MW_MSG_SIZE])
 {
-    pdoc d = {p, n};
-    mw_mpkeys k;
-    if (payload_keys(&d, &k, msg))
-        return -1;
-    return write_grant(&k, entry, alias, msg);
+    return write_grant(&keys->k, entry, alias, msg);
 }
 
 /* db_alias (default "default") and the db.write capability. */
