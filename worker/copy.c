@@ -201,15 +201,15 @@ static int put_rows(mw_copy *c, const msgpack_object *o, size_t ncols,
 
 /* Fills q (alias, write, the copy) from the payload. 0, or -1
  * (InvalidInput) / -2 (out of memory) with msg. */
-static int parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
-                 size_t len, const msgpack_object *m, char msg[MW_MSG_SIZE])
+static int parse(mw_query *q, const mw_config *cfg, const mw_payload_keys *keys,
+                 const msgpack_object *m, char msg[MW_MSG_SIZE])
 {
-    if (mw_payload_alias(cfg, payload, len, &q->alias, msg))
+    if (mw_payload_alias(cfg, keys, &q->alias, msg))
         return -1;
     if (q->alias->kind != MW_BACKEND_PG)
         FAIL("copy_in is not supported on SQLite (alias \"%s\"): send the rows "
              "with db_exec statements (executemany)", q->alias->name);
-    if (mw_payload_write_grant(payload, len, "copy_in", q->alias, msg))
+    if (mw_payload_write_grant(keys, "copy_in", q->alias, msg))
         return -1;
     q->write = 1;
     q->format = MW_FORMAT_MSGPACK;
@@ -256,20 +256,21 @@ int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
                      size_t len, char msg[MW_MSG_SIZE])
 {
     msgpack_unpacked up;
-    int rc = mw_payload_unpack(payload, len, &up, msg);
+    mw_payload_keys keys;
+    int rc = mw_payload_unpack(payload, len, &up, &keys, msg);
     if (rc)
         return rc;
-    static const char *const keys[] = {"table", "columns", "rows"};
-    for (size_t i = 0; rc == 0 && i < sizeof keys / sizeof keys[0]; i++) {
+    static const char *const names[] = {"table", "columns", "rows"};
+    for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++) {
         int dup = 0;
-        mw_map_get(&up.data, keys[i], &dup);
+        mw_map_get(&up.data, names[i], &dup);
         if (dup) {
-            snprintf(msg, MW_MSG_SIZE, "%s appears twice", keys[i]);
+            snprintf(msg, MW_MSG_SIZE, "%s appears twice", names[i]);
             rc = -1;
         }
     }
     if (rc == 0)
-        rc = parse(q, cfg, payload, len, &up.data, msg);
+        rc = parse(q, cfg, &keys, &up.data, msg);
     msgpack_unpacked_destroy(&up);
     return rc;
 }

@@ -88,13 +88,13 @@ static const mw_mpval *key_val(const mw_mpkeys *k, int j)
 }
 
 /* The body as one bounded, well-formed MsgPack map with nothing after it,
- * its keys read into k. The request_id is read as soon as there is a map,
+ * its keys read into k by the walk that checks it. The request_id is read as soon as there is a map,
  * so that even a refused body is answered under its id. */
 static int read_body(const uint8_t *body, size_t len, mw_mpkeys *k, mw_envelope *env,
                      char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
-    mw_mp_check c = mw_msgpack_check(body, len, &end, &zone);
+    mw_mp_check c = mw_msgpack_check_keys(body, len, env_key_names, K_COUNT, k, &end, &zone);
     if (c == MW_MP_TRUNCATED || c == MW_MP_INVALID || c == MW_MP_TOO_DEEP ||
         c == MW_MP_TOO_MANY) {
         snprintf(msg, MW_MSG_SIZE, "frame body: %s", mw_msgpack_check_text(c));
@@ -110,10 +110,6 @@ static int read_body(const uint8_t *body, size_t len, mw_mpkeys *k, mw_envelope 
     }
     if (top.type != MSGPACK_OBJECT_MAP) {
         snprintf(msg, MW_MSG_SIZE, "frame body is not a MsgPack map");
-        return -1;
-    }
-    if (mw_mpread_keys(body, len, i, top.size, env_key_names, K_COUNT, k) < 0) {
-        snprintf(msg, MW_MSG_SIZE, "frame body: malformed MsgPack");
         return -1;
     }
     const mw_mpval *id = key_val(k, K_REQUEST_ID);

@@ -564,7 +564,8 @@ static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
     mw_worker *w = r->w;
     const mw_config *cfg = w->cfg;
     msgpack_unpacked up;
-    int rc = mw_payload_unpack(p, n, &up, msg);
+    mw_payload_keys keys;
+    int rc = mw_payload_unpack(p, n, &up, &keys, msg);
     if (rc) {
         *status = rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT;
         return -1;
@@ -573,7 +574,7 @@ static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
     int dup = 0;
     mw_alias *a = NULL;
     *status = MW_INVALID_INPUT;
-    if (mw_payload_alias(cfg, p, n, &a, msg))
+    if (mw_payload_alias(cfg, &keys, &a, msg))
         goto out;
     if (a->kind != MW_BACKEND_PG)
         FAIL(MW_INVALID_INPUT, "listen is not supported on SQLite (alias \"%s\"): "

@@ -86,8 +86,9 @@ static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_
     return 0;
 }
 
-/* mw_mpread_head's body, which mw_mpread_skip's loop inlines. */
-static inline int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+/* mw_mpread_head's body, inlined into every reader here (a call of its
+ * own cost as much as a short value's read). */
+static inline __attribute__((always_inline)) int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
     size_t at;
     v->u64 = 0;
@@ -223,16 +224,14 @@ int mw_mpread_keys(const uint8_t *p, size_t len, size_t i, uint32_t npairs,
             return -1;
         if (key.v.type != MSGPACK_OBJECT_STR)
             continue;
-        for (int k = 0; k < nkeys; k++) {
-            if (key.v.size != keys[k].len || memcmp(key.v.ptr, keys[k].name, keys[k].len) != 0)
-                continue;
-            if (out->v[k]) {
-                out->dup[k] = 1;
-            } else {
-                out->vals[k] = val;
-                out->v[k] = &out->vals[k];
-            }
-            break;
+        int k = mw_mpkey_find(keys, nkeys, key.v.ptr, key.v.size);
+        if (k < 0)
+            continue;
+        if (out->v[k]) {
+            out->dup[k] = 1;
+        } else {
+            out->vals[k] = val;
+            out->v[k] = &out->vals[k];
         }
     }
     return 0;

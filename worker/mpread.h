@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -63,6 +64,19 @@ typedef struct mw_mpkeys {
     uint8_t dup[MW_MPKEYS_MAX];
     mw_mpitem vals[MW_MPKEYS_MAX];
 } mw_mpkeys;
+
+/* The index of the key named s[0..n) among keys[0..nkeys), or -1 (inline:
+ * the walks that index maps call it for every str key). */
+static inline int mw_mpkey_find(const mw_mpkey *keys, int nkeys, const uint8_t *s,
+                                uint32_t n)
+{
+    /* the length and the first byte settle most keys without a memcmp */
+    for (int k = 0; k < nkeys; k++)
+        if (keys[k].len == n && (n == 0 || (uint8_t)keys[k].name[0] == s[0]) &&
+            memcmp(s, keys[k].name, n) == 0)
+            return k;
+    return -1;
+}
 
 /* Fills out for the nkeys (at most MW_MPKEYS_MAX) keys from the npairs
  * pairs of the map whose first key is at p[i]. 0, or -1 when the bytes

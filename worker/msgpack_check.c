@@ -3,19 +3,34 @@
 
 #include <string.h>
 
-/* 1 when p[0..n) is all ASCII: 8 bytes at a time, then the tail. */
-static int all_ascii(const uint8_t *p, size_t n)
+/* The walk's helpers, inlined into it: it runs on every request's bytes. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* 1 when p[0..n) is all ASCII: 8 bytes at a time, then the tail in at
+ * most two loads that may overlap bytes already seen. */
+ALWAYS_INLINE int all_ascii(const uint8_t *p, size_t n)
 {
     uint64_t acc = 0, w;
+    uint32_t h;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, p + i, 8);
-        acc |= w;
+    if (n >= 8) {
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, p + i, 8);
+            acc |= w;
+        }
+        if (i < n) {
+            memcpy(&w, p + n - 8, 8);
+            acc |= w;
+        }
+    } else if (n >= 4) {
+        memcpy(&h, p, 4);
+        acc = h;
+        memcpy(&h, p + n - 4, 4);
+        acc |= h;
+    } else if (n > 0) {
+        acc = (uint64_t)(p[0] | p[n / 2] | p[n - 1]);
     }
-    uint8_t tail = 0;
-    for (; i < n; i++)
-        tail |= p[i];
-    return ((acc & 0x8080808080808080ull) | (tail & 0x80u)) == 0;
+    return (acc & 0x8080808080808080ull) == 0;
 }
 
 int mw_utf8_valid(const uint8_t *p, size_t n)
@@ -109,7 +124,7 @@ static const mp_format formats[32] = {
 };
 
 /* The format of type byte b; *n is the length or count a fix type holds. */
-static mp_format format_of(uint8_t b, uint64_t *n)
+ALWAYS_INLINE mp_format format_of(uint8_t b, uint64_t *n)
 {
     *n = 0;
     if (b <= 0x7f || b >= 0xe0)
@@ -131,8 +146,8 @@ static mp_format format_of(uint8_t b, uint64_t *n)
 
 /* Moves *i past the value whose type byte p[*i - 1] is b: its length and
  * its bytes, not its elements, whose number goes to *children. */
-static mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len, size_t *i,
-                               uint64_t *children, int *bad_utf8)
+ALWAYS_INLINE mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len,
+                                     size_t *i, uint64_t *children, int *bad_utf8)
 {
     uint64_t n;
     mp_format f = format_of(b, &n);
@@ -157,8 +172,20 @@ static mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len, size_t *
     return MW_MP_OK;
 }
 
-mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
-                             size_t *zone_bytes)
+/* A map's type byte. */
+static int is_map(uint8_t b)
+{
+    return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;
+}
+
+/* mw_msgpack_check's walk; with out, also mw_msgpack_check_keys's index
+ * of the first value's keys (the elements at depth 1 when it is a map:
+ * keys and values alternate, a key where remaining[1] is even before its
+ * element is taken). Inlined into both, so the walk without an index pays
+ * nothing for it. */
+ALWAYS_INLINE mw_mp_check
+walk(const uint8_t *p, size_t len, size_t *end, size_t *zone_bytes, const mw_mpkey *keys,
+     int nkeys, mw_mpkeys *out)
 {
     uint64_t slots = 0; /* msgpack-c's element storage, in msgpack_objects */
     /* remaining[d]: values still expected by the container at depth d */
@@ -166,11 +193,36 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
     int depth = 0, bad_utf8 = 0;
     uint64_t elements = 0;
     size_t i = 0;
+    int index = 0, want = -1; /* want: the key whose value comes next */
+    if (out) {
+        memset(out->v, 0, sizeof out->v);
+        memset(out->dup, 0, sizeof out->dup);
+        index = len > 0 && is_map(p[0]);
+    }
     remaining[0] = 1;
     while (depth > 0 || remaining[0] > 0) {
         if (remaining[depth] == 0) {
             depth--;
             continue;
+        }
+        size_t start = i;
+        int top_key = 0;
+        if (out && index && depth == 1) {
+            if (remaining[1] % 2 == 0) {
+                top_key = 1;
+                want = -1;
+            } else if (want >= 0) {
+                /* a value the walk goes on to check: a read past the
+                 * bytes fails here and there alike */
+                mw_mpitem *it = &out->vals[want];
+                size_t j = start;
+                it->start = start;
+                if (mw_mpread_head(p, len, &j, &it->v) == 0) {
+                    it->at = j;
+                    out->v[want] = it;
+                }
+                want = -1;
+            }
         }
         remaining[depth]--;
         if (++elements > MW_MP_MAX_ELEMENTS)
@@ -186,28 +238,59 @@ mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
                 return MW_MP_TRUNCATED;
             if (!bad_utf8 && !all_ascii(p + i, n) && !mw_utf8_valid(p + i, n))
                 bad_utf8 = 1;
+            if (out && top_key)
+                want = mw_mpkey_find(keys, nkeys, p + i, (uint32_t)n);
             i += n;
-            continue;
+        } else {
+            uint64_t children;
+            mw_mp_check c = value_bytes(b, p, len, &i, &children, &bad_utf8);
+            if (c != MW_MP_OK)
+                return c;
+            if (out && top_key && b >= 0xd9 && b <= 0xdb) { /* a longer str key */
+                size_t j = start;
+                mw_mpval kv;
+                if (mw_mpread_head(p, len, &j, &kv) == 0)
+                    want = mw_mpkey_find(keys, nkeys, kv.ptr, kv.size);
+            }
+            /* an array's elements take a msgpack_object each, a map's pairs
+             * a msgpack_object_kv (two): children counts both alike */
+            slots += children;
+            if (children > 0) {
+                /* every element takes at least one byte */
+                if (children > len - i)
+                    return MW_MP_TRUNCATED;
+                if (depth == MW_MP_MAX_DEPTH)
+                    return MW_MP_TOO_DEEP;
+                remaining[++depth] = children;
+            }
         }
-        uint64_t children;
-        mw_mp_check c = value_bytes(b, p, len, &i, &children, &bad_utf8);
-        if (c != MW_MP_OK)
-            return c;
-        /* an array's elements take a msgpack_object each, a map's pairs
-         * a msgpack_object_kv (two): children counts both alike */
-        slots += children;
-        if (children > 0) {
-            /* every element takes at least one byte */
-            if (children > len - i)
-                return MW_MP_TRUNCATED;
-            if (depth == MW_MP_MAX_DEPTH)
-                return MW_MP_TOO_DEEP;
-            remaining[++depth] = children;
+        if (out && want >= 0 && out->v[want]) {
+            /* a key seen before: its first value stays */
+            out->dup[want] = 1;
+            want = -1;
         }
     }
     *end = i;
     *zone_bytes = (size_t)slots * sizeof(msgpack_object);
     return bad_utf8 ? MW_MP_BAD_UTF8 : MW_MP_OK;
+}
+
+mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
+                             size_t *zone_bytes)
+{
+    return walk(p, len, end, zone_bytes, NULL, 0, NULL);
+}
+
+mw_mp_check mw_msgpack_check_keys(const uint8_t *p, size_t len, const mw_mpkey *keys,
+                                  int nkeys, mw_mpkeys *out, size_t *end,
+                                  size_t *zone_bytes)
+{
+    mw_mp_check c = walk(p, len, end, zone_bytes, keys, nkeys, out);
+    if (c != MW_MP_OK && c != MW_MP_BAD_UTF8) {
+        memset(out->v, 0, sizeof out->v);
+        memset(out->dup, 0, sizeof out->dup);
+    }
+    return c;
 }
 
 int mw_msgpack_unpack(const uint8_t *p, size_t len, size_t zone_bytes,

@@ -18,6 +18,8 @@
 
 #include <msgpack.h>
 
+#include "mpread.h"
+
 typedef enum mw_mp_check {
     MW_MP_OK = 0,
     MW_MP_TRUNCATED,      /* the value does not end within the bytes */
@@ -39,6 +41,17 @@ typedef enum mw_mp_check {
  * rejects. */
 mw_mp_check mw_msgpack_check(const uint8_t *p, size_t len, size_t *end,
                              size_t *zone_bytes);
+
+/* mw_msgpack_check, and in the same walk, when the first value is a map,
+ * its keys named in keys[0..nkeys) (nkeys at most MW_MPKEYS_MAX) indexed
+ * into out as mw_mpread_keys does: for key k its first value in vals[k]
+ * (str keys only; others are ignored), v[k] pointing at it or NULL when
+ * absent, dup[k] 1 when the key appears again. For a first value that is
+ * not a map, and whenever the result is neither MW_MP_OK nor
+ * MW_MP_BAD_UTF8, out holds no key. */
+mw_mp_check mw_msgpack_check_keys(const uint8_t *p, size_t len, const mw_mpkey *keys,
+                                  int nkeys, mw_mpkeys *out, size_t *end,
+                                  size_t *zone_bytes);
 
 /* Unpacks the first value of checked bytes into u, with a zone of one
  * chunk of zone_bytes (mw_msgpack_check's). Returns msgpack_unpack's

@@ -81,40 +81,36 @@ static const mw_mpkey stmt_keys[S_COUNT] = {
 #undef KEY
 
 /* The payload checked as one bounded, well-formed MsgPack map with nothing
- * after it; *top is that map. 0 or -1 with msg. */
-static int check(const pdoc *d, mw_mpitem *top, char msg[MW_MSG_SIZE])
+ * after it, its keys named in names indexed into k by the same walk. 0 or
+ * -1 with msg. */
+static int check(const pdoc *d, const mw_mpkey *names, int n, mw_mpkeys *k,
+                 char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0, i = 0;
-    mw_mp_check c = mw_msgpack_check(d->p, d->len, &end, &zone);
+    mw_mp_check c = mw_msgpack_check_keys(d->p, d->len, names, n, k, &end, &zone);
     if (c != MW_MP_OK)
         FAIL("payload: %s", mw_msgpack_check_text(c));
     if (end != d->len)
         FAIL("payload has %zu trailing bytes", d->len - end);
-    /* the map's head only: its pairs are read where they are used */
-    top->start = 0;
-    if (mw_mpread_head(d->p, d->len, &i, &top->v) < 0)
+    mw_mpval top;
+    if (mw_mpread_head(d->p, d->len, &i, &top) < 0)
         FAIL("payload: malformed MsgPack");
-    top->at = i;
-    if (top->v.type != MSGPACK_OBJECT_MAP)
+    if (top.type != MSGPACK_OBJECT_MAP)
         FAIL("payload is not a MsgPack map");
     return 0;
 }
 
-/* The payload's top-level keys, after check(). */
+/* The payload's top-level keys. */
 static int payload_keys(const pdoc *d, mw_mpkeys *k, char msg[MW_MSG_SIZE])
 {
-    mw_mpitem top;
-    if (check(d, &top, msg))
-        return -1;
-    index_keys(d, &top, key_names, K_COUNT, k);
-    return 0;
+    return check(d, key_names, K_COUNT, k, msg);
 }
 
-static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                  char msg[MW_MSG_SIZE])
+int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
+                      mw_payload_keys *keys, char msg[MW_MSG_SIZE])
 {
     size_t end = 0, zone = 0;
-    mw_mp_check c = mw_msgpack_check(p, n, &end, &zone);
+    mw_mp_check c = mw_msgpack_check_keys(p, n, key_names, K_COUNT, &keys->k, &end, &zone);
     if (c != MW_MP_OK)
         FAIL("payload: %s", mw_msgpack_check_text(c));
     if (end != n)
@@ -136,22 +132,14 @@ static int unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
     return 0;
 }
 
-int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                      char msg[MW_MSG_SIZE])
-{
-    return unpack(p, n, up, msg);
-}
-
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE])
 {
     static const mw_mpkey request_id[] = {{"request_id", 10}};
     pdoc d = {p, n};
-    mw_mpitem top;
     mw_mpkeys k;
-    if (check(&d, &top, msg))
+    if (check(&d, request_id, 1, &k, msg))
         return -1;
-    index_keys(&d, &top, request_id, 1, &k);
     const mw_mpitem *o = k.v[0];
     if (!o || o->v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         FAIL("cancel payload needs request_id (uint64)");
@@ -367,7 +355,8 @@ static int parse_params(const pdoc *doc, mw_stmt *s, const mw_mpitem *params,
         param_ref ref = {i, NULL, 0};
         char what[80];
         mw_mpkeys ek;
-        index_keys(doc, &e, param_keys, P_COUNT, &ek);
+        if (e.v.type == MSGPACK_OBJECT_MAP)
+            index_keys(doc, &e, param_keys, P_COUNT, &ek);
         if (s->mode == MW_PARAMS_POSITIONAL) {
             const mw_mpitem *v = &e, *type = NULL;
             if (e.v.type == MSGPACK_OBJECT_MAP) {
@@ -542,24 +531,16 @@ static int write_grant(const mw_mpkeys *m, const char *entry, const mw_alias *al
     return 0;
 }
 
-int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
+int mw_payload_alias(const mw_config *cfg, const mw_payload_keys *keys,
                      mw_alias **alias, char msg[MW_MSG_SIZE])
 {
-    pdoc d = {p, n};
-    mw_mpkeys k;
-    if (payload_keys(&d, &k, msg))
-        return -1;
-    return payload_alias(cfg, &k, alias, msg);
+    return payload_alias(cfg, &keys->k, alias, msg);
 }
 
-int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
+int mw_payload_write_grant(const mw_payload_keys *keys, const char *entry,
                            const mw_alias *alias, char msg[MW_MSG_SIZE])
 {
-    pdoc d = {p, n};
-    mw_mpkeys k;
-    if (payload_keys(&d, &k, msg))
-        return -1;
-    return write_grant(&k, entry, alias, msg);
+    return write_grant(&keys->k, entry, alias, msg);
 }
 
 /* db_alias (default "default") and the db.write capability. */

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "encode.h"
 #include "envelope.h"
+#include "mpread.h"
 #include "params.h"
 #include "sql_classify.h"
 
@@ -101,18 +102,26 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
 
 void mw_query_free(mw_query *q);
 
-/* The db_alias of payload p ("default" when absent). 0 or -1 with msg. */
-int mw_payload_alias(const mw_config *cfg, const uint8_t *p, size_t n,
-                     mw_alias **alias, char msg[MW_MSG_SIZE]);
-/* A write entry's grant: allow_write: true in payload p and db.write on
- * the alias. 0 or -1 with msg. */
-int mw_payload_write_grant(const uint8_t *p, size_t n, const char *entry,
-                           const mw_alias *alias, char msg[MW_MSG_SIZE]);
+/* A payload's top-level keys that every entry reads (db_alias,
+ * allow_write), indexed by the walk that checks the payload. */
+typedef struct mw_payload_keys {
+    mw_mpkeys k;
+} mw_payload_keys;
 
-/* Checks a payload (as a frame body) and unpacks it: a map. 0, -1 with msg,
- * or -2 (out of memory); on 0 the caller destroys up. */
+/* Checks a payload (as a frame body) and unpacks it: a map; the same walk
+ * indexes its keys into keys. 0, -1 with msg, or -2 (out of memory); on 0
+ * the caller destroys up. */
 int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                      char msg[MW_MSG_SIZE]);
+                      mw_payload_keys *keys, char msg[MW_MSG_SIZE]);
+
+/* The db_alias of an unpacked payload ("default" when absent). 0 or -1
+ * with msg. */
+int mw_payload_alias(const mw_config *cfg, const mw_payload_keys *keys,
+                     mw_alias **alias, char msg[MW_MSG_SIZE]);
+/* A write entry's grant: allow_write: true in an unpacked payload and
+ * db.write on the alias. 0 or -1 with msg. */
+int mw_payload_write_grant(const mw_payload_keys *keys, const char *entry,
+                           const mw_alias *alias, char msg[MW_MSG_SIZE]);
 
 /* A tx_begin, tx_commit or tx_rollback payload (contract section 11). */
 typedef struct mw_tx_payload {

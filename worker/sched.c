@@ -107,17 +107,22 @@ void mw_sched_free(mw_worker *w)
     w->scheds = NULL;
 }
 
-int mw_sched_session_init(mw_session *s)
+_Static_assert(sizeof(mw_session) % _Alignof(mw_lane) == 0,
+               "the lanes can follow a session in its allocation");
+
+size_t mw_sched_session_size(const mw_worker *w)
+{
+    return sizeof(mw_session) + w->nbackends * sizeof(mw_lane);
+}
+
+void mw_sched_session_init(mw_session *s)
 {
     mw_worker *w = s->w;
-    s->lanes = mw_zalloc(w->nbackends ? w->nbackends : 1, sizeof *s->lanes);
-    if (!s->lanes)
-        return -1;
+    s->lanes = (mw_lane *)(s + 1); /* zeroed with the session */
     for (size_t i = 0; i < w->nbackends; i++) {
         s->lanes[i].s = s;
         s->lanes[i].alias = i;
     }
-    return 0;
 }
 
 void mw_sched_session_free(mw_session *s)
@@ -130,8 +135,7 @@ void mw_sched_session_free(mw_session *s)
         if (l->counted)
             q->nactive--;
     }
-    free(s->lanes);
-    s->lanes = NULL;
+    s->lanes = NULL; /* they go with the session */
 }
 
 static void linger_remove(mw_sched *q, mw_lane *l)

@@ -16,7 +16,11 @@ typedef struct mw_tx mw_tx;
 int mw_sched_init(mw_worker *w);          /* after the backends: 0 or -1 */
 void mw_sched_close(mw_worker *w);        /* stops its deadlines */
 void mw_sched_free(mw_worker *w);
-int mw_sched_session_init(mw_session *s); /* 0 or -1 (out of memory) */
+/* A session's bytes with its lanes (one per alias) after it: session.c
+ * takes both in one piece, and mw_sched_session_init points s->lanes
+ * there. */
+size_t mw_sched_session_size(const mw_worker *w);
+void mw_sched_session_init(mw_session *s);
 void mw_sched_session_free(mw_session *s);
 /* Starts r's database work now or when its turn comes (r->backend set). */
 void mw_sched_submit(mw_request *r);

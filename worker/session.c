@@ -573,7 +573,7 @@ static void handle_frames(mw_session *s)
 
 static mw_session *session_new(mw_worker *w, const mw_sink *sink)
 {
-    mw_session *s = mw_freelist_take(&w->free_sessions, sizeof *s);
+    mw_session *s = mw_freelist_take(&w->free_sessions, mw_sched_session_size(w));
     if (!s)
         return NULL;
     s->w = w;
@@ -582,11 +582,7 @@ static mw_session *session_new(mw_worker *w, const mw_sink *sink)
         mw_freelist_give(&w->free_sessions, s);
         return NULL;
     }
-    if (mw_sched_session_init(s) < 0) {
-        free(s->rbuf);
-        mw_freelist_give(&w->free_sessions, s);
-        return NULL;
-    }
+    mw_sched_session_init(s);
     s->id = ++w->next_session_id;
     mw_framer_init(&s->fr, (uint64_t)w->cfg->max_request_bytes);
     w->nsessions++;
