@@ -31,16 +31,9 @@ typedef struct uvtimer {
     void *arg;
 } uvtimer;
 
-/* A deferred call: an idle handle, and a link in its thread's due list
- * while it is started (molt_db_loop_libuv_run_deferred). */
-typedef struct due_link {
-    struct due_link *prev, *next;
-} due_link;
-
+/* A deferred call: an idle handle, started while due. */
 typedef struct uvdefer {
     uv_idle_t idle;
-    due_link due;             /* linked while due (prev == NULL: not due) */
-    uv_loop_t *uv;
     molt_db_loop_cb cb;
     void *arg;
 } uvdefer;
@@ -166,63 +159,51 @@ static void timer_free(void *data, void *timer)
     uv_close((uv_handle_t *)&((uvtimer *)timer)->t, free_on_close);
 }
 
-/* The deferred calls due on the calling thread, over every uv loop it
- * runs, kept only on a thread that runs them itself
- * (molt_db_loop_libuv_run_deferred, which then owns its loops: every hook
- * but wake runs on a loop's thread, so a list per thread needs no lock
- * and finds a loop's due calls without a walk of its handles). A thread
- * that only sets a loop up (a host's, before its thread starts) keeps
- * none, so no other thread ever unlinks from its list. Circular, around
- * this sentinel. */
-static _Thread_local due_link due_list;
-static _Thread_local int due_kept;
-
-static void due_unlink(uvdefer *d)
+static void on_idle(uv_idle_t *i)
 {
-    if (d->due.prev == NULL)
-        return;
-    d->due.prev->next = d->due.next;
-    d->due.next->prev = d->due.prev;
-    d->due.prev = d->due.next = NULL;
-}
-
-static void due_append(due_link *list, due_link *l)
-{
-    if (list->next == NULL)
-        list->next = list->prev = list;
-    l->prev = list->prev;
-    l->next = list;
-    list->prev->next = l;
-    list->prev = l;
-}
-
-/* Not due any more, then its call. */
-static void defer_run(uvdefer *d)
-{
-    due_unlink(d);
-    uv_idle_stop(&d->idle);
+    uvdefer *d = i->data;
+    uv_idle_stop(i);
     d->cb(d->arg);
 }
 
-static void on_idle(uv_idle_t *i)
+/* A node of libuv's lists (QUEUE, void *[2], before 1.47; struct
+ * uv__queue since): next, then prev, a layout libuv 1 keeps, since
+ * uv_loop_t is embedded by its users. The loop's idle_handles list holds
+ * exactly its active idle handles, linked by their queue field. */
+typedef struct uvq {
+    struct uvq *next, *prev;
+} uvq;
+
+static void uvq_remove(uvq *q)
 {
-    defer_run(i->data);
+    q->prev->next = q->next;
+    q->next->prev = q->prev;
 }
 
-/* A deferred call due now: stopped and run (molt_db_loop_libuv_flush).
- * Its memory goes only in a close callback, in a later turn, so the walk
- * survives a call that frees it or starts others. */
-static void run_due_defer(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (h->type != UV_IDLE || !uv_is_active(h) || ((uv_idle_t *)h)->idle_cb != on_idle)
-        return;
-    on_idle((uv_idle_t *)h);
-}
-
+/* The active idle handles are walked, not every handle of the loop, as
+ * libuv's idle phase walks them: the list is moved aside and each handle
+ * put back before its call, so a call that stops, starts or closes idle
+ * handles leaves the walk sound; one started by a call waits for the idle
+ * phase. */
 void molt_db_loop_libuv_flush(uv_loop_t *uv)
 {
-    uv_walk(uv, run_due_defer, NULL);
+    uvq *head = (uvq *)(void *)&uv->idle_handles;
+    if (head->next == head)
+        return;
+    uvq batch = {head->next, head->prev};
+    batch.next->prev = batch.prev->next = &batch;
+    head->next = head->prev = head;
+    while (batch.next != &batch) {
+        uvq *q = batch.next;
+        uvq_remove(q);
+        q->next = head;
+        q->prev = head->prev;
+        head->prev->next = q;
+        head->prev = q;
+        uv_idle_t *i = (uv_idle_t *)(void *)((char *)q - offsetof(uv_idle_t, queue));
+        if (i->idle_cb == on_idle)
+            on_idle(i);
+    }
 }
 
 static void *defer_new(void *data, molt_db_loop_cb cb, void *arg)
@@ -232,8 +213,6 @@ static void *defer_new(void *data, molt_db_loop_cb cb, void *arg)
         return NULL;
     uv_idle_init(data, &d->idle); /* cannot fail */
     d->idle.data = d;
-    d->due.prev = d->due.next = NULL;
-    d->uv = data;
     d->cb = cb;
     d->arg = arg;
     return d;
@@ -242,40 +221,13 @@ static void *defer_new(void *data, molt_db_loop_cb cb, void *arg)
 static void defer_start(void *data, void *defer)
 {
     (void)data;
-    uvdefer *d = defer;
-    if (due_kept && d->due.prev == NULL)
-        due_append(&due_list, &d->due);
-    uv_idle_start(&d->idle, on_idle); /* no-op if started */
+    uv_idle_start(&((uvdefer *)defer)->idle, on_idle); /* no-op if started */
 }
 
 static void defer_free(void *data, void *defer)
 {
     (void)data;
-    uvdefer *d = defer;
-    due_unlink(d);
-    uv_close((uv_handle_t *)&d->idle, free_on_close);
-}
-
-void molt_db_loop_libuv_run_deferred(uv_loop_t *uv)
-{
-    due_kept = 1; /* from now on: those due before ran in the idle phase */
-    if (due_list.next == NULL)
-        return;
-    /* the calls due now, moved to a list of their own: one that a call
-     * defers again waits for the loop's idle phase, as it would there */
-    due_link batch = {&batch, &batch};
-    for (due_link *l = due_list.next, *next; l != &due_list; l = next) {
-        next = l->next;
-        uvdefer *d = (uvdefer *)((char *)l - offsetof(uvdefer, due));
-        if (d->uv != uv)
-            continue;
-        l->prev->next = l->next;
-        l->next->prev = l->prev;
-        due_append(&batch, l);
-    }
-    /* a call may free another of the batch (defer_free unlinks it) */
-    while (batch.next != &batch)
-        defer_run((uvdefer *)((char *)batch.next - offsetof(uvdefer, due)));
+    uv_close((uv_handle_t *)&((uvdefer *)defer)->idle, free_on_close);
 }
 
 static uint64_t now_ms(void *data)

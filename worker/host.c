@@ -181,7 +181,7 @@ static void take_commands(molt_db_host *h)
  * which on an idle host waits for the next command. */
 static void send_taken(molt_db_host *h)
 {
-    molt_db_loop_libuv_run_deferred(&h->loop);
+    molt_db_loop_libuv_flush(&h->loop);
     mw_reap_now(&h->w.reaper);
 }
 

@@ -30,29 +30,20 @@ int molt_db_loop_libuv_new(uv_loop_t *uv, molt_db_loop **out,
                            molt_db_error *err);
 
 /* Runs now, outside a turn of uv, the deferred calls due of the loops on
- * uv (the writes the connections deferred to the next turn), on uv's
- * thread. For a
- * caller that drives uv itself and is about to wait on uv_backend_fd: the
- * writes go out before the wait rather than in a turn that polls first.
- * A call made due by another one here may run here too or in the next
- * turn. */
+ * uv (the writes the connections deferred to uv's next idle phase), as
+ * that phase would; a call made due by another one here may run here too
+ * or in that phase. On the thread that runs uv, or on one that holds it
+ * while no thread is inside uv_run. For a caller that drives uv itself
+ * and is about to wait (on uv_backend_fd, or in a turn's poll): the writes
+ * go out before the wait, which then waits for their answers, rather than
+ * in a turn that polls first or a poll that returns at once for an idle
+ * handle still due. */
 MOLT_DB_API
 void molt_db_loop_libuv_flush(uv_loop_t *uv);
 
 /* The uv loop of a loop made by molt_db_loop_libuv_new. */
 MOLT_DB_API
 uv_loop_t *molt_db_loop_libuv_uv(const molt_db_loop *loop);
-
-/* Loop thread: runs now the deferred calls due on uv that this thread
- * started since its first call of this function, as uv's next idle phase
- * would; those they start wait for that phase. The calling thread must
- * be the one that runs uv from then on (the calls are kept in a list of
- * the thread's). For a caller that hands work to the loop in its prepare
- * phase: a connection's deferred write then goes out before the poll, and
- * the poll waits, where an idle handle still due would make it return at
- * once and cost a turn. */
-MOLT_DB_API
-void molt_db_loop_libuv_run_deferred(uv_loop_t *uv);
 
 #ifdef __cplusplus
 }

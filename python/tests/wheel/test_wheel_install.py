@@ -111,8 +111,7 @@ def test_the_console_script_runs_the_bundled_worker(installed: pathlib.Path, tmp
     assert "--allow-write" in r.stdout + r.stderr
 
 
-#: glibc's own libraries (manylinux allows them all): the loader is
-#: needed for __tls_get_addr (src/loop_libuv.c's thread-local list)
+#: glibc's own libraries (manylinux allows them all), the loader among them
 GLIBC = {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}
 
 
