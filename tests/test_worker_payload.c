@@ -6,6 +6,7 @@
  * and bad input is InvalidInput with its message: truncated or trailing
  * bytes, a key given twice, a wrong type, a huge declared length, and an
  * array parameter whose bytes end early (pg_array reads them in place).
+ * listen payloads: their channels, and each check's refusal.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,5 +194,90 @@ TEST(array_bytes_that_end_early)
     ASSERT_EQ_INT(mw_pg_array_literal((const uint8_t *)"", 0, &lit, &len, &type, err), -1);
 }
 
+/* {"db_alias": alias (unless NULL), "channels": [names..., then extra
+ * values (an int when extra > 0)]} */
+static int listen_parse(const mw_config *c, const char *alias, const char *const *names,
+                        size_t n, int extra, mw_listen_payload *l, char msg[MW_MSG_SIZE])
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, alias ? 2 : 1);
+    if (alias) {
+        str(&pk, "db_alias");
+        str(&pk, alias);
+    }
+    str(&pk, "channels");
+    msgpack_pack_array(&pk, n + (size_t)extra);
+    for (size_t i = 0; i < n; i++)
+        str(&pk, names[i]);
+    for (int i = 0; i < extra; i++)
+        msgpack_pack_int(&pk, i);
+    int rc = mw_listen_parse((const uint8_t *)sb.data, sb.size, c, l, msg);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+TEST(listen_payloads)
+{
+    static char *argv[] = {"--stdio", "--db", "default=postgresql://u@h/d", "--db",
+                           "lite=sqlite::memory:"};
+    char err[MW_ERR_SIZE], msg[MW_MSG_SIZE];
+    mw_config c;
+    mw_config_init(&c);
+    FILE *devnull = fopen("/dev/null", "w");
+    ASSERT(devnull != NULL);
+    ASSERT_EQ_INT(mw_config_parse_args(&c, 5, argv, devnull, err), 0);
+    fclose(devnull);
+    mw_listen_payload l;
+
+    static const char *const ok[] = {"jobs", "Jobs \"x\""};
+    ASSERT_EQ_INT(listen_parse(&c, NULL, ok, 2, 0, &l, msg), 0);
+    ASSERT_EQ_INT((int)l.nchannels, 2);
+    ASSERT_EQ_STR(l.channels[0], "jobs");
+    ASSERT_EQ_STR(l.channels[1], "Jobs \"x\"");
+    ASSERT_EQ_STR(l.alias->name, "default");
+    mw_listen_payload_free(&l);
+
+    static const char *const twice[] = {"a", "b", "a"};
+    ASSERT_EQ_INT(listen_parse(&c, "default", twice, 3, 0, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "channels[2] is given twice");
+    mw_listen_payload_free(&l);
+
+    static const char *const prefix[] = {"ab", "a"}; /* a prefix is another name */
+    ASSERT_EQ_INT(listen_parse(&c, NULL, prefix, 2, 0, &l, msg), 0);
+    mw_listen_payload_free(&l);
+
+    ASSERT_EQ_INT(listen_parse(&c, NULL, ok, 1, 1, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "channels[1] must be a str");
+    mw_listen_payload_free(&l);
+
+    static const char *const empty[] = {""};
+    ASSERT_EQ_INT(listen_parse(&c, NULL, empty, 1, 0, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "channels[0]");
+    mw_listen_payload_free(&l);
+
+    ASSERT_EQ_INT(listen_parse(&c, NULL, ok, 0, 0, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "non-empty array");
+    ASSERT_EQ_INT(listen_parse(&c, NULL, ok, 0, c.max_listen_channels + 1, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "max_listen_channels");
+    ASSERT_EQ_INT(listen_parse(&c, "lite", ok, 1, 0, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "not supported on SQLite");
+    ASSERT_EQ_INT(listen_parse(&c, "nope", ok, 1, 0, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "nope");
+
+    /* {"channels": ["a"]} cut short, and with a byte after it */
+    static const uint8_t cut[] = "\x81\xa8" "channels" "\x91\xa1" "a";
+    ASSERT_EQ_INT(mw_listen_parse(cut, sizeof cut - 2, &c, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "payload");
+    mw_listen_payload_free(&l);
+    ASSERT_EQ_INT(mw_listen_parse(cut, sizeof cut, &c, &l, msg), -1);
+    ASSERT_CONTAINS(msg, "trailing");
+    mw_listen_payload_free(&l);
+    mw_config_free(&c);
+}
+
 TEST_MAIN(TEST_ENTRY(every_parameter_type_read_in_place),
-          TEST_ENTRY(bad_payloads_are_refused), TEST_ENTRY(array_bytes_that_end_early))
+          TEST_ENTRY(bad_payloads_are_refused), TEST_ENTRY(array_bytes_that_end_early),
+          TEST_ENTRY(listen_payloads))

@@ -549,73 +549,36 @@ static uint64_t all_listeners(const mw_worker *w)
     return n;
 }
 
-#define FAIL(st, ...)                                                          \
-    do {                                                                       \
-        snprintf(msg, MW_MSG_SIZE, __VA_ARGS__);                               \
-        *status = (st);                                                        \
-        goto out;                                                              \
-    } while (0)
-
-/* Reads {"db_alias", "channels"} into l (its channels) and *index (the
- * alias's backend). 0, or -1 with *status and msg. */
+/* Reads the payload (payload.h) into l (its channels) and *index (the
+ * alias's backend), then checks the worker's and the session's limits. 0,
+ * or -1 with *status and msg. */
 static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
                  size_t *index, mw_status *status, char msg[MW_MSG_SIZE])
 {
     mw_worker *w = r->w;
     const mw_config *cfg = w->cfg;
-    msgpack_unpacked up;
-    mw_payload_keys keys;
-    int rc = mw_payload_unpack(p, n, &up, &keys, msg);
+    mw_listen_payload lp;
+    int rc = mw_listen_parse(p, n, cfg, &lp, msg);
+    l->channels = lp.channels; /* listener_free releases them */
+    l->nchannels = lp.nchannels;
     if (rc) {
         *status = rc == -2 ? MW_INTERNAL_ERROR : MW_INVALID_INPUT;
         return -1;
     }
-    rc = -1;
-    int dup = 0;
-    mw_alias *a = NULL;
-    *status = MW_INVALID_INPUT;
-    if (mw_payload_alias(cfg, &keys, &a, msg))
-        goto out;
-    if (a->kind != MW_BACKEND_PG)
-        FAIL(MW_INVALID_INPUT, "listen is not supported on SQLite (alias \"%s\"): "
-             "LISTEN/NOTIFY is PostgreSQL's", a->name);
-    for (*index = 0; *index < w->nbackends && w->backends[*index]->alias != a; (*index)++)
+    for (*index = 0; *index < w->nbackends && w->backends[*index]->alias != lp.alias;
+         (*index)++)
         ;
-    const msgpack_object *o = mw_map_get(&up.data, "channels", &dup);
-    if (!o || dup || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
-        FAIL(MW_INVALID_INPUT, "channels must be a non-empty array of str, given once");
-    size_t nch = o->via.array.size;
-    if (nch > (size_t)cfg->max_listen_channels)
-        FAIL(MW_INVALID_INPUT, "%zu channels are more than max_listen_channels (%d)",
-             nch, cfg->max_listen_channels);
-    l->channels = calloc(nch, sizeof *l->channels);
-    if (!l->channels)
-        FAIL(MW_INTERNAL_ERROR, "out of memory");
-    for (size_t i = 0; i < nch; i++) {
-        const msgpack_object *c = &o->via.array.ptr[i];
-        const char *why;
-        if (c->type != MSGPACK_OBJECT_STR)
-            FAIL(MW_INVALID_INPUT, "channels[%zu] must be a str", i);
-        if (mw_pg_ident_check(c->via.str.ptr, c->via.str.size, &why) < 0)
-            FAIL(MW_INVALID_INPUT, "channels[%zu] %s", i, why);
-        char *name = strndup(c->via.str.ptr, c->via.str.size);
-        if (!name)
-            FAIL(MW_INTERNAL_ERROR, "out of memory");
-        if (has_channel(l, name)) {
-            free(name);
-            FAIL(MW_INVALID_INPUT, "channels[%zu] is given twice", i);
-        }
-        l->channels[l->nchannels++] = name;
+    *status = MW_BUSY;
+    if (session_channels(w, r->s) + l->nchannels > (size_t)cfg->max_listen_channels) {
+        snprintf(msg, MW_MSG_SIZE, "this connection would listen on more than "
+                 "max_listen_channels (%d) channels", cfg->max_listen_channels);
+        return -1;
     }
-    if (session_channels(w, r->s) + nch > (size_t)cfg->max_listen_channels)
-        FAIL(MW_BUSY, "this connection would listen on more than "
-             "max_listen_channels (%d) channels", cfg->max_listen_channels);
-    if (all_listeners(w) >= (uint64_t)cfg->max_listeners)
-        FAIL(MW_BUSY, "too many listeners in the worker (max_listeners)");
-    rc = 0;
-out:
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    if (all_listeners(w) >= (uint64_t)cfg->max_listeners) {
+        snprintf(msg, MW_MSG_SIZE, "too many listeners in the worker (max_listeners)");
+        return -1;
+    }
+    return 0;
 }
 
 void mw_entry_listen(mw_request *r, const uint8_t *payload, size_t len)

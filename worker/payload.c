@@ -1,4 +1,4 @@
-/* db_query / db_exec / cancel payloads (see payload.h). */
+/* db_query / db_exec / tx_* / cancel / listen payloads (see payload.h). */
 #include "payload.h"
 
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "msgpack_check.h"
 #include "copy.h"
 #include "pg_array.h"
+#include "pg_ident.h"
 #include "sql_memo.h"
 #include "zalloc.h"
 
@@ -785,3 +786,70 @@ int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *
         return -1;
     return parse_tx(&keys, begin, cfg, t, msg);
 }
+
+void mw_listen_payload_free(mw_listen_payload *l)
+{
+    for (size_t i = 0; i < l->nchannels; i++)
+        free(l->channels[i]);
+    free(l->channels);
+    l->channels = NULL;
+    l->nchannels = 0;
+}
+
+#define LFAIL(r, ...)                                                          \
+    do {                                                                       \
+        snprintf(msg, MW_MSG_SIZE, __VA_ARGS__);                               \
+        rc = (r);                                                              \
+        goto out;                                                              \
+    } while (0)
+
+int mw_listen_parse(const uint8_t *p, size_t n, const mw_config *cfg,
+                    mw_listen_payload *l, char msg[MW_MSG_SIZE])
+{
+    memset(l, 0, sizeof *l);
+    msgpack_unpacked up;
+    mw_payload_keys keys;
+    int rc = mw_payload_unpack(p, n, &up, &keys, msg);
+    if (rc == -2)
+        snprintf(msg, MW_MSG_SIZE, "out of memory");
+    if (rc)
+        return rc;
+    int dup = 0;
+    rc = -1;
+    if (payload_alias(cfg, &keys.k, &l->alias, msg))
+        goto out; /* with its msg */
+    if (l->alias->kind != MW_BACKEND_PG)
+        LFAIL(-1, "listen is not supported on SQLite (alias \"%s\"): "
+              "LISTEN/NOTIFY is PostgreSQL's", l->alias->name);
+    const msgpack_object *o = mw_map_get(&up.data, "channels", &dup);
+    if (!o || dup || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0)
+        LFAIL(-1, "channels must be a non-empty array of str, given once");
+    size_t nch = o->via.array.size;
+    if (nch > (size_t)cfg->max_listen_channels)
+        LFAIL(-1, "%zu channels are more than max_listen_channels (%d)", nch,
+              cfg->max_listen_channels);
+    l->channels = calloc(nch, sizeof *l->channels);
+    if (!l->channels)
+        LFAIL(-2, "out of memory");
+    for (size_t i = 0; i < nch; i++) {
+        const msgpack_object *c = &o->via.array.ptr[i];
+        const char *why;
+        if (c->type != MSGPACK_OBJECT_STR)
+            LFAIL(-1, "channels[%zu] must be a str", i);
+        if (mw_pg_ident_check(c->via.str.ptr, c->via.str.size, &why) < 0)
+            LFAIL(-1, "channels[%zu] %s", i, why);
+        for (size_t j = 0; j < i; j++)
+            if (strlen(l->channels[j]) == c->via.str.size &&
+                memcmp(l->channels[j], c->via.str.ptr, c->via.str.size) == 0)
+                LFAIL(-1, "channels[%zu] is given twice", i);
+        l->channels[i] = strndup(c->via.str.ptr, c->via.str.size);
+        if (!l->channels[i])
+            LFAIL(-2, "out of memory");
+        l->nchannels++;
+    }
+    rc = 0;
+out:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+#undef LFAIL

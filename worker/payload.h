@@ -1,9 +1,11 @@
 /*
- * db_query and db_exec payloads (contract sections 5 and 6): the payload
- * bytes are checked (msgpack_check.h) and read in place (mpread.h), without
- * unpacking them into msgpack-c objects; every key is validated and the SQL is rewritten for the alias's backend
- * (params.h). Every failure is InvalidInput with a message. On PostgreSQL
- * the rewritten SQL is classified (sql_classify.h): no statement at all is
+ * The entries' payloads: db_query and db_exec (contract sections 5 and 6),
+ * tx_*, cancel and listen; copy_in's is copy.h's. The db_query and db_exec
+ * payload bytes are checked (msgpack_check.h) and read in place
+ * (mpread.h), without unpacking them into msgpack-c objects; every key is
+ * validated and the SQL is rewritten for the alias's backend (params.h).
+ * Every failure is InvalidInput with a message. On PostgreSQL the
+ * rewritten SQL is classified (sql_classify.h): no statement at all is
  * InvalidInput, and a db_query that is not one statement that reads is
  * marked refused. The rewrite and the class of the SQL texts an alias ran
  * lately are kept in its memo (sql_memo.h) and not computed again.
@@ -140,5 +142,21 @@ int mw_tx_payload_parse(const uint8_t *p, size_t n, int begin, const mw_config *
 /* The request_id of a cancel payload. 0 or -1 with msg. */
 int mw_cancel_parse(const uint8_t *p, size_t n, uint64_t *target,
                     char msg[MW_MSG_SIZE]);
+
+/* A listen payload (contract section 12): a PostgreSQL alias and the
+ * channels to listen on, each an identifier (pg_ident.h), none twice, at
+ * most max_listen_channels of them. */
+typedef struct mw_listen_payload {
+    mw_alias *alias;
+    char **channels;      /* NUL-terminated copies, owned */
+    size_t nchannels;
+} mw_listen_payload;
+
+/* Parses one into l. 0, -1 (InvalidInput, msg) or -2 (out of memory,
+ * msg); in every case the caller releases l with mw_listen_payload_free
+ * (or takes its channels). */
+int mw_listen_parse(const uint8_t *p, size_t n, const mw_config *cfg,
+                    mw_listen_payload *l, char msg[MW_MSG_SIZE]);
+void mw_listen_payload_free(mw_listen_payload *l);
 
 #endif
