@@ -169,8 +169,10 @@ int mw_worker_run(mw_worker *w)
     uv_run(w->loop, UV_RUN_DEFAULT);
     mw_deadlines_close(&w->deadlines); /* when close_all did not run */
     mw_reaper_close(&w->reaper);
-    /* let the last close callbacks run */
-    uv_run(w->loop, UV_RUN_NOWAIT);
+    /* until nothing is left: the last close callbacks, and the connections
+     * the library closes on its own (a CancelRequest still on its way, which
+     * ends by its own deadline: molt_db_loop_free) */
+    uv_run(w->loop, UV_RUN_DEFAULT);
     for (size_t i = 0; i < w->nbackends; i++)
         free(w->backends[i]);
     free(w->backends);
