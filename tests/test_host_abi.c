@@ -4,6 +4,7 @@
  * by token and by release (checked on the PostgreSQL server), a stream
  * that is not read, and freeing with requests in flight.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +395,52 @@ TEST(free_with_requests_in_flight)
         molt_db_host *check = host_open(MOLT_DB_HOST_DRIVEN, dsn, NULL);
         wait_server(check, "select pg_sleep(30) /* host free", 0);
         molt_db_host_free(check);
+    }
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    ASSERT(d != NULL);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Freed right after a cancel of a running COPY, whose CancelRequest goes
+ * over a connection of its own (not the pool's): that connection is
+ * through and closed before molt_db_host_free returns, its socket (counted
+ * here) and memory (ASan's leak check) included. */
+TEST(free_right_after_a_copy_cancel)
+{
+    const char *dsn = pg_dsn();
+    /* the fds libuv and the TLS library keep once used are open first */
+    molt_db_host *warm = host_open(MOLT_DB_HOST_DRIVEN, dsn, NULL);
+    env e;
+    env_db(&e, 1, "db_query", "select 1", 0, 0, 0);
+    ASSERT_EQ_STR(host_call(warm, &e, 5000).status, "Ok");
+    env_free(&e);
+    molt_db_host_free(warm);
+    for (size_t i = 0; i < 2; i++) {
+        int fds = open_fds();
+        molt_db_host *h = host_open(modes[i], dsn, NULL);
+        env_db(&e, 1, "copy_out", "select 1 from pg_sleep(30) /* host free copy */", 0, 0, 0);
+        molt_db_host_stream *s;
+        ASSERT_EQ_INT(molt_db_host_submit(h, (const uint8_t *)e.b.data, e.b.size, 9, NULL,
+                                          &s), 0);
+        env_free(&e);
+        wait_server(h, "COPY (\nselect 1 from pg_sleep(30) /* host free copy", 1);
+        ASSERT_EQ_INT(molt_db_host_cancel(h, 9), 0);
+        /* the COPY ends, its backend terminated over a connection
+         * already open, mostly before the CancelRequest is through */
+        env_db(&e, 2, "db_query", "select pg_terminate_backend(pid) from pg_stat_activity "
+               "where query like 'COPY (%host free copy%'", 0, 0, 0);
+        ASSERT_EQ_STR(host_call(h, &e, 5000).status, "Ok");
+        env_free(&e);
+        molt_db_host_free(h);
+        ASSERT_EQ_INT(open_fds(), fds);
     }
 }
 
@@ -1093,6 +1140,7 @@ TEST_MAIN(TEST_ENTRY(new_refuses_transports_and_bad_settings),
           TEST_ENTRY(answers_inside_submit_write_the_notify_fd),
           TEST_ENTRY(an_armed_host_writes_its_fd_only_for_a_wait),
           TEST_ENTRY(free_with_requests_in_flight),
+          TEST_ENTRY(free_right_after_a_copy_cancel),
           TEST_ENTRY(transactions_span_the_requests_of_a_session),
           TEST_ENTRY(closing_a_session_cancels_its_requests),
           TEST_ENTRY(session_ids_that_are_not_open_are_refused),

@@ -164,12 +164,31 @@ void mw_worker_fail(mw_worker *w)
     mw_worker_shutdown(w, 0);
 }
 
+/* How long the loop may run after the worker stopped, for the handles the
+ * library still closes on its own (a CancelRequest on its way ends by its
+ * own deadline, cancel_timeout_ms, 2 s by default). */
+#define DRAIN_MS 5000
+
+static void on_drain_over(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
 int mw_worker_run(mw_worker *w)
 {
     uv_run(w->loop, UV_RUN_DEFAULT);
     mw_deadlines_close(&w->deadlines); /* when close_all did not run */
     mw_reaper_close(&w->reaper);
-    /* let the last close callbacks run */
+    /* until nothing is left: the last close callbacks, and the connections
+     * the library closes on its own (molt_db_loop_free). The timer does not
+     * keep the loop alive; it only bounds the run, so that a handle left
+     * open costs the log line below and a leak, never a hang at exit. */
+    uv_timer_t drain;
+    uv_timer_init(w->loop, &drain);
+    uv_timer_start(&drain, on_drain_over, DRAIN_MS, 0);
+    uv_unref((uv_handle_t *)&drain);
+    uv_run(w->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&drain, NULL);
     uv_run(w->loop, UV_RUN_NOWAIT);
     for (size_t i = 0; i < w->nbackends; i++)
         free(w->backends[i]);

@@ -202,8 +202,9 @@ size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap);
 MOLT_DB_API
 size_t molt_db_host_max_request_bytes(molt_db_host *h);
 
-/* Cancels every request, closes every connection, joins the host's thread
- * and frees the host; streams not released become invalid. */
+/* Cancels every request, closes every connection (a CancelRequest still on
+ * its way first ends, within its alias's cancel_timeout_ms and at most 5 s), joins the
+ * host's thread and frees the host; streams not released become invalid. */
 MOLT_DB_API
 void molt_db_host_free(molt_db_host *h);
 
