@@ -435,7 +435,7 @@ TEST(free_right_after_a_copy_cancel)
         ASSERT_EQ_INT(molt_db_host_cancel(h, 9), 0);
         /* the COPY ends, its backend terminated over a connection
          * already open, mostly before the CancelRequest is through */
-        env_db(&e, 2, "db_query", "select pg_terminate_backend(pid) from pg_stat_activity "
+        env_db(&e, 2, "db_exec", "select pg_terminate_backend(pid) from pg_stat_activity "
                "where query like 'COPY (%host free copy%'", 0, 0, 0);
         ASSERT_EQ_STR(host_call(h, &e, 5000).status, "Ok");
         env_free(&e);

@@ -104,6 +104,12 @@ TEST(test_refuses_writes_inside_reads)
     refused("select database_to_xmlschema(true, false, '')", "database_to_xml");
     refused("select * from ts_stat('select to_tsvector(statement) from x')", "ts_stat");
     reads("select 'table_to_xml' as t");
+    refused("select ts_rewrite('a'::tsquery, 'select ''a''::tsquery, ''b''::tsquery')", "ts_rewrite");
+    /* the reason names the family, never the client's own (maybe cut) word */
+    refused("select table_to_xml\xc3\xa9\xc3\xa9()", "table_to_xml is refused");
+    refused("select pg_terminate_backend(1)", "pg_terminate_backend");
+    refused("select pg_catalog.pg_cancel_backend(1)", "pg_cancel_backend");
+    refused("explain (\"analyze\") select 1", "ANALYZE");
 }
 
 TEST(test_statement_count)
@@ -163,7 +169,8 @@ TEST(test_session_state)
         "set search_path = x", "SET ROLE x", "reset all", "prepare p as select 1",
         "listen c", "load 'plpgsql'", "declare c cursor with hold for select 1",
         "create temp table t(a int)", "create temporary table t(a int)",
-        "discard all", "set", "do $$begin perform 1; end$$", "DO 'begin null; end'", NULL};
+        "discard all", "set", "do $$begin perform 1; end$$", "DO 'begin null; end'",
+        "select setseed(0.25)", "select ts_rewrite('a'::tsquery, 'select 1')", NULL};
     for (const char **s = flagged; *s; s++)
         if (!classify(*s).session_state)
             FAIL_AT("not marked session_state: %s", *s);

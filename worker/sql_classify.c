@@ -253,25 +253,33 @@ static int session_start(const tok *t)
 }
 
 /* Functions whose effect can outlive the transaction, by the name whoever
- * calls them (quoted or not): session advisory locks, set_config, and
- * functions that run SQL given as text. */
+ * calls them (quoted or not): session advisory locks, set_config, setseed
+ * (the session's random() sequence), and functions that run SQL given as
+ * text. */
 static int session_function(const tok *t)
 {
     if ((STARTS(t, "pg_advisory_") || STARTS(t, "pg_try_advisory_")) &&
         !strstr(t->word, "_xact_"))
         return 1;
-    return IS(t, "set_config") || STARTS(t, "query_to_xml") || IS(t, "ts_stat") ||
-           STARTS(t, "dblink");
+    return IS(t, "set_config") || IS(t, "setseed") || STARTS(t, "query_to_xml") ||
+           IS(t, "ts_stat") || IS(t, "ts_rewrite") || STARTS(t, "dblink");
 }
 
 /* Functions that run a query, or read a table or schema, named in a string:
  * what they read is out of the classifier's sight (pg_prepared_statements
- * among it). */
-static int reads_by_string(const tok *t)
+ * among it). The family's name, or NULL. Any word that starts so counts
+ * (a column named ts_stat too): the classifier does not look ahead for a
+ * parenthesis. */
+static const char *reads_by_string(const tok *t)
 {
-    return STARTS(t, "query_to_xml") || STARTS(t, "table_to_xml") ||
-           STARTS(t, "cursor_to_xml") || STARTS(t, "schema_to_xml") ||
-           STARTS(t, "database_to_xml") || IS(t, "ts_stat");
+    static const char *const prefixes[] = {"query_to_xml", "table_to_xml", "cursor_to_xml",
+                                           "schema_to_xml", "database_to_xml", NULL};
+    for (const char *const *p = prefixes; *p; p++) {
+        size_t n = strlen(*p);
+        if (t->len >= n && !memcmp(t->word, *p, n))
+            return *p;
+    }
+    return IS(t, "ts_stat") ? "ts_stat" : IS(t, "ts_rewrite") ? "ts_rewrite" : NULL;
 }
 
 typedef struct stmt {
@@ -348,10 +356,18 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
     if (IS(t, "pg_prepared_statements") || IS(t, "pg_prepared_statement"))
         REFUSE(st, "pg_prepared_statements is refused: it shows the statements "
                    "the worker prepared for other clients");
-    if (reads_by_string(t))
+    const char *by_string = reads_by_string(t);
+    if (by_string)
         REFUSE(st, "%s is refused in db_query: what it reads is named in a "
                    "string, out of the worker's sight (pg_prepared_statements, say)",
-               t->word);
+               by_string);
+    if (IS(t, "pg_terminate_backend") || IS(t, "pg_cancel_backend"))
+        REFUSE(st, "%s is refused in db_query: it ends other sessions' work, other "
+                   "clients' on the worker's own connections among them",
+               IS(t, "pg_cancel_backend") ? "pg_cancel_backend" : "pg_terminate_backend");
+    /* before the quoted words leave: EXPLAIN ("analyze") is ANALYZE */
+    if (st->explain && (IS(t, "analyze") || IS(t, "analyse")))
+        REFUSE(st, "EXPLAIN ANALYZE runs the statement: refused in db_query");
     if (t->quoted)
         return;
     if (IS(t, "temp") || IS(t, "temporary"))
@@ -365,8 +381,6 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
     if (st->reads && st->prev_for && (IS(t, "share") || IS(t, "no") || IS(t, "key")))
         REFUSE(st, "SELECT ... FOR SHARE/KEY SHARE/NO KEY UPDATE locks rows: "
                    "refused in db_query");
-    if (st->explain && (IS(t, "analyze") || IS(t, "analyse")))
-        REFUSE(st, "EXPLAIN ANALYZE runs the statement: refused in db_query");
 }
 
 /* Clears st without its reason buffer (the hot path of short queries). */

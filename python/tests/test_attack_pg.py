@@ -82,7 +82,9 @@ def test_forged_prepared_statement_never_reaches_the_victim(pg, mode):
                    "select * from \"pg_prepared_statements\"",
                    "select query_to_xml('deallocate all', true, true, '')",
                    "select table_to_xml('pg_prepared_statements', true, false, '')",
-                   "select schema_to_xml('pg_catalog', true, false, '')"]
+                   "select schema_to_xml('pg_catalog', true, false, '')",
+                   "select ts_rewrite('a'::tsquery, 'select ''a''::tsquery, quote_literal(name)::tsquery"
+                   " from pg_prepared_' || 'statements')"]
         for sql in attacks:
             r = c.query(sql)
             assert refused(r) or refused(r, "42601"), (sql, r)
