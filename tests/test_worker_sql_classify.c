@@ -110,6 +110,7 @@ TEST(test_refuses_writes_inside_reads)
     refused("select pg_terminate_backend(1)", "pg_terminate_backend");
     refused("select pg_catalog.pg_cancel_backend(1)", "pg_cancel_backend");
     refused("explain (\"analyze\") select 1", "ANALYZE");
+    refused("explain verbose execute molt_0123456789abcdef0123456789abcdef", "EXPLAIN EXECUTE");
 }
 
 TEST(test_statement_count)

@@ -368,6 +368,9 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
     /* before the quoted words leave: EXPLAIN ("analyze") is ANALYZE */
     if (st->explain && (IS(t, "analyze") || IS(t, "analyse")))
         REFUSE(st, "EXPLAIN ANALYZE runs the statement: refused in db_query");
+    if (st->explain && IS(t, "execute"))
+        REFUSE(st, "EXPLAIN EXECUTE shows a prepared statement of the connection "
+                   "(another client's): refused in db_query");
     if (t->quoted)
         return;
     if (IS(t, "temp") || IS(t, "temporary"))
