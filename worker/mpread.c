@@ -88,7 +88,7 @@ static int count(const uint8_t *p, size_t len, size_t *i, int n, msgpack_object_
 
 /* mw_mpread_head's body, inlined into every reader here (a call of its
  * own cost as much as a short value's read). */
-static inline __attribute__((always_inline)) int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
+MW_ALWAYS_INLINE int head(const uint8_t *p, size_t len, size_t *i, mw_mpval *v)
 {
     size_t at;
     v->u64 = 0;

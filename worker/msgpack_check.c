@@ -3,12 +3,9 @@
 
 #include <string.h>
 
-/* The walk's helpers, inlined into it: it runs on every request's bytes. */
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
 /* 1 when p[0..n) is all ASCII: 8 bytes at a time, then the tail in at
  * most two loads that may overlap bytes already seen. */
-ALWAYS_INLINE int all_ascii(const uint8_t *p, size_t n)
+MW_ALWAYS_INLINE int all_ascii(const uint8_t *p, size_t n)
 {
     uint64_t acc = 0, w;
     uint32_t h;
@@ -124,7 +121,7 @@ static const mp_format formats[32] = {
 };
 
 /* The format of type byte b; *n is the length or count a fix type holds. */
-ALWAYS_INLINE mp_format format_of(uint8_t b, uint64_t *n)
+MW_ALWAYS_INLINE mp_format format_of(uint8_t b, uint64_t *n)
 {
     *n = 0;
     if (b <= 0x7f || b >= 0xe0)
@@ -146,7 +143,7 @@ ALWAYS_INLINE mp_format format_of(uint8_t b, uint64_t *n)
 
 /* Moves *i past the value whose type byte p[*i - 1] is b: its length and
  * its bytes, not its elements, whose number goes to *children. */
-ALWAYS_INLINE mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len,
+MW_ALWAYS_INLINE mw_mp_check value_bytes(uint8_t b, const uint8_t *p, size_t len,
                                      size_t *i, uint64_t *children, int *bad_utf8)
 {
     uint64_t n;
@@ -183,7 +180,7 @@ static int is_map(uint8_t b)
  * keys and values alternate, a key where remaining[1] is even before its
  * element is taken). Inlined into both, so the walk without an index pays
  * nothing for it. */
-ALWAYS_INLINE mw_mp_check
+MW_ALWAYS_INLINE mw_mp_check
 walk(const uint8_t *p, size_t len, size_t *end, size_t *zone_bytes, const mw_mpkey *keys,
      int nkeys, mw_mpkeys *out)
 {
