@@ -944,6 +944,33 @@ static void tx_stepped(void *ud, int status, const molt_db_error *err)
         mw_tx_done(t, MW_OK, NULL, NULL);
 }
 
+/* The ROLLBACK that ended a failed read-only transaction on tx_commit: answered
+ * as the server's COMMIT of a failed transaction is (25P02). */
+static void failed_commit_done(void *ud, int status, const molt_db_error *err)
+{
+    if (status != MOLT_DB_OK) {
+        tx_stepped(ud, status, err);
+        return;
+    }
+    molt_db_error e;
+    molt_db_error_init(&e);
+    molt_db_error_set(&e, MOLT_DB_ESTATE, "transaction was rolled back (it had "
+                      "failed before COMMIT)");
+    tx_stepped(ud, MOLT_DB_ESTATE, &e);
+    molt_db_error_clear(&e);
+}
+
+/* tx_commit of a read-only transaction ends it with ROLLBACK: PostgreSQL lets
+ * a READ ONLY transaction create large objects and queue notifications (a
+ * function's lo_from_bytea or pg_notify, out of the classifier's sight),
+ * which COMMIT would keep. Its reads need no commit. */
+static int commit_read_only(molt_db_tx *tx, mw_tx *t)
+{
+    molt_db_conn *c = molt_db_tx_conn(tx);
+    int failed = c != NULL && molt_db_conn_tx_status(c) == 'E';
+    return molt_db_tx_rollback(tx, failed ? failed_commit_done : tx_stepped, t);
+}
+
 static void pg_tx_step(mw_backend *base, mw_tx *t, mw_tx_step step)
 {
     (void)base;
@@ -951,8 +978,10 @@ static void pg_tx_step(mw_backend *base, mw_tx *t, mw_tx_step step)
     int rc;
     switch (step) {
     case MW_TX_SAVEPOINT: rc = molt_db_tx_begin_nested(tx, tx_stepped, t); break;
-    case MW_TX_RELEASE:
-    case MW_TX_COMMIT: rc = molt_db_tx_commit(tx, tx_stepped, t); break;
+    case MW_TX_COMMIT:
+        rc = t->read_only ? commit_read_only(tx, t) : molt_db_tx_commit(tx, tx_stepped, t);
+        break;
+    case MW_TX_RELEASE: rc = molt_db_tx_commit(tx, tx_stepped, t); break;
     default: rc = molt_db_tx_rollback(tx, tx_stepped, t); break;
     }
     if (rc != MOLT_DB_OK)

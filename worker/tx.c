@@ -251,7 +251,20 @@ static size_t alias_index(mw_worker *w, const mw_backend *b)
 }
 
 /* max_session_tx and tx_alias_share_pct: 0, or -1 after answering Busy. */
-static int check_caps(mw_request *r, const mw_alias *a, size_t open_on_alias)
+/* How many of s's open transactions are on backend b. */
+static size_t open_in_session(const mw_session *s, const mw_backend *b)
+{
+    size_t n = 0;
+    for (const mw_tx *t = s->txs; t; t = t->next)
+        n += t->backend == b;
+    return n;
+}
+
+/* max_session_tx and tx_alias_share_pct: 0, or -1 after answering Busy. A
+ * session that holds a transaction on the alias never takes its last free
+ * slot: one session cannot hold every slot while others wait for one. */
+static int check_caps(mw_request *r, const mw_alias *a, const mw_backend *b,
+                      size_t open_on_alias)
 {
     const mw_config *c = r->w->cfg;
     char msg[MW_MSG_SIZE];
@@ -266,6 +279,11 @@ static int check_caps(mw_request *r, const mw_alias *a, size_t open_on_alias)
         snprintf(msg, sizeof msg, "alias \"%s\" has %zu open transactions, its cap "
                  "(tx_alias_share_pct %d%% of %d connections): the rest stay for "
                  "other requests", a->name, open_on_alias, c->tx_alias_share_pct, conns);
+    else if (open_on_alias + 1 >= cap && open_in_session(r->s, b) > 0)
+        snprintf(msg, sizeof msg, "alias \"%s\" has one transaction slot left "
+                 "(tx_alias_share_pct %d%% of %d connections): it stays for a "
+                 "client without a transaction there", a->name,
+                 c->tx_alias_share_pct, conns);
     else
         return 0;
     mw_request_reply(r, MW_BUSY, msg, NULL);
@@ -296,7 +314,7 @@ static void entry_begin(mw_request *r, const uint8_t *payload, size_t len)
     mw_backend *b = mw_worker_backend(w, p.alias);
     size_t ai = alias_index(w, b);
     size_t *open_on_alias = mw_sched_tx_count(w, ai);
-    if (check_caps(r, p.alias, *open_on_alias) < 0)
+    if (check_caps(r, p.alias, b, *open_on_alias) < 0)
         return;
     mw_tx *t = mw_zalloc(1, sizeof *t);
     if (!t) {
