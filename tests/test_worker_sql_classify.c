@@ -111,6 +111,15 @@ TEST(test_refuses_writes_inside_reads)
     refused("select pg_catalog.pg_cancel_backend(1)", "pg_cancel_backend");
     refused("explain (\"analyze\") select 1", "ANALYZE");
     refused("explain verbose execute molt_0123456789abcdef0123456789abcdef", "EXPLAIN EXECUTE");
+    /* writes a read-only transaction lets through (or its ROLLBACK does not undo) */
+    refused("select lo_from_bytea(0, 'x')", "lo_from_bytea is refused");
+    refused("select pg_catalog.lo_put(1, 0, 'x')", "lo_put");
+    refused("select lo_unlink(1)", "lo_unlink");
+    refused("select \"pg_notify\"('c', 'p')", "pg_notify");
+    refused("select pg_logical_emit_message(false, 'p', 'x')", "pg_logical_emit_message");
+    refused("select lo_export(1, '/tmp/x')", "lo_export");
+    reads("select lo_get(1)");
+    reads("select 'pg_notify' as lo_put_count");
 }
 
 TEST(test_statement_count)
@@ -171,7 +180,9 @@ TEST(test_session_state)
         "listen c", "load 'plpgsql'", "declare c cursor with hold for select 1",
         "create temp table t(a int)", "create temporary table t(a int)",
         "discard all", "set", "do $$begin perform 1; end$$", "DO 'begin null; end'",
-        "select setseed(0.25)", "select ts_rewrite('a'::tsquery, 'select 1')", NULL};
+        "select setseed(0.25)", "select ts_rewrite('a'::tsquery, 'select 1')",
+        "create table pg_temp.t as select 1", "create view \"pg_temp\".v as select 1",
+        "alter table t set schema pg_temp_3", NULL};
     for (const char **s = flagged; *s; s++)
         if (!classify(*s).session_state)
             FAIL_AT("not marked session_state: %s", *s);

@@ -282,6 +282,23 @@ static const char *reads_by_string(const tok *t)
     return IS(t, "ts_stat") ? "ts_stat" : IS(t, "ts_rewrite") ? "ts_rewrite" : NULL;
 }
 
+/* Functions whose writes a read-only transaction does not stop, or that
+ * outlive its ROLLBACK: large objects, notifications, WAL messages, server
+ * files. The name, or NULL. */
+static const char *writes_anyway(const tok *t)
+{
+    static const char *const names[] = {
+        "lo_create", "lo_creat", "lo_from_bytea", "lo_put", "lowrite", "lo_unlink",
+        "lo_truncate", "lo_truncate64", "lo_import", "lo_export", "pg_notify",
+        "pg_logical_emit_message", NULL};
+    if (!STARTS(t, "lo") && !STARTS(t, "pg_"))
+        return NULL; /* most words: no name below starts otherwise */
+    for (const char *const *n = names; *n; n++)
+        if (t->len == strlen(*n) && !memcmp(t->word, *n, t->len))
+            return *n;
+    return NULL;
+}
+
 typedef struct stmt {
     int ntok;
     int started;          /* the first keyword was seen */
@@ -365,6 +382,15 @@ static void word(stmt *st, const tok *t, mw_sql_class *out)
         REFUSE(st, "%s is refused in db_query: it ends other sessions' work, other "
                    "clients' on the worker's own connections among them",
                IS(t, "pg_cancel_backend") ? "pg_cancel_backend" : "pg_terminate_backend");
+    const char *writer = writes_anyway(t);
+    if (writer)
+        REFUSE(st, "%s is refused in db_query: it writes what a read-only "
+                   "transaction does not stop (large objects, notifications, WAL, "
+                   "server files); use db_exec", writer);
+    /* pg_temp names the session's temporary schema: what is made there
+     * lives as long as the connection, as with TEMP */
+    if (STARTS(t, "pg_temp"))
+        out->session_state = 1;
     /* before the quoted words leave: EXPLAIN ("analyze") is ANALYZE */
     if (st->explain && (IS(t, "analyze") || IS(t, "analyse")))
         REFUSE(st, "EXPLAIN ANALYZE runs the statement: refused in db_query");
