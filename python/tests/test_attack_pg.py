@@ -213,6 +213,18 @@ def test_db_exec_session_state_is_not_inherited(pg):
         assert backend_pid(c) == pid
 
 
+def test_a_table_made_in_pg_temp_does_not_shadow_the_next_clients(pg):
+    """pg_temp names the session's temporary schema, TEMP or not: what a
+    writer makes there must not reach the next client of the connection."""
+    with one_conn_worker() as w:
+        attacker = victim = w.conn  # one pooled connection between them
+        for sql in ("create table pg_temp.atk_items as select 3 as id, 'FORGED' as name",
+                    'create view "pg_temp".atk_items as select 3 as id, \'FORGED\' as name'):
+            r = attacker.query(sql, entry="db_exec", allow_write=True)
+            assert r["status"] == "Ok", r
+            assert rows(victim.query("select name from atk_items order by id")) == [["a"], ["b"]]
+
+
 # ---- the statement classifier in front of the server -----------------------
 
 @pytest.mark.parametrize("mode", MODES)

@@ -43,10 +43,14 @@ def pg():
     con.execute("create sequence atk_tx_seq")
     con.execute("create or replace function atk_tx_write() returns int "
                 "language sql as 'insert into atk_tx values (666) returning 1'")
+    # a write that READ ONLY lets through, out of the classifier's sight
+    con.execute("create or replace function atk_tx_lo(bytea) returns oid "
+                "language sql as 'select lo_from_bytea(0, $1)'")
     yield con
     con.execute("drop table if exists atk_tx cascade")
     con.execute("drop sequence if exists atk_tx_seq")
     con.execute("drop function if exists atk_tx_write()")
+    con.execute("drop function if exists atk_tx_lo(bytea)")
     con.close()
 
 
@@ -98,6 +102,44 @@ def test_pg_read_only_client_cannot_write_in_a_transaction(pg, sql, sqlstate):
     assert pg.execute("select last_value, is_called from atk_tx_seq").fetchone() == (1, False)
     assert pg.execute("select count(*) from pg_locks where locktype = 'advisory'").fetchone() == (0,)
     assert pg.execute("select count(*) from pg_prepared_xacts").fetchone() == (0,)
+
+
+@needs_pg
+def test_pg_read_only_transaction_commits_nothing(pg):
+    """PostgreSQL lets a READ ONLY transaction create a large object; the
+    client's tx_commit of a read-only transaction must not keep it."""
+    with Worker({"default": DSN}, "--pool", "default:max_conns=1") as w:
+        c = w.conn
+        t = begin(c)["tx_id"]
+        r = c.query("select atk_tx_lo('forged')", tx_id=t)
+        assert r["status"] == "Ok", r
+        oid = rows(r)[0][0]
+        assert rows(c.query("select count(*) from pg_largeobject_metadata where oid = $1",
+                            params={"mode": "positional", "values": [oid]},
+                            tx_id=t)) == [[1]]
+        end = c.call("tx_commit", {"tx_id": t})
+        assert end["status"] == "Ok" and decode(end)["ended"] is True, end
+        # a failed one is answered as the server answers its COMMIT
+        t = begin(c)["tx_id"]
+        assert c.query("select 1/0", tx_id=t)["status"] == "DbError"
+        end = c.call("tx_commit", {"tx_id": t})
+        assert end["status"] == "DbError" and end["sqlstate"] == "25P02", end
+        assert rows(c.query("select 1")) == [[1]]
+    assert pg.execute("select count(*) from pg_largeobject_metadata where oid = %s",
+                      (oid,)).fetchone() == (0,)
+
+
+def test_one_session_leaves_the_last_transaction_slot(tmp_path):
+    """Open transactions may hold half an alias's connections; a session that
+    holds one of them cannot take the last, which stays for another client."""
+    db = tmp_path / "s.db"
+    sqlite3.connect(db).close()
+    with Worker({"ro": f"sqlite://{db}"}, "--pool", "ro:sqlite_conns=4", stdio=False) as w:
+        attacker, victim = w.conn, w.connect()
+        begin(attacker, db_alias="ro")
+        r = attacker.call("tx_begin", {"db_alias": "ro"})
+        assert r["status"] == "Busy" and "one transaction slot left" in r["error"], r
+        begin(victim, db_alias="ro")
 
 
 TX_CONTROL = ["commit", "COMMIT AND CHAIN", "end", "abort", "rollback", "begin",
