@@ -344,15 +344,23 @@ static const sq_class *sq_class_of(int storage_class)
     return &sq_classes[storage_class];
 }
 
+/* Encodes the current row, each value only while the result stays within
+ * max_result_bytes (the row's values are SQLite's until encoded: a wide
+ * row of large values is never copied whole); past it res->too_large is
+ * set and the row stays unfinished (the request fails, see run_rows). */
 static void encode_row(sq_job *j)
 {
     mw_result *res = &j->r->res;
     int n = sqlite3_column_count(j->stmt);
     mw_result_row_begin(res);
     for (int i = 0; i < n; i++) {
+        int t = sqlite3_column_type(j->stmt, i);
+        uint64_t size = t == SQLITE_TEXT || t == SQLITE_BLOB
+                            ? (uint64_t)sqlite3_column_bytes(j->stmt, i) : 8;
+        if (!mw_result_room(res, size))
+            return;
         mw_result_key(res, (size_t)i);
-        const sq_class *cls = sq_class_of(sqlite3_column_type(j->stmt, i));
-        res->bytes_in += cls->write(&res->enc, j->stmt, i);
+        res->bytes_in += sq_class_of(t)->write(&res->enc, j->stmt, i);
     }
     mw_result_row_end(res);
 }
@@ -1068,6 +1076,10 @@ int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                  "MOLT_WORKER_DJANGO_SQLITE=OFF)");
         return -1;
     }
+    /* process-wide: set by molt_worker, never by a host inside someone
+     * else's process (its own sqlite3 users would share the limit) */
+    if (!w->cfg->embedded)
+        sqlite3_hard_heap_limit64(w->cfg->sqlite_heap_limit_bytes);
     sq_backend *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, MW_ERR_SIZE, "out of memory");

@@ -91,6 +91,7 @@ typedef struct mw_config {
     int metrics_max_conns;
     int metrics_timeout_ms;
     int allow_core_dumps;
+    int64_t sqlite_heap_limit_bytes; /* molt_worker: SQLite's hard heap limit */
     int max_listeners;            /* listen requests in the worker */
     int max_listen_channels;      /* channels one client connection listens on */
     int listen_queue_notes;       /* notes held for a listener that does not read */
