@@ -30,6 +30,7 @@
 #include "session.h"
 #include "sqlite_django.h"
 #include "sqlite_guard.h"
+#include "sqlite_temp_cap.h"
 #include "worker.h"
 
 typedef struct sq_conn {
@@ -45,6 +46,7 @@ typedef struct sq_tx sq_tx;
 typedef struct sq_backend {
     mw_backend base;
     mw_lanes lanes;
+    mw_sq_temp_cap temp;   /* the VFS of its connections */
     sq_conn *idle;
     int nconns;            /* connections created (open or to open) */
     int in_use;
@@ -185,7 +187,7 @@ static int conn_open(sq_backend *b, sq_conn *c, open_error *e)
     const char *name = a->sqlite_path ? a->sqlite_path : b->uri;
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
-    int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(name, &c->db, flags, b->temp.name);
     if (rc != SQLITE_OK)
         return conn_open_failed(c, e, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
                                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -842,6 +844,7 @@ static void dispatch(sq_backend *b)
             free(c);
         }
         mw_lanes_close(&b->lanes);
+        mw_sq_temp_cap_close(&b->temp);
         done(b->base.w);
     }
 }
@@ -1110,7 +1113,13 @@ int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
         snprintf(err, MW_ERR_SIZE, "out of memory");
         return -1;
     }
+    if (mw_sq_temp_cap_open(&b->temp, alias->sqlite_temp_max_bytes) != SQLITE_OK) {
+        free(b);
+        snprintf(err, MW_ERR_SIZE, "cannot set up the SQLite connections' VFS");
+        return -1;
+    }
     if (mw_lanes_init(&b->lanes, w->loop) != 0) {
+        mw_sq_temp_cap_close(&b->temp);
         free(b);
         snprintf(err, MW_ERR_SIZE, "cannot set up the SQLite connections' threads");
         return -1;

@@ -186,6 +186,9 @@ static const mw_setting alias_settings[] = {
      "SQLite: journal_mode=WAL on file databases"},
     {"sqlite_max_value_bytes", T_INT, A(sqlite_max_value_bytes), 1, "67108864",
      "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
+    {"sqlite_temp_max_bytes", T_I64, A(sqlite_temp_max_bytes), 0, "1073741824",
+     "SQLite: the temporary files (sorts, temp indexes) of the alias's "
+     "connections together stay within this; a write past it fails DbError 53100"},
     {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
      "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
     {"sqlite_django_functions", T_BOOL, A(sqlite_django_functions), 0, "false",

@@ -43,6 +43,7 @@ typedef struct mw_alias {
     int sqlite_busy_timeout_ms;
     int sqlite_wal;
     int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
+    int64_t sqlite_temp_max_bytes; /* the connections' temporary files */
     int sqlite_trusted_schema;
     /* PostgreSQL streaming replicas of this (primary) database: reads may go
      * there (replica_route.h); never logged */

@@ -236,6 +236,23 @@ def test_sqlite_heap_limit():
         assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
 
 
+def test_sqlite_temp_files_bounded(tmp_path):
+    """A sort spilling 20 MB to temporary files against a 4 MiB
+    sqlite_temp_max_bytes fails DbError 53100 (disk full) as soon as it
+    passes the bound; a sort within it runs, and so does the next request."""
+    path = tmp_path / "t.db"
+    sort = ("with recursive r(i) as (select 1 union all select i + 1 from r "
+            "where i < {}) select count(*) from (select i from r order by randomblob(1000))")
+    with Worker({"default": f"sqlite:{path}"},
+                "--pool", f"default:sqlite_temp_max_bytes={4 * MiB}") as w:
+        c = w.conn
+        r = c.call("db_query", {"sql": sort.format(20000)})
+        assert r["status"] == "DbError" and r["sqlstate"] == "53100", r
+        r = c.call("db_query", {"sql": sort.format(1000)})
+        assert r["status"] == "Ok" and decode(r)["rows"] == [[1000]], r
+        assert c.call("db_query", {"sql": sort.format(1000)})["status"] == "Ok"
+
+
 # ---- PostgreSQL ---------------------------------------------------------
 
 
