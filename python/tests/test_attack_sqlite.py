@@ -373,6 +373,20 @@ def test_writer_database_pragmas(w, dbfile):
     assert file_query(dbfile, "select parent_id from child") == [(2,)]
 
 
+@pytest.mark.parametrize("sql", ["pragma temp.user_version = 1234",
+                                 "PRAGMA TEMP.application_id(7)", "pragma temp.optimize",
+                                 "pragma temp.wal_checkpoint", "pragma temp.incremental_vacuum"])
+def test_writer_pragmas_only_on_main(w, dbfile, sql):
+    """TEMP is the connection's, not the request's: a writer may neither set
+    a value there (the next client on the connection would read it) nor run
+    maintenance on it."""
+    c = w.conn
+    refused(exec_(c, sql), WRITE_REFUSED)
+    assert rows(query(c, "pragma temp.user_version")) == [[0]]
+    assert rows(query(c, "pragma temp.application_id")) == [[0]]
+    victim_checks(c, dbfile)
+
+
 # ---- ATTACH, DETACH, VACUUM -----------------------------------------------
 
 def test_attach_refused(w, dbfile, other, tmp_path):
