@@ -47,6 +47,8 @@ typedef struct sq_backend {
     mw_backend base;
     mw_lanes lanes;
     mw_sq_temp_cap temp;   /* the VFS of its connections */
+    mw_task sweep;         /* answers the cancelled waiters (sweep_later) */
+    int sweep_due;
     sq_conn *idle;
     int nconns;            /* connections created (open or to open) */
     int in_use;
@@ -883,6 +885,50 @@ static void sq_start(mw_backend *base, mw_request *r)
     dispatch(b);
 }
 
+/* Answers every cancelled waiter (Cancelled, unless its request was
+ * answered already: a timeout's Timeout is). */
+static void sweep(mw_task *t)
+{
+    sq_backend *b = MW_CONTAINER_OF(t, sq_backend, sweep);
+    b->sweep_due = 0;
+    /* out of the queue first: an answer may start other work */
+    sq_job **at = &b->wait_head, *last = NULL, *gone = NULL, **gone_end = &gone;
+    while (*at) {
+        sq_job *j = *at;
+        if (!atomic_load(&j->cancelled)) {
+            last = j;
+            at = &j->next;
+            continue;
+        }
+        *at = j->next;
+        b->waiters--;
+        j->next = NULL;
+        *gone_end = j;
+        gone_end = &j->next;
+    }
+    b->wait_tail = last;
+    while (gone) {
+        sq_job *j = gone;
+        gone = j->next;
+        mw_request *r = j->r;
+        r->job = NULL;
+        job_free(j);
+        mw_request_db_done(r, MW_CANCELLED, "cancelled", NULL);
+    }
+}
+
+/* A waiter was cancelled: it is answered in a later turn of the loop, after
+ * the canceller's own answer (mw_request_stop answers once cancel
+ * returns). */
+static void sweep_later(sq_backend *b)
+{
+    if (b->sweep_due)
+        return;
+    b->sweep_due = 1;
+    b->sweep.done = sweep;
+    mw_lanes_defer(&b->lanes, &b->sweep);
+}
+
 static void sq_cancel(mw_backend *base, mw_request *r)
 {
     sq_backend *b = (sq_backend *)base;
@@ -904,7 +950,7 @@ static void sq_cancel(mw_backend *base, mw_request *r)
         if (atomic_load(&j->running) && j->c->db)
             sqlite3_interrupt(j->c->db);
     } else {
-        dispatch(b); /* completes it from the wait queue */
+        sweep_later(b);
     }
 }
 
@@ -941,6 +987,7 @@ static void tx_work(mw_task *task)
             molt_db_error_set(&x->err, MOLT_DB_ESERVER, "%s", e.msg);
             if (e.sqlstate)
                 snprintf(x->err.sqlstate, sizeof x->err.sqlstate, "%s", e.sqlstate);
+            x->end = 1; /* never began: the connection goes back */
             return;
         }
     }

@@ -47,6 +47,32 @@ void mw_lanes_close(mw_lanes *ls)
     uv_close((uv_handle_t *)&ls->async, on_lanes_closed);
 }
 
+/* t was run (or needs no running): its done is the loop's next. */
+static void complete(mw_lanes *ls, mw_task *t)
+{
+    t->next = NULL;
+    pthread_mutex_lock(&ls->lock);
+    if (ls->tail)
+        ls->tail->next = t;
+    else
+        ls->head = t;
+    ls->tail = t;
+    pthread_mutex_unlock(&ls->lock);
+    uv_async_send(&ls->async);
+}
+
+static void count_pending(mw_lanes *ls)
+{
+    if (ls->pending++ == 0)
+        uv_ref((uv_handle_t *)&ls->async);
+}
+
+void mw_lanes_defer(mw_lanes *ls, mw_task *t)
+{
+    count_pending(ls);
+    complete(ls, t);
+}
+
 static void *lane_main(void *arg)
 {
     mw_lane *l = arg;
@@ -61,15 +87,7 @@ static void *lane_main(void *arg)
         l->task = NULL;
         pthread_mutex_unlock(&l->lock);
         t->run(t);
-        t->next = NULL;
-        pthread_mutex_lock(&ls->lock);
-        if (ls->tail)
-            ls->tail->next = t;
-        else
-            ls->head = t;
-        ls->tail = t;
-        pthread_mutex_unlock(&ls->lock);
-        uv_async_send(&ls->async);
+        complete(ls, t);
         pthread_mutex_lock(&l->lock);
     }
     pthread_mutex_unlock(&l->lock);
@@ -112,9 +130,7 @@ int mw_lane_post(mw_lane *l, mw_task *t)
 {
     if (!l->started && lane_start(l) < 0)
         return -1;
-    mw_lanes *ls = l->owner;
-    if (ls->pending++ == 0)
-        uv_ref((uv_handle_t *)&ls->async);
+    count_pending(l->owner);
     pthread_mutex_lock(&l->lock);
     l->task = t;
     pthread_cond_signal(&l->cond);

@@ -51,6 +51,10 @@ int mw_lanes_init(mw_lanes *ls, uv_loop_t *loop);
  * task pending. */
 void mw_lanes_close(mw_lanes *ls);
 
+/* Runs t->done on the loop thread soon (a later turn of the loop, never
+ * within this call), as if a lane had run t. */
+void mw_lanes_defer(mw_lanes *ls, mw_task *t);
+
 /* A lane of ls, its thread not yet started (mw_lane_post starts it). */
 void mw_lane_init(mw_lane *l, mw_lanes *ls);
 /* Hands t to l's thread, starting the thread on first use. l must be idle
