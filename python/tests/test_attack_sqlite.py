@@ -692,3 +692,24 @@ def test_trusted_schema_setting(dbfile):
         r = exec_(wk.conn, "insert into items(name) values ('again')")
         assert r["status"] == "DbError" and "unsafe use of virtual table" in r["error"], r
     assert file_query(dbfile, "select count(*) from items where name = 'again'") == [(0,)]
+
+
+# ---- the time zone cache of Django's functions -----------------------------
+
+def test_many_time_zones_do_not_lock_others_out(dbfile):
+    """One client asking for more distinct zones than the worker caches
+    (MW_TZ_CACHE_MAX, 128) does not make later new zones fail for everyone:
+    the least recently used zone makes room."""
+    zdir = "/usr/share/zoneinfo/America"
+    if not os.path.isdir(zdir):
+        pytest.skip("no system zoneinfo")
+    zones = sorted(f"America/{f}" for f in os.listdir(zdir)
+                   if os.path.isfile(os.path.join(zdir, f)))[:140]
+    assert len(zones) > 128
+    sql = "select django_datetime_cast_date('2020-01-01 12:00:00', $1, 'UTC')"
+    with worker(dbfile, "--pool", "default:sqlite_django_functions=true") as w:
+        c = w.conn
+        for z in zones + ["Asia/Tokyo", zones[0]]:
+            r = query(c, sql, [z])
+            assert r["status"] == "Ok", (z, r)
+        assert rows(query(c, sql, ["Asia/Tokyo"])) == [["2020-01-01"]]
