@@ -1,8 +1,9 @@
 /*
- * SQLite backend: statements run on libuv's thread pool (uv_queue_work), so
- * the loop never blocks. A small pool of connections per alias
- * (sqlite_conns), each used by one job at a time, whichever pool thread runs
- * it; jobs wait FIFO for a free connection. WAL on file databases, a busy
+ * SQLite backend: statements run on their connection's own thread (a lane,
+ * lane.h), so the loop never blocks and no alias waits for a thread
+ * another alias holds. A small pool of connections per alias
+ * (sqlite_conns), each used by one job at a time; jobs wait FIFO for a
+ * free connection. WAL on file databases, a busy
  * timeout, and for db_query a query-only connection plus
  * sqlite3_stmt_readonly and an authorizer (no ATTACH, DETACH, transaction
  * control or settings pragmas): a write attempt is DbError 25006.
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "backend.h"
+#include "lane.h"
 #include "log.h"
 #include "molt_db/types.h"
 #include "mpbuf.h"
@@ -28,9 +30,11 @@
 #include "session.h"
 #include "sqlite_django.h"
 #include "sqlite_guard.h"
+#include "sqlite_temp_cap.h"
 #include "worker.h"
 
 typedef struct sq_conn {
+    mw_lane lane;          /* the thread that runs this connection's work */
     sqlite3 *db;
     mw_sq_guard guard;     /* the authorizer's state */
     struct sq_conn *next;
@@ -41,6 +45,10 @@ typedef struct sq_tx sq_tx;
 
 typedef struct sq_backend {
     mw_backend base;
+    mw_lanes lanes;
+    mw_sq_temp_cap temp;   /* the VFS of its connections */
+    mw_task sweep;         /* answers the cancelled waiters (sweep_later) */
+    int sweep_due;
     sq_conn *idle;
     int nconns;            /* connections created (open or to open) */
     int in_use;
@@ -53,7 +61,7 @@ typedef struct sq_backend {
 } sq_backend;
 
 struct sq_job {
-    uv_work_t work;
+    mw_task task;          /* first: the lane hands it back */
     sq_backend *b;
     mw_request *r;
     sq_conn *c;
@@ -79,7 +87,7 @@ struct sq_job {
 
 /* A session's transaction: its connection, and the step running on it. */
 struct sq_tx {
-    uv_work_t work;
+    mw_task task;          /* first: the lane hands it back */
     sq_backend *b;
     sq_conn *c;
     mw_tx *t;
@@ -181,7 +189,7 @@ static int conn_open(sq_backend *b, sq_conn *c, open_error *e)
     const char *name = a->sqlite_path ? a->sqlite_path : b->uri;
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
-    int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(name, &c->db, flags, b->temp.name);
     if (rc != SQLITE_OK)
         return conn_open_failed(c, e, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
                                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -344,15 +352,23 @@ static const sq_class *sq_class_of(int storage_class)
     return &sq_classes[storage_class];
 }
 
+/* Encodes the current row, each value only while the result stays within
+ * max_result_bytes (the row's values are SQLite's until encoded: a wide
+ * row of large values is never copied whole); past it res->too_large is
+ * set and the row stays unfinished (the request fails, see run_rows). */
 static void encode_row(sq_job *j)
 {
     mw_result *res = &j->r->res;
     int n = sqlite3_column_count(j->stmt);
     mw_result_row_begin(res);
     for (int i = 0; i < n; i++) {
+        int t = sqlite3_column_type(j->stmt, i);
+        uint64_t size = t == SQLITE_TEXT || t == SQLITE_BLOB
+                            ? (uint64_t)sqlite3_column_bytes(j->stmt, i) : 8;
+        if (!mw_result_room(res, size))
+            return;
         mw_result_key(res, (size_t)i);
-        const sq_class *cls = sq_class_of(sqlite3_column_type(j->stmt, i));
-        res->bytes_in += cls->write(&res->enc, j->stmt, i);
+        res->bytes_in += sq_class_of(t)->write(&res->enc, j->stmt, i);
     }
     mw_result_row_end(res);
 }
@@ -647,14 +663,19 @@ static int job_cancelled(void *ud)
     return atomic_load(&((sq_job *)ud)->cancelled);
 }
 
-static void work(uv_work_t *req)
+static void work(mw_task *t)
 {
-    sq_job *j = req->data;
+    sq_job *j = (sq_job *)t;
     mw_request *r = j->r;
     const mw_query *q = &r->q;
     atomic_store(&j->running, 1);
     if (!j->t_start)
         j->t_start = uv_hrtime();
+    if (atomic_load(&j->cancelled) && !j->stmt && j->si == 0 && !j->begun) {
+        /* cancelled before it started */
+        job_fail(j, MW_CANCELLED, NULL, "%s", "cancelled");
+        goto out;
+    }
     if (!j->c->db) {
         open_error e;
         if (conn_open(j->b, j->c, &e) < 0) {
@@ -711,17 +732,21 @@ static void job_free(sq_job *j)
     free(j);
 }
 
-static void after_work(uv_work_t *req, int status)
+static void after_work(mw_task *t);
+
+/* Hands j to its connection's thread. 0, or -1 (the thread could not start). */
+static int job_post(sq_job *j)
 {
-    sq_job *j = req->data;
+    j->task.run = work;
+    j->task.done = after_work;
+    return mw_lane_post(&j->c->lane, &j->task);
+}
+
+static void after_work(mw_task *t)
+{
+    sq_job *j = (sq_job *)t;
     sq_backend *b = j->b;
     mw_request *r = j->r;
-    if (status == UV_ECANCELED) {
-        request_end(j);
-        j->finished = 1;
-        j->status = MW_CANCELLED;
-        snprintf(j->msg, sizeof j->msg, "cancelled");
-    }
     r->t_start = j->t_start;
     mw_request_flush_parts(r);
     if (!j->finished) {
@@ -732,7 +757,7 @@ static void after_work(uv_work_t *req, int status)
             j->paused = 1;
             return;
         }
-        if (uv_queue_work(r->w->loop, &j->work, work, after_work) == 0)
+        if (job_post(j) == 0)
             return;
         request_end(j);
         j->status = MW_INTERNAL_ERROR;
@@ -758,14 +783,24 @@ static void start_job(sq_backend *b, sq_job *j, sq_conn *c)
 {
     j->c = c;
     b->in_use++;
-    j->work.data = j;
-    if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0) {
+    if (job_post(j) != 0) {
         mw_request *r = j->r;
         r->job = NULL;
         job_free(j);
         conn_release(b, c);
         mw_request_db_done(r, MW_INTERNAL_ERROR, "cannot queue work", NULL);
     }
+}
+
+/* A new connection of b (opened by its first job), or NULL. */
+static sq_conn *conn_new(sq_backend *b)
+{
+    sq_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    mw_lane_init(&c->lane, &b->lanes);
+    b->nconns++;
+    return c;
 }
 
 static void dispatch(sq_backend *b)
@@ -787,10 +822,9 @@ static void dispatch(sq_backend *b)
         if (c) {
             b->idle = c->next;
         } else if (b->nconns < b->base.alias->sqlite_conns) {
-            c = calloc(1, sizeof *c);
+            c = conn_new(b);
             if (!c)
                 return;
-            b->nconns++;
         } else {
             return;
         }
@@ -807,9 +841,12 @@ static void dispatch(sq_backend *b)
         while (b->idle) {
             sq_conn *c = b->idle;
             b->idle = c->next;
+            mw_lane_stop(&c->lane);
             sqlite3_close(c->db);
             free(c);
         }
+        mw_lanes_close(&b->lanes);
+        mw_sq_temp_cap_close(&b->temp);
         done(b->base.w);
     }
 }
@@ -832,8 +869,7 @@ static void sq_start(mw_backend *base, mw_request *r)
         sq_tx *x = r->tx->handle;
         j->in_tx = 1;
         j->c = x->c;
-        j->work.data = j;
-        if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0) {
+        if (job_post(j) != 0) {
             r->job = NULL;
             job_free(j);
             mw_request_db_done(r, MW_INTERNAL_ERROR, "cannot queue work", NULL);
@@ -849,6 +885,50 @@ static void sq_start(mw_backend *base, mw_request *r)
     dispatch(b);
 }
 
+/* Answers every cancelled waiter (Cancelled, unless its request was
+ * answered already: a timeout's Timeout is). */
+static void sweep(mw_task *t)
+{
+    sq_backend *b = MW_CONTAINER_OF(t, sq_backend, sweep);
+    b->sweep_due = 0;
+    /* out of the queue first: an answer may start other work */
+    sq_job **at = &b->wait_head, *last = NULL, *gone = NULL, **gone_end = &gone;
+    while (*at) {
+        sq_job *j = *at;
+        if (!atomic_load(&j->cancelled)) {
+            last = j;
+            at = &j->next;
+            continue;
+        }
+        *at = j->next;
+        b->waiters--;
+        j->next = NULL;
+        *gone_end = j;
+        gone_end = &j->next;
+    }
+    b->wait_tail = last;
+    while (gone) {
+        sq_job *j = gone;
+        gone = j->next;
+        mw_request *r = j->r;
+        r->job = NULL;
+        job_free(j);
+        mw_request_db_done(r, MW_CANCELLED, "cancelled", NULL);
+    }
+}
+
+/* A waiter was cancelled: it is answered in a later turn of the loop, after
+ * the canceller's own answer (mw_request_stop answers once cancel
+ * returns). */
+static void sweep_later(sq_backend *b)
+{
+    if (b->sweep_due)
+        return;
+    b->sweep_due = 1;
+    b->sweep.done = sweep;
+    mw_lanes_defer(&b->lanes, &b->sweep);
+}
+
 static void sq_cancel(mw_backend *base, mw_request *r)
 {
     sq_backend *b = (sq_backend *)base;
@@ -860,26 +940,28 @@ static void sq_cancel(mw_backend *base, mw_request *r)
         /* not queued anywhere: run it once more to clean up */
         j->paused = 0;
         r->paused = 0;
-        if (uv_queue_work(b->base.w->loop, &j->work, work, after_work) != 0)
+        if (job_post(j) != 0)
             mw_log("cannot queue the cleanup of a cancelled job");
         return;
     }
     if (j->c) {
-        /* queued on the pool or running: uv_cancel works before it runs */
-        if (uv_cancel((uv_req_t *)&j->work) != 0 && j->c->db)
+        /* on its connection's thread: it stops before it starts, or at
+         * the next progress check; an interrupt stops a long step */
+        if (atomic_load(&j->running) && j->c->db)
             sqlite3_interrupt(j->c->db);
     } else {
-        dispatch(b); /* completes it from the wait queue */
+        sweep_later(b);
     }
 }
 
 static void sq_resume(mw_backend *base, mw_request *r)
 {
+    (void)base;
     sq_job *j = r->job;
     if (!j || !j->paused)
         return;
     j->paused = 0;
-    if (uv_queue_work(base->w->loop, &j->work, work, after_work) != 0)
+    if (job_post(j) != 0)
         mw_log("cannot queue the next batch");
 }
 
@@ -894,9 +976,9 @@ static void tx_error(sq_tx *x, int code, const char *what)
     snprintf(x->err.sqlstate, sizeof x->err.sqlstate, "%s", sqlstate_of(code, 0));
 }
 
-static void tx_work(uv_work_t *req)
+static void tx_work(mw_task *task)
 {
-    sq_tx *x = req->data;
+    sq_tx *x = (sq_tx *)task;
     x->status = MW_OK;
     if (!x->c->db) {
         open_error e;
@@ -905,6 +987,7 @@ static void tx_work(uv_work_t *req)
             molt_db_error_set(&x->err, MOLT_DB_ESERVER, "%s", e.msg);
             if (e.sqlstate)
                 snprintf(x->err.sqlstate, sizeof x->err.sqlstate, "%s", e.sqlstate);
+            x->end = 1; /* never began: the connection goes back */
             return;
         }
     }
@@ -928,10 +1011,9 @@ static void tx_work(uv_work_t *req)
     }
 }
 
-static void tx_after(uv_work_t *req, int status)
+static void tx_after(mw_task *task)
 {
-    (void)status; /* never cancelled */
-    sq_tx *x = req->data;
+    sq_tx *x = (sq_tx *)task;
     mw_tx *t = x->t;
     /* mw_tx_done may queue x's next step at once: take what it needs */
     int st = x->status, end = x->end;
@@ -955,14 +1037,15 @@ static void tx_after(uv_work_t *req, int status)
  * connection). */
 static void tx_queue(sq_tx *x)
 {
-    x->work.data = x;
-    if (uv_queue_work(x->b->base.w->loop, &x->work, tx_work, tx_after) == 0)
+    x->task.run = tx_work;
+    x->task.done = tx_after;
+    if (mw_lane_post(&x->c->lane, &x->task) == 0)
         return;
     x->status = MW_INTERNAL_ERROR;
     molt_db_error_set(&x->err, MOLT_DB_ENOMEM, "cannot queue work");
     if (x->begin)
         x->end = 1;
-    tx_after(&x->work, 0);
+    tx_after(&x->task);
 }
 
 static void sq_tx_begin(mw_backend *base, mw_tx *t, uint32_t timeout_ms)
@@ -977,8 +1060,8 @@ static void sq_tx_begin(mw_backend *base, mw_tx *t, uint32_t timeout_ms)
     sq_conn *c = b->idle;
     if (c)
         b->idle = c->next;
-    else if (b->nconns < base->alias->sqlite_conns && (c = calloc(1, sizeof *c)) != NULL)
-        b->nconns++;
+    else if (b->nconns < base->alias->sqlite_conns)
+        c = conn_new(b);
     if (!c) {
         free(x);
         mw_tx_done(t, MW_BUSY, "no free SQLite connection for a transaction", NULL);
@@ -1068,9 +1151,24 @@ int mw_backend_sqlite_open(mw_worker *w, mw_alias *alias, mw_backend **out,
                  "MOLT_WORKER_DJANGO_SQLITE=OFF)");
         return -1;
     }
+    /* process-wide: set by molt_worker, never by a host inside someone
+     * else's process (its own sqlite3 users would share the limit) */
+    if (!w->cfg->embedded)
+        sqlite3_hard_heap_limit64(w->cfg->sqlite_heap_limit_bytes);
     sq_backend *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, MW_ERR_SIZE, "out of memory");
+        return -1;
+    }
+    if (mw_sq_temp_cap_open(&b->temp, alias->sqlite_temp_max_bytes) != SQLITE_OK) {
+        free(b);
+        snprintf(err, MW_ERR_SIZE, "cannot set up the SQLite connections' VFS");
+        return -1;
+    }
+    if (mw_lanes_init(&b->lanes, w->loop) != 0) {
+        mw_sq_temp_cap_close(&b->temp);
+        free(b);
+        snprintf(err, MW_ERR_SIZE, "cannot set up the SQLite connections' threads");
         return -1;
     }
     b->base.ops = &sq_ops;

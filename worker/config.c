@@ -106,6 +106,11 @@ static const mw_setting worker_settings[] = {
      "connections to the metrics port at once; more are closed at once"},
     {"metrics_timeout_ms", T_INT, C(metrics_timeout_ms), 1, "5000",
      "a metrics connection is closed this long after it was accepted"},
+    {"sqlite_heap_limit_bytes", T_I64, C(sqlite_heap_limit_bytes), 0, "1073741824",
+     "molt_worker: the memory all SQLite connections may hold at once "
+     "(sqlite3_hard_heap_limit64; a statement past it fails DbError 53200); "
+     "0: no limit. The in-process host leaves SQLite's process-wide limit "
+     "alone"},
     {"allow_core_dumps", T_BOOL, C(allow_core_dumps), 0, "false",
      "let the worker dump core (a core holds DSNs with passwords and rows)"},
     {"max_listeners", T_INT, C(max_listeners), 1, "256",
@@ -181,6 +186,9 @@ static const mw_setting alias_settings[] = {
      "SQLite: journal_mode=WAL on file databases"},
     {"sqlite_max_value_bytes", T_INT, A(sqlite_max_value_bytes), 1, "67108864",
      "SQLite: largest string or blob a statement may make or read (SQLITE_LIMIT_LENGTH)"},
+    {"sqlite_temp_max_bytes", T_I64, A(sqlite_temp_max_bytes), 0, "1073741824",
+     "SQLite: the temporary files (sorts, temp indexes) of the alias's "
+     "connections together stay within this; a write past it fails DbError 53100"},
     {"sqlite_trusted_schema", T_BOOL, A(sqlite_trusted_schema), 0, "true",
      "SQLite: the schema (CHECK, views, triggers) may use functions and virtual tables not marked innocuous (Django's JSONField needs it)"},
     {"sqlite_django_functions", T_BOOL, A(sqlite_django_functions), 0, "false",

@@ -43,6 +43,7 @@ typedef struct mw_alias {
     int sqlite_busy_timeout_ms;
     int sqlite_wal;
     int sqlite_max_value_bytes;   /* SQLITE_LIMIT_LENGTH */
+    int64_t sqlite_temp_max_bytes; /* the connections' temporary files */
     int sqlite_trusted_schema;
     /* PostgreSQL streaming replicas of this (primary) database: reads may go
      * there (replica_route.h); never logged */
@@ -91,6 +92,7 @@ typedef struct mw_config {
     int metrics_max_conns;
     int metrics_timeout_ms;
     int allow_core_dumps;
+    int64_t sqlite_heap_limit_bytes; /* molt_worker: SQLite's hard heap limit */
     int max_listeners;            /* listen requests in the worker */
     int max_listen_channels;      /* channels one client connection listens on */
     int listen_queue_notes;       /* notes held for a listener that does not read */

@@ -57,14 +57,14 @@ int mw_result_ok(const mw_result *r)
     return r->too_large ? MOLT_DB_ERANGE : MOLT_DB_OK;
 }
 
-/* Sets too_large when what the result holds passed max_bytes: everything
- * when not streamed (for Arrow the builder's rows, about the bytes read),
- * the current batch when streamed. */
-static void check_size(mw_result *r)
+/* Sets too_large when what the result holds, plus `more` bytes about to
+ * be added, passed max_bytes: everything when not streamed (for Arrow the
+ * builder's rows, about the bytes read), the current batch when streamed. */
+static void check_size(mw_result *r, uint64_t more)
 {
     if (!r->o.max_bytes)
         return;
-    uint64_t held = r->rows.len;
+    uint64_t held = r->rows.len + more;
     if (!r->o.stream) {
         held += r->stmts.len + r->arrow.len;
         if (r->ab && r->bytes_in > held)
@@ -72,6 +72,12 @@ static void check_size(mw_result *r)
     }
     if (held > r->o.max_bytes)
         r->too_large = 1;
+}
+
+int mw_result_room(mw_result *r, uint64_t n)
+{
+    check_size(r, n);
+    return !r->too_large;
 }
 
 /* Queues a part built in tmp. */
@@ -303,7 +309,7 @@ void mw_result_row_end(mw_result *r)
     r->row_count++;
     r->total_rows++;
     r->batch_count++;
-    check_size(r);
+    check_size(r, 0);
     if (r->o.stream && r->batch_count >= r->o.batch_rows)
         rows_part(r);
 }
@@ -318,12 +324,15 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
         return 1;
     }
     if (r->ab) {
+        check_size(r, 0); /* before the builder copies a row past the cap */
+        if (r->too_large)
+            return 1;
         int rc = molt_db_arrow_builder_append(r->ab, fields, n, err);
         if (rc != MOLT_DB_OK)
             return rc;
         r->row_count++;
         r->total_rows++;
-        check_size(r);
+        check_size(r, 0);
         if (r->too_large)
             return 1;
         if (molt_db_arrow_builder_full(r->ab))

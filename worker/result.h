@@ -91,6 +91,11 @@ int mw_result_row_begin(mw_result *r);
 /* Before value i of a row: the key in object rows. */
 void mw_result_key(mw_result *r, size_t i);
 void mw_result_row_end(mw_result *r);
+/* Before a value of about n bytes is written: 1 when the result would
+ * still be within max_bytes, else 0 with too_large set (write nothing
+ * more: stop reading). Bounds the memory of one wide row to max_bytes
+ * plus one value rather than the whole row. */
+int mw_result_room(mw_result *r, uint64_t n);
 
 /* A whole PostgreSQL DataRow (JSON/MsgPack values or an Arrow row).
  * Returns MOLT_DB_OK, 1 when max_rows or max_bytes was reached (stop

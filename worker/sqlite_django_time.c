@@ -34,6 +34,8 @@ typedef struct {
 typedef struct {
     sqlite3_context *ctx;
     char why[160];
+    const mw_tz *zones[2]; /* held until datetime_parse returns */
+    int nzones;
 } call;
 
 static outcome fail(call *c, outcome o, const char *why)
@@ -322,9 +324,13 @@ static const char *text_arg(sqlite3_value *v)
 static outcome zone(call *c, const char *key, const mw_tz **out)
 {
     mw_tz_status st;
+    if (c->nzones == (int)(sizeof c->zones / sizeof c->zones[0]))
+        return fail(c, R_ERROR, "more time zones than one call holds");
     *out = mw_tz_get(key, &st);
-    if (*out)
+    if (*out) {
+        c->zones[c->nzones++] = *out;
         return R_OK;
+    }
     char why[160];
     snprintf(why, sizeof why, "time zone '%.80s': %s", key, mw_tz_strerror(st));
     return fail(c, st == MW_TZ_ENOMEM ? R_UNSUPPORTED : R_ERROR, why);
@@ -474,8 +480,8 @@ static outcome to_zone(call *c, pydt *t, const mw_tz *cz, const char *conn,
     return R_OK;
 }
 
-/* _sqlite_datetime_parse(v, tzname, conn_tzname) */
-static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
+/* datetime_parse, holding the zones it looks up in c */
+static outcome parse_in_zones(call *c, sqlite3_value *v, sqlite3_value *tzv,
                               sqlite3_value *connv, pydt *t)
 {
     outcome o = typecast_timestamp(c, v, t);
@@ -509,6 +515,16 @@ static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
     if (!target_key)
         return fail(c, R_ERROR, "TypeError: no time zone to convert to");
     return to_zone(c, t, cz, conn, target_key, shift);
+}
+
+/* _sqlite_datetime_parse(v, tzname, conn_tzname) */
+static outcome datetime_parse(call *c, sqlite3_value *v, sqlite3_value *tzv,
+                              sqlite3_value *connv, pydt *t)
+{
+    outcome o = parse_in_zones(c, v, tzv, connv, t);
+    while (c->nzones > 0)
+        mw_tz_release(c->zones[--c->nzones]);
+    return o;
 }
 
 /* ---- the functions --------------------------------------------------- */

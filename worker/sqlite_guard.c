@@ -88,7 +88,11 @@ static const struct {
     {"writable_schema", P_READ},
 };
 
-static int pragma_allowed(const mw_sq_guard *g, const char *name, const char *arg)
+/* `schema` is the PRAGMA's schema as written (NULL: none, the main
+ * database). Setting and maintenance only on main: TEMP is the
+ * connection's and outlives the request. */
+static int pragma_allowed(const mw_sq_guard *g, const char *name, const char *arg,
+                          const char *schema)
 {
     int allow = 0;
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++)
@@ -100,7 +104,7 @@ static int pragma_allowed(const mw_sq_guard *g, const char *name, const char *ar
         return 1;
     if (arg && (allow & P_READ_ARG))
         return 1;
-    if (g->mode != MW_SQ_WRITE)
+    if (g->mode != MW_SQ_WRITE || (schema && sqlite3_stricmp(schema, "main")))
         return 0;
     if (allow & P_MAINT)
         return 1;
@@ -150,7 +154,7 @@ static int authorize(void *ud, int action, const char *a1, const char *a2,
     case SQLITE_FUNCTION:
         return function_denied(a2) ? deny(g, "the function", a2) : SQLITE_OK;
     case SQLITE_PRAGMA:
-        if (pragma_allowed(g, a1, a2))
+        if (pragma_allowed(g, a1, a2, db))
             return SQLITE_OK;
         return deny(g, a2 ? "a PRAGMA that sets a value:" : "the PRAGMA", a1);
     case SQLITE_ATTACH:

@@ -23,6 +23,8 @@ typedef struct {
 
 struct mw_tz {
     char key[256];
+    int refs;             /* callers holding it (under cache_lock) */
+    uint64_t last_use;    /* the cache's clock at its last mw_tz_get */
     int ntrans;
     int64_t *trans_utc;
     int64_t *trans_local; /* the fold=0 wall-clock times of the transitions */
@@ -424,6 +426,22 @@ static mw_tz_status tz_load(const char *key, mw_tz **out)
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static mw_tz *cache[MW_TZ_CACHE_MAX];
 static int ncache;
+static uint64_t cache_clock;
+
+/* Under cache_lock, with the cache full: drops the least recently used
+ * zone nobody holds. 0, or -1 when every zone is held. */
+static int evict(void)
+{
+    int lru = -1;
+    for (int i = 0; i < ncache; i++)
+        if (cache[i]->refs == 0 && (lru < 0 || cache[i]->last_use < cache[lru]->last_use))
+            lru = i;
+    if (lru < 0)
+        return -1;
+    tz_free(cache[lru]);
+    cache[lru] = cache[--ncache];
+    return 0;
+}
 
 const mw_tz *mw_tz_get(const char *key, mw_tz_status *status)
 {
@@ -436,12 +454,24 @@ const mw_tz *mw_tz_get(const char *key, mw_tz_status *status)
             break;
         }
     if (!z) {
-        if (ncache == MW_TZ_CACHE_MAX)
+        /* loaded under the lock: a few kB read once per zone */
+        if (ncache == MW_TZ_CACHE_MAX && evict() < 0)
             st = MW_TZ_ENOMEM;
         else if ((st = tz_load(key, &z)) == MW_TZ_OK)
             cache[ncache++] = z;
     }
+    if (z) {
+        z->refs++;
+        z->last_use = ++cache_clock;
+    }
     pthread_mutex_unlock(&cache_lock);
     *status = st;
     return z;
+}
+
+void mw_tz_release(const mw_tz *z)
+{
+    pthread_mutex_lock(&cache_lock);
+    ((mw_tz *)z)->refs--;
+    pthread_mutex_unlock(&cache_lock);
 }

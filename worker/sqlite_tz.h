@@ -4,9 +4,11 @@
  * instants past the last transition (the file's POSIX TZ footer), and
  * fold=0 for local times that are ambiguous or do not exist.
  *
- * Zones are read once from the system zoneinfo directories and kept for the
- * life of the process (at most MW_TZ_CACHE_MAX of them); lookups are
- * thread-safe, and a returned zone is immutable and never freed. */
+ * Zones are read from the system zoneinfo directories and cached (at most
+ * MW_TZ_CACHE_MAX of them; when full, the least recently used zone that no
+ * caller holds makes room, so no number of distinct zones asked for locks
+ * others out). Lookups are thread-safe; a returned zone is immutable and
+ * held by its caller until mw_tz_release. */
 #ifndef MOLT_WORKER_SQLITE_TZ_H
 #define MOLT_WORKER_SQLITE_TZ_H
 
@@ -21,12 +23,16 @@ typedef enum {
     MW_TZ_EINVAL,    /* not a valid zone key (absolute, "..", odd bytes) */
     MW_TZ_ENOTFOUND, /* no such zone in the zoneinfo directories */
     MW_TZ_EFORMAT,   /* the file is not TZif, or its footer does not parse */
-    MW_TZ_ENOMEM,    /* out of memory, or more distinct zones than the cache holds */
+    MW_TZ_ENOMEM,    /* out of memory, or every cached zone is held */
 } mw_tz_status;
 
-/* The zone named `key` (e.g. "Europe/Paris", "UTC"). Returns NULL and sets
- * *status when it cannot be had. Thread-safe. */
+/* The zone named `key` (e.g. "Europe/Paris", "UTC"), held for the caller:
+ * give it back with mw_tz_release. Returns NULL and sets *status when it
+ * cannot be had. Thread-safe. */
 const mw_tz *mw_tz_get(const char *key, mw_tz_status *status);
+
+/* Gives back a zone from mw_tz_get (the cache may then drop it). */
+void mw_tz_release(const mw_tz *z);
 
 /* A short English text for a status. */
 const char *mw_tz_strerror(mw_tz_status status);

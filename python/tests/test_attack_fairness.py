@@ -28,6 +28,35 @@ def sqlite_sleep_sql(n):
             f"where i < {n}) select count(*) from r")
 
 
+# ---- SQLite threads -------------------------------------------------------
+
+
+def test_one_sqlite_alias_cannot_take_another_alias_threads(tmp_path):
+    """Slow queries on all four connections of alias ro (as many as libuv's
+    whole thread pool has threads) do not hold up a query on alias rw of the
+    same file: each SQLite connection runs on a thread of its own."""
+    path = tmp_path / "s.db"
+    with Worker({"ro": f"sqlite:{path}", "rw": f"sqlite:{path}"},
+                "--pool", "ro:sqlite_conns=4") as w:
+        c = w.conn
+        slow = [c.request("db_query", {"db_alias": "ro", "sql": sqlite_sleep_sql(10 ** 12)},
+                          timeout_ms=2000) for _ in range(4)]
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        rid = c.request("db_query", {"db_alias": "rw", "sql": "select 1"})
+        answers = {}
+        while rid not in answers:
+            r = c.recv(timeout=10)
+            answers[r["request_id"]] = r
+        took = time.monotonic() - t0
+        assert answers[rid]["status"] == "Ok", answers[rid]
+        assert took < 0.5, took
+        while len(answers) < 5:
+            r = c.recv(timeout=10)
+            answers[r["request_id"]] = r
+        assert [answers[s]["status"] for s in slow] == ["Timeout"] * 4
+
+
 # ---- max_session_inflight -------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import time
 import msgpack
 import pytest
 
-from worker_client import Worker, decode, frame, free_port, WORKER_BIN
+from worker_client import Worker, decode, frame, free_port, skip_on_host_bridge, WORKER_BIN
 
 DSN = os.environ.get("MOLT_TEST_DSN")
 pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
@@ -197,6 +197,60 @@ def test_streamed_batch_bytes_cap_sqlite():
         r = w.conn.call("db_query", {"sql": rows_sql(5000, 400), "stream": True,
                                      "batch_rows": 5000})
         assert r["status"] == "DbError" and "batch_rows" in r["error"], r
+
+
+def wide_row(ncols, nbytes):
+    return "select " + ", ".join([f"randomblob({nbytes})"] * ncols)
+
+
+def test_wide_row_refused_before_it_is_encoded_sqlite():
+    """Six 16 MB values in one row against a 4 MiB max_result_bytes: the
+    first value that would pass the cap stops the row, so the worker holds
+    SQLite's row and not a second, encoded copy of it."""
+    with Worker({"default": "sqlite::memory:"}, "--max-result-bytes", str(4 * MiB)) as w:
+        c = w.conn
+        before = proc_kb(w.proc.pid, "VmHWM")
+        r = c.call("db_query", {"sql": wide_row(6, 16 * MiB)})
+        assert r["status"] == "DbError" and r["sqlstate"] == "54000", r
+        grew = (proc_kb(w.proc.pid, "VmHWM") - before) * 1024
+        if not sanitized():
+            # SQLite's 96 MiB row; encoded as well it was twice that
+            assert grew < 140 * MiB, grew
+        assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
+
+
+def test_sqlite_heap_limit():
+    """molt_worker bounds what SQLite holds (sqlite_heap_limit_bytes): a
+    row of 8 x 16 MB values fails DbError 53200 at a 48 MiB limit, the
+    worker's peak stays near the limit, and it serves the next request."""
+    skip_on_host_bridge("the in-process host leaves SQLite's process-wide heap limit alone")
+    with Worker({"default": "sqlite::memory:"},
+                "--sqlite-heap-limit-bytes", str(48 * MiB)) as w:
+        c = w.conn
+        before = proc_kb(w.proc.pid, "VmHWM")
+        r = c.call("db_query", {"sql": wide_row(8, 16 * MiB)})
+        assert r["status"] == "DbError" and r["sqlstate"] == "53200", r
+        grew = (proc_kb(w.proc.pid, "VmHWM") - before) * 1024
+        if not sanitized():
+            assert grew < 80 * MiB, grew
+        assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
+
+
+def test_sqlite_temp_files_bounded(tmp_path):
+    """A sort spilling 20 MB to temporary files against a 4 MiB
+    sqlite_temp_max_bytes fails DbError 53100 (disk full) as soon as it
+    passes the bound; a sort within it runs, and so does the next request."""
+    path = tmp_path / "t.db"
+    sort = ("with recursive r(i) as (select 1 union all select i + 1 from r "
+            "where i < {}) select count(*) from (select i from r order by randomblob(1000))")
+    with Worker({"default": f"sqlite:{path}"},
+                "--pool", f"default:sqlite_temp_max_bytes={4 * MiB}") as w:
+        c = w.conn
+        r = c.call("db_query", {"sql": sort.format(20000)})
+        assert r["status"] == "DbError" and r["sqlstate"] == "53100", r
+        r = c.call("db_query", {"sql": sort.format(1000)})
+        assert r["status"] == "Ok" and decode(r)["rows"] == [[1000]], r
+        assert c.call("db_query", {"sql": sort.format(1000)})["status"] == "Ok"
 
 
 # ---- PostgreSQL ---------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from worker_client import Worker, decode, WORKER_BIN
+from worker_client import HOST_BRIDGE, Worker, decode, WORKER_BIN
 
 pytestmark = pytest.mark.skipif(not os.path.exists(WORKER_BIN),
                                 reason=f"{WORKER_BIN} is not built")
@@ -166,8 +166,9 @@ def victim_checks(c, dbfile):
     assert file_query(dbfile, "select count(*) from stock") == [(0,)]
     assert file_query(dbfile, "select count(*) from child") == [(0,)]
     assert file_query(dbfile, "pragma integrity_check") == [("ok",)]
-    # the pragma hard_heap_limit is process-wide
-    assert rows(query(c, "pragma hard_heap_limit")) == [[0]]
+    # the pragma hard_heap_limit is process-wide: molt_worker's setting
+    # (sqlite_heap_limit_bytes), none in the in-process host
+    assert rows(query(c, "pragma hard_heap_limit")) == [[0 if HOST_BRIDGE else 1 << 30]]
 
 
 # ---- fts3_tokenizer: an address leak and a crash ---------------------------
@@ -370,6 +371,20 @@ def test_writer_database_pragmas(w, dbfile):
     assert r["status"] == "Ok", r
     assert rows(query(c, "pragma defer_foreign_keys")) == [[0]]
     assert file_query(dbfile, "select parent_id from child") == [(2,)]
+
+
+@pytest.mark.parametrize("sql", ["pragma temp.user_version = 1234",
+                                 "PRAGMA TEMP.application_id(7)", "pragma temp.optimize",
+                                 "pragma temp.wal_checkpoint", "pragma temp.incremental_vacuum"])
+def test_writer_pragmas_only_on_main(w, dbfile, sql):
+    """TEMP is the connection's, not the request's: a writer may neither set
+    a value there (the next client on the connection would read it) nor run
+    maintenance on it."""
+    c = w.conn
+    refused(exec_(c, sql), WRITE_REFUSED)
+    assert rows(query(c, "pragma temp.user_version")) == [[0]]
+    assert rows(query(c, "pragma temp.application_id")) == [[0]]
+    victim_checks(c, dbfile)
 
 
 # ---- ATTACH, DETACH, VACUUM -----------------------------------------------
@@ -677,3 +692,24 @@ def test_trusted_schema_setting(dbfile):
         r = exec_(wk.conn, "insert into items(name) values ('again')")
         assert r["status"] == "DbError" and "unsafe use of virtual table" in r["error"], r
     assert file_query(dbfile, "select count(*) from items where name = 'again'") == [(0,)]
+
+
+# ---- the time zone cache of Django's functions -----------------------------
+
+def test_many_time_zones_do_not_lock_others_out(dbfile):
+    """One client asking for more distinct zones than the worker caches
+    (MW_TZ_CACHE_MAX, 128) does not make later new zones fail for everyone:
+    the least recently used zone makes room."""
+    zdir = "/usr/share/zoneinfo/America"
+    if not os.path.isdir(zdir):
+        pytest.skip("no system zoneinfo")
+    zones = sorted(f"America/{f}" for f in os.listdir(zdir)
+                   if os.path.isfile(os.path.join(zdir, f)))[:140]
+    assert len(zones) > 128
+    sql = "select django_datetime_cast_date('2020-01-01 12:00:00', $1, 'UTC')"
+    with worker(dbfile, "--pool", "default:sqlite_django_functions=true") as w:
+        c = w.conn
+        for z in zones + ["Asia/Tokyo", zones[0]]:
+            r = query(c, sql, [z])
+            assert r["status"] == "Ok", (z, r)
+        assert rows(query(c, sql, ["Asia/Tokyo"])) == [["2020-01-01"]]

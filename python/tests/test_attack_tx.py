@@ -412,3 +412,23 @@ def test_requests_sent_right_after_a_cancel_in_a_transaction(pg):
         assert got[rb]["status"] == "Ok", got[rb]
         assert rows(c.query("select count(*) from atk_tx where v >= 10")) == [[0]]
     assert pg.execute("select count(*) from atk_tx where v >= 10").fetchone() == (0,)
+
+
+def test_sqlite_tx_begin_that_cannot_open_gives_its_connection_back(tmp_path):
+    """tx_begin while the database file cannot be opened fails, and the
+    connection it took goes back: once the file can be opened, the alias's
+    two connections serve requests again (none is held for ever)."""
+    d = tmp_path / "later"
+    with Worker({"app": f"sqlite://{d / 's.db'}"}, "--allow-write", "app",
+                "--pool", "app:sqlite_conns=2", "--tx-alias-share-pct", "100") as w:
+        c = w.conn
+        for _ in range(2):
+            r = c.call("tx_begin", {"db_alias": "app"})
+            assert r["status"] == "DbError" and r["sqlstate"] == "08006", r
+        os.mkdir(d)
+        r = c.query("select 1", db_alias="app", timeout_ms=3000)
+        assert r["status"] == "Ok", r
+        r = c.call("tx_begin", {"db_alias": "app"})
+        assert r["status"] == "Ok", r
+        stats = decode(c.call("stats"))["aliases"]["app"]
+        assert stats["in_use"] == 1 and stats["waiters"] == 0, stats
