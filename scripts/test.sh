@@ -363,7 +363,7 @@ if [ "${1:-}" = "--stages" ]; then
             UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
                     python/tests/test_inprocess_fast.py python/tests/test_inprocess_async_fast.py \
-                    python/tests/test_inprocess_arrow.py \
+                    python/tests/test_inprocess_arrow.py python/tests/test_arrow_c_stream.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
                     python/tests/test_client_tx.py python/tests/test_client_tx_cancel.py \

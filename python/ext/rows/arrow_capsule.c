@@ -8,8 +8,9 @@
 #include <string.h>
 
 static PyObject *arrow_ipc_error;
-/* chunks that did not start 8-byte aligned, copied to aligned memory */
-static atomic_long aligned_copies;
+/* chunks that did not start 8-byte aligned, copied to aligned memory; the
+ * owners not yet dropped (a stream or an array of it still held) */
+static atomic_long aligned_copies, live_owners;
 
 typedef struct py_owner {
     ipc_owner base;
@@ -30,6 +31,7 @@ static void py_owner_drop(ipc_owner *o)
     free(po->views);
     free(po->copies);
     free(po);
+    atomic_fetch_sub_explicit(&live_owners, 1, memory_order_relaxed);
 }
 
 static void capsule_free(PyObject *capsule)
@@ -72,6 +74,7 @@ static PyObject *arrow_stream(PyObject *self, PyObject *chunks)
     }
     atomic_init(&po->base.refs, 1);
     po->base.drop = py_owner_drop;
+    atomic_fetch_add_explicit(&live_owners, 1, memory_order_relaxed);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_buffer *v = &po->views[i];
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), v, PyBUF_SIMPLE) < 0)
@@ -119,21 +122,25 @@ PyDoc_STRVAR(arrow_stream_doc,
 "released. The whole stream is checked first: ArrowIpcError (a ValueError)\n"
 "for malformed or unsupported bytes (docs/arrow.md).");
 
-static PyObject *arrow_aligned_copies(PyObject *self, PyObject *unused)
+static PyObject *arrow_stats(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    return PyLong_FromLong(atomic_load_explicit(&aligned_copies, memory_order_relaxed));
+    return Py_BuildValue("{sl,sl}", "aligned_copies",
+                         atomic_load_explicit(&aligned_copies, memory_order_relaxed), "live",
+                         atomic_load_explicit(&live_owners, memory_order_relaxed));
 }
 
-PyDoc_STRVAR(arrow_aligned_copies_doc,
-"arrow_aligned_copies()\n"
+PyDoc_STRVAR(arrow_stats_doc,
+"arrow_stats()\n"
 "--\n\n"
-"How many chunks arrow_stream copied because they did not start 8-byte aligned.");
+"{'aligned_copies': chunks arrow_stream copied because they did not start\n"
+"8-byte aligned, 'live': arrow_stream results whose chunks are still held\n"
+"(by the stream or by an array read from it)}.");
 
 static PyMethodDef methods[] = {
     {"arrow_stream", arrow_stream, METH_O, arrow_stream_doc},
-    {"arrow_aligned_copies", arrow_aligned_copies, METH_NOARGS, arrow_aligned_copies_doc},
+    {"arrow_stats", arrow_stats, METH_NOARGS, arrow_stats_doc},
     {NULL, NULL, 0, NULL},
 };
 

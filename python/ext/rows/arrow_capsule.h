@@ -7,7 +7,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* adds arrow_stream, arrow_aligned_copies and ArrowIpcError to the module
+/* adds arrow_stream, arrow_stats and ArrowIpcError to the module
  * m; -1 with an exception */
 int arrow_capsule_add(PyObject *m);
 
