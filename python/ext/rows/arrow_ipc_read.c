@@ -15,6 +15,9 @@
 
 enum { L_FIXED, L_BITS, L_VAR, L_LIST, L_STRUCT };
 enum { MAX_DEPTH = 32, MAX_FIELDS = 4096, MAX_META = 1024 };
+/* names and metadata copied out of one Schema: a table or string the
+ * flatbuffer names many times is copied as many times */
+#define MAX_SCHEMA_BYTES ((size_t)16 << 20)
 
 typedef struct field {
     char *format, *name, *meta; /* meta: the C interface's metadata, or NULL */
@@ -29,6 +32,7 @@ typedef struct ctx {
     char *err;
     size_t errlen;
     int nfields;
+    size_t copied;  /* of MAX_SCHEMA_BYTES */
 } ctx;
 
 static int fail(ctx *c, const char *fmt, ...)
@@ -44,6 +48,15 @@ static int oom(ctx *c)
 {
     snprintf(c->err, c->errlen, "out of memory");
     return -2;
+}
+
+/* n more bytes copied out of the Schema, within MAX_SCHEMA_BYTES. */
+static int spend(ctx *c, size_t n)
+{
+    if (n > MAX_SCHEMA_BYTES - c->copied)
+        return fail(c, "a Schema whose names and metadata pass %zu bytes", MAX_SCHEMA_BYTES);
+    c->copied += n;
+    return 0;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -135,6 +148,8 @@ static int parse_meta(ctx *c, const fb_table *t, int id, char **out, size_t *out
             p += vl;
         }
         if (pass == 0) {
+            if (spend(c, total) != 0)
+                return -1;
             if ((*out = malloc(total)) == NULL)
                 return oom(c);
             *outlen = total;
@@ -263,6 +278,8 @@ static int parse_field(ctx *c, const fb_table *ft, field *f, int depth)
         return fail(c, "malformed Field in the Schema");
     if (memchr(s, 0, n) != NULL)
         return fail(c, "a field name holds a NUL byte");
+    if (spend(c, n) != 0)
+        return -1;
     if ((f->name = dupn(s, n)) == NULL)
         return oom(c);
     f->nullable = nullable != 0;
@@ -725,7 +742,7 @@ static int read_message(ctx *c, stream_priv *sp, const uint8_t *d, size_t n, siz
 int ipc_stream_open(const ipc_chunk *chunks, size_t nchunks, ipc_owner *owner,
                     struct ArrowArrayStream *out, char *err, size_t errlen)
 {
-    ctx c = {err, errlen, 0};
+    ctx c = {err, errlen, 0, 0};
     stream_priv *sp = calloc(1, sizeof *sp);
     if (sp == NULL)
         return oom(&c);
