@@ -74,11 +74,13 @@ def check_query(c, sql, **kw):
 
 def check_stream(c, sql, batch_rows, **kw):
     """The same for a stream of batch_rows-row batches; the Table."""
+    copies = _rows.arrow_stats()["aligned_copies"]
     with c.stream(sql, result_format="arrow_ipc", batch_rows=batch_rows, **kw) as s:
         want = arrow_table_from_chunks(list(s.chunks()))
     with c.stream(sql, result_format="arrow_ipc", batch_rows=batch_rows, **kw) as s:
         got = pa.table(s)
     assert_same(got, want)
+    assert _rows.arrow_stats()["aligned_copies"] == copies
     return got
 
 
