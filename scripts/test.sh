@@ -96,7 +96,7 @@ PY_VERSIONS=${MOLT_PYTHON_VERSIONS:-"3.12 3.13"}
 CALL_LOOPS="test_plain_calls_keep_no_reference_and_leave_rss_flat or test_many_calls_leave_rss_flat"
 RSS_LOOPS="test_no_reference_leaks or test_frames_dropped_without_pyarrow_leave_rss_flat or $CALL_LOOPS"
 PYVERSIONS_TESTS=(python/tests/test_inprocess.py python/tests/test_inprocess_fast.py
-    python/tests/test_inprocess_arrow.py
+    python/tests/test_inprocess_arrow.py python/tests/test_arrow_c_stream.py
     python/tests/test_rows_c.py python/tests/test_client_rows.py
     python/tests/test_rows_sqlite_profile.py python/tests/test_adapter_worker.py
     python/tests/test_client_tx.py
@@ -363,7 +363,7 @@ if [ "${1:-}" = "--stages" ]; then
             UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
                 run_pytest pytest-asan-inprocess build-asan "$T_PYTEST_ASAN" python/tests/test_inprocess.py \
                     python/tests/test_inprocess_fast.py python/tests/test_inprocess_async_fast.py \
-                    python/tests/test_inprocess_arrow.py \
+                    python/tests/test_inprocess_arrow.py python/tests/test_arrow_c_stream.py \
                     python/tests/test_adapter_worker.py python/tests/test_client_params.py \
                     python/tests/test_client_copy.py python/tests/test_client_listen.py \
                     python/tests/test_client_tx.py python/tests/test_client_tx_cancel.py \

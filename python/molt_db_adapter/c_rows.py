@@ -31,6 +31,16 @@ def decode(raw: bytes, types: Optional[list[str]] = None, **options: Any) -> Opt
     return doc
 
 
+def arrow_stream(chunks: list[Any]) -> Any:
+    """An ``arrow_array_stream`` PyCapsule of the Arrow IPC stream in
+    ``chunks`` (buffers each holding whole messages), its arrays pointing
+    into them; None without the C extension. ValueError (``ArrowIpcError``)
+    for bytes that are not a stream it reads (docs/arrow.md)."""
+    if decoder is None:
+        return None
+    return decoder.arrow_stream(chunks)
+
+
 def unconvertible() -> type[Exception]:
     """The C decoder's Unconvertible (a ValueError), for callers that catch it."""
     return decoder.Unconvertible if decoder is not None else ValueError

@@ -11,7 +11,8 @@ from .decoding import DEFAULT_DECODING, Decoding, convert_row
 from .envelope import unpackb
 from .errors import ProtocolError
 
-__all__ = ["QueryResult", "ExecResult", "decode_payload", "arrow_table_from_ipc", "arrow_table_from_chunks"]
+__all__ = ["QueryResult", "ExecResult", "decode_payload", "arrow_table_from_ipc", "arrow_table_from_chunks",
+           "arrow_c_stream"]
 
 
 def decode_payload(codec: Optional[str], raw: bytes) -> Any:
@@ -60,6 +61,16 @@ def arrow_table_from_chunks(chunks: list[Any]) -> Any:
     if schema is None:
         raise ProtocolError("the Arrow IPC stream had no schema")
     return pa.Table.from_batches(batches, schema)
+
+
+def arrow_c_stream(chunks: list[Any]) -> Any:
+    """An ``arrow_array_stream`` PyCapsule of the Arrow IPC stream in
+    ``chunks`` read in C (``c_rows.arrow_stream``), or None without the C
+    extension; malformed bytes raise ProtocolError."""
+    try:
+        return c_rows.arrow_stream(chunks)
+    except ValueError as e:
+        raise ProtocolError(str(e)) from None
 
 
 def _row_tuple(row: Any, columns: list[str]) -> tuple[Any, ...]:
@@ -228,8 +239,15 @@ class QueryResult:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The Arrow PyCapsule interface: ``pa.table(result)``,
         ``pa.RecordBatchReader.from_stream(result)`` and other Arrow
-        consumers (polars, DuckDB) take the result as an ArrowArrayStream
-        of ``to_arrow()``'s Table, its buffers shared, not copied."""
+        consumers (polars, DuckDB) take the result as an ArrowArrayStream.
+        For ``arrow_ipc`` the ``_rows`` extension reads the IPC bytes in C
+        and its arrays point into ``raw`` (no pyarrow needed here, nothing
+        copied); otherwise, or without the extension, it is
+        ``to_arrow()``'s Table's. ``requested_schema`` is not applied."""
+        if self.codec == "arrow_ipc":
+            capsule = arrow_c_stream([self.raw])
+            if capsule is not None:
+                return capsule
         return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def __repr__(self) -> str:

@@ -36,7 +36,7 @@ from .protocol import (
     open_stream_steps,
 )
 from .envelope import Response
-from .results import ExecResult, QueryResult, arrow_table_from_chunks
+from .results import ExecResult, QueryResult, arrow_c_stream, arrow_table_from_chunks
 from .transaction import Transaction
 
 __all__ = ["MoltClient", "QueryStream"]
@@ -576,3 +576,14 @@ class QueryStream(StreamCore):
         """All the remaining frames as one pyarrow Table (arrow_ipc)."""
         self.check_arrow()
         return arrow_table_from_chunks(list(self.chunks()))
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule interface over all the remaining frames
+        (arrow_ipc): read in C, the arrays pointing into the frames'
+        payloads (``QueryResult.__arrow_c_stream__``)."""
+        self.check_arrow()
+        chunks = list(self.chunks())
+        capsule = arrow_c_stream(chunks)
+        if capsule is None:
+            return arrow_table_from_chunks(chunks).__arrow_c_stream__(requested_schema)
+        return capsule

@@ -3,6 +3,7 @@
  * are converted as row_types.c's table says. The pure-Python path
  * (results.py, decoding.py, molt_django_adapter/rows.py) gives the same
  * values and stays the fallback. */
+#include "arrow_capsule.h"
 #include "model_rows.h"
 #include "mpread.h"
 #include "row_sqlite.h"
@@ -555,7 +556,7 @@ PyMODINIT_FUNC PyInit__rows(void)
         return NULL;
     rows_unconvertible = PyErr_NewException("molt_db_adapter._rows.Unconvertible", PyExc_ValueError, NULL);
     if (!rows_unconvertible || PyModule_AddObjectRef(m, "Unconvertible", rows_unconvertible) < 0 ||
-        model_rows_add(m) < 0) {
+        model_rows_add(m) < 0 || arrow_capsule_add(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
