@@ -123,7 +123,10 @@ struct molt_db_host {
     int loop_polls;          /* the loop polls (or is about to) and takes
                               * commands only when woken; driven mode: a
                               * molt_db_host_poll waits */
-    int notified;            /* notify_fd was written and not cleared */
+    atomic_int notified;     /* notify_fd was written (or is about to be)
+                              * and not cleared; read without the lock by
+                              * molt_db_host_poll, to skip a read of a
+                              * clear fd */
     int arming;              /* threaded mode: callers arm (molt_db_host_arm) */
     int armed;               /* ... and one waits: news writes notify_fd */
     int closing;             /* molt_db_host_free began */
@@ -145,8 +148,13 @@ struct molt_db_host {
 };
 
 /* host_stream.c: streams, their frames and commands */
-/* Runs the commands cmds of st on the loop thread (taken: the cost; st was
- * marked running when they were taken). */
+/* Under h->lock, on the loop thread: takes the commands of st (unlinked
+ * from h's queue), marks it running and returns them, with the cost of
+ * the frames taken in *taken. A submit leaves the bytes waiting; a stream
+ * released before its submit was taken ends there, never started. */
+unsigned mw_host_stream_take_locked(molt_db_host_stream *st, size_t *taken);
+/* Runs the commands cmds of st on the loop thread, as
+ * mw_host_stream_take_locked returned them (taken: the cost). */
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
 /* Frees a stream and its frames (h->lock not held; st unlinked; its
  * reference on its session is the caller's to drop). */

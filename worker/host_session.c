@@ -109,21 +109,20 @@ mw_session *mw_host_session_get(host_session *hs, const char **msg)
                                 "max_unread_bytes): open another";
     molt_db_host *h = hs->h;
     pthread_mutex_lock(&h->lock);
-    int refused = hs->ended;
+    int refused = hs->ended, make = !refused && !hs->s;
+    if (make)
+        hs->refs++; /* the worker session's, dropped by sink_closed */
     pthread_mutex_unlock(&h->lock);
     *msg = NULL;
     if (refused || (hs->s && hs->s->dead)) {
         *msg = ended;
         return NULL;
     }
-    if (hs->s)
+    if (!make)
         return hs->s;
     hs->s = mw_session_start_sink(&h->w, &hs->sink);
     if (!hs->s)
-        return NULL;
-    pthread_mutex_lock(&h->lock);
-    hs->refs++; /* the worker session's, dropped by sink_closed */
-    pthread_mutex_unlock(&h->lock);
+        mw_host_session_unref(hs); /* the stream's reference remains */
     return hs->s;
 }
 

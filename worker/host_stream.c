@@ -305,17 +305,29 @@ static void stop(molt_db_host_stream *st)
     }
 }
 
+unsigned mw_host_stream_take_locked(molt_db_host_stream *st, size_t *taken)
+{
+    unsigned cmds = st->cmds;
+    st->cmds = 0;
+    st->running = 1;
+    *taken = st->taken_cost;
+    st->taken_cost = 0;
+    if (cmds & HOST_CMD_SUBMIT) {
+        st->h->queued_request_bytes -= st->req_len;
+        if (st->released)
+            st->ended = 1;
+    }
+    return cmds;
+}
+
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
 {
     molt_db_host *h = st->h;
     if (cmds & HOST_CMD_SUBMIT) {
-        pthread_mutex_lock(&h->lock);
-        h->queued_request_bytes -= st->req_len;
-        int released = st->released;
-        if (released)
-            st->ended = 1;
-        pthread_mutex_unlock(&h->lock);
-        if (!released)
+        /* ended here only when released before it started (set under the
+         * lock by mw_host_stream_take_locked; a submitted stream's end is
+         * otherwise written by this thread only) */
+        if (!st->ended)
             start(st);
         free(st->req);
         st->req = NULL;
