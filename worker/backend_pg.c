@@ -405,9 +405,9 @@ static void fail_encoding(pg_job *j, molt_db_error *e)
     molt_db_error_clear(e);
 }
 
-static int emit_columns(pg_job *j)
+/* The columns to the result; the encoding's time counts from t. */
+static int emit_columns(pg_job *j, uint64_t t)
 {
-    uint64_t t = uv_hrtime();
     j->r->res.pg_types = j->b->types;
     molt_db_error e;
     molt_db_error_init(&e);
@@ -428,7 +428,7 @@ static void types_resolved(void *ud)
     }
     if (j->cancelled || !j->id) /* the pool reads on (and drops) by itself */
         return;
-    if (emit_columns(j) != MOLT_DB_OK)
+    if (emit_columns(j, uv_hrtime()) != MOLT_DB_OK)
         molt_db_pool_cancel(j->b->pool, j->id);
     if (!j->r->paused) /* not also paused for the client */
         molt_db_pool_resume(j->b->pool, j->id);
@@ -509,10 +509,11 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
         at += len;
     }
     j->ncols = n;
-    j->r->res.encode_ns += uv_hrtime() - t;
-    if (!j->resolving && start_resolving(j))
+    if (!j->resolving && start_resolving(j)) {
+        j->r->res.encode_ns += uv_hrtime() - t;
         return MOLT_DB_OK; /* the columns go out once the names are in */
-    return emit_columns(j);
+    }
+    return emit_columns(j, t); /* the copy counts with the encoding */
 }
 
 /* How many rows one timed row stands for in decode_us past a result's first

@@ -219,9 +219,12 @@ static void flush_news(molt_db_host *h)
 static void on_check(uv_check_t *c)
 {
     molt_db_host *h = c->data;
-    pthread_mutex_lock(&h->lock);
-    h->loop_polls = 0;
-    pthread_mutex_unlock(&h->lock);
+    /* only this thread writes loop_polls: a read of it needs no lock */
+    if (h->loop_polls) {
+        pthread_mutex_lock(&h->lock);
+        h->loop_polls = 0;
+        pthread_mutex_unlock(&h->lock);
+    }
     flush_news(h);
 }
 
