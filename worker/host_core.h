@@ -50,6 +50,11 @@ enum {
  * this much too many (max_unread_bytes is 1 MiB or more). */
 #define HOST_REPORT_BYTES ((size_t)64 << 10)
 
+/* a request up to this size is copied into its stream's allocation (a
+ * point query's envelope is about 130 bytes); a larger one gets its own,
+ * freed once the request started */
+#define HOST_INLINE_REQUEST ((size_t)512)
+
 typedef struct host_frame {
     struct host_frame *next;
     uint8_t *data;          /* owned; the frame starts at data + off */
@@ -93,6 +98,9 @@ struct molt_db_host_stream {
     int news;                /* in the ready list */
     molt_db_host_stream *news_prev, *news_next;
     molt_db_host_stream *all_prev, *all_next;
+    /* a request of at most HOST_INLINE_REQUEST bytes: req points here, in
+     * the stream's own allocation */
+    uint8_t inline_req[];
 };
 
 struct molt_db_host {

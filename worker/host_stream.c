@@ -27,11 +27,19 @@ static void frames_free(host_frame *f)
     }
 }
 
+/* Frees the request's bytes, when they have an allocation of their own. */
+static void req_free(molt_db_host_stream *st)
+{
+    if (st->req != st->inline_req)
+        free(st->req);
+    st->req = NULL;
+}
+
 void mw_host_stream_free(molt_db_host_stream *st)
 {
     frames_free(st->head);
     frames_free(st->taken);
-    free(st->req);
+    req_free(st);
     free(st);
 }
 
@@ -329,8 +337,7 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
          * otherwise written by this thread only) */
         if (!st->ended)
             start(st);
-        free(st->req);
-        st->req = NULL;
+        req_free(st);
     }
     mw_session *s = st->hs->s;
     if ((cmds & HOST_CMD_TAKEN) && s && !s->dead)
@@ -352,7 +359,8 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
                           molt_db_host_stream **out)
 {
     host_session *hs;
-    molt_db_host_stream *st = mw_zalloc(1, sizeof *st);
+    int inline_req = len <= HOST_INLINE_REQUEST;
+    molt_db_host_stream *st = mw_zalloc(1, sizeof *st + (inline_req ? len : 0));
     if (!st)
         return MOLT_DB_ENOMEM;
     st->h = h;
@@ -366,7 +374,7 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
     else if (len > (uint64_t)h->cfg.max_request_bytes)
         snprintf(msg, sizeof msg, "frame length %zu is above the limit of %lld bytes",
                  len, (long long)h->cfg.max_request_bytes);
-    else if (!(st->req = malloc(len))) {
+    else if (!(st->req = inline_req ? st->inline_req : malloc(len))) {
         free(st);
         return MOLT_DB_ENOMEM;
     } else {
