@@ -321,7 +321,6 @@ static void host_destroy(molt_db_host *h)
     molt_db_host_stream *st = h->all;
     while (st) {
         molt_db_host_stream *next = st->all_next;
-        mw_host_session_unref(st->hs);
         mw_host_stream_free(st);
         st = next;
     }

@@ -98,6 +98,7 @@ struct molt_db_host_stream {
     int news;                /* in the ready list */
     molt_db_host_stream *news_prev, *news_next;
     molt_db_host_stream *all_prev, *all_next;
+    host_session own;        /* hs of a stream submitted without a session */
     /* a request of at most HOST_INLINE_REQUEST bytes: req points here, in
      * the stream's own allocation */
     uint8_t inline_req[];
@@ -164,8 +165,9 @@ unsigned mw_host_stream_take_locked(molt_db_host_stream *st, size_t *taken);
 /* Runs the commands cmds of st on the loop thread, as
  * mw_host_stream_take_locked returned them (taken: the cost). */
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
-/* Frees a stream and its frames (h->lock not held; st unlinked; its
- * reference on its session is the caller's to drop). */
+/* Frees a stream and its frames and drops its reference on its session
+ * (h->lock not held; st unlinked). A stream's own session (st->own) and
+ * so the stream's memory are freed with that session's last reference. */
 void mw_host_stream_free(molt_db_host_stream *st);
 /* Under h->lock: queues commands of st and says whether to wake the loop. */
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds);
@@ -182,12 +184,15 @@ int mw_host_stream_put(molt_db_host_stream *st, molt_db_buf *pieces, size_t n,
 void mw_host_stream_done(molt_db_host_stream *st);
 
 /* host_session.c: host sessions, and the sink their frames go through */
-/* A new session (refs 1: the caller's, or its one stream's), linked in
- * h->sessions; NULL when memory ran out. Under h->lock. */
+/* Sets up hs, zeroed, for id (refs 1: the caller's, or for id 0 its one
+ * stream's), linked in h->sessions when id is not 0. Under h->lock. */
+void mw_host_session_init_locked(host_session *hs, molt_db_host *h, uint64_t id);
+/* A new session for a caller's id, as above; NULL when memory ran out. */
 host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id);
 /* Under h->lock: the open session with this id, or NULL. */
 host_session *mw_host_session_find_locked(molt_db_host *h, uint64_t id);
-/* Drops a reference (h->lock not held); the last one frees hs. */
+/* Drops a reference (h->lock not held); the last one frees hs (for a
+ * stream's own, the stream's memory with it). */
 void mw_host_session_unref(host_session *hs);
 /* Loop thread: the worker session of hs, made at its first request; NULL
  * when it ended or memory ran out (msg then says why). */

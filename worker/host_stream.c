@@ -37,10 +37,13 @@ static void req_free(molt_db_host_stream *st)
 
 void mw_host_stream_free(molt_db_host_stream *st)
 {
+    host_session *hs = st->hs;
     frames_free(st->head);
     frames_free(st->taken);
     req_free(st);
-    free(st);
+    if (hs != &st->own)
+        free(st);
+    mw_host_session_unref(hs);
 }
 
 /* st has news for the caller: returns 1 when the notify fd must be
@@ -120,7 +123,7 @@ static int push_locked(molt_db_host_stream *st, host_frame *f)
 }
 
 /* Unlinks st when nothing holds it any more: returns 1 when it must then
- * be freed, after unlocking (finish). */
+ * be freed, after unlocking (mw_host_stream_free). */
 static int finished_locked(molt_db_host_stream *st)
 {
     if (!st->released || !st->ended || st->cmds || st->running)
@@ -129,12 +132,6 @@ static int finished_locked(molt_db_host_stream *st)
     return 1;
 }
 
-static void finish(molt_db_host_stream *st)
-{
-    host_session *hs = st->hs;
-    mw_host_stream_free(st);
-    mw_host_session_unref(hs);
-}
 
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
 {
@@ -236,7 +233,7 @@ void mw_host_stream_done(molt_db_host_stream *st)
     if (note)
         mw_host_notify_later(h);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 /* ---- a stream answered without the worker: framing errors, refusals ---- */
@@ -349,7 +346,7 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
     int done = finished_locked(st);
     pthread_mutex_unlock(&h->lock);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 /* ---- the caller's side: any thread in threaded mode ---- */
@@ -392,10 +389,9 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
         if (!hs && !msg[0])
             snprintf(msg, sizeof msg, "session %llu is not open on this host (never "
                      "opened, or closed)", (unsigned long long)session_id);
-    } else if (!(hs = mw_host_session_new_locked(h, 0))) {
-        pthread_mutex_unlock(&h->lock);
-        mw_host_stream_free(st);
-        return MOLT_DB_ENOMEM;
+    } else {
+        hs = &st->own;
+        mw_host_session_init_locked(hs, h, 0);
     }
     if (hs) {
         if (session_id)
@@ -517,7 +513,7 @@ void molt_db_host_release(molt_db_host_stream *st)
         mw_host_wake(h);
     frames_free(frames);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap)
