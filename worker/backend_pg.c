@@ -96,7 +96,9 @@ struct pg_job {
                                    or malloc'd */
     size_t run_noids;
     uint32_t few_oids[FEW_PARAMS];
-    molt_db_column *cols;       /* the result's: few_cols, or malloc'd (h_columns) */
+    molt_db_column *cols;       /* the statement's columns (h_columns): few_cols,
+                                   named from the result's copy, or one
+                                   allocation with their names */
     size_t ncols;
     molt_db_column few_cols[FEW_COLS];
     int cancelled;
