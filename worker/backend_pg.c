@@ -52,6 +52,8 @@
 /* Statements with at most this many parameters need no allocation for
  * them (send_stmt's frame, a job's few_oids). */
 #define FEW_PARAMS 8
+/* a result of up to this many columns keeps them in its job (few_cols) */
+#define FEW_COLS 16
 
 typedef struct pg_job pg_job;
 
@@ -94,8 +96,11 @@ struct pg_job {
                                    or malloc'd */
     size_t run_noids;
     uint32_t few_oids[FEW_PARAMS];
-    molt_db_column *cols;
+    molt_db_column *cols;       /* the statement's columns (h_columns): few_cols,
+                                   named from the result's copy, or one
+                                   allocation with their names */
     size_t ncols;
+    molt_db_column few_cols[FEW_COLS];
     int cancelled;
     int truncated;
     int failed;                 /* status below is set */
@@ -265,10 +270,11 @@ static int build_params(const mw_stmt *s, molt_db_buf *store, param_space *sp,
 
 /* ---- job ---------------------------------------------------------------- */
 
-/* the columns and their names are one allocation (h_columns) */
+/* the columns (h_columns): few_cols, or with their names one allocation */
 static void free_cols(pg_job *j)
 {
-    free(j->cols);
+    if (j->cols != j->few_cols)
+        free(j->cols);
     j->cols = NULL;
     j->ncols = 0;
 }
@@ -405,9 +411,9 @@ static void fail_encoding(pg_job *j, molt_db_error *e)
     molt_db_error_clear(e);
 }
 
-static int emit_columns(pg_job *j)
+/* The columns to the result; the encoding's time counts from t. */
+static int emit_columns(pg_job *j, uint64_t t)
 {
-    uint64_t t = uv_hrtime();
     j->r->res.pg_types = j->b->types;
     molt_db_error e;
     molt_db_error_init(&e);
@@ -428,7 +434,7 @@ static void types_resolved(void *ud)
     }
     if (j->cancelled || !j->id) /* the pool reads on (and drops) by itself */
         return;
-    if (emit_columns(j) != MOLT_DB_OK)
+    if (emit_columns(j, uv_hrtime()) != MOLT_DB_OK)
         molt_db_pool_cancel(j->b->pool, j->id);
     if (!j->r->paused) /* not also paused for the client */
         molt_db_pool_resume(j->b->pool, j->id);
@@ -488,12 +494,40 @@ static void cancel_on_server(pg_job *j)
     }
 }
 
+/* A few columns whose types are all named go out at once: the job keeps
+ * their types and formats for the rows (few_cols), and for their names the
+ * result's copy (the pool's are valid during its call only). 0 when they
+ * do not qualify (nothing done). */
+static int few_columns(pg_job *j, const molt_db_column *cols, size_t n, uint64_t t,
+                       int *rc)
+{
+    uint32_t oids[FEW_COLS];
+    if (j->resolving || n > FEW_COLS)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        oids[i] = cols[i].type_oid;
+    if (mw_pg_types_missing(j->b->types, oids, n))
+        return 0;
+    if (n) /* a statement without columns: cols may be NULL */
+        memcpy(j->few_cols, cols, n * sizeof *cols);
+    j->cols = j->few_cols;
+    j->ncols = n;
+    *rc = emit_columns(j, t);
+    char **names = j->r->res.ncols == n ? j->r->res.names : NULL;
+    for (size_t i = 0; i < n; i++)
+        j->few_cols[i].name = names ? names[i] : "";
+    return 1;
+}
+
 static int h_columns(void *ud, const molt_db_column *cols, size_t n)
 {
     pg_job *j = ud;
     uint64_t t = uv_hrtime();
     free_cols(j);
-    /* the columns, then their names' bytes, in one allocation */
+    int rc;
+    if (few_columns(j, cols, n, t, &rc))
+        return rc;
+    /* else the columns, then their names' bytes, in one allocation */
     size_t slots = n ? n : 1, bytes = slots * sizeof *j->cols;
     for (size_t i = 0; i < n && bytes < SIZE_MAX / 2; i++)
         bytes += strlen(cols[i].name ? cols[i].name : "") + 1;
@@ -509,10 +543,11 @@ static int h_columns(void *ud, const molt_db_column *cols, size_t n)
         at += len;
     }
     j->ncols = n;
-    j->r->res.encode_ns += uv_hrtime() - t;
-    if (!j->resolving && start_resolving(j))
+    if (!j->resolving && start_resolving(j)) {
+        j->r->res.encode_ns += uv_hrtime() - t;
         return MOLT_DB_OK; /* the columns go out once the names are in */
-    return emit_columns(j);
+    }
+    return emit_columns(j, t); /* the copy counts with the encoding */
 }
 
 /* How many rows one timed row stands for in decode_us past a result's first

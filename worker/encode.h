@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -74,8 +75,12 @@ void mw_enc_init(mw_enc *e, mw_format format, molt_db_buf *out);
 /* Points the writer at another buffer (between top-level values). */
 void mw_enc_retarget(mw_enc *e, molt_db_buf *out);
 
-/* Writes a NUL-terminated string. */
-void mw_enc_cstr(mw_enc *e, const char *s);
+/* Writes a NUL-terminated string (inline: a literal key's length is
+ * known where it is written). */
+static inline void mw_enc_cstr(mw_enc *e, const char *s)
+{
+    e->ops->str(e, s, strlen(s));
+}
 
 extern const mw_enc_ops mw_enc_json_ops;
 extern const mw_enc_ops mw_enc_msgpack_ops;

@@ -117,8 +117,3 @@ void mw_enc_retarget(mw_enc *e, molt_db_buf *out)
     e->out = out;
     mw_packer_init(&e->pk, out);
 }
-
-void mw_enc_cstr(mw_enc *e, const char *s)
-{
-    e->ops->str(e, s, strlen(s));
-}

@@ -108,16 +108,16 @@ static void cancel_token(molt_db_host *h, uint64_t token)
  * close has started when that runs). */
 static void take_commands(molt_db_host *h)
 {
-    pthread_mutex_lock(&h->lock);
-    h->wake_due = 0; /* what is queued from now on wakes the loop again */
-    h->loop_polls = 0;
-    pthread_mutex_unlock(&h->lock);
     uint64_t *tokens;
     size_t ntokens;
     host_session *closes;
     int closing;
-    for (;;) {
+    for (int first = 1;; first = 0) {
         pthread_mutex_lock(&h->lock);
+        if (first) {
+            h->wake_due = 0; /* what is queued from now on wakes the loop again */
+            h->loop_polls = 0;
+        }
         molt_db_host_stream *st = h->cmd_head;
         unsigned cmds = 0;
         size_t taken = 0;
@@ -125,11 +125,7 @@ static void take_commands(molt_db_host *h)
             h->cmd_head = st->cmd_next;
             if (!h->cmd_head)
                 h->cmd_tail = NULL;
-            cmds = st->cmds;
-            st->cmds = 0;
-            st->running = 1;
-            taken = st->taken_cost;
-            st->taken_cost = 0;
+            cmds = mw_host_stream_take_locked(st, &taken);
         } else {
             tokens = h->cancels;
             ntokens = h->ncancels;
@@ -223,9 +219,12 @@ static void flush_news(molt_db_host *h)
 static void on_check(uv_check_t *c)
 {
     molt_db_host *h = c->data;
-    pthread_mutex_lock(&h->lock);
-    h->loop_polls = 0;
-    pthread_mutex_unlock(&h->lock);
+    /* only this thread writes loop_polls: a read of it needs no lock */
+    if (h->loop_polls) {
+        pthread_mutex_lock(&h->lock);
+        h->loop_polls = 0;
+        pthread_mutex_unlock(&h->lock);
+    }
     flush_news(h);
 }
 
@@ -322,7 +321,6 @@ static void host_destroy(molt_db_host *h)
     molt_db_host_stream *st = h->all;
     while (st) {
         molt_db_host_stream *next = st->all_next;
-        mw_host_session_unref(st->hs);
         mw_host_stream_free(st);
         st = next;
     }
@@ -631,12 +629,19 @@ static int wait_news(molt_db_host *h, int timeout_ms)
         if (!news)
             wait_readable(h->notify_fd, timeout_ms);
     }
-    uint64_t n;
-    /* read first, then clear: news in between writes the fd again */
-    ssize_t got = read(h->notify_fd, &n, sizeof n);
-    (void)got;
+    /* The fd is readable only while notified is set (its one write may
+     * still be on its way): no read otherwise, as for a caller whose arm
+     * found news and did not wait. Read first, then clear: news in between
+     * writes the fd again. A read that finds the write not yet made leaves
+     * notified set, so the poll after that write clears the fd. */
+    int cleared = 0;
+    if (atomic_load(&h->notified)) {
+        uint64_t n;
+        cleared = read(h->notify_fd, &n, sizeof n) == (ssize_t)sizeof n;
+    }
     pthread_mutex_lock(&h->lock);
-    h->notified = 0;
+    if (cleared)
+        h->notified = 0;
     int closing = h->closing;
     pthread_mutex_unlock(&h->lock);
     return closing ? MOLT_DB_ECLOSED : 0;

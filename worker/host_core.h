@@ -50,6 +50,11 @@ enum {
  * this much too many (max_unread_bytes is 1 MiB or more). */
 #define HOST_REPORT_BYTES ((size_t)64 << 10)
 
+/* a request up to this size is copied into its stream's allocation (a
+ * point query's envelope is about 130 bytes); a larger one gets its own,
+ * freed once the request started */
+#define HOST_INLINE_REQUEST ((size_t)512)
+
 typedef struct host_frame {
     struct host_frame *next;
     uint8_t *data;          /* owned; the frame starts at data + off */
@@ -93,6 +98,10 @@ struct molt_db_host_stream {
     int news;                /* in the ready list */
     molt_db_host_stream *news_prev, *news_next;
     molt_db_host_stream *all_prev, *all_next;
+    host_session own;        /* hs of a stream submitted without a session */
+    /* a request of at most HOST_INLINE_REQUEST bytes: req points here, in
+     * the stream's own allocation */
+    uint8_t inline_req[];
 };
 
 struct molt_db_host {
@@ -123,7 +132,10 @@ struct molt_db_host {
     int loop_polls;          /* the loop polls (or is about to) and takes
                               * commands only when woken; driven mode: a
                               * molt_db_host_poll waits */
-    int notified;            /* notify_fd was written and not cleared */
+    atomic_int notified;     /* notify_fd was written (or is about to be)
+                              * and not cleared; read without the lock by
+                              * molt_db_host_poll, to skip a read of a
+                              * clear fd */
     int arming;              /* threaded mode: callers arm (molt_db_host_arm) */
     int armed;               /* ... and one waits: news writes notify_fd */
     int closing;             /* molt_db_host_free began */
@@ -145,11 +157,17 @@ struct molt_db_host {
 };
 
 /* host_stream.c: streams, their frames and commands */
-/* Runs the commands cmds of st on the loop thread (taken: the cost; st was
- * marked running when they were taken). */
+/* Under h->lock, on the loop thread: takes the commands of st (unlinked
+ * from h's queue), marks it running and returns them, with the cost of
+ * the frames taken in *taken. A submit leaves the bytes waiting; a stream
+ * released before its submit was taken ends there, never started. */
+unsigned mw_host_stream_take_locked(molt_db_host_stream *st, size_t *taken);
+/* Runs the commands cmds of st on the loop thread, as
+ * mw_host_stream_take_locked returned them (taken: the cost). */
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken);
-/* Frees a stream and its frames (h->lock not held; st unlinked; its
- * reference on its session is the caller's to drop). */
+/* Frees a stream and its frames and drops its reference on its session
+ * (h->lock not held; st unlinked). A stream's own session (st->own) and
+ * so the stream's memory are freed with that session's last reference. */
 void mw_host_stream_free(molt_db_host_stream *st);
 /* Under h->lock: queues commands of st and says whether to wake the loop. */
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds);
@@ -166,12 +184,15 @@ int mw_host_stream_put(molt_db_host_stream *st, molt_db_buf *pieces, size_t n,
 void mw_host_stream_done(molt_db_host_stream *st);
 
 /* host_session.c: host sessions, and the sink their frames go through */
-/* A new session (refs 1: the caller's, or its one stream's), linked in
- * h->sessions; NULL when memory ran out. Under h->lock. */
+/* Sets up hs, zeroed, for id (refs 1: the caller's, or for id 0 its one
+ * stream's), linked in h->sessions when id is not 0. Under h->lock. */
+void mw_host_session_init_locked(host_session *hs, molt_db_host *h, uint64_t id);
+/* A new session for a caller's id, as above; NULL when memory ran out. */
 host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id);
 /* Under h->lock: the open session with this id, or NULL. */
 host_session *mw_host_session_find_locked(molt_db_host *h, uint64_t id);
-/* Drops a reference (h->lock not held); the last one frees hs. */
+/* Drops a reference (h->lock not held); the last one frees hs (for a
+ * stream's own, the stream's memory with it). */
 void mw_host_session_unref(host_session *hs);
 /* Loop thread: the worker session of hs, made at its first request; NULL
  * when it ended or memory ran out (msg then says why). */

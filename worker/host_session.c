@@ -49,11 +49,8 @@ static void sink_closed(void *ud)
 
 /* ---- the table ---- */
 
-host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id)
+void mw_host_session_init_locked(host_session *hs, molt_db_host *h, uint64_t id)
 {
-    host_session *hs = mw_zalloc(1, sizeof *hs);
-    if (!hs)
-        return NULL;
     hs->h = h;
     hs->id = id;
     hs->refs = 1;
@@ -69,6 +66,13 @@ host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id)
             h->sessions->prev = hs;
         h->sessions = hs;
     }
+}
+
+host_session *mw_host_session_new_locked(molt_db_host *h, uint64_t id)
+{
+    host_session *hs = mw_zalloc(1, sizeof *hs);
+    if (hs)
+        mw_host_session_init_locked(hs, h, id);
     return hs;
 }
 
@@ -96,8 +100,10 @@ void mw_host_session_unref(host_session *hs)
             hs->next->prev = hs->prev;
     }
     pthread_mutex_unlock(&h->lock);
+    /* a stream's own session is part of the stream's allocation, whose
+     * reference on it was the stream's last use (mw_host_stream_free) */
     if (last)
-        free(hs);
+        free(hs->id ? (void *)hs : (void *)MW_CONTAINER_OF(hs, molt_db_host_stream, own));
 }
 
 /* ---- the loop thread ---- */
@@ -109,21 +115,20 @@ mw_session *mw_host_session_get(host_session *hs, const char **msg)
                                 "max_unread_bytes): open another";
     molt_db_host *h = hs->h;
     pthread_mutex_lock(&h->lock);
-    int refused = hs->ended;
+    int refused = hs->ended, make = !refused && !hs->s;
+    if (make)
+        hs->refs++; /* the worker session's, dropped by sink_closed */
     pthread_mutex_unlock(&h->lock);
     *msg = NULL;
     if (refused || (hs->s && hs->s->dead)) {
         *msg = ended;
         return NULL;
     }
-    if (hs->s)
+    if (!make)
         return hs->s;
     hs->s = mw_session_start_sink(&h->w, &hs->sink);
     if (!hs->s)
-        return NULL;
-    pthread_mutex_lock(&h->lock);
-    hs->refs++; /* the worker session's, dropped by sink_closed */
-    pthread_mutex_unlock(&h->lock);
+        mw_host_session_unref(hs); /* the stream's reference remains */
     return hs->s;
 }
 

@@ -27,12 +27,23 @@ static void frames_free(host_frame *f)
     }
 }
 
+/* Frees the request's bytes, when they have an allocation of their own. */
+static void req_free(molt_db_host_stream *st)
+{
+    if (st->req != st->inline_req)
+        free(st->req);
+    st->req = NULL;
+}
+
 void mw_host_stream_free(molt_db_host_stream *st)
 {
+    host_session *hs = st->hs;
     frames_free(st->head);
     frames_free(st->taken);
-    free(st->req);
-    free(st);
+    req_free(st);
+    if (hs != &st->own)
+        free(st);
+    mw_host_session_unref(hs);
 }
 
 /* st has news for the caller: returns 1 when the notify fd must be
@@ -112,7 +123,7 @@ static int push_locked(molt_db_host_stream *st, host_frame *f)
 }
 
 /* Unlinks st when nothing holds it any more: returns 1 when it must then
- * be freed, after unlocking (finish). */
+ * be freed, after unlocking (mw_host_stream_free). */
 static int finished_locked(molt_db_host_stream *st)
 {
     if (!st->released || !st->ended || st->cmds || st->running)
@@ -121,12 +132,6 @@ static int finished_locked(molt_db_host_stream *st)
     return 1;
 }
 
-static void finish(molt_db_host_stream *st)
-{
-    host_session *hs = st->hs;
-    mw_host_stream_free(st);
-    mw_host_session_unref(hs);
-}
 
 int mw_host_queue_locked(molt_db_host_stream *st, unsigned cmds)
 {
@@ -228,7 +233,7 @@ void mw_host_stream_done(molt_db_host_stream *st)
     if (note)
         mw_host_notify_later(h);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 /* ---- a stream answered without the worker: framing errors, refusals ---- */
@@ -305,20 +310,31 @@ static void stop(molt_db_host_stream *st)
     }
 }
 
+unsigned mw_host_stream_take_locked(molt_db_host_stream *st, size_t *taken)
+{
+    unsigned cmds = st->cmds;
+    st->cmds = 0;
+    st->running = 1;
+    *taken = st->taken_cost;
+    st->taken_cost = 0;
+    if (cmds & HOST_CMD_SUBMIT) {
+        st->h->queued_request_bytes -= st->req_len;
+        if (st->released)
+            st->ended = 1;
+    }
+    return cmds;
+}
+
 void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
 {
     molt_db_host *h = st->h;
     if (cmds & HOST_CMD_SUBMIT) {
-        pthread_mutex_lock(&h->lock);
-        h->queued_request_bytes -= st->req_len;
-        int released = st->released;
-        if (released)
-            st->ended = 1;
-        pthread_mutex_unlock(&h->lock);
-        if (!released)
+        /* ended here only when released before it started (set under the
+         * lock by mw_host_stream_take_locked; a submitted stream's end is
+         * otherwise written by this thread only) */
+        if (!st->ended)
             start(st);
-        free(st->req);
-        st->req = NULL;
+        req_free(st);
     }
     mw_session *s = st->hs->s;
     if ((cmds & HOST_CMD_TAKEN) && s && !s->dead)
@@ -330,7 +346,7 @@ void mw_host_stream_run(molt_db_host_stream *st, unsigned cmds, size_t taken)
     int done = finished_locked(st);
     pthread_mutex_unlock(&h->lock);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 /* ---- the caller's side: any thread in threaded mode ---- */
@@ -340,7 +356,8 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
                           molt_db_host_stream **out)
 {
     host_session *hs;
-    molt_db_host_stream *st = mw_zalloc(1, sizeof *st);
+    int inline_req = len <= HOST_INLINE_REQUEST;
+    molt_db_host_stream *st = mw_zalloc(1, sizeof *st + (inline_req ? len : 0));
     if (!st)
         return MOLT_DB_ENOMEM;
     st->h = h;
@@ -354,7 +371,7 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
     else if (len > (uint64_t)h->cfg.max_request_bytes)
         snprintf(msg, sizeof msg, "frame length %zu is above the limit of %lld bytes",
                  len, (long long)h->cfg.max_request_bytes);
-    else if (!(st->req = malloc(len))) {
+    else if (!(st->req = inline_req ? st->inline_req : malloc(len))) {
         free(st);
         return MOLT_DB_ENOMEM;
     } else {
@@ -372,10 +389,9 @@ int mw_host_stream_submit(molt_db_host *h, uint64_t session_id, const uint8_t *r
         if (!hs && !msg[0])
             snprintf(msg, sizeof msg, "session %llu is not open on this host (never "
                      "opened, or closed)", (unsigned long long)session_id);
-    } else if (!(hs = mw_host_session_new_locked(h, 0))) {
-        pthread_mutex_unlock(&h->lock);
-        mw_host_stream_free(st);
-        return MOLT_DB_ENOMEM;
+    } else {
+        hs = &st->own;
+        mw_host_session_init_locked(hs, h, 0);
     }
     if (hs) {
         if (session_id)
@@ -497,7 +513,7 @@ void molt_db_host_release(molt_db_host_stream *st)
         mw_host_wake(h);
     frames_free(frames);
     if (done)
-        finish(st);
+        mw_host_stream_free(st);
 }
 
 size_t molt_db_host_ready(molt_db_host *h, void **udata, size_t cap)

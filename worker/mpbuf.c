@@ -15,9 +15,8 @@ void mw_packer_init(msgpack_packer *pk, molt_db_buf *b)
     msgpack_packer_init(pk, b, buf_write);
 }
 
-void mw_pack_cstr(msgpack_packer *pk, const char *s)
+void mw_pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (n < 32 && pk->callback == buf_write) {
         /* a fixstr (every key and status): header and bytes in one write */
         char b[32];
@@ -28,11 +27,6 @@ void mw_pack_cstr(msgpack_packer *pk, const char *s)
     }
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
-}
-
-void mw_pack_key(msgpack_packer *pk, const char *key)
-{
-    mw_pack_cstr(pk, key);
 }
 
 int mw_obj_is_str(const msgpack_object *o, const char *s)

@@ -19,10 +19,19 @@
 /* Initializes pk to append to b. */
 void mw_packer_init(msgpack_packer *pk, molt_db_buf *b);
 
-/* Packs a NUL-terminated string as a MsgPack str. */
-void mw_pack_cstr(msgpack_packer *pk, const char *s);
+/* Packs the n bytes at s as a MsgPack str. */
+void mw_pack_str(msgpack_packer *pk, const char *s, size_t n);
+/* Packs a NUL-terminated string as a MsgPack str (inline: a literal's
+ * length is known where it is packed). */
+static inline void mw_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    mw_pack_str(pk, s, strlen(s));
+}
 /* Packs a key (str) and then the caller packs the value. */
-void mw_pack_key(msgpack_packer *pk, const char *key);
+static inline void mw_pack_key(msgpack_packer *pk, const char *key)
+{
+    mw_pack_cstr(pk, key);
+}
 /* Packs true when v is not 0, else false. */
 void mw_pack_bool(msgpack_packer *pk, int v);
 
