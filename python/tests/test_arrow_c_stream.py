@@ -205,6 +205,30 @@ def test_a_misaligned_chunk_is_copied_once():
         assert all(b.address % 8 == 0 for b in chunk.buffers() if b is not None)
 
 
+def test_a_writable_chunk_is_read_from_a_copy():
+    """What was checked must not change under the arrays: a bytearray is
+    copied (writing it afterwards changes nothing read)."""
+    with MoltClient(pg_client_cmd()) as c:
+        raw = bytes(c.query(BIG, result_format="arrow_ipc").raw)
+    room = bytearray(raw)
+    copies = _rows.arrow_stats()["aligned_copies"]
+    t = pa.table(QueryResult("arrow_ipc", room, {}, 1))
+    assert _rows.arrow_stats()["aligned_copies"] == copies + 1
+    room[:] = bytes(len(room))
+    assert_same(t, arrow_table_from_ipc(raw))
+
+
+def test_more_fields_than_columns():
+    """A struct column is several Arrow fields: 1,400 interval columns are
+    5,600 fields, read like any result."""
+    sql = "SELECT " + ", ".join(f"'{k} day'::interval AS i{k}" for k in range(1400))
+    with MoltClient(pg_client_cmd()) as c:
+        r = c.query(sql, result_format="arrow_ipc")
+        t = pa.table(r)
+        assert t.num_columns == 1400 and t.column("i7").to_pylist()[0]["days"] == 7
+        assert_same(t, arrow_table_from_ipc(r.raw))
+
+
 def test_the_capsule_needs_no_pyarrow(tmp_path):
     with MoltClient(pg_client_cmd()) as c:
         (tmp_path / "r.arrows").write_bytes(bytes(c.query(TYPES_SQL, result_format="arrow_ipc").raw))

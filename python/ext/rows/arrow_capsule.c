@@ -22,10 +22,14 @@ typedef struct py_owner {
 static void py_owner_drop(ipc_owner *o)
 {
     py_owner *po = (py_owner *)o;
-    PyGILState_STATE g = PyGILState_Ensure();
-    for (Py_ssize_t i = 0; i < po->n; i++)
-        PyBuffer_Release(&po->views[i]);
-    PyGILState_Release(g);
+    /* a consumer may release after the interpreter is gone: its buffers are
+     * then left as they are (there is no Python to give them back to) */
+    if (Py_IsInitialized()) {
+        PyGILState_STATE g = PyGILState_Ensure();
+        for (Py_ssize_t i = 0; i < po->n; i++)
+            PyBuffer_Release(&po->views[i]);
+        PyGILState_Release(g);
+    }
     for (Py_ssize_t i = 0; i < po->n; i++)
         free(po->copies[i]);
     free(po->views);
@@ -49,10 +53,11 @@ static void capsule_free(PyObject *capsule)
 static PyObject *arrow_stream(PyObject *self, PyObject *chunks)
 {
     (void)self;
-    PyObject *seq = PySequence_Fast(chunks, "arrow_stream takes a sequence of buffers");
+    /* a tuple of its own: a buffer's __buffer__ may change the caller's list */
+    PyObject *seq = PySequence_Tuple(chunks);
     if (seq == NULL)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     py_owner *po = calloc(1, sizeof *po);
     ipc_chunk *spans = calloc(n ? (size_t)n : 1, sizeof *spans);
     struct ArrowArrayStream *s = calloc(1, sizeof *s);
@@ -77,14 +82,16 @@ static PyObject *arrow_stream(PyObject *self, PyObject *chunks)
     atomic_fetch_add_explicit(&live_owners, 1, memory_order_relaxed);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_buffer *v = &po->views[i];
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), v, PyBUF_SIMPLE) < 0)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(seq, i), v, PyBUF_SIMPLE) < 0)
             goto out;
         po->n = i + 1;
         spans[i].data = v->buf;
         spans[i].len = (size_t)v->len;
-        if (((uintptr_t)v->buf & 7) != 0 && v->len > 0) {
-            /* the arrays' buffers must be 8-aligned: a chunk that does not
-             * start aligned is read from an aligned copy (counted) */
+        if ((((uintptr_t)v->buf & 7) != 0 || !v->readonly) && v->len > 0) {
+            /* the arrays' buffers must be 8-aligned, and what was checked
+             * must not change after the check: a chunk that does not start
+             * aligned, or that can be written (a bytearray), is read from a
+             * copy of its own (counted) */
             if ((po->copies[i] = malloc((size_t)v->len)) == NULL) {
                 PyErr_NoMemory();
                 goto out;
@@ -135,7 +142,7 @@ PyDoc_STRVAR(arrow_stats_doc,
 "arrow_stats()\n"
 "--\n\n"
 "{'aligned_copies': chunks arrow_stream copied because they did not start\n"
-"8-byte aligned, 'live': arrow_stream results whose chunks are still held\n"
+"8-byte aligned or could be written, 'live': arrow_stream results whose chunks are still held\n"
 "(by the stream or by an array read from it)}.");
 
 static PyMethodDef methods[] = {

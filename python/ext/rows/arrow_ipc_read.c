@@ -14,7 +14,7 @@
 #endif
 
 enum { L_FIXED, L_BITS, L_VAR, L_LIST, L_STRUCT };
-enum { MAX_DEPTH = 32, MAX_FIELDS = 4096, MAX_META = 1024 };
+enum { MAX_DEPTH = 32, MAX_FIELDS = 65536, MAX_META = 1024 };
 /* names and metadata copied out of one Schema: a table or string the
  * flatbuffer names many times is copied as many times */
 #define MAX_SCHEMA_BYTES ((size_t)16 << 20)
