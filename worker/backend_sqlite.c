@@ -35,7 +35,9 @@
 
 typedef struct sq_conn {
     mw_lane lane;          /* the thread that runs this connection's work */
-    sqlite3 *db;
+    /* set by its lane thread once opened; a cancel on the loop thread reads
+     * it to interrupt a running step */
+    sqlite3 *_Atomic db;
     mw_sq_guard guard;     /* the authorizer's state */
     struct sq_conn *next;
 } sq_conn;
@@ -170,17 +172,18 @@ typedef struct open_error {
     char msg[MOLT_DB_ERROR_MESSAGE_SIZE];
 } open_error;
 
-static int conn_open_failed(sq_conn *c, open_error *e, int status, const char *sqlstate,
+static int conn_open_failed(sqlite3 *db, open_error *e, int status, const char *sqlstate,
                             const char *fmt, const char *detail)
 {
     e->status = status;
     e->sqlstate = sqlstate;
     snprintf(e->msg, sizeof e->msg, fmt, detail);
-    sqlite3_close(c->db);
-    c->db = NULL;
+    sqlite3_close(db);
     return -1;
 }
 
+/* Opens c's database on its lane thread; c->db is set only once it is
+ * ready, so a cancel never sees a handle that is being closed. */
 static int conn_open(sq_backend *b, sq_conn *c, open_error *e)
 {
     const mw_alias *a = b->base.alias;
@@ -189,22 +192,24 @@ static int conn_open(sq_backend *b, sq_conn *c, open_error *e)
     const char *name = a->sqlite_path ? a->sqlite_path : b->uri;
     if (a->sqlite_path && !strncmp(name, "file:", 5))
         flags &= ~SQLITE_OPEN_URI;
-    int rc = sqlite3_open_v2(name, &c->db, flags, b->temp.name);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(name, &db, flags, b->temp.name);
     if (rc != SQLITE_OK)
-        return conn_open_failed(c, e, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
-                                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        return conn_open_failed(db, e, MW_DB_ERROR, "08006", "cannot open the SQLite database: %s",
+                                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     mw_sq_hardening h = {a->sqlite_trusted_schema, a->sqlite_max_value_bytes};
-    rc = mw_sqlite_guard_open(&c->guard, c->db, &h);
+    rc = mw_sqlite_guard_open(&c->guard, db, &h);
     if (rc != SQLITE_OK)
-        return conn_open_failed(c, e, MW_INTERNAL_ERROR, NULL,
+        return conn_open_failed(db, e, MW_INTERNAL_ERROR, NULL,
                                 "cannot harden the SQLite connection: %s", sqlite3_errstr(rc));
-    if (a->sqlite_django_functions && mw_sqlite_django_register(c->db) != SQLITE_OK)
-        return conn_open_failed(c, e, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
-                                sqlite3_errmsg(c->db));
-    sqlite3_busy_timeout(c->db, a->sqlite_busy_timeout_ms);
-    sqlite3_extended_result_codes(c->db, 1);
+    if (a->sqlite_django_functions && mw_sqlite_django_register(db) != SQLITE_OK)
+        return conn_open_failed(db, e, MW_INTERNAL_ERROR, NULL, "cannot register SQL functions: %s",
+                                sqlite3_errmsg(db));
+    sqlite3_busy_timeout(db, a->sqlite_busy_timeout_ms);
+    sqlite3_extended_result_codes(db, 1);
     if (a->sqlite_path && a->sqlite_wal)
-        sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    c->db = db;
     return 0;
 }
 
@@ -947,8 +952,9 @@ static void sq_cancel(mw_backend *base, mw_request *r)
     if (j->c) {
         /* on its connection's thread: it stops before it starts, or at
          * the next progress check; an interrupt stops a long step */
-        if (atomic_load(&j->running) && j->c->db)
-            sqlite3_interrupt(j->c->db);
+        sqlite3 *db = j->c->db;
+        if (atomic_load(&j->running) && db)
+            sqlite3_interrupt(db);
     } else {
         sweep_later(b);
     }

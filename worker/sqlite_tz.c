@@ -454,11 +454,17 @@ const mw_tz *mw_tz_get(const char *key, mw_tz_status *status)
             break;
         }
     if (!z) {
-        /* loaded under the lock: a few kB read once per zone */
-        if (ncache == MW_TZ_CACHE_MAX && evict() < 0)
-            st = MW_TZ_ENOMEM;
-        else if ((st = tz_load(key, &z)) == MW_TZ_OK)
-            cache[ncache++] = z;
+        /* loaded under the lock: a few kB read once per zone; a zone is
+         * evicted only for one that loaded (an unknown name evicts none) */
+        if ((st = tz_load(key, &z)) == MW_TZ_OK) {
+            if (ncache == MW_TZ_CACHE_MAX && evict() < 0) {
+                tz_free(z);
+                z = NULL;
+                st = MW_TZ_ENOMEM;
+            } else {
+                cache[ncache++] = z;
+            }
+        }
     }
     if (z) {
         z->refs++;
