@@ -441,19 +441,19 @@ void mw_request_handle(mw_session *s, const uint8_t *body, size_t len)
         return;
     }
     r->w = w;
-    r->s = s;
-    r->sink_to = s->sink_to;
     r->id = env.request_id;
+    if (mw_session_link(s, r) < 0) {
+        mw_freelist_give(&w->free_requests, r);
+        w->c.internal_errors++;
+        mw_session_reply_error(s, env.request_id, MW_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    r->sink_to = s->sink_to;
     r->entry = env.entry;
     r->t_recv = uv_hrtime();
     r->timeout_ms = env.timeout_ms ? env.timeout_ms : (uint32_t)w->cfg->default_timeout_ms;
     w->inflight++;
     w->live_requests++;
-    r->next = s->reqs;
-    if (s->reqs)
-        s->reqs->prev = r;
-    s->reqs = r;
-    s->nreqs++;
     switch (env.entry) {
     case MW_ENTRY_PING:
         mw_entry_ping(r);

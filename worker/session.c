@@ -420,31 +420,36 @@ void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
         s->sink->done(s->sink->ud, s->sink_to);
 }
 
-static mw_request *find_in(mw_session *s, uint64_t id)
+/* Where s's request ids live: its own space, or for one-request sink
+ * sessions one space they share. */
+static const void *id_space(const mw_session *s)
 {
-    for (mw_request *r = s->reqs; r; r = r->next)
-        if (r->id == id)
-            return r;
-    return NULL;
+    return s->sink && s->sink->one_request ? NULL : s;
 }
 
 mw_request *mw_session_find(mw_session *s, uint64_t id)
 {
-    if (!s->sink || !s->sink->one_request)
-        return find_in(s, id);
-    /* one-request sink sessions share one space of request ids */
-    for (mw_session *o = s->w->sessions; o; o = o->next) {
-        mw_request *r = o->sink && o->sink->one_request ? find_in(o, id) : NULL;
-        if (r)
-            return r;
-    }
-    return NULL;
+    return mw_idmap_get(&s->w->ids, id_space(s), id);
+}
+
+int mw_session_link(mw_session *s, mw_request *r)
+{
+    if (mw_idmap_put(&s->w->ids, id_space(s), r->id, r) < 0)
+        return -1;
+    r->s = s;
+    r->next = s->reqs;
+    if (s->reqs)
+        s->reqs->prev = r;
+    s->reqs = r;
+    s->nreqs++;
+    return 0;
 }
 
 void mw_session_unlink(mw_session *s, mw_request *r)
 {
     if (!s || r->s != s)
         return;
+    mw_idmap_del(&s->w->ids, id_space(s), r->id);
     if (r->prev)
         r->prev->next = r->next;
     else

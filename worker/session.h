@@ -105,6 +105,9 @@ void mw_session_send_for(mw_request *r, molt_db_buf *pieces, size_t n);
 /* Removes a request from its session's table. */
 void mw_session_unlink(mw_session *s, mw_request *r);
 mw_request *mw_session_find(mw_session *s, uint64_t id);
+/* Puts r (its id set, not yet any session's) in flight on s. 0, or -1 out of
+ * memory (r untouched). */
+int mw_session_link(mw_session *s, mw_request *r);
 /* Answers a request that never got a mw_request (framing/envelope errors). */
 void mw_session_reply_error(mw_session *s, uint64_t id, mw_status st,
                             const char *msg);

@@ -196,6 +196,7 @@ int mw_worker_run(mw_worker *w)
     mw_replicas_free(w);
     free(w->latency);
     mw_sched_free(w);
+    mw_idmap_free(&w->ids);
     mw_freelist_drain(&w->free_requests);
     mw_freelist_drain(&w->free_sessions);
     if (uv_loop_close(w->loop) != 0)

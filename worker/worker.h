@@ -30,6 +30,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "freelist.h"
+#include "idmap.h"
 #include "reap.h"
 
 typedef struct mw_worker mw_worker;
@@ -56,6 +57,7 @@ struct mw_worker {
     size_t nsessions;
     mw_freelist free_sessions;  /* released sessions kept for reuse */
     mw_freelist free_requests;  /* ... and requests */
+    mw_idmap ids;            /* the requests in flight by id (session.c) */
     uint64_t request_bytes;  /* held by all sessions' framers */
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
