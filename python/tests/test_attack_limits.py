@@ -203,20 +203,27 @@ def wide_row(ncols, nbytes):
     return "select " + ", ".join([f"randomblob({nbytes})"] * ncols)
 
 
+def refused_wide_row(w, ncols, sqlstate):
+    """A row of ncols 16 MB values, refused with sqlstate: how much the
+    worker's peak RSS grew (bytes); the worker then serves the next request."""
+    c = w.conn
+    before = proc_kb(w.proc.pid, "VmHWM")
+    r = c.call("db_query", {"sql": wide_row(ncols, 16 * MiB)})
+    assert r["status"] == "DbError" and r["sqlstate"] == sqlstate, r
+    grew = (proc_kb(w.proc.pid, "VmHWM") - before) * 1024
+    assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
+    return grew
+
+
 def test_wide_row_refused_before_it_is_encoded_sqlite():
     """Six 16 MB values in one row against a 4 MiB max_result_bytes: the
     first value that would pass the cap stops the row, so the worker holds
     SQLite's row and not a second, encoded copy of it."""
     with Worker({"default": "sqlite::memory:"}, "--max-result-bytes", str(4 * MiB)) as w:
-        c = w.conn
-        before = proc_kb(w.proc.pid, "VmHWM")
-        r = c.call("db_query", {"sql": wide_row(6, 16 * MiB)})
-        assert r["status"] == "DbError" and r["sqlstate"] == "54000", r
-        grew = (proc_kb(w.proc.pid, "VmHWM") - before) * 1024
+        grew = refused_wide_row(w, 6, "54000")
         if not sanitized():
             # SQLite's 96 MiB row; encoded as well it was twice that
             assert grew < 140 * MiB, grew
-        assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
 
 
 def test_sqlite_heap_limit():
@@ -226,14 +233,9 @@ def test_sqlite_heap_limit():
     skip_on_host_bridge("the in-process host leaves SQLite's process-wide heap limit alone")
     with Worker({"default": "sqlite::memory:"},
                 "--sqlite-heap-limit-bytes", str(48 * MiB)) as w:
-        c = w.conn
-        before = proc_kb(w.proc.pid, "VmHWM")
-        r = c.call("db_query", {"sql": wide_row(8, 16 * MiB)})
-        assert r["status"] == "DbError" and r["sqlstate"] == "53200", r
-        grew = (proc_kb(w.proc.pid, "VmHWM") - before) * 1024
+        grew = refused_wide_row(w, 8, "53200")
         if not sanitized():
             assert grew < 80 * MiB, grew
-        assert c.call("db_query", {"sql": "select 1"})["status"] == "Ok"
 
 
 def test_sqlite_temp_files_bounded(tmp_path):
