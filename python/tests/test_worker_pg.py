@@ -156,6 +156,27 @@ def test_decode_us_of_a_big_result_is_within_its_handling_time(w):
         assert least <= m["decode_us"] <= m["handler_us"], (sql, m)
 
 
+def test_requests_and_results_at_the_hosts_size_edges(w, pg):
+    """Requests around the in-process host's inline size (512 bytes) and
+    results around its 16 columns kept in the job, with a type whose name is
+    looked up on the server (an enum), give the same columns and values."""
+    pg.execute("drop type if exists w6_mood; create type w6_mood as enum ('ok', 'sad')")
+    try:
+        c = w.conn
+        for pad in range(430, 470):  # the envelope crosses 512 bytes in here
+            d = decode(c.query(f"select 1 as one /* {'x' * pad} */"))
+            assert d["rows"] == [[1]], pad
+        for n in (15, 16, 17, 40):
+            cols = ", ".join(f"{k} as c{k}" for k in range(n - 1)) + ", 'sad'::w6_mood as mood"
+            for _ in range(2):  # prepared, then from the statement cache
+                d = decode(c.query(f"select {cols}"))
+                assert d["columns"] == [f"c{k}" for k in range(n - 1)] + ["mood"], n
+                assert d["rows"] == [list(range(n - 1)) + ["sad"]], n
+                assert d["types"][-1] == "w6_mood", d["types"]
+    finally:
+        pg.execute("drop type if exists w6_mood")
+
+
 def test_untyped_params_infer(w):
     d = decode(w.conn.query(
         "select $1::timestamptz, $2::uuid, $3::numeric + 1, $4::jsonb -> 'a', $5::float8 * 2",
