@@ -499,8 +499,8 @@ static int offsets_rise(const int32_t *o, int64_t len)
 static int take_offsets(batch_ctx *b, const field *f, int64_t len, const void **out,
                         int64_t *last)
 {
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     int rc = take_buf(b, f, &p, &n);
     if (rc != 0)
         return rc;
@@ -523,8 +523,8 @@ static int take_offsets(batch_ctx *b, const field *f, int64_t len, const void **
 static int build(batch_ctx *b, const field *f, struct ArrowArray *a)
 {
     int64_t len = 0, nulls = 0, last = 0;
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p = NULL;
+    size_t n = 0;
     int rc = take_node(b, f, &len, &nulls);
     if (rc != 0)
         return rc;
