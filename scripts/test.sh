@@ -38,7 +38,7 @@
 #                must end as with Django's backends (SQLite and PostgreSQL)
 #        wheel   python/tests/wheel: `make wheel`, installed into a fresh venv,
 #                queries on SQLite and PostgreSQL from outside the checkout
-#        fuzz    scripts/fuzz.sh 10 (when it exists)
+#        fuzz    scripts/fuzz.sh 6 (when it exists)
 #   5. a summary table and the line "N passed, N failed"
 #
 # Every stage runs even when an earlier one failed (a test stage is skipped
@@ -48,7 +48,7 @@
 # Knobs (environment):
 #   MOLT_TEST_DSN      run against this existing server instead (see docs/testing.md)
 #   MOLT_TEST_JOBS     ctest parallelism (default 2)
-#   MOLT_FUZZ_SECONDS  fuzz run length per target (default 10)
+#   MOLT_FUZZ_SECONDS  fuzz run length per target (default 6)
 #   MOLT_TEST_STAGES   space-separated subset of: mypy ctest ctest-asan ctest-tsan pytest pytest-asan pyversions pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz
 #                      (default all; the builds run for the ctest stages)
 #   MOLT_PYTHON_VERSIONS  the pyversions stage's versions (default "3.12 3.13")
@@ -61,7 +61,7 @@ RESULTS="$LOGDIR/results.tsv"
 JOBS=${MOLT_TEST_JOBS:-2}
 # 10 s: from the seeds in tests/fuzz/corpus/ every target is at the coverage
 # that 20 s from hand-written seeds reached (docs/testing.md, Fuzzing)
-FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-10}
+FUZZ_SECONDS=${MOLT_FUZZ_SECONDS:-6}
 STAGES=${MOLT_TEST_STAGES:-"mypy ctest ctest-asan ctest-tsan pytest pytest-asan pyversions pytest-host django django42 django-inprocess django42-inprocess django-demo django-suite wheel fuzz"}
 
 # Time budgets per stage (seconds): guard rails so that one hung test cannot
