@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack.h>
-
 #include "bench_common.h"
 #include "molt_db/host.h"
 
@@ -46,97 +44,233 @@ typedef struct hbench {
     int threaded;           /* threaded mode: arms before it waits (molt_db_host_arm) */
     uint64_t ops, errors;
     bench_lat lat;
-    msgpack_sbuffer env, payload;
-    msgpack_zone zone;      /* the frames' objects, cleared after each */
+    uint8_t env[256];       /* the envelope, built afresh for each request */
 } hbench;
 
-static void pack_str(msgpack_packer *pk, const char *s)
+/* MsgPack, written and read as a runtime's binding does (the CPython one,
+ * python/ext/, packs with lengths known at compile time and reads frames
+ * with a cursor): no library objects or allocations per request. */
+
+/* a str of at most 31 bytes, known at compile time */
+#define PUT_FIXSTR(p, lit) \
+    ((p)[0] = (uint8_t)(0xa0 | (sizeof(lit) - 1)), memcpy((p) + 1, lit, sizeof(lit) - 1), \
+     (p) + sizeof(lit))
+
+static uint8_t *put_be(uint8_t *p, uint8_t type, uint64_t v, int n)
 {
-    msgpack_pack_str_with_body(pk, s, strlen(s));
+    *p++ = type;
+    for (int i = n - 1; i >= 0; i--)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
 }
 
 static void hb_send(hbench *b, hslot *sl, int32_t aid)
 {
-    msgpack_packer pk;
-    msgpack_sbuffer_clear(&b->payload);
-    msgpack_packer_init(&pk, &b->payload, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "sql");
-    pack_str(&pk, "SELECT abalance FROM pgbench_accounts WHERE aid = $1");
-    pack_str(&pk, "params");
-    msgpack_pack_map(&pk, 2);
-    pack_str(&pk, "mode");
-    pack_str(&pk, "positional");
-    pack_str(&pk, "values");
-    msgpack_pack_array(&pk, 1);
-    msgpack_pack_int32(&pk, aid);
-    pack_str(&pk, "result_format");
-    pack_str(&pk, "msgpack");
-    msgpack_sbuffer_clear(&b->env);
-    msgpack_packer_init(&pk, &b->env, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    pack_str(&pk, "request_id");
-    msgpack_pack_uint64(&pk, ++b->next_id);
-    pack_str(&pk, "entry");
-    pack_str(&pk, "db_query");
-    pack_str(&pk, "payload");
-    msgpack_pack_bin(&pk, b->payload.size);
-    msgpack_pack_bin_body(&pk, b->payload.data, b->payload.size);
+    static const char sql[] = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
+    uint8_t payload[128], *p = payload;
+    *p++ = 0x83; /* {sql, params: {mode, values: [aid]}, result_format} */
+    p = PUT_FIXSTR(p, "sql");
+    *p++ = 0xd9; /* str 8 */
+    *p++ = (uint8_t)(sizeof sql - 1);
+    memcpy(p, sql, sizeof sql - 1);
+    p += sizeof sql - 1;
+    p = PUT_FIXSTR(p, "params");
+    *p++ = 0x82;
+    p = PUT_FIXSTR(p, "mode");
+    p = PUT_FIXSTR(p, "positional");
+    p = PUT_FIXSTR(p, "values");
+    *p++ = 0x91;
+    p = put_be(p, 0xd2, (uint32_t)aid, 4);
+    p = PUT_FIXSTR(p, "result_format");
+    p = PUT_FIXSTR(p, "msgpack");
+    size_t plen = (size_t)(p - payload);
+    uint8_t *e = b->env;
+    *e++ = 0x83; /* {request_id, entry, payload: bin} */
+    e = PUT_FIXSTR(e, "request_id");
+    e = put_be(e, 0xcf, ++b->next_id, 8);
+    e = PUT_FIXSTR(e, "entry");
+    e = PUT_FIXSTR(e, "db_query");
+    e = PUT_FIXSTR(e, "payload");
+    *e++ = 0xc4; /* bin 8 */
+    *e++ = (uint8_t)plen;
+    memcpy(e, payload, plen);
+    e += plen;
     sl->got = 0;
     sl->t0 = bench_now_ns();
-    if (molt_db_host_submit(b->h, (const uint8_t *)b->env.data, b->env.size, 0, sl,
-                            &sl->s) < 0) {
+    if (molt_db_host_submit(b->h, b->env, (size_t)(e - b->env), 0, sl, &sl->s) < 0) {
         fprintf(stderr, "molt_bench host: submit failed\n");
         exit(1);
     }
     b->in_flight++;
 }
 
-/* The map's value under key, or NULL. */
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
+/* A cursor over MsgPack bytes; every read is bounds-checked, and a bad or
+ * short value sets bad. */
+typedef struct cur {
+    const uint8_t *p, *end;
+    int bad;
+} cur;
+
+static uint64_t take_be(cur *c, int n)
 {
-    if (m->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            !memcmp(k->via.str.ptr, key, kl))
-            return &m->via.map.ptr[i].val;
+    if (c->end - c->p < n) {
+        c->bad = 1;
+        c->p = c->end;
+        return 0;
     }
-    return NULL;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | *c->p++;
+    return v;
 }
 
-/* abalance from an Ok frame: payload {rows: [[abalance]], ...}. The
- * objects go into one zone kept for all frames (as a client that decodes
- * many frames would), not a new 8 KB zone per unpack. */
-static int hb_read(hbench *b, hslot *sl, const uint8_t *f, size_t len)
+/* The head of the next value: its type byte, and for a str, bin or
+ * container its length or count in *n (for a map, its pairs). */
+static uint8_t head(cur *c, uint64_t *n)
 {
-    msgpack_object u, p;
-    size_t off = 0, poff = 0;
+    *n = 0;
+    if (c->p >= c->end) {
+        c->bad = 1;
+        return 0xc1;
+    }
+    uint8_t t = *c->p++;
+    if (t >= 0x80 && t <= 0x8f)
+        *n = t & 0x0f;
+    else if (t >= 0x90 && t <= 0x9f)
+        *n = t & 0x0f;
+    else if (t >= 0xa0 && t <= 0xbf)
+        *n = t & 0x1f;
+    else if (t == 0xc4 || t == 0xd9)
+        *n = take_be(c, 1);
+    else if (t == 0xc5 || t == 0xda || t == 0xdc || t == 0xde)
+        *n = take_be(c, 2);
+    else if (t == 0xc6 || t == 0xdb || t == 0xdd || t == 0xdf)
+        *n = take_be(c, 4);
+    return t;
+}
+
+static int is_str(uint8_t t) { return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb); }
+static int is_map(uint8_t t) { return (t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf; }
+static int is_array(uint8_t t) { return (t >= 0x90 && t <= 0x9f) || t == 0xdc || t == 0xdd; }
+
+/* n bytes of a str or bin, or NULL. */
+static const uint8_t *take_bytes(cur *c, uint64_t n)
+{
+    if ((uint64_t)(c->end - c->p) < n) {
+        c->bad = 1;
+        c->p = c->end;
+        return NULL;
+    }
+    const uint8_t *at = c->p;
+    c->p += n;
+    return at;
+}
+
+/* Skips one whole value (containers at most 8 deep). */
+static void skip(cur *c, int depth)
+{
+    uint64_t n;
+    uint8_t t = head(c, &n);
+    if (c->bad)
+        return;
+    if (is_map(t) || is_array(t)) {
+        if (depth == 8) {
+            c->bad = 1;
+            return;
+        }
+        for (uint64_t i = 0; i < (is_map(t) ? 2 * n : n) && !c->bad; i++)
+            skip(c, depth + 1);
+    } else if (is_str(t) || (t >= 0xc4 && t <= 0xc6)) {
+        (void)take_bytes(c, n);
+    } else if (t >= 0xc7 && t <= 0xc9) {
+        n = take_be(c, t == 0xc7 ? 1 : t == 0xc8 ? 2 : 4);
+        (void)take_bytes(c, n + 1);
+    } else if (t >= 0xca && t <= 0xd8) {
+        static const uint8_t size[] = {4, 8, 1, 2, 4, 8, 1, 2, 4, 8, 2, 3, 5, 9, 17};
+        (void)take_bytes(c, size[t - 0xca]);
+    } else if (t == 0xc1) {
+        c->bad = 1;
+    }
+}
+
+/* Reads a map's head and moves the cursor to the value of key; 0 when
+ * the map has no such key (or is not a map). */
+static int find_key(cur *c, const char *key, size_t klen)
+{
+    uint64_t pairs, n;
+    if (!is_map(head(c, &pairs)))
+        return 0;
+    for (uint64_t i = 0; i < pairs && !c->bad; i++) {
+        uint8_t t = head(c, &n);
+        const uint8_t *k = is_str(t) ? take_bytes(c, n) : NULL;
+        if (k && n == klen && memcmp(k, key, klen) == 0)
+            return !c->bad;
+        skip(c, 1);
+    }
+    return 0;
+}
+
+#define FIND_KEY(c, lit) find_key(c, lit, sizeof(lit) - 1)
+
+/* An integer value. */
+static int take_int(cur *c, int64_t *v)
+{
+    uint64_t n;
+    uint8_t t = head(c, &n);
+    if (t <= 0x7f || t >= 0xe0) {
+        *v = (int8_t)t;
+        return 1;
+    }
+    if (t < 0xcc || t > 0xd3)
+        return 0;
+    int bytes = 1 << ((t - 0xcc) & 3);
+    uint64_t u = take_be(c, bytes);
+    switch (t) {
+    case 0xd0: *v = (int8_t)u; break;
+    case 0xd1: *v = (int16_t)u; break;
+    case 0xd2: *v = (int32_t)u; break;
+    default: *v = (int64_t)u; break; /* uint 8..64 (the bench's values fit), int 64 */
+    }
+    return !c->bad;
+}
+
+/* abalance from an Ok frame: {status: "Ok", payload: bin {rows:
+ * [[abalance]], ...}, ...}, whatever the keys' order. The read stops once
+ * it has both: the timing figures after them (metrics) are not wanted, and
+ * the stream says when it ends (molt_db_host_next), not the frame's "more". */
+static int hb_read(hslot *sl, const uint8_t *f, size_t len)
+{
+    uint64_t pairs, n;
+    cur c = {f, f + len, 0};
+    const uint8_t *payload = NULL;
+    size_t payload_len = 0;
     int ok = 0;
-    if (msgpack_unpack((const char *)f, len, &off, &b->zone, &u) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *pl = map_get(&u, "payload");
-        if (pl && pl->type == MSGPACK_OBJECT_BIN &&
-            msgpack_unpack(pl->via.bin.ptr, pl->via.bin.size, &poff, &b->zone, &p) ==
-                MSGPACK_UNPACK_SUCCESS) {
-            const msgpack_object *rows = map_get(&p, "rows");
-            if (rows && rows->type == MSGPACK_OBJECT_ARRAY && rows->via.array.size == 1 &&
-                rows->via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY &&
-                rows->via.array.ptr[0].via.array.size == 1) {
-                const msgpack_object *v = &rows->via.array.ptr[0].via.array.ptr[0];
-                if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                    sl->value = (int64_t)v->via.u64;
-                    ok = 1;
-                } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-                    sl->value = v->via.i64;
-                    ok = 1;
-                }
-            }
+    if (!is_map(head(&c, &pairs)))
+        return 0;
+    for (uint64_t i = 0; i < pairs && !c.bad && !(ok && payload); i++) {
+        uint8_t t = head(&c, &n);
+        const uint8_t *k = is_str(t) ? take_bytes(&c, n) : NULL;
+        if (k && n == 6 && memcmp(k, "status", 6) == 0) {
+            const uint8_t *v = is_str(head(&c, &n)) ? take_bytes(&c, n) : NULL;
+            if (!v || n != 2 || memcmp(v, "Ok", 2) != 0)
+                return 0;
+            ok = 1;
+        } else if (k && n == 7 && memcmp(k, "payload", 7) == 0) {
+            t = head(&c, &n);
+            payload = t >= 0xc4 && t <= 0xc6 ? take_bytes(&c, n) : NULL;
+            payload_len = (size_t)n;
+        } else {
+            skip(&c, 1);
         }
     }
-    msgpack_zone_clear(&b->zone);
-    return ok;
+    if (c.bad || !ok || !payload)
+        return 0;
+    cur r = {payload, payload + payload_len, 0};
+    uint64_t rows, cols;
+    if (!FIND_KEY(&r, "rows") || !is_array(head(&r, &rows)) || rows != 1 ||
+        !is_array(head(&r, &cols)) || cols != 1)
+        return 0;
+    return take_int(&r, &sl->value);
 }
 
 static void hb_done(hbench *b, hslot *sl)
@@ -180,7 +314,7 @@ static void hb_turn(hbench *b)
             size_t len;
             int rc;
             while ((rc = molt_db_host_next(sl->s, &f, &len)) == 1)
-                sl->got = hb_read(b, sl, f, len);
+                sl->got = hb_read(sl, f, len);
             if (rc == MOLT_DB_HOST_DONE)
                 hb_done(b, sl);
         }
@@ -251,10 +385,6 @@ int molt_bench_host(int argc, char **argv)
     b.host_waits = host_waits;
     b.threaded = mode == MOLT_DB_HOST_THREADED;
     b.rng = 0x9e3779b97f4a7c15ULL;
-    msgpack_sbuffer_init(&b.env);
-    msgpack_sbuffer_init(&b.payload);
-    if (!msgpack_zone_init(&b.zone, 4096))
-        return 1;
     molt_db_error err;
     molt_db_error_init(&err);
     if (molt_db_host_new(8, args, mode, &b.h, &err) < 0) {
@@ -279,9 +409,6 @@ int molt_bench_host(int argc, char **argv)
            b.lat.n, b.errors,
            check[0], check[1], check[2]);
     molt_db_host_free(b.h);
-    msgpack_sbuffer_destroy(&b.env);
-    msgpack_sbuffer_destroy(&b.payload);
-    msgpack_zone_destroy(&b.zone);
     free(b.lat.v);
     free(slots);
     return 0;
