@@ -199,18 +199,10 @@ static int put_rows(mw_copy *c, const msgpack_object *o, size_t ncols,
     return 0;
 }
 
-/* Fills q (alias, write, the copy) from the payload. 0, or -1
- * (InvalidInput) / -2 (out of memory) with msg. */
-static int parse(mw_query *q, const mw_config *cfg, const mw_payload_keys *keys,
-                 const msgpack_object *m, char msg[MW_MSG_SIZE])
+/* Fills q's copy from the unpacked payload. 0, or -1 (InvalidInput) / -2
+ * (out of memory) with msg. */
+static int parse(mw_query *q, const msgpack_object *m, char msg[MW_MSG_SIZE])
 {
-    if (mw_payload_alias(cfg, keys, &q->alias, msg))
-        return -1;
-    if (q->alias->kind != MW_BACKEND_PG)
-        FAIL("copy_in is not supported on SQLite (alias \"%s\"): send the rows "
-             "with db_exec statements (executemany)", q->alias->name);
-    if (mw_payload_write_grant(keys, "copy_in", q->alias, msg))
-        return -1;
     q->write = 1;
     q->format = MW_FORMAT_MSGPACK;
     mw_copy *c = q->copy = calloc(1, sizeof *c);
@@ -255,9 +247,23 @@ int mw_copy_out_check(mw_query *q, char msg[MW_MSG_SIZE])
 int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
                      size_t len, char msg[MW_MSG_SIZE])
 {
-    msgpack_unpacked up;
     mw_payload_keys keys;
-    int rc = mw_payload_unpack(payload, len, &up, &keys, msg);
+    /* alias, backend, capability and transaction are judged on the indexed
+     * keys, before the rows are unpacked: a refused copy_in costs no more
+     * memory than its bytes */
+    if (mw_payload_check(payload, len, &keys, msg) ||
+        mw_payload_alias(cfg, &keys, &q->alias, msg))
+        return -1;
+    if (q->alias->kind != MW_BACKEND_PG)
+        FAIL("copy_in is not supported on SQLite (alias \"%s\"): send the rows "
+             "with db_exec statements (executemany)", q->alias->name);
+    if (mw_payload_write_grant(&keys, "copy_in", q->alias, msg))
+        return -1;
+    if (mw_payload_has(&keys, "tx_id"))
+        FAIL("copy_in does not run in a session's transaction (tx_id): it runs "
+             "in a transaction of its own; use db_exec (executemany) inside one");
+    msgpack_unpacked up;
+    int rc = mw_payload_unpack(payload, len, &keys, &up, msg);
     if (rc)
         return rc;
     static const char *const names[] = {"table", "columns", "rows"};
@@ -270,8 +276,7 @@ int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
         }
     }
     if (rc == 0)
-        rc = parse(q, cfg, &keys, &up.data, msg);
+        rc = parse(q, &up.data, msg);
     msgpack_unpacked_destroy(&up);
     return rc;
 }
-

@@ -108,13 +108,23 @@ void mw_query_free(mw_query *q);
  * allow_write), indexed by the walk that checks the payload. */
 typedef struct mw_payload_keys {
     mw_mpkeys k;
+    size_t zone_bytes;    /* what mw_payload_unpack's objects take */
 } mw_payload_keys;
 
-/* Checks a payload (as a frame body) and unpacks it: a map; the same walk
- * indexes its keys into keys. 0, -1 with msg, or -2 (out of memory); on 0
- * the caller destroys up. */
-int mw_payload_unpack(const uint8_t *p, size_t n, msgpack_unpacked *up,
-                      mw_payload_keys *keys, char msg[MW_MSG_SIZE]);
+/* Checks a payload (as a frame body) without unpacking it: a map, its keys
+ * indexed into keys by the same walk, so an entry can judge alias and
+ * capability (mw_payload_alias, mw_payload_write_grant, mw_payload_has)
+ * before it spends memory on the objects. Allocates nothing. 0 or -1 with
+ * msg. */
+int mw_payload_check(const uint8_t *p, size_t n, mw_payload_keys *keys,
+                     char msg[MW_MSG_SIZE]);
+/* Unpacks a payload that mw_payload_check passed with these keys. 0, -1
+ * with msg, or -2 (out of memory); on 0 the caller destroys up. */
+int mw_payload_unpack(const uint8_t *p, size_t n, const mw_payload_keys *keys,
+                      msgpack_unpacked *up, char msg[MW_MSG_SIZE]);
+/* 1 when the checked payload has key name (one of the payload keys the
+ * worker knows, e.g. "tx_id"), else 0. */
+int mw_payload_has(const mw_payload_keys *keys, const char *name);
 
 /* The db_alias of an unpacked payload ("default" when absent). 0 or -1
  * with msg. */

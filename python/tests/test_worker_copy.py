@@ -122,6 +122,42 @@ def test_a_read_only_client_changes_nothing(pg):
     assert pg.execute("select array_agg(id) from copy_ro").fetchone()[0] == [1]
 
 
+def peak_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_a_refused_copy_is_refused_before_its_rows_are_unpacked(pg):
+    """Alias, capability and transaction are judged on the payload's
+    indexed keys: a refused copy_in of a million values costs the worker
+    its bytes, not the ~24 MB of objects an unpack would make."""
+    rows = [[1] * 100 for _ in range(10_000)]
+    with Worker({"default": DSN}) as w:
+        assert w.conn.call("db_query", {"sql": "select 1"})["status"] == "Ok"
+        before = peak_rss_kb(w.proc.pid)
+        for _ in range(3):
+            r = copy_in(w.conn, "copy_ro", rows)
+            assert r["status"] == "InvalidInput" and "does not grant db.write" in r["error"], r
+        grew_mb = (peak_rss_kb(w.proc.pid) - before) / 1024
+        assert grew_mb < 10, f"a refused copy_in raised the worker's peak RSS by {grew_mb:.1f} MB"
+
+
+def test_copy_in_refuses_a_transaction_id(pg):
+    """copy_in runs in a transaction of its own: given a session's tx_id it
+    is refused rather than committed behind the transaction's back."""
+    pg.execute("drop table if exists copy_tx")
+    pg.execute("create table copy_tx (id int)")
+    with Worker({"default": DSN}, "--allow-write", "default") as w:
+        r = w.conn.call("tx_begin", {"allow_write": True})
+        assert r["status"] == "Ok", r
+        tx = decode(r)["tx_id"]
+        r = copy_in(w.conn, "copy_tx", [[42]], tx_id=tx)
+        assert r["status"] == "InvalidInput", r
+        assert "does not run in a session's transaction (tx_id)" in r["error"]
+        assert w.conn.call("tx_rollback", {"tx_id": tx})["status"] == "Ok"
+    assert pg.execute("select count(*) from copy_tx").fetchone()[0] == 0
+
+
 def test_a_bad_row_copies_nothing(pg):
     pg.execute("drop table if exists copy_all_or_none")
     pg.execute("create table copy_all_or_none (id int primary key, n int)")
