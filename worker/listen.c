@@ -134,6 +134,9 @@ static void event(listener *l, const char *kind, uint64_t count)
     molt_db_buf_free(&p);
 }
 
+/* A connection holds at most max_listeners / this many listen requests. */
+#define MW_LISTEN_SESSION_SHARE 8
+
 /* ---- listeners ---------------------------------------------------------- */
 
 static int has_channel(const listener *l, const char *channel)
@@ -529,15 +532,18 @@ static const mw_backend_ops listen_ops = {"listen", NULL, listen_cancel,
                                           listen_resume, NULL, NULL, NULL, NULL};
 static mw_backend listen_backend = {&listen_ops, NULL, NULL};
 
-static size_t session_channels(mw_worker *w, const mw_session *s)
+/* The channels and the listen requests a session holds open. */
+static void session_listens(mw_worker *w, const mw_session *s, size_t *channels,
+                            size_t *requests)
 {
-    size_t n = 0;
+    *channels = *requests = 0;
     mw_listen *L = w->listen;
     for (size_t i = 0; L && i < w->nbackends; i++)
         for (listener *l = L->hubs[i] ? L->hubs[i]->listeners : NULL; l; l = l->next)
-            if (!l->ended && l->r && l->r->s == s)
-                n += l->nchannels;
-    return n;
+            if (!l->ended && l->r && l->r->s == s) {
+                *channels += l->nchannels;
+                (*requests)++;
+            }
 }
 
 static uint64_t all_listeners(const mw_worker *w)
@@ -569,9 +575,20 @@ static int parse(mw_request *r, const uint8_t *p, size_t n, listener *l,
          (*index)++)
         ;
     *status = MW_BUSY;
-    if (session_channels(w, r->s) + l->nchannels > (size_t)cfg->max_listen_channels) {
+    size_t channels, requests;
+    session_listens(w, r->s, &channels, &requests);
+    if (channels + l->nchannels > (size_t)cfg->max_listen_channels) {
         snprintf(msg, MW_MSG_SIZE, "this connection would listen on more than "
                  "max_listen_channels (%d) channels", cfg->max_listen_channels);
+        return -1;
+    }
+    /* one connection's share, so that a few cannot hold every listener
+     * of the worker */
+    size_t share = (size_t)cfg->max_listeners / MW_LISTEN_SESSION_SHARE;
+    if (requests >= (share ? share : 1)) {
+        snprintf(msg, MW_MSG_SIZE, "this connection holds %zu listen requests, its "
+                 "share of max_listeners (%d / %d): listen on more channels per "
+                 "request", requests, cfg->max_listeners, MW_LISTEN_SESSION_SHARE);
         return -1;
     }
     if (all_listeners(w) >= (uint64_t)cfg->max_listeners) {

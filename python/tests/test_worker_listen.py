@@ -142,7 +142,10 @@ def test_sqlite_says_not_supported(tmp_path):
 
 
 def test_caps_per_session_and_per_worker(pg):
-    with Worker({"default": DSN}, "--max-listen-channels", "3", "--max-listeners", "3",
+    """Channels are capped per connection, listen requests per connection
+    at its share of max_listeners (an eighth), and listeners in the worker:
+    a few connections cannot take every listener of the worker."""
+    with Worker({"default": DSN}, "--max-listen-channels", "3", "--max-listeners", "16",
                 stdio=False) as w:
         a, b = w.connect(), w.connect()
         r = a.call("listen", {"channels": ["c1", "c2", "c3", "c4"]})
@@ -150,10 +153,17 @@ def test_caps_per_session_and_per_worker(pg):
         ra = start_listen(a, ["c1", "c2"])
         r = a.call("listen", {"channels": ["c3", "c4"]})
         assert r["status"] == "Busy" and "max_listen_channels" in r["error"], r
-        start_listen(b, ["c1"])
         start_listen(a, ["c3"])
-        r = b.call("listen", {"channels": ["c9"]})
-        assert r["status"] == "Busy" and "max_listeners" in r["error"], r
+        start_listen(b, ["b1"])
+        start_listen(b, ["b2"])
+        r = b.call("listen", {"channels": ["b3"]})
+        assert r["status"] == "Busy" and "share of max_listeners (16 / 8)" in r["error"], r
+        others = [w.connect() for _ in range(7)]
+        for i, o in enumerate(others[:6]):
+            start_listen(o, [f"o{i}a"])
+            start_listen(o, [f"o{i}b"])
+        r = others[6].call("listen", {"channels": ["late"]})
+        assert r["status"] == "Busy" and "too many listeners in the worker" in r["error"], r
         # the listeners already there are unaffected
         pg.execute("select pg_notify('c1', 'still here')")
         assert next_part(a, ra)["payload"] == "still here"
