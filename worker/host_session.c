@@ -5,6 +5,8 @@
  * the stream of the request it answers. */
 #include "host_core.h"
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -154,19 +156,41 @@ void mw_host_session_close_now(host_session *hs)
 
 /* ---- the caller's side: any thread in threaded mode ---- */
 
+/* A random session id, never 0: 0, or MOLT_DB_EIO when the kernel gives
+ * no randomness (getrandom unavailable or refused). Outside h->lock. */
+static int random_id(uint64_t *v)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        ssize_t n = getrandom(v, sizeof *v, 0);
+        if (n == (ssize_t)sizeof *v && *v != 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return MOLT_DB_EIO;
+    }
+    return MOLT_DB_EIO;
+}
+
 int molt_db_host_session_open(molt_db_host *h, uint64_t *id)
 {
     if (!h || !id)
         return MOLT_DB_EINVAL;
     *id = 0;
     uint64_t v;
-    pthread_mutex_lock(&h->lock);
-    int rc = h->closing ? MOLT_DB_ECLOSED
+    int rc;
+    /* random, so that code not given an id cannot guess one; drawn outside
+     * the lock, drawn again in the (2^-64) case that it is taken */
+    for (int tries = 0;; tries++) {
+        if ((rc = random_id(&v)) != 0)
+            return rc;
+        pthread_mutex_lock(&h->lock);
+        rc = h->closing ? MOLT_DB_ECLOSED
              : h->nsessions >= h->cfg.max_sessions ? MOLT_DB_EBUSY : 0;
-    /* random, so that code not given an id cannot guess one */
-    while (rc == 0 && (getrandom(&v, sizeof v, 0) != sizeof v || v == 0 ||
-                       mw_host_session_find_locked(h, v)))
-        ;
+        if (rc != 0 || !mw_host_session_find_locked(h, v))
+            break;
+        pthread_mutex_unlock(&h->lock);
+        if (tries == 64)
+            return MOLT_DB_EIO;
+    }
     if (rc == 0 && !mw_host_session_new_locked(h, v))
         rc = MOLT_DB_ENOMEM;
     if (rc == 0)

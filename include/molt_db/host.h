@@ -73,7 +73,7 @@ int molt_db_host_submit(molt_db_host *h, const uint8_t *req, size_t len,
 /* Opens a session: 0 with *id (never 0; random, so that code not given an
  * id cannot guess one), MOLT_DB_EBUSY when max_sessions are open,
  * MOLT_DB_ECLOSED once molt_db_host_free began, MOLT_DB_ENOMEM when memory
- * ran out. */
+ * ran out, MOLT_DB_EIO when the kernel gives no randomness (getrandom). */
 MOLT_DB_API
 int molt_db_host_session_open(molt_db_host *h, uint64_t *id);
 
