@@ -4,8 +4,11 @@
  * NAME_total), request latency histograms per alias and entry, and the
  * PostgreSQL pools' own metrics with an alias label. Anyone who can connect
  * may: at most metrics_max_conns connections are
- * served at once (more are closed on accept) and each is closed
- * metrics_timeout_ms after it was accepted, answered or not. */
+ * served at once and each is closed metrics_timeout_ms after it was
+ * accepted, answered or not. A connection beyond the cap takes the place
+ * of the oldest one that has not sent its request yet (one is refused
+ * only when every open one is being answered), so idle connections held
+ * open cannot keep a scraper out. */
 #include "metrics_http.h"
 
 #include <stdio.h>
@@ -25,8 +28,9 @@ typedef struct mh_conn mh_conn;
 typedef struct mh_server {
     uv_tcp_t tcp;
     mw_worker *w;
-    mh_conn *conns;           /* open connections */
-    int nconns;
+    mh_conn *conns;           /* open connections, newest first */
+    int nconns;               /* connections not yet freed */
+    int live;                 /* of them, not being closed */
     int closed;               /* the listener is closed: freed with the last conn */
 } mh_server;
 
@@ -41,6 +45,7 @@ struct mh_conn {
     uv_write_t wr;
     molt_db_buf out;
     int responded;
+    int closing;
     mh_conn *next, *prev;
 };
 
@@ -64,6 +69,10 @@ static void conn_closed(uv_handle_t *h)
 
 static void conn_close(mh_conn *c)
 {
+    if (!c->closing) {
+        c->closing = 1;
+        c->server->live--;
+    }
     if (!uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
     if (!uv_is_closing((uv_handle_t *)&c->timer))
@@ -348,6 +357,7 @@ static void on_conn(uv_stream_t *server, int status)
     c->w = s->w;
     c->server = s;
     s->nconns++;
+    s->live++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -357,8 +367,17 @@ static void on_conn(uv_stream_t *server, int status)
     uv_timer_init(s->w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
+    if (s->live > s->w->cfg->metrics_max_conns) {
+        /* the oldest connection still waiting for its request makes room */
+        mh_conn *oldest = NULL;
+        for (mh_conn *o = c->next; o; o = o->next)
+            if (!o->responded && !o->closing)
+                oldest = o;
+        if (oldest)
+            conn_close(oldest);
+    }
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
-        s->nconns > s->w->cfg->metrics_max_conns ||
+        s->live > s->w->cfg->metrics_max_conns ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_close(c);
         return;
