@@ -121,6 +121,10 @@ static const mw_setting worker_settings[] = {
     {"listen_queue_notes", T_INT, C(listen_queue_notes), 1, "1000",
      "notes held for a listener whose client does not keep up; newer ones are "
      "dropped and the listener is told how many"},
+    {"listen_queue_bytes", T_I64, C(listen_queue_bytes), 0, "67108864",
+     "bytes of notes held for every listener of the worker together whose "
+     "client does not keep up; past it notes are dropped as past "
+     "listen_queue_notes"},
 };
 
 static const mw_setting alias_settings[] = {
@@ -779,6 +783,7 @@ static const char *const reloadable[] = {
     "frame_timeout_ms", "shutdown_grace_ms", "log_requests", "log_format",
     "metrics_max_conns", "metrics_timeout_ms", "max_session_inflight",
     "paused_hold_ms", "max_listeners", "max_listen_channels", "listen_queue_notes",
+    "listen_queue_bytes",
     "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx", "tx_alias_share_pct",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms", "max_replica_lag_ms",

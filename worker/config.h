@@ -96,6 +96,7 @@ typedef struct mw_config {
     int max_listeners;            /* listen requests in the worker */
     int max_listen_channels;      /* channels one client connection listens on */
     int listen_queue_notes;       /* notes held for a listener that does not read */
+    int64_t listen_queue_bytes;   /* notes' bytes held for all such listeners */
     mw_alias *aliases;            /* in the order given */
 } mw_config;
 

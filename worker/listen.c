@@ -52,6 +52,7 @@ typedef struct mw_listen {
     hub **hubs;             /* one per backend (same index), made on first use */
     molt_db_loop *loop;     /* the worker's uv loop, for the connections */
     uint64_t notes, dropped; /* notes handed to listeners; parts dropped */
+    size_t queued_bytes;    /* held in every listener's queue (listen_queue_bytes) */
     size_t closing_conns;   /* molt_db_conn_close not yet called back */
     size_t closing_timers;
     void (*done)(mw_worker *w); /* set once mw_listen_close ran */
@@ -83,7 +84,8 @@ static int room(const mw_request *r)
 }
 
 /* One part for l: sent at once when its client keeps up, else queued, and
- * past the queue's size dropped (counted). 0, or -1 when dropped. The send
+ * past its queue's size (listen_queue_notes) or the bytes every queue of the
+ * worker may hold together (listen_queue_bytes) dropped (counted). 0, or -1 when dropped. The send
  * may close the session, which ends l: callers walk the hub. */
 static int deliver(listener *l, const molt_db_buf *part)
 {
@@ -98,7 +100,8 @@ static int deliver(listener *l, const molt_db_buf *part)
     r->paused = 1; /* the session calls resume once its client read */
     if (!l->queue && l->qcap)
         l->queue = calloc(l->qcap, sizeof *l->queue);
-    if (!l->queue || l->qlen == l->qcap) {
+    if (!l->queue || l->qlen == l->qcap ||
+        L->queued_bytes + part->len > (size_t)l->h->w->cfg->listen_queue_bytes) {
         l->dropped++;
         L->dropped++;
         return -1;
@@ -113,6 +116,7 @@ static int deliver(listener *l, const molt_db_buf *part)
         return -1;
     }
     l->qlen++;
+    L->queued_bytes += part->len;
     return 0;
 }
 
@@ -195,8 +199,11 @@ static void listener_free(listener *l)
     for (size_t i = 0; i < l->nchannels; i++)
         free(l->channels[i]);
     free(l->channels);
-    for (size_t i = 0; l->queue && i < l->qlen; i++)
-        molt_db_buf_free(&l->queue[(l->qhead + i) % l->qcap]);
+    for (size_t i = 0; l->queue && i < l->qlen; i++) {
+        molt_db_buf *slot = &l->queue[(l->qhead + i) % l->qcap];
+        l->h->w->listen->queued_bytes -= slot->len;
+        molt_db_buf_free(slot);
+    }
     free(l->queue);
     free(l);
 }
@@ -515,6 +522,7 @@ static void listen_resume(mw_backend *b, mw_request *r)
         molt_db_buf *slot = &l->queue[l->qhead];
         l->qhead = (l->qhead + 1) % l->qcap;
         l->qlen--;
+        h->w->listen->queued_bytes -= slot->len;
         mw_request_send_part(r, "msgpack", slot->data, slot->len);
         molt_db_buf_free(slot);
     }

@@ -206,6 +206,36 @@ def test_a_client_that_does_not_read_loses_notes_not_memory(pg):
         assert stats["notes"] == n + len(got) + 2
 
 
+def test_notes_held_for_clients_that_do_not_read_are_bounded_in_the_worker(pg):
+    """listen_queue_bytes bounds the notes every listener of the worker
+    holds together, however many listeners do not read: past it notes are
+    dropped, counted and reported as past listen_queue_notes."""
+    n, size = 2500, 7000
+    with Worker({"default": DSN}, "--listen-queue-notes", "1000",
+                "--listen-queue-bytes", "200000", stdio=False) as w:
+        slow = w.connect()
+        rs = start_listen(slow, ["flood2"])
+        for b in range(0, n, 500):
+            pg.execute("select pg_notify('flood2', lpad(i::text, %s, '.')) "
+                       "from generate_series(%s::int, %s::int) i", (size, b + 1, b + 500))
+        pg.execute("select pg_notify('flood2', 'after')")
+        got, dropped, after = [], 0, False
+        # "after" may come before the report of what was dropped: queued
+        # notes go out first, then the count
+        while not after or len(got) + dropped < n:
+            p = next_part(slow, rs)
+            if p["kind"] == "dropped":
+                dropped += p["count"]
+            elif p["payload"] == "after":
+                after = True
+            else:
+                got.append(int(p["payload"].lstrip(".")))
+        assert got == list(range(1, len(got) + 1)) and len(got) + dropped == n
+        # the 8 MiB the session may have unread, then at most 200 kB queued
+        # (1,000 notes, 7 MB, with listen_queue_notes alone)
+        assert len(got) * size < 8 * 1024 * 1024 + 200_000 + 4 * size, (len(got), dropped)
+
+
 @pytest.mark.skipif(not PGCTL, reason="MOLT_TEST_PGCTL is not set (run under scripts/with_pg.sh)")
 def test_notes_arrive_after_a_server_restart():
     psycopg = pytest.importorskip("psycopg")
