@@ -50,10 +50,11 @@ static void index_keys(const pdoc *d, const mw_mpitem *m, const mw_mpkey *names,
     (void)mw_mpread_keys(d->p, d->len, m->at, m->v.size, names, n, k);
 }
 
-/* The keys of a payload map that its parsers read. */
+/* The keys of a payload map that its parsers read, the ones nearly every
+ * request has first: the walk looks each key up in this order. */
 typedef enum pkey {
-    K_DB_ALIAS, K_ALLOW_WRITE, K_RESULT_FORMAT, K_ROW_SHAPE, K_TAG, K_PIN_PRIMARY,
-    K_MAX_ROWS, K_BATCH_ROWS, K_STREAM, K_TX_ID, K_SQL, K_PARAMS, K_STATEMENTS,
+    K_SQL, K_PARAMS, K_RESULT_FORMAT, K_DB_ALIAS, K_ALLOW_WRITE, K_ROW_SHAPE, K_TAG,
+    K_PIN_PRIMARY, K_MAX_ROWS, K_BATCH_ROWS, K_STREAM, K_TX_ID, K_STATEMENTS,
     K_ISOLATION, K_READ_ONLY, K_DEFERRABLE, K_COUNT
 } pkey;
 _Static_assert(K_COUNT <= MW_MPKEYS_MAX, "mw_mpkeys holds every payload key");
