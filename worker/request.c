@@ -394,10 +394,9 @@ int mw_request_hold(mw_request *r, char msg[MW_MSG_SIZE])
     }
     if (s && s->held_request_bytes + n > (uint64_t)mw_config_session_request_share(w->cfg)) {
         snprintf(msg, MW_MSG_SIZE, "this connection's requests in flight hold %zu "
-                 "bytes; this one's %zu would pass its share of "
-                 "max_held_request_bytes (session_request_share_pct %d%%): wait for "
-                 "their answers", s->held_request_bytes, n,
-                 w->cfg->session_request_share_pct);
+                 "bytes; this one's %zu would pass the connection's share of "
+                 "max_held_request_bytes (session_request_share_pct, %d%%)",
+                 s->held_request_bytes, n, w->cfg->session_request_share_pct);
         return -1;
     }
     r->held_bytes = n;
