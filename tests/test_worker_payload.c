@@ -6,7 +6,8 @@
  * and bad input is InvalidInput with its message: truncated or trailing
  * bytes, a key given twice, a wrong type, a huge declared length, and an
  * array parameter whose bytes end early (pg_array reads them in place).
- * listen payloads: their channels, and each check's refusal.
+ * listen payloads: their channels, and each check's refusal. What a parsed
+ * query holds, with and without the payload copy.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,6 +279,58 @@ TEST(listen_payloads)
     mw_config_free(&c);
 }
 
+/* What a parsed query holds (mw_query_held_bytes, charged to
+ * max_held_request_bytes): without parameters the payload copy is freed
+ * once parsed and the rewrite alone is counted; with one it stays. */
+TEST(held_bytes_without_and_with_parameters)
+{
+    config_open(&cfg);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    char sql[4096];
+    memset(sql, 'x', sizeof sql);
+    memcpy(sql + sizeof sql - 3, "*/", 3);
+    mw_query q;
+    char msg[MW_MSG_SIZE];
+    for (int params = 0; params < 2; params++) {
+        memcpy(sql, params ? "SELECT $1 /*" : "SELECT 1  /*", 12);
+        msgpack_pack_map(&pk, params ? 2 : 1);
+        str(&pk, "sql");
+        str(&pk, sql);
+        if (params) {
+            str(&pk, "params");
+            msgpack_pack_map(&pk, 2);
+            str(&pk, "mode");
+            str(&pk, "positional");
+            str(&pk, "values");
+            msgpack_pack_array(&pk, 1);
+            msgpack_pack_int(&pk, 5);
+        }
+        size_t n = sb.size;
+        ASSERT_EQ_INT(parse_sb(0, &sb, &q, msg), 0);
+        const mw_stmt *st = &q.stmts[0];
+        size_t rw = st->rw.sql_len + 1 + st->rw.nslots * sizeof(size_t);
+        if (params) {
+            ASSERT(q.bytes != NULL && st->sql != NULL);
+            ASSERT_EQ_INT(mw_query_held_bytes(&q),
+                          n + rw + sizeof *st->values + sizeof *st->names);
+        } else {
+            ASSERT(q.bytes == NULL && st->sql == NULL);
+            ASSERT_EQ_INT(mw_query_held_bytes(&q), rw);
+        }
+        ASSERT(st->rw.sql_len > 4000);
+        mw_query_shed(&q);
+        ASSERT(q.alias != NULL && q.stmts == NULL);
+        ASSERT_EQ_INT(mw_query_held_bytes(&q), 0);
+        mw_query_free(&q);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    mw_config_free(&cfg);
+}
+
 TEST_MAIN(TEST_ENTRY(every_parameter_type_read_in_place),
+          TEST_ENTRY(held_bytes_without_and_with_parameters),
           TEST_ENTRY(bad_payloads_are_refused), TEST_ENTRY(array_bytes_that_end_early),
           TEST_ENTRY(listen_payloads))

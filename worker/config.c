@@ -80,6 +80,12 @@ static const mw_setting worker_settings[] = {
     {"max_buffered_request_bytes", T_I64, C(max_buffered_request_bytes), 16,
      "268435456", "request bytes held for all sessions (frames not yet "
      "handled); a session whose bytes pass it is closed"},
+    {"max_held_request_bytes", T_I64, C(max_held_request_bytes), 16, "268435456",
+     "memory all requests hold from parse until freed (payload, rewritten "
+     "SQL, parameters, copy_in rows); a request past it is answered Busy"},
+    {"session_request_share_pct", T_INT, C(session_request_share_pct), 1, "25",
+     "percent (1 to 100) of max_held_request_bytes the requests of one "
+     "client connection may hold; past it: Busy"},
     {"write_timeout_ms", T_INT, C(write_timeout_ms), 1, "30000",
      "a client with more than 8 MiB unread that reads nothing for this long "
      "is closed and its requests cancelled"},
@@ -708,6 +714,11 @@ static int check_pg_dsn(const char *alias, const char *what, const char *dsn,
     return 0;
 }
 
+int64_t mw_config_session_request_share(const mw_config *c)
+{
+    return c->max_held_request_bytes / 100 * c->session_request_share_pct;
+}
+
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
 {
     if (!c->embedded && c->stdio == !!c->socket_path)
@@ -742,6 +753,12 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])
         return fail(err, "tx_alias_share_pct (%d) is above 100", c->tx_alias_share_pct);
     if (c->max_buffered_request_bytes < c->max_request_bytes)
         return fail(err, "max_buffered_request_bytes is below max_request_bytes");
+    if (c->session_request_share_pct > 100)
+        return fail(err, "session_request_share_pct (%d) is above 100",
+                    c->session_request_share_pct);
+    if (mw_config_session_request_share(c) < c->max_request_bytes)
+        return fail(err, "a session's share of max_held_request_bytes "
+                    "(session_request_share_pct) is below max_request_bytes");
     /* a result's buffer may have up to twice its length allocated */
     if (c->max_unread_bytes / 2 < c->max_result_bytes)
         return fail(err, "max_unread_bytes must be at least twice max_result_bytes, "
@@ -785,6 +802,7 @@ static const char *const reloadable[] = {
     "paused_hold_ms", "max_listeners", "max_listen_channels", "listen_queue_notes",
     "listen_queue_bytes",
     "tx_idle_timeout_ms", "tx_max_ms", "max_session_tx", "tx_alias_share_pct",
+    "max_held_request_bytes", "session_request_share_pct",
     /* per database */
     "allow_write", "sqlite_busy_timeout_ms", "max_replica_lag_ms",
     "read_your_writes_ms", "primary_serves_reads",

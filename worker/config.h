@@ -80,6 +80,8 @@ typedef struct mw_config {
     int max_sessions;
     int64_t max_unread_bytes;     /* one session's queued responses */
     int64_t max_buffered_request_bytes; /* all sessions' partial requests */
+    int64_t max_held_request_bytes; /* all parsed requests' memory */
+    int session_request_share_pct; /* ... one session's percent of it */
     int write_timeout_ms;         /* a stalled reader is closed after */
     int paused_hold_ms;           /* ... loses its held connections after */
     int frame_timeout_ms;         /* a stalled half-sent frame is closed after */
@@ -133,6 +135,9 @@ int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE]);
 
 /* The alias called name, or NULL. */
 mw_alias *mw_config_alias(const mw_config *c, const char *name, size_t len);
+/* The bytes one session's requests may hold: session_request_share_pct of
+ * max_held_request_bytes. */
+int64_t mw_config_session_request_share(const mw_config *c);
 
 /* Prints the usage text with the settings table. */
 void mw_config_print_help(FILE *out);

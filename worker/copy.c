@@ -21,6 +21,11 @@ void mw_copy_free(mw_copy *c)
     free(c);
 }
 
+size_t mw_copy_held_bytes(const mw_copy *c)
+{
+    return c ? sizeof *c + (c->sql ? strlen(c->sql) + 1 : 0) + c->data.cap : 0;
+}
+
 #define FAIL(...)                                                              \
     do {                                                                       \
         snprintf(msg, MW_MSG_SIZE, __VA_ARGS__);                               \

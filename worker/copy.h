@@ -35,6 +35,8 @@ int mw_copy_in_parse(mw_query *q, const mw_config *cfg, const uint8_t *payload,
                      size_t len, char msg[MW_MSG_SIZE]);
 
 void mw_copy_free(mw_copy *c);
+/* The heap bytes c holds (0 for NULL). */
+size_t mw_copy_held_bytes(const mw_copy *c);
 
 /* copy_out: a db_query payload (already parsed into q) whose one statement
  * backend_pg.c runs as COPY (...) TO STDOUT (FORMAT binary) in a READ ONLY

@@ -144,6 +144,11 @@ void mw_entry_db(mw_request *r, const uint8_t *payload, size_t len)
         mw_request_reply(r, MW_INVALID_INPUT, msg, NULL);
         return;
     }
+    if (mw_request_hold(r, msg) < 0) {
+        mw_query_shed(&r->q); /* nothing of it is kept while it is answered */
+        mw_request_reply(r, MW_BUSY, msg, NULL);
+        return;
+    }
     mw_result_opts o = {0};
     o.format = r->q.format;
     o.objects = r->q.objects;

@@ -719,6 +719,21 @@ static int parse(const pdoc *doc, mw_query *q, int write, const mw_config *cfg,
     return parse_isolation(q, m, write, msg);
 }
 
+/* Frees the payload copy of a parsed q when no value points into it: the
+ * SQL text was read while parsing, and the backend runs its rewrite. */
+static void drop_payload(mw_query *q)
+{
+    for (size_t i = 0; i < q->nstmts; i++)
+        if (q->stmts[i].nvalues)
+            return;
+    for (size_t i = 0; i < q->nstmts; i++)
+        q->stmts[i].sql = NULL;
+    if (q->bytes != q->small_bytes)
+        free(q->bytes);
+    q->bytes = NULL;
+    q->nbytes = 0;
+}
+
 int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
                    const uint8_t *p, size_t n, char msg[MW_MSG_SIZE])
 {
@@ -728,8 +743,41 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
     if (!q->bytes)
         return -2;
     memcpy(q->bytes, p, n);
+    q->nbytes = n;
     pdoc doc = {q->bytes, n};
-    return parse(&doc, q, write, cfg, msg);
+    int rc = parse(&doc, q, write, cfg, msg);
+    if (rc == 0)
+        drop_payload(q);
+    return rc;
+}
+
+size_t mw_query_held_bytes(const mw_query *q)
+{
+    size_t n = q->bytes != q->small_bytes ? q->nbytes : 0;
+    if (q->stmts != &q->one_stmt)
+        n += q->nstmts * sizeof *q->stmts;
+    for (size_t i = 0; q->stmts && i < q->nstmts; i++) {
+        const mw_stmt *s = &q->stmts[i];
+        n += s->nvalues * (sizeof *s->values + sizeof *s->names);
+        for (size_t k = 0; s->values && k < s->nvalues; k++)
+            if (s->values[k].owned)
+                n += s->values[k].n + 1;
+        if (!s->rw_shared && s->rw.sql)
+            n += s->rw.sql_len + 1 + s->rw.nslots * sizeof *s->rw.slot_value;
+    }
+    return n + mw_copy_held_bytes(q->copy);
+}
+
+void mw_query_shed(mw_query *q)
+{
+    mw_alias *alias = q->alias;
+    mw_format format = q->format;
+    char tag[sizeof q->tag];
+    memcpy(tag, q->tag, sizeof tag);
+    mw_query_free(q);
+    q->alias = alias;
+    q->format = format;
+    memcpy(q->tag, tag, sizeof tag);
 }
 
 void mw_query_free(mw_query *q)

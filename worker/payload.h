@@ -11,7 +11,8 @@
  * lately are kept in its memo (sql_memo.h) and not computed again.
  *
  * Ownership: a mw_query points into its copy of the payload (`bytes`,
- * which it owns together with the rewritten SQL); mw_query_free releases
+ * which it owns together with the rewritten SQL; the copy is freed once
+ * parsed when no parameter value points into it); mw_query_free releases
  * all.
  */
 #ifndef MW_PAYLOAD_H
@@ -45,7 +46,9 @@ typedef struct mw_value {
 } mw_value;
 
 typedef struct mw_stmt {
-    const char *sql;      /* as given, into the payload (not NUL-terminated) */
+    const char *sql;      /* as given, into the payload (not NUL-terminated);
+                             read while parsing only (NULL after, when the
+                             payload copy was dropped) */
     size_t sql_len;
     mw_param_mode mode;
     size_t nvalues;
@@ -70,7 +73,9 @@ typedef enum mw_isolation {
 
 typedef struct mw_query {
     uint8_t *bytes;       /* the payload copy the values point into: small_bytes
-                             or malloc'd */
+                             or malloc'd; NULL once parsed when no statement
+                             has values */
+    size_t nbytes;
     mw_alias *alias;
     int write;            /* db_exec */
     mw_stmt *stmts;
@@ -103,6 +108,15 @@ int mw_query_parse(mw_query *q, int write, const mw_config *cfg,
                    const uint8_t *p, size_t n, char msg[MW_MSG_SIZE]);
 
 void mw_query_free(mw_query *q);
+
+/* The heap bytes a parsed q holds until mw_query_free (its payload copy,
+ * statements, values, rewritten SQL not shared with the memo, copy_in's
+ * COPY and rows): what request.c charges to max_held_request_bytes. */
+size_t mw_query_held_bytes(const mw_query *q);
+
+/* Frees what q holds but its alias, format and tag (a request's metrics
+ * and log name them). */
+void mw_query_shed(mw_query *q);
 
 /* A payload's top-level keys that every entry reads (db_alias,
  * allow_write), indexed by the walk that checks the payload. */

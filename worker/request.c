@@ -30,6 +30,7 @@ static void on_reaped(mw_reap *node)
         mw_tx_request_freed(r);
     if (r->have_q)
         mw_query_free(&r->q);
+    w->held_request_bytes -= r->held_bytes;
     if (r->have_res)
         mw_result_free(&r->res);
     mw_freelist_give(&w->free_requests, r);
@@ -378,6 +379,31 @@ static void on_deadline(mw_deadline *d)
         snprintf(msg, sizeof msg, "deadline of %u ms passed; the query was cancelled",
                  r->timeout_ms);
     mw_request_stop(r, MW_TIMEOUT, msg);
+}
+
+int mw_request_hold(mw_request *r, char msg[MW_MSG_SIZE])
+{
+    mw_worker *w = r->w;
+    mw_session *s = r->s;
+    size_t n = mw_query_held_bytes(&r->q);
+    if (w->held_request_bytes + n > (uint64_t)w->cfg->max_held_request_bytes) {
+        snprintf(msg, MW_MSG_SIZE, "the worker's requests hold too much memory: "
+                 "this one's %zu bytes would pass max_held_request_bytes (%lld); "
+                 "send it again later", n, (long long)w->cfg->max_held_request_bytes);
+        return -1;
+    }
+    if (s && s->held_request_bytes + n > (uint64_t)mw_config_session_request_share(w->cfg)) {
+        snprintf(msg, MW_MSG_SIZE, "this connection's requests in flight hold %zu "
+                 "bytes; this one's %zu would pass the connection's share of "
+                 "max_held_request_bytes (session_request_share_pct, %d%%)",
+                 s->held_request_bytes, n, w->cfg->session_request_share_pct);
+        return -1;
+    }
+    r->held_bytes = n;
+    w->held_request_bytes += n;
+    if (s)
+        s->held_request_bytes += n;
+    return 0;
 }
 
 void mw_request_set_timer(mw_request *r, uint64_t ms)

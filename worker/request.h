@@ -47,6 +47,8 @@ struct mw_request {
     int paused;              /* the backend waits for the session's writes */
     mw_query q;
     int have_q;
+    size_t held_bytes;       /* q's, charged to the worker's held_request_bytes
+                                until freed, to its session's while linked */
     mw_result res;
     int have_res;
     mw_backend *backend;
@@ -93,6 +95,11 @@ void *mw_request_job_new(mw_request *r, size_t size);
 /* Stops a request: asks the backend to cancel and answers st (Timeout,
  * Cancelled, Busy) unless the session is gone. */
 void mw_request_stop(mw_request *r, mw_status st, const char *msg);
+/* Charges r's parsed query (mw_query_held_bytes) to max_held_request_bytes
+ * and to its session's share of it (session_request_share_pct). 0, or -1
+ * with msg when either would pass its limit: nothing is charged then, and
+ * the caller answers Busy. */
+int mw_request_hold(mw_request *r, char msg[MW_MSG_SIZE]);
 /* (Re)arms r's deadline entry to fire in ms: its deadline, or the alias's
  * max_wait_ms while it waits in sched.c (r->max_wait_armed). */
 void mw_request_set_timer(mw_request *r, uint64_t ms);

@@ -459,6 +459,7 @@ void mw_session_unlink(mw_session *s, mw_request *r)
     r->next = r->prev = NULL;
     r->s = NULL;
     s->nreqs--;
+    s->held_request_bytes -= r->held_bytes;
     mw_sched_forget(r);
     if (!s->sink)
         return;

@@ -76,6 +76,7 @@ struct mw_session {
     int read_paused;         /* too much unread: its requests wait */
     int read_stopped;        /* and so many wait that reading stopped */
     size_t request_bytes;    /* its framer's bytes, as counted in the worker's */
+    size_t held_request_bytes; /* its requests' r->held_bytes, while in flight */
     mw_deadline frame_stall; /* a half-sent request frame stalls */
     mw_deadline write_stall; /* the client stops reading its responses */
     mw_deadline hold;        /* ... while its paused requests hold connections */

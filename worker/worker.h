@@ -59,6 +59,7 @@ struct mw_worker {
     mw_freelist free_requests;  /* ... and requests */
     mw_idmap ids;            /* the requests in flight by id (session.c) */
     uint64_t request_bytes;  /* held by all sessions' framers */
+    uint64_t held_request_bytes; /* held by parsed requests not yet freed */
     uint64_t next_session_id;
     size_t inflight;         /* requests accepted and not yet answered */
     size_t live_requests;    /* requests not yet freed */

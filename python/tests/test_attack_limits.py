@@ -449,6 +449,93 @@ def test_partial_requests_share_a_budget():
         assert decode(w.conn.call("db_query", {"sql": "select 1"}))["rows"] == [[1]]
 
 
+HELD_ARGS = ("--pool", "default:sqlite_conns=1", "--max-request-bytes", str(4 * MiB),
+             "--max-held-request-bytes", str(16 * MiB),
+             "--session-request-share-pct", "50")
+SLOW_SQL = ("with recursive r(i) as (select 1 union all select i + 1 from r "
+            "where i < 300000000) select count(*) from r")
+
+
+def flood_held(c, n):
+    """c's alias default has one SQLite connection: a slow query takes it
+    and n db_query of 3 MiB (a comment) queue behind it. Returns the slow
+    one's id and the Busy answers that came within 10 s, by id."""
+    slow = c.request("db_query", {"sql": SLOW_SQL}, timeout_ms=60000)
+    pad = {"sql": "select 1 /*" + "x" * (3 * MiB) + "*/"}
+    for _ in range(n):
+        c.request("db_query", pad, timeout_ms=60000)
+    busy = {}
+    deadline = time.monotonic() + 10
+    try:
+        while len(busy) < n - 2:
+            r = c.recv(max(0.1, deadline - time.monotonic()))
+            assert r["status"] == "Busy", r
+            busy[r["request_id"]] = r["error"]
+    except TimeoutError:
+        pass
+    return slow, busy
+
+
+def end_flood(c, slow, n_queued):
+    """Cancels the slow query; the queued ones then run and are answered."""
+    c.request("cancel", {"request_id": slow})
+    statuses = [c.recv(30)["status"] for _ in range(n_queued + 2)]
+    assert statuses.count("Ok") == n_queued + 1, statuses  # the cancel too
+    assert statuses.count("Cancelled") == 1, statuses
+
+
+def test_queued_requests_hold_at_most_their_session_share():
+    """A read-only client queued 15 MiB db_query behind a slow one and read
+    nothing: each held its payload copy and its rewritten SQL while it
+    waited (~30 MiB a request, bounded only by max_session_inflight).
+    Parsed requests now count in max_held_request_bytes, one session's at
+    most session_request_share_pct of it; past it a request is Busy at
+    once and nothing of it is kept. Runs through the host ABI too."""
+    n = 40
+    with Worker({"default": "sqlite::memory:"}, *HELD_ARGS) as w:
+        pid = w.proc.pid
+        before = proc_kb(pid, "VmRSS")
+        slow, busy = flood_held(w.conn, n)
+        grown = proc_kb(pid, "VmRSS") - before
+        # 8 MiB of share: two 3 MiB requests (their payload copy dropped once
+        # parsed: the rewrite alone is kept) and no more
+        assert len(busy) == n - 2, len(busy)
+        assert all("session_request_share_pct" in e for e in busy.values())
+        if not sanitized():
+            assert grown < 48 * 1024, grown  # 40 x 6 MiB without the budget
+        end_flood(w.conn, slow, 2)
+
+
+def test_a_full_session_share_leaves_others_served():
+    """While one session holds its whole share of max_held_request_bytes,
+    another session's large request still runs; the worker's whole budget
+    refuses what the shares of several sessions would pass."""
+    n = 20
+    with Worker({"default": "sqlite::memory:", "other": "sqlite::memory:"},
+                *HELD_ARGS, stdio=False) as w:
+        slow, busy = flood_held(w.conn, n)
+        assert len(busy) == n - 2, len(busy)
+        other = w.connect()
+        pad = "select 1 /*" + "x" * (3 * MiB) + "*/"
+        r = other.query(pad, db_alias="other")
+        assert decode(r)["rows"] == [[1]]
+        # a second session takes its 6 MiB on default too; a third's first
+        # 3 MiB fits the worker's 16 MiB, its second would pass it
+        for _ in range(2):
+            other.request("db_query", {"sql": pad}, timeout_ms=60000)
+        third = w.connect()
+        for _ in range(2):
+            third.request("db_query", {"sql": pad}, timeout_ms=60000)
+        r = third.recv()
+        assert r["status"] == "Busy", r
+        assert "max_held_request_bytes" in r["error"], r
+        assert "session_request_share_pct" not in r["error"], r
+        assert decode(third.query("select 2", db_alias="other"))["rows"] == [[2]]
+        end_flood(w.conn, slow, 2)
+        assert [other.recv(30)["status"] for _ in range(2)] == ["Ok", "Ok"]
+        assert third.recv(30)["status"] == "Ok"
+
+
 def test_session_cap():
     with Worker({"default": "sqlite::memory:"}, "--max-sessions", "4",
                 stdio=False) as w:

@@ -59,6 +59,10 @@ def test_help_documents_every_setting():
     (["--stdio", "--db", "x=sqlite::memory:", "--bogus"], "unknown option"),
     (["--stdio", "--db", "x=sqlite::memory:", "--pool", "x:nope=1"], "unknown database setting"),
     (["--stdio", "--db", "x=sqlite::memory:", "--pool", "x:statement_mode=fast"], "statement_mode"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--session-request-share-pct", "101"],
+     "session_request_share_pct (101) is above 100"),
+    (["--stdio", "--db", "x=sqlite::memory:", "--max-held-request-bytes", str(32 << 20)],
+     "below max_request_bytes"),
     (["--stdio", "--db", "x=postgresql://u:hunter2@h/d?sslmode=sideways"], "alias x"),
 ])
 def test_bad_configuration(args, needle):
