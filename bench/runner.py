@@ -450,8 +450,9 @@ def host_scenarios(pk_exp):
                      note="the molt_db pool alone, the same server work as db_query"),
                 molt(f"molt_bench host --conns {conns} --inflight {inflight}",
                      lambda c, s, a=pool_args: ["host"] + a + secs(c, s),
-                     note="db_query envelopes through molt_db_host (threaded mode), msgpack results "
-                          "decoded; CPU is both threads"),
+                     note="db_query envelopes through molt_db_host (threaded mode), each frame's status "
+                          "and value read with a cursor, as a runtime's binding reads them; CPU is both "
+                          "threads"),
                 molt(f"molt_bench host --conns {conns} --inflight {inflight} --driven --host-waits",
                      lambda c, s, a=pool_args: ["host"] + a + ["--driven", "--host-waits"] + secs(c, s),
                      note="the same in driven mode: one thread, no wake-up between threads; the host "
