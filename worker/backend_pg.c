@@ -423,9 +423,11 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
 static void fail_encoding(pg_job *j, molt_db_error *e)
 {
     if (!j->failed) {
-        pg_failure *f = fail_begin(j, MW_INTERNAL_ERROR);
-        if (f)
+        pg_failure *f = fail_begin(j, mw_result_error_status(e));
+        if (f) {
             snprintf(f->msg, sizeof f->msg, "%s", e->message);
+            molt_db_error_move(&f->err, e);
+        }
     }
     molt_db_error_clear(e);
 }
