@@ -5,7 +5,10 @@
  *
  * start: begins the database work of a db_query/db_exec request (its
  * parsed payload is r->q, its result builder r->res). The backend calls
- * mw_request_db_done exactly once, on the loop thread, never during start.
+ * mw_request_db_done exactly once, on the loop thread, never during start;
+ * before it, r->server_lost = 1 when the work failed because the
+ * connection to the server went away or could not be made (not for an
+ * error of the request's own: its SQL, its values, its result's encoding).
  * Streaming parts go through mw_request_flush_parts.
  *
  * cancel: asks for the work to stop (timeout, cancel entry, disconnect,

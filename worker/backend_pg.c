@@ -105,6 +105,8 @@ struct pg_job {
     int truncated;
     int failed;                 /* status below is set */
     int status;
+    int server_lost;            /* ... by the server's connection going
+                                   (connection_lost) */
     pg_failure *fail;           /* once failed; NULL then: out of memory */
     int64_t affected;           /* last answered statement's count */
     int64_t stmt_affected;      /* count of the statement being answered */
@@ -307,6 +309,7 @@ static void job_done(pg_job *j)
     r->job = NULL;
     r->paused = 0;
     r->rows_affected = j->affected;
+    r->server_lost = j->failed && j->server_lost;
     mw_request_db_done(r, st, msg, err);
     free_cols(j);
     if (j->run_oids != j->few_oids)
@@ -385,11 +388,27 @@ static mw_status lost_tx(molt_db_error *out, char *msg, size_t msg_size)
     return MW_DB_ERROR;
 }
 
+/* The pool status says the server's connection is gone or cannot be made:
+ * closed or broken under the request, no connect, or the server ending the
+ * session (FATAL of class 08, or shutting down / starting: 57P01-57P03).
+ * Anything else, a client's bad value or SQL included, is not. */
+static int connection_lost(int code, const molt_db_error *err)
+{
+    if (code == MOLT_DB_ECLOSED || code == MOLT_DB_EIO || code == MOLT_DB_ECONNECT)
+        return 1;
+    if (code != MOLT_DB_ESERVER || !err || !err->severity ||
+        (strcmp(err->severity, "FATAL") && strcmp(err->severity, "PANIC")))
+        return 0;
+    return !strncmp(err->sqlstate, "08", 2) || !strcmp(err->sqlstate, "57P01") ||
+           !strcmp(err->sqlstate, "57P02") || !strcmp(err->sqlstate, "57P03");
+}
+
 /* Records the first failure of the job from a pool status. */
 static void fail_from(pg_job *j, int code, const molt_db_error *err)
 {
     if (j->failed)
         return;
+    j->server_lost = connection_lost(code, err);
     pg_failure *f = fail_begin(j, MW_INTERNAL_ERROR);
     if (!f)
         return;
@@ -404,9 +423,11 @@ static void fail_from(pg_job *j, int code, const molt_db_error *err)
 static void fail_encoding(pg_job *j, molt_db_error *e)
 {
     if (!j->failed) {
-        pg_failure *f = fail_begin(j, MW_INTERNAL_ERROR);
-        if (f)
+        pg_failure *f = fail_begin(j, mw_result_error_status(e));
+        if (f) {
             snprintf(f->msg, sizeof f->msg, "%s", e->message);
+            molt_db_error_move(&f->err, e);
+        }
     }
     molt_db_error_clear(e);
 }

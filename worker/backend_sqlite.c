@@ -481,7 +481,10 @@ static int arrow_row(sq_job *j, const molt_db_column *cols, int n)
     }
     int rc = mw_result_pg_row(&j->r->res, cols, f, (size_t)n, &j->err);
     if (rc < 0) {
-        job_fail(j, MW_INTERNAL_ERROR, NULL, "%s", j->err.message);
+        char sqlstate[sizeof j->err.sqlstate];
+        memcpy(sqlstate, j->err.sqlstate, sizeof sqlstate);
+        job_fail(j, mw_result_error_status(&j->err), sqlstate[0] ? sqlstate : NULL, "%s",
+                 j->err.message);
         return -1;
     }
     return rc; /* 1: max_rows reached; 2: run again (text_cols grew) */

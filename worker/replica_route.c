@@ -184,17 +184,11 @@ void mw_replica_write_started(mw_request *r)
     }
 }
 
-/* The replica's server went away under the read, or cancelled it for a
- * recovery conflict: the primary can answer it. */
-static int server_lost(int status, const char *sqlstate)
+/* The server cancelled the read for a conflict with its recovery
+ * (replay needed what the read held): the primary has no such conflict. */
+static int recovery_conflict(const char *sqlstate)
 {
-    if (status == MW_INTERNAL_ERROR || status == MW_BUSY)
-        return 1;
-    if (status != MW_DB_ERROR || !sqlstate)
-        return 0;
-    return !strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "57P01") ||
-           !strcmp(sqlstate, "57P02") || !strcmp(sqlstate, "57P03") ||
-           !strcmp(sqlstate, "40001");
+    return sqlstate && !strcmp(sqlstate, "40001");
 }
 
 /* The request leaves its server: the counts, and the session's last
@@ -250,7 +244,7 @@ static void move_to_primary(mw_replica *from, mw_request *r)
     mw_sched_submit(r);
 }
 
-int mw_replica_done(mw_request *r, int status, const char *sqlstate)
+int mw_replica_done(mw_request *r, int status, int lost, const char *sqlstate)
 {
     int rerouting = r->rerouting;
     r->rerouting = 0;
@@ -259,14 +253,15 @@ int mw_replica_done(mw_request *r, int status, const char *sqlstate)
         return 0;
     if (status != MW_OK && !rerouting)
         to->errors++;
-    if (to->is_primary || status == MW_OK || !can_move(r) ||
-        (!rerouting && !server_lost(status, sqlstate)))
+    if (to->is_primary || status == MW_OK)
         return 0;
-    if (to->healthy && !rerouting) {
+    if (lost && to->healthy && !rerouting) {
         to->healthy = 0; /* until its next good check */
         snprintf(to->last_error, sizeof to->last_error,
                  "a read failed with %s", sqlstate && *sqlstate ? sqlstate : "a lost connection");
     }
+    if (!can_move(r) || (!rerouting && !lost && !recovery_conflict(sqlstate)))
+        return 0;
     move_to_primary(to, r);
     return 1;
 }

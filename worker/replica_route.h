@@ -19,9 +19,12 @@
  *   - any other db_query: the healthy replica with the fewest requests in
  *     flight whose replay lag is at most max_replica_lag_ms (the primary
  *     too with primary_serves_reads), else the primary.
- * A replica read that fails because its server went away (connection lost,
- * shutdown, a recovery conflict) before anything was sent to the client runs
- * again, once, on the primary (mw_replica_done).
+ * A replica read that fails because its server's connection went away
+ * (lost, refused, the server shutting down), which also takes the replica
+ * out, or that the server cancelled for a recovery conflict, runs again,
+ * once, on the primary if nothing was sent to the client yet
+ * (mw_replica_done). Any other error, a client's SQL or value, is answered
+ * where it happened.
  *
  * Health and lag (replica_health.c): every replica_check_interval_ms the
  * worker reads pg_current_wal_insert_lsn() on the primary and
@@ -105,8 +108,11 @@ int mw_replicas_open(mw_worker *w, mw_alias *a, char err[MW_ERR_SIZE]);
 mw_backend *mw_replica_route(mw_request *r);
 /* From mw_request_db_done, before the answer: counts, notes a session's
  * write, and runs a failed replica read again on the primary (returns 1:
- * r is submitted again and not to be answered now). */
-int mw_replica_done(mw_request *r, int status, const char *sqlstate);
+ * r is submitted again and not to be answered now) when its server's
+ * connection went (`lost`, the backend's r->server_lost: the replica is
+ * then out until its next good check) or the server cancelled it for a
+ * recovery conflict (sqlstate 40001). */
+int mw_replica_done(mw_request *r, int status, int lost, const char *sqlstate);
 /* r is freed without a db_done (answered before it ever ran). */
 void mw_replica_forget(mw_request *r);
 /* The session's write entries (db_exec) start: their reads go to the

@@ -338,7 +338,9 @@ void mw_request_db_done(mw_request *r, mw_status st, const char *msg,
                         const molt_db_error *err)
 {
     r->db_busy = 0;
-    if (mw_replica_done(r, st, err ? err->sqlstate : NULL))
+    int lost = r->server_lost;
+    r->server_lost = 0;
+    if (mw_replica_done(r, st, lost, err ? err->sqlstate : NULL))
         return; /* runs again on the primary */
     db_done_reply(r, st, msg, err);
     if (r->tx)

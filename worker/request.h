@@ -56,6 +56,9 @@ struct mw_request {
     struct mw_replica *route; /* replica_route.c: the server it counts on */
     mw_request *route_next, *route_prev; /* in route's list */
     int rerouting;           /* cancelled there to run on the primary */
+    int server_lost;         /* set by the backend before db_done: the work
+                                failed as its server's connection went or
+                                could not be made (backend.h) */
     int write_counted;       /* ... in its session's writes_running */
     /* sched.c: waiting for a slot of its alias, or holding one */
     mw_lane *lane;           /* NULL once forgotten */

@@ -328,6 +328,8 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
         if (r->too_large)
             return 1;
         int rc = molt_db_arrow_builder_append(r->ab, fields, n, err);
+        if (rc == MOLT_DB_ERANGE || rc == MOLT_DB_ETYPE) /* a value its type cannot hold */
+            memcpy(err->sqlstate, MW_SQLSTATE_UNCARRIED, sizeof err->sqlstate);
         if (rc != MOLT_DB_OK)
             return rc;
         r->row_count++;
@@ -358,6 +360,11 @@ int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
     }
     mw_result_row_end(r);
     return r->too_large ? 1 : mw_result_ok(r);
+}
+
+mw_status mw_result_error_status(const molt_db_error *err)
+{
+    return err->sqlstate[0] ? MW_DB_ERROR : MW_INTERNAL_ERROR;
 }
 
 void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "encode.h"
+#include "envelope.h"
 #include "molt_db/arrow.h"
 #include "molt_db/arrow_ipc.h"
 #include "molt_db/buf.h"
@@ -100,9 +101,21 @@ int mw_result_room(mw_result *r, uint64_t n);
 /* A whole PostgreSQL DataRow (JSON/MsgPack values or an Arrow row).
  * Returns MOLT_DB_OK, 1 when max_rows or max_bytes was reached (stop
  * reading; with max_bytes too_large is set), or an
- * error (EPROTO/ETYPE/ERANGE/ENOMEM with err). */
+ * error (EPROTO/ETYPE/ERANGE/ENOMEM with err). A value its column's Arrow
+ * type cannot hold (a timestamp or date past Timestamp(us) or Date32, a
+ * NaN or too many digits for a Decimal128, an array of other dimensions
+ * than its column's) also sets err->sqlstate to MW_SQLSTATE_UNCARRIED. */
 int mw_result_pg_row(mw_result *r, const molt_db_column *cols,
                      const molt_db_field *fields, size_t n, molt_db_error *err);
+
+/* The SQLSTATE (data_exception) of a value the result format cannot carry:
+ * the query's own error, as the database's 22xxx for a value its type
+ * cannot take, answered DbError wherever the query runs. */
+#define MW_SQLSTATE_UNCARRIED "22000"
+
+/* The answer to a failed mw_result_pg_columns / mw_result_pg_row: DbError
+ * when it set err->sqlstate, else InternalError. */
+mw_status mw_result_error_status(const molt_db_error *err);
 
 /* db_exec: closes the current statement's map. */
 void mw_result_stmt_end(mw_result *r, int64_t rows_affected, int has_last_id,

@@ -168,6 +168,27 @@ def test_an_error_mid_stream(need_pg, need_worker):
         assert inproc.query("SELECT 7 AS x", result_format="arrow_ipc").to_arrow().to_pylist() == [{"x": 7}]
 
 
+def test_a_value_its_arrow_type_cannot_hold_is_the_clients_error(need_pg, need_worker):
+    """A timestamp past Timestamp(us), a NaN for a Decimal128: DbError 22000
+    naming the column, on both clients, buffered and streamed (json carries
+    the first as the server's text)."""
+    cases = (("select '294276-12-31 23:59:59'::timestamp as t", "timestamp out of range"),
+             ("select 'NaN'::numeric(10, 2) as n", "NaN or infinity cannot be a Decimal128"))
+    worker, inproc = both(pg_args())
+    with worker, inproc:
+        for sql, why in cases:
+            for c in (worker, inproc):
+                def read_stream():
+                    with c.stream(sql, result_format="arrow_ipc", batch_rows=1) as s:
+                        s.to_arrow()
+                for call in (lambda: c.query(sql, result_format="arrow_ipc").to_arrow(),
+                             read_stream):
+                    sqlstate, msg = db_error(call)
+                    assert sqlstate == "22000" and why in msg, (sqlstate, msg)
+        assert worker.query(cases[0][0]).rows == [("294276-12-31 23:59:59",)]
+        assert inproc.query("SELECT 7 AS x", result_format="arrow_ipc").to_arrow().to_pylist() == [{"x": 7}]
+
+
 def test_a_timeout_cancels_the_server_query(need_pg, pg):
     marker = "arrow_inproc_cancel_marker"
     sql = (f"SELECT g, md5(g::text) AS h, pg_sleep(CASE WHEN g = 30000 THEN 30 ELSE 0 END) "

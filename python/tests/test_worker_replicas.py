@@ -295,6 +295,62 @@ def test_a_stopped_replica_loses_no_read():
         assert PORTS["r1"] in ports
 
 
+# a timestamp past Arrow's Timestamp(us): a value arrow_ipc cannot carry
+OUT_OF_ARROW = "select '294276-12-31 23:59:59'::timestamp as t"
+
+
+def test_a_value_the_format_cannot_carry_takes_no_replica_out():
+    """A read-only client whose reads fail on their own values gets that
+    error where it ran: its reads do not move to the primary and the
+    replicas stay in for every other session."""
+    with replicated(stdio=False) as w:
+        c = w.conn
+        wait_healthy(c)
+        bad, stop = [], threading.Event()
+
+        def attack():
+            a = w.connect()
+            while not stop.is_set():
+                bad.append(q(a, OUT_OF_ARROW, result_format="arrow_ipc"))
+        t = threading.Thread(target=attack)
+        t.start()
+        try:
+            wait_for(lambda: len(bad) >= 20, "no answer to the attacker")
+            victim = w.connect()
+            ports = [port_of(q(victim, "select inet_server_port()")) for _ in range(100)]
+        finally:
+            stop.set()
+            t.join()
+        assert PORTS["primary"] not in ports, ports.count(PORTS["primary"])
+        s = servers(c)
+        assert s["main"]["requests"] == 0, s["main"]
+        for name in ("main@replica1", "main@replica2"):
+            assert s[name]["healthy"] and s[name]["rerouted"] == 0, s[name]
+        assert {(r["status"], r.get("sqlstate")) for r in bad} == {("DbError", "22000")}, bad[0]
+        assert "timestamp out of range" in bad[0]["error"], bad[0]
+
+
+def test_a_read_whose_connection_is_terminated_runs_on_the_primary():
+    """A replica read whose server connection ends (57P01 from
+    pg_terminate_backend) runs again on the primary: one Ok answer."""
+    marker = "rep_terminated_marker"
+    su = [os.environ["MOLT_TEST_REPLICA1_DSN"], os.environ["MOLT_TEST_REPLICA2_DSN"]]
+    with replicated() as w:
+        c = w.conn
+        wait_healthy(c)
+        rid = c.request("db_query", {"db_alias": "main", "sql":
+                                     f"select pg_sleep(2) as \"{marker}\", inet_server_port()"})
+        running = f"select count(*) from pg_stat_activity where query like '%{marker}%' " \
+                  "and pid <> pg_backend_pid()"
+        wait_for(lambda: sum(int(psql(d, running)) for d in su) == 1, "the read never ran")
+        for d in su:
+            psql(d, running.replace("count(*)", "pg_terminate_backend(pid)"))
+        r = c.recv(timeout=30)
+        assert r["request_id"] == rid and port_of(r) == PORTS["primary"], r
+        s = servers(c)
+        assert s["main@replica1"]["rerouted"] + s["main@replica2"]["rerouted"] == 1, s
+
+
 @pytest.mark.skipif(not PGCTL, reason="MOLT_TEST_PGCTL is not set")
 def test_the_primary_restarted_reads_go_on():
     su = os.environ["MOLT_TEST_DSN"]
