@@ -716,7 +716,9 @@ static int check_pg_dsn(const char *alias, const char *what, const char *dsn,
 
 int64_t mw_config_session_request_share(const mw_config *c)
 {
-    return c->max_held_request_bytes / 100 * c->session_request_share_pct;
+    /* exact, and without overflow for any int64 budget */
+    int64_t pct = c->session_request_share_pct;
+    return c->max_held_request_bytes / 100 * pct + c->max_held_request_bytes % 100 * pct / 100;
 }
 
 int mw_config_validate(const mw_config *c, char err[MW_ERR_SIZE])

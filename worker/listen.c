@@ -83,6 +83,12 @@ static int room(const mw_request *r)
     return r->s && r->s->write_bytes < MW_PAUSE_BYTES;
 }
 
+/* What a queued part holds: its buffer as allocated, and its slot. */
+static size_t queued_size(const molt_db_buf *slot)
+{
+    return slot->cap + sizeof *slot;
+}
+
 /* One part for l: sent at once when its client keeps up, else queued, and
  * past its queue's size (listen_queue_notes) or the bytes every queue of the
  * worker may hold together (listen_queue_bytes) dropped (counted). 0, or -1 when dropped. The send
@@ -101,7 +107,8 @@ static int deliver(listener *l, const molt_db_buf *part)
     if (!l->queue && l->qcap)
         l->queue = calloc(l->qcap, sizeof *l->queue);
     if (!l->queue || l->qlen == l->qcap ||
-        L->queued_bytes + part->len > (size_t)l->h->w->cfg->listen_queue_bytes) {
+        L->queued_bytes + sizeof(molt_db_buf) + part->len >
+            (size_t)l->h->w->cfg->listen_queue_bytes) {
         l->dropped++;
         L->dropped++;
         return -1;
@@ -116,7 +123,7 @@ static int deliver(listener *l, const molt_db_buf *part)
         return -1;
     }
     l->qlen++;
-    L->queued_bytes += part->len;
+    L->queued_bytes += queued_size(slot);
     return 0;
 }
 
@@ -201,7 +208,7 @@ static void listener_free(listener *l)
     free(l->channels);
     for (size_t i = 0; l->queue && i < l->qlen; i++) {
         molt_db_buf *slot = &l->queue[(l->qhead + i) % l->qcap];
-        l->h->w->listen->queued_bytes -= slot->len;
+        l->h->w->listen->queued_bytes -= queued_size(slot);
         molt_db_buf_free(slot);
     }
     free(l->queue);
@@ -522,7 +529,7 @@ static void listen_resume(mw_backend *b, mw_request *r)
         molt_db_buf *slot = &l->queue[l->qhead];
         l->qhead = (l->qhead + 1) % l->qcap;
         l->qlen--;
-        h->w->listen->queued_bytes -= slot->len;
+        h->w->listen->queued_bytes -= queued_size(slot);
         mw_request_send_part(r, "msgpack", slot->data, slot->len);
         molt_db_buf_free(slot);
     }

@@ -6,9 +6,10 @@
  * may: at most metrics_max_conns connections are
  * served at once and each is closed metrics_timeout_ms after it was
  * accepted, answered or not. A connection beyond the cap takes the place
- * of the oldest one that has not sent its request yet (one is refused
- * only when every open one is being answered), so idle connections held
- * open cannot keep a scraper out. */
+ * of the oldest one that has not sent its request MH_SILENT_MS after it
+ * was accepted (one is refused when there is none), so idle connections
+ * held open cannot keep a scraper out, and a scraper whose request is on
+ * its way is not taken for an idle one. */
 #include "metrics_http.h"
 
 #include <stdio.h>
@@ -24,6 +25,10 @@
 #include "worker.h"
 
 typedef struct mh_conn mh_conn;
+
+/* A connection without a whole request this long after its accept may be
+ * closed for a newer one (on_conn). */
+#define MH_SILENT_MS 100
 
 typedef struct mh_server {
     uv_tcp_t tcp;
@@ -46,6 +51,7 @@ struct mh_conn {
     molt_db_buf out;
     int responded;
     int closing;
+    uint64_t accepted_ms;     /* the loop's time at its accept */
     mh_conn *next, *prev;
 };
 
@@ -356,6 +362,7 @@ static void on_conn(uv_stream_t *server, int status)
         return;
     c->w = s->w;
     c->server = s;
+    c->accepted_ms = uv_now(s->w->loop);
     s->nconns++;
     s->live++;
     c->next = s->conns;
@@ -370,8 +377,9 @@ static void on_conn(uv_stream_t *server, int status)
     if (s->live > s->w->cfg->metrics_max_conns) {
         /* the oldest connection still waiting for its request makes room */
         mh_conn *oldest = NULL;
+        uint64_t now = uv_now(s->w->loop);
         for (mh_conn *o = c->next; o; o = o->next)
-            if (!o->responded && !o->closing)
+            if (!o->responded && !o->closing && now - o->accepted_ms >= MH_SILENT_MS)
                 oldest = o;
         if (oldest)
             conn_close(oldest);

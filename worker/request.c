@@ -383,12 +383,21 @@ static void on_deadline(mw_deadline *d)
     mw_request_stop(r, MW_TIMEOUT, msg);
 }
 
+/* A session whose requests in flight hold at most this much is admitted
+ * beyond max_held_request_bytes, by up to max_sessions times it: sessions
+ * that fill the budget with big requests cannot keep out the point queries
+ * of others. */
+#define MW_HELD_SMALL_BYTES ((uint64_t)64 << 10)
+
 int mw_request_hold(mw_request *r, char msg[MW_MSG_SIZE])
 {
     mw_worker *w = r->w;
     mw_session *s = r->s;
     size_t n = mw_query_held_bytes(&r->q);
-    if (w->held_request_bytes + n > (uint64_t)w->cfg->max_held_request_bytes) {
+    uint64_t cap = (uint64_t)w->cfg->max_held_request_bytes;
+    if (s && s->held_request_bytes + n <= MW_HELD_SMALL_BYTES)
+        cap += (uint64_t)w->cfg->max_sessions * MW_HELD_SMALL_BYTES;
+    if (w->held_request_bytes + n > cap) {
         snprintf(msg, MW_MSG_SIZE, "the worker's requests hold too much memory: "
                  "this one's %zu bytes would pass max_held_request_bytes (%lld); "
                  "send it again later", n, (long long)w->cfg->max_held_request_bytes);

@@ -536,6 +536,36 @@ def test_a_full_session_share_leaves_others_served():
         assert third.recv(30)["status"] == "Ok"
 
 
+def test_sessions_that_fill_the_budget_leave_others_their_point_queries():
+    """Two sessions fill max_held_request_bytes with their shares of queued
+    20 KiB requests; a third session's first 50 KiB query, which the budget
+    has no room for, still runs: a session holding at most 64 KiB is
+    admitted past the budget (by at most max_sessions x 64 KiB)."""
+    with Worker({"default": "sqlite::memory:", "other": "sqlite::memory:"},
+                "--pool", "default:sqlite_conns=1", "--max-request-bytes", str(MiB),
+                "--max-held-request-bytes", str(4 * MiB),
+                "--session-request-share-pct", "50", stdio=False) as w:
+        a, b = w.conn, w.connect()
+        slow = a.request("db_query", {"sql": SLOW_SQL}, timeout_ms=60000)
+        filler = {"sql": "select 1 /*" + "x" * (20 * 1024) + "*/"}
+        for c in (a, b):
+            for _ in range(150):  # 3 MiB a session: past its 2 MiB share
+                c.request("db_query", filler, timeout_ms=60000)
+            r = c.recv(10)
+            assert r["status"] == "Busy", r  # its share, or (b) the whole budget
+        fresh = w.connect()
+        r = fresh.query("select 3 /*" + "y" * (50 * 1024) + "*/", db_alias="other")
+        assert r["status"] == "Ok" and decode(r)["rows"] == [[3]], r
+        # past 64 KiB a newcomer is held to the budget
+        r = fresh.query("select 4 /*" + "y" * (200 * 1024) + "*/", db_alias="other")
+        assert r["status"] == "Busy" and "max_held_request_bytes" in r["error"], r
+        a.request("cancel", {"request_id": slow})
+        while a.recv(30)["request_id"] != slow:
+            pass
+        for c in (a, b, fresh):  # their other answers go unread
+            c.sock.close()
+
+
 def test_session_cap():
     with Worker({"default": "sqlite::memory:"}, "--max-sessions", "4",
                 stdio=False) as w:
@@ -629,6 +659,7 @@ def test_metrics_port_cap_and_timeout():
         assert w.conn.call("ping")["status"] == "Ok"  # listening by now
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
         assert w.conn.call("ping")["status"] == "Ok"  # both accepted by now
+        time.sleep(0.2)  # silent past MH_SILENT_MS (100 ms)
         # over the cap, a scraper takes the place of the oldest silent
         # connection: idle connections held open cannot keep it out
         third = socket.create_connection(("127.0.0.1", port))
