@@ -6,7 +6,8 @@
  * dollar-quoted strings ($$...$$, $tag$...$tag$; PostgreSQL) and :: casts.
  *
  * mw_params_rewrite turns the SQL into what the backend binds natively:
- * PostgreSQL `$k`, SQLite `?k`, one slot per distinct placeholder, and
+ * PostgreSQL `$k`, SQLite `?k` (a bare `?` where slot k first appears, the
+ * number SQLite gives it), one slot per distinct placeholder, and
  * checks that every placeholder has a value and every value is used.
  *
  * Pure functions, no I/O, no global state; reentrant.
