@@ -90,8 +90,9 @@ static void test_rewrite_named(void)
     const char *names[] = {"a", "b"};
     ASSERT_EQ_STR(rewrite("select :b, :a, :b, ':a'", MW_DIALECT_PG, MW_PARAMS_NAMED, 2, names),
                   "select $1, $2, $1, ':a'");
-    ASSERT_EQ_STR(rewrite("select :b, :a::int", MW_DIALECT_SQLITE, MW_PARAMS_NAMED, 2, names),
-                  "select ?1, ?2::int");
+    ASSERT_EQ_STR(rewrite("select :b, :a::int, :b", MW_DIALECT_SQLITE, MW_PARAMS_NAMED, 2,
+                          names),
+                  "select ?, ?::int, ?1");
     ASSERT_CONTAINS(rewrite("select :a, :c", MW_DIALECT_PG, MW_PARAMS_NAMED, 2, names),
                     "ERR no value for placeholder :c");
     ASSERT_CONTAINS(rewrite("select :a", MW_DIALECT_PG, MW_PARAMS_NAMED, 2, names),
@@ -108,7 +109,9 @@ static void test_rewrite_positional(void)
     ASSERT_EQ_STR(rewrite("select $2, $1, $2", MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 2, NULL),
                   "select $1, $2, $1");
     ASSERT_EQ_STR(rewrite("select $1 + $1", MW_DIALECT_SQLITE, MW_PARAMS_POSITIONAL, 1, NULL),
-                  "select ?1 + ?1");
+                  "select ? + ?1");
+    ASSERT_EQ_STR(rewrite("select $2, $1, $2", MW_DIALECT_SQLITE, MW_PARAMS_POSITIONAL, 2, NULL),
+                  "select ?, ?, ?1");
     ASSERT_CONTAINS(rewrite("select $1, $3", MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 2, NULL),
                     "ERR no value for placeholder $3");
     ASSERT_CONTAINS(rewrite("select $1", MW_DIALECT_PG, MW_PARAMS_POSITIONAL, 2, NULL),
@@ -127,6 +130,40 @@ static void test_rewrite_positional(void)
     ASSERT_EQ_STR(rewrite("select 1", MW_DIALECT_PG, MW_PARAMS_NONE, 0, NULL), "select 1");
 }
 
+/* Many names, given in one order and placed in another: every placeholder
+ * gets its own value (names of several lengths, sharing prefixes), and a
+ * name given twice is found wherever the two are. */
+static void test_rewrite_many_names(void)
+{
+    enum { N = 20000 };
+    char(*text)[16] = malloc(N * sizeof *text);
+    mw_param_name *nm = malloc(N * sizeof *nm);
+    char *sql = malloc(N * 16 + 16), err[MW_PARAMS_ERR_SIZE];
+    ASSERT(text && nm && sql);
+    for (size_t i = 0; i < N; i++) { /* given in reverse: p19999 .. p0 */
+        snprintf(text[i], sizeof text[i], "p%zu", (size_t)N - 1 - i);
+        nm[i] = (mw_param_name){text[i], strlen(text[i])};
+    }
+    size_t o = (size_t)sprintf(sql, "select");
+    for (size_t i = 0; i < N; i++) /* placed p0 .. p19999 */
+        o += (size_t)sprintf(sql + o, "%s :p%zu", i ? "," : "", i);
+    mw_rewrite rw;
+    ASSERT_EQ_INT(mw_params_rewrite(sql, o, MW_DIALECT_PG, MW_PARAMS_NAMED, N, nm, &rw, err), 0);
+    ASSERT_EQ_INT((int)rw.nslots, N);
+    for (size_t k = 0; k < N; k++) /* slot k is :pk, given at N-1-k */
+        ASSERT_EQ_INT((int)rw.slot_value[k], (int)(N - 1 - k));
+    mw_rewrite_free(&rw);
+    ASSERT_EQ_INT(mw_params_rewrite(sql, o, MW_DIALECT_PG, MW_PARAMS_NAMED, N - 1, nm, &rw,
+                                    err), -1);
+    ASSERT_CONTAINS(err, "no value for placeholder :p0");
+    nm[N - 1] = nm[N - 2]; /* the last two given: p1 twice */
+    ASSERT_EQ_INT(mw_params_rewrite(sql, o, MW_DIALECT_PG, MW_PARAMS_NAMED, N, nm, &rw, err), -1);
+    ASSERT_CONTAINS(err, "parameter :p1 is given twice");
+    free(text);
+    free(nm);
+    free(sql);
+}
+
 static void test_nul_byte(void)
 {
     mw_rewrite rw;
@@ -138,4 +175,5 @@ static void test_nul_byte(void)
 
 TEST_MAIN(TEST_ENTRY(test_no_placeholders_in_literals),
           TEST_ENTRY(test_finds_placeholders), TEST_ENTRY(test_rewrite_named),
-          TEST_ENTRY(test_rewrite_positional), TEST_ENTRY(test_nul_byte))
+          TEST_ENTRY(test_rewrite_positional), TEST_ENTRY(test_rewrite_many_names),
+          TEST_ENTRY(test_nul_byte))

@@ -6,7 +6,8 @@
  * dollar-quoted strings ($$...$$, $tag$...$tag$; PostgreSQL) and :: casts.
  *
  * mw_params_rewrite turns the SQL into what the backend binds natively:
- * PostgreSQL `$k`, SQLite `?k`, one slot per distinct placeholder, and
+ * PostgreSQL `$k`, SQLite `?k` (a bare `?` where slot k first appears, the
+ * number SQLite gives it), one slot per distinct placeholder, and
  * checks that every placeholder has a value and every value is used.
  *
  * Pure functions, no I/O, no global state; reentrant.
@@ -53,12 +54,24 @@ typedef struct mw_rewrite {
 
 #define MW_PARAMS_ERR_SIZE 256
 
+/* The most values one statement takes: PostgreSQL's Bind counts them in 16
+ * bits; SQLite's documented SQLITE_MAX_VARIABLE_NUMBER default (Debian's
+ * build allows 250000; a rewrite binds at most one slot a value, so this
+ * bounds the connection whatever its build). A request's parser refuses
+ * more before it allocates anything per value. */
+#define MW_PARAMS_MAX_PG 65535
+#define MW_PARAMS_MAX_SQLITE 32766
+
+/* MW_PARAMS_MAX_PG or MW_PARAMS_MAX_SQLITE. */
+size_t mw_params_max(mw_dialect d);
+
 /*
  * Rewrites sql for dialect d. mode POSITIONAL: nvalues values for $1..$n;
- * NAMED: names[0..nvalues) (distinct; order free). Returns 0 and *out, or -1
- * with err (InvalidInput: a missing value or unused value naming the
- * placeholder, a placeholder of the other mode, $0 or a huge $n, a NUL byte,
- * a SQLite `?`/`@x` placeholder) or -2 when memory ran out.
+ * NAMED: names[0..nvalues) (distinct; order free; n log n in nvalues plus
+ * log nvalues a placeholder). Returns 0 and *out, or -1 with err
+ * (InvalidInput: a missing value or unused value naming the placeholder, a
+ * name given twice, a placeholder of the other mode, $0 or a huge $n, a NUL
+ * byte, a SQLite `?`/`@x` placeholder) or -2 when memory ran out.
  */
 int mw_params_rewrite(const char *sql, size_t len, mw_dialect d,
                       mw_param_mode mode, size_t nvalues,

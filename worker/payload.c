@@ -355,6 +355,11 @@ static int parse_params(const pdoc *doc, mw_stmt *s, const mw_mpitem *params,
     if (!vals || vals->v.type != MSGPACK_OBJECT_ARRAY)
         FAIL("params.values must be a list");
     size_t n = vals->v.size;
+    /* the count the array declares, refused before a byte per value is
+     * allocated: the cap bounds what a statement's values take */
+    if (n > mw_params_max(d))
+        FAIL("%s takes at most %zu parameters in one statement, got %zu",
+             d == MW_DIALECT_PG ? "PostgreSQL" : "SQLite", mw_params_max(d), n);
     s->nvalues = n;
     if (n == 0)
         return 0;
@@ -483,10 +488,6 @@ static int parse_stmt(const pdoc *doc, mw_query *q, mw_stmt *s, const mw_mpitem 
     int rc = parse_params(doc, s, params, d, msg);
     if (rc)
         return rc;
-    /* PostgreSQL's Bind counts parameters in 16 bits */
-    if (d == MW_DIALECT_PG && s->nvalues > 65535)
-        FAIL("PostgreSQL takes at most 65535 parameters in one statement, got %zu",
-             s->nvalues);
     mw_sql_class cls;
     rc = derive(q->alias, s, d, &cls, msg);
     if (rc)

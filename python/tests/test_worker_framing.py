@@ -179,8 +179,8 @@ def test_random_garbage_never_kills(worker):
 
 @pytest.mark.parametrize("n_sql", [1, 100_000])
 def test_100k_parameters(tmp_path, n_sql):
-    """100,000 values: unused ones are named; 100,000 placeholders are more
-    than SQLite binds, a clear error either way, and the worker goes on."""
+    """100,000 values are more than SQLite takes: InvalidInput naming the
+    cap, however many placeholders, and the worker goes on."""
     with Worker({"default": f"sqlite://{tmp_path}/p.db"}) as w:
         run_100k(w.conn, n_sql)
 
@@ -188,9 +188,5 @@ def test_100k_parameters(tmp_path, n_sql):
 def run_100k(c, n_sql):
     sql = "select " + " + ".join(f"${i + 1}" for i in range(n_sql))
     r = c.query(sql, {"mode": "positional", "values": list(range(100_000))}, timeout_ms=20000)
-    if n_sql == 1:
-        assert r["status"] == "InvalidInput" and "$2" in r["error"], r
-    else:
-        assert r["status"] in ("InvalidInput", "DbError"), r
-        assert r["error"]
+    assert r["status"] == "InvalidInput" and "at most 32766 parameters" in r["error"], r
     ping_ok(c)
