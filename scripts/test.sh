@@ -171,7 +171,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     PYTHONPATH="${PY_ROOT:-$ROOT/python}${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
     MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
         run_limited "$budget" "$log" "${PY_BIN:-$ROOT/.venv/bin/python}" -m pytest "$@" \
-        -q -p no:cacheprovider --durations=15
+        -q -p no:cacheprovider --durations=40
     rc=$?
     # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
     line=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|no tests ran)' "$log" | tail -n 1)
