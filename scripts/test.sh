@@ -350,7 +350,7 @@ if [ "${1:-}" = "--stages" ]; then
     # (so the C row decoder's hostile-payload tests run under ASan too).
     # LSan is off (CPython frees little at exit); the server restart test is
     # left out (the preload would reach pg_ctl and the server it starts), and
-    # so are the two loops of 10^5 calls (CALL_LOOPS: RSS there is ASan's
+    # so are the two loops of 10^5 and 5 * 10^4 calls (CALL_LOOPS: RSS there is ASan's
     # quarantine, their reference counts are the pytest stage's, and the
     # other tests make the same calls under ASan).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then
