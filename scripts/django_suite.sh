@@ -15,6 +15,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=${MOLT_TEST_JOBS:-2}
 SRC="$ROOT/.tmp/django-src"
 PY="$ROOT/.venv/bin/python"
 APPS="basic queries lookup aggregation annotations expressions expressions_window db_functions
@@ -40,24 +41,48 @@ tests_of() {   # VERSION: the unpacked tests/ directory
 outcome() { grep -E '^(Ran [0-9]+ tests?|OK|FAILED)|^(FAIL|ERROR): ' "$1" | sed 's/ in [0-9.]*s$//' | sort; }
 
 status=0
+versions=() tests_dirs=()
 for version in "$V52" "$V42"; do
     tests=$(tests_of "$version") || { echo "FAILED: cannot get the Django $version sdist"; status=1; continue; }
-    extra=""
+    versions+=("$version") tests_dirs+=("$tests")
+done
+
+run_one() {   # TESTS_DIR VERSION VENDOR BACKEND: $SRC/VERSION-VENDOR-BACKEND.{log,decisions,secs}
+    local tests=$1 version=$2 vendor=$3 backend=$4 extra="" apps=$APPS t0
+    local run="$SRC/$version-$vendor-$backend"
     [ "$version" = "$V42" ] && extra="$ROOT/.tmp/django42:"
+    [ "$vendor" = pg ] && apps="$APPS distinct_on_fields"
+    rm -f "$run.decisions"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    (cd "$tests" && DJSUITE_BACKEND=$backend DJSUITE_RUN="${version//./_}_$backend" \
+        MOLT_DECISIONS_LOG="$run.decisions" \
+        PYTHONPATH="$extra$ROOT/python:$ROOT/python/tests/django/djangosuite" \
+        "$PY" runtests.py --settings="settings_$vendor" --parallel 1 --noinput $apps) >"$run.log" 2>&1
+    echo $(( $(date +%s) - t0 )) >"$run.secs"
+}
+
+# The runs, JOBS at a time, the longest first (PostgreSQL, the molt backends
+# slowest): each has SQLite files of its own (settings_sqlite's mkdtemp) or
+# PostgreSQL test databases of its own (DJSUITE_RUN in their names), so
+# their outcomes are those of runs one after another.
+running=0
+for run in pg:molt pg:django sqlite:django sqlite:molt; do
+    for i in "${!versions[@]}"; do
+        if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
+        run_one "${tests_dirs[$i]}" "${versions[$i]}" "${run%:*}" "${run#*:}" &
+        running=$((running + 1))
+    done
+done
+wait
+
+for version in "${versions[@]}"; do
     for vendor in sqlite pg; do
-        apps=$APPS
-        [ "$vendor" = pg ] && apps="$APPS distinct_on_fields"
         for backend in django molt; do
             log="$SRC/$version-$vendor-$backend.log"
-            decisions="$SRC/$version-$vendor-$backend.decisions"
-            rm -f "$decisions"
-            t0=$(date +%s)
-            # shellcheck disable=SC2086
-            (cd "$tests" && DJSUITE_BACKEND=$backend MOLT_DECISIONS_LOG="$decisions" \
-                PYTHONPATH="$extra$ROOT/python:$ROOT/python/tests/django/djangosuite" \
-                "$PY" runtests.py --settings="settings_$vendor" --parallel 1 --noinput $apps) >"$log" 2>&1
-            echo "Django $version $vendor $backend: $(outcome "$log" | grep -E '^(Ran|OK|FAILED)' | tr '\n' ' ')($(( $(date +%s) - t0 )) s)"
+            echo "Django $version $vendor $backend: $(outcome "$log" | grep -E '^(Ran|OK|FAILED)' | tr '\n' ' ')($(cat "$SRC/$version-$vendor-$backend.secs") s)"
         done
+        decisions="$SRC/$version-$vendor-molt.decisions"
         if [ -f "$decisions" ]; then
             echo "  worker ran $(grep -c '^offloaded on' "$decisions") statements; stayed on the ORM:"
             grep -o 'ORM fallback on [a-z_]* ([^)]*' "$decisions" | sed 's/ORM fallback on [a-z_]* (//' |

@@ -171,7 +171,7 @@ run_pytest() {   # NAME BUILD_DIR BUDGET TESTS...
     PYTHONPATH="${PY_ROOT:-$ROOT/python}${PYTHONPATH:+:$PYTHONPATH}" MOLT_BUILD_DIR="$ROOT/$dir" \
     MOLT_WORKER_BIN="$ROOT/$dir/${WORKER_NAME:-molt_worker}" \
         run_limited "$budget" "$log" "${PY_BIN:-$ROOT/.venv/bin/python}" -m pytest "$@" \
-        -q -p no:cacheprovider --durations=15
+        -q -p no:cacheprovider --durations=40
     rc=$?
     # the last summary line: "3 passed, 1 failed, 2 skipped, 1 error in 0.12s"
     line=$(grep -E '[0-9]+ (passed|failed|error|errors|skipped|no tests ran)' "$log" | tail -n 1)
@@ -350,7 +350,7 @@ if [ "${1:-}" = "--stages" ]; then
     # (so the C row decoder's hostile-payload tests run under ASan too).
     # LSan is off (CPython frees little at exit); the server restart test is
     # left out (the preload would reach pg_ctl and the server it starts), and
-    # so are the two loops of 10^5 calls (CALL_LOOPS: RSS there is ASan's
+    # so are the two loops of 10^5 and 5 * 10^4 calls (CALL_LOOPS: RSS there is ASan's
     # quarantine, their reference counts are the pytest stage's, and the
     # other tests make the same calls under ASan).
     if want pytest-asan && [ -f "$LOGDIR/build-asan.ok" ]; then

@@ -14,21 +14,33 @@ trap 'rm -rf "$TMP"' EXIT
 labels=("${@:-catalog}")
 
 fail=0
-run() {   # NAME ENV...
+run() {   # NAME ENV...: its output in $TMP/NAME.out, a failure in $TMP/NAME.failed
     local name=$1; shift
-    echo "== django_demo tests: $name"
-    if ! env "$@" MOLT_DEMO_TMP="$TMP/$name" "$PY" "$HERE/manage.py" test --noinput -v 1 "${labels[@]}"; then
-        echo "== FAILED: $name"
-        fail=1
+    { echo "== django_demo tests: $name"
+      if ! env "$@" MOLT_DEMO_TMP="$TMP/$name" "$PY" "$HERE/manage.py" test --noinput -v 1 "${labels[@]}"; then
+          echo "== FAILED: $name"
+          touch "$TMP/$name.failed"
+      fi
+    } >"$TMP/$name.out" 2>&1
+}
+# A SQLite configuration beside a PostgreSQL one (each its own files,
+# socket and worker; the PostgreSQL ones one after the other: their tests
+# look for their statements in pg_stat_activity)
+pair() {   # USE_TZ NAME
+    run "sqlite-$2" MOLT_DEMO_USE_TZ="$1" MOLT_DEMO_SQLITE="$TMP/sqlite-$2/demo.db" &
+    if [ -n "${MOLT_TEST_DSN:-}" ]; then
+        run "pg-$2" MOLT_DEMO_USE_TZ="$1" MOLT_DEMO_PG_DSN="$MOLT_TEST_DSN"
     fi
+    wait
 }
 mkdir -p "$TMP"/{sqlite-tz,sqlite-notz,pg-tz,pg-notz}
-run sqlite-tz MOLT_DEMO_USE_TZ=1 MOLT_DEMO_SQLITE="$TMP/sqlite-tz/demo.db"
-run sqlite-notz MOLT_DEMO_USE_TZ=0 MOLT_DEMO_SQLITE="$TMP/sqlite-notz/demo.db"
-if [ -n "${MOLT_TEST_DSN:-}" ]; then
-    run pg-tz MOLT_DEMO_USE_TZ=1 MOLT_DEMO_PG_DSN="$MOLT_TEST_DSN"
-    run pg-notz MOLT_DEMO_USE_TZ=0 MOLT_DEMO_PG_DSN="$MOLT_TEST_DSN"
-else
+pair 1 tz
+pair 0 notz
+for name in sqlite-tz sqlite-notz pg-tz pg-notz; do
+    if [ -f "$TMP/$name.out" ]; then cat "$TMP/$name.out"; fi
+    if [ -e "$TMP/$name.failed" ]; then fail=1; fi
+done
+if [ -z "${MOLT_TEST_DSN:-}" ]; then
     echo "== django_demo tests: PostgreSQL skipped (MOLT_TEST_DSN not set; run under scripts/with_pg.sh)"
 fi
 exit $fail

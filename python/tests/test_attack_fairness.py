@@ -17,7 +17,7 @@ import msgpack
 import pytest
 
 # the skip marks, and the good clients of the load test
-from test_attack_limits import (DSN, MiB, good_clients, needs_pg, pytestmark,  # noqa: F401
+from test_attack_limits import (DSN, MiB, good_clients, needs_pg, pytestmark, sanitized,  # noqa: F401
                                 raw_socket, rows_sql, stats)
 from worker_client import Worker, decode, frame
 
@@ -215,12 +215,17 @@ FAIR_CASES = {
 def test_reconnecting_non_reader_leaves_the_others_their_throughput(db, tmp_path):
     """A client sends max_conns big queries, never reads, and reconnects each
     time write_timeout_ms closes it. Eight good clients keep at least half
-    of the throughput they have alone (it was 20 q/s of 8676)."""
+    of the throughput they have alone (it was 20 q/s of 8676). Against the
+    ASan worker (pytest-asan) the non-reader's drops and reconnects run
+    beside the good clients for ASan to check, without the throughput
+    ratio: there it measures ASan's CPU on two cores more than the worker's
+    fairness (the pytest stage, a normal build, asserts it)."""
     dbs, pool, nconns, every_streamed, big_sql = FAIR_CASES[db]
+    ratio = not sanitized()
     with Worker(dbs(tmp_path), *pool, "--write-timeout-ms", "500",
                 "--max-result-bytes", str(8 * MiB), "--max-unread-bytes",
                 str(32 * MiB), stdio=False) as w:
-        base = sum(good_clients(w, 8, 1.5, "select 1")) / 1.5
+        base = sum(good_clients(w, 8, 1.5, "select 1")) / 1.5 if ratio else 0
         stop = threading.Event()
         sessions = []
         t = threading.Thread(target=reconnecting_non_reader,
@@ -231,8 +236,11 @@ def test_reconnecting_non_reader_leaves_the_others_their_throughput(db, tmp_path
             # The best of three windows: the non-reader's restarted queries
             # take real CPU on a two-core machine, and one window can land
             # on a burst of that or of the machine's other load.
-            under = max(sum(good_clients(w, 8, 1.5, "select 1")) / 1.5
-                        for _ in range(3))
+            # Under ASan: windows of 0.5 s until it came back twice.
+            secs, windows = (1.5 if ratio else 0.5), []
+            while len(windows) < 3 if ratio else not windows or len(sessions) < 3 and len(windows) < 20:
+                windows.append(sum(good_clients(w, 8, secs, "select 1")) / secs)
+            under = max(windows)
         finally:
             stop.set()
             t.join()
