@@ -38,7 +38,8 @@
 #                must end as with Django's backends (SQLite and PostgreSQL)
 #        wheel   python/tests/wheel: `make wheel`, installed into a fresh venv,
 #                queries on SQLite and PostgreSQL from outside the checkout
-#        fuzz    scripts/fuzz.sh 6 (when it exists)
+#        fuzz    scripts/fuzz.sh 6 (when it exists), one target at a time on one
+#                core beside the pytest stages, which mostly wait
 #   5. a summary table and the line "N passed, N failed"
 #
 # Every stage runs even when an earlier one failed (a test stage is skipped
@@ -131,6 +132,7 @@ run_limited() {
 }
 stop_stage() {
     trap - INT TERM
+    [ -n "${FUZZ_PID:-}" ] && kill -TERM "$FUZZ_PID" 2>/dev/null
     if [ -n "$STAGE_PID" ]; then
         kill -TERM "$STAGE_PID" 2>/dev/null
         wait "$STAGE_PID" 2>/dev/null
@@ -310,6 +312,14 @@ if [ "${1:-}" = "--stages" ]; then
             CTEST_ONLY='^test_(host_|loop_wake)' run_ctest ctest-tsan build-tsan "$T_CTEST_TSAN"
         else record ctest-tsan FAIL 0 0 0 0 "build failed"; fi
     fi
+    # The fuzz stage needs no server and the pytest stages mostly wait on
+    # it: its targets run one at a time on one core beside them (the same
+    # seconds each), its report printed at the end.
+    FUZZ_PID=""
+    if want fuzz && [ -f scripts/fuzz.sh ]; then
+        MOLT_FUZZ_PARALLEL=1 MOLT_FUZZ_JOBS=1 run_fuzz >"$LOGDIR/fuzz.out" 2>&1 &
+        FUZZ_PID=$!
+    fi
     if want pytest && [ -d python/tests ]; then
         run_pytest pytest build "$T_PYTEST" python/tests --ignore=python/tests/django \
             --ignore=python/tests/wheel
@@ -393,7 +403,10 @@ if [ "${1:-}" = "--stages" ]; then
     if want wheel && [ -d python/tests/wheel ]; then
         run_pytest wheel build "$T_WHEEL" python/tests/wheel
     fi
-    if want fuzz && [ -f scripts/fuzz.sh ]; then run_fuzz; fi
+    if [ -n "$FUZZ_PID" ]; then
+        wait "$FUZZ_PID"
+        cat "$LOGDIR/fuzz.out"
+    fi
     exit 0
 fi
 
@@ -441,8 +454,13 @@ build() {   # NAME DIR CMAKE_ARGS...
 # the Python extension modules are built for the venv's Python
 PY_EXE="-DPython3_EXECUTABLE=$ROOT/.venv/bin/python"
 if want ctest || want pyversions || want pytest-host || want django || want django42 || want django-inprocess || want django42-inprocess || want django-demo || want django-suite; then build build build -DMOLT_DB_WERROR=ON "$PY_EXE"; fi
+# the ASan build beside the TSan build and the other Pythons' venvs (their
+# configure steps, pip and links leave a core free): its log and result
+# as any step's
+ASAN_PID=""
 if want ctest-asan; then
-    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE"
+    build build-asan build-asan -DMOLT_DB_SANITIZE=ON -DMOLT_DB_WERROR=ON "$PY_EXE" &
+    ASAN_PID=$!
 fi
 if want ctest-tsan; then
     TARGETS="test_host_threads test_host_abi test_loop_wake" \
@@ -464,6 +482,7 @@ if want pyversions; then
         fi
     done
 fi
+[ -n "$ASAN_PID" ] && wait "$ASAN_PID"
 
 banner "test server"
 t0=$(now)
